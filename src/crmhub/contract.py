@@ -1,0 +1,377 @@
+"""The typed contract between crmhub's core and its plugins.
+
+A **connector** adapts one outside system of record (Zoho CRM, Fenxiang Xiaoke, the ledger …): it declares its
+streams, pulls them page by page from a cursor, pushes canonical records back, and maps both ways. A
+**channel** delivers notifications (email, WeCom). Plugins return their classes from the hooks in
+`crmhub.hookspecs`; the core instantiates them with a validated config and a `PluginContext`.
+
+Errors are typed by what the engine must do (see `crmhub.errors`): raise `FatalError` to stop the connector,
+`RetriableError` to back off, and put bad records into `Page.rejected` (or raise `RecordError` from a per-record
+step) so they are dead-lettered while the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crmhub.model import (
+    BankAccount,
+    Contact,
+    CorporateClient,
+    CreditFacility,
+    Interaction,
+    Transaction,
+)
+
+Cursor = dict[str, Any]
+"""A stream's position, JSON-serialisable and opaque to the engine. ``None`` means "from the beginning"."""
+
+CanonicalRecord = CorporateClient | Contact | BankAccount | Transaction | CreditFacility | Interaction
+
+
+class StreamKind(StrEnum):
+    """What a stream's records are, which tells the engine where they go."""
+
+    CLIENT = "client"
+    CONTACT = "contact"
+    ACCOUNT = "account"
+    TRANSACTION = "transaction"
+    FACILITY = "facility"
+    INTERACTION = "interaction"
+    DELETION = "deletion"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One stream a connector offers and what it can do."""
+
+    name: str
+    kind: StreamKind
+    incremental: bool = True
+    writable: bool = False
+    fields: tuple[str, ...] = ()
+    description: str = ""
+
+
+class SourceRecord(BaseModel):
+    """One record as read from a source, mapped to the canonical model, with its native payload kept.
+
+    ``deleted`` records (tombstones) may carry ``data=None``; for a `StreamKind.DELETION` stream,
+    ``deletes_stream`` names the stream whose record was deleted.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    stream: str
+    source_id: str
+    data: CanonicalRecord | None = None
+    deleted: bool = False
+    deletes_stream: str | None = None
+    modified_at: datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class RejectedRecord(BaseModel):
+    """A record the connector could not map; it goes to the dead-letter table with this reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stream: str
+    source_id: str | None
+    reason: str
+    field: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a stream, and the cursor that resumes right after it.
+
+    The engine stores ``records``, ``rejected`` and ``next_cursor`` in one transaction, so a crash loses at
+    most the page in flight. ``next_cursor`` must never point past a record not in this or an earlier page.
+    """
+
+    records: list[SourceRecord]
+    next_cursor: Cursor | None
+    rejected: list[RejectedRecord] = field(default_factory=list)
+
+
+class OutboundRecord(BaseModel):
+    """A canonical record to write to a connector.
+
+    ``key`` is the idempotency key of the write (stable across retries); ``source_id`` is the record's id in
+    the target when known (update) or ``None`` (the connector upserts on its natural key, e.g. the USCC);
+    ``fields`` limits the write to these canonical field names (``None`` = every mapped field).
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    key: str
+    source_id: str | None = None
+    data: CorporateClient | Contact
+    fields: tuple[str, ...] | None = None
+
+
+class PushResult(BaseModel):
+    """The outside system's answer for one `OutboundRecord`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    status: Literal["ok", "error"]
+    source_id: str | None = None
+    action: Literal["insert", "update", "unchanged"] | None = None
+    reason: str | None = None
+    field: str | None = None
+    retriable: bool = False
+    modified_at: datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckResult(BaseModel):
+    """The verdict of `check()`: reachable and authenticated, with details for the operator."""
+
+    ok: bool
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PluginConfig(BaseModel):
+    """Base of every connector's and channel's config table. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    plugin: str
+    enabled: bool = True
+    timeout: float = Field(default=30.0, gt=0, description="Seconds for one HTTP request.")
+
+
+class WriteBack(BaseModel):
+    """Which canonical fields the engine may write to a connector, and whether it may create records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    fields: list[str] = Field(default_factory=lambda: ["name", "uscc", "industry", "risk"])
+    create: bool = False
+
+
+class ConnectorConfig(PluginConfig):
+    """Config keys every connector has, beside its own."""
+
+    write_back: WriteBack = Field(default_factory=WriteBack)
+    fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Mapping overrides per stream: canonical field → source field API name.",
+    )
+
+
+class ChannelConfig(PluginConfig):
+    """Config keys every channel has, beside its own."""
+
+
+@dataclass(slots=True)
+class ApiMetrics:
+    """Counters a connector or channel keeps for the run report (the `crmhub.http` toolkit fills them)."""
+
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    errors: int = 0
+    waited_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Counters for JSON reports."""
+        return {
+            "api_calls": self.calls,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "errors": self.errors,
+            "waited_seconds": round(self.waited_seconds, 3),
+        }
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class PluginContext:
+    """What the core gives a connector or channel instance: its name, metrics, logger, clock."""
+
+    name: str
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("crmhub.plugin"))
+    clock: Callable[[], datetime] = _utcnow
+
+
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
+
+
+class Connector(ABC, Generic[ConfigT]):
+    """An adapter for one outside system of record. Subclass it, declare ``config_model`` and ``streams``.
+
+    Use it as an async context manager (``async with connector: …``) so HTTP clients are closed.
+    """
+
+    config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    streams: ClassVar[tuple[StreamSpec, ...]] = ()
+
+    def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        """The connector's configured name (the key under ``[connectors]``)."""
+        return self.context.name
+
+    def stream(self, name: str) -> StreamSpec:
+        """The spec of stream ``name``; raises `KeyError` listing the streams offered."""
+        for spec in self.streams:
+            if spec.name == name:
+                return spec
+        offered = ", ".join(s.name for s in self.streams)
+        raise KeyError(f"connector {self.name!r} has no stream {name!r}; it offers: {offered}")
+
+    @abstractmethod
+    async def check(self) -> CheckResult:
+        """Authenticate and make one cheap call; never raise for an expected failure, return ``ok=False``."""
+
+    @abstractmethod
+    def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
+        """Yield pages of ``stream`` from ``cursor`` (``None`` = full read; ``since`` overrides the cursor)."""
+
+    async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
+        """Write records; one `PushResult` per input, in input order. Read-only connectors keep this default."""
+        from crmhub.errors import FatalError
+
+        raise FatalError(f"stream {stream!r} is read-only", connector=self.name, stream=stream)
+
+    async def aclose(self) -> None:
+        """Release resources (HTTP clients)."""
+
+    async def __aenter__(self) -> Connector[ConfigT]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class OutboundMessage(BaseModel):
+    """A notification to deliver through a channel. ``key`` makes delivery idempotent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    recipients: list[str]
+    subject: str
+    text: str
+    html: str | None = None
+    markdown: str | None = None
+    kind: str = Field(default="notification", description="Event kind, e.g. rating_downgrade, alert, digest.")
+
+
+class DeliveryResult(BaseModel):
+    """A channel's answer for one message; ``recipients`` maps each recipient to ok or the reason it failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    status: Literal["delivered", "partial", "failed"]
+    recipients: dict[str, str] = Field(default_factory=dict)
+    answer: str = ""
+    retriable: bool = False
+
+
+class Channel(ABC, Generic[ConfigT]):
+    """A notification channel (email, WeCom …). Subclass it and declare ``config_model``."""
+
+    config_model: ClassVar[type[ChannelConfig]] = ChannelConfig
+
+    def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        self.config = config
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        """The channel's configured name (the key under ``[channels]``)."""
+        return self.context.name
+
+    @abstractmethod
+    async def check(self) -> CheckResult:
+        """Authenticate / connect without sending anything."""
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one message; raise `FatalError` for configuration problems, `RetriableError` for transient."""
+
+    async def aclose(self) -> None:
+        """Release resources."""
+
+    async def __aenter__(self) -> Channel[ConfigT]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOptions:
+    """What the sandbox runner passes to a simulator factory.
+
+    ``world`` is a `crmhub.sandbox.world.World` (or ``None`` for an empty service); ``faults`` a
+    `crmhub.sandbox.faults.FaultProfile`; ``base_url`` the URL the simulator is reachable at (Zoho returns it as
+    ``api_domain``); ``clock`` the simulator's notion of now (tests move it).
+    """
+
+    base_url: str
+    world: Any = None
+    faults: Any = None
+    seed: int = 0
+    clock: Callable[[], datetime] = _utcnow
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxApp:
+    """A simulator of one outside service, offered by the plugin that adapts it.
+
+    ``build`` returns an ASGI application for ``protocol="http"``; for ``protocol="smtp"`` it returns an
+    aiosmtpd handler. ``config`` turns the running simulator's base URL (or ``host:port`` for SMTP) into the
+    ``[connectors.<config_name>]`` or ``[channels.<config_name>]`` table that points crmhub at it.
+    """
+
+    name: str
+    title: str
+    port_offset: int
+    build: Callable[[SandboxOptions], Any]
+    config_section: Literal["connectors", "channels"]
+    config_name: str
+    config: Callable[[str], dict[str, Any]]
+    protocol: Literal["http", "smtp"] = "http"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFactorInput:
+    """What a plugin-supplied risk factor sees: the golden client and its ledger aggregates."""
+
+    client: CorporateClient
+    aggregates: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFactor:
+    """An extra scorecard factor from a plugin: ``compute`` returns the input value the bins are applied to."""
+
+    name: str
+    compute: Callable[[RiskFactorInput], Any]
+    description: str = ""

@@ -1,0 +1,90 @@
+"""Every hook a crmhub plugin can implement — the whole plugin contract, in one place.
+
+A plugin is a module of functions decorated with ``@crmhub.hookimpl`` whose names match the specs below. It is
+found through the ``crmhub.plugins`` entry-point group (our own five adapters register exactly like a third
+party would)::
+
+    [project.entry-points."crmhub.plugins"]
+    my_ledger = "my_package.crmhub_plugin"
+
+Hooks are grouped by lifecycle:
+
+1. **Registration** (called once when the plugin manager loads): `crmhub_register_connectors`,
+   `crmhub_register_channels`, `crmhub_sandbox_apps`, `crmhub_risk_factors`.
+2. **Events** (called by the engine as things happen; implementations must be fast and must not raise — an
+   exception is logged and the run goes on): `crmhub_client_changed`, `crmhub_risk_changed`,
+   `crmhub_alert_raised`, `crmhub_run_finished`. The core's notification routing is itself an implementation
+   of these hooks.
+
+Hook implementations are validated at registration: a misspelt hook name or an argument the spec does not
+offer is a `crmhub.errors.PluginError` naming the plugin, the hook and the signature.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
+    from crmhub.model import CorporateClient, RiskAssessment
+
+PROJECT = "crmhub"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- registration -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:  # type: ignore[empty-body]
+    """Return the connector classes this plugin offers, keyed by the ``plugin`` value users put in config.
+
+    Example: ``{"zoho_crm": ZohoConnector}`` lets ``[connectors.x] plugin = "zoho_crm"`` select it. Called once;
+    a key offered by two plugins is a load error naming both.
+    """
+
+
+@hookspec
+def crmhub_register_channels() -> dict[str, type[Channel[Any]]]:  # type: ignore[empty-body]
+    """Return the notification channel classes this plugin offers, keyed by their ``plugin`` value."""
+
+
+@hookspec
+def crmhub_sandbox_apps() -> list[SandboxApp]:  # type: ignore[empty-body]
+    """Return simulators of the services this plugin adapts, for ``crmhub sandbox serve`` and the tests.
+
+    Each `SandboxApp` says its port offset from ``--port-base`` and how to point a config at it.
+    """
+
+
+@hookspec
+def crmhub_risk_factors() -> list[RiskFactor]:  # type: ignore[empty-body]
+    """Return extra scorecard factors; a factor is used once the scorecard config gives it bins and points."""
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def crmhub_client_changed(client: CorporateClient, changes: dict[str, tuple[Any, Any]], run_id: int | None) -> None:
+    """A golden client was created or changed by a sync; ``changes`` maps field → (before, after)."""
+
+
+@hookspec
+def crmhub_risk_changed(
+    client: CorporateClient, before: RiskAssessment | None, after: RiskAssessment, run_id: int | None
+) -> None:
+    """A client's risk assessment changed (``before`` is ``None`` for the first assessment)."""
+
+
+@hookspec
+def crmhub_alert_raised(alert: dict[str, Any], client: CorporateClient | None, run_id: int | None) -> None:
+    """A new risk alert was raised (``alert`` is the JSON form shown by ``crmhub alerts list --json``)."""
+
+
+@hookspec
+def crmhub_run_finished(report: dict[str, Any]) -> None:
+    """A sync run finished (successfully or not); ``report`` is the JSON run report."""

@@ -1,0 +1,203 @@
+"""The golden record, `CorporateClient`, and the parts it is made of.
+
+A `CorporateClient` is both the shape of one source system's view of a company (what a connector emits) and
+the merged golden record (what the engine stores). Only ``name`` is required; ``CorporateClient(name=…,
+uscc=…)`` is a valid record.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crmhub.model.types import (
+    Address,
+    Industry,
+    Money,
+    SensitiveIdNumber,
+    SensitivePhone,
+    Uscc,
+)
+
+
+class Record(BaseModel):
+    """Base for canonical records: unknown keys are rejected, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Person(Record):
+    """A natural person attached to a company (legal representative, shareholder)."""
+
+    name: str
+    id_number: SensitiveIdNumber | None = None
+    phone: SensitivePhone | None = None
+
+
+class Contact(Record):
+    """A contact person at a corporate client (personal information under PIPL)."""
+
+    source_id: str | None = None
+    name: str
+    title: str | None = None
+    department: str | None = None
+    phone: SensitivePhone | None = None
+    mobile: SensitivePhone | None = None
+    email: str | None = None
+    wecom_user_id: str | None = None
+    is_primary: bool = False
+    client_source_id: str | None = Field(default=None, description="Source id of the company it belongs to.")
+    client_uscc: Uscc | None = None
+
+
+class Shareholder(Record):
+    """One shareholder and its share of the registered capital."""
+
+    name: str
+    share_percent: Decimal | None = Field(default=None, ge=0, le=100)
+    kind: str | None = Field(default=None, description="person, company, state, …")
+
+
+class RelationshipManager(Record):
+    """The bank employee responsible for the client (客户经理)."""
+
+    name: str
+    user_id: str | None = Field(default=None, description="WeCom user id, for notifications.")
+    email: str | None = None
+    branch: str | None = None
+
+
+class Preferences(Record):
+    """Needs and preferences recorded by relationship managers."""
+
+    products_of_interest: list[str] = Field(default_factory=list)
+    preferred_channels: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class Rating(StrEnum):
+    """crmhub's default 10-grade obligor scale; `numeric` gives the 1-10 alias (1 = AAA)."""
+
+    AAA = "AAA"
+    AA = "AA"
+    A = "A"
+    BBB = "BBB"
+    BB = "BB"
+    B = "B"
+    CCC = "CCC"
+    CC = "CC"
+    C = "C"
+    D = "D"
+
+    @property
+    def numeric(self) -> int:
+        """1 = AAA … 10 = D."""
+        return list(Rating).index(self) + 1
+
+    @classmethod
+    def from_numeric(cls, n: int) -> Rating:
+        """The grade for a 1-10 alias."""
+        return list(Rating)[n - 1]
+
+
+class Segment(StrEnum):
+    """Risk segment (低/中/高风险)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def label_zh(self) -> str:
+        """Chinese label."""
+        return {"low": "低风险", "medium": "中风险", "high": "高风险"}[self.value]
+
+
+class RiskSummary(Record):
+    """The latest risk assessment's headline, carried on the golden record."""
+
+    rating: Rating
+    score: Decimal
+    segment: Segment
+    assessed_at: datetime
+
+
+class FieldLineage(Record):
+    """Where one golden field's value came from and why it won."""
+
+    source: str = Field(description="Connector name, or 'manual'.")
+    source_record_id: str
+    observed_at: datetime
+    rule: str = Field(description="The survivorship rule that chose it, e.g. 'source_priority'.")
+
+
+class CorporateClient(Record):
+    """A corporate client (对公客户): one company, keyed by its USCC where known."""
+
+    id: int | None = Field(default=None, description="Stable hub id of the golden record; never reused.")
+    uscc: Uscc | None = None
+    name: str = Field(min_length=1, description="Legal name (法定名称) as registered.")
+    normalized_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    english_name: str | None = None
+    registered_address: Address | None = None
+    business_address: Address | None = None
+    industry: Industry | None = None
+    company_type: str | None = Field(default=None, description="e.g. 有限责任公司, 股份有限公司.")
+    enterprise_size: str | None = Field(default=None, description="大型/中型/小型/微型, when a source states it.")
+    legal_representative: Person | None = None
+    registered_capital: Money | None = None
+    annual_revenue: Money | None = None
+    established_on: date | None = None
+    employees: int | None = Field(default=None, ge=0)
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+    shareholders: list[Shareholder] = Field(default_factory=list)
+    relationship_manager: RelationshipManager | None = None
+    branch: str | None = None
+    preferences: Preferences = Field(default_factory=Preferences)
+    external_ids: dict[str, list[str]] = Field(default_factory=dict)
+    risk: RiskSummary | None = None
+    lineage: dict[str, FieldLineage] = Field(default_factory=dict)
+    review_flags: list[str] = Field(
+        default_factory=list,
+        description="Mapping doubts a human must settle, e.g. an ambiguous industry picklist value.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("name must not be blank")
+        return v
+
+
+MERGEABLE_FIELDS: tuple[str, ...] = (
+    "uscc",
+    "name",
+    "english_name",
+    "registered_address",
+    "business_address",
+    "industry",
+    "company_type",
+    "enterprise_size",
+    "legal_representative",
+    "registered_capital",
+    "annual_revenue",
+    "established_on",
+    "employees",
+    "phone",
+    "email",
+    "website",
+    "relationship_manager",
+    "branch",
+    "preferences",
+    "shareholders",
+)
+"""Golden fields decided by survivorship rules (the rest are derived or collected)."""
