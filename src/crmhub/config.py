@@ -1,0 +1,238 @@
+"""Loading and validating the TOML configuration.
+
+Every problem in a file is reported at once, each with its key path (``connectors.zoho.accounts_url``), what
+was expected and, for unknown keys, a "did you mean" hint — then `ConfigError` is raised and the CLI prints it
+without a traceback. ``${ENV}`` and ``${ENV:-default}`` are interpolated in string values; secrets are held as
+``SecretStr`` by the plugin config models and never echoed back in messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+
+from crmhub.contract import ChannelConfig, ConnectorConfig
+from crmhub.errors import ConfigError
+from crmhub.plugins import Registry
+from crmhub.store.db import DEFAULT_URL
+
+DEFAULT_PATH = Path("config/crmhub.toml")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_HINTS = ("secret", "password", "token", "key", "code")
+
+
+class Strict(BaseModel):
+    """Config sections reject unknown keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(Strict):
+    """``[store]``: where crmhub keeps golden records, cursors, runs and the outbox."""
+
+    url: str = Field(default=DEFAULT_URL, description="SQLAlchemy URL; sqlite paths are relative to the cwd.")
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        try:
+            make_url(v)
+        except Exception:  # noqa: BLE001 - any parse failure is the same user error
+            raise ValueError("expected a database URL like sqlite:///var/crmhub.db or "
+                             "postgresql+psycopg://user@host:5432/db") from None
+        return v
+
+
+class MatchingSettings(Strict):
+    """``[sync.matching]``: thresholds on the match probability (0-1)."""
+
+    auto_merge: float = Field(default=0.95, ge=0, le=1, description="At or above: same company, merged.")
+    review: float = Field(default=0.6, ge=0, le=1, description="At or above (below auto_merge): review queue.")
+
+
+SurvivorshipRuleName = Literal["source_priority", "prefer_unless_blank", "most_recent", "most_complete"]
+
+
+class FieldRule(Strict):
+    """How one golden field picks its value among the sources."""
+
+    rule: SurvivorshipRuleName = "source_priority"
+    sources: list[str] = Field(default_factory=list, description="Connector names, most trusted first.")
+
+
+class SyncSettings(Strict):
+    """``[sync]``: matching, survivorship and write-back behaviour."""
+
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    source_priority: list[str] = Field(default_factory=list,
+                                       description="Default trust order of connectors (empty: ledger, then CRMs).")
+    fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
+    write_batch: int = Field(default=100, ge=1, le=100)
+    dead_letter_alert_threshold: int = Field(default=50, ge=0)
+
+
+class ReportSettings(Strict):
+    """``[report]``: where HTML reports are written."""
+
+    dir: str = "var/reports"
+
+
+class Settings(Strict):
+    """The whole configuration. Connector and channel tables are validated by their plugin's model."""
+
+    lang: Literal["zh", "en"] | None = None
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    source: str | None = Field(default=None, exclude=True, description="The file this came from.")
+
+
+def resolve_path(path: str | Path | None) -> Path:
+    """The config file to use: ``-c``, else ``CRMHUB_CONFIG``, else ``config/crmhub.toml``."""
+    if path:
+        return Path(path)
+    env = os.environ.get("CRMHUB_CONFIG")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def _interpolate(value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set (referenced as ${{{name}}})"))
+            return ""
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else k, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names (and aliases) valid at ``loc`` inside ``model``, for "did you mean" hints."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return []
+        current = _model_of(info.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_secret(loc: tuple[str | int, ...]) -> bool:
+    return any(isinstance(p, str) and any(h in p.lower() for h in _SECRET_HINTS) for p in loc)
+
+
+def _describe(err: Any, model: type[BaseModel], prefix: str) -> tuple[str, str]:
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    key = ".".join([prefix] + [str(p) for p in loc] if prefix else [str(p) for p in loc])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else (f"; allowed keys: {', '.join(sorted(allowed))}"
+                                                            if allowed else "")
+        return key, f"unknown key{hint}"
+    if kind == "missing":
+        return key, "required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if kind.startswith("url"):
+        message = f"expected a URL like https://host/path ({message})"
+    if not _is_secret(loc) and kind not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
+        message += f" (got {err['input']!r})"
+    return key, message
+
+
+def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<config>") -> Settings:
+    """Validate already-parsed TOML data; raise `ConfigError` listing every problem."""
+    problems: list[tuple[str, str]] = []
+    data = _interpolate(data, "", problems)
+    core = {k: v for k, v in data.items() if k not in ("connectors", "channels")}
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(core)
+    except ValidationError as exc:
+        problems.extend(_describe(e, Settings, "") for e in exc.errors())
+    connectors: dict[str, ConnectorConfig] = {}
+    channels: dict[str, ChannelConfig] = {}
+    for section, offered, out in (("connectors", registry.connectors, connectors),
+                                  ("channels", registry.channels, channels)):
+        tables = data.get(section, {})
+        if not isinstance(tables, dict):
+            problems.append((section, f"expected tables like [{section}.<name>]"))
+            continue
+        for name, table in tables.items():
+            where = f"{section}.{name}"
+            if not isinstance(table, dict):
+                problems.append((where, f"expected a table [{where}]"))
+                continue
+            plugin = table.get("plugin")
+            if not plugin:
+                problems.append((f"{where}.plugin", f"required key is missing; one of: {', '.join(sorted(offered))}"))
+                continue
+            cls = offered.get(str(plugin))
+            if cls is None:
+                close = difflib.get_close_matches(str(plugin), list(offered), n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else f"installed: {', '.join(sorted(offered)) or 'none'}"
+                problems.append((f"{where}.plugin", f"no {section[:-1]} plugin {plugin!r}; {hint}"))
+                continue
+            model = cls.config_model
+            try:
+                out[name] = model.model_validate(table)  # type: ignore[assignment]
+            except ValidationError as exc:
+                problems.extend(_describe(e, model, where) for e in exc.errors())
+    if problems or settings is None:
+        lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
+        raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,
+                          hint="fix the keys above (see config/crmhub.toml for a commented example)")
+    settings.connectors = connectors
+    settings.channels = channels
+    settings.source = source
+    return settings
+
+
+def load_settings(path: str | Path | None, registry: Registry, *, required: bool = True) -> Settings:
+    """Read and validate the config file at ``path`` (see `resolve_path`)."""
+    file = resolve_path(path)
+    if not file.exists():
+        if not required:
+            return Settings(source=None)
+        raise ConfigError(f"config file {file} not found", file=str(file),
+                          hint="create one with `crmhub init` or pass -c FILE")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}", file=str(file),
+                          hint="check quotes and brackets on that line") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text", file=str(file), hint="save the file as UTF-8") from None
+    return parse_settings(data, registry, source=str(file))

@@ -1,0 +1,133 @@
+"""Opening the store: engine settings per dialect, automatic migration, explicit sessions.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on; PostgreSQL is reached
+through psycopg 3. Sessions never autocommit: callers write ``with store.begin() as session: …``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmhub.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_URL = "sqlite:///var/crmhub.db"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def normalize_url(url: str) -> str:
+    """Prefer psycopg 3 for bare ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; creates the SQLite file's directory on first use."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store URL {url!r} is not a database URL ({exc})",
+                         hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except NoSuchModuleError as exc:
+        raise StoreError(f"no database driver for {parsed.drivername!r}",
+                         hint="install the postgres extra: pip install 'crmhub[postgres]'") from exc
+    except ModuleNotFoundError as exc:
+        raise StoreError(f"the driver for {parsed.drivername!r} is not installed ({exc.name})",
+                         hint="install the postgres extra: pip install 'crmhub[postgres]'") from exc
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    """Alembic configuration pointing at the migrations shipped inside the package."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+class Store:
+    """The database behind crmhub: an engine, migrations and a session factory."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Open ``url`` (default: ``CRMHUB_DATABASE_URL`` or the embedded SQLite file) and migrate it."""
+        url = url or os.environ.get("CRMHUB_DATABASE_URL") or DEFAULT_URL
+        store = cls(create_store_engine(url))
+        if migrate:
+            store.upgrade()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision``; a clear `StoreError` when the database cannot be reached."""
+        try:
+            with self.engine.begin() as connection:
+                cfg = alembic_config(self.engine)
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {self.engine.url.render_as_string(hide_password=True)}: "
+                             f"{exc.orig}", hint="check [store].url and that the database is running") from None
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at (``None`` when never migrated)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision shipped with this version of crmhub."""
+        return ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
+
+    def session(self) -> Session:
+        """A new session (no autocommit); prefer `begin()`."""
+        return self._sessions()
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

@@ -1,0 +1,416 @@
+"""The store's tables (SQLAlchemy 2.0 typed ORM). Alembic migrations in ``migrations/`` mirror these exactly.
+
+Money is stored in minor units (``*_minor``, BigInteger) so sums are exact on SQLite and PostgreSQL alike.
+Datetimes are aware UTC (`UtcDateTime`). Ids of golden clients use AUTOINCREMENT / identity so an id is never
+reused, even after a merge or delete.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crmhub.store.types import JsonType, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with deterministic constraint names (so migrations match on both databases)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UtcDateTime}
+
+
+class GoldenClient(Base):
+    """One golden record per company. ``data`` is the `CorporateClient` JSON (lineage kept in `FieldLineage`)."""
+
+    __tablename__ = "golden_client"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    rm_user_id: Mapped[str | None] = mapped_column(String(128))
+    segment: Mapped[str | None] = mapped_column(String(16))
+    rating: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FieldLineage(Base):
+    """Where one golden field's current value came from, and which rule chose it."""
+
+    __tablename__ = "field_lineage"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_record_id: Mapped[str] = mapped_column(String(200))
+    observed_at: Mapped[datetime]
+    rule: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class SourceRecord(Base):
+    """A record as last read from a source: native payload, canonical snapshot, content hash."""
+
+    __tablename__ = "source_record"
+    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    stream: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    parent_source_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    modified_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Xref(Base):
+    """Cross-reference: which golden client a source record belongs to, and how that was decided."""
+
+    __tablename__ = "xref"
+
+    source_record_id: Mapped[int] = mapped_column(
+        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None]
+    linked_at: Mapped[datetime]
+
+
+class SyncCursor(Base):
+    """The position after the last committed page of one connector stream."""
+
+    __tablename__ = "sync_cursor"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class SyncRun(Base):
+    """One sync (or job) run: status and its report."""
+
+    __tablename__ = "sync_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), default="sync")
+    trigger: Mapped[str] = mapped_column(String(32), default="manual")
+    job: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    connectors: Mapped[list[Any]] = mapped_column(default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+
+class SyncRunStream(Base):
+    """Per connector and stream counts of one run."""
+
+    __tablename__ = "sync_run_stream"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadLetter(Base):
+    """A record an outside system gave us (or refused from us) that could not be processed, with the reason."""
+
+    __tablename__ = "dead_letter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    direction: Mapped[str] = mapped_column(String(8), default="in")
+    connector: Mapped[str] = mapped_column(String(64))
+    stream: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    field: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A planned write-back or notification: planned → sent → confirmed | failed, keyed for idempotency."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_target", "state", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(64))
+    stream: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    client_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source_id: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    not_before: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReviewItem(Base):
+    """Something a human must decide: a grey-zone match, an undecidable conflict, an ambiguous mapping."""
+
+    __tablename__ = "review_item"
+    __table_args__ = (UniqueConstraint("dedup_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    other_client_id: Mapped[int | None] = mapped_column(Integer)
+    field: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class RiskAssessmentRow(Base):
+    """One risk assessment of one client (history kept; ``current`` marks the latest)."""
+
+    __tablename__ = "risk_assessment"
+    __table_args__ = (Index("ix_risk_assessment_client_current", "client_id", "current"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id"))
+    assessed_at: Mapped[datetime]
+    score: Mapped[float]
+    rating: Mapped[str] = mapped_column(String(4))
+    segment: Mapped[str] = mapped_column(String(16))
+    scorecard_version: Mapped[str] = mapped_column(String(64))
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Alert(Base):
+    """A risk/AML alert with its evidence; ``dedup_key`` keeps one alert per rule, client and window."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("dedup_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"), index=True)
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    rule_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    day: Mapped[date | None] = mapped_column(Date)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class LedgerAccount(Base):
+    """A bank account as read from the ledger (the risk engine aggregates over these)."""
+
+    __tablename__ = "ledger_account"
+    __table_args__ = (UniqueConstraint("connector", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    client_source_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_no: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int] = mapped_column(BigInteger)
+    sub_status: Mapped[str] = mapped_column(String(16))
+    allow_overdraft: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdraft_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    """A booked transaction; unique per (connector, source_id) so re-reads never duplicate."""
+
+    __tablename__ = "ledger_transaction"
+    __table_args__ = (
+        UniqueConstraint("connector", "source_id"),
+        Index("ix_ledger_transaction_client_day", "client_source_id", "booking_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    account_source_id: Mapped[str] = mapped_column(String(200), index=True)
+    client_source_id: Mapped[str | None] = mapped_column(String(200))
+    booking_date: Mapped[date] = mapped_column(Date)
+    value_date: Mapped[date | None] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    direction: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(32))
+    is_cash: Mapped[bool] = mapped_column(Boolean, default=False)
+    cross_border: Mapped[bool] = mapped_column(Boolean, default=False)
+    counterparty_account: Mapped[str | None] = mapped_column(String(64))
+    counterparty_name: Mapped[str | None] = mapped_column(String(300))
+    reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class CreditFacilityRow(Base):
+    """A loan or other facility with its delinquency, as last read from the ledger."""
+
+    __tablename__ = "credit_facility"
+    __table_args__ = (UniqueConstraint("connector", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    client_source_id: Mapped[str] = mapped_column(String(200), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    principal_minor: Mapped[int] = mapped_column(BigInteger)
+    outstanding_minor: Mapped[int | None] = mapped_column(BigInteger)
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    classification: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class InteractionRow(Base):
+    """A recorded touch point with a client (visit, call, message), for follow-up reminders."""
+
+    __tablename__ = "interaction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime]
+    by: Mapped[str | None] = mapped_column(String(128))
+    summary: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditLog(Base):
+    """Append-only, hash-chained log of changes and sensitive actions (each row hashes the previous one)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RunLock(Base):
+    """One row per locked connector: never two writers on one cursor, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "run_lock"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class JobState(Base):
+    """Per scheduled job: when it last ran and how it ended (for `crmhub jobs list` and catch-up)."""
+
+    __tablename__ = "job_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_tick: Mapped[datetime | None]
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+__all__ = [
+    "Alert",
+    "AuditLog",
+    "Base",
+    "CreditFacilityRow",
+    "DeadLetter",
+    "FieldLineage",
+    "GoldenClient",
+    "InteractionRow",
+    "JobState",
+    "LedgerAccount",
+    "LedgerTransaction",
+    "Outbox",
+    "ReviewItem",
+    "RiskAssessmentRow",
+    "RunLock",
+    "SourceRecord",
+    "SyncCursor",
+    "SyncRun",
+    "SyncRunStream",
+    "Xref",
+]
