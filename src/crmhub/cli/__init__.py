@@ -1,0 +1,70 @@
+"""crmhub's command line. `main` handles ``--lang`` anywhere on the line and turns errors into messages."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from crmhub.errors import CrmhubError
+from crmhub.i18n import LANGS, set_lang
+
+
+def _take_lang(argv: list[str]) -> list[str]:
+    """Remove ``--lang X`` / ``--lang=X`` from anywhere in argv and apply it (so every command accepts it)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        value: str | None = None
+        if arg == "--lang" and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 2
+        elif arg.startswith("--lang="):
+            value = arg.split("=", 1)[1]
+            i += 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        if value not in LANGS:
+            sys.stderr.write(f"--lang must be one of: {', '.join(LANGS)} (got {value!r})\n")
+            raise SystemExit(2)
+        set_lang(value)  # type: ignore[arg-type]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``crmhub`` console script."""
+    from crmhub.cli.app import app
+    from crmhub.cli.common import report_error, report_internal
+
+    args = _take_lang(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="crmhub", standalone_mode=False)
+    except CrmhubError as exc:
+        return report_error(exc)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        return 130
+    except KeyboardInterrupt:
+        from crmhub.cli.common import err_console
+        from crmhub.i18n import t
+
+        err_console.print(t("interrupted"))
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks for users
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        return report_internal(exc)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

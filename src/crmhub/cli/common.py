@@ -1,0 +1,126 @@
+"""Shared plumbing for CLI commands: console, config + registry loading, async running, error display."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from crmhub import plugins
+from crmhub.config import Settings, load_settings
+from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
+from crmhub.i18n import bilingual, t
+from crmhub.store import Store
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $CRMHUB_CONFIG or config/crmhub.toml).")
+
+
+@dataclass(slots=True)
+class Context:
+    """What most commands need: the plugin registry and the validated settings."""
+
+    registry: plugins.Registry
+    settings: Settings
+
+    def open_store(self) -> Store:
+        """Open (and migrate) the configured store."""
+        return Store.open(self.settings.store.url)
+
+
+def load_registry() -> plugins.Registry:
+    """Load plugins, turning load warnings into quiet stderr notes."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", plugins.PluginLoadWarning)
+        registry = plugins.load()
+    for w in caught:
+        if issubclass(w.category, plugins.PluginLoadWarning):
+            err_console.print(f"[yellow]warning:[/yellow] {w.message}")
+    return registry
+
+
+def load_context(config: Path | None, *, required: bool = True) -> Context:
+    """Registry + settings from ``config`` (or the default path)."""
+    registry = load_registry()
+    settings = load_settings(config, registry, required=required)
+    if settings.lang and not _lang_explicit():
+        from crmhub.i18n import set_lang
+
+        set_lang(settings.lang)
+    return Context(registry, settings)
+
+
+def _lang_explicit() -> bool:
+    from crmhub.i18n import _current
+
+    return _current.get() is not None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a fresh event loop."""
+    return asyncio.run(coro)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line error and exit with ``code``."""
+    err_console.print(f"[red]{t('error')}:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def exit_code_for(exc: CrmhubError) -> int:
+    """2 for mistakes the user must fix in input/config, 3 for a held lock, 1 for everything else."""
+    if isinstance(exc, ConfigError | InputError):
+        return 2
+    if isinstance(exc, LockedError):
+        return 3
+    return 1
+
+
+def report_error(exc: CrmhubError) -> int:
+    """Print a crmhub error the way users should see it (no traceback) and return the exit code."""
+    if isinstance(exc, ConfigError) and exc.problems:
+        err_console.print(f"[red]{t('config_problems')}[/red] — {exc.file}")
+        for key, msg in exc.problems:
+            err_console.print(f"  [bold]{key}[/bold]: {msg}")
+        if exc.hint:
+            err_console.print(f"[dim]{t('hint')}: {exc.hint}[/dim]")
+    else:
+        err_console.print(f"[red]{t('error')} [{exc.code}]:[/red] {exc.message}")
+        if exc.hint:
+            err_console.print(f"[dim]{t('hint')}: {exc.hint}[/dim]")
+    return exit_code_for(exc)
+
+
+def report_internal(exc: BaseException) -> int:
+    """Save an unexpected exception's traceback to var/log and print one line pointing at it."""
+    log_dir = Path("var/log")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = str(path)
+    except OSError:
+        where = bilingual("（无法写入日志）", "(could not write the log)")
+    err_console.print(f"[red]{t('internal_error', kind=type(exc).__name__, path=where)}[/red]")
+    return 70
+
+
+def write_json_line(obj: Any) -> None:
+    """One JSON object per line on stdout, UTF-8, no ASCII escaping (Chinese stays readable)."""
+    import json
+
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
