@@ -103,7 +103,7 @@ def current_lang() -> Lang:
     if chosen is not None:
         return chosen
     env = os.environ.get("CRMHUB_LANG", "").lower()
-    return env if env in LANGS else "zh"  # type: ignore[return-value]
+    return env if env in LANGS else "zh"  # type: ignore[return-value,unused-ignore]
 
 
 def set_lang(lang: Lang | None) -> None:

@@ -77,15 +77,12 @@ def _register(pm: pluggy.PluginManager, module: ModuleType | object, name: str) 
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name!r} breaks the hook contract: {exc}",
                           hint="fix the hookimpl signature (see crmhub/hookspecs.py)") from None
-    unknown = [
-        hook for hook in dir(module)
-        if hook.startswith("crmhub_") and callable(getattr(module, hook)) and not hasattr(pm.hook, hook)
-    ]
-    if unknown:
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
         pm.unregister(name=name)
-        raise PluginError(f"plugin {name!r} implements unknown hook(s) {', '.join(unknown)}",
-                          hint="check the spelling against crmhub/hookspecs.py")
-    pm.check_pending()
+        raise PluginError(f"plugin {name!r} implements unknown hook(s): {exc}",
+                          hint="check the spelling against crmhub/hookspecs.py") from None
 
 
 def load(extra: list[tuple[str, object]] | None = None) -> Registry:

@@ -30,7 +30,7 @@ def _take_lang(argv: list[str]) -> list[str]:
         if value not in LANGS:
             sys.stderr.write(f"--lang must be one of: {', '.join(LANGS)} (got {value!r})\n")
             raise SystemExit(2)
-        set_lang(value)  # type: ignore[arg-type]
+        set_lang(value)  # type: ignore[arg-type,unused-ignore]
     return out
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks for users
+    except Exception as exc:
         import click
 
         if isinstance(exc, click.ClickException):

@@ -128,8 +128,11 @@ async def retrying(
         reraise=True,
         **kwargs,  # type: ignore[arg-type]
     )
+    async def attempt() -> T:
+        return await call()
+
     try:
-        return await retryer(call)
+        return await retryer(attempt)
     except httpx.TransportError as exc:
         if metrics is not None:
             metrics.errors += 1

@@ -8,7 +8,7 @@ reused, even after a merge or delete.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -39,7 +39,9 @@ class Base(DeclarativeBase):
     """Declarative base with deterministic constraint names (so migrations match on both databases)."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UtcDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UtcDateTime,
+    }
 
 
 class GoldenClient(Base):

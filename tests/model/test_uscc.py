@@ -1,0 +1,96 @@
+"""USCC validation per GB 32100-2015, cross-checked against python-stdnum."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from stdnum.cn import uscc as stdnum_uscc
+
+from crmhub import CorporateClient
+from crmhub.model import uscc
+
+VALID = [
+    "91110000600037341L",
+    "9144030071526726XG",
+    "91110000710926094P",
+    "91310000631696382C",
+    "91310115MA1K3BTP2B",
+    "91350100M000100Y43",
+    "121200004013590816",
+]
+LETTER_FIRST = ["Y1110000MA0000007H", "N2350100MA0000007R", "A1110000MA00000076"]
+
+
+@pytest.mark.parametrize("code", VALID + LETTER_FIRST)
+def test_valid_codes_pass(code: str) -> None:
+    """Real and synthetic valid codes validate and round-trip."""
+    assert uscc.validate(code) == code
+    assert CorporateClient(name="某公司", uscc=code).uscc == code
+
+
+@pytest.mark.parametrize("code", LETTER_FIRST)
+def test_letter_first_codes_accepted_although_stdnum_rejects_them(code: str) -> None:
+    """python-stdnum wrongly rejects letter-first codes; crmhub accepts them."""
+    assert uscc.is_valid(code)
+    assert not stdnum_uscc.is_valid(code)
+
+
+@pytest.mark.parametrize("code", VALID[:3])
+def test_every_single_substitution_is_rejected(code: str) -> None:
+    """Changing any one character of a valid code makes it invalid (MOD 31-3 detects single substitutions)."""
+    for pos in range(18):
+        for ch in uscc.ALPHABET:
+            if ch == code[pos]:
+                continue
+            changed = code[:pos] + ch + code[pos + 1:]
+            assert not uscc.is_valid(changed), changed
+
+
+def test_error_names_the_wrong_check_character() -> None:
+    """A checksum mismatch says which character was found and which was expected."""
+    with pytest.raises(ValidationError) as info:
+        CorporateClient(name="北京某公司", uscc="91110000600037342L")
+    text = str(info.value)
+    assert "check character is 'L', expected 'P'" in text
+
+
+@pytest.mark.parametrize(("code", "fragment"), [
+    ("91110000600037O41L", "position 15: character 'O' not allowed (I, O, Z, S, V are never used)"),
+    ("9111000060003734", "has 16 characters, expected 18"),
+    ("91110000600037341l", None),
+])
+def test_messages_name_position_or_length(code: str, fragment: str | None) -> None:
+    """Bad characters are named by position; wrong lengths by count; lower case is compacted, not rejected."""
+    if fragment is None:
+        assert uscc.validate(code) == code.upper()
+        return
+    with pytest.raises(uscc.UsccError) as info:
+        uscc.validate(code)
+    assert fragment in str(info.value)
+
+
+def test_only_name_and_uscc_make_a_valid_client() -> None:
+    """CorporateClient(name=…, uscc=…) alone is a valid record."""
+    client = CorporateClient(name="北京星河科技有限公司", uscc="91110000600037341L")
+    assert client.id is None and client.contacts == [] and client.external_ids == {}
+
+
+def test_embedded_org_code_check_is_a_warning_only() -> None:
+    """A code whose GB 11714 part fails is still valid, with a warning."""
+    assert uscc.is_valid("Y1110000MA0000000U")
+    assert any("position 17" in w for w in uscc.warnings("Y1110000MA0000000U"))
+    assert uscc.warnings("91110000600037341L") == []
+
+
+_body = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8)
+
+
+@given(prefix=st.sampled_from(["91110000", "91310115", "92440300", "12120000", "52350100"]), body=_body)
+def test_agrees_with_stdnum_on_digit_first_codes(prefix: str, body: str) -> None:
+    """For codes whose first 8 characters are digits, crmhub and python-stdnum agree on validity."""
+    code = uscc.make(prefix, body)
+    assert uscc.is_valid(code) and stdnum_uscc.is_valid(code)
+    broken = code[:17] + ("0" if code[17] != "0" else "1")
+    assert uscc.is_valid(broken) == stdnum_uscc.is_valid(broken) is False
