@@ -44,7 +44,7 @@ class StoreSettings(Strict):
     def _database_url(cls, v: str) -> str:
         try:
             make_url(v)
-        except Exception:  # noqa: BLE001 - any parse failure is the same user error
+        except Exception:
             raise ValueError("expected a database URL like sqlite:///var/crmhub.db or "
                              "postgresql+psycopg://user@host:5432/db") from None
         return v
