@@ -1,0 +1,1 @@
+"""The sync engine: ingest, match, merge, write-back planning (see docs/architecture.md)."""

@@ -1,0 +1,351 @@
+"""Fellegi-Sunter scoring of a record pair, with term-frequency adjustment, that explains itself.
+
+Each comparison (name, region, legal form, phone, legal representative) falls into one *level*; each level has an
+m-probability (how often true matches look like this) and a u-probability (how often non-matches do), and
+contributes ``log2(m/u)`` bits of evidence — Splink's match weight. The sum plus the prior is the pair's total
+weight; ``2^w / (1 + 2^w)`` its match probability. Exact agreement on a frequent value (a common 字号, a shared
+switchboard number, the legal representative 王伟) is weaker evidence than on a rare one, so those levels are
+adjusted by ``log2(u_avg / u_value)`` computed from the records being matched (Splink's term-frequency
+adjustment), clipped to a configured range.
+
+Some facts are not evidence but rules: equal USCCs are the same legal entity; two different valid USCCs are two
+entities; a branch (分公司) is never its parent. Those set the probability to exactly 1 or 0 and say which rule
+fired. The m/u defaults are expert estimates (no labelled training data exists at launch), chosen so that the
+drift table of domain.md §10 merges and the near-miss pairs do not; they are configurable per bank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
+
+from rapidfuzz.distance import Levenshtein
+
+from crmhub.sync import regions
+from crmhub.sync.lexicon import FORM_CLASSES
+from crmhub.sync.names import pinyin_key
+from crmhub.sync.records import MatchRecord
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "Contribution",
+    "MatchModel",
+    "MatchScore",
+    "TermFrequencies",
+    "score_pair",
+]
+
+CERTAIN = 40.0
+"""Weight shown for a deterministic rule (USCC equal/different, branch); the probability is set exactly."""
+
+DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyType(
+    {
+        # comparison: level: (m, u)
+        "name": {
+            "exact": (0.85, 1e-4),
+            "homophone": (0.04, 5e-5),
+            "industry_missing": (0.02, 2e-4),
+            "industry_related": (0.01, 1e-4),
+            "typo": (0.03, 1e-3),
+            "industry_differs": (1e-5, 2e-3),
+            "different": (0.03, 0.99),
+        },
+        "region": {
+            "name_same": (0.88, 0.05),
+            "name_conflict": (0.002, 0.90),
+            "same": (0.85, 0.06),
+            "conflict": (0.05, 0.90),
+            "unknown": (1.0, 1.0),
+        },
+        "form": {
+            "equivalent": (0.93, 0.75),
+            "compatible": (1.0, 1.0),
+            "unknown": (1.0, 1.0),
+            "different": (0.04, 0.12),
+            "conflict": (0.003, 0.10),
+        },
+        "phone": {
+            "equal": (0.60, 2e-4),
+            "different": (0.45, 0.9998),
+            "unknown": (1.0, 1.0),
+        },
+        "legal_rep": {
+            "equal": (0.85, 5e-4),
+            "homophone": (0.03, 1e-4),
+            "different": (0.10, 0.9995),
+            "unknown": (1.0, 1.0),
+        },
+    }
+)
+"""(m, u) per comparison level. ``unknown`` levels are neutral (m = u): missing data is no evidence."""
+
+_TF_LEVELS: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("name", "exact"): "key",
+        ("name", "homophone"): "key_pinyin",
+        ("name", "industry_missing"): "trade",
+        ("name", "industry_related"): "trade",
+        ("region", "name_same"): "geo",
+        ("region", "same"): "geo",
+        ("phone", "equal"): "phone",
+        ("legal_rep", "equal"): "legal_rep",
+    }
+)
+"""Levels whose weight is term-frequency adjusted, and the value family whose frequency is used."""
+
+
+class Contribution(NamedTuple):
+    """One line of a score's explanation: which comparison, at which level, how many bits of evidence."""
+
+    comparison: str
+    level: str
+    weight: float
+
+
+def probability(weight: float) -> float:
+    """Match probability for a total weight in bits: ``2^w / (1 + 2^w)``."""
+    if weight > 60:
+        return 1.0
+    if weight < -60:
+        return 0.0
+    return 1.0 / (1.0 + math.pow(2.0, -weight))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchScore:
+    """A scored pair: total weight (bits), match probability and the contributions that make it up.
+
+    ``rule`` names a deterministic rule that decided the pair (``uscc_equal``, ``uscc_conflict``,
+    ``branch_mismatch``), in which case ``match_probability`` is exactly 1 or 0.
+    """
+
+    total: float
+    match_probability: float
+    breakdown: tuple[Contribution, ...]
+    rule: str | None = None
+
+    def explain(self) -> str:
+        """Human-readable explanation, one contribution per line, strongest evidence first."""
+        lines = [f"match probability {self.match_probability:.4f} (total {self.total:+.2f} bits)"]
+        if self.rule:
+            lines.append(f"decided by rule: {self.rule}")
+        for c in sorted(self.breakdown, key=lambda c: -abs(c.weight)):
+            lines.append(f"  {c.comparison:<10} {c.level:<32} {c.weight:+7.2f}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """The scoring parameters: prior, (m, u) per level, term-frequency clipping."""
+
+    levels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=lambda: DEFAULT_LEVELS)
+    prior_weight: float = -10.0
+    """log2 prior odds that a candidate pair matches (≈ 1 in 1,000) before any comparison."""
+    tf_min_adjustment: float = -8.0
+    tf_max_adjustment: float = 2.0
+    weights: Mapping[tuple[str, str], float] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        table: dict[tuple[str, str], float] = {}
+        for comparison, levels in self.levels.items():
+            for level, (m, u) in levels.items():
+                if not (0 < m <= 1 and 0 < u <= 1):
+                    raise ValueError(f"{comparison}.{level}: m and u must be in (0, 1], got m={m}, u={u}")
+                table[(comparison, level)] = math.log2(m / u)
+        object.__setattr__(self, "weights", MappingProxyType(table))
+
+
+class TermFrequencies:
+    """Value counts per family (name key, pinyin, 字号, phone, legal representative, city), learnt from the data.
+
+    Counts are keyed by ``hash(value)`` to keep memory flat for large books; a collision only blurs one
+    adjustment. ``adjustment`` is Splink's ``log2(u_avg / u_value)`` with ``u_avg = Σ n_v² / N²`` and
+    ``u_value = n_value / N``.
+    """
+
+    FAMILIES = ("key", "key_pinyin", "trade", "phone", "legal_rep", "geo")
+
+    def __init__(self) -> None:
+        self._counts: dict[str, dict[int, int]] = {f: {} for f in self.FAMILIES}
+        self._sum_sq: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
+        self._total: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
+
+    @staticmethod
+    def values(record: MatchRecord) -> dict[str, tuple[str, ...]]:
+        """The values of each family that `record` contributes."""
+        return {
+            "key": (record.name.key,),
+            "key_pinyin": (record.key_pinyin,),
+            "trade": (record.name.trade_name,),
+            "phone": record.phones,
+            "legal_rep": (record.legal_rep,) if record.legal_rep else (),
+            "geo": (record.geo4,) if record.geo4 else (),
+        }
+
+    def _bump(self, family: str, value: str, delta: int) -> None:
+        counts = self._counts[family]
+        h = hash(value)
+        n = counts.get(h, 0)
+        new = n + delta
+        if new <= 0:
+            counts.pop(h, None)
+        else:
+            counts[h] = new
+        self._sum_sq[family] += new * new - n * n
+        self._total[family] += delta
+
+    def add(self, record: MatchRecord) -> None:
+        """Count a record's values."""
+        for family, values in self.values(record).items():
+            for value in values:
+                self._bump(family, value, 1)
+
+    def remove(self, record: MatchRecord) -> None:
+        """Un-count a record's values (it was replaced or deleted)."""
+        for family, values in self.values(record).items():
+            for value in values:
+                self._bump(family, value, -1)
+
+    def count(self, family: str, value: str) -> int:
+        """How many records carry `value`."""
+        return self._counts[family].get(hash(value), 0)
+
+    def adjustment(self, family: str, value: str, low: float, high: float) -> tuple[float, int]:
+        """(bits to add, count): positive for rarer-than-average values, negative for frequent ones.
+
+        Two records agree on the value, so its count is taken as at least 2 (a record being looked up before it
+        is indexed still counts).
+        """
+        total = self._total[family]
+        n = max(self.count(family, value), 2)
+        if total < 2:
+            return 0.0, n
+        adj = math.log2(self._sum_sq[family] / (total * n))
+        return min(max(adj, low), high), n
+
+
+def _name_level(a: MatchRecord, b: MatchRecord) -> str:
+    na, nb = a.name, b.name
+    if na.key == nb.key:
+        return "exact"
+    if a.key_pinyin == b.key_pinyin:
+        return "homophone"
+    if na.trade_name == nb.trade_name or a.trade_pinyin == b.trade_pinyin:
+        ia, ib = "".join(na.industry), "".join(nb.industry)
+        if not ia or not ib:
+            return "industry_missing"
+        if ia in ib or ib in ia:
+            return "industry_related"
+        return "industry_differs"
+    shorter = min(len(na.key), len(nb.key))
+    limit = 2 if shorter >= 8 else 1
+    if shorter >= 3 and Levenshtein.distance(na.key, nb.key, score_cutoff=limit) <= limit:
+        return "typo"
+    return "different"
+
+
+def _region_level(a: MatchRecord, b: MatchRecord) -> str:
+    ra, rb = a.name.region_code, b.name.region_code
+    if ra and rb:
+        return "name_same" if regions.compatible(ra, rb) else "name_conflict"
+    la, lb = (a.region_code, b.region_code) if a.region_code and b.region_code else (a.location, b.location)
+    if la and lb:
+        return "same" if regions.compatible(la, lb) else "conflict"
+    return "unknown"
+
+
+def _form_level(a: MatchRecord, b: MatchRecord) -> str:
+    fa, fb = a.name.form, b.name.form
+    if fa is None or fb is None:
+        return "unknown"
+    if fa == fb:
+        return "equivalent"
+    ca, cb = FORM_CLASSES.get(fa), FORM_CLASSES.get(fb)
+    if ca != cb:
+        return "conflict"
+    return "compatible" if "公司" in (fa, fb) else "different"
+
+
+def _phone_level(a: MatchRecord, b: MatchRecord) -> tuple[str, str | None]:
+    if not a.phones or not b.phones:
+        return "unknown", None
+    for p in a.phones:
+        if p in b.phones:
+            return "equal", p
+    return "different", None
+
+
+def _rep_level(a: MatchRecord, b: MatchRecord) -> str:
+    if not a.legal_rep or not b.legal_rep:
+        return "unknown"
+    if a.legal_rep == b.legal_rep:
+        return "equal"
+    if pinyin_key(a.legal_rep) == pinyin_key(b.legal_rep):
+        return "homophone"
+    return "different"
+
+
+def _tf_value(family: str, a: MatchRecord, phone: str | None) -> str:
+    if family == "key":
+        return a.name.key
+    if family == "key_pinyin":
+        return a.key_pinyin
+    if family == "trade":
+        return a.name.trade_name
+    if family == "phone":
+        return phone or ""
+    if family == "legal_rep":
+        return a.legal_rep or ""
+    return a.geo4 or ""
+
+
+def _rule(model: MatchModel, rule: str, level: str, match: bool) -> MatchScore:
+    weight = CERTAIN if match else -CERTAIN
+    parts = (Contribution("prior", "base rate", model.prior_weight), Contribution(rule.split("_", 1)[0], level, weight))
+    return MatchScore(model.prior_weight + weight, 1.0 if match else 0.0, parts, rule)
+
+
+def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None,
+               model: MatchModel | None = None) -> MatchScore:
+    """Score one pair of records; `tf` (frequencies of the data being matched) enables the adjustments."""
+    model = model or _DEFAULT_MODEL
+    if a.name.branch != b.name.branch:
+        level = f"{a.name.branch or 'head office'} vs {b.name.branch or 'head office'}"
+        return _rule(model, "branch_mismatch", level, match=False)
+    if a.uscc and b.uscc:
+        if a.uscc == b.uscc:
+            return _rule(model, "uscc_equal", "equal", match=True)
+        return _rule(model, "uscc_conflict", f"{a.uscc} vs {b.uscc}", match=False)
+    weights = model.weights
+    phone_level, phone = _phone_level(a, b)
+    levels = (
+        ("name", _name_level(a, b)),
+        ("region", _region_level(a, b)),
+        ("form", _form_level(a, b)),
+        ("phone", phone_level),
+        ("legal_rep", _rep_level(a, b)),
+    )
+    parts = [Contribution("prior", "base rate", model.prior_weight)]
+    total = model.prior_weight
+    for comparison, level in levels:
+        w = weights[(comparison, level)]
+        parts.append(Contribution(comparison, level, w))
+        total += w
+        family = _TF_LEVELS.get((comparison, level))
+        if family is not None and tf is not None:
+            adj, n = tf.adjustment(family, _tf_value(family, a, phone), model.tf_min_adjustment,
+                                   model.tf_max_adjustment)
+            if adj:
+                parts.append(Contribution(comparison, f"term frequency ({family}, n={n})", adj))
+                total += adj
+    if not (a.uscc or b.uscc):
+        parts.append(Contribution("uscc", "missing on both", 0.0))
+    else:
+        parts.append(Contribution("uscc", "missing on one side", 0.0))
+    return MatchScore(total, probability(total), tuple(parts))
+
+
+_DEFAULT_MODEL = MatchModel()
