@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol, cast
 
 from crmhub.sync import regions
 from crmhub.sync.lexicon import BRANCH_SUFFIXES, ENGLISH_FORMS, INDUSTRY_WORDS, LEGAL_FORMS, QUALIFIERS
@@ -80,19 +81,22 @@ class CompanyName:
         return self.tokens[1:]
 
 
+class _Converter(Protocol):
+    def convert(self, text: str) -> str: ...
+
+
 @cache
-def _converter() -> object:
+def _converter() -> _Converter:
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return cast(_Converter, opencc.OpenCC("t2s"))
 
 
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC ``t2s``); other characters unchanged."""
     if text.isascii():
         return text
-    converted: str = _converter().convert(text)  # type: ignore[attr-defined]
-    return converted
+    return _converter().convert(text)
 
 
 def _clean_char(ch: str) -> str:
