@@ -117,12 +117,16 @@ class Segment(StrEnum):
 
 
 class RiskSummary(Record):
-    """The latest risk assessment's headline, carried on the golden record."""
+    """The latest risk assessment's headline, carried on the golden record.
+
+    A CRM that stores only the rating and segment written back by crmhub maps them here with ``score`` and
+    ``assessed_at`` left empty; the write-back planner compares rating and segment only.
+    """
 
     rating: Rating
-    score: Decimal
     segment: Segment
-    assessed_at: datetime
+    score: Decimal | None = None
+    assessed_at: datetime | None = None
 
 
 class FieldLineage(Record):

@@ -61,6 +61,9 @@ class GoldenClient(Base):
     rm_user_id: Mapped[str | None] = mapped_column(String(128))
     segment: Mapped[str | None] = mapped_column(String(16))
     rating: Mapped[str | None] = mapped_column(String(4))
+    needs_merge: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    needs_risk: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    needs_plan: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -77,6 +80,8 @@ class FieldLineage(Base):
     source_record_id: Mapped[str] = mapped_column(String(200))
     observed_at: Mapped[datetime]
     rule: Mapped[str] = mapped_column(String(64))
+    competing: Mapped[list[Any]] = mapped_column(default=list)
+    source_hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 02:58:38.145673
+Create Date: 2026-11-30
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ def upgrade() -> None:
         sa.Column("rm_user_id", sa.String(length=128), nullable=True),
         sa.Column("segment", sa.String(length=16), nullable=True),
         sa.Column("rating", sa.String(length=4), nullable=True),
+        sa.Column("needs_merge", sa.Boolean(), nullable=False),
+        sa.Column("needs_risk", sa.Boolean(), nullable=False),
+        sa.Column("needs_plan", sa.Boolean(), nullable=False),
         sa.Column("created_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -115,6 +118,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("golden_client", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_golden_client_name_key"), ["name_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_golden_client_needs_merge"), ["needs_merge"], unique=False)
+        batch_op.create_index(batch_op.f("ix_golden_client_needs_plan"), ["needs_plan"], unique=False)
+        batch_op.create_index(batch_op.f("ix_golden_client_needs_risk"), ["needs_risk"], unique=False)
 
     op.create_table(
         "job_state",
@@ -336,6 +342,14 @@ def upgrade() -> None:
         sa.Column("source_record_id", sa.String(length=200), nullable=False),
         sa.Column("observed_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column(
+            "competing", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column(
+            "source_hashes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("updated_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["client_id"],
@@ -472,6 +486,9 @@ def downgrade() -> None:
     op.drop_table("ledger_account")
     op.drop_table("job_state")
     with op.batch_alter_table("golden_client", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_golden_client_needs_risk"))
+        batch_op.drop_index(batch_op.f("ix_golden_client_needs_plan"))
+        batch_op.drop_index(batch_op.f("ix_golden_client_needs_merge"))
         batch_op.drop_index(batch_op.f("ix_golden_client_name_key"))
 
     op.drop_table("golden_client")

@@ -1,0 +1,47 @@
+"""The append-only, hash-chained audit log.
+
+Each row stores the hash of the previous row, so a deleted or edited row breaks the chain and `verify_chain`
+finds it. Merges, splits, review decisions, golden-record changes and unmasking are written here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmhub.store.tables import AuditLog
+from crmhub.sync.hashing import content_hash
+
+GENESIS = "0" * 64
+
+
+def append(session: Session, *, actor: str, action: str, entity: str, entity_id: str | int | None,
+           details: dict[str, Any], run_id: int | None = None, at: datetime | None = None) -> AuditLog:
+    """Append one entry inside the caller's transaction (so it commits or rolls back with the change)."""
+    prev = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1).with_for_update())
+    prev_hash = prev or GENESIS
+    at = at or datetime.now(UTC)
+    body = {"at": at.isoformat(), "actor": actor, "action": action, "entity": entity,
+            "entity_id": None if entity_id is None else str(entity_id), "details": details, "prev": prev_hash}
+    row = AuditLog(at=at, actor=actor, action=action, entity=entity,
+                   entity_id=None if entity_id is None else str(entity_id), run_id=run_id, details=details,
+                   prev_hash=prev_hash, hash=content_hash(body))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def verify_chain(session: Session) -> list[int]:
+    """Ids of rows whose hash or link does not match (empty when the log is intact)."""
+    broken: list[int] = []
+    prev_hash = GENESIS
+    for row in session.scalars(select(AuditLog).order_by(AuditLog.id)):
+        body = {"at": row.at.isoformat(), "actor": row.actor, "action": row.action, "entity": row.entity,
+                "entity_id": row.entity_id, "details": row.details, "prev": row.prev_hash}
+        if row.prev_hash != prev_hash or content_hash(body) != row.hash:
+            broken.append(row.id)
+        prev_hash = row.hash
+    return broken

@@ -1,0 +1,359 @@
+"""Ingest: store each pulled page and the cursor after it in one transaction.
+
+A crash loses at most the page in flight, which the next run re-reads from the stored cursor. Records whose
+canonical content hash is unchanged are no-ops; changed ones are flagged ``dirty`` for matching and merging;
+ledger facts (accounts, transactions, loans) go to their own tables and flag the client for risk assessment;
+rejected records go to the dead-letter table with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
+from crmhub.model import BankAccount, CreditFacility, Transaction
+from crmhub.model.types import Money
+from crmhub.store.tables import (
+    CreditFacilityRow,
+    DeadLetter,
+    GoldenClient,
+    LedgerAccount,
+    LedgerTransaction,
+    SyncCursor,
+    Xref,
+)
+from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync.hashing import content_hash
+
+CHUNK = 500
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Counts for one connector stream in one run."""
+
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    pages: int = 0
+    error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the JSON report."""
+        out: dict[str, Any] = {"read": self.read, "created": self.created, "updated": self.updated,
+                               "unchanged": self.unchanged, "deleted": self.deleted, "rejected": self.rejected,
+                               "pages": self.pages}
+        out.update(self.extra)
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def minor(money: Money | None) -> int | None:
+    """Decimal amount → integer minor units (fen/cents), exact."""
+    if money is None:
+        return None
+    return int((money.amount * 100).to_integral_value())
+
+
+def load_cursor(session: Session, connector: str, stream: str) -> Cursor | None:
+    """The stored cursor of a stream (None = never read)."""
+    row = session.get(SyncCursor, (connector, stream))
+    return row.cursor if row is not None else None
+
+
+def save_cursor(session: Session, connector: str, stream: str, cursor: Cursor | None, run_id: int | None) -> None:
+    """Upsert a stream's cursor inside the page's transaction."""
+    now = datetime.now(UTC)
+    row = session.get(SyncCursor, (connector, stream))
+    if row is None:
+        session.add(SyncCursor(connector=connector, stream=stream, cursor=cursor, run_id=run_id, updated_at=now))
+    else:
+        row.cursor = cursor
+        row.run_id = run_id
+        row.updated_at = now
+
+
+def dead_letter(session: Session, *, connector: str, stream: str, rejected: RejectedRecord | None = None,
+                source_id: str | None = None, reason: str = "", field_name: str | None = None,
+                payload: dict[str, Any] | None = None, run_id: int | None = None, direction: str = "in") -> None:
+    """Record a rejected record; an open dead letter for the same record is updated, not duplicated."""
+    if rejected is not None:
+        source_id, reason, field_name, payload = rejected.source_id, rejected.reason, rejected.field, rejected.payload
+    now = datetime.now(UTC)
+    existing = None
+    if source_id is not None:
+        existing = session.scalars(select(DeadLetter).where(
+            DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.source_id == source_id,
+            DeadLetter.direction == direction, DeadLetter.status == "open")).first()
+    if existing is not None:
+        existing.reason = reason
+        existing.field = field_name
+        existing.payload = payload or {}
+        existing.attempts += 1
+        existing.run_id = run_id
+        existing.updated_at = now
+        return
+    session.add(DeadLetter(run_id=run_id, direction=direction, connector=connector, stream=stream,
+                           source_id=source_id, reason=reason, field=field_name, payload=payload or {},
+                           status="open", attempts=1, created_at=now, updated_at=now))
+
+
+def _resolve_dead_letters(session: Session, connector: str, stream: str, source_ids: Sequence[str]) -> None:
+    if not source_ids:
+        return
+    session.execute(update(DeadLetter).where(
+        DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.direction == "in",
+        DeadLetter.status == "open", DeadLetter.source_id.in_(list(source_ids)))
+        .values(status="resolved", updated_at=datetime.now(UTC)))
+
+
+def _record_payload(rec: SourceRecord) -> dict[str, Any] | None:
+    return rec.data.model_dump(mode="json", exclude_none=True) if rec.data is not None else None
+
+
+class Ingestor:
+    """Writes pages of one connector into the store."""
+
+    def __init__(self, connector: str, run_id: int | None) -> None:
+        self.connector = connector
+        self.run_id = run_id
+
+    def store_page(self, session: Session, spec: StreamSpec, page: Page, stats: StreamStats) -> None:
+        """Store one page's records, rejects and next cursor (the caller owns the transaction)."""
+        stats.pages += 1
+        stats.read += len(page.records)
+        for rej in page.rejected:
+            stats.rejected += 1
+            dead_letter(session, connector=self.connector, stream=spec.name, rejected=rej, run_id=self.run_id)
+        records = list({r.source_id: r for r in page.records}.values())  # last wins within a page
+        if spec.kind in (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION):
+            self._source_records(session, spec, records, stats)
+        elif spec.kind is StreamKind.DELETION:
+            self._deletions(session, records, stats)
+        elif spec.kind is StreamKind.ACCOUNT:
+            self._accounts(session, records, stats)
+        elif spec.kind is StreamKind.TRANSACTION:
+            self._transactions(session, records, stats)
+        elif spec.kind is StreamKind.FACILITY:
+            self._facilities(session, records, stats)
+        save_cursor(session, self.connector, spec.name, page.next_cursor, self.run_id)
+
+    # --- CRM-style records -------------------------------------------------------------------------------
+
+    def _source_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
+                        stats: StreamStats) -> None:
+        if not records:
+            return
+        now = datetime.now(UTC)
+        ids = [r.source_id for r in records]
+        existing = {
+            row.source_id: row for row in session.execute(
+                select(SourceRow.id, SourceRow.source_id, SourceRow.content_hash, SourceRow.deleted).where(
+                    SourceRow.connector == self.connector, SourceRow.stream == spec.name,
+                    SourceRow.source_id.in_(ids)))
+        }
+        inserts: list[dict[str, Any]] = []
+        unchanged_ids: list[int] = []
+        for rec in records:
+            data = _record_payload(rec)
+            digest = content_hash({"data": data, "deleted": rec.deleted})
+            parent = getattr(rec.data, "client_source_id", None)
+            old = existing.get(rec.source_id)
+            if old is None:
+                inserts.append({
+                    "connector": self.connector, "stream": spec.name, "source_id": rec.source_id,
+                    "kind": spec.kind.value, "raw": rec.raw, "data": data, "content_hash": digest,
+                    "parent_source_id": parent, "modified_at": rec.modified_at, "first_seen_at": now,
+                    "last_seen_at": now, "deleted": rec.deleted, "dirty": True, "last_run_id": self.run_id,
+                })
+                stats.created += 1
+                if rec.deleted:
+                    stats.deleted += 1
+            elif old.content_hash == digest:
+                unchanged_ids.append(old.id)
+                stats.unchanged += 1
+            else:
+                session.execute(update(SourceRow).where(SourceRow.id == old.id).values(
+                    raw=rec.raw, data=data, content_hash=digest, parent_source_id=parent,
+                    modified_at=rec.modified_at, last_seen_at=now, deleted=rec.deleted, dirty=True,
+                    last_run_id=self.run_id))
+                if rec.deleted and not old.deleted:
+                    stats.deleted += 1
+                else:
+                    stats.updated += 1
+        if inserts:
+            session.execute(insert(SourceRow), inserts)
+        for i in range(0, len(unchanged_ids), CHUNK):
+            session.execute(update(SourceRow).where(SourceRow.id.in_(unchanged_ids[i:i + CHUNK]))
+                            .values(last_seen_at=now))
+        _resolve_dead_letters(session, self.connector, spec.name, ids)
+        if spec.kind is StreamKind.CONTACT:
+            parents = {p for r in records if (p := getattr(r.data, "client_source_id", None))}
+            self._flag_parents(session, parents)
+
+    def _flag_parents(self, session: Session, parent_ids: set[str]) -> None:
+        """A changed contact changes its company's golden record: mark the parent record dirty."""
+        if parent_ids:
+            session.execute(update(SourceRow).where(
+                SourceRow.connector == self.connector, SourceRow.kind == StreamKind.CLIENT.value,
+                SourceRow.source_id.in_(sorted(parent_ids))).values(dirty=True))
+
+    def _deletions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        now = datetime.now(UTC)
+        by_stream: dict[str, list[str]] = {}
+        for rec in records:
+            by_stream.setdefault(rec.deletes_stream or "", []).append(rec.source_id)
+        for stream, ids in by_stream.items():
+            conditions = [SourceRow.connector == self.connector, SourceRow.source_id.in_(ids),
+                          SourceRow.deleted.is_(False)]
+            if stream:
+                conditions.append(SourceRow.stream == stream)
+            rows = session.execute(select(SourceRow.id, SourceRow.kind, SourceRow.parent_source_id)
+                                   .where(*conditions)).all()
+            if rows:
+                session.execute(update(SourceRow).where(SourceRow.id.in_([r.id for r in rows])).values(
+                    deleted=True, dirty=True, last_seen_at=now, last_run_id=self.run_id,
+                    content_hash="deleted"))
+                self._flag_parents(session, {r.parent_source_id for r in rows if r.parent_source_id})
+            stats.deleted += len(rows)
+            stats.unchanged += len(ids) - len(rows)
+
+    # --- ledger facts ------------------------------------------------------------------------------------
+
+    def _flag_risk(self, session: Session, client_source_ids: set[str]) -> None:
+        """Mark the golden clients behind these ledger client ids for reassessment."""
+        if not client_source_ids:
+            return
+        linked = (select(Xref.client_id).join(SourceRow, SourceRow.id == Xref.source_record_id).where(
+            SourceRow.connector == self.connector, SourceRow.kind == StreamKind.CLIENT.value,
+            SourceRow.source_id.in_(sorted(client_source_ids))))
+        session.execute(update(GoldenClient).where(GoldenClient.id.in_(linked)).values(needs_risk=True))
+
+    def _accounts(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        now = datetime.now(UTC)
+        items = [r for r in records if isinstance(r.data, BankAccount)]
+        existing = {row.source_id: row for row in session.execute(
+            select(LedgerAccount.id, LedgerAccount.source_id, LedgerAccount.content_hash).where(
+                LedgerAccount.connector == self.connector,
+                LedgerAccount.source_id.in_([r.source_id for r in items])))}
+        touched: set[str] = set()
+        for rec in items:
+            acct = rec.data
+            assert isinstance(acct, BankAccount)
+            data = acct.model_dump(mode="json", exclude_none=True)
+            digest = content_hash(data)
+            values = {
+                "client_source_id": acct.client_source_id, "account_no": acct.account_no,
+                "currency": acct.balance.currency, "balance_minor": minor(acct.balance) or 0,
+                "sub_status": acct.sub_status.value, "allow_overdraft": acct.allow_overdraft,
+                "overdraft_limit_minor": minor(acct.overdraft_limit), "data": data, "content_hash": digest,
+                "updated_at": now,
+            }
+            old = existing.get(rec.source_id)
+            if old is None:
+                session.execute(insert(LedgerAccount).values(connector=self.connector, source_id=rec.source_id,
+                                                             **values))
+                stats.created += 1
+            elif old.content_hash != digest:
+                session.execute(update(LedgerAccount).where(LedgerAccount.id == old.id).values(**values))
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+                continue
+            touched.add(acct.client_source_id)
+        self._flag_risk(session, touched)
+
+    def _transactions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        items = [r for r in records if isinstance(r.data, Transaction)]
+        existing = {row.source_id: row for row in session.execute(
+            select(LedgerTransaction.id, LedgerTransaction.source_id, LedgerTransaction.content_hash).where(
+                LedgerTransaction.connector == self.connector,
+                LedgerTransaction.source_id.in_([r.source_id for r in items])))}
+        inserts: list[dict[str, Any]] = []
+        touched: set[str] = set()
+        for rec in items:
+            tx = rec.data
+            assert isinstance(tx, Transaction)
+            values = _transaction_values(tx)
+            old = existing.get(rec.source_id)
+            if old is None:
+                inserts.append({"connector": self.connector, "source_id": rec.source_id, **values})
+                stats.created += 1
+            elif old.content_hash != values["content_hash"]:
+                session.execute(update(LedgerTransaction).where(LedgerTransaction.id == old.id).values(**values))
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+                continue
+            if tx.client_source_id:
+                touched.add(tx.client_source_id)
+        if inserts:
+            session.execute(insert(LedgerTransaction), inserts)
+        self._flag_risk(session, touched)
+
+    def _facilities(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        now = datetime.now(UTC)
+        items = [r for r in records if isinstance(r.data, CreditFacility)]
+        existing = {row.source_id: row for row in session.execute(
+            select(CreditFacilityRow.id, CreditFacilityRow.source_id, CreditFacilityRow.content_hash).where(
+                CreditFacilityRow.connector == self.connector,
+                CreditFacilityRow.source_id.in_([r.source_id for r in items])))}
+        touched: set[str] = set()
+        for rec in items:
+            loan = rec.data
+            assert isinstance(loan, CreditFacility)
+            data = loan.model_dump(mode="json", exclude_none=True)
+            digest = content_hash(data)
+            values = {
+                "client_source_id": loan.client_source_id, "currency": loan.principal.currency,
+                "principal_minor": minor(loan.principal) or 0, "outstanding_minor": minor(loan.outstanding),
+                "days_past_due": loan.days_past_due, "classification": loan.classification.value,
+                "status": loan.status, "data": data, "content_hash": digest, "updated_at": now,
+            }
+            old = existing.get(rec.source_id)
+            if old is None:
+                session.execute(insert(CreditFacilityRow).values(connector=self.connector,
+                                                                 source_id=rec.source_id, **values))
+                stats.created += 1
+            elif old.content_hash != digest:
+                session.execute(update(CreditFacilityRow).where(CreditFacilityRow.id == old.id).values(**values))
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+                continue
+            touched.add(loan.client_source_id)
+        self._flag_risk(session, touched)
+
+
+def _transaction_values(tx: Transaction) -> dict[str, Any]:
+    data = tx.model_dump(mode="json", exclude_none=True)
+    return {
+        "account_source_id": tx.account_source_id, "client_source_id": tx.client_source_id,
+        "booking_date": tx.booking_date, "value_date": tx.value_date,
+        "amount_minor": minor(tx.amount) or 0, "currency": tx.amount.currency, "direction": tx.direction.value,
+        "kind": tx.kind, "is_cash": tx.is_cash, "cross_border": tx.cross_border,
+        "counterparty_account": tx.counterparty_account, "counterparty_name": tx.counterparty_name,
+        "reversed": tx.reversed, "is_manual": tx.is_manual, "content_hash": content_hash(data),
+    }
+
+
+def store_transactions(session: Session, connector: str, transactions: Sequence[Transaction]) -> tuple[int, int]:
+    """Insert imported statement transactions (new ones only); returns (inserted, already present)."""
+    stats = StreamStats()
+    records = [SourceRecord(stream="statement", source_id=t.source_id, data=t) for t in transactions]
+    Ingestor(connector, None)._transactions(session, records, stats)
+    return stats.created + stats.updated, stats.unchanged
+
+
+__all__ = ["Ingestor", "StreamStats", "dead_letter", "load_cursor", "minor", "save_cursor", "store_transactions"]

@@ -1,0 +1,79 @@
+"""The run report: what a sync read, changed, merged, wrote and rejected, per connector and stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ConnectorReport(BaseModel):
+    """One connector's part of a run."""
+
+    status: Literal["ok", "failed", "stopped", "skipped"] = "ok"
+    error: str | None = None
+    streams: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    api: dict[str, float] = Field(default_factory=dict)
+    written_back: int = 0
+    write_failed: int = 0
+    write_retried: int = 0
+    duration_s: float = 0.0
+
+
+class PlannedChange(BaseModel):
+    """One write in a dry-run plan."""
+
+    connector: str
+    stream: str
+    action: Literal["create", "update"]
+    client_id: int
+    client_name: str
+    source_id: str | None
+    fields: dict[str, dict[str, Any]]
+
+
+class RunTotals(BaseModel):
+    """Run-wide counts."""
+
+    clients_created: int = 0
+    clients_updated: int = 0
+    records_linked: int = 0
+    conflicts: int = 0
+    conflicts_queued: int = 0
+    review_items: int = 0
+    dead_letters: int = 0
+    planned_writes: int = 0
+    written_back: int = 0
+    write_failed: int = 0
+    risk_assessed: int = 0
+    rating_changes: int = 0
+    alerts_raised: int = 0
+
+
+class RunReport(BaseModel):
+    """Everything `crmhub report` shows about one run."""
+
+    run_id: int | None
+    status: Literal["running", "succeeded", "partial", "failed", "interrupted"] = "running"
+    dry_run: bool = False
+    trigger: str = "manual"
+    job: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_s: float = 0.0
+    connectors: dict[str, ConnectorReport] = Field(default_factory=dict)
+    totals: RunTotals = Field(default_factory=RunTotals)
+    phases: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase.")
+    plan: list[PlannedChange] = Field(default_factory=list)
+    error: str | None = None
+
+    def stream_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(connector, stream, counts) for tables and charts."""
+        return [(c, s, counts) for c, rep in self.connectors.items() for s, counts in rep.streams.items()]
+
+    @property
+    def changes(self) -> int:
+        """Golden-record changes plus writes: zero for a rerun with nothing new."""
+        t = self.totals
+        return t.clients_created + t.clients_updated + t.written_back + t.planned_writes

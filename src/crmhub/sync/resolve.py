@@ -1,0 +1,170 @@
+"""Match: link each new or changed source record to a golden client.
+
+Deterministic keys first — a record already linked stays linked; a USCC held by a golden client decides — then
+scored fuzzy matching (`crmhub.sync.matching`) against every record already linked. At or above ``auto_merge``
+the record joins that golden client; in the grey zone it gets a golden client of its own and the pair goes to
+the review queue (never merged silently); below, it is a new company. Dirty flags are cleared in the same
+transaction as the links, so a crash re-does at most one batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmhub.config import MatchingSettings
+from crmhub.contract import StreamKind
+from crmhub.model import CorporateClient
+from crmhub.store.tables import GoldenClient, ReviewItem, Xref
+from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync import audit
+from crmhub.sync.matching import Matcher, MatchRecord, MatchThresholds
+from crmhub.sync.names import normalize_company_name
+
+BATCH = 1000
+
+
+def _client(data: dict[str, Any] | None) -> CorporateClient | None:
+    if not data:
+        return None
+    try:
+        return CorporateClient.model_validate(data)
+    except ValidationError:
+        return None
+
+
+class Resolver:
+    """Holds the match index for one run and links dirty client records to golden clients."""
+
+    def __init__(self, matching: MatchingSettings, run_id: int | None) -> None:
+        self.matcher = Matcher(MatchThresholds(auto_merge=matching.auto_merge, review=min(matching.review,
+                                                                                          matching.auto_merge)))
+        self.golden_of: dict[str, int] = {}
+        self.run_id = run_id
+        self.linked: Counter[tuple[str, str]] = Counter()
+        self.created: Counter[tuple[str, str]] = Counter()
+        self.review_items = 0
+
+    def load_index(self, session: Session) -> None:
+        """Index every linked, clean, active client record (the records new ones are compared with)."""
+        rows = session.execute(
+            select(SourceRow.id, SourceRow.connector, SourceRow.data, Xref.client_id)
+            .join(Xref, Xref.source_record_id == SourceRow.id)
+            .join(GoldenClient, GoldenClient.id == Xref.client_id)
+            .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False),
+                   SourceRow.dirty.is_(False), GoldenClient.status == "active"))
+        for row in rows:
+            client = _client(row.data)
+            if client is None:
+                continue
+            ref = str(row.id)
+            self.matcher.add(MatchRecord.from_client(ref, row.connector, client))
+            self.golden_of[ref] = row.client_id
+
+    def dirty_batch(self, session: Session) -> list[SourceRow]:
+        """The next batch of dirty client records, those with a USCC first (they anchor golden records)."""
+        rows = list(session.scalars(
+            select(SourceRow).where(SourceRow.dirty.is_(True), SourceRow.kind == StreamKind.CLIENT.value)
+            .order_by(SourceRow.id).limit(BATCH)))
+        rows.sort(key=lambda r: (0 if r.data and r.data.get("uscc") else 1, r.id))
+        return rows
+
+    def link_batch(self, session: Session, rows: list[SourceRow]) -> None:
+        """Link each record of the batch and clear its dirty flag."""
+        for row in rows:
+            self._link(session, row)
+            row.dirty = False
+        # contacts and other non-client kinds are merged through their parent; clear them in bulk elsewhere
+
+    def _link(self, session: Session, row: SourceRow) -> None:
+        ref = str(row.id)
+        existing = session.get(Xref, row.id)
+        client = None if row.deleted else _client(row.data)
+        if client is None:
+            if ref in self.matcher:
+                self.matcher.remove(ref)
+            if existing is not None:
+                self._touch(session, existing.client_id)
+            return
+        record = MatchRecord.from_client(ref, row.connector, client)
+        if existing is not None:
+            target = existing.client_id
+            if client.uscc:
+                holder = session.scalar(select(GoldenClient.id).where(GoldenClient.uscc == client.uscc,
+                                                                      GoldenClient.status == "active"))
+                if holder is not None and holder != target:
+                    self._relink(session, existing, holder, "uscc")
+                    target = holder
+            self._touch(session, target)
+            self.matcher.add(record)
+            self.golden_of[ref] = target
+            return
+        golden_id: int | None = None
+        method, score = "new", None
+        if client.uscc:
+            golden_id = session.scalar(select(GoldenClient.id).where(GoldenClient.uscc == client.uscc,
+                                                                     GoldenClient.status == "active"))
+            if golden_id is not None:
+                method, score = "uscc", 1.0
+        candidate: tuple[int, float, str] | None = None
+        if golden_id is None:
+            for other_ref, match in self.matcher.best_matches(record, limit=5):
+                other_golden = self.golden_of.get(other_ref)
+                if other_golden is None:
+                    continue
+                if match.match_probability >= self.matcher.thresholds.auto_merge:
+                    golden_id, method, score = other_golden, "fuzzy", match.match_probability
+                    break
+                if candidate is None:
+                    candidate = (other_golden, match.match_probability, match.explain())
+        if golden_id is None:
+            golden_id = self._new_golden(session, client)
+            if candidate is not None:
+                self._queue_review(session, golden_id, candidate)
+            self.created[(row.connector, row.stream)] += 1
+        else:
+            self.linked[(row.connector, row.stream)] += 1
+        session.add(Xref(source_record_id=row.id, client_id=golden_id, method=method, score=score,
+                         linked_at=datetime.now(UTC)))
+        self._touch(session, golden_id)
+        self.matcher.add(record)
+        self.golden_of[ref] = golden_id
+
+    def _new_golden(self, session: Session, client: CorporateClient) -> int:
+        now = datetime.now(UTC)
+        golden = GoldenClient(uscc=client.uscc, name=client.name, name_key=normalize_company_name(client.name).key,
+                              status="active", data={}, version=1, needs_merge=True, needs_risk=True,
+                              needs_plan=False, created_at=now, updated_at=now)
+        session.add(golden)
+        session.flush()
+        return golden.id
+
+    def _touch(self, session: Session, client_id: int) -> None:
+        golden = session.get(GoldenClient, client_id)
+        if golden is not None:
+            golden.needs_merge = True
+
+    def _relink(self, session: Session, xref: Xref, new_client: int, method: str) -> None:
+        old = xref.client_id
+        xref.client_id = new_client
+        xref.method = method
+        xref.linked_at = datetime.now(UTC)
+        self._touch(session, old)
+        audit.append(session, actor="sync", action="xref.relink", entity="source_record",
+                     entity_id=xref.source_record_id, run_id=self.run_id,
+                     details={"from_client": old, "to_client": new_client, "method": method})
+
+    def _queue_review(self, session: Session, golden_id: int, candidate: tuple[int, float, str]) -> None:
+        other, probability, explanation = candidate
+        key = f"match:{min(golden_id, other)}:{max(golden_id, other)}"
+        if session.scalar(select(ReviewItem.id).where(ReviewItem.dedup_key == key)) is not None:
+            return
+        session.add(ReviewItem(kind="match", status="open", dedup_key=key, client_id=golden_id,
+                               other_client_id=other, score=probability,
+                               details={"explanation": explanation}, created_at=datetime.now(UTC)))
+        self.review_items += 1

@@ -1,0 +1,133 @@
+"""Write-back planning: the diff between each golden client's allowed fields and each CRM's last known state.
+
+Only fields listed in ``[connectors.<name>.write_back].fields`` are compared and written. The plan becomes
+outbox rows whose idempotency key covers the target, the record, the values and the target's state they were
+computed from — re-planning after a crash finds the same key and adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crmhub.contract import ConnectorConfig, StreamKind, StreamSpec
+from crmhub.store.tables import GoldenClient, Outbox, Xref
+from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.sync.survivorship import is_blank
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A connector stream that receives write-backs."""
+
+    connector: str
+    stream: StreamSpec
+    config: ConnectorConfig
+
+
+@dataclass(slots=True)
+class PlannedWrite:
+    """One record to write: field-by-field before/after, for the dry-run plan and the outbox."""
+
+    target: str
+    stream: str
+    client_id: int
+    client_name: str
+    source_id: str | None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def action(self) -> str:
+        """``create`` or ``update``."""
+        return "create" if self.source_id is None else "update"
+
+
+def writable_targets(connectors: Mapping[str, tuple[ConnectorConfig, Sequence[StreamSpec]]]) -> list[Target]:
+    """Connectors with write-back enabled and a writable client stream."""
+    targets = []
+    for name, (cfg, streams) in connectors.items():
+        if not cfg.enabled or not cfg.write_back.enabled or not cfg.write_back.fields:
+            continue
+        for spec in streams:
+            if spec.kind is StreamKind.CLIENT and spec.writable:
+                targets.append(Target(name, spec, cfg))
+                break
+    return targets
+
+
+def _desired(golden: dict[str, Any], name: str) -> Any:
+    value = golden.get(name)
+    if name == "risk" and isinstance(value, dict):
+        return {"rating": value.get("rating"), "segment": value.get("segment")}
+    if name == "industry" and isinstance(value, dict):
+        return {"code": value.get("code")}
+    return value
+
+
+def _current(snapshot: dict[str, Any], name: str) -> Any:
+    return _desired(snapshot, name)
+
+
+def diff(golden: dict[str, Any], snapshot: dict[str, Any] | None, fields: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """Fields whose golden value is set and differs from the target's (None snapshot = record to create)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in fields:
+        want = _desired(golden, name)
+        if is_blank(want):
+            continue
+        have = _current(snapshot or {}, name)
+        if want != have:
+            out[name] = (have, want)
+    return out
+
+
+def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: int | None,
+                write_outbox: bool = True) -> list[PlannedWrite]:
+    """Plan writes of one golden client to one target (and queue them in the outbox)."""
+    members = session.execute(
+        select(SourceRow.source_id, SourceRow.data, SourceRow.content_hash)
+        .join(Xref, Xref.source_record_id == SourceRow.id)
+        .where(Xref.client_id == golden.id, SourceRow.connector == target.connector,
+               SourceRow.stream == target.stream.name, SourceRow.deleted.is_(False))
+        .order_by(SourceRow.id)).all()
+    fields = target.config.write_back.fields
+    plans: list[PlannedWrite] = []
+    if members:
+        for m in members[:1]:  # duplicates inside one CRM are a review matter, never written twice
+            changes = diff(golden.data, m.data, fields)
+            if changes:
+                plans.append(PlannedWrite(target.connector, target.stream.name, golden.id, golden.name,
+                                          m.source_id, changes))
+                if write_outbox:
+                    _enqueue(session, plans[-1], golden, m.content_hash, run_id)
+    elif target.config.write_back.create:
+        changes = diff(golden.data, None, ["name", *[f for f in fields if f != "name"]])
+        plans.append(PlannedWrite(target.connector, target.stream.name, golden.id, golden.name, None, changes))
+        if write_outbox:
+            _enqueue(session, plans[-1], golden, "new", run_id)
+    return plans
+
+
+def _enqueue(session: Session, plan: PlannedWrite, golden: GoldenClient, state_hash: str,
+             run_id: int | None) -> None:
+    values = {k: after for k, (_, after) in plan.changes.items()}
+    key = "wb:" + short_hash([plan.target, plan.stream, golden.id, plan.source_id, values, state_hash], 40)
+    if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None:
+        return
+    now = datetime.now(UTC)
+    session.execute(update(Outbox).where(
+        Outbox.kind == "write_back", Outbox.target == plan.target, Outbox.client_id == golden.id,
+        Outbox.state == "planned").values(state="superseded", updated_at=now))
+    data = {k: v for k, v in golden.data.items() if k in (*plan.changes, "name", "uscc")}
+    payload = {"source_id": plan.source_id, "fields": sorted(plan.changes), "data": data,
+               "before": {k: before for k, (before, _) in plan.changes.items()}}
+    session.add(Outbox(kind="write_back", target=plan.target, stream=plan.stream, idempotency_key=key,
+                       client_id=golden.id, source_id=plan.source_id, payload=payload,
+                       payload_hash=content_hash(payload), state="planned", attempts=0, run_id=run_id,
+                       created_at=now, updated_at=now))
