@@ -1,0 +1,283 @@
+"""The synthetic world: a deterministic population of corporate clients with ground truth and per-system views.
+
+``World(seed, clients, today)`` describes ``clients`` companies, keys ``0 … clients-1``. Each company is derived
+from its own random streams seeded by ``(seed, key, stage)``, so `World.companies` streams them in constant memory
+and `World.company` regenerates any one alone — a million-client world never holds a million anything. The
+simulators (Zoho, Fenxiang, ledger) render the views into native records; the ground truth lets tests score
+matching (`truth`, `truth_key`, `same_company_pairs`) and the risk engine (`Company.expected_alerts`).
+
+Distributions (shares of all companies unless stated; the tests check them within tolerances):
+
+- **Kind**: 90 % enterprises (``91…``, 有限公司 / 有限责任公司 / 股份有限公司 / 集团有限公司), 3.5 % 个体工商户
+  (``92…``), 1.5 % 农民专业合作社 (``93…``), 2.5 % 事业单位 (``12…``), 2.5 % 民办非企业单位 (``52…``). About 3 %
+  of keys are **branches** (分公司) of an earlier enterprise (`Company.parent_key`), registered in another city
+  with their own USCC: the same name plus ``上海分公司``; never the same company as the parent.
+- **Systems**: 88 % of companies are ledger clients (branches 85 %, 个体工商户 70 %); of those, 50 % are also in
+  Zoho and 40 % in Fenxiang independently (so ≈ 20 % in all three, ≈ 30 % ledger-only). The 12 % outside the
+  ledger are CRM prospects: Zoho only 45 %, Fenxiang only 35 %, both 20 %. Every company is in ≥ 1 system.
+- **Profiles** (ledger clients; others are ``prospect``): healthy 79 %, overdraft 4 %, past_due 4.5 % (DPD 30 /
+  120 / 400 in equal parts), large_value 3 %, structuring 2 %, pass_through 2 %, fan_in 1.5 %, fan_out 1.5 %,
+  dormant_reactivation 2.5 %. See `crmhub.sandbox.ledger_gen` for what each plants and the thresholds.
+- **Drift** (see `crmhub.sandbox.views_gen`): CRM names differ from the legal name in ≈ 40 % (Zoho) / 45 %
+  (Fenxiang) of records, the ledger's in ≈ 8 %; USCC missing in 22 % / 28 % / 4 %, mistyped (invalid) in 1 % of
+  CRM records; stale phones, addresses, owners and conflicting industries at 5-15 %.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from crmhub.model import uscc as uscc_mod
+from crmhub.sandbox.identity_gen import Identity, build_identity
+from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec
+from crmhub.sandbox.people_gen import RM_POOL, RelationshipManager
+from crmhub.sandbox.views_gen import crm_view, ledger_view
+from crmhub.sandbox.worldtypes import ALERT_KINDS, SYSTEMS, Company, System
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_TODAY = date(2026, 11, 30)
+
+PROFILES: tuple[tuple[str, float], ...] = (
+    ("healthy", 79.0), ("overdraft", 4.0), ("past_due", 4.5), ("large_value", 3.0), ("structuring", 2.0),
+    ("pass_through", 2.0), ("fan_in", 1.5), ("fan_out", 1.5), ("dormant_reactivation", 2.5),
+)
+"""Ledger behaviour profiles and their shares (percent of ledger clients)."""
+
+EXPECTED_ALERTS: dict[str, tuple[str, ...]] = {p: (p,) for p in ALERT_KINDS}
+"""Profile → the alert kinds it must raise (healthy, overdraft, past_due and prospect raise none)."""
+
+KINDS: tuple[tuple[str, float], ...] = (("91", 90.0), ("92", 3.5), ("93", 1.5), ("12", 2.5), ("52", 2.5))
+BRANCH_RATE = 0.03
+_LEDGER_RATE = {"91": 0.88, "92": 0.70, "93": 0.80, "12": 0.95, "52": 0.90, "branch": 0.85}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The cheap decisions for one company — enough for ids and ground truth without building views."""
+
+    key: int
+    kind: str
+    parent_key: int | None
+    established_on: date
+    profile: str
+    in_zoho: bool
+    in_fxiaoke: bool
+    in_ledger: bool
+    zoho_created: datetime
+    fxiaoke_created: datetime
+    zoho_contacts: int
+    fxiaoke_contact_created: tuple[datetime, ...]
+
+    @property
+    def expected_alerts(self) -> tuple[str, ...]:
+        return EXPECTED_ALERTS.get(self.profile, ())
+
+
+def _rng(seed: int, key: int, stage: str) -> random.Random:
+    return random.Random(f"crmhub-world:{seed}:{key}:{stage}")
+
+
+class World:
+    """A reproducible synthetic population; see the module docstring for its shape."""
+
+    def __init__(self, seed: int = 0, clients: int = 2000, today: date | None = None) -> None:
+        if not 0 <= clients <= MAX_CLIENTS:
+            raise ValueError(f"clients must be between 0 and {MAX_CLIENTS}, got {clients}")
+        self.seed = seed
+        self.clients = clients
+        self.today = today or DEFAULT_TODAY
+        self.now = datetime.combine(self.today, time(9, 0), tzinfo=SHANGHAI)
+        self.codec = IdCodec(seed)
+        self.relationship_managers: tuple[RelationshipManager, ...] = RM_POOL
+
+    def __repr__(self) -> str:
+        return f"World(seed={self.seed}, clients={self.clients}, today={self.today.isoformat()})"
+
+    def __len__(self) -> int:
+        return self.clients
+
+    # --- the plan stage: cheap, recomputable ------------------------------------------------------------------
+    def _head(self, key: int) -> tuple[random.Random, bool, str]:
+        """The first draws of a company's plan stream: is it a branch candidate, and its kind."""
+        rng = _rng(self.seed, key, "plan")
+        branch = rng.random() < BRANCH_RATE and key > 0
+        kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
+        return rng, branch, kind
+
+    def _can_parent(self, key: int) -> bool:
+        _, branch, kind = self._head(key)
+        return not branch and kind == "91"
+
+    def plan(self, key: int) -> Plan:
+        """The plan of company ``key`` (kind, branch parent, profile, systems, CRM creation times)."""
+        self._check_key(key)
+        rng, branch, kind = self._head(key)
+        parent: int | None = None
+        if branch:
+            for _ in range(20):
+                cand = key - 1 - rng.randrange(min(key, 500))
+                if self._can_parent(cand):
+                    parent = cand
+                    break
+            kind = "branch" if parent is not None else "91"
+        today = self.today
+        if parent is not None:
+            p_est = self.plan(parent).established_on
+            span = max(30, (today - p_est).days - 60)
+            established = p_est + timedelta(days=30 + rng.randrange(span))
+        else:
+            oldest = {"91": 32, "92": 20, "93": 18, "12": 40, "52": 25}[kind] * 365
+            established = today - timedelta(days=60 + int(rng.random() ** 1.6 * oldest))
+        in_ledger = rng.random() < _LEDGER_RATE[kind]
+        profile = rng.choices([p for p, _ in PROFILES], weights=[w for _, w in PROFILES])[0]
+        # ledger clients bank here for the whole transaction window; dormant ones for years
+        min_age = 900 if profile == "dormant_reactivation" else 200
+        if in_ledger and (today - established).days < min_age:
+            if parent is None:
+                established = today - timedelta(days=min_age + rng.randrange(3000 if min_age > 200 else 400))
+            else:
+                in_ledger = False  # a branch opened too recently to have a history here
+        if in_ledger:
+            in_zoho, in_fx = rng.random() < 0.5, rng.random() < 0.4
+        else:
+            profile = "prospect"
+            r = rng.random()
+            in_zoho, in_fx = r < 0.65, r >= 0.45
+        crm_epoch = datetime(2016, 3, 1, 9, tzinfo=SHANGHAI)
+        first = max(crm_epoch, datetime.combine(established, time(9), tzinfo=SHANGHAI) + timedelta(days=7))
+        span_s = max(3600, int((self.now - first).total_seconds()) - 86400)
+        zoho_created = first + timedelta(seconds=rng.randrange(span_s))
+        fx_created = first + timedelta(seconds=rng.randrange(span_s))
+        zoho_contacts = rng.choice((0, 1, 1, 2, 2, 3, 4)) if in_zoho else 0
+        fx_n = rng.choice((0, 1, 1, 2, 2, 3, 4)) if in_fx else 0
+        fx_contacts = tuple(
+            fx_created + timedelta(seconds=rng.randrange(max(60, int((self.now - fx_created).total_seconds()))))
+            for _ in range(fx_n)
+        )
+        return Plan(key, kind, parent, established, profile, in_zoho, in_fx, in_ledger, zoho_created, fx_created,
+                    zoho_contacts, fx_contacts)
+
+    def _check_key(self, key: int) -> None:
+        if not 0 <= key < self.clients:
+            raise KeyError(f"company key {key} is outside this world (0 … {self.clients - 1})")
+
+    # --- companies --------------------------------------------------------------------------------------------
+    def identity(self, key: int) -> Identity:
+        """The true attributes of company ``key`` (name parts, region, industry, people, finances)."""
+        plan = self.plan(key)
+        parent = self.identity(plan.parent_key) if plan.parent_key is not None else None
+        return build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today)
+
+    def company(self, key: int, *, ledger_detail: bool = True) -> Company:
+        """Company ``key`` with every view; ``ledger_detail=False`` skips accounts, transactions and loans
+        (for consumers that only need the client records — the rest of the company is identical)."""
+        plan = self.plan(key)
+        ident = self.identity(key)
+        company = Company(
+            key=key,
+            uscc=ident.uscc,
+            name=ident.name,
+            profile=plan.profile,
+            expected_alerts=plan.expected_alerts,
+            parent_key=plan.parent_key,
+        )
+        if plan.in_zoho:
+            company.zoho = crm_view(_rng(self.seed, key, "zoho"), "zoho", self.codec, plan, ident, self.now)
+        if plan.in_fxiaoke:
+            company.fxiaoke = crm_view(_rng(self.seed, key, "fxiaoke"), "fxiaoke", self.codec, plan, ident,
+                                       self.now)
+        if plan.in_ledger:
+            company.ledger = ledger_view(_rng(self.seed, key, "ledger-view"), _rng(self.seed, key, "ledger"),
+                                         self.codec, plan, ident, self.today, self.now,
+                                         zoho_id=company.zoho.source_id if company.zoho else None,
+                                         detail=ledger_detail)
+        return company
+
+    def companies(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool = True
+                  ) -> Iterator[Company]:
+        """Stream companies ``start … stop-1`` (default: all), one at a time."""
+        stop = self.clients if stop is None else min(stop, self.clients)
+        for key in range(start, stop):
+            yield self.company(key, ledger_detail=ledger_detail)
+
+    # --- ground truth -----------------------------------------------------------------------------------------
+    def records_of(self, key: int, *, contacts: bool = False) -> list[tuple[System, str]]:
+        """(system, native id) of every record of company ``key``, from the plan alone (no views built)."""
+        plan = self.plan(key)
+        out: list[tuple[System, str]] = []
+        if plan.in_zoho:
+            out.append(("zoho", self.codec.zoho_id(key, 1)))
+            if contacts:
+                out.extend(("zoho", self.codec.zoho_id(key, 2 + i)) for i in range(plan.zoho_contacts))
+        if plan.in_fxiaoke:
+            out.append(("fxiaoke", self.codec.fxiaoke_id(key, 0, plan.fxiaoke_created)))
+            if contacts:
+                out.extend(("fxiaoke", self.codec.fxiaoke_id(key, 1 + i, ts))
+                           for i, ts in enumerate(plan.fxiaoke_contact_created))
+        if plan.in_ledger:
+            out.append(("ledger", str(self.codec.ledger_client_id(key))))
+        return out
+
+    def truth(self, *, contacts: bool = False) -> Iterator[tuple[str, str, int]]:
+        """(system, source_id, company key) for every account/client record (and contact, if asked)."""
+        for key in range(self.clients):
+            for system, source_id in self.records_of(key, contacts=contacts):
+                yield system, source_id, key
+
+    def same_company_pairs(self) -> Iterator[tuple[tuple[str, str], tuple[str, str]]]:
+        """Every pair of account/client records that are the same company (a match's true positives)."""
+        for key in range(self.clients):
+            recs = self.records_of(key)
+            for i, a in enumerate(recs):
+                for b in recs[i + 1 :]:
+                    yield a, b
+
+    def truth_key(self, system: str, source_id: str) -> int | None:
+        """The company key of native record ``(system, source_id)`` (account, client or contact), or ``None``."""
+        key: int | None
+        if system == "zoho":
+            decoded = self.codec.decode_zoho(source_id)
+            if decoded is None:
+                return None
+            key, slot = decoded
+            if key >= self.clients or slot < 1:
+                return None
+            plan = self.plan(key)
+            ok = plan.in_zoho and slot <= 1 + plan.zoho_contacts
+        elif system == "fxiaoke":
+            fx = self.codec.decode_fxiaoke(source_id)
+            if fx is None:
+                return None
+            key, slot, ts = fx
+            if key >= self.clients:
+                return None
+            plan = self.plan(key)
+            stamps = (plan.fxiaoke_created, *plan.fxiaoke_contact_created)
+            ok = plan.in_fxiaoke and slot < len(stamps) and int(stamps[slot].timestamp()) == ts
+        elif system == "ledger":
+            key = self.codec.decode_ledger_client(source_id)
+            if key is None or key >= self.clients:
+                return None
+            ok = self.plan(key).in_ledger
+        else:
+            raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+        return key if ok else None
+
+    def key_for_uscc(self, code: str) -> int | None:
+        """The company whose true USCC is ``code`` (any spacing/case), or ``None``."""
+        if not uscc_mod.is_valid(code):
+            return None
+        parts = uscc_mod.parse(code)
+        key = self.codec.key_for_uscc_body(parts.org_code[:8])
+        if key is None or key >= self.clients or self.identity(key).uscc != parts.code:
+            return None
+        return key
+
+    def profile_of(self, key: int) -> str:
+        """The behaviour profile of company ``key`` (cheap: no views are built)."""
+        return self.plan(key).profile
+
