@@ -1,0 +1,322 @@
+"""Fineract JSON → crmhub's canonical records (`CorporateClient`, `BankAccount`, `Transaction`, `CreditFacility`).
+
+Pure functions, no I/O: the connector fetches, these map, and a `MappingProblem` (naming the field) becomes a
+`RejectedRecord` so one bad row never stops a pull. The USCC is taken from ``clientNonPersonDetails.incorpNumber``,
+then an identifier of a USCC document type, then ``externalId`` when that is a valid USCC; a present but invalid
+code is rejected rather than silently replaced, because the ledger itself must be corrected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from crmhub.model import (
+    AccountSubStatus,
+    BankAccount,
+    CorporateClient,
+    CreditFacility,
+    Direction,
+    Industry,
+    LoanClass,
+    Money,
+    Transaction,
+)
+from crmhub.model import uscc as uscc_rules
+
+from crmhub_ledger.config import LedgerConfig
+from crmhub_ledger.fineract import DateParseError, code_tail, decimal_or_none, parse_date
+
+_SEVERITY = [LoanClass.PASS, LoanClass.SPECIAL_MENTION, LoanClass.SUBSTANDARD, LoanClass.DOUBTFUL, LoanClass.LOSS]
+_SUB_STATUS = {0: AccountSubStatus.NONE, 100: AccountSubStatus.INACTIVE, 200: AccountSubStatus.DORMANT,
+               300: AccountSubStatus.ESCHEAT, 400: AccountSubStatus.BLOCK}
+_GBT_PREFIX = re.compile(r"^\s*([A-Ta-t](?:\d{2,4})?)(?=[\s\-:：_/]|$)")
+
+
+class MappingProblem(ValueError):
+    """A row cannot be mapped; ``field`` names the offending Fineract field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _int_id(item: dict[str, Any], name: str = "id") -> int:
+    value = item.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MappingProblem(name, f"expected an integer id, got {value!r}")
+    return value
+
+
+def _date(item: dict[str, Any], name: str, *, where: str | None = None) -> date | None:
+    try:
+        return parse_date(item.get(name))
+    except DateParseError as exc:
+        raise MappingProblem(where or name, str(exc)) from None
+
+
+def _money(value: Any, currency: str, field: str) -> Money | None:
+    try:
+        amount = decimal_or_none(value)
+    except ValueError as exc:
+        raise MappingProblem(field, str(exc)) from None
+    return None if amount is None else Money(amount=amount, currency=currency)
+
+
+def _currency(item: dict[str, Any]) -> str:
+    cur = item.get("currency")
+    code = cur.get("code") if isinstance(cur, dict) else cur
+    return str(code) if code else "CNY"
+
+
+# --- clients ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UsccResolution:
+    """The USCC chosen for a client and where it came from (for lineage and the raw payload)."""
+
+    value: str | None
+    source: str
+
+
+def uscc_from_identifiers(identifiers: list[dict[str, Any]], config: LedgerConfig) -> str | None:
+    """The ``documentKey`` of the first identifier whose document type (id or name) is a USCC type."""
+    wanted = {t.strip().lower() for t in config.uscc_document_types}
+    for ident in identifiers:
+        doc = ident.get("documentType") or {}
+        names = {str(doc.get("id", "")).lower(), str(doc.get("name", "")).strip().lower()}
+        if names & wanted and ident.get("documentKey"):
+            return str(ident["documentKey"])
+    return None
+
+
+def resolve_uscc(item: dict[str, Any], identifiers: list[dict[str, Any]] | None, config: LedgerConfig,
+                 known: str | None = None) -> UsccResolution:
+    """Pick the USCC: incorpNumber → USCC identifier → valid externalId → a value known from an earlier read."""
+    details = item.get("clientNonPersonDetails")
+    incorp = details.get("incorpNumber") if isinstance(details, dict) else None
+    if incorp:
+        try:
+            return UsccResolution(uscc_rules.validate(str(incorp)), "clientNonPersonDetails.incorpNumber")
+        except uscc_rules.UsccError as exc:
+            raise MappingProblem("clientNonPersonDetails.incorpNumber", str(exc)) from None
+    if identifiers:
+        key = uscc_from_identifiers(identifiers, config)
+        if key:
+            try:
+                return UsccResolution(uscc_rules.validate(key), "identifiers.documentKey")
+            except uscc_rules.UsccError as exc:
+                raise MappingProblem("identifiers.documentKey", str(exc)) from None
+    external = item.get("externalId")
+    if isinstance(external, str) and uscc_rules.is_valid(external):
+        return UsccResolution(uscc_rules.compact(external), "externalId")
+    if known:
+        return UsccResolution(known, "previous read")
+    return UsccResolution(None, "missing")
+
+
+def map_industry(details: Any, config: LedgerConfig) -> tuple[Industry | None, str | None]:
+    """GB/T 4754 industry from ``mainBusinessLine`` (leading code, or ``industry_map``); else a review note."""
+    line = details.get("mainBusinessLine") if isinstance(details, dict) else None
+    if not isinstance(line, dict):
+        return None, None
+    name = str(line.get("name") or "")
+    for key in (str(line.get("id", "")), name):
+        if key and key in config.industry_map:
+            return Industry(code=config.industry_map[key]), None
+    match = _GBT_PREFIX.match(name)
+    if match:
+        try:
+            return Industry(code=match.group(1).upper()), None
+        except ValueError:
+            pass
+    return None, f"industry: ledger mainBusinessLine {name!r} does not map to GB/T 4754; add it to industry_map"
+
+
+def is_entity(item: dict[str, Any]) -> bool:
+    """Corporate (``legalForm`` ENTITY / ``legalFormId`` 2)."""
+    legal = item.get("legalForm")
+    ident = legal.get("id") if isinstance(legal, dict) else item.get("legalFormId")
+    return ident == 2 or (isinstance(legal, dict) and legal.get("value") == "ENTITY")
+
+
+def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerConfig) -> CorporateClient:
+    """A ledger client as a `CorporateClient` (the ledger's view: name, USCC, industry, contact, branch)."""
+    _int_id(item)
+    _date(item, "activationDate")
+    name = item.get("fullname") or item.get("displayName")
+    if not isinstance(name, str) or not name.strip():
+        raise MappingProblem("fullname", f"expected the company name, got {name!r}")
+    industry, review = map_industry(item.get("clientNonPersonDetails"), config)
+    external: dict[str, list[str]] = {"ledger_account_no": [str(item["accountNo"])]} if item.get("accountNo") else {}
+    if item.get("externalId"):
+        external["ledger_external_id"] = [str(item["externalId"])]
+    try:
+        return CorporateClient(
+            name=name, uscc=resolution.value, industry=industry, phone=item.get("mobileNo") or None,
+            email=item.get("emailAddress") or None, branch=item.get("officeName") or None, external_ids=external,
+            review_flags=[review] if review else [])
+    except ValueError as exc:
+        raise MappingProblem("client", str(exc)) from None
+
+
+# --- accounts -----------------------------------------------------------------------------------------------
+
+
+def sub_status(value: Any) -> AccountSubStatus:
+    """Fineract ``subStatus`` → `AccountSubStatus` (by id, then by code)."""
+    if isinstance(value, dict):
+        ident = value.get("id")
+        if isinstance(ident, int) and ident in _SUB_STATUS:
+            return _SUB_STATUS[ident]
+        tail = (code_tail(value) or "").lower()
+        for status in AccountSubStatus:
+            if status.value == tail:
+                return status
+        return AccountSubStatus.OTHER if ident not in (None, 0) else AccountSubStatus.NONE
+    return AccountSubStatus.NONE
+
+
+def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
+    """A savings/current account with balances, dormancy sub-status and overdraft."""
+    _int_id(item)
+    client_id = _int_id(item, "clientId")
+    currency = _currency(item)
+    summary = item.get("summary") if isinstance(item.get("summary"), dict) else {}
+    balance = _money(summary.get("accountBalance", 0), currency, "summary.accountBalance")
+    timeline = item.get("timeline") if isinstance(item.get("timeline"), dict) else {}
+    overdraft = bool(item.get("allowOverdraft"))
+    try:
+        return BankAccount(
+            source_id=str(item["id"]), account_no=str(item.get("accountNo") or item["id"]),
+            client_source_id=str(client_id), client_uscc=client_uscc, product=item.get("savingsProductName"),
+            balance=balance or Money(amount=Decimal(0), currency=currency),
+            available_balance=_money(summary.get("availableBalance"), currency, "summary.availableBalance"),
+            status=code_tail(item.get("status")) or "active", sub_status=sub_status(item.get("subStatus")),
+            allow_overdraft=overdraft,
+            overdraft_limit=_money(item.get("overdraftLimit"), currency, "overdraftLimit") if overdraft else None,
+            opened_on=_date(timeline, "activatedOnDate", where="timeline.activatedOnDate"))
+    except ValueError as exc:
+        raise MappingProblem("savingsaccount", str(exc)) from None
+
+
+# --- transactions -------------------------------------------------------------------------------------------
+
+_KIND = {1: "deposit", 2: "withdrawal", 3: "interest", 4: "fee", 5: "fee", 7: "fee", 17: "interest",
+         18: "tax", 20: "hold", 21: "release"}
+
+
+def transaction_key(account_id: int | str, tx_id: int | str) -> str:
+    """The idempotency key ``(accountId, id)`` as a source id."""
+    return f"{account_id}:{tx_id}"
+
+
+def _is_cash(payment: dict[str, Any], config: LedgerConfig) -> bool:
+    ptype = payment.get("paymentType") if isinstance(payment.get("paymentType"), dict) else {}
+    if ptype.get("isCashPayment") is True:
+        return True
+    names = {str(ptype.get("id", "")), str(ptype.get("name", ""))}
+    return bool(names & set(config.cash_payment_types))
+
+
+def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None,
+                    config: LedgerConfig) -> Transaction:
+    """One search item → `Transaction` (booking = ``submittedOnDate``, value = ``date``)."""
+    tx_id = _int_id(item)
+    booking = _date(item, "submittedOnDate")
+    value_day = _date(item, "date")
+    if booking is None:
+        booking = value_day
+    if booking is None:
+        raise MappingProblem("submittedOnDate", "the transaction has neither submittedOnDate nor date")
+    currency = _currency(item)
+    amount = _money(item.get("amount"), currency, "amount")
+    if amount is None or amount.amount < 0:
+        raise MappingProblem("amount", f"expected a non-negative amount, got {item.get('amount')!r}")
+    ttype = item.get("transactionType") if isinstance(item.get("transactionType"), dict) else {}
+    entry = str(item.get("entryType") or "").upper()
+    if entry not in ("CREDIT", "DEBIT"):
+        if ttype.get("deposit") or ttype.get("interestPosting"):
+            entry = "CREDIT"
+        elif ttype.get("withdrawal") or ttype.get("feeDeduction"):
+            entry = "DEBIT"
+        else:
+            raise MappingProblem("entryType", f"cannot tell credit from debit ({item.get('entryType')!r})")
+    payment = item.get("paymentDetailData") if isinstance(item.get("paymentDetailData"), dict) else {}
+    cash = _is_cash(payment, config)
+    type_id = ttype.get("id") if isinstance(ttype.get("id"), int) else 0
+    kind = _KIND.get(type_id, str(ttype.get("value") or "other").lower())
+    if kind in ("deposit", "withdrawal") and payment and not cash:
+        kind = "transfer"
+    name_field = config.counterparty_name_field
+    counterparty_name = item.get(name_field) if name_field else None
+    reversal = bool(item.get("isReversal"))
+    description = str(ttype.get("value") or "")
+    if reversal and item.get("originalTransactionId"):
+        description += f" (reversal of {item['originalTransactionId']})"
+    try:
+        return Transaction(
+            source_id=transaction_key(account_id, tx_id), account_source_id=str(account_id),
+            client_source_id=client_id, booking_date=booking, value_date=value_day, amount=amount,
+            direction=Direction.CREDIT if entry == "CREDIT" else Direction.DEBIT, kind=kind, is_cash=cash,
+            counterparty_account=payment.get("accountNumber") or None,
+            counterparty_name=str(counterparty_name) if counterparty_name else None,
+            counterparty_bank=payment.get("bankNumber") or None,
+            reversed=bool(item.get("reversed")) or reversal, is_manual=bool(item.get("isManualTransaction")),
+            running_balance=_money(item.get("runningBalance"), currency, "runningBalance"),
+            description=description or None)
+    except ValueError as exc:
+        raise MappingProblem("transaction", str(exc)) from None
+
+
+# --- loans --------------------------------------------------------------------------------------------------
+
+
+def stated_class(item: dict[str, Any], config: LedgerConfig) -> LoanClass | None:
+    """A five-category class the ledger itself states: written off → loss, or a named delinquency range."""
+    if item.get("chargedOff") is True or code_tail(item.get("status")) == "written.off":
+        return LoanClass.LOSS
+    rng = item.get("delinquencyRange")
+    text = str(rng.get("classification") or "").lower() if isinstance(rng, dict) else ""
+    found: LoanClass | None = None
+    for word, cls in config.classification_names.items():
+        if word.lower() in text and (found is None or _SEVERITY.index(cls) > _SEVERITY.index(found)):
+            found = cls
+    return found
+
+
+def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig) -> CreditFacility:
+    """A loan → `CreditFacility`; class = worse of the DPD floor and what the ledger states."""
+    _int_id(item)
+    client_id = _int_id(item, "clientId")
+    currency = _currency(item)
+    summary = item.get("summary") if isinstance(item.get("summary"), dict) else {}
+    delinquent = item.get("delinquent") if isinstance(item.get("delinquent"), dict) else {}
+    dpd_raw = delinquent.get("pastDueDays", 0) or 0
+    if not isinstance(dpd_raw, int) or dpd_raw < 0:
+        raise MappingProblem("delinquent.pastDueDays", f"expected a non-negative integer, got {dpd_raw!r}")
+    floor = LoanClass.floor_for_dpd(dpd_raw)
+    stated = stated_class(item, config)
+    final = stated if stated is not None and _SEVERITY.index(stated) > _SEVERITY.index(floor) else floor
+    timeline = item.get("timeline") if isinstance(item.get("timeline"), dict) else {}
+    principal = _money(item.get("principal") or item.get("approvedPrincipal"), currency, "principal")
+    if principal is None:
+        raise MappingProblem("principal", "the loan has no principal")
+    try:
+        return CreditFacility(
+            source_id=str(item["id"]), client_source_id=str(client_id), client_uscc=client_uscc,
+            product=item.get("loanProductName"), principal=principal,
+            outstanding=_money(summary.get("principalOutstanding"), currency, "summary.principalOutstanding"),
+            overdue=_money(summary.get("totalOverdue"), currency, "summary.totalOverdue"), days_past_due=dpd_raw,
+            overdue_since=_date(summary, "overdueSinceDate", where="summary.overdueSinceDate"),
+            classification=final, status=code_tail(item.get("status")) or "active",
+            disbursed_on=_date(timeline, "actualDisbursementDate", where="timeline.actualDisbursementDate"),
+            maturity_on=_date(timeline, "expectedMaturityDate", where="timeline.expectedMaturityDate"),
+            annual_interest_rate=decimal_or_none(item.get("annualInterestRate")))
+    except ValueError as exc:
+        raise MappingProblem("loan", str(exc)) from None
