@@ -35,14 +35,13 @@ log = logging.getLogger("crmhub.fxiaoke")
 class FxiaokeAuth(httpx.Auth):
     """Signs each request with the cached token; on 20016 refreshes once (single-flight) and resends once."""
 
-    requires_response_body = True
-
     def __init__(self, client: FxiaokeClient) -> None:
         self.client = client
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self.client.token.get()
         response = yield self.client.sign(request, token.value.get_secret_value())
+        await response.aread()
         if _error_code(response) == codes.TOKEN_EXPIRED:
             self.client.token_rejections += 1
             self.client.token.invalidate(token.value.get_secret_value())
@@ -93,7 +92,7 @@ class FxiaokeClient:
         async def attempt() -> dict[str, Any]:
             await self.token_window.acquire()
             response = await self.http.post(path, json=payload, params={"thirdTraceId": uuid.uuid4().hex},
-                                            auth=None)
+                                            auth=httpx.Auth())
             return self._decode(response, path, stream=None, writing=False)
 
         body = await retrying(attempt, policy=self.policy, metrics=self.metrics)
@@ -208,7 +207,8 @@ class FxiaokeClient:
         data = body.get("data") or {}
         describe = data.get("describe", data) if isinstance(data, dict) else {}
         if not isinstance(describe, dict):
-            raise FatalError(f"Fenxiang Xiaoke describe of {api_name} answered no describe", connector=self.context.name)
+            raise FatalError(f"Fenxiang Xiaoke describe of {api_name} answered no describe",
+                             connector=self.context.name)
         return describe
 
     async def aclose(self) -> None:

@@ -73,7 +73,7 @@ def _codes_from_override(raw: str | Sequence[str]) -> tuple[str, ...]:
 def map_option(value: object, labels: Mapping[str, str], overrides: Mapping[str, str | Sequence[str]],
                field: str = "industry") -> IndustryVerdict:
     """Map a picklist value (``labels`` = value → label from ``describe``) to a GB/T code or a review flag."""
-    if value is None or value == "" or value == []:
+    if value is None or value in ("", []):
         return IndustryVerdict(None, None)
     if isinstance(value, list):  # select_many tenants: only one value is meaningful for an industry
         if len(value) != 1:

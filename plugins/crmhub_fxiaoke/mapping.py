@@ -92,7 +92,7 @@ def _text(row: Mapping[str, Any], api: str | None, *, required: bool = False) ->
         if required:
             raise RecordError(f"{api}: required value is missing", field=api)
         return None
-    if isinstance(value, bool) or isinstance(value, dict | list):
+    if isinstance(value, (bool, dict | list)):
         raise RecordError(f"{api}: expected text, got {type(value).__name__} {value!r}"[:200], field=api)
     if isinstance(value, int | float):
         if required:

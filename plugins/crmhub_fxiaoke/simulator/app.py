@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crmhub.sandbox.faults import Receive, Scope, Send
 from crmhub_fxiaoke import codes
 from crmhub_fxiaoke.simulator.service import ApiError, FxiaokeSimulator
 from crmhub_fxiaoke.simulator.state import dumps, monotonic
 
-Scope = dict[str, Any]
 JSON_TYPE = "application/json;charset=UTF-8"
 TOKEN_PATH = "/cgi/corpAccessToken/get/V2"
 OAUTH_PATH = "/oauth2.0/token"
@@ -50,17 +50,17 @@ def _trace(third: str | None) -> str:
     return f"E-O.crmhubsandbox.1000-{third or secrets.token_hex(8)}"
 
 
-def throttled_answer(scope: Scope, receive: Any, send: Any) -> Awaitable[None]:
+def throttled_answer(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
     """What FaultMiddleware sends for an injected throttle: HTTP 200, errorCode 30004."""
     return _fault_answer(send, codes.FREQUENCY_LIMIT, "The interface frequency exceeds the limit", "秒频次超限")
 
 
-def busy_answer(scope: Scope, receive: Any, send: Any) -> Awaitable[None]:
+def busy_answer(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
     """What FaultMiddleware sends for an injected busy answer: HTTP 200, errorCode -1."""
     return _fault_answer(send, codes.BUSY, "system busy", "系统繁忙")
 
 
-async def _fault_answer(send: Any, code: int, message: str, description: str) -> None:
+async def _fault_answer(send: Send, code: int, message: str, description: str) -> None:
     body = envelope(code, message, description, _trace(None), None)
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
@@ -151,7 +151,8 @@ def _dispatch(sim: FxiaokeSimulator, path: str, body: dict[str, Any],
     """Limits, auth, quota, then the operation; raises `ApiError` for any refusal."""
     if path in (TOKEN_PATH, OAUTH_PATH):
         if not sim.token_window.admit(path, monotonic()):
-            raise ApiError(codes.CALL_LIMIT, "token endpoint called too often (at most 10 a minute)", "接口调用超过限制")
+            raise ApiError(codes.CALL_LIMIT, "token endpoint called too often (at most 10 a minute)",
+                           "接口调用超过限制")
         return (sim.issue_token(body) if path == TOKEN_PATH else sim.issue_oauth_token(body)), None
     if not sim.windows.admit(path, monotonic()):
         raise ApiError(codes.FREQUENCY_LIMIT, "The interface frequency exceeds the limit", "秒频次超限")

@@ -61,7 +61,7 @@ def parse_filters(raw: object) -> list[Filter]:
 
 
 def _empty(v: Any) -> bool:
-    return v is None or v == "" or v == []
+    return v is None or v in ("", [])
 
 
 def _coerce(value: Any, like: Any) -> Any:
@@ -223,19 +223,18 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
     # streams and stops after offset+limit matches, so it is charged a tenth of its size
     candidates: list[tuple[int, str, Callable[[bool], Iterable[str]]]] = []
     s, e = _id_slice(table, id_bound or (None, True, None, True))
-    candidates.append((e - s, "_id", lambda asc, s=s, e=e: (
-        table.by_id[i] for i in (range(s, e) if asc else range(e - 1, s - 1, -1)))))
+    candidates.append((e - s, "_id", _walk(table.by_id, s, e, lambda k: k)))
     ls, le = _lmt_slice(table, lmt_bound or (None, True, None, True))
-    candidates.append((le - ls, "last_modified_time", lambda asc, s=ls, e=le: (
-        table.by_lmt[i][1] for i in (range(s, e) if asc else range(e - 1, s - 1, -1)))))
+    candidates.append((le - ls, "last_modified_time", _walk(table.by_lmt, ls, le, lambda k: k[1])))
     for f in filters:
         index = table.equality.get(f.field)
+        ids: list[str] | None = None
         if index is not None and f.op in ("EQ", "IN"):
-            ids = sorted(set().union(*(index.get(str(v), set()) for v in f.values)))
-            candidates.append((len(ids), "_id", lambda asc, ids=ids: ids if asc else reversed(ids)))
-        if f.field == "_id" and f.op == "IN":
+            ids = sorted(set[str]().union(*(index.get(str(v), set()) for v in f.values)))
+        elif f.field == "_id" and f.op == "IN":
             ids = sorted(str(v) for v in f.values)
-            candidates.append((len(ids), "_id", lambda asc, ids=ids: ids if asc else reversed(ids)))
+        if ids is not None:
+            candidates.append((len(ids), "_id", _walk(ids, 0, len(ids), lambda k: k)))
 
     def in_order(natural: str) -> bool:
         return order.field == natural and (len(orders) <= 1 or (
@@ -270,6 +269,16 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
 
     page = heapq.nsmallest(offset + limit, every, key=sort_key)[offset:]
     return page, (len(every) if want_total else 0)
+
+
+def _walk(keys: Sequence[Any], start: int, end: int, pick: Callable[[Any], str]) -> Callable[[bool], Iterable[str]]:
+    """An iterator factory over ``keys[start:end]`` in either direction."""
+
+    def walk(ascending: bool) -> Iterator[str]:
+        steps = range(start, end) if ascending else range(end - 1, start - 1, -1)
+        return (pick(keys[i]) for i in steps)
+
+    return walk
 
 
 class _Reverse:

@@ -57,7 +57,8 @@ def _system_fields() -> list[dict[str, Any]]:
 
 def describe_account(uscc_field: str = "uscc__c") -> dict[str, Any]:
     """The ``describe`` of AccountObj for this tenant."""
-    fields = _system_fields() + [
+    fields = [
+        *_system_fields(),
         _field("name", "客户名称", "text", "package", True, max_length=100),
         _field("account_no", "客户编号", "auto_number", "package"),
         _field("tel", "电话", "phone_number", "package"),
@@ -71,7 +72,8 @@ def describe_account(uscc_field: str = "uscc__c") -> dict[str, Any]:
         _field("industry", "行业", "select_one", "package",
                options=[{"value": o.value, "label": o.label} for o in industry.OPTIONS]),
         _field("account_level", "客户级别", "select_one", "package", options=[
-            {"value": "A", "label": "重要客户"}, {"value": "B", "label": "普通客户"}, {"value": "C", "label": "一般客户"}]),
+            {"value": "A", "label": "重要客户"}, {"value": "B", "label": "普通客户"},
+            {"value": "C", "label": "一般客户"}]),
         _field("remark", "备注", "long_text", "package"),
         _field(uscc_field, "统一社会信用代码", "text", "custom", max_length=18),
         _field("legal_representative__c", "法定代表人", "text", "custom"),
@@ -86,7 +88,8 @@ def describe_account(uscc_field: str = "uscc__c") -> dict[str, Any]:
 
 def describe_contact() -> dict[str, Any]:
     """The ``describe`` of ContactObj for this tenant."""
-    fields = _system_fields() + [
+    fields = [
+        *_system_fields(),
         _field("name", "姓名", "text", "package", True),
         _field("account_id", "客户名称", "object_reference", "package", target_api_name="AccountObj"),
         _field("mobile1", "手机1", "phone_number", "package"),

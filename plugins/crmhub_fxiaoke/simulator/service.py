@@ -173,7 +173,8 @@ class FxiaokeSimulator:
         token = body.get("corpAccessToken")
         if not token:
             raise ApiError(codes.CORP_ID_NOT_FOUND, "corpAccessToken为必填项，不能为空", "corpId未找到")
-        if not isinstance(token, str) or not self.tokens.alive(token, now) or body.get("corpId") != self.settings.corp_id:
+        if not isinstance(token, str) or not self.tokens.alive(token, now) or \
+                body.get("corpId") != self.settings.corp_id:
             raise ApiError(codes.TOKEN_EXPIRED, "the cropId,cropAccessToken or authorization is error",
                            "corpAccessToken不存在或者已经过期")
         user = body.get("currentOpenUserId")
@@ -253,7 +254,8 @@ class FxiaokeSimulator:
         if table.api_name == CONTACT and out.get("account_id"):
             account = self.tables[ACCOUNT].records.get(str(out["account_id"]))
             if account is None:
-                raise ApiError(codes.PARAMETER_ERROR, f"account_id {out['account_id']!r} does not exist", "关联数据不存在")
+                raise ApiError(codes.PARAMETER_ERROR, f"account_id {out['account_id']!r} does not exist",
+                               "关联数据不存在")
             out["account_id__r"] = account.get("name")
         return out
 
