@@ -13,7 +13,6 @@ partial delivery only goes to the recipients that are still missing it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -79,11 +78,9 @@ class WecomChannel(Channel[WecomConfig]):
         super().__init__(config, context)
         self.api = WecomApi(config, context, transport=transport, sleep=sleep, clock=clock)
         window = config.rate_window_seconds
-        nap = sleep or asyncio.sleep
         self.user_pacer = RecipientPacer(
-            [Limit(config.per_user_per_minute, window), Limit(config.per_user_per_hour, window * 60)],
-            clock=clock, sleep=nap)
-        self.robot_pacer = RecipientPacer([Limit(config.robot_per_minute, window)], clock=clock, sleep=nap)
+            [Limit(config.per_user_per_minute, window), Limit(config.per_user_per_hour, window * 60)], clock=clock)
+        self.robot_pacer = RecipientPacer([Limit(config.robot_per_minute, window)], clock=clock)
         self._delivered: OrderedDict[str, set[str]] = OrderedDict()
 
     async def aclose(self) -> None:
@@ -182,8 +179,8 @@ class WecomChannel(Channel[WecomConfig]):
                 request.update(enable_duplicate_check=1, duplicate_check_interval=cfg.duplicate_check_interval)
             keys = [u.lower() for u in users.values()] + [f"party:{p}" for p in parties.values()] + \
                    [f"tag:{t}" for t in tags.values()]
-            await self.user_pacer.acquire(keys)
-            answer = await self.api.app_call("POST", "/cgi-bin/message/send", json_body=request)
+            async with self.user_pacer.slot(keys):
+                answer = await self.api.app_call("POST", "/cgi-bin/message/send", json_body=request)
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:
@@ -227,8 +224,8 @@ class WecomChannel(Channel[WecomConfig]):
     async def _send_robot(self, message: OutboundMessage, originals: list[str], outcome: _Outcome) -> None:
         bodies = robot_bodies(message, self.config)
         for index, body in enumerate(bodies, start=1):
-            await self.robot_pacer.acquire(["@robot"])
-            answer = await self.api.robot_send(body)
+            async with self.robot_pacer.slot(["@robot"]):
+                answer = await self.api.robot_send(body)
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:

@@ -14,7 +14,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from crmhub.contract import ChannelConfig
 
-
 OaPart = Literal["subject", "text", "kind", "time"]
 _OA_FIELDS: dict[str, OaPart] = {"keyword1": "subject", "keyword2": "text", "keyword3": "time"}
 

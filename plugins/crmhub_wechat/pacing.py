@@ -1,8 +1,11 @@
 """Per-recipient pacing: WeCom silently drops application messages past 30 a minute (and 1,000 an hour) per
 member, and a drop looks exactly like a success. Pacing below those limits is the only protection.
 
-A message to several members must fit every member's window, and is recorded in all of them at the same instant
-(the instant it is actually sent), so no member's window under-counts.
+The pacer cannot know the instant WeCom counts a message — somewhere between the start of the request and its
+answer, later still after a backoff. So each message holds a *slot* from before the request until the answer
+arrives, and counts against the window until one full period after that answer. Whatever WeCom's instant was, it
+lies inside that span, so WeCom can never see more messages in any window than the pacer allowed. A message to
+several members takes a slot in every member's window at once.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 
@@ -22,56 +26,75 @@ class Limit:
     period: float
 
 
-class RecipientPacer:
-    """Sliding windows per recipient key, for one or more `Limit`s (e.g. 25/min and 900/h)."""
+class _Entry:
+    __slots__ = ("end", "start")
 
-    def __init__(self, limits: Iterable[Limit], *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.end: float | None = None
+
+
+class RecipientPacer:
+    """Sliding windows per recipient key for one or more `Limit`s (e.g. 25/min and 900/h)."""
+
+    def __init__(self, limits: Iterable[Limit], *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = tuple(limits)
         if not self.limits or any(lim.calls < 1 or lim.period <= 0 for lim in self.limits):
             raise ValueError("every pacing limit needs calls >= 1 and period > 0")
         self._horizon = max(lim.period for lim in self.limits)
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, deque[_Entry]] = {}
         self._clock = clock
-        self._sleep = sleep
+        self._released = asyncio.Condition()
         self.waited = 0.0
 
-    def _delay(self, key: str, now: float) -> float:
-        starts = self._sent.get(key)
-        if not starts:
+    def _delay(self, key: str, now: float) -> float | None:
+        """Seconds until ``key`` has room (0 = now; ``None`` = when an in-flight message finishes)."""
+        entries = self._sent.get(key)
+        if not entries:
             return 0.0
-        while starts and now - starts[0] >= self._horizon:
-            starts.popleft()
-        if not starts:
+        while entries and entries[0].end is not None and now - entries[0].end >= self._horizon:
+            entries.popleft()
+        if not entries:
             del self._sent[key]
             return 0.0
-        delay = 0.0
+        worst: float | None = 0.0
         for lim in self.limits:
-            recent = [t for t in starts if now - t < lim.period] if lim.period < self._horizon else list(starts)
-            if len(recent) >= lim.calls:
-                delay = max(delay, lim.period - (now - recent[-lim.calls]))
-        return delay
+            live = [e for e in entries if e.end is None or now - e.end < lim.period]
+            if len(live) < lim.calls:
+                continue
+            finished = sorted(e.end + lim.period - now for e in live if e.end is not None)
+            excess = len(live) - lim.calls  # this many must expire before one more fits
+            wait = finished[excess] if excess < len(finished) else None
+            worst = None if wait is None or worst is None else max(worst, wait)
+        return worst
 
-    async def acquire(self, keys: Iterable[str]) -> float:
-        """Wait until one more message fits every key's windows, record it for all keys; return seconds waited.
-
-        No lock is needed: the check and the record happen without an ``await`` in between.
-        """
+    @asynccontextmanager
+    async def slot(self, keys: Iterable[str]) -> AsyncIterator[float]:
+        """Hold one message slot for every key while the request is in flight; yields the seconds waited."""
         wanted = sorted({k.lower() for k in keys})
-        waited = 0.0
+        started = self._clock()
         while True:
             now = self._clock()
-            delay = max((self._delay(k, now) for k in wanted), default=0.0)
-            if delay <= 0:
-                for key in wanted:
-                    self._sent.setdefault(key, deque()).append(now)
-                self.waited += waited
-                return waited
-            delay += 0.001
-            waited += delay
-            await self._sleep(delay)
+            delays = [self._delay(k, now) for k in wanted]
+            if all(d is not None and d <= 0 for d in delays):
+                break
+            timeout = None if any(d is None for d in delays) else max(d for d in delays if d is not None) + 0.001
+            async with self._released:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), timeout)
+        entry = _Entry(self._clock())
+        for key in wanted:
+            self._sent.setdefault(key, deque()).append(entry)
+        waited = entry.start - started
+        self.waited += waited
+        try:
+            yield waited
+        finally:
+            entry.end = self._clock()
+            async with self._released:
+                self._released.notify_all()
 
     def sent_within(self, key: str, seconds: float) -> int:
-        """How many messages to ``key`` were recorded in the last ``seconds`` (for tests and reports)."""
+        """Messages to ``key`` in flight or finished within the last ``seconds`` (for tests and reports)."""
         now = self._clock()
-        return sum(1 for t in self._sent.get(key.lower(), ()) if now - t < seconds)
+        return sum(1 for e in self._sent.get(key.lower(), ()) if e.end is None or now - e.end < seconds)

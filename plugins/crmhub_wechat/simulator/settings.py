@@ -88,6 +88,7 @@ class SimSettings:
         default_factory=lambda: {DEFAULT_OA_TEMPLATE: ("keyword1", "keyword2", "keyword3")})
     oa_old_token_grace: float = 300.0
     oa_dedup_seconds: float = 600.0
+    world_scan_limit: int = 20000
 
     def app(self, agent_id: int) -> AppSpec | None:
         """The app with this AgentId, if the corp has one."""
@@ -161,12 +162,21 @@ def settings_from(raw: dict[str, Any], *, strict: bool) -> SimSettings:
     return replace(base, **changes)
 
 
-def users_from_world(world: Any) -> dict[str, str]:
-    """Every relationship manager and contact with a WeCom UserID in the sandbox world's CRM views."""
+def users_from_world(world: Any, *, limit: int = 20000) -> dict[str, str]:
+    """Every relationship manager and contact with a WeCom UserID in the sandbox world's CRM views.
+
+    Only the first ``limit`` companies are read, so a million-client world does not stall the simulator's start.
+    """
     found: dict[str, str] = {}
     if world is None or not hasattr(world, "companies"):
         return found
-    for company in world.companies():
+    try:
+        companies = world.companies(ledger_detail=False)
+    except TypeError:
+        companies = world.companies()
+    for n, company in enumerate(companies):
+        if n >= limit:
+            break
         for view in (getattr(company, "zoho", None), getattr(company, "fxiaoke", None)):
             if view is None:
                 continue
@@ -186,7 +196,7 @@ def settings_for(options: SandboxOptions) -> SimSettings:
     section = raw.get("wechat_work", raw.get("wecom"))
     settings = settings_from(dict(section), strict=True) if isinstance(section, dict) else \
         settings_from(dict(raw), strict=False)
-    world_users = users_from_world(options.world)
+    world_users = users_from_world(options.world, limit=settings.world_scan_limit)
     if world_users:
         settings = replace(settings, users={**world_users, **settings.users})
     ttl = getattr(options.faults, "token_ttl", None)
