@@ -250,6 +250,16 @@ class Connector(ABC, Generic[ConfigT]):
     def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         """Yield pages of ``stream`` from ``cursor`` (``None`` = full read; ``since`` overrides the cursor)."""
 
+    def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+        """Map a stored native payload again (``crmhub deadletter retry`` after a mapping fix).
+
+        Raise `RecordError` when it still cannot be mapped. Connectors that cannot re-map keep this default, and
+        their dead letters are retried by re-reading the record from the source at its next change.
+        """
+        from crmhub.errors import RecordError
+
+        raise RecordError(f"connector {self.name!r} cannot re-map stored records", stream=stream)
+
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         """Write records; one `PushResult` per input, in input order. Read-only connectors keep this default."""
         from crmhub.errors import FatalError

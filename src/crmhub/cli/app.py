@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub._version import __version__
-from crmhub.cli import connector_cmds, setup_cmds
+from crmhub.cli import connector_cmds, setup_cmds, sync_cmds
 
 app = typer.Typer(
     name="crmhub",
@@ -37,3 +37,8 @@ app.add_typer(setup_cmds.db_app, name="db")
 app.add_typer(connector_cmds.connectors_app, name="connectors")
 app.command("pull")(connector_cmds.pull)
 app.command("push")(connector_cmds.push)
+app.command("sync")(sync_cmds.sync)
+app.command("report")(sync_cmds.report)
+app.add_typer(sync_cmds.clients_app, name="clients")
+app.add_typer(sync_cmds.review_app, name="review")
+app.add_typer(sync_cmds.deadletter_app, name="deadletter")

@@ -207,10 +207,11 @@ class Merger:
                                                               GoldenClient.id != golden.id))
         if holder is None:
             return
+        wanted = client.uscc
         client.uscc = golden.uscc
         outcome.changes.pop("uscc", None)
         self._queue(session, "uscc_conflict", f"uscc:{golden.id}:{holder}", golden.id, holder, "uscc", None,
-                    {"uscc": client.uscc, "reason": "the USCC chosen for this client belongs to another client"})
+                    {"uscc": wanted, "reason": "a record of this client carries a USCC another client holds"})
 
     def _queue_conflict(self, session: Session, client_id: int, name: str, changed: list[Candidate],
                         now: datetime) -> None:

@@ -25,6 +25,7 @@ class UnitOfWork:
         self._outer: Transaction | None = None
         if dry_run:
             self._connection = store.engine.connect()
+            self._connection.info["crmhub_deferred"] = True
             self._outer = self._connection.begin()
 
     @contextmanager
@@ -42,6 +43,7 @@ class UnitOfWork:
         """End the run: roll back everything in a dry run."""
         if self._outer is not None and self._connection is not None:
             self._outer.rollback()
+            self._connection.info.pop("crmhub_deferred", None)
             self._connection.close()
             self._outer = None
             self._connection = None

@@ -1,0 +1,366 @@
+"""Operator commands around the sync engine: ``sync``, ``report``, ``clients``, ``review``, ``deadletter``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.errors import InputError
+from crmhub.i18n import bilingual, current_lang
+from crmhub.masking import mask_text
+from crmhub.reporting import render_html, render_plan, render_report
+from crmhub.store import Store
+from crmhub.store.tables import SyncRun
+from crmhub.sync import deadletters, queries, review
+from crmhub.sync.engine import SyncEngine
+from crmhub.sync.report import RunReport
+
+clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
+review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)
+deadletter_app = typer.Typer(help="Records that could not be processed, with the reason.", no_args_is_help=True)
+
+
+def build_engine(ctx: Context, store: Store, progress: Any = None) -> SyncEngine:
+    """The engine for this configuration and store."""
+    return SyncEngine(ctx.settings, ctx.registry, store, progress=progress)
+
+
+def sync(
+    config: Path | None = ConfigOption,
+    connector: list[str] | None = typer.Option(None, "--connector", help="Only this connector (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Pull, match and plan, print the plan; write nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run report as one JSON object."),
+    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for a running sync of the same connector."),
+    html: Path | None = typer.Option(None, "--html", help="Also write the HTML report to this file."),
+) -> None:
+    """Pull every configured connector, merge into golden records, write back, and report the run."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    lang = current_lang()
+    try:
+        show_progress = not json_out and sys.stdout.isatty()
+        if show_progress:
+            from crmhub.cli.progress import RichProgress
+
+            with RichProgress(console, lang) as progress:
+                report = run(build_engine(ctx, store, progress).run(connector or None, dry_run=dry_run,
+                                                                     lock_wait=wait))
+        else:
+            report = run(build_engine(ctx, store).run(connector or None, dry_run=dry_run, lock_wait=wait))
+    finally:
+        store.dispose()
+    if json_out:
+        write_json_line(report.model_dump(mode="json"))
+    else:
+        console.print(render_report(report, lang))
+        if dry_run:
+            render_plan(report, lang, console)
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_html(report, lang), encoding="utf-8")
+    raise typer.Exit(0 if report.status in ("succeeded", "partial") else 1)
+
+
+def _load_report(store: Store, run_id: int | None) -> RunReport:
+    from sqlalchemy import select
+
+    with store.begin() as s:
+        row = s.get(SyncRun, run_id) if run_id else s.scalars(
+            select(SyncRun).where(SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc())).first()
+        if row is None:
+            raise InputError(f"no run {run_id}" if run_id else "no sync has run yet",
+                             hint="run `crmhub sync` first" if not run_id else "see `crmhub report` for the last run")
+        if not row.report:
+            raise InputError(f"run {row.id} has no report (status {row.status})")
+        return RunReport.model_validate(row.report)
+
+
+def report(
+    run_id: int | None = typer.Argument(None, help="Run id (default: the last run)."),
+    config: Path | None = ConfigOption,
+    fmt: str = typer.Option("table", "--format", help="table, json or html."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+) -> None:
+    """Show a past run's report as a table, JSON or a self-contained HTML page."""
+    if fmt not in ("table", "json", "html"):
+        raise InputError(f"--format must be table, json or html (got {fmt!r})")
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        rep = _load_report(store, run_id)
+    finally:
+        store.dispose()
+    lang = current_lang()
+    if fmt == "json":
+        text = json.dumps(rep.model_dump(mode="json"), ensure_ascii=False, indent=2)
+    elif fmt == "html":
+        text = render_html(rep, lang)
+    else:
+        if output is None:
+            console.print(render_report(rep, lang))
+            return
+        from rich.console import Console
+
+        capture = Console(record=True, width=120)
+        capture.print(render_report(rep, lang))
+        text = capture.export_text()
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        err_console.print(bilingual(f"已写入 {output}", f"wrote {output}"))
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@clients_app.command("list")
+def clients_list(
+    config: Path | None = ConfigOption,
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
+    limit: int = typer.Option(100, min=1), offset: int = typer.Option(0, min=0),
+) -> None:
+    """List golden clients."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            total, rows = queries.list_clients(s, search=search, limit=limit, offset=offset)
+            items = [queries.client_json(r, risk=queries.current_risk(s, r.id)) for r in rows]
+    finally:
+        store.dispose()
+    if json_out:
+        for item in items:
+            write_json_line(item)
+        return
+    table = Table(title=bilingual(f"客户主记录（共 {total} 个）", f"Golden clients ({total} in all)"))
+    for col in ("id", "USCC", bilingual("名称", "name"), bilingual("行业", "industry"),
+                bilingual("来源", "sources"), bilingual("评级", "rating")):
+        table.add_column(col)
+    for it in items:
+        risk = it.get("risk") or {}
+        table.add_row(str(it["id"]), it.get("uscc") or "-", it["name"],
+                      (it.get("industry") or {}).get("code", "-"),
+                      ", ".join(f"{k}×{len(v)}" for k, v in it.get("external_ids", {}).items()),
+                      risk.get("rating", "-"))
+    console.print(table)
+
+
+@clients_app.command("show")
+def clients_show(
+    ref: str = typer.Argument(..., help="Hub id or USCC."),
+    config: Path | None = ConfigOption,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show one golden client (personal data masked)."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            row = queries.find_client(s, ref)
+            item = queries.client_json(row, risk=queries.current_risk(s, row.id))
+    finally:
+        store.dispose()
+    if json_out:
+        write_json_line(item)
+    else:
+        console.print_json(json.dumps(item, ensure_ascii=False))
+
+
+@clients_app.command("explain")
+def clients_explain(
+    ref: str = typer.Argument(..., help="Hub id or USCC."),
+    config: Path | None = ConfigOption,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per field: the chosen value, where it came from, the rule that chose it, and the competing values."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            row = queries.find_client(s, ref)
+            fields = queries.explain(s, row.id)
+            name, ext = row.name, (row.data or {}).get("external_ids", {})
+    finally:
+        store.dispose()
+    if json_out:
+        write_json_line({"id": row.id, "name": name, "external_ids": ext, "fields": [
+            {"field": f.field, "value": _mask(f.value), "source": f.source, "record": f.record,
+             "observed_at": f.observed_at, "rule": f.rule,
+             "competing": [{**c, "value": _mask(c.get("value"))} for c in f.competing]} for f in fields]})
+        return
+    table = Table(title=f"{name} (#{row.id})")
+    for col in (bilingual("字段", "field"), bilingual("取值", "value"), bilingual("来源", "source"),
+                bilingual("规则", "rule"), bilingual("观测时间", "observed"), bilingual("其他来源的值", "competing")):
+        table.add_column(col)
+    for f in fields:
+        competing = "; ".join(f"{c['source']}: {_short(_mask(c.get('value')))}" for c in f.competing)
+        table.add_row(f.field, _short(_mask(f.value)), f"{f.source} {f.record}", f.rule, f.observed_at[:19],
+                      competing or "-")
+    console.print(table)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        masked = {k: _mask(v) for k, v in value.items()}
+        for key, kind in (("id_number", "id_number"), ("phone", "phone"), ("mobile", "phone")):
+            if isinstance(value.get(key), str):
+                from crmhub.masking import mask
+
+                masked[key] = mask(value[key], kind)
+        return masked
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@clients_app.command("unmerge")
+def clients_unmerge(absorbed: int = typer.Argument(..., help="Id of the client that was merged away."),
+                    config: Path | None = ConfigOption) -> None:
+    """Undo a merge: the absorbed client and its records come back (applied on the next sync's merge)."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            details = review.unmerge(s, absorbed, actor="cli")
+    finally:
+        store.dispose()
+    console.print(bilingual(f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
+                            f"merge undone: client {absorbed} restored from {details['from']}"))
+
+
+@clients_app.command("split")
+def clients_split(client: int = typer.Argument(...), record: str = typer.Argument(..., help="connector:source_id"),
+                  config: Path | None = ConfigOption) -> None:
+    """Detach one source record from a client into a client of its own."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            new_id = review.split(s, client, record, actor="cli")
+    finally:
+        store.dispose()
+    console.print(bilingual(f"已拆分：{record} 现属于新客户 {new_id}",
+                            f"split: {record} now belongs to client {new_id}"))
+
+
+@review_app.command("list")
+def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Option(False, "--json"),
+                status: str = typer.Option("open", help="open, accepted, rejected or all.")) -> None:
+    """List review items."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
+                      "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
+                      "details": i.details, "created_at": i.created_at.isoformat()}
+                     for i in review.list_items(s, None if status == "all" else status)]
+    finally:
+        store.dispose()
+    if json_out:
+        for it in items:
+            write_json_line(it)
+        return
+    table = Table(title=bilingual("复核队列", "Review queue"))
+    for col in ("id", bilingual("类型", "kind"), bilingual("客户", "client"), bilingual("候选", "candidate"),
+                bilingual("字段", "field"), bilingual("匹配概率", "probability")):
+        table.add_column(col)
+    for it in items:
+        score = it["score"]
+        table.add_row(str(it["id"]), str(it["kind"]), str(it["client_id"] or "-"), str(it["other_client_id"] or "-"),
+                      str(it["field"] or "-"), f"{float(score):.3f}" if isinstance(score, int | float) else "-")
+    console.print(table)
+
+
+def _decide(item_id: int, config: Path | None, accept: bool) -> None:
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            outcome = (review.accept if accept else review.reject)(s, item_id, actor="cli")
+    finally:
+        store.dispose()
+    console.print(f"#{item_id}: {outcome}")
+
+
+@review_app.command("accept")
+def review_accept(item_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+    """Accept: merge the pair (a match) or let the rule apply (a conflict)."""
+    _decide(item_id, config, True)
+
+
+@review_app.command("reject")
+def review_reject(item_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+    """Reject: keep the records apart."""
+    _decide(item_id, config, False)
+
+
+@deadletter_app.command("list")
+def deadletter_list(config: Path | None = ConfigOption, json_out: bool = typer.Option(False, "--json"),
+                    status: str = typer.Option("open", help="open, resolved, retried or all.")) -> None:
+    """List dead letters with connector, stream, source id and reason."""
+    ctx = load_context(config)
+    store = ctx.open_store()
+    try:
+        with store.begin() as s:
+            rows = [deadletters.dead_letter_json(r) for r in
+                    deadletters.list_dead_letters(s, status=None if status == "all" else status)]
+    finally:
+        store.dispose()
+    if json_out:
+        for r in rows:
+            write_json_line({**r, "reason": mask_text(r["reason"])})
+        return
+    table = Table(title=bilingual("死信记录", "Dead letters"))
+    for col in ("id", bilingual("方向", "dir"), bilingual("连接器", "connector"), bilingual("数据流", "stream"),
+                bilingual("源记录", "source id"), bilingual("原因", "reason"), bilingual("次数", "attempts")):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["direction"], r["connector"], r["stream"], r["source_id"] or "-",
+                      mask_text(r["reason"]), str(r["attempts"]))
+    console.print(table)
+
+
+@deadletter_app.command("retry")
+def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead letter id."),
+                     all_: bool = typer.Option(False, "--all", help="Retry every open dead letter."),
+                     config: Path | None = ConfigOption) -> None:
+    """Retry dead letters: inbound records are mapped again, refused write-backs queued again."""
+    if dead_id is None and not all_:
+        raise InputError("give a dead letter id or --all")
+    ctx = load_context(config)
+    store = ctx.open_store()
+    from crmhub.cli.connector_cmds import make_connector
+
+    ok = failed = 0
+    try:
+        with store.begin() as s:
+            rows = deadletters.select_for_retry(s, None if all_ else [dead_id or 0])
+            for row in rows:
+                if row.direction == "out":
+                    done, why = deadletters.retry_outbound(s, row)
+                elif row.connector not in ctx.settings.connectors:
+                    done, why = False, f"connector {row.connector!r} is no longer configured"
+                else:
+                    done, why = deadletters.retry_inbound(s, row, make_connector(ctx, row.connector))
+                ok += done
+                failed += not done
+                console.print(f"#{row.id} {row.connector}/{row.stream} {row.source_id or '-'}: "
+                              f"{'ok' if done else 'still failing'} — {mask_text(why)}")
+    finally:
+        store.dispose()
+    console.print(bilingual(f"重试成功 {ok} 条，仍失败 {failed} 条", f"{ok} retried, {failed} still failing"))
+    raise typer.Exit(1 if failed else 0)

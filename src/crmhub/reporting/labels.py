@@ -1,0 +1,76 @@
+"""Labels of report columns and statuses in both languages."""
+
+from __future__ import annotations
+
+from crmhub.i18n import Lang
+
+LABELS: dict[str, dict[Lang, str]] = {
+    "title": {"en": "Sync run report", "zh": "同步运行报告"},
+    "run": {"en": "Run", "zh": "运行"},
+    "status": {"en": "Status", "zh": "状态"},
+    "trigger": {"en": "Trigger", "zh": "触发方式"},
+    "started": {"en": "Started", "zh": "开始时间"},
+    "duration": {"en": "Duration", "zh": "耗时"},
+    "dry_run": {"en": "Dry run (nothing was written)", "zh": "演练模式（未写入任何数据）"},
+    "connector": {"en": "Connector", "zh": "连接器"},
+    "stream": {"en": "Stream", "zh": "数据流"},
+    "read": {"en": "read", "zh": "读取"},
+    "created": {"en": "created", "zh": "新增"},
+    "updated": {"en": "updated", "zh": "更新"},
+    "unchanged": {"en": "unchanged", "zh": "未变"},
+    "deleted": {"en": "deleted", "zh": "删除"},
+    "rejected": {"en": "rejected", "zh": "拒收"},
+    "merged": {"en": "merged", "zh": "合并"},
+    "conflicts": {"en": "conflicts", "zh": "冲突"},
+    "written_back": {"en": "written back", "zh": "回写"},
+    "api_calls": {"en": "API calls", "zh": "API 调用"},
+    "retries": {"en": "retries", "zh": "重试"},
+    "throttled": {"en": "429s", "zh": "限流"},
+    "seconds": {"en": "s", "zh": "秒"},
+    "totals": {"en": "Totals", "zh": "汇总"},
+    "clients_created": {"en": "golden clients created", "zh": "新建客户主记录"},
+    "clients_updated": {"en": "golden clients updated", "zh": "更新客户主记录"},
+    "records_linked": {"en": "records merged into existing clients", "zh": "合并到已有客户的记录"},
+    "conflicts_queued": {"en": "conflicts queued for review", "zh": "待人工复核的冲突"},
+    "review_items": {"en": "new review items", "zh": "新增复核事项"},
+    "dead_letters": {"en": "dead letters", "zh": "死信记录"},
+    "planned_writes": {"en": "planned write-backs", "zh": "计划回写"},
+    "write_failed": {"en": "write-backs failed", "zh": "回写失败"},
+    "risk_assessed": {"en": "clients assessed", "zh": "完成风险评估的客户"},
+    "rating_changes": {"en": "rating changes", "zh": "评级变动"},
+    "alerts_raised": {"en": "alerts raised", "zh": "新增预警"},
+    "error": {"en": "Error", "zh": "错误"},
+    "plan_title": {"en": "Write-back plan", "zh": "回写计划"},
+    "action": {"en": "action", "zh": "操作"},
+    "client": {"en": "client", "zh": "客户"},
+    "field": {"en": "field", "zh": "字段"},
+    "before": {"en": "before", "zh": "原值"},
+    "after": {"en": "after", "zh": "新值"},
+    "create": {"en": "create", "zh": "新建"},
+    "update": {"en": "update", "zh": "更新"},
+    "no_plan": {"en": "Nothing to write back.", "zh": "没有需要回写的内容。"},
+    "phases": {"en": "Time per phase", "zh": "各阶段耗时"},
+    "records_per_stream": {"en": "Records per stream", "zh": "各数据流记录数"},
+    "succeeded": {"en": "succeeded", "zh": "成功"},
+    "partial": {"en": "partially succeeded", "zh": "部分成功"},
+    "failed": {"en": "failed", "zh": "失败"},
+    "interrupted": {"en": "interrupted", "zh": "已中断"},
+    "running": {"en": "running", "zh": "运行中"},
+    "ok": {"en": "ok", "zh": "正常"},
+    "stopped": {"en": "stopped (quota)", "zh": "已停止（配额）"},
+    "skipped": {"en": "skipped", "zh": "已跳过"},
+    "ingest": {"en": "ingest", "zh": "拉取入库"},
+    "match": {"en": "match", "zh": "匹配"},
+    "merge": {"en": "merge", "zh": "合并"},
+    "risk": {"en": "risk", "zh": "风险"},
+    "plan": {"en": "plan", "zh": "回写计划"},
+    "deliver": {"en": "deliver", "zh": "投递"},
+}
+
+STREAM_COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "rejected", "merged")
+
+
+def label(key: str, lang: Lang) -> str:
+    """The label for ``key`` (the key itself when unknown)."""
+    entry = LABELS.get(key)
+    return entry[lang] if entry else key

@@ -1,0 +1,77 @@
+"""Rendering run reports and write-back plans as rich tables."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from crmhub.i18n import Lang
+from crmhub.masking import mask_text
+from crmhub.reporting.labels import STREAM_COLUMNS, label
+from crmhub.sync.report import RunReport
+
+
+def render_report(report: RunReport, lang: Lang) -> Group:
+    """The report as a renderable: header, per-stream table, totals, errors."""
+    parts: list[Table | Text] = []
+    status = label(report.status, lang)
+    head = Text(f"{label('title', lang)} #{report.run_id or '-'} — {status} — "
+                f"{report.duration_s:.1f} {label('seconds', lang)}",
+                style="bold green" if report.status == "succeeded" else "bold yellow")
+    parts.append(head)
+    if report.dry_run:
+        parts.append(Text(label("dry_run", lang), style="bold cyan"))
+    table = Table(show_lines=False)
+    table.add_column(label("connector", lang))
+    table.add_column(label("stream", lang))
+    for col in STREAM_COLUMNS:
+        table.add_column(label(col, lang), justify="right")
+    for connector, stream, counts in report.stream_rows():
+        table.add_row(connector, stream, *(str(counts.get(c, 0)) for c in STREAM_COLUMNS))
+    parts.append(table)
+    api = Table()
+    api.add_column(label("connector", lang))
+    api.add_column(label("status", lang))
+    for col in ("api_calls", "retries", "throttled", "written_back"):
+        api.add_column(label(col, lang), justify="right")
+    api.add_column(label("duration", lang), justify="right")
+    for name, rep in report.connectors.items():
+        api.add_row(name, label(rep.status, lang), str(int(rep.api.get("api_calls", 0))),
+                    str(int(rep.api.get("retries", 0))), str(int(rep.api.get("throttled", 0))),
+                    str(rep.written_back), f"{rep.duration_s:.1f}")
+    parts.append(api)
+    totals = Table(title=label("totals", lang), show_header=False)
+    totals.add_column()
+    totals.add_column(justify="right")
+    for key, value in report.totals.model_dump().items():
+        totals.add_row(label(key, lang), str(value))
+    parts.append(totals)
+    for name, rep in report.connectors.items():
+        if rep.error:
+            parts.append(Text(f"{label('error', lang)} [{name}]: {mask_text(rep.error)}", style="red"))
+        for stream, counts in rep.streams.items():
+            if counts.get("error"):
+                parts.append(Text(f"{label('error', lang)} [{name}/{stream}]: {mask_text(str(counts['error']))}",
+                                  style="red"))
+    if report.error:
+        parts.append(Text(f"{label('error', lang)}: {mask_text(report.error)}", style="red"))
+    return Group(*parts)
+
+
+def render_plan(report: RunReport, lang: Lang, console: Console) -> None:
+    """Print a dry run's write-back plan: per connector, creates and updates, field by field."""
+    if not report.plan:
+        console.print(label("no_plan", lang))
+        return
+    table = Table(title=label("plan_title", lang))
+    for col in ("connector", "action", "client", "field", "before", "after"):
+        table.add_column(label(col, lang))
+    for change in report.plan:
+        first = True
+        for field_name, values in change.fields.items():
+            table.add_row(change.connector if first else "", label(change.action, lang) if first else "",
+                          f"{change.client_name} (#{change.client_id}, {change.source_id or '-'})" if first else "",
+                          field_name, mask_text(str(values.get("before"))), mask_text(str(values.get("after"))))
+            first = False
+    console.print(table)

@@ -1,0 +1,213 @@
+"""The sync engine's logic, with an in-memory connector (the end-to-end suite uses the real simulators)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from crmhub.config import parse_settings
+from crmhub.plugins import load
+from crmhub.store import Store
+from crmhub.store.tables import DeadLetter, GoldenClient, Outbox, ReviewItem, SyncCursor
+from crmhub.sync import queries
+from crmhub.sync.audit import verify_chain
+from crmhub.sync.engine import SyncEngine
+
+from .memory_connector import SYSTEMS, MemoryCrm, MemoryPlugin, SimulatedCrash
+
+U1 = "91110000600037341L"
+U2 = "91310000631696382C"
+
+
+@pytest.fixture
+def registry() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load(extra=[("memory", MemoryPlugin())])
+
+
+@pytest.fixture
+def crms() -> dict[str, MemoryCrm]:
+    SYSTEMS.clear()
+    SYSTEMS["a"], SYSTEMS["b"] = MemoryCrm(), MemoryCrm()
+    return SYSTEMS
+
+
+def engine(store: Store, registry: Any, **extra: Any) -> SyncEngine:
+    data = {"connectors": {
+        "ledgerish": {"plugin": "memory", "system": "a", "write_back": {"enabled": False}},
+        "crm": {"plugin": "memory", "system": "b", "write_back": {"fields": ["uscc"]}},
+    }, "sync": {"source_priority": ["ledgerish", "crm"]}}
+    data.update(extra)
+    return SyncEngine(parse_settings(data, registry), registry, store)
+
+
+def count(store: Store, table: Any) -> int:
+    with store.begin() as s:
+        return s.scalar(select(func.count()).select_from(table)) or 0
+
+
+async def test_one_golden_per_company_with_lineage(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """A company in two systems (USCC in one only) becomes one golden record; each field says its source."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="010-62345678",
+                  registered_address={"province": "北京市", "city": "北京市", "district": "海淀区"})
+    crms["a"].put("L2", name="上海宝钢贸易有限公司", uscc=U2)
+    crms["b"].put("Z1", name="星河科技（北京）有限公司", phone="010-62345678", website="https://xinghe.example",
+                  registered_address={"province": "北京市", "city": "北京市"})
+    report = await engine(store, registry).run()
+    assert report.status == "succeeded"
+    assert count(store, GoldenClient) == 2
+    with store.begin() as s:
+        row = queries.find_client(s, U1)
+        data = queries.client_json(row)
+        lineage = {f.field: f for f in queries.explain(s, row.id)}
+    assert data["external_ids"] == {"ledgerish": ["L1"], "crm": ["Z1"]}
+    assert data["name"] == "北京星河科技有限公司" and lineage["name"].source == "ledgerish"
+    assert lineage["website"].source == "crm" and lineage["name"].competing[0]["source"] == "crm"
+
+
+async def test_rerun_with_no_changes_reports_zero(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """A second run with nothing new changes nothing and writes nothing."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1)
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="010-62345678")
+    await engine(store, registry).run()
+    pushes = len(crms["b"].pushes)
+    second = await engine(store, registry).run()
+    assert second.changes == 0 and second.totals.written_back == 0
+    assert len(crms["b"].pushes) == pushes
+
+
+async def test_write_back_fills_missing_uscc_once(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """The CRM lacking the USCC receives it once; the echo of our write is not a new change."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="13812345678")
+    first = await engine(store, registry).run()
+    assert first.totals.written_back == 1 and crms["b"].records["Z1"]["uscc"] == U1
+    echo = await engine(store, registry).run()
+    assert echo.connectors["crm"].streams["accounts"]["updated"] == 0
+    assert echo.connectors["crm"].streams["accounts"]["unchanged"] == 1
+    assert echo.totals.written_back == 0 and len(crms["b"].pushes) == 1
+
+
+async def test_dry_run_writes_nothing_anywhere(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """--dry-run prints the plan but leaves the store and the CRMs untouched."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="13812345678")
+    report = await engine(store, registry).run(dry_run=True)
+    assert [(p.connector, p.action, list(p.fields)) for p in report.plan] == [("crm", "update", ["uscc"])]
+    assert count(store, GoldenClient) == 0 and count(store, SyncCursor) == 0 and count(store, Outbox) == 0
+    assert crms["b"].pushes == [] and "uscc" not in crms["b"].records["Z1"]
+
+
+async def test_bad_record_is_dead_lettered_and_run_goes_on(store: Store, registry: Any,
+                                                           crms: dict[str, MemoryCrm]) -> None:
+    """An invalid USCC goes to the dead-letter table with its reason; the others are stored."""
+    crms["b"].put("Z1", name="好公司", uscc=U2)
+    crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
+    crms["b"].put("Z3", name="另一家公司")
+    report = await engine(store, registry).run(["crm"])
+    assert report.connectors["crm"].streams["accounts"]["rejected"] == 1
+    assert report.totals.dead_letters == 1 and count(store, GoldenClient) == 2
+    with store.begin() as s:
+        dl = s.scalars(select(DeadLetter)).one()
+    assert (dl.connector, dl.stream, dl.source_id, dl.field) == ("crm", "accounts", "Z2", "uscc")
+    assert "invalid" in dl.reason
+
+
+async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,
+                                                                 crms: dict[str, MemoryCrm]) -> None:
+    """A run killed after two pages resumes from the stored cursor; the end state equals a clean run's."""
+    for i in range(9):
+        crms["b"].put(f"Z{i}", name=f"测试{i}号科技有限公司", phone=f"0108765432{i}")
+    crms["b"].fail_after_pages = 2
+    with pytest.raises(SimulatedCrash):
+        await engine(store, registry).run(["crm"])
+    with store.begin() as s:
+        assert s.get(SyncCursor, ("crm", "accounts")).cursor == {"mod": 4}  # type: ignore[union-attr]
+    crms["b"].fail_after_pages = None
+    report = await engine(store, registry).run(["crm"])
+    assert report.connectors["crm"].streams["accounts"]["read"] == 5
+    assert count(store, GoldenClient) == 9
+
+
+async def test_conflict_decided_by_rule_is_counted(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """Both sources change the phone since the last sync: most-recent decides, the conflict is counted."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
+    crms["b"].put("Z1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
+    await engine(store, registry).run()
+    crms["a"].put("L1", phone="010-22222222")
+    crms["b"].clock += 5  # the CRM's change is the newer one
+    crms["b"].put("Z1", phone="010-33333333")
+    report = await engine(store, registry).run()
+    assert report.totals.conflicts == 1 and report.totals.conflicts_queued == 0
+    with store.begin() as s:
+        assert queries.client_json(queries.find_client(s, U1))["phone"] == "010-33333333"
+        assert not verify_chain(s)
+
+
+async def test_undecidable_conflict_keeps_value_and_queues_review(store: Store, registry: Any,
+                                                                  crms: dict[str, MemoryCrm]) -> None:
+    """Two sources change a field at the same instant to different values: keep the old value, ask a human."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
+    crms["b"].put("Z1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
+    await engine(store, registry).run()
+    crms["a"].put("L1", phone="010-22222222")
+    crms["b"].put("Z1", phone="010-33333333")
+    report = await engine(store, registry).run()
+    assert report.totals.conflicts_queued == 1
+    with store.begin() as s:
+        assert queries.client_json(queries.find_client(s, U1))["phone"] == "010-11111111"
+        item = s.scalars(select(ReviewItem).where(ReviewItem.kind == "conflict")).one()
+        assert item.field == "phone" and {v["value"] for v in item.details["values"]} == {
+            "010-22222222", "010-33333333"}
+
+
+async def test_grey_zone_goes_to_review_and_accept_merges(store: Store, registry: Any,
+                                                          crms: dict[str, MemoryCrm]) -> None:
+    """Similar names without corroboration are not merged; accepting the review item merges them."""
+    from crmhub.sync import review
+
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1,
+                  registered_address={"province": "北京市", "city": "北京市"})
+    crms["b"].put("Z1", name="北京星和科技有限公司", registered_address={"province": "北京市", "city": "北京市"})
+    await engine(store, registry).run()
+    assert count(store, GoldenClient) == 2
+    with store.begin() as s:
+        items = review.list_items(s)
+        assert [i.kind for i in items] == ["match"]
+        review.accept(s, items[0].id, actor="test")
+    await engine(store, registry).run()
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(GoldenClient).where(GoldenClient.status == "active")) == 1
+        merged = queries.client_json(queries.find_client(s, U1))
+        assert merged["external_ids"] == {"ledgerish": ["L1"], "crm": ["Z1"]}
+        absorbed = s.scalars(select(GoldenClient).where(GoldenClient.status == "merged")).one()
+        review.unmerge(s, absorbed.id, actor="test")
+    await engine(store, registry).run()
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(GoldenClient).where(GoldenClient.status == "active")) == 2
+        # the CRM record received the USCC by write-back while merged: after the undo a human must look again
+        open_items = s.scalars(select(ReviewItem).where(ReviewItem.status == "open")).all()
+        assert [(i.kind, i.details["uscc"]) for i in open_items] == [("uscc_conflict", U1)]
+
+
+async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, registry: Any,
+                                                                 crms: dict[str, MemoryCrm]) -> None:
+    """A write the CRM refuses lands in dead letters (direction out); retry re-queues it."""
+    from crmhub.sync import deadletters
+
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="13812345678")
+    crms["b"].reject_ids.add("Z1")
+    report = await engine(store, registry).run()
+    assert report.totals.write_failed == 1
+    with store.begin() as s:
+        dl = s.scalars(select(DeadLetter).where(DeadLetter.direction == "out")).one()
+        assert "locked" in dl.reason
+        assert deadletters.retry_outbound(s, dl)[0]
+    crms["b"].reject_ids.clear()
+    again = await engine(store, registry).run()
+    assert again.totals.written_back == 1 and crms["b"].records["Z1"]["uscc"] == U1
