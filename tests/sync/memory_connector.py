@@ -44,7 +44,7 @@ class MemoryCrm:
 SYSTEMS: dict[str, MemoryCrm] = {}
 
 
-class SimulatedCrash(BaseException):  # noqa: N818 - models a kill, not an error
+class SimulatedCrash(BaseException):
     """Stands for the process dying mid-pull (BaseException: nothing in the engine may swallow it)."""
 
 
@@ -88,8 +88,7 @@ class MemoryConnector(Connector[MemoryConfig]):
                    ) -> AsyncIterator[Page]:
         after = int((cursor or {}).get("mod", 0))
         items = sorted((r for r in self.crm.records.values() if r["_mod"] > after), key=lambda r: r["_mod"])
-        pages = 0
-        for i in range(0, len(items), self.config.page_size):
+        for pages, i in enumerate(range(0, len(items), self.config.page_size)):
             if self.crm.fail_after_pages is not None and pages >= self.crm.fail_after_pages:
                 raise SimulatedCrash("simulated crash")
             chunk = items[i:i + self.config.page_size]
@@ -97,7 +96,6 @@ class MemoryConnector(Connector[MemoryConfig]):
             yield Page(records=[m for m in mapped if isinstance(m, SourceRecord)],
                        rejected=[m for m in mapped if isinstance(m, RejectedRecord)],
                        next_cursor={"mod": chunk[-1]["_mod"]})
-            pages += 1
 
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         self.crm.pushes.append([r.model_dump(mode="json") for r in records])
