@@ -82,7 +82,9 @@ async def test_20016_refreshes_once_and_retries_once(respx_mock: respx.MockRoute
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(body_of(request)["corpAccessToken"])
-        return err(20016, "the cropId,cropAccessToken or authorization is error") if len(seen) == 1 else ok(data=DESCRIBE)
+        if len(seen) == 1:
+            return err(20016, "the cropId,cropAccessToken or authorization is error")
+        return ok(data=DESCRIBE)
 
     respx_mock.post(DESCRIBE_PATH).mock(side_effect=answer)
     async with connector() as c:

@@ -61,7 +61,9 @@ async def test_since_and_cursor_return_only_later_changes(serve: Callable[..., T
         first, _, cursor = await read_all(conn, "accounts")
         assert len(first) + 0 == 800
         before = datetime.fromtimestamp(sim.clock.now(), UTC)
-        changed = set(httpx.post(server.url + "/_sandbox/mutate", json={"count": 9, "seed": 1}).json()["ids"])
+        async with httpx.AsyncClient() as admin:
+            answer = await admin.post(server.url + "/_sandbox/mutate", json={"count": 9, "seed": 1})
+        changed = set(answer.json()["ids"])
         since, _, _ = await read_all(conn, "accounts", since=before)
         assert {r.source_id for r in since} == changed
         incremental, _, cursor2 = await read_all(conn, "accounts", cursor)
