@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 _WRITE = re.compile(r"^/crm/v[\d.]+/(?!coql$|settings/|users|org$)[^/]+(?:/upsert|/[0-9]+)?$")
 
 
-async def _answer_429(send: Send, reason: str) -> None:
+async def _answer_429(send: Send, reason: str, remaining: int | None = None) -> None:
     message = "API call limit exceeded" if reason == "credits" else \
         "The number of concurrent requests has exceeded the limit"
     body = dumps({"code": "TOO_MANY_REQUESTS", "details": {}, "message": message, "status": "error"})
-    await send({"type": "http.response.start", "status": 429,
-                "headers": [(b"content-type", b"application/json;charset=UTF-8"),
-                            (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json;charset=UTF-8"), (b"content-length", str(len(body)).encode())]
+    if remaining is not None:
+        headers.append((b"x-api-credits-remaining", str(remaining).encode()))
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -90,7 +91,7 @@ class ZohoGate:
             return
         if not sim.spend_credits(cost):
             sim.rejected_credits += 1
-            await _answer_429(send, "credits")
+            await _answer_429(send, "credits", sim.credits_remaining())
             self._log(entry, 429, scope, started, note="credits exhausted")
             return
         sim.in_flight += 1
