@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from crmhub.contract import ChannelConfig, ConnectorConfig
 from crmhub.errors import ConfigError
+from crmhub.i18n import bilingual
 from crmhub.plugins import Registry
 from crmhub.store.db import DEFAULT_URL
 
@@ -213,7 +214,8 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
     if problems or settings is None:
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,
-                          hint="fix the keys above (see config/crmhub.toml for a commented example)")
+                          hint=bilingual("请修改上面列出的配置项（可参考带注释的示例 config/crmhub.toml）",
+                                         "fix the keys above (see config/crmhub.toml for a commented example)"))
     settings.connectors = connectors
     settings.channels = channels
     settings.source = source
@@ -227,7 +229,8 @@ def load_settings(path: str | Path | None, registry: Registry, *, required: bool
         if not required:
             return Settings(source=None)
         raise ConfigError(f"config file {file} not found", file=str(file),
-                          hint="create one with `crmhub init` or pass -c FILE")
+                          hint=bilingual("用 `crmhub init` 生成一个，或用 -c FILE 指定",
+                                         "create one with `crmhub init` or pass -c FILE"))
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
