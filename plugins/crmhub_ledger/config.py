@@ -65,6 +65,7 @@ class LedgerConfig(ConnectorConfig):
         description="Words in delinquencyRange.classification that state a five-category class.")
     retry_attempts: int = Field(default=6, ge=1, le=20)
     retry_max_wait: float = Field(default=120.0, gt=0, description="Seconds of back-off per call, at most.")
+    retry_base_delay: float = Field(default=0.5, gt=0, description="First back-off in seconds (doubles per try).")
 
     @field_validator("base_url")
     @classmethod
