@@ -13,6 +13,7 @@ __all__ = [
     "INDUSTRY_WORDS",
     "LEGAL_FORMS",
     "QUALIFIERS",
+    "WEAK_BRANCH_SUFFIXES",
 ]
 
 LEGAL_FORMS: tuple[tuple[str, str, bool], ...] = (
@@ -91,6 +92,10 @@ BRANCH_SUFFIXES: tuple[str, ...] = (
     "分所",
 )
 """Suffixes that make a name a branch (分支机构). A branch has its own USCC and is never merged into its parent."""
+
+WEAK_BRANCH_SUFFIXES: frozenset[str] = frozenset({"经营部", "分店", "分部"})
+"""Branch suffixes that are also ordinary business names: 天润隆建材经营部 is a 个体工商户 of its own. They mark a
+branch only after a parent's legal form (星河科技有限公司朝阳经营部)."""
 
 QUALIFIERS: tuple[str, ...] = ("中国", "国际", "控股")
 """Words kept as separate tokens after the 字号 (西门子(中国) → 西门子 + 中国): meaningful, but not the 字号."""

@@ -54,9 +54,9 @@ class MatchThresholds:
     review: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.review <= self.auto_merge <= 1.0:
+        if not 0.0 <= self.review <= self.auto_merge <= 1.0:
             raise ValueError(
-                f"thresholds must satisfy 0 < review <= auto_merge <= 1, got review={self.review}, "
+                f"thresholds must satisfy 0 <= review <= auto_merge <= 1, got review={self.review}, "
                 f"auto_merge={self.auto_merge}"
             )
 
@@ -72,7 +72,11 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class ReviewPair:
-    """A pair a human must decide; never merged automatically. ``reason``: ``grey_zone`` or ``uscc_clash``."""
+    """A pair a human must decide; never merged automatically.
+
+    ``reason``: ``grey_zone`` (probability between the thresholds), ``uscc_clash`` (a strong link that would put
+    two USCCs in one cluster) or ``branch_uscc_clash`` (a branch and a head office carrying the same USCC).
+    """
 
     ref_a: str
     ref_b: str
@@ -234,6 +238,7 @@ class Matcher:
             self.add(record)
         auto, review = self.thresholds.auto_merge, self.thresholds.review
         edges: list[tuple[float, float, int, int]] = []
+        clashes: list[tuple[int, int]] = []
         live = self._records
         for rid, current in enumerate(live):
             if current is None:
@@ -247,6 +252,8 @@ class Matcher:
                 s = self.score(current, other)
                 if s.match_probability >= review:
                     edges.append((s.total, s.match_probability, other_id, rid))
+                elif s.rule == "branch_uscc_clash":
+                    clashes.append((other_id, rid))
         edges.sort(key=lambda e: (-e[0], e[2], e[3]))
         uf = _UnionFind([r.uscc if r is not None else None for r in live])
         links: list[Link] = []
@@ -263,6 +270,8 @@ class Matcher:
                     pending.setdefault(self._pair_key(uf, i, j), (i, j, "uscc_clash"))
             else:
                 pending.setdefault(self._pair_key(uf, i, j), (i, j, "grey_zone"))
+        for i, j in clashes:
+            pending.setdefault(self._pair_key(uf, i, j), (i, j, "branch_uscc_clash"))
         review_pairs = []
         seen: set[tuple[int, int]] = set()
         for i, j, reason in pending.values():

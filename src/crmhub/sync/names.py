@@ -21,7 +21,14 @@ from functools import cache
 from typing import Protocol, cast
 
 from crmhub.sync import regions
-from crmhub.sync.lexicon import BRANCH_SUFFIXES, ENGLISH_FORMS, INDUSTRY_WORDS, LEGAL_FORMS, QUALIFIERS
+from crmhub.sync.lexicon import (
+    BRANCH_SUFFIXES,
+    ENGLISH_FORMS,
+    INDUSTRY_WORDS,
+    LEGAL_FORMS,
+    QUALIFIERS,
+    WEAK_BRANCH_SUFFIXES,
+)
 
 __all__ = [
     "CompanyName",
@@ -161,6 +168,8 @@ def _split_branch(text: str) -> tuple[str, str | None]:
             cut = pos
             break
     if cut < 0:
+        if suffix in WEAK_BRANCH_SUFFIXES:
+            return text, None
         # No legal form before the suffix: the branch part is the region (or ordinal) right before it.
         cut = len(head)
         for pos in range(max(0, len(head) - 12), len(head) - 1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crmhub.model import uscc as uscc_mod
 from crmhub.model.client import CorporateClient
 from crmhub.model.types import Address
 from crmhub.sync import regions
@@ -39,6 +40,7 @@ class MatchRecord:
     ``region_code``/``city`` come from the record's address (GB/T 2260), ``division_code`` from USCC positions
     3-8 (the registering authority). ``phone`` is the main number; ``other_phones`` holds further numbers of the
     same company (legal representative's mobile, the ledger's contact mobile) that still identify it.
+    ``uscc`` is always a valid code; a source value failing the GB 32100 checksum goes to ``uscc_invalid``.
     """
 
     ref: str
@@ -51,6 +53,7 @@ class MatchRecord:
     phone: str | None = None
     legal_rep: str | None = None
     other_phones: tuple[str, ...] = ()
+    uscc_invalid: str | None = None
     key_pinyin: str = field(init=False, repr=False, compare=False)
     trade_pinyin: str = field(init=False, repr=False, compare=False)
     location: str | None = field(init=False, repr=False, compare=False)
@@ -95,7 +98,10 @@ class MatchRecord:
         region = regions.region_from_code(division_code) if division_code else None
         if region is None:
             region = regions.region_from_address(province, city, district)
-        code = uscc.strip().upper() if uscc and uscc.strip() else None
+        code = uscc_mod.compact(uscc) if uscc else None
+        invalid = None
+        if code and not uscc_mod.is_valid(code):
+            code, invalid = None, code  # a mistyped code is no identity, but still evidence (see scoring)
         extra = tuple(p for p in (normalize_phone(x) for x in other_phones) if p)
         return cls(
             ref=ref,
@@ -108,6 +114,7 @@ class MatchRecord:
             phone=normalize_phone(phone),
             legal_rep=normalize_person_name(legal_rep),
             other_phones=extra,
+            uscc_invalid=invalid,
         )
 
     @classmethod

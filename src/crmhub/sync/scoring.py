@@ -45,8 +45,8 @@ DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyTy
     {
         # comparison: level: (m, u)
         "name": {
-            "exact": (0.85, 1e-4),
-            "homophone": (0.04, 5e-5),
+            "exact": (0.85, 5e-5),
+            "homophone": (0.04, 1e-4),
             "industry_missing": (0.02, 2e-4),
             "industry_related": (0.01, 1e-4),
             "typo": (0.03, 1e-3),
@@ -69,8 +69,13 @@ DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyTy
         },
         "phone": {
             "equal": (0.60, 2e-4),
-            "different": (0.45, 0.9998),
+            "different": (0.60, 0.9998),
             "unknown": (1.0, 1.0),
+        },
+        "uscc": {
+            "typo": (0.95, 1e-6),
+            "invalid_differs": (0.05, 0.999),
+            "missing": (1.0, 1.0),
         },
         "legal_rep": {
             "equal": (0.85, 5e-4),
@@ -119,7 +124,7 @@ class MatchScore:
     """A scored pair: total weight (bits), match probability and the contributions that make it up.
 
     ``rule`` names a deterministic rule that decided the pair (``uscc_equal``, ``uscc_conflict``,
-    ``branch_mismatch``), in which case ``match_probability`` is exactly 1 or 0.
+    ``branch_mismatch``, ``branch_uscc_clash``), in which case ``match_probability`` is exactly 1 or 0.
     """
 
     total: float
@@ -233,6 +238,8 @@ def _name_level(a: MatchRecord, b: MatchRecord) -> str:
         return "exact"
     if a.key_pinyin == b.key_pinyin:
         return "homophone"
+    if na.key.startswith(nb.key) or nb.key.startswith(na.key):
+        return "industry_missing"  # 金丰外国语 / 金丰外国语培训学校: one source wrote the short name
     if na.trade_name == nb.trade_name or a.trade_pinyin == b.trade_pinyin:
         ia, ib = "".join(na.industry), "".join(nb.industry)
         if not ia or not ib:
@@ -250,7 +257,10 @@ def _name_level(a: MatchRecord, b: MatchRecord) -> str:
 def _region_level(a: MatchRecord, b: MatchRecord) -> str:
     ra, rb = a.name.region_code, b.name.region_code
     if ra and rb:
-        return "name_same" if regions.compatible(ra, rb) else "name_conflict"
+        if regions.compatible(ra, rb):
+            return "name_same"
+        # In a branch's name the region is the parent's, which people garble; the branch part still agrees.
+        return "conflict" if a.name.branch else "name_conflict"
     la, lb = (a.region_code, b.region_code) if a.region_code and b.region_code else (a.location, b.location)
     if la and lb:
         return "same" if regions.compatible(la, lb) else "conflict"
@@ -314,7 +324,9 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
     model = model or _DEFAULT_MODEL
     if a.name.branch != b.name.branch:
         level = f"{a.name.branch or 'head office'} vs {b.name.branch or 'head office'}"
-        return _rule(model, "branch_mismatch", level, match=False)
+        # The same USCC on a branch and a head office is a data error for a human, still never a merge.
+        rule = "branch_uscc_clash" if a.uscc and a.uscc == b.uscc else "branch_mismatch"
+        return _rule(model, rule, level, match=False)
     if a.uscc and b.uscc:
         if a.uscc == b.uscc:
             return _rule(model, "uscc_equal", "equal", match=True)
@@ -341,11 +353,19 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
             if adj:
                 parts.append(Contribution(comparison, f"term frequency ({family}, n={n})", adj))
                 total += adj
-    if not (a.uscc or b.uscc):
-        parts.append(Contribution("uscc", "missing on both", 0.0))
-    else:
-        parts.append(Contribution("uscc", "missing on one side", 0.0))
+    level = _uscc_level(a, b)
+    w = weights[("uscc", level)]
+    parts.append(Contribution("uscc", level, w))
+    total += w
     return MatchScore(total, probability(total), tuple(parts))
+
+
+def _uscc_level(a: MatchRecord, b: MatchRecord) -> str:
+    """Only reached when at most one side has a valid USCC: a mistyped code one edit away is strong evidence."""
+    ua, ub = a.uscc or a.uscc_invalid, b.uscc or b.uscc_invalid
+    if not ua or not ub:
+        return "missing"
+    return "typo" if Levenshtein.distance(ua, ub, score_cutoff=1) <= 1 else "invalid_differs"
 
 
 _DEFAULT_MODEL = MatchModel()
