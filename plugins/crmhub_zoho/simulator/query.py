@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,12 @@ from typing import Any
 from crmhub_zoho.simulator.fields import FieldDef, ModuleDef
 
 Predicate = Callable[[dict[str, Any]], bool]
+
+
+@lru_cache(maxsize=1 << 18)
+def dt_epoch(text: str) -> float:
+    """Epoch seconds of a Zoho datetime text; cached, since every scan compares the same stored strings."""
+    return datetime.fromisoformat(text).timestamp()
 
 
 class QueryError(ValueError):
@@ -84,7 +91,7 @@ def _compare(fd: FieldDef | None, name: str, op: str, literal: Any, *, word: boo
         if v is None:
             return None
         if is_dt:
-            return datetime.fromisoformat(v).timestamp()
+            return dt_epoch(v)
         if is_num:
             return float(v)
         if isinstance(v, bool):
