@@ -18,7 +18,6 @@ import httpx
 from crmhub.contract import ApiMetrics
 from crmhub.errors import AuthError, FatalError, RetriableError
 from crmhub.http import RateBudget, RetryPolicy, build_client, raise_for_transient, retrying
-
 from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.fineract import TENANT_HEADER
 

@@ -33,7 +33,6 @@ from crmhub.contract import (
     StreamSpec,
 )
 from crmhub.errors import AuthError, IntegrationError
-
 from crmhub_ledger import audits, mapping
 from crmhub_ledger.audits import Mark
 from crmhub_ledger.client import LedgerClient, NotFound
@@ -169,9 +168,8 @@ class LedgerConnector(Connector[LedgerConfig]):
         allowed = await self.office_clients() if stream == "accounts" else None
         emitted = False
         async for items, total, after in self.list_pages(path, params, stream=stream, offset=offset):
-            if allowed is not None:
-                items = [i for i in items if i.get("clientId") in allowed]
-            records, rejected = await self._map_entities(stream, items, single=False)
+            rows = items if allowed is None else [i for i in items if i.get("clientId") in allowed]
+            records, rejected = await self._map_entities(stream, rows, single=False)
             done = not items or after >= total
             next_cursor = {"phase": "audit", "mark": mark.to_json()} if done else \
                 {"phase": "full", "offset": after, "mark": mark.to_json()}
@@ -319,7 +317,7 @@ class LedgerConnector(Connector[LedgerConfig]):
         cursor = cursor or {}
         mark = Mark.from_json(cursor.get("mark"))
         if cursor.get("phase") == "full":
-            offset, mark = int(cursor.get("offset", 0)), mark
+            offset = int(cursor.get("offset", 0))
         else:
             offset, mark = 0, None
         if mark is None:

@@ -114,7 +114,7 @@ class DateParseError(ValueError):
 
 def parse_date(value: Any) -> date | None:
     """Read a Fineract date: ``[y, m, d]`` arrays (the normal answer), ISO strings or epoch milliseconds."""
-    if value is None or value == "" or value == []:
+    if value is None or value in ("", []):
         return None
     if isinstance(value, list | tuple):
         if len(value) < 3 or not all(isinstance(p, int) and not isinstance(p, bool) for p in value[:3]):
@@ -135,7 +135,7 @@ def parse_date(value: Any) -> date | None:
 
 def parse_datetime(value: Any) -> datetime | None:
     """Read a Fineract timestamp: ``[y, m, d, H, M, S(, nanos)]`` arrays or ``yyyy-MM-dd HH:mm:ss`` strings."""
-    if value is None or value == "" or value == []:
+    if value is None or value in ("", []):
         return None
     if isinstance(value, list | tuple):
         parts = [int(p) for p in value] + [0] * max(0, 6 - len(value))
@@ -181,7 +181,7 @@ SUPPORTED_LOCALES = ("en", "en_US", "en_GB")
 
 def parse_java_date(text: str, pattern: str, locale: str) -> date:
     """Parse ``text`` with a Java date pattern; only English month names (``locale=en``) are supported."""
-    if locale.split("-")[0].split("_")[0].lower() != "en" and ("MMM" in pattern):
+    if locale.split("-", maxsplit=1)[0].split("_", maxsplit=1)[0].lower() != "en" and ("MMM" in pattern):
         raise DateParseError(f"locale {locale!r} is not supported for month names; use locale=en")
     fmt = java_pattern_to_strptime(pattern)
     try:

@@ -26,7 +26,6 @@ from crmhub.model import (
     Transaction,
 )
 from crmhub.model import uscc as uscc_rules
-
 from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.fineract import DateParseError, code_tail, decimal_or_none, parse_date
 
@@ -65,6 +64,12 @@ def _money(value: Any, currency: str, field: str) -> Money | None:
     except ValueError as exc:
         raise MappingProblem(field, str(exc)) from None
     return None if amount is None else Money(amount=amount, currency=currency)
+
+
+def _obj(item: dict[str, Any], key: str) -> dict[str, Any]:
+    """``item[key]`` when it is an object, else an empty dict (Fineract omits empty blocks)."""
+    value = item.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _currency(item: dict[str, Any]) -> str:
@@ -187,9 +192,9 @@ def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
     _int_id(item)
     client_id = _int_id(item, "clientId")
     currency = _currency(item)
-    summary = item.get("summary") if isinstance(item.get("summary"), dict) else {}
+    summary = _obj(item, "summary")
     balance = _money(summary.get("accountBalance", 0), currency, "summary.accountBalance")
-    timeline = item.get("timeline") if isinstance(item.get("timeline"), dict) else {}
+    timeline = _obj(item, "timeline")
     overdraft = bool(item.get("allowOverdraft"))
     try:
         return BankAccount(
@@ -217,7 +222,7 @@ def transaction_key(account_id: int | str, tx_id: int | str) -> str:
 
 
 def _is_cash(payment: dict[str, Any], config: LedgerConfig) -> bool:
-    ptype = payment.get("paymentType") if isinstance(payment.get("paymentType"), dict) else {}
+    ptype = _obj(payment, "paymentType")
     if ptype.get("isCashPayment") is True:
         return True
     names = {str(ptype.get("id", "")), str(ptype.get("name", ""))}
@@ -238,7 +243,7 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
     amount = _money(item.get("amount"), currency, "amount")
     if amount is None or amount.amount < 0:
         raise MappingProblem("amount", f"expected a non-negative amount, got {item.get('amount')!r}")
-    ttype = item.get("transactionType") if isinstance(item.get("transactionType"), dict) else {}
+    ttype = _obj(item, "transactionType")
     entry = str(item.get("entryType") or "").upper()
     if entry not in ("CREDIT", "DEBIT"):
         if ttype.get("deposit") or ttype.get("interestPosting"):
@@ -247,9 +252,10 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
             entry = "DEBIT"
         else:
             raise MappingProblem("entryType", f"cannot tell credit from debit ({item.get('entryType')!r})")
-    payment = item.get("paymentDetailData") if isinstance(item.get("paymentDetailData"), dict) else {}
+    payment = _obj(item, "paymentDetailData")
     cash = _is_cash(payment, config)
-    type_id = ttype.get("id") if isinstance(ttype.get("id"), int) else 0
+    raw_type = ttype.get("id")
+    type_id = raw_type if isinstance(raw_type, int) else 0
     kind = _KIND.get(type_id, str(ttype.get("value") or "other").lower())
     if kind in ("deposit", "withdrawal") and payment and not cash:
         kind = "transfer"
@@ -295,15 +301,15 @@ def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig
     _int_id(item)
     client_id = _int_id(item, "clientId")
     currency = _currency(item)
-    summary = item.get("summary") if isinstance(item.get("summary"), dict) else {}
-    delinquent = item.get("delinquent") if isinstance(item.get("delinquent"), dict) else {}
+    summary = _obj(item, "summary")
+    delinquent = _obj(item, "delinquent")
     dpd_raw = delinquent.get("pastDueDays", 0) or 0
     if not isinstance(dpd_raw, int) or dpd_raw < 0:
         raise MappingProblem("delinquent.pastDueDays", f"expected a non-negative integer, got {dpd_raw!r}")
     floor = LoanClass.floor_for_dpd(dpd_raw)
     stated = stated_class(item, config)
     final = stated if stated is not None and _SEVERITY.index(stated) > _SEVERITY.index(floor) else floor
-    timeline = item.get("timeline") if isinstance(item.get("timeline"), dict) else {}
+    timeline = _obj(item, "timeline")
     principal = _money(item.get("principal") or item.get("approvedPrincipal"), currency, "principal")
     if principal is None:
         raise MappingProblem("principal", "the loan has no principal")

@@ -6,7 +6,6 @@ from typing import Any
 
 from crmhub.contract import Connector, SandboxApp, SandboxOptions
 from crmhub.hookspecs import hookimpl
-
 from crmhub_ledger.connector import LedgerConnector
 
 

@@ -16,13 +16,12 @@ concurrency budget.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord
-
 from crmhub_ledger import audits, mapping
 from crmhub_ledger.audits import Mark
 from crmhub_ledger.client import NotFound
@@ -79,7 +78,8 @@ def _final(mark: Mark, seen: Seen, start: date) -> Cursor:
             "seen": seen.to_json(keep_from=day.toordinal())}
 
 
-async def pull_transactions(conn: LedgerConnector, cursor: Cursor | None, since: datetime | None) -> AsyncIterator[Page]:
+async def pull_transactions(conn: LedgerConnector, cursor: Cursor | None,
+                            since: datetime | None) -> AsyncIterator[Page]:
     """Entry point used by `LedgerConnector.pull`."""
     cursor = cursor or {}
     if since is None and cursor.get("phase") == "audit":
@@ -107,8 +107,9 @@ async def pull_transactions(conn: LedgerConnector, cursor: Cursor | None, since:
 
 async def _search(conn: LedgerConnector, account: int, start: date, offset: int) -> dict[str, Any]:
     cfg = conn.config
-    params = {"fromSubmittedDate": format_java_date(start, cfg.date_format), "dateFormat": cfg.date_format,
-              "locale": cfg.date_locale, "orderBy": "id", "sortOrder": "ASC", "offset": offset,
+    params: dict[str, str | int] = {
+        "fromSubmittedDate": format_java_date(start, cfg.date_format), "dateFormat": cfg.date_format,
+        "locale": cfg.date_locale, "orderBy": "id", "sortOrder": "ASC", "offset": offset,
               "limit": cfg.page_size}
     page: dict[str, Any] = await conn.client.get(f"/savingsaccounts/{account}/transactions/search", params,
                                                  stream=STREAM)
@@ -153,7 +154,8 @@ def _safe_day(item: dict[str, Any]) -> date | None:
         return None
 
 
-async def _prefetch(conn: LedgerConnector, jobs: list[tuple[int, date, int]]) -> AsyncIterator[dict[str, Any]]:
+async def _prefetch(conn: LedgerConnector,
+                    jobs: list[tuple[int, date, int]]) -> AsyncGenerator[dict[str, Any], None]:
     """First search pages of ``jobs`` (account, from, offset) in order, ``concurrency`` of them in flight."""
     window = conn.config.concurrency
     tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}

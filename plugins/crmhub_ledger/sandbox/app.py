@@ -18,14 +18,21 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crmhub.contract import SandboxOptions
-from crmhub.sandbox.faults import FaultMiddleware, FaultProfile
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from crmhub_ledger.fineract import API_PREFIX, DEFAULT_LIMIT, TENANT_HEADER, DateParseError, parse_java_date
+from crmhub.contract import SandboxOptions
+from crmhub.sandbox.faults import FaultMiddleware, FaultProfile
+from crmhub_ledger.fineract import (
+    API_PREFIX,
+    CLIENT_STATUS,
+    DEFAULT_LIMIT,
+    TENANT_HEADER,
+    DateParseError,
+    parse_java_date,
+)
 from crmhub_ledger.sandbox import render
 from crmhub_ledger.sandbox.errors import SimError, validation
 from crmhub_ledger.sandbox.state import LedgerSimulator
@@ -117,7 +124,7 @@ async def clients_list(request: Request, sim: LedgerSimulator) -> Any:
                and (not q.get("externalId") or sim.clients[i].external_id == q.get("externalId"))
                and (not name or name in sim.clients[i].fullname.lower())
                and (legal is None or sim.clients[i].legal_form == legal)
-               and (not status or render.CLIENT_STATUS[sim.clients[i].status][1].lower() == status)]
+               and (not status or CLIENT_STATUS[sim.clients[i].status][1].lower() == status)]
     order_by = q.get("orderBy") or "id"
     if order_by not in ("id", *_CLIENT_KEYS):
         raise validation("orderBy", f"The parameter `orderBy` does not support {order_by!r}.", value=order_by)
@@ -395,7 +402,8 @@ def _authenticate(request: Request, sim: LedgerSimulator, public: bool) -> None:
     request.state.user = user
 
 
-def _endpoint(sim: LedgerSimulator, handler: Handler, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(sim: LedgerSimulator, handler: Handler, method: str,
+              path: str) -> Callable[[Request], Awaitable[Response]]:
     public = path == "/authentication"
 
     async def endpoint(request: Request) -> Response:

@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from crmhub.model import industry as gbt4754
-
 from crmhub_ledger.fineract import (
     CLIENT_STATUS,
     LEGAL_FORM,
@@ -101,7 +100,8 @@ def identifier(c: SimClient, index: int) -> dict[str, Any]:
     return {"id": ident.id, "clientId": c.id,
             "documentType": {"id": ident.document_type_id, "name": ident.document_type_name, "active": True,
                              "mandatory": False},
-            "documentKey": ident.document_key, "description": ident.description, "status": "clientIdentifierStatusType.active"}
+            "documentKey": ident.document_key, "description": ident.description,
+            "status": "clientIdentifierStatusType.active"}
 
 
 def _sub_status(code: int) -> dict[str, Any]:
@@ -265,9 +265,11 @@ def _schedule(ln: SimLoan, plan: list[Any]) -> dict[str, Any]:
             "totalOverdue": money(due_total if p.overdue else Decimal(0)),
         })
     total_interest = sum((p.interest for p in plan), Decimal(0))
-    return {"currency": _currency(ln.currency), "loanTermInDays": (plan[-1].due_date - ln.disbursed_on).days if plan else 0,
+    term = (plan[-1].due_date - ln.disbursed_on).days if plan else 0
+    return {"currency": _currency(ln.currency), "loanTermInDays": term,
             "totalPrincipalDisbursed": money(ln.principal), "totalPrincipalExpected": money(ln.principal),
-            "totalInterestCharged": money(total_interest), "totalRepaymentExpected": money(ln.principal + total_interest),
+            "totalInterestCharged": money(total_interest),
+            "totalRepaymentExpected": money(ln.principal + total_interest),
             "periods": [{k: v for k, v in p.items() if v is not None} for p in periods]}
 
 

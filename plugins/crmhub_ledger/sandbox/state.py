@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from crmhub.sandbox.worldtypes import LedgerClientView, LoanView, SavingsView
-
 from crmhub_ledger.sandbox.errors import SimError, not_found, validation
 from crmhub_ledger.sandbox.records import (
     PAYMENT_TYPES,
@@ -58,12 +57,12 @@ class LedgerSimulator:
         self.settings = dict(settings or {})
         self.malformed_rate = malformed_rate
         self.duplicate_rate = duplicate_rate
-        wall = self._wall_utc()
+        wall_now = self._wall_utc()
         local_now = (now.astimezone(self.tz).replace(tzinfo=None) if now and now.tzinfo else now) or \
-            wall.astimezone(self.tz).replace(tzinfo=None)
+            wall_now.astimezone(self.tz).replace(tzinfo=None)
         if today is not None:
             local_now = datetime.combine(today, local_now.time())
-        self.clock = Clock(base=local_now, started=wall)
+        self.clock = Clock(base=local_now, started=wall_now)
         self.tenants = {str(t) for t in self.settings.get("tenants", ["default"])}
         self.users = dict(self.settings.get("users", {"mifos": "password"}))
         self.clients: dict[int, SimClient] = {}

@@ -47,7 +47,8 @@ def read_amount(body: dict[str, Any], name: str, resource: str) -> Decimal:
     """A mandatory positive amount (number or numeric string)."""
     raw = body.get(name)
     if raw in (None, ""):
-        raise validation(name, f"The parameter `{name}` is mandatory.", f"validation.msg.{resource}.{name}.cannot.be.blank")
+        raise validation(name, f"The parameter `{name}` is mandatory.",
+                         f"validation.msg.{resource}.{name}.cannot.be.blank")
     try:
         value = Decimal(str(raw).replace(",", ""))
     except InvalidOperation:
@@ -86,7 +87,8 @@ def parse_client_create(body: dict[str, Any], sim: LedgerSimulator) -> dict[str,
         raise validation("body", "The request body must be a JSON object.")
     office = body.get("officeId")
     if office is None:
-        raise validation("officeId", "The parameter `officeId` is mandatory.", "validation.msg.client.officeId.cannot.be.blank")
+        raise validation("officeId", "The parameter `officeId` is mandatory.",
+                         "validation.msg.client.officeId.cannot.be.blank")
     legal_form = int(body.get("legalFormId") or 1)
     if legal_form == 2:
         fullname = str(body.get("fullname") or "").strip()

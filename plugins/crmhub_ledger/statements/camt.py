@@ -16,10 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no stubs; lxml-stubs lag behind
 
 from crmhub.model import Direction, Money, Transaction
-
 from crmhub_ledger.statements.model import Balance, Statement, input_error
 
 _AMOUNT = re.compile(r"^\s*\d{1,18}(\.\d{1,5})?\s*$")
@@ -94,8 +93,9 @@ class _Reader:
             balances.setdefault(code, Balance(money, on, code))
         opening = balances.get("OPBD") or balances.get("PRCD")
         closing = balances.get("CLBD")
-        if currency is None:
-            currency = (opening or closing).amount.currency if (opening or closing) else None
+        stated = opening or closing
+        if currency is None and stated is not None:
+            currency = stated.amount.currency
         target = self.account_override or account
         txs: list[Transaction] = []
         skipped: list[str] = []

@@ -17,7 +17,6 @@ from typing import Any
 import mt940 as mt
 
 from crmhub.model import Direction, Money, Transaction
-
 from crmhub_ledger.statements.model import Balance, Statement, input_error
 
 OPTIONS = mt.Options(reversal_sign=True, strip_bom=True, merge_keeps_values=True, unbounded_details=True,

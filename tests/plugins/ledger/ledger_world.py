@@ -48,14 +48,15 @@ def _tx(ids: Ids, day: date, amount: str, entry: str, *, cash: bool = False, cp:
 def _savings(ids: Ids, txs: list[TransactionView], *, opening: str = "100000", sub_status: int = 0,
              overdraft: str | None = None, activated: date = date(2019, 3, 1)) -> SavingsView:
     ids.savings += 1
-    return SavingsView(id=ids.savings, account_no=f"{ids.savings:09d}", currency="CNY", opening_balance=Decimal(opening),
+    return SavingsView(id=ids.savings, account_no=f"{ids.savings:09d}", currency="CNY",
+                       opening_balance=Decimal(opening),
                        sub_status=sub_status, allow_overdraft=overdraft is not None,
                        overdraft_limit=Decimal(overdraft) if overdraft else None, activated_on=activated,
                        product_name="单位活期存款 Corporate current account", transactions=txs)
 
 
 def _client(n: int, name: str, savings: list[SavingsView], loans: list[LoanView] | None = None, *,
-            uscc_code: str | None | bool = True, external: str | None = None, industry: str | None = "C39"
+            uscc_code: str | bool | None = True, external: str | None = None, industry: str | None = "C39"
             ) -> LedgerClientView:
     value = code(n) if uscc_code is True else (uscc_code or None)
     return LedgerClientView(
@@ -99,10 +100,11 @@ def views() -> list[LedgerClientView]:
     out.append(_client(7, "苏州复苏科技有限公司", [_savings(ids, revived)]))
     out.append(_client(8, "天津透支制造有限公司", [_savings(ids, [_tx(ids, d - timedelta(days=4), "420000", "D", cp=9)],
                                                           opening="100000", overdraft="500000")]))
-    out.append(_client(9, "重庆逾期建材有限公司", [_savings(ids, [_tx(ids, d - timedelta(days=30), "10000", "C", cp=1)])],
-                       [_loan(ids, "3000000", 120)]))
+    late = [_savings(ids, [_tx(ids, d - timedelta(days=30), "10000", "C", cp=1)])]
+    out.append(_client(9, "重庆逾期建材有限公司", late, [_loan(ids, "3000000", 120)]))
     out.append(_client(10, "成都现金餐饮有限公司", [_savings(ids, [
-        _tx(ids, d - timedelta(days=1), "68000", "C", cash=True), _tx(ids, d - timedelta(days=1), "12000", "C", cash=True),
+        _tx(ids, d - timedelta(days=1), "68000", "C", cash=True),
+        _tx(ids, d - timedelta(days=1), "12000", "C", cash=True),
         _tx(ids, d - timedelta(days=1), "1500", "D", type_id=4, manual=True)])]))
     out.append(_client(11, "无证照临时客户", [_savings(ids, [])], uscc_code=None, external="CRM-0011", industry=None))
     out.append(_client(12, "外部编号即代码有限公司", [_savings(ids, [])], uscc_code=None, external=code(12),

@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from conftest import config_for, serve
 from ledger_world import TODAY
 
+from conftest import config_for, serve
 from crmhub.contract import Cursor, Page, PluginContext
 from crmhub.errors import AuthError
 from crmhub.model import LoanClass
@@ -78,13 +78,14 @@ async def test_second_run_returns_only_new_transactions_and_changed_rows() -> No
             for stream in ("clients", "accounts", "transactions"):
                 _, _, cursors[stream] = await drain(conn, stream, None)
             body = {"transactionDate": TODAY.strftime("%d %B %Y"), "transactionAmount": "1980000",
-                    "paymentTypeId": 2, "locale": "en", "dateFormat": "dd MMMM yyyy", "accountNumber": "6222000000000099",
-                    "note": "某某贸易有限公司"}
+                    "paymentTypeId": 2, "locale": "en", "dateFormat": "dd MMMM yyyy",
+                    "accountNumber": "6222000000000099", "note": "某某贸易有限公司"}
             first = sim.savings_command(503, "deposit", body)["resourceId"]
-            http_answer = httpx.post(srv.url + "/fineract-provider/api/v1/savingsaccounts/510/transactions",
-                                     params={"command": "withdrawal"}, auth=("mifos", "password"),
-                                     headers={"Fineract-Platform-TenantId": "default"},
-                                     json={**body, "transactionAmount": "1500", "paymentTypeId": 1})
+            async with httpx.AsyncClient() as http:
+                http_answer = await http.post(srv.url + "/fineract-provider/api/v1/savingsaccounts/510/transactions",
+                                              params={"command": "withdrawal"}, auth=("mifos", "password"),
+                                              headers={"Fineract-Platform-TenantId": "default"},
+                                              json={**body, "transactionAmount": "1500", "paymentTypeId": 1})
             second = http_answer.json()["resourceId"]
             sim.update_client(4, {"emailAddress": "finance@example.cn"})
             txs, _, cursors["transactions"] = await drain(conn, "transactions", cursors["transactions"])
@@ -131,7 +132,8 @@ async def test_loan_120_days_past_due_is_substandard_and_ages_with_the_clock() -
             assert late.client_source_id == "9"
             healthy = next(r.data for r in loans if not r.data.days_past_due)
             assert healthy.classification is LoanClass.PASS
-            httpx.post(srv.url + "/_sandbox/clock", json={"advance_days": 200})
+            async with httpx.AsyncClient() as http:
+                await http.post(srv.url + "/_sandbox/clock", json={"advance_days": 200})
             again, _, _ = await drain(conn, "loans", cursor)
             aged = next(r.data for r in again if r.source_id == late.source_id)
             assert aged.days_past_due == 320 and aged.classification is LoanClass.DOUBTFUL

@@ -7,15 +7,15 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import config_for
+from ledger_world import code
 
+from conftest import config_for
 from crmhub.contract import Cursor, PluginContext
 from crmhub.errors import AuthError, FatalError
 from crmhub.model import LoanClass
 from crmhub_ledger import mapping
 from crmhub_ledger.connector import LedgerConnector
 from crmhub_ledger.fineract import parse_date
-from ledger_world import code
 
 BASE = "https://ledger.test/fineract-provider/api/v1"
 USCC = code(1)

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import serve
 from ledger_world import TODAY
 
+from conftest import serve
 from crmhub.model import uscc
 from crmhub.sandbox.faults import FaultProfile
 from crmhub.sandbox.runner import ThreadedServer
@@ -45,7 +45,8 @@ def test_bad_credentials_are_401_with_a_basic_challenge(server: ThreadedServer) 
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Basic")
     assert answer.json()["userMessageGlobalisationCode"] == "error.msg.not.authenticated"
-    assert httpx.get(server.url + API + "/clients", headers={"Fineract-Platform-TenantId": "default"}).status_code == 401
+    anonymous = httpx.get(server.url + API + "/clients", headers={"Fineract-Platform-TenantId": "default"})
+    assert anonymous.status_code == 401
 
 
 def test_missing_tenant_is_400_naming_the_header_and_any_case_works(server: ThreadedServer) -> None:
@@ -69,7 +70,8 @@ def test_authentication_returns_the_basic_key(server: ThreadedServer) -> None:
                     headers={"Fineract-Platform-TenantId": "default"})
     assert ok.status_code == 200 and ok.json()["authenticated"] is True
     assert base64.b64decode(ok.json()["base64EncodedAuthenticationKey"]) == b"mifos:password"
-    bad = httpx.post(url, json={"username": "mifos", "password": "x"}, headers={"Fineract-Platform-TenantId": "default"})
+    bad = httpx.post(url, json={"username": "mifos", "password": "x"},
+                     headers={"Fineract-Platform-TenantId": "default"})
     assert bad.status_code == 401
 
 
