@@ -1,0 +1,34 @@
+"""Hook implementations of the ``email`` plugin: the SMTP channel and the SMTP sandbox server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmhub.contract import Channel, SandboxApp
+from crmhub.hookspecs import hookimpl
+
+
+@hookimpl
+def crmhub_register_channels() -> dict[str, type[Channel[Any]]]:
+    """``[channels.x] plugin = "email"`` selects `EmailChannel`."""
+    from crmhub_email.channel import EmailChannel
+
+    return {"email": EmailChannel}
+
+
+@hookimpl
+def crmhub_sandbox_apps() -> list[SandboxApp]:
+    """The SMTP sandbox on ``--port-base + 4``: ``build`` returns the aiosmtpd handler (serve it with
+    `crmhub_email.sandbox.serve_smtp`, which wires its AUTH LOGIN/PLAIN authenticator)."""
+    from crmhub_email import sandbox
+
+    return [SandboxApp(
+        name="smtp", title="SMTP server (aiosmtpd)", port_offset=4, protocol="smtp",
+        build=lambda options: sandbox.sandbox_handler(options.settings),
+        config_section="channels", config_name="email",
+        config=lambda hostport: {
+            "plugin": "email", "host": hostport.rpartition(":")[0] or "127.0.0.1",
+            "port": int(hostport.rpartition(":")[2]), "username": sandbox.SANDBOX_USERNAME,
+            "password": sandbox.SANDBOX_PASSWORD, "from_addr": sandbox.SANDBOX_FROM, "starttls": False,
+        },
+    )]
