@@ -242,7 +242,7 @@ async def transactions_search(request: Request, sim: LedgerSimulator) -> Any:
         if part not in _TX_KEYS:
             raise validation("orderBy", f"The parameter `orderBy` does not support {part!r}.", value=part)
     desc = _sort_desc(request, default_desc=not q.get("sortOrder"))
-    if order[0] not in ("createdDate", "submittedOnDate") or not _booking_order_is_id_order(account):
+    if not (account.id_ordered and order in _STORED_ORDERS):
         keys = [_TX_KEYS[p] for p in order]
         rows = sorted(rows, key=lambda t: tuple(k(t) for k in keys))
     if desc:
@@ -257,9 +257,8 @@ async def transactions_search(request: Request, sim: LedgerSimulator) -> Any:
     return {"total": len(rows), "content": content}
 
 
-def _booking_order_is_id_order(account: Any) -> bool:
-    txs = account.transactions
-    return all(txs[i].id < txs[i + 1].id for i in range(len(txs) - 1))
+_STORED_ORDERS = (["id"], ["createdDate"], ["submittedOnDate"], ["createdDate", "id"], ["submittedOnDate", "id"])
+"""Orders the booking-order index already has when ids grow with booking (then no sort is needed)."""
 
 
 async def savings_command(request: Request, sim: LedgerSimulator) -> Any:

@@ -120,11 +120,14 @@ class SimSavings:
     transactions: list[SimTransaction] = field(default_factory=list)
     booking_dates: list[date] = field(default_factory=list)
     on_hold: Decimal = Decimal(0)
+    id_ordered: bool = True
 
     def append(self, tx: SimTransaction) -> None:
         """Add a transaction booked today or later (keeps the booking-date index sorted without re-sorting)."""
         if self.booking_dates and tx.booking_date < self.booking_dates[-1]:
             raise ValueError("transactions must be appended in booking order")
+        if self.transactions and tx.id < self.transactions[-1].id:
+            self.id_ordered = False  # then id order differs from booking order and searches by id must sort
         self.transactions.append(tx)
         self.booking_dates.append(tx.booking_date)
 
