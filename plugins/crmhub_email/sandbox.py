@@ -140,6 +140,11 @@ class SmtpSandbox:
             self._cond.notify_all()
         return f"250 2.0.0 Ok: queued as SBX{seq:06d}"
 
+    def server_kwargs(self) -> dict[str, Any]:
+        """The aiosmtpd ``SMTP`` keyword arguments this handler needs (its AUTH LOGIN/PLAIN authenticator, AUTH
+        allowed without TLS); pass them to ``aiosmtpd.controller.Controller`` when not using `serve_smtp`."""
+        return {"authenticator": self.authenticator, "auth_required": False, "auth_require_tls": False}
+
     # --- inbox ---------------------------------------------------------------------------------------------
 
     @property
@@ -194,8 +199,7 @@ class SmtpServer:
         self.handler = handler
         self.host = host
         self.port = port
-        kwargs: dict[str, Any] = {"authenticator": handler.authenticator, "auth_required": False,
-                                  "auth_require_tls": False, "hostname": host, "port": port,
+        kwargs: dict[str, Any] = {**handler.server_kwargs(), "hostname": host, "port": port,
                                   "server_hostname": "smtp.sandbox.crmhub"}
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=False)

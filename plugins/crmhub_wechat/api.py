@@ -199,16 +199,22 @@ class WecomApi:
     # --- calls ---------------------------------------------------------------------------------------------
 
     async def app_call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                       json_body: dict[str, Any] | None = None) -> Answer:
-        """Call a WeCom app API with the shared token; returns the answer (errcode 0 or record-level)."""
-        return await self._authed_call(self.token, self.config.base_url, method, path, params, json_body, oa=False)
+                       json_body: dict[str, Any] | None = None, policy: RetryPolicy | None = None) -> Answer:
+        """Call a WeCom app API with the shared token; returns the answer (errcode 0 or record-level).
+
+        ``policy`` overrides the retry policy (``check()`` uses a short one so a verdict comes quickly).
+        """
+        return await self._authed_call(self.token, self.config.base_url, method, path, params, json_body, oa=False,
+                                       policy=policy)
 
     async def oa_call(self, path: str, json_body: dict[str, Any]) -> Answer:
         """Call an Official Account API with its token (one holder per process: a new OA token retires the old)."""
-        return await self._authed_call(self.oa_token, self.config.oa_base_url, "POST", path, None, json_body, oa=True)
+        return await self._authed_call(self.oa_token, self.config.oa_base_url, "POST", path, None, json_body, oa=True,
+                                       policy=None)
 
     async def _authed_call(self, holder: SingleFlightToken, base: str, method: str, path: str,
-                           params: dict[str, Any] | None, json_body: dict[str, Any] | None, *, oa: bool) -> Answer:
+                           params: dict[str, Any] | None, json_body: dict[str, Any] | None, *, oa: bool,
+                           policy: RetryPolicy | None) -> Answer:
         what = path.removeprefix("/cgi-bin/")
 
         async def once() -> tuple[Answer, str]:
@@ -220,7 +226,8 @@ class WecomApi:
 
         refreshes = 0
         while True:
-            answer, used = await retrying(once, policy=self.policy, metrics=self.context.metrics, sleep=self._sleep)
+            answer, used = await retrying(once, policy=policy or self.policy, metrics=self.context.metrics,
+                                          sleep=self._sleep)
             code = errcode_of(answer)
             is_token_error = ec.action(code) is ec.Action.REFRESH_TOKEN or (oa and code == ec.INVALID_SECRET)
             if not is_token_error:

@@ -22,6 +22,7 @@ import httpx
 
 from crmhub.contract import Channel, CheckResult, DeliveryResult, OutboundMessage, PluginContext
 from crmhub.errors import FatalError, IntegrationError, RecordError, RetriableError
+from crmhub.http import RetryPolicy
 from crmhub_wechat import errcodes as ec
 from crmhub_wechat.api import Answer, Sleep, WecomApi, errcode_of
 from crmhub_wechat.compose import AT_ALL, Targets, app_bodies, oa_body, parse_recipients, robot_bodies
@@ -95,7 +96,8 @@ class WecomChannel(Channel[WecomConfig]):
         details: dict[str, Any] = {"base_url": cfg.base_url, "corp_id": cfg.corp_id, "agent_id": cfg.agent_id,
                                    "msgtype": cfg.msgtype}
         try:
-            answer = await self.api.app_call("GET", "/cgi-bin/agent/get", params={"agentid": cfg.agent_id})
+            answer = await self.api.app_call("GET", "/cgi-bin/agent/get", params={"agentid": cfg.agent_id},
+                                             policy=RetryPolicy(max_attempts=2, base_delay=0.5, max_total_wait=2.0))
         except IntegrationError as exc:
             return CheckResult(ok=False, message=str(exc), details=details)
         code = errcode_of(answer)

@@ -10,6 +10,7 @@ from wecom_helpers import StartServer, channel_config, make_channel, simulator
 
 from crmhub.contract import OutboundMessage
 from crmhub.errors import AuthError, FatalError
+from crmhub.sandbox.faults import FaultProfile
 from crmhub_wechat.simulator import DEFAULT_OA_FOLLOWERS
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -243,3 +244,18 @@ def test_config_hides_secrets_and_reduces_a_webhook_url_to_its_key(wecom: StartS
     assert config.webhook_key is not None and config.webhook_key.get_secret_value() == "abc-123"
     shown = repr(config) + str(config.model_dump())
     assert "abc-123" not in shown and config.corp_secret.get_secret_value() not in shown
+
+
+async def test_hostile_network_delivers_every_message_exactly_once(wecom: StartServer) -> None:
+    """Busy, throttled, 502 and dropped-mid-answer responses: retried until delivered, and a retry of a message
+    WeCom had already accepted is absorbed by the duplicate check — every message arrives exactly once."""
+    server = wecom(faults=FaultProfile(busy_rate=0.1, throttle_rate=0.1, error_rate=0.05, drop_rate=0.1, seed=7))
+    sim = simulator(server)
+    async with make_channel(server, retry_attempts=10, retry_base_delay=0.01) as channel:
+        results = [await channel.send(message(f"h{i}", "lisi", text=f"通知 {i}")) for i in range(25)]
+    assert all(r.status == "delivered" for r in results)
+    contents = [m.content for m in sim.messages_for("lisi")]
+    assert sorted(contents) == sorted(f"**客户评级下调**\n通知 {i}" for i in range(25))
+    faults = server.app.faults.stats
+    assert faults.busy and faults.throttled and faults.dropped
+    assert any(d.reason.startswith("duplicate") for d in sim.dropped)  # a dropped answer was retried safely
