@@ -4,7 +4,8 @@ legal representative, contact people and relationship manager.
 This is the ground truth the views drift away from, so it is internally consistent: the USCC's division code is
 the registering authority's (district, city or province of the registered address, and a code that existed when
 the company was registered), the organisation-code body is digits for registrations before the USCC reform
-(2015-10-01) and ``MA…`` after, branch names extend the parent's name, sizes drive capital, revenue and staff.
+(2015-10-01) and ``MA…`` for market registrations after it, branch names extend the parent's name, sizes drive
+capital, revenue and staff.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from crmhub.sandbox.ids import IdCodec
 from crmhub.sandbox.names_gen import (
     COOPERATIVES,
     ENTERPRISE_FORMS,
-    INSTITUTIONS,
+    INSTITUTIONS_LOCAL,
+    INSTITUTIONS_NAMED,
     NON_PROFITS,
     SHOPS,
     TRADE_WEIGHTS,
@@ -175,9 +177,12 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         parts = NameParts(city.name + dist_name, z, line, "专业合作社")
         size = "micro"
     elif kind == "12":
-        field, unit, industry = rng.choice(INSTITUTIONS)
-        region = city.province if rng.random() < 0.3 and not city.municipality else city.name
-        parts = NameParts(region, "", field, unit)
+        if rng.random() < 0.1:  # one per district: a small name space, so kept rare (names stay unique)
+            field, unit, industry = rng.choice(INSTITUTIONS_LOCAL)
+            parts = NameParts(city.name + dist_name, "", field, unit)
+        else:
+            field, unit, industry = rng.choice(INSTITUTIONS_NAMED)
+            parts = NameParts(city.name + (dist_name if unit != "学院" else ""), z, field, unit)
         size = rng.choice(("small", "medium"))
     else:  # 52
         field, unit, industry = rng.choice(NON_PROFITS)
@@ -185,7 +190,9 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         size = "micro"
     established = plan.established_on
     authority = _authority(rng, kind, city, district, established)
-    legacy = established < USCC_REFORM
+    # market registrations after the reform get ``MA…`` bodies; what other authorities issue after it is
+    # UNCONFIRMED, so 事业单位 and 民办非企业单位 keep all-digit bodies
+    legacy = established < USCC_REFORM or kind in ("12", "52")
     uscc = make_uscc(_TYPE_CODE[kind] + authority, codec.uscc_body(plan.key, legacy=legacy))
     _, cap_range, rev_range, emp_range = SIZES[size]
     if kind in ("branch", "92"):

@@ -21,6 +21,7 @@ running balance never drops below the profile's floor (zero, or into an overdraf
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -118,11 +119,17 @@ def _dec(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+_CITY_CUM = tuple(itertools.accumulate(CITY_WEIGHTS))
+_TRADE_CUM = tuple(itertools.accumulate(TRADE_WEIGHTS))
+_FORMS = tuple(f for f, _ in ENTERPRISE_FORMS)
+_FORM_CUM = tuple(itertools.accumulate(w for _, w in ENTERPRISE_FORMS))
+
+
 def counterparty_company(rng: random.Random, city: City | None = None) -> Counterparty:
     """A company somewhere in China with an account at some bank (never a world client)."""
-    city = city or rng.choices(CITIES, weights=CITY_WEIGHTS)[0]
-    trade = rng.choices(TRADES, weights=TRADE_WEIGHTS)[0]
-    form = rng.choices([f for f, _ in ENTERPRISE_FORMS], weights=[w for _, w in ENTERPRISE_FORMS])[0]
+    city = city or rng.choices(CITIES, cum_weights=_CITY_CUM)[0]
+    trade = rng.choices(TRADES, cum_weights=_TRADE_CUM)[0]
+    form = rng.choices(_FORMS, cum_weights=_FORM_CUM)[0]
     name = NameParts(region_prefix(rng, city), zihao(rng)[0], rng.choice(trade.words), form).render()
     return Counterparty(name, *_account_at(rng, city))
 
@@ -130,7 +137,7 @@ def counterparty_company(rng: random.Random, city: City | None = None) -> Counte
 def _account_at(rng: random.Random, city: City) -> tuple[str, str]:
     bank, length = rng.choice(BANKS)
     district = rng.choice(city.districts).name.rstrip("区市")
-    account = str(rng.randrange(1, 10)) + "".join(str(rng.randrange(10)) for _ in range(length - 1))
+    account = str(rng.randrange(10 ** (length - 1), 10**length))
     branch = f"{bank}{city.short}{district}支行" if district and district != city.short else f"{bank}{city.short}分行"
     return account, branch
 

@@ -160,12 +160,18 @@ COOPERATIVES: tuple[tuple[str, str], ...] = (
 )
 """农民专业合作社 (``93…``) lines of business."""
 
-INSTITUTIONS: tuple[tuple[str, str, str], ...] = (
-    ("农业科学", "研究院", "M73"), ("环境监测", "中心", "N77"), ("产品质量监督检验", "研究院", "M74"),
-    ("建筑设计", "研究院", "M74"), ("信息", "中心", "I65"), ("职业技术", "学院", "P83"),
-    ("疾病预防控制", "中心", "Q84"), ("中心", "医院", "Q84"), ("科学技术情报", "研究所", "M73"),
+INSTITUTIONS_NAMED: tuple[tuple[str, str, str], ...] = (
+    ("", "小学", "P83"), ("", "中学", "P83"), ("", "幼儿园", "P83"), ("", "医院", "Q84"), ("职业技术", "学院", "P83"),
 )
-"""事业单位 (``12…``): field, unit word, division."""
+"""事业单位 (``12…``) with a proper name (杭州市西湖区文新小学 → region + 字号 + unit): field, unit, division."""
+
+INSTITUTIONS_LOCAL: tuple[tuple[str, str, str], ...] = (
+    ("疾病预防控制", "中心", "Q84"), ("环境监测", "站", "N77"), ("妇幼保健", "院", "Q84"), ("人民", "医院", "Q84"),
+    ("图书", "馆", "R88"), ("文化", "馆", "R88"), ("档案", "馆", "R88"), ("不动产登记", "中心", "S92"),
+    ("公共资源交易", "中心", "S92"), ("社会保险事业管理", "中心", "S94"), ("农业技术推广", "中心", "M75"),
+    ("产品质量监督检验", "所", "M74"), ("建筑设计", "院", "M74"), ("信息", "中心", "I65"),
+)
+"""事业单位 that exist once per district (上海市浦东新区疾病预防控制中心): field, unit, division."""
 
 NON_PROFITS: tuple[tuple[str, str, str], ...] = (
     ("职业技能", "培训学校", "P83"), ("外国语", "培训学校", "P83"), ("", "养老服务中心", "Q85"),
@@ -258,6 +264,8 @@ def apply_drift(rng: random.Random, parts: NameParts, op: str, city: City) -> st
     p = parts
     brackets = ("（", "）") if rng.random() < 0.5 else ("(", ")")
     if op == "bracket_region":
+        if not p.form.endswith("公司"):
+            return p.render("(", ")")
         if p.bracketed:
             return replace(p, bracketed=False).render()
         if not p.region or not p.zihao:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from crmhub.model import uscc as uscc_mod
 from crmhub.sandbox.identity_gen import Identity, build_identity
-from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec
+from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec, world_random
 from crmhub.sandbox.people_gen import RM_POOL, RelationshipManager
 from crmhub.sandbox.views_gen import crm_view, ledger_view
 from crmhub.sandbox.worldtypes import ALERT_KINDS, SYSTEMS, Company, System
@@ -52,6 +52,7 @@ EXPECTED_ALERTS: dict[str, tuple[str, ...]] = {p: (p,) for p in ALERT_KINDS}
 
 KINDS: tuple[tuple[str, float], ...] = (("91", 90.0), ("92", 3.5), ("93", 1.5), ("12", 2.5), ("52", 2.5))
 BRANCH_RATE = 0.03
+_MEMO_SIZE = 64
 _LEDGER_RATE = {"91": 0.88, "92": 0.70, "93": 0.80, "12": 0.95, "52": 0.90, "branch": 0.85}
 
 
@@ -77,8 +78,7 @@ class Plan:
         return EXPECTED_ALERTS.get(self.profile, ())
 
 
-def _rng(seed: int, key: int, stage: str) -> random.Random:
-    return random.Random(f"crmhub-world:{seed}:{key}:{stage}")
+_rng = world_random
 
 
 class World:
@@ -93,6 +93,10 @@ class World:
         self.now = datetime.combine(self.today, time(9, 0), tzinfo=SHANGHAI)
         self.codec = IdCodec(seed)
         self.relationship_managers: tuple[RelationshipManager, ...] = RM_POOL
+        # small memo tables: a company's plan and identity are read by several stages (and a branch's parent by
+        # every branch); cleared when full, so memory stays bounded whatever the world's size
+        self._plans: dict[int, Plan] = {}
+        self._identities: dict[int, Identity] = {}
 
     def __repr__(self) -> str:
         return f"World(seed={self.seed}, clients={self.clients}, today={self.today.isoformat()})"
@@ -114,7 +118,17 @@ class World:
 
     def plan(self, key: int) -> Plan:
         """The plan of company ``key`` (kind, branch parent, profile, systems, CRM creation times)."""
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached
         self._check_key(key)
+        plan = self._make_plan(key)
+        if len(self._plans) >= _MEMO_SIZE:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, key: int) -> Plan:
         rng, branch, kind = self._head(key)
         parent: int | None = None
         if branch:
@@ -168,9 +182,16 @@ class World:
     # --- companies --------------------------------------------------------------------------------------------
     def identity(self, key: int) -> Identity:
         """The true attributes of company ``key`` (name parts, region, industry, people, finances)."""
+        cached = self._identities.get(key)
+        if cached is not None:
+            return cached
         plan = self.plan(key)
         parent = self.identity(plan.parent_key) if plan.parent_key is not None else None
-        return build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today)
+        ident = build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today)
+        if len(self._identities) >= _MEMO_SIZE:
+            self._identities.clear()
+        self._identities[key] = ident
+        return ident
 
     def company(self, key: int, *, ledger_detail: bool = True) -> Company:
         """Company ``key`` with every view; ``ledger_detail=False`` skips accounts, transactions and loans
