@@ -177,7 +177,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
                 rejected.append(RejectedRecord(stream=stream, source_id=rec_id, field=exc.field, payload=row,
                                                reason=f"{OBJECTS[stream]} {rec_id}: {exc.message}"))
                 continue
-            records.append(SourceRecord(stream=stream, source_id=rec_id, data=data, modified_at=modified, raw=row))
+            # data is already a validated canonical record; re-validating the raw row would double the cost
+            records.append(SourceRecord.model_construct(stream=stream, source_id=rec_id, data=data, deleted=False,
+                                                        deletes_stream=None, modified_at=modified, raw=row))
         return Page(records, next_cursor, rejected)
 
     @staticmethod

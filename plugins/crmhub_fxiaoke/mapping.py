@@ -20,7 +20,6 @@ from pydantic import ValidationError
 
 from crmhub.errors import RecordError
 from crmhub.model import Address, Contact, CorporateClient, Industry, Person, RelationshipManager
-from crmhub.model.uscc import UsccError, validate
 from crmhub_fxiaoke import industry
 
 ACCOUNT_DEFAULTS: dict[str, str] = {
@@ -128,14 +127,7 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
     """Map one AccountObj row; raises `RecordError` naming the field when the record cannot be trusted."""
     a = fm.api
     name = _text(row, a("name"), required=True)
-    uscc_api = a("uscc")
-    uscc: str | None = None
-    raw = _text(row, uscc_api)
-    if raw is not None and uscc_api is not None:
-        try:
-            uscc = validate(raw)
-        except UsccError as exc:
-            raise RecordError(f"{uscc_api}: {exc}", field=uscc_api) from None
+    uscc = _text(row, a("uscc"))  # validated (GB 32100 check character) by the model, once
     flags: list[str] = []
     code: str | None = None
     if a("industry"):
@@ -155,9 +147,16 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
             legal_representative=Person(name=legal) if legal else None,
             relationship_manager=_owner(row, a("relationship_manager") or "owner"), review_flags=flags)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise RecordError(f"{loc}: {err['msg']}", field=fm.names.get(str(err["loc"][0]), loc)) from None
+        raise _record_error(exc, fm) from None
+
+
+def _record_error(exc: ValidationError, fm: FieldMap) -> RecordError:
+    """Name the tenant's field, and say the validator's words without pydantic's boilerplate."""
+    err = exc.errors()[0]
+    canonical = str(err["loc"][0]) if err["loc"] else "record"
+    api = fm.names.get(canonical, canonical)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return RecordError(f"{api}: {message}", field=api)
 
 
 def contact(row: Mapping[str, Any], fm: FieldMap) -> Contact:
@@ -169,9 +168,7 @@ def contact(row: Mapping[str, Any], fm: FieldMap) -> Contact:
                        phone=_text(row, a("phone")), email=_text(row, a("email")), title=_text(row, a("title")),
                        department=_text(row, a("department")))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise RecordError(f"{loc}: {err['msg']}", field=fm.names.get(str(err["loc"][0]), loc)) from None
+        raise _record_error(exc, fm) from None
 
 
 def _option(options: Mapping[str, str], *wanted: str) -> str | None:

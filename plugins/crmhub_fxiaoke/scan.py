@@ -17,6 +17,8 @@ string, never a list of seen ids.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,23 +93,37 @@ async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream
                              connector=client.context.name, stream=stream) from None
         window = Window(lo, hi)
         state = ScanState(state.mark, window)
-    while True:
-        filters = [*base_filters, _f(LMT, "GTE", window.lo), _f(LMT, "LTE", window.hi)]
-        if window.after:
-            filters.append(_f("_id", "GT", window.after))
-        rows = await client.query(api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}],
-                                  limit=page_size, stream=stream)
-        ids = [r["_id"] for r in rows if isinstance(r.get("_id"), str)]
-        if len(rows) < page_size:
-            yield rows, ScanState(max(window.hi, state.mark or 0), None)
-            return
-        if not ids or ids[-1] <= window.after:
-            raise FatalError(f"{api_name}: a full page did not move the _id cursor past {window.after!r}",
-                             connector=client.context.name, stream=stream,
-                             hint="the gateway ignored the _id filter or order; please report this")
-        window = Window(window.lo, window.hi, max(ids))
-        state = ScanState(state.mark, window)
-        yield rows, state
+
+    def fetch(w: Window) -> asyncio.Task[list[dict[str, Any]]]:
+        filters = [*base_filters, _f(LMT, "GTE", w.lo), _f(LMT, "LTE", w.hi)]
+        if w.after:
+            filters.append(_f("_id", "GT", w.after))
+        return asyncio.ensure_future(client.query(api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}],
+                                                  limit=page_size, stream=stream))
+
+    # one page is fetched ahead while the caller maps and stores the current one (the next query needs only
+    # the current page's last _id); the page is still yielded — and its cursor saved — strictly in order
+    pending = fetch(window)
+    try:
+        while True:
+            rows = await pending
+            ids = [r["_id"] for r in rows if isinstance(r.get("_id"), str)]
+            if len(rows) < page_size:
+                yield rows, ScanState(max(window.hi, state.mark or 0), None)
+                return
+            if not ids or max(ids) <= window.after:
+                raise FatalError(f"{api_name}: a full page did not move the _id cursor past {window.after!r}",
+                                 connector=client.context.name, stream=stream,
+                                 hint="the gateway ignored the _id filter or order; please report this")
+            window = Window(window.lo, window.hi, max(ids))
+            state = ScanState(state.mark, window)
+            pending = fetch(window)
+            yield rows, state
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
 
 
 def _f(field: str, op: str, value: object) -> dict[str, Any]:

@@ -163,17 +163,25 @@ class Indexed:
     equality: dict[str, dict[str, set[str]]]
 
 
-def _range(fs: Sequence[Filter], key: Callable[[Any], Any]) -> tuple[Any, bool, Any, bool] | None:
-    """The tightest [lo, hi] bound the comparison filters give (None when they give none)."""
+Bound = tuple[Any, bool, Any, bool]
+NO_BOUND: Bound = (None, True, None, True)
+
+
+def _range(fs: Sequence[Filter], key: Callable[[Any], Any]) -> tuple[Bound | None, list[Filter]]:
+    """The tightest [lo, hi] bound the comparison filters give, and the filters that bound fully enforces."""
     lo: Any = None
     hi: Any = None
     lo_inc = hi_inc = True
     found = False
+    consumed: list[Filter] = []
     for f in fs:
+        if f.op not in ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN"):
+            continue
         try:
             vals = [key(v) for v in f.values]
         except (TypeError, ValueError):
             continue
+        consumed.append(f)
         if f.op in ("GT", "GTE") and (lo is None or vals[0] > lo or (vals[0] == lo and f.op == "GT")):
             lo, lo_inc, found = vals[0], f.op == "GTE", True
         elif f.op in ("LT", "LTE") and (hi is None or vals[0] < hi or (vals[0] == hi and f.op == "LT")):
@@ -186,17 +194,17 @@ def _range(fs: Sequence[Filter], key: Callable[[Any], Any]) -> tuple[Any, bool, 
             if hi is None or vals[1] < hi:
                 hi, hi_inc = vals[1], True
             found = True
-    return (lo, lo_inc, hi, hi_inc) if found else None
+    return ((lo, lo_inc, hi, hi_inc) if found else None), consumed
 
 
-def _id_slice(table: Indexed, bound: tuple[Any, bool, Any, bool]) -> tuple[int, int]:
+def _id_slice(table: Indexed, bound: Bound) -> tuple[int, int]:
     lo, lo_inc, hi, hi_inc = bound
     start = 0 if lo is None else (bisect_left if lo_inc else bisect_right)(table.by_id, lo)
     end = len(table.by_id) if hi is None else (bisect_right if hi_inc else bisect_left)(table.by_id, hi)
     return start, max(start, end)
 
 
-def _lmt_slice(table: Indexed, bound: tuple[Any, bool, Any, bool]) -> tuple[int, int]:
+def _lmt_slice(table: Indexed, bound: Bound) -> tuple[int, int]:
     lo, lo_inc, hi, hi_inc = bound
     if lo is None:
         start = 0
@@ -212,20 +220,19 @@ def _lmt_slice(table: Indexed, bound: tuple[Any, bool, Any, bool]) -> tuple[int,
 def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int, limit: int, *,
         want_total: bool, include_invalid_by_default: bool) -> tuple[list[dict[str, Any]], int]:
     """Rows ``offset .. offset+limit`` of the filtered, ordered table, and the total (0 unless wanted)."""
-    preds = list(filters)
-    if not include_invalid_by_default and not any(f.field in LIFECYCLE_FIELDS for f in filters):
-        preds.append(Filter("is_deleted", "N", (True,)))
+    hide_invalid = not include_invalid_by_default and not any(f.field in LIFECYCLE_FIELDS for f in filters)
     order = orders[0] if orders else Order("_id", True)
-    id_bound = _range([f for f in filters if f.field == "_id"], str)
-    lmt_bound = _range([f for f in filters if f.field == "last_modified_time"], lambda v: int(str(v)))
+    id_bound, id_used = _range([f for f in filters if f.field == "_id"], str)
+    lmt_bound, lmt_used = _range([f for f in filters if f.field == "last_modified_time"], lambda v: int(str(v)))
 
     # candidate sources: (size, natural order, iterator factory); an index already in the requested order
     # streams and stops after offset+limit matches, so it is charged a tenth of its size
-    candidates: list[tuple[int, str, Callable[[bool], Iterable[str]]]] = []
-    s, e = _id_slice(table, id_bound or (None, True, None, True))
-    candidates.append((e - s, "_id", _walk(table.by_id, s, e, lambda k: k)))
-    ls, le = _lmt_slice(table, lmt_bound or (None, True, None, True))
-    candidates.append((le - ls, "last_modified_time", _walk(table.by_lmt, ls, le, lambda k: k[1])))
+    # (and each source says which filters it already enforces, so rows are not re-checked against them)
+    candidates: list[tuple[int, str, Callable[[bool], Iterable[str]], list[Filter]]] = []
+    s, e = _id_slice(table, id_bound or NO_BOUND)
+    candidates.append((e - s, "_id", _walk(table.by_id, s, e, lambda k: k), id_used))
+    ls, le = _lmt_slice(table, lmt_bound or NO_BOUND)
+    candidates.append((le - ls, "last_modified_time", _walk(table.by_lmt, ls, le, lambda k: k[1]), lmt_used))
     for f in filters:
         index = table.equality.get(f.field)
         ids: list[str] | None = None
@@ -234,19 +241,22 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
         elif f.field == "_id" and f.op == "IN":
             ids = sorted(str(v) for v in f.values)
         if ids is not None:
-            candidates.append((len(ids), "_id", _walk(ids, 0, len(ids), lambda k: k)))
+            candidates.append((len(ids), "_id", _walk(ids, 0, len(ids), lambda k: k), [f]))
 
     def in_order(natural: str) -> bool:
         return order.field == natural and (len(orders) <= 1 or (
             natural == "last_modified_time" and orders[1].field == "_id" and orders[1].ascending == order.ascending))
 
-    _, natural, source = min(candidates, key=lambda c: c[0] / 10 if in_order(c[1]) else c[0])
+    _, natural, source, enforced = min(candidates, key=lambda c: c[0] / 10 if in_order(c[1]) else c[0])
+    preds = [f for f in filters if all(f is not g for g in enforced)]
 
     def rows(ids: Iterable[str]) -> Iterator[dict[str, Any]]:
         recs = table.records
         for i in ids:
             rec = recs.get(i)
-            if rec is not None and all(matches(rec, p) for p in preds):
+            if rec is None or (hide_invalid and rec.get("is_deleted") is True):
+                continue
+            if all(matches(rec, p) for p in preds):
                 yield rec
 
     if in_order(natural):

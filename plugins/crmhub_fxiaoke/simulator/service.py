@@ -102,7 +102,12 @@ class FxiaokeSimulator:
     def _views(self) -> Iterable[CrmAccountView]:
         world = self.options.world
         if world is not None:
-            companies = world.companies() if hasattr(world, "companies") else world
+            companies = world
+            if hasattr(world, "companies"):
+                try:  # the ledger's transactions are not this service's business: skip generating them
+                    companies = world.companies(ledger_detail=False)
+                except TypeError:
+                    companies = world.companies()
             for item in companies:
                 view = getattr(item, "fxiaoke", item)
                 if isinstance(view, CrmAccountView):

@@ -48,6 +48,8 @@ class ObjectTable(query.Indexed):
             self._index_eq(rec, add=True)
         self.by_id = sorted(self.records)
         self.by_lmt = sorted((r["last_modified_time"], i) for i, r in self.records.items())
+        for rec in records:  # records are served as stored documents: encode once, at load
+            self._json[rec["_id"]] = dumps(rec)
 
     def _index_eq(self, rec: dict[str, Any], *, add: bool) -> None:
         for fname, index in self.equality.items():
