@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +35,32 @@ from crmhub_wechat import errcodes as ec
 from crmhub_wechat.config import WecomConfig
 
 log = logging.getLogger("crmhub.plugins.wechat_work")
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Masks credentials in URLs that httpx logs at INFO (``HTTP Request: GET …?corpsecret=…``).
+
+    WeCom takes the corp secret, access tokens and the robot key in the query string by design, so without this
+    filter an INFO-level log configuration would write them out.
+    """
+
+    _SECRET = re.compile(r"((?:corpsecret|secret|access_token|key)=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._SECRET.sub(r"\1***", str(a)) if isinstance(a, str | httpx.URL) else a
+                                for a in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach `RedactQuerySecrets` to the ``httpx`` logger once."""
+    target = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactQuerySecrets) for f in target.filters):
+        target.addFilter(RedactQuerySecrets())
+
+
+install_log_redaction()
 
 Answer = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -74,7 +75,7 @@ class WecomChannel(Channel[WecomConfig]):
 
     def __init__(self, config: WecomConfig, context: PluginContext, *,
                  transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``transport``, ``sleep`` and ``clock`` are for tests; production uses the defaults."""
         super().__init__(config, context)
         self.api = WecomApi(config, context, transport=transport, sleep=sleep, clock=clock)
@@ -136,7 +137,7 @@ class WecomChannel(Channel[WecomConfig]):
     def _targets_app(targets: Targets) -> list[str]:
         return [*targets.users, *targets.parties, *targets.tags]
 
-    async def _guard(self, outcome: _Outcome, originals: list[str], work: Any) -> None:
+    async def _guard(self, outcome: _Outcome, originals: list[str], work: Awaitable[None]) -> None:
         """Run one target's delivery; its errors become per-recipient reasons (raised later if nothing arrived)."""
         try:
             await work

@@ -1,8 +1,9 @@
 """A faithful WeCom (企业微信) simulator: access tokens, application messages, group robots, Official Account
 template messages, the silent per-member drop, and an inbox that shows what a real client never sees.
 
-``build_app(options)`` returns the ASGI app (``app.simulator`` is the live `WecomSimulator`); see
-``docs``-level notes in `crmhub_wechat.simulator.state` and the endpoints in `crmhub_wechat.simulator.app`.
+``build_app(options)`` returns the ASGI app; ``app.simulator`` is the live `WecomSimulator` (its inbox, rejected
+calls, silent drops and request log). Endpoints are listed in `crmhub_wechat.simulator.app`, settings in
+`crmhub_wechat.simulator.settings`.
 """
 
 from __future__ import annotations

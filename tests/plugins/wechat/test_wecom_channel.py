@@ -259,3 +259,17 @@ async def test_hostile_network_delivers_every_message_exactly_once(wecom: StartS
     faults = server.app.faults.stats
     assert faults.busy and faults.throttled and faults.dropped
     assert any(d.reason.startswith("duplicate") for d in sim.dropped)  # a dropped answer was retried safely
+
+
+async def test_secrets_in_query_strings_never_reach_the_logs(wecom: StartServer,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    server = wecom()
+    caplog.set_level("DEBUG")
+    async with make_channel(server) as channel:
+        await channel.send(message("log-1", "lisi", "@robot", text="日志"))
+    config = channel.config
+    assert "webhook/send" in caplog.text and "gettoken" in caplog.text  # httpx did log the calls …
+    secrets = [config.corp_secret.get_secret_value(), simulator(server).inbox[0].token or "?"]
+    assert config.webhook_key is not None
+    secrets.append(config.webhook_key.get_secret_value())
+    assert not [s for s in secrets if s in caplog.text]  # … with every credential masked
