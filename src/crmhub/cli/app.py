@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub._version import __version__
-from crmhub.cli import connector_cmds, setup_cmds, sync_cmds
+from crmhub.cli import connector_cmds, ledger_cmds, setup_cmds, sync_cmds
 
 app = typer.Typer(
     name="crmhub",
@@ -42,3 +42,4 @@ app.command("report")(sync_cmds.report)
 app.add_typer(sync_cmds.clients_app, name="clients")
 app.add_typer(sync_cmds.review_app, name="review")
 app.add_typer(sync_cmds.deadletter_app, name="deadletter")
+app.add_typer(ledger_cmds.ledger_app, name="ledger")

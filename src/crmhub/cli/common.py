@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from crmhub import plugins
 from crmhub.config import Settings, load_settings
@@ -77,7 +78,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit with ``code``."""
-    err_console.print(f"[red]{t('error')}:[/red] {message}")
+    err_console.print(f"[red]{t('error')}:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -95,13 +96,13 @@ def report_error(exc: CrmhubError) -> int:
     if isinstance(exc, ConfigError) and exc.problems:
         err_console.print(f"[red]{t('config_problems')}[/red] — {exc.file}")
         for key, msg in exc.problems:
-            err_console.print(f"  [bold]{key}[/bold]: {msg}")
+            err_console.print(f"  [bold]{escape(key)}[/bold]: {escape(msg)}")
         if exc.hint:
-            err_console.print(f"[dim]{t('hint')}: {exc.hint}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
     else:
-        err_console.print(f"[red]{t('error')} [{exc.code}]:[/red] {exc.message}")
+        err_console.print(f"[red]{t('error')} \\[{exc.code}]:[/red] {escape(exc.message)}")
         if exc.hint:
-            err_console.print(f"[dim]{t('hint')}: {exc.hint}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
     return exit_code_for(exc)
 
 

@@ -1,0 +1,66 @@
+"""`crmhub ledger import` on real public sample statements: booked once, linked to the ledger account's client."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crmhub.cli import main
+from crmhub.store import Store
+from crmhub.store.tables import LedgerAccount, LedgerTransaction
+
+DATA = Path(__file__).resolve().parents[1] / "data/statements"
+ISO = DATA / "camt053/iso-business-sample-camt.053.001.04.xml"
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n', encoding="utf-8")
+    return cfg
+
+
+def test_import_is_idempotent_and_linked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ISO example's three entries are booked once, to the client owning the account."""
+    cfg = _config(tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    now = datetime.now(UTC)
+    with store.begin() as s:
+        s.add(LedgerAccount(connector="ledger", source_id="77", client_source_id="12", account_no="50000000054910",
+                            currency="SEK", balance_minor=0, sub_status="none", data={}, content_hash="x",
+                            updated_at=now))
+    assert main(["ledger", "import", str(ISO), "--account", "50000000054910", "-c", str(cfg), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["entries"], first["inserted"], first["matched_account"]) == (3, 3, True)
+    assert main(["ledger", "import", str(ISO), "--account", "50000000054910", "-c", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inserted"] == 0
+    with store.begin() as s:
+        rows = s.scalars(select(LedgerTransaction)).all()
+        assert len(rows) == 3 and {r.client_source_id for r in rows} == {"12"}
+        assert {r.account_source_id for r in rows} == {"77"}
+    store.dispose()
+
+
+def test_every_mt940_sample_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each shipped MT940 sample imports without error and books its entries."""
+    cfg = _config(tmp_path)
+    files = sorted(p for p in (DATA / "mt940").iterdir() if p.suffix.lower() in (".sta", ".txt", ".mt940"))
+    assert files
+    for f in files:
+        code = main(["ledger", "import", str(f), "-c", str(cfg), "--json"])
+        out = capsys.readouterr()
+        assert code == 0, (f, out.err)
+        assert sum(json.loads(line)["entries"] for line in out.out.splitlines()) > 0
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with store.begin() as s:
+        assert (s.scalar(select(func.count()).select_from(LedgerTransaction)) or 0) > len(files)
+    store.dispose()
+
+
+def test_bad_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing file exits 2 naming it."""
+    assert main(["ledger", "import", str(tmp_path / "nope.xml"), "-c", str(_config(tmp_path))]) == 2
+    assert "nope.xml" in capsys.readouterr().err
