@@ -9,6 +9,7 @@ calls, silent drops and request log). Endpoints are listed in `crmhub_wechat.sim
 from __future__ import annotations
 
 from crmhub_wechat.simulator.app import WecomSandboxApp, build_app
+from crmhub_wechat.simulator.records import Delivered, Dropped, Rejected, RequestRecord
 from crmhub_wechat.simulator.settings import (
     DEFAULT_AGENT_ID,
     DEFAULT_CORP_ID,
@@ -23,7 +24,7 @@ from crmhub_wechat.simulator.settings import (
     settings_for,
     settings_from,
 )
-from crmhub_wechat.simulator.state import Delivered, Dropped, Rejected, RequestRecord, WecomSimulator
+from crmhub_wechat.simulator.state import WecomSimulator
 
 __all__ = [
     "DEFAULT_AGENT_ID",

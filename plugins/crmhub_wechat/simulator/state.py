@@ -16,11 +16,12 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from crmhub_wechat import errcodes as ec
+from crmhub_wechat.simulator.records import Delivered, Dropped, Rejected, RequestRecord, jsonable
 from crmhub_wechat.simulator.settings import SimSettings
 from crmhub_wechat.simulator.validate import (
     Invalid,
@@ -34,79 +35,12 @@ _SECRET_PARAMS = ("corpsecret", "secret", "key")
 
 
 @dataclass(slots=True)
-class Delivered:
-    """One accepted message. ``recipients`` are the members (or robot / openid) it actually reached."""
-
-    seq: int
-    channel: str
-    msgid: str
-    msgtype: str
-    recipients: list[str]
-    body: dict[str, Any]
-    content: str
-    time: datetime
-    token: str | None
-    agentid: int | None = None
-    invalid: dict[str, list[str]] = field(default_factory=dict)
-    dropped: list[str] = field(default_factory=list)
-    truncated: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Rejected:
-    """One refused call and its errcode."""
-
-    seq: int
-    channel: str
-    path: str
-    errcode: int
-    errmsg: str
-    body: Any
-    time: datetime
-    token: str | None
-
-
-@dataclass(slots=True)
-class Dropped:
-    """One copy WeCom accepted (errcode 0) but never showed the recipient."""
-
-    seq: int
-    channel: str
-    msgid: str
-    recipient: str
-    reason: str
-    time: datetime
-
-
-@dataclass(slots=True)
-class RequestRecord:
-    """One HTTP call as the simulator saw it (secrets in the query string replaced by ``***``)."""
-
-    seq: int
-    time: datetime
-    method: str
-    path: str
-    params: dict[str, str]
-    errcode: int | None
-
-
-@dataclass(slots=True)
 class _Token:
     value: str
     kind: str
     agent_id: int | None
     expires: float
     revoked: int | None = None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 class WecomSimulator:
@@ -505,14 +439,14 @@ class WecomSimulator:
         """The inbox as JSON: ``messages``, ``rejected``, ``dropped`` and the clock."""
         with self._lock:
             return {"now": self.now().isoformat(),
-                    "messages": [_jsonable(asdict(m)) for m in self._inbox],
-                    "rejected": [_jsonable(asdict(r)) for r in self._rejected],
-                    "dropped": [_jsonable(asdict(d)) for d in self._dropped]}
+                    "messages": [jsonable(asdict(m)) for m in self._inbox],
+                    "rejected": [jsonable(asdict(r)) for r in self._rejected],
+                    "dropped": [jsonable(asdict(d)) for d in self._dropped]}
 
     def requests_snapshot(self) -> list[dict[str, Any]]:
         """The request log as JSON."""
         with self._lock:
-            return [_jsonable(asdict(r)) for r in self._requests]
+            return [jsonable(asdict(r)) for r in self._requests]
 
     def directory(self) -> dict[str, Any]:
         """Members, departments and tags, as JSON."""
