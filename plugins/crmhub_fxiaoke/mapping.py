@@ -64,6 +64,11 @@ def resolve(defaults: Mapping[str, str], overrides: Mapping[str, str], describe:
         if not fields or api in fields or canonical in REQUIRED:
             fm.names[canonical] = api
             continue
+        if canonical in overrides:  # the operator named it: keep it, but say describe does not know it
+            fm.names[canonical] = api
+            fm.warnings.append(f"{object_label}: fields.{canonical} = {api!r} is not in describe; check the API "
+                               "name (real tenants use generated names like field_a1B2c__c)")
+            continue
         hints = LABEL_HINTS.get(canonical, ())
         found = [name for name, spec in fields.items()
                  if isinstance(spec, dict) and any(h in str(spec.get("label", "")) for h in hints)]

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from crmhub.sandbox.faults import Receive, Scope, Send
 from crmhub_fxiaoke import codes
 from crmhub_fxiaoke.simulator.service import ApiError, FxiaokeSimulator
-from crmhub_fxiaoke.simulator.state import dumps, monotonic
+from crmhub_fxiaoke.simulator.state import Windows, dumps, monotonic
 
 JSON_TYPE = "application/json;charset=UTF-8"
 TOKEN_PATH = "/cgi/corpAccessToken/get/V2"
@@ -128,7 +128,16 @@ def build_app(sim: FxiaokeSimulator) -> Starlette:
                 sim.quota.used = 0
             return JSONResponse({"limit": sim.quota.limit, "used": sim.quota.used})
 
+    async def limits(request: Request) -> Response:
+        body = await request.json()
+        with sim.lock:
+            if "window_seconds" in body or "calls_per_window" in body:
+                sim.windows = Windows(int(body.get("calls_per_window", sim.windows.calls)),
+                                      float(body.get("window_seconds", sim.windows.period)))
+            return JSONResponse({"calls_per_window": sim.windows.calls, "window_seconds": sim.windows.period})
+
     routes = [
+        Route("/_sandbox/limits", limits, methods=["POST"]),
         Route("/_sandbox/requests", requests_log, methods=["GET"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
         Route("/_sandbox/mutate", mutate, methods=["POST"]),

@@ -1,0 +1,118 @@
+"""Field resolution, industry mapping and write payloads of the Fenxiang connector (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from crmhub.errors import RecordError
+from crmhub.model import Address, CorporateClient, Industry, Rating, RiskSummary, Segment
+from crmhub_fxiaoke import industry, mapping
+from crmhub_fxiaoke.simulator.records import describe_account
+
+LABELS = {o.value: o.label for o in industry.OPTIONS}
+
+
+def fm(overrides: dict[str, str] | None = None, describe: dict[str, Any] | None = None) -> mapping.FieldMap:
+    return mapping.resolve(mapping.ACCOUNT_DEFAULTS, overrides or {}, describe or describe_account(), "AccountObj")
+
+
+@pytest.mark.parametrize(("value", "code", "flagged"), [
+    ("2", "J", False), ("19", "C39", False), ("18", "I65", False), ("5", "L72", False),
+    ("1", None, True), ("6", None, True), ("12", None, True), ("other", None, True), ("99", None, True),
+    (None, None, False), ("", None, False),
+])
+def test_industry_option_to_gbt(value: Any, code: str | None, flagged: bool) -> None:
+    verdict = industry.map_option(value, LABELS, {})
+    assert verdict.code == code and bool(verdict.flag) == flagged
+
+
+def test_industry_overrides_by_value_or_label_and_ambiguity_text() -> None:
+    assert industry.map_option("1", LABELS, {"1": "I65"}).code == "I65"
+    assert industry.map_option("1", LABELS, {"IT/通信/电子/互联网": ["I64"]}).code == "I64"
+    flag = industry.map_option("1", LABELS, {}).flag or ""
+    assert "I or C39" in flag and "not guessed" in flag
+    assert industry.map_option(["2", "3"], LABELS, {}).flag  # select_many with two values is a doubt
+
+
+def test_write_side_picks_only_unambiguous_options() -> None:
+    assert industry.option_for_code("C3110", LABELS) == "22"
+    assert industry.option_for_code("C3911", LABELS) == "19"
+    assert industry.option_for_code("C1310", LABELS) == "8"  # generic manufacturing
+    assert industry.option_for_code("I", LABELS) is None  # only the lumped option covers section I
+    assert industry.option_for_code("T9700", LABELS) is None
+
+
+def test_missing_custom_field_is_found_by_label() -> None:
+    describe = describe_account("field_a1B2c__c")
+    resolved = fm(describe=describe)
+    assert resolved.api("uscc") == "field_a1B2c__c" and "统一社会信用代码" in resolved.warnings[0]
+    explicit = fm({"uscc": "field_a1B2c__c"}, describe)
+    assert explicit.api("uscc") == "field_a1B2c__c" and not explicit.warnings
+    describe["fields"].pop("field_a1B2c__c")
+    gone = fm(describe=describe)
+    assert gone.api("uscc") is None and "not mapped" in gone.warnings[0]
+
+
+def row(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"_id": "65c0824dadfd2b25bcf8d37c", "name": "北京星河科技有限公司",
+                            "last_modified_time": 1714000123456, "owner": ["FSUID_1"],
+                            "owner__r": {"name": "王伟", "email": "ww@bank.example.cn"}}
+    base.update(fields)
+    return base
+
+
+def test_account_mapping() -> None:
+    client = mapping.account(row(uscc__c="9111 0000 6000 3734 1L", tel="010-12345678", url="https://x.cn",
+                                 province="北京市", city="北京市", district="海淀区", address="中关村大街1号",
+                                 industry="19", legal_representative__c="张三"), fm(), {})
+    assert client.uscc == "91110000600037341L" and client.phone == "010-12345678" and client.website == "https://x.cn"
+    assert client.industry is not None and client.industry.code == "C39"
+    assert client.registered_address == Address(province="北京市", city="北京市", district="海淀区",
+                                                street="中关村大街1号")
+    assert client.relationship_manager is not None and client.relationship_manager.email == "ww@bank.example.cn"
+    assert client.legal_representative is not None and client.legal_representative.name == "张三"
+    assert client.review_flags == []
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"uscc__c": "91110000600037342L"}, "uscc__c", "check character"),
+    ({"uscc__c": "91110000ABCDEFGHIO"}, "uscc__c", "not allowed"),
+    ({"name": None}, "name", "missing"),
+    ({"name": "   "}, "name", "blank"),
+    ({"name": 20240101}, "name", "expected text"),
+    ({"tel": {"x": 1}}, "tel", "expected text"),
+])
+def test_account_rejections_name_the_field(fields: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(RecordError) as info:
+        mapping.account(row(**fields), fm(), {})
+    assert info.value.field == field and words in info.value.message
+
+
+def test_field_override_table_applies() -> None:
+    resolved = fm({"phone": "fax__c"})
+    client = mapping.account(row(fax__c="021-1", tel="010-2"), resolved, {})
+    assert client.phone == "021-1" and "fields.phone = 'fax__c' is not in describe" in resolved.warnings[0]
+
+
+def test_write_payload() -> None:
+    risk = RiskSummary(rating=Rating.BB, score=540, segment=Segment.HIGH, assessed_at=datetime.now(UTC))
+    client = CorporateClient(name="上海宝钢测试有限公司", uscc="91310000631696382C", industry=Industry(code="I"),
+                             risk=risk)
+    payload, skipped = mapping.account_payload(client, {"name", "uscc", "industry", "risk"}, fm(), {})
+    assert payload == {"name": "上海宝钢测试有限公司", "uscc__c": "91310000631696382C", "risk_rating__c": "BB",
+                       "risk_segment__c": "high"}
+    assert "industry" in skipped and "GB/T I" in skipped["industry"]
+    only_risk, _ = mapping.account_payload(client, {"risk"}, fm(), {})
+    assert set(only_risk) == {"risk_rating__c", "risk_segment__c"}
+
+
+def test_contact_mapping() -> None:
+    contact_fm = mapping.resolve(mapping.CONTACT_DEFAULTS, {}, None, "ContactObj")
+    contact = mapping.contact({"_id": "c1", "name": "李娜", "account_id": "a1", "mobile1": "13800001111",
+                               "job_title": "财务总监"}, contact_fm)
+    assert contact.client_source_id == "a1" and contact.mobile == "13800001111" and contact.title == "财务总监"
+    with pytest.raises(RecordError):
+        mapping.contact({"_id": "c2", "account_id": "a1"}, contact_fm)
