@@ -408,3 +408,13 @@ def test_latency_and_dropped_connections(wecom: StartServer) -> None:
     dropping = wecom(faults=FaultProfile(drop_rate=1.0))
     with _client(dropping.url) as c, pytest.raises(httpx.TransportError):
         c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID, "corpsecret": DEFAULT_SECRET})
+
+
+def test_unknown_settings_are_errors_naming_the_known_ones() -> None:
+    from crmhub.contract import SandboxOptions
+    from crmhub_wechat.simulator import settings_for
+
+    with pytest.raises(ValueError, match=r"per_user_per_minutes.*known: .*per_user_per_minute"):
+        settings_for(SandboxOptions(base_url="http://x", settings={"per_user_per_minutes": 5}))
+    nested = settings_for(SandboxOptions(base_url="http://x", settings={"wechat_work": {"users": {"Extra": "E"}}}))
+    assert nested.users["Extra"] == "E" and "zhangsan" in nested.users
