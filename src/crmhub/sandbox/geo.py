@@ -9,7 +9,7 @@ city), weighted roughly by where corporate banking business concentrates. Postco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +36,23 @@ class City:
     districts: tuple[District, ...]
     since: int = 0
 
-    @property
-    def municipality(self) -> bool:
-        """True for 北京, 天津, 上海, 重庆, whose province and city are the same unit."""
-        return self.province == self.name
+    municipality: bool = field(init=False)
+    """True for 北京, 天津, 上海, 重庆, whose province and city are the same unit."""
+    short: str = field(init=False)
+    """The name without 市 (``深圳``), the form used inside company names."""
+    province_short: str = field(init=False)
+    """The province without 省/市/自治区 suffixes (``广东``, ``广西``)."""
 
-    @property
-    def short(self) -> str:
-        """The name without 市 (``深圳``), the form used inside company names."""
-        return self.name[:-1] if self.name.endswith("市") else self.name
-
-    @property
-    def province_short(self) -> str:
-        """The province without 省/市/自治区 suffixes (``广东``, ``广西``)."""
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "municipality", self.province == self.name)
+        set_(self, "short", self.name[:-1] if self.name.endswith("市") else self.name)
         p = self.province
         for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市"):
             if p.endswith(suffix):
-                return p[: -len(suffix)]
-        return p
+                p = p[: -len(suffix)]
+                break
+        set_(self, "province_short", p)
 
 
 def _d(spec: str) -> tuple[District, ...]:

@@ -22,13 +22,14 @@ running balance never drops below the profile's floor (zero, or into an overdraf
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from crmhub.sandbox.geo import CITIES, CITY_WEIGHTS, City
-from crmhub.sandbox.ids import IdCodec
+from crmhub.sandbox.ids import TRANSACTIONS_PER_CLIENT, IdCodec
 from crmhub.sandbox.names_gen import ENTERPRISE_FORMS, TRADE_WEIGHTS, TRADES, NameParts, region_prefix, zihao
 from crmhub.sandbox.worldtypes import LoanView, SavingsView, TransactionView
 
@@ -152,6 +153,12 @@ class _Book:
         self.entries: list[_Entry] = []
         self.sums: dict[tuple[date, bool, bool, str], int] = {}
         self.quiet: set[tuple[date, bool]] = set()
+        # date → the next business day on or after it, for every date the window can ask about
+        self.business: dict[date, date] = {}
+        d = start - timedelta(days=7)
+        while d < end + timedelta(days=7):
+            self.business[d] = _weekday(d)
+            d += timedelta(days=1)
 
     def quiet_window(self, first: date, last: date, *, credit: bool) -> None:
         d = first
@@ -176,8 +183,9 @@ class _Book:
             return False
         cap = USD_DAILY_CAP if ccy != "CNY" else (HEALTHY_CASH_CAP if cash else HEALTHY_DAILY_CAP)
         d = day
+        business = self.business
         for _ in range(tries):
-            d = _weekday(d)
+            d = business.get(d) or _weekday(d)
             if d >= self.end:
                 return False
             used = self.sums.get((d, credit, cash, ccy), 0)
@@ -201,7 +209,7 @@ class _Book:
 
 def _amount(rng: random.Random, mean: float, *, cap: int, floor: int = 100_00) -> int:
     """A log-normal amount around ``mean`` fen, rounded like real invoices (to yuan, sometimes to 100)."""
-    v = mean * rng.lognormvariate(0.0, 0.45)
+    v = mean * math.exp(rng.gauss(0.0, 0.45))
     cents = max(floor, min(cap - 100, int(v)))
     return cents - cents % (10000 if rng.random() < 0.3 else 100)
 
@@ -223,8 +231,10 @@ def _background(book: _Book, rng: random.Random, inp: LedgerInputs, monthly: int
     month = date(first.year, first.month, 1)
     while month < book.end:
         nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-        def day_in(lo: int, hi: int, m: date = month) -> date:
-            return m + timedelta(days=rng.randrange(lo - 1, hi))
+        days = [month + timedelta(days=i) for i in range(31)]
+
+        def day_in(lo: int, hi: int, days: list[date] = days) -> date:
+            return days[lo - 1 + int(rng.random() * (hi - lo + 1))]
         n_in = max(len(customers) * rng.randrange(1, 4) // 2 + 1, min(3 * len(customers), monthly // 250_000_00))
         for _ in range(n_in):
             book.background(day_in(1, 28), _amount(rng, monthly / n_in, cap=HEALTHY_SINGLE_CAP), True,
@@ -531,28 +541,26 @@ def _views(rng: random.Random, codec: IdCodec, inp: LedgerInputs, entries: list[
     running: dict[int, int] = dict.fromkeys(slots, 0)
     lowest: dict[int, int] = dict.fromkeys(slots, 0)
     first_day: dict[int, date] = {}
+    if len(entries) > TRANSACTIONS_PER_CLIENT:
+        raise ValueError(f"client {inp.key}: {len(entries)} transactions exceed the id space")
+    first_id = codec.transaction_id(inp.key, 0)
+    next_day: dict[date, date] = {}
     for seq, e in enumerate(entries):
-        ccy = _PRODUCTS[e.slot][1]
+        slot = e.slot
         cp = e.cp
-        per_slot[e.slot].append(TransactionView(
-            id=codec.transaction_id(inp.key, seq),
-            booking_date=e.day + timedelta(days=1) if e.booked_late else e.day,
-            value_date=e.day,
-            amount=_dec(e.cents),
-            currency=ccy,
-            entry="CREDIT" if e.credit else "DEBIT",
-            type_id=1 if e.credit else 2,
-            is_cash=e.cash,
-            counterparty_account=cp.account or None if cp else None,
-            counterparty_name=cp.name if cp else None,
-            counterparty_bank=cp.bank if cp else None,
-            is_manual=e.manual,
-            reversed=e.reversed,
+        booked = e.day
+        if e.booked_late:
+            booked = next_day.get(e.day) or next_day.setdefault(e.day, e.day + timedelta(days=1))
+        per_slot[slot].append(TransactionView(
+            first_id + seq, booked, e.day, Decimal(e.cents).scaleb(-2), _PRODUCTS[slot][1],
+            "CREDIT" if e.credit else "DEBIT", 1 if e.credit else 2, e.cash,
+            (cp.account or None) if cp else None, cp.name if cp else None, cp.bank if cp else None,
+            e.manual, e.reversed,
         ))
-        first_day.setdefault(e.slot, e.day)
+        first_day.setdefault(slot, e.day)
         if not e.reversed:
-            running[e.slot] += e.cents if e.credit else -e.cents
-            lowest[e.slot] = min(lowest[e.slot], running[e.slot])
+            running[slot] += e.cents if e.credit else -e.cents
+            lowest[slot] = min(lowest[slot], running[slot])
     views: list[SavingsView] = []
     for slot in slots:
         floor = rng.randrange(2_000_00, 20_000_00)
