@@ -1,0 +1,403 @@
+"""The alert rules (domain.md §7-8): each turns one client's aggregated ledger facts into alert drafts.
+
+Rules work on what `crmhub.risk.ledger` aggregated in SQL. A rule whose verdict the aggregates already settle
+(large-value sums, pass-through flows, structuring's near-threshold rows) names the evidence it needs; a rule
+whose aggregate is only an upper bound (fan-in/out: distinct counterparties per day summed over a window) makes a
+*candidate* that is confirmed on the transactions themselves. Either way individual transactions are read only
+for clients that tripped something, so a healthy book costs a few GROUP BYs.
+
+Episodes: overlapping windows of one rule and client are merged into one alert, so a pattern spread over a week
+is one alert with all its transactions, not five.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from crmhub.risk.inputs import LedgerView
+from crmhub.risk.ledger import ClientFacts, Key, TxRow
+from crmhub.risk.settings import RiskSettings
+
+REGULATION_LARGE = "中国人民银行令〔2016〕第3号《金融机构大额交易和可疑交易报告管理办法》"
+REGULATION_SUSPICIOUS = ("中国人民银行令〔2016〕第3号 可疑交易报告（原则性要求）；"
+                         "〔2006〕第2号 第十一条 可疑交易类型（规则参数为示例）")
+
+
+@dataclass(slots=True)
+class Draft:
+    """An alert about to be stored: what, for whom, when, how much, why, and the transactions that show it."""
+
+    kind: str
+    rule_id: str
+    client_id: int
+    day: date
+    discriminator: str
+    amount_minor: int
+    currency: str
+    transactions: list[TxRow]
+    details: dict[str, Any] = field(default_factory=dict)
+    summary_zh: str = ""
+    summary_en: str = ""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A possible alert whose verdict needs the client's transactions between two days."""
+
+    client_id: int
+    first: date
+    last: date
+    confirm: Callable[[list[TxRow]], list[Draft]]
+
+
+class ActivityReader(Protocol):
+    """What the dormancy rule asks the database (implemented by `LedgerReader`)."""
+
+    def last_activity(self, account: Key, before: date) -> date | None: ...
+
+
+def _yuan(minor: float) -> str:
+    return f"{Decimal(round(minor)).scaleb(-2):,.2f}"
+
+
+def _day(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
+def _group(currency: str) -> str:
+    return "CNY" if currency == "CNY" else "USD"
+
+
+class RuleContext:
+    """One client's facts with the conversions every rule needs."""
+
+    def __init__(self, facts: ClientFacts, view: LedgerView, settings: RiskSettings, today: date) -> None:
+        self.facts = facts
+        self.view = view
+        self.settings = settings
+        self.today = today
+        usd = settings.fx("USD")
+        self._usd_per: dict[str, float | None] = {}
+        for currency in {f.currency for f in facts.flows} | {r.currency for r in facts.near_threshold}:
+            rate = settings.fx(currency)
+            self._usd_per[currency] = None if rate is None or usd is None else float(rate / usd)
+
+    def in_group(self, minor: int, currency: str) -> float | None:
+        """Amount in its reporting group's currency: CNY as is, any other currency as USD equivalent."""
+        if currency in {"CNY", "USD"}:
+            return float(minor)
+        factor = self._usd_per.get(currency)
+        return None if factor is None else minor * factor
+
+
+# --- large value (0501 cash, 0502 corporate transfers) --------------------------------------------------------
+
+
+def large_value(ctx: RuleContext) -> list[Candidate]:
+    """Per day, credits and debits summed separately, cash and transfers apart, CNY and foreign (USD eq.) apart."""
+    cfg = ctx.settings.alerts.large_value
+    limits = {(True, "CNY"): cfg.cash_cny, (True, "USD"): cfg.cash_usd,
+              (False, "CNY"): cfg.transfer_cny, (False, "USD"): cfg.transfer_usd}
+    sums: dict[tuple[int, bool, bool, str], float] = {}
+    today = ctx.today.toordinal()
+    for flow in ctx.facts.flows:
+        if flow.bank or flow.day > today:
+            continue
+        value = ctx.in_group(flow.amount_minor, flow.currency)
+        if value is None:
+            continue
+        key = (flow.day, flow.credit, flow.cash, _group(flow.currency))
+        sums[key] = sums.get(key, 0.0) + value
+    out = []
+    for (day, credit, cash, group), total in sorted(sums.items()):
+        limit = float(limits[(cash, group)] * 100)
+        if total < limit:
+            continue
+        out.append(Candidate(ctx.facts.client_id, _day(day), _day(day),
+                             _large_value_confirm(ctx, _day(day), credit, cash, group, total, limit)))
+    return out
+
+
+def _large_value_confirm(ctx: RuleContext, day: date, credit: bool, cash: bool, group: str, total: float,
+                         limit: float) -> Callable[[list[TxRow]], list[Draft]]:
+    def confirm(rows: list[TxRow]) -> list[Draft]:
+        mine = [r for r in rows if r.day == day and r.credit == credit and r.cash == cash
+                and _group(r.currency) == group]
+        code = "0501" if cash else "0502"
+        side_zh, side_en = ("收入", "credits") if credit else ("支出", "debits")
+        what_zh, what_en = ("现金", "cash") if cash else ("转账", "transfers")
+        return [Draft(
+            kind="large_value", rule_id=f"large_value.{code}", client_id=ctx.facts.client_id, day=day,
+            discriminator=f"{day.isoformat()}:{'cr' if credit else 'dr'}:{'cash' if cash else 'transfer'}:{group}",
+            amount_minor=round(total), currency=group, transactions=mine,
+            details={"report_code": code, "direction": "credit" if credit else "debit", "cash": cash,
+                     "currency_group": group, "total": _yuan(total), "threshold": _yuan(limit),
+                     "count": len(mine), "regulation": REGULATION_LARGE},
+            summary_zh=f"大额交易（{code}）：{day.isoformat()} 当日{what_zh}{side_zh}合计 {_yuan(total)} {group}，"
+                       f"达到 {_yuan(limit)} 的报告标准",
+            summary_en=f"Large-value ({code}): {what_en} {side_en} on {day.isoformat()} total {_yuan(total)} "
+                       f"{group}, at or above the {_yuan(limit)} reporting threshold")]
+    return confirm
+
+
+# --- structuring (just below a threshold, repeatedly) ---------------------------------------------------------
+
+
+def structuring(ctx: RuleContext) -> list[Draft]:
+    """≥ min_count transactions within window_days, each in [band_low × threshold, threshold)."""
+    cfg = ctx.settings.alerts.structuring
+    groups: dict[tuple[bool, str], list[TxRow]] = {}
+    for row in ctx.facts.near_threshold:
+        groups.setdefault((row.cash, _group(row.currency)), []).append(row)
+    out = []
+    for (cash, group), rows in sorted(groups.items()):
+        rows.sort(key=lambda r: (r.day, r.id))
+        for episode in _episodes([r.day.toordinal() for r in rows], cfg.window_days, cfg.min_count):
+            mine = [rows[i] for i in episode]
+            total = sum(ctx.in_group(r.amount_minor, r.currency) or 0.0 for r in mine)
+            first, last = mine[0].day, mine[-1].day
+            what_zh, what_en = ("现金", "cash") if cash else ("转账", "transfer")
+            out.append(Draft(
+                kind="structuring", rule_id=f"structuring.{'cash' if cash else 'transfer'}",
+                client_id=ctx.facts.client_id, day=first,
+                discriminator=f"{'cash' if cash else 'transfer'}:{group}:{mine[0].connector}:{mine[0].source_id}",
+                amount_minor=round(total), currency=group, transactions=mine,
+                details={"cash": cash, "currency_group": group, "count": len(mine), "first_day": first.isoformat(),
+                         "last_day": last.isoformat(), "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS},
+                summary_zh=f"疑似拆分交易：{first.isoformat()} 至 {last.isoformat()} 共 {len(mine)} 笔{what_zh}，"
+                           f"每笔略低于大额报告标准",
+                summary_en=f"Possible structuring: {len(mine)} {what_en}s between {first.isoformat()} and "
+                           f"{last.isoformat()}, each just below the large-value threshold"))
+    return out
+
+
+def _episodes(days: list[int], window: int, minimum: int) -> list[list[int]]:
+    """Index sets of maximal runs where some ``window``-day span holds ≥ ``minimum`` items (days sorted)."""
+    episodes: list[list[int]] = []
+    j = 0
+    for i in range(len(days)):
+        j = max(j, i)
+        while j + 1 < len(days) and days[j + 1] - days[i] <= window - 1:
+            j += 1
+        if j - i + 1 < minimum:
+            continue
+        members = list(range(i, j + 1))
+        if episodes and episodes[-1][-1] >= i:
+            episodes[-1] = sorted(set(episodes[-1]) | set(members))
+        else:
+            episodes.append(members)
+    return episodes
+
+
+# --- pass-through (快进快出) -----------------------------------------------------------------------------------
+
+
+def pass_through(ctx: RuleContext) -> list[Candidate]:
+    """An inflow day ≥ min_inflow, outflows over that day and the next window_days ≥ share of it, and the
+    balance back within tolerance of where it was the day before."""
+    cfg = ctx.settings.alerts.pass_through
+    v = ctx.view
+    adb = v.average_balance
+    turnover = sum(v.credits.values()) + sum(v.debits.values())
+    ratio = turnover / adb if adb and adb > 0 else None
+    if cfg.min_turnover_to_adb > 0 and (ratio is not None and ratio < float(cfg.min_turnover_to_adb)):
+        return []
+    minimum = float(cfg.min_inflow_cny * 100)
+    hits: list[tuple[int, float, float, float, float]] = []
+    for day in sorted(v.customer_credits):
+        inflow = v.customer_credits[day]
+        if inflow < minimum or day < v.first:
+            continue
+        end = min(day + cfg.window_days, v.last)
+        outflow = sum(v.customer_debits.get(d, 0.0) for d in range(day, end + 1))
+        if outflow < float(cfg.min_outflow_share) * inflow:
+            continue
+        before, after = v.balance_at(day - 1), v.balance_at(end)
+        if abs(after - before) > float(cfg.balance_tolerance) * inflow:
+            continue
+        hits.append((day, inflow, outflow, before, after))
+    out = []
+    groups: list[list[tuple[int, float, float, float, float]]] = []
+    for hit in hits:
+        if groups and hit[0] <= groups[-1][-1][0] + cfg.window_days:
+            groups[-1].append(hit)
+        else:
+            groups.append([hit])
+    for group in groups:
+        first, last = group[0][0], min(group[-1][0] + cfg.window_days, v.last)
+        out.append(Candidate(ctx.facts.client_id, _day(first), _day(last),
+                             _pass_confirm(ctx, group, first, last, ratio)))
+    return out
+
+
+def _pass_confirm(ctx: RuleContext, group: list[tuple[int, float, float, float, float]], first: int, last: int,
+                  ratio: float | None) -> Callable[[list[TxRow]], list[Draft]]:
+    inflow_days = {_day(h[0]) for h in group}
+
+    def confirm(rows: list[TxRow]) -> list[Draft]:
+        mine = [r for r in rows if (r.credit and r.day in inflow_days) or not r.credit]
+        inflow = sum(h[1] for h in group)
+        outflow = sum(ctx.view.customer_debits.get(d, 0.0) for d in range(first, last + 1))
+        share = outflow / inflow if inflow else 0.0
+        d0, d1 = _day(first).isoformat(), _day(last).isoformat()
+        return [Draft(
+            kind="pass_through", rule_id="pass_through", client_id=ctx.facts.client_id, day=_day(first),
+            discriminator=d0, amount_minor=round(inflow), currency="CNY", transactions=mine,
+            details={"inflow": _yuan(inflow), "outflow": _yuan(outflow), "outflow_share": round(share, 4),
+                     "balance_before": _yuan(group[0][3]), "balance_after": _yuan(group[-1][4]),
+                     "first_day": d0, "last_day": d1,
+                     "turnover_to_adb": None if ratio is None else round(ratio, 2),
+                     "regulation": REGULATION_SUSPICIOUS},
+            summary_zh=f"快进快出：{d0} 转入 {_yuan(inflow)} 元，至 {d1} 转出 {share:.0%}，余额回到原有水平",
+            summary_en=f"Pass-through: {_yuan(inflow)} CNY in on {d0}, {share:.0%} out again by {d1}, balance back "
+                       "near its prior level")]
+    return confirm
+
+
+# --- fan-in / fan-out ---------------------------------------------------------------------------------------------
+
+
+def fan(ctx: RuleContext, credit: bool) -> list[Candidate]:
+    """Candidate windows where per-day distinct counterparty counts, summed, reach min_counterparties."""
+    cfg = ctx.settings.alerts.fan_in if credit else ctx.settings.alerts.fan_out
+    counts = {d: n for (d, c), n in ctx.facts.counterparties.items() if c == credit}
+    if sum(counts.values()) < cfg.min_counterparties:
+        return []
+    starts = [d for d in sorted(counts)
+              if sum(counts.get(d + i, 0) for i in range(cfg.window_days)) >= cfg.min_counterparties]
+    ranges: list[list[int]] = []
+    for s in starts:
+        if ranges and s <= ranges[-1][1] + 1:
+            ranges[-1][1] = s
+        else:
+            ranges.append([s, s])
+    extra = cfg.window_days if cfg.max_opposite_counterparties is not None else 0
+    return [Candidate(ctx.facts.client_id, _day(a), _day(b + cfg.window_days - 1 + extra),
+                      _fan_confirm(ctx, credit, a, b)) for a, b in ranges]
+
+
+def _fan_confirm(ctx: RuleContext, credit: bool, a: int, b: int) -> Callable[[list[TxRow]], list[Draft]]:
+    cfg = ctx.settings.alerts.fan_in if credit else ctx.settings.alerts.fan_out
+    kind = "fan_in" if credit else "fan_out"
+    window = cfg.window_days
+
+    def confirm(rows: list[TxRow]) -> list[Draft]:
+        side = [r for r in rows if r.credit == credit and r.counterparty]
+        other = [r for r in rows if r.credit != credit and r.counterparty]
+        qualifying: list[int] = []
+        for s in range(a, b + 1):
+            names = {r.counterparty for r in side if s <= r.day.toordinal() < s + window}
+            if len(names) < cfg.min_counterparties:
+                continue
+            if cfg.max_opposite_counterparties is not None:
+                opposite = {r.counterparty for r in other if s <= r.day.toordinal() < s + 2 * window}
+                if len(opposite) > cfg.max_opposite_counterparties:
+                    continue
+            qualifying.append(s)
+        drafts = []
+        for episode in _merge_starts(qualifying, window):
+            lo, hi = episode[0], episode[-1] + window - 1
+            mine = [r for r in side if lo <= r.day.toordinal() <= hi]
+            names = {r.counterparty for r in mine}
+            total = float(sum(r.amount_minor for r in mine if r.currency == "CNY"))
+            d0, d1 = _day(lo).isoformat(), _day(hi).isoformat()
+            zh_side, en_side = ("付款方", "payers") if credit else ("收款方", "payees")
+            drafts.append(Draft(
+                kind=kind, rule_id=kind, client_id=ctx.facts.client_id, day=_day(lo), discriminator=d0,
+                amount_minor=round(total), currency="CNY", transactions=mine,
+                details={"counterparties": len(names), "window_days": window, "first_day": d0, "last_day": d1,
+                         "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS},
+                summary_zh=f"{'分散转入' if credit else '分散转出'}：{d0} 至 {d1} 有 {len(names)} 个不同{zh_side}",
+                summary_en=f"{'Fan-in' if credit else 'Fan-out'}: {len(names)} distinct {en_side} between {d0} "
+                           f"and {d1}"))
+        return drafts
+    return confirm
+
+
+def _merge_starts(starts: list[int], window: int) -> list[list[int]]:
+    out: list[list[int]] = []
+    for s in starts:
+        if out and s <= out[-1][-1] + window - 1:
+            out[-1].append(s)
+        else:
+            out.append([s])
+    return out
+
+
+# --- dormant account reactivated -------------------------------------------------------------------------------
+
+
+def dormant_reactivation(ctx: RuleContext, reader: ActivityReader) -> list[Candidate]:
+    """An account flagged dormant/inactive, or silent ≥ inactive_days, that moved ≥ min_amount or ≥ min_count
+    customer transactions in the last recent_days."""
+    cfg = ctx.settings.alerts.dormant_reactivation
+    today = ctx.today.toordinal()
+    since = today - cfg.recent_days
+    per_account: dict[Key, tuple[float, int, int]] = {}
+    for flow in ctx.facts.flows:
+        if flow.bank or not since <= flow.day <= today:
+            continue
+        amount, count, first_recent = per_account.get(flow.account, (0.0, 0, today + 1))
+        value = ctx.view.conv.cny(flow.amount_minor, flow.currency)
+        per_account[flow.account] = (amount + (value or 0.0), count + flow.count, min(first_recent, flow.day))
+    out = []
+    statuses = {s.lower() for s in cfg.sub_statuses}
+    for key, (amount, count, first_recent) in sorted(per_account.items()):
+        if count == 0 or (amount < float(cfg.min_amount_cny * 100) and count < cfg.min_count):
+            continue
+        account = ctx.facts.accounts.get(key)
+        flagged = account is not None and account.sub_status in statuses
+        earlier = [f.day for f in ctx.facts.flows if f.account == key and not f.bank and f.day < first_recent]
+        previous = _day(max(earlier)) if earlier else reader.last_activity(key, _day(first_recent))
+        if previous is None and account is not None:
+            previous = account.opened_on
+        gap = (first_recent - previous.toordinal()) if previous is not None else None
+        if not flagged and (gap is None or gap < cfg.inactive_days):
+            continue
+        out.append(Candidate(ctx.facts.client_id, _day(first_recent), ctx.today,
+                             _dormant_confirm(ctx, key, account.sub_status if account else None, previous, gap,
+                                              amount, count, _day(first_recent))))
+    return out
+
+
+def _dormant_confirm(ctx: RuleContext, key: Key, status: str | None, previous: date | None, gap: int | None,
+                     amount: float, count: int, first: date) -> Callable[[list[TxRow]], list[Draft]]:
+    def confirm(rows: list[TxRow]) -> list[Draft]:
+        mine = [r for r in rows if (r.connector, r.account_source_id) == key]
+        silent = f"{gap} 天无交易" if gap is not None else "账户状态为休眠"
+        silent_en = f"no activity for {gap} days" if gap is not None else "the account is flagged dormant"
+        return [Draft(
+            kind="dormant_reactivation", rule_id="dormant_reactivation", client_id=ctx.facts.client_id, day=first,
+            discriminator=f"{key[0]}:{key[1]}:{first.isoformat()}", amount_minor=round(amount), currency="CNY",
+            transactions=mine,
+            details={"account": key[1], "sub_status": status, "last_activity": previous.isoformat() if previous
+                     else None, "silent_days": gap, "recent_amount": _yuan(amount), "recent_count": count,
+                     "reactivated_on": first.isoformat(), "regulation": REGULATION_SUSPICIOUS},
+            summary_zh=f"休眠账户激活：{silent}后，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元",
+            summary_en=f"Dormant account reactivated: after {silent_en}, {count} transactions totalling "
+                       f"{_yuan(amount)} CNY since {first.isoformat()}")]
+    return confirm
+
+
+def client_drafts(ctx: RuleContext, reader: ActivityReader) -> tuple[list[Draft], list[Candidate]]:
+    """Every enabled rule on one client: drafts settled by the aggregates, and candidates needing evidence."""
+    cfg = ctx.settings.alerts
+    drafts: list[Draft] = []
+    candidates: list[Candidate] = []
+    if cfg.large_value.enabled:
+        candidates += large_value(ctx)
+    if cfg.structuring.enabled:
+        drafts += structuring(ctx)
+    if cfg.pass_through.enabled:
+        candidates += pass_through(ctx)
+    if cfg.fan_in.enabled:
+        candidates += fan(ctx, True)
+    if cfg.fan_out.enabled:
+        candidates += fan(ctx, False)
+    if cfg.dormant_reactivation.enabled:
+        candidates += dormant_reactivation(ctx, reader)
+    return drafts, candidates

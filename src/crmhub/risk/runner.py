@@ -1,0 +1,285 @@
+"""Running the risk engine: the sync cycle's step 4 (`make_risk_phase`) and the standalone `assess`.
+
+Clients are processed in batches of ``[risk].batch_size``; each batch is one transaction that reads the batch's
+ledger facts (a handful of GROUP BY queries), scores every client, stores new assessments (history kept, the
+latest ``current``), updates the golden record's rating, segment and ``data["risk"]`` (flagging write-back when
+rating or segment changed), raises alerts and clears ``needs_risk`` — so a crash loses at most one batch, which
+the next run redoes, and a rerun with the same inputs stores nothing new (``inputs_hash``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.errors import InputError
+from crmhub.model import CorporateClient, RiskAssessment, RiskSummary
+from crmhub.model import uscc as uscc_mod
+from crmhub.risk.alerts import alert_json, detect, save_drafts
+from crmhub.risk.card import Scorecard
+from crmhub.risk.inputs import BUILTIN_INPUTS, LedgerView, inputs_hash, ledger_inputs, plugin_inputs, profile_inputs
+from crmhub.risk.ledger import LedgerReader, has_orphan_transactions, ledger_connectors
+from crmhub.risk.scoring import score_inputs
+from crmhub.store.tables import GoldenClient, RiskAssessmentRow
+
+if TYPE_CHECKING:
+    from crmhub.config import Settings
+    from crmhub.plugins import Registry
+    from crmhub.store import Store
+    from crmhub.sync.report import RunReport
+    from crmhub.sync.unit import UnitOfWork
+
+log = logging.getLogger("crmhub.risk")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+Event = tuple[str, dict[str, Any]]
+
+
+def default_today() -> date:
+    """Today in the bank's time zone (Asia/Shanghai)."""
+    return datetime.now(SHANGHAI).date()
+
+
+@dataclass(slots=True)
+class AssessOutcome:
+    """What one risk run did."""
+
+    today: date
+    clients: int = 0
+    assessed: int = 0
+    first: int = 0
+    unchanged: int = 0
+    rating_changes: int = 0
+    alerts_raised: int = 0
+    alerts_updated: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RiskEngine:
+    """Scores and screens batches of golden clients with one configuration."""
+
+    def __init__(self, settings: Settings, registry: Registry, *, today: date | None = None) -> None:
+        self.risk = settings.risk
+        self.card: Scorecard = settings.risk.card()
+        self.factors = list(registry.risk_factors)
+        self.card.check_inputs(set(BUILTIN_INPUTS) | {f.name for f in self.factors},
+                               self.risk.scorecard_file or ("risk.scorecard" if self.risk.scorecard else
+                                                            "crmhub/data/scorecard.toml"))
+        self.today = today or self.risk.today or default_today()
+        self.fingerprint = self.card.fingerprint()
+        self.parameters = {**self.risk.as_parameters(), "today": self.today.isoformat()}
+        self.connectors: list[str] = []
+        self.orphans = False
+
+    def prepare(self, session: Session) -> None:
+        """Look up, once per run, which connectors are ledgers and whether any transaction lacks its client."""
+        self.connectors = ledger_connectors(session)
+        self.orphans = has_orphan_transactions(session)
+
+    def flag_stale(self, session: Session) -> int:
+        """Re-flag clients assessed under another scorecard version, so a new card reaches every client."""
+        stale = select(RiskAssessmentRow.client_id).where(RiskAssessmentRow.current.is_(True),
+                                                          RiskAssessmentRow.scorecard_version != self.card.version)
+        result = session.execute(update(GoldenClient).where(GoldenClient.id.in_(stale),
+                                                            GoldenClient.needs_risk.is_(False))
+                                 .values(needs_risk=True))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def process(self, session: Session, ids: Sequence[int], run_id: int | None, outcome: AssessOutcome, *,
+                events: bool = True, keep_results: bool = False) -> list[Event]:
+        """Assess and screen one batch inside ``session``; returns the events to fire after commit."""
+        goldens = list(session.scalars(select(GoldenClient).where(GoldenClient.id.in_(list(ids)))
+                                       .order_by(GoldenClient.id)))
+        reader = LedgerReader(session, self.risk, self.today, self.connectors, orphans=self.orphans)
+        facts = reader.load([g.id for g in goldens])
+        views = {cid: LedgerView(f, self.risk, self.today) for cid, f in facts.items() if f.links}
+        current = {r.client_id: r for r in session.scalars(select(RiskAssessmentRow).where(
+            RiskAssessmentRow.client_id.in_([g.id for g in goldens]), RiskAssessmentRow.current.is_(True)))}
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        out: list[Event] = []
+        clients: dict[int, CorporateClient] = {}
+        for g in goldens:
+            outcome.clients += 1
+            inputs = {**ledger_inputs(facts[g.id], self.risk, self.today, views.get(g.id)),
+                      **profile_inputs(g.data or {}, self.risk, self.today)}
+            if self.factors:
+                clients[g.id] = _client(g)
+                values, errors = plugin_inputs(self.factors, clients[g.id], inputs)
+                inputs.update(values)
+                if errors:
+                    inputs["plugin_errors"] = errors
+            digest = inputs_hash(inputs, self.fingerprint, self.parameters)
+            cur = current.get(g.id)
+            g.needs_risk = False
+            if cur is not None and cur.inputs_hash == digest:
+                outcome.unchanged += 1
+                if keep_results:
+                    outcome.results.append(_result(g, cur.rating, cur.segment, cur.score, "unchanged"))
+                continue
+            scored = score_inputs(self.card, inputs, assessed_at=now, client_id=g.id, uscc=g.uscc)
+            a = scored.assessment
+            rows.append({
+                "client_id": g.id, "assessed_at": now, "score": float(a.score), "rating": a.rating.value,
+                "segment": a.segment.value, "scorecard_version": self.card.version, "inputs_hash": digest,
+                "current": True, "run_id": run_id,
+                "data": {"assessment": a.model_dump(mode="json"),
+                         "factors": {n: d.as_json() for n, d in scored.details.items()},
+                         "policy": self.card.policy[a.segment].model_dump(mode="json"),
+                         "scorecard_fingerprint": self.fingerprint, "parameters": self.parameters}})
+            changed = cur is None or cur.rating != a.rating.value or cur.segment != a.segment.value
+            outcome.assessed += 1
+            if cur is None:
+                outcome.first += 1
+            else:
+                cur.current = False
+                outcome.rating_changes += int(changed)
+            summary = RiskSummary(rating=a.rating, segment=a.segment, score=a.score, assessed_at=now)
+            g.data = {**(g.data or {}), "risk": summary.model_dump(mode="json")}
+            if changed:
+                g.rating, g.segment, g.needs_plan, g.updated_at = a.rating.value, a.segment.value, True, now
+            if keep_results:
+                outcome.results.append(_result(g, a.rating.value, a.segment.value, float(a.score),
+                                               "first" if cur is None else ("changed" if changed else "rescored")))
+            if events and changed:
+                before = RiskAssessment.model_validate(cur.data["assessment"]) if cur is not None else None
+                client = clients.get(g.id) or _client(g)
+                clients[g.id] = client
+                out.append(("crmhub_risk_changed", {"client": client, "before": before, "after": a,
+                                                    "run_id": run_id}))
+        session.flush()
+        if rows:
+            session.execute(insert(RiskAssessmentRow), rows)
+        drafts = detect(reader, facts, views, self.risk, self.today)
+        subjects = {g.id: (g.uscc, g.id) for g in goldens}
+        saved = save_drafts(session, drafts, subjects, self.risk, run_id)
+        outcome.alerts_raised += len(saved.created)
+        outcome.alerts_updated += saved.updated
+        if events:
+            by_id = {g.id: g for g in goldens}
+            for alert in saved.created:
+                golden = by_id.get(alert.client_id or -1)
+                owner = (clients.get(golden.id) or _client(golden)) if golden is not None else None
+                out.append(("crmhub_alert_raised", {"alert": alert_json(alert), "client": owner,
+                                                    "run_id": run_id}))
+        return out
+
+
+def _client(g: GoldenClient) -> CorporateClient:
+    data = {k: v for k, v in (g.data or {}).items() if k != "lineage"}
+    try:
+        return CorporateClient.model_validate({"name": g.name, **data, "id": g.id})
+    except ValueError:
+        return CorporateClient(id=g.id, name=g.name, uscc=g.uscc)
+
+
+def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str) -> dict[str, Any]:
+    return {"id": g.id, "uscc": g.uscc, "name": g.name, "rating": rating, "segment": segment,
+            "score": round(float(score), 2), "outcome": what}
+
+
+def make_risk_phase(settings: Settings, registry: Registry
+                    ) -> Callable[[UnitOfWork, int | None, RunReport], list[Event]]:
+    """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch, and return
+    the events (risk changed, alert raised) for the engine to fire after the run's commits."""
+
+    def phase(uow: UnitOfWork, run_id: int | None, report: RunReport) -> list[Event]:
+        if not settings.risk.enabled:
+            return []
+        engine = RiskEngine(settings, registry)
+        outcome = AssessOutcome(engine.today)
+        events: list[Event] = []
+        with uow.transaction() as s:
+            engine.prepare(s)
+            engine.flag_stale(s)
+        last = 0
+        while True:
+            with uow.transaction() as s:
+                ids = list(s.scalars(select(GoldenClient.id).where(
+                    GoldenClient.needs_risk.is_(True), GoldenClient.status == "active", GoldenClient.id > last)
+                    .order_by(GoldenClient.id).limit(settings.risk.batch_size)))
+                if not ids:
+                    break
+                last = ids[-1]
+                events += engine.process(s, ids, run_id, outcome)
+        t = report.totals
+        t.risk_assessed += outcome.clients
+        t.rating_changes += outcome.rating_changes
+        t.alerts_raised += outcome.alerts_raised
+        log.info("risk: %d clients (%d new assessments, %d unchanged), %d rating changes, %d alerts",
+                 outcome.clients, outcome.assessed, outcome.unchanged, outcome.rating_changes, outcome.alerts_raised)
+        return events
+
+    return phase
+
+
+def _ids_for(session: Session, usccs: Sequence[str]) -> list[int]:
+    wanted: dict[str, str] = {}
+    bad = []
+    for raw in usccs:
+        code = uscc_mod.compact(raw)
+        if not uscc_mod.is_valid(code):
+            bad.append(raw)
+        wanted[code] = raw
+    if bad:
+        raise InputError(f"not a valid USCC: {', '.join(bad)}", hint="give the 18-character code, e.g. "
+                         "91110000600037341L")
+    found = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
+        GoldenClient.uscc.in_(list(wanted)), GoldenClient.status == "active")).tuples().all())
+    missing = [wanted[c] for c in wanted if c not in found]
+    if missing:
+        raise InputError(f"no active client with USCC {', '.join(missing)}",
+                         hint="list clients with `crmhub clients list`")
+    return sorted(found.values())
+
+
+def _batches(store: Store, size: int, usccs: Sequence[str] | None, everyone: bool) -> Iterator[list[int]]:
+    if usccs:
+        with store.begin() as s:
+            ids = _ids_for(s, usccs)
+        for i in range(0, len(ids), size):
+            yield ids[i:i + size]
+        return
+    last = 0
+    while True:
+        with store.begin() as s:
+            q = select(GoldenClient.id).where(GoldenClient.status == "active", GoldenClient.id > last)
+            if not everyone:
+                q = q.where(GoldenClient.needs_risk.is_(True))
+            ids = list(s.scalars(q.order_by(GoldenClient.id).limit(size)))
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids
+
+
+def assess(store: Store, settings: Settings, registry: Registry, usccs: Sequence[str] | None = None,
+           all: bool = False, *, today: date | None = None, run_id: int | None = None, fire: bool = True,
+           progress: Callable[[AssessOutcome], None] | None = None) -> AssessOutcome:
+    """Assess outside a sync: the given USCCs, every active client (``all``), or those with ``needs_risk``.
+
+    Each batch commits on its own and its events are fired right after (bounded memory on any book size).
+    """
+    engine = RiskEngine(settings, registry, today=today)
+    outcome = AssessOutcome(engine.today)
+    with store.begin() as s:
+        engine.prepare(s)
+        if not usccs and not all:
+            engine.flag_stale(s)
+    for ids in _batches(store, settings.risk.batch_size, usccs, all):
+        with store.begin() as s:
+            events = engine.process(s, ids, run_id, outcome, events=fire, keep_results=bool(usccs))
+        for name, kwargs in events:
+            try:
+                getattr(registry.hook, name)(**kwargs)
+            except Exception:
+                log.exception("a plugin's %s handler failed", name)
+        if progress is not None:
+            progress(outcome)
+    return outcome
