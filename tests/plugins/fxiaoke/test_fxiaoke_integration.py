@@ -32,10 +32,11 @@ async def read_all(conn: FxiaokeConnector, stream: str, cursor: Any = None, sinc
 
 async def test_12000_accounts_exactly_once_through_expiring_tokens_and_throttling(
         serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]) -> None:
-    faults = FaultProfile(throttle_rate=0.04, busy_rate=0.02, token_ttl=1.0, malformed_rate=0.01, seed=5)
-    server = serve(generate=12_000, faults=faults, calls_per_window=40)
+    faults = FaultProfile(throttle_rate=0.04, busy_rate=0.02, token_ttl=1.5, malformed_rate=0.01, seed=5)
+    # both windows scaled 10x on both sides: 40 calls / 0.2 s per path, 10 token calls / 6 s
+    server = serve(generate=12_000, faults=faults, calls_per_window=40, token_window_seconds=6.0)
     sim = server.app.simulator
-    async with connect(server.url, calls_per_window=40) as conn:
+    async with connect(server.url, calls_per_window=40, token_window_seconds=6.0) as conn:
         records, rejected, cursor = await read_all(conn, "accounts")
         metrics = conn.context.metrics
         rejections = conn.client.token_rejections
