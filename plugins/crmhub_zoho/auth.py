@@ -125,6 +125,8 @@ class ZohoTokens:
 class ZohoAuth(httpx.Auth):
     """``httpx.Auth`` flow: add ``Authorization: Zoho-oauthtoken …``; on a token 401, refresh once and retry."""
 
+    max_refresh_retries = 2
+
     def __init__(self, tokens: ZohoTokens) -> None:
         self.tokens = tokens
 
@@ -139,15 +141,22 @@ class ZohoAuth(httpx.Auth):
         value = token.value.get_secret_value()
         request.headers["Authorization"] = HEADER_PREFIX + value
         response = yield request
-        if response.status_code != 401:
-            return
-        await response.aread()
-        if _error_code(response) not in TOKEN_ERRORS:
-            return
-        self.tokens.invalidate(value)
-        token = await self.tokens.get()
-        request.headers["Authorization"] = HEADER_PREFIX + token.value.get_secret_value()
-        yield request
+        # A token can die early (another process minted the 16th token, or Zoho expired it): refresh and retry,
+        # at most twice, and only while each refresh yields a token we have not tried yet.
+        for _ in range(self.max_refresh_retries):
+            if response.status_code != 401:
+                return
+            await response.aread()
+            if _error_code(response) not in TOKEN_ERRORS:
+                return
+            self.tokens.invalidate(value)
+            token = await self.tokens.get()
+            fresh = token.value.get_secret_value()
+            if fresh == value:
+                return
+            value = fresh
+            request.headers["Authorization"] = HEADER_PREFIX + value
+            response = yield request
 
 
 def _error_code(response: httpx.Response) -> str | None:

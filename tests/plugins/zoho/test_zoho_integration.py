@@ -21,9 +21,32 @@ from crmhub_zoho.connector import ZohoConnector
 from crmhub_zoho.plugin import _config
 
 
+class _ClockJumps(httpx.AsyncBaseTransport):
+    """Moves the simulator's clock past every token's lifetime before chosen API calls (expiry mid-run)."""
+
+    def __init__(self, sim: Any, at: tuple[int, ...]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.sim = sim
+        self.at = at
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "/crm/" in request.url.path:
+            self.calls += 1
+            if self.calls in self.at:
+                self.sim.advance += 31
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def test_full_read_exactly_once_with_expiring_tokens_and_429s(zoho_server: ZohoServer) -> None:
-    server = zoho_server(4500, faults=FaultProfile(throttle_rate=0.05, token_ttl=0.4, seed=11))
-    async with connector_for(server) as conn:
+    server = zoho_server(4500, faults=FaultProfile(throttle_rate=0.05, token_ttl=30.0, seed=11))
+    sim = sim_of(server)
+    cfg = ZohoConfig.model_validate({**_config(server.url), "base_delay": 0.02, "max_delay": 0.5})
+    conn = ZohoConnector(cfg, PluginContext(name="zoho"), transport=_ClockJumps(sim, at=(5, 20)))
+    async with conn:
         records, rejected, cursor, _ = await pull_all(conn, "accounts")
         metrics = conn.context.metrics
         mode = conn.last_read_mode
@@ -31,8 +54,8 @@ async def test_full_read_exactly_once_with_expiring_tokens_and_429s(zoho_server:
     assert len(ids) == 4500 and max(ids.values()) == 1 and not rejected
     assert mode == "parallel"
     assert metrics.throttled >= 1 and metrics.retries >= metrics.throttled
-    sim = sim_of(server)
-    assert sim.oauth.refresh_calls >= 2  # tokens expired mid-run and were refreshed
+    assert sim.oauth.refresh_calls == 3  # the first token, then one shared refresh per expiry
+    assert sim.oauth.denied == 0
     assert cursor is not None and cursor["mode"] == "incremental"
     newest = max(r.modified_at for r in records)
     assert cursor["since"] == newest.isoformat()
