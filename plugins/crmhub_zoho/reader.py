@@ -330,7 +330,7 @@ class ModuleReader:
             rid = str(rec.get("id"))
             if refetch:
                 progress.refetched[rid] = str(rec.get("Modified_Time"))
-            elif progress.refetched.get(rid) == rec.get("Modified_Time"):
+            elif rid in progress.refetched and progress.refetched[rid] == str(rec.get("Modified_Time")):
                 continue
             out = self.map_fn(rec)
             if isinstance(out, SourceRecord):
