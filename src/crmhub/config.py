@@ -22,6 +22,7 @@ from crmhub.contract import ChannelConfig, ConnectorConfig
 from crmhub.errors import ConfigError
 from crmhub.i18n import bilingual
 from crmhub.plugins import Registry
+from crmhub.risk.settings import RiskSettings
 from crmhub.store.db import DEFAULT_URL
 
 DEFAULT_PATH = Path("config/crmhub.toml")
@@ -94,6 +95,7 @@ class Settings(Strict):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
 
 

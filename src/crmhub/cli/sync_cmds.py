@@ -28,7 +28,10 @@ deadletter_app = typer.Typer(help="Records that could not be processed, with the
 
 def build_engine(ctx: Context, store: Store, progress: Any = None) -> SyncEngine:
     """The engine for this configuration and store."""
-    return SyncEngine(ctx.settings, ctx.registry, store, progress=progress)
+    from crmhub.risk.runner import make_risk_phase
+
+    return SyncEngine(ctx.settings, ctx.registry, store, progress=progress,
+                      risk_phase=make_risk_phase(ctx.settings, ctx.registry))
 
 
 def sync(

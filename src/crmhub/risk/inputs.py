@@ -64,9 +64,11 @@ class LedgerView:
     def __init__(self, facts: ClientFacts, settings: RiskSettings, today: date) -> None:
         self.facts = facts
         self.conv = Converter(settings)
-        self.days = settings.window_days
+        self.days = settings.read_days
         self.first = today.toordinal() - self.days
         self.last = self.first + self.days - 1
+        self.window = settings.window_days
+        self.window_first = today.toordinal() - self.window
         self.series: dict[Key, list[int]] = {
             key: end_of_day_balances(a.balance_minor, a.nets, self.first, self.days)
             for key, a in facts.accounts.items() if a.known}
@@ -101,10 +103,15 @@ class LedgerView:
 
     @property
     def average_balance(self) -> float | None:
-        """Average daily balance, CNY minor (0 without accounts; ``None`` when no balance is known)."""
+        """Average daily balance over the scorecard window, CNY minor (0 without accounts; ``None`` when no
+        balance is known)."""
         if not self.series:
             return None if self.facts.accounts else 0.0
-        return sum(self.total) / self.days
+        return sum(self.total[-self.window:]) / self.window
+
+    def window_sum(self, by_day: dict[int, float]) -> float:
+        """Sum of a per-day series over the scorecard window."""
+        return sum(v for d, v in by_day.items() if self.window_first <= d <= self.last)
 
 
 def ledger_inputs(facts: ClientFacts | None, settings: RiskSettings, today: date,
@@ -113,13 +120,13 @@ def ledger_inputs(facts: ClientFacts | None, settings: RiskSettings, today: date
     if facts is None or not facts.links:
         return {"ledger_linked": False, "accounts": 0, **dict.fromkeys(LEDGER_INPUTS)}
     v = view or LedgerView(facts, settings, today)
-    od = overdraft_stats((b, facts.accounts[k].overdraft_limit_minor) for k, b in v.series.items())
-    credit_total = sum(v.credits.values())
-    debit_total = sum(v.debits.values())
-    stability = coefficient_of_variation(bucket_sums(v.credits, v.first, v.days, 30))
+    od = overdraft_stats((b[-v.window:], facts.accounts[k].overdraft_limit_minor) for k, b in v.series.items())
+    credit_total = v.window_sum(v.credits)
+    debit_total = v.window_sum(v.debits)
+    stability = coefficient_of_variation(bucket_sums(v.credits, v.window_first, v.window, 30))
     loans = [v.conv.cny(ln.outstanding_minor, ln.currency) for ln in facts.loans]
     outstanding = sum(x for x in loans if x is not None)
-    annual_credits = credit_total * 365 / v.days
+    annual_credits = credit_total * 365 / v.window
     if outstanding <= 0:
         ratio: float | None = 0.0
     elif annual_credits <= 0:
@@ -134,12 +141,12 @@ def ledger_inputs(facts: ClientFacts | None, settings: RiskSettings, today: date
         "avg_daily_balance": None if adb is None else _yuan(adb),
         "credit_turnover": _yuan(credit_total),
         "debit_turnover": _yuan(debit_total),
-        "monthly_credit_turnover": _yuan(credit_total * 30 / v.days),
+        "monthly_credit_turnover": _yuan(credit_total * 30 / v.window),
         "turnover_stability": None if stability is None else round(stability, 4),
         "overdraft_days": od.days,
         "overdraft_count": od.episodes,
         "overdraft_beyond_limit_days": od.beyond_limit_days,
-        "returned_items": facts.reversed_count,
+        "returned_items": sum(n for d, n in facts.reversed_days.items() if v.window_first <= d <= v.last),
         "max_dpd": max((ln.days_past_due for ln in facts.loans), default=0),
         "worst_class": worst,
         "loan_count": len(facts.loans),

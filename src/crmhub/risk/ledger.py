@@ -109,7 +109,7 @@ class ClientFacts:
     links: list[Key] = field(default_factory=list)
     accounts: dict[Key, Account] = field(default_factory=dict)
     flows: list[Flow] = field(default_factory=list)
-    reversed_count: int = 0
+    reversed_days: dict[int, int] = field(default_factory=dict)
     counterparties: dict[tuple[int, bool], int] = field(default_factory=dict)
     near_threshold: list[TxRow] = field(default_factory=list)
     loans: list[Loan] = field(default_factory=list)
@@ -142,7 +142,7 @@ class LedgerReader:
         self.today = today
         self.connectors = list(connectors)
         self.orphans = orphans
-        self.first = today - timedelta(days=settings.window_days)
+        self.first = today - timedelta(days=settings.read_days)
         self.first_ord = self.first.toordinal()
         self.day = func.coalesce(T.value_date, T.booking_date)
         self.bank_kinds = list(settings.bank_initiated_kinds)
@@ -255,7 +255,7 @@ class LedgerReader:
             d = day.toordinal()
             if rev:
                 if d >= first:
-                    f.reversed_count += int(count)
+                    f.reversed_days[d] = f.reversed_days.get(d, 0) + int(count)
                 continue
             key = (connector, account_sid)
             account = f.accounts.get(key)

@@ -25,11 +25,16 @@ class FactorDetail:
     max_points: Decimal
     bin_zh: str
     missing: bool
+    label_zh: str
+    label_en: str
+    group: str
+    unit: str
 
     def as_json(self) -> dict[str, Any]:
-        """JSON form (Decimals as strings, exact)."""
+        """JSON form (Decimals as strings, exact) — enough to explain the factor without the card at hand."""
         return {"bin_points": str(self.bin_points), "max_points": str(self.max_points), "bin_zh": self.bin_zh,
-                "missing": self.missing}
+                "missing": self.missing, "label_zh": self.label_zh, "label_en": self.label_en,
+                "group": self.group, "unit": self.unit}
 
 
 @dataclass(slots=True)
@@ -52,7 +57,8 @@ def _factor_score(f: Factor, value: Any) -> tuple[FactorScore, FactorDetail, Dec
         zh = en = ""
     score = FactorScore(factor=f.name, value=value, bin=found.label("en") if found else "missing",
                         points=(f.weight * raw).quantize(CENT), weight=f.weight, reason_zh=zh, reason_en=en)
-    detail = FactorDetail(raw, f.max_points, found.label("zh") if found else "缺失", missing)
+    detail = FactorDetail(raw, f.max_points, found.label("zh") if found else "缺失", missing, f.label_zh,
+                          f.label_en, f.group, f.unit)
     return score, detail, gap
 
 

@@ -57,6 +57,9 @@ class PassThroughSettings(RuleSettings):
     window_days: int = Field(default=3, ge=0, description="Days after the inflow day (3 = within 72 h).")
     balance_tolerance: Decimal = Field(default=Decimal("0.2"), ge=0,
                                        description="|balance after − balance before| ≤ this share of the inflow.")
+    max_prior_balance_share: Decimal | None = Field(
+        default=Decimal(1), ge=0, description="The balance before the inflow is at most this share of the inflow "
+                                              "(a conduit holds little of what passes through); unset = off.")
     min_turnover_to_adb: Decimal = Field(default=Decimal(0), ge=0,
                                          description="Also require window turnover / average daily balance ≥ this "
                                                      "(domain.md suggests 20; 0 = off).")
@@ -93,6 +96,9 @@ class AlertSettings(RiskStrict):
     fan_in: FanSettings = Field(default_factory=FanSettings)
     fan_out: FanSettings = Field(default_factory=FanSettings)
     dormant_reactivation: DormantSettings = Field(default_factory=DormantSettings)
+    lookback_days: int = Field(default=120, ge=7, le=400,
+                               description="Days of transactions screened on each assessment (reruns never "
+                                           "duplicate, so overlapping lookbacks are safe).")
     max_evidence: int = Field(default=200, ge=10, description="Transactions listed per alert (the rest counted).")
 
 
@@ -144,6 +150,11 @@ class RiskSettings(RiskStrict):
         if self._card is None:
             self._card = default_scorecard()
         return self._card
+
+    @property
+    def read_days(self) -> int:
+        """Days of ledger history read per batch: the scorecard window or the alert lookback, the longer."""
+        return max(self.window_days, self.alerts.lookback_days if self.alerts.enabled else 0)
 
     def fx(self, currency: str) -> Decimal | None:
         """CNY per unit of ``currency`` (1 for CNY; ``None`` when no rate is configured)."""

@@ -197,12 +197,13 @@ def _episodes(days: list[int], window: int, minimum: int) -> list[list[int]]:
 
 
 def pass_through(ctx: RuleContext) -> list[Candidate]:
-    """An inflow day ≥ min_inflow, outflows over that day and the next window_days ≥ share of it, and the
-    balance back within tolerance of where it was the day before."""
+    """An inflow day ≥ min_inflow, outflows over that day and the next window_days ≥ share of it, the balance
+    back within tolerance of where it was the day before, and that balance small beside the inflow (so the
+    payments could not have come from the account's own funds)."""
     cfg = ctx.settings.alerts.pass_through
     v = ctx.view
     adb = v.average_balance
-    turnover = sum(v.credits.values()) + sum(v.debits.values())
+    turnover = v.window_sum(v.credits) + v.window_sum(v.debits)
     ratio = turnover / adb if adb and adb > 0 else None
     if cfg.min_turnover_to_adb > 0 and (ratio is not None and ratio < float(cfg.min_turnover_to_adb)):
         return []
@@ -218,6 +219,8 @@ def pass_through(ctx: RuleContext) -> list[Candidate]:
             continue
         before, after = v.balance_at(day - 1), v.balance_at(end)
         if abs(after - before) > float(cfg.balance_tolerance) * inflow:
+            continue
+        if cfg.max_prior_balance_share is not None and before > float(cfg.max_prior_balance_share) * inflow:
             continue
         hits.append((day, inflow, outflow, before, after))
     out = []
