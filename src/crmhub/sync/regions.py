@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-__all__ = ["Region", "compatible", "lookup", "parse_prefix", "region_from_address", "region_from_code"]
+__all__ = [
+    "Region",
+    "compatible",
+    "is_city_level",
+    "lookup",
+    "parse_prefix",
+    "region_from_address",
+    "region_from_code",
+]
 
 _MINORITIES = (
     "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白", "土家", "哈尼", "哈萨克",
@@ -245,6 +253,14 @@ def region_from_address(province: str | None, city: str | None, district: str | 
         if inside:
             best = max(inside, key=lambda r: r.level)
     return best
+
+
+_MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
+
+
+def is_city_level(code: str) -> bool:
+    """True for a prefecture, a county-level unit or a municipality: a province alone says little about a company."""
+    return not code.endswith("0000") or code[:2] in _MUNICIPALITIES
 
 
 def _ancestors(code: str) -> tuple[str, str, str]:

@@ -45,18 +45,22 @@ DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyTy
     {
         # comparison: level: (m, u)
         "name": {
-            "exact": (0.85, 5e-5),
+            "exact": (0.85, 1e-4),
             "homophone": (0.04, 1e-4),
             "industry_missing": (0.02, 2e-4),
             "industry_related": (0.01, 1e-4),
             "typo": (0.03, 1e-3),
-            "industry_differs": (1e-5, 2e-3),
+            "industry_differs": (1e-7, 2e-3),
             "different": (0.03, 0.99),
         },
         "region": {
             "name_same": (0.88, 0.05),
+            "name_province_sole": (0.10, 0.01),
+            "name_province": (0.02, 0.06),
             "name_conflict": (0.002, 0.90),
             "same": (0.85, 0.06),
+            "same_province_sole": (0.10, 0.01),
+            "same_province": (0.02, 0.06),
             "conflict": (0.05, 0.90),
             "unknown": (1.0, 1.0),
         },
@@ -177,6 +181,7 @@ class TermFrequencies:
         self._counts: dict[str, dict[int, int]] = {f: {} for f in self.FAMILIES}
         self._sum_sq: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
         self._total: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
+        self._key_cities: dict[int, dict[str, int]] = {}
 
     @staticmethod
     def values(record: MatchRecord) -> dict[str, tuple[str, ...]]:
@@ -207,12 +212,30 @@ class TermFrequencies:
         for family, values in self.values(record).items():
             for value in values:
                 self._bump(family, value, 1)
+        self._bump_city(record, 1)
 
     def remove(self, record: MatchRecord) -> None:
         """Un-count a record's values (it was replaced or deleted)."""
         for family, values in self.values(record).items():
             for value in values:
                 self._bump(family, value, -1)
+        self._bump_city(record, -1)
+
+    def _bump_city(self, record: MatchRecord, delta: int) -> None:
+        geo = record.geo4
+        if not geo or not regions.is_city_level(geo + "00"):
+            return
+        cities = self._key_cities.setdefault(hash(record.name.key), {})
+        n = cities.get(geo, 0) + delta
+        if n > 0:
+            cities[geo] = n
+        else:
+            cities.pop(geo, None)
+
+    def cities_with_key(self, key: str, province: str) -> int:
+        """In how many cities of `province` (2 digits) records named `key` are registered or located."""
+        cities = self._key_cities.get(hash(key), {})
+        return sum(1 for geo in cities if geo.startswith(province))
 
     def count(self, family: str, value: str) -> int:
         """How many records carry `value`."""
@@ -254,17 +277,31 @@ def _name_level(a: MatchRecord, b: MatchRecord) -> str:
     return "different"
 
 
-def _region_level(a: MatchRecord, b: MatchRecord) -> str:
+def _region_level(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None) -> str:
     ra, rb = a.name.region_code, b.name.region_code
     if ra and rb:
         if regions.compatible(ra, rb):
-            return "name_same"
+            return "name_same" if _city_level(ra, rb) else "name" + _province_level(a, ra, tf)
         # In a branch's name the region is the parent's, which people garble; the branch part still agrees.
         return "conflict" if a.name.branch else "name_conflict"
     la, lb = (a.region_code, b.region_code) if a.region_code and b.region_code else (a.location, b.location)
     if la and lb:
-        return "same" if regions.compatible(la, lb) else "conflict"
+        if regions.compatible(la, lb):
+            return "same" if _city_level(la, lb) else "same" + _province_level(a, la, tf)
+        return "conflict"
     return "unknown"
+
+
+def _city_level(code_a: str, code_b: str) -> bool:
+    return regions.is_city_level(code_a) and regions.is_city_level(code_b)
+
+
+def _province_level(a: MatchRecord, code: str, tf: TermFrequencies | None) -> str:
+    """广东 contains 东莞 and twenty other cities: province-only agreement is strong only when the data knows the
+    name in a single city of that province (then the province-only record is almost surely that company)."""
+    if tf is not None and tf.cities_with_key(a.name.key, code[:2]) <= 1:
+        return "_province_sole"
+    return "_province"
 
 
 def _form_level(a: MatchRecord, b: MatchRecord) -> str:
@@ -335,7 +372,7 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
     phone_level, phone = _phone_level(a, b)
     levels = (
         ("name", _name_level(a, b)),
-        ("region", _region_level(a, b)),
+        ("region", _region_level(a, b, tf)),
         ("form", _form_level(a, b)),
         ("phone", phone_level),
         ("legal_rep", _rep_level(a, b)),
