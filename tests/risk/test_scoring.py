@@ -1,0 +1,145 @@
+"""Scoring on hand-computed cases, each override, reason codes, and the WoE / PDO helpers."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from crmhub.model import Rating, Segment
+from crmhub.risk.card import Scorecard, default_scorecard
+from crmhub.risk.scaling import PdoScale, fitted_factor, woe_iv
+from crmhub.risk.scoring import score_inputs
+
+AT = datetime(2026, 11, 30, tzinfo=UTC)
+
+HEALTHY: dict[str, Any] = {
+    "avg_daily_balance": 300_000.0,      # [200k, 1M)  → 65 × 0.12 = 7.80
+    "monthly_credit_turnover": 800_000,  # [500k, 2M)  → 70 × 0.10 = 7.00
+    "turnover_stability": 0.15,          # < 0.2       → 100 × 0.08 = 8.00
+    "overdraft_days": 0,                 # < 1         → 100 × 0.08 = 8.00
+    "returned_items": 1,                 # [1, 3)      → 75 × 0.05 = 3.75
+    "max_dpd": 0,                        # < 1         → 100 × 0.20 = 20.00
+    "worst_class": "none",               # none/pass   → 100 × 0.10 = 10.00
+    "loan_to_turnover": 0.0,             # < 0.5       → 100 × 0.05 = 5.00
+    "industry_section": "C",             # C           → 75 × 0.08 = 6.00
+    "years_in_business": 12.5,           # [10, 20)    → 90 × 0.08 = 7.20
+    "registered_capital": 20_000_000,    # [20M, 100M) → 85 × 0.06 = 5.10
+}                                        # total 87.85 → AA (≥ 84), low risk
+
+BEST = {**HEALTHY, "avg_daily_balance": 9e6, "monthly_credit_turnover": 2e7, "returned_items": 0,
+        "industry_section": "D", "years_in_business": 30, "registered_capital": 2e8}  # 99.20
+
+
+def score(inputs: dict[str, Any], card: Scorecard | None = None) -> Any:
+    return score_inputs(card or default_scorecard(), inputs, assessed_at=AT, client_id=1, uscc=None)
+
+
+def test_hand_computed_healthy_client() -> None:
+    s = score(HEALTHY)
+    a = s.assessment
+    assert a.score == Decimal("87.85")
+    assert (a.scored_rating, a.rating, a.segment) == (Rating.AA, Rating.AA, Segment.LOW)
+    assert a.rating.numeric == 2 and a.overrides == []
+    points = {f.factor: f.points for f in a.factors}
+    assert points["avg_daily_balance"] == Decimal("7.80") and points["returned_items"] == Decimal("3.75")
+    assert sum(points.values()) == a.score
+    bins = {f.factor: f.bin for f in a.factors}
+    assert bins["avg_daily_balance"] == "[200,000, 1,000,000)" and bins["worst_class"] == "no loans / pass"
+    assert s.details["avg_daily_balance"].bin_zh == "[200,000, 1,000,000)"
+    assert s.details["avg_daily_balance"].bin_points == 65
+    # gaps: ADB 0.12×35 = 4.2, turnover 0.10×30 = 3.0, returned 0.05×25 = 1.25, industry 0.08×15 = 1.2 …
+    assert a.reason_codes == ["avg_daily_balance", "monthly_credit_turnover", "returned_items"]
+    reasons = {f.factor: f.reason_en for f in a.factors}
+    assert reasons["avg_daily_balance"] == "Low average daily balance" and reasons["max_dpd"] == ""
+    assert a.scorecard_version == "expert-2026.1" and a.inputs == HEALTHY
+
+
+def test_best_client_and_bin_edges() -> None:
+    assert score(BEST).assessment.score == Decimal("99.20")
+    assert score(BEST).assessment.rating is Rating.AAA and score(BEST).assessment.reason_codes == []
+    edge = score({**HEALTHY, "avg_daily_balance": 1_000_000})  # a lower bound belongs to its bin
+    assert edge.assessment.score == Decimal("87.85") + Decimal("0.12") * 20
+
+
+def test_missing_inputs_score_their_missing_points_and_say_so() -> None:
+    s = score({**HEALTHY, "avg_daily_balance": None, "registered_capital": None})
+    # ADB missing 40 (−25 × 0.12 = −3.00), capital missing 40 (−45 × 0.06 = −2.70)
+    assert s.assessment.score == Decimal("82.15")
+    f = {x.factor: x for x in s.assessment.factors}
+    assert f["avg_daily_balance"].bin == "missing" and "(input missing)" in f["avg_daily_balance"].reason_en
+    assert s.details["registered_capital"].missing
+
+
+def test_dpd_over_90_caps_at_b_and_is_named() -> None:
+    a = score({**BEST, "max_dpd": 120, "worst_class": "special_mention"}).assessment
+    assert a.score == Decimal("74.20") and a.scored_rating is Rating.BBB  # 99.2 − 20 − 5
+    assert a.rating is Rating.B and a.segment is Segment.HIGH
+    assert [o.code for o in a.overrides] == ["dpd_over_90"] and a.overrides[0].rating is Rating.B
+    assert "90" in a.overrides[0].reason_zh and "capped at B" in a.overrides[0].reason_en
+    assert a.reason_codes[:2] == ["max_dpd", "worst_class"]
+
+
+def test_cap_never_improves_a_worse_score() -> None:
+    a = score({**HEALTHY, "max_dpd": 95, "worst_class": "substandard", "avg_daily_balance": 10,
+               "monthly_credit_turnover": 0, "years_in_business": 0.5}).assessment
+    assert a.scored_rating.numeric > Rating.B.numeric
+    assert a.rating is a.scored_rating and [o.code for o in a.overrides] == ["dpd_over_90"]
+
+
+def test_dpd_exactly_90_triggers_nothing() -> None:
+    a = score({**BEST, "max_dpd": 90}).assessment
+    assert a.overrides == [] and a.rating is a.scored_rating
+
+
+@pytest.mark.parametrize(("dpd", "cls", "codes"), [
+    (361, "loss", ["dpd_over_90", "default"]),
+    (400, "doubtful", ["dpd_over_90", "default"]),
+    (0, "loss", ["default"]),
+])
+def test_default_override_sets_d(dpd: int, cls: str, codes: list[str]) -> None:
+    a = score({**BEST, "max_dpd": dpd, "worst_class": cls}).assessment
+    assert a.rating is Rating.D and a.rating.numeric == 10 and a.segment is Segment.HIGH
+    assert [o.code for o in a.overrides] == codes
+
+
+def test_stricter_variant_from_config() -> None:
+    data = default_scorecard().model_dump(mode="json")
+    data["overrides"] = [{"code": "npl_default", "action": "set", "rating": "D", "reason_zh": "不良", "reason_en":
+                          "NPL", "when": [{"input": "max_dpd", "op": ">", "value": 90},
+                                          {"input": "worst_class", "op": ">=", "value": "substandard"}]}]
+    card = Scorecard.model_validate(data)
+    assert score({**BEST, "worst_class": "substandard"}, card).assessment.rating is Rating.D
+    assert score({**BEST, "worst_class": "special_mention"}, card).assessment.rating is Rating.AAA
+    assert score({**BEST, "max_dpd": None}, card).assessment.overrides == []  # unknown never triggers
+
+
+def test_woe_iv_hand_computed() -> None:
+    t = woe_iv([60, 40], [10, 40])  # %good 0.6/0.4, %bad 0.2/0.8
+    assert t.woe[0] == pytest.approx(math.log(0.6 / 0.2)) and t.woe[1] == pytest.approx(math.log(0.4 / 0.8))
+    assert t.iv == pytest.approx(0.4 * math.log(3) + 0.4 * math.log(2))
+    assert t.strength == "strong"
+    padded = woe_iv([10, 0], [5, 5])  # an empty cell: 0.5 added everywhere
+    assert padded.woe[1] == pytest.approx(math.log((0.5 / 11) / (5.5 / 11)))
+
+
+def test_pdo_scaling_matches_the_formula() -> None:
+    s = PdoScale(pdo=50, base_score=600, base_odds=19)
+    assert s.factor == pytest.approx(50 / math.log(2))
+    assert s.score(19) == pytest.approx(600) and s.score(38) == pytest.approx(650)
+    # points = −(β·WoE + α/n)·factor + offset/n
+    assert s.bin_points(-0.8, 0.5, -2.0, 4) == pytest.approx(-(-0.8 * 0.5 - 0.5) * s.factor + s.offset / 4)
+
+
+def test_fitted_factor_keeps_bins_and_texts() -> None:
+    template = default_scorecard().factors[0]
+    woe = [-1.0, -0.3, 0.1, 0.6, 1.2]
+    fitted = fitted_factor(template, -0.9, woe, -2.9, 11)
+    assert fitted.weight == 1 and [b.upper for b in fitted.bins] == [b.upper for b in template.bins]
+    assert [b.points for b in fitted.bins] == sorted(b.points for b in fitted.bins)  # more WoE, more points
+    assert fitted.label_zh == template.label_zh
+    with pytest.raises(ValueError, match="5 bins"):
+        fitted_factor(template, -0.9, woe[:2], -2.9, 11)
