@@ -39,12 +39,13 @@ class ApiError(Exception):
 class SimSettings:
     """Simulator settings (``SandboxOptions.settings``); defaults are the real service's."""
 
-    app_id: str = "FSAID_131d5e7"
-    app_secret: str = "sandbox-fxiaoke-app-secret"
-    permanent_code: str = "SANDBOX-FXIAOKE-PERMANENT-CODE"
+    # the same sandbox credentials as config/crmhub.toml's defaults, so the example config works against it
+    app_id: str = "FSAID_sandbox"
+    app_secret: str = "sandbox-app-secret"
+    permanent_code: str = "sandbox-permanent-code"
     corp_id: str = "FSCID_" + hashlib.md5(b"crmhub-sandbox-corp", usedforsecurity=False).hexdigest().upper()
     ea: str = "crmhubsandbox"
-    admin_open_user_id: str = records.open_user_id("crmhub-admin")
+    admin_open_user_id: str = "FSUID_SANDBOX"
     token_lifetime: float = 7200.0
     window_seconds: float = 20.0
     calls_per_window: int = 100

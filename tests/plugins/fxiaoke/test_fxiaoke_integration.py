@@ -120,7 +120,7 @@ async def test_contacts_link_to_accounts_and_deletions_are_tombstones(
 
 
 class LoseFirstCreateAnswer(httpx.AsyncBaseTransport):
-    """Forwards to the simulator, but drops the connection after the first create was processed."""
+    """Forwards to the simulator, but drops the connection after the first create of USCC_NEW was processed."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
@@ -128,7 +128,7 @@ class LoseFirstCreateAnswer(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith("/data/create") and not self.lost:
+        if request.url.path.endswith("/data/create") and USCC_NEW.encode() in request.content and not self.lost:
             await response.aread()
             self.lost += 1
             raise httpx.ReadError("connection reset after the server committed", request=request)

@@ -104,7 +104,7 @@ def test_token_endpoint_is_limited_to_ten_a_minute(serve: Callable[..., Threaded
 
 
 def test_auth_errors_and_forced_expiry(serve: Callable[..., ThreadedServer], creds: dict[str, Any]) -> None:
-    server = serve(generate=5, faults=FaultProfile(token_ttl=0.3))
+    server = serve(generate=5, faults=FaultProfile(token_ttl=1.0))
     a = Api(server, creds)
     data = {"dataObjectApiName": "AccountObj", "search_query_info": {"limit": 1, "offset": 0}}
     assert a.call(QUERY, data)["errorCode"] == 20017  # no token at all
@@ -114,7 +114,7 @@ def test_auth_errors_and_forced_expiry(serve: Callable[..., ThreadedServer], cre
     assert a.call(QUERY, data)["errorCode"] == 0
     import time
 
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert a.call(QUERY, data)["errorCode"] == 20016  # … but the fault kills it early
     assert a.token()["errorCode"] == 0 and a.call(QUERY, data)["errorCode"] == 0
 
