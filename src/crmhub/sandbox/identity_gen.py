@@ -156,8 +156,12 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
     z, z_pinyin = zihao(rng)
     size = rng.choices(list(SIZES), weights=[v[0] for v in SIZES.values()])[0]
     if kind == "branch" and parent is not None:
+        place = city.short
+        if dist_name and rng.random() < 0.5:  # 深圳南山分公司: also keeps two branches in one city apart
+            place += dist_name.removesuffix("新区") if dist_name.endswith("新区") else \
+                dist_name[:-1] if len(dist_name) > 2 and dist_name.endswith(("区", "县")) else dist_name
         parts = NameParts(parent.parts.region, parent.parts.zihao, parent.parts.trade, parent.parts.form,
-                          parent.parts.bracketed, f"{city.short}分公司")
+                          parent.parts.bracketed, f"{place}分公司")
         industry = parent.industry_code
         size = "micro" if parent.size in ("micro", "small") else "small"
     elif kind == "91":
@@ -177,7 +181,7 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         parts = NameParts(city.name + dist_name, z, line, "专业合作社")
         size = "micro"
     elif kind == "12":
-        if rng.random() < 0.1:  # one per district: a small name space, so kept rare (names stay unique)
+        if rng.random() < 0.04:  # one per district: a small name space, so kept rare (names stay unique)
             field, unit, industry = rng.choice(INSTITUTIONS_LOCAL)
             parts = NameParts(city.name + dist_name, "", field, unit)
         else:

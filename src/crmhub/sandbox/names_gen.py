@@ -26,21 +26,29 @@ ZIHAO_FIRST = _pairs(
     "昌:chang 锦:jin 汇:hui 宇:yu 辉:hui 腾:teng 联:lian 润:run 九:jiu 百:bai 同:tong 大:da 富:fu 顺:shun "
     "鸿:hong 佳:jia 诚:cheng 银:yin 云:yun 蓝:lan 青:qing 绿:lv 紫:zi 聚:ju 益:yi 众:zhong 合:he 达:da "
     "通:tong 丰:feng 源:yuan 立:li 卓:zhuo 越:yue 智:zhi 创:chuang 维:wei 启:qi 航:hang 易:yi 优:you "
-    "美:mei 乐:le 康:kang 健:jian 福:fu 祥:xiang 荣:rong 茂:mao 昊:hao 睿:rui 铭:ming 拓:tuo 展:zhan 峰:feng"
+    "美:mei 乐:le 康:kang 健:jian 福:fu 祥:xiang 荣:rong 茂:mao 昊:hao 睿:rui 铭:ming 拓:tuo 展:zhan 峰:feng "
+    "亿:yi 尚:shang 弘:hong 峻:jun 昱:yu 煜:yu 璟:jing 瀚:han 汉:han 沃:wo 麒:qi 骐:qi 鹏:peng 鹰:ying "
+    "龙:long 凤:feng 豪:hao 雄:xiong 伟:wei 杰:jie 俊:jun 英:ying 贤:xian 仁:ren 忠:zhong 和:he 平:ping "
+    "宁:ning 舒:shu 雅:ya 逸:yi 悦:yue 欣:xin 怡:yi 馨:xin 芳:fang 兰:lan 竹:zhu 松:song 柏:bo 桦:hua "
+    "枫:feng 桐:tong 榕:rong 菁:jing 芯:xin 铜:tong 宝:bao 珠:zhu 晶:jing 翠:cui 南:nan 西:xi 北:bei "
+    "乾:qian 元:yuan 方:fang 三:san 五:wu 千:qian 春:chun 秋:qiu 朝:zhao 曙:shu 旭:xu 耀:yao 飞:fei "
+    "翔:xiang 翼:yi 奥:ao 澳:ao 雷:lei 霆:ting 恩:en 沛:pei 泓:hong 清:qing 洁:jie 澜:lan"
 )
 ZIHAO_SECOND = _pairs(
     "达:da 通:tong 源:yuan 丰:feng 远:yuan 诚:cheng 泰:tai 盛:sheng 信:xin 创:chuang 航:hang 瑞:rui 禾:he "
     "纳:na 润:run 宇:yu 辉:hui 腾:teng 拓:tuo 联:lian 峰:feng 华:hua 星:xing 河:he 海:hai 林:lin 森:sen "
     "川:chuan 山:shan 晟:sheng 昌:chang 隆:long 祥:xiang 安:an 康:kang 顺:shun 利:li 发:fa 兴:xing 鑫:xin "
     "力:li 成:cheng 天:tian 鼎:ding 恒:heng 德:de 新:xin 光:guang 明:ming 阳:yang 云:yun 智:zhi 捷:jie "
-    "迈:mai 途:tu 驰:chi 威:wei 嘉:jia 邦:bang 汇:hui 美:mei 佳:jia 宏:hong 泽:ze 坤:kun 骏:jun"
+    "迈:mai 途:tu 驰:chi 威:wei 嘉:jia 邦:bang 汇:hui 美:mei 佳:jia 宏:hong 泽:ze 坤:kun 骏:jun "
+    "业:ye 益:yi 域:yu 维:wei 诺:nuo 晖:hui 煌:huang 耀:yao 翔:xiang 跃:yue 宸:chen "
+    "轩:xuan 彩:cai 锦:jin 盈:ying 富:fu 贵:gui 裕:yu 祺:qi 禧:xi 湖:hu 江:jiang 洋:yang "
+    "岚:lan 峻:jun 岳:yue 石:shi 磊:lei 原:yuan 野:ye 田:tian 园:yuan 城:cheng 港:gang 湾:wan 桥:qiao "
+    "塔:ta 轮:lun 舟:zhou 帆:fan 盾:dun 擎:qing 锐:rui 钧:jun 铠:kai 衡:heng 弘:hong 为:wei 然:ran"
 )
 """字号 morphemes with pinyin (for web domains and e-mail addresses); 字号 = first + second (+ second)."""
 
-LATIN_ZIHAO: tuple[str, ...] = (
-    "ABC", "TCL", "KMC", "HTC", "GSK", "UTC", "ZTK", "MBA", "DHC", "EKO", "SMT", "IDG", "CSR", "LKB",
-)
-"""Latin-letter 字号 (a minority of names; their full-width forms are a classic drift)."""
+LATIN_LETTERS = "ABCDEFGHJKLMNPRSTUWXYZ"
+"""Letters for Latin 字号 (``ABC科技``): a minority of names, whose full-width forms are a classic drift."""
 
 HOMOPHONES: dict[str, str] = {
     "星": "兴", "河": "和禾", "华": "化桦", "宏": "洪鸿弘", "恒": "衡", "金": "今锦", "瑞": "锐睿", "鑫": "新欣",
@@ -202,7 +210,7 @@ def zihao(rng: random.Random) -> tuple[str, str]:
     """(字号, pinyin): mostly two morphemes, some three, a few Latin letters."""
     r = rng.random()
     if r < 0.025:
-        z = rng.choice(LATIN_ZIHAO)
+        z = "".join(rng.choice(LATIN_LETTERS) for _ in range(rng.choice((2, 3, 3, 4))))
         return z, z.lower()
     a = rng.choice(ZIHAO_FIRST)
     b = rng.choice(ZIHAO_SECOND)

@@ -20,7 +20,15 @@ Distributions (shares of all companies unless stated; the tests check them withi
   dormant_reactivation 2.5 %. See `crmhub.sandbox.ledger_gen` for what each plants and the thresholds.
 - **Drift** (see `crmhub.sandbox.views_gen`): CRM names differ from the legal name in ≈ 40 % (Zoho) / 45 %
   (Fenxiang) of records, the ledger's in ≈ 8 %; USCC missing in 22 % / 28 % / 4 %, mistyped (invalid) in 1 % of
-  CRM records; stale phones, addresses, owners and conflicting industries at 5-15 %.
+  CRM records; stale phones, addresses, owners and conflicting industries at 5-15 %. A quarter of the ledger
+  clients also in Zoho carry the Zoho id as ``externalId`` (a known cross-reference).
+- **Names** are unique up to rare coincidences (two different companies, different USCCs, same legal name):
+  about 1 in 10,000 companies at 30,000 clients, growing with the square of the world's size.
+
+API: `World.companies` / `World.company` (views), `World.identity` (the full truth: region, industry, people,
+finances), `World.plan` / `World.profile_of` (cheap: no views built), `World.truth`, `World.records_of`,
+`World.same_company_pairs`, `World.truth_key`, `World.key_for_uscc` (ground truth for matching),
+`World.relationship_managers` (the fixed RM pool, with each RM's Zoho and Fenxiang ids).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec, world_random
 from crmhub.sandbox.people_gen import RM_POOL, RelationshipManager
 from crmhub.sandbox.views_gen import crm_view, ledger_view
 from crmhub.sandbox.worldtypes import ALERT_KINDS, SYSTEMS, Company, System
+
+__all__ = ["DEFAULT_TODAY", "EXPECTED_ALERTS", "PROFILES", "SHANGHAI", "Plan", "World"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_TODAY = date(2026, 11, 30)
