@@ -8,6 +8,7 @@ events bypass the budgets but are counted, so background flows booked later resp
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -78,6 +79,22 @@ def business_day(d: date) -> date:
     return d
 
 
+_EMPTY: frozenset[str] = frozenset()
+_ONE_DAY = timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _business_days(start: date, end: date) -> dict[date, date]:
+    """date → the next business day on or after it, for every date a window ``[start, end)`` can ask about
+    (shared read-only by every client of a world)."""
+    table: dict[date, date] = {}
+    d = start - timedelta(days=7)
+    while d < end + timedelta(days=7):
+        table[d] = business_day(d)
+        d += timedelta(days=1)
+    return table
+
+
 _CITY_CUM = tuple(itertools.accumulate(CITY_WEIGHTS))
 _TRADE_CUM = tuple(itertools.accumulate(TRADE_WEIGHTS))
 _FORMS = tuple(f for f, _ in ENTERPRISE_FORMS)
@@ -109,16 +126,12 @@ class Book:
         self.start = start
         self.end = end  # exclusive (today)
         self.entries: list[Entry] = []
-        self.sums: dict[tuple[date, bool, bool, str], int] = {}
+        self.sums: dict[tuple[bool, bool, str], dict[date, int]] = {}
+        """(credit, cash, currency) → day → booked fen."""
         self.quiet: set[tuple[date, bool]] = set()
         self.names: dict[tuple[int, bool], set[str]] = {}
         """(day ordinal, credit) → counterparty names booked: the fan guard's memory."""
-        # date → the next business day on or after it, for every date the window can ask about
-        self.business: dict[date, date] = {}
-        d = start - timedelta(days=7)
-        while d < end + timedelta(days=7):
-            self.business[d] = business_day(d)
-            d += timedelta(days=1)
+        self.business = _business_days(start, end)
 
     def quiet_window(self, first: date, last: date, *, credit: bool) -> None:
         d = first
@@ -136,21 +149,24 @@ class Book:
 
     def _few_counterparties(self, day: date, credit: bool, name: str) -> bool:
         """True if adding ``name`` on ``day`` keeps every 3-day window below the fan threshold."""
-        names = self.names
         o = day.toordinal()
-        for start in range(o - FAN_WINDOW_DAYS + 1, o + 1):
-            seen = {name}
-            for k in range(FAN_WINDOW_DAYS):
-                got = names.get((start + k, credit))
-                if got:
-                    seen |= got
-            if len(seen) >= FAN_MIN_COUNTERPARTIES:
+        near = [self.names.get((o + k, credit)) or _EMPTY for k in range(1 - FAN_WINDOW_DAYS, FAN_WINDOW_DAYS)]
+        if sum(map(len, near)) + 1 < FAN_MIN_COUNTERPARTIES:
+            return True  # the common case: few names around at all
+        for start in range(FAN_WINDOW_DAYS):
+            if len({name}.union(*near[start:start + FAN_WINDOW_DAYS])) >= FAN_MIN_COUNTERPARTIES:
                 return False
         return True
 
     def _count(self, day: date, cents: int, credit: bool, cash: bool, ccy: str) -> None:
-        k = (day, credit, cash, ccy)
-        self.sums[k] = self.sums.get(k, 0) + cents
+        bucket = self._bucket(credit, cash, ccy)
+        bucket[day] = bucket.get(day, 0) + cents
+
+    def _bucket(self, credit: bool, cash: bool, ccy: str) -> dict[date, int]:
+        got = self.sums.get((credit, cash, ccy))
+        if got is None:
+            got = self.sums[(credit, cash, ccy)] = {}
+        return got
 
     def background(self, day: date, cents: int, credit: bool, cp: Counterparty | None, *, cash: bool = False,
                    slot: int = 0, ccy: str = "CNY", tries: int = 4) -> bool:
@@ -158,31 +174,35 @@ class Book:
         if cents <= 0:
             return False
         cap = USD_DAILY_CAP if ccy != "CNY" else (HEALTHY_CASH_CAP if cash else HEALTHY_DAILY_CAP)
-        d = day
+        same = self._bucket(credit, cash, ccy)
+        # cash is capped over both directions, so even a two-sided sum stays below 50,000
+        other_cash = self._bucket(not credit, True, ccy) if cash else None
+        transfers = self._bucket(credit, False, ccy) if cash else None
+        quiet = self.quiet
         business = self.business
+        d = day
         for _ in range(tries):
             d = business.get(d) or business_day(d)
             if d >= self.end:
                 return False
-            used = self.sums.get((d, credit, cash, ccy), 0)
-            if cash:  # cash is capped over both directions, so even a two-sided sum stays below 50,000
-                used += self.sums.get((d, not credit, True, ccy), 0)
-            if (d, credit) not in self.quiet and used + cents < cap:
-                if (cash and self.sums.get((d, credit, False, ccy), 0) + cents >= HEALTHY_DAILY_CAP) or \
+            used = same.get(d, 0)
+            if other_cash is not None:
+                used += other_cash.get(d, 0)
+            if (d, credit) not in quiet and used + cents < cap:
+                if (transfers is not None and transfers.get(d, 0) + cents >= HEALTHY_DAILY_CAP) or \
                         (cp is not None and not self._few_counterparties(d, credit, cp.name)):
-                    d += timedelta(days=1)
+                    d += _ONE_DAY
                     continue
                 r = self.rng.random()
-                e = Entry(d, cents, credit, slot, cash, cp, manual=r < 0.02, booked_late=0.02 <= r < 0.05)
-                if 0.05 <= r < 0.055 and used + 2 * cents < cap:
-                    self.entries.append(Entry(d, cents, credit, slot, cash, cp, reversed=True))
-                    self._count(d, cents, credit, cash, ccy)
-                self.entries.append(e)
-                self._count(d, cents, credit, cash, ccy)
+                if 0.05 <= r < 0.055 and used + 2 * cents < cap:  # booked twice, the first one reversed
+                    self.entries.append(Entry(d, cents, credit, slot, cash, cp, False, True))
+                    same[d] = same.get(d, 0) + cents
+                self.entries.append(Entry(d, cents, credit, slot, cash, cp, r < 0.02, False, 0.02 <= r < 0.05))
+                same[d] = same.get(d, 0) + cents
                 if cp is not None:
                     self.names.setdefault((d.toordinal(), credit), set()).add(cp.name)
                 return True
-            d += timedelta(days=1)
+            d += _ONE_DAY
         return False
 
 

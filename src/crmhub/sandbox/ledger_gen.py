@@ -23,6 +23,7 @@ running balance never drops below the profile's floor (zero, or into an overdraf
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -89,6 +90,12 @@ class LedgerDetail:
     facts: dict[str, object] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=64)
+def _month_days(month: date) -> list[date]:
+    """The 1st … 31st day counted from ``month`` (days past the month's end spill into the next, as booking does)."""
+    return [month + timedelta(days=i) for i in range(31)]
+
+
 def _dec(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
@@ -110,7 +117,7 @@ def _background(book: Book, rng: random.Random, inp: LedgerInputs, monthly: int,
     month = date(first.year, first.month, 1)
     while month < book.end:
         nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-        days = [month + timedelta(days=i) for i in range(31)]
+        days = _month_days(month)
 
         def day_in(lo: int, hi: int, days: list[date] = days) -> date:
             return days[lo - 1 + int(rng.random() * (hi - lo + 1))]
