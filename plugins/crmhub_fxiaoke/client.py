@@ -84,6 +84,19 @@ class FxiaokeClient:
         self.ea: str | None = None
         self.token_rejections = 0
         self.calls_made = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        """Own a background call (a prefetched page): cancelled on close, its failure never left unretrieved."""
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled():
+                t.exception()  # retrieved here; whoever awaits the task still gets it raised
+
+        task.add_done_callback(done)
+        return task
 
     # -- auth ------------------------------------------------------------------------------------------------
 
@@ -219,5 +232,10 @@ class FxiaokeClient:
         return describe
 
     async def aclose(self) -> None:
-        """Close the HTTP pool."""
+        """Cancel prefetches a caller abandoned (e.g. ``pull --limit``), then close the HTTP pool."""
+        pending = list(self._background)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         await self.http.aclose()

@@ -98,8 +98,8 @@ async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream
         filters = [*base_filters, _f(LMT, "GTE", w.lo), _f(LMT, "LTE", w.hi)]
         if w.after:
             filters.append(_f("_id", "GT", w.after))
-        return asyncio.ensure_future(client.query(api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}],
-                                                  limit=page_size, stream=stream))
+        return client.track(asyncio.ensure_future(client.query(
+            api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}], limit=page_size, stream=stream)))
 
     # one page is fetched ahead while the caller maps and stores the current one (the next query needs only
     # the current page's last _id); the page is still yielded — and its cursor saved — strictly in order

@@ -91,6 +91,10 @@ async def test_resume_inside_a_window_after_a_crash(serve: Callable[..., Threade
                 break  # the process dies here; the engine committed `saved` with the page
         assert saved is not None and "window" in saved
         rest, _, _ = await read_all(conn, "accounts", saved)
+        abandoned = conn.pull("accounts", None)
+        await abandoned.__anext__()  # a caller that stops after one page (pull --limit) …
+        assert conn.client._background  # … leaves the next page's prefetch in flight
+    assert not conn.client._background  # closing the connector cancelled it
     assert len(seen) + len(rest) == 750 and set(seen).isdisjoint(r.source_id for r in rest)
 
 
