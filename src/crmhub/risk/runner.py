@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
@@ -38,7 +38,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crmhub.risk")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-Event = tuple[str, dict[str, Any]]
+
+
+class Event(NamedTuple):
+    """A hook to fire after commit: ``(hook name, keyword arguments, origin)``.
+
+    Three fields, not two: the sync engine tells its own ``(client, changes)`` pairs from named events by length
+    (a 2-tuple is a client change), so a named event must not be a pair. ``event[0]`` and ``event[1]`` are the
+    hook and its arguments either way.
+    """
+
+    hook: str
+    kwargs: dict[str, Any]
+    origin: str = "risk"
 
 
 def default_today() -> date:
@@ -151,8 +163,8 @@ class RiskEngine:
                 before = RiskAssessment.model_validate(cur.data["assessment"]) if cur is not None else None
                 client = clients.get(g.id) or _client(g)
                 clients[g.id] = client
-                out.append(("crmhub_risk_changed", {"client": client, "before": before, "after": a,
-                                                    "run_id": run_id}))
+                out.append(Event("crmhub_risk_changed", {"client": client, "before": before, "after": a,
+                                                          "run_id": run_id}))
         session.flush()
         if rows:
             session.execute(insert(RiskAssessmentRow), rows)
@@ -166,8 +178,8 @@ class RiskEngine:
             for alert in saved.created:
                 golden = by_id.get(alert.client_id or -1)
                 owner = (clients.get(golden.id) or _client(golden)) if golden is not None else None
-                out.append(("crmhub_alert_raised", {"alert": alert_json(alert), "client": owner,
-                                                    "run_id": run_id}))
+                out.append(Event("crmhub_alert_raised", {"alert": alert_json(alert), "client": owner,
+                                                          "run_id": run_id}))
         return out
 
 
@@ -230,8 +242,8 @@ def _ids_for(session: Session, usccs: Sequence[str]) -> list[int]:
     if bad:
         raise InputError(f"not a valid USCC: {', '.join(bad)}", hint="give the 18-character code, e.g. "
                          "91110000600037341L")
-    found = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-        GoldenClient.uscc.in_(list(wanted)), GoldenClient.status == "active")).tuples().all())
+    found: dict[str | None, int] = {u: i for u, i in session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
+        GoldenClient.uscc.in_(list(wanted)), GoldenClient.status == "active"))}
     missing = [wanted[c] for c in wanted if c not in found]
     if missing:
         raise InputError(f"no active client with USCC {', '.join(missing)}",
@@ -275,11 +287,11 @@ def assess(store: Store, settings: Settings, registry: Registry, usccs: Sequence
     for ids in _batches(store, settings.risk.batch_size, usccs, all):
         with store.begin() as s:
             events = engine.process(s, ids, run_id, outcome, events=fire, keep_results=bool(usccs))
-        for name, kwargs in events:
+        for event in events:
             try:
-                getattr(registry.hook, name)(**kwargs)
+                getattr(registry.hook, event.hook)(**event.kwargs)
             except Exception:
-                log.exception("a plugin's %s handler failed", name)
+                log.exception("a plugin's %s handler failed", event.hook)
         if progress is not None:
             progress(outcome)
     return outcome
