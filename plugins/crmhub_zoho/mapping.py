@@ -20,8 +20,6 @@ from pydantic import ValidationError
 from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
 from crmhub.errors import ConfigError
 from crmhub.model import Contact, CorporateClient
-from crmhub.model.uscc import UsccError
-from crmhub.model.uscc import validate as validate_uscc
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
 
@@ -62,10 +60,18 @@ class Reject(Exception):
 
 
 def parse_time(value: Any) -> datetime | None:
-    """A Zoho datetime with its offset kept (``+05:30``, ``+08:00``; ``Z`` tolerated)."""
-    if value in (None, ""):
+    """A Zoho datetime with its offset kept (``+05:30``, ``+08:00``; ``Z`` tolerated).
+
+    ``datetime.fromisoformat`` handles Zoho's own form fast; anything else goes through ``dateutil.isoparse``
+    (complaint #2: ``Invalid isoformat string`` broke other connectors' incremental syncs).
+    """
+    if value is None or value == "":
         return None
-    return isoparse(str(value))
+    text = str(value)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return isoparse(text)
 
 
 def _text(value: Any) -> str | None:
@@ -166,10 +172,7 @@ class ZohoMapper:
         flags: list[str] = []
         uscc_raw = _text(rec.get(f["uscc"]))
         if uscc_raw is not None:
-            try:
-                data["uscc"] = validate_uscc(uscc_raw)
-            except UsccError as exc:
-                raise Reject(f["uscc"], f"{f['uscc']}: {exc}") from None
+            data["uscc"] = uscc_raw  # validated once, by the canonical Uscc type; errors explained below
         for canonical in ("phone", "website", "email", "english_name", "company_type", "enterprise_size", "branch"):
             api = f.get(canonical)
             if api:
@@ -349,4 +352,5 @@ def _explain(exc: ValidationError, table: Mapping[str, str]) -> tuple[str | None
     canonical = loc[0] if loc else None
     leaf = loc[-1] if loc else None
     api = table.get(leaf or "") or table.get(canonical or "") or canonical
-    return api, f"{api}: {err.get('msg', 'invalid value')}"
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return api, f"{api}: {message}"

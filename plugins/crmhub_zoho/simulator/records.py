@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from crmhub_zoho.simulator.oauth import AccessToken
 from crmhub_zoho.simulator.query import QueryError, parse_coql, parse_criteria
-from crmhub_zoho.simulator.responses import empty, error, invalid_token, ok
+from crmhub_zoho.simulator.responses import JSON_TYPE, dumps, empty, error, invalid_token, ok
 from crmhub_zoho.simulator.seed import SYSTEM_KEYS, zoho_time
 from crmhub_zoho.simulator.store import Key, ModuleStore, page_of
 
@@ -216,14 +216,30 @@ async def list_records(request: Request) -> Response:
         page_no = page
     if not page_entries:
         return empty(204)
-    records = store.records
-    data = [project(records[e[2]], fields) for e in page_entries]
     next_token, expiry = (make_token(sim, query, page_entries[-1], pos + len(page_entries), tok.user_id)
                           if more else (None, None))
-    info = {"per_page": per_page, "next_page_token": next_token, "count": len(data), "sort_by": sort_by,
+    info = {"per_page": per_page, "next_page_token": next_token, "count": len(page_entries), "sort_by": sort_by,
             "page": page_no, "previous_page_token": None, "page_token_expiry": expiry, "sort_order": sort_order,
             "email": False, "more_records": more, "call": False}
-    return ok({"data": data, "info": info})
+    return Response(encoded_page(store, [e[2] for e in page_entries], fields, info), media_type=JSON_TYPE)
+
+
+def encoded_page(store: ModuleStore, ids: list[str], fields: list[str] | None, info: dict[str, Any]) -> bytes:
+    """``{"data": [...], "info": {...}}``; each record's JSON is rendered once per ``fields`` list and kept until
+    the record changes, so serving a page costs string joins (clients ask for the same fields page after page)."""
+    key = tuple(fields) if fields is not None else None
+    rendered = store.rendered
+    parts = []
+    for rid in ids:
+        hit = rendered.get(rid)
+        if hit is None or hit[0] != key:
+            text = dumps(project(store.records[rid], fields)).decode()
+            rendered[rid] = (key, text)
+            parts.append(text)
+        else:
+            parts.append(hit[1])
+    return ('{"data":[' + ",".join(parts) + '],"info":' + json.dumps(info, separators=(",", ":")) + "}").encode()
+
 
 
 async def get_record(request: Request) -> Response:

@@ -18,6 +18,8 @@ from crmhub_zoho.simulator.fields import ModuleDef
 Key = tuple[int, int, str]
 
 
+
+
 def epoch(text: str) -> int:
     """Epoch seconds of a Zoho datetime string (always with an offset)."""
     return int(datetime.fromisoformat(text).timestamp())
@@ -34,6 +36,7 @@ class ModuleStore:
     def __init__(self, module: ModuleDef) -> None:
         self.module = module
         self.records: dict[str, dict[str, Any]] = {}
+        self.rendered: dict[str, tuple[tuple[str, ...] | None, str]] = {}
         self.by_id: list[Key] = []
         self.by_modified: list[Key] = []
         self.by_created: list[Key] = []
@@ -75,6 +78,7 @@ class ModuleStore:
         else:
             bisect.insort(self.by_id, (int(rid), int(rid), rid))
         self.records[rid] = rec
+        self.rendered.pop(rid, None)
         self._mt[rid] = epoch(rec["Modified_Time"])
         self._ct[rid] = epoch(rec["Created_Time"])
         bisect.insort(self.by_modified, (self._mt[rid], int(rid), rid))
@@ -87,6 +91,7 @@ class ModuleStore:
         old = self.records.pop(rid, None)
         if old is None:
             return None
+        self.rendered.pop(rid, None)
         self._unindex_dups(rid, old)
         _remove(self.by_id, (int(rid), int(rid), rid))
         _remove(self.by_modified, (self._mt.pop(rid), int(rid), rid))
