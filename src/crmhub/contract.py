@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crmhub.masking import mask_text
 from crmhub.model import (
     BankAccount,
     Contact,
@@ -160,7 +161,8 @@ class WriteBack(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    fields: list[str] = Field(default_factory=lambda: ["name", "uscc", "industry", "risk"])
+    fields: list[str] = Field(default_factory=lambda: ["uscc", "risk"],
+                              description="Canonical fields written back, e.g. uscc, risk, name, industry, phone.")
     create: bool = False
 
 
@@ -250,6 +252,15 @@ class Connector(ABC, Generic[ConfigT]):
     def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         """Yield pages of ``stream`` from ``cursor`` (``None`` = full read; ``since`` overrides the cursor)."""
 
+    def writable_fields(self, stream: str) -> frozenset[str] | None:
+        """Canonical fields this connector can really write on ``stream`` (``None`` = every mapped field).
+
+        The write-back planner only plans these, so a field the target cannot store (e.g. an industry code when
+        the CRM only has a vendor picklist) is never planned again and again. A connector must read back every
+        field it writes, so the echo of its own write is recognised.
+        """
+        return None
+
     def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
         """Map a stored native payload again (``crmhub deadletter retry`` after a mapping fix).
 
@@ -324,6 +335,26 @@ class Channel(ABC, Generic[ConfigT]):
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Deliver one message; raise `FatalError` for configuration problems, `RetriableError` for transient."""
 
+    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
+                recipients: Sequence[str]) -> OutboundMessage:
+        """Render notification ``kind`` (``rating_downgrade``, ``alert``, … ``test``) in ``lang`` from ``context``.
+
+        Must be deterministic — the same arguments give the same message — because a re-send after a crash is only
+        absorbed by a server's duplicate check when the body is identical. Channels with their own templates
+        override this; the default lists the context as masked plain text, so a third-party channel works without
+        templates.
+        """
+        return plain_message(kind, lang, context, key=key, recipients=recipients)
+
+    def duplicate_window(self, recipient: str) -> float:
+        """Seconds during which the service itself drops a second identical message to ``recipient`` (0 = never).
+
+        The notification outbox re-sends a message whose first attempt may or may not have arrived (the process
+        stopped between sending and recording the answer) only within this window; otherwise it reports the
+        message as unconfirmed instead of risking a second copy.
+        """
+        return 0.0
+
     async def aclose(self) -> None:
         """Release resources."""
 
@@ -332,6 +363,40 @@ class Channel(ABC, Generic[ConfigT]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+_PLAIN_TITLES: dict[str, tuple[str, str]] = {
+    "rating_downgrade": ("客户评级下调", "Client rating downgraded"),
+    "alert": ("风险预警", "Risk alert"),
+    "sync_failed": ("同步失败", "Sync failed"),
+    "dead_letters": ("死信记录", "Dead letters"),
+    "digest": ("crmhub 摘要", "crmhub digest"),
+    "follow_up_reminder": ("客户跟进提醒", "Client follow-up reminder"),
+    "test": ("crmhub 测试消息", "crmhub test message"),
+}
+
+
+def _plain_lines(value: Any, indent: str = "") -> list[str]:
+    if isinstance(value, Mapping):
+        lines: list[str] = []
+        for k, v in value.items():
+            if isinstance(v, Mapping | list):
+                lines += [f"{indent}{k}:", *_plain_lines(v, indent + "  ")]
+            elif v not in (None, ""):
+                lines.append(f"{indent}{k}: {v}")
+        return lines
+    if isinstance(value, list):
+        return [line for item in value for line in _plain_lines(item, indent + "- ")]
+    return [f"{indent}{value}"]
+
+
+def plain_message(kind: str, lang: str, context: Mapping[str, Any], *, key: str,
+                  recipients: Sequence[str]) -> OutboundMessage:
+    """The default `Channel.compose`: a title and the context as indented ``key: value`` lines, masked."""
+    zh, en = _PLAIN_TITLES.get(kind, (kind, kind))
+    subject = zh if lang.lower().startswith("zh") else en
+    text = mask_text("\n".join(_plain_lines({k: v for k, v in context.items() if k != "lang"})))
+    return OutboundMessage(key=key, recipients=list(recipients), subject=subject, text=text or subject, kind=kind)
 
 
 @dataclass(frozen=True, slots=True)

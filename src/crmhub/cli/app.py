@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmhub._version import __version__
-from crmhub.cli import connector_cmds, ledger_cmds, risk_cmds, setup_cmds, sync_cmds
+from crmhub.cli import connector_cmds, ledger_cmds, notify_cmds, risk_cmds, sandbox_cmds, setup_cmds, sync_cmds
 
 app = typer.Typer(
     name="crmhub",
@@ -43,5 +43,9 @@ app.add_typer(sync_cmds.clients_app, name="clients")
 app.add_typer(sync_cmds.review_app, name="review")
 app.add_typer(sync_cmds.deadletter_app, name="deadletter")
 app.add_typer(ledger_cmds.ledger_app, name="ledger")
+app.add_typer(notify_cmds.notify_app, name="notify")
+app.add_typer(notify_cmds.interactions_app, name="interactions")
 app.add_typer(risk_cmds.risk_app, name="risk")
 app.add_typer(risk_cmds.alerts_app, name="alerts")
+app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
+app.command("demo")(sandbox_cmds.demo)

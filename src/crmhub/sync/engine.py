@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -92,12 +92,15 @@ class SyncEngine:
 
     def __init__(self, settings: Settings, registry: Registry, store: Store, *,
                  progress: Progress | None = None,
-                 risk_phase: Callable[[UnitOfWork, int | None, RunReport], list[Any]] | None = None) -> None:
+                 risk_phase: Callable[[UnitOfWork, int | None, RunReport], list[Any]] | None = None,
+                 after_run: Callable[[RunReport], Awaitable[None]] | None = None) -> None:
+        """``after_run`` is awaited at the end of every non-dry run, once its report is stored (notifications)."""
         self.settings = settings
         self.registry = registry
         self.store = store
         self.progress: Progress = progress or _NoProgress()
         self.risk_phase = risk_phase
+        self.after_run = after_run
 
     def selected(self, only: list[str] | None) -> list[str]:
         """Enabled connectors, restricted to ``only``; unknown names are an `InputError`."""
@@ -142,6 +145,8 @@ class SyncEngine:
                 else "failed"
             report.error = f"{type(exc).__name__}: {exc}"
             self._finish(report, uow)
+            if isinstance(exc, Exception):
+                await self._after_run(report)
             raise
         finally:
             uow.close()
@@ -149,6 +154,7 @@ class SyncEngine:
                 locks.release()
         self._finish(report, uow)
         self._fire_run_finished(report)
+        await self._after_run(report)
         return report
 
     async def _phases(self, ctx: RunContext, locks: LockSet) -> None:
@@ -274,8 +280,7 @@ class SyncEngine:
     # --- write-back --------------------------------------------------------------------------------------
 
     def _targets(self, ctx: RunContext) -> list[Target]:
-        info = {n: (self.settings.connectors[n], ctx.connectors[n].streams) for n in ctx.connectors}
-        return writable_targets(info)
+        return writable_targets(ctx.connectors)
 
     def _plan(self, ctx: RunContext) -> None:
         targets = self._targets(ctx)
@@ -364,6 +369,16 @@ class SyncEngine:
                     getattr(self.registry.hook, kind)(**kwargs)
             except Exception:
                 log.exception("a plugin's event handler failed")
+
+    async def _after_run(self, report: RunReport) -> None:
+        """Call the ``after_run`` hook for a stored (non-dry) run; its failures are logged, never the run's."""
+        if self.after_run is None or report.dry_run or report.run_id is None:
+            return
+        try:
+            await self.after_run(report)
+        except Exception:
+            log.exception("the after-run hook failed (run %s is stored; notifications are planned again by "
+                          "`crmhub notify run`)", report.run_id)
 
     def _fire_run_finished(self, report: RunReport) -> None:
         if report.dry_run:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crmhub.contract import ConnectorConfig, StreamKind, StreamSpec
+from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
 from crmhub.store.tables import GoldenClient, Outbox, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.hashing import content_hash, short_hash
@@ -24,11 +24,18 @@ from crmhub.sync.survivorship import is_blank
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A connector stream that receives write-backs."""
+    """A connector stream that receives write-backs, and the canonical fields it will write there."""
 
     connector: str
     stream: StreamSpec
     config: ConnectorConfig
+    writable: frozenset[str] | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        """Configured write-back fields the connector can actually write."""
+        wanted = self.config.write_back.fields
+        return [f for f in wanted if self.writable is None or f in self.writable]
 
 
 @dataclass(slots=True)
@@ -48,15 +55,18 @@ class PlannedWrite:
         return "create" if self.source_id is None else "update"
 
 
-def writable_targets(connectors: Mapping[str, tuple[ConnectorConfig, Sequence[StreamSpec]]]) -> list[Target]:
-    """Connectors with write-back enabled and a writable client stream."""
+def writable_targets(connectors: Mapping[str, Connector[Any]]) -> list[Target]:
+    """Connectors with write-back enabled, a writable client stream and at least one writable field."""
     targets = []
-    for name, (cfg, streams) in connectors.items():
+    for name, conn in connectors.items():
+        cfg = conn.config
         if not cfg.enabled or not cfg.write_back.enabled or not cfg.write_back.fields:
             continue
-        for spec in streams:
+        for spec in conn.streams:
             if spec.kind is StreamKind.CLIENT and spec.writable:
-                targets.append(Target(name, spec, cfg))
+                target = Target(name, spec, cfg, conn.writable_fields(spec.name))
+                if target.fields:
+                    targets.append(target)
                 break
     return targets
 
@@ -96,7 +106,7 @@ def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: 
         .where(Xref.client_id == golden.id, SourceRow.connector == target.connector,
                SourceRow.stream == target.stream.name, SourceRow.deleted.is_(False))
         .order_by(SourceRow.id)).all()
-    fields = target.config.write_back.fields
+    fields = target.fields
     plans: list[PlannedWrite] = []
     if members:
         for m in members[:1]:  # duplicates inside one CRM are a review matter, never written twice

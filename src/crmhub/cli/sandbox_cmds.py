@@ -1,0 +1,142 @@
+"""``crmhub sandbox serve`` (every simulator on loopback) and ``crmhub demo`` (the whole product in two minutes)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import typer
+
+from crmhub.cli.common import console, err_console, load_registry, run
+from crmhub.errors import InputError
+from crmhub.i18n import bilingual, current_lang, t
+
+sandbox_app = typer.Typer(help="Simulators of every outside system, for trying crmhub offline.", no_args_is_help=True)
+
+
+def _faults(text: str | None):  # type: ignore[no-untyped-def]
+    from crmhub.sandbox.faults import FaultProfileError, parse_profile
+
+    try:
+        return parse_profile(text)
+    except FaultProfileError as exc:
+        raise InputError(f"--faults: {exc}") from None
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    seed: int = typer.Option(0, help="World seed (same seed, same world)."),
+    clients: int = typer.Option(2000, min=0, help="Number of companies in the world."),
+    faults: str | None = typer.Option(None, help="Fault profile: none, slow, flaky, expiring, dirty, hostile, "
+                                                 "or key=value,… (e.g. latency_ms=50,throttle_rate=0.05)."),
+    port_base: int = typer.Option(8700, help="Zoho at P, Fenxiang P+1, ledger P+2, WeCom P+3, SMTP P+4."),
+    write_config: Path | None = typer.Option(None, "--write-config", help="Write a crmhub config pointing here."),
+) -> None:
+    """Serve every plugin's simulator on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    from crmhub.sandbox.serve import SandboxStartError
+    from crmhub.sandbox.serve import run as serve_run
+
+    registry = load_registry()
+    profile = _faults(faults)
+
+    def ready(sandboxes) -> None:  # type: ignore[no-untyped-def]
+        console.print(t("sandbox_started"))
+        for line in sandboxes.banner():
+            console.print("  " + line)
+        if write_config is not None:
+            console.print(t("sandbox_config", file=write_config))
+
+    try:
+        serve_run(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients, faults=profile,
+                  write_config=write_config, ready=ready)
+    except SandboxStartError as exc:
+        raise InputError(str(exc), hint=bilingual("换一个 --port-base 或停止占用端口的进程",
+                                                   "pick another --port-base or stop what holds the port")) from None
+    console.print(t("sandbox_stopped"))
+
+
+def demo(
+    clients: int = typer.Option(2000, min=10, help="Companies in the synthetic world."),
+    seed: int = typer.Option(7, help="World seed."),
+    workdir: Path = typer.Option(Path("var/demo"), "--dir", help="Where the demo keeps its store and reports."),
+    change: float = typer.Option(0.02, help="Share of records changed in the simulators before the second sync."),
+) -> None:
+    """Start the simulators, run a full sync, change records, run an incremental sync, print both reports."""
+    from crmhub.cli.sync_cmds import build_engine
+    from crmhub.config import parse_settings
+    from crmhub.reporting import render_html, render_report
+    from crmhub.sandbox.serve import free_port_base, start_sandboxes
+    from crmhub.store import Store
+    from crmhub.sync.evaluation import matching_quality
+
+    lang = current_lang()
+    started = time.monotonic()
+    registry = load_registry()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    store_url = f"sqlite:///{workdir / 'crmhub.db'}"
+    port_base = free_port_base(registry.sandbox_apps)
+    console.print(bilingual(f"生成 {clients} 家企业的模拟世界并启动模拟器（端口 {port_base} 起）…",
+                            f"Building a world of {clients} companies and starting the simulators "
+                            f"(ports from {port_base})…"))
+    with start_sandboxes(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients,
+                         store_url=store_url) as sandboxes:
+        cfg_path = sandboxes.write_config(workdir / "crmhub.toml")
+        import tomllib
+
+        settings = parse_settings(tomllib.loads(cfg_path.read_text(encoding="utf-8")), registry,
+                                  source=str(cfg_path))
+        from crmhub.cli.common import Context
+
+        ctx = Context(registry, settings)
+        store = Store.open(store_url)
+        try:
+            console.rule(bilingual("第一次同步（全量）", "Sync 1 (full)"))
+            first = run(build_engine(ctx, store).run())
+            console.print(render_report(first, lang))
+            changed = _mutate(sandboxes, max(1, int(clients * change)), seed)
+            console.rule(bilingual(f"第二次同步（增量，模拟器中改动了 {changed} 条记录）",
+                                   f"Sync 2 (incremental, {changed} records changed in the simulators)"))
+            second = run(build_engine(ctx, store).run())
+            console.print(render_report(second, lang))
+            html = workdir / f"report-{second.run_id}.html"
+            html.write_text(render_html(second, lang), encoding="utf-8")
+            (workdir / f"report-{first.run_id}.html").write_text(render_html(first, lang), encoding="utf-8")
+            with store.begin() as s:
+                quality = matching_quality(s, sandboxes.world.truth())
+        finally:
+            store.dispose()
+    console.rule(bilingual("结果", "Result"))
+    console.print(bilingual(
+        f"匹配质量（对照模拟世界的真实情况）：精确率 {quality.precision:.4f}，召回率 {quality.recall:.4f}"
+        f"（{quality.records} 条记录，{quality.true_pairs} 个真实配对）",
+        f"Matching against the world's ground truth: precision {quality.precision:.4f}, recall {quality.recall:.4f} "
+        f"({quality.records} records, {quality.true_pairs} true pairs)"))
+    console.print(bilingual(f"HTML 报告：{html}；配置与存储：{workdir}；用时 {time.monotonic() - started:.0f} 秒",
+                            f"HTML report: {html}; config and store: {workdir}; "
+                            f"took {time.monotonic() - started:.0f} s"))
+    console.print(bilingual(f"继续探索：crmhub clients list -c {cfg_path}（需先运行 crmhub sandbox serve --seed {seed} "
+                            f"--clients {clients} 才能再次同步）",
+                            f"Explore: crmhub clients list -c {cfg_path} (run crmhub sandbox serve --seed {seed} "
+                            f"--clients {clients} to sync again)"))
+    if first.status not in ("succeeded", "partial") or second.status not in ("succeeded", "partial"):
+        err_console.print(bilingual("有同步运行失败，见上方报告", "a sync run failed; see the reports above"))
+        raise typer.Exit(1)
+
+
+def _mutate(sandboxes, count: int, seed: int) -> int:  # type: ignore[no-untyped-def]
+    """Change ``count`` records in each HTTP simulator through its admin endpoint."""
+    total = 0
+    with httpx.Client(timeout=60) as client:
+        for running in sandboxes:
+            if running.app.protocol != "http" or running.app.config_section != "connectors":
+                continue
+            answer = client.post(f"{running.url}/_sandbox/mutate", json={"count": count, "seed": seed})
+            answer.raise_for_status()
+            body = answer.json()
+            changed = body.get("changed") or body.get("ids") or body.get("changes") or []
+            total += len(changed) if isinstance(changed, list) else int(changed or 0)
+    return total
