@@ -52,7 +52,7 @@ def run(store: Store, registry: Any, **risk: Any) -> Any:
     return assess(store, settings(**risk), registry, all=True)
 
 
-def test_large_value_transfer_single_and_cumulative(store: Store, registry: Any) -> None:
+def test_large_value_transfers_cash_and_foreign_currency(store: Store, registry: Any) -> None:
     b = Book(store)
     one = live(b, 1)
     b.tx(one, 10, 2_500_000, "credit", sid="BIG")
@@ -64,9 +64,23 @@ def test_large_value_transfer_single_and_cumulative(store: Store, registry: Any)
     b.tx(both, 30, 1_500_000, "debit")  # each side below 2,000,000: credits and debits are summed separately
     rev = live(b, 4)
     b.tx(rev, 25, 3_000_000, "credit", reversed_=True)
+    cash = live(b, 11)
+    b.tx(cash, 12, 30_000, "credit", cash=True, kind="deposit", counterparty=None, sid="C1")
+    b.tx(cash, 12, 25_000, "credit", cash=True, kind="deposit", counterparty=None, sid="C2")
+    small = live(b, 12)
+    b.tx(small, 12, 49_000, "debit", cash=True, kind="withdrawal", counterparty=None)
+    usd = live(b, 13)
+    usd_acct = b.account(usd, opening=0, currency="USD")
+    b.tx(usd, 8, 210_000, "credit", account=usd_acct, currency="USD", sid="U1")
+    b.tx(usd, 9, 150_000, "credit", account=usd_acct, currency="USD")
+    eur = live(b, 14)
+    eur_acct = b.account(eur, opening=0, currency="EUR")
+    b.tx(eur, 8, 190_000, "debit", account=eur_acct, currency="EUR", sid="E1")  # 206,056 USD equivalent
+    steady(b, usd, weekly=1_000, account=usd_acct)
+    steady(b, eur, weekly=1_000, account=eur_acct)
     b.commit()
     run(store, registry)
-    got = alerts(store, "large_value")
+    got = [a for a in alerts(store, "large_value") if a["uscc"] in (one.uscc, two.uscc, both.uscc, rev.uscc)]
     assert [(a["uscc"], a["transaction_ids"]) for a in got] == [(one.uscc, ["BIG"]), (two.uscc, ["P1", "P2"])]
     first = got[0]
     assert first["rule_id"] == "large_value.0502" and first["amount"] == "2500000.00" and first["currency"] == "CNY"
@@ -78,28 +92,8 @@ def test_large_value_transfer_single_and_cumulative(store: Store, registry: Any)
     # 1.5M in and 1.5M out the same day: no large-value report, but a pass-through (快进快出)
     assert [(a["uscc"], a["kind"]) for a in alerts(store) if a["kind"] != "large_value"] == [
         (both.uscc, "pass_through")]
-
-
-def test_large_value_cash_and_foreign_currency(store: Store, registry: Any) -> None:
-    b = Book(store)
-    cash = live(b, 1)
-    b.tx(cash, 12, 30_000, "credit", cash=True, kind="deposit", counterparty=None, sid="C1")
-    b.tx(cash, 12, 25_000, "credit", cash=True, kind="deposit", counterparty=None, sid="C2")
-    small = live(b, 2)
-    b.tx(small, 12, 49_000, "debit", cash=True, kind="withdrawal", counterparty=None)
-    usd = live(b, 3)
-    usd_acct = b.account(usd, opening=0, currency="USD")
-    b.tx(usd, 8, 210_000, "credit", account=usd_acct, currency="USD", sid="U1")
-    b.tx(usd, 9, 150_000, "credit", account=usd_acct, currency="USD")
-    eur = live(b, 4)
-    eur_acct = b.account(eur, opening=0, currency="EUR")
-    b.tx(eur, 8, 190_000, "debit", account=eur_acct, currency="EUR", sid="E1")  # 206,056 USD equivalent
-    steady(b, usd, weekly=1_000, account=usd_acct)
-    steady(b, eur, weekly=1_000, account=eur_acct)
-    b.commit()
-    run(store, registry)
     got = {a["uscc"]: a for a in alerts(store, "large_value")}
-    assert set(got) == {cash.uscc, usd.uscc, eur.uscc}
+    assert set(got) >= {cash.uscc, usd.uscc, eur.uscc} and small.uscc not in got
     assert got[cash.uscc]["rule_id"] == "large_value.0501" and got[cash.uscc]["transaction_ids"] == ["C1", "C2"]
     assert got[usd.uscc]["currency"] == "USD" and got[usd.uscc]["amount"] == "210000.00"
     assert got[eur.uscc]["transaction_ids"] == ["E1"] and got[eur.uscc]["evidence"]["details"]["direction"] == "debit"

@@ -124,7 +124,9 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
     assert code == 2 and "no client" in out
 
 
-def test_scorecard_command(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scorecard_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(tmp_path / "crmhub.toml")
+    Path(config).write_text('lang = "en"\n', encoding="utf-8")
     code, out = cli(capsys, "risk", "scorecard", "--json", "-c", config)
     table = json.loads(out)
     assert code == 0 and table["illustrative"] and table["version"] == "expert-2026.1"

@@ -65,38 +65,25 @@ def test_hand_computed_ledger_inputs(store: Store) -> None:
     assert got["ledger_linked"] is True and got["accounts"] == 3
 
 
-def test_unknown_currency_is_left_out_and_named(store: Store) -> None:
+def test_currencies_orphan_rows_and_clients_without_loans_or_ledger(store: Store) -> None:
     b = Book(store)
-    c = b.client(2)
-    b.account(c, 100)
-    b.account(c, 5_000, currency="CHF")
-    b.commit()
-    got = read(store, c.id)
-    assert got["avg_daily_balance"] == 100 and got["unconverted_currencies"] == ["CHF"]
-    assert read(store, c.id, fx_to_cny={"CHF": "8"})["avg_daily_balance"] == 40_100
-
-
-def test_transactions_stored_without_client_id_are_found_through_the_account(store: Store) -> None:
-    b = Book(store)
-    c = b.client(3)
-    b.account(c, 0)
-    b.tx(c, 20, 12_345, "credit", client_id=None)
-    b.tx(c, 10, 12_345, "debit", client_id=None)
-    b.commit()
-    got = read(store, c.id)
-    assert got["credit_turnover"] == 12_345 and got["debit_turnover"] == 12_345
-    assert got["avg_daily_balance"] == pytest.approx(12_345 * 10 / 90, abs=0.01)
-
-
-def test_no_loans_and_no_ledger(store: Store) -> None:
-    b = Book(store)
-    c = b.client(4)
-    b.account(c, 1)
+    chf = b.client(2)
+    b.account(chf, 100)
+    b.account(chf, 5_000, currency="CHF")
+    orphan = b.client(3)
+    b.account(orphan, 0)
+    b.tx(orphan, 20, 12_345, "credit", client_id=None)  # stored without its client id (a statement import)
+    b.tx(orphan, 10, 12_345, "debit", client_id=None)
     prospect = b.client(5, ledger=False)
     b.commit()
-    got = read(store, c.id)
+    got = read(store, chf.id)
+    assert got["avg_daily_balance"] == 100 and got["unconverted_currencies"] == ["CHF"]  # no rate: left out, named
+    assert read(store, chf.id, fx_to_cny={"CHF": "8"})["avg_daily_balance"] == 40_100
     assert (got["max_dpd"], got["worst_class"], got["loan_to_turnover"], got["turnover_stability"]) == \
         (0, "none", 0.0, None)
+    got = read(store, orphan.id)  # found through the account's owner
+    assert got["credit_turnover"] == 12_345 and got["debit_turnover"] == 12_345
+    assert got["avg_daily_balance"] == pytest.approx(12_345 * 10 / 90, abs=0.01)
     none = read(store, prospect.id)
     assert none["ledger_linked"] is False and none["avg_daily_balance"] is None and none["max_dpd"] is None
 

@@ -69,6 +69,11 @@ def count(store: Store, table: Any) -> int:
 async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, registry: Any,
                                                                 world: tuple[MemoryLedger, MemoryCrm]) -> None:
     ledger, crm = world
+    dry = await engine(store, registry).run(dry_run=True)  # assessed and planned, nothing kept, nothing fired
+    assert dry.totals.risk_assessed == 1 and dry.totals.alerts_raised == 2
+    assert next(p.fields for p in dry.plan if p.connector == "crm")["risk"]["after"]["segment"] == "high"
+    assert count(store, RiskAssessmentRow) == 0 and count(store, Alert) == 0 and EVENTS == []
+
     report = await engine(store, registry).run()
     assert report.status == "succeeded" and "risk" in report.phases
     assert (report.totals.risk_assessed, report.totals.rating_changes) == (1, 0)
@@ -107,24 +112,10 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
     changed = dict(EVENTS)["risk_changed"]
     assert changed["before"].rating.value == rows[0].rating and changed["after"].overrides == []
 
-
-async def test_dry_run_assesses_but_keeps_nothing(store: Store, registry: Any,
-                                                  world: tuple[MemoryLedger, MemoryCrm]) -> None:
-    report = await engine(store, registry).run(dry_run=True)
-    assert report.totals.risk_assessed == 1 and report.totals.alerts_raised == 2
-    assert next(p.fields for p in report.plan if p.connector == "crm")["risk"]["after"]["segment"] == "high"
-    assert count(store, RiskAssessmentRow) == 0 and count(store, Alert) == 0 and EVENTS == []
-
-
-async def test_a_new_scorecard_version_reaches_every_client(store: Store, registry: Any,
-                                                            world: tuple[MemoryLedger, MemoryCrm]) -> None:
-    await engine(store, registry).run()
-    eng = engine(store, registry)
-    card = eng.settings.risk.card().model_copy(update={"version": "expert-2026.2"})
-    eng.settings.risk.scorecard = card
+    eng = engine(store, registry)  # a new scorecard version reaches every client, changed inputs or not
+    eng.settings.risk.scorecard = eng.settings.risk.card().model_copy(update={"version": "expert-2026.2"})
     eng.risk_phase = make_risk_phase(eng.settings, registry)
-    report = await eng.run()
-    assert report.totals.risk_assessed == 1
+    assert (await eng.run()).totals.risk_assessed == 1
     with store.begin() as s:
         versions = list(s.scalars(select(RiskAssessmentRow.scorecard_version).where(RiskAssessmentRow.current)))
     assert versions == ["expert-2026.2"]
