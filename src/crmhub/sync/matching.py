@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from crmhub.sync.blocking import BlockIndex, BlockingConfig, block_chains
+from crmhub.sync.blocking import BlockIndex, BlockingConfig, block_keys
 from crmhub.sync.records import MatchRecord
 from crmhub.sync.scoring import Contribution, MatchModel, MatchScore, TermFrequencies, score_pair
 
@@ -176,7 +176,7 @@ class Matcher:
         rid = len(self._records)
         self._records.append(record)
         self._ids[record.ref] = rid
-        self._blocks.add(rid, block_chains(record))
+        self._blocks.add(rid, block_keys(record))
         self._tf.add(record)
 
     def remove(self, ref: str) -> None:
@@ -185,11 +185,11 @@ class Matcher:
         record = self._records[rid]
         assert record is not None
         self._records[rid] = None
-        self._blocks.remove(rid, block_chains(record))
+        self._blocks.remove(rid, block_keys(record))
         self._tf.remove(record)
 
     def _candidate_ids(self, record: MatchRecord) -> set[int]:
-        found = set(self._blocks.candidates(block_chains(record)))
+        found = set(self._blocks.candidates(block_keys(record)))
         own = self._ids.get(record.ref)
         found.discard(own if own is not None else -1)
         return found
@@ -244,7 +244,7 @@ class Matcher:
         for rid, current in enumerate(live):
             if current is None:
                 continue
-            for other_id in set(self._blocks.candidates(block_chains(current))):
+            for other_id in set(self._blocks.candidates(block_keys(current))):
                 if other_id >= rid:
                     continue  # scored from the other side: candidacy is symmetric (BlockIndex.candidates)
                 other = live[other_id]

@@ -58,6 +58,10 @@ class MatchRecord:
     trade_pinyin: str = field(init=False, repr=False, compare=False)
     location: str | None = field(init=False, repr=False, compare=False)
     phones: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    geo4: str | None = field(init=False, repr=False, compare=False)
+    """City-level prefix (4 digits) of the registering division, or of the name/address region without USCC."""
+    province: str | None = field(init=False, repr=False, compare=False)
+    """Two-digit province prefix of the best-known location (name region, address, USCC division)."""
 
     def __post_init__(self) -> None:
         key_py = pinyin_key(self.name.key)
@@ -67,16 +71,8 @@ class MatchRecord:
         object.__setattr__(self, "location", self.name.region_code or self.region_code or self.division_code)
         phones = tuple(dict.fromkeys(p for p in (self.phone, *self.other_phones) if p))
         object.__setattr__(self, "phones", phones)
-
-    @property
-    def province(self) -> str | None:
-        """Two-digit province prefix of the best-known location (name region, address, USCC division)."""
-        return self.location[:2] if self.location else None
-
-    @property
-    def geo4(self) -> str | None:
-        """City-level prefix (4 digits) of the registering division, or of the name/address region without USCC."""
-        return _geo4(self.division_code or self.location)
+        object.__setattr__(self, "geo4", _geo4(self.division_code or self.location))
+        object.__setattr__(self, "province", self.location[:2] if self.location else None)
 
     @classmethod
     def build(
