@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -64,12 +67,7 @@ def demo(
     change: float = typer.Option(0.02, help="Share of records changed in the simulators before the second sync."),
 ) -> None:
     """Start the simulators, run a full sync, change records, run an incremental sync, print both reports."""
-    from crmhub.cli.sync_cmds import build_engine
-    from crmhub.config import parse_settings
-    from crmhub.reporting import render_html, render_report
-    from crmhub.sandbox.serve import free_port_base, start_sandboxes
-    from crmhub.store import Store
-    from crmhub.sync.evaluation import matching_quality
+    from crmhub.sandbox.serve import free_port_base
 
     lang = current_lang()
     started = time.monotonic()
@@ -77,38 +75,25 @@ def demo(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    store_url = f"sqlite:///{workdir / 'crmhub.db'}"
     port_base = free_port_base(registry.sandbox_apps)
-    console.print(bilingual(f"生成 {clients} 家企业的模拟世界并启动模拟器（端口 {port_base} 起）…",
-                            f"Building a world of {clients} companies and starting the simulators "
-                            f"(ports from {port_base})…"))
-    with start_sandboxes(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients,
-                         store_url=store_url) as sandboxes:
-        cfg_path = sandboxes.write_config(workdir / "crmhub.toml")
-        import tomllib
-
-        settings = parse_settings(tomllib.loads(cfg_path.read_text(encoding="utf-8")), registry,
-                                  source=str(cfg_path))
-        from crmhub.cli.common import Context
-
-        ctx = Context(registry, settings)
-        store = Store.open(store_url)
+    cfg_path = workdir / "crmhub.toml"
+    console.print(bilingual(f"生成 {clients} 家企业的模拟世界，在独立进程中启动模拟器（端口 {port_base} 起）…",
+                            f"Building a world of {clients} companies; starting the simulators in their own "
+                            f"process (ports from {port_base})…"))
+    # The simulators run in a child process so they use the second core instead of competing with the sync.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crmhub.cli", "sandbox", "serve", "--seed", str(seed), "--clients", str(clients),
+         "--port-base", str(port_base), "--write-config", str(cfg_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(server, cfg_path, registry, port_base)
+        first, second, quality, html = _demo_runs(cfg_path, workdir, registry, clients, seed, change, lang)
+    finally:
+        server.terminate()
         try:
-            console.rule(bilingual("第一次同步（全量）", "Sync 1 (full)"))
-            first = run(build_engine(ctx, store).run())
-            console.print(render_report(first, lang))
-            changed = _mutate(sandboxes, max(1, int(clients * change)), seed)
-            console.rule(bilingual(f"第二次同步（增量，模拟器中改动了 {changed} 条记录）",
-                                   f"Sync 2 (incremental, {changed} records changed in the simulators)"))
-            second = run(build_engine(ctx, store).run())
-            console.print(render_report(second, lang))
-            html = workdir / f"report-{second.run_id}.html"
-            html.write_text(render_html(second, lang), encoding="utf-8")
-            (workdir / f"report-{first.run_id}.html").write_text(render_html(first, lang), encoding="utf-8")
-            with store.begin() as s:
-                quality = matching_quality(s, sandboxes.world.truth())
-        finally:
-            store.dispose()
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
     console.rule(bilingual("结果", "Result"))
     console.print(bilingual(
         f"匹配质量（对照模拟世界的真实情况）：精确率 {quality.precision:.4f}，召回率 {quality.recall:.4f}"
@@ -118,23 +103,85 @@ def demo(
     console.print(bilingual(f"HTML 报告：{html}；配置与存储：{workdir}；用时 {time.monotonic() - started:.0f} 秒",
                             f"HTML report: {html}; config and store: {workdir}; "
                             f"took {time.monotonic() - started:.0f} s"))
-    console.print(bilingual(f"继续探索：crmhub clients list -c {cfg_path}（需先运行 crmhub sandbox serve --seed {seed} "
-                            f"--clients {clients} 才能再次同步）",
-                            f"Explore: crmhub clients list -c {cfg_path} (run crmhub sandbox serve --seed {seed} "
-                            f"--clients {clients} to sync again)"))
+    console.print(bilingual(f"继续探索：crmhub clients list -c {cfg_path}；再次同步前先运行 crmhub sandbox serve "
+                            f"--seed {seed} --clients {clients} --port-base {port_base}",
+                            f"Explore: crmhub clients list -c {cfg_path}; to sync again first run crmhub sandbox "
+                            f"serve --seed {seed} --clients {clients} --port-base {port_base}"))
     if first.status not in ("succeeded", "partial") or second.status not in ("succeeded", "partial"):
         err_console.print(bilingual("有同步运行失败，见上方报告", "a sync run failed; see the reports above"))
         raise typer.Exit(1)
 
 
-def _mutate(sandboxes, count: int, seed: int) -> int:  # type: ignore[no-untyped-def]
-    """Change ``count`` records in each HTTP simulator through its admin endpoint."""
+def _wait_for(server: subprocess.Popen[str], cfg_path: Path, registry: Any, port_base: int,
+              timeout: float = 300.0) -> None:
+    """Wait until the child wrote its config and every simulator port accepts connections."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    ports = [port_base + app.port_offset for app in registry.sandbox_apps]
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise InputError(bilingual("模拟器进程启动失败：", "the simulator process failed to start: ")
+                             + (server.stderr.read() if server.stderr else "")[-2000:])
+        if cfg_path.exists():
+            ready = True
+            for port in ports:
+                with socket.socket() as sock:
+                    sock.settimeout(0.5)
+                    ready = ready and sock.connect_ex(("127.0.0.1", port)) == 0
+            if ready:
+                return
+        time.sleep(0.2)
+    raise InputError(bilingual("模拟器未在规定时间内就绪", "the simulators did not become ready in time"))
+
+
+def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed: int, change: float,
+               lang: Any) -> tuple[Any, Any, Any, Path]:
+    """Full sync, mutations, incremental sync, reports, matching quality."""
+    import tomllib
+
+    from crmhub.cli.common import Context
+    from crmhub.cli.sync_cmds import build_engine
+    from crmhub.config import parse_settings
+    from crmhub.reporting import render_html, render_report
+    from crmhub.sandbox.world import World
+    from crmhub.store import Store
+    from crmhub.sync.evaluation import matching_quality
+
+    data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    data["store"] = {"url": f"sqlite:///{workdir / 'crmhub.db'}"}
+    settings = parse_settings(data, registry, source=str(cfg_path))
+    cfg_path.write_text(cfg_path.read_text(encoding="utf-8").replace(
+        'url = "sqlite:///var/crmhub.db"', f'url = "sqlite:///{workdir / "crmhub.db"}"'), encoding="utf-8")
+    ctx = Context(registry, settings)
+    store = Store.open(settings.store.url)
+    try:
+        console.rule(bilingual("第一次同步（全量）", "Sync 1 (full)"))
+        first = run(build_engine(ctx, store).run())
+        console.print(render_report(first, lang))
+        changed = _mutate(settings, max(1, int(clients * change)), seed)
+        console.rule(bilingual(f"第二次同步（增量，模拟器中改动了 {changed} 条记录）",
+                               f"Sync 2 (incremental, {changed} records changed in the simulators)"))
+        second = run(build_engine(ctx, store).run())
+        console.print(render_report(second, lang))
+        (workdir / f"report-{first.run_id}.html").write_text(render_html(first, lang), encoding="utf-8")
+        html = workdir / f"report-{second.run_id}.html"
+        html.write_text(render_html(second, lang), encoding="utf-8")
+        with store.begin() as s:
+            quality = matching_quality(s, World(seed=seed, clients=clients).truth())
+    finally:
+        store.dispose()
+    return first, second, quality, html
+
+
+def _mutate(settings: Any, count: int, seed: int) -> int:
+    """Change ``count`` records in each connector's simulator through its admin endpoint."""
     total = 0
     with httpx.Client(timeout=60) as client:
-        for running in sandboxes:
-            if running.app.protocol != "http" or running.app.config_section != "connectors":
-                continue
-            answer = client.post(f"{running.url}/_sandbox/mutate", json={"count": count, "seed": seed})
+        for cfg in settings.connectors.values():
+            base = str(getattr(cfg, "accounts_url", None) or getattr(cfg, "base_url", ""))
+            root = base.split("/fineract-provider", maxsplit=1)[0].rstrip("/")
+            answer = client.post(f"{root}/_sandbox/mutate", json={"count": count, "seed": seed})
             answer.raise_for_status()
             body = answer.json()
             changed = body.get("changed") or body.get("ids") or body.get("changes") or []
