@@ -20,6 +20,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
@@ -27,6 +28,7 @@ from crmhub.contract import Channel, CheckResult, DeliveryResult, OutboundMessag
 from crmhub.errors import AuthError, FatalError, IntegrationError, RetriableError
 from crmhub_email.compose import address_problem, build_message
 from crmhub_email.config import EmailConfig
+from crmhub_email.rendering import render_email
 
 log = logging.getLogger("crmhub.plugins.email")
 
@@ -197,6 +199,13 @@ class EmailChannel(Channel[EmailConfig]):
         login = f" as {cfg.username}" if cfg.username else " (no login)"
         return CheckResult(ok=True, details=details, message=(
             f"SMTP server {cfg.host}:{cfg.port} reachable, {details['security']}, logged in{login}"))
+
+    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
+                recipients: Sequence[str]) -> OutboundMessage:
+        """The notification rendered by this plugin's zh/en mail templates (`render_email`), masked."""
+        subject, text, html = render_email(kind, lang, context)
+        return OutboundMessage(key=key, recipients=list(recipients), subject=subject, text=text, html=html,
+                               kind=kind)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Deliver ``message`` as one multipart/alternative mail to every valid recipient."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -29,11 +29,14 @@ from crmhub_wechat.api import Answer, Sleep, WecomApi, errcode_of
 from crmhub_wechat.compose import AT_ALL, Targets, app_bodies, oa_body, parse_recipients, robot_bodies
 from crmhub_wechat.config import WecomConfig
 from crmhub_wechat.pacing import Limit, RecipientPacer
+from crmhub_wechat.rendering import render_wecom_parts
 
 log = logging.getLogger("crmhub.plugins.wechat_work")
 
 OK = "ok"
 _REMEMBERED_KEYS = 4096
+OA_DUPLICATE_WINDOW = 600.0
+"""Official Account template messages: ``client_msg_id`` is de-duplicated per openid for 10 minutes."""
 _RECORD_REASONS = {
     ec.ALL_RECIPIENTS_INVALID: "no valid recipient: every user/department/tag is invalid or outside the app's "
                                "visible range (81013)",
@@ -116,6 +119,28 @@ class WecomChannel(Channel[WecomConfig]):
             return CheckResult(ok=False, details=details, message=f"WeCom app {cfg.agent_id} is disabled (停用)")
         return CheckResult(ok=True, details=details, message=(
             f"WeCom app {cfg.agent_id} ({answer.get('name') or '?'}) reachable: corp id, secret and trusted IP ok"))
+
+    # --- compose -------------------------------------------------------------------------------------------
+
+    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
+                recipients: Sequence[str]) -> OutboundMessage:
+        """The notification rendered by this plugin's zh/en markdown templates (`render_wecom_parts`), masked.
+
+        Deterministic for the same arguments, so a re-send carries the very body WeCom's duplicate check knows.
+        """
+        parts = render_wecom_parts(kind, lang, context)
+        return OutboundMessage(key=key, recipients=list(recipients), subject=parts.title, text=parts.text,
+                               markdown=parts.markdown, kind=kind)
+
+    def duplicate_window(self, recipient: str) -> float:
+        """WeCom drops an identical app message within ``duplicate_check_interval`` (when ``duplicate_check`` is on)
+        and an OA template message with the same ``client_msg_id`` within 10 minutes; group robots never do."""
+        targets = parse_recipients([recipient], allow_at_all=self.config.allow_at_all)
+        if targets.app:
+            return float(self.config.duplicate_check_interval) if self.config.duplicate_check else 0.0
+        if targets.oa:
+            return OA_DUPLICATE_WINDOW
+        return 0.0
 
     # --- send ----------------------------------------------------------------------------------------------
 

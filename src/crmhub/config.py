@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from crmhub.contract import ChannelConfig, ConnectorConfig
 from crmhub.errors import ConfigError
 from crmhub.i18n import bilingual
+from crmhub.notify.settings import NotifySettings
 from crmhub.plugins import Registry
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.db import DEFAULT_URL
@@ -93,6 +94,7 @@ class Settings(Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)

@@ -27,11 +27,14 @@ deadletter_app = typer.Typer(help="Records that could not be processed, with the
 
 
 def build_engine(ctx: Context, store: Store, progress: Any = None) -> SyncEngine:
-    """The engine for this configuration and store."""
+    """The engine for this configuration and store; notifications are planned and sent after each stored run."""
+    from crmhub.notify.service import Notifier
     from crmhub.risk.runner import make_risk_phase
 
+    notify = ctx.settings.notify.enabled and bool(ctx.settings.channels)
     return SyncEngine(ctx.settings, ctx.registry, store, progress=progress,
-                      risk_phase=make_risk_phase(ctx.settings, ctx.registry))
+                      risk_phase=make_risk_phase(ctx.settings, ctx.registry),
+                      after_run=Notifier(ctx.settings, ctx.registry, store).after_run if notify else None)
 
 
 def sync(

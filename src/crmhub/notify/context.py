@@ -1,0 +1,211 @@
+"""The template contexts of every notification kind, built from store rows — masked before they are stored.
+
+A context is plain JSON (it lives in the outbox row's payload, so a re-send after a crash renders the identical
+message). Personal data never enters it unmasked: names of companies, USCCs, ratings and amounts are not personal
+data, but any free text (alert summaries, error messages, CRM-supplied names) passes `crmhub.masking.mask_text`,
+and phone numbers are masked by kind. Channel templates mask once more on the way out.
+
+Dates are rendered in the bank's time zone as ``YYYY-MM-DD HH:MM`` so a message reads the same in every channel.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crmhub.masking import mask, mask_text
+from crmhub.notify.recipients import Manager
+from crmhub.notify.settings import Lang, NotifySettings
+from crmhub.store.tables import Alert, GoldenClient, Outbox, RiskAssessmentRow, SyncRun
+
+
+def masked(value: Any) -> Any:
+    """``value`` with every string passed through `mask_text` (dicts and lists recursively)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
+
+
+def masked_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """`masked` for a context dict (typed)."""
+    return {k: masked(v) for k, v in value.items()}
+
+
+def local(value: datetime | date | None, settings: NotifySettings) -> str | None:
+    """``value`` in the bank's time zone as ``YYYY-MM-DD HH:MM`` (dates as ``YYYY-MM-DD``)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def _url(template: str | None, **values: Any) -> str | None:
+    if not template:
+        return None
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def client_info(g: GoldenClient | None, settings: NotifySettings) -> dict[str, Any]:
+    """``{id, name, uscc}`` of a client (the name masked: CRMs put phone numbers in names)."""
+    if g is None:
+        return {}
+    return {"id": g.id, "name": mask_text(g.name), "uscc": g.uscc}
+
+
+def _base(settings: NotifySettings, now: datetime, url: str | None) -> dict[str, Any]:
+    return {"now": local(now, settings), "url": url}
+
+
+def _reasons(row: RiskAssessmentRow, lang: Lang) -> list[str]:
+    """Overrides first, then the factors the scorecard names as moving the score most."""
+    assessment = (row.data or {}).get("assessment") or {}
+    suffix = "zh" if lang == "zh" else "en"
+    reasons = [str(o.get(f"reason_{suffix}") or o.get("code") or "") for o in assessment.get("overrides") or []]
+    factors = {f.get("factor"): f for f in assessment.get("factors") or [] if isinstance(f, dict)}
+    for code in assessment.get("reason_codes") or []:
+        factor = factors.get(code) or {}
+        reasons.append(str(factor.get(f"reason_{suffix}") or code))
+    return [r for r in dict.fromkeys(reasons) if r]
+
+
+def _score(value: float | Decimal | None) -> float | None:
+    return round(float(value), 1) if value is not None else None
+
+
+def downgrade_context(current: RiskAssessmentRow, before_rating: str, before_score: float | None,
+                      client: GoldenClient | None, lang: Lang, settings: NotifySettings, now: datetime
+                      ) -> dict[str, Any]:
+    """``rating_downgrade``: client, before {rating, score}, after {rating, score, segment}, reasons."""
+    info = client_info(client, settings)
+    return masked_dict({
+        **_base(settings, now, _url(settings.client_url, id=current.client_id, uscc=info.get("uscc") or "")),
+        "client": info, "before": {"rating": before_rating, "score": _score(before_score)},
+        "after": {"rating": current.rating, "score": _score(current.score), "segment": current.segment},
+        "reasons": _reasons(current, lang), "assessed_at": local(current.assessed_at, settings),
+    })
+
+
+def alert_context(alert: Alert, client: GoldenClient | None, lang: Lang, settings: NotifySettings,
+                  now: datetime) -> dict[str, Any]:
+    """``alert``: client and alert {id, kind, summary, amount, currency, occurred_at}."""
+    evidence = alert.evidence or {}
+    summary = evidence.get("summary_zh" if lang == "zh" else "summary_en") or evidence.get("summary_en") or ""
+    amount = str(Decimal(alert.amount_minor).scaleb(-2)) if alert.amount_minor is not None else None
+    info = client_info(client, settings)
+    return masked_dict({
+        **_base(settings, now, _url(settings.client_url, id=alert.client_id or "", uscc=info.get("uscc") or "")),
+        "client": info or {"name": alert.uscc or "—", "uscc": alert.uscc},
+        "alert": {"id": alert.id, "kind": alert.kind, "summary": summary, "amount": amount,
+                  "currency": alert.currency, "occurred_at": local(alert.day or alert.created_at, settings)},
+    })
+
+
+def _failed_connectors(run: SyncRun) -> list[tuple[str, str | None]]:
+    connectors = (run.report or {}).get("connectors") or {}
+    out = []
+    for name, rep in connectors.items():
+        errors = [str(s["error"]) for s in (rep.get("streams") or {}).values() if isinstance(s, dict) and
+                  s.get("error")]
+        if rep.get("status") in ("failed", "stopped") or errors:
+            out.append((name, rep.get("error") or (errors[0] if errors else None)))
+    return out
+
+
+def sync_failed_context(run: SyncRun, lang: Lang, settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``sync_failed``: connector(s), run id, error, hint, started_at."""
+    failed = _failed_connectors(run)
+    error = run.error or next((e for _, e in failed if e), None) or run.status
+    hint = (f"运行状态：{run.status}。查看 `crmhub report {run.id}` 了解每个连接器的结果" if lang == "zh" else
+            f"run status {run.status}: see `crmhub report {run.id}` for each connector's outcome")
+    return masked_dict({**_base(settings, now, _url(settings.run_url, id=run.id)),
+                   "connector": ", ".join(n for n, _ in failed) or ", ".join(run.connectors or []) or "—",
+                   "run_id": run.id, "status": run.status, "error": error, "hint": hint,
+                   "started_at": local(run.started_at, settings)})
+
+
+def dead_letters_context(run: SyncRun, groups: list[tuple[str, str, int]], examples: list[tuple[str | None, str]],
+                         settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``dead_letters``: connector(s), stream(s), count and a few examples of one run."""
+    return masked_dict({**_base(settings, now, _url(settings.run_url, id=run.id)),
+                   "connector": ", ".join(dict.fromkeys(c for c, _, _ in groups)) or "—",
+                   "stream": ", ".join(dict.fromkeys(s for _, s, _ in groups)) or None,
+                   "count": sum(n for _, _, n in groups), "run_id": run.id,
+                   "examples": [{"source_id": sid or "—", "reason": reason} for sid, reason in examples]})
+
+
+def digest_context(run: SyncRun, downgrades: int, lang: Lang, settings: NotifySettings, now: datetime
+                   ) -> dict[str, Any]:
+    """``digest``: period, counts and one line per connector of a scheduled run."""
+    report = run.report or {}
+    totals = report.get("totals") or {}
+    items = []
+    for name, rep in (report.get("connectors") or {}).items():
+        streams = rep.get("streams") or {}
+        read = sum(int(s.get("read", 0) or 0) for s in streams.values() if isinstance(s, dict))
+        changed = sum(int(s.get("created", 0) or 0) + int(s.get("updated", 0) or 0)
+                      for s in streams.values() if isinstance(s, dict))
+        status, written = rep.get("status", "?"), rep.get("written_back", 0)
+        detail = (f"{status}：读取 {read}，变更 {changed}，回写 {written}" if lang == "zh" else
+                  f"{status}: {read} read, {changed} changed, {written} written back")
+        items.append({"title": name, "detail": detail})
+    return masked_dict({**_base(settings, now, _url(settings.run_url, id=run.id)),
+                   "period": local(run.started_at, settings), "run_id": run.id, "status": run.status,
+                   "counts": {"new_clients": totals.get("clients_created", 0),
+                              "changed_clients": totals.get("clients_updated", 0), "downgrades": downgrades,
+                              "alerts": totals.get("alerts_raised", 0),
+                              "dead_letters": totals.get("dead_letters", 0)},
+                   "items": items})
+
+
+def follow_up_context(client: GoldenClient, due_on: date, last_touch: datetime, touched_by: str | None,
+                      lang: Lang, settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``follow_up_reminder``: client, due_on, owner and a note on the last contact (phones masked)."""
+    manager = Manager.of(client.data, client.rm_user_id)
+    last = local(last_touch, settings)
+    if touched_by:
+        note = (f"上次联系：{last}（{touched_by}）" if lang == "zh" else f"Last contact: {last} ({touched_by})")
+    else:
+        note = (f"尚无联系记录（客户于 {last} 建档）" if lang == "zh" else
+                f"No contact recorded yet (client on file since {last})")
+    contact = _primary_contact(client.data or {})
+    if contact:
+        note += (f"；联系人：{contact}" if lang == "zh" else f"; contact: {contact}")
+    info = client_info(client, settings)
+    return masked_dict({**_base(settings, now, _url(settings.client_url, id=client.id, uscc=info.get("uscc") or "")),
+                   "client": info, "due_on": due_on.isoformat(), "owner": manager.name or manager.user_id,
+                   "segment": client.segment, "note": note})
+
+
+def _primary_contact(data: dict[str, Any]) -> str | None:
+    """The first contact's name and masked phone (what an RM needs to call), or None."""
+    contacts = sorted((c for c in data.get("contacts") or [] if isinstance(c, dict) and c.get("name")),
+                      key=lambda c: not c.get("is_primary"))
+    first = contacts[0] if contacts else None
+    if first is None:
+        return None
+    phone = first.get("mobile") or first.get("phone")
+    return f"{first['name']} {mask(str(phone), 'phone')}" if phone else str(first["name"])
+
+
+def undelivered_context(row: Outbox, settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``dead_letters`` template for a notification that failed or is unconfirmed: which, to whom, why."""
+    event = (row.payload or {}).get("event", row.stream)
+    to = ", ".join((row.payload or {}).get("recipients") or [])
+    return masked_dict({**_base(settings, now, None), "connector": f"notify → {row.target}",
+                   "stream": f"{row.state}: {event}", "count": 1,
+                   "examples": [{"source_id": f"#{row.id} {event} → {to}", "reason": row.last_error or row.state}]})
+
+
+def test_context(channel: str, settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``test``: the channel and when the message was made."""
+    return {**_base(settings, now, None), "channel": channel, "sent_at": local(now, settings)}

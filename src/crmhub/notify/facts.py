@@ -1,0 +1,194 @@
+"""Finding what deserves a notification, in the store: the facts the planner turns into outbox rows.
+
+Each finder reads committed rows — alerts, risk assessments, sync runs, dead letters, interactions, the outbox
+itself — never in-memory events, so a process that dies between a change and its notification loses nothing: the
+next pass finds the same fact. Every fact has a stable ``ref`` (``alert:12``, ``downgrade:345``,
+``run:7:failed``, ``followup:9:2026-05-01`` …) that becomes part of its outbox keys. Finders only look back
+``[notify].lookback_hours`` (follow-ups are keyed by due date instead), so switching notifications on never
+replays a year of history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from crmhub.model.client import Rating
+from crmhub.notify import context as ctx
+from crmhub.notify.followup import due_follow_ups, last_interaction
+from crmhub.notify.settings import Lang, NotifySettings
+from crmhub.store.tables import Alert, DeadLetter, GoldenClient, Outbox, RiskAssessmentRow, SyncRun
+
+if TYPE_CHECKING:
+    from crmhub.config import Settings
+
+BATCH = 500
+NOTIFICATION = "notification"
+
+
+@dataclass(slots=True)
+class Fact:
+    """Something to notify: its event kind, stable reference, client (for ``rm``) and context builder."""
+
+    event: str
+    ref: str
+    client: GoldenClient | None
+    run_id: int | None
+    build: Callable[[Lang], dict[str, Any]]
+
+
+def _clients(session: Session, ids: set[int | None]) -> dict[int, GoldenClient]:
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted:
+        return {}
+    return {g.id: g for g in session.scalars(select(GoldenClient).where(GoldenClient.id.in_(wanted)))}
+
+
+def _worse(after: str, before: str) -> bool:
+    try:
+        return Rating(after).numeric > Rating(before).numeric
+    except ValueError:
+        return False
+
+
+def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: int | None = None
+                    ) -> list[tuple[RiskAssessmentRow, str, float]]:
+    """Current (or this run's) assessments whose rating is worse than the client's previous assessment."""
+    prev = aliased(RiskAssessmentRow)
+    inner = aliased(RiskAssessmentRow)
+    cur = RiskAssessmentRow
+    previous_id = (select(func.max(inner.id)).where(inner.client_id == cur.client_id, inner.id < cur.id)
+                   .correlate(cur).scalar_subquery())
+    q = select(cur, prev.rating, prev.score).join(prev, prev.id == previous_id)
+    if since is not None:
+        q = q.where(cur.current.is_(True), cur.assessed_at >= since)
+    if run_id is not None:
+        q = q.where(cur.run_id == run_id)
+    rows = session.execute(q.order_by(cur.id)).all()
+    return [(row, rating, score) for row, rating, score in rows if _worse(row.rating, rating)]
+
+
+def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
+    """A current assessment rated worse than the one before it."""
+    rows = _downgrade_rows(session, since=since)
+    clients = _clients(session, {r.client_id for r, _, _ in rows})
+    for row, before, score in rows:
+        client = clients.get(row.client_id)
+
+        def build(lang: Lang, row: RiskAssessmentRow = row, before: str = before, score: float = score,
+                  client: GoldenClient | None = client) -> dict[str, Any]:
+            return ctx.downgrade_context(row, before, score, client, lang, ns, now)
+
+        yield Fact("rating_downgrade", f"downgrade:{row.id}", client, row.run_id, build)
+
+
+def alert_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
+    """A new alert raised within the lookback."""
+    after = 0
+    while True:
+        alerts = list(session.scalars(select(Alert).where(Alert.status == "new", Alert.created_at >= since,
+                                                          Alert.id > after).order_by(Alert.id).limit(BATCH)))
+        if not alerts:
+            return
+        after = alerts[-1].id
+        clients = _clients(session, {a.client_id for a in alerts})
+        for alert in alerts:
+            client = clients.get(alert.client_id or -1)
+
+            def build(lang: Lang, alert: Alert = alert, client: GoldenClient | None = client) -> dict[str, Any]:
+                return ctx.alert_context(alert, client, lang, ns, now)
+
+            yield Fact("alert", f"alert:{alert.id}", client, alert.run_id, build)
+
+
+def run_facts(session: Session, settings: Settings, events: set[str], since: datetime, now: datetime
+              ) -> Iterator[Fact]:
+    """Failed or partial runs, runs with too many dead letters, and scheduled runs (for the digest)."""
+    ns = settings.notify
+    runs = list(session.scalars(select(SyncRun).where(
+        SyncRun.dry_run.is_(False), SyncRun.finished_at.is_not(None), SyncRun.finished_at >= since)
+        .order_by(SyncRun.id)))
+    if not runs:
+        return
+    dead: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+    if "dead_letters" in events:
+        for run_id, connector, stream, n in session.execute(
+                select(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream, func.count())
+                .where(DeadLetter.run_id.in_([r.id for r in runs]))
+                .group_by(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream)).all():
+            if run_id is not None:
+                dead[run_id].append((connector, stream, int(n)))
+    threshold = settings.sync.dead_letter_alert_threshold
+    for run in runs:
+        if "sync_failed" in events and run.status in ("failed", "partial"):
+            yield Fact("sync_failed", f"run:{run.id}:failed", None, run.id, _failed_builder(run, ns, now))
+        groups = sorted(dead.get(run.id, []), key=lambda g: -g[2])
+        if "dead_letters" in events and sum(n for _, _, n in groups) > threshold:
+            examples = [(d.source_id, d.reason) for d in session.scalars(
+                select(DeadLetter).where(DeadLetter.run_id == run.id).order_by(DeadLetter.id).limit(5))]
+            yield Fact("dead_letters", f"run:{run.id}:dead_letters", None, run.id,
+                       _dead_builder(run, groups, examples, ns, now))
+        if "digest" in events and run.trigger == "scheduler":
+            downgrades = len(_downgrade_rows(session, run_id=run.id))
+            yield Fact("digest", f"run:{run.id}:digest", None, run.id, _digest_builder(run, downgrades, ns, now))
+
+
+def _failed_builder(run: SyncRun, ns: NotifySettings, now: datetime) -> Callable[[Lang], dict[str, Any]]:
+    return lambda lang: ctx.sync_failed_context(run, lang, ns, now)
+
+
+def _dead_builder(run: SyncRun, groups: list[tuple[str, str, int]], examples: list[tuple[str | None, str]],
+                  ns: NotifySettings, now: datetime) -> Callable[[Lang], dict[str, Any]]:
+    return lambda lang: ctx.dead_letters_context(run, groups, examples, ns, now)
+
+
+def _digest_builder(run: SyncRun, downgrades: int, ns: NotifySettings, now: datetime
+                    ) -> Callable[[Lang], dict[str, Any]]:
+    return lambda lang: ctx.digest_context(run, downgrades, lang, ns, now)
+
+
+def follow_up_facts(session: Session, ns: NotifySettings, today: date, now: datetime) -> Iterator[list[Fact]]:
+    """Clients whose follow-up period has come, in batches (the planner checks the keys batch by batch)."""
+    states = due_follow_ups(session, ns, today)
+    while True:
+        batch = list(islice(states, BATCH))
+        if not batch:
+            return
+        clients = _clients(session, {s.client_id for s in batch})
+        facts = []
+        for state in batch:
+            client = clients[state.client_id]
+
+            def build(lang: Lang, client: GoldenClient = client, due: date = state.due_on) -> dict[str, Any]:
+                last = last_interaction(session, client.id)
+                touch = last.occurred_at if last is not None else client.created_at
+                return ctx.follow_up_context(client, due, touch, last.by if last is not None else None, lang, ns,
+                                             now)
+
+            facts.append(Fact("follow_up", f"followup:{client.id}:{state.due_on.isoformat()}", client, None, build))
+        yield facts
+
+
+def undelivered_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
+    """Notifications that failed, partly failed or are unconfirmed — except reports of that very kind."""
+    rows = session.scalars(select(Outbox).where(
+        Outbox.kind == NOTIFICATION, Outbox.state.in_(("failed", "partial", "unconfirmed")),
+        Outbox.updated_at >= since, Outbox.stream != "undelivered").order_by(Outbox.id))
+    for row in rows:
+        yield Fact("undelivered", f"outbox:{row.id}", None, row.run_id, _undelivered_builder(row, ns, now))
+
+
+def _undelivered_builder(row: Outbox, ns: NotifySettings, now: datetime) -> Callable[[Lang], dict[str, Any]]:
+    return lambda lang: ctx.undelivered_context(row, ns, now)
+
+
+def horizon(ns: NotifySettings, now: datetime) -> datetime:
+    """The oldest moment a fact may come from."""
+    return now - timedelta(hours=ns.lookback_hours)

@@ -1,0 +1,152 @@
+"""Planning from facts in the store: routes, recipients, idempotent keys, lookback, run facts (real SQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from crmhub.config import parse_settings
+from crmhub.errors import ConfigError
+from crmhub.notify.planner import Planner, notification_key
+from crmhub.plugins import Registry
+from crmhub.store import Store
+from crmhub.store.tables import DeadLetter, Outbox
+
+from .helpers import NOW, U2, Servers, alert, assess, client, settings, sync_run
+
+
+def rows(store: Store) -> list[Outbox]:
+    with store.begin() as s:
+        found = list(s.scalars(select(Outbox).order_by(Outbox.id)))
+        s.expunge_all()
+        return found
+
+
+def by_channel(found: list[Outbox]) -> dict[str, list[Outbox]]:
+    out: dict[str, list[Outbox]] = {}
+    for r in found:
+        out.setdefault(r.target, []).append(r)
+    return out
+
+
+def test_alert_goes_to_rm_on_wecom_and_risk_team_by_email_once(store: Store, registry: Registry,
+                                                                servers: Servers) -> None:
+    """A new alert becomes one WeCom row for the RM and one email row for the risk team; re-planning adds nothing."""
+    cfg = settings(registry, servers)
+    cid = client(store)
+    aid = alert(store, cid)
+    first = Planner(cfg).plan(store)
+    assert first.planned == {"alert": 2}
+    found = by_channel(rows(store))
+    assert [r.payload["recipients"] for r in found["wecom"]] == [["zhangsan"]]
+    assert [r.payload["recipients"] for r in found["email"]] == [["risk@bank.example"]]
+    assert found["wecom"][0].idempotency_key == f"n:alert:{aid}:wecom:rm"
+    assert found["email"][0].payload["context"]["alert"]["amount"] == "2500000.00"
+    again = Planner(cfg).plan(store)
+    assert sum(again.planned.values()) == 0 and len(rows(store)) == 2
+
+
+def test_rating_downgrade_only_when_worse_than_the_previous_assessment(store: Store, registry: Registry,
+                                                                      servers: Servers) -> None:
+    """First assessment and upgrades notify nobody; a downgrade notifies, with before/after and reasons."""
+    cfg = settings(registry, servers, notify={"groups": {"risk_team": ["risk@bank.example"]}})
+    cid = client(store)
+    assess(store, cid, "A", 80.0, at=NOW - timedelta(hours=3))
+    assert Planner(cfg).plan(store).planned == {}
+    assess(store, cid, "AA", 86.0, at=NOW - timedelta(hours=2))
+    assert Planner(cfg).plan(store).planned == {}
+    down = assess(store, cid, "BB", 63.0, at=NOW - timedelta(hours=1), reasons=("registered_capital",))
+    assert Planner(cfg).plan(store).planned == {"rating_downgrade": 2}
+    ctx = rows(store)[0].payload["context"]
+    assert ctx["before"] == {"rating": "AA", "score": 86.0}
+    assert ctx["after"]["rating"] == "BB" and ctx["reasons"] == ["registered_capital 偏弱"]
+    assert rows(store)[0].source_id == f"downgrade:{down}"
+
+
+def test_rm_resolution_directory_email_local_part_and_skipped(store: Store, registry: Registry,
+                                                             servers: Servers) -> None:
+    """RM UserID from the directory (by email), else the email's local part; no RM at all → a skipped row."""
+    cfg = settings(registry, servers, notify={"directory": {"Wang.Fang@bank.example": "wangfang01"},
+                                              "alert": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    a = client(store, rm={"name": "王芳", "email": "wang.fang@bank.example"})
+    b = client(store, uscc=U2, name="上海宝钢贸易有限公司", rm={"name": "李四", "email": "lisi@bank.example"})
+    c = client(store, uscc=None, name="无客户经理有限公司", rm=None)  # type: ignore[arg-type]
+    for cid in (a, b, c):
+        alert(store, cid)
+    outcome = Planner(cfg).plan(store)
+    assert outcome.planned == {"alert": 2} and outcome.skipped == {"alert": 1}
+    found = {r.client_id: r for r in rows(store)}
+    assert found[a].payload["recipients"] == ["wangfang01"]
+    assert found[b].payload["recipients"] == ["lisi"]
+    assert found[c].state == "skipped" and "no relationship manager" in (found[c].last_error or "")
+
+
+def test_empty_group_and_unknown_channel_are_warnings_not_rows(store: Store, registry: Registry,
+                                                               servers: Servers) -> None:
+    """An empty risk team sends nothing (a warning says so); a route through an unknown channel is reported."""
+    cfg = settings(registry, servers, notify={"groups": {}, "sync_failed": {"send": [
+        {"channel": "sms", "to": ["operators"]}]}})
+    alert(store, client(store))
+    sync_run(store)
+    outcome = Planner(cfg).plan(store)
+    assert outcome.planned == {"alert": 1}
+    assert any("group 'risk_team' is empty" in w for w in outcome.warnings)
+    assert any("'sms'" in w and "not configured" in w for w in outcome.warnings)
+
+
+def test_lookback_keeps_history_quiet(store: Store, registry: Registry, servers: Servers) -> None:
+    """Alerts and runs older than lookback_hours are never notified (turning notify on replays nothing)."""
+    cfg = settings(registry, servers, notify={"lookback_hours": 24})
+    alert(store, client(store), created=NOW - timedelta(days=3))
+    sync_run(store, finished=NOW - timedelta(days=2))
+    assert sum(Planner(cfg).plan(store).planned.values()) == 0
+
+
+def test_run_facts_failed_dead_letters_and_digest(store: Store, registry: Registry, servers: Servers) -> None:
+    """Failed/partial runs and dead-letter floods go to operators; scheduled runs give a digest when enabled."""
+    data: dict[str, Any] = {"sync": {"dead_letter_alert_threshold": 2}}
+    cfg = settings(registry, servers, notify={"digest": {"enabled": True}}, **data)
+    failed = sync_run(store, status="failed")
+    ok = sync_run(store, status="succeeded", trigger="scheduler", error=None,
+                  report={"connectors": {"zoho": {"status": "ok", "streams": {"accounts": {"read": 5, "created": 2}},
+                                                  "written_back": 1}},
+                          "totals": {"clients_created": 2, "dead_letters": 3}})
+    with store.begin() as s:
+        for i in range(3):
+            s.add(DeadLetter(run_id=ok, connector="zoho", stream="accounts", source_id=f"Z{i}",
+                             reason=f"uscc invalid, contact {13800000000 + i}", payload={}, created_at=NOW,
+                             updated_at=NOW))
+    outcome = Planner(cfg).plan(store)
+    assert outcome.planned == {"sync_failed": 1, "dead_letters": 1, "digest": 1}
+    found = {r.source_id: r for r in rows(store)}
+    assert found[f"run:{failed}:failed"].payload["context"]["error"] == "boom"
+    dead = found[f"run:{ok}:dead_letters"].payload["context"]
+    assert dead["count"] == 3 and dead["examples"][0]["reason"] == "uscc invalid, contact 138****0000"
+    digest = found[f"run:{ok}:digest"].payload["context"]
+    assert digest["counts"]["new_clients"] == 2 and "5" in digest["items"][0]["detail"]
+    assert all(r.payload["recipients"] == ["ops@bank.example"] for r in found.values())
+
+
+def test_dry_run_plans_nothing_and_keys_fit_the_column(store: Store, registry: Registry, servers: Servers) -> None:
+    """``dry_run`` returns the rows without writing; a very long literal recipient still gives a ≤128-char key."""
+    long = "x" * 150 + "@bank.example"
+    cfg = settings(registry, servers, notify={"alert": {"send": [{"channel": "email", "to": [long]}]}})
+    alert(store, client(store))
+    outcome = Planner(cfg).plan(store, dry_run=True)
+    assert len(outcome.rows) == 1 and rows(store) == []
+    assert len(notification_key("alert:1", "email", long)) <= 128
+    Planner(cfg).plan(store)
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox)) == 1
+
+
+def test_bad_notify_config_names_the_key(registry: Registry) -> None:
+    """A misspelt route key or an unknown template kind is a ConfigError naming the key path."""
+    with pytest.raises(ConfigError) as info:
+        parse_settings({"notify": {"alert": {"sends": []}, "digest": {"send": [
+            {"channel": "email", "to": ["ops"], "template": "nope"}]}}}, registry)
+    keys = [k for k, _ in info.value.problems]
+    assert "notify.alert.sends" in keys and any(k.startswith("notify.digest.send.0.template") for k in keys)
