@@ -228,6 +228,23 @@ def test_term_frequency_downweights_frequent_names() -> None:
     assert any(c.level.startswith("term frequency (key") and c.weight < 0 for c in common.breakdown)
 
 
+def test_province_only_region_is_strong_only_when_the_name_is_known_in_one_city() -> None:
+    """广东星河科技 is 深圳星河科技 when the data knows that name only in 深圳; with a 广州 namesake it is a review."""
+    province_only = rec("zoho:1", "广东星河科技有限公司")
+    shenzhen = rec("ledger:1", "深圳市星河科技有限公司", uscc="9144030071526726XG")
+    sole = Matcher()
+    sole.add(shenzhen)
+    score = sole.score(province_only, shenzhen)
+    assert ("region", "name_province_sole") in {(c.comparison, c.level) for c in score.breakdown}
+    assert score.match_probability >= MatchThresholds().auto_merge
+    ambiguous = Matcher()
+    ambiguous.add(shenzhen)
+    ambiguous.add(rec("ledger:2", "广州星河科技有限公司", uscc="91440101MA59HU0K2C"))
+    score = ambiguous.score(province_only, shenzhen)
+    assert ("region", "name_province") in {(c.comparison, c.level) for c in score.breakdown}
+    assert score.match_probability < MatchThresholds().auto_merge
+
+
 def test_oversized_blocks_are_capped() -> None:
     """Hundreds of records sharing a name prefix do not make the cost quadratic: the block is skipped."""
     records = [rec(f"zoho:{i}", f"北京华星{i:04d}科技有限公司") for i in range(300)]

@@ -52,6 +52,7 @@ DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyTy
             "typo": (0.03, 1e-3),
             "industry_differs": (1e-7, 2e-3),
             "different": (0.03, 0.99),
+            "missing": (1.0, 1.0),
         },
         "region": {
             "name_same": (0.88, 0.05),
@@ -257,6 +258,8 @@ class TermFrequencies:
 
 def _name_level(a: MatchRecord, b: MatchRecord) -> str:
     na, nb = a.name, b.name
+    if not na.key or not nb.key:
+        return "missing"
     if na.key == nb.key:
         return "exact"
     if a.key_pinyin == b.key_pinyin:
