@@ -204,6 +204,12 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
 
     # -- push ------------------------------------------------------------------------------------------------
 
+    def writable_fields(self, stream: str) -> frozenset[str] | None:
+        """Canonical fields an AccountObj write carries (and a later read brings back)."""
+        if stream != "accounts":
+            return frozenset()
+        return frozenset({"name", "uscc", "phone", "email", "website", "industry", "address", "risk"})
+
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         """Create or update AccountObj records; one `PushResult` per input, in input order."""
         spec = self.stream(stream)

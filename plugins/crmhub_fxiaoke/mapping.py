@@ -19,7 +19,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from crmhub.errors import RecordError
-from crmhub.model import Address, Contact, CorporateClient, Industry, Person, RelationshipManager
+from crmhub.model import (
+    Address,
+    Contact,
+    CorporateClient,
+    Industry,
+    Person,
+    Rating,
+    RelationshipManager,
+    RiskSummary,
+    Segment,
+)
 from crmhub_fxiaoke import industry
 
 ACCOUNT_DEFAULTS: dict[str, str] = {
@@ -150,9 +160,27 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
             email=_text(row, a("email")), website=_text(row, a("website")),
             industry=Industry(code=code) if code else None,
             legal_representative=Person(name=legal) if legal else None,
-            relationship_manager=_owner(row, a("relationship_manager") or "owner"), review_flags=flags)
+            relationship_manager=_owner(row, a("relationship_manager") or "owner"), review_flags=flags,
+            risk=read_risk(row, fm))
     except ValidationError as exc:
         raise _record_error(exc, fm) from None
+
+
+_SEGMENTS = {"low": "low", "medium": "medium", "high": "high", "低风险": "low", "中风险": "medium", "高风险": "high"}
+
+
+def read_risk(row: Mapping[str, Any], fm: FieldMap) -> RiskSummary | None:
+    """The rating and segment crmhub wrote back (option values or labels), so our own write's echo is known."""
+    rating_raw, segment_raw = _text(row, fm.api("risk_rating")), _text(row, fm.api("risk_segment"))
+    if rating_raw is None or segment_raw is None:
+        return None
+    rating_label = fm.options.get("risk_rating", {}).get(rating_raw, rating_raw)
+    segment_label = fm.options.get("risk_segment", {}).get(segment_raw, segment_raw)
+    rating = rating_raw if rating_raw in Rating.__members__ else rating_label
+    segment = _SEGMENTS.get(segment_raw) or _SEGMENTS.get(segment_label)
+    if rating not in Rating.__members__ or segment is None:
+        return None
+    return RiskSummary(rating=Rating(rating), segment=Segment(segment))
 
 
 def _record_error(exc: ValidationError, fm: FieldMap) -> RecordError:

@@ -116,3 +116,15 @@ def test_contact_mapping() -> None:
     assert contact.client_source_id == "a1" and contact.mobile == "13800001111" and contact.title == "财务总监"
     with pytest.raises(RecordError):
         mapping.contact({"_id": "c2", "account_id": "a1"}, contact_fm)
+
+
+def test_written_risk_is_read_back_for_echo_recognition() -> None:
+    """What account_payload writes for ``risk``, account() reads back as the same rating and segment."""
+    risk = RiskSummary(rating=Rating.BB, segment=Segment.HIGH)
+    client = CorporateClient(name="上海宝钢测试有限公司", uscc="91310000631696382C", risk=risk)
+    payload, _ = mapping.account_payload(client, {"risk"}, fm(), {})
+    back = mapping.account(row(**payload), fm(), {})
+    assert back.risk == risk
+    assert mapping.account(row(risk_rating__c="BB", risk_segment__c="高风险"), fm(), {}).risk == risk
+    assert mapping.account(row(risk_rating__c="ZZ", risk_segment__c="high"), fm(), {}).risk is None
+    assert mapping.account(row(), fm(), {}).risk is None
