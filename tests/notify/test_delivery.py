@@ -186,3 +186,23 @@ async def test_configuration_failure_stops_the_channel_without_spending_attempts
     entry = log(store)["rating_downgrade/wecom"]
     assert entry["status"] == "planned" and entry["attempts"] == 0 and entry["error"]
     assert servers.sim.inbox == [] and len(servers.mail.mails) == 1
+
+
+async def test_unreachable_channel_is_paused_after_one_attempt(store: Store, registry: Registry,
+                                                               servers: Servers) -> None:
+    """WeCom down: the message in flight spends one attempt and is retried later; the rest wait untouched, so a
+    pass spends at most ``concurrency`` retry cycles against a dead service, not one per message."""
+    from crmhub.sandbox.runner import free_port
+
+    cfg = settings(registry, servers, wecom={"base_url": f"http://127.0.0.1:{free_port()}"},
+                   notify={"concurrency": 1, "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    for n, code in enumerate((U1, "91310000631696382C")):
+        cid = client(store, uscc=code, name=f"客户{n}有限公司")
+        assess(store, cid, "AA", 85.0)
+        assess(store, cid, "B", 55.0)
+    async with Notifier(cfg, registry, store) as notifier:
+        outcome = await notifier.run(follow_ups=False)
+    assert "wecom" in outcome.delivery.paused and outcome.delivery.retrying == 1
+    with store.begin() as s:
+        states = sorted((r.state, r.attempts) for r in s.scalars(select(Outbox)))
+    assert states == [("planned", 0), ("planned", 1)]

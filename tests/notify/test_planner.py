@@ -13,7 +13,7 @@ from crmhub.errors import ConfigError
 from crmhub.notify.planner import Planner, notification_key
 from crmhub.plugins import Registry
 from crmhub.store import Store
-from crmhub.store.tables import DeadLetter, Outbox
+from crmhub.store.tables import Alert, DeadLetter, Outbox
 
 from .helpers import NOW, U2, Servers, alert, assess, client, settings, sync_run
 
@@ -98,11 +98,17 @@ def test_empty_group_and_unknown_channel_are_warnings_not_rows(store: Store, reg
 
 
 def test_lookback_keeps_history_quiet(store: Store, registry: Registry, servers: Servers) -> None:
-    """Alerts and runs older than lookback_hours are never notified (turning notify on replays nothing)."""
-    cfg = settings(registry, servers, notify={"lookback_hours": 24})
-    alert(store, client(store), created=NOW - timedelta(days=3))
+    """Alerts and runs older than lookback_hours, and alerts about old activity, are never notified."""
+    cfg = settings(registry, servers, notify={"lookback_hours": 24, "alert_max_age_days": 7})
+    cid = client(store)
+    alert(store, cid, created=NOW - timedelta(days=3))
     sync_run(store, finished=NOW - timedelta(days=2))
     assert sum(Planner(cfg).plan(store).planned.values()) == 0
+    with store.begin() as s:  # raised just now, but about a transaction a month ago (a first import)
+        s.get(Alert, alert(store, cid, kind="fan_in")).day = (NOW - timedelta(days=30)).date()
+    assert sum(Planner(cfg).plan(store).planned.values()) == 0
+    alert(store, cid, kind="structuring")
+    assert Planner(cfg).plan(store).planned == {"alert": 2}
 
 
 def test_run_facts_failed_dead_letters_and_digest(store: Store, registry: Registry, servers: Servers) -> None:

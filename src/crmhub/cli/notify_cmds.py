@@ -118,6 +118,10 @@ def notify_run(
         f"{d.retrying} retrying, {d.failed} failed, {d.partial} partial, {d.unconfirmed} unconfirmed"))
     for name, why in d.stopped.items():
         console.print(f"[red]{escape(name)}: {escape(why)}[/red]")
+    for name, why in d.paused.items():
+        console.print(bilingual(f"[yellow]{escape(name)} 暂时不可用，剩余通知稍后重试：{escape(why)}[/yellow]",
+                                f"[yellow]{escape(name)} is unavailable; the rest waits for the next run: "
+                                f"{escape(why)}[/yellow]"))
     if d.locked:
         console.print(bilingual(f"另一个进程正在发送通知（{d.locked}），本次未发送",
                                 f"another process is delivering ({d.locked}); nothing was sent by this one"))

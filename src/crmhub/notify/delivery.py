@@ -59,17 +59,23 @@ class DeliveryStats:
     unconfirmed: int = 0
     resent: int = 0
     stopped: dict[str, str] = field(default_factory=dict)
+    paused: dict[str, str] = field(default_factory=dict)
     locked: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Counts for JSON output."""
         return {"delivered": self.delivered, "partial": self.partial, "failed": self.failed,
                 "retrying": self.retrying, "unconfirmed": self.unconfirmed, "resent": self.resent,
-                "stopped_channels": dict(self.stopped), "locked": self.locked}
+                "stopped_channels": dict(self.stopped), "paused_channels": dict(self.paused), "locked": self.locked}
 
 
 class ChannelStopped(Exception):
     """A channel raised `FatalError`: nothing more goes through it in this pass."""
+
+
+class ChannelPaused(Exception):
+    """A channel raised `RetriableError` (down, throttled): its other rows wait for the next pass instead of each
+    spending a full retry cycle against a service that is not answering."""
 
 
 def _now() -> datetime:
@@ -194,8 +200,10 @@ class Deliverer:
             log.info("notify: #%d re-sent to %s under %s's duplicate check", row_id, ", ".join(safe), row.target)
             try:
                 await self._attempt(row, channel, safe, stats, expect="sent", first_sent=first, unconfirmed=unsure)
-            except ChannelStopped:
-                continue
+            except ChannelStopped as exc:
+                stats.stopped.setdefault(row.target, str(exc))
+            except ChannelPaused as exc:
+                stats.paused.setdefault(row.target, str(exc))
 
     def _mark_unconfirmed(self, row_id: int, unsure: dict[str, str]) -> None:
         now = _now()
@@ -227,7 +235,7 @@ class Deliverer:
             after = rows[-1][0]
             by_channel: dict[str, list[int]] = {}
             for row_id, target in rows:
-                if (only is None or row_id in only) and target not in stats.stopped:
+                if (only is None or row_id in only) and target not in stats.stopped and target not in stats.paused:
                     by_channel.setdefault(target, []).append(row_id)
             await asyncio.gather(*(self._channel_batch(name, ids, stats) for name, ids in by_channel.items()))
             await asyncio.to_thread(lock.heartbeat)
@@ -241,7 +249,7 @@ class Deliverer:
 
         async def one(row_id: int) -> None:
             async with gate:
-                if name in stats.stopped:
+                if name in stats.stopped or name in stats.paused:
                     return
                 with self.store.begin() as s:
                     row = s.get(Outbox, row_id)
@@ -254,6 +262,8 @@ class Deliverer:
                     await self._attempt(row, channel, pending, stats, expect="planned")
                 except ChannelStopped as exc:
                     stats.stopped.setdefault(name, str(exc))
+                except ChannelPaused as exc:
+                    stats.paused.setdefault(name, str(exc))
 
         await asyncio.gather(*(one(i) for i in ids))
 
@@ -262,7 +272,8 @@ class Deliverer:
     async def _attempt(self, row: Outbox, channel: Channel[Any], recipients: list[str], stats: DeliveryStats, *,
                        expect: str, first_sent: datetime | None = None,
                        unconfirmed: dict[str, str] | None = None) -> None:
-        """Compose, claim, send, record one row. Raises `ChannelStopped` on a `FatalError`."""
+        """Compose, claim, send, record one row. Raises `ChannelStopped` on a `FatalError` and `ChannelPaused`
+        (after recording the retry) on a `RetriableError`."""
         now = _now()
         try:
             message = compose(channel, row, recipients)
@@ -278,12 +289,14 @@ class Deliverer:
                                 .values(state="sent", attempts=row.attempts + 1, answer=answer, updated_at=now))
             if not getattr(claimed, "rowcount", 0):
                 return
+        paused: RetriableError | None = None
         try:
             result = await channel.send(message)
         except FatalError as exc:
             self._release(row.id, row.attempts, str(exc))
             raise ChannelStopped(str(exc)) from None
         except RetriableError as exc:
+            paused = exc
             result = DeliveryResult(key=row.idempotency_key, status="failed", retriable=True, answer=str(exc),
                                     recipients=dict.fromkeys(recipients, f"retriable: {exc}"))
         except RecordError as exc:
@@ -300,6 +313,8 @@ class Deliverer:
                    UNCONFIRMED: "unconfirmed"}.get(state)
         if counter:
             setattr(stats, counter, getattr(stats, counter) + 1)
+        if paused is not None:
+            raise ChannelPaused(str(paused))
 
     def _finish(self, row_id: int, state: str, error: str, now: datetime) -> None:
         with self.store.begin() as s:

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crmhub.model.client import Rating
@@ -90,11 +90,13 @@ def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: 
 
 
 def alert_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
-    """A new alert raised within the lookback."""
+    """A new alert raised within the lookback about recent activity (``alert_max_age_days``)."""
+    oldest = now.date() - timedelta(days=ns.alert_max_age_days)
     after = 0
     while True:
-        alerts = list(session.scalars(select(Alert).where(Alert.status == "new", Alert.created_at >= since,
-                                                          Alert.id > after).order_by(Alert.id).limit(BATCH)))
+        alerts = list(session.scalars(select(Alert).where(
+            Alert.status == "new", Alert.created_at >= since, Alert.id > after,
+            or_(Alert.day.is_(None), Alert.day >= oldest)).order_by(Alert.id).limit(BATCH)))
         if not alerts:
             return
         after = alerts[-1].id

@@ -54,6 +54,7 @@ def _add(total: DeliveryStats, more: DeliveryStats) -> None:
     for name in ("delivered", "partial", "failed", "retrying", "unconfirmed", "resent"):
         setattr(total, name, getattr(total, name) + getattr(more, name))
     total.stopped.update(more.stopped)
+    total.paused.update(more.paused)
     total.locked = total.locked or more.locked
 
 

@@ -129,6 +129,9 @@ class NotifySettings(NotifyStrict):
     timezone: str = Field(default="Asia/Shanghai", description="Dates in messages and follow-up due days.")
     lookback_hours: int = Field(default=72, ge=1, description="Facts older than this are never notified (so "
                                                              "switching notify on does not replay history).")
+    alert_max_age_days: int = Field(default=7, ge=0, description="Alerts about activity older than this many "
+                                                                 "days stay in `crmhub alerts` but are not pushed "
+                                                                 "(a first import raises many historical ones).")
     client_url: str | None = Field(default=None, description="Link to a client, e.g. https://crm/clients/{id} "
                                                              "({id} and {uscc} are replaced).")
     run_url: str | None = Field(default=None, description="Link to a run report, e.g. https://crmhub/runs/{id}.")
