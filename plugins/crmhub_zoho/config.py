@@ -46,6 +46,8 @@ class ZohoConfig(ConnectorConfig):
     bulk_timeout: float = Field(default=3600.0, gt=0, description="Give up on a Bulk Read job after this long.")
     parallel_read: Literal["auto", "coql", "sequential"] = Field(
         default="auto", description="auto/coql: plan parallel windows with COQL key scans; sequential: one chain.")
+    coql_offset_limit: int = Field(default=100_000, ge=2000,
+                                   description="Largest COQL OFFSET + LIMIT in key scans (UNCONFIRMED: 100,000).")
     overlap_seconds: int = Field(default=300, ge=0, description="Re-read window before the incremental cursor.")
     boundary_ids: int = Field(default=2000, ge=0, description="At most this many (id, Modified_Time) pairs kept in "
                                                               "the cursor to drop overlap duplicates.")

@@ -151,7 +151,7 @@ class ZohoMapper:
 
     # --- reading ---------------------------------------------------------------------------------------------
 
-    def account(self, rec: Mapping[str, Any]) -> SourceRecord | RejectedRecord:
+    def account(self, rec: dict[str, Any]) -> SourceRecord | RejectedRecord:
         """A Zoho Accounts record (API JSON or Bulk CSV row) → `SourceRecord` of a `CorporateClient`."""
         rid = _text(rec.get("id"))
         try:
@@ -162,7 +162,7 @@ class ZohoMapper:
             return RejectedRecord(stream="accounts", source_id=rid, reason=exc.reason, field=exc.field,
                                   payload=dict(rec))
 
-    def _account(self, rid: str, rec: Mapping[str, Any]) -> SourceRecord:
+    def _account(self, rid: str, rec: dict[str, Any]) -> SourceRecord:
         f = self.accounts
         name = _text(rec.get(f["name"]))
         if name is None:
@@ -224,7 +224,7 @@ class ZohoMapper:
             client = CorporateClient.model_validate(data)
         except ValidationError as exc:
             raise Reject(*_explain(exc, f)) from None
-        return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=dict(rec))
+        return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=rec)
 
     def _owner(self, value: Any) -> dict[str, Any] | None:
         if isinstance(value, dict):
@@ -239,7 +239,7 @@ class ZohoMapper:
             return {"name": name, "email": email}
         return None
 
-    def contact(self, rec: Mapping[str, Any]) -> SourceRecord | RejectedRecord:
+    def contact(self, rec: dict[str, Any]) -> SourceRecord | RejectedRecord:
         """A Zoho Contacts record → `SourceRecord` of a `Contact` (``client_source_id`` = the account id)."""
         rid = _text(rec.get("id"))
         f = self.contacts
@@ -270,7 +270,7 @@ class ZohoMapper:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
                 raise Reject(*_explain(exc, f)) from None
-            return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=dict(rec))
+            return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
                                   payload=dict(rec))

@@ -135,6 +135,7 @@ class ModuleReader:
         self.per_page = config.page_size
         self.lookahead = max(2, math.ceil(2 * config.effective_concurrency * config.page_size / PAGE_WALL) + 1)
         self.mode_used = "sequential"
+        self._ties_at_end = 0
 
     async def read(self, lower: str | None, progress: Progress) -> AsyncIterator[Page]:
         """Pages of everything modified at or after ``lower`` (None = everything)."""
@@ -241,35 +242,58 @@ class ModuleReader:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _plan(self, lower: str | None) -> AsyncIterator[Window]:
-        """Windows from a COQL key scan, in order; the last one is open-ended."""
-        t, offset = lower or SCAN_FLOOR, 0
-        start, ids, last_mt = lower, [], None
+        """Windows from COQL key scans, in order; the last one is open-ended.
+
+        Scans of consecutive 2,000-key slices (``limit offset, 2000`` from the same lower bound) run a few at a time
+        in parallel; past ``coql_offset_limit`` a new block starts from the last key seen (keyset), since COQL's
+        OFFSET ceiling is believed to be 100,000 (UNCONFIRMED, configurable)."""
+        start, ids = lower, []
+        last_mt: str | None = None
         last_epoch = float("-inf")
-        while True:
-            query = (f"select Modified_Time from {self.module} where Modified_Time >= '{t}' "
-                     f"order by Modified_Time asc, id asc limit {offset}, {PAGE_WALL}")
-            try:
-                batch = await self.client.coql(query, stream=self.stream)
-            except (ZohoApiError, AuthError) as exc:
-                scope = isinstance(exc, AuthError) and exc.service_code == "OAUTH_SCOPE_MISMATCH"
-                if (isinstance(exc, ZohoApiError) or scope) and not ids and start == lower:
-                    raise _CoqlUnavailable(str(exc)) from exc
-                raise
-            keys = [(str(r.get("Modified_Time")), str(r["id"])) for r in batch.data]
-            for mt, rid in keys:
-                mt_epoch = epoch_of(mt)
-                if len(ids) >= PAGE_WALL and mt_epoch != last_epoch:
-                    yield Window(start, mt, ids)
-                    start, ids = mt, []
-                ids.append(rid)
-                last_mt, last_epoch = mt, mt_epoch
-            if not batch.more or len(keys) < PAGE_WALL:
-                break
-            assert last_mt is not None
-            ties = sum(1 for mt, _ in keys if epoch_of(mt) == last_epoch)
-            offset = offset + len(keys) if epoch_of(t) == last_epoch else ties
-            t = last_mt
-        yield Window(start, None, ids)
+        block_lower, block_offset = lower or SCAN_FLOOR, 0
+        depth = max(1, min(4, self.config.effective_concurrency // 3))
+        pending: list[asyncio.Task[ListPage]] = []
+        first = True
+        try:
+            while True:
+                while len(pending) < depth and block_offset + PAGE_WALL <= self.config.coql_offset_limit:
+                    query = (f"select Modified_Time from {self.module} where Modified_Time >= '{block_lower}' "
+                             f"order by Modified_Time asc, id asc limit {block_offset}, {PAGE_WALL}")
+                    pending.append(asyncio.create_task(self.client.coql(query, stream=self.stream)))
+                    block_offset += PAGE_WALL
+                if not pending:  # the block reached the OFFSET ceiling: continue from the last key (keyset)
+                    assert last_mt is not None
+                    # keys at exactly last_mt were already read: skip them in the new block
+                    block_lower, block_offset = last_mt, self._ties_at_end
+                    continue
+                task = pending.pop(0)
+                try:
+                    batch = await task
+                except (ZohoApiError, AuthError) as exc:
+                    scope = isinstance(exc, AuthError) and exc.service_code == "OAUTH_SCOPE_MISMATCH"
+                    if first and (isinstance(exc, ZohoApiError) or scope):
+                        raise _CoqlUnavailable(str(exc)) from exc
+                    raise
+                first = False
+                keys = [(str(r.get("Modified_Time")), str(r["id"])) for r in batch.data]
+                for mt, rid in keys:
+                    mt_epoch = epoch_of(mt)
+                    if mt_epoch == last_epoch:
+                        self._ties_at_end += 1
+                    else:
+                        self._ties_at_end = 1
+                    if len(ids) >= PAGE_WALL and mt_epoch != last_epoch:
+                        yield Window(start, mt, ids)
+                        start, ids = mt, []
+                    ids.append(rid)
+                    last_mt, last_epoch = mt, mt_epoch
+                if len(keys) < PAGE_WALL or not batch.more:
+                    break
+            yield Window(start, None, ids)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _fetch_window(self, window: Window, prefetched: ListPage | None) -> WindowPages:
         """Every record of a window, as pages; parallel page numbers, then more pages, then missing ids.

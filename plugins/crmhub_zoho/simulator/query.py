@@ -252,6 +252,7 @@ class Coql:
     aggregates: list[tuple[str, str]] = field(default_factory=list)
     where: Predicate | None = None
     modified_floor: float | None = None
+    floor_only: bool = False
     order: list[tuple[str, bool]] = field(default_factory=list)
     offset: int = 0
     limit: int = 200
@@ -414,7 +415,10 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
 
     if peek("where"):
         take("where")
+        before = i
         query.where, query.modified_floor = condition()
+        query.floor_only = (i - before == 3 and tokens[before][1] == "Modified_Time"
+                            and tokens[before + 1][1] == ">=")
     if peek("order"):
         take("order")
         take("by")

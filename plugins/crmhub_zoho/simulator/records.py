@@ -380,12 +380,24 @@ async def coql(request: Request) -> Response:
     order = query.order or [("id", False)]
     floor = 0 if query.modified_floor is None else bisect.bisect_left(
         store.by_modified, (int(query.modified_floor), -1, ""))
+    if query.floor_only and query.aggregates == [("COUNT", "id")]:
+        return ok({"data": [{"COUNT(id)": len(store.by_modified) - floor}], "info": {"count": 1,
+                                                                                    "more_records": False}})
     if order in ([("Modified_Time", False)], [("Modified_Time", False), ("id", False)]):
         candidates, presorted = store.by_modified[floor:], True
     elif order == [("id", False)]:
         candidates, presorted = store.by_id, True
     else:
         candidates, presorted = (store.by_modified[floor:] if floor else store.by_id), False
+    if query.floor_only and presorted and candidates is not store.by_id and not query.aggregates:
+        # where is exactly ``Modified_Time >= t``: the index slice is the answer, no predicate to evaluate
+        chunk_keys = candidates[query.offset: query.offset + query.limit]
+        if not chunk_keys:
+            return empty(204)
+        data = [{"id": rid, **{n: _coql_value(records[rid], n) for n in query.fields if n != "id"}}
+                for _, _, rid in chunk_keys]
+        return ok({"data": data, "info": {"count": len(data),
+                                          "more_records": len(candidates) > query.offset + query.limit}})
     early_stop = presorted and not query.aggregates
     where = query.where
     want = query.offset + query.limit + 1

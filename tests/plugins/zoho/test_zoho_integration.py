@@ -115,6 +115,17 @@ async def test_resume_after_a_crash_loses_nothing(zoho_server: ZohoServer) -> No
     assert final is not None and final["mode"] == "incremental"
 
 
+async def test_key_scans_restart_past_the_coql_offset_ceiling(zoho_server: ZohoServer) -> None:
+    server = zoho_server(9100, contacts=0)
+    async with connector_for(server, coql_offset_limit=4000) as conn:
+        records, _, _, _ = await pull_all(conn, "accounts")
+        assert conn.last_read_mode == "parallel"
+    ids = Counter(r.source_id for r in records)
+    assert len(ids) == 9100 and max(ids.values()) == 1
+    scans = [e["query"] for e in sim_of(server).log if e["path"].endswith("/coql")]
+    assert len(scans) >= 5
+
+
 async def test_sequential_chain_and_contacts(zoho_server: ZohoServer) -> None:
     server = zoho_server(2300)
     async with connector_for(server, parallel_read="sequential") as conn:
