@@ -16,11 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_apps import Echo, Inbox, http_app, smtp_app
 
 from crmhub.sandbox.faults import FaultProfile
 from crmhub.sandbox.serve import SandboxStartError, free_port_base, port_is_free, run, start_sandboxes
 from crmhub.sandbox.world import World
+
+from .serve_apps import Echo, Inbox, http_app, smtp_app
 
 HERE = Path(__file__).parent
 

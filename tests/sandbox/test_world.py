@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
-from world_rules import alerts, large_value, pass_through
 
 from crmhub.model import industry, uscc
 from crmhub.sandbox import geo
@@ -31,6 +30,8 @@ from crmhub.sandbox.names_gen import TRADITIONAL
 from crmhub.sandbox.people_gen import RM_BY_USER_ID, resident_id_check
 from crmhub.sandbox.world import World
 from crmhub.sandbox.worldtypes import ALERT_KINDS, Company
+
+from .world_rules import alerts, large_value, pass_through
 
 CLIENTS = 3000
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
