@@ -173,7 +173,8 @@ class ZohoClient:
             body = {}
         body = body if isinstance(body, dict) else {}
         code = body.get("code")
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        raw_details = body.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         message = str(body.get("message") or response.reason_phrase)[:200]
         where = f"{response.request.method} {response.request.url.path}"
         if response.status_code == 401 or code in TOKEN_ERRORS or code == "OAUTH_SCOPE_MISMATCH":

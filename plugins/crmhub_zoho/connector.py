@@ -242,7 +242,8 @@ class ZohoConnector(Connector[ZohoConfig]):
         return [self.mapper.contacts["email"]]
 
     def _result(self, stream: str, record: OutboundRecord, answer: dict[str, Any]) -> PushResult:
-        details = answer.get("details") if isinstance(answer.get("details"), dict) else {}
+        raw_details = answer.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         if answer.get("status") == "success":
             action = answer.get("action")
             return PushResult(key=record.key, status="ok", source_id=str(details.get("id") or record.source_id),

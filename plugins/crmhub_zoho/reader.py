@@ -247,7 +247,8 @@ class ModuleReader:
         Scans of consecutive 2,000-key slices (``limit offset, 2000`` from the same lower bound) run a few at a time
         in parallel; past ``coql_offset_limit`` a new block starts from the last key seen (keyset), since COQL's
         OFFSET ceiling is believed to be 100,000 (UNCONFIRMED, configurable)."""
-        start, ids = lower, []
+        start: str | None = lower
+        ids: list[str] = []
         last_mt: str | None = None
         last_epoch = float("-inf")
         block_lower, block_offset = lower or SCAN_FLOOR, 0

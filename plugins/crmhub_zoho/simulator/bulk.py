@@ -151,6 +151,9 @@ def _criteria_predicate(criteria: dict[str, Any] | None) -> Any:
         return v
 
     def cmp(rec: dict[str, Any]) -> bool:
+        return bool(_cmp(rec))
+
+    def _cmp(rec: dict[str, Any]) -> Any:
         v = get(rec)
         if comparator in ("equal", "not_equal"):
             return (norm(v) == norm(value)) == (comparator == "equal")
@@ -166,10 +169,11 @@ def _criteria_predicate(criteria: dict[str, Any] | None) -> Any:
             return False
         a = norm(v)
         if comparator in ("between", "not_between"):
-            lo, hi = (norm(x) for x in value)
+            lo, hi = (norm(x) for x in (value or [None, None]))
             return (lo <= a <= hi) == (comparator == "between")
         b = norm(value)
-        return {"greater_than": a > b, "greater_equal": a >= b, "less_than": a < b, "less_equal": a <= b}[comparator]
+        return {"greater_than": a > b, "greater_equal": a >= b, "less_than": a < b,
+                "less_equal": a <= b}[str(comparator)]
 
     return cmp
 

@@ -123,7 +123,7 @@ class OAuthState:
         window = self.sim.settings["refresh_window"]
         while grant.minted and now - grant.minted[0] >= window:
             grant.minted.popleft()
-        return len(grant.minted) >= self.sim.settings["refresh_limit"]
+        return len(grant.minted) >= int(self.sim.settings["refresh_limit"])
 
     def token_answer(self, tok: AccessToken, refresh_token: str | None = None) -> dict[str, Any]:
         """The success body; ``refresh_token`` only on the code grant."""

@@ -8,6 +8,7 @@ a *word match* (``ABC`` also finds ``ABC Inc``, fact sheet §5). COQL: ``select 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,8 +112,8 @@ def _compare(fd: FieldDef | None, name: str, op: str, literal: Any, *, word: boo
         return lambda r: (v := value_of(r)) is not None and bool(pattern.match(str(v)))
     ordering = {"greater_than": ">", "greater_equal": ">=", "less_than": "<", "less_equal": "<="}.get(op, op)
     if ordering in (">", ">=", "<", "<="):
-        cmp = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-               "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}[ordering]
+        cmp: Callable[[Any, Any], bool] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
+                                           "<=": operator.le}[ordering]
         return lambda r: (v := value_of(r)) is not None and cmp(v, literal)
     raise QueryError("INVALID_QUERY", f"operator {op!r} is not supported", {"operator": op})
 

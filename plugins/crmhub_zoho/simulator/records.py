@@ -275,7 +275,7 @@ async def deleted_records(request: Request) -> Response:
     for value in (per_page, page, since):
         if isinstance(value, Response):
             return value
-    assert isinstance(per_page, int) and isinstance(page, int)
+    assert isinstance(per_page, int) and isinstance(page, int) and not isinstance(since, Response)
     if not store.tombstones:
         return empty(204)
     rows = [t for t in store.tombstones if kind == "all" or t[2]["type"] == kind]
