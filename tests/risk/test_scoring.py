@@ -141,5 +141,6 @@ def test_fitted_factor_keeps_bins_and_texts() -> None:
     assert fitted.weight == 1 and [b.upper for b in fitted.bins] == [b.upper for b in template.bins]
     assert [b.points for b in fitted.bins] == sorted(b.points for b in fitted.bins)  # more WoE, more points
     assert fitted.label_zh == template.label_zh
+    assert fitted.find_bin(6e6) is fitted.bins[-1] and fitted.find_bin(6e6).points == fitted.bins[-1].points
     with pytest.raises(ValueError, match="5 bins"):
         fitted_factor(template, -0.9, woe[:2], -2.9, 11)

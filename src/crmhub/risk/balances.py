@@ -11,21 +11,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 
 def end_of_day_balances(current_minor: int, nets: Mapping[int, int], first: int, days: int) -> list[int]:
     """End-of-day balances for ``days`` days from ordinal ``first``.
 
     ``nets`` maps a day to the net of that day's postings (credits positive); the current balance already
-    includes every one of them, also those after the window, which are taken back first.
+    includes every one of them, also those after the window, which are taken back first. The end of day ``i`` is
+    the current balance less every posting after it: a suffix sum, done by `itertools.accumulate` in C.
     """
     last = first + days - 1
-    balance = current_minor - sum(v for d, v in nets.items() if d > last)
-    out = [0] * days
-    for i in range(days - 1, -1, -1):
-        out[i] = balance
-        balance -= nets.get(first + i, 0)
-    return out
+    per_day = [0] * days
+    after = 0
+    for d, v in nets.items():
+        if d > last:
+            after += v
+        elif d >= first:
+            per_day[d - first] += v
+    base = current_minor - after
+    backwards = [base - x for x in accumulate(reversed(per_day[1:]), initial=0)]
+    backwards.reverse()
+    return backwards
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ def overdraft_stats(series: Iterable[tuple[Sequence[int], int | None]]) -> Overd
     beyond_days: set[int] = set()
     episodes = 0
     for balances, limit in series:
+        if not balances or min(balances) >= 0:
+            continue
         previous_negative = False
         for i, b in enumerate(balances):
             negative = b < 0

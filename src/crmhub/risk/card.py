@@ -13,16 +13,18 @@ to 1 and puts the PDO-scaled points in the bins.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from crmhub.errors import ConfigError
 from crmhub.model import LoanClass, Rating, Segment
@@ -52,6 +54,7 @@ class Bin(CardModel):
     points: Decimal
     label_zh: str | None = None
     label_en: str | None = None
+    _labels: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_shape(self) -> Bin:
@@ -79,6 +82,12 @@ class Bin(CardModel):
 
     def label(self, lang: str = "en") -> str:
         """The bin as people read it: its configured label, else ``[50,000, 200,000)`` / ``< 1`` / ``≥ 10``."""
+        cached = self._labels.get(lang)
+        if cached is None:
+            cached = self._labels[lang] = self._label(lang)
+        return cached
+
+    def _label(self, lang: str) -> str:
         explicit = self.label_zh if lang == "zh" else self.label_en
         if explicit:
             return explicit
@@ -110,6 +119,17 @@ class Factor(CardModel):
     missing_points: Decimal | None = Field(default=None, description="Points when the input is unknown "
                                            "(default: the lowest bin's — an unknown is never rewarded).")
     bins: list[Bin] = Field(min_length=1)
+    _lowers: list[float] = PrivateAttr(default_factory=list)
+    _ordered: list[Bin] = PrivateAttr(default_factory=list)
+    _by_value: dict[str, Bin] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Lookup tables for `find_bin`: scoring a large book asks for a bin millions of times."""
+        if self.numeric:
+            self._ordered = sorted(self.bins, key=lambda b: (b.lower is not None, b.lower or 0))
+            self._lowers = [-math.inf if b.lower is None else float(b.lower) for b in self._ordered]
+        else:
+            self._by_value = {v: b for b in self.bins for v in (b.values or ())}
 
     @model_validator(mode="after")
     def _bins_cover(self) -> Factor:
@@ -163,12 +183,14 @@ class Factor(CardModel):
             return None
         if self.numeric:
             try:
-                Decimal(str(value))
-            except ArithmeticError:
+                number = float(value)
+            except (TypeError, ValueError):
                 return None
-            return next(b for b in self.bins if b.contains(value))
-        matched = [b for b in self.bins if b.values is not None and b.contains(value)]
-        return matched[0] if matched else next(b for b in self.bins if b.other)
+            if math.isnan(number):
+                return None
+            return self._ordered[bisect.bisect_right(self._lowers, number) - 1]
+        found = self._by_value.get(str(value))
+        return found if found is not None else next(b for b in self.bins if b.other)
 
 
 class GradeCut(CardModel):

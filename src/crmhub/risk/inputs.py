@@ -76,23 +76,29 @@ class LedgerView:
         for key, balances in self.series.items():
             rate = self.conv.cny(1, facts.accounts[key].currency)
             if rate is not None:
-                for i, b in enumerate(balances):
-                    self.total[i] += b * rate
+                self.total = [t + b * rate for t, b in zip(self.total, balances, strict=True)]
         self.credits: dict[int, float] = {}
         self.debits: dict[int, float] = {}
         self.customer_credits: dict[int, float] = {}
         self.customer_debits: dict[int, float] = {}
+        rates = self.conv.rates
+        last = self.last
         for flow in facts.flows:
-            if flow.day > self.last:
+            rate = rates.get(flow.currency)
+            if flow.day > last or rate is None:
+                if rate is None:
+                    self.conv.missing.add(flow.currency)
                 continue
-            value = self.conv.cny(flow.amount_minor, flow.currency)
-            if value is None:
-                continue
-            for target, include in ((self.credits if flow.credit else self.debits, True),
-                                    (self.customer_credits if flow.credit else self.customer_debits,
-                                     not flow.bank)):
-                if include:
-                    target[flow.day] = target.get(flow.day, 0.0) + value
+            value = flow.amount_minor * rate
+            day = flow.day
+            if flow.credit:
+                self.credits[day] = self.credits.get(day, 0.0) + value
+                if not flow.bank:
+                    self.customer_credits[day] = self.customer_credits.get(day, 0.0) + value
+            else:
+                self.debits[day] = self.debits.get(day, 0.0) + value
+                if not flow.bank:
+                    self.customer_debits[day] = self.customer_debits.get(day, 0.0) + value
 
     def balance_at(self, day: int) -> float:
         """The client's total end-of-day balance (CNY minor) on an ordinal day; before the window, the balance

@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import and_, case, distinct, exists, false, func, or_, select
+from sqlalchemy import String, and_, case, distinct, exists, false, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from crmhub.risk.settings import RiskSettings
@@ -54,9 +54,9 @@ class Account:
     nets: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """Non-reversed postings of one account on one day in one direction, cash or not, summed."""
+class Flow(NamedTuple):
+    """Non-reversed postings of one account on one day in one direction, cash or not, summed (a tuple: a batch
+    holds one per account-day-direction, so creation cost matters)."""
 
     account: Key
     day: int
@@ -65,7 +65,7 @@ class Flow:
     currency: str
     bank: bool
     amount_minor: int
-    count: int
+    transactions: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,17 @@ class TxRow:
     def counterparty(self) -> str | None:
         """Who the other side is: the account number when known, else the name."""
         return self.counterparty_account or self.counterparty_name
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """How rows of one query find their golden client: by ledger client id or, for orphans, by account id."""
+
+    by_client: bool
+    ids: dict[str, int]
+
+    def __call__(self, client_sid: str | None, account_sid: str) -> int | None:
+        return self.ids.get(client_sid) if self.by_client else self.ids.get(account_sid)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -145,8 +156,21 @@ class LedgerReader:
         self.first = today - timedelta(days=settings.read_days)
         self.first_ord = self.first.toordinal()
         self.day = func.coalesce(T.value_date, T.booking_date)
+        # the same expression read raw (SQLite: 'YYYY-MM-DD' text, PostgreSQL: a date) and turned into an ordinal
+        # through a cache: a book has a few hundred distinct days but millions of rows
+        self.raw_day = type_coerce(self.day, String)
+        self._ordinals: dict[Any, int] = {}
         self.bank_kinds = list(settings.bank_initiated_kinds)
         self.skip_kinds = list(settings.non_posting_kinds)
+        self.conn = session.connection()
+
+    def ordinal(self, raw: Any) -> int:
+        """A raw day value from the database → proleptic ordinal (cached)."""
+        found = self._ordinals.get(raw)
+        if found is None:
+            day = date.fromisoformat(raw[:10]) if isinstance(raw, str) else raw
+            found = self._ordinals[raw] = day.toordinal()
+        return found
 
     # --- identity -------------------------------------------------------------------------------------------
 
@@ -156,7 +180,7 @@ class LedgerReader:
         if not self.connectors:
             return out
         for chunk in _chunks(client_ids):
-            rows = self.session.execute(
+            rows = self.conn.execute(
                 select(Xref.client_id, SourceRecord.connector, SourceRecord.source_id)
                 .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
                 .where(Xref.client_id.in_(chunk), SourceRecord.kind == "client",
@@ -186,21 +210,21 @@ class LedgerReader:
             self._loans(connector, sids, owner, facts)
             for where, resolve in self._scopes(connector, sids, owner, account_owner):
                 self._flows(connector, where, resolve, facts)
-                self._counterparties(where, resolve, facts)
                 self._near_threshold(connector, where, resolve, facts)
         return facts
 
     def _scopes(self, connector: str, sids: list[str], owner: dict[Key, int],
-                account_owner: dict[Key, int]) -> Iterator[tuple[Any, Any]]:
+                account_owner: dict[Key, int]) -> Iterator[tuple[Any, Scope]]:
         """WHERE clauses selecting the batch's transactions, with how each row finds its golden client."""
+        by_client = Scope(True, {sid: cid for (c, sid), cid in owner.items() if c == connector})
         for chunk in _chunks(sids):
-            yield (and_(T.connector == connector, T.client_source_id.in_(chunk)),
-                   lambda client_sid, _account, c=connector: owner.get((c, client_sid)))
+            yield and_(T.connector == connector, T.client_source_id.in_(chunk)), by_client
         if self.orphans:
-            accounts = [sid for (c, sid) in account_owner if c == connector]
+            by_account = Scope(False, {sid: cid for (c, sid), cid in account_owner.items() if c == connector})
+            accounts = list(by_account.ids)
             for chunk in _chunks(accounts):
                 yield (and_(T.connector == connector, T.client_source_id.is_(None), T.account_source_id.in_(chunk)),
-                       lambda _client_sid, account_sid, c=connector: account_owner.get((c, account_sid)))
+                       by_account)
 
     def _window(self) -> Any:
         return and_(T.booking_date >= self.first - timedelta(days=SLACK_DAYS), T.kind.not_in(self.skip_kinds))
@@ -209,7 +233,7 @@ class LedgerReader:
                   account_owner: dict[Key, int]) -> None:
         A = LedgerAccount
         for chunk in _chunks(sids):
-            rows = self.session.execute(
+            rows = self.conn.execute(
                 select(A.source_id, A.client_source_id, A.currency, A.balance_minor, A.sub_status,
                        A.allow_overdraft, A.overdraft_limit_minor, A.data)
                 .where(A.connector == connector, A.client_source_id.in_(chunk)))
@@ -227,7 +251,7 @@ class LedgerReader:
         L = CreditFacilityRow
         closed = [s.lower() for s in self.settings.closed_loan_statuses]
         for chunk in _chunks(sids):
-            rows = self.session.execute(
+            rows = self.conn.execute(
                 select(L.client_source_id, L.currency, L.principal_minor, L.outstanding_minor, L.days_past_due,
                        L.classification, L.status)
                 .where(L.connector == connector, L.client_source_id.in_(chunk)))
@@ -238,24 +262,30 @@ class LedgerReader:
                 facts[owner[(connector, client_sid)]].loans.append(
                     Loan(currency, exposure, int(dpd or 0), str(cls), str(status)))
 
-    def _flows(self, connector: str, where: Any, resolve: Any, facts: dict[int, ClientFacts]) -> None:
+    def _flows(self, connector: str, where: Any, scope: Scope, facts: dict[int, ClientFacts]) -> None:
+        """One GROUP BY pass: per account, day, direction, cash/transfer, currency, reversed and bank-initiated —
+        the sums, the counts and the distinct counterparties (an upper bound per client-day, for fan rules)."""
         bank = case((T.kind.in_(self.bank_kinds), 1), else_=0) if self.bank_kinds else false()
-        rows = self.session.execute(
-            select(T.client_source_id, T.account_source_id, self.day, T.direction, T.is_cash, T.currency,
-                   T.reversed, bank, func.sum(T.amount_minor), func.count())
+        cp = func.coalesce(T.counterparty_account, T.counterparty_name)
+        rows = self.conn.execute(
+            select(T.client_source_id, T.account_source_id, self.raw_day, T.direction, T.is_cash, T.currency,
+                   T.reversed, bank, func.sum(T.amount_minor), func.count(), func.count(distinct(cp)))
             .where(where, self._window())
             .group_by(T.client_source_id, T.account_source_id, self.day, T.direction, T.is_cash, T.currency,
                       T.reversed, bank))
         first = self.first_ord
-        for client_sid, account_sid, day, direction, cash, currency, rev, is_bank, total, count in rows:
-            cid = resolve(client_sid, account_sid)
+        ordinal = self.ordinal
+        ids, by_client = scope.ids, scope.by_client
+        for client_sid, account_sid, day, direction, cash, currency, rev, is_bank, total, count, cps in rows:
+            d = ordinal(day)
+            if d < first:
+                continue
+            cid = ids.get(client_sid if by_client else account_sid)
             if cid is None:
                 continue
             f = facts[cid]
-            d = day.toordinal()
             if rev:
-                if d >= first:
-                    f.reversed_days[d] = f.reversed_days.get(d, 0) + int(count)
+                f.reversed_days[d] = f.reversed_days.get(d, 0) + int(count)
                 continue
             key = (connector, account_sid)
             account = f.accounts.get(key)
@@ -263,26 +293,11 @@ class LedgerReader:
                 account = f.accounts[key] = Account(key, currency, 0, known=False)
             credit = direction == "credit"
             amount = int(total)
-            if d >= first:
-                account.nets[d] = account.nets.get(d, 0) + (amount if credit else -amount)
-                f.flows.append(Flow(key, d, credit, bool(cash), currency, bool(is_bank), amount, int(count)))
-
-    def _counterparties(self, where: Any, resolve: Any, facts: dict[int, ClientFacts]) -> None:
-        cp = func.coalesce(T.counterparty_account, T.counterparty_name)
-        conditions = [where, self._window(), T.reversed.is_(False), cp.is_not(None)]
-        if self.bank_kinds:
-            conditions.append(T.kind.not_in(self.bank_kinds))
-        rows = self.session.execute(
-            select(T.client_source_id, T.account_source_id, self.day, T.direction, func.count(distinct(cp)))
-            .where(*conditions).group_by(T.client_source_id, T.account_source_id, self.day, T.direction))
-        for client_sid, account_sid, day, direction, count in rows:
-            cid = resolve(client_sid, account_sid)
-            d = day.toordinal()
-            if cid is None or d < self.first_ord:
-                continue
-            key = (d, direction == "credit")
-            slot = facts[cid].counterparties
-            slot[key] = slot.get(key, 0) + int(count)
+            account.nets[d] = account.nets.get(d, 0) + (amount if credit else -amount)
+            f.flows.append(Flow(key, d, credit, bool(cash), currency, bool(is_bank), amount, int(count)))
+            if cps and not is_bank:
+                slot = f.counterparties
+                slot[(d, credit)] = slot.get((d, credit), 0) + int(cps)
 
     def _bands(self) -> list[Any]:
         """Amount ranges just below each large-value threshold, per currency (structuring candidates)."""
@@ -305,22 +320,22 @@ class LedgerReader:
                                        T.amount_minor < high))
         return conditions
 
-    def _near_threshold(self, connector: str, where: Any, resolve: Any, facts: dict[int, ClientFacts]) -> None:
+    def _near_threshold(self, connector: str, where: Any, resolve: Scope, facts: dict[int, ClientFacts]) -> None:
         if not self.settings.alerts.enabled or not self.settings.alerts.structuring.enabled:
             return
         conditions = [where, self._window(), T.reversed.is_(False), or_(*self._bands())]
         if self.bank_kinds:
             conditions.append(T.kind.not_in(self.bank_kinds))
-        for row in self.session.execute(self._tx_select().where(*conditions)):
+        for row in self.conn.execute(self._tx_select().where(*conditions)):
             cid = resolve(row.client_source_id, row.account_source_id)
-            if cid is not None and row.day >= self.first:
-                facts[cid].near_threshold.append(_tx(row))
+            if cid is not None and self.ordinal(row.day) >= self.first_ord:
+                facts[cid].near_threshold.append(self._tx(row))
 
     # --- evidence -------------------------------------------------------------------------------------------
 
     def _tx_select(self) -> Any:
         return select(T.id, T.connector, T.source_id, T.client_source_id, T.account_source_id,
-                      self.day.label("day"), T.amount_minor, T.currency, T.direction, T.is_cash,
+                      self.raw_day.label("day"), T.amount_minor, T.currency, T.direction, T.is_cash,
                       T.counterparty_name, T.counterparty_account)
 
     def transactions(self, wanted: dict[int, tuple[date, date]], facts: dict[int, ClientFacts]
@@ -343,13 +358,14 @@ class LedgerReader:
                               T.booking_date <= hi + timedelta(days=SLACK_DAYS)]
                 if self.bank_kinds:
                     conditions.append(T.kind.not_in(self.bank_kinds))
-                for row in self.session.execute(self._tx_select().where(*conditions)):
+                for row in self.conn.execute(self._tx_select().where(*conditions)):
                     cid = resolve(row.client_source_id, row.account_source_id)
                     if cid is None:
                         continue
                     first, last = wanted[cid]
-                    if first <= row.day <= last:
-                        out[cid].append(_tx(row))
+                    tx = self._tx(row)
+                    if first <= tx.day <= last:
+                        out[cid].append(tx)
         for rows in out.values():
             rows.sort(key=lambda r: (r.day, r.id))
         return out
@@ -361,15 +377,15 @@ class LedgerReader:
                       T.kind.not_in(self.skip_kinds), T.booking_date < before + timedelta(days=SLACK_DAYS)]
         if self.bank_kinds:
             conditions.append(T.kind.not_in(self.bank_kinds))
-        days = self.session.scalars(select(self.day).where(*conditions, self.day < before)
-                                    .order_by(self.day.desc()).limit(1))
-        return next(iter(days), None)
+        days = self.conn.execute(select(self.raw_day).where(*conditions, self.day < before)
+                                 .order_by(self.day.desc()).limit(1)).scalars()
+        raw = next(iter(days), None)
+        return None if raw is None else date.fromordinal(self.ordinal(raw))
 
-
-def _tx(row: Any) -> TxRow:
-    return TxRow(row.id, row.connector, row.source_id, row.account_source_id, row.day, int(row.amount_minor),
-                 row.currency, row.direction == "credit", bool(row.is_cash), row.counterparty_name,
-                 row.counterparty_account)
+    def _tx(self, row: Any) -> TxRow:
+        return TxRow(row.id, row.connector, row.source_id, row.account_source_id,
+                     date.fromordinal(self.ordinal(row.day)), int(row.amount_minor), row.currency,
+                     row.direction == "credit", bool(row.is_cash), row.counterparty_name, row.counterparty_account)
 
 
 def flatten(groups: Iterable[list[TxRow]]) -> list[TxRow]:

@@ -111,8 +111,11 @@ class RiskEngine:
         reader = LedgerReader(session, self.risk, self.today, self.connectors, orphans=self.orphans)
         facts = reader.load([g.id for g in goldens])
         views = {cid: LedgerView(f, self.risk, self.today) for cid, f in facts.items() if f.links}
-        current = {r.client_id: r for r in session.scalars(select(RiskAssessmentRow).where(
-            RiskAssessmentRow.client_id.in_([g.id for g in goldens]), RiskAssessmentRow.current.is_(True)))}
+        R = RiskAssessmentRow
+        current = {r.client_id: r for r in session.execute(select(R.id, R.client_id, R.inputs_hash, R.rating,
+                                                                   R.segment, R.score).where(
+            R.client_id.in_([g.id for g in goldens]), R.current.is_(True)))}
+        superseded: list[int] = []
         now = datetime.now(UTC)
         rows: list[dict[str, Any]] = []
         out: list[Event] = []
@@ -150,7 +153,7 @@ class RiskEngine:
             if cur is None:
                 outcome.first += 1
             else:
-                cur.current = False
+                superseded.append(cur.id)
                 outcome.rating_changes += int(changed)
             summary = RiskSummary(rating=a.rating, segment=a.segment, score=a.score, assessed_at=now)
             g.data = {**(g.data or {}), "risk": summary.model_dump(mode="json")}
@@ -160,14 +163,16 @@ class RiskEngine:
                 outcome.results.append(_result(g, a.rating.value, a.segment.value, float(a.score),
                                                "first" if cur is None else ("changed" if changed else "rescored")))
             if events and changed:
-                before = RiskAssessment.model_validate(cur.data["assessment"]) if cur is not None else None
+                before = _stored(session, cur.id) if cur is not None else None
                 client = clients.get(g.id) or _client(g)
                 clients[g.id] = client
                 out.append(Event("crmhub_risk_changed", {"client": client, "before": before, "after": a,
                                                           "run_id": run_id}))
         session.flush()
+        for i in range(0, len(superseded), 900):
+            session.execute(update(R).where(R.id.in_(superseded[i:i + 900])).values(current=False))
         if rows:
-            session.execute(insert(RiskAssessmentRow), rows)
+            session.execute(insert(R), rows)
         drafts = detect(reader, facts, views, self.risk, self.today)
         subjects = {g.id: (g.uscc, g.id) for g in goldens}
         saved = save_drafts(session, drafts, subjects, self.risk, run_id)
@@ -181,6 +186,11 @@ class RiskEngine:
                 out.append(Event("crmhub_alert_raised", {"alert": alert_json(alert), "client": owner,
                                                           "run_id": run_id}))
         return out
+
+
+def _stored(session: Session, assessment_id: int) -> RiskAssessment:
+    data = session.scalar(select(RiskAssessmentRow.data).where(RiskAssessmentRow.id == assessment_id)) or {}
+    return RiskAssessment.model_validate(data["assessment"])
 
 
 def _client(g: GoldenClient) -> CorporateClient:

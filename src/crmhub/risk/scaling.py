@@ -97,4 +97,6 @@ def fitted_factor(template: Factor, beta: float, woe: Sequence[float], alpha: fl
         b.model_copy(update={"points": Decimal(repr(scale.bin_points(beta, w, alpha, n_factors))).quantize(quantum)})
         for b, w in zip(template.bins, woe, strict=True)
     ]
-    return template.model_copy(update={"bins": bins, "weight": Decimal(1), "missing_points": None})
+    data = template.model_dump()
+    data.update(bins=[b.model_dump() for b in bins], weight=Decimal(1), missing_points=None)
+    return Factor.model_validate(data)  # validated afresh (not model_copy): lookup tables follow the new bins

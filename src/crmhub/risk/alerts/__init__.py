@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
-from crmhub.risk.alerts.rules import Draft, RuleContext, client_drafts
+from crmhub.risk.alerts.rules import Draft, RuleContext, client_drafts, group_factors
 from crmhub.risk.alerts.store import STATUSES, alert_json, list_alerts, save_drafts, set_status
 from crmhub.risk.inputs import LedgerView
 from crmhub.risk.ledger import ClientFacts, LedgerReader
@@ -27,10 +27,11 @@ def detect(reader: LedgerReader, facts: Mapping[int, ClientFacts], views: Mappin
         return []
     drafts: list[Draft] = []
     candidates = []
+    factors = group_factors(settings)
     for cid, f in facts.items():
         if not f.links:
             continue
-        settled, pending = client_drafts(RuleContext(f, views[cid], settings, today), reader)
+        settled, pending = client_drafts(RuleContext(f, views[cid], settings, today, factors), reader)
         drafts += settled
         candidates += pending
     wanted: dict[int, tuple[date, date]] = {}

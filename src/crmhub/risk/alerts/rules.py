@@ -72,25 +72,31 @@ def _group(currency: str) -> str:
     return "CNY" if currency == "CNY" else "USD"
 
 
+def group_factors(settings: RiskSettings) -> dict[str, float]:
+    """Per currency, the factor into its reporting group's currency: CNY stays CNY, every other currency becomes
+    USD equivalent (PBOC thresholds are stated in RMB and in USD); currencies without a rate are absent."""
+    usd = settings.fx("USD")
+    out = {"CNY": 1.0, "USD": 1.0}
+    for currency, rate in settings.fx_to_cny.items():
+        if currency not in out and usd:
+            out[currency] = float(rate / usd)
+    return out
+
+
 class RuleContext:
     """One client's facts with the conversions every rule needs."""
 
-    def __init__(self, facts: ClientFacts, view: LedgerView, settings: RiskSettings, today: date) -> None:
+    def __init__(self, facts: ClientFacts, view: LedgerView, settings: RiskSettings, today: date,
+                 factors: dict[str, float] | None = None) -> None:
         self.facts = facts
         self.view = view
         self.settings = settings
         self.today = today
-        usd = settings.fx("USD")
-        self._usd_per: dict[str, float | None] = {}
-        for currency in {f.currency for f in facts.flows} | {r.currency for r in facts.near_threshold}:
-            rate = settings.fx(currency)
-            self._usd_per[currency] = None if rate is None or usd is None else float(rate / usd)
+        self.group_factors = factors if factors is not None else group_factors(settings)
 
     def in_group(self, minor: int, currency: str) -> float | None:
         """Amount in its reporting group's currency: CNY as is, any other currency as USD equivalent."""
-        if currency in {"CNY", "USD"}:
-            return float(minor)
-        factor = self._usd_per.get(currency)
+        factor = self.group_factors.get(currency)
         return None if factor is None else minor * factor
 
 
@@ -104,14 +110,13 @@ def large_value(ctx: RuleContext) -> list[Candidate]:
               (False, "CNY"): cfg.transfer_cny, (False, "USD"): cfg.transfer_usd}
     sums: dict[tuple[int, bool, bool, str], float] = {}
     today = ctx.today.toordinal()
+    factors = ctx.group_factors
     for flow in ctx.facts.flows:
-        if flow.bank or flow.day > today:
+        factor = factors.get(flow.currency)
+        if flow.bank or flow.day > today or factor is None:
             continue
-        value = ctx.in_group(flow.amount_minor, flow.currency)
-        if value is None:
-            continue
-        key = (flow.day, flow.credit, flow.cash, _group(flow.currency))
-        sums[key] = sums.get(key, 0.0) + value
+        key = (flow.day, flow.credit, flow.cash, "CNY" if flow.currency == "CNY" else "USD")
+        sums[key] = sums.get(key, 0.0) + flow.amount_minor * factor
     out = []
     for (day, credit, cash, group), total in sorted(sums.items()):
         limit = float(limits[(cash, group)] * 100)
@@ -267,11 +272,19 @@ def _pass_confirm(ctx: RuleContext, group: list[tuple[int, float, float, float, 
 def fan(ctx: RuleContext, credit: bool) -> list[Candidate]:
     """Candidate windows where per-day distinct counterparty counts, summed, reach min_counterparties."""
     cfg = ctx.settings.alerts.fan_in if credit else ctx.settings.alerts.fan_out
-    counts = {d: n for (d, c), n in ctx.facts.counterparties.items() if c == credit}
-    if sum(counts.values()) < cfg.min_counterparties:
+    counts = sorted((d, n) for (d, c), n in ctx.facts.counterparties.items() if c == credit)
+    if sum(n for _, n in counts) < cfg.min_counterparties:
         return []
-    starts = [d for d in sorted(counts)
-              if sum(counts.get(d + i, 0) for i in range(cfg.window_days)) >= cfg.min_counterparties]
+    starts: list[int] = []
+    window = 0
+    j = 0
+    for i, (d, _) in enumerate(counts):  # two pointers: the sum over [d, d + window_days) for each day d
+        while j < len(counts) and counts[j][0] < d + cfg.window_days:
+            window += counts[j][1]
+            j += 1
+        if window >= cfg.min_counterparties:
+            starts.append(d)
+        window -= counts[i][1]
     ranges: list[list[int]] = []
     for s in starts:
         if ranges and s <= ranges[-1][1] + 1:
@@ -346,7 +359,7 @@ def dormant_reactivation(ctx: RuleContext, reader: ActivityReader) -> list[Candi
             continue
         amount, count, first_recent = per_account.get(flow.account, (0.0, 0, today + 1))
         value = ctx.view.conv.cny(flow.amount_minor, flow.currency)
-        per_account[flow.account] = (amount + (value or 0.0), count + flow.count, min(first_recent, flow.day))
+        per_account[flow.account] = (amount + (value or 0.0), count + flow.transactions, min(first_recent, flow.day))
     out = []
     statuses = {s.lower() for s in cfg.sub_statuses}
     for key, (amount, count, first_recent) in sorted(per_account.items()):
