@@ -60,19 +60,29 @@ def _worse(after: str, before: str) -> bool:
 
 def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: int | None = None
                     ) -> list[tuple[RiskAssessmentRow, str, float]]:
-    """Current (or this run's) assessments whose rating is worse than the client's previous assessment."""
+    """Current (or this run's) assessments whose rating is worse than the client's previous assessment.
+
+    Ratings are compared on narrow rows first; only the downgrades' full rows (with their JSON) are loaded, so a
+    day on which the whole book was re-scored costs one index scan, not the whole book in memory.
+    """
     prev = aliased(RiskAssessmentRow)
     inner = aliased(RiskAssessmentRow)
     cur = RiskAssessmentRow
     previous_id = (select(func.max(inner.id)).where(inner.client_id == cur.client_id, inner.id < cur.id)
                    .correlate(cur).scalar_subquery())
-    q = select(cur, prev.rating, prev.score).join(prev, prev.id == previous_id)
+    q = select(cur.id, cur.rating, prev.rating, prev.score).join(prev, prev.id == previous_id)
     if since is not None:
         q = q.where(cur.current.is_(True), cur.assessed_at >= since)
     if run_id is not None:
         q = q.where(cur.run_id == run_id)
-    rows = session.execute(q.order_by(cur.id)).all()
-    return [(row, rating, score) for row, rating, score in rows if _worse(row.rating, rating)]
+    worse = {row_id: (before, score) for row_id, after, before, score in session.execute(q).all()
+             if _worse(after, before)}
+    out: list[tuple[RiskAssessmentRow, str, float]] = []
+    ids = sorted(worse)
+    for i in range(0, len(ids), BATCH):
+        for row in session.scalars(select(cur).where(cur.id.in_(ids[i:i + BATCH])).order_by(cur.id)):
+            out.append((row, *worse[row.id]))
+    return out
 
 
 def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
