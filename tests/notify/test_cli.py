@@ -63,6 +63,10 @@ def test_notify_test_both_channels_then_log_shows_them_delivered(tmp_path: Path,
     assert by_channel["email"]["answer"].startswith("Message-ID") and by_channel["wecom"]["answer"].startswith("msgid=")
     assert main(["notify", "log", "--json", "--status", "failed", "-c", cfg]) == 0
     assert json_lines(capsys.readouterr().out) == []
+    assert main(["notify", "log", "-c", cfg]) == 0
+    table = capsys.readouterr().out
+    assert table.count("delivered") == 2 and "zhangsan" in table and "msgid=" in table
+    assert main(["notify", "log", "--status", "nonsense", "-c", cfg]) == 2
 
 
 def test_notify_test_reports_a_refused_recipient(tmp_path: Path, store: Store, store_url: str, servers: Servers,
