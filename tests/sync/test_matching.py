@@ -294,3 +294,19 @@ def test_quality_on_the_sandbox_world() -> None:
     assert quality.true_pairs > 1000
     assert quality.precision >= 0.995, quality
     assert quality.recall >= 0.98, quality
+
+
+def test_model_levels_override_defaults_one_by_one() -> None:
+    """A bank can change one level's (m, u); unknown comparisons or levels are refused by name."""
+    from crmhub.sync.matching import MatchModel
+
+    model = MatchModel(levels={"phone": {"equal": (0.5, 0.5)}})
+    a = rec("zoho:1", "北京星河科技有限公司", phone="13812345678")
+    b = rec("zoho:2", "星河科技(北京)有限公司", phone="13812345678")
+    default, neutral = Matcher().score(a, b), Matcher(model=model).score(a, b)
+    assert {(c.comparison, c.level): c.weight for c in neutral.breakdown}[("phone", "equal")] == 0.0
+    assert neutral.total < default.total
+    with pytest.raises(ValueError, match=r"unknown level phone\.equals"):
+        MatchModel(levels={"phone": {"equals": (0.5, 0.5)}})
+    with pytest.raises(ValueError, match="unknown comparison 'email'"):
+        MatchModel(levels={"email": {"equal": (0.5, 0.5)}})

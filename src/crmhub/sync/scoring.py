@@ -8,6 +8,17 @@ switchboard number, the legal representative 王伟) is weaker evidence than on 
 adjusted by ``log2(u_avg / u_value)`` computed from the records being matched (Splink's term-frequency
 adjustment), clipped to a configured range.
 
+Levels, strongest first within each comparison (the first that applies wins):
+
+- name: ``exact`` key · ``homophone`` (same pinyin) · ``industry_missing`` (one side wrote only the 字号 or a
+  shortened name) · ``industry_related`` (网络科技 / 科技) · ``typo`` (one edit, two in long keys) ·
+  ``industry_differs`` (same 字号, other trade: a sister company, strongly negative) · ``different``;
+- region: the regions in the names (``name_same`` at city level, ``name_province_sole`` / ``name_province`` when
+  one side names only the province — strong only if the data knows that name in a single city of it,
+  ``name_conflict``), else the address/USCC regions (``same``, ``same_province[_sole]``, ``conflict``);
+- legal form (有限公司 ≡ 有限责任公司; 股份 vs 有限 weak, company vs partnership strong), phone (any shared number),
+  legal representative (equal, homophone, different), and a mistyped USCC one edit from the other side's (``typo``).
+
 Some facts are not evidence but rules: equal USCCs are the same legal entity; two different valid USCCs are two
 entities; a branch (分公司) is never its parent. Those set the probability to exactly 1 or 0 and say which rule
 fired. The m/u defaults are expert estimates (no labelled training data exists at launch), chosen so that the
@@ -35,6 +46,7 @@ __all__ = [
     "MatchModel",
     "MatchScore",
     "TermFrequencies",
+    "probability",
     "score_pair",
 ]
 
@@ -149,9 +161,13 @@ class MatchScore:
 
 @dataclass(frozen=True)
 class MatchModel:
-    """The scoring parameters: prior, (m, u) per level, term-frequency clipping."""
+    """The scoring parameters: prior, (m, u) per level, term-frequency clipping.
 
-    levels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=lambda: DEFAULT_LEVELS)
+    ``levels`` overrides `DEFAULT_LEVELS` level by level — ``MatchModel(levels={"phone": {"equal": (0.5,
+    1e-3)}})`` changes one level and keeps the rest; an unknown comparison or level is refused, naming it.
+    """
+
+    levels: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     prior_weight: float = -10.0
     """log2 prior odds that a candidate pair matches (≈ 1 in 1,000) before any comparison."""
     tf_min_adjustment: float = -8.0
@@ -159,8 +175,17 @@ class MatchModel:
     weights: Mapping[tuple[str, str], float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        table: dict[tuple[str, str], float] = {}
+        merged = {comparison: dict(levels) for comparison, levels in DEFAULT_LEVELS.items()}
         for comparison, levels in self.levels.items():
+            if comparison not in merged:
+                raise ValueError(f"unknown comparison {comparison!r}; known: {', '.join(merged)}")
+            for level, mu in levels.items():
+                if level not in merged[comparison]:
+                    known = ", ".join(merged[comparison])
+                    raise ValueError(f"unknown level {comparison}.{level}; known: {known}")
+                merged[comparison][level] = mu
+        table: dict[tuple[str, str], float] = {}
+        for comparison, levels in merged.items():
             for level, (m, u) in levels.items():
                 if not (0 < m <= 1 and 0 < u <= 1):
                     raise ValueError(f"{comparison}.{level}: m and u must be in (0, 1], got m={m}, u={u}")
