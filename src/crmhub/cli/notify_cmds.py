@@ -165,7 +165,7 @@ def notify_log(
         table.add_column(col)
     for e in entries:
         colour = _COLOUR.get(e["status"], "white")
-        table.add_row(str(e["id"]), e["updated_at"][:16].replace("T", " "), e["event"], e["channel"],
+        table.add_row(str(e["id"]), _local(e["updated_at"], ctx), e["event"], e["channel"],
                       escape(", ".join(e["recipients"]) or "-"), f"[{colour}]{e['status']}[/{colour}]",
                       str(e["attempts"]), escape(mask_text(str(e["error"] or e["answer"] or ""))[:120]))
     console.print(table)
@@ -296,7 +296,7 @@ def interactions_list(
                 bilingual("摘要", "summary")):
         table.add_column(col)
     for it in items:
-        table.add_row(str(it["id"]), it["occurred_at"][:16].replace("T", " "), it["kind"], escape(it["by"] or "-"),
+        table.add_row(str(it["id"]), _local(it["occurred_at"], ctx), it["kind"], escape(it["by"] or "-"),
                       escape(it["summary"] or "-"))
     console.print(table)
     if state is None:
@@ -306,6 +306,13 @@ def interactions_list(
         late = bilingual("（已到期）", " (due now)") if state.overdue else ""
         console.print(bilingual(f"下次跟进：{state.due_on.isoformat()}{late}，每 {state.interval} 天",
                                 f"next follow-up: {state.due_on.isoformat()}{late}, every {state.interval} days"))
+
+
+def _local(iso: str, ctx: Context) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` in the bank's time zone (``[notify] timezone``)."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(ctx.settings.notify.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _today(ctx: Context) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -101,7 +102,7 @@ def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: 
 
 def alert_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
     """A new alert raised within the lookback about recent activity (``alert_max_age_days``)."""
-    oldest = now.date() - timedelta(days=ns.alert_max_age_days)
+    oldest = now.astimezone(ZoneInfo(ns.timezone)).date() - timedelta(days=ns.alert_max_age_days)
     after = 0
     while True:
         alerts = list(session.scalars(select(Alert).where(
