@@ -15,7 +15,7 @@ from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.tables import Alert, DeadLetter, Outbox
 
-from .helpers import NOW, U2, Servers, alert, assess, client, settings, sync_run
+from .helpers import MOBILE, NOW, U2, Servers, alert, assess, client, settings, sync_run
 
 
 def rows(store: Store) -> list[Outbox]:
@@ -156,3 +156,14 @@ def test_bad_notify_config_names_the_key(registry: Registry) -> None:
             {"channel": "email", "to": ["ops"], "template": "nope"}]}}}, registry)
     keys = [k for k, _ in info.value.problems]
     assert "notify.alert.sends" in keys and any(k.startswith("notify.digest.send.0.template") for k in keys)
+
+
+def test_default_compose_for_third_party_channels_is_masked_plain_text() -> None:
+    """`Channel.compose`'s default (no templates) titles the kind in the language and masks every value."""
+    from crmhub.contract import plain_message
+
+    msg = plain_message("follow_up_reminder", "zh", {"client": {"name": "星河科技"}, "note": f"联系人 {MOBILE}",
+                                                      "items": [{"title": "a"}]}, key="k", recipients=["r"])
+    assert msg.subject == "客户跟进提醒" and "138****5678" in msg.text and MOBILE not in msg.text
+    assert "name: 星河科技" in msg.text and msg.recipients == ["r"]
+    assert plain_message("test", "en", {}, key="k", recipients=[]).subject == "crmhub test message"
