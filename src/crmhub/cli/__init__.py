@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _take_lang(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=args, prog_name="crmhub", standalone_mode=False)
+        result = app(args=args, prog_name="crmhub", standalone_mode=False)
     except CrmhubError as exc:
         return report_error(exc)
     except typer.Exit as exc:
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         return report_internal(exc)
-    return 0
+    # with standalone_mode=False, click returns the code of a `typer.Exit` instead of raising it
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,9 +66,12 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
 
 
 def _lang_explicit() -> bool:
-    from crmhub.i18n import _current
+    """--lang or CRMHUB_LANG was given (both beat the config file's ``lang``)."""
+    import os
 
-    return _current.get() is not None
+    from crmhub.i18n import LANGS, _current
+
+    return _current.get() is not None or os.environ.get("CRMHUB_LANG", "").lower() in LANGS
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
