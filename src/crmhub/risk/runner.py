@@ -211,10 +211,13 @@ def make_risk_phase(settings: Settings, registry: Registry
     """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch, and return
     the events (risk changed, alert raised) for the engine to fire after the run's commits."""
 
+    if settings.risk.enabled:
+        RiskEngine(settings, registry)  # a scorecard reading unknown inputs fails here, before anything is pulled
+
     def phase(uow: UnitOfWork, run_id: int | None, report: RunReport) -> list[Event]:
         if not settings.risk.enabled:
             return []
-        engine = RiskEngine(settings, registry)
+        engine = RiskEngine(settings, registry)  # per run: "today" moves on in a long-lived scheduler
         outcome = AssessOutcome(engine.today)
         events: list[Event] = []
         with uow.transaction() as s:
