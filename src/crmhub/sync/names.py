@@ -50,8 +50,8 @@ _MAP = str.maketrans(
 )  # fmt: skip
 _KEEP_PUNCT = frozenset("()-&")
 _BRACKETS = re.compile(r"\(([^()]*)\)")
-_WORDS = tuple(sorted({*INDUSTRY_WORDS, *QUALIFIERS}, key=len, reverse=True))
-_WORD_SET = frozenset(_WORDS)
+_WORD_SET = frozenset({*INDUSTRY_WORDS, *QUALIFIERS})
+_WORD_LENGTHS = tuple(sorted({len(w) for w in _WORD_SET}, reverse=True))
 _FORM_BY_WRITTEN = {written: (canon, group) for written, canon, group in LEGAL_FORMS}
 _PARENT_FORMS = tuple(written for written, _, _ in LEGAL_FORMS if len(written) >= 2)
 
@@ -137,10 +137,10 @@ def split_trade_name(key: str) -> tuple[str, tuple[str, ...], bool]:
     words: list[str] = []
     rest = key
     while rest:
-        for word in _WORDS:
-            if rest.endswith(word):
-                words.append(word)
-                rest = rest[: -len(word)]
+        for length in _WORD_LENGTHS:  # longest first, by set lookup: a handful of probes per word
+            if len(rest) >= length and rest[-length:] in _WORD_SET:
+                words.append(rest[-length:])
+                rest = rest[:-length]
                 break
         else:
             break
