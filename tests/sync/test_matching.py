@@ -213,6 +213,8 @@ def test_incremental_index_add_candidates_best_matches_remove() -> None:
     assert "ledger:1" not in m and len(m) == 2
     with pytest.raises(KeyError, match="not indexed"):
         m.explain("ledger:1", "ledger:2")
+    with pytest.raises(KeyError, match="nothing to remove"):
+        m.remove("ledger:1")
 
 
 def test_term_frequency_downweights_frequent_names() -> None:

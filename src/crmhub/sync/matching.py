@@ -201,7 +201,9 @@ class Matcher:
 
     def remove(self, ref: str) -> None:
         """Forget a record (deleted or about to be replaced)."""
-        rid = self._ids.pop(ref)
+        rid = self._ids.pop(ref, None)
+        if rid is None:
+            raise KeyError(f"record {ref!r} is not indexed; nothing to remove")
         record = self._records[rid]
         assert record is not None
         self._records[rid] = None
