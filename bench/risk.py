@@ -169,6 +169,15 @@ def generate(db: str, clients: int, transactions: int, seed: int) -> dict[str, A
 # --- assess ---------------------------------------------------------------------------------------------------
 
 
+def reset(db: str) -> None:
+    """Forget earlier assessments and alerts, so the run scores every client from scratch."""
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DELETE FROM risk_assessment")
+    con.execute("DELETE FROM alert")
+    con.execute("UPDATE golden_client SET needs_risk = 1, rating = NULL, segment = NULL")
+    con.close()
+
+
 def baseline(db: str) -> tuple[int, float]:
     """One bare aggregate pass over every transaction (rows, seconds)."""
     con = sqlite3.connect(db)
@@ -231,7 +240,8 @@ def main() -> None:
     ap.add_argument("--db", default="/tmp/crmhub-risk-bench.db")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--skip-generate", action="store_true", help="Reuse the book already in --db.")
+    ap.add_argument("--skip-generate", action="store_true",
+                    help="Reuse the book already in --db (its assessments and alerts are cleared first).")
     args = ap.parse_args()
     if not args.skip_generate:
         print(f"generating {args.clients:,} clients / {args.transactions:,} transactions into {args.db} …",
@@ -240,6 +250,8 @@ def main() -> None:
         rate = g["transactions"] / g["seconds"]
         print(f"generate: {g['transactions']:,} transactions, {g['accounts']:,} accounts, {g['loans']:,} loans, "
               f"{g['planted']:,} planted patterns in {g['seconds']} s ({rate:,.0f} rows/s), peak {g['peak_mib']} MiB")
+    else:
+        reset(args.db)
     rows, base_s = baseline(args.db)
     print(f"baseline: one GROUP BY pass over {rows:,} transactions in {base_s:.1f} s ({rows / base_s:,.0f}/s)")
     r = _in_child(run_assess, args.db, args.batch, 10)

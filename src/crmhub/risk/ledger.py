@@ -276,6 +276,7 @@ class LedgerReader:
         first = self.first_ord
         ordinal = self.ordinal
         ids, by_client = scope.ids, scope.by_client
+        new = tuple.__new__  # Flow(...) without NamedTuple's Python-level __new__: one per row adds up
         for client_sid, account_sid, day, direction, cash, currency, rev, is_bank, total, count, cps in rows:
             d = ordinal(day)
             if d < first:
@@ -294,7 +295,7 @@ class LedgerReader:
             credit = direction == "credit"
             amount = int(total)
             account.nets[d] = account.nets.get(d, 0) + (amount if credit else -amount)
-            f.flows.append(Flow(key, d, credit, bool(cash), currency, bool(is_bank), amount, int(count)))
+            f.flows.append(new(Flow, (key, d, credit, bool(cash), currency, bool(is_bank), amount, int(count))))
             if cps and not is_bank:
                 slot = f.counterparties
                 slot[(d, credit)] = slot.get((d, credit), 0) + int(cps)

@@ -6,6 +6,8 @@ what makes the stored explanation trustworthy and lets the runner skip clients w
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -45,21 +47,85 @@ class Scored:
     details: dict[str, FactorDetail] = field(default_factory=dict)
 
 
-def _factor_score(f: Factor, value: Any) -> tuple[FactorScore, FactorDetail, Decimal]:
-    found = f.find_bin(value)
-    raw = found.points if found is not None else f.floor_points
-    gap = f.weight * (f.max_points - raw)
-    missing = found is None
-    if gap > 0:
-        zh = f.reason_zh + ("（数据缺失）" if missing else "")
-        en = f.reason_en + (" (input missing)" if missing else "")
+@dataclass(frozen=True, slots=True)
+class _Bin:
+    """A bin with everything scoring needs precomputed (points, weighted points, gap to the best, labels)."""
+
+    points: Decimal
+    weighted: Decimal
+    gap: Decimal
+    label_en: str
+    label_zh: str
+    missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Factor:
+    """A factor compiled for speed: plain lists and dicts instead of validated models (a large book scores
+    millions of factor values)."""
+
+    spec: Factor
+    lowers: list[float]
+    ordered: list[_Bin]
+    by_value: dict[str, _Bin]
+    other: _Bin | None
+    absent: _Bin
+
+    def find(self, value: Any) -> _Bin:
+        if value is None:
+            return self.absent
+        if self.spec.numeric:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return self.absent
+            if math.isnan(number):
+                return self.absent
+            return self.ordered[bisect.bisect_right(self.lowers, number) - 1]
+        found = self.by_value.get(str(value))
+        return found if found is not None else (self.other or self.absent)
+
+
+_COMPILED: dict[int, tuple[Scorecard, list[_Factor]]] = {}
+
+
+def _compile(card: Scorecard) -> list[_Factor]:
+    cached = _COMPILED.get(id(card))
+    if cached is not None and cached[0] is card:
+        return cached[1]
+    out = []
+    for f in card.factors:
+        def make(points: Decimal, en: str, zh: str, missing: bool = False, w: Decimal = f.weight,
+                 best: Decimal = f.max_points) -> _Bin:
+            return _Bin(points, (w * points).quantize(CENT), w * (best - points), en, zh, missing)
+
+        compiled = {id(b): make(b.points, b.label("en"), b.label("zh")) for b in f.bins}
+        ordered = sorted(f.bins, key=lambda b: (b.lower is not None, b.lower or 0)) if f.numeric else []
+        other = next((b for b in f.bins if b.other), None)
+        out.append(_Factor(
+            f, [-math.inf if b.lower is None else float(b.lower) for b in ordered],
+            [compiled[id(b)] for b in ordered],
+            {v: compiled[id(b)] for b in f.bins for v in (b.values or ())},
+            compiled[id(other)] if other is not None else None,
+            make(f.floor_points, "missing", "缺失", True)))
+    if len(_COMPILED) > 16:
+        _COMPILED.clear()
+    _COMPILED[id(card)] = (card, out)
+    return out
+
+
+def _factor_score(cf: _Factor, value: Any) -> tuple[FactorScore, FactorDetail, Decimal]:
+    f = cf.spec
+    b = cf.find(value)
+    if b.gap > 0:
+        zh = f.reason_zh + ("（数据缺失）" if b.missing else "")
+        en = f.reason_en + (" (input missing)" if b.missing else "")
     else:
         zh = en = ""
-    score = FactorScore(factor=f.name, value=value, bin=found.label("en") if found else "missing",
-                        points=(f.weight * raw).quantize(CENT), weight=f.weight, reason_zh=zh, reason_en=en)
-    detail = FactorDetail(raw, f.max_points, found.label("zh") if found else "缺失", missing, f.label_zh,
-                          f.label_en, f.group, f.unit)
-    return score, detail, gap
+    score = FactorScore(factor=f.name, value=value, bin=b.label_en, points=b.weighted, weight=f.weight,
+                        reason_zh=zh, reason_en=en)
+    detail = FactorDetail(b.points, f.max_points, b.label_zh, b.missing, f.label_zh, f.label_en, f.group, f.unit)
+    return score, detail, b.gap
 
 
 def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: datetime, client_id: int | None = None,
@@ -74,8 +140,9 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     details: dict[str, FactorDetail] = {}
     gaps: list[tuple[Decimal, int, str]] = []
     total = card.base_points
-    for i, f in enumerate(card.factors):
-        fs, detail, gap = _factor_score(f, inputs.get(f.input_name))
+    for i, cf in enumerate(_compile(card)):
+        f = cf.spec
+        fs, detail, gap = _factor_score(cf, inputs.get(f.input_name))
         factors.append(fs)
         details[f.name] = detail
         total += f.weight * (detail.bin_points)
