@@ -35,6 +35,7 @@ class MemoryCrm:
     pushes: list[list[dict[str, Any]]] = field(default_factory=list)
     fail_after_pages: int | None = None
     reject_ids: set[str] = field(default_factory=set)
+    crash_after_push: bool = False
 
     def put(self, sid: str, **values: Any) -> None:
         self.clock += 1
@@ -113,6 +114,8 @@ class MemoryConnector(Connector[MemoryConfig]):
                 sid = r.source_id
                 self.crm.put(sid, **values)
             results.append(PushResult(key=r.key, status="ok", source_id=sid, action="update"))
+        if self.crm.crash_after_push:
+            raise SimulatedCrash("killed after the CRM applied the writes, before crmhub recorded them")
         return results
 
 

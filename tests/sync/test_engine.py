@@ -211,3 +211,24 @@ async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, r
     crms["b"].reject_ids.clear()
     again = await engine(store, registry).run()
     assert again.totals.written_back == 1 and crms["b"].records["Z1"]["uscc"] == U1
+
+
+async def test_crash_between_write_and_record_never_writes_twice(store: Store, registry: Any,
+                                                                 crms: dict[str, MemoryCrm]) -> None:
+    """Killed after the CRM applied a write but before crmhub recorded it: the rerun re-reads the CRM, sees the
+    write applied and confirms it without sending it again."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="13812345678")
+    crms["b"].crash_after_push = True
+    with pytest.raises(SimulatedCrash):
+        await engine(store, registry).run()
+    assert len(crms["b"].pushes) == 1 and crms["b"].records["Z1"]["uscc"] == U1
+    with store.begin() as s:
+        assert s.scalars(select(Outbox.state)).all() == ["sent"]
+    crms["b"].crash_after_push = False
+    again = await engine(store, registry).run()
+    assert len(crms["b"].pushes) == 1
+    assert again.totals.written_back == 1
+    with store.begin() as s:
+        row = s.scalars(select(Outbox)).one()
+        assert row.state == "confirmed" and row.answer == {"status": "ok", "confirmed_by": "re-read"}

@@ -73,6 +73,33 @@ def _patch_snapshot(session: Session, target: str, stream: str, source_id: str, 
     row.content_hash = content_hash({"data": data, "deleted": row.deleted})
 
 
+def _already_applied(session: Session, row: Outbox) -> bool:
+    """Whether the target's freshly pulled state already holds what an ambiguous ``sent`` row wanted to write.
+
+    A row is left ``sent`` when the process died between the call and recording its answer. Each run pulls
+    before it delivers, so the stored snapshot is the target's current state: if it already has the values, the
+    write happened and is confirmed without sending it again (no write is ever applied twice).
+    """
+    if row.source_id is None:
+        return False
+    snap = session.scalars(select(SourceRow.data).where(
+        SourceRow.connector == row.target, SourceRow.stream == row.stream,
+        SourceRow.source_id == row.source_id)).first()
+    if not snap:
+        return False
+    for name in row.payload.get("fields", []):
+        want = row.payload["data"].get(name)
+        have = snap.get(name)
+        if name == "risk":
+            want = {"rating": (want or {}).get("rating"), "segment": (want or {}).get("segment")}
+            have = {"rating": (have or {}).get("rating"), "segment": (have or {}).get("segment")}
+        elif name == "industry":
+            want, have = (want or {}).get("code"), (have or {}).get("code")
+        if want != have:
+            return False
+    return True
+
+
 async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, batch: int = 100,
                   run_id: int | None = None) -> DeliveryStats:
     """Send everything due for ``target`` in batches; returns counts. Raises `FatalError` to stop."""
@@ -82,6 +109,14 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             rows = pending(s, target, batch)
             if not rows:
                 return stats
+            ambiguous = [r for r in rows if r.state == "sent" and _already_applied(s, r)]
+            for r in ambiguous:
+                r.state, r.answer, r.updated_at = "confirmed", {"status": "ok", "confirmed_by": "re-read"}, \
+                    datetime.now(UTC)
+                stats.confirmed += 1
+            rows = [r for r in rows if r not in ambiguous]
+            if not rows:
+                continue
             ids = [r.id for r in rows]
             stats.resent += sum(1 for r in rows if r.state == "sent")
             s.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
