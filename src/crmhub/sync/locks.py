@@ -1,8 +1,8 @@
 """Run locks in the database: never two writers on one connector's cursor, on SQLite and PostgreSQL alike.
 
 A lock is a row in ``run_lock`` inserted under a primary key; a second holder's insert fails. A lock whose
-heartbeat is older than ``stale_after`` belongs to a crashed process and may be taken over (and the takeover is
-logged). Holders refresh the heartbeat after every committed page.
+holder process is gone (same host, pid not running) or whose heartbeat is older than ``stale_after`` belongs to
+a crashed process and is taken over. Holders refresh the heartbeat after every committed page.
 """
 
 from __future__ import annotations
@@ -28,6 +28,26 @@ STALE_AFTER = timedelta(minutes=10)
 def holder_id() -> str:
     """This process: host and pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` is a process on this host that no longer exists (killed, crashed).
+
+    Locks of processes on other hosts are only taken over once their heartbeat is stale.
+    """
+    host, _, pid_text = holder.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LockSet:
@@ -58,7 +78,8 @@ class LockSet:
             with self.store.begin() as s:
                 existing = s.get(RunLock, name, with_for_update=True)
                 if existing is not None:
-                    if now - existing.heartbeat_at < self.stale_after and existing.holder != self.holder:
+                    alive = not holder_is_dead(existing.holder)
+                    if alive and now - existing.heartbeat_at < self.stale_after and existing.holder != self.holder:
                         return f"{name} (held by {existing.holder} since {existing.acquired_at:%Y-%m-%d %H:%M:%S}Z)"
                     s.delete(existing)
                     s.flush()
