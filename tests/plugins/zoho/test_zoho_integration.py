@@ -243,3 +243,14 @@ async def test_repush_after_timeout_creates_no_duplicate(zoho_server: ZohoServer
     for rec in records:
         assert len(store.find_duplicates("USCC", rec.data.uscc)) == 1  # type: ignore[union-attr]
     assert len(store) == 2 + 5
+
+
+async def test_bulk_job_failure_is_retried_once_with_a_new_job(zoho_server: ZohoServer) -> None:
+    server = zoho_server(300, contacts=0)
+    sim_of(server).bulk.fail_next = 1
+    async with connector_for(server, bulk_threshold=100) as conn:
+        records, _, _, _ = await pull_all(conn, "accounts")
+        assert conn.last_read_mode == "bulk"
+    assert len({r.source_id for r in records}) == 300
+    states = [j.state for j in sim_of(server).bulk.jobs.values()]
+    assert states == ["FAILURE", "COMPLETED"]

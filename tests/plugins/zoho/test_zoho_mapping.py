@@ -1,0 +1,74 @@
+"""Mapping Zoho ↔ canonical without HTTP: override table, industry table, contacts, outbound shapes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
+from crmhub.errors import ConfigError
+from crmhub.model import Contact, CorporateClient
+from crmhub_zoho.config import ZohoConfig
+from crmhub_zoho.industry import classify, picklist_value_for
+from crmhub_zoho.mapping import ZohoMapper
+
+
+def mapper(**overrides: Any) -> ZohoMapper:
+    return ZohoMapper(ZohoConfig.model_validate({"plugin": "zoho_crm", "accounts_url": "https://accounts.zoho.eu",
+                                                 "client_id": "c", "client_secret": "s", "refresh_token": "r",
+                                                 **overrides}))
+
+
+def test_override_table_reads_custom_fields_and_rejects_unknown_keys() -> None:
+    m = mapper(fields={"accounts": {"uscc": "Tax_ID", "industry": "GB_T_4754", "legal_representative": "Legal_Rep"}})
+    assert "Tax_ID" in m.read_fields("accounts") and "USCC" not in m.read_fields("accounts")
+    out = m.account({"id": "1", "Account_Name": "甲", "Tax_ID": "91110000600037341L", "GB_T_4754": "C3911",
+                     "Legal_Rep": "张三", "Modified_Time": "2024-01-15T15:26:49+05:30"})
+    assert isinstance(out, SourceRecord) and isinstance(out.data, CorporateClient)
+    assert out.data.uscc == "91110000600037341L" and out.data.industry is not None
+    assert out.data.industry.code == "C3911" and out.data.legal_representative is not None
+    assert out.modified_at is not None and out.modified_at.utcoffset() == timedelta(hours=5, minutes=30)
+    bad = m.account({"id": "2", "Account_Name": "乙", "Tax_ID": "91110000600037342L"})
+    assert isinstance(bad, RejectedRecord) and bad.field == "Tax_ID" and bad.reason.startswith("Tax_ID:")
+    with pytest.raises(ConfigError) as caught:
+        mapper(fields={"accounts": {"favourite_colour": "Colour"}, "leads": {}})
+    assert {p for p, _ in caught.value.problems} == {"fields.accounts.favourite_colour", "fields.leads"}
+
+
+def test_industry_table_never_guesses() -> None:
+    assert classify("ERP (Enterprise Resource Planning)").code == "I65"
+    assert classify("Optical Networking").code == "C39"
+    assert classify("Financial Services").code == "J"
+    assert classify("-None-").code is None and classify("-None-").flag is None
+    gov = classify("Government/Military")
+    assert gov.code is None and gov.flag is not None and "ambiguous" in gov.flag
+    small = classify("Small/Medium Enterprise")
+    assert small.code is None and small.flag is not None and "size" in small.flag
+    odd = classify("Banking")
+    assert odd.code is None and odd.flag is not None and "industry_map" in odd.flag
+    assert classify("Banking", {"Banking": "J66"}).code == "J66"
+    values = {picklist_value_for("I63", n) for n in range(400)}
+    assert {"Service Provider", "Wireless Industry", "Communications", "-None-"} <= values
+
+
+def test_contacts_and_outbound_shapes() -> None:
+    m = mapper()
+    out = m.contact({"id": "9", "First_Name": "芳", "Last_Name": "王", "Email": "w@x.cn", "Mobile": "13800000000",
+                     "Account_Name": {"name": "甲", "id": "1"}, "Modified_Time": "2024-01-15T15:26:49+08:00"})
+    assert isinstance(out, SourceRecord) and isinstance(out.data, Contact)
+    assert out.data.name == "王芳" and out.data.client_source_id == "1"
+    western = m.contact({"id": "10", "First_Name": "Jean", "Last_Name": "Lafleur", "Account_Name": "1"})
+    assert isinstance(western, SourceRecord) and western.data.name == "Jean Lafleur"  # type: ignore[union-attr]
+    missing = m.contact({"id": "11", "First_Name": "无姓"})
+    assert isinstance(missing, RejectedRecord) and missing.field == "Last_Name"
+    contact = OutboundRecord(key="c", data=Contact(name="王芳", email="w@x.cn", client_source_id="1"))
+    assert m.outbound("contacts", contact) == {"Last_Name": "王", "First_Name": "芳", "Email": "w@x.cn",
+                                               "Account_Name": {"id": "1"}}
+    client = CorporateClient(name="甲", uscc="91110000600037341L", industry="I65", phone="010-1")
+    body = m.outbound("accounts", OutboundRecord(key="a", source_id="1", data=client,
+                                                 fields=("name", "industry", "phone")))
+    assert body == {"id": "1", "Account_Name": "甲", "USCC": "91110000600037341L", "Phone": "010-1"}  # no guessed
+    custom = mapper(fields={"accounts": {"industry": "GB_T_4754"}})
+    assert custom.outbound("accounts", OutboundRecord(key="a", data=client, fields=("industry",)))["GB_T_4754"] == "I65"
