@@ -170,12 +170,13 @@ class ZohoConnector(Connector[ZohoConfig]):
 
     async def _pull_deleted(self, cursor: Cursor | None, since: datetime | None) -> AsyncIterator[Page]:
         """Tombstones of both modules. The API lists newest first, so the cursor for a module advances only after
-        all its pages are yielded (a crash re-reads that module's recent deletions; duplicates are harmless)."""
+        all its pages are yielded (a crash re-reads that module's recent deletions; duplicates are harmless). The
+        cursor keeps the (id, deleted_time) pairs inside the overlap window, so the re-read drops them."""
         state = dict(cursor or {})
         bounds: dict[str, str | None] = dict(state.get("since") or {})
         seen = set(state.get("seen") or ())
         overlap = self.config.overlap_seconds
-        new_seen: list[str] = []
+        recent: dict[str, float] = {}
         for stream, module in MODULES.items():
             if since is not None:
                 lower: str | None = as_text(since)
@@ -193,14 +194,19 @@ class ZohoConnector(Connector[ZohoConfig]):
                     t = epoch_of(entry.get("deleted_time"))
                     if t > newest_epoch:
                         newest, newest_epoch = str(entry.get("deleted_time")), t
-                    new_seen.append(key)
+                    recent[key] = t
                     if key not in seen:
                         records.append(self.mapper.tombstone(entry, stream))
                 last_page = not answer.more
                 if last_page:
                     bounds[module] = newest
-                out_seen = sorted(seen | set(new_seen))[-self.config.boundary_ids:] if last_page else sorted(seen)
-                yield Page(records, {"v": 1, "mode": "deleted", "since": dict(bounds), "seen": out_seen})
+                    floor = newest_epoch - overlap
+                    kept = sorted(((t, k) for k, t in recent.items() if t >= floor), reverse=True)
+                    seen = seen | {k for _, k in kept[: self.config.boundary_ids]}
+                    recent = {}
+                    oldest_bound = min((epoch_of(b) for b in bounds.values() if b), default=float("-inf"))
+                    seen = {k for k in seen if epoch_of(k.partition("|")[2]) >= oldest_bound - overlap}
+                yield Page(records, {"v": 1, "mode": "deleted", "since": dict(bounds), "seen": sorted(seen)})
                 if last_page:
                     break
                 page_no += 1
