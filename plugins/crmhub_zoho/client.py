@@ -236,6 +236,24 @@ class ZohoClient:
             raise self._api_error(response, stream)
         return response.status_code, list(answers or [])
 
+    async def update(self, module: str, records: list[dict[str, Any]], *, trigger: list[str] | None,
+                     stream: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """``PUT /{module}`` for records that carry their ``id``: per-record answers in request order.
+
+        Used whenever the record's Zoho id is known, so a record whose duplicate-check field is still empty in
+        Zoho (e.g. a missing USCC that this write fills in) is updated, never inserted as a duplicate.
+        """
+        body: dict[str, Any] = {"data": records}
+        if trigger is not None:
+            body["trigger"] = trigger
+        response = await self.request("PUT", self.api_path(module), json_body=body, heavy=len(records) > 10,
+                                      credits=max(1, -(-len(records) // 10)), stream=stream, ok_statuses=(400,))
+        payload = response.json() if response.content else {}
+        answers = payload.get("data") if isinstance(payload, dict) else None
+        if response.status_code == 400 and not (isinstance(answers, list) and len(answers) == len(records)):
+            raise self._api_error(response, stream)
+        return response.status_code, list(answers or [])
+
     async def get_json(self, tail: str, *, params: dict[str, Any] | None = None,
                        stream: str | None = None) -> dict[str, Any]:
         """A metadata GET (``users``, ``org``, ``settings/fields`` …); 204 → ``{}``."""

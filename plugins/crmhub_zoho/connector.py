@@ -213,8 +213,13 @@ class ZohoConnector(Connector[ZohoConfig]):
 
     # --- push ------------------------------------------------------------------------------------------------
 
+    def writable_fields(self, stream: str) -> frozenset[str] | None:
+        """Canonical fields a write to ``stream`` carries; industry only with a custom GB/T field mapped."""
+        return self.mapper.writable() if stream == "accounts" else None
+
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
-        """Upsert in batches of ≤ 100; one `PushResult` per input, in input order."""
+        """Update by id (known records) or upsert on the duplicate-check fields, in batches of ≤ 100; one
+        `PushResult` per input, in input order."""
         spec = self.stream(stream)
         if not spec.writable:
             raise FatalError(f"stream {stream!r} is read-only", connector=self.name, stream=stream)
@@ -222,13 +227,20 @@ class ZohoConnector(Connector[ZohoConfig]):
         dup_fields = (self.config.duplicate_check_fields if stream == "accounts"
                       else list(self.client_dup_fields_for_contacts()))
         results: list[PushResult | None] = [None] * len(records)
-        batches = [list(range(i, min(i + WRITE_BATCH, len(records)))) for i in range(0, len(records), WRITE_BATCH)]
+        known = [i for i, r in enumerate(records) if r.source_id]
+        new = [i for i, r in enumerate(records) if not r.source_id]
+        batches = [(True, known[i:i + WRITE_BATCH]) for i in range(0, len(known), WRITE_BATCH)]
+        batches += [(False, new[i:i + WRITE_BATCH]) for i in range(0, len(new), WRITE_BATCH)]
 
-        async def one(indexes: list[int]) -> None:
+        async def one(by_id: bool, indexes: list[int]) -> None:
             payload = [self.mapper.outbound(stream, records[i]) for i in indexes]
             try:
-                _, answers = await self.client.upsert(module, payload, duplicate_check_fields=dup_fields,
-                                                      trigger=self.config.trigger, stream=stream)
+                if by_id:
+                    _, answers = await self.client.update(module, payload, trigger=self.config.trigger,
+                                                          stream=stream)
+                else:
+                    _, answers = await self.client.upsert(module, payload, duplicate_check_fields=dup_fields,
+                                                          trigger=self.config.trigger, stream=stream)
             except (ZohoApiError, IntegrationError) as exc:
                 if isinstance(exc, AuthError) or (isinstance(exc, FatalError) and not isinstance(exc, ZohoApiError)):
                     raise
@@ -240,7 +252,7 @@ class ZohoConnector(Connector[ZohoConfig]):
                 answer = answers[pos] if pos < len(answers) else {}
                 results[i] = self._result(stream, records[i], answer)
 
-        await asyncio.gather(*(one(b) for b in batches))
+        await asyncio.gather(*(one(by_id, b) for by_id, b in batches))
         return [r for r in results if r is not None]
 
     def client_dup_fields_for_contacts(self) -> list[str]:

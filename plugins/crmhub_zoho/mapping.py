@@ -48,6 +48,8 @@ _COUNTRIES = {"china": "CN", "中国": "CN", "cn": "CN", "prc": "CN", "people's 
               "中华人民共和国": "CN", "hong kong": "HK", "中国香港": "HK", "香港": "HK", "united states": "US",
               "usa": "US", "singapore": "SG", "新加坡": "SG"}
 _SEGMENT_LABEL = {"low": "低风险", "medium": "中风险", "high": "高风险"}
+_SEGMENT_CODE = {label: code for code, label in _SEGMENT_LABEL.items()}
+_RATINGS = frozenset({"AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D"})
 
 
 class Reject(Exception):
@@ -141,7 +143,7 @@ class ZohoMapper:
     def read_fields(self, stream: str) -> list[str]:
         """Zoho API names to request for ``stream`` (≤ 50, ``Modified_Time`` always)."""
         table = self.accounts if stream == "accounts" else self.contacts
-        names = [api for canonical, api in table.items() if api and not canonical.startswith("risk_")]
+        names = [api for canonical, api in table.items() if api]
         names += ["Created_Time", "Modified_Time"]
         unique = list(dict.fromkeys(names))
         if len(unique) > 50:
@@ -216,6 +218,9 @@ class ZohoMapper:
             data["relationship_manager"] = owner
         if flags:
             data["review_flags"] = flags
+        risk = self._risk(rec)
+        if risk is not None:
+            data["risk"] = risk
         try:
             modified = parse_time(rec.get("Modified_Time"))
         except (ValueError, OverflowError):
@@ -225,6 +230,26 @@ class ZohoMapper:
         except ValidationError as exc:
             raise Reject(*_explain(exc, f)) from None
         return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=rec)
+
+    def _risk(self, rec: Mapping[str, Any]) -> dict[str, str] | None:
+        """The rating and segment crmhub wrote (``Risk_Rating``/``Risk_Segment``), read back so the echo of our own
+        write is recognised; values crmhub did not write (unknown grades, free text) are ignored."""
+        f = self.accounts
+        rating = _text(rec.get(f["risk_rating"])) if f.get("risk_rating") else None
+        segment = _text(rec.get(f["risk_segment"])) if f.get("risk_segment") else None
+        if rating is None or segment is None:
+            return None
+        code = _SEGMENT_CODE.get(segment) or (segment if segment in _SEGMENT_LABEL else None)
+        if rating not in _RATINGS or code is None:
+            return None
+        return {"rating": rating, "segment": code}
+
+    def writable(self) -> frozenset[str]:
+        """Canonical account fields `outbound` writes (and `account` reads back)."""
+        fields = {"name", "uscc", "risk", "phone", "website", "employees", "annual_revenue", "registered_address"}
+        if self.accounts.get("industry") not in (None, "Industry"):
+            fields.add("industry")
+        return frozenset(fields)
 
     def _owner(self, value: Any) -> dict[str, Any] | None:
         if isinstance(value, dict):

@@ -227,7 +227,7 @@ async def test_207_is_read_record_by_record_in_input_order() -> None:
     ]}
     route = respx.post(f"{API}/crm/v8/Accounts/upsert").mock(return_value=httpx.Response(207, json=answers))
     risk = RiskSummary(rating=Rating.A, score=Decimal(700), segment=Segment.LOW, assessed_at=datetime.now(UTC))
-    records = [OutboundRecord(key=f"k{i}", source_id="4970762000000326001" if i == 0 else None,
+    records = [OutboundRecord(key=f"k{i}", source_id=None,
                               data=CorporateClient(name=f"n{i}", uscc="91110000600037341L", risk=risk),
                               fields=("risk",)) for i in range(3)]
     async with make() as conn:
@@ -237,10 +237,39 @@ async def test_207_is_read_record_by_record_in_input_order() -> None:
 
     body = json.loads(sent.content)
     assert body["duplicate_check_fields"] == ["USCC"] and "trigger" not in body
-    assert body["data"][0] == {"id": "4970762000000326001", "USCC": "91110000600037341L", "Risk_Rating": "A",
-                               "Risk_Segment": "低风险"}
+    assert body["data"][0] == {"USCC": "91110000600037341L", "Risk_Rating": "A", "Risk_Segment": "低风险"}
     assert [r.key for r in results] == ["k0", "k1", "k2"]
     assert results[0].status == "ok" and results[0].action == "update" and results[0].modified_at is not None
     assert results[0].modified_at.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
     assert results[1].status == "error" and results[1].field == "uscc" and "4970762000000326999" in results[1].reason
     assert results[2].field == "name" and "MANDATORY_NOT_FOUND" in (results[2].reason or "")
+
+
+@respx.mock
+async def test_known_records_are_updated_by_id_never_upserted() -> None:
+    """A record whose Zoho id is known goes to PUT /Accounts with its id (a still-empty USCC in Zoho must not
+    make the upsert insert a duplicate); new records are upserted on the USCC."""
+    import json
+
+    from crmhub.contract import OutboundRecord
+    from crmhub.model import CorporateClient, Rating, RiskSummary, Segment
+
+    respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
+    ok = {"code": "SUCCESS", "status": "success", "message": "record updated",
+          "details": {"id": "4970762000000326001", "Modified_Time": "2024-01-15T15:26:49+08:00"}}
+    put = respx.put(f"{API}/crm/v8/Accounts").mock(return_value=httpx.Response(200, json={"data": [ok]}))
+    upsert = respx.post(f"{API}/crm/v8/Accounts/upsert").mock(
+        return_value=httpx.Response(201, json={"data": [{**ok, "action": "insert"}]}))
+    risk = RiskSummary(rating=Rating.B, segment=Segment.HIGH)
+    records = [OutboundRecord(key="known", source_id="4970762000000326001",
+                              data=CorporateClient(name="n", uscc="91110000600037341L", risk=risk),
+                              fields=("uscc", "risk")),
+               OutboundRecord(key="new", data=CorporateClient(name="m", uscc="91310000631696382C", risk=risk),
+                              fields=("uscc", "risk"))]
+    async with make() as conn:
+        results = await conn.push("accounts", records)
+    assert [r.key for r in results] == ["known", "new"] and all(r.status == "ok" for r in results)
+    sent = json.loads(put.calls[0].request.content)["data"][0]
+    assert sent == {"id": "4970762000000326001", "USCC": "91110000600037341L", "Risk_Rating": "B",
+                    "Risk_Segment": "高风险"}
+    assert "id" not in json.loads(upsert.calls[0].request.content)["data"][0]

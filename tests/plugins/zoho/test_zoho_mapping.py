@@ -72,3 +72,23 @@ def test_contacts_and_outbound_shapes() -> None:
     assert body == {"id": "1", "Account_Name": "甲", "USCC": "91110000600037341L", "Phone": "010-1"}  # no guessed
     custom = mapper(fields={"accounts": {"industry": "GB_T_4754"}})
     assert custom.outbound("accounts", OutboundRecord(key="a", data=client, fields=("industry",)))["GB_T_4754"] == "I65"
+
+
+def test_written_risk_reads_back_and_writable_fields() -> None:
+    """Risk_Rating/Risk_Segment written by crmhub come back as the same canonical risk (echo recognised);
+    industry is writable only when mapped to a custom GB/T field, never into the vendor picklist."""
+    from crmhub.model import Rating, RiskSummary, Segment
+
+    m = mapper()
+    risk = RiskSummary(rating=Rating.CCC, segment=Segment.HIGH)
+    out = m.outbound("accounts", OutboundRecord(key="k", source_id="4970762000000326001",
+                                                data=CorporateClient(name="甲公司", risk=risk), fields=("risk",)))
+    assert "Risk_Rating" in m.read_fields("accounts") and "Risk_Segment" in m.read_fields("accounts")
+    back = m.account({"id": "4970762000000326001", "Account_Name": "甲公司", "Modified_Time":
+                      "2026-11-30T09:00:00+08:00", **{k: v for k, v in out.items() if k != "id"}})
+    assert isinstance(back, SourceRecord) and isinstance(back.data, CorporateClient) and back.data.risk == risk
+    odd = m.account({"id": "1", "Account_Name": "乙", "Modified_Time": "2026-11-30T09:00:00+08:00",
+                     "Risk_Rating": "Hot", "Risk_Segment": "低风险"})
+    assert isinstance(odd, SourceRecord) and isinstance(odd.data, CorporateClient) and odd.data.risk is None
+    assert "industry" not in m.writable() and {"uscc", "risk"} <= m.writable()
+    assert "industry" in mapper(fields={"accounts": {"industry": "GB_T_4754"}}).writable()
