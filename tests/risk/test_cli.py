@@ -118,6 +118,9 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
     code, out = cli(capsys, "risk", "assess", big.uscc, "--json", "-c", config)
     result = json.loads(out)
     assert code == 0 and result["unchanged"] == 1 and result["results"][0]["outcome"] == "unchanged"
+    assert result["results"][0]["policy"]["review_months"] in (3, 6, 12)
+    code, out = cli(capsys, "risk", "assess", big.uscc, "-c", config)
+    assert code == 0 and "credit policy" in out and " bp, review " in out
     code, out = cli(capsys, "risk", "assess", "91110000600037342L", "-c", config)
     assert code == 2 and "not a valid USCC" in out
     code, out = cli(capsys, "risk", "explain", "91110000600037341L", "-c", config)

@@ -87,12 +87,18 @@ def _print_outcome(o: AssessOutcome) -> None:
         return
     table = Table()
     for col in ("id", "USCC", bilingual("名称", "name"), bilingual("评分", "score"), bilingual("评级", "rating"),
-                bilingual("分层", "segment"), bilingual("结果", "outcome")):
+                bilingual("分层", "segment"), bilingual("授信政策", "credit policy"), bilingual("结果", "outcome")):
         table.add_column(col)
     outcome_zh = {"first": "首次", "changed": "已变化", "rescored": "重新评分", "unchanged": "未变化"}
     for r in o.results:
+        p = r.get("policy") or {}
+        policy = bilingual(
+            f"+{p.get('pricing_addon_bp')} bp，{p.get('review_months')} 个月复审，{p.get('collateral_zh')}",
+            f"+{p.get('pricing_addon_bp')} bp, review {p.get('review_months')} mo, {p.get('collateral_en')}",
+        ) if p else "-"
         table.add_row(str(r["id"]), r["uscc"] or "-", r["name"], f"{r['score']:.2f}", r["rating"],
-                      _segment(r["segment"]), bilingual(outcome_zh.get(r["outcome"], r["outcome"]), r["outcome"]))
+                      _segment(r["segment"]), policy,
+                      bilingual(outcome_zh.get(r["outcome"], r["outcome"]), r["outcome"]))
     console.print(table)
 
 
@@ -179,6 +185,10 @@ def _print_explanation(d: dict[str, Any]) -> None:
         reasons = "; ".join(f"{i}. {r['reason_zh'] if zh else r['reason_en']} ({r['factor']})"
                             for i, r in enumerate(d["reason_codes"], 1))
         console.print(bilingual("主要扣分原因：", "Main reasons: ") + reasons)
+    past = d.get("history") or []
+    if len(past) > 1:
+        console.print(bilingual("评级历史：", "History: ") + ", ".join(
+            f"{h['assessed_at'][:10]} {h['rating']}/{h['segment']} ({h['scorecard_version']})" for h in past))
 
 
 @risk_app.command("scorecard")

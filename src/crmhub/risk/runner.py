@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
-from crmhub.model import CorporateClient, RiskAssessment, RiskSummary
+from crmhub.model import CorporateClient, RiskAssessment, RiskSummary, Segment
 from crmhub.model import uscc as uscc_mod
 from crmhub.risk.alerts import alert_json, detect, save_drafts
 from crmhub.risk.card import Scorecard
@@ -136,7 +136,7 @@ class RiskEngine:
             if cur is not None and cur.inputs_hash == digest:
                 outcome.unchanged += 1
                 if keep_results:
-                    outcome.results.append(_result(g, cur.rating, cur.segment, cur.score, "unchanged"))
+                    outcome.results.append(_result(g, cur.rating, cur.segment, cur.score, "unchanged", self.card))
                 continue
             scored = score_inputs(self.card, inputs, assessed_at=now, client_id=g.id, uscc=g.uscc)
             a = scored.assessment
@@ -161,7 +161,8 @@ class RiskEngine:
                 g.rating, g.segment, g.needs_plan, g.updated_at = a.rating.value, a.segment.value, True, now
             if keep_results:
                 outcome.results.append(_result(g, a.rating.value, a.segment.value, float(a.score),
-                                               "first" if cur is None else ("changed" if changed else "rescored")))
+                                               "first" if cur is None else ("changed" if changed else "rescored"),
+                                               self.card))
             if events and changed:
                 before = _stored(session, cur.id) if cur is not None else None
                 client = clients.get(g.id) or _client(g)
@@ -201,9 +202,12 @@ def _client(g: GoldenClient) -> CorporateClient:
         return CorporateClient(id=g.id, name=g.name, uscc=g.uscc)
 
 
-def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str) -> dict[str, Any]:
+def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str, card: Scorecard
+            ) -> dict[str, Any]:
+    policy = card.policy.get(Segment(segment))
     return {"id": g.id, "uscc": g.uscc, "name": g.name, "rating": rating, "segment": segment,
-            "score": round(float(score), 2), "outcome": what}
+            "score": round(float(score), 2), "outcome": what,
+            "policy": policy.model_dump(mode="json") if policy is not None else None}
 
 
 def make_risk_phase(settings: Settings, registry: Registry
