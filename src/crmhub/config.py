@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from crmhub.contract import ChannelConfig, ConnectorConfig
 from crmhub.errors import ConfigError
 from crmhub.i18n import bilingual
+from crmhub.jobs.settings import JobSettings, job_problems
 from crmhub.notify.settings import NotifySettings
 from crmhub.plugins import Registry
 from crmhub.risk.settings import RiskSettings
@@ -98,6 +99,7 @@ class Settings(Strict):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    jobs: dict[str, JobSettings] = Field(default_factory=dict, description="Scheduled jobs ([jobs.<name>]).")
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
 
 
@@ -215,6 +217,9 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
                 out[name] = model.model_validate(table)  # type: ignore[assignment]
             except ValidationError as exc:
                 problems.extend(_describe(e, model, where) for e in exc.errors())
+    if settings is not None:
+        tables = data.get("connectors")
+        problems.extend(job_problems(settings, list(tables) if isinstance(tables, dict) else []))
     if problems or settings is None:
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,

@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from crmhub._version import __version__
-from crmhub.cli import connector_cmds, ledger_cmds, notify_cmds, risk_cmds, sandbox_cmds, setup_cmds, sync_cmds
+from crmhub.cli import (
+    connector_cmds,
+    jobs_cmds,
+    ledger_cmds,
+    notify_cmds,
+    risk_cmds,
+    sandbox_cmds,
+    setup_cmds,
+    sync_cmds,
+)
 
 app = typer.Typer(
     name="crmhub",
@@ -49,3 +58,6 @@ app.add_typer(risk_cmds.risk_app, name="risk")
 app.add_typer(risk_cmds.alerts_app, name="alerts")
 app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
 app.command("demo")(sandbox_cmds.demo)
+app.add_typer(jobs_cmds.scheduler_app, name="scheduler")
+app.add_typer(jobs_cmds.jobs_app, name="jobs")
+app.command("worker")(jobs_cmds.worker)
