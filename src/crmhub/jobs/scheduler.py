@@ -235,13 +235,13 @@ class EmbeddedScheduler:
                          jobs=self._summary(boot), store=self.store.dialect)
             while self.stop_reason is None:
                 now = self.clock.now()
+                if until is not None and now > until:
+                    break
                 for name, tick in [*pending, *self._due(now)]:
                     if self.stop_reason is not None:
                         break
                     await self._run_tick(name, tick)
                 pending = []
-                if until is not None and self.clock.now() >= until:
-                    break
                 if self.stop_reason is None:
                     await self._sleep(self.next_wake(self.clock.now()))
         finally:
