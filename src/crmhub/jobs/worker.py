@@ -354,14 +354,15 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
     me = liveness.worker_lock(holder_id())
     lock = LockSet(store, [me], stale_after=liveness.STALE)
     await asyncio.to_thread(lock.acquire, wait=0)
-    keeper = liveness.Keeper.enter(store)
+    beat = min(heartbeat, stalled_after / 4)  # a live worker must never look stalled
+    keeper = liveness.Keeper.enter(store, every=beat)
     app = build_app(settings, registry, store, schema=schema)
     loop = asyncio.get_running_loop()
     try:
         async with app.open_async():
             worker = asyncio.create_task(app.run_worker_async(
                 queues=[QUEUE], concurrency=1, name=holder_id(), install_signal_handlers=False, wait=wait,
-                update_heartbeat_interval=heartbeat,
+                update_heartbeat_interval=beat, fetch_job_polling_interval=min(5.0, beat),
                 stalled_worker_timeout=stalled_after))
             side = [asyncio.create_task(Deferrer(app, settings).loop()),
                     asyncio.create_task(_every(min(30.0, stalled_after / 2), lambda: recover_stalled(
