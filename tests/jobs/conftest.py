@@ -64,3 +64,25 @@ def pg_only(store_url: str) -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{procrastinate_schema(store_url)}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The state after one uninterrupted sync of the end-to-end test world (what every recovery must reach)."""
+    from crmhub.config import load_settings
+    from crmhub.jobs.runner import run_job
+    from crmhub.store import Store
+
+    from .sandbox import JOB, real_registry, sandboxes, summary, write_config
+
+    registry = real_registry()
+    tmp = tmp_path_factory.mktemp("baseline")
+    with sandboxes(registry) as sb:
+        cfg = write_config(tmp / "c.toml", sb, f"sqlite:///{tmp / 's.db'}", JOB)
+        settings = load_settings(cfg, registry)
+        store = Store.open(settings.store.url)
+        outcome = asyncio.run(run_job(settings, registry, "nightly", store=store))
+        assert outcome.status == "succeeded", outcome.error
+        result = summary(store)
+        store.dispose()
+    return result

@@ -26,6 +26,7 @@ from crmhub.store.tables import GoldenClient, LedgerTransaction, Outbox, SourceR
 
 SEED, CLIENTS, TODAY = 11, 40, date(2026, 11, 20)
 CONNECTORS = ("zoho_crm", "fxiaoke", "core_ledger")
+JOB = {"nightly": {"cron": "0 2 * * *", "catch_up": "once", "timeout": "5m"}}
 
 
 def real_registry() -> Registry:

@@ -4,7 +4,6 @@ ends — same golden clients (no duplicates), same records, same write-backs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from datetime import UTC, datetime, timedelta
@@ -16,36 +15,18 @@ from sqlalchemy import select
 from crmhub.cli import main
 from crmhub.config import load_settings
 from crmhub.jobs import state
-from crmhub.jobs.runner import run_job
 from crmhub.jobs.schedule import Schedule
 from crmhub.store import Store
 from crmhub.store.tables import LedgerTransaction, RunLock, SyncRun
 
-from .sandbox import count, crmhub, real_registry, sandboxes, settle, summary, wait_for, write_config
-
-JOB = {"nightly": {"cron": "0 2 * * *", "catch_up": "once", "timeout": "5m"}}
+from .sandbox import JOB, count, crmhub, real_registry, sandboxes, settle, summary, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The state after one uninterrupted scheduled sync of the test world."""
-    registry = real_registry()
-    tmp = tmp_path_factory.mktemp("baseline")
-    with sandboxes(registry) as sb:
-        cfg = write_config(tmp / "c.toml", sb, f"sqlite:///{tmp / 's.db'}", JOB)
-        settings = load_settings(cfg, registry)
-        store = Store.open(settings.store.url)
-        outcome = asyncio.run(run_job(settings, registry, "nightly", store=store))
-        assert outcome.status == "succeeded", outcome.error
-        result = summary(store)
-        store.dispose()
-    return result
-
-
 def test_sigterm_mid_sync_loses_nothing(tmp_path: Path, baseline: dict[str, object],
                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The scheduler catches up last night's missed tick at start; SIGTERM during its ingest; rerun; compare."""
     registry = real_registry()
     url = f"sqlite:///{tmp_path / 's.db'}"
     with sandboxes(registry, latency_ms=25.0) as sb:

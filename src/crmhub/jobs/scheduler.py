@@ -140,14 +140,14 @@ class EmbeddedScheduler:
                     state.claim_tick(self.store, name, latest)  # first sight: start from the next tick
                 continue
             missed = sum(1 for _ in schedule.ticks_between(last, latest, limit=10_000))
-            if boot - latest <= LATE_OK:
-                catch_up.append((name, latest))  # just late (a restart right after the tick): run it
-            elif job.catch_up == "once":
+            late = boot - latest <= LATE_OK  # a restart just after the tick: run it whatever catch_up says
+            if late or job.catch_up == "once":
                 catch_up.append((name, latest))
                 joblog.event("job_catch_up", bilingual(f"作业 {name} 停机期间错过 {missed} 次，补跑一次",
                                                        f"job {name} missed {missed} tick(s) while stopped; "
                                                        "running one now"),
-                             job=name, missed=missed, tick=latest.isoformat())
+                             job=name, missed=missed, tick=latest.isoformat(),
+                             reason="late" if late else "catch_up=once")
             elif state.claim_tick(self.store, name, latest):
                 joblog.event("job_skipped", bilingual(f"作业 {name} 停机期间错过 {missed} 次，按 catch_up = skip 跳过",
                                                       f"job {name} missed {missed} tick(s) while stopped; skipped "
