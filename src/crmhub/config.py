@@ -217,9 +217,7 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
                 out[name] = model.model_validate(table)  # type: ignore[assignment]
             except ValidationError as exc:
                 problems.extend(_describe(e, model, where) for e in exc.errors())
-    if settings is not None:
-        tables = data.get("connectors")
-        problems.extend(job_problems(settings, list(tables) if isinstance(tables, dict) else []))
+    problems.extend(job_problems(data))
     if problems or settings is None:
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,

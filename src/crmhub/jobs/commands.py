@@ -48,7 +48,8 @@ class JobContext:
 
 @dataclass(slots=True)
 class CommandResult:
-    """How one command ended: ``status`` is succeeded, partial, failed, interrupted or locked."""
+    """How one command ended: ``status`` is succeeded, partial, skipped (nothing to do: said in ``error``),
+    failed, interrupted or locked."""
 
     status: str
     run_id: int | None = None
@@ -226,13 +227,16 @@ async def run_digest(ctx: JobContext) -> CommandResult:
     from crmhub.notify.service import Notifier
 
     async def work() -> CommandResult:
+        if not ctx.settings.notify.enabled:
+            return CommandResult("skipped", error="notifications are off ([notify] enabled = false)")
         plan = await asyncio.to_thread(Planner(ctx.settings).plan, ctx.store, events=["digest"])
         async with Notifier(ctx.settings, ctx.registry, ctx.store) as notifier:
             stats = await Deliverer(ctx.store, ctx.settings.notify, notifier.pool).run()
         details = {"planned": sum(plan.planned.values()), "warnings": plan.warnings, **stats.as_dict()}
-        failed = stats.stopped or (plan.warnings and not plan.planned)
+        problems = [*plan.warnings, *stats.stopped.values()]
+        failed = bool(stats.stopped) or bool(plan.warnings and not plan.planned)
         return CommandResult("failed" if failed else "succeeded", details=details,
-                             error="; ".join([*plan.warnings, *stats.stopped.values()]) or None if failed else None)
+                             error="; ".join(problems) if failed else None)
 
     return await _cancellable(ctx, work)
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from crmhub.plugins import Registry
 
 T = TypeVar("T")
-OK_STATUSES = ("succeeded", "partial")
+OK_STATUSES = ("succeeded", "partial", "skipped")
 
 
 @dataclass(slots=True)
@@ -66,7 +66,7 @@ class JobOutcome:
 
     @property
     def ok(self) -> bool:
-        """Succeeded or partial (a partial sync kept what it could and reports the rest)."""
+        """Succeeded, partial (a partial sync kept what it could and reports the rest) or skipped."""
         return self.status in OK_STATUSES
 
     def as_dict(self) -> dict[str, Any]:

@@ -41,16 +41,29 @@ class Schedule:
         return cls(job.cron, job.zone)
 
     def next_after(self, t: datetime) -> datetime:
-        """The first tick strictly after ``t`` (UTC)."""
-        local = _aware(t).astimezone(self.zone)
-        nxt: datetime = croniter(self.cron, local).get_next(datetime)
-        return nxt.astimezone(UTC)
+        """The first tick strictly after ``t`` (UTC).
+
+        Daylight saving, as cron does it: a wall-clock time skipped in spring runs at the first valid instant
+        after it; one repeated in autumn runs once (the second occurrence, ``fold=1``, is not a tick).
+        """
+        it = croniter(self.cron, _aware(t).astimezone(self.zone))
+        while True:
+            nxt: datetime = it.get_next(datetime).astimezone(UTC)
+            if not self._repeated(nxt):
+                return nxt
 
     def latest_at_or_before(self, t: datetime) -> datetime:
         """The last tick at or before ``t`` (UTC). Ticks fall on whole minutes, so ``t``'s fraction is ignored."""
         local = _aware(t).astimezone(self.zone).replace(microsecond=0) + timedelta(seconds=1)
-        prev: datetime = croniter(self.cron, local).get_prev(datetime)
-        return prev.astimezone(UTC)
+        it = croniter(self.cron, local)
+        while True:
+            prev: datetime = it.get_prev(datetime).astimezone(UTC)
+            if not self._repeated(prev):
+                return prev
+
+    def _repeated(self, t: datetime) -> bool:
+        """``t`` (UTC) is the second occurrence of its wall-clock time (the hour repeated in autumn)."""
+        return bool(t.astimezone(self.zone).fold)
 
     def ticks_between(self, after: datetime, until: datetime, *, limit: int = 10_000) -> Iterator[datetime]:
         """Ticks with ``after < tick <= until``, oldest first (at most ``limit``)."""

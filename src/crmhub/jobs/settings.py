@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from crmhub.config import Settings
 
 Command = Literal["sync", "risk assess", "notify run", "report digest"]
 COMMANDS: tuple[str, ...] = ("sync", "risk assess", "notify run", "report digest")
@@ -153,20 +150,35 @@ class JobSettings(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-def job_problems(settings: Settings, connector_names: list[str]) -> list[tuple[str, str]]:
-    """Checks that need the whole file: every listed connector exists; a digest job has a digest to send."""
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def job_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks that need the whole file, run on the raw document (so they are reported even when another key is
+    wrong too): job names, connectors that exist, a digest job having a digest to send."""
     problems: list[tuple[str, str]] = []
-    for name, job in settings.jobs.items():
+    jobs, tables = data.get("jobs"), data.get("connectors")
+    connector_names = list(tables) if isinstance(tables, dict) else []
+    digest_enabled = _get(data, "notify", "digest", "enabled") is True
+    if not isinstance(jobs, dict):
+        return problems
+    for name, table in jobs.items():
         where = f"jobs.{name}"
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", name):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,48}", str(name)):
             problems.append((where, "job names are 1-48 letters, digits, '_', '-' or '.'"))
-        if job.connectors:
-            unknown = [c for c in job.connectors if c not in connector_names]
+        if not isinstance(table, dict):
+            continue
+        listed = table.get("connectors")
+        if isinstance(listed, list):
+            unknown = [str(c) for c in listed if c not in connector_names]
             if unknown:
                 problems.append((f"{where}.connectors",
                                  f"unknown connector(s) {', '.join(repr(c) for c in unknown)}; configured: "
                                  f"{', '.join(connector_names) or 'none'}"))
-        if job.command == "report digest" and not (settings.notify.enabled and settings.notify.digest.enabled):
+        if table.get("command") == "report digest" and not digest_enabled:
             problems.append((f"{where}.command", "'report digest' sends the digest notification: switch it on with "
-                                                 "[notify.digest] enabled = true (and [notify] enabled = true)"))
+                                                 "[notify.digest] enabled = true"))
     return problems
