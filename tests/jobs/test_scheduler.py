@@ -3,6 +3,7 @@ job is stopped at its timeout and a failing one does not stop the others — on 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,3 +115,40 @@ async def test_one_scheduler_per_store(store: Store, store_url: str, registry: R
         s.add(RunLock(name="scheduler:embedded", holder="ops-host:4242", acquired_at=now, heartbeat_at=now))
     with pytest.raises(LockedError, match="ops-host:4242"):
         await EmbeddedScheduler(settings, registry, store, clock=FakeClock(START)).run(until=START)
+
+
+async def test_stop_waits_for_the_safe_point_then_forces(store: Store, store_url: str, registry: Registry) -> None:
+    """A stop asks the running job to stop; a job that cannot (stuck in a step that may not be interrupted) makes
+    the scheduler exit after its grace, marking the job's unfinished run interrupted first."""
+    settings = make_settings(registry, store_url, {"stuck": {"cron": "* * * * *", "timezone": "UTC"}}, crm={})
+    forced: list[int] = []
+    asked: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    class Exited(Exception):
+        """Stands for the process exit that `on_force` would be."""
+
+    async def stuck_runner(*_args: Any, token: Any, **_kwargs: Any) -> Any:
+        token.subscribe(lambda reason: asked.append(reason.text))
+        started.set()
+        now = datetime.now(UTC)
+        with store.begin() as s:
+            s.add(SyncRun(job="stuck", trigger="scheduler", status="running", connectors=[], report={},
+                          started_at=now, heartbeat_at=now))
+        await release.wait()  # ignores the stop request, like a long merge
+        raise Exited
+
+    def on_force(code: int) -> None:
+        forced.append(code)
+        release.set()
+
+    sched = EmbeddedScheduler(settings, registry, store, clock=FakeClock(START), grace=0.2, runner=stuck_runner,
+                              on_force=on_force)
+    task = asyncio.create_task(sched.run(until=START + timedelta(minutes=1)))
+    await started.wait()
+    sched.stop("SIGTERM")
+    with pytest.raises(Exited):
+        await task
+    assert forced == [1] and asked and "scheduler is stopping (SIGTERM)" in asked[0]
+    (run,) = runs(store, "stuck")
+    assert run.status == "interrupted" and "exited without waiting (grace of 0.2s expired)" in (run.error or "")

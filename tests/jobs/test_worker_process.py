@@ -115,3 +115,33 @@ def test_killed_worker_is_recovered_without_loss(tmp_path: Path, store: Store, p
     assert "stopped responding" in (runs[0].error or "")
     survivor = [line for log in logs for line in log]
     assert any(line["event"] == "job_requeued" and line["job"] == "nightly" for line in survivor)
+
+
+def test_sigterm_requeues_the_running_job(tmp_path: Path, store: Store, pg_only: str,
+                                          baseline: dict[str, Any]) -> None:
+    """SIGTERM the worker running a sync: it stops between pages and exits cleanly; the job goes back to the
+    queue at once and the other worker finishes it, ending where an uninterrupted run ends."""
+    registry = real_registry()
+    with sandboxes(registry, latency_ms=25.0) as sb:
+        cfg = write_config(tmp_path / "c.toml", sb, pg_only, JOB)
+        procs = start_workers(cfg, tmp_path, store)
+        try:
+            assert main(["jobs", "run", "nightly", "--defer", "-c", str(cfg)]) == 0
+            wait_for(lambda: count(store, LedgerTransaction) > 0, 60, "the first ledger pages")
+            with store.begin() as s:
+                holder = s.get(RunLock, "job:nightly")
+                assert holder is not None
+            (victim,) = [p for p in procs if holder.holder.endswith(f":{p.pid}")]
+            victim.send_signal(signal.SIGTERM)
+            assert victim.wait(30) == 0
+            wait_for(lambda: finished(store, "nightly"), 60, "the other worker to finish the job", every=0.2)
+        finally:
+            logs = stop_workers(procs)
+    assert summary(store) == baseline
+    with store.begin() as s:
+        runs = list(s.scalars(select(SyncRun).where(SyncRun.job == "nightly").order_by(SyncRun.id)))
+    assert [r.status for r in runs] == ["interrupted", "succeeded"]
+    assert "the worker is stopping (SIGTERM)" in (runs[0].error or "")
+    (stopped,) = [log for p, log in zip(procs, logs, strict=True) if p is victim]
+    events = [(line["event"], line.get("status")) for line in stopped if line["logger"] == "crmhub.jobs"]
+    assert ("job_finished", "interrupted") in events and events[-1] == ("worker_stopped", None)
