@@ -21,7 +21,7 @@ import httpx
 
 from crmhub.contract import PluginContext
 from crmhub.errors import AuthError, FatalError, QuotaExhaustedError, RetriableError
-from crmhub.http import SingleFlightToken, SlidingWindow, build_client, raise_for_transient, retrying
+from crmhub.http import SingleFlightToken, SlidingWindow, build_client, cache_key, raise_for_transient, retrying
 from crmhub_fxiaoke import codes
 from crmhub_fxiaoke.config import FxiaokeConfig
 
@@ -76,7 +76,10 @@ class FxiaokeClient:
         self.http = build_client(base_url=config.base_url, timeout=config.timeout, metrics=context.metrics,
                                  auth=FxiaokeAuth(self), max_connections=max(4, config.concurrency * 2),
                                  transport=transport)
-        self.token = SingleFlightToken(self._fetch_token, margin=config.token_margin_seconds)
+        self.token = SingleFlightToken(self._fetch_token, margin=config.token_margin_seconds,
+                                       cache=context.token_cache,
+                                       cache_key=cache_key("fxiaoke", config.base_url, config.app_id,
+                                                           config.app_secret, config.permanent_code))
         self.token_window = SlidingWindow(config.token_calls_per_minute, config.token_window_seconds * 1.02)
         self._windows: dict[str, SlidingWindow] = {}
         self._slots = asyncio.Semaphore(config.concurrency)

@@ -28,6 +28,7 @@ from crmhub.http import (
     SingleFlightToken,
     SlidingWindow,
     build_client,
+    cache_key,
     raise_for_transient,
     retrying,
 )
@@ -85,7 +86,9 @@ class WecomApi:
         self._sleep = sleep
         self._client = build_client(timeout=config.timeout, metrics=context.metrics, transport=transport,
                                     max_connections=max(4, config.concurrency * 2))
-        self.token = SingleFlightToken(self._fetch_token, clock=clock)
+        self.token = SingleFlightToken(self._fetch_token, clock=clock, cache=context.token_cache,
+                                       cache_key=cache_key("wecom", config.base_url, config.corp_id,
+                                                           config.corp_secret))
         self.oa_token = SingleFlightToken(self._fetch_oa_token, clock=clock)
         window_kwargs: dict[str, Any] = {"clock": clock}
         if sleep is not None:

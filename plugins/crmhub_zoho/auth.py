@@ -17,7 +17,7 @@ import httpx
 
 from crmhub.contract import ApiMetrics
 from crmhub.errors import AuthError, RetriableError
-from crmhub.http import RetryPolicy, SingleFlightToken, raise_for_transient, retrying
+from crmhub.http import RetryPolicy, SingleFlightToken, cache_key, raise_for_transient, retrying
 from crmhub.http.token import CachedToken
 
 HEADER_PREFIX = "Zoho-oauthtoken "
@@ -59,7 +59,7 @@ class ZohoTokens:
 
     def __init__(self, *, token_url: str, client_id: str, refresh_token: Any, client_secret: Any,
                  http: httpx.AsyncClient, connector: str | None = None, metrics: ApiMetrics | None = None,
-                 policy: RetryPolicy | None = None, margin: float = 60.0) -> None:
+                 policy: RetryPolicy | None = None, margin: float = 60.0, cache: Any = None) -> None:
         self._token_url = token_url
         self._client_id = client_id
         self._refresh_token = refresh_token
@@ -68,7 +68,8 @@ class ZohoTokens:
         self._connector = connector
         self._metrics = metrics
         self._policy = policy or RetryPolicy(max_attempts=4, max_total_wait=30.0)
-        self._single = SingleFlightToken(self._fetch, margin=margin)
+        self._single = SingleFlightToken(self._fetch, margin=margin, cache=cache,
+                                         cache_key=cache_key("zoho", token_url, client_id, refresh_token))
 
     def __repr__(self) -> str:
         return f"ZohoTokens(token_url={self._token_url!r}, client_id={self._client_id!r})"

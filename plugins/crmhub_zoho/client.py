@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import httpx
 
-from crmhub.contract import ApiMetrics
+from crmhub.contract import ApiMetrics, TokenCache
 from crmhub.errors import AuthError, FatalError, QuotaExhaustedError, RateLimitedError
 from crmhub.http import RateBudget, RetryPolicy, build_client, raise_for_transient, retrying
 from crmhub_zoho.auth import TOKEN_ERRORS, ZohoAuth, ZohoTokens
@@ -70,7 +70,7 @@ class ZohoClient:
     """One org's API: token source, HTTP client, pacing and retries."""
 
     def __init__(self, config: ZohoConfig, *, connector: str, metrics: ApiMetrics,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, token_cache: TokenCache | None = None) -> None:
         self.config = config
         self.connector = connector
         self.metrics = metrics
@@ -81,7 +81,7 @@ class ZohoClient:
         self._token_http = build_client(timeout=config.timeout, metrics=metrics, transport=transport)
         self.tokens = ZohoTokens(token_url=config.token_url, client_id=config.client_id,
                                  client_secret=config.client_secret, refresh_token=config.refresh_token,
-                                 http=self._token_http, connector=connector, metrics=metrics)
+                                 http=self._token_http, connector=connector, metrics=metrics, cache=token_cache)
         self.http = build_client(timeout=config.timeout, metrics=metrics, auth=ZohoAuth(self.tokens),
                                  max_connections=config.effective_concurrency + 2, transport=transport)
 

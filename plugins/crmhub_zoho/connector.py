@@ -60,7 +60,8 @@ class ZohoConnector(Connector[ZohoConfig]):
             config = ZohoConfig.model_validate(config.model_dump())
         super().__init__(config, context)
         self.mapper = ZohoMapper(config)
-        self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport)
+        self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport,
+                                 token_cache=context.token_cache)
         self.last_read_mode: str | None = None
 
     def __repr__(self) -> str:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -205,14 +205,29 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class TokenCache(Protocol):
+    """Where access tokens outlive one process (encrypted at rest), so a cron-driven crmhub does not mint a new
+    token per run — services throttle token endpoints (Zoho: 10 refreshes per 10 minutes per refresh token)."""
+
+    def load(self, key: str) -> tuple[str, float, dict[str, str] | None] | None:
+        """(token, expiry as epoch seconds, extra fields) or None."""
+
+    def save(self, key: str, token: str, expires_epoch: float, extra: dict[str, str] | None) -> None:
+        """Remember a newly minted token."""
+
+    def forget(self, key: str, token: str) -> None:
+        """Drop ``token`` if it is still the cached one (the service rejected it)."""
+
+
 @dataclass(slots=True)
 class PluginContext:
-    """What the core gives a connector or channel instance: its name, metrics, logger, clock."""
+    """What the core gives a connector or channel instance: its name, metrics, logger, clock, token cache."""
 
     name: str
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("crmhub.plugin"))
     clock: Callable[[], datetime] = _utcnow
+    token_cache: TokenCache | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=PluginConfig)

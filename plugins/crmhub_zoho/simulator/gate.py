@@ -78,6 +78,8 @@ class ZohoGate:
             try:
                 parsed = json.loads(body or b"null")
                 count = len(parsed.get("data") or []) if isinstance(parsed, dict) else 0
+                if count:
+                    entry["records"] = parsed["data"]  # what was asked to be written, for audits and tests
             except ValueError:
                 count = 0
             heavy = heavy or count > 10

@@ -35,10 +35,24 @@ class Context:
 
     registry: plugins.Registry
     settings: Settings
+    _cache: Any = None
 
     def open_store(self) -> Store:
         """Open (and migrate) the configured store."""
         return Store.open(self.settings.store.url)
+
+    def token_cache(self) -> Any:
+        """The store's encrypted token cache (shared with syncs and workers), or None if the store is unusable."""
+        from crmhub.store.secrets import StoreTokenCache
+
+        if self._cache is not None:
+            return self._cache
+        try:
+            self._cache = StoreTokenCache(self.open_store())
+            return self._cache
+        except CrmhubError as exc:
+            err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}")
+            return None
 
 
 def load_registry() -> plugins.Registry:

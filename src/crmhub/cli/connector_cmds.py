@@ -39,7 +39,7 @@ def make_connector(ctx: Context, name: str) -> Connector[Any]:
         raise InputError(t("unknown_connector", name=name, file=ctx.settings.source,
                            names=", ".join(ctx.settings.connectors) or "-"))
     cls = ctx.registry.connectors[cfg.plugin]
-    return cls(cfg, PluginContext(name=name))
+    return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache()))
 
 
 def make_channel(ctx: Context, name: str) -> Channel[Any]:
@@ -49,7 +49,7 @@ def make_channel(ctx: Context, name: str) -> Channel[Any]:
         raise InputError(f"no channel named {name!r} in {ctx.settings.source}; configured: "
                          f"{', '.join(ctx.settings.channels) or '-'}")
     cls = ctx.registry.channels[cfg.plugin]
-    return cls(cfg, PluginContext(name=name))
+    return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache()))
 
 
 async def _check_one(plugin: Connector[Any] | Channel[Any], timeout: float) -> CheckResult:

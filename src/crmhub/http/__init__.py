@@ -7,7 +7,7 @@ Layers, as in httpx: a connector's client → its ``httpx.Auth`` flow (token ref
 from crmhub.http.budget import RateBudget, SlidingWindow
 from crmhub.http.client import build_client
 from crmhub.http.retry import RetryPolicy, parse_retry_after, raise_for_transient, retrying
-from crmhub.http.token import CachedToken, SingleFlightToken
+from crmhub.http.token import CachedToken, SingleFlightToken, cache_key
 
 __all__ = [
     "CachedToken",
@@ -16,6 +16,7 @@ __all__ = [
     "SingleFlightToken",
     "SlidingWindow",
     "build_client",
+    "cache_key",
     "parse_retry_after",
     "raise_for_transient",
     "retrying",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmhub.contract import Channel, PluginContext
+from crmhub.contract import Channel, PluginContext, TokenCache
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 class ChannelPool:
     """Lazily created channel instances by configured name."""
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry, token_cache: TokenCache | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        self.token_cache = token_cache
         self._open: dict[str, Channel[Any]] = {}
 
     def plugin(self, name: str) -> str | None:
@@ -49,7 +50,7 @@ class ChannelPool:
         if self.why_unavailable(name) is not None:
             return None
         cfg = self.settings.channels[name]
-        channel = self.registry.channels[cfg.plugin](cfg, PluginContext(name=name))
+        channel = self.registry.channels[cfg.plugin](cfg, PluginContext(name=name, token_cache=self.token_cache))
         self._open[name] = channel
         return channel
 

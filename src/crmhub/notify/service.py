@@ -65,7 +65,9 @@ class Notifier:
         self.settings = settings
         self.store = store
         self.today = today
-        self.pool = ChannelPool(settings, registry)
+        from crmhub.store.secrets import StoreTokenCache
+
+        self.pool = ChannelPool(settings, registry, StoreTokenCache(store))
         self._hosted = 0
 
     async def __aenter__(self) -> Notifier:

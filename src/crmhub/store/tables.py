@@ -385,6 +385,17 @@ class RunLock(Base):
     heartbeat_at: Mapped[datetime]
 
 
+class TokenCacheRow(Base):
+    """Access tokens shared by crmhub processes; the token is Fernet-encrypted with a key kept outside the DB."""
+
+    __tablename__ = "token_cache"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class JobState(Base):
     """Per scheduled job: when it last ran and how it ended (for `crmhub jobs list` and catch-up)."""
 
@@ -419,5 +430,6 @@ __all__ = [
     "SyncCursor",
     "SyncRun",
     "SyncRunStream",
+    "TokenCacheRow",
     "Xref",
 ]

@@ -99,6 +99,9 @@ class SyncEngine:
         self.registry = registry
         self.store = store
         self.progress: Progress = progress or _NoProgress()
+        from crmhub.store.secrets import StoreTokenCache
+
+        self.token_cache = StoreTokenCache(store)
         self.risk_phase = risk_phase
         self.after_run = after_run
 
@@ -136,7 +139,8 @@ class SyncEngine:
                 for name in names:
                     cfg = self.settings.connectors[name]
                     cls = self.registry.connectors[cfg.plugin]
-                    connectors[name] = await stack.enter_async_context(cls(cfg, PluginContext(name=name)))
+                    context = PluginContext(name=name, token_cache=self.token_cache)
+                    connectors[name] = await stack.enter_async_context(cls(cfg, context))
                     report.connectors[name] = ConnectorReport()
                 ctx = RunContext(report, uow, connectors)
                 await self._phases(ctx, locks)
@@ -360,7 +364,7 @@ class SyncEngine:
             return
         for item in ctx.events:
             try:
-                if len(item) == 2:
+                if not isinstance(item[0], str):  # (client, changes) from the merge; otherwise (hook, kwargs, …)
                     client, changes = item
                     self.registry.hook.crmhub_client_changed(client=client, changes=changes,
                                                              run_id=ctx.report.run_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from zoho_helpers import ZohoServer, api, connector_for, pull_all, sim_of
+from zoho_helpers import ZohoServer, api, connector_for, log_settled, pull_all, sim_of
 
 from crmhub.contract import OutboundRecord, PluginContext
 from crmhub.errors import QuotaExhaustedError
@@ -198,7 +198,8 @@ async def test_push_250_makes_three_upserts_and_reports_rejections(zoho_server: 
     async with connector_for(server) as conn:
         results = await conn.push("accounts", records)
     assert [r.key for r in results] == [r.key for r in records]
-    upserts = [e for e in sim_of(server).log if e["path"].endswith("/upsert")]
+    log = log_settled(server, lambda entries: sum(e["path"].endswith("/upsert") for e in entries) >= 3)
+    upserts = [e for e in log if e["path"].endswith("/upsert")]
     assert len(upserts) == 3
     bad = results[7]
     assert bad.status == "error" and "INVALID_DATA" in (bad.reason or "") and "Account_Name" in (bad.reason or "")

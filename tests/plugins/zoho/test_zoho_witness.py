@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zoho_helpers import ZohoServer, sim_of
+from zoho_helpers import ZohoServer, log_settled, sim_of
 
 sdk = pytest.importorskip("zohocrmsdk.src.com.zoho.crm.api.initializer")
 
@@ -92,7 +92,8 @@ def test_official_sdk_reads_pages_and_upserts(zoho_server: ZohoServer, in_tmp: P
         actions.append(result.get_details()["id"])
     assert actions[0] == actions[1]  # the second upsert matched on USCC
 
-    log = [(e["method"], e["path"]) for e in sim_of(server).log]
+    settled = log_settled(server, lambda entries: sum(e["path"].endswith("/upsert") for e in entries) >= 2)
+    log = [(e["method"], e["path"]) for e in settled]
     assert log[0] == ("POST", "/oauth/v2/token")
     assert ("GET", "/crm/v8/users") in log and ("GET", "/crm/v8/settings/fields") in log
     assert sum(1 for m, p in log if p.endswith("/upsert")) == 2

@@ -36,6 +36,19 @@ def sim_of(server: ThreadedServer) -> Any:
     return server.app.simulator
 
 
+def log_settled(server: ThreadedServer, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The request log once ``predicate(log)`` holds: the simulator appends an entry just after it has sent the
+    answer, so a client can see the answer a moment before the log does (a loaded machine widens the gap)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        log = list(sim_of(server).log)
+        if predicate(log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.01)
+
+
 def token_for(server: ThreadedServer) -> str:
     """A fresh access token from the simulator (plain HTTP)."""
     s = sim_of(server).settings

@@ -305,6 +305,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_run")),
     )
     op.create_table(
+        "token_cache",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("ciphertext", sa.Text(), nullable=False),
+        sa.Column("expires_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", crmhub.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_token_cache")),
+    )
+    op.create_table(
         "alert",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("client_id", sa.Integer(), nullable=True),
@@ -457,6 +465,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alert_client_id"))
 
     op.drop_table("alert")
+    op.drop_table("token_cache")
     op.drop_table("sync_run")
     op.drop_table("sync_cursor")
     with op.batch_alter_table("source_record", schema=None) as batch_op:
