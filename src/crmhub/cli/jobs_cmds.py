@@ -25,7 +25,8 @@ from crmhub.cli.common import ConfigOption, console, err_console, load_context, 
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 
-scheduler_app = typer.Typer(help="The embedded scheduler: run the configured jobs on one machine.", no_args_is_help=True)
+scheduler_app = typer.Typer(help="The embedded scheduler: run the configured jobs on one machine.",
+                            no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs: their schedule and last results; run one now.", no_args_is_help=True)
 
 _COLOUR = {"succeeded": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "locked": "magenta",
@@ -59,7 +60,7 @@ def scheduler_run(
     grace: float = typer.Option(120.0, "--grace", min=0,
                                 help="Seconds a stopping scheduler waits for the running job's safe point."),
 ) -> None:
-    """Run the configured job schedules on this machine until SIGTERM/SIGINT (logs: JSON lines on stdout)."""
+    """Run the configured job schedules on this machine until SIGTERM or SIGINT (logs: JSON lines on stdout)."""
     from crmhub.jobs import joblog
     from crmhub.jobs.scheduler import EmbeddedScheduler
 
@@ -221,6 +222,11 @@ def _supervise(config: Path | None, n: int, grace: float, stalled_after: float) 
     while True:
         for i, child in enumerate(children):
             code = child.poll()
+            if code in (2, 3) and not stopping:  # a configuration problem or a refusal: restarting cannot help
+                on_signal(signal.SIGTERM, None)
+                for other in children:
+                    other.wait()
+                return code
             if code is not None and not stopping:
                 err_console.print(bilingual(f"工作进程 {child.pid} 退出（{code}），5 秒后重启",
                                             f"worker process {child.pid} exited ({code}); restarting in 5s"))

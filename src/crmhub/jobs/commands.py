@@ -79,10 +79,10 @@ def _held(store: Store, names: list[str]) -> str:
     return "; ".join(f"{r.name} held by {r.holder}" for r in rows) or "none held now"
 
 
-def _find_run(store: Store, job: str, since: datetime) -> int | None:
+def _find_run(store: Store, job: str, since: datetime) -> SyncRun | None:
     with store.begin() as s:
-        return s.scalar(select(SyncRun.id).where(SyncRun.job == job, SyncRun.started_at >= since)
-                        .order_by(SyncRun.id.desc()).limit(1))
+        return s.scalars(select(SyncRun).where(SyncRun.job == job, SyncRun.started_at >= since)
+                         .order_by(SyncRun.id.desc()).limit(1)).first()
 
 
 def _mark_failed(store: Store, run_id: int, reason: str) -> None:
@@ -111,9 +111,15 @@ async def run_sync(ctx: JobContext) -> CommandResult:
     settings, store = ctx.settings, ctx.store
     notifier = Notifier(settings, ctx.registry, store) if settings.notify.enabled and settings.channels else None
     guard = SafePoints(asyncio.get_running_loop(), ctx.token)
+
+    async def after_run(report: RunReport) -> None:
+        guard.phase("notify")  # the run is stored: let its notifications go out
+        if notifier is not None:
+            await notifier.after_run(report)
+
     engine = SyncEngine(settings, ctx.registry, store, progress=guard,
                         risk_phase=make_risk_phase(settings, ctx.registry),
-                        after_run=notifier.after_run if notifier is not None else None)
+                        after_run=after_run if notifier is not None else None)
     task = asyncio.create_task(engine.run(ctx.job.connectors, trigger=ctx.trigger, job=ctx.name,
                                           lock_wait=ctx.lock_wait))
     guard.bind(task)
@@ -124,14 +130,16 @@ async def run_sync(ctx: JobContext) -> CommandResult:
         current = asyncio.current_task()
         if reason is None or (current is not None and current.cancelling()):
             raise
-        run_id = await asyncio.to_thread(_find_run, store, ctx.name, ctx.started_at)
-        if run_id is None:
+        run = await asyncio.to_thread(_find_run, store, ctx.name, ctx.started_at)
+        if run is None:
             names = [f"connector:{n}" for n in (ctx.job.connectors or settings.connectors)]
             held = await asyncio.to_thread(_held, store, names)
             return _stopped(reason, None, f"the wait for the connector locks: {held}")
-        result = _stopped(reason, run_id, guard.stopped_in)
+        if run.status not in ("running", "interrupted"):  # it had ended; only its notifications were cut short
+            return CommandResult(run.status, run.id, run.error, details={"notifications": "left to the next pass"})
+        result = _stopped(reason, run.id, guard.stopped_in)
         if reason.kind == "timeout":
-            await asyncio.to_thread(_mark_failed, store, run_id, str(result.error))
+            await asyncio.to_thread(_mark_failed, store, run.id, str(result.error))
             if notifier is not None:  # the engine notifies only runs that ended by themselves
                 await notifier.run(follow_ups=False)
         result.details = {"pages": guard.pages}

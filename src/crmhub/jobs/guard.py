@@ -20,7 +20,8 @@ from typing import Literal
 
 from crmhub.sync.ingest import StreamStats
 
-CRITICAL_PHASES = frozenset({"match", "merge"})
+CRITICAL_PHASES = frozenset({"match", "merge", "notify"})
+"""Phases a stop waits for: match and merge work in a thread; ``notify`` comes after the run is stored."""
 StopKind = Literal["timeout", "shutdown"]
 
 

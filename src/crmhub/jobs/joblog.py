@@ -49,7 +49,7 @@ def setup(stream: TextIO | None = None, *, level: int = logging.INFO, library_le
     handler.setFormatter(JsonLineFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("procrastinate", "httpx", "httpcore", "uvicorn", "asyncio"):
+    for name in ("procrastinate", "httpx", "httpcore", "uvicorn", "asyncio", "alembic", "mail.log"):
         logging.getLogger(name).setLevel(library_level)
 
 

@@ -285,11 +285,19 @@ class Deferrer:
         return Deferred(name, tick, job_id)
 
     async def loop(self) -> None:
-        """Defer ticks as they come, forever."""
-        await self.start(self.clock.now())
+        """Defer ticks as they come, forever; a failing database is retried, never the end of the loop."""
+        started = False
         while True:
             now = self.clock.now()
-            await self.tick(now)
+            try:
+                if not started:
+                    await self.start(now)
+                    started = True
+                await self.tick(now)
+            except Exception:
+                log.exception("deferring scheduled jobs failed; trying again in 5 s")
+                await self.clock.sleep(5.0)
+                continue
             nxt = min((s.next_after(now) for s in self.schedules.values()), default=now + timedelta(seconds=60))
             await self.clock.sleep(max(0.2, min(60.0, (nxt - self.clock.now()).total_seconds() + 0.2)))
 
