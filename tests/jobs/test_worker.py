@@ -85,10 +85,11 @@ async def test_each_tick_runs_once_whatever_the_workers(store: Store, pg_only: s
 async def test_locked_connector_is_retried_then_runs(store: Store, pg_only: str, registry: Registry,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A manual sync (another process) holds the connector: the queued job backs off and retries, and runs once
-    the lock is free; its history shows who held it."""
+    the lock is free; its history shows who held it. A fatal failure (the system is down) is not retried."""
     monkeypatch.setattr(jobs_worker, "RETRY_BASE", 0.1)
-    settings = make_settings(registry, pg_only, {"crm_sync": {"cron": "0 2 * * *", "connectors": ["crm"]}},
-                             crm={"records": 2})
+    settings = make_settings(registry, pg_only, {"crm_sync": {"cron": "0 2 * * *", "connectors": ["crm"]},
+                                                 "down_sync": {"cron": "0 2 * * *", "connectors": ["down"]}},
+                             crm={"records": 2}, down={"mode": "broken"})
     jobs_worker.ensure_schema(pg_only, jobs_worker.procrastinate_schema(pg_only))
     now = datetime.now(UTC)
     with store.begin() as s:
@@ -100,6 +101,8 @@ async def test_locked_connector_is_retried_then_runs(store: Store, pg_only: str,
         assert job_id is not None
         assert await jobs_worker.defer(app, settings, "crm_sync", timestamp=int(now.timestamp()) + 1,
                                        trigger="manual", periodic=False) is None  # one waiting run per job
+        down_id = await jobs_worker.defer(app, settings, "down_sync", timestamp=int(now.timestamp()),
+                                          trigger="manual", periodic=False)
         running = start_workers(app, 1)
         try:
             async def attempts() -> int:
@@ -119,7 +122,11 @@ async def test_locked_connector_is_retried_then_runs(store: Store, pg_only: str,
             await stop(running)
         status = await app.connector.execute_query_one_async(
             "SELECT status FROM procrastinate_jobs WHERE id = %(id)s", id=job_id)
+        down = await app.connector.execute_query_one_async(
+            "SELECT status, attempts FROM procrastinate_jobs WHERE id = %(id)s", id=down_id)
     assert status["status"] == "succeeded"
+    assert (down["status"], down["attempts"]) == ("failed", 1)  # ran once, never retried
+    assert "the test system is down" in (state.load(store)["down_sync"].last_error or "")
     history = state.load(store)["crm_sync"].history
     assert history[0]["status"] == "succeeded" and history[0]["run_id"]
     assert history[-1]["status"] == "locked" and "ops-laptop:777" in history[-1]["error"]
