@@ -137,7 +137,8 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
                   store: Store | None = None, token: StopToken | None = None, tick: datetime | None = None,
                   lock_wait: float | None = None, executor: str = "cli", meta: dict[str, Any] | None = None,
                   take_tick: bool = False) -> JobOutcome:
-    """Run job ``job_name`` once now and record the outcome; never raises for a failed run.
+    """Run job ``job_name`` once now and record the outcome; never raises for a failed run (only for an unknown
+    job or an unreachable store). One job at a time per process: crmhub's run locks belong to a process.
 
     ``lock_wait``: seconds to wait for busy connector (or merge) locks — default: the job's timeout.
     ``take_tick``: move ``job_state.last_tick`` to ``tick`` (workers: the tick they were handed).

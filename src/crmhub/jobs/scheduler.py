@@ -19,6 +19,7 @@ The clock is injected (`Clock`), so tests run an hour of ticks in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -240,7 +241,13 @@ class EmbeddedScheduler:
                 for name, tick in [*pending, *self._due(now)]:
                     if self.stop_reason is not None:
                         break
-                    await self._run_tick(name, tick)
+                    try:
+                        await self._run_tick(name, tick)
+                    except Exception as exc:  # the store is unreachable, say: log it, keep scheduling
+                        joblog.event("job_error",
+                                     bilingual(f"作业 {name} 无法运行：{exc}", f"job {name} could not run: {exc}"),
+                                     level=logging.ERROR, job=name, tick=tick.isoformat(),
+                                     error=f"{type(exc).__name__}: {exc}")
                 pending = []
                 if self.stop_reason is None:
                     await self._sleep(self.next_wake(self.clock.now()))

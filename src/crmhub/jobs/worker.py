@@ -189,6 +189,10 @@ def build_app(settings: Settings, registry: Registry, store: Store, *, schema: s
             outcome = await run_job(settings, registry, job, trigger, store=store, token=token, tick=tick,
                                     lock_wait=0, executor=executor, take_tick=tick is not None,
                                     meta={"procrastinate_job": context.job.id})
+        except InputError:
+            raise  # the job is no longer configured: retrying cannot help
+        except Exception as exc:  # the store was unreachable, say: try again later
+            raise JobRetriable(f"{type(exc).__name__}: {exc}") from exc
         finally:
             RUNNING.discard(token)
         if outcome.ok:
