@@ -126,7 +126,9 @@ def ensure_schema(url: str, schema: str) -> bool:
 
     with psycopg.connect(conninfo(url, schema)) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"crmhub:procrastinate:{schema}"])
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        found = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", [schema]).fetchone()
+        if not (found and found[0]):  # a schema a DBA created beforehand needs no CREATE right on the database
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         row = conn.execute("SELECT to_regclass(%s)::text, obj_description(to_regnamespace(%s), 'pg_namespace')",
                            [f"{schema}.procrastinate_jobs", schema]).fetchone()
         if row is not None and row[0]:
