@@ -36,6 +36,8 @@ def sandbox_serve(
                                                  "or key=value,… (e.g. latency_ms=50,throttle_rate=0.05)."),
     port_base: int = typer.Option(8700, help="Zoho at P, Fenxiang P+1, ledger P+2, WeCom P+3, SMTP P+4."),
     write_config: Path | None = typer.Option(None, "--write-config", help="Write a crmhub config pointing here."),
+    speed: float = typer.Option(1.0, min=1.0, help="Shrink the services' rate-limit windows by this factor (and "
+                                                   "the written config's pacing with them), for quick demos."),
 ) -> None:
     """Serve every plugin's simulator on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from crmhub.sandbox.serve import SandboxStartError
@@ -45,19 +47,47 @@ def sandbox_serve(
     profile = _faults(faults)
 
     def ready(sandboxes) -> None:  # type: ignore[no-untyped-def]
+        if write_config is not None:
+            _write_config(sandboxes, write_config, speed)
         console.print(t("sandbox_started"))
         for line in sandboxes.banner():
             console.print("  " + line)
+        if speed > 1:
+            console.print(bilingual(f"限流窗口已缩短为真实服务的 1/{speed:g}",
+                                    f"rate-limit windows shortened {speed:g}×"))
         if write_config is not None:
             console.print(t("sandbox_config", file=write_config))
 
     try:
         serve_run(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients, faults=profile,
-                  write_config=write_config, ready=ready)
+                  ready=ready, settings=_speed_settings(speed))
     except SandboxStartError as exc:
         raise InputError(str(exc), hint=bilingual("换一个 --port-base 或停止占用端口的进程",
                                                    "pick another --port-base or stop what holds the port")) from None
     console.print(t("sandbox_stopped"))
+
+
+def _speed_settings(speed: float) -> dict[str, dict[str, float]]:
+    """Simulator settings that shrink Fenxiang's per-path and token windows (the slowest real limits)."""
+    if speed <= 1:
+        return {}
+    return {"fxiaoke": {"window_seconds": 20.0 / speed, "token_window_seconds": 60.0 / speed}}
+
+
+def _write_config(sandboxes: Any, path: Path, speed: float) -> None:
+    """The sandbox config, with the connectors' pacing matched to the (possibly shortened) windows."""
+    import tomli_w
+
+    doc = sandboxes.config()
+    fx = doc.get("connectors", {}).get("fxiaoke")
+    if fx is not None and speed > 1:
+        fx["window_seconds"] = 20.0 / speed
+        fx["token_window_seconds"] = 60.0 / speed
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("# crmhub config for the sandbox, written by `crmhub sandbox serve`.\n"
+                   + tomli_w.dumps(doc), encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader never sees a half-written file
 
 
 def demo(
@@ -83,7 +113,7 @@ def demo(
     # The simulators run in a child process so they use the second core instead of competing with the sync.
     server = subprocess.Popen(
         [sys.executable, "-m", "crmhub.cli", "sandbox", "serve", "--seed", str(seed), "--clients", str(clients),
-         "--port-base", str(port_base), "--write-config", str(cfg_path)],
+         "--port-base", str(port_base), "--write-config", str(cfg_path), "--speed", "10"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(server, cfg_path, registry, port_base)

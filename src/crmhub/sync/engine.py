@@ -32,7 +32,7 @@ from crmhub.sync.outbox import deliver
 from crmhub.sync.report import ConnectorReport, PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.unit import UnitOfWork
-from crmhub.sync.writeback import Target, plan_client, writable_targets
+from crmhub.sync.writeback import Target, plan_client, target_states, writable_targets
 
 log = logging.getLogger("crmhub.sync")
 
@@ -297,9 +297,11 @@ class SyncEngine:
                 if not goldens:
                     break
                 last_id = goldens[-1].id
+                states = target_states(s, [g.id for g in goldens], targets)
                 for golden in goldens:
                     for target in targets:
-                        for plan in plan_client(s, golden, target, ctx.report.run_id):
+                        members = states.get((golden.id, target.connector), [])
+                        for plan in plan_client(s, golden, target, ctx.report.run_id, members=members):
                             ctx.report.totals.planned_writes += 1
                             if ctx.uow.dry_run:
                                 ctx.report.plan.append(PlannedChange(

@@ -97,15 +97,40 @@ def diff(golden: dict[str, Any], snapshot: dict[str, Any] | None, fields: Sequen
     return out
 
 
-def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: int | None,
-                write_outbox: bool = True) -> list[PlannedWrite]:
-    """Plan writes of one golden client to one target (and queue them in the outbox)."""
-    members = session.execute(
-        select(SourceRow.source_id, SourceRow.data, SourceRow.content_hash)
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What a target holds for one golden client's record: its id, last known canonical data and hash."""
+
+    source_id: str
+    data: dict[str, Any] | None
+    content_hash: str
+
+
+def target_states(session: Session, client_ids: Sequence[int], targets: Sequence[Target]
+                  ) -> dict[tuple[int, str], list[TargetState]]:
+    """(client id, target connector) → the target's records of that client, for a whole batch in one query."""
+    out: dict[tuple[int, str], list[TargetState]] = {}
+    if not client_ids or not targets:
+        return out
+    streams = {t.connector: t.stream.name for t in targets}
+    rows = session.execute(
+        select(Xref.client_id, SourceRow.connector, SourceRow.stream, SourceRow.source_id, SourceRow.data,
+               SourceRow.content_hash)
         .join(Xref, Xref.source_record_id == SourceRow.id)
-        .where(Xref.client_id == golden.id, SourceRow.connector == target.connector,
-               SourceRow.stream == target.stream.name, SourceRow.deleted.is_(False))
-        .order_by(SourceRow.id)).all()
+        .where(Xref.client_id.in_(list(client_ids)), SourceRow.connector.in_(list(streams)),
+               SourceRow.deleted.is_(False))
+        .order_by(SourceRow.id))
+    for r in rows:
+        if streams.get(r.connector) == r.stream:
+            out.setdefault((r.client_id, r.connector), []).append(TargetState(r.source_id, r.data, r.content_hash))
+    return out
+
+
+def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: int | None,
+                write_outbox: bool = True, members: Sequence[TargetState] | None = None) -> list[PlannedWrite]:
+    """Plan writes of one golden client to one target (and queue them in the outbox)."""
+    if members is None:
+        members = target_states(session, [golden.id], [target]).get((golden.id, target.connector), [])
     fields = target.fields
     plans: list[PlannedWrite] = []
     if members:
