@@ -120,8 +120,10 @@ def record_json(record: SourceRecord, *, reveal: bool) -> dict[str, Any]:
         out["deletes_stream"] = record.deletes_stream
     if record.data is not None:
         data = record.data.model_dump(mode="json", exclude_none=True, context=None if reveal else {"mask": True})
+        from crmhub.sync.survivorship import is_blank
+
         for key, value in data.items():
-            if value in ([], {}):
+            if is_blank(value):
                 continue
             out.setdefault(key, value)
     return out
