@@ -65,9 +65,9 @@ async def test_incremental_sync_reads_only_changes(sandbox: SandboxSet, registry
     await engine.run()
     await engine.run()
     changed = {}
-    with httpx.Client() as client:
+    async with httpx.AsyncClient() as client:
         for name in ("zoho_crm", "fxiaoke"):
-            answer = client.post(f"{sandbox[name].url}/_sandbox/mutate", json={"count": 5, "seed": 1}).json()
+            answer = (await client.post(f"{sandbox[name].url}/_sandbox/mutate", json={"count": 5, "seed": 1})).json()
             changed[name] = answer
     report = await engine.run()
     for name in ("zoho", "fxiaoke"):
