@@ -125,8 +125,8 @@ async def test_stop_waits_for_the_safe_point_then_forces(store: Store, store_url
     asked: list[str] = []
     started, release = asyncio.Event(), asyncio.Event()
 
-    class Exited(Exception):
-        """Stands for the process exit that `on_force` would be."""
+    class Exited(BaseException):
+        """Stands for the process exit that `on_force` would be (a BaseException, like SystemExit)."""
 
     async def stuck_runner(*_args: Any, token: Any, **_kwargs: Any) -> Any:
         token.subscribe(lambda reason: asked.append(reason.text))

@@ -53,7 +53,7 @@ log = logging.getLogger("crmhub.jobs")
 
 QUEUE = "crmhub"
 TASK = "crmhub.run_job"
-RETRY_BASE = 5.0
+RETRY_BASE = 2.0
 RETRY_CAP = 900.0
 MAX_ATTEMPTS = 12
 DEFAULT_GRACE = 120.0
