@@ -26,7 +26,6 @@ from crmhub.errors import FatalError
 
 NAMES = ["北京星河科技有限公司", "上海宝钢贸易有限公司", "广州珠江实业有限公司", "深圳南山电子有限公司",
          "杭州西湖茶业有限公司", "成都天府物流有限公司"]
-PULLS: list[str] = []
 
 
 class TickConfig(ConnectorConfig):
@@ -53,7 +52,6 @@ class TickConnector(Connector[TickConfig]):
 
     async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
                    ) -> AsyncIterator[Page]:
-        PULLS.append(self.context.name)
         start = int((cursor or {}).get("i", 0))
         for i in range(start, self.config.records, self.config.page_size):
             if self.config.mode == "hang" and i > start:

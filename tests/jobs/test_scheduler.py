@@ -21,7 +21,6 @@ from crmhub.store import Store
 from crmhub.store.tables import RunLock, SourceRecord, SyncRun
 
 from .conftest import FakeClock, make_settings
-from .plugin import PULLS
 
 START = datetime(2026, 1, 5, 0, 0, 30, tzinfo=UTC)
 
@@ -84,7 +83,6 @@ async def test_missed_ticks_follow_catch_up(store: Store, store_url: str, regist
 async def test_hanging_job_is_stopped_and_others_go_on(store: Store, store_url: str, registry: Registry) -> None:
     """A pull that hangs is stopped at the job's timeout (its committed page kept, the next run resuming after it);
     a connector that cannot open fails its job; the healthy job runs on every tick regardless."""
-    PULLS.clear()
     settings = make_settings(registry, store_url, {
         "hang": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["slow"], "timeout": "1s"},
         "broken": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["down"]},
