@@ -170,6 +170,8 @@ class ConnectorConfig(PluginConfig):
     """Config keys every connector has, beside its own."""
 
     write_back: WriteBack = Field(default_factory=WriteBack)
+    streams: list[str] | None = Field(default=None,
+                                      description="Streams a sync pulls from this connector (default: all).")
     fields: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Mapping overrides per stream: canonical field → source field API name.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from crmhub.store.tables import AuditLog
@@ -18,19 +18,42 @@ from crmhub.sync.hashing import content_hash
 GENESIS = "0" * 64
 
 
+_LOCK_ID = 7_275_747  # pg_advisory_xact_lock key serialising appends to the chain on PostgreSQL
+
+
+class _ChainHead:
+    """The chain's last hash for the current transaction, read once under a lock, then kept in memory."""
+
+    def __init__(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two transactions must never both extend the same head: hold a transaction-scoped lock.
+            # (SQLite transactions are already serialised by BEGIN IMMEDIATE.)
+            session.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK_ID})"))
+        last = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
+        self.hash = last or GENESIS
+        self.transaction = session.get_transaction()
+
+
 def append(session: Session, *, actor: str, action: str, entity: str, entity_id: str | int | None,
            details: dict[str, Any], run_id: int | None = None, at: datetime | None = None) -> AuditLog:
-    """Append one entry inside the caller's transaction (so it commits or rolls back with the change)."""
-    prev = session.scalar(select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1).with_for_update())
-    prev_hash = prev or GENESIS
+    """Append one entry inside the caller's transaction (so it commits or rolls back with the change).
+
+    The head is read once per transaction and the rows are flushed in order with the session, so a batch of
+    thousands of changes costs one lock and one read, not one per entry.
+    """
+    head = session.info.get("crmhub_audit_head")
+    if not isinstance(head, _ChainHead) or head.transaction is not session.get_transaction():
+        head = _ChainHead(session)
+        session.info["crmhub_audit_head"] = head
+    prev_hash = head.hash
     at = at or datetime.now(UTC)
     body = {"at": at.isoformat(), "actor": actor, "action": action, "entity": entity,
             "entity_id": None if entity_id is None else str(entity_id), "details": details, "prev": prev_hash}
     row = AuditLog(at=at, actor=actor, action=action, entity=entity,
                    entity_id=None if entity_id is None else str(entity_id), run_id=run_id, details=details,
                    prev_hash=prev_hash, hash=content_hash(body))
+    head.hash = row.hash
     session.add(row)
-    session.flush()
     return row
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from crmhub.config import Settings
 from crmhub.contract import Connector, PluginContext, StreamKind, StreamSpec
@@ -24,15 +24,16 @@ from crmhub.errors import FatalError, InputError, QuotaExhaustedError, Retriable
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
+from crmhub.store.tables import FieldLineage as FieldLineageRow
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 from crmhub.sync.locks import LockSet
-from crmhub.sync.merge import Merger, load_members
+from crmhub.sync.merge import Merger, load_lineage, load_members
 from crmhub.sync.outbox import deliver
 from crmhub.sync.report import ConnectorReport, PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.unit import UnitOfWork
-from crmhub.sync.writeback import Target, plan_client, target_states, writable_targets
+from crmhub.sync.writeback import OutboxBatch, Target, plan_client, target_states, writable_targets
 
 log = logging.getLogger("crmhub.sync")
 
@@ -120,6 +121,13 @@ class SyncEngine:
                   job: str | None = None, lock_wait: float = 0.0) -> RunReport:
         """One full sync cycle; returns (and, unless a dry run, stores) its report."""
         names = self.selected(only)
+        for name in names:
+            cfg = self.settings.connectors[name]
+            offered = [s.name for s in self.registry.connectors[cfg.plugin].streams]
+            unknown = sorted(set(cfg.streams or ()) - set(offered))
+            if unknown:
+                raise InputError(f"connectors.{name}.streams: unknown stream(s) {', '.join(unknown)}; "
+                                 f"{name} offers {', '.join(offered)}")
         started = datetime.now(UTC)
         report = RunReport(run_id=None, dry_run=dry_run, trigger=trigger, job=job, started_at=started)
         locks = LockSet(self.store, [f"connector:{n}" for n in names])
@@ -199,7 +207,9 @@ class SyncEngine:
         rep = ctx.report.connectors[name]
         started = time.monotonic()
         ingestor = Ingestor(name, ctx.report.run_id)
-        streams = sorted(conn.streams, key=lambda s: STREAM_ORDER.get(s.kind, 9))
+        wanted = conn.config.streams
+        streams = sorted((s for s in conn.streams if wanted is None or s.name in wanted),
+                         key=lambda s: STREAM_ORDER.get(s.kind, 9))
         try:
             for spec in streams:
                 stats = StreamStats()
@@ -268,9 +278,13 @@ class SyncEngine:
                     break
                 last_id = goldens[-1].id
                 members, contacts = load_members(s, [g.id for g in goldens])
+                lineage = load_lineage(s, [g.id for g in goldens])
+                inserts: list[dict[str, Any]] = []
+                batch_events: list[tuple[Any, ...]] = []
                 for golden in goldens:
                     created = not golden.data
-                    outcome = merger.merge(s, golden, members[golden.id], contacts[golden.id], created=created)
+                    outcome = merger.merge(s, golden, members[golden.id], contacts[golden.id], created=created,
+                                           lineage=lineage[golden.id], inserts=inserts)
                     t = ctx.report.totals
                     t.conflicts += outcome.conflicts
                     t.conflicts_queued += outcome.conflicts_queued
@@ -279,7 +293,12 @@ class SyncEngine:
                     elif outcome.changes:
                         t.clients_updated += 1
                     if outcome.changes and outcome.client is not None:
-                        ctx.events.append((outcome.client, outcome.changes))
+                        batch_events.append((outcome.client, outcome.changes))
+                s.flush()
+                if inserts:
+                    s.execute(insert(FieldLineageRow), inserts)
+            # fired per committed batch, so memory stays bounded by the batch on a book of any size
+            self._fire_events(ctx, batch_events)
 
     # --- write-back --------------------------------------------------------------------------------------
 
@@ -298,10 +317,12 @@ class SyncEngine:
                     break
                 last_id = goldens[-1].id
                 states = target_states(s, [g.id for g in goldens], targets)
+                batch = OutboxBatch(ctx.report.run_id)
                 for golden in goldens:
                     for target in targets:
                         members = states.get((golden.id, target.connector), [])
-                        for plan in plan_client(s, golden, target, ctx.report.run_id, members=members):
+                        for plan in plan_client(s, golden, target, ctx.report.run_id, members=members,
+                                                batch=batch):
                             ctx.report.totals.planned_writes += 1
                             if ctx.uow.dry_run:
                                 ctx.report.plan.append(PlannedChange(
@@ -311,6 +332,7 @@ class SyncEngine:
                                     fields={k: {"before": b, "after": a} for k, (b, a) in plan.changes.items()}))
                     if targets or not ctx.uow.dry_run:
                         golden.needs_plan = False
+                batch.flush(s)
 
     async def _deliver(self, ctx: RunContext) -> None:
         for target in self._targets(ctx):
@@ -362,9 +384,14 @@ class SyncEngine:
                                               error=counts.get("error")))
 
     def _fire_client_events(self, ctx: RunContext) -> None:
+        self._fire_events(ctx, ctx.events)
+        ctx.events = []
+
+    def _fire_events(self, ctx: RunContext, events: list[tuple[Any, ...]]) -> None:
+        """Fire ``(client, changes)`` merge events and ``(hook, kwargs, …)`` events (never in a dry run)."""
         if ctx.uow.dry_run:
             return
-        for item in ctx.events:
+        for item in events:
             try:
                 if not isinstance(item[0], str):  # (client, changes) from the merge; otherwise (hook, kwargs, …)
                     client, changes = item

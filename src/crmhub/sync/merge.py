@@ -90,6 +90,14 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
     return members, contacts
 
 
+def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[str, FieldLineage]]:
+    """The lineage rows of a batch of golden clients, by client id and field."""
+    out: dict[int, dict[str, FieldLineage]] = {cid: {} for cid in client_ids}
+    for row in session.scalars(select(FieldLineage).where(FieldLineage.client_id.in_(list(client_ids)))):
+        out[row.client_id][row.field] = row
+    return out
+
+
 def _dedupe_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for c in contacts:
@@ -114,12 +122,17 @@ class Merger:
         self.actor = actor
 
     def merge(self, session: Session, golden: GoldenClient, members: list[Member],
-              contacts: list[dict[str, Any]], *, created: bool) -> MergeOutcome:
-        """Recompute ``golden`` from ``members``; write lineage, audit and review items in ``session``."""
+              contacts: list[dict[str, Any]], *, created: bool, lineage: dict[str, FieldLineage] | None = None,
+              inserts: list[dict[str, Any]] | None = None) -> MergeOutcome:
+        """Recompute ``golden`` from ``members``; write lineage, audit and review items in ``session``.
+
+        ``lineage`` (prefetched for a batch) and ``inserts`` (new lineage rows collected for one bulk insert) let
+        the engine merge thousands of clients with a few statements per batch.
+        """
         now = datetime.now(UTC)
         outcome = MergeOutcome(golden.id, created)
-        lineage = {row.field: row for row in session.scalars(
-            select(FieldLineage).where(FieldLineage.client_id == golden.id))}
+        if lineage is None:
+            lineage = load_lineage(session, [golden.id]).get(golden.id, {})
         old = dict(golden.data or {})
         new: dict[str, Any] = {}
         decisions = {}
@@ -194,7 +207,7 @@ class Merger:
                          entity="client", entity_id=golden.id, run_id=self.run_id, at=now,
                          details={"changes": _masked_changes(outcome.changes)})
         golden.needs_merge = False
-        self._write_lineage(session, golden.id, decisions, lineage, now)
+        self._write_lineage(session, golden.id, decisions, lineage, now, inserts)
         outcome.client = client
         return outcome
 
@@ -229,7 +242,8 @@ class Merger:
                                created_at=datetime.now(UTC)))
 
     def _write_lineage(self, session: Session, client_id: int, decisions: dict[str, Any],
-                       existing: dict[str, FieldLineage], now: datetime) -> None:
+                       existing: dict[str, FieldLineage], now: datetime,
+                       inserts: list[dict[str, Any]] | None = None) -> None:
         for name, decision in decisions.items():
             row = existing.get(name)
             if decision.winner is None:
@@ -241,10 +255,14 @@ class Merger:
             competing = [{"source": c.source, "record": c.source_record_id, "value": c.value,
                           "observed_at": c.observed_at.isoformat()} for c in decision.competing]
             if row is None:
-                session.add(FieldLineage(client_id=client_id, field=name, value=winner.value, source=winner.source,
-                                         source_record_id=winner.source_record_id,
-                                         observed_at=winner.observed_at, rule=decision.rule, competing=competing,
-                                         source_hashes=hashes, updated_at=now))
+                values = {"client_id": client_id, "field": name, "value": winner.value, "source": winner.source,
+                          "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
+                          "rule": decision.rule, "competing": competing, "source_hashes": hashes,
+                          "updated_at": now}
+                if inserts is not None:
+                    inserts.append(values)
+                else:
+                    session.add(FieldLineage(**values))
             elif (row.value != winner.value or row.source != winner.source or row.source_hashes != hashes
                   or row.competing != competing):
                 row.value, row.source, row.source_record_id = winner.value, winner.source, winner.source_record_id

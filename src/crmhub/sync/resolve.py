@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.config import MatchingSettings
@@ -66,49 +66,61 @@ class Resolver:
             self.matcher.add(MatchRecord.from_client(ref, row.connector, client))
             self.golden_of[ref] = row.client_id
 
-    def dirty_batch(self, session: Session) -> list[SourceRow]:
-        """The next batch of dirty client records, those with a USCC first (they anchor golden records)."""
-        rows = list(session.scalars(
-            select(SourceRow).where(SourceRow.dirty.is_(True), SourceRow.kind == StreamKind.CLIENT.value)
+    def dirty_batch(self, session: Session) -> list[Any]:
+        """The next batch of dirty client records (id, connector, stream, data, deleted), those with a USCC first
+        (they anchor golden records)."""
+        rows = list(session.execute(
+            select(SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.data, SourceRow.deleted)
+            .where(SourceRow.dirty.is_(True), SourceRow.kind == StreamKind.CLIENT.value)
             .order_by(SourceRow.id).limit(BATCH)))
         rows.sort(key=lambda r: (0 if r.data and r.data.get("uscc") else 1, r.id))
         return rows
 
-    def link_batch(self, session: Session, rows: list[SourceRow]) -> None:
-        """Link each record of the batch and clear its dirty flag."""
+    def link_batch(self, session: Session, rows: list[Any]) -> None:
+        """Link each record of the batch and clear the dirty flags — a handful of statements per batch, not per
+        record: links, USCC holders and touched golden clients are read and written in bulk."""
+        ids = [r.id for r in rows]
+        links = {x.source_record_id: x for x in session.scalars(select(Xref).where(Xref.source_record_id.in_(ids)))}
+        codes = sorted({str(r.data["uscc"]) for r in rows if r.data and r.data.get("uscc")})
+        self._holders = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
+            GoldenClient.uscc.in_(codes), GoldenClient.status == "active")).tuples().all()) if codes else {}
+        self._touched: set[int] = set()
+        self._new_links: list[dict[str, Any]] = []
         for row in rows:
-            self._link(session, row)
-            row.dirty = False
-        # contacts and other non-client kinds are merged through their parent; clear them in bulk elsewhere
+            self._link(session, row, links.get(row.id))
+        if self._new_links:
+            session.execute(insert(Xref), self._new_links)
+        for i in range(0, len(ids), 500):
+            session.execute(update(SourceRow).where(SourceRow.id.in_(ids[i:i + 500])).values(dirty=False))
+        touched = sorted(self._touched)
+        for i in range(0, len(touched), 500):
+            session.execute(update(GoldenClient).where(GoldenClient.id.in_(touched[i:i + 500]))
+                            .values(needs_merge=True))
 
-    def _link(self, session: Session, row: SourceRow) -> None:
+    def _link(self, session: Session, row: Any, existing: Xref | None) -> None:
         ref = str(row.id)
-        existing = session.get(Xref, row.id)
         client = None if row.deleted else _client(row.data)
         if client is None:
             if ref in self.matcher:
                 self.matcher.remove(ref)
             if existing is not None:
-                self._touch(session, existing.client_id)
+                self._touched.add(existing.client_id)
             return
         record = MatchRecord.from_client(ref, row.connector, client)
         if existing is not None:
             target = existing.client_id
-            if client.uscc:
-                holder = session.scalar(select(GoldenClient.id).where(GoldenClient.uscc == client.uscc,
-                                                                      GoldenClient.status == "active"))
-                if holder is not None and holder != target:
-                    self._relink(session, existing, holder, "uscc")
-                    target = holder
-            self._touch(session, target)
+            holder = self._holders.get(client.uscc) if client.uscc else None
+            if holder is not None and holder != target:
+                self._relink(session, existing, holder, "uscc")
+                target = holder
+            self._touched.add(target)
             self.matcher.add(record)
             self.golden_of[ref] = target
             return
         golden_id: int | None = None
         method, score = "new", None
         if client.uscc:
-            golden_id = session.scalar(select(GoldenClient.id).where(GoldenClient.uscc == client.uscc,
-                                                                     GoldenClient.status == "active"))
+            golden_id = self._holders.get(client.uscc)
             if golden_id is not None:
                 method, score = "uscc", 1.0
         candidate: tuple[int, float, str] | None = None
@@ -124,37 +136,33 @@ class Resolver:
                     candidate = (other_golden, match.match_probability, match.explain())
         if golden_id is None:
             golden_id = self._new_golden(session, client)
+            if client.uscc:
+                self._holders[client.uscc] = golden_id
             if candidate is not None:
                 self._queue_review(session, golden_id, candidate)
             self.created[(row.connector, row.stream)] += 1
         else:
             self.linked[(row.connector, row.stream)] += 1
-        session.add(Xref(source_record_id=row.id, client_id=golden_id, method=method, score=score,
-                         linked_at=datetime.now(UTC)))
-        self._touch(session, golden_id)
+        self._new_links.append({"source_record_id": row.id, "client_id": golden_id, "method": method,
+                                "score": score, "linked_at": datetime.now(UTC)})
+        self._touched.add(golden_id)
         self.matcher.add(record)
         self.golden_of[ref] = golden_id
 
     def _new_golden(self, session: Session, client: CorporateClient) -> int:
         now = datetime.now(UTC)
-        golden = GoldenClient(uscc=client.uscc, name=client.name, name_key=normalize_company_name(client.name).key,
-                              status="active", data={}, version=1, needs_merge=True, needs_risk=True,
-                              needs_plan=False, created_at=now, updated_at=now)
-        session.add(golden)
-        session.flush()
-        return golden.id
-
-    def _touch(self, session: Session, client_id: int) -> None:
-        golden = session.get(GoldenClient, client_id)
-        if golden is not None:
-            golden.needs_merge = True
+        new_id = session.execute(insert(GoldenClient).values(
+            uscc=client.uscc, name=client.name, name_key=normalize_company_name(client.name).key, status="active",
+            data={}, version=1, needs_merge=True, needs_risk=True, needs_plan=False, created_at=now,
+            updated_at=now).returning(GoldenClient.id)).scalar_one()
+        return int(new_id)
 
     def _relink(self, session: Session, xref: Xref, new_client: int, method: str) -> None:
         old = xref.client_id
         xref.client_id = new_client
         xref.method = method
         xref.linked_at = datetime.now(UTC)
-        self._touch(session, old)
+        self._touched.add(old)
         audit.append(session, actor="sync", action="xref.relink", entity="source_record",
                      entity_id=xref.source_record_id, run_id=self.run_id,
                      details={"from_client": old, "to_client": new_client, "method": method})

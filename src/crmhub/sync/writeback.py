@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
@@ -127,7 +127,8 @@ def target_states(session: Session, client_ids: Sequence[int], targets: Sequence
 
 
 def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: int | None,
-                write_outbox: bool = True, members: Sequence[TargetState] | None = None) -> list[PlannedWrite]:
+                write_outbox: bool = True, members: Sequence[TargetState] | None = None,
+                batch: OutboxBatch | None = None) -> list[PlannedWrite]:
     """Plan writes of one golden client to one target (and queue them in the outbox)."""
     if members is None:
         members = target_states(session, [golden.id], [target]).get((golden.id, target.connector), [])
@@ -140,29 +141,69 @@ def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: 
                 plans.append(PlannedWrite(target.connector, target.stream.name, golden.id, golden.name,
                                           m.source_id, changes))
                 if write_outbox:
-                    _enqueue(session, plans[-1], golden, m.content_hash, run_id)
+                    _enqueue(session, plans[-1], golden, m.content_hash, run_id, batch)
     elif target.config.write_back.create:
         changes = diff(golden.data, None, ["name", *[f for f in fields if f != "name"]])
         plans.append(PlannedWrite(target.connector, target.stream.name, golden.id, golden.name, None, changes))
         if write_outbox:
-            _enqueue(session, plans[-1], golden, "new", run_id)
+            _enqueue(session, plans[-1], golden, "new", run_id, batch)
     return plans
 
 
+class OutboxBatch:
+    """Planned writes of one batch of clients, queued with three statements instead of three per write."""
+
+    def __init__(self, run_id: int | None) -> None:
+        self.run_id = run_id
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def add(self, plan: PlannedWrite, golden: GoldenClient, state_hash: str) -> None:
+        """Queue one planned write (its idempotency key covers target, record, values and the target's state)."""
+        values = {k: after for k, (_, after) in plan.changes.items()}
+        key = "wb:" + short_hash([plan.target, plan.stream, golden.id, plan.source_id, values, state_hash], 40)
+        data = {k: v for k, v in golden.data.items() if k in (*plan.changes, "name", "uscc")}
+        payload = {"source_id": plan.source_id, "fields": sorted(plan.changes), "data": data,
+                   "before": {k: before for k, (before, _) in plan.changes.items()}}
+        now = datetime.now(UTC)
+        self.rows[key] = {"kind": "write_back", "target": plan.target, "stream": plan.stream,
+                          "idempotency_key": key, "client_id": golden.id, "source_id": plan.source_id,
+                          "payload": payload, "payload_hash": content_hash(payload), "state": "planned",
+                          "attempts": 0, "run_id": self.run_id, "created_at": now, "updated_at": now}
+
+    def flush(self, session: Session) -> int:
+        """Insert the writes not already in the outbox; older unsent plans of the same clients are superseded.
+
+        Returns how many rows were added (re-planning after a crash finds every key and adds nothing).
+        """
+        if not self.rows:
+            return 0
+        keys = list(self.rows)
+        known: set[str] = set()
+        for i in range(0, len(keys), 500):
+            known.update(session.scalars(select(Outbox.idempotency_key).where(
+                Outbox.idempotency_key.in_(keys[i:i + 500]))))
+        fresh = [row for key, row in self.rows.items() if key not in known]
+        by_target: dict[str, list[int]] = {}
+        for row in fresh:
+            by_target.setdefault(row["target"], []).append(row["client_id"])
+        now = datetime.now(UTC)
+        for target, client_ids in by_target.items():
+            for i in range(0, len(client_ids), 500):
+                session.execute(update(Outbox).where(
+                    Outbox.kind == "write_back", Outbox.target == target,
+                    Outbox.client_id.in_(client_ids[i:i + 500]), Outbox.state == "planned")
+                    .values(state="superseded", updated_at=now))
+        if fresh:
+            session.execute(insert(Outbox), fresh)
+        self.rows = {}
+        return len(fresh)
+
+
 def _enqueue(session: Session, plan: PlannedWrite, golden: GoldenClient, state_hash: str,
-             run_id: int | None) -> None:
-    values = {k: after for k, (_, after) in plan.changes.items()}
-    key = "wb:" + short_hash([plan.target, plan.stream, golden.id, plan.source_id, values, state_hash], 40)
-    if session.scalar(select(Outbox.id).where(Outbox.idempotency_key == key)) is not None:
+             run_id: int | None, batch: OutboxBatch | None = None) -> None:
+    if batch is not None:
+        batch.add(plan, golden, state_hash)
         return
-    now = datetime.now(UTC)
-    session.execute(update(Outbox).where(
-        Outbox.kind == "write_back", Outbox.target == plan.target, Outbox.client_id == golden.id,
-        Outbox.state == "planned").values(state="superseded", updated_at=now))
-    data = {k: v for k, v in golden.data.items() if k in (*plan.changes, "name", "uscc")}
-    payload = {"source_id": plan.source_id, "fields": sorted(plan.changes), "data": data,
-               "before": {k: before for k, (before, _) in plan.changes.items()}}
-    session.add(Outbox(kind="write_back", target=plan.target, stream=plan.stream, idempotency_key=key,
-                       client_id=golden.id, source_id=plan.source_id, payload=payload,
-                       payload_hash=content_hash(payload), state="planned", attempts=0, run_id=run_id,
-                       created_at=now, updated_at=now))
+    single = OutboxBatch(run_id)
+    single.add(plan, golden, state_hash)
+    single.flush(session)

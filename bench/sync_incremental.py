@@ -1,0 +1,68 @@
+"""Benchmark: the incremental `crmhub sync` after 1% of the world changed, as a share of the full sync's cost.
+
+For each size: a full sync (measured), an idle sync (the echo of the write-backs settles), then 1% of the records
+changed in every simulator through its admin endpoint and an incremental sync (measured). Prints both runs and the
+ratio of their wall and CPU times. Simulators run in their own process with rate windows shortened by ``--speed``.
+
+    python bench/sync_incremental.py                   # 10,000 and 100,000 companies
+    python bench/sync_incremental.py --sizes 2000 --with-transactions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any
+
+from sync_common import describe, engine_for, env_note, mutate, run_timed, start_sandbox
+
+
+def one_size(clients: int, seed: int, speed: float, share: float, ledger_streams: list[str] | None,
+             out: Any) -> None:
+    """Full, settle, change ``share`` of the records, incremental — in a fresh process."""
+    workdir = Path(f"var/bench/sync_incr_{clients}")
+    sandbox = start_sandbox(workdir, clients, seed, speed)
+    try:
+        engine = engine_for(sandbox, workdir, None, ledger_streams)
+        full, full_wall, full_cpu = run_timed(engine)
+        first = describe(f"full {clients}", full, full_wall, full_cpu)
+        run_timed(engine)  # the echo of the first run's write-backs
+        changed = mutate(sandbox, max(1, int(clients * share)), seed)
+        incr, wall, cpu = run_timed(engine)
+        second = describe(f"incr {clients}", incr, wall, cpu)
+        second["changed_in_simulators"] = changed
+        second["wall_share_of_full"] = round(wall / full_wall, 4)
+        second["cpu_share_of_full"] = round(cpu / full_cpu, 4)
+        print(f"incremental after {changed} changes: {second['wall_share_of_full']:.1%} of the full run's wall "
+              f"time, {second['cpu_share_of_full']:.1%} of its CPU")
+        out.put([first, second])
+    finally:
+        sandbox.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--speed", type=float, default=50.0)
+    parser.add_argument("--share", type=float, default=0.01, help="share of records changed (default 1%%)")
+    parser.add_argument("--with-transactions", action="store_true",
+                        help="also pull ledger accounts and transactions (otherwise ledger clients and loans)")
+    args = parser.parse_args()
+    print(env_note())
+    ledger_streams = None if args.with_transactions else ["clients", "loans"]
+    ctx = mp.get_context("spawn")
+    rows = []
+    for size in args.sizes:
+        queue: Any = ctx.Queue()
+        proc = ctx.Process(target=one_size, args=(size, args.seed, args.speed, args.share, ledger_streams, queue))
+        proc.start()
+        rows.extend(queue.get())
+        proc.join()
+    print(json.dumps(rows, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
