@@ -211,14 +211,18 @@ def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str,
 
 
 def make_risk_phase(settings: Settings, registry: Registry
-                    ) -> Callable[[UnitOfWork, int | None, RunReport], list[Event]]:
-    """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch, and return
-    the events (risk changed, alert raised) for the engine to fire after the run's commits."""
+                    ) -> Callable[..., list[Event]]:
+    """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch.
+
+    Events (risk changed, alert raised) go to ``emit`` right after each batch commits when the engine passes it
+    — memory then stays bounded by the batch on a book of any size — and are otherwise returned at the end.
+    """
 
     if settings.risk.enabled:
         RiskEngine(settings, registry)  # a scorecard reading unknown inputs fails here, before anything is pulled
 
-    def phase(uow: UnitOfWork, run_id: int | None, report: RunReport) -> list[Event]:
+    def phase(uow: UnitOfWork, run_id: int | None, report: RunReport,
+              emit: Callable[[list[Event]], None] | None = None) -> list[Event]:
         if not settings.risk.enabled:
             return []
         engine = RiskEngine(settings, registry)  # per run: "today" moves on in a long-lived scheduler
@@ -236,7 +240,11 @@ def make_risk_phase(settings: Settings, registry: Registry
                 if not ids:
                     break
                 last = ids[-1]
-                events += engine.process(s, ids, run_id, outcome)
+                batch = engine.process(s, ids, run_id, outcome)
+            if emit is not None:
+                emit(batch)
+            else:
+                events += batch
         t = report.totals
         t.risk_assessed += outcome.clients
         t.rating_changes += outcome.rating_changes

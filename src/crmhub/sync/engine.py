@@ -93,7 +93,7 @@ class SyncEngine:
 
     def __init__(self, settings: Settings, registry: Registry, store: Store, *,
                  progress: Progress | None = None,
-                 risk_phase: Callable[[UnitOfWork, int | None, RunReport], list[Any]] | None = None,
+                 risk_phase: Callable[..., list[Any]] | None = None,
                  after_run: Callable[[RunReport], Awaitable[None]] | None = None) -> None:
         """``after_run`` is awaited at the end of every non-dry run, once its report is stored (notifications)."""
         self.settings = settings
@@ -186,7 +186,10 @@ class SyncEngine:
             if self.risk_phase is not None:
                 self.progress.phase("risk")
                 t = time.monotonic()
-                ctx.events.extend(self.risk_phase(ctx.uow, ctx.report.run_id, ctx.report))
+                def emit(events: list[Any]) -> None:
+                    self._fire_events(ctx, events)
+
+                ctx.events.extend(self.risk_phase(ctx.uow, ctx.report.run_id, ctx.report, emit))
                 ctx.report.phases["risk"] = round(time.monotonic() - t, 3)
             self.progress.phase("plan")
             t = time.monotonic()
