@@ -60,4 +60,7 @@ def store(store_url: str) -> Iterator[Store]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise every test that uses the store over all available backends."""
     if "store_url" in metafunc.fixturenames:
-        metafunc.parametrize("store_url", BACKENDS, indirect=True)
+        # tests of PostgreSQL-only features (procrastinate workers) run on PostgreSQL only, never "skipped on SQLite"
+        backends = ["postgresql"] if "pg_only" in metafunc.fixturenames else BACKENDS
+        metafunc.parametrize("store_url", backends if PG_URL or "pg_only" not in metafunc.fixturenames else [],
+                             indirect=True)

@@ -110,3 +110,17 @@ def test_cli_sync_clients_and_explain(sandbox: SandboxSet, tmp_path: Path,
     assert main(["report", "-c", str(cfg), "--format", "html", "-o", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "http" not in html.split("<body>")[1][:200]
+
+
+async def test_every_connector_and_channel_checks_out_against_the_simulators(sandbox: SandboxSet,
+                                                                          registry: plugins.Registry,
+                                                                          tmp_path: Path) -> None:
+    """`crmhub sandbox serve --write-config` + `crmhub connectors check`: all five reachable and authenticated."""
+    from crmhub.cli.connector_cmds import check_all
+
+    settings = sandbox_settings(sandbox, registry, f"sqlite:///{tmp_path / 'check.db'}")
+    rows = await check_all(Context(registry, settings), timeout=60)
+    assert {(kind, name) for kind, name, _ in rows} == {("connector", "zoho"), ("connector", "fxiaoke"),
+                                                       ("connector", "ledger"), ("channel", "wecom"),
+                                                       ("channel", "email")}
+    assert all(result is not None and result.ok for _, _, result in rows), rows

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from crmhub.model import CorporateClient
@@ -284,7 +282,6 @@ def test_quality_on_own_drifted_population() -> None:
     assert result.stats.pairs_scored < 10 * len(records)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("crmhub.sandbox.world") is None, reason="world generator not present")
 def test_quality_on_the_sandbox_world() -> None:
     """2,000-client synthetic world, records as the connectors see them: pairwise P ≥ 0.995 and R ≥ 0.98."""
     from crmhub.sandbox.world import World
