@@ -52,7 +52,7 @@ def _free_base() -> int:
             return base
 
 
-def start_sandbox(workdir: Path, clients: int, seed: int, speed: float) -> Sandbox:
+def start_sandbox(workdir: Path, clients: int, seed: int, speed: float, ledger_detail: bool = True) -> Sandbox:
     """Start the simulators over a world of ``clients`` companies and wait until they listen."""
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -61,7 +61,8 @@ def start_sandbox(workdir: Path, clients: int, seed: int, speed: float) -> Sandb
     config = workdir / "sandbox.toml"
     proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "sandbox", "serve", "--clients", str(clients),
                              "--seed", str(seed), "--port-base", str(base), "--write-config", str(config),
-                             "--speed", str(speed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--speed", str(speed), "--ledger-detail" if ledger_detail else "--no-ledger-detail"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     while not config.exists():
         if proc.poll() is not None:

@@ -23,7 +23,7 @@ from sync_common import describe, engine_for, env_note, run_timed, start_sandbox
 def one_size(clients: int, seed: int, speed: float, ledger_streams: list[str] | None, out: Any) -> None:
     """Run in a fresh process so each size's peak memory is its own."""
     workdir = Path(f"var/bench/sync_full_{clients}")
-    sandbox = start_sandbox(workdir, clients, seed, speed)
+    sandbox = start_sandbox(workdir, clients, seed, speed, ledger_detail=ledger_streams is None)
     try:
         engine = engine_for(sandbox, workdir, None, ledger_streams)
         report, wall, cpu = run_timed(engine)
@@ -38,10 +38,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--speed", type=float, default=50.0)
     parser.add_argument("--with-transactions", action="store_true",
-                        help="also pull ledger accounts and transactions (otherwise ledger clients and loans)")
+                        help="also serve and pull the ledger's accounts, transactions, loans (else: clients)")
     args = parser.parse_args()
     print(env_note())
-    ledger_streams = None if args.with_transactions else ["clients", "loans"]
+    ledger_streams = None if args.with_transactions else ["clients"]
     ctx = mp.get_context("spawn")
     rows = []
     for size in args.sizes:

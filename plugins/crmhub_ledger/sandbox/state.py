@@ -100,10 +100,14 @@ class LedgerSimulator:
 
     # --- loading --------------------------------------------------------------------------------------------
 
-    def load_world(self, world: Any) -> int:
-        """Load every company's ledger view from a `crmhub.sandbox.world.World`; returns clients loaded."""
+    def load_world(self, world: Any, *, detail: bool = True) -> int:
+        """Load every company's ledger view from a `crmhub.sandbox.world.World`; returns clients loaded.
+
+        ``detail=False`` loads the clients without their accounts, transactions and loans (benchmarks of the
+        client sync over very large worlds, where millions of transactions would only cost memory).
+        """
         count = 0
-        for company in world.companies():
+        for company in (world.companies() if detail else world.companies(ledger_detail=False)):
             if getattr(company, "ledger", None) is not None:
                 self.add_view(company.ledger)
                 count += 1
