@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.orm import Session
 
 from crmhub import plugins
 from crmhub.config import Settings, load_settings
@@ -40,6 +42,16 @@ class Context:
     def open_store(self) -> Store:
         """Open (and migrate) the configured store."""
         return Store.open(self.settings.store.url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction on the configured store (committed on success), the store closed afterwards."""
+        store = self.open_store()
+        try:
+            with store.begin() as session:
+                yield session
+        finally:
+            store.dispose()
 
     def token_cache(self) -> Any:
         """The store's encrypted token cache (shared with syncs and workers), or None if the store is unusable."""

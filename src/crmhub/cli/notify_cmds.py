@@ -147,13 +147,9 @@ def notify_log(
 ) -> None:
     """The delivery log: every notification with its status, attempts and the channel's answer per recipient."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            entries = [notification_json(r) for r in list_notifications(s, status=status, event=event,
-                                                                         channel=channel, limit=limit)]
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        entries = [notification_json(r) for r in list_notifications(s, status=status, event=event,
+                                                                     channel=channel, limit=limit)]
     if json_out:
         for entry in entries:
             write_json_line(entry)
@@ -181,15 +177,11 @@ def notify_retry(
     For an unconfirmed one, first make sure the message did not arrive: a retry may otherwise duplicate it.
     """
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            for row_id in ids:
-                row = requeue(s, row_id)
-                console.print(bilingual(f"#{row.id} 已重新排队，将在下次 `crmhub notify run` 时发送",
-                                        f"#{row.id} queued again; the next `crmhub notify run` sends it"))
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        for row_id in ids:
+            row = requeue(s, row_id)
+            console.print(bilingual(f"#{row.id} 已重新排队，将在下次 `crmhub notify run` 时发送",
+                                    f"#{row.id} queued again; the next `crmhub notify run` sends it"))
 
 
 @notify_app.command("routes")
@@ -249,15 +241,11 @@ def interactions_add(
 ) -> None:
     """Record a visit, call, message, email or meeting with a client; it resets the follow-up reminder."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            client = queries.find_client(s, ref)
-            row = followup.record_interaction(s, client, kind, at=_when(at), by=by, summary=summary)
-            state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
-            name = client.name
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        client = queries.find_client(s, ref)
+        row = followup.record_interaction(s, client, kind, at=_when(at), by=by, summary=summary)
+        state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
+        name = client.name
     console.print(bilingual(f"已记录 {name} 的{_kind_zh(row.kind)}（#{row.id}）",
                             f"recorded a {row.kind} with {name} (#{row.id})"))
     if state is not None:
@@ -274,19 +262,15 @@ def interactions_list(
 ) -> None:
     """A client's interactions, newest first, and when the next follow-up is due."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            client = queries.find_client(s, ref)
-            rows = followup.list_interactions(s, client.id, limit)
-            state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
-            items: list[dict[str, Any]] = [
-                {"id": r.id, "client_id": r.client_id, "kind": r.kind, "occurred_at": r.occurred_at.isoformat(),
-                 "by": r.by, "summary": mask_text(r.summary) if r.summary else None, "source": r.source}
-                for r in rows]
-            name, segment = client.name, client.segment
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        client = queries.find_client(s, ref)
+        rows = followup.list_interactions(s, client.id, limit)
+        state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
+        items: list[dict[str, Any]] = [
+            {"id": r.id, "client_id": r.client_id, "kind": r.kind, "occurred_at": r.occurred_at.isoformat(),
+             "by": r.by, "summary": mask_text(r.summary) if r.summary else None, "source": r.source}
+            for r in rows]
+        name, segment = client.name, client.segment
     if json_out:
         for item in items:
             write_json_line(item)

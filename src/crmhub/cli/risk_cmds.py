@@ -132,14 +132,10 @@ def risk_explain(
 ) -> None:
     """Why a client has its rating: score, each factor's input, bin, points and reason, overrides, policy."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            golden = queries.find_client(s, uscc)
-            data = explain_mod.explanation(s, golden)
-            data["history"] = explain_mod.history(s, golden.id, limit=5)
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        golden = queries.find_client(s, uscc)
+        data = explain_mod.explanation(s, golden)
+        data["history"] = explain_mod.history(s, golden.id, limit=5)
     if json_out:
         write_json_line(data)
         return
@@ -248,15 +244,11 @@ def alerts_list(
     """List alerts, newest first."""
     statuses = {"open": ["new", "acknowledged"], "all": None}.get(status, [status])
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            client_id = queries.find_client(s, uscc).id if uscc else None
-            total, rows = list_alerts(s, statuses=statuses, kind=kind, client_id=client_id, limit=limit,
-                                      offset=offset)
-            items = [_masked(alert_json(r)) for r in rows]
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        client_id = queries.find_client(s, uscc).id if uscc else None
+        total, rows = list_alerts(s, statuses=statuses, kind=kind, client_id=client_id, limit=limit,
+                                  offset=offset)
+        items = [_masked(alert_json(r)) for r in rows]
     if json_out:
         for it in items:
             write_json_line(it)
@@ -282,30 +274,22 @@ def _status(value: str) -> str:
 def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
     """One alert with all its evidence (JSON)."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            from crmhub.store.tables import Alert
+    with ctx.session() as s:
+        from crmhub.store.tables import Alert
 
-            row = s.get(Alert, alert_id)
-            if row is None:
-                raise InputError(f"no alert {alert_id}", hint="list alerts with `crmhub alerts list`")
-            item = _masked(alert_json(row))
-    finally:
-        store.dispose()
+        row = s.get(Alert, alert_id)
+        if row is None:
+            raise InputError(f"no alert {alert_id}", hint="list alerts with `crmhub alerts list`")
+        item = _masked(alert_json(row))
     console.print_json(json.dumps(item, ensure_ascii=False))
 
 
 def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> None:
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            before, row = set_status(s, alert_id, status, actor="cli", note=note)
-            audit_append(s, actor="cli", action=f"alert.{status}", entity="alert", entity_id=row.id,
-                         details={"from": before, "to": status, "note": note, "kind": row.kind, "uscc": row.uscc})
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        before, row = set_status(s, alert_id, status, actor="cli", note=note)
+        audit_append(s, actor="cli", action=f"alert.{status}", entity="alert", entity_id=row.id,
+                     details={"from": before, "to": status, "note": note, "kind": row.kind, "uscc": row.uscc})
     console.print(bilingual(f"预警 #{alert_id}：{_status(before)} → {_status(status)}",
                             f"alert #{alert_id}: {before} → {status}"))
 

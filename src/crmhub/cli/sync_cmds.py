@@ -133,13 +133,9 @@ def clients_list(
 ) -> None:
     """List golden clients."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            total, rows = queries.list_clients(s, search=search, limit=limit, offset=offset)
-            items = [queries.client_json(r, risk=queries.current_risk(s, r.id)) for r in rows]
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        total, rows = queries.list_clients(s, search=search, limit=limit, offset=offset)
+        items = [queries.client_json(r, risk=queries.current_risk(s, r.id)) for r in rows]
     if json_out:
         for item in items:
             write_json_line(item)
@@ -165,13 +161,9 @@ def clients_show(
 ) -> None:
     """Show one golden client (personal data masked)."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            row = queries.find_client(s, ref)
-            item = queries.client_json(row, risk=queries.current_risk(s, row.id))
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        row = queries.find_client(s, ref)
+        item = queries.client_json(row, risk=queries.current_risk(s, row.id))
     if json_out:
         write_json_line(item)
     else:
@@ -186,14 +178,10 @@ def clients_explain(
 ) -> None:
     """Per field: the chosen value, where it came from, the rule that chose it, and the competing values."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            row = queries.find_client(s, ref)
-            fields = queries.explain(s, row.id)
-            name, ext = row.name, (row.data or {}).get("external_ids", {})
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        row = queries.find_client(s, ref)
+        fields = queries.explain(s, row.id)
+        name, ext = row.name, (row.data or {}).get("external_ids", {})
     if json_out:
         write_json_line({"id": row.id, "name": name, "external_ids": ext, "fields": [
             {"field": f.field, "value": _mask(f.value), "source": f.source, "record": f.record,
@@ -237,12 +225,8 @@ def clients_unmerge(absorbed: int = typer.Argument(..., help="Id of the client t
                     config: Path | None = ConfigOption) -> None:
     """Undo a merge: the absorbed client and its records come back (applied on the next sync's merge)."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            details = review.unmerge(s, absorbed, actor="cli")
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        details = review.unmerge(s, absorbed, actor="cli")
     console.print(bilingual(f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
                             f"merge undone: client {absorbed} restored from {details['from']}"))
 
@@ -252,12 +236,8 @@ def clients_split(client: int = typer.Argument(...), record: str = typer.Argumen
                   config: Path | None = ConfigOption) -> None:
     """Detach one source record from a client into a client of its own."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            new_id = review.split(s, client, record, actor="cli")
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        new_id = review.split(s, client, record, actor="cli")
     console.print(bilingual(f"已拆分：{record} 现属于新客户 {new_id}",
                             f"split: {record} now belongs to client {new_id}"))
 
@@ -267,15 +247,11 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Optio
                 status: str = typer.Option("open", help="open, accepted, rejected or all.")) -> None:
     """List review items."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
-                      "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
-                      "details": i.details, "created_at": i.created_at.isoformat()}
-                     for i in review.list_items(s, None if status == "all" else status)]
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
+                  "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
+                  "details": i.details, "created_at": i.created_at.isoformat()}
+                 for i in review.list_items(s, None if status == "all" else status)]
     if json_out:
         for it in items:
             write_json_line(it)
@@ -293,12 +269,8 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Optio
 
 def _decide(item_id: int, config: Path | None, accept: bool) -> None:
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            outcome = (review.accept if accept else review.reject)(s, item_id, actor="cli")
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        outcome = (review.accept if accept else review.reject)(s, item_id, actor="cli")
     console.print(f"#{item_id}: {outcome}")
 
 
@@ -319,13 +291,9 @@ def deadletter_list(config: Path | None = ConfigOption, json_out: bool = typer.O
                     status: str = typer.Option("open", help="open, resolved, retried or all.")) -> None:
     """List dead letters with connector, stream, source id and reason."""
     ctx = load_context(config)
-    store = ctx.open_store()
-    try:
-        with store.begin() as s:
-            rows = [deadletters.dead_letter_json(r) for r in
-                    deadletters.list_dead_letters(s, status=None if status == "all" else status)]
-    finally:
-        store.dispose()
+    with ctx.session() as s:
+        rows = [deadletters.dead_letter_json(r) for r in
+                deadletters.list_dead_letters(s, status=None if status == "all" else status)]
     if json_out:
         for r in rows:
             write_json_line({**r, "reason": mask_text(r["reason"])})

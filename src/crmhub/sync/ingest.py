@@ -240,39 +240,57 @@ class Ingestor:
             SourceRow.source_id.in_(sorted(client_source_ids))))
         session.execute(update(GoldenClient).where(GoldenClient.id.in_(linked)).values(needs_risk=True))
 
-    def _accounts(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
-        now = datetime.now(UTC)
-        items = [r for r in records if isinstance(r.data, BankAccount)]
+    def _upsert_facts(self, session: Session, table: type[LedgerAccount] | type[CreditFacilityRow],
+                      items: list[tuple[str, str, dict[str, Any]]], stats: StreamStats) -> None:
+        """Insert or update ledger facts (accounts, facilities) by (connector, source id) when their hash changed;
+        ``items`` are (source id, client source id, column values incl. ``content_hash``)."""
         existing = {row.source_id: row for row in session.execute(
-            select(LedgerAccount.id, LedgerAccount.source_id, LedgerAccount.content_hash).where(
-                LedgerAccount.connector == self.connector,
-                LedgerAccount.source_id.in_([r.source_id for r in items])))}
+            select(table.id, table.source_id, table.content_hash).where(
+                table.connector == self.connector, table.source_id.in_([i[0] for i in items])))}
         touched: set[str] = set()
-        for rec in items:
-            acct = rec.data
-            assert isinstance(acct, BankAccount)
-            data = acct.model_dump(mode="json", exclude_none=True)
-            digest = content_hash(data)
-            values = {
-                "client_source_id": acct.client_source_id, "account_no": acct.account_no,
-                "currency": acct.balance.currency, "balance_minor": minor(acct.balance) or 0,
-                "sub_status": acct.sub_status.value, "allow_overdraft": acct.allow_overdraft,
-                "overdraft_limit_minor": minor(acct.overdraft_limit), "data": data, "content_hash": digest,
-                "updated_at": now,
-            }
-            old = existing.get(rec.source_id)
+        now = datetime.now(UTC)
+        for source_id, client_source_id, columns in items:
+            values = {**columns, "client_source_id": client_source_id, "updated_at": now}
+            old = existing.get(source_id)
             if old is None:
-                session.execute(insert(LedgerAccount).values(connector=self.connector, source_id=rec.source_id,
-                                                             **values))
+                session.execute(insert(table).values(connector=self.connector, source_id=source_id, **values))
                 stats.created += 1
-            elif old.content_hash != digest:
-                session.execute(update(LedgerAccount).where(LedgerAccount.id == old.id).values(**values))
+            elif old.content_hash != values["content_hash"]:
+                session.execute(update(table).where(table.id == old.id).values(**values))
                 stats.updated += 1
             else:
                 stats.unchanged += 1
                 continue
-            touched.add(acct.client_source_id)
+            touched.add(client_source_id)
         self._flag_risk(session, touched)
+
+    def _accounts(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        items = []
+        for rec in records:
+            acct = rec.data
+            if not isinstance(acct, BankAccount):
+                continue
+            data = acct.model_dump(mode="json", exclude_none=True)
+            items.append((rec.source_id, acct.client_source_id, {
+                "account_no": acct.account_no, "currency": acct.balance.currency,
+                "balance_minor": minor(acct.balance) or 0, "sub_status": acct.sub_status.value,
+                "allow_overdraft": acct.allow_overdraft, "overdraft_limit_minor": minor(acct.overdraft_limit),
+                "data": data, "content_hash": content_hash(data)}))
+        self._upsert_facts(session, LedgerAccount, items, stats)
+
+    def _facilities(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
+        items = []
+        for rec in records:
+            loan = rec.data
+            if not isinstance(loan, CreditFacility):
+                continue
+            data = loan.model_dump(mode="json", exclude_none=True)
+            items.append((rec.source_id, loan.client_source_id, {
+                "currency": loan.principal.currency, "principal_minor": minor(loan.principal) or 0,
+                "outstanding_minor": minor(loan.outstanding), "days_past_due": loan.days_past_due,
+                "classification": loan.classification.value, "status": loan.status, "data": data,
+                "content_hash": content_hash(data)}))
+        self._upsert_facts(session, CreditFacilityRow, items, stats)
 
     def _transactions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
         items = [r for r in records if isinstance(r.data, Transaction)]
@@ -300,39 +318,6 @@ class Ingestor:
                 touched.add(tx.client_source_id)
         if inserts:
             session.execute(insert(LedgerTransaction), inserts)
-        self._flag_risk(session, touched)
-
-    def _facilities(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
-        now = datetime.now(UTC)
-        items = [r for r in records if isinstance(r.data, CreditFacility)]
-        existing = {row.source_id: row for row in session.execute(
-            select(CreditFacilityRow.id, CreditFacilityRow.source_id, CreditFacilityRow.content_hash).where(
-                CreditFacilityRow.connector == self.connector,
-                CreditFacilityRow.source_id.in_([r.source_id for r in items])))}
-        touched: set[str] = set()
-        for rec in items:
-            loan = rec.data
-            assert isinstance(loan, CreditFacility)
-            data = loan.model_dump(mode="json", exclude_none=True)
-            digest = content_hash(data)
-            values = {
-                "client_source_id": loan.client_source_id, "currency": loan.principal.currency,
-                "principal_minor": minor(loan.principal) or 0, "outstanding_minor": minor(loan.outstanding),
-                "days_past_due": loan.days_past_due, "classification": loan.classification.value,
-                "status": loan.status, "data": data, "content_hash": digest, "updated_at": now,
-            }
-            old = existing.get(rec.source_id)
-            if old is None:
-                session.execute(insert(CreditFacilityRow).values(connector=self.connector,
-                                                                 source_id=rec.source_id, **values))
-                stats.created += 1
-            elif old.content_hash != digest:
-                session.execute(update(CreditFacilityRow).where(CreditFacilityRow.id == old.id).values(**values))
-                stats.updated += 1
-            else:
-                stats.unchanged += 1
-                continue
-            touched.add(loan.client_source_id)
         self._flag_risk(session, touched)
 
 
