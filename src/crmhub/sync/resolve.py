@@ -29,6 +29,17 @@ from crmhub.sync.names import normalize_company_name
 BATCH = 1000
 
 
+def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
+    """A `MatchRecord` straight from a stored canonical snapshot (validated when it was ingested), without
+    rebuilding the pydantic model — the index of a large book is built from these."""
+    address = data.get("registered_address") or data.get("business_address") or {}
+    rep = data.get("legal_representative") or {}
+    return MatchRecord.build(ref, system, str(data.get("name") or ""), uscc=data.get("uscc"),
+                             province=address.get("province"), city=address.get("city"),
+                             district=address.get("district"), division_code=address.get("division_code"),
+                             phone=data.get("phone"), legal_rep=rep.get("name"), other_phones=(rep.get("phone"),))
+
+
 def _client(data: dict[str, Any] | None) -> CorporateClient | None:
     if not data:
         return None
@@ -57,13 +68,13 @@ class Resolver:
             .join(Xref, Xref.source_record_id == SourceRow.id)
             .join(GoldenClient, GoldenClient.id == Xref.client_id)
             .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False),
-                   SourceRow.dirty.is_(False), GoldenClient.status == "active"))
+                   SourceRow.dirty.is_(False), GoldenClient.status == "active")
+            .execution_options(yield_per=2000))  # streamed: the snapshots are never all in memory at once
         for row in rows:
-            client = _client(row.data)
-            if client is None:
+            if not row.data or not row.data.get("name"):
                 continue
             ref = str(row.id)
-            self.matcher.add(MatchRecord.from_client(ref, row.connector, client))
+            self.matcher.add(match_record(ref, row.connector, row.data))
             self.golden_of[ref] = row.client_id
 
     def dirty_batch(self, session: Session) -> list[Any]:
