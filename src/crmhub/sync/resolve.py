@@ -13,13 +13,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.config import MatchingSettings
 from crmhub.contract import StreamKind
-from crmhub.model import CorporateClient
 from crmhub.store.tables import GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
@@ -38,15 +36,6 @@ def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
                              province=address.get("province"), city=address.get("city"),
                              district=address.get("district"), division_code=address.get("division_code"),
                              phone=data.get("phone"), legal_rep=rep.get("name"), other_phones=(rep.get("phone"),))
-
-
-def _client(data: dict[str, Any] | None) -> CorporateClient | None:
-    if not data:
-        return None
-    try:
-        return CorporateClient.model_validate(data)
-    except ValidationError:
-        return None
 
 
 class Resolver:
@@ -97,8 +86,11 @@ class Resolver:
             GoldenClient.uscc.in_(codes), GoldenClient.status == "active")).tuples().all()) if codes else {}
         self._touched: set[int] = set()
         self._new_links: list[dict[str, Any]] = []
+        self._pending_goldens: list[dict[str, Any]] = []
+        self._pending_reviews: list[tuple[int, int, float, str]] = []
         for row in rows:
             self._link(session, row, links.get(row.id))
+        self._create_goldens(session)
         if self._new_links:
             session.execute(insert(Xref), self._new_links)
         for i in range(0, len(ids), 500):
@@ -110,17 +102,18 @@ class Resolver:
 
     def _link(self, session: Session, row: Any, existing: Xref | None) -> None:
         ref = str(row.id)
-        client = None if row.deleted else _client(row.data)
-        if client is None:
+        data = None if row.deleted else row.data
+        if not data or not data.get("name"):
             if ref in self.matcher:
                 self.matcher.remove(ref)
             if existing is not None:
                 self._touched.add(existing.client_id)
             return
-        record = MatchRecord.from_client(ref, row.connector, client)
+        record = match_record(ref, row.connector, data)
+        uscc: str | None = data.get("uscc")
         if existing is not None:
             target = existing.client_id
-            holder = self._holders.get(client.uscc) if client.uscc else None
+            holder = self._holders.get(uscc) if uscc else None
             if holder is not None and holder != target:
                 self._relink(session, existing, holder, "uscc")
                 target = holder
@@ -130,8 +123,8 @@ class Resolver:
             return
         golden_id: int | None = None
         method, score = "new", None
-        if client.uscc:
-            golden_id = self._holders.get(client.uscc)
+        if uscc:
+            golden_id = self._holders.get(uscc)
             if golden_id is not None:
                 method, score = "uscc", 1.0
         candidate: tuple[int, float, str] | None = None
@@ -146,9 +139,9 @@ class Resolver:
                 if candidate is None:
                     candidate = (other_golden, match.match_probability, match.explain())
         if golden_id is None:
-            golden_id = self._new_golden(session, client)
-            if client.uscc:
-                self._holders[client.uscc] = golden_id
+            golden_id = self._new_golden(session, str(data["name"]), uscc)
+            if uscc:
+                self._holders[uscc] = golden_id
             if candidate is not None:
                 self._queue_review(session, golden_id, candidate)
             self.created[(row.connector, row.stream)] += 1
@@ -160,13 +153,40 @@ class Resolver:
         self.matcher.add(record)
         self.golden_of[ref] = golden_id
 
-    def _new_golden(self, session: Session, client: CorporateClient) -> int:
+    def _new_golden(self, session: Session, name: str, uscc: str | None) -> int:
+        """A provisional (negative) id for a new golden client; `_create_goldens` inserts the batch's new clients
+        in one statement and swaps in the real ids."""
         now = datetime.now(UTC)
-        new_id = session.execute(insert(GoldenClient).values(
-            uscc=client.uscc, name=client.name, name_key=normalize_company_name(client.name).key, status="active",
-            data={}, version=1, needs_merge=True, needs_risk=True, needs_plan=False, created_at=now,
-            updated_at=now).returning(GoldenClient.id)).scalar_one()
-        return int(new_id)
+        self._pending_goldens.append({
+            "uscc": uscc, "name": name, "name_key": normalize_company_name(name).key,
+            "status": "active", "data": {}, "version": 1, "needs_merge": True, "needs_risk": True,
+            "needs_plan": False, "created_at": now, "updated_at": now})
+        return -len(self._pending_goldens)
+
+    def _create_goldens(self, session: Session) -> None:
+        if not self._pending_goldens:
+            for golden_id, other, probability, explanation in self._pending_reviews:
+                self._add_review(session, golden_id, other, probability, explanation)
+            return
+        real = list(session.execute(insert(GoldenClient).returning(GoldenClient.id, sort_by_parameter_order=True),
+                                    self._pending_goldens).scalars())
+        provisional = {-(i + 1): int(new_id) for i, new_id in enumerate(real)}
+
+        def fix(value: int) -> int:
+            return provisional.get(value, value)
+
+        for link in self._new_links:
+            link["client_id"] = fix(link["client_id"])
+        self._touched = {fix(v) for v in self._touched}
+        for ref, golden_id in list(self.golden_of.items()):
+            if golden_id < 0:
+                self.golden_of[ref] = fix(golden_id)
+        for code, golden_id in list(self._holders.items()):
+            self._holders[code] = fix(golden_id)
+        for golden_id, other, probability, explanation in self._pending_reviews:
+            self._add_review(session, fix(golden_id), fix(other), probability, explanation)
+        self._pending_goldens = []
+        self._pending_reviews = []
 
     def _relink(self, session: Session, xref: Xref, new_client: int, method: str) -> None:
         old = xref.client_id
@@ -180,6 +200,10 @@ class Resolver:
 
     def _queue_review(self, session: Session, golden_id: int, candidate: tuple[int, float, str]) -> None:
         other, probability, explanation = candidate
+        self._pending_reviews.append((golden_id, other, probability, explanation))
+
+    def _add_review(self, session: Session, golden_id: int, other: int, probability: float,
+                    explanation: str) -> None:
         key = f"match:{min(golden_id, other)}:{max(golden_id, other)}"
         if session.scalar(select(ReviewItem.id).where(ReviewItem.dedup_key == key)) is not None:
             return
