@@ -50,11 +50,12 @@ class Candidate:
     source: str
     source_record_id: str
     observed_at: datetime
+    value_hash: str = dc_field(default="", compare=False)
+    """Hash of the value, for change detection between runs (computed once, at construction)."""
 
-    @property
-    def value_hash(self) -> str:
-        """Hash of the value, for change detection between runs."""
-        return content_hash(self.value)
+    def __post_init__(self) -> None:
+        if not self.value_hash:
+            object.__setattr__(self, "value_hash", content_hash(self.value))
 
 
 @dataclass(slots=True)
