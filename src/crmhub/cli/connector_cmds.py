@@ -143,6 +143,8 @@ async def _pull(ctx: Context, connector: str, stream: str, since: datetime | Non
                     write_json_line({"source_id": rej.source_id, "rejected": True, "reason": rej.reason,
                                      "field": rej.field})
             for rec in page.records:
+                if since is not None and rec.modified_at is not None and rec.modified_at <= since:
+                    continue  # connectors read inclusively (safe for sync); the user asked for what came after
                 if limit is not None and count >= limit:
                     return count, rejected, pages
                 write_json_line(record_json(rec, reveal=reveal))
@@ -155,7 +157,8 @@ def pull(
     connector: str = typer.Argument(..., help="Connector name from the config (e.g. zoho)."),
     stream: str = typer.Argument(..., help="Stream (e.g. accounts, contacts, deleted, transactions)."),
     config: Path | None = ConfigOption,
-    since: str | None = typer.Option(None, help="Only records modified at or after this ISO 8601 time."),
+    since: str | None = typer.Option(
+        None, help="Only records modified after this ISO 8601 time (e.g. the newest modified_at a pull printed)."),
     limit: int | None = typer.Option(None, min=1, help="Stop after N records."),
     reveal: bool = typer.Option(False, "--reveal", help="Print personal data (phones, ID numbers) unmasked."),
     rejected: bool = typer.Option(False, "--rejected", help="Also print rejected records as JSON lines."),
@@ -214,8 +217,10 @@ def read_outbound(file: Path, stream_kind: str) -> list[tuple[int, OutboundRecor
             if key is None:
                 digest = hashlib.sha256(line.strip().encode()).hexdigest()[:24]
                 key = f"cli-push:{digest}"
+            if not fields:  # a line writes the fields it carries (``"fields": [...]`` narrows them)
+                fields = [name for name, value in obj.items() if value not in (None, "", [], {})]
             records.append((lineno, OutboundRecord(key=str(key), source_id=source_id, data=data,
-                                                   fields=tuple(fields) if fields else None)))
+                                                   fields=tuple(fields))))
     if problems:
         raise InputError(f"{len(problems)} bad line(s) in {file}, nothing was pushed:\n  " + "\n  ".join(problems))
     return records
@@ -228,7 +233,11 @@ def push(
     config: Path | None = ConfigOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show what would be written; send nothing."),
 ) -> None:
-    """Upsert canonical records into a connector and print one JSON result per record."""
+    """Upsert canonical records into a connector and print one JSON result per record.
+
+    Each line writes the canonical fields it carries (or those its ``"fields"`` list names); a line with a
+    ``source_id`` updates that record, one without is matched by the connector's duplicate check or created.
+    """
     ctx = load_context(config)
     conn = make_connector(ctx, connector)
     try:
