@@ -11,6 +11,8 @@ import pytest
 
 from crmhub.config import Settings, parse_settings
 from crmhub.jobs.runner import run_job
+from crmhub.notify.service import Notifier
+from crmhub.notify.settings import Send
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub_email import plugin as email_plugin
@@ -66,3 +68,25 @@ async def test_scheduled_runs_reach_operators_once(store: Store, store_url: str,
     assert stuck.status == "failed" and "timeout" in (stuck.error or "")
     failure = mail.wait_for(3)[-1]
     assert list(failure.rcpt_tos) == [OPS] and str(stuck.run_id) in (failure.text or "")
+
+
+async def test_a_failed_non_sync_job_is_told_to_operators_once(store: Store, store_url: str, registry: Registry,
+                                                              mailbox: tuple[SmtpSandbox, dict[str, Any]]) -> None:
+    """A scheduled `report digest` job that fails (its route names a channel that is not configured) has no sync
+    run to report it: operators get one "Job failed" mail naming the job and its error — not again on the next
+    notification pass, and not for a manual run, which the person running it sees."""
+    mail, channel = mailbox
+    cfg = settings(registry, store_url, channel)
+    broken = cfg.model_copy(update={"notify": cfg.notify.model_copy(update={
+        "digest": cfg.notify.digest.model_copy(update={"send": [Send(channel="wecom", to=["operators"])]})})})
+    manual = await run_job(broken, registry, "digest", "manual", store=store)
+    assert manual.status == "failed" and mail.mails == []
+    failed = await run_job(broken, registry, "digest", "scheduler", store=store)
+    assert failed.status == "failed" and "wecom" in (failed.error or "")
+    (notice,) = mail.wait_for(1)
+    assert list(notice.rcpt_tos) == [OPS]
+    assert notice.subject == "【作业失败】digest (report digest)"  # notifications default to zh
+    assert "wecom" in (notice.text or "") and "crmhub jobs run digest" in (notice.text or "")
+    async with Notifier(broken, registry, store) as notifier:
+        again = await notifier.run(follow_ups=False)
+    assert sum(again.plan.planned.values()) == 0 and len(mail.mails) == 1

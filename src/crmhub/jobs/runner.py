@@ -16,6 +16,7 @@ Around the command (`crmhub.jobs.commands`) it adds what unattended runs need, t
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -188,6 +189,8 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
         if blocked is None:
             await asyncio.to_thread(state.record_finish, db, job_name, outcome.as_dict(), holder=holder_id())
         _log_end(outcome)
+        if blocked is None and _operators_not_told(outcome):
+            await _tell_operators(settings, registry, db, outcome)
         return outcome
     finally:
         await asyncio.to_thread(lock.release)
@@ -196,9 +199,30 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
             db.dispose()
 
 
-def _log_end(outcome: JobOutcome) -> None:
-    import logging
+def _operators_not_told(outcome: JobOutcome) -> bool:
+    """A failed scheduled run that no failed sync run reports (the sync engine notifies those itself)."""
+    return outcome.status == "failed" and outcome.trigger == "scheduler" and (
+        outcome.command != "sync" or outcome.run_id is None)
 
+
+async def _tell_operators(settings: Settings, registry: Registry, store: Store, outcome: JobOutcome) -> None:
+    """Plan and send the failure notice now (``sync_failed`` route). Planning reads the job's stored history, so
+    if this process dies first, the next notification pass still sends it — exactly once."""
+    if not settings.notify.enabled:
+        return
+    from crmhub.notify.service import Notifier
+
+    try:
+        async with Notifier(settings, registry, store) as notifier:
+            await notifier.run(follow_ups=False)
+    except Exception as exc:  # the failure is recorded and logged already; a notify problem must not hide it
+        joblog.event("job_failure_not_notified",
+                     bilingual(f"作业 {outcome.job} 的失败通知未能发送：{exc}",
+                               f"could not notify operators of job {outcome.job}'s failure: {exc}"),
+                     level=logging.WARNING, job=outcome.job)
+
+
+def _log_end(outcome: JobOutcome) -> None:
     level = logging.INFO if outcome.ok else logging.WARNING
     msg = bilingual(f"作业 {outcome.job} 结束：{outcome.status}（{outcome.duration_s} 秒）",
                     f"job {outcome.job} finished: {outcome.status} ({outcome.duration_s}s)")

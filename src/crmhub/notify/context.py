@@ -133,6 +133,20 @@ def sync_failed_context(run: SyncRun, lang: Lang, settings: NotifySettings, now:
                    "started_at": local(run.started_at, settings)})
 
 
+def job_failed_context(job: str, entry: dict[str, Any], lang: Lang, settings: NotifySettings, now: datetime
+                       ) -> dict[str, Any]:
+    """``sync_failed`` for a scheduled job that failed without a sync run to report (``risk assess``,
+    ``notify run``, ``report digest``, or a sync that could not start): the job, its error, what to do."""
+    command = str(entry.get("command") or "")
+    hint = (f"查看 `crmhub jobs list` 与调度器日志；修复后可用 `crmhub jobs run {job}` 立即重跑" if lang == "zh" else
+            f"see `crmhub jobs list` and the scheduler's log; once fixed, `crmhub jobs run {job}` runs it now")
+    started = entry.get("started_at")
+    return masked_dict({**_base(settings, now, None), "job": f"{job} ({command})", "connector": None,
+                        "run_id": entry.get("run_id"), "status": entry.get("status"),
+                        "error": entry.get("error") or entry.get("status"), "hint": hint,
+                        "started_at": local(datetime.fromisoformat(str(started)), settings) if started else None})
+
+
 def dead_letters_context(run: SyncRun, groups: list[tuple[str, str, int]], examples: list[tuple[str | None, str]],
                          settings: NotifySettings, now: datetime) -> dict[str, Any]:
     """``dead_letters``: connector(s), stream(s), count and a few examples of one run."""

@@ -25,7 +25,7 @@ from crmhub.model.client import Rating
 from crmhub.notify import context as ctx
 from crmhub.notify.followup import due_follow_ups, last_interaction
 from crmhub.notify.settings import Lang, NotifySettings
-from crmhub.store.tables import Alert, DeadLetter, GoldenClient, Outbox, RiskAssessmentRow, SyncRun
+from crmhub.store.tables import Alert, DeadLetter, GoldenClient, JobState, Outbox, RiskAssessmentRow, SyncRun
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -151,6 +151,28 @@ def run_facts(session: Session, settings: Settings, events: set[str], since: dat
         if "digest" in events and run.trigger == "scheduler":
             downgrades = len(_downgrade_rows(session, run_id=run.id))
             yield Fact("digest", f"run:{run.id}:digest", None, run.id, _digest_builder(run, downgrades, ns, now))
+
+
+def job_failure_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
+    """Scheduled jobs that failed with no failed sync run to tell of it: a ``risk assess``, ``notify run`` or
+    ``report digest`` job, or a sync job that could not start (its sync failures come from `run_facts`). Read from
+    each job's stored history, so a failure is found even when the process that saw it died right after."""
+    for row in session.scalars(select(JobState).order_by(JobState.name)):
+        for entry in (row.details or {}).get("history") or []:
+            if entry.get("status") != "failed" or entry.get("trigger") != "scheduler":
+                continue
+            if entry.get("command") == "sync" and entry.get("run_id") is not None:
+                continue
+            finished = entry.get("finished_at")
+            if not finished or datetime.fromisoformat(str(finished)) < since:
+                continue
+            yield Fact("sync_failed", f"job:{row.name}:{entry.get('started_at')}:failed", None, None,
+                       _job_builder(row.name, dict(entry), ns, now))
+
+
+def _job_builder(job: str, entry: dict[str, Any], ns: NotifySettings, now: datetime
+                 ) -> Callable[[Lang], dict[str, Any]]:
+    return lambda lang: ctx.job_failed_context(job, entry, lang, ns, now)
 
 
 def _failed_builder(run: SyncRun, ns: NotifySettings, now: datetime) -> Callable[[Lang], dict[str, Any]]:

@@ -145,6 +145,8 @@ class Planner:
         if run_events:
             with store.begin() as s:
                 facts = list(F.run_facts(s, self.settings, run_events, since, self.now))
+                if "sync_failed" in run_events:
+                    facts += F.job_failure_facts(s, self.ns, since, self.now)
                 for event in sorted(run_events):
                     self._plan_batch(s, [f for f in facts if f.event == event], sends[event], outcome, dry_run)
         return outcome
