@@ -346,6 +346,7 @@ class InteractionRow(Base):
     """A recorded touch point with a client (visit, call, message), for follow-up reminders."""
 
     __tablename__ = "interaction"
+    __table_args__ = (UniqueConstraint("source", "source_ref"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id"), index=True)
@@ -354,6 +355,8 @@ class InteractionRow(Base):
     by: Mapped[str | None] = mapped_column(String(128))
     summary: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))
+    source_ref: Mapped[str | None] = mapped_column(
+        String(200), doc="``stream:source_id`` of a connector's interaction record (NULL for `interactions add`).")
 
 
 class AuditLog(Base):

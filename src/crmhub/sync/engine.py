@@ -27,6 +27,7 @@ from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
 from crmhub.store.tables import FieldLineage as FieldLineageRow
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
+from crmhub.sync.interactions import LinkOutcome, link_batch
 from crmhub.sync.locks import LockSet
 from crmhub.sync.merge import Merger, load_lineage, load_members
 from crmhub.sync.outbox import deliver
@@ -178,7 +179,7 @@ class SyncEngine:
         if not ctx.uow.dry_run:
             await merge_lock.acquire_async(wait=3600)
         try:
-            for phase, fn in (("match", self._match), ("merge", self._merge)):
+            for phase, fn in (("match", self._match), ("merge", self._merge), ("link", self._link)):
                 self.progress.phase(phase)
                 t = time.monotonic()
                 await asyncio.to_thread(fn, ctx)
@@ -255,8 +256,9 @@ class SyncEngine:
         resolver = Resolver(self.settings.sync.matching, ctx.report.run_id)
         with ctx.uow.transaction() as s:
             resolver.load_index(s)
-            s.execute(update(SourceRow).where(SourceRow.dirty.is_(True), SourceRow.kind != StreamKind.CLIENT.value)
-                      .values(dirty=False))
+            s.execute(update(SourceRow).where(  # interactions stay dirty for the link phase
+                SourceRow.dirty.is_(True),
+                SourceRow.kind.not_in([StreamKind.CLIENT.value, StreamKind.INTERACTION.value])).values(dirty=False))
         while True:
             with ctx.uow.transaction() as s:
                 batch = resolver.dirty_batch(s)
@@ -268,6 +270,20 @@ class SyncEngine:
         for (connector, stream), n in resolver.linked.items():
             if connector in ctx.report.connectors and stream in ctx.report.connectors[connector].streams:
                 ctx.report.connectors[connector].streams[stream]["merged"] = n
+
+    def _link(self, ctx: RunContext) -> None:
+        """Interaction records → the golden clients merged above (see `crmhub.sync.interactions`)."""
+        total, after = LinkOutcome(), 0
+        while True:
+            with ctx.uow.transaction() as s:
+                outcome, last = link_batch(s, after)
+            if last is None:
+                break
+            total.add(outcome)
+            after = last
+        t = ctx.report.totals
+        t.interactions_linked, t.interactions_removed, t.interactions_pending = (total.linked, total.removed,
+                                                                                 total.pending)
 
     def _merge(self, ctx: RunContext) -> None:
         merger = Merger(self.settings.sync, default_priority(self.settings, self.registry), ctx.report.run_id)

@@ -49,6 +49,9 @@ class RunTotals(BaseModel):
     risk_assessed: int = 0
     rating_changes: int = 0
     alerts_raised: int = 0
+    interactions_linked: int = 0
+    interactions_removed: int = 0
+    interactions_pending: int = 0
 
 
 class RunReport(BaseModel):

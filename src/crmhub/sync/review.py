@@ -16,6 +16,7 @@ from crmhub.errors import InputError
 from crmhub.store.tables import AuditLog, FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
+from crmhub.sync.interactions import move_interactions
 
 
 def list_items(session: Session, status: str | None = "open") -> list[ReviewItem]:
@@ -56,8 +57,9 @@ def merge_clients(session: Session, keep_id: int, absorb_id: int, *, actor: str,
         keep.uscc = uscc
     keep.needs_merge = True
     session.execute(update(FieldLineage).where(FieldLineage.client_id == absorb_id).values(source_hashes={}))
+    touches = move_interactions(session, absorb_id, keep_id)  # the follow-up clock counts both clients' visits
     details = {"kept": keep_id, "absorbed": absorb_id, "moved_records": moved, "absorbed_uscc": uscc,
-               "reason": reason}
+               "moved_interactions": touches, "reason": reason}
     audit.append(session, actor=actor, action="client.merge", entity="client", entity_id=keep_id, details=details)
     return details
 
@@ -81,6 +83,8 @@ def unmerge(session: Session, absorbed_id: int, *, actor: str) -> dict[str, Any]
         session.flush()
     absorbed.status, absorbed.merged_into, absorbed.uscc = "active", None, uscc
     absorbed.needs_merge = True
+    move_interactions(session, keep_id, absorbed_id, only=[int(i) for i in found.details.get("moved_interactions")
+                                                           or []])
     if keep is not None:
         keep.needs_merge = True
     details = {"restored": absorbed_id, "from": keep_id, "moved_records": moved}
