@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import httpx
+import orjson
 
 from crmhub.contract import ApiMetrics, TokenCache
 from crmhub.errors import AuthError, FatalError, QuotaExhaustedError, RateLimitedError
@@ -282,7 +283,7 @@ class ZohoClient:
 def _list_page(response: httpx.Response) -> ListPage:
     if response.status_code in (204, 304) or not response.content:
         return ListPage(response.status_code)
-    body = response.json()
+    body = orjson.loads(response.content)  # pages are the hot path: orjson decodes ~3x faster than json
     data = body.get("data") if isinstance(body, dict) else None
     info = body.get("info") if isinstance(body, dict) else None
     return ListPage(response.status_code, list(data or []), dict(info or {}))

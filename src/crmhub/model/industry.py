@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ def section_for_division(division: int) -> Section:
     raise IndustryCodeError(f"division {division:02d} is outside GB/T 4754-2017 (01-97)")
 
 
+@lru_cache(maxsize=4096)  # pure; a sync sees the same few hundred codes again and again
 def normalize_code(value: str) -> str:
     """Return the canonical form: section letter + optional 2-4 digits (``C3011``, ``C``, ``I65``).
 
@@ -126,6 +128,7 @@ def normalize_code(value: str) -> str:
     return letter + digits
 
 
+@lru_cache(maxsize=4096)
 def labels(code: str) -> tuple[str, str]:
     """Chinese and English labels for a canonical code, most specific known level first."""
     division_key = code[:3]
