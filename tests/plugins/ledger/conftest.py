@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,7 +13,7 @@ from ledger_world import NOW, TODAY, views
 from crmhub.contract import SandboxOptions
 from crmhub.sandbox.faults import FaultProfile
 from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
-from crmhub.sandbox.worldtypes import Company
+from crmhub.sandbox.worldtypes import Company, LedgerClientView
 from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.sandbox import build
 
@@ -24,9 +24,10 @@ class TinyWorld:
 
     today: date = TODAY
     now: datetime = NOW
+    views: Callable[[], list[LedgerClientView]] = views
 
     def companies(self) -> Iterator[Company]:
-        for view in views():
+        for view in self.views():
             yield Company(key=view.company_key, uscc=view.uscc or "", name=view.fullname, profile="test",
                           ledger=view)
 

@@ -11,19 +11,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import tomli_w
-from ledger_world import NOW, TODAY, Ids, _client, _loan, _savings, _tx, code
+from ledger_world import TODAY, Ids, _client, _loan, _savings, _tx, code
 
+from conftest import TinyWorld
 from crmhub.contract import SandboxOptions
 from crmhub.model import Rating
 from crmhub.sandbox.runner import serve_app_in_thread
-from crmhub.sandbox.worldtypes import Company, LedgerClientView
+from crmhub.sandbox.worldtypes import LedgerClientView
 from crmhub_ledger.sandbox import build
 
 pytestmark = pytest.mark.slow
@@ -43,16 +42,6 @@ def _views() -> list[LedgerClientView]:
     return [big, mover, late]
 
 
-@dataclass
-class _World:
-    today: date = TODAY
-    now: datetime = NOW
-
-    def companies(self) -> Iterator[Company]:
-        for view in _views():
-            yield Company(key=view.company_key, uscc=view.uscc or "", name=view.fullname, profile="test", ledger=view)
-
-
 def _crmhub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, capture_output=True,
@@ -60,7 +49,7 @@ def _crmhub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_over_the_ledger_raises_the_alerts_and_caps_the_overdue_client(tmp_path: Path, store_url: str) -> None:
-    with serve_app_in_thread(build(SandboxOptions(base_url="", world=_World()))) as server:
+    with serve_app_in_thread(build(SandboxOptions(base_url="", world=TinyWorld(views=_views)))) as server:
         cfg = tmp_path / "crmhub.toml"
         cfg.write_text(tomli_w.dumps({
             "store": {"url": store_url},
