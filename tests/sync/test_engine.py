@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from crmhub import Connector, Cursor, Page, SourceRecord, hookimpl
 from crmhub.config import parse_settings
 from crmhub.plugins import load
 from crmhub.store import Store
@@ -16,7 +19,7 @@ from crmhub.sync import queries
 from crmhub.sync.audit import verify_chain
 from crmhub.sync.engine import SyncEngine
 
-from .memory_connector import SYSTEMS, MemoryCrm, MemoryPlugin, SimulatedCrash
+from .memory_connector import SYSTEMS, MemoryConnector, MemoryCrm, MemoryPlugin, SimulatedCrash
 
 U1 = "91110000600037341L"
 U2 = "91310000631696382C"
@@ -232,3 +235,58 @@ async def test_crash_between_write_and_record_never_writes_twice(store: Store, r
     with store.begin() as s:
         row = s.scalars(select(Outbox)).one()
         assert row.state == "confirmed" and row.answer == {"status": "ok", "confirmed_by": "re-read"}
+
+
+class _Untimed(MemoryConnector):
+    """A source that gives no modification time and is re-read whole every run (a full scan)."""
+
+    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
+                   ) -> AsyncIterator[Page]:
+        async for page in super().pull(stream, None, since=since):
+            yield page
+
+    def _map(self, raw: dict[str, Any]) -> Any:
+        out = super()._map(raw)
+        return out.model_copy(update={"modified_at": None}) if isinstance(out, SourceRecord) else out
+
+
+class _Clocked(MemoryConnector):
+    """A CRM whose records carry the wall-clock time of their last edit (``_at``), as a real CRM's do."""
+
+    def _map(self, raw: dict[str, Any]) -> Any:
+        out = super()._map(raw)
+        at = datetime.fromisoformat(raw["_at"])
+        return out.model_copy(update={"modified_at": at}) if isinstance(out, SourceRecord) else out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class _UntimedPlugin:
+    @hookimpl
+    def crmhub_register_connectors(self) -> dict[str, type[Connector[Any]]]:
+        return {"memory_untimed": _Untimed, "memory_clocked": _Clocked}
+
+
+async def test_most_recent_takes_a_later_crm_edit_over_an_untimed_source(store: Store,
+                                                                         crms: dict[str, MemoryCrm]) -> None:
+    """A source without modification times counts as observed when its content changed, not at every re-read:
+    otherwise "most recent" would hand it every field forever, and an RM's later edit in the CRM would never win."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = load(extra=[("memory_untimed", _UntimedPlugin())])
+    data = {"connectors": {
+        "ledgerish": {"plugin": "memory_untimed", "system": "a", "write_back": {"enabled": False}},
+        "crm": {"plugin": "memory_clocked", "system": "b", "write_back": {"enabled": False}},
+    }, "sync": {"source_priority": ["ledgerish", "crm"]}, "risk": {"enabled": False}}
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13800000000")
+    crms["b"].put("Z1", name="北京星河科技有限公司", uscc=U1, phone="010-62345678", _at=_now())
+    await SyncEngine(parse_settings(data, registry), registry, store).run()
+    crms["b"].put("Z1", phone="010-88888888", _at=_now())  # the RM corrects it after the first sync
+    await SyncEngine(parse_settings(data, registry), registry, store).run()
+    with store.begin() as s:
+        row = queries.find_client(s, U1)
+        lineage = {f.field: f for f in queries.explain(s, row.id)}
+        assert queries.client_json(row)["phone"] == "010-88888888"
+    assert lineage["phone"].source == "crm" and lineage["phone"].rule == "most_recent"

@@ -153,6 +153,9 @@ class Ingestor:
 
     def _source_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
                         stats: StreamStats) -> None:
+        """Insert new records, update changed ones, touch unchanged ones. A source that gives no modification time
+        (the ledger's clients) gets the time crmhub saw the content change — never the time of every re-read, or
+        "most recent" survivorship would always pick it over a CRM's later edit."""
         if not records:
             return
         now = datetime.now(UTC)
@@ -174,7 +177,7 @@ class Ingestor:
                 inserts.append({
                     "connector": self.connector, "stream": spec.name, "source_id": rec.source_id,
                     "kind": spec.kind.value, "raw": rec.raw, "data": data, "content_hash": digest,
-                    "parent_source_id": parent, "modified_at": rec.modified_at, "first_seen_at": now,
+                    "parent_source_id": parent, "modified_at": rec.modified_at or now, "first_seen_at": now,
                     "last_seen_at": now, "deleted": rec.deleted, "dirty": True, "last_run_id": self.run_id,
                 })
                 stats.created += 1
@@ -186,7 +189,7 @@ class Ingestor:
             else:
                 session.execute(update(SourceRow).where(SourceRow.id == old.id).values(
                     raw=rec.raw, data=data, content_hash=digest, parent_source_id=parent,
-                    modified_at=rec.modified_at, last_seen_at=now, deleted=rec.deleted, dirty=True,
+                    modified_at=rec.modified_at or now, last_seen_at=now, deleted=rec.deleted, dirty=True,
                     last_run_id=self.run_id))
                 if rec.deleted and not old.deleted:
                     stats.deleted += 1
