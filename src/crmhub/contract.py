@@ -39,7 +39,13 @@ CanonicalRecord = CorporateClient | Contact | BankAccount | Transaction | Credit
 
 
 class StreamKind(StrEnum):
-    """What a stream's records are, which tells the engine where they go."""
+    """What a stream's records are, which tells the engine where they go.
+
+    ``client`` → matched and merged into golden clients; ``contact`` → the contacts of their parent client
+    (``client_source_id``); ``account`` / ``transaction`` / ``facility`` → the ledger tables the risk engine reads;
+    ``interaction`` → the ``interaction`` table under the parent's (or ``client_uscc``'s) golden client, where
+    follow-up reminders look; ``deletion`` → tombstones for the stream named by ``deletes_stream``.
+    """
 
     CLIENT = "client"
     CONTACT = "contact"
