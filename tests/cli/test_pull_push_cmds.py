@@ -5,8 +5,11 @@ these check what the user sees on stdout)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +68,42 @@ def _config(tmp_path: Path, zoho: ThreadedServer | None = None, fxiaoke: Threade
     return path
 
 
+@contextmanager
+def _tokens_die_after(calls: Callable[[], int], after: int, expire: Callable[[], None]) -> Iterator[threading.Event]:
+    """While the block runs, expire every access token once the service has answered ``after`` API calls — mid-run
+    whatever the machine's speed (a wall-clock token lifetime is not: a fast pull can finish inside it)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if calls() >= after:
+                expire()
+                return
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        done.set()
+        thread.join(5)
+
+
 def _lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
 def test_zoho_pull_prints_every_account_through_expiring_tokens_and_429s(tmp_path: Path,
                                                                           servers: list[ThreadedServer]) -> None:
-    server = _zoho(servers, 4500, FaultProfile(throttle_rate=0.05, token_ttl=1.0, seed=3))
+    server = _zoho(servers, 4500, FaultProfile(throttle_rate=0.05, token_ttl=60.0, seed=3))
     sim = server.app.simulator
-    out = crmhub("pull", "-c", str(_config(tmp_path, zoho=server)), "zoho", "accounts", cwd=tmp_path)
+
+    def expire() -> None:
+        sim.advance += 61  # the org's clock passes every token's lifetime
+
+    with _tokens_die_after(lambda: sum(1 for e in list(sim.log) if "/crm/" in e["path"]), 4, expire):
+        out = crmhub("pull", "-c", str(_config(tmp_path, zoho=server)), "zoho", "accounts", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     rows = _lines(out.stdout)
@@ -131,15 +161,20 @@ def test_push_with_a_bad_line_names_it_and_sends_nothing(tmp_path: Path, servers
 
 def test_fxiaoke_pull_prints_12000_accounts_through_expiring_tokens_and_30004(tmp_path: Path,
                                                                               servers: list[ThreadedServer]) -> None:
-    server = _fxiaoke(servers, 12_000, FaultProfile(throttle_rate=0.04, token_ttl=1.0, seed=5))
+    server = _fxiaoke(servers, 12_000, FaultProfile(throttle_rate=0.04, seed=5))
     sim = server.app.simulator
-    out = crmhub("pull", "-c", str(_config(tmp_path, fxiaoke=server)), "fxiaoke", "accounts", cwd=tmp_path)
+
+    def queries() -> int:
+        return sum(1 for e in list(sim.log.entries) if e["path"].endswith("/data/query"))
+
+    with _tokens_die_after(queries, 20, lambda: sim.tokens.expire_all(sim.clock.now())):
+        out = crmhub("pull", "-c", str(_config(tmp_path, fxiaoke=server)), "fxiaoke", "accounts", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = _lines(out.stdout)
     assert len(rows) == 12_000 and len({r["source_id"] for r in rows}) == 12_000
     assert all(r["name"] for r in rows)
     assert server.app.stats.throttled > 0  # 30004 answers on the way
-    assert sim.tokens.issued >= 2  # the first token expired mid-run
+    assert sim.tokens.issued >= 2  # the first token died mid-run and a new one was fetched
 
     mark = max(r["last_modified_time"] for r in sim.tables["AccountObj"].records.values())
     since = _iso_ms(mark + 1)
