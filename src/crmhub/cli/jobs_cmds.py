@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -193,8 +194,23 @@ def worker(
         code = run(run_worker(ctx.settings, ctx.registry, store, grace=grace, stalled_after=stalled_after))
     finally:
         store.dispose()
+    _exit_within(5.0, code)
     if code:
         raise SystemExit(code)
+
+
+def _exit_within(seconds: float, code: int) -> None:
+    """The worker has stopped and logged so; if the interpreter's own shutdown then waits on a straggling thread (a
+    database call the stop cut short, joined by the thread pools at exit), leave anyway after ``seconds`` — every
+    committed page is kept and a job is re-queued, so nothing is lost by not waiting."""
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def _supervise(config: Path | None, n: int, grace: float, stalled_after: float) -> int:

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import signal
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -399,7 +400,10 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
                     token.request("shutdown", f"interrupted: the worker is stopping ({reason}); the job is queued "
                                               "again and resumes from its committed pages")
                 worker.cancel()
-                loop.call_later(grace, force, f"grace of {grace:g}s expired")
+                # a thread, not loop.call_later: the promise holds even if a blocking call stalls the event loop
+                timer = threading.Timer(grace, force, args=(f"grace of {grace:g}s expired",))
+                timer.daemon = True
+                timer.start()
 
             if signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
