@@ -204,6 +204,11 @@ def _exit_within(seconds: float, code: int) -> None:
     database call the stop cut short, joined by the thread pools at exit), leave anyway after ``seconds`` — every
     committed page is kept and a job is re-queued, so nothing is lost by not waiting."""
     def leave() -> None:
+        import faulthandler
+
+        print(bilingual("工作进程已停止，但仍有线程在运行；以下是其调用栈，随后退出：",
+                        "worker stopped but a thread was still running; its stack, then exiting:"), file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # for the bug report: who straggled
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
