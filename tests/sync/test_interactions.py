@@ -147,3 +147,11 @@ async def test_a_merge_carries_interactions_and_its_undo_carries_them_back(
         assert last_interaction(s, g1) is not None
         unmerge(s, g3, actor="test")
     assert rows(store)["visits:V3"][0] == g3
+
+
+def test_reports_show_interaction_totals_only_when_a_run_had_some() -> None:
+    from crmhub.sync.report import RunTotals
+
+    assert not [k for k in RunTotals().shown() if k.startswith("interactions_")]
+    assert RunTotals(interactions_pending=2).shown()["interactions_pending"] == 2
+    assert "clients_created" in RunTotals().shown()

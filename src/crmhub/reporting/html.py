@@ -31,4 +31,4 @@ def render_html(report: RunReport, lang: Lang) -> str:
     phase_chart = _bars([(labels.get(k, k), v) for k, v in report.phases.items()])
     return _env.get_template("report.html.j2").render(
         report=report, labels=labels, lang=lang, columns=STREAM_COLUMNS, stream_chart=stream_chart,
-        phase_chart=phase_chart, totals=report.totals.model_dump())
+        phase_chart=phase_chart, totals=report.totals.shown())

@@ -44,9 +44,7 @@ def render_report(report: RunReport, lang: Lang) -> Group:
     totals = Table(title=label("totals", lang), show_header=False)
     totals.add_column()
     totals.add_column(justify="right")
-    for key, value in report.totals.model_dump().items():
-        if key.startswith("interactions_") and not value:
-            continue  # only connectors with an interaction stream produce these
+    for key, value in report.totals.shown().items():
         totals.add_row(label(key, lang), str(value))
     parts.append(totals)
     for name, rep in report.connectors.items():

@@ -53,6 +53,11 @@ class RunTotals(BaseModel):
     interactions_removed: int = 0
     interactions_pending: int = 0
 
+    def shown(self) -> dict[str, int]:
+        """The totals a report prints: every count, but the interaction ones only when non-zero (only connectors
+        with an interaction stream produce them)."""
+        return {k: v for k, v in self.model_dump().items() if v or not k.startswith("interactions_")}
+
 
 class RunReport(BaseModel):
     """Everything `crmhub report` shows about one run."""
