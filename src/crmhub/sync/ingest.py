@@ -251,12 +251,13 @@ class Ingestor:
             select(table.id, table.source_id, table.content_hash).where(
                 table.connector == self.connector, table.source_id.in_([i[0] for i in items])))}
         touched: set[str] = set()
+        inserts: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for source_id, client_source_id, columns in items:
             values = {**columns, "client_source_id": client_source_id, "updated_at": now}
             old = existing.get(source_id)
             if old is None:
-                session.execute(insert(table).values(connector=self.connector, source_id=source_id, **values))
+                inserts.append({"connector": self.connector, "source_id": source_id, **values})
                 stats.created += 1
             elif old.content_hash != values["content_hash"]:
                 session.execute(update(table).where(table.id == old.id).values(**values))
@@ -265,6 +266,8 @@ class Ingestor:
                 stats.unchanged += 1
                 continue
             touched.add(client_source_id)
+        if inserts:
+            session.execute(insert(table), inserts)
         self._flag_risk(session, touched)
 
     def _accounts(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:

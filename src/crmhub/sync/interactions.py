@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import StreamKind
@@ -68,16 +68,17 @@ def _by_uscc(session: Session, codes: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def _upsert(session: Session, connector: str, ref: str, client_id: int, item: Interaction) -> None:
-    values: dict[str, Any] = {"client_id": client_id, "kind": item.kind.value,
-                              "occurred_at": item.occurred_at.astimezone(UTC), "by": item.by,
-                              "summary": item.summary}
-    existing = session.scalar(select(InteractionRow.id).where(InteractionRow.source == connector,
-                                                              InteractionRow.source_ref == ref))
-    if existing is None:
-        session.add(InteractionRow(source=connector, source_ref=ref, **values))
-    else:
-        session.execute(update(InteractionRow).where(InteractionRow.id == existing).values(**values))
+def _existing(session: Session, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(connector, ``stream:source_id``) → interaction row id, for the rows already stored."""
+    wanted = sorted(set(refs))
+    found: dict[tuple[str, str], int] = {}
+    for connector in sorted({c for c, _ in wanted}):
+        keys = [ref for c, ref in wanted if c == connector]
+        for i in range(0, len(keys), BATCH):
+            for row in session.execute(select(InteractionRow.id, InteractionRow.source_ref).where(
+                    InteractionRow.source == connector, InteractionRow.source_ref.in_(keys[i:i + BATCH]))):
+                found[(connector, str(row.source_ref))] = row.id
+    return found
 
 
 def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None]:
@@ -94,13 +95,16 @@ def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None
     parents = _parents(session, ((r.connector, r.parent_source_id) for r in rows if r.parent_source_id))
     items = {r.id: Interaction.model_validate(r.data) for r in rows if not r.deleted and r.data}
     by_uscc = _by_uscc(session, (str(i.client_uscc) for i in items.values() if i.client_uscc))
+    stored = _existing(session, ((r.connector, f"{r.stream}:{r.source_id}") for r in rows))
     done: list[int] = []
+    removed: list[int] = []
+    inserts: list[dict[str, Any]] = []
     for r in rows:
         ref = f"{r.stream}:{r.source_id}"
+        row_id = stored.get((r.connector, ref))
         if r.deleted or r.id not in items:
-            result = session.execute(delete(InteractionRow).where(InteractionRow.source == r.connector,
-                                                                  InteractionRow.source_ref == ref))
-            outcome.removed += int(getattr(result, "rowcount", 0) or 0)
+            if row_id is not None:
+                removed.append(row_id)
             done.append(r.id)
             continue
         item = items[r.id]
@@ -109,9 +113,19 @@ def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None
         if client_id is None:
             outcome.pending += 1  # its client is not known yet: stays dirty, tried again next run
             continue
-        _upsert(session, r.connector, ref, client_id, item)
+        values = {"client_id": client_id, "kind": item.kind.value, "occurred_at": item.occurred_at.astimezone(UTC),
+                  "by": item.by, "summary": item.summary}
+        if row_id is None:
+            inserts.append({"source": r.connector, "source_ref": ref, **values})
+        else:
+            session.execute(update(InteractionRow).where(InteractionRow.id == row_id).values(**values))
         outcome.linked += 1
         done.append(r.id)
+    if inserts:
+        session.execute(insert(InteractionRow), inserts)
+    if removed:
+        session.execute(delete(InteractionRow).where(InteractionRow.id.in_(removed)))
+        outcome.removed += len(removed)
     if done:
         session.execute(update(SourceRow).where(SourceRow.id.in_(done)).values(dirty=False))
     return outcome, rows[-1].id
