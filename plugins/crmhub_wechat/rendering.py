@@ -9,7 +9,8 @@ Context (dicts or objects; missing values render as "—"), the same for email:
 - every kind: ``url`` (link to crmhub), ``now``
 - ``rating_downgrade``: ``client`` {name, uscc}, ``before`` {rating, score}, ``after`` {rating, score, segment},
   ``reasons`` [str]
-- ``alert``: ``client``, ``alert`` {id, kind, severity, summary, amount, currency, occurred_at}
+- ``alert`` (AML-confidential): ``alert`` {id, kind, aml, day, deadline, working_days, command} and ``url`` — no
+  client, amounts or evidence
 - ``sync_failed``: ``connector`` (``job`` for a failed scheduled job), ``run_id``, ``error``, ``hint``, ``started_at``
 - ``dead_letters``: ``connector``, ``stream``, ``count``, ``examples`` [{source_id, reason}]
 - ``digest``: ``period``, ``counts`` {new_clients, changed_clients, downgrades, alerts, dead_letters},

@@ -218,6 +218,8 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
             except ValidationError as exc:
                 problems.extend(_describe(e, model, where) for e in exc.errors())
     problems.extend(job_problems(data))
+    if settings is not None:
+        problems.extend(settings.notify.confidentiality_problems())  # AML alerts: never the RM or a robot
     if problems or settings is None:
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
         raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,

@@ -83,8 +83,10 @@ def servers() -> Iterator[Servers]:
 
 def settings(registry: Registry, servers: Servers, *, notify: dict[str, Any] | None = None,
              wecom: dict[str, Any] | None = None, **extra: Any) -> Settings:
-    """Validated settings: both channels at the servers, risk team and operators by email, fast retries."""
-    notify_table = {"groups": {"risk_team": ["risk@bank.example"], "operators": ["ops@bank.example"]},
+    """Validated settings: both channels at the servers, AML team, risk team and operators by email, fast
+    retries."""
+    notify_table = {"groups": {"risk_team": ["risk@bank.example"], "operators": ["ops@bank.example"],
+                               "aml_team": ["aml@bank.example"]},
                     "retry_delay_seconds": 0, "resend_margin_seconds": 60, **(notify or {})}
     return parse_settings({"channels": servers.channels(**(wecom or {})), "notify": notify_table, **extra}, registry)
 

@@ -32,7 +32,7 @@ def config_file(tmp_path: Path, store_url: str, servers: Servers) -> Path:
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
         lines.append("")
     lines += ["[notify]", "retry_delay_seconds = 0", "", "[notify.groups]", 'risk_team = ["risk@bank.example"]',
-              'operators = ["ops@bank.example"]']
+              'operators = ["ops@bank.example"]', 'aml_team = ["aml@bank.example"]']
     path = tmp_path / "crmhub.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -89,12 +89,12 @@ def test_notify_run_and_interactions(tmp_path: Path, store: Store, store_url: st
     assert main(["notify", "run", "--dry-run", "--json", "-c", cfg]) == 0
     plan = json_lines(capsys.readouterr().out)[0]
     assert {(w["channel"], tuple(w["recipients"])) for w in plan["would_send"]} == {
-        ("wecom", ("zhangsan",)), ("email", ("risk@bank.example",))}
+        ("email", ("aml@bank.example",))}
     assert servers.sim.inbox == [] and servers.mail.mails == []
     assert main(["notify", "run", "--json", "-c", cfg]) == 0
     outcome = json_lines(capsys.readouterr().out)[0]
-    assert outcome["planned"] == {"alert": 2} and outcome["delivered"] == 2
-    assert len(servers.sim.inbox) == 1 and len(servers.mail.mails) == 1
+    assert outcome["planned"] == {"alert": 1} and outcome["delivered"] == 1
+    assert servers.sim.inbox == [] and len(servers.mail.mails) == 1
 
     assert main(["interactions", "add", U1, "--kind", "visit", "--at", "2026-01-05T10:00+08:00", "--by", "张三",
                  "--summary", f"回访，联系人手机 {MOBILE}", "-c", cfg]) == 0
@@ -107,9 +107,20 @@ def test_notify_run_and_interactions(tmp_path: Path, store: Store, store_url: st
     assert "next follow-up" in capsys.readouterr().out
     assert main(["notify", "routes", "--json", "-c", cfg]) == 0
     routes = json_lines(capsys.readouterr().out)
-    assert {"event": "alert", "channel": "wecom", "to": ["rm"]}.items() <= routes[2].items() or any(
-        r["event"] == "alert" and r["channel"] == "wecom" and r["to"] == ["rm"] for r in routes)
+    assert [(r["channel"], r["to"]) for r in routes if r["event"] == "alert"] == [("email", ["aml_team (1)"])]
+    assert any(r["event"] == "rating_downgrade" and r["channel"] == "wecom" and r["to"] == ["rm"] for r in routes)
     assert all(r["channel_status"] == "ok" for r in routes)
+
+
+def test_config_check_rejects_an_aml_alert_route_to_the_rm(tmp_path: Path, store_url: str, servers: Servers,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`crmhub config check` exits 2 and names the key of a route sending AML alerts to the RM."""
+    cfg = config_file(tmp_path, store_url, servers)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + '\n[notify.alert]\nsend = [{ channel = "wecom", to = ["rm"] }]\n',
+                   encoding="utf-8")
+    assert main(["config", "check", "-c", str(cfg)]) == 2
+    captured = capsys.readouterr()
+    assert "notify.alert.send.0.to" in captured.out + captured.err
 
 
 def test_notify_retry_requeues_only_what_failed(tmp_path: Path, store: Store, store_url: str, servers: Servers,

@@ -32,21 +32,70 @@ def by_channel(found: list[Outbox]) -> dict[str, list[Outbox]]:
     return out
 
 
-def test_alert_goes_to_rm_on_wecom_and_risk_team_by_email_once(store: Store, registry: Registry,
-                                                                servers: Servers) -> None:
-    """A new alert becomes one WeCom row for the RM and one email row for the risk team; re-planning adds nothing."""
+def test_alert_goes_only_to_the_aml_team_by_email_once(store: Store, registry: Registry,
+                                                      servers: Servers) -> None:
+    """A new AML alert becomes one email row for the AML team — none for the RM, none on WeCom, none for the risk
+    team — carrying only id, kind, day, deadline and the command; re-planning adds nothing."""
     cfg = settings(registry, servers)
     cid = client(store)
     aid = alert(store, cid)
     first = Planner(cfg).plan(store)
-    assert first.planned == {"alert": 2}
-    found = by_channel(rows(store))
-    assert [r.payload["recipients"] for r in found["wecom"]] == [["zhangsan"]]
-    assert [r.payload["recipients"] for r in found["email"]] == [["risk@bank.example"]]
-    assert found["wecom"][0].idempotency_key == f"n:alert:{aid}:wecom:rm"
-    assert found["email"][0].payload["context"]["alert"]["amount"] == "2500000.00"
+    assert first.planned == {"alert": 1}
+    found = rows(store)
+    assert [(r.target, r.payload["recipients"]) for r in found] == [("email", ["aml@bank.example"])]
+    assert found[0].idempotency_key == f"n:alert:{aid}:email:aml_team"
+    context = found[0].payload["context"]
+    assert set(context) == {"now", "url", "alert"} and context["url"] is None
+    assert context["alert"] == {"id": aid, "kind": "large_value", "aml": True, "day": NOW.date().isoformat(),
+                                "deadline": context["alert"]["deadline"], "working_days": 5,
+                                "command": f"crmhub alerts show {aid}"}
+    assert context["alert"]["deadline"] > NOW.date().isoformat()
     again = Planner(cfg).plan(store)
-    assert sum(again.planned.values()) == 0 and len(rows(store)) == 2
+    assert sum(again.planned.values()) == 0 and len(rows(store)) == 1
+
+
+def test_aml_report_deadline_counts_working_days() -> None:
+    """Five working days after a Friday skip the weekend and the configured holidays; a 调休 Saturday counts."""
+    from datetime import date
+
+    from crmhub.notify.context import add_working_days
+    from crmhub.notify.settings import NotifySettings
+
+    assert add_working_days(date(2026, 9, 25), 5, NotifySettings()) == date(2026, 10, 2)
+    golden_week = NotifySettings(holidays=[date(2026, 10, d) for d in range(1, 8)],
+                                 make_up_workdays=[date(2026, 9, 26), date(2026, 10, 10)])
+    assert add_working_days(date(2026, 9, 25), 5, golden_week) == date(2026, 10, 8)  # Sat 26th counts
+
+
+def test_a_route_sending_aml_alerts_to_the_rm_or_a_robot_is_a_config_error(registry: Registry,
+                                                                           servers: Servers) -> None:
+    """`rm`, `@robot`, `@all`, `oa:…` — literally or inside a group — on [notify.alert] name their key path."""
+    with pytest.raises(ConfigError) as info:
+        settings(registry, servers, notify={
+            "groups": {"ops_chat": ["@robot"], "aml_team": ["aml@bank.example"]},
+            "alert": {"send": [{"channel": "wecom", "to": ["rm"]}, {"channel": "email", "to": ["aml_team"]},
+                               {"channel": "wecom", "to": ["ops_chat", "oa:oCRMhub0000001", "@all"]}]}})
+    problems = info.value.problems
+    assert [k for k, _ in problems] == ["notify.alert.send.0.to"] + ["notify.alert.send.2.to"] * 3
+    assert "relationship manager" in problems[0][1] and "'ops_chat'" in problems[1][1]
+    assert "'@robot'" in problems[1][1]
+    ok = settings(registry, servers, notify={"alert": {"send": [{"channel": "wecom", "to": ["aml_team", "lisi"]}]},
+                                             "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    assert ok.notify.sends("alert")[0].to == ["aml_team", "lisi"]
+
+
+def test_planner_refuses_a_disclosing_recipient_even_without_the_config_check(store: Store, registry: Registry,
+                                                                            servers: Servers) -> None:
+    """Settings built in code skip the config check; the planner still sends an AML alert to no RM or robot."""
+    from crmhub.notify.settings import Send
+
+    cfg = settings(registry, servers)
+    cfg.notify.alert.send = [Send(channel="wecom", to=["rm", "@robot"]), Send(channel="email", to=["aml_team"])]
+    alert(store, client(store))
+    outcome = Planner(cfg).plan(store)
+    assert outcome.planned == {"alert": 1}
+    assert [r.payload["recipients"] for r in rows(store)] == [["aml@bank.example"]]
+    assert sum("never receives AML alerts" in w for w in outcome.warnings) == 2
 
 
 def test_rating_downgrade_only_when_worse_than_the_previous_assessment(store: Store, registry: Registry,
@@ -70,14 +119,15 @@ def test_rm_resolution_directory_email_local_part_and_skipped(store: Store, regi
                                                              servers: Servers) -> None:
     """RM UserID from the directory (by email), else the email's local part; no RM at all → a skipped row."""
     cfg = settings(registry, servers, notify={"directory": {"Wang.Fang@bank.example": "wangfang01"},
-                                              "alert": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+                                              "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
     a = client(store, rm={"name": "王芳", "email": "wang.fang@bank.example"})
     b = client(store, uscc=U2, name="上海宝钢贸易有限公司", rm={"name": "李四", "email": "lisi@bank.example"})
     c = client(store, uscc=None, name="无客户经理有限公司", rm=None)  # type: ignore[arg-type]
     for cid in (a, b, c):
-        alert(store, cid)
+        assess(store, cid, "A", 80.0, at=NOW - timedelta(hours=2))
+        assess(store, cid, "BB", 63.0, at=NOW - timedelta(hours=1))
     outcome = Planner(cfg).plan(store)
-    assert outcome.planned == {"alert": 2} and outcome.skipped == {"alert": 1}
+    assert outcome.planned == {"rating_downgrade": 2} and outcome.skipped == {"rating_downgrade": 1}
     found = {r.client_id: r for r in rows(store)}
     assert found[a].payload["recipients"] == ["wangfang01"]
     assert found[b].payload["recipients"] == ["lisi"]
@@ -87,13 +137,13 @@ def test_rm_resolution_directory_email_local_part_and_skipped(store: Store, regi
 def test_empty_group_and_unknown_channel_are_warnings_not_rows(store: Store, registry: Registry,
                                                                servers: Servers) -> None:
     """An empty risk team sends nothing (a warning says so); a route through an unknown channel is reported."""
-    cfg = settings(registry, servers, notify={"groups": {}, "sync_failed": {"send": [
+    cfg = settings(registry, servers, notify={"groups": {"aml_team": []}, "sync_failed": {"send": [
         {"channel": "sms", "to": ["operators"]}]}})
     alert(store, client(store))
     sync_run(store)
     outcome = Planner(cfg).plan(store)
-    assert outcome.planned == {"alert": 1}
-    assert any("group 'risk_team' is empty" in w for w in outcome.warnings)
+    assert outcome.planned == {}
+    assert any("group 'aml_team' is empty" in w for w in outcome.warnings)
     assert any("'sms'" in w and "not configured" in w for w in outcome.warnings)
 
 
@@ -108,7 +158,7 @@ def test_lookback_keeps_history_quiet(store: Store, registry: Registry, servers:
         s.get(Alert, alert(store, cid, kind="fan_in")).day = (NOW - timedelta(days=30)).date()
     assert sum(Planner(cfg).plan(store).planned.values()) == 0
     alert(store, cid, kind="structuring")
-    assert Planner(cfg).plan(store).planned == {"alert": 2}
+    assert Planner(cfg).plan(store).planned == {"alert": 1}
 
 
 def test_run_facts_failed_dead_letters_and_digest(store: Store, registry: Registry, servers: Servers) -> None:

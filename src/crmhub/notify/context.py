@@ -10,7 +10,7 @@ Dates are rendered in the bank's time zone as ``YYYY-MM-DD HH:MM`` so a message 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,19 +95,36 @@ def downgrade_context(current: RiskAssessmentRow, before_rating: str, before_sco
     })
 
 
+def add_working_days(start: date, days: int, settings: NotifySettings) -> date:
+    """The day ``days`` working days after ``start``: Monday-Friday, less ``holidays``, plus ``make_up_workdays``
+    (调休 weekends). Without a holiday list this counts weekends only — configure the year's holidays."""
+    holidays, extra = set(settings.holidays), set(settings.make_up_workdays)
+    current, left = start, days
+    while left > 0:
+        current += timedelta(days=1)
+        if current in extra or (current.weekday() < 5 and current not in holidays):
+            left -= 1
+    return current
+
+
 def alert_context(alert: Alert, client: GoldenClient | None, lang: Lang, settings: NotifySettings,
                   now: datetime) -> dict[str, Any]:
-    """``alert``: client and alert {id, kind, summary, amount, currency, occurred_at}."""
-    evidence = alert.evidence or {}
-    summary = evidence.get("summary_zh" if lang == "zh" else "summary_en") or evidence.get("summary_en") or ""
-    amount = str(Decimal(alert.amount_minor).scaleb(-2)) if alert.amount_minor is not None else None
-    info = client_info(client, settings)
-    return masked_dict({
-        **_base(settings, now, _url(settings.client_url, id=alert.client_id or "", uscc=info.get("uscc") or "")),
-        "client": info or {"name": alert.uscc or "—", "uscc": alert.uscc},
-        "alert": {"id": alert.id, "kind": alert.kind, "summary": summary, "amount": amount,
-                  "currency": alert.currency, "occurred_at": local(alert.day or alert.created_at, settings)},
-    })
+    """``alert``: AML-confidential, so only {id, kind, day, deadline, command} and a link to the alert console.
+
+    Never the client's name or USCC, amounts, counterparties, summaries or any other evidence (《反洗钱法》: no
+    tipping-off; domain.md §11): the message is a pointer, the evidence stays behind ``crmhub alerts show ID``.
+    The deadline is the large-value report's (``aml_report_working_days`` after the transaction day); a
+    suspicious-pattern report's deadline runs from the AML team's own determination, so it has none yet.
+    ``client`` is accepted for the signature every context builder shares and deliberately not used.
+    """
+    day = alert.day or alert.created_at.astimezone(ZoneInfo(settings.timezone)).date()
+    deadline = (add_working_days(day, settings.aml_report_working_days, settings)
+                if alert.kind == "large_value" else None)
+    return {**_base(settings, now, _url(settings.alert_url, id=alert.id)),
+            "alert": {"id": alert.id, "kind": alert.kind, "aml": True, "day": day.isoformat(),
+                      "deadline": deadline.isoformat() if deadline else None,
+                      "working_days": settings.aml_report_working_days,
+                      "command": f"crmhub alerts show {alert.id}"}}
 
 
 def _failed_connectors(run: SyncRun) -> list[tuple[str, str | None]]:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.notify import facts as F
 from crmhub.notify.recipients import Manager, resolve
-from crmhub.notify.settings import EVENTS, Lang, Send
+from crmhub.notify.settings import EVENTS, Lang, Send, aml_refusal
 from crmhub.store.tables import Outbox
 from crmhub.sync.hashing import content_hash, short_hash
 
@@ -200,6 +200,13 @@ class Planner:
              outcome: PlanOutcome) -> dict[str, Any] | None:
         plugin = self.settings.channels[send.channel].plugin
         manager = Manager.of(fact.client.data, fact.client.rm_user_id) if fact.client is not None else None
+        if fact.event == "alert":  # config check refuses these already; refuse again for settings built in code
+            refused = [why for why in (aml_refusal(a) for a in (spec, *self.ns.groups.get(spec, ()))) if why]
+            if refused:
+                note = f"[notify.alert]: {spec!r} never receives AML alerts ({refused[0]}); nothing is sent to it"
+                if note not in outcome.warnings:
+                    outcome.warnings.append(note)
+                return None
         resolved = resolve(spec, plugin, self.ns, manager)
         if not resolved.addresses and resolved.group:
             note = f"[notify.{fact.event}]: {resolved.problem}; nothing is sent to it"

@@ -1,12 +1,14 @@
 """``[notify]`` in crmhub.toml: who hears about what, through which channel, in which language.
 
 Every event kind has a route with sensible defaults, so a bank that only fills in its groups gets the whole
-behaviour: alerts and rating downgrades go to the client's relationship manager on WeCom and to the risk team by
-email; failed runs, dead-letter floods and undelivered notifications go to operators by email; follow-up visit
-reminders (定期回访) go to the relationship manager on WeCom. A route lists *sends*, each a channel (a name under
+behaviour: AML alerts go to the AML team (``aml_team``) by email only; rating downgrades go to the client's
+relationship manager on WeCom and to the risk team by email; failed runs, dead-letter floods and undelivered
+notifications go to operators by email; follow-up visit reminders (定期回访) go to the relationship manager on
+WeCom. A route lists *sends*, each a channel (a name under
 ``[channels]``), recipients and optionally a template kind and a language::
 
     [notify.groups]
+    aml_team = ["aml@bank.example"]
     risk_team = ["risk@bank.example"]
     operators = ["ops@bank.example"]
 
@@ -16,10 +18,16 @@ reminders (定期回访) go to the relationship manager on WeCom. A route lists 
 Recipients are ``rm`` (the client's relationship manager), a group name, or a literal address of the channel
 (a mailbox, a WeCom UserID, ``party:2``, ``@robot`` …). This module imports nothing of crmhub but the i18n types,
 because `crmhub.config` imports it.
+
+AML confidentiality (《反洗钱法》, no tipping-off; domain.md §11): AML alerts are never sent to the relationship
+manager, a WeCom group robot (a group chat anyone in it can forward), ``@all`` or an Official Account follower
+(``oa:``). A configured ``[notify.alert]`` route that would is a config error naming the key path
+(`NotifySettings.confidentiality_problems`), and the planner refuses such a recipient again at send time.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,6 +45,10 @@ DEFAULT_TEMPLATE: dict[str, TemplateKind] = {
     "undelivered": "dead_letters",
 }
 RM = "rm"
+AML_TEAM = "aml_team"
+AML_ALERT_KINDS = ("large_value", "structuring", "pass_through", "fan_in", "fan_out", "dormant_reactivation")
+"""The alert kinds of the AML rules (domain.md §7-8). Every alert crmhub raises today is one of them, and the
+``alert`` event treats any alert as AML-confidential (fail closed: a new kind is never disclosed by accident)."""
 SEGMENTS = ("high", "medium", "low")
 
 
@@ -69,7 +81,7 @@ def _sends(*pairs: tuple[str, str]) -> list[Send]:
 
 DEFAULT_SENDS: dict[str, list[tuple[str, str]]] = {
     "rating_downgrade": [("wecom", RM), ("email", "risk_team")],
-    "alert": [("wecom", RM), ("email", "risk_team")],
+    "alert": [("email", AML_TEAM)],
     "sync_failed": [("email", "operators")],
     "dead_letters": [("email", "operators")],
     "digest": [("email", "operators")],
@@ -120,6 +132,20 @@ class FollowUpRoute(Route):
         return {"high": 30, "medium": 91, "low": 182, **value}
 
 
+def aml_refusal(recipient: str) -> str | None:
+    """Why ``recipient`` may never receive an AML alert, or None when it may."""
+    value = recipient.strip().lower()
+    if value == RM:
+        return "the relationship manager is never told of an AML alert (no tipping-off)"
+    if value == "@robot":
+        return "a WeCom group robot posts into a group chat anyone in it can forward"
+    if value == "@all":
+        return "'@all' reaches every member of the WeCom corp"
+    if value.startswith("oa:"):
+        return "an Official Account follower is outside the bank"
+    return None
+
+
 class NotifySettings(NotifyStrict):
     """``[notify]``: routing, recipients, follow-up intervals and delivery behaviour."""
 
@@ -135,6 +161,14 @@ class NotifySettings(NotifyStrict):
     client_url: str | None = Field(default=None, description="Link to a client, e.g. https://crm/clients/{id} "
                                                              "({id} and {uscc} are replaced).")
     run_url: str | None = Field(default=None, description="Link to a run report, e.g. https://crmhub/runs/{id}.")
+    alert_url: str | None = Field(default=None, description="Link to an alert in the bank's AML console, e.g. "
+                                                             "https://aml.bank.example/alerts/{id} ({id} replaced).")
+    aml_report_working_days: int = Field(default=5, ge=1, description="Large-value reports are due this many "
+                                         "working days after the transaction (PBOC Order 〔2016〕第3号).")
+    holidays: list[date] = Field(default_factory=list, description="Public holidays (not working days) for AML "
+                                                                   "report deadlines.")
+    make_up_workdays: list[date] = Field(default_factory=list, description="Weekend days that are working days "
+                                                                           "(调休) for AML report deadlines.")
     groups: dict[str, list[str]] = Field(default_factory=dict, description="Named recipient lists.")
     directory: dict[str, str] = Field(default_factory=dict, description="RM email or name → WeCom UserID.")
     rating_downgrade: Route = Field(default_factory=Route)
@@ -166,8 +200,26 @@ class NotifySettings(NotifyStrict):
 
     @model_validator(mode="after")
     def _defaults(self) -> NotifySettings:
-        self.groups = {"risk_team": [], "operators": [], **self.groups}
+        self.groups = {"risk_team": [], "operators": [], AML_TEAM: [], **self.groups}
         return self
+
+    def confidentiality_problems(self) -> list[tuple[str, str]]:
+        """``(key path, message)`` for every ``[notify.alert]`` recipient that would disclose an AML alert: the
+        RM, a group robot, ``@all`` or an OA follower, literally or as a member of a group."""
+        problems: list[tuple[str, str]] = []
+        for i, send in enumerate(self.alert.send or []):
+            where = f"notify.alert.send.{i}.to"
+            for spec in send.to:
+                why = aml_refusal(spec)
+                if why:
+                    problems.append((where, f"AML alerts may not go to {spec!r}: {why}; send them to the "
+                                            f"{AML_TEAM} group"))
+                for member in self.groups.get(spec, []) if spec != RM else []:
+                    why = aml_refusal(member)
+                    if why:
+                        problems.append((where, f"AML alerts may not go to group {spec!r}: its member "
+                                                f"{member!r} — {why}; send them to the {AML_TEAM} group"))
+        return problems
 
     def route(self, event: str) -> Route:
         """The route of ``event`` (one of `EVENTS`)."""

@@ -118,6 +118,10 @@ class SandboxSet:
             if r.app.config_name in section:
                 raise ValueError(f"two sandbox apps configure [{r.app.config_section}.{r.app.config_name}]")
             section[r.app.config_name] = _drop_none(r.config())
+        if any(c.get("plugin") == "email" for c in doc.get("channels", {}).values()):
+            # AML alerts go only to the AML team by email (docs/notifications.md): an example group, so the
+            # sandbox's alerts land in the SMTP sandbox instead of nowhere.
+            doc["notify"] = {"groups": {"aml_team": ["aml@bank.example"]}}
         return doc
 
     def write_config(self, path: str | Path) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from email_helpers import StartSmtp, email_config, make_channel
 
@@ -140,18 +138,18 @@ def email_config_for_port(port: int) -> EmailConfig:
 
 async def test_rendered_notification_end_to_end(smtp: StartSmtp) -> None:
     server = smtp()
-    subject, text, html = render_email("alert", "en", {
+    subject, text, html = render_email("rating_downgrade", "en", {
         "client": {"name": "Xinghe <script>x</script>", "uscc": "91110108MA01ABCD1X"},
-        "alert": {"kind": "large_value", "amount": 2500000, "occurred_at": datetime(2024, 5, 1, 10, 3),
-                  "summary": f"counterparty account {ACCOUNT}"},
-        "url": "https://crm.bank.example/alerts/9"})
+        "before": {"rating": "A", "score": 80}, "after": {"rating": "BB", "score": 63, "segment": "medium"},
+        "reasons": [f"returned items on counterparty account {ACCOUNT}"],
+        "url": "https://crm.bank.example/clients/9"})
     async with make_channel(server) as channel:
-        await channel.send(OutboundMessage(key="alert-9", recipients=["risk@bank.example"], subject=subject,
-                                           text=text, html=html, kind="alert"))
+        await channel.send(OutboundMessage(key="downgrade-9", recipients=["risk@bank.example"], subject=subject,
+                                           text=text, html=html, kind="rating_downgrade"))
     mail = server.handler.wait_for(1)[0]
-    assert mail.subject == "[Risk alert] Large-value transaction: Xinghe <script>x</script>"
+    assert mail.subject == "[Rating downgrade] Xinghe <script>x</script>: A → BB"
     assert mail.html is not None and "&lt;script&gt;" in mail.html and "<script>" not in mail.html
-    assert mail.text is not None and "2,500,000.00 CNY" in mail.text and ACCOUNT not in mail.text + mail.html
+    assert mail.text is not None and "A → BB" in mail.text and ACCOUNT not in mail.text + mail.html
 
 
 def test_config_rules(smtp: StartSmtp) -> None:

@@ -47,6 +47,19 @@ def test_html_is_autoescaped_but_text_is_not_and_links_are_http_only() -> None:
     assert "分散转出" in render_email("alert", "zh", CONTEXT)[0]
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_aml_alert_email_says_kind_id_date_deadline_and_no_evidence(lang: str) -> None:
+    """The AML team's email: kind, id, date, deadline and where to look — no client, amount or summary."""
+    ctx = {**CONTEXT, "alert": {**CONTEXT["alert"], "day": "2024-05-01", "deadline": "2024-05-09",
+                                "working_days": 5, "command": "crmhub alerts show 7"}}
+    subject, text, html = render_email("alert", lang, ctx)
+    for part in (subject, text, html):
+        for secret in ("北京星河科技有限公司", "91110108MA01ABCD1X", "1,950,000", "账户", "622202"):
+            assert secret not in part, (lang, secret)
+    assert "#7" in subject and "crmhub alerts show 7" in text and "2024-05-09" in text and "2024-05-01" in text
+    assert ("反洗钱" in subject) == (lang == "zh") and ("AML" in subject) == (lang == "en")
+
+
 def test_unknown_kind_or_language() -> None:
     with pytest.raises(ValueError, match="unknown notification kind"):
         render_email("nope", "zh", {})

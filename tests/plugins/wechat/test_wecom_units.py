@@ -89,9 +89,8 @@ def test_every_kind_renders_in_both_languages_masked(kind: str, lang: str) -> No
 
 
 def test_rendering_labels_masks_and_neutralises() -> None:
-    zh = render_wecom("alert", "zh", {**CONTEXT, "client": {"name": "星河<@all>`x`"}})
-    en = render_wecom("alert", "en", CONTEXT)
-    assert "拆分交易" in zh and "Structuring" in en and "1,950,000.00 CNY" in en
+    zh = render_wecom("rating_downgrade", "zh", {**CONTEXT, "client": {"name": "星河<@all>`x`"},
+                                                 "reasons": ["账户 6222021234567890123 多次退票"]})
     assert "<@all>" not in zh and "＜@all＞" in zh and "`" not in zh.split("\n")[1]
     assert "622202*********0123" in zh
     assert render_wecom("test", "zh", {}).count("—") == 2  # missing values show a dash, never "None"
@@ -99,6 +98,19 @@ def test_rendering_labels_masks_and_neutralises() -> None:
         render_wecom("nope", "zh", {})
     with pytest.raises(ValueError, match="unsupported language"):
         render_wecom("test", "fr", {})
+
+
+def test_aml_alert_message_is_a_pointer_without_client_amount_or_evidence() -> None:
+    """An AML alert on WeCom names the kind, id, day, deadline and the command — never the client, amounts,
+    accounts or the rule's summary, even when a context carries them (no tipping-off)."""
+    ctx = {**CONTEXT, "alert": {**CONTEXT["alert"], "day": "2024-05-01", "deadline": "2024-05-09",
+                                "command": "crmhub alerts show 7"}}
+    for lang, label in (("zh", "拆分交易"), ("en", "Structuring")):
+        parts = render_wecom_parts("alert", lang, ctx)
+        body = parts.title + parts.markdown + parts.text
+        assert label in body and "7" in parts.title and "crmhub alerts show 7" in body and "2024-05-09" in body
+        for secret in ("北京星河科技有限公司", "91110108MA01ABCD1X", "1,950,000", "1950000", "622202", "5 天内"):
+            assert secret not in body, (lang, secret)
 
 
 async def test_pacer_holds_the_window_until_one_period_after_the_answer() -> None:
