@@ -139,3 +139,22 @@ def test_sigterm_stops_the_foreground_server(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "STOPPED" in out
     assert port_is_free("127.0.0.1", base) and port_is_free("127.0.0.1", base + 1)
+
+
+def test_sandbox_config_has_an_example_aml_team_for_its_email_channel(tmp_path: Path) -> None:
+    """With the real email sandbox, the written config names an aml_team group (AML alerts go only there) and
+    passes `config check`'s rules, including the AML confidentiality rule."""
+    import warnings
+
+    from crmhub.config import parse_settings
+    from crmhub.plugins import load
+    from crmhub_email import plugin as email_plugin
+
+    apps = email_plugin.crmhub_sandbox_apps()
+    with start_sandboxes(apps, port_base=free_port_base(apps), clients=5) as sandboxes:
+        doc = tomllib.loads(sandboxes.write_config(tmp_path / "c.toml").read_text(encoding="utf-8"))
+    assert doc["notify"]["groups"]["aml_team"] == ["aml@bank.example"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        settings = parse_settings(doc, load())
+    assert [(s.channel, s.to) for s in settings.notify.sends("alert")] == [("email", ["aml_team"])]
