@@ -51,7 +51,7 @@ def test_shipped_card_is_complete_and_labelled_illustrative() -> None:
     assert [g.rating for g in card.grades] == list(Rating)
     assert card.segment_for(Rating.A) is Segment.LOW and card.segment_for(Rating.BB) is Segment.MEDIUM
     assert card.segment_for(Rating.B) is Segment.HIGH and card.segment_for(Rating.D) is Segment.HIGH
-    assert {o.code for o in card.overrides} == {"dpd_over_90", "default"}
+    assert {o.code for o in card.overrides} == {"default_dpd_over_90", "default_npl_class"}
     assert card.inputs() <= set(BUILTIN_INPUTS)
     assert set(card.policy) == set(Segment)
 
@@ -113,7 +113,7 @@ def test_inline_scorecard_in_crmhub_toml() -> None:
 def test_scorecard_file_is_read_and_validated_at_config_load(tmp_path: Path) -> None:
     good = tmp_path / "card.toml"
     good.write_text((ROOT / "config" / "scorecard.toml").read_text(encoding="utf-8").replace(
-        'version = "expert-2026.1"', 'version = "bank-3"'), encoding="utf-8")
+        'version = "expert-2026.2"', 'version = "bank-3"'), encoding="utf-8")
     settings = parse_settings({"risk": {"scorecard_file": str(good)}}, registry())
     assert settings.risk.card().version == "bank-3"
     bad = tmp_path / "bad.toml"

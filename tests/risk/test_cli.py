@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from crmhub.cli import main
 from crmhub.i18n import set_lang
-from crmhub.model import Rating
 from crmhub.store import Store
 from crmhub.store.tables import AuditLog
 from crmhub.sync.audit import verify_chain
@@ -82,17 +81,20 @@ def test_acceptance_case(store: Store, config: str, capsys: pytest.CaptureFixtur
 
     code, out = cli(capsys, "risk", "explain", late.uscc, "--json", "-c", config)
     explained = json.loads(out)
-    assert Rating(explained["rating"]).numeric >= Rating.B.numeric and explained["segment"] == "high"
-    assert [o["code"] for o in explained["overrides"]] == ["dpd_over_90"]
-    assert explained["inputs"]["max_dpd"] == 120 and explained["policy"]["review_months"] == 3
+    assert explained["rating"] == "D" and explained["segment"] == "high"  # 120 DPD, 次级: default, not B
+    assert [o["code"] for o in explained["overrides"]] == ["default_dpd_over_90", "default_npl_class"]
+    policy = explained["policy"]
+    assert explained["inputs"]["max_dpd"] == 120 and policy["new_credit"] is False
+    assert policy["pricing_addon_bp"] is None and "NPL workout" in policy["action_en"]
     factors = {f["factor"]: f for f in explained["factors"]}
     assert factors["max_dpd"]["bin_en"] == "≥ 91" and factors["max_dpd"]["points"] == "0.00"
 
     code, out = cli(capsys, "risk", "explain", late.uscc, "-c", config)
-    assert code == 0 and "dpd_over_90" in out and "capped at B" in out and "Maximum days past due" in out
-    assert f"rating {explained['rating']}" in out and "review every 3 month(s)" in out
+    assert code == 0 and "default_dpd_over_90" in out and "rating D" in out and "Maximum days past due" in out
+    assert "rating D (10/10)" in out and "Credit policy: No new credit; NPL workout" in out and " bp" not in out
     code, out = cli(capsys, "--lang", "zh", "risk", "explain", late.uscc, "-c", config)
-    assert "贷款逾期超过 90 天" in out and "最长逾期天数" in out and "授信政策" in out
+    assert "贷款逾期超过 90 天" in out and "最长逾期天数" in out and "授信政策：不得新增授信" in out
+    assert "清收" in out and "+200" not in out
 
 
 def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,7 +134,7 @@ def test_scorecard_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     Path(config).write_text('lang = "en"\n', encoding="utf-8")
     code, out = cli(capsys, "risk", "scorecard", "--json", "-c", config)
     table = json.loads(out)
-    assert code == 0 and table["illustrative"] and table["version"] == "expert-2026.1"
+    assert code == 0 and table["illustrative"] and table["version"] == "expert-2026.2"
     adb = table["factors"][0]
     assert adb["name"] == "avg_daily_balance" and adb["bins"][0] == {"zh": "< 50,000", "en": "< 50,000",
                                                                       "points": "20", "weighted": "2.40"}

@@ -82,14 +82,14 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
         golden = s.scalars(select(GoldenClient)).one()
         assert not golden.needs_risk and golden.rating is not None
         rating = Rating(golden.rating)
-        assert rating.numeric >= Rating.B.numeric and golden.segment == Segment.HIGH.value
+        assert rating is Rating.D and golden.segment == Segment.HIGH.value
         assert golden.data["risk"]["rating"] == golden.rating
     assert crm.records["Z1"]["risk"]["rating"] == golden.rating  # written back to the CRM
     kinds = [k for k, _ in EVENTS]
     assert kinds.count("risk_changed") == 1 and kinds.count("alert_raised") == 2
     changed = dict(EVENTS)["risk_changed"]
     assert changed["before"] is None and changed["after"].rating == rating
-    assert [o.code for o in changed["after"].overrides] == ["dpd_over_90"]
+    assert [o.code for o in changed["after"].overrides] == ["default_dpd_over_90", "default_npl_class"]
     assert changed["client"].uscc == U1 and changed["run_id"] == report.run_id
     raised = [kw["alert"] for k, kw in EVENTS if k == "alert_raised"]
     # the 2.5M credit shares its day with a 50,000 receipt: the day's credits are reported together
@@ -113,9 +113,9 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
     assert changed["before"].rating.value == rows[0].rating and changed["after"].overrides == []
 
     eng = engine(store, registry)  # a new scorecard version reaches every client, changed inputs or not
-    eng.settings.risk.scorecard = eng.settings.risk.card().model_copy(update={"version": "expert-2026.2"})
+    eng.settings.risk.scorecard = eng.settings.risk.card().model_copy(update={"version": "bank-2027.1"})
     eng.risk_phase = make_risk_phase(eng.settings, registry)
     assert (await eng.run()).totals.risk_assessed == 1
     with store.begin() as s:
         versions = list(s.scalars(select(RiskAssessmentRow.scorecard_version).where(RiskAssessmentRow.current)))
-    assert versions == ["expert-2026.2"]
+    assert versions == ["bank-2027.1"]

@@ -55,7 +55,7 @@ def test_hand_computed_healthy_client() -> None:
     assert a.reason_codes == ["avg_daily_balance", "monthly_credit_turnover", "returned_items"]
     reasons = {f.factor: f.reason_en for f in a.factors}
     assert reasons["avg_daily_balance"] == "Low average daily balance" and reasons["max_dpd"] == ""
-    assert a.scorecard_version == "expert-2026.1" and a.inputs == HEALTHY
+    assert a.scorecard_version == "expert-2026.2" and a.inputs == HEALTHY
 
 
 def test_best_client_and_bin_edges() -> None:
@@ -74,20 +74,21 @@ def test_missing_inputs_score_their_missing_points_and_say_so() -> None:
     assert s.details["registered_capital"].missing
 
 
-def test_dpd_over_90_caps_at_b_and_is_named() -> None:
+def test_more_than_90_days_past_due_is_default_and_named() -> None:
+    """Issue 13: a loan 120 days past due made the client B; it is D (default), with the override named."""
     a = score({**BEST, "max_dpd": 120, "worst_class": "special_mention"}).assessment
     assert a.score == Decimal("74.20") and a.scored_rating is Rating.BBB  # 99.2 − 20 − 5
-    assert a.rating is Rating.B and a.segment is Segment.HIGH
-    assert [o.code for o in a.overrides] == ["dpd_over_90"] and a.overrides[0].rating is Rating.B
-    assert "90" in a.overrides[0].reason_zh and "capped at B" in a.overrides[0].reason_en
+    assert a.rating is Rating.D and a.segment is Segment.HIGH
+    assert [o.code for o in a.overrides] == ["default_dpd_over_90"] and a.overrides[0].rating is Rating.D
+    assert "90" in a.overrides[0].reason_zh and "rating D" in a.overrides[0].reason_en
     assert a.reason_codes[:2] == ["max_dpd", "worst_class"]
 
 
-def test_cap_never_improves_a_worse_score() -> None:
-    a = score({**HEALTHY, "max_dpd": 95, "worst_class": "substandard", "avg_daily_balance": 10,
+def test_a_worse_score_is_still_named_default() -> None:
+    a = score({**HEALTHY, "max_dpd": 95, "worst_class": "special_mention", "avg_daily_balance": 10,
                "monthly_credit_turnover": 0, "years_in_business": 0.5}).assessment
     assert a.scored_rating.numeric > Rating.B.numeric
-    assert a.rating is a.scored_rating and [o.code for o in a.overrides] == ["dpd_over_90"]
+    assert a.rating is Rating.D and [o.code for o in a.overrides] == ["default_dpd_over_90"]
 
 
 def test_dpd_exactly_90_triggers_nothing() -> None:
@@ -96,25 +97,53 @@ def test_dpd_exactly_90_triggers_nothing() -> None:
 
 
 @pytest.mark.parametrize(("dpd", "cls", "codes"), [
-    (361, "loss", ["dpd_over_90", "default"]),
-    (400, "doubtful", ["dpd_over_90", "default"]),
-    (0, "loss", ["default"]),
+    (120, "substandard", ["default_dpd_over_90", "default_npl_class"]),  # the 120-day 次级 borrower once rated B
+    (400, "doubtful", ["default_dpd_over_90", "default_npl_class"]),
+    (0, "loss", ["default_npl_class"]),
+    (10, "substandard", ["default_npl_class"]),
+    (30, "special_mention", []),
 ])
 def test_default_override_sets_d(dpd: int, cls: str, codes: list[str]) -> None:
     a = score({**BEST, "max_dpd": dpd, "worst_class": cls}).assessment
-    assert a.rating is Rating.D and a.rating.numeric == 10 and a.segment is Segment.HIGH
     assert [o.code for o in a.overrides] == codes
+    if codes:
+        assert a.rating is Rating.D and a.rating.numeric == 10 and a.segment is Segment.HIGH
+    else:
+        assert a.rating is a.scored_rating
 
 
-def test_stricter_variant_from_config() -> None:
+def test_default_policy_is_no_new_credit_never_a_price() -> None:
+    """Grade D gets the NPL policy (no new credit, workout), not the high segment's "+200 bp" pricing add-on."""
+    card = default_scorecard()
+    policy = card.policy_for(Rating.D, Segment.HIGH)
+    assert policy.new_credit is False and policy.pricing_addon_bp is None
+    assert "不得新增授信" in policy.action_zh and "清收" in policy.action_zh and "No new credit" in policy.action_en
+    assert card.policy_for(Rating.CCC, Segment.HIGH).pricing_addon_bp == 200
+    bare = card.model_copy(update={"rating_policy": {}})
+    assert bare.policy_for(Rating.D, Segment.HIGH).new_credit is False  # the built-in NPL policy
+    data = card.model_dump(mode="json")
+    data["rating_policy"]["D"] = {**data["rating_policy"]["D"], "pricing_addon_bp": 200}
+    with pytest.raises(ValueError, match="no pricing add-on"):
+        Scorecard.model_validate(data)
+    data["rating_policy"]["D"] = {**data["policy"]["high"]}
+    with pytest.raises(ValueError, match="new_credit = false"):
+        Scorecard.model_validate(data)
+
+
+def test_a_card_cannot_rate_a_non_performing_borrower_above_d() -> None:
+    """A card without the default overrides (or with an old 'cap at B') still rates > 90 DPD and 次级 as D; the
+    reserved codes cannot be reused for anything but D."""
     data = default_scorecard().model_dump(mode="json")
-    data["overrides"] = [{"code": "npl_default", "action": "set", "rating": "D", "reason_zh": "不良", "reason_en":
-                          "NPL", "when": [{"input": "max_dpd", "op": ">", "value": 90},
-                                          {"input": "worst_class", "op": ">=", "value": "substandard"}]}]
+    data["overrides"] = [{"code": "dpd_over_90", "action": "cap", "rating": "B", "reason_zh": "逾期", "reason_en":
+                          "past due", "when": [{"input": "max_dpd", "op": ">", "value": 90}]}]
     card = Scorecard.model_validate(data)
-    assert score({**BEST, "worst_class": "substandard"}, card).assessment.rating is Rating.D
-    assert score({**BEST, "worst_class": "special_mention"}, card).assessment.rating is Rating.AAA
-    assert score({**BEST, "max_dpd": None}, card).assessment.overrides == []  # unknown never triggers
+    a = score({**BEST, "max_dpd": 120, "worst_class": "substandard"}, card).assessment
+    assert a.rating is Rating.D
+    assert [o.code for o in a.overrides] == ["dpd_over_90", "default_dpd_over_90", "default_npl_class"]
+    assert score({**BEST, "max_dpd": None, "worst_class": None}, card).assessment.overrides == []  # unknown: none
+    data["overrides"][0]["code"] = "default_dpd_over_90"
+    with pytest.raises(ValueError, match="must be action"):
+        Scorecard.model_validate(data)
 
 
 def test_woe_iv_hand_computed() -> None:

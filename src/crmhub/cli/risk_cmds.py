@@ -92,10 +92,14 @@ def _print_outcome(o: AssessOutcome) -> None:
     outcome_zh = {"first": "首次", "changed": "已变化", "rescored": "重新评分", "unchanged": "未变化"}
     for r in o.results:
         p = r.get("policy") or {}
-        policy = bilingual(
-            f"+{p.get('pricing_addon_bp')} bp，{p.get('review_months')} 个月复审，{p.get('collateral_zh')}",
-            f"+{p.get('pricing_addon_bp')} bp, review {p.get('review_months')} mo, {p.get('collateral_en')}",
-        ) if p else "-"
+        if not p:
+            policy = "-"
+        elif p.get("new_credit", True):
+            policy = bilingual(
+                f"+{p.get('pricing_addon_bp')} bp，{p.get('review_months')} 个月复审，{p.get('collateral_zh')}",
+                f"+{p.get('pricing_addon_bp')} bp, review {p.get('review_months')} mo, {p.get('collateral_en')}")
+        else:
+            policy = bilingual(p.get("action_zh") or "不得新增授信", p.get("action_en") or "no new credit")
         table.add_row(str(r["id"]), r["uscc"] or "-", r["name"], f"{r['score']:.2f}", r["rating"],
                       _segment(r["segment"]), policy,
                       bilingual(outcome_zh.get(r["outcome"], r["outcome"]), r["outcome"]))
@@ -158,7 +162,13 @@ def _print_explanation(d: dict[str, Any]) -> None:
     else:
         console.print(bilingual("调整规则：无", "Overrides: none"))
     p = d.get("policy") or {}
-    if p:
+    if p and not p.get("new_credit", True):
+        console.print(bilingual(
+            f"授信政策：{p.get('action_zh') or '不得新增授信'}；{p.get('collateral_zh', '')}；"
+            f"复审周期 {p['review_months']} 个月；{p.get('approval_zh', '')}",
+            f"Credit policy: {p.get('action_en') or 'no new credit'}; {p.get('collateral_en', '')}; review every "
+            f"{p['review_months']} month(s); {p.get('approval_en', '')}"))
+    elif p:
         collateral_zh = p.get("collateral_zh") or ("需担保" if p["collateral_required"] else "可信用")
         collateral_en = p.get("collateral_en") or ("collateral required" if p["collateral_required"]
                                                    else "unsecured allowed")

@@ -263,15 +263,56 @@ class Override(CardModel):
 
 
 class Policy(CardModel):
-    """Credit policy for one segment (illustrative defaults; the bank's credit policy decides)."""
+    """Credit policy for one segment, or for one grade (illustrative defaults; the bank's credit policy decides).
 
-    pricing_addon_bp: int = Field(description="Basis points added to the base rate (e.g. LPR).")
-    collateral_required: bool
+    A policy either allows new credit at a price (``pricing_addon_bp``) or allows none (``new_credit = false``,
+    the defaulted / non-performing client: NPL workout, 不良资产处置/清收) — never both: pricing a default would
+    say it can be lent to at a premium.
+    """
+
+    new_credit: bool = Field(default=True, description="Whether new credit may be granted at all.")
+    pricing_addon_bp: int | None = Field(default=None, description="Basis points added to the base rate (e.g. "
+                                                                    "LPR); only when new credit is allowed.")
+    collateral_required: bool = False
     collateral_zh: str = ""
     collateral_en: str = ""
     review_months: int = Field(ge=1, description="Months between credit reviews.")
     approval_zh: str = ""
     approval_en: str = ""
+    action_zh: str = Field(default="", description="What to do with the exposure (e.g. NPL workout).")
+    action_en: str = ""
+
+    @model_validator(mode="after")
+    def _priced_only_when_lending(self) -> Policy:
+        if not self.new_credit and self.pricing_addon_bp is not None:
+            raise ValueError("a policy without new credit has no pricing add-on; remove pricing_addon_bp")
+        if self.new_credit and self.pricing_addon_bp is None:
+            raise ValueError("pricing_addon_bp is required when new credit is allowed")
+        return self
+
+
+NPL_POLICY = Policy(
+    new_credit=False, collateral_required=True, review_months=1,
+    collateral_zh="存量授信停止发放，落实抵质押物与保证责任", collateral_en="No further drawing; enforce "
+    "collateral and guarantees", approval_zh="总行资产保全（不良资产）部门负责", approval_en="Head-office asset "
+    "recovery (NPL) department", action_zh="不得新增授信；按不良资产处置：清收、重组、核销或转让",
+    action_en="No new credit; NPL workout: recovery, restructuring, write-off or transfer")
+"""The credit policy of grade D when a card names none: a defaulted client gets no new credit."""
+
+NPL_DEFAULTS: tuple[Override, ...] = (
+    Override(code="default_dpd_over_90", when=[Condition(input="max_dpd", op=">", value=Decimal(90))],
+             action="set", rating=Rating.D,
+             reason_zh="贷款逾期超过 90 天（不良，违约）：评级为 D",
+             reason_en="A loan is more than 90 days past due (non-performing, default): rating D"),
+    Override(code="default_npl_class", when=[Condition(input="worst_class", op=">=", value="substandard")],
+             action="set", rating=Rating.D,
+             reason_zh="贷款分类为次级、可疑或损失（不良贷款）：评级为 D",
+             reason_en="A loan is classified substandard, doubtful or loss (non-performing): rating D"),
+)
+"""The default definition every card obeys (domain.md §11): more than 90 days past due (《商业银行金融资产风险
+分类办法》, CBIRC/PBOC Order 〔2023〕No. 1: at least 次级; Basel II §452: default) or classified 次级, 可疑 or 损失
+(non-performing) → grade D. The shipped card lists them; the engine applies any a card leaves out, so a card cannot
+rate a non-performing borrower above D."""
 
 
 class GroupInfo(CardModel):
@@ -296,6 +337,8 @@ class Scorecard(CardModel):
     segments: list[SegmentBand] = Field(min_length=1)
     overrides: list[Override] = Field(default_factory=list)
     policy: dict[Segment, Policy]
+    rating_policy: dict[Rating, Policy] = Field(default_factory=dict, description="Policies for single grades, "
+                                                "taking precedence over the segment's (D: no new credit).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:
@@ -322,11 +365,28 @@ class Scorecard(CardModel):
         codes = [o.code for o in self.overrides]
         if len(codes) != len(set(codes)):
             raise ValueError("override codes must be unique")
+        reserved = {o.code for o in NPL_DEFAULTS}
+        for o in self.overrides:
+            if o.code in reserved and (o.action != "set" or o.rating is not Rating.D):
+                raise ValueError(f"override {o.code!r} is the default definition (> 90 days past due or 次级 and "
+                                 "worse → D): it must be action = \"set\", rating = \"D\"")
+        default = self.rating_policy.get(Rating.D)
+        if default is not None and default.new_credit:
+            raise ValueError("rating_policy.D must set new_credit = false: a defaulted (non-performing) client gets "
+                             "no new credit, only NPL workout")
         return self
+
+    def policy_for(self, rating: Rating, segment: Segment) -> Policy:
+        """The credit policy of a grade: its own (``rating_policy``), else its segment's; D is always NPL."""
+        own = self.rating_policy.get(rating)
+        if own is not None:
+            return own
+        return NPL_POLICY if rating is Rating.D else self.policy[segment]
 
     def inputs(self) -> set[str]:
         """Every input the card reads (factors and overrides)."""
-        return {f.input_name for f in self.factors} | {c.input for o in self.overrides for c in o.when}
+        return ({f.input_name for f in self.factors} | {c.input for o in self.overrides for c in o.when}
+                | {c.input for o in NPL_DEFAULTS for c in o.when})
 
     def fingerprint(self) -> str:
         """SHA-256 of the card's content: an edit without a version bump is still detectable."""

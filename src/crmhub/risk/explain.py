@@ -87,4 +87,5 @@ def points_table(card: Scorecard) -> dict[str, Any]:
         "segments": [{"segment": s.segment.value, "worst": s.worst.value} for s in card.segments],
         "overrides": [o.model_dump(mode="json") for o in card.overrides],
         "policy": {k.value: v.model_dump(mode="json") for k, v in card.policy.items()},
+        "rating_policy": {k.value: v.model_dump(mode="json") for k, v in card.rating_policy.items()},
     }

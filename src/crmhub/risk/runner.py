@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
-from crmhub.model import CorporateClient, RiskAssessment, RiskSummary, Segment
+from crmhub.model import CorporateClient, Rating, RiskAssessment, RiskSummary, Segment
 from crmhub.model import uscc as uscc_mod
 from crmhub.risk.alerts import alert_json, detect, save_drafts
 from crmhub.risk.card import Scorecard
@@ -146,7 +146,7 @@ class RiskEngine:
                 "current": True, "run_id": run_id,
                 "data": {"assessment": a.model_dump(mode="json"),
                          "factors": {n: d.as_json() for n, d in scored.details.items()},
-                         "policy": self.card.policy[a.segment].model_dump(mode="json"),
+                         "policy": self.card.policy_for(a.rating, a.segment).model_dump(mode="json"),
                          "scorecard_fingerprint": self.fingerprint, "parameters": self.parameters}})
             changed = cur is None or cur.rating != a.rating.value or cur.segment != a.segment.value
             outcome.assessed += 1
@@ -204,7 +204,7 @@ def _client(g: GoldenClient) -> CorporateClient:
 
 def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str, card: Scorecard
             ) -> dict[str, Any]:
-    policy = card.policy.get(Segment(segment))
+    policy = card.policy_for(Rating(rating), Segment(segment)) if Segment(segment) in card.policy else None
     return {"id": g.id, "uscc": g.uscc, "name": g.name, "rating": rating, "segment": segment,
             "score": round(float(score), 2), "outcome": what,
             "policy": policy.model_dump(mode="json") if policy is not None else None}

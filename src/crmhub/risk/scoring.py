@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from crmhub.model import FactorScore, Rating, RatingOverride, RiskAssessment
-from crmhub.risk.card import Factor, Scorecard
+from crmhub.risk.card import NPL_DEFAULTS, Factor, Scorecard
 
 CENT = Decimal("0.01")
 
@@ -133,7 +133,9 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     """Score ``inputs`` with ``card``: factor points, grade by cut-offs, then overrides in order, then segment.
 
     Overrides: ``cap`` makes the rating no better than the override's grade, ``set`` makes it exactly that
-    grade; every override that fires is named, even when the score alone was already as bad. Reason codes are
+    grade; every override that fires is named, even when the score alone was already as bad. The default
+    definition (`NPL_DEFAULTS`: > 90 DPD or 次级 and worse → D) runs after the card's own, for any of its codes the
+    card does not list, so no card rates a non-performing borrower above D. Reason codes are
     the factors that cost the most points against their best bin (largest ``weight × (max − points)``).
     """
     factors: list[FactorScore] = []
@@ -152,7 +154,8 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     scored = card.grade_for(score)
     rating = scored
     fired: list[RatingOverride] = []
-    for o in card.overrides:
+    codes = {o.code for o in card.overrides}
+    for o in (*card.overrides, *(d for d in NPL_DEFAULTS if d.code not in codes)):
         if not o.applies(inputs):
             continue
         rating = o.rating if o.action == "set" else worse(rating, o.rating)

@@ -156,7 +156,7 @@ def _background(book: Book, rng: random.Random, inp: LedgerInputs, monthly: int,
 
 
 PAST_DUE_DAYS = (30, 120, 400)
-"""DPD planted on ``past_due`` clients: 关注, capped at B (> 90), D (> 360) under the default overrides."""
+"""DPD planted on ``past_due`` clients: 关注 (≤ 90) and D under the default definition (> 90, or 次级 and worse)."""
 
 
 def _loan(rng: random.Random, codec: IdCodec, inp: LedgerInputs, slot: int, today: date, dpd: int,

@@ -2,7 +2,7 @@
 then `crmhub alerts list --json` and `crmhub risk explain`, each a real `crmhub` process.
 
 The ledger holds a corporate transfer of RMB 2,500,000, a client moving RMB 1,990,000 three times in one day and a
-loan 120 days past due.
+loan 120 days past due (rated D: default, no new credit).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _crmhub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False)
 
 
-def test_sync_over_the_ledger_raises_the_alerts_and_caps_the_overdue_client(tmp_path: Path, store_url: str) -> None:
+def test_sync_over_the_ledger_raises_the_alerts_and_rates_the_overdue_client_d(tmp_path: Path, store_url: str) -> None:
     with serve_app_in_thread(build(SandboxOptions(base_url="", world=TinyWorld(views=_views)))) as server:
         cfg = tmp_path / "crmhub.toml"
         cfg.write_text(tomli_w.dumps({
@@ -76,8 +76,10 @@ def test_sync_over_the_ledger_raises_the_alerts_and_caps_the_overdue_client(tmp_
         explain = _crmhub("risk", "explain", code(3), "--json", "-c", str(cfg), cwd=tmp_path)
         assert explain.returncode == 0, explain.stderr[-3000:]
         explained = json.loads(explain.stdout)
-        assert Rating(explained["rating"]).numeric >= Rating.B.numeric
-        assert [o["code"] for o in explained["overrides"]] == ["dpd_over_90"]
+        assert Rating(explained["rating"]) is Rating.D  # issue 13: 120 days past due is default, not B
+        assert [o["code"] for o in explained["overrides"]] == ["default_dpd_over_90", "default_npl_class"]
         assert explained["inputs"]["max_dpd"] == 120
+        assert explained["policy"]["new_credit"] is False and explained["policy"]["pricing_addon_bp"] is None
         text = _crmhub("risk", "explain", code(3), "-c", str(cfg), cwd=tmp_path)
-        assert "dpd_over_90" in text.stdout and "capped at B" in text.stdout
+        assert "default_dpd_over_90" in text.stdout and "more than 90 days past due" in text.stdout
+        assert "Credit policy: No new credit" in text.stdout and "+200 bp" not in text.stdout
