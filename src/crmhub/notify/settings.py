@@ -164,7 +164,7 @@ class NotifySettings(NotifyStrict):
     alert_url: str | None = Field(default=None, description="Link to an alert in the bank's AML console, e.g. "
                                                              "https://aml.bank.example/alerts/{id} ({id} replaced).")
     aml_report_working_days: int = Field(default=5, ge=1, description="Large-value reports are due this many "
-                                         "working days after the transaction (PBOC Order 〔2016〕第3号).")
+                                         "working days after the transaction (PBOC Order 〔2016〕第3号, as amended).")
     holidays: list[date] = Field(default_factory=list, description="Public holidays (not working days) for AML "
                                                                    "report deadlines.")
     make_up_workdays: list[date] = Field(default_factory=list, description="Weekend days that are working days "

@@ -1,7 +1,9 @@
 """``[risk]`` in crmhub.toml: the scorecard to use, the ledger window, FX rates and the alert rules' parameters.
 
-Defaults follow domain.md: the large-value thresholds are PBOC Order 〔2016〕No. 3 (0501 cash, 0502 corporate
-transfers); every other number is an *illustrative* default a bank replaces with its own monitoring standard.
+Defaults follow domain.md: the large-value thresholds are PBOC Order 〔2016〕No. 3 as amended by 〔2018〕No. 2 (0501
+cash, 0502 corporate transfers); every other number is an *illustrative* default a bank replaces with its own
+monitoring standard (the Order is principle-based for suspicious transactions: each bank sets its own). Every
+parameter's source is commented in config/crmhub.toml.
 Amounts are in major units (yuan, dollars) as people write them; the engine converts to minor units.
 """
 
@@ -29,7 +31,8 @@ class RuleSettings(RiskStrict):
 
 
 class LargeValueSettings(RuleSettings):
-    """``large_value``: per customer per day, credits and debits summed separately (PBOC 〔2016〕3号 Art. 5)."""
+    """``large_value``: per customer per day, credits and debits summed separately (PBOC Order 〔2016〕No. 3 as
+    amended; codes 0501 cash, 0502 corporate transfers)."""
 
     transfer_cny: Decimal = Field(default=Decimal(2_000_000), gt=0, description="0502 corporate transfers, CNY.")
     transfer_usd: Decimal = Field(default=Decimal(200_000), gt=0,

@@ -22,9 +22,17 @@ from crmhub.risk.inputs import LedgerView
 from crmhub.risk.ledger import ClientFacts, Key, TxRow
 from crmhub.risk.settings import RiskSettings
 
-REGULATION_LARGE = "中国人民银行令〔2016〕第3号《金融机构大额交易和可疑交易报告管理办法》"
-REGULATION_SUSPICIOUS = ("中国人民银行令〔2016〕第3号 可疑交易报告（原则性要求）；"
-                         "〔2006〕第2号 第十一条 可疑交易类型（规则参数为示例）")
+MEASURES_ZH = "《金融机构大额交易和可疑交易报告管理办法》（中国人民银行令〔2016〕第3号，经〔2018〕第2号修改）"
+MEASURES_EN = ("Measures for the Administration of Financial Institutions' Reporting of Large-value and Suspicious "
+               "Transactions (PBOC Order [2016] No. 3, as amended by [2018] No. 2)")
+REGULATION_LARGE = f"{MEASURES_ZH}：大额交易报告标准"
+REGULATION_LARGE_EN = f"{MEASURES_EN}: large-value reporting thresholds"
+REGULATION_SUSPICIOUS = f"{MEASURES_ZH}：可疑交易报告（合理怀疑原则）；监测规则及参数为本行示例标准，非监管规定"
+REGULATION_SUSPICIOUS_EN = (f"{MEASURES_EN}: suspicious-transaction reporting (reasonable suspicion); the monitoring "
+                            "rule and its parameters are the bank's illustrative standard, not regulatory values")
+"""Cited in every alert's details (``regulation`` / ``regulation_en``). The 2016 Order replaced the 〔2006〕第2号
+Measures on 2017-07-01 (domain.md §7); that repealed text is never cited. Article numbers are left out while
+they are unconfirmed."""
 
 
 @dataclass(slots=True)
@@ -141,7 +149,8 @@ def _large_value_confirm(ctx: RuleContext, day: date, credit: bool, cash: bool, 
             amount_minor=round(total), currency=group, transactions=mine,
             details={"report_code": code, "direction": "credit" if credit else "debit", "cash": cash,
                      "currency_group": group, "total": _yuan(total), "threshold": _yuan(limit),
-                     "count": len(mine), "regulation": REGULATION_LARGE},
+                     "count": len(mine), "regulation": REGULATION_LARGE,
+                     "regulation_en": REGULATION_LARGE_EN},
             summary_zh=f"大额交易（{code}）：{day.isoformat()} 当日{what_zh}{side_zh}合计 {_yuan(total)} {group}，"
                        f"达到 {_yuan(limit)} 的报告标准",
             summary_en=f"Large-value ({code}): {what_en} {side_en} on {day.isoformat()} total {_yuan(total)} "
@@ -172,7 +181,8 @@ def structuring(ctx: RuleContext) -> list[Draft]:
                 discriminator=f"{'cash' if cash else 'transfer'}:{group}:{mine[0].connector}:{mine[0].source_id}",
                 amount_minor=round(total), currency=group, transactions=mine,
                 details={"cash": cash, "currency_group": group, "count": len(mine), "first_day": first.isoformat(),
-                         "last_day": last.isoformat(), "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS},
+                         "last_day": last.isoformat(), "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
+                     "regulation_en": REGULATION_SUSPICIOUS_EN},
                 summary_zh=f"疑似拆分交易：{first.isoformat()} 至 {last.isoformat()} 共 {len(mine)} 笔{what_zh}，"
                            f"每笔略低于大额报告标准",
                 summary_en=f"Possible structuring: {len(mine)} {what_en}s between {first.isoformat()} and "
@@ -259,7 +269,8 @@ def _pass_confirm(ctx: RuleContext, group: list[tuple[int, float, float, float, 
                      "balance_before": _yuan(group[0][3]), "balance_after": _yuan(group[-1][4]),
                      "first_day": d0, "last_day": d1,
                      "turnover_to_adb": None if ratio is None else round(ratio, 2),
-                     "regulation": REGULATION_SUSPICIOUS},
+                     "regulation": REGULATION_SUSPICIOUS,
+                     "regulation_en": REGULATION_SUSPICIOUS_EN},
             summary_zh=f"快进快出：{d0} 转入 {_yuan(inflow)} 元，至 {d1} 转出 {share:.0%}，余额回到原有水平",
             summary_en=f"Pass-through: {_yuan(inflow)} CNY in on {d0}, {share:.0%} out again by {d1}, balance back "
                        "near its prior level")]
@@ -326,7 +337,8 @@ def _fan_confirm(ctx: RuleContext, credit: bool, a: int, b: int) -> Callable[[li
                 kind=kind, rule_id=kind, client_id=ctx.facts.client_id, day=_day(lo), discriminator=d0,
                 amount_minor=round(total), currency="CNY", transactions=mine,
                 details={"counterparties": len(names), "window_days": window, "first_day": d0, "last_day": d1,
-                         "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS},
+                         "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
+                     "regulation_en": REGULATION_SUSPICIOUS_EN},
                 summary_zh=f"{'分散转入' if credit else '分散转出'}：{d0} 至 {d1} 有 {len(names)} 个不同{zh_side}",
                 summary_en=f"{'Fan-in' if credit else 'Fan-out'}: {len(names)} distinct {en_side} between {d0} "
                            f"and {d1}"))
@@ -392,7 +404,8 @@ def _dormant_confirm(ctx: RuleContext, key: Key, status: str | None, previous: d
             transactions=mine,
             details={"account": key[1], "sub_status": status, "last_activity": previous.isoformat() if previous
                      else None, "silent_days": gap, "recent_amount": _yuan(amount), "recent_count": count,
-                     "reactivated_on": first.isoformat(), "regulation": REGULATION_SUSPICIOUS},
+                     "reactivated_on": first.isoformat(), "regulation": REGULATION_SUSPICIOUS,
+                     "regulation_en": REGULATION_SUSPICIOUS_EN},
             summary_zh=f"休眠账户激活：{silent}后，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元",
             summary_en=f"Dormant account reactivated: after {silent_en}, {count} transactions totalling "
                        f"{_yuan(amount)} CNY since {first.isoformat()}")]
