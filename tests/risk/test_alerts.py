@@ -204,6 +204,8 @@ def test_dormant_reactivation(store: Store, registry: Any) -> None:
     b.account(busy, opening=20_000)
     b.tx(busy, 60, 5_000, "credit")
     b.tx(busy, 12, 400_000, "credit")
+    steady_client = live(b, 4)  # active every week for 120 days: a long run of activity is no reactivation
+    b.tx(steady_client, 12, 400_000, "credit", counterparty_account="6222020000000000001")
     b.commit()
     run(store, registry)
     got = {a["uscc"]: a for a in alerts(store, "dormant_reactivation")}
@@ -212,6 +214,36 @@ def test_dormant_reactivation(store: Store, registry: Any) -> None:
     assert got[flagged.uscc]["evidence"]["details"]["sub_status"] == "dormant"
     details = got[silent.uscc]["evidence"]["details"]
     assert details["last_activity"] == "2026-03-15" and details["silent_days"] == 248
+
+
+@pytest.mark.parametrize("sub_status", ["dormant", "none"])
+def test_dormant_reactivation_measures_the_silence_before_the_burst(store: Store, registry: Any,
+                                                                    sub_status: str) -> None:
+    """Issue 13, exactly that shape: an account silent 268 days whose burst began two days before the 30-day
+    window (its two largest credits on those days). The alert read "1 天无交易后" and lacked both credits — and
+    without the dormant flag it was not raised at all. Now: 268 days before the burst, the whole burst, largest
+    first."""
+    from datetime import timedelta
+
+    b = Book(store)
+    c = b.client(1)
+    b.account(c, opening=20_000, sub_status=sub_status)
+    b.tx(c, 300, 8_000, "credit", sid="LAST")  # the last activity before the silence (outside the read window)
+    b.tx(c, 32, 1_800_000, "credit", sid="BIG1")  # the burst begins with its two largest credits
+    b.tx(c, 31, 1_500_000, "credit", sid="BIG2")
+    for i, day in enumerate(range(30, 8, -2)):
+        b.tx(c, day, 60_000 + i * 1_000, "debit", sid=f"P{i}")
+    b.commit()
+    run(store, registry)
+    (got,) = alerts(store, "dormant_reactivation")
+    details = got["evidence"]["details"]
+    assert details["silent_days"] == 268 and details["last_activity"] == (TODAY - timedelta(days=300)).isoformat()
+    assert details["reactivated_on"] == (TODAY - timedelta(days=32)).isoformat() == got["day"]
+    assert got["transaction_ids"][:2] == ["BIG1", "BIG2"] and len(got["transaction_ids"]) == 13
+    assert [t["id"] for t in details["largest"]][:3] == ["BIG1", "BIG2", "P10"]
+    assert details["burst_count"] == 13 and details["burst_amount"] == f"{3_300_000 + 11 * 60_000 + 55_000:,.2f}"
+    assert "此前 268 天无交易" in got["summary_zh"] and "1 天无交易" not in got["summary_zh"]
+    assert "1,800,000.00 CNY" in got["summary_en"] and "no activity for 268 days" in got["summary_en"]
 
 
 def test_rerun_never_duplicates_and_a_shifted_window_is_the_same_alert(store: Store, registry: Any) -> None:

@@ -83,7 +83,11 @@ class DormantSettings(RuleSettings):
     ≥ ``min_amount_cny`` or ≥ ``min_count`` transactions within the last ``recent_days``."""
 
     inactive_days: int = Field(default=180, ge=1)
-    recent_days: int = Field(default=30, ge=1)
+    recent_days: int = Field(default=30, ge=1, description="The recent window; transactions less than this many "
+                                                        "days apart also form one reactivation burst.")
+    max_burst_days: int = Field(default=60, ge=1, description="A reactivation burst began at most this many days "
+                                                            "ago; a longer run of activity is not a sudden "
+                                                            "reactivation.")
     min_amount_cny: Decimal = Field(default=Decimal(300_000), gt=0)
     min_count: int = Field(default=10, ge=1)
     sub_statuses: list[str] = Field(default_factory=lambda: ["dormant", "inactive"])

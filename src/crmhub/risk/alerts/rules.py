@@ -360,55 +360,95 @@ def _merge_starts(starts: list[int], window: int) -> list[list[int]]:
 
 
 def dormant_reactivation(ctx: RuleContext, reader: ActivityReader) -> list[Candidate]:
-    """An account flagged dormant/inactive, or silent ≥ inactive_days, that moved ≥ min_amount or ≥ min_count
-    customer transactions in the last recent_days."""
+    """An account flagged dormant/inactive, or silent ≥ inactive_days before its reactivation burst, that moved
+    ≥ min_amount or ≥ min_count customer transactions in the last recent_days.
+
+    The *burst* is the run of activity that reaches into the recent window: going back from its first recent day,
+    active days less than ``recent_days`` apart belong to it. The silence is measured before the burst — from the
+    account's last transaction before the burst to the burst's first transaction — never inside it (a burst that
+    began a day before the recent window once read as "1 天无交易"), and the evidence is the whole burst. A run
+    that began more than ``max_burst_days`` ago is continuing activity, not a reactivation: it has no silence
+    (only a dormant flag can raise it, with the recent window as evidence).
+    """
     cfg = ctx.settings.alerts.dormant_reactivation
     today = ctx.today.toordinal()
     since = today - cfg.recent_days
-    per_account: dict[Key, tuple[float, int, int]] = {}
+    active: dict[Key, dict[int, tuple[float, int]]] = {}
     for flow in ctx.facts.flows:
-        if flow.bank or not since <= flow.day <= today:
+        if flow.bank or flow.day > today:
             continue
-        amount, count, first_recent = per_account.get(flow.account, (0.0, 0, today + 1))
+        days = active.setdefault(flow.account, {})
+        amount, count = days.get(flow.day, (0.0, 0))
         value = ctx.view.conv.cny(flow.amount_minor, flow.currency)
-        per_account[flow.account] = (amount + (value or 0.0), count + flow.transactions, min(first_recent, flow.day))
+        days[flow.day] = (amount + (value or 0.0), count + flow.transactions)
     out = []
     statuses = {s.lower() for s in cfg.sub_statuses}
-    for key, (amount, count, first_recent) in sorted(per_account.items()):
+    for key, days in sorted(active.items()):
+        recent = [d for d in days if d >= since]
+        amount = sum(days[d][0] for d in recent)
+        count = sum(days[d][1] for d in recent)
         if count == 0 or (amount < float(cfg.min_amount_cny * 100) and count < cfg.min_count):
             continue
         account = ctx.facts.accounts.get(key)
         flagged = account is not None and account.sub_status in statuses
-        earlier = [f.day for f in ctx.facts.flows if f.account == key and not f.bank and f.day < first_recent]
-        previous = _day(max(earlier)) if earlier else reader.last_activity(key, _day(first_recent))
-        if previous is None and account is not None:
-            previous = account.opened_on
-        gap = (first_recent - previous.toordinal()) if previous is not None else None
+        ordered = sorted(days)
+        i = ordered.index(min(recent))
+        while i > 0 and ordered[i] - ordered[i - 1] < cfg.recent_days:
+            i -= 1
+        previous: date | None = None
+        gap: int | None = None
+        if ordered[i] >= today - cfg.max_burst_days:
+            previous = _day(ordered[i - 1]) if i > 0 else reader.last_activity(key, _day(ordered[i]))
+            if previous is None and account is not None:
+                previous = account.opened_on
+            gap = (ordered[i] - previous.toordinal()) if previous is not None else None
+        else:  # active for longer than a burst lasts: continuing activity, no silence to measure
+            i = ordered.index(min(recent))
+        start = ordered[i]
         if not flagged and (gap is None or gap < cfg.inactive_days):
             continue
-        out.append(Candidate(ctx.facts.client_id, _day(first_recent), ctx.today,
+        burst = [days[d] for d in ordered[i:]]
+        totals = (sum(a for a, _ in burst), sum(n for _, n in burst), amount, count)
+        out.append(Candidate(ctx.facts.client_id, _day(start), ctx.today,
                              _dormant_confirm(ctx, key, account.sub_status if account else None, previous, gap,
-                                              amount, count, _day(first_recent))))
+                                              totals, _day(start))))
     return out
 
 
+LARGEST = 5
+"""How many of the burst's largest transactions the details name (all of them are in the evidence, largest
+first)."""
+
+
 def _dormant_confirm(ctx: RuleContext, key: Key, status: str | None, previous: date | None, gap: int | None,
-                     amount: float, count: int, first: date) -> Callable[[list[TxRow]], list[Draft]]:
+                     totals: tuple[float, int, float, int], first: date) -> Callable[[list[TxRow]], list[Draft]]:
+    amount, count, recent_amount, recent_count = totals
+
     def confirm(rows: list[TxRow]) -> list[Draft]:
-        mine = [r for r in rows if (r.connector, r.account_source_id) == key]
-        silent = f"{gap} 天无交易" if gap is not None else "账户状态为休眠"
-        silent_en = f"no activity for {gap} days" if gap is not None else "the account is flagged dormant"
+        mine = sorted((r for r in rows if (r.connector, r.account_source_id) == key),
+                      key=lambda r: (-(ctx.view.conv.cny(r.amount_minor, r.currency) or 0.0), r.day, r.id))
+        largest = [{"id": r.source_id, "day": r.day.isoformat(), "amount": _yuan(r.amount_minor),
+                    "currency": r.currency, "direction": "credit" if r.credit else "debit"} for r in mine[:LARGEST]]
+        if gap is not None and previous is not None:
+            silent = f"此前 {gap} 天无交易（上一笔 {previous.isoformat()}）"
+            silent_en = f"no activity for {gap} days before (last on {previous.isoformat()})"
+        else:
+            silent, silent_en = "账户状态为休眠", "the account is flagged dormant"
+        top = "、".join(f"{t['amount']} {t['currency']}" for t in largest[:2])
+        top_en = ", ".join(f"{t['amount']} {t['currency']}" for t in largest[:2])
         return [Draft(
             kind="dormant_reactivation", rule_id="dormant_reactivation", client_id=ctx.facts.client_id, day=first,
             discriminator=f"{key[0]}:{key[1]}:{first.isoformat()}", amount_minor=round(amount), currency="CNY",
             transactions=mine,
             details={"account": key[1], "sub_status": status, "last_activity": previous.isoformat() if previous
-                     else None, "silent_days": gap, "recent_amount": _yuan(amount), "recent_count": count,
-                     "reactivated_on": first.isoformat(), "regulation": REGULATION_SUSPICIOUS,
+                     else None, "silent_days": gap, "reactivated_on": first.isoformat(),
+                     "burst_amount": _yuan(amount), "burst_count": count, "recent_amount": _yuan(recent_amount),
+                     "recent_count": recent_count, "largest": largest, "regulation": REGULATION_SUSPICIOUS,
                      "regulation_en": REGULATION_SUSPICIOUS_EN},
-            summary_zh=f"休眠账户激活：{silent}后，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元",
-            summary_en=f"Dormant account reactivated: after {silent_en}, {count} transactions totalling "
-                       f"{_yuan(amount)} CNY since {first.isoformat()}")]
+            summary_zh=f"休眠账户激活：{silent}，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元"
+                       + (f"，最大 {top}" if top else ""),
+            summary_en=f"Dormant account reactivated: {silent_en}, {count} transactions totalling "
+                       f"{_yuan(amount)} CNY since {first.isoformat()}" + (f", largest {top_en}" if top_en else ""))]
     return confirm
 
 

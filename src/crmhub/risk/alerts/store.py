@@ -30,7 +30,7 @@ from crmhub.store.tables import Alert
 
 STATUSES = ("new", "acknowledged", "closed")
 RULE_VERSIONS = {"large_value": "1", "structuring": "1", "pass_through": "1", "fan_in": "1", "fan_out": "1",
-                 "dormant_reactivation": "1"}
+                 "dormant_reactivation": "2"}
 """Bumped when a rule's logic changes; the parameters' hash is appended, so a threshold change shows too."""
 
 
