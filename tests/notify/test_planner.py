@@ -217,3 +217,47 @@ def test_default_compose_for_third_party_channels_is_masked_plain_text() -> None
     assert msg.subject == "客户跟进提醒" and "138****5678" in msg.text and MOBILE not in msg.text
     assert "name: 星河科技" in msg.text and msg.recipients == ["r"]
     assert plain_message("test", "en", {}, key="k", recipients=[]).subject == "crmhub test message"
+
+
+def _scored_assessment(store: Store, client_id: int, inputs: dict[str, Any], at: Any) -> int:
+    """An assessment as the risk phase stores it: the real scorecard's factors, details and overrides."""
+    from crmhub.risk.card import default_scorecard
+    from crmhub.risk.scoring import score_inputs
+    from crmhub.store.tables import RiskAssessmentRow
+
+    card = default_scorecard()
+    scored = score_inputs(card, inputs, assessed_at=at, client_id=client_id)
+    a = scored.assessment
+    with store.begin() as s:
+        for old in s.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.client_id == client_id)):
+            old.current = False
+        row = RiskAssessmentRow(client_id=client_id, assessed_at=at, score=float(a.score), rating=a.rating.value,
+                                segment=a.segment.value, scorecard_version=card.version,
+                                inputs_hash=f"h{a.score}", current=True,
+                                data={"assessment": a.model_dump(mode="json"),
+                                      "factors": {n: d.as_json() for n, d in scored.details.items()}})
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_a_downgrade_names_the_factors_that_changed(store: Store, registry: Registry, servers: Servers) -> None:
+    """Issue 13: the downgrade message names what changed — the override that newly fired and each factor that
+    lost points, with its input before and after — not the client's standing weaknesses."""
+    cfg = settings(registry, servers, notify={"rating_downgrade": {"send": [{"channel": "email",
+                                                                             "to": ["risk_team"]}]}})
+    cid = client(store)
+    base = {"avg_daily_balance": 2_260_000.0, "monthly_credit_turnover": 800_000, "turnover_stability": 0.15,
+            "overdraft_days": 0, "returned_items": 0, "max_dpd": 0, "worst_class": "pass", "loan_to_turnover": 0.3,
+            "industry_section": "C", "years_in_business": None, "registered_capital": 20_000_000}
+    _scored_assessment(store, cid, base, NOW - timedelta(hours=2))
+    _scored_assessment(store, cid, {**base, "avg_daily_balance": 120_000.0, "max_dpd": 120}, NOW - timedelta(hours=1))
+    assert Planner(cfg).plan(store).planned == {"rating_downgrade": 1}
+    context = rows(store)[0].payload["context"]
+    assert context["after"]["rating"] == "D"
+    assert context["reasons"] == [
+        "贷款逾期超过 90 天（不良，违约）：评级为 D",
+        "最长逾期天数：0 天 → 120 天（得分 20.00 → 0.00）",
+        "日均存款（近 90 天）：2,260,000 元 → 120,000 元（得分 10.20 → 5.40）",
+    ]
+    assert not any("成立" in r or "注册资本" in r for r in context["reasons"])  # unchanged: not named

@@ -72,7 +72,7 @@ def test_every_scorecard_parameter_names_its_source_and_the_copies_agree() -> No
     assert shipped == (ROOT / "src/crmhub/data/scorecard.toml").read_text(encoding="utf-8")
     lines = shipped.splitlines()
     for line in lines:
-        if re.match(r"^(weight|missing_points|bins) = ", line):
+        if re.match(r"^(weight|missing_points|adverse_below|bins) = ", line):
             assert "source:" in line, line
     for header in ("# --- grades", "# --- segments", "# --- credit policy per segment"):
         at = next(i for i, line in enumerate(lines) if line.startswith(header))

@@ -51,10 +51,10 @@ def test_hand_computed_healthy_client() -> None:
     assert bins["avg_daily_balance"] == "[200,000, 1,000,000)" and bins["worst_class"] == "no loans / pass"
     assert s.details["avg_daily_balance"].bin_zh == "[200,000, 1,000,000)"
     assert s.details["avg_daily_balance"].bin_points == 65
-    # gaps: ADB 0.12×35 = 4.2, turnover 0.10×30 = 3.0, returned 0.05×25 = 1.25, industry 0.08×15 = 1.2 …
-    assert a.reason_codes == ["avg_daily_balance", "monthly_credit_turnover", "returned_items"]
-    reasons = {f.factor: f.reason_en for f in a.factors}
-    assert reasons["avg_daily_balance"] == "Low average daily balance" and reasons["max_dpd"] == ""
+    # ADB 65, turnover 70, returned items 75 … are each below their best bin but above their factor's adverse
+    # threshold (the midpoint of its points): none of them lowered the score, so an AA client has no reasons
+    assert a.reason_codes == []
+    assert all(f.reason_zh == f.reason_en == "" for f in a.factors)
     assert a.scorecard_version == "expert-2026.2" and a.inputs == HEALTHY
 
 
@@ -70,8 +70,28 @@ def test_missing_inputs_score_their_missing_points_and_say_so() -> None:
     # ADB missing 40 (−25 × 0.12 = −3.00), capital missing 40 (−45 × 0.06 = −2.70)
     assert s.assessment.score == Decimal("82.15")
     f = {x.factor: x for x in s.assessment.factors}
-    assert f["avg_daily_balance"].bin == "missing" and "(input missing)" in f["avg_daily_balance"].reason_en
-    assert s.details["registered_capital"].missing
+    assert f["avg_daily_balance"].bin == "missing"
+    assert f["avg_daily_balance"].reason_zh == "日均存款（近 90 天）：数据缺失"  # said as missing, not "偏低"
+    assert f["avg_daily_balance"].reason_en == "Average daily balance (90 days): data missing"
+    assert s.details["registered_capital"].missing and f["registered_capital"].reason_zh == "注册资本：数据缺失"
+    assert s.assessment.reason_codes[:2] == ["avg_daily_balance", "registered_capital"]
+    young = score({**HEALTHY, "years_in_business": None}).assessment
+    years = next(x for x in young.factors if x.factor == "years_in_business")
+    assert years.reason_zh == "成立年限：数据缺失" and "较短" not in years.reason_zh
+
+
+def test_a_factor_is_a_reason_only_when_it_lowered_the_score() -> None:
+    """Issue 13: "日均存款偏低" was given for a 2.26M average balance (its second-best bin). Now only a bin below
+    the factor's adverse threshold is a reason; a low balance still is."""
+    rich = score({**HEALTHY, "avg_daily_balance": 2_260_000}).assessment
+    adb = next(x for x in rich.factors if x.factor == "avg_daily_balance")
+    assert adb.points == Decimal("10.20") and adb.reason_zh == "" and "avg_daily_balance" not in rich.reason_codes
+    poor = score({**HEALTHY, "avg_daily_balance": 120_000, "industry_section": "K"}).assessment
+    reasons = {x.factor: x.reason_zh for x in poor.factors if x.reason_zh}
+    assert reasons == {"avg_daily_balance": "日均存款偏低", "industry_section": "所属行业风险较高"}
+    assert poor.reason_codes == ["avg_daily_balance", "industry_section"]
+    late = score({**HEALTHY, "max_dpd": 5}).assessment  # any day past due is adverse (adverse_below = 100)
+    assert late.reason_codes == ["max_dpd"]
 
 
 def test_more_than_90_days_past_due_is_default_and_named() -> None:

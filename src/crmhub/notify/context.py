@@ -82,16 +82,71 @@ def _score(value: float | Decimal | None) -> float | None:
     return round(float(value), 1) if value is not None else None
 
 
+_UNITS = {"CNY": ("元", "CNY"), "days": ("天", "days"), "years": ("年", "years")}
+
+
+def _shown(value: Any, unit: str, lang: Lang) -> str:
+    """An input value as a message shows it: ``2,260,000 元`` / ``120 days`` / ``数据缺失``."""
+    if value is None:
+        return "数据缺失" if lang == "zh" else "missing"
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return str(value)
+    zh, en = _UNITS.get(unit, ("", ""))
+    number = f"{value:,.1f}" if unit == "years" else (f"{value:,.0f}" if unit in _UNITS or unit == "count"
+                                                      else f"{value:.4g}")
+    suffix = zh if lang == "zh" else en
+    return f"{number} {suffix}" if suffix else number
+
+
+def _changes(previous: RiskAssessmentRow, current: RiskAssessmentRow, lang: Lang) -> list[str]:
+    """What moved the rating down: overrides that newly fired, then every factor that lost points (most lost
+    first) with its input before and after, and a scorecard change. Empty when nothing comparable changed."""
+    old = (previous.data or {}).get("assessment") or {}
+    new = (current.data or {}).get("assessment") or {}
+    details = (current.data or {}).get("factors") or {}
+    suffix = "zh" if lang == "zh" else "en"
+    fired_before = {o.get("code") for o in old.get("overrides") or []}
+    out = [str(o.get(f"reason_{suffix}") or o.get("code")) for o in new.get("overrides") or []
+           if o.get("code") not in fired_before]
+    before = {f.get("factor"): f for f in old.get("factors") or [] if isinstance(f, dict)}
+    lost: list[tuple[Decimal, str]] = []
+    for f in new.get("factors") or []:
+        prior = before.get(f.get("factor")) if isinstance(f, dict) else None
+        if prior is None:
+            continue
+        try:
+            p0, p1 = Decimal(str(prior["points"])), Decimal(str(f["points"]))
+        except (KeyError, ArithmeticError, ValueError):
+            continue
+        if p1 >= p0:
+            continue
+        d = details.get(f["factor"]) or {}
+        label, unit = d.get(f"label_{suffix}") or f["factor"], d.get("unit", "")
+        v0, v1 = _shown(prior.get("value"), unit, lang), _shown(f.get("value"), unit, lang)
+        lost.append((p1 - p0, f"{label}：{v0} → {v1}（得分 {p0} → {p1}）" if lang == "zh" else
+                     f"{label}: {v0} → {v1} (points {p0} → {p1})"))
+    out += [text for _, text in sorted(lost, key=lambda x: x[0])]
+    if previous.scorecard_version != current.scorecard_version:
+        out.append(f"评分卡由 {previous.scorecard_version} 更新为 {current.scorecard_version}" if lang == "zh" else
+                   f"scorecard changed from {previous.scorecard_version} to {current.scorecard_version}")
+    return out
+
+
 def downgrade_context(current: RiskAssessmentRow, before_rating: str, before_score: float | None,
-                      client: GoldenClient | None, lang: Lang, settings: NotifySettings, now: datetime
-                      ) -> dict[str, Any]:
-    """``rating_downgrade``: client, before {rating, score}, after {rating, score, segment}, reasons."""
+                      client: GoldenClient | None, lang: Lang, settings: NotifySettings, now: datetime, *,
+                      previous: RiskAssessmentRow | None = None) -> dict[str, Any]:
+    """``rating_downgrade``: client, before {rating, score}, after {rating, score, segment}, reasons.
+
+    ``reasons`` name what changed since ``previous`` (`_changes`); only when nothing comparable changed (an
+    assessment stored without factor points) do they fall back to the current assessment's own reasons.
+    """
     info = client_info(client, settings)
     return masked_dict({
         **_base(settings, now, _url(settings.client_url, id=current.client_id, uscc=info.get("uscc") or "")),
         "client": info, "before": {"rating": before_rating, "score": _score(before_score)},
         "after": {"rating": current.rating, "score": _score(current.score), "segment": current.segment},
-        "reasons": _reasons(current, lang), "assessed_at": local(current.assessed_at, settings),
+        "reasons": (_changes(previous, current, lang) if previous is not None else []) or _reasons(current, lang),
+        "assessed_at": local(current.assessed_at, settings),
     })
 
 

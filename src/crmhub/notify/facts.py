@@ -60,8 +60,9 @@ def _worse(after: str, before: str) -> bool:
 
 
 def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: int | None = None
-                    ) -> list[tuple[RiskAssessmentRow, str, float]]:
-    """Current (or this run's) assessments whose rating is worse than the client's previous assessment.
+                    ) -> list[tuple[RiskAssessmentRow, str, float, int]]:
+    """Current (or this run's) assessments whose rating is worse than the client's previous assessment, with the
+    previous rating, score and id.
 
     Ratings are compared on narrow rows first; only the downgrades' full rows (with their JSON) are loaded, so a
     day on which the whole book was re-scored costs one index scan, not the whole book in memory.
@@ -71,14 +72,14 @@ def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: 
     cur = RiskAssessmentRow
     previous_id = (select(func.max(inner.id)).where(inner.client_id == cur.client_id, inner.id < cur.id)
                    .correlate(cur).scalar_subquery())
-    q = select(cur.id, cur.rating, prev.rating, prev.score).join(prev, prev.id == previous_id)
+    q = select(cur.id, cur.rating, prev.rating, prev.score, prev.id).join(prev, prev.id == previous_id)
     if since is not None:
         q = q.where(cur.current.is_(True), cur.assessed_at >= since)
     if run_id is not None:
         q = q.where(cur.run_id == run_id)
-    worse = {row_id: (before, score) for row_id, after, before, score in session.execute(q).all()
+    worse = {row_id: (before, score, prev_id) for row_id, after, before, score, prev_id in session.execute(q).all()
              if _worse(after, before)}
-    out: list[tuple[RiskAssessmentRow, str, float]] = []
+    out: list[tuple[RiskAssessmentRow, str, float, int]] = []
     ids = sorted(worse)
     for i in range(0, len(ids), BATCH):
         for row in session.scalars(select(cur).where(cur.id.in_(ids[i:i + BATCH])).order_by(cur.id)):
@@ -87,15 +88,22 @@ def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: 
 
 
 def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
-    """A current assessment rated worse than the one before it."""
+    """A current assessment rated worse than the one before it (which is loaded too: the message names the
+    factors that changed between the two)."""
     rows = _downgrade_rows(session, since=since)
-    clients = _clients(session, {r.client_id for r, _, _ in rows})
-    for row, before, score in rows:
+    clients = _clients(session, {r.client_id for r, _, _, _ in rows})
+    wanted = sorted({p for *_, p in rows})
+    previous: dict[int, RiskAssessmentRow] = {}
+    for i in range(0, len(wanted), BATCH):
+        previous.update((r.id, r) for r in session.scalars(select(RiskAssessmentRow).where(
+            RiskAssessmentRow.id.in_(wanted[i:i + BATCH]))))
+    for row, before, score, prev_id in rows:
         client = clients.get(row.client_id)
 
         def build(lang: Lang, row: RiskAssessmentRow = row, before: str = before, score: float = score,
-                  client: GoldenClient | None = client) -> dict[str, Any]:
-            return ctx.downgrade_context(row, before, score, client, lang, ns, now)
+                  client: GoldenClient | None = client, prev: RiskAssessmentRow | None = previous.get(prev_id)
+                  ) -> dict[str, Any]:
+            return ctx.downgrade_context(row, before, score, client, lang, ns, now, previous=prev)
 
         yield Fact("rating_downgrade", f"downgrade:{row.id}", client, row.run_id, build)
 

@@ -118,6 +118,9 @@ class Factor(CardModel):
     reason_en: str
     missing_points: Decimal | None = Field(default=None, description="Points when the input is unknown "
                                            "(default: the lowest bin's — an unknown is never rewarded).")
+    adverse_below: Decimal | None = Field(default=None, description="A bin (or a missing input) scoring fewer "
+                                          "points than this is named as a reason (default: the midpoint of the "
+                                          "factor's lowest and highest bin points).")
     bins: list[Bin] = Field(min_length=1)
     _lowers: list[float] = PrivateAttr(default_factory=list)
     _ordered: list[Bin] = PrivateAttr(default_factory=list)
@@ -171,6 +174,15 @@ class Factor(CardModel):
     def max_points(self) -> Decimal:
         """The best bin's points (for reason codes: how much a client lost on this factor)."""
         return max(b.points for b in self.bins)
+
+    @property
+    def adverse_threshold(self) -> Decimal:
+        """Below this many points the factor lowered the score: it is named as a reason (a 2.26M average balance
+        in the second-best bin is no "low average balance")."""
+        if self.adverse_below is not None:
+            return self.adverse_below
+        points = [b.points for b in self.bins]
+        return (min(points) + max(points)) / 2
 
     @property
     def floor_points(self) -> Decimal:

@@ -79,6 +79,7 @@ def points_table(card: Scorecard) -> dict[str, Any]:
         "factors": [{
             "name": f.name, "input": f.input_name, "group": f.group, "weight": str(f.weight), "label_zh": f.label_zh,
             "label_en": f.label_en, "unit": f.unit, "missing_points": str(f.floor_points),
+            "adverse_below": str(f.adverse_threshold),
             "bins": [{"zh": b.label("zh"), "en": b.label("en"), "points": str(b.points),
                       "weighted": str((b.points * f.weight).quantize(Decimal("0.01")))} for b in f.bins]}
             for f in card.factors],

@@ -115,13 +115,16 @@ def _compile(card: Scorecard) -> list[_Factor]:
 
 
 def _factor_score(cf: _Factor, value: Any) -> tuple[FactorScore, FactorDetail, Decimal]:
+    """The factor's points and, only when it lowered the score (`Factor.adverse_threshold`), its reason: the
+    adverse finding, or — for an unknown input — that the data is missing, never a finding about it."""
     f = cf.spec
     b = cf.find(value)
-    if b.gap > 0:
-        zh = f.reason_zh + ("（数据缺失）" if b.missing else "")
-        en = f.reason_en + (" (input missing)" if b.missing else "")
-    else:
+    if b.points >= f.adverse_threshold:
         zh = en = ""
+    elif b.missing:
+        zh, en = f"{f.label_zh}：数据缺失", f"{f.label_en}: data missing"
+    else:
+        zh, en = f.reason_zh, f.reason_en
     score = FactorScore(factor=f.name, value=value, bin=b.label_en, points=b.weighted, weight=f.weight,
                         reason_zh=zh, reason_en=en)
     detail = FactorDetail(b.points, f.max_points, b.label_zh, b.missing, f.label_zh, f.label_en, f.group, f.unit)
@@ -135,8 +138,9 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     Overrides: ``cap`` makes the rating no better than the override's grade, ``set`` makes it exactly that
     grade; every override that fires is named, even when the score alone was already as bad. The default
     definition (`NPL_DEFAULTS`: > 90 DPD or 次级 and worse → D) runs after the card's own, for any of its codes the
-    card does not list, so no card rates a non-performing borrower above D. Reason codes are
-    the factors that cost the most points against their best bin (largest ``weight × (max − points)``).
+    card does not list, so no card rates a non-performing borrower above D. Reason codes are the adverse factors
+    (points below their `Factor.adverse_threshold`) that cost the most points against their best bin (largest
+    ``weight × (max − points)``); a factor that did not lower the score is never a reason.
     """
     factors: list[FactorScore] = []
     details: dict[str, FactorDetail] = {}
@@ -148,7 +152,7 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
         factors.append(fs)
         details[f.name] = detail
         total += f.weight * (detail.bin_points)
-        if gap > 0:
+        if fs.reason_zh:  # only factors that lowered the score are reasons
             gaps.append((gap, i, f.name))
     score = total.quantize(CENT)
     scored = card.grade_for(score)
