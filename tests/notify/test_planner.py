@@ -69,16 +69,26 @@ def test_aml_report_deadline_counts_working_days() -> None:
 
 def test_a_route_sending_aml_alerts_to_the_rm_or_a_robot_is_a_config_error(registry: Registry,
                                                                            servers: Servers) -> None:
-    """`rm`, `@robot`, `@all`, `oa:…` — literally or inside a group — on [notify.alert] name their key path."""
-    with pytest.raises(ConfigError) as info:
-        settings(registry, servers, notify={
-            "groups": {"ops_chat": ["@robot"], "aml_team": ["aml@bank.example"]},
-            "alert": {"send": [{"channel": "wecom", "to": ["rm"]}, {"channel": "email", "to": ["aml_team"]},
-                               {"channel": "wecom", "to": ["ops_chat", "oa:oCRMhub0000001", "@all"]}]}})
-    problems = info.value.problems
-    assert [k for k, _ in problems] == ["notify.alert.send.0.to"] + ["notify.alert.send.2.to"] * 3
-    assert "relationship manager" in problems[0][1] and "'ops_chat'" in problems[1][1]
-    assert "'@robot'" in problems[1][1]
+    """`rm`, `@robot`, `@all`, `oa:…` — literally or inside a group — on [notify.alert] name their key path, in
+    the user's language."""
+    from crmhub.i18n import set_lang
+
+    bad = {"groups": {"ops_chat": ["@robot"], "aml_team": ["aml@bank.example"]},
+           "alert": {"send": [{"channel": "wecom", "to": ["rm"]}, {"channel": "email", "to": ["aml_team"]},
+                              {"channel": "wecom", "to": ["ops_chat", "oa:oCRMhub0000001", "@all"]}]}}
+    messages = {}
+    for lang in ("zh", "en"):
+        set_lang(lang)  # type: ignore[arg-type]
+        try:
+            with pytest.raises(ConfigError) as info:
+                settings(registry, servers, notify=bad)
+        finally:
+            set_lang(None)
+        problems = info.value.problems
+        assert [k for k, _ in problems] == ["notify.alert.send.0.to"] + ["notify.alert.send.2.to"] * 3
+        assert "'ops_chat'" in problems[1][1] and "'@robot'" in problems[1][1]
+        messages[lang] = problems[0][1]
+    assert "客户经理" in messages["zh"] and "relationship manager" in messages["en"]
     ok = settings(registry, servers, notify={"alert": {"send": [{"channel": "wecom", "to": ["aml_team", "lisi"]}]},
                                              "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
     assert ok.notify.sends("alert")[0].to == ["aml_team", "lisi"]
@@ -95,7 +105,7 @@ def test_planner_refuses_a_disclosing_recipient_even_without_the_config_check(st
     outcome = Planner(cfg).plan(store)
     assert outcome.planned == {"alert": 1}
     assert [r.payload["recipients"] for r in rows(store)] == [["aml@bank.example"]]
-    assert sum("never receives AML alerts" in w for w in outcome.warnings) == 2
+    assert sum("不接收反洗钱预警" in w for w in outcome.warnings) == 2
 
 
 def test_rating_downgrade_only_when_worse_than_the_previous_assessment(store: Store, registry: Registry,

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crmhub.i18n import bilingual
 from crmhub.notify import facts as F
 from crmhub.notify.recipients import Manager, resolve
 from crmhub.notify.settings import EVENTS, Lang, Send, aml_refusal
@@ -203,7 +204,9 @@ class Planner:
         if fact.event == "alert":  # config check refuses these already; refuse again for settings built in code
             refused = [why for why in (aml_refusal(a) for a in (spec, *self.ns.groups.get(spec, ()))) if why]
             if refused:
-                note = f"[notify.alert]: {spec!r} never receives AML alerts ({refused[0]}); nothing is sent to it"
+                note = bilingual(f"[notify.alert]：{spec!r} 不接收反洗钱预警（{refused[0]}），未发送",
+                                 f"[notify.alert]: {spec!r} never receives AML alerts ({refused[0]}); nothing is "
+                                 "sent to it")
                 if note not in outcome.warnings:
                     outcome.warnings.append(note)
                 return None

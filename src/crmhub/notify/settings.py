@@ -32,6 +32,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crmhub.i18n import bilingual
+
 Lang = Literal["zh", "en"]
 TemplateKind = Literal["rating_downgrade", "alert", "sync_failed", "dead_letters", "digest", "follow_up_reminder",
                        "test"]
@@ -133,16 +135,18 @@ class FollowUpRoute(Route):
 
 
 def aml_refusal(recipient: str) -> str | None:
-    """Why ``recipient`` may never receive an AML alert, or None when it may."""
+    """Why ``recipient`` may never receive an AML alert (in the current language), or None when it may."""
     value = recipient.strip().lower()
     if value == RM:
-        return "the relationship manager is never told of an AML alert (no tipping-off)"
+        return bilingual("反洗钱预警不得告知客户经理（禁止泄露）",
+                         "the relationship manager is never told of an AML alert (no tipping-off)")
     if value == "@robot":
-        return "a WeCom group robot posts into a group chat anyone in it can forward"
+        return bilingual("企业微信群机器人发到群聊，群内任何人都可转发",
+                         "a WeCom group robot posts into a group chat anyone in it can forward")
     if value == "@all":
-        return "'@all' reaches every member of the WeCom corp"
+        return bilingual("'@all' 会发给企业微信全体成员", "'@all' reaches every member of the WeCom corp")
     if value.startswith("oa:"):
-        return "an Official Account follower is outside the bank"
+        return bilingual("公众号关注者在银行之外", "an Official Account follower is outside the bank")
     return None
 
 
@@ -212,13 +216,16 @@ class NotifySettings(NotifyStrict):
             for spec in send.to:
                 why = aml_refusal(spec)
                 if why:
-                    problems.append((where, f"AML alerts may not go to {spec!r}: {why}; send them to the "
-                                            f"{AML_TEAM} group"))
+                    problems.append((where, bilingual(
+                        f"反洗钱预警不得发送给 {spec!r}：{why}；请发送给 {AML_TEAM} 组",
+                        f"AML alerts may not go to {spec!r}: {why}; send them to the {AML_TEAM} group")))
                 for member in self.groups.get(spec, []) if spec != RM else []:
                     why = aml_refusal(member)
                     if why:
-                        problems.append((where, f"AML alerts may not go to group {spec!r}: its member "
-                                                f"{member!r} — {why}; send them to the {AML_TEAM} group"))
+                        problems.append((where, bilingual(
+                            f"反洗钱预警不得发送给组 {spec!r}：其成员 {member!r} — {why}；请发送给 {AML_TEAM} 组",
+                            f"AML alerts may not go to group {spec!r}: its member {member!r} — {why}; send them "
+                            f"to the {AML_TEAM} group")))
         return problems
 
     def route(self, event: str) -> Route:
