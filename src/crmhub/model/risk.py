@@ -24,7 +24,7 @@ class FactorScore(Record):
 
 
 class RatingOverride(Record):
-    """A rule that capped or set the rating after scoring (e.g. DPD > 90 caps at B)."""
+    """A rule that capped or set the rating after scoring (e.g. more than 90 days past due sets D)."""
 
     code: str
     rating: Rating
