@@ -82,7 +82,11 @@ def crmhub_risk_changed(
 
 @hookspec
 def crmhub_alert_raised(alert: dict[str, Any], client: CorporateClient | None, run_id: int | None) -> None:
-    """A new risk alert was raised (``alert`` is the JSON form shown by ``crmhub alerts list --json``)."""
+    """A new risk alert was raised (``alert`` is the JSON form shown by ``crmhub alerts list --json``).
+
+    AML-confidential (《反洗钱法》, no tipping-off; docs/notifications.md): an implementation may hand it only to the
+    AML function — never to the relationship manager, the client, a group chat or anything forwardable.
+    """
 
 
 @hookspec
