@@ -182,7 +182,7 @@ def structuring(ctx: RuleContext) -> list[Draft]:
                 amount_minor=round(total), currency=group, transactions=mine,
                 details={"cash": cash, "currency_group": group, "count": len(mine), "first_day": first.isoformat(),
                          "last_day": last.isoformat(), "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
-                     "regulation_en": REGULATION_SUSPICIOUS_EN},
+                         "regulation_en": REGULATION_SUSPICIOUS_EN},
                 summary_zh=f"疑似拆分交易：{first.isoformat()} 至 {last.isoformat()} 共 {len(mine)} 笔{what_zh}，"
                            f"每笔略低于大额报告标准",
                 summary_en=f"Possible structuring: {len(mine)} {what_en}s between {first.isoformat()} and "
@@ -338,7 +338,7 @@ def _fan_confirm(ctx: RuleContext, credit: bool, a: int, b: int) -> Callable[[li
                 amount_minor=round(total), currency="CNY", transactions=mine,
                 details={"counterparties": len(names), "window_days": window, "first_day": d0, "last_day": d1,
                          "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
-                     "regulation_en": REGULATION_SUSPICIOUS_EN},
+                         "regulation_en": REGULATION_SUSPICIOUS_EN},
                 summary_zh=f"{'分散转入' if credit else '分散转出'}：{d0} 至 {d1} 有 {len(names)} 个不同{zh_side}",
                 summary_en=f"{'Fan-in' if credit else 'Fan-out'}: {len(names)} distinct {en_side} between {d0} "
                            f"and {d1}"))
