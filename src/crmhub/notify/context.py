@@ -226,6 +226,7 @@ def dead_letters_context(run: SyncRun, groups: list[tuple[str, str, int]], examp
                    "connector": ", ".join(dict.fromkeys(c for c, _, _ in groups)) or "—",
                    "stream": ", ".join(dict.fromkeys(s for _, s, _ in groups)) or None,
                    "count": sum(n for _, _, n in groups), "run_id": run.id,
+                   "retry": "crmhub deadletter retry --all",
                    "examples": [{"source_id": sid or "—", "reason": reason} for sid, reason in examples]})
 
 
@@ -288,7 +289,7 @@ def undelivered_context(row: Outbox, settings: NotifySettings, now: datetime) ->
     event = (row.payload or {}).get("event", row.stream)
     to = ", ".join((row.payload or {}).get("recipients") or [])
     return masked_dict({**_base(settings, now, None), "connector": f"notify → {row.target}",
-                   "stream": f"{row.state}: {event}", "count": 1,
+                   "stream": f"{row.state}: {event}", "count": 1, "retry": f"crmhub notify retry {row.id}",
                    "examples": [{"source_id": f"#{row.id} {event} → {to}", "reason": row.last_error or row.state}]})
 
 
