@@ -94,6 +94,20 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "sandbox_started": {"en": "Simulators running (Ctrl-C to stop):", "zh": "模拟器已启动（按 Ctrl-C 停止）："},
     "sandbox_config": {"en": "Wrote a config pointing at them to {file}", "zh": "已写入指向模拟器的配置 {file}"},
     "sandbox_stopped": {"en": "Simulators stopped.", "zh": "模拟器已停止。"},
+    # personal data: --reveal / --reason (w7-masking)
+    "reveal_needs_reason": {
+        "en": "--reveal needs --reason TEXT: say why you need the personal data in clear "
+              "(the reason and your user name are written to the audit log)",
+        "zh": "--reveal 必须同时给出 --reason 文本：说明为何需要查看未脱敏的个人信息（原因和您的用户名将写入审计日志）",
+    },
+    "reason_without_reveal": {
+        "en": "--reason is only used with --reveal (output is masked without it)",
+        "zh": "--reason 仅与 --reveal 一起使用（不加 --reveal 时输出已脱敏）",
+    },
+    "revealed_note": {
+        "en": "Personal data shown unmasked; recorded in the audit log as entry #{entry} ({who}).",
+        "zh": "已显示未脱敏的个人信息；已记入审计日志第 {entry} 条（{who}）。",
+    },
 }
 
 

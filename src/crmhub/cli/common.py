@@ -21,6 +21,7 @@ from crmhub import plugins
 from crmhub.config import Settings, load_settings
 from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
+from crmhub.masking import mask_text
 from crmhub.store import Store
 
 console = Console(highlight=False, soft_wrap=True)
@@ -82,6 +83,9 @@ def load_registry() -> plugins.Registry:
 
 def load_context(config: Path | None, *, required: bool = True) -> Context:
     """Registry + settings from ``config`` (or the default path)."""
+    from crmhub.masking import mask_plain_logs
+
+    mask_plain_logs()
     registry = load_registry()
     settings = load_settings(config, registry, required=required)
     if settings.lang and not _lang_explicit():
@@ -129,7 +133,7 @@ def report_error(exc: CrmhubError) -> int:
         if exc.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
     else:
-        err_console.print(f"[red]{t('error')} \\[{exc.code}]:[/red] {escape(exc.message)}")
+        err_console.print(f"[red]{t('error')} \\[{exc.code}]:[/red] {escape(mask_text(exc.message))}")
         if exc.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
     return exit_code_for(exc)
@@ -141,7 +145,7 @@ def report_internal(exc: BaseException) -> int:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        path.write_text(mask_text("".join(traceback.format_exception(exc))), encoding="utf-8")
         where = str(path)
     except OSError:
         where = bilingual("（无法写入日志）", "(could not write the log)")

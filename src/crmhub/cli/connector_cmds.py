@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.contract import (
     Channel,
     CheckResult,
@@ -27,6 +28,7 @@ from crmhub.contract import (
 )
 from crmhub.errors import CrmhubError, InputError
 from crmhub.i18n import t
+from crmhub.masking import mask_record, mask_text
 from crmhub.model import Contact, CorporateClient
 
 connectors_app = typer.Typer(help="Check the configured connectors and channels.", no_args_is_help=True)
@@ -126,6 +128,8 @@ def record_json(record: SourceRecord, *, reveal: bool) -> dict[str, Any]:
             if is_blank(value):
                 continue
             out.setdefault(key, value)
+    if not reveal:  # typed fields were masked by kind; free text (names, notes) by pattern
+        return mask_record(out)
     return out
 
 
@@ -140,7 +144,8 @@ async def _pull(ctx: Context, connector: str, stream: str, since: datetime | Non
             for rej in page.rejected:
                 rejected += 1
                 if show_rejected:
-                    write_json_line({"source_id": rej.source_id, "rejected": True, "reason": rej.reason,
+                    write_json_line({"source_id": rej.source_id, "rejected": True,
+                                     "reason": rej.reason if reveal else mask_text(rej.reason),
                                      "field": rej.field})
             for rec in page.records:
                 if since is not None and rec.modified_at is not None and rec.modified_at <= since:
@@ -160,11 +165,26 @@ def pull(
     since: str | None = typer.Option(
         None, help="Only records modified after this ISO 8601 time (e.g. the newest modified_at a pull printed)."),
     limit: int | None = typer.Option(None, min=1, help="Stop after N records."),
-    reveal: bool = typer.Option(False, "--reveal", help="Print personal data (phones, ID numbers) unmasked."),
+    reveal: bool = RevealOption,
+    reason: str | None = ReasonOption,
     rejected: bool = typer.Option(False, "--rejected", help="Also print rejected records as JSON lines."),
 ) -> None:
-    """Print a stream's canonical records as JSON Lines (one per line), straight from the connector."""
+    """Print a stream's canonical records as JSON Lines (one per line), straight from the connector.
+
+    Personal data (names, phones, e-mails, ID numbers) is masked; ``--reveal --reason TEXT`` prints it in clear
+    and writes who and why to the audit log first.
+    """
+    why = check_reveal(reveal, reason)
     ctx = load_context(config)
+    if why is not None:
+        from crmhub.sync.audit import record_reveal
+
+        with ctx.session() as s:
+            entry = record_reveal(s, command="pull", reason=why, entity="stream", entity_id=f"{connector}/{stream}",
+                                  details={"connector": connector, "stream": stream, "since": since,
+                                           "limit": limit})
+            s.flush()
+            err_console.print(f"[yellow]{t('revealed_note', entry=entry.id, who=entry.actor)}[/yellow]")
     since_dt: datetime | None = None
     if since:
         try:
@@ -250,7 +270,8 @@ def push(
     if dry_run:
         for lineno, rec in records:
             write_json_line({"index": lineno, "source_id": rec.source_id, "status": "planned",
-                             "record": rec.data.model_dump(mode="json", exclude_none=True, context={"mask": True})})
+                             "record": mask_record(rec.data.model_dump(mode="json", exclude_none=True,
+                                                                       context={"mask": True}))})
         err_console.print(t("push_dry_run", count=len(records), connector=connector, stream=stream))
         return
 

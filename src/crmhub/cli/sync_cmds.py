@@ -11,10 +11,11 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.errors import InputError
-from crmhub.i18n import bilingual, current_lang
-from crmhub.masking import mask_text
-from crmhub.reporting import render_html, render_plan, render_report
+from crmhub.i18n import bilingual, current_lang, t
+from crmhub.masking import mask_fields, mask_text
+from crmhub.reporting import render_html, render_plan, render_report, report_json
 from crmhub.store import Store
 from crmhub.store.tables import SyncRun
 from crmhub.sync import deadletters, queries, review
@@ -62,7 +63,7 @@ def sync(
     finally:
         store.dispose()
     if json_out:
-        write_json_line(report.model_dump(mode="json"))
+        write_json_line(report_json(report))
     else:
         console.print(render_report(report, lang))
         if dry_run:
@@ -104,7 +105,7 @@ def report(
         store.dispose()
     lang = current_lang()
     if fmt == "json":
-        text = json.dumps(rep.model_dump(mode="json"), ensure_ascii=False, indent=2)
+        text = json.dumps(report_json(rep), ensure_ascii=False, indent=2)
     elif fmt == "html":
         text = render_html(rep, lang)
     else:
@@ -124,18 +125,33 @@ def report(
         sys.stdout.write(text + "\n")
 
 
+def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int]) -> None:
+    """Audit a ``--reveal`` in the reading transaction, before anything is printed."""
+    from crmhub.sync.audit import record_reveal
+
+    entry = record_reveal(s, command=command, reason=reason, entity="client",
+                          entity_id=client_ids[0] if len(client_ids) == 1 else None,
+                          details={"client_ids": client_ids})
+    s.flush()
+    err_console.print(f"[yellow]{t('revealed_note', entry=entry.id, who=entry.actor)}[/yellow]")
+
+
 @clients_app.command("list")
 def clients_list(
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
     search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
     limit: int = typer.Option(100, min=1), offset: int = typer.Option(0, min=0),
+    reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
-    """List golden clients."""
+    """List golden clients (personal data masked unless --reveal)."""
+    why = check_reveal(reveal, reason)
     ctx = load_context(config)
     with ctx.session() as s:
         total, rows = queries.list_clients(s, search=search, limit=limit, offset=offset)
-        items = [queries.client_json(r, risk=queries.current_risk(s, r.id)) for r in rows]
+        items = [queries.client_json(r, mask=why is None, risk=queries.current_risk(s, r.id)) for r in rows]
+        if why is not None:
+            _reveal_audit(s, "clients list", why, [r.id for r in rows])
     if json_out:
         for item in items:
             write_json_line(item)
@@ -158,12 +174,16 @@ def clients_show(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json"),
+    reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
-    """Show one golden client (personal data masked)."""
+    """Show one golden client (personal data masked unless --reveal)."""
+    why = check_reveal(reveal, reason)
     ctx = load_context(config)
     with ctx.session() as s:
         row = queries.find_client(s, ref)
-        item = queries.client_json(row, risk=queries.current_risk(s, row.id))
+        item = queries.client_json(row, mask=why is None, risk=queries.current_risk(s, row.id))
+        if why is not None:
+            _reveal_audit(s, "clients show", why, [row.id])
     if json_out:
         write_json_line(item)
     else:
@@ -175,44 +195,36 @@ def clients_explain(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json"),
+    reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
     """Per field: the chosen value, where it came from, the rule that chose it, and the competing values."""
+    why = check_reveal(reveal, reason)
     ctx = load_context(config)
     with ctx.session() as s:
         row = queries.find_client(s, ref)
         fields = queries.explain(s, row.id)
         name, ext = row.name, (row.data or {}).get("external_ids", {})
+        if why is not None:
+            _reveal_audit(s, "clients explain", why, [row.id])
+
+    def shown(value: Any, field: str) -> Any:
+        return value if why is not None else mask_fields(value, field)
+
     if json_out:
-        write_json_line({"id": row.id, "name": name, "external_ids": ext, "fields": [
-            {"field": f.field, "value": _mask(f.value), "source": f.source, "record": f.record,
+        write_json_line({"id": row.id, "name": shown(name, "legal_name"), "external_ids": ext, "fields": [
+            {"field": f.field, "value": shown(f.value, f.field), "source": f.source, "record": f.record,
              "observed_at": f.observed_at, "rule": f.rule,
-             "competing": [{**c, "value": _mask(c.get("value"))} for c in f.competing]} for f in fields]})
+             "competing": [{**c, "value": shown(c.get("value"), f.field)} for c in f.competing]} for f in fields]})
         return
-    table = Table(title=f"{name} (#{row.id})")
+    table = Table(title=f"{shown(name, 'legal_name')} (#{row.id})")
     for col in (bilingual("字段", "field"), bilingual("取值", "value"), bilingual("来源", "source"),
                 bilingual("规则", "rule"), bilingual("观测时间", "observed"), bilingual("其他来源的值", "competing")):
         table.add_column(col)
     for f in fields:
-        competing = "; ".join(f"{c['source']}: {_short(_mask(c.get('value')))}" for c in f.competing)
-        table.add_row(f.field, _short(_mask(f.value)), f"{f.source} {f.record}", f.rule, f.observed_at[:19],
-                      competing or "-")
+        competing = "; ".join(f"{c['source']}: {_short(shown(c.get('value'), f.field))}" for c in f.competing)
+        table.add_row(f.field, _short(shown(f.value, f.field)), f"{f.source} {f.record}", f.rule,
+                      f.observed_at[:19], competing or "-")
     console.print(table)
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        masked = {k: _mask(v) for k, v in value.items()}
-        for key, kind in (("id_number", "id_number"), ("phone", "phone"), ("mobile", "phone")):
-            if isinstance(value.get(key), str):
-                from crmhub.masking import mask
-
-                masked[key] = mask(value[key], kind)
-        return masked
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -250,7 +262,7 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Optio
     with ctx.session() as s:
         items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
                   "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
-                  "details": i.details, "created_at": i.created_at.isoformat()}
+                  "details": mask_fields(i.details, i.field), "created_at": i.created_at.isoformat()}
                  for i in review.list_items(s, None if status == "all" else status)]
     if json_out:
         for it in items:

@@ -6,7 +6,8 @@ our own, every log shipper parses it, and ``jq`` reads it by hand. Each line has
 ``level``, ``logger``, ``event`` and ``msg`` (in the CLI's language), plus the event's fields — for job events
 ``job``, ``run_id``, ``status``, ``duration_s``, ``tick``, ``trigger``, ``error``. Code logs with
 ``log.info(msg, extra={"fields": {"event": …, …}})``; records without fields (engine warnings, procrastinate)
-become ``event = "log"`` lines, so the whole stream stays one format.
+become ``event = "log"`` lines, so the whole stream stays one format. Every line is masked on the way out
+(phones, ID numbers, accounts, e-mails; `crmhub.masking`), whatever the message or fields carry.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from crmhub.masking import mask_fields
 
 JOB_LOGGER = "crmhub.jobs"
 log = logging.getLogger(JOB_LOGGER)
@@ -37,7 +40,8 @@ class JsonLineFormatter(logging.Formatter):
         line.update(fields)
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # log lines are read by people and shipped elsewhere: personal data leaves masked (crmhub.masking)
+        return json.dumps(mask_fields(line), ensure_ascii=False, default=str)
 
 
 def setup(stream: TextIO | None = None, *, level: int = logging.INFO, library_level: int = logging.WARNING) -> None:

@@ -10,14 +10,27 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from crmhub.model.types import (
     Address,
+    CompanyEmail,
+    CompanyPhone,
     Industry,
     Money,
+    SensitiveEmail,
     SensitiveIdNumber,
+    SensitiveName,
     SensitivePhone,
     Uscc,
 )
@@ -32,7 +45,7 @@ class Record(BaseModel):
 class Person(Record):
     """A natural person attached to a company (legal representative, shareholder)."""
 
-    name: str
+    name: SensitiveName
     id_number: SensitiveIdNumber | None = None
     phone: SensitivePhone | None = None
 
@@ -41,12 +54,12 @@ class Contact(Record):
     """A contact person at a corporate client (personal information under PIPL)."""
 
     source_id: str | None = None
-    name: str
+    name: SensitiveName
     title: str | None = None
     department: str | None = None
     phone: SensitivePhone | None = None
     mobile: SensitivePhone | None = None
-    email: str | None = None
+    email: SensitiveEmail | None = None
     wecom_user_id: str | None = None
     is_primary: bool = False
     client_source_id: str | None = Field(default=None, description="Source id of the company it belongs to.")
@@ -59,6 +72,18 @@ class Shareholder(Record):
     name: str
     share_percent: Decimal | None = Field(default=None, ge=0, le=100)
     kind: str | None = Field(default=None, description="person, company, state, …")
+
+    @model_serializer(mode="wrap")
+    def _mask_person(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """A natural-person shareholder's name is personal data: masked when the dump asks for masking."""
+        out = handler(self)
+        context = info.context
+        if isinstance(context, dict) and context.get("mask") and isinstance(out, dict):
+            from crmhub.masking import mask_fields
+
+            masked: Any = mask_fields(out, "shareholders")
+            return masked
+        return out
 
 
 class RelationshipManager(Record):
@@ -157,8 +182,8 @@ class CorporateClient(Record):
     annual_revenue: Money | None = None
     established_on: date | None = None
     employees: int | None = Field(default=None, ge=0)
-    phone: str | None = None
-    email: str | None = None
+    phone: CompanyPhone | None = None
+    email: CompanyEmail | None = None
     website: str | None = None
     contacts: list[Contact] = Field(default_factory=list)
     shareholders: list[Shareholder] = Field(default_factory=list)

@@ -139,3 +139,13 @@ SensitivePhone = Annotated[str, _mask_on_request("phone"), Field(json_schema_ext
 """A personal phone number, masked 3+4 in reports and messages."""
 SensitiveAccount = Annotated[str, _mask_on_request("account"), Field(json_schema_extra={"sensitive": "account"})]
 """A bank account number, masked 6+4 in reports and messages."""
+SensitiveName = Annotated[str, _mask_on_request("name"), Field(json_schema_extra={"sensitive": "name"})]
+"""A natural person's name, masked to surname + ``*`` (张三 → 张*, 欧阳娜娜 → 欧阳**)."""
+SensitiveEmail = Annotated[str, _mask_on_request("email"), Field(json_schema_extra={"sensitive": "email"})]
+"""A person's e-mail address, masked to ``z***@example.com``."""
+CompanyPhone = Annotated[str, _mask_on_request("company_phone"),
+                 Field(json_schema_extra={"sensitive": "company_phone"})]
+"""A company's phone: a switchboard number stays readable, a mobile number is somebody's and is masked 3+4."""
+CompanyEmail = Annotated[str, _mask_on_request("company_email"),
+                 Field(json_schema_extra={"sensitive": "company_email"})]
+"""A company's e-mail: ``info@company`` stays readable, an address at a free-mail provider is masked."""

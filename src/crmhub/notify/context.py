@@ -274,14 +274,15 @@ def follow_up_context(client: GoldenClient, due_on: date, last_touch: datetime, 
 
 
 def _primary_contact(data: dict[str, Any]) -> str | None:
-    """The first contact's name and masked phone (what an RM needs to call), or None."""
+    """The first contact's masked name and phone (张* 138****5678: enough to find the contact in the CRM)."""
     contacts = sorted((c for c in data.get("contacts") or [] if isinstance(c, dict) and c.get("name")),
                       key=lambda c: not c.get("is_primary"))
     first = contacts[0] if contacts else None
     if first is None:
         return None
     phone = first.get("mobile") or first.get("phone")
-    return f"{first['name']} {mask(str(phone), 'phone')}" if phone else str(first["name"])
+    name = mask(str(first["name"]), "name")
+    return f"{name} {mask(str(phone), 'phone')}" if phone else name
 
 
 def undelivered_context(row: Outbox, settings: NotifySettings, now: datetime) -> dict[str, Any]:

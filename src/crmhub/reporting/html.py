@@ -7,12 +7,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from crmhub.i18n import Lang
-from crmhub.masking import mask_text
+from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
+from crmhub.reporting.masked import mask_report
 from crmhub.sync.report import RunReport
 
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
-_env.filters["masked"] = lambda v: mask_text(str(v)) if v is not None else ""
+_env.filters["masked"] = lambda v, field=None: (mask_text(str(v)) if field is None else str(mask_fields(v, field))) \
+    if v is not None else ""
 
 
 def _bars(items: list[tuple[str, float]], width: int = 560, bar: int = 22) -> dict[str, Any]:
@@ -25,7 +27,8 @@ def _bars(items: list[tuple[str, float]], width: int = 560, bar: int = 22) -> di
 
 
 def render_html(report: RunReport, lang: Lang) -> str:
-    """The report as one HTML document."""
+    """The report as one HTML document (personal data masked)."""
+    report = mask_report(report)
     labels = {k: v[lang] for k, v in LABELS.items()}
     stream_chart = _bars([(f"{c}/{s}", float(counts.get("read", 0))) for c, s, counts in report.stream_rows()])
     phase_chart = _bars([(labels.get(k, k), v) for k, v in report.phases.items()])

@@ -7,13 +7,15 @@ from rich.table import Table
 from rich.text import Text
 
 from crmhub.i18n import Lang
-from crmhub.masking import mask_text
+from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import STREAM_COLUMNS, label
+from crmhub.reporting.masked import mask_report
 from crmhub.sync.report import RunReport
 
 
 def render_report(report: RunReport, lang: Lang) -> Group:
-    """The report as a renderable: header, per-stream table, totals, errors."""
+    """The report as a renderable: header, per-stream table, totals, errors (personal data masked)."""
+    report = mask_report(report)
     parts: list[Table | Text] = []
     status = label(report.status, lang)
     head = Text(f"{label('title', lang)} #{report.run_id or '-'} — {status} — "
@@ -60,7 +62,8 @@ def render_report(report: RunReport, lang: Lang) -> Group:
 
 
 def render_plan(report: RunReport, lang: Lang, console: Console) -> None:
-    """Print a dry run's write-back plan: per connector, creates and updates, field by field."""
+    """Print a dry run's write-back plan: per connector, creates and updates, field by field (masked)."""
+    report = mask_report(report)
     if not report.plan:
         console.print(label("no_plan", lang))
         return
@@ -71,7 +74,9 @@ def render_plan(report: RunReport, lang: Lang, console: Console) -> None:
         first = True
         for field_name, values in change.fields.items():
             table.add_row(change.connector if first else "", label(change.action, lang) if first else "",
-                          f"{change.client_name} (#{change.client_id}, {change.source_id or '-'})" if first else "",
-                          field_name, mask_text(str(values.get("before"))), mask_text(str(values.get("after"))))
+                          f"{mask_text(change.client_name)} (#{change.client_id}, {change.source_id or '-'})"
+                          if first else "",
+                          field_name, str(mask_fields(values.get("before"), field_name)),
+                          str(mask_fields(values.get("after"), field_name)))
             first = False
     console.print(table)

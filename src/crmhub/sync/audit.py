@@ -68,3 +68,32 @@ def verify_chain(session: Session) -> list[int]:
             broken.append(row.id)
         prev_hash = row.hash
     return broken
+
+
+REVEAL_ACTION = "personal_data.reveal"
+"""The audit action of every unmasked output (``--reveal``)."""
+
+
+def os_user() -> str:
+    """Who is running crmhub: the operating-system user (named operators and roles come later).
+
+    ``os:`` marks where the name came from, so a later operator login is told apart in the log.
+    """
+    import getpass
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers) and no LOGNAME/USER
+        import os
+
+        return f"os:uid-{os.getuid()}" if hasattr(os, "getuid") else "os:unknown"
+
+
+def record_reveal(session: Session, *, command: str, reason: str, entity: str, entity_id: str | int | None,
+                  details: dict[str, Any] | None = None, actor: str | None = None) -> AuditLog:
+    """Write who saw which personal data in clear, and why — before the data is shown.
+
+    Called in the same transaction that reads the data; if the audit row cannot be written, nothing is revealed.
+    """
+    return append(session, actor=actor or os_user(), action=REVEAL_ACTION, entity=entity, entity_id=entity_id,
+                  details={"command": command, "reason": reason, "masking": "revealed", **(details or {})})

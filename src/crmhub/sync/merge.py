@@ -272,7 +272,7 @@ class Merger:
 
 def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     """Audit details without personal data in clear (legal representative, contacts)."""
-    from crmhub.masking import mask_text
+    from crmhub.masking import mask_fields
 
     out: dict[str, Any] = {}
     for key, (before, after) in changes.items():
@@ -280,6 +280,5 @@ def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
             out[key] = {"before": content_hash(before)[:12] if before else None,
                         "after": content_hash(after)[:12] if after else None}
         else:
-            out[key] = {"before": mask_text(str(before)) if isinstance(before, str) else before,
-                        "after": mask_text(str(after)) if isinstance(after, str) else after}
+            out[key] = {"before": mask_fields(before, key), "after": mask_fields(after, key)}
     return out

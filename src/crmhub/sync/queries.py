@@ -32,7 +32,10 @@ def find_client(session: Session, ref: str) -> GoldenClient:
 
 
 def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON form of a golden client (``id``, ``uscc``, ``name``, ``industry``, ``external_ids``, ``risk`` …)."""
+    """The JSON form of a golden client (``id``, ``uscc``, ``name``, ``industry``, ``external_ids``, ``risk`` …).
+
+    Personal data is masked (`crmhub.masking`) unless ``mask=False`` — which only an audited ``--reveal`` asks for.
+    """
     from crmhub.model import CorporateClient
 
     data = dict(row.data or {})
@@ -48,6 +51,10 @@ def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | 
     out["status"] = row.status
     out["version"] = row.version
     out["updated_at"] = row.updated_at.isoformat()
+    if mask:  # the typed fields were masked by kind; free text (names, aliases, notes) by pattern
+        from crmhub.masking import mask_record
+
+        return mask_record(out)
     return out
 
 
