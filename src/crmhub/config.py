@@ -92,6 +92,7 @@ class Settings(Strict):
     """The whole configuration. Connector and channel tables are validated by their plugin's model."""
 
     lang: Literal["zh", "en"] | None = None
+    timezone: str = Field(default="Asia/Shanghai", description="IANA zone of times shown on screens and reports.")
     store: StoreSettings = Field(default_factory=StoreSettings)
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
@@ -101,6 +102,17 @@ class Settings(Strict):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict, description="Scheduled jobs ([jobs.<name>]).")
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
 
 
 def resolve_path(path: str | Path | None) -> Path:

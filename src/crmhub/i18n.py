@@ -111,6 +111,94 @@ MESSAGES: dict[str, dict[Lang, str]] = {
 }
 
 
+# --- values shown to people: statuses, kinds, rules, triggers (w7-masking) ------------------------------------------
+# Ids stay raw in --json; screens show these words. Alert and review words are chosen so an AML officer cannot
+# misread them: "acknowledged" is 已受理 (taken in hand), never 已确认 (which reads as "confirmed suspicious").
+VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
+    "run_status": {
+        "running": {"en": "running", "zh": "运行中"}, "succeeded": {"en": "succeeded", "zh": "成功"},
+        "partial": {"en": "partially succeeded", "zh": "部分成功"}, "failed": {"en": "failed", "zh": "失败"},
+        "interrupted": {"en": "interrupted", "zh": "已中断"}, "locked": {"en": "locked", "zh": "被占用"},
+    },
+    "outbox_status": {
+        "planned": {"en": "planned", "zh": "待发送"}, "sending": {"en": "sending", "zh": "发送中"},
+        "delivered": {"en": "delivered", "zh": "已送达"}, "failed": {"en": "failed", "zh": "发送失败"},
+        "unconfirmed": {"en": "unconfirmed", "zh": "送达未知"}, "retrying": {"en": "retrying", "zh": "待重试"},
+        "partial": {"en": "partly delivered", "zh": "部分送达"}, "skipped": {"en": "skipped", "zh": "已跳过"},
+    },
+    "alert_status": {
+        "new": {"en": "new", "zh": "待处理"}, "acknowledged": {"en": "acknowledged", "zh": "已受理"},
+        "closed": {"en": "closed", "zh": "已关闭"},
+    },
+    "client_status": {
+        "active": {"en": "active", "zh": "有效"}, "merged": {"en": "merged", "zh": "已合并"},
+        "deleted": {"en": "deleted", "zh": "已删除"},
+    },
+    "review_status": {
+        "open": {"en": "open", "zh": "待复核"}, "accepted": {"en": "accepted", "zh": "已接受"},
+        "rejected": {"en": "rejected", "zh": "已驳回"},
+    },
+    "review_kind": {
+        "match": {"en": "possible duplicate", "zh": "疑似同一客户"},
+        "conflict": {"en": "conflicting values", "zh": "字段取值冲突"},
+        "uscc_conflict": {"en": "conflicting USCCs", "zh": "统一社会信用代码冲突"},
+    },
+    "dead_letter_status": {
+        "open": {"en": "open", "zh": "待处理"}, "resolved": {"en": "resolved", "zh": "已解决"},
+        "retried": {"en": "retried", "zh": "已重试"},
+    },
+    "direction": {"in": {"en": "in", "zh": "入站"}, "out": {"en": "out (write-back)", "zh": "回写"}},
+    "notify_event": {
+        "rating_downgrade": {"en": "rating downgrade", "zh": "评级下调"}, "alert": {"en": "alert", "zh": "风险预警"},
+        "sync_failed": {"en": "sync failed", "zh": "同步失败"},
+        "dead_letters": {"en": "dead letters", "zh": "死信记录"},
+        "digest": {"en": "digest", "zh": "运行摘要"}, "follow_up": {"en": "follow-up", "zh": "跟进提醒"},
+        "follow_up_reminder": {"en": "follow-up", "zh": "跟进提醒"},
+        "undelivered": {"en": "undelivered", "zh": "通知未送达"}, "test": {"en": "test", "zh": "测试消息"},
+    },
+    "trigger": {
+        "manual": {"en": "manual", "zh": "手动"}, "scheduler": {"en": "scheduler", "zh": "定时调度"},
+        "worker": {"en": "worker", "zh": "队列作业"}, "catch_up": {"en": "catch-up", "zh": "补跑"},
+        "retry": {"en": "retry", "zh": "重试"},
+    },
+    "survivorship_rule": {
+        "source_priority": {"en": "source priority", "zh": "按来源优先级"},
+        "prefer_unless_blank": {"en": "preferred source unless blank", "zh": "优先来源（为空时取其他来源）"},
+        "most_recent": {"en": "most recent", "zh": "取最新值"},
+        "most_complete": {"en": "most complete", "zh": "取最完整值"},
+        "manual": {"en": "manual decision", "zh": "人工决定"},
+    },
+    "interaction_kind": {
+        "visit": {"en": "visit", "zh": "拜访"}, "call": {"en": "call", "zh": "电话"},
+        "message": {"en": "message", "zh": "消息"}, "email": {"en": "email", "zh": "邮件"},
+        "meeting": {"en": "meeting", "zh": "会议"},
+    },
+    "field": {
+        "uscc": {"en": "USCC", "zh": "统一社会信用代码"}, "name": {"en": "name", "zh": "名称"},
+        "english_name": {"en": "English name", "zh": "英文名称"},
+        "registered_address": {"en": "registered address", "zh": "注册地址"},
+        "business_address": {"en": "business address", "zh": "经营地址"},
+        "industry": {"en": "industry", "zh": "行业"}, "company_type": {"en": "company type", "zh": "企业类型"},
+        "enterprise_size": {"en": "enterprise size", "zh": "企业规模"},
+        "legal_representative": {"en": "legal representative", "zh": "法定代表人"},
+        "registered_capital": {"en": "registered capital", "zh": "注册资本"},
+        "annual_revenue": {"en": "annual revenue", "zh": "年营业收入"},
+        "established_on": {"en": "established on", "zh": "成立日期"},
+        "employees": {"en": "employees", "zh": "员工人数"},
+        "phone": {"en": "phone", "zh": "电话"}, "email": {"en": "email", "zh": "电子邮箱"},
+        "website": {"en": "website", "zh": "网站"}, "contacts": {"en": "contacts", "zh": "联系人"},
+        "shareholders": {"en": "shareholders", "zh": "股东"},
+        "relationship_manager": {"en": "relationship manager", "zh": "客户经理"},
+        "branch": {"en": "branch", "zh": "所属机构"}, "preferences": {"en": "preferences", "zh": "需求偏好"},
+        "risk": {"en": "risk", "zh": "风险评级"},
+        "aliases": {"en": "aliases", "zh": "曾用名/别名"},
+        "normalized_name": {"en": "normalised name", "zh": "规范化名称"},
+        "external_ids": {"en": "source records", "zh": "来源系统记录"},
+        "review_flags": {"en": "to be checked", "zh": "待核实事项"},
+    },
+}
+
+
 def current_lang() -> Lang:
     """The process language: explicit choice, else ``CRMHUB_LANG``, else zh."""
     chosen = _current.get()

@@ -88,6 +88,9 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
     mask_plain_logs()
     registry = load_registry()
     settings = load_settings(config, registry, required=required)
+    from crmhub.display import set_timezone
+
+    set_timezone(settings.timezone)
     if settings.lang and not _lang_explicit():
         from crmhub.i18n import set_lang
 

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
+from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 
@@ -32,20 +33,24 @@ jobs_app = typer.Typer(help="Scheduled jobs: their schedule and last results; ru
 
 _COLOUR = {"succeeded": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "locked": "magenta",
            "running": "cyan"}
-_STATUS_ZH = {"succeeded": "成功", "partial": "部分成功", "failed": "失败", "interrupted": "已中断", "locked": "被占用",
-              "running": "运行中"}
 
 
 def _status(value: str | None) -> str:
     if not value:
         return "-"
-    text = bilingual(_STATUS_ZH.get(value, value), value)
+    text = label("run_status", value)
     colour = _COLOUR.get(value, "white")
     return f"[{colour}]{escape(text)}[/{colour}]"
 
 
 def _when(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M") if iso else "-"
+    """A past time in the configured zone, ``YYYY-MM-DD HH:MM:SS``."""
+    return local_time(iso)
+
+
+def _next(iso: str | None) -> str:
+    """The next run in the job's own zone (its cron is read in that zone), without the offset noise."""
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S") if iso else "-"
 
 
 def _no_jobs(source: str | None) -> InputError:
@@ -107,7 +112,7 @@ def jobs_list(
         table.add_column(col)
     for r in rows:
         last = r["last"]
-        next_run = f"{_when(r['next_run'])} {r['timezone']}" if r["enabled"] else bilingual("已停用", "disabled")
+        next_run = f"{_next(r['next_run'])} {r['timezone']}" if r["enabled"] else bilingual("已停用", "disabled")
         table.add_row(r["job"], r["command"], r["cron"], next_run, _status(last["status"]),
                       str(last["run_id"] or "-"), _when(last["started_at"]), _when(last["finished_at"]),
                       str(r["runs"]))

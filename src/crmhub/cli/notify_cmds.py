@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, Context, console, load_context, run, write_json_line
+from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_text
@@ -161,8 +162,9 @@ def notify_log(
         table.add_column(col)
     for e in entries:
         colour = _COLOUR.get(e["status"], "white")
-        table.add_row(str(e["id"]), _local(e["updated_at"], ctx), e["event"], e["channel"],
-                      escape(", ".join(e["recipients"]) or "-"), f"[{colour}]{e['status']}[/{colour}]",
+        table.add_row(str(e["id"]), local_time(e["updated_at"]), label("notify_event", e["event"]), e["channel"],
+                      escape(", ".join(e["recipients"]) or "-"),
+                      f"[{colour}]{label('outbox_status', e['status'])}[/{colour}]",
                       str(e["attempts"]), escape(mask_text(str(e["error"] or e["answer"] or ""))[:120]))
     console.print(table)
 
@@ -210,7 +212,8 @@ def notify_routes(config: Path | None = ConfigOption,
                 bilingual("渠道状态", "channel status")):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["event"], "✓" if r["enabled"] else "-", r["channel"], escape(", ".join(r["to"])),
+        table.add_row(label("notify_event", r["event"]), "✓" if r["enabled"] else "-", r["channel"],
+                      escape(", ".join(r["to"])),
                       str(r["template"]), str(r["lang"]), r["channel_status"])
     console.print(table)
 
@@ -246,7 +249,7 @@ def interactions_add(
         row = followup.record_interaction(s, client, kind, at=_when(at), by=by, summary=summary)
         state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
         name = client.name
-    console.print(bilingual(f"已记录 {name} 的{_kind_zh(row.kind)}（#{row.id}）",
+    console.print(bilingual(f"已记录 {name} 的{label('interaction_kind', row.kind, 'zh')}（#{row.id}）",
                             f"recorded a {row.kind} with {name} (#{row.id})"))
     if state is not None:
         console.print(bilingual(f"下次跟进：{state.due_on.isoformat()}（每 {state.interval} 天）",
@@ -280,7 +283,8 @@ def interactions_list(
                 bilingual("摘要", "summary")):
         table.add_column(col)
     for it in items:
-        table.add_row(str(it["id"]), _local(it["occurred_at"], ctx), it["kind"], escape(it["by"] or "-"),
+        table.add_row(str(it["id"]), local_time(it["occurred_at"]), label("interaction_kind", it["kind"]),
+                      escape(it["by"] or "-"),
                       escape(it["summary"] or "-"))
     console.print(table)
     if state is None:
@@ -292,19 +296,7 @@ def interactions_list(
                                 f"next follow-up: {state.due_on.isoformat()}{late}, every {state.interval} days"))
 
 
-def _local(iso: str, ctx: Context) -> str:
-    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` in the bank's time zone (``[notify] timezone``)."""
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromisoformat(iso).astimezone(ZoneInfo(ctx.settings.notify.timezone)).strftime("%Y-%m-%d %H:%M")
-
-
 def _today(ctx: Context) -> Any:
     from zoneinfo import ZoneInfo
 
     return datetime.now(UTC).astimezone(ZoneInfo(ctx.settings.notify.timezone)).date()
-
-
-def _kind_zh(kind: str) -> str:
-    return {"visit": "拜访", "call": "电话", "message": "消息", "email": "邮件", "meeting": "会议"}.get(kind, kind)
-

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
+from crmhub.display import label
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
@@ -270,14 +271,16 @@ def alerts_list(
     zh = current_lang() == "zh"
     for it in items:
         n = (it["evidence"] or {}).get("transactions_total", len(it["transaction_ids"]))
-        table.add_row(str(it["id"]), _status(it["status"]), it["kind"], it["uscc"] or "-", it["day"] or "-",
+        table.add_row(str(it["id"]), _status(it["status"]), label("alert_kind", it["kind"]), it["uscc"] or "-",
+                      it["day"] or "-",
                       f"{Decimal(it['amount']):,.2f} {it['currency']}" if it["amount"] else "-", str(n),
                       it["summary_zh"] if zh else it["summary_en"])
     console.print(table)
 
 
 def _status(value: str) -> str:
-    return bilingual({"new": "新", "acknowledged": "已确认", "closed": "已关闭"}.get(value, value), value)
+    """An alert status as a word: 待处理 / 已受理 / 已关闭 (never 已确认, which reads as "confirmed suspicious")."""
+    return label("alert_status", value)
 
 
 @alerts_app.command("show")
@@ -301,7 +304,7 @@ def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> 
         audit_append(s, actor="cli", action=f"alert.{status}", entity="alert", entity_id=row.id,
                      details={"from": before, "to": status, "note": note, "kind": row.kind, "uscc": row.uscc})
     console.print(bilingual(f"预警 #{alert_id}：{_status(before)} → {_status(status)}",
-                            f"alert #{alert_id}: {before} → {status}"))
+                            f"alert #{alert_id}: {_status(before)} → {_status(status)}"))
 
 
 @alerts_app.command("ack")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
+from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang, t
 from crmhub.masking import mask_fields, mask_text
@@ -187,7 +188,30 @@ def clients_show(
     if json_out:
         write_json_line(item)
     else:
-        console.print_json(json.dumps(item, ensure_ascii=False))
+        _print_client(item)
+
+
+def _print_client(item: dict[str, Any]) -> None:
+    """One client as labelled rows: ids as words, times local, nested values compact (raw JSON: ``--json``)."""
+    table = Table(title=f"{item.get('name')} (#{item['id']})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    risk = item.get("risk") or {}
+    rows: list[tuple[str, str]] = [
+        (bilingual("状态", "status"), label("client_status", item.get("status"))),
+        (bilingual("评级", "rating"), f"{risk.get('rating', '-')} {label('segment', risk.get('segment'))}"
+         if risk else "-"),
+    ]
+    skip = {"id", "name", "status", "risk", "version", "updated_at", "lineage"}
+    for key, value in item.items():
+        if key in skip or value in (None, "", [], {}):
+            continue
+        rows.append((label("field", key), _short(value, 100)))
+    rows.append((bilingual("版本", "version"), str(item.get("version"))))
+    rows.append((bilingual("更新时间", "updated"), local_time(item.get("updated_at"))))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 
 @clients_app.command("explain")
@@ -222,8 +246,8 @@ def clients_explain(
         table.add_column(col)
     for f in fields:
         competing = "; ".join(f"{c['source']}: {_short(shown(c.get('value'), f.field))}" for c in f.competing)
-        table.add_row(f.field, _short(shown(f.value, f.field)), f"{f.source} {f.record}", f.rule,
-                      f.observed_at[:19], competing or "-")
+        table.add_row(label("field", f.field), _short(shown(f.value, f.field)), f"{f.source} {f.record}",
+                      label("survivorship_rule", f.rule), local_time(f.observed_at), competing or "-")
     console.print(table)
 
 
@@ -269,13 +293,16 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Optio
             write_json_line(it)
         return
     table = Table(title=bilingual("复核队列", "Review queue"))
-    for col in ("id", bilingual("类型", "kind"), bilingual("客户", "client"), bilingual("候选", "candidate"),
-                bilingual("字段", "field"), bilingual("匹配概率", "probability")):
+    for col in ("id", bilingual("类型", "kind"), bilingual("状态", "status"), bilingual("客户", "client"),
+                bilingual("候选", "candidate"), bilingual("字段", "field"), bilingual("匹配概率", "probability"),
+                bilingual("创建时间", "created")):
         table.add_column(col)
     for it in items:
         score = it["score"]
-        table.add_row(str(it["id"]), str(it["kind"]), str(it["client_id"] or "-"), str(it["other_client_id"] or "-"),
-                      str(it["field"] or "-"), f"{float(score):.3f}" if isinstance(score, int | float) else "-")
+        table.add_row(str(it["id"]), label("review_kind", it["kind"]), label("review_status", it["status"]),
+                      str(it["client_id"] or "-"), str(it["other_client_id"] or "-"),
+                      label("field", it["field"]) if it["field"] else "-",
+                      f"{float(score):.3f}" if isinstance(score, int | float) else "-", local_time(it["created_at"]))
     console.print(table)
 
 
@@ -283,7 +310,7 @@ def _decide(item_id: int, config: Path | None, accept: bool) -> None:
     ctx = load_context(config)
     with ctx.session() as s:
         outcome = (review.accept if accept else review.reject)(s, item_id, actor="cli")
-    console.print(f"#{item_id}: {outcome}")
+    console.print(f"#{item_id}: {reason(outcome)}")
 
 
 @review_app.command("accept")
@@ -312,11 +339,13 @@ def deadletter_list(config: Path | None = ConfigOption, json_out: bool = typer.O
         return
     table = Table(title=bilingual("死信记录", "Dead letters"))
     for col in ("id", bilingual("方向", "dir"), bilingual("连接器", "connector"), bilingual("数据流", "stream"),
-                bilingual("源记录", "source id"), bilingual("原因", "reason"), bilingual("次数", "attempts")):
+                bilingual("源记录", "source id"), bilingual("原因", "reason"), bilingual("状态", "status"),
+                bilingual("次数", "attempts"), bilingual("时间", "time")):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["id"]), r["direction"], r["connector"], r["stream"], r["source_id"] or "-",
-                      mask_text(r["reason"]), str(r["attempts"]))
+        table.add_row(str(r["id"]), label("direction", r["direction"]), r["connector"], r["stream"],
+                      r["source_id"] or "-", mask_text(reason(r["reason"])), label("dead_letter_status", r["status"]),
+                      str(r["attempts"]), local_time(r["created_at"]))
     console.print(table)
 
 
@@ -345,7 +374,7 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
                 ok += done
                 failed += not done
                 console.print(f"#{row.id} {row.connector}/{row.stream} {row.source_id or '-'}: "
-                              f"{'ok' if done else 'still failing'} — {mask_text(why)}")
+                              f"{reason('ok' if done else 'still failing')} — {mask_text(reason(why))}")
     finally:
         store.dispose()
     console.print(bilingual(f"重试成功 {ok} 条，仍失败 {failed} 条", f"{ok} retried, {failed} still failing"))

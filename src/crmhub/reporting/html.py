@@ -6,6 +6,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from crmhub.display import current_timezone, label, local_time
 from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
@@ -13,6 +14,8 @@ from crmhub.reporting.masked import mask_report
 from crmhub.sync.report import RunReport
 
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
+_env.filters["local_time"] = local_time
+_env.filters["trigger_label"] = lambda value, lang: label("trigger", value, lang)
 _env.filters["masked"] = lambda v, field=None: (mask_text(str(v)) if field is None else str(mask_fields(v, field))) \
     if v is not None else ""
 
@@ -34,4 +37,4 @@ def render_html(report: RunReport, lang: Lang) -> str:
     phase_chart = _bars([(labels.get(k, k), v) for k, v in report.phases.items()])
     return _env.get_template("report.html.j2").render(
         report=report, labels=labels, lang=lang, columns=STREAM_COLUMNS, stream_chart=stream_chart,
-        phase_chart=phase_chart, totals=report.totals.shown())
+        phase_chart=phase_chart, totals=report.totals.shown(), timezone=current_timezone().key)

@@ -6,6 +6,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from crmhub.display import label as value_label
+from crmhub.display import local_time
 from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import STREAM_COLUMNS, label
@@ -22,6 +24,9 @@ def render_report(report: RunReport, lang: Lang) -> Group:
                 f"{report.duration_s:.1f} {label('seconds', lang)}",
                 style="bold green" if report.status == "succeeded" else "bold yellow")
     parts.append(head)
+    job = f" ({report.job})" if report.job else ""
+    parts.append(Text(f"{label('started', lang)} {local_time(report.started_at)} · "
+                      f"{label('trigger', lang)} {value_label('trigger', report.trigger, lang)}{job}"))
     if report.dry_run:
         parts.append(Text(label("dry_run", lang), style="bold cyan"))
     table = Table(show_lines=False)
