@@ -113,7 +113,7 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
         actions = list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
         assert actions == ["alert.acknowledged", "alert.closed"] and verify_chain(s) == []
     code, out = cli(capsys, "alerts", "list", "-c", config)
-    assert code == 0 and "Alerts (" in out and "large_value" in out
+    assert code == 0 and "Alerts (" in out and "Large-value transaction" in out and "large_value" not in out
     code, out = cli(capsys, "alerts", "show", str(alert_id), "-c", config)
     assert code == 0 and '"closed"' in out and "TX-BIG" in out
 
