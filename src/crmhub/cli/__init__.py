@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crmhub`` console script."""
     from crmhub.cli.app import app
     from crmhub.cli.common import report_error, report_internal
+    from crmhub.cli.help_i18n import install as localized_help
+
+    localized_help()
 
     args = _take_lang(list(sys.argv[1:] if argv is None else argv))
     try:
