@@ -120,6 +120,10 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "partial": {"en": "partially succeeded", "zh": "部分成功"}, "failed": {"en": "failed", "zh": "失败"},
         "interrupted": {"en": "interrupted", "zh": "已中断"}, "locked": {"en": "locked", "zh": "被占用"},
     },
+    "connector_status": {
+        "ok": {"en": "ok", "zh": "正常"}, "failed": {"en": "failed", "zh": "失败"},
+        "stopped": {"en": "stopped (quota)", "zh": "已停止（配额）"}, "skipped": {"en": "skipped", "zh": "已跳过"},
+    },
     "outbox_status": {
         "planned": {"en": "planned", "zh": "待发送"}, "sending": {"en": "sending", "zh": "发送中"},
         "delivered": {"en": "delivered", "zh": "已送达"}, "failed": {"en": "failed", "zh": "发送失败"},

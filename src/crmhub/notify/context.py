@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crmhub.display import label
 from crmhub.masking import mask, mask_text
 from crmhub.notify.recipients import Manager
 from crmhub.notify.settings import Lang, NotifySettings
@@ -196,8 +197,9 @@ def _failed_connectors(run: SyncRun) -> list[tuple[str, str | None]]:
 def sync_failed_context(run: SyncRun, lang: Lang, settings: NotifySettings, now: datetime) -> dict[str, Any]:
     """``sync_failed``: connector(s), run id, error, hint, started_at."""
     failed = _failed_connectors(run)
-    error = run.error or next((e for _, e in failed if e), None) or run.status
-    hint = (f"运行状态：{run.status}。查看 `crmhub report {run.id}` 了解每个连接器的结果" if lang == "zh" else
+    status = label("run_status", run.status, lang)
+    error = run.error or next((e for _, e in failed if e), None) or status
+    hint = (f"运行状态：{status}。查看 `crmhub report {run.id}` 了解每个连接器的结果" if lang == "zh" else
             f"run status {run.status}: see `crmhub report {run.id}` for each connector's outcome")
     return masked_dict({**_base(settings, now, _url(settings.run_url, id=run.id)),
                    "connector": ", ".join(n for n, _ in failed) or ", ".join(run.connectors or []) or "—",
@@ -215,7 +217,7 @@ def job_failed_context(job: str, entry: dict[str, Any], lang: Lang, settings: No
     started = entry.get("started_at")
     return masked_dict({**_base(settings, now, None), "job": f"{job} ({command})", "connector": None,
                         "run_id": entry.get("run_id"), "status": entry.get("status"),
-                        "error": entry.get("error") or entry.get("status"), "hint": hint,
+                        "error": entry.get("error") or label("run_status", entry.get("status"), lang), "hint": hint,
                         "started_at": local(datetime.fromisoformat(str(started)), settings) if started else None})
 
 
@@ -241,7 +243,7 @@ def digest_context(run: SyncRun, downgrades: int, lang: Lang, settings: NotifySe
         read = sum(int(s.get("read", 0) or 0) for s in streams.values() if isinstance(s, dict))
         changed = sum(int(s.get("created", 0) or 0) + int(s.get("updated", 0) or 0)
                       for s in streams.values() if isinstance(s, dict))
-        status, written = rep.get("status", "?"), rep.get("written_back", 0)
+        status, written = label("connector_status", rep.get("status", "?"), lang), rep.get("written_back", 0)
         detail = (f"{status}：读取 {read}，变更 {changed}，回写 {written}" if lang == "zh" else
                   f"{status}: {read} read, {changed} changed, {written} written back")
         items.append({"title": name, "detail": detail})
