@@ -151,6 +151,7 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "open": {"en": "open", "zh": "待处理"}, "resolved": {"en": "resolved", "zh": "已解决"},
         "retried": {"en": "retried", "zh": "已重试"},
     },
+    "tx_direction": {"credit": {"en": "credit", "zh": "转入"}, "debit": {"en": "debit", "zh": "转出"}},
     "direction": {"in": {"en": "in", "zh": "入站"}, "out": {"en": "out (write-back)", "zh": "回写"}},
     "notify_event": {
         "rating_downgrade": {"en": "rating downgrade", "zh": "评级下调"}, "alert": {"en": "alert", "zh": "风险预警"},

@@ -114,8 +114,10 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
         assert actions == ["alert.acknowledged", "alert.closed"] and verify_chain(s) == []
     code, out = cli(capsys, "alerts", "list", "-c", config)
     assert code == 0 and "Alerts (" in out and "Large-value transaction" in out and "large_value" not in out
-    code, out = cli(capsys, "alerts", "show", str(alert_id), "-c", config)
+    code, out = cli(capsys, "alerts", "show", str(alert_id), "--json", "-c", config)
     assert code == 0 and '"closed"' in out and "TX-BIG" in out
+    code, out = cli(capsys, "alerts", "show", str(alert_id), "-c", config)
+    assert code == 0 and "closed" in out and "TX-BIG" in out and "622202*********0123" in out
 
     code, out = cli(capsys, "risk", "assess", big.uscc, "--json", "-c", config)
     result = json.loads(out)

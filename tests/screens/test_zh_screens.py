@@ -86,7 +86,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 SCREENS = [("clients", "list"), ("clients", "show", "{client}"), ("clients", "explain", "{client}"),
            ("review", "list"), ("deadletter", "list"), ("alerts", "list", "--status", "all"), ("notify", "log"),
-           ("interactions", "list", "{client}"), ("report", "{run}"), ("jobs", "list")]
+           ("interactions", "list", "{client}"), ("report", "{run}"), ("jobs", "list"), ("alerts", "show", "1")]
 
 
 @pytest.mark.parametrize("screen", SCREENS, ids=" ".join)
@@ -117,7 +117,8 @@ JSON_SCREENS = [(("alerts", "list", "--status", "all", "--json"), "status", {"ac
                 (("review", "list", "--json"), "kind", {"match", "conflict"}),
                 (("deadletter", "list", "--json"), "direction", {"out"}),
                 (("notify", "log", "--json"), "event", {"rating_downgrade"}),
-                (("interactions", "list", "{client}", "--json"), "kind", {"visit"})]
+                (("interactions", "list", "{client}", "--json"), "kind", {"visit"}),
+                (("alerts", "show", "1", "--json"), "status", {"acknowledged"})]
 
 
 @pytest.mark.parametrize(("screen", "key", "expected"), JSON_SCREENS, ids=lambda v: " ".join(v)

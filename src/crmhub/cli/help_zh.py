@@ -248,8 +248,10 @@ HELP_ZH: dict[str, str] = {
          '分散转出）、dormant_reactivation（休眠账户激活）。'),
     'Only this client (USCC or hub id).':
         '只看此客户（统一社会信用代码或客户主记录编号）。',
-    'One alert with all its evidence (JSON).':
-        '显示一条预警及其全部证据（JSON）。',
+    'One alert with all its evidence.':
+        '显示一条预警及其全部证据。',
+    'Print the alert as one JSON object.':
+        '以一个 JSON 对象输出预警。',
     'Acknowledge an alert (someone is looking at it).':
         '受理预警（已有人在处理）。',
     'Close an alert (reported, or cleared with the reason in --note).':

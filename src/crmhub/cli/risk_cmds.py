@@ -6,7 +6,6 @@ Text is zh or en (``--lang``); JSON is one object per line. Personal data is mas
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
-from crmhub.display import label
+from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
@@ -284,8 +283,9 @@ def _status(value: str) -> str:
 
 
 @alerts_app.command("show")
-def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
-    """One alert with all its evidence (JSON)."""
+def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = ConfigOption,
+                json_out: bool = typer.Option(False, "--json", help="Print the alert as one JSON object.")) -> None:
+    """One alert with all its evidence."""
     ctx = load_context(config)
     with ctx.session() as s:
         from crmhub.store.tables import Alert
@@ -294,7 +294,46 @@ def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = Confi
         if row is None:
             raise InputError(f"no alert {alert_id}", hint="list alerts with `crmhub alerts list`")
         item = _masked(alert_json(row))
-    console.print_json(json.dumps(item, ensure_ascii=False))
+    if json_out:
+        write_json_line(item)
+        return
+    _print_alert(item)
+
+
+def _print_alert(it: dict[str, Any]) -> None:
+    """An alert as labelled rows and its evidence transactions (ids as words, times local)."""
+    zh = current_lang() == "zh"
+    head = Table(title=bilingual(f"预警 #{it['id']}", f"Alert #{it['id']}"), show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    rule = (it.get("evidence") or {}).get("rule") or {}
+    for name, value in (
+        (bilingual("状态", "status"), _status(it["status"])),
+        (bilingual("类型", "kind"), label("alert_kind", it["kind"])),
+        ("USCC", it.get("uscc") or "-"),
+        (bilingual("日期", "day"), it.get("day") or "-"),
+        (bilingual("金额", "amount"), f"{Decimal(it['amount']):,.2f} {it['currency']}" if it.get("amount") else "-"),
+        (bilingual("说明", "summary"), it["summary_zh"] if zh else it["summary_en"]),
+        (bilingual("规则", "rule"), f"{rule.get('id') or '-'} v{it.get('rule_version') or '-'}"),
+        (bilingual("创建时间", "created"), local_time(it.get("created_at"))),
+        (bilingual("更新时间", "updated"), local_time(it.get("updated_at"))),
+    ):
+        head.add_row(name, str(value))
+    console.print(head)
+    txs = (it.get("evidence") or {}).get("transactions") or []
+    if not txs:
+        return
+    table = Table(title=bilingual("证据交易", "Evidence transactions"))
+    for col in (bilingual("交易", "transaction"), bilingual("日期", "day"), bilingual("方向", "direction"),
+                bilingual("金额", "amount"), bilingual("现金", "cash"), bilingual("对手方", "counterparty"),
+                bilingual("对手方账户", "counterparty account")):
+        table.add_column(col)
+    for tx in txs:
+        amount = f"{Decimal(str(tx['amount'])):,.2f} {tx.get('currency') or ''}" if tx.get("amount") else "-"
+        table.add_row(str(tx.get("id") or "-"), str(tx.get("day") or "-"), label("tx_direction", tx.get("direction")),
+                      amount, bilingual("是", "yes") if tx.get("cash") else bilingual("否", "no"),
+                      str(tx.get("counterparty") or "-"), str(tx.get("counterparty_account") or "-"))
+    console.print(table)
 
 
 def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> None:
