@@ -285,6 +285,7 @@ def push(
         if res.status != "ok":
             errors += 1
         write_json_line({"index": lineno, "key": rec.key, "source_id": res.source_id or rec.source_id,
-                         "status": res.status, "action": res.action, "reason": res.reason, "field": res.field})
+                         "status": res.status, "action": res.action,
+                         "reason": mask_text(res.reason) if res.reason else res.reason, "field": res.field})
     err_console.print(t("push_done", ok=len(results) - errors, errors=errors, connector=connector, stream=stream))
     raise typer.Exit(1 if errors else 0)

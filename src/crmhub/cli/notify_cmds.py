@@ -71,7 +71,7 @@ def notify_test(
     else:
         colour = _COLOUR.get(entry["status"], "white")
         head = bilingual(f"测试消息 #{entry['id']} 经 {channel}：", f"test message #{entry['id']} via {channel}: ")
-        console.print(f"{escape(head)}[{colour}]{entry['status']}[/{colour}]")
+        console.print(f"{escape(head)}[{colour}]{label('outbox_status', entry['status'])}[/{colour}]")
         for recipient, result in (entry["results"] or {}).items():
             console.print(f"  {escape(recipient)}: {escape(str(result))}")
         if entry.get("answer"):
@@ -106,15 +106,15 @@ def notify_run(
             table.add_column(col)
         for r in outcome.plan.rows:
             item = _planned_json(r)
-            table.add_row(item["event"], item["channel"], ", ".join(item["recipients"]) or "-",
-                          item["state"] + (f" ({item['error']})" if item["error"] else ""))
+            table.add_row(label("notify_event", item["event"]), item["channel"], ", ".join(item["recipients"]) or "-",
+                          label("outbox_status", item["state"]) + (f" ({item['error']})" if item["error"] else ""))
         console.print(table)
         return
     planned, skipped = sum(outcome.plan.planned.values()), sum(outcome.plan.skipped.values())
     d = outcome.delivery
     console.print(bilingual(
         f"新计划 {planned} 条（跳过 {skipped} 条）；送达 {d.delivered}，重试中 {d.retrying}，"
-        f"失败 {d.failed}，部分送达 {d.partial}，未确认 {d.unconfirmed}",
+        f"失败 {d.failed}，部分送达 {d.partial}，送达未知 {d.unconfirmed}",
         f"{planned} planned ({skipped} skipped); {d.delivered} delivered, "
         f"{d.retrying} retrying, {d.failed} failed, {d.partial} partial, {d.unconfirmed} unconfirmed"))
     for name, why in d.stopped.items():
