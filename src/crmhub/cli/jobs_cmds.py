@@ -25,6 +25,7 @@ from rich.table import Table
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
+from crmhub.masking import mask_text
 from crmhub.i18n import bilingual, current_lang
 
 scheduler_app = typer.Typer(help="The embedded scheduler: run the configured jobs on one machine.",
@@ -119,7 +120,7 @@ def jobs_list(
     console.print(table)
     for r in rows:
         if r["last"]["error"] and r["last"]["status"] not in ("succeeded", "running"):
-            console.print(f"[dim]{escape(r['job'])}: {escape(str(r['last']['error']))}[/dim]")
+            console.print(f"[dim]{escape(r['job'])}: {escape(mask_text(str(r['last']['error'])))}[/dim]")
 
 
 @jobs_app.command("run")
@@ -156,7 +157,7 @@ def jobs_run(
                       + _status(outcome.status) + (f"  run #{outcome.run_id}" if outcome.run_id else "")
                       + f"  {outcome.duration_s}s")
         if outcome.error and not outcome.ok:
-            err_console.print(f"[red]{escape(outcome.error)}[/red]")
+            err_console.print(f"[red]{escape(mask_text(outcome.error))}[/red]")
         if outcome.run_id:
             console.print(bilingual(f"查看报告：crmhub report {outcome.run_id}",
                                     f"see the report: crmhub report {outcome.run_id}"))
