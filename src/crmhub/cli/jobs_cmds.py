@@ -25,8 +25,8 @@ from rich.table import Table
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
-from crmhub.masking import mask_text
 from crmhub.i18n import bilingual, current_lang
+from crmhub.masking import mask_text
 
 scheduler_app = typer.Typer(help="The embedded scheduler: run the configured jobs on one machine.",
                             no_args_is_help=True)
