@@ -113,7 +113,8 @@ MESSAGES: dict[str, dict[Lang, str]] = {
 
 # --- values shown to people: statuses, kinds, rules, triggers (w7-masking) ------------------------------------------
 # Ids stay raw in --json; screens show these words. Alert and review words are chosen so an AML officer cannot
-# misread them: "acknowledged" is 已受理 (taken in hand), never 已确认 (which reads as "confirmed suspicious").
+# misread them: "acknowledged" is 已受理 (taken in hand), never 已确认 (which reads as "confirmed suspicious"); a
+# possible duplicate client is 可能为同一客户, not 疑似… (疑似 is the word of suspicious-transaction reporting).
 VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
     "run_status": {
         "running": {"en": "running", "zh": "运行中"}, "succeeded": {"en": "succeeded", "zh": "成功"},
@@ -143,7 +144,7 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "rejected": {"en": "rejected", "zh": "已驳回"},
     },
     "review_kind": {
-        "match": {"en": "possible duplicate", "zh": "疑似同一客户"},
+        "match": {"en": "possible duplicate", "zh": "可能为同一客户"},
         "conflict": {"en": "conflicting values", "zh": "字段取值冲突"},
         "uscc_conflict": {"en": "conflicting USCCs", "zh": "统一社会信用代码冲突"},
     },
