@@ -120,3 +120,13 @@ def test_record_fields_by_kind() -> None:
     assert [s["name"] for s in out["shareholders"]] == ["王*", "星河集团有限公司", "L***"]
     assert out["relationship_manager"] == record["relationship_manager"]  # bank staff, not client personal data
     assert mask_fields(out) == out
+
+
+_GIVEN = st.text(alphabet="伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平", min_size=1, max_size=3)
+
+
+@given(st.sampled_from(["张", "王", "李", "欧阳", "司马", "诸葛", "上官"]), _GIVEN)
+def test_no_character_of_a_given_name_is_shown(surname: str, given_name: str) -> None:
+    masked = mask_name(surname + given_name)
+    assert masked == surname + "*" * len(given_name)
+    assert mask_fields({"contacts": [{"name": surname + given_name}]}) == {"contacts": [{"name": masked}]}
