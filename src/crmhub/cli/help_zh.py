@@ -299,4 +299,8 @@ HELP_ZH: dict[str, str] = {
         '等待被占用的连接器锁的秒数。',
     'Queue it for the workers instead (PostgreSQL store).':
         '改为排队交给工作进程（PostgreSQL 存储）。',
+    'Print JSON (raw ids, for machines).':
+        '输出 JSON（原始编码，供程序读取）。',
+    'Why (kept in the audit log).':
+        '原因（记入审计日志）。',
 }

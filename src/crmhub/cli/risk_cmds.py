@@ -30,6 +30,10 @@ alerts_app = typer.Typer(help="AML and risk alerts: large-value reports and susp
                          no_args_is_help=True)
 
 
+JsonOption = typer.Option(False, "--json", help="Print JSON (raw ids, for machines).")
+NoteOption = typer.Option(None, "--note", help="Why (kept in the audit log).")
+
+
 def _today(value: str | None) -> date | None:
     if value is None:
         return None
@@ -131,7 +135,7 @@ def _fmt_value(value: Any, unit: str) -> str:
 @risk_app.command("explain")
 def risk_explain(
     uscc: str = typer.Argument(..., help="USCC or hub id."),
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: bool = JsonOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Why a client has its rating: score, each factor's input, bin, points and reason, overrides, policy."""
@@ -198,7 +202,7 @@ def _print_explanation(d: dict[str, Any]) -> None:
 
 
 @risk_app.command("scorecard")
-def risk_scorecard(json_out: bool = typer.Option(False, "--json"), config: Path | None = ConfigOption) -> None:
+def risk_scorecard(json_out: bool = JsonOption, config: Path | None = ConfigOption) -> None:
     """Print the scorecard in force: every factor, bin and point, grades, segments, overrides, policy."""
     ctx = load_context(config, required=False)
     table_data = explain_mod.points_table(ctx.settings.risk.card())
@@ -347,14 +351,14 @@ def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> 
 
 
 @alerts_app.command("ack")
-def alerts_ack(alert_id: int = typer.Argument(...), note: str | None = typer.Option(None, "--note"),
+def alerts_ack(alert_id: int = typer.Argument(...), note: str | None = NoteOption,
                config: Path | None = ConfigOption) -> None:
     """Acknowledge an alert (someone is looking at it)."""
     _move(alert_id, "acknowledged", note, config)
 
 
 @alerts_app.command("close")
-def alerts_close(alert_id: int = typer.Argument(...), note: str | None = typer.Option(None, "--note"),
+def alerts_close(alert_id: int = typer.Argument(...), note: str | None = NoteOption,
                  config: Path | None = ConfigOption) -> None:
     """Close an alert (reported, or cleared with the reason in --note)."""
     _move(alert_id, "closed", note, config)

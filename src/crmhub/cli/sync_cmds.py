@@ -26,6 +26,7 @@ from crmhub.sync.report import RunReport
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)
 deadletter_app = typer.Typer(help="Records that could not be processed, with the reason.", no_args_is_help=True)
+JsonOption = typer.Option(False, "--json", help="Print JSON (raw ids, for machines).")
 
 
 def build_engine(ctx: Context, store: Store, progress: Any = None) -> SyncEngine:
@@ -174,7 +175,7 @@ def clients_list(
 def clients_show(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: bool = JsonOption,
     reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
     """Show one golden client (personal data masked unless --reveal)."""
@@ -218,7 +219,7 @@ def _print_client(item: dict[str, Any]) -> None:
 def clients_explain(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: bool = JsonOption,
     reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
     """Per field: the chosen value, where it came from, the rule that chose it, and the competing values."""
@@ -279,7 +280,7 @@ def clients_split(client: int = typer.Argument(...), record: str = typer.Argumen
 
 
 @review_app.command("list")
-def review_list(config: Path | None = ConfigOption, json_out: bool = typer.Option(False, "--json"),
+def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
                 status: str = typer.Option("open", help="open, accepted, rejected or all.")) -> None:
     """List review items."""
     ctx = load_context(config)
@@ -326,7 +327,7 @@ def review_reject(item_id: int = typer.Argument(...), config: Path | None = Conf
 
 
 @deadletter_app.command("list")
-def deadletter_list(config: Path | None = ConfigOption, json_out: bool = typer.Option(False, "--json"),
+def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
                     status: str = typer.Option("open", help="open, resolved, retried or all.")) -> None:
     """List dead letters with connector, stream, source id and reason."""
     ctx = load_context(config)
