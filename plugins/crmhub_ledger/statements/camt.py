@@ -6,11 +6,17 @@ keeps its own amount even when a ``TxDtls`` carries another (the ISO example's F
 split into its ``TxDtls`` only when every detail has an amount in the entry currency and they add up to the entry,
 so counterparties are kept without ever changing the booked total. Only booked (``BOOK``) entries become
 transactions; the others are listed in ``Statement.skipped``.
+
+`read` yields one `CamtStatement` per ``Stmt`` while the parse goes on; its element is parsed when the caller asks
+for its batches and freed as soon as the caller moves on. A line's reference is its ``AcctSvcrRef`` (else
+``NtryRef``; a split detail's own ``AcctSvcrRef`` or the entry's plus ``/k``); it is never derived from
+``Stmt/Id``, which banks reuse. Identity is decided by the importer (`crmhub_ledger.statements.booking`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +25,7 @@ from typing import Any
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no stubs; lxml-stubs lag behind
 
 from crmhub.model import Direction, Money, Transaction
-from crmhub_ledger.statements.model import Balance, Statement, input_error
+from crmhub_ledger.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
 _AMOUNT = re.compile(r"^\s*\d{1,18}(\.\d{1,5})?\s*$")
 _CASH_FAMILY = {"CNTR", "CASH"}
@@ -75,7 +81,7 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(node, where, str(exc)) from None
 
-    def statement(self, stmt: Element, number: int, kind: str) -> Statement:
+    def statement(self, stmt: Element, number: int, kind: str) -> tuple[Statement, list[StatementLine]]:
         ident = _text(stmt, "{*}Id") or f"statement-{number}"
         where = f"Stmt[{number}] {ident!r}"
         acct = stmt.find("{*}Acct")
@@ -97,32 +103,30 @@ class _Reader:
         if currency is None and stated is not None:
             currency = stated.amount.currency
         target = self.account_override or account
-        txs: list[Transaction] = []
+        lines: list[StatementLine] = []
         skipped: list[str] = []
-        used: set[str] = set()
         for index, entry in enumerate(stmt.findall("{*}Ntry"), start=1):
             status = _text(entry, "{*}Sts/{*}Cd") or _text(entry, "{*}Sts") or "BOOK"
             if status != "BOOK":
                 skipped.append(f"Ntry[{index}] status {status}")
                 continue
-            txs.extend(self.entry(entry, f"{where}/Ntry[{index}]", target, ident, index, used))
-        if currency is None and txs:
-            currency = txs[0].amount.currency
+            lines.extend(self.entry(entry, f"{where}/Ntry[{index}]", target))
+        if currency is None and lines:
+            currency = lines[0].tx.amount.currency
         period = stmt.find("{*}FrToDt")
         p_from = _text(period, "{*}FrDtTm") or _text(period, "{*}FrDt")
         p_to = _text(period, "{*}ToDtTm") or _text(period, "{*}ToDt")
         created = _text(stmt, "{*}CreDtTm")
         return Statement(
             format=kind, source=str(self.path), statement_id=ident, account=account, currency=currency,
-            transactions=tuple(txs), opening=opening, closing=closing, available=balances.get("CLAV"),
+            transactions=(), opening=opening, closing=closing, available=balances.get("CLAV"),
             sequence=_text(stmt, "{*}ElctrncSeqNb") or _text(stmt, "{*}LglSeqNb"), message_id=self.message_id,
             created_at=datetime.fromisoformat(created) if created else None,
             period_from=date.fromisoformat(p_from[:10]) if p_from else None,
             period_to=date.fromisoformat(p_to[:10]) if p_to else None,
-            owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped))
+            owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped)), lines
 
-    def entry(self, entry: Element, where: str, account: str, stmt_id: str, index: int,
-              used: set[str]) -> list[Transaction]:
+    def entry(self, entry: Element, where: str, account: str) -> list[StatementLine]:
         money = self.amount(entry.find("{*}Amt"), f"{where}/Amt")
         indicator = _text(entry, "{*}CdtDbtInd")
         if indicator not in ("CRDT", "DBIT"):
@@ -137,7 +141,7 @@ class _Reader:
         sub = _text(entry, "{*}BkTxCd/{*}Domn/{*}Fmly/{*}SubFmlyCd")
         kind = "fee" if sub == "CHRG" else ("interest" if family == "INTR" or domain == "INTR"
                                             else _KIND.get(family or "", "transfer"))
-        base_ref = _text(entry, "{*}AcctSvcrRef") or _text(entry, "{*}NtryRef") or f"{stmt_id}#{index}"
+        base_ref = _text(entry, "{*}AcctSvcrRef") or _text(entry, "{*}NtryRef") or ""
         details = entry.findall("{*}NtryDtls/{*}TxDtls")
         common = {
             "booking_date": booking or value_day, "value_date": value_day, "direction": direction, "kind": kind,
@@ -148,11 +152,11 @@ class _Reader:
         if parts is None:
             party = self._party(details[0], direction) if len(details) == 1 else (None, None, None)
             desc = self._description(details[0] if len(details) == 1 else None, info)
-            return [self._tx(account, base_ref, used, money, party, desc, common)]
+            return [self._tx(account, base_ref, where, money, party, desc, common)]
         out = []
         for k, (detail, amount) in enumerate(parts, start=1):
             ref = _text(detail, "{*}Refs/{*}AcctSvcrRef") or f"{base_ref}/{k}"
-            out.append(self._tx(account, ref, used, amount, self._party(detail, direction),
+            out.append(self._tx(account, ref, f"{where}/TxDtls[{k}]", amount, self._party(detail, direction),
                                 self._description(detail, info), common))
         return out
 
@@ -201,25 +205,50 @@ class _Reader:
         return " | ".join(texts) or None
 
     @staticmethod
-    def _tx(account: str, ref: str, used: set[str], amount: Money, party: tuple[str | None, str | None, str | None],
-            description: str | None, common: dict[str, Any]) -> Transaction:
-        key = ref
-        n = 1
-        while key in used:
-            n += 1
-            key = f"{ref}#{n}"
-        used.add(key)
+    def _tx(account: str, ref: str, where: str, amount: Money,
+            party: tuple[str | None, str | None, str | None], description: str | None,
+            common: dict[str, Any]) -> StatementLine:
         name, cp_account, bank = party
-        return Transaction(source_id=f"camt:{account}:{key}", account_source_id=account, amount=amount,
-                           counterparty_name=name, counterparty_account=cp_account, counterparty_bank=bank,
-                           description=description, **common)
+        tx = Transaction(source_id=f"camt:{account}:{where}", account_source_id=account, amount=amount,
+                         counterparty_name=name, counterparty_account=cp_account, counterparty_bank=bank,
+                         description=description, **common)
+        return StatementLine(tx=tx, reference=ref, where=where)
 
 
-def parse(path: Path, account: str | None) -> list[Statement]:
-    """Every ``Stmt`` (camt.053) or ``Rpt`` (camt.052) of the file, streamed."""
+class CamtStatement:
+    """One ``Stmt``/``Rpt`` element, parsed when the caller reads it (a `StatementSource`)."""
+
+    def __init__(self, reader: _Reader, elem: Element, number: int, kind: str) -> None:
+        self._reader = reader
+        self._elem = elem
+        self._number = number
+        self._kind = kind
+        self._summary: Statement | None = None
+        acct = elem.find("{*}Acct")
+        self.account_hint = _text(acct, "{*}Id/{*}IBAN") or _text(acct, "{*}Id/{*}Othr/{*}Id") or ""
+        self.statement_hint = _text(elem, "{*}Id") or f"statement-{number}"
+        line = getattr(elem, "sourceline", None)
+        self.label = f"Stmt/Id {self.statement_hint} · Acct {self.account_hint or '?'}" + (
+            f" · line {line}" if line else "")
+
+    def batches(self) -> Iterator[list[StatementLine]]:
+        """The statement's booked lines, `BATCH` at a time."""
+        summary, lines = self._reader.statement(self._elem, self._number, self._kind)
+        for start in range(0, len(lines), BATCH):
+            yield lines[start:start + BATCH]
+        self._summary = summary
+
+    def summary(self) -> Statement:
+        if self._summary is None:
+            raise RuntimeError("summary() before batches() was exhausted")
+        return self._summary
+
+
+def read(path: Path, account: str | None) -> Iterator[CamtStatement]:
+    """Every ``Stmt`` (camt.053) or ``Rpt`` (camt.052) of the file, streamed: one element in memory at a time."""
     reader = _Reader(path, account)
-    statements: list[Statement] = []
     kind = "camt.053"
+    count = 0
     try:
         context = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False, no_network=True,
                                   load_dtd=False, huge_tree=False, remove_comments=True)
@@ -241,12 +270,14 @@ def parse(path: Path, account: str | None) -> list[Statement]:
                     etree.QName(elem.getparent()).localname == "GrpHdr":
                 reader.message_id = (elem.text or "").strip() or None
             elif local in ("Stmt", "Rpt"):
-                statements.append(reader.statement(elem, len(statements) + 1, kind))
+                count += 1
+                yield CamtStatement(reader, elem, count, kind)
                 elem.clear()
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
     except etree.XMLSyntaxError as exc:
-        raise input_error(path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}") from None
-    if not statements:
-        raise input_error(path, "BkToCstmrStmt", "no <Stmt> element found", "is this a camt.053 statement?")
-    return statements
+        raise input_error(path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}",
+                          zh=f"XML 格式错误：{exc.msg}") from None
+    if not count:
+        raise input_error(path, "BkToCstmrStmt", "no <Stmt> element found", "is this a camt.053 statement?",
+                          zh="找不到 <Stmt> 元素", zh_hint="这是 camt.053 对账单吗？")

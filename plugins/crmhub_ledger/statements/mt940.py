@@ -1,27 +1,40 @@
-"""SWIFT MT940/MT942 through the mature ``mt-940`` library (wolph/mt940), mapped to canonical transactions.
+"""SWIFT MT940/MT942, streamed: a line reader splits the file into ``:20:`` blocks, ``mt-940`` parses them in chunks.
 
-``mt-940`` does the tag grammar and the bank quirks (entry dates across year ends, funds codes, zero-padded
-amounts, multi-line ``:86:``); this module adds what crmhub needs: one `Statement` per ``:20:`` block, stable
-source ids (``:20:`` reference, ``:28C:`` number and the line's position, so a re-import is idempotent), reversal
-marks (``RC``/``RD``), counterparty hints from structured ``:86:`` text and errors that name the file and line.
+``mt-940`` (wolph/mt940) does the tag grammar and the bank quirks (entry dates across year ends, funds codes,
+zero-padded amounts, multi-line ``:86:``) but parses a whole text at once and keeps ~17 bytes per input byte, so
+this module never hands it the file: each statement block (``:20:`` … ``-`` / next ``:20:``) is read line by line
+and parsed as its header plus at most `BATCH` ``:61:`` entries at a time; the closing balance (``:62F:``/``:62M:``,
+``:64:``) is parsed last, with the header. Memory is bounded by the chunk, not the file or the statement.
+
+What crmhub adds: the ``:61:`` amount is checked against SWIFT's ``15d`` before ``mt-940`` sees it (the library's
+pattern silently cuts a longer amount to 15 digits), reversal marks (``RC``/``RD``), counterparty hints from
+structured ``:86:`` text, and errors that name the file, line and value. Line identity is decided by the importer
+(`crmhub_ledger.statements.booking`), not here: a bank's ``:20:``/``:28C:`` are often reused (``STARTUMS``, ``0``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import mt940 as mt
 
 from crmhub.model import Direction, Money, Transaction
-from crmhub_ledger.statements.model import Balance, Statement, input_error
+from crmhub_ledger.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
 OPTIONS = mt.Options(reversal_sign=True, strip_bom=True, merge_keeps_values=True, unbounded_details=True,
                      case_insensitive_marks=True, applicant_iban=True)
 """Opt into every ``mt-940`` 5.1 fix crmhub depends on (RC sign, BOM, :86: length, IBAN sub-field)."""
+
+MAX_LINE = 65_536
+"""Longest accepted line in bytes (SWIFT lines are ≤ 65 characters; a bigger one is not a statement)."""
+MAX_HEAD_LINES = 200
+"""Lines allowed between ``:20:`` and the first ``:61:`` (header tags and statement-level ``:86:`` text)."""
 
 
 class _Quiet(logging.Filter):
@@ -36,10 +49,13 @@ logging.getLogger("mt940.tags").addFilter(_Quiet())
 _KIND = {"TRF": "transfer", "CHG": "fee", "COM": "fee", "INT": "interest", "CHK": "cheque", "DDT": "direct_debit",
          "CMI": "transfer", "MSC": "other", "STO": "transfer", "SAL": "salary", "DIV": "dividend"}
 _TAGGED = re.compile(r"/(NAME|IBAN|BIC|CNTP|ACCW|BENM|ORDP)/([^/\n]*)")
+_AMOUNT_61 = re.compile(r"^:61:\d{6}(?:\d{4})?\s*R?[CD](?:[A-Z](?=[\d,]))?([\d,]*)", re.IGNORECASE)
+_SWIFT_AMOUNT = re.compile(r"^\d+,\d{0,2}$")
+_FIELD = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
 
 
 def _decode(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
+    for encoding in ("utf-8", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
@@ -47,9 +63,37 @@ def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-def _line_of(text: str, needle: str) -> int:
-    index = text.find(needle)
-    return text.count("\n", 0, index) + 1 if index >= 0 else 0
+class _Lines:
+    """The file's lines with their numbers, decoded one at a time; an over-long line comes back as ``None``."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.number = 0
+        self._pending: tuple[int, str | None] | None = None
+
+    def next(self) -> tuple[int, str | None] | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        raw = self._fh.readline(MAX_LINE + 1)
+        if not raw:
+            return None
+        self.number += 1
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            while (more := self._fh.readline(MAX_LINE + 1)) and not more.endswith(b"\n"):
+                pass
+            return self.number, None
+        if self.number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        return self.number, _decode(raw).rstrip("\r\n")
+
+    def push(self, item: tuple[int, str | None]) -> None:
+        self._pending = item
+
+
+def _ends_block(text: str) -> bool:
+    stripped = text.strip()
+    return stripped == "-" or stripped.startswith("-}") or stripped == "}"
 
 
 def _balance(data: dict[str, Any], names: tuple[str, ...], kind: str) -> Balance | None:
@@ -72,56 +116,177 @@ def _counterparty(details: str, data: dict[str, Any]) -> tuple[str | None, str |
     return (name or tags.get("NAME") or None, account or tags.get("IBAN") or None, bank or tags.get("BIC") or None)
 
 
-def parse(path: Path, raw: bytes, account: str | None) -> list[Statement]:
-    """Every ``:20:`` block of an MT940 (or MT942) file as a `Statement`."""
-    text = _decode(raw)
-    try:
-        blocks = mt.parse_statements(text, options=OPTIONS)
-    except RuntimeError as exc:
-        value = str(exc.args[2]) if len(exc.args) > 2 else str(exc)
-        line = _line_of(text, value.split("\n")[0]) if value else 0
-        raise input_error(path, f"line {line}", f"cannot read MT940 field {value[:60]!r}",
-                          "check the :61: statement line (value date, C/D mark, amount with decimal comma)") from None
-    except (ValueError, TypeError) as exc:
-        raise input_error(path, "MT940", f"cannot parse: {exc}") from None
-    if not blocks:
-        raise input_error(path, "line 1", "no ':20:' statement block found", "is this an MT940 file?")
-    out: list[Statement] = []
-    for number, block in enumerate(blocks, start=1):
-        out.append(_statement(path, text, block, number, account))
-    return out
+class Mt940Statement:
+    """One ``:20:`` block being read (a `StatementSource`)."""
+
+    def __init__(self, path: Path, lines: _Lines, start: int, first: str, number: int,
+                 account: str | None) -> None:
+        self.path = path
+        self._lines = lines
+        self.start = start
+        self.number = number
+        self._account = account
+        self._head: list[tuple[int, str | None]] = [(start, first)]
+        self._done = False
+        self._summary: Statement | None = None
+        fields: dict[str, str] = {}
+        while (item := lines.next()) is not None:
+            text = item[1]
+            if text is not None and (text.startswith(":20:") or _ends_block(text)):
+                lines.push(item)
+                break
+            if text is not None and (text.startswith(":61:") or text.startswith(":62")):
+                lines.push(item)
+                break
+            if len(self._head) >= MAX_HEAD_LINES:
+                lines.push(item)
+                break
+            self._head.append(item)
+            match = _FIELD.match(text or "")
+            if match:
+                fields.setdefault(match.group(1), match.group(2).strip())
+        self.account_hint = fields.get("25", "")
+        self.statement_hint = "/".join(x for x in (first[4:].strip(), fields.get("28C") or fields.get("28")) if x)
+        self.label = (f":20:/:28C: {self.statement_hint} · :25: {self.account_hint or '?'} · "
+                      f"line {start}")
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def _block_lines(self) -> Iterator[tuple[int, str | None]]:
+        """The rest of the block after the header, up to its end marker (consumed) or the next ``:20:``."""
+        while not self._done and (item := self._lines.next()) is not None:
+            _, text = item
+            if text is not None and text.startswith(":20:"):
+                self._lines.push(item)
+                break
+            if text is not None and _ends_block(text):
+                break
+            yield item
+        self._done = True
+
+    def drain(self) -> None:
+        """Skip what the caller left unread of this block (after an error), so the next block can be read."""
+        for _ in self._block_lines():
+            pass
+
+    def _fail(self, line: int, problem: str, zh: str, hint: str | None = None,
+              zh_hint: str | None = None) -> Exception:
+        return input_error(self.path, f"line {line}", problem, hint, zh=zh, zh_hint=zh_hint)
+
+    def _parse(self, items: list[tuple[int, str | None]]) -> Any:
+        for n, text in items:
+            if text is None:
+                raise self._fail(n, f"the line is longer than {MAX_LINE} bytes — not an MT940 statement line",
+                                 f"该行超过 {MAX_LINE} 字节，不是 MT940 报文行")
+        text = "\n".join(t for _, t in items if t is not None) + "\n"
+        try:
+            blocks = mt.parse_statements(text, options=OPTIONS)
+        except RuntimeError as exc:
+            value = str(exc.args[2]) if len(exc.args) > 2 else str(exc)
+            first = value.split("\n")[0]
+            line = next((n for n, t in items if t is not None and first and first in t), self.start)
+            raise self._fail(line, f"cannot read MT940 field {value[:60]!r}", f"无法解析 MT940 字段 {value[:60]!r}",
+                             "check the :61: statement line (value date, C/D mark, amount with decimal comma)",
+                             "请检查 :61: 行（起息日、借贷标记 C/D、以逗号为小数点的金额）") from None
+        except (ValueError, TypeError) as exc:
+            raise self._fail(items[0][0], f"cannot parse: {exc}", f"无法解析：{exc}") from None
+        if len(blocks) != 1:
+            raise self._fail(items[0][0], f"expected one statement block, read {len(blocks)}",
+                             f"应为一个报文块，实际读到 {len(blocks)} 个")
+        return blocks[0]
+
+    def _check_amount(self, n: int, text: str) -> Decimal:
+        """The ``:61:`` amount exactly as written; longer than SWIFT's 15 characters is an error, never cut."""
+        match = _AMOUNT_61.match(text)
+        raw = match.group(1) if match else ""
+        if len(raw) > 15 or not _SWIFT_AMOUNT.match(raw):
+            raise self._fail(
+                n, f"statement line amount {raw or text[4:40]!r} is not a SWIFT amount (at most 15 characters, "
+                   "digits with one decimal comma and at most 2 decimals) — nothing of this statement was stored",
+                f"交易行金额 {raw or text[4:40]!r} 不是合法的 SWIFT 金额（最多 15 个字符，数字加一个小数逗号，"
+                "最多两位小数）— 本对账单未入账任何内容",
+                "ask the bank for a corrected statement; crmhub never shortens an amount",
+                "请向银行索取更正后的对账单；crmhub 从不截断金额")
+        return Decimal(raw.replace(",", "."))
+
+    def batches(self) -> Iterator[list[StatementLine]]:
+        """The block's ``:61:`` lines, `BATCH` at a time; the closing balance is read after the last one."""
+        head = self._parse(self._head)
+        data = head.data
+        ident = str(data.get("account_identification") or "").strip()
+        ref = str(data.get("transaction_reference") or f"statement-{self.number}").strip()
+        if not ident:
+            raise self._fail(self.start, f"statement {ref!r} has no :25: account", f"对账单 {ref!r} 缺少 :25: 账号")
+        seq = "/".join(str(data[k]) for k in ("statement_number", "sequence_number") if data.get(k))
+        opening = _balance(data, ("final_opening_balance", "intermediate_opening_balance", "opening_balance"),
+                           "opening")
+        currency = opening.amount.currency if opening else (head.currency or None)
+        target = self._account or ident
+        statement_id = f"{ref}/{seq}" if seq else ref
+        entries: list[list[tuple[int, str | None]]] = []
+        tail: list[tuple[int, str | None]] = []
+        count = 0
+        for item in self._block_lines():
+            _, text = item
+            if tail or (text is not None and text.startswith(":62")):
+                tail.append(item)
+            elif text is not None and text.startswith(":61:"):
+                if len(entries) >= BATCH:
+                    yield self._chunk(entries, target, currency, count)
+                    count += len(entries)
+                    entries = []
+                entries.append([item])
+            elif entries:
+                entries[-1].append(item)
+            else:
+                tail.append(item)
+            if len(tail) > MAX_HEAD_LINES or (entries and len(entries[-1]) > MAX_HEAD_LINES):
+                raise self._fail(item[0], f"more than {MAX_HEAD_LINES} lines without a new :61: or :62F: tag",
+                                 f"超过 {MAX_HEAD_LINES} 行没有新的 :61: 或 :62F: 标签")
+        if entries:
+            yield self._chunk(entries, target, currency, count)
+            count += len(entries)
+        data = self._parse(self._head + tail).data if tail else data
+        closing = _balance(data, ("final_closing_balance", "intermediate_closing_balance", "closing_balance"),
+                           "closing")
+        is_942 = opening is None and closing is None
+        if is_942 and not count:
+            raise self._fail(self.start, f"statement {ref!r} has neither balances (:60F:/:62F:) nor lines (:61:)",
+                             f"对账单 {ref!r} 既没有余额（:60F:/:62F:）也没有交易行（:61:）")
+        self._summary = Statement(
+            format="mt942" if is_942 else "mt940", source=str(self.path), statement_id=statement_id,
+            account=ident, currency=currency, transactions=(), opening=opening, closing=closing,
+            available=_balance(data, ("available_balance",), "available"), sequence=seq or None,
+            period_from=opening.on if opening else None, period_to=closing.on if closing else None)
+
+    def _chunk(self, entries: list[list[tuple[int, str | None]]], account: str, currency: str | None,
+               before: int) -> list[StatementLine]:
+        amounts = [self._check_amount(entry[0][0], entry[0][1] or "") for entry in entries]
+        block = self._parse(self._head + [item for entry in entries for item in entry])
+        if len(block.transactions) != len(entries):
+            raise self._fail(entries[0][0][0], f"read {len(block.transactions)} transactions from {len(entries)} "
+                             ":61: lines", f"{len(entries)} 个 :61: 行只读出 {len(block.transactions)} 笔交易")
+        out: list[StatementLine] = []
+        for k, (entry, tx, written) in enumerate(zip(entries, block.transactions, amounts, strict=True)):
+            where = f"statement line {before + k + 1} (line {entry[0][0]})"
+            line = _transaction(self, tx.data, account, where, currency, entry[0][0])
+            if line.tx.amount.amount != written:
+                raise self._fail(entry[0][0], f"amount {written} was read as {line.tx.amount.amount}",
+                                 f"金额 {written} 被读成了 {line.tx.amount.amount}")
+            out.append(line)
+        return out
+
+    def summary(self) -> Statement:
+        if self._summary is None:
+            raise RuntimeError("summary() before batches() was exhausted")
+        return self._summary
 
 
-def _statement(path: Path, text: str, block: Any, number: int, account: str | None) -> Statement:
-    data = block.data
-    ref = str(data.get("transaction_reference") or f"statement-{number}").strip()
-    ident = str(data.get("account_identification") or "").strip()
-    if not ident:
-        raise input_error(path, f"line {_line_of(text, ':20:' + ref)}", f"statement {ref!r} has no :25: account")
-    seq = "/".join(str(data[k]) for k in ("statement_number", "sequence_number") if data.get(k))
-    opening = _balance(data, ("final_opening_balance", "intermediate_opening_balance", "opening_balance"), "opening")
-    closing = _balance(data, ("final_closing_balance", "intermediate_closing_balance", "closing_balance"), "closing")
-    available = _balance(data, ("available_balance",), "available")
-    is_942 = opening is None and closing is None
-    if is_942 and not block.transactions:
-        raise input_error(path, f"line {_line_of(text, ':20:' + ref)}",
-                          f"statement {ref!r} has neither balances (:60F:/:62F:) nor lines (:61:)")
-    currency = opening.amount.currency if opening else (block.currency or None)
-    statement_id = f"{ref}/{seq}" if seq else ref
-    target = account or ident
-    txs: list[Transaction] = []
-    for index, tx in enumerate(block.transactions, start=1):
-        txs.append(_transaction(path, text, tx.data, target, f"{statement_id}#{index}", currency))
-    return Statement(format="mt942" if is_942 else "mt940", source=str(path), statement_id=statement_id,
-                     account=ident, currency=currency, transactions=tuple(txs), opening=opening, closing=closing,
-                     available=available, sequence=seq or None)
-
-
-def _transaction(path: Path, text: str, data: dict[str, Any], account: str, key: str,
-                 currency: str | None) -> Transaction:
+def _transaction(stmt: Mt940Statement, data: dict[str, Any], account: str, where: str, currency: str | None,
+                 line: int) -> StatementLine:
     amount = data.get("amount")
     if amount is None or data.get("date") is None:
-        raise input_error(path, f"statement line {key}", "a :61: line without value date or amount")
+        raise stmt._fail(line, "a :61: line without value date or amount", ":61: 行缺少起息日或金额")
     status = str(data.get("status") or "").upper()
     signed = amount.amount
     value_day = date(data["date"].year, data["date"].month, data["date"].day)
@@ -132,11 +297,31 @@ def _transaction(path: Path, text: str, data: dict[str, Any], account: str, key:
     type_code = str(data.get("id") or "")
     kind = _KIND.get(type_code[1:4], "transfer") if type_code else "transfer"
     reference = str(data.get("customer_reference") or "").strip()
+    reference = "" if reference.upper() == "NONREF" else reference
     description = " ".join(part for part in (details.replace("\n", " ").strip(),
-                                             "" if reference in ("", "NONREF") else f"ref {reference}") if part)
-    return Transaction(
-        source_id=f"mt940:{account}:{key}", account_source_id=account, booking_date=booking, value_date=value_day,
+                                             f"ref {reference}" if reference else "") if part)
+    tx = Transaction(
+        source_id=f"mt940:{account}:{where}", account_source_id=account, booking_date=booking, value_date=value_day,
         amount=Money(amount=abs(signed), currency=amount.currency or currency or "XXX"),
         direction=Direction.DEBIT if signed < 0 else Direction.CREDIT, kind=kind, counterparty_name=name,
         counterparty_account=cp_account, counterparty_bank=bank, reversed=status.startswith("R"),
         description=description or None)
+    return StatementLine(tx=tx, reference=reference, where=where)
+
+
+def read(path: Path, account: str | None) -> Iterator[Mt940Statement]:
+    """Every ``:20:`` block of an MT940 (or MT942) file, in file order, one at a time."""
+    number = 0
+    with path.open("rb") as fh:
+        lines = _Lines(fh)
+        while (item := lines.next()) is not None:
+            n, text = item
+            if text is None or not text.startswith(":20:"):
+                continue  # SWIFT envelope ({1:…}{2:…}{4:), bank headers, blank lines between blocks
+            number += 1
+            stmt = Mt940Statement(path, lines, n, text, number, account)
+            yield stmt
+            stmt.drain()
+    if not number:
+        raise input_error(path, "line 1", "no ':20:' statement block found", "is this an MT940 file?",
+                          zh="找不到 ':20:' 对账单块", zh_hint="这是 MT940 文件吗？")

@@ -1,4 +1,8 @@
-"""``crmhub ledger import``: book SWIFT MT940 / ISO 20022 camt.053 statements into the ledger tables."""
+"""``crmhub ledger import``: book SWIFT MT940 / ISO 20022 camt.053 statements into the ledger tables.
+
+The rules (line identity, re-import, tie-out, limits) are in plugins/crmhub_ledger/README.md; the work is done by
+`crmhub_ledger.statements.booking`, this module only prints and picks the exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import or_, select
+from rich.markup import escape
 
-from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
+from crmhub.cli.common import ConfigOption, console, err_console, load_context, write_json_line
 from crmhub.errors import InputError, PluginError
-from crmhub.i18n import bilingual
-from crmhub.model import Transaction
-from crmhub.store.tables import LedgerAccount
-from crmhub.sync.ingest import store_transactions
+from crmhub.i18n import t
 
 ledger_app = typer.Typer(help="Core-ledger tools.", no_args_is_help=True)
 
 
-def _parser() -> Any:
+EXIT_REJECTED = 1
+"""Every statement of the file was rejected (nothing stored)."""
+EXIT_PARTIAL = 4
+"""Some statements were imported, others rejected (the rejected ones are named on stderr)."""
+
+
+def _importer() -> Any:
     try:
-        from crmhub_ledger.statements import parse_statements
+        from crmhub_ledger.statements.booking import import_file
     except ImportError as exc:
         raise PluginError("statement import needs the core_ledger plugin (crmhub_ledger), which is not installed",
                           hint="install crmhub with its bundled plugins") from exc
-    return parse_statements
+    return import_file
 
 
 @ledger_app.command("import")
@@ -35,41 +42,47 @@ def ledger_import(
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Import a bank statement: each entry becomes a ledger transaction (re-importing adds nothing)."""
-    statements = _parser()(file, account)
+    """Import a bank statement file, one statement at a time, each all or nothing (re-importing adds nothing).
+
+    Exit 0 when every statement was imported (or had been already), 1 when all were rejected, 4 when some were
+    rejected and others imported, 2 when the file cannot be read as a statement file.
+    """
+    import_file = _importer()
     ctx = load_context(config)
     store = ctx.open_store()
-    results: list[dict[str, Any]] = []
     try:
-        with store.begin() as s:
-            for statement in statements:
-                key = account or statement.account
-                acct = s.scalars(select(LedgerAccount).where(
-                    LedgerAccount.connector == connector,
-                    or_(LedgerAccount.source_id == key, LedgerAccount.account_no == key))).first()
-                txs: list[Transaction] = [
-                    t.model_copy(update={"client_source_id": t.client_source_id or (acct.client_source_id
-                                                                                    if acct else None),
-                                         "account_source_id": acct.source_id if acct else t.account_source_id})
-                    for t in statement.transactions]
-                inserted, present = store_transactions(s, connector, txs) if txs else (0, 0)
-                results.append({"file": str(file), "format": statement.format,
-                                "statement_id": statement.statement_id, "account": key,
-                                "currency": statement.currency, "entries": len(txs), "inserted": inserted,
-                                "already_present": present, "matched_account": acct is not None,
-                                "ties_out": statement.ties_out if statement.opening and statement.closing
-                                else None})
+        results = import_file(store, file, account, connector)
     finally:
         store.dispose()
-    if not any(r["entries"] for r in results):
-        raise InputError(f"{file}: the statement has no booked entries")
+    rejected = [r for r in results if r.status == "rejected"]
+    if not rejected and not any(r.entries for r in results):
+        raise InputError(t("ledger_import_no_entries", file=file))
     for r in results:
         if json_out:
-            write_json_line(r)
-            continue
-        linked = r["matched_account"]
-        console.print(bilingual(
-            f"{file}（{r['format']}）：{r['entries']} 笔，新增 {r['inserted']} 笔，已存在 {r['already_present']} 笔；"
-            f"账户 {r['account']}" + ("" if linked else "（账本中未找到此账户，交易未关联客户）"),
-            f"{file} ({r['format']}): {r['entries']} entries, {r['inserted']} new, {r['already_present']} already "
-            f"present; account {r['account']}" + ("" if linked else " (not a known ledger account: not linked)")))
+            write_json_line(r.as_dict())
+        else:
+            _print(r)
+    if rejected:
+        err_console.print(escape(t("ledger_import_some_failed", failed=len(rejected), total=len(results),
+                                   file=file)))
+        raise typer.Exit(EXIT_REJECTED if len(rejected) == len(results) else EXIT_PARTIAL)
+
+
+def _print(r: Any) -> None:
+    if r.status == "rejected":
+        err_console.print(f"[red]{t('error')}:[/red] " + escape(t("ledger_import_rejected", file=r.file,
+                                                                  statement=r.statement, error=r.error)))
+        if r.hint:
+            err_console.print(f"[dim]{t('hint')}: {escape(r.hint)}[/dim]")
+        return
+    params = {"file": r.file, "format": r.format, "statement": r.statement, "entries": r.entries,
+              "inserted": r.inserted, "present": r.already_present, "account": r.account}
+    text = t("ledger_import_already" if r.status == "already_imported" else "ledger_import_line", **params)
+    console.print(escape(text + ("" if r.matched_account else t("ledger_import_unlinked"))))
+    if r.from_other_statement:
+        console.print(escape(t("ledger_import_other_statement", count=r.from_other_statement,
+                               hint=t("ledger_import_other_statement_hint"))))
+    if r.notes:
+        console.print(escape(t("ledger_import_notes", count=len(r.notes) + r.more_notes)))
+        for note in r.notes:
+            console.print("    " + escape(note))

@@ -293,11 +293,20 @@ class LedgerAccount(Base):
 
 
 class LedgerTransaction(Base):
-    """A booked transaction; unique per (connector, source_id) so re-reads never duplicate."""
+    """A booked transaction; unique per (connector, source_id) so re-reads never duplicate.
+
+    Lines imported from bank statements (``crmhub ledger import``) also carry their identity — account, booking
+    date, direction, amount, currency, the bank's line ``reference`` and ``line_seq`` (the how-many-th identical
+    line of its statement) — unique together, because banks reuse statement numbers (``:20:STARTUMS``/``:28C:0``)
+    and a later statement must never replace an earlier one's lines. ``statement_ref`` names the statement that
+    first booked the line. Rows read from the ledger API leave the three columns empty (NULL never conflicts).
+    """
 
     __tablename__ = "ledger_transaction"
     __table_args__ = (
         UniqueConstraint("connector", "source_id"),
+        UniqueConstraint("connector", "account_source_id", "booking_date", "direction", "amount_minor", "currency",
+                         "reference", "line_seq", name="uq_ledger_transaction_statement_line"),
         Index("ix_ledger_transaction_client_day", "client_source_id", "booking_date"),
     )
 
@@ -319,6 +328,9 @@ class LedgerTransaction(Base):
     reversed: Mapped[bool] = mapped_column(Boolean, default=False)
     is_manual: Mapped[bool] = mapped_column(Boolean, default=False)
     content_hash: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    line_seq: Mapped[int | None] = mapped_column(Integer)
+    statement_ref: Mapped[str | None] = mapped_column(String(200))
 
 
 class CreditFacilityRow(Base):

@@ -17,6 +17,12 @@ MT = DATA / "mt940"
 CAMT = DATA / "camt053"
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages are asserted in English (the default language is Chinese)."""
+    monkeypatch.setenv("CRMHUB_LANG", "en")
+
+
 def test_iso_business_example_camt053() -> None:
     stmt = parse_statement(CAMT / "iso-business-sample-camt.053.001.04.xml")
     assert (stmt.format, stmt.statement_id, stmt.message_id) == ("camt.053", "AAAASESS-FP-STAT001",
@@ -31,7 +37,7 @@ def test_iso_business_example_camt053() -> None:
     assert stmt.ties_out and stmt.period_from == date(2010, 10, 18)
     first = stmt.transactions[0]
     assert first.counterparty_name == "MUELLER" and first.booking_date == date(2010, 10, 18)
-    assert first.source_id == "camt:50000000054910000003:AAAASESS-FP-CN_98765/01"
+    assert first.source_id == "stmt:50000000054910000003:2010-10-18:C10567850SEK:AAAASESS-FP-CN_98765/01:1"
     assert "MUELL/FINP/RA12345" in (first.description or "")
 
 
