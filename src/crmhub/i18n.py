@@ -272,6 +272,10 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "en": "{failed} of {total} statement(s) in {file} were rejected and not stored; the others were imported",
         "zh": "{file} 中 {total} 份对账单有 {failed} 份被拒绝、未入账；其余已导入",
     },
+    "ledger_import_all_failed": {
+        "en": "every statement in {file} ({total}) was rejected; nothing was stored",
+        "zh": "{file} 中的 {total} 份对账单全部被拒绝，未入账任何内容",
+    },
     "ledger_import_no_entries": {
         "en": "{file}: the statement has no booked entries",
         "zh": "{file}：对账单中没有已记账的交易",

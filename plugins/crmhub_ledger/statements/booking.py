@@ -195,7 +195,7 @@ def _book(store: Store, connector: str, source: StatementSource, account: str | 
                 booking.batch(lines)
             booking.finish()
     except StatementRejected as exc:
-        _rejected(result, exc.message, exc.hint)
+        _rejected(result, f"{file}: {exc.message}", exc.hint)
     except InputError as exc:
         _rejected(result, exc.message, exc.hint or t("ledger_import_fix_file_hint"))
     return result

@@ -152,11 +152,12 @@ class _Reader:
         if parts is None:
             party = self._party(details[0], direction) if len(details) == 1 else (None, None, None)
             desc = self._description(details[0] if len(details) == 1 else None, info)
-            return [self._tx(account, base_ref, where, money, party, desc, common)]
+            return [self._tx(account, base_ref, f"{where} (line {entry.sourceline})", money, party, desc, common)]
         out = []
         for k, (detail, amount) in enumerate(parts, start=1):
             ref = _text(detail, "{*}Refs/{*}AcctSvcrRef") or f"{base_ref}/{k}"
-            out.append(self._tx(account, ref, f"{where}/TxDtls[{k}]", amount, self._party(detail, direction),
+            out.append(self._tx(account, ref, f"{where}/TxDtls[{k}] (line {detail.sourceline})", amount,
+                                self._party(detail, direction),
                                 self._description(detail, info), common))
         return out
 

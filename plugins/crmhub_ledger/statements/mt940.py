@@ -195,15 +195,15 @@ class Mt940Statement:
                              f"应为一个报文块，实际读到 {len(blocks)} 个")
         return blocks[0]
 
-    def _check_amount(self, n: int, text: str) -> Decimal:
+    def _check_amount(self, n: int, text: str, where: str) -> Decimal:
         """The ``:61:`` amount exactly as written; longer than SWIFT's 15 characters is an error, never cut."""
         match = _AMOUNT_61.match(text)
         raw = match.group(1) if match else ""
         if len(raw) > 15 or not _SWIFT_AMOUNT.match(raw):
             raise self._fail(
-                n, f"statement line amount {raw or text[4:40]!r} is not a SWIFT amount (at most 15 characters, "
+                n, f"{where}: amount {raw or text[4:40]!r} is not a SWIFT amount (at most 15 characters, "
                    "digits with one decimal comma and at most 2 decimals) — nothing of this statement was stored",
-                f"交易行金额 {raw or text[4:40]!r} 不是合法的 SWIFT 金额（最多 15 个字符，数字加一个小数逗号，"
+                f"{where}：金额 {raw or text[4:40]!r} 不是合法的 SWIFT 金额（最多 15 个字符，数字加一个小数逗号，"
                 "最多两位小数）— 本对账单未入账任何内容",
                 "ask the bank for a corrected statement; crmhub never shortens an amount",
                 "请向银行索取更正后的对账单；crmhub 从不截断金额")
@@ -261,7 +261,8 @@ class Mt940Statement:
 
     def _chunk(self, entries: list[list[tuple[int, str | None]]], account: str, currency: str | None,
                before: int) -> list[StatementLine]:
-        amounts = [self._check_amount(entry[0][0], entry[0][1] or "") for entry in entries]
+        amounts = [self._check_amount(entry[0][0], entry[0][1] or "", f"statement line {before + k + 1}")
+                   for k, entry in enumerate(entries)]
         block = self._parse(self._head + [item for entry in entries for item in entry])
         if len(block.transactions) != len(entries):
             raise self._fail(entries[0][0][0], f"read {len(block.transactions)} transactions from {len(entries)} "

@@ -63,9 +63,10 @@ def ledger_import(
         else:
             _print(r)
     if rejected:
-        err_console.print(escape(t("ledger_import_some_failed", failed=len(rejected), total=len(results),
-                                   file=file)))
-        raise typer.Exit(EXIT_REJECTED if len(rejected) == len(results) else EXIT_PARTIAL)
+        every = len(rejected) == len(results)
+        err_console.print(escape(t("ledger_import_all_failed" if every else "ledger_import_some_failed",
+                                   failed=len(rejected), total=len(results), file=file)))
+        raise typer.Exit(EXIT_REJECTED if every else EXIT_PARTIAL)
 
 
 def _print(r: Any) -> None:
