@@ -37,7 +37,8 @@ def _reference(source_id: str, account: str) -> str:
     if source_id.startswith("camt:"):
         rest = source_id.removeprefix(f"camt:{account}:") if source_id.startswith(f"camt:{account}:") else \
             source_id.split(":", 2)[-1]
-        rest = re.sub(r"#\d+$", "", rest)
+        # "<Stmt/Id>#<n>" was the id of a line without reference (the common case); a repeated reference got the
+        # same "#<n>" suffix, which cannot be told apart — both are taken as "no reference"
         return "" if "#" in rest else _CONTROL.sub("", rest).strip()[:140]
     return ""  # MT940: the old id held the statement's :20:/:28C:, not the line's reference
 
