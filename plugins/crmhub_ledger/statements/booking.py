@@ -26,7 +26,7 @@ from crmhub.store import Store
 from crmhub.store.tables import LedgerAccount, LedgerTransaction
 from crmhub.sync.ingest import Ingestor, _transaction_values
 from crmhub_ledger.statements import read_statements
-from crmhub_ledger.statements.identity import Sequencer, clean, clean_account, clean_line, minor_units, source_id
+from crmhub_ledger.statements.identity import Sequencer, clean, clean_account, clean_fields, minor_units, source_id
 from crmhub_ledger.statements.model import StatementLine, StatementSource, difference
 
 MAX_NOTES = 20
@@ -90,14 +90,28 @@ class _Booking:
         self.connector = connector
         self.source = source
         self.result = result
+        self.account = account
         self.sequencer = Sequencer()
         self.legacy_sequencer = Sequencer()
         self.net: dict[str, Decimal] = {}
-        self.statement_key = clean(f"{source.statement_hint} {source.account_hint}", 200, ("", ""), [], "") or "?"
-        key = clean_account(account or source.account_hint)
-        self.acct = _ledger_account(session, connector, key) if key else None
-        result.matched_account = self.acct is not None
+        self.started = False
+        self.statement_key = "?"
+        self.acct: LedgerAccount | None = None
+        self.legacy = False
         self.touched: set[str] = set()
+
+    def start(self) -> None:
+        """Once the statement's header is read (camt reads it as it goes): its key and ledger account."""
+        self.started = True
+        source = self.source
+        self.statement_key = clean(f"{source.statement_hint} {source.account_hint}", 200, ("", ""), [], "") or "?"
+        key = clean_account(self.account or source.account_hint)
+        self.acct = _ledger_account(self.session, self.connector, key) if key else None
+        self.result.matched_account = self.acct is not None
+        account = self.acct.source_id if self.acct is not None else key
+        self.legacy = account is not None and self.session.execute(select(LedgerTransaction.id).where(
+            LedgerTransaction.connector == self.connector, LedgerTransaction.account_source_id == account,
+            LedgerTransaction.statement_ref.like("legacy mt940:%")).limit(1)).first() is not None
 
     def note(self, notes: list[str]) -> None:
         for text in notes:
@@ -108,15 +122,14 @@ class _Booking:
 
     def row(self, line: StatementLine) -> dict[str, Any]:
         notes: list[str] = []
-        tx, reference = clean_line(line.tx, line.reference, line.where, notes)
+        update, reference = clean_fields(line.tx, line.reference, line.where, notes)
         self.note(notes)
-        if self.acct is not None:
-            tx = tx.model_copy(update={"account_source_id": self.acct.source_id,
-                                       "client_source_id": tx.client_source_id or self.acct.client_source_id})
-        account = clean_account(tx.account_source_id)
+        tx = line.tx
+        raw_account = self.acct.source_id if self.acct is not None else tx.account_source_id
+        account = clean_account(raw_account)
         if account is None:
             raise StatementRejected(
-                t("ledger_import_bad_account", where=line.where, value=tx.account_source_id[:80]),
+                t("ledger_import_bad_account", where=line.where, value=raw_account[:80]),
                 t("ledger_import_bad_account_hint"))
         try:
             cents = minor_units(tx.amount.amount)
@@ -128,17 +141,22 @@ class _Booking:
         self.net[currency] = self.net.get(currency, Decimal(0)) + sign * tx.amount.amount
         seq = self.sequencer.next(account, tx.booking_date, tx.direction, cents, currency, reference)
         ident = source_id(account, tx.booking_date, tx.direction, cents, currency, reference, seq)
-        tx = tx.model_copy(update={"source_id": ident, "account_source_id": account})
-        if tx.client_source_id:
-            self.touched.add(tx.client_source_id)
-        # MT940 rows booked before migration 0003 kept no line reference: their backfilled id has an empty one
-        legacy_seq = self.legacy_sequencer.next(account, tx.booking_date, tx.direction, cents, currency, "")
-        legacy = source_id(account, tx.booking_date, tx.direction, cents, currency, "", legacy_seq) \
-            if reference else None
+        client = tx.client_source_id or (self.acct.client_source_id if self.acct is not None else None)
+        tx = tx.model_copy(update={**update, "source_id": ident, "account_source_id": account,
+                                   "client_source_id": client})
+        if client:
+            self.touched.add(client)
+        legacy = None
+        if self.legacy:  # MT940 rows booked before migration 0003 kept no line reference: matched without it
+            legacy_seq = self.legacy_sequencer.next(account, tx.booking_date, tx.direction, cents, currency, "")
+            legacy = source_id(account, tx.booking_date, tx.direction, cents, currency, "", legacy_seq) \
+                if reference else None
         return {"connector": self.connector, "source_id": ident, **_transaction_values(tx), "reference": reference,
                 "line_seq": seq, "statement_ref": self.statement_key, "_legacy": legacy}
 
     def batch(self, lines: list[StatementLine]) -> None:
+        if not self.started:
+            self.start()
         rows = [self.row(line) for line in lines]
         wanted = [r["source_id"] for r in rows] + [r["_legacy"] for r in rows if r["_legacy"]]
         found = {sid: ref for sid, ref in self.session.execute(
@@ -161,6 +179,8 @@ class _Booking:
         self.result.inserted += len(new)
 
     def finish(self) -> None:
+        if not self.started:
+            self.start()
         summary = self.source.summary()
         r = self.result
         r.format, r.statement_id, r.currency = summary.format, summary.statement_id, summary.currency
@@ -198,6 +218,7 @@ def _book(store: Store, connector: str, source: StatementSource, account: str | 
         _rejected(result, f"{file}: {exc.message}", exc.hint)
     except InputError as exc:
         _rejected(result, exc.message, exc.hint or t("ledger_import_fix_file_hint"))
+    result.statement, result.account = source.label, account or source.account_hint
     return result
 
 

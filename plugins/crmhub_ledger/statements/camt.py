@@ -1,16 +1,17 @@
 """ISO 20022 camt.053 (and camt.052) statements, read with lxml — see docs/decisions/0002-camt-parser.md.
 
-Streaming (`iterparse`, one ``Stmt`` in memory at a time), namespace-agnostic (``{*}`` paths, so 001.02, 001.04,
+Streaming (`iterparse`, one ``Ntry`` in memory at a time), namespace-agnostic (``{*}`` paths, so 001.02, 001.04,
 001.08 … parse alike), hardened (no DTDs, no entities, no network). Amounts stay `Decimal` from the text; an entry
 keeps its own amount even when a ``TxDtls`` carries another (the ISO example's FX entry does); a batch entry is
 split into its ``TxDtls`` only when every detail has an amount in the entry currency and they add up to the entry,
 so counterparties are kept without ever changing the booked total. Only booked (``BOOK``) entries become
 transactions; the others are listed in ``Statement.skipped``.
 
-`read` yields one `CamtStatement` per ``Stmt`` while the parse goes on; its element is parsed when the caller asks
-for its batches and freed as soon as the caller moves on. A line's reference is its ``AcctSvcrRef`` (else
-``NtryRef``; a split detail's own ``AcctSvcrRef`` or the entry's plus ``/k``); it is never derived from
-``Stmt/Id``, which banks reuse. Identity is decided by the importer (`crmhub_ledger.statements.booking`).
+`read` yields one `CamtStatement` per ``Stmt`` at its start tag; its entries are parsed one by one as the caller
+reads its batches, each removed from the tree once parsed, so memory holds one entry, not a statement or file.
+A line's reference is its ``AcctSvcrRef`` (else ``NtryRef``; a split detail's own ``AcctSvcrRef`` or the entry's
+plus ``/k``); it is never derived from ``Stmt/Id``, which banks reuse.
+Identity is decided by the importer (`crmhub_ledger.statements.booking`).
 """
 
 from __future__ import annotations
@@ -81,13 +82,21 @@ class _Reader:
         except ValueError as exc:
             raise self.fail(node, where, str(exc)) from None
 
-    def statement(self, stmt: Element, number: int, kind: str) -> tuple[Statement, list[StatementLine]]:
-        ident = _text(stmt, "{*}Id") or f"statement-{number}"
-        where = f"Stmt[{number}] {ident!r}"
+    def account(self, stmt: Element, where: str) -> str:
+        """The statement's own account id (``Acct/Id/IBAN`` or ``Othr/Id``); `InputError` when it has none."""
         acct = stmt.find("{*}Acct")
         account = _text(acct, "{*}Id/{*}IBAN") or _text(acct, "{*}Id/{*}Othr/{*}Id")
         if not account:
             raise self.fail(stmt, where, "Acct/Id has neither IBAN nor Othr/Id")
+        return account
+
+    def summary(self, stmt: Element, number: int, kind: str, skipped: list[str],
+                line_currency: str | None) -> Statement:
+        """The statement's metadata from its element (entries already removed: they come after the balances)."""
+        ident = _text(stmt, "{*}Id") or f"statement-{number}"
+        where = f"Stmt[{number}] {ident!r}"
+        account = self.account(stmt, where)
+        acct = stmt.find("{*}Acct")
         currency = _text(acct, "{*}Ccy")
         balances: dict[str, Balance] = {}
         for bal in stmt.findall("{*}Bal"):
@@ -102,17 +111,8 @@ class _Reader:
         stated = opening or closing
         if currency is None and stated is not None:
             currency = stated.amount.currency
-        target = self.account_override or account
-        lines: list[StatementLine] = []
-        skipped: list[str] = []
-        for index, entry in enumerate(stmt.findall("{*}Ntry"), start=1):
-            status = _text(entry, "{*}Sts/{*}Cd") or _text(entry, "{*}Sts") or "BOOK"
-            if status != "BOOK":
-                skipped.append(f"Ntry[{index}] status {status}")
-                continue
-            lines.extend(self.entry(entry, f"{where}/Ntry[{index}]", target))
-        if currency is None and lines:
-            currency = lines[0].tx.amount.currency
+        if currency is None:
+            currency = line_currency
         period = stmt.find("{*}FrToDt")
         p_from = _text(period, "{*}FrDtTm") or _text(period, "{*}FrDt")
         p_to = _text(period, "{*}ToDtTm") or _text(period, "{*}ToDt")
@@ -124,7 +124,7 @@ class _Reader:
             created_at=datetime.fromisoformat(created) if created else None,
             period_from=date.fromisoformat(p_from[:10]) if p_from else None,
             period_to=date.fromisoformat(p_to[:10]) if p_to else None,
-            owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped)), lines
+            owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped))
 
     def entry(self, entry: Element, where: str, account: str) -> list[StatementLine]:
         money = self.amount(entry.find("{*}Amt"), f"{where}/Amt")
@@ -216,28 +216,103 @@ class _Reader:
         return StatementLine(tx=tx, reference=ref, where=where)
 
 
-class CamtStatement:
-    """One ``Stmt``/``Rpt`` element, parsed when the caller reads it (a `StatementSource`)."""
+class _Events:
+    """The file's shared ``iterparse`` stream (hardened); a syntax error becomes an `InputError` naming the line."""
 
-    def __init__(self, reader: _Reader, elem: Element, number: int, kind: str) -> None:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._context = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False,
+                                        no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
+
+    def __iter__(self) -> Iterator[tuple[str, Element]]:
+        return self
+
+    def __next__(self) -> tuple[str, Element]:
+        try:
+            event, elem = next(self._context)
+        except etree.XMLSyntaxError as exc:
+            raise input_error(self.path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}",
+                              zh=f"XML 格式错误：{exc.msg}") from None
+        return event, elem
+
+
+class CamtStatement:
+    """One ``Stmt``/``Rpt`` element, read entry by entry as the caller asks (a `StatementSource`).
+
+    Created at the element's start tag; `batches` pulls the shared event stream up to its end tag, parsing each
+    ``Ntry`` when it is complete and removing it from the tree, so a statement of any size holds one entry (plus
+    the small header: ``Id``, ``Acct``, ``Bal``) in memory.
+    """
+
+    def __init__(self, reader: _Reader, events: _Events, elem: Element, number: int, kind: str) -> None:
         self._reader = reader
+        self._events = events
         self._elem = elem
         self._number = number
         self._kind = kind
+        self._done = False
         self._summary: Statement | None = None
-        acct = elem.find("{*}Acct")
-        self.account_hint = _text(acct, "{*}Id/{*}IBAN") or _text(acct, "{*}Id/{*}Othr/{*}Id") or ""
-        self.statement_hint = _text(elem, "{*}Id") or f"statement-{number}"
-        line = getattr(elem, "sourceline", None)
-        self.label = f"Stmt/Id {self.statement_hint} · Acct {self.account_hint or '?'}" + (
-            f" · line {line}" if line else "")
+        self._line = getattr(elem, "sourceline", None)
+
+    @property
+    def account_hint(self) -> str:
+        acct = self._elem.find("{*}Acct")
+        return _text(acct, "{*}Id/{*}IBAN") or _text(acct, "{*}Id/{*}Othr/{*}Id") or ""
+
+    @property
+    def statement_hint(self) -> str:
+        return _text(self._elem, "{*}Id") or f"statement-{self._number}"
+
+    @property
+    def label(self) -> str:
+        return f"Stmt/Id {self.statement_hint} · Acct {self.account_hint or '?'}" + (
+            f" · line {self._line}" if self._line else "")
+
+    def _inside(self) -> Iterator[tuple[str, Element]]:
+        """Events up to (not including) this statement's end tag."""
+        if self._done:
+            return
+        for event, elem in self._events:
+            if event == "end" and elem is self._elem:
+                break
+            yield event, elem
+        self._done = True
+
+    def drain(self) -> None:
+        """Skip what the caller left unread (after an error), so the next statement can be read."""
+        for _ in self._inside():
+            pass
 
     def batches(self) -> Iterator[list[StatementLine]]:
-        """The statement's booked lines, `BATCH` at a time."""
-        summary, lines = self._reader.statement(self._elem, self._number, self._kind)
-        for start in range(0, len(lines), BATCH):
-            yield lines[start:start + BATCH]
-        self._summary = summary
+        """The statement's booked lines, `BATCH` at a time, each entry freed once parsed."""
+        where = ""
+        target = ""
+        index = 0
+        lines: list[StatementLine] = []
+        skipped: list[str] = []
+        currency: str | None = None
+        for event, elem in self._inside():
+            if event != "end" or elem.getparent() is not self._elem or etree.QName(elem).localname != "Ntry":
+                continue
+            index += 1
+            if not where:
+                where = f"Stmt[{self._number}] {self.statement_hint!r}"
+                target = self._reader.account_override or self._reader.account(self._elem, where)
+            status = _text(elem, "{*}Sts/{*}Cd") or _text(elem, "{*}Sts") or "BOOK"
+            if status != "BOOK":
+                skipped.append(f"Ntry[{index}] status {status}")
+            else:
+                parsed = self._reader.entry(elem, f"{where}/Ntry[{index}]", target)
+                currency = currency or (parsed[0].tx.amount.currency if parsed else None)
+                lines.extend(parsed)
+            elem.clear()
+            self._elem.remove(elem)
+            if len(lines) >= BATCH:
+                yield lines
+                lines = []
+        if lines:
+            yield lines
+        self._summary = self._reader.summary(self._elem, self._number, self._kind, skipped, currency)
 
     def summary(self) -> Statement:
         if self._summary is None:
@@ -246,39 +321,37 @@ class CamtStatement:
 
 
 def read(path: Path, account: str | None) -> Iterator[CamtStatement]:
-    """Every ``Stmt`` (camt.053) or ``Rpt`` (camt.052) of the file, streamed: one element in memory at a time."""
+    """Every ``Stmt`` (camt.053) or ``Rpt`` (camt.052) of the file, streamed: one entry in memory at a time."""
     reader = _Reader(path, account)
     kind = "camt.053"
     count = 0
-    try:
-        context = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False, no_network=True,
-                                  load_dtd=False, huge_tree=False, remove_comments=True)
-        root_seen = False
-        for event, elem in context:
-            local = etree.QName(elem).localname
-            if event == "start":
-                if not root_seen:
-                    root_seen = True
-                    ns = etree.QName(elem).namespace or ""
-                    if local != "Document":
-                        raise reader.fail(elem, "root", f"expected an ISO 20022 <Document>, found <{local}>")
-                    if ns and "camt.05" not in ns:
-                        raise reader.fail(elem, "root", f"namespace {ns!r} is not a camt statement (camt.053/052)")
-                    if "camt.052" in ns:
-                        kind = "camt.052"
-                continue
-            if local == "MsgId" and reader.message_id is None and elem.getparent() is not None and \
-                    etree.QName(elem.getparent()).localname == "GrpHdr":
-                reader.message_id = (elem.text or "").strip() or None
-            elif local in ("Stmt", "Rpt"):
+    events = _Events(path)
+    root_seen = False
+    for event, elem in events:
+        local = etree.QName(elem).localname
+        if event == "start":
+            if not root_seen:
+                root_seen = True
+                ns = etree.QName(elem).namespace or ""
+                if local != "Document":
+                    raise reader.fail(elem, "root", f"expected an ISO 20022 <Document>, found <{local}>")
+                if ns and "camt.05" not in ns:
+                    raise reader.fail(elem, "root", f"namespace {ns!r} is not a camt statement (camt.053/052)")
+                if "camt.052" in ns:
+                    kind = "camt.052"
+            elif local in ("Stmt", "Rpt") and elem.getparent() is not None and \
+                    etree.QName(elem.getparent()).localname in ("BkToCstmrStmt", "BkToCstmrAcctRpt"):
                 count += 1
-                yield CamtStatement(reader, elem, count, kind)
+                stmt = CamtStatement(reader, events, elem, count, kind)
+                yield stmt
+                stmt.drain()
                 elem.clear()
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
-    except etree.XMLSyntaxError as exc:
-        raise input_error(path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}",
-                          zh=f"XML 格式错误：{exc.msg}") from None
+            continue
+        if local == "MsgId" and reader.message_id is None and elem.getparent() is not None and \
+                etree.QName(elem.getparent()).localname == "GrpHdr":
+            reader.message_id = (elem.text or "").strip() or None
     if not count:
         raise input_error(path, "BkToCstmrStmt", "no <Stmt> element found", "is this a camt.053 statement?",
                           zh="找不到 <Stmt> 元素", zh_hint="这是 camt.053 对账单吗？")

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from crmhub.i18n import bilingual
 from crmhub.model import Direction, Transaction
@@ -68,8 +69,14 @@ def clean(value: str | None, limit: int, what: tuple[str, str], notes: list[str]
 
 def clean_line(tx: Transaction, reference: str, where: str, notes: list[str]) -> tuple[Transaction, str]:
     """The line's text fields cleaned and cut to their columns (see the module docstring)."""
+    update, ref = clean_fields(tx, reference, where, notes)
+    return tx.model_copy(update=update), ref
+
+
+def clean_fields(tx: Transaction, reference: str, where: str, notes: list[str]) -> tuple[dict[str, Any], str]:
+    """`clean_line` as the changed fields (for one `model_copy` with other changes) and the cleaned reference."""
     ref = clean(reference, REFERENCE_LEN, ("参考号", "reference"), notes, where) or ""
-    update = {
+    update: dict[str, Any] = {
         "counterparty_name": clean(tx.counterparty_name, COUNTERPARTY_NAME_LEN, ("对方户名", "counterparty name"),
                                    notes, where),
         "counterparty_account": clean(tx.counterparty_account, COUNTERPARTY_ACCOUNT_LEN,
@@ -77,7 +84,7 @@ def clean_line(tx: Transaction, reference: str, where: str, notes: list[str]) ->
         "counterparty_bank": clean(tx.counterparty_bank, TEXT_LEN, ("对方银行", "counterparty bank"), notes, where),
         "description": clean(tx.description, TEXT_LEN, ("摘要", "narrative"), notes, where),
     }
-    return tx.model_copy(update=update), ref
+    return update, ref
 
 
 def clean_account(value: str) -> str | None:

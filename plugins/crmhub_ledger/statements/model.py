@@ -89,14 +89,20 @@ class Statement:
 class StatementSource(Protocol):
     """A statement being read from a file: lines in batches first, then its metadata.
 
-    ``label`` names the statement for messages before it is parsed (account, ``:20:``/``:28C:`` or ``Stmt/Id``,
-    the line it starts on). `batches` raises `InputError` for a broken statement; the file's next statement can
+    ``label`` names the statement for messages (account, ``:20:``/``:28C:`` or ``Stmt/Id``, the line it starts
+    on); with the account and statement hints it is complete once the first batch was read (camt reads the
+    statement's header as it goes). `batches` raises `InputError` for a broken statement; the file's next statement can
     still be read. `summary` is valid once `batches` is exhausted (transactions empty).
     """
 
-    label: str
-    account_hint: str
-    statement_hint: str
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def account_hint(self) -> str: ...
+
+    @property
+    def statement_hint(self) -> str: ...
 
     def batches(self) -> Iterator[list[StatementLine]]: ...
 
