@@ -241,3 +241,26 @@ def test_account_id_with_nul_or_too_long(tmp_path: Path, store_url: str, capsys:
     code, out, err = _import(tmp_path, store_url, _camt("2024-01-02", ["1.00"], "1.00", iban="X" * 300), "a.xml",
                              capsys)
     assert code == 1 and "longer than 200 characters" in out[0]["error"]
+
+
+def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, store_url: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    good = _camt("2024-01-02", ["3.00"], "3.00")
+    broken = good.replace("</Stmt></BkToCstmrStmt></Document>",
+                          "</Stmt><Stmt><Id>S2</Id><Acct><Id><IBAN>X</IBAN></Id></Acct><Ntry><Amt>")
+    code, out, err = _import(tmp_path, store_url, broken, "cut.xml", capsys)
+    assert code == 4
+    assert [r["status"] for r in out] == ["imported", "rejected"]
+    assert "not well-formed XML" in out[1]["error"] and "cut.xml" in out[1]["error"]
+    assert "S2" in out[1]["statement"] and "not booked twice" in out[1]["hint"]
+    assert len(_rows(store_url)) == 1
+    # a break after two statements: the first, read long before the break, is kept; the second, whose end lies in
+    # the block where lxml found the break, is refused whole (lxml reports a break for its whole 32 KiB block)
+    first = _camt("2024-01-03", ["1.00"] * 400, "400.00", stmt_id="A")
+    second = _camt("2024-01-04", ["1.00"] * 400, "400.00", stmt_id="B")
+    second = second[second.index("<Stmt>"):second.index("</Stmt>") + len("</Stmt>")]
+    text = first.replace("</Stmt></BkToCstmrStmt>", "</Stmt>" + second + "<Oops></BkToCstmrStmt>")
+    code, out, _ = _import(tmp_path, store_url, text, "after.xml", capsys)
+    assert code == 4 and [r["status"] for r in out] == ["imported", "rejected"]
+    assert "not well-formed" in out[1]["error"] and "Stmt/Id B" in out[1]["statement"]
+    assert len(_rows(store_url)) == 401

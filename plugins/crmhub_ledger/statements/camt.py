@@ -65,29 +65,30 @@ class _Reader:
         self.account_override = account_override
         self.message_id: str | None = None
 
-    def fail(self, node: Element, where: str, problem: str, hint: str | None = None) -> Exception:
+    def fail(self, node: Element, where: str, problem: str, zh: str) -> Exception:
         line = getattr(node, "sourceline", None)
-        return input_error(self.path, f"line {line}, {where}" if line else where, problem, hint)
+        return input_error(self.path, f"line {line}, {where}" if line else where, problem, zh=zh)
 
     def amount(self, node: Element | None, where: str) -> Money:
         if node is None:
-            raise input_error(self.path, where, "the amount element is missing")
+            raise input_error(self.path, where, "the amount element is missing", zh="缺少金额元素")
         text = node.text or ""
         if not _AMOUNT.match(text):
             raise self.fail(node, where, f"amount {text!r} is not a decimal number (ISO 20022 uses '.' and no "
-                            "thousands separator)")
+                            "thousands separator)",
+                            f"金额 {text!r} 不是十进制数（ISO 20022 以 '.' 为小数点，不用千位分隔符）")
         currency = node.get("Ccy") or ""
         try:
             return Money(amount=Decimal(text.strip()), currency=currency)
         except ValueError as exc:
-            raise self.fail(node, where, str(exc)) from None
+            raise self.fail(node, where, str(exc), str(exc)) from None
 
     def account(self, stmt: Element, where: str) -> str:
         """The statement's own account id (``Acct/Id/IBAN`` or ``Othr/Id``); `InputError` when it has none."""
         acct = stmt.find("{*}Acct")
         account = _text(acct, "{*}Id/{*}IBAN") or _text(acct, "{*}Id/{*}Othr/{*}Id")
         if not account:
-            raise self.fail(stmt, where, "Acct/Id has neither IBAN nor Othr/Id")
+            raise self.fail(stmt, where, "Acct/Id has neither IBAN nor Othr/Id", "Acct/Id 既没有 IBAN 也没有 Othr/Id")
         return account
 
     def summary(self, stmt: Element, number: int, kind: str, skipped: list[str],
@@ -130,12 +131,14 @@ class _Reader:
         money = self.amount(entry.find("{*}Amt"), f"{where}/Amt")
         indicator = _text(entry, "{*}CdtDbtInd")
         if indicator not in ("CRDT", "DBIT"):
-            raise self.fail(entry, f"{where}/CdtDbtInd", f"expected CRDT or DBIT, got {indicator!r}")
+            raise self.fail(entry, f"{where}/CdtDbtInd", f"expected CRDT or DBIT, got {indicator!r}",
+                            f"应为 CRDT 或 DBIT，实际为 {indicator!r}")
         direction = Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT
         booking, _ = _when(entry.find("{*}BookgDt"))
         value_day, _ = _when(entry.find("{*}ValDt"))
         if booking is None and value_day is None:
-            raise self.fail(entry, f"{where}/BookgDt", "a booked entry needs a booking or value date")
+            raise self.fail(entry, f"{where}/BookgDt", "a booked entry needs a booking or value date",
+                            "已记账的分录需要记账日或起息日")
         domain = _text(entry, "{*}BkTxCd/{*}Domn/{*}Cd")
         family = _text(entry, "{*}BkTxCd/{*}Domn/{*}Fmly/{*}Cd")
         sub = _text(entry, "{*}BkTxCd/{*}Domn/{*}Fmly/{*}SubFmlyCd")
@@ -334,9 +337,11 @@ def read(path: Path, account: str | None) -> Iterator[CamtStatement]:
                 root_seen = True
                 ns = etree.QName(elem).namespace or ""
                 if local != "Document":
-                    raise reader.fail(elem, "root", f"expected an ISO 20022 <Document>, found <{local}>")
+                    raise reader.fail(elem, "root", f"expected an ISO 20022 <Document>, found <{local}>",
+                                      f"应为 ISO 20022 <Document>，实际为 <{local}>")
                 if ns and "camt.05" not in ns:
-                    raise reader.fail(elem, "root", f"namespace {ns!r} is not a camt statement (camt.053/052)")
+                    raise reader.fail(elem, "root", f"namespace {ns!r} is not a camt statement (camt.053/052)",
+                                      f"命名空间 {ns!r} 不是 camt 对账单（camt.053/052）")
                 if "camt.052" in ns:
                     kind = "camt.052"
             elif local in ("Stmt", "Rpt") and elem.getparent() is not None and \

@@ -339,12 +339,4 @@ def _transaction_values(tx: Transaction) -> dict[str, Any]:
     }
 
 
-def store_transactions(session: Session, connector: str, transactions: Sequence[Transaction]) -> tuple[int, int]:
-    """Insert imported statement transactions (new ones only); returns (inserted, already present)."""
-    stats = StreamStats()
-    records = [SourceRecord(stream="statement", source_id=t.source_id, data=t) for t in transactions]
-    Ingestor(connector, None)._transactions(session, records, stats)
-    return stats.created + stats.updated, stats.unchanged
-
-
-__all__ = ["Ingestor", "StreamStats", "dead_letter", "load_cursor", "minor", "save_cursor", "store_transactions"]
+__all__ = ["Ingestor", "StreamStats", "dead_letter", "load_cursor", "minor", "save_cursor"]
