@@ -249,7 +249,7 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     broken = good.replace("</Stmt></BkToCstmrStmt></Document>",
                           "</Stmt><Stmt><Id>S2</Id><Acct><Id><IBAN>X</IBAN></Id></Acct><Ntry><Amt>")
     code, out, err = _import(tmp_path, store_url, broken, "cut.xml", capsys)
-    assert code == 4
+    assert code == 4 and "1 of 2 statement(s) in" in err
     assert [r["status"] for r in out] == ["imported", "rejected"]
     assert "not well-formed XML" in out[1]["error"] and "cut.xml" in out[1]["error"]
     assert "S2" in out[1]["statement"] and "not booked twice" in out[1]["hint"]
