@@ -261,8 +261,8 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "zh": "账户、日期、金额、方向、参考号和序号均相同：只计一次",
     },
     "ledger_import_rejected": {
-        "en": "{file}: statement {statement} rejected: {error}",
-        "zh": "{file}：对账单 {statement} 被拒绝：{error}",
+        "en": "statement {statement} rejected: {error}",
+        "zh": "对账单 {statement} 被拒绝：{error}",
     },
     "ledger_import_notes": {
         "en": "  {count} field(s) cleaned or cut (NUL/control characters, over-long text):",

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import mt940 as mt
 
+from crmhub.i18n import bilingual
 from crmhub.model import Direction, Money, Transaction
 from crmhub_ledger.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
@@ -261,7 +262,8 @@ class Mt940Statement:
 
     def _chunk(self, entries: list[list[tuple[int, str | None]]], account: str, currency: str | None,
                before: int) -> list[StatementLine]:
-        amounts = [self._check_amount(entry[0][0], entry[0][1] or "", f"statement line {before + k + 1}")
+        amounts = [self._check_amount(entry[0][0], entry[0][1] or "",
+                                      bilingual(f"交易行 {before + k + 1}", f"statement line {before + k + 1}"))
                    for k, entry in enumerate(entries)]
         block = self._parse(self._head + [item for entry in entries for item in entry])
         if len(block.transactions) != len(entries):
@@ -269,7 +271,8 @@ class Mt940Statement:
                              ":61: lines", f"{len(entries)} 个 :61: 行只读出 {len(block.transactions)} 笔交易")
         out: list[StatementLine] = []
         for k, (entry, tx, written) in enumerate(zip(entries, block.transactions, amounts, strict=True)):
-            where = f"statement line {before + k + 1} (line {entry[0][0]})"
+            where = bilingual(f"交易行 {before + k + 1}（第 {entry[0][0]} 行）",
+                              f"statement line {before + k + 1} (line {entry[0][0]})")
             line = _transaction(self, tx.data, account, where, currency, entry[0][0])
             if line.tx.amount.amount != written:
                 raise self._fail(entry[0][0], f"amount {written} was read as {line.tx.amount.amount}",

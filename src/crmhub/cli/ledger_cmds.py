@@ -71,8 +71,10 @@ def ledger_import(
 
 def _print(r: Any) -> None:
     if r.status == "rejected":
-        err_console.print(f"[red]{t('error')}:[/red] " + escape(t("ledger_import_rejected", file=r.file,
-                                                                  statement=r.statement, error=r.error)))
+        # the error names the file and, for balance problems, the statement already: not twice
+        text = r.error if r.statement in (r.error or "") else t("ledger_import_rejected", statement=r.statement,
+                                                                 error=r.error)
+        err_console.print(f"[red]{t('error')}:[/red] " + escape(text))
         if r.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(r.hint)}[/dim]")
         return
