@@ -238,6 +238,16 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
               "and not booked twice",
         "zh": "请修正或重新导出文件的这一部分后再次导入；已导入的对账单会保留，不会重复入账",
     },
+    "ledger_import_concurrent": {
+        "en": "{file}: another import booked lines of this statement at the same time; nothing of it was stored "
+              "by this run",
+        "zh": "{file}：另一个导入同时入账了本对账单的交易行；本次未入账其任何内容",
+    },
+    "ledger_import_concurrent_hint": {
+        "en": "run the import again when the other one has finished: lines already booked are recognised, none "
+              "is booked twice",
+        "zh": "待另一个导入结束后再次导入：已入账的交易行会被识别，不会重复入账",
+    },
     "ledger_import_rest_of_file": {"en": "rest of the file", "zh": "文件其余部分"},
     "ledger_import_line": {
         "en": "{file} ({format}) {statement}: {entries} entries, {inserted} new, {present} already present; "

@@ -264,3 +264,27 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     assert code == 4 and [r["status"] for r in out] == ["imported", "rejected"]
     assert "not well-formed" in out[1]["error"] and "Stmt/Id B" in out[1]["statement"]
     assert len(_rows(store_url)) == 401
+
+
+def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, store_url: str,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two imports of one file at once: the loser's lookup saw nothing, its insert hits the unique key."""
+    from sqlalchemy import false
+
+    from crmhub_ledger.statements import booking
+
+    assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
+    before = _rows(store_url)
+    real = booking.select
+
+    def blind(*columns: Any) -> Any:  # the batch lookup (two columns) sees none of the stored lines
+        query = real(*columns)
+        return query.where(false()) if len(columns) == 2 else query
+
+    monkeypatch.setattr(booking, "select", blind)
+    code, out, err = _import(tmp_path, store_url, DAY1, "day1.sta", capsys)
+    assert code == 1 and out[0]["status"] == "rejected"
+    assert "another import booked lines of this statement at the same time" in out[0]["error"]
+    assert "none is booked twice" in out[0]["hint"] and "every statement" in err
+    assert _rows(store_url) == before

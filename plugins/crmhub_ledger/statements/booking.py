@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
@@ -218,6 +219,8 @@ def _book(store: Store, connector: str, source: StatementSource, account: str | 
         _rejected(result, f"{file}: {exc.message}", exc.hint)
     except InputError as exc:
         _rejected(result, exc.message, exc.hint or t("ledger_import_fix_file_hint"))
+    except IntegrityError:  # another import booked the same lines between our lookup and our insert
+        _rejected(result, t("ledger_import_concurrent", file=file), t("ledger_import_concurrent_hint"))
     result.statement, result.account = source.label, account or source.account_hint
     return result
 
