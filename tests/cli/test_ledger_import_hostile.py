@@ -288,3 +288,20 @@ def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, 
     assert "another import booked lines of this statement at the same time" in out[0]["error"]
     assert "none is booked twice" in out[0]["hint"] and "every statement" in err
     assert _rows(store_url) == before
+
+
+def test_overlapping_statement_books_only_what_is_new_and_says_so(tmp_path: Path, store_url: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A monthly statement over a day already imported: that day's lines are recognised, the rest is booked."""
+    assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
+    before = _rows(store_url)
+    lines = [_line("240102", "C", "10,00"), _line("240102", "D", "5,00", "INV-1"),
+             _line("240103", "C", "20,00"), _line("240103", "D", "1,00", "INV-2")]
+    monthly = _statement("240131", "100,00", lines, "124,00", ref="MONTH01", seq="1/1")
+    path = tmp_path / "month.sta"
+    path.write_text(monthly, encoding="utf-8")
+    assert main(["ledger", "import", str(path), "-c", str(_config(tmp_path, store_url))]) == 0
+    out = capsys.readouterr().out
+    assert "4 entries, 2 new, 2 already present" in out and "2 of these lines were already booked by another" in out
+    rows = _rows(store_url)
+    assert rows[:2] == before and len(rows) == 4
