@@ -305,3 +305,13 @@ def test_overlapping_statement_books_only_what_is_new_and_says_so(tmp_path: Path
     assert "4 entries, 2 new, 2 already present" in out and "2 of these lines were already booked by another" in out
     rows = _rows(store_url)
     assert rows[:2] == before and len(rows) == 4
+
+
+def test_a_reused_statement_id_with_the_same_lines_is_reported_as_another_statement(
+        tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Day 2 repeats day 1's :20:/:28C: and carries a line identical to one of day 1 (same booking day, e.g. a
+    late-booked fee): it is counted once, and the report says another statement booked it."""
+    assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
+    late = _statement("240103", "105,00", [_line("240102", "C", "10,00"), _line("240103", "C", "1,00")], "116,00")
+    code, out, _ = _import(tmp_path, store_url, late, "late.sta", capsys)
+    assert code == 0 and (out[0]["inserted"], out[0]["already_present"], out[0]["from_other_statement"]) == (1, 1, 1)

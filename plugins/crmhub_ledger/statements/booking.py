@@ -105,7 +105,9 @@ class _Booking:
         """Once the statement's header is read (camt reads it as it goes): its key and ledger account."""
         self.started = True
         source = self.source
-        self.statement_key = clean(f"{source.statement_hint} {source.account_hint}", 200, ("", ""), [], "") or "?"
+        # banks reuse :20:/:28C: and Stmt/Id, so the opening balance (date, amount) tells two statements apart
+        self.statement_key = clean(f"{source.statement_hint} {source.account_hint} {source.opening_hint}", 200,
+                                   ("", ""), [], "") or "?"
         key = clean_account(self.account or source.account_hint)
         self.acct = _ledger_account(self.session, self.connector, key) if key else None
         self.result.matched_account = self.acct is not None

@@ -267,6 +267,14 @@ class CamtStatement:
         return _text(self._elem, "{*}Id") or f"statement-{self._number}"
 
     @property
+    def opening_hint(self) -> str:
+        for bal in self._elem.findall("{*}Bal"):
+            if _text(bal, "{*}Tp/{*}CdOrPrtry/{*}Cd") in ("OPBD", "PRCD"):
+                return " ".join(x for x in (_text(bal, "{*}Dt/{*}Dt") or _text(bal, "{*}Dt/{*}DtTm"),
+                                            _text(bal, "{*}CdtDbtInd"), _text(bal, "{*}Amt")) if x)
+        return ""
+
+    @property
     def label(self) -> str:
         return f"Stmt/Id {self.statement_hint} · Acct {self.account_hint or '?'}" + (
             f" · line {self._line}" if self._line else "")

@@ -90,10 +90,12 @@ class StatementSource(Protocol):
     """A statement being read from a file: lines in batches first, then its metadata.
 
     ``label`` names the statement for messages (account, ``:20:``/``:28C:`` or ``Stmt/Id``, the line it starts
-    on); with the account and statement hints it is complete once the first batch was read (camt reads the
-    statement's header as it goes). `batches` raises `InputError` for a broken statement; the file's next statement can
-    still be read. `summary` is valid once `batches` is exhausted (transactions empty).
+    on); with the account, statement and opening-balance hints (raw text, for the statement's stored key) it is
+    complete once the first batch was read (camt reads the statement's header as it goes). `batches` raises
+    `InputError` for a broken statement; the file's next statement can still be read. `summary` is valid once
+    `batches` is exhausted (transactions empty).
     """
+
 
     @property
     def label(self) -> str: ...
@@ -103,6 +105,9 @@ class StatementSource(Protocol):
 
     @property
     def statement_hint(self) -> str: ...
+
+    @property
+    def opening_hint(self) -> str: ...
 
     def batches(self) -> Iterator[list[StatementLine]]: ...
 

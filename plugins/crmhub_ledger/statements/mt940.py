@@ -147,6 +147,7 @@ class Mt940Statement:
             if match:
                 fields.setdefault(match.group(1), match.group(2).strip())
         self.account_hint = fields.get("25", "")
+        self.opening_hint = fields.get("60F") or fields.get("60M") or ""
         self.statement_hint = "/".join(x for x in (first[4:].strip(), fields.get("28C") or fields.get("28")) if x)
         self.label = (f":20:/:28C: {self.statement_hint} · :25: {self.account_hint or '?'} · "
                       f"line {start}")
