@@ -96,7 +96,6 @@ class StatementSource(Protocol):
     `batches` is exhausted (transactions empty).
     """
 
-
     @property
     def label(self) -> str: ...
 
