@@ -149,3 +149,12 @@ def test_format_detection_is_by_content() -> None:
     assert detect_format((CAMT / "bsp-golden-multicurrency.xml").read_bytes()[:300]) == "camt"
     with pytest.raises(ValueError, match="not an ISO 20022"):
         detect_format(b"<html><body/></html>")
+
+
+def test_over_long_mt940_line_is_refused_by_line(tmp_path: Path) -> None:
+    """A 70 KB ``:86:`` line is not statement text; it is refused by number without reading it into memory."""
+    path = tmp_path / "long.sta"
+    path.write_text(":20:REF\n:25:123\n:60F:C240101EUR0,00\n:61:2401010101C1,00NTRFNONREF\n:86:" + "x" * 70_000 +
+                    "\n:62F:C240101EUR1,00\n-\n")
+    with pytest.raises(InputError, match=r"line 5: the line is longer than 65536 bytes"):
+        parse_statements(path)
