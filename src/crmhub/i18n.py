@@ -108,6 +108,94 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "Personal data shown unmasked; recorded in the audit log as entry #{entry} ({who}).",
         "zh": "已显示未脱敏的个人信息；已记入审计日志第 {entry} 条（{who}）。",
     },
+    # ledger statement import (crmhub ledger import; plugins/crmhub_ledger/statements)
+    "ledger_import_bad_account": {
+        "en": "{where}: account id {value!r} is empty or longer than 200 characters — nothing of this statement "
+              "was stored",
+        "zh": "{where}：账号 {value!r} 为空或超过 200 个字符 — 本对账单未入账任何内容",
+    },
+    "ledger_import_bad_account_hint": {
+        "en": "check the statement's account (:25: / Acct/Id) or give the ledger account with --account",
+        "zh": "请检查对账单的账号（:25: / Acct/Id），或用 --account 指定账本账户",
+    },
+    "ledger_import_bad_amount": {
+        "en": "{where}: {problem} — nothing of this statement was stored",
+        "zh": "{where}：{problem} — 本对账单未入账任何内容",
+    },
+    "ledger_import_bad_amount_hint": {
+        "en": "ask the bank for a corrected statement; crmhub never rounds or shortens an amount",
+        "zh": "请向银行索取更正后的对账单；crmhub 从不四舍五入或截断金额",
+    },
+    "ledger_import_no_tie_out": {
+        "en": "statement {statement} of {day} does not tie out: opening balance {opening} + movements {net} = "
+              "{computed} {currency}, but the closing balance is {closing} {currency} (difference {diff}) — "
+              "nothing of this statement was stored",
+        "zh": "对账单 {statement}（{day}）余额不平：期初余额 {opening} + 发生额 {net} = {computed} {currency}，"
+              "但期末余额为 {closing} {currency}（差额 {diff}）— 本对账单未入账任何内容",
+    },
+    "ledger_import_no_tie_out_hint": {
+        "en": "ask the bank to resend this statement complete (a line may be missing or altered); the other "
+              "statements of the file were imported, so importing the corrected file again adds only this one",
+        "zh": "请银行重新发送完整的这份对账单（可能缺少或改动了交易行）；文件中其他对账单已导入，"
+              "更正后再次导入只会补入这一份",
+    },
+    "ledger_import_fix_file_hint": {
+        "en": "fix or re-export this part of the file and import it again; statements already imported are kept "
+              "and not booked twice",
+        "zh": "请修正或重新导出文件的这一部分后再次导入；已导入的对账单会保留，不会重复入账",
+    },
+    "ledger_import_concurrent": {
+        "en": "{file}: another import booked lines of this statement at the same time; nothing of it was stored "
+              "by this run",
+        "zh": "{file}：另一个导入同时入账了本对账单的交易行；本次未入账其任何内容",
+    },
+    "ledger_import_concurrent_hint": {
+        "en": "run the import again when the other one has finished: lines already booked are recognised, none "
+              "is booked twice",
+        "zh": "待另一个导入结束后再次导入：已入账的交易行会被识别，不会重复入账",
+    },
+    "ledger_import_rest_of_file": {"en": "rest of the file", "zh": "文件其余部分"},
+    "ledger_import_line": {
+        "en": "{file} ({format}) {statement}: {entries} entries, {inserted} new, {present} already present; "
+              "account {account}",
+        "zh": "{file}（{format}）{statement}：{entries} 笔，新增 {inserted} 笔，已存在 {present} 笔；账户 {account}",
+    },
+    "ledger_import_already": {
+        "en": "{file} ({format}) {statement}: already imported ({entries} entries, 0 new); account {account}",
+        "zh": "{file}（{format}）{statement}：已导入过（{entries} 笔，新增 0 笔）；账户 {account}",
+    },
+    "ledger_import_unlinked": {
+        "en": " (not a known ledger account: not linked)",
+        "zh": "（账本中未找到此账户，交易未关联客户）",
+    },
+    "ledger_import_other_statement": {
+        "en": "  {count} of these lines were already booked by another statement ({hint})",
+        "zh": "  其中 {count} 笔已由另一份对账单入账（{hint}）",
+    },
+    "ledger_import_other_statement_hint": {
+        "en": "same account, date, amount, direction, reference and sequence: counted once",
+        "zh": "账户、日期、金额、方向、参考号和序号均相同：只计一次",
+    },
+    "ledger_import_rejected": {
+        "en": "statement {statement} rejected: {error}",
+        "zh": "对账单 {statement} 被拒绝：{error}",
+    },
+    "ledger_import_notes": {
+        "en": "  {count} field(s) cleaned or cut (NUL/control characters, over-long text):",
+        "zh": "  {count} 个字段已清理或截断（NUL/控制字符、超长文本）：",
+    },
+    "ledger_import_some_failed": {
+        "en": "{failed} of {total} statement(s) in {file} were rejected and not stored; the others were imported",
+        "zh": "{file} 中 {total} 份对账单有 {failed} 份被拒绝、未入账；其余已导入",
+    },
+    "ledger_import_all_failed": {
+        "en": "every statement in {file} ({total}) was rejected; nothing was stored",
+        "zh": "{file} 中的 {total} 份对账单全部被拒绝，未入账任何内容",
+    },
+    "ledger_import_no_entries": {
+        "en": "{file}: the statement has no booked entries",
+        "zh": "{file}：对账单中没有已记账的交易",
+    },
 }
 
 
@@ -201,94 +289,6 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "normalized_name": {"en": "normalised name", "zh": "规范化名称"},
         "external_ids": {"en": "source records", "zh": "来源系统记录"},
         "review_flags": {"en": "to be checked", "zh": "待核实事项"},
-    },
-    # ledger statement import (crmhub ledger import; plugins/crmhub_ledger/statements)
-    "ledger_import_bad_account": {
-        "en": "{where}: account id {value!r} is empty or longer than 200 characters — nothing of this statement "
-              "was stored",
-        "zh": "{where}：账号 {value!r} 为空或超过 200 个字符 — 本对账单未入账任何内容",
-    },
-    "ledger_import_bad_account_hint": {
-        "en": "check the statement's account (:25: / Acct/Id) or give the ledger account with --account",
-        "zh": "请检查对账单的账号（:25: / Acct/Id），或用 --account 指定账本账户",
-    },
-    "ledger_import_bad_amount": {
-        "en": "{where}: {problem} — nothing of this statement was stored",
-        "zh": "{where}：{problem} — 本对账单未入账任何内容",
-    },
-    "ledger_import_bad_amount_hint": {
-        "en": "ask the bank for a corrected statement; crmhub never rounds or shortens an amount",
-        "zh": "请向银行索取更正后的对账单；crmhub 从不四舍五入或截断金额",
-    },
-    "ledger_import_no_tie_out": {
-        "en": "statement {statement} of {day} does not tie out: opening balance {opening} + movements {net} = "
-              "{computed} {currency}, but the closing balance is {closing} {currency} (difference {diff}) — "
-              "nothing of this statement was stored",
-        "zh": "对账单 {statement}（{day}）余额不平：期初余额 {opening} + 发生额 {net} = {computed} {currency}，"
-              "但期末余额为 {closing} {currency}（差额 {diff}）— 本对账单未入账任何内容",
-    },
-    "ledger_import_no_tie_out_hint": {
-        "en": "ask the bank to resend this statement complete (a line may be missing or altered); the other "
-              "statements of the file were imported, so importing the corrected file again adds only this one",
-        "zh": "请银行重新发送完整的这份对账单（可能缺少或改动了交易行）；文件中其他对账单已导入，"
-              "更正后再次导入只会补入这一份",
-    },
-    "ledger_import_fix_file_hint": {
-        "en": "fix or re-export this part of the file and import it again; statements already imported are kept "
-              "and not booked twice",
-        "zh": "请修正或重新导出文件的这一部分后再次导入；已导入的对账单会保留，不会重复入账",
-    },
-    "ledger_import_concurrent": {
-        "en": "{file}: another import booked lines of this statement at the same time; nothing of it was stored "
-              "by this run",
-        "zh": "{file}：另一个导入同时入账了本对账单的交易行；本次未入账其任何内容",
-    },
-    "ledger_import_concurrent_hint": {
-        "en": "run the import again when the other one has finished: lines already booked are recognised, none "
-              "is booked twice",
-        "zh": "待另一个导入结束后再次导入：已入账的交易行会被识别，不会重复入账",
-    },
-    "ledger_import_rest_of_file": {"en": "rest of the file", "zh": "文件其余部分"},
-    "ledger_import_line": {
-        "en": "{file} ({format}) {statement}: {entries} entries, {inserted} new, {present} already present; "
-              "account {account}",
-        "zh": "{file}（{format}）{statement}：{entries} 笔，新增 {inserted} 笔，已存在 {present} 笔；账户 {account}",
-    },
-    "ledger_import_already": {
-        "en": "{file} ({format}) {statement}: already imported ({entries} entries, 0 new); account {account}",
-        "zh": "{file}（{format}）{statement}：已导入过（{entries} 笔，新增 0 笔）；账户 {account}",
-    },
-    "ledger_import_unlinked": {
-        "en": " (not a known ledger account: not linked)",
-        "zh": "（账本中未找到此账户，交易未关联客户）",
-    },
-    "ledger_import_other_statement": {
-        "en": "  {count} of these lines were already booked by another statement ({hint})",
-        "zh": "  其中 {count} 笔已由另一份对账单入账（{hint}）",
-    },
-    "ledger_import_other_statement_hint": {
-        "en": "same account, date, amount, direction, reference and sequence: counted once",
-        "zh": "账户、日期、金额、方向、参考号和序号均相同：只计一次",
-    },
-    "ledger_import_rejected": {
-        "en": "statement {statement} rejected: {error}",
-        "zh": "对账单 {statement} 被拒绝：{error}",
-    },
-    "ledger_import_notes": {
-        "en": "  {count} field(s) cleaned or cut (NUL/control characters, over-long text):",
-        "zh": "  {count} 个字段已清理或截断（NUL/控制字符、超长文本）：",
-    },
-    "ledger_import_some_failed": {
-        "en": "{failed} of {total} statement(s) in {file} were rejected and not stored; the others were imported",
-        "zh": "{file} 中 {total} 份对账单有 {failed} 份被拒绝、未入账；其余已导入",
-    },
-    "ledger_import_all_failed": {
-        "en": "every statement in {file} ({total}) was rejected; nothing was stored",
-        "zh": "{file} 中的 {total} 份对账单全部被拒绝，未入账任何内容",
-    },
-    "ledger_import_no_entries": {
-        "en": "{file}: the statement has no booked entries",
-        "zh": "{file}：对账单中没有已记账的交易",
     },
 }
 
