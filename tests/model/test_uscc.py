@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
 from stdnum.cn import uscc as stdnum_uscc
 
 from crmhub import CorporateClient
@@ -50,10 +49,42 @@ def test_every_single_substitution_is_rejected(code: str) -> None:
 
 def test_error_names_the_wrong_check_character() -> None:
     """A checksum mismatch says which character was found and which was expected."""
-    with pytest.raises(ValidationError) as info:
-        CorporateClient(name="北京某公司", uscc="91110000600037342L")
-    text = str(info.value)
-    assert "check character is 'L', expected 'P'" in text
+    with pytest.raises(uscc.UsccError) as info:
+        uscc.validate("91110000600037342L")
+    assert "check character is 'L', expected 'P'" in str(info.value)
+
+
+def test_client_with_a_bad_check_character_is_kept_with_a_finding() -> None:
+    """Issue 13 item 9: the client is kept; the code is an unverified, flagged value, never the USCC."""
+    client = CorporateClient(name="北京某公司", uscc="91110000600037342l")
+    assert client.uscc is None and client.uscc_unverified == "91110000600037342L"
+    [finding] = client.data_quality
+    assert (finding.field, finding.kind, finding.value) == ("uscc", "uscc_check", "91110000600037342L")
+    assert "check character is 'L', expected 'P'" in finding.message
+    again = CorporateClient.model_validate(client.model_dump(mode="json"))  # stored and re-read: no duplicate
+    assert again.data_quality == client.data_quality and again.uscc_unverified == client.uscc_unverified
+
+
+@pytest.mark.parametrize(("raw", "kind", "evidence"), [
+    ("91110000600037O41L", "uscc_format", "91110000600037O41L"),  # O for 0: still one edit from the real code
+    ("110108000123456", "uscc_length", None),  # a 15-digit 工商注册号 in the USCC field: no use for matching
+])
+def test_malformed_codes_are_findings_too(raw: str, kind: str, evidence: str | None) -> None:
+    client = CorporateClient(name="北京某公司", uscc=raw)
+    assert client.uscc is None and client.uscc_unverified == evidence
+    assert [f.kind for f in client.data_quality] == [kind]
+
+
+@pytest.mark.parametrize("typed", [
+    "９１１１００００６００ ０３７３４１ｌ",  # full-width digits and letter, ideographic space
+    "9111-0000－6000 3734 1l",  # ASCII and full-width hyphens, spaces, lower case
+    " 91110000600037341l\t",
+])
+def test_full_width_and_lower_case_are_folded_before_validation(typed: str) -> None:
+    """Issue 13 item 9: NFKC + upper case + separators removed, everywhere a USCC enters."""
+    assert uscc.compact(typed) == "91110000600037341L"
+    assert uscc.validate(typed) == "91110000600037341L"
+    assert CorporateClient(name="某公司", uscc=typed).uscc == "91110000600037341L"
 
 
 @pytest.mark.parametrize(("code", "fragment"), [

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from crmhub import (
     CheckResult,
     Connector,
@@ -23,7 +25,6 @@ from crmhub import (
     StreamSpec,
     hookimpl,
 )
-from crmhub.model import uscc as uscc_mod
 
 
 @dataclass
@@ -68,12 +69,14 @@ class MemoryConnector(Connector[MemoryConfig]):
         return CheckResult(ok=True, message="memory")
 
     def _map(self, raw: dict[str, Any]) -> SourceRecord | RejectedRecord:
-        code = raw.get("uscc")
-        if code and not uscc_mod.is_valid(code):
-            return RejectedRecord(stream="accounts", source_id=raw["id"], reason=f"uscc {code!r} is invalid",
-                                  field="uscc", payload=raw)
         data = {k: v for k, v in raw.items() if not k.startswith("_") and k != "id"}
-        return SourceRecord(stream="accounts", source_id=raw["id"], data=CorporateClient.model_validate(data),
+        try:  # like the real connectors: a record the model refuses is rejected with the field named
+            client = CorporateClient.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            return RejectedRecord(stream="accounts", source_id=raw["id"], reason=str(err["msg"]),
+                                  field=str(err["loc"][0]) if err["loc"] else None, payload=raw)
+        return SourceRecord(stream="accounts", source_id=raw["id"], data=client,
                             modified_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=raw["_mod"]),
                             raw=raw)
 

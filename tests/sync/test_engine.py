@@ -107,17 +107,44 @@ async def test_dry_run_writes_nothing_anywhere(store: Store, registry: Any, crms
 
 async def test_bad_record_is_dead_lettered_and_run_goes_on(store: Store, registry: Any,
                                                            crms: dict[str, MemoryCrm]) -> None:
-    """An invalid USCC goes to the dead-letter table with its reason; the others are stored."""
+    """A record that cannot be a client (no name) goes to the dead-letter table with its reason; the others are
+    stored — a USCC failing its check no longer dead-letters the client (issue 13 item 9)."""
     crms["b"].put("Z1", name="好公司", uscc=U2)
     crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
     crms["b"].put("Z3", name="另一家公司")
+    crms["b"].put("Z4", name="  ")
     report = await engine(store, registry).run(["crm"])
     assert report.connectors["crm"].streams["accounts"]["rejected"] == 1
-    assert report.totals.dead_letters == 1 and count(store, GoldenClient) == 2
+    assert report.totals.dead_letters == 1 and count(store, GoldenClient) == 3
+    assert report.totals.data_quality == 1 and report.connectors["crm"].streams["accounts"]["data_quality"] == 1
     with store.begin() as s:
         dl = s.scalars(select(DeadLetter)).one()
-    assert (dl.connector, dl.stream, dl.source_id, dl.field) == ("crm", "accounts", "Z2", "uscc")
-    assert "invalid" in dl.reason
+    assert (dl.connector, dl.stream, dl.source_id, dl.field) == ("crm", "accounts", "Z4", "name")
+
+
+async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store, registry: Any,
+                                                                   crms: dict[str, MemoryCrm]) -> None:
+    """Issue 13 item 9: a client whose USCC fails its check is kept with a data-quality finding, is not the
+    golden key, and still matches the record with the right code one character away — which wins later."""
+    crms["b"].put("Z1", name="北京星河科技有限公司", uscc="91110000600037342L")  # one character off U1
+    first = await engine(store, registry).run(["crm"])
+    assert first.totals.dead_letters == 0 and first.totals.data_quality == 1
+    with store.begin() as s:
+        golden = s.scalars(select(GoldenClient)).one()
+        assert golden.uscc is None  # never the key: the valid code must be able to take it later
+        assert golden.data["uscc_unverified"] == "91110000600037342L"
+        [finding] = queries.data_quality(golden)
+        assert finding["kind"] == "uscc_check" and finding["source"] == "crm:accounts/Z1"
+        assert "expected 'P'" in finding["message"]
+        assert queries.find_client(s, "91110000600037342l").id == golden.id  # found by its unverified code
+        first_id = golden.id
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1)
+    await engine(store, registry).run()
+    with store.begin() as s:
+        golden = s.scalars(select(GoldenClient)).one()
+        assert golden.id == first_id and golden.uscc == U1 and "uscc_unverified" not in golden.data
+        assert queries.find_client(s, "９１１１００００６００ ０３７３４１ｌ").id == first_id  # full-width, lower case
+        assert [f["kind"] for f in queries.data_quality(golden)] == ["uscc_check"]
 
 
 async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,

@@ -153,10 +153,11 @@ class ZohoSimulator:
 
     def _break(self, rec: dict[str, Any]) -> None:
         kind = zlib.crc32(rec["id"].encode()) % 3
-        if kind == 0 and rec.get("USCC"):
-            code = rec["USCC"]
-            rec["USCC"] = code[:17] + ("0" if code[17] != "0" else "1")
-            self.malformed[rec["id"]] = "bad USCC check character"
+        if kind == 0:
+            # (a USCC failing its check is no longer a rejection but a data-quality finding: the world's views
+            # carry those typos already, see crmhub.sandbox.views_gen)
+            rec["Annual_Revenue"] = "约500万"
+            self.malformed[rec["id"]] = "Annual_Revenue is text"
         elif kind == 1:
             rec["Account_Name"] = None
             self.malformed[rec["id"]] = "missing Account_Name"

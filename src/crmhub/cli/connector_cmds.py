@@ -234,6 +234,11 @@ def read_outbound(file: Path, stream_kind: str) -> list[tuple[int, OutboundRecor
                 reason = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
                 problems.append(t("bad_input_line", file=file, line=lineno, reason=reason))
                 continue
+            findings = getattr(data, "data_quality", None)
+            if findings:  # kept when read from a source, but crmhub never writes a code it knows is wrong
+                reason = "; ".join(f"{f.field}: {f.message}" for f in findings)
+                problems.append(t("bad_input_line", file=file, line=lineno, reason=reason))
+                continue
             if key is None:
                 digest = hashlib.sha256(line.strip().encode()).hexdigest()[:24]
                 key = f"cli-push:{digest}"

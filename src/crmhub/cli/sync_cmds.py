@@ -229,6 +229,7 @@ def clients_explain(
         row = queries.find_client(s, ref)
         fields = queries.explain(s, row.id)
         name, ext = row.name, (row.data or {}).get("external_ids", {})
+        findings = queries.data_quality(row)
         if why is not None:
             _reveal_audit(s, "clients explain", why, [row.id])
 
@@ -236,7 +237,8 @@ def clients_explain(
         return value if why is not None else mask_fields(value, field)
 
     if json_out:
-        write_json_line({"id": row.id, "name": shown(name, "legal_name"), "external_ids": ext, "fields": [
+        write_json_line({"id": row.id, "name": shown(name, "legal_name"), "external_ids": ext, "data_quality": findings,
+                         "fields": [
             {"field": f.field, "value": shown(f.value, f.field), "source": f.source, "record": f.record,
              "observed_at": f.observed_at, "rule": f.rule,
              "competing": [{**c, "value": shown(c.get("value"), f.field)} for c in f.competing]} for f in fields]})
@@ -250,6 +252,22 @@ def clients_explain(
         table.add_row(label("field", f.field), _short(shown(f.value, f.field)), f"{f.source} {f.record}",
                       label("survivorship_rule", f.rule), local_time(f.observed_at), competing or "-")
     console.print(table)
+    _print_findings(findings)
+
+
+def _print_findings(findings: list[dict[str, Any]]) -> None:
+    """Data-quality findings under a client's explanation (sync/matching area, issue 13 item 9)."""
+    if not findings:
+        return
+    console.print(bilingual("数据质量问题（记录已保留）：", "Data-quality findings (records kept):"))
+    for f in findings:
+        console.print(f"  - {f.get('source') or '-'} {f.get('field')}: "
+                      f"{bilingual(_FINDING_ZH.get(str(f.get('kind')), str(f.get('kind'))), str(f.get('kind')))} "
+                      f"{f.get('value')} — {f.get('message')}", markup=False)
+
+
+_FINDING_ZH = {"uscc_check": "统一社会信用代码校验位错误", "uscc_format": "统一社会信用代码含非法字符",
+               "uscc_length": "统一社会信用代码长度错误"}
 
 
 def _short(value: Any, width: int = 60) -> str:

@@ -20,8 +20,10 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
+from crmhub.model import uscc as _uscc
 from crmhub.model.types import (
     Address,
     CompanyEmail,
@@ -163,11 +165,32 @@ class FieldLineage(Record):
     rule: str = Field(description="The survivorship rule that chose it, e.g. 'source_priority'.")
 
 
+class DataQualityFinding(Record):
+    """A defect in a source's data that crmhub kept the record despite (the record is not dead-lettered).
+
+    ``kind`` is a stable id (``uscc_check``: 18 well-formed characters whose check character is wrong, most likely
+    a typo; ``uscc_format``: characters a USCC never has; ``uscc_length``); ``value`` the offending value as folded;
+    ``message`` what is wrong and what to do. ``source`` names the source record on a golden client
+    (``connector:stream/id``), empty on a source record itself.
+    """
+
+    field: str
+    kind: str
+    value: str
+    message: str
+    source: str | None = None
+
+
 class CorporateClient(Record):
     """A corporate client (对公客户): one company, keyed by its USCC where known."""
 
     id: int | None = Field(default=None, description="Stable hub id of the golden record; never reused.")
     uscc: Uscc | None = None
+    uscc_unverified: str | None = Field(
+        default=None,
+        description="A USCC the source holds that fails GB 32100 validation (folded). Never an identity key; "
+        "still matching evidence (one character from another record's code = a typo of it).",
+    )
     name: str = Field(min_length=1, description="Legal name (法定名称) as registered.")
     normalized_name: str | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -197,6 +220,34 @@ class CorporateClient(Record):
         default_factory=list,
         description="Mapping doubts a human must settle, e.g. an ambiguous industry picklist value.",
     )
+    data_quality: list[DataQualityFinding] = Field(
+        default_factory=list,
+        description="Defects in the source data the record was kept despite, e.g. a USCC failing its check.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_invalid_uscc(cls, data: Any) -> Any:
+        """A USCC that fails validation does not reject the client (issue 13 item 9): the code moves to
+        ``uscc_unverified`` and becomes a data-quality finding, so the record is still matched and merged —
+        and a bad code never becomes a golden client's key."""
+        if not isinstance(data, dict):
+            return data
+        raw = data.get("uscc")
+        if not isinstance(raw, str) or not raw.strip():
+            return data
+        verdict = _uscc.screen(raw)
+        if verdict.code is not None:
+            return {**data, "uscc": verdict.code}
+        finding = {"field": "uscc", "kind": f"uscc_{verdict.kind}", "value": verdict.folded,
+                   "message": f"{verdict.problem}; the client is kept without a verified USCC — correct the code "
+                              "in the source system"}
+        found = list(data.get("data_quality") or [])
+        if not any(_same_finding(f, finding) for f in found):
+            found.append(finding)
+        usable = verdict.folded if verdict.kind != "length" else None  # an 18-character code is evidence
+        return {**data, "uscc": None, "uscc_unverified": data.get("uscc_unverified") or usable,
+                "data_quality": found}
 
     @field_validator("name")
     @classmethod
@@ -205,6 +256,12 @@ class CorporateClient(Record):
         if not v:
             raise ValueError("name must not be blank")
         return v
+
+
+def _same_finding(existing: Any, new: dict[str, str]) -> bool:
+    found = existing if isinstance(existing, dict) else getattr(existing, "__dict__", {})
+    return bool(found.get("field") == new["field"] and found.get("kind") == new["kind"]
+                and found.get("value") == new["value"] and not found.get("source"))
 
 
 MERGEABLE_FIELDS: tuple[str, ...] = (

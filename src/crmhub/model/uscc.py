@@ -11,6 +11,7 @@ registering authority (6), organisation code per GB 11714 (8 body + 1 check), US
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -59,9 +60,18 @@ class UsccParts:
     check: str
 
 
+_SEPARATORS = frozenset(" \t\r\n-_.\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\u00b7")
+"""Characters people put between the groups of a code (after NFKC, which turns full-width ones into these)."""
+
+
 def compact(value: str) -> str:
-    """Strip blanks and dashes and upper-case, the forms people type a USCC in."""
-    return "".join(ch for ch in value if ch not in " -\u3000\t").upper()
+    """Fold a USCC as people type it: NFKC (full-width ``９１１１…`` and U+3000 become ASCII), upper case, blanks
+    and dashes removed. Every USCC crmhub reads (connector fields, CLI arguments, config) goes through this before
+    it is validated, so ``９１１１００００６００ ０３７３４１ｌ`` and ``91110000600037341L`` are the same code."""
+    if _WELL_FORMED.fullmatch(value):
+        return value
+    folded = unicodedata.normalize("NFKC", value)
+    return "".join(ch for ch in folded if ch not in _SEPARATORS and not ch.isspace()).upper()
 
 
 def check_character(body17: str) -> str:
@@ -110,6 +120,34 @@ def validate(value: str) -> str:
             "which position is wrong, so compare the whole code with the business licence"
         )
     return code
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """The outcome of `screen`: the valid code, or the folded input and why it is not a valid USCC."""
+
+    code: str | None
+    folded: str
+    problem: str | None
+    kind: str | None
+    """``check`` (18 well-formed characters, wrong check character: most likely a typo), ``format`` (bad
+    characters) or ``length``; None when valid."""
+
+
+def screen(value: str) -> Screened:
+    """Validate without raising: for records that are kept although their USCC is wrong (a data-quality finding,
+    not a reason to drop the client)."""
+    folded = compact(value)
+    try:
+        return Screened(validate(folded), folded, None, None)
+    except UsccError as exc:
+        if len(folded) != 18:
+            kind = "length"
+        elif _WELL_FORMED.fullmatch(folded):
+            kind = "check"
+        else:
+            kind = "format"
+        return Screened(None, folded, str(exc), kind)
 
 
 def is_valid(value: str) -> bool:

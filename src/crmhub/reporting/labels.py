@@ -34,6 +34,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "conflicts_queued": {"en": "conflicts queued for review", "zh": "待人工复核的冲突"},
     "review_items": {"en": "new review items", "zh": "新增复核事项"},
     "dead_letters": {"en": "dead letters", "zh": "死信记录"},
+    "data_quality": {"en": "records kept with data-quality findings", "zh": "存在数据质量问题但已保留的记录"},
     "planned_writes": {"en": "planned write-backs", "zh": "计划回写"},
     "write_failed": {"en": "write-backs failed", "zh": "回写失败"},
     "risk_assessed": {"en": "clients assessed", "zh": "完成风险评估的客户"},

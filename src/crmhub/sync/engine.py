@@ -224,6 +224,7 @@ class SyncEngine:
                     log.warning("%s/%s stopped: %s", name, spec.name, stats.error)
                 finally:
                     rep.streams[spec.name] = stats.as_dict()
+                    ctx.report.totals.data_quality += stats.extra.get("data_quality", 0)
                     self.progress.stream_finished(name, spec.name, stats)
         except QuotaExhaustedError as exc:
             rep.status, rep.error = "stopped", str(exc)

@@ -170,6 +170,8 @@ class Ingestor:
         unchanged_ids: list[int] = []
         for rec in records:
             data = _record_payload(rec)
+            if data and data.get("data_quality"):  # kept despite a defect (e.g. a USCC failing its check)
+                stats.extra["data_quality"] = stats.extra.get("data_quality", 0) + 1
             digest = content_hash({"data": data, "deleted": rec.deleted})
             parent = getattr(rec.data, "client_source_id", None)
             old = existing.get(rec.source_id)

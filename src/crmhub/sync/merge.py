@@ -169,6 +169,7 @@ class Merger:
         flags = sorted({f for m in members for f in m.data.get("review_flags", []) or []})
         if flags:
             new["review_flags"] = flags
+        new.update(_quality(members, new.get("uscc")))
         merged_contacts = _dedupe_contacts(contacts)
         if merged_contacts:
             new["contacts"] = merged_contacts
@@ -268,6 +269,26 @@ class Merger:
                 row.value, row.source, row.source_record_id = winner.value, winner.source, winner.source_record_id
                 row.observed_at, row.rule, row.competing = winner.observed_at, decision.rule, competing
                 row.source_hashes, row.updated_at = hashes, now
+
+
+def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
+    """The members' data-quality findings, each naming its source record, and the unverified USCC to show.
+
+    A golden client keeps a source's unverified (invalid) USCC only while no source gives a valid one: the valid
+    code always wins, and an invalid one is never the golden key (``uscc`` and the ``golden_client.uscc`` column
+    hold valid codes only).
+    """
+    out: dict[str, Any] = {}
+    findings = [{**f, "source": f"{m.connector}:{m.ref}"} for m in members
+                for f in m.data.get("data_quality") or [] if isinstance(f, dict)]
+    if findings:
+        out["data_quality"] = sorted(findings, key=lambda f: (str(f["source"]), str(f.get("kind"))))
+    if not uscc:
+        unverified = [m for m in members if m.data.get("uscc_unverified")]
+        if unverified:
+            newest = max(unverified, key=lambda m: m.observed_at)
+            out["uscc_unverified"] = newest.data["uscc_unverified"]
+    return out
 
 
 def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:

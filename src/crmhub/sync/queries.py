@@ -20,8 +20,12 @@ def find_client(session: Session, ref: str) -> GoldenClient:
     if ref.isdigit() and len(ref) < 18:
         row = session.get(GoldenClient, int(ref))
     else:
-        code = uscc_mod.compact(ref)
+        code = uscc_mod.compact(ref)  # full-width, lower case, spaces and dashes folded
         row = session.scalars(select(GoldenClient).where(GoldenClient.uscc == code)).first()
+        if row is None and len(code) == 18 and not uscc_mod.is_valid(code):
+            # a client kept with a USCC that fails its check holds it as ``uscc_unverified`` (never as key)
+            row = session.scalars(select(GoldenClient).where(
+                GoldenClient.data["uscc_unverified"].as_string() == code).order_by(GoldenClient.id)).first()
     seen = set()
     while row is not None and row.status == "merged" and row.merged_into and row.id not in seen:
         seen.add(row.id)
@@ -93,6 +97,11 @@ class FieldExplanation:
     observed_at: str
     rule: str
     competing: list[dict[str, Any]]
+
+
+def data_quality(row: GoldenClient) -> list[dict[str, Any]]:
+    """The data-quality findings of a golden client's source records (e.g. a USCC failing its check)."""
+    return [dict(f) for f in (row.data or {}).get("data_quality") or [] if isinstance(f, dict)]
 
 
 def explain(session: Session, client_id: int) -> list[FieldExplanation]:

@@ -124,7 +124,7 @@ class MatchRecord:
             ref,
             system,
             client.name,
-            uscc=client.uscc,
+            uscc=client.uscc or client.uscc_unverified,
             province=address.province if address else None,
             city=address.city if address else None,
             district=address.district if address else None,

@@ -43,6 +43,8 @@ class RunTotals(BaseModel):
     conflicts_queued: int = 0
     review_items: int = 0
     dead_letters: int = 0
+    data_quality: int = 0
+    """Records read this run that were kept despite a data-quality finding (e.g. a USCC failing its check)."""
     planned_writes: int = 0
     written_back: int = 0
     write_failed: int = 0

@@ -32,7 +32,8 @@ def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
     rebuilding the pydantic model — the index of a large book is built from these."""
     address = data.get("registered_address") or data.get("business_address") or {}
     rep = data.get("legal_representative") or {}
-    return MatchRecord.build(ref, system, str(data.get("name") or ""), uscc=data.get("uscc"),
+    return MatchRecord.build(ref, system, str(data.get("name") or ""),
+                             uscc=data.get("uscc") or data.get("uscc_unverified"),
                              province=address.get("province"), city=address.get("city"),
                              district=address.get("district"), division_code=address.get("division_code"),
                              phone=data.get("phone"), legal_rep=rep.get("name"), other_phones=(rep.get("phone"),))

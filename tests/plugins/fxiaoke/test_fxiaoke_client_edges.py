@@ -213,13 +213,14 @@ async def test_malformed_records_are_rejected_not_fatal(respx_mock: respx.MockRo
         pages = [p async for p in c.pull("accounts", None)]
     records = [r for p in pages for r in p.records]
     rejected = {r.source_id: r for p in pages for r in p.rejected}
-    assert [r.source_id for r in records] == ["0" * 23 + "1", "0" * 23 + "5"]
+    assert [r.source_id for r in records] == ["0" * 23 + "1", "0" * 23 + "2", "0" * 23 + "5"]
     good = records[0].data
     assert good is not None and good.uscc == USCC_OK and good.industry is not None and good.industry.code == "J"
     assert good.relationship_manager is not None and good.relationship_manager.name == "王伟"
-    lumped = records[1].data
+    kept = records[1].data  # a USCC failing its check keeps the client, flagged (issue 13 item 9)
+    assert kept is not None and kept.uscc is None and "check character" in kept.data_quality[0].message
+    lumped = records[2].data
     assert lumped is not None and lumped.industry is None and "IT/通信/电子/互联网" in lumped.review_flags[0]
-    assert rejected["0" * 23 + "2"].field == "uscc__c" and "check character" in rejected["0" * 23 + "2"].reason
     assert rejected["0" * 23 + "3"].field == "name" and "missing" in rejected["0" * 23 + "3"].reason
     assert rejected["0" * 23 + "4"].field == "name" and "expected text" in rejected["0" * 23 + "4"].reason
     assert rejected[None].field == "_id"

@@ -78,8 +78,6 @@ def test_account_mapping() -> None:
 
 
 @pytest.mark.parametrize(("fields", "field", "words"), [
-    ({"uscc__c": "91110000600037342L"}, "uscc__c", "check character"),
-    ({"uscc__c": "91110000ABCDEFGHIO"}, "uscc__c", "not allowed"),
     ({"name": None}, "name", "missing"),
     ({"name": "   "}, "name", "blank"),
     ({"name": 20240101}, "name", "expected text"),
@@ -89,6 +87,14 @@ def test_account_rejections_name_the_field(fields: dict[str, Any], field: str, w
     with pytest.raises(RecordError) as info:
         mapping.account(row(**fields), fm(), {})
     assert info.value.field == field and words in info.value.message
+
+
+@pytest.mark.parametrize(("code", "kind"), [("91110000600037342L", "uscc_check"),
+                                            ("91110000ABCDEFGHIO", "uscc_format")])
+def test_bad_uscc_keeps_the_client_with_a_finding(code: str, kind: str) -> None:
+    """Issue 13 item 9: no rejection; the code is kept unverified and flagged."""
+    client = mapping.account(row(uscc__c=code), fm(), {})
+    assert client.uscc is None and client.uscc_unverified == code and [f.kind for f in client.data_quality] == [kind]
 
 
 def test_field_override_table_applies() -> None:

@@ -11,6 +11,7 @@ import respx
 
 from crmhub.contract import PluginContext
 from crmhub.errors import AuthError
+from crmhub.model import CorporateClient
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.connector import ZohoConnector
 
@@ -191,18 +192,19 @@ async def test_malformed_records_are_rejected_not_dropped() -> None:
     async with make() as conn:
         records, rejected, _ = await collect(conn)
     by_id = {r.source_id: r for r in rejected}
-    assert [r.source_id for r in records] == [data[0]["id"], data[6]["id"], data[7]["id"]]
-    assert by_id[data[1]["id"]].field == "USCC" and "expected 'P'" in by_id[data[1]["id"]].reason
+    assert [r.source_id for r in records] == [data[0]["id"], data[1]["id"], data[6]["id"], data[7]["id"]]
+    kept = records[1].data  # a USCC failing its check keeps the client, flagged (issue 13 item 9)
+    assert isinstance(kept, CorporateClient) and kept.uscc is None and "expected 'P'" in kept.data_quality[0].message
     assert by_id[data[2]["id"]].field == "Account_Name"
     assert by_id[data[3]["id"]].field == "Employees" and "约300人" in by_id[data[3]["id"]].reason
     assert by_id[data[4]["id"]].field == "Annual_Revenue"
     assert by_id[None].field == "id"
     assert len(records) + len(rejected) == len(data)
-    sp = records[1].data
+    sp = records[2].data
     assert sp.industry is None and sp.review_flags == [
         "industry: Zoho value 'Service Provider' is ambiguous (I63 or C39); choose the GB/T 4754 code by hand or "
         "add it to industry_map"]
-    large = records[2].data
+    large = records[3].data
     assert large.uscc == "9144030071526726XG" and large.enterprise_size == "大型" and large.industry is None
 
 

@@ -91,9 +91,9 @@ async def test_malformed_records_are_rejected_with_the_field(zoho_server: ZohoSe
     assert {r.source_id for r in rejected} == bad
     assert len(records) + len(rejected) == 600
     fields = {r.field for r in rejected}
-    assert fields <= {"USCC", "Account_Name", "Employees"} and "USCC" in fields
-    uscc_reason = next(r.reason for r in rejected if r.field == "USCC")
-    assert uscc_reason.startswith("USCC:") and "check character" in uscc_reason
+    assert fields <= {"Annual_Revenue", "Account_Name", "Employees"} and "Annual_Revenue" in fields
+    reason = next(r.reason for r in rejected if r.field == "Annual_Revenue")
+    assert reason.startswith("Annual_Revenue:") and "expected a number" in reason
 
 
 async def test_resume_after_a_crash_loses_nothing(zoho_server: ZohoServer) -> None:

@@ -30,8 +30,11 @@ def test_override_table_reads_custom_fields_and_rejects_unknown_keys() -> None:
     assert out.data.uscc == "91110000600037341L" and out.data.industry is not None
     assert out.data.industry.code == "C3911" and out.data.legal_representative is not None
     assert out.modified_at is not None and out.modified_at.utcoffset() == timedelta(hours=5, minutes=30)
-    bad = m.account({"id": "2", "Account_Name": "乙", "Tax_ID": "91110000600037342L"})
-    assert isinstance(bad, RejectedRecord) and bad.field == "Tax_ID" and bad.reason.startswith("Tax_ID:")
+    kept = m.account({"id": "2", "Account_Name": "乙", "Tax_ID": "91110000600037342L"})  # issue 13 item 9
+    assert isinstance(kept, SourceRecord) and isinstance(kept.data, CorporateClient) and kept.data.uscc is None
+    assert kept.data.uscc_unverified == "91110000600037342L" and kept.data.data_quality[0].kind == "uscc_check"
+    bad = m.account({"id": "3", "Account_Name": "丙", "Tax_ID": "91110000600037341L", "Employees": "约300人"})
+    assert isinstance(bad, RejectedRecord) and bad.field == "Employees" and bad.reason.startswith("Employees:")
     with pytest.raises(ConfigError) as caught:
         mapper(fields={"accounts": {"favourite_colour": "Colour"}, "leads": {}})
     assert {p for p, _ in caught.value.problems} == {"fields.accounts.favourite_colour", "fields.leads"}

@@ -346,7 +346,7 @@ def test_request_log_mutate_and_data_faults(zoho_server: ZohoServer) -> None:
     assert len(log) == 1 and log[0]["method"] == "POST" and log[0]["status"] == 200
     assert sim.malformed and sim.duplicates
     kinds = set(sim.malformed.values())
-    assert {"bad USCC check character", "missing Account_Name"} & kinds
+    assert {"Annual_Revenue is text", "missing Account_Name"} & kinds
     stats = httpx.get(server.url + "/_sandbox/stats").json()
     assert stats["records"]["Accounts"] == 400 + len(sim.duplicates) + 1
 
