@@ -290,7 +290,7 @@ def normalize_company_name(name: str) -> CompanyName:
         form=form,
         branch=branch,
         tokens=tokens,
-        region_code=region.code if region else None,
+        region_code=regions.current_code(region.code) if region else None,  # retired codes by their successor
         group=group,
     )
 

@@ -6,7 +6,11 @@ both: to strip the region from the name (so 北京星河科技 and 星河科技(
 regions are *compatible* (上海 contains 浦东新区) or *conflicting* (北京 vs 上海). Comparing codes makes the
 hierarchy a prefix test, which is why every name here carries its code.
 
-The table (``gbt2260.tsv``, ~3,200 rows: provinces, prefectures, county-level units) is loaded once, lazily.
+The table (``gbt2260.tsv``: the current 34 provinces, 333 prefectures and 2,845 county-level units, plus ~150
+retired codes and former names) is loaded once, lazily; its header states the list's date and source. A retired
+unit (莱芜市 371200, 临安市 330185, 江干区 330104) stays a `Region` of its own — USCCs keep the division code of
+their registration time and old names keep old place names — with ``current`` naming the unit that now contains
+it; `compatible` compares current codes, so 莱芜市 and 济南市莱芜区 agree.
 Short names drop the generic suffix (省, 市, 自治区, 区, 县, 旗, ethnic-autonomy qualifiers): 广西壮族自治区 → 广西,
 延边朝鲜族自治州 → 延边, 浦东新区 → 浦东. A short name shorter than two characters is never used (城区, 郊区 …).
 """
@@ -20,6 +24,7 @@ from importlib import resources
 __all__ = [
     "Region",
     "compatible",
+    "current_code",
     "is_city_level",
     "lookup",
     "parse_prefix",
@@ -41,12 +46,21 @@ _COUNTY_SUFFIXES = ("新区", "林区", "特区", "矿区", "区", "县", "市",
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """One administrative division: six-digit code, full name, short name and level (1, 2 or 3)."""
+    """One administrative division: six-digit code, full name, short name and level (1, 2 or 3).
+
+    ``current`` is the code of the unit that contains (or renamed) a retired one; a current unit's own code.
+    """
 
     code: str
     name: str
     short: str
     level: int
+    current: str = ""
+
+    @property
+    def retired(self) -> bool:
+        """True for a code or name no longer in the current list (kept because USCCs and names carry it)."""
+        return bool(self.current) and self.current != self.code
 
     @property
     def province_code(self) -> str:
@@ -96,6 +110,7 @@ class _Tables:
     counties_full: dict[str, tuple[Region, ...]]
     any_name: dict[str, tuple[Region, ...]]
     max_len: int
+    successor: dict[str, str]
 
 
 def _parent_code(code: str, by_code: dict[str, Region]) -> str:
@@ -112,18 +127,27 @@ def _parent_code(code: str, by_code: dict[str, Region]) -> str:
 def _tables() -> _Tables:
     text = resources.files("crmhub.sync").joinpath("gbt2260.tsv").read_text(encoding="utf-8")
     by_code: dict[str, Region] = {}
+    aliases: list[Region] = []  # former names of codes still current (桥东区 → 襄都区, same code)
+    successor: dict[str, str] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
-        code, name = line.split("\t")
+        code, name, *rest = line.split("\t")
         level = 1 if code.endswith("0000") else 2 if code.endswith("00") else 3
-        by_code[code] = Region(code, name, _short_name(name, level), level)
+        current = rest[0] if rest else code
+        region = Region(code, name, _short_name(name, level), level, current)
+        if code in by_code:
+            aliases.append(region)
+        else:
+            by_code[code] = region
+        if current != code:
+            successor[code] = current
     provinces: dict[str, Region] = {}
     prefectures: dict[str, list[Region]] = {}
     children: dict[str, dict[str, Region]] = {}
     counties_full: dict[str, list[Region]] = {}
     any_name: dict[str, list[Region]] = {}
-    for region in by_code.values():
+    for region in (*by_code.values(), *aliases):
         names = {region.name, region.short} if len(region.short) >= 2 else {region.name}
         for n in names:
             any_name.setdefault(n, []).append(region)
@@ -143,7 +167,7 @@ def _tables() -> _Tables:
             counties_full.setdefault(region.name, []).append(region)
             siblings.setdefault(region.name, region)
     for n, found in any_name.items():
-        found.sort(key=lambda r: r.level)
+        found.sort(key=lambda r: (r.level, r.retired))  # the current unit first when a name is ambiguous
         any_name[n] = found
     return _Tables(
         by_code,
@@ -153,7 +177,21 @@ def _tables() -> _Tables:
         {k: tuple(v) for k, v in counties_full.items()},
         {k: tuple(v) for k, v in any_name.items()},
         max(len(n) for n in any_name),
+        {code: _resolve(code, successor) for code in successor},
     )
+
+
+def _resolve(code: str, successor: dict[str, str]) -> str:
+    seen = {code}
+    while code in successor and successor[code] not in seen:
+        code = successor[code]
+        seen.add(code)
+    return code
+
+
+def current_code(code: str) -> str:
+    """The current code for a division code: itself unless retired (371202 莱城区 → 370116 济南市莱芜区)."""
+    return _tables().successor.get(code, code)
 
 
 def region_from_code(code: str | None) -> Region | None:
@@ -268,7 +306,9 @@ def _ancestors(code: str) -> tuple[str, str, str]:
 
 
 def compatible(code_a: str, code_b: str) -> bool:
-    """True when one division contains the other (or they are the same)."""
+    """True when one division contains the other (or they are the same), retired codes by their current unit."""
     if code_a == code_b:
         return True
-    return code_a in _ancestors(code_b) or code_b in _ancestors(code_a)
+    successor = _tables().successor
+    code_a, code_b = successor.get(code_a, code_a), successor.get(code_b, code_b)
+    return code_a == code_b or code_a in _ancestors(code_b) or code_b in _ancestors(code_a)
