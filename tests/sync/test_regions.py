@@ -95,5 +95,6 @@ def test_uscc_with_a_retired_division_agrees_with_the_current_name() -> None:
 
 def test_renamed_district_keeps_its_former_name() -> None:
     """邢台市桥东区 became 襄都区 under the same code: both names parse to it."""
-    old, new = normalize_company_name("邢台市桥东区星河科技有限公司"), normalize_company_name("邢台市襄都区星河科技有限公司")
+    old = normalize_company_name("邢台市桥东区星河科技有限公司")
+    new = normalize_company_name("邢台市襄都区星河科技有限公司")
     assert old.region_code == new.region_code == "130502" and old.key == new.key == "星河科技"
