@@ -147,6 +147,19 @@ async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store
         assert [f["kind"] for f in queries.data_quality(golden)] == ["uscc_check"]
 
 
+async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(store: Store, registry: Any,
+                                                                       crms: dict[str, MemoryCrm]) -> None:
+    """Issue 13 item 8: 北京星河科技集团有限公司 and 北京星河科技有限公司 without USCCs are two clients and one review
+    item, even with the same phone — never an automatic merge."""
+    crms["a"].put("L1", name="北京星河科技集团有限公司", phone="010-62345678")
+    crms["b"].put("Z1", name="北京星河科技有限公司", phone="010-62345678")
+    report = await engine(store, registry).run()
+    assert count(store, GoldenClient) == 2 and report.totals.records_linked == 0
+    with store.begin() as s:
+        item = s.scalars(select(ReviewItem).where(ReviewItem.kind == "match")).one()
+    assert "group_mismatch" in item.details["explanation"]
+
+
 async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,
                                                                  crms: dict[str, MemoryCrm]) -> None:
     """A run killed after two pages resumes from the stored cursor; the end state equals a clean run's."""

@@ -20,12 +20,14 @@ LEGAL_FORMS: tuple[tuple[str, str, bool], ...] = (
     # (written form, canonical form, implies 集团)
     ("集团股份有限公司", "股份有限公司", True),
     ("股份有限公司", "股份有限公司", False),
+    ("集团股份公司", "股份有限公司", True),  # 股份公司 is how people shorten 股份有限公司 (issue 13 item 8)
     ("集团有限责任公司", "有限公司", True),
     ("集团有限公司", "有限公司", True),
     ("有限责任公司", "有限公司", False),
     ("有限公司", "有限公司", False),
     ("集团公司", "公司", True),
     ("股份合作公司", "股份合作公司", False),
+    ("股份公司", "股份有限公司", False),
     ("公司", "公司", False),
     ("特殊普通合伙", "特殊普通合伙", False),
     ("有限合伙", "有限合伙", False),
@@ -39,8 +41,10 @@ LEGAL_FORMS: tuple[tuple[str, str, bool], ...] = (
     ("事务所", "事务所", False),
     ("厂", "厂", False),
 )
-"""Legal forms (组织形式) in longest-first order. 有限公司 ≡ 有限责任公司; 股份有限公司 stays distinct; 集团 is optional
-and recorded as a flag, not a form."""
+"""Legal forms (组织形式) in longest-first order. 有限公司 ≡ 有限责任公司 and 股份公司 ≡ 股份有限公司; 股份有限公司 stays
+distinct from 有限公司; 集团 is recorded as a flag, not a form — and a distinguishing one: 星河科技集团有限公司 (the
+parent) and 星河科技有限公司 (a subsidiary) are separate borrowers, so `crmhub.sync.scoring` never auto-merges a pair
+whose 集团 flags differ."""
 
 FORM_CLASSES: dict[str, str] = {
     "股份有限公司": "company",

@@ -78,7 +78,8 @@ class ReviewPair:
     """A pair a human must decide; never merged automatically.
 
     ``reason``: ``grey_zone`` (probability between the thresholds), ``uscc_clash`` (a strong link that would put
-    two USCCs in one cluster) or ``branch_uscc_clash`` (a branch and a head office carrying the same USCC).
+    two USCCs in one cluster), ``branch_uscc_clash`` (a branch and a head office carrying the same USCC) or the
+    score's ``review_only`` rule (``group_mismatch``: a 集团 and a non-集团 name, however probable).
     """
 
     ref_a: str
@@ -264,7 +265,7 @@ class Matcher:
         for record in records:
             self.add(record)
         auto, review = self.thresholds.auto_merge, self.thresholds.review
-        edges: list[tuple[float, float, int, int]] = []
+        edges: list[tuple[float, float, int, int, str | None]] = []
         clashes: list[tuple[int, int]] = []
         live = self._records
         for rid, current in enumerate(live):
@@ -278,17 +279,19 @@ class Matcher:
                     continue
                 s = self.score(current, other)
                 if s.match_probability >= review:
-                    edges.append((s.total, s.match_probability, other_id, rid))
+                    edges.append((s.total, s.match_probability, other_id, rid, s.review_only))
                 elif s.rule == "branch_uscc_clash":
                     clashes.append((other_id, rid))
         edges.sort(key=lambda e: (-e[0], e[2], e[3]))
         uf = _UnionFind([r.uscc if r is not None else None for r in live])
         links: list[Link] = []
         pending: dict[tuple[int, int], tuple[int, int, str]] = {}
-        for _total, prob, i, j in edges:
+        for _total, prob, i, j, review_only in edges:
             a, b = live[i], live[j]
             assert a is not None and b is not None
-            if prob >= auto:
+            if review_only is not None:
+                pending.setdefault(self._pair_key(uf, i, j), (i, j, review_only))
+            elif prob >= auto:
                 if uf.find(i) == uf.find(j):
                     continue
                 if uf.union(i, j):

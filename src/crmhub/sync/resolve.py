@@ -134,7 +134,7 @@ class Resolver:
                 other_golden = self.golden_of.get(other_ref)
                 if other_golden is None:
                     continue
-                if match.match_probability >= self.matcher.thresholds.auto_merge:
+                if match.match_probability >= self.matcher.thresholds.auto_merge and match.review_only is None:
                     golden_id, method, score = other_golden, "fuzzy", match.match_probability
                     break
                 if candidate is None:

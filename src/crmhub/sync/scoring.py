@@ -16,8 +16,13 @@ Levels, strongest first within each comparison (the first that applies wins):
 - region: the regions in the names (``name_same`` at city level, ``name_province_sole`` / ``name_province`` when
   one side names only the province — strong only if the data knows that name in a single city of it,
   ``name_conflict``), else the address/USCC regions (``same``, ``same_province[_sole]``, ``conflict``);
-- legal form (有限公司 ≡ 有限责任公司; 股份 vs 有限 weak, company vs partnership strong), phone (any shared number),
-  legal representative (equal, homophone, different), and a mistyped USCC one edit from the other side's (``typo``).
+- legal form (有限公司 ≡ 有限责任公司, 股份公司 ≡ 股份有限公司; 股份 vs 有限 weak, company vs partnership strong), phone
+  (any shared number), legal representative (equal, homophone, different), and a mistyped USCC one edit from the
+  other side's (``typo``);
+- 集团 (``group``): one name says 集团 and the other does not (北京星河科技集团有限公司 / 北京星河科技有限公司). A group
+  parent and its subsidiary share 字号, city, often phone and legal representative, yet are separate borrowers:
+  the level weighs against the pair and marks it ``review_only`` — however strong the rest of the evidence, it
+  goes to a human, never to an automatic merge (only equal USCCs join them).
 
 Some facts are not evidence but rules: equal USCCs are the same legal entity; two different valid USCCs are two
 entities; a branch (分公司) is never its parent. Those set the probability to exactly 1 or 0 and say which rule
@@ -94,6 +99,10 @@ DEFAULT_LEVELS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyTy
             "invalid_differs": (0.05, 0.999),
             "missing": (1.0, 1.0),
         },
+        "group": {
+            "same": (1.0, 1.0),
+            "differs": (0.05, 0.25),
+        },
         "legal_rep": {
             "equal": (0.85, 5e-4),
             "homophone": (0.03, 1e-4),
@@ -142,18 +151,23 @@ class MatchScore:
 
     ``rule`` names a deterministic rule that decided the pair (``uscc_equal``, ``uscc_conflict``,
     ``branch_mismatch``, ``branch_uscc_clash``), in which case ``match_probability`` is exactly 1 or 0.
+    ``review_only`` names a rule that forbids an automatic merge whatever the probability (``group_mismatch``):
+    the pair goes to the review queue when it reaches the review threshold.
     """
 
     total: float
     match_probability: float
     breakdown: tuple[Contribution, ...]
     rule: str | None = None
+    review_only: str | None = None
 
     def explain(self) -> str:
         """Human-readable explanation, one contribution per line, strongest evidence first."""
         lines = [f"match probability {self.match_probability:.4f} (total {self.total:+.2f} bits)"]
         if self.rule:
             lines.append(f"decided by rule: {self.rule}")
+        if self.review_only:
+            lines.append(f"never merged automatically: {self.review_only}")
         for c in sorted(self.breakdown, key=lambda c: -abs(c.weight)):
             lines.append(f"  {c.comparison:<10} {c.level:<32} {c.weight:+7.2f}")
         return "\n".join(lines)
@@ -398,13 +412,15 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
         return _rule(model, "uscc_conflict", f"{a.uscc} vs {b.uscc}", match=False)
     weights = model.weights
     phone_level, phone = _phone_level(a, b)
-    levels = (
+    levels: list[tuple[str, str]] = [
         ("name", _name_level(a, b)),
         ("region", _region_level(a, b, tf)),
         ("form", _form_level(a, b)),
         ("phone", phone_level),
         ("legal_rep", _rep_level(a, b)),
-    )
+    ]
+    if a.name.group != b.name.group:  # shown only when it matters: most pairs agree on 集团
+        levels.append(("group", "differs"))
     parts = [Contribution("prior", "base rate", model.prior_weight)]
     total = model.prior_weight
     for comparison, level in levels:
@@ -422,7 +438,8 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
     w = weights[("uscc", level)]
     parts.append(Contribution("uscc", level, w))
     total += w
-    return MatchScore(total, probability(total), tuple(parts))
+    review_only = "group_mismatch" if a.name.group != b.name.group else None
+    return MatchScore(total, probability(total), tuple(parts), review_only=review_only)
 
 
 def _uscc_level(a: MatchRecord, b: MatchRecord) -> str:
