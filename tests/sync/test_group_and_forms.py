@@ -1,4 +1,7 @@
-"""Legal forms and 集团 in matching (issue 13 item 8): 股份公司 ≡ 股份有限公司; 集团 distinguishes parent and subsidiary."""
+"""Legal forms and 集团 in matching (issue 13 item 8).
+
+股份公司 ≡ 股份有限公司; 集团 distinguishes a parent from its subsidiary.
+"""
 
 from __future__ import annotations
 
