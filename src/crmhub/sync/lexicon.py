@@ -42,9 +42,9 @@ LEGAL_FORMS: tuple[tuple[str, str, bool], ...] = (
     ("厂", "厂", False),
 )
 """Legal forms (组织形式) in longest-first order. 有限公司 ≡ 有限责任公司 and 股份公司 ≡ 股份有限公司;
-股份有限公司 stays distinct from 有限公司; 集团 is recorded as a flag, not a form — and a distinguishing one: 星河科技集团有限公司 (the
-parent) and 星河科技有限公司 (a subsidiary) are separate borrowers, so `crmhub.sync.scoring` never auto-merges a pair
-whose 集团 flags differ."""
+股份有限公司 stays distinct from 有限公司; 集团 is recorded as a flag, not a form — and a distinguishing
+one: 星河科技集团有限公司 (the parent) and 星河科技有限公司 (a subsidiary) are separate borrowers, so
+`crmhub.sync.scoring` never auto-merges a pair whose 集团 flags differ."""
 
 FORM_CLASSES: dict[str, str] = {
     "股份有限公司": "company",
