@@ -48,12 +48,20 @@ OPTIONS: tuple[IndustryOption, ...] = (
     IndustryOption("19", "电子设备制造", ("C39",)),
     IndustryOption("20", "电信运营", ("I63",)),
     IndustryOption("21", "化工", ("C26",)),
-    IndustryOption("22", "钢铁/冶金", ("C31",)),
+    IndustryOption("22", "钢铁/冶金", ("C31", "C32")),  # 冶金 covers ferrous (C31) and non-ferrous (C32) metals
     IndustryOption("other", "其他", ()),
 )
 """The simulator tenant's options (and the labels crmhub recognises by default)."""
 
-DEFAULT_LABEL_MAP: dict[str, tuple[str, ...]] = {o.label: o.codes for o in OPTIONS}
+EXTRA_LABELS: dict[str, tuple[str, ...]] = {
+    "钢铁": ("C31",), "黑色金属": ("C31",), "黑色金属冶炼": ("C31",), "黑色金属冶炼和压延加工": ("C31",),
+    "有色金属": ("C32",), "有色金属冶炼": ("C32",), "有色金属冶炼和压延加工": ("C32",),
+    "冶金": ("C31", "C32"), "钢铁/有色金属": ("C31", "C32"), "钢铁/有色": ("C31", "C32"),
+}
+"""Other labels tenants use for the metals options (GB/T 4754-2017 C31 黑色金属冶炼和压延加工业, C32 有色金属冶炼和压延
+加工业): a label naming one of them maps to it; 冶金 (metallurgy) names both and is a review doubt."""
+
+DEFAULT_LABEL_MAP: dict[str, tuple[str, ...]] = {**EXTRA_LABELS, **{o.label: o.codes for o in OPTIONS}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +109,25 @@ def map_option(value: object, labels: Mapping[str, str], overrides: Mapping[str,
 
 def option_for_code(code: str, labels: Mapping[str, str],
                     overrides: Mapping[str, str | Sequence[str]] | None = None) -> str | None:
-    """The option value to write for a GB/T code: the unambiguous option with the longest matching prefix."""
-    best: tuple[int, str] | None = None
+    """The option value to write for a GB/T code: the option with the longest matching code prefix.
+
+    An option lumping codes of one section (钢铁/冶金 = C31 or C32) still describes a C3110 company correctly and
+    beats the generic 生产/加工/制造 (C); an option spanning sections (IT/通信/电子/互联网 = I or C39) is never
+    written, and on a tie the unambiguous option wins.
+    """
+    best: tuple[int, int, str] | None = None
     for value, label in labels.items():
         if overrides and (value in overrides or label in overrides):
             codes = _codes_from_override(overrides[value] if value in overrides else overrides[label])
         else:
             codes = DEFAULT_LABEL_MAP.get(label, ())
-        if len(codes) == 1 and code.startswith(codes[0]) and (best is None or len(codes[0]) > best[0]):
-            best = (len(codes[0]), value)
-    return best[1] if best else None
+        if not codes or len({c[0] for c in codes}) != 1:
+            continue
+        matched = max((len(c) for c in codes if code.startswith(c)), default=0)
+        rank = (matched, 1 if len(codes) == 1 else 0, value)
+        if matched and (best is None or rank[:2] > best[:2]):
+            best = rank
+    return best[2] if best else None
 
 
 def simulated_choice(code: str | None, rng: random.Random) -> str | None:

@@ -78,6 +78,7 @@ DIVISION_NAMES: dict[str, tuple[str, str]] = {
     "J66": ("货币金融服务", "Monetary and Financial Services"),
     "C26": ("化学原料和化学制品制造业", "Chemical Raw Materials and Chemical Products"),
     "C31": ("黑色金属冶炼和压延加工业", "Smelting and Pressing of Ferrous Metals"),
+    "C32": ("有色金属冶炼和压延加工业", "Smelting and Pressing of Non-ferrous Metals"),
     "E47": ("房屋建筑业", "Building Construction"),
     "F51": ("批发业", "Wholesale Trade"),
     "F52": ("零售业", "Retail Trade"),

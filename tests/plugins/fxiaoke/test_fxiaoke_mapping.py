@@ -45,6 +45,27 @@ def test_write_side_picks_only_unambiguous_options() -> None:
     assert industry.option_for_code("T9700", LABELS) is None
 
 
+def test_metals_options_follow_gbt_4754() -> None:
+    """Issue 13 item 11: 钢铁/冶金 is C31 (黑色金属冶炼和压延加工业) or C32 (有色金属…): a review doubt when read,
+    the right option when a C31 or C32 company is written; labels naming one of them map to it."""
+    lumped = industry.map_option("22", LABELS, {})
+    assert lumped.code is None and "C31 or C32" in (lumped.flag or "")
+    assert industry.map_option("钢铁", {}, {}).code == "C31"
+    assert industry.map_option("有色金属", {}, {}).code == "C32"
+    assert industry.map_option("冶金", {}, {}).flag
+    assert industry.option_for_code("C3110", LABELS) == industry.option_for_code("C3216", LABELS) == "22"
+    assert industry.option_for_code("C2614", LABELS) == "21"  # 化工, not the generic 生产/加工/制造
+
+
+def test_every_default_code_is_a_gbt_4754_code_whose_name_fits_the_label() -> None:
+    from crmhub.model.industry import labels, normalize_code
+
+    for label, codes in industry.DEFAULT_LABEL_MAP.items():
+        for code in codes:
+            assert normalize_code(code) == code, (label, code)
+    assert labels("C31")[0] == "黑色金属冶炼和压延加工业" and labels("C32")[0].startswith("有色金属冶炼")
+
+
 def test_missing_custom_field_is_found_by_label() -> None:
     describe = describe_account("field_a1B2c__c")
     resolved = fm(describe=describe)
