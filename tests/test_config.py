@@ -124,3 +124,17 @@ def test_shipped_example_equals_packaged_starter() -> None:
     root = Path(__file__).resolve().parents[1]
     packaged = root / "src/crmhub/data/crmhub.example.toml"
     assert (root / "config/crmhub.toml").read_text(encoding="utf-8") == packaged.read_text(encoding="utf-8")
+
+
+def test_internal_ratings_are_not_written_back_by_default() -> None:
+    """Issue 13 item 11: neither the default nor the shipped config writes rating or segment to a SaaS CRM."""
+    import tomllib
+
+    from crmhub.contract import WriteBack
+
+    assert WriteBack().fields == ["uscc"]
+    root = Path(__file__).resolve().parents[1]
+    shipped = tomllib.loads((root / "config/crmhub.toml").read_text(encoding="utf-8"))
+    for name, connector in shipped["connectors"].items():
+        fields = connector.get("write_back", {}).get("fields", WriteBack().fields)
+        assert "risk" not in fields, name

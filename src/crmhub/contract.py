@@ -162,13 +162,18 @@ class PluginConfig(BaseModel):
 
 
 class WriteBack(BaseModel):
-    """Which canonical fields the engine may write to a connector, and whether it may create records."""
+    """Which canonical fields the engine may write to a connector, and whether it may create records.
+
+    The default writes only a verified USCC: the bank's internal rating and risk segment (``risk``) are
+    confidential credit information and reach a SaaS CRM only where ``fields`` lists ``"risk"`` (issue 13 item 11).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    fields: list[str] = Field(default_factory=lambda: ["uscc", "risk"],
-                              description="Canonical fields written back, e.g. uscc, risk, name, industry, phone.")
+    fields: list[str] = Field(default_factory=lambda: ["uscc"],
+                              description="Canonical fields written back, e.g. uscc, name, industry, phone; add risk "
+                                          "to write the internal rating and segment (off by default).")
     create: bool = False
 
 

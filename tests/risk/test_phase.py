@@ -52,10 +52,12 @@ def world() -> tuple[MemoryLedger, MemoryCrm]:
     return ledger, crm
 
 
-def engine(store: Store, registry: Any) -> SyncEngine:
+def engine(store: Store, registry: Any, write_back: dict[str, Any] | None = None) -> SyncEngine:
+    """The CRM receives the internal rating only because this config lists ``risk`` (it is off by default)."""
+    crm: dict[str, Any] = {"plugin": "memory", "system": "crm"}
+    crm["write_back"] = {"fields": ["risk"]} if write_back is None else write_back
     settings = parse_settings({
-        "connectors": {"core": {"plugin": "memory_ledger", "system": "core"},
-                       "crm": {"plugin": "memory", "system": "crm", "write_back": {"fields": ["risk"]}}},
+        "connectors": {"core": {"plugin": "memory_ledger", "system": "core"}, "crm": crm},
         "sync": {"source_priority": ["core", "crm"]},
         "risk": {"today": TODAY.isoformat()}}, registry)
     return SyncEngine(settings, registry, store, risk_phase=make_risk_phase(settings, registry))
@@ -119,3 +121,14 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
     with store.begin() as s:
         versions = list(s.scalars(select(RiskAssessmentRow.scorecard_version).where(RiskAssessmentRow.current)))
     assert versions == ["bank-2027.1"]
+
+
+async def test_internal_rating_is_not_written_to_a_crm_unless_configured(
+        store: Store, registry: Any, world: tuple[MemoryLedger, MemoryCrm]) -> None:
+    """Issue 13 item 11: the default ``write_back.fields`` lists no rating or segment; planning honours it."""
+    _, crm = world
+    crm.put("Z1", uscc=None)  # the CRM lacks the USCC: the default write-back still fills that
+    report = await engine(store, registry, write_back={}).run(dry_run=True)
+    assert report.totals.risk_assessed == 1
+    planned = [p.fields for p in report.plan if p.connector == "crm"]
+    assert planned and [sorted(fields) for fields in planned] == [["uscc"]]  # no rating, no segment
