@@ -14,7 +14,7 @@ import base64
 import hashlib
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,28 @@ SIZES: dict[str, tuple[int, tuple[int, int], tuple[int, int], tuple[int, int]]] 
     "large": (5, (100_000_000, 2_000_000_000), (800_000_000, 20_000_000_000), (1000, 20000)),
 }
 """Enterprise size classes (统计上大中小微型企业划分办法, simplified) and the ranges they draw from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cases:
+    """Matching test cases a company is part of, drawn from its own ``cases`` stream (`World.cases`) so that adding
+    them left every other draw of the world unchanged.
+
+    - ``group_parent``: the next company is its subsidiary, so its name carries 集团 (北京星河科技集团有限公司);
+    - ``group_of``: it is the subsidiary of that 集团 company — same city, region, 字号 and trade words, legal form
+      without 集团 (北京星河科技有限公司), its own USCC; sometimes the group's switchboard. A separate borrower: the
+      matcher must never merge the two;
+    - ``recent_district``: a draw in [0, 1) that moves a company of 深圳/杭州/济南 to a district created since 2016
+      (龙华, 坪山, 光明, 临平, 钱塘, 莱芜, 钢城); ``district_in_name`` writes it into an enterprise's name
+      (深圳市龙华区星河科技有限公司) when the company was registered after the district existed.
+    """
+
+    group_parent: bool = False
+    group_share_form: bool = False
+    group_of: Identity | None = None
+    shares_phone: bool = False
+    recent_district: float | None = None
+    district_in_name: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +169,19 @@ def _rm_for(rng: random.Random, city: City) -> RelationshipManager:
 
 
 def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Identity | None,
-                   today: date) -> Identity:
-    """Draw the true attributes of ``plan.key`` (``parent`` is the parent's identity for a branch)."""
+                   today: date, cases: Cases | None = None) -> Identity:
+    """Draw the true attributes of ``plan.key`` (``parent`` is the parent's identity for a branch; ``cases`` the
+    matching test cases it is part of)."""
+    cases = cases or Cases()
     kind = plan.kind
+    group = cases.group_of if kind == "91" else None
     city = _pick_city(rng, parent.city.code if parent else None)
+    if group is not None:
+        city = group.city  # the hard case: a subsidiary in its group's city
     district = rng.choice(city.districts)
+    moved = cases.recent_district is not None and bool(city.recent) and group is None
+    if moved:
+        district = city.recent[int((cases.recent_district or 0.0) * len(city.recent))]
     dist_name = district.name if district.code != city.code else ""
     z, z_pinyin = zihao(rng)
     size = rng.choices(list(SIZES), weights=[v[0] for v in SIZES.values()])[0]
@@ -170,8 +200,16 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         form = rng.choices([f for f, _ in forms], weights=[w for _, w in forms])[0]
         region = region_prefix(rng, city)
         bracketed = rng.random() < 0.1
+        if moved and cases.district_in_name and not bracketed and plan.established_on.year >= district.since:
+            region = city.name + dist_name
+        if cases.group_parent:
+            form = "集团股份有限公司" if cases.group_share_form else "集团有限公司"
         parts = NameParts(city.short if bracketed else region, z, rng.choice(trade.words), form, bracketed)
         industry = trade.code
+        if group is not None:
+            form = group.parts.form.replace("集团", "") if "集团" in group.parts.form else group.parts.form
+            parts = replace(group.parts, form=form, branch="")
+            industry = group.industry_code
     elif kind == "92":
         shop, industry = rng.choice(SHOPS)
         parts = NameParts(city.name + dist_name, z, "", shop)
@@ -234,6 +272,9 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
             email=mail if rng.random() < 0.85 else None,
             wecom_user_id=_wecom_external_id(codec.seed, plan.key, i) if rng.random() < 0.3 else None,
         ))
+    phone = _phone(rng, city)
+    if group is not None and cases.shares_phone:
+        phone = group.phone
     return Identity(
         key=plan.key,
         kind=kind,
@@ -245,7 +286,7 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         uscc=uscc,
         industry_code=industry,
         size=size,
-        phone=_phone(rng, city),
+        phone=phone,
         old_phone=_phone(rng, city),
         street=_street(rng),
         old_street=_street(rng),

@@ -280,7 +280,8 @@ def apply_drift(rng: random.Random, parts: NameParts, op: str, city: City) -> st
             return p.render("(", ")")
         return replace(p, bracketed=True, region=city.short).render(*brackets)
     if op == "form_synonym":
-        swaps = {"有限公司": "有限责任公司", "有限责任公司": "有限公司", "集团有限公司": "集团有限责任公司"}
+        swaps = {"有限公司": "有限责任公司", "有限责任公司": "有限公司", "集团有限公司": "集团有限责任公司",
+                 "股份有限公司": "股份公司", "集团股份有限公司": "集团股份公司"}  # 股份公司: how people shorten it
         return replace(p, form=swaps.get(p.form, p.form)).render(*brackets)
     if op == "width":
         text = p.render()
@@ -308,7 +309,8 @@ def apply_drift(rng: random.Random, parts: NameParts, op: str, city: City) -> st
     if op == "short_name":
         if not p.zihao or p.branch:
             return p.render()
-        return p.zihao + p.trade
+        # a group keeps 集团 in its short name (星河科技集团): without it the name is its subsidiary's
+        return p.zihao + p.trade + ("集团" if "集团" in p.form else "")
     if op == "blank":
         text = p.render()
         i = rng.randrange(1, len(text))
@@ -336,6 +338,10 @@ def drifted_name(rng: random.Random, parts: NameParts, city: City, *, rate: floa
         elif op == "traditional":
             name = to_traditional(name)
         elif op == "form_synonym":
-            name = name.replace("有限责任公司", "有限公司") if "有限责任公司" in name else \
-                name.replace("有限公司", "有限责任公司")
+            if "股份有限公司" in name:
+                name = name.replace("股份有限公司", "股份公司")
+            elif "有限责任公司" in name:
+                name = name.replace("有限责任公司", "有限公司")
+            else:
+                name = name.replace("有限公司", "有限责任公司")
     return name, tuple(ops)

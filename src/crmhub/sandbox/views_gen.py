@@ -6,6 +6,9 @@ Rates per view (shares of that system's records; Zoho / Fenxiang / ledger):
 |---|---|
 | name | differs from the legal name in 40 % / 45 % / 8 % (`names_gen.DRIFTS`; the ledger's only in form) |
 | USCC | missing 22 % / 28 % / 4 %; mistyped (checksum fails) 1 % / 1 % / 0; lower-case or spaced 2 % / 2 % / 0 |
+
+(Of the lower-case ones, Fenxiang's are full-width — typed with a Chinese IME, ``９１４４…`` — half of them also
+lower case.)
 | industry (GB/T 4754) | missing 40 % / 25 % / 10 %; other division 8 % / 8 % / 3 %; section only 5 % / 10 % / 0 |
 | phone | missing 10 %, stale (an old number) 15 % of the rest |
 | street address | stale 15 %; Zoho has no district field |
@@ -73,6 +76,9 @@ def _uscc(rng: random.Random, code: str, system: str) -> str | None:
     if r < 0.01:
         return uscc_typo(rng, code)
     if r < 0.02:
+        if system == "fxiaoke":  # a Chinese IME in full-width mode; lower case too for half of them
+            wide = "".join(chr(ord(c) + 0xFEE0) for c in code)
+            return wide.lower() if ord(code[17]) % 2 else wide
         return code.lower()
     if r < 0.03:
         return f"{code[:8]} {code[8:17]} {code[17]}" if rng.random() < 0.5 else f"{code[:8]}-{code[8:]}"

@@ -22,6 +22,12 @@ Distributions (shares of all companies unless stated; the tests check them withi
   (Fenxiang) of records, the ledger's in ≈ 8 %; USCC missing in 22 % / 28 % / 4 %, mistyped (invalid) in 1 % of
   CRM records; stale phones, addresses, owners and conflicting industries at 5-15 %. A quarter of the ledger
   clients also in Zoho carry the Zoho id as ``externalId`` (a known cross-reference).
+- **Matching cases** (own random stream per company, `World.cases`): ≈ 2 % of enterprises are the subsidiary of
+  the enterprise before them, which then carries 集团 in its name (北京星河科技集团有限公司 / 北京星河科技有限公司,
+  separate companies, a third sharing the group's phone); 35 % of the companies of 深圳, 杭州 and 济南 are in a
+  district created since 2016 (龙华, 坪山, 光明, 临平, 钱塘, 莱芜, 钢城), written into the name of most enterprises
+  registered after it existed; CRM views shorten 股份有限公司 to 股份公司, and Fenxiang holds some USCCs in
+  full-width characters (see `crmhub.sandbox.views_gen`).
 - **Names** are unique up to rare coincidences (two different companies, different USCCs, same legal name):
   about 1 in 10,000 companies at 30,000 clients, growing with the square of the world's size.
 
@@ -40,7 +46,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from crmhub.model import uscc as uscc_mod
-from crmhub.sandbox.identity_gen import Identity, build_identity
+from crmhub.sandbox.identity_gen import Cases, Identity, build_identity
 from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec, world_random
 from crmhub.sandbox.people_gen import RM_POOL, RelationshipManager
 from crmhub.sandbox.views_gen import crm_view, ledger_view
@@ -62,6 +68,9 @@ EXPECTED_ALERTS: dict[str, tuple[str, ...]] = {p: (p,) for p in ALERT_KINDS}
 
 KINDS: tuple[tuple[str, float], ...] = (("91", 90.0), ("92", 3.5), ("93", 1.5), ("12", 2.5), ("52", 2.5))
 BRANCH_RATE = 0.03
+SUBSIDIARY_RATE = 0.02
+RECENT_DISTRICT_RATE = 0.35
+DISTRICT_IN_NAME_RATE = 0.6
 _MEMO_SIZE = 64
 _LEDGER_RATE = {"91": 0.88, "92": 0.70, "93": 0.80, "12": 0.95, "52": 0.90, "branch": 0.85}
 
@@ -197,11 +206,41 @@ class World:
             return cached
         plan = self.plan(key)
         parent = self.identity(plan.parent_key) if plan.parent_key is not None else None
-        ident = build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today)
+        ident = build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today,
+                               self.cases(key))
         if len(self._identities) >= _MEMO_SIZE:
             self._identities.clear()
         self._identities[key] = ident
         return ident
+
+    def _case_draws(self, key: int) -> tuple[float, float, float, float, float]:
+        """The ``cases`` stream's draws for ``key``: subsidiary, share form, shared phone, district, name."""
+        rng = _rng(self.seed, key, "cases")
+        return rng.random(), rng.random(), rng.random(), rng.random(), rng.random()
+
+    def _enterprise(self, key: int) -> bool:
+        _, branch, kind = self._head(key)
+        return not branch and kind == "91"
+
+    def subsidiary_of(self, key: int) -> int | None:
+        """The 集团 company whose subsidiary ``key`` is (always ``key - 1``), or None (cheap: no identity built)."""
+        if key <= 0 or not self._enterprise(key) or not self._enterprise(key - 1):
+            return None
+        if self._case_draws(key)[0] >= SUBSIDIARY_RATE or self._case_draws(key - 1)[0] < SUBSIDIARY_RATE:
+            return None  # (a subsidiary is never itself a group parent: no chains)
+        return key - 1
+
+    def cases(self, key: int) -> Cases:
+        """The matching test cases company ``key`` is part of (see `crmhub.sandbox.identity_gen.Cases`)."""
+        self._check_key(key)
+        draws = self._case_draws(key)
+        group_of = self.subsidiary_of(key)
+        parent_of_next = key + 1 < self.clients and self.subsidiary_of(key + 1) == key
+        recent = draws[3] / RECENT_DISTRICT_RATE if draws[3] < RECENT_DISTRICT_RATE else None
+        return Cases(group_parent=parent_of_next, group_share_form=draws[1] < 0.3,
+                     group_of=self.identity(group_of) if group_of is not None else None,
+                     shares_phone=draws[2] < 0.3, recent_district=recent,
+                     district_in_name=draws[4] < DISTRICT_IN_NAME_RATE)
 
     def company(self, key: int, *, ledger_detail: bool = True) -> Company:
         """Company ``key`` with every view; ``ledger_detail=False`` skips accounts, transactions and loans
