@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from crmhub import Connector, Cursor, Page, SourceRecord, hookimpl
+from crmhub.cli import main
 from crmhub.config import parse_settings
 from crmhub.plugins import load
 from crmhub.store import Store
@@ -122,8 +125,9 @@ async def test_bad_record_is_dead_lettered_and_run_goes_on(store: Store, registr
     assert (dl.connector, dl.stream, dl.source_id, dl.field) == ("crm", "accounts", "Z4", "name")
 
 
-async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store, registry: Any,
-                                                                   crms: dict[str, MemoryCrm]) -> None:
+async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store, store_url: str, registry: Any,
+                                                                   crms: dict[str, MemoryCrm], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 13 item 9: a client whose USCC fails its check is kept with a data-quality finding, is not the
     golden key, and still matches the record with the right code one character away — which wins later."""
     crms["b"].put("Z1", name="北京星河科技有限公司", uscc="91110000600037342L")  # one character off U1
@@ -138,6 +142,19 @@ async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store
         assert "expected 'P'" in finding["message"]
         assert queries.find_client(s, "91110000600037342l").id == golden.id  # found by its unverified code
         first_id = golden.id
+    cfg = tmp_path / "c.toml"  # the operator's view: `clients show/explain` name the finding
+    cfg.write_text(f'[store]\nurl = "{store_url}"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["clients", "explain", "９１１１００００６００ ０３７３４２ｌ", "-c", str(cfg), "--json"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["id"] == first_id and explained["data_quality"][0]["kind"] == "uscc_check"
+    assert main(["--lang", "en", "clients", "explain", str(first_id), "-c", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    assert "Data-quality findings" in text and "uscc_check" in text and "expected 'P'" in text
+    assert main(["clients", "show", str(first_id), "-c", str(cfg), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["uscc"] is None and shown["uscc_unverified"] == "91110000600037342L"
+    assert shown["data_quality"][0]["source"] == "crm:accounts/Z1"
     crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1)
     await engine(store, registry).run()
     with store.begin() as s:
