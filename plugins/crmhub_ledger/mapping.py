@@ -26,6 +26,7 @@ from crmhub.model import (
     Transaction,
 )
 from crmhub.model import uscc as uscc_rules
+from crmhub.model.client import uscc_finding
 from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.fineract import DateParseError, code_tail, decimal_or_none, parse_date
 
@@ -83,10 +84,15 @@ def _currency(item: dict[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UsccResolution:
-    """The USCC chosen for a client and where it came from (for lineage and the raw payload)."""
+    """The USCC chosen for a client and where it came from (for lineage and the raw payload).
+
+    ``unverified`` is a code the ledger holds that fails GB 32100 validation: the client is kept with it as a
+    data-quality finding (issue 13 item 9), never used as the client's USCC (accounts and loans do not carry it).
+    """
 
     value: str | None
     source: str
+    unverified: str | None = None
 
 
 def uscc_from_identifiers(identifiers: list[dict[str, Any]], config: LedgerConfig) -> str | None:
@@ -102,27 +108,31 @@ def uscc_from_identifiers(identifiers: list[dict[str, Any]], config: LedgerConfi
 
 def resolve_uscc(item: dict[str, Any], identifiers: list[dict[str, Any]] | None, config: LedgerConfig,
                  known: str | None = None) -> UsccResolution:
-    """Pick the USCC: incorpNumber → USCC identifier → valid externalId → a value known from an earlier read."""
+    """Pick the USCC: incorpNumber → USCC identifier → valid externalId → a value known from an earlier read.
+
+    A code failing validation does not reject the client: the next source is tried, and the bad code is carried as
+    ``unverified`` (a data-quality finding on the client).
+    """
+    bad: tuple[str, str] | None = None
     details = item.get("clientNonPersonDetails")
     incorp = details.get("incorpNumber") if isinstance(details, dict) else None
     if incorp:
-        try:
-            return UsccResolution(uscc_rules.validate(str(incorp)), "clientNonPersonDetails.incorpNumber")
-        except uscc_rules.UsccError as exc:
-            raise MappingProblem("clientNonPersonDetails.incorpNumber", str(exc)) from None
+        if uscc_rules.is_valid(str(incorp)):
+            return UsccResolution(uscc_rules.compact(str(incorp)), "clientNonPersonDetails.incorpNumber")
+        bad = (str(incorp), "clientNonPersonDetails.incorpNumber")
     if identifiers:
         key = uscc_from_identifiers(identifiers, config)
-        if key:
-            try:
-                return UsccResolution(uscc_rules.validate(key), "identifiers.documentKey")
-            except uscc_rules.UsccError as exc:
-                raise MappingProblem("identifiers.documentKey", str(exc)) from None
+        if key and uscc_rules.is_valid(key):
+            return UsccResolution(uscc_rules.compact(key), "identifiers.documentKey", bad[0] if bad else None)
+        if key and bad is None:
+            bad = (key, "identifiers.documentKey")
+    unverified = bad[0] if bad else None
     external = item.get("externalId")
     if isinstance(external, str) and uscc_rules.is_valid(external):
-        return UsccResolution(uscc_rules.compact(external), "externalId")
+        return UsccResolution(uscc_rules.compact(external), "externalId", unverified)
     if known:
-        return UsccResolution(known, "previous read")
-    return UsccResolution(None, "missing")
+        return UsccResolution(known, "previous read", unverified)
+    return UsccResolution(None, bad[1], unverified) if bad else UsccResolution(None, "missing")
 
 
 def map_industry(details: Any, config: LedgerConfig) -> tuple[Industry | None, str | None]:
@@ -161,10 +171,14 @@ def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerC
     external: dict[str, list[str]] = {"ledger_account_no": [str(item["accountNo"])]} if item.get("accountNo") else {}
     if item.get("externalId"):
         external["ledger_external_id"] = [str(item["externalId"])]
+    quality: list[Any] = []
+    if resolution.unverified and resolution.value:  # a valid code from another field wins; the bad one is flagged
+        quality.append(uscc_finding(uscc_rules.screen(resolution.unverified)))
     try:
         return CorporateClient(
-            name=name, uscc=resolution.value, industry=industry, phone=item.get("mobileNo") or None,
-            email=item.get("emailAddress") or None, branch=item.get("officeName") or None, external_ids=external,
+            name=name, uscc=resolution.value or resolution.unverified, data_quality=quality, industry=industry,
+            phone=item.get("mobileNo") or None, email=item.get("emailAddress") or None,
+            branch=item.get("officeName") or None, external_ids=external,
             review_flags=[review] if review else [])
     except ValueError as exc:
         raise MappingProblem("client", str(exc)) from None

@@ -239,9 +239,7 @@ class CorporateClient(Record):
         verdict = _uscc.screen(raw)
         if verdict.code is not None:
             return {**data, "uscc": verdict.code}
-        finding = {"field": "uscc", "kind": f"uscc_{verdict.kind}", "value": verdict.folded,
-                   "message": f"{verdict.problem}; the client is kept without a verified USCC — correct the code "
-                              "in the source system"}
+        finding = uscc_finding(verdict)
         found = list(data.get("data_quality") or [])
         if not any(_same_finding(f, finding) for f in found):
             found.append(finding)
@@ -256,6 +254,13 @@ class CorporateClient(Record):
         if not v:
             raise ValueError("name must not be blank")
         return v
+
+
+def uscc_finding(verdict: _uscc.Screened) -> dict[str, str]:
+    """The data-quality finding for a USCC that failed validation (`crmhub.model.uscc.screen`)."""
+    return {"field": "uscc", "kind": f"uscc_{verdict.kind}", "value": verdict.folded,
+            "message": f"{verdict.problem}; the client is kept without a verified USCC — correct the code in the "
+                       "source system"}
 
 
 def _same_finding(existing: Any, new: dict[str, str]) -> bool:

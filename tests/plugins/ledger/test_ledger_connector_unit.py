@@ -98,8 +98,27 @@ async def test_invalid_uscc_and_persons() -> None:
                                                                               "pageItems": [bad, person]}))
     async with connector() as conn:
         records, rejected, _ = await pull_all(conn, "clients", None)
-    assert records == []
-    assert rejected[0].field == "clientNonPersonDetails.incorpNumber" and "expected 'P'" in rejected[0].reason
+    assert rejected == []  # a USCC failing its check keeps the client, flagged (issue 13 item 9)
+    [kept] = records
+    assert kept.data.uscc is None and kept.data.uscc_unverified == "91110000600037342L"
+    assert "expected 'P'" in kept.data.data_quality[0].message
+    assert kept.raw["_crmhub"]["uscc_source"] == "clientNonPersonDetails.incorpNumber"
+
+
+def test_a_valid_code_elsewhere_wins_over_a_mistyped_incorp_number() -> None:
+    from crmhub_ledger import mapping
+    from crmhub_ledger.config import LedgerConfig
+
+    item = {"id": 1, "fullname": "坏代码公司", "legalForm": {"id": 2}, "activationDate": [2020, 1, 1],
+            "externalId": "91110000600037341L", "clientNonPersonDetails": {"incorpNumber": "91110000600037342L"}}
+    config = LedgerConfig.model_validate({"plugin": "core_ledger", "base_url": "http://127.0.0.1:1",
+                                          "username": "u", "password": "p"})
+    resolution = mapping.resolve_uscc(item, None, config)
+    assert (resolution.value, resolution.source, resolution.unverified) == (
+        "91110000600037341L", "externalId", "91110000600037342L")
+    client = mapping.map_client(item, resolution, config)
+    assert client.uscc == "91110000600037341L" and client.uscc_unverified is None
+    assert [f.kind for f in client.data_quality] == ["uscc_check"]
 
 
 @respx.mock
