@@ -162,6 +162,8 @@ async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store
         assert golden.id == first_id and golden.uscc == U1 and "uscc_unverified" not in golden.data
         assert queries.find_client(s, "９１１１００００６００ ０３７３４１ｌ").id == first_id  # full-width, lower case
         assert [f["kind"] for f in queries.data_quality(golden)] == ["uscc_check"]
+        total, rows = queries.list_clients(s, search="６０００ ３７３４１ｌ")  # a fragment, full-width, spaced
+        assert total == 1 and rows[0].id == first_id
 
 
 async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(store: Store, registry: Any,

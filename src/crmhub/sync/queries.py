@@ -78,7 +78,8 @@ def list_clients(session: Session, *, search: str | None = None, limit: int = 10
     q = select(GoldenClient).where(GoldenClient.status == "active")
     if search:
         like = f"%{search.strip()}%"
-        q = q.where(or_(GoldenClient.name.like(like), GoldenClient.uscc.like(like)))
+        code = f"%{uscc_mod.compact(search)}%"  # a USCC fragment typed full-width, lower case or with spaces
+        q = q.where(or_(GoldenClient.name.like(like), GoldenClient.uscc.like(code)))
     if segment:
         q = q.where(GoldenClient.segment == segment)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
