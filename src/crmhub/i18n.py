@@ -289,6 +289,15 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "normalized_name": {"en": "normalised name", "zh": "规范化名称"},
         "external_ids": {"en": "source records", "zh": "来源系统记录"},
         "review_flags": {"en": "to be checked", "zh": "待核实事项"},
+        # sync/matching (issue 13 item 9): a USCC failing validation is kept as a finding, not as the USCC
+        "uscc_unverified": {"en": "unverified USCC", "zh": "未通过校验的统一社会信用代码"},
+        "data_quality": {"en": "data-quality findings", "zh": "数据质量问题"},
+    },
+    # sync/matching (issue 13 item 9): kinds of data-quality finding on a kept record
+    "data_quality_kind": {
+        "uscc_check": {"en": "USCC check character wrong", "zh": "统一社会信用代码校验位错误"},
+        "uscc_format": {"en": "USCC has characters a USCC never has", "zh": "统一社会信用代码含非法字符"},
+        "uscc_length": {"en": "USCC has the wrong length", "zh": "统一社会信用代码长度错误"},
     },
 }
 

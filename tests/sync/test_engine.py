@@ -150,7 +150,10 @@ async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store
     assert explained["id"] == first_id and explained["data_quality"][0]["kind"] == "uscc_check"
     assert main(["--lang", "en", "clients", "explain", str(first_id), "-c", str(cfg)]) == 0
     text = capsys.readouterr().out
-    assert "Data-quality findings" in text and "uscc_check" in text and "expected 'P'" in text
+    assert "Data-quality findings" in text and "USCC check character wrong" in text and "expected 'P'" in text
+    assert main(["--lang", "zh", "clients", "show", str(first_id), "-c", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    assert "数据质量问题" in text and "统一社会信用代码校验位错误" in text and "uscc_check" not in text
     assert main(["clients", "show", str(first_id), "-c", str(cfg), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["uscc"] is None and shown["uscc_unverified"] == "91110000600037342L"

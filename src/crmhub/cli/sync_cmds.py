@@ -203,7 +203,7 @@ def _print_client(item: dict[str, Any]) -> None:
         (bilingual("评级", "rating"), f"{risk.get('rating', '-')} {label('segment', risk.get('segment'))}"
          if risk else "-"),
     ]
-    skip = {"id", "name", "status", "risk", "version", "updated_at", "lineage"}
+    skip = {"id", "name", "status", "risk", "version", "updated_at", "lineage", "data_quality"}
     for key, value in item.items():
         if key in skip or value in (None, "", [], {}):
             continue
@@ -213,6 +213,7 @@ def _print_client(item: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    _print_findings(item.get("data_quality") or [])
 
 
 @clients_app.command("explain")
@@ -261,13 +262,9 @@ def _print_findings(findings: list[dict[str, Any]]) -> None:
         return
     console.print(bilingual("数据质量问题（记录已保留）：", "Data-quality findings (records kept):"))
     for f in findings:
-        console.print(f"  - {f.get('source') or '-'} {f.get('field')}: "
-                      f"{bilingual(_FINDING_ZH.get(str(f.get('kind')), str(f.get('kind'))), str(f.get('kind')))} "
-                      f"{f.get('value')} — {f.get('message')}", markup=False)
-
-
-_FINDING_ZH = {"uscc_check": "统一社会信用代码校验位错误", "uscc_format": "统一社会信用代码含非法字符",
-               "uscc_length": "统一社会信用代码长度错误"}
+        console.print(f"  - {f.get('source') or '-'} {label('field', f.get('field'))}: "
+                      f"{label('data_quality_kind', f.get('kind'))} {f.get('value')} — {f.get('message')}",
+                      markup=False)
 
 
 def _short(value: Any, width: int = 60) -> str:
