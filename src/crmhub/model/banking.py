@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from crmhub.model.client import Record
+from crmhub.model.text import FreeText, SourceId, UserId
 from crmhub.model.types import Money, SensitiveAccount, Uscc
 
 
@@ -141,10 +142,11 @@ class InteractionKind(StrEnum):
 class Interaction(Record):
     """A recorded touch point (visit, call, message) between the bank and a client."""
 
-    source_id: str | None = None
-    client_source_id: str | None = None
+    source_id: SourceId | None = None
+    client_source_id: SourceId | None = None
     client_uscc: Uscc | None = None
     kind: InteractionKind
     occurred_at: datetime
-    by: str | None = Field(default=None, description="Relationship manager or employee.")
-    summary: str | None = None
+    by: UserId | None = Field(default=None, description="Relationship manager or employee (interaction.by is "
+                                                         "VARCHAR(128)).")
+    summary: FreeText | None = Field(default=None, description="Free text, cut at 4000 characters (text hygiene).")
