@@ -66,7 +66,10 @@ def is_clean(value: str) -> bool:
     return _SUSPECT_MULTILINE.search(value) is None
 
 
-_JSON_SUSPECT = re.compile(r"\\u00(?:0[0-8bcef]|1[0-9a-f])|\\[rbf]|[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_SUSPECT = re.compile(
+    r"(?<!\\)(?:\\\\)*\\(?:[rbf]|u00(?:0[0-8bcef]|1[0-9a-f]))"  # an escaped control character (not "\\\\r")
+    r"|[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"  # ones json.dumps leaves as they are
+)
 
 
 def clean_json(value: Any) -> Any:
