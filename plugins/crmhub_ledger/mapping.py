@@ -194,11 +194,11 @@ def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerC
         external["ledger_account_no"] = [account_no]
     if (external_id := _text(item, "externalId")) is not None:
         external["ledger_external_id"] = [external_id]
+    phone, email, branch = _text(item, "mobileNo"), _text(item, "emailAddress"), _text(item, "officeName")
     try:
         return CorporateClient(
-            name=name, uscc=resolution.value, industry=industry, phone=_text(item, "mobileNo"),
-            email=_text(item, "emailAddress"), branch=_text(item, "officeName"), external_ids=external,
-            review_flags=[review] if review else [])
+            name=name, uscc=resolution.value, industry=industry, phone=phone, email=email, branch=branch,
+            external_ids=external, review_flags=[review] if review else [])
     except ValueError as exc:
         raise _invalid(exc, _CLIENT_FIELDS, "client") from None
 
@@ -239,6 +239,8 @@ def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
             allow_overdraft=overdraft,
             overdraft_limit=_money(item.get("overdraftLimit"), currency, "overdraftLimit") if overdraft else None,
             opened_on=_date(timeline, "activatedOnDate", where="timeline.activatedOnDate"))
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("savingsaccount", str(exc)) from None
 
@@ -310,6 +312,8 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
             reversed=bool(item.get("reversed")) or reversal, is_manual=bool(item.get("isManualTransaction")),
             running_balance=_money(item.get("runningBalance"), currency, "runningBalance"),
             description=description or None)
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("transaction", str(exc)) from None
 
@@ -358,5 +362,7 @@ def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig
             disbursed_on=_date(timeline, "actualDisbursementDate", where="timeline.actualDisbursementDate"),
             maturity_on=_date(timeline, "expectedMaturityDate", where="timeline.expectedMaturityDate"),
             annual_interest_rate=decimal_or_none(item.get("annualInterestRate")))
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("loan", str(exc)) from None
