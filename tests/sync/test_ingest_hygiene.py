@@ -90,3 +90,32 @@ def test_a_record_the_database_refuses_is_a_dead_letter_not_a_stuck_stream(store
     with store.begin() as s:
         letter = s.scalars(select(DeadLetter)).one()
         assert letter.attempts == 2
+
+
+def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) -> None:
+    """A refused write-back's reason and a stream's error quote the target: stored and shown without NUL/escapes."""
+    from datetime import UTC, datetime
+
+    from crmhub.contract import PushResult
+    from crmhub.store.tables import Outbox
+    from crmhub.sync.outbox import DeliveryStats, _record
+    from crmhub.sync.report import ConnectorReport
+
+    now = datetime.now(UTC)
+    with store.begin() as s:
+        row = Outbox(kind="writeback", target="crm", stream="accounts", idempotency_key="k1", payload={"a": 1},
+                     payload_hash="h", state="sent", created_at=now, updated_at=now)
+        s.add(row)
+        s.flush()
+        stats = DeliveryStats()
+        _record(s, "crm", [(row.id, "accounts", {"a": 1}, "Z1", 9)],
+                [PushResult(key="k1", status="error", reason="locked\x00 by \x1b[31mX\x1b[0m", field="uscc")], stats, 1)
+    with store.begin() as s:
+        stored = s.scalars(select(Outbox)).one()
+        letter = s.scalars(select(DeadLetter)).one()
+    assert stored.last_error == "locked by X" and stored.answer is not None and stored.answer["reason"] == "locked by X"
+    assert letter.reason == "write-back rejected: locked by X" and letter.direction == "out"
+    rep = ConnectorReport()
+    rep.status, rep.error = "failed", "zoho: \x1b]0;owned\x07INVALID_TOKEN\x00"
+    assert rep.error == "zoho: INVALID_TOKEN"
+    assert StreamStats(error="OSError: bad \x00\x1b[2J").as_dict()["error"] == "OSError: bad "

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
 from crmhub.model import BankAccount, CreditFacility, Transaction
-from crmhub.model.text import clean_json
+from crmhub.model.text import clean_json, clean_text
 from crmhub.model.types import Money
 from crmhub.store.tables import (
     CreditFacilityRow,
@@ -65,7 +65,7 @@ class StreamStats:
                                "pages": self.pages}
         out.update(self.extra)
         if self.error:
-            out["error"] = self.error
+            out["error"] = clean_text(self.error, multiline=True)  # often quotes the outside system
         return out
 
 
