@@ -39,7 +39,7 @@ def test_clean_json_cleans_keys_and_nested_values_and_keeps_clean_payloads_as_th
     cleaned = clean_json(dirty)
     assert cleaned == {"Account_Name": ["ab", 1, None, {"c": "d"}], "n": 1.5, "ok": True}
     assert "\\u0000" not in json.dumps(cleaned)
-    clean = {"name": "某某有限公司", "path": "C:\\rules", "lines": "a\nb\tc"}
+    clean = {"name": "某某有限公司", "lines": "a\nb\tc", "n": [1, {"k": None}]}
     assert clean_json(clean) is clean  # the common case: nothing copied
     assert clean_json({"s": "x\ud800"}) == {"s": "x\ufffd"}
 

@@ -66,10 +66,11 @@ def is_clean(value: str) -> bool:
     return _SUSPECT_MULTILINE.search(value) is None
 
 
-_JSON_SUSPECT = re.compile(
-    r"(?<!\\)(?:\\\\)*\\(?:[rbf]|u00(?:0[0-8bcef]|1[0-9a-f]))"  # an escaped control character (not "\\\\r")
-    r"|[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"  # ones json.dumps leaves as they are
-)
+_JSON_ESCAPED = re.compile(r"\\(?:[rbf]|u00(?:0[0-8bcef]|1[0-9a-f]))")
+"""A control character as json.dumps escapes it (may also match after an escaped backslash: then the walk finds
+nothing to change, which costs time, not correctness)."""
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Characters json.dumps leaves as they are."""
 
 
 def clean_json(value: Any) -> Any:
@@ -81,9 +82,9 @@ def clean_json(value: Any) -> Any:
     """
     try:
         dumped = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # circular or exotic: clean the long way
-        dumped = "\\u0000"
-    if _JSON_SUSPECT.search(dumped) is None:
+    except (TypeError, ValueError):  # circular: not storable as JSON anyway (the store refuses it, not this)
+        return value
+    if _JSON_RAW.search(dumped) is None and ("\\" not in dumped or _JSON_ESCAPED.search(dumped) is None):
         return value
     return _walk(value)
 
