@@ -170,8 +170,11 @@ def test_terminal_output_is_clean(sandbox: SandboxSet, tmp_path: Path, capsys: p
     _poison_zoho(sandbox)
     _poison_fxiaoke(sandbox)
     cfg = write_config(tmp_path / "sb.toml", sandbox, f"sqlite:///{tmp_path / 'cli.db'}")
-    main(["sync", "-c", str(cfg)])
-    capsys.readouterr()
+    code = main(["sync", "-c", str(cfg), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    # every stream completed: the run succeeded (exit 0) and says how many records it dead-lettered
+    assert (code, report["status"], report["totals"]["dead_letters"]) == (0, "succeeded", 6), report["totals"]
+    assert not any("error" in st for c in report["connectors"].values() for st in c["streams"].values())
     assert main(["clients", "list", "-c", str(cfg), "--limit", "500"]) == 0
     assert main(["deadletter", "list", "-c", str(cfg)]) == 0
     out = capsys.readouterr()
