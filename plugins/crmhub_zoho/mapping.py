@@ -320,7 +320,7 @@ class ZohoMapper:
             try:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
-                raise Reject(*_explain(exc, f)) from None
+                raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
             return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,

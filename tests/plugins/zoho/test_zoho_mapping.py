@@ -123,3 +123,8 @@ def test_control_characters_and_escapes_are_removed_from_zoho_values() -> None:
     assert isinstance(contact, RejectedRecord) and contact.source_id is None and contact.field == "id"
     lookup = mapper().contact({"id": "5", "Last_Name": "王", "Account_Name": {"id": {"nested": 1}}})
     assert isinstance(lookup, RejectedRecord) and lookup.field == "Account_Name.id"
+
+
+def test_over_long_contact_name_names_full_name() -> None:
+    out = mapper().contact({"id": "5", "Last_Name": "王", "Full_Name": "王" * 301})
+    assert isinstance(out, RejectedRecord) and out.field == "Full_Name" and "301 characters" in out.reason
