@@ -25,6 +25,7 @@ from crmhub.model.text import FREE_TEXT_MAX, clean_json, clean_text, is_clean
     ("a\x07\x08\x7f\x85b", "ab", "ab"),  # BEL, BS, DEL, C1 NEL
     ("第一行\r\n第二行\r第三行", "第一行 第二行 第三行", "第一行\n第二行\n第三行"),
     ("  a\tb  ", "a b", "  a\tb  "),
+    ("甲\u2028乙\u2029丙", "甲 乙 丙", "甲\n乙\n丙"),  # Unicode line/paragraph separators
     ("x\ud800y", "x\ufffdy", "x\ufffdy"),  # a lone surrogate: no UTF-8 store can encode it
     ("普通公司", "普通公司", "普通公司"),
 ])

@@ -8,7 +8,7 @@ once where records enter crmhub so every later output is clean:
 
 - ANSI/VT escape sequences (CSI, OSC, DCS … and 8-bit CSI) are removed whole, not just their ESC byte;
 - C0 and C1 control characters, DEL and the bidi embedding/override/isolate controls are removed, except tab and
-  line feed; ``\\r\\n`` and a lone ``\\r`` become ``\\n``;
+  line feed; ``\\r\\n``, a lone ``\\r`` and the Unicode line/paragraph separators become ``\\n``;
 - a lone surrogate becomes U+FFFD (the replacement character), so the damage stays visible;
 - *single-line* values (names, codes, phone numbers, ids) also turn tab and line feed into a space and are
   stripped; *free text* (summaries, notes) keeps them.
@@ -35,8 +35,8 @@ _ESCAPES = re.compile(
 )
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-_SUSPECT_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_SUSPECT_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SUSPECT_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SUSPECT_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _LINE_BREAKS = re.compile(r"[\t\n]+")
 
 FREE_TEXT_MAX = 4000
@@ -52,7 +52,7 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     suspect = _SUSPECT_MULTILINE if multiline else _SUSPECT_LINE
     if suspect.search(value) is None:
         return value if multiline else value.strip()
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
     text = _ESCAPES.sub("", text)
     text = _CONTROLS.sub("", text)
     text = _SURROGATES.sub("\ufffd", text)
@@ -69,7 +69,7 @@ def is_clean(value: str) -> bool:
 _JSON_ESCAPED = re.compile(r"\\(?:[rbf]|u00(?:0[0-8bcef]|1[0-9a-f]))")
 """A control character as json.dumps escapes it (may also match after an escaped backslash: then the walk finds
 nothing to change, which costs time, not correctness)."""
-_JSON_RAW = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 """Characters json.dumps leaves as they are."""
 
 
