@@ -178,9 +178,14 @@ def test_terminal_output_is_clean(sandbox: SandboxSet, tmp_path: Path, capsys: p
     assert main(["clients", "list", "-c", str(cfg), "--limit", "500"]) == 0
     assert main(["deadletter", "list", "-c", str(cfg)]) == 0
     out = capsys.readouterr()
-    assert "Account_Name" in out.out and "Phone" in out.out  # the dead letters are listed with their field
     for ch in FORBIDDEN:
         assert ch not in out.out and ch not in out.err, repr(ch)
     assert main(["clients", "list", "-c", str(cfg), "--json", "--limit", "500"]) == 0
     listed = capsys.readouterr().out
     assert "\\u0000" not in listed and "\\u001b" not in listed and "\\u202e" not in listed
+    assert main(["deadletter", "list", "-c", str(cfg), "--json"]) == 0
+    out = capsys.readouterr().out
+    letters = [json.loads(line) for line in out.splitlines()]  # one JSON object per line
+    assert {(d["connector"], d["field"]) for d in letters} == {
+        ("zoho", "Account_Name"), ("zoho", "Phone"), ("zoho", "Employees"), ("fxiaoke", "address"),
+        ("fxiaoke", "tel")}, letters
