@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crmhub import upstream
 from crmhub.errors import RecordError
 from crmhub.model import (
-    Address,
     Contact,
     CorporateClient,
     Industry,
@@ -99,23 +99,10 @@ def resolve(defaults: Mapping[str, str], overrides: Mapping[str, str], describe:
 
 
 def _text(row: Mapping[str, Any], api: str | None, *, required: bool = False) -> str | None:
+    """Field ``api`` as text by the shared rule (`crmhub.upstream.text`); a required value may not be a number."""
     if api is None:
         return None
-    value = row.get(api)
-    if value is None or value == "":
-        if required:
-            raise RecordError(f"{api}: required value is missing", field=api)
-        return None
-    if isinstance(value, (bool, dict | list)):
-        raise RecordError(f"{api}: expected text, got {type(value).__name__} {value!r}"[:200], field=api)
-    if isinstance(value, int | float):
-        if required:
-            raise RecordError(f"{api}: expected text, got a number ({value!r})", field=api)
-        return str(value)
-    text = str(value).strip()
-    if required and not text:
-        raise RecordError(f"{api}: required value is blank", field=api)
-    return text or None
+    return upstream.text(row.get(api), api, required=required, numbers=not required)
 
 
 def millis(row: Mapping[str, Any], api: str) -> datetime:
@@ -128,14 +115,22 @@ def millis(row: Mapping[str, Any], api: str) -> datetime:
 
 
 def _owner(row: Mapping[str, Any], api: str) -> RelationshipManager | None:
-    ref = row.get(f"{api}__r")
+    where = f"{api}__r"
+    ref = row.get(where)
     if not isinstance(ref, dict):
-        refs = row.get(f"{api}__l")
+        where = f"{api}__l"
+        refs = row.get(where)
         ref = refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], dict) else None
-    if ref is None or not str(ref.get("name") or "").strip():
+    if ref is None:
         return None
-    email = ref.get("email") or None
-    return RelationshipManager(name=str(ref["name"]).strip(), email=str(email) if email else None)
+    name = upstream.text(ref.get("name"), f"{where}.name", numbers=False)
+    if name is None:
+        return None
+    try:
+        return RelationshipManager(name=name, email=upstream.text(ref.get("email"), f"{where}.email"))
+    except ValidationError as exc:
+        raise RecordError(f"{where}: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}",
+                          field=where) from None
 
 
 def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str | list[str]]) -> CorporateClient:
@@ -146,17 +141,21 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
     flags: list[str] = []
     code: str | None = None
     if a("industry"):
-        verdict = industry.map_option(row.get(a("industry") or ""), fm.options.get("industry", {}), industry_map,
+        picked = row.get(a("industry") or "")
+        for option in picked if isinstance(picked, list) else [picked]:  # select_many tenants send a list
+            upstream.require_scalar(option, a("industry") or "industry", "a picklist option")
+        verdict = industry.map_option(picked, fm.options.get("industry", {}), industry_map,
                                       field=a("industry") or "industry")
         code, flag = verdict.code, verdict.flag
         if flag:
             flags.append(flag)
     parts = {k: _text(row, a(k)) for k in ("province", "city", "district", "street")}
-    address = Address(**parts) if any(parts.values()) else None
+    address = {k: v for k, v in parts.items() if v} or None
     legal = _text(row, a("legal_representative"))
     try:
         return CorporateClient(
-            name=name or "", uscc=uscc, registered_address=address, phone=_text(row, a("phone")),
+            name=name or "", uscc=uscc, registered_address=address,  # a dict: errors name registered_address.<part>
+            phone=_text(row, a("phone")),
             email=_text(row, a("email")), website=_text(row, a("website")),
             industry=Industry(code=code) if code else None,
             legal_representative=Person(name=legal) if legal else None,
@@ -187,7 +186,8 @@ def _record_error(exc: ValidationError, fm: FieldMap) -> RecordError:
     """Name the tenant's field, and say the validator's words without pydantic's boilerplate."""
     err = exc.errors()[0]
     canonical = str(err["loc"][0]) if err["loc"] else "record"
-    api = fm.names.get(canonical, canonical)
+    leaf = str(err["loc"][-1]) if err["loc"] else "record"
+    api = fm.names.get(canonical) or fm.names.get(leaf) or canonical  # registered_address.street → address
     message = str(err["msg"]).removeprefix("Value error, ")
     return RecordError(f"{api}: {message}", field=api)
 

@@ -14,6 +14,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
+from crmhub import upstream
+from crmhub.errors import RecordError
 from crmhub.model import (
     AccountSubStatus,
     BankAccount,
@@ -43,6 +47,25 @@ class MappingProblem(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def _text(item: dict[str, Any], name: str, *, where: str | None = None, required: bool = False) -> str | None:
+    """``item[name]`` by the shared upstream text rule (`crmhub.upstream.text`): an object or a list where text is
+    expected is a `MappingProblem` naming the field, never its Python repr stored as text."""
+    try:
+        return upstream.text(item.get(name), where or name, required=required)
+    except RecordError as exc:
+        raise MappingProblem(exc.field or name, exc.message.removeprefix(f"{exc.field}: ")) from None
+
+
+def _invalid(exc: ValueError, fields: dict[str, str], default: str) -> MappingProblem:
+    """A model validation error as a `MappingProblem` naming the Fineract field behind the canonical one."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        name = next((fields[p] for p in loc if p in fields), ".".join(loc) or default)
+        return MappingProblem(name, str(err["msg"]).removeprefix("Value error, "))
+    return MappingProblem(default, str(exc))
 
 
 def _int_id(item: dict[str, Any], name: str = "id") -> int:
@@ -140,7 +163,7 @@ def map_industry(details: Any, config: LedgerConfig) -> tuple[Industry | None, s
     line = details.get("mainBusinessLine") if isinstance(details, dict) else None
     if not isinstance(line, dict):
         return None, None
-    name = str(line.get("name") or "")
+    name = _text(line, "name", where="clientNonPersonDetails.mainBusinessLine.name") or ""
     for key in (str(line.get("id", "")), name):
         if key and key in config.industry_map:
             return Industry(code=config.industry_map[key]), None
@@ -160,28 +183,37 @@ def is_entity(item: dict[str, Any]) -> bool:
     return ident == 2 or (isinstance(legal, dict) and legal.get("value") == "ENTITY")
 
 
+_CLIENT_FIELDS = {"name": "fullname", "phone": "mobileNo", "email": "emailAddress", "branch": "officeName",
+                  "external_ids": "accountNo", "uscc": "clientNonPersonDetails.incorpNumber"}
+
+
 def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerConfig) -> CorporateClient:
     """A ledger client as a `CorporateClient` (the ledger's view: name, USCC, industry, contact, branch)."""
     _int_id(item)
     _date(item, "activationDate")
-    name = item.get("fullname") or item.get("displayName")
-    if not isinstance(name, str) or not name.strip():
-        raise MappingProblem("fullname", f"expected the company name, got {name!r}")
+    raw_name = item.get("fullname") or item.get("displayName")
+    if not isinstance(raw_name, str):
+        got = "nothing" if raw_name is None else upstream.shape_name(raw_name)
+        raise MappingProblem("fullname", f"expected the company name, got {got}")
+    name = _text({"fullname": raw_name}, "fullname")
+    if name is None:
+        raise MappingProblem("fullname", "the company name is blank")
     industry, review = map_industry(item.get("clientNonPersonDetails"), config)
-    external: dict[str, list[str]] = {"ledger_account_no": [str(item["accountNo"])]} if item.get("accountNo") else {}
-    if item.get("externalId"):
-        external["ledger_external_id"] = [str(item["externalId"])]
+    external: dict[str, list[str]] = {}
+    if (account_no := _text(item, "accountNo")) is not None:
+        external["ledger_account_no"] = [account_no]
+    if (external_id := _text(item, "externalId")) is not None:
+        external["ledger_external_id"] = [external_id]
     quality: list[Any] = []
     if resolution.unverified and resolution.value:  # a valid code from another field wins; the bad one is flagged
         quality.append(uscc_finding(uscc_rules.screen(resolution.unverified)))
+    phone, email, branch = _text(item, "mobileNo"), _text(item, "emailAddress"), _text(item, "officeName")
     try:
         return CorporateClient(
             name=name, uscc=resolution.value or resolution.unverified, data_quality=quality, industry=industry,
-            phone=item.get("mobileNo") or None, email=item.get("emailAddress") or None,
-            branch=item.get("officeName") or None, external_ids=external,
-            review_flags=[review] if review else [])
+            phone=phone, email=email, branch=branch, external_ids=external, review_flags=[review] if review else [])
     except ValueError as exc:
-        raise MappingProblem("client", str(exc)) from None
+        raise _invalid(exc, _CLIENT_FIELDS, "client") from None
 
 
 # --- accounts -----------------------------------------------------------------------------------------------
@@ -212,14 +244,16 @@ def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
     overdraft = bool(item.get("allowOverdraft"))
     try:
         return BankAccount(
-            source_id=str(item["id"]), account_no=str(item.get("accountNo") or item["id"]),
-            client_source_id=str(client_id), client_uscc=client_uscc, product=item.get("savingsProductName"),
+            source_id=str(item["id"]), account_no=_text(item, "accountNo") or str(item["id"]),
+            client_source_id=str(client_id), client_uscc=client_uscc, product=_text(item, "savingsProductName"),
             balance=balance or Money(amount=Decimal(0), currency=currency),
             available_balance=_money(summary.get("availableBalance"), currency, "summary.availableBalance"),
             status=code_tail(item.get("status")) or "active", sub_status=sub_status(item.get("subStatus")),
             allow_overdraft=overdraft,
             overdraft_limit=_money(item.get("overdraftLimit"), currency, "overdraftLimit") if overdraft else None,
             opened_on=_date(timeline, "activatedOnDate", where="timeline.activatedOnDate"))
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("savingsaccount", str(exc)) from None
 
@@ -270,13 +304,14 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
     cash = _is_cash(payment, config)
     raw_type = ttype.get("id")
     type_id = raw_type if isinstance(raw_type, int) else 0
-    kind = _KIND.get(type_id, str(ttype.get("value") or "other").lower())
+    type_value = _text(ttype, "value", where="transactionType.value")
+    kind = _KIND.get(type_id, (type_value or "other").lower())
     if kind in ("deposit", "withdrawal") and payment and not cash:
         kind = "transfer"
     name_field = config.counterparty_name_field
-    counterparty_name = item.get(name_field) if name_field else None
+    counterparty_name = _text(item, name_field) if name_field else None
     reversal = bool(item.get("isReversal"))
-    description = str(ttype.get("value") or "")
+    description = type_value or ""
     if reversal and item.get("originalTransactionId"):
         description += f" (reversal of {item['originalTransactionId']})"
     try:
@@ -284,12 +319,14 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
             source_id=transaction_key(account_id, tx_id), account_source_id=str(account_id),
             client_source_id=client_id, booking_date=booking, value_date=value_day, amount=amount,
             direction=Direction.CREDIT if entry == "CREDIT" else Direction.DEBIT, kind=kind, is_cash=cash,
-            counterparty_account=payment.get("accountNumber") or None,
-            counterparty_name=str(counterparty_name) if counterparty_name else None,
-            counterparty_bank=payment.get("bankNumber") or None,
+            counterparty_account=_text(payment, "accountNumber", where="paymentDetailData.accountNumber"),
+            counterparty_name=counterparty_name,
+            counterparty_bank=_text(payment, "bankNumber", where="paymentDetailData.bankNumber"),
             reversed=bool(item.get("reversed")) or reversal, is_manual=bool(item.get("isManualTransaction")),
             running_balance=_money(item.get("runningBalance"), currency, "runningBalance"),
             description=description or None)
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("transaction", str(exc)) from None
 
@@ -330,7 +367,7 @@ def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig
     try:
         return CreditFacility(
             source_id=str(item["id"]), client_source_id=str(client_id), client_uscc=client_uscc,
-            product=item.get("loanProductName"), principal=principal,
+            product=_text(item, "loanProductName"), principal=principal,
             outstanding=_money(summary.get("principalOutstanding"), currency, "summary.principalOutstanding"),
             overdue=_money(summary.get("totalOverdue"), currency, "summary.totalOverdue"), days_past_due=dpd_raw,
             overdue_since=_date(summary, "overdueSinceDate", where="summary.overdueSinceDate"),
@@ -338,5 +375,7 @@ def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig
             disbursed_on=_date(timeline, "actualDisbursementDate", where="timeline.actualDisbursementDate"),
             maturity_on=_date(timeline, "expectedMaturityDate", where="timeline.expectedMaturityDate"),
             annual_interest_rate=decimal_or_none(item.get("annualInterestRate")))
+    except MappingProblem:
+        raise
     except ValueError as exc:
         raise MappingProblem("loan", str(exc)) from None

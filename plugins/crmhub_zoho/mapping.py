@@ -17,8 +17,9 @@ from typing import Any
 from dateutil.parser import isoparse
 from pydantic import ValidationError
 
+from crmhub import upstream
 from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
-from crmhub.errors import ConfigError
+from crmhub.errors import ConfigError, RecordError
 from crmhub.model import Contact, CorporateClient
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
@@ -76,16 +77,38 @@ def parse_time(value: Any) -> datetime | None:
         return isoparse(text)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
+def _text(value: Any, api: str) -> str | None:
+    """An upstream value where text is expected: the shared rule (`crmhub.upstream.text`), errors as `Reject`."""
+    try:
+        return upstream.text(value, api)
+    except RecordError as exc:
+        raise Reject(exc.field, exc.message) from None
+
+
+def _field(rec: Mapping[str, Any], api: str) -> str | None:
+    """The text of field ``api`` of a record."""
+    return _text(rec.get(api), api)
+
+
+def _scalar(value: Any, api: str, expected: str) -> Any:
+    try:
+        return upstream.require_scalar(value, api, expected)
+    except RecordError as exc:
+        raise Reject(exc.field, exc.message) from None
+
+
+def _id_or_none(value: Any) -> str | None:
+    """The record id for a dead letter, when it is usable at all (the mapping itself rejects a bad one)."""
+    try:
+        return upstream.text(value, "id")
+    except RecordError:
         return None
-    text = str(value).strip()
-    return text or None
 
 
 def _int(value: Any, api: str) -> int | None:
     if value in (None, ""):
         return None
+    _scalar(value, api, "an integer")
     if isinstance(value, bool):
         raise Reject(api, f"{api}: expected an integer, got {value!r}")
     if isinstance(value, int):
@@ -101,6 +124,7 @@ def _int(value: Any, api: str) -> int | None:
 def _decimal(value: Any, api: str) -> Decimal | None:
     if value in (None, ""):
         return None
+    _scalar(value, api, "a number")
     if isinstance(value, bool):
         raise Reject(api, f"{api}: expected a number, got {value!r}")
     try:
@@ -109,10 +133,10 @@ def _decimal(value: Any, api: str) -> Decimal | None:
         raise Reject(api, f"{api}: expected a number, got {str(value)[:40]!r}") from None
 
 
-def _lookup_id(value: Any) -> str | None:
+def _lookup_id(value: Any, api: str) -> str | None:
     if isinstance(value, dict):
-        return _text(value.get("id"))
-    return _text(value)
+        return _text(value.get("id"), f"{api}.id")
+    return _text(value, api)
 
 
 class ZohoMapper:
@@ -155,9 +179,9 @@ class ZohoMapper:
 
     def account(self, rec: dict[str, Any]) -> SourceRecord | RejectedRecord:
         """A Zoho Accounts record (API JSON or Bulk CSV row) → `SourceRecord` of a `CorporateClient`."""
-        rid = _text(rec.get("id"))
+        rid = _id_or_none(rec.get("id"))
         try:
-            if rid is None:
+            if _field(rec, "id") is None or rid is None:
                 raise Reject("id", "id: the record has no id")
             return self._account(rid, rec)
         except Reject as exc:
@@ -166,34 +190,34 @@ class ZohoMapper:
 
     def _account(self, rid: str, rec: dict[str, Any]) -> SourceRecord:
         f = self.accounts
-        name = _text(rec.get(f["name"]))
+        name = _field(rec, f["name"])
         if name is None:
             raise Reject(f["name"], f"{f['name']}: missing; Zoho marks it mandatory, so the record cannot be a "
                                     "client without it")
         data: dict[str, Any] = {"name": name}
         flags: list[str] = []
-        uscc_raw = _text(rec.get(f["uscc"]))
+        uscc_raw = _field(rec, f["uscc"])
         if uscc_raw is not None:
             data["uscc"] = uscc_raw  # validated once, by the canonical Uscc type; errors explained below
         for canonical in ("phone", "website", "email", "english_name", "company_type", "enterprise_size", "branch"):
             api = f.get(canonical)
             if api:
-                value = _text(rec.get(api))
+                value = _field(rec, api)
                 if value is not None:
                     data[canonical] = value
-        address = {key: _text(rec.get(f[key])) for key in ("street", "city", "province", "postcode")}
-        country = _text(rec.get(f["country"]))
+        address = {key: _field(rec, f[key]) for key in ("street", "city", "province", "postcode")}
+        country = _field(rec, f["country"])
         if any(address.values()) or country:
             data["registered_address"] = {**{k: v for k, v in address.items() if v},
                                           "country": _COUNTRIES.get((country or "").casefold(), country or "CN")}
-        verdict = classify(_text(rec.get(f["industry"])), self.config.industry_map)
+        verdict = classify(_field(rec, f["industry"]), self.config.industry_map)
         if verdict.code:
             data["industry"] = verdict.code
         if verdict.flag:
             flags.append(verdict.flag)
         if verdict.enterprise_size and "enterprise_size" not in data:
             data["enterprise_size"] = verdict.enterprise_size
-        currency = _text(rec.get(f["currency"])) or "CNY"
+        currency = _field(rec, f["currency"]) or "CNY"
         revenue = _decimal(rec.get(f["annual_revenue"]), f["annual_revenue"])
         if revenue is not None:
             data["annual_revenue"] = {"amount": revenue, "currency": currency}
@@ -208,11 +232,11 @@ class ZohoMapper:
                 raise Reject(f["employees"], f"{f['employees']}: negative head count {employees}")
             data["employees"] = employees
         rep_api = f.get("legal_representative")
-        if rep_api and _text(rec.get(rep_api)):
-            data["legal_representative"] = {"name": _text(rec.get(rep_api))}
+        if rep_api and _field(rec, rep_api):
+            data["legal_representative"] = {"name": _field(rec, rep_api)}
         est_api = f.get("established_on")
-        if est_api and _text(rec.get(est_api)):
-            data["established_on"] = _text(rec.get(est_api))
+        if est_api and _field(rec, est_api):
+            data["established_on"] = _field(rec, est_api)
         owner = self._owner(rec.get(f["relationship_manager"]))
         if owner is not None:
             data["relationship_manager"] = owner
@@ -235,8 +259,8 @@ class ZohoMapper:
         """The rating and segment crmhub wrote (``Risk_Rating``/``Risk_Segment``), read back so the echo of our own
         write is recognised; values crmhub did not write (unknown grades, free text) are ignored."""
         f = self.accounts
-        rating = _text(rec.get(f["risk_rating"])) if f.get("risk_rating") else None
-        segment = _text(rec.get(f["risk_segment"])) if f.get("risk_segment") else None
+        rating = _id_or_none(rec.get(f["risk_rating"])) if f.get("risk_rating") else None
+        segment = _id_or_none(rec.get(f["risk_segment"])) if f.get("risk_segment") else None
         if rating is None or segment is None:
             return None
         code = _SEGMENT_CODE.get(segment) or (segment if segment in _SEGMENT_LABEL else None)
@@ -252,13 +276,15 @@ class ZohoMapper:
         return frozenset(fields)
 
     def _owner(self, value: Any) -> dict[str, Any] | None:
+        api = self.accounts["relationship_manager"]
         if isinstance(value, dict):
-            name = _text(value.get("name"))
-            if name is None and _text(value.get("id")) in self.users:
-                name, email = self.users[str(value["id"])]
+            name = _text(value.get("name"), f"{api}.name")
+            owner_key = _text(value.get("id"), f"{api}.id")
+            if name is None and owner_key in self.users:
+                name, email = self.users[owner_key]
                 return {"name": name, "email": email}
-            return {"name": name, "email": _text(value.get("email"))} if name else None
-        owner_id = _text(value)
+            return {"name": name, "email": _text(value.get("email"), f"{api}.email")} if name else None
+        owner_id = _text(value, api)
         if owner_id and owner_id in self.users:
             name, email = self.users[owner_id]
             return {"name": name, "email": email}
@@ -266,25 +292,25 @@ class ZohoMapper:
 
     def contact(self, rec: dict[str, Any]) -> SourceRecord | RejectedRecord:
         """A Zoho Contacts record → `SourceRecord` of a `Contact` (``client_source_id`` = the account id)."""
-        rid = _text(rec.get("id"))
+        rid = _id_or_none(rec.get("id"))
         f = self.contacts
         try:
-            if rid is None:
+            if _field(rec, "id") is None or rid is None:
                 raise Reject("id", "id: the record has no id")
-            last = _text(rec.get(f["last_name"]))
+            last = _field(rec, f["last_name"])
             if last is None:
                 raise Reject(f["last_name"], f"{f['last_name']}: missing; Zoho marks it mandatory")
-            first = _text(rec.get(f["first_name"]))
-            full = _text(rec.get(f["full_name"]))
+            first = _field(rec, f["first_name"])
+            full = _field(rec, f["full_name"])
             if full is None:
                 cjk = first is not None and all("\u4e00" <= ch <= "\u9fff" for ch in last + first)
                 full = f"{last}{first}" if cjk else " ".join(p for p in (first, last) if p)
             data: dict[str, Any] = {"source_id": rid, "name": full}
             for canonical in ("email", "phone", "mobile", "title", "department"):
-                value = _text(rec.get(f[canonical]))
+                value = _field(rec, f[canonical])
                 if value is not None:
                     data[canonical] = value
-            account_id = _lookup_id(rec.get(f["client"]))
+            account_id = _lookup_id(rec.get(f["client"]), f["client"])
             if account_id:
                 data["client_source_id"] = account_id
             try:
@@ -294,7 +320,7 @@ class ZohoMapper:
             try:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
-                raise Reject(*_explain(exc, f)) from None
+                raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
             return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
@@ -376,6 +402,6 @@ def _explain(exc: ValidationError, table: Mapping[str, str]) -> tuple[str | None
     loc = [str(p) for p in err.get("loc", ())]
     canonical = loc[0] if loc else None
     leaf = loc[-1] if loc else None
-    api = table.get(leaf or "") or table.get(canonical or "") or canonical
+    api = table.get(canonical or "") or table.get(leaf or "") or canonical  # relationship_manager.name → Owner
     message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     return api, f"{api}: {message}"

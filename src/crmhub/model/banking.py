@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
 from crmhub.model.client import Record
+from crmhub.model.text import FreeText, Label, SourceId, UserId, line_check, shape_check
 from crmhub.model.types import Money, SensitiveAccount, Uscc
 
 
@@ -26,14 +28,14 @@ class AccountSubStatus(StrEnum):
 class BankAccount(Record):
     """A current or savings account at the bank."""
 
-    source_id: str
+    source_id: SourceId
     account_no: SensitiveAccount
-    client_source_id: str
+    client_source_id: SourceId
     client_uscc: Uscc | None = None
-    product: str | None = None
+    product: Label | None = None
     balance: Money
     available_balance: Money | None = None
-    status: str = "active"
+    status: Label = "active"
     sub_status: AccountSubStatus = AccountSubStatus.NONE
     allow_overdraft: bool = False
     overdraft_limit: Money | None = None
@@ -111,17 +113,17 @@ class LoanClass(StrEnum):
 class CreditFacility(Record):
     """A loan or other credit facility, with its delinquency and classification."""
 
-    source_id: str
-    client_source_id: str
+    source_id: SourceId
+    client_source_id: SourceId
     client_uscc: Uscc | None = None
-    product: str | None = None
+    product: Label | None = None
     principal: Money
     outstanding: Money | None = None
     overdue: Money | None = None
     days_past_due: int = Field(default=0, ge=0)
     overdue_since: date | None = None
     classification: LoanClass = LoanClass.PASS
-    status: str = "active"
+    status: Annotated[str, shape_check, line_check(20)] = "active"  # credit_facility.status is VARCHAR(20)
     security_type: str | None = Field(default=None, description="信用/保证/抵押/质押 (unsecured/guarantee/…)")
     disbursed_on: date | None = None
     maturity_on: date | None = None
@@ -141,10 +143,11 @@ class InteractionKind(StrEnum):
 class Interaction(Record):
     """A recorded touch point (visit, call, message) between the bank and a client."""
 
-    source_id: str | None = None
-    client_source_id: str | None = None
+    source_id: SourceId | None = None
+    client_source_id: SourceId | None = None
     client_uscc: Uscc | None = None
     kind: InteractionKind
     occurred_at: datetime
-    by: str | None = Field(default=None, description="Relationship manager or employee.")
-    summary: str | None = None
+    by: UserId | None = Field(default=None, description="Relationship manager or employee (interaction.by is "
+                                                         "VARCHAR(128)).")
+    summary: FreeText | None = Field(default=None, description="Free text, cut at 4000 characters (text hygiene).")

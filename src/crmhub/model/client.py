@@ -24,6 +24,15 @@ from pydantic import (
 )
 
 from crmhub.model import uscc as _uscc
+from crmhub.model.text import (
+    EmailText,
+    Label,
+    Name,
+    Note,
+    SourceId,
+    UrlText,
+    UserId,
+)
 from crmhub.model.types import (
     Address,
     CompanyEmail,
@@ -55,25 +64,25 @@ class Person(Record):
 class Contact(Record):
     """A contact person at a corporate client (personal information under PIPL)."""
 
-    source_id: str | None = None
+    source_id: SourceId | None = None
     name: SensitiveName
-    title: str | None = None
-    department: str | None = None
+    title: Label | None = None
+    department: Label | None = None
     phone: SensitivePhone | None = None
     mobile: SensitivePhone | None = None
     email: SensitiveEmail | None = None
-    wecom_user_id: str | None = None
+    wecom_user_id: UserId | None = None
     is_primary: bool = False
-    client_source_id: str | None = Field(default=None, description="Source id of the company it belongs to.")
+    client_source_id: SourceId | None = Field(default=None, description="Source id of the company it belongs to.")
     client_uscc: Uscc | None = None
 
 
 class Shareholder(Record):
     """One shareholder and its share of the registered capital."""
 
-    name: str
+    name: Name
     share_percent: Decimal | None = Field(default=None, ge=0, le=100)
-    kind: str | None = Field(default=None, description="person, company, state, …")
+    kind: Label | None = Field(default=None, description="person, company, state, …")
 
     @model_serializer(mode="wrap")
     def _mask_person(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
@@ -91,18 +100,18 @@ class Shareholder(Record):
 class RelationshipManager(Record):
     """The bank employee responsible for the client (客户经理)."""
 
-    name: str
-    user_id: str | None = Field(default=None, description="WeCom user id, for notifications.")
-    email: str | None = None
-    branch: str | None = None
+    name: Name
+    user_id: UserId | None = Field(default=None, description="WeCom user id, for notifications.")
+    email: EmailText | None = None
+    branch: Label | None = None
 
 
 class Preferences(Record):
     """Needs and preferences recorded by relationship managers."""
 
-    products_of_interest: list[str] = Field(default_factory=list)
-    preferred_channels: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    products_of_interest: list[Label] = Field(default_factory=list)
+    preferred_channels: list[Label] = Field(default_factory=list)
+    tags: list[Label] = Field(default_factory=list)
 
 
 class Rating(StrEnum):
@@ -186,20 +195,20 @@ class CorporateClient(Record):
 
     id: int | None = Field(default=None, description="Stable hub id of the golden record; never reused.")
     uscc: Uscc | None = None
-    uscc_unverified: str | None = Field(
+    uscc_unverified: SourceId | None = Field(
         default=None,
         description="A USCC the source holds that fails GB 32100 validation (folded). Never an identity key; "
         "still matching evidence (one character from another record's code = a typo of it).",
     )
-    name: str = Field(min_length=1, description="Legal name (法定名称) as registered.")
-    normalized_name: str | None = None
-    aliases: list[str] = Field(default_factory=list)
-    english_name: str | None = None
+    name: Name = Field(min_length=1, description="Legal name (法定名称) as registered.")
+    normalized_name: Name | None = None
+    aliases: list[Name] = Field(default_factory=list)
+    english_name: Name | None = None
     registered_address: Address | None = None
     business_address: Address | None = None
     industry: Industry | None = None
-    company_type: str | None = Field(default=None, description="e.g. 有限责任公司, 股份有限公司.")
-    enterprise_size: str | None = Field(default=None, description="大型/中型/小型/微型, when a source states it.")
+    company_type: Label | None = Field(default=None, description="e.g. 有限责任公司, 股份有限公司.")
+    enterprise_size: Label | None = Field(default=None, description="大型/中型/小型/微型, when a source states it.")
     legal_representative: Person | None = None
     registered_capital: Money | None = None
     annual_revenue: Money | None = None
@@ -207,16 +216,16 @@ class CorporateClient(Record):
     employees: int | None = Field(default=None, ge=0)
     phone: CompanyPhone | None = None
     email: CompanyEmail | None = None
-    website: str | None = None
+    website: UrlText | None = None
     contacts: list[Contact] = Field(default_factory=list)
     shareholders: list[Shareholder] = Field(default_factory=list)
     relationship_manager: RelationshipManager | None = None
-    branch: str | None = None
+    branch: Label | None = None
     preferences: Preferences = Field(default_factory=Preferences)
-    external_ids: dict[str, list[str]] = Field(default_factory=dict)
+    external_ids: dict[Label, list[SourceId]] = Field(default_factory=dict)
     risk: RiskSummary | None = None
     lineage: dict[str, FieldLineage] = Field(default_factory=dict)
-    review_flags: list[str] = Field(
+    review_flags: list[Note] = Field(
         default_factory=list,
         description="Mapping doubts a human must settle, e.g. an ambiguous industry picklist value.",
     )

@@ -4,20 +4,28 @@ A crash loses at most the page in flight, which the next run re-reads from the s
 canonical content hash is unchanged are no-ops; changed ones are flagged ``dirty`` for matching and merging;
 ledger facts (accounts, transactions, loans) go to their own tables and flag the client for risk assessment;
 rejected records go to the dead-letter table with their reason.
+
+Nothing an outside system sends may stop a stream: ids and raw payloads are screened first (`crmhub.sync.hygiene`),
+and a page the database still refuses (a value no check foresaw) is stored again one record at a time, each in its
+own savepoint, so only the refused records become dead letters — naming the database's reason — and the cursor
+moves on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
 from crmhub.model import BankAccount, CreditFacility, Transaction
+from crmhub.model.text import clean_json, clean_text
 from crmhub.model.types import Money
 from crmhub.store.tables import (
     CreditFacilityRow,
@@ -30,8 +38,10 @@ from crmhub.store.tables import (
 )
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.hashing import content_hash
+from crmhub.sync.hygiene import screen, storable_dead_letter
 
 CHUNK = 500
+log = logging.getLogger("crmhub.sync")
 
 
 @dataclass(slots=True)
@@ -55,7 +65,7 @@ class StreamStats:
                                "pages": self.pages}
         out.update(self.extra)
         if self.error:
-            out["error"] = self.error
+            out["error"] = clean_text(self.error, multiline=True)  # often quotes the outside system
         return out
 
 
@@ -90,6 +100,7 @@ def dead_letter(session: Session, *, connector: str, stream: str, rejected: Reje
     """Record a rejected record; an open dead letter for the same record is updated, not duplicated."""
     if rejected is not None:
         source_id, reason, field_name, payload = rejected.source_id, rejected.reason, rejected.field, rejected.payload
+    source_id, reason, field_name, payload = storable_dead_letter(source_id, reason, field_name, payload)
     now = datetime.now(UTC)
     existing = None
     if source_id is not None:
@@ -99,13 +110,13 @@ def dead_letter(session: Session, *, connector: str, stream: str, rejected: Reje
     if existing is not None:
         existing.reason = reason
         existing.field = field_name
-        existing.payload = payload or {}
+        existing.payload = payload
         existing.attempts += 1
         existing.run_id = run_id
         existing.updated_at = now
         return
     session.add(DeadLetter(run_id=run_id, direction=direction, connector=connector, stream=stream,
-                           source_id=source_id, reason=reason, field=field_name, payload=payload or {},
+                           source_id=source_id, reason=reason, field=field_name, payload=payload,
                            status="open", attempts=1, created_at=now, updated_at=now))
 
 
@@ -119,7 +130,22 @@ def _resolve_dead_letters(session: Session, connector: str, stream: str, source_
 
 
 def _record_payload(rec: SourceRecord) -> dict[str, Any] | None:
-    return rec.data.model_dump(mode="json", exclude_none=True) if rec.data is not None else None
+    """The canonical snapshot as JSON; cleaned again in case a plugin built its record without validation."""
+    if rec.data is None:
+        return None
+    data: dict[str, Any] = clean_json(rec.data.model_dump(mode="json", exclude_none=True))
+    return data
+
+
+_REFUSED = (DBAPIError, StatementError, UnicodeError)
+"""What a database (or its driver, encoding a value) raises for a value it cannot store."""
+
+
+def _refusal(exc: BaseException) -> str:
+    """The database's reason, one line, without the statement and parameters SQLAlchemy appends."""
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return f"the store refused the record ({type(orig).__name__}: {first[:300]})"
 
 
 class Ingestor:
@@ -130,13 +156,46 @@ class Ingestor:
         self.run_id = run_id
 
     def store_page(self, session: Session, spec: StreamSpec, page: Page, stats: StreamStats) -> None:
-        """Store one page's records, rejects and next cursor (the caller owns the transaction)."""
+        """Store one page's records, rejects and next cursor (the caller owns the transaction).
+
+        The records go in one savepoint; if the database refuses it, each record is stored in its own savepoint
+        and the refused ones are dead-lettered, so one unstorable value never blocks the stream.
+        """
         stats.pages += 1
         stats.read += len(page.records)
-        for rej in page.rejected:
+        screened, rejects = screen(spec.name, page)
+        for rej in rejects:
             stats.rejected += 1
             dead_letter(session, connector=self.connector, stream=spec.name, rejected=rej, run_id=self.run_id)
-        records = list({r.source_id: r for r in page.records}.values())  # last wins within a page
+        records = list({r.source_id: r for r in screened}.values())  # last wins within a page
+        before = replace(stats, extra=dict(stats.extra))
+        try:
+            with session.begin_nested():
+                self._store_records(session, spec, records, stats)
+        except _REFUSED as exc:
+            log.warning("%s/%s: the store refused a page (%s); storing its %d records one by one", self.connector,
+                        spec.name, _refusal(exc), len(records))
+            for f in fields(stats):
+                setattr(stats, f.name, getattr(before, f.name))
+            self._store_one_by_one(session, spec, records, stats)
+        save_cursor(session, self.connector, spec.name, page.next_cursor, self.run_id)
+
+    def _store_one_by_one(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
+                          stats: StreamStats) -> None:
+        for rec in records:
+            before = replace(stats, extra=dict(stats.extra))
+            try:
+                with session.begin_nested():
+                    self._store_records(session, spec, [rec], stats)
+            except _REFUSED as exc:
+                for f in fields(stats):
+                    setattr(stats, f.name, getattr(before, f.name))
+                stats.rejected += 1
+                dead_letter(session, connector=self.connector, stream=spec.name, source_id=rec.source_id,
+                            reason=_refusal(exc), payload=rec.raw, run_id=self.run_id)
+
+    def _store_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
+                       stats: StreamStats) -> None:
         if spec.kind in (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION):
             self._source_records(session, spec, records, stats)
         elif spec.kind is StreamKind.DELETION:
@@ -147,7 +206,6 @@ class Ingestor:
             self._transactions(session, records, stats)
         elif spec.kind is StreamKind.FACILITY:
             self._facilities(session, records, stats)
-        save_cursor(session, self.connector, spec.name, page.next_cursor, self.run_id)
 
     # --- CRM-style records -------------------------------------------------------------------------------
 

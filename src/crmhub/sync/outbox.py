@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from crmhub.contract import Connector, OutboundRecord, PushResult
 from crmhub.errors import FatalError, RetriableError
 from crmhub.model import CorporateClient
+from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import Outbox
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.hashing import content_hash
@@ -134,8 +135,8 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
         except RetriableError as exc:
             with uow.transaction() as s:
                 s.execute(update(Outbox).where(Outbox.id.in_([i for i, *_ in snapshot])).values(
-                    state="planned", last_error=str(exc), not_before=datetime.now(UTC) + RETRY_DELAY,
-                    updated_at=datetime.now(UTC)))
+                    state="planned", last_error=clean_text(str(exc), multiline=True),
+                    not_before=datetime.now(UTC) + RETRY_DELAY, updated_at=datetime.now(UTC)))
             stats.retried += len(snapshot)
             return stats
         with uow.transaction() as s:
@@ -146,8 +147,9 @@ def _record(s: Session, target: str, snapshot: Sequence[tuple[int, str, dict[str
             results: Sequence[PushResult], stats: DeliveryStats, run_id: int | None) -> None:
     now = datetime.now(UTC)
     for (row_id, stream, payload, source_id, attempts), res in zip(snapshot, results, strict=True):
-        answer = {"status": res.status, "source_id": res.source_id, "action": res.action, "reason": res.reason,
-                  "field": res.field}
+        reason = None if res.reason is None else clean_text(res.reason, multiline=True)  # quotes the target
+        answer = clean_json({"status": res.status, "source_id": res.source_id, "action": res.action,
+                             "reason": reason, "field": res.field})
         if res.status == "ok":
             s.execute(update(Outbox).where(Outbox.id == row_id).values(
                 state="confirmed", answer=answer, last_error=None, updated_at=now,
@@ -157,12 +159,12 @@ def _record(s: Session, target: str, snapshot: Sequence[tuple[int, str, dict[str
             stats.confirmed += 1
         elif res.retriable and attempts < MAX_ATTEMPTS:
             s.execute(update(Outbox).where(Outbox.id == row_id).values(
-                state="planned", answer=answer, last_error=res.reason, not_before=now + RETRY_DELAY,
+                state="planned", answer=answer, last_error=reason, not_before=now + RETRY_DELAY,
                 updated_at=now))
             stats.retried += 1
         else:
             s.execute(update(Outbox).where(Outbox.id == row_id).values(
-                state="failed", answer=answer, last_error=res.reason, updated_at=now))
+                state="failed", answer=answer, last_error=reason, updated_at=now))
             dead_letter(s, connector=target, stream=stream, source_id=source_id,
                         reason=f"write-back rejected: {res.reason}", field_name=res.field,
                         payload={"outbox_id": row_id, **payload}, run_id=run_id, direction="out")

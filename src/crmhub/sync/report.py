@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from crmhub.model.text import FreeText
 
 
 class ConnectorReport(BaseModel):
-    """One connector's part of a run."""
+    """One connector's part of a run. ``error`` often quotes the outside system's answer: it is cleaned of control
+    characters and escapes when set (text hygiene), so the stored report and the terminal stay clean."""
+
+    model_config = ConfigDict(validate_assignment=True)
 
     status: Literal["ok", "failed", "stopped", "skipped"] = "ok"
-    error: str | None = None
+    error: FreeText | None = None
     streams: dict[str, dict[str, Any]] = Field(default_factory=dict)
     api: dict[str, float] = Field(default_factory=dict)
     written_back: int = 0
@@ -64,6 +69,8 @@ class RunTotals(BaseModel):
 class RunReport(BaseModel):
     """Everything `crmhub report` shows about one run."""
 
+    model_config = ConfigDict(validate_assignment=True)
+
     run_id: int | None
     status: Literal["running", "succeeded", "partial", "failed", "interrupted"] = "running"
     dry_run: bool = False
@@ -76,7 +83,7 @@ class RunReport(BaseModel):
     totals: RunTotals = Field(default_factory=RunTotals)
     phases: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase.")
     plan: list[PlannedChange] = Field(default_factory=list)
-    error: str | None = None
+    error: FreeText | None = Field(default=None, description="Cleaned when set, like ConnectorReport.error.")
 
     def stream_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(connector, stream, counts) for tables and charts."""

@@ -155,3 +155,28 @@ def test_written_risk_is_read_back_for_echo_recognition() -> None:
     assert mapping.account(row(risk_rating__c="BB", risk_segment__c="高风险"), fm(), {}).risk == risk
     assert mapping.account(row(risk_rating__c="ZZ", risk_segment__c="high"), fm(), {}).risk is None
     assert mapping.account(row(), fm(), {}).risk is None
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"name": {"a": 1}}, "name", "expected text, got an object"),
+    ({"tel": ["1", "2"]}, "tel", "expected text, got a list"),
+    ({"industry": {"value": "2"}}, "industry", "expected a picklist option, got an object"),
+    ({"industry": [{"value": "2"}]}, "industry", "expected a picklist option, got an object"),
+    ({"owner__r": {"name": {"x": 1}}}, "owner__r.name", "expected text, got an object"),
+    ({"owner__r": {"name": "王", "email": ["a@b.cn"]}}, "owner__r.email", "expected text, got a list"),
+    ({"address": "路" * 501}, "address", "501 characters, at most 500 allowed"),
+])
+def test_wrong_shapes_and_over_long_values_name_the_tenant_field(changes: dict[str, Any], field: str,
+                                                                 words: str) -> None:
+    with pytest.raises(RecordError) as caught:
+        mapping.account({"_id": "a1", "name": "甲公司", **changes}, fm(), {})
+    assert caught.value.field == field and words in caught.value.message, (caught.value.field, caught.value.message)
+    assert "{'" not in caught.value.message
+
+
+def test_fenxiang_values_are_cleaned() -> None:
+    client = mapping.account({"_id": "a1", "name": "\u202e甲\x00公司\x1b[0m", "city": "杭州\x9b2J",
+                              "owner__r": {"name": "王\x00五"}}, fm(), {})
+    assert client.name == "甲公司" and client.registered_address is not None
+    assert client.registered_address.city == "杭州"
+    assert client.relationship_manager is not None and client.relationship_manager.name == "王五"

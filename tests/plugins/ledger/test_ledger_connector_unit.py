@@ -220,3 +220,34 @@ def test_industry_from_main_business_line() -> None:
     assert mapping.map_industry({"mainBusinessLine": {"id": 77, "name": "批发"}}, cfg)[0].code == "F51"
     industry, review = mapping.map_industry({"mainBusinessLine": {"id": 5, "name": "其他行业"}}, cfg)
     assert industry is None and review and "industry_map" in review
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"fullname": {"a": 1}, "displayName": None}, "fullname"),
+    ({"externalId": {"a": 1}}, "externalId"),
+    ({"accountNo": ["1"]}, "accountNo"),
+    ({"mobileNo": {"n": "138"}}, "mobileNo"),
+    ({"officeName": ["总行"]}, "officeName"),
+    ({"fullname": "长" * 301}, "fullname"),
+])
+def test_ledger_client_wrong_shapes_are_mapping_problems_naming_the_field(changes: dict[str, Any],
+                                                                          field: str) -> None:
+    """No ``str(...)`` of an object ends up as text: the row is rejected with the Fineract field named."""
+    cfg = config_for("https://ledger.test")
+    item = {"id": 7, "fullname": "甲公司", "accountNo": "000000007", "legalForm": {"id": 2}, **changes}
+    with pytest.raises(mapping.MappingProblem) as caught:
+        mapping.map_client(item, mapping.UsccResolution(None, "missing"), cfg)
+    assert caught.value.field == field and "{'" not in caught.value.reason, (caught.value.field, caught.value.reason)
+
+
+def test_ledger_client_values_are_cleaned_and_transaction_text_is_checked() -> None:
+    cfg = config_for("https://ledger.test")
+    client = mapping.map_client({"id": 7, "fullname": "甲\x00公司\x1b[0m", "officeName": "总行\x07",
+                                 "externalId": "EXT\x00-1"}, mapping.UsccResolution(None, "missing"), cfg)
+    assert client.name == "甲公司" and client.branch == "总行"
+    assert client.external_ids["ledger_external_id"] == ["EXT-1"]
+    item = {"id": 1, "submittedOnDate": [2026, 1, 5], "amount": 10, "entryType": "CREDIT",
+            "transactionType": {"id": 99, "value": {"x": 1}}}
+    with pytest.raises(mapping.MappingProblem) as caught:
+        mapping.map_transaction(item, 3, "7", cfg)
+    assert caught.value.field == "transactionType.value"

@@ -95,3 +95,39 @@ def test_written_risk_reads_back_and_writable_fields() -> None:
     assert isinstance(odd, SourceRecord) and isinstance(odd.data, CorporateClient) and odd.data.risk is None
     assert "industry" not in m.writable() and {"uscc", "risk"} <= m.writable()
     assert "industry" in mapper(fields={"accounts": {"industry": "GB_T_4754"}}).writable()
+
+
+@pytest.mark.parametrize(("changes", "field", "words"), [
+    ({"Account_Name": {"a": {"b": 1}}}, "Account_Name", "expected text, got an object"),
+    ({"Phone": ["0571", "8888"]}, "Phone", "expected text, got a list"),
+    ({"Industry": {"value": "银行"}}, "Industry", "expected text, got an object"),
+    ({"Billing_City": ["杭州"]}, "Billing_City", "expected text, got a list"),
+    ({"Owner": {"name": {"x": 1}, "id": "1"}}, "Owner.name", "expected text, got an object"),
+    ({"Employees": {"n": 5}}, "Employees", "expected an integer, got an object"),
+    ({"Annual_Revenue": [1, 2]}, "Annual_Revenue", "expected a number, got a list"),
+    ({"Account_Name": "长" * 301}, "Account_Name", "301 characters, at most 300 allowed"),
+    ({"Owner": {"name": "王" * 301}}, "Owner", "301 characters, at most 300 allowed"),
+])
+def test_wrong_shapes_and_over_long_values_are_rejected_with_the_zoho_field(changes: dict[str, Any], field: str,
+                                                                            words: str) -> None:
+    """Never a Python repr stored as text (``str({"a": …})``): the record is a dead letter naming the field."""
+    out = mapper().account({"id": "1", "Account_Name": "甲公司", **changes})
+    assert isinstance(out, RejectedRecord), out
+    assert out.field == field and words in out.reason and "{'" not in out.reason, (out.field, out.reason)
+
+
+def test_control_characters_and_escapes_are_removed_from_zoho_values() -> None:
+    out = mapper().account({"id": "1", "Account_Name": "\x1b[1m甲\x00公司\x1b[0m", "Billing_City": "杭\u202e州",
+                            "Phone": "0571\x07-1"})
+    assert isinstance(out, SourceRecord) and isinstance(out.data, CorporateClient)
+    assert out.data.name == "甲公司" and out.data.phone == "0571-1"
+    assert out.data.registered_address is not None and out.data.registered_address.city == "杭州"
+    contact = mapper().contact({"id": {"x": 1}, "Last_Name": "王"})
+    assert isinstance(contact, RejectedRecord) and contact.source_id is None and contact.field == "id"
+    lookup = mapper().contact({"id": "5", "Last_Name": "王", "Account_Name": {"id": {"nested": 1}}})
+    assert isinstance(lookup, RejectedRecord) and lookup.field == "Account_Name.id"
+
+
+def test_over_long_contact_name_names_full_name() -> None:
+    out = mapper().contact({"id": "5", "Last_Name": "王", "Full_Name": "王" * 301})
+    assert isinstance(out, RejectedRecord) and out.field == "Full_Name" and "301 characters" in out.reason
