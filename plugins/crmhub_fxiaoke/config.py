@@ -74,4 +74,5 @@ class FxiaokeConfig(ConnectorConfig):
     def retry_policy(self) -> RetryPolicy:
         """The retry policy these settings describe."""
         return RetryPolicy(max_attempts=self.retry_max_attempts, base_delay=self.retry_base_delay,
-                           max_delay=self.retry_max_delay, max_total_wait=self.retry_max_total_wait)
+                           max_delay=self.retry_max_delay, max_total_wait=self.retry_max_total_wait,
+                           connect_attempts=self.connect_attempts)

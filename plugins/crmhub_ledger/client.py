@@ -60,7 +60,8 @@ class LedgerClient:
         self.budget = RateBudget(concurrency=config.concurrency)
         self.policy = RetryPolicy(max_attempts=config.retry_attempts, max_total_wait=config.retry_max_wait,
                                   base_delay=config.retry_base_delay, max_delay=10.0,
-                                  retry_after_floor=min(0.2, config.retry_base_delay))
+                                  retry_after_floor=min(0.2, config.retry_base_delay),
+                                  connect_attempts=config.connect_attempts)
         self.http = build_client(
             base_url=config.base_url, timeout=config.timeout, metrics=metrics,
             auth=httpx.BasicAuth(config.username, config.password.get_secret_value()),

@@ -76,7 +76,8 @@ class ZohoClient:
         self.connector = connector
         self.metrics = metrics
         self.policy = RetryPolicy(max_attempts=config.max_attempts, base_delay=config.base_delay,
-                                  max_delay=config.max_delay, max_total_wait=config.max_total_wait)
+                                  max_delay=config.max_delay, max_total_wait=config.max_total_wait,
+                                  connect_attempts=config.connect_attempts)
         self.budget = RateBudget(concurrency=config.effective_concurrency, daily_credits=config.daily_credits)
         self.heavy = asyncio.Semaphore(HEAVY_CONCURRENCY)
         self._token_http = build_client(timeout=config.timeout, metrics=metrics, transport=transport)

@@ -183,6 +183,9 @@ class ConnectorConfig(PluginConfig):
     write_back: WriteBack = Field(default_factory=WriteBack)
     streams: list[str] | None = Field(default=None,
                                       description="Streams a sync pulls from this connector (default: all).")
+    connect_attempts: int = Field(default=3, ge=1, le=50, description=(
+        "Connection attempts (refused or timed out) before the connector is failed for the run as unreachable; "
+        "429 and 5xx answers are retried under the normal retry budget instead."))
     fields: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Mapping overrides per stream: canonical field → source field API name.",

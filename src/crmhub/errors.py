@@ -11,6 +11,7 @@
     └── IntegrationError             talking to an outside system failed (names connector/channel, stream)
         ├── FatalError               stop this connector or channel for this run and report it
         │   ├── AuthError            credentials rejected or revoked: fix the credentials
+        │   ├── UnreachableError     no connection at all within the connect budget: start or reach the service
         │   └── QuotaExhaustedError  the daily budget is spent: the run stops cleanly and resumes later
         ├── RetriableError           transient: back off and retry within the budget (.retry_after)
         │   └── RateLimitedError     the service said "too many requests"
@@ -105,6 +106,16 @@ class AuthError(FatalError):
     """The outside system rejected the credentials; fix them in the configuration."""
 
     code = "auth"
+
+
+class UnreachableError(FatalError):
+    """The service refused or never answered every connection attempt: the connector is failed for this run.
+
+    Distinct from a `RetriableError` storm (429/5xx), which is retried for the whole retry budget: when nothing
+    listens there is nothing to wait for, so the run gives up after ``connect_attempts`` and says so.
+    """
+
+    code = "unreachable"
 
 
 class QuotaExhaustedError(FatalError):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from crmhub import ApiMetrics
-from crmhub.errors import FatalError, RateLimitedError, RetriableError
+from crmhub.errors import FatalError, RateLimitedError, RetriableError, UnreachableError
 from crmhub.http import (
     RateBudget,
     RetryPolicy,
@@ -88,6 +88,45 @@ async def test_dropped_connections_retried_and_exhaustion_reported() -> None:
         with pytest.raises(RetriableError, match="network failure after 5 attempts"):
             await retrying(lambda: client.get("https://x.example/"), policy=FAST)
     assert calls == 5
+
+
+async def test_refused_connections_give_up_after_the_connect_budget() -> None:
+    """Connection refused on every attempt: UnreachableError (fatal for the connector) after connect_attempts,
+    not the whole retry budget (the original break: minutes of backoff per call against a stopped service)."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    policy = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01, max_total_wait=1.0, connect_attempts=2)
+    metrics = ApiMetrics()
+    async with build_client(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(UnreachableError, match=r"http://x.example could not be reached \(2 connection") as err:
+            await retrying(lambda: client.get("http://x.example/a"), policy=policy, metrics=metrics)
+    assert calls == 2 and metrics.errors == 1
+    assert isinstance(err.value, FatalError) and "connect_attempts" in (err.value.hint or "")
+
+
+async def test_a_5xx_storm_still_uses_the_full_retry_budget() -> None:
+    """An answering service in trouble (503 every time) is retried max_attempts times, not connect_attempts."""
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503 if calls < 6 else 200, json={})
+
+    policy = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01, max_total_wait=1.0, connect_attempts=1)
+    async with build_client(transport=httpx.MockTransport(handler)) as client:
+        async def call() -> int:
+            r = await client.get("https://x.example/")
+            raise_for_transient(r)
+            return r.status_code
+
+        assert await retrying(call, policy=policy) == 200
+    assert calls == 6
 
 
 async def test_retry_after_is_honoured_with_a_floor() -> None:

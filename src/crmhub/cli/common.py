@@ -18,6 +18,7 @@ from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from crmhub import plugins
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import Settings, load_settings
 from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
@@ -112,19 +113,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
     """Print a one-line error and exit with ``code``."""
     err_console.print(f"[red]{t('error')}:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
 def exit_code_for(exc: CrmhubError) -> int:
-    """2 for mistakes the user must fix in input/config, 3 for a held lock, 1 for everything else."""
+    """USAGE for mistakes the user must fix in input/config, LOCKED for a held lock, FAILED for everything else."""
     if isinstance(exc, ConfigError | InputError):
-        return 2
+        return ExitCode.USAGE
     if isinstance(exc, LockedError):
-        return 3
-    return 1
+        return ExitCode.LOCKED
+    return ExitCode.FAILED
 
 
 def report_error(exc: CrmhubError) -> int:
@@ -153,7 +154,7 @@ def report_internal(exc: BaseException) -> int:
     except OSError:
         where = bilingual("（无法写入日志）", "(could not write the log)")
     err_console.print(f"[red]{t('internal_error', kind=type(exc).__name__, path=where)}[/red]")
-    return 70
+    return ExitCode.INTERNAL
 
 
 def write_json_line(obj: Any) -> None:

@@ -16,7 +16,9 @@ from dateutil.parser import isoparse
 from pydantic import ValidationError
 from rich.table import Table
 
+from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.contract import (
     Channel,
@@ -88,7 +90,7 @@ def connectors_check(
     ctx = load_context(config)
     if not ctx.settings.connectors and not ctx.settings.channels:
         console.print(t("nothing_configured", file=ctx.settings.source))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.USAGE)
     rows = run(check_all(ctx, timeout))
     failed = sum(1 for _, _, r in rows if r is not None and not r.ok)
     if json_out:
@@ -110,7 +112,7 @@ def connectors_check(
         console.print(table)
         checked = [r for _, _, r in rows if r is not None]
         console.print(t("check_summary", ok=len(checked) - failed, total=len(checked)))
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(exit_codes.for_counts(len(rows) - failed, failed))
 
 
 def record_json(record: SourceRecord, *, reveal: bool) -> dict[str, Any]:
@@ -293,4 +295,4 @@ def push(
                          "status": res.status, "action": res.action,
                          "reason": mask_text(res.reason) if res.reason else res.reason, "field": res.field})
     err_console.print(t("push_done", ok=len(results) - errors, errors=errors, connector=connector, stream=stream))
-    raise typer.Exit(1 if errors else 0)
+    raise typer.Exit(exit_codes.for_counts(len(results) - errors, errors))

@@ -22,7 +22,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
@@ -161,8 +163,9 @@ def jobs_run(
         if outcome.run_id:
             console.print(bilingual(f"查看报告：crmhub report {outcome.run_id}",
                                     f"see the report: crmhub report {outcome.run_id}"))
-    if not outcome.ok:
-        raise SystemExit(3 if outcome.status == "locked" else 1)
+    code = exit_codes.for_status(outcome.status)
+    if code:
+        raise SystemExit(code)
 
 
 async def _defer(ctx: Any, store: Any, name: str) -> int | None:
@@ -249,7 +252,8 @@ def _supervise(config: Path | None, n: int, grace: float, stalled_after: float) 
     while True:
         for i, child in enumerate(children):
             code = child.poll()
-            if code in (2, 3) and not stopping:  # a configuration problem or a refusal: restarting cannot help
+            # a configuration problem or a refusal: restarting cannot help
+            if code in (ExitCode.USAGE, ExitCode.LOCKED) and not stopping:
                 on_signal(signal.SIGTERM, None)
                 for other in children:
                     other.wait()

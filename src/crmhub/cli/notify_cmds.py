@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, Context, console, load_context, run, write_json_line
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
@@ -78,7 +79,7 @@ def notify_test(
             console.print(f"  [dim]{escape(str(entry['answer']))}[/dim]")
         if entry.get("error") and entry["status"] != "delivered":
             console.print(f"  [red]{escape(str(entry['error']))}[/red]")
-    _exit(0 if entry["status"] == "delivered" else 1)
+    _exit(ExitCode.OK if entry["status"] == "delivered" else ExitCode.FAILED)
 
 
 @notify_app.command("run")
@@ -126,7 +127,7 @@ def notify_run(
     if d.locked:
         console.print(bilingual(f"另一个进程正在发送通知（{d.locked}），本次未发送",
                                 f"another process is delivering ({d.locked}); nothing was sent by this one"))
-    _exit(1 if d.stopped else 0)
+    _exit(ExitCode.FAILED if d.stopped else ExitCode.OK)
 
 
 def _planned_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import httpx
 import typer
 
 from crmhub.cli.common import console, err_console, load_registry, run
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang, t
 
@@ -142,7 +143,7 @@ def demo(
                             f"serve --seed {seed} --clients {clients} --port-base {port_base}"))
     if first.status not in ("succeeded", "partial") or second.status not in ("succeeded", "partial"):
         err_console.print(bilingual("有同步运行失败，见上方报告", "a sync run failed; see the reports above"))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _wait_for(server: subprocess.Popen[str], cfg_path: Path, registry: Any, port_base: int,

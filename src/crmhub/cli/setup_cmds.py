@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, load_registry
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import DEFAULT_PATH, resolve_path
 from crmhub.i18n import t
 from crmhub.store import Store
@@ -30,7 +31,7 @@ def init(
     """Write a starter configuration (points at the built-in sandboxes until you change it)."""
     if path.exists() and not force:
         console.print(t("config_exists", file=path))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(starter_config(), encoding="utf-8")
     console.print(t("config_written", file=path))

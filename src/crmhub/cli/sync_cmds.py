@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.display import label, local_time, reason
@@ -73,7 +74,7 @@ def sync(
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(render_html(report, lang), encoding="utf-8")
-    raise typer.Exit(0 if report.status in ("succeeded", "partial") else 1)
+    raise SystemExit(exit_codes.for_status(report.status))
 
 
 def _load_report(store: Store, run_id: int | None) -> RunReport:
@@ -394,4 +395,4 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
     finally:
         store.dispose()
     console.print(bilingual(f"重试成功 {ok} 条，仍失败 {failed} 条", f"{ok} retried, {failed} still failing"))
-    raise typer.Exit(1 if failed else 0)
+    raise SystemExit(exit_codes.for_counts(ok, failed))

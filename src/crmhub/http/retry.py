@@ -3,6 +3,11 @@
 What is retried: `RetriableError` (incl. `RateLimitedError`) raised by the wrapped call, and httpx transport
 failures (connect/read/write/pool timeouts, dropped connections, protocol errors). Everything else — other 4xx,
 `FatalError`, `RecordError` — propagates at once.
+
+A connection that cannot even be opened (refused, DNS failure, connect timeout) has its own, small budget
+(``connect_attempts``): a service that is down stays down for the seconds a backoff lasts, so after that many
+failed connects `UnreachableError` (a `FatalError`) ends the connector for the run instead of spending minutes
+of backoff on every call. A 429/5xx storm is an answering service and keeps the full budget.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import httpx
 import tenacity
 
 from crmhub.contract import ApiMetrics
-from crmhub.errors import RateLimitedError, RetriableError
+from crmhub.errors import RateLimitedError, RetriableError, UnreachableError
 
 T = TypeVar("T")
 
@@ -33,6 +38,7 @@ class RetryPolicy:
     max_total_wait: float = 300.0
     retry_after_floor: float = 0.2
     jitter: float = 0.5
+    connect_attempts: int = 3
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -72,6 +78,15 @@ def raise_for_transient(response: httpx.Response, *, connector: str | None = Non
 
 
 _TRANSIENT = (httpx.TransportError,)
+_CONNECT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def _where(exc: httpx.TransportError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised without a request (tests, custom transports)
+        return "the service"
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
 def _wait(policy: RetryPolicy, metrics: ApiMetrics | None) -> Callable[[tenacity.RetryCallState], float]:
@@ -102,6 +117,7 @@ async def retrying(
     """
     policy = policy or RetryPolicy()
     waited = 0.0
+    connect_failures = 0
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:
         nonlocal waited
@@ -115,6 +131,12 @@ async def retrying(
                 metrics.throttled += 1
 
     def stop(state: tenacity.RetryCallState) -> bool:
+        nonlocal connect_failures
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _CONNECT):
+            connect_failures += 1
+            if connect_failures >= policy.connect_attempts:
+                return True
         if state.attempt_number >= policy.max_attempts:
             return True
         return waited >= policy.max_total_wait
@@ -133,6 +155,14 @@ async def retrying(
 
     try:
         return await retryer(attempt)
+    except _CONNECT as exc:
+        if metrics is not None:
+            metrics.errors += 1
+        raise UnreachableError(
+            f"{_where(exc)} could not be reached ({connect_failures} connection attempt(s) failed: "
+            f"{type(exc).__name__}: {exc})",
+            hint="start the service or fix its URL; raise connect_attempts in the connector's table to wait longer",
+        ) from exc
     except httpx.TransportError as exc:
         if metrics is not None:
             metrics.errors += 1

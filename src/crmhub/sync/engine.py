@@ -226,10 +226,12 @@ class SyncEngine:
                     rep.streams[spec.name] = stats.as_dict()
                     ctx.report.totals.data_quality += stats.extra.get("data_quality", 0)
                     self.progress.stream_finished(name, spec.name, stats)
+            _fail_if_nothing_came(rep)
         except QuotaExhaustedError as exc:
             rep.status, rep.error = "stopped", str(exc)
         except FatalError as exc:
             rep.status, rep.error = "failed", str(exc)
+            log.warning("%s failed: %s", name, rep.error)
         finally:
             rep.api = conn.context.metrics.as_dict()
             rep.duration_s = round(time.monotonic() - started, 3)
@@ -382,6 +384,7 @@ class SyncEngine:
             stream_errors = any("error" in s for c in report.connectors.values() for s in c.streams.values())
             if failed and len(failed) == len(report.connectors):
                 report.status = "failed"
+                report.error = report.error or "; ".join(f"{n}: {report.connectors[n].error}" for n in failed)
             elif failed or stream_errors or any(c.status == "stopped" for c in report.connectors.values()):
                 report.status = "partial"
             else:
@@ -440,6 +443,18 @@ class SyncEngine:
             self.registry.hook.crmhub_run_finished(report=report.model_dump(mode="json"))
         except Exception:
             log.exception("a plugin's run_finished handler failed")
+
+
+def _fail_if_nothing_came(rep: ConnectorReport) -> None:
+    """A connector every stream of which stopped on an error before reading a record was down for the whole run:
+    it is ``failed`` (with the first error as the reason), never ``ok`` with a run that looks partly done."""
+    streams = list(rep.streams.values())
+    if rep.status != "ok" or not streams or not all(s.get("error") for s in streams):
+        return
+    if any(s.get("read") for s in streams):
+        return
+    rep.status = "failed"
+    rep.error = f"every stream failed, nothing was read; first error: {streams[0]['error']}"
 
 
 class RecoverableStreamError(Exception):
