@@ -24,6 +24,7 @@ from crmhub.jobs import state
 from crmhub.store import Store
 from crmhub.store.tables import RunLock, SyncRun
 from crmhub.sync.locks import holder_id
+from crmhub.sync.recovery import mark_interrupted
 
 log = logging.getLogger("crmhub.jobs")
 
@@ -146,11 +147,7 @@ def interrupt_runs(store: Store, job: str, since: datetime | None, reason: str) 
         ids = []
         now = datetime.now(UTC)
         for row in s.scalars(q.with_for_update()):
-            row.status = "interrupted"
-            row.error = reason
-            row.finished_at = now
-            row.report = {**(row.report or {}), "status": "interrupted", "error": reason,
-                          "finished_at": now.isoformat()}
+            mark_interrupted(s, row, reason, now=now)
             ids.append(row.id)
     return ids
 

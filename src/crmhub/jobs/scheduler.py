@@ -35,6 +35,7 @@ from crmhub.jobs.runner import JobOutcome, run_job
 from crmhub.jobs.schedule import LATE_OK, Schedule
 from crmhub.store import Store
 from crmhub.sync.locks import LockSet
+from crmhub.sync.recovery import recover_dead_runs
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -229,6 +230,7 @@ class EmbeddedScheduler:
             if signals:
                 self.install_signal_handlers()
             await asyncio.to_thread(liveness.reap_dead_runners, self.store)
+            await asyncio.to_thread(recover_dead_runs, self.store)
             boot = self.clock.now()
             pending = await asyncio.to_thread(self._startup, boot)
             joblog.event("scheduler_started", bilingual(f"调度器已启动：{len(self.schedules)} 个作业",

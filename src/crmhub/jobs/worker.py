@@ -43,6 +43,7 @@ from crmhub.jobs.scheduler import Clock, SystemClock
 from crmhub.store import Store
 from crmhub.store.db import normalize_url
 from crmhub.sync.locks import LockSet, holder_id
+from crmhub.sync.recovery import recover_dead_runs
 
 if TYPE_CHECKING:
     import procrastinate
@@ -371,6 +372,7 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
     await asyncio.to_thread(lock.acquire, wait=0)
     beat = min(heartbeat, stalled_after / 4)  # a live worker must never look stalled
     keeper = liveness.Keeper.enter(store, every=beat)
+    await asyncio.to_thread(recover_dead_runs, store)
     app = build_app(settings, registry, store, schema=schema)
     loop = asyncio.get_running_loop()
     try:

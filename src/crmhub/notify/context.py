@@ -201,6 +201,11 @@ def sync_failed_context(run: SyncRun, lang: Lang, settings: NotifySettings, now:
     error = run.error or next((e for _, e in failed if e), None) or status
     hint = (f"运行状态：{status}。查看 `crmhub report {run.id}` 了解每个连接器的结果" if lang == "zh" else
             f"run status {run.status}: see `crmhub report {run.id}` for each connector's outcome")
+    if run.status == "interrupted":
+        hint = (f"运行进程已终止（被杀死、内存不足或断电）；已提交的数据保留，下次同步从断点继续。"
+                f"查看 `crmhub report {run.id}` 了解中断前已完成的部分" if lang == "zh" else
+                f"the process running it died (killed, out of memory or power loss); what it committed is kept and "
+                f"the next sync resumes from there. See `crmhub report {run.id}` for what it had done")
     return masked_dict({**_base(settings, now, _url(settings.run_url, id=run.id)),
                    "connector": ", ".join(n for n, _ in failed) or ", ".join(run.connectors or []) or "—",
                    "run_id": run.id, "status": run.status, "error": error, "hint": hint,

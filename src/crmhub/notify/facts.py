@@ -150,6 +150,9 @@ def run_facts(session: Session, settings: Settings, events: set[str], since: dat
     for run in runs:
         if "sync_failed" in events and run.status in ("failed", "partial"):
             yield Fact("sync_failed", f"run:{run.id}:failed", None, run.id, _failed_builder(run, ns, now))
+        elif "sync_failed" in events and run.status == "interrupted" and (run.report or {}).get("recovered"):
+            # a run whose process died, closed by the next start (crmhub.sync.recovery): told once, by its ref
+            yield Fact("sync_failed", f"run:{run.id}:interrupted", None, run.id, _failed_builder(run, ns, now))
         groups = sorted(dead.get(run.id, []), key=lambda g: -g[2])
         if "dead_letters" in events and sum(n for _, _, n in groups) > threshold:
             examples = [(d.source_id, d.reason) for d in session.scalars(

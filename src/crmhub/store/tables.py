@@ -151,6 +151,7 @@ class SyncRun(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    holder: Mapped[str | None] = mapped_column(String(128), doc="``host:pid`` of the process running it (recovery).")
 
 
 class SyncRunStream(Base):

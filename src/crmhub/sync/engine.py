@@ -28,9 +28,10 @@ from crmhub.store.tables import FieldLineage as FieldLineageRow
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 from crmhub.sync.interactions import LinkOutcome, link_batch
-from crmhub.sync.locks import LockSet
+from crmhub.sync.locks import LockSet, holder_id
 from crmhub.sync.merge import Merger, load_lineage, load_members
 from crmhub.sync.outbox import deliver
+from crmhub.sync.recovery import recover_dead_runs
 from crmhub.sync.report import ConnectorReport, PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.unit import UnitOfWork
@@ -133,12 +134,14 @@ class SyncEngine:
         report = RunReport(run_id=None, dry_run=dry_run, trigger=trigger, job=job, started_at=started)
         locks = LockSet(self.store, [f"connector:{n}" for n in names])
         if not dry_run:
+            await asyncio.to_thread(recover_dead_runs, self.store)
             await locks.acquire_async(wait=lock_wait)
         uow = UnitOfWork(self.store, dry_run=dry_run)
         try:
             with uow.transaction() as s:
                 row = SyncRun(kind="sync", trigger=trigger, job=job, status="running", dry_run=dry_run,
-                              connectors=names, report={}, started_at=started, heartbeat_at=started)
+                              connectors=names, report={}, started_at=started, heartbeat_at=started,
+                              holder=holder_id())
                 s.add(row)
                 s.flush()
                 report.run_id = row.id

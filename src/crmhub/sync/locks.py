@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from crmhub.errors import LockedError
 from crmhub.i18n import bilingual
 from crmhub.store import Store
-from crmhub.store.tables import RunLock
+from crmhub.store.tables import RunLock, SyncRun
 
 STALE_AFTER = timedelta(minutes=10)
 
@@ -117,12 +117,15 @@ class LockSet:
             await asyncio.sleep(poll)
 
     def heartbeat(self) -> None:
-        """Refresh the heartbeat of every held lock."""
+        """Refresh the heartbeat of every held lock, and of the run they are held for (see `crmhub.sync.recovery`)."""
         if not self.held:
             return
+        now = datetime.now(UTC)
         with self.store.begin() as s:
             s.execute(update(RunLock).where(RunLock.name.in_(self.held), RunLock.holder == self.holder)
-                      .values(heartbeat_at=datetime.now(UTC)))
+                      .values(heartbeat_at=now))
+            if self.run_id is not None:
+                s.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(heartbeat_at=now))
 
     def release(self) -> None:
         """Release every held lock."""
