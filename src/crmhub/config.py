@@ -41,7 +41,8 @@ class Strict(BaseModel):
 class StoreSettings(Strict):
     """``[store]``: where crmhub keeps golden records, cursors, runs and the outbox."""
 
-    url: str = Field(default=DEFAULT_URL, description="SQLAlchemy URL; sqlite paths are relative to the cwd.")
+    url: str = Field(default=DEFAULT_URL, description=(
+        "SQLAlchemy URL; a relative sqlite path is relative to the configuration file's folder."))
 
     @field_validator("url")
     @classmethod
@@ -85,7 +86,7 @@ class SyncSettings(Strict):
 class ReportSettings(Strict):
     """``[report]``: where HTML reports are written."""
 
-    dir: str = "var/reports"
+    dir: str = Field(default="var/reports", description="Relative to the configuration file's folder.")
 
 
 class Settings(Strict):
@@ -102,6 +103,34 @@ class Settings(Strict):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict, description="Scheduled jobs ([jobs.<name>]).")
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
+    home: Path | None = Field(default=None, exclude=True,
+                              description="The config file's folder: relative paths are resolved against it.")
+
+    @property
+    def var_dir(self) -> Path:
+        """Where this configuration keeps its local files (secret key, error logs, reports): ``<home>/var``."""
+        return (self.home or Path()) / "var"
+
+    def anchor(self, home: Path) -> None:
+        """Resolve the relative SQLite path and ``[report].dir`` against ``home`` (the config file's folder), so
+        one configuration always means one store, whatever the current directory."""
+        self.home = home
+        self.store.url = anchored_url(self.store.url, home)
+        if not Path(self.report.dir).expanduser().is_absolute():
+            self.report.dir = str(home / self.report.dir)
+
+
+def anchored_url(url: str, home: Path) -> str:
+    """``url`` with a relative SQLite database path made absolute under ``home``; every other URL unchanged."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:") or Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(home / database)).render_as_string(hide_password=False)
 
     @field_validator("timezone")
     @classmethod
@@ -259,4 +288,14 @@ def load_settings(path: str | Path | None, registry: Registry, *, required: bool
                           hint="check quotes and brackets on that line") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not UTF-8 text", file=str(file), hint="save the file as UTF-8") from None
-    return parse_settings(data, registry, source=str(file))
+    settings = parse_settings(data, registry, source=str(file))
+    settings.anchor(config_home(file))
+    return settings
+
+
+def config_home(file: Path) -> Path:
+    """The folder relative paths of ``file`` are resolved against: the file's folder — or, for the layout
+    ``crmhub init`` creates (``<project>/config/crmhub.toml``), the project folder, so that layout keeps its
+    store in ``<project>/var`` as it always had (moving it would silently start an empty store)."""
+    folder = file.resolve().parent
+    return folder.parent if folder.name == "config" else folder

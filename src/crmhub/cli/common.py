@@ -29,6 +29,7 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
+_VAR_DIR = [Path("var")]  # the loaded configuration's var folder, for `report_internal`
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $CRMHUB_CONFIG or config/crmhub.toml).")
 
@@ -43,7 +44,7 @@ class Context:
 
     def open_store(self) -> Store:
         """Open (and migrate) the configured store."""
-        return Store.open(self.settings.store.url)
+        return Store.open(self.settings.store.url, var_dir=self.settings.var_dir)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -89,6 +90,7 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
     mask_plain_logs()
     registry = load_registry()
     settings = load_settings(config, registry, required=required)
+    _VAR_DIR[0] = settings.var_dir
     from crmhub.display import set_timezone
 
     set_timezone(settings.timezone)
@@ -145,7 +147,7 @@ def report_error(exc: CrmhubError) -> int:
 
 def report_internal(exc: BaseException) -> int:
     """Save an unexpected exception's traceback to var/log and print one line pointing at it."""
-    log_dir = Path("var/log")
+    log_dir = _VAR_DIR[0] / "log"
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"

@@ -106,6 +106,7 @@ def demo(
     lang = current_lang()
     started = time.monotonic()
     registry = load_registry()
+    workdir = workdir.resolve()  # the config written there names its store by absolute path
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -185,10 +186,11 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed:
     data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     data["store"] = {"url": f"sqlite:///{workdir / 'crmhub.db'}"}
     settings = parse_settings(data, registry, source=str(cfg_path))
+    settings.anchor(workdir)
     cfg_path.write_text(cfg_path.read_text(encoding="utf-8").replace(
         'url = "sqlite:///var/crmhub.db"', f'url = "sqlite:///{workdir / "crmhub.db"}"'), encoding="utf-8")
     ctx = Context(registry, settings)
-    store = Store.open(settings.store.url)
+    store = Store.open(settings.store.url, var_dir=settings.var_dir)
     try:
         console.rule(bilingual("第一次同步（全量）", "Sync 1 (full)"))
         first = run(build_engine(ctx, store).run())

@@ -12,7 +12,6 @@ from crmhub.cli.common import ConfigOption, console, load_context, load_registry
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import DEFAULT_PATH, resolve_path
 from crmhub.i18n import t
-from crmhub.store import Store
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Inspect installed plugins.", no_args_is_help=True)
@@ -68,7 +67,7 @@ def plugins_list() -> None:
 def db_upgrade(config: Path | None = ConfigOption) -> None:
     """Create or migrate the store's schema to the newest revision."""
     ctx = load_context(config, required=False)
-    store = Store.open(ctx.settings.store.url)
+    store = ctx.open_store()
     try:
         console.print(t("db_upgraded", url=store.engine.url.render_as_string(hide_password=True),
                         rev=store.current_revision()))

@@ -146,7 +146,7 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
     """
     job = job_settings(settings, job_name)
     own_store = store is None
-    db = store if store is not None else Store.open(settings.store.url)
+    db = store if store is not None else Store.open(settings.store.url, var_dir=settings.var_dir)
     token = token or StopToken()
     keeper = liveness.Keeper.enter(db)
     started = datetime.now(UTC)

@@ -92,15 +92,17 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 class Store:
     """The database behind crmhub: an engine, migrations and a session factory."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, var_dir: Path | None = None) -> None:
+        """``var_dir``: the configuration's folder for local files (the secret key of the token cache)."""
         self.engine = engine
+        self.var_dir = var_dir if var_dir is not None else Path("var")
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+    def open(cls, url: str | None = None, *, migrate: bool = True, var_dir: Path | None = None) -> Store:
         """Open ``url`` (default: ``CRMHUB_DATABASE_URL`` or the embedded SQLite file) and migrate it."""
         url = url or os.environ.get("CRMHUB_DATABASE_URL") or DEFAULT_URL
-        store = cls(create_store_engine(url))
+        store = cls(create_store_engine(url), var_dir=var_dir)
         if migrate:
             store.upgrade()
         return store

@@ -1,8 +1,8 @@
 """Secrets at rest: a Fernet key kept outside the database, and the encrypted token cache built on it.
 
 The key comes from ``CRMHUB_SECRET_KEY`` (a urlsafe base64 Fernet key; use this for several machines) or from
-``var/secret.key`` beside the working directory, created with mode 0600 on first use. The database only ever
-holds ciphertext; a stolen database without the key reveals no token.
+``secret.key`` in the configuration's ``var`` folder (`Store.var_dir`), created with mode 0600 on first use. The
+database only ever holds ciphertext; a stolen database without the key reveals no token.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class StoreTokenCache:
 
     def __init__(self, store: Store, key: bytes | None = None) -> None:
         self.store = store
-        self._fernet = Fernet(key or load_key())
+        self._fernet = Fernet(key or load_key(store.var_dir / "secret.key"))
 
     def load(self, key: str) -> tuple[str, float, dict[str, str] | None] | None:
         with self.store.begin() as s:
