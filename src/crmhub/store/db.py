@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,7 @@ from crmhub.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///var/crmhub.db"
+MIGRATION_LOCK = "crmhub:migrate:"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -113,9 +114,18 @@ class Store:
         return self.engine.dialect.name
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply migrations up to ``revision``; a clear `StoreError` when the database cannot be reached."""
+        """Apply migrations up to ``revision``; a clear `StoreError` when the database cannot be reached.
+
+        Race-free on first use: processes starting together on a fresh database take turns, so the schema is
+        migrated once and the others find it at head. On PostgreSQL a transaction-scoped advisory lock (one per
+        schema) is held around the whole upgrade; on SQLite the upgrade's transaction starts with ``BEGIN
+        IMMEDIATE`` (see `_sqlite_begin`), which holds the database's write lock until it commits.
+        """
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:scope || current_schema()))"),
+                                       {"scope": MIGRATION_LOCK})
                 cfg = alembic_config(self.engine)
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, revision)
