@@ -2,8 +2,10 @@
 
 Every problem in a file is reported at once, each with its key path (``connectors.zoho.accounts_url``), what
 was expected and, for unknown keys, a "did you mean" hint — then `ConfigError` is raised and the CLI prints it
-without a traceback. ``${ENV}`` and ``${ENV:-default}`` are interpolated in string values; secrets are held as
-``SecretStr`` by the plugin config models and never echoed back in messages.
+without a traceback. ``${ENV}`` and ``${ENV:-default}`` are interpolated in string values (``$${`` is a literal
+``${``); secrets are held as ``SecretStr`` by the plugin config models and never echoed back in messages, and an
+empty secret (``client_secret = ""``, or a variable that expands to nothing) is a problem naming its key path —
+it would otherwise only fail at the first call, as a puzzling authentication error.
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 
 from crmhub.contract import ChannelConfig, ConnectorConfig
 from crmhub.errors import ConfigError
 from crmhub.i18n import bilingual
 from crmhub.jobs.settings import JobSettings, job_problems
+from crmhub.masking import mask_url
 from crmhub.notify.settings import NotifySettings
 from crmhub.plugins import Registry
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.db import DEFAULT_URL
 
 DEFAULT_PATH = Path("config/crmhub.toml")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_HINTS = ("secret", "password", "token", "key", "code")
 
 
@@ -155,6 +158,8 @@ def resolve_path(path: str | Path | None) -> Path:
 def _interpolate(value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         def repl(m: re.Match[str]) -> str:
+            if m.group(0) == "$${":
+                return "${"
             name, default = m.group(1), m.group(2)
             if name in os.environ:
                 return os.environ[name]
@@ -169,6 +174,22 @@ def _interpolate(value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     if isinstance(value, list):
         return [_interpolate(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     return value
+
+
+def empty_secrets(model: BaseModel, where: str) -> list[tuple[str, str]]:
+    """(key path, message) for every secret in ``model`` (nested models too) that is set but empty."""
+    found: list[tuple[str, str]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        key = f"{where}.{name}"
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            found.append((key, bilingual(
+                "密钥为空（若引用了环境变量，请确认该变量已设置且非空；不需要此密钥时请删除该键）",
+                "the secret is empty (if it references an environment variable, check that the variable is set "
+                "and not empty; remove the key if this service needs none)")))
+        elif isinstance(value, BaseModel):
+            found.extend(empty_secrets(value, key))
+    return found
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
@@ -216,7 +237,7 @@ def _describe(err: Any, model: type[BaseModel], prefix: str) -> tuple[str, str]:
     if kind.startswith("url"):
         message = f"expected a URL like https://host/path ({message})"
     if not _is_secret(loc) and kind not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
-        message += f" (got {err['input']!r})"
+        message += f" (got {mask_url(repr(err['input']))})"
     return key, message
 
 
@@ -258,6 +279,8 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
                 out[name] = model.model_validate(table)  # type: ignore[assignment]
             except ValidationError as exc:
                 problems.extend(_describe(e, model, where) for e in exc.errors())
+            else:
+                problems.extend(empty_secrets(out[name], where))
     problems.extend(job_problems(data))
     if settings is not None:
         problems.extend(settings.notify.confidentiality_problems())  # AML alerts: never the RM or a robot

@@ -165,6 +165,18 @@ def _sub_spans(text: str, folded: str, pattern: re.Pattern[str], repl: Callable[
     return "".join(out)
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)(?=@)")
+
+
+def mask_url(text: str) -> str:
+    """Replace the password of every URL in ``text`` with ``***`` (``postgresql://crmhub:***@db/crmhub``).
+
+    Database URLs carry their password inline; wherever one is shown — ``config check``, ``db upgrade``, reports,
+    logs, error messages — only this masked form may appear.
+    """
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+
+
 def mask_text(text: str) -> str:
     """Mask every phone number, resident ID number, long account number and e-mail address in free text.
 
@@ -175,6 +187,7 @@ def mask_text(text: str) -> str:
     """
     if not text:
         return text
+    text = mask_url(text)
     text = _EMAIL.sub(lambda m: m.group(1) + "***@" + m.group(2), text)
     folded = text.translate(_FULL_WIDTH)
     if folded == text and not any(c.isdigit() for c in text):

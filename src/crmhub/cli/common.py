@@ -22,7 +22,7 @@ from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import Settings, load_settings
 from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
-from crmhub.masking import mask_text
+from crmhub.masking import mask_text, mask_url
 from crmhub.store import Store
 
 console = Console(highlight=False, soft_wrap=True)
@@ -135,23 +135,24 @@ def report_error(exc: CrmhubError) -> int:
     if isinstance(exc, ConfigError) and exc.problems:
         err_console.print(f"[red]{t('config_problems')}[/red] — {exc.file}")
         for key, msg in exc.problems:
-            err_console.print(f"  [bold]{escape(key)}[/bold]: {escape(msg)}")
+            err_console.print(f"  [bold]{escape(key)}[/bold]: {escape(mask_url(msg))}")
         if exc.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
     else:
         err_console.print(f"[red]{t('error')} \\[{exc.code}]:[/red] {escape(mask_text(exc.message))}")
         if exc.hint:
-            err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(mask_url(exc.hint))}[/dim]")
     return exit_code_for(exc)
 
 
 def report_internal(exc: BaseException) -> int:
     """Save an unexpected exception's traceback to var/log and print one line pointing at it."""
+    from crmhub.store.files import write_private
+
     log_dir = _VAR_DIR[0] / "log"
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-        path.write_text(mask_text("".join(traceback.format_exception(exc))), encoding="utf-8")
+        write_private(path, mask_text("".join(traceback.format_exception(exc))))  # 0600: it may quote records
         where = str(path)
     except OSError:
         where = bilingual("（无法写入日志）", "(could not write the log)")

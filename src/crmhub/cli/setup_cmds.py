@@ -12,6 +12,7 @@ from crmhub.cli.common import ConfigOption, console, load_context, load_registry
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import DEFAULT_PATH, resolve_path
 from crmhub.i18n import t
+from crmhub.masking import mask_url
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Inspect installed plugins.", no_args_is_help=True)
@@ -41,7 +42,7 @@ def config_check(config: Path | None = ConfigOption) -> None:
     """Validate the config file: every problem is listed with its key path."""
     ctx = load_context(config)
     console.print(t("config_ok", file=resolve_path(config), connectors=len(ctx.settings.connectors),
-                    channels=len(ctx.settings.channels), store=ctx.settings.store.url))
+                    channels=len(ctx.settings.channels), store=mask_url(ctx.settings.store.url)))
 
 
 @plugins_app.command("list")
@@ -69,7 +70,7 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
     ctx = load_context(config, required=False)
     store = ctx.open_store()
     try:
-        console.print(t("db_upgraded", url=store.engine.url.render_as_string(hide_password=True),
+        console.print(t("db_upgraded", url=mask_url(store.engine.url.render_as_string(hide_password=True)),
                         rev=store.current_revision()))
     finally:
         store.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmhub.errors import StoreError
+from crmhub.store.files import private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///var/crmhub.db"
@@ -66,8 +67,10 @@ def create_store_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
-            if database and database != ":memory:":
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            if database and database != ":memory:" and not database.startswith("file:"):
+                private_file(Path(database).expanduser())  # 0600 in a 0700 folder: it holds personal data
+                for suffix in ("-wal", "-shm", "-journal"):  # SQLite copies the file's mode; older ones may not
+                    tighten(Path(database + suffix).expanduser())
             engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)

@@ -17,6 +17,7 @@ from sqlalchemy import delete
 
 from crmhub.errors import StoreError
 from crmhub.store.db import Store
+from crmhub.store.files import private_dir, tighten
 from crmhub.store.tables import TokenCacheRow
 
 DEFAULT_KEY_FILE = Path("var/secret.key")
@@ -28,9 +29,10 @@ def load_key(path: Path = DEFAULT_KEY_FILE) -> bytes:
     if env:
         key = env.encode()
     elif path.exists():
+        tighten(path)
         key = path.read_bytes().strip()
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         key = Fernet.generate_key()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:

@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from crmhub.config import Settings
 from crmhub.contract import Connector, PluginContext, StreamKind, StreamSpec
 from crmhub.errors import FatalError, InputError, QuotaExhaustedError, RetriableError
+from crmhub.masking import mask_url
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
@@ -159,7 +160,7 @@ class SyncEngine:
         except BaseException as exc:
             report.status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) \
                 else "failed"
-            report.error = f"{type(exc).__name__}: {exc}"
+            report.error = mask_url(f"{type(exc).__name__}: {exc}")
             self._finish(report, uow)
             if isinstance(exc, Exception):
                 await self._after_run(report)
