@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmhub.errors import StoreError
+from crmhub.masking import mask_url
 from crmhub.store.files import private_file, tighten
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -62,7 +63,7 @@ def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"store URL {url!r} is not a database URL ({exc})",
+        raise StoreError(f"store URL {mask_url(url)!r} is not a database URL ({mask_url(str(exc))})",
                          hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
     try:
         if parsed.get_backend_name() == "sqlite":
