@@ -11,10 +11,10 @@
     └── IntegrationError             talking to an outside system failed (names connector/channel, stream)
         ├── FatalError               stop this connector or channel for this run and report it
         │   ├── AuthError            credentials rejected or revoked: fix the credentials
-        │   ├── UnreachableError     no connection at all within the connect budget: start or reach the service
         │   └── QuotaExhaustedError  the daily budget is spent: the run stops cleanly and resumes later
         ├── RetriableError           transient: back off and retry within the budget (.retry_after)
-        │   └── RateLimitedError     the service said "too many requests"
+        │   ├── RateLimitedError     the service said "too many requests"
+        │   └── UnreachableError     no connection within the connect budget: the sync fails that connector
         └── RecordError (ValueError) one record is bad: dead-letter it (.source_id, .field) and go on
 
 Connectors raise these; the engine's reaction is keyed on the type, never on the message (intent in the
@@ -108,16 +108,6 @@ class AuthError(FatalError):
     code = "auth"
 
 
-class UnreachableError(FatalError):
-    """The service refused or never answered every connection attempt: the connector is failed for this run.
-
-    Distinct from a `RetriableError` storm (429/5xx), which is retried for the whole retry budget: when nothing
-    listens there is nothing to wait for, so the run gives up after ``connect_attempts`` and says so.
-    """
-
-    code = "unreachable"
-
-
 class QuotaExhaustedError(FatalError):
     """The daily call budget is spent; the run stops cleanly with its cursor saved and resumes later."""
 
@@ -138,6 +128,18 @@ class RateLimitedError(RetriableError):
     """The outside system answered "too many requests" (HTTP 429, Fenxiang 30004, WeCom 45009)."""
 
     code = "rate_limited"
+
+
+class UnreachableError(RetriableError):
+    """Every connection attempt was refused or timed out (``connect_attempts`` of them, not the whole retry budget).
+
+    When nothing listens there is nothing to wait for: `crmhub.http.retrying` gives up at once and never retries
+    it again at an outer level, the sync engine fails the connector for the run (its other streams are not tried),
+    and notification delivery pauses the channel until its next pass, like any other transient failure. A 429/5xx
+    storm is an answering service and keeps the full retry budget.
+    """
+
+    code = "unreachable"
 
 
 class RecordError(IntegrationError, ValueError):

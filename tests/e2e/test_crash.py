@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from crmhub.store import Store
-from crmhub.store.tables import GoldenClient, Outbox
+from crmhub.store.tables import GoldenClient, Outbox, SyncRun
 
 KILLS = 20
 CLIENTS = 60
@@ -195,5 +195,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing(sandboxes: 
         with store.begin() as s:
             states = Counter(s.scalars(select(Outbox.state).where(Outbox.kind == "write_back")).all())
         assert states.get("sent", 0) == 0 and states.get("planned", 0) == 0, states
+        with store.begin() as s:  # every killed run was closed by the next start, none is left "running"
+            runs = Counter(s.scalars(select(SyncRun.status)).all())
+        assert runs.get("running", 0) == 0 and 0 < runs.get("interrupted", 0) <= len(killed_at), runs
     finally:
         store.dispose()

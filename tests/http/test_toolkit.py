@@ -106,7 +106,20 @@ async def test_refused_connections_give_up_after_the_connect_budget() -> None:
         with pytest.raises(UnreachableError, match=r"http://x.example could not be reached \(2 connection") as err:
             await retrying(lambda: client.get("http://x.example/a"), policy=policy, metrics=metrics)
     assert calls == 2 and metrics.errors == 1
-    assert isinstance(err.value, FatalError) and "connect_attempts" in (err.value.hint or "")
+    assert isinstance(err.value, RetriableError) and "connect_attempts" in (err.value.hint or "")
+
+    outer = 0
+
+    async def nested() -> None:  # e.g. a token fetch inside an API call: the spent budget is not retried again
+        nonlocal outer
+        outer += 1
+        async with build_client(transport=httpx.MockTransport(handler)) as inner:
+            await retrying(lambda: inner.get("http://x.example/token"), policy=policy)
+
+    calls = 0
+    with pytest.raises(UnreachableError):
+        await retrying(nested, policy=policy)
+    assert outer == 1 and calls == 2
 
 
 async def test_a_5xx_storm_still_uses_the_full_retry_budget() -> None:

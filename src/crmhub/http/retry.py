@@ -6,8 +6,9 @@ failures (connect/read/write/pool timeouts, dropped connections, protocol errors
 
 A connection that cannot even be opened (refused, DNS failure, connect timeout) has its own, small budget
 (``connect_attempts``): a service that is down stays down for the seconds a backoff lasts, so after that many
-failed connects `UnreachableError` (a `FatalError`) ends the connector for the run instead of spending minutes
-of backoff on every call. A 429/5xx storm is an answering service and keeps the full budget.
+failed connects `UnreachableError` (a `RetriableError` no outer `retrying` retries again) ends the call, and the
+sync engine fails that connector for the run, instead of spending minutes of backoff on every call. A 429/5xx
+storm is an answering service and keeps the full budget.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ async def retrying(
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
     retryer = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type((RetriableError, *_TRANSIENT)),
+        retry=tenacity.retry_if_exception(  # an inner call's spent connect budget is not retried again out here
+            lambda e: isinstance(e, RetriableError | httpx.TransportError) and not isinstance(e, UnreachableError)),
         wait=_wait(policy, None),
         stop=stop,
         before_sleep=before_sleep,
@@ -175,6 +177,8 @@ async def retrying(
             metrics.throttled += 1
             metrics.errors += 1
         raise
+    except UnreachableError:
+        raise  # counted where it was raised
     except RetriableError:
         if metrics is not None:
             metrics.errors += 1

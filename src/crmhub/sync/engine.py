@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select, update
 
 from crmhub.config import Settings
 from crmhub.contract import Connector, PluginContext, StreamKind, StreamSpec
-from crmhub.errors import FatalError, InputError, QuotaExhaustedError, RetriableError
+from crmhub.errors import FatalError, InputError, QuotaExhaustedError, RetriableError, UnreachableError
 from crmhub.masking import mask_url
 from crmhub.plugins import Registry
 from crmhub.store import Store
@@ -223,6 +223,8 @@ class SyncEngine:
                 stats = StreamStats()
                 try:
                     await self._ingest_stream(ctx, name, conn, spec, ingestor, stats, locks)
+                except UnreachableError:
+                    raise  # the source is down: the whole connector fails, its other streams are not tried
                 except (RetriableError, RecoverableStreamError) as exc:
                     stats.error = f"{type(exc).__name__}: {exc}"
                     log.warning("%s/%s stopped: %s", name, spec.name, stats.error)
@@ -233,7 +235,7 @@ class SyncEngine:
             _fail_if_nothing_came(rep)
         except QuotaExhaustedError as exc:
             rep.status, rep.error = "stopped", str(exc)
-        except FatalError as exc:
+        except (FatalError, UnreachableError) as exc:
             rep.status, rep.error = "failed", str(exc)
             log.warning("%s failed: %s", name, rep.error)
         finally:
