@@ -109,6 +109,17 @@ class Settings(Strict):
     home: Path | None = Field(default=None, exclude=True,
                               description="The config file's folder: relative paths are resolved against it.")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
+
     @property
     def var_dir(self) -> Path:
         """Where this configuration keeps its local files (secret key, error logs, reports): ``<home>/var``."""
@@ -134,17 +145,6 @@ def anchored_url(url: str, home: Path) -> str:
             or database.startswith("file:") or Path(database).expanduser().is_absolute():
         return url
     return parsed.set(database=str(home / database)).render_as_string(hide_password=False)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
-        return value
 
 
 def resolve_path(path: str | Path | None) -> Path:
