@@ -29,7 +29,6 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
-_VAR_DIR = [Path("var")]  # the loaded configuration's var folder, for `report_internal`
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $CRMHUB_CONFIG or config/crmhub.toml).")
 
@@ -90,7 +89,6 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
     mask_plain_logs()
     registry = load_registry()
     settings = load_settings(config, registry, required=required)
-    _VAR_DIR[0] = settings.var_dir
     from crmhub.display import set_timezone
 
     set_timezone(settings.timezone)
@@ -149,7 +147,7 @@ def report_internal(exc: BaseException) -> int:
     """Save an unexpected exception's traceback to var/log and print one line pointing at it."""
     from crmhub.store.files import write_private
 
-    log_dir = _VAR_DIR[0] / "log"
+    log_dir = _var_dir_of(exc) / "log"
     try:
         path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
         write_private(path, mask_text("".join(traceback.format_exception(exc))))  # 0600: it may quote records
@@ -158,6 +156,20 @@ def report_internal(exc: BaseException) -> int:
         where = bilingual("（无法写入日志）", "(could not write the log)")
     err_console.print(f"[red]{t('internal_error', kind=type(exc).__name__, path=where)}[/red]")
     return ExitCode.INTERNAL
+
+
+def _var_dir_of(exc: BaseException) -> Path:
+    """The ``var`` folder of the configuration the failing command had loaded (found in its traceback: every
+    command holds its `Context`), so the log lands beside that configuration's store; ``./var`` when none was."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, Context):
+                return value.settings.var_dir
+            if isinstance(value, Settings):
+                return value.var_dir
+        tb = tb.tb_next
+    return Path("var")
 
 
 def write_json_line(obj: Any) -> None:
