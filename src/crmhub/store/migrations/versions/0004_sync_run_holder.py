@@ -1,7 +1,7 @@
 """sync_run.holder: which process (host:pid) runs a sync, so a run whose process died can be found and closed
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
