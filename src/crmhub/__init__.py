@@ -1,77 +1,149 @@
 """crmhub: keeps a bank's corporate clients in one golden record across CRMs, the ledger and channels.
 
 The public API is re-exported here (pinned by ``tests/test_exports.py``); everything else is internal.
+The names are imported lazily on first use (PEP 562).
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from crmhub._version import __version__
-from crmhub.contract import (
-    ApiMetrics,
-    Channel,
-    ChannelConfig,
-    CheckResult,
-    Connector,
-    ConnectorConfig,
-    Cursor,
-    DeliveryResult,
-    OutboundMessage,
-    OutboundRecord,
-    Page,
-    PluginConfig,
-    PluginContext,
-    PushResult,
-    RejectedRecord,
-    RiskFactor,
-    RiskFactorInput,
-    SandboxApp,
-    SandboxOptions,
-    SourceRecord,
-    StreamKind,
-    StreamSpec,
-    WriteBack,
-)
-from crmhub.errors import (
-    AuthError,
-    ConfigError,
-    CrmhubError,
-    FatalError,
-    InputError,
-    IntegrationError,
-    LockedError,
-    PluginError,
-    QuotaExhaustedError,
-    RateLimitedError,
-    RecordError,
-    RetriableError,
-    StoreError,
-)
-from crmhub.hookspecs import hookimpl
-from crmhub.model import (
-    AccountSubStatus,
-    Address,
-    BankAccount,
-    Contact,
-    CorporateClient,
-    CreditFacility,
-    Direction,
-    FactorScore,
-    FieldLineage,
-    Industry,
-    Interaction,
-    InteractionKind,
-    LoanClass,
-    Money,
-    Person,
-    Preferences,
-    Rating,
-    RatingOverride,
-    RelationshipManager,
-    RiskAssessment,
-    RiskSummary,
-    Segment,
-    Shareholder,
-    Transaction,
-    Uscc,
-)
+
+if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
+    from crmhub.contract import (
+        ApiMetrics,
+        Channel,
+        ChannelConfig,
+        CheckResult,
+        Connector,
+        ConnectorConfig,
+        Cursor,
+        DeliveryResult,
+        OutboundMessage,
+        OutboundRecord,
+        Page,
+        PluginConfig,
+        PluginContext,
+        PushResult,
+        RejectedRecord,
+        RiskFactor,
+        RiskFactorInput,
+        SandboxApp,
+        SandboxOptions,
+        SourceRecord,
+        StreamKind,
+        StreamSpec,
+        WriteBack,
+    )
+    from crmhub.errors import (
+        AuthError,
+        ConfigError,
+        CrmhubError,
+        FatalError,
+        InputError,
+        IntegrationError,
+        LockedError,
+        PluginError,
+        QuotaExhaustedError,
+        RateLimitedError,
+        RecordError,
+        RetriableError,
+        StoreError,
+    )
+    from crmhub.hookspecs import hookimpl
+    from crmhub.model import (
+        AccountSubStatus,
+        Address,
+        BankAccount,
+        Contact,
+        CorporateClient,
+        CreditFacility,
+        Direction,
+        FactorScore,
+        FieldLineage,
+        Industry,
+        Interaction,
+        InteractionKind,
+        LoanClass,
+        Money,
+        Person,
+        Preferences,
+        Rating,
+        RatingOverride,
+        RelationshipManager,
+        RiskAssessment,
+        RiskSummary,
+        Segment,
+        Shareholder,
+        Transaction,
+        Uscc,
+    )
+
+# name -> module; resolved on first access (PEP 562), so `import crmhub.errors` stays cheap
+_LAZY: dict[str, str] = {
+    "ApiMetrics": "crmhub.contract",
+    "Channel": "crmhub.contract",
+    "ChannelConfig": "crmhub.contract",
+    "CheckResult": "crmhub.contract",
+    "Connector": "crmhub.contract",
+    "ConnectorConfig": "crmhub.contract",
+    "Cursor": "crmhub.contract",
+    "DeliveryResult": "crmhub.contract",
+    "OutboundMessage": "crmhub.contract",
+    "OutboundRecord": "crmhub.contract",
+    "Page": "crmhub.contract",
+    "PluginConfig": "crmhub.contract",
+    "PluginContext": "crmhub.contract",
+    "PushResult": "crmhub.contract",
+    "RejectedRecord": "crmhub.contract",
+    "RiskFactor": "crmhub.contract",
+    "RiskFactorInput": "crmhub.contract",
+    "SandboxApp": "crmhub.contract",
+    "SandboxOptions": "crmhub.contract",
+    "SourceRecord": "crmhub.contract",
+    "StreamKind": "crmhub.contract",
+    "StreamSpec": "crmhub.contract",
+    "WriteBack": "crmhub.contract",
+    "AuthError": "crmhub.errors",
+    "ConfigError": "crmhub.errors",
+    "CrmhubError": "crmhub.errors",
+    "FatalError": "crmhub.errors",
+    "InputError": "crmhub.errors",
+    "IntegrationError": "crmhub.errors",
+    "LockedError": "crmhub.errors",
+    "PluginError": "crmhub.errors",
+    "QuotaExhaustedError": "crmhub.errors",
+    "RateLimitedError": "crmhub.errors",
+    "RecordError": "crmhub.errors",
+    "RetriableError": "crmhub.errors",
+    "StoreError": "crmhub.errors",
+    "AccountSubStatus": "crmhub.model",
+    "Address": "crmhub.model",
+    "BankAccount": "crmhub.model",
+    "Contact": "crmhub.model",
+    "CorporateClient": "crmhub.model",
+    "CreditFacility": "crmhub.model",
+    "Direction": "crmhub.model",
+    "FactorScore": "crmhub.model",
+    "FieldLineage": "crmhub.model",
+    "Industry": "crmhub.model",
+    "Interaction": "crmhub.model",
+    "InteractionKind": "crmhub.model",
+    "LoanClass": "crmhub.model",
+    "Money": "crmhub.model",
+    "Person": "crmhub.model",
+    "Preferences": "crmhub.model",
+    "Rating": "crmhub.model",
+    "RatingOverride": "crmhub.model",
+    "RelationshipManager": "crmhub.model",
+    "RiskAssessment": "crmhub.model",
+    "RiskSummary": "crmhub.model",
+    "Segment": "crmhub.model",
+    "Shareholder": "crmhub.model",
+    "Transaction": "crmhub.model",
+    "Uscc": "crmhub.model",
+    "hookimpl": "crmhub.hookspecs",
+}
 
 __all__ = [
     "AccountSubStatus",
@@ -138,3 +210,21 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name on first use.
+
+    Every ``crmhub.*`` import runs this package first; importing the whole contract and model here cost each CLI
+    start ~0.2 s even for ``crmhub --help``.
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crmhub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

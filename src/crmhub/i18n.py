@@ -25,6 +25,11 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "内部错误（{kind}）。详细信息已写入 {path}，请反馈给开发团队。",
     },
     "interrupted": {"en": "Interrupted.", "zh": "已中断。"},
+    # CLI usage errors (w4-cli): shown under click's English usage message when the language is zh
+    "usage_error": {
+        "en": "Usage error: see the message above, or add --help to the command.",
+        "zh": "用法错误：命令、选项或参数有误，见上方提示；在命令后加 --help 可查看用法。",
+    },
     "ok": {"en": "ok", "zh": "正常"},
     "failed": {"en": "failed", "zh": "失败"},
     "yes": {"en": "yes", "zh": "是"},

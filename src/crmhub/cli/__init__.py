@@ -7,7 +7,7 @@ import sys
 import typer
 
 from crmhub.errors import CrmhubError
-from crmhub.i18n import LANGS, set_lang
+from crmhub.i18n import LANGS, current_lang, set_lang, t
 
 
 def _take_lang(argv: list[str]) -> list[str]:
@@ -34,10 +34,43 @@ def _take_lang(argv: list[str]) -> list[str]:
     return out
 
 
+def _is_click_error(exc: BaseException, name: str) -> bool:
+    """``exc`` is (a subclass of) click's exception class ``name``, whichever copy of click raised it.
+
+    typer < 0.2x raises the ``click`` package's exceptions; newer typer raises those of its own vendored copy
+    (``typer._click``) even when ``click`` is installed too, so an ``isinstance`` against one of them misses the
+    other (issue #14: every usage mistake became an "internal error"). Matching the class name along the MRO,
+    plus the attributes we use, works with both and with any later move of the vendored module.
+    """
+    return any(cls.__name__ == name for cls in type(exc).__mro__) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _show_usage_error(exc: Exception) -> int:
+    """Print a click usage/parameter error the way click does ("Usage: … Try … --help … Error: …"); exit code 2.
+
+    ``crmhub`` (or a command group) without a command prints its help and exits 2, click's convention since 8.2
+    (a missing command is a usage mistake); ``--help`` exits 0.
+    """
+    if _is_click_error(exc, "NoArgsIsHelpError"):
+        # typer's rich help has already been printed (to stdout) while the exception was built; plain click puts
+        # the help text into the message instead
+        if str(getattr(exc, "message", "") or "").strip():
+            exc.show()  # type: ignore[attr-defined]
+    else:
+        exc.show()  # type: ignore[attr-defined]
+        if current_lang() == "zh" and _is_click_error(exc, "UsageError"):
+            # click's own text is English only; say in Chinese what happened and where help is
+            sys.stderr.write(t("usage_error") + "\n")
+    return int(exc.exit_code)  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``crmhub`` console script."""
+    """Entry point of the ``crmhub`` console script: every outcome becomes an exit code, never a traceback.
+
+    Exit codes: 0 ok, 1 failed, 2 usage or configuration mistake, 3 store locked, 70 internal error, 130
+    interrupted (see docs/cli.md).
+    """
     from crmhub.cli.app import app
-    from crmhub.cli.common import report_error, report_internal
     from crmhub.cli.help_i18n import install as localized_help
 
     localized_help()
@@ -46,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="crmhub", standalone_mode=False)
     except CrmhubError as exc:
+        from crmhub.cli.common import report_error  # imported on demand: it pulls in the store and the config
+
         return report_error(exc)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -53,18 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         from crmhub.cli.common import err_console
-        from crmhub.i18n import t
 
         err_console.print(t("interrupted"))
         return 130
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:
-        import click
+        if _is_click_error(exc, "ClickException"):
+            return _show_usage_error(exc)  # 2 (exit_codes.USAGE) for usage errors, click's own code otherwise
+        if _is_click_error(exc, "Exit"):  # the other copy's Exit (typer.Exit is one of the two)
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        if any(cls.__name__ == "Abort" for cls in type(exc).__mro__):
+            return 130
+        from crmhub.cli.common import report_internal
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
         return report_internal(exc)
     # with standalone_mode=False, click returns the code of a `typer.Exit` instead of raising it
     return result if isinstance(result, int) else 0

@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.orm import Session
 
 from crmhub import plugins
 from crmhub.cli.exit_codes import ExitCode
@@ -23,7 +22,11 @@ from crmhub.config import Settings, load_settings
 from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
 from crmhub.masking import mask_text, mask_url
-from crmhub.store import Store
+
+if TYPE_CHECKING:  # the store (SQLAlchemy + Alembic, ~0.3 s to import) loads only for commands that open it
+    from sqlalchemy.orm import Session
+
+    from crmhub.store import Store
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,6 +46,8 @@ class Context:
 
     def open_store(self) -> Store:
         """Open (and migrate) the configured store."""
+        from crmhub.store import Store
+
         return Store.open(self.settings.store.url, var_dir=self.settings.var_dir)
 
     @contextmanager
