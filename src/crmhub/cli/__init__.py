@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crmhub`` console script: every outcome becomes an exit code, never a traceback.
 
     Exit codes: 0 ok, 1 failed, 2 usage or configuration mistake, 3 store locked, 70 internal error, 130
-    interrupted (see docs/cli.md).
+    interrupted (see docs/development.md, "The command line").
     """
     from crmhub.cli.app import app
     from crmhub.cli.help_i18n import install as localized_help
