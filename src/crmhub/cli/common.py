@@ -28,12 +28,41 @@ if TYPE_CHECKING:  # the store (SQLAlchemy + Alembic, ~0.3 s to import) loads on
 
     from crmhub.store import Store
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup=False: what commands print is mostly upstream, config or user text, and rich would eat anything that looks
+# like a tag ("problem in [connectors.fxiaoke]" printed as "problem in "). A call that wants colour says
+# `markup=True` and escapes what it interpolates (issue #14 item 12).
+console = Console(highlight=False, soft_wrap=True, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 T = TypeVar("T")
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: $CRMHUB_CONFIG or config/crmhub.toml).")
+
+# List commands: `--limit N` (default 100, 0 = no limit) and `--all`; a cut listing says so on stderr (`note_cut`).
+LimitOption = typer.Option(100, "--limit", min=0, help="At most N rows (0 = all); a cut listing says so on stderr.")
+AllOption = typer.Option(False, "--all", help="Every row, however many (same as --limit 0).")
+NO_LIMIT = 2**62  # passed as SQL LIMIT for "all rows" (the query helpers take an int)
+
+
+def row_limit(limit: int, all_rows: bool) -> int:
+    """The LIMIT a list command applies: ``--all`` or ``--limit 0`` mean every row."""
+    return NO_LIMIT if all_rows or limit == 0 else limit
+
+
+def note_cut(shown: int, total: int | None, *, offset: int = 0) -> None:
+    """Tell stderr that a listing shows only part of the rows (``total`` None: more exist, how many is unknown).
+
+    stderr, so ``--json`` output piped into another program stays pure JSON Lines.
+    """
+    if total is not None and offset + shown >= total:
+        return
+    if total is None:
+        text = bilingual(f"仅显示前 {shown:,} 条，还有更多；用 --limit N 或 --all 查看更多",
+                         f"showing the first {shown:,}; there are more; use --limit N or --all")
+    else:
+        text = bilingual(f"仅显示 {shown:,} 条，共 {total:,} 条；用 --limit N 或 --all 查看更多",
+                         f"showing {shown:,} of {total:,}; use --limit N or --all")
+    err_console.print(text, style="yellow")
 
 
 @dataclass(slots=True)
@@ -70,7 +99,8 @@ class Context:
             self._cache = StoreTokenCache(self.open_store())
             return self._cache
         except CrmhubError as exc:
-            err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}")
+            err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}",
+                              markup=True)
             return None
 
 
@@ -83,7 +113,7 @@ def load_registry() -> plugins.Registry:
         registry = plugins.load()
     for w in caught:
         if issubclass(w.category, plugins.PluginLoadWarning):
-            err_console.print(f"[yellow]warning:[/yellow] {w.message}")
+            err_console.print(f"[yellow]warning:[/yellow] {escape(str(w.message))}", markup=True)
     return registry
 
 
@@ -120,7 +150,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
     """Print a one-line error and exit with ``code``."""
-    err_console.print(f"[red]{t('error')}:[/red] {escape(message)}")
+    err_console.print(f"[red]{t('error')}:[/red] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -136,15 +166,16 @@ def exit_code_for(exc: CrmhubError) -> int:
 def report_error(exc: CrmhubError) -> int:
     """Print a crmhub error the way users should see it (no traceback) and return the exit code."""
     if isinstance(exc, ConfigError) and exc.problems:
-        err_console.print(f"[red]{t('config_problems')}[/red] — {exc.file}")
+        err_console.print(f"[red]{t('config_problems')}[/red] — {escape(str(exc.file))}", markup=True)
         for key, msg in exc.problems:
-            err_console.print(f"  [bold]{escape(key)}[/bold]: {escape(mask_url(msg))}")
+            err_console.print(f"  [bold]{escape(key)}[/bold]: {escape(mask_url(msg))}", markup=True)
         if exc.hint:
-            err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]", markup=True)
     else:
-        err_console.print(f"[red]{t('error')} \\[{exc.code}]:[/red] {escape(mask_text(exc.message))}")
+        err_console.print(f"[red]{t('error')} \\[{escape(str(exc.code))}]:[/red] {escape(mask_text(exc.message))}",
+                          markup=True)
         if exc.hint:
-            err_console.print(f"[dim]{t('hint')}: {escape(mask_url(exc.hint))}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(mask_url(exc.hint))}[/dim]", markup=True)
     return exit_code_for(exc)
 
 
@@ -159,7 +190,7 @@ def report_internal(exc: BaseException) -> int:
         where = str(path)
     except OSError:
         where = bilingual("（无法写入日志）", "(could not write the log)")
-    err_console.print(f"[red]{t('internal_error', kind=type(exc).__name__, path=where)}[/red]")
+    err_console.print(f"[red]{escape(t('internal_error', kind=type(exc).__name__, path=where))}[/red]", markup=True)
     return ExitCode.INTERNAL
 
 

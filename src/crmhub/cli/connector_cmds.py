@@ -15,6 +15,7 @@ import typer
 from dateutil.parser import isoparse
 from pydantic import ValidationError
 from rich.table import Table
+from rich.text import Text
 
 from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
@@ -103,10 +104,10 @@ def connectors_check(
             table.add_column(t(col))
         for kind, name, result in rows:
             if result is None:
-                verdict = f"[dim]{t('verdict_disabled')}[/dim]"
+                verdict = Text(t("verdict_disabled"), style="dim")
                 detail = ""
             else:
-                verdict = f"[green]{t('verdict_ok')}[/green]" if result.ok else f"[red]{t('verdict_fail')}[/red]"
+                verdict = Text(t("verdict_ok"), style="green") if result.ok else Text(t("verdict_fail"), style="red")
                 detail = result.message
             table.add_row(name, t(f"kind_{kind}"), verdict, detail)
         console.print(table)
@@ -201,7 +202,7 @@ def pull(
     except KeyError as exc:
         raise InputError(str(exc.args[0])) from None
     done = t("pull_done", records=count, rejected=rej, pages=pages, connector=connector, stream=stream)
-    err_console.print(f"[dim]{done}[/dim]")
+    err_console.print(done, style="dim")
 
 
 def read_outbound(file: Path, stream_kind: str) -> list[tuple[int, OutboundRecord]]:

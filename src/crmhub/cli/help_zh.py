@@ -303,4 +303,9 @@ HELP_ZH: dict[str, str] = {
         '输出 JSON（原始编码，供程序读取）。',
     'Why (kept in the audit log).':
         '原因（记入审计日志）。',
+    # list commands' --limit / --all (w4-cli)
+    'At most N rows (0 = all); a cut listing says so on stderr.':
+        '最多显示 N 条（0 表示全部）；结果被截断时会在标准错误输出中说明。',
+    'Every row, however many (same as --limit 0).':
+        '显示全部记录，不限条数（等同于 --limit 0）。',
 }

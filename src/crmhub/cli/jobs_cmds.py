@@ -21,6 +21,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
@@ -38,12 +39,10 @@ _COLOUR = {"succeeded": "green", "partial": "yellow", "failed": "red", "interrup
            "running": "cyan"}
 
 
-def _status(value: str | None) -> str:
+def _status(value: str | None) -> Text:
     if not value:
-        return "-"
-    text = label("run_status", value)
-    colour = _COLOUR.get(value, "white")
-    return f"[{colour}]{escape(text)}[/{colour}]"
+        return Text("-")
+    return Text(label("run_status", value), style=_COLOUR.get(value, "white"))
 
 
 def _when(iso: str | None) -> str:
@@ -122,7 +121,7 @@ def jobs_list(
     console.print(table)
     for r in rows:
         if r["last"]["error"] and r["last"]["status"] not in ("succeeded", "running"):
-            console.print(f"[dim]{escape(r['job'])}: {escape(mask_text(str(r['last']['error'])))}[/dim]")
+            console.print(f"[dim]{escape(r['job'])}: {escape(mask_text(str(r['last']['error'])))}[/dim]", markup=True)
 
 
 @jobs_app.command("run")
@@ -155,11 +154,11 @@ def jobs_run(
     if json_out:
         write_json_line(outcome.as_dict())
     else:
-        console.print(bilingual(f"作业 {name}（{outcome.command}）：", f"job {name} ({outcome.command}): ")
-                      + _status(outcome.status) + (f"  run #{outcome.run_id}" if outcome.run_id else "")
-                      + f"  {outcome.duration_s}s")
+        head = bilingual(f"作业 {name}（{outcome.command}）：", f"job {name} ({outcome.command}): ")
+        console.print(Text.assemble(head, _status(outcome.status), f"  run #{outcome.run_id}" if outcome.run_id else "",
+                                    f"  {outcome.duration_s}s"))
         if outcome.error and not outcome.ok:
-            err_console.print(f"[red]{escape(mask_text(outcome.error))}[/red]")
+            err_console.print(f"[red]{escape(mask_text(outcome.error))}[/red]", markup=True)
         if outcome.run_id:
             console.print(bilingual(f"查看报告：crmhub report {outcome.run_id}",
                                     f"see the report: crmhub report {outcome.run_id}"))

@@ -16,8 +16,20 @@ import typer
 from dateutil.parser import isoparse
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from crmhub.cli.common import ConfigOption, Context, console, load_context, run, write_json_line
+from crmhub.cli.common import (
+    AllOption,
+    ConfigOption,
+    Context,
+    LimitOption,
+    console,
+    load_context,
+    note_cut,
+    row_limit,
+    run,
+    write_json_line,
+)
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
@@ -72,13 +84,14 @@ def notify_test(
     else:
         colour = _COLOUR.get(entry["status"], "white")
         head = bilingual(f"测试消息 #{entry['id']} 经 {channel}：", f"test message #{entry['id']} via {channel}: ")
-        console.print(f"{escape(head)}[{colour}]{label('outbox_status', entry['status'])}[/{colour}]")
+        console.print(f"{escape(head)}[{colour}]{escape(label('outbox_status', entry['status']))}[/{colour}]",
+                      markup=True)
         for recipient, result in (entry["results"] or {}).items():
-            console.print(f"  {escape(recipient)}: {escape(str(result))}")
+            console.print(f"  {recipient}: {result}")
         if entry.get("answer"):
-            console.print(f"  [dim]{escape(str(entry['answer']))}[/dim]")
+            console.print(f"  [dim]{escape(str(entry['answer']))}[/dim]", markup=True)
         if entry.get("error") and entry["status"] != "delivered":
-            console.print(f"  [red]{escape(str(entry['error']))}[/red]")
+            console.print(f"  [red]{escape(str(entry['error']))}[/red]", markup=True)
     _exit(ExitCode.OK if entry["status"] == "delivered" else ExitCode.FAILED)
 
 
@@ -99,7 +112,7 @@ def notify_run(
         write_json_line(data)
         return
     for warning in outcome.plan.warnings:
-        console.print(f"[yellow]{escape(warning)}[/yellow]")
+        console.print(f"[yellow]{escape(warning)}[/yellow]", markup=True)
     if dry_run:
         table = Table(title=bilingual("将要发送的通知（演练，未发送）", "Notifications that would be sent (dry run)"))
         for col in (bilingual("事件", "event"), bilingual("渠道", "channel"), bilingual("收件人", "recipients"),
@@ -119,11 +132,11 @@ def notify_run(
         f"{planned} planned ({skipped} skipped); {d.delivered} delivered, "
         f"{d.retrying} retrying, {d.failed} failed, {d.partial} partial, {d.unconfirmed} unconfirmed"))
     for name, why in d.stopped.items():
-        console.print(f"[red]{escape(name)}: {escape(why)}[/red]")
+        console.print(f"[red]{escape(name)}: {escape(why)}[/red]", markup=True)
     for name, why in d.paused.items():
         console.print(bilingual(f"[yellow]{escape(name)} 暂时不可用，剩余通知稍后重试：{escape(why)}[/yellow]",
                                 f"[yellow]{escape(name)} is unavailable; the rest waits for the next run: "
-                                f"{escape(why)}[/yellow]"))
+                                f"{escape(why)}[/yellow]"), markup=True)
     if d.locked:
         console.print(bilingual(f"另一个进程正在发送通知（{d.locked}），本次未发送",
                                 f"another process is delivering ({d.locked}); nothing was sent by this one"))
@@ -145,16 +158,20 @@ def notify_log(
                                                              "partial, sending or skipped."),
     event: str | None = typer.Option(None, "--event", help=f"One of {', '.join(EVENTS)}, test."),
     channel: str | None = typer.Option(None, "--channel", help="Only this channel."),
-    limit: int = typer.Option(100, min=1),
+    limit: int = LimitOption, all_rows: bool = AllOption,
 ) -> None:
     """The delivery log: every notification with its status, attempts and the channel's answer per recipient."""
     ctx = load_context(config)
-    with ctx.session() as s:
+    cap = row_limit(limit, all_rows)
+    with ctx.session() as s:  # one row more than shown tells whether the log was cut
         entries = [notification_json(r) for r in list_notifications(s, status=status, event=event,
-                                                                     channel=channel, limit=limit)]
+                                                                     channel=channel, limit=cap + 1)]
+    cut, entries = len(entries) > cap, entries[:cap]
     if json_out:
         for entry in entries:
             write_json_line(entry)
+        if cut:
+            note_cut(len(entries), None)
         return
     table = Table(title=bilingual("通知发送记录", "Notification log"))
     for col in ("id", bilingual("时间", "time"), bilingual("事件", "event"), bilingual("渠道", "channel"),
@@ -164,10 +181,11 @@ def notify_log(
     for e in entries:
         colour = _COLOUR.get(e["status"], "white")
         table.add_row(str(e["id"]), local_time(e["updated_at"]), label("notify_event", e["event"]), e["channel"],
-                      escape(", ".join(e["recipients"]) or "-"),
-                      f"[{colour}]{label('outbox_status', e['status'])}[/{colour}]",
-                      str(e["attempts"]), escape(mask_text(str(e["error"] or e["answer"] or ""))[:120]))
+                      ", ".join(e["recipients"]) or "-", Text(label("outbox_status", e["status"]), style=colour),
+                      str(e["attempts"]), mask_text(str(e["error"] or e["answer"] or ""))[:120])
     console.print(table)
+    if cut:
+        note_cut(len(entries), None)
 
 
 @notify_app.command("retry")
@@ -214,7 +232,7 @@ def notify_routes(config: Path | None = ConfigOption,
         table.add_column(col)
     for r in rows:
         table.add_row(label("notify_event", r["event"]), "✓" if r["enabled"] else "-", r["channel"],
-                      escape(", ".join(r["to"])),
+                      ", ".join(r["to"]),
                       str(r["template"]), str(r["lang"]), r["channel_status"])
     console.print(table)
 
@@ -262,13 +280,15 @@ def interactions_list(
     ref: str = typer.Argument(..., help="Hub id or USCC of the client."),
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
-    limit: int = typer.Option(100, min=1),
+    limit: int = LimitOption, all_rows: bool = AllOption,
 ) -> None:
     """A client's interactions, newest first, and when the next follow-up is due."""
     ctx = load_context(config)
+    cap = row_limit(limit, all_rows)
     with ctx.session() as s:
         client = queries.find_client(s, ref)
-        rows = followup.list_interactions(s, client.id, limit)
+        rows = followup.list_interactions(s, client.id, cap + 1)  # one more than shown: was the list cut?
+        cut, rows = len(rows) > cap, rows[:cap]
         state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
         items: list[dict[str, Any]] = [
             {"id": r.id, "client_id": r.client_id, "kind": r.kind, "occurred_at": r.occurred_at.isoformat(),
@@ -278,16 +298,19 @@ def interactions_list(
     if json_out:
         for item in items:
             write_json_line(item)
+        if cut:
+            note_cut(len(items), None)
         return
-    table = Table(title=f"{escape(name)} — " + bilingual(f"{len(items)} 条联系记录", f"{len(items)} interaction(s)"))
+    table = Table(title=f"{name} — " + bilingual(f"{len(items)} 条联系记录", f"{len(items)} interaction(s)"))
     for col in ("id", bilingual("时间", "when"), bilingual("方式", "kind"), bilingual("人员", "by"),
                 bilingual("摘要", "summary")):
         table.add_column(col)
     for it in items:
         table.add_row(str(it["id"]), local_time(it["occurred_at"]), label("interaction_kind", it["kind"]),
-                      escape(it["by"] or "-"),
-                      escape(it["summary"] or "-"))
+                      it["by"] or "-", it["summary"] or "-")
     console.print(table)
+    if cut:
+        note_cut(len(items), None)
     if state is None:
         console.print(bilingual(f"风险分层 {segment or '-'} 未设置跟进周期", f"no follow-up interval for segment "
                                                                         f"{segment or '-'}"))

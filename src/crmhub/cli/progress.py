@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from crmhub.i18n import Lang
@@ -15,9 +16,10 @@ class RichProgress:
 
     def __init__(self, console: Console, lang: Lang) -> None:
         self.lang = lang
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description:<28}"), BarColumn(bar_width=None),
-                            TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console,
-                            transient=False)
+        # the description column is plain text (connector/stream names); counts carry markup, errors escaped in it
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description:<28}", markup=False),
+                            BarColumn(bar_width=None), TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                            console=console, transient=False)
         self.tasks: dict[tuple[str, str], TaskID] = {}
         self.phase_task: TaskID | None = None
 
@@ -46,7 +48,7 @@ class RichProgress:
     def stream_finished(self, connector: str, stream: str, stats: StreamStats) -> None:
         task = self.tasks.get((connector, stream))
         if task is not None:
-            counts = self._counts(stats) + (f"  [red]{stats.error}[/red]" if stats.error else "")
+            counts = self._counts(stats) + (f"  [red]{escape(str(stats.error))}[/red]" if stats.error else "")
             self.bar.update(task, total=max(stats.read, 1), completed=max(stats.read, 1), counts=counts)
 
     def phase(self, name: str) -> None:

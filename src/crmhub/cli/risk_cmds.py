@@ -12,9 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
+from crmhub.cli.common import (
+    AllOption,
+    ConfigOption,
+    LimitOption,
+    console,
+    load_context,
+    note_cut,
+    row_limit,
+    write_json_line,
+)
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
@@ -152,7 +162,7 @@ def risk_explain(
 
 def _print_explanation(d: dict[str, Any]) -> None:
     zh = current_lang() == "zh"
-    console.print(f"[bold]{d['name']}[/bold]  USCC {d['uscc'] or '-'}  (#{d['id']})")
+    console.print(f"[bold]{escape(str(d['name']))}[/bold]  USCC {escape(d['uscc'] or '-')}  (#{d['id']})", markup=True)
     console.print(bilingual(
         f"评分 {Decimal(str(d['score'])):.2f}，评级 {d['rating']}（{d['rating_numeric']}/10），{d['segment_zh']}；"
         f"仅凭评分为 {d['scored_rating']}；评分卡 {d['scorecard_version']}，评估日 {d['as_of']}",
@@ -162,7 +172,8 @@ def _print_explanation(d: dict[str, Any]) -> None:
     if d["overrides"]:
         for o in d["overrides"]:
             console.print(bilingual("[yellow]调整规则[/yellow] ", "[yellow]Override[/yellow] ")
-                          + f"{o['code']} → {o['rating']}: {o['reason_zh'] if zh else o['reason_en']}")
+                          + escape(f"{o['code']} → {o['rating']}: {o['reason_zh'] if zh else o['reason_en']}"),
+                          markup=True)
     else:
         console.print(bilingual("调整规则：无", "Overrides: none"))
     p = d.get("policy") or {}
@@ -212,8 +223,8 @@ def risk_scorecard(json_out: bool = JsonOption, config: Path | None = ConfigOpti
     zh = current_lang() == "zh"
     note = bilingual("（示例参数，非银行校准值）", " (illustrative, not calibrated)")
     note = note if table_data["illustrative"] else ""
-    console.print(f"[bold]{table_data['title_zh'] if zh else table_data['title_en']}[/bold] "
-                  f"{table_data['version']}{note}")
+    console.print(f"[bold]{escape(table_data['title_zh'] if zh else table_data['title_en'])}[/bold] "
+                  f"{escape(str(table_data['version']))}{escape(note)}", markup=True)
     table = Table()
     for col in (bilingual("因子", "factor"), bilingual("权重", "weight"), bilingual("分档", "bin"),
                 bilingual("档位分", "points"), bilingual("加权分", "weighted")):
@@ -252,7 +263,7 @@ def alerts_list(
     kind: str | None = typer.Option(None, "--kind", help="large_value, structuring, pass_through, fan_in, fan_out, "
                                     "dormant_reactivation."),
     uscc: str | None = typer.Option(None, "--uscc", help="Only this client (USCC or hub id)."),
-    limit: int = typer.Option(100, min=1), offset: int = typer.Option(0, min=0),
+    limit: int = LimitOption, all_rows: bool = AllOption, offset: int = typer.Option(0, min=0),
     config: Path | None = ConfigOption,
 ) -> None:
     """List alerts, newest first."""
@@ -260,12 +271,13 @@ def alerts_list(
     ctx = load_context(config)
     with ctx.session() as s:
         client_id = queries.find_client(s, uscc).id if uscc else None
-        total, rows = list_alerts(s, statuses=statuses, kind=kind, client_id=client_id, limit=limit,
-                                  offset=offset)
+        total, rows = list_alerts(s, statuses=statuses, kind=kind, client_id=client_id,
+                                  limit=row_limit(limit, all_rows), offset=offset)
         items = [_masked(alert_json(r)) for r in rows]
     if json_out:
         for it in items:
             write_json_line(it)
+        note_cut(len(items), total, offset=offset)
         return
     table = Table(title=bilingual(f"预警（共 {total} 条）", f"Alerts ({total} in all)"))
     for col in ("id", bilingual("状态", "status"), bilingual("类型", "kind"), "USCC", bilingual("日期", "day"),
@@ -279,6 +291,7 @@ def alerts_list(
                       f"{Decimal(it['amount']):,.2f} {it['currency']}" if it["amount"] else "-", str(n),
                       it["summary_zh"] if zh else it["summary_en"])
     console.print(table)
+    note_cut(len(items), total, offset=offset)
 
 
 def _status(value: str) -> str:

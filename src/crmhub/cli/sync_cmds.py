@@ -11,7 +11,19 @@ import typer
 from rich.table import Table
 
 from crmhub.cli import exit_codes
-from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.cli.common import (
+    AllOption,
+    ConfigOption,
+    Context,
+    LimitOption,
+    console,
+    err_console,
+    load_context,
+    note_cut,
+    row_limit,
+    run,
+    write_json_line,
+)
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
@@ -117,7 +129,7 @@ def report(
             return
         from rich.console import Console
 
-        capture = Console(record=True, width=120)
+        capture = Console(record=True, width=120, markup=False)
         capture.print(render_report(rep, lang))
         text = capture.export_text()
     if output is not None:
@@ -144,20 +156,21 @@ def clients_list(
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
     search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
-    limit: int = typer.Option(100, min=1), offset: int = typer.Option(0, min=0),
+    limit: int = LimitOption, all_rows: bool = AllOption, offset: int = typer.Option(0, min=0),
     reveal: bool = RevealOption, reason: str | None = ReasonOption,
 ) -> None:
     """List golden clients (personal data masked unless --reveal)."""
     why = check_reveal(reveal, reason)
     ctx = load_context(config)
     with ctx.session() as s:
-        total, rows = queries.list_clients(s, search=search, limit=limit, offset=offset)
+        total, rows = queries.list_clients(s, search=search, limit=row_limit(limit, all_rows), offset=offset)
         items = [queries.client_json(r, mask=why is None, risk=queries.current_risk(s, r.id)) for r in rows]
         if why is not None:
             _reveal_audit(s, "clients list", why, [r.id for r in rows])
     if json_out:
         for item in items:
             write_json_line(item)
+        note_cut(len(items), total, offset=offset)
         return
     table = Table(title=bilingual(f"客户主记录（共 {total} 个）", f"Golden clients ({total} in all)"))
     for col in ("id", "USCC", bilingual("名称", "name"), bilingual("行业", "industry"),
@@ -170,6 +183,7 @@ def clients_list(
                       ", ".join(f"{k}×{len(v)}" for k, v in it.get("external_ids", {}).items()),
                       risk.get("rating", "-"))
     console.print(table)
+    note_cut(len(items), total, offset=offset)
 
 
 @clients_app.command("show")
@@ -344,15 +358,20 @@ def review_reject(item_id: int = typer.Argument(...), config: Path | None = Conf
 
 @deadletter_app.command("list")
 def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
-                    status: str = typer.Option("open", help="open, resolved, retried or all.")) -> None:
+                    status: str = typer.Option("open", help="open, resolved, retried or all."),
+                    limit: int = LimitOption, all_rows: bool = AllOption) -> None:
     """List dead letters with connector, stream, source id and reason."""
     ctx = load_context(config)
-    with ctx.session() as s:
+    cap = row_limit(limit, all_rows)
+    with ctx.session() as s:  # one row more than shown tells whether the listing was cut
         rows = [deadletters.dead_letter_json(r) for r in
-                deadletters.list_dead_letters(s, status=None if status == "all" else status)]
+                deadletters.list_dead_letters(s, status=None if status == "all" else status, limit=cap + 1)]
+    cut, rows = len(rows) > cap, rows[:cap]
     if json_out:
         for r in rows:
             write_json_line({**r, "reason": mask_text(r["reason"])})
+        if cut:
+            note_cut(len(rows), None)
         return
     table = Table(title=bilingual("死信记录", "Dead letters"))
     for col in ("id", bilingual("方向", "dir"), bilingual("连接器", "connector"), bilingual("数据流", "stream"),
@@ -364,6 +383,8 @@ def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOpt
                       r["source_id"] or "-", mask_text(reason(r["reason"])), label("dead_letter_status", r["status"]),
                       str(r["attempts"]), local_time(r["created_at"]))
     console.print(table)
+    if cut:
+        note_cut(len(rows), None)
 
 
 @deadletter_app.command("retry")
