@@ -187,7 +187,7 @@ def pull(
                                   details={"connector": connector, "stream": stream, "since": since,
                                            "limit": limit})
             s.flush()
-            err_console.print(f"[yellow]{t('revealed_note', entry=entry.id, who=entry.actor)}[/yellow]")
+            err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
     since_dt: datetime | None = None
     if since:
         try:

@@ -148,7 +148,7 @@ def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int]) -> N
                           entity_id=client_ids[0] if len(client_ids) == 1 else None,
                           details={"client_ids": client_ids})
     s.flush()
-    err_console.print(f"[yellow]{t('revealed_note', entry=entry.id, who=entry.actor)}[/yellow]")
+    err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
 
 
 @clients_app.command("list")
