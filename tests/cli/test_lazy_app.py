@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,19 @@ def test_help_lists_every_command_without_importing_them(tmp_path: Path) -> None
         assert f" {name} " in stdout, name
     assert [m for m in loaded if m.endswith("_cmds")] == []
     assert "sqlalchemy" not in loaded and "alembic" not in loaded
+
+
+def test_chinese_help_lists_every_command_in_chinese(tmp_path: Path) -> None:
+    """`crmhub --lang zh --help` shows each command's Chinese help, multi-paragraph docstrings included."""
+    from crmhub.cli.help_zh import HELP_ZH
+
+    out = subprocess.run([sys.executable, "-m", "crmhub.cli", "--lang", "zh", "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "300"})
+    assert out.returncode == 0
+    for name, entry in COMMANDS.items():
+        assert entry.help not in out.stdout, name
+        full = next(k for k in HELP_ZH if first_paragraph(k) == entry.help)
+        assert first_paragraph(HELP_ZH[full]) in out.stdout, name
 
 
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_missing_command_shows_help_and_exits_2(tmp_path: Path, lang: str, args:
     assert out.returncode == 2, out.stdout + out.stderr
     assert_not_internal(out)
     assert f"Usage: {' '.join(['crmhub', *args])} [OPTIONS] COMMAND [ARGS]..." in out.stderr
-    assert "Commands" in out.stderr
+    assert ("命令" if lang == "zh" else "Commands") in out.stderr  # the commands panel, titled in the language
     assert out.stdout == ""
 
 

@@ -94,8 +94,12 @@ class LazyGroup(HelpOnStderrGroup):
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         if self._rendering_help:
-            # listing in `crmhub --help`: a stand-in with the table's help, nothing imported
-            return TyperCommand(name=cmd_name, help=COMMANDS[cmd_name].help, callback=None)
+            # listing in `crmhub --help`: a stand-in with the table's help, nothing imported; kept, so a help
+            # translation set on it (crmhub.cli.help_i18n) is what the page then shows
+            stubs: dict[str, TyperCommand] = self.__dict__.setdefault("_stubs", {})
+            if cmd_name not in stubs:
+                stubs[cmd_name] = TyperCommand(name=cmd_name, help=_full_help(cmd_name), callback=None)
+            return stubs[cmd_name]
         command = load_command(cmd_name)
         self.commands[cmd_name] = command
         return command
@@ -106,6 +110,22 @@ class LazyGroup(HelpOnStderrGroup):
             super().format_help(ctx, formatter)
         finally:
             self._rendering_help = False
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.split("\n\n", maxsplit=1)[0].split())
+
+
+def _full_help(name: str) -> str:
+    """The command's whole English help as written in its module (the key of its Chinese translation).
+
+    The table keeps only the first paragraph (all that ``crmhub --help`` shows); a multi-paragraph docstring is
+    found among the translation keys, so the zh page translates it like any other.
+    """
+    from crmhub.cli.help_zh import HELP_ZH
+
+    short = COMMANDS[name].help
+    return next((key for key in HELP_ZH if _first_paragraph(key) == short), short)
 
 
 def load_command(name: str) -> Any:
