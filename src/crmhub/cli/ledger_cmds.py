@@ -65,7 +65,7 @@ def ledger_import(
     if rejected:
         every = len(rejected) == len(results)
         err_console.print(escape(t("ledger_import_all_failed" if every else "ledger_import_some_failed",
-                                   failed=len(rejected), total=len(results), file=file)))
+                                   failed=len(rejected), total=len(results), file=file)), markup=True)
         raise typer.Exit(EXIT_REJECTED if every else EXIT_PARTIAL)
 
 
@@ -74,18 +74,18 @@ def _print(r: Any) -> None:
         # the error names the file and, for balance problems, the statement already: not twice
         text = r.error if r.statement in (r.error or "") else t("ledger_import_rejected", statement=r.statement,
                                                                  error=r.error)
-        err_console.print(f"[red]{t('error')}:[/red] " + escape(text))
+        err_console.print(f"[red]{t('error')}:[/red] " + escape(text), markup=True)
         if r.hint:
-            err_console.print(f"[dim]{t('hint')}: {escape(r.hint)}[/dim]")
+            err_console.print(f"[dim]{t('hint')}: {escape(r.hint)}[/dim]", markup=True)
         return
     params = {"file": r.file, "format": r.format, "statement": r.statement, "entries": r.entries,
               "inserted": r.inserted, "present": r.already_present, "account": r.account}
     text = t("ledger_import_already" if r.status == "already_imported" else "ledger_import_line", **params)
-    console.print(escape(text + ("" if r.matched_account else t("ledger_import_unlinked"))))
+    console.print(escape(text + ("" if r.matched_account else t("ledger_import_unlinked"))), markup=True)
     if r.from_other_statement:
         console.print(escape(t("ledger_import_other_statement", count=r.from_other_statement,
-                               hint=t("ledger_import_other_statement_hint"))))
+                               hint=t("ledger_import_other_statement_hint"))), markup=True)
     if r.notes:
-        console.print(escape(t("ledger_import_notes", count=len(r.notes) + r.more_notes)))
+        console.print(escape(t("ledger_import_notes", count=len(r.notes) + r.more_notes)), markup=True)
         for note in r.notes:
-            console.print("    " + escape(note))
+            console.print("    " + escape(note), markup=True)
