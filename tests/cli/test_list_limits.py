@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crmhub.cli import main
+from crmhub.i18n import set_lang
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, GoldenClient
 
 MARKUP = "[connectors.fxiaoke]"
+
+
+@pytest.fixture(autouse=True)
+def _default_lang() -> Iterator[None]:
+    """`--lang` sets the process language; put it back so later tests see the default."""
+    yield
+    set_lang(None)
 
 
 @pytest.fixture
