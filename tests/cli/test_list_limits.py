@@ -4,8 +4,8 @@ markup (``[connectors.fxiaoke]``) is printed as it is (issue #14 item 12)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
