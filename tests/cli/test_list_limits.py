@@ -13,7 +13,7 @@ import pytest
 from crmhub.cli import main
 from crmhub.i18n import set_lang
 from crmhub.store import Store
-from crmhub.store.tables import DeadLetter, GoldenClient
+from crmhub.store.tables import DeadLetter, GoldenClient, ReviewItem
 
 MARKUP = "[connectors.fxiaoke]"
 
@@ -27,7 +27,7 @@ def _default_lang() -> Iterator[None]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> str:
-    """A config whose store holds 7 golden clients and 5 open dead letters (one of each quoting a config table)."""
+    """A store with 7 golden clients, 5 open dead letters (one of each quoting a config table), 4 review items."""
     db = tmp_path / "crmhub.db"
     cfg = tmp_path / "crmhub.toml"
     cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n', encoding="utf-8")
@@ -40,6 +40,7 @@ def config(tmp_path: Path) -> str:
             s.add_all([DeadLetter(connector="fxiaoke", stream="accounts", source_id=f"a{i}",
                                   reason=f"bad field in {MARKUP}" if i == 4 else "bad field", created_at=now,
                                   updated_at=now) for i in range(5)])
+            s.add_all([ReviewItem(kind="match", dedup_key=f"k{i}", score=0.5, created_at=now) for i in range(4)])
     finally:
         store.dispose()
     return str(cfg)
@@ -81,6 +82,13 @@ def test_deadletter_list_says_it_was_cut(capsys: pytest.CaptureFixture[str], con
     assert "showing the first 2; there are more" in err
     code, out, err = run(capsys, "deadletter", "list", "--json", "--all", "-c", config)
     assert code == 0 and len(json_lines(out)) == 5 and "showing" not in err
+
+
+def test_review_list_says_it_was_cut(capsys: pytest.CaptureFixture[str], config: str) -> None:
+    code, out, err = run(capsys, "review", "list", "--json", "--limit", "1", "-c", config)
+    assert code == 0 and len(json_lines(out)) == 1 and "showing 1 of 4" in err
+    code, out, err = run(capsys, "review", "list", "--json", "--all", "-c", config)
+    assert code == 0 and len(json_lines(out)) == 4 and "showing" not in err
 
 
 def test_chinese_notice(capsys: pytest.CaptureFixture[str], config: str) -> None:

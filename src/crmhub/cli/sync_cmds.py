@@ -311,17 +311,21 @@ def clients_split(client: int = typer.Argument(...), record: str = typer.Argumen
 
 @review_app.command("list")
 def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
-                status: str = typer.Option("open", help="open, accepted, rejected or all.")) -> None:
+                status: str = typer.Option("open", help="open, accepted, rejected or all."),
+                limit: int = LimitOption, all_rows: bool = AllOption) -> None:
     """List review items."""
     ctx = load_context(config)
+    cap = row_limit(limit, all_rows)
     with ctx.session() as s:
+        found = review.list_items(s, None if status == "all" else status)
         items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
                   "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
                   "details": mask_fields(i.details, i.field), "created_at": i.created_at.isoformat()}
-                 for i in review.list_items(s, None if status == "all" else status)]
+                 for i in found[:cap]]
     if json_out:
         for it in items:
             write_json_line(it)
+        note_cut(len(items), len(found))
         return
     table = Table(title=bilingual("复核队列", "Review queue"))
     for col in ("id", bilingual("类型", "kind"), bilingual("状态", "status"), bilingual("客户", "client"),
@@ -335,6 +339,7 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
                       label("field", it["field"]) if it["field"] else "-",
                       f"{float(score):.3f}" if isinstance(score, int | float) else "-", local_time(it["created_at"]))
     console.print(table)
+    note_cut(len(items), len(found))
 
 
 def _decide(item_id: int, config: Path | None, accept: bool) -> None:
