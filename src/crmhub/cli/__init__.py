@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.errors import CrmhubError
 from crmhub.i18n import LANGS, current_lang, set_lang, t
 
@@ -46,7 +47,7 @@ def _is_click_error(exc: BaseException, name: str) -> bool:
 
 
 def _show_usage_error(exc: Exception) -> int:
-    """Print a click usage/parameter error the way click does ("Usage: … Try … --help … Error: …"); exit code 2.
+    """Print a click usage/parameter error the way click does ("Usage: … Try … --help … Error: …"); ExitCode.USAGE.
 
     ``crmhub`` (or a command group) without a command prints its help and exits 2, click's convention since 8.2
     (a missing command is a usage mistake); ``--help`` exits 0.
@@ -61,14 +62,14 @@ def _show_usage_error(exc: Exception) -> int:
         if current_lang() == "zh" and _is_click_error(exc, "UsageError"):
             # click's own text is English only; say in Chinese what happened and where help is
             sys.stderr.write(t("usage_error") + "\n")
-    return int(exc.exit_code)  # type: ignore[attr-defined]
+    return ExitCode.USAGE if _is_click_error(exc, "UsageError") else int(exc.exit_code)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crmhub`` console script: every outcome becomes an exit code, never a traceback.
 
-    Exit codes: 0 ok, 1 failed, 2 usage or configuration mistake, 3 store locked, 70 internal error, 130
-    interrupted (see docs/development.md, "The command line").
+    Exit codes: `crmhub.cli.exit_codes.ExitCode` (docs/operations.md, "Exit codes"); usage mistakes are
+    ``ExitCode.USAGE`` (docs/development.md, "The command line").
     """
     from crmhub.cli.app import app
     from crmhub.cli.help_i18n import install as localized_help
@@ -85,21 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
-        return 130
+        return ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         from crmhub.cli.common import err_console
 
         err_console.print(t("interrupted"))
-        return 130
+        return ExitCode.INTERRUPTED
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except Exception as exc:
         if _is_click_error(exc, "ClickException"):
-            return _show_usage_error(exc)  # 2 (exit_codes.USAGE) for usage errors, click's own code otherwise
+            return _show_usage_error(exc)
         if _is_click_error(exc, "Exit"):  # the other copy's Exit (typer.Exit is one of the two)
             return int(exc.exit_code)  # type: ignore[attr-defined]
         if any(cls.__name__ == "Abort" for cls in type(exc).__mro__):
-            return 130
+            return ExitCode.INTERRUPTED
         from crmhub.cli.common import report_internal
 
         return report_internal(exc)
