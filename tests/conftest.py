@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from crmhub.i18n import set_lang
 from crmhub.store import Store
 
 PG_URL = os.environ.get("CRMHUB_TEST_DATABASE_URL")
@@ -26,6 +27,15 @@ def _pg_schema_url(schema: str) -> str:
     assert PG_URL is not None
     sep = "&" if "?" in PG_URL else "?"
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language: an in-process ``main(["--lang", "en", …])`` sets it for the
+    whole process, which would otherwise leak into the next test."""
+    set_lang(None)
+    yield
+    set_lang(None)
 
 
 @pytest.fixture

@@ -160,8 +160,12 @@ HELP_ZH: dict[str, str] = {
         '重试所有待处理的死信。',
     'Core-ledger tools.':
         '核心账务工具。',
-    'Import a bank statement: each entry becomes a ledger transaction (re-importing adds nothing).':
-        '导入银行对账单：每个条目成为一笔账务交易（重复导入不会新增）。',
+    ('Import a bank statement file, one statement at a time, each all or nothing (re-importing adds nothing).\n\n'
+     'Exit 0 when every statement was imported (or had been already), 1 when all were rejected, 4 when some were\n'
+     'rejected and others imported, 2 when the file cannot be read as a statement file.'):
+        ('逐份导入银行对账单文件，每份对账单要么全部入账、要么全部不入账（重复导入不会新增）。\n\n'
+         '退出码：全部对账单已导入（或此前已导入）为 0，全部被拒为 1，部分被拒、部分导入为 4，'
+         '文件无法作为对账单读取为 2。'),
     'An MT940 (.sta/.txt/.mt940) or camt.053 (.xml) statement.':
         'MT940（.sta/.txt/.mt940）或 camt.053（.xml）对账单。',
     'Ledger account the lines belong to.':
