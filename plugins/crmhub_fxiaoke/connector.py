@@ -182,6 +182,18 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
                                                         deletes_stream=None, modified_at=modified, raw=row))
         return Page(records, next_cursor, rejected)
 
+    async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+        """Map a dead-lettered AccountObj or ContactObj row again, through the same code as a pull (`_page`) with
+        the current configuration and the tenant's field names (``describe``, read once)."""
+        self.stream(stream)
+        if stream not in OBJECTS:
+            raise RecordError(f"stream {stream!r} has no mapping to apply again (a row without _id cannot be "
+                              "re-read); the next sync reads it again", stream=stream)
+        page = self._page(stream, [payload], await self.field_map(stream), {})
+        if page.rejected:
+            raise page.rejected[0].as_error()
+        return page.records[0]
+
     @staticmethod
     def _tombstone(target: str, row: dict[str, Any], stream: str) -> SourceRecord:
         try:

@@ -24,10 +24,12 @@ from crmhub.contract import (
     Page,
     PluginContext,
     PushResult,
+    RejectedRecord,
+    SourceRecord,
     StreamKind,
     StreamSpec,
 )
-from crmhub.errors import AuthError, CrmhubError, FatalError, IntegrationError
+from crmhub.errors import AuthError, CrmhubError, FatalError, IntegrationError, RecordError
 from crmhub_zoho.bulk import BulkReader
 from crmhub_zoho.client import ZohoApiError, ZohoClient
 from crmhub_zoho.config import ZohoConfig
@@ -211,6 +213,29 @@ class ZohoConnector(Connector[ZohoConfig]):
                 if last_page:
                     break
                 page_no += 1
+
+    # --- re-map (dead-letter retry) ---------------------------------------------------------------------------
+
+    async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+        """Map a dead-lettered Accounts or Contacts record again with the current mapping and configuration.
+
+        The payload is the record as Zoho gave it (API JSON, or a Bulk Read CSV row whose owner is a bare user id —
+        the user directory is read once for those, as a bulk pull does). Tombstones are never rejected, so the
+        ``deleted`` stream has nothing to re-map.
+        """
+        self.stream(stream)
+        if stream not in MODULES:
+            raise RecordError(f"stream {stream!r} has no mapping to apply again; the next sync reads it again",
+                              stream=stream)
+        owner = payload.get(self.mapper.accounts["relationship_manager"]) if stream == "accounts" else None
+        ref = owner.get("id") if isinstance(owner, dict) and not owner.get("name") else owner
+        if isinstance(ref, str | int) and str(ref) and str(ref) not in self.mapper.users:
+            await self._load_users()
+        out: SourceRecord | RejectedRecord = (self.mapper.account(payload) if stream == "accounts"
+                                              else self.mapper.contact(payload))
+        if isinstance(out, RejectedRecord):
+            raise out.as_error()
+        return out
 
     # --- push ------------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,9 @@ from crmhub.model import (
     Interaction,
     Transaction,
 )
+
+if TYPE_CHECKING:
+    from crmhub.errors import RecordError
 
 Cursor = dict[str, Any]
 """A stream's position, JSON-serialisable and opaque to the engine. ``None`` means "from the beginning"."""
@@ -96,6 +99,12 @@ class RejectedRecord(BaseModel):
     reason: str
     field: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    def as_error(self) -> RecordError:
+        """This rejection as the `RecordError` `Connector.remap` raises (same reason, field and record id)."""
+        from crmhub.errors import RecordError
+
+        return RecordError(self.reason, source_id=self.source_id, field=self.field, stream=self.stream)
 
 
 @dataclass(slots=True)
@@ -292,11 +301,14 @@ class Connector(ABC, Generic[ConfigT]):
         """
         return None
 
-    def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
-        """Map a stored native payload again (``crmhub deadletter retry`` after a mapping fix).
+    async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+        """Map a stored native payload again (``crmhub deadletter retry`` after a mapping or configuration fix).
 
-        Raise `RecordError` when it still cannot be mapped. Connectors that cannot re-map keep this default, and
-        their dead letters are retried by re-reading the record from the source at its next change.
+        ``payload`` is the record exactly as the source gave it (`RejectedRecord.payload`), so re-mapping it is
+        the same code path as a pull. Async because a mapping may depend on what the connector learns from the
+        source first (a tenant's field names, a user directory). Raise `RecordError` when it still cannot be
+        mapped. Connectors that cannot re-map keep this default, and their dead letters are resolved by the next
+        sync that reads the record again after it changed at the source.
         """
         from crmhub.errors import RecordError
 

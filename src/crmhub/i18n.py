@@ -201,6 +201,34 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "{file}: the statement has no booked entries",
         "zh": "{file}：对账单中没有已记账的交易",
     },
+    # dead letters (deadletter list / show / retry) — w5-delivery
+    "dl_title": {"en": "Dead letters", "zh": "死信记录"},
+    "dl_col_dir": {"en": "dir", "zh": "方向"},
+    "dl_col_connector": {"en": "connector", "zh": "连接器"},
+    "dl_col_stream": {"en": "stream", "zh": "数据流"},
+    "dl_col_source": {"en": "source id", "zh": "源记录"},
+    "dl_col_reason": {"en": "reason", "zh": "原因"},
+    "dl_col_first": {"en": "original reason", "zh": "最初原因"},
+    "dl_col_attempts": {"en": "attempts", "zh": "次数"},
+    "dl_col_status": {"en": "status", "zh": "状态"},
+    "dl_col_at": {"en": "time", "zh": "时间"},
+    "dl_col_event": {"en": "event", "zh": "事件"},
+    "dl_history": {"en": "History", "zh": "处理历史"},
+    "dl_show_head": {
+        "en": "Dead letter #{id}: {connector}/{stream} record {source} — {status}, {attempts} attempt(s)",
+        "zh": "死信 #{id}：{connector}/{stream} 记录 {source} — 状态 {status}，共 {attempts} 次",
+    },
+    "dl_show_first": {"en": "Original reason: {reason}", "zh": "最初原因：{reason}"},
+    "dl_show_latest": {"en": "Latest reason: {reason}", "zh": "最近原因：{reason}"},
+    "dl_event_rejected": {"en": "rejected by a sync", "zh": "同步时被拒"},
+    "dl_event_retry_ok": {"en": "retry succeeded", "zh": "重试成功"},
+    "dl_event_retry_failed": {"en": "retry failed", "zh": "重试失败"},
+    "dl_event_resolved": {"en": "resolved by a sync", "zh": "同步时已解决"},
+    "dl_retry_summary": {"en": "{ok} retried, {failed} still failing", "zh": "重试成功 {ok} 条，仍失败 {failed} 条"},
+    "dl_retry_next": {
+        "en": "Re-mapped records join golden clients at the next `crmhub sync`.",
+        "zh": "重新映射的记录将在下次 `crmhub sync` 时并入客户主记录。",
+    },
 }
 
 

@@ -80,7 +80,7 @@ class MemoryConnector(Connector[MemoryConfig]):
                             modified_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=raw["_mod"]),
                             raw=raw)
 
-    def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+    async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
         from crmhub.errors import RecordError
 
         out = self._map(payload)

@@ -27,7 +27,7 @@ from crmhub.cli.common import (
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
-from crmhub.i18n import bilingual, current_lang, t
+from crmhub.i18n import MESSAGES, bilingual, current_lang, t
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting import render_html, render_plan, render_report, report_json
 from crmhub.store import Store
@@ -365,7 +365,7 @@ def review_reject(item_id: int = typer.Argument(...), config: Path | None = Conf
 def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
                     status: str = typer.Option("open", help="open, resolved, retried or all."),
                     limit: int = LimitOption, all_rows: bool = AllOption) -> None:
-    """List dead letters with connector, stream, source id and reason."""
+    """List dead letters with connector, stream, source id, latest and original reason."""
     ctx = load_context(config)
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:  # one row more than shown tells whether the listing was cut
@@ -374,51 +374,87 @@ def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOpt
     cut, rows = len(rows) > cap, rows[:cap]
     if json_out:
         for r in rows:
-            write_json_line({**r, "reason": mask_text(r["reason"])})
+            write_json_line(_masked_dead_letter(r))
         if cut:
             note_cut(len(rows), None)
         return
-    table = Table(title=bilingual("死信记录", "Dead letters"))
-    for col in ("id", bilingual("方向", "dir"), bilingual("连接器", "connector"), bilingual("数据流", "stream"),
-                bilingual("源记录", "source id"), bilingual("原因", "reason"), bilingual("状态", "status"),
-                bilingual("次数", "attempts"), bilingual("时间", "time")):
+    table = Table(title=t("dl_title"))
+    for col in ("id", t("dl_col_dir"), t("dl_col_connector"), t("dl_col_stream"), t("dl_col_source"),
+                t("dl_col_reason"), t("dl_col_first"), t("dl_col_status"), t("dl_col_attempts"), t("dl_col_at")):
         table.add_column(col)
     for r in rows:
+        first = r["first_reason"] if r["first_reason"] != r["reason"] else "="
         table.add_row(str(r["id"]), label("direction", r["direction"]), r["connector"], r["stream"],
-                      r["source_id"] or "-", mask_text(reason(r["reason"])), label("dead_letter_status", r["status"]),
+                      r["source_id"] or "-", mask_text(reason(r["reason"])),
+                      mask_text(reason(first)), label("dead_letter_status", r["status"]),
                       str(r["attempts"]), local_time(r["created_at"]))
     console.print(table)
     if cut:
         note_cut(len(rows), None)
 
 
+def _masked_dead_letter(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "reason": mask_text(r["reason"]), "first_reason": mask_text(r["first_reason"]),
+            "history": [{**h, "reason": mask_text(str(h.get("reason") or ""))} for h in r["history"]]}
+
+
+@deadletter_app.command("show")
+def deadletter_show(dead_id: int = typer.Argument(..., help="Dead letter id."), config: Path | None = ConfigOption,
+                    json_out: bool = JsonOption) -> None:
+    """One dead letter: where it came from, the original and latest reason, and every attempt since."""
+    ctx = load_context(config)
+    with ctx.session() as s:
+        r = deadletters.dead_letter_json(deadletters.get_dead_letter(s, dead_id))
+    if json_out:
+        write_json_line(_masked_dead_letter(r))
+        return
+    console.print(t("dl_show_head", id=r["id"], connector=r["connector"], stream=r["stream"],
+                    source=r["source_id"] or "-", status=label("dead_letter_status", r["status"]),
+                    attempts=r["attempts"]))
+    console.print(t("dl_show_first", reason=mask_text(reason(r["first_reason"]))))
+    if r["reason"] != r["first_reason"]:
+        console.print(t("dl_show_latest", reason=mask_text(reason(r["reason"]))))
+    table = Table(title=t("dl_history"))
+    for col in (t("dl_col_at"), t("dl_col_event"), t("dl_col_reason")):
+        table.add_column(col)
+    for h in r["history"]:
+        event = str(h.get("event"))
+        run_id = f" (run {h['run_id']})" if h.get("run_id") is not None else ""
+        table.add_row(local_time(h.get("at")), t(f"dl_event_{event}") if f"dl_event_{event}" in MESSAGES else event,
+                      mask_text(reason(str(h.get("reason") or ""))) + run_id)
+    console.print(table)
+
+
 @deadletter_app.command("retry")
 def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead letter id."),
                      all_: bool = typer.Option(False, "--all", help="Retry every open dead letter."),
+                     json_out: bool = JsonOption,
                      config: Path | None = ConfigOption) -> None:
-    """Retry dead letters: inbound records are mapped again, refused write-backs queued again."""
+    """Retry dead letters: inbound records are mapped again with the current mapping and configuration, refused
+    write-backs queued again. Re-mapped records join golden clients at the next `crmhub sync`."""
     if dead_id is None and not all_:
         raise InputError("give a dead letter id or --all")
     ctx = load_context(config)
     store = ctx.open_store()
     from crmhub.cli.connector_cmds import make_connector
 
-    ok = failed = 0
+    def factory(name: str) -> Any:
+        return make_connector(ctx, name) if name in ctx.settings.connectors else None
+
     try:
-        with store.begin() as s:
-            rows = deadletters.select_for_retry(s, None if all_ else [dead_id or 0])
-            for row in rows:
-                if row.direction == "out":
-                    done, why = deadletters.retry_outbound(s, row)
-                elif row.connector not in ctx.settings.connectors:
-                    done, why = False, f"connector {row.connector!r} is no longer configured"
-                else:
-                    done, why = deadletters.retry_inbound(s, row, make_connector(ctx, row.connector))
-                ok += done
-                failed += not done
-                console.print(f"#{row.id} {row.connector}/{row.stream} {row.source_id or '-'}: "
-                              f"{reason('ok' if done else 'still failing')} — {mask_text(reason(why))}")
+        outcomes = run(deadletters.retry(store, None if all_ else [dead_id or 0], factory))
     finally:
         store.dispose()
-    console.print(bilingual(f"重试成功 {ok} 条，仍失败 {failed} 条", f"{ok} retried, {failed} still failing"))
+    ok = sum(o.ok for o in outcomes)
+    failed = len(outcomes) - ok
+    for o in outcomes:
+        if json_out:
+            write_json_line({**o.as_json(), "message": mask_text(o.message)})
+            continue
+        console.print(f"#{o.id} {o.connector}/{o.stream} {o.source_id or '-'}: "
+                      f"{reason('ok' if o.ok else 'still failing')} — {mask_text(reason(o.message))}")
+    if not json_out:
+        console.print(t("dl_retry_summary", ok=ok, failed=failed))
+        if ok:
+            console.print(t("dl_retry_next"))
     raise SystemExit(exit_codes.for_counts(ok, failed))

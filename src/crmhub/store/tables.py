@@ -182,6 +182,10 @@ class DeadLetter(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    history: Mapped[list[Any] | None] = mapped_column(JsonType, nullable=True)
+    """What happened to it, oldest first: ``{"at", "event", "reason", "run_id"?}`` with event ``rejected`` (a sync
+    refused it; the first entry holds the original reason), ``retry_ok`` / ``retry_failed`` (`crmhub deadletter
+    retry`) or ``resolved`` (a later sync stored the record). ``reason`` is always the latest one."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

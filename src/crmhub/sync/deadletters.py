@@ -1,17 +1,35 @@
-"""Dead letters: list them, and retry them — inbound records are re-mapped, refused write-backs re-queued."""
+"""Dead letters: list them, show their history, and retry them — inbound records are re-mapped, refused write-backs
+re-queued.
+
+A retry never holds a store transaction while it talks to a connector: the rows to retry are read in one short
+transaction, each connector re-maps its payloads (which may call the source, e.g. Fenxiang's ``describe``, and use
+the token cache — another connection to the same database), and each outcome is written in its own short
+transaction. Holding SQLite's write lock across that work made the token cache's connection wait out the busy
+timeout and fail with "database is locked".
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crmhub.contract import Connector, Page, StreamKind
-from crmhub.errors import InputError, RecordError
+from crmhub.contract import Connector, StreamKind
+from crmhub.errors import CrmhubError, InputError, RecordError
 from crmhub.store.tables import DeadLetter, Outbox
-from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
+from crmhub.sync import deadletter_history as dl_history
+from crmhub.sync.ingest import Ingestor
+
+if TYPE_CHECKING:
+    from crmhub.store import Store
+
+ConnectorFactory = Callable[[str], "Connector[Any] | None"]
+"""Makes the configured connector of that name, or None when it is no longer configured."""
 
 
 def list_dead_letters(session: Session, *, status: str | None = "open", limit: int = 1000) -> list[DeadLetter]:
@@ -22,11 +40,21 @@ def list_dead_letters(session: Session, *, status: str | None = "open", limit: i
     return list(session.scalars(q))
 
 
+def get_dead_letter(session: Session, dead_id: int) -> DeadLetter:
+    """One dead letter by id; an unknown id is an `InputError`."""
+    row = session.get(DeadLetter, dead_id)
+    if row is None:
+        raise InputError(f"no dead letter with id {dead_id}", hint="see `crmhub deadletter list --status all`")
+    return row
+
+
 def dead_letter_json(row: DeadLetter) -> dict[str, Any]:
-    """JSON form for `crmhub deadletter list --json`."""
+    """JSON form for `crmhub deadletter list/show --json`: ``reason`` is the latest, ``first_reason`` the original
+    one, ``history`` every rejection, retry and resolution in order."""
     return {"id": row.id, "run_id": row.run_id, "direction": row.direction, "connector": row.connector,
-            "stream": row.stream, "source_id": row.source_id, "reason": row.reason, "field": row.field,
-            "status": row.status, "attempts": row.attempts, "created_at": row.created_at.isoformat(),
+            "stream": row.stream, "source_id": row.source_id, "reason": row.reason,
+            "first_reason": dl_history.first_reason(row), "field": row.field, "status": row.status,
+            "attempts": row.attempts, "history": dl_history.history_of(row), "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat()}
 
 
@@ -44,31 +72,126 @@ def select_for_retry(session: Session, ids: list[int] | None) -> list[DeadLetter
     return rows
 
 
-def retry_inbound(session: Session, row: DeadLetter, connector: Connector[Any]) -> tuple[bool, str]:
-    """Re-map a stored inbound payload and ingest it; the dead letter is resolved or keeps the new reason."""
-    spec = connector.stream(row.stream)
+@dataclass(frozen=True, slots=True)
+class _Todo:
+    """What a retry needs of a dead letter, read before any connector work starts."""
+
+    id: int
+    direction: str
+    connector: str
+    stream: str
+    source_id: str | None
+    payload: dict[str, Any]
+    run_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """One dead letter's retry: ``ok`` and what happened (the new reason when it still fails)."""
+
+    id: int
+    connector: str
+    stream: str
+    source_id: str | None
+    ok: bool
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        """For `crmhub deadletter retry --json`."""
+        return {"id": self.id, "connector": self.connector, "stream": self.stream, "source_id": self.source_id,
+                "ok": self.ok, "message": self.message}
+
+
+async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFactory) -> list[RetryOutcome]:
+    """Retry the open dead letters ``ids`` (all when None); see the module docstring for the transactions."""
+    with store.begin() as s:
+        todo = [_Todo(r.id, r.direction, r.connector, r.stream, r.source_id, dict(r.payload or {}), r.run_id)
+                for r in select_for_retry(s, ids)]
+    outcomes: list[RetryOutcome] = []
+    inbound: dict[str, list[_Todo]] = defaultdict(list)
+    for item in todo:
+        if item.direction == "out":
+            with store.begin() as s:
+                outcomes.append(_retry_outbound(s, item))
+        else:
+            inbound[item.connector].append(item)
+    for name, items in inbound.items():
+        try:
+            connector = make_connector(name)
+        except CrmhubError as exc:
+            outcomes += [_record(store, item, f"connector {name!r} cannot be set up: {exc}", False)
+                         for item in items]
+            continue
+        if connector is None:
+            outcomes += [_record(store, item, f"connector {name!r} is no longer configured", False)
+                         for item in items]
+            continue
+        async with connector:
+            for item in items:
+                outcomes.append(await _retry_inbound(store, connector, item))
+    return sorted(outcomes, key=lambda o: o.id)
+
+
+async def _retry_inbound(store: Store, connector: Connector[Any], item: _Todo) -> RetryOutcome:
     try:
-        record = connector.remap(row.stream, row.payload)
-    except RecordError as exc:
-        row.attempts += 1
-        row.reason = str(exc)
-        row.updated_at = datetime.now(UTC)
-        return False, row.reason
-    stats = StreamStats()
-    cursor = load_cursor(session, connector.name, row.stream)
-    Ingestor(connector.name, row.run_id).store_page(session, spec, Page(records=[record], next_cursor=cursor), stats)
-    row.status = "resolved"
-    row.updated_at = datetime.now(UTC)
-    return True, "re-mapped and stored" if spec.kind is not StreamKind.DELETION else "applied"
+        spec = connector.stream(item.stream)
+    except KeyError as exc:
+        return _record(store, item, str(exc.args[0]), False)
+    try:
+        record = await connector.remap(item.stream, item.payload)
+    except RecordError as exc:  # the record itself is still bad: that is its reason now
+        return _record(store, item, str(exc), True)
+    except CrmhubError as exc:  # the source or configuration failed, not the record: keep its reason
+        return _record(store, item, f"could not re-map now: {exc}", False)
+    with store.begin() as s:
+        row = s.scalars(select(DeadLetter).where(DeadLetter.id == item.id).with_for_update()).first()
+        if row is None or row.status != "open":
+            return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True,
+                                "already resolved meanwhile (a sync stored the record)")
+        message = "re-mapped and stored" if spec.kind is not StreamKind.DELETION else "re-mapped and applied"
+        history, attempts = row.history, row.attempts
+        _mark(row, dl_history.RETRY_OK, message, ok=True)
+        s.flush()  # resolved before the records are stored, so ingest does not note a second resolution
+        refused = Ingestor(connector.name, item.run_id).store_records(s, spec, [record])
+        if refused is not None:  # the store's screen or the database refused the re-mapped record
+            row.history, row.attempts, row.status = history, attempts, "open"
+            _mark(row, dl_history.RETRY_FAILED, refused, ok=False)
+            row.reason = refused
+            return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, refused)
+    return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True, message)
 
 
-def retry_outbound(session: Session, row: DeadLetter) -> tuple[bool, str]:
+def _record(store: Store, item: _Todo, message: str, new_reason: bool) -> RetryOutcome:
+    """A failed retry: history entry, one more attempt; ``new_reason`` replaces the latest reason."""
+    with store.begin() as s:
+        row = s.get(DeadLetter, item.id)
+        if row is not None and row.status == "open":
+            _mark(row, dl_history.RETRY_FAILED, message, ok=False)
+            if new_reason:
+                row.reason = message
+    return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, message)
+
+
+def _mark(row: DeadLetter, event: str, message: str, *, ok: bool) -> None:
+    now = datetime.now(UTC)
+    dl_history.append(row, event, message, at=now)
+    row.attempts += 1
+    row.updated_at = now
+    if ok:
+        row.status = "resolved"
+
+
+def _retry_outbound(session: Session, item: _Todo) -> RetryOutcome:
     """Re-queue a refused write-back so the next delivery sends it again."""
-    outbox_id = row.payload.get("outbox_id")
-    if outbox_id is None:
-        return False, "no outbox row recorded for this dead letter"
+    row = session.get(DeadLetter, item.id)
+    outbox_id = item.payload.get("outbox_id")
+    if row is None or outbox_id is None:
+        message = "no outbox row recorded for this dead letter"
+        if row is not None:
+            _mark(row, dl_history.RETRY_FAILED, message, ok=False)
+        return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, message)
     session.execute(update(Outbox).where(Outbox.id == outbox_id).values(
         state="planned", not_before=None, attempts=0, updated_at=datetime.now(UTC)))
+    _mark(row, dl_history.RETRY_OK, "write-back queued again", ok=False)
     row.status = "retried"
-    row.updated_at = datetime.now(UTC)
-    return True, "write-back queued again"
+    return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True, "write-back queued again")

@@ -37,6 +37,7 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync import deadletter_history as dl_history
 from crmhub.sync.hashing import content_hash
 from crmhub.sync.hygiene import screen, storable_dead_letter
 
@@ -108,6 +109,7 @@ def dead_letter(session: Session, *, connector: str, stream: str, rejected: Reje
             DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.source_id == source_id,
             DeadLetter.direction == direction, DeadLetter.status == "open")).first()
     if existing is not None:
+        dl_history.append(existing, dl_history.REJECTED, reason, at=now, run_id=run_id)
         existing.reason = reason
         existing.field = field_name
         existing.payload = payload
@@ -117,16 +119,24 @@ def dead_letter(session: Session, *, connector: str, stream: str, rejected: Reje
         return
     session.add(DeadLetter(run_id=run_id, direction=direction, connector=connector, stream=stream,
                            source_id=source_id, reason=reason, field=field_name, payload=payload,
-                           status="open", attempts=1, created_at=now, updated_at=now))
+                           status="open", attempts=1, created_at=now, updated_at=now,
+                           history=[dl_history.entry(dl_history.REJECTED, reason, at=now, run_id=run_id)]))
 
 
-def _resolve_dead_letters(session: Session, connector: str, stream: str, source_ids: Sequence[str]) -> None:
+def _resolve_dead_letters(session: Session, connector: str, stream: str, source_ids: Sequence[str],
+                          run_id: int | None) -> None:
+    """Records stored now that had an open dead letter: resolved, with that noted in their history (one SELECT
+    per page, almost always answering nothing)."""
     if not source_ids:
         return
-    session.execute(update(DeadLetter).where(
-        DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.direction == "in",
-        DeadLetter.status == "open", DeadLetter.source_id.in_(list(source_ids)))
-        .values(status="resolved", updated_at=datetime.now(UTC)))
+    now = datetime.now(UTC)
+    for row in session.scalars(select(DeadLetter).where(
+            DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.direction == "in",
+            DeadLetter.status == "open", DeadLetter.source_id.in_(list(source_ids)))):
+        dl_history.append(row, dl_history.RESOLVED, "a later sync read the record again and stored it", at=now,
+                          run_id=run_id)
+        row.status = "resolved"
+        row.updated_at = now
 
 
 def _record_payload(rec: SourceRecord) -> dict[str, Any] | None:
@@ -194,6 +204,19 @@ class Ingestor:
                 dead_letter(session, connector=self.connector, stream=spec.name, source_id=rec.source_id,
                             reason=_refusal(exc), payload=rec.raw, run_id=self.run_id)
 
+    def store_records(self, session: Session, spec: StreamSpec, records: Sequence[SourceRecord]) -> str | None:
+        """Store re-mapped records without touching the stream's cursor (`crmhub deadletter retry`), screened and
+        stored like a page's; returns why when the screen or the database refuses them (nothing is stored then)."""
+        screened, rejects = screen(spec.name, Page(records=list(records), next_cursor=None))
+        if rejects:
+            return rejects[0].reason
+        try:
+            with session.begin_nested():
+                self._store_records(session, spec, list({r.source_id: r for r in screened}.values()), StreamStats())
+        except _REFUSED as exc:
+            return _refusal(exc)
+        return None
+
     def _store_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
                        stats: StreamStats) -> None:
         if spec.kind in (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION):
@@ -260,7 +283,7 @@ class Ingestor:
         for i in range(0, len(unchanged_ids), CHUNK):
             session.execute(update(SourceRow).where(SourceRow.id.in_(unchanged_ids[i:i + CHUNK]))
                             .values(last_seen_at=now))
-        _resolve_dead_letters(session, self.connector, spec.name, ids)
+        _resolve_dead_letters(session, self.connector, spec.name, ids, self.run_id)
         if spec.kind is StreamKind.CONTACT:
             parents = {p for r in records if (p := getattr(r.data, "client_source_id", None))}
             self._flag_parents(session, parents)
