@@ -69,3 +69,28 @@ def test_datetimes_come_back_aware_utc_and_json_round_trips(store: Store) -> Non
     assert row.created_at == at and row.created_at.tzinfo is not None
     assert row.created_at.utcoffset() == timedelta(0)
     assert row.data == {"name": "丁公司", "n": [1, 2]}
+
+
+def test_dead_letter_history_backfilled_by_migration_0005(store_url: str) -> None:
+    """Dead letters stored before history was kept get their stored reason as the first entry (w5-delivery)."""
+    from sqlalchemy import text
+
+    from crmhub.store.tables import DeadLetter
+
+    old = Store.open(store_url, migrate=False)
+    try:
+        old.upgrade("0002")
+        with old.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO dead_letter (run_id, direction, connector, stream, source_id, reason, payload, status, "
+                "attempts, created_at, updated_at) VALUES (7, 'in', 'zoho', 'accounts', 'Z1', 'USCC: invalid', "
+                "'{}', 'open', 1, :at, :at)"), {"at": datetime(2026, 1, 2, tzinfo=UTC)})
+        old.upgrade()
+        with old.begin() as s:
+            row = s.scalars(select(DeadLetter)).one()
+            assert row.history is not None and len(row.history) == 1
+            entry = row.history[0]
+            assert (entry["event"], entry["reason"], entry["run_id"]) == ("rejected", "USCC: invalid", 7)
+            assert entry["at"].startswith("2026-01-02")
+    finally:
+        old.dispose()

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from crmhub import Connector, Cursor, Page, SourceRecord, hookimpl
 from crmhub.cli import main
 from crmhub.config import parse_settings
+from crmhub.contract import PluginContext
 from crmhub.plugins import load
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, GoldenClient, Outbox, ReviewItem, SyncCursor
@@ -182,6 +183,60 @@ async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(store: St
     assert "group_mismatch" in item.details["explanation"]
 
 
+async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(store: Store, registry: Any,
+                                                                     crms: dict[str, MemoryCrm],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry re-maps the stored payload: still bad → the attempt is recorded, the first reason kept; after a
+    mapping fix → stored, resolved, and the next run merges it (on SQLite and PostgreSQL)."""
+    from crmhub.sync import deadletters
+
+    crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
+    cfg = engine(store, registry)
+    await cfg.run(["crm"])
+    with store.begin() as s:
+        dl = s.scalars(select(DeadLetter)).one()
+    first = dl.reason
+
+    def connector(name: str) -> Any:
+        return MemoryConnector(cfg.settings.connectors[name], PluginContext(name=name))  # type: ignore[arg-type]
+
+    failed = await deadletters.retry(store, None, connector)
+    assert [(o.id, o.ok) for o in failed] == [(dl.id, False)] and "invalid" in failed[0].message
+    original = MemoryConnector._map
+
+    def fixed(self: MemoryConnector, raw: dict[str, Any]) -> Any:  # a mapping fix: an invalid USCC is dropped
+        return original(self, {k: v for k, v in raw.items() if k != "uscc"})
+
+    monkeypatch.setattr(MemoryConnector, "_map", fixed)
+    done = await deadletters.retry(store, None, connector)
+    assert [(o.id, o.ok) for o in done] == [(dl.id, True)]
+    with store.begin() as s:
+        row = s.get(DeadLetter, dl.id)
+        assert row is not None and row.status == "resolved" and row.attempts == 3
+        js = deadletters.dead_letter_json(row)
+    assert js["first_reason"] == first and [h["event"] for h in js["history"]] == [
+        "rejected", "retry_failed", "retry_ok"]
+    assert isinstance(await connector("crm").remap("accounts", dict(crms["b"].records["Z2"])), SourceRecord)
+    await cfg.run(["crm"])
+    with store.begin() as s:
+        assert s.scalar(select(GoldenClient.name)) == "坏公司"
+
+
+async def test_record_fixed_at_the_source_resolves_its_dead_letter_with_history(
+        store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    """A record corrected in the CRM is read again by the next sync: its dead letter is resolved, and the history
+    shows the original reason and that resolution."""
+    crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
+    await engine(store, registry).run(["crm"])
+    crms["b"].put("Z2", name="坏公司", uscc=U2)
+    await engine(store, registry).run(["crm"])
+    with store.begin() as s:
+        dl = s.scalars(select(DeadLetter)).one()
+        assert dl.status == "resolved"
+        assert [h["event"] for h in dl.history or []] == ["rejected", "resolved"]
+        assert "invalid" in (dl.history or [])[0]["reason"]
+
+
 async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,
                                                                  crms: dict[str, MemoryCrm]) -> None:
     """A run killed after two pages resumes from the stored cursor; the end state equals a clean run's."""
@@ -272,7 +327,12 @@ async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, r
     with store.begin() as s:
         dl = s.scalars(select(DeadLetter).where(DeadLetter.direction == "out")).one()
         assert "locked" in dl.reason
-        assert deadletters.retry_outbound(s, dl)[0]
+    outcomes = await deadletters.retry(store, [dl.id], lambda name: None)
+    assert [(o.id, o.ok) for o in outcomes] == [(dl.id, True)]
+    with store.begin() as s:
+        row = s.get(DeadLetter, dl.id)
+        assert row is not None and row.status == "retried"
+        assert [h["event"] for h in row.history or []] == ["rejected", "retry_ok"]
     crms["b"].reject_ids.clear()
     again = await engine(store, registry).run()
     assert again.totals.written_back == 1 and crms["b"].records["Z1"]["uscc"] == U1
