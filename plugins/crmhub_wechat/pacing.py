@@ -94,6 +94,19 @@ class RecipientPacer:
             async with self._released:
                 self._released.notify_all()
 
+    def seed(self, key: str, spans: Iterable[tuple[float, float]]) -> None:
+        """Count messages another process sent to ``key`` — (start, end) in this pacer's clock — as if this pacer had
+        sent them, so a restarted process continues the window instead of starting it empty. The caller passes
+        each message once."""
+        key = key.lower()
+        entries = list(self._sent.get(key, ()))
+        for start, end in spans:
+            entry = _Entry(start)
+            entry.end = end
+            entries.append(entry)
+        if entries:
+            self._sent[key] = deque(sorted(entries, key=lambda e: e.start))
+
     def sent_within(self, key: str, seconds: float) -> int:
         """Messages to ``key`` in flight or finished within the last ``seconds`` (for tests and reports)."""
         now = self._clock()

@@ -244,15 +244,33 @@ class TokenCache(Protocol):
         """Drop ``token`` if it is still the cached one (the service rejected it)."""
 
 
+class SendLog(Protocol):
+    """Calls a channel made to a rate-limited target, kept in the store so pacing survives a restart.
+
+    A service that counts messages per rolling minute (a WeCom group robot: 20/min, 45009 above it) keeps counting
+    when crmhub restarts; pacing that lives only in memory lets a new process send a whole window's worth again.
+    Times are epoch seconds. ``message_key`` is the `OutboundMessage.key` the call belongs to.
+    """
+
+    def recent(self, channel: str, target: str, within: float) -> list[tuple[float, float | None]]:
+        """(started, ended or None when no answer was recorded) of calls to ``target`` in the last ``within`` s."""
+
+    def record(self, channel: str, target: str, message_key: str, started: float,
+               ended: float | None = None) -> None:
+        """Note a call before it is made (``ended`` None) and again when its answer arrived."""
+
+
 @dataclass(slots=True)
 class PluginContext:
-    """What the core gives a connector or channel instance: its name, metrics, logger, clock, token cache."""
+    """What the core gives a connector or channel instance: its name, metrics, logger, clock, token cache and, for
+    channels, the send log that keeps rate-limit pacing across restarts."""
 
     name: str
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("crmhub.plugin"))
     clock: Callable[[], datetime] = _utcnow
     token_cache: TokenCache | None = None
+    send_log: SendLog | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=PluginConfig)

@@ -186,6 +186,13 @@ def notify_log(
     console.print(table)
     if cut:
         note_cut(len(entries), None)
+    unsure = [str(e["id"]) for e in entries if e["status"] == "unconfirmed"]
+    if unsure:  # may be lost or doubled: say so where operators look, with what to do
+        console.print(bilingual(
+            f"未确认（可能丢失或重复，不会自动重发）：#{', #'.join(unsure)}。请向收件人核实，未收到的用 "
+            "`crmhub notify retry ID` 重发。",
+            f"Unconfirmed (may be lost or doubled; never re-sent automatically): #{', #'.join(unsure)}. Check with "
+            "the recipients, then `crmhub notify retry ID` for any that did not arrive."), style="yellow")
 
 
 @notify_app.command("retry")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crmhub.contract import Channel, PluginContext, TokenCache
+from crmhub.contract import Channel, PluginContext, SendLog, TokenCache
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 class ChannelPool:
     """Lazily created channel instances by configured name."""
 
-    def __init__(self, settings: Settings, registry: Registry, token_cache: TokenCache | None = None) -> None:
+    def __init__(self, settings: Settings, registry: Registry, token_cache: TokenCache | None = None,
+                 send_log: SendLog | None = None) -> None:
+        """``send_log`` keeps the channels' rate-limit pacing across restarts (`crmhub.notify.sendlog`)."""
         self.settings = settings
         self.registry = registry
         self.token_cache = token_cache
+        self.send_log = send_log
         self._open: dict[str, Channel[Any]] = {}
 
     def plugin(self, name: str) -> str | None:
@@ -50,7 +53,8 @@ class ChannelPool:
         if self.why_unavailable(name) is not None:
             return None
         cfg = self.settings.channels[name]
-        channel = self.registry.channels[cfg.plugin](cfg, PluginContext(name=name, token_cache=self.token_cache))
+        channel = self.registry.channels[cfg.plugin](cfg, PluginContext(name=name, token_cache=self.token_cache,
+                                                                        send_log=self.send_log))
         self._open[name] = channel
         return channel
 

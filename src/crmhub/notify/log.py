@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
@@ -90,3 +90,20 @@ def requeue(session: Session, row_id: int) -> Outbox:
         state="planned", attempts=0, answer=answer, not_before=None, updated_at=datetime.now(UTC)))
     session.refresh(row)
     return row
+
+
+def uncertain(session: Session, *, since: datetime | None = None, limit: int = 10) -> dict[str, Any]:
+    """Notifications that may be lost or doubled: ``unconfirmed`` rows (a process died between sending and
+    recording the answer, and the channel cannot drop a duplicate — e-mail, the WeCom group robot). All of them are
+    counted; the newest ``limit`` — only those resolved since ``since`` when given — are listed for the run report.
+    """
+    base = (Outbox.kind == NOTIFICATION) & (Outbox.state == "unconfirmed")
+    total = session.scalar(select(func.count()).select_from(Outbox).where(base)) or 0
+    q = select(Outbox).where(base)
+    if since is not None:
+        q = q.where(Outbox.updated_at >= since)
+    rows = session.scalars(q.order_by(Outbox.id.desc()).limit(limit)).all()
+    return {"unconfirmed_total": total, "uncertain": [
+        {"id": r.id, "event": r.stream, "channel": r.target, "recipients": list((r.payload or {}).get("recipients")
+                                                                                or []),
+         "first_sent_at": (r.answer or {}).get("first_sent_at"), "error": r.last_error} for r in rows]}

@@ -65,9 +65,10 @@ class Notifier:
         self.settings = settings
         self.store = store
         self.today = today
+        from crmhub.notify.sendlog import OutboxSendLog
         from crmhub.store.secrets import StoreTokenCache
 
-        self.pool = ChannelPool(settings, registry, StoreTokenCache(store))
+        self.pool = ChannelPool(settings, registry, StoreTokenCache(store), OutboxSendLog(store))
         self._hosted = 0
 
     async def __aenter__(self) -> Notifier:
@@ -108,9 +109,26 @@ class Notifier:
             log.info("notify after run %s: planned %d, delivered %d, retrying %d, failed %d, unconfirmed %d",
                      report.run_id, sum(outcome.plan.planned.values()), d.delivered, d.retrying, d.failed,
                      d.unconfirmed)
+            await asyncio.to_thread(self._report_outcome, report, outcome)
         finally:
             if not self._hosted:
                 await self.pool.aclose()
+
+    def _report_outcome(self, report: RunReport, outcome: NotifyOutcome) -> None:
+        """Put the notify step into the run's report — printed by `crmhub sync` and stored for `crmhub report` — so
+        operators see every notification that may be lost or doubled (unconfirmed) where they look first."""
+        from crmhub.notify.log import uncertain
+        from crmhub.store.tables import SyncRun
+
+        d = outcome.delivery
+        with self.store.begin() as s:
+            summary = uncertain(s, since=report.started_at)
+            report.notifications = {"planned": sum(outcome.plan.planned.values()), "delivered": d.delivered,
+                                    "retrying": d.retrying, "failed": d.failed, "partial": d.partial,
+                                    "unconfirmed": d.unconfirmed, "resent": d.resent, **summary}
+            row = s.get(SyncRun, report.run_id) if report.run_id is not None else None
+            if row is not None:
+                row.report = {**(row.report or {}), "notifications": report.notifications}
 
     async def send_test(self, channel: str, to: list[str] | None = None) -> dict[str, Any]:
         """Send one ``test`` message through ``channel`` via the outbox; returns its log entry."""

@@ -69,6 +69,21 @@ LABELS: dict[str, dict[Lang, str]] = {
     "risk": {"en": "risk", "zh": "风险"},
     "plan": {"en": "plan", "zh": "回写计划"},
     "deliver": {"en": "deliver", "zh": "投递"},
+    # notify step after the run (w5-delivery)
+    "notifications": {"en": "Notifications", "zh": "通知"},
+    "notify_counts": {"en": "planned {planned}, delivered {delivered}, retrying {retrying}, failed {failed}, "
+                            "unconfirmed {unconfirmed}",
+                      "zh": "计划 {planned}，已送达 {delivered}，重试中 {retrying}，失败 {failed}，"
+                            "未确认 {unconfirmed}"},
+    "notify_uncertain": {"en": "#{id} {event} via {channel} to {recipients}: may be lost or doubled — the process "
+                               "stopped after sending began; it is not sent again automatically",
+                         "zh": "#{id} {event}（{channel}，发给 {recipients}）：可能丢失或重复 — 发送开始后进程中断；"
+                               "不会自动重发"},
+    "notify_uncertain_hint": {"en": "{total} notification(s) unconfirmed in all: check with the recipients, then "
+                                    "`crmhub notify retry ID` for any that did not arrive "
+                                    "(`crmhub notify log --status unconfirmed`)",
+                              "zh": "共有 {total} 条通知未确认：请向收件人核实，未收到的用 "
+                                    "`crmhub notify retry ID` 重发（`crmhub notify log --status unconfirmed`）"},
 }
 
 STREAM_COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "rejected", "merged")

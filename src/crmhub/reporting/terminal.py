@@ -63,7 +63,24 @@ def render_report(report: RunReport, lang: Lang) -> Group:
                                   style="red"))
     if report.error:
         parts.append(Text(f"{label('error', lang)}: {mask_text(report.error)}", style="red"))
+    parts += _notifications(report, lang)
     return Group(*parts)
+
+
+def _notifications(report: RunReport, lang: Lang) -> list[Text]:
+    """The notify step's counts, and every notification that may be lost or doubled (never silently)."""
+    n = report.notifications
+    if not n:
+        return []
+    counts = {k: n.get(k, 0) for k in ("planned", "delivered", "retrying", "failed", "unconfirmed")}
+    out = [Text(f"{label('notifications', lang)}: " + label("notify_counts", lang).format(**counts))]
+    for u in n.get("uncertain") or []:
+        out.append(Text(label("notify_uncertain", lang).format(
+            id=u.get("id"), event=u.get("event"), channel=u.get("channel"),
+            recipients=mask_text(", ".join(u.get("recipients") or [])) or "-"), style="yellow"))
+    if n.get("unconfirmed_total"):
+        out.append(Text(label("notify_uncertain_hint", lang).format(total=n["unconfirmed_total"]), style="yellow"))
+    return out
 
 
 def render_plan(report: RunReport, lang: Lang, console: Console) -> None:

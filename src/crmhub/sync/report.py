@@ -84,6 +84,9 @@ class RunReport(BaseModel):
     phases: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase.")
     plan: list[PlannedChange] = Field(default_factory=list)
     error: FreeText | None = Field(default=None, description="Cleaned when set, like ConnectorReport.error.")
+    notifications: dict[str, Any] | None = Field(
+        default=None, description="What the notify step after the run did (delivered, failed, unconfirmed …) and "
+                                  "the notifications that may be lost or doubled (``uncertain``), for operators.")
 
     def stream_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(connector, stream, counts) for tables and charts."""
