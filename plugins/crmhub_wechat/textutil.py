@@ -79,15 +79,18 @@ def _best_cut(head: str) -> int:
     return len(head)
 
 
-_MD_NEUTRAL = str.maketrans({"<": "＜", ">": "＞", "`": "'"})
+_MD_NEUTRAL = str.maketrans({"<": "＜", ">": "＞", "`": "'", "*": "＊", "[": "［", "]": "］"})
+_LINE_HEAD = re.compile(r"^(\s*)#", re.MULTILINE)
 
 
 def neutralise_markdown(value: str) -> str:
-    """A value safe to interpolate into WeCom markdown: no ``<font>``/``<@userid>`` tags, no code spans.
+    """A value safe to interpolate into WeCom markdown: it renders literally, as the text it is.
 
-    WeCom markdown has no escape character; angle brackets and backticks become their full-width/plain forms.
+    WeCom markdown has no escape character, so its markup characters become full-width look-alikes: ``<`` ``>``
+    (no ``<font>``, no ``<@userid>`` mention, no ``>`` quote), ``*`` (no ``**bold**``), ``[`` ``]`` (no
+    ``[text](url)`` link), a ``#`` opening a line (no heading); backticks become quotes (no code span).
     """
-    return value.translate(_MD_NEUTRAL)
+    return _LINE_HEAD.sub(lambda m: m.group(1) + "＃", value.translate(_MD_NEUTRAL))
 
 
 _MD_MARKUP = re.compile(r"<font[^>]*>|</font>|<@[^>]*>|\*\*|^#{1,6}\s+|^>\s?", re.MULTILINE)
