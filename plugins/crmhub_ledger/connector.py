@@ -32,7 +32,7 @@ from crmhub.contract import (
     StreamKind,
     StreamSpec,
 )
-from crmhub.errors import AuthError, IntegrationError
+from crmhub.errors import AuthError, IntegrationError, RecordError
 from crmhub_ledger import audits, mapping
 from crmhub_ledger.audits import Mark
 from crmhub_ledger.client import LedgerClient, NotFound
@@ -275,6 +275,23 @@ class LedgerConnector(Connector[LedgerConfig]):
             raw = {**item, "_crmhub": {"uscc_source": resolution.source, "single_read": single}}
             records.append(SourceRecord(stream="clients", source_id=str(cid), data=client, raw=raw))
         return records, rejected
+
+    async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
+        """Map a dead-lettered clients, accounts or loans row again, through the same code as a pull (a client's
+        identifiers are read again when its USCC is not on the row). Transactions are refused per statement line
+        and come back with the next read of their day, so they are not re-mapped."""
+        self.stream(stream)
+        if stream == "transactions":
+            return await super().remap(stream, payload)
+        if stream == "loans":
+            records, rejected = self.map_loans([payload])
+        else:
+            records, rejected = await self._map_entities(stream, [payload], single=True)
+        if rejected:
+            raise rejected[0].as_error()
+        if not records:  # a person client while include_persons is off: nothing crmhub keeps
+            raise RecordError("the row is not a corporate client; set include_persons to keep it", stream=stream)
+        return records[0]
 
     def reject(self, stream: str, item: dict[str, Any], exc: mapping.MappingProblem) -> RejectedRecord:
         """A `RejectedRecord` naming the ledger row and field."""

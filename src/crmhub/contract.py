@@ -328,9 +328,10 @@ class Connector(ABC, Generic[ConfigT]):
         mapped. Connectors that cannot re-map keep this default, and their dead letters are resolved by the next
         sync that reads the record again after it changed at the source.
         """
-        from crmhub.errors import RecordError
+        from crmhub.errors import FatalError
 
-        raise RecordError(f"connector {self.name!r} cannot re-map stored records", stream=stream)
+        raise FatalError(f"connector {self.name!r} cannot re-map stored records", connector=self.name, stream=stream,
+                         hint="correct the record at the source; the next sync reads it again and resolves it")
 
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         """Write records; one `PushResult` per input, in input order. Read-only connectors keep this default."""

@@ -118,7 +118,7 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
     for name, items in inbound.items():
         try:
             connector = make_connector(name)
-        except CrmhubError as exc:
+        except (CrmhubError, KeyError) as exc:  # KeyError: its plugin is no longer installed
             outcomes += [_record(store, item, f"connector {name!r} cannot be set up: {exc}", False)
                          for item in items]
             continue

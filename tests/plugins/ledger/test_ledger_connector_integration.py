@@ -184,3 +184,29 @@ async def test_reads_a_generated_world() -> None:
     stats = sim.stats()
     assert counts == {"clients": stats["clients"], "accounts": stats["savings_accounts"],
                       "transactions": stats["transactions"], "loans": stats["loans"]}
+
+
+async def test_remap_maps_stored_rows_like_a_pull_and_names_what_is_still_wrong() -> None:
+    """`crmhub deadletter retry` for the ledger (w5-delivery): a stored clients/accounts/loans row is mapped again
+    exactly as a pull maps it (identifiers read again for a USCC); a still-broken row raises a `RecordError` naming
+    the field; a transaction line is not re-mappable (a `FatalError` that keeps the dead letter's reason)."""
+    import pytest
+
+    from crmhub.errors import FatalError, RecordError
+
+    with serve() as srv:
+        async with LedgerConnector(config_for(srv.url), PluginContext(name="ledger")) as conn:
+            pulled = {stream: {r.source_id: r for r in (await drain(conn, stream, None))[0]}
+                      for stream in ("clients", "accounts", "loans")}
+        async with LedgerConnector(config_for(srv.url), PluginContext(name="ledger")) as fresh:
+            for stream, records in pulled.items():
+                sample = next(iter(records.values()))
+                raw = {k: v for k, v in sample.raw.items() if k != "_crmhub"}
+                again = await fresh.remap(stream, raw)
+                assert again.source_id == sample.source_id and again.data == sample.data, stream
+            client = {k: v for k, v in pulled["clients"]["1"].raw.items() if k != "_crmhub"}
+            with pytest.raises(RecordError) as bad:
+                await fresh.remap("clients", {**client, "id": "one"})
+            assert bad.value.field == "id" and "integer id" in str(bad.value)
+            with pytest.raises(FatalError):
+                await fresh.remap("transactions", {"id": 1})
