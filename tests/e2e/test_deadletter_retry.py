@@ -26,10 +26,10 @@ from crmhub.store.tables import SourceRecord, Xref
 pytestmark = pytest.mark.parametrize("sandbox", [40], indirect=True)
 
 
-def _config(path: Path, sandbox: SandboxSet, db: Path, *, zoho_contacts: dict[str, str] | None = None,
+def _config(path: Path, sandbox: SandboxSet, store_url: str, *, zoho_contacts: dict[str, str] | None = None,
             fxiaoke_accounts: dict[str, str] | None = None) -> Path:
     doc: dict[str, Any] = sandbox.config()
-    doc["store"] = {"url": f"sqlite:///{db}"}
+    doc["store"] = {"url": store_url}
     doc["notify"] = {"enabled": False}
     if zoho_contacts:
         doc["connectors"]["zoho"]["fields"] = {"contacts": zoho_contacts}
@@ -57,12 +57,11 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: SandboxSet, tmp_path: Path,
+def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: SandboxSet, tmp_path: Path, store_url: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "dl.db"
     contact_id, account_id, full_name = _break_zoho_contact(sandbox)
     # the operator mapped Fenxiang's USCC to the wrong field: every account with a phone number is refused
-    bad = _config(tmp_path / "bad.toml", sandbox, db, fxiaoke_accounts={"uscc": "tel"})
+    bad = _config(tmp_path / "bad.toml", sandbox, store_url, fxiaoke_accounts={"uscc": "tel"})
     assert main(["sync", "-c", str(bad), "--json"]) in (0, 1)
     capsys.readouterr()
     assert main(["deadletter", "list", "-c", str(bad), "--json"]) == 0
@@ -78,7 +77,7 @@ def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: Sandbox
     assert _json_lines(out.out)[0]["ok"] is False and "locked" not in out.err + out.out
 
     # the fix: Full_Name holds this org's contact names; Fenxiang's USCC is the default custom field again
-    fixed = _config(tmp_path / "fixed.toml", sandbox, db, zoho_contacts={"last_name": "Full_Name"})
+    fixed = _config(tmp_path / "fixed.toml", sandbox, store_url, zoho_contacts={"last_name": "Full_Name"})
     started = time.monotonic()
     assert main(["deadletter", "retry", "--all", "-c", str(fixed), "--json"]) == 0
     elapsed = time.monotonic() - started
@@ -104,7 +103,7 @@ def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: Sandbox
     assert main(["sync", "-c", str(fixed), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "succeeded"
-    store = Store.open(f"sqlite:///{db}")
+    store = Store.open(store_url)
     try:
         with store.begin() as s:
             linked = s.execute(select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id,
