@@ -9,10 +9,13 @@ by a killed process must be resolved by the next run — the robot has no idempo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,27 @@ class SimulatedCrash(BaseException):
 
 def _robot_inbox(sim: WecomSimulator) -> list[Any]:
     return [m for m in sim.inbox if m.channel == "robot"]
+
+
+def _kill_while_robot_in_flight(store: Store, cfg_path: Path, cwd: Path) -> int:
+    """Start `crmhub notify run`, SIGKILL it once its robot call is recorded as started; the row's id."""
+    env = {**os.environ, "CRMHUB_LANG": "en"}
+    proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "notify", "run", "-c", str(cfg_path),
+                             "--no-follow-ups"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with store.begin() as s:
+                row = s.scalars(select(Outbox).where(Outbox.target == "wecom")).first()
+                if row is not None and row.state == "sent" and (row.answer or {}).get("calls"):
+                    proc.send_signal(signal.SIGKILL)
+                    return row.id
+            time.sleep(0.05)
+        raise AssertionError("the robot send never started")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -151,3 +175,42 @@ async def test_killed_robot_send_is_unconfirmed_shown_and_resent_only_on_request
     with store.begin() as s:
         assert notification_json(s.get(Outbox, row.id))["status"] == "delivered"  # type: ignore[arg-type]
         assert [r.id for r in list_notifications(s, status="unconfirmed") if r.target == "wecom"] == []
+
+
+async def test_sigkilled_robot_send_is_resolved_by_the_next_run(store: Store, store_url: str, registry: Registry,
+                                                                servers: Servers, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A real `crmhub notify run` SIGKILLed while its robot request is in flight (the simulator answers slowly):
+    the next run marks the row unconfirmed and sends nothing — whether or not WeCom took the first post, the group
+    sees it at most once — and the log says so."""
+    from crmhub.sandbox.faults import FaultProfile
+
+    wecom = serve_app_in_thread(build_app(SandboxOptions(base_url="http://127.0.0.1",
+                                                         faults=FaultProfile(latency_ms=3000.0))))
+    try:
+        sim: WecomSimulator = wecom.app.simulator
+        channels = servers.channels()
+        channels["wecom"]["base_url"] = wecom.url
+        cfg_path = tmp_path / "crmhub.toml"
+        cfg_path.write_text(tomli_w.dumps({"store": {"url": store_url}, "channels": channels, "notify": {
+            "groups": {"operators": ["ops@bank.example"]}, **ROBOT_ROUTE}}), encoding="utf-8")
+        sync_run(store, error="zoho token revoked")
+        in_flight = _kill_while_robot_in_flight(store, cfg_path, tmp_path)
+        await asyncio.sleep(3.5)  # whatever the simulator does with the orphaned request is done now
+        arrived = len(_robot_inbox(sim))
+        assert arrived <= 1
+        with store.begin() as s:
+            row = s.get(Outbox, in_flight)
+            assert row is not None and row.state == "sent"
+            assert [end for _, end in (row.answer or {})["calls"]["@robot"]] == [None]  # killed before the answer
+
+        cfg = settings(registry, servers, notify=ROBOT_ROUTE, wecom={"base_url": wecom.url})
+        async with Notifier(cfg, registry, store) as notifier:
+            outcome = await notifier.run(follow_ups=False)
+        assert outcome.delivery.unconfirmed == 1 and len(_robot_inbox(sim)) == arrived
+        assert main(["notify", "log", "-c", str(cfg_path), "--status", "unconfirmed", "--json"]) == 0
+        entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(e["id"], e["channel"]) for e in entries] == [(in_flight, "wecom")]
+        assert entries[0]["results"]["@robot"].startswith("unconfirmed")
+    finally:
+        wecom.stop()
