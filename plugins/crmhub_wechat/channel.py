@@ -28,7 +28,7 @@ from crmhub_wechat import errcodes as ec
 from crmhub_wechat.api import Answer, Sleep, WecomApi, errcode_of
 from crmhub_wechat.compose import AT_ALL, Targets, app_bodies, oa_body, parse_recipients, robot_bodies
 from crmhub_wechat.config import WecomConfig
-from crmhub_wechat.pacing import Limit, RecipientPacer
+from crmhub_wechat.pacing import Limit, PersistentPacing, RecipientPacer
 from crmhub_wechat.rendering import render_wecom_parts
 
 log = logging.getLogger("crmhub.plugins.wechat_work")
@@ -88,8 +88,8 @@ class WecomChannel(Channel[WecomConfig]):
         self.user_pacer = RecipientPacer(
             [Limit(config.per_user_per_minute, window), Limit(config.per_user_per_hour, window * 60)], clock=clock)
         self.robot_pacer = RecipientPacer([Limit(config.robot_per_minute, window)], clock=clock)
-        self._clock = clock
-        self._robot_known: dict[float, float] = {}
+        self.persisted = PersistentPacing(context.send_log, context.name, clock=clock, timeout=config.timeout,
+                                          horizon=window + config.timeout)
         self._delivered: OrderedDict[str, set[str]] = OrderedDict()
 
     async def aclose(self) -> None:
@@ -211,8 +211,13 @@ class WecomChannel(Channel[WecomConfig]):
                 request.update(enable_duplicate_check=1, duplicate_check_interval=cfg.duplicate_check_interval)
             keys = [u.lower() for u in users.values()] + [f"party:{p}" for p in parties.values()] + \
                    [f"tag:{t}" for t in tags.values()]
+            self.persisted.seed(self.user_pacer, keys)
             async with self.user_pacer.slot(keys):
-                answer = await self.api.app_call("POST", "/cgi-bin/message/send", json_body=request)
+                started = self.persisted.started(keys, message.key)
+                try:
+                    answer = await self.api.app_call("POST", "/cgi-bin/message/send", json_body=request)
+                finally:
+                    self.persisted.ended(keys, message.key, started)
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:
@@ -256,13 +261,13 @@ class WecomChannel(Channel[WecomConfig]):
     async def _send_robot(self, message: OutboundMessage, originals: list[str], outcome: _Outcome) -> None:
         bodies = robot_bodies(message, self.config)
         for index, body in enumerate(bodies, start=1):
-            self._seed_robot_pacing()
+            self.persisted.seed(self.robot_pacer, [ROBOT])
             async with self.robot_pacer.slot([ROBOT]):
-                started = self._log_robot_call(message.key, None)
+                started = self.persisted.started([ROBOT], message.key)
                 try:
                     answer = await self.api.robot_send(body)
                 finally:
-                    self._log_robot_call(message.key, started)
+                    self.persisted.ended([ROBOT], message.key, started)
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:
@@ -271,51 +276,6 @@ class WecomChannel(Channel[WecomConfig]):
                 outcome.answers.append(f"robot errcode={code}{part}")
                 return
             outcome.answers.append(f"robot ok{part}")
-
-    # --- robot pacing across restarts -----------------------------------------------------------------------
-
-    def _seed_robot_pacing(self) -> None:
-        """Add the robot calls other processes made within the window (from the store's send log) to the pacer.
-
-        WeCom counts the robot's messages per rolling minute whoever sends them; a pacer that starts empty after a
-        restart sent a whole window again and was refused with 45009. A call whose answer was never recorded (its
-        process died) counts until the HTTP timeout after its start — it cannot have reached WeCom later.
-        """
-        log_ = self.context.send_log
-        if log_ is None:
-            return
-        horizon = self.config.rate_window_seconds + self.config.timeout
-        try:
-            calls = log_.recent(self.name, ROBOT, horizon)
-        except Exception as exc:  # the store is unusable: pace from memory, say so
-            log.warning("channel %s: cannot read the robot's recent sends (%s); pacing from this process only",
-                        self.name, exc)
-            return
-        wall, mono = time.time(), self._clock()
-        fresh = [(s, e) for s, e in calls if s not in self._robot_known]
-        for s, _ in fresh:
-            self._robot_known[s] = wall
-        self.robot_pacer.seed(ROBOT, [(mono - (wall - s), mono - (wall - (e if e is not None else
-                                                                           s + self.config.timeout)))
-                                      for s, e in fresh])
-        for s in [s for s, seen in self._robot_known.items() if wall - seen > 2 * horizon]:
-            del self._robot_known[s]
-
-    def _log_robot_call(self, key: str, started: float | None) -> float:
-        """Record a robot call in the send log before it is made (``started`` None) and when it is answered."""
-        log_ = self.context.send_log
-        now = time.time()
-        if log_ is None:
-            return now
-        try:
-            if started is None:
-                self._robot_known[now] = now
-                log_.record(self.name, ROBOT, key, now)
-            else:
-                log_.record(self.name, ROBOT, key, started, now)
-        except Exception as exc:
-            log.warning("channel %s: cannot record a robot send for pacing (%s)", self.name, exc)
-        return now if started is None else started
 
     async def _send_oa(self, message: OutboundMessage, original: str, openid: str, outcome: _Outcome) -> None:
         body = oa_body(message, self.config, openid, self.context.clock())

@@ -11,11 +11,16 @@ several members takes a slot in every member's window at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+
+from crmhub.contract import SendLog
+
+log = logging.getLogger("crmhub.plugins.wechat_work")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +116,74 @@ class RecipientPacer:
         """Messages to ``key`` in flight or finished within the last ``seconds`` (for tests and reports)."""
         now = self._clock()
         return sum(1 for e in self._sent.get(key.lower(), ()) if e.end is None or now - e.end < seconds)
+
+
+class PersistentPacing:
+    """Carries pacing across processes through the core's `SendLog` (the store), for any `RecipientPacer`.
+
+    WeCom counts messages per rolling window whoever sends them — 20/min per group robot (45009 above it), 30/min
+    per member (the excess dropped *silently*). A pacer that starts empty in every new process let a restarted
+    ``notify run`` or sync send a whole window again. So every call is recorded before the request leaves (a call
+    of a process killed mid-request still counts) and again with its answer, and before a call the pacer is given
+    the calls other processes made within the window. Only one deliverer runs at a time (the core's delivery
+    lock), so the calls read are finished or orphaned, never racing this process; they are re-read at most once a
+    second. A call whose answer was never recorded counts until ``timeout`` after its start: its request cannot have
+    reached WeCom later. Without a send log (tests, `crmhub connectors check`) this does nothing.
+    """
+
+    REFRESH = 1.0
+
+    def __init__(self, log: SendLog | None, channel: str, *, horizon: float, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.log = log
+        self.channel = channel
+        self.horizon = horizon
+        self.timeout = timeout
+        self._clock = clock
+        self._known: dict[tuple[str, float], float] = {}
+        self._cache: dict[str, list[tuple[float, float | None]]] = {}
+        self._cached_at: float | None = None
+
+    def seed(self, pacer: RecipientPacer, keys: Iterable[str]) -> None:
+        """Give ``pacer`` the calls to ``keys`` that other processes made within the window."""
+        if self.log is None:
+            return
+        now = self._clock()
+        if self._cached_at is None or now - self._cached_at >= self.REFRESH:
+            try:
+                self._cache = self.log.recent(self.channel, self.horizon)
+            except Exception as exc:  # the store is unusable: pace from this process's memory, and say so
+                log.warning("channel %s: cannot read recent sends (%s); pacing from this process only",
+                            self.channel, exc)
+                return
+            self._cached_at = now
+        wall = time.time()
+        for key in {k.lower() for k in keys}:
+            fresh = [(s, e) for s, e in self._cache.get(key, ()) if (key, s) not in self._known]
+            for s, _ in fresh:
+                self._known[(key, s)] = wall
+            pacer.seed(key, [(now - (wall - s), now - (wall - (e if e is not None else s + self.timeout)))
+                             for s, e in fresh])
+        for stale in [k for k, seen in self._known.items() if wall - seen > 2 * self.horizon]:
+            del self._known[stale]
+
+    def started(self, keys: Iterable[str], message_key: str) -> float:
+        """Record a call to ``keys`` about to be made; returns its start (epoch seconds)."""
+        now = time.time()
+        wanted = sorted({k.lower() for k in keys})
+        for key in wanted:
+            self._known[(key, now)] = now
+        self._record(wanted, message_key, now, None)
+        return now
+
+    def ended(self, keys: Iterable[str], message_key: str, started: float) -> None:
+        """Record that the call started at ``started`` was answered."""
+        self._record(sorted({k.lower() for k in keys}), message_key, started, time.time())
+
+    def _record(self, keys: list[str], message_key: str, started: float, ended: float | None) -> None:
+        if self.log is None:
+            return
+        try:
+            self.log.record(self.channel, keys, message_key, started, ended)
+        except Exception as exc:
+            log.warning("channel %s: cannot record a send for pacing (%s)", self.channel, exc)

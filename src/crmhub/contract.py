@@ -245,19 +245,20 @@ class TokenCache(Protocol):
 
 
 class SendLog(Protocol):
-    """Calls a channel made to a rate-limited target, kept in the store so pacing survives a restart.
+    """Calls a channel made to rate-limited targets, kept in the store so pacing survives a restart.
 
-    A service that counts messages per rolling minute (a WeCom group robot: 20/min, 45009 above it) keeps counting
-    when crmhub restarts; pacing that lives only in memory lets a new process send a whole window's worth again.
-    Times are epoch seconds. ``message_key`` is the `OutboundMessage.key` the call belongs to.
+    A service that counts messages per rolling minute (a WeCom group robot: 20/min, 45009 above it; a WeCom member:
+    30/min, the excess dropped silently) keeps counting when crmhub restarts; pacing that lives only in memory lets a
+    new process send a whole window's worth again. Times are epoch seconds; ``targets`` are the channel's own pacing
+    keys (e.g. ``@robot``, a member's user id); ``message_key`` is the `OutboundMessage.key` the call belongs to.
     """
 
-    def recent(self, channel: str, target: str, within: float) -> list[tuple[float, float | None]]:
-        """(started, ended or None when no answer was recorded) of calls to ``target`` in the last ``within`` s."""
+    def recent(self, channel: str, within: float) -> dict[str, list[tuple[float, float | None]]]:
+        """Per target: (started, ended or None when no answer was recorded) of the calls in the last ``within`` s."""
 
-    def record(self, channel: str, target: str, message_key: str, started: float,
+    def record(self, channel: str, targets: Sequence[str], message_key: str, started: float,
                ended: float | None = None) -> None:
-        """Note a call before it is made (``ended`` None) and again when its answer arrived."""
+        """Note one call to ``targets`` before it is made (``ended`` None) and again when its answer arrived."""
 
 
 @dataclass(slots=True)

@@ -67,7 +67,7 @@ async def test_reminders_per_segment_once_per_period_reset_by_a_visit(store: Sto
     assert await run(BASE) == ["lisi", "zhangsan"]               # high after 40 days, low after 190 days
     high_text = next(m.content for m in servers.sim.inbox if m.recipients == ["zhangsan"])
     assert "北京星河科技有限公司" in high_text and (BASE - timedelta(days=10)).isoformat() in high_text
-    assert "138****5678" in high_text
+    assert "138＊＊＊＊5678" in high_text  # masked; WeCom markdown shows the stars literally (full-width)
     assert_masked(servers.wecom_texts())
     assert await run(BASE) == [] and await run(BASE + timedelta(days=5)) == []   # same period: once
 

@@ -1,7 +1,8 @@
 """The WeCom group robot across restarts, against the real WeCom simulator.
 
 Original breaks (issue #14, item 10): after restarts 44–55 robot sends were refused with 45009, because the robot's
-20-per-minute pacing window lived in memory and every new process started it empty; and a robot send left ``sent``
+20-per-minute pacing window lived in memory and every new process started it empty (the per-member window of app
+messages, whose excess WeCom drops silently, had the same flaw); and a robot send left ``sent``
 by a killed process must be resolved by the next run — the robot has no idempotency key, so it is marked
 ``unconfirmed`` (never sent twice automatically), shown in ``notify log`` and the run report, and re-sent only by
 ``crmhub notify retry``.
@@ -79,21 +80,25 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=120, check=False)
 
 
-def test_robot_pacing_continues_across_processes(store: Store, store_url: str, registry: Registry,
-                                                 servers: Servers, tmp_path: Path) -> None:
-    """Two `crmhub notify run` processes, one right after the other, each with a full window of robot messages:
-    the second continues the first one's window from the store and waits — the simulator refuses nothing."""
+@pytest.mark.parametrize("target", ["@robot", "zhangsan"])
+def test_pacing_continues_across_processes(target: str, store: Store, store_url: str, registry: Registry,
+                                           servers: Servers, tmp_path: Path) -> None:
+    """Two `crmhub notify run` processes, one right after the other, each with a full window of messages to the
+    group robot (45009 above the limit) or to one member (the excess dropped silently): the second continues the
+    first one's window from the store and waits — the simulator refuses and drops nothing."""
     wecom = serve_app_in_thread(build_app(SandboxOptions(
-        base_url="http://127.0.0.1", settings={"robot_per_minute": LIMIT, "rate_window_seconds": WINDOW})))
+        base_url="http://127.0.0.1", settings={"robot_per_minute": LIMIT, "per_user_per_minute": LIMIT,
+                                               "rate_window_seconds": WINDOW})))
     try:
         sim: WecomSimulator = wecom.app.simulator
         channels = servers.channels()
-        channels["wecom"].update(base_url=wecom.url, robot_per_minute=LIMIT, rate_window_seconds=WINDOW,
-                                 retry_attempts=2, retry_max_wait=1.0)
+        channels["wecom"].update(base_url=wecom.url, robot_per_minute=LIMIT, per_user_per_minute=LIMIT,
+                                 rate_window_seconds=WINDOW, retry_attempts=2, retry_max_wait=1.0)
+        route = {"sync_failed": {"send": [{"channel": "wecom", "to": [target]}]}}
         cfg = tmp_path / "crmhub.toml"
         cfg.write_text(tomli_w.dumps({"store": {"url": store_url}, "channels": channels,
                                       "notify": {"groups": {"operators": ["ops@bank.example"]},
-                                                 "retry_delay_seconds": 0, **ROBOT_ROUTE}}), encoding="utf-8")
+                                                 "retry_delay_seconds": 0, **route}}), encoding="utf-8")
         for batch in range(2):
             for _ in range(LIMIT):
                 sync_run(store, error=f"batch {batch}: zoho token revoked")
@@ -101,15 +106,17 @@ def test_robot_pacing_continues_across_processes(store: Store, store_url: str, r
             assert done.returncode == 0, done.stderr
             assert json.loads(done.stdout.strip().splitlines()[-1])["delivered"] == LIMIT, done.stdout
         refused = [r for r in sim.rejected if r.errcode == API_FREQ_OUT_OF_LIMIT]
-        assert refused == [], f"{len(refused)} robot sends refused with 45009"
-        times = sorted(m.time for m in _robot_inbox(sim))
+        assert refused == [], f"{len(refused)} sends refused with 45009"
+        assert sim.dropped == [], f"{len(sim.dropped)} messages dropped silently"
+        arrived = [m for m in sim.inbox if (m.channel == "robot") == (target == "@robot")]
+        times = sorted(m.time for m in arrived)
         assert len(times) == 2 * LIMIT
         # every rolling window holds at most LIMIT messages, so the second process really waited
         assert all((times[i + LIMIT] - times[i]).total_seconds() >= WINDOW for i in range(len(times) - LIMIT))
         with store.begin() as s:
             rows = s.scalars(select(Outbox).where(Outbox.target == "wecom")).all()
             assert len(rows) == 2 * LIMIT and {r.state for r in rows} == {"confirmed"}
-            calls = [c for r in rows for c in (r.answer or {})["calls"]["@robot"]]
+            calls = [c for r in rows for c in (r.answer or {})["calls"][target]]
             assert len(calls) == 2 * LIMIT and all(end is not None and end >= start for start, end in calls)
     finally:
         wecom.stop()

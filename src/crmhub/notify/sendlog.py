@@ -13,6 +13,7 @@ Recent calls are the rows of that channel updated within the window (each record
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,29 +31,30 @@ KEEP = 64
 
 
 class OutboxSendLog:
-    """`crmhub.contract.SendLog` over the notification outbox (one short transaction per call)."""
+    """`crmhub.contract.SendLog` over the notification outbox (one short transaction per record)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def recent(self, channel: str, target: str, within: float) -> list[tuple[float, float | None]]:
-        """Calls to ``target`` through ``channel`` that started or ended in the last ``within`` seconds."""
+    def recent(self, channel: str, within: float) -> dict[str, list[tuple[float, float | None]]]:
+        """Per target, the calls through ``channel`` that started or ended in the last ``within`` seconds."""
         now = time.time()
         since = datetime.fromtimestamp(now - within, UTC) - timedelta(seconds=1)
         with self.store.begin() as s:
             answers = s.scalars(select(Outbox.answer).where(
                 Outbox.kind == NOTIFICATION, Outbox.target == channel, Outbox.updated_at >= since)).all()
-        out: list[tuple[float, float | None]] = []
+        out: dict[str, list[tuple[float, float | None]]] = {}
         for answer in answers:
-            for started, ended in _calls(answer, target):
-                if max(started, ended or started) >= now - within:
-                    out.append((started, ended))
-        return sorted(out)
+            for target, spans in ((answer or {}).get(CALLS) or {}).items():
+                for started, ended in _spans(spans):
+                    if max(started, ended or started) >= now - within:
+                        out.setdefault(str(target), []).append((started, ended))
+        return {t: sorted(v) for t, v in out.items()}
 
-    def record(self, channel: str, target: str, message_key: str, started: float,
+    def record(self, channel: str, targets: Sequence[str], message_key: str, started: float,
                ended: float | None = None) -> None:
-        """Append the call (or set its end) on the row of ``message_key``; a message without a row (none today:
-        every send goes through the outbox) is paced in memory only."""
+        """Append the call (or set its end) under each target on the row of ``message_key``; a message without a
+        row (none today: every send goes through the outbox) is paced in memory only."""
         with self.store.begin() as s:
             row = s.scalars(select(Outbox).where(Outbox.idempotency_key == message_key,
                                                  Outbox.target == channel).with_for_update()).first()
@@ -60,22 +62,23 @@ class OutboxSendLog:
                 return
             answer = dict(row.answer or {})
             calls: dict[str, Any] = dict(answer.get(CALLS) or {})
-            entries = [list(e) for e in calls.get(target) or []]
-            for entry in entries:
-                if ended is not None and entry[0] == started:
-                    entry[1] = ended
-                    break
-            else:
-                entries.append([started, ended])
-            calls[target] = entries[-KEEP:]
+            for target in targets:
+                entries = [list(e) for e in calls.get(target) or []]
+                for entry in entries:
+                    if ended is not None and entry[0] == started:
+                        entry[1] = ended
+                        break
+                else:
+                    entries.append([started, ended])
+                calls[target] = entries[-KEEP:]
             answer[CALLS] = calls
             row.answer = answer
             row.updated_at = datetime.now(UTC)
 
 
-def _calls(answer: dict[str, Any] | None, target: str) -> list[tuple[float, float | None]]:
+def _spans(entries: Any) -> list[tuple[float, float | None]]:
     out: list[tuple[float, float | None]] = []
-    for entry in ((answer or {}).get(CALLS) or {}).get(target) or []:
+    for entry in entries or []:
         try:
             started = float(entry[0])
             ended = float(entry[1]) if entry[1] is not None else None
