@@ -22,7 +22,7 @@ from crmhub.templating import clean_text
 from .helpers import Servers, assess, client, settings
 
 NAME = ("恶意公司**粗体**[点我](http://evil.example/x)<font color=\"info\">绿</font>`code`\r\n"
-        "Bcc: victim@evil.example\n> 引用注入\n# 标题注入\x1b[31m红色\x1b[0m\x07\x00\u202e反转")
+        "Bcc: victim@evil.example\n> 引用注入\n# 标题注入\x1b[31m红色\x1b[0m\x07\u202e反转")
 ROUTE = {"rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm", "@robot"]},
                                        {"channel": "email", "to": ["risk_team"]}]}}
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
@@ -41,7 +41,7 @@ def _assert_literal_markdown(content: str) -> None:
 async def test_hostile_company_name_reaches_mail_and_wecom_inert(store: Store, registry: Registry,
                                                                  servers: Servers) -> None:
     cfg = settings(registry, servers, notify=ROUTE)
-    cid = client(store, name=NAME)
+    cid = client(store, name=NAME + ("\x00" if store.dialect == "sqlite" else ""))  # PostgreSQL cannot hold a NUL
     assess(store, cid, "AA", 85.0)
     assess(store, cid, "CCC", 47.0)
     assert Planner(cfg).plan(store).planned == {"rating_downgrade": 3}
