@@ -58,7 +58,7 @@ async def test_hostile_company_name_reaches_mail_and_wecom_inert(store: Store, r
     names = [line.split(":", 1)[0].lower() for line in head.split("\r\n") if line and not line[0].isspace()]
     assert "bcc" not in names and names.count("subject") == 1, names
     assert set(mail.rcpt_tos) == {"risk@bank.example"}
-    assert "恶意公司" in mail.subject and "Bcc: victim@evil.example" in mail.subject  # kept as text, on one line
+    assert "恶意公司" in mail.subject and "Bcc: " in mail.subject and "@evil.example" in mail.subject  # text, 1 line
     assert not CONTROL.search(mail.subject) and "\n" not in mail.subject and "[31m" not in mail.subject
     body = mail.message.get_body(("plain",))
     assert body is not None

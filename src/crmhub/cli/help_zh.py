@@ -148,12 +148,14 @@ HELP_ZH: dict[str, str] = {
         '驳回：保持记录分开。',
     'Records that could not be processed, with the reason.':
         '无法处理的记录及其原因（死信）。',
-    'List dead letters with connector, stream, source id and reason.':
-        '列出死信记录：连接器、数据流、源记录编号和原因。',
+    'List dead letters with connector, stream, source id, latest and original reason.':
+        '列出死信记录：连接器、数据流、源记录编号、最近原因和最初原因。',
+    'One dead letter: where it came from, the original and latest reason, and every attempt since.':
+        '查看一条死信：来源、最初原因和最近原因，以及此后每次处理的记录。',
     'open, resolved, retried or all.':
         'open（待处理）、resolved（已解决）、retried（已重试）或 all（全部）。',
-    'Retry dead letters: inbound records are mapped again, refused write-backs queued again.':
-        '重试死信：入站记录重新映射，被拒绝的回写重新排队。',
+    'Retry dead letters: inbound records re-mapped with the current configuration, refused write-backs requeued.':
+        '重试死信：入站记录按当前配置重新映射，被拒绝的回写重新排队。',
     'Dead letter id.':
         '死信编号。',
     'Retry every open dead letter.':

@@ -430,8 +430,7 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
                      all_: bool = typer.Option(False, "--all", help="Retry every open dead letter."),
                      json_out: bool = JsonOption,
                      config: Path | None = ConfigOption) -> None:
-    """Retry dead letters: inbound records are mapped again with the current mapping and configuration, refused
-    write-backs queued again. Re-mapped records join golden clients at the next `crmhub sync`."""
+    """Retry dead letters: inbound records re-mapped with the current configuration, refused write-backs requeued."""
     if dead_id is None and not all_:
         raise InputError("give a dead letter id or --all")
     ctx = load_context(config)
