@@ -2,7 +2,8 @@
 (optionally) Official Account template messages.
 
 What "delivered" means here: **accepted by WeCom**. WeCom answers ``errcode 0`` even for members it will silently
-drop (past 30 messages/min), so the channel paces every recipient below the limit; it reports ``invaliduser`` /
+drop (past 30 messages/min), so the channel paces every recipient (and the group robot, 20/min) below the limit —
+across restarts too, from the calls the store's send log kept (`PersistentPacing`); it reports ``invaliduser`` /
 ``unlicenseduser`` per recipient, fails the message on record-level errcodes (81013 …), raises `FatalError` /
 `AuthError` for configuration problems and `RetriableError` for transient ones when nothing was delivered.
 
