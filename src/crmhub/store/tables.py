@@ -194,7 +194,8 @@ class Outbox(Base):
     """A planned write-back or notification: planned → sent → confirmed | failed, keyed for idempotency."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_target", "state", "target"),)
+    __table_args__ = (Index("ix_outbox_state_target", "state", "target"),
+                      Index("ix_outbox_target_updated", "target", "updated_at"))  # a channel's recent sends (pacing)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))

@@ -1,4 +1,5 @@
-"""dead_letter.history: the original reason and every retry's time and outcome
+"""dead_letter.history (the original reason and every retry's time and outcome); outbox (target, updated_at) index
+for a channel's recent sends (rate-limit pacing that survives restarts)
 
 Revision ID: 0005
 Revises: 0002
@@ -22,6 +23,8 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_target_updated", ["target", "updated_at"], unique=False)
     with op.batch_alter_table("dead_letter", schema=None) as batch_op:
         batch_op.add_column(sa.Column("history", JSON, nullable=True))
     # Existing rows: their stored reason is the best record of why they were dead-lettered (earlier retries did not
@@ -40,3 +43,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("dead_letter", schema=None) as batch_op:
         batch_op.drop_column("history")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_target_updated")
