@@ -20,7 +20,7 @@ from email.utils import format_datetime, parseaddr
 
 from crmhub.contract import OutboundMessage
 from crmhub.masking import mask_text
-from crmhub.templating import clean_text
+from crmhub.model.text import clean_text
 from crmhub_email.config import EmailConfig
 from crmhub_email.rendering import wrap_html
 
@@ -67,7 +67,7 @@ def build_message(message: OutboundMessage, config: EmailConfig, recipients: lis
     # no control character or escape sequence reaches a header or a reader: CR/LF in a CRM's company name must never
     # start a header of its own (header injection), ESC sequences must not recolour a terminal mail client
     subject = mask_text(" ".join(clean_text(message.subject).split()))
-    text = mask_text(clean_text(message.text, single_line=False).strip() or subject)
+    text = mask_text(clean_text(message.text, multiline=True).strip() or subject)
     lang = "zh" if _CJK.search(subject + text) else "en"
     if message.html and message.html.strip():
         body = message.html if "<html" in message.html.lower() else wrap_html(subject, message.html, lang)
@@ -85,5 +85,5 @@ def build_message(message: OutboundMessage, config: EmailConfig, recipients: lis
     mail["X-Auto-Response-Suppress"] = "All"
     mail["X-Crmhub-Kind"] = message.kind
     mail.set_content(text + "\n", subtype="plain", charset="utf-8")
-    mail.add_alternative(mask_text(clean_text(body, single_line=False)), subtype="html", charset="utf-8")
+    mail.add_alternative(mask_text(clean_text(body, multiline=True)), subtype="html", charset="utf-8")
     return mail

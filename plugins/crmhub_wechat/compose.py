@@ -26,7 +26,7 @@ from typing import Any
 from crmhub.contract import OutboundMessage
 from crmhub.errors import RecordError
 from crmhub.masking import mask_text
-from crmhub.templating import clean_text
+from crmhub.model.text import clean_text
 from crmhub_wechat.config import WecomConfig
 from crmhub_wechat.textutil import (
     card_description,
@@ -120,7 +120,7 @@ def _require(content: str) -> str:
 def _pieces(content: str, max_bytes: int, config: WecomConfig) -> list[str]:
     """Cleaned (no control characters or escape sequences, whoever composed it), masked, cut to size."""
     parts = config.max_parts if config.long_messages == "split" else 1
-    return split_utf8(mask_text(_require(clean_text(content, single_line=False))), max_bytes, max_parts=parts)
+    return split_utf8(mask_text(_require(clean_text(content, multiline=True))), max_bytes, max_parts=parts)
 
 
 def app_bodies(message: OutboundMessage, config: WecomConfig) -> list[dict[str, Any]]:
@@ -140,7 +140,7 @@ def app_bodies(message: OutboundMessage, config: WecomConfig) -> list[dict[str, 
 
 def textcard_body(message: OutboundMessage, config: WecomConfig) -> dict[str, Any]:
     """A textcard: title ≤ 128 bytes, description ≤ 512 bytes (escaped, ``<br>`` lines), a link and a button."""
-    text = mask_text(clean_text(message.text.strip() or markdown_to_text(message.markdown or ""), single_line=False))
+    text = mask_text(clean_text(message.text.strip() or markdown_to_text(message.markdown or ""), multiline=True))
     title = mask_text(clean_text(message.subject.strip())) or truncate_utf8(text.splitlines()[0] if text else "", 64)
     url = first_url(text) or first_url(message.markdown or "") or config.textcard_url
     if not url:
@@ -178,7 +178,7 @@ def oa_body(message: OutboundMessage, config: WecomConfig, openid: str, now: dat
     values = {
         "subject": mask_text(clean_text(message.subject.strip())),
         "text": mask_text(clean_text(message.text.strip() or markdown_to_text(message.markdown or ""),
-                                     single_line=False)),
+                                     multiline=True)),
         "kind": message.kind,
         "time": now.strftime("%Y-%m-%d %H:%M"),
     }

@@ -7,7 +7,6 @@ they live here once. A channel adds only what its medium needs (HTML escaping, m
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,6 +15,7 @@ import jinja2
 from markupsafe import Markup
 
 from crmhub.masking import mask
+from crmhub.model.text import clean_text
 
 KINDS = ("rating_downgrade", "alert", "sync_failed", "dead_letters", "digest", "follow_up_reminder", "test")
 """Notification kinds the core sends; every channel has a template for each, in each of `LANGS`."""
@@ -90,31 +90,10 @@ def take(items: Any, n: int) -> list[Any]:
     return list(items)[:n]
 
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]"           # CSI: colours, cursor moves, screen clears
-                   r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
-                   r"|\x1b[P^_X][^\x1b]*(?:\x1b\\)?"        # DCS / PM / APC / SOS strings
-                   r"|\x1b[ -/]*[0-~]"                       # other escapes: ESC c (reset), ESC 7, ESC ( B …
-                   r"|\x9b[0-?]*[ -/]*[@-~]")               # 8-bit CSI
-_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean_text(value: str, *, single_line: bool = True) -> str:
-    """``value`` without ANSI escape sequences and control characters, safe for a mail header or a chat message.
-
-    Upstream data (a CRM's company name, a bank's statement text) can carry CR/LF — which in a mail subject would
-    start a new header — escape sequences that recolour or clear a reader's terminal, NULs and bidi overrides that
-    make text display as something else. With ``single_line`` every line break (and tab) becomes one space: an
-    interpolated value can then never start a new line, header or markdown block; otherwise line breaks are kept
-    as ``\n`` and tabs stay.
-    """
-    text = _ANSI.sub("", value)
-    text = _BREAKS.sub(" ", text).replace("\t", " ") if single_line else _BREAKS.sub("\n", text)
-    return _CONTROLS.sub("", text)  # a lone ESC left by a malformed sequence goes here too
-
-
 def _cleaning(finalize: Any) -> Any:
-    """Jinja ``finalize``: every interpolated string cleaned (`clean_text`) before the channel's own finalize."""
+    """Jinja ``finalize``: every interpolated string cleaned before the channel's own finalize — single-line
+    `crmhub.model.text.clean_text`: no escape sequence, no control character, no line break (a value can never start
+    a new line, mail header or markdown block)."""
 
     def run(value: Any) -> Any:
         if isinstance(value, Markup):

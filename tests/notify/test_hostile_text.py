@@ -12,12 +12,12 @@ import re
 
 from sqlalchemy import select
 
+from crmhub.model.text import clean_text
 from crmhub.notify.planner import Planner
 from crmhub.notify.service import Notifier
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.tables import Outbox
-from crmhub.templating import clean_text
 
 from .helpers import Servers, assess, client, settings
 
@@ -77,8 +77,9 @@ async def test_hostile_company_name_reaches_mail_and_wecom_inert(store: Store, r
 
 
 def test_clean_text_removes_escapes_and_controls_keeps_text() -> None:
-    """The shared cleaner: CSI/OSC/two-character escapes, C0/C1 controls and bidi overrides go; text stays."""
+    """The cleaner the channels share with ingest: CSI/OSC/two-character escapes, C0/C1 controls and bidi overrides
+    go; text stays."""
     raw = "A\x1b[1;31mB\x1b[0m\x1b]0;title\x07C\x1b]8;;http://x\x1b\\D\x9b2JE\x00F\x7fG\u202eH\r\nI\tJ\x1bcK"
     assert clean_text(raw) == "ABCDEFGH I JK"
-    assert clean_text("line 1\r\nline 2\rline 3\u2028x\ty", single_line=False) == "line 1\nline 2\nline 3\nx\ty"
+    assert clean_text("line 1\r\nline 2\rline 3\u2028x\ty", multiline=True) == "line 1\nline 2\nline 3\nx\ty"
     assert clean_text("北京星河科技有限公司 (Beijing) #3 *A*") == "北京星河科技有限公司 (Beijing) #3 *A*"
