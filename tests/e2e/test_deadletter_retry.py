@@ -60,8 +60,8 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: SandboxSet, tmp_path: Path, store_url: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     contact_id, account_id, full_name = _break_zoho_contact(sandbox)
-    # the operator mapped Fenxiang's USCC to the wrong field: every account with a phone number is refused
-    bad = _config(tmp_path / "bad.toml", sandbox, store_url, fxiaoke_accounts={"uscc": "tel"})
+    # the operator mapped Fenxiang's account name to the owner field (a list of employees): every account is refused
+    bad = _config(tmp_path / "bad.toml", sandbox, store_url, fxiaoke_accounts={"name": "owner"})
     assert main(["sync", "-c", str(bad), "--json"]) in (0, 1)
     capsys.readouterr()
     assert main(["deadletter", "list", "-c", str(bad), "--json"]) == 0
@@ -69,14 +69,15 @@ def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: Sandbox
     zoho = next(d for d in letters if d["connector"] == "zoho" and d["source_id"] == contact_id)
     assert zoho["stream"] == "contacts" and "Last_Name" in zoho["reason"]
     fx = [d for d in letters if d["connector"] == "fxiaoke" and d["stream"] == "accounts"]
-    assert fx and all(d["reason"].startswith("AccountObj") and "tel" in d["reason"] for d in fx), fx[:2]
+    assert fx and all(d["reason"].startswith("AccountObj") and "owner" in d["reason"] and d["field"] == "owner"
+                      for d in fx), fx[:2]
 
     # retrying before the fix: still failing, the reason kept, the attempt recorded (and no lock trouble)
     assert main(["deadletter", "retry", str(zoho["id"]), "-c", str(bad), "--json"]) == 1
     out = capsys.readouterr()
     assert _json_lines(out.out)[0]["ok"] is False and "locked" not in out.err + out.out
 
-    # the fix: Full_Name holds this org's contact names; Fenxiang's USCC is the default custom field again
+    # the fix: Full_Name holds this org's contact names; Fenxiang's name is the default field again
     fixed = _config(tmp_path / "fixed.toml", sandbox, store_url, zoho_contacts={"last_name": "Full_Name"})
     started = time.monotonic()
     assert main(["deadletter", "retry", "--all", "-c", str(fixed), "--json"]) == 0

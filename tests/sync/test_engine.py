@@ -190,22 +190,24 @@ async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(store: Sto
     mapping fix → stored, resolved, and the next run merges it (on SQLite and PostgreSQL)."""
     from crmhub.sync import deadletters
 
-    crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
+    crms["b"].put("Z2", name="  ", legal_name="坏公司")
     cfg = engine(store, registry)
     await cfg.run(["crm"])
     with store.begin() as s:
         dl = s.scalars(select(DeadLetter)).one()
     first = dl.reason
+    assert dl.field == "name" and "blank" in first
 
     def connector(name: str) -> Any:
         return MemoryConnector(cfg.settings.connectors[name], PluginContext(name=name))  # type: ignore[arg-type]
 
     failed = await deadletters.retry(store, None, connector)
-    assert [(o.id, o.ok) for o in failed] == [(dl.id, False)] and "invalid" in failed[0].message
+    assert [(o.id, o.ok) for o in failed] == [(dl.id, False)] and failed[0].message == first
     original = MemoryConnector._map
 
-    def fixed(self: MemoryConnector, raw: dict[str, Any]) -> Any:  # a mapping fix: an invalid USCC is dropped
-        return original(self, {k: v for k, v in raw.items() if k != "uscc"})
+    def fixed(self: MemoryConnector, raw: dict[str, Any]) -> Any:  # a mapping fix: a blank name falls back
+        data = {k: v for k, v in raw.items() if k != "legal_name"}
+        return original(self, {**data, "name": raw["name"].strip() or raw["legal_name"]})
 
     monkeypatch.setattr(MemoryConnector, "_map", fixed)
     done = await deadletters.retry(store, None, connector)
@@ -226,15 +228,17 @@ async def test_record_fixed_at_the_source_resolves_its_dead_letter_with_history(
         store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
     """A record corrected in the CRM is read again by the next sync: its dead letter is resolved, and the history
     shows the original reason and that resolution."""
-    crms["b"].put("Z2", name="坏公司", uscc="91110000600037342L")
+    crms["b"].put("Z2", name="  ")
     await engine(store, registry).run(["crm"])
-    crms["b"].put("Z2", name="坏公司", uscc=U2)
+    with store.begin() as s:
+        first = s.scalars(select(DeadLetter)).one().reason
+    crms["b"].put("Z2", name="坏公司")
     await engine(store, registry).run(["crm"])
     with store.begin() as s:
         dl = s.scalars(select(DeadLetter)).one()
         assert dl.status == "resolved"
         assert [h["event"] for h in dl.history or []] == ["rejected", "resolved"]
-        assert "invalid" in (dl.history or [])[0]["reason"]
+        assert (dl.history or [])[0]["reason"] == first
 
 
 async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,
