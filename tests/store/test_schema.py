@@ -79,7 +79,7 @@ def test_dead_letter_history_backfilled_by_migration_0005(store_url: str) -> Non
 
     old = Store.open(store_url, migrate=False)
     try:
-        old.upgrade("0003")
+        old.upgrade("0004")
         with old.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO dead_letter (run_id, direction, connector, stream, source_id, reason, payload, status, "
