@@ -165,5 +165,7 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     lang: str | None = typer.Option(None, "--lang", help="Language of messages: zh or en (any position)."),
+    as_: str | None = typer.Option(None, "--as", help="Act as this registered operator (any position; default: "
+                                   "$CRMHUB_USER, else the OS login)."),
 ) -> None:
     """crmhub command line."""
