@@ -64,6 +64,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "scheduler": LazyCommand("jobs_cmds", "scheduler_app",
                              "The embedded scheduler: run the configured jobs on one machine."),
     "jobs": LazyCommand("jobs_cmds", "jobs_app", "Scheduled jobs: their schedule and last results; run one now."),
+    "users": LazyCommand("users_cmds", "users_app", "Operators: who may use crmhub, with which roles."),
+    "approvals": LazyCommand("users_cmds", "approvals_app",
+                             "Four-eyes approvals: actions proposed by one operator, decided by another."),
 }
 
 

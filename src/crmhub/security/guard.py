@@ -133,7 +133,8 @@ def _resolve(ctx: Any, command: str) -> Actor:
         row = operators.get(s, name)
         if row is None:
             raise AccessError(
-                bilingual(f"操作员 {name!r}（来自 {source}）未注册", f"operator {name!r} (from {source}) is not registered"),
+                bilingual(f"操作员 {name!r}（来自 {source}）未注册",
+                          f"operator {name!r} (from {source}) is not registered"),
                 hint=bilingual("用 --as 名称 或 CRMHUB_USER 指定已注册的操作员；管理员可用 `crmhub users add` 注册",
                                "act as a registered operator with --as NAME or CRMHUB_USER; an admin registers "
                                "operators with `crmhub users add`"))
@@ -177,4 +178,4 @@ def install() -> None:
             _invocation.reset(token)
 
     invoke._crmhub_guarded = True  # type: ignore[attr-defined]
-    cls.invoke = invoke  # type: ignore[method-assign]
+    cls.invoke = invoke  # type: ignore[method-assign,assignment]

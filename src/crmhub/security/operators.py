@@ -14,7 +14,7 @@ from crmhub.security.roles import ROLES
 from crmhub.store.tables import Operator
 from crmhub.sync import audit
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,59}$")
 
 
 def count(session: Session) -> int:
@@ -47,7 +47,7 @@ def add(session: Session, name: str, roles: list[str], *, display_name: str | No
     """Register an operator; an input error for a bad or taken name or an unknown role."""
     if not _NAME.match(name) or name.startswith("os:"):
         raise InputError(f"operator name {name!r} is not allowed",
-                         hint="use letters, digits, '.', '_', '-' or '@' (at most 64, starting with a letter/digit)")
+                         hint="use letters, digits, '.', '_', '-' or '@' (at most 60, starting with a letter/digit)")
     roles = check_roles(roles)
     if get(session, name) is not None:
         raise InputError(f"operator {name!r} already exists", hint="see `crmhub users list`")
