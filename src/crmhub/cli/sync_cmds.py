@@ -140,13 +140,15 @@ def report(
         sys.stdout.write(text + "\n")
 
 
-def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int]) -> None:
+def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int],
+                  extra: dict[str, Any] | None = None) -> None:
     """Audit a ``--reveal`` in the reading transaction, before anything is printed."""
+    from crmhub.security.guard import current_actor
     from crmhub.sync.audit import record_reveal
 
     entry = record_reveal(s, command=command, reason=reason, entity="client",
                           entity_id=client_ids[0] if len(client_ids) == 1 else None,
-                          details={"client_ids": client_ids})
+                          details={"client_ids": client_ids, **(extra or {})}, actor=current_actor().name)
     s.flush()
     err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
 
@@ -158,15 +160,28 @@ def clients_list(
     search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
     limit: int = LimitOption, all_rows: bool = AllOption, offset: int = typer.Option(0, min=0),
     reveal: bool = RevealOption, reason: str | None = ReasonOption,
+    approval: int | None = typer.Option(None, "--approval", help="The approved proposal of this bulk --reveal "
+                                        "(four eyes)."),
 ) -> None:
-    """List golden clients (personal data masked unless --reveal)."""
+    """List golden clients (personal data masked unless --reveal; a bulk reveal needs an approved proposal)."""
+    from crmhub.security import approvals
+    from crmhub.security.guard import current_actor
+
     why = check_reveal(reveal, reason)
     ctx = load_context(config)
+    request = {"search": search, "limit": row_limit(limit, all_rows), "offset": offset, "reason": why}
     with ctx.session() as s:
+        extra: dict[str, Any] = {}
+        if why is not None and approvals.needs_four_eyes(ctx.settings, "reveal.bulk"):
+            if approval is None:
+                _proposed(approvals.propose(s, "reveal.bulk", request, current_actor()))
+                return
+            granted = approvals.consume_grant(s, approval, current_actor(), request)
+            extra = {"approval": granted.id, "approved_by": granted.decided_by}
         total, rows = queries.list_clients(s, search=search, limit=row_limit(limit, all_rows), offset=offset)
         items = [queries.client_json(r, mask=why is None, risk=queries.current_risk(s, r.id)) for r in rows]
         if why is not None:
-            _reveal_audit(s, "clients list", why, [r.id for r in rows])
+            _reveal_audit(s, "clients list", why, [r.id for r in rows], extra)
     if json_out:
         for item in items:
             write_json_line(item)

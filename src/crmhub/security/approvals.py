@@ -198,4 +198,6 @@ def consume_grant(session: Session, approval_id: int, actor: Actor, payload: dic
                           hint=bilingual("用相同的条件和 --reason 重新执行，或重新提议",
                                          "rerun with the same filters and --reason, or propose again"))
     row.status = "applied"
+    audit.append(session, actor=actor.name, action="approval.use", entity="approval", entity_id=row.id,
+                 details={"action": row.action, "approver": row.decided_by})
     return row
