@@ -119,7 +119,8 @@ def test_alert_close_needs_disposition_note_and_a_second_aml_officer(people: Sto
     with people.begin() as s:
         assert s.get(Alert, alert_id).status == "closed"  # type: ignore[union-attr]
     closed = [d for a, act, d in _audit(people) if act == "alert.closed"]
-    assert closed and closed[0]["disposition"] == "not_suspicious" and closed[0]["note"] == "payroll of a known employer"
+    assert closed and closed[0]["disposition"] == "not_suspicious"
+    assert closed[0]["note"] == "payroll of a known employer"
     code, out, _ = cli("--as", "aml1", "alerts", "show", str(alert_id), "-c", config)
     assert code == 0 and "not suspicious — payroll of a known employer (aml1+aml2)" in out
     code, out, _ = cli("--lang", "zh", "--as", "aml1", "alerts", "show", str(alert_id), "-c", config)
