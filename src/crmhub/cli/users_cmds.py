@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import AccessError, InputError
 from crmhub.i18n import bilingual
@@ -173,7 +174,7 @@ def approvals_approve(approval_id: int = typer.Argument(..., help="Approval id."
     if status == "failed":
         console.print(bilingual(f"审批单 #{approval_id} 已批准但无法执行：{result.get('error')}",
                                 f"approval #{approval_id} approved but could not be applied: {result.get('error')}"))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
     console.print(bilingual(f"审批单 #{approval_id}（提议人 {proposer}）已批准：{status}",
                             f"approval #{approval_id} (proposed by {proposer}) approved: {status}"))
 

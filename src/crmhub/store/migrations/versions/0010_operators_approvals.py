@@ -1,7 +1,7 @@
 """operator and approval: named operators with roles, four-eyes proposals
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import crmhub.store.types
 
 revision: str = "0010"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
