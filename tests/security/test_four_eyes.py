@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from crmhub.store import Store
-from crmhub.store.tables import Alert, Approval, AuditLog, ReviewItem
+from crmhub.store.tables import Alert, Approval, AuditLog, GoldenClient, ReviewItem
 from crmhub.sync.audit import verify_chain
 
 from .conftest import Cli, alert, review_item
@@ -164,3 +165,24 @@ def test_bulk_reveal_needs_an_approved_proposal_used_once_by_its_proposer(people
     assert code == 2 and "欧阳娜娜" not in out  # used once
     reveals = [(a, d) for a, act, d in _audit(people) if act == "personal_data.reveal"]
     assert len(reveals) == 1 and reveals[0][0] == "maker" and reveals[0][1]["approved_by"] == "checker"
+
+
+@pytest.mark.parametrize("command", [("clients", "split", "1", "zoho:NOPE"), ("clients", "unmerge", "1")],
+                         ids=" ".join)
+def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(command: tuple[str, ...], people: Store,
+                                                                           config: str, cli: Cli) -> None:
+    from tests.masking.people import seed
+
+    seed(people)
+    code, out, err = cli("--as", "maker", *command, "-c", config)
+    assert code == 0 and "proposal #1" in out and "approvals approve 1" in out, err
+    with people.begin() as s:
+        proposal = s.get(Approval, 1)
+        assert proposal is not None and proposal.action == f"client.{command[1]}"
+    code, out, err = cli("--as", "checker", "approvals", "approve", "1", "-c", config)
+    assert code == 1 and "could not be applied" in out, err
+    with people.begin() as s:
+        proposal = s.get(Approval, 1)
+        assert proposal is not None and proposal.status == "failed" and proposal.decided_by == "checker"
+        assert s.scalar(select(func.count()).select_from(GoldenClient)) == 1  # nothing half-applied
+    assert [act for _, act, _ in _audit(people)] == ["approval.propose", "approval.failed"]

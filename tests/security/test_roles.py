@@ -150,3 +150,13 @@ def test_passwords_are_hashed_and_only_admins_set_others(people: Store, config: 
     assert verify_password("correct horse battery", rows["maker"]) and not verify_password("wrong", rows["maker"])
     assert verify_password("admin-set password", rows["checker"]) and rows["maker"].startswith("scrypt$")  # type: ignore[union-attr]
     assert "correct horse" not in str(audited)
+
+
+def test_as_is_taken_from_anywhere_on_the_line(people: Store, config: str, cli: Cli) -> None:
+    assert cli("deadletter", "retry", "--all", "--as=maker", "-c", config)[0] == 0
+    assert cli("deadletter", "--as", "maker", "retry", "--all", "-c", config)[0] == 0
+    code, _, err = cli("deadletter", "retry", "--all", "-c", config, "--as=viewer")
+    assert code == 2 and "operator viewer (roles: viewer) may not run `deadletter retry`" in err
+    with pytest.raises(SystemExit) as exc:  # like a bad --lang: refused before anything runs
+        cli("deadletter", "retry", "--all", "-c", config, "--as=")
+    assert exc.value.code == 2
