@@ -126,6 +126,9 @@ def test_alert_close_needs_disposition_note_and_a_second_aml_officer(people: Sto
     assert code == 0 and "not suspicious — payroll of a known employer (aml1+aml2)" in out
     code, out, _ = cli("--lang", "zh", "--as", "aml1", "alerts", "show", str(alert_id), "-c", config)
     assert "不可疑" in out
+    code, out, _ = cli("--as", "aml1", "alerts", "show", str(alert_id), "--json", "-c", config)
+    disposition = json.loads(out)["evidence"]["disposition"]
+    assert disposition == {"value": "not_suspicious", "note": "payroll of a known employer", "by": "aml1+aml2"}
 
 
 def test_four_eyes_can_be_switched_off_per_action(people: Store, config: str, cli: Cli) -> None:

@@ -251,6 +251,9 @@ def _masked(item: dict[str, Any]) -> dict[str, Any]:
     evidence = dict(item.get("evidence") or {})
     evidence["transactions"] = [{**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
                                 for t in evidence.get("transactions", [])]
+    if isinstance(evidence.get("disposition"), dict):  # the closing note is free text: it may name people
+        evidence["disposition"] = {**evidence["disposition"],
+                                   "note": mask_text(evidence["disposition"].get("note") or "")}
     return {**item, "summary_zh": mask_text(item.get("summary_zh", "")),
             "summary_en": mask_text(item.get("summary_en", "")), "evidence": evidence}
 
@@ -322,7 +325,7 @@ def _disposition(it: dict[str, Any]) -> str:
     d = (it.get("evidence") or {}).get("disposition") or {}
     if not d:
         return "-"
-    return f"{label('alert_disposition', d.get('value'))} — {mask_text(d.get('note') or '')} ({d.get('by')})"
+    return f"{label('alert_disposition', d.get('value'))} — {d.get('note') or ''} ({d.get('by')})"
 
 
 def _print_alert(it: dict[str, Any]) -> None:
