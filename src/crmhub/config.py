@@ -92,6 +92,23 @@ class ReportSettings(Strict):
     dir: str = Field(default="var/reports", description="Relative to the configuration file's folder.")
 
 
+class FourEyesSettings(Strict):
+    """``[security.four_eyes]``: which actions need a proposal by one operator and an approval by another."""
+
+    review_decision: bool = Field(default=True, description="review accept / reject")
+    client_unmerge: bool = Field(default=True, description="clients unmerge")
+    client_split: bool = Field(default=True, description="clients split")
+    alert_close: bool = Field(default=True, description="alerts close (with a disposition)")
+    bulk_reveal: bool = Field(default=True, description="clients list --reveal")
+
+
+class SecuritySettings(Strict):
+    """``[security]``: who may read without being a registered operator, and the four-eyes rules."""
+
+    open_reads: bool = Field(default=True, description="Masked read-only listings need no registered operator.")
+    four_eyes: FourEyesSettings = Field(default_factory=FourEyesSettings)
+
+
 class Settings(Strict):
     """The whole configuration. Connector and channel tables are validated by their plugin's model."""
 
@@ -105,6 +122,7 @@ class Settings(Strict):
     report: ReportSettings = Field(default_factory=ReportSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict, description="Scheduled jobs ([jobs.<name>]).")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
     home: Path | None = Field(default=None, exclude=True,
                               description="The config file's folder: relative paths are resolved against it.")

@@ -7,6 +7,7 @@
     ├── PluginError                  a plugin failed to load or breaks the contract: fix or disable it
     ├── StoreError                   the database cannot be used: check the URL / run `crmhub db upgrade`
     ├── InputError (ValueError)      a user-supplied file or argument is wrong: fix that line/argument
+    ├── AccessError                  the acting operator is unknown, disabled or lacks the role: use --as / ask an admin
     ├── LockedError                  another run holds the lock on this connector: wait or stop it
     └── IntegrationError             talking to an outside system failed (names connector/channel, stream)
         ├── FatalError               stop this connector or channel for this run and report it
@@ -53,6 +54,12 @@ class ConfigError(CrmhubError, ValueError):
         super().__init__(message, hint=hint)
         self.file = file
         self.problems = problems or []
+
+
+class AccessError(CrmhubError):
+    """The acting operator may not do this (unknown, disabled, missing role, own proposal): act as someone who may."""
+
+    code = "access"
 
 
 class PluginError(CrmhubError):

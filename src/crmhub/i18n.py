@@ -256,6 +256,17 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "new": {"en": "new", "zh": "待处理"}, "acknowledged": {"en": "acknowledged", "zh": "已受理"},
         "closed": {"en": "closed", "zh": "已关闭"},
     },
+    # --- operators, roles and four-eyes (issue 15, w10-users) ---
+    "alert_disposition": {
+        "reported": {"en": "reported", "zh": "已上报"}, "not_suspicious": {"en": "not suspicious", "zh": "不可疑"},
+        "escalated": {"en": "escalated", "zh": "已升级"}, "duplicate": {"en": "duplicate", "zh": "重复预警"},
+    },
+    "approval_status": {
+        "pending": {"en": "pending", "zh": "待审批"}, "approved": {"en": "approved", "zh": "已批准"},
+        "rejected": {"en": "rejected", "zh": "已拒绝"}, "applied": {"en": "applied", "zh": "已执行"},
+        "failed": {"en": "failed", "zh": "执行失败"},
+    },
+    # --- end operators ---
     "client_status": {
         "active": {"en": "active", "zh": "有效"}, "merged": {"en": "merged", "zh": "已合并"},
         "deleted": {"en": "deleted", "zh": "已删除"},

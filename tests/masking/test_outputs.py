@@ -30,7 +30,9 @@ from .people import COMPANY, leaks, seed
 @pytest.fixture
 def config(tmp_path: Path, store_url: str) -> str:
     path = tmp_path / "crmhub.toml"
-    path.write_text(f'lang = "en"\n[store]\nurl = "{store_url}"\n', encoding="utf-8")
+    # bulk reveal's four eyes are tested in tests/security/test_four_eyes.py; here: what a reveal prints and audits
+    path.write_text(f'lang = "en"\n[store]\nurl = "{store_url}"\n[security.four_eyes]\nbulk_reveal = false\n',
+                    encoding="utf-8")
     return str(path)
 
 

@@ -105,13 +105,17 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
     assert cli(capsys, "alerts", "ack", str(alert_id), "--note", "checking", "-c", config)[0] == 0
     _, out = cli(capsys, "alerts", "list", "--json", "--status", "acknowledged", "-c", config)
     assert [json.loads(x)["id"] for x in out.splitlines()] == [alert_id]
-    code, out = cli(capsys, "alerts", "close", str(alert_id), "-c", config)
-    assert code == 0 and "acknowledged → closed" in out
+    code, out = cli(capsys, "alerts", "close", str(alert_id), "--disposition", "reported", "--note", "filed",
+                    "-c", config)
+    assert code == 0 and "proposal #1" in out  # four eyes: a second AML officer applies it
+    code, out = cli(capsys, "--as", "second-officer", "approvals", "approve", "1", "-c", config)
+    assert code == 0 and "applied" in out
     code, out = cli(capsys, "alerts", "ack", str(alert_id), "-c", config)
     assert code == 2 and "cannot become acknowledged" in out
     with store.begin() as s:
         actions = list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
-        assert actions == ["alert.acknowledged", "alert.closed"] and verify_chain(s) == []
+        assert actions == ["alert.acknowledged", "approval.propose", "alert.closed", "approval.approve"]
+        assert verify_chain(s) == []
     code, out = cli(capsys, "alerts", "list", "-c", config)
     assert code == 0 and "Alerts (" in out and "Large-value transaction" in out and "large_value" not in out
     code, out = cli(capsys, "alerts", "show", str(alert_id), "--json", "-c", config)

@@ -65,6 +65,32 @@ def _show_usage_error(exc: Exception) -> int:
     return ExitCode.USAGE if _is_click_error(exc, "UsageError") else int(exc.exit_code)  # type: ignore[attr-defined]
 
 
+def _take_as(argv: list[str]) -> list[str]:
+    """Remove ``--as NAME`` / ``--as=NAME`` from anywhere in argv: the operator this command line acts as."""
+    from crmhub.security.guard import set_requested
+
+    out: list[str] = []
+    name: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--as" and i + 1 < len(argv):
+            name = argv[i + 1]
+            i += 2
+        elif arg.startswith("--as="):
+            name = arg.split("=", 1)[1]
+            i += 1
+        else:
+            out.append(arg)
+            i += 1
+            continue
+        if not name.strip():
+            sys.stderr.write("--as needs an operator name\n")
+            raise SystemExit(2)
+    set_requested(name.strip() if name else None)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crmhub`` console script: every outcome becomes an exit code, never a traceback.
 
@@ -73,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     from crmhub.cli.app import app
     from crmhub.cli.help_i18n import install as localized_help
+    from crmhub.security.guard import install as guarded
 
     localized_help()
+    guarded()
 
-    args = _take_lang(list(sys.argv[1:] if argv is None else argv))
+    args = _take_as(_take_lang(list(sys.argv[1:] if argv is None else argv)))
     try:
         result = app(args=args, prog_name="crmhub", standalone_mode=False)
     except CrmhubError as exc:

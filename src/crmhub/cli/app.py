@@ -64,6 +64,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "scheduler": LazyCommand("jobs_cmds", "scheduler_app",
                              "The embedded scheduler: run the configured jobs on one machine."),
     "jobs": LazyCommand("jobs_cmds", "jobs_app", "Scheduled jobs: their schedule and last results; run one now."),
+    "users": LazyCommand("users_cmds", "users_app", "Operators: who may use crmhub, with which roles."),
+    "approvals": LazyCommand("users_cmds", "approvals_app",
+                             "Four-eyes approvals: actions proposed by one operator, decided by another."),
 }
 
 
@@ -165,5 +168,7 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     lang: str | None = typer.Option(None, "--lang", help="Language of messages: zh or en (any position)."),
+    as_: str | None = typer.Option(None, "--as", help="Act as this registered operator (any position; default: "
+                                   "$CRMHUB_USER, else the OS login)."),
 ) -> None:
     """crmhub command line."""

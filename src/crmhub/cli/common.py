@@ -19,7 +19,7 @@ from rich.markup import escape
 from crmhub import plugins
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import Settings, load_settings
-from crmhub.errors import ConfigError, CrmhubError, InputError, LockedError
+from crmhub.errors import AccessError, ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
 from crmhub.masking import mask_text, mask_url
 
@@ -118,8 +118,18 @@ def load_registry() -> plugins.Registry:
 
 
 def load_context(config: Path | None, *, required: bool = True) -> Context:
-    """Registry + settings from ``config`` (or the default path)."""
+    """Registry + settings from ``config`` (or the default path), authorised by `crmhub.security.guard`.
+
+    Within one command the context is loaded once: the guard loads it before the command body runs, and the
+    body's own call gets the same object back.
+    """
     from crmhub.masking import mask_plain_logs
+    from crmhub.security import guard
+
+    inv = guard.current()
+    key = (str(config), required)
+    if inv is not None and key in inv.contexts:
+        return inv.contexts[key]  # type: ignore[no-any-return]
 
     mask_plain_logs()
     registry = load_registry()
@@ -131,7 +141,11 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
         from crmhub.i18n import set_lang
 
         set_lang(settings.lang)
-    return Context(registry, settings)
+    ctx = Context(registry, settings)
+    guard.authorize(ctx)
+    if inv is not None:
+        inv.contexts[key] = ctx
+    return ctx
 
 
 def _lang_explicit() -> bool:
@@ -155,8 +169,8 @@ def fail(message: str, code: int = ExitCode.FAILED) -> NoReturn:
 
 
 def exit_code_for(exc: CrmhubError) -> int:
-    """USAGE for mistakes the user must fix in input/config, LOCKED for a held lock, FAILED for everything else."""
-    if isinstance(exc, ConfigError | InputError):
+    """USAGE for mistakes the user must fix in input/config/identity, LOCKED for a held lock, FAILED otherwise."""
+    if isinstance(exc, ConfigError | InputError | AccessError):
         return ExitCode.USAGE
     if isinstance(exc, LockedError):
         return ExitCode.LOCKED

@@ -180,12 +180,13 @@ def pull(
     why = check_reveal(reveal, reason)
     ctx = load_context(config)
     if why is not None:
+        from crmhub.security.guard import current_actor
         from crmhub.sync.audit import record_reveal
 
         with ctx.session() as s:
             entry = record_reveal(s, command="pull", reason=why, entity="stream", entity_id=f"{connector}/{stream}",
                                   details={"connector": connector, "stream": stream, "since": since,
-                                           "limit": limit})
+                                           "limit": limit}, actor=current_actor().name)
             s.flush()
             err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
     since_dt: datetime | None = None

@@ -116,7 +116,7 @@ HELP_ZH: dict[str, str] = {
         '以 JSON 输出检查结论。',
     'Golden client records.':
         '客户主记录。',
-    'List golden clients (personal data masked unless --reveal).':
+    'List golden clients (personal data masked unless --reveal; a bulk reveal needs an approved proposal).':
         '列出客户主记录（个人信息已脱敏，除非使用 --reveal）。',
     'One JSON object per line.':
         '每行一个 JSON 对象。',
@@ -260,7 +260,7 @@ HELP_ZH: dict[str, str] = {
         '以一个 JSON 对象输出预警。',
     'Acknowledge an alert (someone is looking at it).':
         '受理预警（已有人在处理）。',
-    'Close an alert (reported, or cleared with the reason in --note).':
+    'Close an alert with a disposition and its reasons (four eyes: another AML officer approves).':
         '关闭预警（已上报，或在 --note 中注明排除原因）。',
     'Simulators of every outside system, for trying crmhub offline.':
         '模拟所有外部系统，用于离线试用 crmhub。',
@@ -314,4 +314,55 @@ HELP_ZH: dict[str, str] = {
         '最多显示 N 条（0 表示全部）；结果被截断时会在标准错误输出中说明。',
     'Every row, however many (same as --limit 0).':
         '显示全部记录，不限条数（等同于 --limit 0）。',
+    # --- operators, roles and four-eyes (issue 15, w10-users) ---
+    'Act as this registered operator (any position; default: $CRMHUB_USER, else the OS login).':
+        '以此已注册操作员的身份执行（可放在任意位置；默认：$CRMHUB_USER，否则为操作系统登录名）。',
+    'The approved proposal of this bulk --reveal (four eyes).':
+        '此次批量 --reveal 已获批准的审批单（双人复核）。',
+    'Why you decide so (kept with the decision and in the audit log).':
+        '作出该决定的理由（随决定保存并记入审计日志）。',
+    'reported, not_suspicious, escalated or duplicate.':
+        'reported（已上报）、not_suspicious（不可疑）、escalated（已升级）或 duplicate（重复）。',
+    'The reasons for the disposition (required).':
+        '处置理由（必填）。',
+    'Operators: who may use crmhub, with which roles.':
+        '操作员：谁可以使用 crmhub，具有哪些角色。',
+    'Register an operator (the first one on an empty store is always an admin).':
+        '注册操作员（空存储上的第一位操作员总是管理员）。',
+    'Operator name (what --as and CRMHUB_USER take).':
+        '操作员名称（即 --as 和 CRMHUB_USER 所用的名称）。',
+    'viewer, operator, approver, aml_officer or admin (repeatable).':
+        'viewer（查看）、operator（操作）、approver（审批）、aml_officer（反洗钱）或 admin（管理员）（可重复）。',
+    "The person's full name.":
+        '此人的全名。',
+    'List operators with their roles and whether they are enabled.':
+        '列出操作员及其角色和启用状态。',
+    'Disable an operator: they can no longer act (kept for the audit trail).':
+        '停用操作员：其不能再执行操作（记录保留，供审计追溯）。',
+    'Operator name.':
+        '操作员名称。',
+    "Set an operator's password (for the console): admins for anyone, everyone else for themself.":
+        '设置操作员密码（用于操作台）：管理员可为任何人设置，其他人只能为自己设置。',
+    'Read the password from one line of stdin (scripts).':
+        '从标准输入读取一行作为密码（供脚本使用）。',
+    'Four-eyes approvals: actions proposed by one operator, decided by another.':
+        '双人复核审批：由一位操作员提议、另一位操作员决定的操作。',
+    "List proposals waiting for (or past) a second operator's decision.":
+        '列出等待（或已经过）第二位操作员决定的审批单。',
+    'pending, approved, rejected, applied, failed or all.':
+        ('pending（待审批）、approved（已批准）、rejected（已拒绝）、applied（已执行）、failed（执行失败）'
+         '或 all（全部）。'),
+    'One proposal with its payload and decision.':
+        '显示一张审批单及其内容和决定。',
+    'Approval id.':
+        '审批单编号。',
+    "Approve another operator's proposal: it is applied now (never one's own).":
+        '批准另一位操作员的提议并立即执行（不能批准自己的提议）。',
+    'Why (kept with the decision and in the audit log).':
+        '原因（随决定保存并记入审计日志）。',
+    "Reject another operator's proposal with a reason; nothing is applied.":
+        '说明理由并拒绝另一位操作员的提议；不执行任何操作。',
+    'Why it is rejected (required).':
+        '拒绝理由（必填）。',
+    # --- end operators ---
 }

@@ -251,6 +251,9 @@ def _masked(item: dict[str, Any]) -> dict[str, Any]:
     evidence = dict(item.get("evidence") or {})
     evidence["transactions"] = [{**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
                                 for t in evidence.get("transactions", [])]
+    if isinstance(evidence.get("disposition"), dict):  # the closing note is free text: it may name people
+        evidence["disposition"] = {**evidence["disposition"],
+                                   "note": mask_text(evidence["disposition"].get("note") or "")}
     return {**item, "summary_zh": mask_text(item.get("summary_zh", "")),
             "summary_en": mask_text(item.get("summary_en", "")), "evidence": evidence}
 
@@ -317,6 +320,14 @@ def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = Confi
     _print_alert(item)
 
 
+def _disposition(it: dict[str, Any]) -> str:
+    """How a closed alert was disposed of, by whom and why ("-" while open)."""
+    d = (it.get("evidence") or {}).get("disposition") or {}
+    if not d:
+        return "-"
+    return f"{label('alert_disposition', d.get('value'))} — {d.get('note') or ''} ({d.get('by')})"
+
+
 def _print_alert(it: dict[str, Any]) -> None:
     """An alert as labelled rows and its evidence transactions (ids as words, times local)."""
     zh = current_lang() == "zh"
@@ -332,6 +343,7 @@ def _print_alert(it: dict[str, Any]) -> None:
         (bilingual("金额", "amount"), f"{Decimal(it['amount']):,.2f} {it['currency']}" if it.get("amount") else "-"),
         (bilingual("说明", "summary"), it["summary_zh"] if zh else it["summary_en"]),
         (bilingual("规则", "rule"), f"{rule.get('id') or '-'} v{it.get('rule_version') or '-'}"),
+        (bilingual("处置", "disposition"), _disposition(it)),
         (bilingual("创建时间", "created"), local_time(it.get("created_at"))),
         (bilingual("更新时间", "updated"), local_time(it.get("updated_at"))),
     ):
@@ -354,10 +366,13 @@ def _print_alert(it: dict[str, Any]) -> None:
 
 
 def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> None:
+    from crmhub.security.guard import current_actor
+
     ctx = load_context(config)
+    actor = current_actor().name
     with ctx.session() as s:
-        before, row = set_status(s, alert_id, status, actor="cli", note=note)
-        audit_append(s, actor="cli", action=f"alert.{status}", entity="alert", entity_id=row.id,
+        before, row = set_status(s, alert_id, status, actor=actor, note=note)
+        audit_append(s, actor=actor, action=f"alert.{status}", entity="alert", entity_id=row.id,
                      details={"from": before, "to": status, "note": note, "kind": row.kind, "uscc": row.uscc})
     console.print(bilingual(f"预警 #{alert_id}：{_status(before)} → {_status(status)}",
                             f"alert #{alert_id}: {_status(before)} → {_status(status)}"))
@@ -371,10 +386,24 @@ def alerts_ack(alert_id: int = typer.Argument(...), note: str | None = NoteOptio
 
 
 @alerts_app.command("close")
-def alerts_close(alert_id: int = typer.Argument(...), note: str | None = NoteOption,
+def alerts_close(alert_id: int = typer.Argument(...),
+                 disposition: str = typer.Option(..., "--disposition",
+                                                 help="reported, not_suspicious, escalated or duplicate."),
+                 note: str = typer.Option(..., "--note", help="The reasons for the disposition (required)."),
                  config: Path | None = ConfigOption) -> None:
-    """Close an alert (reported, or cleared with the reason in --note)."""
-    _move(alert_id, "closed", note, config)
+    """Close an alert with a disposition and its reasons (four eyes: another AML officer approves)."""
+    from crmhub.cli.sync_cmds import _submit
+    from crmhub.security.approvals import DISPOSITIONS
+
+    if disposition not in DISPOSITIONS:
+        raise InputError(bilingual(f"--disposition 必须是 {', '.join(DISPOSITIONS)} 之一（收到 {disposition!r}）",
+                                   f"--disposition must be one of: {', '.join(DISPOSITIONS)} (got {disposition!r})"))
+    if not note.strip():
+        raise InputError(bilingual("关闭预警必须用 --note 说明理由", "closing an alert needs the reasons in --note"))
+    result = _submit(config, "alert.close", {"alert_id": alert_id, "disposition": disposition, "note": note.strip()})
+    if result is not None:
+        console.print(bilingual(f"预警 #{alert_id}：{_status(result['from'])} → {_status('closed')}",
+                                f"alert #{alert_id}: {_status(result['from'])} → {_status('closed')}"))
 
 
 __all__ = ["STATUSES", "alerts_app", "risk_app"]

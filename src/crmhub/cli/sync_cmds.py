@@ -140,13 +140,15 @@ def report(
         sys.stdout.write(text + "\n")
 
 
-def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int]) -> None:
+def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int],
+                  extra: dict[str, Any] | None = None) -> None:
     """Audit a ``--reveal`` in the reading transaction, before anything is printed."""
+    from crmhub.security.guard import current_actor
     from crmhub.sync.audit import record_reveal
 
     entry = record_reveal(s, command=command, reason=reason, entity="client",
                           entity_id=client_ids[0] if len(client_ids) == 1 else None,
-                          details={"client_ids": client_ids})
+                          details={"client_ids": client_ids, **(extra or {})}, actor=current_actor().name)
     s.flush()
     err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
 
@@ -158,15 +160,28 @@ def clients_list(
     search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
     limit: int = LimitOption, all_rows: bool = AllOption, offset: int = typer.Option(0, min=0),
     reveal: bool = RevealOption, reason: str | None = ReasonOption,
+    approval: int | None = typer.Option(None, "--approval", help="The approved proposal of this bulk --reveal "
+                                        "(four eyes)."),
 ) -> None:
-    """List golden clients (personal data masked unless --reveal)."""
+    """List golden clients (personal data masked unless --reveal; a bulk reveal needs an approved proposal)."""
+    from crmhub.security import approvals
+    from crmhub.security.guard import current_actor
+
     why = check_reveal(reveal, reason)
     ctx = load_context(config)
+    request = {"search": search, "limit": row_limit(limit, all_rows), "offset": offset, "reason": why}
     with ctx.session() as s:
+        extra: dict[str, Any] = {}
+        if why is not None and approvals.needs_four_eyes(ctx.settings, "reveal.bulk"):
+            if approval is None:
+                _proposed(approvals.propose(s, "reveal.bulk", request, current_actor()))
+                return
+            granted = approvals.consume_grant(s, approval, current_actor(), request)
+            extra = {"approval": granted.id, "approved_by": granted.decided_by}
         total, rows = queries.list_clients(s, search=search, limit=row_limit(limit, all_rows), offset=offset)
         items = [queries.client_json(r, mask=why is None, risk=queries.current_risk(s, r.id)) for r in rows]
         if why is not None:
-            _reveal_audit(s, "clients list", why, [r.id for r in rows])
+            _reveal_audit(s, "clients list", why, [r.id for r in rows], extra)
     if json_out:
         for item in items:
             write_json_line(item)
@@ -287,26 +302,49 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _proposed(row: Any) -> None:
+    """Tell the proposer that nothing changed yet and who must approve."""
+    from crmhub.security.roles import FOUR_EYES
+
+    roles = ", ".join(FOUR_EYES[row.action].approver_roles)
+    console.print(bilingual(f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
+                            f"`crmhub approvals approve {row.id}` 批准",
+                            f"proposal #{row.id} ({row.action}) filed, nothing changed yet; another operator with "
+                            f"role {roles} must run `crmhub approvals approve {row.id}`"))
+
+
+def _submit(config: Path | None, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply ``action`` now, or file it for a second operator when four eyes are required (then None)."""
+    from crmhub.security import approvals
+    from crmhub.security.guard import current_actor
+
+    ctx = load_context(config)
+    with ctx.session() as s:
+        proposal, result = approvals.submit(s, ctx.settings, action, payload, current_actor())
+        if proposal is not None:
+            _proposed(proposal)
+            return None
+    return result
+
+
 @clients_app.command("unmerge")
 def clients_unmerge(absorbed: int = typer.Argument(..., help="Id of the client that was merged away."),
                     config: Path | None = ConfigOption) -> None:
     """Undo a merge: the absorbed client and its records come back (applied on the next sync's merge)."""
-    ctx = load_context(config)
-    with ctx.session() as s:
-        details = review.unmerge(s, absorbed, actor="cli")
-    console.print(bilingual(f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
-                            f"merge undone: client {absorbed} restored from {details['from']}"))
+    details = _submit(config, "client.unmerge", {"absorbed": absorbed})
+    if details is not None:
+        console.print(bilingual(f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
+                                f"merge undone: client {absorbed} restored from {details['from']}"))
 
 
 @clients_app.command("split")
 def clients_split(client: int = typer.Argument(...), record: str = typer.Argument(..., help="connector:source_id"),
                   config: Path | None = ConfigOption) -> None:
     """Detach one source record from a client into a client of its own."""
-    ctx = load_context(config)
-    with ctx.session() as s:
-        new_id = review.split(s, client, record, actor="cli")
-    console.print(bilingual(f"已拆分：{record} 现属于新客户 {new_id}",
-                            f"split: {record} now belongs to client {new_id}"))
+    result = _submit(config, "client.split", {"client": client, "record": record})
+    if result is not None:
+        console.print(bilingual(f"已拆分：{record} 现属于新客户 {result['new_client']}",
+                                f"split: {record} now belongs to client {result['new_client']}"))
 
 
 @review_app.command("list")
@@ -318,10 +356,11 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:
         found = review.list_items(s, None if status == "all" else status)
+        notes = _decision_notes(s, [i.id for i in found[:cap] if i.status != "open"])
         items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
                   "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
-                  "details": mask_fields(i.details, i.field), "created_at": i.created_at.isoformat()}
-                 for i in found[:cap]]
+                  "details": mask_fields(i.details, i.field), "created_at": i.created_at.isoformat(),
+                  "decided_by": i.decided_by, "note": notes.get(i.id)} for i in found[:cap]]
     if json_out:
         for it in items:
             write_json_line(it)
@@ -330,35 +369,57 @@ def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
     table = Table(title=bilingual("复核队列", "Review queue"))
     for col in ("id", bilingual("类型", "kind"), bilingual("状态", "status"), bilingual("客户", "client"),
                 bilingual("候选", "candidate"), bilingual("字段", "field"), bilingual("匹配概率", "probability"),
-                bilingual("创建时间", "created")):
+                bilingual("创建时间", "created"), bilingual("决定人", "decided by"), bilingual("备注", "note")):
         table.add_column(col)
     for it in items:
         score = it["score"]
         table.add_row(str(it["id"]), label("review_kind", it["kind"]), label("review_status", it["status"]),
                       str(it["client_id"] or "-"), str(it["other_client_id"] or "-"),
                       label("field", it["field"]) if it["field"] else "-",
-                      f"{float(score):.3f}" if isinstance(score, int | float) else "-", local_time(it["created_at"]))
+                      f"{float(score):.3f}" if isinstance(score, int | float) else "-", local_time(it["created_at"]),
+                      str(it["decided_by"] or "-"), mask_text(it["note"] or "-"))
     console.print(table)
     note_cut(len(items), len(found))
 
 
-def _decide(item_id: int, config: Path | None, accept: bool) -> None:
-    ctx = load_context(config)
-    with ctx.session() as s:
-        outcome = (review.accept if accept else review.reject)(s, item_id, actor="cli")
-    console.print(f"#{item_id}: {reason(outcome)}")
+def _decision_notes(s: Any, item_ids: list[int]) -> dict[int, str | None]:
+    """The note of each decided item, from its decision's audit entry (one query for the whole list)."""
+    from sqlalchemy import select
+
+    from crmhub.store.tables import AuditLog
+
+    if not item_ids:
+        return {}
+    notes: dict[int, str | None] = {}
+    for entity_id, details in s.execute(
+            select(AuditLog.entity_id, AuditLog.details).where(
+                AuditLog.entity == "review_item", AuditLog.action.in_(("review.accept", "review.reject")),
+                AuditLog.entity_id.in_([str(i) for i in item_ids])).order_by(AuditLog.id)):
+        notes[int(entity_id)] = (details or {}).get("note")
+    return notes
+
+
+def _decide(item_id: int, config: Path | None, accept: bool, note: str | None) -> None:
+    result = _submit(config, "review.decide", {"item_id": item_id, "accept": accept, "note": note})
+    if result is not None:
+        console.print(f"#{item_id}: {reason(result['outcome'])}")
+
+
+ReviewNoteOption = typer.Option(None, "--note", help="Why you decide so (kept with the decision and in the audit log).")
 
 
 @review_app.command("accept")
-def review_accept(item_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+def review_accept(item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption,
+                  config: Path | None = ConfigOption) -> None:
     """Accept: merge the pair (a match) or let the rule apply (a conflict)."""
-    _decide(item_id, config, True)
+    _decide(item_id, config, True, note)
 
 
 @review_app.command("reject")
-def review_reject(item_id: int = typer.Argument(...), config: Path | None = ConfigOption) -> None:
+def review_reject(item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption,
+                  config: Path | None = ConfigOption) -> None:
     """Reject: keep the records apart."""
-    _decide(item_id, config, False)
+    _decide(item_id, config, False, note)
 
 
 @deadletter_app.command("list")

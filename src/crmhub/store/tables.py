@@ -454,3 +454,38 @@ __all__ = [
     "TokenCacheRow",
     "Xref",
 ]
+
+
+class Operator(Base):
+    """A named person who runs crmhub: roles decide what they may do (see crmhub.security.roles).
+
+    The password hash (stdlib scrypt, self-describing string) is for the operator console; the CLI trusts the OS
+    login, ``--as`` or ``CRMHUB_USER``. Operators are disabled, never deleted, so audit names stay resolvable.
+    """
+
+    __tablename__ = "operator"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Approval(Base):
+    """A four-eyes proposal: one operator proposes an action, a different one approves (applies) or rejects it."""
+
+    __tablename__ = "approval"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    proposer: Mapped[str] = mapped_column(String(128))
+    created: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)

@@ -116,7 +116,7 @@ def split(session: Session, client_id: int, source_ref: str, *, actor: str) -> i
     return new.id
 
 
-def accept(session: Session, item_id: int, *, actor: str) -> str:
+def accept(session: Session, item_id: int, *, actor: str, note: str | None = None) -> str:
     """Accept a review item: a match merges the pair; a conflict takes the value given in ``details.choice``."""
     item = _item(session, item_id)
     outcome = "accepted"
@@ -133,14 +133,14 @@ def accept(session: Session, item_id: int, *, actor: str) -> str:
         outcome = "conflict accepted; the field's rule applies on the next sync"
     item.status, item.decided_at, item.decided_by = "accepted", datetime.now(UTC), actor
     audit.append(session, actor=actor, action="review.accept", entity="review_item", entity_id=item_id,
-                 details={"kind": item.kind, "outcome": outcome})
+                 details={"kind": item.kind, "outcome": outcome, "note": note})
     return outcome
 
 
-def reject(session: Session, item_id: int, *, actor: str) -> str:
+def reject(session: Session, item_id: int, *, actor: str, note: str | None = None) -> str:
     """Reject a review item: the pair stays apart and is not proposed again."""
     item = _item(session, item_id)
     item.status, item.decided_at, item.decided_by = "rejected", datetime.now(UTC), actor
     audit.append(session, actor=actor, action="review.reject", entity="review_item", entity_id=item_id,
-                 details={"kind": item.kind})
+                 details={"kind": item.kind, "note": note})
     return "rejected; the records stay separate"
