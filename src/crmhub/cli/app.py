@@ -64,6 +64,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "scheduler": LazyCommand("jobs_cmds", "scheduler_app",
                              "The embedded scheduler: run the configured jobs on one machine."),
     "jobs": LazyCommand("jobs_cmds", "jobs_app", "Scheduled jobs: their schedule and last results; run one now."),
+    "audit": LazyCommand("audit_cmds", "audit_app",
+                         "The audit trail: verify the keyed chain, keep checkpoints, list and export entries."),
 }
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
+from crmhub.i18n import bilingual
 from crmhub.store.tables import AuditLog
 from crmhub.sync.audit import GENESIS, KEYED, PLAIN, AuditKey, keyed_body, load_audit_key, plain_hash
 from crmhub.sync.hashing import canonical_json
@@ -117,7 +118,8 @@ def _mac_with_seq(key: AuditKey, row: Any, seq: int, prev: str) -> str:
     return key.mac(prev, {**keyed_body(row), "seq": seq})
 
 
-def _problem(kind: Kind, row: Any | None, detail: str) -> Problem:
+def _problem(kind: Kind, row: Any, zh: str, en: str) -> Problem:
+    detail = bilingual(zh, en)
     if row is None:
         return Problem(kind, None, None, None, None, detail)
     return Problem(kind, row.seq, row.id, row.at.isoformat(), row.action, detail)
@@ -144,42 +146,52 @@ class _Walk:
     def check(self, row: Any, nxt: Any) -> Problem | None:
         """The problem with ``row`` given everything before it verified, or None."""
         if row.seq < self.expected:
-            return _problem("inserted", row, f"sequence number {row.seq} appears again after entry "
-                                             f"{self.expected - 1}: an entry was inserted")
+            return _problem("inserted", row, f"序号 {row.seq} 在条目 {self.expected - 1} 之后重复出现：有条目被插入",
+                            f"sequence number {row.seq} appears again after entry {self.expected - 1}: "
+                            "an entry was inserted")
         if row.seq > self.expected:
             missing = f"{self.expected}" if row.seq == self.expected + 1 else f"{self.expected}–{row.seq - 1}"
-            return _problem("deleted", row, f"entries {missing} are missing before it: deleted")
+            return _problem("deleted", row, f"其前缺少条目 {missing}：被删除",
+                            f"entries {missing} are missing before it: deleted")
         if row.chain == PLAIN:
             if self.keyed:
-                return _problem("rehashed", row, "a plain-hash entry after the keyed chain started: "
-                                                 "re-hashed without the key")
+                return _problem("rehashed", row, "密钥链开始之后出现普通哈希条目：在没有密钥的情况下被重算",
+                                "a plain-hash entry after the keyed chain started: re-hashed without the key")
             if plain_hash(row) != row.hash:
-                return _problem("edited", row, "its fields do not match its hash: edited")
+                return _problem("edited", row, "字段与其哈希不符：被修改", "its fields do not match its hash: edited")
         elif row.chain == KEYED:
             if row.hash != self.key.mac(row.prev_hash, keyed_body(row)):
                 return self._bad_mac(row, nxt)
         else:
-            return _problem("edited", row, f"unknown chain kind {row.chain!r}: edited")
+            return _problem("edited", row, f"未知的链类型 {row.chain!r}：被修改",
+                            f"unknown chain kind {row.chain!r}: edited")
         if row.prev_hash != self.prev:
-            return _problem("deleted", row, "it does not link to the entry before it: an entry before it was "
-                                            "deleted or replaced")
+            return _problem("deleted", row, "与前一条目的链接断开：之前的条目被删除或替换",
+                            "it does not link to the entry before it: an entry before it was deleted or replaced")
         return None
 
     def _bad_mac(self, row: Any, nxt: Any) -> Problem:
-        if row.hash in _unkeyed(row):
-            return _problem("rehashed", row, "its MAC is the public SHA-256 of its fields, not the keyed MAC: "
-                                             "the chain was re-hashed without the key")
-        if row.key_id != self.key.key_id and not self.keyed:
-            return _problem("wrong_key", row, f"written with audit key {row.key_id}, but the key here is "
-                                              f"{self.key.key_id}: restore the key from its backup "
-                                              f"(or the entry was forged)")
+        """Why a keyed entry's MAC does not match: inserted, re-hashed, wrong key, renumbered after a delete, edited."""
         if nxt is not None and nxt.chain == KEYED and nxt.prev_hash == self.prev and \
                 nxt.hash == _mac_with_seq(self.key, nxt, row.seq, self.prev):
-            return _problem("inserted", row, "the entries after it verify without it: it was inserted")
+            return _problem("inserted", row, "去掉它后其后的条目可以验证：它是被插入的",
+                            "the entries after it verify without it: it was inserted")
+        if row.hash in _unkeyed(row):
+            return _problem("rehashed", row, "其 MAC 是字段的公开 SHA-256，不是带密钥的 MAC：链被无密钥重算",
+                            "its MAC is the public SHA-256 of its fields, not the keyed MAC: the chain was "
+                            "re-hashed without the key")
+        if row.key_id != self.key.key_id and not self.keyed:
+            return _problem("wrong_key", row,
+                            f"该条目由审计密钥 {row.key_id} 写入，但此处的密钥是 {self.key.key_id}："
+                            "请从备份恢复密钥（或该条目是伪造的）",
+                            f"written with audit key {row.key_id}, but the key here is {self.key.key_id}: "
+                            "restore the key from its backup (or the entry was forged)")
         if row.prev_hash != self.prev and row.hash == _mac_with_seq(self.key, row, row.seq + 1, row.prev_hash):
-            return _problem("deleted", row, f"it verifies as entry {row.seq + 1}: the entry before it was deleted "
-                                            f"and the rest renumbered")
-        return _problem("edited", row, "its fields do not match its MAC: edited (or forged without the key)")
+            return _problem("deleted", row, f"它作为条目 {row.seq + 1} 可以验证：其前的条目被删除，其余条目被重新编号",
+                            f"it verifies as entry {row.seq + 1}: the entry before it was deleted and the rest "
+                            "renumbered")
+        return _problem("edited", row, "字段与其 MAC 不符：被修改（或在没有密钥的情况下伪造）",
+                        "its fields do not match its MAC: edited (or forged without the key)")
 
     def accept(self, row: Any) -> None:
         self.keyed = self.keyed or row.chain == KEYED
@@ -209,19 +221,23 @@ def verify(session: Session, *, checkpoint: Checkpoint | None = None,
         last, row = row, nxt
     report = walk.report
     if report.plain and not walk.keyed:
-        report.problem = _problem("unsealed", last, f"all {report.plain} entries are plain-hash entries with no "
-                                                    "keyed entry sealing them: after an upgrade run `crmhub audit "
-                                                    "checkpoint` once; otherwise the chain was re-hashed without "
-                                                    "the key")
+        report.problem = _problem(
+            "unsealed", last, f"全部 {report.plain} 个条目都是普通哈希条目，没有带密钥的条目封存它们：升级后请运行一次 "
+            "`crmhub audit checkpoint`；否则说明链在没有密钥的情况下被重算",
+            f"all {report.plain} entries are plain-hash entries with no keyed entry sealing them: after an upgrade "
+            "run `crmhub audit checkpoint` once; otherwise the chain was re-hashed without the key")
     if checkpoint is not None and report.problem is None:
         if anchor is None:
-            report.problem = _problem("truncated", last, f"the chain ends at entry {report.head_seq}, but the "
-                                                         f"checkpoint of {checkpoint.at} has entry {checkpoint.seq}: "
-                                                         "the newest entries were deleted (truncated tail)")
+            report.problem = _problem(
+                "truncated", last, f"链止于条目 {report.head_seq}，但 {checkpoint.at} 的检查点含有条目 "
+                f"{checkpoint.seq}：最新的条目被删除（尾部截断）",
+                f"the chain ends at entry {report.head_seq}, but the checkpoint of {checkpoint.at} has entry "
+                f"{checkpoint.seq}: the newest entries were deleted (truncated tail)")
         elif anchor != checkpoint.mac:
             report.problem = Problem("rewritten", checkpoint.seq, None, checkpoint.at, None,
-                                     f"entry {checkpoint.seq} differs from the checkpoint: the chain was "
-                                     "rewritten since the checkpoint")
+                                     bilingual(f"条目 {checkpoint.seq} 与检查点不同：检查点之后链被改写",
+                                               f"entry {checkpoint.seq} differs from the checkpoint: the chain "
+                                               "was rewritten since the checkpoint"))
     return report
 
 
@@ -238,8 +254,9 @@ def check_head(session: Session, n: int = 100, *, key: Callable[[], AuditKey] | 
     total = int(session.scalar(select(func.count()).select_from(AuditLog)) or 0)
     if rows[-1].seq != total:
         kind: Kind = "deleted" if rows[-1].seq > total else "inserted"
-        return _problem(kind, rows[-1], f"the newest entry is number {rows[-1].seq} but the log holds {total} "
-                                        f"entries: entries were {kind}")
+        return _problem(kind, rows[-1], f"最新条目的序号是 {rows[-1].seq}，但日志中有 {total} 个条目",
+                        f"the newest entry is number {rows[-1].seq} but the log holds {total} entries: "
+                        f"entries were {kind}")
     walk = _Walk(key or (lambda: load_audit_key(create=False)))
     first = rows[0]
     if len(rows) > n:  # the entry before the window only provides the link
