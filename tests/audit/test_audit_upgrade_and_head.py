@@ -104,7 +104,7 @@ def test_two_writers_never_fork_the_chain(store: Store) -> None:
                     for i in range(15):
                         audit.append(s, actor=name, action="client.update", entity="client", entity_id=i,
                                      details={})
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(f"w{n}",)) for n in range(2)]
