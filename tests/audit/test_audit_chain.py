@@ -85,6 +85,8 @@ def test_edited_field_is_named(store: Store, store_url: str, tmp_path: Path) -> 
     assert out.returncode == 1
     assert f"entry #5 (id {victim.id}," in out.stderr and "client.update" in out.stderr
     assert "edited" in out.stderr
+    zh = crmhub("--lang", "zh", "audit", "verify", "-c", str(_config(tmp_path, store_url)), cwd=tmp_path)
+    assert zh.returncode == 1 and "审计链已损坏：条目 #5" in zh.stderr and "被修改" in zh.stderr
 
 
 def test_deleted_entry_is_named(store: Store, store_url: str, tmp_path: Path) -> None:

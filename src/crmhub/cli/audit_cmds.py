@@ -46,8 +46,9 @@ def _say_problem(problem: Problem) -> None:
         bilingual("审计链", "the audit chain")
     facts = ", ".join(x for x in (f"id {problem.entry_id}" if problem.entry_id is not None else "",
                                   local_time(problem.at) if problem.at else "", problem.action or "") if x)
-    err_console.print(f"[red]{bilingual('审计链已损坏', 'audit chain broken')}:[/red] {where}"
-                      f"{f' ({escape(facts)})' if facts else ''} — {bilingual(zh, en)}: {escape(problem.detail)}")
+    colon = bilingual("：", ": ")
+    err_console.print(f"[red]{bilingual('审计链已损坏', 'audit chain broken')}{colon}[/red]{where}"
+                      f"{f' ({escape(facts)})' if facts else ''} — {bilingual(zh, en)}{colon}{escape(problem.detail)}")
 
 
 def _say_report(report: Report, json_out: bool) -> None:
