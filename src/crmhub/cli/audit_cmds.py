@@ -81,7 +81,9 @@ def checkpoint_cmd(output: Path = typer.Option(..., "--output", "-o", help="Wher
                    config: Path | None = ConfigOption) -> None:
     """Verify the chain, add a checkpoint entry and write the chain head to a file to keep outside the database."""
     if not output.parent.is_dir():
-        raise InputError(f"{output}: the folder {output.parent} does not exist", hint="create it or choose another -o")
+        raise InputError(bilingual(f"{output}：目录 {output.parent} 不存在",
+                                   f"{output}: the folder {output.parent} does not exist"),
+                         hint=bilingual("请创建该目录或换一个 -o", "create it or choose another -o"))
     ctx = load_context(config)
     with ctx.session() as s:
         report = verify(s)
@@ -139,7 +141,7 @@ def export_cmd(output: Path = typer.Option(..., "--output", "-o", help="The file
                config: Path | None = ConfigOption) -> None:
     """Export audit entries, oldest first, as JSON Lines or CSV (personal data masked; the export is audited)."""
     if fmt not in ("jsonl", "csv"):
-        raise InputError(f"--format {fmt!r}: use jsonl or csv")
+        raise InputError(bilingual(f"--format {fmt!r}：请用 jsonl 或 csv", f"--format {fmt!r}: use jsonl or csv"))
     filters = audit_query.Filters.parse(since, actor, obj)
     ctx = load_context(config)
     with ctx.session() as s:
@@ -147,7 +149,9 @@ def export_cmd(output: Path = typer.Option(..., "--output", "-o", help="The file
             with output.open("w", encoding="utf-8", newline="") as handle:
                 count = audit_query.write(audit_query.entries(s, filters), fmt, handle)
         except OSError as exc:
-            raise InputError(f"{output}: cannot write: {exc.strerror}", hint="choose another -o") from None
+            raise InputError(bilingual(f"{output}：无法写入：{exc.strerror}",
+                                       f"{output}: cannot write: {exc.strerror}"),
+                             hint=bilingual("请换一个 -o", "choose another -o")) from None
         append(s, actor=os_user(), action="audit.export", entity="audit_log", entity_id=None,
                details={"format": fmt, "entries": count, "since": since, "actor": actor, "object": obj})
     console.print(bilingual(f"已导出 {count} 个条目到 {output}", f"exported {count} entries to {output}"))

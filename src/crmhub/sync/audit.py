@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from crmhub.errors import StoreError
+from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.store.tables import AuditLog
 from crmhub.sync.hashing import canonical_json, content_hash
@@ -67,17 +68,24 @@ def load_audit_key(*, create: bool = True) -> AuditKey:
     env = os.environ.get(AUDIT_KEY_ENV)
     if env:
         if len(env) < _MIN_ENV_KEY:
-            raise StoreError(f"{AUDIT_KEY_ENV} is too short ({len(env)} characters; at least {_MIN_ENV_KEY})",
-                             hint="set it to a long random value, e.g. the output of "
-                                  "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`, and keep a copy")
+            raise StoreError(bilingual(f"{AUDIT_KEY_ENV} 太短（{len(env)} 个字符；至少 {_MIN_ENV_KEY} 个）",
+                                       f"{AUDIT_KEY_ENV} is too short ({len(env)} characters; "
+                                       f"at least {_MIN_ENV_KEY})"),
+                             hint=bilingual("设为一个较长的随机值并保留副本，例如 ",
+                                            "set it to a long random value and keep a copy, e.g. the output of ")
+                             + "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
         return AuditKey.from_secret(env.encode("utf-8"))
     from crmhub.store.secrets import DEFAULT_KEY_FILE, load_key
 
     if not create and not os.environ.get("CRMHUB_SECRET_KEY") and not DEFAULT_KEY_FILE.exists():
-        raise StoreError(f"no audit key: {AUDIT_KEY_ENV} and CRMHUB_SECRET_KEY are not set and "
-                         f"{DEFAULT_KEY_FILE} does not exist here ({os.getcwd()})",
-                         hint="run crmhub in the directory that holds var/, restore var/secret.key from its backup, "
-                              f"or set {AUDIT_KEY_ENV}")
+        raise StoreError(bilingual(f"没有审计密钥：未设置 {AUDIT_KEY_ENV} 和 CRMHUB_SECRET_KEY，且当前目录"
+                                   f"（{os.getcwd()}）下没有 {DEFAULT_KEY_FILE}",
+                                   f"no audit key: {AUDIT_KEY_ENV} and CRMHUB_SECRET_KEY are not set and "
+                                   f"{DEFAULT_KEY_FILE} does not exist here ({os.getcwd()})"),
+                         hint=bilingual(f"在包含 var/ 的目录中运行 crmhub、从备份恢复 var/secret.key，"
+                                        f"或设置 {AUDIT_KEY_ENV}",
+                                        "run crmhub in the directory that holds var/, restore var/secret.key from its "
+                                        f"backup, or set {AUDIT_KEY_ENV}"))
     return AuditKey.from_secret(hmac.new(load_key(), _DERIVE, hashlib.sha256).digest())
 
 

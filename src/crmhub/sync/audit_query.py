@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
+from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.store.tables import AuditLog
 
@@ -52,8 +53,8 @@ def _since(value: str) -> datetime:
         parsed = datetime.combine(date.fromisoformat(value), time()) if len(value) == 10 else \
             datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(f"--since {value!r} is not a date or time",
-                         hint="use e.g. 2026-12-01 or 2026-12-01T09:00:00+08:00") from None
+        raise InputError(bilingual(f"--since {value!r} 不是日期或时间", f"--since {value!r} is not a date or time"),
+                         hint=bilingual("例如 ", "use e.g. ") + "2026-12-01, 2026-12-01T09:00:00+08:00") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=current_timezone())
 
 

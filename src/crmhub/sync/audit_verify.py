@@ -68,6 +68,11 @@ class Report:
         return asdict(self)
 
 
+def _checkpoint_hint() -> str:
+    return bilingual("请指定 `crmhub audit checkpoint -o 文件` 写出的文件",
+                     "give the file written by `crmhub audit checkpoint -o FILE`")
+
+
 class Checkpoint(BaseModel):
     """The chain head at one moment, small enough to keep on WORM storage or print on paper."""
 
@@ -85,13 +90,14 @@ class Checkpoint(BaseModel):
         try:
             return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except OSError as exc:
-            raise InputError(f"{path}: cannot read the checkpoint: {exc.strerror}",
-                             hint="give the file written by `crmhub audit checkpoint -o FILE`") from None
+            raise InputError(bilingual(f"{path}：无法读取检查点：{exc.strerror}",
+                                       f"{path}: cannot read the checkpoint: {exc.strerror}"),
+                             hint=_checkpoint_hint()) from None
         except (ValueError, ValidationError) as exc:
             first = exc.errors()[0] if isinstance(exc, ValidationError) else None
             where = f" (field {'.'.join(map(str, first['loc']))}: {first['msg']})" if first else ""
-            raise InputError(f"{path}: not an audit checkpoint{where}",
-                             hint="give the file written by `crmhub audit checkpoint -o FILE`") from None
+            raise InputError(bilingual(f"{path}：不是审计检查点{where}", f"{path}: not an audit checkpoint{where}"),
+                             hint=_checkpoint_hint()) from None
 
 
 def _rows(session: Session, after_seq: int = 0) -> Iterator[Any]:
