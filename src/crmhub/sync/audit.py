@@ -18,6 +18,7 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from crmhub.errors import StoreError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
+from crmhub.store.db import VAR_DIR_INFO
 from crmhub.store.tables import AuditLog
 from crmhub.sync.hashing import canonical_json, content_hash
 
@@ -58,8 +60,9 @@ class AuditKey:
         return hmac.new(self.secret, (prev + canonical_json(body)).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def load_audit_key(*, create: bool = True) -> AuditKey:
-    """The audit key: ``CRMHUB_AUDIT_KEY`` (at least 32 characters), else derived from the secret key.
+def load_audit_key(var_dir: Path | None = None, *, create: bool = True) -> AuditKey:
+    """The audit key: ``CRMHUB_AUDIT_KEY`` (at least 32 characters), else derived from the secret key
+    (``CRMHUB_SECRET_KEY`` or ``secret.key`` in the configuration's ``var_dir``).
 
     The derived key is ``HMAC-SHA256(secret key, "crmhub audit chain v1")``, so the Fernet key is never used for two
     purposes directly. ``create=False`` (verification) refuses to make a new key file: a new key would only make
@@ -75,18 +78,25 @@ def load_audit_key(*, create: bool = True) -> AuditKey:
                                             "set it to a long random value and keep a copy, e.g. the output of ")
                              + "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
         return AuditKey.from_secret(env.encode("utf-8"))
-    from crmhub.store.secrets import DEFAULT_KEY_FILE, load_key
+    from crmhub.store.secrets import load_key
 
-    if not create and not os.environ.get("CRMHUB_SECRET_KEY") and not DEFAULT_KEY_FILE.exists():
+    key_file = (var_dir if var_dir is not None else Path("var")) / "secret.key"
+    if not create and not os.environ.get("CRMHUB_SECRET_KEY") and not key_file.exists():
         raise StoreError(bilingual(f"没有审计密钥：未设置 {AUDIT_KEY_ENV} 和 CRMHUB_SECRET_KEY，且当前目录"
-                                   f"（{os.getcwd()}）下没有 {DEFAULT_KEY_FILE}",
+                                   f"没有 {key_file.resolve()}",
                                    f"no audit key: {AUDIT_KEY_ENV} and CRMHUB_SECRET_KEY are not set and "
-                                   f"{DEFAULT_KEY_FILE} does not exist here ({os.getcwd()})"),
-                         hint=bilingual(f"在包含 var/ 的目录中运行 crmhub、从备份恢复 var/secret.key，"
+                                   f"{key_file.resolve()} does not exist"),
+                         hint=bilingual("使用写入审计日志时的同一配置、从备份将 secret.key 恢复到该配置的 var 目录，"
                                         f"或设置 {AUDIT_KEY_ENV}",
-                                        "run crmhub in the directory that holds var/, restore var/secret.key from its "
-                                        f"backup, or set {AUDIT_KEY_ENV}"))
-    return AuditKey.from_secret(hmac.new(load_key(), _DERIVE, hashlib.sha256).digest())
+                                        "use the configuration that wrote the log, restore secret.key from its backup "
+                                        f"into that configuration's var folder, or set {AUDIT_KEY_ENV}"))
+    return AuditKey.from_secret(hmac.new(load_key(key_file), _DERIVE, hashlib.sha256).digest())
+
+
+def session_key(session: Session, *, create: bool = True) -> AuditKey:
+    """The audit key of the store ``session`` belongs to (its ``var`` folder is in ``session.info``)."""
+    var_dir = session.info.get(VAR_DIR_INFO)
+    return load_audit_key(var_dir if isinstance(var_dir, Path) else None, create=create)
 
 
 def keyed_body(row: Any) -> dict[str, Any]:
@@ -113,7 +123,7 @@ class _ChainHead:
         last = session.execute(select(AuditLog.hash, AuditLog.seq).order_by(AuditLog.seq.desc()).limit(1)).first()
         self.hash = last.hash if last is not None else GENESIS
         self.seq = int(last.seq) if last is not None else 0
-        self.key = load_audit_key()
+        self.key = session_key(session)
         self.transaction = session.get_transaction()
 
 

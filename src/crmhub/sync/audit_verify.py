@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.store.tables import AuditLog
-from crmhub.sync.audit import GENESIS, KEYED, PLAIN, AuditKey, keyed_body, load_audit_key, plain_hash
+from crmhub.sync.audit import GENESIS, KEYED, PLAIN, AuditKey, keyed_body, plain_hash, session_key
 from crmhub.sync.hashing import canonical_json
 
 Kind = Literal["deleted", "inserted", "edited", "rehashed", "wrong_key", "unsealed", "truncated", "rewritten"]
@@ -210,7 +210,7 @@ class _Walk:
 def verify(session: Session, *, checkpoint: Checkpoint | None = None,
            key: Callable[[], AuditKey] | None = None) -> Report:
     """Walk the whole chain; the report's ``problem`` is the first bad entry (None when intact)."""
-    walk = _Walk(key or (lambda: load_audit_key(create=False)))
+    walk = _Walk(key or (lambda: session_key(session, create=False)))
     anchor: str | None = None
     last: Any = None
     rows = _rows(session)
@@ -263,7 +263,7 @@ def check_head(session: Session, n: int = 100, *, key: Callable[[], AuditKey] | 
         return _problem(kind, rows[-1], f"最新条目的序号是 {rows[-1].seq}，但日志中有 {total} 个条目",
                         f"the newest entry is number {rows[-1].seq} but the log holds {total} entries: "
                         f"entries were {kind}")
-    walk = _Walk(key or (lambda: load_audit_key(create=False)))
+    walk = _Walk(key or (lambda: session_key(session, create=False)))
     first = rows[0]
     if len(rows) > n:  # the entry before the window only provides the link
         walk.prev, walk.expected, walk.keyed = first.hash, first.seq + 1, first.chain == KEYED
