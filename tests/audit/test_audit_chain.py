@@ -185,3 +185,23 @@ def test_bad_checkpoint_file_is_a_clear_error(store: Store, store_url: str, tmp_
     (tmp_path / "cp.json").write_text('{"seq": "x"}', encoding="utf-8")
     out = _verify(tmp_path, store_url, "--from-checkpoint", str(tmp_path / "cp.json"))
     assert out.returncode == 2 and "not an audit checkpoint" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_key_derived_from_the_secret_key_file(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    """Without CRMHUB_AUDIT_KEY the key comes from the configuration's var/secret.key (0600); a verify without
+    that file says so and never makes a new key."""
+    monkeypatch.delenv(audit.AUDIT_KEY_ENV)
+    monkeypatch.delenv("CRMHUB_SECRET_KEY", raising=False)
+    store = Store.open(store_url, var_dir=tmp_path / "var")
+    try:
+        _fill(store, 4)
+    finally:
+        store.dispose()
+    key_file = tmp_path / "var" / "secret.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    out = crmhub("audit", "verify", "-c", str(_config(tmp_path, store_url)), cwd=tmp_path, key="")
+    assert out.returncode == 0 and "4 entries" in out.stdout, out.stderr
+    key_file.rename(tmp_path / "kept.key")
+    out = crmhub("audit", "verify", "-c", str(_config(tmp_path, store_url)), cwd=tmp_path, key="")
+    assert out.returncode == 1 and "no audit key" in out.stderr and not key_file.exists()
