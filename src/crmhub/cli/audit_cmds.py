@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, write_json_line
+from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
@@ -73,7 +74,7 @@ def verify_cmd(from_checkpoint: Path | None = typer.Option(
     with ctx.session() as s:
         report = verify(s, checkpoint=checkpoint)
     _say_report(report, json_out)
-    raise typer.Exit(1 if report.problem is not None else 0)
+    raise typer.Exit(ExitCode.FAILED if report.problem is not None else ExitCode.OK)
 
 
 @audit_app.command("checkpoint")
@@ -89,7 +90,7 @@ def checkpoint_cmd(output: Path = typer.Option(..., "--output", "-o", help="Wher
         report = verify(s)
         if report.problem is not None and report.problem.kind != "unsealed":
             _say_problem(report.problem)
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
         # the checkpoint entry itself: who took it, and (after an upgrade) the keyed entry sealing the plain ones
         row = append(s, actor=os_user(), action="audit.checkpoint", entity="audit_log", entity_id=None,
                      details={"verified_entries": report.count, "file": output.name})
