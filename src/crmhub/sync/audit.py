@@ -153,11 +153,15 @@ def append(session: Session, *, actor: str, action: str, entity: str, entity_id:
     return row
 
 
-def verify_chain(session: Session) -> list[int]:
-    """Id of the first entry that does not verify (empty when the log is intact); see `audit_verify.verify`."""
+def verify_chain(session: Session, var_dir: Path | None = None) -> list[int]:
+    """Id of the first entry that does not verify (empty when the log is intact); see `audit_verify.verify`.
+
+    ``var_dir``: the ``var`` folder of the configuration that wrote the entries, when ``session``'s store was
+    opened without it (the key is derived from the secret key kept there).
+    """
     from crmhub.sync.audit_verify import verify
 
-    report = verify(session)
+    report = verify(session, key=None if var_dir is None else lambda: load_audit_key(var_dir, create=False))
     if report.problem is None:
         return []
     return [report.problem.entry_id if report.problem.entry_id is not None else -1]
