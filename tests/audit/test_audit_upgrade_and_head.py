@@ -137,6 +137,9 @@ def test_list_and_export_filter_and_stream(store: Store, store_url: str, tmp_pat
     assert out.returncode == 0, out.stderr
     listed = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["seq"] for e in listed] == [6, 5] and listed[0]["details"]["before"] == {"phone": "138****5678"}
+    assert "showing the first 2" in out.stderr  # the cut is told on stderr, stdout stays JSON Lines
+    out = crmhub("audit", "list", "-c", str(cfg), "--actor", "os:alice", cwd=tmp_path)
+    assert out.returncode == 0 and "os:alice" in out.stdout and "[" not in out.stderr
     out = crmhub("audit", "export", "-c", str(cfg), "--format", "csv", "--since", "2000-01-01",
                  "-o", str(tmp_path / "a.csv"), cwd=tmp_path)
     assert out.returncode == 0 and "exported 7 entries" in out.stdout, out.stderr

@@ -16,7 +16,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crmhub.cli.common import ConfigOption, console, err_console, load_context, write_json_line
+from crmhub.cli.common import (
+    AllOption,
+    ConfigOption,
+    LimitOption,
+    console,
+    err_console,
+    load_context,
+    note_cut,
+    row_limit,
+    write_json_line,
+)
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import local_time
 from crmhub.errors import InputError
@@ -49,7 +59,8 @@ def _say_problem(problem: Problem) -> None:
                                   local_time(problem.at) if problem.at else "", problem.action or "") if x)
     colon = bilingual("：", ": ")
     err_console.print(f"[red]{bilingual('审计链已损坏', 'audit chain broken')}{colon}[/red]{where}"
-                      f"{f' ({escape(facts)})' if facts else ''} — {bilingual(zh, en)}{colon}{escape(problem.detail)}")
+                      f"{f' ({escape(facts)})' if facts else ''} — {bilingual(zh, en)}{colon}{escape(problem.detail)}",
+                      markup=True)
 
 
 def _say_report(report: Report, json_out: bool) -> None:
@@ -111,28 +122,41 @@ def checkpoint_cmd(output: Path = typer.Option(..., "--output", "-o", help="Wher
 
 @audit_app.command("list")
 def list_cmd(since: str | None = SinceOption, actor: str | None = ActorOption, obj: str | None = ObjectOption,
-             limit: int = typer.Option(50, "--limit", min=1, help="At most this many entries (newest first)."),
-             json_out: bool = JsonOption, config: Path | None = ConfigOption) -> None:
+             limit: int = LimitOption, all_rows: bool = AllOption, json_out: bool = JsonOption,
+             config: Path | None = ConfigOption) -> None:
     """List audit entries, newest first: who did what to which object, when, in which run."""
     filters = audit_query.Filters.parse(since, actor, obj)
     ctx = load_context(config)
+    cap = row_limit(limit, all_rows)
+    shown = 0
     with ctx.session() as s:
-        items = audit_query.entries(s, filters, limit=limit, newest_first=True)
+        # one more than asked for tells whether the listing was cut, without counting the whole log
+        items = audit_query.entries(s, filters, limit=cap + 1, newest_first=True)
         if json_out:
             for item in items:
+                if shown == cap:
+                    note_cut(shown, None)
+                    break
                 write_json_line(item)
+                shown += 1
             return
         table = Table(title=bilingual("审计日志", "Audit log"))
         for col in ("#", bilingual("时间", "time"), bilingual("操作人", "actor"), bilingual("动作", "action"),
                     bilingual("对象", "object"), bilingual("运行", "run"), bilingual("详情", "details")):
             table.add_column(col)
+        cut = False
         for item in items:
+            if shown == cap:
+                cut = True
+                break
             obj_text = item["object_type"] + (f":{item['object_id']}" if item["object_id"] is not None else "")
             details = json.dumps(item["details"], ensure_ascii=False, sort_keys=True)
-            table.add_row(str(item["seq"]), local_time(item["at"]), escape(item["actor"]), item["action"],
-                          escape(obj_text), str(item["run_id"] or "-"),
-                          escape(details if len(details) <= 80 else details[:79] + "…"))
+            table.add_row(str(item["seq"]), local_time(item["at"]), item["actor"], item["action"], obj_text,
+                          str(item["run_id"] or "-"), details if len(details) <= 80 else details[:79] + "…")
+            shown += 1
     console.print(table)
+    if cut:
+        note_cut(shown, None)
 
 
 @audit_app.command("export")
