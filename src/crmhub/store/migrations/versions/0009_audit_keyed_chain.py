@@ -5,7 +5,7 @@ order and marked ``chain = 'sha256'``. Entries written afterwards are ``hmac`` e
 (kept outside the database); the first of them covers the last plain hash, which seals the older part.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
