@@ -115,7 +115,7 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
     with store.begin() as s:
         actions = list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
         assert actions == ["alert.acknowledged", "approval.propose", "alert.closed", "approval.approve"]
-        assert verify_chain(s) == []
+        assert verify_chain(s, Path(config).parent / "var") == []  # keyed with the config's secret key
     code, out = cli(capsys, "alerts", "list", "-c", config)
     assert code == 0 and "Alerts (" in out and "Large-value transaction" in out and "large_value" not in out
     code, out = cli(capsys, "alerts", "show", str(alert_id), "--json", "-c", config)

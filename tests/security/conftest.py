@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,17 @@ from crmhub.store import Store
 from crmhub.store.tables import Alert, ReviewItem
 
 Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store as the configuration below opens it: same ``var`` folder, so the fixture's audit entries and the
+    CLI's are keyed with the same secret key and the chain verifies end to end."""
+    s = Store.open(store_url, var_dir=tmp_path / "var")
+    try:
+        yield s
+    finally:
+        s.dispose()
 
 
 @pytest.fixture

@@ -365,4 +365,29 @@ HELP_ZH: dict[str, str] = {
     'Why it is rejected (required).':
         '拒绝理由（必填）。',
     # --- end operators ---
+    # --- audit trail (crmhub audit …) ---
+    'The audit trail: verify the keyed chain, keep checkpoints, list and export entries.':
+        '审计轨迹：验证带密钥的哈希链、保存检查点、列出和导出条目。',
+    'Only entries at or after this date or time (e.g. 2026-12-01).':
+        '只包含此日期或时间及之后的条目（例如 2026-12-01）。',
+    'Only entries by this actor (e.g. os:alice, sync).':
+        '只包含此操作人的条目（例如 os:alice、sync）。',
+    'Only entries about this object: TYPE or TYPE:ID (e.g. client:42).':
+        '只包含关于此对象的条目：类型 或 类型:编号（例如 client:42）。',
+    'Also compare with this checkpoint file (finds a deleted tail).':
+        '同时与此检查点文件比对（可发现被删除的尾部条目）。',
+    'Check every entry of the keyed audit chain; exit 1 naming the first bad entry.':
+        '检查带密钥审计链的每个条目；发现问题时以退出码 1 退出并指出第一个有问题的条目。',
+    'Where to write the checkpoint (JSON).':
+        '检查点（JSON）的写入位置。',
+    'Verify the chain, add a checkpoint entry and write the chain head to a file to keep outside the database.':
+        '验证审计链，追加一个检查点条目，并将链头写入文件，以便保存在数据库之外。',
+    'List audit entries, newest first: who did what to which object, when, in which run.':
+        '列出审计条目（最新的在前）：谁在何时、在哪次运行中对哪个对象做了什么。',
+    'The file to write.':
+        '要写入的文件。',
+    'jsonl or csv.':
+        'jsonl 或 csv。',
+    'Export audit entries, oldest first, as JSON Lines or CSV (personal data masked; the export is audited).':
+        '按时间顺序将审计条目导出为 JSON Lines 或 CSV（个人信息已脱敏；导出操作本身记入审计日志）。',
 }

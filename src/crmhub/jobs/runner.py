@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
-from crmhub.jobs import joblog, liveness, state
+from crmhub.jobs import audit_head, joblog, liveness, state
 from crmhub.jobs.commands import COMMANDS, CommandResult, JobContext
 from crmhub.jobs.guard import StopToken
 from crmhub.jobs.settings import format_duration
@@ -184,12 +184,16 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
             leftover = await asyncio.to_thread(liveness.release_own, db, before | set(lock.names))
             if leftover:
                 result.details["released_locks"] = leftover
+            chain = await asyncio.to_thread(audit_head.check, db, job_name, result.run_id)
+            if chain is not None:
+                result.details["audit_chain"] = chain
         outcome = JobOutcome(job_name, job.command, trigger, result.status, started, datetime.now(UTC),
                              result.run_id, result.error, result.retriable, tick, executor, result.details)
         if blocked is None:
             await asyncio.to_thread(state.record_finish, db, job_name, outcome.as_dict(), holder=holder_id())
         _log_end(outcome)
-        if blocked is None and _operators_not_told(outcome):
+        broken_chain = audit_head.is_broken(result.details.get("audit_chain"))
+        if blocked is None and (_operators_not_told(outcome) or broken_chain):
             await _tell_operators(settings, registry, db, outcome)
         return outcome
     finally:

@@ -226,6 +226,19 @@ def job_failed_context(job: str, entry: dict[str, Any], lang: Lang, settings: No
                         "started_at": local(datetime.fromisoformat(str(started)), settings) if started else None})
 
 
+def audit_chain_context(job: str, entry: dict[str, Any], found: dict[str, Any], lang: Lang,
+                        settings: NotifySettings, now: datetime) -> dict[str, Any]:
+    """``sync_failed`` for a broken audit chain found by a job's head check: the first bad entry and what to do."""
+    seq = found.get("seq")
+    error = (f"审计链已损坏（条目 #{seq}）：{found.get('detail')}" if lang == "zh" else
+             f"audit chain broken at entry #{seq}: {found.get('detail')}")
+    hint = ("运行 `crmhub audit verify --from-checkpoint 文件` 查看完整结果；查明原因之前不要写入新的检查点"
+            if lang == "zh" else "run `crmhub audit verify --from-checkpoint FILE` for the full result; do not take a "
+            "new checkpoint until the cause is known")
+    what = f"审计链（作业 {job} 检查）" if lang == "zh" else f"audit chain (checked by job {job})"
+    return {**job_failed_context(job, entry, lang, settings, now), "job": what, "error": error, "hint": hint}
+
+
 def dead_letters_context(run: SyncRun, groups: list[tuple[str, str, int]], examples: list[tuple[str | None, str]],
                          settings: NotifySettings, now: datetime) -> dict[str, Any]:
     """``dead_letters``: connector(s), stream(s), count and a few examples of one run."""

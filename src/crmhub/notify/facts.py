@@ -170,6 +170,7 @@ def job_failure_facts(session: Session, ns: NotifySettings, since: datetime, now
     each job's stored history, so a failure is found even when the process that saw it died right after."""
     for row in session.scalars(select(JobState).order_by(JobState.name)):
         for entry in (row.details or {}).get("history") or []:
+            yield from _audit_chain_fact(row.name, entry, ns, since, now)
             if entry.get("status") != "failed" or entry.get("trigger") != "scheduler":
                 continue
             if entry.get("command") == "sync" and entry.get("run_id") is not None:
@@ -179,6 +180,19 @@ def job_failure_facts(session: Session, ns: NotifySettings, since: datetime, now
                 continue
             yield Fact("sync_failed", f"job:{row.name}:{entry.get('started_at')}:failed", None, None,
                        _job_builder(row.name, dict(entry), ns, now))
+
+
+def _audit_chain_fact(job: str, entry: dict[str, Any], ns: NotifySettings, since: datetime, now: datetime
+                      ) -> Iterator[Fact]:
+    """A broken audit chain found by a job's head check (`crmhub.jobs.audit_head`): told once per first bad entry
+    and kind of break, however many runs find it (the key names the entry, not the run)."""
+    found = (entry.get("details") or {}).get("audit_chain")
+    finished = entry.get("finished_at")
+    if not isinstance(found, dict) or found.get("kind") in (None, "unchecked") or not finished or \
+            datetime.fromisoformat(str(finished)) < since:
+        return
+    yield Fact("sync_failed", f"audit:{found.get('seq')}:{found.get('kind')}", None, None,
+               lambda lang: ctx.audit_chain_context(job, entry, found, lang, ns, now))
 
 
 def _job_builder(job: str, entry: dict[str, Any], ns: NotifySettings, now: datetime

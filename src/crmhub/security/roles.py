@@ -31,6 +31,8 @@ _ANY: tuple[str, ...] = ROLES
 _OP = ("operator",)
 _AML = ("aml_officer",)
 _ADMIN = ("admin",)
+_AUDIT = ("admin", "approver", "aml_officer")
+"""Who reads the audit trail itself: it names every actor and what they touched (masked)."""
 
 COMMANDS: dict[str, Rule] = {
     "init": Rule("open"),
@@ -82,6 +84,10 @@ COMMANDS: dict[str, Rule] = {
     "approvals show": Rule("read", _ANY),
     "approvals approve": Rule("act", ("approver", "aml_officer")),
     "approvals reject": Rule("act", ("approver", "aml_officer")),
+    "audit verify": Rule("read", _ANY),
+    "audit checkpoint": Rule("act", _ADMIN),
+    "audit list": Rule("act", _AUDIT),
+    "audit export": Rule("act", _AUDIT),
 }
 
 REVEAL_ROLES: tuple[str, ...] = ("operator", "approver", "aml_officer")

@@ -94,6 +94,10 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
+VAR_DIR_INFO = "crmhub_var_dir"
+"""``Session.info`` key of the store's ``var`` folder (`Store.var_dir`)."""
+
+
 class Store:
     """The database behind crmhub: an engine, migrations and a session factory."""
 
@@ -101,7 +105,9 @@ class Store:
         """``var_dir``: the configuration's folder for local files (the secret key of the token cache)."""
         self.engine = engine
         self.var_dir = var_dir if var_dir is not None else Path("var")
-        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # sessions know their var folder: the audit chain derives its key from the secret key kept there
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                                      info={VAR_DIR_INFO: self.var_dir})
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True, var_dir: Path | None = None) -> Store:

@@ -378,11 +378,20 @@ class InteractionRow(Base):
 
 
 class AuditLog(Base):
-    """Append-only, hash-chained log of changes and sensitive actions (each row hashes the previous one)."""
+    """Append-only, keyed hash chain of changes and sensitive actions (`crmhub.sync.audit`).
+
+    ``seq`` numbers the entries 1, 2, 3 … without gaps (ids may skip after a rollback), so a deleted entry shows
+    as a gap and an inserted one as a repeated number. ``chain`` says how ``hash`` was made: ``hmac`` (keyed with
+    the audit key kept outside the database) or ``sha256`` (plain hash of entries written before the key).
+    """
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
+    chain: Mapped[str] = mapped_column(String(8))
+    key_id: Mapped[str | None] = mapped_column(
+        String(16), doc="Fingerprint of the audit key that made ``hash`` (tells a wrong key from tampering).")
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64), index=True)
