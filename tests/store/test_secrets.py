@@ -70,3 +70,21 @@ def test_key_file_is_created_private_and_bad_keys_are_explained(tmp_path: Path,
     monkeypatch.setenv("CRMHUB_SECRET_KEY", "not-a-key")
     with pytest.raises(StoreError, match="CRMHUB_SECRET_KEY"):
         load_key(path)
+
+
+def _key_in_a_process(path: str) -> bytes:
+    return load_key(Path(path))
+
+
+def test_processes_creating_the_key_at_once_all_get_the_same_key(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several processes starting on a fresh folder race to create secret.key: none fails, all read one key (an
+    O_EXCL create used to fail the loser with FileExistsError, or let it read a half-written file)."""
+    import multiprocessing
+
+    monkeypatch.delenv("CRMHUB_SECRET_KEY", raising=False)
+    path = tmp_path / "var" / "secret.key"
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        keys = pool.map(_key_in_a_process, [str(path)] * 12)
+    assert len(set(keys)) == 1 and path.read_bytes().strip() == keys[0]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secret.key"]  # no temporary file left behind

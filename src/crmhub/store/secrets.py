@@ -32,11 +32,7 @@ def load_key(path: Path = DEFAULT_KEY_FILE) -> bytes:
         tighten(path)
         key = path.read_bytes().strip()
     else:
-        private_dir(path.parent)
-        key = Fernet.generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key + b"\n")
+        key = _create_key_file(path)
     try:
         Fernet(key)
     except (ValueError, TypeError):
@@ -45,6 +41,28 @@ def load_key(path: Path = DEFAULT_KEY_FILE) -> bytes:
                               "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`"
                          ) from None
     return key
+
+
+def _create_key_file(path: Path) -> bytes:
+    """Create the key file atomically: several processes starting at once on a fresh folder must all end up with
+    the same key, so the key is written whole to a private temporary file and linked into place (``os.link``
+    fails if another process got there first, and then its key is the one)."""
+    private_dir(path.parent)
+    key = Fernet.generate_key()
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        return key
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 class StoreTokenCache:
