@@ -136,11 +136,11 @@ async def test_killed_robot_send_is_unconfirmed_shown_and_resent_only_on_request
     def crash(*args: Any, **kwargs: Any) -> str:
         raise SimulatedCrash("killed after the robot answered")
 
-    monkeypatch.setattr(delivery, "record_result", crash)
-    with pytest.raises(SimulatedCrash):
-        async with Notifier(cfg, registry, store) as notifier:
-            await notifier.run(follow_ups=False)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # only this patch is undone (not the suite's autouse environment)
+        patched.setattr(delivery, "record_result", crash)
+        with pytest.raises(SimulatedCrash):
+            async with Notifier(cfg, registry, store) as notifier:
+                await notifier.run(follow_ups=False)
     assert len(_robot_inbox(servers.sim)) == 1
     with store.begin() as s:
         row = s.scalars(select(Outbox).where(Outbox.target == "wecom")).one()
