@@ -122,7 +122,7 @@ JSON_SCREENS = [(("alerts", "list", "--status", "all", "--json"), "status", {"ac
 
 
 @pytest.mark.parametrize(("screen", "key", "expected"), JSON_SCREENS, ids=lambda v: " ".join(v)
-                         if isinstance(v, tuple) else str(v))
+                         if isinstance(v, tuple) else ",".join(sorted(v)) if isinstance(v, set) else str(v))
 def test_json_keeps_raw_ids(screen: tuple[str, ...], key: str, expected: set[str], store: Store, config: str,
                             capsys: pytest.CaptureFixture[str]) -> None:
     ids = world(store)
