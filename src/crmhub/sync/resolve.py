@@ -84,7 +84,7 @@ class Resolver:
         links = {x.source_record_id: x for x in session.scalars(select(Xref).where(Xref.source_record_id.in_(ids)))}
         codes = sorted({str(r.data["uscc"]) for r in rows if r.data and r.data.get("uscc")})
         self._holders = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-            GoldenClient.uscc.in_(codes), GoldenClient.status == "active")).tuples().all()) if codes else {}
+            GoldenClient.uscc.in_(codes), GoldenClient.status == "active")).all()) if codes else {}
         self._touched: set[int] = set()
         self._new_links: list[dict[str, Any]] = []
         self._pending_goldens: list[dict[str, Any]] = []
