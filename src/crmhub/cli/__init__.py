@@ -11,23 +11,33 @@ from crmhub.errors import CrmhubError
 from crmhub.i18n import LANGS, current_lang, set_lang, t
 
 
-def _take_lang(argv: list[str]) -> list[str]:
-    """Remove ``--lang X`` / ``--lang=X`` from anywhere in argv and apply it (so every command accepts it)."""
+def _take_global(argv: list[str], option: str) -> tuple[list[str], list[str]]:
+    """Remove every ``OPTION X`` / ``OPTION=X`` from anywhere in argv: (the rest of argv, the values in order).
+
+    Global options (``--lang``, ``--as``) are accepted in any position, before or after the command, so they are
+    taken out of the line before click sees it.
+    """
     out: list[str] = []
+    values: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
-        value: str | None = None
-        if arg == "--lang" and i + 1 < len(argv):
-            value = argv[i + 1]
+        if arg == option and i + 1 < len(argv):
+            values.append(argv[i + 1])
             i += 2
-        elif arg.startswith("--lang="):
-            value = arg.split("=", 1)[1]
+        elif arg.startswith(option + "="):
+            values.append(arg.split("=", 1)[1])
             i += 1
         else:
             out.append(arg)
             i += 1
-            continue
+    return out, values
+
+
+def _take_lang(argv: list[str]) -> list[str]:
+    """Remove ``--lang X`` / ``--lang=X`` from anywhere in argv and apply it (so every command accepts it)."""
+    out, values = _take_global(argv, "--lang")
+    for value in values:
         if value not in LANGS:
             sys.stderr.write(f"--lang must be one of: {', '.join(LANGS)} (got {value!r})\n")
             raise SystemExit(2)
@@ -69,25 +79,11 @@ def _take_as(argv: list[str]) -> list[str]:
     """Remove ``--as NAME`` / ``--as=NAME`` from anywhere in argv: the operator this command line acts as."""
     from crmhub.security.guard import set_requested
 
-    out: list[str] = []
-    name: str | None = None
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--as" and i + 1 < len(argv):
-            name = argv[i + 1]
-            i += 2
-        elif arg.startswith("--as="):
-            name = arg.split("=", 1)[1]
-            i += 1
-        else:
-            out.append(arg)
-            i += 1
-            continue
-        if not name.strip():
-            sys.stderr.write("--as needs an operator name\n")
-            raise SystemExit(2)
-    set_requested(name.strip() if name else None)
+    out, names = _take_global(argv, "--as")
+    if any(not name.strip() for name in names):
+        sys.stderr.write("--as needs an operator name\n")
+        raise SystemExit(2)
+    set_requested(names[-1].strip() if names else None)
     return out
 
 
