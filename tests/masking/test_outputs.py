@@ -217,7 +217,9 @@ def test_pull_masks_contacts_and_reveal_is_audited(tmp_path: Path, capsys: pytes
     try:
         path = tmp_path / "crmhub.toml"
         store_url = f"sqlite:///{tmp_path / 'crmhub.db'}"
+        # four eyes on bulk reveals is tested in tests/security; here the reveal itself and its audit row
         path.write_text(tomli_w.dumps({"lang": "en", "store": {"url": store_url},
+                                       "security": {"four_eyes": {"bulk_reveal": False}},
                                        "connectors": {"zoho": zoho_config(server.url)}}), encoding="utf-8")
         code, out, err = cli(capsys, "pull", "zoho", "contacts", "-c", str(path))
         assert code == 0, err

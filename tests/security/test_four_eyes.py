@@ -170,6 +170,22 @@ def test_bulk_reveal_needs_an_approved_proposal_used_once_by_its_proposer(people
     assert len(reveals) == 1 and reveals[0][0] == "maker" and reveals[0][1]["approved_by"] == "checker"
 
 
+def test_pull_reveal_is_a_bulk_reveal_under_four_eyes(people: Store, config: str, cli: Cli) -> None:
+    """`pull --reveal` reads a whole stream in clear: it is proposed like `clients list --reveal`, nothing is pulled
+    and no reveal is recorded until another operator approves; an approval of another request does not fit."""
+    code, out, err = cli("--as", "maker", "pull", "zoho", "accounts", "--reveal", "--reason", "KYC #8", "-c", config)
+    assert code == 0 and "proposal #1" in out, err
+    with people.begin() as s:
+        proposal = s.get(Approval, 1)
+        assert proposal is not None and proposal.action == "reveal.bulk" and proposal.payload["command"] == "pull"
+    assert [act for _, act, _ in _audit(people)] == ["approval.propose"]
+    assert cli("--as", "checker", "approvals", "approve", "1", "-c", config)[0] == 0
+    code, _, err = cli("--as", "maker", "pull", "zoho", "contacts", "--reveal", "--reason", "KYC #8",
+                       "--approval", "1", "-c", config)
+    assert code == 2 and "is not an approved reveal" in err  # approved for accounts, not contacts
+    assert "personal_data.reveal" not in [act for _, act, _ in _audit(people)]
+
+
 @pytest.mark.parametrize("command", [("clients", "split", "1", "zoho:NOPE"), ("clients", "unmerge", "1")],
                          ids=" ".join)
 def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(command: tuple[str, ...], people: Store,

@@ -31,8 +31,9 @@ from crmhub.cli.exit_codes import ExitCode
 from crmhub.display import local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
+from crmhub.security.guard import current_actor
 from crmhub.sync import audit_query
-from crmhub.sync.audit import append, os_user
+from crmhub.sync.audit import append
 from crmhub.sync.audit_verify import Checkpoint, Problem, Report, verify
 
 audit_app = typer.Typer(help="The audit trail: verify the keyed chain, keep checkpoints, list and export entries.",
@@ -103,7 +104,7 @@ def checkpoint_cmd(output: Path = typer.Option(..., "--output", "-o", help="Wher
             _say_problem(report.problem)
             raise typer.Exit(ExitCode.FAILED)
         # the checkpoint entry itself: who took it, and (after an upgrade) the keyed entry sealing the plain ones
-        row = append(s, actor=os_user(), action="audit.checkpoint", entity="audit_log", entity_id=None,
+        row = append(s, actor=current_actor().name, action="audit.checkpoint", entity="audit_log", entity_id=None,
                      details={"verified_entries": report.count, "file": output.name})
         s.flush()
         checkpoint = Checkpoint(seq=row.seq, mac=row.hash, at=row.at.isoformat(), count=report.count + 1,
@@ -177,6 +178,6 @@ def export_cmd(output: Path = typer.Option(..., "--output", "-o", help="The file
             raise InputError(bilingual(f"{output}：无法写入：{exc.strerror}",
                                        f"{output}: cannot write: {exc.strerror}"),
                              hint=bilingual("请换一个 -o", "choose another -o")) from None
-        append(s, actor=os_user(), action="audit.export", entity="audit_log", entity_id=None,
+        append(s, actor=current_actor().name, action="audit.export", entity="audit_log", entity_id=None,
                details={"format": fmt, "entries": count, "since": since, "actor": actor, "object": obj})
     console.print(bilingual(f"已导出 {count} 个条目到 {output}", f"exported {count} entries to {output}"))

@@ -227,3 +227,14 @@ def write_json_line(obj: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+def print_proposed(row: Any) -> None:
+    """Tell the proposer of a four-eyes action that nothing changed yet and who must approve it."""
+    from crmhub.security.roles import FOUR_EYES
+
+    roles = ", ".join(FOUR_EYES[row.action].approver_roles)
+    console.print(bilingual(f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
+                            f"`crmhub approvals approve {row.id}` 批准",
+                            f"proposal #{row.id} ({row.action}) filed, nothing changed yet; another operator with "
+                            f"role {roles} must run `crmhub approvals approve {row.id}`"))

@@ -18,7 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from crmhub.cli import exit_codes
-from crmhub.cli.common import ConfigOption, Context, console, err_console, load_context, run, write_json_line
+from crmhub.cli.common import (
+    ConfigOption,
+    Context,
+    console,
+    err_console,
+    load_context,
+    print_proposed,
+    run,
+    write_json_line,
+)
 from crmhub.cli.exit_codes import ExitCode
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.contract import (
@@ -171,6 +180,8 @@ def pull(
     reveal: bool = RevealOption,
     reason: str | None = ReasonOption,
     rejected: bool = typer.Option(False, "--rejected", help="Also print rejected records as JSON lines."),
+    approval: int | None = typer.Option(None, "--approval", help="The approved proposal of this bulk --reveal "
+                                        "(four eyes)."),
 ) -> None:
     """Print a stream's canonical records as JSON Lines (one per line), straight from the connector.
 
@@ -180,13 +191,23 @@ def pull(
     why = check_reveal(reveal, reason)
     ctx = load_context(config)
     if why is not None:
+        from crmhub.security import approvals
         from crmhub.security.guard import current_actor
         from crmhub.sync.audit import record_reveal
 
+        details: dict[str, Any] = {"connector": connector, "stream": stream, "since": since, "limit": limit}
         with ctx.session() as s:
+            # a stream read in clear is a bulk reveal: under four eyes it is proposed first, then run once with
+            # the approved proposal (the same rule as `clients list --reveal`)
+            if approvals.needs_four_eyes(ctx.settings, "reveal.bulk"):
+                request = {"command": "pull", **details, "reason": why}
+                if approval is None:
+                    print_proposed(approvals.propose(s, "reveal.bulk", request, current_actor()))
+                    return
+                granted = approvals.consume_grant(s, approval, current_actor(), request)
+                details |= {"approval": granted.id, "approved_by": granted.decided_by}
             entry = record_reveal(s, command="pull", reason=why, entity="stream", entity_id=f"{connector}/{stream}",
-                                  details={"connector": connector, "stream": stream, "since": since,
-                                           "limit": limit}, actor=current_actor().name)
+                                  details=details, actor=current_actor().name)
             s.flush()
             err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
     since_dt: datetime | None = None

@@ -20,6 +20,7 @@ from crmhub.cli.common import (
     err_console,
     load_context,
     note_cut,
+    print_proposed,
     row_limit,
     run,
     write_json_line,
@@ -174,7 +175,7 @@ def clients_list(
         extra: dict[str, Any] = {}
         if why is not None and approvals.needs_four_eyes(ctx.settings, "reveal.bulk"):
             if approval is None:
-                _proposed(approvals.propose(s, "reveal.bulk", request, current_actor()))
+                print_proposed(approvals.propose(s, "reveal.bulk", request, current_actor()))
                 return
             granted = approvals.consume_grant(s, approval, current_actor(), request)
             extra = {"approval": granted.id, "approved_by": granted.decided_by}
@@ -302,17 +303,6 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _proposed(row: Any) -> None:
-    """Tell the proposer that nothing changed yet and who must approve."""
-    from crmhub.security.roles import FOUR_EYES
-
-    roles = ", ".join(FOUR_EYES[row.action].approver_roles)
-    console.print(bilingual(f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
-                            f"`crmhub approvals approve {row.id}` 批准",
-                            f"proposal #{row.id} ({row.action}) filed, nothing changed yet; another operator with "
-                            f"role {roles} must run `crmhub approvals approve {row.id}`"))
-
-
 def _submit(config: Path | None, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     """Apply ``action`` now, or file it for a second operator when four eyes are required (then None)."""
     from crmhub.security import approvals
@@ -322,7 +312,7 @@ def _submit(config: Path | None, action: str, payload: dict[str, Any]) -> dict[s
     with ctx.session() as s:
         proposal, result = approvals.submit(s, ctx.settings, action, payload, current_actor())
         if proposal is not None:
-            _proposed(proposal)
+            print_proposed(proposal)
             return None
     return result
 

@@ -108,7 +108,7 @@ FOUR_EYES: dict[str, FourEyes] = {
     "client.unmerge": FourEyes("client_unmerge", ("approver",), "clients unmerge"),
     "client.split": FourEyes("client_split", ("approver",), "clients split"),
     "alert.close": FourEyes("alert_close", ("aml_officer",), "alerts close"),
-    "reveal.bulk": FourEyes("bulk_reveal", ("approver",), "clients list --reveal"),
+    "reveal.bulk": FourEyes("bulk_reveal", ("approver",), "clients list --reveal, pull --reveal"),
 }
 
 
