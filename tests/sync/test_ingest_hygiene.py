@@ -3,7 +3,9 @@ still refuses become dead letters naming the record; the rest of the page is sto
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from crmhub.contract import Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
 from crmhub.model import Contact, CorporateClient
@@ -119,3 +121,18 @@ def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) ->
     rep.status, rep.error = "failed", "zoho: \x1b]0;owned\x07INVALID_TOKEN\x00"
     assert rep.error == "zoho: INVALID_TOKEN"
     assert StreamStats(error="OSError: bad \x00\x1b[2J").as_dict()["error"] == "OSError: bad "
+
+
+def test_a_failing_database_is_not_a_refused_record(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database that fails (locked, connection lost, serialization failure) says nothing about the values: the
+    error propagates, nothing becomes a dead letter and the cursor stays where it was, so the page is re-read."""
+    def locked(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Ingestor, "_store_records", locked)
+    page = Page([_client("a1", "甲公司"), _client("a2", "乙公司")], {"after": "a2"})
+    with pytest.raises(OperationalError):
+        _store(store, ACCOUNTS, page)
+    with store.begin() as s:
+        assert s.scalars(select(DeadLetter)).all() == []
+        assert s.get(SyncCursor, ("crm", "accounts")) is None

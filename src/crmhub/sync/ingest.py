@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
@@ -150,6 +150,18 @@ def _record_payload(rec: SourceRecord) -> dict[str, Any] | None:
 _REFUSED = (DBAPIError, StatementError, UnicodeError)
 """What a database (or its driver, encoding a value) raises for a value it cannot store."""
 
+_TRANSIENT = (OperationalError, InterfaceError, InternalError)
+"""Database errors that say nothing about the values (locked, connection lost, serialization failure): never a
+reason to dead-letter a record — they propagate, the page's transaction rolls back and its cursor stays put, so
+the stream re-reads the page."""
+
+
+def _refused(exc: Exception) -> Exception:
+    """``exc`` when it is about the values (a dead letter is right); re-raised when the database merely failed."""
+    if isinstance(exc, _TRANSIENT):
+        raise exc
+    return exc
+
 
 def _refusal(exc: BaseException) -> str:
     """The database's reason, one line, without the statement and parameters SQLAlchemy appends."""
@@ -184,7 +196,7 @@ class Ingestor:
                 self._store_records(session, spec, records, stats)
         except _REFUSED as exc:
             log.warning("%s/%s: the store refused a page (%s); storing its %d records one by one", self.connector,
-                        spec.name, _refusal(exc), len(records))
+                        spec.name, _refusal(_refused(exc)), len(records))
             for f in fields(stats):
                 setattr(stats, f.name, getattr(before, f.name))
             self._store_one_by_one(session, spec, records, stats)
@@ -198,11 +210,12 @@ class Ingestor:
                 with session.begin_nested():
                     self._store_records(session, spec, [rec], stats)
             except _REFUSED as exc:
+                reason = _refusal(_refused(exc))
                 for f in fields(stats):
                     setattr(stats, f.name, getattr(before, f.name))
                 stats.rejected += 1
                 dead_letter(session, connector=self.connector, stream=spec.name, source_id=rec.source_id,
-                            reason=_refusal(exc), payload=rec.raw, run_id=self.run_id)
+                            reason=reason, payload=rec.raw, run_id=self.run_id)
 
     def store_records(self, session: Session, spec: StreamSpec, records: Sequence[SourceRecord]) -> str | None:
         """Store re-mapped records without touching the stream's cursor (`crmhub deadletter retry`), screened and
@@ -214,7 +227,7 @@ class Ingestor:
             with session.begin_nested():
                 self._store_records(session, spec, list({r.source_id: r for r in screened}.values()), StreamStats())
         except _REFUSED as exc:
-            return _refusal(exc)
+            return _refusal(_refused(exc))
         return None
 
     def _store_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
