@@ -166,6 +166,22 @@ def test_a_card_cannot_rate_a_non_performing_borrower_above_d() -> None:
         Scorecard.model_validate(data)
 
 
+def test_a_laxer_card_rule_of_the_same_code_or_a_later_set_cannot_lift_d() -> None:
+    """The regulatory default rules run whatever the card says: a card that redefines `default_dpd_over_90` as
+    "> 180 days", then sets a better grade afterwards, still rates a 120-days-past-due borrower D, named."""
+    data = default_scorecard().model_dump(mode="json")
+    data["overrides"] = [
+        {"code": "default_dpd_over_90", "action": "set", "rating": "D", "reason_zh": "逾期", "reason_en": "past due",
+         "when": [{"input": "max_dpd", "op": ">", "value": 180}]},
+        {"code": "good_history", "action": "set", "rating": "BBB", "reason_zh": "好", "reason_en": "good",
+         "when": [{"input": "max_dpd", "op": ">", "value": 100}]},
+    ]
+    card = Scorecard.model_validate(data)
+    a = score({**BEST, "max_dpd": 120, "worst_class": "special_mention"}, card).assessment
+    assert a.rating is Rating.D
+    assert [o.code for o in a.overrides] == ["good_history", "default_dpd_over_90"]
+
+
 def test_woe_iv_hand_computed() -> None:
     t = woe_iv([60, 40], [10, 40])  # %good 0.6/0.4, %bad 0.2/0.8
     assert t.woe[0] == pytest.approx(math.log(0.6 / 0.2)) and t.woe[1] == pytest.approx(math.log(0.4 / 0.8))

@@ -204,7 +204,10 @@ def _client(g: GoldenClient) -> CorporateClient:
 
 def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str, card: Scorecard
             ) -> dict[str, Any]:
-    policy = card.policy_for(Rating(rating), Segment(segment)) if Segment(segment) in card.policy else None
+    try:  # D (and any grade with its own policy) has a policy even when its segment has none
+        policy: Any = card.policy_for(Rating(rating), Segment(segment))
+    except KeyError:
+        policy = None
     return {"id": g.id, "uscc": g.uscc, "name": g.name, "rating": rating, "segment": segment,
             "score": round(float(score), 2), "outcome": what,
             "policy": policy.model_dump(mode="json") if policy is not None else None}

@@ -158,12 +158,19 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     scored = card.grade_for(score)
     rating = scored
     fired: list[RatingOverride] = []
-    codes = {o.code for o in card.overrides}
-    for o in (*card.overrides, *(d for d in NPL_DEFAULTS if d.code not in codes)):
+    for o in card.overrides:
         if not o.applies(inputs):
             continue
         rating = o.rating if o.action == "set" else worse(rating, o.rating)
         fired.append(RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh, reason_en=o.reason_en))
+    # the regulatory default rules run last and whatever the card says (a card rule of the same code with a laxer
+    # condition, or a later "set" to a better grade, cannot lift a non-performing borrower out of D)
+    for o in NPL_DEFAULTS:
+        if o.applies(inputs):
+            rating = worse(rating, o.rating)
+            if all(f.code != o.code for f in fired):
+                fired.append(RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh,
+                                            reason_en=o.reason_en))
     gaps.sort(key=lambda g: (-g[0], g[1]))
     assessment = RiskAssessment(
         client_id=client_id, uscc=uscc, score=score, rating=rating, segment=card.segment_for(rating),
