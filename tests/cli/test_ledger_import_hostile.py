@@ -266,6 +266,21 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     assert len(_rows(store_url)) == 401
 
 
+def test_an_impossible_date_rejects_its_statement_not_the_import(tmp_path: Path, store_url: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`<Dt>2024-13-01</Dt>` used to escape as a ValueError traceback and stop the whole file; now that statement
+    is refused with the value named and the next one in the file is still booked."""
+    bad = _camt("2024-13-01", ["2.00"], "2.00", stmt_id="BAD")
+    good = _camt("2024-01-05", ["3.00"], "3.00", stmt_id="GOOD")
+    second = good[good.index("<Stmt>"):good.index("</Stmt>") + len("</Stmt>")]
+    text = bad.replace("</Stmt></BkToCstmrStmt>", "</Stmt>" + second + "</BkToCstmrStmt>")
+    code, out, err = _import(tmp_path, store_url, text, "month13.xml", capsys)
+    assert code == 4, err
+    assert [r["status"] for r in out] == ["rejected", "imported"]
+    assert "2024-13-01" in out[0]["error"] and "month13.xml" in out[0]["error"]
+    assert len(_rows(store_url)) == 1
+
+
 def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, store_url: str,
                                                                 capsys: pytest.CaptureFixture[str],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -223,6 +223,8 @@ def _book(store: Store, connector: str, source: StatementSource, account: str | 
         _rejected(result, exc.message, exc.hint or t("ledger_import_fix_file_hint"))
     except IntegrityError:  # another import booked the same lines between our lookup and our insert
         _rejected(result, t("ledger_import_concurrent", file=file), t("ledger_import_concurrent_hint"))
+    except ValueError as exc:  # a value the parser did not foresee (e.g. camt `<Dt>2024-13-01</Dt>`): this statement
+        _rejected(result, f"{file}: {source.label}: {exc}", t("ledger_import_fix_file_hint"))  # only, never a crash
     result.statement, result.account = source.label, account or source.account_hint
     return result
 

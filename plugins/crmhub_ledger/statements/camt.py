@@ -45,14 +45,28 @@ def _text(node: Element | None, path: str) -> str | None:
     return value or None
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (ISO 8601, YYYY-MM-DD)") from None
+
+
+def _stamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time (ISO 8601)") from None
+
+
 def _when(node: Element | None) -> tuple[date | None, datetime | None]:
     """A ``Dt`` or ``DtTm`` child as the stated business date (never shifted across time zones)."""
     day = _text(node, "{*}Dt")
     stamp = _text(node, "{*}DtTm")
     if day:
-        return date.fromisoformat(day[:10]), None
+        return _day(day), None
     if stamp:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        when = _stamp(stamp)
         return when.date(), when
     return None, None
 
@@ -122,9 +136,9 @@ class _Reader:
             format=kind, source=str(self.path), statement_id=ident, account=account, currency=currency,
             transactions=(), opening=opening, closing=closing, available=balances.get("CLAV"),
             sequence=_text(stmt, "{*}ElctrncSeqNb") or _text(stmt, "{*}LglSeqNb"), message_id=self.message_id,
-            created_at=datetime.fromisoformat(created) if created else None,
-            period_from=date.fromisoformat(p_from[:10]) if p_from else None,
-            period_to=date.fromisoformat(p_to[:10]) if p_to else None,
+            created_at=_stamp(created) if created else None,
+            period_from=_day(p_from) if p_from else None,
+            period_to=_day(p_to) if p_to else None,
             owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped))
 
     def entry(self, entry: Element, where: str, account: str) -> list[StatementLine]:
