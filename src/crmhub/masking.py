@@ -118,6 +118,17 @@ def mask_name(value: str) -> str:
     return v[0] + "***"
 
 
+def _visible(value: str) -> int:
+    """How many characters of a value are not mask stars."""
+    return sum(1 for c in value if c != "*")
+
+
+def _masked_name(value: str) -> bool:
+    """A name already in the masked form (surname + stars): a stray ``*`` in a full name (``张三*``) is not."""
+    head = value.rstrip("*")
+    return head != value and "*" not in head and (len(head) <= 1 or (len(head) == 2 and head in COMPOUND_SURNAMES))
+
+
 def mask(value: str, kind: str) -> str:
     """Mask one value of a known kind (one of `KINDS`); masking a masked value changes nothing."""
     v = value.strip()
@@ -129,15 +140,15 @@ def mask(value: str, kind: str) -> str:
         digits = _phone_digits(v)
         if not digits:
             return "*" * len(v) if "*" not in v else v
-        if "*" in v:  # already masked (by us or by the source)
+        if "*" in v and len(digits) <= 7:  # already masked (by us or by the source): at most 3 + 4 digits show
             return v
         return _mask_digits(digits)
     if kind == "id_number":
-        if "*" in v:
+        if "*" in v and _visible(v) <= 2:
             return v
         return v[0] + "*" * max(len(v) - 2, 0) + v[-1] if len(v) > 2 else "*" * len(v)
     if kind == "account":
-        if "*" in v:
+        if "*" in v and _visible(v) <= 10:
             return v
         return v[:6] + "*" * max(len(v) - 10, 0) + v[-4:] if len(v) > 10 else "*" * max(len(v) - 4, 0) + v[-4:]
     if kind == "company_email":
@@ -147,7 +158,7 @@ def mask(value: str, kind: str) -> str:
         local, _, domain = v.rpartition("@")
         return (local[:1] + "***@" + domain) if domain and local else "***"
     if kind == "name":
-        return mask_name(v) if "*" not in v else v
+        return v if _masked_name(v) else mask_name(v.replace("*", ""))
     raise ValueError(f"unknown masking kind {kind!r}; use one of {', '.join(KINDS)}")
 
 

@@ -72,6 +72,14 @@ def test_short_numbers_hide_at_least_four_digits() -> None:
     assert mask("1234", "phone") == "****"
 
 
+def test_a_stray_star_is_not_taken_for_masking() -> None:
+    """Only a value in the masked shape passes through unchanged; a star in upstream data hides nothing."""
+    assert mask("13812345678*", "phone") == "138****5678"
+    assert mask("张三*", "name") == "张*"
+    assert mask("1101*05199001011234", "id_number") == "1" + "*" * 17 + "4"
+    assert mask("张*", "name") == "张*" and mask("138****5678", "phone") == "138****5678"
+
+
 def test_company_phone_masked_only_when_it_is_a_mobile() -> None:
     assert mask("010-65521234", "company_phone") == "010-65521234"
     assert mask("+86 139 1234 5678", "company_phone") == "139****5678"
