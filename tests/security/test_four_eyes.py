@@ -111,6 +111,12 @@ def test_alert_close_needs_disposition_note_and_a_second_aml_officer(people: Sto
     code, out, err = cli("--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "not_suspicious",
                          "--note", "payroll of a known employer", "-c", config)
     assert code == 0 and "proposal #1" in out, err
+    # the proposal is AML information: listed and shown to AML officers only (no tipping-off through approvals)
+    assert '"alert.close"' in cli("--as", "aml2", "approvals", "list", "--json", "-c", config)[1]
+    for outsider in ("checker", "viewer", "maker"):
+        assert "alert.close" not in cli("--as", outsider, "approvals", "list", "--json", "-c", config)[1]
+        code, out, err = cli("--as", outsider, "approvals", "show", "1", "-c", config)
+        assert code == 2 and "payroll" not in out and "only an aml_officer" in err
     # an approver without the AML role may not decide an alert; the proposer may not either
     code, _, err = cli("--as", "checker", "approvals", "approve", "1", "-c", config)
     assert code == 2 and "may not decide alert.close" in err

@@ -21,7 +21,7 @@ from crmhub.errors import AccessError, InputError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.security import approvals, operators
-from crmhub.security.guard import current_actor
+from crmhub.security.guard import Actor, current_actor, identify
 from crmhub.store.tables import Approval
 
 users_app = typer.Typer(help="Operators: who may use crmhub, with which roles.", no_args_is_help=True)
@@ -114,6 +114,15 @@ def users_passwd(name: str = typer.Argument(..., help="Operator name."),
     console.print(bilingual(f"已设置 {name} 的密码", f"password of {name} set"))
 
 
+_AML_ACTIONS = ("alert.",)
+"""Proposals about AML alerts: only the AML function sees them (no tipping-off; docs/security.md)."""
+
+
+def _aml_hidden(row: Approval, viewer: Actor | None) -> bool:
+    """True when ``row`` concerns an AML alert and ``viewer`` is not an AML officer."""
+    return row.action.startswith(_AML_ACTIONS) and (viewer is None or "aml_officer" not in viewer.roles)
+
+
 def _approval_json(row: Approval) -> dict[str, object]:
     return {"id": row.id, "action": row.action, "payload": mask_fields(row.payload, None),
             "proposer": row.proposer, "created": row.created.isoformat(), "status": row.status,
@@ -129,8 +138,10 @@ def approvals_list(config: Path | None = ConfigOption, json_out: bool = JsonOpti
     if status != "all" and status not in approvals.STATUSES:
         raise InputError(f"--status must be one of: {', '.join(approvals.STATUSES)}, all (got {status!r})")
     ctx = load_context(config)
+    viewer = identify(ctx)
     with ctx.session() as s:
-        rows = [_approval_json(r) for r in approvals.list_approvals(s, None if status == "all" else status)]
+        rows = [_approval_json(r) for r in approvals.list_approvals(s, None if status == "all" else status)
+                if not _aml_hidden(r, viewer)]
     if json_out:
         for r in rows:
             write_json_line(r)
@@ -151,8 +162,14 @@ def approvals_show(approval_id: int = typer.Argument(..., help="Approval id."), 
                    json_out: bool = JsonOption) -> None:
     """One proposal with its payload and decision."""
     ctx = load_context(config)
+    viewer = identify(ctx)
     with ctx.session() as s:
-        item = _approval_json(approvals.get(s, approval_id))
+        row = approvals.get(s, approval_id)
+        if _aml_hidden(row, viewer):
+            raise AccessError(bilingual(f"审批单 {approval_id} 涉及反洗钱预警，只有 aml_officer 可以查看",
+                                        f"approval {approval_id} concerns an AML alert; only an aml_officer may "
+                                        "see it"))
+        item = _approval_json(row)
     if json_out:
         write_json_line(item)
         return

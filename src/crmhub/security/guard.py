@@ -115,6 +115,21 @@ def authorize(ctx: Any) -> Actor | None:
     return actor
 
 
+def identify(ctx: Any) -> Actor | None:
+    """The registered, enabled operator behind the requested name, without checking the command's roles.
+
+    For an open read that shows more to some roles (AML proposals only to AML officers): None when the name is
+    not a registered, enabled operator, who then sees only what anyone may see.
+    """
+    inv = _invocation.get()
+    if inv is not None and inv.actor is not None:
+        return inv.actor
+    try:
+        return _resolve(ctx, inv.command if inv is not None else "")
+    except AccessError:
+        return None
+
+
 def _roles(actor: Actor) -> str:
     return ", ".join(sorted(actor.roles)) or "-"
 
