@@ -266,6 +266,18 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     assert len(_rows(store_url)) == 401
 
 
+def test_a_line_before_the_first_entry_does_not_swallow_the_entries(tmp_path: Path, store_url: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A statement-level :86: between :60F: and the first :61: leaves every later :61: an entry (only a :62:
+    closing balance ends the entries; a statement whose movements net to zero would tie out even if they were
+    lost, so the count is what proves it)."""
+    text = _statement("240105", "100,00", [":86:Kontoauszug Nr. 5", _line("240105", "C", "7,00"),
+                                           _line("240105", "D", "7,00", "INV-5")], "100,00")
+    code, out, err = _import(tmp_path, store_url, text, "pre86.sta", capsys)
+    assert code == 0, err
+    assert out[0]["inserted"] == 2 and len(_rows(store_url)) == 2
+
+
 def test_an_impossible_date_rejects_its_statement_not_the_import(tmp_path: Path, store_url: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """`<Dt>2024-13-01</Dt>` used to escape as a ValueError traceback and stop the whole file; now that statement

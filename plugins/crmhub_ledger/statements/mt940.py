@@ -227,10 +227,12 @@ class Mt940Statement:
         statement_id = f"{ref}/{seq}" if seq else ref
         entries: list[list[tuple[int, str | None]]] = []
         tail: list[tuple[int, str | None]] = []
+        closed = False  # a :62: closing balance was seen: what follows belongs to the statement's end
         count = 0
         for item in self._block_lines():
             _, text = item
-            if tail or (text is not None and text.startswith(":62")):
+            if closed or (text is not None and text.startswith(":62")):
+                closed = True
                 tail.append(item)
             elif text is not None and text.startswith(":61:"):
                 if len(entries) >= BATCH:
