@@ -318,6 +318,40 @@ async def test_grey_zone_goes_to_review_and_accept_merges(store: Store, registry
         assert [(i.kind, i.details["uscc"]) for i in open_items] == [("uscc_conflict", U1)]
 
 
+async def test_dead_letter_retry_survives_a_connector_that_cannot_open_or_a_remap_that_chokes(
+        store: Store, registry: Any, crms: dict[str, MemoryCrm], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connector that fails to open (say authentication) or a plugin whose remap raises on the payload's shape
+    used to end `deadletter retry` with a traceback; now each item records why, stays open, and the run goes on."""
+    from crmhub.errors import AuthError
+    from crmhub.sync import deadletters
+
+    crms["b"].put("Z2", name="  ", legal_name="坏公司")
+    cfg = engine(store, registry)
+    await cfg.run(["crm"])
+
+    def connector(name: str) -> Any:
+        return MemoryConnector(cfg.settings.connectors[name], PluginContext(name=name))  # type: ignore[arg-type]
+
+    async def cannot_open(self: MemoryConnector) -> None:
+        raise AuthError("token revoked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MemoryConnector, "__aenter__", cannot_open)
+        outcomes = await deadletters.retry(store, None, connector)
+    assert [o.ok for o in outcomes] == [False] and "could not be used now" in outcomes[0].message
+
+    async def choke(self: MemoryConnector, stream: str, payload: dict[str, Any]) -> Any:
+        return payload["no such key"]
+
+    monkeypatch.setattr(MemoryConnector, "remap", choke)
+    outcomes = await deadletters.retry(store, None, connector)
+    assert [o.ok for o in outcomes] == [False] and "cannot be re-mapped" in outcomes[0].message
+    with store.begin() as s:
+        row = s.scalars(select(DeadLetter)).one()
+        assert row.status == "open" and [h["event"] for h in row.history or []] == [
+            "rejected", "retry_failed", "retry_failed"]
+
+
 async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, registry: Any,
                                                                  crms: dict[str, MemoryCrm]) -> None:
     """A write the CRM refuses lands in dead letters (direction out); retry re-queues it."""

@@ -126,9 +126,14 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
             outcomes += [_record(store, item, f"connector {name!r} is no longer configured", False)
                          for item in items]
             continue
-        async with connector:
-            for item in items:
-                outcomes.append(await _retry_inbound(store, connector, item))
+        try:
+            async with connector:
+                for item in items:
+                    outcomes.append(await _retry_inbound(store, connector, item))
+        except CrmhubError as exc:  # the connector could not open (e.g. authentication): its items stay open,
+            done = {o.id for o in outcomes}  # with the reason in their history; the other connectors go on
+            outcomes += [_record(store, item, f"connector {name!r} could not be used now: {exc}", False)
+                         for item in items if item.id not in done]
     return sorted(outcomes, key=lambda o: o.id)
 
 
@@ -143,6 +148,8 @@ async def _retry_inbound(store: Store, connector: Connector[Any], item: _Todo) -
         return _record(store, item, str(exc), True)
     except CrmhubError as exc:  # the source or configuration failed, not the record: keep its reason
         return _record(store, item, f"could not re-map now: {exc}", False)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a plugin's remap choked on the payload's
+        return _record(store, item, f"the stored payload cannot be re-mapped: {exc!r}", True)  # shape: a record reason
     with store.begin() as s:
         row = s.scalars(select(DeadLetter).where(DeadLetter.id == item.id).with_for_update()).first()
         if row is None or row.status != "open":
