@@ -211,3 +211,30 @@ def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(comma
         assert proposal is not None and proposal.status == "failed" and proposal.decided_by == "checker"
         assert s.scalar(select(func.count()).select_from(GoldenClient)) == 1  # nothing half-applied
     assert [act for _, act, _ in _audit(people)] == ["approval.propose", "approval.failed"]
+
+
+def test_retries_and_recorded_interactions_name_their_operator_in_the_audit_trail(people: Store, config: str,
+                                                                                  cli: Cli) -> None:
+    """`deadletter retry` and `interactions add` change data: each leaves an audit entry naming the operator."""
+    from datetime import UTC, datetime
+
+    from tests.masking.people import seed
+
+    from crmhub.store.tables import DeadLetter
+
+    seed(people)
+    now = datetime.now(UTC)
+    with people.begin() as s:
+        client_id = s.scalars(select(GoldenClient.id).order_by(GoldenClient.id)).first()
+        letter = DeadLetter(connector="gone", stream="accounts", source_id="X1", reason="bad", payload={},
+                            created_at=now, updated_at=now)
+        s.add(letter)
+        s.flush()
+        letter_id = letter.id
+    code, _, err = cli("--as", "maker", "deadletter", "retry", str(letter_id), "-c", config)
+    assert code == 1, err  # its connector is no longer configured: still failing, and said so
+    code, _, err = cli("--as", "maker", "interactions", "add", str(client_id), "--kind", "visit", "-c", config)
+    assert code == 0, err
+    entries = {act: (actor, d) for actor, act, d in _audit(people)}
+    assert entries["deadletter.retry"] == ("maker", {"ok": [], "failed": [letter_id]})
+    assert entries["interaction.add"][0] == "maker" and entries["interaction.add"][1]["kind"] == "visit"

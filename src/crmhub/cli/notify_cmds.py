@@ -204,10 +204,15 @@ def notify_retry(
 
     For an unconfirmed one, first make sure the message did not arrive: a retry may otherwise duplicate it.
     """
+    from crmhub.security.guard import current_actor
+    from crmhub.sync.audit import append
+
     ctx = load_context(config)
     with ctx.session() as s:
         for row_id in ids:
             row = requeue(s, row_id)
+            append(s, actor=current_actor().name, action="notification.retry", entity="notification",
+                   entity_id=row.id, details={"target": row.target, "event": (row.payload or {}).get("event")})
             console.print(bilingual(f"#{row.id} 已重新排队，将在下次 `crmhub notify run` 时发送",
                                     f"#{row.id} queued again; the next `crmhub notify run` sends it"))
 
@@ -273,6 +278,12 @@ def interactions_add(
     with ctx.session() as s:
         client = queries.find_client(s, ref)
         row = followup.record_interaction(s, client, kind, at=_when(at), by=by, summary=summary)
+        s.flush()
+        from crmhub.security.guard import current_actor
+        from crmhub.sync.audit import append
+
+        append(s, actor=current_actor().name, action="interaction.add", entity="client", entity_id=client.id,
+               details={"interaction": row.id, "kind": row.kind, "by": by})
         state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
         name = client.name
     console.print(bilingual(f"已记录 {name} 的{label('interaction_kind', row.kind, 'zh')}（#{row.id}）",

@@ -493,6 +493,14 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
 
     try:
         outcomes = run(deadletters.retry(store, None if all_ else [dead_id or 0], factory))
+        if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
+            from crmhub.security.guard import current_actor
+            from crmhub.sync.audit import append
+
+            with store.begin() as s:
+                append(s, actor=current_actor().name, action="deadletter.retry", entity="dead_letter",
+                       entity_id=outcomes[0].id if len(outcomes) == 1 else None,
+                       details={"ok": [o.id for o in outcomes if o.ok], "failed": [o.id for o in outcomes if not o.ok]})
     finally:
         store.dispose()
     ok = sum(o.ok for o in outcomes)
