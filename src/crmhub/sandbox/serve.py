@@ -176,8 +176,12 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def free_port_base(apps: Sequence[SandboxApp], host: str = "127.0.0.1", *, tries: int = 200,
-                   low: int = 20_000, high: int = 60_000) -> int:
-    """A port base where every app's ``base + port_offset`` is free now (for tests and ``--port-base 0``)."""
+                   low: int = 20_000, high: int = 32_000) -> int:
+    """A port base where every app's ``base + port_offset`` is free now (for tests and ``--port-base 0``).
+
+    Below Linux's ephemeral range (32768–60999): a port found free there can be taken by any client socket of a
+    process running beside us before the simulator binds it; below it only a server that binds explicitly can.
+    """
     offsets = [a.port_offset for a in apps] or [0]
     rng = random.Random()
     for _ in range(tries):
