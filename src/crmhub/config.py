@@ -109,6 +109,20 @@ class SecuritySettings(Strict):
     four_eyes: FourEyesSettings = Field(default_factory=FourEyesSettings)
 
 
+class ConsoleSettings(Strict):
+    """``[console]``: the operator console in the browser (``crmhub console``)."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (put TLS in front for other hosts).")
+    port: int = Field(default=8780, ge=0, le=65535)
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="A session ends after this long idle.")
+    session_hours: int = Field(default=10, ge=1, le=72, description="A session ends this long after login.")
+    secure_cookie: bool = Field(default=True, description="Mark the session cookie Secure (browsers still send it "
+                                "to http://127.0.0.1 and localhost; anything else needs HTTPS).")
+    login_max_failures: int = Field(default=5, ge=1, le=100, description="Failed logins before a lockout.")
+    lockout_seconds: int = Field(default=60, ge=1, le=3600, description="First lockout; each next one doubles.")
+    page_size: int = Field(default=50, ge=5, le=500, description="Rows per page of every list.")
+
+
 class Settings(Strict):
     """The whole configuration. Connector and channel tables are validated by their plugin's model."""
 
@@ -123,6 +137,7 @@ class Settings(Strict):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     jobs: dict[str, JobSettings] = Field(default_factory=dict, description="Scheduled jobs ([jobs.<name>]).")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
     home: Path | None = Field(default=None, exclude=True,
                               description="The config file's folder: relative paths are resolved against it.")

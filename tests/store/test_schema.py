@@ -14,7 +14,7 @@ from crmhub.store.tables import Base, GoldenClient
 EXPECTED_TABLES = {
     "alembic_version", "alert", "audit_log", "credit_facility", "dead_letter", "field_lineage", "golden_client",
     "interaction", "job_state", "ledger_account", "ledger_transaction", "outbox", "review_item", "risk_assessment",
-    "operator", "approval",
+    "operator", "approval", "console_session",
     "run_lock", "source_record", "sync_cursor", "sync_run", "sync_run_stream", "token_cache", "xref",
 }
 

@@ -67,6 +67,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "users": LazyCommand("users_cmds", "users_app", "Operators: who may use crmhub, with which roles."),
     "approvals": LazyCommand("users_cmds", "approvals_app",
                              "Four-eyes approvals: actions proposed by one operator, decided by another."),
+    "console": LazyCommand("console_cmds", "serve_console", "Serve the operator console in the browser: runs, "
+                           "review, dead letters, clients, alerts, audit."),
     "audit": LazyCommand("audit_cmds", "audit_app",
                          "The audit trail: verify the keyed chain, keep checkpoints, list and export entries."),
 }

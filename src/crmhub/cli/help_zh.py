@@ -390,4 +390,17 @@ HELP_ZH: dict[str, str] = {
         'jsonl 或 csv。',
     'Export audit entries, oldest first, as JSON Lines or CSV (personal data masked; the export is audited).':
         '按时间顺序将审计条目导出为 JSON Lines 或 CSV（个人信息已脱敏；导出操作本身记入审计日志）。',
+    # crmhub console
+    'Serve the operator console in the browser: runs, review, dead letters, clients, alerts, audit.':
+        '在浏览器中提供操作台：运行记录、复核、死信、客户、预警、审计。',
+    'Serve the operator console in the browser: runs, review, dead letters, clients, alerts, audit.\n\n'
+    'Operators log in with the password an admin set with `crmhub users passwd NAME`; every page and action\n'
+    'follows the same roles and four-eyes rules as the CLI. Stop it with Ctrl+C.':
+        '在浏览器中提供操作台：运行记录、复核、死信、客户、预警、审计。\n\n'
+        '操作员使用管理员通过 `crmhub users passwd 用户名` 设置的密码登录；每个页面和操作都遵循与命令行相同的'
+        '角色和双人复核规则。按 Ctrl+C 停止。',
+    'Address to listen on (default: [console] host, 127.0.0.1).':
+        '监听地址（默认：[console] host，即 127.0.0.1）。',
+    'Port to listen on (default: [console] port, 8780).':
+        '监听端口（默认：[console] port，即 8780）。',
 }

@@ -69,6 +69,7 @@ def disable(session: Session, name: str, *, actor: str) -> None:
     """Disable an operator (kept, so audit names stay resolvable); they can no longer act."""
     row = _require(session, name)
     row.enabled = False
+    _end_console_sessions(session, name)
     audit.append(session, actor=actor, action="operator.disable", entity="operator", entity_id=name, details={})
 
 
@@ -78,4 +79,14 @@ def set_password(session: Session, name: str, password: str, *, actor: str) -> N
         raise InputError("the password must have at least 8 characters")
     row = _require(session, name)
     row.password_hash = hash_password(password)
+    _end_console_sessions(session, name)
     audit.append(session, actor=actor, action="operator.password", entity="operator", entity_id=name, details={})
+
+
+def _end_console_sessions(session: Session, name: str) -> None:
+    """A disabled operator or a changed password ends every console session of that operator at once."""
+    from sqlalchemy import delete
+
+    from crmhub.store.tables import ConsoleSession
+
+    session.execute(delete(ConsoleSession).where(ConsoleSession.operator == name))

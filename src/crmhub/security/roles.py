@@ -88,6 +88,9 @@ COMMANDS: dict[str, Rule] = {
     "audit checkpoint": Rule("act", _ADMIN),
     "audit list": Rule("act", _AUDIT),
     "audit export": Rule("act", _AUDIT),
+    # the operator console: starting it is a read (each browser user logs in with a password); its pages follow
+    # the rows above, by the CLI command each page or action mirrors (crmhub.console.web.page)
+    "console": Rule("read", _ANY),
 }
 
 REVEAL_ROLES: tuple[str, ...] = ("operator", "approver", "aml_officer")

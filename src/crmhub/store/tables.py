@@ -444,6 +444,7 @@ __all__ = [
     "Alert",
     "AuditLog",
     "Base",
+    "ConsoleSession",
     "CreditFacilityRow",
     "DeadLetter",
     "FieldLineage",
@@ -482,6 +483,21 @@ class Operator(Base):
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
+    lang: Mapped[str | None] = mapped_column(String(2), doc="The operator's console language (zh/en); None: default.")
+
+
+class ConsoleSession(Base):
+    """A logged-in console session. The browser holds a random token; only its SHA-256 is stored, so a copy of
+    the database holds no usable cookie. Ended by logout, idle time, or the operator being disabled."""
+
+    __tablename__ = "console_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(64), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    client: Mapped[str | None] = mapped_column(String(128))
 
 
 class Approval(Base):

@@ -1,0 +1,1 @@
+"""Console pages: alerts (see crmhub.console.web for how a page is declared)."""

@@ -1,0 +1,1 @@
+"""Console pages: segments (see crmhub.console.web for how a page is declared)."""
