@@ -1,0 +1,298 @@
+"""The book in breakdowns: active golden clients counted, and their credit exposure summed, by risk segment,
+rating, industry section (GB/T 4754), province and relationship manager — aggregated in SQL.
+
+Why one statement per measure: each breakdown needs the same five keys, and three of them live in the client's
+JSON (``data``). A ``WITH`` of the keys, grouped five ways with ``UNION ALL``, reads every row and parses its
+JSON once, however many breakdowns there are (SQLite and PostgreSQL both materialise a CTE used more than once);
+the result is a few hundred rows whatever the size of the book.
+
+Exposure is what the risk engine calls a live facility's exposure (`crmhub.risk.ledger.LedgerReader._loans`): the
+outstanding amount (the principal when the ledger gives none) of every facility whose status is not one of
+``[risk] closed_loan_statuses``, reached from a golden client through its cross-referenced ledger client records
+(``xref`` → ``source_record`` of kind ``client`` → ``credit_facility`` by connector and ``client_source_id``),
+converted to CNY with ``[risk] fx_to_cny``.
+
+`Filters` are the query arguments of the console's segments and clients pages (``segment``, ``rating``,
+``industry``, ``region``, ``manager``); ``-`` selects clients where the value is not known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, case, func, literal, null, select, true, union_all
+from sqlalchemy.orm import Session
+
+from crmhub.errors import InputError
+from crmhub.i18n import bilingual
+from crmhub.model import Rating, Segment
+from crmhub.model.industry import SECTION_BY_LETTER
+from crmhub.risk.settings import RiskSettings
+from crmhub.store.tables import CreditFacilityRow, GoldenClient, SourceRecord, Xref
+from crmhub.sync import regions
+
+DIMENSIONS = ("segment", "rating", "industry", "region", "manager")
+"""The breakdowns, in the order the page shows them (also the filter names)."""
+UNKNOWN = "-"
+"""The filter value of the "not known" bucket."""
+
+SEGMENT_ORDER = [s.value for s in Segment]
+RATING_ORDER = [r.value for r in Rating]
+
+PROVINCE_EN = {
+    "11": "Beijing", "12": "Tianjin", "13": "Hebei", "14": "Shanxi", "15": "Inner Mongolia", "21": "Liaoning",
+    "22": "Jilin", "23": "Heilongjiang", "31": "Shanghai", "32": "Jiangsu", "33": "Zhejiang", "34": "Anhui",
+    "35": "Fujian", "36": "Jiangxi", "37": "Shandong", "41": "Henan", "42": "Hubei", "43": "Hunan",
+    "44": "Guangdong", "45": "Guangxi", "46": "Hainan", "50": "Chongqing", "51": "Sichuan", "52": "Guizhou",
+    "53": "Yunnan", "54": "Tibet", "61": "Shaanxi", "62": "Gansu", "63": "Qinghai", "64": "Ningxia",
+    "65": "Xinjiang", "71": "Taiwan", "81": "Hong Kong", "82": "Macao",
+}
+"""English names of the province-level divisions, by the first two digits of their GB/T 2260 code."""
+
+
+def _text(value: Any) -> ColumnElement[Any]:
+    return func.nullif(func.trim(value), "")
+
+
+def _path(*path: str) -> ColumnElement[Any]:
+    """``data`` at ``path`` as text, blank as NULL. One path expression (``JSON_EXTRACT(data, '$."a"."b"')``,
+    ``data #>> '{a,b}'``), not a chain of lookups: SQLite would re-parse and re-quote the outer object per step."""
+    return _text(GoldenClient.data[path].as_string())
+
+
+def keys() -> dict[str, Any]:
+    """The SQL expression of each dimension's key on `GoldenClient` (NULL: not known).
+
+    ``region`` is the province as the client's data says it: the registered (else business) address's province,
+    else the first two digits of an address's GB/T 2260 code, else those of the USCC's registering division
+    (positions 3-4); `province_of` reads either form.
+    """
+    return {
+        "segment": GoldenClient.segment,
+        "rating": GoldenClient.rating,
+        "industry": func.substr(_path("industry", "code"), 1, 1),
+        "region": func.coalesce(_path("registered_address", "province"), _path("business_address", "province"),
+                                func.substr(_path("registered_address", "division_code"), 1, 2),
+                                func.substr(_path("business_address", "division_code"), 1, 2),
+                                func.substr(GoldenClient.uscc, 3, 2)),
+        "manager": func.coalesce(_path("relationship_manager", "name"), _text(GoldenClient.rm_user_id)),
+    }
+
+
+def province_of(raw: str) -> regions.Region | None:
+    """The province a region key names: a province's full or short name, or two code digits (``33``)."""
+    if len(raw) == 2 and raw.isdigit():
+        return regions.region_from_code(raw + "0000")
+    found = regions.lookup(raw)
+    return found if found is not None and found.level == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What narrows every breakdown (and the clients list): ``None`` is no filter, `UNKNOWN` "not known"."""
+
+    segment: str | None = None
+    rating: str | None = None
+    industry: str | None = None
+    region: str | None = None
+    manager: str | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> Filters:
+        """From query arguments; an `InputError` naming the argument when a value cannot be meant."""
+        values = {name: (args.get(name) or "").strip() or None for name in DIMENSIONS}
+        segment, rating, industry = values["segment"], values["rating"], values["industry"]
+        if segment is not None and segment not in (UNKNOWN, *SEGMENT_ORDER):
+            raise _bad("segment", segment, ", ".join(SEGMENT_ORDER))
+        if rating is not None and rating != UNKNOWN:
+            rating = rating.upper()
+            if rating not in RATING_ORDER:
+                raise _bad("rating", rating, ", ".join(RATING_ORDER))
+        if industry is not None and industry != UNKNOWN:
+            industry = industry.upper()
+            digits = industry[1:]
+            if industry[0] not in SECTION_BY_LETTER or (digits and not (digits.isdigit() and len(digits) <= 4)):
+                raise _bad("industry", industry, bilingual("门类字母 A–T，可带 2–4 位数字，例如 C 或 C39",
+                                                           "a section letter A-T, optionally with 2-4 digits, "
+                                                           "e.g. C or C39"))
+        for name in ("region", "manager"):
+            text = values[name]
+            if text is not None and len(text) > 128:
+                raise _bad(name, text[:20] + "…", bilingual("不超过 128 个字符", "at most 128 characters"))
+        return cls(segment, rating, industry, values["region"], values["manager"])
+
+    def as_args(self) -> dict[str, str]:
+        """The filters set, as query arguments."""
+        return {name: value for name in DIMENSIONS if (value := getattr(self, name)) is not None}
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """WHERE clauses on `GoldenClient` (add ``status == 'active'`` yourself)."""
+        out: list[ColumnElement[bool]] = []
+        expr = keys()
+        for name in DIMENSIONS:
+            value: str | None = getattr(self, name)
+            if value is None:
+                continue
+            if value == UNKNOWN:
+                out.append(expr[name].is_(None))
+            elif name == "industry":
+                out.append(func.substr(_path("industry", "code"), 1, len(value)) == value)
+            elif name == "region":
+                out.append(expr[name].in_(region_values(value)))
+            else:
+                out.append(expr[name] == value)
+        return out
+
+
+def region_values(value: str) -> list[str]:
+    """The region keys a filter value selects: every spelling of its province (name, short name, code digits)
+    when it names one, else the value itself (a province text the division table does not know)."""
+    code = value[:2] if value.isdigit() and len(value) in (2, 6) else None
+    found = regions.region_from_code(code + "0000") if code else province_of(value)
+    if found is None:
+        return [value]
+    return [found.name, found.short, found.code[:2]]
+
+
+def _bad(name: str, value: str, accepted: str) -> InputError:
+    return InputError(bilingual(f"筛选条件 {name}={value!r} 无效", f"filter {name}={value!r} is not valid"),
+                      hint=bilingual(f"可用的值：{accepted}", f"use {accepted}"))
+
+
+@dataclass(slots=True)
+class Bucket:
+    """One row of a breakdown: its filter value (`UNKNOWN` for "not known"), labels, clients and exposure."""
+
+    key: str
+    label_zh: str
+    label_en: str
+    clients: int = 0
+    exposure_minor: Decimal = Decimal(0)
+    """CNY minor units (fen)."""
+
+    @property
+    def known(self) -> bool:
+        return self.key != UNKNOWN
+
+    @property
+    def exposure(self) -> Decimal:
+        """CNY yuan."""
+        return (self.exposure_minor / 100).quantize(Decimal("0.01"))
+
+    def label(self, lang: str) -> str:
+        return self.label_zh if lang == "zh" else self.label_en
+
+
+@dataclass(slots=True)
+class Breakdown:
+    """Every dimension's buckets, ordered for display, with the totals and currencies without a rate."""
+
+    dims: dict[str, list[Bucket]]
+    clients: int = 0
+    exposure_minor: Decimal = Decimal(0)
+    clients_with_exposure: int = 0
+    unconverted: set[str] = field(default_factory=set)
+
+    @property
+    def exposure(self) -> Decimal:
+        return (self.exposure_minor / 100).quantize(Decimal("0.01"))
+
+
+def bucket_label(dim: str, key: str) -> tuple[str, str]:
+    if key == UNKNOWN:
+        return "未知", "Unknown"
+    if dim == "segment" and key in SEGMENT_ORDER:
+        return Segment(key).label_zh, {"low": "Low risk", "medium": "Medium risk", "high": "High risk"}[key]
+    if dim == "industry" and key in SECTION_BY_LETTER:
+        section = SECTION_BY_LETTER[key]
+        return f"{key} {section.name_zh}", f"{key} {section.name_en}"
+    if dim == "region":
+        province = province_of(key)
+        if province is not None:
+            return province.name, PROVINCE_EN.get(province.code[:2], province.name)
+    return key, key
+
+
+def _bucket_key(dim: str, raw: Any) -> str:
+    """The filter value of a raw SQL key (provinces: their full name, whatever spelling the data used)."""
+    if raw is None:
+        return UNKNOWN
+    text = str(raw)
+    if dim == "region":
+        province = province_of(text)
+        return province.name if province is not None else text
+    return text
+
+
+def _order(dim: str, bucket: Bucket) -> tuple[Any, ...]:
+    if dim == "segment":
+        return (not bucket.known, SEGMENT_ORDER.index(bucket.key) if bucket.key in SEGMENT_ORDER else 99, bucket.key)
+    if dim == "rating":
+        return (not bucket.known, RATING_ORDER.index(bucket.key) if bucket.key in RATING_ORDER else 99, bucket.key)
+    if dim == "industry":
+        return (not bucket.known, bucket.key)
+    return (not bucket.known, -bucket.clients, -bucket.exposure_minor, bucket.key)
+
+
+def _exposure(risk: RiskSettings) -> Any:
+    """Per golden client, the CNY exposure (minor units) of its live facilities, linked as the risk engine links
+    them; facilities in a currency without a rate count as NULL (see `unconverted_currencies`)."""
+    F = CreditFacilityRow
+    closed = [s.lower() for s in risk.closed_loan_statuses]
+    rates = {"CNY": Decimal(1), **{c: Decimal(str(r)) for c, r in risk.fx_to_cny.items() if c != "CNY"}}
+    rate = case(*((F.currency == c, literal(r if r != r.to_integral_value() else int(r)))
+                  for c, r in rates.items()), else_=null())
+    return (select(Xref.client_id.label("client_id"),
+                   func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
+            .select_from(F)
+            .join(SourceRecord, and_(SourceRecord.connector == F.connector,
+                                     SourceRecord.source_id == F.client_source_id,
+                                     SourceRecord.kind == "client", SourceRecord.deleted.is_(False)))
+            .join(Xref, Xref.source_record_id == SourceRecord.id)
+            .where(func.lower(F.status).not_in(closed) if closed else true())
+            .group_by(Xref.client_id)
+            .subquery("e"))
+
+
+def unconverted_currencies(session: Session, risk: RiskSettings) -> list[str]:
+    """Currencies of facilities that `[risk] fx_to_cny` has no rate for (their exposure is left out)."""
+    known = {"CNY", *risk.fx_to_cny}
+    return sorted(session.scalars(select(CreditFacilityRow.currency).where(
+        CreditFacilityRow.currency.not_in(known)).distinct()))
+
+
+def breakdown(session: Session, filters: Filters, risk: RiskSettings) -> Breakdown:
+    """Counts and CNY exposure of the active clients matching ``filters``, by every dimension.
+
+    One statement: the matching clients' keys and exposure (a CTE, one pass over the clients, their JSON parsed
+    once), grouped by each dimension with ``UNION ALL``.
+    """
+    exposure = _exposure(risk)
+    clients = (select(*(e.label(name) for name, e in keys().items()), exposure.c.exposure)
+               .select_from(GoldenClient)
+               .outerjoin(exposure, exposure.c.client_id == GoldenClient.id)
+               .where(GoldenClient.status == "active", *filters.conditions())
+               .cte("c"))
+    live = case((clients.c.exposure > 0, 1), else_=0)
+    parts = [select(literal(dim, String).label("dim"), clients.c[dim].label("key"), func.count().label("n"),
+                    func.sum(clients.c.exposure).label("exposure"), func.sum(live).label("live"))
+             .group_by(clients.c[dim]) for dim in DIMENSIONS]
+    buckets: dict[str, dict[str, Bucket]] = {dim: {} for dim in DIMENSIONS}
+    out = Breakdown({}, unconverted=set(unconverted_currencies(session, risk)))
+    for dim, raw, count, minor, with_exposure in session.execute(union_all(*parts)):
+        key = _bucket_key(dim, raw)
+        found = buckets[dim].get(key)
+        if found is None:
+            found = buckets[dim][key] = Bucket(key, *bucket_label(dim, key))
+        found.clients += int(count)
+        found.exposure_minor += Decimal(str(minor or 0))
+        if dim == DIMENSIONS[0]:
+            out.clients += int(count)
+            out.exposure_minor += Decimal(str(minor or 0))
+            out.clients_with_exposure += int(with_exposure or 0)
+    out.dims = {dim: sorted(found.values(), key=partial(_order, dim)) for dim, found in buckets.items()}
+    return out
