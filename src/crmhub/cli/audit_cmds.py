@@ -34,7 +34,7 @@ from crmhub.i18n import bilingual
 from crmhub.security.guard import current_actor
 from crmhub.sync import audit_query
 from crmhub.sync.audit import append
-from crmhub.sync.audit_verify import Checkpoint, Problem, Report, verify
+from crmhub.sync.audit_verify import KIND_LABELS, Checkpoint, Problem, Report, verify
 
 audit_app = typer.Typer(help="The audit trail: verify the keyed chain, keep checkpoints, list and export entries.",
                         no_args_is_help=True)
@@ -44,16 +44,9 @@ SinceOption = typer.Option(None, "--since", help="Only entries at or after this 
 ActorOption = typer.Option(None, "--actor", help="Only entries by this actor (e.g. os:alice, sync).")
 ObjectOption = typer.Option(None, "--object", help="Only entries about this object: TYPE or TYPE:ID (e.g. client:42).")
 
-_KINDS = {
-    "edited": ("被修改", "edited"), "deleted": ("被删除", "deleted"), "inserted": ("被插入", "inserted"),
-    "rehashed": ("被无密钥重算", "re-hashed without the key"), "wrong_key": ("密钥不符", "wrong key"),
-    "unsealed": ("未被密钥封存", "not sealed by the key"), "truncated": ("尾部被截断", "truncated tail"),
-    "rewritten": ("检查点之后被改写", "rewritten since the checkpoint"),
-}
-
 
 def _say_problem(problem: Problem) -> None:
-    zh, en = _KINDS[problem.kind]
+    zh, en = KIND_LABELS[problem.kind]
     where = bilingual(f"条目 #{problem.seq}", f"entry #{problem.seq}") if problem.seq is not None else \
         bilingual("审计链", "the audit chain")
     facts = ", ".join(x for x in (f"id {problem.entry_id}" if problem.entry_id is not None else "",
@@ -178,6 +171,6 @@ def export_cmd(output: Path = typer.Option(..., "--output", "-o", help="The file
             raise InputError(bilingual(f"{output}：无法写入：{exc.strerror}",
                                        f"{output}: cannot write: {exc.strerror}"),
                              hint=bilingual("请换一个 -o", "choose another -o")) from None
-        append(s, actor=current_actor().name, action="audit.export", entity="audit_log", entity_id=None,
-               details={"format": fmt, "entries": count, "since": since, "actor": actor, "object": obj})
+        audit_query.record_export(s, actor=current_actor().name, fmt=fmt, entries=count,
+                                  filters={"since": since, "actor": actor, "object": obj})
     console.print(bilingual(f"已导出 {count} 个条目到 {output}", f"exported {count} entries to {output}"))

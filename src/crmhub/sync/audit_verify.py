@@ -39,6 +39,14 @@ from crmhub.sync.hashing import canonical_json
 Kind = Literal["deleted", "inserted", "edited", "rehashed", "wrong_key", "unsealed", "truncated", "rewritten"]
 _BATCH = 2000
 
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "edited": ("被修改", "edited"), "deleted": ("被删除", "deleted"), "inserted": ("被插入", "inserted"),
+    "rehashed": ("被无密钥重算", "re-hashed without the key"), "wrong_key": ("密钥不符", "wrong key"),
+    "unsealed": ("未被密钥封存", "not sealed by the key"), "truncated": ("尾部被截断", "truncated tail"),
+    "rewritten": ("检查点之后被改写", "rewritten since the checkpoint"),
+}
+"""What each `Kind` of problem is called (zh, en): `crmhub audit verify` and the console say the same."""
+
 
 @dataclass(slots=True)
 class Problem:

@@ -1,1 +1,125 @@
-"""Console pages: audit (see crmhub.console.web for how a page is declared)."""
+"""The audit page: the audit trail, searchable and paged on the server, newest first, with the chain's
+verification status on top; "verify now"; and the filtered entries as CSV or Excel.
+
+The listing and the export select with `crmhub.sync.audit_query` — the functions behind ``crmhub audit list`` and
+``crmhub audit export`` — and an export leaves the same ``audit.export`` entry the CLI's does, naming the operator.
+Details are shown as stored (masked when written) and masked again on the way out, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import select
+from starlette.responses import Response
+
+from crmhub.console.chain import watch_for
+from crmhub.console.export import FORMATS, export_response
+from crmhub.console.reading import read_session
+from crmhub.console.web import Req, page, paginate
+from crmhub.display import local_time
+from crmhub.store.tables import AuditLog
+from crmhub.sync import audit_query
+from crmhub.sync.audit_verify import KIND_LABELS
+
+FIELDS = ("actor", "action", "entity", "run", "from", "to", "q", "upto")
+"""The filter fields of the page (query arguments), kept by the pager and the export link."""
+_NAMES = {"since": "from", "until": "to", "run": "run"}
+_EXPORT_PAGE = 1000
+
+
+def _filters(req: Req) -> audit_query.Filters:
+    """The page's query arguments as `audit_query.Filters` (a clear message for a value that cannot be read)."""
+    filters = audit_query.Filters.parse(req.arg("from") or None, req.arg("actor") or None,
+                                        req.arg("entity") or None, until=req.arg("to") or None,
+                                        action=req.arg("action") or None, run=req.arg("run") or None,
+                                        text=req.arg("q")[:200] or None, names=_NAMES)
+    upto = req.arg("upto")
+    if upto.isdigit() and len(upto) < 16:
+        filters = replace(filters, upto_seq=int(upto))
+    return filters
+
+
+def _given(req: Req) -> dict[str, str]:
+    """The filter fields the operator filled in (for the export's audit entry and links)."""
+    return {name: req.arg(name) for name in FIELDS if req.arg(name)}
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    item = audit_query.entry_json(row)
+    details = item["details"]
+    item["at_local"] = local_time(item["at"])
+    item["details_text"] = json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
+    item["details_pretty"] = json.dumps(details, ensure_ascii=False, sort_keys=True, indent=2) if details else ""
+    return item
+
+
+@page("GET", "/audit", command="audit list")
+def audit_page(req: Req) -> Response:
+    """Audit entries, newest first, filtered; the chain's verification status at the top."""
+    filters = _filters(req)
+    state = req.state
+    status, running = watch_for(state, state.store, state.default_lang).current()
+    table = AuditLog.__table__
+    with read_session(state.store) as s:
+        pager = paginate(s, audit_query.query(filters).order_by(table.c.seq.desc(), table.c.id.desc()),
+                         req.page_number(), state.settings.console.page_size, scalars=False)
+        entries = [_entry(row) for row in pager.rows]
+        head = audit_query.head_seq(s)
+        actions = list(s.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action).limit(500)))
+    problem = status.report.problem if status is not None and status.report is not None else None
+    return req.render("audit/index.html.j2", active="/audit", pager=pager, entries=entries, status=status,
+                      running=running, problem=problem, head=head, actions=actions, kinds=KIND_LABELS,
+                      given=_given(req), checked_at=local_time(status.checked_at) if status else "",
+                      problem_at=local_time(problem.at) if problem is not None and problem.at else "",
+                      head_at=local_time(status.report.head_at) if status and status.report else "",
+                      may_export=req.may("audit export"))
+
+
+@page("POST", "/audit/verify", command="audit verify")
+def verify_now(req: Req) -> Response:
+    """Walk the whole chain now (as ``crmhub audit verify``) and show the result."""
+    state = req.state
+    status = watch_for(state, state.store, state.default_lang).verify_now()
+    if status.report is None:
+        notice = req.text(f"无法验证审计链：{status.error}", f"Could not verify the audit chain: {status.error}")
+    elif status.report.problem is None:
+        notice = req.text(f"审计链完整：已验证至条目 #{status.report.head_seq}",
+                          f"Audit chain intact: verified up to entry #{status.report.head_seq}")
+    else:
+        notice = req.text(f"审计链已损坏：条目 #{status.report.problem.seq}",
+                          f"Audit chain broken at entry #{status.report.problem.seq}")
+    return req.redirect("/audit", notice=notice)
+
+
+def _export_rows(req: Req, filters: audit_query.Filters) -> Iterator[list[Any]]:
+    """The entries, newest first, a page per short read transaction (never the whole log in memory)."""
+    upto = filters.upto_seq
+    while upto is None or upto > 0:
+        with read_session(req.state.store) as s:
+            page_items = list(audit_query.entries(s, replace(filters, upto_seq=upto), limit=_EXPORT_PAGE,
+                                                  newest_first=True))
+        for item in page_items:
+            yield [json.dumps(item[c], ensure_ascii=False, sort_keys=True) if c == "details" else item[c]
+                   for c in audit_query.CSV_COLUMNS]
+        if len(page_items) < _EXPORT_PAGE:
+            return
+        upto = page_items[-1]["seq"] - 1
+
+
+@page("GET", "/audit/export", command="audit export")
+def audit_export(req: Req) -> Response:
+    """The filtered entries as CSV or Excel; the export itself is an audit entry naming the operator."""
+    fmt = req.arg("format", "csv")
+    fmt = fmt if fmt in FORMATS else "csv"
+    filters = _filters(req)
+    with req.db() as s:
+        head = audit_query.head_seq(s)  # the snapshot exported: entries up to now, not the export's own entry
+        filters = replace(filters, upto_seq=min(head, filters.upto_seq) if filters.upto_seq else head)
+        count = audit_query.count(s, filters)
+        audit_query.record_export(s, actor=req.user.name, fmt=fmt, entries=count,
+                                  filters={**_given(req), "via": "console"})
+    return export_response(fmt, list(audit_query.CSV_COLUMNS), _export_rows(req, filters), "audit")
