@@ -158,3 +158,18 @@ def test_both_languages(console: Console, lang: str, words: tuple[str, ...]) -> 
     assert page.status_code == 200
     for word in words:
         assert word in page.text, word
+
+
+def test_a_change_to_the_book_is_counted_at_the_next_view(console: Console) -> None:
+    """Breakdowns are kept per app while the store's stamp holds; a client's new segment moves it."""
+    from datetime import UTC, datetime
+
+    client = console.login("alice")
+    before = _table(client.get("/segments").text, "segment")
+    assert _table(client.get("/segments").text, "segment") == before  # kept: the same numbers
+    with console.store().begin() as s:
+        row = s.scalars(select(GoldenClient).where(GoldenClient.segment == "low").order_by(GoldenClient.id)).first()
+        assert row is not None
+        row.segment, row.updated_at = "high", datetime.now(UTC)
+    after = _table(client.get("/segments").text, "segment")
+    assert after["high"][0] == before["high"][0] + 1 and after["low"][0] == before["low"][0] - 1
