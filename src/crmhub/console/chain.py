@@ -10,17 +10,22 @@ one, because an edit can hit any old entry; the walk reads in a deferred transac
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from crmhub.console.reading import read_session
 from crmhub.errors import CrmhubError
-from crmhub.i18n import Lang, set_lang
+from crmhub.i18n import Lang, bilingual, set_lang
 from crmhub.store import Store
 from crmhub.sync.audit_verify import Report, verify
+
+log = logging.getLogger(__name__)
 
 MAX_AGE = 60.0
 """Seconds a verification result is shown before the next page view walks the chain again."""
@@ -86,6 +91,10 @@ class ChainWatch:
                     status = ChainStatus(now, 0.0, report=verify(s))
             except CrmhubError as exc:  # no audit key here: say so instead of failing the page
                 status = ChainStatus(now, 0.0, error=exc.message + (f" — {exc.hint}" if exc.hint else ""))
+            except SQLAlchemyError:
+                log.exception("audit chain verification could not read the store")
+                status = ChainStatus(now, 0.0, error=bilingual("无法读取数据库（详见服务器日志）",
+                                                               "the store could not be read (see the server log)"))
             status = ChainStatus(status.checked_at, round(time.monotonic() - started, 3), status.report,
                                  status.error)
             with self._lock:
