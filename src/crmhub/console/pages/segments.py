@@ -35,6 +35,7 @@ TITLES = {"segment": ("风险分层", "Risk segment"), "rating": ("评级", "Rat
 TABLE_ROWS = 50
 """Rows shown per breakdown (managers can be hundreds; the export has them all)."""
 CHART_BARS = 15
+CLIENTS_COLOUR, EXPOSURE_COLOUR = "#5470c6", "#3ba272"
 
 
 def _wan(minor: Decimal) -> float:
@@ -46,20 +47,22 @@ def chart(req: Req, dim: str, buckets: list[Bucket]) -> dict[str, Any]:
     """The ECharts option of one breakdown: a pie of clients by segment, else bars of clients and exposure."""
     clients, exposure = req.text("客户数", "Clients"), req.text("敞口（万元）", "Exposure (10k CNY)")
     if dim == "segment":
-        return {"tooltip": {"trigger": "item"},
-                "legend": {"bottom": 0},
+        return {"animation": False, "tooltip": {"trigger": "item"},
                 "series": [{"name": clients, "type": "pie", "radius": ["35%", "65%"],
                             "data": [{"name": b.label(req.lang), "value": b.clients} for b in buckets]}]}
     shown = buckets[:CHART_BARS]
     names = [b.key if dim == "industry" and b.known else b.label(req.lang) for b in shown]
-    return {"tooltip": {"trigger": "axis"},
-            "legend": {"top": 0},
+    # the vendored ECharts "simple" build has no legend: each axis name takes its series' colour instead
+    axis = [{"type": "value", "name": name, "nameTextStyle": {"color": colour}, "axisLabel": {"color": colour}}
+            for name, colour in ((clients, CLIENTS_COLOUR), (exposure, EXPOSURE_COLOUR))]
+    return {"animation": False, "tooltip": {"trigger": "axis"},
             "grid": {"left": 50, "right": 60, "top": 36, "bottom": 70},
             "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30 if dim != "industry" else 0,
                                                                        "interval": 0}},
-            "yAxis": [{"type": "value", "name": clients}, {"type": "value", "name": exposure}],
-            "series": [{"name": clients, "type": "bar", "data": [b.clients for b in shown]},
-                       {"name": exposure, "type": "bar", "yAxisIndex": 1,
+            "yAxis": axis,
+            "series": [{"name": clients, "type": "bar", "itemStyle": {"color": CLIENTS_COLOUR},
+                        "data": [b.clients for b in shown]},
+                       {"name": exposure, "type": "bar", "yAxisIndex": 1, "itemStyle": {"color": EXPOSURE_COLOUR},
                         "data": [_wan(b.exposure_minor) for b in shown]}]}
 
 
