@@ -93,6 +93,13 @@ def test_a_filter_narrows_every_breakdown_and_counts_link_to_clients(console: Co
     assert link, "the CCC count links to the clients list"
     target = urlparse(link.group(1).replace("&amp;", "&"))
     assert target.path == "/clients" and parse_qs(target.query) == {"segment": ["high"], "rating": ["CCC"]}
+    # the clients page's own names and forms: rm for the manager, a province by its short name
+    managers = client.get("/segments?region=浙江省").text
+    link = re.search(r'<table class="breakdown-table" data-dim="manager">.*?<a href="([^"]+)" class="count">',
+                     managers, re.S)
+    assert link, "a manager count links to the clients list"
+    args = parse_qs(urlparse(link.group(1).replace("&amp;", "&")).query)
+    assert args["region"] == ["浙江"] and set(args) == {"region", "rm"}
     # two filters: the intersection
     both = client.get("/segments?segment=high&rating=CCC")
     with console.store().begin() as s:
@@ -119,6 +126,8 @@ def test_region_industry_and_manager_filters(console: Console) -> None:
     assert _table(narrowed, "manager") == {manager: managers[manager]}
     unknown = client.get("/segments", params={"region": "-"}).text  # the "not known" bucket can be narrowed to
     assert set(_table(unknown, "region")) <= {"-"}
+    # the clients page cannot select "not known": no count links to it there
+    assert not re.search(r'<a href="/clients[^"]*" class="count"', unknown)
 
 
 def test_a_bad_filter_is_a_clear_message(console: Console) -> None:

@@ -66,9 +66,27 @@ def chart(req: Req, dim: str, buckets: list[Bucket]) -> dict[str, Any]:
                         "data": [_wan(b.exposure_minor) for b in shown]}]}
 
 
-def clients_url(filters: Filters, dim: str, key: str) -> str:
-    """The clients list narrowed by the page's filters and one bucket."""
-    return "/clients?" + urlencode({**filters.as_args(), dim: key})
+CLIENT_ARGS = {"manager": "rm"}
+"""The clients page's name of a filter, where it differs."""
+
+
+def _client_value(dim: str, key: str) -> str:
+    """A filter value as the clients page reads it: it matches a province by a fragment of the address's text,
+    so a province is given by its short name (浙江 finds 浙江省 and 浙江)."""
+    if dim == "region":
+        province = segments.province_of(key)
+        return province.short if province is not None else key
+    return key
+
+
+def clients_url(filters: Filters, dim: str, key: str) -> str | None:
+    """The clients list narrowed by the page's filters and one bucket; None when a "not known" filter or bucket
+    is involved (the clients page cannot select those, and a wider list would not be the count's clients)."""
+    args = {**filters.as_args(), dim: key}
+    if UNKNOWN in args.values():
+        return None
+    return "/clients?" + urlencode({CLIENT_ARGS.get(name, name): _client_value(name, value)
+                                    for name, value in args.items()})
 
 
 def segments_url(filters: Filters, dim: str, key: str) -> str:
