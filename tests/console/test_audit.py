@@ -54,8 +54,9 @@ def test_who_may_read_the_audit_trail(console: Console, name: str, allowed: bool
     client = console.login(name, lang="en")
     page = client.get("/audit")
     assert page.status_code == (200 if allowed else 403)
-    export = client.get("/audit/export?format=csv")
+    export = client.post("/audit/export", data={"format": "csv", "_csrf": csrf_of(client)})
     assert export.status_code == (200 if allowed else 403)
+    assert ('id="audit-export"' in page.text) == allowed
     assert ('data-nav="/audit"' in client.get("/").text) == allowed
 
 
@@ -141,7 +142,11 @@ def test_a_fresh_console_shows_the_tampered_entry(console: Console) -> None:
 def test_export_is_audited_and_names_the_operator(console: Console) -> None:
     client = console.login("root", lang="en")
     before = max(_store_seqs(console))
-    answer = client.get("/audit/export?actor=fixture&format=csv")
+    page = client.get("/audit?actor=fixture").text  # the export form carries the page's filters
+    assert '<input type="hidden" name="actor" value="fixture">' in page
+    token = csrf_of(client)
+    assert client.post("/audit/export", data={"actor": "fixture", "format": "csv"}).status_code == 403  # no token
+    answer = client.post("/audit/export", data={"actor": "fixture", "format": "csv", "_csrf": token})
     assert answer.status_code == 200 and 'filename="audit.csv"' in answer.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -153,7 +158,7 @@ def test_export_is_audited_and_names_the_operator(console: Console) -> None:
     assert entry.action == "audit.export" and entry.actor == "root"
     assert entry.details["format"] == "csv" and entry.details["entries"] == len(expected)
     assert entry.details["actor"] == "fixture" and entry.details["via"] == "console"
-    everything = client.get("/audit/export?format=xlsx")
+    everything = client.post("/audit/export", data={"format": "xlsx", "_csrf": token})
     assert everything.status_code == 200 and everything.content[:2] == b"PK"
     with console.store().begin() as s:
         last = s.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()

@@ -82,7 +82,8 @@ def test_segments_charts_and_csv_download(live_console: str, browser: Any, shoot
     _no_errors(browser)
 
 
-def test_audit_page_shows_the_chain_status(live_console: str, browser: Any, shoot: Any) -> None:
+def test_audit_page_shows_the_chain_status(live_console: str, browser: Any, shoot: Any, tmp_path: Path) -> None:
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     browser_login(browser, live_console, "root")
     browser.get(f"{live_console}/audit")
     deadline = time.monotonic() + 30
@@ -99,4 +100,8 @@ def test_audit_page_shows_the_chain_status(live_console: str, browser: Any, shoo
     actors = {td.text for td in browser.find_elements(By.CSS_SELECTOR, "#audit-entries tbody tr td:nth-child(3)")}
     assert actors == {"fixture"}
     shoot("audit-fixture")
+    path = _download(browser, browser.find_element(By.ID, "export-csv"), tmp_path, ".csv")  # a POST form
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert path.name == "audit.csv" and rows[0][:4] == ["seq", "id", "at", "actor"]
+    assert len(rows) > 1 and {r[3] for r in rows[1:]} == {"fixture"}
     _no_errors(browser)

@@ -31,21 +31,21 @@ _NAMES = {"since": "from", "until": "to", "run": "run"}
 _EXPORT_PAGE = 1000
 
 
-def _filters(req: Req) -> audit_query.Filters:
-    """The page's query arguments as `audit_query.Filters` (a clear message for a value that cannot be read)."""
-    filters = audit_query.Filters.parse(req.arg("from") or None, req.arg("actor") or None,
-                                        req.arg("entity") or None, until=req.arg("to") or None,
-                                        action=req.arg("action") or None, run=req.arg("run") or None,
-                                        text=req.arg("q")[:200] or None, names=_NAMES)
-    upto = req.arg("upto")
+def _given(req: Req) -> dict[str, str]:
+    """The filter fields the operator filled in: the query string of the page, the form of the export."""
+    get = req.field if req.form is not None else req.arg
+    return {name: get(name) for name in FIELDS if get(name)}
+
+
+def _filters(given: dict[str, str]) -> audit_query.Filters:
+    """The filter fields as `audit_query.Filters` (a clear message for a value that cannot be read)."""
+    filters = audit_query.Filters.parse(given.get("from"), given.get("actor"), given.get("entity"),
+                                        until=given.get("to"), action=given.get("action"), run=given.get("run"),
+                                        text=given.get("q", "")[:200] or None, names=_NAMES)
+    upto = given.get("upto", "")
     if upto.isdigit() and len(upto) < 16:
         filters = replace(filters, upto_seq=int(upto))
     return filters
-
-
-def _given(req: Req) -> dict[str, str]:
-    """The filter fields the operator filled in (for the export's audit entry and links)."""
-    return {name: req.arg(name) for name in FIELDS if req.arg(name)}
 
 
 def _entry(row: Any) -> dict[str, Any]:
@@ -60,7 +60,8 @@ def _entry(row: Any) -> dict[str, Any]:
 @page("GET", "/audit", command="audit list")
 def audit_page(req: Req) -> Response:
     """Audit entries, newest first, filtered; the chain's verification status at the top."""
-    filters = _filters(req)
+    given = _given(req)
+    filters = _filters(given)
     state = req.state
     status, running = watch_for(state, state.store, state.default_lang).current()
     table = AuditLog.__table__
@@ -75,7 +76,7 @@ def audit_page(req: Req) -> Response:
     problem = status.report.problem if status is not None and status.report is not None else None
     return req.render("audit/index.html.j2", active="/audit", pager=pager, entries=entries, status=status,
                       running=running, problem=problem, head=head, actions=actions, kinds=KIND_LABELS,
-                      given=_given(req), checked_at=local_time(status.checked_at) if status else "",
+                      given=given, checked_at=local_time(status.checked_at) if status else "",
                       problem_at=local_time(problem.at) if problem is not None and problem.at else "",
                       head_at=local_time(status.report.head_at) if status and status.report else "",
                       may_export=req.may("audit export"))
@@ -112,16 +113,18 @@ def _export_rows(req: Req, filters: audit_query.Filters) -> Iterator[list[Any]]:
         upto = page_items[-1]["seq"] - 1
 
 
-@page("GET", "/audit/export", command="audit export")
+@page("POST", "/audit/export", command="audit export")
 def audit_export(req: Req) -> Response:
-    """The filtered entries as CSV or Excel; the export itself is an audit entry naming the operator."""
-    fmt = req.arg("format", "csv")
+    """The filtered entries as CSV or Excel. A POST: the export itself is an audit entry naming the operator
+    (written first, with the number of entries; the file holds the log up to just before it)."""
+    fmt = req.field("format", "csv")
     fmt = fmt if fmt in FORMATS else "csv"
-    filters = _filters(req)
+    given = _given(req)
+    filters = _filters(given)
     with req.db() as s:
         head = audit_query.head_seq(s)  # the snapshot exported: entries up to now, not the export's own entry
         filters = replace(filters, upto_seq=min(head, filters.upto_seq) if filters.upto_seq else head)
         count = audit_query.count(s, filters)
         audit_query.record_export(s, actor=req.user.name, fmt=fmt, entries=count,
-                                  filters={**_given(req), "via": "console"})
+                                  filters={**given, "via": "console"})
     return export_response(fmt, list(audit_query.CSV_COLUMNS), _export_rows(req, filters), "audit")
