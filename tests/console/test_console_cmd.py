@@ -8,7 +8,6 @@ import sys
 import time
 
 import httpx
-
 from tests.console.conftest import Console, _free_port
 
 

@@ -138,9 +138,9 @@ def demo(
     console.print(bilingual(f"HTML 报告：{html}；配置与存储：{workdir}；用时 {time.monotonic() - started:.0f} 秒",
                             f"HTML report: {html}; config and store: {workdir}; "
                             f"took {time.monotonic() - started:.0f} s"))
-    console.print(bilingual(f"操作台：crmhub console -c {cfg_path}（登录用户与密码见 {workdir / 'console-logins.txt'}）",
-                            f"Console: crmhub console -c {cfg_path} (users and passwords in "
-                            f"{workdir / 'console-logins.txt'})"))
+    logins = workdir / "console-logins.txt"
+    console.print(bilingual(f"操作台：crmhub console -c {cfg_path}（登录用户与密码见 {logins}）",
+                            f"Console: crmhub console -c {cfg_path} (users and passwords in {logins})"))
     console.print(bilingual(f"继续探索：crmhub clients list -c {cfg_path}；再次同步前先运行 crmhub sandbox serve "
                             f"--seed {seed} --clients {clients} --port-base {port_base}",
                             f"Explore: crmhub clients list -c {cfg_path}; to sync again first run crmhub sandbox "
