@@ -299,3 +299,69 @@ def test_pages_render_in_both_languages(console: Console, lang: str, words: list
     text = client.get("/clients").text + client.get(f"/clients/{cid}").text
     for word in words:
         assert word in text, word
+
+
+def _statements(console: Console, client: Any, url: str) -> int:
+    """How many SQL statements one request runs."""
+    from sqlalchemy import event
+
+    engine = console.store().engine
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_no_query_per_row(console: Console) -> None:
+    """A page costs the same number of statements whatever its rows: 50 clients or 2, 3 source records or 1."""
+    client = console.login("carol", lang="en")
+    full = _statements(console, client, "/clients")
+    assert _statements(console, client, "/clients?page=4") == full  # 2 rows on the last page
+    on_document = _statements(console, client, "/clients?region=市")
+    assert _statements(console, client, "/clients?region=市&page=2") == on_document
+    with console.store().begin() as s:
+        single = s.execute(select(Xref.client_id).group_by(Xref.client_id).having(func.count() == 1)
+                           .order_by(Xref.client_id)).scalars().first()
+    busy = _three_system_client(console)
+    assert single is not None
+    assert _statements(console, client, f"/clients/{busy}") <= _statements(console, client, f"/clients/{single}") + 1
+    assert _statements(console, client, f"/clients/{busy}") < 30
+
+
+def test_show_value_and_filters_without_a_store() -> None:
+    from crmhub.console.client_list import ClientFilters
+    from crmhub.console.pages.clients import show_value
+
+    assert show_value({"amount": "1000.00", "currency": "CNY"}, "en") == "1000.00 CNY"
+    assert show_value({"code": "E", "name_zh": "建筑业", "name_en": "Construction"}, "zh") == "E 建筑业"
+    address = {"province": "广东省", "city": "深圳市", "street": "深南大道1号"}
+    assert show_value(address, "zh") == "广东省 深圳市 深南大道1号"
+    assert show_value({"products_of_interest": [], "tags": []}, "en") == "—" and show_value(None, "zh") == "—"
+    assert show_value(["a", {"name": "张*"}], "en") == "a | name: 张*"
+    args = {"q": " x" * 80, "segment": "HIGH", "rating": "bbb", "industry": "c39"}
+    f = ClientFilters.parse(lambda n: args.get(n, "").strip())
+    assert (f.segment, f.rating, f.industry, len(f.q), f.problems) == ("high", "BBB", "C39", 100, ())
+    assert f.on_document  # the industry is read from the JSON document
+    assert not ClientFilters.parse(lambda n: {"segment": "low", "q": "x"}.get(n, "")).on_document
+    bad = ClientFilters.parse(lambda n: {"industry": "Z1", "segment": "x"}.get(n, ""))
+    assert bad.industry == "" and bad.segment == "" and len(bad.problems) == 2 and not bad.active
+
+
+def test_a_bare_client_without_sources_ledger_or_assessment(console: Console) -> None:
+    now = datetime.now(UTC)
+    with console.store().begin() as s:
+        bare = GoldenClient(name="空白测试有限公司", data={"name": "空白测试有限公司"}, created_at=now, updated_at=now)
+        s.add(bare)
+        s.flush()
+        cid = bare.id
+    html = console.login("carol", lang="en").get(f"/clients/{cid}").text
+    for empty in ("Not assessed yet.", "No source record is linked.", "No accounts.", "No transactions.",
+                  "No facilities.", "No alerts.", "No interactions recorded.", "No contacts."):
+        assert empty in html, empty

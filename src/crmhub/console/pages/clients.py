@@ -1,6 +1,6 @@
 """Console pages: the client list (``clients list``), the client 360 (``clients show``) and its audited reveal.
 
-The list filters in SQL and pages on the server (`crmhub.console.client360`); the 360 shows the golden record with
+The list filters in SQL and pages on the server (`crmhub.console.client_list`); the 360 shows the golden record with
 the lineage of every field (what ``crmhub clients explain`` prints), the source records side by side, the risk
 explanation (``crmhub risk explain``), ledger accounts, transactions, facilities, alerts (for those who may read
 them) and interactions with the follow-up due (``crmhub interactions list``). Personal data is masked; a reveal is
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from crmhub.console import client360 as c360
+from crmhub.console import client_list
 from crmhub.console.export import FORMATS, export_response
 from crmhub.console.web import Req, page
 from crmhub.display import label, local_time, set_timezone
@@ -53,19 +54,19 @@ def _today(req: Req) -> date:
 def clients_list(req: Req) -> Response:
     """Search golden clients by name, USCC, region, industry, segment, rating or manager; export the result."""
     _start(req)
-    filters = c360.ClientFilters.parse(req.arg)
+    filters = client_list.ClientFilters.parse(req.arg)
     fmt = req.arg("format")
     if fmt in FORMATS:
         headers = [req.text(zh, en) for zh, en in (
             ("编号", "id"), ("统一社会信用代码", "USCC"), ("名称", "name"), ("行业代码", "industry code"),
             ("行业", "industry"), ("地区", "region"), ("风险分层", "segment"), ("评级", "rating"),
             ("客户经理", "relationship manager"), ("更新时间", "updated"))]
-        return export_response(fmt, headers, c360.export_rows(req.state.store, filters, req.lang), "clients")
+        return export_response(fmt, headers, client_list.export_rows(req.state.store, filters, req.lang), "clients")
     with req.db() as s:
-        pager = c360.list_page(s, filters, req.page_number(), req.state.settings.console.page_size)
+        pager = client_list.list_page(s, filters, req.page_number(), req.state.settings.console.page_size)
     return req.render("clients/list.html.j2", active="/clients", pager=pager, f=filters,
-                      segments=c360.SEGMENTS, ratings=c360.RATINGS, sections=c360.INDUSTRY_SECTIONS,
-                      region_of=c360.region_of, local=_local)
+                      segments=client_list.SEGMENTS, ratings=client_list.RATINGS,
+                      sections=client_list.INDUSTRY_SECTIONS, region_of=client_list.region_of, local=_local)
 
 
 # --- the 360 --------------------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def _context(req: Req, s: Session, row: GoldenClient, *, masked: bool) -> dict[s
                           "summary": (mask_text(i.summary) if masked else i.summary) if i.summary else None}
                          for i in interactions],
         "follow_up": followup.follow_up_for(s, row, req.state.settings.notify, today),
-        "findings": queries.data_quality(row), "region": c360.region_of(
+        "findings": queries.data_quality(row), "region": client_list.region_of(
             (item.get("registered_address") or {}).get("province"), (item.get("registered_address") or {}).get(
                 "city")),
         "may_reveal": req.may_reveal, "blank": c360.blank, "fmt": lambda v: show_value(v, req.lang),
