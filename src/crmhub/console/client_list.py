@@ -95,7 +95,8 @@ class ClientFilters:
         if self.q:
             by_name = G.name.icontains(self.q, autoescape=True)
             code = uscc_mod.compact(self.q)  # full-width, lower case, spaces and dashes folded
-            conds.append(or_(by_name, G.uscc.startswith(code, autoescape=True)) if code.isalnum() else by_name)
+            usable = code.isascii() and code.isalnum()  # could begin a USCC (digits and capital letters)
+            conds.append(or_(by_name, G.uscc.startswith(code, autoescape=True)) if usable else by_name)
         if self.industry:
             conds.append(_INDUSTRY.startswith(self.industry, autoescape=True))
         if self.region:
