@@ -307,3 +307,48 @@ def test_pages_render_in_both_languages(console: Console, lang: str, words: tupl
                                               (bob, "/approvals"), (bob, "/approvals/1")))
     for word in words:
         assert word in text, word
+
+
+# --- the queries behind the pages, on SQLite and PostgreSQL -------------------------------------------------------
+
+def test_the_page_queries_are_portable(store: Any) -> None:
+    """Pending proposals per item (JSON accessors), AML filtering in SQL, names and source records in one query."""
+    from crmhub.console import proposals
+
+    now = datetime.now(UTC)
+    with store.begin() as s:
+        clients = [GoldenClient(name=n, status="active", data={}, version=1, created_at=now, updated_at=now)
+                   for n in ("甲公司", "乙公司", "丙公司")]
+        s.add_all(clients)
+        s.flush()
+        a, b, c = (x.id for x in clients)
+        items = [ReviewItem(kind="match", status="open", dedup_key=f"match:{a}:{b}", client_id=a, other_client_id=b,
+                            score=0.8, details={}, created_at=now),
+                 ReviewItem(kind="match", status="open", dedup_key=f"match:{b}:{c}", client_id=c, other_client_id=b,
+                            score=0.7, details={}, created_at=now)]
+        s.add_all(items)
+        record = SourceRecord(connector="zoho", stream="accounts", source_id="z-1", kind="client", raw={},
+                              content_hash="h", first_seen_at=now, last_seen_at=now)
+        s.add(record)
+        s.flush()
+        s.add(Xref(source_record_id=record.id, client_id=a, method="new", linked_at=now))
+        first, second = items[0].id, items[1].id
+        alice = Actor("alice", frozenset({"operator"}))
+        decide = approvals.propose(s, "review.decide", {"item_id": first, "accept": True, "note": "x"}, alice)
+        split = approvals.propose(s, "client.split", {"client": c, "record": "zoho:z-9"}, alice)
+        approvals.propose(s, "alert.close", {"alert_id": 1, "disposition": "duplicate"},
+                          Actor("carol", frozenset({"aml_officer"})))
+        done = approvals.propose(s, "review.decide", {"item_id": second, "accept": False}, alice)
+        done.status = "rejected"
+        s.flush()
+        waiting = proposals.pending_for_items(s, items)
+        assert [p.id for p in waiting[first]] == [decide.id] and [p.id for p in waiting[second]] == [split.id]
+        shown = select(Approval.action).order_by(Approval.id)
+        assert "alert.close" not in set(s.scalars(approvals.visible_to(shown, {"approver"})))
+        assert "alert.close" in set(s.scalars(approvals.visible_to(shown, {"aml_officer"})))
+        words = proposals.load_words(s, [decide, split])
+        assert proposals.describe(decide, words, "en") == f"accept review item {first}: merge 甲公司 (#{a}) " \
+                                                           f"into 乙公司 (#{b})"
+        assert proposals.describe(split, words, "zh") == f"拆分：将记录 zoho:z-9 从 丙公司 (#{c}) 拆出为新客户"
+        linked = compare.sources(s, [a, b])
+        assert [r.ref for r in linked[a]] == ["zoho:z-1"] and linked[b] == []

@@ -95,7 +95,7 @@ def _refuse_hidden(row: Approval, req: Req) -> None:
 def _why_not(row: Approval, req: Req) -> str | None:
     """Why the user may not decide ``row`` (None: they may) — the rules `approvals.approve` enforces."""
     if row.status != "pending":
-        return req.text(f"该审批单已{label('approval_status', row.status, 'zh')}，不能再决定。",
+        return req.text(f"该审批单的状态是「{label('approval_status', row.status, 'zh')}」，不能再决定。",
                         f"This proposal is {row.status}; it can no longer be decided.")
     if row.proposer == req.user.name:
         return req.text("这是你提议的，不能自己审批；须由另一位有权限的操作员批准或拒绝。",
@@ -119,7 +119,7 @@ def _detail(req: Req, approval_id: int, *, error: str | None = None, status_code
         why_not = _why_not(row, req)
         item_id = (row.payload or {}).get("item_id")
     return req.render("approvals/item.html.j2", status_code=status_code, active="/approvals", a=view,
-                      payload=payload, payload_json=raw_json, why_not=why_not,
+                      payload=payload, payload_json=raw_json, why_not=why_not, closed=view["status"] != "pending",
                       item_id=item_id if isinstance(item_id, int) else None,
                       error=error)
 
