@@ -123,7 +123,7 @@ def test_an_item_compares_golden_and_candidate_field_by_field_masked(console: Co
 
 def test_a_missing_item_is_a_clear_message(console: Console) -> None:
     answer = console.login("alice", lang="en").get("/review/999")
-    assert answer.status_code == 400 and "no review item 999" in answer.text
+    assert answer.status_code == 404 and "no review item 999" in answer.text
 
 
 def test_the_explanation_the_matcher_stores_reads_back() -> None:
@@ -291,7 +291,7 @@ def test_the_inbox_filters_by_status_and_action(console: Console) -> None:
     splits = bob.get("/approvals?status=all&action=client.split").text
     assert 'data-approval="2"' in splits and 'data-approval="1"' not in splits
     assert bob.get("/approvals?status=bogus").status_code == 400
-    assert bob.get("/approvals/99").status_code == 400
+    assert bob.get("/approvals/99").status_code == 404
 
 
 @pytest.mark.parametrize("lang, words", [

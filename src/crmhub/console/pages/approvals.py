@@ -110,6 +110,10 @@ def _why_not(row: Approval, req: Req) -> str | None:
 
 def _detail(req: Req, approval_id: int, *, error: str | None = None, status_code: int = 200) -> Response:
     with req.db() as s:
+        if s.get(Approval, approval_id) is None:
+            return req.render("error.html.j2", status_code=404, title=req.text("未找到", "Not found"),
+                              message=req.text(f"没有审批单 {approval_id}", f"no approval {approval_id}"),
+                              hint=req.text("请从审批收件箱中选择", "pick one from the approvals inbox"))
         row = approvals.get(s, approval_id)
         _refuse_hidden(row, req)
         words = proposals.load_words(s, [row])

@@ -125,9 +125,17 @@ def _decision(s: Session, req: Req, item: ReviewItem) -> dict[str, Any] | None:
             "note": mask_text(str(details.get("note") or "")), "outcome": reason(details.get("outcome"), req.lang)}
 
 
+def _not_found(req: Req, item_id: int) -> Response:
+    return req.render("error.html.j2", status_code=404, title=req.text("未找到", "Not found"),
+                      message=req.text(f"没有复核事项 {item_id}", f"no review item {item_id}"),
+                      hint=req.text("请从复核队列中选择", "pick one from the review queue"))
+
+
 def _item_view(req: Req, item_id: int, *, error: str | None = None, status_code: int = 200,
                note: str = "") -> Response:
     with req.db() as s:
+        if s.get(ReviewItem, item_id) is None:
+            return _not_found(req, item_id)
         item = _load_item(s, req, item_id)
         columns = _columns(s, req, item)
         rows = compare.compare(columns, req.lang, only=item.field if item.kind == "conflict" else None)
