@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Select, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from crmhub.display import reason
 from crmhub.masking import mask_fields, mask_text
 from crmhub.store.tables import Alert, AuditLog, DeadLetter, GoldenClient, Outbox, ReviewItem, SyncRun
 from crmhub.sync import deadletter_history as dl_history
@@ -118,24 +119,31 @@ def short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _masked(value: Any) -> str:
+    """An audited value as a line: already masked by field when audited; free text masked again by pattern (an
+    e-mail or phone inside a nested value, e.g. the relationship manager's)."""
+    return mask_text(short(value))
+
+
 def shape(session: Session, what: str, rows: list[Any]) -> list[dict[str, Any]]:
     """The page's rows as dicts for the template (names looked up once, personal data masked)."""
     if what in _ACTIONS:
         names = client_names(session, {i for r in rows if (i := _int(r.entity_id)) is not None})
         return [{"id": r.id, "at": r.at, "client_id": _int(r.entity_id),
                  "name": names.get(_int(r.entity_id) or 0, ""),
-                 "changes": [(f, short((c or {}).get("before")), short((c or {}).get("after")))
+                 "changes": [(f, _masked((c or {}).get("before")), _masked((c or {}).get("after")))
                              for f, c in sorted(((r.details or {}).get("changes") or {}).items())]} for r in rows]
     if what == "rejected":
         return [{"id": d.id, "at": d.created_at, "direction": d.direction, "connector": d.connector,
                  "stream": d.stream, "source_id": d.source_id, "field": d.field, "status": d.status,
-                 "attempts": d.attempts, "reason": mask_text(dl_history.first_reason(d) or d.reason or ""),
-                 "latest": mask_text(d.reason or "")} for d in rows]
+                 "attempts": d.attempts, "reason": reason(mask_text(dl_history.first_reason(d) or d.reason or "")),
+                 "latest": reason(mask_text(d.reason or ""))} for d in rows]
     if what in _OUTBOX_STATES:
         names = client_names(session, {o.client_id for o in rows if o.client_id is not None})
         return [{"id": o.id, "target": o.target, "stream": o.stream, "client_id": o.client_id,
                  "name": names.get(o.client_id or 0, ""), "source_id": o.source_id, "attempts": o.attempts,
-                 "last_error": mask_text(o.last_error or ""), "at": o.updated_at} for o in rows]
+                 "last_error": reason(mask_text(o.last_error)) if o.last_error else "", "at": o.updated_at}
+                for o in rows]
     if what == "conflicted":
         ids = {i for r in rows for i in (_int(r.client_id), _int(r.other_id)) if i is not None}
         names = client_names(session, ids)
