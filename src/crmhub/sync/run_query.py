@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from crmhub.display import current_timezone
 from crmhub.errors import InputError
@@ -24,7 +24,7 @@ from crmhub.i18n import bilingual
 from crmhub.store.tables import Alert, Approval, DeadLetter, ReviewItem, SyncRun, SyncRunStream
 from crmhub.sync.report import PlannedChange, RunReport
 
-_Q = TypeVar("_Q", bound="Select[Unpack[tuple[Any, ...]]]")
+_Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 
 RUN_STATUSES = ("running", "succeeded", "partial", "failed", "interrupted")
 ALERT_OPEN = ("new", "acknowledged")
@@ -100,7 +100,7 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=current_timezone()).astimezone(UTC)
 
 
-def run_list_query(filters: RunFilters) -> Select[Unpack[tuple[Any, ...]]]:
+def run_list_query(filters: RunFilters) -> Select[*tuple[Any, ...]]:
     """Runs newest first with the columns of a run list (tuples: see the select), filtered."""
     query = select(
         SyncRun.id, SyncRun.kind, SyncRun.trigger, SyncRun.job, SyncRun.status, SyncRun.dry_run,
@@ -147,8 +147,6 @@ def trend(session: Session, limit: int = 30) -> list[dict[str, Any]]:
 
 def get_run(session: Session, run_id: int) -> SyncRun | None:
     """The run's row without its report (loaded by `load_report`)."""
-    from sqlalchemy.orm import defer
-
     return session.scalars(select(SyncRun).options(defer(SyncRun.report)).where(SyncRun.id == run_id)).first()
 
 
