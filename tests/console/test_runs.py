@@ -291,10 +291,14 @@ def test_each_drill_down_lists_the_records_behind_its_count(console: Console) ->
     assert _rows(client.get("/runs/1/records?what=write_failed").text) == []
     assert sorted(_rows(client.get("/runs/1/records?what=conflicted").text)) == reviews and len(reviews) == 2
     assert _rows(client.get("/runs/2/records?what=conflicted").text) == []
+    chooser = client.get("/runs/1/records")  # no kind chosen: every kind this user may open is offered
+    assert chooser.status_code == 200 and 'data-tab="rejected"' in chooser.text
+    assert 'data-tab="alerts"' not in chooser.text and 'data-tab="planned"' not in chooser.text
     bad = client.get("/runs/1/records?what=everything")
     assert bad.status_code == 400 and "everything" in bad.text and "written_back" in bad.text
     assert client.get("/runs/1/records?what=alerts").status_code == 403
     carol = console.login("carol")
+    assert 'data-tab="alerts"' in carol.get("/runs/1/records?what=created").text
     assert sorted(_all_rows(carol, "/runs/1/records?what=alerts")[0]) == alerts1 and len(alerts1) == 30
 
 

@@ -128,7 +128,7 @@ def run_records_page(req: Req) -> Response:
     context = _common(req)
     run_id = int(req.request.path_params["id"])
     what = req.arg("what")
-    if what not in run_records.WHATS:
+    if what and what not in run_records.WHATS:
         return req.render("error.html.j2", status_code=400, title=req.text("无法显示", "Cannot show that"),
                           message=req.text(f"不知道要列出哪类记录：what={what!r}。",
                                            f"Unknown kind of records: what={what!r}."),
@@ -143,6 +143,10 @@ def run_records_page(req: Req) -> Response:
         run = run_query.get_run(s, run_id)
         if run is None:
             return _not_found(req, run_id)
+        if not what:  # no kind chosen: the page offers them all
+            return req.render("runs/records.html.j2", active="/runs", run=run, what="", rows=[], pager=None,
+                              title=req.text("本次运行的记录", "Records of this run"), narrowing=narrowing,
+                              filterable=False, tabs=_tabs(req, run), **context)
         if what == "planned":
             pager = _plan_page(run_records.plan_rows(run_query.load_plan(s, run_id), narrowing),
                                req.page_number(), size)
@@ -154,7 +158,19 @@ def run_records_page(req: Req) -> Response:
     zh, en = _TITLES[what]
     return req.render("runs/records.html.j2", active="/runs", run=run, what=what, title=req.text(zh, en),
                       pager=pager, rows=rows, narrowing=narrowing, filterable=what in run_records.FILTERABLE,
-                      **context)
+                      tabs=_tabs(req, run), **context)
+
+
+def _tabs(req: Req, run: SyncRun) -> list[tuple[str, str]]:
+    """(what, label) of every drill-down this user may open for ``run`` (a dry run's plan only for a dry run)."""
+    return [(what, req.text(*_TAB_LABELS[what])) for what in run_records.WHATS
+            if (what != "alerts" or req.may("alerts list")) and (what != "planned" or run.dry_run)]
+
+
+_TAB_LABELS = {"created": ("新建", "created"), "updated": ("更新", "updated"), "rejected": ("拒收", "rejected"),
+               "conflicted": ("冲突与复核", "conflicts & review"), "written_back": ("已回写", "written back"),
+               "write_failed": ("回写失败", "write-backs failed"), "alerts": ("预警", "alerts"),
+               "planned": ("回写计划", "plan")}
 
 
 def _plan_page(rows: list[dict[str, Any]], number: int, size: int) -> Pager:
