@@ -195,7 +195,8 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_target", "state", "target"),
-                      Index("ix_outbox_target_updated", "target", "updated_at"))  # a channel's recent sends (pacing)
+                      Index("ix_outbox_target_updated", "target", "updated_at"),  # a channel's recent sends (pacing)
+                      Index("ix_outbox_run_state", "run_id", "state", "id"))  # a run's write-backs by outcome
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -386,6 +387,7 @@ class AuditLog(Base):
     """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_run_action", "run_id", "action", "id"),)  # a run's changes, in order
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
