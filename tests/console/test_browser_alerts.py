@@ -1,5 +1,5 @@
 """The alert pages in a real browser: carol opens the queue and an alert, proposes closing it with a disposition
-and a note; a second AML officer approves (through the domain function: the approvals inbox is another page) and
+and a note; a second AML officer follows the link to the proposal in the approvals inbox, approves it there and
 sees the alert closed with its disposition. No CSP violation or script error on the way."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 from tests.console.conftest import Console, browser_login, click_and_wait
 
-from crmhub.security import approvals, operators
-from crmhub.security.guard import Actor
+from crmhub.security import operators
 from crmhub.store.tables import Alert, Approval
 
 
@@ -66,8 +65,12 @@ def test_carol_proposes_a_close_and_another_aml_officer_approves(console: Consol
         assert proposal is not None and proposal.status == "pending" and proposal.proposer == "carol"
         assert s.scalars(select(Alert.status).where(Alert.id == alert_id)).one() == "new"
     browser_login(browser, live_console, "dave")
-    with console.store().begin() as s:  # what the approvals inbox does when dave approves
-        approvals.approve(s, approval_id, Actor("dave", frozenset({"aml_officer"})), "agreed")
+    browser.get(f"{live_console}/alerts/{alert_id}")
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, f'#pending-close a[href="/approvals/{approval_id}"]'))
+    assert browser.find_element(By.ID, "proposer").text == "carol"
+    browser.find_element(By.ID, "approve-note").send_keys("agreed")
+    click_and_wait(browser, browser.find_element(By.ID, "approve"))
+    assert browser.find_element(By.ID, "approval-status").get_attribute("data-status") == "applied"
     browser.get(f"{live_console}/alerts/{alert_id}")
     assert browser.find_element(By.ID, "alert-title").get_attribute("data-status") == "closed"
     disposition = browser.find_element(By.ID, "disposition")

@@ -199,14 +199,19 @@ def open_work(session: Session) -> OpenWork:
     return OpenWork(int(row[0]), int(row[1]), int(row[2]))
 
 
-def alert_ages(session: Session, now: datetime | None = None) -> dict[str, int]:
-    """Open AML alerts per age bucket (`ALERT_AGE_BUCKETS`), counted in SQL: age = whole days since raised."""
-    now = now or datetime.now(UTC)
+def alert_age_bucket(now: datetime) -> ColumnElement[str]:
+    """The `ALERT_AGE_BUCKETS` name of an alert's age (whole days since raised), as SQL (the AML queue uses it)."""
     whens = []
     for name, _first, last in ALERT_AGE_BUCKETS:
         if last is not None:  # age <= last  ⇔  created_at > now - (last + 1) days
             whens.append((Alert.created_at > now - timedelta(days=last + 1), name))
-    bucket = case(*whens, else_=ALERT_AGE_BUCKETS[-1][0])
+    return case(*whens, else_=ALERT_AGE_BUCKETS[-1][0])
+
+
+def alert_ages(session: Session, now: datetime | None = None) -> dict[str, int]:
+    """Open AML alerts per age bucket (`ALERT_AGE_BUCKETS`), counted in SQL: age = whole days since raised."""
+    now = now or datetime.now(UTC)
+    bucket = alert_age_bucket(now)
     counts = dict.fromkeys((b[0] for b in ALERT_AGE_BUCKETS), 0)
     for name, n in session.execute(select(bucket, func.count()).where(Alert.status.in_(ALERT_OPEN))
                                    .group_by(bucket)):

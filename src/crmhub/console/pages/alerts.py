@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,16 +34,15 @@ from crmhub.sync import audit
 
 DUE_SOON_WORKING_DAYS = 2
 """An open alert whose report is due within this many working days is highlighted as due soon."""
-AGE_COLOURS = ("#2e9d57", "#d4a72c", "#e16f24", "#c62828", "#6d1b1b")
-"""One colour per age bucket, young to old (static/alerts.css ``.age-key .a0``… repeats them for the key drawn
-beside the chart: the vendored ECharts build has no legend component)."""
+AGE_COLOURS = ("#2e9d57", "#d4a72c", "#e16f24", "#c62828")
+"""One colour per age bucket, young to old."""
 NOTE_MAX = 2000
 EXPORT_CHUNK = 1000
 
 
-def _today(req: Req) -> date:
-    """Today in the bank's time zone (the zone the deadlines are counted in)."""
-    return datetime.now(ZoneInfo(req.state.settings.notify.timezone)).date()
+def _today(req: Req, now: datetime) -> date:
+    """``now``'s day in the bank's time zone (the zone the deadlines are counted in)."""
+    return now.astimezone(ZoneInfo(req.state.settings.notify.timezone)).date()
 
 
 def _filters(req: Req) -> queue.QueueFilters:
@@ -55,9 +54,10 @@ def _amount(row: queue.QueueRow) -> Decimal | None:
     return None if row.amount_minor is None else Decimal(row.amount_minor).scaleb(-2)
 
 
-def _row(req: Req, row: queue.QueueRow, pending: Approval | None, today: date) -> dict[str, Any]:
+def _row(req: Req, row: queue.QueueRow, pending: Approval | None, now: datetime) -> dict[str, Any]:
     """What one queue line shows: the alert, its client, age, report deadline and urgency, a waiting proposal."""
     ns = req.state.settings.notify
+    today = _today(req, now)
     day = reference_day(row, ns)
     deadline = report_deadline(row, ns)
     urgency = ""
@@ -68,22 +68,23 @@ def _row(req: Req, row: queue.QueueRow, pending: Approval | None, today: date) -
             urgency = "due_soon"
     return {"id": row.id, "kind": row.kind, "status": row.status, "client_id": row.client_id, "name": row.name,
             "uscc": row.uscc, "amount": _amount(row), "currency": row.currency, "day": day,
-            "age": queue.age_days(day, today), "deadline": deadline, "urgency": urgency,
+            "age": queue.age_days(row.created_at, now), "deadline": deadline, "urgency": urgency,
             "pending": pending, "disposition": row.disposition}
 
 
 def _chart(req: Req, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
     """A stacked bar chart: open alerts per kind, one colour per age bucket."""
-    kinds = [k for k in queue.ALERT_KINDS if any(counts.get((k, b.key)) for b in queue.AGE_BUCKETS)]
+    kinds = [k for k in queue.ALERT_KINDS if any(counts.get((k, b)) for b in queue.AGE_BUCKETS)]
     return {
         "animation": False,
         "color": list(AGE_COLOURS),
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 40, "right": 16, "top": 16, "bottom": 28, "containLabel": True},
+        "legend": {"top": 0},
+        "grid": {"left": 40, "right": 16, "top": 36, "bottom": 28, "containLabel": True},
         "xAxis": {"type": "category", "data": [label("alert_kind", k, req.lang) for k in kinds]},
         "yAxis": {"type": "value", "minInterval": 1},
-        "series": [{"name": req.text(f"{b.key} 天", f"{b.key} days"), "type": "bar", "stack": "age",
-                    "data": [counts.get((k, b.key), 0) for k in kinds]} for b in queue.AGE_BUCKETS],
+        "series": [{"name": req.text(f"{b} 天", f"{b} days"), "type": "bar", "stack": "age",
+                    "data": [counts.get((k, b), 0) for k in kinds]} for b in queue.AGE_BUCKETS],
     }
 
 
@@ -91,26 +92,26 @@ def _chart(req: Req, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
 def alerts_list(req: Req) -> Response:
     """The queue: filters, one page of alerts oldest first, deadlines, waiting proposals, a chart by kind and age."""
     filters = _filters(req)
-    today = _today(req)
+    now = datetime.now(UTC)
     fmt = req.arg("format")
     if fmt:
-        return _export(req, filters, today, fmt)
+        return _export(req, filters, now, fmt)
     size = req.state.settings.console.page_size
     with req.db() as s:
-        ids = paginate(s, queue.queue_query(filters, today), req.page_number(), size)
+        ids = paginate(s, queue.queue_query(filters, now), req.page_number(), size)
         loaded = queue.load(s, ids.rows)
         pending = queue.pending_closes(s, ids.rows)
-        counts = queue.open_by_kind_and_age(s, today)
-        rows = [_row(req, r, pending.get(r.id), today) for r in loaded]
+        counts = queue.open_by_kind_and_age(s, now)
+        rows = [_row(req, r, pending.get(r.id), now) for r in loaded]
     pager = replace(ids, rows=rows)
     return req.render("alerts/list.html.j2", active="/alerts", pager=pager, rows=pager.rows, filters=filters,
-                      today=today, chart=_chart(req, counts) if counts else None, open_total=sum(counts.values()),
+                      chart=_chart(req, counts) if counts else None, open_total=sum(counts.values()),
                       kinds=queue.ALERT_KINDS, statuses=queue.STATUS_FILTERS, buckets=queue.AGE_BUCKETS,
                       working_days=req.state.settings.notify.aml_report_working_days,
                       lab=lambda group, value: label(group, value, req.lang))
 
 
-def _export(req: Req, filters: queue.QueueFilters, today: date, fmt: str) -> Response:
+def _export(req: Req, filters: queue.QueueFilters, now: datetime, fmt: str) -> Response:
     """The filtered queue as CSV or Excel, by id, read in chunks (never the whole list in memory), and audited."""
     if fmt not in FORMATS:
         raise InputError(req.text(f"导出格式 {fmt!r} 无效，可选：csv、xlsx", f"format {fmt!r} is not csv or xlsx"))
@@ -120,7 +121,7 @@ def _export(req: Req, filters: queue.QueueFilters, today: date, fmt: str) -> Res
     headers = [req.text(zh, en) for zh, en in (
         ("编号", "id"), ("类型", "kind"), ("状态", "status"), ("客户编号", "client id"), ("客户名称", "client"),
         ("统一社会信用代码", "USCC"), ("金额", "amount"), ("币种", "currency"), ("交易日", "day"),
-        ("天数", "age (days)"), ("报告截止日", "report deadline"), ("紧急程度", "urgency"),
+        ("已等待天数", "days waiting"), ("报告截止日", "report deadline"), ("紧急程度", "urgency"),
         ("待审批关闭", "pending close approval"), ("处置", "disposition"))]
 
     urgency = {"overdue": req.text("已逾期", "overdue"), "due_soon": req.text("即将到期", "due soon")}
@@ -129,7 +130,7 @@ def _export(req: Req, filters: queue.QueueFilters, today: date, fmt: str) -> Res
         pending = queue.pending_closes(s, [q.id for q in chunk])
         out = []
         for q in chunk:
-            r = _row(req, q, pending.get(q.id), today)
+            r = _row(req, q, pending.get(q.id), now)
             out.append([r["id"], label("alert_kind", r["kind"], req.lang), label("alert_status", r["status"], req.lang),
                         r["client_id"], r["name"], r["uscc"], r["amount"], r["currency"], r["day"], r["age"],
                         r["deadline"], urgency.get(r["urgency"]), r["pending"].id if r["pending"] else None,
@@ -137,10 +138,10 @@ def _export(req: Req, filters: queue.QueueFilters, today: date, fmt: str) -> Res
         return out
 
     def lines() -> Iterator[list[Any]]:
-        for chunk in queue.chunks(req.state.store.begin, filters, today, convert, EXPORT_CHUNK):
+        for chunk in queue.chunks(req.state.store.begin, filters, now, convert, EXPORT_CHUNK):
             yield from chunk
 
-    return export_response(fmt, headers, lines(), f"alerts-{today.isoformat()}")
+    return export_response(fmt, headers, lines(), f"alerts-{_today(req, now).isoformat()}")
 
 
 def _detail(s: Session, req: Req, alert_id: int) -> dict[str, Any] | None:
@@ -148,7 +149,7 @@ def _detail(s: Session, req: Req, alert_id: int) -> dict[str, Any] | None:
     row = s.get(Alert, alert_id)
     if row is None:
         return None
-    today = _today(req)
+    now = datetime.now(UTC)
     client = s.get(GoldenClient, row.client_id) if row.client_id is not None else None
     proposals = queue.close_proposals(s, alert_id)
     pending = next((p for p in proposals if p.status == "pending"), None)
@@ -156,7 +157,7 @@ def _detail(s: Session, req: Req, alert_id: int) -> dict[str, Any] | None:
     evidence = item.get("evidence") or {}
     details = dict(evidence.get("details") or {})
     regulation = details.pop("regulation", None), details.pop("regulation_en", None)
-    return {"alert": item, "row": _row(req, queue.QueueRow.of(row, client.name if client else None), pending, today),
+    return {"alert": item, "row": _row(req, queue.QueueRow.of(row, client.name if client else None), pending, now),
             "client": client, "rule": evidence.get("rule") or {}, "details": details,
             "regulation": req.text(regulation[0] or "", regulation[1] or regulation[0] or ""),
             "transactions": evidence.get("transactions") or [],

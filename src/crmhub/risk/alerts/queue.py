@@ -4,8 +4,10 @@ The console's alert pages read alerts through here (the CLI's ``alerts list`` ke
 filters, the age buckets and the "is a close proposal waiting?" question are answered once, in SQL:
 
 * every filter is a WHERE on the alert (joined to its golden client for the name), paged with LIMIT/OFFSET;
-* age is counted in whole days from the alert's `deadlines.reference_day` (its transaction or episode day), the
-  day the large-value deadline runs from; a bucket filter is a range on ``alert.day``;
+* age is how long the alert has waited: whole days since it was raised, in the dashboard's buckets
+  (`crmhub.sync.run_query.ALERT_AGE_BUCKETS`, `alert_age_bucket`), so a count there and a filter here agree; the
+  regulatory clock is the report deadline (`crmhub.risk.alerts.deadlines`), which runs from the transaction day;
+* the queue is ordered by the transaction day (oldest first), the day the deadlines run from;
 * a pending close proposal is an `Approval` of ``alert.close`` whose payload names the alert — read for one page
   of alerts in one query (JSON accessors, portable between SQLite and PostgreSQL).
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Date, Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Date, Select, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
@@ -27,26 +29,15 @@ from crmhub.masking import mask_fields
 from crmhub.model import uscc as uscc_mod
 from crmhub.risk.alerts import ALERT_KINDS
 from crmhub.store.tables import Alert, Approval, AuditLog, GoldenClient
+from crmhub.sync.run_query import ALERT_AGE_BUCKETS, ALERT_OPEN, alert_age_bucket
 
-OPEN = ("new", "acknowledged")
+OPEN = ALERT_OPEN
+AGE_BUCKETS = tuple(name for name, _first, _last in ALERT_AGE_BUCKETS)
+"""The age bucket names, youngest first (``0-1``, ``2-5``, ``6-10``, ``>10`` days since raised)."""
 STATUS_FILTERS = ("open", "new", "acknowledged", "closed", "pending", "all")
 """``open`` = new + acknowledged; ``pending`` = open with a close proposal waiting for the second officer."""
 CLOSE_ACTION = "alert.close"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """An age range in whole days (``high`` None: no upper end)."""
-
-    key: str
-    low: int
-    high: int | None
-
-
-AGE_BUCKETS = (Bucket("0-3", 0, 3), Bucket("4-7", 4, 7), Bucket("8-30", 8, 30), Bucket("31-90", 31, 90),
-               Bucket("91+", 91, None))
-"""Five working days are about a calendar week: 0-3 fresh, 4-7 a large-value report falls due, beyond overdue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +54,7 @@ class QueueFilters:
     def check(self) -> QueueFilters:
         """Itself, or an input error naming the value that is not one of the choices."""
         for name, value, choices in (("status", self.status, STATUS_FILTERS), ("kind", self.kind, ALERT_KINDS),
-                                     ("age", self.age, tuple(b.key for b in AGE_BUCKETS)),
+                                     ("age", self.age, AGE_BUCKETS),
                                      ("order", self.order, ("oldest", "newest"))):
             if value and value not in choices:
                 raise InputError(bilingual(f"筛选条件 {name} 的值 {value!r} 无效，可选：{', '.join(choices)}",
@@ -84,21 +75,23 @@ def _has_pending_close() -> ColumnElement[bool]:
                                             Approval.payload["alert_id"].as_integer() == Alert.id))
 
 
-def _age_range(bucket: Bucket, today: date) -> ColumnElement[bool]:
-    """``alert.day`` in the bucket (the youngest bucket also holds days after ``today``, whose age is 0; the
-    oldest, alerts without a day — rules always give one — as the queue sorts them first)."""
-    newest = today - timedelta(days=bucket.low)
-    if bucket.high is None:
-        return or_(Alert.day <= newest, Alert.day.is_(None))
-    oldest = today - timedelta(days=bucket.high)
-    return Alert.day >= oldest if bucket.low == 0 else Alert.day.between(oldest, newest)
+def _age_range(key: str, now: datetime) -> ColumnElement[bool]:
+    """Raised ``first``..``last`` whole days before ``now`` (the rule of `alert_age_bucket`: age <= last ⇔
+    raised after now - (last + 1) days)."""
+    _, first, last = next(b for b in ALERT_AGE_BUCKETS if b[0] == key)
+    conditions = []
+    if first > 0:
+        conditions.append(Alert.created_at <= now - timedelta(days=first))
+    if last is not None:
+        conditions.append(Alert.created_at > now - timedelta(days=last + 1))
+    return and_(*conditions)
 
 
 _sort_day = func.coalesce(Alert.day, literal(date(1900, 1, 1), Date))
 """The day the queue sorts on: a missing day first, the same on SQLite and PostgreSQL (which order NULLs apart)."""
 
 
-def queue_query(filters: QueueFilters, today: date) -> Select[int]:
+def queue_query(filters: QueueFilters, now: datetime) -> Select[int]:
     """The ids of the matching alerts, in queue order (the day, then the id: stable pages).
 
     Only ids: sorting narrow rows is cheap, where sorting whole alerts would drag their evidence JSON through the
@@ -115,7 +108,7 @@ def queue_query(filters: QueueFilters, today: date) -> Select[int]:
     if filters.kind:
         q = q.where(Alert.kind == filters.kind)
     if filters.age:
-        q = q.where(_age_range(next(b for b in AGE_BUCKETS if b.key == filters.age), today))
+        q = q.where(_age_range(filters.age, now))
     if filters.client:
         text = filters.client.strip()
         q = q.outerjoin(GoldenClient, GoldenClient.id == Alert.client_id).where(
@@ -163,7 +156,7 @@ def load(session: Session, ids: Sequence[int]) -> list[QueueRow]:
     return [found[i] for i in ids if i in found]
 
 
-def chunks(begin: Callable[[], AbstractContextManager[Session]], filters: QueueFilters, today: date,
+def chunks(begin: Callable[[], AbstractContextManager[Session]], filters: QueueFilters, now: datetime,
            convert: Callable[[Session, list[QueueRow]], list[T]], size: int = 1000
            ) -> Iterator[list[T]]:
     """Every matching alert, by id, ``size`` at a time: each chunk is read and passed through ``convert`` in its
@@ -172,7 +165,7 @@ def chunks(begin: Callable[[], AbstractContextManager[Session]], filters: QueueF
     Keyset paging on the primary key, so the last chunk costs what the first does. (The queue's own order, by day,
     has no index to walk: paging a large export through it would sort the table once per chunk.)
     """
-    base = queue_query(filters, today).order_by(None).order_by(Alert.id).limit(size)
+    base = queue_query(filters, now).order_by(None).order_by(Alert.id).limit(size)
     last: int | None = None
     while True:
         with begin() as s:
@@ -205,18 +198,17 @@ def close_proposals(session: Session, alert_id: int) -> list[Approval]:
     ).order_by(Approval.id)))
 
 
-def open_by_kind_and_age(session: Session, today: date) -> dict[tuple[str, str], int]:
-    """Open alerts counted by (kind, age bucket key): one GROUP BY over the whole store."""
-    bucket = case(*[(Alert.day >= today - timedelta(days=b.high), b.key) for b in AGE_BUCKETS if b.high is not None],
-                  else_=AGE_BUCKETS[-1].key)
+def open_by_kind_and_age(session: Session, now: datetime) -> dict[tuple[str, str], int]:
+    """Open alerts counted by (kind, age bucket name): one GROUP BY over the whole store."""
+    bucket = alert_age_bucket(now)
     rows = session.execute(select(Alert.kind, bucket, func.count()).where(Alert.status.in_(OPEN))
                            .group_by(Alert.kind, bucket))
     return {(str(kind), str(key)): int(n) for kind, key, n in rows}
 
 
-def age_days(day: date, today: date) -> int:
-    """Whole days from ``day`` to ``today`` (0 for a day in the future)."""
-    return max(0, (today - day).days)
+def age_days(raised: datetime, now: datetime) -> int:
+    """Whole days since the alert was raised (0 for the first 24 hours, as `alert_age_bucket` counts)."""
+    return max(0, (now - raised).days)
 
 
 def history(session: Session, alert_id: int, approval_ids: Sequence[int], limit: int = 200) -> list[dict[str, Any]]:
@@ -229,5 +221,5 @@ def history(session: Session, alert_id: int, approval_ids: Sequence[int], limit:
              "entity_id": r.entity_id, "details": mask_fields(r.details or {})} for r in rows]
 
 
-__all__ = ["AGE_BUCKETS", "ALERT_KINDS", "OPEN", "STATUS_FILTERS", "Bucket", "QueueFilters", "QueueRow", "age_days",
+__all__ = ["AGE_BUCKETS", "ALERT_KINDS", "OPEN", "STATUS_FILTERS", "QueueFilters", "QueueRow", "age_days",
            "chunks", "close_proposals", "history", "load", "open_by_kind_and_age", "pending_closes", "queue_query"]
