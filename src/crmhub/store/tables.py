@@ -221,7 +221,8 @@ class ReviewItem(Base):
     """Something a human must decide: a grey-zone match, an undecidable conflict, an ambiguous mapping."""
 
     __tablename__ = "review_item"
-    __table_args__ = (UniqueConstraint("dedup_key"),)
+    __table_args__ = (UniqueConstraint("dedup_key"),
+                      Index("ix_review_item_status_score", "status", "score"))  # the console's queue by score
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -260,7 +261,8 @@ class Alert(Base):
     """A risk/AML alert with its evidence; ``dedup_key`` keeps one alert per rule, client and window."""
 
     __tablename__ = "alert"
-    __table_args__ = (UniqueConstraint("dedup_key"),)
+    __table_args__ = (UniqueConstraint("dedup_key"),
+                      Index("ix_alert_status_created", "status", "created_at"))  # open alerts by age
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"), index=True)
