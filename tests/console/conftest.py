@@ -63,27 +63,28 @@ def _break_zoho_contact(sandbox: SandboxSet) -> None:
     contacts.put(rec)
 
 
-def _build(path: Path, sandbox: SandboxSet, registry: plugins.Registry) -> None:
+def build_world(url: str, home: Path, sandbox: SandboxSet, registry: plugins.Registry,
+                extra_operators: dict[str, list[str]] | None = None) -> None:
+    """Sync the sandbox into the store at ``url`` twice (see the module docstring) and register the operators."""
     from crmhub.cli import main
     from crmhub.security import operators
     from crmhub.store import Store
 
-    url = f"sqlite:///{path}"
-    good = path.with_suffix(".good.toml")
-    doc = World(path, sandbox, registry).config_doc(url)
+    good = home / "world.good.toml"
+    doc = World(home / "world.sqlite", sandbox, registry).config_doc(url)
     good.write_text(tomli_w.dumps(doc), encoding="utf-8")
     assert main(["sync", "-c", str(good), "--json"]) in (0, 4)
     _break_zoho_contact(sandbox)
     bad = dict(doc)
     bad["connectors"] = {**doc["connectors"], "fxiaoke": {**doc["connectors"]["fxiaoke"],
                                                           "fields": {"accounts": {"name": "owner"}}}}
-    bad_path = path.with_suffix(".bad.toml")
+    bad_path = home / "world.bad.toml"
     bad_path.write_text(tomli_w.dumps(bad), encoding="utf-8")
     assert main(["sync", "-c", str(bad_path), "--json"]) in (0, 1, 4)
-    store = Store.open(url, var_dir=path.parent / "var")
+    store = Store.open(url, var_dir=home / "var")
     try:
         with store.begin() as s:
-            for name, roles in OPERATORS.items():
+            for name, roles in {**OPERATORS, **(extra_operators or {})}.items():
                 operators.add(s, name, roles, display_name=name.title(), actor="fixture")
                 operators.set_password(s, name, password(name), actor="fixture")
     finally:
@@ -107,7 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             if not (shared / "done").exists():
                 os.environ["CRMHUB_TEST_BOOTSTRAP_ROLES"] = "1"
                 try:
-                    _build(template, sandbox, registry)
+                    build_world(f"sqlite:///{template}", shared, sandbox, registry)
                 finally:
                     os.environ.pop("CRMHUB_TEST_BOOTSTRAP_ROLES", None)
                 (shared / "done").write_text("ok")

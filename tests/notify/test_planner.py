@@ -58,8 +58,8 @@ def test_aml_report_deadline_counts_working_days() -> None:
     """Five working days after a Friday skip the weekend and the configured holidays; a 调休 Saturday counts."""
     from datetime import date
 
-    from crmhub.notify.context import add_working_days
     from crmhub.notify.settings import NotifySettings
+    from crmhub.risk.alerts.deadlines import add_working_days
 
     assert add_working_days(date(2026, 9, 25), 5, NotifySettings()) == date(2026, 10, 2)
     golden_week = NotifySettings(holidays=[date(2026, 10, d) for d in range(1, 8)],

@@ -30,10 +30,10 @@ from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
 from crmhub.risk import explain as explain_mod
-from crmhub.risk.alerts import STATUSES, alert_json, list_alerts, set_status
+from crmhub.risk.alerts import STATUSES, alert_json, list_alerts
+from crmhub.risk.alerts.store import acknowledge, masked
 from crmhub.risk.runner import AssessOutcome, assess
 from crmhub.sync import queries
-from crmhub.sync.audit import append as audit_append
 
 risk_app = typer.Typer(help="Credit risk: scorecard, rating, segment, policy.", no_args_is_help=True)
 alerts_app = typer.Typer(help="AML and risk alerts: large-value reports and suspicious patterns.",
@@ -246,18 +246,6 @@ def risk_scorecard(json_out: bool = JsonOption, config: Path | None = ConfigOpti
 # --- alerts ---------------------------------------------------------------------------------------------------
 
 
-def _masked(item: dict[str, Any]) -> dict[str, Any]:
-    """Counterparty names and summaries through `mask_text` (accounts were masked when stored); ids untouched."""
-    evidence = dict(item.get("evidence") or {})
-    evidence["transactions"] = [{**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
-                                for t in evidence.get("transactions", [])]
-    if isinstance(evidence.get("disposition"), dict):  # the closing note is free text: it may name people
-        evidence["disposition"] = {**evidence["disposition"],
-                                   "note": mask_text(evidence["disposition"].get("note") or "")}
-    return {**item, "summary_zh": mask_text(item.get("summary_zh", "")),
-            "summary_en": mask_text(item.get("summary_en", "")), "evidence": evidence}
-
-
 @alerts_app.command("list")
 def alerts_list(
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
@@ -276,7 +264,7 @@ def alerts_list(
         client_id = queries.find_client(s, uscc).id if uscc else None
         total, rows = list_alerts(s, statuses=statuses, kind=kind, client_id=client_id,
                                   limit=row_limit(limit, all_rows), offset=offset)
-        items = [_masked(alert_json(r)) for r in rows]
+        items = [masked(alert_json(r)) for r in rows]
     if json_out:
         for it in items:
             write_json_line(it)
@@ -313,7 +301,7 @@ def alerts_show(alert_id: int = typer.Argument(...), config: Path | None = Confi
         row = s.get(Alert, alert_id)
         if row is None:
             raise InputError(f"no alert {alert_id}", hint="list alerts with `crmhub alerts list`")
-        item = _masked(alert_json(row))
+        item = masked(alert_json(row))
     if json_out:
         write_json_line(item)
         return
@@ -365,24 +353,21 @@ def _print_alert(it: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _move(alert_id: int, status: str, note: str | None, config: Path | None) -> None:
+def _move(alert_id: int, note: str | None, config: Path | None) -> None:
     from crmhub.security.guard import current_actor
 
     ctx = load_context(config)
-    actor = current_actor().name
     with ctx.session() as s:
-        before, row = set_status(s, alert_id, status, actor=actor, note=note)
-        audit_append(s, actor=actor, action=f"alert.{status}", entity="alert", entity_id=row.id,
-                     details={"from": before, "to": status, "note": note, "kind": row.kind, "uscc": row.uscc})
-    console.print(bilingual(f"预警 #{alert_id}：{_status(before)} → {_status(status)}",
-                            f"alert #{alert_id}: {_status(before)} → {_status(status)}"))
+        before, _ = acknowledge(s, alert_id, actor=current_actor().name, note=note)
+    console.print(bilingual(f"预警 #{alert_id}：{_status(before)} → {_status('acknowledged')}",
+                            f"alert #{alert_id}: {_status(before)} → {_status('acknowledged')}"))
 
 
 @alerts_app.command("ack")
 def alerts_ack(alert_id: int = typer.Argument(...), note: str | None = NoteOption,
                config: Path | None = ConfigOption) -> None:
     """Acknowledge an alert (someone is looking at it)."""
-    _move(alert_id, "acknowledged", note, config)
+    _move(alert_id, note, config)
 
 
 @alerts_app.command("close")

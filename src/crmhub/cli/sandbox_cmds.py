@@ -138,6 +138,9 @@ def demo(
     console.print(bilingual(f"HTML 报告：{html}；配置与存储：{workdir}；用时 {time.monotonic() - started:.0f} 秒",
                             f"HTML report: {html}; config and store: {workdir}; "
                             f"took {time.monotonic() - started:.0f} s"))
+    logins = workdir / "console-logins.txt"
+    console.print(bilingual(f"操作台：crmhub console -c {cfg_path}（登录用户与密码见 {logins}）",
+                            f"Console: crmhub console -c {cfg_path} (users and passwords in {logins})"))
     console.print(bilingual(f"继续探索：crmhub clients list -c {cfg_path}；再次同步前先运行 crmhub sandbox serve "
                             f"--seed {seed} --clients {clients} --port-base {port_base}",
                             f"Explore: crmhub clients list -c {cfg_path}; to sync again first run crmhub sandbox "
@@ -205,9 +208,36 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed:
         html.write_text(render_html(second, lang), encoding="utf-8")
         with store.begin() as s:
             quality = matching_quality(s, World(seed=seed, clients=clients).truth())
+        _console_logins(store, workdir)
     finally:
         store.dispose()
     return first, second, quality, html
+
+
+DEMO_OPERATORS = {"demo": ["operator", "aml_officer", "admin"], "checker": ["approver", "aml_officer"]}
+"""Two operators for trying the console on the demo's store: one proposes, the other approves (four eyes)."""
+
+
+def _console_logins(store: Any, workdir: Path) -> Path:
+    """Register `DEMO_OPERATORS` with random passwords, kept in ``console-logins.txt`` (0600) beside the store."""
+    import os
+    import secrets
+
+    from crmhub.security import operators
+
+    lines = []
+    with store.begin() as s:
+        for name, roles in DEMO_OPERATORS.items():
+            password = secrets.token_urlsafe(12)
+            operators.add(s, name, roles, display_name=None, actor="demo")
+            operators.set_password(s, name, password, actor="demo")
+            lines.append(f"{name}\t{password}\t{', '.join(roles)}")
+    path = workdir / "console-logins.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# user\tpassword\troles — for `crmhub console` on this demo store only\n")
+        handle.write("\n".join(lines) + "\n")
+    return path
 
 
 def _mutate(settings: Any, count: int, seed: int) -> int:

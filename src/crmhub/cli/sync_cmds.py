@@ -486,21 +486,11 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
         raise InputError("give a dead letter id or --all")
     ctx = load_context(config)
     store = ctx.open_store()
-    from crmhub.cli.connector_cmds import make_connector
-
-    def factory(name: str) -> Any:
-        return make_connector(ctx, name) if name in ctx.settings.connectors else None
+    from crmhub.security.guard import current_actor
 
     try:
-        outcomes = run(deadletters.retry(store, None if all_ else [dead_id or 0], factory))
-        if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
-            from crmhub.security.guard import current_actor
-            from crmhub.sync.audit import append
-
-            with store.begin() as s:
-                append(s, actor=current_actor().name, action="deadletter.retry", entity="dead_letter",
-                       entity_id=outcomes[0].id if len(outcomes) == 1 else None,
-                       details={"ok": [o.id for o in outcomes if o.ok], "failed": [o.id for o in outcomes if not o.ok]})
+        outcomes = run(deadletters.retry_dead_letters(ctx.settings, ctx.registry, store,
+                                                      None if all_ else [dead_id or 0], current_actor()))
     finally:
         store.dispose()
     ok = sum(o.ok for o in outcomes)

@@ -114,13 +114,9 @@ def users_passwd(name: str = typer.Argument(..., help="Operator name."),
     console.print(bilingual(f"已设置 {name} 的密码", f"password of {name} set"))
 
 
-_AML_ACTIONS = ("alert.",)
-"""Proposals about AML alerts: only the AML function sees them (no tipping-off; docs/security.md)."""
-
-
 def _aml_hidden(row: Approval, viewer: Actor | None) -> bool:
-    """True when ``row`` concerns an AML alert and ``viewer`` is not an AML officer."""
-    return row.action.startswith(_AML_ACTIONS) and (viewer is None or "aml_officer" not in viewer.roles)
+    """True when ``row`` concerns an AML alert and ``viewer`` is not an AML officer (the console asks the same)."""
+    return approvals.aml_hidden(row.action, viewer.roles if viewer is not None else ())
 
 
 def _approval_json(row: Approval) -> dict[str, object]:

@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from crmhub.console import sessions
+from crmhub.display import set_timezone
 from crmhub.errors import AccessError, CrmhubError
 from crmhub.i18n import Lang, set_lang
 from crmhub.security.roles import REVEAL_ROLES, rule_for
@@ -197,6 +198,7 @@ def page(method: str, path: str, *, command: str, roles: tuple[str, ...] = ()) -
                 return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
             lang: Lang = "en" if user.lang == "en" else ("zh" if user.lang == "zh" else state.default_lang)
             set_lang(lang)
+            set_timezone(state.settings.timezone)  # times on every page in the configuration's zone
             req = Req(request, user, state, lang)
             if method == "POST":
                 form = await request.form(max_files=0, max_fields=2000)

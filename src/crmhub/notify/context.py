@@ -10,7 +10,7 @@ Dates are rendered in the bank's time zone as ``YYYY-MM-DD HH:MM`` so a message 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from crmhub.display import label
 from crmhub.masking import mask, mask_text
 from crmhub.notify.recipients import Manager
 from crmhub.notify.settings import Lang, NotifySettings
+from crmhub.risk.alerts.deadlines import reference_day, report_deadline
 from crmhub.store.tables import Alert, GoldenClient, Outbox, RiskAssessmentRow, SyncRun
 
 
@@ -151,18 +152,6 @@ def downgrade_context(current: RiskAssessmentRow, before_rating: str, before_sco
     })
 
 
-def add_working_days(start: date, days: int, settings: NotifySettings) -> date:
-    """The day ``days`` working days after ``start``: Monday-Friday, less ``holidays``, plus ``make_up_workdays``
-    (调休 weekends). Without a holiday list this counts weekends only — configure the year's holidays."""
-    holidays, extra = set(settings.holidays), set(settings.make_up_workdays)
-    current, left = start, days
-    while left > 0:
-        current += timedelta(days=1)
-        if current in extra or (current.weekday() < 5 and current not in holidays):
-            left -= 1
-    return current
-
-
 def alert_context(alert: Alert, client: GoldenClient | None, lang: Lang, settings: NotifySettings,
                   now: datetime) -> dict[str, Any]:
     """``alert``: AML-confidential, so only {id, kind, day, deadline, command} and a link to the alert console.
@@ -173,9 +162,8 @@ def alert_context(alert: Alert, client: GoldenClient | None, lang: Lang, setting
     suspicious-pattern report's deadline runs from the AML team's own determination, so it has none yet.
     ``client`` is accepted for the signature every context builder shares and deliberately not used.
     """
-    day = alert.day or alert.created_at.astimezone(ZoneInfo(settings.timezone)).date()
-    deadline = (add_working_days(day, settings.aml_report_working_days, settings)
-                if alert.kind == "large_value" else None)
+    day = reference_day(alert, settings)
+    deadline = report_deadline(alert, settings)
     return {**_base(settings, now, _url(settings.alert_url, id=alert.id)),
             "alert": {"id": alert.id, "kind": alert.kind, "aml": True, "day": day.isoformat(),
                       "deadline": deadline.isoformat() if deadline else None,

@@ -66,6 +66,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "ingest": {"en": "ingest", "zh": "拉取入库"},
     "match": {"en": "match", "zh": "匹配"},
     "merge": {"en": "merge", "zh": "合并"},
+    "link": {"en": "link interactions", "zh": "关联客户接触"},
     "risk": {"en": "risk", "zh": "风险"},
     "plan": {"en": "plan", "zh": "回写计划"},
     "deliver": {"en": "deliver", "zh": "投递"},

@@ -9,11 +9,11 @@ four eyes, so an approved change is exactly the change that would have been made
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from crmhub.config import Settings
@@ -25,6 +25,8 @@ from crmhub.store.tables import Approval
 from crmhub.sync import audit
 
 STATUSES = ("pending", "approved", "rejected", "applied", "failed")
+AML_ACTIONS = ("alert.",)
+"""Proposals about AML alerts: only the AML function sees them (no tipping-off; docs/security.md)."""
 DISPOSITIONS = ("reported", "not_suspicious", "escalated", "duplicate")
 
 
@@ -44,7 +46,7 @@ def _unmerge(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
 def _split(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
     from crmhub.sync import review
 
-    return {"new_client": review.split(s, int(p["client"]), str(p["record"]), actor=actor)}
+    return {"new_client": review.split(s, int(p["client"]), str(p["record"]), actor=actor, note=p.get("note"))}
 
 
 def _alert_close(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -137,6 +139,18 @@ def list_approvals(session: Session, status: str | None = "pending") -> list[App
     if status is not None:
         q = q.where(Approval.status == status)
     return list(session.scalars(q))
+
+
+def aml_hidden(action: str, roles: Iterable[str]) -> bool:
+    """True when a proposal of ``action`` concerns an AML alert and ``roles`` has no ``aml_officer``."""
+    return action.startswith(AML_ACTIONS) and "aml_officer" not in set(roles)
+
+
+def visible_to(query: Select[Any], roles: Iterable[str]) -> Select[Any]:
+    """``query`` over `Approval` without the proposals `aml_hidden` hides from ``roles`` (in SQL, for paging)."""
+    if "aml_officer" in set(roles):
+        return query
+    return query.where(*(~Approval.action.startswith(prefix) for prefix in AML_ACTIONS))
 
 
 def _decidable(row: Approval, actor: Actor, verb: str) -> None:

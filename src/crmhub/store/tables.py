@@ -195,7 +195,8 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_target", "state", "target"),
-                      Index("ix_outbox_target_updated", "target", "updated_at"))  # a channel's recent sends (pacing)
+                      Index("ix_outbox_target_updated", "target", "updated_at"),  # a channel's recent sends (pacing)
+                      Index("ix_outbox_run_state", "run_id", "state", "id"))  # a run's write-backs by outcome
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -220,7 +221,8 @@ class ReviewItem(Base):
     """Something a human must decide: a grey-zone match, an undecidable conflict, an ambiguous mapping."""
 
     __tablename__ = "review_item"
-    __table_args__ = (UniqueConstraint("dedup_key"),)
+    __table_args__ = (UniqueConstraint("dedup_key"),
+                      Index("ix_review_item_status_score", "status", "score"))  # the console's queue by score
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -259,7 +261,8 @@ class Alert(Base):
     """A risk/AML alert with its evidence; ``dedup_key`` keeps one alert per rule, client and window."""
 
     __tablename__ = "alert"
-    __table_args__ = (UniqueConstraint("dedup_key"),)
+    __table_args__ = (UniqueConstraint("dedup_key"),
+                      Index("ix_alert_status_created", "status", "created_at"))  # open alerts by age
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"), index=True)
@@ -386,6 +389,7 @@ class AuditLog(Base):
     """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_run_action", "run_id", "action", "id"),)  # a run's changes, in order
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)

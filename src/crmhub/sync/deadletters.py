@@ -1,6 +1,9 @@
 """Dead letters: list them, show their history, and retry them — inbound records are re-mapped, refused write-backs
 re-queued.
 
+`retry_dead_letters` is what ``crmhub deadletter retry`` and the console's Retry button both run: it makes the
+configured connectors, retries, and leaves one audit entry naming the operator — so the two behave identically.
+
 A retry never holds a store transaction while it talks to a connector: the rows to retry are read in one short
 transaction, each connector re-maps its payloads (which may call the source, e.g. Fenxiang's ``describe``, and use
 the token cache — another connection to the same database), and each outcome is written in its own short
@@ -10,6 +13,7 @@ timeout and fail with "database is locked".
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,14 +23,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crmhub.contract import Connector, StreamKind
+from crmhub.contract import Connector, PluginContext, StreamKind
 from crmhub.errors import CrmhubError, InputError, RecordError
 from crmhub.store.tables import DeadLetter, Outbox
 from crmhub.sync import deadletter_history as dl_history
 from crmhub.sync.ingest import Ingestor
 
 if TYPE_CHECKING:
+    from crmhub.config import Settings
+    from crmhub.plugins import Registry
+    from crmhub.security.guard import Actor
     from crmhub.store import Store
+
+log = logging.getLogger(__name__)
 
 ConnectorFactory = Callable[[str], "Connector[Any] | None"]
 """Makes the configured connector of that name, or None when it is no longer configured."""
@@ -135,6 +144,48 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
             outcomes += [_record(store, item, f"connector {name!r} could not be used now: {exc}", False)
                          for item in items if item.id not in done]
     return sorted(outcomes, key=lambda o: o.id)
+
+
+def connector_factory(settings: Settings, registry: Registry, store: Store) -> ConnectorFactory:
+    """Makes the configured connectors as a sync does (sharing the store's token cache); None when a dead letter's
+    connector is no longer configured. A plugin that is no longer installed raises KeyError (`retry` records it)."""
+    from crmhub.store.secrets import StoreTokenCache
+
+    cache: StoreTokenCache | None
+    try:
+        cache = StoreTokenCache(store)
+    except CrmhubError as exc:  # the tokens cannot be shared: each connector fetches its own
+        log.warning("tokens will not be shared: %s", exc)
+        cache = None
+
+    def make(name: str) -> Connector[Any] | None:
+        cfg = settings.connectors.get(name)
+        if cfg is None:
+            return None
+        return registry.connectors[cfg.plugin](cfg, PluginContext(name=name, token_cache=cache))
+
+    return make
+
+
+async def retry_dead_letters(settings: Settings, registry: Registry, store: Store, ids: list[int] | None,
+                             actor: Actor, *, via: str | None = None) -> list[RetryOutcome]:
+    """Retry the open dead letters ``ids`` (all when None) with the configured connectors, and leave one audit
+    entry naming ``actor`` with which ids came back and which still fail (``via``: e.g. ``console``, noted in it).
+
+    `crmhub deadletter retry` and the console both call this; an unknown or no longer open id is an `InputError`.
+    """
+    outcomes = await retry(store, ids, connector_factory(settings, registry, store))
+    if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
+        from crmhub.sync.audit import append
+
+        details: dict[str, Any] = {"ok": [o.id for o in outcomes if o.ok],
+                                   "failed": [o.id for o in outcomes if not o.ok]}
+        if via:
+            details["via"] = via
+        with store.begin() as s:
+            append(s, actor=actor.name, action="deadletter.retry", entity="dead_letter",
+                   entity_id=outcomes[0].id if len(outcomes) == 1 else None, details=details)
+    return outcomes
 
 
 async def _retry_inbound(store: Store, connector: Connector[Any], item: _Todo) -> RetryOutcome:

@@ -93,8 +93,11 @@ def unmerge(session: Session, absorbed_id: int, *, actor: str) -> dict[str, Any]
     return details
 
 
-def split(session: Session, client_id: int, source_ref: str, *, actor: str) -> int:
-    """Detach one source record (``connector:source_id``) into a new golden client; returns its id."""
+def split(session: Session, client_id: int, source_ref: str, *, actor: str, note: str | None = None) -> int:
+    """Detach one source record (``connector:source_id``) into a new golden client; returns its id.
+
+    ``note`` (why; the console asks for one) is kept in the audit entry.
+    """
     connector, _, source_id = source_ref.partition(":")
     row = session.execute(select(SourceRow.id).join(Xref, Xref.source_record_id == SourceRow.id).where(
         Xref.client_id == client_id, SourceRow.connector == connector, SourceRow.source_id == source_id)).first()
@@ -112,7 +115,7 @@ def split(session: Session, client_id: int, source_ref: str, *, actor: str) -> i
     if old is not None:
         old.needs_merge = True
     audit.append(session, actor=actor, action="client.split", entity="client", entity_id=client_id,
-                 details={"record": source_ref, "new_client": new.id})
+                 details={"record": source_ref, "new_client": new.id, **({"note": note} if note else {})})
     return new.id
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
-from crmhub.masking import mask
+from crmhub.masking import mask, mask_text
 from crmhub.risk.alerts.rules import Draft
 from crmhub.risk.ledger import TxRow
 from crmhub.risk.settings import RiskSettings
@@ -199,4 +199,30 @@ def set_status(session: Session, alert_id: int, status: str, *, actor: str, note
     row.status = status
     row.updated_at = now
     session.flush()
+    return before, row
+
+
+def masked(item: dict[str, Any]) -> dict[str, Any]:
+    """An `alert_json` for people: counterparty names, summaries and the closing note through `mask_text`
+    (accounts were masked when stored); ids untouched. The CLI and the console show exactly this."""
+    evidence = dict(item.get("evidence") or {})
+    evidence["transactions"] = [{**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
+                                for t in evidence.get("transactions", [])]
+    if isinstance(evidence.get("disposition"), dict):  # the closing note is free text: it may name people
+        evidence["disposition"] = {**evidence["disposition"],
+                                   "note": mask_text(evidence["disposition"].get("note") or "")}
+    return {**item, "summary_zh": mask_text(item.get("summary_zh", "")),
+            "summary_en": mask_text(item.get("summary_en", "")), "evidence": evidence}
+
+
+def acknowledge(session: Session, alert_id: int, *, actor: str, note: str | None = None) -> tuple[str, Alert]:
+    """Acknowledge an alert (someone is looking at it), in its history and the audit log; (old status, row).
+
+    ``crmhub alerts ack`` and the console's Acknowledge button both call this (closing goes through
+    `crmhub.security.approvals`, four eyes)."""
+    from crmhub.sync.audit import append
+
+    before, row = set_status(session, alert_id, "acknowledged", actor=actor, note=note)
+    append(session, actor=actor, action="alert.acknowledged", entity="alert", entity_id=row.id,
+           details={"from": before, "to": "acknowledged", "note": note, "kind": row.kind, "uscc": row.uscc})
     return before, row
