@@ -182,3 +182,17 @@ def test_a_change_to_the_book_is_counted_at_the_next_view(console: Console) -> N
         row.segment, row.updated_at = "high", datetime.now(UTC)
     after = _table(client.get("/segments").text, "segment")
     assert after["high"][0] == before["high"][0] + 1 and after["low"][0] == before["low"][0] - 1
+
+
+def test_every_count_link_lists_exactly_its_clients(console: Console) -> None:
+    """Each count links to the clients page with the same filters, and that list has exactly that many clients."""
+    client = console.login("alice", lang="en")
+    for path in ("/segments", "/segments?segment=high", "/segments?region=广东省&industry=C"):
+        page = client.get(path).text
+        links = re.findall(r'<a href="(/clients\?[^"]+)" class="count">([\d,]+)<', page)
+        assert links, path
+        for href, count in links:
+            listed = client.get(href.replace("&amp;", "&"))
+            assert listed.status_code == 200
+            total = re.search(r"of ([\d,]+)</span>", listed.text)
+            assert total and total.group(1) == count, (path, href, count, total and total.group(1))

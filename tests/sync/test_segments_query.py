@@ -1,6 +1,6 @@
 """The SQL behind the console's segments and audit pages, on SQLite and PostgreSQL alike: breakdown counts and
 exposure (joined as the risk engine joins, converted to CNY, closed facilities left out), the filters, the
-province read from any of its spellings, and the audit query's new filters (action prefix, run, until, text)."""
+province read in either spelling, and the audit query's new filters (action prefix, run, until, text)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _client(s: Session, cid: int, *, segment: str | None, rating: str | None, industry: str | None = None,
-            province: str | None = None, division: str | None = None, uscc: str | None = None,
+            province: str | None = None, division: str | None = None, uscc: str | None = None, city: str | None = None,
             manager: str | None = None, status: str = "active") -> None:
     data: dict[str, Any] = {"name": f"公司{cid}"}
     if industry:
         data["industry"] = {"code": industry}
-    if province or division:
-        data["registered_address"] = {"province": province, "division_code": division}
+    if province or division or city:
+        data["registered_address"] = {"province": province, "city": city, "division_code": division}
     if manager:
         data["relationship_manager"] = {"name": manager}
     s.add(GoldenClient(id=cid, uscc=uscc, name=data["name"], status=status, data=data, segment=segment,
@@ -63,6 +63,8 @@ def _book(store: Store) -> None:
         _client(s, 4, segment="medium", rating="BBB", industry="I65", uscc="91330100MA27XL0E2K")
         _client(s, 5, segment=None, rating=None, province="北京市")
         _client(s, 6, segment="low", rating="AA", industry="C", province="浙江省", status="merged")
+        _client(s, 7, segment=None, rating=None, city="北京市")  # a municipality written as the city only
+        _client(s, 8, segment=None, rating=None, city="苏州市")  # a city without its province
         s.flush()
         _loan(s, 1, "L1", [("CNY", 100_00, 500_00, "active"), ("USD", 10_00, 10_00, "active"),
                            ("CNY", 999_00, 999_00, "closed")])
@@ -82,26 +84,28 @@ def test_breakdown_counts_and_exposure(store: Store) -> None:
         found = segments.breakdown(s, Filters(), RiskSettings())
     # client 1: 100 CNY + 10 USD × 7.10 (the closed one left out); client 3: no outstanding → its principal
     assert _by(found, "segment") == {"low": (2, Decimal("171.00")), "high": (1, Decimal("300.00")),
-                                     "medium": (1, Decimal("0.00")), "-": (1, Decimal("0.00"))}
-    assert found.clients == 5 and found.exposure == Decimal("471.00") and found.clients_with_exposure == 2
+                                     "medium": (1, Decimal("0.00")), "-": (3, Decimal("0.00"))}
+    assert found.clients == 7 and found.exposure == Decimal("471.00") and found.clients_with_exposure == 2
     assert found.unconverted == {"XYZ"}
     assert [b.key for b in found.dims["rating"]] == ["AA", "A", "BBB", "CCC", "-"]
     assert _by(found, "industry") == {"C": (2, Decimal("171.00")), "F": (1, Decimal("300.00")),
-                                      "I": (1, Decimal("0.00")), "-": (1, Decimal("0.00"))}
-    # 浙江省, 浙江, a Hangzhou division code and a Zhejiang USCC are all one province
-    assert _by(found, "region") == {"浙江省": (4, Decimal("471.00")), "北京市": (1, Decimal("0.00"))}
+                                      "I": (1, Decimal("0.00")), "-": (3, Decimal("0.00"))}
+    # 浙江省 and 浙江 are one province; the registered address's province is what counts (as on the clients page)
+    assert _by(found, "region") == {"浙江省": (2, Decimal("171.00")), "北京市": (2, Decimal("0.00")),
+                                    "苏州市": (1, Decimal("0.00")), "-": (2, Decimal("300.00"))}
     assert _by(found, "manager") == {"张伟": (2, Decimal("171.00")), "李娜": (1, Decimal("300.00")),
-                                     "-": (2, Decimal("0.00"))}
+                                     "-": (4, Decimal("0.00"))}
     labels = {b.key: b.label_en for b in found.dims["region"]}
-    assert labels == {"浙江省": "Zhejiang", "北京市": "Beijing"}
+    assert labels == {"浙江省": "Zhejiang", "北京市": "Beijing", "苏州市": "苏州市", "-": "Unknown"}
     assert found.dims["industry"][0].label_zh == "C 制造业"
 
 
 @pytest.mark.parametrize("args, clients", [
     ({"segment": "low"}, {1, 2}), ({"rating": "ccc"}, {3}), ({"industry": "C"}, {1, 2}),
-    ({"industry": "C39"}, {1}), ({"region": "浙江"}, {1, 2, 3, 4}), ({"region": "330000"}, {1, 2, 3, 4}),
-    ({"region": "北京市"}, {5}), ({"manager": "张伟"}, {1, 2}), ({"manager": "-"}, {4, 5}),
-    ({"segment": "-"}, {5}), ({"segment": "low", "industry": "C39"}, {1}),
+    ({"industry": "C39"}, {1}), ({"region": "浙江"}, {1, 2}), ({"region": "330000"}, {1, 2}),
+    ({"region": "-"}, {3, 4}), ({"region": "北京市"}, {5, 7}), ({"region": "苏州市"}, {8}),
+    ({"manager": "张伟"}, {1, 2}), ({"manager": "-"}, {4, 5, 7, 8}), ({"segment": "-"}, {5, 7, 8}),
+    ({"segment": "low", "industry": "C39"}, {1}),
 ])
 def test_filters(store: Store, args: dict[str, str], clients: set[int]) -> None:
     _book(store)

@@ -14,8 +14,9 @@ outstanding amount (the principal when the ledger gives none) of every facility 
 (``xref`` → ``source_record`` of kind ``client`` → ``credit_facility`` by connector and ``client_source_id``),
 converted to CNY with ``[risk] fx_to_cny``.
 
-`Filters` are the query arguments of the console's segments and clients pages (``segment``, ``rating``,
-``industry``, ``region``, ``manager``); ``-`` selects clients where the value is not known.
+`Filters` are the query arguments of the console's segments page (``segment``, ``rating``, ``industry``,
+``region``, ``manager``; ``-`` selects clients where the value is not known). Their keys are the fields the
+clients page (`crmhub.console.client_list`) filters on, so each count links to exactly the clients behind it.
 """
 
 from __future__ import annotations
@@ -69,26 +70,25 @@ def _path(*path: str) -> ColumnElement[Any]:
 def keys() -> dict[str, Any]:
     """The SQL expression of each dimension's key on `GoldenClient` (NULL: not known).
 
-    ``region`` is the province as the client's data says it: the registered (else business) address's province,
-    else the first two digits of an address's GB/T 2260 code, else those of the USCC's registering division
-    (positions 3-4); `province_of` reads either form.
+    ``region`` is the registered address's province as written (浙江省 or 浙江: `province_of` reads both), else its
+    city (a municipality such as 北京市 is a province) — the fields the clients page matches, so that a count and
+    the list behind it agree. (The USCC's registering division would place more clients, but the clients list
+    could not select them.)
     """
     return {
         "segment": GoldenClient.segment,
         "rating": GoldenClient.rating,
         "industry": func.substr(_path("industry", "code"), 1, 1),
-        "region": func.coalesce(_path("registered_address", "province"), _path("business_address", "province"),
-                                func.substr(_path("registered_address", "division_code"), 1, 2),
-                                func.substr(_path("business_address", "division_code"), 1, 2),
-                                func.substr(GoldenClient.uscc, 3, 2)),
+        "region": func.coalesce(_path("registered_address", "province"), _path("registered_address", "city")),
         "manager": func.coalesce(_path("relationship_manager", "name"), _text(GoldenClient.rm_user_id)),
     }
 
 
 def province_of(raw: str) -> regions.Region | None:
-    """The province a region key names: a province's full or short name, or two code digits (``33``)."""
-    if len(raw) == 2 and raw.isdigit():
-        return regions.region_from_code(raw + "0000")
+    """The province a region key or filter names: a province's full or short name, or its code digits (``33``,
+    ``330000``)."""
+    if raw.isdigit() and len(raw) in (2, 6):
+        return regions.region_from_code(raw[:2] + "0000")
     found = regions.lookup(raw)
     return found if found is not None and found.level == 1 else None
 
@@ -151,13 +151,10 @@ class Filters:
 
 
 def region_values(value: str) -> list[str]:
-    """The region keys a filter value selects: every spelling of its province (name, short name, code digits)
-    when it names one, else the value itself (a province text the division table does not know)."""
-    code = value[:2] if value.isdigit() and len(value) in (2, 6) else None
-    found = regions.region_from_code(code + "0000") if code else province_of(value)
-    if found is None:
-        return [value]
-    return [found.name, found.short, found.code[:2]]
+    """The region keys a filter value selects: both spellings of its province (full and short name) when it
+    names one, else the value itself (a province text the division table does not know)."""
+    found = province_of(value)
+    return [value] if found is None else [found.name, found.short]
 
 
 def _bad(name: str, value: str, accepted: str) -> InputError:

@@ -70,23 +70,22 @@ CLIENT_ARGS = {"manager": "rm"}
 """The clients page's name of a filter, where it differs."""
 
 
-def _client_value(dim: str, key: str) -> str:
-    """A filter value as the clients page reads it: it matches a province by a fragment of the address's text,
-    so a province is given by its short name (浙江 finds 浙江省 and 浙江)."""
-    if dim == "region":
-        province = segments.province_of(key)
-        return province.short if province is not None else key
-    return key
-
-
 def clients_url(filters: Filters, dim: str, key: str) -> str | None:
-    """The clients list narrowed by the page's filters and one bucket; None when a "not known" filter or bucket
-    is involved (the clients page cannot select those, and a wider list would not be the count's clients)."""
+    """The clients list narrowed by the page's filters and one bucket, or None where that list would not be the
+    count's clients: a "not known" value (the clients page cannot select it), or a region that is not a province
+    (a city-only address: the clients page would match that text in every province's addresses too).
+
+    The clients page finds a region by a fragment of the address's province or city, so a province is given by
+    its short name (浙江 finds 浙江省 and 浙江); the manager is its ``rm``."""
     args = {**filters.as_args(), dim: key}
     if UNKNOWN in args.values():
         return None
-    return "/clients?" + urlencode({CLIENT_ARGS.get(name, name): _client_value(name, value)
-                                    for name, value in args.items()})
+    if "region" in args:
+        province = segments.province_of(args["region"])
+        if province is None:
+            return None
+        args["region"] = province.short
+    return "/clients?" + urlencode({CLIENT_ARGS.get(name, name): value for name, value in args.items()})
 
 
 def segments_url(filters: Filters, dim: str, key: str) -> str:
