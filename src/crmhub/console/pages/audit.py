@@ -67,10 +67,13 @@ def audit_page(req: Req) -> Response:
     table = AuditLog.__table__
     with read_session(state.store) as s:
         # newest first by id: the same order as seq (entries are numbered as they are written, under a lock), and
-        # every index of the table ends with it, so a filtered page is read in index order without a sort
-        pager = paginate(s, audit_query.query(filters).order_by(table.c.id.desc()), req.page_number(),
-                         state.settings.console.page_size, scalars=False)
-        entries = [_entry(row) for row in pager.rows]
+        # every index of the table ends with it. A page is found as ids alone (read from an index where a filter
+        # has one, sorted small when it must be: a run's 100,000 entries), then its rows are read by key.
+        ids = audit_query.query(filters).with_only_columns(table.c.id).order_by(table.c.id.desc())
+        pager = paginate(s, ids, req.page_number(), state.settings.console.page_size)
+        rows = s.execute(audit_query.query(audit_query.Filters()).where(table.c.id.in_(pager.rows))
+                         .order_by(table.c.id.desc())).all() if pager.rows else []
+        entries = [_entry(row) for row in rows]
         head = audit_query.head_seq(s)
         actions = list(s.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action).limit(500)))
     problem = status.report.problem if status is not None and status.report is not None else None
