@@ -1,8 +1,8 @@
 """The segments and audit pages in a real browser: charts drawn (ECharts under the CSP), the CSV export
 downloaded by the browser itself, the audit chain status shown, no console errors.
 
-console.js asks ECharts for its SVG renderer, but the vendored "simple" build registers only the canvas painter,
-so a chart is an <svg> or a <canvas>: the test accepts either, and for a canvas checks that pixels were painted.
+console.js asks ECharts for its SVG renderer; should a vendored build lack it (the "simple" build registers only
+the canvas painter), a chart is a <canvas>: the test accepts either, and for a canvas checks that pixels were painted.
 """
 
 from __future__ import annotations

@@ -47,16 +47,16 @@ def chart(req: Req, dim: str, buckets: list[Bucket]) -> dict[str, Any]:
     """The ECharts option of one breakdown: a pie of clients by segment, else bars of clients and exposure."""
     clients, exposure = req.text("客户数", "Clients"), req.text("敞口（万元）", "Exposure (10k CNY)")
     if dim == "segment":
-        return {"animation": False, "tooltip": {"trigger": "item"},
+        return {"animation": False, "tooltip": {"trigger": "item"}, "legend": {"bottom": 0},
                 "series": [{"name": clients, "type": "pie", "radius": ["35%", "65%"],
                             "data": [{"name": b.label(req.lang), "value": b.clients} for b in buckets]}]}
     shown = buckets[:CHART_BARS]
     names = [b.key if dim == "industry" and b.known else b.label(req.lang) for b in shown]
-    # the vendored ECharts "simple" build has no legend: each axis name takes its series' colour instead
+    # each axis (and its name) in its series' colour, besides the legend: two scales side by side read at a glance
     axis = [{"type": "value", "name": name, "nameTextStyle": {"color": colour}, "axisLabel": {"color": colour}}
             for name, colour in ((clients, CLIENTS_COLOUR), (exposure, EXPOSURE_COLOUR))]
-    return {"animation": False, "tooltip": {"trigger": "axis"},
-            "grid": {"left": 50, "right": 60, "top": 36, "bottom": 70},
+    return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+            "grid": {"left": 50, "right": 60, "top": 48, "bottom": 70},
             "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30 if dim != "industry" else 0,
                                                                        "interval": 0}},
             "yAxis": axis,
