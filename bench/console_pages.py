@@ -17,12 +17,14 @@ store. This script
    `crmhub.console.web.SPECS`, plus the public login page), so it measures whatever pages exist when it runs;
    path parameters are filled with real ids from the store (a client with an alert, the full sync and the latest
    run, the middle row of each table);
-4. requests each page: the first page; a filtered page when the page has a GET form (its fields filled: a name
-   fragment for a text box, the first meaningful option of each select — or a guessed filter when there is no
-   form, marked ``guessed``); page 500 when it has a pager (the console clamps to the last page, so it is the
-   deepest OFFSET); the filtered CSV export once when the page offers one (not budgeted: it streams every row).
-   Each is requested once to warm up, then ``--repeat`` times; the table shows median and p95 wall time (client
-   side, whole body read), rows on the page, bytes, and PASS/FAIL against ``--budget-ms`` (default 1,000) on p95;
+4. requests each page: the first page; filtered pages when the page has a GET form — its search box with a name
+   fragment, and separately its most telling select (``segment=high``, ``status=open`` …) — or a guessed
+   filter when it has none (marked ``guessed``); page 500 when the pager has a next page (the console clamps to
+   the last page, so it is the deepest OFFSET); a detail route with a real id and, when that route wants a query
+   (a run's records), the links the pages show for it; the CSV export of the filtered list once where offered
+   (not budgeted: it streams every matching row; given up after ``--export-limit`` s). Each page is requested
+   once to warm up, then ``--repeat`` times; the table shows median and p95 wall time (client side, whole body
+   read), rows on the page, bytes, and PASS/FAIL against ``--budget-ms`` (default 1,000) on p95;
 5. prints the same routes on the baseline store and the ratio (100k / 1k): a page whose time grows with the
    store instead of the page shows a ratio far above 1.
 
@@ -63,7 +65,7 @@ GUESSED = {"clients": {"q": FRAGMENT, "segment": "high"}, "alerts": {"status": "
            "audit": {"action": "client.update"}, "runs": {"status": "partial"}, "segments": {"segment": "high"}}
 """Filters tried on a list page that shows no filter form (each page ignores arguments it does not know)."""
 TEXT_VALUES = {"q": FRAGMENT, "search": FRAGMENT, "name": FRAGMENT, "query": FRAGMENT, "keyword": FRAGMENT,
-               "actor": "sync", "action": "client.update", "uscc": "9111", "connector": "zoho", "kind": "match"}
+               "actor": "alice", "action": "client.update", "uscc": "9111", "connector": "zoho", "kind": "match"}
 
 
 # --- stores ---------------------------------------------------------------------------------------------------
@@ -214,7 +216,9 @@ class _Page(HTMLParser):
         self.rows = 0
         self._tbody = 0
         self.pager = False
+        self.more = False
         self.exports: list[str] = []
+        self.links: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -235,8 +239,13 @@ class _Page(HTMLParser):
             self.rows += 1
         elif tag == "nav" and "pager" in a.get("class", ""):
             self.pager = True
+        elif tag == "a" and a.get("rel") == "next":
+            self.more = True
+            self.links.append(a.get("href", ""))
         elif tag == "a" and a.get("data-export") == "csv":
             self.exports.append(a.get("href", ""))
+        elif tag == "a" and a.get("href", "").startswith("/"):
+            self.links.append(a["href"])
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
@@ -253,26 +262,32 @@ def parse(html: str) -> _Page:
     return page
 
 
-def filters_of(page: _Page) -> dict[str, str]:
-    """Values for the first GET form's fields (hidden ones kept; text boxes and selects filled)."""
+def filters_of(page: _Page) -> list[dict[str, str]]:
+    """Filters to try, from the first GET form with visible fields: its search box filled with a name fragment
+    (or another known text field), and separately its most telling select (one filter each, as a person
+    filters; hidden fields kept)."""
     for form in page.forms:
-        if form["method"] != "get":
+        visible = [f for f in form["fields"] if f["kind"] != "hidden"]
+        if form["method"] != "get" or not visible:
             continue
-        query: dict[str, str] = {}
-        for f in form["fields"]:
-            name = f["name"]
-            if f["kind"] == "hidden" and f["value"] and name != "page":
-                query[name] = f["value"]
-            elif f["kind"] in ("text", "search") and name in TEXT_VALUES:
-                query[name] = TEXT_VALUES[name]
-            elif f["kind"] == "select":
-                options = [o for o in f["options"] if o]
-                chosen = next((o for o in PREFERRED if o in options), options[0] if options else None)
-                if chosen:
-                    query[name] = chosen
-        if any(f["kind"] != "hidden" for f in form["fields"]) and query:
-            return query
-    return {}
+        hidden = {f["name"]: f["value"] for f in form["fields"]
+                  if f["kind"] == "hidden" and f["value"] and f["name"] != "page"}
+        out: list[dict[str, str]] = []
+        text = next((f for f in visible if f["kind"] in ("text", "search") and f["name"] in TEXT_VALUES), None)
+        if text is not None:
+            out.append({**hidden, text["name"]: TEXT_VALUES[text["name"]]})
+        selects = [(f["name"], [o for o in f["options"] if o]) for f in visible if f["kind"] == "select"]
+        ranked = sorted(((next((i for i, o in enumerate(PREFERRED) if o in opts), len(PREFERRED)), name, opts)
+                         for name, opts in selects if opts), key=lambda t: t[0])
+        if ranked:
+            _, name, opts = ranked[0]
+            out.append({**hidden, name: next((o for o in PREFERRED if o in opts), opts[0])})
+        return out
+    return []
+
+
+def _shown(query: dict[str, str]) -> str:
+    return "filter " + "&".join(f"{k}={v}" for k, v in query.items())
 
 
 @dataclass
@@ -381,64 +396,120 @@ def discover() -> list[str]:
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
-def measure(client: httpx.Client, case: Case, repeat: int) -> Result:
-    response = client.get(case.url)  # warm-up (and the page we parse)
+def measure(client: httpx.Client, case: Case, repeat: int, export_limit: float) -> Result:
+    """One warm-up request, then ``repeat`` timed ones; an export is streamed once, no warm-up, and given up
+    after ``export_limit`` seconds (status 0: the row count is what arrived by then)."""
+    if not case.budget:
+        return _measure_export(client, case, export_limit)
+    client.get(case.url)
     samples: list[float] = []
-    for _ in range(repeat if case.budget else 0):
-        started = time.perf_counter()
-        response = client.get(case.url)
-        samples.append((time.perf_counter() - started) * 1000)
-    if not samples:
+    for _ in range(repeat):
         started = time.perf_counter()
         response = client.get(case.url)
         samples.append((time.perf_counter() - started) * 1000)
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
-    rows = parse(response.text).rows if "html" in response.headers.get("content-type", "") else \
-        max(0, response.text.count("\n") - 1)
+    rows = parse(response.text).rows if "html" in response.headers.get("content-type", "") else 0
     return Result(case.route, case.label, case.url, response.status_code, statistics.median(samples), p95, rows,
                   len(response.content), case.budget, [round(x, 1) for x in samples])
 
 
-def cases_for(client: httpx.Client, anonymous: httpx.Client, path: str, ids: dict[str, list[tuple[str, str]]]
-              ) -> list[tuple[httpx.Client, Case]]:
-    """The requests that cover one route (see the module docstring)."""
-    if path == "/login":
-        return [(anonymous, Case(path, "form", path))]
-    filled = fill(path, ids)
-    if filled is None:
-        print(f"  skipped {path}: no value for {', '.join(n for n, _ in _params(path))}")
-        return []
-    out: list[tuple[httpx.Client, Case]] = []
-    for label, url in filled:
-        first = client.get(url)
-        page = parse(first.text)
-        out.append((client, Case(path, label or "first page", url)))
+def _measure_export(client: httpx.Client, case: Case, limit: float) -> Result:
+    started = time.perf_counter()
+    size = lines = 0
+    with client.stream("GET", case.url) as response:
+        status = response.status_code
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+            if time.perf_counter() - started > limit:
+                status = 0
+                break
+    ms = (time.perf_counter() - started) * 1000
+    return Result(case.route, case.label, case.url, status, ms, ms, max(0, lines - 1), size, False, [round(ms, 1)])
+
+
+class Walker:
+    """Turns routes into requests, remembering every link the pages show (a drill-down that needs a query, like
+    a run's records, is requested the way the page links to it)."""
+
+    def __init__(self, client: httpx.Client, anonymous: httpx.Client, ids: dict[str, list[tuple[str, str]]]
+                 ) -> None:
+        self.client, self.anonymous, self.ids = client, anonymous, ids
+        self.links: list[str] = []
+
+    def _get(self, url: str) -> tuple[httpx.Response, _Page]:
+        response = self.client.get(url)
+        page = parse(response.text) if "html" in response.headers.get("content-type", "") else _Page()
+        self.links.extend(link for link in page.links if link not in self.links)
+        return response, page
+
+    def cases(self, path: str) -> list[tuple[httpx.Client, Case]]:
+        """The requests that cover one route (see the module docstring)."""
+        area = path.strip("/").split("/")[0]
+        if path == "/login":
+            return [(self.anonymous, Case(path, "form", path))]
+        if path.endswith("/export"):  # not a page: the list's export, measured once with a filter
+            query = {**GUESSED.get(area, {}), "format": "csv"}
+            return [(self.client, Case(path, f"export, {_shown(query)}", f"{path}?{urlencode(query)}", False))]
         if _params(path):
-            continue
-        query = filters_of(page)
-        guessed = not query
-        query = query or GUESSED.get(path.strip("/").split("/")[0], {})
-        if query:
-            out.append((client, Case(path, "filtered" + (" (guessed)" if guessed else ""),
-                                     f"{url}?{urlencode(query)}")))
-        if page.pager:
-            out.append((client, Case(path, "page 500 (or last)", f"{url}?page=500")))
-        if page.exports and query:
-            out.append((client, Case(path, "filtered CSV export", f"{url}?{urlencode({**query, 'format': 'csv'})}",
-                                     budget=False)))
-    return out
+            return self._detail(path)
+        out: list[tuple[httpx.Client, Case]] = [(self.client, Case(path, "first page", path))]
+        _, page = self._get(path)
+        queries = filters_of(page)
+        guessed = not queries
+        if guessed and area in GUESSED:
+            queries = [GUESSED[area]]
+        export = None
+        for query in queries:
+            url = f"{path}?{urlencode(query)}"
+            out.append((self.client, Case(path, _shown(query) + (" (guessed)" if guessed else ""), url)))
+            _, filtered = self._get(url)
+            export = export or next(iter(filtered.exports), None)
+        if page.more:
+            out.append((self.client, Case(path, "page 500 (or last)", f"{path}?page=500")))
+        if export:
+            out.append((self.client, Case(path, "CSV export of the filter", export, budget=False)))
+        return out
+
+    def _detail(self, path: str) -> list[tuple[httpx.Client, Case]]:
+        from starlette.routing import compile_path
+
+        filled = fill(path, self.ids)
+        if filled is None:
+            print(f"  skipped {path}: no value for {', '.join(n for n, _ in _params(path))}")
+            return []
+        regex = compile_path(path)[0]
+        out: list[tuple[httpx.Client, Case]] = []
+        for label, url in filled:
+            response, page = self._get(url)
+            if response.status_code >= 400:  # wants a query: take the links the pages show for this id
+                linked = [link for link in self.links if link.split("?")[0] == url and "?" in link][:3]
+                if not linked:
+                    linked = [link for link in self.links if regex.match(link.split("?")[0])][:1]
+                for link in linked:
+                    response, page = self._get(link)
+                    out.append((self.client, Case(path, f"{label}, link ?{link.partition('?')[2]}", link)))
+                    if page.more:
+                        out.append((self.client, Case(path, f"{label}, link, page 500",
+                                                      f"{link}&page=500")))
+                if linked:
+                    continue
+            out.append((self.client, Case(path, label, url)))
+            if page.more:
+                out.append((self.client, Case(path, f"{label}, page 500", f"{url}?page=500")))
+        return out
 
 
-def run_target(target: Target, repeat: int) -> tuple[list[Result], float | None]:
+def run_target(target: Target, repeat: int, export_limit: float) -> tuple[list[Result], float | None]:
     server = start_server(target)
     try:
         client, anonymous = login(server.base), httpx.Client(base_url=server.base, timeout=300)
-        ids = resolve_ids(target)
+        walker = Walker(client, anonymous, resolve_ids(target))
         results = []
-        for path in discover():
-            for who, case in cases_for(client, anonymous, path, ids):
-                results.append(measure(who, case, repeat))
+        for path in sorted(discover(), key=lambda p: (bool(_params(p)), p.count("/"), p)):
+            for who, case in walker.cases(path):
+                results.append(measure(who, case, repeat, export_limit))
                 r = results[-1]
                 print(f"  {r.median_ms:8.1f} ms  {r.status}  {r.url}", flush=True)
         peak = server.peak_mib()
@@ -457,10 +528,11 @@ def print_table(main: list[Result], base: dict[str, Result], budget: float, clie
     for r in main:
         b = base.get(_key(r))
         ratio = f"{r.median_ms / b.median_ms:6.1f}" if b and b.median_ms > 0 else "     —"
-        if r.status >= 400:
+        if not r.budget:
+            verdict = "export (no budget)" if r.status == 200 else \
+                "export given up (--export-limit)" if r.status == 0 else f"export failed (HTTP {r.status})"
+        elif r.status >= 400:
             verdict = f"FAIL (HTTP {r.status})"
-        elif not r.budget:
-            verdict = "export (no budget)"
         else:
             verdict = "PASS" if r.p95_ms < budget else "FAIL"
         query = (r.label[:27] if len(r.label) <= 27 else r.label[:26] + "…")
@@ -482,6 +554,7 @@ def main() -> None:
     parser.add_argument("--schema", default="bench_console", help="schema name prefix on PostgreSQL")
     parser.add_argument("--repeat", type=int, default=7, help="timed requests per page (after one warm-up)")
     parser.add_argument("--budget-ms", type=float, default=1000.0)
+    parser.add_argument("--export-limit", type=float, default=120.0, help="seconds before an export is given up")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes making the rows")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -492,7 +565,7 @@ def main() -> None:
     peaks: dict[int, float | None] = {}
     for n, target in targets.items():
         print(f"\nmeasuring the {n:,}-client store (real uvicorn on loopback: `crmhub console`, one process)")
-        measured[n], peaks[n] = run_target(target, args.repeat)
+        measured[n], peaks[n] = run_target(target, args.repeat, args.export_limit)
     main_results = measured[args.clients]
     base = {_key(r): r for r in measured.get(args.baseline, [])} if args.baseline else {}
     print_table(main_results, base, args.budget_ms, args.clients, args.baseline or 1)

@@ -138,7 +138,9 @@ def test_page_discovery_reads_forms_pagers_and_paths() -> None:
     <a href="/clients?format=csv" download data-export="csv">CSV</a>"""
     page = console_pages.parse(html)
     assert (page.rows, page.pager, page.exports) == (2, True, ["/clients?format=csv"])
-    assert console_pages.filters_of(page) == {"q": console_pages.FRAGMENT, "segment": "high", "sort": "name"}
+    assert page.links == ["/clients?page=2"]
+    assert console_pages.filters_of(page) == [{"sort": "name", "q": console_pages.FRAGMENT},
+                                              {"sort": "name", "segment": "high"}]
     ids = {"client": [("a client", "42")], "run": [("full sync", "1"), ("latest run", "60")]}
     assert console_pages.fill("/clients/{id:int}", ids) == [("a client", "/clients/42")]
     assert console_pages.fill("/runs/{run_id:int}/clients/{client_id:int}", ids) == [
