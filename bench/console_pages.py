@@ -108,6 +108,7 @@ def prepare(clients: int, args: argparse.Namespace) -> Target:
             store.dispose()
             if found == clients:
                 print(f"reusing the {clients:,}-client store ({_where(target)})")
+                target.config.write_text(tomli_w.dumps(console_data.config_doc(url)), encoding="utf-8")
                 return target
         except Exception as exc:
             print(f"cannot reuse the {clients:,}-client store ({exc}); building it")
