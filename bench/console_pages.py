@@ -93,12 +93,13 @@ def prepare(clients: int, args: argparse.Namespace) -> Target:
     from crmhub.store import Store
     from crmhub.store.tables import GoldenClient
 
-    home = Path(args.workdir).resolve() / f"c{clients}"
-    if args.db:
+    if args.db:  # the config and var/ (the audit key) of a PostgreSQL store live in a folder named after its schema
         schema = f"{args.schema}_{clients}"
+        home = Path(args.workdir).resolve() / f"pg-{schema}"
         url = _pg_url(args.db, schema)
     else:
-        schema, url = "", f"sqlite:///{home / 'store.db'}"
+        schema, home = "", Path(args.workdir).resolve() / f"c{clients}"
+        url = f"sqlite:///{home / 'store.db'}"
     target = Target(clients, url, home)
     if args.reuse and (home / "var" / "secret.key").exists():
         try:
