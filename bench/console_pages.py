@@ -312,6 +312,7 @@ class Result:
     bytes: int
     budget: bool
     samples: list[float] = field(default_factory=list)
+    error: str | None = None
 
 
 def _params(path: str) -> list[tuple[str, str]]:
@@ -511,7 +512,11 @@ def run_target(target: Target, repeat: int, export_limit: float) -> tuple[list[R
         results = []
         for path in sorted(discover(), key=lambda p: (bool(_params(p)), p.count("/"), p)):
             for who, case in walker.cases(path):
-                results.append(measure(who, case, repeat, export_limit))
+                try:
+                    results.append(measure(who, case, repeat, export_limit))
+                except httpx.HTTPError as exc:  # a crash or a timeout is a result too, not the end of the run
+                    results.append(Result(case.route, case.label, case.url, -1, 0.0, 0.0, 0, 0, case.budget,
+                                          error=f"{type(exc).__name__}: {exc}"[:200]))
                 r = results[-1]
                 print(f"  {r.median_ms:8.1f} ms  {r.status}  {r.url}", flush=True)
         peak = server.peak_mib()
@@ -533,6 +538,8 @@ def print_table(main: list[Result], base: dict[str, Result], budget: float, clie
         if not r.budget:
             verdict = "export (no budget)" if r.status == 200 else \
                 "export given up (--export-limit)" if r.status == 0 else f"export failed (HTTP {r.status})"
+        elif r.error:
+            verdict = f"FAIL ({r.error})"
         elif r.status >= 400:
             verdict = f"FAIL (HTTP {r.status})"
         else:
@@ -561,6 +568,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows up in a log file
     sizes = [n for n in (args.baseline, args.clients) if n]
     targets = {n: prepare(n, args) for n in sizes}
     measured: dict[int, list[Result]] = {}
@@ -577,7 +585,7 @@ def main() -> None:
               f"console process peak RSS at {n:,} clients: unknown (no /proc)")
     print(f"benchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     pages = [r for r in main_results if r.budget]
-    failed = [r for r in pages if r.status >= 400 or r.p95_ms >= args.budget_ms]
+    failed = [r for r in pages if r.error or r.status >= 400 or r.p95_ms >= args.budget_ms]
     print(f"{len(pages) - len(failed)} of {len(pages)} page requests within {args.budget_ms:,.0f} ms (p95)")
     if args.json:
         Path(args.json).write_text(json.dumps({"clients": args.clients, "baseline": args.baseline,
