@@ -133,11 +133,20 @@ def prepare(clients: int, args: argparse.Namespace) -> Target:
 
 
 def _where(target: Target) -> str:
+    """Where the store is and how big (the SQLite file, or the PostgreSQL schema's tables with their indexes)."""
     db = target.home / "store.db"
     if db.exists():
         size = sum(p.stat().st_size for p in target.home.glob("store.db*"))
         return f"{db}, {size / 2**20:,.0f} MiB"
-    return target.url.split("@")[-1]
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(target.url)
+    with engine.connect() as conn:
+        size = conn.execute(text("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+                                 "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                                 "AND c.relkind = 'r'")).scalar() or 0
+    engine.dispose()
+    return f"{target.url.split('@')[-1]}, {int(size) / 2**20:,.0f} MiB"
 
 
 # --- the server -----------------------------------------------------------------------------------------------
