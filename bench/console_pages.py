@@ -501,10 +501,10 @@ class Walker:
                     linked = [link for link in self.links if regex.match(link.split("?")[0])][:1]
                 for link in linked:
                     response, page = self._get(link)
-                    out.append((self.client, Case(path, f"{label}, link ?{link.partition('?')[2]}", link)))
+                    shown = f"{label}, link ?{link.partition('?')[2]}"
+                    out.append((self.client, Case(path, shown, link)))
                     if page.more:
-                        out.append((self.client, Case(path, f"{label}, link, page 500",
-                                                      f"{link}&page=500")))
+                        out.append((self.client, Case(path, f"{shown}, page 500", f"{link}&page=500")))
                 if linked:
                     continue
             out.append((self.client, Case(path, label, url)))
