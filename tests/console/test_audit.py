@@ -164,3 +164,54 @@ def test_export_is_audited_and_names_the_operator(console: Console) -> None:
         last = s.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
     assert last is not None and last.action == "audit.export" and last.details["format"] == "xlsx"
     assert last.details["entries"] == last.seq - 1  # every entry before it (numbers have no gaps), not itself
+
+
+def test_a_filtered_count_stops_at_the_cap_and_the_pager_still_pages(console: Console,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmhub.console.pages import audit as audit_page
+
+    size = console.settings.console.page_size
+    with console.store().begin() as s:  # more matches than two pages
+        for i in range(2 * size + 3):
+            audit.append(s, actor="fixture", action="note.cap", entity="client", entity_id=str(i), details={})
+    matching = _store_seqs(console, AuditLog.action == "note.cap")
+    monkeypatch.setattr(audit_page, "COUNT_CAP", size)  # counted up to one page (and one more row)
+    client = console.login("root", lang="en")
+    first = client.get("/audit?action=note.cap").text
+    assert f"1–{size} of more than {size}</span>" in first and 'rel="next"' in first
+    assert _seqs(first) == matching[:size]
+    second = client.get("/audit?action=note.cap&page=2").text  # the count reaches past the page asked for
+    assert _seqs(second) == matching[size:2 * size] and 'rel="next"' in second
+    last = client.get("/audit?action=note.cap&page=3").text
+    assert _seqs(last) == matching[2 * size:] and 'rel="next"' not in last
+    assert _total(last) == len(matching)
+    monkeypatch.setattr(audit_page, "COUNT_CAP", 10_000)
+    assert _total(client.get("/audit?action=note.cap").text) == len(matching)  # below the cap: exact
+
+
+def test_text_search_says_it_reads_every_entry(console: Console) -> None:
+    client = console.login("root", lang="en")
+    assert 'id="text-search-note"' in client.get("/audit?q=Carol").text
+    assert 'id="text-search-note"' not in client.get("/audit?actor=fixture").text
+
+
+def test_the_page_never_waits_for_the_chain_walk(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from crmhub.console import chain
+
+    release = threading.Event()
+    real_run = chain.subprocess.run
+
+    def held(*args: Any, **kwargs: Any) -> Any:  # a walk that takes as long as the test wants
+        assert release.wait(30)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(chain.subprocess, "run", held)
+    client = console.login("root", lang="en")
+    started = time.monotonic()
+    page = client.get("/audit").text
+    assert time.monotonic() - started < 5
+    assert 'id="chain-running"' in page and "verification running" in page
+    release.set()
+    assert 'id="chain-ok"' in _settled(client)  # the walk's result, on a later view

@@ -9,17 +9,19 @@ Details are shown as stored (masked when written) and masked again on the way ou
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from crmhub.console.chain import watch_for
 from crmhub.console.export import FORMATS, export_response
 from crmhub.console.reading import read_session
-from crmhub.console.web import Req, page, paginate
+from crmhub.console.web import Pager, Req, page
 from crmhub.display import local_time
 from crmhub.store.tables import AuditLog
 from crmhub.sync import audit_query
@@ -29,6 +31,42 @@ FIELDS = ("actor", "action", "entity", "run", "from", "to", "q", "upto")
 """The filter fields of the page (query arguments), kept by the pager and the export link."""
 _NAMES = {"since": "from", "until": "to", "run": "run"}
 _EXPORT_PAGE = 1000
+COUNT_CAP = 10_000
+"""A filtered listing counts its matches only up to this many (and says "more than"): the pager needs no more,
+and a count of every match would read the whole filtered log on each page view."""
+TEXT_COUNT_CAP = 1_000
+"""The cap when searching the details' text: that search reads entries one by one (no index can serve it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPager(Pager):
+    """A `Pager` whose ``total`` may be a lower bound: ``more`` when the matches were counted only up to it."""
+
+    more: bool = False
+
+
+def _paged(s: Session, filters: audit_query.Filters, page: int, size: int) -> AuditPager:
+    """One page of matching entry ids, newest first, and their number — cheap on a long log.
+
+    Unfiltered, the number is the head's ``seq`` (entries are numbered 1, 2, 3 … without gaps), not a COUNT over
+    the table. Filtered, matches are counted up to `COUNT_CAP` (at least to just past the page asked for), so the
+    count stops early on a filter matching half the log. The page is then an OFFSET on the id order, which every
+    index of the table ends with (page 500 of the whole log reads 25,000 index entries: milliseconds).
+    """
+    table = AuditLog.__table__
+    ids = audit_query.query(filters).with_only_columns(table.c.id).order_by(table.c.id.desc())
+    more = False
+    if replace(filters, upto_seq=None) == audit_query.Filters():
+        head = audit_query.head_seq(s)
+        total = head if filters.upto_seq is None else max(0, min(head, filters.upto_seq))
+    else:
+        cap = max(TEXT_COUNT_CAP if filters.text is not None else COUNT_CAP, page * size)
+        total = int(s.scalar(select(func.count()).select_from(ids.order_by(None).limit(cap + 1).subquery())) or 0)
+        more, total = total > cap, min(total, cap)
+    pages = max(1, math.ceil(total / size))
+    page = min(page, pages)  # the count reaches past the page asked for: never beyond what was counted
+    rows = list(s.scalars(ids.limit(size).offset((page - 1) * size)))
+    return AuditPager(rows, total, page, size, more=more)
 
 
 def _given(req: Req) -> dict[str, str]:
@@ -69,8 +107,7 @@ def audit_page(req: Req) -> Response:
         # newest first by id: the same order as seq (entries are numbered as they are written, under a lock), and
         # every index of the table ends with it. A page is found as ids alone (read from an index where a filter
         # has one, sorted small when it must be: a run's 100,000 entries), then its rows are read by key.
-        ids = audit_query.query(filters).with_only_columns(table.c.id).order_by(table.c.id.desc())
-        pager = paginate(s, ids, req.page_number(), state.settings.console.page_size)
+        pager = _paged(s, filters, req.page_number(), state.settings.console.page_size)
         rows = s.execute(audit_query.query(audit_query.Filters()).where(table.c.id.in_(pager.rows))
                          .order_by(table.c.id.desc())).all() if pager.rows else []
         entries = [_entry(row) for row in rows]
@@ -82,7 +119,7 @@ def audit_page(req: Req) -> Response:
                       given=given, checked_at=local_time(status.checked_at) if status else "",
                       problem_at=local_time(problem.at) if problem is not None and problem.at else "",
                       head_at=local_time(status.report.head_at) if status and status.report else "",
-                      may_export=req.may("audit export"))
+                      may_export=req.may("audit export"), text_cap=TEXT_COUNT_CAP)
 
 
 @page("POST", "/audit/verify", command="audit verify")
