@@ -47,7 +47,8 @@ def test_backfill_reads_every_document(store_url: str, monkeypatch: pytest.Monke
     store.dispose()
     assert found == [(1, "C", "浙江省", "张伟"), (2, "F", "北京市", None), (3, None, "苏州市", None),
                      (4, None, None, None), (5, None, "浙江省", "李娜")]
-    assert {("industry_section",), ("province",), ("rm_name",), ("rm_user_id",)} <= indexed
+    assert {("industry_section",), ("province",), ("rm_name",), ("rm_user_id",), ("status", "segment", "rating",
+            "industry_section", "province", "rm_name", "rm_user_id")} <= indexed
 
 
 def test_keys_of_mirrors_what_the_pages_filter_on() -> None:
