@@ -108,7 +108,8 @@ class SourceRecord(Base):
     """A record as last read from a source: native payload, canonical snapshot, content hash."""
 
     __tablename__ = "source_record"
-    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),)
+    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),
+                      Index("ix_source_record_source_id", "source_id"))  # a facility's client record (segments)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connector: Mapped[str] = mapped_column(String(64))

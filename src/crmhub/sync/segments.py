@@ -229,14 +229,19 @@ def _exposure(risk: RiskSettings) -> Any:
     rates = {"CNY": Decimal(1), **{c: Decimal(str(r)) for c, r in risk.fx_to_cny.items() if c != "CNY"}}
     rate = case(*((F.currency == c, literal(r if r != r.to_integral_value() else int(r)))
                   for c, r in rates.items()), else_=null())
-    return (select(Xref.client_id.label("client_id"),
-                   func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
-            .select_from(F)
-            .join(SourceRecord, and_(SourceRecord.connector == F.connector,
-                                     SourceRecord.source_id == F.client_source_id,
+    # summed per ledger client first: a few thousand rows, each then finds its record by source id and its golden
+    # client by the record (not every cross-reference of the store looked up the other way round)
+    per_record = (select(F.connector, F.client_source_id,
+                         func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
+                  .where(func.lower(F.status).not_in(closed) if closed else true())
+                  .group_by(F.connector, F.client_source_id)
+                  .subquery("f"))
+    return (select(Xref.client_id.label("client_id"), func.sum(per_record.c.exposure).label("exposure"))
+            .select_from(per_record)
+            .join(SourceRecord, and_(SourceRecord.source_id == per_record.c.client_source_id,
+                                     SourceRecord.connector == per_record.c.connector,
                                      SourceRecord.kind == "client", SourceRecord.deleted.is_(False)))
             .join(Xref, Xref.source_record_id == SourceRecord.id)
-            .where(func.lower(F.status).not_in(closed) if closed else true())
             .group_by(Xref.client_id)
             .subquery("e"))
 
