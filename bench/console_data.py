@@ -81,6 +81,7 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.sync import audit
+from crmhub.sync.golden_keys import keys_of
 from crmhub.sync.hashing import content_hash
 
 SEED = 16
@@ -226,7 +227,7 @@ class Generator:
             "id": cid, "uscc": data["uscc"], "name": data["name"], "name_key": golden.name_key, "status": "active",
             "data": data, "version": 1 + len(runs), "rm_user_id": rm.get("user_id"), "segment": risk["segment"],
             "rating": risk["rating"], "needs_merge": False, "needs_risk": False, "needs_plan": False,
-            "created_at": created, "updated_at": max(self.time.at(runs[-1], 0.5), risk_at)})
+            "created_at": created, "updated_at": max(self.time.at(runs[-1], 0.5), risk_at), **keys_of(data)})
         tables["field_lineage"].extend(golden.lineage)
         for i, src in enumerate(sources):
             sid = 3 * key + i + 1  # 1–3 records per client: parallel batches need no shared counter

@@ -450,3 +450,25 @@ async def test_most_recent_takes_a_later_crm_edit_over_an_untimed_source(store: 
         lineage = {f.field: f for f in queries.explain(s, row.id)}
         assert queries.client_json(row)["phone"] == "010-88888888"
     assert lineage["phone"].source == "crm" and lineage["phone"].rule == "most_recent"
+
+
+async def test_merge_keeps_breakdown_columns_with_the_document(store: Store, registry: Any,
+                                                               crms: dict[str, MemoryCrm]) -> None:
+    """The merge writes industry section, province (full name, whatever the spelling) and manager name as columns
+    with the golden document, and moves them when the document changes (the segments page reads only these)."""
+    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, industry="C3911",
+                  registered_address={"province": "浙江", "city": "杭州市"},
+                  relationship_manager={"name": "张伟", "user_id": "zhangwei"})
+    crms["a"].put("L2", name="上海宝钢贸易有限公司", uscc=U2, registered_address={"city": "上海市"})
+    await engine(store, registry).run()
+
+    def columns() -> dict[str | None, tuple[str | None, ...]]:
+        with store.begin() as s:
+            return {r.uscc: (r.industry_section, r.province, r.rm_name, r.rm_user_id)
+                    for r in s.scalars(select(GoldenClient))}
+
+    assert columns() == {U1: ("C", "浙江省", "张伟", "zhangwei"), U2: (None, "上海市", None, None)}
+    crms["a"].put("L1", industry="F51", registered_address={"province": "广东省"},
+                  relationship_manager={"name": "李娜", "user_id": "lina"})
+    await engine(store, registry).run()
+    assert columns()[U1] == ("F", "广东省", "李娜", "lina")

@@ -4,6 +4,11 @@ Why its own module: the list must stay fast on a 100,000-client store, so every 
 JSON-document expression evaluated in SQL (never a per-row lookup, SQLAlchemy's portable JSON accessors on SQLite
 and PostgreSQL alike), column tests run before the document is parsed, a page filtered on the document costs one
 scan (`list_page`), and the export walks the same filtered query in key order one bounded chunk at a time.
+
+Industry section, province and manager are indexed columns (`crmhub.sync.golden_keys`), tested exactly as the
+segments page counts them (`crmhub.sync.segments.condition`): a count there and the list it links to are the same
+clients. Only an industry code with digits (C39) or a region that names no province (a city, 深圳) still reads the
+document.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from crmhub.model.client import Rating, Segment
 from crmhub.model.industry import SECTIONS
 from crmhub.store import Store
 from crmhub.store.tables import GoldenClient
+from crmhub.sync import segments
 
 G = GoldenClient
 SEGMENTS = tuple(s.value for s in Segment)
@@ -80,9 +86,14 @@ class ClientFilters:
         return any((self.q, self.region, self.industry, self.segment, self.rating, self.rm))
 
     @property
+    def region_is_province(self) -> bool:
+        """Whether the region names a province (浙江, 浙江省, 33): then it is the ``province`` column's value."""
+        return bool(self.region) and segments.province_of(self.region) is not None
+
+    @property
     def on_document(self) -> bool:
         """Whether a filter reads the JSON document (a full scan of it; the column filters are cheap)."""
-        return bool(self.region or self.industry or self.rm)
+        return len(self.industry) > 1 or bool(self.region and not self.region_is_province)
 
     def where(self) -> list[ColumnElement[bool]]:
         """The SQL conditions of the filters (active clients only), cheapest first: column tests before the
@@ -98,12 +109,14 @@ class ClientFilters:
             usable = code.isascii() and code.isalnum()  # could begin a USCC (digits and capital letters)
             conds.append(or_(by_name, G.uscc.startswith(code, autoescape=True)) if usable else by_name)
         if self.industry:
-            conds.append(_INDUSTRY.startswith(self.industry, autoescape=True))
-        if self.region:
+            conds.append(segments.condition("industry", self.industry))
+        if self.rm:  # the manager's name (else user id), exactly: the segments page's manager bucket
+            conds.append(segments.condition("manager", self.rm.strip()))
+        if self.region_is_province:
+            conds.append(segments.condition("region", self.region))
+        elif self.region:  # a city or other address text: a fragment of the address's province or city
             conds.append(or_(_PROVINCE.contains(self.region, autoescape=True),
                              _CITY.contains(self.region, autoescape=True)))
-        if self.rm:
-            conds.append(or_(G.rm_user_id == self.rm, _RM.icontains(self.rm, autoescape=True)))
         return conds
 
 

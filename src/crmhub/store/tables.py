@@ -22,9 +22,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from crmhub.store.types import JsonType, UtcDateTime
+from crmhub.sync.golden_keys import keys_of
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -48,7 +49,6 @@ class GoldenClient(Base):
     """One golden record per company. ``data`` is the `CorporateClient` JSON (lineage kept in `FieldLineage`)."""
 
     __tablename__ = "golden_client"
-    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
@@ -58,14 +58,33 @@ class GoldenClient(Base):
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    rm_user_id: Mapped[str | None] = mapped_column(String(128))
+    rm_user_id: Mapped[str | None] = mapped_column(String(128), index=True)
     segment: Mapped[str | None] = mapped_column(String(16))
     rating: Mapped[str | None] = mapped_column(String(4))
+    # breakdown keys read out of ``data`` whenever it is assigned (`_keys_follow_data`, crmhub.sync.golden_keys):
+    # the segments page and the client list group and filter on these, never on the JSON
+    industry_section: Mapped[str | None] = mapped_column(String(1), index=True)
+    province: Mapped[str | None] = mapped_column(String(64), index=True)
+    rm_name: Mapped[str | None] = mapped_column(String(300), index=True)
     needs_merge: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     needs_risk: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     needs_plan: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    # every key of the segments breakdown: its GROUP BY reads this index alone (on SQLite the columns added by 0010
+    # sit after the large ``data`` value in each row, so a table scan would read that too)
+    __table_args__ = (Index("ix_golden_client_breakdown", "status", "segment", "rating", "industry_section",
+                            "province", "rm_name", "rm_user_id"), {"sqlite_autoincrement": True})
+
+    @validates("data")
+    def _keys_follow_data(self, _key: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Every ORM write of ``data`` (the merge, a split, the risk summary, tests) sets the breakdown keys with it,
+        so they cannot drift from the document. Bulk Core inserts must add `keys_of` themselves (bench, migration
+        0010)."""
+        for column, value in keys_of(data).items():
+            setattr(self, column, value)
+        return data
 
 
 class FieldLineage(Base):
@@ -89,7 +108,8 @@ class SourceRecord(Base):
     """A record as last read from a source: native payload, canonical snapshot, content hash."""
 
     __tablename__ = "source_record"
-    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),)
+    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),
+                      Index("ix_source_record_source_id", "source_id"))  # a facility's client record (segments)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connector: Mapped[str] = mapped_column(String(64))

@@ -196,7 +196,7 @@ class Merger:
                 outcome.changes[key] = (before.get(key), after.get(key))
         self._guard_uscc(session, golden, client, outcome)
         if outcome.changes or created:
-            golden.data = data
+            golden.data = data  # also sets its breakdown keys (GoldenClient._keys_follow_data)
             golden.name = client.name
             golden.uscc = client.uscc
             golden.rm_user_id = client.relationship_manager.user_id if client.relationship_manager else None

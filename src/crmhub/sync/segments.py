@@ -1,11 +1,12 @@
 """The book in breakdowns: active golden clients counted, and their credit exposure summed, by risk segment,
 rating, industry section (GB/T 4754), province and relationship manager — aggregated in SQL.
 
-Why one statement: each breakdown needs the same five keys, and three of them live in the client's JSON
-(``data``), whose parsing is most of the cost. The statement reads every matching client once with its keys and
-exposure (a ``MATERIALIZED`` CTE, so the JSON expressions are evaluated once per row, not again by a GROUP BY),
-groups the book by all five keys at once (one sort), then rolls that small table up by each key (``UNION ALL``):
-a few hundred rows come back whatever the size of the book. `stamp` is a cheap fingerprint of the data a
+Why columns, and one statement: each breakdown needs the same five keys. Three of them come from the client's
+JSON (``data``), but parsing every document was most of the cost (1.5-2.6 s at 100,000 clients), so they are
+columns of ``golden_client`` written with the document (`crmhub.sync.golden_keys`); nothing here reads the JSON.
+The statement reads every matching client once with its keys and exposure (a ``MATERIALIZED`` CTE), groups the
+book by all five keys at once (one sort), then rolls that small table up by each key (``UNION ALL``): a few
+hundred rows come back whatever the size of the book. `stamp` is a cheap fingerprint of the data a
 breakdown depends on, for callers that keep results.
 
 Exposure is what the risk engine calls a live facility's exposure (`crmhub.risk.ledger.LedgerReader._loans`): the
@@ -27,7 +28,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, func, literal, null, select, true, union_all
+from sqlalchemy import ColumnElement, String, and_, case, func, literal, null, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
@@ -36,7 +37,7 @@ from crmhub.model import Rating, Segment
 from crmhub.model.industry import SECTION_BY_LETTER
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.tables import AuditLog, CreditFacilityRow, GoldenClient, SourceRecord, SyncRun, Xref
-from crmhub.sync import regions
+from crmhub.sync import golden_keys
 
 DIMENSIONS = ("segment", "rating", "industry", "region", "manager")
 """The breakdowns, in the order the page shows them (also the filter names)."""
@@ -57,40 +58,44 @@ PROVINCE_EN = {
 """English names of the province-level divisions, by the first two digits of their GB/T 2260 code."""
 
 
-def _text(value: Any) -> ColumnElement[Any]:
-    return func.nullif(func.trim(value), "")
-
-
-def _path(*path: str) -> ColumnElement[Any]:
-    """``data`` at ``path`` as text, blank as NULL. One path expression (``JSON_EXTRACT(data, '$."a"."b"')``,
-    ``data #>> '{a,b}'``), not a chain of lookups: SQLite would re-parse and re-quote the outer object per step."""
-    return _text(GoldenClient.data[path].as_string())
+province_of = golden_keys.province_of
+G = GoldenClient
+INDUSTRY_CODE = G.data["industry"]["code"].as_string()
+"""The full industry code (only a filter with digits, ``C39``, reads it — after the section column narrowed)."""
 
 
 def keys() -> dict[str, Any]:
-    """The SQL expression of each dimension's key on `GoldenClient` (NULL: not known).
+    """The SQL expression of each dimension's key on `GoldenClient` (NULL: not known): columns only.
 
-    ``region`` is the registered address's province as written (浙江省 or 浙江: `province_of` reads both), else its
-    city (a municipality such as 北京市 is a province) — the fields the clients page matches, so that a count and
-    the list behind it agree. (The USCC's registering division would place more clients, but the clients list
-    could not select them.)
+    ``region`` is the registered address's province (浙江省 or 浙江, as its full name), else its city (a
+    municipality such as 北京市 is a province) — see `crmhub.sync.golden_keys`; the manager is the RM's name, else
+    their user id. The clients page filters on the same columns (`condition`), so a count and the list behind it
+    agree. (The USCC's registering division would place more clients, but the clients list could not select them.)
     """
     return {
-        "segment": GoldenClient.segment,
-        "rating": GoldenClient.rating,
-        "industry": func.substr(_path("industry", "code"), 1, 1),
-        "region": func.coalesce(_path("registered_address", "province"), _path("registered_address", "city")),
-        "manager": func.coalesce(_path("relationship_manager", "name"), _text(GoldenClient.rm_user_id)),
+        "segment": G.segment,
+        "rating": G.rating,
+        "industry": G.industry_section,
+        "region": G.province,
+        "manager": func.coalesce(G.rm_name, G.rm_user_id),
     }
 
 
-def province_of(raw: str) -> regions.Region | None:
-    """The province a region key or filter names: a province's full or short name, or its code digits (``33``,
-    ``330000``)."""
-    if raw.isdigit() and len(raw) in (2, 6):
-        return regions.region_from_code(raw[:2] + "0000")
-    found = regions.lookup(raw)
-    return found if found is not None and found.level == 1 else None
+def condition(name: str, value: str) -> ColumnElement[bool]:
+    """The WHERE clause selecting dimension ``name``'s bucket ``value`` (`UNKNOWN`: not known), written so that an
+    index on the column serves it. Shared with the clients list (`crmhub.console.client_list`)."""
+    if name == "manager":  # coalesce(rm_name, rm_user_id) = value, spelt so each column's index can serve it
+        if value == UNKNOWN:
+            return and_(G.rm_name.is_(None), G.rm_user_id.is_(None))
+        return or_(G.rm_name == value, and_(G.rm_name.is_(None), G.rm_user_id == value))
+    column = keys()[name]
+    if value == UNKNOWN:
+        return column.is_(None)  # type: ignore[no-any-return]
+    if name == "industry" and len(value) > 1:
+        return and_(G.industry_section == value[0], INDUSTRY_CODE.startswith(value, autoescape=True))
+    if name == "region":
+        return G.province == golden_keys.region_key(value)
+    return column == value  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,28 +138,7 @@ class Filters:
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """WHERE clauses on `GoldenClient` (add ``status == 'active'`` yourself)."""
-        out: list[ColumnElement[bool]] = []
-        expr = keys()
-        for name in DIMENSIONS:
-            value: str | None = getattr(self, name)
-            if value is None:
-                continue
-            if value == UNKNOWN:
-                out.append(expr[name].is_(None))
-            elif name == "industry":
-                out.append(func.substr(_path("industry", "code"), 1, len(value)) == value)
-            elif name == "region":
-                out.append(expr[name].in_(region_values(value)))
-            else:
-                out.append(expr[name] == value)
-        return out
-
-
-def region_values(value: str) -> list[str]:
-    """The region keys a filter value selects: both spellings of its province (full and short name) when it
-    names one, else the value itself (a province text the division table does not know)."""
-    found = province_of(value)
-    return [value] if found is None else [found.name, found.short]
+        return [condition(name, value) for name in DIMENSIONS if (value := getattr(self, name)) is not None]
 
 
 def _bad(name: str, value: str, accepted: str) -> InputError:
@@ -245,14 +229,19 @@ def _exposure(risk: RiskSettings) -> Any:
     rates = {"CNY": Decimal(1), **{c: Decimal(str(r)) for c, r in risk.fx_to_cny.items() if c != "CNY"}}
     rate = case(*((F.currency == c, literal(r if r != r.to_integral_value() else int(r)))
                   for c, r in rates.items()), else_=null())
-    return (select(Xref.client_id.label("client_id"),
-                   func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
-            .select_from(F)
-            .join(SourceRecord, and_(SourceRecord.connector == F.connector,
-                                     SourceRecord.source_id == F.client_source_id,
+    # summed per ledger client first: a few thousand rows, each then finds its record by source id and its golden
+    # client by the record (not every cross-reference of the store looked up the other way round)
+    per_record = (select(F.connector, F.client_source_id,
+                         func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
+                  .where(func.lower(F.status).not_in(closed) if closed else true())
+                  .group_by(F.connector, F.client_source_id)
+                  .subquery("f"))
+    return (select(Xref.client_id.label("client_id"), func.sum(per_record.c.exposure).label("exposure"))
+            .select_from(per_record)
+            .join(SourceRecord, and_(SourceRecord.source_id == per_record.c.client_source_id,
+                                     SourceRecord.connector == per_record.c.connector,
                                      SourceRecord.kind == "client", SourceRecord.deleted.is_(False)))
             .join(Xref, Xref.source_record_id == SourceRecord.id)
-            .where(func.lower(F.status).not_in(closed) if closed else true())
             .group_by(Xref.client_id)
             .subquery("e"))
 

@@ -4,9 +4,10 @@ province and relationship manager (`crmhub.sync.segments` does the counting, in 
 Every filter narrows every breakdown; each count links to the clients list with the same filters, so a number on
 this page is always one click from the clients behind it. The same breakdown downloads as CSV or Excel.
 
-Counting reads (and parses the JSON of) every client, most of a second at 100,000 clients, while the book changes
-only when something writes to it. So each app keeps the last breakdowns (`Kept`, per filter) with the store's
-`segments.stamp`, and counts again when the stamp moved or after `KEEP_SECONDS` (a change nothing stamps).
+Counting reads every client's keys (indexed columns, no JSON) and facilities, most of a second at 100,000
+clients, while the book changes only when something writes to it. So each app keeps the last breakdowns (`Kept`,
+per filter) with the store's `segments.stamp`, and counts again when the stamp moved or after `KEEP_SECONDS` (a
+change nothing stamps).
 """
 
 from __future__ import annotations
