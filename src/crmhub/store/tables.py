@@ -409,7 +409,8 @@ class AuditLog(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_run_action", "run_id", "action", "id"),)  # a run's changes, in order
+    __table_args__ = (Index("ix_audit_log_run_action", "run_id", "action", "id"),  # a run's changes, in order
+                      Index("ix_audit_log_actor_id", "actor", "id"))  # the audit page's actor filter
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)

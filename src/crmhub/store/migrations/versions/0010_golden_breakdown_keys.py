@@ -4,7 +4,8 @@ The console's segments page groups the whole book by these three, and the client
 of the JSON, every such query parsed each client's document (1.5-2.6 s at 100,000 clients). They are now set
 whenever the document is written (`crmhub.sync.golden_keys`, through ``GoldenClient``'s validator) and indexed;
 ``rm_user_id`` gets an index too (the manager key is the name, else that id), and ``source_record.source_id``
-one (the breakdown's exposure reaches a facility's client record by it). Existing rows are backfilled here
+one (the breakdown's exposure reaches a facility's client record by it), and ``audit_log`` one on (actor, id)
+for the audit page's actor filter. Existing rows are backfilled here
 with the same function, in id ranges of ``golden_keys.BACKFILL_BATCH`` rows (one executemany UPDATE each), so
 memory stays bounded whatever the size of the store.
 
@@ -47,6 +48,8 @@ def upgrade() -> None:
     # the breakdown's exposure goes facility → client record by source id (a few thousand lookups), not the other
     # way round (every cross-reference and its record)
     op.create_index(op.f("ix_source_record_source_id"), "source_record", ["source_id"], unique=False)
+    # the audit page filters by actor ("what did alice do"), newest first
+    op.create_index("ix_audit_log_actor_id", "audit_log", ["actor", "id"], unique=False)
 
 
 def _backfill(bind: sa.Connection) -> None:
@@ -84,6 +87,7 @@ def _decoded(raw: Any) -> Any:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_actor_id", table_name="audit_log")
     op.drop_index(op.f("ix_source_record_source_id"), table_name="source_record")
     op.drop_index("ix_golden_client_breakdown", table_name="golden_client")
     for column in reversed(_INDEXED):
