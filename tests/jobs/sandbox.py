@@ -5,6 +5,7 @@ state to compare an interrupted-then-resumed history with an uninterrupted one."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ def write_config(path: Path, sandbox: SandboxSet, store_url: str, jobs: dict[str
 
 def crmhub(*args: str, cwd: Path, **popen: Any) -> subprocess.Popen[str]:
     """Start ``crmhub ARGS`` as a user would (its own process, English messages)."""
-    env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200"}
+    env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
@@ -90,5 +91,17 @@ def summary(store: Store) -> dict[str, Any]:
 
 
 def settle(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
+    """Wait for ``proc`` to exit; one still running after ``timeout`` is aborted (SIGABRT: faulthandler prints
+    every thread's stack) and the test fails with the end of its output — a hung process is a bug to diagnose."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"process {proc.pid} did not exit within {timeout}s; its stdout ends:\n"
+                             f"{out[-4000:]}\nits stderr ends:\n{err[-12000:]}") from None
     return proc.returncode, out, err

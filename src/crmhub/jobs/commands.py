@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from crmhub.errors import CrmhubError, LockedError, RetriableError
-from crmhub.jobs.guard import JobStopped, SafePoints, StopReason, StopToken
+from crmhub.jobs.guard import JobStopped, SafePoints, StopReason, StopToken, post
 from crmhub.jobs.settings import JobSettings
 from crmhub.store.tables import RunLock, SyncRun
 
@@ -146,6 +146,8 @@ async def run_sync(ctx: JobContext) -> CommandResult:
         return result
     except Exception as exc:
         return _failure(exc)
+    finally:
+        guard.unsubscribe()  # this loop ends with the job; a later stop request has nothing to cancel here
     return CommandResult(report.status, report.run_id, report.error, details=_report_details(report))
 
 
@@ -201,7 +203,7 @@ async def _cancellable(ctx: JobContext, work: Callable[[], Awaitable[CommandResu
     """Run ``work`` and cancel it outright on a stop request (notifications are exactly-once anywhere)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work())
-    ctx.token.subscribe(lambda reason: loop.call_soon_threadsafe(task.cancel, reason.text))
+    unsubscribe = ctx.token.subscribe(lambda reason: post(loop, task.cancel, reason.text))
     try:
         return await task
     except asyncio.CancelledError:
@@ -212,6 +214,8 @@ async def _cancellable(ctx: JobContext, work: Callable[[], Awaitable[CommandResu
         return _stopped(reason, None)
     except Exception as exc:
         return _failure(exc)
+    finally:
+        unsubscribe()
 
 
 async def run_notify(ctx: JobContext) -> CommandResult:

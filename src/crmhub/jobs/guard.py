@@ -13,6 +13,7 @@ jobs are safe to cancel anywhere (the outbox is exactly-once).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from crmhub.sync.ingest import StreamStats
 CRITICAL_PHASES = frozenset({"match", "merge", "notify"})
 """Phases a stop waits for: match and merge work in a thread; ``notify`` comes after the run is stored."""
 StopKind = Literal["timeout", "shutdown"]
+log = logging.getLogger("crmhub.jobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +49,48 @@ class StopToken:
         return self._reason
 
     def request(self, kind: StopKind, text: str) -> None:
-        """Ask to stop (the first request wins; later ones are ignored)."""
+        """Ask to stop (the first request wins; later ones are ignored). Never raises: the caller is typically a
+        process that is shutting down, and a listener that fails must not keep it from the rest of its stop."""
         with self._lock:
             if self._reason is not None:
                 return
             self._reason = StopReason(kind, text)
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(self._reason)
+            try:
+                listener(self._reason)
+            except Exception:
+                log.exception("a stop listener failed; the stop goes on")
 
-    def subscribe(self, listener: Callable[[StopReason], object]) -> None:
-        """Call ``listener`` on the request (at once if it was already made)."""
+    def subscribe(self, listener: Callable[[StopReason], object]) -> Callable[[], None]:
+        """Call ``listener`` on the request (at once if it was already made); returns a function that removes it
+        (call it when whatever the listener acts on is gone, e.g. the job's event loop)."""
         with self._lock:
             reason = self._reason
             if reason is None:
                 self._listeners.append(listener)
-                return
+                return lambda: self._unsubscribe(listener)
         listener(reason)
+        return lambda: None
+
+    def _unsubscribe(self, listener: Callable[[StopReason], object]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+
+def post(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> bool:
+    """``loop.call_soon_threadsafe(callback, *args)`` from any thread; False (nothing done) when the loop has
+    closed — a job whose loop ended has nothing left to stop. A stop request can race the end of a job's loop
+    (the worker's runner still lists the job while it records the outcome), and raising there used to abort the
+    worker's SIGTERM handling ("Event loop is closed")."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        if loop.is_closed():
+            return False
+        raise
+    return True
 
 
 class JobStopped(Exception):
@@ -84,7 +111,8 @@ class SafePoints:
         self.pages = 0
         self.stopped_in: str | None = None
         self._task: asyncio.Task[object] | None = None
-        token.subscribe(lambda _reason: loop.call_soon_threadsafe(self._check))
+        self.unsubscribe = token.subscribe(lambda _reason: post(loop, self._check))
+        """Stop listening (when the run's loop ends)."""
 
     def bind(self, task: asyncio.Task[object]) -> None:
         """The task running the engine."""

@@ -15,17 +15,15 @@
 * **Dead workers**: a worker whose procrastinate heartbeat and crmhub lock heartbeats both stopped is dead; any
   other worker's recovery pass releases its locks, marks its sync run interrupted and re-queues its job.
 * **Stopping**: SIGTERM asks the running job to stop at its next safe point; it is re-queued (nothing lost, the
-  engine resumes from the committed cursors) and the worker exits; after ``grace`` seconds it exits regardless.
+  engine resumes from the committed cursors) and the worker exits; after ``grace`` seconds it exits regardless —
+  timed by a watchdog thread (`crmhub.jobs.stopping`), so a blocked or closed event loop cannot keep it alive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import signal
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,6 +38,7 @@ from crmhub.jobs.guard import StopToken
 from crmhub.jobs.runner import job_settings, run_job
 from crmhub.jobs.schedule import LATE_OK, Schedule
 from crmhub.jobs.scheduler import Clock, SystemClock
+from crmhub.jobs.stopping import StopSignals
 from crmhub.store import Store
 from crmhub.store.db import normalize_url
 from crmhub.sync.locks import LockSet, holder_id
@@ -375,6 +374,8 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
     await asyncio.to_thread(recover_dead_runs, store)
     app = build_app(settings, registry, store, schema=schema)
     loop = asyncio.get_running_loop()
+    stopping: list[str] = []
+    watch: StopSignals | None = None
     try:
         async with app.open_async():
             worker = asyncio.create_task(app.run_worker_async(
@@ -384,32 +385,26 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
             side = [asyncio.create_task(Deferrer(app, settings).loop()),
                     asyncio.create_task(_every(min(30.0, stalled_after / 2), lambda: recover_stalled(
                         app, store, stalled_after=stalled_after)))]
-            stopping: list[str] = []
-
-            def force(why: str) -> None:
-                joblog.event("worker_forced_exit", bilingual(f"工作进程强制退出：{why}", f"worker exits now: {why}"),
-                             reason=why)
-                os._exit(1)
 
             def stop(reason: str) -> None:
+                """On the loop, at the first signal (the watchdog of `StopSignals` times the grace)."""
                 if stopping:
-                    force(f"{reason} received again")
+                    return
                 stopping.append(reason)
                 joblog.event("worker_stopping",
                              bilingual(f"工作进程正在停止（{reason}）", f"worker stopping ({reason})"),
                              reason=reason, running=len(RUNNING), grace_s=grace)
+                worker.cancel()  # first: whatever a job's token does, procrastinate stops taking jobs
                 for token in list(RUNNING):
                     token.request("shutdown", f"interrupted: the worker is stopping ({reason}); the job is queued "
                                               "again and resumes from its committed pages")
-                worker.cancel()
-                # a thread, not loop.call_later: the promise holds even if a blocking call stalls the event loop
-                timer = threading.Timer(grace, force, args=(f"grace of {grace:g}s expired",))
-                timer.daemon = True
-                timer.start()
 
-            if signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, stop, signal.Signals(sig).name)
+            if signals:  # only `crmhub worker` (the CLI) installs them
+                from crmhub.cli.exit_codes import ExitCode
+
+                # FAILED: the worker left without finishing its stop (docs/scaling.md, "Stopping a worker")
+                watch = StopSignals(loop, stop, grace=grace, on_force=_log_forced_exit,
+                                    exit_code=ExitCode.FAILED, clean_code=ExitCode.OK).install()
             joblog.event("worker_started", bilingual(f"工作进程已启动：{len(settings.jobs)} 个作业",
                                                      f"worker started: {len(settings.jobs)} job(s)"),
                          schema=schema, queue=QUEUE, jobs=sorted(settings.jobs))
@@ -425,5 +420,14 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
     finally:
         keeper.exit()
         await asyncio.to_thread(lock.release)
+        if watch is not None:
+            watch.close()  # a stop under way stays timed: the rest of the shutdown cannot hang the process
     joblog.event("worker_stopped", bilingual("工作进程已停止", "worker stopped"))
+    if watch is not None:
+        watch.stopped_cleanly()
     return 0
+
+
+def _log_forced_exit(why: str) -> None:
+    joblog.event("worker_forced_exit", bilingual(f"工作进程强制退出：{why}", f"worker exits now: {why}"),
+                 level=logging.WARNING, reason=why, running=len(RUNNING))
