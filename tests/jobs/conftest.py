@@ -14,8 +14,21 @@ import pytest
 
 from crmhub.config import Settings, parse_settings
 from crmhub.plugins import Registry, load
+from crmhub_email import plugin as email_plugin
+from crmhub_email.sandbox import SmtpSandbox, serve_smtp
 
 from .plugin import TickPlugin
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[SmtpSandbox, dict[str, Any]]]:
+    """A real SMTP server (the email plugin's sandbox) on loopback and the email channel's settings for it."""
+    mail = SmtpSandbox()
+    server = serve_smtp(mail)
+    try:
+        yield mail, {**email_plugin.crmhub_sandbox_apps()[0].config(f"{server.host}:{server.port}"), "timeout": 5.0}
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and told to operators once (through the ``sync_failed`` route, over the real ema
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,20 +14,9 @@ from crmhub.jobs.runner import run_job
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.tables import AuditLog, SyncRun
-from crmhub_email import plugin as email_plugin
-from crmhub_email.sandbox import SmtpSandbox, serve_smtp
+from crmhub_email.sandbox import SmtpSandbox
 
 OPS = "ops@bank.example"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[SmtpSandbox, dict[str, Any]]]:
-    mail = SmtpSandbox()
-    server = serve_smtp(mail)
-    try:
-        yield mail, {**email_plugin.crmhub_sandbox_apps()[0].config(f"{server.host}:{server.port}"), "timeout": 5.0}
-    finally:
-        server.stop()
 
 
 async def test_broken_chain_is_marked_and_told_once(store: Store, store_url: str, registry: Registry,

@@ -4,10 +4,7 @@ the real email channel into an SMTP sandbox, never twice for one run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from crmhub.config import Settings, parse_settings
 from crmhub.jobs.runner import run_job
@@ -15,20 +12,9 @@ from crmhub.notify.service import Notifier
 from crmhub.notify.settings import Send
 from crmhub.plugins import Registry
 from crmhub.store import Store
-from crmhub_email import plugin as email_plugin
-from crmhub_email.sandbox import SmtpSandbox, serve_smtp
+from crmhub_email.sandbox import SmtpSandbox
 
 OPS = "ops@bank.example"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[SmtpSandbox, dict[str, Any]]]:
-    mail = SmtpSandbox()
-    server = serve_smtp(mail)
-    try:
-        yield mail, {**email_plugin.crmhub_sandbox_apps()[0].config(f"{server.host}:{server.port}"), "timeout": 5.0}
-    finally:
-        server.stop()
 
 
 def settings(registry: Registry, store_url: str, channel: dict[str, Any], *, notify: bool = True) -> Settings:
