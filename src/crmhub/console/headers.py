@@ -1,7 +1,7 @@
 """Security headers on every console response (a pure ASGI middleware, so streamed exports get them too).
 
 The content security policy allows scripts, styles, images and fonts from the console itself only — no inline
-script, no inline style element, nothing from the internet (htmx and ECharts are vendored under /static).
+script, no inline style element, nothing from the internet (ECharts is vendored under /static).
 Pages are never cached (they show client data); static files may be.
 """
 

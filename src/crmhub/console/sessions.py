@@ -2,7 +2,7 @@
 
 A session ends at logout, after ``[console] idle_minutes`` without a request, after ``[console] session_hours``
 in all, or as soon as its operator is disabled (checked on every request) — none of which a signed cookie alone
-could do. Each session carries its own CSRF token, which every form and every htmx request must echo.
+could do. Each session carries its own CSRF token, which every form must echo.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ console and the CLI share one role table::
             ...
         return req.render("deadletters/list.html.j2", rows=rows, pager=pager)
 
-`page` resolves the session (anonymous: a redirect to the login page for a page, 401 for htmx or a POST),
+`page` resolves the session (anonymous: a redirect to the login page for a page, 401 for a POST),
 checks the command's roles (403 page otherwise), checks the CSRF token of every POST (403), sets the request's
 language, reads the form, and runs the (synchronous, database-bound) body in a worker thread. Errors the caller
 can fix (`CrmhubError`) become a page that says what to do; the role check is never left to the body.
@@ -176,7 +176,7 @@ def paginate(session: Session, query: Select[Any], page: int, size: int, *, scal
 
 
 def _wants_fragment(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true" or request.method != "GET"
+    return request.method != "GET"
 
 
 def page(method: str, path: str, *, command: str, roles: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:

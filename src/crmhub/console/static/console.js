@@ -39,10 +39,5 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
-    var token = document.querySelector('meta[name="csrf-token"]');
-    document.body.addEventListener("htmx:configRequest", function (ev) {
-      if (token) { ev.detail.headers["X-CSRF-Token"] = token.content; }
-    });
-    document.body.addEventListener("htmx:afterSwap", function (ev) { init(ev.detail.target); });
   });
 })();
