@@ -269,9 +269,16 @@ def browser_login(browser: Any, base: str, name: str) -> None:
 
 def click_and_wait(browser: Any, element: Any, timeout: float = 10) -> None:
     """Click something that loads a new page (a link, a form's submit button) and wait until the new page is in."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # A mark on the old page's window: gone once a new document has loaded. (Polling the clicked element for
+    # staleness races with chromedriver while the old document is torn down: "Node with given id does not belong
+    # to the document".)
+    browser.execute_script("window.__crmhubOldPage = true;")
     element.click()
-    WebDriverWait(browser, timeout).until(expected_conditions.staleness_of(element))
-    WebDriverWait(browser, timeout).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+    def new_page_loaded(b: Any) -> bool:
+        return bool(b.execute_script("return !window.__crmhubOldPage && document.readyState === 'complete';"))
+
+    WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,)).until(new_page_loaded)
