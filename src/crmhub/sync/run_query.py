@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, distinct, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, defer
 
 from crmhub.display import current_timezone
@@ -125,7 +125,7 @@ def filter_choices(session: Session) -> dict[str, list[str]]:
     """The kinds, triggers and jobs that occur in stored runs (the run list's drop-downs)."""
     out: dict[str, list[str]] = {}
     for name, column in (("kind", SyncRun.kind), ("trigger", SyncRun.trigger), ("job", SyncRun.job)):
-        out[name] = sorted(v for v in session.scalars(select(distinct(column))) if v)
+        out[name] = sorted(v for v in session.scalars(select(column).distinct()) if v)
     return out
 
 
