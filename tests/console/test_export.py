@@ -8,7 +8,12 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+from tests.console.conftest import Console
+
 from crmhub.console.export import csv_response, safe_cell, xlsx_response
+from crmhub.store.tables import AuditLog
 
 ROWS = [["=HYPERLINK(\"http://evil\",\"x\")", "深圳市前海微众科技有限公司", 12.5], ["+1-2", "@SUM(A1)", -3],
         ["-cmd", "\tx", None]]
@@ -45,3 +50,15 @@ def test_xlsx_export_has_no_formula(tmp_path: Path) -> None:
     assert "<f>" not in sheet  # no formula cell at all
     assert "12.5" in sheet and "深圳市前海微众科技有限公司" in strings + sheet
     assert "'=HYPERLINK" in (strings + sheet).replace("&quot;", '"')
+
+
+@pytest.mark.parametrize("path, entity", [("/clients?segment=high", "client"), ("/segments", "segment"),
+                                          ("/runs", "sync_run"), ("/deadletters?connector=fxiaoke", "dead_letter")])
+def test_every_console_export_leaves_an_audit_entry(console: Console, path: str, entity: str) -> None:
+    sep = "&" if "?" in path else "?"
+    answer = console.login("alice").get(f"{path}{sep}format=csv")
+    assert answer.status_code == 200 and answer.headers["content-disposition"].startswith("attachment")
+    with console.store().begin() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "console.export")).one()
+    assert (entry.actor, entry.entity, entry.details["format"]) == ("alice", entity, "csv")
+    assert "format" not in entry.details["filters"] and (sep == "?" or entry.details["filters"])

@@ -61,6 +61,7 @@ def clients_list(req: Req) -> Response:
             ("编号", "id"), ("统一社会信用代码", "USCC"), ("名称", "name"), ("行业代码", "industry code"),
             ("行业", "industry"), ("地区", "region"), ("风险分层", "segment"), ("评级", "rating"),
             ("客户经理", "relationship manager"), ("更新时间", "updated"))]
+        req.audit_export("client")
         return export_response(fmt, headers, client_list.export_rows(req.state.store, filters, req.lang), "clients")
     with req.db() as s:
         pager = client_list.list_page(s, filters, req.page_number(), req.state.settings.console.page_size)

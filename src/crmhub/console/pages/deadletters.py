@@ -109,6 +109,7 @@ def deadletters(req: Req) -> Response:
     streams = _streams(req)
     contacts = _contact_streams(streams)
     if req.arg("format"):
+        req.audit_export("dead_letter")
         return _export(req, f, contacts)
     with req.db() as s:
         pager = paginate(s, dq.listing(f), req.page_number(), req.state.settings.console.page_size)

@@ -46,6 +46,7 @@ def run_list(req: Req) -> Response:
     filters = _filters(req)
     fmt = req.arg("format")
     if fmt in FORMATS:
+        req.audit_export("sync_run")
         return export_response(fmt, _EXPORT_HEADERS, _export_rows(req, filters), "runs")
     with req.db() as s:
         pager = paginate(s, run_query.run_list_query(filters), req.page_number(),

@@ -158,6 +158,7 @@ def segments_page(req: Req) -> Response:
         headers = [req.text("维度", "dimension"), req.text("取值", "value"), req.text("名称", "label"),
                    req.text("客户数", "clients"), req.text("占比 %", "share %"),
                    req.text("敞口（人民币元）", "exposure CNY")]
+        req.audit_export("segment")
         return export_response(fmt, headers, _rows(req, found), "segments")
     options = {
         "segment": [(s, segments.bucket_label("segment", s)) for s in segments.SEGMENT_ORDER],
