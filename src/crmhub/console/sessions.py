@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from crmhub.security import operators
@@ -90,8 +90,3 @@ def purge_expired(session: Session, *, idle: timedelta) -> None:
     """Delete sessions idle for longer than ``idle`` (run at login, so the table never grows without bound)."""
     cutoff = datetime.now(UTC) - idle
     session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < cutoff))
-
-
-def live_count(session: Session, operator: str) -> int:
-    """How many sessions ``operator`` has open (for tests and the users page)."""
-    return len(list(session.scalars(select(ConsoleSession.token_hash).where(ConsoleSession.operator == operator))))

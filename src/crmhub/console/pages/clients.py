@@ -23,7 +23,7 @@ from crmhub.console import client360 as c360
 from crmhub.console import client_list
 from crmhub.console.export import FORMATS, export_response
 from crmhub.console.web import Req, page
-from crmhub.display import label, local_time, set_timezone
+from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import VALUE_LABELS, Lang
 from crmhub.masking import mask_text
@@ -39,11 +39,6 @@ FIELD_ORDER = list(VALUE_LABELS["field"])
 ADDRESS_KEYS = ("country", "province", "city", "district", "street", "postcode")
 
 
-def _start(req: Req) -> None:
-    """Times on these pages read in the configured zone (the CLI's `load_context` does the same)."""
-    set_timezone(req.state.settings.timezone)
-
-
 def _today(req: Req) -> date:
     return datetime.now(UTC).astimezone(ZoneInfo(req.state.settings.notify.timezone)).date()
 
@@ -53,7 +48,6 @@ def _today(req: Req) -> date:
 @page("GET", "/clients", command="clients list")
 def clients_list(req: Req) -> Response:
     """Search golden clients by name, USCC, region, industry, segment, rating or manager; export the result."""
-    _start(req)
     filters = client_list.ClientFilters.parse(req.arg)
     fmt = req.arg("format")
     if fmt in FORMATS:
@@ -90,7 +84,6 @@ def _client_or_404(req: Req, s: Session) -> GoldenClient | Response:
 @page("GET", "/clients/{id:int}", command="clients show")
 def client_show(req: Req) -> Response:
     """Client 360: golden record and lineage, source records, risk, ledger, alerts, interactions (masked)."""
-    _start(req)
     asked = int(req.request.path_params["id"])
     with req.db() as s:
         found = _client_or_404(req, s)
@@ -106,7 +99,6 @@ def client_show(req: Req) -> Response:
 @page("POST", "/clients/{id:int}/reveal", command="clients show", roles=REVEAL_ROLES)
 def client_reveal(req: Req) -> Response:
     """The 360 with personal data in clear, for this response only; the reason is audited first."""
-    _start(req)
     reason = req.field("reason")
     with req.db() as s:
         found = _client_or_404(req, s)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from crmhub.console.run_charts import axis_chart, trend_charts
 from crmhub.console.web import Req, page
-from crmhub.display import label, local_time, set_timezone
+from crmhub.display import label, local_time
 from crmhub.jobs import state as job_state
 from crmhub.masking import mask_text
 from crmhub.reporting.labels import LABELS
@@ -33,7 +33,6 @@ def _jobs(req: Req, now: datetime) -> list[dict[str, Any]]:
 @page("GET", "/", command="console")
 def dashboard(req: Req) -> Response:
     """Last runs, next jobs, open work and trends."""
-    set_timezone(req.state.settings.timezone)
     now = datetime.now(UTC)
     may_alerts = req.may("alerts list")
     with req.db() as s:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from crmhub.console.export import FORMATS, export_response
 from crmhub.console.run_charts import bar_chart
 from crmhub.console.web import Pager, Req, page, paginate
-from crmhub.display import current_timezone, label, local_time, set_timezone
+from crmhub.display import current_timezone, label, local_time
 from crmhub.masking import mask_text
 from crmhub.reporting import mask_report
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
@@ -28,7 +28,6 @@ _EXPORT_HEADERS = ("id", "kind", "trigger", "job", "status", "dry_run", "started
 
 def _common(req: Req) -> dict[str, Any]:
     """What every run template uses: report labels in the user's language, local times, value labels."""
-    set_timezone(req.state.settings.timezone)
     return {"labels": {k: v[req.lang] for k, v in LABELS.items()}, "local": local_time,
             "timezone": current_timezone().key,
             "vlabel": lambda group, value: label(group, value, req.lang)}
