@@ -112,8 +112,7 @@ async def run_sync(ctx: JobContext) -> CommandResult:
     notifier = Notifier(settings, ctx.registry, store) if settings.notify.enabled and settings.channels else None
     guard = SafePoints(asyncio.get_running_loop(), ctx.token)
 
-    async def after_run(report: RunReport) -> None:
-        guard.phase("notify")  # the run is stored: let its notifications go out
+    async def after_run(report: RunReport) -> None:  # the engine tells the guard it is in "notify" first
         if notifier is not None:
             await notifier.after_run(report)
 
