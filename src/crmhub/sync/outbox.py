@@ -9,7 +9,8 @@ is recognised as "unchanged" rather than a new change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,10 +103,17 @@ def _already_applied(session: Session, row: Outbox) -> bool:
 
 
 async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, batch: int = 100,
-                  run_id: int | None = None) -> DeliveryStats:
-    """Send everything due for ``target`` in batches; returns counts. Raises `FatalError` to stop."""
+                  run_id: int | None = None, deadline: float | None = None,
+                  on_batch: Callable[[DeliveryStats], None] | None = None) -> DeliveryStats:
+    """Send everything due for ``target`` in batches; returns counts. Raises `FatalError` to stop.
+
+    ``deadline`` (a `time.monotonic` value) stops between batches once passed, leaving the rest planned;
+    ``on_batch`` hears the counts so far after each batch (progress bars, ETAs).
+    """
     stats = DeliveryStats()
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return stats
         with uow.transaction() as s:
             rows = pending(s, target, batch)
             if not rows:
@@ -141,6 +149,8 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             return stats
         with uow.transaction() as s:
             _record(s, target, snapshot, results, stats, run_id)
+        if on_batch is not None:
+            on_batch(stats)
 
 
 def _record(s: Session, target: str, snapshot: Sequence[tuple[int, str, dict[str, Any], str | None, int]],

@@ -22,10 +22,10 @@ from crmhub.events import ClientChanged
 from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
 from crmhub.store.tables import FieldLineage as FieldLineageRow
 from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync.deliverer import TargetDrain, drain_target
 from crmhub.sync.ingest_phase import IngestPhase
 from crmhub.sync.interactions import LinkOutcome, link_batch
 from crmhub.sync.merge import Merger, load_lineage, load_members
-from crmhub.sync.outbox import deliver
 from crmhub.sync.phase import Counters, NoCounters, Phase, RunContext, RunsIn
 from crmhub.sync.report import PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
@@ -275,22 +275,25 @@ class PlanPhase(Phase):
 
 @dataclass(slots=True)
 class DeliverCounters(Counters):
-    """Write-backs confirmed, failed (dead-lettered) and put back for a retry, per target connector."""
+    """Per target: what was sent, failed (dead-lettered), put back for a retry, and what is left queued."""
 
-    per_target: dict[str, tuple[int, int, int]]
+    drains: list[TargetDrain]
 
     def apply(self, report: RunReport) -> None:
-        for target, (confirmed, failed, retried) in self.per_target.items():
-            rep = report.connectors[target]
-            rep.written_back += confirmed
-            rep.write_failed += failed
-            rep.write_retried += retried
-            report.totals.written_back += confirmed
-            report.totals.write_failed += failed
+        for drain in self.drains:
+            rep = report.connectors[drain.connector]
+            rep.written_back += drain.stats.confirmed
+            rep.write_failed += drain.stats.failed
+            rep.write_retried += drain.stats.retried
+            rep.write_queued, rep.write_eta_s, rep.write_note = drain.left, drain.eta_s, drain.skipped
+            report.totals.written_back += drain.stats.confirmed
+            report.totals.write_failed += drain.stats.failed
+            report.totals.write_queued += drain.left
 
 
 class DeliverPhase(Phase):
-    """Send the outbox to each target that came through ingest ``ok`` (never in a dry run)."""
+    """Send each target's outbox for at most its ``write_back.inline_seconds`` (targets that came through ingest
+    ``ok`` only); the rest stays queued for `crmhub deliver` (`crmhub.sync.deliverer`). Never in a dry run."""
 
     name: ClassVar[str] = "deliver"
     runs_in: ClassVar[RunsIn] = "loop"
@@ -299,21 +302,20 @@ class DeliverPhase(Phase):
     reads: ClassVar[frozenset[str]] = frozenset({"outbox.state"})
 
     async def run(self, ctx: RunContext) -> DeliverCounters:
-        counters = DeliverCounters({})
+        counters = DeliverCounters([])
         for target in writable_targets(ctx.connectors):
             rep = ctx.report.connectors[target.connector]
             if rep.status != "ok":
                 continue
             conn = ctx.connectors[target.connector]
             try:
-                stats = await deliver(ctx.uow, conn, target.connector, batch=ctx.settings.sync.write_batch,
-                                      run_id=ctx.run_id)
+                counters.drains.append(await drain_target(
+                    ctx.uow, ctx.store, conn, target.connector, batch=ctx.settings.sync.write_batch,
+                    run_id=ctx.run_id, budget_s=target.config.write_back.inline_seconds))
             except FatalError as exc:
                 rep.status, rep.error = "failed", f"write-back: {exc}"
-                continue
             finally:
                 rep.api = conn.context.metrics.as_dict()
-            counters.per_target[target.connector] = (stats.confirmed, stats.failed, stats.retried)
         return counters
 
 

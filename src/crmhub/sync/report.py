@@ -23,6 +23,12 @@ class ConnectorReport(BaseModel):
     written_back: int = 0
     write_failed: int = 0
     write_retried: int = 0
+    write_queued: int = 0
+    """Write-backs left queued for this connector when the run ended (sent later by `crmhub deliver`)."""
+    write_eta_s: float | None = None
+    """Time to send the queued ones at the pace this run measured (None when nothing was sent to measure)."""
+    write_note: str | None = None
+    """Why the run sent nothing to this target although it has a queue (e.g. a deliverer is draining it)."""
     duration_s: float = 0.0
 
 
@@ -53,6 +59,7 @@ class RunTotals(BaseModel):
     planned_writes: int = 0
     written_back: int = 0
     write_failed: int = 0
+    write_queued: int = 0
     risk_assessed: int = 0
     rating_changes: int = 0
     alerts_raised: int = 0
