@@ -233,6 +233,27 @@ def test_run_page_masks_errors_and_shows_notifications(console: Console) -> None
     assert "planned 2, delivered 1" in text and "#7 sync_failed via mail" in text
 
 
+def test_run_page_says_what_write_back_is_still_queued_and_the_cpu_per_phase(console: Console) -> None:
+    now = datetime.now(UTC)
+    with console.store().begin() as s:
+        row = SyncRun(kind="sync", trigger="manual", status="succeeded", started_at=now, finished_at=now,
+                      connectors=["fxiaoke"],
+                      report={"status": "succeeded", "started_at": now.isoformat(), "duration_s": 9.0,
+                              "phases": {"ingest": 4.0, "deliver": 2.0}, "phase_cpu": {"ingest": 1.25},
+                              "connectors": {"fxiaoke": {"status": "ok", "written_back": 500, "write_queued": 93000,
+                                                         "write_eta_s": 18600.0}}})
+        s.add(row)
+        s.flush()
+        run_id = row.id
+    text = console.login("alice", lang="en").get(f"/runs/{run_id}").text
+    fx = text.split('<tr data-connector="fxiaoke">', 1)[1].split("</tr>", 1)[0]
+    assert "93,000" in fx
+    assert "[fxiaoke] 93,000 write-backs queued — about 5 h 10 min at this run's pace" in html.unescape(text)
+    assert "crmhub deliver" in text and "1.250 s CPU" in text
+    zh = console.login("alice", lang="zh").get(f"/runs/{run_id}").text
+    assert "93,000 条回写排队中，按本次速度约需 5 小时 10 分" in zh
+
+
 def test_a_run_without_a_report_and_a_dry_run_plan(console: Console) -> None:
     now = datetime.now(UTC)
     plan = [{"connector": "zoho", "stream": "accounts", "action": "update", "client_id": 3,

@@ -27,6 +27,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "retries": {"en": "retries", "zh": "重试"},
     "throttled": {"en": "429s", "zh": "限流"},
     "seconds": {"en": "s", "zh": "秒"},
+    "cpu_seconds": {"en": "s CPU", "zh": "秒 CPU"},
     "totals": {"en": "Totals", "zh": "汇总"},
     "clients_created": {"en": "golden clients created", "zh": "新建客户主记录"},
     "clients_updated": {"en": "golden clients updated", "zh": "更新客户主记录"},

@@ -32,7 +32,7 @@ ALERT_OPEN = ("new", "acknowledged")
 ALERT_AGE_BUCKETS = (("0-1", 0, 1), ("2-5", 2, 5), ("6-10", 6, 10), (">10", 11, None))
 """(name, first day, last day) of the open-alert age buckets; the age is whole days since the alert was raised."""
 _REPORT_KEYS = ("run_id", "status", "dry_run", "trigger", "job", "started_at", "finished_at", "duration_s",
-                "connectors", "totals", "phases", "error", "notifications")
+                "connectors", "totals", "phases", "phase_cpu", "error", "notifications")
 """Every `RunReport` key but ``plan``."""
 
 

@@ -19,6 +19,7 @@ from crmhub.display import current_timezone, label, local_time
 from crmhub.masking import mask_text
 from crmhub.reporting import mask_report
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
+from crmhub.reporting.terminal import queued_lines
 from crmhub.store.tables import SyncRun
 from crmhub.sync import run_query, run_records
 
@@ -100,6 +101,7 @@ def run_show(req: Req) -> Response:
     return req.render("runs/show.html.j2", active="/runs", report=report, run=run, columns=STREAM_COLUMNS,
                       totals=report.totals.shown(), stream_chart=stream_chart, phase_chart=phase_chart,
                       drill=_DRILL_OF_TOTAL, may_alerts=req.may("alerts list"),
+                      queued=queued_lines(report, req.lang),
                       mask_recipients=lambda rs: mask_text(", ".join(rs or [])) or "-", **context)
 
 
