@@ -86,6 +86,7 @@ class ZohoClient:
                                  http=self._token_http, connector=connector, metrics=metrics, cache=token_cache)
         self.http = build_client(timeout=config.timeout, metrics=metrics, auth=ZohoAuth(self.tokens),
                                  max_connections=config.effective_concurrency + 2, transport=transport)
+        self._zgid: str | None = None
 
     def __repr__(self) -> str:
         return f"ZohoClient(connector={self.connector!r}, accounts_url={str(self.config.accounts_url)!r})"
@@ -103,19 +104,23 @@ class ZohoClient:
 
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json_body: Any = None, headers: dict[str, str] | None = None, heavy: bool = False,
-                      credits: int = 1, stream: str | None = None, ok_statuses: Sequence[int] = ()) -> httpx.Response:
-        """Send one call under the budget, retrying transient failures; 4xx (except ``ok_statuses``) raise."""
+                      credits: int = 1, stream: str | None = None, ok_statuses: Sequence[int] = (),
+                      files: dict[str, Any] | None = None) -> httpx.Response:
+        """Send one call under the budget, retrying transient failures; 4xx (except ``ok_statuses``) raise.
+
+        ``path`` is relative to the token's ``api_domain`` unless it is an absolute URL (the file-upload server,
+        a Bulk Write result's ``download_url``)."""
 
         async def call() -> httpx.Response:
-            base = await self.tokens.api_domain()
+            url = path if path.startswith(("http://", "https://")) else await self.tokens.api_domain() + path
             async with self.budget.slot(credits):
                 if heavy:
                     async with self.heavy:
-                        response = await self.http.request(method, base + path, params=params, json=json_body,
-                                                           headers=headers)
+                        response = await self.http.request(method, url, params=params, json=json_body,
+                                                           headers=headers, files=files)
                 else:
-                    response = await self.http.request(method, base + path, params=params, json=json_body,
-                                                       headers=headers)
+                    response = await self.http.request(method, url, params=params, json=json_body,
+                                                       headers=headers, files=files)
             self._note_credits(response)
             self._check(response, stream)
             return response
@@ -126,13 +131,14 @@ class ZohoClient:
         return response
 
     async def download(self, path: str, *, stream: str | None = None) -> IO[bytes]:
-        """Stream a file (a Bulk Read ZIP) to a temporary file and return it, rewound; never held in memory."""
+        """Stream a file (a Bulk Read or Bulk Write ZIP) to a temporary file and return it, rewound; never held in
+        memory."""
 
         async def call() -> IO[bytes]:
-            base = await self.tokens.api_domain()
+            url = path if path.startswith(("http://", "https://")) else await self.tokens.api_domain() + path
             sink = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
             try:
-                async with self.budget.slot(1), self.http.stream("GET", base + path) as response:
+                async with self.budget.slot(1), self.http.stream("GET", url) as response:
                     self._note_credits(response)
                     if response.status_code >= 400:
                         await response.aread()
@@ -279,6 +285,72 @@ class ZohoClient:
         """``GET /crm/bulk/{v}/read/{id}``."""
         response = await self.request("GET", f"/crm/bulk/{self.config.api_version}/read/{job_id}", stream=stream)
         return dict(response.json()["data"][0])
+
+    # --- Bulk Write (fact sheet "Bulk Write") ------------------------------------------------------------------
+
+    async def org_zgid(self) -> str:
+        """The org's ``zgid`` (``GET /org``), sent as ``X-CRM-ORG`` with Bulk Write uploads; read once."""
+        if self._zgid is None:
+            body = await self.get_json("org")
+            org = (body.get("org") or [{}])[0]
+            zgid = org.get("zgid")
+            if not zgid:
+                raise FatalError("Zoho's organization answer has no zgid (needed for Bulk Write uploads)",
+                                 connector=self.connector, hint="set write_back.bulk_threshold = 0")
+            self._zgid = str(zgid)
+        return self._zgid
+
+    async def upload_url(self) -> str:
+        """``{file-upload server}/crm/{v}/upload``: ``write_back.upload_url``, else the data centre's, else the
+        ``api_domain`` (a simulator serves uploads on its own base URL)."""
+        base = self.config.write_back.upload_url
+        if base is None:
+            host = httpx.URL(str(self.config.accounts_url)).host
+            base = next((up for suffix, up in UPLOAD_SERVERS.items() if host == suffix), None)
+        if base is None:
+            base = await self.tokens.api_domain()
+        return base.rstrip("/") + self.api_path("upload")
+
+    async def bulk_upload(self, archive: bytes, filename: str, *, stream: str | None = None) -> str:
+        """Upload a zipped CSV (multipart ``file``, ``feature: bulk-write``, ``X-CRM-ORG``); its ``file_id``."""
+        headers = {"feature": "bulk-write", "X-CRM-ORG": await self.org_zgid()}
+        response = await self.request("POST", await self.upload_url(), headers=headers, stream=stream,
+                                      files={"file": (filename, archive, "application/zip")})
+        body = response.json()
+        details = body.get("details") if isinstance(body, dict) else None
+        if not isinstance(details, dict) or not details.get("file_id"):
+            raise FatalError(f"Zoho's upload answer has no file_id: {str(body)[:200]}", connector=self.connector,
+                             stream=stream)
+        return str(details["file_id"])
+
+    async def bulk_write_create(self, body: dict[str, Any], *, stream: str | None = None) -> str:
+        """``POST /crm/bulk/{v}/write``; the job id. Costs far more credits than a record call (2nd-hand: 500)."""
+        response = await self.request("POST", f"/crm/bulk/{self.config.api_version}/write", json_body=body,
+                                      credits=BULK_WRITE_CREDITS, stream=stream)
+        answer = response.json()
+        details = answer.get("details") if isinstance(answer, dict) else None
+        if not isinstance(details, dict) or not details.get("id"):
+            raise FatalError(f"Zoho's Bulk Write answer has no job id: {str(answer)[:200]}",
+                             connector=self.connector, stream=stream)
+        return str(details["id"])
+
+    async def bulk_write_status(self, job_id: str, *, stream: str | None = None) -> dict[str, Any]:
+        """``GET /crm/bulk/{v}/write/{id}``: the job details (``status``, ``resource``, ``result``)."""
+        response = await self.request("GET", f"/crm/bulk/{self.config.api_version}/write/{job_id}", stream=stream)
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+
+UPLOAD_SERVERS = {
+    "accounts.zoho.com": "https://content.zohoapis.com", "accounts.zoho.eu": "https://content.zohoapis.eu",
+    "accounts.zoho.in": "https://content.zohoapis.in", "accounts.zoho.com.cn": "https://content.zohoapis.com.cn",
+    "accounts.zoho.com.au": "https://content.zohoapis.com.au", "accounts.zoho.jp": "https://content.zohoapis.jp",
+    "accounts.zohocloud.ca": "https://upload.zohocloud.ca", "accounts.zoho.sa": "https://files.zoho.sa",
+}
+"""Accounts server → file-upload server of its data centre (fact sheet §1.1, SDK 7.0.0 ``dc/*.py``)."""
+
+BULK_WRITE_CREDITS = 500
+"""Credits our budget charges for initialising a Bulk Write job (2nd-hand figure; the service's header corrects it)."""
 
 
 def _list_page(response: httpx.Response) -> ListPage:

@@ -4,6 +4,8 @@ Reading: see `crmhub_zoho.reader` (parallel ``Modified_Time`` windows, resumable
 `crmhub_zoho.bulk` (first loads above ``bulk_threshold``). Writing: ``/upsert`` with ``duplicate_check_fields``
 (default the custom ``USCC`` field), ≤ 100 records per call, so a retry after a lost answer updates instead of
 inserting a duplicate (complaint #6); every per-record answer is read, whatever the HTTP status (207 included).
+Large write-backs (≥ ``write_back.bulk_threshold`` records in one push) go through Bulk Write
+(`crmhub_zoho.bulk_write`); `push_batch_size` tells the deliverer to hand over whole files.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from crmhub.contract import (
 )
 from crmhub.errors import AuthError, CrmhubError, FatalError, IntegrationError, RecordError
 from crmhub_zoho.bulk import BulkReader
+from crmhub_zoho.bulk_write import BulkWriter, Group, plan_groups
 from crmhub_zoho.client import ZohoApiError, ZohoClient
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.mapping import ZohoMapper, parse_time
@@ -65,6 +68,18 @@ class ZohoConnector(Connector[ZohoConfig]):
         self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport,
                                  token_cache=context.token_cache)
         self.last_read_mode: str | None = None
+        self.bulk_writer = BulkWriter(self.client, config, canonical_of=self.mapper.canonical_of)
+
+    @property
+    def push_batch_size(self) -> int | None:
+        """How many records the deliverer should hand to one `push` call (None = its own batch size).
+
+        With Bulk Write on, one push may carry a whole file (≤ 25,000 records), so a change set above
+        ``write_back.bulk_threshold`` reaches `push` in one piece and goes to a Bulk Write job; with it off, the
+        deliverer's batch (100) matches the record API's limit.
+        """
+        wb = self.config.write_back
+        return wb.bulk_file_records if wb.bulk_threshold > 0 else None
 
     def __repr__(self) -> str:
         return f"ZohoConnector(name={self.name!r}, accounts_url={str(self.config.accounts_url)!r})"
@@ -245,7 +260,11 @@ class ZohoConnector(Connector[ZohoConfig]):
 
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         """Update by id (known records) or upsert on the duplicate-check fields, in batches of ≤ 100; one
-        `PushResult` per input, in input order."""
+        `PushResult` per input, in input order.
+
+        A push of at least ``write_back.bulk_threshold`` records goes through Bulk Write (`crmhub_zoho.bulk_write`):
+        one job per group of records with the same operation and fields, ≤ ``bulk_file_records`` each; what is left
+        in groups below the threshold takes the record API. Both run concurrently."""
         spec = self.stream(stream)
         if not spec.writable:
             raise FatalError(f"stream {stream!r} is read-only", connector=self.name, stream=stream)
@@ -253,8 +272,18 @@ class ZohoConnector(Connector[ZohoConfig]):
         dup_fields = (self.config.duplicate_check_fields if stream == "accounts"
                       else list(self.client_dup_fields_for_contacts()))
         results: list[PushResult | None] = [None] * len(records)
-        known = [i for i, r in enumerate(records) if r.source_id]
-        new = [i for i, r in enumerate(records) if not r.source_id]
+        by_bulk: set[int] = set()
+        threshold = self.config.write_back.bulk_threshold
+        bulk_jobs: list[Group] = []
+        payloads: list[dict[str, Any]] = []
+        if threshold > 0 and len(records) >= threshold:
+            payloads = [self.mapper.outbound(stream, r) for r in records]
+            groups = plan_groups(payloads, [bool(r.source_id) for r in records],
+                                 file_records=self.config.write_back.bulk_file_records)
+            bulk_jobs = [g for g in groups if len(g.indexes) >= threshold]
+            by_bulk = {i for g in bulk_jobs for i in g.indexes}
+        known = [i for i, r in enumerate(records) if r.source_id and i not in by_bulk]
+        new = [i for i, r in enumerate(records) if not r.source_id and i not in by_bulk]
         batches = [(True, known[i:i + WRITE_BATCH]) for i in range(0, len(known), WRITE_BATCH)]
         batches += [(False, new[i:i + WRITE_BATCH]) for i in range(0, len(new), WRITE_BATCH)]
 
@@ -278,7 +307,12 @@ class ZohoConnector(Connector[ZohoConfig]):
                 answer = answers[pos] if pos < len(answers) else {}
                 results[i] = self._result(stream, records[i], answer)
 
-        await asyncio.gather(*(one(by_id, b) for by_id, b in batches))
+        async def bulk(group: Group) -> None:
+            answers = await self.bulk_writer.run(stream, module, group, records, payloads, dup_fields[0])
+            for i, res in zip(group.indexes, answers, strict=True):
+                results[i] = res
+
+        await asyncio.gather(*(one(by_id, b) for by_id, b in batches), *(bulk(g) for g in bulk_jobs))
         return [r for r in results if r is not None]
 
     def client_dup_fields_for_contacts(self) -> list[str]:

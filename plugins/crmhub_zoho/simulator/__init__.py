@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from crmhub.contract import SandboxOptions
 from crmhub.sandbox.faults import FaultMiddleware, FaultProfile
-from crmhub_zoho.simulator import admin, bulk, meta, oauth, records, writes
+from crmhub_zoho.simulator import admin, bulk, bulk_write, meta, oauth, records, writes
 from crmhub_zoho.simulator.gate import ZohoGate, throttle_answer
 from crmhub_zoho.simulator.state import DEFAULT_SETTINGS, ZohoSimulator
 
@@ -32,9 +32,14 @@ def routes() -> list[Route]:
         Route("/_sandbox/clock", admin.clock, methods=["POST"]),
         Route("/_sandbox/grant", admin.grant, methods=["POST"]),
         Route("/_sandbox/bulk_fail", admin.bulk_fail, methods=["POST"]),
+        Route("/_sandbox/bulk_write_fail", admin.bulk_write_fail, methods=["POST"]),
         Route("/crm/bulk/{ver:str}/read", bulk.create_job, methods=["POST"]),
         Route("/crm/bulk/{ver:str}/read/{job_id:str}", bulk.job_status, methods=["GET"]),
         Route("/crm/bulk/{ver:str}/read/{job_id:str}/result", bulk.job_result, methods=["GET"]),
+        Route("/crm/bulk/{ver:str}/write", bulk_write.create_job, methods=["POST"]),
+        Route("/crm/bulk/{ver:str}/write/{job_id:str}", bulk_write.job_status, methods=["GET"]),
+        Route("/v2/crm/{zgid:str}/bulk-write/{job_id:str}/{file:str}", bulk_write.job_result, methods=["GET"]),
+        Route(V + "/upload", bulk_write.upload, methods=["POST"]),
         Route(V + "/users", meta.users, methods=["GET"]),
         Route(V + "/org", meta.org, methods=["GET"]),
         Route(V + "/settings/modules", meta.modules, methods=["GET"]),

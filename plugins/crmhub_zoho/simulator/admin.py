@@ -2,7 +2,8 @@
 
 ``GET requests`` (the request log, filterable by ``method``, ``path`` and ``since`` index), ``GET stats``,
 ``POST mutate {"count", "seed", "module"?}`` (realistic edits, answers the ids), ``POST clock
-{"advance_seconds"}``, ``POST grant`` (a fresh authorization code), ``POST bulk_fail {"count"}``.
+{"advance_seconds"}``, ``POST grant`` (a fresh authorization code), ``POST bulk_fail {"count"}``,
+``POST bulk_write_fail {"count"}``.
 """
 
 from __future__ import annotations
@@ -82,3 +83,11 @@ async def bulk_fail(request: Request) -> Response:
     body = await _body(request)
     sim.bulk.fail_next = int(body.get("count", 1))
     return ok({"fail_next": sim.bulk.fail_next})
+
+
+async def bulk_write_fail(request: Request) -> Response:
+    """Make the next N Bulk Write jobs end in FAILED."""
+    sim = sim_of(request)
+    body = await _body(request)
+    sim.bulk_writes.fail_next = int(body.get("count", 1))
+    return ok({"fail_next": sim.bulk_writes.fail_next})

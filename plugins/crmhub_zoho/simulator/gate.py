@@ -3,8 +3,9 @@
 It sits *outside* the fault middleware so injected latency counts as time in flight, as it does at Zoho: a
 client that keeps more calls open than its edition allows gets 429 ``TOO_MANY_REQUESTS`` (no ``Retry-After``).
 Heavy calls (COQL, writes of more than 10 records) also share a sub-concurrency of 10; every API call spends
-credits from the rolling 24 h budget (writes 1 per 10 records, 2nd-hand) and ``X-API-CREDITS-REMAINING`` appears
-once half the budget is spent. The OAuth server and ``/_sandbox`` are outside the limits.
+credits from the rolling 24 h budget (writes 1 per 10 records, a Bulk Write job ``bulk_write_credits``, both
+2nd-hand) and ``X-API-CREDITS-REMAINING`` appears once half the budget is spent.
+The OAuth server and ``/_sandbox`` are outside the limits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from crmhub_zoho.simulator.responses import dumps
 if TYPE_CHECKING:
     from crmhub_zoho.simulator.state import ZohoSimulator
 
-_WRITE = re.compile(r"^/crm/v[\d.]+/(?!coql$|settings/|users|org$)[^/]+(?:/upsert|/[0-9]+)?$")
+_WRITE = re.compile(r"^/crm/v[\d.]+/(?!coql$|settings/|users|org$|upload$)[^/]+(?:/upsert|/[0-9]+)?$")
+_BULK_WRITE_JOB = re.compile(r"^/crm/bulk/v[\d.]+/write$")
 
 
 async def _answer_429(send: Send, reason: str, remaining: int | None = None) -> None:
@@ -85,6 +87,8 @@ class ZohoGate:
             heavy = heavy or count > 10
             cost = max(1, -(-count // 10))
             receive = _replay(body)
+        elif method == "POST" and _BULK_WRITE_JOB.match(path):
+            cost = int(sim.settings["bulk_write_credits"])  # initialising a job (2nd-hand: 500 credits)
         if sim.in_flight >= sim.settings["concurrency"] or (heavy and sim.heavy_in_flight >= sim.settings[
                 "heavy_concurrency"]):
             sim.rejected_concurrency += 1

@@ -49,6 +49,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "bulk_polls": 3,
     "bulk_downloads_per_minute": 10,
     "bulk_rows_per_file": 200_000,
+    "bulk_write_polls": 2,
+    "bulk_write_credits": 500,
     "log_size": 200_000,
     "org_name": "示范银行对公业务部",
 }
@@ -90,6 +92,9 @@ class ZohoSimulator:
         from crmhub_zoho.simulator.bulk import BulkJobs
 
         self.bulk = BulkJobs(self)
+        from crmhub_zoho.simulator.bulk_write import BulkWrites
+
+        self.bulk_writes = BulkWrites(self)
         if options.world is not None:
             self.load_world(options.world)
 

@@ -34,7 +34,7 @@ class RecordFailure(Exception):
 
     def __init__(self, code: str, message: str, details: dict[str, Any]) -> None:
         super().__init__(message)
-        self.answer = {"code": code, "details": details, "message": message, "status": "error"}
+        self.answer: dict[str, Any] = {"code": code, "details": details, "message": message, "status": "error"}
 
 
 def _invalid(fd: FieldDef, path: str, **extra: Any) -> RecordFailure:

@@ -111,6 +111,7 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
     ``on_batch`` hears the counts so far after each batch (progress bars, ETAs).
     """
     stats = DeliveryStats()
+    batch = getattr(connector, "push_batch_size", None) or batch  # e.g. Zoho Bulk Write takes a whole file per push
     while True:
         if deadline is not None and time.monotonic() >= deadline:
             return stats
