@@ -14,7 +14,8 @@ concurrency limit of 10 (Standard edition, enforced by the simulator) it measure
   added latency plus the simulator's median service time for one page.
 * **simulator**: records served per second of the simulator's own busy time.
 
-Prints records/s, peak RSS MiB of the client process per run and the ratios; no asserts.
+Prints records/s, CPU seconds and µs per record of the client process (simulator CPU excluded: it runs in its own
+process), peak RSS MiB per run and the ratios; no asserts.
 """
 
 from __future__ import annotations
@@ -350,8 +351,11 @@ def simulator_speed(url: str, seconds: float = 4.0) -> float:
 
 
 def measure(label: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()``'s result (with ``cpu``: CPU seconds of this process, threads included) and its peak RSS."""
+    cpu = time.process_time()
     with PeakRss() as rss:
         result = fn()
+    result["cpu"] = time.process_time() - cpu
     return result, rss.peak
 
 
@@ -387,11 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n-- added latency {latency:g} ms --")
         print(f"connector   {conn['records']:>8,} records {conn['seconds']:7.2f} s {rate:>9,.0f} rec/s "
               f"peak {conn_mib:6.1f} MiB  mode={conn['mode']} calls={conn['metrics']['api_calls']} "
-              f"429s={conn['metrics']['throttled']} retries={conn['metrics']['retries']}")
+              f"429s={conn['metrics']['throttled']} retries={conn['metrics']['retries']}  "
+              f"cpu {conn['cpu']:.2f} s = {conn['cpu'] / max(1, conn['records']) * 1e6:.0f} µs/record")
         print(f"reader only {raw['records']:>8,} records {raw['seconds']:7.2f} s "
               f"{raw['records'] / raw['seconds']:>9,.0f} rec/s  (no mapping, null sink: transport diagnostic)")
         print(f"bare loop   {bare['records']:>8,} records {bare['seconds']:7.2f} s {bare_rate:>9,.0f} rec/s "
-              f"peak {bare_mib:6.1f} MiB")
+              f"peak {bare_mib:6.1f} MiB  cpu {bare['cpu']:.2f} s = "
+              f"{bare['cpu'] / max(1, bare['records']) * 1e6:.0f} µs/record")
         if isinstance(dlt_result, dict):
             dlt_rate = dlt_result["records"] / dlt_result["seconds"]
             print(f"dlt         {dlt_result['records']:>8,} records {dlt_result['seconds']:7.2f} s "
