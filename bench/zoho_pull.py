@@ -379,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             conn, conn_mib = measure("connector", lambda s=sink: asyncio.run(run_connector(url, s)))
             stats = httpx.get(url + "/_sandbox/stats", timeout=60).json()
             t_service = service_time(url, latency)
+            raw_cpu = time.process_time()
             raw = asyncio.run(run_connector(url, NullSink(), map_records=False))
+            raw["cpu"] = time.process_time() - raw_cpu
             bare, bare_mib = measure("bare", lambda w=work: run_bare(url, w / "bare.db"))
             dlt_result: Any = "skipped (--skip-dlt)" if args.skip_dlt else None
             if dlt_result is None:
@@ -394,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
               f"429s={conn['metrics']['throttled']} retries={conn['metrics']['retries']}  "
               f"cpu {conn['cpu']:.2f} s = {conn['cpu'] / max(1, conn['records']) * 1e6:.0f} µs/record")
         print(f"reader only {raw['records']:>8,} records {raw['seconds']:7.2f} s "
-              f"{raw['records'] / raw['seconds']:>9,.0f} rec/s  (no mapping, null sink: transport diagnostic)")
+              f"{raw['records'] / raw['seconds']:>9,.0f} rec/s  cpu {raw['cpu'] / max(1, raw['records']) * 1e6:.0f} "
+              "µs/record  (no mapping, null sink: transport diagnostic)")
         print(f"bare loop   {bare['records']:>8,} records {bare['seconds']:7.2f} s {bare_rate:>9,.0f} rec/s "
               f"peak {bare_mib:6.1f} MiB  cpu {bare['cpu']:.2f} s = "
               f"{bare['cpu'] / max(1, bare['records']) * 1e6:.0f} µs/record")
