@@ -153,11 +153,19 @@ class BulkWriter:
         if not url:
             return [PushResult(key=r.key, status="error", source_id=r.source_id, retriable=True,
                                reason=f"Zoho Bulk Write job {job_id} completed without a result file") for r in recs]
-        archive_io = await self.client.download(url, stream=stream)
         try:
-            result_rows = read_result(archive_io)
-        finally:
-            archive_io.close()
+            archive_io = await self.client.download(url, stream=stream)
+            try:
+                result_rows = read_result(archive_io)
+            finally:
+                archive_io.close()
+        except (ZohoApiError, IntegrationError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, AuthError) or (isinstance(exc, FatalError) and not isinstance(exc, ZohoApiError)):
+                raise
+            # the job ran: sending the records again in a new job is idempotent, so every record is retriable
+            return [PushResult(key=r.key, status="error", source_id=r.source_id, retriable=True,
+                               reason=f"Zoho Bulk Write job {job_id}: its result file could not be read ({exc})")
+                    for r in recs]
         return self._match(stream, group, recs, result_rows, job_id)
 
     async def _wait(self, job_id: str, stream: str) -> dict[str, Any] | None:
@@ -166,7 +174,7 @@ class BulkWriter:
         delay, waited = wb.bulk_poll_interval, 0.0
         while True:
             job = await self.client.bulk_write_status(job_id, stream=stream)
-            if job.get("status") in ("COMPLETED", "FAILED"):
+            if job.get("status") in ("COMPLETED", "FAILED", "FAILURE"):  # FAILURE is Bulk Read's word; tolerated
                 return job
             if waited >= wb.bulk_timeout:
                 return None

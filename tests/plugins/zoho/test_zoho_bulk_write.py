@@ -254,7 +254,7 @@ async def test_respx_failed_job_keeps_every_record_retriable() -> None:
     created = httpx.Response(200, content=routes["create"].calls[0].request.content).json()
     resource = created["resource"][0]
     assert created["operation"] == "update" and resource["find_by"] == "id" and resource["file_id"] == "55"
-    assert [m["api_name"] for m in resource["field_mappings"]][0] == "id"
+    assert [m["api_name"] for m in resource["field_mappings"]] == ["id", "Account_Name", "Risk_Rating", "Risk_Segment"]
     assert routes["status"].call_count == 3
 
 
@@ -287,3 +287,13 @@ async def test_respx_rejected_upload_fails_the_group_without_retry() -> None:
     async with _connector() as conn:
         results = await conn.push("accounts", _knowns(10))
     assert all(r.status == "error" and not r.retriable and "INVALID_FILE" in (r.reason or "") for r in results)
+
+
+@respx.mock
+async def test_respx_lost_result_file_leaves_records_retriable() -> None:
+    _mock_common([{"status": "IN PROGRESS"}, {"status": "COMPLETED", "result": {"download_url": RESULT}}])
+    respx.get(RESULT).mock(return_value=httpx.Response(404, json={
+        "code": "RESOURCE_NOT_FOUND", "details": {}, "message": "not found", "status": "error"}))
+    async with _connector() as conn:
+        results = await conn.push("accounts", _knowns(10))
+    assert all(r.status == "error" and r.retriable and "result file" in (r.reason or "") for r in results)
