@@ -253,9 +253,7 @@ class ZohoMapper:
             client = CorporateClient.model_validate(data)
         except ValidationError as exc:
             raise Reject(*_explain(exc, f)) from None
-        # every part is already validated (the client just now, the id and time above): construct, don't re-check
-        return SourceRecord.model_construct(stream="accounts", source_id=rid, data=client, modified_at=modified,
-                                            raw=rec)
+        return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=rec)
 
     def _risk(self, rec: Mapping[str, Any]) -> dict[str, str] | None:
         """The rating and segment crmhub wrote (``Risk_Rating``/``Risk_Segment``), read back so the echo of our own
@@ -323,8 +321,7 @@ class ZohoMapper:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
                 raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
-            return SourceRecord.model_construct(stream="contacts", source_id=rid, data=contact,
-                                                modified_at=modified, raw=rec)
+            return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
                                   payload=dict(rec))
