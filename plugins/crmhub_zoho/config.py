@@ -39,8 +39,10 @@ class ZohoWriteBack(WriteBack):
     bulk_threshold: int = Field(default=1000, ge=0, description=(
         "A push of at least this many records goes through the Bulk Write API (zipped CSV, job, poll, result "
         "file); smaller ones use /upsert and PUT in batches of 100. 0 = never use Bulk Write."))
-    bulk_file_records: int = Field(default=BULK_WRITE_FILE_LIMIT, ge=1, le=BULK_WRITE_FILE_LIMIT, description=(
-        "Records per Bulk Write file (one job each); Zoho allows at most 25,000."))
+    bulk_file_records: int = Field(default=10_000, ge=1, le=BULK_WRITE_FILE_LIMIT, description=(
+        "Records per Bulk Write file (one job each) and per push the deliverer hands over; Zoho allows at most "
+        "25,000. 10,000 keeps the deliverer's batch in memory small while a job still costs half the credits of "
+        "the same records through the record API (2nd-hand: 500 vs 1,000)."))
     bulk_poll_interval: float = Field(default=2.0, gt=0, description="First wait between Bulk Write status polls.")
     bulk_poll_max: float = Field(default=30.0, gt=0, description="Longest wait between Bulk Write status polls.")
     bulk_timeout: float = Field(default=3600.0, gt=0, description=(

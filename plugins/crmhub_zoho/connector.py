@@ -74,7 +74,7 @@ class ZohoConnector(Connector[ZohoConfig]):
     def push_batch_size(self) -> int | None:
         """How many records the deliverer should hand to one `push` call (None = its own batch size).
 
-        With Bulk Write on, one push may carry a whole file (≤ 25,000 records), so a change set above
+        With Bulk Write on, one push may carry a whole file (``bulk_file_records``, ≤ 25,000), so a change set above
         ``write_back.bulk_threshold`` reaches `push` in one piece and goes to a Bulk Write job; with it off, the
         deliverer's batch (100) matches the record API's limit.
         """

@@ -56,7 +56,7 @@ async def test_bulk_write_updates_and_upserts_with_per_record_results(zoho_serve
     records[5] = _known(existing[5], "old5", name="名" * 201)  # longer than Account_Name allows
     records += [_new(i) for i in range(15)]
     async with connector_for(server, write_back=BULK) as conn:
-        assert conn.push_batch_size == 25_000
+        assert conn.push_batch_size == 10_000
         results = await conn.push("accounts", records)
     assert [r.key for r in results] == [r.key for r in records]
     log_settled(server, lambda log: sum(e["path"] == "/crm/bulk/v8/write" for e in log) >= 2)
