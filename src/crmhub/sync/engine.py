@@ -33,10 +33,10 @@ from crmhub.sync.locks import LockSet, holder_id
 from crmhub.sync.merge import Merger, load_lineage, load_members
 from crmhub.sync.outbox import deliver
 from crmhub.sync.recovery import recover_dead_runs
-from crmhub.sync.report import ConnectorReport, PlannedChange, RunReport
+from crmhub.sync.report import ConnectorReport, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.unit import UnitOfWork
-from crmhub.sync.writeback import OutboxBatch, Target, plan_client, target_states, writable_targets
+from crmhub.sync.writeback import Target, plan_batch, writable_targets
 
 log = logging.getLogger("crmhub.sync")
 
@@ -335,32 +335,14 @@ class SyncEngine:
 
     def _plan(self, ctx: RunContext) -> None:
         targets = self._targets(ctx)
-        last_id = 0
-        while True:
+        last_id: int | None = 0
+        while last_id is not None:
             with ctx.uow.transaction() as s:
-                goldens = list(s.scalars(select(GoldenClient).where(
-                    GoldenClient.needs_plan.is_(True), GoldenClient.id > last_id)
-                    .order_by(GoldenClient.id).limit(MERGE_BATCH)))
-                if not goldens:
-                    break
-                last_id = goldens[-1].id
-                states = target_states(s, [g.id for g in goldens], targets)
-                batch = OutboxBatch(ctx.report.run_id)
-                for golden in goldens:
-                    for target in targets:
-                        members = states.get((golden.id, target.connector), [])
-                        for plan in plan_client(s, golden, target, ctx.report.run_id, members=members,
-                                                batch=batch):
-                            ctx.report.totals.planned_writes += 1
-                            if ctx.uow.dry_run:
-                                ctx.report.plan.append(PlannedChange(
-                                    connector=plan.target, stream=plan.stream, action=plan.action,
-                                    client_id=plan.client_id, client_name=plan.client_name,
-                                    source_id=plan.source_id,
-                                    fields={k: {"before": b, "after": a} for k, (b, a) in plan.changes.items()}))
-                    if targets or not ctx.uow.dry_run:
-                        golden.needs_plan = False
-                batch.flush(s)
+                outcome = plan_batch(s, last_id, targets, ctx.report.run_id, dry_run=ctx.uow.dry_run,
+                                     limit=MERGE_BATCH)
+            last_id = outcome.last_id
+            ctx.report.totals.planned_writes += outcome.planned
+            ctx.report.plan.extend(plan.as_change() for plan in outcome.plans)
 
     async def _deliver(self, ctx: RunContext) -> None:
         for target in self._targets(ctx):
