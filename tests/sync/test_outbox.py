@@ -155,3 +155,28 @@ async def test_a_batch_is_a_handful_of_statements(store: Store) -> None:
         event.remove(store.engine, "before_cursor_execute", listen)
     assert stats.confirmed == 60
     assert len(statements) <= 10, statements  # pending ×2, mark sent, answers, snapshots read + patch, last pending
+
+
+def test_pending_reads_an_ordered_index_range_on_sqlite(store: Store) -> None:
+    """Each batch starts where the last ended, on the (state, target) index in id order: no sort of every row
+    still waiting (which made a pass over N writes cost N²/batch)."""
+    seed(store, 3)
+    seen: list[tuple[str, Any]] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        with store.begin() as s:
+            assert len(pending(s, "crm", 2, after_id=1)) == 2
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    queries = [(q, p) for q, p in seen if "FROM outbox" in q]
+    assert len(queries) == 2  # planned, sent
+    if store.dialect != "sqlite":
+        return
+    with store.engine.connect() as conn:
+        for statement, params in queries:
+            plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            assert plan == "SEARCH outbox USING INDEX ix_outbox_state_target (state=? AND target=? AND rowid>?)", plan

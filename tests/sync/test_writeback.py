@@ -153,11 +153,14 @@ def test_target_states_is_driven_by_the_xref_client_id_index(store: Store) -> No
     assert sorted(states) == [(i, "crm") for i in ids[:5]]
     (statement, params), = [(q, p) for q, p in seen if "xref" in q]
     with store.engine.connect() as conn:
-        if store.dialect == "sqlite":
-            plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
-            assert "USING COVERING INDEX ix_xref_client_id" in plan, plan
-            assert "source_record USING INTEGER PRIMARY KEY" in plan, plan
-            assert "SCAN" not in plan and "sqlite_autoindex_source_record" not in plan, plan
+        if store.dialect == "sqlite":  # without statistics (a fresh store) and with them (after ANALYZE)
+            for analyze in (False, True):
+                if analyze:
+                    conn.exec_driver_sql("ANALYZE")
+                plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+                assert "USING COVERING INDEX ix_xref_client_id" in plan, plan
+                assert "source_record USING INTEGER PRIMARY KEY" in plan, plan
+                assert "SCAN" not in plan and "sqlite_autoindex_source_record" not in plan, plan
         else:  # PostgreSQL: with sequential scans priced out, the batch's rows come by the client id index
             conn.execute(text("SET enable_seqscan = off"))
             plan = " | ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))

@@ -193,8 +193,9 @@ def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_i
     """Plan the next ``limit`` golden clients flagged ``needs_plan`` after ``after_id``, in a handful of statements.
 
     One SELECT of plain (id, name, data) rows, one of their targets' records (`target_states`), the outbox's
-    three (`OutboxBatch.flush`) and one UPDATE clearing the flag over the batch's id range. The flag stays set
-    in a dry run without targets, as it always did (a dry run's store is thrown away anyway).
+    three (`OutboxBatch.flush`) and one UPDATE clearing the flag of exactly the clients read (by id, as the ORM
+    did per object; merges that set it are held off by the merge lock). The flag stays set in a dry run without
+    targets, as it always did (a dry run's store is thrown away anyway).
     """
     rows = session.execute(select(GoldenClient.id, GoldenClient.name, GoldenClient.data).where(
         GoldenClient.needs_plan.is_(True), GoldenClient.id > after_id)
@@ -214,9 +215,8 @@ def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_i
                 out.plans.extend(plans)
     out.queued = batch.flush(session)
     if targets or not dry_run:
-        session.execute(update(GoldenClient).where(
-            GoldenClient.id > after_id, GoldenClient.id <= out.last_id, GoldenClient.needs_plan.is_(True))
-            .values(needs_plan=False).execution_options(synchronize_session=False))
+        session.execute(update(GoldenClient).where(GoldenClient.id.in_([g.id for g in goldens]))
+                        .values(needs_plan=False).execution_options(synchronize_session=False))
     return out
 
 
