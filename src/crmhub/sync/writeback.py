@@ -130,19 +130,22 @@ def target_states(session: Session, client_ids: Sequence[int], targets: Sequence
     """(client id, target connector) → the target's records of that client, for a whole batch in one query.
 
     The query is driven by the ``xref.client_id`` index: a batch costs its own members, whatever the size of the
-    book. ``connector || ''`` keeps the ``(connector, stream, source_id)`` index out of the planner's reach —
-    without statistics SQLite preferred it and walked every record of the target per batch (O(N²) over a run).
-    Members are ordered by record id here, so the first one of each client is always the same record.
+    book. On SQLite ``connector || ''`` keeps the ``(connector, stream, source_id)`` index out of the planner's
+    reach: without statistics (a store nobody ANALYZEd) it preferred that index and walked every record of the
+    target per batch — O(N²) over a run. PostgreSQL plans from statistics (autovacuum analyses), which an
+    expression would blind, so it gets the plain column. Members are ordered by record id here, so the first one
+    of each client is always the same record.
     """
     out: dict[tuple[int, str], list[TargetState]] = {}
     if not client_ids or not targets:
         return out
     streams = {t.connector: t.stream.name for t in targets}
+    connector = SourceRow.connector + "" if session.get_bind().dialect.name == "sqlite" else SourceRow.connector
     rows = session.execute(
         select(Xref.client_id, SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.source_id,
                SourceRow.data, SourceRow.content_hash)
         .select_from(Xref).join(SourceRow, SourceRow.id == Xref.source_record_id)
-        .where(Xref.client_id.in_(list(client_ids)), (SourceRow.connector + "").in_(list(streams)),
+        .where(Xref.client_id.in_(list(client_ids)), connector.in_(list(streams)),
                SourceRow.deleted.is_(False))).all()
     for r in sorted(rows, key=lambda r: r.id):
         if streams.get(r.connector) == r.stream:
