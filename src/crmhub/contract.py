@@ -184,6 +184,9 @@ class WriteBack(BaseModel):
                               description="Canonical fields written back, e.g. uscc, name, industry, phone; add risk "
                                           "to write the internal rating and segment (off by default).")
     create: bool = False
+    inline_seconds: float = Field(default=120.0, ge=0, description=(
+        "Longest a sync's deliver phase spends sending this connector's write-backs; what is left stays queued "
+        "(the run report says how many, with an ETA) for `crmhub deliver` or a `deliver` job. 0 queues them all."))
 
 
 class ConnectorConfig(PluginConfig):

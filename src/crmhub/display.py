@@ -91,3 +91,18 @@ def reason(text: str | None, lang: Lang | None = None) -> str:
         if pattern.match(text):
             return pattern.sub(replacement, text)
     return text
+
+
+def duration_text(seconds: float | None, lang: Lang | None = None) -> str:
+    """``5400`` → ``1 h 30 min`` / ``1 小时 30 分``: an ETA or an elapsed time for people (minutes, not seconds,
+    once it is over a minute)."""
+    if seconds is None:
+        return "-"
+    zh = (lang or current_lang()) == "zh"
+    rest = max(0, round(seconds))
+    if rest < 60:
+        return f"{rest} 秒" if zh else f"{rest} s"
+    hours, minutes = divmod(round(rest / 60), 60)
+    if zh:
+        return f"{hours} 小时 {minutes} 分" if hours else f"{minutes} 分钟"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -60,7 +60,7 @@ def test_mistakes_are_named_by_key_path(registry: Registry) -> None:
     assert "'sync'" in found["jobs.e.command"]
     assert found["jobs.f.connectors"] == "unknown connector(s) 'salesforce', 'sap'; configured: zoho, ledger"
     assert found["jobs.g"] == "unknown key 'crom'; did you mean 'cron'?"
-    assert "sync jobs only" in found["jobs.h"]
+    assert "sync and deliver jobs only" in found["jobs.h"]
     assert "[notify.digest] enabled = true" in found["jobs.i.command"]
     assert "'skip' or 'once'" in found["jobs.j.catch_up"]
 
@@ -126,3 +126,19 @@ def test_worker_needs_postgresql(tmp_path: Path, registry: Registry, monkeypatch
     assert main(["--lang", "en", "worker", "-c", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "needs a PostgreSQL store" in err and "crmhub scheduler run" in err
+
+
+async def test_deliver_job_takes_connectors_and_runs_through_run_job(store: Store, store_url: str,
+                                                                     registry: Registry) -> None:
+    """A `deliver` job may name its connectors (like a sync job) and never overlaps another deliverer of them
+    on any worker; with nothing to write back it is a quiet success listing no target."""
+    from crmhub.jobs.worker import procrastinate_lock
+
+    settings = make_settings(registry, store_url, {"drain": {"cron": "*/10 * * * *", "command": "deliver",
+                                                             "connectors": ["crm"]}}, crm={"records": 2})
+    assert procrastinate_lock(settings, "drain") == "deliver:crm"
+    result = await run_job(settings, registry, "drain", store=store)
+    assert result.status == "succeeded" and result.details == {"targets": []}
+    with pytest.raises(Exception, match="applies to sync and deliver jobs only"):
+        make_settings(registry, store_url, {"n": {"cron": "0 2 * * *", "command": "notify run",
+                                                  "connectors": ["crm"]}}, crm={})

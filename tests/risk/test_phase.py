@@ -78,6 +78,8 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
 
     report = await engine(store, registry).run()
     assert report.status == "succeeded" and "risk" in report.phases
+    assert "deliver" not in dry.phases and "deliver" in report.phases  # a dry run never reaches outside
+    assert set(report.phase_cpu) == set(report.phases) and all(v >= 0 for v in report.phase_cpu.values())
     assert (report.totals.risk_assessed, report.totals.rating_changes) == (1, 0)
     assert report.totals.alerts_raised == 2  # 2.5M in (0502 credits), 2.5M out (0502 debits)
     with store.begin() as s:

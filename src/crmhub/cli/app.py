@@ -38,6 +38,8 @@ COMMANDS: dict[str, LazyCommand] = {
                         "Upsert canonical records into a connector and print one JSON result per record."),
     "sync": LazyCommand("sync_cmds", "sync", "Pull every configured connector, merge into golden records, write back, "
                         "and report the run."),
+    "deliver": LazyCommand("deliver_cmds", "deliver", "Send the write-backs syncs left queued, at each CRM's rate "
+                           "limit, with progress and an ETA."),
     "report": LazyCommand("sync_cmds", "report",
                           "Show a past run's report as a table, JSON or a self-contained HTML page."),
     "demo": LazyCommand("sandbox_cmds", "demo", "Start the simulators, run a full sync, change records, run an "

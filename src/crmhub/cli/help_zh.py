@@ -68,6 +68,18 @@ HELP_ZH: dict[str, str] = {
         '等待同一连接器正在进行的同步的秒数。',
     'Also write the HTML report to this file.':
         '同时将 HTML 报告写入此文件。',
+    "Send the write-backs syncs left queued, at each CRM's rate limit, with progress and an ETA.":
+        '按各 CRM 的限流速度发送同步留在队列中的回写，显示进度和预计剩余时间。',
+    'Keep running: send new write-backs as syncs queue them (stop with Ctrl-C; nothing is lost).':
+        '持续运行：同步排入新的回写时随即发送（按 Ctrl-C 停止，不会丢失任何数据）。',
+    'With --follow: seconds between looks at the queue.':
+        '配合 --follow：两次检查队列之间的秒数。',
+    'Seconds to wait for another deliverer of the same connector (default: skip that connector).':
+        '等待同一连接器的另一个投递进程的秒数（默认：跳过该连接器）。',
+    "Only this connector's write-backs (repeatable).":
+        '只发送此连接器的回写（可重复）。',
+    'Print one JSON object per connector.':
+        '每个连接器输出一个 JSON 对象。',
     "Show a past run's report as a table, JSON or a self-contained HTML page.":
         '以表格、JSON 或独立的 HTML 页面显示以往某次运行的报告。',
     'Run id (default: the last run).':

@@ -112,8 +112,7 @@ async def run_sync(ctx: JobContext) -> CommandResult:
     notifier = Notifier(settings, ctx.registry, store) if settings.notify.enabled and settings.channels else None
     guard = SafePoints(asyncio.get_running_loop(), ctx.token)
 
-    async def after_run(report: RunReport) -> None:
-        guard.phase("notify")  # the run is stored: let its notifications go out
+    async def after_run(report: RunReport) -> None:  # the engine tells the guard it is in "notify" first
         if notifier is not None:
             await notifier.after_run(report)
 
@@ -253,6 +252,21 @@ async def run_digest(ctx: JobContext) -> CommandResult:
     return await _cancellable(ctx, work)
 
 
+async def run_deliver(ctx: JobContext) -> CommandResult:
+    """Send the write-backs syncs left queued (`crmhub.sync.deliverer`); safe to stop anywhere — rows are marked
+    ``sent`` before each call and re-sent idempotently by the next deliverer."""
+    from crmhub.sync.deliverer import run_deliverer
+
+    async def work() -> CommandResult:
+        results = await run_deliverer(ctx.settings, ctx.registry, ctx.store, ctx.job.connectors)
+        errors = [f"{r.connector}: {r.error}" for r in results if r.error]
+        return CommandResult("failed" if errors else "succeeded",
+                             details={"targets": [r.as_dict() for r in results]}, error="; ".join(errors) or None)
+
+    return await _cancellable(ctx, work)
+
+
 COMMANDS: dict[str, Callable[[JobContext], Awaitable[CommandResult]]] = {
-    "sync": run_sync, "risk assess": run_risk, "notify run": run_notify, "report digest": run_digest,
+    "sync": run_sync, "deliver": run_deliver, "risk assess": run_risk, "notify run": run_notify,
+    "report digest": run_digest,
 }

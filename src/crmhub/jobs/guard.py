@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from crmhub.sync.ingest import StreamStats
+from crmhub.sync.phases import not_cancel_safe
 
-CRITICAL_PHASES = frozenset({"match", "merge", "notify"})
-"""Phases a stop waits for: match and merge work in a thread; ``notify`` comes after the run is stored."""
+CRITICAL_PHASES = not_cancel_safe()
+"""Phases a stop waits for, as each phase declares (`crmhub.sync.phase.Phase.cancel_safe`): those working in a
+thread (match, merge, link, risk, plan) and the finishing ones (report, notify)."""
 StopKind = Literal["timeout", "shutdown"]
 log = logging.getLogger("crmhub.jobs")
 

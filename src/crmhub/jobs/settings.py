@@ -5,8 +5,8 @@
     [jobs.nightly_sync]
     cron = "0 2 * * *"            # five-field cron, in `timezone`
     timezone = "Asia/Shanghai"    # the default
-    command = "sync"              # or "risk assess", "notify run", "report digest"
-    connectors = ["zoho", "fxiaoke", "ledger"]   # optional (sync only); default: every enabled connector
+    command = "sync"              # or "deliver", "risk assess", "notify run", "report digest"
+    connectors = ["zoho", "fxiaoke", "ledger"]   # optional (sync, deliver); default: every enabled connector
     timeout = "30m"               # 30s, 10m, 2h, 1h30m or a number of seconds
     catch_up = "skip"             # or "once": run one missed tick after downtime
 
@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Command = Literal["sync", "risk assess", "notify run", "report digest"]
-COMMANDS: tuple[str, ...] = ("sync", "risk assess", "notify run", "report digest")
+Command = Literal["sync", "deliver", "risk assess", "notify run", "report digest"]
+COMMANDS: tuple[str, ...] = ("sync", "deliver", "risk assess", "notify run", "report digest")
 CatchUp = Literal["skip", "once"]
 DEFAULT_TIMEOUT = "1h"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -87,8 +87,9 @@ class JobSettings(BaseModel):
 
     cron: str = Field(description="Five-field cron expression, evaluated in `timezone`.")
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the cron expression.")
-    command: Command = Field(default="sync", description="sync, risk assess, notify run or report digest.")
-    connectors: list[str] | None = Field(default=None, description="Sync only: these connectors (default: all).")
+    command: Command = Field(default="sync", description="sync, deliver, risk assess, notify run or report digest.")
+    connectors: list[str] | None = Field(default=None, description="Sync and deliver only: these connectors "
+                                                                   "(default: all).")
     timeout: str | float = Field(default=DEFAULT_TIMEOUT, description="Longest run, e.g. 30m; then it is stopped.")
     catch_up: CatchUp = Field(default="skip", description="After downtime: skip missed ticks, or run one (once).")
     enabled: bool = Field(default=True, description="A disabled job is listed but never scheduled.")
@@ -135,8 +136,8 @@ class JobSettings(BaseModel):
 
     @model_validator(mode="after")
     def _connectors_only_for_sync(self) -> JobSettings:
-        if self.connectors is not None and self.command != "sync":
-            raise ValueError(f"`connectors` applies to sync jobs only (this job runs {self.command!r})")
+        if self.connectors is not None and self.command not in ("sync", "deliver"):
+            raise ValueError(f"`connectors` applies to sync and deliver jobs only (this job runs {self.command!r})")
         return self
 
     @property

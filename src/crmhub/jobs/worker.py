@@ -155,6 +155,9 @@ def procrastinate_lock(settings: Settings, name: str) -> str:
     if job.command == "sync":
         names = job.connectors or [n for n, c in settings.connectors.items() if c.enabled]
         return ("connector:" + ",".join(sorted(names)))[:200] if names else liveness.job_lock(name)
+    if job.command == "deliver":  # a target's deliverers never overlap (the deliver lock says so again in-store)
+        names = job.connectors or [n for n, c in settings.connectors.items() if c.enabled]
+        return ("deliver:" + ",".join(sorted(names)))[:200] if names else liveness.job_lock(name)
     if job.command == "risk assess":
         return MERGE_LOCK
     return liveness.job_lock(name)

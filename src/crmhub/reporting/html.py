@@ -11,6 +11,7 @@ from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
 from crmhub.reporting.masked import mask_report
+from crmhub.reporting.terminal import queued_lines
 from crmhub.sync.report import RunReport
 
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
@@ -37,4 +38,5 @@ def render_html(report: RunReport, lang: Lang) -> str:
     phase_chart = _bars([(labels.get(k, k), v) for k, v in report.phases.items()])
     return _env.get_template("report.html.j2").render(
         report=report, labels=labels, lang=lang, columns=STREAM_COLUMNS, stream_chart=stream_chart,
-        phase_chart=phase_chart, totals=report.totals.shown(), timezone=current_timezone().key)
+        phase_chart=phase_chart, totals=report.totals.shown(), timezone=current_timezone().key,
+        queued=queued_lines(report, lang))

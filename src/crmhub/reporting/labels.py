@@ -37,6 +37,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     "data_quality": {"en": "records kept with data-quality findings", "zh": "存在数据质量问题但已保留的记录"},
     "planned_writes": {"en": "planned write-backs", "zh": "计划回写"},
     "write_failed": {"en": "write-backs failed", "zh": "回写失败"},
+    "write_queued": {"en": "write-backs queued", "zh": "排队待回写"},
+    "queued_note": {"en": "[{name}] {count} write-backs queued{eta}; `crmhub deliver` sends them (or a deliver job)",
+                    "zh": "[{name}] {count} 条回写排队中{eta}；由 `crmhub deliver`（或 deliver 作业）发送"},
+    "queued_eta": {"en": " — about {eta} at this run's pace", "zh": "，按本次速度约需 {eta}"},
     "risk_assessed": {"en": "clients assessed", "zh": "完成风险评估的客户"},
     "rating_changes": {"en": "rating changes", "zh": "评级变动"},
     "alerts_raised": {"en": "alerts raised", "zh": "新增预警"},
@@ -70,6 +74,8 @@ LABELS: dict[str, dict[Lang, str]] = {
     "risk": {"en": "risk", "zh": "风险"},
     "plan": {"en": "plan", "zh": "回写计划"},
     "deliver": {"en": "deliver", "zh": "投递"},
+    "report": {"en": "store the report", "zh": "保存报告"},
+    "notify": {"en": "notify", "zh": "发送通知"},
     # notify step after the run (w5-delivery)
     "notifications": {"en": "Notifications", "zh": "通知"},
     "notify_counts": {"en": "planned {planned}, delivered {delivered}, retrying {retrying}, failed {failed}, "

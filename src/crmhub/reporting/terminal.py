@@ -6,8 +6,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from crmhub.display import duration_text, local_time
 from crmhub.display import label as value_label
-from crmhub.display import local_time
 from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import STREAM_COLUMNS, label
@@ -40,14 +40,15 @@ def render_report(report: RunReport, lang: Lang) -> Group:
     api = Table()
     api.add_column(label("connector", lang))
     api.add_column(label("status", lang))
-    for col in ("api_calls", "retries", "throttled", "written_back"):
+    for col in ("api_calls", "retries", "throttled", "written_back", "write_queued"):
         api.add_column(label(col, lang), justify="right")
     api.add_column(label("duration", lang), justify="right")
     for name, rep in report.connectors.items():
         api.add_row(name, label(rep.status, lang), str(int(rep.api.get("api_calls", 0))),
                     str(int(rep.api.get("retries", 0))), str(int(rep.api.get("throttled", 0))),
-                    str(rep.written_back), f"{rep.duration_s:.1f}")
+                    str(rep.written_back), str(rep.write_queued), f"{rep.duration_s:.1f}")
     parts.append(api)
+    parts += [Text(line, style="yellow") for line in queued_lines(report, lang)]
     totals = Table(title=label("totals", lang), show_header=False)
     totals.add_column()
     totals.add_column(justify="right")
@@ -65,6 +66,18 @@ def render_report(report: RunReport, lang: Lang) -> Group:
         parts.append(Text(f"{label('error', lang)}: {mask_text(report.error)}", style="red"))
     parts += _notifications(report, lang)
     return Group(*parts)
+
+
+def queued_lines(report: RunReport, lang: Lang) -> list[str]:
+    """One line per connector with write-backs left queued: how many, the ETA, and what sends them."""
+    out = []
+    for name, rep in report.connectors.items():
+        if not rep.write_queued:
+            continue
+        eta = label("queued_eta", lang).format(eta=duration_text(rep.write_eta_s, lang)) \
+            if rep.write_eta_s is not None else ""
+        out.append(label("queued_note", lang).format(name=name, count=f"{rep.write_queued:,}", eta=eta))
+    return out
 
 
 def _notifications(report: RunReport, lang: Lang) -> list[Text]:

@@ -13,13 +13,14 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
+from crmhub.events import AlertRaised, Event, RiskChanged, emit
 from crmhub.model import CorporateClient, Rating, RiskAssessment, RiskSummary, Segment
 from crmhub.model import uscc as uscc_mod
 from crmhub.risk.alerts import alert_json, detect, save_drafts
@@ -33,24 +34,10 @@ if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.report import RunReport
     from crmhub.sync.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.risk")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-class Event(NamedTuple):
-    """A hook to fire after commit: ``(hook name, keyword arguments, origin)``.
-
-    Three fields, not two: the sync engine tells its own ``(client, changes)`` pairs from named events by length
-    (a 2-tuple is a client change), so a named event must not be a pair. ``event[0]`` and ``event[1]`` are the
-    hook and its arguments either way.
-    """
-
-    hook: str
-    kwargs: dict[str, Any]
-    origin: str = "risk"
 
 
 def default_today() -> date:
@@ -167,8 +154,7 @@ class RiskEngine:
                 before = _stored(session, cur.id) if cur is not None else None
                 client = clients.get(g.id) or _client(g)
                 clients[g.id] = client
-                out.append(Event("crmhub_risk_changed", {"client": client, "before": before, "after": a,
-                                                          "run_id": run_id}))
+                out.append(RiskChanged(client, before, a))
         session.flush()
         for i in range(0, len(superseded), 900):
             session.execute(update(R).where(R.id.in_(superseded[i:i + 900])).values(current=False))
@@ -184,8 +170,7 @@ class RiskEngine:
             for alert in saved.created:
                 golden = by_id.get(alert.client_id or -1)
                 owner = (clients.get(golden.id) or _client(golden)) if golden is not None else None
-                out.append(Event("crmhub_alert_raised", {"alert": alert_json(alert), "client": owner,
-                                                          "run_id": run_id}))
+                out.append(AlertRaised(alert_json(alert), owner))
         return out
 
 
@@ -214,23 +199,21 @@ def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str,
 
 
 def make_risk_phase(settings: Settings, registry: Registry
-                    ) -> Callable[..., list[Event]]:
+                    ) -> Callable[[UnitOfWork, int | None, Callable[[list[Event]], None]], AssessOutcome]:
     """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch.
 
-    Events (risk changed, alert raised) go to ``emit`` right after each batch commits when the engine passes it
-    — memory then stays bounded by the batch on a book of any size — and are otherwise returned at the end.
+    The events of each batch (risk changed, alert raised) go to ``emit`` right after the batch commits, so memory
+    stays bounded by the batch on a book of any size.
     """
 
     if settings.risk.enabled:
         RiskEngine(settings, registry)  # a scorecard reading unknown inputs fails here, before anything is pulled
 
-    def phase(uow: UnitOfWork, run_id: int | None, report: RunReport,
-              emit: Callable[[list[Event]], None] | None = None) -> list[Event]:
+    def step(uow: UnitOfWork, run_id: int | None, emit: Callable[[list[Event]], None]) -> AssessOutcome:
         if not settings.risk.enabled:
-            return []
+            return AssessOutcome(date.today())
         engine = RiskEngine(settings, registry)  # per run: "today" moves on in a long-lived scheduler
         outcome = AssessOutcome(engine.today)
-        events: list[Event] = []
         with uow.transaction() as s:
             engine.prepare(s)
             engine.flag_stale(s)
@@ -244,19 +227,12 @@ def make_risk_phase(settings: Settings, registry: Registry
                     break
                 last = ids[-1]
                 batch = engine.process(s, ids, run_id, outcome)
-            if emit is not None:
-                emit(batch)
-            else:
-                events += batch
-        t = report.totals
-        t.risk_assessed += outcome.clients
-        t.rating_changes += outcome.rating_changes
-        t.alerts_raised += outcome.alerts_raised
+            emit(batch)
         log.info("risk: %d clients (%d new assessments, %d unchanged), %d rating changes, %d alerts",
                  outcome.clients, outcome.assessed, outcome.unchanged, outcome.rating_changes, outcome.alerts_raised)
-        return events
+        return outcome
 
-    return phase
+    return step
 
 
 def _ids_for(session: Session, usccs: Sequence[str]) -> list[int]:
@@ -315,11 +291,7 @@ def assess(store: Store, settings: Settings, registry: Registry, usccs: Sequence
     for ids in _batches(store, settings.risk.batch_size, usccs, all):
         with store.begin() as s:
             events = engine.process(s, ids, run_id, outcome, events=fire, keep_results=bool(usccs))
-        for event in events:
-            try:
-                getattr(registry.hook, event.hook)(**event.kwargs)
-            except Exception:
-                log.exception("a plugin's %s handler failed", event.hook)
+        emit(registry.hook, events, run_id)
         if progress is not None:
             progress(outcome)
     return outcome

@@ -49,6 +49,7 @@ COMMANDS: dict[str, Rule] = {
     "pull": Rule("act", _OP),
     "push": Rule("act", _OP),
     "sync": Rule("act", _OP),
+    "deliver": Rule("act", _OP),
     "worker": Rule("act", _OP),
     "scheduler run": Rule("act", _OP),
     "jobs run": Rule("act", _OP),

@@ -13,7 +13,8 @@ SELECT and one executemany UPDATE of the target's snapshots — a handful of sta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,15 +143,20 @@ def _confirm_applied(session: Session, target: str, rows: list[Due], stats: Deli
 
 
 async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, batch: int = 100,
-                  run_id: int | None = None) -> DeliveryStats:
+                  run_id: int | None = None, deadline: float | None = None,
+                  on_batch: Callable[[DeliveryStats], None] | None = None) -> DeliveryStats:
     """Send everything due for ``target`` in batches; returns counts. Raises `FatalError` to stop.
 
-    The pass walks the outbox once in id order (a cursor, not "the first rows still due"): a row retried later in
-    this pass is not met again, and each batch's query starts where the last one ended.
+    ``deadline`` (a `time.monotonic` value) stops between batches once passed, leaving the rest planned;
+    ``on_batch`` hears the counts so far after each batch (progress bars, ETAs). The pass walks the outbox once
+    in id order (a cursor, not "the first rows still due"): a row retried later in this pass is not met again,
+    and each batch's query starts where the last one ended.
     """
     stats = DeliveryStats()
     after = 0
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return stats
         with uow.transaction() as s:
             rows = pending(s, target, batch, after)
             if not rows:
@@ -181,6 +187,8 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             return stats
         with uow.transaction() as s:
             _record(s, target, snapshot, results, stats, run_id)
+        if on_batch is not None:
+            on_batch(stats)
 
 
 _CONFIRM = update(Outbox).where(Outbox.id == bindparam("b_id")).values(

@@ -23,6 +23,12 @@ class ConnectorReport(BaseModel):
     written_back: int = 0
     write_failed: int = 0
     write_retried: int = 0
+    write_queued: int = 0
+    """Write-backs left queued for this connector when the run ended (sent later by `crmhub deliver`)."""
+    write_eta_s: float | None = None
+    """Time to send the queued ones at the pace this run measured (None when nothing was sent to measure)."""
+    write_note: str | None = None
+    """Why the run sent nothing to this target although it has a queue (e.g. a deliverer is draining it)."""
     duration_s: float = 0.0
 
 
@@ -53,6 +59,7 @@ class RunTotals(BaseModel):
     planned_writes: int = 0
     written_back: int = 0
     write_failed: int = 0
+    write_queued: int = 0
     risk_assessed: int = 0
     rating_changes: int = 0
     alerts_raised: int = 0
@@ -82,6 +89,8 @@ class RunReport(BaseModel):
     connectors: dict[str, ConnectorReport] = Field(default_factory=dict)
     totals: RunTotals = Field(default_factory=RunTotals)
     phases: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase.")
+    phase_cpu: dict[str, float] = Field(default_factory=dict, description="CPU seconds of this process per phase "
+                                                                          "(all threads; phases run one at a time).")
     plan: list[PlannedChange] = Field(default_factory=list)
     error: FreeText | None = Field(default=None, description="Cleaned when set, like ConnectorReport.error.")
     notifications: dict[str, Any] | None = Field(

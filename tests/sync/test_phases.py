@@ -1,0 +1,84 @@
+"""The phase list is the one definition of the sync cycle: every phase declares what the engine and the jobs guard
+need, and the guard's "wait for it" set follows the declarations."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from crmhub.events import AlertRaised, ClientChanged, RiskChanged, emit
+from crmhub.jobs.guard import CRITICAL_PHASES
+from crmhub.model import CorporateClient
+from crmhub.sync import phases
+from crmhub.sync.phase import Counters, Phase
+
+
+def test_cycle_order_is_the_documented_one() -> None:
+    assert [p.name for p in phases.CYCLE] == ["ingest", "match", "merge", "link", "risk", "plan", "deliver"]
+    assert [p.name for p in phases.FINISH] == ["report", "notify"]
+
+
+@pytest.mark.parametrize("phase", phases.ALL_PHASES, ids=lambda p: p.name)
+def test_every_phase_declares_its_contract(phase: Phase) -> None:
+    assert phase.runs_in in ("loop", "thread")
+    assert isinstance(phase.cancel_safe, bool)
+    if phase.runs_in == "thread":  # a cancelled coroutine cannot stop a thread: such a phase is never cancel-safe
+        assert not phase.cancel_safe, phase.name
+        assert type(phase).work is not Phase.work, f"{phase.name} runs in a thread but has no work()"
+    else:
+        assert type(phase).run is not Phase.run, f"{phase.name} runs on the loop but has no run()"
+    for flag in phase.reads | phase.clears:
+        table, _, column = flag.partition(".")
+        assert table and column, f"{phase.name}: store flags are named table.column, not {flag!r}"
+
+
+def test_phases_that_write_golden_records_hold_the_merge_lock_contiguously() -> None:
+    held = [p.under_merge_lock for p in phases.CYCLE]
+    first, last = held.index(True), len(held) - 1 - held[::-1].index(True)
+    assert all(held[first:last + 1]), "the merge lock is taken once and released once"
+    assert {p.name for p in phases.CYCLE if p.under_merge_lock} >= {"match", "merge", "link", "risk", "plan"}
+
+
+def test_only_deliver_and_the_finishing_phases_skip_a_dry_run() -> None:
+    assert {p.name for p in phases.ALL_PHASES if not p.in_dry_run} == {"deliver", "report", "notify"}
+
+
+def test_the_jobs_guard_waits_for_exactly_the_phases_that_are_not_cancel_safe() -> None:
+    assert {p.name for p in phases.ALL_PHASES if not p.cancel_safe} == CRITICAL_PHASES
+    assert "link" in CRITICAL_PHASES  # it runs in a thread; the guard once forgot it
+    assert {"ingest", "deliver"}.isdisjoint(CRITICAL_PHASES)
+
+
+def test_every_phase_returns_typed_counters() -> None:
+    for phase in phases.ALL_PHASES:
+        method = type(phase).work if phase.runs_in == "thread" else type(phase).run
+        returned = inspect.signature(method).return_annotation
+        assert returned not in (inspect.Signature.empty, "None"), phase.name
+        counters = {c.__name__ for c in Counters.__subclasses__()}
+        assert str(returned) in counters, f"{phase.name} returns {returned}, not a Counters class"
+
+
+class _Hooks:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, object]]] = []
+
+    def __getattr__(self, name: str) -> object:
+        def call(**kwargs: object) -> None:
+            if name == "crmhub_alert_raised":
+                raise RuntimeError("a broken plugin")
+            self.calls.append((name, kwargs))
+        return call
+
+
+def test_emit_fires_each_event_with_the_run_id_and_survives_a_failing_handler() -> None:
+    client = CorporateClient(name="甲公司")
+    hooks = _Hooks()
+    events = [ClientChanged(client, {"name": (None, "甲公司")}), AlertRaised({"id": 1}, client),
+              ClientChanged(client, {"phone": ("1", "2")})]
+    failed = emit(hooks, events, run_id=7)  # type: ignore[arg-type]
+    assert failed == 1
+    assert [(name, kw["run_id"], kw["changes"]) for name, kw in hooks.calls] == [
+        ("crmhub_client_changed", 7, {"name": (None, "甲公司")}),
+        ("crmhub_client_changed", 7, {"phone": ("1", "2")})]
+    assert RiskChanged.hook == "crmhub_risk_changed"
