@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
 from crmhub.store.tables import GoldenClient, Outbox, Xref
@@ -125,22 +125,31 @@ class GoldenRow:
 Golden = GoldenClient | GoldenRow
 
 
+def _unindexed(session: Session, column: InstrumentedAttribute[str]) -> ColumnElement[str] | InstrumentedAttribute[str]:
+    """``column || ''`` on SQLite: the same values, but no index on the column can serve the term.
+
+    SQLite plans without statistics unless someone ran ANALYZE, and guesses ~10 rows per equality on an indexed
+    column — so for "these 500 clients' rows of this target" it walks the target's index (every row of the
+    target, per batch) instead of the client id index. PostgreSQL plans from statistics (autovacuum analyses),
+    which an expression would blind, so it keeps the plain column.
+    """
+    return column + "" if session.get_bind().dialect.name == "sqlite" else column
+
+
 def target_states(session: Session, client_ids: Sequence[int], targets: Sequence[Target]
                   ) -> dict[tuple[int, str], list[TargetState]]:
     """(client id, target connector) → the target's records of that client, for a whole batch in one query.
 
     The query is driven by the ``xref.client_id`` index: a batch costs its own members, whatever the size of the
-    book. On SQLite ``connector || ''`` keeps the ``(connector, stream, source_id)`` index out of the planner's
-    reach: without statistics (a store nobody ANALYZEd) it preferred that index and walked every record of the
-    target per batch — O(N²) over a run. PostgreSQL plans from statistics (autovacuum analyses), which an
-    expression would blind, so it gets the plain column. Members are ordered by record id here, so the first one
-    of each client is always the same record.
+    book (SQLite without statistics preferred the ``(connector, stream, source_id)`` index and walked every record
+    of the target per batch — O(N²) over a run; `_unindexed` takes it away). Members are ordered by record id
+    here, so the first one of each client is always the same record.
     """
     out: dict[tuple[int, str], list[TargetState]] = {}
     if not client_ids or not targets:
         return out
     streams = {t.connector: t.stream.name for t in targets}
-    connector = SourceRow.connector + "" if session.get_bind().dialect.name == "sqlite" else SourceRow.connector
+    connector = _unindexed(session, SourceRow.connector)
     rows = session.execute(
         select(Xref.client_id, SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.source_id,
                SourceRow.data, SourceRow.content_hash)
@@ -262,9 +271,9 @@ class OutboxBatch:
         now = datetime.now(UTC)
         for target, client_ids in by_target.items():
             for i in range(0, len(client_ids), 500):
-                session.execute(update(Outbox).where(
-                    Outbox.kind == "write_back", Outbox.target == target,
-                    Outbox.client_id.in_(client_ids[i:i + 500]), Outbox.state == "planned")
+                session.execute(update(Outbox).where(  # by the client id index, not every planned row
+                    Outbox.kind == "write_back", _unindexed(session, Outbox.target) == target,
+                    Outbox.client_id.in_(client_ids[i:i + 500]), _unindexed(session, Outbox.state) == "planned")
                     .values(state="superseded", updated_at=now))
         if fresh:
             session.execute(insert(Outbox), fresh)
