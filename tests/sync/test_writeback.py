@@ -167,3 +167,21 @@ def test_target_states_is_driven_by_the_xref_client_id_index(store: Store) -> No
             conn.execute(text("SET enable_seqscan = off"))
             plan = " | ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, params))
             assert "ix_xref_client_id" in plan, plan
+
+
+def test_superseding_reads_the_outbox_by_client_id(store: Store) -> None:
+    """Superseding older plans looks up the batch's clients — not every planned row of the target (on SQLite
+    the (state, target) index was chosen, so each batch walked all the writes planned before it)."""
+    ids = seed(store, 6)
+    plan_all(store, [target()])
+    with store.begin() as s:
+        s.execute(update(GoldenClient).where(GoldenClient.id.in_(ids[:2])).values(
+            needs_plan=True, data={"name": "公司0", "uscc": uscc(0), "phone": "021-55556666"}))
+    with captured(store) as seen:
+        _, queued, _ = plan_all(store, [target()])
+    assert queued == 2 and [r.state for r in outbox(store)].count("superseded") == 2
+    (statement, params), = [(q, p) for q, p in seen if q.startswith("UPDATE outbox")]
+    if store.dialect == "sqlite":
+        with store.engine.connect() as conn:
+            plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+        assert plan == "SEARCH outbox USING INDEX ix_outbox_client_id (client_id=?)", plan
