@@ -6,7 +6,7 @@ xrefs; then runs the engine's own plan phase (`SyncEngine._plan`) and `crmhub.sy
 connector whose ``push`` answers ``ok`` at once — so the delivery figure is the engine's bookkeeping alone (mark
 sent, build the records, record the answers, patch the snapshots), no HTTP. Prints CPU seconds (time.process_time)
 and µs per golden client or per write, the growth from the smallest to the largest size, and the query plan of the
-plan phase's xref read.
+plan phase's xref read and of its outbox UPDATE (superseding older plans of the batch's clients).
 
     python bench/plan_deliver.py                          # 10,000 and 50,000 clients on SQLite
     python bench/plan_deliver.py --sizes 10000 100000
@@ -139,11 +139,12 @@ def one_size(url: str, n: int) -> dict[str, Any]:
     report = RunReport(run_id=1, dry_run=False, trigger="bench", job=None, started_at=datetime.now(UTC))
     uow = UnitOfWork(store)
     plan = plan_phase(store, report, uow, crm)
-    seen: list[tuple[str, Any]] = []
+    seen: dict[str, tuple[str, Any]] = {}
 
     def listen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if "xref" in statement and not seen:
-            seen.append((statement, parameters))
+        kind = "xref read" if "xref" in statement else "supersede" if statement.startswith("UPDATE outbox") else ""
+        if kind and kind not in seen:
+            seen[kind] = (statement, parameters)
 
     event.listen(store.engine, "before_cursor_execute", listen)
     cpu, wall = time.process_time(), time.monotonic()
@@ -154,7 +155,7 @@ def one_size(url: str, n: int) -> dict[str, Any]:
     stats = asyncio.run(deliver(uow, crm, "zoho", batch=100, run_id=1))  # type: ignore[arg-type]
     deliver_cpu, deliver_wall = time.process_time() - cpu, time.monotonic() - wall
     uow.close()
-    query_plan = explain(store, *seen[0]) if seen else "-"
+    query_plans = {kind: explain(store, *captured) for kind, captured in seen.items()}
     store.dispose()
     planned = report.totals.planned_writes
     row = {"clients": n, "planned": planned, "confirmed": stats.confirmed, "plan_cpu_s": round(plan_cpu, 2),
@@ -164,7 +165,8 @@ def one_size(url: str, n: int) -> dict[str, Any]:
           f"({plan_wall:7.2f} s wall, {plan_cpu / n * 1e6:6.0f} µs/client, {planned} writes)  "
           f"deliver {deliver_cpu:7.2f} s CPU ({deliver_wall:7.2f} s wall, "
           f"{deliver_cpu / max(stats.confirmed, 1) * 1e6:6.0f} µs/write, {stats.confirmed} confirmed)", flush=True)
-    print(f"{'':<10} xref read: {query_plan[:400]}", flush=True)
+    for kind, query_plan in query_plans.items():
+        print(f"{'':<10} {kind}: {query_plan[:400]}", flush=True)
     return row
 
 
