@@ -29,7 +29,7 @@ from crmhub.sync.merge import Merger, load_lineage, load_members
 from crmhub.sync.phase import Counters, NoCounters, Phase, RunContext, RunsIn
 from crmhub.sync.report import PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
-from crmhub.sync.writeback import OutboxBatch, plan_client, target_states, writable_targets
+from crmhub.sync.writeback import plan_batch, writable_targets
 
 MERGE_BATCH = 500
 log = logging.getLogger("crmhub.sync")
@@ -245,31 +245,14 @@ class PlanPhase(Phase):
     def work(self, ctx: RunContext) -> PlanCounters:
         targets = writable_targets(ctx.connectors)
         counters = PlanCounters(changes=[] if ctx.dry_run else None)
-        last_id = 0
-        while True:
+        last_id: int | None = 0
+        while last_id is not None:
             with ctx.uow.transaction() as s:
-                goldens = list(s.scalars(select(GoldenClient).where(
-                    GoldenClient.needs_plan.is_(True), GoldenClient.id > last_id)
-                    .order_by(GoldenClient.id).limit(MERGE_BATCH)))
-                if not goldens:
-                    break
-                last_id = goldens[-1].id
-                states = target_states(s, [g.id for g in goldens], targets)
-                batch = OutboxBatch(ctx.run_id)
-                for golden in goldens:
-                    for target in targets:
-                        members = states.get((golden.id, target.connector), [])
-                        for plan in plan_client(s, golden, target, ctx.run_id, members=members, batch=batch):
-                            counters.planned += 1
-                            if counters.changes is not None:
-                                counters.changes.append(PlannedChange(
-                                    connector=plan.target, stream=plan.stream, action=plan.action,
-                                    client_id=plan.client_id, client_name=plan.client_name,
-                                    source_id=plan.source_id,
-                                    fields={k: {"before": b, "after": a} for k, (b, a) in plan.changes.items()}))
-                    if targets or not ctx.dry_run:
-                        golden.needs_plan = False
-                batch.flush(s)
+                outcome = plan_batch(s, last_id, targets, ctx.run_id, dry_run=ctx.dry_run, limit=MERGE_BATCH)
+            last_id = outcome.last_id
+            counters.planned += outcome.planned
+            if counters.changes is not None:
+                counters.changes.extend(plan.as_change() for plan in outcome.plans)
         return counters
 
 

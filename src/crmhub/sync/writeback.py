@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
 from crmhub.store.tables import GoldenClient, Outbox, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.sync.report import PlannedChange
 from crmhub.sync.survivorship import is_blank
 
 
@@ -50,9 +51,15 @@ class PlannedWrite:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
-    def action(self) -> str:
+    def action(self) -> Literal["create", "update"]:
         """``create`` or ``update``."""
         return "create" if self.source_id is None else "update"
+
+    def as_change(self) -> PlannedChange:
+        """This write as a line of a dry run's plan."""
+        return PlannedChange(connector=self.target, stream=self.stream, action=self.action,
+                             client_id=self.client_id, client_name=self.client_name, source_id=self.source_id,
+                             fields={k: {"before": b, "after": a} for k, (b, a) in self.changes.items()})
 
 
 def writable_targets(connectors: Mapping[str, Connector[Any]]) -> list[Target]:
@@ -106,27 +113,56 @@ class TargetState:
     content_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class GoldenRow:
+    """The three columns of a golden client the planner reads (a plain row: no ORM object per client)."""
+
+    id: int
+    name: str
+    data: dict[str, Any]
+
+
+Golden = GoldenClient | GoldenRow
+
+
+def _unindexed(session: Session, column: InstrumentedAttribute[str]) -> ColumnElement[str] | InstrumentedAttribute[str]:
+    """``column || ''`` on SQLite: the same values, but no index on the column can serve the term.
+
+    SQLite plans without statistics unless someone ran ANALYZE, and guesses ~10 rows per equality on an indexed
+    column — so for "these 500 clients' rows of this target" it walks the target's index (every row of the
+    target, per batch) instead of the client id index. PostgreSQL plans from statistics (autovacuum analyses),
+    which an expression would blind, so it keeps the plain column.
+    """
+    return column + "" if session.get_bind().dialect.name == "sqlite" else column
+
+
 def target_states(session: Session, client_ids: Sequence[int], targets: Sequence[Target]
                   ) -> dict[tuple[int, str], list[TargetState]]:
-    """(client id, target connector) → the target's records of that client, for a whole batch in one query."""
+    """(client id, target connector) → the target's records of that client, for a whole batch in one query.
+
+    The query is driven by the ``xref.client_id`` index: a batch costs its own members, whatever the size of the
+    book (SQLite without statistics preferred the ``(connector, stream, source_id)`` index and walked every record
+    of the target per batch — O(N²) over a run; `_unindexed` takes it away). Members are ordered by record id
+    here, so the first one of each client is always the same record.
+    """
     out: dict[tuple[int, str], list[TargetState]] = {}
     if not client_ids or not targets:
         return out
     streams = {t.connector: t.stream.name for t in targets}
+    connector = _unindexed(session, SourceRow.connector)
     rows = session.execute(
-        select(Xref.client_id, SourceRow.connector, SourceRow.stream, SourceRow.source_id, SourceRow.data,
-               SourceRow.content_hash)
-        .join(Xref, Xref.source_record_id == SourceRow.id)
-        .where(Xref.client_id.in_(list(client_ids)), SourceRow.connector.in_(list(streams)),
-               SourceRow.deleted.is_(False))
-        .order_by(SourceRow.id))
-    for r in rows:
+        select(Xref.client_id, SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.source_id,
+               SourceRow.data, SourceRow.content_hash)
+        .select_from(Xref).join(SourceRow, SourceRow.id == Xref.source_record_id)
+        .where(Xref.client_id.in_(list(client_ids)), connector.in_(list(streams)),
+               SourceRow.deleted.is_(False))).all()
+    for r in sorted(rows, key=lambda r: r.id):
         if streams.get(r.connector) == r.stream:
             out.setdefault((r.client_id, r.connector), []).append(TargetState(r.source_id, r.data, r.content_hash))
     return out
 
 
-def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: int | None,
+def plan_client(session: Session, golden: Golden, target: Target, run_id: int | None,
                 write_outbox: bool = True, members: Sequence[TargetState] | None = None,
                 batch: OutboxBatch | None = None) -> list[PlannedWrite]:
     """Plan writes of one golden client to one target (and queue them in the outbox)."""
@@ -150,6 +186,52 @@ def plan_client(session: Session, golden: GoldenClient, target: Target, run_id: 
     return plans
 
 
+@dataclass(slots=True)
+class PlanBatchOutcome:
+    """What `plan_batch` did for one batch of golden clients; ``last_id`` is ``None`` when none was left."""
+
+    last_id: int | None
+    clients: int = 0
+    planned: int = 0
+    """Writes planned (in a dry run: the writes a real run would queue)."""
+    queued: int = 0
+    """Outbox rows added (0 when re-planning after a crash finds every key already there)."""
+    plans: list[PlannedWrite] = field(default_factory=list)
+    """The planned writes themselves, kept only in a dry run (its report shows the plan)."""
+
+
+def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_id: int | None, *,
+               dry_run: bool = False, limit: int = 500) -> PlanBatchOutcome:
+    """Plan the next ``limit`` golden clients flagged ``needs_plan`` after ``after_id``, in a handful of statements.
+
+    One SELECT of plain (id, name, data) rows, one of their targets' records (`target_states`), the outbox's
+    three (`OutboxBatch.flush`) and one UPDATE clearing the flag of exactly the clients read (by id, as the ORM
+    did per object; merges that set it are held off by the merge lock). The flag stays set in a dry run without
+    targets, as it always did (a dry run's store is thrown away anyway).
+    """
+    rows = session.execute(select(GoldenClient.id, GoldenClient.name, GoldenClient.data).where(
+        GoldenClient.needs_plan.is_(True), GoldenClient.id > after_id)
+        .order_by(GoldenClient.id).limit(limit)).all()
+    if not rows:
+        return PlanBatchOutcome(None)
+    goldens = [GoldenRow(r.id, r.name, r.data) for r in rows]
+    out = PlanBatchOutcome(goldens[-1].id, clients=len(goldens))
+    states = target_states(session, [g.id for g in goldens], targets)
+    batch = OutboxBatch(run_id)
+    for golden in goldens:
+        for target in targets:
+            plans = plan_client(session, golden, target, run_id, members=states.get((golden.id, target.connector), []),
+                                batch=batch)
+            out.planned += len(plans)
+            if dry_run:
+                out.plans.extend(plans)
+    out.queued = batch.flush(session)
+    if targets or not dry_run:
+        session.execute(update(GoldenClient).where(GoldenClient.id.in_([g.id for g in goldens]))
+                        .values(needs_plan=False).execution_options(synchronize_session=False))
+    return out
+
+
 class OutboxBatch:
     """Planned writes of one batch of clients, queued with three statements instead of three per write."""
 
@@ -157,7 +239,7 @@ class OutboxBatch:
         self.run_id = run_id
         self.rows: dict[str, dict[str, Any]] = {}
 
-    def add(self, plan: PlannedWrite, golden: GoldenClient, state_hash: str) -> None:
+    def add(self, plan: PlannedWrite, golden: Golden, state_hash: str) -> None:
         """Queue one planned write (its idempotency key covers target, record, values and the target's state)."""
         values = {k: after for k, (_, after) in plan.changes.items()}
         key = "wb:" + short_hash([plan.target, plan.stream, golden.id, plan.source_id, values, state_hash], 40)
@@ -189,9 +271,9 @@ class OutboxBatch:
         now = datetime.now(UTC)
         for target, client_ids in by_target.items():
             for i in range(0, len(client_ids), 500):
-                session.execute(update(Outbox).where(
-                    Outbox.kind == "write_back", Outbox.target == target,
-                    Outbox.client_id.in_(client_ids[i:i + 500]), Outbox.state == "planned")
+                session.execute(update(Outbox).where(  # by the client id index, not every planned row
+                    Outbox.kind == "write_back", _unindexed(session, Outbox.target) == target,
+                    Outbox.client_id.in_(client_ids[i:i + 500]), _unindexed(session, Outbox.state) == "planned")
                     .values(state="superseded", updated_at=now))
         if fresh:
             session.execute(insert(Outbox), fresh)
@@ -199,7 +281,7 @@ class OutboxBatch:
         return len(fresh)
 
 
-def _enqueue(session: Session, plan: PlannedWrite, golden: GoldenClient, state_hash: str,
+def _enqueue(session: Session, plan: PlannedWrite, golden: Golden, state_hash: str,
              run_id: int | None, batch: OutboxBatch | None = None) -> None:
     if batch is not None:
         batch.add(plan, golden, state_hash)
