@@ -82,8 +82,9 @@ def _rows(records: list[Any], start: int) -> list[dict[str, Any]]:
              "deleted": False, "dirty": True} for i, r in enumerate(records)]
 
 
-def prepare(db: Path, size: int, seed: int) -> list[Any]:
-    """A migrated store holding ``size`` dirty client records; returns the population (for the changes)."""
+def prepare(db: Path, size: int, seed: int) -> tuple[list[Any], dict[str, int]]:
+    """A migrated store holding ``size`` dirty client records; returns the population (for the changes) and its
+    ground truth (ref → company)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from sqlalchemy import insert
 
@@ -91,13 +92,14 @@ def prepare(db: Path, size: int, seed: int) -> list[Any]:
     from crmhub.store.tables import SourceRecord
     from sync.drift_world import drifted_population
 
-    records = drifted_population(int(size / 1.6) + 10, seed=seed)[0][:size]
+    population, truth = drifted_population(int(size / 1.6) + 10, seed=seed)
+    records = population[:size]
     store = Store.open(f"sqlite:///{db}")
     with store.begin() as s:
         for i in range(0, len(records), 5000):
             s.execute(insert(SourceRecord), _rows(records[i:i + 5000], i))
     store.dispose()
-    return records
+    return records, truth
 
 
 def change(db: Path, records: list[Any], share: float, seed: int) -> int:
@@ -139,6 +141,23 @@ def _decisions(db: Path) -> tuple[list[Any], list[Any]]:
     return links, reviews
 
 
+def _quality(db: Path, truth: dict[str, int]) -> str:
+    """Pairwise precision/recall of the golden clients against the population's truth."""
+    import sqlite3
+
+    from sync.drift_world import pairwise_quality
+
+    clusters: dict[int, list[str]] = {}
+    refs: dict[str, int] = {}
+    with sqlite3.connect(db) as conn:
+        for source_id, client_id in conn.execute("SELECT s.source_id, x.client_id FROM xref x JOIN source_record s "
+                                                 "ON s.id = x.source_record_id"):
+            clusters.setdefault(client_id, []).append(source_id)
+            refs[source_id] = truth[source_id.split("#")[0]]
+    q = pairwise_quality(clusters.values(), refs)
+    return f"precision {q.precision:.4f}, recall {q.recall:.4f} ({q.true_pairs} true pairs)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=10_000)
@@ -155,7 +174,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     template = work / "template.db"
-    records = prepare(template, args.records, args.seed)
+    records, truth = prepare(template, args.records, args.seed)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
           f"{len(records)} client records")
     variants = {"stored index (this checkout)": None}
@@ -168,8 +187,10 @@ def main() -> None:
         full = _run_step(db, src)
         changed = change(db, records, args.share, args.seed)
         incr = _run_step(db, src)
-        results[label] = {"full": full, "incremental": incr, "changed": changed, "db": db}
-        print(f"{label:<30} full: {full}\n{'':<30} incremental ({changed} changed or new): {incr}")
+        quality = _quality(db, truth)
+        results[label] = {"full": full, "incremental": incr, "changed": changed, "quality": quality, "db": db}
+        print(f"{label:<30} full: {full}\n{'':<30} incremental ({changed} changed or new): {incr}\n"
+              f"{'':<30} {quality}")
     if len(results) == 2:
         a, b = (_decisions(r["db"]) for r in results.values())
         print(f"same links: {a[0] == b[0]} ({len(a[0])} records), same review pairs: {a[1] == b[1]} ({len(a[1])})")
