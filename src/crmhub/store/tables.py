@@ -539,3 +539,64 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# --- the sync's persisted match index (crmhub.sync.match_index) -------------------------------------------------
+
+
+class MatchKey(Base):
+    """A linked, clean client record as the matcher sees it: its `MatchRecord`, normalised once (a compact JSON
+    list; see `crmhub.sync.match_index`). Present exactly while the record is in the match index."""
+
+    __tablename__ = "match_key"
+
+    source_record_id: Mapped[int] = mapped_column(
+        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class MatchBlock(Base):
+    """One blocking key of an indexed record (stable 64-bit hash): the candidate lookup reads it by key."""
+
+    __tablename__ = "match_block"
+
+    block_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source_record_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class MatchBlockSize(Base):
+    """Members per block, maintained with `MatchBlock`: a block above the cap is skipped without reading it."""
+
+    __tablename__ = "match_block_size"
+
+    block_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    members: Mapped[int] = mapped_column(Integer)
+
+
+class MatchTerm(Base):
+    """Term frequency of one value (stable hash) of one family (name key, pinyin, 字号, phone, ...) in the index."""
+
+    __tablename__ = "match_term"
+
+    family: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class MatchKeyCity(Base):
+    """In how many indexed records a name key (stable hash) is registered in a city (4-digit division prefix)."""
+
+    __tablename__ = "match_key_city"
+
+    key_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    geo: Mapped[str] = mapped_column(String(4), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class MatchStat(Base):
+    """Scalars of the match index: per-family totals and sums of squared counts, and the keys' version."""
+
+    __tablename__ = "match_stat"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -21,7 +21,8 @@ large book their blocks are big, and the true pairs in them are all found by the
 sandbox-world records: 54,234 of 54,248 true pairs share a block either way, with 91,590 candidate pairs instead of
 601,437.
 
-Keys are stored as ``hash(str)``: a 64-bit collision only adds a candidate, never loses one.
+Keys are stored as ``hash(str)``: a 64-bit collision only adds a candidate, never loses one. The sync keeps the
+same keys in the store, hashed stably (`crmhub.sync.match_index`), with the same cap applied to stored block sizes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 from crmhub.sync.records import MatchRecord
 
-__all__ = ["BlockIndex", "BlockingConfig", "block_keys"]
+__all__ = ["BlockIndex", "BlockingConfig", "block_key_strings", "block_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +42,30 @@ class BlockingConfig:
     max_block: int = 48
 
 
-def block_keys(record: MatchRecord) -> list[int]:
-    """The record's blocking keys (hashed), see the module docstring."""
+def block_key_strings(record: MatchRecord) -> list[str]:
+    """The record's blocking keys as text, see the module docstring (the persisted index hashes them stably)."""
     key = record.name.key
     prov = record.province
-    keys = [hash("p|" + phone) for phone in record.phones]
+    keys = ["p|" + phone for phone in record.phones]
     if record.uscc:
-        keys.append(hash("u|" + record.uscc))
+        keys.append("u|" + record.uscc)
     if key:
         prefix = key[:2]
-        keys.append(hash("k|" + key))
-        keys.append(hash("y|" + record.key_pinyin))
+        keys.append("k|" + key)
+        keys.append("y|" + record.key_pinyin)
         if prov:
-            keys.append(hash(f"n|{prefix}|{prov}"))
+            keys.append(f"n|{prefix}|{prov}")
         if record.geo4:
-            keys.append(hash(f"d|{record.geo4}|{prefix}"))
+            keys.append(f"d|{record.geo4}|{prefix}")
     if record.legal_rep and prov:
-        keys.append(hash(f"l|{record.legal_rep}|{prov}"))
-        keys.append(hash(f"l|{record.legal_rep}|{prov}|{key[:1]}"))
+        keys.append(f"l|{record.legal_rep}|{prov}")
+        keys.append(f"l|{record.legal_rep}|{prov}|{key[:1]}")
     return keys
+
+
+def block_keys(record: MatchRecord) -> list[int]:
+    """The record's blocking keys, hashed with Python's per-process ``hash`` (the in-memory index)."""
+    return [hash(k) for k in block_key_strings(record)]
 
 
 class BlockIndex:

@@ -4,8 +4,9 @@
 themselves) and answers two questions:
 
 - *Which known records is this one?* — `best_matches(record)`: candidates from the blocks, scored with
-  Fellegi-Sunter weights (`crmhub.sync.scoring`), best first, each with its explanation. This is what the engine
-  asks for a new or changed source record against the records it already holds.
+  Fellegi-Sunter weights (`crmhub.sync.scoring`), best first, each with its explanation. The sync asks the same
+  question of the index it keeps in the store (`crmhub.sync.match_index.BatchIndex`, same blocks, counts and
+  order), so that a run does not rebuild this in-memory index from the whole book.
 - *Which records are one company?* — `resolve(records)`: every candidate pair scored once, pairs at or above
   ``auto_merge`` joined into clusters (union-find, strongest evidence first, never joining two different USCCs),
   pairs between ``review`` and ``auto_merge`` listed for a human and never merged.

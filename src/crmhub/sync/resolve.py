@@ -1,10 +1,14 @@
 """Match: link each new or changed source record to a golden client.
 
 Deterministic keys first — a record already linked stays linked; a USCC held by a golden client decides — then
-scored fuzzy matching (`crmhub.sync.matching`) against every record already linked. At or above ``auto_merge``
+scored fuzzy matching (`crmhub.sync.scoring`) against every record already linked. At or above ``auto_merge``
 the record joins that golden client; in the grey zone it gets a golden client of its own and the pair goes to
 the review queue (never merged silently); below, it is a new company. Dirty flags are cleared in the same
 transaction as the links, so a crash re-does at most one batch.
+
+The records already linked are not loaded: their match keys are kept in the store (`crmhub.sync.match_index`),
+so a batch reads only its candidates and the counts of its own values, and writes its records' keys back in its
+own transaction — an incremental run touches about the changed share of the book.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from crmhub.contract import StreamKind
 from crmhub.store.tables import GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
-from crmhub.sync.matching import Matcher, MatchRecord, MatchThresholds
+from crmhub.sync.match_index import BatchIndex, MatchIndex
+from crmhub.sync.matching import MatchRecord, MatchThresholds
 from crmhub.sync.names import normalize_company_name
 
 BATCH = 1000
@@ -40,32 +45,23 @@ def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
 
 
 class Resolver:
-    """Holds the match index for one run and links dirty client records to golden clients."""
+    """Links dirty client records to golden clients, against the match index kept in the store."""
 
     def __init__(self, matching: MatchingSettings, run_id: int | None) -> None:
-        self.matcher = Matcher(MatchThresholds(auto_merge=matching.auto_merge, review=min(matching.review,
-                                                                                          matching.auto_merge)))
-        self.golden_of: dict[str, int] = {}
+        self.thresholds = MatchThresholds(auto_merge=matching.auto_merge,
+                                          review=min(matching.review, matching.auto_merge))
+        self.index = MatchIndex(self.thresholds.review)
         self.run_id = run_id
         self.linked: Counter[tuple[str, str]] = Counter()
         self.created: Counter[tuple[str, str]] = Counter()
         self.review_items = 0
 
     def load_index(self, session: Session) -> None:
-        """Index every linked, clean, active client record (the records new ones are compared with)."""
-        rows = session.execute(
-            select(SourceRow.id, SourceRow.connector, SourceRow.data, Xref.client_id)
-            .join(Xref, Xref.source_record_id == SourceRow.id)
-            .join(GoldenClient, GoldenClient.id == Xref.client_id)
-            .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False),
-                   SourceRow.dirty.is_(False), GoldenClient.status == "active")
-            .execution_options(yield_per=2000))  # streamed: the snapshots are never all in memory at once
-        for row in rows:
-            if not row.data or not row.data.get("name"):
-                continue
-            ref = str(row.id)
-            self.matcher.add(match_record(ref, row.connector, row.data))
-            self.golden_of[ref] = row.client_id
+        """Make the stored index current for this run: built once for a book that has none (a store upgraded
+        from migration 0010, or new normalisation), then the dirty records leave it — the index holds every
+        linked, clean, active client record, the records new ones are compared with."""
+        self.index.ensure_built(session, match_record)
+        self.index.retire_dirty(session)
 
     def dirty_batch(self, session: Session) -> list[Any]:
         """The next batch of dirty client records (id, connector, stream, data, deleted), those with a USCC first
@@ -81,6 +77,10 @@ class Resolver:
         """Link each record of the batch and clear the dirty flags — a handful of statements per batch, not per
         record: links, USCC holders and touched golden clients are read and written in bulk."""
         ids = [r.id for r in rows]
+        self.index.retire(session, ids)  # changed by a concurrent ingest since `load_index`: re-indexed below
+        records = {r.id: match_record(str(r.id), r.connector, r.data) for r in rows
+                   if not r.deleted and r.data and r.data.get("name")}
+        self._index: BatchIndex = self.index.batch(session, list(records.values()))
         links = {x.source_record_id: x for x in session.scalars(select(Xref).where(Xref.source_record_id.in_(ids)))}
         codes = sorted({str(r.data["uscc"]) for r in rows if r.data and r.data.get("uscc")})
         self._holders = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
@@ -90,10 +90,11 @@ class Resolver:
         self._pending_goldens: list[dict[str, Any]] = []
         self._pending_reviews: list[tuple[int, int, float, str]] = []
         for row in rows:
-            self._link(session, row, links.get(row.id))
+            self._link(session, row, links.get(row.id), records.get(row.id))
         self._create_goldens(session)
         if self._new_links:
             session.execute(insert(Xref), self._new_links)
+        self._index.write(session)
         for i in range(0, len(ids), 500):
             session.execute(update(SourceRow).where(SourceRow.id.in_(ids[i:i + 500])).values(dirty=False))
         touched = sorted(self._touched)
@@ -101,16 +102,12 @@ class Resolver:
             session.execute(update(GoldenClient).where(GoldenClient.id.in_(touched[i:i + 500]))
                             .values(needs_merge=True))
 
-    def _link(self, session: Session, row: Any, existing: Xref | None) -> None:
-        ref = str(row.id)
-        data = None if row.deleted else row.data
-        if not data or not data.get("name"):
-            if ref in self.matcher:
-                self.matcher.remove(ref)
+    def _link(self, session: Session, row: Any, existing: Xref | None, record: MatchRecord | None) -> None:
+        data = row.data
+        if record is None:  # deleted or nameless: out of the index (retired above), its client re-merged
             if existing is not None:
                 self._touched.add(existing.client_id)
             return
-        record = match_record(ref, row.connector, data)
         uscc: str | None = data.get("uscc")
         if existing is not None:
             target = existing.client_id
@@ -119,8 +116,7 @@ class Resolver:
                 self._relink(session, existing, holder, "uscc")
                 target = holder
             self._touched.add(target)
-            self.matcher.add(record)
-            self.golden_of[ref] = target
+            self._index.add(record, target)
             return
         golden_id: int | None = None
         method, score = "new", None
@@ -130,11 +126,11 @@ class Resolver:
                 method, score = "uscc", 1.0
         candidate: tuple[int, float, str] | None = None
         if golden_id is None:
-            for other_ref, match in self.matcher.best_matches(record, limit=5):
-                other_golden = self.golden_of.get(other_ref)
+            for other_ref, match in self._index.best_matches(record, limit=5):
+                other_golden = self._index.golden_of(other_ref)
                 if other_golden is None:
                     continue
-                if match.match_probability >= self.matcher.thresholds.auto_merge and match.review_only is None:
+                if match.match_probability >= self.thresholds.auto_merge and match.review_only is None:
                     golden_id, method, score = other_golden, "fuzzy", match.match_probability
                     break
                 if candidate is None:
@@ -151,8 +147,7 @@ class Resolver:
         self._new_links.append({"source_record_id": row.id, "client_id": golden_id, "method": method,
                                 "score": score, "linked_at": datetime.now(UTC)})
         self._touched.add(golden_id)
-        self.matcher.add(record)
-        self.golden_of[ref] = golden_id
+        self._index.add(record, golden_id)
 
     def _new_golden(self, session: Session, name: str, uscc: str | None) -> int:
         """A provisional (negative) id for a new golden client; `_create_goldens` inserts the batch's new clients
@@ -179,9 +174,6 @@ class Resolver:
         for link in self._new_links:
             link["client_id"] = fix(link["client_id"])
         self._touched = {fix(v) for v in self._touched}
-        for ref, golden_id in list(self.golden_of.items()):
-            if golden_id < 0:
-                self.golden_of[ref] = fix(golden_id)
         for code, golden_id in list(self._holders.items()):
             self._holders[code] = fix(golden_id)
         for golden_id, other, probability, explanation in self._pending_reviews:

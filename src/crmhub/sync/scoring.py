@@ -33,7 +33,7 @@ drift table of domain.md §10 merges and the near-miss pairs do not; they are co
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
@@ -210,14 +210,17 @@ class MatchModel:
 class TermFrequencies:
     """Value counts per family (name key, pinyin, 字号, phone, legal representative, city), learnt from the data.
 
-    Counts are keyed by ``hash(value)`` to keep memory flat for large books; a collision only blurs one
+    Counts are keyed by ``hasher(value)`` to keep memory flat for large books; a collision only blurs one
     adjustment. ``adjustment`` is Splink's ``log2(u_avg / u_value)`` with ``u_avg = Σ n_v² / N²`` and
-    ``u_value = n_value / N``.
+    ``u_value = n_value / N``. The in-memory matcher uses Python's ``hash``; the sync's persisted index
+    (`crmhub.sync.match_index`) loads the counts it needs from the store, keyed by a hash that is the same in every
+    process.
     """
 
     FAMILIES = ("key", "key_pinyin", "trade", "phone", "legal_rep", "geo")
 
-    def __init__(self) -> None:
+    def __init__(self, hasher: Callable[[str], int] = hash) -> None:
+        self._hash = hasher
         self._counts: dict[str, dict[int, int]] = {f: {} for f in self.FAMILIES}
         self._sum_sq: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
         self._total: dict[str, int] = dict.fromkeys(self.FAMILIES, 0)
@@ -237,7 +240,7 @@ class TermFrequencies:
 
     def _bump(self, family: str, value: str, delta: int) -> None:
         counts = self._counts[family]
-        h = hash(value)
+        h = self._hash(value)
         n = counts.get(h, 0)
         new = n + delta
         if new <= 0:
@@ -265,7 +268,7 @@ class TermFrequencies:
         geo = record.geo4
         if not geo or not regions.is_city_level(geo + "00"):
             return
-        cities = self._key_cities.setdefault(hash(record.name.key), {})
+        cities = self._key_cities.setdefault(self._hash(record.name.key), {})
         n = cities.get(geo, 0) + delta
         if n > 0:
             cities[geo] = n
@@ -274,12 +277,12 @@ class TermFrequencies:
 
     def cities_with_key(self, key: str, province: str) -> int:
         """In how many cities of `province` (2 digits) records named `key` are registered or located."""
-        cities = self._key_cities.get(hash(key), {})
+        cities = self._key_cities.get(self._hash(key), {})
         return sum(1 for geo in cities if geo.startswith(province))
 
     def count(self, family: str, value: str) -> int:
         """How many records carry `value`."""
-        return self._counts[family].get(hash(value), 0)
+        return self._counts[family].get(self._hash(value), 0)
 
     def adjustment(self, family: str, value: str, low: float, high: float) -> tuple[float, int]:
         """(bits to add, count): positive for rarer-than-average values, negative for frequent ones.
