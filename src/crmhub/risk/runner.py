@@ -5,6 +5,10 @@ ledger facts (a handful of GROUP BY queries), scores every client, stores new as
 latest ``current``), updates the golden record's rating, segment and ``data["risk"]`` (flagging write-back when
 rating or segment changed), raises alerts and clears ``needs_risk`` — so a crash loses at most one batch, which
 the next run redoes, and a rerun with the same inputs stores nothing new (``inputs_hash``).
+
+The per-client work is plain Python over plain rows: the scorecard is compiled once per run
+(`crmhub.risk.scoring.CompiledCard`), golden data is trusted (validated when it was merged), and a batch's writes
+are a few set-based statements (`crmhub.risk.persist`).
 """
 
 from __future__ import annotations
