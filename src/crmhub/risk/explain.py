@@ -7,6 +7,7 @@ was decided then and under which scorecard version.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +15,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
-from crmhub.model import Rating, Segment
+from crmhub.model import Rating, RiskAssessment, Segment
 from crmhub.risk.card import Scorecard
 from crmhub.store.tables import GoldenClient, RiskAssessmentRow
+
+
+def assessment_of(data: dict[str, Any], *, client_id: int, uscc: str | None, version: str, assessed_at: datetime,
+                  rating: str | None = None, segment: str | None = None, score: float | None = None
+                  ) -> RiskAssessment:
+    """A stored assessment (``risk_assessment.data``) as the model plugins receive, completed from its row.
+
+    Rows store only what the columns do not hold: client, grade, segment, scorecard version and time come from
+    the row (older rows, which repeated them in ``data``, read the same).
+    """
+    a = dict(data.get("assessment") or {})
+    columns = {"client_id": client_id, "uscc": uscc, "scorecard_version": version, "assessed_at": assessed_at,
+               "rating": rating, "segment": segment, "score": score}
+    for key, value in columns.items():
+        if value is not None:
+            a.setdefault(key, value)
+    a.setdefault("scored_rating", a.get("rating"))
+    return RiskAssessment.model_validate(a)
 
 
 def current_assessment(session: Session, client_id: int) -> RiskAssessmentRow | None:

@@ -5,6 +5,10 @@ ledger facts (a handful of GROUP BY queries), scores every client, stores new as
 latest ``current``), updates the golden record's rating, segment and ``data["risk"]`` (flagging write-back when
 rating or segment changed), raises alerts and clears ``needs_risk`` — so a crash loses at most one batch, which
 the next run redoes, and a rerun with the same inputs stores nothing new (``inputs_hash``).
+
+The per-client work is plain Python over plain rows: the scorecard is compiled once per run
+(`crmhub.risk.scoring.CompiledCard`), golden data is trusted (validated when it was merged), and a batch's writes
+are a few set-based statements (`crmhub.risk.persist`).
 """
 
 from __future__ import annotations
@@ -13,21 +17,24 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
 from crmhub.events import AlertRaised, Event, RiskChanged, emit
-from crmhub.model import CorporateClient, Rating, RiskAssessment, RiskSummary, Segment
+from crmhub.model import CorporateClient, Rating, RiskAssessment, Segment
 from crmhub.model import uscc as uscc_mod
+from crmhub.risk import persist
 from crmhub.risk.alerts import alert_json, detect, save_drafts
 from crmhub.risk.card import Scorecard
+from crmhub.risk.explain import assessment_of
 from crmhub.risk.inputs import BUILTIN_INPUTS, LedgerView, inputs_hash, ledger_inputs, plugin_inputs, profile_inputs
 from crmhub.risk.ledger import LedgerReader, has_orphan_transactions, ledger_connectors
-from crmhub.risk.scoring import score_inputs
+from crmhub.risk.persist import dumps
+from crmhub.risk.scoring import compiled
 from crmhub.store.tables import GoldenClient, RiskAssessmentRow
 
 if TYPE_CHECKING:
@@ -66,6 +73,9 @@ class RiskEngine:
     def __init__(self, settings: Settings, registry: Registry, *, today: date | None = None) -> None:
         self.risk = settings.risk
         self.card: Scorecard = settings.risk.card()
+        self.compiled = compiled(self.card)  # max points, thresholds, labels, policies: once per run
+        self.hooks = {name for name in ("crmhub_risk_changed", "crmhub_alert_raised")
+                      if getattr(registry.hook, name).get_hookimpls()}
         self.factors = list(registry.risk_factors)
         self.card.check_inputs(set(BUILTIN_INPUTS) | {f.name for f in self.factors},
                                self.risk.scorecard_file or ("risk.scorecard" if self.risk.scorecard else
@@ -92,9 +102,15 @@ class RiskEngine:
 
     def process(self, session: Session, ids: Sequence[int], run_id: int | None, outcome: AssessOutcome, *,
                 events: bool = True, keep_results: bool = False) -> list[Event]:
-        """Assess and screen one batch inside ``session``; returns the events to fire after commit."""
-        goldens = list(session.scalars(select(GoldenClient).where(GoldenClient.id.in_(list(ids)))
-                                       .order_by(GoldenClient.id)))
+        """Assess and screen one batch inside ``session``; returns the events to fire after commit.
+
+        Golden records are read as plain rows (their data was validated when it was merged: trusted here) and
+        written back with a few set-based statements (`crmhub.risk.persist`). Events are built only for hooks a
+        plugin implements: a client model per changed client costs as much as scoring it.
+        """
+        G = GoldenClient
+        goldens = [_Golden(*r) for r in session.execute(
+            select(G.id, G.uscc, G.name, G.data).where(G.id.in_(list(ids))).order_by(G.id))]
         reader = LedgerReader(session, self.risk, self.today, self.connectors, orphans=self.orphans)
         facts = reader.load([g.id for g in goldens])
         views = {cid: LedgerView(f, self.risk, self.today) for cid, f in facts.items() if f.links}
@@ -102,11 +118,18 @@ class RiskEngine:
         current = {r.client_id: r for r in session.execute(select(R.id, R.client_id, R.inputs_hash, R.rating,
                                                                    R.segment, R.score).where(
             R.client_id.in_([g.id for g in goldens]), R.current.is_(True)))}
+        fire_changed = events and "crmhub_risk_changed" in self.hooks
+        fire_alerts = events and "crmhub_alert_raised" in self.hooks
         superseded: list[int] = []
         now = datetime.now(UTC)
+        at = now.isoformat().replace("+00:00", "Z")  # RiskSummary's JSON form of a UTC time
         rows: list[dict[str, Any]] = []
-        out: list[Event] = []
+        changed_rows: list[dict[str, Any]] = []
+        rescored_rows: list[dict[str, Any]] = []
+        unchanged: list[int] = []
+        to_fire: list[tuple[_Golden, int | None, dict[str, Any], str, str]] = []
         clients: dict[int, CorporateClient] = {}
+        card, version, fingerprint, parameters = self.compiled, self.card.version, self.fingerprint, self.parameters
         for g in goldens:
             outcome.clients += 1
             inputs = {**ledger_inputs(facts[g.id], self.risk, self.today, views.get(g.id)),
@@ -117,55 +140,60 @@ class RiskEngine:
                 inputs.update(values)
                 if errors:
                     inputs["plugin_errors"] = errors
-            digest = inputs_hash(inputs, self.fingerprint, self.parameters)
+            digest = inputs_hash(inputs, fingerprint, parameters)
             cur = current.get(g.id)
-            g.needs_risk = False
             if cur is not None and cur.inputs_hash == digest:
                 outcome.unchanged += 1
+                unchanged.append(g.id)
                 if keep_results:
                     outcome.results.append(_result(g, cur.rating, cur.segment, cur.score, "unchanged", self.card))
                 continue
-            scored = score_inputs(self.card, inputs, assessed_at=now, client_id=g.id, uscc=g.uscc)
-            a = scored.assessment
-            rows.append({
-                "client_id": g.id, "assessed_at": now, "score": float(a.score), "rating": a.rating.value,
-                "segment": a.segment.value, "scorecard_version": self.card.version, "inputs_hash": digest,
-                "current": True, "run_id": run_id,
-                "data": {"assessment": a.model_dump(mode="json"),
-                         "factors": {n: d.as_json() for n, d in scored.details.items()},
-                         "policy": self.card.policy_for(a.rating, a.segment).model_dump(mode="json"),
-                         "scorecard_fingerprint": self.fingerprint, "parameters": self.parameters}})
-            changed = cur is None or cur.rating != a.rating.value or cur.segment != a.segment.value
+            a = card.score(inputs)
+            rating, segment, score = a.rating.value, a.segment.value, str(a.score)
+            stored = {"assessment": {"score": score, "scored_rating": a.scored_rating.value,
+                                     "factors": a.factor_json(), "overrides": [o.stored for o in a.overrides],
+                                     "reason_codes": a.reason_codes, "inputs": inputs},
+                      "factors": a.details_json(), "policy": card.policies[a.rating],
+                      "scorecard_fingerprint": fingerprint, "parameters": parameters}
+            rows.append({"client_id": g.id, "assessed_at": now, "score": float(a.score), "rating": rating,
+                         "segment": segment, "scorecard_version": version, "inputs_hash": digest, "current": True,
+                         "run_id": run_id, "data": dumps(stored)})
+            changed = cur is None or cur.rating != rating or cur.segment != segment
             outcome.assessed += 1
             if cur is None:
                 outcome.first += 1
             else:
                 superseded.append(cur.id)
                 outcome.rating_changes += int(changed)
-            summary = RiskSummary(rating=a.rating, segment=a.segment, score=a.score, assessed_at=now)
-            g.data = {**(g.data or {}), "risk": summary.model_dump(mode="json")}
+            risk = dumps({"rating": rating, "segment": segment, "score": score, "assessed_at": at})
             if changed:
-                g.rating, g.segment, g.needs_plan, g.updated_at = a.rating.value, a.segment.value, True, now
+                changed_rows.append({"b_id": g.id, "b_rating": rating, "b_segment": segment, "b_risk": risk})
+            else:
+                rescored_rows.append({"b_id": g.id, "b_risk": risk})
             if keep_results:
-                outcome.results.append(_result(g, a.rating.value, a.segment.value, float(a.score),
+                outcome.results.append(_result(g, rating, segment, float(a.score),
                                                "first" if cur is None else ("changed" if changed else "rescored"),
                                                self.card))
-            if events and changed:
-                before = _stored(session, cur.id) if cur is not None else None
+            if fire_changed and changed:
+                to_fire.append((g, cur.id if cur is not None else None, stored, rating, segment))
+        persist.supersede(session, superseded)
+        persist.insert_assessments(session, rows)
+        persist.update_goldens(session, changed=changed_rows, rescored=rescored_rows, unchanged=unchanged, now=now)
+        out: list[Event] = []
+        if to_fire:
+            before = _stored(session, [p for _, p, *_ in to_fire if p is not None])
+            for g, prev, stored, rating, segment in to_fire:
                 client = clients.get(g.id) or _client(g)
                 clients[g.id] = client
-                out.append(RiskChanged(client, before, a))
-        session.flush()
-        for i in range(0, len(superseded), 900):
-            session.execute(update(R).where(R.id.in_(superseded[i:i + 900])).values(current=False))
-        if rows:
-            session.execute(insert(R), rows)
+                after = assessment_of(stored, client_id=g.id, uscc=g.uscc, version=version, assessed_at=now,
+                                      rating=rating, segment=segment)
+                out.append(RiskChanged(client, before.get(prev or -1), after))
         drafts = detect(reader, facts, views, self.risk, self.today)
         subjects = {g.id: (g.uscc, g.id) for g in goldens}
         saved = save_drafts(session, drafts, subjects, self.risk, run_id)
         outcome.alerts_raised += len(saved.created)
         outcome.alerts_updated += saved.updated
-        if events:
+        if fire_alerts:
             by_id = {g.id: g for g in goldens}
             for alert in saved.created:
                 golden = by_id.get(alert.client_id or -1)
@@ -174,12 +202,31 @@ class RiskEngine:
         return out
 
 
-def _stored(session: Session, assessment_id: int) -> RiskAssessment:
-    data = session.scalar(select(RiskAssessmentRow.data).where(RiskAssessmentRow.id == assessment_id)) or {}
-    return RiskAssessment.model_validate(data["assessment"])
+class _Golden(NamedTuple):
+    """The golden columns the risk step reads (a plain row: no ORM object, no change tracking)."""
+
+    id: int
+    uscc: str | None
+    name: str
+    data: dict[str, Any] | None
 
 
-def _client(g: GoldenClient) -> CorporateClient:
+def _stored(session: Session, ids: Sequence[int]) -> dict[int, RiskAssessment]:
+    """Earlier assessments by id, as models (for ``crmhub_risk_changed``'s ``before``), in one query per chunk."""
+    R = RiskAssessmentRow
+    out: dict[int, RiskAssessment] = {}
+    for i in range(0, len(ids), persist.CHUNK):
+        for row in session.execute(select(R.id, R.client_id, R.scorecard_version, R.assessed_at, R.rating,
+                                          R.segment, R.score, R.data, GoldenClient.uscc)
+                                   .join(GoldenClient, GoldenClient.id == R.client_id)
+                                   .where(R.id.in_(list(ids[i:i + persist.CHUNK])))):
+            out[row.id] = assessment_of(row.data or {}, client_id=row.client_id, uscc=row.uscc,
+                                        version=row.scorecard_version, assessed_at=row.assessed_at,
+                                        rating=row.rating, segment=row.segment, score=row.score)
+    return out
+
+
+def _client(g: _Golden) -> CorporateClient:
     data = {k: v for k, v in (g.data or {}).items() if k != "lineage"}
     try:
         return CorporateClient.model_validate({"name": g.name, **data, "id": g.id})
@@ -187,7 +234,7 @@ def _client(g: GoldenClient) -> CorporateClient:
         return CorporateClient(id=g.id, name=g.name, uscc=g.uscc)
 
 
-def _result(g: GoldenClient, rating: str, segment: str, score: float, what: str, card: Scorecard
+def _result(g: _Golden, rating: str, segment: str, score: float, what: str, card: Scorecard
             ) -> dict[str, Any]:
     try:  # D (and any grade with its own policy) has a policy even when its segment has none
         policy: Any = card.policy_for(Rating(rating), Segment(segment))
