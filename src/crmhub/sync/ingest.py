@@ -1,48 +1,57 @@
-"""Ingest: store each pulled page and the cursor after it in one transaction.
+"""Ingest: store each pulled page and the cursor after it in one transaction, in a handful of statements.
 
 A crash loses at most the page in flight, which the next run re-reads from the stored cursor. Records whose
 canonical content hash is unchanged are no-ops; changed ones are flagged ``dirty`` for matching and merging;
-ledger facts (accounts, transactions, loans) go to their own tables and flag the client for risk assessment;
-rejected records go to the dead-letter table with their reason.
+ledger facts (accounts, transactions, loans) go to their own tables (`crmhub.sync.ingest_facts`) and flag the
+client for risk assessment; rejected records go to the dead-letter table with their reason
+(`crmhub.sync.ingest_deadletters`).
+
+Set-based, because ingest runs over the whole book: a page of N records costs one SELECT of the stored rows by
+(connector, stream, source id), one ``executemany`` INSERT of the new ones, one ``executemany`` UPDATE of the
+changed ones, one UPDATE touching the unchanged ones, and the page's dead letters in one batch — never a statement
+per record. The canonical records arrive validated from the connector (pydantic models); each is dumped to JSON
+once and hashed once, and nothing re-validates it.
 
 Nothing an outside system sends may stop a stream: ids and raw payloads are screened first (`crmhub.sync.hygiene`),
 and a page the database still refuses (a value no check foresaw) is stored again one record at a time, each in its
 own savepoint, so only the refused records become dead letters — naming the database's reason — and the cursor
 moves on.
+
+After a bulk load (a connector that wrote more than `BULK_ROWS` rows to a table in one run) the engine calls
+`Ingestor.analyze_after_bulk`, so the planner of the phases that follow sees the tables' real sizes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, false, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
-from crmhub.model import BankAccount, CreditFacility, Transaction
-from crmhub.model.text import clean_json, clean_text
-from crmhub.model.types import Money
-from crmhub.store.tables import (
-    CreditFacilityRow,
-    DeadLetter,
-    GoldenClient,
-    LedgerAccount,
-    LedgerTransaction,
-    SyncCursor,
-    Xref,
-)
+from crmhub.model.text import clean_text
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync import deadletter_history as dl_history
+from crmhub.store.tables import SyncCursor
+from crmhub.sync import ingest_deadletters as letters
+from crmhub.sync import ingest_facts as facts
 from crmhub.sync.hashing import content_hash
-from crmhub.sync.hygiene import screen, storable_dead_letter
+from crmhub.sync.hygiene import screen
+from crmhub.sync.ingest_facts import minor, transaction_values
 
 CHUNK = 500
+BULK_ROWS = 10_000
+"""A connector that wrote more rows than this to a table in one run has the table re-analysed (`ANALYZE`)."""
 log = logging.getLogger("crmhub.sync")
+
+SOURCE: Table = SourceRow.__table__  # type: ignore[assignment]
+CURSORS: Table = SyncCursor.__table__  # type: ignore[assignment]
+_transaction_values = transaction_values  # the statement importer's name for it (crmhub_ledger.statements)
 
 
 @dataclass(slots=True)
@@ -70,13 +79,6 @@ class StreamStats:
         return out
 
 
-def minor(money: Money | None) -> int | None:
-    """Decimal amount → integer minor units (fen/cents), exact."""
-    if money is None:
-        return None
-    return int((money.amount * 100).to_integral_value())
-
-
 def load_cursor(session: Session, connector: str, stream: str) -> Cursor | None:
     """The stored cursor of a stream (None = never read)."""
     row = session.get(SyncCursor, (connector, stream))
@@ -84,67 +86,36 @@ def load_cursor(session: Session, connector: str, stream: str) -> Cursor | None:
 
 
 def save_cursor(session: Session, connector: str, stream: str, cursor: Cursor | None, run_id: int | None) -> None:
-    """Upsert a stream's cursor inside the page's transaction."""
+    """Upsert a stream's cursor inside the page's transaction (one statement)."""
     now = datetime.now(UTC)
-    row = session.get(SyncCursor, (connector, stream))
-    if row is None:
-        session.add(SyncCursor(connector=connector, stream=stream, cursor=cursor, run_id=run_id, updated_at=now))
-    else:
-        row.cursor = cursor
-        row.run_id = run_id
-        row.updated_at = now
+    stmt = facts.dialect_insert(session, CURSORS)
+    session.execute(stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[CURSORS.c.connector, CURSORS.c.stream],
+        set_={"cursor": stmt.excluded.cursor, "run_id": stmt.excluded.run_id,  # type: ignore[attr-defined]
+              "updated_at": stmt.excluded.updated_at}),  # type: ignore[attr-defined]
+        {"connector": connector, "stream": stream, "cursor": cursor, "run_id": run_id, "updated_at": now})
 
 
 def dead_letter(session: Session, *, connector: str, stream: str, rejected: RejectedRecord | None = None,
                 source_id: str | None = None, reason: str = "", field_name: str | None = None,
                 payload: dict[str, Any] | None = None, run_id: int | None = None, direction: str = "in") -> None:
-    """Record a rejected record; an open dead letter for the same record is updated, not duplicated."""
+    """Record one rejected record; an open dead letter for the same record is updated, not duplicated (batches:
+    `crmhub.sync.ingest_deadletters.record`)."""
     if rejected is not None:
         source_id, reason, field_name, payload = rejected.source_id, rejected.reason, rejected.field, rejected.payload
-    source_id, reason, field_name, payload = storable_dead_letter(source_id, reason, field_name, payload)
-    now = datetime.now(UTC)
-    existing = None
-    if source_id is not None:
-        existing = session.scalars(select(DeadLetter).where(
-            DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.source_id == source_id,
-            DeadLetter.direction == direction, DeadLetter.status == "open")).first()
-    if existing is not None:
-        dl_history.append(existing, dl_history.REJECTED, reason, at=now, run_id=run_id)
-        existing.reason = reason
-        existing.field = field_name
-        existing.payload = payload
-        existing.attempts += 1
-        existing.run_id = run_id
-        existing.updated_at = now
-        return
-    session.add(DeadLetter(run_id=run_id, direction=direction, connector=connector, stream=stream,
-                           source_id=source_id, reason=reason, field=field_name, payload=payload,
-                           status="open", attempts=1, created_at=now, updated_at=now,
-                           history=[dl_history.entry(dl_history.REJECTED, reason, at=now, run_id=run_id)]))
+    letters.record(session, connector=connector, stream=stream, run_id=run_id, direction=direction,
+                   letters=[letters.letter(source_id, reason, field_name, payload)])
 
 
-def _resolve_dead_letters(session: Session, connector: str, stream: str, source_ids: Sequence[str],
-                          run_id: int | None) -> None:
-    """Records stored now that had an open dead letter: resolved, with that noted in their history (one SELECT
-    per page, almost always answering nothing)."""
-    if not source_ids:
-        return
-    now = datetime.now(UTC)
-    for row in session.scalars(select(DeadLetter).where(
-            DeadLetter.connector == connector, DeadLetter.stream == stream, DeadLetter.direction == "in",
-            DeadLetter.status == "open", DeadLetter.source_id.in_(list(source_ids)))):
-        dl_history.append(row, dl_history.RESOLVED, "a later sync read the record again and stored it", at=now,
-                          run_id=run_id)
-        row.status = "resolved"
-        row.updated_at = now
-
-
-def _record_payload(rec: SourceRecord) -> dict[str, Any] | None:
-    """The canonical snapshot as JSON; cleaned again in case a plugin built its record without validation."""
-    if rec.data is None:
-        return None
-    data: dict[str, Any] = clean_json(rec.data.model_dump(mode="json", exclude_none=True))
-    return data
+def analyze_after_bulk(session: Session, tables: Sequence[str]) -> None:
+    """Refresh the planner's statistics of ``tables`` (after a bulk load: an index the planner thought useless on
+    an empty table is used once it knows the rows are there). SQLite: ``ANALYZE t``; PostgreSQL: ``ANALYZE t``
+    (both allowed inside a transaction)."""
+    known = {t.name for t in SourceRow.metadata.sorted_tables}
+    for name in sorted(set(tables)):
+        if name not in known:  # never a name from outside: only our own tables
+            raise ValueError(f"not a crmhub table: {name!r}")
+        session.execute(text(f"ANALYZE {name}"))
 
 
 _REFUSED = (DBAPIError, StatementError, UnicodeError)
@@ -170,12 +141,19 @@ def _refusal(exc: BaseException) -> str:
     return f"the store refused the record ({type(orig).__name__}: {first[:300]})"
 
 
+def _restore(stats: StreamStats, before: StreamStats) -> None:
+    for f in fields(stats):
+        setattr(stats, f.name, getattr(before, f.name))
+
+
 class Ingestor:
     """Writes pages of one connector into the store."""
 
     def __init__(self, connector: str, run_id: int | None) -> None:
         self.connector = connector
         self.run_id = run_id
+        self.written: Counter[str] = Counter()
+        """Rows inserted or updated per table by this ingestor since the last `analyze_after_bulk`."""
 
     def store_page(self, session: Session, spec: StreamSpec, page: Page, stats: StreamStats) -> None:
         """Store one page's records, rejects and next cursor (the caller owns the transaction).
@@ -186,36 +164,39 @@ class Ingestor:
         stats.pages += 1
         stats.read += len(page.records)
         screened, rejects = screen(spec.name, page)
-        for rej in rejects:
-            stats.rejected += 1
-            dead_letter(session, connector=self.connector, stream=spec.name, rejected=rej, run_id=self.run_id)
+        stats.rejected += len(rejects)
+        letters.record(session, connector=self.connector, stream=spec.name, run_id=self.run_id,
+                       letters=[letters.letter(r.source_id, r.reason, r.field, r.payload) for r in rejects])
         records = list({r.source_id: r for r in screened}.values())  # last wins within a page
         before = replace(stats, extra=dict(stats.extra))
+        written = self.written.copy()
         try:
             with session.begin_nested():
                 self._store_records(session, spec, records, stats)
         except _REFUSED as exc:
             log.warning("%s/%s: the store refused a page (%s); storing its %d records one by one", self.connector,
                         spec.name, _refusal(_refused(exc)), len(records))
-            for f in fields(stats):
-                setattr(stats, f.name, getattr(before, f.name))
+            _restore(stats, before)
+            self.written = written
             self._store_one_by_one(session, spec, records, stats)
         save_cursor(session, self.connector, spec.name, page.next_cursor, self.run_id)
 
     def _store_one_by_one(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
                           stats: StreamStats) -> None:
+        refused: list[letters.Letter] = []
         for rec in records:
             before = replace(stats, extra=dict(stats.extra))
+            written = self.written.copy()
             try:
                 with session.begin_nested():
                     self._store_records(session, spec, [rec], stats)
             except _REFUSED as exc:
                 reason = _refusal(_refused(exc))
-                for f in fields(stats):
-                    setattr(stats, f.name, getattr(before, f.name))
+                _restore(stats, before)
+                self.written = written
                 stats.rejected += 1
-                dead_letter(session, connector=self.connector, stream=spec.name, source_id=rec.source_id,
-                            reason=reason, payload=rec.raw, run_id=self.run_id)
+                refused.append(letters.letter(rec.source_id, reason, None, rec.raw))
+        letters.record(session, connector=self.connector, stream=spec.name, letters=refused, run_id=self.run_id)
 
     def store_records(self, session: Session, spec: StreamSpec, records: Sequence[SourceRecord]) -> str | None:
         """Store re-mapped records without touching the stream's cursor (`crmhub deadletter retry`), screened and
@@ -237,11 +218,21 @@ class Ingestor:
         elif spec.kind is StreamKind.DELETION:
             self._deletions(session, records, stats)
         elif spec.kind is StreamKind.ACCOUNT:
-            self._accounts(session, records, stats)
+            self._facts(session, facts.ACCOUNTS, facts.account_rows(records), stats)
         elif spec.kind is StreamKind.TRANSACTION:
-            self._transactions(session, records, stats)
+            self._facts(session, facts.TRANSACTIONS, facts.transaction_rows(records), stats)
         elif spec.kind is StreamKind.FACILITY:
-            self._facilities(session, records, stats)
+            self._facts(session, facts.FACILITIES, facts.facility_rows(records), stats)
+
+    def analyze_after_bulk(self, session: Session, threshold: int = BULK_ROWS) -> list[str]:
+        """``ANALYZE`` the tables this ingestor wrote more than ``threshold`` rows to since the last call (the end of
+        a connector's streams); returns their names (none after a small incremental run)."""
+        tables = sorted(t for t, n in self.written.items() if n > threshold)
+        if tables:
+            analyze_after_bulk(session, tables)
+            for t in tables:
+                del self.written[t]
+        return tables
 
     # --- CRM-style records -------------------------------------------------------------------------------
 
@@ -253,186 +244,98 @@ class Ingestor:
         if not records:
             return
         now = datetime.now(UTC)
+        c = SOURCE.c
         ids = [r.source_id for r in records]
-        existing = {
-            row.source_id: row for row in session.execute(
-                select(SourceRow.id, SourceRow.source_id, SourceRow.content_hash, SourceRow.deleted).where(
-                    SourceRow.connector == self.connector, SourceRow.stream == spec.name,
-                    SourceRow.source_id.in_(ids)))
-        }
+        existing = {row.source_id: row for row in session.execute(
+            select(c.id, c.source_id, c.content_hash, c.deleted, c.parent_source_id).where(
+                c.connector == self.connector, c.stream == spec.name, c.source_id.in_(ids)))}
         inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         unchanged_ids: list[int] = []
+        parents: set[str] = set()
+        quality = 0
         for rec in records:
-            data = _record_payload(rec)
+            data = None if rec.data is None else rec.data.model_dump(mode="json", exclude_none=True)
             if data and data.get("data_quality"):  # kept despite a defect (e.g. a USCC failing its check)
-                stats.extra["data_quality"] = stats.extra.get("data_quality", 0) + 1
+                quality += 1
             digest = content_hash({"data": data, "deleted": rec.deleted})
-            parent = getattr(rec.data, "client_source_id", None)
             old = existing.get(rec.source_id)
-            if old is None:
-                inserts.append({
-                    "connector": self.connector, "stream": spec.name, "source_id": rec.source_id,
-                    "kind": spec.kind.value, "raw": rec.raw, "data": data, "content_hash": digest,
-                    "parent_source_id": parent, "modified_at": rec.modified_at or now, "first_seen_at": now,
-                    "last_seen_at": now, "deleted": rec.deleted, "dirty": True, "last_run_id": self.run_id,
-                })
-                stats.created += 1
-                if rec.deleted:
-                    stats.deleted += 1
-            elif old.content_hash == digest:
+            if old is not None and old.content_hash == digest:
                 unchanged_ids.append(old.id)
-                stats.unchanged += 1
+                continue
+            parent = getattr(rec.data, "client_source_id", None)
+            values = {"raw": rec.raw, "data": data, "content_hash": digest, "parent_source_id": parent,
+                      "modified_at": rec.modified_at or now, "last_seen_at": now, "deleted": rec.deleted,
+                      "dirty": True, "last_run_id": self.run_id}
+            parents.update(p for p in (parent, old.parent_source_id if old is not None else None) if p)
+            if old is None:
+                inserts.append({"connector": self.connector, "stream": spec.name, "source_id": rec.source_id,
+                                "kind": spec.kind.value, "first_seen_at": now, **values})
+                stats.created += 1
+                stats.deleted += rec.deleted
             else:
-                session.execute(update(SourceRow).where(SourceRow.id == old.id).values(
-                    raw=rec.raw, data=data, content_hash=digest, parent_source_id=parent,
-                    modified_at=rec.modified_at or now, last_seen_at=now, deleted=rec.deleted, dirty=True,
-                    last_run_id=self.run_id))
+                updates.append({"_id": old.id, **values})
                 if rec.deleted and not old.deleted:
                     stats.deleted += 1
                 else:
                     stats.updated += 1
+        stats.unchanged += len(unchanged_ids)
+        if quality:
+            stats.extra["data_quality"] = stats.extra.get("data_quality", 0) + quality
         if inserts:
-            session.execute(insert(SourceRow), inserts)
+            session.execute(insert(SOURCE), inserts)
+        if updates:
+            session.execute(update(SOURCE).where(c.id == bindparam("_id")), updates)
+        self.written[SOURCE.name] += len(inserts) + len(updates)
         for i in range(0, len(unchanged_ids), CHUNK):
-            session.execute(update(SourceRow).where(SourceRow.id.in_(unchanged_ids[i:i + CHUNK]))
-                            .values(last_seen_at=now))
-        _resolve_dead_letters(session, self.connector, spec.name, ids, self.run_id)
+            session.execute(update(SOURCE).where(c.id.in_(unchanged_ids[i:i + CHUNK])).values(last_seen_at=now))
+        letters.resolve(session, connector=self.connector, stream=spec.name, source_ids=ids, run_id=self.run_id)
         if spec.kind is StreamKind.CONTACT:
-            parents = {p for r in records if (p := getattr(r.data, "client_source_id", None))}
             self._flag_parents(session, parents)
 
     def _flag_parents(self, session: Session, parent_ids: set[str]) -> None:
-        """A changed contact changes its company's golden record: mark the parent record dirty."""
+        """A new, changed or deleted contact changes its company's golden record (the one it left, too): mark the
+        parent record dirty. Unchanged contacts do not, or every re-read would re-merge every company."""
         if parent_ids:
-            session.execute(update(SourceRow).where(
-                SourceRow.connector == self.connector, SourceRow.kind == StreamKind.CLIENT.value,
-                SourceRow.source_id.in_(sorted(parent_ids))).values(dirty=True))
+            c = SOURCE.c
+            session.execute(update(SOURCE).where(
+                c.connector == self.connector, c.kind == StreamKind.CLIENT.value, c.source_id.in_(sorted(parent_ids)),
+                c.dirty == false()).values(dirty=True))
 
     def _deletions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
         now = datetime.now(UTC)
+        c = SOURCE.c
         by_stream: dict[str, list[str]] = {}
         for rec in records:
             by_stream.setdefault(rec.deletes_stream or "", []).append(rec.source_id)
         for stream, ids in by_stream.items():
-            conditions = [SourceRow.connector == self.connector, SourceRow.source_id.in_(ids),
-                          SourceRow.deleted.is_(False)]
+            conditions = [c.connector == self.connector, c.source_id.in_(ids), c.deleted == false()]
             if stream:
-                conditions.append(SourceRow.stream == stream)
-            rows = session.execute(select(SourceRow.id, SourceRow.kind, SourceRow.parent_source_id)
-                                   .where(*conditions)).all()
+                conditions.append(c.stream == stream)
+            rows = session.execute(select(c.id, c.kind, c.parent_source_id).where(*conditions)).all()
             if rows:
-                session.execute(update(SourceRow).where(SourceRow.id.in_([r.id for r in rows])).values(
-                    deleted=True, dirty=True, last_seen_at=now, last_run_id=self.run_id,
-                    content_hash="deleted"))
+                session.execute(update(SOURCE).where(c.id.in_([r.id for r in rows])).values(
+                    deleted=True, dirty=True, last_seen_at=now, last_run_id=self.run_id, content_hash="deleted"))
                 self._flag_parents(session, {r.parent_source_id for r in rows if r.parent_source_id})
+                self.written[SOURCE.name] += len(rows)
             stats.deleted += len(rows)
             stats.unchanged += len(ids) - len(rows)
 
     # --- ledger facts ------------------------------------------------------------------------------------
 
+    def _facts(self, session: Session, table: Table, rows: list[tuple[str, str | None, dict[str, Any]]],
+               stats: StreamStats) -> None:
+        counts = facts.upsert(session, table, self.connector, rows)
+        stats.created += counts.created
+        stats.updated += counts.updated
+        stats.unchanged += counts.unchanged
+        self.written[table.name] += counts.created + counts.updated
+        facts.flag_risk(session, self.connector, counts.touched)
+
     def _flag_risk(self, session: Session, client_source_ids: set[str]) -> None:
-        """Mark the golden clients behind these ledger client ids for reassessment."""
-        if not client_source_ids:
-            return
-        linked = (select(Xref.client_id).join(SourceRow, SourceRow.id == Xref.source_record_id).where(
-            SourceRow.connector == self.connector, SourceRow.kind == StreamKind.CLIENT.value,
-            SourceRow.source_id.in_(sorted(client_source_ids))))
-        session.execute(update(GoldenClient).where(GoldenClient.id.in_(linked)).values(needs_risk=True))
-
-    def _upsert_facts(self, session: Session, table: type[LedgerAccount] | type[CreditFacilityRow],
-                      items: list[tuple[str, str, dict[str, Any]]], stats: StreamStats) -> None:
-        """Insert or update ledger facts (accounts, facilities) by (connector, source id) when their hash changed;
-        ``items`` are (source id, client source id, column values incl. ``content_hash``)."""
-        existing = {row.source_id: row for row in session.execute(
-            select(table.id, table.source_id, table.content_hash).where(
-                table.connector == self.connector, table.source_id.in_([i[0] for i in items])))}
-        touched: set[str] = set()
-        inserts: list[dict[str, Any]] = []
-        now = datetime.now(UTC)
-        for source_id, client_source_id, columns in items:
-            values = {**columns, "client_source_id": client_source_id, "updated_at": now}
-            old = existing.get(source_id)
-            if old is None:
-                inserts.append({"connector": self.connector, "source_id": source_id, **values})
-                stats.created += 1
-            elif old.content_hash != values["content_hash"]:
-                session.execute(update(table).where(table.id == old.id).values(**values))
-                stats.updated += 1
-            else:
-                stats.unchanged += 1
-                continue
-            touched.add(client_source_id)
-        if inserts:
-            session.execute(insert(table), inserts)
-        self._flag_risk(session, touched)
-
-    def _accounts(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
-        items = []
-        for rec in records:
-            acct = rec.data
-            if not isinstance(acct, BankAccount):
-                continue
-            data = acct.model_dump(mode="json", exclude_none=True)
-            items.append((rec.source_id, acct.client_source_id, {
-                "account_no": acct.account_no, "currency": acct.balance.currency,
-                "balance_minor": minor(acct.balance) or 0, "sub_status": acct.sub_status.value,
-                "allow_overdraft": acct.allow_overdraft, "overdraft_limit_minor": minor(acct.overdraft_limit),
-                "data": data, "content_hash": content_hash(data)}))
-        self._upsert_facts(session, LedgerAccount, items, stats)
-
-    def _facilities(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
-        items = []
-        for rec in records:
-            loan = rec.data
-            if not isinstance(loan, CreditFacility):
-                continue
-            data = loan.model_dump(mode="json", exclude_none=True)
-            items.append((rec.source_id, loan.client_source_id, {
-                "currency": loan.principal.currency, "principal_minor": minor(loan.principal) or 0,
-                "outstanding_minor": minor(loan.outstanding), "days_past_due": loan.days_past_due,
-                "classification": loan.classification.value, "status": loan.status, "data": data,
-                "content_hash": content_hash(data)}))
-        self._upsert_facts(session, CreditFacilityRow, items, stats)
-
-    def _transactions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
-        items = [r for r in records if isinstance(r.data, Transaction)]
-        existing = {row.source_id: row for row in session.execute(
-            select(LedgerTransaction.id, LedgerTransaction.source_id, LedgerTransaction.content_hash).where(
-                LedgerTransaction.connector == self.connector,
-                LedgerTransaction.source_id.in_([r.source_id for r in items])))}
-        inserts: list[dict[str, Any]] = []
-        touched: set[str] = set()
-        for rec in items:
-            tx = rec.data
-            assert isinstance(tx, Transaction)
-            values = _transaction_values(tx)
-            old = existing.get(rec.source_id)
-            if old is None:
-                inserts.append({"connector": self.connector, "source_id": rec.source_id, **values})
-                stats.created += 1
-            elif old.content_hash != values["content_hash"]:
-                session.execute(update(LedgerTransaction).where(LedgerTransaction.id == old.id).values(**values))
-                stats.updated += 1
-            else:
-                stats.unchanged += 1
-                continue
-            if tx.client_source_id:
-                touched.add(tx.client_source_id)
-        if inserts:
-            session.execute(insert(LedgerTransaction), inserts)
-        self._flag_risk(session, touched)
+        """Mark the golden clients behind these ledger client ids for reassessment (the statement importer)."""
+        facts.flag_risk(session, self.connector, client_source_ids)
 
 
-def _transaction_values(tx: Transaction) -> dict[str, Any]:
-    data = tx.model_dump(mode="json", exclude_none=True)
-    return {
-        "account_source_id": tx.account_source_id, "client_source_id": tx.client_source_id,
-        "booking_date": tx.booking_date, "value_date": tx.value_date,
-        "amount_minor": minor(tx.amount) or 0, "currency": tx.amount.currency, "direction": tx.direction.value,
-        "kind": tx.kind, "is_cash": tx.is_cash, "cross_border": tx.cross_border,
-        "counterparty_account": tx.counterparty_account, "counterparty_name": tx.counterparty_name,
-        "reversed": tx.reversed, "is_manual": tx.is_manual, "content_hash": content_hash(data),
-    }
-
-
-__all__ = ["Ingestor", "StreamStats", "dead_letter", "load_cursor", "minor", "save_cursor"]
+__all__ = ["BULK_ROWS", "Ingestor", "StreamStats", "analyze_after_bulk", "dead_letter", "load_cursor", "minor",
+           "save_cursor"]

@@ -73,6 +73,8 @@ class IngestPhase(Phase):
                     counters.records_read += stats.read
                     counters.data_quality += stats.extra.get("data_quality", 0)
                     ctx.progress.stream_finished(name, spec.name, stats)
+            with ctx.uow.transaction() as s:  # after a bulk load: planner statistics for the later phases
+                ingestor.analyze_after_bulk(s)
             fail_if_nothing_came(rep)
         except QuotaExhaustedError as exc:
             rep.status, rep.error = "stopped", str(exc)
