@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import pickle
 import time
 from pathlib import Path
@@ -101,6 +102,9 @@ def _fresh_store(url: str) -> Any:
     from crmhub.store import Store
     from crmhub.store.tables import Base
 
+    if url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
     if url.startswith("postgresql"):
         from sqlalchemy import create_engine, text
 
@@ -176,6 +180,8 @@ def main() -> None:
         print(f"pulled in {time.process_time() - t:.1f} s CPU (not counted)")
         if args.pages is not None:
             args.pages.write_bytes(pickle.dumps(streams))
+    gc.collect()
+    gc.freeze()  # the pulled pages live all run: keep the collector from re-scanning them at every store pass
     try:
         print(f"{sum(len(p.records) for _, _, ps in streams for p in ps)} records in "
               f"{sum(len(ps) for _, _, ps in streams)} pages")

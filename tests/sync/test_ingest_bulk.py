@@ -81,6 +81,16 @@ def test_a_page_costs_the_same_statements_whatever_its_size(store: Store, size: 
     assert len(letters) == size // 10 and {d.attempts for d in letters} == {3}
 
 
+def test_pages_without_rejects_do_not_look_for_dead_letters(store: Store) -> None:
+    """While a stream has no open dead letter, a page is three statements: SELECT, write, cursor."""
+    ingestor = Ingestor("crm", 7)
+    _store(store, ACCOUNTS, _page(20), ingestor)
+    for page in (_page(20), _page(20, suffix="改")):
+        with _statements(store) as seen:
+            _store(store, ACCOUNTS, page, ingestor)
+        assert [s for s in seen if s in ("SELECT", "INSERT", "UPDATE")] == ["SELECT", "UPDATE", "INSERT"]
+
+
 def test_page_counts_new_changed_and_unchanged(store: Store) -> None:
     first = _store(store, ACCOUNTS, _page(5))
     again = _store(store, ACCOUNTS, Page([*_page(3).records, _client("c3", "改名科技有限公司"), _client("c9", "新公司")],

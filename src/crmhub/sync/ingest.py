@@ -12,10 +12,11 @@ changed ones, one UPDATE touching the unchanged ones, and the page's dead letter
 per record. The canonical records arrive validated from the connector (pydantic models); each is dumped to JSON
 once and hashed once, and nothing re-validates it.
 
-Nothing an outside system sends may stop a stream: ids and raw payloads are screened first (`crmhub.sync.hygiene`),
-and a page the database still refuses (a value no check foresaw) is stored again one record at a time, each in its
-own savepoint, so only the refused records become dead letters — naming the database's reason — and the cursor
-moves on.
+Nothing an outside system sends may stop a stream: ids are screened first and raw payloads cleaned before they are
+written (`crmhub.sync.hygiene`; only the payloads of new and changed records — an unchanged record's payload is not
+written, and ledger facts keep none, so cleaning theirs would be wasted work), and a page the database still
+refuses (a value no check foresaw) is stored again one record at a time, each in its own savepoint, so only the
+refused records become dead letters — naming the database's reason — and the cursor moves on.
 
 After a bulk load (a connector that wrote more than `BULK_ROWS` rows to a table in one run) the engine calls
 `Ingestor.analyze_after_bulk`, so the planner of the phases that follow sees the tables' real sizes.
@@ -35,13 +36,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, Operationa
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
-from crmhub.model.text import clean_text
+from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.store.tables import SyncCursor
 from crmhub.sync import ingest_deadletters as letters
 from crmhub.sync import ingest_facts as facts
 from crmhub.sync.hashing import content_hash
-from crmhub.sync.hygiene import screen
+from crmhub.sync.hygiene import id_problem
 from crmhub.sync.ingest_facts import minor, transaction_values
 
 CHUNK = 500
@@ -141,6 +142,21 @@ def _refusal(exc: BaseException) -> str:
     return f"the store refused the record ({type(orig).__name__}: {first[:300]})"
 
 
+def _screen(stream: str, page: Page) -> tuple[list[SourceRecord], list[RejectedRecord]]:
+    """The page's records with usable ids, last one per id (a page may repeat a record), and its rejects plus the
+    records whose id cannot be a key (`crmhub.sync.hygiene.id_problem`)."""
+    records: dict[str, SourceRecord] = {}
+    rejected = list(page.rejected)
+    for rec in page.records:
+        problem = id_problem(rec.source_id)
+        if problem is None:
+            records[rec.source_id] = rec
+        else:
+            rejected.append(RejectedRecord(stream=stream, source_id=rec.source_id, reason=problem, field="id",
+                                           payload=rec.raw))
+    return list(records.values()), rejected
+
+
 def _restore(stats: StreamStats, before: StreamStats) -> None:
     for f in fields(stats):
         setattr(stats, f.name, getattr(before, f.name))
@@ -154,6 +170,23 @@ class Ingestor:
         self.run_id = run_id
         self.written: Counter[str] = Counter()
         """Rows inserted or updated per table by this ingestor since the last `analyze_after_bulk`."""
+        self._open_letters: dict[str, bool] = {}
+        """Per stream: may it have open inbound dead letters to resolve (looked up once, set when one is written)."""
+
+    def _letters(self, session: Session, stream: str, items: list[letters.Letter]) -> None:
+        if items:
+            self._open_letters[stream] = True
+            letters.record(session, connector=self.connector, stream=stream, letters=items, run_id=self.run_id)
+
+    def _resolve(self, session: Session, stream: str, source_ids: list[str]) -> None:
+        """Resolve the open dead letters of records stored now — skipped (no SELECT per page) while the stream has
+        none."""
+        may = self._open_letters.get(stream)
+        if may is None:
+            may = self._open_letters[stream] = letters.any_open(session, self.connector, stream)
+        if may:
+            letters.resolve(session, connector=self.connector, stream=stream, source_ids=source_ids,
+                            run_id=self.run_id)
 
     def store_page(self, session: Session, spec: StreamSpec, page: Page, stats: StreamStats) -> None:
         """Store one page's records, rejects and next cursor (the caller owns the transaction).
@@ -163,11 +196,9 @@ class Ingestor:
         """
         stats.pages += 1
         stats.read += len(page.records)
-        screened, rejects = screen(spec.name, page)
+        records, rejects = _screen(spec.name, page)
         stats.rejected += len(rejects)
-        letters.record(session, connector=self.connector, stream=spec.name, run_id=self.run_id,
-                       letters=[letters.letter(r.source_id, r.reason, r.field, r.payload) for r in rejects])
-        records = list({r.source_id: r for r in screened}.values())  # last wins within a page
+        self._letters(session, spec.name, [letters.letter(r.source_id, r.reason, r.field, r.payload) for r in rejects])
         before = replace(stats, extra=dict(stats.extra))
         written = self.written.copy()
         try:
@@ -196,17 +227,17 @@ class Ingestor:
                 self.written = written
                 stats.rejected += 1
                 refused.append(letters.letter(rec.source_id, reason, None, rec.raw))
-        letters.record(session, connector=self.connector, stream=spec.name, letters=refused, run_id=self.run_id)
+        self._letters(session, spec.name, refused)
 
     def store_records(self, session: Session, spec: StreamSpec, records: Sequence[SourceRecord]) -> str | None:
         """Store re-mapped records without touching the stream's cursor (`crmhub deadletter retry`), screened and
         stored like a page's; returns why when the screen or the database refuses them (nothing is stored then)."""
-        screened, rejects = screen(spec.name, Page(records=list(records), next_cursor=None))
+        screened, rejects = _screen(spec.name, Page(records=list(records), next_cursor=None))
         if rejects:
             return rejects[0].reason
         try:
             with session.begin_nested():
-                self._store_records(session, spec, list({r.source_id: r for r in screened}.values()), StreamStats())
+                self._store_records(session, spec, screened, StreamStats())
         except _REFUSED as exc:
             return _refusal(_refused(exc))
         return None
@@ -264,7 +295,7 @@ class Ingestor:
                 unchanged_ids.append(old.id)
                 continue
             parent = getattr(rec.data, "client_source_id", None)
-            values = {"raw": rec.raw, "data": data, "content_hash": digest, "parent_source_id": parent,
+            values = {"raw": clean_json(rec.raw), "data": data, "content_hash": digest, "parent_source_id": parent,
                       "modified_at": rec.modified_at or now, "last_seen_at": now, "deleted": rec.deleted,
                       "dirty": True, "last_run_id": self.run_id}
             parents.update(p for p in (parent, old.parent_source_id if old is not None else None) if p)
@@ -289,7 +320,7 @@ class Ingestor:
         self.written[SOURCE.name] += len(inserts) + len(updates)
         for i in range(0, len(unchanged_ids), CHUNK):
             session.execute(update(SOURCE).where(c.id.in_(unchanged_ids[i:i + CHUNK])).values(last_seen_at=now))
-        letters.resolve(session, connector=self.connector, stream=spec.name, source_ids=ids, run_id=self.run_id)
+        self._resolve(session, spec.name, ids)
         if spec.kind is StreamKind.CONTACT:
             self._flag_parents(session, parents)
 

@@ -100,6 +100,14 @@ def record(session: Session, *, connector: str, stream: str, letters: Sequence[L
                                               "attempts", "history")} for row in changed.values()])
 
 
+def any_open(session: Session, connector: str, stream: str) -> bool:
+    """Whether the stream has any open inbound dead letter (if not, a run's pages need not look for ones to
+    resolve until it writes one itself: a connector's streams are ingested by one run at a time)."""
+    c = TABLE.c
+    return session.execute(select(c.id).where(c.connector == connector, c.stream == stream, c.direction == "in",
+                                              c.status == "open").limit(1)).first() is not None
+
+
 def resolve(session: Session, *, connector: str, stream: str, source_ids: Sequence[str],
             run_id: int | None) -> None:
     """Records stored now that had an open inbound dead letter: resolved, noted in their history (one SELECT per
@@ -116,4 +124,4 @@ def resolve(session: Session, *, connector: str, stream: str, source_ids: Sequen
          for row in found.values()])
 
 
-__all__ = ["Letter", "letter", "record", "resolve"]
+__all__ = ["Letter", "any_open", "letter", "record", "resolve"]
