@@ -93,16 +93,16 @@ def test_pages_without_rejects_do_not_look_for_dead_letters(store: Store) -> Non
 
 def test_page_counts_new_changed_and_unchanged(store: Store) -> None:
     first = _store(store, ACCOUNTS, _page(5))
-    again = _store(store, ACCOUNTS, Page([*_page(3).records, _client("c3", "改名科技有限公司"), _client("c9", "新公司")],
-                                         {"after": 9}))
+    records = [*_page(3).records, _client("c3", "改名科技有限公司"), _client("c9", "新公司")]
+    again = _store(store, ACCOUNTS, Page(records, {"after": 9}), Ingestor("crm", 8))
     assert (first.created, first.updated, first.unchanged) == (5, 0, 0)
     assert (again.created, again.updated, again.unchanged) == (1, 1, 3)
     with store.begin() as s:
         rows = {r.source_id: r for r in s.scalars(select(SourceRow))}
     assert rows["c3"].data is not None and rows["c3"].data["name"] == "改名科技有限公司"
-    assert rows["c3"].dirty and rows["c9"].dirty
-    assert rows["c3"].first_seen_at < rows["c3"].last_seen_at or rows["c3"].first_seen_at == rows["c3"].last_seen_at
-    assert len(rows) == 6
+    assert rows["c3"].dirty and rows["c9"].dirty and len(rows) == 6
+    assert [rows[k].last_run_id for k in ("c3", "c9", "c0", "c4")] == [8, 8, 7, 7]
+    assert rows["c0"].last_seen_at > rows["c0"].first_seen_at == rows["c4"].last_seen_at  # re-read: seen again
 
 
 def test_a_repeated_rejection_folds_into_one_history_entry(store: Store) -> None:
