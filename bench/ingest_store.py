@@ -37,7 +37,7 @@ async def _pull_all(engine: Any) -> list[tuple[str, Any, list[Any]]]:
     from contextlib import AsyncExitStack
 
     from crmhub.contract import PluginContext
-    from crmhub.sync.engine import STREAM_ORDER
+    from crmhub.sync.ingest_phase import STREAM_ORDER
 
     out: list[tuple[str, Any, list[Any]]] = []
     async with AsyncExitStack() as stack:
