@@ -214,6 +214,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "dl_col_at": {"en": "time", "zh": "时间"},
     "dl_col_event": {"en": "event", "zh": "事件"},
     "dl_history": {"en": "History", "zh": "处理历史"},
+    "dl_repeated": {"en": " ×{times}, last {last}", "zh": " ×{times}，最近一次 {last}"},
     "dl_show_head": {
         "en": "Dead letter #{id}: {connector}/{stream} record {source} — {status}, {attempts} attempt(s)",
         "zh": "死信 #{id}：{connector}/{stream} 记录 {source} — 状态 {status}，共 {attempts} 次",

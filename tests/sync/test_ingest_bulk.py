@@ -119,6 +119,10 @@ def test_a_repeated_rejection_folds_into_one_history_entry(store: Store) -> None
     assert [(h["event"], h["reason"], h["run_id"], times(h)) for h in history] == [
         ("rejected", "Account_Name: missing", 1, 3), ("rejected", "Phone: not a number", 4, 1)]
     assert history[0]["last_run_id"] == 3 and history[0]["last_at"] >= history[0]["at"]
+    from crmhub.console.pages.deadletters import _event  # the console and the CLI say how often it repeated
+
+    assert "×3, last " in _event(history[0], "en")["label"]
+    assert "×3，最近一次" in _event(history[0], "zh")["label"] and "×" not in _event(history[1], "en")["label"]
 
 
 def test_fold_keeps_order_after_a_retry() -> None:

@@ -33,7 +33,7 @@ from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting import render_html, render_plan, render_report, report_json
 from crmhub.store import Store
 from crmhub.store.tables import SyncRun
-from crmhub.sync import deadletters, queries, review
+from crmhub.sync import deadletter_history, deadletters, queries, review
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.report import RunReport
 
@@ -471,7 +471,10 @@ def deadletter_show(dead_id: int = typer.Argument(..., help="Dead letter id."), 
     for h in r["history"]:
         event = str(h.get("event"))
         run_id = f" (run {h['run_id']})" if h.get("run_id") is not None else ""
-        table.add_row(local_time(h.get("at")), t(f"dl_event_{event}") if f"dl_event_{event}" in MESSAGES else event,
+        times = deadletter_history.times(h)
+        again = "" if times <= 1 else t("dl_repeated", times=times, last=local_time(h.get("last_at")))
+        table.add_row(local_time(h.get("at")),
+                      (t(f"dl_event_{event}") if f"dl_event_{event}" in MESSAGES else event) + again,
                       mask_text(reason(str(h.get("reason") or ""))) + run_id)
     console.print(table)
 

@@ -8,7 +8,8 @@ page is written:
   control characters, or longer than the ``VARCHAR(200)`` columns that hold it, makes the record a dead letter
   naming the ``id`` field and the length;
 - **raw payloads** (``source_record.raw``, ``dead_letter.payload``) are evidence and are kept, but with every string
-  cleaned by the same rule (`crmhub.model.text.clean_json`): PostgreSQL's ``jsonb`` refuses ``\\u0000`` and no UTF-8
+  cleaned when the row is written (an unchanged record's payload is not cleaned for nothing) by the same rule
+  (`crmhub.model.text.clean_json`): PostgreSQL's ``jsonb`` refuses ``\\u0000`` and no UTF-8
   store takes a lone surrogate, so before this rule one NUL in a Zoho name stopped the stream on every run;
 - **dead letters** themselves are made storable: reason and field cleaned, ids and field names cut to their column
   sizes (``…`` marks a cut), so recording a bad record can never fail in turn.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmhub.contract import Page, RejectedRecord, SourceRecord
 from crmhub.model.text import ID_MAX, clean_json, clean_text, is_clean
 
 FIELD_MAX = 128
@@ -41,21 +41,6 @@ def id_problem(source_id: str) -> str | None:
     if not is_clean(source_id) or "\t" in source_id or "\n" in source_id:
         return "id: contains control characters; an id is a key and is never altered, so the record cannot be stored"
     return None
-
-
-def screen(stream: str, page: Page) -> tuple[list[SourceRecord], list[RejectedRecord]]:
-    """The page's records with cleaned raw payloads, and its rejects plus the records whose id is unusable."""
-    records: list[SourceRecord] = []
-    rejected = list(page.rejected)
-    for rec in page.records:
-        problem = id_problem(rec.source_id)
-        if problem is not None:
-            rejected.append(RejectedRecord(stream=stream, source_id=rec.source_id, reason=problem, field="id",
-                                           payload=rec.raw))
-            continue
-        raw = clean_json(rec.raw)
-        records.append(rec if raw is rec.raw else rec.model_copy(update={"raw": raw}))
-    return records, rejected
 
 
 def storable_dead_letter(source_id: str | None, reason: str, field: str | None,

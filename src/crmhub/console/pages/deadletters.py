@@ -183,7 +183,10 @@ def deadletter(req: Req) -> Response:
 def _event(h: dict[str, Any], lang: Lang) -> dict[str, Any]:
     event = str(h.get("event") or "")
     key = f"dl_event_{event}"
-    return {"event": event, "label": MESSAGES[key][lang] if key in MESSAGES else event,
+    times = dl_history.times(h)
+    again = "" if times <= 1 else (f" ×{times}，最近一次 {local_time(h.get('last_at'))}" if lang == "zh"
+                                    else f" ×{times}, last {local_time(h.get('last_at'))}")
+    return {"event": event, "label": (MESSAGES[key][lang] if key in MESSAGES else event) + again,
             "at": local_time(h.get("at")), "run_id": h.get("run_id"),
             "reason": mask_text(reason(str(h.get("reason") or ""), lang))}
 
