@@ -236,6 +236,9 @@ def synthetic_companies(count: int, seed: int = 0, *, start: datetime | None = N
 
 def views_of(world: Any) -> Iterable[CrmAccountView]:
     """The Zoho views of a world (anything with ``companies()``) or of an iterable of companies."""
+    if hasattr(world, "crm_views"):  # the shared World: generate Zoho's views alone (no ledger detail)
+        yield from world.crm_views("zoho")
+        return
     companies = world.companies() if hasattr(world, "companies") else world
     for company in companies:
         if company.zoho is not None:
