@@ -272,10 +272,10 @@ def bare_zoho_loop(sandbox: Sandbox, db_path: Path) -> dict[str, Any]:
     import sqlite3
 
     import httpx
-    from zoho_pull import token
 
     from crmhub_zoho.config import ZohoConfig
     from crmhub_zoho.mapping import ZohoMapper
+    from zoho_pull import token
 
     doc = tomllib.loads(sandbox.config.read_text(encoding="utf-8"))
     url = str(doc["connectors"]["zoho"]["accounts_url"]).rstrip("/")

@@ -18,7 +18,16 @@ import multiprocessing as mp
 from pathlib import Path
 from typing import Any
 
-from sync_common import describe, engine_for, env_note, ledger_streams_for, mutate, run_timed, speed_label, start_sandbox
+from sync_common import (
+    describe,
+    engine_for,
+    env_note,
+    ledger_streams_for,
+    mutate,
+    run_timed,
+    speed_label,
+    start_sandbox,
+)
 
 
 def one_size(clients: int, seed: int, speed: float, share: float, with_transactions: bool, out: Any) -> None:

@@ -125,7 +125,16 @@ class ZohoSimulator:
     # --- world --------------------------------------------------------------------------------------------------
 
     def load_world(self, world: Any) -> None:
-        """Load Accounts and Contacts from the world's Zoho views, applying data-level faults."""
+        """Load Accounts and Contacts from the world's Zoho views, applying data-level faults.
+
+        The shared `World` regenerates any company alone, so its records are indexed and not kept
+        (`crmhub_zoho.simulator.seed.load_lazily`: bounded memory at a million companies); any other world
+        (a list of companies) is loaded as dicts."""
+        if hasattr(world, "crm_view"):
+            from crmhub_zoho.simulator.seed import load_lazily
+
+            load_lazily(self, world)
+            return
         accounts: list[dict[str, Any]] = []
         contacts: list[dict[str, Any]] = []
         f = self.faults

@@ -65,8 +65,8 @@ def sandbox_serve(
 
     try:
         serve_run(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients, faults=profile,
-                  ready=ready, settings={**_speed_settings(speed),
-                                         **({} if ledger_detail else {"core_ledger": {"detail": "loans" if ledger_loans else False}})})
+                  ready=ready, settings={**_speed_settings(speed), **({} if ledger_detail else {
+                      "core_ledger": {"detail": "loans" if ledger_loans else False}})})
     except SandboxStartError as exc:
         raise InputError(str(exc), hint=bilingual("换一个 --port-base 或停止占用端口的进程",
                                                    "pick another --port-base or stop what holds the port")) from None
