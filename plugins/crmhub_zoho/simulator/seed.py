@@ -247,6 +247,10 @@ def views_of(world: Any) -> Iterable[CrmAccountView]:
 
 # --- a world-backed, lazily regenerated org ------------------------------------------------------------------
 
+LAZY_WORLD_MIN = 200_000
+"""Worlds of at least this many companies are served lazily (setting ``lazy_world_min``): below it the records
+are kept, so benchmarks at 100,000 companies do not pay regeneration in the simulator's CPU."""
+
 def _fix_owner(sim: Any, view: CrmAccountView) -> None:
     """Owners with non-numeric ids (another CRM's users) get a stable Zoho user id; every owner is a user."""
     owner = view.owner

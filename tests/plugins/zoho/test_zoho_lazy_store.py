@@ -12,9 +12,9 @@ from crmhub_zoho.simulator.state import ZohoSimulator
 
 def _sims(faults: FaultProfile | None = None) -> tuple[ZohoSimulator, ZohoSimulator]:
     world = World(seed=2, clients=400)
-    lazy = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults))
-    eager = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1",
-                                         world=list(world.companies(ledger_detail=False)), faults=faults))
+    lazy = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults,
+                                        settings={"lazy_world_min": 0}))
+    eager = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults))
     return lazy, eager
 
 
@@ -25,6 +25,7 @@ def _all(store: Any) -> dict[str, dict[str, Any]]:
 def test_lazy_store_serves_the_same_records_and_orders() -> None:
     lazy, eager = _sims(FaultProfile(malformed_rate=0.05, seed=1))
     assert lazy.modules["Accounts"].records.overlay == {}  # nothing held
+    assert len(eager.modules["Accounts"].records.overlay) == len(eager.modules["Accounts"])  # all held
     for module in ("Accounts", "Contacts"):
         a, b = lazy.modules[module], eager.modules[module]
         assert len(a) == len(b) > 0
