@@ -103,6 +103,9 @@ class FxiaokeSimulator:
     def _views(self) -> Iterable[CrmAccountView]:
         world = self.options.world
         if world is not None:
+            if hasattr(world, "crm_views"):  # the shared World: generate Fenxiang's views alone
+                yield from world.crm_views("fxiaoke")
+                return
             companies = world
             if hasattr(world, "companies"):
                 try:  # the ledger's transactions are not this service's business: skip generating them

@@ -448,7 +448,8 @@ def build(options: SandboxOptions) -> FaultMiddleware:
         timezone=str(settings.get("timezone", "Asia/Shanghai")), malformed_rate=profile.malformed_rate,
         duplicate_rate=profile.duplicate_rate, settings=settings, wall=options.clock)
     if world is not None:
-        sim.load_world(world, detail=bool(settings.get("detail", True)))
+        detail = settings.get("detail", True)
+        sim.load_world(world, detail=detail if detail == "loans" else bool(detail))
     app = create_app(sim)
     wrapped = FaultMiddleware(app, profile)
     wrapped.simulator = sim  # type: ignore[attr-defined]

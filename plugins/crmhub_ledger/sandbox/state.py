@@ -100,17 +100,23 @@ class LedgerSimulator:
 
     # --- loading --------------------------------------------------------------------------------------------
 
-    def load_world(self, world: Any, *, detail: bool = True) -> int:
+    def load_world(self, world: Any, *, detail: bool | str = True) -> int:
         """Load every company's ledger view from a `crmhub.sandbox.world.World`; returns clients loaded.
 
         ``detail=False`` loads the clients without their accounts, transactions and loans (benchmarks of the
-        client sync over very large worlds, where millions of transactions would only cost memory).
+        client sync over very large worlds, where millions of transactions would only cost memory); ``"loans"``
+        loads the clients and their loans (the same loans as the full world), without accounts or transactions.
+        Only the ledger's views are generated when the world offers them alone (`World.ledger_views`).
         """
         count = 0
-        for company in (world.companies() if detail else world.companies(ledger_detail=False)):
-            if getattr(company, "ledger", None) is not None:
-                self.add_view(company.ledger)
-                count += 1
+        if hasattr(world, "ledger_views"):
+            views = world.ledger_views(ledger_detail=detail)
+        else:
+            views = (c.ledger for c in (world.companies() if detail is True else world.companies(ledger_detail=detail))
+                     if getattr(c, "ledger", None) is not None)
+        for view in views:
+            self.add_view(view)
+            count += 1
         self._audit_history()
         return count
 

@@ -236,7 +236,95 @@ def synthetic_companies(count: int, seed: int = 0, *, start: datetime | None = N
 
 def views_of(world: Any) -> Iterable[CrmAccountView]:
     """The Zoho views of a world (anything with ``companies()``) or of an iterable of companies."""
+    if hasattr(world, "crm_views"):  # the shared World: generate Zoho's views alone (no ledger detail)
+        yield from world.crm_views("zoho")
+        return
     companies = world.companies() if hasattr(world, "companies") else world
     for company in companies:
         if company.zoho is not None:
             yield company.zoho
+
+
+# --- a world-backed, lazily regenerated org ------------------------------------------------------------------
+
+LAZY_WORLD_MIN = 200_000
+"""Worlds of at least this many companies are served lazily (setting ``lazy_world_min``): below it the records
+are kept, so benchmarks at 100,000 companies do not pay regeneration in the simulator's CPU."""
+
+def _fix_owner(sim: Any, view: CrmAccountView) -> None:
+    """Owners with non-numeric ids (another CRM's users) get a stable Zoho user id; every owner is a user."""
+    owner = view.owner
+    if not owner.user_id.isdigit():
+        owner = OwnerView(owner.name, zoho_id(200 + zlib.crc32(owner.user_id.encode()) % 10_000), owner.email)
+        view.owner = owner
+    sim.users.setdefault(owner.user_id, owner)
+
+
+def _account(sim: Any, view: CrmAccountView) -> dict[str, Any]:
+    from crmhub_zoho.simulator.state import _roll
+
+    rec = account_record(view, sim.admin)
+    f = sim.faults
+    if f.malformed_rate and _roll("malformed", rec["id"], f.seed) < f.malformed_rate:
+        sim._break(rec)
+    return rec
+
+
+def _contact(sim: Any, cview: ContactView, view: CrmAccountView) -> dict[str, Any]:
+    from crmhub_zoho.simulator.state import _roll
+
+    crec = contact_record(cview, view, sim.admin)
+    f = sim.faults
+    if f.malformed_rate and _roll("malformed", crec["id"], f.seed) < f.malformed_rate:
+        crec["Last_Name"] = None
+        crec["Full_Name"] = crec["First_Name"]
+        sim.malformed[crec["id"]] = "missing Last_Name"
+    return crec
+
+
+def load_lazily(sim: Any, world: Any) -> None:
+    """Fill ``sim``'s Accounts and Contacts from the shared world without keeping the records.
+
+    One pass generates every Zoho view once (to index ``Modified_Time``, ``Created_Time`` and the duplicate-check
+    fields, and to learn the owners and the malformed records); afterwards a record is regenerated from its id
+    (`World.crm_view` of the company the id encodes), identical to the loaded one, whenever it is read. Fault
+    duplicates (new ids, not in the world) are kept as ordinary written records.
+    """
+    accounts, contacts = sim.modules["Accounts"], sim.modules["Contacts"]
+    account_rows, contact_rows = accounts.index_rows(), contacts.index_rows()
+    duplicates: list[dict[str, Any]] = []
+    f = sim.faults
+    for view in world.crm_views("zoho"):
+        _fix_owner(sim, view)
+        rec = _account(sim, view)
+        account_rows.add(rec)
+        if f.duplicate_rate and _roll_dup(rec["id"], f.seed) < f.duplicate_rate:
+            duplicates.append(sim._duplicate_of(rec))
+        for cview in view.contacts:
+            contact_rows.add(_contact(sim, cview, view))
+
+    def regenerate(rid: str) -> dict[str, Any] | None:
+        decoded = world.codec.decode_zoho(rid)
+        if decoded is None or decoded[0] >= world.clients:
+            return None
+        key, slot = decoded
+        view = world.crm_view("zoho", key)
+        if view is None:
+            return None
+        _fix_owner(sim, view)
+        if slot == 1:
+            return _account(sim, view)
+        if 2 <= slot < 2 + len(view.contacts):
+            return _contact(sim, view.contacts[slot - 2], view)
+        return None
+
+    accounts.load_index(account_rows, regenerate)
+    contacts.load_index(contact_rows, regenerate)
+    for dup in duplicates:
+        accounts.put(dup)
+
+
+def _roll_dup(rid: str, seed: int) -> float:
+    from crmhub_zoho.simulator.state import _roll
+
+    return _roll("duplicate", rid, seed)

@@ -41,6 +41,8 @@ def sandbox_serve(
                                                    "the written config's pacing with them), for quick demos."),
     ledger_detail: bool = typer.Option(True, "--ledger-detail/--no-ledger-detail",
                                        help="Serve the ledger's accounts, transactions and loans (off: clients only)."),
+    ledger_loans: bool = typer.Option(False, "--ledger-loans",
+                                      help="With --no-ledger-detail: serve the ledger's loans too (no accounts)."),
 ) -> None:
     """Serve every plugin's simulator on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from crmhub.sandbox.serve import SandboxStartError
@@ -63,8 +65,8 @@ def sandbox_serve(
 
     try:
         serve_run(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients, faults=profile,
-                  ready=ready, settings={**_speed_settings(speed),
-                                         **({} if ledger_detail else {"core_ledger": {"detail": False}})})
+                  ready=ready, settings={**_speed_settings(speed), **({} if ledger_detail else {
+                      "core_ledger": {"detail": "loans" if ledger_loans else False}})})
     except SandboxStartError as exc:
         raise InputError(str(exc), hint=bilingual("换一个 --port-base 或停止占用端口的进程",
                                                    "pick another --port-base or stop what holds the port")) from None

@@ -200,8 +200,9 @@ def _contacts(rng: random.Random, system: System, codec: IdCodec, plan: Plan, id
 
 
 def ledger_view(rng: random.Random, detail_rng: random.Random, codec: IdCodec, plan: Plan, ident: Identity,
-                today: date, now: datetime, *, zoho_id: str | None, detail: bool) -> LedgerClientView:
-    """The company as the core ledger holds it; ``detail`` adds accounts, transactions and loans."""
+                today: date, now: datetime, *, zoho_id: str | None, detail: bool | str) -> LedgerClientView:
+    """The company as the core ledger holds it; ``detail`` adds accounts, transactions and loans (``"loans"``:
+    the loans alone, the same ones)."""
     rate, weights = NAME_DRIFT["ledger"]
     name, _ = drifted_name(rng, ident.parts, ident.city, rate=rate, weights=weights)
     latest = today - timedelta(days=WINDOW_DAYS + 1 if plan.profile != "dormant_reactivation" else 600)
@@ -232,6 +233,6 @@ def ledger_view(rng: random.Random, detail_rng: random.Random, codec: IdCodec, p
             trade_code=ident.industry_code, annual_revenue=ident.annual_revenue, employees=ident.employees,
             established_on=plan.established_on, activation_date=activation, name=ident.name,
         )
-        built = build_ledger(detail_rng, codec, inputs, today)
+        built = build_ledger(detail_rng, codec, inputs, today, loans_only=detail == "loans")
         view.savings, view.loans = built.savings, built.loans
     return view

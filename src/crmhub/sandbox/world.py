@@ -50,7 +50,7 @@ from crmhub.sandbox.identity_gen import Cases, Identity, build_identity
 from crmhub.sandbox.ids import MAX_CLIENTS, IdCodec, world_random
 from crmhub.sandbox.people_gen import RM_POOL, RelationshipManager
 from crmhub.sandbox.views_gen import crm_view, ledger_view
-from crmhub.sandbox.worldtypes import ALERT_KINDS, SYSTEMS, Company, System
+from crmhub.sandbox.worldtypes import ALERT_KINDS, SYSTEMS, Company, CrmAccountView, LedgerClientView, System
 
 __all__ = ["DEFAULT_TODAY", "EXPECTED_ALERTS", "PROFILES", "SHANGHAI", "Plan", "World"]
 
@@ -242,37 +242,65 @@ class World:
                      shares_phone=draws[2] < 0.3, recent_district=recent,
                      district_in_name=draws[4] < DISTRICT_IN_NAME_RATE)
 
-    def company(self, key: int, *, ledger_detail: bool = True) -> Company:
+    def company(self, key: int, *, ledger_detail: bool | str = True) -> Company:
         """Company ``key`` with every view; ``ledger_detail=False`` skips accounts, transactions and loans
-        (for consumers that only need the client records — the rest of the company is identical)."""
+        (for consumers that only need the client records — the rest of the company is identical), ``"loans"``
+        keeps the loans alone."""
         plan = self.plan(key)
         ident = self.identity(key)
-        company = Company(
+        return Company(
             key=key,
             uscc=ident.uscc,
             name=ident.name,
             profile=plan.profile,
             expected_alerts=plan.expected_alerts,
             parent_key=plan.parent_key,
+            zoho=self.crm_view("zoho", key),
+            fxiaoke=self.crm_view("fxiaoke", key),
+            ledger=self.ledger_view(key, ledger_detail=ledger_detail),
         )
-        if plan.in_zoho:
-            company.zoho = crm_view(_rng(self.seed, key, "zoho"), "zoho", self.codec, plan, ident, self.now)
-        if plan.in_fxiaoke:
-            company.fxiaoke = crm_view(_rng(self.seed, key, "fxiaoke"), "fxiaoke", self.codec, plan, ident,
-                                       self.now)
-        if plan.in_ledger:
-            company.ledger = ledger_view(_rng(self.seed, key, "ledger-view"), _rng(self.seed, key, "ledger"),
-                                         self.codec, plan, ident, self.today, self.now,
-                                         zoho_id=company.zoho.source_id if company.zoho else None,
-                                         detail=ledger_detail)
-        return company
 
-    def companies(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool = True
+    def crm_view(self, system: System, key: int) -> CrmAccountView | None:
+        """Zoho's or Fenxiang's view of company ``key`` alone (``None`` when that CRM does not hold it) — what a
+        simulator regenerates on demand instead of holding every record; identical to `company`'s."""
+        plan = self.plan(key)
+        if not (plan.in_zoho if system == "zoho" else plan.in_fxiaoke if system == "fxiaoke" else False):
+            return None
+        return crm_view(_rng(self.seed, key, system), system, self.codec, plan, self.identity(key), self.now)
+
+    def ledger_view(self, key: int, *, ledger_detail: bool | str = True) -> LedgerClientView | None:
+        """The ledger's view of company ``key`` alone (``None`` when it is not a ledger client)."""
+        plan = self.plan(key)
+        if not plan.in_ledger:
+            return None
+        return ledger_view(_rng(self.seed, key, "ledger-view"), _rng(self.seed, key, "ledger"), self.codec, plan,
+                           self.identity(key), self.today, self.now,
+                           zoho_id=self.codec.zoho_id(key, 1) if plan.in_zoho else None, detail=ledger_detail)
+
+    def companies(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
                   ) -> Iterator[Company]:
         """Stream companies ``start … stop-1`` (default: all), one at a time."""
         stop = self.clients if stop is None else min(stop, self.clients)
         for key in range(start, stop):
             yield self.company(key, ledger_detail=ledger_detail)
+
+    def crm_views(self, system: System, start: int = 0, stop: int | None = None) -> Iterator[CrmAccountView]:
+        """Stream one CRM's views of companies ``start … stop-1`` (only those it holds); cheaper than
+        `companies` for a simulator, which needs its own system's view alone."""
+        stop = self.clients if stop is None else min(stop, self.clients)
+        for key in range(start, stop):
+            view = self.crm_view(system, key)
+            if view is not None:
+                yield view
+
+    def ledger_views(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
+                     ) -> Iterator[LedgerClientView]:
+        """Stream the ledger's views of companies ``start … stop-1`` (ledger clients only)."""
+        stop = self.clients if stop is None else min(stop, self.clients)
+        for key in range(start, stop):
+            view = self.ledger_view(key, ledger_detail=ledger_detail)
+            if view is not None:
+                yield view
 
     # --- ground truth -----------------------------------------------------------------------------------------
     def records_of(self, key: int, *, contacts: bool = False) -> list[tuple[System, str]]:
