@@ -1,7 +1,8 @@
 """Opening the store: engine settings per dialect, automatic migration, explicit sessions.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on; PostgreSQL is reached
-through psycopg 3. JSON columns are written and read with orjson on both (`crmhub.store.types.dumps_json`). Sessions never autocommit: callers write ``with store.begin() as session: …``.
+through psycopg 3. JSON columns are written and read with orjson on both (`crmhub.store.types.dumps_json`).
+Sessions never autocommit: callers write ``with store.begin() as session: …``.
 """
 
 from __future__ import annotations

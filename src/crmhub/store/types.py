@@ -45,7 +45,12 @@ def dumps_json(value: Any) -> str:
 def loads_json(text: str | bytes) -> Any:
     """A JSON column's value: orjson, or the standard library when orjson would read it differently or not at all
     (``NaN`` written by earlier versions, numbers beyond 64 bits — orjson makes them floats)."""
-    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if isinstance(text, str):
+        raw = text.encode("utf-8")
+    elif isinstance(text, bytes):
+        raw = text
+    else:  # SQLite hands a JSON number over as a number: TypeError, which SQLAlchemy's JSON type expects
+        return json.loads(text)
     if _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw)
