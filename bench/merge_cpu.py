@@ -7,6 +7,7 @@ engine's merge phase over a fresh copy of that snapshot, ``--repeat`` times, and
 golden client — so the code of the merge can be compared before and after a change on exactly the same data.
 
     python bench/merge_cpu.py --build --sizes 10000 100000
+    python bench/merge_cpu.py --sizes 10000 --replicate 10   # or: a 100,000 snapshot made of 10 copies
     python bench/merge_cpu.py --sizes 10000 100000
 """
 
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import sqlite3
 import sys
@@ -82,6 +84,63 @@ def build(size: int, seed: int, speed: float) -> None:
         sandbox.stop()
 
 
+_PREFIXES = ("A1", "A9", "N1", "N2", "N3", "N9", "Y1", "81", "89", "71", "79", "61", "69", "41", "49", "21", "29")
+_TOKEN = re.compile(r"[0-9A-HJ-NP-RTUWXY]{18}")
+
+
+def replicate(base: int, factor: int) -> None:
+    """A snapshot of ``factor`` × the ``base`` world: each company copied with its own ids, source ids and USCC.
+
+    Every copy merges exactly as its original does (same members, same values but the USCC), so the larger
+    snapshot measures how the merge scales, without a sync of the larger world (an hour on a busy 2-core box).
+    """
+    from crmhub.model import uscc as uscc_mod
+
+    size = base * factor
+    src, dst = ROOT / f"snapshot_{base}.db", ROOT / f"snapshot_{size}.db"
+    shutil.copyfile(src, dst)
+    shutil.copyfile(ROOT / f"sandbox_{base}.toml", ROOT / f"sandbox_{size}.toml")
+    con = sqlite3.connect(dst)
+    g_off = 10 ** len(str(con.execute("SELECT max(id) FROM golden_client").fetchone()[0]))
+    s_off = 10 ** len(str(con.execute("SELECT max(id) FROM source_record").fetchone()[0]))
+    tables = {t: ([c[1] for c in con.execute(f"PRAGMA table_info({t})")], con.execute(f"SELECT * FROM {t}").fetchall())
+              for t in ("golden_client", "source_record", "xref")}
+    for k in range(1, factor):
+        mapping: dict[str, str] = {}
+
+        def remap(text: Any, k: int = k, mapping: dict[str, str] = mapping) -> Any:
+            def one(m: re.Match[str]) -> str:
+                code = m.group(0)
+                if code not in mapping:
+                    body = _PREFIXES[k - 1] + code[2:17]
+                    mapping[code] = body + uscc_mod.check_character(body) if uscc_mod.is_valid(code) else code
+                return mapping[code]
+            return _TOKEN.sub(one, text) if isinstance(text, str) else text
+
+        for table, (cols, rows) in tables.items():
+            out = []
+            for row in rows:
+                r = dict(zip(cols, row, strict=True))
+                if table == "golden_client":
+                    r["id"] += k * g_off
+                    r["uscc"], r["data"] = remap(r["uscc"]), remap(r["data"])
+                elif table == "source_record":
+                    r["id"] += k * s_off
+                    r["source_id"] = f"{r['source_id']}~{k}"
+                    if r["parent_source_id"] is not None:
+                        r["parent_source_id"] = f"{r['parent_source_id']}~{k}"
+                    r["data"], r["raw"] = remap(r["data"]), remap(r["raw"])
+                else:
+                    r["source_record_id"] += k * s_off
+                    r["client_id"] += k * g_off
+                out.append(tuple(r[c] for c in cols))
+            con.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", out)
+        con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    print(f"built {dst}: {factor} × the {base}-company snapshot")
+
+
 def merge_only(size: int, repeat: int) -> dict[str, Any]:
     """Run the engine's merge phase over a copy of the snapshot; CPU seconds and µs per golden client."""
     from sqlalchemy import func, select
@@ -138,9 +197,14 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=50.0, help="simulator rate windows shortened (build only)")
     parser.add_argument("--build", action="store_true", help="sync the world up to merge and keep a snapshot")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--replicate", type=int, metavar="FACTOR",
+                        help="make snapshot_<size×FACTOR> from snapshot_<size> (first --sizes) by copying companies")
     args = parser.parse_args()
     print(env_note())
     ROOT.mkdir(parents=True, exist_ok=True)
+    if args.replicate:
+        replicate(args.sizes[0], args.replicate)
+        return
     if args.build:
         for size in args.sizes:
             build(size, args.seed, args.speed)
