@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from crmhub.contract import StreamKind
 from crmhub.errors import FatalError
 from crmhub.events import ClientChanged
-from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
+from crmhub.store.tables import DeadLetter, SyncRun, SyncRunStream
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.deliverer import TargetDrain, drain_target
 from crmhub.sync.ingest_phase import IngestPhase
