@@ -1,7 +1,8 @@
 """Opening the store: engine settings per dialect, automatic migration, explicit sessions.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on; PostgreSQL is reached
-through psycopg 3. Sessions never autocommit: callers write ``with store.begin() as session: …``.
+through psycopg 3. JSON columns are written and read with orjson on both (`crmhub.store.types.dumps_json`).
+Sessions never autocommit: callers write ``with store.begin() as session: …``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmhub.errors import StoreError
 from crmhub.masking import mask_url
 from crmhub.store.files import private_file, tighten
+from crmhub.store.types import dumps_json, dumps_json_bytes, loads_json
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///var/crmhub.db"
@@ -72,11 +74,14 @@ def create_store_engine(url: str) -> Engine:
                 private_file(Path(database).expanduser())  # 0600 in a 0700 folder: it holds personal data
                 for suffix in ("-wal", "-shm", "-journal"):  # SQLite copies the file's mode; older ones may not
                     tighten(Path(database + suffix).expanduser())
-            engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False},
+                                   json_serializer=dumps_json, json_deserializer=loads_json)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # psycopg takes the JSONB text as bytes: no decode/encode round trip
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             json_serializer=dumps_json_bytes, json_deserializer=loads_json)
     except NoSuchModuleError as exc:
         raise StoreError(f"no database driver for {parsed.drivername!r}",
                          hint="install the postgres extra: pip install 'crmhub[postgres]'") from exc

@@ -4,6 +4,15 @@ For every field the survivorship rule picks a winner and the choice is stored as
 source record, observed time, rule, and the competing values). A field changed by two sources since the last
 merge is a conflict: counted and audited when the rule decides it, queued for review (keeping the previous
 golden value) when it cannot.
+
+The merge works a batch of golden clients at a time (`merge_batch`), set-based on plain rows: one SELECT each for
+the goldens, their members, their contacts and their lineage, one for every USCC the batch would give out, then
+executemany UPDATE / INSERT / DELETE for goldens and lineage — no ORM object per golden or lineage row. Nor a
+second validation: members were validated at ingest (their ``data`` is a `CorporateClient` dump), so the golden
+document is laid out from their values as ``CorporateClient.model_validate(…).model_dump(mode="json",
+exclude_none=True)`` lays it out (`golden_document`; ``tests/e2e/test_merge_document.py`` checks, on a synced world,
+that it is that very document). A `CorporateClient` is built only for the ``crmhub_client_changed`` event, and only
+when a plugin listens.
 """
 
 from __future__ import annotations
@@ -11,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.config import SyncSettings
@@ -23,10 +33,22 @@ from crmhub.model import MERGEABLE_FIELDS, CorporateClient
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
+from crmhub.sync.golden_keys import keys_of
 from crmhub.sync.hashing import content_hash, short_hash
-from crmhub.sync.survivorship import Candidate, decide, is_blank
+from crmhub.sync.survivorship import Candidate, Decision, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
+DOCUMENT_FIELDS = tuple(name for name in CorporateClient.model_fields if name not in ("id", "lineage"))
+"""The golden document's keys, in the order a `CorporateClient` dump writes them."""
+_DEFAULTS = {name: orjson.dumps(value) for name, value in CorporateClient(name="-").model_dump(
+    mode="json", exclude_none=True, exclude={"id", "lineage"}).items() if name != "name"}
+"""Fields a dump writes even when empty (``aliases: []``, ``preferences: {…}``), as JSON to copy from."""
+
+_G = cast(Table, GoldenClient.__table__)
+_L = cast(Table, FieldLineage.__table__)
+_UPDATE_GOLDEN = update(_G).where(_G.c.id == bindparam("g_id"))
+_UPDATE_LINEAGE = update(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
+_DELETE_LINEAGE = delete(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
 
 
 @dataclass(slots=True)
@@ -46,6 +68,30 @@ class Member:
 
 
 @dataclass(slots=True)
+class Golden:
+    """A golden client as the merge reads it (a row, not an ORM object)."""
+
+    id: int
+    name: str
+    uscc: str | None
+    data: dict[str, Any]
+    version: int
+
+
+@dataclass(slots=True)
+class Lineage:
+    """A stored lineage row of one golden field."""
+
+    value: Any
+    source: str
+    source_record_id: str
+    observed_at: datetime
+    rule: str
+    competing: list[Any]
+    source_hashes: dict[str, Any]
+
+
+@dataclass(slots=True)
 class MergeOutcome:
     """What merging one golden client changed."""
 
@@ -55,6 +101,61 @@ class MergeOutcome:
     conflicts: int = 0
     conflicts_queued: int = 0
     client: CorporateClient | None = None
+
+
+@dataclass(slots=True)
+class MergeBatchOutcome:
+    """One batch: the last golden id it read (None: nothing was left), its counters and its change events."""
+
+    last_id: int | None
+    created: int = 0
+    updated: int = 0
+    conflicts: int = 0
+    conflicts_queued: int = 0
+    events: list[tuple[CorporateClient, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Composed:
+    """A golden client recomputed, before anything is written."""
+
+    golden: Golden
+    created: bool
+    doc: dict[str, Any]
+    decisions: dict[str, Decision]
+    changes: dict[str, tuple[Any, Any]]
+    resolved: list[tuple[str, Decision, list[Candidate]]]
+    queued: list[tuple[str, list[Candidate]]]
+
+
+@dataclass(slots=True)
+class _Writes:
+    """The statements of one batch, collected for executemany."""
+
+    goldens: list[dict[str, Any]] = field(default_factory=list)
+    merged_ids: list[int] = field(default_factory=list)
+    lineage_inserts: list[dict[str, Any]] = field(default_factory=list)
+    lineage_updates: list[dict[str, Any]] = field(default_factory=list)
+    lineage_deletes: list[dict[str, Any]] = field(default_factory=list)
+
+    def execute(self, session: Session) -> None:
+        if self.goldens:
+            session.execute(_UPDATE_GOLDEN, self.goldens)
+        if self.merged_ids:
+            session.execute(update(_G).where(_G.c.id.in_(self.merged_ids)).values(needs_merge=False))
+        if self.lineage_deletes:
+            session.execute(_DELETE_LINEAGE, self.lineage_deletes)
+        if self.lineage_updates:
+            session.execute(_UPDATE_LINEAGE, self.lineage_updates)
+        if self.lineage_inserts:
+            session.execute(insert(_L), self.lineage_inserts)
+
+
+def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
+    """The next ``limit`` active golden clients flagged ``needs_merge`` with an id above ``after_id``."""
+    rows = session.execute(select(_G.c.id, _G.c.name, _G.c.uscc, _G.c.data, _G.c.version).where(
+        _G.c.needs_merge.is_(True), _G.c.status == "active", _G.c.id > after_id).order_by(_G.c.id).limit(limit))
+    return [Golden(r.id, r.name, r.uscc, r.data or {}, r.version or 0) for r in rows]
 
 
 def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int, list[Member]],
@@ -90,12 +191,61 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
     return members, contacts
 
 
-def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[str, FieldLineage]]:
+def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[str, Lineage]]:
     """The lineage rows of a batch of golden clients, by client id and field."""
-    out: dict[int, dict[str, FieldLineage]] = {cid: {} for cid in client_ids}
-    for row in session.scalars(select(FieldLineage).where(FieldLineage.client_id.in_(list(client_ids)))):
-        out[row.client_id][row.field] = row
+    out: dict[int, dict[str, Lineage]] = {cid: {} for cid in client_ids}
+    for r in session.execute(select(_L.c.client_id, _L.c.field, _L.c.value, _L.c.source, _L.c.source_record_id,
+                                    _L.c.observed_at, _L.c.rule, _L.c.competing, _L.c.source_hashes)
+                             .where(_L.c.client_id.in_(list(client_ids)))):
+        out[r.client_id][r.field] = Lineage(r.value, r.source, r.source_record_id, r.observed_at, r.rule,
+                                            r.competing or [], r.source_hashes or {})
     return out
+
+
+def merge_batch(session: Session, after_id: int, merger: Merger, limit: int = 500, *,
+                want_clients: bool = True) -> MergeBatchOutcome:
+    """Merge the next ``limit`` golden clients flagged ``needs_merge`` after ``after_id``, in ``session``.
+
+    ``want_clients``: build the `CorporateClient` of each change event (the one pydantic validation left in the
+    merge); False when no plugin listens to ``crmhub_client_changed`` — the events list is then empty.
+    """
+    goldens = load_goldens(session, after_id, limit)
+    if not goldens:
+        return MergeBatchOutcome(None)
+    ids = [g.id for g in goldens]
+    members, contacts = load_members(session, ids)
+    lineage = load_lineage(session, ids)
+    composed = [merger.compose(g, members[g.id], contacts[g.id], lineage[g.id]) for g in goldens]
+    holders = _uscc_holders(session, [c for c in composed if _wants_uscc(c)])
+    writes = _Writes()
+    batch = MergeBatchOutcome(goldens[-1].id)
+    for c in composed:
+        outcome = merger.apply(session, c, lineage[c.golden.id], holders, writes, want_client=want_clients)
+        batch.conflicts += outcome.conflicts
+        batch.conflicts_queued += outcome.conflicts_queued
+        if c.created:
+            batch.created += 1
+        elif outcome.changes:
+            batch.updated += 1
+        if outcome.changes and outcome.client is not None:
+            batch.events.append((outcome.client, outcome.changes))
+    writes.execute(session)
+    return batch
+
+
+def _wants_uscc(c: _Composed) -> bool:
+    uscc = c.doc.get("uscc")
+    return uscc is not None and uscc != c.golden.uscc
+
+
+def _uscc_holders(session: Session, wanting: list[_Composed]) -> dict[str, list[int]]:
+    """Which golden clients hold the USCCs these would take: one query for the batch (`Merger._guard_uscc`)."""
+    wanted = sorted({str(c.doc["uscc"]) for c in wanting})
+    holders: dict[str, list[int]] = {}
+    for i in range(0, len(wanted), 500):
+        for gid, uscc in session.execute(select(_G.c.id, _G.c.uscc).where(_G.c.uscc.in_(wanted[i:i + 500]))):
+            holders.setdefault(uscc, []).append(gid)
+    return holders
 
 
 def _dedupe_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,6 +261,44 @@ def _golden_view(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in GOLDEN_KEYS_FROM_ENGINE and not is_blank(v)}
 
 
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def golden_document(values: dict[str, Any]) -> dict[str, Any]:
+    """The stored golden document for merged ``values``: what ``CorporateClient.model_validate(values)
+    .model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"})`` gives, without validating again.
+
+    The values are dumps of validated records already (members' snapshots, the previous document), so they are
+    kept as they are; the dump's layout is what is added: its key order, the fields it writes even when empty
+    (their defaults), no ``None``. The risk summary is the one value whose dump kept its ``None`` keys (the risk
+    phase writes it with ``model_dump(mode="json")``): a validating dump drops them, so they are dropped here too.
+    """
+    doc: dict[str, Any] = {}
+    for name in DOCUMENT_FIELDS:
+        value = values.get(name)
+        if value is None:
+            default = _DEFAULTS.get(name)
+            if default is not None:
+                doc[name] = orjson.loads(default)
+            continue
+        doc[name] = _drop_none(value) if name == "risk" else value
+    return doc
+
+
+def validated_document(values: dict[str, Any], client_id: int) -> tuple[dict[str, Any], CorporateClient]:
+    """The golden document as the merge computed it before `golden_document`: validated, then dumped."""
+    try:
+        client = CorporateClient.model_validate({**values, "id": client_id})
+    except ValidationError as exc:  # values come from validated records; a failure here is a bug to surface
+        raise ValueError(f"golden client {client_id}: merged record is invalid: {exc}") from exc
+    return client.model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"}), client
+
+
 class Merger:
     """Merges golden clients under the configured survivorship rules."""
 
@@ -121,46 +309,29 @@ class Merger:
         self.run_id = run_id
         self.actor = actor
 
-    def merge(self, session: Session, golden: GoldenClient, members: list[Member],
-              contacts: list[dict[str, Any]], *, created: bool, lineage: dict[str, FieldLineage] | None = None,
-              inserts: list[dict[str, Any]] | None = None) -> MergeOutcome:
-        """Recompute ``golden`` from ``members``; write lineage, audit and review items in ``session``.
-
-        ``lineage`` (prefetched for a batch) and ``inserts`` (new lineage rows collected for one bulk insert) let
-        the engine merge thousands of clients with a few statements per batch.
-        """
-        now = datetime.now(UTC)
-        outcome = MergeOutcome(golden.id, created)
-        if lineage is None:
-            lineage = load_lineage(session, [golden.id]).get(golden.id, {})
-        old = dict(golden.data or {})
+    def compose(self, golden: Golden, members: list[Member], contacts: list[dict[str, Any]],
+                lineage: dict[str, Lineage]) -> _Composed:
+        """Recompute ``golden`` from ``members`` (reads and writes nothing)."""
+        old = golden.data
         new: dict[str, Any] = {}
-        decisions = {}
+        decisions: dict[str, Decision] = {}
+        resolved: list[tuple[str, Decision, list[Candidate]]] = []
+        queued: list[tuple[str, list[Candidate]]] = []
         for name in MERGEABLE_FIELDS:
-            candidates = [Candidate(m.data.get(name), m.connector, m.ref, m.observed_at) for m in members
-                          if not is_blank(m.data.get(name))]
+            candidates = [Candidate(value, m.connector, m.ref, m.observed_at) for m in members
+                          if not is_blank(value := m.data.get(name))]
             decision = decide(name, candidates, self.sync.fields.get(name), self.priority)
             prev = lineage.get(name)
-            keep_old = False
             if prev is not None and candidates:
                 changed = [c for c in candidates
                            if prev.source_hashes.get(f"{c.source}:{c.source_record_id}") != c.value_hash]
                 if len(changed) >= 2 and len({c.value_hash for c in changed}) >= 2:
-                    outcome.conflicts += 1
-                    if not decision.decided:
-                        keep_old = True
-                        outcome.conflicts_queued += 1
-                        self._queue_conflict(session, golden.id, name, changed, now)
-                    else:
-                        audit.append(session, actor=self.actor, action="conflict.resolved", entity="client",
-                                     entity_id=golden.id, run_id=self.run_id, at=now, details={
-                                         "field": name, "rule": decision.rule,
-                                         "winner": decision.winner.source if decision.winner else None,
-                                         "sources": [c.source for c in changed]})
-            if keep_old:
-                if name in old:
-                    new[name] = old[name]
-                continue
+                    if not decision.decided:  # keep the previous golden value; a human decides
+                        queued.append((name, changed))
+                        if name in old:
+                            new[name] = old[name]
+                        continue
+                    resolved.append((name, decision, changed))
             decisions[name] = decision
             if decision.winner is not None:
                 new[name] = decision.value
@@ -185,47 +356,61 @@ class Merger:
         new["external_ids"] = external
         if old.get("risk"):
             new["risk"] = old["risk"]
-        try:
-            client = CorporateClient.model_validate({**new, "id": golden.id})
-        except ValidationError as exc:  # values come from validated records; a failure here is a bug to surface
-            raise ValueError(f"golden client {golden.id}: merged record is invalid: {exc}") from exc
-        data = client.model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"})
-        before, after = _golden_view(old), _golden_view(data)
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) != after.get(key):
-                outcome.changes[key] = (before.get(key), after.get(key))
-        self._guard_uscc(session, golden, client, outcome)
-        if outcome.changes or created:
-            golden.data = data  # also sets its breakdown keys (GoldenClient._keys_follow_data)
-            golden.name = client.name
-            golden.uscc = client.uscc
-            golden.rm_user_id = client.relationship_manager.user_id if client.relationship_manager else None
-            golden.version = (golden.version or 0) + (0 if created else 1)
-            golden.updated_at = now
-            golden.needs_plan = True
-            golden.needs_risk = True
-            audit.append(session, actor=self.actor, action="client.create" if created else "client.update",
+        doc = golden_document(new)
+        before, after = _golden_view(old), _golden_view(doc)
+        changes = {key: (before.get(key), after.get(key)) for key in sorted(set(before) | set(after))
+                   if before.get(key) != after.get(key)}
+        return _Composed(golden, not old, doc, decisions, changes, resolved, queued)
+
+    def apply(self, session: Session, c: _Composed, lineage: dict[str, Lineage], holders: dict[str, list[int]],
+              writes: _Writes, *, want_client: bool) -> MergeOutcome:
+        """Write what `compose` found: conflicts (audit, review), the USCC guard, the golden row, its lineage."""
+        now = datetime.now(UTC)
+        golden = c.golden
+        outcome = MergeOutcome(golden.id, c.created, c.changes)
+        for name, decision, changed in c.resolved:
+            outcome.conflicts += 1
+            audit.append(session, actor=self.actor, action="conflict.resolved", entity="client",
+                         entity_id=golden.id, run_id=self.run_id, at=now, details={
+                             "field": name, "rule": decision.rule,
+                             "winner": decision.winner.source if decision.winner else None,
+                             "sources": [x.source for x in changed]})
+        for name, changed in c.queued:
+            outcome.conflicts += 1
+            outcome.conflicts_queued += 1
+            self._queue_conflict(session, golden.id, name, changed, now)
+        uscc = self._guard_uscc(session, golden, c.doc.get("uscc"), holders, outcome)
+        if outcome.changes or c.created:
+            doc = c.doc
+            manager = doc.get("relationship_manager")
+            writes.goldens.append({"g_id": golden.id, "data": doc, "name": doc["name"], "uscc": uscc,
+                                   "rm_user_id": manager.get("user_id") if manager else None,
+                                   "version": golden.version + (0 if c.created else 1), "updated_at": now,
+                                   "needs_plan": True, "needs_risk": True, "needs_merge": False, **keys_of(doc)})
+            audit.append(session, actor=self.actor, action="client.create" if c.created else "client.update",
                          entity="client", entity_id=golden.id, run_id=self.run_id, at=now,
                          details={"changes": _masked_changes(outcome.changes)})
-        golden.needs_merge = False
-        self._write_lineage(session, golden.id, decisions, lineage, now, inserts)
-        outcome.client = client
+            if want_client and outcome.changes:
+                _, outcome.client = validated_document(doc, golden.id)
+                outcome.client.uscc = uscc
+        else:
+            writes.merged_ids.append(golden.id)
+        self._write_lineage(golden.id, c.decisions, lineage, now, writes)
         return outcome
 
-    def _guard_uscc(self, session: Session, golden: GoldenClient, client: CorporateClient,
-                    outcome: MergeOutcome) -> None:
-        """Never give a golden record a USCC another active golden record already holds."""
-        if client.uscc is None or client.uscc == golden.uscc:
-            return
-        holder = session.scalar(select(GoldenClient.id).where(GoldenClient.uscc == client.uscc,
-                                                              GoldenClient.id != golden.id))
+    def _guard_uscc(self, session: Session, golden: Golden, wanted: str | None, holders: dict[str, list[int]],
+                    outcome: MergeOutcome) -> str | None:
+        """Never give a golden record a USCC another active golden record already holds; returns the USCC the
+        golden row keeps. (Its document still shows the USCC its sources give, as it always did.)"""
+        if wanted is None or wanted == golden.uscc:
+            return wanted
+        holder = next((gid for gid in holders.get(wanted, ()) if gid != golden.id), None)
         if holder is None:
-            return
-        wanted = client.uscc
-        client.uscc = golden.uscc
+            return wanted
         outcome.changes.pop("uscc", None)
         self._queue(session, "uscc_conflict", f"uscc:{golden.id}:{holder}", golden.id, holder, "uscc", None,
                     {"uscc": wanted, "reason": "a record of this client carries a USCC another client holds"})
+        return golden.uscc
 
     def _queue_conflict(self, session: Session, client_id: int, name: str, changed: list[Candidate],
                         now: datetime) -> None:
@@ -242,33 +427,27 @@ class Merger:
                                other_client_id=other, field=field_name, score=score, details=details,
                                created_at=datetime.now(UTC)))
 
-    def _write_lineage(self, session: Session, client_id: int, decisions: dict[str, Any],
-                       existing: dict[str, FieldLineage], now: datetime,
-                       inserts: list[dict[str, Any]] | None = None) -> None:
+    @staticmethod
+    def _write_lineage(client_id: int, decisions: dict[str, Decision], existing: dict[str, Lineage],
+                       now: datetime, writes: _Writes) -> None:
         for name, decision in decisions.items():
             row = existing.get(name)
             if decision.winner is None:
                 if row is not None:
-                    session.delete(row)
+                    writes.lineage_deletes.append({"l_client": client_id, "l_field": name})
                 continue
-            winner: Candidate = decision.winner
+            winner = decision.winner
             hashes = {f"{c.source}:{c.source_record_id}": c.value_hash for c in [winner, *decision.competing]}
             competing = [{"source": c.source, "record": c.source_record_id, "value": c.value,
                           "observed_at": c.observed_at.isoformat()} for c in decision.competing]
+            values = {"value": winner.value, "source": winner.source, "source_record_id": winner.source_record_id,
+                      "observed_at": winner.observed_at, "rule": decision.rule, "competing": competing,
+                      "source_hashes": hashes, "updated_at": now}
             if row is None:
-                values = {"client_id": client_id, "field": name, "value": winner.value, "source": winner.source,
-                          "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
-                          "rule": decision.rule, "competing": competing, "source_hashes": hashes,
-                          "updated_at": now}
-                if inserts is not None:
-                    inserts.append(values)
-                else:
-                    session.add(FieldLineage(**values))
+                writes.lineage_inserts.append({"client_id": client_id, "field": name, **values})
             elif (row.value != winner.value or row.source != winner.source or row.source_hashes != hashes
                   or row.competing != competing):
-                row.value, row.source, row.source_record_id = winner.value, winner.source, winner.source_record_id
-                row.observed_at, row.rule, row.competing = winner.observed_at, decision.rule, competing
-                row.source_hashes, row.updated_at = hashes, now
+                writes.lineage_updates.append({"l_client": client_id, "l_field": name, **values})
 
 
 def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from crmhub.contract import StreamKind
 from crmhub.errors import FatalError
 from crmhub.events import ClientChanged
-from crmhub.store.tables import DeadLetter, GoldenClient, SyncRun, SyncRunStream
-from crmhub.store.tables import FieldLineage as FieldLineageRow
+from crmhub.store.tables import DeadLetter, SyncRun, SyncRunStream
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.deliverer import TargetDrain, drain_target
 from crmhub.sync.ingest_phase import IngestPhase
 from crmhub.sync.interactions import LinkOutcome, link_batch
-from crmhub.sync.merge import Merger, load_lineage, load_members
+from crmhub.sync.merge import Merger, merge_batch
 from crmhub.sync.phase import Counters, NoCounters, Phase, RunContext, RunsIn
 from crmhub.sync.report import PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
@@ -119,34 +118,19 @@ class MergePhase(Phase):
         merger = Merger(ctx.settings.sync, default_priority(ctx), ctx.run_id)
         counters = MergeCounters()
         last_id = 0
+        listening = bool(ctx.registry.hook.crmhub_client_changed.get_hookimpls())  # else no client is built
         while True:
             with ctx.uow.transaction() as s:
-                goldens = list(s.scalars(select(GoldenClient).where(
-                    GoldenClient.needs_merge.is_(True), GoldenClient.status == "active",
-                    GoldenClient.id > last_id).order_by(GoldenClient.id).limit(MERGE_BATCH)))
-                if not goldens:
-                    break
-                last_id = goldens[-1].id
-                members, contacts = load_members(s, [g.id for g in goldens])
-                lineage = load_lineage(s, [g.id for g in goldens])
-                inserts: list[dict[str, Any]] = []
-                events: list[ClientChanged] = []
-                for golden in goldens:
-                    created = not golden.data
-                    outcome = merger.merge(s, golden, members[golden.id], contacts[golden.id], created=created,
-                                           lineage=lineage[golden.id], inserts=inserts)
-                    counters.conflicts += outcome.conflicts
-                    counters.conflicts_queued += outcome.conflicts_queued
-                    if created:
-                        counters.created += 1
-                    elif outcome.changes:
-                        counters.updated += 1
-                    if outcome.changes and outcome.client is not None:
-                        events.append(ClientChanged(outcome.client, outcome.changes))
-                s.flush()
-                if inserts:
-                    s.execute(insert(FieldLineageRow), inserts)
-            ctx.emit(events)  # per committed batch: memory stays bounded by the batch on a book of any size
+                batch = merge_batch(s, last_id, merger, MERGE_BATCH, want_clients=listening)
+            if batch.last_id is None:
+                break
+            last_id = batch.last_id
+            counters.created += batch.created
+            counters.updated += batch.updated
+            counters.conflicts += batch.conflicts
+            counters.conflicts_queued += batch.conflicts_queued
+            # per committed batch: memory stays bounded by the batch on a book of any size
+            ctx.emit([ClientChanged(client, changes) for client, changes in batch.events])
         return counters
 
 

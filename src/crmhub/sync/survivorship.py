@@ -78,6 +78,11 @@ def is_blank(value: Any) -> bool:
     """None, empty strings and empty containers count as blank."""
     if value is None:
         return True
+    kind = type(value)
+    if kind is str:  # the usual cases first: the merge asks this of every value of every member
+        return not value.strip()
+    if kind is int or kind is bool or kind is float:
+        return False
     if isinstance(value, str):
         return not value.strip()
     if isinstance(value, list | dict | tuple | set):
@@ -110,6 +115,8 @@ def decide(field_name: str, candidates: Sequence[Candidate], rule: FieldRule | N
     present = [c for c in candidates if not is_blank(c.value)]
     if not present:
         return Decision(field_name, rule_name, None, [])
+    if len(present) == 1:  # one source has a value: every rule picks it, and nothing competes
+        return Decision(field_name, rule_name, present[0], [], True)
     distinct = {c.value_hash for c in present}
     if rule_name == "source_priority":
         ordered = sorted(present, key=lambda c: (_rank(c.source, priority), -c.observed_at.timestamp()))
