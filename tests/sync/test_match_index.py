@@ -4,7 +4,6 @@ records it holds while records are linked, changed, deleted — and when it is b
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.config import MatchingSettings
@@ -55,7 +55,8 @@ def _insert_goldens(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     if session.connection().dialect.name != "sqlite":
         return list(session.execute(insert(GoldenClient).returning(GoldenClient.id, sort_by_parameter_order=True),
                                     rows).scalars())
-    session.execute(insert(GoldenClient.__table__), rows)  # Core: one executemany, in order (the ORM groups rows)
+    # Core, not the ORM: one executemany in parameter order (the ORM's bulk insert may regroup rows by their keys).
+    session.execute(insert(cast(Table, GoldenClient.__table__)), rows)
     last = int(session.scalar(select(func.max(GoldenClient.id))) or 0)
     return list(range(last - len(rows) + 1, last + 1))
 
