@@ -16,7 +16,7 @@ EXPECTED_TABLES = {
     "interaction", "job_state", "ledger_account", "ledger_transaction", "outbox", "review_item", "risk_assessment",
     "operator", "approval", "console_session",
     "run_lock", "source_record", "sync_cursor", "sync_run", "sync_run_stream", "token_cache", "xref",
-    "match_key", "match_block", "match_block_size", "match_term", "match_key_city", "match_stat",
+    "match_key", "match_block", "match_term", "match_key_city", "match_stat",
 }
 
 

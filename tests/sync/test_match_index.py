@@ -4,7 +4,6 @@ records it holds while records are linked, changed, deleted — and when it is b
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,6 @@ from crmhub.store import Store
 from crmhub.store.tables import (
     GoldenClient,
     MatchBlock,
-    MatchBlockSize,
     MatchKey,
     MatchKeyCity,
     MatchStat,
@@ -64,16 +62,13 @@ def _stage(session: Session, records: list[MatchRecord]) -> list[MatchRecord]:
 def _expected(records: list[MatchRecord]) -> dict[str, Any]:
     """What the stored tables must hold for exactly these records (the in-memory structures, stably hashed)."""
     tf = TermFrequencies(stable_hash)
-    sizes: Counter[int] = Counter()
     for record in records:
         tf.add(record)
-        sizes.update(stable_block_keys(record))
     stats = {f"{kind}:{f}": getattr(tf, f"_{attr}")[f] for kind, attr in (("total", "total"), ("sumsq", "sum_sq"))
              for f in tf.FAMILIES}
     return {
         "keys": {int(r.ref): r for r in records},
         "blocks": {(k, int(r.ref)) for r in records for k in stable_block_keys(r)},
-        "sizes": dict(sizes),
         "terms": {(f, h): n for f, c in tf._counts.items() for h, n in c.items()},
         "cities": {(k, g): n for k, c in tf._key_cities.items() for g, n in c.items() if n},
         "stats": {**stats, "version": KEYS_VERSION},
@@ -85,7 +80,6 @@ def _stored(session: Session) -> dict[str, Any]:
         "keys": {rid: decode(str(rid), p) for rid, p in session.execute(select(MatchKey.source_record_id,
                                                                                MatchKey.payload))},
         "blocks": {(k, rid) for k, rid in session.execute(select(MatchBlock.block_key, MatchBlock.source_record_id))},
-        "sizes": {k: n for k, n in session.execute(select(MatchBlockSize.block_key, MatchBlockSize.members))},
         "terms": {(f, h): n for f, h, n in session.execute(select(MatchTerm.family, MatchTerm.value_hash,
                                                                   MatchTerm.count))},
         "cities": {(k, g): n for k, g, n in session.execute(select(MatchKeyCity.key_hash, MatchKeyCity.geo,
@@ -236,7 +230,7 @@ def test_match_phase_keeps_the_index_exact_through_changes_deletes_and_an_upgrad
     with store.begin() as s:
         expected = _expected(_indexed_now(s))
         assert _stored(s) == expected and len(expected["keys"]) == len(population) - 3
-        for table in (MatchKey, MatchBlock, MatchBlockSize, MatchTerm, MatchKeyCity, MatchStat):
+        for table in (MatchKey, MatchBlock, MatchTerm, MatchKeyCity, MatchStat):
             s.execute(delete(table))
     third = _match_phase(store)
     assert third.index.built == len(population) - 3

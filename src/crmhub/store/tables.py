@@ -556,27 +556,21 @@ class MatchKey(Base):
 
 
 class MatchBlock(Base):
-    """One blocking key of an indexed record (stable 64-bit hash): the candidate lookup reads it by key."""
+    """One blocking key of an indexed record (stable 64-bit hash): the candidate lookup reads it by key, and a
+    block's size is counted on its key (WITHOUT ROWID on SQLite: the key is the table)."""
 
     __tablename__ = "match_block"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     block_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     source_record_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-
-
-class MatchBlockSize(Base):
-    """Members per block, maintained with `MatchBlock`: a block above the cap is skipped without reading it."""
-
-    __tablename__ = "match_block_size"
-
-    block_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    members: Mapped[int] = mapped_column(Integer)
 
 
 class MatchTerm(Base):
     """Term frequency of one value (stable hash) of one family (name key, pinyin, 字号, phone, ...) in the index."""
 
     __tablename__ = "match_term"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     family: Mapped[str] = mapped_column(String(16), primary_key=True)
     value_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -587,6 +581,7 @@ class MatchKeyCity(Base):
     """In how many indexed records a name key (stable hash) is registered in a city (4-digit division prefix)."""
 
     __tablename__ = "match_key_city"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     key_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     geo: Mapped[str] = mapped_column(String(4), primary_key=True)

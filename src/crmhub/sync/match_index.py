@@ -5,8 +5,9 @@ record, and most of an incremental run's time. Here the index lives in the store
 
 - ``match_key``: each indexed record's `MatchRecord`, already normalised (rebuilding one from this compact JSON
   list costs ~20 µs; normalising the snapshot again ~180 µs);
-- ``match_block``: one row per blocking key of the record (`blocking.block_key_strings`, hashed stably);
-- ``match_block_size``: members per block — a block above ``max_block`` is skipped, as in `BlockIndex`;
+- ``match_block``: one row per blocking key of the record (`blocking.block_key_strings`, hashed stably); a
+  block's size (a block above ``max_block`` is skipped, as in `BlockIndex`) is counted from its primary key with
+  one GROUP BY per batch — cheaper than keeping a size row per block up to date (~8 more rows per record);
 - ``match_term`` / ``match_key_city`` / ``match_stat``: what `TermFrequencies` counts (values per family, the cities
   a name key is known in, per-family totals and Σn²), so the scorer's term-frequency adjustment needs no scan.
 
@@ -27,6 +28,7 @@ change, bump it and the next run rebuilds the index once (as it does on a store 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any, cast
 
@@ -37,7 +39,6 @@ from sqlalchemy.orm import Session
 from crmhub.contract import StreamKind
 from crmhub.store.tables import (
     MatchBlock,
-    MatchBlockSize,
     MatchKey,
     MatchKeyCity,
     MatchStat,
@@ -65,8 +66,10 @@ BUILD_BATCH = 2000
 _STAT_T = cast(Table, MatchStat.__table__)
 
 
+@lru_cache(maxsize=1 << 17)
 def stable_hash(text: str) -> int:
-    """A signed 64-bit hash of ``text``, equal in every process (it is stored)."""
+    """A signed 64-bit hash of ``text``, equal in every process (it is stored). Cached: a batch hashes the same
+    values several times (loading counts, adding records) and common ones recur across batches."""
     return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
 
 
@@ -163,18 +166,19 @@ class _Terms(TermFrequencies):
 
 class _Counts:
     """The stored counts a set of records touches (block sizes, terms, cities, totals): loaded once, changed in
-    memory by `add` / `remove`, written back by `write` as a few executemany statements."""
+    memory by `add` / `remove`, written back by `write` as a few executemany statements (block sizes are not
+    stored: they follow from ``match_block``)."""
 
     def __init__(self, session: Session, records: Sequence[MatchRecord]) -> None:
         self.block_keys = {r.ref: stable_block_keys(r) for r in records}
         wanted = {k for keys in self.block_keys.values() for k in keys}
         self.sizes: dict[int, int] = dict.fromkeys(wanted, 0)
-        for key, n in _select_in(session, "SELECT block_key, members FROM match_block_size WHERE block_key IN (IN)",
-                                 wanted):
+        for key, n in _select_in(session, "SELECT block_key, count(*) FROM match_block WHERE block_key IN (IN) "
+                                 "GROUP BY block_key", wanted):
             self.sizes[key] = n
         self.terms = _Terms()
         self.terms.load(session, records)
-        self._before = (dict(self.sizes), *self.terms.snapshot())
+        self._before = self.terms.snapshot()
 
     def keys_of(self, record: MatchRecord) -> list[int]:
         keys = self.block_keys.get(record.ref)
@@ -193,9 +197,7 @@ class _Counts:
         self.terms.remove(record)
 
     def write(self, session: Session) -> None:
-        sizes0, terms0, cities0, stats0 = self._before
-        _write_counts(session, "match_block_size", ("block_key",), "members",
-                      {(k,): n for k, n in sizes0.items()}, {(k,): n for k, n in self.sizes.items()})
+        terms0, cities0, stats0 = self._before
         counts = self.terms._counts
         _write_counts(session, "match_term", ("family", "value_hash"), "count",
                       {(f, h): n for f, c in terms0.items() for h, n in c.items()},
@@ -342,7 +344,7 @@ class MatchIndex:
         version = session.scalar(select(MatchStat.value).where(MatchStat.name == "version"))
         if version == KEYS_VERSION:
             return
-        for table in (MatchKey, MatchBlock, MatchBlockSize, MatchTerm, MatchKeyCity, MatchStat):
+        for table in (MatchKey, MatchBlock, MatchTerm, MatchKeyCity, MatchStat):
             session.execute(delete(table))
         names = ["version"] + [f"{kind}:{f}" for kind in ("total", "sumsq") for f in TermFrequencies.FAMILIES]
         session.execute(insert(_STAT_T), [{"name": n, "value": KEYS_VERSION if n == "version" else 0}

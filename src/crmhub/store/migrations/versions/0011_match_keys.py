@@ -1,8 +1,10 @@
-"""match_key, match_block, match_block_size, match_term, match_key_city, match_stat: the sync's persisted match index
+"""match_key, match_block, match_term, match_key_city, match_stat: the sync's persisted match index
 
 The match phase used to rebuild the matcher's index of every linked client record on every run (~2.6 KB per
 record, most of an incremental run). These tables hold that index — each record's normalised `MatchRecord`, its
-blocking keys, block sizes and term-frequency counts — maintained record by record (`crmhub.sync.match_index`).
+blocking keys and term-frequency counts — maintained record by record (`crmhub.sync.match_index`). A block's size
+is counted from ``match_block``'s primary key when needed, not stored. The tables keyed by their primary key alone
+are WITHOUT ROWID on SQLite: one B-tree per row written instead of a rowid table plus the key's index.
 
 No backfill here: the keys are derived by the application's normalisation (lexicon, regions, pinyin), which
 changes between releases, so the index carries a version (``match_stat`` row ``version``) and the first sync that
@@ -41,12 +43,7 @@ def upgrade() -> None:
         sa.Column("block_key", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("source_record_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("block_key", "source_record_id", name=op.f("pk_match_block")),
-    )
-    op.create_table(
-        "match_block_size",
-        sa.Column("block_key", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("members", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("block_key", name=op.f("pk_match_block_size")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "match_term",
@@ -54,6 +51,7 @@ def upgrade() -> None:
         sa.Column("value_hash", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("family", "value_hash", name=op.f("pk_match_term")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "match_key_city",
@@ -61,6 +59,7 @@ def upgrade() -> None:
         sa.Column("geo", sa.String(length=4), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("key_hash", "geo", name=op.f("pk_match_key_city")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "match_stat",
@@ -71,5 +70,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("match_stat", "match_key_city", "match_term", "match_block_size", "match_block", "match_key"):
+    for table in ("match_stat", "match_key_city", "match_term", "match_block", "match_key"):
         op.drop_table(table)
