@@ -157,10 +157,10 @@ def parse_orders(raw: object) -> list[Order]:
 class Indexed:
     """What the planner needs from a table: records and its sorted indexes."""
 
-    records: dict[str, dict[str, Any]]
-    by_id: list[str]
-    by_lmt: list[tuple[int, str]]
-    equality: dict[str, dict[str, set[str]]]
+    records: Any  # Mapping[str, dict]: a dict, or a lazy table's RecordMap
+    by_id: Sequence[str]
+    by_lmt: Sequence[tuple[int, str]]
+    equality: dict[str, Any]  # field -> value -> ids (``.get(value, default)``)
 
 
 Bound = tuple[Any, bool, Any, bool]
@@ -272,7 +272,8 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
         out: list[Any] = []
         for fld, asc in keys:
             v = rec.get(fld)
-            rank = (v is None, v if isinstance(v, int | float) else str(v) if v is not None else "")
+            num = isinstance(v, int | float)  # (numbers before text: a malformed numeric name must not crash)
+            rank = (v is None, not num, v if num else str(v) if v is not None else "")
             out.append(rank if asc else _Reverse(rank))
         out.append(rec["_id"])
         return tuple(out)
