@@ -120,3 +120,29 @@ def test_writes_deletes_and_mutations_match_the_loaded_tables() -> None:
     renamed = [r for r in _all(lazy, CONTACT).values() if r["account_id__r"] == "新名称有限公司"]
     assert renamed  # the rename reached the (regenerated) contacts
     assert len(lazy.tables[ACCOUNT].records.hidden) >= 25  # written base records are held in the overlay
+
+
+def test_lazy_tenant_answers_the_same_pages_over_http(serve: Any, creds: dict[str, Any]) -> None:
+    import httpx
+
+    world = World(seed=3, clients=300)
+    pages: list[list[Any]] = []
+    for lazy_min in (0, 10**9):
+        server = serve(world=world, lazy_world_min=lazy_min, window_seconds=60.0, calls_per_window=10_000)
+        assert server.app.simulator.tables[ACCOUNT].lazy is (lazy_min == 0)
+        with httpx.Client(base_url=server.url) as http:
+            tok = http.post("/cgi/corpAccessToken/get/V2", json={
+                "appId": creds["app_id"], "appSecret": creds["app_secret"],
+                "permanentCode": creds["permanent_code"]}).json()
+            auth = {"corpAccessToken": tok["corpAccessToken"], "corpId": tok["corpId"],
+                    "currentOpenUserId": creds["current_open_user_id"]}
+            got = []
+            for offset in (0, 100):
+                sqi = {"limit": 100, "offset": offset, "filters": [],
+                       "orders": [{"fieldName": "last_modified_time", "isAsc": True}]}
+                body = http.post("/cgi/crm/v2/data/query", json={
+                    **auth, "data": {"dataObjectApiName": ACCOUNT, "search_query_info": sqi}}).json()
+                assert body["errorCode"] == 0, body
+                got.append(body["data"])
+            pages.append(got)
+    assert pages[0] == pages[1] and pages[0][0]["dataList"]
