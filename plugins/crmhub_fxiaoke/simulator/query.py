@@ -157,10 +157,11 @@ def parse_orders(raw: object) -> list[Order]:
 class Indexed:
     """What the planner needs from a table: records and its sorted indexes."""
 
-    records: dict[str, dict[str, Any]]
-    by_id: list[str]
-    by_lmt: list[tuple[int, str]]
-    equality: dict[str, dict[str, set[str]]]
+    lazy: bool  # records regenerated on read (a RecordMap with an ``overlay`` of written records)
+    records: Any  # Mapping[str, dict]: a dict, or a lazy table's RecordMap
+    by_id: Sequence[str]
+    by_lmt: Sequence[tuple[int, str]]
+    equality: dict[str, Any]  # field -> value -> ids (``.get(value, default)``)
 
 
 Bound = tuple[Any, bool, Any, bool]
@@ -230,9 +231,11 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
     # (and each source says which filters it already enforces, so rows are not re-checked against them)
     candidates: list[tuple[int, str, Callable[[bool], Iterable[str]], list[Filter]]] = []
     s, e = _id_slice(table, id_bound or NO_BOUND)
-    candidates.append((e - s, "_id", _walk(table.by_id, s, e, lambda k: k), id_used))
+    id_walk = _walk(table.by_id, s, e, lambda k: k)
+    candidates.append((e - s, "_id", id_walk, id_used))
     ls, le = _lmt_slice(table, lmt_bound or NO_BOUND)
-    candidates.append((le - ls, "last_modified_time", _walk(table.by_lmt, ls, le, lambda k: k[1]), lmt_used))
+    lmt_walk = _walk(table.by_lmt, ls, le, lambda k: k[1])
+    candidates.append((le - ls, "last_modified_time", lmt_walk, lmt_used))
     for f in filters:
         index = table.equality.get(f.field)
         ids: list[str] | None = None
@@ -263,6 +266,12 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
         it = rows(source(order.ascending))
         if not want_total:
             return list(itertools.islice(it, offset, offset + limit)), 0
+        if not preds and table.lazy and source in (id_walk, lmt_walk):
+            # (count from the index and the overlay: regenerating a million records for a total would take minutes)
+            overlay = table.records.overlay
+            total = sum(1 for i in source(True) if not (hide_invalid and i in overlay
+                                                        and overlay[i].get("is_deleted") is True))
+            return list(itertools.islice(it, offset, offset + limit)), total
         every = list(it)
         return every[offset:offset + limit], len(every)
     every = list(rows(source(True)))
@@ -272,7 +281,8 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
         out: list[Any] = []
         for fld, asc in keys:
             v = rec.get(fld)
-            rank = (v is None, v if isinstance(v, int | float) else str(v) if v is not None else "")
+            num = isinstance(v, int | float)  # (numbers before text: a malformed numeric name must not crash)
+            rank = (v is None, not num, v if num else str(v) if v is not None else "")
             out.append(rank if asc else _Reverse(rank))
         out.append(rec["_id"])
         return tuple(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,7 @@ class SimSettings:
     invalid_visible_by_default: bool = False
     uscc_field: str = "uscc__c"
     generate: int = 0
+    lazy_world_min: int = 200_000  # worlds of this many companies on are served lazily (see `_load_lazily`)
     log_size: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -96,7 +98,12 @@ class FxiaokeSimulator:
         self.rng = random.Random(options.seed)
         self.mutations = 0
         self.lock = threading.RLock()
-        self._load(self._views())
+        world = options.world
+        if hasattr(world, "crm_view") and hasattr(world, "crm_views") and \
+                len(world) >= self.settings.lazy_world_min:  # type: ignore[arg-type]
+            self._load_lazily(world)
+        else:
+            self._load(self._views())
 
     # -- loading ---------------------------------------------------------------------------------------------
 
@@ -121,28 +128,68 @@ class FxiaokeSimulator:
 
             yield from generate_views(int(self.settings.generate), self.options.seed)
 
-    def _load(self, views: Iterable[CrmAccountView]) -> None:
+    def _records_of(self, view: CrmAccountView) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                         list[dict[str, Any]]]:
+        """A view's account (malformed when the fault says so), its fault duplicate or ``None``, its contacts."""
         seed, uscc = self.options.seed, self.settings.uscc_field
+        emp = self.directory.owner(view.owner)
+        rng = random.Random(f"{seed}:{view.source_id}")
+        acc = records.account_record(view, emp, rng, uscc)
+        if self.faults.malformed_rate and _share(acc["_id"], seed, "malformed") < self.faults.malformed_rate:
+            kind = records.MALFORMED_KINDS[int(_share(acc["_id"], seed, "kind") * len(records.MALFORMED_KINDS))]
+            records.malform(acc, kind, uscc)
+        dup = None
+        if self.faults.duplicate_rate and _share(acc["_id"], seed, "dup") < self.faults.duplicate_rate:
+            dup = dict(acc, _id=records.object_id(f"dup:{acc['_id']}"))
+            if isinstance(dup.get("name"), str):
+                dup["name"] = dup["name"].replace("有限责任公司", "有限公司") + " "
+            dup["create_time"] = dup["last_modified_time"] = acc["last_modified_time"] + 1
+        return acc, dup, [records.contact_record(cv, acc, emp) for cv in view.contacts]
+
+    def _load(self, views: Iterable[CrmAccountView]) -> None:
         accounts: list[dict[str, Any]] = []
         contacts: list[dict[str, Any]] = []
         for view in views:
-            emp = self.directory.owner(view.owner)
-            rng = random.Random(f"{seed}:{view.source_id}")
-            acc = records.account_record(view, emp, rng, uscc)
-            if self.faults.malformed_rate and _share(acc["_id"], seed, "malformed") < self.faults.malformed_rate:
-                kind = records.MALFORMED_KINDS[int(_share(acc["_id"], seed, "kind") * len(records.MALFORMED_KINDS))]
-                records.malform(acc, kind, uscc)
+            acc, dup, its_contacts = self._records_of(view)
             accounts.append(acc)
-            if self.faults.duplicate_rate and _share(acc["_id"], seed, "dup") < self.faults.duplicate_rate:
-                dup = dict(acc, _id=records.object_id(f"dup:{acc['_id']}"))
-                if isinstance(dup.get("name"), str):
-                    dup["name"] = dup["name"].replace("有限责任公司", "有限公司") + " "
-                dup["create_time"] = dup["last_modified_time"] = acc["last_modified_time"] + 1
+            if dup is not None:
                 accounts.append(dup)
-            for cv in view.contacts:
-                contacts.append(records.contact_record(cv, acc, emp))
+            contacts.extend(its_contacts)
         self.tables[ACCOUNT].bulk_load(accounts)
         self.tables[CONTACT].bulk_load(contacts)
+
+    def _load_lazily(self, world: Any) -> None:
+        """Fill the tables from the shared world without keeping the records (bounded memory at 1M companies).
+
+        One pass generates every Fenxiang view once (to index ids, ``last_modified_time`` and the equality
+        fields, and to meet the owners in the same order as `_load`, so employee ids agree); afterwards a record
+        is regenerated from its id (`World.crm_view` of the company the id encodes), identical to the loaded one,
+        whenever it is read. Fault duplicates (ids not in the world) are kept as ordinary written records.
+        """
+        acc_rows, con_rows = self.tables[ACCOUNT].index_rows(), self.tables[CONTACT].index_rows()
+        duplicates: list[dict[str, Any]] = []
+        for view in world.crm_views("fxiaoke"):
+            acc, dup, its_contacts = self._records_of(view)
+            acc_rows.add(acc)
+            if dup is not None:
+                duplicates.append(dup)
+            for con in its_contacts:
+                con_rows.add(con)
+
+        def regenerate(rid: str) -> dict[str, Any] | None:
+            decoded = world.codec.decode_fxiaoke(rid)
+            if decoded is None or decoded[0] >= world.clients:
+                return None
+            view = world.crm_view("fxiaoke", decoded[0])
+            if view is None:
+                return None
+            acc, _, its_contacts = self._records_of(view)
+            return next((r for r in (acc, *its_contacts) if r["_id"] == rid), None)
+
+        self.tables[ACCOUNT].load_lazy(acc_rows, regenerate)
+        self.tables[CONTACT].load_lazy(con_rows, regenerate)
+        for dup in duplicates:
+            self.tables[ACCOUNT].insert(dup)
 
     # -- auth --------------------------------------------------------------------------------------------------
 
@@ -371,8 +418,11 @@ class FxiaokeSimulator:
         """Change ``count`` live accounts the way salespeople do; bumps last_modified_time and version."""
         rng = random.Random(seed)
         table = self.tables[ACCOUNT]
-        live = [i for i in table.by_id if table.records[i].get("life_status") != "invalid"]
-        chosen = rng.sample(live, min(count, len(live)))
+        # (sampled by position among the live ids, as sampling the list of live ids would pick, without
+        # building that list: a lazy table would regenerate every record to know it)
+        invalid = [bisect_left(table.by_id, i) for i in table.invalid_ids()]
+        live = len(table.by_id) - len(invalid)
+        chosen = [table.by_id[_live_position(j, invalid)] for j in rng.sample(range(live), min(count, live))]
         for rec_id in chosen:
             rec = table.records[rec_id]
             kind = rng.randrange(4)
@@ -394,8 +444,7 @@ class FxiaokeSimulator:
         """Counts for ``/_sandbox/stats``."""
         return {
             "records": {name: len(t) for name, t in self.tables.items()},
-            "invalid": {name: sum(1 for r in t.records.values() if r.get("life_status") == "invalid")
-                        for name, t in self.tables.items()},
+            "invalid": {name: len(t.invalid_ids()) for name, t in self.tables.items()},
             "calls": dict(self.log.calls),
             "codes": {p: dict(c) for p, c in self.log.codes.items()},
             "tokens_issued": self.tokens.issued,
@@ -403,6 +452,15 @@ class FxiaokeSimulator:
             "mutations": self.mutations,
             "clock": datetime.fromtimestamp(self.clock.now()).isoformat(),
         }
+
+
+def _live_position(j: int, invalid: list[int]) -> int:
+    """The position in ``by_id`` of the ``j``-th live id, given the sorted positions of the invalid ones."""
+    for q in invalid:
+        if q > j:
+            break
+        j += 1
+    return j
 
 
 def _truthy(value: object) -> bool:
