@@ -76,6 +76,8 @@ HELP_ZH: dict[str, str] = {
         '配合 --follow：两次检查队列之间的秒数。',
     'Seconds to wait for another deliverer of the same connector (default: skip that connector).':
         '等待同一连接器的另一个投递进程的秒数（默认：跳过该连接器）。',
+    "With --no-ledger-detail: serve the ledger's loans too (no accounts).":
+        '配合 --no-ledger-detail：同时提供账本的贷款数据（不含账户）。',
     "Only this connector's write-backs (repeatable).":
         '只发送此连接器的回写（可重复）。',
     'Print one JSON object per connector.':
