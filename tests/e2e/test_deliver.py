@@ -17,7 +17,7 @@ from crmhub.cli import main
 from crmhub.reporting import render_report
 from crmhub.sandbox.serve import SandboxSet
 from crmhub.store import Store
-from crmhub.store.tables import Outbox
+from crmhub.store.tables import AuditLog, Outbox
 from crmhub.sync.deliverer import deliver_lock, queued
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.locks import LockSet
@@ -69,6 +69,10 @@ async def test_sync_queues_and_deliver_drains(sandbox: SandboxSet, registry: plu
     [done] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert done["confirmed"] == fx.write_queued and done["left"] == 0 and done["failed"] == 0
     assert _states(store, "fxiaoke") == {"confirmed": fx.write_queued}
+    with store.begin() as s:  # who sent what: one audit entry for the drain, none for the skipped attempt
+        entries = list(s.scalars(select(AuditLog).where(AuditLog.action == "writeback.deliver")))
+    assert len(entries) == 1 and entries[0].entity_id == "fxiaoke"
+    assert entries[0].details["targets"]["fxiaoke"]["confirmed"] == fx.write_queued
 
     again = await SyncEngine(settings, registry, store).run()  # the CRM holds the values: nothing to plan or send
     assert again.connectors["fxiaoke"].write_queued == 0 and again.totals.planned_writes == 0

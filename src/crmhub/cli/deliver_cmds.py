@@ -19,6 +19,7 @@ from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, console, load_context, run, write_json_line
 from crmhub.display import duration_text
 from crmhub.i18n import current_lang
+from crmhub.security.guard import current_actor
 from crmhub.sync.deliverer import TargetDrain, run_deliverer
 from crmhub.sync.outbox import DeliveryStats
 
@@ -83,16 +84,17 @@ def deliver(
     """Send the write-backs syncs left queued, at each CRM's rate limit, with progress and an ETA."""
     ctx = load_context(config)
     store = ctx.open_store()
+    actor = current_actor().name
     bars = _Bars() if not json_out and sys.stdout.isatty() else None
     failed = False
     try:
         while True:
             if bars is not None:
                 with bars.bar:
-                    results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, progress=bars,
-                                                lock_wait=wait))
+                    results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, actor=actor,
+                                                progress=bars, lock_wait=wait))
             else:
-                results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, lock_wait=wait))
+                results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, actor=actor, lock_wait=wait))
             failed = any(r.error for r in results)
             _show(results, json_out)
             if not follow:

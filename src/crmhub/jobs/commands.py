@@ -255,10 +255,12 @@ async def run_digest(ctx: JobContext) -> CommandResult:
 async def run_deliver(ctx: JobContext) -> CommandResult:
     """Send the write-backs syncs left queued (`crmhub.sync.deliverer`); safe to stop anywhere — rows are marked
     ``sent`` before each call and re-sent idempotently by the next deliverer."""
+    from crmhub.security.guard import current_actor
     from crmhub.sync.deliverer import run_deliverer
 
     async def work() -> CommandResult:
-        results = await run_deliverer(ctx.settings, ctx.registry, ctx.store, ctx.job.connectors)
+        results = await run_deliverer(ctx.settings, ctx.registry, ctx.store, ctx.job.connectors,
+                                      actor=current_actor().name)
         errors = [f"{r.connector}: {r.error}" for r in results if r.error]
         return CommandResult("failed" if errors else "succeeded",
                              details={"targets": [r.as_dict() for r in results]}, error="; ".join(errors) or None)

@@ -120,11 +120,14 @@ async def drain_target(uow: UnitOfWork, store: Store, conn: Connector[Any], name
 
 
 async def run_deliverer(settings: Settings, registry: Registry, store: Store, only: Sequence[str] | None = None,
-                        *, progress: Progress | None = None, lock_wait: float = 0.0) -> list[TargetDrain]:
+                        *, actor: str, progress: Progress | None = None, lock_wait: float = 0.0
+                        ) -> list[TargetDrain]:
     """Drain every write-back target (or ``only`` these connectors) until its queue is empty or due later.
 
     Opens the connectors itself (with the store's shared token cache), one target after the other; a connector
-    that fails (bad credentials, unreachable) is reported on its row and the others go on.
+    that fails (bad credentials, unreachable) is reported on its row and the others go on. A run that sent or
+    refused anything leaves one audit entry naming ``actor`` with the counts per connector (each write's own
+    outcome is on its outbox row; refused ones are dead letters).
     """
     from crmhub.store.secrets import StoreTokenCache
 
@@ -157,4 +160,16 @@ async def run_deliverer(settings: Settings, registry: Registry, store: Store, on
                     results.append(TargetDrain(name, left=left, error=str(exc)))
     finally:
         uow.close()
+        _audit(store, actor, results)
     return results
+
+
+def _audit(store: Store, actor: str, results: list[TargetDrain]) -> None:
+    sent = {r.connector: r.as_dict() for r in results if r.stats.confirmed or r.stats.failed or r.error}
+    if not sent:
+        return
+    from crmhub.sync.audit import append
+
+    with store.begin() as s:
+        append(s, actor=actor, action="writeback.deliver", entity="connector",
+               entity_id=next(iter(sent)) if len(sent) == 1 else None, details={"targets": sent})
