@@ -4,13 +4,22 @@ need, and the guard's "wait for it" set follows the declarations."""
 from __future__ import annotations
 
 import inspect
+import warnings
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from crmhub import hookimpl
+from crmhub.config import parse_settings
 from crmhub.events import AlertRaised, ClientChanged, RiskChanged, emit
 from crmhub.jobs.guard import CRITICAL_PHASES
 from crmhub.model import CorporateClient
+from crmhub.plugins import load
+from crmhub.store import Store
+from crmhub.store.tables import SyncRun
 from crmhub.sync import phases
+from crmhub.sync.engine import SyncEngine
 from crmhub.sync.phase import Counters, Phase
 
 
@@ -82,3 +91,55 @@ def test_emit_fires_each_event_with_the_run_id_and_survives_a_failing_handler() 
         ("crmhub_client_changed", 7, {"name": (None, "甲公司")}),
         ("crmhub_client_changed", 7, {"phone": ("1", "2")})]
     assert RiskChanged.hook == "crmhub_risk_changed"
+
+
+class _Interrupting(Phase):
+    """A cycle of one phase that stops the run the way Ctrl-C or a failure would."""
+
+    name = "ingest"
+    runs_in = "loop"
+    cancel_safe = True
+
+    def __init__(self, exc: BaseException | None) -> None:
+        self.exc = exc
+
+    async def run(self, ctx: Any) -> Counters:
+        if self.exc is not None:
+            raise self.exc
+        return phases.NoCounters()
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.finished: list[str] = []
+
+    @hookimpl
+    def crmhub_run_finished(self, report: dict[str, Any]) -> None:
+        self.finished.append(report["status"])
+
+
+@pytest.mark.parametrize(("exc", "status", "told"), [
+    (None, "succeeded", True), (RuntimeError("boom"), "failed", True), (KeyboardInterrupt(), "interrupted", False)])
+async def test_finishing_phases_store_every_run_and_tell_plugins_unless_interrupted(
+        store: Store, exc: BaseException | None, status: str, told: bool) -> None:
+    listener = _Listener()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = load(extra=[("listener", listener)])
+    told_after: list[int | None] = []
+
+    async def after_run(report: Any) -> None:
+        told_after.append(report.run_id)
+
+    engine = SyncEngine(parse_settings({}, registry), registry, store, after_run=after_run,
+                        phases=(_Interrupting(exc),))
+    if exc is None:
+        await engine.run()
+    else:
+        with pytest.raises(type(exc)):
+            await engine.run()
+    with store.begin() as s:
+        stored = s.scalars(select(SyncRun.status)).all()
+    assert stored == [status]  # report ran in every case
+    assert listener.finished == ([status] if told else [])
+    assert len(told_after) == (1 if told else 0)

@@ -113,14 +113,14 @@ class SyncEngine:
                 else "failed"
             report.error = mask_url(f"{type(exc).__name__}: {exc}")
             conclude(report)
-            await self._finishing(ctx, notify=isinstance(exc, Exception))
+            await self._finishing(ctx, interrupted=not isinstance(exc, Exception))
             raise
         finally:
             uow.close()
             if not dry_run:
                 locks.release()
         conclude(report)
-        await self._finishing(ctx, notify=True)
+        await self._finishing(ctx, interrupted=False)
         return report
 
     async def _cycle(self, ctx: RunContext) -> None:
@@ -150,18 +150,15 @@ class SyncEngine:
         ctx.report.phases[phase.name] = round(time.monotonic() - wall, 3)
         ctx.report.phase_cpu[phase.name] = round(time.process_time() - cpu, 3)
 
-    async def _finishing(self, ctx: RunContext, *, notify: bool) -> None:
-        """Store the report and (for a run that did not crash on a BaseException) notify — the FINISH phases."""
+    async def _finishing(self, ctx: RunContext, *, interrupted: bool) -> None:
+        """Run the FINISH phases (store the report, then notify); an interrupted run skips those that say so."""
         if ctx.dry_run:
             return
         for phase in FINISH:
-            if phase.name == "notify" and not notify:
+            if (interrupted and not phase.after_interrupt) or not phase.enabled(ctx):
                 continue
-            if phase.name == "notify":
-                self._fire_run_finished(ctx.report)
-            if phase.enabled(ctx):
-                self.progress.phase(phase.name)
-                await phase.run(ctx)
+            self.progress.phase(phase.name)
+            await phase.run(ctx)
 
     def _emitter(self, report: RunReport, dry_run: bool) -> Callable[[Iterable[Event]], None]:
         """The phases' one way to tell plugins about what they committed (nothing in a dry run)."""
@@ -169,12 +166,6 @@ class SyncEngine:
             if not dry_run:
                 emit(self.registry.hook, events, report.run_id)
         return fire
-
-    def _fire_run_finished(self, report: RunReport) -> None:
-        try:
-            self.registry.hook.crmhub_run_finished(report=report.model_dump(mode="json"))
-        except Exception:
-            log.exception("a plugin's run_finished handler failed")
 
 
 def conclude(report: RunReport) -> None:

@@ -128,6 +128,9 @@ class Phase(ABC):
     """Runs while this process holds the store-wide merge lock (one writer of golden records at a time)."""
     in_dry_run: ClassVar[bool] = True
     """Runs in a dry run too (``deliver`` does not: a dry run never calls ``push``)."""
+    after_interrupt: ClassVar[bool] = True
+    """A FINISH phase that still runs while an interrupted or cancelled run unwinds (``report`` does; ``notify``
+    does not — nobody should be told about a run stopped by Ctrl-C or a cancelled job before it is looked at)."""
 
     def enabled(self, ctx: RunContext) -> bool:
         """Whether this phase has anything to do in this run (e.g. no risk step configured)."""

@@ -317,19 +317,23 @@ class ReportPhase(Phase):
 
 
 class NotifyPhase(Phase):
-    """Notifications about the stored run (the engine's ``after_run``): never cancelled half-way. Its failures are
+    """Tell plugins the run finished (``crmhub_run_finished``), then the engine's ``after_run`` (notifications
+    about the stored run). Never cancelled half-way; skipped when an interrupted run unwinds. Its failures are
     logged, never the run's: the run is stored and `crmhub notify run` plans its notifications again."""
 
     name: ClassVar[str] = "notify"
     runs_in: ClassVar[RunsIn] = "loop"
     cancel_safe: ClassVar[bool] = False
     in_dry_run: ClassVar[bool] = False
-
-    def enabled(self, ctx: RunContext) -> bool:
-        return ctx.after_run is not None and ctx.report.run_id is not None
+    after_interrupt: ClassVar[bool] = False
 
     async def run(self, ctx: RunContext) -> NoCounters:
-        assert ctx.after_run is not None
+        try:
+            ctx.registry.hook.crmhub_run_finished(report=ctx.report.model_dump(mode="json"))
+        except Exception:
+            log.exception("a plugin's run_finished handler failed")
+        if ctx.after_run is None or ctx.report.run_id is None:
+            return NoCounters()
         try:
             await ctx.after_run(ctx.report)
         except Exception:
