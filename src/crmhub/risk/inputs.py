@@ -8,7 +8,6 @@ rate is left out and named in ``unconverted_currencies`` rather than guessed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from crmhub.risk.balances import bucket_sums, coefficient_of_variation, end_of_d
 from crmhub.risk.card import CLASS_ORDER
 from crmhub.risk.ledger import ClientFacts, Key
 from crmhub.risk.settings import RiskSettings
+from crmhub.sync.hashing import content_hash
 
 log = logging.getLogger("crmhub.risk")
 
@@ -221,6 +221,4 @@ def plugin_inputs(factors: Sequence[RiskFactor], client: CorporateClient, inputs
 
 def inputs_hash(inputs: dict[str, Any], card_fingerprint: str, parameters: dict[str, Any]) -> str:
     """What decides whether a client must be re-scored: its inputs, the card's content and the settings."""
-    body = json.dumps({"inputs": inputs, "card": card_fingerprint, "parameters": parameters}, sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return content_hash({"inputs": inputs, "card": card_fingerprint, "parameters": parameters})
