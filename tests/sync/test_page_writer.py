@@ -9,13 +9,13 @@ import warnings
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crmhub.config import parse_settings
 from crmhub.plugins import load
 from crmhub.store import Store
+from crmhub.store.tables import GoldenClient, SyncCursor
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.store.tables import SyncCursor
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.ingest import Ingestor
 from crmhub.sync.page_writer import PageWriter
@@ -235,3 +235,34 @@ async def test_a_run_cancelled_mid_pull_resumes_without_loss_or_duplicates(
     report = await engine(store, registry).run(["crm"])
     assert report.connectors["crm"].streams["accounts"]["created"] == 3
     assert stored_ids(store) == {f"Z{i}" for i in range(9)}
+
+
+async def test_a_cancel_stays_a_cancel_when_the_page_in_its_transaction_fails(
+    store: Store, registry: Any, crm: MemoryCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page being written when the cancel lands fails: the run still ends as cancelled, in ingest, with nothing
+    stored after the failed page (the stream drops that store error rather than turn the cancel into a stream
+    error and go on with the connector's next stream)."""
+    original = Ingestor.store_page
+    calls = 0
+    second = threading.Event()
+
+    def failing(self: Ingestor, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            second.set()
+            threading.Event().wait(0.3)
+            raise RuntimeError("disk full")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ingestor, "store_page", failing)
+    task = asyncio.create_task(engine(store, registry).run(["crm"]))
+    await asyncio.to_thread(second.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stored_ids(store) == {"Z0", "Z1"}
+    assert calls == 2  # nothing after the failed page was stored
+    with store.begin() as s:  # the run stopped in ingest: no later phase ran
+        assert s.scalar(select(func.count()).select_from(GoldenClient)) == 0

@@ -110,6 +110,8 @@ class IngestPhase(Phase):
                     await pages.submit(functools.partial(_store, ctx, ingestor, spec, page, stats, heartbeat))
             except asyncio.CancelledError:
                 pages.stop()  # pages not started yet are skipped; the one inside its transaction commits whole
+                with contextlib.suppress(Exception):  # a store error then must not turn the cancel into a stream
+                    await pages.drain()  # error (the connector would go on with its next stream)
                 raise
             finally:  # the pages read before the end (or an error of the pull) commit first, in order
                 try:
