@@ -2,19 +2,26 @@
 
 Each page and its cursor commit in one transaction (`crmhub.sync.ingest.Ingestor`), so a run cancelled or killed
 between pages — or inside an HTTP call — resumes from the last committed cursor and loses or repeats nothing.
+The stores run on one writer thread in stream order (`crmhub.sync.page_writer`), so a stream fetches and maps its
+next page while the previous one commits; a page that fails to store stops its stream before any later page
+commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from crmhub.contract import Connector, StreamKind, StreamSpec
+from crmhub.contract import Connector, Cursor, Page, StreamKind, StreamSpec
 from crmhub.errors import FatalError, QuotaExhaustedError, RetriableError, UnreachableError
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
+from crmhub.sync.page_writer import PageWriter
 from crmhub.sync.phase import Counters, Phase, RunContext, RunsIn
 from crmhub.sync.report import ConnectorReport, RunReport
 
@@ -48,10 +55,16 @@ class IngestPhase(Phase):
 
     async def run(self, ctx: RunContext) -> IngestCounters:
         counters = IngestCounters()
-        await asyncio.gather(*(self._connector(ctx, name, conn, counters) for name, conn in ctx.connectors.items()))
+        writer = PageWriter()
+        try:
+            await asyncio.gather(*(self._connector(ctx, name, conn, counters, writer)
+                                   for name, conn in ctx.connectors.items()))
+        finally:
+            writer.close()
         return counters
 
-    async def _connector(self, ctx: RunContext, name: str, conn: Connector[Any], counters: IngestCounters) -> None:
+    async def _connector(self, ctx: RunContext, name: str, conn: Connector[Any], counters: IngestCounters,
+                         writer: PageWriter) -> None:
         rep = ctx.report.connectors[name]
         started = time.monotonic()
         ingestor = Ingestor(name, ctx.run_id)
@@ -62,7 +75,7 @@ class IngestPhase(Phase):
             for spec in streams:
                 stats = StreamStats()
                 try:
-                    await self._stream(ctx, name, conn, spec, ingestor, stats)
+                    await self._stream(ctx, name, conn, spec, ingestor, stats, writer)
                 except UnreachableError:
                     raise  # the source is down: the whole connector fails, its other streams are not tried
                 except (RetriableError, RecoverableStreamError) as exc:
@@ -73,8 +86,7 @@ class IngestPhase(Phase):
                     counters.records_read += stats.read
                     counters.data_quality += stats.extra.get("data_quality", 0)
                     ctx.progress.stream_finished(name, spec.name, stats)
-            with ctx.uow.transaction() as s:  # after a bulk load: planner statistics for the later phases
-                ingestor.analyze_after_bulk(s)
+            await writer.call(functools.partial(_analyze, ctx, ingestor))
             fail_if_nothing_came(rep)
         except QuotaExhaustedError as exc:
             rep.status, rep.error = "stopped", str(exc)
@@ -86,21 +98,57 @@ class IngestPhase(Phase):
             rep.duration_s = round(time.monotonic() - started, 3)
 
     async def _stream(self, ctx: RunContext, name: str, conn: Connector[Any], spec: StreamSpec,
-                      ingestor: Ingestor, stats: StreamStats) -> None:
-        with ctx.uow.transaction() as s:
-            cursor = load_cursor(s, name, spec.name)
+                      ingestor: Ingestor, stats: StreamStats, writer: PageWriter) -> None:
+        cursor = await writer.call(functools.partial(_cursor, ctx, name, spec.name))
         ctx.progress.stream_started(name, spec.name)
+        heartbeat = None if ctx.dry_run else ctx.locks.heartbeat
+        pages = writer.stream(after=lambda: ctx.progress.page_stored(name, spec.name, stats))
+        source = conn.pull(spec.name, cursor)
         try:
-            async for page in conn.pull(spec.name, cursor):
-                with ctx.uow.transaction() as s:
-                    ingestor.store_page(s, spec, page, stats)
-                ctx.progress.page_stored(name, spec.name, stats)
-                if not ctx.dry_run:
-                    await asyncio.to_thread(ctx.locks.heartbeat)
+            try:
+                async for page in source:
+                    await pages.submit(functools.partial(_store, ctx, ingestor, spec, page, stats, heartbeat))
+            except asyncio.CancelledError:
+                pages.stop()  # pages not started yet are skipped; the one inside its transaction commits whole
+                with contextlib.suppress(Exception):  # a store error then must not turn the cancel into a stream
+                    await pages.drain()  # error (the connector would go on with its next stream)
+                raise
+            finally:  # the pages read before the end (or an error of the pull) commit first, in order
+                try:
+                    await pages.drain()
+                finally:
+                    await _close(source)
         except (FatalError, QuotaExhaustedError, RetriableError):
             raise
         except Exception as exc:
             raise RecoverableStreamError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _cursor(ctx: RunContext, connector: str, stream: str) -> Cursor | None:
+    with ctx.uow.transaction() as s:
+        return load_cursor(s, connector, stream)
+
+
+def _store(ctx: RunContext, ingestor: Ingestor, spec: StreamSpec, page: Page, stats: StreamStats,
+           heartbeat: Callable[[], None] | None) -> None:
+    """One page and its cursor in one transaction, then the locks' heartbeat (on the writer thread)."""
+    with ctx.uow.transaction() as s:
+        ingestor.store_page(s, spec, page, stats)
+    if heartbeat is not None:
+        heartbeat()
+
+
+def _analyze(ctx: RunContext, ingestor: Ingestor) -> None:
+    with ctx.uow.transaction() as s:  # after a bulk load: planner statistics for the later phases
+        ingestor.analyze_after_bulk(s)
+
+
+async def _close(source: object) -> None:
+    """Close an abandoned pull (its background fetches stop now, not when the generator is collected)."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 def fail_if_nothing_came(rep: ConnectorReport) -> None:
