@@ -32,7 +32,7 @@ EXPECTED = {
     "ledger.loans": "b90fdae228543c9b0f9bb8c8c7e3a1a4f4ef69b85e9f60a143979e02a4485543",
     "zoho.accounts+hostile": "6d3d27d893cfa5c2def6baa65cce03ebf9a2600da2d794344f6a9076cbe85ced",
     "zoho.contacts+hostile": "1fa88055eb35c22fb90dc269b1029996fb05ebd0e179af41c77df9fe52b191bf",
-    "fxiaoke.accounts+hostile": "85655896f78c07aac335fdc57bab88b399c3004c504314af99e05c0f86f323fa",
+    "fxiaoke.accounts+hostile": "1659730843896bbddd9f570e3438162b62d7d60e1e56e3986770505d276e3b5f",
     "fxiaoke.contacts+hostile": "bf4777b00800e8499ee749a327bb96fed738d790c4d87f6ef4943d1cab94bea9",
     "ledger.clients+hostile": "673a1bca06cb9086474d4e90a8c1fe4e32740a9499e279daa394526ef888eb27",
     "ledger.loans+hostile": "2d79cfaf355d2138f9a5117c0992e680e8e011fe739045877ac49eb207dbbb01",
