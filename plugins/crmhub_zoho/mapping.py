@@ -21,6 +21,7 @@ from crmhub import upstream
 from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
 from crmhub.errors import ConfigError, RecordError
 from crmhub.model import Contact, CorporateClient
+from crmhub.model.text import needs_cleaning
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
 
@@ -87,7 +88,18 @@ def _text(value: Any, api: str) -> str | None:
 
 def _field(rec: Mapping[str, Any], api: str) -> str | None:
     """The text of field ``api`` of a record."""
-    return _text(rec.get(api), api)
+    value = rec.get(api)
+    if value.__class__ is str and needs_cleaning(value) is None:  # upstream.text's common case, without its frames
+        return value.strip() or None
+    return _text(value, api)
+
+
+def _source_record(stream: str, rid: str, data: CorporateClient | Contact, modified: datetime | None,
+                   rec: dict[str, Any]) -> SourceRecord:
+    """The `SourceRecord` of a mapped record, built without validating it again: ``data`` is a canonical record
+    validated a moment ago, ``rid`` text and ``modified`` a datetime; ``raw`` is a shallow copy of ``rec``, as
+    validation would make (the same fields set, the same values as ``SourceRecord(...)``)."""
+    return SourceRecord.model_construct(stream=stream, source_id=rid, data=data, modified_at=modified, raw=dict(rec))
 
 
 def _scalar(value: Any, api: str, expected: str) -> Any:
@@ -253,7 +265,7 @@ class ZohoMapper:
             client = CorporateClient.model_validate(data)
         except ValidationError as exc:
             raise Reject(*_explain(exc, f)) from None
-        return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=rec)
+        return _source_record("accounts", rid, client, modified, rec)
 
     def _risk(self, rec: Mapping[str, Any]) -> dict[str, str] | None:
         """The rating and segment crmhub wrote (``Risk_Rating``/``Risk_Segment``), read back so the echo of our own
@@ -321,7 +333,7 @@ class ZohoMapper:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
                 raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
-            return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
+            return _source_record("contacts", rid, contact, modified, rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
                                   payload=dict(rec))
