@@ -22,6 +22,7 @@ from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
 from crmhub.errors import ConfigError, RecordError
 from crmhub.model import Contact, CorporateClient
 from crmhub.model.text import needs_cleaning
+from crmhub.model.trusted import trusted
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
 
@@ -94,12 +95,16 @@ def _field(rec: Mapping[str, Any], api: str) -> str | None:
     return _text(value, api)
 
 
+_RECORD_SET = frozenset({"stream", "source_id", "data", "modified_at", "raw"})
+
+
 def _source_record(stream: str, rid: str, data: CorporateClient | Contact, modified: datetime | None,
                    rec: dict[str, Any]) -> SourceRecord:
-    """The `SourceRecord` of a mapped record, built without validating it again: ``data`` is a canonical record
-    validated a moment ago, ``rid`` text and ``modified`` a datetime; ``raw`` is a shallow copy of ``rec``, as
-    validation would make (the same fields set, the same values as ``SourceRecord(...)``)."""
-    return SourceRecord.model_construct(stream=stream, source_id=rid, data=data, modified_at=modified, raw=dict(rec))
+    """``SourceRecord(stream=…, source_id=rid, data=data, modified_at=modified, raw=rec)`` without validating again
+    what is valid already (``data`` a canonical record validated a moment ago, ``rid`` text, ``modified`` a
+    datetime or None): the same values, fields set and shallow copy of ``rec`` that validation makes."""
+    return trusted(SourceRecord, {"stream": stream, "source_id": rid, "data": data, "deleted": False,
+                                  "deletes_stream": None, "modified_at": modified, "raw": dict(rec)}, _RECORD_SET)
 
 
 def _scalar(value: Any, api: str, expected: str) -> Any:
@@ -193,7 +198,8 @@ class ZohoMapper:
         """A Zoho Accounts record (API JSON or Bulk CSV row) → `SourceRecord` of a `CorporateClient`."""
         rid = _id_or_none(rec.get("id"))
         try:
-            if _field(rec, "id") is None or rid is None:
+            if rid is None:  # _field says why (an object, a list …) or it is missing
+                _field(rec, "id")
                 raise Reject("id", "id: the record has no id")
             return self._account(rid, rec)
         except Reject as exc:
@@ -307,7 +313,8 @@ class ZohoMapper:
         rid = _id_or_none(rec.get("id"))
         f = self.contacts
         try:
-            if _field(rec, "id") is None or rid is None:
+            if rid is None:  # _field says why (an object, a list …) or it is missing
+                _field(rec, "id")
                 raise Reject("id", "id: the record has no id")
             last = _field(rec, f["last_name"])
             if last is None:
