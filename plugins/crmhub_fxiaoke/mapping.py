@@ -135,7 +135,7 @@ def _owner(row: Mapping[str, Any], api: str) -> RelationshipManager | None:
 
 def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str | list[str]]) -> CorporateClient:
     """Map one AccountObj row; raises `RecordError` naming the field when the record cannot be trusted."""
-    a = fm.api
+    a = fm.names.get  # = fm.api, without a Python frame per field
     name = _text(row, a("name"), required=True)
     uscc = _text(row, a("uscc"))  # validated (GB 32100 check character) by the model, once
     flags: list[str] = []
@@ -194,7 +194,7 @@ def _record_error(exc: ValidationError, fm: FieldMap) -> RecordError:
 
 def contact(row: Mapping[str, Any], fm: FieldMap) -> Contact:
     """Map one ContactObj row; ``account_id`` becomes ``client_source_id``."""
-    a = fm.api
+    a = fm.names.get  # = fm.api, without a Python frame per field
     try:
         return Contact(source_id=str(row.get("_id")), name=_text(row, a("name"), required=True) or "",
                        client_source_id=_text(row, a("client_source_id")), mobile=_text(row, a("mobile")),

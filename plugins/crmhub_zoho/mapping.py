@@ -21,6 +21,8 @@ from crmhub import upstream
 from crmhub.contract import OutboundRecord, RejectedRecord, SourceRecord
 from crmhub.errors import ConfigError, RecordError
 from crmhub.model import Contact, CorporateClient
+from crmhub.model.text import needs_cleaning
+from crmhub.model.trusted import trusted
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
 
@@ -87,7 +89,22 @@ def _text(value: Any, api: str) -> str | None:
 
 def _field(rec: Mapping[str, Any], api: str) -> str | None:
     """The text of field ``api`` of a record."""
-    return _text(rec.get(api), api)
+    value = rec.get(api)
+    if value.__class__ is str and needs_cleaning(value) is None:  # upstream.text's common case, without its frames
+        return value.strip() or None
+    return _text(value, api)
+
+
+_RECORD_SET = frozenset({"stream", "source_id", "data", "modified_at", "raw"})
+
+
+def _source_record(stream: str, rid: str, data: CorporateClient | Contact, modified: datetime | None,
+                   rec: dict[str, Any]) -> SourceRecord:
+    """``SourceRecord(stream=…, source_id=rid, data=data, modified_at=modified, raw=rec)`` without validating again
+    what is valid already (``data`` a canonical record validated a moment ago, ``rid`` text, ``modified`` a
+    datetime or None): the same values, fields set and shallow copy of ``rec`` that validation makes."""
+    return trusted(SourceRecord, {"stream": stream, "source_id": rid, "data": data, "deleted": False,
+                                  "deletes_stream": None, "modified_at": modified, "raw": dict(rec)}, _RECORD_SET)
 
 
 def _scalar(value: Any, api: str, expected: str) -> Any:
@@ -181,7 +198,8 @@ class ZohoMapper:
         """A Zoho Accounts record (API JSON or Bulk CSV row) → `SourceRecord` of a `CorporateClient`."""
         rid = _id_or_none(rec.get("id"))
         try:
-            if _field(rec, "id") is None or rid is None:
+            if rid is None:  # _field says why (an object, a list …) or it is missing
+                _field(rec, "id")
                 raise Reject("id", "id: the record has no id")
             return self._account(rid, rec)
         except Reject as exc:
@@ -253,7 +271,7 @@ class ZohoMapper:
             client = CorporateClient.model_validate(data)
         except ValidationError as exc:
             raise Reject(*_explain(exc, f)) from None
-        return SourceRecord(stream="accounts", source_id=rid, data=client, modified_at=modified, raw=rec)
+        return _source_record("accounts", rid, client, modified, rec)
 
     def _risk(self, rec: Mapping[str, Any]) -> dict[str, str] | None:
         """The rating and segment crmhub wrote (``Risk_Rating``/``Risk_Segment``), read back so the echo of our own
@@ -295,7 +313,8 @@ class ZohoMapper:
         rid = _id_or_none(rec.get("id"))
         f = self.contacts
         try:
-            if _field(rec, "id") is None or rid is None:
+            if rid is None:  # _field says why (an object, a list …) or it is missing
+                _field(rec, "id")
                 raise Reject("id", "id: the record has no id")
             last = _field(rec, f["last_name"])
             if last is None:
@@ -321,7 +340,7 @@ class ZohoMapper:
                 contact = Contact.model_validate(data)
             except ValidationError as exc:
                 raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
-            return SourceRecord(stream="contacts", source_id=rid, data=contact, modified_at=modified, raw=rec)
+            return _source_record("contacts", rid, contact, modified, rec)
         except Reject as exc:
             return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
                                   payload=dict(rec))

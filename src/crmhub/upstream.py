@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from crmhub.errors import RecordError
-from crmhub.model.text import clean_text
+from crmhub.model.text import clean_text, needs_cleaning
 
 __all__ = ["require_scalar", "shape_name", "text"]
 
@@ -50,6 +50,13 @@ def text(value: Any, field: str, *, required: bool = False, numbers: bool = True
     ``field`` is the outside system's field name, used in the error; ``numbers=False`` refuses a number too (a name
     that arrives as ``12345`` is more likely a broken integration than a company called 12345).
     """
+    if value.__class__ is str and needs_cleaning(value) is None:  # the common case: clean_text's first branch
+        out = value.strip()
+        if out:
+            return out
+        if required:
+            raise RecordError(f"{field}: required value is {'missing' if value == '' else 'blank'}", field=field)
+        return None
     if value is None or value == "":
         if required:
             raise RecordError(f"{field}: required value is missing", field=field)

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from crmhub.model.client import Record
-from crmhub.model.text import FreeText, Label, SourceId, UserId, line_check, shape_check
+from crmhub.model.text import FreeText, Label, SourceId, UserId, line_text
 from crmhub.model.types import Money, SensitiveAccount, Uscc
 
 
@@ -123,7 +123,7 @@ class CreditFacility(Record):
     days_past_due: int = Field(default=0, ge=0)
     overdue_since: date | None = None
     classification: LoanClass = LoanClass.PASS
-    status: Annotated[str, shape_check, line_check(20)] = "active"  # credit_facility.status is VARCHAR(20)
+    status: Annotated[str, line_text(20)] = "active"  # credit_facility.status is VARCHAR(20)
     security_type: str | None = Field(default=None, description="信用/保证/抵押/质押 (unsecured/guarantee/…)")
     disbursed_on: date | None = None
     maturity_on: date | None = None

@@ -33,6 +33,7 @@ from crmhub.model.text import (
     UrlText,
     UserId,
 )
+from crmhub.model.trusted import trusted
 from crmhub.model.types import (
     Address,
     CompanyEmail,
@@ -112,6 +113,16 @@ class Preferences(Record):
     products_of_interest: list[Label] = Field(default_factory=list)
     preferred_channels: list[Label] = Field(default_factory=list)
     tags: list[Label] = Field(default_factory=list)
+
+
+def _no_preferences() -> Preferences:
+    """``Preferences()`` — three empty lists, nothing set — without running its validator for nothing: every
+    client gets one, and validating ``{}`` cost a fifth of a bare client's validation. ``tests/model`` checks that
+    it equals ``Preferences()`` (values, fields set, extras)."""
+    return trusted(Preferences, {"products_of_interest": [], "preferred_channels": [], "tags": []}, _NOTHING_SET)
+
+
+_NOTHING_SET: frozenset[str] = frozenset()
 
 
 class Rating(StrEnum):
@@ -221,7 +232,7 @@ class CorporateClient(Record):
     shareholders: list[Shareholder] = Field(default_factory=list)
     relationship_manager: RelationshipManager | None = None
     branch: Label | None = None
-    preferences: Preferences = Field(default_factory=Preferences)
+    preferences: Preferences = Field(default_factory=_no_preferences)
     external_ids: dict[Label, list[SourceId]] = Field(default_factory=dict)
     risk: RiskSummary | None = None
     lineage: dict[str, FieldLineage] = Field(default_factory=dict)
@@ -247,7 +258,7 @@ class CorporateClient(Record):
             return data
         verdict = _uscc.screen(raw)
         if verdict.code is not None:
-            return {**data, "uscc": verdict.code}
+            return data if verdict.code == raw else {**data, "uscc": verdict.code}
         finding = uscc_finding(verdict)
         found = list(data.get("data_quality") or [])
         if not any(_same_finding(f, finding) for f in found):

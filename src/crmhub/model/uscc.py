@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """The 31 symbols of GB 32100 (no I, O, Z, S, V); a symbol's value is its index."""
@@ -90,15 +91,26 @@ def org_code_check_character(body8: str) -> str:
     return {10: "X", 11: "0"}.get(r, str(r))
 
 
+_KNOWN_VALID: dict[str, None] = {}
+"""Compact codes already found valid: one record's code is checked by the connector, the model's screen and the
+``Uscc`` type, and again by every source that holds the same company (bounded: cleared when full)."""
+_KNOWN_MAX = 65_536
+
+
 def validate(value: str) -> str:
     """Return the compacted code or raise `UsccError` naming the problem.
 
     A checksum mismatch cannot tell which position is wrong (MOD 31-3 detects any single substitution but does
     not locate it), and the message says so.
     """
+    if value in _KNOWN_VALID:
+        return value
     if _WELL_FORMED.fullmatch(value):  # the usual case: already compact; one regex, then 17 lookups
         total = sum(map(dict.__getitem__, _WEIGHTED, value[:17]))  # C-level loop: no Python frame per symbol
         if value[17] == ALPHABET[(31 - total % 31) % 31]:
+            if len(_KNOWN_VALID) >= _KNOWN_MAX:
+                _KNOWN_VALID.clear()
+            _KNOWN_VALID[value] = None
             return value
     code = compact(value)
     if len(code) != 18:
@@ -134,6 +146,7 @@ class Screened:
     characters) or ``length``; None when valid."""
 
 
+@lru_cache(maxsize=16_384)  # pure, and the result is immutable; a code is screened by each source holding it
 def screen(value: str) -> Screened:
     """Validate without raising: for records that are kept although their USCC is wrong (a data-quality finding,
     not a reason to drop the client)."""
