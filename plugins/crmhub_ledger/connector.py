@@ -6,8 +6,9 @@ Cursor shapes (JSON, opaque to the engine) and why:
   id; then ``{"phase": "audit", "mark": M}``, where the audit trail since ``M`` names the rows to re-read. ``M`` is
   captured before the scan starts, so nothing written during a scan is lost.
 * ``transactions``: see `crmhub_ledger.transactions`.
-* ``loans``: DPD moves with the calendar and no command records that, so every loan is re-read each run
-  (``loans_refresh = "every_run"``) or once per tenant day, with audited loans in between (``"daily"``).
+* ``loans``: DPD moves with the calendar and no command records that, so every loan is re-evaluated each run
+  (``loans_refresh = "every_run"``) or once per tenant day, with audited loans in between (``"daily"``): the list
+  is paged every time, the detail read only for loans that may have changed — see `crmhub_ledger.loans`.
 
 Every page's cursor points just past the records in it (boundary duplicates are allowed, gaps are not).
 """
@@ -99,7 +100,9 @@ class LedgerConnector(Connector[LedgerConfig]):
         if stream == "accounts":
             return self._pull_entities("accounts", cursor, since)
         if stream == "loans":
-            return self._pull_loans(cursor, since)
+            from crmhub_ledger.loans import pull_loans
+
+            return pull_loans(self, cursor, since)
         from crmhub_ledger.transactions import pull_transactions
 
         return pull_transactions(self, cursor, since)
@@ -329,42 +332,6 @@ class LedgerConnector(Connector[LedgerConfig]):
             raw = {k: v for k, v in item.items() if k not in ("repaymentSchedule", "transactions")}
             records.append(SourceRecord(stream="loans", source_id=facility.source_id, data=facility, raw=raw))
         return records, rejected
-
-    async def _pull_loans(self, cursor: Cursor | None, since: datetime | None) -> AsyncIterator[Page]:
-        cursor = cursor or {}
-        mark = Mark.from_json(cursor.get("mark"))
-        if cursor.get("phase") == "full":
-            offset = int(cursor.get("offset", 0))
-        else:
-            offset, mark = 0, None
-        if mark is None:
-            mark = await audits.head(self.client, "loans")
-        today = datetime.now(self.tz).date().isoformat() if mark.at is None else mark.at.date().isoformat()
-        if (since is None and self.config.loans_refresh == "daily" and cursor.get("phase") == "done"
-                and cursor.get("refreshed_on") == today):
-            async for page in self._loans_from_audit(Mark.from_json(cursor.get("mark")), today):
-                yield page
-            return
-        allowed = await self.office_clients()
-        emitted = False
-        async for items, total, after in self.list_pages("/loans", {}, stream="loans", offset=offset):
-            ids = [int(i["id"]) for i in items if isinstance(i.get("id"), int)
-                   and (allowed is None or i.get("clientId") in allowed)]
-            records, rejected = self.map_loans(await self.gather_ordered(ids, self.fetch_loan))
-            done = not items or after >= total
-            next_cursor = {"phase": "done", "refreshed_on": today, "mark": mark.to_json()} if done else \
-                {"phase": "full", "offset": after, "mark": mark.to_json()}
-            emitted = True
-            yield Page(records, next_cursor, rejected)
-        if not emitted:
-            yield Page([], {"phase": "done", "refreshed_on": today, "mark": mark.to_json()})
-
-    async def _loans_from_audit(self, mark: Mark | None, today: str) -> AsyncIterator[Page]:
-        new_mark = await audits.head(self.client, "loans")
-        changes = await audits.since(self.client, mark, stream="loans", page_size=self.config.page_size,
-                                     overlap_seconds=self.config.audit_overlap_seconds)
-        records, rejected = self.map_loans(await self.gather_ordered(sorted(changes.loans), self.fetch_loan))
-        yield Page(records, {"phase": "done", "refreshed_on": today, "mark": new_mark.to_json()}, rejected)
 
 
 def _incorp(item: dict[str, Any]) -> bool:

@@ -1,21 +1,23 @@
 """Compact building blocks of a world-backed `crmhub_fxiaoke.simulator.state.ObjectTable`, so a million accounts
 fit in memory.
 
-A lazy table keeps no record dicts and no cached JSON: records are regenerated from the world on demand
-(`RecordMap`, under an overlay of records written since the load), and its indexes are int64 columns instead of
-lists of strings and tuples. Record ids are 24 lowercase hex digits (ObjectId-like), held as two integers
-(first 8 hex, last 16 hex) whose numeric order is the ids' string order. The columns still look like the sorted
-``list[str]`` / ``list[tuple[int, str]]`` the query planner was written against (`bisect`, indexing, ``insort``
-and ``del`` work on them unchanged).
+A lazy table keeps no record dicts and no cached JSON: records are regenerated from the world on demand (the
+shared `crmhub.sandbox.overlay.RecordMap`, under an overlay of records written since the load), and its indexes
+are int64 columns instead of lists of strings and tuples. Record ids are 24 lowercase hex digits (ObjectId-like),
+held as two integers (first 8 hex, last 16 hex) whose numeric order is the ids' string order (`IdColumn`, the
+overlay's base). The columns still look like the sorted ``list[str]`` / ``list[tuple[int, str]]`` the query
+planner was written against (`bisect`, indexing, ``insort`` and ``del`` work on them unchanged).
 """
 
 from __future__ import annotations
 
 import bisect
 from array import array
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, overload
+
+from crmhub.sandbox.overlay import RecordMap, sorted_order
+from crmhub.sandbox.overlay import take as _take
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -30,19 +32,6 @@ def split(rid: str) -> tuple[int, int]:
 def join(hi: int, lo: int) -> str:
     """The id of two integers (inverse of `split`)."""
     return f"{hi:08x}{lo:016x}"
-
-
-def sorted_order(*columns: array[Any]) -> list[int]:
-    """Positions that sort the rows of ``columns`` by the first column, ties by the next (stable sorts of plain
-    ints: no tuple per row)."""
-    order = list(range(len(columns[0])))
-    for column in reversed(columns):
-        order.sort(key=column.__getitem__)
-    return order
-
-
-def _take(column: array[Any], order: list[int]) -> array[Any]:
-    return array(column.typecode, (column[i] for i in order))
 
 
 class IdColumn(Sequence[str]):
@@ -135,69 +124,6 @@ class LmtColumn(Sequence[tuple[int, str]]):
         del self.lo[pos]
 
 
-class RecordMap(MutableMapping[str, dict[str, Any]]):
-    """``_id`` → record: a base of records regenerated on demand by ``loader`` (ids in ``base``), under an overlay
-    of records written since (changed or new); ``hidden`` holds the base ids changed or removed.
-
-    Writers must copy a record before changing it and write it back (as `ObjectTable.replace` does): a base
-    record changed in place is regenerated unchanged the next time it is read.
-    """
-
-    def __init__(self, base: IdColumn, loader: Callable[[str], dict[str, Any] | None], cache_size: int = 4096
-                 ) -> None:
-        self.base = base
-        self.loader = loader
-        self.overlay: dict[str, dict[str, Any]] = {}
-        self.hidden: set[str] = set()
-        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._cache_size = cache_size
-
-    def __getitem__(self, rid: str) -> dict[str, Any]:
-        rec = self.overlay.get(rid)
-        if rec is not None:
-            return rec
-        rec = self._cache.get(rid)
-        if rec is not None:
-            return rec
-        if rid in self.hidden or not self.base.find(rid):
-            raise KeyError(rid)
-        rec = self.loader(rid)
-        if rec is None:
-            raise KeyError(rid)
-        self._cache[rid] = rec
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return rec
-
-    def __contains__(self, rid: object) -> bool:
-        if not isinstance(rid, str):
-            return False
-        return rid in self.overlay or (rid not in self.hidden and self.base.find(rid))
-
-    def __len__(self) -> int:
-        return len(self.base) - len(self.hidden) + len(self.overlay)
-
-    def __iter__(self) -> Iterator[str]:
-        for rid in self.base:
-            if rid not in self.hidden:
-                yield rid
-        yield from self.overlay
-
-    def __setitem__(self, rid: str, rec: dict[str, Any]) -> None:
-        if rid not in self.overlay and self.base.find(rid):
-            self.hidden.add(rid)
-            self._cache.pop(rid, None)
-        self.overlay[rid] = rec
-
-    def __delitem__(self, rid: str) -> None:
-        if rid not in self:
-            raise KeyError(rid)
-        self.overlay.pop(rid, None)
-        if self.base.find(rid):
-            self.hidden.add(rid)
-            self._cache.pop(rid, None)
-
-
 class EqIndex:
     """Value → ids for one equality-indexed field: base records as a sorted column of value hashes (checked
     against the record on lookup, so a hash collision never answers a wrong id), written records in a dict."""
@@ -259,16 +185,3 @@ class IndexRows:
                 hashes.append(hash(value))
                 his.append(hi)
                 los.append(lo)
-
-
-class BoundedDict(dict[str, bytes]):
-    """A dict that forgets its oldest entry beyond ``cap`` entries (the JSON cache of a lazy table)."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        if key not in self and len(self) >= self.cap:
-            del self[next(iter(self))]
-        super().__setitem__(key, value)

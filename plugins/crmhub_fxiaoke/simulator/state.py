@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from crmhub.sandbox.overlay import BoundedDict, RecordMap
 from crmhub_fxiaoke.simulator import query
-from crmhub_fxiaoke.simulator.compact import BoundedDict, EqIndex, IdColumn, IndexRows, LmtColumn, RecordMap
+from crmhub_fxiaoke.simulator.compact import EqIndex, IdColumn, IndexRows, LmtColumn
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -68,7 +69,7 @@ class ObjectTable(query.Indexed):
         record `bulk_load` would keep) whenever read. Memory: ~60 bytes per record instead of ~5 KiB."""
         base = IdColumn.sorted_from(rows.hi, rows.lo)
         self.lazy = True
-        self.records = RecordMap(base, loader)
+        self.records = RecordMap(base, loader, cache_size=4096)
         self.by_id = base.copy()
         self.by_lmt = LmtColumn.sorted_from(rows.lmt, rows.hi, rows.lo)
         self.equality = {f: EqIndex(f, self.records, *rows.eq[f]) for f in self.equality}

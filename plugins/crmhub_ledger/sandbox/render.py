@@ -179,7 +179,9 @@ def _loan_status(code: int) -> dict[str, Any]:
 
 
 def loan(sim: LedgerSimulator, ln: SimLoan, associations: set[str], *, full: bool) -> dict[str, Any]:
-    """``LoanAccountData``; ``full`` adds summary and delinquency (single read), ``associations`` the rest."""
+    """``LoanAccountData``: status, timeline and summary (``overdueSinceDate`` from the arrears-ageing columns) as
+    both the list and the single read give them; ``full`` adds ``delinquent`` and ``delinquencyRange`` (single read
+    only, as in Fineract), ``associations`` the schedule and transactions."""
     today = sim.today
     plan = ln.schedule(today)
     paid = [p for p in plan if p.paid]

@@ -12,7 +12,7 @@ import hashlib
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from crmhub.sandbox.worldtypes import LedgerClientView, LoanView, SavingsView
 from crmhub_ledger.sandbox.errors import SimError, not_found, validation
+from crmhub_ledger.sandbox.lazy import LiveRows
 from crmhub_ledger.sandbox.records import (
     PAYMENT_TYPES,
     Clock,
@@ -35,6 +36,12 @@ USCC_DOCUMENT_TYPE = (21, "统一社会信用代码 (USCC)")
 """Identifier document type for the USCC; 21 is also the AML report's ID type for a business licence."""
 
 _CODE_VALUE_BASE = 40
+LAZY_WORLD_MIN = 200_000
+"""Worlds of at least this many companies are served lazily (setting ``lazy_world_min``; `_load_lazy`)."""
+
+
+def _identifier(ident_id: int, uscc: str) -> SimIdentifier:
+    return SimIdentifier(ident_id, USCC_DOCUMENT_TYPE[0], USCC_DOCUMENT_TYPE[1], uscc, "营业执照 business licence")
 
 
 def _share(seed: int, kind: str, ident: int) -> float:
@@ -76,6 +83,7 @@ class LedgerSimulator:
         self.request_count = 0
         self.code_values: dict[str, int] = {}
         self._next = {"client": 1, "savings": 1, "tx": 1, "loan": 1, "identifier": 1}
+        self.lazy = False  # rows regenerated from the world on read (`_load_lazy`)
 
     # --- clock ----------------------------------------------------------------------------------------------
 
@@ -108,6 +116,9 @@ class LedgerSimulator:
         loads the clients and their loans (the same loans as the full world), without accounts or transactions.
         Only the ledger's views are generated when the world offers them alone (`World.ledger_views`).
         """
+        lazy_min = self.settings.get("lazy_world_min", LAZY_WORLD_MIN)
+        if hasattr(world, "ledger_view") and hasattr(world, "ledger_views") and len(world) >= lazy_min:
+            return self._load_lazy(world, detail)
         count = 0
         if hasattr(world, "ledger_views"):
             views = world.ledger_views(ledger_detail=detail)
@@ -119,6 +130,16 @@ class LedgerSimulator:
             count += 1
         self._audit_history()
         return count
+
+    def _load_lazy(self, world: Any, detail: bool | str) -> int:
+        """Serve ``world`` without holding its rows (`crmhub_ledger.sandbox.lazy.load_lazy`)."""
+        from crmhub_ledger.sandbox.lazy import load_lazy
+
+        return load_lazy(self, world, detail)
+
+    def writable(self, table: Any, ident: int) -> Any:
+        """Row ``ident`` of ``table`` for a writer to change in place (a lazy table pins it; KeyError if none)."""
+        return table.pin(ident) if self.lazy else table[ident]
 
     def load_views(self, views: Iterable[LedgerClientView]) -> int:
         """Load ledger views directly (tests, before a `World` exists)."""
@@ -140,6 +161,24 @@ class LedgerSimulator:
         cid = int(view.source_id)
         if cid in self.clients:
             raise ValueError(f"ledger client {cid} loaded twice")
+        ident = self._identifier(view.uscc) if view.uscc else None
+        client, savings, loans = self._build(view, ident, self.today)
+        self._insert(self.clients, self.client_order, cid, client)
+        self._next["client"] = max(self._next["client"], cid + 1)
+        for account in savings.values():
+            for tx in account.transactions:
+                self._next["tx"] = max(self._next["tx"], tx.id + 1)
+            self._insert(self.savings, self.savings_order, account.id, account)
+            self._next["savings"] = max(self._next["savings"], account.id + 1)
+        for loan in loans.values():
+            self._insert(self.loans, self.loan_order, loan.id, loan)
+            self._next["loan"] = max(self._next["loan"], loan.id + 1)
+        return client
+
+    def _build(self, view: LedgerClientView, ident: SimIdentifier | None, today: date
+               ) -> tuple[SimClient, dict[int, SimSavings], dict[int, SimLoan]]:
+        """The rows of one ledger view (no table touched): what `add_view` loads and a lazy load regenerates."""
+        cid = int(view.source_id)
         client = SimClient(
             id=cid, fullname=view.fullname, external_id=view.external_id, incorp_number=view.uscc,
             office_id=self._office_id(view.office_name), office_name=view.office_name, mobile=view.mobile,
@@ -148,17 +187,13 @@ class LedgerSimulator:
             created_at=view.created_at, modified_at=view.modified_at)
         if view.industry_code:
             self.industry_code_value(view.industry_code)
-        if view.uscc:
-            client.identifiers.append(self._identifier(view.uscc))
+        if ident is not None:
+            client.identifiers.append(ident)
         if self.malformed_rate and _share(self.seed, "client", cid) < self.malformed_rate:
             client.malformed = "bad_uscc" if view.uscc and _share(self.seed, "kind", cid) < 0.67 else "wrong_type"
-        self._insert(self.clients, self.client_order, cid, client)
-        self._next["client"] = max(self._next["client"], cid + 1)
-        for sv in view.savings:
-            self._add_savings(client, sv)
-        for lv in view.loans:
-            self._add_loan(client, lv)
-        return client
+        savings = {sv.id: self._savings_of(client, sv) for sv in view.savings}
+        loans = {lv.id: self._loan_of(client, lv, today) for lv in view.loans}
+        return client, savings, loans
 
     def _office_id(self, name: str) -> int:
         offices = self.settings.setdefault("_offices", {"Head Office": 1})
@@ -167,8 +202,7 @@ class LedgerSimulator:
         return int(offices[name])
 
     def _identifier(self, uscc: str) -> SimIdentifier:
-        ident = SimIdentifier(self._next["identifier"], USCC_DOCUMENT_TYPE[0], USCC_DOCUMENT_TYPE[1], uscc,
-                              "营业执照 business licence")
+        ident = _identifier(self._next["identifier"], uscc)
         self._next["identifier"] += 1
         return ident
 
@@ -180,7 +214,7 @@ class LedgerSimulator:
         else:
             bisect.insort(order, ident)
 
-    def _add_savings(self, client: SimClient, sv: SavingsView) -> None:
+    def _savings_of(self, client: SimClient, sv: SavingsView) -> SimSavings:
         account = SimSavings(
             id=sv.id, account_no=sv.account_no, client_id=client.id, currency=sv.currency,
             product_id=1 if sv.currency == "CNY" else 2, product_name=sv.product_name,
@@ -198,24 +232,22 @@ class LedgerSimulator:
                 running_balance=balance, payment_type_id=payment, counterparty_account=tv.counterparty_account,
                 counterparty_name=tv.counterparty_name, counterparty_bank=tv.counterparty_bank,
                 is_manual=tv.is_manual, reversed=tv.reversed))
-            self._next["tx"] = max(self._next["tx"], tv.id + 1)
         account.balance = balance
-        self._insert(self.savings, self.savings_order, sv.id, account)
         client.savings_ids.append(sv.id)
-        self._next["savings"] = max(self._next["savings"], sv.id + 1)
+        return account
 
-    def _add_loan(self, client: SimClient, lv: LoanView) -> None:
+    @staticmethod
+    def _loan_of(client: SimClient, lv: LoanView, today: date) -> SimLoan:
         overdue_since = None
         if lv.past_due_days > 0:
-            overdue_since = self.today - timedelta(days=lv.past_due_days)
+            overdue_since = today - timedelta(days=lv.past_due_days)
         loan = SimLoan(
             id=lv.id, account_no=lv.account_no, client_id=client.id, product_id=1, product_name=lv.product_name,
             principal=lv.principal, currency=lv.currency, annual_rate=lv.annual_interest_rate,
             disbursed_on=lv.disbursed_on, repayments=lv.number_of_repayments, overdue_since=overdue_since,
             external_id=lv.external_id)
-        self._insert(self.loans, self.loan_order, lv.id, loan)
         client.loan_ids.append(lv.id)
-        self._next["loan"] = max(self._next["loan"], lv.id + 1)
+        return loan
 
     def _audit_history(self) -> None:
         """Audit rows for loaded clients' creation and last update (migrated transactions carry none)."""
@@ -275,7 +307,8 @@ class LedgerSimulator:
         """``PUT /clients/{id}``: changes the given fields; audited as UPDATE CLIENT."""
         from crmhub_ledger.sandbox.writes import apply_client_update
 
-        client = self.client(cid)
+        self.client(cid)
+        client = self.writable(self.clients, cid)
         changes = apply_client_update(client, body, self)
         if changes:
             self._audit("UPDATE", "CLIENT", cid, f"/clients/{cid}", client=client, command=body)
@@ -285,7 +318,8 @@ class LedgerSimulator:
         """``POST /savingsaccounts/{id}/transactions?command=deposit|withdrawal``; audited per command."""
         from crmhub_ledger.sandbox.writes import parse_savings_transaction
 
-        account = self.account(sid)
+        self.account(sid)
+        account = self.writable(self.savings, sid)
         if command not in ("deposit", "withdrawal"):
             raise validation("command", f"Unrecognized command {command!r}; supported: deposit, withdrawal",
                              "error.msg.savingsaccount.transaction.unknown.command", command)
@@ -371,7 +405,7 @@ class LedgerSimulator:
         """Apply ``count`` realistic changes (deposits, withdrawals, reactivations, loan slips, client edits)."""
         rng = random.Random(self.seed * 7919 + (seed if seed is not None else len(self.audits)))
         changes: list[dict[str, Any]] = []
-        active = [a for a in (self.savings[i] for i in self.savings_order) if a.status == 300]
+        active = LiveRows(self.savings, [i for i in self.savings_order if self.savings[i].status == 300])
         for _ in range(count):
             roll = rng.random()
             try:
@@ -389,8 +423,8 @@ class LedgerSimulator:
                 changes.append(change)
         return changes
 
-    def _move_money(self, rng: random.Random, active: list[SimSavings], *, reactivate: bool) -> dict[str, Any]:
-        dormant = [a for a in active if a.sub_status in (100, 200)]
+    def _move_money(self, rng: random.Random, active: Sequence[SimSavings], *, reactivate: bool) -> dict[str, Any]:
+        dormant = [a for a in active if a.sub_status in (100, 200)] if reactivate else []
         account = rng.choice(dormant) if reactivate and dormant else rng.choice(active)
         was = account.sub_status
         deposit = reactivate or account.balance <= 0 or rng.random() < 0.6
@@ -414,7 +448,7 @@ class LedgerSimulator:
         """A loan misses a repayment (performing) or simply ages (already overdue); no command, no audit row."""
         if not self.loan_order:
             return None
-        loan = self.loans[rng.choice(self.loan_order)]
+        loan = self.writable(self.loans, rng.choice(self.loan_order))
         today = self.today
         if loan.overdue_since is None:
             past = [d for d in loan.due_dates() if d < today]
