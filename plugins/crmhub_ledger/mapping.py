@@ -87,7 +87,14 @@ def _money(value: Any, currency: str, field: str) -> Money | None:
         amount = decimal_or_none(value)
     except ValueError as exc:
         raise MappingProblem(field, str(exc)) from None
-    return None if amount is None else Money(amount=amount, currency=currency)
+    if amount is None:
+        return None
+    try:
+        return Money(amount=amount, currency=currency)
+    except ValueError as exc:  # pydantic's ValidationError: e.g. a currency that is not an ISO 4217 code
+        errors = getattr(exc, "errors", None)
+        reason = errors()[0]["msg"].removeprefix("Value error, ") if callable(errors) else str(exc)
+        raise MappingProblem("currency", f"{field}: {reason}") from None
 
 
 def _obj(item: dict[str, Any], key: str) -> dict[str, Any]:

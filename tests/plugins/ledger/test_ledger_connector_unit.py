@@ -214,6 +214,17 @@ def test_loan_class_is_the_worse_of_floor_and_ledger_statement() -> None:
         mapping.map_loan({**base, "delinquent": {"pastDueDays": "ten"}}, None, cfg)
 
 
+def test_loan_in_a_currency_that_is_no_iso_code_is_a_mapping_problem_naming_the_field() -> None:
+    """It once escaped as a pydantic ValidationError (built outside the try) and stopped the stream instead of
+    going to the dead-letter table."""
+    cfg = config_for("https://ledger.test")
+    loan = {"id": 1, "clientId": 2, "principal": 100, "currency": {"code": "12345"}, "summary": {}}
+    with pytest.raises(mapping.MappingProblem) as caught:
+        mapping.map_loan(loan, None, cfg)
+    assert caught.value.field == "currency"
+    assert "principal" in caught.value.reason and "'12345' is not an ISO 4217 code" in caught.value.reason
+
+
 def test_industry_from_main_business_line() -> None:
     cfg = config_for("https://ledger.test", industry_map={"77": "F51"})
     assert mapping.map_industry({"mainBusinessLine": {"id": 40, "name": "C39 计算机"}}, cfg)[0].code == "C39"
