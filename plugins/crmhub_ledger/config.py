@@ -45,7 +45,8 @@ class LedgerConfig(ConnectorConfig):
     audit_overlap_seconds: int = Field(default=300, ge=0, description="Re-scan this much audit trail before the "
                                        "high-water mark; rows at or below the mark's id are skipped.")
     loans_refresh: str = Field(default="every_run", pattern="^(every_run|daily)$",
-                               description="DPD moves with the calendar: re-read every loan each run or once a day.")
+                               description="DPD moves with the calendar: page the loan list every run (details only "
+                               "of loans that may have changed; overdue ones once a day) or once a day.")
     include_persons: bool = Field(default=False, description="Also read natural-person clients (legalFormId 1).")
     fetch_identifiers: bool = Field(default=True, description="Read /clients/{id}/identifiers when the USCC is not "
                                     "in clientNonPersonDetails.")

@@ -32,7 +32,8 @@ from crmhub_ledger.fineract import DateParseError, parse_date
 VERSION = 1
 """Bump when the mapping of a loan changes: a state of another version is ignored (every detail read once)."""
 EVERY_RUN = 0
-"""Re-read day meaning "read the detail on every run" (the loan is overdue: its DPD ages with the calendar)."""
+"""Re-read day meaning "read the detail on the first run of every day" (the loan is overdue: its DPD ages with the
+calendar)."""
 NEVER = 2**31 - 1
 """Re-read day meaning "only when the list item changes" (no payment is due any more)."""
 _HEADER = struct.Struct("<II8s")  # version, count, setup digest
@@ -58,7 +59,7 @@ def listed_overdue(item: dict[str, Any]) -> bool:
 
 
 def recheck_day(detail: dict[str, Any]) -> int:
-    """When the detail may change without the list item changing: every run while overdue (DPD ages), else the
+    """When the detail may change without the list item changing: every day while overdue (DPD ages), else the
     next payment's due date (Fineract refreshes the list's arrears columns by a job; the detail computes them
     live), else never."""
     delinquent = detail.get("delinquent")
@@ -92,11 +93,18 @@ class LoanState:
             return None
         return bytes(self.digests[at * 8 : at * 8 + 8]), self.days[at]
 
-    def needs_detail(self, lid: int, item_digest: bytes, item: dict[str, Any], today: int) -> bool:
-        """Whether the detail of ``lid`` must be read: unknown, list item changed, overdue, or its re-read day came
-        (``today`` = the ledger's date as an ordinal)."""
+    def needs_detail(self, lid: int, item_digest: bytes, item: dict[str, Any], today: int, *,
+                     new_day: bool = True) -> bool:
+        """Whether the detail of ``lid`` must be read: unknown, list item changed, overdue on a new day, or its
+        re-read day came (``today`` = the ledger's date as an ordinal; ``new_day``: crmhub's calendar day moved on
+        since the last complete scan — DPD counts days, so an overdue loan whose list item did not change reads
+        the same detail again within one day)."""
         known = self.get(lid)
-        return known is None or known[0] != item_digest or known[1] <= today or listed_overdue(item)
+        if known is None or known[0] != item_digest:
+            return True
+        if known[1] == EVERY_RUN or listed_overdue(item):
+            return new_day
+        return known[1] <= today
 
     def add(self, lid: int, item_digest: bytes, day: int) -> None:
         """Remember ``lid``; a list read twice (offset paging under inserts) keeps the first entry."""

@@ -7,9 +7,11 @@ means paging ``GET /loans`` (200 a call); ``GET /loans/{id}?associations=repayme
 
 * the connector does not know it (new loan, first run, a scan resumed after a crash, another configuration);
 * its list item, or the USCC its facility would carry, differs from the last complete scan's;
-* the list says it is overdue (``summary.overdueSinceDate`` / ``totalOverdue`` / ``inArrears``): its DPD ages;
-* its last detail said it was past due, or its next payment has fallen due since (the list's arrears columns are
-  refreshed by a Fineract job, the detail's are computed live);
+* the list says it is overdue (``summary.overdueSinceDate`` / ``totalOverdue`` / ``inArrears``), or its last
+  detail said it was past due, and crmhub's calendar day (tenant time) moved on since the last complete scan: its
+  DPD ages by the day, so the first run of each day reads it again and later runs that day do not;
+* its next payment has fallen due since (the list's arrears columns are refreshed by a Fineract job, the detail's
+  are computed live);
 * the audit trail names it since the last run (a command that changes only what the detail shows).
 
 Any other loan's facility would map exactly as stored, so nothing is emitted for it (ingest would find it unchanged).
@@ -17,7 +19,8 @@ DPD is never derived from ``overdueSinceDate`` and a clock: Fineract's ``pastDue
 does not show.
 
 Cursor: ``{"phase": "full", "offset", "mark"}`` between pages; ``{"phase": "done", "refreshed_on", "mark",
-"state"}`` after the last page (``state`` = `LoanState.encode`, only there, so the cursors in between stay small).
+"state", "read_day"}`` after the last page (``state`` = `LoanState.encode`, only there, so the cursors in between stay
+small; ``read_day`` = crmhub's calendar day of that scan, as an ordinal).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ async def pull_loans(conn: LedgerConnector, cursor: Cursor | None, since: dateti
         and cursor.get("phase") == "done"
         and cursor.get("refreshed_on") == today
     ):
-        async for page in _loans_from_audit(conn, previous, today, cursor.get("state")):
+        async for page in _loans_from_audit(conn, previous, today, cursor.get("state"), cursor.get("read_day")):
             yield page
         return
     old = None if resumed else LoanState.decode(cursor.get("state"), setup)
@@ -67,7 +70,9 @@ async def pull_loans(conn: LedgerConnector, cursor: Cursor | None, since: dateti
                 overlap_seconds=conn.config.audit_overlap_seconds,
             )
         ).loans
-    day = ledger_day(conn.context.clock().astimezone(conn.tz).date(), mark.at.date() if mark.at else None)
+    clock_day = conn.context.clock().astimezone(conn.tz).date()
+    day = ledger_day(clock_day, mark.at.date() if mark.at else None)
+    new_day = cursor.get("read_day") != clock_day.toordinal()
     new = LoanState(setup)
     allowed = await conn.office_clients()
     emitted = False
@@ -80,7 +85,7 @@ async def pull_loans(conn: LedgerConnector, cursor: Cursor | None, since: dateti
                 continue
             d = digest(item, conn.uscc_cache.get(client_id) if isinstance(client_id, int) else None)
             known = old.get(lid) if old is not None else None
-            if old is None or lid in audited or old.needs_detail(lid, d, item, day):
+            if old is None or lid in audited or old.needs_detail(lid, d, item, day, new_day=new_day):
                 wanted.append(lid)
                 digests[lid] = d
             elif known is not None:
@@ -95,18 +100,22 @@ async def pull_loans(conn: LedgerConnector, cursor: Cursor | None, since: dateti
         emitted = True
         yield Page(
             records,
-            _done(today, mark, new) if done else {"phase": "full", "offset": after, "mark": mark.to_json()},
+            _done(today, mark, new, clock_day.toordinal())
+            if done
+            else {"phase": "full", "offset": after, "mark": mark.to_json()},
             rejected,
         )
     if not emitted:
-        yield Page([], _done(today, mark, new))
+        yield Page([], _done(today, mark, new, clock_day.toordinal()))
 
 
-def _done(today: str, mark: Mark, state: LoanState) -> Cursor:
-    return {"phase": "done", "refreshed_on": today, "mark": mark.to_json(), "state": state.encode()}
+def _done(today: str, mark: Mark, state: LoanState, read_day: int) -> Cursor:
+    return {"phase": "done", "refreshed_on": today, "mark": mark.to_json(), "state": state.encode(),
+            "read_day": read_day}
 
 
-async def _loans_from_audit(conn: LedgerConnector, mark: Mark | None, today: str, state: Any) -> AsyncIterator[Page]:
+async def _loans_from_audit(conn: LedgerConnector, mark: Mark | None, today: str, state: Any,
+                            read_day: Any) -> AsyncIterator[Page]:
     """``daily`` between two refreshes: the audited loans only; the state rides along unchanged (a loan read here
     no longer matches its fingerprint, so the next refresh reads it once more — never less)."""
     new_mark = await audits.head(conn.client, "loans")
@@ -121,6 +130,8 @@ async def _loans_from_audit(conn: LedgerConnector, mark: Mark | None, today: str
     cursor: Cursor = {"phase": "done", "refreshed_on": today, "mark": new_mark.to_json()}
     if isinstance(state, str):
         cursor["state"] = state
+    if isinstance(read_day, int):
+        cursor["read_day"] = read_day
     yield Page(records, cursor, rejected)
 
 

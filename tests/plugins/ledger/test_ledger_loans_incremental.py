@@ -80,21 +80,24 @@ async def test_facilities_match_a_full_detail_read_on_every_run_and_day(server: 
         assert store == await reference(conn, ids)
 
         before = len(sim.requests)
-        cursor = await run(conn, cursor, store)  # same day, nothing changed: the overdue loans only
-        assert detail_reads(server, before) == overdue
+        cursor = await run(conn, cursor, store)  # same day, nothing changed: no detail at all (DPD counts days)
+        assert detail_reads(server, before) == 0
         assert store == await reference(conn, ids)
 
         rng = random.Random(1)
         slipped = [c for c in (sim._slip_loan(rng) for _ in range(6)) if c]
         before = len(sim.requests)
         cursor = await run(conn, cursor, store)  # slipped loans: their list items changed, read in detail
-        assert slipped and detail_reads(server, before) <= overdue + len(slipped)
+        assert slipped and 0 < detail_reads(server, before) <= len(slipped)
         assert store == await reference(conn, ids)
 
     for days in (1, 31, 200):  # later days (the simulator's injectable clock): DPD ages, payments fall due
         sim.advance(days)
+        still_overdue = sum(1 for i in ids if sim.loans[i].past_due_days(sim.today))
         async with connector(server.url, sim.today) as conn:
+            before = len(sim.requests)
             cursor = await run(conn, cursor, store)
+            assert detail_reads(server, before) >= still_overdue  # the first run of a day reads every overdue loan
             assert store == await reference(conn, ids), days
     assert cursor["phase"] == "done" and len(cursor["state"]) < 40 * len(ids)
 
@@ -282,14 +285,14 @@ async def test_only_loans_that_may_have_changed_are_read_in_detail() -> None:
 
     ledger.reads.clear()
     ids, cursor = await pull(at(day), cursor)
-    assert ids == ["2"] and ledger.reads == [2]  # overdue: DPD ages every day
+    assert ids == [] and ledger.reads == []  # the same day: even the overdue loan's DPD has not moved
 
     ledger.reads.clear()
     ledger.loans[4] = _loan(4, outstanding=900)  # a repayment: the list item changed
     ledger.loans[6] = _loan(6)  # a new loan
     ledger.audit_rows = [{"id": 11, "entityName": "LOAN", "loanId": 5, "resourceId": 5, "url": "/loans/5"}]
     ids, cursor = await pull(at(day + timedelta(days=10)), cursor)  # the ledger's date stays at its newest audit
-    assert sorted(ledger.reads) == [2, 4, 5, 6]  # overdue, changed, audited, new
+    assert sorted(ledger.reads) == [2, 4, 5, 6]  # overdue on a new day, changed, audited, new
 
     ledger.reads.clear()
     ledger.audit_rows = []
