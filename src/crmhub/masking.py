@@ -188,6 +188,11 @@ def mask_url(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
 
 
+_MAY_MASK = re.compile(r"[\d@]|://")
+"""What every rule of `mask_text` needs: a digit (Unicode digits included: full-width ones fold to ASCII), an
+``@`` (e-mail) or ``://`` (URL). Text without any of them is returned as it is, without running the rules."""
+
+
 def mask_text(text: str) -> str:
     """Mask every phone number, resident ID number, long account number and e-mail address in free text.
 
@@ -196,7 +201,7 @@ def mask_text(text: str) -> str:
     and account numbers only when they stand alone (not inside a USCC). Names cannot be told from other words in
     free text; they are masked by field (`mask_fields`) before they reach a text.
     """
-    if not text:
+    if not text or not _MAY_MASK.search(text):
         return text
     text = mask_url(text)
     text = _EMAIL.sub(lambda m: m.group(1) + "***@" + m.group(2), text)

@@ -29,13 +29,15 @@ from sqlalchemy.orm import Session
 
 from crmhub.config import SyncSettings
 from crmhub.contract import StreamKind
+from crmhub.masking import mask_fields
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
+from crmhub.store.bulk import execute_many
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
 from crmhub.sync.hashing import content_hash, short_hash
-from crmhub.sync.survivorship import Candidate, Decision, decide, is_blank
+from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
 DOCUMENT_FIELDS = tuple(name for name in CorporateClient.model_fields if name not in ("id", "lineage"))
@@ -44,10 +46,14 @@ _DEFAULTS = {name: orjson.dumps(value) for name, value in CorporateClient(name="
     mode="json", exclude_none=True, exclude={"id", "lineage"}).items() if name != "name"}
 """Fields a dump writes even when empty (``aliases: []``, ``preferences: {…}``), as JSON to copy from."""
 
+_MERGEABLE = frozenset(MERGEABLE_FIELDS)
+_NONE: list[Candidate] = []
+
 _G = cast(Table, GoldenClient.__table__)
 _L = cast(Table, FieldLineage.__table__)
 _UPDATE_GOLDEN = update(_G).where(_G.c.id == bindparam("g_id"))
 _UPDATE_LINEAGE = update(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
+_INSERT_LINEAGE = insert(_L)
 _DELETE_LINEAGE = delete(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
 
 
@@ -137,18 +143,17 @@ class _Writes:
     lineage_inserts: list[dict[str, Any]] = field(default_factory=list)
     lineage_updates: list[dict[str, Any]] = field(default_factory=list)
     lineage_deletes: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[audit.Entry] = field(default_factory=list)
+    """The batch's audit entries, in the order the merge made them (one chain, one INSERT)."""
 
     def execute(self, session: Session) -> None:
-        if self.goldens:
-            session.execute(_UPDATE_GOLDEN, self.goldens)
+        audit.append_many(session, self.audit)
+        execute_many(session, _UPDATE_GOLDEN, self.goldens)
         if self.merged_ids:
             session.execute(update(_G).where(_G.c.id.in_(self.merged_ids)).values(needs_merge=False))
-        if self.lineage_deletes:
-            session.execute(_DELETE_LINEAGE, self.lineage_deletes)
-        if self.lineage_updates:
-            session.execute(_UPDATE_LINEAGE, self.lineage_updates)
-        if self.lineage_inserts:
-            session.execute(insert(_L), self.lineage_inserts)
+        execute_many(session, _DELETE_LINEAGE, self.lineage_deletes)
+        execute_many(session, _UPDATE_LINEAGE, self.lineage_updates)
+        execute_many(session, _INSERT_LINEAGE, self.lineage_inserts)
 
 
 def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
@@ -306,6 +311,7 @@ class Merger:
                  actor: str = "sync") -> None:
         self.sync = sync
         self.priority = list(sync.source_priority) or list(default_priority)
+        self.rules = compile_rules(MERGEABLE_FIELDS, sync.fields, self.priority)
         self.run_id = run_id
         self.actor = actor
 
@@ -317,10 +323,19 @@ class Merger:
         decisions: dict[str, Decision] = {}
         resolved: list[tuple[str, Decision, list[Candidate]]] = []
         queued: list[tuple[str, list[Candidate]]] = []
+        present: dict[str, list[Candidate]] = {}  # each field's non-blank values, in member order
+        for m in members:
+            source, ref, observed = m.connector, m.ref, m.observed_at
+            for name, value in m.data.items():
+                if name in _MERGEABLE and not is_blank(value):
+                    if name in present:
+                        present[name].append(Candidate(value, source, ref, observed))
+                    else:
+                        present[name] = [Candidate(value, source, ref, observed)]
+        rules = self.rules
         for name in MERGEABLE_FIELDS:
-            candidates = [Candidate(value, m.connector, m.ref, m.observed_at) for m in members
-                          if not is_blank(value := m.data.get(name))]
-            decision = decide(name, candidates, self.sync.fields.get(name), self.priority)
+            candidates = present.get(name, _NONE)
+            decision = decide(rules[name], candidates)
             prev = lineage.get(name)
             if prev is not None and candidates:
                 changed = [c for c in candidates
@@ -370,11 +385,9 @@ class Merger:
         outcome = MergeOutcome(golden.id, c.created, c.changes)
         for name, decision, changed in c.resolved:
             outcome.conflicts += 1
-            audit.append(session, actor=self.actor, action="conflict.resolved", entity="client",
-                         entity_id=golden.id, run_id=self.run_id, at=now, details={
-                             "field": name, "rule": decision.rule,
-                             "winner": decision.winner.source if decision.winner else None,
-                             "sources": [x.source for x in changed]})
+            writes.audit.append(audit.Entry(self.actor, "conflict.resolved", "client", golden.id, {
+                "field": name, "rule": decision.rule, "winner": decision.winner.source if decision.winner else None,
+                "sources": [x.source for x in changed]}, now, self.run_id))
         for name, changed in c.queued:
             outcome.conflicts += 1
             outcome.conflicts_queued += 1
@@ -387,9 +400,9 @@ class Merger:
                                    "rm_user_id": manager.get("user_id") if manager else None,
                                    "version": golden.version + (0 if c.created else 1), "updated_at": now,
                                    "needs_plan": True, "needs_risk": True, "needs_merge": False, **keys_of(doc)})
-            audit.append(session, actor=self.actor, action="client.create" if c.created else "client.update",
-                         entity="client", entity_id=golden.id, run_id=self.run_id, at=now,
-                         details={"changes": _masked_changes(outcome.changes)})
+            writes.audit.append(audit.Entry(self.actor, "client.create" if c.created else "client.update", "client",
+                                            golden.id, {"changes": _masked_changes(outcome.changes)}, now,
+                                            self.run_id))
             if want_client and outcome.changes:
                 _, outcome.client = validated_document(doc, golden.id)
                 outcome.client.uscc = uscc
@@ -470,15 +483,18 @@ def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
     return out
 
 
+_HASHED = frozenset({"contacts", "legal_representative", "shareholders"})
+"""Fields whose audit entry shows a short hash of the value, not the value (people's data, even masked)."""
+
+
 def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     """Audit details without personal data in clear (legal representative, contacts)."""
-    from crmhub.masking import mask_fields
-
     out: dict[str, Any] = {}
     for key, (before, after) in changes.items():
-        if key in ("contacts", "legal_representative", "shareholders"):
+        if key in _HASHED:
             out[key] = {"before": content_hash(before)[:12] if before else None,
                         "after": content_hash(after)[:12] if after else None}
-        else:
-            out[key] = {"before": mask_fields(before, key), "after": mask_fields(after, key)}
+        else:  # mask_fields(None, key) is None
+            out[key] = {"before": None if before is None else mask_fields(before, key),
+                        "after": None if after is None else mask_fields(after, key)}
     return out
