@@ -18,6 +18,7 @@ text (`mask_text`). The rules (docs/security.md, "Personal data and masking"):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -219,6 +220,10 @@ def mask_text(text: str) -> str:
                       lambda s: s if _is_uscc(s.translate(_FULL_WIDTH)) else s[:6] + "*" * (len(s) - 10) + s[-4:])
 
 
+_mask_text_memo = functools.lru_cache(maxsize=4096)(mask_text)
+"""`mask_text` for `mask_fields`: records repeat much of their text (review flags, a relationship manager's
+address), and a string with a digit in it costs four regular expressions. Bounded; in memory only."""
+
 _PERSON_FIELDS = frozenset({"legal_representative", "contacts", "contact", "persons", "beneficial_owners",
                             "controller", "actual_controller"})
 _KEY_KINDS = {"id_number": "id_number", "phone": "phone", "mobile": "phone", "tel": "phone", "telephone": "phone",
@@ -256,7 +261,7 @@ def mask_fields(value: Any, field: str | None = None, *, person: bool = False) -
             if not person and field in ("phone", "email"):
                 kind = f"company_{field}"
             return mask(value, kind)
-        return mask_text(value)
+        return _mask_text_memo(value)
     if isinstance(value, dict):
         inner = person or field in _PERSON_FIELDS
         if field == "shareholders":

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
+from crmhub.store.types import UtcDateTime
+
 
 def execute_many(session: Session, stmt: UpdateBase, rows: Sequence[dict[str, Any]]) -> None:
     """Run ``stmt`` once per row of ``rows`` (every row with the same keys), in the session's transaction."""
@@ -31,8 +33,10 @@ def execute_many(session: Session, stmt: UpdateBase, rows: Sequence[dict[str, An
         # e.g. a column default SQLAlchemy would fill in per row: leave it to SQLAlchemy
         session.execute(stmt, list(rows))
         return
-    processors: dict[str, Callable[[Any], Any] | None] = {
-        name: b.type.dialect_impl(dialect).bind_processor(dialect) for name, b in binds.items()}
+    processors: dict[str, Callable[[Any], Any] | None] = {}
+    for name, b in binds.items():
+        process = b.type.dialect_impl(dialect).bind_processor(dialect)
+        processors[name] = _memo(process) if process is not None and isinstance(b.type, UtcDateTime) else process
     if compiled.positional:
         order = [(name, keys[name], processors[name]) for name in compiled.positiontup or ()]
         params: list[Any] = [tuple(p(row[k]) if p is not None else row[k] for _, k, p in order) for row in rows]
@@ -40,3 +44,18 @@ def execute_many(session: Session, stmt: UpdateBase, rows: Sequence[dict[str, An
         named = [(compiled.escaped_bind_names.get(name, name), keys[name], processors[name]) for name in binds]
         params = [{n: p(row[k]) if p is not None else row[k] for n, k, p in named} for row in rows]
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its results: a batch's rows share a few instants (``updated_at``, each member's
+    ``observed_at``), and converting a datetime for the driver costs more than looking it up. Exact: equal aware
+    datetimes are the same instant, which `UtcDateTime` stores the same way."""
+    seen: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        if value in seen:
+            return seen[value]
+        out = seen[value] = process(value)
+        return out
+
+    return run

@@ -51,6 +51,8 @@ _NONE: list[Candidate] = []
 
 _G = cast(Table, GoldenClient.__table__)
 _L = cast(Table, FieldLineage.__table__)
+_X = cast(Table, Xref.__table__)
+_S = cast(Table, SourceRow.__table__)
 _UPDATE_GOLDEN = update(_G).where(_G.c.id == bindparam("g_id"))
 _UPDATE_LINEAGE = update(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
 _INSERT_LINEAGE = insert(_L)
@@ -167,13 +169,12 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
                                                                          dict[int, list[dict[str, Any]]]]:
     """Active client-kind members and their contacts for each golden client id."""
     members: dict[int, list[Member]] = {cid: [] for cid in client_ids}
-    rows = session.execute(
-        select(Xref.client_id, SourceRow.connector, SourceRow.stream, SourceRow.source_id, SourceRow.data,
-               SourceRow.modified_at, SourceRow.last_seen_at)
-        .join(SourceRow, SourceRow.id == Xref.source_record_id)
-        .where(Xref.client_id.in_(list(client_ids)), SourceRow.deleted.is_(False),
-               SourceRow.kind == StreamKind.CLIENT.value)
-        .order_by(SourceRow.id)).all()
+    rows = session.execute(  # table columns, not ORM attributes: plain rows without the ORM's loading
+        select(_X.c.client_id, _S.c.connector, _S.c.stream, _S.c.source_id, _S.c.data, _S.c.modified_at,
+               _S.c.last_seen_at)
+        .join(_S, _S.c.id == _X.c.source_record_id)
+        .where(_X.c.client_id.in_(list(client_ids)), _S.c.deleted.is_(False), _S.c.kind == StreamKind.CLIENT.value)
+        .order_by(_S.c.id)).all()
     parents: dict[tuple[str, str], int] = {}
     for r in rows:
         if r.data is None:
@@ -186,10 +187,10 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
         parent_ids = sorted({sid for _, sid in parents})
         for i in range(0, len(parent_ids), 500):
             for c in session.execute(
-                select(SourceRow.connector, SourceRow.parent_source_id, SourceRow.source_id, SourceRow.data)
-                .where(SourceRow.kind == StreamKind.CONTACT.value, SourceRow.deleted.is_(False),
-                       SourceRow.parent_source_id.in_(parent_ids[i:i + 500]))
-                .order_by(SourceRow.id)):
+                select(_S.c.connector, _S.c.parent_source_id, _S.c.source_id, _S.c.data)
+                .where(_S.c.kind == StreamKind.CONTACT.value, _S.c.deleted.is_(False),
+                       _S.c.parent_source_id.in_(parent_ids[i:i + 500]))
+                .order_by(_S.c.id)):
                 owner = parents.get((c.connector, c.parent_source_id or ""))
                 if owner is not None and c.data:
                     contacts[owner].append({**c.data, "source_id": f"{c.connector}:{c.source_id}"})
