@@ -454,14 +454,17 @@ class Merger:
             hashes = {f"{c.source}:{c.source_record_id}": c.value_hash for c in [winner, *decision.competing]}
             competing = [{"source": c.source, "record": c.source_record_id, "value": c.value,
                           "observed_at": c.observed_at.isoformat()} for c in decision.competing]
-            values = {"value": winner.value, "source": winner.source, "source_record_id": winner.source_record_id,
-                      "observed_at": winner.observed_at, "rule": decision.rule, "competing": competing,
-                      "source_hashes": hashes, "updated_at": now}
             if row is None:
-                writes.lineage_inserts.append({"client_id": client_id, "field": name, **values})
+                writes.lineage_inserts.append({
+                    "client_id": client_id, "field": name, "value": winner.value, "source": winner.source,
+                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
+                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
             elif (row.value != winner.value or row.source != winner.source or row.source_hashes != hashes
                   or row.competing != competing):
-                writes.lineage_updates.append({"l_client": client_id, "l_field": name, **values})
+                writes.lineage_updates.append({
+                    "l_client": client_id, "l_field": name, "value": winner.value, "source": winner.source,
+                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
+                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
 
 
 def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
