@@ -82,12 +82,22 @@ class Decision:
 
 
 def is_blank(value: Any) -> bool:
-    """None, empty strings and empty containers count as blank."""
-    if value is None:
-        return True
+    """None, empty strings and empty containers count as blank (a container of blanks too)."""
     kind = type(value)
     if kind is str:  # the usual cases first: the merge asks this of every value of every member
         return not value.strip()
+    if value is None:
+        return True
+    if kind is dict:  # loops, not all(<generator>): documents hold many small dicts and lists
+        for v in value.values():  # noqa: SIM110 (a loop: no generator per call)
+            if not is_blank(v):
+                return False
+        return True
+    if kind is list:
+        for v in value:  # noqa: SIM110
+            if not is_blank(v):
+                return False
+        return True
     if kind is int or kind is bool or kind is float:
         return False
     if isinstance(value, str):
