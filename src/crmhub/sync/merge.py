@@ -7,7 +7,9 @@ golden value) when it cannot.
 
 The merge works a batch of golden clients at a time (`merge_batch`), set-based on plain rows: one SELECT each for
 the goldens, their members, their contacts and their lineage, one for every USCC the batch would give out, then
-executemany UPDATE / INSERT / DELETE for goldens and lineage — no ORM object per golden or lineage row. Nor a
+executemany UPDATE / INSERT / DELETE for goldens and lineage and one INSERT for the batch's audit entries (the
+chain computed in order, `audit.append_many`), all through the driver's executemany (`crmhub.store.bulk`) — no ORM
+object per golden, lineage row or audit entry. Survivorship rules are compiled once per run (`compile_rules`). Nor a
 second validation: members were validated at ingest (their ``data`` is a `CorporateClient` dump), so the golden
 document is laid out from their values as ``CorporateClient.model_validate(…).model_dump(mode="json",
 exclude_none=True)`` lays it out (`golden_document`; ``tests/e2e/test_merge_document.py`` checks, on a synced world,
