@@ -16,20 +16,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from crmhub.errors import StoreError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
+from crmhub.store.bulk import execute_many
 from crmhub.store.db import VAR_DIR_INFO
 from crmhub.store.tables import AuditLog
-from crmhub.sync.hashing import canonical_json, content_hash
+from crmhub.sync.hashing import canonical_bytes, content_hash
 
 GENESIS = "0" * 64
 KEYED = "hmac"
@@ -57,7 +59,7 @@ class AuditKey:
 
     def mac(self, prev: str, body: dict[str, Any]) -> str:
         """``HMAC-SHA256(key, prev + canonical JSON of body)`` as hex."""
-        return hmac.new(self.secret, (prev + canonical_json(body)).encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self.secret, prev.encode("utf-8") + canonical_bytes(body), hashlib.sha256).hexdigest()
 
 
 def load_audit_key(var_dir: Path | None = None, *, create: bool = True) -> AuditKey:
@@ -127,6 +129,14 @@ class _ChainHead:
         self.transaction = session.get_transaction()
 
 
+def _head(session: Session) -> _ChainHead:
+    head = session.info.get("crmhub_audit_head")
+    if not isinstance(head, _ChainHead) or head.transaction is not session.get_transaction():
+        head = _ChainHead(session)
+        session.info["crmhub_audit_head"] = head
+    return head
+
+
 def append(session: Session, *, actor: str, action: str, entity: str, entity_id: str | int | None,
            details: dict[str, Any], run_id: int | None = None, at: datetime | None = None,
            before: Any = None, after: Any = None) -> AuditLog:
@@ -136,10 +146,7 @@ def append(session: Session, *, actor: str, action: str, entity: str, entity_id:
     thousands of changes costs one lock and one read, not one per entry. ``before``/``after`` (the object's state
     around the change) are stored in ``details`` with personal data masked (`crmhub.masking.mask_fields`).
     """
-    head = session.info.get("crmhub_audit_head")
-    if not isinstance(head, _ChainHead) or head.transaction is not session.get_transaction():
-        head = _ChainHead(session)
-        session.info["crmhub_audit_head"] = head
+    head = _head(session)
     if before is not None:
         details = {**details, "before": mask_fields(before)}
     if after is not None:
@@ -151,6 +158,49 @@ def append(session: Session, *, actor: str, action: str, entity: str, entity_id:
     head.hash, head.seq = row.hash, row.seq
     session.add(row)
     return row
+
+
+@dataclass(slots=True)
+class Entry:
+    """An entry waiting for its place in the chain (`append_many`): what `append` takes, ``details`` final."""
+
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | int | None
+    details: dict[str, Any]
+    at: datetime
+    run_id: int | None = None
+
+
+_INSERT = insert(cast(Table, AuditLog.__table__))
+
+
+def append_many(session: Session, entries: Sequence[Entry]) -> None:
+    """Append ``entries`` in order, as `append` would one by one, with one INSERT (executemany) and no ORM object.
+
+    The chain is computed here, in order, from the same head `append` uses (and left where the last entry put it,
+    so an `append` later in the transaction follows on); entries already added through the ORM are flushed first,
+    so ids keep the order of ``seq``. The rows are the very rows `append` writes: same fields, same MACs.
+    """
+    if not entries:
+        return
+    head = _head(session)
+    session.flush()
+    prev, seq, key = head.hash, head.seq, head.key
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        seq += 1
+        entity_id = None if e.entity_id is None else str(e.entity_id)
+        mac = key.mac(prev, {"seq": seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                             "entity": e.entity, "entity_id": entity_id, "run_id": e.run_id, "details": e.details,
+                             "key_id": key.key_id})
+        rows.append({"seq": seq, "chain": KEYED, "key_id": key.key_id, "at": e.at, "actor": e.actor,
+                     "action": e.action, "entity": e.entity, "entity_id": entity_id, "run_id": e.run_id,
+                     "details": e.details, "prev_hash": prev, "hash": mac})
+        prev = mac
+    execute_many(session, _INSERT, rows)
+    head.hash, head.seq = prev, seq
 
 
 def verify_chain(session: Session, var_dir: Path | None = None) -> list[int]:

@@ -7,7 +7,9 @@ golden value) when it cannot.
 
 The merge works a batch of golden clients at a time (`merge_batch`), set-based on plain rows: one SELECT each for
 the goldens, their members, their contacts and their lineage, one for every USCC the batch would give out, then
-executemany UPDATE / INSERT / DELETE for goldens and lineage — no ORM object per golden or lineage row. Nor a
+executemany UPDATE / INSERT / DELETE for goldens and lineage and one INSERT for the batch's audit entries (the
+chain computed in order, `audit.append_many`), all through the driver's executemany (`crmhub.store.bulk`) — no ORM
+object per golden, lineage row or audit entry. Survivorship rules are compiled once per run (`compile_rules`). Nor a
 second validation: members were validated at ingest (their ``data`` is a `CorporateClient` dump), so the golden
 document is laid out from their values as ``CorporateClient.model_validate(…).model_dump(mode="json",
 exclude_none=True)`` lays it out (`golden_document`; ``tests/e2e/test_merge_document.py`` checks, on a synced world,
@@ -29,13 +31,15 @@ from sqlalchemy.orm import Session
 
 from crmhub.config import SyncSettings
 from crmhub.contract import StreamKind
+from crmhub.masking import mask_fields
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
+from crmhub.store.bulk import execute_many
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
 from crmhub.sync.hashing import content_hash, short_hash
-from crmhub.sync.survivorship import Candidate, Decision, decide, is_blank
+from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
 DOCUMENT_FIELDS = tuple(name for name in CorporateClient.model_fields if name not in ("id", "lineage"))
@@ -44,10 +48,16 @@ _DEFAULTS = {name: orjson.dumps(value) for name, value in CorporateClient(name="
     mode="json", exclude_none=True, exclude={"id", "lineage"}).items() if name != "name"}
 """Fields a dump writes even when empty (``aliases: []``, ``preferences: {…}``), as JSON to copy from."""
 
+_MERGEABLE = frozenset(MERGEABLE_FIELDS)
+_NONE: list[Candidate] = []
+
 _G = cast(Table, GoldenClient.__table__)
 _L = cast(Table, FieldLineage.__table__)
+_X = cast(Table, Xref.__table__)
+_S = cast(Table, SourceRow.__table__)
 _UPDATE_GOLDEN = update(_G).where(_G.c.id == bindparam("g_id"))
 _UPDATE_LINEAGE = update(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
+_INSERT_LINEAGE = insert(_L)
 _DELETE_LINEAGE = delete(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
 
 
@@ -137,18 +147,17 @@ class _Writes:
     lineage_inserts: list[dict[str, Any]] = field(default_factory=list)
     lineage_updates: list[dict[str, Any]] = field(default_factory=list)
     lineage_deletes: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[audit.Entry] = field(default_factory=list)
+    """The batch's audit entries, in the order the merge made them (one chain, one INSERT)."""
 
     def execute(self, session: Session) -> None:
-        if self.goldens:
-            session.execute(_UPDATE_GOLDEN, self.goldens)
+        audit.append_many(session, self.audit)
+        execute_many(session, _UPDATE_GOLDEN, self.goldens)
         if self.merged_ids:
             session.execute(update(_G).where(_G.c.id.in_(self.merged_ids)).values(needs_merge=False))
-        if self.lineage_deletes:
-            session.execute(_DELETE_LINEAGE, self.lineage_deletes)
-        if self.lineage_updates:
-            session.execute(_UPDATE_LINEAGE, self.lineage_updates)
-        if self.lineage_inserts:
-            session.execute(insert(_L), self.lineage_inserts)
+        execute_many(session, _DELETE_LINEAGE, self.lineage_deletes)
+        execute_many(session, _UPDATE_LINEAGE, self.lineage_updates)
+        execute_many(session, _INSERT_LINEAGE, self.lineage_inserts)
 
 
 def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
@@ -162,13 +171,12 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
                                                                          dict[int, list[dict[str, Any]]]]:
     """Active client-kind members and their contacts for each golden client id."""
     members: dict[int, list[Member]] = {cid: [] for cid in client_ids}
-    rows = session.execute(
-        select(Xref.client_id, SourceRow.connector, SourceRow.stream, SourceRow.source_id, SourceRow.data,
-               SourceRow.modified_at, SourceRow.last_seen_at)
-        .join(SourceRow, SourceRow.id == Xref.source_record_id)
-        .where(Xref.client_id.in_(list(client_ids)), SourceRow.deleted.is_(False),
-               SourceRow.kind == StreamKind.CLIENT.value)
-        .order_by(SourceRow.id)).all()
+    rows = session.execute(  # table columns, not ORM attributes: plain rows without the ORM's loading
+        select(_X.c.client_id, _S.c.connector, _S.c.stream, _S.c.source_id, _S.c.data, _S.c.modified_at,
+               _S.c.last_seen_at)
+        .join(_S, _S.c.id == _X.c.source_record_id)
+        .where(_X.c.client_id.in_(list(client_ids)), _S.c.deleted.is_(False), _S.c.kind == StreamKind.CLIENT.value)
+        .order_by(_S.c.id)).all()
     parents: dict[tuple[str, str], int] = {}
     for r in rows:
         if r.data is None:
@@ -181,10 +189,10 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
         parent_ids = sorted({sid for _, sid in parents})
         for i in range(0, len(parent_ids), 500):
             for c in session.execute(
-                select(SourceRow.connector, SourceRow.parent_source_id, SourceRow.source_id, SourceRow.data)
-                .where(SourceRow.kind == StreamKind.CONTACT.value, SourceRow.deleted.is_(False),
-                       SourceRow.parent_source_id.in_(parent_ids[i:i + 500]))
-                .order_by(SourceRow.id)):
+                select(_S.c.connector, _S.c.parent_source_id, _S.c.source_id, _S.c.data)
+                .where(_S.c.kind == StreamKind.CONTACT.value, _S.c.deleted.is_(False),
+                       _S.c.parent_source_id.in_(parent_ids[i:i + 500]))
+                .order_by(_S.c.id)):
                 owner = parents.get((c.connector, c.parent_source_id or ""))
                 if owner is not None and c.data:
                     contacts[owner].append({**c.data, "source_id": f"{c.connector}:{c.source_id}"})
@@ -306,6 +314,7 @@ class Merger:
                  actor: str = "sync") -> None:
         self.sync = sync
         self.priority = list(sync.source_priority) or list(default_priority)
+        self.rules = compile_rules(MERGEABLE_FIELDS, sync.fields, self.priority)
         self.run_id = run_id
         self.actor = actor
 
@@ -317,10 +326,19 @@ class Merger:
         decisions: dict[str, Decision] = {}
         resolved: list[tuple[str, Decision, list[Candidate]]] = []
         queued: list[tuple[str, list[Candidate]]] = []
+        present: dict[str, list[Candidate]] = {}  # each field's non-blank values, in member order
+        for m in members:
+            source, ref, observed = m.connector, m.ref, m.observed_at
+            for name, value in m.data.items():
+                if name in _MERGEABLE and not is_blank(value):
+                    if name in present:
+                        present[name].append(Candidate(value, source, ref, observed))
+                    else:
+                        present[name] = [Candidate(value, source, ref, observed)]
+        rules = self.rules
         for name in MERGEABLE_FIELDS:
-            candidates = [Candidate(value, m.connector, m.ref, m.observed_at) for m in members
-                          if not is_blank(value := m.data.get(name))]
-            decision = decide(name, candidates, self.sync.fields.get(name), self.priority)
+            candidates = present.get(name, _NONE)
+            decision = decide(rules[name], candidates)
             prev = lineage.get(name)
             if prev is not None and candidates:
                 changed = [c for c in candidates
@@ -370,11 +388,9 @@ class Merger:
         outcome = MergeOutcome(golden.id, c.created, c.changes)
         for name, decision, changed in c.resolved:
             outcome.conflicts += 1
-            audit.append(session, actor=self.actor, action="conflict.resolved", entity="client",
-                         entity_id=golden.id, run_id=self.run_id, at=now, details={
-                             "field": name, "rule": decision.rule,
-                             "winner": decision.winner.source if decision.winner else None,
-                             "sources": [x.source for x in changed]})
+            writes.audit.append(audit.Entry(self.actor, "conflict.resolved", "client", golden.id, {
+                "field": name, "rule": decision.rule, "winner": decision.winner.source if decision.winner else None,
+                "sources": [x.source for x in changed]}, now, self.run_id))
         for name, changed in c.queued:
             outcome.conflicts += 1
             outcome.conflicts_queued += 1
@@ -387,9 +403,9 @@ class Merger:
                                    "rm_user_id": manager.get("user_id") if manager else None,
                                    "version": golden.version + (0 if c.created else 1), "updated_at": now,
                                    "needs_plan": True, "needs_risk": True, "needs_merge": False, **keys_of(doc)})
-            audit.append(session, actor=self.actor, action="client.create" if c.created else "client.update",
-                         entity="client", entity_id=golden.id, run_id=self.run_id, at=now,
-                         details={"changes": _masked_changes(outcome.changes)})
+            writes.audit.append(audit.Entry(self.actor, "client.create" if c.created else "client.update", "client",
+                                            golden.id, {"changes": _masked_changes(outcome.changes)}, now,
+                                            self.run_id))
             if want_client and outcome.changes:
                 _, outcome.client = validated_document(doc, golden.id)
                 outcome.client.uscc = uscc
@@ -440,14 +456,17 @@ class Merger:
             hashes = {f"{c.source}:{c.source_record_id}": c.value_hash for c in [winner, *decision.competing]}
             competing = [{"source": c.source, "record": c.source_record_id, "value": c.value,
                           "observed_at": c.observed_at.isoformat()} for c in decision.competing]
-            values = {"value": winner.value, "source": winner.source, "source_record_id": winner.source_record_id,
-                      "observed_at": winner.observed_at, "rule": decision.rule, "competing": competing,
-                      "source_hashes": hashes, "updated_at": now}
             if row is None:
-                writes.lineage_inserts.append({"client_id": client_id, "field": name, **values})
+                writes.lineage_inserts.append({
+                    "client_id": client_id, "field": name, "value": winner.value, "source": winner.source,
+                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
+                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
             elif (row.value != winner.value or row.source != winner.source or row.source_hashes != hashes
                   or row.competing != competing):
-                writes.lineage_updates.append({"l_client": client_id, "l_field": name, **values})
+                writes.lineage_updates.append({
+                    "l_client": client_id, "l_field": name, "value": winner.value, "source": winner.source,
+                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
+                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
 
 
 def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
@@ -470,15 +489,18 @@ def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
     return out
 
 
+_HASHED = frozenset({"contacts", "legal_representative", "shareholders"})
+"""Fields whose audit entry shows a short hash of the value, not the value (people's data, even masked)."""
+
+
 def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     """Audit details without personal data in clear (legal representative, contacts)."""
-    from crmhub.masking import mask_fields
-
     out: dict[str, Any] = {}
     for key, (before, after) in changes.items():
-        if key in ("contacts", "legal_representative", "shareholders"):
+        if key in _HASHED:
             out[key] = {"before": content_hash(before)[:12] if before else None,
                         "after": content_hash(after)[:12] if after else None}
-        else:
-            out[key] = {"before": mask_fields(before, key), "after": mask_fields(after, key)}
+        else:  # mask_fields(None, key) is None
+            out[key] = {"before": None if before is None else mask_fields(before, key),
+                        "after": None if after is None else mask_fields(after, key)}
     return out

@@ -8,7 +8,7 @@ legal facts it holds and the CRMs what they own (relationship manager, contact d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import datetime
@@ -42,20 +42,27 @@ DEFAULT_RULES: dict[str, str] = {
 """The rule each field uses when the config gives none."""
 
 
-@dataclass(frozen=True, slots=True)
 class Candidate:
-    """One source's value for one field."""
+    """One source's value for one field (non-blank: blank values are never candidates).
 
-    value: Any
-    source: str
-    source_record_id: str
-    observed_at: datetime
-    value_hash: str = dc_field(default="", compare=False)
-    """Hash of the value, for change detection between runs (computed once, at construction)."""
+    A plain slotted class, not a frozen dataclass: the merge makes one per field per member (a dozen per golden
+    client), so construction is kept to setting five attributes; the value's hash is computed once, here, unless
+    given.
+    """
 
-    def __post_init__(self) -> None:
-        if not self.value_hash:
-            object.__setattr__(self, "value_hash", content_hash(self.value))
+    __slots__ = ("observed_at", "source", "source_record_id", "value", "value_hash")
+
+    def __init__(self, value: Any, source: str, source_record_id: str, observed_at: datetime,
+                 value_hash: str = "") -> None:
+        self.value = value
+        self.source = source
+        self.source_record_id = source_record_id
+        self.observed_at = observed_at
+        self.value_hash = value_hash or content_hash(value)
+        """Hash of the value, for change detection between runs."""
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.source}:{self.source_record_id}, {self.value!r})"
 
 
 @dataclass(slots=True)
@@ -75,12 +82,22 @@ class Decision:
 
 
 def is_blank(value: Any) -> bool:
-    """None, empty strings and empty containers count as blank."""
-    if value is None:
-        return True
+    """None, empty strings and empty containers count as blank (a container of blanks too)."""
     kind = type(value)
     if kind is str:  # the usual cases first: the merge asks this of every value of every member
         return not value.strip()
+    if value is None:
+        return True
+    if kind is dict:  # loops, not all(<generator>): documents hold many small dicts and lists
+        for v in value.values():  # noqa: SIM110 (a loop: no generator per call)
+            if not is_blank(v):
+                return False
+        return True
+    if kind is list:
+        for v in value:  # noqa: SIM110
+            if not is_blank(v):
+                return False
+        return True
     if kind is int or kind is bool or kind is float:
         return False
     if isinstance(value, str):
@@ -103,27 +120,44 @@ def completeness(value: Any) -> int:
     return 1000
 
 
-def _rank(source: str, priority: Sequence[str]) -> int:
-    return priority.index(source) if source in priority else len(priority)
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A field's rule with its source order resolved once per run (`compile_rules`), not once per golden client."""
+
+    field: str
+    rule: str
+    priority: tuple[str, ...]
+    rank: dict[str, int]
+    """Source → position in ``priority``; a source not listed ranks after every listed one."""
 
 
-def decide(field_name: str, candidates: Sequence[Candidate], rule: FieldRule | None,
-           default_priority: Sequence[str]) -> Decision:
-    """Apply the field's rule to the non-blank candidates."""
-    rule_name = rule.rule if rule is not None else DEFAULT_RULES.get(field_name, "source_priority")
-    priority = (rule.sources if rule is not None and rule.sources else list(default_priority))
-    present = [c for c in candidates if not is_blank(c.value)]
+def compile_rules(fields: Sequence[str], rules: Mapping[str, FieldRule],
+                  default_priority: Sequence[str]) -> dict[str, CompiledRule]:
+    """Each field's rule name and source ranks, as `decide` reads them."""
+    out: dict[str, CompiledRule] = {}
+    for name in fields:
+        rule = rules.get(name)
+        rule_name = rule.rule if rule is not None else DEFAULT_RULES.get(name, "source_priority")
+        priority = tuple(rule.sources if rule is not None and rule.sources else default_priority)
+        rank: dict[str, int] = {}
+        for i, source in enumerate(priority):
+            rank.setdefault(source, i)  # list.index: the first position of a source listed twice
+        out[name] = CompiledRule(name, rule_name, priority, rank)
+    return out
+
+
+def decide(rule: CompiledRule, present: Sequence[Candidate]) -> Decision:
+    """Apply the field's rule to its candidates (all non-blank, in member order)."""
     if not present:
-        return Decision(field_name, rule_name, None, [])
+        return Decision(rule.field, rule.rule, None, [])
     if len(present) == 1:  # one source has a value: every rule picks it, and nothing competes
-        return Decision(field_name, rule_name, present[0], [], True)
-    distinct = {c.value_hash for c in present}
+        return Decision(rule.field, rule.rule, present[0], [], True)
+    rule_name, rank, last = rule.rule, rule.rank, len(rule.priority)
     if rule_name == "source_priority":
-        ordered = sorted(present, key=lambda c: (_rank(c.source, priority), -c.observed_at.timestamp()))
-        winner = ordered[0]
+        winner = min(present, key=lambda c: (rank.get(c.source, last), -c.observed_at.timestamp()))
         decided = True
     elif rule_name == "prefer_unless_blank":
-        preferred = [c for c in present if c.source == priority[0]] if priority else []
+        preferred = [c for c in present if c.source == rule.priority[0]] if rule.priority else []
         if preferred:
             winner = max(preferred, key=lambda c: c.observed_at)
             decided = True
@@ -131,17 +165,14 @@ def decide(field_name: str, candidates: Sequence[Candidate], rule: FieldRule | N
             winner, decided = _most_recent(present)
     elif rule_name == "most_recent":
         winner, decided = _most_recent(present)
-    else:  # most_complete
-        best = max(completeness(c.value) for c in present)
-        top = [c for c in present if completeness(c.value) == best]
-        winner = max(top, key=lambda c: (c.observed_at, -_rank(c.source, priority)))
-        decided = len({c.value_hash for c in top}) == 1 or len(distinct) == 1
-        if not decided:
-            decided = True  # a tie in completeness falls back to recency, which is a rule too
+    else:  # most_complete; a tie in completeness falls back to recency, which is a rule too: always decided
+        scores = [completeness(c.value) for c in present]
+        best = max(scores)
+        top = [c for c, score in zip(present, scores, strict=True) if score == best]
+        winner = max(top, key=lambda c: (c.observed_at, -rank.get(c.source, last)))
+        decided = True
     competing = [c for c in present if c is not winner]
-    return Decision(field_name, rule_name, winner, competing, decided)
-
-
+    return Decision(rule.field, rule_name, winner, competing, decided)
 def _most_recent(present: Sequence[Candidate]) -> tuple[Candidate, bool]:
     newest = max(c.observed_at for c in present)
     top = [c for c in present if c.observed_at == newest]

@@ -1,0 +1,751 @@
+"""The merge as it was before the set-based audit and the row-based survivorship (frozen copy, for equality tests).
+
+`tests/e2e/test_merge_equality.py` runs this and `crmhub.sync.merge` over the same store snapshot and compares
+every row they write. This is merge.py and survivorship.py of main at 47c44ed, verbatim but for the imports: when
+the merge's behaviour is changed on purpose, change it here too (or retire the test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from dataclasses import field as dc_field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from crmhub.config import FieldRule, SyncSettings
+from crmhub.contract import StreamKind
+from crmhub.model import MERGEABLE_FIELDS, CorporateClient
+from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
+from crmhub.store.tables import SourceRecord as SourceRow
+from crmhub.sync import audit
+from crmhub.sync.golden_keys import keys_of
+from crmhub.sync.hashing import content_hash, short_hash
+
+DEFAULT_RULES: dict[str, str] = {
+    "uscc": "source_priority",
+    "name": "source_priority",
+    "english_name": "most_complete",
+    "registered_address": "source_priority",
+    "business_address": "most_recent",
+    "industry": "source_priority",
+    "company_type": "source_priority",
+    "enterprise_size": "most_recent",
+    "legal_representative": "source_priority",
+    "registered_capital": "source_priority",
+    "annual_revenue": "most_recent",
+    "established_on": "source_priority",
+    "employees": "most_recent",
+    "phone": "most_recent",
+    "email": "most_recent",
+    "website": "most_recent",
+    "relationship_manager": "most_recent",
+    "branch": "most_recent",
+    "preferences": "most_recent",
+    "shareholders": "source_priority",
+}
+"""The rule each field uses when the config gives none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One source's value for one field."""
+
+    value: Any
+    source: str
+    source_record_id: str
+    observed_at: datetime
+    value_hash: str = dc_field(default="", compare=False)
+    """Hash of the value, for change detection between runs (computed once, at construction)."""
+
+    def __post_init__(self) -> None:
+        if not self.value_hash:
+            object.__setattr__(self, "value_hash", content_hash(self.value))
+
+
+@dataclass(slots=True)
+class Decision:
+    """The outcome for one field: the winner (None if no source has a value), the rule, the others."""
+
+    field: str
+    rule: str
+    winner: Candidate | None
+    competing: list[Candidate] = dc_field(default_factory=list)
+    decided: bool = True
+
+    @property
+    def value(self) -> Any:
+        """The chosen value (None when blank everywhere)."""
+        return self.winner.value if self.winner else None
+
+
+def is_blank(value: Any) -> bool:
+    """None, empty strings and empty containers count as blank."""
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is str:  # the usual cases first: the merge asks this of every value of every member
+        return not value.strip()
+    if kind is int or kind is bool or kind is float:
+        return False
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict | tuple | set):
+        return len(value) == 0 or all(is_blank(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def completeness(value: Any) -> int:
+    """How much a value says: non-blank leaves, with string length as the tie-breaker weight."""
+    if is_blank(value):
+        return 0
+    if isinstance(value, dict):
+        return sum(completeness(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(completeness(v) for v in value)
+    if isinstance(value, str):
+        return 1000 + len(value)
+    return 1000
+
+
+def _rank(source: str, priority: Sequence[str]) -> int:
+    return priority.index(source) if source in priority else len(priority)
+
+
+def decide(
+    field_name: str, candidates: Sequence[Candidate], rule: FieldRule | None, default_priority: Sequence[str]
+) -> Decision:
+    """Apply the field's rule to the non-blank candidates."""
+    rule_name = rule.rule if rule is not None else DEFAULT_RULES.get(field_name, "source_priority")
+    priority = rule.sources if rule is not None and rule.sources else list(default_priority)
+    present = [c for c in candidates if not is_blank(c.value)]
+    if not present:
+        return Decision(field_name, rule_name, None, [])
+    if len(present) == 1:  # one source has a value: every rule picks it, and nothing competes
+        return Decision(field_name, rule_name, present[0], [], True)
+    distinct = {c.value_hash for c in present}
+    if rule_name == "source_priority":
+        ordered = sorted(present, key=lambda c: (_rank(c.source, priority), -c.observed_at.timestamp()))
+        winner = ordered[0]
+        decided = True
+    elif rule_name == "prefer_unless_blank":
+        preferred = [c for c in present if c.source == priority[0]] if priority else []
+        if preferred:
+            winner = max(preferred, key=lambda c: c.observed_at)
+            decided = True
+        else:
+            winner, decided = _most_recent(present)
+    elif rule_name == "most_recent":
+        winner, decided = _most_recent(present)
+    else:  # most_complete
+        best = max(completeness(c.value) for c in present)
+        top = [c for c in present if completeness(c.value) == best]
+        winner = max(top, key=lambda c: (c.observed_at, -_rank(c.source, priority)))
+        decided = len({c.value_hash for c in top}) == 1 or len(distinct) == 1
+        if not decided:
+            decided = True  # a tie in completeness falls back to recency, which is a rule too
+    competing = [c for c in present if c is not winner]
+    return Decision(field_name, rule_name, winner, competing, decided)
+
+
+def _most_recent(present: Sequence[Candidate]) -> tuple[Candidate, bool]:
+    newest = max(c.observed_at for c in present)
+    top = [c for c in present if c.observed_at == newest]
+    if len({c.value_hash for c in top}) > 1:
+        # two sources changed the field at the same instant to different values: the rule cannot decide
+        return top[0], False
+    return top[0], True
+
+
+GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
+DOCUMENT_FIELDS = tuple(name for name in CorporateClient.model_fields if name not in ("id", "lineage"))
+"""The golden document's keys, in the order a `CorporateClient` dump writes them."""
+_DEFAULTS = {
+    name: orjson.dumps(value)
+    for name, value in CorporateClient(name="-")
+    .model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"})
+    .items()
+    if name != "name"
+}
+"""Fields a dump writes even when empty (``aliases: []``, ``preferences: {…}``), as JSON to copy from."""
+
+_G = cast(Table, GoldenClient.__table__)
+_L = cast(Table, FieldLineage.__table__)
+_UPDATE_GOLDEN = update(_G).where(_G.c.id == bindparam("g_id"))
+_UPDATE_LINEAGE = update(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
+_DELETE_LINEAGE = delete(_L).where(_L.c.client_id == bindparam("l_client"), _L.c.field == bindparam("l_field"))
+
+
+@dataclass(slots=True)
+class Member:
+    """A source record linked to a golden client."""
+
+    connector: str
+    stream: str
+    source_id: str
+    data: dict[str, Any]
+    observed_at: datetime
+
+    @property
+    def ref(self) -> str:
+        """``connector:stream/source_id`` — how lineage names a source record."""
+        return f"{self.stream}/{self.source_id}"
+
+
+@dataclass(slots=True)
+class Golden:
+    """A golden client as the merge reads it (a row, not an ORM object)."""
+
+    id: int
+    name: str
+    uscc: str | None
+    data: dict[str, Any]
+    version: int
+
+
+@dataclass(slots=True)
+class Lineage:
+    """A stored lineage row of one golden field."""
+
+    value: Any
+    source: str
+    source_record_id: str
+    observed_at: datetime
+    rule: str
+    competing: list[Any]
+    source_hashes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MergeOutcome:
+    """What merging one golden client changed."""
+
+    client_id: int
+    created: bool
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    conflicts: int = 0
+    conflicts_queued: int = 0
+    client: CorporateClient | None = None
+
+
+@dataclass(slots=True)
+class MergeBatchOutcome:
+    """One batch: the last golden id it read (None: nothing was left), its counters and its change events."""
+
+    last_id: int | None
+    created: int = 0
+    updated: int = 0
+    conflicts: int = 0
+    conflicts_queued: int = 0
+    events: list[tuple[CorporateClient, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Composed:
+    """A golden client recomputed, before anything is written."""
+
+    golden: Golden
+    created: bool
+    doc: dict[str, Any]
+    decisions: dict[str, Decision]
+    changes: dict[str, tuple[Any, Any]]
+    resolved: list[tuple[str, Decision, list[Candidate]]]
+    queued: list[tuple[str, list[Candidate]]]
+
+
+@dataclass(slots=True)
+class _Writes:
+    """The statements of one batch, collected for executemany."""
+
+    goldens: list[dict[str, Any]] = field(default_factory=list)
+    merged_ids: list[int] = field(default_factory=list)
+    lineage_inserts: list[dict[str, Any]] = field(default_factory=list)
+    lineage_updates: list[dict[str, Any]] = field(default_factory=list)
+    lineage_deletes: list[dict[str, Any]] = field(default_factory=list)
+
+    def execute(self, session: Session) -> None:
+        if self.goldens:
+            session.execute(_UPDATE_GOLDEN, self.goldens)
+        if self.merged_ids:
+            session.execute(update(_G).where(_G.c.id.in_(self.merged_ids)).values(needs_merge=False))
+        if self.lineage_deletes:
+            session.execute(_DELETE_LINEAGE, self.lineage_deletes)
+        if self.lineage_updates:
+            session.execute(_UPDATE_LINEAGE, self.lineage_updates)
+        if self.lineage_inserts:
+            session.execute(insert(_L), self.lineage_inserts)
+
+
+def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
+    """The next ``limit`` active golden clients flagged ``needs_merge`` with an id above ``after_id``."""
+    rows = session.execute(
+        select(_G.c.id, _G.c.name, _G.c.uscc, _G.c.data, _G.c.version)
+        .where(_G.c.needs_merge.is_(True), _G.c.status == "active", _G.c.id > after_id)
+        .order_by(_G.c.id)
+        .limit(limit)
+    )
+    return [Golden(r.id, r.name, r.uscc, r.data or {}, r.version or 0) for r in rows]
+
+
+def load_members(
+    session: Session, client_ids: Sequence[int]
+) -> tuple[dict[int, list[Member]], dict[int, list[dict[str, Any]]]]:
+    """Active client-kind members and their contacts for each golden client id."""
+    members: dict[int, list[Member]] = {cid: [] for cid in client_ids}
+    rows = session.execute(
+        select(
+            Xref.client_id,
+            SourceRow.connector,
+            SourceRow.stream,
+            SourceRow.source_id,
+            SourceRow.data,
+            SourceRow.modified_at,
+            SourceRow.last_seen_at,
+        )
+        .join(SourceRow, SourceRow.id == Xref.source_record_id)
+        .where(
+            Xref.client_id.in_(list(client_ids)),
+            SourceRow.deleted.is_(False),
+            SourceRow.kind == StreamKind.CLIENT.value,
+        )
+        .order_by(SourceRow.id)
+    ).all()
+    parents: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r.data is None:
+            continue
+        members[r.client_id].append(Member(r.connector, r.stream, r.source_id, r.data, r.modified_at or r.last_seen_at))
+        parents[(r.connector, r.source_id)] = r.client_id
+    contacts: dict[int, list[dict[str, Any]]] = {cid: [] for cid in client_ids}
+    if parents:
+        parent_ids = sorted({sid for _, sid in parents})
+        for i in range(0, len(parent_ids), 500):
+            for c in session.execute(
+                select(SourceRow.connector, SourceRow.parent_source_id, SourceRow.source_id, SourceRow.data)
+                .where(
+                    SourceRow.kind == StreamKind.CONTACT.value,
+                    SourceRow.deleted.is_(False),
+                    SourceRow.parent_source_id.in_(parent_ids[i : i + 500]),
+                )
+                .order_by(SourceRow.id)
+            ):
+                owner = parents.get((c.connector, c.parent_source_id or ""))
+                if owner is not None and c.data:
+                    contacts[owner].append({**c.data, "source_id": f"{c.connector}:{c.source_id}"})
+    return members, contacts
+
+
+def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[str, Lineage]]:
+    """The lineage rows of a batch of golden clients, by client id and field."""
+    out: dict[int, dict[str, Lineage]] = {cid: {} for cid in client_ids}
+    for r in session.execute(
+        select(
+            _L.c.client_id,
+            _L.c.field,
+            _L.c.value,
+            _L.c.source,
+            _L.c.source_record_id,
+            _L.c.observed_at,
+            _L.c.rule,
+            _L.c.competing,
+            _L.c.source_hashes,
+        ).where(_L.c.client_id.in_(list(client_ids)))
+    ):
+        out[r.client_id][r.field] = Lineage(
+            r.value, r.source, r.source_record_id, r.observed_at, r.rule, r.competing or [], r.source_hashes or {}
+        )
+    return out
+
+
+def merge_batch(
+    session: Session, after_id: int, merger: Merger, limit: int = 500, *, want_clients: bool = True
+) -> MergeBatchOutcome:
+    """Merge the next ``limit`` golden clients flagged ``needs_merge`` after ``after_id``, in ``session``.
+
+    ``want_clients``: build the `CorporateClient` of each change event (the one pydantic validation left in the
+    merge); False when no plugin listens to ``crmhub_client_changed`` — the events list is then empty.
+    """
+    goldens = load_goldens(session, after_id, limit)
+    if not goldens:
+        return MergeBatchOutcome(None)
+    ids = [g.id for g in goldens]
+    members, contacts = load_members(session, ids)
+    lineage = load_lineage(session, ids)
+    composed = [merger.compose(g, members[g.id], contacts[g.id], lineage[g.id]) for g in goldens]
+    holders = _uscc_holders(session, [c for c in composed if _wants_uscc(c)])
+    writes = _Writes()
+    batch = MergeBatchOutcome(goldens[-1].id)
+    for c in composed:
+        outcome = merger.apply(session, c, lineage[c.golden.id], holders, writes, want_client=want_clients)
+        batch.conflicts += outcome.conflicts
+        batch.conflicts_queued += outcome.conflicts_queued
+        if c.created:
+            batch.created += 1
+        elif outcome.changes:
+            batch.updated += 1
+        if outcome.changes and outcome.client is not None:
+            batch.events.append((outcome.client, outcome.changes))
+    writes.execute(session)
+    return batch
+
+
+def _wants_uscc(c: _Composed) -> bool:
+    uscc = c.doc.get("uscc")
+    return uscc is not None and uscc != c.golden.uscc
+
+
+def _uscc_holders(session: Session, wanting: list[_Composed]) -> dict[str, list[int]]:
+    """Which golden clients hold the USCCs these would take: one query for the batch (`Merger._guard_uscc`)."""
+    wanted = sorted({str(c.doc["uscc"]) for c in wanting})
+    holders: dict[str, list[int]] = {}
+    for i in range(0, len(wanted), 500):
+        for gid, uscc in session.execute(select(_G.c.id, _G.c.uscc).where(_G.c.uscc.in_(wanted[i : i + 500]))):
+            holders.setdefault(uscc, []).append(gid)
+    return holders
+
+
+def _dedupe_contacts(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in contacts:
+        key = (str(c.get("name", "")).strip(), str(c.get("mobile") or c.get("email") or c.get("phone") or ""))
+        if key not in seen:
+            seen[key] = {k: v for k, v in c.items() if k not in ("client_source_id", "client_uscc")}
+    return list(seen.values())
+
+
+def _golden_view(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in GOLDEN_KEYS_FROM_ENGINE and not is_blank(v)}
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def golden_document(values: dict[str, Any]) -> dict[str, Any]:
+    """The stored golden document for merged ``values``: what ``CorporateClient.model_validate(values)
+    .model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"})`` gives, without validating again.
+
+    The values are dumps of validated records already (members' snapshots, the previous document), so they are
+    kept as they are; the dump's layout is what is added: its key order, the fields it writes even when empty
+    (their defaults), no ``None``. The risk summary is the one value whose dump kept its ``None`` keys (the risk
+    phase writes it with ``model_dump(mode="json")``): a validating dump drops them, so they are dropped here too.
+    """
+    doc: dict[str, Any] = {}
+    for name in DOCUMENT_FIELDS:
+        value = values.get(name)
+        if value is None:
+            default = _DEFAULTS.get(name)
+            if default is not None:
+                doc[name] = orjson.loads(default)
+            continue
+        doc[name] = _drop_none(value) if name == "risk" else value
+    return doc
+
+
+def validated_document(values: dict[str, Any], client_id: int) -> tuple[dict[str, Any], CorporateClient]:
+    """The golden document as the merge computed it before `golden_document`: validated, then dumped."""
+    try:
+        client = CorporateClient.model_validate({**values, "id": client_id})
+    except ValidationError as exc:  # values come from validated records; a failure here is a bug to surface
+        raise ValueError(f"golden client {client_id}: merged record is invalid: {exc}") from exc
+    return client.model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"}), client
+
+
+class Merger:
+    """Merges golden clients under the configured survivorship rules."""
+
+    def __init__(
+        self, sync: SyncSettings, default_priority: Sequence[str], run_id: int | None, actor: str = "sync"
+    ) -> None:
+        self.sync = sync
+        self.priority = list(sync.source_priority) or list(default_priority)
+        self.run_id = run_id
+        self.actor = actor
+
+    def compose(
+        self, golden: Golden, members: list[Member], contacts: list[dict[str, Any]], lineage: dict[str, Lineage]
+    ) -> _Composed:
+        """Recompute ``golden`` from ``members`` (reads and writes nothing)."""
+        old = golden.data
+        new: dict[str, Any] = {}
+        decisions: dict[str, Decision] = {}
+        resolved: list[tuple[str, Decision, list[Candidate]]] = []
+        queued: list[tuple[str, list[Candidate]]] = []
+        for name in MERGEABLE_FIELDS:
+            candidates = [
+                Candidate(value, m.connector, m.ref, m.observed_at)
+                for m in members
+                if not is_blank(value := m.data.get(name))
+            ]
+            decision = decide(name, candidates, self.sync.fields.get(name), self.priority)
+            prev = lineage.get(name)
+            if prev is not None and candidates:
+                changed = [
+                    c for c in candidates if prev.source_hashes.get(f"{c.source}:{c.source_record_id}") != c.value_hash
+                ]
+                if len(changed) >= 2 and len({c.value_hash for c in changed}) >= 2:
+                    if not decision.decided:  # keep the previous golden value; a human decides
+                        queued.append((name, changed))
+                        if name in old:
+                            new[name] = old[name]
+                        continue
+                    resolved.append((name, decision, changed))
+            decisions[name] = decision
+            if decision.winner is not None:
+                new[name] = decision.value
+        if "name" not in new:
+            new["name"] = old.get("name") or golden.name
+        flags = sorted({f for m in members for f in m.data.get("review_flags", []) or []})
+        if flags:
+            new["review_flags"] = flags
+        new.update(_quality(members, new.get("uscc")))
+        merged_contacts = _dedupe_contacts(contacts)
+        if merged_contacts:
+            new["contacts"] = merged_contacts
+        names = {str(m.data["name"]) for m in members if m.data.get("name")}
+        aliases = sorted((names | {str(a) for a in old.get("aliases", [])}) - {str(new["name"])})
+        if aliases:
+            new["aliases"] = aliases
+        external: dict[str, list[str]] = {}
+        for m in members:
+            external.setdefault(m.connector, [])
+            if m.source_id not in external[m.connector]:
+                external[m.connector].append(m.source_id)
+        new["external_ids"] = external
+        if old.get("risk"):
+            new["risk"] = old["risk"]
+        doc = golden_document(new)
+        before, after = _golden_view(old), _golden_view(doc)
+        changes = {
+            key: (before.get(key), after.get(key))
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        }
+        return _Composed(golden, not old, doc, decisions, changes, resolved, queued)
+
+    def apply(
+        self,
+        session: Session,
+        c: _Composed,
+        lineage: dict[str, Lineage],
+        holders: dict[str, list[int]],
+        writes: _Writes,
+        *,
+        want_client: bool,
+    ) -> MergeOutcome:
+        """Write what `compose` found: conflicts (audit, review), the USCC guard, the golden row, its lineage."""
+        now = datetime.now(UTC)
+        golden = c.golden
+        outcome = MergeOutcome(golden.id, c.created, c.changes)
+        for name, decision, changed in c.resolved:
+            outcome.conflicts += 1
+            audit.append(
+                session,
+                actor=self.actor,
+                action="conflict.resolved",
+                entity="client",
+                entity_id=golden.id,
+                run_id=self.run_id,
+                at=now,
+                details={
+                    "field": name,
+                    "rule": decision.rule,
+                    "winner": decision.winner.source if decision.winner else None,
+                    "sources": [x.source for x in changed],
+                },
+            )
+        for name, changed in c.queued:
+            outcome.conflicts += 1
+            outcome.conflicts_queued += 1
+            self._queue_conflict(session, golden.id, name, changed, now)
+        uscc = self._guard_uscc(session, golden, c.doc.get("uscc"), holders, outcome)
+        if outcome.changes or c.created:
+            doc = c.doc
+            manager = doc.get("relationship_manager")
+            writes.goldens.append(
+                {
+                    "g_id": golden.id,
+                    "data": doc,
+                    "name": doc["name"],
+                    "uscc": uscc,
+                    "rm_user_id": manager.get("user_id") if manager else None,
+                    "version": golden.version + (0 if c.created else 1),
+                    "updated_at": now,
+                    "needs_plan": True,
+                    "needs_risk": True,
+                    "needs_merge": False,
+                    **keys_of(doc),
+                }
+            )
+            audit.append(
+                session,
+                actor=self.actor,
+                action="client.create" if c.created else "client.update",
+                entity="client",
+                entity_id=golden.id,
+                run_id=self.run_id,
+                at=now,
+                details={"changes": _masked_changes(outcome.changes)},
+            )
+            if want_client and outcome.changes:
+                _, outcome.client = validated_document(doc, golden.id)
+                outcome.client.uscc = uscc
+        else:
+            writes.merged_ids.append(golden.id)
+        self._write_lineage(golden.id, c.decisions, lineage, now, writes)
+        return outcome
+
+    def _guard_uscc(
+        self, session: Session, golden: Golden, wanted: str | None, holders: dict[str, list[int]], outcome: MergeOutcome
+    ) -> str | None:
+        """Never give a golden record a USCC another active golden record already holds; returns the USCC the
+        golden row keeps. (Its document still shows the USCC its sources give, as it always did.)"""
+        if wanted is None or wanted == golden.uscc:
+            return wanted
+        holder = next((gid for gid in holders.get(wanted, ()) if gid != golden.id), None)
+        if holder is None:
+            return wanted
+        outcome.changes.pop("uscc", None)
+        self._queue(
+            session,
+            "uscc_conflict",
+            f"uscc:{golden.id}:{holder}",
+            golden.id,
+            holder,
+            "uscc",
+            None,
+            {"uscc": wanted, "reason": "a record of this client carries a USCC another client holds"},
+        )
+        return golden.uscc
+
+    def _queue_conflict(
+        self, session: Session, client_id: int, name: str, changed: list[Candidate], now: datetime
+    ) -> None:
+        values = [
+            {
+                "source": c.source,
+                "record": c.source_record_id,
+                "value": c.value,
+                "observed_at": c.observed_at.isoformat(),
+            }
+            for c in changed
+        ]
+        key = f"conflict:{client_id}:{name}:{short_hash([c.value_hash for c in changed])}"
+        self._queue(session, "conflict", key, client_id, None, name, None, {"values": values})
+
+    def _queue(
+        self,
+        session: Session,
+        kind: str,
+        key: str,
+        client_id: int,
+        other: int | None,
+        field_name: str | None,
+        score: float | None,
+        details: dict[str, Any],
+    ) -> None:
+        if session.scalar(select(ReviewItem.id).where(ReviewItem.dedup_key == key)) is not None:
+            return
+        session.add(
+            ReviewItem(
+                kind=kind,
+                status="open",
+                dedup_key=key,
+                client_id=client_id,
+                other_client_id=other,
+                field=field_name,
+                score=score,
+                details=details,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    @staticmethod
+    def _write_lineage(
+        client_id: int, decisions: dict[str, Decision], existing: dict[str, Lineage], now: datetime, writes: _Writes
+    ) -> None:
+        for name, decision in decisions.items():
+            row = existing.get(name)
+            if decision.winner is None:
+                if row is not None:
+                    writes.lineage_deletes.append({"l_client": client_id, "l_field": name})
+                continue
+            winner = decision.winner
+            hashes = {f"{c.source}:{c.source_record_id}": c.value_hash for c in [winner, *decision.competing]}
+            competing = [
+                {
+                    "source": c.source,
+                    "record": c.source_record_id,
+                    "value": c.value,
+                    "observed_at": c.observed_at.isoformat(),
+                }
+                for c in decision.competing
+            ]
+            values = {
+                "value": winner.value,
+                "source": winner.source,
+                "source_record_id": winner.source_record_id,
+                "observed_at": winner.observed_at,
+                "rule": decision.rule,
+                "competing": competing,
+                "source_hashes": hashes,
+                "updated_at": now,
+            }
+            if row is None:
+                writes.lineage_inserts.append({"client_id": client_id, "field": name, **values})
+            elif (
+                row.value != winner.value
+                or row.source != winner.source
+                or row.source_hashes != hashes
+                or row.competing != competing
+            ):
+                writes.lineage_updates.append({"l_client": client_id, "l_field": name, **values})
+
+
+def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
+    """The members' data-quality findings, each naming its source record, and the unverified USCC to show.
+
+    A golden client keeps a source's unverified (invalid) USCC only while no source gives a valid one: the valid
+    code always wins, and an invalid one is never the golden key (``uscc`` and the ``golden_client.uscc`` column
+    hold valid codes only).
+    """
+    out: dict[str, Any] = {}
+    findings = [
+        {**f, "source": f"{m.connector}:{m.ref}"}
+        for m in members
+        for f in m.data.get("data_quality") or []
+        if isinstance(f, dict)
+    ]
+    if findings:
+        out["data_quality"] = sorted(findings, key=lambda f: (str(f["source"]), str(f.get("kind"))))
+    if not uscc:
+        unverified = [m for m in members if m.data.get("uscc_unverified")]
+        if unverified:
+            newest = max(unverified, key=lambda m: m.observed_at)
+            out["uscc_unverified"] = newest.data["uscc_unverified"]
+    return out
+
+
+def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """Audit details without personal data in clear (legal representative, contacts)."""
+    from crmhub.masking import mask_fields
+
+    out: dict[str, Any] = {}
+    for key, (before, after) in changes.items():
+        if key in ("contacts", "legal_representative", "shareholders"):
+            out[key] = {
+                "before": content_hash(before)[:12] if before else None,
+                "after": content_hash(after)[:12] if after else None,
+            }
+        else:
+            out[key] = {"before": mask_fields(before, key), "after": mask_fields(after, key)}
+    return out
