@@ -49,7 +49,7 @@ from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.blocking import BlockingConfig, block_key_strings
 from crmhub.sync.names import CompanyName
 from crmhub.sync.records import MatchRecord
-from crmhub.sync.scoring import MatchModel, MatchScore, TermFrequencies, score_pair
+from crmhub.sync.scoring import MatchModel, MatchScore, TermFrequencies, score_at_least
 
 __all__ = ["KEYS_VERSION", "BatchIndex", "MatchIndex", "decode", "encode", "stable_block_keys", "stable_hash"]
 
@@ -296,9 +296,9 @@ class BatchIndex:
             other = self.records.get(ref)
             if other is None:
                 continue
-            s = score_pair(record, other, self.counts.terms, self.model)
+            s = score_at_least(record, other, self.counts.terms, self.model, self.review)
             self.pairs_scored += 1
-            if s.match_probability >= self.review:
+            if s is not None:
                 scored.append((ref, s))
         scored.sort(key=lambda item: (-item[1].total, item[0]))
         return scored[:limit]

@@ -30,6 +30,9 @@ from crmhub.sync.matching import MatchRecord, MatchThresholds
 
 BATCH = 1000
 
+_SOURCE_T = cast(Table, SourceRow.__table__)
+_GOLDEN_T = cast(Table, GoldenClient.__table__)
+
 
 def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
     """A `MatchRecord` straight from a stored canonical snapshot (validated when it was ingested), without
@@ -111,12 +114,12 @@ class Resolver:
         if self._new_links:  # Core, not the ORM: the ORM's bulk insert splits rows into runs of equal None-ness
             session.execute(insert(cast(Table, Xref.__table__)), self._new_links)  # (score) — ~60k INSERTs per 100k
         self._index.write(session)
+        # Core statements on the tables: the same SQL without the ORM's session synchronisation per statement.
         for i in range(0, len(ids), 500):
-            session.execute(update(SourceRow).where(SourceRow.id.in_(ids[i:i + 500])).values(dirty=False))
+            session.execute(update(_SOURCE_T).where(_SOURCE_T.c.id.in_(ids[i:i + 500])).values(dirty=False))
         touched = sorted(self._touched)
         for i in range(0, len(touched), 500):
-            session.execute(update(GoldenClient).where(GoldenClient.id.in_(touched[i:i + 500]))
-                            .values(needs_merge=True))
+            session.execute(update(_GOLDEN_T).where(_GOLDEN_T.c.id.in_(touched[i:i + 500])).values(needs_merge=True))
 
     def _link(self, session: Session, row: Any, existing: Xref | None, record: MatchRecord | None) -> None:
         data = row.data
