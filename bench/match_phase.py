@@ -179,7 +179,7 @@ def main() -> None:
           f"{len(records)} client records")
     variants = {"stored index (this checkout)": None}
     if args.old_src:
-        variants = {"in-memory index (old)": args.old_src, **variants}
+        variants = {"old (--old-src)": args.old_src, **variants}
     results: dict[str, dict[str, Any]] = {}
     for label, src in variants.items():
         db = work / f"{len(results)}.db"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from crmhub.sync.blocking import BlockIndex, BlockingConfig, block_keys
 from crmhub.sync.records import MatchRecord
-from crmhub.sync.scoring import Contribution, MatchModel, MatchScore, TermFrequencies, score_pair
+from crmhub.sync.scoring import Contribution, MatchModel, MatchScore, TermFrequencies, score_at_least, score_pair
 
 __all__ = [
     "BlockingConfig",
@@ -249,8 +249,9 @@ class Matcher:
             other = self._records[rid]
             if other is None:
                 continue
-            s = self.score(record, other)
-            if s.match_probability >= floor:
+            self.pairs_scored += 1
+            s = score_at_least(record, other, self._tf, self.model, floor)
+            if s is not None:
                 scored.append((other.ref, s))
         scored.sort(key=lambda item: (-item[1].total, item[0]))
         return scored[:limit]

@@ -64,15 +64,39 @@ class MatchRecord:
     """Two-digit province prefix of the best-known location (name region, address, USCC division)."""
 
     def __post_init__(self) -> None:
-        key_py = pinyin_key(self.name.key)
+        self._derive(pinyin_key(self.name.key))
+
+    def _derive(self, key_py: str) -> None:
+        """Set the derived fields; ``key_py`` is ``pinyin_key(name.key)``, computed or stored."""
         object.__setattr__(self, "key_pinyin", key_py)
-        trade = self.name.trade_name
-        object.__setattr__(self, "trade_pinyin", pinyin_key(trade) if trade != self.name.key else key_py)
+        key, trade = self.name.key, self.name.trade_name
+        if trade == key:
+            trade_py = key_py
+        elif trade and key.startswith(trade):  # one syllable per character, none containing a space
+            trade_py = " ".join(key_py.split(" ")[: len(trade)])
+        else:
+            trade_py = pinyin_key(trade)
+        object.__setattr__(self, "trade_pinyin", trade_py)
         object.__setattr__(self, "location", self.name.region_code or self.region_code or self.division_code)
         phones = tuple(dict.fromkeys(p for p in (self.phone, *self.other_phones) if p))
         object.__setattr__(self, "phones", phones)
         object.__setattr__(self, "geo4", _geo4(self.division_code or self.location))
         object.__setattr__(self, "province", self.location[:2] if self.location else None)
+
+    @classmethod
+    def restore(cls, ref: str, system: str, name: CompanyName, key_pinyin: str, *, uscc: str | None,
+                region_code: str | None, city: str | None, division_code: str | None, phone: str | None,
+                legal_rep: str | None, other_phones: tuple[str, ...], uscc_invalid: str | None) -> MatchRecord:
+        """A record from stored, already normalised values and its stored ``key_pinyin`` — what the constructor
+        builds, without recomputing the pinyin (the match index decodes every candidate of every batch)."""
+        record = object.__new__(cls)
+        for attr, value in (("ref", ref), ("system", system), ("name", name), ("uscc", uscc),
+                            ("region_code", region_code), ("city", city), ("division_code", division_code),
+                            ("phone", phone), ("legal_rep", legal_rep), ("other_phones", other_phones),
+                            ("uscc_invalid", uscc_invalid)):
+            object.__setattr__(record, attr, value)
+        record._derive(key_pinyin)
+        return record
 
     @classmethod
     def build(

@@ -217,8 +217,20 @@ def lookup(name: str) -> Region | None:
     return found[0] if found else None
 
 
+@cache
+def _heads() -> dict[str, int]:
+    """First two characters of every division name → the longest name starting with them: `_longest` stops at
+    once for text that starts no name (most company names), and never probes past the longest possible one."""
+    heads: dict[str, int] = {}
+    for name in _tables().any_name:
+        if len(name) >= 2:
+            heads[name[:2]] = max(heads.get(name[:2], 0), len(name))
+    return heads
+
+
 def _longest(text: str, pos: int, names: dict[str, Region] | dict[str, tuple[Region, ...]], limit: int) -> str:
-    for length in range(min(limit, len(text) - pos), 1, -1):
+    longest = _heads().get(text[pos : pos + 2], 0)
+    for length in range(min(limit, longest, len(text) - pos), 1, -1):
         candidate = text[pos : pos + length]
         if candidate in names:
             return candidate

@@ -52,6 +52,7 @@ __all__ = [
     "MatchScore",
     "TermFrequencies",
     "probability",
+    "score_at_least",
     "score_pair",
 ]
 
@@ -400,19 +401,24 @@ def _rule(model: MatchModel, rule: str, level: str, match: bool) -> MatchScore:
     return MatchScore(model.prior_weight + weight, 1.0 if match else 0.0, parts, rule)
 
 
-def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None,
-               model: MatchModel | None = None) -> MatchScore:
-    """Score one pair of records; `tf` (frequencies of the data being matched) enables the adjustments."""
-    model = model or _DEFAULT_MODEL
+def _rule_of(a: MatchRecord, b: MatchRecord) -> tuple[str, str, bool] | None:
+    """The deterministic rule that decides the pair, if any: (rule, level, match)."""
     if a.name.branch != b.name.branch:
         level = f"{a.name.branch or 'head office'} vs {b.name.branch or 'head office'}"
         # The same USCC on a branch and a head office is a data error for a human, still never a merge.
         rule = "branch_uscc_clash" if a.uscc and a.uscc == b.uscc else "branch_mismatch"
-        return _rule(model, rule, level, match=False)
+        return rule, level, False
     if a.uscc and b.uscc:
         if a.uscc == b.uscc:
-            return _rule(model, "uscc_equal", "equal", match=True)
-        return _rule(model, "uscc_conflict", f"{a.uscc} vs {b.uscc}", match=False)
+            return "uscc_equal", "equal", True
+        return "uscc_conflict", f"{a.uscc} vs {b.uscc}", False
+    return None
+
+
+def _weigh(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel,
+           parts: list[Contribution] | None) -> float:
+    """The pair's total weight; each contribution is appended to ``parts`` when given (the same additions in the
+    same order either way, so the total is bit-for-bit the same)."""
     weights = model.weights
     phone_level, phone = _phone_level(a, b)
     levels: list[tuple[str, str]] = [
@@ -424,25 +430,53 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
     ]
     if a.name.group != b.name.group:  # shown only when it matters: most pairs agree on 集团
         levels.append(("group", "differs"))
-    parts = [Contribution("prior", "base rate", model.prior_weight)]
     total = model.prior_weight
     for comparison, level in levels:
         w = weights[(comparison, level)]
-        parts.append(Contribution(comparison, level, w))
+        if parts is not None:
+            parts.append(Contribution(comparison, level, w))
         total += w
         family = _TF_LEVELS.get((comparison, level))
         if family is not None and tf is not None:
             adj, n = tf.adjustment(family, _tf_value(family, a, phone), model.tf_min_adjustment,
                                    model.tf_max_adjustment)
             if adj:
-                parts.append(Contribution(comparison, f"term frequency ({family}, n={n})", adj))
+                if parts is not None:
+                    parts.append(Contribution(comparison, f"term frequency ({family}, n={n})", adj))
                 total += adj
     level = _uscc_level(a, b)
     w = weights[("uscc", level)]
-    parts.append(Contribution("uscc", level, w))
+    if parts is not None:
+        parts.append(Contribution("uscc", level, w))
     total += w
+    return total
+
+
+def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None,
+               model: MatchModel | None = None) -> MatchScore:
+    """Score one pair of records; `tf` (frequencies of the data being matched) enables the adjustments."""
+    model = model or _DEFAULT_MODEL
+    decided = _rule_of(a, b)
+    if decided is not None:
+        return _rule(model, *decided)
+    parts = [Contribution("prior", "base rate", model.prior_weight)]
+    total = _weigh(a, b, tf, model, parts)
     review_only = "group_mismatch" if a.name.group != b.name.group else None
     return MatchScore(total, probability(total), tuple(parts), review_only=review_only)
+
+
+def score_at_least(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel | None,
+                   threshold: float) -> MatchScore | None:
+    """`score_pair` when its match probability reaches ``threshold``, else None — without building the
+    explanation of the many candidate pairs that fall short (most of them: their breakdown was most of the cost)."""
+    model = model or _DEFAULT_MODEL
+    decided = _rule_of(a, b)
+    if decided is not None:
+        score = _rule(model, *decided)
+        return score if score.match_probability >= threshold else None
+    if probability(_weigh(a, b, tf, model, None)) < threshold:
+        return None
+    return score_pair(a, b, tf, model)
 
 
 def _uscc_level(a: MatchRecord, b: MatchRecord) -> str:
