@@ -56,6 +56,41 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "provides_channels": {"en": "channels", "zh": "通知渠道"},
     "provides_sandboxes": {"en": "simulators", "zh": "模拟器"},
     "provides_factors": {"en": "risk factors", "zh": "风险因子"},
+    # plugins new (the plugin template, crmhub.cli.plugin_cmds)
+    "plugin_name_invalid": {
+        "en": "plugin name {name!r} is not valid",
+        "zh": "插件名称 {name!r} 无效",
+    },
+    "plugin_name_hint": {
+        "en": "use 2–40 lower-case letters, digits and single underscores, starting with a letter and not a Python "
+              "keyword or an installed crmhub_<name> package (e.g. csv_files, dingtalk)",
+        "zh": "请使用 2–40 个小写字母、数字和单个下划线，以字母开头，且不能是 Python 关键字或已安装的 crmhub_<名称> 包"
+              "（例如 csv_files、dingtalk）",
+    },
+    "plugin_name_taken": {
+        "en": "plugin name {name!r} is taken: a package {package} is already installed",
+        "zh": "插件名称 {name!r} 已被占用：已安装名为 {package} 的包",
+    },
+    "plugin_dir_exists": {
+        "en": "{path} already exists; nothing was written",
+        "zh": "{path} 已存在；未写入任何文件",
+    },
+    "plugin_dir_hint": {
+        "en": "choose another name or --dir, or remove that folder first",
+        "zh": "请换一个名称或 --dir 目录，或先删除该目录",
+    },
+    "plugin_created_connector": {
+        "en": "Created connector package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
+              "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
+        "zh": "已创建连接器包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && python -m pytest"
+              " —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
+    },
+    "plugin_created_channel": {
+        "en": "Created channel package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
+              "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
+        "zh": "已创建通知渠道包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && python -m "
+              "pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
+    },
     # db
     "db_upgraded": {"en": "Store {url} is at revision {rev}", "zh": "存储 {url} 已升级到版本 {rev}"},
     # connectors check

@@ -116,6 +116,16 @@ HELP_ZH: dict[str, str] = {
         '查看已安装的插件。',
     'List plugins: name, version, and what each provides.':
         '列出插件：名称、版本及其提供的功能。',
+    "Create a plugin package from crmhub's template; its tests pass the conformance kit.":
+        '用 crmhub 的模板创建插件包；其自带测试可通过一致性测试套件。',
+    'Create a connector package (a CSV connector with resumable cursors and write-back) with its tests.':
+        '创建连接器包（可断点续读、可回写的 CSV 连接器）及其测试。',
+    'Create a channel package (DingTalk work notices, with a simulator) with its tests.':
+        '创建通知渠道包（钉钉工作通知，附模拟器）及其测试。',
+    'Plugin name: lower-case letters, digits and underscores (e.g. csv_files); the key users put in config.':
+        '插件名称：小写字母、数字和下划线（例如 csv_files）；即用户在配置中填写的 plugin 值。',
+    'Folder to create the package in (default: the current folder).':
+        '创建插件包的目录（默认：当前目录）。',
     'Manage the store.':
         '管理存储。',
     "Create or migrate the store's schema to the newest revision.":

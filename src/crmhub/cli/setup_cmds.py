@@ -1,4 +1,4 @@
-"""Set-up commands: ``crmhub init``, ``config check``, ``plugins list``, ``db upgrade``."""
+"""Set-up commands: ``crmhub init``, ``config check``, ``plugins list`` (and ``plugins new``), ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, load_registry
 from crmhub.cli.exit_codes import ExitCode
+from crmhub.cli.plugin_cmds import new_app
 from crmhub.config import DEFAULT_PATH, resolve_path
 from crmhub.i18n import t
 from crmhub.masking import mask_url
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Inspect installed plugins.", no_args_is_help=True)
+plugins_app.add_typer(new_app, name="new")  # `plugins new connector|channel NAME`: a package from the template
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 
 

@@ -39,6 +39,8 @@ COMMANDS: dict[str, Rule] = {
     "demo": Rule("open"),
     "sandbox serve": Rule("open"),
     "plugins list": Rule("open"),
+    "plugins new connector": Rule("open"),  # writes files from the template; touches no store
+    "plugins new channel": Rule("open"),
     "config check": Rule("read", _ANY),
     "db upgrade": Rule("act", _ADMIN),
     "users add": Rule("act", _ADMIN),
