@@ -83,7 +83,8 @@ class ZohoClient:
         self._token_http = build_client(timeout=config.timeout, metrics=metrics, transport=transport)
         self.tokens = ZohoTokens(token_url=config.token_url, client_id=config.client_id,
                                  client_secret=config.client_secret, refresh_token=config.refresh_token,
-                                 http=self._token_http, connector=connector, metrics=metrics, cache=token_cache)
+                                 http=self._token_http, connector=connector, metrics=metrics, cache=token_cache,
+                                 policy=self.policy)  # the configured backoff, token refreshes included
         self.http = build_client(timeout=config.timeout, metrics=metrics, auth=ZohoAuth(self.tokens),
                                  max_connections=config.effective_concurrency + 2, transport=transport)
         self._zgid: str | None = None

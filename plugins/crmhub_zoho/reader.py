@@ -238,6 +238,7 @@ class ModuleReader:
                 win, task = item
                 pages = await task
                 slots.release()
+                ties = _Ties(self.config.boundary_ids)
                 for i, (refetch, raw) in enumerate(pages):
                     last = i == len(pages) - 1
                     if last and win.end is None:
@@ -245,7 +246,8 @@ class ModuleReader:
                     elif last:
                         yield self._page(raw, progress, progress.resume_cursor(win.end), refetch=refetch)
                     else:
-                        yield self._page(raw, progress, progress.resume_cursor(win.start), refetch=refetch)
+                        ties.add(raw, refetch)
+                        yield self._page(raw, progress, ties.cursor(progress, win.start), refetch=refetch)
         finally:
             scheduler.cancel()
             while not pipeline.empty():
@@ -377,6 +379,36 @@ class ModuleReader:
             else:
                 rejected.append(out)
         return Page(records, cursor if cursor is not None else progress.final_cursor(), rejected)
+
+
+class _Ties:
+    """Where to resume inside a window: after the newest ``Modified_Time`` read so far, skipping the records read
+    at exactly that time (a window's numbered pages come in ``Modified_Time`` order).
+
+    Resuming from the window's start instead would read its earlier pages a second time. Once records fetched by id
+    (out of order) were read, only the window's start is safe, and the re-read is accepted.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.time: str | None = None
+        self.keys: list[str] = []
+        self.out_of_order = False
+
+    def add(self, raw: list[dict[str, Any]], refetch: bool) -> None:
+        """Note one page's records."""
+        self.out_of_order = self.out_of_order or refetch
+        for rec in raw:
+            mt = rec.get("Modified_Time")
+            if mt != self.time:
+                self.time, self.keys = str(mt) if mt is not None else None, []
+            self.keys.append(f"{rec.get('id')}|{mt}")
+
+    def cursor(self, progress: Progress, window_start: str | None) -> Cursor:
+        """The cursor after the pages noted so far."""
+        if self.out_of_order or self.time is None or len(self.keys) > self.cap:
+            return progress.resume_cursor(window_start)
+        return progress.resume_cursor(self.time, self.keys)
 
 
 class _CoqlUnavailable(Exception):
