@@ -56,7 +56,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "provides_channels": {"en": "channels", "zh": "通知渠道"},
     "provides_sandboxes": {"en": "simulators", "zh": "模拟器"},
     "provides_factors": {"en": "risk factors", "zh": "风险因子"},
-    # plugins new (the plugin template, crmhub.cli.plugin_cmds)
+    # plugins new (the plugin template, crmhub.cli.plugin_new)
     "plugin_name_invalid": {
         "en": "plugin name {name!r} is not valid",
         "zh": "插件名称 {name!r} 无效",

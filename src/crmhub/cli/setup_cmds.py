@@ -10,7 +10,7 @@ from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, load_registry
 from crmhub.cli.exit_codes import ExitCode
-from crmhub.cli.plugin_cmds import new_app
+from crmhub.cli.plugin_new import new_app
 from crmhub.config import DEFAULT_PATH, resolve_path
 from crmhub.i18n import t
 from crmhub.masking import mask_url

@@ -7,7 +7,8 @@ generates both and runs those tests unchanged (tests/cli/test_plugin_new.py), so
 
 Every template file ends in ``.j2`` (so ruff, mypy and pytest never read a template as code) and is rendered with
 Jinja2 and `StrictUndefined` (a misspelt variable is an error here, not a blank in someone's package); the folder
-name ``__package__`` becomes the plugin's Python package.
+name ``__package__`` becomes the plugin's Python package. The ``new`` group hangs under ``plugins``, whose command
+module is `crmhub.cli.setup_cmds`; this module imports nothing heavy (Jinja2 only when a package is written).
 """
 
 from __future__ import annotations
