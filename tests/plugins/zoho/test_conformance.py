@@ -18,7 +18,8 @@ class TestZohoContract(ConnectorContract):
     sandbox_app = "zoho_crm"
 
     def config_overrides(self) -> dict[str, Any]:
-        return {"page_size": 7, "base_delay": 0.01, "max_delay": 0.05, "max_attempts": 3, "max_total_wait": 1.0}
+        return {"page_size": 7, "base_delay": 0.01, "max_delay": 0.05, "max_attempts": 3, "max_total_wait": 1.0,
+                "write_back": {"create": True, "fields": ["name", "uscc", "phone", "website", "risk", "title"]}}
 
     def world(self) -> Any:
         return list(synthetic_companies(24, 7, contacts_per_company=1))
