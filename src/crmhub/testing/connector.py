@@ -220,7 +220,7 @@ class ConnectorContract(PluginContract):
         assert streams or not any(s.writable for s in self.plugin_class().streams), "no stream to push to"
 
         async def push(table: dict[str, Any], stream: str, records: list[OutboundRecord]
-                       ) -> tuple[list[PushResult], set[str] | None]:
+                       ) -> tuple[list[PushResult], set[str]]:
             async with self.connector(table) as conn:
                 results = await conn.push(stream, records)
                 writable = conn.writable_fields(stream)
