@@ -31,7 +31,7 @@ from crmhub.contract import (
 )
 from crmhub.errors import FatalError, RetriableError
 from crmhub.testing.base import Fault, PluginContract, assert_no_secrets, capture_logs, run, secret_values
-from crmhub.testing.servers import Pull, pull_all
+from crmhub.testing.servers import Pull, page_ids, pull_all
 
 STORED_KINDS = (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION)
 """Stream kinds whose records land in ``source_record`` (the commit check counts them there)."""
@@ -163,8 +163,10 @@ class ConnectorContract(PluginContract):
         from crmhub.store import Store
         from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 
-        async def ingest(table: dict[str, Any], store: Store, spec: StreamSpec, stop_after: int | None) -> int:
-            pages = 0
+        async def ingest(table: dict[str, Any], store: Store, spec: StreamSpec, stop_after: int | None
+                         ) -> list[list[str]]:
+            """Ingest ``spec`` from its stored cursor, stopping after ``stop_after`` pages; the ids of each page."""
+            read: list[list[str]] = []
             async with self.connector(table) as conn:
                 with store.begin() as s:
                     cursor = load_cursor(s, self.name, spec.name)
@@ -173,8 +175,8 @@ class ConnectorContract(PluginContract):
                     async for page in source:
                         with store.begin() as s:
                             Ingestor(self.name, None).store_page(s, spec, page, StreamStats())
-                        pages += 1
-                        if pages == stop_after:
+                        read.append(page_ids(page))
+                        if len(read) == stop_after:
                             with store.begin() as s:
                                 stored = load_cursor(s, self.name, spec.name)
                             assert stored == page.next_cursor, \
@@ -182,7 +184,7 @@ class ConnectorContract(PluginContract):
                             break
                 finally:
                     await source.aclose()  # type: ignore[attr-defined]
-            return pages
+            return read
 
         with self.service() as table, tempfile.TemporaryDirectory(prefix="crmhub-contract-") as tmp:
             checked = 0
@@ -195,11 +197,14 @@ class ConnectorContract(PluginContract):
                     if full.pages < 2:
                         continue
                     k = full.pages // 2
-                    assert run(ingest(table, store, spec, k)) == k
+                    before = run(ingest(table, store, spec, k))
+                    assert len(before) == k, f"{spec.name}: the stopped run read {len(before)} pages, not {k}"
                     if spec.kind in STORED_KINDS:
                         assert Counter(_stored_ids(store, self.name, spec.name)) == \
-                            Counter(_ids(full.page_ids[:k])), f"{spec.name}: the store does not hold pages 1-{k}"
-                    run(ingest(table, store, spec, None))
+                            Counter(_ids(before)), f"{spec.name}: the store does not hold pages 1-{k}"
+                    after = run(ingest(table, store, spec, None))
+                    problem = _difference(_ids(full.page_ids), _ids(before) + _ids(after))
+                    assert not problem, f"{spec.name}: the run resumed from the stored cursor: {problem}"
                     if spec.kind in STORED_KINDS:
                         problem = _difference(_ids(full.page_ids), _stored_ids(store, self.name, spec.name))
                         assert not problem, f"{spec.name}: resumed from the stored cursor, the store has {problem}"

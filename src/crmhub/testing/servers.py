@@ -16,6 +16,7 @@ from typing import Any
 from crmhub.contract import (
     Connector,
     Cursor,
+    Page,
     PluginConfig,
     RejectedRecord,
     SandboxApp,
@@ -121,6 +122,11 @@ class Pull:
         return self.cursors[-1] if self.cursors else None
 
 
+def page_ids(page: Page) -> list[str]:
+    """The source ids a page carries: its records, then the rejects that name one."""
+    return [r.source_id for r in page.records] + [r.source_id for r in page.rejected if r.source_id is not None]
+
+
 async def pull_all(connector: Connector[Any], stream: str, cursor: Cursor | None = None, **kwargs: Any) -> Pull:
     """Read ``stream`` of ``connector`` from ``cursor`` to its end (``kwargs`` go to ``pull``, e.g. ``since``)."""
     out = Pull()
@@ -128,6 +134,5 @@ async def pull_all(connector: Connector[Any], stream: str, cursor: Cursor | None
         out.records += page.records
         out.rejected += page.rejected
         out.cursors.append(page.next_cursor)
-        out.page_ids.append([r.source_id for r in page.records] +
-                            [r.source_id for r in page.rejected if r.source_id is not None])
+        out.page_ids.append(page_ids(page))
     return out
