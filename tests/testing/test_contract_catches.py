@@ -13,13 +13,14 @@ import httpx
 import pytest
 from pydantic import ConfigDict
 from toy import (
-    CHANNEL_APP,
-    CONNECTOR_APP,
     USERS,
     ToyChannel,
     ToyChatConfig,
     ToyConfig,
     ToyConnector,
+    build,
+    channel_table,
+    connector_table,
     raise_for,
 )
 
@@ -27,7 +28,7 @@ from crmhub.contract import Channel, Cursor, DeliveryResult, OutboundMessage, Ou
 from crmhub.errors import RetriableError
 from crmhub.model import CorporateClient
 from crmhub.testing import ChannelContract, ConnectorContract, Fault
-from crmhub.testing.servers import sandbox_service
+from crmhub.testing.servers import simulator_service
 
 
 class TestToyConnectorContract(ConnectorContract):
@@ -37,8 +38,8 @@ class TestToyConnectorContract(ConnectorContract):
     connector_class: ClassVar[Any] = ToyConnector
 
     def service(self, fault: Fault | None = None) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        return sandbox_service(CONNECTOR_APP, fault, overrides=self.config_overrides(),
-                               config_model=self.plugin_class().config_model)
+        return simulator_service(build, connector_table, fault, overrides=self.config_overrides(),
+                                 config_model=self.plugin_class().config_model)
 
     def config_overrides(self) -> dict[str, Any]:
         return {"write_back": {"fields": ["name", "phone"]}}
@@ -58,7 +59,7 @@ class TestToyChannelContract(ChannelContract):
     refused_recipient = "mallory"
 
     def service(self, fault: Fault | None = None) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        return sandbox_service(CHANNEL_APP, fault, config_model=self.plugin_class().config_model)
+        return simulator_service(build, channel_table, fault, config_model=self.plugin_class().config_model)
 
 
 # --- broken connectors: one rule each ---------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from crmhub.contract import (
     Page,
     PluginContext,
     PushResult,
-    SandboxApp,
     SandboxOptions,
     SourceRecord,
     StreamKind,
@@ -82,11 +81,14 @@ def build(options: SandboxOptions) -> Any:
     return FaultMiddleware(app, options.faults or FaultProfile())
 
 
-CONNECTOR_APP = SandboxApp(name="toy", title="Toy service", port_offset=90, build=build, config_section="connectors",
-                           config_name="toy", config=lambda url: {"plugin": "toy", "base_url": url, "token": TOKEN})
-CHANNEL_APP = SandboxApp(name="toy_chat", title="Toy chat", port_offset=91, build=build, config_section="channels",
-                         config_name="chat", config=lambda url: {"plugin": "toy_chat", "base_url": url,
-                                                                 "token": TOKEN})
+def connector_table(url: str) -> dict[str, Any]:
+    """The ``[connectors.<name>]`` table pointing the toy connector at a running toy service."""
+    return {"plugin": "toy", "base_url": url, "token": TOKEN}
+
+
+def channel_table(url: str) -> dict[str, Any]:
+    """The ``[channels.<name>]`` table pointing the toy channel at a running toy service."""
+    return {"plugin": "toy_chat", "base_url": url, "token": TOKEN}
 
 
 class ToyConfig(ConnectorConfig):
@@ -120,7 +122,7 @@ class ToyConnector(Connector[ToyConfig]):
     """Reads clients after the last id of each page; writes by id (or creates)."""
 
     config_model = ToyConfig
-    streams = (StreamSpec("clients", StreamKind.CLIENT, writable=True, fields=("name", "phone")),)
+    streams = (StreamSpec("clients", StreamKind.CLIENT, writable=True),)
 
     def __init__(self, config: ToyConfig, context: PluginContext) -> None:
         super().__init__(config, context)

@@ -38,6 +38,7 @@ Attributes and methods a subclass provides:
 ``pull_streams``          streams whose pulls are checked (default: all declared)
 ``push_streams``          streams whose pushes are checked (default: all ``writable``)
 ``outbound_records()``    sample writes for a writable stream, given the stream's pulled records
+``reread_streams``        streams read whole every run by design: their last cursor starts over, not checked
 ``resume_samples``        how many committed cursors to resume from per stream (default 6)
 ``name``                  the configured name (``[connectors.contract]``) key paths use
 ``log_exempt``            logger names of the service side, ignored by the secret check
@@ -48,7 +49,7 @@ Checks (``ConnectorContract``):
 
 * ``test_declares_streams`` — a `Connector` with a `ConnectorConfig` model, unique stream names; ``check()`` passes.
 * ``test_pull_resumes_from_every_cursor`` — a whole pull page by page; then from a sample of the committed cursors
-  (the last one included, for incremental streams) a new pull: the records before the cursor plus those after
+  (the last one included, except for ``reread_streams``) a new pull: the records before the cursor plus those after
   it are exactly the whole pull, no source id missing or repeated; some stream has at least two pages.
 * ``test_pages_commit_with_their_cursor`` — crmhub's own ingest code into a fresh SQLite store: stopped after page
   k, the store holds that page's cursor and pages 1…k; a new run resumes from the stored cursor and the store

@@ -35,7 +35,7 @@ FAULT_PROFILES: dict[Fault, FaultProfile] = {
 
 
 def start_simulator(build: Callable[[SandboxOptions], Any], *, world: Any = None, faults: FaultProfile | None = None,
-                    settings: dict[str, Any] | None = None, seed: int = 7, host: str = "127.0.0.1"
+                    settings: dict[str, Any] | None = None, seed: int = 0, host: str = "127.0.0.1"
                     ) -> ThreadedServer:
     """Build an ASGI simulator and serve it on a free loopback port, in a background thread.
 
@@ -85,20 +85,32 @@ def wrong_secrets(table: dict[str, Any], config_model: type[PluginConfig]) -> di
 
 
 @contextlib.contextmanager
-def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any = None,
-                    settings: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
-                    config_model: type[PluginConfig] | None = None) -> Iterator[dict[str, Any]]:
-    """Serve ``app`` (an HTTP `SandboxApp`) misbehaving as ``fault`` says; yield its config table plus
-    ``overrides``. ``AUTH_REJECTED`` needs ``config_model`` to find the secrets it changes."""
-    if app.protocol != "http":
-        raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
-    with start_simulator(app.build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None,
+def simulator_service(build: Callable[[SandboxOptions], Any], config: Callable[[str], dict[str, Any]],
+                      fault: Fault | None = None, *, world: Any = None, settings: dict[str, Any] | None = None,
+                      overrides: dict[str, Any] | None = None, config_model: type[PluginConfig] | None = None
+                      ) -> Iterator[dict[str, Any]]:
+    """Serve the ASGI simulator ``build`` makes, misbehaving as ``fault`` says (`FAULT_PROFILES`; for
+    ``AUTH_REJECTED``, healthy but with every secret of the table changed, which needs ``config_model``); yield
+    ``config(url)`` plus ``overrides``. A `PluginContract.service` in one line for a simulator with
+    `crmhub.sandbox.faults.FaultMiddleware`."""
+    with start_simulator(build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None,
                          settings=settings) as server:
-        table = {**app.config(server.url), **(overrides or {})}
+        table = {**config(server.url), **(overrides or {})}
         if fault is Fault.AUTH_REJECTED:
             assert config_model is not None, "AUTH_REJECTED needs the config model to find the secrets"
             table = wrong_secrets(table, config_model)
         yield table
+
+
+def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any = None,
+                    settings: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
+                    config_model: type[PluginConfig] | None = None) -> contextlib.AbstractContextManager[
+                        dict[str, Any]]:
+    """`simulator_service` for an HTTP `SandboxApp` a plugin offers (the default `PluginContract.service`)."""
+    if app.protocol != "http":
+        raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
+    return simulator_service(app.build, app.config, fault, world=world, settings=settings, overrides=overrides,
+                             config_model=config_model)
 
 
 @dataclass

@@ -22,6 +22,7 @@ def _world() -> World:
 class TestLedgerContract(ConnectorContract):
     plugin = "core_ledger"
     sandbox_app = "core_ledger"
+    reread_streams = ("loans",)  # days past due age daily: every run reads every loan
 
     def world(self) -> Any:
         return _world()
