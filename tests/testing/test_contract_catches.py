@@ -27,8 +27,7 @@ from toy import (
 from crmhub.contract import Channel, Cursor, DeliveryResult, OutboundMessage, OutboundRecord, PushResult, SourceRecord
 from crmhub.errors import RetriableError
 from crmhub.model import CorporateClient
-from crmhub.testing import ChannelContract, ConnectorContract, Fault
-from crmhub.testing.servers import simulator_service
+from crmhub.testing import ChannelContract, ConnectorContract, Fault, simulator_service
 
 
 class TestToyConnectorContract(ConnectorContract):

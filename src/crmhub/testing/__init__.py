@@ -78,10 +78,12 @@ and the secret and config checks above.
 `Fault` — what ``service(fault)`` must serve: ``UNAVAILABLE`` (every call a 5xx, or nothing listening),
 ``THROTTLED`` (the service's own "too many requests"), ``AUTH_REJECTED`` (credentials refused).
 
-Helpers (`crmhub.testing.servers`): ``start_simulator(build, world=, faults=, settings=)`` serves an ASGI
-simulator on a free loopback port; ``Simulators(build)`` is a pool stopped at the end of a test;
-``sandbox_service(app, fault)`` is the default ``service``; ``pull_all(connector, stream, cursor)`` reads a stream
-to its end (`Pull`: records, rejects, each page's cursor). `crmhub.testing.base` has ``capture_logs``,
+Helpers: ``start_simulator(build, world=, faults=, settings=)`` serves an ASGI simulator on a free loopback port;
+``Simulators(build)`` is a pool stopped at the end of a test; ``simulator_service(build, config, fault)`` is a
+whole ``service`` for a simulator wrapped in `crmhub.sandbox.faults.FaultMiddleware` (``sandbox_service(app,
+fault)``, in `crmhub.testing.servers`, the default one for a `SandboxApp`); ``pull_all(connector, stream, cursor)``
+reads a stream to its end (`Pull`: records, rejects, each page's cursor); ``client_writes(pulled, changes,
+new=)`` makes sample writes for ``outbound_records``. `crmhub.testing.base` has ``capture_logs``,
 ``secret_values`` and ``assert_no_secrets``.
 
 Run one check by name as any pytest test: ``pytest tests/test_conformance.py -k resumes``. A check that fails
@@ -94,6 +96,8 @@ from __future__ import annotations
 from crmhub.testing.base import Fault
 from crmhub.testing.channel import ChannelContract
 from crmhub.testing.connector import ConnectorContract
-from crmhub.testing.servers import Pull, Simulators, pull_all, start_simulator
+from crmhub.testing.records import Pull, client_writes, pull_all
+from crmhub.testing.servers import Simulators, simulator_service, start_simulator
 
-__all__ = ["ChannelContract", "ConnectorContract", "Fault", "Pull", "Simulators", "pull_all", "start_simulator"]
+__all__ = ["ChannelContract", "ConnectorContract", "Fault", "Pull", "Simulators", "client_writes", "pull_all",
+           "simulator_service", "start_simulator"]

@@ -31,7 +31,7 @@ from crmhub.contract import (
 )
 from crmhub.errors import FatalError, RetriableError
 from crmhub.testing.base import Fault, PluginContract, assert_no_secrets, capture_logs, run, secret_values
-from crmhub.testing.servers import Pull, page_ids, pull_all
+from crmhub.testing.records import Pull, page_ids, pull_all
 
 STORED_KINDS = (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION)
 """Stream kinds whose records land in ``source_record`` (the commit check counts them there)."""

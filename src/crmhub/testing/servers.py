@@ -1,5 +1,5 @@
 """Simulators on loopback for plugin tests: start one on a free port, keep a pool stopped at the end of a test,
-serve a `SandboxApp` with a `Fault`, read a whole stream.
+serve a `SandboxApp` with a `Fault`.
 
 These were copies in crmhub's own test folders (one per plugin); a plugin author needs the same, so they live here.
 Only HTTP (ASGI) simulators are served: an SMTP sandbox needs its own server (``crmhub_email.sandbox.serve_smtp``),
@@ -13,16 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmhub.contract import (
-    Connector,
-    Cursor,
-    Page,
-    PluginConfig,
-    RejectedRecord,
-    SandboxApp,
-    SandboxOptions,
-    SourceRecord,
-)
+from crmhub.contract import PluginConfig, SandboxApp, SandboxOptions
 from crmhub.sandbox.faults import FaultProfile
 from crmhub.sandbox.runner import ThreadedServer, free_port, serve_app_in_thread
 from crmhub.testing.base import Fault, secret_values
@@ -111,40 +102,3 @@ def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any =
         raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
     return simulator_service(app.build, app.config, fault, world=world, settings=settings, overrides=overrides,
                              config_model=config_model)
-
-
-@dataclass
-class Pull:
-    """Everything one pull of a stream gave: records, rejects, and each page's ``next_cursor`` in order."""
-
-    records: list[SourceRecord] = field(default_factory=list)
-    rejected: list[RejectedRecord] = field(default_factory=list)
-    cursors: list[Cursor | None] = field(default_factory=list)
-    page_ids: list[list[str]] = field(default_factory=list)
-    """Per page, the source ids it carried (records, then rejects that name one)."""
-
-    @property
-    def pages(self) -> int:
-        """How many pages the pull gave."""
-        return len(self.cursors)
-
-    @property
-    def last_cursor(self) -> Cursor | None:
-        """The cursor after the last page (``None`` when there was no page)."""
-        return self.cursors[-1] if self.cursors else None
-
-
-def page_ids(page: Page) -> list[str]:
-    """The source ids a page carries: its records, then the rejects that name one."""
-    return [r.source_id for r in page.records] + [r.source_id for r in page.rejected if r.source_id is not None]
-
-
-async def pull_all(connector: Connector[Any], stream: str, cursor: Cursor | None = None, **kwargs: Any) -> Pull:
-    """Read ``stream`` of ``connector`` from ``cursor`` to its end (``kwargs`` go to ``pull``, e.g. ``since``)."""
-    out = Pull()
-    async for page in connector.pull(stream, cursor, **kwargs):
-        out.records += page.records
-        out.rejected += page.rejected
-        out.cursors.append(page.next_cursor)
-        out.page_ids.append(page_ids(page))
-    return out

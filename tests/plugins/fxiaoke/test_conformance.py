@@ -10,7 +10,7 @@ from crmhub.contract import OutboundRecord, SourceRecord
 from crmhub.model import CorporateClient
 from crmhub.model.client import Rating, RiskSummary, Segment
 from crmhub.model.uscc import make
-from crmhub.testing import ConnectorContract
+from crmhub.testing import ConnectorContract, client_writes
 
 
 class TestFxiaokeContract(ConnectorContract):
@@ -27,10 +27,6 @@ class TestFxiaokeContract(ConnectorContract):
 
     def outbound_records(self, stream: str, pulled: Sequence[SourceRecord]) -> list[OutboundRecord]:
         risk = RiskSummary(rating=Rating.BB, segment=Segment.HIGH)
-        updates = [OutboundRecord(key=f"upd-{rec.source_id}", source_id=rec.source_id,
-                                  data=CorporateClient(name=rec.data.name, phone="0755-8888 0202",
-                                                       website="https://contract.example.cn", risk=risk),
-                                  fields=("phone", "website", "risk"))
-                   for rec in pulled[:2] if isinstance(rec.data, CorporateClient)]
         new = CorporateClient(name="合约测试贸易有限公司", uscc=make("91440300", "MA5CTR77"), risk=risk)
-        return [*updates, OutboundRecord(key="new-1", data=new, fields=("name", "uscc", "risk"))]
+        return client_writes(pulled, {"phone": "0755-8888 0202", "website": "https://contract.example.cn",
+                                      "risk": risk}, new=new)
