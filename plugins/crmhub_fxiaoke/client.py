@@ -41,12 +41,14 @@ class FxiaokeAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         token = await self.client.token.get()
+        self.client.adopt(token.extra)
         response = yield self.client.sign(request, token.value.get_secret_value())
         await response.aread()
         if _error_code(response) == codes.TOKEN_EXPIRED:
             self.client.token_rejections += 1
             self.client.token.invalidate(token.value.get_secret_value())
             token = await self.client.token.get()
+            self.client.adopt(token.extra)
             yield self.client.sign(request, token.value.get_secret_value())
 
 
@@ -127,7 +129,14 @@ class FxiaokeClient:
         self.corp_id = str(body.get("corpId") or self.corp_id or "")
         self.ea = str(body.get("ea") or self.ea or "")
         log.debug("fxiaoke %s: new token, expiresIn=%s", self.context.name, expires)
-        return token, float(expires), None
+        return token, float(expires), {"corpId": self.corp_id, "ea": self.ea}
+
+    def adopt(self, extra: dict[str, str] | None) -> None:
+        """Take the corpId and ea that came with a token another process minted (the shared token cache): a token
+        signed without its corpId is refused, and each process would mint its own under a 10-a-minute limit."""
+        if extra:
+            self.corp_id = extra.get("corpId") or self.corp_id
+            self.ea = extra.get("ea") or self.ea
 
     def sign(self, request: httpx.Request, token: str) -> httpx.Request:
         """The request with credentials where the configured auth style puts them."""

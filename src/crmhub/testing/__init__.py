@@ -38,6 +38,7 @@ Attributes and methods a subclass provides:
 ``pull_streams``          streams whose pulls are checked (default: all declared)
 ``push_streams``          streams whose pushes are checked (default: all ``writable``)
 ``outbound_records()``    sample writes for a writable stream, given the stream's pulled records
+``reread_streams``        streams read whole every run by design: their last cursor starts over, not checked
 ``resume_samples``        how many committed cursors to resume from per stream (default 6)
 ``name``                  the configured name (``[connectors.contract]``) key paths use
 ``log_exempt``            logger names of the service side, ignored by the secret check
@@ -48,7 +49,7 @@ Checks (``ConnectorContract``):
 
 * ``test_declares_streams`` — a `Connector` with a `ConnectorConfig` model, unique stream names; ``check()`` passes.
 * ``test_pull_resumes_from_every_cursor`` — a whole pull page by page; then from a sample of the committed cursors
-  (the last one included, for incremental streams) a new pull: the records before the cursor plus those after
+  (the last one included, except for ``reread_streams``) a new pull: the records before the cursor plus those after
   it are exactly the whole pull, no source id missing or repeated; some stream has at least two pages.
 * ``test_pages_commit_with_their_cursor`` — crmhub's own ingest code into a fresh SQLite store: stopped after page
   k, the store holds that page's cursor and pages 1…k; a new run resumes from the stored cursor and the store
@@ -77,10 +78,12 @@ and the secret and config checks above.
 `Fault` — what ``service(fault)`` must serve: ``UNAVAILABLE`` (every call a 5xx, or nothing listening),
 ``THROTTLED`` (the service's own "too many requests"), ``AUTH_REJECTED`` (credentials refused).
 
-Helpers (`crmhub.testing.servers`): ``start_simulator(build, world=, faults=, settings=)`` serves an ASGI
-simulator on a free loopback port; ``Simulators(build)`` is a pool stopped at the end of a test;
-``sandbox_service(app, fault)`` is the default ``service``; ``pull_all(connector, stream, cursor)`` reads a stream
-to its end (`Pull`: records, rejects, each page's cursor). `crmhub.testing.base` has ``capture_logs``,
+Helpers: ``start_simulator(build, world=, faults=, settings=)`` serves an ASGI simulator on a free loopback port;
+``Simulators(build)`` is a pool stopped at the end of a test; ``simulator_service(build, config, fault)`` is a
+whole ``service`` for a simulator wrapped in `crmhub.sandbox.faults.FaultMiddleware` (``sandbox_service(app,
+fault)``, in `crmhub.testing.servers`, the default one for a `SandboxApp`); ``pull_all(connector, stream, cursor)``
+reads a stream to its end (`Pull`: records, rejects, each page's cursor); ``client_writes(pulled, changes,
+new=)`` makes sample writes for ``outbound_records``. `crmhub.testing.base` has ``capture_logs``,
 ``secret_values`` and ``assert_no_secrets``.
 
 Run one check by name as any pytest test: ``pytest tests/test_conformance.py -k resumes``. A check that fails
@@ -93,6 +96,8 @@ from __future__ import annotations
 from crmhub.testing.base import Fault
 from crmhub.testing.channel import ChannelContract
 from crmhub.testing.connector import ConnectorContract
-from crmhub.testing.servers import Pull, Simulators, pull_all, start_simulator
+from crmhub.testing.records import Pull, client_writes, pull_all
+from crmhub.testing.servers import Simulators, simulator_service, start_simulator
 
-__all__ = ["ChannelContract", "ConnectorContract", "Fault", "Pull", "Simulators", "pull_all", "start_simulator"]
+__all__ = ["ChannelContract", "ConnectorContract", "Fault", "Pull", "Simulators", "client_writes", "pull_all",
+           "simulator_service", "start_simulator"]

@@ -1,5 +1,5 @@
 """Simulators on loopback for plugin tests: start one on a free port, keep a pool stopped at the end of a test,
-serve a `SandboxApp` with a `Fault`, read a whole stream.
+serve a `SandboxApp` with a `Fault`.
 
 These were copies in crmhub's own test folders (one per plugin); a plugin author needs the same, so they live here.
 Only HTTP (ASGI) simulators are served: an SMTP sandbox needs its own server (``crmhub_email.sandbox.serve_smtp``),
@@ -13,15 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmhub.contract import (
-    Connector,
-    Cursor,
-    PluginConfig,
-    RejectedRecord,
-    SandboxApp,
-    SandboxOptions,
-    SourceRecord,
-)
+from crmhub.contract import PluginConfig, SandboxApp, SandboxOptions
 from crmhub.sandbox.faults import FaultProfile
 from crmhub.sandbox.runner import ThreadedServer, free_port, serve_app_in_thread
 from crmhub.testing.base import Fault, secret_values
@@ -34,7 +26,7 @@ FAULT_PROFILES: dict[Fault, FaultProfile] = {
 
 
 def start_simulator(build: Callable[[SandboxOptions], Any], *, world: Any = None, faults: FaultProfile | None = None,
-                    settings: dict[str, Any] | None = None, seed: int = 7, host: str = "127.0.0.1"
+                    settings: dict[str, Any] | None = None, seed: int = 0, host: str = "127.0.0.1"
                     ) -> ThreadedServer:
     """Build an ASGI simulator and serve it on a free loopback port, in a background thread.
 
@@ -84,50 +76,29 @@ def wrong_secrets(table: dict[str, Any], config_model: type[PluginConfig]) -> di
 
 
 @contextlib.contextmanager
-def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any = None,
-                    settings: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
-                    config_model: type[PluginConfig] | None = None) -> Iterator[dict[str, Any]]:
-    """Serve ``app`` (an HTTP `SandboxApp`) misbehaving as ``fault`` says; yield its config table plus
-    ``overrides``. ``AUTH_REJECTED`` needs ``config_model`` to find the secrets it changes."""
-    if app.protocol != "http":
-        raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
-    with start_simulator(app.build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None,
+def simulator_service(build: Callable[[SandboxOptions], Any], config: Callable[[str], dict[str, Any]],
+                      fault: Fault | None = None, *, world: Any = None, settings: dict[str, Any] | None = None,
+                      overrides: dict[str, Any] | None = None, config_model: type[PluginConfig] | None = None
+                      ) -> Iterator[dict[str, Any]]:
+    """Serve the ASGI simulator ``build`` makes, misbehaving as ``fault`` says (`FAULT_PROFILES`; for
+    ``AUTH_REJECTED``, healthy but with every secret of the table changed, which needs ``config_model``); yield
+    ``config(url)`` plus ``overrides``. A `PluginContract.service` in one line for a simulator with
+    `crmhub.sandbox.faults.FaultMiddleware`."""
+    with start_simulator(build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None,
                          settings=settings) as server:
-        table = {**app.config(server.url), **(overrides or {})}
+        table = {**config(server.url), **(overrides or {})}
         if fault is Fault.AUTH_REJECTED:
             assert config_model is not None, "AUTH_REJECTED needs the config model to find the secrets"
             table = wrong_secrets(table, config_model)
         yield table
 
 
-@dataclass
-class Pull:
-    """Everything one pull of a stream gave: records, rejects, and each page's ``next_cursor`` in order."""
-
-    records: list[SourceRecord] = field(default_factory=list)
-    rejected: list[RejectedRecord] = field(default_factory=list)
-    cursors: list[Cursor | None] = field(default_factory=list)
-    page_ids: list[list[str]] = field(default_factory=list)
-    """Per page, the source ids it carried (records, then rejects that name one)."""
-
-    @property
-    def pages(self) -> int:
-        """How many pages the pull gave."""
-        return len(self.cursors)
-
-    @property
-    def last_cursor(self) -> Cursor | None:
-        """The cursor after the last page (``None`` when there was no page)."""
-        return self.cursors[-1] if self.cursors else None
-
-
-async def pull_all(connector: Connector[Any], stream: str, cursor: Cursor | None = None, **kwargs: Any) -> Pull:
-    """Read ``stream`` of ``connector`` from ``cursor`` to its end (``kwargs`` go to ``pull``, e.g. ``since``)."""
-    out = Pull()
-    async for page in connector.pull(stream, cursor, **kwargs):
-        out.records += page.records
-        out.rejected += page.rejected
-        out.cursors.append(page.next_cursor)
-        out.page_ids.append([r.source_id for r in page.records] +
-                            [r.source_id for r in page.rejected if r.source_id is not None])
-    return out
+def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any = None,
+                    settings: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
+                    config_model: type[PluginConfig] | None = None) -> contextlib.AbstractContextManager[
+                        dict[str, Any]]:
+    """`simulator_service` for an HTTP `SandboxApp` a plugin offers (the default `PluginContract.service`)."""
+    if app.protocol != "http":
+        raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
+    return simulator_service(app.build, app.config, fault, world=world, settings=settings, overrides=overrides,
+                             config_model=config_model)
