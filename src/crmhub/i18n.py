@@ -82,8 +82,8 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "plugin_created_connector": {
         "en": "Created connector package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
               "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
-        "zh": "已创建连接器包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && python -m pytest"
-              " —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
+        "zh": "已创建连接器包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && "
+              "python -m pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
     },
     "plugin_created_channel": {
         "en": "Created channel package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
