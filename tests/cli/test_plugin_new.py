@@ -79,6 +79,12 @@ def test_generated_packages_pass_their_own_tests_and_the_kit(tmp_path: Path, cli
     runs = {package: subprocess.Popen([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"], cwd=package,
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for package in (connector, channel)}  # both at once: the two cores are shared, the waits are not
+    listed = subprocess.run([sys.executable, "-m", "crmhub.cli", "plugins", "list"], env={**env, "COLUMNS": "300"},
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 0, listed.stderr
+    for line in ("connectors: csv_files; simulators: csv_files", "channels: dingtalk; simulators: dingtalk"):
+        assert line in listed.stdout, listed.stdout  # the core's own registry loads both through the entry point
+    assert "not loaded" not in listed.stdout
     outputs = {package.name: runs[package].communicate(timeout=300)[0] for package in runs}
     for package, proc in runs.items():
         output = outputs[package.name]
