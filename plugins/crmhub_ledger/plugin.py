@@ -1,11 +1,14 @@
-"""Hook implementations of the ``core_ledger`` plugin (entry point ``core_ledger = "crmhub_ledger.plugin"``)."""
+"""Hook implementations of the ``core_ledger`` plugin (entry point ``core_ledger = "crmhub_ledger.plugin"``): the
+connector, the Fineract-shaped simulator and the MT940 / camt.053 statement importer (``crmhub ledger import``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from crmhub.contract import Connector, SandboxApp, SandboxOptions
 from crmhub.hookspecs import hookimpl
+from crmhub.importers import StatementImporter, StatementResult
 from crmhub_ledger.connector import LedgerConnector
 
 
@@ -31,3 +34,26 @@ def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fineract-shaped ledger simulator."""
     return [SandboxApp(name="core_ledger", title="Core banking ledger (Fineract)", port_offset=2, build=_build,
                        config_section="connectors", config_name="ledger", config=_config)]
+
+
+def _accepts(head: bytes) -> bool:
+    from crmhub_ledger.statements import detect_format
+
+    try:
+        detect_format(head)
+    except ValueError:
+        return False
+    return True
+
+
+def _import_file(store: Any, file: Path, account: str | None, connector: str) -> list[StatementResult]:
+    from crmhub_ledger.statements.booking import import_file
+
+    return import_file(store, file, account, connector)
+
+
+@hookimpl
+def crmhub_statement_importers() -> list[StatementImporter]:
+    """SWIFT MT940/MT942 and ISO 20022 camt.053/052, recognised by content."""
+    return [StatementImporter(name="core_ledger", formats=("mt940", "camt.053"), accepts=_accepts,
+                              import_file=_import_file)]

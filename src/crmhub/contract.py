@@ -61,14 +61,13 @@ class StreamKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """One stream a connector offers and what it can do."""
+    """One stream a connector offers: its name, what its records are (``kind``, which tells the engine where they
+    go) and whether write-back may plan writes to it (``writable``; `Connector.writable_fields` narrows the fields).
+    """
 
     name: str
     kind: StreamKind
-    incremental: bool = True
     writable: bool = False
-    fields: tuple[str, ...] = ()
-    description: str = ""
 
 
 class SourceRecord(BaseModel):

@@ -28,6 +28,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
+    from crmhub.importers import StatementImporter
     from crmhub.model import CorporateClient, RiskAssessment
 
 PROJECT = "crmhub"
@@ -63,6 +64,15 @@ def crmhub_sandbox_apps() -> list[SandboxApp]:  # type: ignore[empty-body]
 @hookspec
 def crmhub_risk_factors() -> list[RiskFactor]:  # type: ignore[empty-body]
     """Return extra scorecard factors; a factor is used once the scorecard config gives it bins and points."""
+
+
+@hookspec
+def crmhub_statement_importers() -> list[StatementImporter]:  # type: ignore[empty-body]
+    """Return bank-statement importers for ``crmhub ledger import`` (`crmhub.importers.StatementImporter`).
+
+    The core picks the importer whose ``accepts`` recognises the file's first bytes; an importer name offered by
+    two plugins is a load error naming both.
+    """
 
 
 # --- events -------------------------------------------------------------------------------------------------

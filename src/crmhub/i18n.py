@@ -56,6 +56,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "provides_channels": {"en": "channels", "zh": "通知渠道"},
     "provides_sandboxes": {"en": "simulators", "zh": "模拟器"},
     "provides_factors": {"en": "risk factors", "zh": "风险因子"},
+    "provides_importers": {"en": "statement importers", "zh": "对账单导入"},
     # db
     "db_upgraded": {"en": "Store {url} is at revision {rev}", "zh": "存储 {url} 已升级到版本 {rev}"},
     # connectors check

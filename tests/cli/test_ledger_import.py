@@ -75,3 +75,52 @@ def test_bad_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture
     """A missing file exits 2 naming it."""
     assert main(["ledger", "import", str(tmp_path / "nope.xml"), "-c", str(_config(tmp_path))]) == 2
     assert "nope.xml" in capsys.readouterr().err
+
+
+def test_without_an_importer_plugin_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The core names no statement format: with the ledger plugin disabled no importer is offered, and the error
+    (zh and en) says which hook and which plugin — a plugin error (exit 1), no traceback."""
+    cfg = _config(tmp_path)
+    monkeypatch.setenv("CRMHUB_DISABLE_PLUGINS", "core_ledger")
+    assert main(["--lang", "en", "ledger", "import", str(ISO), "-c", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "no installed plugin offers statement import" in err and "core_ledger" in err
+    assert "Traceback" not in err
+    assert main(["--lang", "zh", "ledger", "import", str(ISO), "-c", str(cfg)]) == 1
+    assert "没有已安装的插件提供对账单导入" in capsys.readouterr().err
+
+
+def test_the_importer_is_chosen_by_the_file_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """With several importers, the one whose ``accepts`` recognises the file books it; a file none recognises is an
+    error listing the formats the installed plugins read."""
+    from crmhub import hookimpl, plugins
+    from crmhub.importers import StatementImporter, StatementResult
+
+    booked: list[str] = []
+
+    class CsvImporter:
+        @hookimpl
+        def crmhub_statement_importers(self) -> list[StatementImporter]:
+            def book(store: object, file: Path, account: str | None, connector: str) -> list[StatementResult]:
+                booked.append(file.name)
+                return [StatementResult(file=str(file), statement="csv-1", account="A", format="csv", entries=1,
+                                        inserted=1)]
+
+            return [StatementImporter(name="csv", formats=("csv",), accepts=lambda head: head.startswith(b"date,"),
+                                      import_file=book)]
+
+    original = plugins.load
+    monkeypatch.setattr(plugins, "load", lambda extra=None: original(extra=[("csv_plugin", CsvImporter())]))
+    cfg = _config(tmp_path)
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,amount\n2024-01-02,3.00\n", encoding="utf-8")
+    assert main(["--lang", "en", "ledger", "import", str(csv), "-c", str(cfg), "--json"]) == 0
+    assert booked == ["s.csv"] and json.loads(capsys.readouterr().out)["format"] == "csv"
+    assert main(["--lang", "en", "ledger", "import", str(ISO), "-c", str(cfg), "--json"]) == 0
+    assert booked == ["s.csv"] and json.loads(capsys.readouterr().out)["entries"] == 3
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\n", encoding="utf-8")
+    assert main(["--lang", "en", "ledger", "import", str(other), "-c", str(cfg)]) == 2
+    assert "not a statement format an installed plugin reads (mt940, camt.053, csv)" in capsys.readouterr().err

@@ -10,8 +10,6 @@ A line already stored is never updated: evidence is not overwritten.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
 from crmhub.i18n import t
+from crmhub.importers import StatementResult
 from crmhub.model import Direction
 from crmhub.store import Store
 from crmhub.store.tables import LedgerAccount, LedgerTransaction
@@ -41,39 +40,6 @@ class StatementRejected(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-
-
-@dataclass(slots=True)
-class StatementResult:
-    """What happened to one statement of a file (one JSON line of ``crmhub ledger import --json``)."""
-
-    file: str
-    statement: str
-    account: str
-    status: str = "imported"
-    """``imported`` (new lines stored), ``already_imported`` (every line was stored before), ``empty`` (no booked
-    lines), ``rejected`` (nothing of it stored; see ``error``)."""
-    format: str | None = None
-    statement_id: str | None = None
-    currency: str | None = None
-    opening_date: date | None = None
-    closing_date: date | None = None
-    entries: int = 0
-    inserted: int = 0
-    already_present: int = 0
-    from_other_statement: int = 0
-    matched_account: bool = False
-    ties_out: bool | None = None
-    error: str | None = None
-    hint: str | None = None
-    notes: list[str] = field(default_factory=list)
-    more_notes: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["opening_date"] = self.opening_date.isoformat() if self.opening_date else None
-        out["closing_date"] = self.closing_date.isoformat() if self.closing_date else None
-        return out
 
 
 def _ledger_account(session: Session, connector: str, key: str) -> LedgerAccount | None:
