@@ -64,7 +64,7 @@ def test_hookimpl_with_unknown_argument_is_rejected() -> None:
 
     class Bad:
         @hookimpl
-        def crmhub_run_finished(self, report: dict[str, Any], colour: str) -> None:
+        def crmhub_run_finished(self, report: object, colour: str) -> None:
             return None
 
     with pytest.raises(PluginError, match=r"'bad'.*crmhub_run_finished"):

@@ -50,7 +50,9 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
         RetriableError,
         StoreError,
     )
+    from crmhub.events import RaisedAlert
     from crmhub.hookspecs import hookimpl
+    from crmhub.importers import StatementImporter, StatementResult
     from crmhub.model import (
         AccountSubStatus,
         Address,
@@ -142,6 +144,9 @@ _LAZY: dict[str, str] = {
     "Shareholder": "crmhub.model",
     "Transaction": "crmhub.model",
     "Uscc": "crmhub.model",
+    "RaisedAlert": "crmhub.events",
+    "StatementImporter": "crmhub.importers",
+    "StatementResult": "crmhub.importers",
     "hookimpl": "crmhub.hookspecs",
 }
 
@@ -185,6 +190,7 @@ __all__ = [
     "Preferences",
     "PushResult",
     "QuotaExhaustedError",
+    "RaisedAlert",
     "RateLimitedError",
     "Rating",
     "RatingOverride",
@@ -201,6 +207,8 @@ __all__ = [
     "Segment",
     "Shareholder",
     "SourceRecord",
+    "StatementImporter",
+    "StatementResult",
     "StoreError",
     "StreamKind",
     "StreamSpec",
