@@ -32,7 +32,7 @@ def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fineract-shaped ledger simulator."""
-    return [SandboxApp(name="core_ledger", title="Core banking ledger (Fineract)", port_offset=2, build=_build,
+    return [SandboxApp(name="core_ledger", title="Core banking ledger (Fineract)", preferred_offset=2, build=_build,
                        config_section="connectors", config_name="ledger", config=_config)]
 
 

@@ -55,8 +55,6 @@ class ZohoConnector(Connector[ZohoConfig]):
 
     def __init__(self, config: ZohoConfig, context: PluginContext, *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if not isinstance(config, ZohoConfig):
-            config = ZohoConfig.model_validate(config.model_dump())
         super().__init__(config, context)
         self.mapper = ZohoMapper(config)
         self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport,

@@ -279,6 +279,16 @@ class PluginContext:
 ConfigT = TypeVar("ConfigT", bound=PluginConfig)
 
 
+def _check_config(cls: type, model: type[PluginConfig], config: object) -> None:
+    """A connector or channel gets its config already validated, once, by the core (`crmhub.config` validates each
+    ``[connectors.<name>]`` / ``[channels.<name>]`` table against the plugin's ``config_model`` and reports every
+    problem with its key path), so the plugin never re-validates. Anything else is a programming error."""
+    if not isinstance(config, model):
+        raise TypeError(f"{cls.__name__} needs its config as a validated {model.__name__}, not "
+                        f"{type(config).__name__}: build it with {model.__name__}.model_validate(table) or "
+                        "crmhub.config.parse_settings")
+
+
 class Connector(ABC, Generic[ConfigT]):
     """An adapter for one outside system of record. Subclass it, declare ``config_model`` and ``streams``.
 
@@ -289,6 +299,7 @@ class Connector(ABC, Generic[ConfigT]):
     streams: ClassVar[tuple[StreamSpec, ...]] = ()
 
     def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        _check_config(type(self), self.config_model, config)
         self.config = config
         self.context = context
 
@@ -384,6 +395,7 @@ class Channel(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[ChannelConfig]] = ChannelConfig
 
     def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        _check_config(type(self), self.config_model, config)
         self.config = config
         self.context = context
 
@@ -488,16 +500,25 @@ class SandboxApp:
     ``build`` returns an ASGI application for ``protocol="http"``; for ``protocol="smtp"`` it returns an
     aiosmtpd handler. ``config`` turns the running simulator's base URL (or ``host:port`` for SMTP) into the
     ``[connectors.<config_name>]`` or ``[channels.<config_name>]`` table that points crmhub at it.
+
+    The core allocates the ports (`crmhub.sandbox.serve.allocate_offsets`): each app gets ``--port-base`` plus its
+    ``preferred_offset`` when no app before it took that offset, otherwise (or without a preference) the lowest
+    free offset — so a third-party simulator never has to know the others' ports. ``extra_config`` holds other
+    tables the written config needs for this simulator to be useful (e.g. the SMTP sandbox's ``[notify.groups]``
+    AML mailbox); ``pacing`` maps a ``--speed`` factor to keys set alike in the simulator's settings and its
+    config table (shortened rate-limit windows, matched on both sides).
     """
 
     name: str
     title: str
-    port_offset: int
     build: Callable[[SandboxOptions], Any]
     config_section: Literal["connectors", "channels"]
     config_name: str
     config: Callable[[str], dict[str, Any]]
     protocol: Literal["http", "smtp"] = "http"
+    preferred_offset: int | None = None
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+    pacing: Callable[[float], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
