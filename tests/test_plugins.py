@@ -166,3 +166,44 @@ def test_the_ledger_plugin_offers_a_statement_importer() -> None:
     assert not importer.accepts(b"name,amount\n")
     info = next(p for p in registry.plugins if p.name == "core_ledger")
     assert info.statement_importers == ["core_ledger"]
+
+
+def test_a_channel_says_how_it_reaches_a_relationship_manager() -> None:
+    """The notification routing asks the channel's config model, never the plugin's name, how ``rm`` is addressed."""
+    from crmhub.contract import ChannelConfig
+    from crmhub.notify.recipients import Manager, resolve
+    from crmhub.notify.settings import NotifySettings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = load()
+    by_plugin = {key: cls.config_model.rm_address for key, cls in registry.channels.items()}
+    assert by_plugin == {"email": "email", "wechat_work": "user_id"}
+    assert ChannelConfig.rm_address == "user_id"  # a third-party chat channel's default
+    manager = Manager(name="张三", user_id=None, email="zhang.san@bank.example")
+    ns = NotifySettings()
+    assert resolve("rm", "email", ns, manager).addresses == ("zhang.san@bank.example",)
+    assert resolve("rm", "user_id", ns, manager).addresses == ("zhang.san",)
+
+
+def test_a_connector_gets_the_config_the_core_validated() -> None:
+    """The core validates each plugin's config once (`crmhub.config`); a connector or channel handed anything else
+    (a plain dict, the base model) is a programming error saying how to build the right one."""
+    from crmhub.config import parse_settings
+    from crmhub.contract import ConnectorConfig, PluginContext
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = load()
+    zoho = registry.connectors["zoho_crm"]
+    settings = parse_settings({"connectors": {"z": {
+        "plugin": "zoho_crm", "accounts_url": "https://accounts.zoho.com.cn", "client_id": "id",
+        "client_secret": "secret", "refresh_token": "token"}}}, registry)
+    connector = zoho(settings.connectors["z"], PluginContext(name="z"))
+    assert connector.config is settings.connectors["z"]  # used as validated, not validated again
+    with pytest.raises(TypeError, match=r"ZohoConnector needs its config as a validated ZohoConfig, not "
+                                        r"ConnectorConfig: build it with ZohoConfig.model_validate"):
+        zoho(ConnectorConfig(plugin="zoho_crm"), PluginContext(name="z"))
+    email = registry.channels["email"]
+    with pytest.raises(TypeError, match=r"EmailChannel needs its config as a validated EmailConfig, not dict"):
+        email({"plugin": "email"}, PluginContext(name="mail"))

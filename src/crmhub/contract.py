@@ -204,7 +204,15 @@ class ConnectorConfig(PluginConfig):
 
 
 class ChannelConfig(PluginConfig):
-    """Config keys every channel has, beside its own."""
+    """Config keys every channel has, beside its own.
+
+    ``rm_address`` says how the channel reaches a client's relationship manager (the ``rm`` recipient of
+    ``[notify]`` routes): ``"user_id"`` — the RM's user id on the service, from ``[notify.directory]`` or the CRM
+    owner record (a WeCom UserID, a DingTalk userid …); ``"email"`` — the RM's email address from the CRM owner
+    record. A channel's config model sets it; the core's notification routing reads it and names no channel.
+    """
+
+    rm_address: ClassVar[Literal["user_id", "email"]] = "user_id"
 
 
 @dataclass(slots=True)
