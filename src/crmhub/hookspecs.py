@@ -62,7 +62,8 @@ def crmhub_register_channels() -> dict[str, type[Channel[Any]]]:  # type: ignore
 def crmhub_sandbox_apps() -> list[SandboxApp]:  # type: ignore[empty-body]
     """Return simulators of the services this plugin adapts, for ``crmhub sandbox serve`` and the tests.
 
-    Each `SandboxApp` says its port offset from ``--port-base`` and how to point a config at it.
+    Each `SandboxApp` says how to build it and how to point a config at it; the core allocates its port (its
+    ``preferred_offset`` from ``--port-base`` when free) — see `crmhub.contract.SandboxApp`.
     """
 
 
