@@ -33,7 +33,8 @@ def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fineract-shaped ledger simulator."""
     return [SandboxApp(name="core_ledger", title="Core banking ledger (Fineract)", preferred_offset=2, build=_build,
-                       config_section="connectors", config_name="ledger", config=_config)]
+                       config_section="connectors", config_name="ledger", config=_config,
+                       world_view="ledger")]
 
 
 def _accepts(head: bytes) -> bool:

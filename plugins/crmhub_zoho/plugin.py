@@ -33,4 +33,4 @@ def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Zoho CRM v8 simulator (OAuth and API on one base URL)."""
     return [SandboxApp(name="zoho_crm", title="Zoho CRM v8", preferred_offset=0, build=_build,
-                       config_section="connectors", config_name="zoho", config=_config)]
+                       config_section="connectors", config_name="zoho", config=_config, world_view="zoho")]

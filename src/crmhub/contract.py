@@ -514,7 +514,8 @@ class SandboxApp:
     free offset — so a third-party simulator never has to know the others' ports. ``extra_config`` holds other
     tables the written config needs for this simulator to be useful (e.g. the SMTP sandbox's ``[notify.groups]``
     AML mailbox); ``pacing`` maps a ``--speed`` factor to keys set alike in the simulator's settings and its
-    config table (shortened rate-limit windows, matched on both sides).
+    config table (shortened rate-limit windows, matched on both sides); ``world_view`` names the world's view it
+    serves.
     """
 
     name: str
@@ -527,6 +528,9 @@ class SandboxApp:
     preferred_offset: int | None = None
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     pacing: Callable[[float], dict[str, Any]] | None = None
+    world_view: str | None = None
+    """The view of the synthetic world this simulator serves (a system of `crmhub.sandbox.world.World`), so the
+    world's ground truth — (view, native id, company) — is read against the records of connector ``config_name``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,3 +214,17 @@ def test_simulator_settings_from_the_command_line(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CRMHUB_LANG", "zh")
     with pytest.raises(InputError, match=r"没有名为 'ledger' 的模拟器"):
         _simulator_settings(["ledger.detail=false"], ["core_ledger"])
+
+
+def test_ground_truth_is_read_per_connector_through_the_view_an_app_serves() -> None:
+    """The world's truth names its views; each app's ``world_view`` says which connector's records those are, so the
+    demo's matching score does not depend on a connector being named like a view."""
+    from crmhub.sandbox.serve import truth_by_connector
+
+    apps = [replace(http_app(0, "my_crm"), world_view="zoho"), replace(http_app(1, "bank"), world_view="ledger"),
+            smtp_app()]
+    truth = [("zoho", "Z1", 0), ("fxiaoke", "F1", 0), ("ledger", "1", 0), ("ledger", "2", 1)]
+    assert list(truth_by_connector(apps, truth)) == [("my_crm", "Z1", 0), ("bank", "1", 0), ("bank", "2", 1)]
+    world = World(seed=3, clients=30)
+    registry_like = [replace(http_app(0, "zoho"), world_view="zoho")]
+    assert {c for c, _, _ in truth_by_connector(registry_like, world.truth())} == {"zoho"}

@@ -201,6 +201,7 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, port_base: int, cli
     from crmhub.cli.sync_cmds import build_engine
     from crmhub.config import parse_settings
     from crmhub.reporting import render_html, render_report
+    from crmhub.sandbox.serve import truth_by_connector
     from crmhub.sandbox.world import World
     from crmhub.store import Store
     from crmhub.sync.evaluation import matching_quality
@@ -226,7 +227,8 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, port_base: int, cli
         html = workdir / f"report-{second.run_id}.html"
         html.write_text(render_html(second, lang), encoding="utf-8")
         with store.begin() as s:
-            quality = matching_quality(s, World(seed=seed, clients=clients).truth())
+            truth = truth_by_connector(registry.sandbox_apps, World(seed=seed, clients=clients).truth())
+            quality = matching_quality(s, truth)
         _console_logins(store, workdir)
     finally:
         store.dispose()

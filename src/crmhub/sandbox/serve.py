@@ -19,7 +19,7 @@ import random
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -191,6 +191,17 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def truth_by_connector(apps: Sequence[SandboxApp], truth: Iterable[tuple[str, str, int]]
+                       ) -> Iterator[tuple[str, str, int]]:
+    """The world's ground truth (view, native id, company key) as (connector name, native id, company key), through
+    each app's ``world_view`` → ``config_name`` (records of views no app serves are left out)."""
+    connector = {app.world_view: app.config_name for app in apps
+                 if app.world_view is not None and app.config_section == "connectors"}
+    for view, source_id, key in truth:
+        if view in connector:
+            yield connector[view], source_id, key
 
 
 def allocate_offsets(apps: Sequence[SandboxApp]) -> dict[str, int]:
