@@ -1,14 +1,13 @@
 """Hook implementations of the ``core_ledger`` plugin (entry point ``core_ledger = "crmhub_ledger.plugin"``): the
-connector, the Fineract-shaped simulator and the MT940 / camt.053 statement importer (``crmhub ledger import``)."""
+connector, the Fineract-shaped simulator and the MT940 / camt.053 statement parsers (``crmhub ledger import``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from crmhub.contract import Connector, SandboxApp, SandboxOptions
 from crmhub.hookspecs import hookimpl
-from crmhub.importers import StatementImporter, StatementResult
+from crmhub.statements import StatementImporter
 from crmhub_ledger.connector import LedgerConnector
 
 
@@ -47,14 +46,10 @@ def _accepts(head: bytes) -> bool:
     return True
 
 
-def _import_file(store: Any, file: Path, account: str | None, connector: str) -> list[StatementResult]:
-    from crmhub_ledger.statements.booking import import_file
-
-    return import_file(store, file, account, connector)
-
-
 @hookimpl
 def crmhub_statement_importers() -> list[StatementImporter]:
     """SWIFT MT940/MT942 and ISO 20022 camt.053/052, recognised by content."""
+    from crmhub_ledger.statements import read_statements
+
     return [StatementImporter(name="core_ledger", formats=("mt940", "camt.053"), accepts=_accepts,
-                              import_file=_import_file)]
+                              read=read_statements)]

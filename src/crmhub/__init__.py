@@ -52,7 +52,6 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
     )
     from crmhub.events import RaisedAlert
     from crmhub.hookspecs import hookimpl
-    from crmhub.importers import StatementImporter, StatementResult
     from crmhub.model import (
         AccountSubStatus,
         Address,
@@ -80,6 +79,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
         Transaction,
         Uscc,
     )
+    from crmhub.statements import StatementImporter, StatementResult
 
 # name -> module; resolved on first access (PEP 562), so `import crmhub.errors` stays cheap
 _LAZY: dict[str, str] = {
@@ -145,8 +145,8 @@ _LAZY: dict[str, str] = {
     "Transaction": "crmhub.model",
     "Uscc": "crmhub.model",
     "RaisedAlert": "crmhub.events",
-    "StatementImporter": "crmhub.importers",
-    "StatementResult": "crmhub.importers",
+    "StatementImporter": "crmhub.statements",
+    "StatementResult": "crmhub.statements",
     "hookimpl": "crmhub.hookspecs",
 }
 

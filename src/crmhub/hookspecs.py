@@ -32,8 +32,8 @@ import pluggy
 if TYPE_CHECKING:
     from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
     from crmhub.events import RaisedAlert
-    from crmhub.importers import StatementImporter
     from crmhub.model import CorporateClient, RiskAssessment
+    from crmhub.statements import StatementImporter
     from crmhub.sync.report import RunReport
 
 PROJECT = "crmhub"
@@ -74,10 +74,11 @@ def crmhub_risk_factors() -> list[RiskFactor]:  # type: ignore[empty-body]
 
 @hookspec
 def crmhub_statement_importers() -> list[StatementImporter]:  # type: ignore[empty-body]
-    """Return bank-statement importers for ``crmhub ledger import`` (`crmhub.importers.StatementImporter`).
+    """Return bank-statement parsers for ``crmhub ledger import`` (`crmhub.statements.StatementImporter`).
 
-    The core picks the importer whose ``accepts`` recognises the file's first bytes; an importer name offered by
-    two plugins is a load error naming both.
+    The core reads a file with the importer whose ``accepts`` recognises its first bytes and books what it yields
+    itself (line identity, re-import, tie-out: `crmhub.sync.statement_booking`), so a parser never touches the
+    store. An importer name offered by two plugins is a load error naming both.
     """
 
 

@@ -22,7 +22,7 @@ import pluggy
 from crmhub import hookspecs
 from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
 from crmhub.errors import PluginError
-from crmhub.importers import StatementImporter
+from crmhub.statements import StatementImporter
 
 ENTRY_POINT_GROUP = "crmhub.plugins"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -91,35 +92,72 @@ def test_without_an_importer_plugin_the_error_says_what_to_install(tmp_path: Pat
     assert "没有已安装的插件提供对账单导入" in capsys.readouterr().err
 
 
+class _CsvStatement:
+    """A one-statement CSV file (``date,amount`` lines, credits positive), as a third-party parser would read it."""
+
+    def __init__(self, file: Path, account: str | None) -> None:
+        self.file, self.account = file, account or "CSV-1"
+        self.label, self.account_hint, self.statement_hint, self.opening_hint = f"{file.name}", self.account, "1", ""
+        self.lines = [line.split(",") for line in file.read_text(encoding="utf-8").splitlines()[1:] if line]
+
+    def batches(self) -> Any:
+        from datetime import date
+        from decimal import Decimal
+
+        from crmhub.model import Direction, Money, Transaction
+        from crmhub.statements.model import StatementLine
+
+        out = []
+        for n, (day, amount) in enumerate(self.lines, start=2):
+            value = Decimal(amount)
+            tx = Transaction(source_id=f"csv-{n}", account_source_id=self.account, booking_date=date.fromisoformat(day),
+                             amount=Money(amount=abs(value), currency="CNY"),
+                             direction=Direction.CREDIT if value > 0 else Direction.DEBIT)
+            out.append(StatementLine(tx, reference=f"line {n}", where=f"{self.file}:{n}"))
+        yield out
+
+    def summary(self) -> Any:
+        from crmhub.statements.model import Statement
+
+        return Statement(format="csv", source=str(self.file), statement_id="1", account=self.account, currency="CNY",
+                         transactions=())
+
+
 def test_the_importer_is_chosen_by_the_file_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """With several importers, the one whose ``accepts`` recognises the file books it; a file none recognises is an
-    error listing the formats the installed plugins read."""
+    """With several importers, the one whose ``accepts`` recognises the file reads it and the core books what it
+    read (a re-import adds nothing); a file none recognises is an error listing the formats the plugins read."""
     from crmhub import hookimpl, plugins
-    from crmhub.importers import StatementImporter, StatementResult
+    from crmhub.statements import StatementImporter
 
-    booked: list[str] = []
+    read: list[str] = []
+
+    def read_csv(file: Path, account: str | None) -> Any:
+        read.append(file.name)
+        yield _CsvStatement(file, account)
 
     class CsvImporter:
         @hookimpl
         def crmhub_statement_importers(self) -> list[StatementImporter]:
-            def book(store: object, file: Path, account: str | None, connector: str) -> list[StatementResult]:
-                booked.append(file.name)
-                return [StatementResult(file=str(file), statement="csv-1", account="A", format="csv", entries=1,
-                                        inserted=1)]
-
             return [StatementImporter(name="csv", formats=("csv",), accepts=lambda head: head.startswith(b"date,"),
-                                      import_file=book)]
+                                      read=read_csv)]
 
     original = plugins.load
     monkeypatch.setattr(plugins, "load", lambda extra=None: original(extra=[("csv_plugin", CsvImporter())]))
     cfg = _config(tmp_path)
     csv = tmp_path / "s.csv"
-    csv.write_text("date,amount\n2024-01-02,3.00\n", encoding="utf-8")
+    csv.write_text("date,amount\n2024-01-02,3.00\n2024-01-03,-1.50\n", encoding="utf-8")
     assert main(["--lang", "en", "ledger", "import", str(csv), "-c", str(cfg), "--json"]) == 0
-    assert booked == ["s.csv"] and json.loads(capsys.readouterr().out)["format"] == "csv"
+    result = json.loads(capsys.readouterr().out)
+    assert read == ["s.csv"] and (result["format"], result["entries"], result["inserted"]) == ("csv", 2, 2)
+    assert main(["--lang", "en", "ledger", "import", str(csv), "-c", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "already_imported"
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(LedgerTransaction)) == 2
+    store.dispose()
     assert main(["--lang", "en", "ledger", "import", str(ISO), "-c", str(cfg), "--json"]) == 0
-    assert booked == ["s.csv"] and json.loads(capsys.readouterr().out)["entries"] == 3
+    assert read == ["s.csv", "s.csv"] and json.loads(capsys.readouterr().out)["entries"] == 3
     other = tmp_path / "notes.txt"
     other.write_text("hello\n", encoding="utf-8")
     assert main(["--lang", "en", "ledger", "import", str(other), "-c", str(cfg)]) == 2

@@ -1,8 +1,9 @@
 """``crmhub ledger import``: book SWIFT MT940 / ISO 20022 camt.053 statements into the ledger tables.
 
-The core knows no statement format: plugins offer importers through the ``crmhub_statement_importers`` hook
-(`crmhub.importers`; the bundled ``core_ledger`` plugin reads MT940 and camt.053 — its rules are in
-plugins/crmhub_ledger/README.md). This module picks the importer, prints its results and picks the exit code.
+The core knows no statement format: plugins offer parsers through the ``crmhub_statement_importers`` hook
+(`crmhub.statements`; the bundled ``core_ledger`` plugin reads MT940 and camt.053 — the rules are in
+plugins/crmhub_ledger/README.md); the core books what they read (`crmhub.sync.statement_booking`). This module
+picks the importer, prints the results and picks the exit code.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from rich.markup import escape
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, write_json_line
 from crmhub.errors import InputError, PluginError
 from crmhub.i18n import bilingual, t
-from crmhub.importers import SNIFF_BYTES, StatementImporter, StatementResult
 from crmhub.plugins import Registry
+from crmhub.statements import SNIFF_BYTES, StatementImporter, StatementResult
+from crmhub.sync.statement_booking import import_file
 
 ledger_app = typer.Typer(help="Core-ledger tools.", no_args_is_help=True)
 
@@ -74,7 +76,7 @@ def ledger_import(
     importer = _importer(ctx.registry, file)
     store = ctx.open_store()
     try:
-        results = importer.import_file(store, file, account, connector)
+        results = import_file(store, file, importer.read, account, connector)
     finally:
         store.dispose()
     rejected = [r for r in results if r.status == "rejected"]

@@ -1,19 +1,25 @@
-"""The contract of a bank-statement importer: what a plugin offers through ``crmhub_statement_importers``.
+"""The contract of a bank-statement parser: what a plugin offers through ``crmhub_statement_importers``.
 
 ``crmhub ledger import FILE`` books a statement file (SWIFT MT940, ISO 20022 camt.053 …) into the ledger tables.
 The core does not know any statement format: it reads the first bytes of the file, asks each importer the loaded
-plugins offer whether it ``accepts`` them, and hands the file to the first that does (or to the only one, so its
-own detailed error names the line that is wrong). What comes back is one `StatementResult` per statement of the
-file, which the CLI prints and turns into the exit code.
+plugins offer whether it ``accepts`` them, and reads the file with the first that does (or with the only one, so
+its own detailed error names the line that is wrong). A parser yields `crmhub.statements.model.StatementSource`
+objects (lines in batches, then the statement's balances), giving each line its identity with
+`crmhub.statements.identity`; the core books them (`crmhub.sync.statement_booking`: re-import, tie-out, one
+transaction per statement) and returns one `StatementResult` per statement, which the CLI prints and turns into
+the exit code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crmhub.statements.model import StatementSource
 
 SNIFF_BYTES = 4096
 """How much of a file the core reads to let importers recognise their format."""
@@ -53,19 +59,19 @@ class StatementResult:
         return out
 
 
-ImportFile = Callable[[Any, Path, "str | None", str], Sequence[StatementResult]]
-"""``(store, file, account, connector) → results``: ``store`` is the open `crmhub.store.Store`; ``account`` the
-ledger account the lines belong to (``None``: each statement's own); ``connector`` the ledger connector's name.
-Raises `crmhub.errors.InputError` when the file cannot be read as a statement file at all (nothing stored)."""
+ReadStatements = Callable[[Path, "str | None"], Iterator["StatementSource"]]
+"""``(file, account) → statements``: the file's statements one at a time, streamed; ``account`` is the ledger account
+the lines belong to (``None``: each statement's own). Raises `crmhub.errors.InputError` naming the file and line
+when the file cannot be read as a statement file, or (from a statement's ``batches``) when one statement is broken."""
 
 
 @dataclass(frozen=True, slots=True)
 class StatementImporter:
-    """A statement importer offered by a plugin: its name, the formats it reads, how to recognise them and how to
-    book a file."""
+    """A statement parser offered by a plugin: its name, the formats it reads, how to recognise them and how to
+    read a file's statements (the core books them)."""
 
     name: str
     formats: tuple[str, ...]
     accepts: Callable[[bytes], bool]
     """True when the first `SNIFF_BYTES` of a file look like one of ``formats`` (by content, not file name)."""
-    import_file: ImportFile
+    read: ReadStatements
