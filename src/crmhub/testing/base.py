@@ -160,7 +160,7 @@ class PluginContract:
     name: ClassVar[str] = "contract"
     """The configured name the checks give the instance (``[connectors.contract]``): error key paths use it."""
 
-    log_exempt: ClassVar[tuple[str, ...]] = ("uvicorn", "mail.log", "asyncio")
+    log_exempt: ClassVar[tuple[str, ...]] = ("uvicorn", "mail.log")
     """Loggers of the *service side* (an in-process simulator's server) whose records the secret check ignores."""
 
     _token_cache: MemoryTokenCache | None = None
