@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from crmhub.store import Store
+from crmhub.sync.statement_booking import import_file
 from crmhub_ledger.sandbox.statements import write_mt940
-from crmhub_ledger.statements.booking import import_file
+from crmhub_ledger.statements import read_statements
 
 
 def _peak_mib() -> float:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in ("first import", "re-import"):
                 started = time.perf_counter()
-                results = import_file(store, path)
+                results = import_file(store, path, read_statements)
                 elapsed = time.perf_counter() - started
                 statuses = sorted({r.status for r in results})
                 print(json.dumps({"pass": name, "records": sum(r.entries for r in results),

@@ -97,8 +97,8 @@ def start_sandbox(workdir: Path, clients: int, seed: int, speed: float, ledger_d
     proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "sandbox", "serve", "--clients", str(clients),
                              "--seed", str(seed), "--port-base", str(base), "--write-config", str(config),
                              "--speed", str(speed),
-                             "--ledger-detail" if ledger_detail is True else "--no-ledger-detail",
-                             *(["--ledger-loans"] if ledger_detail == "loans" else [])],
+                             *([] if ledger_detail is True else
+                               ["--set", f"core_ledger.detail={'loans' if ledger_detail == 'loans' else 'false'}"])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()
     while not config.exists():

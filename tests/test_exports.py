@@ -10,10 +10,11 @@ EXPECTED = [
     "CrmhubError", "Cursor", "DeliveryResult", "Direction", "FactorScore", "FatalError", "FieldLineage", "Industry",
     "InputError", "IntegrationError", "Interaction", "InteractionKind", "LoanClass", "LockedError", "Money",
     "OutboundMessage", "OutboundRecord", "Page", "Person", "PluginConfig", "PluginContext", "PluginError",
-    "Preferences", "PushResult", "QuotaExhaustedError", "RateLimitedError", "Rating", "RatingOverride",
-    "RecordError", "RejectedRecord", "RelationshipManager", "RetriableError", "RiskAssessment", "RiskFactor",
-    "RiskFactorInput", "RiskSummary", "SandboxApp", "SandboxOptions", "Segment", "Shareholder", "SourceRecord",
-    "StoreError", "StreamKind", "StreamSpec", "Transaction", "Uscc", "WriteBack", "__version__", "hookimpl",
+    "Preferences", "PushResult", "QuotaExhaustedError", "RaisedAlert", "RateLimitedError", "Rating",
+    "RatingOverride", "RecordError", "RejectedRecord", "RelationshipManager", "RetriableError", "RiskAssessment",
+    "RiskFactor", "RiskFactorInput", "RiskSummary", "SandboxApp", "SandboxOptions", "Segment", "Shareholder",
+    "SourceRecord", "StatementImporter", "StatementResult", "StoreError", "StreamKind", "StreamSpec", "Transaction",
+    "Uscc", "WriteBack", "__version__", "hookimpl",
 ]
 
 

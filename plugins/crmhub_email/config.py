@@ -7,7 +7,7 @@ implicit TLS on port 465 (``use_tls``). The password is a `SecretStr` and never 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -18,6 +18,8 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 class EmailConfig(ChannelConfig):
     """How to reach the bank's SMTP submission server."""
+
+    rm_address: ClassVar[Literal["user_id", "email"]] = "email"  # an RM is mailed at the CRM owner's address
 
     host: str = Field(description="SMTP server host name.")
     port: int = Field(587, ge=1, le=65535, description="587 for STARTTLS, 465 for implicit TLS (use_tls).")

@@ -18,12 +18,12 @@ def crmhub_register_channels() -> dict[str, type[Channel[Any]]]:
 
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
-    """The SMTP sandbox on ``--port-base + 4``: ``build`` returns the aiosmtpd handler (serve it with
+    """The SMTP sandbox (preferably on ``--port-base + 4``): ``build`` returns the aiosmtpd handler (serve it with
     `crmhub_email.sandbox.serve_smtp`, which wires its AUTH LOGIN/PLAIN authenticator)."""
     from crmhub_email import sandbox
 
     return [SandboxApp(
-        name="smtp", title="SMTP server (aiosmtpd)", port_offset=4, protocol="smtp",
+        name="smtp", title="SMTP server (aiosmtpd)", preferred_offset=4, protocol="smtp",
         build=lambda options: sandbox.sandbox_handler(options.settings),
         config_section="channels", config_name="email",
         config=lambda hostport: {
@@ -31,4 +31,7 @@ def crmhub_sandbox_apps() -> list[SandboxApp]:
             "port": int(hostport.rpartition(":")[2]), "username": sandbox.SANDBOX_USERNAME,
             "password": sandbox.SANDBOX_PASSWORD, "from_addr": sandbox.SANDBOX_FROM, "starttls": False,
         },
+        # AML alerts go only to the AML team by email (docs/notifications.md): an example group, so the sandbox's
+        # alerts land in the SMTP sandbox instead of nowhere.
+        extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}},
     )]

@@ -61,15 +61,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
 
     config_model: ClassVar[type[FxiaokeConfig]] = FxiaokeConfig
     streams: ClassVar[tuple[StreamSpec, ...]] = (
-        StreamSpec("accounts", StreamKind.CLIENT, incremental=True, writable=True,
-                   fields=("name", "uscc", "phone", "email", "website", "industry", "registered_address",
-                           "legal_representative", "relationship_manager", "risk"),
-                   description="AccountObj (客户)"),
-        StreamSpec("contacts", StreamKind.CONTACT, incremental=True,
-                   fields=("name", "mobile", "phone", "email", "title", "department", "client_source_id"),
-                   description="ContactObj (联系人), linked to accounts by account_id"),
-        StreamSpec("deleted", StreamKind.DELETION, incremental=True,
-                   description="Invalidated (作废) AccountObj and ContactObj records, as tombstones"),
+        StreamSpec("accounts", StreamKind.CLIENT, writable=True),  # AccountObj (客户)
+        StreamSpec("contacts", StreamKind.CONTACT),  # ContactObj (联系人), linked to accounts by account_id
+        StreamSpec("deleted", StreamKind.DELETION),  # invalidated (作废) AccountObj and ContactObj, as tombstones
     )
 
     def __init__(self, config: FxiaokeConfig, context: PluginContext, *,

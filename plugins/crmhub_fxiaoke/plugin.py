@@ -28,8 +28,15 @@ def _config(base_url: str) -> dict[str, Any]:
     return {"plugin": "fxiaoke", "base_url": base_url, **default_settings()}
 
 
+def _pacing(speed: float) -> dict[str, Any]:
+    """At ``crmhub sandbox serve --speed N`` the per-path (20 s) and token (60 s) windows shrink N times, in the
+    simulator and in the connector's pacing alike (the slowest real limits, so the demo finishes quickly)."""
+    return {"window_seconds": 20.0 / speed, "token_window_seconds": 60.0 / speed}
+
+
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fenxiang open-API simulator."""
-    return [SandboxApp(name="fxiaoke", title="Fenxiang Xiaoke open API", port_offset=1, build=_build,
-                       config_section="connectors", config_name="fxiaoke", config=_config)]
+    return [SandboxApp(name="fxiaoke", title="Fenxiang Xiaoke open API", preferred_offset=1, build=_build,
+                       config_section="connectors", config_name="fxiaoke", config=_config, pacing=_pacing,
+                       world_view="fxiaoke")]

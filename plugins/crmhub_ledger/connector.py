@@ -40,16 +40,10 @@ from crmhub_ledger.client import LedgerClient, NotFound
 from crmhub_ledger.config import LedgerConfig
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("clients", StreamKind.CLIENT, fields=("name", "uscc", "industry", "phone", "email", "branch"),
-               description="Corporate (entity) clients; changes found through the audit trail."),
-    StreamSpec("accounts", StreamKind.ACCOUNT,
-               fields=("balance", "available_balance", "sub_status", "allow_overdraft", "overdraft_limit"),
-               description="Savings/current accounts with balances, dormancy and overdraft."),
-    StreamSpec("transactions", StreamKind.TRANSACTION,
-               description="Savings transactions by booking date, per account, last booked day re-read."),
-    StreamSpec("loans", StreamKind.FACILITY, incremental=False,
-               fields=("days_past_due", "overdue_since", "outstanding", "overdue", "classification"),
-               description="Loans with DPD and five-category floor; re-read every run because DPD ages daily."),
+    StreamSpec("clients", StreamKind.CLIENT),  # corporate (entity) clients; changes found through the audit trail
+    StreamSpec("accounts", StreamKind.ACCOUNT),  # savings/current accounts: balances, dormancy, overdraft
+    StreamSpec("transactions", StreamKind.TRANSACTION),  # by booking date, per account, last booked day re-read
+    StreamSpec("loans", StreamKind.FACILITY),  # DPD and five-category floor; only loans that may have changed
 )
 
 

@@ -18,12 +18,12 @@ def crmhub_register_channels() -> dict[str, type[Channel[Any]]]:
 
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
-    """The WeCom simulator on ``--port-base + 3``; its config points a ``[channels.wecom]`` table at it."""
+    """The WeCom simulator (preferably on ``--port-base + 3``); its config points a ``[channels.wecom]`` table at it."""
     from crmhub_wechat.simulator import build_app
     from crmhub_wechat.simulator import settings as s
 
     return [SandboxApp(
-        name="wechat_work", title="WeCom (企业微信) API", port_offset=3, build=build_app,
+        name="wechat_work", title="WeCom (企业微信) API", preferred_offset=3, build=build_app,
         config_section="channels", config_name="wecom",
         config=lambda base_url: {
             "plugin": "wechat_work", "base_url": base_url, "corp_id": s.DEFAULT_CORP_ID,

@@ -48,21 +48,13 @@ class ZohoConnector(Connector[ZohoConfig]):
 
     config_model: ClassVar[type[ConnectorConfig]] = ZohoConfig
     streams: ClassVar[tuple[StreamSpec, ...]] = (
-        StreamSpec("accounts", StreamKind.CLIENT, incremental=True, writable=True,
-                   fields=("name", "uscc", "phone", "website", "industry", "registered_address", "annual_revenue",
-                           "employees", "relationship_manager", "risk"),
-                   description="Zoho Accounts → corporate clients; write-back by upsert on USCC"),
-        StreamSpec("contacts", StreamKind.CONTACT, incremental=True, writable=True,
-                   fields=("name", "email", "phone", "mobile", "title", "department", "client_source_id"),
-                   description="Zoho Contacts → contact persons (Account_Name lookup → client)"),
-        StreamSpec("deleted", StreamKind.DELETION, incremental=True, writable=False,
-                   description="Deleted Accounts and Contacts (recycle bin and permanent)"),
+        StreamSpec("accounts", StreamKind.CLIENT, writable=True),  # Accounts; write-back by upsert on USCC
+        StreamSpec("contacts", StreamKind.CONTACT, writable=True),  # Contacts (Account_Name lookup → client)
+        StreamSpec("deleted", StreamKind.DELETION),  # deleted Accounts and Contacts (recycle bin and permanent)
     )
 
     def __init__(self, config: ZohoConfig, context: PluginContext, *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if not isinstance(config, ZohoConfig):
-            config = ZohoConfig.model_validate(config.model_dump())
         super().__init__(config, context)
         self.mapper = ZohoMapper(config)
         self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport,

@@ -32,5 +32,5 @@ def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Zoho CRM v8 simulator (OAuth and API on one base URL)."""
-    return [SandboxApp(name="zoho_crm", title="Zoho CRM v8", port_offset=0, build=_build,
-                       config_section="connectors", config_name="zoho", config=_config)]
+    return [SandboxApp(name="zoho_crm", title="Zoho CRM v8", preferred_offset=0, build=_build,
+                       config_section="connectors", config_name="zoho", config=_config, world_view="zoho")]

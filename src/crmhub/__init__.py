@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
         RetriableError,
         StoreError,
     )
+    from crmhub.events import RaisedAlert
     from crmhub.hookspecs import hookimpl
     from crmhub.model import (
         AccountSubStatus,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
         Transaction,
         Uscc,
     )
+    from crmhub.statements import StatementImporter, StatementResult
 
 # name -> module; resolved on first access (PEP 562), so `import crmhub.errors` stays cheap
 _LAZY: dict[str, str] = {
@@ -142,6 +144,9 @@ _LAZY: dict[str, str] = {
     "Shareholder": "crmhub.model",
     "Transaction": "crmhub.model",
     "Uscc": "crmhub.model",
+    "RaisedAlert": "crmhub.events",
+    "StatementImporter": "crmhub.statements",
+    "StatementResult": "crmhub.statements",
     "hookimpl": "crmhub.hookspecs",
 }
 
@@ -185,6 +190,7 @@ __all__ = [
     "Preferences",
     "PushResult",
     "QuotaExhaustedError",
+    "RaisedAlert",
     "RateLimitedError",
     "Rating",
     "RatingOverride",
@@ -201,6 +207,8 @@ __all__ = [
     "Segment",
     "Shareholder",
     "SourceRecord",
+    "StatementImporter",
+    "StatementResult",
     "StoreError",
     "StreamKind",
     "StreamSpec",

@@ -61,14 +61,13 @@ class StreamKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """One stream a connector offers and what it can do."""
+    """One stream a connector offers: its name, what its records are (``kind``, which tells the engine where they
+    go) and whether write-back may plan writes to it (``writable``; `Connector.writable_fields` narrows the fields).
+    """
 
     name: str
     kind: StreamKind
-    incremental: bool = True
     writable: bool = False
-    fields: tuple[str, ...] = ()
-    description: str = ""
 
 
 class SourceRecord(BaseModel):
@@ -205,7 +204,15 @@ class ConnectorConfig(PluginConfig):
 
 
 class ChannelConfig(PluginConfig):
-    """Config keys every channel has, beside its own."""
+    """Config keys every channel has, beside its own.
+
+    ``rm_address`` says how the channel reaches a client's relationship manager (the ``rm`` recipient of
+    ``[notify]`` routes): ``"user_id"`` — the RM's user id on the service, from ``[notify.directory]`` or the CRM
+    owner record (a WeCom UserID, a DingTalk userid …); ``"email"`` — the RM's email address from the CRM owner
+    record. A channel's config model sets it; the core's notification routing reads it and names no channel.
+    """
+
+    rm_address: ClassVar[Literal["user_id", "email"]] = "user_id"
 
 
 @dataclass(slots=True)
@@ -280,6 +287,16 @@ class PluginContext:
 ConfigT = TypeVar("ConfigT", bound=PluginConfig)
 
 
+def _check_config(cls: type, model: type[PluginConfig], config: object) -> None:
+    """A connector or channel gets its config already validated, once, by the core (`crmhub.config` validates each
+    ``[connectors.<name>]`` / ``[channels.<name>]`` table against the plugin's ``config_model`` and reports every
+    problem with its key path), so the plugin never re-validates. Anything else is a programming error."""
+    if not isinstance(config, model):
+        raise TypeError(f"{cls.__name__} needs its config as a validated {model.__name__}, not "
+                        f"{type(config).__name__}: build it with {model.__name__}.model_validate(table) or "
+                        "crmhub.config.parse_settings")
+
+
 class Connector(ABC, Generic[ConfigT]):
     """An adapter for one outside system of record. Subclass it, declare ``config_model`` and ``streams``.
 
@@ -290,6 +307,7 @@ class Connector(ABC, Generic[ConfigT]):
     streams: ClassVar[tuple[StreamSpec, ...]] = ()
 
     def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        _check_config(type(self), self.config_model, config)
         self.config = config
         self.context = context
 
@@ -385,6 +403,7 @@ class Channel(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[ChannelConfig]] = ChannelConfig
 
     def __init__(self, config: ConfigT, context: PluginContext) -> None:
+        _check_config(type(self), self.config_model, config)
         self.config = config
         self.context = context
 
@@ -489,16 +508,29 @@ class SandboxApp:
     ``build`` returns an ASGI application for ``protocol="http"``; for ``protocol="smtp"`` it returns an
     aiosmtpd handler. ``config`` turns the running simulator's base URL (or ``host:port`` for SMTP) into the
     ``[connectors.<config_name>]`` or ``[channels.<config_name>]`` table that points crmhub at it.
+
+    The core allocates the ports (`crmhub.sandbox.serve.allocate_offsets`): each app gets ``--port-base`` plus its
+    ``preferred_offset`` when no app before it took that offset, otherwise (or without a preference) the lowest
+    free offset — so a third-party simulator never has to know the others' ports. ``extra_config`` holds other
+    tables the written config needs for this simulator to be useful (e.g. the SMTP sandbox's ``[notify.groups]``
+    AML mailbox); ``pacing`` maps a ``--speed`` factor to keys set alike in the simulator's settings and its
+    config table (shortened rate-limit windows, matched on both sides); ``world_view`` names the world's view it
+    serves.
     """
 
     name: str
     title: str
-    port_offset: int
     build: Callable[[SandboxOptions], Any]
     config_section: Literal["connectors", "channels"]
     config_name: str
     config: Callable[[str], dict[str, Any]]
     protocol: Literal["http", "smtp"] = "http"
+    preferred_offset: int | None = None
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+    pacing: Callable[[float], dict[str, Any]] | None = None
+    world_view: str | None = None
+    """The view of the synthetic world this simulator serves (a system of `crmhub.sandbox.world.World`), so the
+    world's ground truth — (view, native id, company) — is read against the records of connector ``config_name``."""
 
 
 @dataclass(frozen=True, slots=True)

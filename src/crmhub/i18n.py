@@ -56,6 +56,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     "provides_channels": {"en": "channels", "zh": "通知渠道"},
     "provides_sandboxes": {"en": "simulators", "zh": "模拟器"},
     "provides_factors": {"en": "risk factors", "zh": "风险因子"},
+    "provides_importers": {"en": "statement importers", "zh": "对账单导入"},
     # db
     "db_upgraded": {"en": "Store {url} is at revision {rev}", "zh": "存储 {url} 已升级到版本 {rev}"},
     # connectors check
@@ -113,7 +114,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "Personal data shown unmasked; recorded in the audit log as entry #{entry} ({who}).",
         "zh": "已显示未脱敏的个人信息；已记入审计日志第 {entry} 条（{who}）。",
     },
-    # ledger statement import (crmhub ledger import; plugins/crmhub_ledger/statements)
+    # ledger statement import (crmhub ledger import; crmhub.sync.statement_booking, crmhub.statements)
     "ledger_import_bad_account": {
         "en": "{where}: account id {value!r} is empty or longer than 200 characters — nothing of this statement "
               "was stored",

@@ -2,6 +2,11 @@
 
 A plugin that fails to import is a warning naming it and the cause; the rest still load.
 ``CRMHUB_DISABLE_PLUGINS=name,…`` skips plugins by entry-point name.
+
+Registration hooks are called through pluggy, once per plugin (`pluggy.PluginManager.subset_hook_caller` with
+every other plugin removed), so pluggy's own call machinery runs (hook wrappers, tracing, argument checks) and
+each result stays attributed to the plugin that offered it: ``crmhub plugins list`` shows who offers what, and a
+``plugin`` key offered twice is an error naming both plugins.
 """
 
 from __future__ import annotations
@@ -10,16 +15,18 @@ import importlib.metadata as md
 import os
 import warnings
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pluggy
 
 from crmhub import hookspecs
 from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
 from crmhub.errors import PluginError
+from crmhub.statements import StatementImporter
 
 ENTRY_POINT_GROUP = "crmhub.plugins"
+
+T = TypeVar("T")
 
 
 class PluginLoadWarning(UserWarning):
@@ -38,6 +45,7 @@ class PluginInfo:
     channels: list[str] = field(default_factory=list)
     sandboxes: list[str] = field(default_factory=list)
     risk_factors: list[str] = field(default_factory=list)
+    statement_importers: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -51,6 +59,7 @@ class Registry:
     sandbox_apps: list[SandboxApp]
     risk_factors: list[RiskFactor]
     failed: dict[str, str]
+    statement_importers: dict[str, StatementImporter] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:
@@ -71,7 +80,7 @@ def new_manager() -> pluggy.PluginManager:
     return pm
 
 
-def _register(pm: pluggy.PluginManager, module: ModuleType | object, name: str) -> None:
+def _register(pm: pluggy.PluginManager, module: object, name: str) -> None:
     try:
         pm.register(module, name=name)
     except pluggy.PluginValidationError as exc:
@@ -85,19 +94,24 @@ def _register(pm: pluggy.PluginManager, module: ModuleType | object, name: str) 
                           hint="check the spelling against crmhub/hookspecs.py") from None
 
 
+@dataclass(slots=True)
+class _Loaded:
+    name: str
+    module: object
+    value: str
+    distribution: str
+    version: str
+
+
 def load(extra: list[tuple[str, object]] | None = None) -> Registry:
     """Load every enabled entry-point plugin (plus ``extra`` (name, module) pairs, for tests)."""
     pm = new_manager()
     skip = disabled_plugins()
-    infos: list[PluginInfo] = []
     failed: dict[str, str] = {}
-    entries = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-    loaded: list[tuple[str, object, str, str, str]] = []
-    for ep in entries:
+    loaded: list[_Loaded] = []
+    for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if ep.name in skip:
             continue
-        dist = ep.dist.name if ep.dist else "?"
-        version = ep.dist.version if ep.dist else "?"
         try:
             module = ep.load()
             _register(pm, module, ep.name)
@@ -107,45 +121,73 @@ def load(extra: list[tuple[str, object]] | None = None) -> Registry:
             warnings.warn(f"crmhub plugin {ep.name!r} ({ep.value}) was not loaded: {cause}",
                           PluginLoadWarning, stacklevel=2)
             continue
-        loaded.append((ep.name, module, ep.value, dist, version))
+        loaded.append(_Loaded(ep.name, module, ep.value, ep.dist.name if ep.dist else "?",
+                              ep.dist.version if ep.dist else "?"))
     for name, module in extra or []:
         _register(pm, module, name)
-        loaded.append((name, module, getattr(module, "__name__", name), "-", "-"))
+        loaded.append(_Loaded(name, module, getattr(module, "__name__", name), "-", "-"))
+    return _collect(pm, loaded, failed)
 
-    connectors: dict[str, type[Connector[Any]]] = {}
-    channels: dict[str, type[Channel[Any]]] = {}
-    sandbox_apps: list[SandboxApp] = []
-    risk_factors: list[RiskFactor] = []
-    for name, module, modname, dist, version in loaded:
-        info = PluginInfo(name=name, module=modname, version=version, distribution=dist)
-        for key, cls in _call_one(module, "crmhub_register_connectors", dict).items():
-            if key in connectors:
-                raise PluginError(f"connector plugin key {key!r} is offered by two plugins (second: {name!r})")
-            connectors[key] = cast(type[Connector[Any]], cls)
+
+def _collect(pm: pluggy.PluginManager, loaded: list[_Loaded], failed: dict[str, str]) -> Registry:
+    """Call every registration hook of every plugin and index what they offer."""
+    registry = Registry(pm, [], {}, {}, [], [], failed)
+    owners: dict[tuple[str, str], str] = {}
+
+    def claim(what: str, key: str, plugin: str) -> None:
+        first = owners.setdefault((what, key), plugin)
+        if first != plugin:
+            raise PluginError(f"{what} plugin key {key!r} is offered by two plugins: {first!r} and {plugin!r}",
+                              hint=f"disable one of them with CRMHUB_DISABLE_PLUGINS={plugin}")
+
+    for item in loaded:
+        info = PluginInfo(name=item.name, module=item.value, version=item.version, distribution=item.distribution)
+        connectors: dict[str, Any] = _offered(pm, item, "crmhub_register_connectors", dict)
+        for key, connector in connectors.items():
+            claim("connector", key, item.name)
+            registry.connectors[key] = cast(type[Connector[Any]], connector)
             info.connectors.append(key)
-        for key, cls in _call_one(module, "crmhub_register_channels", dict).items():
-            if key in channels:
-                raise PluginError(f"channel plugin key {key!r} is offered by two plugins (second: {name!r})")
-            channels[key] = cast(type[Channel[Any]], cls)
+        channels: dict[str, Any] = _offered(pm, item, "crmhub_register_channels", dict)
+        for key, channel in channels.items():
+            claim("channel", key, item.name)
+            registry.channels[key] = cast(type[Channel[Any]], channel)
             info.channels.append(key)
-        for app in _call_one(module, "crmhub_sandbox_apps", list):
-            sandbox_apps.append(app)
+        for app in _offered_items(pm, item, "crmhub_sandbox_apps", SandboxApp):
+            claim("sandbox app", app.name, item.name)
+            registry.sandbox_apps.append(app)
             info.sandboxes.append(app.name)
-        for factor in _call_one(module, "crmhub_risk_factors", list):
-            risk_factors.append(factor)
+        for factor in _offered_items(pm, item, "crmhub_risk_factors", RiskFactor):
+            registry.risk_factors.append(factor)
             info.risk_factors.append(factor.name)
-        infos.append(info)
-    sandbox_apps.sort(key=lambda a: a.port_offset)
-    return Registry(pm, infos, connectors, channels, sandbox_apps, risk_factors, failed)
+        for importer in _offered_items(pm, item, "crmhub_statement_importers", StatementImporter):
+            claim("statement importer", importer.name, item.name)
+            registry.statement_importers[importer.name] = importer
+            info.statement_importers.append(importer.name)
+        registry.plugins.append(info)
+    return registry
 
 
-def _call_one(module: object, hook: str, kind: type) -> Any:
-    """Call one plugin's registration hook directly, so results stay attributed to that plugin."""
-    fn = getattr(module, hook, None)
-    if fn is None:
+def _offered(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: type[dict[str, Any]] | type[list[Any]]
+             ) -> Any:
+    """What plugin ``item`` alone returns from registration hook ``hook`` (an empty ``kind`` when it does not
+    implement it), called through pluggy with every other plugin left out so the answer is attributed to ``item``."""
+    others = [p for p in pm.get_plugins() if p is not item.module]
+    results = pm.subset_hook_caller(hook, remove_plugins=others)()
+    if not results:
         return kind()
-    result = fn()
+    result = results[0]
     if not isinstance(result, kind):
-        raise PluginError(f"hook {hook} of {getattr(module, '__name__', module)!r} returned "
-                          f"{type(result).__name__}, expected {kind.__name__}")
+        raise PluginError(f"hook {hook} of plugin {item.name!r} ({item.value}) returned {type(result).__name__}, "
+                          f"expected {kind.__name__}", hint="see crmhub/hookspecs.py")
     return result
+
+
+def _offered_items(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: type[T]) -> list[T]:
+    """`_offered` for hooks returning a list, each element checked to be a ``kind``."""
+    items: list[Any] = _offered(pm, item, hook, list)
+    for element in items:
+        if not isinstance(element, kind):
+            raise PluginError(f"hook {hook} of plugin {item.name!r} ({item.value}) returned a "
+                              f"{type(element).__name__} in its list, expected {kind.__name__}",
+                              hint="see crmhub/hookspecs.py")
+    return items

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -75,3 +76,89 @@ def test_bad_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture
     """A missing file exits 2 naming it."""
     assert main(["ledger", "import", str(tmp_path / "nope.xml"), "-c", str(_config(tmp_path))]) == 2
     assert "nope.xml" in capsys.readouterr().err
+
+
+def test_without_an_importer_plugin_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The core names no statement format: with the ledger plugin disabled no importer is offered, and the error
+    (zh and en) says which hook and which plugin — a plugin error (exit 1), no traceback."""
+    cfg = _config(tmp_path)
+    monkeypatch.setenv("CRMHUB_DISABLE_PLUGINS", "core_ledger")
+    assert main(["--lang", "en", "ledger", "import", str(ISO), "-c", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "no installed plugin offers statement import" in err and "core_ledger" in err
+    assert "Traceback" not in err
+    assert main(["--lang", "zh", "ledger", "import", str(ISO), "-c", str(cfg)]) == 1
+    assert "没有已安装的插件提供对账单导入" in capsys.readouterr().err
+
+
+class _CsvStatement:
+    """A one-statement CSV file (``date,amount`` lines, credits positive), as a third-party parser would read it."""
+
+    def __init__(self, file: Path, account: str | None) -> None:
+        self.file, self.account = file, account or "CSV-1"
+        self.label, self.account_hint, self.statement_hint, self.opening_hint = f"{file.name}", self.account, "1", ""
+        self.lines = [line.split(",") for line in file.read_text(encoding="utf-8").splitlines()[1:] if line]
+
+    def batches(self) -> Any:
+        from datetime import date
+        from decimal import Decimal
+
+        from crmhub.model import Direction, Money, Transaction
+        from crmhub.statements.model import StatementLine
+
+        out = []
+        for n, (day, amount) in enumerate(self.lines, start=2):
+            value = Decimal(amount)
+            tx = Transaction(source_id=f"csv-{n}", account_source_id=self.account, booking_date=date.fromisoformat(day),
+                             amount=Money(amount=abs(value), currency="CNY"),
+                             direction=Direction.CREDIT if value > 0 else Direction.DEBIT)
+            out.append(StatementLine(tx, reference=f"line {n}", where=f"{self.file}:{n}"))
+        yield out
+
+    def summary(self) -> Any:
+        from crmhub.statements.model import Statement
+
+        return Statement(format="csv", source=str(self.file), statement_id="1", account=self.account, currency="CNY",
+                         transactions=())
+
+
+def test_the_importer_is_chosen_by_the_file_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """With several importers, the one whose ``accepts`` recognises the file reads it and the core books what it
+    read (a re-import adds nothing); a file none recognises is an error listing the formats the plugins read."""
+    from crmhub import hookimpl, plugins
+    from crmhub.statements import StatementImporter
+
+    read: list[str] = []
+
+    def read_csv(file: Path, account: str | None) -> Any:
+        read.append(file.name)
+        yield _CsvStatement(file, account)
+
+    class CsvImporter:
+        @hookimpl
+        def crmhub_statement_importers(self) -> list[StatementImporter]:
+            return [StatementImporter(name="csv", formats=("csv",), accepts=lambda head: head.startswith(b"date,"),
+                                      read=read_csv)]
+
+    original = plugins.load
+    monkeypatch.setattr(plugins, "load", lambda extra=None: original(extra=[("csv_plugin", CsvImporter())]))
+    cfg = _config(tmp_path)
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,amount\n2024-01-02,3.00\n2024-01-03,-1.50\n", encoding="utf-8")
+    assert main(["--lang", "en", "ledger", "import", str(csv), "-c", str(cfg), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert read == ["s.csv"] and (result["format"], result["entries"], result["inserted"]) == ("csv", 2, 2)
+    assert main(["--lang", "en", "ledger", "import", str(csv), "-c", str(cfg), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "already_imported"
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(LedgerTransaction)) == 2
+    store.dispose()
+    assert main(["--lang", "en", "ledger", "import", str(ISO), "-c", str(cfg), "--json"]) == 0
+    assert read == ["s.csv", "s.csv"] and json.loads(capsys.readouterr().out)["entries"] == 3
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\n", encoding="utf-8")
+    assert main(["--lang", "en", "ledger", "import", str(other), "-c", str(cfg)]) == 2
+    assert "not a statement format an installed plugin reads (mt940, camt.053, csv)" in capsys.readouterr().err

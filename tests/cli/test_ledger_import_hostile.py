@@ -299,7 +299,7 @@ def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, 
     """Two imports of one file at once: the loser's lookup saw nothing, its insert hits the unique key."""
     from sqlalchemy import false
 
-    from crmhub_ledger.statements import booking
+    from crmhub.sync import statement_booking as booking
 
     assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
     before = _rows(store_url)

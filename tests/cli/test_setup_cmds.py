@@ -32,6 +32,7 @@ def test_plugins_list_shows_the_five_plugins(tmp_path: Path) -> None:
     for name in ("zoho_crm", "fxiaoke", "core_ledger", "email", "wechat_work"):
         assert name in out.stdout
     assert "not loaded" not in out.stdout
+    assert "statement importers: core_ledger" in " ".join(out.stdout.split())
 
 
 def test_example_config_is_valid(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from crmhub import (
     WriteBack,
     hookimpl,
 )
+from crmhub.events import RaisedAlert
 from crmhub.model import Direction, LoanClass, Money
 
 
@@ -99,5 +100,5 @@ class EventRecorder:
         EVENTS.append(("risk_changed", {"client": client, "before": before, "after": after, "run_id": run_id}))
 
     @hookimpl
-    def crmhub_alert_raised(self, alert: dict[str, Any], client: CorporateClient | None, run_id: int | None) -> None:
+    def crmhub_alert_raised(self, alert: RaisedAlert, client: CorporateClient | None, run_id: int | None) -> None:
         EVENTS.append(("alert_raised", {"alert": alert, "client": client, "run_id": run_id}))

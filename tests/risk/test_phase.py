@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from crmhub.config import parse_settings
+from crmhub.events import RaisedAlert
 from crmhub.model import Rating, Segment
 from crmhub.plugins import load
+from crmhub.risk.alerts import alert_json
 from crmhub.risk.runner import make_risk_phase
 from crmhub.store import Store
 from crmhub.store.tables import Alert, GoldenClient, RiskAssessmentRow
@@ -97,8 +99,11 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
     assert changed["client"].uscc == U1 and changed["run_id"] == report.run_id
     raised = [kw["alert"] for k, kw in EVENTS if k == "alert_raised"]
     # the 2.5M credit shares its day with a 50,000 receipt: the day's credits are reported together
-    assert sorted(sorted(a["transaction_ids"]) for a in raised) == [["BIG", "W1"], ["OUT"]]
-    assert all(a["uscc"] == U1 and a["kind"] == "large_value" for a in raised)
+    assert sorted(sorted(a.transaction_ids) for a in raised) == [["BIG", "W1"], ["OUT"]]
+    assert all(isinstance(a, RaisedAlert) and a.uscc == U1 and a.kind == "large_value" for a in raised)
+    with store.begin() as s:  # the typed alert is exactly what `crmhub alerts list --json` shows
+        assert sorted((a.as_json() for a in raised), key=lambda a: a["id"]) == [
+            alert_json(row) for row in s.scalars(select(Alert).order_by(Alert.id))]
 
     EVENTS.clear()
     again = await engine(store, registry).run()

@@ -55,7 +55,7 @@ class Inbox:
 
 
 def http_app(offset: int = 0, name: str = "echo") -> SandboxApp:
-    return SandboxApp(name=name, title="Echo over HTTP", port_offset=offset, build=EchoApp,
+    return SandboxApp(name=name, title="Echo over HTTP", preferred_offset=offset, build=EchoApp,
                       config_section="connectors", config_name=name,
                       config=lambda base_url: {"plugin": "echo", "base_url": base_url, "token": None,
                                                "scopes": ["read", None, "write"]})
@@ -66,7 +66,7 @@ def smtp_app(offset: int = 1) -> SandboxApp:
         host, _, port = hostport.rpartition(":")
         return {"plugin": "mail", "host": host, "port": int(port), "starttls": False}
 
-    return SandboxApp(name="mail", title="Inbox over SMTP", port_offset=offset, build=lambda options: Inbox(),
+    return SandboxApp(name="mail", title="Inbox over SMTP", preferred_offset=offset, build=lambda options: Inbox(),
                       config_section="channels", config_name="mail", config=config, protocol="smtp")
 
 

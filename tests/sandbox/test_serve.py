@@ -18,7 +18,14 @@ import httpx
 import pytest
 
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.serve import SandboxStartError, free_port_base, port_is_free, run, start_sandboxes
+from crmhub.sandbox.serve import (
+    SandboxStartError,
+    allocate_offsets,
+    free_port_base,
+    port_is_free,
+    run,
+    start_sandboxes,
+)
 from crmhub.sandbox.world import World
 
 from .serve_apps import Echo, Inbox, http_app, smtp_app
@@ -85,13 +92,42 @@ def test_app_that_fails_to_build_stops_the_others() -> None:
     assert port_is_free("127.0.0.1", base)
 
 
-def test_conflicting_apps_are_refused() -> None:
-    """Two apps on one offset, or with one name, are refused before anything starts."""
+def test_two_apps_with_one_name_are_refused() -> None:
+    """Two apps with one name are refused before anything starts."""
     base = free_port_base([http_app(0)])
-    with pytest.raises(SandboxStartError, match="both want port"):
-        start_sandboxes([http_app(0, "a"), http_app(0, "b")], port_base=base, clients=5)
     with pytest.raises(SandboxStartError, match="two sandbox apps are named"):
         start_sandboxes([http_app(0), http_app(1)], port_base=base, clients=5)
+
+
+def test_the_core_allocates_ports_whatever_the_apps_prefer() -> None:
+    """A preferred offset is kept when free; a clash or no preference gets the lowest free offset, in order — so
+    two plugins' simulators never collide and a third party need not know the others' ports."""
+    apps = [http_app(0, "a"), http_app(0, "b"), replace(http_app(0, "c"), preferred_offset=None), http_app(2, "d")]
+    assert allocate_offsets(apps) == {"a": 0, "d": 2, "b": 1, "c": 3}
+    base = free_port_base(apps)
+    with start_sandboxes(apps, port_base=base, clients=5) as sandboxes:
+        assert {r.name: r.port for r in sandboxes} == {"a": base, "b": base + 1, "d": base + 2, "c": base + 3}
+        assert [r.name for r in sandboxes] == ["a", "b", "d", "c"]  # started and listed in port order
+        assert httpx.get(sandboxes["c"].url + "/hello", timeout=5).json()["base_url"] == sandboxes["c"].url
+
+
+def test_extra_config_and_pacing_come_from_the_app(tmp_path: Path) -> None:
+    """What a simulator needs beyond its own table (``extra_config``) and its pacing at ``--speed`` come with its
+    `SandboxApp`; the core merges them without knowing the app."""
+    paced = replace(http_app(0), pacing=lambda speed: {"window_seconds": 20.0 / speed},
+                    extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}})
+    base = free_port_base([paced])
+    with start_sandboxes([paced], port_base=base, clients=5, speed=4) as sandboxes:
+        doc = sandboxes.config()
+        assert doc["connectors"]["echo"]["window_seconds"] == 5.0
+        assert doc["notify"] == {"groups": {"aml_team": ["aml@bank.example"]}}
+        assert sandboxes["echo"].simulator.options.settings == {"window_seconds": 5.0}
+    with start_sandboxes([paced], port_base=base, clients=5) as sandboxes:  # at speed 1 nothing is shortened
+        assert "window_seconds" not in sandboxes.config()["connectors"]["echo"]
+    clash = replace(http_app(1, "other"), extra_config={"notify": {"groups": {"aml_team": ["x@bank.example"]}}})
+    with start_sandboxes([paced, clash], port_base=free_port_base([paced, clash]), clients=5) as sandboxes, \
+            pytest.raises(ValueError, match=r"'other' sets notify.groups.aml_team"):
+        sandboxes.config()
 
 
 def test_run_stops_on_event_and_writes_config(tmp_path: Path) -> None:
@@ -158,3 +194,37 @@ def test_sandbox_config_has_an_example_aml_team_for_its_email_channel(tmp_path: 
         warnings.simplefilter("ignore")
         settings = parse_settings(doc, load())
     assert [(s.channel, s.to) for s in settings.notify.sends("alert")] == [("email", ["aml_team"])]
+
+
+def test_simulator_settings_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sandbox serve --set SIMULATOR.KEY=VALUE``: values read as TOML (else text), per simulator; a bad item or an
+    unknown simulator is an input error naming the item and what is offered."""
+    from crmhub.cli.sandbox_cmds import _simulator_settings
+    from crmhub.errors import InputError
+
+    monkeypatch.setenv("CRMHUB_LANG", "en")
+    assert _simulator_settings(["core_ledger.detail=false", "core_ledger.mode=loans", "fx.window_seconds=2.5"],
+                               ["core_ledger", "fx"]) == {"core_ledger": {"detail": False, "mode": "loans"},
+                                                          "fx": {"window_seconds": 2.5}}
+    with pytest.raises(InputError, match=r"--set detail=false: expected SIMULATOR.KEY=VALUE"):
+        _simulator_settings(["detail=false"], ["core_ledger"])
+    with pytest.raises(InputError, match=r"no simulator 'ledger'") as info:
+        _simulator_settings(["ledger.detail=false"], ["core_ledger", "fx"])
+    assert info.value.hint is not None and "core_ledger, fx" in info.value.hint
+    monkeypatch.setenv("CRMHUB_LANG", "zh")
+    with pytest.raises(InputError, match=r"没有名为 'ledger' 的模拟器"):
+        _simulator_settings(["ledger.detail=false"], ["core_ledger"])
+
+
+def test_ground_truth_is_read_per_connector_through_the_view_an_app_serves() -> None:
+    """The world's truth names its views; each app's ``world_view`` says which connector's records those are, so the
+    demo's matching score does not depend on a connector being named like a view."""
+    from crmhub.sandbox.serve import truth_by_connector
+
+    apps = [replace(http_app(0, "my_crm"), world_view="zoho"), replace(http_app(1, "bank"), world_view="ledger"),
+            smtp_app()]
+    truth = [("zoho", "Z1", 0), ("fxiaoke", "F1", 0), ("ledger", "1", 0), ("ledger", "2", 1)]
+    assert list(truth_by_connector(apps, truth)) == [("my_crm", "Z1", 0), ("bank", "1", 0), ("bank", "2", 1)]
+    world = World(seed=3, clients=30)
+    registry_like = [replace(http_app(0, "zoho"), world_view="zoho")]
+    assert {c for c, _, _ in truth_by_connector(registry_like, world.truth())} == {"zoho"}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from crmhub import hookimpl
 from crmhub.config import parse_settings
-from crmhub.events import AlertRaised, ClientChanged, RiskChanged, emit
+from crmhub.events import AlertRaised, ClientChanged, RaisedAlert, RiskChanged, emit
 from crmhub.jobs.guard import CRITICAL_PHASES
 from crmhub.model import CorporateClient
 from crmhub.plugins import load
@@ -21,6 +21,7 @@ from crmhub.store.tables import SyncRun
 from crmhub.sync import phases
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.phase import Counters, Phase
+from crmhub.sync.report import RunReport
 
 
 def test_cycle_order_is_the_documented_one() -> None:
@@ -80,10 +81,15 @@ class _Hooks:
         return call
 
 
+_ALERT = RaisedAlert.from_json({"id": 1, "kind": "large_value", "created_at": "2026-01-02T03:04:05+00:00",
+                                 "updated_at": "2026-01-02T03:04:05+00:00", "amount": "2500000.00",
+                                 "day": "2026-01-02"})
+
+
 def test_emit_fires_each_event_with_the_run_id_and_survives_a_failing_handler() -> None:
     client = CorporateClient(name="甲公司")
     hooks = _Hooks()
-    events = [ClientChanged(client, {"name": (None, "甲公司")}), AlertRaised({"id": 1}, client),
+    events = [ClientChanged(client, {"name": (None, "甲公司")}), AlertRaised(_ALERT, client),
               ClientChanged(client, {"phone": ("1", "2")})]
     failed = emit(hooks, events, run_id=7)  # type: ignore[arg-type]
     assert failed == 1
@@ -114,8 +120,8 @@ class _Listener:
         self.finished: list[str] = []
 
     @hookimpl
-    def crmhub_run_finished(self, report: dict[str, Any]) -> None:
-        self.finished.append(report["status"])
+    def crmhub_run_finished(self, report: RunReport) -> None:
+        self.finished.append(report.status)
 
 
 @pytest.mark.parametrize(("exc", "status", "told"), [
@@ -143,3 +149,16 @@ async def test_finishing_phases_store_every_run_and_tell_plugins_unless_interrup
     assert stored == [status]  # report ran in every case
     assert listener.finished == ([status] if told else [])
     assert len(told_after) == (1 if told else 0)
+
+
+def test_a_raised_alert_reads_back_its_json_form() -> None:
+    """The typed alert plugins get round-trips the JSON form `crmhub alerts list --json` prints, and is read-only."""
+    import dataclasses
+    from decimal import Decimal
+
+    assert _ALERT.amount == Decimal("2500000.00") and _ALERT.day is not None and _ALERT.day.day == 2
+    assert RaisedAlert.from_json(_ALERT.as_json()) == _ALERT
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _ALERT.kind = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        _ALERT.evidence["rule"] = {}  # type: ignore[index]

@@ -2,7 +2,7 @@
 
 ``read_statements(path)`` detects the format by content (not by file name) and streams the file's statements
 (MT940 through a line-based splitter and ``mt-940`` per chunk, camt with lxml ``iterparse``); ``crmhub ledger
-import`` books them one at a time (`crmhub_ledger.statements.booking`). ``parse_statement(path)`` returns one
+import`` books them one at a time (`crmhub.sync.statement_booking`). ``parse_statement(path)`` returns one
 in-memory `Statement` (several statements of one account merged); files with several accounts must go through
 ``parse_statements``. Every problem is an `InputError` naming the file and the line or element.
 """
@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from crmhub.model import Transaction
-from crmhub_ledger.statements.identity import Sequencer, clean_line, minor_units, source_id
-from crmhub_ledger.statements.model import Balance, Statement, StatementSource, input_error, merge
+from crmhub.statements.identity import Sequencer, clean_line, minor_units, source_id
+from crmhub.statements.model import Balance, Statement, StatementSource, input_error, merge
 
 __all__ = ["Balance", "Statement", "StatementSource", "detect_format", "parse_statement", "parse_statements",
            "read_statements"]
@@ -69,7 +69,7 @@ def read_statements(path: str | Path, account: str | None = None) -> Iterator[St
 def parse_statements(path: str | Path, account: str | None = None) -> list[Statement]:
     """Every statement in the file, in file order, in memory (small files; imports use `read_statements`).
 
-    Each transaction's ``source_id`` is its statement-line identity (`crmhub_ledger.statements.identity`).
+    Each transaction's ``source_id`` is its statement-line identity (`crmhub.statements.identity`).
     """
     out: list[Statement] = []
     for source in read_statements(path, account):

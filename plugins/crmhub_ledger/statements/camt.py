@@ -11,7 +11,7 @@ transactions; the others are listed in ``Statement.skipped``.
 reads its batches, each removed from the tree once parsed, so memory holds one entry, not a statement or file.
 A line's reference is its ``AcctSvcrRef`` (else ``NtryRef``; a split detail's own ``AcctSvcrRef`` or the entry's
 plus ``/k``); it is never derived from ``Stmt/Id``, which banks reuse.
-Identity is decided by the importer (`crmhub_ledger.statements.booking`).
+Identity is decided by the importer (`crmhub.sync.statement_booking`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no stubs; lxml-stubs lag behind
 
 from crmhub.model import Direction, Money, Transaction
-from crmhub_ledger.statements.model import BATCH, Balance, Statement, StatementLine, input_error
+from crmhub.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
 _AMOUNT = re.compile(r"^\s*\d{1,18}(\.\d{1,5})?\s*$")
 _CASH_FAMILY = {"CNTR", "CASH"}

@@ -9,7 +9,7 @@ and parsed as its header plus at most `BATCH` ``:61:`` entries at a time; the cl
 What crmhub adds: the ``:61:`` amount is checked against SWIFT's ``15d`` before ``mt-940`` sees it (the library's
 pattern silently cuts a longer amount to 15 digits), reversal marks (``RC``/``RD``), counterparty hints from
 structured ``:86:`` text, and errors that name the file, line and value. Line identity is decided by the importer
-(`crmhub_ledger.statements.booking`), not here: a bank's ``:20:``/``:28C:`` are often reused (``STARTUMS``, ``0``).
+(`crmhub.sync.statement_booking`), not here: a bank's ``:20:``/``:28C:`` are often reused (``STARTUMS``, ``0``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import mt940 as mt
 
 from crmhub.i18n import bilingual
 from crmhub.model import Direction, Money, Transaction
-from crmhub_ledger.statements.model import BATCH, Balance, Statement, StatementLine, input_error
+from crmhub.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
 OPTIONS = mt.Options(reversal_sign=True, strip_bom=True, merge_keeps_values=True, unbounded_details=True,
                      case_insensitive_marks=True, applicant_iban=True)

@@ -76,8 +76,6 @@ HELP_ZH: dict[str, str] = {
         '配合 --follow：两次检查队列之间的秒数。',
     'Seconds to wait for another deliverer of the same connector (default: skip that connector).':
         '等待同一连接器的另一个投递进程的秒数（默认：跳过该连接器）。',
-    "With --no-ledger-detail: serve the ledger's loans too (no accounts).":
-        '配合 --no-ledger-detail：同时提供账本的贷款数据（不含账户）。',
     "Only this connector's write-backs (repeatable).":
         '只发送此连接器的回写（可重复）。',
     'Print one JSON object per connector.':
@@ -288,15 +286,16 @@ HELP_ZH: dict[str, str] = {
      '.05).'):
         ('故障配置：none、slow、flaky、expiring、dirty、hostile，或 key=value,…（例如 latency_ms=50,throttle_rate=0.'
          '05）。'),
-    'Zoho at P, Fenxiang P+1, ledger P+2, WeCom P+3, SMTP P+4.':
-        'Zoho 在端口 P，纷享销客 P+1，账务 P+2，企业微信 P+3，SMTP P+4。',
+    'First port; each simulator gets its own from here on (the banner lists them).':
+        '起始端口；每个模拟器从这里起各得一个端口（启动信息会列出）。',
+    ('A simulator setting SIMULATOR.KEY=VALUE (repeatable; VALUE read as TOML, else as text), e.g. '
+     'core_ledger.detail=false.'):
+        '模拟器设置 模拟器.键=值（可重复；值按 TOML 解析，否则作为文本），例如 core_ledger.detail=false。',
     'Write a crmhub config pointing here.':
         '写入指向这些模拟器的 crmhub 配置。',
     ("Shrink the services' rate-limit windows by this factor (and the written config's pacing with them), for quick "
      'demos.'):
         '按此倍数缩短各服务的限流窗口（写入配置的节奏同步缩短），用于快速演示。',
-    "Serve the ledger's accounts, transactions and loans (off: clients only).":
-        '提供账务系统的账户、交易和贷款数据（关闭时只提供客户）。',
     'The embedded scheduler: run the configured jobs on one machine.':
         '内置调度器：在单台机器上运行配置的作业。',
     'Run the configured job schedules on this machine until SIGTERM or SIGINT (logs: JSON lines on stdout).':

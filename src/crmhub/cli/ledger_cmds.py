@@ -1,20 +1,24 @@
 """``crmhub ledger import``: book SWIFT MT940 / ISO 20022 camt.053 statements into the ledger tables.
 
-The rules (line identity, re-import, tie-out, limits) are in plugins/crmhub_ledger/README.md; the work is done by
-`crmhub_ledger.statements.booking`, this module only prints and picks the exit code.
+The core knows no statement format: plugins offer parsers through the ``crmhub_statement_importers`` hook
+(`crmhub.statements`; the bundled ``core_ledger`` plugin reads MT940 and camt.053 — the rules are in
+plugins/crmhub_ledger/README.md); the core books what they read (`crmhub.sync.statement_booking`). This module
+picks the importer, prints the results and picks the exit code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.markup import escape
 
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, write_json_line
 from crmhub.errors import InputError, PluginError
-from crmhub.i18n import t
+from crmhub.i18n import bilingual, t
+from crmhub.plugins import Registry
+from crmhub.statements import SNIFF_BYTES, StatementImporter, StatementResult
+from crmhub.sync.statement_booking import import_file
 
 ledger_app = typer.Typer(help="Core-ledger tools.", no_args_is_help=True)
 
@@ -25,13 +29,34 @@ EXIT_PARTIAL = 4
 """Some statements were imported, others rejected (the rejected ones are named on stderr)."""
 
 
-def _importer() -> Any:
+def _importer(registry: Registry, file: Path) -> StatementImporter:
+    """The importer for ``file``: the only one offered (its own errors name what is wrong with the file), else the
+    first whose ``accepts`` recognises the file's first bytes."""
+    importers = list(registry.statement_importers.values())
+    if not importers:
+        raise PluginError(bilingual("没有已安装的插件提供对账单导入（crmhub_statement_importers 钩子）",
+                                    "no installed plugin offers statement import "
+                                    "(the crmhub_statement_importers hook)"),
+                          hint=bilingual("安装提供该功能的插件（随附的 core_ledger 插件可读 MT940 和 camt.053），"
+                                         "或检查 CRMHUB_DISABLE_PLUGINS；`crmhub plugins list` 列出已加载的插件",
+                                         "install a plugin that offers one (the bundled core_ledger plugin reads "
+                                         "MT940 and camt.053) or check CRMHUB_DISABLE_PLUGINS; `crmhub plugins list` "
+                                         "shows what is loaded"))
+    if len(importers) == 1:
+        return importers[0]
     try:
-        from crmhub_ledger.statements.booking import import_file
-    except ImportError as exc:
-        raise PluginError("statement import needs the core_ledger plugin (crmhub_ledger), which is not installed",
-                          hint="install crmhub with its bundled plugins") from exc
-    return import_file
+        with file.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise InputError(bilingual(f"{file}：无法读取（{exc.strerror}）", f"{file}: cannot be read ({exc.strerror})"),
+                         hint=bilingual("检查路径和权限", "check the path and its permissions")) from None
+    for importer in importers:
+        if importer.accepts(head):
+            return importer
+    formats = ", ".join(f for importer in importers for f in importer.formats)
+    raise InputError(bilingual(f"{file}：不是已安装插件能读取的对账单格式（{formats}）",
+                               f"{file}: not a statement format an installed plugin reads ({formats})"),
+                     hint=bilingual("请以上述格式之一导出对账单", "export the statement in one of these formats"))
 
 
 @ledger_app.command("import")
@@ -47,11 +72,11 @@ def ledger_import(
     Exit 0 when every statement was imported (or had been already), 1 when all were rejected, 4 when some were
     rejected and others imported, 2 when the file cannot be read as a statement file.
     """
-    import_file = _importer()
     ctx = load_context(config)
+    importer = _importer(ctx.registry, file)
     store = ctx.open_store()
     try:
-        results = import_file(store, file, account, connector)
+        results = import_file(store, file, importer.read, account, connector)
     finally:
         store.dispose()
     rejected = [r for r in results if r.status == "rejected"]
@@ -69,10 +94,10 @@ def ledger_import(
         raise typer.Exit(EXIT_REJECTED if every else EXIT_PARTIAL)
 
 
-def _print(r: Any) -> None:
+def _print(r: StatementResult) -> None:
     if r.status == "rejected":
         # the error names the file and, for balance problems, the statement already: not twice
-        text = r.error if r.statement in (r.error or "") else t("ledger_import_rejected", statement=r.statement,
+        text = r.error if r.error and r.statement in r.error else t("ledger_import_rejected", statement=r.statement,
                                                                  error=r.error)
         err_console.print(f"[red]{t('error')}:[/red] " + escape(text), markup=True)
         if r.hint:

@@ -35,14 +35,14 @@ def sandbox_serve(
     clients: int = typer.Option(2000, min=0, help="Number of companies in the world."),
     faults: str | None = typer.Option(None, help="Fault profile: none, slow, flaky, expiring, dirty, hostile, "
                                                  "or key=value,… (e.g. latency_ms=50,throttle_rate=0.05)."),
-    port_base: int = typer.Option(8700, help="Zoho at P, Fenxiang P+1, ledger P+2, WeCom P+3, SMTP P+4."),
+    port_base: int = typer.Option(8700, help="First port; each simulator gets its own from here on (the banner "
+                                             "lists them)."),
     write_config: Path | None = typer.Option(None, "--write-config", help="Write a crmhub config pointing here."),
     speed: float = typer.Option(1.0, min=1.0, help="Shrink the services' rate-limit windows by this factor (and "
                                                    "the written config's pacing with them), for quick demos."),
-    ledger_detail: bool = typer.Option(True, "--ledger-detail/--no-ledger-detail",
-                                       help="Serve the ledger's accounts, transactions and loans (off: clients only)."),
-    ledger_loans: bool = typer.Option(False, "--ledger-loans",
-                                      help="With --no-ledger-detail: serve the ledger's loans too (no accounts)."),
+    sim_settings: list[str] = typer.Option([], "--set", help="A simulator setting SIMULATOR.KEY=VALUE (repeatable; "
+                                                            "VALUE read as TOML, else as text), e.g. "
+                                                            "core_ledger.detail=false."),
 ) -> None:
     """Serve every plugin's simulator on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from crmhub.sandbox.serve import SandboxStartError
@@ -50,10 +50,11 @@ def sandbox_serve(
 
     registry = load_registry()
     profile = _faults(faults)
+    settings = _simulator_settings(sim_settings, [app.name for app in registry.sandbox_apps])
 
     def ready(sandboxes) -> None:  # type: ignore[no-untyped-def]
         if write_config is not None:
-            _write_config(sandboxes, write_config, speed)
+            _write_config(sandboxes, write_config)
         console.print(t("sandbox_started"))
         for line in sandboxes.banner():
             console.print("  " + line)
@@ -65,30 +66,43 @@ def sandbox_serve(
 
     try:
         serve_run(registry.sandbox_apps, port_base=port_base, seed=seed, clients=clients, faults=profile,
-                  ready=ready, settings={**_speed_settings(speed), **({} if ledger_detail else {
-                      "core_ledger": {"detail": "loans" if ledger_loans else False}})})
+                  ready=ready, settings=settings, speed=speed)
     except SandboxStartError as exc:
         raise InputError(str(exc), hint=bilingual("换一个 --port-base 或停止占用端口的进程",
                                                    "pick another --port-base or stop what holds the port")) from None
     console.print(t("sandbox_stopped"))
 
 
-def _speed_settings(speed: float) -> dict[str, dict[str, float]]:
-    """Simulator settings that shrink Fenxiang's per-path and token windows (the slowest real limits)."""
-    if speed <= 1:
-        return {}
-    return {"fxiaoke": {"window_seconds": 20.0 / speed, "token_window_seconds": 60.0 / speed}}
+def _simulator_settings(items: list[str], offered: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set SIMULATOR.KEY=VALUE`` options as `SandboxOptions.settings` per simulator name."""
+    import tomllib
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, eq, raw = item.partition("=")
+        app, dot, key = target.strip().partition(".")
+        if not (eq and dot and app and key):
+            raise InputError(bilingual(f"--set {item}：应为 模拟器.键=值",
+                                       f"--set {item}: expected SIMULATOR.KEY=VALUE"),
+                             hint=bilingual("例如 --set core_ledger.detail=false",
+                                            "e.g. --set core_ledger.detail=false"))
+        if app not in offered:
+            raise InputError(bilingual(f"--set {item}：没有名为 {app!r} 的模拟器",
+                                       f"--set {item}: no simulator {app!r}"),
+                             hint=bilingual("可用：", "offered: ") + ", ".join(offered))
+        try:
+            value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out.setdefault(app, {})[key.strip()] = value
+    return out
 
 
-def _write_config(sandboxes: Any, path: Path, speed: float) -> None:
-    """The sandbox config, with the connectors' pacing matched to the (possibly shortened) windows."""
+def _write_config(sandboxes: Any, path: Path) -> None:
+    """The sandbox config (each connector's pacing already matched to the simulators' at ``--speed``)."""
     import tomli_w
 
     doc = sandboxes.config()
-    fx = doc.get("connectors", {}).get("fxiaoke")
-    if fx is not None and speed > 1:
-        fx["window_seconds"] = 20.0 / speed
-        fx["token_window_seconds"] = 60.0 / speed
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("# crmhub config for the sandbox, written by `crmhub sandbox serve`.\n"
@@ -124,7 +138,8 @@ def demo(
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(server, cfg_path, registry, port_base)
-        first, second, quality, html = _demo_runs(cfg_path, workdir, registry, clients, seed, change, lang)
+        first, second, quality, html = _demo_runs(cfg_path, workdir, registry, port_base, clients, seed, change,
+                                                        lang)
     finally:
         server.terminate()
         try:
@@ -158,7 +173,9 @@ def _wait_for(server: subprocess.Popen[str], cfg_path: Path, registry: Any, port
     import socket
 
     deadline = time.monotonic() + timeout
-    ports = [port_base + app.port_offset for app in registry.sandbox_apps]
+    from crmhub.sandbox.serve import allocate_ports
+
+    ports = list(allocate_ports(registry.sandbox_apps, port_base).values())
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise InputError(bilingual("模拟器进程启动失败：", "the simulator process failed to start: ")
@@ -175,7 +192,7 @@ def _wait_for(server: subprocess.Popen[str], cfg_path: Path, registry: Any, port
     raise InputError(bilingual("模拟器未在规定时间内就绪", "the simulators did not become ready in time"))
 
 
-def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed: int, change: float,
+def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, port_base: int, clients: int, seed: int, change: float,
                lang: Any) -> tuple[Any, Any, Any, Path]:
     """Full sync, mutations, incremental sync, reports, matching quality."""
     import tomllib
@@ -184,6 +201,7 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed:
     from crmhub.cli.sync_cmds import build_engine
     from crmhub.config import parse_settings
     from crmhub.reporting import render_html, render_report
+    from crmhub.sandbox.serve import truth_by_connector
     from crmhub.sandbox.world import World
     from crmhub.store import Store
     from crmhub.sync.evaluation import matching_quality
@@ -200,7 +218,7 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed:
         console.rule(bilingual("第一次同步（全量）", "Sync 1 (full)"))
         first = run(build_engine(ctx, store).run())
         console.print(render_report(first, lang))
-        changed = _mutate(settings, max(1, int(clients * change)), seed)
+        changed = _mutate(registry, port_base, max(1, int(clients * change)), seed)
         console.rule(bilingual(f"第二次同步（增量，模拟器中改动了 {changed} 条记录）",
                                f"Sync 2 (incremental, {changed} records changed in the simulators)"))
         second = run(build_engine(ctx, store).run())
@@ -209,7 +227,8 @@ def _demo_runs(cfg_path: Path, workdir: Path, registry: Any, clients: int, seed:
         html = workdir / f"report-{second.run_id}.html"
         html.write_text(render_html(second, lang), encoding="utf-8")
         with store.begin() as s:
-            quality = matching_quality(s, World(seed=seed, clients=clients).truth())
+            truth = truth_by_connector(registry.sandbox_apps, World(seed=seed, clients=clients).truth())
+            quality = matching_quality(s, truth)
         _console_logins(store, workdir)
     finally:
         store.dispose()
@@ -242,14 +261,18 @@ def _console_logins(store: Any, workdir: Path) -> Path:
     return path
 
 
-def _mutate(settings: Any, count: int, seed: int) -> int:
-    """Change ``count`` records in each connector's simulator through its admin endpoint."""
+def _mutate(registry: Any, port_base: int, count: int, seed: int) -> int:
+    """Change ``count`` records in each connector simulator through its ``/_sandbox/mutate`` admin endpoint."""
+    from crmhub.sandbox.serve import allocate_ports
+
+    ports = allocate_ports(registry.sandbox_apps, port_base)
     total = 0
     with httpx.Client(timeout=60) as client:
-        for cfg in settings.connectors.values():
-            base = str(getattr(cfg, "accounts_url", None) or getattr(cfg, "base_url", ""))
-            root = base.split("/fineract-provider", maxsplit=1)[0].rstrip("/")
-            answer = client.post(f"{root}/_sandbox/mutate", json={"count": count, "seed": seed})
+        for app in registry.sandbox_apps:
+            if app.protocol != "http" or app.config_section != "connectors":
+                continue
+            answer = client.post(f"http://127.0.0.1:{ports[app.name]}/_sandbox/mutate",
+                                 json={"count": count, "seed": seed})
             answer.raise_for_status()
             body = answer.json()
             changed = body.get("changed") or body.get("ids") or body.get("changes") or []

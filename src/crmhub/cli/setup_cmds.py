@@ -55,7 +55,8 @@ def plugins_list() -> None:
     for info in registry.plugins:
         provides = []
         for key, items in (("provides_connectors", info.connectors), ("provides_channels", info.channels),
-                           ("provides_sandboxes", info.sandboxes), ("provides_factors", info.risk_factors)):
+                           ("provides_sandboxes", info.sandboxes), ("provides_factors", info.risk_factors),
+                           ("provides_importers", info.statement_importers)):
             if items:
                 provides.append(f"{t(key)}: {', '.join(items)}")
         table.add_row(info.name, info.version, "; ".join(provides) or "-", info.module)

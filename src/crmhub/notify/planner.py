@@ -199,7 +199,7 @@ class Planner:
 
     def _row(self, fact: F.Fact, send: Send, spec: str, key: str, contexts: dict[tuple[str, str], dict[str, Any]],
              outcome: PlanOutcome) -> dict[str, Any] | None:
-        plugin = self.settings.channels[send.channel].plugin
+        rm_address = self.settings.channels[send.channel].rm_address
         manager = Manager.of(fact.client.data, fact.client.rm_user_id) if fact.client is not None else None
         if fact.event == "alert":  # config check refuses these already; refuse again for settings built in code
             refused = [why for why in (aml_refusal(a) for a in (spec, *self.ns.groups.get(spec, ()))) if why]
@@ -210,7 +210,7 @@ class Planner:
                 if note not in outcome.warnings:
                     outcome.warnings.append(note)
                 return None
-        resolved = resolve(spec, plugin, self.ns, manager)
+        resolved = resolve(spec, rm_address, self.ns, manager)
         if not resolved.addresses and resolved.group:
             note = f"[notify.{fact.event}]: {resolved.problem}; nothing is sent to it"
             if note not in outcome.warnings:

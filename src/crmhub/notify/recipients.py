@@ -1,11 +1,12 @@
 """Turning a route's recipient specs into channel addresses: ``rm``, named groups, literal addresses.
 
-``rm`` is the client's relationship manager (客户经理). On a mail channel that is the RM's email address; on WeCom
-(and any other channel) it is a WeCom UserID, found — in this order — in ``relationship_manager.user_id`` of the
-golden record, in ``[notify.directory]`` (keyed by the RM's email or name, because CRMs usually know the RM by
-those), in the golden record's ``rm_user_id`` column, and finally as the local part of the RM's email
-(``zhang.san@bank.example`` → ``zhang.san``), which is how many banks provision WeCom accounts. A spec that is
-neither ``rm`` nor a group is taken literally.
+``rm`` is the client's relationship manager (客户经理). How a channel reaches one is its config model's
+``rm_address`` (`crmhub.contract.ChannelConfig`), so no channel is named here: ``"email"`` — the RM's email
+address; ``"user_id"`` (the default: WeCom and any other chat channel) — the RM's user id on the service, found — in
+this order — in ``relationship_manager.user_id`` of the golden record, in ``[notify.directory]`` (keyed by the RM's
+email or name, because CRMs usually know the RM by those), in the golden record's ``rm_user_id`` column, and
+finally as the local part of the RM's email (``zhang.san@bank.example`` → ``zhang.san``), which is how many banks
+provision WeCom accounts. A spec that is neither ``rm`` nor a group is taken literally.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmhub.notify.settings import RM, NotifySettings
-
-MAIL_PLUGINS = frozenset({"email"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +60,13 @@ def wecom_user_id(manager: Manager, directory: dict[str, str]) -> str | None:
     return None
 
 
-def resolve(spec: str, plugin: str, settings: NotifySettings, manager: Manager | None) -> Resolved:
-    """The addresses ``spec`` stands for on a channel of ``plugin``."""
+def resolve(spec: str, rm_address: str, settings: NotifySettings, manager: Manager | None) -> Resolved:
+    """The addresses ``spec`` stands for on a channel that reaches an RM by ``rm_address`` (its config model's
+    `crmhub.contract.ChannelConfig.rm_address`: ``"email"`` or ``"user_id"``)."""
     if spec == RM:
         if manager is None:
             return Resolved((), "this event has no client, so it has no relationship manager")
-        if plugin in MAIL_PLUGINS:
+        if rm_address == "email":
             if manager.email:
                 return Resolved((manager.email,))
             who = f" ({manager.name})" if manager.name else ""

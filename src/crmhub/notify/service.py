@@ -136,11 +136,12 @@ class Notifier:
         if why is not None:
             raise InputError(why, hint="see `crmhub connectors check` and the [channels] tables")
         ns = self.settings.notify
-        plugin = self.pool.plugin(channel) or ""
+        cfg = self.settings.channels.get(channel)
+        rm_address = cfg.rm_address if cfg is not None else "user_id"
         specs = to or ["operators"]
         recipients: list[str] = []
         for spec in specs:
-            resolved = resolve(spec, plugin, ns, None)
+            resolved = resolve(spec, rm_address, ns, None)
             if resolved.problem and not resolved.addresses:
                 raise InputError(f"no recipient for {spec!r}: {resolved.problem}",
                                  hint="pass --to ADDRESS (a mailbox, a WeCom UserID, @robot …)")

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
-from crmhub.events import AlertRaised, Event, RiskChanged, emit
+from crmhub.events import AlertRaised, Event, RaisedAlert, RiskChanged, emit
 from crmhub.model import CorporateClient, Rating, RiskAssessment, Segment
 from crmhub.model import uscc as uscc_mod
 from crmhub.risk import persist
@@ -198,7 +198,7 @@ class RiskEngine:
             for alert in saved.created:
                 golden = by_id.get(alert.client_id or -1)
                 owner = (clients.get(golden.id) or _client(golden)) if golden is not None else None
-                out.append(AlertRaised(alert_json(alert), owner))
+                out.append(AlertRaised(RaisedAlert.from_json(alert_json(alert)), owner))
         return out
 
 

@@ -2,8 +2,10 @@
 
 `start_sandboxes` builds one `World`, gives each `SandboxApp` its options (its own base URL, the world, the fault
 profile, the seed), serves HTTP simulators with uvicorn (`crmhub.sandbox.runner`) and SMTP simulators with an
-aiosmtpd `Controller`, each on ``port_base + app.port_offset``, and returns a `SandboxSet`: every running app's
-URL and live simulator, a crmhub config pointing at them (`SandboxSet.write_config`), and `SandboxSet.stop`.
+aiosmtpd `Controller`, each on ``port_base`` plus the offset `allocate_offsets` gives it, and returns a
+`SandboxSet`: every running app's URL and live simulator, a crmhub config pointing at them
+(`SandboxSet.write_config`), and `SandboxSet.stop`. Nothing here knows a particular simulator: what one needs
+beyond its own config table (``extra_config``) or at a faster ``speed`` (``pacing``) comes with its `SandboxApp`.
 `run` does the same in the foreground until SIGINT/SIGTERM (or a stop event), then stops everything cleanly.
 
 Ports are checked before anything starts, so a busy port fails fast with a message naming the app and the port
@@ -17,7 +19,7 @@ import random
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -92,6 +94,7 @@ class SandboxSet:
     port_base: int
     running: list[RunningSandbox]
     store_url: str = DEFAULT_STORE_URL
+    speed: float = 1.0
 
     def __iter__(self) -> Iterator[RunningSandbox]:
         return iter(self.running)
@@ -110,18 +113,16 @@ class SandboxSet:
         return {r.name: r.url for r in self.running}
 
     def config(self) -> dict[str, Any]:
-        """A crmhub config document: ``[store]`` plus one table per simulator (``None`` values dropped: TOML has
-        no null)."""
+        """A crmhub config document: ``[store]`` plus one table per simulator (with its `pacing` at this
+        ``speed``) and the tables its ``extra_config`` adds (``None`` values dropped: TOML has no null)."""
         doc: dict[str, Any] = {"store": {"url": self.store_url}}
         for r in self.running:
             section = doc.setdefault(r.app.config_section, {})
             if r.app.config_name in section:
                 raise ValueError(f"two sandbox apps configure [{r.app.config_section}.{r.app.config_name}]")
-            section[r.app.config_name] = _drop_none(r.config())
-        if any(c.get("plugin") == "email" for c in doc.get("channels", {}).values()):
-            # AML alerts go only to the AML team by email (docs/notifications.md): an example group, so the
-            # sandbox's alerts land in the SMTP sandbox instead of nowhere.
-            doc["notify"] = {"groups": {"aml_team": ["aml@bank.example"]}}
+            section[r.app.config_name] = _drop_none({**r.config(), **pacing_of(r.app, self.speed)})
+        for r in self.running:
+            _merge(doc, _drop_none(r.app.extra_config), r.app.name, "")
         return doc
 
     def write_config(self, path: str | Path) -> Path:
@@ -156,6 +157,23 @@ class SandboxSet:
         self.stop()
 
 
+def pacing_of(app: SandboxApp, speed: float) -> dict[str, Any]:
+    """The keys ``app`` sets in both its simulator's settings and its config table at ``speed`` (none at 1)."""
+    return dict(app.pacing(speed)) if app.pacing is not None and speed > 1 else {}
+
+
+def _merge(doc: dict[str, Any], extra: Mapping[str, Any], app: str, where: str) -> None:
+    """Add ``extra`` tables to ``doc``; a key that is already set to something else is a conflict naming it."""
+    for key, value in extra.items():
+        path = f"{where}.{key}" if where else key
+        if isinstance(value, Mapping) and isinstance(doc.get(key), dict):
+            _merge(doc[key], value, app, path)
+        elif key in doc and doc[key] != value:
+            raise ValueError(f"sandbox app {app!r} sets {path} in the config, which another table already sets")
+        else:
+            doc[key] = dict(value) if isinstance(value, Mapping) else value
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _drop_none(v) for k, v in value.items() if v is not None}
@@ -175,14 +193,51 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def truth_by_connector(apps: Sequence[SandboxApp], truth: Iterable[tuple[str, str, int]]
+                       ) -> Iterator[tuple[str, str, int]]:
+    """The world's ground truth (view, native id, company key) as (connector name, native id, company key), through
+    each app's ``world_view`` → ``config_name`` (records of views no app serves are left out)."""
+    connector = {app.world_view: app.config_name for app in apps
+                 if app.world_view is not None and app.config_section == "connectors"}
+    for view, source_id, key in truth:
+        if view in connector:
+            yield connector[view], source_id, key
+
+
+def allocate_offsets(apps: Sequence[SandboxApp]) -> dict[str, int]:
+    """Each app's port offset from the port base: its ``preferred_offset`` when no app before it took it, else the
+    lowest free offset, in the order given (the registry's: plugins by entry-point name). Offsets are never shared,
+    so two plugins' simulators cannot collide whatever they prefer."""
+    taken: set[int] = set()
+    out: dict[str, int] = {}
+    for app in apps:
+        if app.preferred_offset is not None and app.preferred_offset >= 0 and app.preferred_offset not in taken:
+            out[app.name] = app.preferred_offset
+            taken.add(app.preferred_offset)
+    free = 0
+    for app in apps:
+        if app.name in out:
+            continue
+        while free in taken:
+            free += 1
+        out[app.name] = free
+        taken.add(free)
+    return out
+
+
+def allocate_ports(apps: Sequence[SandboxApp], port_base: int) -> dict[str, int]:
+    """App name → the port it is served on from ``port_base`` (see `allocate_offsets`)."""
+    return {name: port_base + offset for name, offset in allocate_offsets(apps).items()}
+
+
 def free_port_base(apps: Sequence[SandboxApp], host: str = "127.0.0.1", *, tries: int = 200,
                    low: int = 20_000, high: int = 32_000) -> int:
-    """A port base where every app's ``base + port_offset`` is free now (for tests and ``--port-base 0``).
+    """A port base where every app's allocated port is free now (for tests and ``--port-base 0``).
 
     Below Linux's ephemeral range (32768–60999): a port found free there can be taken by any client socket of a
     process running beside us before the simulator binds it; below it only a server that binds explicitly can.
     """
-    offsets = [a.port_offset for a in apps] or [0]
+    offsets = list(allocate_offsets(apps).values()) or [0]
     rng = random.Random()
     for _ in range(tries):
         base = rng.randrange(low, high - max(offsets))
@@ -191,8 +246,7 @@ def free_port_base(apps: Sequence[SandboxApp], host: str = "127.0.0.1", *, tries
     raise SandboxStartError(f"no free port range for {len(offsets)} simulators on {host} after {tries} tries")
 
 
-def _check_apps(apps: Sequence[SandboxApp], host: str, port_base: int) -> None:
-    seen: dict[int, str] = {}
+def _check_apps(apps: Sequence[SandboxApp], host: str, ports: Mapping[str, int]) -> None:
     names: set[str] = set()
     for app in apps:
         if app.name in names:
@@ -200,11 +254,8 @@ def _check_apps(apps: Sequence[SandboxApp], host: str, port_base: int) -> None:
         names.add(app.name)
         if app.protocol not in ("http", "smtp"):
             raise SandboxStartError(f"sandbox app {app.name!r}: unknown protocol {app.protocol!r} (http or smtp)")
-        port = port_base + app.port_offset
-        if port in seen:
-            raise SandboxStartError(f"sandbox apps {seen[port]!r} and {app.name!r} both want port {port} "
-                                    f"(port_offset {app.port_offset})")
-        seen[port] = app.name
+    for app in apps:
+        port = ports[app.name]
         if not 0 < port < 65536:
             raise SandboxStartError(f"sandbox app {app.name!r}: port {port} is out of range; lower --port-base")
         if not port_is_free(host, port):
@@ -227,22 +278,24 @@ def _start_smtp(handler: Any, host: str, port: int) -> Callable[[], None]:
 def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, clients: int = 2000,
                     faults: Any = None, host: str = "127.0.0.1", world: World | None = None,
                     today: date | None = None, settings: Mapping[str, Mapping[str, Any]] | None = None,
-                    store_url: str = DEFAULT_STORE_URL) -> SandboxSet:
+                    store_url: str = DEFAULT_STORE_URL, speed: float = 1.0) -> SandboxSet:
     """Start ``apps`` over one world (``world`` or ``World(seed, clients, today)``) and return them running.
 
     ``faults`` is a `crmhub.sandbox.faults.FaultProfile` (or ``None``); ``settings`` maps an app name to its
-    `SandboxOptions.settings`. Raises `SandboxStartError` (with nothing left running) if any app cannot start.
+    `SandboxOptions.settings` (over its `SandboxApp.pacing` at ``speed``). Raises `SandboxStartError` (with
+    nothing left running) if any app cannot start.
     """
     world = world if world is not None else World(seed=seed, clients=clients, today=today)
-    _check_apps(apps, host, port_base)
+    ports = allocate_ports(apps, port_base)
+    _check_apps(apps, host, ports)
     running: list[RunningSandbox] = []
-    sandboxes = SandboxSet(world, host, port_base, running, store_url)
+    sandboxes = SandboxSet(world, host, port_base, running, store_url, speed)
     try:
-        for app in apps:
-            port = port_base + app.port_offset
+        for app in sorted(apps, key=lambda a: ports[a.name]):  # started, listed and stopped in port order
+            port = ports[app.name]
             scheme = "smtp" if app.protocol == "smtp" else "http"
             options = SandboxOptions(base_url=f"{scheme}://{host}:{port}", world=world, faults=faults, seed=seed,
-                                     settings=dict((settings or {}).get(app.name, {})))
+                                     settings={**pacing_of(app, speed), **(settings or {}).get(app.name, {})})
             try:
                 built = app.build(options)
                 if app.protocol == "smtp":
@@ -263,7 +316,8 @@ def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: 
 def run(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, clients: int = 2000,
         faults: Any = None, host: str = "127.0.0.1", write_config: str | Path | None = None,
         settings: Mapping[str, Mapping[str, Any]] | None = None, today: date | None = None,
-        ready: Callable[[SandboxSet], None] | None = None, stop_event: threading.Event | None = None) -> None:
+        ready: Callable[[SandboxSet], None] | None = None, stop_event: threading.Event | None = None,
+        speed: float = 1.0) -> None:
     """Serve ``apps`` in the foreground until SIGINT/SIGTERM (or ``stop_event``), then stop them all.
 
     ``write_config`` writes the config file once everything listens; ``ready`` is called with the running set
@@ -281,7 +335,7 @@ def run(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, cli
             previous[sig] = signal.signal(sig, on_signal)
     try:
         with start_sandboxes(apps, port_base=port_base, seed=seed, clients=clients, faults=faults, host=host,
-                             settings=settings, today=today) as sandboxes:
+                             settings=settings, today=today, speed=speed) as sandboxes:
             if write_config is not None:
                 sandboxes.write_config(write_config)
             if ready is not None:

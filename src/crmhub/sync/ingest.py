@@ -52,7 +52,7 @@ log = logging.getLogger("crmhub.sync")
 
 SOURCE: Table = SourceRow.__table__  # type: ignore[assignment]
 CURSORS: Table = SyncCursor.__table__  # type: ignore[assignment]
-_transaction_values = transaction_values  # the statement importer's name for it (crmhub_ledger.statements)
+_transaction_values = transaction_values  # the statement booking's name for it (crmhub.sync.statement_booking)
 
 
 @dataclass(slots=True)

@@ -329,7 +329,7 @@ class NotifyPhase(Phase):
 
     async def run(self, ctx: RunContext) -> NoCounters:
         try:
-            ctx.registry.hook.crmhub_run_finished(report=ctx.report.model_dump(mode="json"))
+            ctx.registry.hook.crmhub_run_finished(report=ctx.report.model_copy(deep=True))
         except Exception:
             log.exception("a plugin's run_finished handler failed")
         if ctx.after_run is None or ctx.report.run_id is None:

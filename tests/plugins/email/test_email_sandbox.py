@@ -101,7 +101,7 @@ def test_relay_mode_without_auth_and_clear(smtp: StartSmtp) -> None:
 
 def test_plugin_sandbox_app_builds_a_handler_and_a_valid_config() -> None:
     app = email_plugin.crmhub_sandbox_apps()[0]
-    assert (app.name, app.port_offset, app.protocol, app.config_name) == ("smtp", 4, "smtp", "email")
+    assert (app.name, app.preferred_offset, app.protocol, app.config_name) == ("smtp", 4, "smtp", "email")
     handler = app.build(SandboxOptions(base_url="smtp://127.0.0.1:8029",
                                        settings={"email": {"refuse": ["X@bank.example"]}}))
     assert isinstance(handler, SmtpSandbox) and handler.refuse == frozenset({"x@bank.example"})

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from crmhub.errors import InputError
+from crmhub.statements.model import BATCH
 from crmhub.store import Store
 from crmhub.store.tables import LedgerTransaction
+from crmhub.sync.statement_booking import import_file
 from crmhub_ledger.sandbox.statements import write_camt053, write_mt940
 from crmhub_ledger.statements import parse_statements, read_statements
-from crmhub_ledger.statements.booking import import_file
-from crmhub_ledger.statements.model import BATCH
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_several_mb_import_stays_within_a_memory_bound(tmp_path: Path) -> None:
     try:
         tracemalloc.start()
         try:
-            results = import_file(store, path)
+            results = import_file(store, path, read_statements)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -74,7 +74,7 @@ def test_a_late_error_rolls_back_the_whole_statement_only(tmp_path: Path) -> Non
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
     try:
-        first, second = import_file(store, path)
+        first, second = import_file(store, path, read_statements)
         assert first.status == "rejected" and "'1234567890123456789,55'" in (first.error or "")
         assert second.status == "imported" and second.inserted == 2 * BATCH + 200
         assert _count(store) == 2 * BATCH + 200

@@ -1,8 +1,12 @@
 """Book a statement file into ``ledger_transaction``: one database transaction per statement, all or nothing.
 
+The file is read by the parser a plugin offers (`crmhub.statements.StatementImporter.read`, through the
+``crmhub_statement_importers`` hook); the booking — line identity, re-import, tie-out — is the core's, so every
+statement format is booked by the same rules and no plugin writes to the store.
+
 Why per statement: a statement is the bank's evidence for one account and period; storing part of it would make
-the ledger disagree with the bank. So each statement is read in batches (`read_statements`), its lines are given
-their identity (`crmhub_ledger.statements.identity`), looked up once per batch and only new ones inserted; at its
+the ledger disagree with the bank. So each statement is read in batches (`StatementSource`), its lines are given
+their identity (`crmhub.statements.identity`), looked up once per batch and only new ones inserted; at its
 end the opening balance plus the movements must equal the closing balance, else the whole statement is rolled
 back and reported (account, statement number, date, both figures). Other statements of the file still import.
 A line already stored is never updated: evidence is not overwritten.
@@ -10,8 +14,6 @@ A line already stored is never updated: evidence is not overwritten.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,12 @@ from sqlalchemy.orm import Session
 from crmhub.errors import InputError
 from crmhub.i18n import t
 from crmhub.model import Direction
+from crmhub.statements import ReadStatements, StatementResult
+from crmhub.statements.identity import Sequencer, clean, clean_account, clean_fields, minor_units, source_id
+from crmhub.statements.model import StatementLine, StatementSource, difference
 from crmhub.store import Store
 from crmhub.store.tables import LedgerAccount, LedgerTransaction
 from crmhub.sync.ingest import Ingestor, _transaction_values
-from crmhub_ledger.statements import read_statements
-from crmhub_ledger.statements.identity import Sequencer, clean, clean_account, clean_fields, minor_units, source_id
-from crmhub_ledger.statements.model import StatementLine, StatementSource, difference
 
 MAX_NOTES = 20
 """Notes (cleaned or cut text) listed per statement; the rest are counted."""
@@ -41,39 +43,6 @@ class StatementRejected(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
-
-
-@dataclass(slots=True)
-class StatementResult:
-    """What happened to one statement of a file (one JSON line of ``crmhub ledger import --json``)."""
-
-    file: str
-    statement: str
-    account: str
-    status: str = "imported"
-    """``imported`` (new lines stored), ``already_imported`` (every line was stored before), ``empty`` (no booked
-    lines), ``rejected`` (nothing of it stored; see ``error``)."""
-    format: str | None = None
-    statement_id: str | None = None
-    currency: str | None = None
-    opening_date: date | None = None
-    closing_date: date | None = None
-    entries: int = 0
-    inserted: int = 0
-    already_present: int = 0
-    from_other_statement: int = 0
-    matched_account: bool = False
-    ties_out: bool | None = None
-    error: str | None = None
-    hint: str | None = None
-    notes: list[str] = field(default_factory=list)
-    more_notes: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["opening_date"] = self.opening_date.isoformat() if self.opening_date else None
-        out["closing_date"] = self.closing_date.isoformat() if self.closing_date else None
-        return out
 
 
 def _ledger_account(session: Session, connector: str, key: str) -> LedgerAccount | None:
@@ -234,14 +203,15 @@ def _rejected(result: StatementResult, message: str, hint: str | None) -> None:
     result.inserted = result.already_present = result.from_other_statement = 0
 
 
-def import_file(store: Store, file: Path, account: str | None = None,
+def import_file(store: Store, file: Path, read: ReadStatements, account: str | None = None,
                 connector: str = "ledger") -> list[StatementResult]:
-    """Book every statement of ``file``; a broken file part after good statements is reported as rejected.
+    """Book every statement ``read`` finds in ``file``; a broken file part after good statements is reported as
+    rejected.
 
     Raises `InputError` only when the file cannot be read as a statement file at all (nothing stored).
     """
     results: list[StatementResult] = []
-    statements = read_statements(file, account)
+    statements = read(file, account)
     try:
         for source in statements:
             results.append(_book(store, connector, source, account, file))
