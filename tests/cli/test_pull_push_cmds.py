@@ -17,9 +17,9 @@ import pytest
 import tomli_w
 from test_setup_cmds import crmhub
 
-from crmhub.contract import SandboxOptions
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.runner import ThreadedServer, free_port, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
+from crmhub.testing import start_simulator
 from crmhub_fxiaoke.simulator import build as build_fxiaoke
 from crmhub_fxiaoke.simulator import default_settings as fxiaoke_settings
 from crmhub_zoho.plugin import _config as zoho_config
@@ -38,18 +38,15 @@ def servers() -> Iterator[list[ThreadedServer]]:
 
 
 def _zoho(servers: list[ThreadedServer], accounts: int, faults: FaultProfile | None = None) -> ThreadedServer:
-    port = free_port()
     world = list(synthetic_companies(accounts, 7, contacts_per_company=0))
-    app = build_zoho(SandboxOptions(base_url=f"http://127.0.0.1:{port}", world=world, faults=faults))
-    servers.append(serve_app_in_thread(app, port=port))
+    servers.append(start_simulator(build_zoho, world=world, faults=faults))
     return servers[-1]
 
 
 def _fxiaoke(servers: list[ThreadedServer], accounts: int, faults: FaultProfile | None = None) -> ThreadedServer:
     # Fenxiang's 20 s windows scaled down 100x on both sides (simulator and connector), as in the plugin's tests
     settings = {"generate": accounts, "window_seconds": 0.2, "calls_per_window": 40, "token_window_seconds": 6.0}
-    app = build_fxiaoke(SandboxOptions(base_url="http://127.0.0.1", faults=faults, seed=7, settings=settings))
-    servers.append(serve_app_in_thread(app))
+    servers.append(start_simulator(build_fxiaoke, faults=faults, seed=7, settings=settings))
     return servers[-1]
 
 

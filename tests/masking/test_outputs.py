@@ -204,16 +204,13 @@ def test_pull_masks_contacts_and_reveal_is_audited(tmp_path: Path, capsys: pytes
     """`crmhub pull` against the Zoho simulator over loopback: contacts masked; --reveal audited, then in clear."""
     import tomli_w
 
-    from crmhub.contract import SandboxOptions
-    from crmhub.sandbox.runner import free_port, serve_app_in_thread
+    from crmhub.testing import start_simulator
     from crmhub_zoho.plugin import _config as zoho_config
     from crmhub_zoho.simulator import build as build_zoho
     from crmhub_zoho.simulator.seed import synthetic_companies
 
-    port = free_port()
     world = list(synthetic_companies(3, 7, contacts_per_company=2))
-    server = serve_app_in_thread(build_zoho(SandboxOptions(base_url=f"http://127.0.0.1:{port}", world=world)),
-                                 port=port)
+    server = start_simulator(build_zoho, world=world)
     try:
         path = tmp_path / "crmhub.toml"
         store_url = f"sqlite:///{tmp_path / 'crmhub.db'}"

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from crmhub.config import Settings, parse_settings
-from crmhub.contract import SandboxOptions
 from crmhub.plugins import Registry, load
-from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
 from crmhub.store import Store
 from crmhub.store.tables import Alert, GoldenClient, RiskAssessmentRow, SyncRun
+from crmhub.testing import start_simulator
 from crmhub_email import plugin as email_plugin
 from crmhub_email.sandbox import ReceivedMail, SmtpSandbox, SmtpServer, serve_smtp
 from crmhub_wechat import plugin as wecom_plugin
@@ -73,7 +73,7 @@ def servers() -> Iterator[Servers]:
     """A real SMTP sandbox and a real WeCom simulator on free loopback ports."""
     mail = SmtpSandbox()
     smtp = serve_smtp(mail)
-    wecom = serve_app_in_thread(build_app(SandboxOptions(base_url="http://127.0.0.1")))
+    wecom = start_simulator(build_app)
     try:
         yield Servers(mail, smtp, wecom)
     finally:

@@ -25,16 +25,15 @@ import tomli_w
 from sqlalchemy import select
 
 from crmhub.cli import main
-from crmhub.contract import SandboxOptions
 from crmhub.notify import delivery
 from crmhub.notify.log import list_notifications, notification_json
 from crmhub.notify.service import Notifier
 from crmhub.plugins import Registry
 from crmhub.reporting import render_report
-from crmhub.sandbox.runner import serve_app_in_thread
 from crmhub.store import Store
 from crmhub.store.tables import Outbox, SyncRun
 from crmhub.sync.engine import SyncEngine
+from crmhub.testing import start_simulator
 from crmhub_wechat.errcodes import API_FREQ_OUT_OF_LIMIT
 from crmhub_wechat.simulator import WecomSimulator, build_app
 from sync.memory_connector import SYSTEMS, MemoryCrm
@@ -86,9 +85,8 @@ def test_pacing_continues_across_processes(target: str, store: Store, store_url:
     """Two `crmhub notify run` processes, one right after the other, each with a full window of messages to the
     group robot (45009 above the limit) or to one member (the excess dropped silently): the second continues the
     first one's window from the store and waits — the simulator refuses and drops nothing."""
-    wecom = serve_app_in_thread(build_app(SandboxOptions(
-        base_url="http://127.0.0.1", settings={"robot_per_minute": LIMIT, "per_user_per_minute": LIMIT,
-                                               "rate_window_seconds": WINDOW})))
+    wecom = start_simulator(build_app, settings={"robot_per_minute": LIMIT, "per_user_per_minute": LIMIT,
+                                                 "rate_window_seconds": WINDOW})
     try:
         sim: WecomSimulator = wecom.app.simulator
         channels = servers.channels()
@@ -192,8 +190,7 @@ async def test_sigkilled_robot_send_is_resolved_by_the_next_run(store: Store, st
     sees it at most once — and the log says so."""
     from crmhub.sandbox.faults import FaultProfile
 
-    wecom = serve_app_in_thread(build_app(SandboxOptions(base_url="http://127.0.0.1",
-                                                         faults=FaultProfile(latency_ms=3000.0))))
+    wecom = start_simulator(build_app, faults=FaultProfile(latency_ms=3000.0))
     try:
         sim: WecomSimulator = wecom.app.simulator
         channels = servers.channels()

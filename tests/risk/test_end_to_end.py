@@ -10,14 +10,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from crmhub.config import parse_settings
-from crmhub.contract import SandboxOptions
 from crmhub.plugins import load
 from crmhub.risk.runner import make_risk_phase
-from crmhub.sandbox.runner import serve_app_in_thread
 from crmhub.sandbox.world import World
 from crmhub.store import Store
 from crmhub.store.tables import Alert, GoldenClient, SourceRecord, Xref
 from crmhub.sync.engine import SyncEngine
+from crmhub.testing import start_simulator
 
 
 async def test_simulated_ledger_through_the_sync_engine(tmp_path: Path) -> None:
@@ -29,7 +28,7 @@ async def test_simulated_ledger_through_the_sync_engine(tmp_path: Path) -> None:
         registry = load()
     store = Store.open(f"sqlite:///{tmp_path / 'e2e.db'}")
     try:
-        with serve_app_in_thread(build(SandboxOptions(base_url="", world=world))) as srv:
+        with start_simulator(build, world=world) as srv:
             settings = parse_settings({
                 "connectors": {"ledger": {"plugin": "core_ledger", "username": "mifos", "password": "password",
                                           "base_url": srv.url + "/fineract-provider/api/v1", "history_days": 3650}},

@@ -6,8 +6,9 @@ Reference
 The kit is two test base classes, shaped like the testing helpers of pytest and pluggy: subclass one in your
 plugin's test folder, say what to test against, and pytest collects the inherited ``test_*`` checks. Every check is
 a synchronous method that runs its own event loop, so the kit needs pytest and nothing else (no pytest-asyncio, no
-fixtures to wire). It imports no simulator-only package (aiosmtpd, tomli-w) — it works on a plain ``pip install
-crmhub`` plus pytest.
+fixtures to wire). It imports no simulator-only package (aiosmtpd, tomli-w), so ``import crmhub.testing`` works on
+a plain ``pip install crmhub`` plus pytest; serving an HTTP simulator goes through crmhub's sandbox runner, whose
+server wants the ``[sandbox]`` extra — a plugin's test environment installs ``crmhub[sandbox]`` and pytest.
 
 ``ConnectorContract`` (a connector against its simulator or respx routes)::
 

@@ -160,8 +160,10 @@ class PluginContract:
     name: ClassVar[str] = "contract"
     """The configured name the checks give the instance (``[connectors.contract]``): error key paths use it."""
 
-    log_exempt: ClassVar[tuple[str, ...]] = ("uvicorn", "mail.log", "asyncio")
+    log_exempt: ClassVar[tuple[str, ...]] = ("uvicorn", "mail.log")
     """Loggers of the *service side* (an in-process simulator's server) whose records the secret check ignores."""
+
+    _token_cache: MemoryTokenCache | None = None
 
     sandbox_app: ClassVar[str | None] = None
     """Name of a `SandboxApp` the plugin offers (``crmhub_sandbox_apps``); the default `service` serves it."""
@@ -200,10 +202,9 @@ class PluginContract:
 
     def context(self) -> PluginContext:
         """A fresh `PluginContext` as the core gives an instance, sharing one token cache within a check."""
-        cache = self.__dict__.get("_token_cache")
-        if cache is None:
-            cache = self.__dict__["_token_cache"] = MemoryTokenCache()
-        return PluginContext(name=self.name, token_cache=cache)
+        if self._token_cache is None:
+            self._token_cache = MemoryTokenCache()
+        return PluginContext(name=self.name, token_cache=self._token_cache)
 
     def registry(self) -> Registry:
         """The loaded plugins (`crmhub.plugins.load`), with the class under test added when it is given directly."""

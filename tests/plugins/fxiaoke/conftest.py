@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from crmhub.contract import PluginContext, SandboxOptions
+from crmhub.contract import PluginContext
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
+from crmhub.testing import Simulators
 from crmhub_fxiaoke import FxiaokeConfig, FxiaokeConnector
 from crmhub_fxiaoke.simulator import build, default_settings
 
@@ -20,20 +21,14 @@ FAST_WINDOW = 0.2
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ThreadedServer]]:
     """Start simulators on loopback; all are stopped at the end of the test."""
-    servers: list[ThreadedServer] = []
+    with Simulators(build) as pool:
 
-    def start(*, faults: FaultProfile | None = None, world: Any = None, seed: int = 7,
-              **settings: Any) -> ThreadedServer:
-        settings.setdefault("window_seconds", FAST_WINDOW)
-        app = build(SandboxOptions(base_url="http://127.0.0.1", world=world, faults=faults, seed=seed,
-                                   settings=settings))
-        server = serve_app_in_thread(app)
-        servers.append(server)
-        return server
+        def start(*, faults: FaultProfile | None = None, world: Any = None, seed: int = 7,
+                  **settings: Any) -> ThreadedServer:
+            settings.setdefault("window_seconds", FAST_WINDOW)
+            return pool.start(world=world, faults=faults, seed=seed, settings=settings)
 
-    yield start
-    for server in servers:
-        server.stop()
+        yield start
 
 
 def make_connector(url: str, **overrides: Any) -> FxiaokeConnector:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from ledger_world import NOW, TODAY, views
 
-from crmhub.contract import SandboxOptions
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
 from crmhub.sandbox.worldtypes import Company, LedgerClientView
+from crmhub.testing import start_simulator
 from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.sandbox import build
 
@@ -34,8 +34,7 @@ class TinyWorld:
 
 def serve(faults: FaultProfile | None = None, settings: dict[str, Any] | None = None) -> ThreadedServer:
     """The simulator over the tiny world, on a free loopback port."""
-    app = build(SandboxOptions(base_url="", world=TinyWorld(), faults=faults, settings=settings or {}))
-    return serve_app_in_thread(app)
+    return start_simulator(build, world=TinyWorld(), faults=faults, settings=settings)
 
 
 def config_for(url: str, **overrides: Any) -> LedgerConfig:

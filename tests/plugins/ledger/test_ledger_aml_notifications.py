@@ -23,15 +23,14 @@ from sqlalchemy import select
 from conftest import TinyWorld
 from crmhub.cli import main
 from crmhub.config import parse_settings
-from crmhub.contract import SandboxOptions
 from crmhub.notify.service import Notifier
 from crmhub.plugins import load
 from crmhub.risk.runner import make_risk_phase
-from crmhub.sandbox.runner import serve_app_in_thread
 from crmhub.sandbox.worldtypes import LedgerClientView
 from crmhub.store import Store
 from crmhub.store.tables import Alert
 from crmhub.sync.engine import SyncEngine
+from crmhub.testing import start_simulator
 from crmhub_ledger.sandbox import build
 from notify.helpers import Servers, mail_texts, servers
 from sync.memory_connector import SYSTEMS, MemoryCrm, MemoryPlugin
@@ -74,7 +73,7 @@ async def test_a_sync_raising_aml_alerts_notifies_only_the_aml_team(tmp_path: Pa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         registry = load(extra=[("memory", MemoryPlugin())])
-    with serve_app_in_thread(build(SandboxOptions(base_url="", world=TinyWorld(views=_views)))) as ledger:
+    with start_simulator(build, world=TinyWorld(views=_views)) as ledger:
         settings = parse_settings({
             "channels": servers.channels(), "notify": _notify_table(), "risk": {"today": TODAY.isoformat()},
             "connectors": {

@@ -171,14 +171,12 @@ async def test_check_and_bad_credentials() -> None:
 
 
 async def test_reads_a_generated_world() -> None:
-    from crmhub.contract import SandboxOptions
-    from crmhub.sandbox.runner import serve_app_in_thread
     from crmhub.sandbox.world import World
+    from crmhub.testing import start_simulator
     from crmhub_ledger.sandbox import build
 
-    app = build(SandboxOptions(base_url="", world=World(seed=11, clients=120)))
-    sim = app.simulator
-    with serve_app_in_thread(app) as srv:
+    with start_simulator(build, world=World(seed=11, clients=120)) as srv:
+        sim = srv.app.simulator
         async with LedgerConnector(config_for(srv.url, history_days=3650), PluginContext(name="ledger")) as conn:
             counts = {s: len((await drain(conn, s, None))[0]) for s in ("clients", "accounts", "transactions", "loans")}
     stats = sim.stats()

@@ -17,9 +17,10 @@ import pytest
 import respx
 
 from conftest import config_for
-from crmhub.contract import Cursor, PluginContext, SandboxOptions
-from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
+from crmhub.contract import Cursor, PluginContext
+from crmhub.sandbox.runner import ThreadedServer
 from crmhub.sandbox.world import World
+from crmhub.testing import start_simulator
 from crmhub_ledger.connector import LedgerConnector
 from crmhub_ledger.loan_state import EVERY_RUN, NEVER, LoanState, listed_overdue, recheck_day, setup_digest
 from crmhub_ledger.sandbox import build
@@ -31,8 +32,7 @@ SETUP = setup_digest({})
 @pytest.fixture(scope="module")
 def server() -> Iterator[ThreadedServer]:
     world = World(seed=5, clients=400)
-    app = build(SandboxOptions(base_url="", world=world, settings={"detail": "loans"}))
-    with serve_app_in_thread(app) as srv:
+    with start_simulator(build, world=world, settings={"detail": "loans"}) as srv:
         yield srv
 
 
@@ -134,7 +134,7 @@ def test_the_simulator_lists_loans_like_fineract() -> None:
     """``GET /loans`` items are ``LoanAccountData`` with status, timeline and summary (``overdueSinceDate`` from
     the arrears-ageing columns), without ``delinquent`` / ``delinquencyRange`` (single read only)."""
     world = World(seed=5, clients=200)
-    with serve_app_in_thread(build(SandboxOptions(base_url="", world=world, settings={"detail": "loans"}))) as srv:
+    with start_simulator(build, world=world, settings={"detail": "loans"}) as srv:
         auth = ("mifos", "password")
         headers = {"Fineract-Platform-TenantId": "default"}
         base = srv.url + "/fineract-provider/api/v1"

@@ -19,10 +19,9 @@ import tomli_w
 from ledger_world import TODAY, Ids, _client, _loan, _savings, _tx, code
 
 from conftest import TinyWorld
-from crmhub.contract import SandboxOptions
 from crmhub.model import Rating
-from crmhub.sandbox.runner import serve_app_in_thread
 from crmhub.sandbox.worldtypes import LedgerClientView
+from crmhub.testing import start_simulator
 from crmhub_ledger.sandbox import build
 
 pytestmark = pytest.mark.slow
@@ -49,7 +48,7 @@ def _crmhub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_sync_over_the_ledger_raises_the_alerts_and_rates_the_overdue_client_d(tmp_path: Path, store_url: str) -> None:
-    with serve_app_in_thread(build(SandboxOptions(base_url="", world=TinyWorld(views=_views)))) as server:
+    with start_simulator(build, world=TinyWorld(views=_views)) as server:
         cfg = tmp_path / "crmhub.toml"
         cfg.write_text(tomli_w.dumps({
             "store": {"url": store_url},

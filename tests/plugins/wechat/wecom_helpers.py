@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from crmhub.contract import PluginContext, SandboxOptions
+from crmhub.contract import PluginContext
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.runner import ThreadedServer, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
+from crmhub.testing import Simulators
 from crmhub_wechat import WecomChannel, WecomConfig
 from crmhub_wechat import plugin as wecom_plugin
 from crmhub_wechat.simulator import WecomSimulator, build_app
@@ -20,19 +21,13 @@ StartServer = Callable[..., ThreadedServer]
 @pytest.fixture
 def wecom() -> Iterator[StartServer]:
     """Start WeCom simulators (``settings``, ``faults``, ``world``) on free ports; all stopped after the test."""
-    servers: list[ThreadedServer] = []
+    with Simulators(build_app) as pool:
 
-    def start(settings: dict[str, Any] | None = None, faults: FaultProfile | None = None,
-              world: Any = None) -> ThreadedServer:
-        app = build_app(SandboxOptions(base_url="http://127.0.0.1", world=world, faults=faults,
-                                       settings=settings or {}))
-        server = serve_app_in_thread(app)
-        servers.append(server)
-        return server
+        def start(settings: dict[str, Any] | None = None, faults: FaultProfile | None = None,
+                  world: Any = None) -> ThreadedServer:
+            return pool.start(settings=settings, faults=faults, world=world)
 
-    yield start
-    for server in servers:
-        server.stop()
+        yield start
 
 
 def simulator(server: ThreadedServer) -> WecomSimulator:

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 
-from crmhub.contract import PluginContext, SandboxOptions
+from crmhub.contract import PluginContext
 from crmhub.sandbox.faults import FaultProfile
-from crmhub.sandbox.runner import ThreadedServer, free_port, serve_app_in_thread
+from crmhub.sandbox.runner import ThreadedServer
+from crmhub.testing import pull_all as pull_stream
+from crmhub.testing import start_simulator
 from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.connector import ZohoConnector
 from crmhub_zoho.plugin import _config
@@ -22,13 +24,8 @@ ZohoServer = Callable[..., ThreadedServer]
 def start_server(accounts: int = 0, *, faults: FaultProfile | None = None, settings: dict[str, Any] | None = None,
                  seed: int = 7, contacts: int = 2) -> ThreadedServer:
     """A simulator with ``accounts`` synthetic companies, running on a free loopback port."""
-    port = free_port()
     world = list(synthetic_companies(accounts, seed, contacts_per_company=contacts)) if accounts else None
-    app = build(SandboxOptions(base_url=f"http://127.0.0.1:{port}", world=world, faults=faults,
-                               settings=settings or {}))
-    return serve_app_in_thread(app, port=port)
-
-
+    return start_simulator(build, world=world, faults=faults, settings=settings)
 
 
 def sim_of(server: ThreadedServer) -> Any:
@@ -73,14 +70,6 @@ def connector_for(server: ThreadedServer, **overrides: Any) -> ZohoConnector:
 
 async def pull_all(connector: ZohoConnector, stream: str, cursor: dict[str, Any] | None = None,
                    **kwargs: Any) -> tuple[list[Any], list[Any], dict[str, Any] | None, int]:
-    """(records, rejected, last cursor, pages) of one pull."""
-    records: list[Any] = []
-    rejected: list[Any] = []
-    last = cursor
-    pages = 0
-    async for page in connector.pull(stream, cursor, **kwargs):
-        records += page.records
-        rejected += page.rejected
-        last = page.next_cursor
-        pages += 1
-    return records, rejected, last, pages
+    """(records, rejected, last cursor, pages) of one pull (`crmhub.testing.pull_all`, as a tuple)."""
+    got = await pull_stream(connector, stream, cursor, **kwargs)
+    return got.records, got.rejected, got.last_cursor if got.pages else cursor, got.pages
