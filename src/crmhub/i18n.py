@@ -72,6 +72,10 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "plugin name {name!r} is taken: a package {package} is already installed",
         "zh": "插件名称 {name!r} 已被占用：已安装名为 {package} 的包",
     },
+    "plugin_name_registered": {
+        "en": "plugin name {name!r} is taken: an installed plugin is registered under it (crmhub plugins list)",
+        "zh": "插件名称 {name!r} 已被占用：已有已安装的插件以此名称注册（见 crmhub plugins list）",
+    },
     "plugin_dir_exists": {
         "en": "{path} already exists; nothing was written",
         "zh": "{path} 已存在；未写入任何文件",

@@ -101,6 +101,7 @@ def test_generated_packages_pass_their_own_tests_and_the_kit(tmp_path: Path, cli
 @pytest.mark.parametrize(("name", "words"), [
     ("CSV", "is not valid"), ("9lives", "is not valid"), ("a", "is not valid"), ("csv__files", "is not valid"),
     ("class", "is not valid"), ("zoho", "is taken: a package crmhub_zoho is already installed"),
+    ("wechat_work", "is taken: an installed plugin is registered under it"),
 ])
 def test_a_bad_name_is_refused_saying_what_a_name_may_be(tmp_path: Path, cli: Cli, name: str, words: str) -> None:
     code, _, err = cli("--lang", "en", "plugins", "new", "connector", name, "--dir", str(tmp_path))

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
+from importlib.metadata import entry_points
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,10 @@ class PluginNames:
         package = f"crmhub_{name}"
         if find_spec(package) is not None:  # would shadow (or be shadowed by) an installed package
             raise InputError(t("plugin_name_taken", name=name, package=package), hint=t("plugin_name_hint"))
+        from crmhub.plugins import ENTRY_POINT_GROUP
+
+        if name in {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}:  # two plugins, one name: a load error
+            raise InputError(t("plugin_name_registered", name=name), hint=t("plugin_name_hint"))
         return cls(name=name, package=package, dist=f"crmhub-{name.replace('_', '-')}",
                    prefix="".join(w.capitalize() for w in words), title=" ".join(w.capitalize() for w in words))
 
