@@ -26,6 +26,19 @@ server wants the ``[sandbox]`` extra — a plugin's test environment installs ``
         def outbound_records(self, stream, pulled):   # only for writable streams
             return [OutboundRecord(key="k1", source_id=pulled[0].source_id, data=..., fields=("phone",)), ...]
 
+Without a simulator, ``service`` can serve respx routes (the connector's httpx calls stay in-process)::
+
+        @contextlib.contextmanager
+        def service(self, fault=None):
+            with respx.mock(base_url="https://api.example.test") as routes:
+                answer = {Fault.UNAVAILABLE: 503, Fault.THROTTLED: 429, Fault.AUTH_REJECTED: 401}.get(fault)
+                if answer:
+                    routes.route().respond(answer)
+                else:
+                    routes.get("/clients").mock(side_effect=fake_clients)  # pages by the request's cursor
+                    routes.post("/clients").mock(side_effect=fake_write)   # and keeps what is written
+                yield {"plugin": "csv", "base_url": "https://api.example.test", "token": "a-long-test-token"}
+
 Attributes and methods a subclass provides:
 
 ========================  ==========================================================================================

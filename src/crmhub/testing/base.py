@@ -227,6 +227,13 @@ class PluginContract:
             f"register it through the crmhub.plugins entry point, or set the contract's class attribute")
         return offered[self.plugin]
 
+    def instance(self, table: dict[str, Any], base: type[PluginConfig]) -> Any:
+        """The plugin built from ``table`` as the core builds it: a config the core validated (an instance of
+        ``base``), a fresh `PluginContext`."""
+        config = self.validate(table)
+        assert isinstance(config, base), f"{type(config).__name__} is not a {base.__name__}"
+        return self.plugin_class()(config, self.context())
+
     def find_sandbox_app(self, name: str) -> SandboxApp:
         """The `SandboxApp` called ``name`` among those the loaded plugins offer."""
         apps = {app.name: app for app in self.registry().sandbox_apps}

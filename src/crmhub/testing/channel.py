@@ -49,10 +49,8 @@ class ChannelContract(PluginContract):
         return self.channel_class
 
     def channel(self, table: dict[str, Any]) -> Channel[Any]:
-        """A channel built from ``table`` as the core builds it: validated config, fresh `PluginContext`."""
-        config = self.validate(table)
-        assert isinstance(config, ChannelConfig), f"{type(config).__name__} is not a ChannelConfig"
-        channel: Channel[Any] = self.plugin_class()(config, self.context())
+        """A channel built from ``table`` as the core builds it (`PluginContract.instance`)."""
+        channel: Channel[Any] = self.instance(table, ChannelConfig)
         return channel
 
     async def send(self, table: dict[str, Any], key: str, recipients: tuple[str, ...] | list[str]

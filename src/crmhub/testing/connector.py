@@ -88,10 +88,8 @@ class ConnectorContract(PluginContract):
         return self.connector_class
 
     def connector(self, table: dict[str, Any]) -> Connector[Any]:
-        """A connector built from ``table`` as the core builds it: validated config, fresh `PluginContext`."""
-        config = self.validate(table)
-        assert isinstance(config, ConnectorConfig), f"{type(config).__name__} is not a ConnectorConfig"
-        connector: Connector[Any] = self.plugin_class()(config, self.context())
+        """A connector built from ``table`` as the core builds it (`PluginContract.instance`)."""
+        connector: Connector[Any] = self.instance(table, ConnectorConfig)
         return connector
 
     def checked_streams(self) -> list[StreamSpec]:
