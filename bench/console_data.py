@@ -82,7 +82,7 @@ from crmhub.store.tables import (
 )
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 
 SEED = 16
 PASSWORD = "bench-console-2026"

@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from crmhub.store import Store
 from crmhub.store.tables import AuditLog
 from crmhub.sync import audit
-from crmhub.sync.hashing import canonical_json
+from crmhub.core.hashing import canonical_json
 
 KEY = "test-audit-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 

@@ -25,7 +25,7 @@ from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
-from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.core.hashing import content_hash, short_hash
 
 DEFAULT_RULES: dict[str, str] = {
     "uscc": "source_priority",

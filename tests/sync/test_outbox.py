@@ -14,7 +14,7 @@ from crmhub.errors import RetriableError
 from crmhub.model.uscc import make
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, Outbox, SourceRecord
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 from crmhub.sync.outbox import deliver, pending
 from crmhub.sync.unit import UnitOfWork
 

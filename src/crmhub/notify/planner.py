@@ -30,7 +30,7 @@ from crmhub.notify import facts as F
 from crmhub.notify.recipients import Manager, resolve
 from crmhub.notify.settings import EVENTS, Lang, Send, aml_refusal
 from crmhub.store.tables import Outbox
-from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.core.hashing import content_hash, short_hash
 
 if TYPE_CHECKING:
     from crmhub.config import Settings

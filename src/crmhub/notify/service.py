@@ -26,7 +26,7 @@ from crmhub.notify.log import notification_json
 from crmhub.notify.planner import Planner, PlanOutcome, insert_rows
 from crmhub.notify.recipients import resolve
 from crmhub.store.tables import Outbox
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 
 if TYPE_CHECKING:
     from crmhub.config import Settings

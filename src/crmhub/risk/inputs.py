@@ -21,7 +21,7 @@ from crmhub.risk.balances import bucket_sums, coefficient_of_variation, end_of_d
 from crmhub.risk.card import CLASS_ORDER
 from crmhub.risk.ledger import ClientFacts, Key
 from crmhub.risk.settings import RiskSettings
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 
 log = logging.getLogger("crmhub.risk")
 

@@ -31,7 +31,7 @@ from crmhub.masking import mask_fields
 from crmhub.store.bulk import execute_many
 from crmhub.store.db import VAR_DIR_INFO
 from crmhub.store.tables import AuditLog
-from crmhub.sync.hashing import canonical_bytes, content_hash
+from crmhub.core.hashing import canonical_bytes, content_hash
 
 GENESIS = "0" * 64
 KEYED = "hmac"

@@ -41,7 +41,7 @@ from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.store.tables import SyncCursor
 from crmhub.sync import ingest_deadletters as letters
 from crmhub.sync import ingest_facts as facts
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 from crmhub.sync.hygiene import id_problem
 from crmhub.sync.ingest_facts import minor, transaction_values
 

@@ -28,7 +28,7 @@ from crmhub.model import CorporateClient
 from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import Outbox
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 from crmhub.sync.ingest import dead_letter
 from crmhub.sync.unit import UnitOfWork
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crmhub.config import FieldRule
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
 
 DEFAULT_RULES: dict[str, str] = {
     "uscc": "source_priority",
