@@ -21,7 +21,7 @@ from crmhub.risk.scoring import score_inputs
 from crmhub.sandbox.worldtypes import ALERT_KINDS, Company
 from crmhub.sync.deadletter_history import entry as history_entry
 from crmhub.core.hashing import content_hash
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 
 ALERT_RATE, DEAD_LETTER_RATE, REVIEW_RATE, LEDGER_BOOK_RATE, WRITE_BACK_RATE = 0.02, 0.01, 0.005, 0.08, 0.05
 RUNS = 60

@@ -152,7 +152,7 @@ def merge_only(size: int, repeat: int) -> dict[str, Any]:
     from crmhub.sync.locks import LockSet
     from crmhub.sync.phase import NoProgress, RunContext
     from crmhub.sync.phases import MergePhase
-    from crmhub.sync.report import RunReport
+    from crmhub.core.report import RunReport
     from crmhub.sync.unit import UnitOfWork
 
     snapshot = ROOT / f"snapshot_{size}.db"

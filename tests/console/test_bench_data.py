@@ -34,7 +34,7 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.sync.audit import verify_chain
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))

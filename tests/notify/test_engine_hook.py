@@ -11,7 +11,7 @@ from crmhub.config import parse_settings
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.sync.engine import SyncEngine
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 from sync.memory_connector import SYSTEMS, MemoryCrm
 
 from .helpers import U1

@@ -101,7 +101,7 @@ def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) ->
     from crmhub.contract import PushResult
     from crmhub.store.tables import Outbox
     from crmhub.sync.outbox import DeliveryStats, _record
-    from crmhub.sync.report import ConnectorReport
+    from crmhub.core.report import ConnectorReport
 
     now = datetime.now(UTC)
     with store.begin() as s:

@@ -35,7 +35,7 @@ from crmhub.store import Store
 from crmhub.store.tables import SyncRun
 from crmhub.sync import deadletter_history, deadletters, queries, review
 from crmhub.sync.engine import SyncEngine
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.report import RunReport
+    from crmhub.core.report import RunReport
 
 
 @dataclass(slots=True)

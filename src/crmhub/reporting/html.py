@@ -12,7 +12,7 @@ from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
 from crmhub.reporting.masked import mask_report
 from crmhub.reporting.terminal import queued_lines
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
 _env.filters["local_time"] = local_time

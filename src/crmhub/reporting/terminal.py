@@ -12,7 +12,7 @@ from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import STREAM_COLUMNS, label
 from crmhub.reporting.masked import mask_report
-from crmhub.sync.report import RunReport
+from crmhub.core.report import RunReport
 
 
 def render_report(report: RunReport, lang: Lang) -> Group:

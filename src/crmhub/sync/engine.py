@@ -28,7 +28,7 @@ from crmhub.sync.locks import LockSet, holder_id
 from crmhub.sync.phase import NoProgress, Phase, Progress, RiskStep, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
 from crmhub.sync.recovery import recover_dead_runs
-from crmhub.sync.report import ConnectorReport, RunReport
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.sync.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.sync")

@@ -23,7 +23,7 @@ from crmhub.errors import FatalError, QuotaExhaustedError, RetriableError, Unrea
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 from crmhub.sync.page_writer import PageWriter
 from crmhub.sync.phase import Counters, Phase, RunContext, RunsIn
-from crmhub.sync.report import ConnectorReport, RunReport
+from crmhub.core.report import ConnectorReport, RunReport
 
 log = logging.getLogger("crmhub.sync")
 

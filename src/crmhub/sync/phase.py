@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from crmhub.store import Store
     from crmhub.sync.ingest import StreamStats
     from crmhub.sync.locks import LockSet
-    from crmhub.sync.report import RunReport
+    from crmhub.core.report import RunReport
     from crmhub.sync.unit import UnitOfWork
 
 RunsIn = Literal["loop", "thread"]

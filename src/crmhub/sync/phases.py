@@ -26,7 +26,7 @@ from crmhub.sync.ingest_phase import IngestPhase
 from crmhub.sync.interactions import LinkOutcome, link_batch
 from crmhub.sync.merge import Merger, merge_batch
 from crmhub.sync.phase import Counters, NoCounters, Phase, RunContext, RunsIn
-from crmhub.sync.report import PlannedChange, RunReport
+from crmhub.core.report import PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.writeback import plan_batch, writable_targets
 

@@ -26,7 +26,7 @@ from crmhub.store import Store
 from crmhub.store.tables import Alert, DeadLetter, Outbox, RiskAssessmentRow, RunLock, SyncCursor, SyncRun
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.locks import STALE_AFTER, holder_id, holder_is_dead
-from crmhub.sync.report import ConnectorReport, RunReport
+from crmhub.core.report import ConnectorReport, RunReport
 
 log = logging.getLogger("crmhub.sync")
 

@@ -22,7 +22,7 @@ from crmhub.display import current_timezone
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.store.tables import Alert, Approval, DeadLetter, ReviewItem, SyncRun, SyncRunStream
-from crmhub.sync.report import PlannedChange, RunReport
+from crmhub.core.report import PlannedChange, RunReport
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 

@@ -19,7 +19,7 @@ from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
 from crmhub.store.tables import GoldenClient, Outbox, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.core.hashing import content_hash, short_hash
-from crmhub.sync.report import PlannedChange
+from crmhub.core.report import PlannedChange
 from crmhub.sync.survivorship import is_blank
 
 
