@@ -54,6 +54,7 @@ from console_rows import (
     stream_stats,
 )
 from crmhub.config import Settings
+from crmhub.core.hashing import content_hash
 from crmhub.masking import mask_fields
 from crmhub.model.client import RiskSummary
 from crmhub.sandbox.world import World
@@ -82,7 +83,6 @@ from crmhub.store.tables import (
 )
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
-from crmhub.core.hashing import content_hash
 
 SEED = 16
 PASSWORD = "bench-console-2026"

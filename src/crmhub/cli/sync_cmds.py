@@ -26,6 +26,7 @@ from crmhub.cli.common import (
     write_json_line,
 )
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
+from crmhub.core.report import RunReport
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
 from crmhub.i18n import MESSAGES, bilingual, current_lang, t
@@ -35,7 +36,6 @@ from crmhub.store import Store
 from crmhub.store.tables import SyncRun
 from crmhub.sync import deadletter_history, deadletters, queries, review
 from crmhub.sync.engine import SyncEngine
-from crmhub.core.report import RunReport
 
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)

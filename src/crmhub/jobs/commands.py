@@ -26,9 +26,9 @@ from crmhub.store.tables import RunLock, SyncRun
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
+    from crmhub.core.report import RunReport
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.core.report import RunReport
 
 
 @dataclass(slots=True)
@@ -152,7 +152,7 @@ async def run_sync(ctx: JobContext) -> CommandResult:
 
 async def _acquire(ctx: JobContext, names: list[str]) -> Any:
     """Take crmhub locks, waiting up to ``lock_wait`` (a stop request ends the wait)."""
-    from crmhub.sync.locks import LockSet
+    from crmhub.store.locks import LockSet
 
     lock = LockSet(ctx.store, names)
     deadline = time.monotonic() + ctx.lock_wait

@@ -32,8 +32,8 @@ from crmhub.jobs.commands import COMMANDS, CommandResult, JobContext
 from crmhub.jobs.guard import StopToken
 from crmhub.jobs.settings import format_duration
 from crmhub.store import Store
+from crmhub.store.locks import LockSet, holder_id
 from crmhub.store.tables import RunLock
-from crmhub.sync.locks import LockSet, holder_id
 
 if TYPE_CHECKING:
     from crmhub.config import Settings

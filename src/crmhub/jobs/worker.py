@@ -41,7 +41,7 @@ from crmhub.jobs.scheduler import Clock, SystemClock
 from crmhub.jobs.stopping import StopSignals
 from crmhub.store import Store
 from crmhub.store.db import normalize_url
-from crmhub.sync.locks import LockSet, holder_id
+from crmhub.store.locks import LockSet, holder_id
 from crmhub.sync.recovery import recover_dead_runs
 
 if TYPE_CHECKING:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.unit import UnitOfWork
+    from crmhub.store.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.risk")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -25,13 +25,13 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
+from crmhub.core.hashing import canonical_bytes, content_hash
 from crmhub.errors import StoreError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.store.bulk import execute_many
 from crmhub.store.db import VAR_DIR_INFO
 from crmhub.store.tables import AuditLog
-from crmhub.core.hashing import canonical_bytes, content_hash
 
 GENESIS = "0" * 64
 KEYED = "hmac"

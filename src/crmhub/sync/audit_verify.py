@@ -30,11 +30,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crmhub.core.hashing import canonical_json
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.store.tables import AuditLog
 from crmhub.sync.audit import GENESIS, KEYED, PLAIN, AuditKey, keyed_body, plain_hash, session_key
-from crmhub.core.hashing import canonical_json
 
 Kind = Literal["deleted", "inserted", "edited", "rehashed", "wrong_key", "unsealed", "truncated", "rewritten"]
 _BATCH = 2000

@@ -24,10 +24,10 @@ from crmhub.contract import Connector, PluginContext
 from crmhub.errors import FatalError, InputError
 from crmhub.plugins import Registry
 from crmhub.store import Store
+from crmhub.store.locks import LockSet
 from crmhub.store.tables import Outbox
-from crmhub.sync.locks import LockSet
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.outbox import DeliveryStats, deliver
-from crmhub.sync.unit import UnitOfWork
 from crmhub.sync.writeback import writable_targets
 
 

@@ -18,18 +18,18 @@ from datetime import UTC, datetime
 
 from crmhub.config import Settings
 from crmhub.contract import PluginContext
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.errors import InputError
 from crmhub.events import Event, emit
 from crmhub.masking import mask_url
 from crmhub.plugins import Registry
 from crmhub.store import Store
+from crmhub.store.locks import LockSet, holder_id
 from crmhub.store.tables import SyncRun
-from crmhub.sync.locks import LockSet, holder_id
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.phase import NoProgress, Phase, Progress, RiskStep, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
 from crmhub.sync.recovery import recover_dead_runs
-from crmhub.core.report import ConnectorReport, RunReport
-from crmhub.sync.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.sync")
 

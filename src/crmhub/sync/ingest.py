@@ -36,12 +36,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, Operationa
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
+from crmhub.core.hashing import content_hash
 from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.store.tables import SyncCursor
 from crmhub.sync import ingest_deadletters as letters
 from crmhub.sync import ingest_facts as facts
-from crmhub.core.hashing import content_hash
 from crmhub.sync.hygiene import id_problem
 from crmhub.sync.ingest_facts import minor, transaction_values
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.config import SyncSettings
 from crmhub.contract import StreamKind
+from crmhub.core.hashing import content_hash, short_hash
 from crmhub.masking import mask_fields
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
 from crmhub.store.bulk import execute_many
@@ -38,7 +39,6 @@ from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.golden_keys import keys_of
-from crmhub.core.hashing import content_hash, short_hash
 from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")

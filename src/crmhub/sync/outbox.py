@@ -23,14 +23,14 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Connector, OutboundRecord, PushResult
+from crmhub.core.hashing import content_hash
 from crmhub.errors import FatalError, RetriableError
 from crmhub.model import CorporateClient
 from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import Outbox
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.core.hashing import content_hash
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.ingest import dead_letter
-from crmhub.sync.unit import UnitOfWork
 
 RETRY_DELAY = timedelta(minutes=5)
 MAX_ATTEMPTS = 5

@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import Select, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from crmhub.core.report import PlannedChange
 from crmhub.display import reason
 from crmhub.masking import mask_fields, mask_text
 from crmhub.store.tables import Alert, AuditLog, DeadLetter, GoldenClient, Outbox, ReviewItem, SyncRun
 from crmhub.sync import deadletter_history as dl_history
-from crmhub.core.report import PlannedChange
 
 WHATS = ("created", "updated", "rejected", "conflicted", "written_back", "write_failed", "alerts", "planned")
 """Every drill-down a run page links to."""

@@ -16,10 +16,10 @@ from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
-from crmhub.store.tables import GoldenClient, Outbox, Xref
-from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.core.hashing import content_hash, short_hash
 from crmhub.core.report import PlannedChange
+from crmhub.store.tables import GoldenClient, Outbox, Xref
+from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync.survivorship import is_blank
 
 
