@@ -62,6 +62,7 @@ from crmhub.security import approvals, operators
 from crmhub.security.guard import Actor
 from crmhub.security.roles import ROLES
 from crmhub.store import Store
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import (
     Alert,
     Approval,
@@ -82,7 +83,6 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
 
 SEED = 16
 PASSWORD = "bench-console-2026"

@@ -22,10 +22,10 @@ from crmhub.config import FieldRule, SyncSettings
 from crmhub.contract import StreamKind
 from crmhub.core.hashing import content_hash, short_hash
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
 
 DEFAULT_RULES: dict[str, str] = {
     "uscc": "source_priority",

@@ -5,7 +5,7 @@ JSON-document expression evaluated in SQL (never a per-row lookup, SQLAlchemy's 
 and PostgreSQL alike), column tests run before the document is parsed, a page filtered on the document costs one
 scan (`list_page`), and the export walks the same filtered query in key order one bounded chunk at a time.
 
-Industry section, province and manager are indexed columns (`crmhub.sync.golden_keys`), tested exactly as the
+Industry section, province and manager are indexed columns (`crmhub.store.golden_keys`), tested exactly as the
 segments page counts them (`crmhub.sync.segments.condition`): a count there and the list it links to are the same
 clients. Only an industry code with digits (C39) or a region that names no province (a city, 深圳) still reads the
 document.

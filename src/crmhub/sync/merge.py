@@ -35,10 +35,10 @@ from crmhub.core.hashing import content_hash, short_hash
 from crmhub.masking import mask_fields
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
 from crmhub.store.bulk import execute_many
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
 from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crmhub.sync import regions
+from crmhub.model import regions
 
 PROVINCE_MAX = 64
 """Width of ``golden_client.province``."""
