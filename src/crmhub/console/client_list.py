@@ -6,7 +6,7 @@ and PostgreSQL alike), column tests run before the document is parsed, a page fi
 scan (`list_page`), and the export walks the same filtered query in key order one bounded chunk at a time.
 
 Industry section, province and manager are indexed columns (`crmhub.store.golden_keys`), tested exactly as the
-segments page counts them (`crmhub.sync.segments.condition`): a count there and the list it links to are the same
+segments page counts them (`crmhub.reporting.segments.condition`): a count there and the list it links to are the same
 clients. Only an industry code with digits (C39) or a region that names no province (a city, 深圳) still reads the
 document.
 """
@@ -24,9 +24,9 @@ from crmhub.console.web import Pager, paginate
 from crmhub.model import uscc as uscc_mod
 from crmhub.model.client import Rating, Segment
 from crmhub.model.industry import SECTIONS
+from crmhub.reporting import segments
 from crmhub.store import Store
 from crmhub.store.tables import GoldenClient
-from crmhub.sync import segments
 
 G = GoldenClient
 SEGMENTS = tuple(s.value for s in Segment)
