@@ -29,7 +29,6 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import SyncSettings
 from crmhub.contract import StreamKind
 from crmhub.core.hashing import content_hash, short_hash
 from crmhub.masking import mask_fields
@@ -39,6 +38,7 @@ from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
+from crmhub.sync.settings import SyncSettings
 from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")

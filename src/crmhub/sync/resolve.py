@@ -20,13 +20,13 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import MatchingSettings
 from crmhub.contract import StreamKind
 from crmhub.store.tables import GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.match_index import BatchIndex, MatchIndex
 from crmhub.sync.matching import MatchRecord, MatchThresholds
+from crmhub.sync.settings import MatchingSettings
 
 BATCH = 1000
 
