@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from crmhub import plugins
-from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import Settings, load_settings
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import AccessError, ConfigError, CrmhubError, InputError, LockedError
 from crmhub.i18n import bilingual, t
 from crmhub.masking import mask_text, mask_url

@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import make_url
 
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import InputError, LockedError, StoreError
 from crmhub.i18n import bilingual
 from crmhub.jobs import joblog, liveness
@@ -403,8 +404,6 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
                                               "again and resumes from its committed pages")
 
             if signals:  # only `crmhub worker` (the CLI) installs them
-                from crmhub.cli.exit_codes import ExitCode
-
                 # FAILED: the worker left without finishing its stop (docs/scaling.md, "Stopping a worker")
                 watch = StopSignals(loop, stop, grace=grace, on_force=_log_forced_exit,
                                     exit_code=ExitCode.FAILED, clean_code=ExitCode.OK).install()

@@ -32,7 +32,6 @@ from crmhub.sync.ingest import Ingestor
 if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
-    from crmhub.security.guard import Actor
     from crmhub.store import Store
 
 log = logging.getLogger(__name__)
@@ -168,9 +167,10 @@ def connector_factory(settings: Settings, registry: Registry, store: Store) -> C
 
 
 async def retry_dead_letters(settings: Settings, registry: Registry, store: Store, ids: list[int] | None,
-                             actor: Actor, *, via: str | None = None) -> list[RetryOutcome]:
+                             actor: str, *, via: str | None = None) -> list[RetryOutcome]:
     """Retry the open dead letters ``ids`` (all when None) with the configured connectors, and leave one audit
-    entry naming ``actor`` with which ids came back and which still fail (``via``: e.g. ``console``, noted in it).
+    entry naming the operator ``actor`` (a name: the sync engine knows no `Actor`) with which ids came back and
+    which still fail (``via``: e.g. ``console``, noted in it).
 
     `crmhub deadletter retry` and the console both call this; an unknown or no longer open id is an `InputError`.
     """
@@ -183,7 +183,7 @@ async def retry_dead_letters(settings: Settings, registry: Registry, store: Stor
         if via:
             details["via"] = via
         with store.begin() as s:
-            append(s, actor=actor.name, action="deadletter.retry", entity="dead_letter",
+            append(s, actor=actor, action="deadletter.retry", entity="dead_letter",
                    entity_id=outcomes[0].id if len(outcomes) == 1 else None, details=details)
     return outcomes
 

@@ -212,7 +212,7 @@ def retry(req: Req) -> Response:
                                                   "Nothing to retry: no open dead letter matches (already resolved?)."))
     try:
         outcomes = asyncio.run(retry_dead_letters(req.state.settings, _registry(req), req.state.store, ids,
-                                                  req.user.actor, via="console"))
+                                                  req.user.actor.name, via="console"))
     except InputError as exc:  # another operator (or a sync) resolved one of them a moment ago
         return req.redirect(back, notice=exc.message)
     ok = sum(o.ok for o in outcomes)
