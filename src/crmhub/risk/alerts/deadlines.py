@@ -11,8 +11,8 @@ reads them, so the AML console and the messages can never disagree about a due d
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
