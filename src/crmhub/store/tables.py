@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from crmhub.core.outbox import OutboxState
 from crmhub.store.golden_keys import keys_of
 from crmhub.store.types import JsonType, UtcDateTime
 
@@ -227,7 +228,7 @@ class Outbox(Base):
     source_id: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="planned")
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PLANNED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     answer: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text)

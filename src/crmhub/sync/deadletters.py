@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Connector, PluginContext, StreamKind
+from crmhub.core.outbox import OutboxState
 from crmhub.errors import CrmhubError, InputError, RecordError
 from crmhub.store.tables import DeadLetter, Outbox
 from crmhub.sync import deadletter_history as dl_history
@@ -249,7 +250,7 @@ def _retry_outbound(session: Session, item: _Todo) -> RetryOutcome:
             _mark(row, dl_history.RETRY_FAILED, message, ok=False)
         return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, message)
     session.execute(update(Outbox).where(Outbox.id == outbox_id).values(
-        state="planned", not_before=None, attempts=0, updated_at=datetime.now(UTC)))
+        state=OutboxState.PLANNED, not_before=None, attempts=0, updated_at=datetime.now(UTC)))
     _mark(row, dl_history.RETRY_OK, "write-back queued again", ok=False)
     row.status = "retried"
     return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True, "write-back queued again")

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from crmhub.config import Settings
 from crmhub.contract import Connector, PluginContext
+from crmhub.core.outbox import OPEN
 from crmhub.errors import FatalError, InputError
 from crmhub.plugins import Registry
 from crmhub.store import Store
@@ -39,7 +40,7 @@ def deliver_lock(connector: str) -> str:
 def queued(store_or_uow: Store | UnitOfWork, target: str) -> int:
     """Write-backs still to send to ``target`` (planned, or sent and never confirmed), due or not."""
     query = select(func.count()).select_from(Outbox).where(
-        Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(("planned", "sent")))
+        Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(OPEN))
     if isinstance(store_or_uow, UnitOfWork):
         with store_or_uow.transaction() as s:
             return int(s.scalar(query) or 0)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from crmhub.core.outbox import OutboxState
 from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.store import Store
 from crmhub.store.locks import STALE_AFTER, holder_id, holder_is_dead
@@ -81,7 +82,7 @@ def committed_report(session: Session, run: SyncRun, reason: str, now: datetime)
     for state, n in session.execute(select(Outbox.state, func.count()).where(
             Outbox.run_id == run.id, Outbox.kind == "write_back").group_by(Outbox.state)).all():
         t.planned_writes += int(n)
-        if state == "confirmed":
+        if state == OutboxState.CONFIRMED:
             t.written_back += int(n)
     t.risk_assessed = session.scalar(select(func.count()).select_from(RiskAssessmentRow)
                                      .where(RiskAssessmentRow.run_id == run.id)) or 0

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Select, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from crmhub.core.outbox import OutboxState
 from crmhub.core.report import PlannedChange
 from crmhub.display import reason
 from crmhub.masking import mask_fields, mask_text
@@ -37,7 +38,7 @@ WHATS = ("created", "updated", "rejected", "conflicted", "written_back", "write_
 FILTERABLE = ("rejected", "written_back", "write_failed", "planned")
 """Drill-downs whose records belong to one connector and stream (the page offers those two filters)."""
 _ACTIONS = {"created": "client.create", "updated": "client.update"}
-_OUTBOX_STATES = {"written_back": "confirmed", "write_failed": "failed"}
+_OUTBOX_STATES = {"written_back": OutboxState.CONFIRMED, "write_failed": OutboxState.FAILED}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
 from crmhub.core.hashing import content_hash, short_hash
+from crmhub.core.outbox import OutboxState
 from crmhub.core.report import PlannedChange
 from crmhub.store.tables import GoldenClient, Outbox, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
@@ -249,7 +250,7 @@ class OutboxBatch:
         now = datetime.now(UTC)
         self.rows[key] = {"kind": "write_back", "target": plan.target, "stream": plan.stream,
                           "idempotency_key": key, "client_id": golden.id, "source_id": plan.source_id,
-                          "payload": payload, "payload_hash": content_hash(payload), "state": "planned",
+                          "payload": payload, "payload_hash": content_hash(payload), "state": OutboxState.PLANNED,
                           "attempts": 0, "run_id": self.run_id, "created_at": now, "updated_at": now}
 
     def flush(self, session: Session) -> int:
@@ -273,8 +274,9 @@ class OutboxBatch:
             for i in range(0, len(client_ids), 500):
                 session.execute(update(Outbox).where(  # by the client id index, not every planned row
                     Outbox.kind == "write_back", _unindexed(session, Outbox.target) == target,
-                    Outbox.client_id.in_(client_ids[i:i + 500]), _unindexed(session, Outbox.state) == "planned")
-                    .values(state="superseded", updated_at=now))
+                    Outbox.client_id.in_(client_ids[i:i + 500]),
+                    _unindexed(session, Outbox.state) == OutboxState.PLANNED)
+                    .values(state=OutboxState.SUPERSEDED, updated_at=now))
         if fresh:
             session.execute(insert(Outbox), fresh)
         self.rows = {}
