@@ -26,8 +26,10 @@ from sqlalchemy.orm import Session
 from crmhub.contract import Connector, PluginContext, StreamKind
 from crmhub.core.outbox import OutboxState
 from crmhub.errors import CrmhubError, InputError, RecordError
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import DeadLetter, Outbox
 from crmhub.sync import deadletter_history as dl_history
+from crmhub.sync.audit import append
 from crmhub.sync.ingest import Ingestor
 
 if TYPE_CHECKING:
@@ -149,8 +151,6 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
 def connector_factory(settings: Settings, registry: Registry, store: Store) -> ConnectorFactory:
     """Makes the configured connectors as a sync does (sharing the store's token cache); None when a dead letter's
     connector is no longer configured. A plugin that is no longer installed raises KeyError (`retry` records it)."""
-    from crmhub.store.secrets import StoreTokenCache
-
     cache: StoreTokenCache | None
     try:
         cache = StoreTokenCache(store)
@@ -177,7 +177,6 @@ async def retry_dead_letters(settings: Settings, registry: Registry, store: Stor
     """
     outcomes = await retry(store, ids, connector_factory(settings, registry, store))
     if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
-        from crmhub.sync.audit import append
 
         details: dict[str, Any] = {"ok": [o.id for o in outcomes if o.ok],
                                    "failed": [o.id for o in outcomes if not o.ok]}

@@ -26,8 +26,10 @@ from crmhub.errors import FatalError, InputError
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.locks import LockSet
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import Outbox
 from crmhub.store.unit import UnitOfWork
+from crmhub.sync.audit import append
 from crmhub.sync.outbox import DeliveryStats, deliver
 from crmhub.sync.writeback import writable_targets
 
@@ -130,8 +132,6 @@ async def run_deliverer(settings: Settings, registry: Registry, store: Store, on
     refused anything leaves one audit entry naming ``actor`` with the counts per connector (each write's own
     outcome is on its outbox row; refused ones are dead letters).
     """
-    from crmhub.store.secrets import StoreTokenCache
-
     names = [n for n, c in settings.connectors.items() if c.enabled and c.write_back.enabled]
     if only:
         unknown = [n for n in only if n not in settings.connectors]
@@ -169,7 +169,6 @@ def _audit(store: Store, actor: str, results: list[TargetDrain]) -> None:
     sent = {r.connector: r.as_dict() for r in results if r.stats.confirmed or r.stats.failed or r.error}
     if not sent:
         return
-    from crmhub.sync.audit import append
 
     with store.begin() as s:
         append(s, actor=actor, action="writeback.deliver", entity="connector",

@@ -25,6 +25,7 @@ from crmhub.masking import mask_url
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.locks import LockSet, holder_id
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import SyncRun
 from crmhub.store.unit import UnitOfWork
 from crmhub.sync.phase import NoProgress, Phase, Progress, RiskStep, RunContext
@@ -50,7 +51,6 @@ class SyncEngine:
         self.registry = registry
         self.store = store
         self.progress: Progress = progress or NoProgress()
-        from crmhub.store.secrets import StoreTokenCache
 
         self.token_cache = StoreTokenCache(store)
         self.risk_phase = risk_phase
