@@ -10,6 +10,8 @@ import typer
 from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import CrmhubError
 from crmhub.i18n import LANGS, current_lang, set_lang, t
+from crmhub.security.guard import install as guarded
+from crmhub.security.guard import set_requested
 
 
 def _take_global(argv: list[str], option: str) -> tuple[list[str], list[str]]:
@@ -78,8 +80,6 @@ def _show_usage_error(exc: Exception) -> int:
 
 def _take_as(argv: list[str]) -> list[str]:
     """Remove ``--as NAME`` / ``--as=NAME`` from anywhere in argv: the operator this command line acts as."""
-    from crmhub.security.guard import set_requested
-
     out, names = _take_global(argv, "--as")
     if any(not name.strip() for name in names):
         sys.stderr.write("--as needs an operator name\n")
@@ -111,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     from crmhub.cli.app import app
     from crmhub.cli.help_i18n import install as localized_help
-    from crmhub.security.guard import install as guarded
 
     localized_help()
     guarded(preload_config)
