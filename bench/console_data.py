@@ -54,6 +54,7 @@ from console_rows import (
     stream_stats,
 )
 from crmhub.config import Settings
+from crmhub.core.hashing import content_hash
 from crmhub.masking import mask_fields
 from crmhub.model.client import RiskSummary
 from crmhub.sandbox.world import World
@@ -61,6 +62,7 @@ from crmhub.security import approvals, operators
 from crmhub.security.guard import Actor
 from crmhub.security.roles import ROLES
 from crmhub.store import Store
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import (
     Alert,
     Approval,
@@ -81,8 +83,6 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
-from crmhub.sync.hashing import content_hash
 
 SEED = 16
 PASSWORD = "bench-console-2026"

@@ -22,11 +22,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crmhub.core.hashing import content_hash
 from crmhub.model import CorporateClient
 from crmhub.model.industry import labels
 from crmhub.model.uscc import compact
 from crmhub.sandbox.worldtypes import Company, CrmAccountView, LedgerClientView, OwnerView
-from crmhub.sync.hashing import content_hash
 from crmhub.sync.merge import _masked_changes
 from crmhub.sync.names import normalize_company_name
 

@@ -15,13 +15,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from crmhub.config import Settings
+from crmhub.core.hashing import content_hash
+from crmhub.core.report import RunReport
 from crmhub.risk.card import default_scorecard
 from crmhub.risk.inputs import inputs_hash, profile_inputs
 from crmhub.risk.scoring import score_inputs
 from crmhub.sandbox.worldtypes import ALERT_KINDS, Company
 from crmhub.sync.deadletter_history import entry as history_entry
-from crmhub.sync.hashing import content_hash
-from crmhub.sync.report import RunReport
 
 ALERT_RATE, DEAD_LETTER_RATE, REVIEW_RATE, LEDGER_BOOK_RATE, WRITE_BACK_RATE = 0.02, 0.01, 0.005, 0.08, 0.05
 RUNS = 60

@@ -43,9 +43,9 @@ def _current_rss_mib() -> float:
 
 def step(db: str) -> None:
     """One match phase on ``db`` in this process (whatever `crmhub` is importable); prints a JSON line."""
-    from crmhub.config import MatchingSettings
     from crmhub.store import Store
     from crmhub.sync.resolve import Resolver
+    from crmhub.sync.settings import MatchingSettings
 
     store = Store.open(f"sqlite:///{db}", migrate=False)
     before = _current_rss_mib()

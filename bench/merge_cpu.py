@@ -147,13 +147,13 @@ def merge_only(size: int, repeat: int) -> dict[str, Any]:
 
     from crmhub import plugins
     from crmhub.config import parse_settings
+    from crmhub.core.report import RunReport
     from crmhub.store import Store
+    from crmhub.store.locks import LockSet
     from crmhub.store.tables import GoldenClient
-    from crmhub.sync.locks import LockSet
+    from crmhub.store.unit import UnitOfWork
     from crmhub.sync.phase import NoProgress, RunContext
     from crmhub.sync.phases import MergePhase
-    from crmhub.sync.report import RunReport
-    from crmhub.sync.unit import UnitOfWork
 
     snapshot = ROOT / f"snapshot_{size}.db"
     registry = plugins.load()

@@ -128,9 +128,9 @@ def plan_phase(store: Any, report: Any, uow: Any, crm: Crm) -> Any:
 
 def one_size(url: str, n: int) -> dict[str, Any]:
     """Plan and deliver over a fresh store of ``n`` clients; returns the figures."""
+    from crmhub.core.report import RunReport
+    from crmhub.store.unit import UnitOfWork
     from crmhub.sync.outbox import deliver
-    from crmhub.sync.report import RunReport
-    from crmhub.sync.unit import UnitOfWork
 
     t = time.monotonic()
     store = build(url, n)

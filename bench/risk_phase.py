@@ -31,7 +31,7 @@ def run_phase(db: str, batch: int, profile: int) -> dict[str, Any]:
     from crmhub.plugins import load
     from crmhub.risk.runner import make_risk_phase
     from crmhub.store import Store
-    from crmhub.sync.unit import UnitOfWork
+    from crmhub.store.unit import UnitOfWork
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -72,7 +72,7 @@ def run_phase(db: str, batch: int, profile: int) -> dict[str, Any]:
 def _report() -> Any:
     from datetime import UTC, datetime
 
-    from crmhub.sync.report import RunReport
+    from crmhub.core.report import RunReport
 
     return RunReport(run_id=None, started_at=datetime.now(UTC), dry_run=False)
 

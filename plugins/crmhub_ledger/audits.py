@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from crmhub.http.paging import offset_pages
 from crmhub_ledger.client import LedgerClient
 from crmhub_ledger.fineract import AUDIT_TIME_FORMAT, DateParseError, parse_datetime
 
@@ -106,19 +107,17 @@ async def since(client: LedgerClient, mark: Mark | None, *, stream: str, page_si
     if start is not None:
         params["makerDateTimeFrom"] = start.strftime(AUDIT_TIME_FORMAT)
     floor = mark.id if (mark is not None and after is None) else 0
-    offset = 0
-    while True:
+
+    async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
         page = await client.get("/audits", {**params, "offset": offset}, stream=stream)
         items = page.get("pageItems", []) if isinstance(page, dict) else page
-        if not items:
-            break
+        total = page.get("totalFilteredRecords") if isinstance(page, dict) else None
+        return items or [], None if total is None else int(total)
+
+    async for items, _, _ in offset_pages(fetch):
         for row in items:
             if int(row.get("id", 0)) <= floor:
                 return changes
             changes.rows += 1
             classify(row, changes)
-        offset += len(items)
-        total = page.get("totalFilteredRecords") if isinstance(page, dict) else None
-        if total is not None and offset >= int(total):
-            break
     return changes

@@ -33,7 +33,9 @@ from crmhub.contract import (
     StreamKind,
     StreamSpec,
 )
+from crmhub.core.chunks import chunked
 from crmhub.errors import AuthError, IntegrationError, RecordError
+from crmhub.http.paging import offset_pages
 from crmhub_ledger import audits, mapping
 from crmhub_ledger.audits import Mark
 from crmhub_ledger.client import LedgerClient, NotFound
@@ -123,8 +125,9 @@ class LedgerConnector(Connector[LedgerConfig]):
                          offset: int = 0) -> AsyncIterator[tuple[list[dict[str, Any]], int, int]]:
         """Page a Fineract list by id ascending: yields (items without duplicates, total, offset after page)."""
         size = self.config.page_size
-        while True:
-            page = await self.client.get(path, {**params, "offset": offset, "limit": size, "orderBy": "id",
+
+        async def fetch(at: int) -> tuple[list[dict[str, Any]], int]:
+            page = await self.client.get(path, {**params, "offset": at, "limit": size, "orderBy": "id",
                                                 "sortOrder": "ASC"}, stream=stream)
             raw = page.get("pageItems", []) if isinstance(page, dict) else []
             total = int(page.get("totalFilteredRecords", 0)) if isinstance(page, dict) else 0
@@ -135,10 +138,10 @@ class LedgerConnector(Connector[LedgerConfig]):
                     continue
                 seen.add(item.get("id"))
                 items.append(item)
-            offset += len(items)
-            yield items, total, offset
-            if not items or offset >= total:
-                return
+            return items, total
+
+        async for items, after, total in offset_pages(fetch, offset=offset):
+            yield list(items), total or 0, after
 
     async def gather_ordered(self, keys: list[int], fetch: Callable[[int], Awaitable[Any]]) -> list[Any]:
         """Fetch ``keys`` concurrently (the client's budget caps the flight) and keep their order."""
@@ -200,8 +203,9 @@ class LedgerConnector(Connector[LedgerConfig]):
         if not ids:
             yield Page([], final)
             return
-        for start in range(0, len(ids), size):
-            chunk = ids[start:start + size]
+        done = 0
+        for chunk in chunked(ids, size):
+            done += len(chunk)
             path = "/clients/{}" if stream == "clients" else "/savingsaccounts/{}"
 
             async def fetch(ident: int, path: str = path) -> dict[str, Any] | int:
@@ -220,7 +224,7 @@ class LedgerConnector(Connector[LedgerConfig]):
             records, rejected = await self._map_entities(stream, items, single=True)
             records += [SourceRecord(stream=stream, source_id=str(f), deleted=True) for f in fetched
                         if isinstance(f, int)]
-            last = start + size >= len(ids)
+            last = done >= len(ids)
             yield Page(records, final if last else keep, rejected)
 
     async def _map_entities(self, stream: str, items: list[dict[str, Any]], *,

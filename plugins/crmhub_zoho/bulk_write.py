@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmhub.contract import OutboundRecord, PushResult
+from crmhub.core.chunks import chunked
 from crmhub.errors import AuthError, FatalError, IntegrationError
 from crmhub_zoho.client import ZohoApiError, ZohoClient
 from crmhub_zoho.config import ZohoConfig
@@ -57,10 +58,9 @@ def plan_groups(payloads: Sequence[dict[str, Any]], by_id: Sequence[bool], *, fi
         op = "update" if by_id[i] else "upsert"
         cols = tuple(sorted(payload, key=lambda k: (k != "id", k)))
         buckets.setdefault((op, cols), []).append(i)
-    groups = []
+    groups: list[Group] = []
     for (op, cols), indexes in buckets.items():
-        for start in range(0, len(indexes), file_records):
-            groups.append(Group(op, cols, indexes[start:start + file_records]))
+        groups.extend(Group(op, cols, chunk) for chunk in chunked(indexes, file_records))
     return groups
 
 

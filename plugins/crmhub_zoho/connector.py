@@ -31,6 +31,7 @@ from crmhub.contract import (
     StreamKind,
     StreamSpec,
 )
+from crmhub.core.chunks import chunked
 from crmhub.errors import AuthError, CrmhubError, FatalError, IntegrationError, RecordError
 from crmhub_zoho.bulk import BulkReader
 from crmhub_zoho.bulk_write import BulkWriter, Group, plan_groups
@@ -276,8 +277,8 @@ class ZohoConnector(Connector[ZohoConfig]):
             by_bulk = {i for g in bulk_jobs for i in g.indexes}
         known = [i for i, r in enumerate(records) if r.source_id and i not in by_bulk]
         new = [i for i, r in enumerate(records) if not r.source_id and i not in by_bulk]
-        batches = [(True, known[i:i + WRITE_BATCH]) for i in range(0, len(known), WRITE_BATCH)]
-        batches += [(False, new[i:i + WRITE_BATCH]) for i in range(0, len(new), WRITE_BATCH)]
+        batches = [(True, chunk) for chunk in chunked(known, WRITE_BATCH)]
+        batches += [(False, chunk) for chunk in chunked(new, WRITE_BATCH)]
 
         async def one(by_id: bool, indexes: list[int]) -> None:
             payload = [self.mapper.outbound(stream, records[i]) for i in indexes]

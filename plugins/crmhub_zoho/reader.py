@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord
+from crmhub.core.chunks import chunked
 from crmhub.errors import AuthError
 from crmhub_zoho.client import ListPage, ZohoApiError, ZohoClient
 from crmhub_zoho.config import ZohoConfig
@@ -344,8 +345,8 @@ class ModuleReader:
             if kept:
                 out.append((False, kept))
         missing = [rid for rid in window.ids if rid not in got]
-        for i in range(0, len(missing), 100):
-            extra = await self.client.list_page(self.module, self.fields, ids=missing[i:i + 100],
+        for chunk in chunked(missing, 100):
+            extra = await self.client.list_page(self.module, self.fields, ids=chunk,
                                                 per_page=self.per_page, stream=self.stream)
             if extra.data:
                 out.append((True, extra.data))

@@ -29,6 +29,7 @@ from crmhub.notify.settings import NotifySettings
 from crmhub.plugins import Registry
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.db import DEFAULT_URL
+from crmhub.sync.settings import SyncSettings
 
 DEFAULT_PATH = Path("config/crmhub.toml")
 _ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -56,34 +57,6 @@ class StoreSettings(Strict):
             raise ValueError("expected a database URL like sqlite:///var/crmhub.db or "
                              "postgresql+psycopg://user@host:5432/db") from None
         return v
-
-
-class MatchingSettings(Strict):
-    """``[sync.matching]``: thresholds on the match probability (0-1)."""
-
-    auto_merge: float = Field(default=0.95, ge=0, le=1, description="At or above: same company, merged.")
-    review: float = Field(default=0.6, ge=0, le=1, description="At or above (below auto_merge): review queue.")
-
-
-SurvivorshipRuleName = Literal["source_priority", "prefer_unless_blank", "most_recent", "most_complete"]
-
-
-class FieldRule(Strict):
-    """How one golden field picks its value among the sources."""
-
-    rule: SurvivorshipRuleName = "source_priority"
-    sources: list[str] = Field(default_factory=list, description="Connector names, most trusted first.")
-
-
-class SyncSettings(Strict):
-    """``[sync]``: matching, survivorship and write-back behaviour."""
-
-    matching: MatchingSettings = Field(default_factory=MatchingSettings)
-    source_priority: list[str] = Field(default_factory=list,
-                                       description="Default trust order of connectors (empty: ledger, then CRMs).")
-    fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
-    write_batch: int = Field(default=100, ge=1, le=100)
-    dead_letter_alert_threshold: int = Field(default=50, ge=0)
 
 
 class ReportSettings(Strict):

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from crmhub.i18n import VALUE_LABELS, Lang, current_lang
+from crmhub.templating import ALERT_LABELS, SEGMENT_LABELS, SEVERITY_LABELS
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _timezone: ContextVar[str | None] = ContextVar("crmhub_timezone", default=None)
@@ -56,8 +57,6 @@ def label(group: str, value: object, lang: Lang | None = None) -> str:
         return "-"
     key = str(getattr(value, "value", value))
     if group in ("alert_kind", "severity", "segment"):
-        from crmhub.templating import ALERT_LABELS, SEGMENT_LABELS, SEVERITY_LABELS
-
         table = {"alert_kind": ALERT_LABELS, "severity": SEVERITY_LABELS, "segment": SEGMENT_LABELS}[group]
         return table.get(key, {}).get(lang or current_lang(), key)
     entry = VALUE_LABELS.get(group, {}).get(key)

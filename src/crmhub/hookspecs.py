@@ -31,10 +31,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from crmhub.contract import Channel, Connector, RiskFactor, SandboxApp
+    from crmhub.core.report import RunReport
     from crmhub.events import RaisedAlert
     from crmhub.model import CorporateClient, RiskAssessment
     from crmhub.statements import StatementImporter
-    from crmhub.sync.report import RunReport
 
 PROJECT = "crmhub"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -110,5 +110,5 @@ def crmhub_alert_raised(alert: RaisedAlert, client: CorporateClient | None, run_
 @hookspec
 def crmhub_run_finished(report: RunReport) -> None:
     """A sync run finished (successfully or not) and its report is stored; ``report`` is a copy of the run report
-    (`crmhub.sync.report.RunReport`; ``report.model_dump(mode="json")`` is its JSON form). Not called for a run
+    (`crmhub.core.report.RunReport`; ``report.model_dump(mode="json")`` is its JSON form). Not called for a run
     stopped by Ctrl-C or a cancelled job."""

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, insert, select, update
 
+from crmhub.core.hashing import content_hash
 from crmhub.store import Store
 from crmhub.store.tables import AuditLog
 from crmhub.sync import audit
 from crmhub.sync.audit_query import Filters, entries, safe_cell, write
 from crmhub.sync.audit_verify import check_head, verify
-from crmhub.sync.hashing import content_hash
 
 from .test_audit_chain import KEY, _config, _fill, crmhub
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from crmhub.core.report import RunReport
 from crmhub.model import CorporateClient
 from crmhub.model.uscc import is_valid
 from crmhub.security import operators
@@ -34,7 +35,6 @@ from crmhub.store.tables import (
     Xref,
 )
 from crmhub.sync.audit import verify_chain
-from crmhub.sync.report import RunReport
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))

@@ -18,14 +18,14 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import FieldRule, SyncSettings
 from crmhub.contract import StreamKind
+from crmhub.core.hashing import content_hash, short_hash
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
-from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.sync.settings import FieldRule, SyncSettings
 
 DEFAULT_RULES: dict[str, str] = {
     "uscc": "source_priority",

@@ -17,10 +17,10 @@ from crmhub.cli import main
 from crmhub.reporting import render_report
 from crmhub.sandbox.serve import SandboxSet
 from crmhub.store import Store
+from crmhub.store.locks import LockSet
 from crmhub.store.tables import AuditLog, Outbox
 from crmhub.sync.deliverer import deliver_lock, queued
 from crmhub.sync.engine import SyncEngine
-from crmhub.sync.locks import LockSet
 
 from .conftest import sandbox_settings
 

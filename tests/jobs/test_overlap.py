@@ -20,7 +20,7 @@ import sys, time
 from sqlalchemy import func, select
 from crmhub.store import Store
 from crmhub.store.tables import SyncRun
-from crmhub.sync.locks import LockSet, holder_id
+from crmhub.store.locks import LockSet, holder_id
 store = Store.open(sys.argv[1])
 lock = LockSet(store, ["connector:crm"])
 lock.acquire()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 
 pytestmark = pytest.mark.slow
 

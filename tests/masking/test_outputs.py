@@ -122,7 +122,7 @@ def test_review_list_json_masks_details(store: Store, config: str, capsys: pytes
 
 
 def _report() -> Any:
-    from crmhub.sync.report import ConnectorReport, PlannedChange, RunReport
+    from crmhub.core.report import ConnectorReport, PlannedChange, RunReport
 
     return RunReport(
         run_id=3, status="partial", started_at=datetime(2026, 11, 30, tzinfo=UTC),

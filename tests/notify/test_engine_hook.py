@@ -8,10 +8,10 @@ import logging
 import pytest
 
 from crmhub.config import parse_settings
+from crmhub.core.report import RunReport
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.sync.engine import SyncEngine
-from crmhub.sync.report import RunReport
 from sync.memory_connector import SYSTEMS, MemoryCrm
 
 from .helpers import U1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.runs.helpers import crmhub, dead_sandbox_config, registry, write_config
 
-from crmhub.cli.exit_codes import ExitCode, for_counts, for_status
+from crmhub.core.exit_codes import ExitCode, for_counts, for_status
 from crmhub.sandbox.serve import free_port_base, start_sandboxes
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tests.runs.helpers import crmhub, crmhub_argv, registry, write_config
 
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.sandbox.serve import free_port_base, start_sandboxes
 from crmhub.store import Store
+from crmhub.store.locks import holder_id
 from crmhub.store.tables import Outbox, SourceRecord, SyncRun
-from crmhub.sync.locks import holder_id
 from crmhub.sync.recovery import recover_dead_runs
 
 

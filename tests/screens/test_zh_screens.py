@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from crmhub.cli import main
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.i18n import VALUE_LABELS, set_lang
 from crmhub.store import Store
 from crmhub.store.tables import Alert, DeadLetter, InteractionRow, Outbox, ReviewItem, SyncRun
-from crmhub.sync.report import ConnectorReport, RunReport
 from masking.people import USCC, seed
 
 AT = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)  # 09:02:03 in Shanghai

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, inspect, select
 
-from crmhub.store import Store
+from crmhub.store import Store, golden_keys
 from crmhub.store.tables import GoldenClient
-from crmhub.sync import golden_keys
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 OLD_COLUMNS = ("id", "uscc", "name", "name_key", "status", "data", "version", "rm_user_id", "segment", "rating",

@@ -99,9 +99,9 @@ def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) ->
     from datetime import UTC, datetime
 
     from crmhub.contract import PushResult
+    from crmhub.core.report import ConnectorReport
     from crmhub.store.tables import Outbox
     from crmhub.sync.outbox import DeliveryStats, _record
-    from crmhub.sync.report import ConnectorReport
 
     now = datetime.now(UTC)
     with store.begin() as s:

@@ -150,7 +150,7 @@ async def test_a_merge_carries_interactions_and_its_undo_carries_them_back(
 
 
 def test_reports_show_interaction_totals_only_when_a_run_had_some() -> None:
-    from crmhub.sync.report import RunTotals
+    from crmhub.core.report import RunTotals
 
     assert not [k for k in RunTotals().shown() if k.startswith("interactions_")]
     assert RunTotals(interactions_pending=2).shown()["interactions_pending"] == 2

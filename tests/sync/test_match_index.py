@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import MatchingSettings
 from crmhub.store import Store
 from crmhub.store.tables import (
     GoldenClient,
@@ -28,6 +27,7 @@ from crmhub.sync.match_index import KEYS_VERSION, MatchIndex, decode, encode, st
 from crmhub.sync.matching import BlockingConfig, Matcher, MatchRecord, MatchThresholds
 from crmhub.sync.resolve import Resolver, match_record
 from crmhub.sync.scoring import TermFrequencies
+from crmhub.sync.settings import MatchingSettings
 
 from .drift_world import drifted_population
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crmhub.sync import regions
+from crmhub.model import regions
 from crmhub.sync.names import (
     fold,
     normalize_company_name,

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import event, select
 
 from crmhub.contract import OutboundRecord, PushResult
+from crmhub.core.hashing import content_hash
 from crmhub.errors import RetriableError
 from crmhub.model.uscc import make
 from crmhub.store import Store
 from crmhub.store.tables import DeadLetter, Outbox, SourceRecord
-from crmhub.sync.hashing import content_hash
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.outbox import deliver, pending
-from crmhub.sync.unit import UnitOfWork
 
 
 def uscc(i: int) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from crmhub import hookimpl
 from crmhub.config import parse_settings
+from crmhub.core.report import RunReport
 from crmhub.events import AlertRaised, ClientChanged, RaisedAlert, RiskChanged, emit
 from crmhub.jobs.guard import CRITICAL_PHASES
 from crmhub.model import CorporateClient
@@ -21,7 +22,6 @@ from crmhub.store.tables import SyncRun
 from crmhub.sync import phases
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.phase import Counters, Phase
-from crmhub.sync.report import RunReport
 
 
 def test_cycle_order_is_the_documented_one() -> None:

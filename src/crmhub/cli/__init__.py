@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import CrmhubError
 from crmhub.i18n import LANGS, current_lang, set_lang, t
+from crmhub.security.guard import install as guarded
+from crmhub.security.guard import set_requested
 
 
 def _take_global(argv: list[str], option: str) -> tuple[list[str], list[str]]:
@@ -77,8 +80,6 @@ def _show_usage_error(exc: Exception) -> int:
 
 def _take_as(argv: list[str]) -> list[str]:
     """Remove ``--as NAME`` / ``--as=NAME`` from anywhere in argv: the operator this command line acts as."""
-    from crmhub.security.guard import set_requested
-
     out, names = _take_global(argv, "--as")
     if any(not name.strip() for name in names):
         sys.stderr.write("--as needs an operator name\n")
@@ -87,18 +88,32 @@ def _take_as(argv: list[str]) -> list[str]:
     return out
 
 
+def preload_config(config: Any) -> None:
+    """Load (and so authorise) a guarded command's configuration before its body runs (`crmhub.security.guard`).
+
+    A missing config file is left to the command (it may run on defaults, like ``db upgrade``); its own
+    `load_context` then authorises — `load_context` always does. Imported here, not at the top: `crmhub --help`
+    must not load the store (tests/cli/test_lazy_app.py).
+    """
+    from crmhub.cli.common import load_context
+    from crmhub.config import resolve_path
+
+    if not resolve_path(config).exists():
+        return
+    load_context(config)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crmhub`` console script: every outcome becomes an exit code, never a traceback.
 
-    Exit codes: `crmhub.cli.exit_codes.ExitCode` (docs/operations.md, "Exit codes"); usage mistakes are
+    Exit codes: `crmhub.core.exit_codes.ExitCode` (docs/operations.md, "Exit codes"); usage mistakes are
     ``ExitCode.USAGE`` (docs/development.md, "The command line").
     """
     from crmhub.cli.app import app
     from crmhub.cli.help_i18n import install as localized_help
-    from crmhub.security.guard import install as guarded
 
     localized_help()
-    guarded()
+    guarded(preload_config)
 
     args = _take_as(_take_lang(list(sys.argv[1:] if argv is None else argv)))
     try:

@@ -27,7 +27,7 @@ from crmhub.cli.common import (
     row_limit,
     write_json_line,
 )
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.display import local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual

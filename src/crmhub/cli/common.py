@@ -17,11 +17,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from crmhub import plugins
-from crmhub.cli.exit_codes import ExitCode
 from crmhub.config import Settings, load_settings
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import AccessError, ConfigError, CrmhubError, InputError, LockedError
-from crmhub.i18n import bilingual, t
-from crmhub.masking import mask_text, mask_url
+from crmhub.i18n import LANGS, _current, bilingual, set_lang, t
+from crmhub.masking import mask_plain_logs, mask_text, mask_url
+from crmhub.security import guard
+from crmhub.security.roles import FOUR_EYES
+from crmhub.store.files import write_private
 
 if TYPE_CHECKING:  # the store (SQLAlchemy + Alembic, ~0.3 s to import) loads only for commands that open it
     from sqlalchemy.orm import Session
@@ -123,9 +126,6 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
     Within one command the context is loaded once: the guard loads it before the command body runs, and the
     body's own call gets the same object back.
     """
-    from crmhub.masking import mask_plain_logs
-    from crmhub.security import guard
-
     inv = guard.current()
     key = (str(config), required)
     if inv is not None and key in inv.contexts:
@@ -138,8 +138,6 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
 
     set_timezone(settings.timezone)
     if settings.lang and not _lang_explicit():
-        from crmhub.i18n import set_lang
-
         set_lang(settings.lang)
     ctx = Context(registry, settings)
     guard.authorize(ctx)
@@ -151,8 +149,6 @@ def load_context(config: Path | None, *, required: bool = True) -> Context:
 def _lang_explicit() -> bool:
     """--lang or CRMHUB_LANG was given (both beat the config file's ``lang``)."""
     import os
-
-    from crmhub.i18n import LANGS, _current
 
     return _current.get() is not None or os.environ.get("CRMHUB_LANG", "").lower() in LANGS
 
@@ -195,8 +191,6 @@ def report_error(exc: CrmhubError) -> int:
 
 def report_internal(exc: BaseException) -> int:
     """Save an unexpected exception's traceback to var/log and print one line pointing at it."""
-    from crmhub.store.files import write_private
-
     log_dir = _var_dir_of(exc) / "log"
     try:
         path = log_dir / f"crmhub-error-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
@@ -231,8 +225,6 @@ def write_json_line(obj: Any) -> None:
 
 def print_proposed(row: Any) -> None:
     """Tell the proposer of a four-eyes action that nothing changed yet and who must approve it."""
-    from crmhub.security.roles import FOUR_EYES
-
     roles = ", ".join(FOUR_EYES[row.action].approver_roles)
     console.print(bilingual(f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
                             f"`crmhub approvals approve {row.id}` 批准",

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
-from crmhub.cli import exit_codes
 from crmhub.cli.common import (
     ConfigOption,
     Context,
@@ -28,7 +27,6 @@ from crmhub.cli.common import (
     run,
     write_json_line,
 )
-from crmhub.cli.exit_codes import ExitCode
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
 from crmhub.contract import (
     Channel,
@@ -38,6 +36,8 @@ from crmhub.contract import (
     PluginContext,
     SourceRecord,
 )
+from crmhub.core import exit_codes
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import CrmhubError, InputError
 from crmhub.i18n import t
 from crmhub.masking import mask_record, mask_text

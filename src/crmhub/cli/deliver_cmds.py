@@ -15,8 +15,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, console, load_context, run, write_json_line
+from crmhub.core import exit_codes
 from crmhub.display import duration_text
 from crmhub.i18n import current_lang
 from crmhub.security.guard import current_actor

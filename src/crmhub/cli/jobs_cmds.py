@@ -23,9 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from crmhub.cli import exit_codes
 from crmhub.cli.common import ConfigOption, console, err_console, load_context, run, write_json_line
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core import exit_codes
+from crmhub.core.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang

@@ -30,7 +30,7 @@ from crmhub.cli.common import (
     run,
     write_json_line,
 )
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual

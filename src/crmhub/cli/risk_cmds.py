@@ -65,8 +65,8 @@ def risk_assess(
     """Score clients, update their rating and segment, raise alerts (reruns with unchanged inputs store nothing)."""
     if usccs and all_:
         raise InputError("give USCCs or --all, not both")
+    from crmhub.store.locks import LockSet
     from crmhub.sync.engine import MERGE_LOCK
-    from crmhub.sync.locks import LockSet
 
     ctx = load_context(config)
     store = ctx.open_store()

@@ -13,7 +13,7 @@ import httpx
 import typer
 
 from crmhub.cli.common import console, err_console, load_registry, run
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang, t
 

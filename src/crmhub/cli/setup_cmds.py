@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, load_registry
-from crmhub.cli.exit_codes import ExitCode
 from crmhub.cli.plugin_new import new_app
 from crmhub.config import DEFAULT_PATH, resolve_path
+from crmhub.core.exit_codes import ExitCode
 from crmhub.i18n import t
 from crmhub.masking import mask_url
 

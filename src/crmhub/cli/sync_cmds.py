@@ -10,7 +10,6 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from crmhub.cli import exit_codes
 from crmhub.cli.common import (
     AllOption,
     ConfigOption,
@@ -26,6 +25,8 @@ from crmhub.cli.common import (
     write_json_line,
 )
 from crmhub.cli.reveal import ReasonOption, RevealOption, check_reveal
+from crmhub.core import exit_codes
+from crmhub.core.report import RunReport
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
 from crmhub.i18n import MESSAGES, bilingual, current_lang, t
@@ -35,7 +36,6 @@ from crmhub.store import Store
 from crmhub.store.tables import SyncRun
 from crmhub.sync import deadletter_history, deadletters, queries, review
 from crmhub.sync.engine import SyncEngine
-from crmhub.sync.report import RunReport
 
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)
@@ -493,7 +493,7 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
 
     try:
         outcomes = run(deadletters.retry_dead_letters(ctx.settings, ctx.registry, store,
-                                                      None if all_ else [dead_id or 0], current_actor()))
+                                                      None if all_ else [dead_id or 0], current_actor().name))
     finally:
         store.dispose()
     ok = sum(o.ok for o in outcomes)

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from crmhub.cli.common import ConfigOption, console, load_context, write_json_line
-from crmhub.cli.exit_codes import ExitCode
+from crmhub.core.exit_codes import ExitCode
 from crmhub.display import label, local_time
 from crmhub.errors import AccessError, InputError
 from crmhub.i18n import bilingual

@@ -5,15 +5,15 @@ JSON-document expression evaluated in SQL (never a per-row lookup, SQLAlchemy's 
 and PostgreSQL alike), column tests run before the document is parsed, a page filtered on the document costs one
 scan (`list_page`), and the export walks the same filtered query in key order one bounded chunk at a time.
 
-Industry section, province and manager are indexed columns (`crmhub.sync.golden_keys`), tested exactly as the
-segments page counts them (`crmhub.sync.segments.condition`): a count there and the list it links to are the same
+Industry section, province and manager are indexed columns (`crmhub.store.golden_keys`), tested exactly as the
+segments page counts them (`crmhub.reporting.segments.condition`): a count there and the list it links to are the same
 clients. Only an industry code with digits (C39) or a region that names no province (a city, 深圳) still reads the
 document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +21,13 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from crmhub.console.web import Pager, paginate
+from crmhub.core.pages import keyset_pages
 from crmhub.model import uscc as uscc_mod
 from crmhub.model.client import Rating, Segment
 from crmhub.model.industry import SECTIONS
+from crmhub.reporting import segments
 from crmhub.store import Store
 from crmhub.store.tables import GoldenClient
-from crmhub.sync import segments
 
 G = GoldenClient
 SEGMENTS = tuple(s.value for s in Segment)
@@ -164,15 +165,14 @@ def region_of(province: str | None, city: str | None) -> str:
 def export_rows(store: Store, filters: ClientFilters, lang: str) -> Iterator[list[Any]]:
     """Every matching client as an export row, read in id order one chunk at a time (each chunk its own short
     transaction, resuming after the last id: memory and work stay linear however long the list)."""
-    after = 0
     conds = filters.where()
-    while True:
+
+    def read(after: int | None) -> Sequence[Any]:
         with store.begin() as s:
-            rows = s.execute(select(*LIST_COLUMNS).where(*conds, G.id > after).order_by(G.id)
+            return s.execute(select(*LIST_COLUMNS).where(*conds, G.id > (after or 0)).order_by(G.id)
                              .limit(EXPORT_CHUNK)).all()
-        if not rows:
-            return
+
+    for rows in keyset_pages(read, lambda row: int(row.id), EXPORT_CHUNK):
         for r in rows:
             yield [r.id, r.uscc, r.name, r.industry, r.industry_zh if lang == "zh" else r.industry_en,
                    region_of(r.province, r.city), r.segment, r.rating, r.rm or r.rm_user_id, r.updated_at]
-        after = rows[-1].id

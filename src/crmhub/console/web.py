@@ -37,6 +37,7 @@ from crmhub.display import set_timezone
 from crmhub.errors import AccessError, CrmhubError
 from crmhub.i18n import Lang, set_lang
 from crmhub.security.roles import REVEAL_ROLES, rule_for
+from crmhub.sync import audit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -115,8 +116,6 @@ class Req:
     def audit_export(self, what: str) -> None:
         """Leave the audit entry of an export (who took which list out, in which format, filtered how) before the
         file is sent: what leaves the bank's screens is on the record, like the CLI's ``audit export``."""
-        from crmhub.sync import audit
-
         filters = {k: v for k, v in self.request.query_params.items() if k not in ("format", "page")}
         with self.db() as s:
             audit.append(s, actor=self.user.name, action="console.export", entity=what, entity_id=None,

@@ -22,13 +22,21 @@ from sqlalchemy import select
 from crmhub.errors import CrmhubError, LockedError, RetriableError
 from crmhub.jobs.guard import JobStopped, SafePoints, StopReason, StopToken, post
 from crmhub.jobs.settings import JobSettings
+from crmhub.notify.delivery import Deliverer
+from crmhub.notify.planner import Planner
+from crmhub.notify.service import Notifier
+from crmhub.risk.runner import AssessOutcome, assess, make_risk_phase
+from crmhub.security.guard import current_actor
+from crmhub.store.locks import LockSet
 from crmhub.store.tables import RunLock, SyncRun
+from crmhub.sync.deliverer import run_deliverer
+from crmhub.sync.engine import MERGE_LOCK, SyncEngine
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
+    from crmhub.core.report import RunReport
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.report import RunReport
 
 
 @dataclass(slots=True)
@@ -104,10 +112,6 @@ def _report_details(report: RunReport) -> dict[str, Any]:
 
 async def run_sync(ctx: JobContext) -> CommandResult:
     """One sync run of the job's connectors, stoppable between pages."""
-    from crmhub.notify.service import Notifier
-    from crmhub.risk.runner import make_risk_phase
-    from crmhub.sync.engine import SyncEngine
-
     settings, store = ctx.settings, ctx.store
     notifier = Notifier(settings, ctx.registry, store) if settings.notify.enabled and settings.channels else None
     guard = SafePoints(asyncio.get_running_loop(), ctx.token)
@@ -152,8 +156,6 @@ async def run_sync(ctx: JobContext) -> CommandResult:
 
 async def _acquire(ctx: JobContext, names: list[str]) -> Any:
     """Take crmhub locks, waiting up to ``lock_wait`` (a stop request ends the wait)."""
-    from crmhub.sync.locks import LockSet
-
     lock = LockSet(ctx.store, names)
     deadline = time.monotonic() + ctx.lock_wait
     while True:
@@ -170,9 +172,6 @@ async def _acquire(ctx: JobContext, names: list[str]) -> Any:
 
 async def run_risk(ctx: JobContext) -> CommandResult:
     """Assess the clients whose inputs changed, under the merge lock, stopping between batches."""
-    from crmhub.risk.runner import AssessOutcome, assess
-    from crmhub.sync.engine import MERGE_LOCK
-
     def between_batches(_outcome: AssessOutcome) -> None:
         reason = ctx.token.reason
         if reason is not None:
@@ -219,8 +218,6 @@ async def _cancellable(ctx: JobContext, work: Callable[[], Awaitable[CommandResu
 
 async def run_notify(ctx: JobContext) -> CommandResult:
     """Plan and send every notification that is due (follow-up reminders included)."""
-    from crmhub.notify.service import Notifier
-
     async def work() -> CommandResult:
         async with Notifier(ctx.settings, ctx.registry, ctx.store) as notifier:
             outcome = await notifier.run(follow_ups=True)
@@ -233,10 +230,6 @@ async def run_notify(ctx: JobContext) -> CommandResult:
 
 async def run_digest(ctx: JobContext) -> CommandResult:
     """Plan the digest of the scheduled runs not yet summarised, and deliver it."""
-    from crmhub.notify.delivery import Deliverer
-    from crmhub.notify.planner import Planner
-    from crmhub.notify.service import Notifier
-
     async def work() -> CommandResult:
         if not ctx.settings.notify.enabled:
             return CommandResult("skipped", error="notifications are off ([notify] enabled = false)")
@@ -255,9 +248,6 @@ async def run_digest(ctx: JobContext) -> CommandResult:
 async def run_deliver(ctx: JobContext) -> CommandResult:
     """Send the write-backs syncs left queued (`crmhub.sync.deliverer`); safe to stop anywhere — rows are marked
     ``sent`` before each call and re-sent idempotently by the next deliverer."""
-    from crmhub.security.guard import current_actor
-    from crmhub.sync.deliverer import run_deliverer
-
     async def work() -> CommandResult:
         results = await run_deliverer(ctx.settings, ctx.registry, ctx.store, ctx.job.connectors,
                                       actor=current_actor().name)

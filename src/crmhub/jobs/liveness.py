@@ -22,8 +22,8 @@ from sqlalchemy import delete, func, select, update
 
 from crmhub.jobs import state
 from crmhub.store import Store
+from crmhub.store.locks import holder_id
 from crmhub.store.tables import RunLock, SyncRun
-from crmhub.sync.locks import holder_id
 from crmhub.sync.recovery import mark_interrupted
 
 log = logging.getLogger("crmhub.jobs")

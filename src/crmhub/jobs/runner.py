@@ -31,9 +31,10 @@ from crmhub.jobs import audit_head, joblog, liveness, state
 from crmhub.jobs.commands import COMMANDS, CommandResult, JobContext
 from crmhub.jobs.guard import StopToken
 from crmhub.jobs.settings import format_duration
+from crmhub.notify.service import Notifier
 from crmhub.store import Store
+from crmhub.store.locks import LockSet, holder_id
 from crmhub.store.tables import RunLock
-from crmhub.sync.locks import LockSet, holder_id
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -214,7 +215,6 @@ async def _tell_operators(settings: Settings, registry: Registry, store: Store, 
     if this process dies first, the next notification pass still sends it — exactly once."""
     if not settings.notify.enabled:
         return
-    from crmhub.notify.service import Notifier
 
     try:
         async with Notifier(settings, registry, store) as notifier:

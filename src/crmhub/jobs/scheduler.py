@@ -34,7 +34,7 @@ from crmhub.jobs.guard import StopToken
 from crmhub.jobs.runner import JobOutcome, run_job
 from crmhub.jobs.schedule import LATE_OK, Schedule
 from crmhub.store import Store
-from crmhub.sync.locks import LockSet
+from crmhub.store.locks import LockSet
 from crmhub.sync.recovery import recover_dead_runs
 
 if TYPE_CHECKING:

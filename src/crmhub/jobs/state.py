@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from crmhub.jobs.schedule import Schedule
 from crmhub.store import Store
 from crmhub.store.tables import JobState
 
@@ -142,8 +143,6 @@ def clear_running(store: Store, name: str, holder: str) -> bool:
 def overview(settings: Any, store: Store, now: datetime | None = None, *, recent: int = 5) -> list[dict[str, Any]]:
     """What ``crmhub jobs list`` shows for each configured job: schedule, next run (in the job's time zone), the
     last result and the most recent outcomes."""
-    from crmhub.jobs.schedule import Schedule
-
     now = now or datetime.now(UTC)
     views = load(store, list(settings.jobs))
     out = []

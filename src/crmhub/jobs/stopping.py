@@ -44,7 +44,7 @@ class StopSignals:
     process ends ``grace`` seconds later, or at the next signal, from a watchdog thread — see the module doc.
 
     ``on_force(why)`` logs the forced exit (it runs on the watchdog thread); the exit code is ``exit_code``
-    (the caller's documented code, `crmhub.cli.exit_codes.ExitCode`), or ``clean_code`` once the owner called
+    (the caller's documented code, `crmhub.core.exit_codes.ExitCode`), or ``clean_code`` once the owner called
     `stopped_cleanly` (a clean stop whose interpreter shutdown lingers).
     Use as a context manager around the loop's work; leaving it restores the previous handlers, but a stop that
     has begun stays timed: the watchdog still ends the process if the rest of the shutdown hangs.

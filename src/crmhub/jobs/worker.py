@@ -31,9 +31,10 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import make_url
 
+from crmhub.core.exit_codes import ExitCode
 from crmhub.errors import InputError, LockedError, StoreError
 from crmhub.i18n import bilingual
-from crmhub.jobs import joblog, liveness
+from crmhub.jobs import joblog, liveness, state
 from crmhub.jobs.guard import StopToken
 from crmhub.jobs.runner import job_settings, run_job
 from crmhub.jobs.schedule import LATE_OK, Schedule
@@ -41,7 +42,8 @@ from crmhub.jobs.scheduler import Clock, SystemClock
 from crmhub.jobs.stopping import StopSignals
 from crmhub.store import Store
 from crmhub.store.db import normalize_url
-from crmhub.sync.locks import LockSet, holder_id
+from crmhub.store.locks import LockSet, holder_id
+from crmhub.sync.engine import MERGE_LOCK
 from crmhub.sync.recovery import recover_dead_runs
 
 if TYPE_CHECKING:
@@ -149,8 +151,6 @@ def ensure_schema(url: str, schema: str) -> bool:
 
 def procrastinate_lock(settings: Settings, name: str) -> str:
     """The procrastinate ``lock`` of a job: runs sharing it never overlap, on any worker."""
-    from crmhub.sync.engine import MERGE_LOCK
-
     job = job_settings(settings, name)
     if job.command == "sync":
         names = job.connectors or [n for n, c in settings.connectors.items() if c.enabled]
@@ -314,8 +314,6 @@ class Deferrer:
 
 async def recover_stalled(app: procrastinate.App, store: Store, *, stalled_after: float) -> list[int]:
     """Re-queue jobs of dead workers (procrastinate heartbeat *and* crmhub lock heartbeats stale)."""
-    from crmhub.jobs import state
-
     stale = timedelta(seconds=stalled_after)
     recovered = []
     for job in await app.job_manager.get_stalled_jobs(task_name=TASK, seconds_since_heartbeat=stalled_after):
@@ -403,8 +401,6 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
                                               "again and resumes from its committed pages")
 
             if signals:  # only `crmhub worker` (the CLI) installs them
-                from crmhub.cli.exit_codes import ExitCode
-
                 # FAILED: the worker left without finishing its stop (docs/scaling.md, "Stopping a worker")
                 watch = StopSignals(loop, stop, grace=grace, on_force=_log_forced_exit,
                                     exit_code=ExitCode.FAILED, clean_code=ExitCode.OK).install()

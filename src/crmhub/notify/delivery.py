@@ -33,8 +33,8 @@ from crmhub.errors import FatalError, RecordError, RetriableError
 from crmhub.masking import mask_text
 from crmhub.notify.channels import ChannelPool
 from crmhub.notify.facts import NOTIFICATION
+from crmhub.store.locks import LockSet
 from crmhub.store.tables import Outbox
-from crmhub.sync.locks import LockSet
 
 if TYPE_CHECKING:
     from crmhub.notify.settings import NotifySettings

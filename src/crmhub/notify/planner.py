@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crmhub.core.hashing import content_hash, short_hash
 from crmhub.i18n import bilingual
 from crmhub.notify import facts as F
 from crmhub.notify.recipients import Manager, resolve
 from crmhub.notify.settings import EVENTS, Lang, Send, aml_refusal
 from crmhub.store.tables import Outbox
-from crmhub.sync.hashing import content_hash, short_hash
 
 if TYPE_CHECKING:
     from crmhub.config import Settings

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from crmhub.core.hashing import content_hash
 from crmhub.errors import InputError
 from crmhub.notify.channels import ChannelPool
 from crmhub.notify.context import test_context
@@ -26,13 +27,12 @@ from crmhub.notify.log import notification_json
 from crmhub.notify.planner import Planner, PlanOutcome, insert_rows
 from crmhub.notify.recipients import resolve
 from crmhub.store.tables import Outbox
-from crmhub.sync.hashing import content_hash
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
+    from crmhub.core.report import RunReport
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.report import RunReport
 
 log = logging.getLogger("crmhub.notify")
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from crmhub.core.report import RunReport
 from crmhub.display import current_timezone, label, local_time
 from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
 from crmhub.reporting.masked import mask_report
 from crmhub.reporting.terminal import queued_lines
-from crmhub.sync.report import RunReport
 
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
 _env.filters["local_time"] = local_time

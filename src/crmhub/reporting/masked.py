@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmhub.core.report import RunReport
 from crmhub.masking import mask_fields, mask_text
-from crmhub.sync.report import RunReport
 
 
 def _text(value: str | None) -> str | None:

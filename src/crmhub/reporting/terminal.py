@@ -6,13 +6,13 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from crmhub.core.report import RunReport
 from crmhub.display import duration_text, local_time
 from crmhub.display import label as value_label
 from crmhub.i18n import Lang
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting.labels import STREAM_COLUMNS, label
 from crmhub.reporting.masked import mask_report
-from crmhub.sync.report import RunReport
 
 
 def render_report(report: RunReport, lang: Lang) -> Group:

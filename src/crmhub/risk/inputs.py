@@ -16,12 +16,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crmhub.contract import RiskFactor, RiskFactorInput
+from crmhub.core.hashing import content_hash
 from crmhub.model import CorporateClient
 from crmhub.risk.balances import bucket_sums, coefficient_of_variation, end_of_day_balances, overdraft_stats
 from crmhub.risk.card import CLASS_ORDER
 from crmhub.risk.ledger import ClientFacts, Key
 from crmhub.risk.settings import RiskSettings
-from crmhub.sync.hashing import content_hash
 
 log = logging.getLogger("crmhub.risk")
 

@@ -17,11 +17,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, case, distinct, exists, false, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
+from crmhub.core.chunks import chunked
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.tables import CreditFacilityRow, LedgerAccount, LedgerTransaction, SourceRecord, Xref
 
@@ -31,13 +32,6 @@ T = LedgerTransaction
 CHUNK = 900
 SLACK_DAYS = 10
 """Booking dates are read this many days before the window, for value-dated rows booked late."""
-
-_X = TypeVar("_X")
-
-
-def _chunks(items: Sequence[_X], size: int = CHUNK) -> Iterator[Sequence[_X]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 @dataclass(slots=True)
@@ -179,7 +173,7 @@ class LedgerReader:
         out: dict[int, list[Key]] = defaultdict(list)
         if not self.connectors:
             return out
-        for chunk in _chunks(client_ids):
+        for chunk in chunked(client_ids, CHUNK):
             rows = self.conn.execute(
                 select(Xref.client_id, SourceRecord.connector, SourceRecord.source_id)
                 .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
@@ -217,12 +211,12 @@ class LedgerReader:
                 account_owner: dict[Key, int]) -> Iterator[tuple[Any, Scope]]:
         """WHERE clauses selecting the batch's transactions, with how each row finds its golden client."""
         by_client = Scope(True, {sid: cid for (c, sid), cid in owner.items() if c == connector})
-        for chunk in _chunks(sids):
+        for chunk in chunked(sids, CHUNK):
             yield and_(T.connector == connector, T.client_source_id.in_(chunk)), by_client
         if self.orphans:
             by_account = Scope(False, {sid: cid for (c, sid), cid in account_owner.items() if c == connector})
             accounts = list(by_account.ids)
-            for chunk in _chunks(accounts):
+            for chunk in chunked(accounts, CHUNK):
                 yield (and_(T.connector == connector, T.client_source_id.is_(None), T.account_source_id.in_(chunk)),
                        by_account)
 
@@ -232,7 +226,7 @@ class LedgerReader:
     def _accounts(self, connector: str, sids: list[str], owner: dict[Key, int], facts: dict[int, ClientFacts],
                   account_owner: dict[Key, int]) -> None:
         A = LedgerAccount
-        for chunk in _chunks(sids):
+        for chunk in chunked(sids, CHUNK):
             rows = self.conn.execute(
                 select(A.source_id, A.client_source_id, A.currency, A.balance_minor, A.sub_status,
                        A.allow_overdraft, A.overdraft_limit_minor, A.data)
@@ -250,7 +244,7 @@ class LedgerReader:
     def _loans(self, connector: str, sids: list[str], owner: dict[Key, int], facts: dict[int, ClientFacts]) -> None:
         L = CreditFacilityRow
         closed = [s.lower() for s in self.settings.closed_loan_statuses]
-        for chunk in _chunks(sids):
+        for chunk in chunked(sids, CHUNK):
             rows = self.conn.execute(
                 select(L.client_source_id, L.currency, L.principal_minor, L.outstanding_minor, L.days_past_due,
                        L.classification, L.status)

@@ -21,6 +21,7 @@ from sqlalchemy import Table, Text, bindparam, cast, func, insert, literal_colum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from crmhub.core.chunks import chunked
 from crmhub.store.tables import GoldenClient, RiskAssessmentRow
 
 
@@ -71,8 +72,8 @@ def insert_assessments(session: Session, rows: Sequence[dict[str, Any]]) -> None
 
 def supersede(session: Session, ids: Sequence[int]) -> None:
     """Mark earlier assessments as no longer current."""
-    for i in range(0, len(ids), CHUNK):
-        session.execute(update(R).where(R.c.id.in_(list(ids[i:i + CHUNK]))).values(current=False))
+    for chunk in chunked(ids, CHUNK):
+        session.execute(update(R).where(R.c.id.in_(chunk)).values(current=False))
 
 
 def update_goldens(session: Session, *, changed: Sequence[dict[str, Any]], rescored: Sequence[dict[str, Any]],
@@ -94,5 +95,5 @@ def update_goldens(session: Session, *, changed: Sequence[dict[str, Any]], resco
     if rescored:
         session.execute(update(G).where(G.c.id == bindparam("b_id")).values(data=patch, needs_risk=False),
                         list(rescored))
-    for i in range(0, len(unchanged), CHUNK):
-        session.execute(update(G).where(G.c.id.in_(list(unchanged[i:i + CHUNK]))).values(needs_risk=False))
+    for chunk in chunked(unchanged, CHUNK):
+        session.execute(update(G).where(G.c.id.in_(chunk)).values(needs_risk=False))

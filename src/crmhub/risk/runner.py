@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from crmhub.core.chunks import chunked
+from crmhub.core.pages import keyset_pages
 from crmhub.errors import InputError
 from crmhub.events import AlertRaised, Event, RaisedAlert, RiskChanged, emit
 from crmhub.model import CorporateClient, Rating, RiskAssessment, Segment
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
     from crmhub.store import Store
-    from crmhub.sync.unit import UnitOfWork
+    from crmhub.store.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.risk")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -215,11 +217,11 @@ def _stored(session: Session, ids: Sequence[int]) -> dict[int, RiskAssessment]:
     """Earlier assessments by id, as models (for ``crmhub_risk_changed``'s ``before``), in one query per chunk."""
     R = RiskAssessmentRow
     out: dict[int, RiskAssessment] = {}
-    for i in range(0, len(ids), persist.CHUNK):
+    for chunk in chunked(ids, persist.CHUNK):
         for row in session.execute(select(R.id, R.client_id, R.scorecard_version, R.assessed_at, R.rating,
                                           R.segment, R.score, R.data, GoldenClient.uscc)
                                    .join(GoldenClient, GoldenClient.id == R.client_id)
-                                   .where(R.id.in_(list(ids[i:i + persist.CHUNK])))):
+                                   .where(R.id.in_(chunk))):
             out[row.id] = assessment_of(row.data or {}, client_id=row.client_id, uscc=row.uscc,
                                         version=row.scorecard_version, assessed_at=row.assessed_at,
                                         rating=row.rating, segment=row.segment, score=row.score)
@@ -306,20 +308,18 @@ def _batches(store: Store, size: int, usccs: Sequence[str] | None, everyone: boo
     if usccs:
         with store.begin() as s:
             ids = _ids_for(s, usccs)
-        for i in range(0, len(ids), size):
-            yield ids[i:i + size]
+        yield from chunked(ids, size)
         return
-    last = 0
-    while True:
+
+    def read(after: int | None) -> list[int]:
         with store.begin() as s:
-            q = select(GoldenClient.id).where(GoldenClient.status == "active", GoldenClient.id > last)
+            q = select(GoldenClient.id).where(GoldenClient.status == "active", GoldenClient.id > (after or 0))
             if not everyone:
                 q = q.where(GoldenClient.needs_risk.is_(True))
-            ids = list(s.scalars(q.order_by(GoldenClient.id).limit(size)))
-        if not ids:
-            return
-        last = ids[-1]
-        yield ids
+            return list(s.scalars(q.order_by(GoldenClient.id).limit(size)))
+
+    for page in keyset_pages(read, lambda client_id: client_id, size):
+        yield list(page)
 
 
 def assess(store: Store, settings: Settings, registry: Registry, usccs: Sequence[str] | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from crmhub.errors import ConfigError
 from crmhub.risk.card import Scorecard, default_scorecard, load_scorecard_file
 
 
@@ -142,8 +143,6 @@ class RiskSettings(RiskStrict):
         if self.scorecard is not None and self.scorecard_file:
             raise ValueError("set either scorecard_file or an inline [risk.scorecard], not both")
         if self.scorecard_file:
-            from crmhub.errors import ConfigError
-
             try:
                 self._card = load_scorecard_file(self.scorecard_file)
             except ConfigError as exc:

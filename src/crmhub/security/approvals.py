@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from crmhub.config import Settings
 from crmhub.errors import AccessError, CrmhubError, InputError
 from crmhub.i18n import bilingual
+from crmhub.risk.alerts.store import set_status
 from crmhub.security.guard import Actor
 from crmhub.security.roles import FOUR_EYES
-from crmhub.store.tables import Approval
-from crmhub.sync import audit
+from crmhub.store.tables import Alert, Approval, ReviewItem
+from crmhub.sync import audit, review
 
 STATUSES = ("pending", "approved", "rejected", "applied", "failed")
 AML_ACTIONS = ("alert.",)
@@ -31,27 +32,19 @@ DISPOSITIONS = ("reported", "not_suspicious", "escalated", "duplicate")
 
 
 def _review_decide(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    from crmhub.sync import review
-
     decide = review.accept if p["accept"] else review.reject
     return {"outcome": decide(s, int(p["item_id"]), actor=actor, note=p.get("note"))}
 
 
 def _unmerge(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    from crmhub.sync import review
-
     return review.unmerge(s, int(p["absorbed"]), actor=actor)
 
 
 def _split(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    from crmhub.sync import review
-
     return {"new_client": review.split(s, int(p["client"]), str(p["record"]), actor=actor, note=p.get("note"))}
 
 
 def _alert_close(s: Session, p: dict[str, Any], actor: str) -> dict[str, Any]:
-    from crmhub.risk.alerts.store import set_status
-
     before, row = set_status(s, int(p["alert_id"]), "closed", actor=actor, note=p.get("note"))
     row.evidence = {**(row.evidence or {}), "disposition": {"value": p["disposition"], "note": p.get("note"),
                                                              "by": actor}}
@@ -73,8 +66,6 @@ _APPLY: dict[str, Callable[[Session, dict[str, Any], str], dict[str, Any]]] = {
 
 
 def _check_review(s: Session, p: dict[str, Any]) -> None:
-    from crmhub.store.tables import ReviewItem
-
     item = s.get(ReviewItem, int(p["item_id"]))
     if item is None or item.status != "open":
         raise InputError(bilingual(f"复核事项 {p['item_id']} 不存在或已处理",
@@ -83,8 +74,6 @@ def _check_review(s: Session, p: dict[str, Any]) -> None:
 
 
 def _check_alert(s: Session, p: dict[str, Any]) -> None:
-    from crmhub.store.tables import Alert
-
     row = s.get(Alert, int(p["alert_id"]))
     if row is None or row.status == "closed":
         raise InputError(bilingual(f"预警 {p['alert_id']} 不存在或已关闭",

@@ -15,6 +15,7 @@ keep running; it has no effect once a single operator is registered.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,22 +160,13 @@ def _resolve(ctx: Any, command: str) -> Actor:
         return Actor(row.name, frozenset(row.roles), registered=True)
 
 
-def _preload(config: Any) -> None:
-    """Load (and so authorise) the command's configuration before its body runs.
+def install(preload: Callable[[Any], object]) -> None:
+    """Make every typer leaf command pass the guard before its body runs (idempotent).
 
-    A missing config file is left to the command (it may run on defaults, like ``db upgrade``); its own
-    `load_context` then authorises — `load_context` always does.
+    ``preload(config)`` loads (and so authorises) the command's configuration before its body runs; the CLI
+    passes it, because loading a configuration is the CLI's business (`crmhub.cli.preload_config`) and the
+    security layer sits below the CLI.
     """
-    from crmhub.cli.common import load_context
-    from crmhub.config import resolve_path
-
-    if not resolve_path(config).exists():
-        return
-    load_context(config)
-
-
-def install() -> None:
-    """Make every typer leaf command pass the guard before its body runs (idempotent)."""
     import typer.core
 
     cls = typer.core.TyperCommand
@@ -187,7 +179,7 @@ def install() -> None:
         token = _invocation.set(Invocation(command, dict(click_ctx.params)))
         try:
             if rule_for(command).kind != "open":
-                _preload(click_ctx.params.get("config"))
+                preload(click_ctx.params.get("config"))
             return _original(self, click_ctx)
         finally:
             _invocation.reset(token)

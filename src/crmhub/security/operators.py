@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crmhub.errors import InputError
 from crmhub.security.passwords import hash_password
 from crmhub.security.roles import ROLES
-from crmhub.store.tables import Operator
+from crmhub.store.tables import ConsoleSession, Operator
 from crmhub.sync import audit
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,59}$")
@@ -86,7 +86,5 @@ def set_password(session: Session, name: str, password: str, *, actor: str) -> N
 def _end_console_sessions(session: Session, name: str) -> None:
     """A disabled operator or a changed password ends every console session of that operator at once."""
     from sqlalchemy import delete
-
-    from crmhub.store.tables import ConsoleSession
 
     session.execute(delete(ConsoleSession).where(ConsoleSession.operator == name))

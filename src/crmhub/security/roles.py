@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from crmhub.errors import AccessError
+
 ROLES = ("viewer", "operator", "approver", "aml_officer", "admin")
 """viewer: read, masked · operator: run syncs, retry dead letters, propose · approver: approve others' proposals ·
 aml_officer: AML alerts and dispositions · admin: operators and configuration."""
@@ -122,8 +124,6 @@ def rule_for(command: str) -> Rule:
     """The rule of a command path (``"review accept"``); a command missing from the table may not run at all."""
     rule = COMMANDS.get(command)
     if rule is None:
-        from crmhub.errors import AccessError
-
         raise AccessError(f"command {command!r} has no entry in the role table",
                           hint="add it to crmhub/security/roles.py COMMANDS and docs/security.md")
     return rule

@@ -24,8 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from crmhub.core.outbox import OutboxState
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.types import JsonType, UtcDateTime
-from crmhub.sync.golden_keys import keys_of
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -61,7 +62,7 @@ class GoldenClient(Base):
     rm_user_id: Mapped[str | None] = mapped_column(String(128), index=True)
     segment: Mapped[str | None] = mapped_column(String(16))
     rating: Mapped[str | None] = mapped_column(String(4))
-    # breakdown keys read out of ``data`` whenever it is assigned (`_keys_follow_data`, crmhub.sync.golden_keys):
+    # breakdown keys read out of ``data`` whenever it is assigned (`_keys_follow_data`, crmhub.store.golden_keys):
     # the segments page and the client list group and filter on these, never on the JSON
     industry_section: Mapped[str | None] = mapped_column(String(1), index=True)
     province: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -227,7 +228,7 @@ class Outbox(Base):
     source_id: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="planned")
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PLANNED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     answer: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -25,13 +25,14 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
+from crmhub.core.hashing import canonical_bytes, content_hash
 from crmhub.errors import StoreError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.store.bulk import execute_many
 from crmhub.store.db import VAR_DIR_INFO
+from crmhub.store.secrets import load_key
 from crmhub.store.tables import AuditLog
-from crmhub.sync.hashing import canonical_bytes, content_hash
 
 GENESIS = "0" * 64
 KEYED = "hmac"
@@ -80,7 +81,6 @@ def load_audit_key(var_dir: Path | None = None, *, create: bool = True) -> Audit
                                             "set it to a long random value and keep a copy, e.g. the output of ")
                              + "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
         return AuditKey.from_secret(env.encode("utf-8"))
-    from crmhub.store.secrets import load_key
 
     key_file = (var_dir if var_dir is not None else Path("var")) / "secret.key"
     if not create and not os.environ.get("CRMHUB_SECRET_KEY") and not key_file.exists():

@@ -18,10 +18,12 @@ from typing import IO, Any
 from sqlalchemy import Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from crmhub.display import current_timezone
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask_fields
 from crmhub.store.tables import AuditLog
+from crmhub.sync.audit import append
 
 _PAGE = 1000
 CSV_COLUMNS = ("seq", "id", "at", "actor", "action", "object_type", "object_id", "run_id", "details", "chain",
@@ -72,8 +74,6 @@ class Filters:
 
 def _since(value: str, option: str = "--since") -> datetime:
     """``2026-12-01`` (midnight in the configured time zone) or an ISO 8601 time (without offset: that zone)."""
-    from crmhub.display import current_timezone
-
     value = value.strip()
     try:
         parsed = datetime.combine(date.fromisoformat(value), time()) if len(value) == 10 else \
@@ -138,8 +138,6 @@ EXPORT_ACTION = "audit.export"
 def record_export(session: Session, *, actor: str, fmt: str, entries: int, filters: dict[str, Any]) -> AuditLog:
     """The audit entry every export of the audit log leaves — the CLI's ``audit export`` and the console's: who
     exported how many entries, in which format, selected how (``filters``: the options as given)."""
-    from crmhub.sync.audit import append
-
     return append(session, actor=actor, action=EXPORT_ACTION, entity="audit_log", entity_id=None,
                   details={"format": fmt, "entries": entries, **filters})
 

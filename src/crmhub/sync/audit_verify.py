@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,11 +30,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crmhub.core.hashing import canonical_json
+from crmhub.core.pages import keyset_pages
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.store.tables import AuditLog
 from crmhub.sync.audit import GENESIS, KEYED, PLAIN, AuditKey, keyed_body, plain_hash, session_key
-from crmhub.sync.hashing import canonical_json
 
 Kind = Literal["deleted", "inserted", "edited", "rehashed", "wrong_key", "unsealed", "truncated", "rewritten"]
 _BATCH = 2000
@@ -112,13 +113,13 @@ def _rows(session: Session, after_seq: int = 0) -> Iterator[Any]:
     """All entries after ``after_seq`` in sequence order, a batch at a time (keyset paging, plain rows outside the
     session's identity map: constant memory on any size of log)."""
     table = AuditLog.__table__
-    while True:
-        batch = session.execute(select(table).where(table.c.seq > after_seq)
-                                .order_by(table.c.seq, table.c.id).limit(_BATCH)).all()
-        yield from batch
-        if len(batch) < _BATCH:
-            return
-        after_seq = batch[-1].seq
+
+    def read(after: int | None) -> Sequence[Any]:
+        return session.execute(select(table).where(table.c.seq > (after_seq if after is None else after))
+                               .order_by(table.c.seq, table.c.id).limit(_BATCH)).all()
+
+    for page in keyset_pages(read, lambda row: int(row.seq), _BATCH):
+        yield from page
 
 
 def _unkeyed(row: Any) -> set[str]:

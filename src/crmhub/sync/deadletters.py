@@ -24,15 +24,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Connector, PluginContext, StreamKind
+from crmhub.core.outbox import OutboxState
 from crmhub.errors import CrmhubError, InputError, RecordError
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import DeadLetter, Outbox
 from crmhub.sync import deadletter_history as dl_history
+from crmhub.sync.audit import append
 from crmhub.sync.ingest import Ingestor
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.plugins import Registry
-    from crmhub.security.guard import Actor
     from crmhub.store import Store
 
 log = logging.getLogger(__name__)
@@ -149,8 +151,6 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
 def connector_factory(settings: Settings, registry: Registry, store: Store) -> ConnectorFactory:
     """Makes the configured connectors as a sync does (sharing the store's token cache); None when a dead letter's
     connector is no longer configured. A plugin that is no longer installed raises KeyError (`retry` records it)."""
-    from crmhub.store.secrets import StoreTokenCache
-
     cache: StoreTokenCache | None
     try:
         cache = StoreTokenCache(store)
@@ -168,22 +168,22 @@ def connector_factory(settings: Settings, registry: Registry, store: Store) -> C
 
 
 async def retry_dead_letters(settings: Settings, registry: Registry, store: Store, ids: list[int] | None,
-                             actor: Actor, *, via: str | None = None) -> list[RetryOutcome]:
+                             actor: str, *, via: str | None = None) -> list[RetryOutcome]:
     """Retry the open dead letters ``ids`` (all when None) with the configured connectors, and leave one audit
-    entry naming ``actor`` with which ids came back and which still fail (``via``: e.g. ``console``, noted in it).
+    entry naming the operator ``actor`` (a name: the sync engine knows no `Actor`) with which ids came back and
+    which still fail (``via``: e.g. ``console``, noted in it).
 
     `crmhub deadletter retry` and the console both call this; an unknown or no longer open id is an `InputError`.
     """
     outcomes = await retry(store, ids, connector_factory(settings, registry, store))
     if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
-        from crmhub.sync.audit import append
 
         details: dict[str, Any] = {"ok": [o.id for o in outcomes if o.ok],
                                    "failed": [o.id for o in outcomes if not o.ok]}
         if via:
             details["via"] = via
         with store.begin() as s:
-            append(s, actor=actor.name, action="deadletter.retry", entity="dead_letter",
+            append(s, actor=actor, action="deadletter.retry", entity="dead_letter",
                    entity_id=outcomes[0].id if len(outcomes) == 1 else None, details=details)
     return outcomes
 
@@ -249,7 +249,7 @@ def _retry_outbound(session: Session, item: _Todo) -> RetryOutcome:
             _mark(row, dl_history.RETRY_FAILED, message, ok=False)
         return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, message)
     session.execute(update(Outbox).where(Outbox.id == outbox_id).values(
-        state="planned", not_before=None, attempts=0, updated_at=datetime.now(UTC)))
+        state=OutboxState.PLANNED, not_before=None, attempts=0, updated_at=datetime.now(UTC)))
     _mark(row, dl_history.RETRY_OK, "write-back queued again", ok=False)
     row.status = "retried"
     return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True, "write-back queued again")

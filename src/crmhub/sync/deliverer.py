@@ -21,13 +21,16 @@ from sqlalchemy import func, select
 
 from crmhub.config import Settings
 from crmhub.contract import Connector, PluginContext
+from crmhub.core.outbox import OPEN
 from crmhub.errors import FatalError, InputError
 from crmhub.plugins import Registry
 from crmhub.store import Store
+from crmhub.store.locks import LockSet
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import Outbox
-from crmhub.sync.locks import LockSet
+from crmhub.store.unit import UnitOfWork
+from crmhub.sync.audit import append
 from crmhub.sync.outbox import DeliveryStats, deliver
-from crmhub.sync.unit import UnitOfWork
 from crmhub.sync.writeback import writable_targets
 
 
@@ -39,7 +42,7 @@ def deliver_lock(connector: str) -> str:
 def queued(store_or_uow: Store | UnitOfWork, target: str) -> int:
     """Write-backs still to send to ``target`` (planned, or sent and never confirmed), due or not."""
     query = select(func.count()).select_from(Outbox).where(
-        Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(("planned", "sent")))
+        Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(OPEN))
     if isinstance(store_or_uow, UnitOfWork):
         with store_or_uow.transaction() as s:
             return int(s.scalar(query) or 0)
@@ -129,8 +132,6 @@ async def run_deliverer(settings: Settings, registry: Registry, store: Store, on
     refused anything leaves one audit entry naming ``actor`` with the counts per connector (each write's own
     outcome is on its outbox row; refused ones are dead letters).
     """
-    from crmhub.store.secrets import StoreTokenCache
-
     names = [n for n, c in settings.connectors.items() if c.enabled and c.write_back.enabled]
     if only:
         unknown = [n for n in only if n not in settings.connectors]
@@ -168,7 +169,6 @@ def _audit(store: Store, actor: str, results: list[TargetDrain]) -> None:
     sent = {r.connector: r.as_dict() for r in results if r.stats.confirmed or r.stats.failed or r.error}
     if not sent:
         return
-    from crmhub.sync.audit import append
 
     with store.begin() as s:
         append(s, actor=actor, action="writeback.deliver", entity="connector",

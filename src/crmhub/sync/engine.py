@@ -18,18 +18,19 @@ from datetime import UTC, datetime
 
 from crmhub.config import Settings
 from crmhub.contract import PluginContext
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.errors import InputError
 from crmhub.events import Event, emit
 from crmhub.masking import mask_url
 from crmhub.plugins import Registry
 from crmhub.store import Store
+from crmhub.store.locks import LockSet, holder_id
+from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import SyncRun
-from crmhub.sync.locks import LockSet, holder_id
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.phase import NoProgress, Phase, Progress, RiskStep, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
 from crmhub.sync.recovery import recover_dead_runs
-from crmhub.sync.report import ConnectorReport, RunReport
-from crmhub.sync.unit import UnitOfWork
 
 log = logging.getLogger("crmhub.sync")
 
@@ -50,7 +51,6 @@ class SyncEngine:
         self.registry = registry
         self.store = store
         self.progress: Progress = progress or NoProgress()
-        from crmhub.store.secrets import StoreTokenCache
 
         self.token_cache = StoreTokenCache(store)
         self.risk_phase = risk_phase

@@ -36,12 +36,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, Operationa
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Cursor, Page, RejectedRecord, SourceRecord, StreamKind, StreamSpec
+from crmhub.core.chunks import chunked
+from crmhub.core.hashing import content_hash
 from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.store.tables import SyncCursor
 from crmhub.sync import ingest_deadletters as letters
 from crmhub.sync import ingest_facts as facts
-from crmhub.sync.hashing import content_hash
 from crmhub.sync.hygiene import id_problem
 from crmhub.sync.ingest_facts import minor, transaction_values
 
@@ -318,8 +319,8 @@ class Ingestor:
         if updates:
             session.execute(update(SOURCE).where(c.id == bindparam("_id")), updates)
         self.written[SOURCE.name] += len(inserts) + len(updates)
-        for i in range(0, len(unchanged_ids), CHUNK):
-            session.execute(update(SOURCE).where(c.id.in_(unchanged_ids[i:i + CHUNK])).values(last_seen_at=now))
+        for chunk in chunked(unchanged_ids, CHUNK):
+            session.execute(update(SOURCE).where(c.id.in_(chunk)).values(last_seen_at=now))
         self._resolve(session, spec.name, ids)
         if spec.kind is StreamKind.CONTACT:
             self._flag_parents(session, parents)

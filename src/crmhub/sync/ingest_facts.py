@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from crmhub.contract import SourceRecord, StreamKind
+from crmhub.core.hashing import content_hash
 from crmhub.model import BankAccount, CreditFacility, Transaction
 from crmhub.model.types import Money
 from crmhub.store.tables import CreditFacilityRow, GoldenClient, LedgerAccount, LedgerTransaction, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.hashing import content_hash
 
 GOLDEN: Table = GoldenClient.__table__  # type: ignore[assignment]
 ACCOUNTS: Table = LedgerAccount.__table__  # type: ignore[assignment]

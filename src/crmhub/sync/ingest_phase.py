@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from crmhub.contract import Connector, Cursor, Page, StreamKind, StreamSpec
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.errors import FatalError, QuotaExhaustedError, RetriableError, UnreachableError
 from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 from crmhub.sync.page_writer import PageWriter
 from crmhub.sync.phase import Counters, Phase, RunContext, RunsIn
-from crmhub.sync.report import ConnectorReport, RunReport
 
 log = logging.getLogger("crmhub.sync")
 

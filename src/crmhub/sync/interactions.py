@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import StreamKind
+from crmhub.core.chunks import chunked
 from crmhub.model.banking import Interaction
 from crmhub.store.tables import GoldenClient, InteractionRow, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
@@ -49,11 +50,11 @@ def _parents(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[s
     found: dict[tuple[str, str], int] = {}
     for connector in sorted({c for c, _ in wanted}):
         ids = [sid for c, sid in wanted if c == connector]
-        for i in range(0, len(ids), BATCH):
+        for chunk in chunked(ids, BATCH):
             for row in session.execute(
                     select(SourceRow.source_id, Xref.client_id).join(Xref, Xref.source_record_id == SourceRow.id)
                     .where(SourceRow.connector == connector, SourceRow.kind == StreamKind.CLIENT.value,
-                           SourceRow.source_id.in_(ids[i:i + BATCH]))):
+                           SourceRow.source_id.in_(chunk))):
                 found[(connector, row.source_id)] = row.client_id
     return found
 
@@ -61,9 +62,9 @@ def _parents(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[s
 def _by_uscc(session: Session, codes: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(codes))
     found: dict[str, int] = {}
-    for i in range(0, len(wanted), BATCH):
+    for chunk in chunked(wanted, BATCH):
         for row in session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-                GoldenClient.uscc.in_(wanted[i:i + BATCH]), GoldenClient.status == "active")):
+                GoldenClient.uscc.in_(chunk), GoldenClient.status == "active")):
             found[str(row.uscc)] = row.id
     return found
 
@@ -74,9 +75,9 @@ def _existing(session: Session, refs: Iterable[tuple[str, str]]) -> dict[tuple[s
     found: dict[tuple[str, str], int] = {}
     for connector in sorted({c for c, _ in wanted}):
         keys = [ref for c, ref in wanted if c == connector]
-        for i in range(0, len(keys), BATCH):
+        for chunk in chunked(keys, BATCH):
             for row in session.execute(select(InteractionRow.id, InteractionRow.source_ref).where(
-                    InteractionRow.source == connector, InteractionRow.source_ref.in_(keys[i:i + BATCH]))):
+                    InteractionRow.source == connector, InteractionRow.source_ref.in_(chunk))):
                 found[(connector, str(row.source_ref))] = row.id
     return found
 

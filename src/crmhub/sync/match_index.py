@@ -37,6 +37,8 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from crmhub.contract import StreamKind
+from crmhub.core.chunks import chunked
+from crmhub.core.pages import keyset_pages
 from crmhub.store.tables import (
     MatchBlock,
     MatchKey,
@@ -104,12 +106,6 @@ def decode(ref: str, payload: str | bytes) -> MatchRecord:
                                uscc_invalid=invalid)
 
 
-def _chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    items = list(values)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 # The bulk reads and writes below go to the driver directly (``exec_driver_sql``): tens of thousands of small rows
 # per batch, where SQLAlchemy's per-row parameter processing cost more than the statements (profiled: ~40%). The
 # SQL is fixed text over this module's own tables; ``?`` is swapped for the driver's marker.
@@ -132,7 +128,7 @@ def _sql(session: Session, text: str, n_in: int = 0) -> str:
 def _select_in(session: Session, text: str, values: Iterable[Any], *before: Any) -> Iterator[Any]:
     """Rows of ``text`` (with ``(IN)`` for the list) over ``values`` in chunks; ``before``: leading parameters."""
     conn = session.connection()
-    for chunk in _chunks(values):
+    for chunk in chunked(values, CHUNK):
         yield from conn.exec_driver_sql(_sql(session, text, len(chunk)), (*before, *chunk))
 
 
@@ -378,17 +374,16 @@ class MatchIndex:
         names = ["version"] + [f"{kind}:{f}" for kind in ("total", "sumsq") for f in TermFrequencies.FAMILIES]
         session.execute(insert(_STAT_T), [{"name": n, "value": KEYS_VERSION if n == "version" else 0}
                                             for n in names])
-        after = 0
-        while True:
-            rows = session.execute(
+
+        def read(after: int | None) -> Sequence[Any]:
+            return session.execute(
                 select(SourceRow.id, SourceRow.connector, SourceRow.data)
                 .join(Xref, Xref.source_record_id == SourceRow.id)
                 .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False),
-                       SourceRow.dirty.is_(False), SourceRow.id > after)
+                       SourceRow.dirty.is_(False), SourceRow.id > (after or 0))
                 .order_by(SourceRow.id).limit(BUILD_BATCH)).all()
-            if not rows:
-                return
-            after = rows[-1].id
+
+        for rows in keyset_pages(read, lambda row: int(row.id), BUILD_BATCH):
             records = [match_record(str(r.id), r.connector, r.data) for r in rows if r.data and r.data.get("name")]
             counts = _Counts(session, records)
             for record in records:

@@ -29,16 +29,17 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import SyncSettings
 from crmhub.contract import StreamKind
+from crmhub.core.chunks import IN_LIST, chunked
+from crmhub.core.hashing import content_hash, short_hash
 from crmhub.masking import mask_fields
 from crmhub.model import MERGEABLE_FIELDS, CorporateClient
 from crmhub.store.bulk import execute_many
+from crmhub.store.golden_keys import keys_of
 from crmhub.store.tables import FieldLineage, GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
-from crmhub.sync.golden_keys import keys_of
-from crmhub.sync.hashing import content_hash, short_hash
+from crmhub.sync.settings import SyncSettings
 from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide, is_blank
 
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
@@ -187,11 +188,11 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
     contacts: dict[int, list[dict[str, Any]]] = {cid: [] for cid in client_ids}
     if parents:
         parent_ids = sorted({sid for _, sid in parents})
-        for i in range(0, len(parent_ids), 500):
+        for chunk in chunked(parent_ids, IN_LIST):
             for c in session.execute(
                 select(_S.c.connector, _S.c.parent_source_id, _S.c.source_id, _S.c.data)
                 .where(_S.c.kind == StreamKind.CONTACT.value, _S.c.deleted.is_(False),
-                       _S.c.parent_source_id.in_(parent_ids[i:i + 500]))
+                       _S.c.parent_source_id.in_(chunk))
                 .order_by(_S.c.id)):
                 owner = parents.get((c.connector, c.parent_source_id or ""))
                 if owner is not None and c.data:
@@ -250,8 +251,8 @@ def _uscc_holders(session: Session, wanting: list[_Composed]) -> dict[str, list[
     """Which golden clients hold the USCCs these would take: one query for the batch (`Merger._guard_uscc`)."""
     wanted = sorted({str(c.doc["uscc"]) for c in wanting})
     holders: dict[str, list[int]] = {}
-    for i in range(0, len(wanted), 500):
-        for gid, uscc in session.execute(select(_G.c.id, _G.c.uscc).where(_G.c.uscc.in_(wanted[i:i + 500]))):
+    for chunk in chunked(wanted, IN_LIST):
+        for gid, uscc in session.execute(select(_G.c.id, _G.c.uscc).where(_G.c.uscc.in_(chunk))):
             holders.setdefault(uscc, []).append(gid)
     return holders
 

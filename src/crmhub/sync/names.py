@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Protocol, cast
 
-from crmhub.sync import regions
+from crmhub.model import regions
 from crmhub.sync.lexicon import (
     BRANCH_SUFFIXES,
     ENGLISH_FORMS,

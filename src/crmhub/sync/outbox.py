@@ -23,14 +23,15 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmhub.contract import Connector, OutboundRecord, PushResult
+from crmhub.core.hashing import content_hash
+from crmhub.core.outbox import OPEN, OutboxState
 from crmhub.errors import FatalError, RetriableError
 from crmhub.model import CorporateClient
 from crmhub.model.text import clean_json, clean_text
 from crmhub.store.tables import Outbox
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.hashing import content_hash
+from crmhub.store.unit import UnitOfWork
 from crmhub.sync.ingest import dead_letter
-from crmhub.sync.unit import UnitOfWork
 
 RETRY_DELAY = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -69,7 +70,7 @@ def pending(session: Session, target: str, limit: int, after_id: int = 0) -> lis
     """
     now = datetime.now(UTC)
     found: list[Due] = []
-    for state in ("planned", "sent"):
+    for state in OPEN:
         found.extend(Due(*r) for r in session.execute(
             select(Outbox.id, Outbox.stream, Outbox.state, Outbox.source_id, Outbox.payload, Outbox.attempts,
                    Outbox.idempotency_key)
@@ -129,7 +130,7 @@ def _already_applied(payload: dict[str, Any], snap: dict[str, Any] | None) -> bo
 
 def _confirm_applied(session: Session, target: str, rows: list[Due], stats: DeliveryStats) -> list[Due]:
     """Confirm the ambiguous ``sent`` rows the target already holds (one SELECT, one UPDATE); returns the rest."""
-    ambiguous = [r for r in rows if r.state == "sent" and r.source_id is not None]
+    ambiguous = [r for r in rows if r.state == OutboxState.SENT and r.source_id is not None]
     if not ambiguous:
         return rows
     snaps = _snapshots(session, target, {(r.stream or "", str(r.source_id)) for r in ambiguous})
@@ -137,7 +138,8 @@ def _confirm_applied(session: Session, target: str, rows: list[Due], stats: Deli
                if _already_applied(r.payload, (snaps.get((r.stream or "", str(r.source_id))) or (0, None, False))[1])}
     if applied:
         session.execute(update(Outbox).where(Outbox.id.in_(sorted(applied))).values(
-            state="confirmed", answer={"status": "ok", "confirmed_by": "re-read"}, updated_at=datetime.now(UTC)))
+            state=OutboxState.CONFIRMED, answer={"status": "ok", "confirmed_by": "re-read"},
+            updated_at=datetime.now(UTC)))
         stats.confirmed += len(applied)
     return [r for r in rows if r.id not in applied]
 
@@ -166,9 +168,9 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             rows = _confirm_applied(s, target, rows, stats)
             if not rows:
                 continue
-            stats.resent += sum(1 for r in rows if r.state == "sent")
+            stats.resent += sum(1 for r in rows if r.state == OutboxState.SENT)
             s.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(
-                state="sent", attempts=Outbox.attempts + 1, updated_at=datetime.now(UTC)))
+                state=OutboxState.SENT, attempts=Outbox.attempts + 1, updated_at=datetime.now(UTC)))
             snapshot = [(r.id, r.stream or "", r.payload, r.source_id, r.attempts + 1) for r in rows]
             records = [outbound(r) for r in rows]
         stream = snapshot[0][1]
@@ -177,12 +179,12 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
         except FatalError:
             with uow.transaction() as s:
                 s.execute(update(Outbox).where(Outbox.id.in_([i for i, *_ in snapshot]))
-                          .values(state="planned", updated_at=datetime.now(UTC)))
+                          .values(state=OutboxState.PLANNED, updated_at=datetime.now(UTC)))
             raise
         except RetriableError as exc:
             with uow.transaction() as s:
                 s.execute(update(Outbox).where(Outbox.id.in_([i for i, *_ in snapshot])).values(
-                    state="planned", last_error=clean_text(str(exc), multiline=True),
+                    state=OutboxState.PLANNED, last_error=clean_text(str(exc), multiline=True),
                     not_before=datetime.now(UTC) + RETRY_DELAY, updated_at=datetime.now(UTC)))
             stats.retried += len(snapshot)
             return stats
@@ -193,13 +195,14 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
 
 
 _CONFIRM = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state="confirmed", answer=bindparam("b_answer"), last_error=None, updated_at=bindparam("b_now"),
+    state=OutboxState.CONFIRMED, answer=bindparam("b_answer"), last_error=None, updated_at=bindparam("b_now"),
     source_id=bindparam("b_source_id"))
 _RETRY = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state="planned", answer=bindparam("b_answer"), last_error=bindparam("b_error"),
+    state=OutboxState.PLANNED, answer=bindparam("b_answer"), last_error=bindparam("b_error"),
     not_before=bindparam("b_not_before"), updated_at=bindparam("b_now"))
 _FAIL = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state="failed", answer=bindparam("b_answer"), last_error=bindparam("b_error"), updated_at=bindparam("b_now"))
+    state=OutboxState.FAILED, answer=bindparam("b_answer"), last_error=bindparam("b_error"),
+    updated_at=bindparam("b_now"))
 _PATCH = update(SourceRow).where(SourceRow.id == bindparam("b_id")).values(
     data=bindparam("b_data"), content_hash=bindparam("b_hash"))
 

@@ -20,12 +20,12 @@ from crmhub.events import Event
 if TYPE_CHECKING:
     from crmhub.config import Settings
     from crmhub.contract import Connector
+    from crmhub.core.report import RunReport
     from crmhub.plugins import Registry
     from crmhub.store import Store
+    from crmhub.store.locks import LockSet
+    from crmhub.store.unit import UnitOfWork
     from crmhub.sync.ingest import StreamStats
-    from crmhub.sync.locks import LockSet
-    from crmhub.sync.report import RunReport
-    from crmhub.sync.unit import UnitOfWork
 
 RunsIn = Literal["loop", "thread"]
 """``loop``: a coroutine on the run's event loop (a cancel lands at its next ``await``); ``thread``: synchronous

@@ -17,6 +17,7 @@ from typing import ClassVar
 from sqlalchemy import func, select, update
 
 from crmhub.contract import StreamKind
+from crmhub.core.report import PlannedChange, RunReport
 from crmhub.errors import FatalError
 from crmhub.events import ClientChanged
 from crmhub.store.tables import DeadLetter, SyncRun, SyncRunStream
@@ -26,7 +27,6 @@ from crmhub.sync.ingest_phase import IngestPhase
 from crmhub.sync.interactions import LinkOutcome, link_batch
 from crmhub.sync.merge import Merger, merge_batch
 from crmhub.sync.phase import Counters, NoCounters, Phase, RunContext, RunsIn
-from crmhub.sync.report import PlannedChange, RunReport
 from crmhub.sync.resolve import Resolver
 from crmhub.sync.writeback import plan_batch, writable_targets
 

@@ -9,6 +9,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
+from crmhub.masking import mask_record
+from crmhub.model import CorporateClient
 from crmhub.model import uscc as uscc_mod
 from crmhub.store.tables import FieldLineage, GoldenClient, RiskAssessmentRow
 
@@ -40,8 +42,6 @@ def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | 
 
     Personal data is masked (`crmhub.masking`) unless ``mask=False`` — which only an audited ``--reveal`` asks for.
     """
-    from crmhub.model import CorporateClient
-
     data = dict(row.data or {})
     data.setdefault("name", row.name)
     client = CorporateClient.model_validate({**data, "id": row.id})
@@ -56,7 +56,6 @@ def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | 
     out["version"] = row.version
     out["updated_at"] = row.updated_at.isoformat()
     if mask:  # the typed fields were masked by kind; free text (names, aliases, notes) by pattern
-        from crmhub.masking import mask_record
 
         return mask_record(out)
     return out

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crmhub.model import regions
 from crmhub.model import uscc as uscc_mod
 from crmhub.model.client import CorporateClient
 from crmhub.model.types import Address
-from crmhub.sync import regions
 from crmhub.sync.names import (
     CompanyName,
     normalize_company_name,

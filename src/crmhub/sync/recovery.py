@@ -3,7 +3,7 @@
 A sync run row is written ``running`` with its ``holder`` (``host:pid``) when it starts and is finished by the
 same process. A process killed by SIGKILL, the OOM killer or a power cut never finishes it. Every start that may
 run a sync (``crmhub sync``, ``jobs run``, the scheduler, a worker) therefore first calls `recover_dead_runs`,
-which finds running rows whose holder is gone — the same rule as the run locks (`crmhub.sync.locks`): a holder
+which finds running rows whose holder is gone — the same rule as the run locks (`crmhub.store.locks`): a holder
 on this host whose pid no longer exists, or, for another host, no heartbeat (of the run or of any lock the
 holder keeps) for `STALE_AFTER` — and marks them ``interrupted`` with a report built from what the store holds
 for that run: the records its committed pages stored, its dead letters, write-backs, assessments and alerts.
@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from crmhub.core.outbox import OutboxState
+from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.store import Store
+from crmhub.store.locks import STALE_AFTER, holder_id, holder_is_dead
 from crmhub.store.tables import Alert, DeadLetter, Outbox, RiskAssessmentRow, RunLock, SyncCursor, SyncRun
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.locks import STALE_AFTER, holder_id, holder_is_dead
-from crmhub.sync.report import ConnectorReport, RunReport
 
 log = logging.getLogger("crmhub.sync")
 
@@ -81,7 +82,7 @@ def committed_report(session: Session, run: SyncRun, reason: str, now: datetime)
     for state, n in session.execute(select(Outbox.state, func.count()).where(
             Outbox.run_id == run.id, Outbox.kind == "write_back").group_by(Outbox.state)).all():
         t.planned_writes += int(n)
-        if state == "confirmed":
+        if state == OutboxState.CONFIRMED:
             t.written_back += int(n)
     t.risk_assessed = session.scalar(select(func.count()).select_from(RiskAssessmentRow)
                                      .where(RiskAssessmentRow.run_id == run.id)) or 0

@@ -20,13 +20,14 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from crmhub.config import MatchingSettings
 from crmhub.contract import StreamKind
+from crmhub.core.chunks import IN_LIST, chunked
 from crmhub.store.tables import GoldenClient, ReviewItem, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
 from crmhub.sync import audit
 from crmhub.sync.match_index import BatchIndex, MatchIndex
 from crmhub.sync.matching import MatchRecord, MatchThresholds
+from crmhub.sync.settings import MatchingSettings
 
 BATCH = 1000
 
@@ -115,11 +116,11 @@ class Resolver:
             session.execute(insert(cast(Table, Xref.__table__)), self._new_links)  # (score) — ~60k INSERTs per 100k
         self._index.write(session)
         # Core statements on the tables: the same SQL without the ORM's session synchronisation per statement.
-        for i in range(0, len(ids), 500):
-            session.execute(update(_SOURCE_T).where(_SOURCE_T.c.id.in_(ids[i:i + 500])).values(dirty=False))
+        for chunk in chunked(ids, IN_LIST):
+            session.execute(update(_SOURCE_T).where(_SOURCE_T.c.id.in_(chunk)).values(dirty=False))
         touched = sorted(self._touched)
-        for i in range(0, len(touched), 500):
-            session.execute(update(_GOLDEN_T).where(_GOLDEN_T.c.id.in_(touched[i:i + 500])).values(needs_merge=True))
+        for chunk in chunked(touched, IN_LIST):
+            session.execute(update(_GOLDEN_T).where(_GOLDEN_T.c.id.in_(chunk)).values(needs_merge=True))
 
     def _link(self, session: Session, row: Any, existing: Xref | None, record: MatchRecord | None) -> None:
         data = row.data

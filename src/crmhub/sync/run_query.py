@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, defer
 
+from crmhub.core.report import PlannedChange, RunReport
 from crmhub.display import current_timezone
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.store.tables import Alert, Approval, DeadLetter, ReviewItem, SyncRun, SyncRunStream
-from crmhub.sync.report import PlannedChange, RunReport
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 

@@ -26,18 +26,19 @@ from typing import Any
 from sqlalchemy import Select, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from crmhub.core.outbox import OutboxState
+from crmhub.core.report import PlannedChange
 from crmhub.display import reason
 from crmhub.masking import mask_fields, mask_text
 from crmhub.store.tables import Alert, AuditLog, DeadLetter, GoldenClient, Outbox, ReviewItem, SyncRun
 from crmhub.sync import deadletter_history as dl_history
-from crmhub.sync.report import PlannedChange
 
 WHATS = ("created", "updated", "rejected", "conflicted", "written_back", "write_failed", "alerts", "planned")
 """Every drill-down a run page links to."""
 FILTERABLE = ("rejected", "written_back", "write_failed", "planned")
 """Drill-downs whose records belong to one connector and stream (the page offers those two filters)."""
 _ACTIONS = {"created": "client.create", "updated": "client.update"}
-_OUTBOX_STATES = {"written_back": "confirmed", "write_failed": "failed"}
+_OUTBOX_STATES = {"written_back": OutboxState.CONFIRMED, "write_failed": OutboxState.FAILED}
 
 
 @dataclass(frozen=True, slots=True)

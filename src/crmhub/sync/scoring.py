@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 from rapidfuzz.distance import Levenshtein
 
-from crmhub.sync import regions
+from crmhub.model import regions
 from crmhub.sync.lexicon import FORM_CLASSES
 from crmhub.sync.names import pinyin_key
 from crmhub.sync.records import MatchRecord

@@ -14,8 +14,8 @@ from dataclasses import field as dc_field
 from datetime import datetime
 from typing import Any
 
-from crmhub.config import FieldRule
-from crmhub.sync.hashing import content_hash
+from crmhub.core.hashing import content_hash
+from crmhub.sync.settings import FieldRule
 
 DEFAULT_RULES: dict[str, str] = {
     "uscc": "source_priority",

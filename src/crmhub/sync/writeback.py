@@ -16,10 +16,12 @@ from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crmhub.contract import Connector, ConnectorConfig, StreamKind, StreamSpec
+from crmhub.core.chunks import IN_LIST, chunked
+from crmhub.core.hashing import content_hash, short_hash
+from crmhub.core.outbox import OutboxState
+from crmhub.core.report import PlannedChange
 from crmhub.store.tables import GoldenClient, Outbox, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.hashing import content_hash, short_hash
-from crmhub.sync.report import PlannedChange
 from crmhub.sync.survivorship import is_blank
 
 
@@ -249,7 +251,7 @@ class OutboxBatch:
         now = datetime.now(UTC)
         self.rows[key] = {"kind": "write_back", "target": plan.target, "stream": plan.stream,
                           "idempotency_key": key, "client_id": golden.id, "source_id": plan.source_id,
-                          "payload": payload, "payload_hash": content_hash(payload), "state": "planned",
+                          "payload": payload, "payload_hash": content_hash(payload), "state": OutboxState.PLANNED,
                           "attempts": 0, "run_id": self.run_id, "created_at": now, "updated_at": now}
 
     def flush(self, session: Session) -> int:
@@ -261,20 +263,21 @@ class OutboxBatch:
             return 0
         keys = list(self.rows)
         known: set[str] = set()
-        for i in range(0, len(keys), 500):
+        for chunk in chunked(keys, IN_LIST):
             known.update(session.scalars(select(Outbox.idempotency_key).where(
-                Outbox.idempotency_key.in_(keys[i:i + 500]))))
+                Outbox.idempotency_key.in_(chunk))))
         fresh = [row for key, row in self.rows.items() if key not in known]
         by_target: dict[str, list[int]] = {}
         for row in fresh:
             by_target.setdefault(row["target"], []).append(row["client_id"])
         now = datetime.now(UTC)
         for target, client_ids in by_target.items():
-            for i in range(0, len(client_ids), 500):
+            for client_chunk in chunked(client_ids, IN_LIST):
                 session.execute(update(Outbox).where(  # by the client id index, not every planned row
                     Outbox.kind == "write_back", _unindexed(session, Outbox.target) == target,
-                    Outbox.client_id.in_(client_ids[i:i + 500]), _unindexed(session, Outbox.state) == "planned")
-                    .values(state="superseded", updated_at=now))
+                    Outbox.client_id.in_(client_chunk),
+                    _unindexed(session, Outbox.state) == OutboxState.PLANNED)
+                    .values(state=OutboxState.SUPERSEDED, updated_at=now))
         if fresh:
             session.execute(insert(Outbox), fresh)
         self.rows = {}

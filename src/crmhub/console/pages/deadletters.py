@@ -19,6 +19,7 @@ from crmhub import plugins
 from crmhub.console.export import export_response
 from crmhub.console.web import Req, page, paginate
 from crmhub.contract import StreamKind
+from crmhub.core.pages import keyset_pages
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
 from crmhub.i18n import MESSAGES, Lang
@@ -135,21 +136,19 @@ def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]]) ->
                req.text("最近尝试", "last tried"), req.text("次数", "attempts"), req.text("状态", "status")]
 
     def rows() -> Iterator[list[Any]]:
-        last: int | None = None
-        while True:
+        def page(before: int | None) -> list[Any]:  # newest first: the next page is below the last id
             with store.begin() as s:
                 q = dq.listing(f).limit(EXPORT_BATCH)
-                if last is not None:
-                    q = q.where(DeadLetter.id < last)
+                if before is not None:
+                    q = q.where(DeadLetter.id < before)
                 batch: list[DeadLetter] = list(s.scalars(q))
                 names = dq.golden_names(s, batch)
-                views = [_row(r, names, contacts, lang) for r in batch]
+                return [_row(r, names, contacts, lang) for r in batch]
+
+        for views in keyset_pages(page, lambda v: int(v.id), EXPORT_BATCH):
             for v in views:
                 yield [v.id, v.company, label("direction", v.direction, lang), v.connector, v.stream, v.source_id,
                        v.reason, v.field, v.first_run, v.run_id, v.created, v.updated, v.attempts, v.status_label]
-            if len(batch) < EXPORT_BATCH:
-                return
-            last = batch[-1].id
 
     return export_response(req.arg("format"), headers, rows(), "deadletters")
 
@@ -212,7 +211,7 @@ def retry(req: Req) -> Response:
                                                   "Nothing to retry: no open dead letter matches (already resolved?)."))
     try:
         outcomes = asyncio.run(retry_dead_letters(req.state.settings, _registry(req), req.state.store, ids,
-                                                  req.user.actor, via="console"))
+                                                  req.user.actor.name, via="console"))
     except InputError as exc:  # another operator (or a sync) resolved one of them a moment ago
         return req.redirect(back, notice=exc.message)
     ok = sum(o.ok for o in outcomes)

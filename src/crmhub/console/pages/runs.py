@@ -15,6 +15,7 @@ from starlette.responses import Response
 from crmhub.console.export import FORMATS, export_response
 from crmhub.console.run_charts import bar_chart
 from crmhub.console.web import Pager, Req, page, paginate
+from crmhub.core.pages import keyset_pages
 from crmhub.display import current_timezone, label, local_time
 from crmhub.masking import mask_text
 from crmhub.reporting import mask_report
@@ -60,21 +61,20 @@ def run_list(req: Req) -> Response:
 def _export_rows(req: Req, filters: run_query.RunFilters) -> Iterator[tuple[Any, ...]]:
     """The filtered runs for a CSV/Excel file, streamed page by page in its own transaction."""
     size = 500
-    last: int | None = None
-    while True:
+
+    def page(before: int | None) -> list[tuple[Any, ...]]:  # newest first: the next page is below the last id
         with req.db() as s:
             q = run_query.run_list_query(filters)
-            if last is not None:
-                q = q.where(SyncRun.id < last)
+            if before is not None:
+                q = q.where(SyncRun.id < before)
             rows = s.execute(q.limit(size)).all()
             read = run_query.records_read(s, [r.id for r in rows])
-        for r in rows:
-            yield (r.id, r.kind, r.trigger, r.job, r.status, r.dry_run, r.started_at, r.finished_at,
-                   r.duration_s, read.get(r.id, 0), r.created, r.updated, r.dead_letters, r.written_back,
-                   r.alerts_raised)
-        if len(rows) < size:
-            return
-        last = rows[-1].id
+        return [(r.id, r.kind, r.trigger, r.job, r.status, r.dry_run, r.started_at, r.finished_at,
+                 r.duration_s, read.get(r.id, 0), r.created, r.updated, r.dead_letters, r.written_back,
+                 r.alerts_raised) for r in rows]
+
+    for rows in keyset_pages(page, lambda row: int(row[0]), size):
+        yield from rows
 
 
 def _not_found(req: Req, run_id: int) -> Response:

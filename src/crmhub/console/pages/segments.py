@@ -1,5 +1,5 @@
 """The segments page: how the book divides — clients and credit exposure by risk segment, rating, industry,
-province and relationship manager (`crmhub.sync.segments` does the counting, in SQL).
+province and relationship manager (`crmhub.reporting.segments` does the counting, in SQL).
 
 Every filter narrows every breakdown; each count links to the clients list with the same filters, so a number on
 this page is always one click from the clients behind it. The same breakdown downloads as CSV or Excel.
@@ -27,8 +27,8 @@ from crmhub.console.export import FORMATS, export_response
 from crmhub.console.reading import read_session
 from crmhub.console.web import Req, page
 from crmhub.model.industry import SECTIONS
-from crmhub.sync import segments
-from crmhub.sync.segments import DIMENSIONS, UNKNOWN, Breakdown, Bucket, Filters
+from crmhub.reporting import segments
+from crmhub.reporting.segments import DIMENSIONS, UNKNOWN, Breakdown, Bucket, Filters
 
 TITLES = {"segment": ("风险分层", "Risk segment"), "rating": ("评级", "Rating"),
           "industry": ("行业（GB/T 4754 门类）", "Industry (GB/T 4754 section)"),

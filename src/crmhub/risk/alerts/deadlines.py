@@ -11,15 +11,30 @@ reads them, so the AML console and the messages can never disagree about a due d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from crmhub.notify.settings import NotifySettings
 
 DEADLINE_KINDS = ("large_value",)
 """Alert kinds whose report deadline runs from the transaction day."""
+
+
+class Calendar(Protocol):
+    """The working-day calendar a deadline is counted in: ``[notify]``'s keys (`crmhub.notify.settings`), named
+    here rather than imported because the risk engine sits below notifications (docs/architecture.md)."""
+
+    @property
+    def holidays(self) -> Sequence[date]: ...
+
+    @property
+    def make_up_workdays(self) -> Sequence[date]: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def aml_report_working_days(self) -> int: ...
 
 
 class _Dated(Protocol):
@@ -33,7 +48,7 @@ class _Dated(Protocol):
     def kind(self) -> str: ...
 
 
-def add_working_days(start: date, days: int, settings: NotifySettings) -> date:
+def add_working_days(start: date, days: int, settings: Calendar) -> date:
     """The day ``days`` working days after ``start``: Monday-Friday, less ``holidays``, plus ``make_up_workdays``
     (调休 weekends). Without a holiday list this counts weekends only — configure the year's holidays."""
     holidays, extra = set(settings.holidays), set(settings.make_up_workdays)
@@ -45,12 +60,12 @@ def add_working_days(start: date, days: int, settings: NotifySettings) -> date:
     return current
 
 
-def reference_day(alert: _Dated, settings: NotifySettings) -> date:
+def reference_day(alert: _Dated, settings: Calendar) -> date:
     """The day an alert is about: its transaction (or episode start) day, else the day it was raised (bank time)."""
     return alert.day or alert.created_at.astimezone(ZoneInfo(settings.timezone)).date()
 
 
-def report_deadline(alert: _Dated, settings: NotifySettings) -> date | None:
+def report_deadline(alert: _Dated, settings: Calendar) -> date | None:
     """The day the alert's report is due (None: no deadline runs from the transactions, see the module doc)."""
     if alert.kind not in DEADLINE_KINDS:
         return None

@@ -27,6 +27,7 @@ from crmhub.risk.alerts.rules import Draft
 from crmhub.risk.ledger import TxRow
 from crmhub.risk.settings import RiskSettings
 from crmhub.store.tables import Alert
+from crmhub.sync.audit import append
 
 STATUSES = ("new", "acknowledged", "closed")
 RULE_VERSIONS = {"large_value": "1", "structuring": "1", "pass_through": "1", "fan_in": "1", "fan_out": "1",
@@ -220,8 +221,6 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, note: str | None
 
     ``crmhub alerts ack`` and the console's Acknowledge button both call this (closing goes through
     `crmhub.security.approvals`, four eyes)."""
-    from crmhub.sync.audit import append
-
     before, row = set_status(session, alert_id, "acknowledged", actor=actor, note=note)
     append(session, actor=actor, action="alert.acknowledged", entity="alert", entity_id=row.id,
            details={"from": before, "to": "acknowledged", "note": note, "kind": row.kind, "uscc": row.uscc})

@@ -2,7 +2,7 @@
 
 The console's segments page groups the whole book by these three, and the clients list filters on them; read out
 of the JSON, every such query parsed each client's document (1.5-2.6 s at 100,000 clients). They are now set
-whenever the document is written (`crmhub.sync.golden_keys`, through ``GoldenClient``'s validator) and indexed;
+whenever the document is written (`crmhub.store.golden_keys`, through ``GoldenClient``'s validator) and indexed;
 ``rm_user_id`` gets an index too (the manager key is the name, else that id), and ``source_record.source_id``
 one (the breakdown's exposure reaches a facility's client record by it), and ``audit_log`` one on (actor, id)
 for the audit page's actor filter. Existing rows are backfilled here
@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from crmhub.sync import golden_keys
+from crmhub.store import golden_keys
 
 revision: str = "0010"
 down_revision: str | None = "0009"

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crmhub.errors import LockedError
 from crmhub.i18n import bilingual
-from crmhub.store import Store
+from crmhub.store.db import Store
 from crmhub.store.tables import RunLock, SyncRun
 
 STALE_AFTER = timedelta(minutes=10)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmhub.sync.hashing import canonical_bytes, canonical_json, content_hash, short_hash
+from crmhub.core.hashing import canonical_bytes, canonical_json, content_hash, short_hash
 
 
 def reference(value: Any) -> str:

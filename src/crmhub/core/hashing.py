@@ -10,7 +10,7 @@ the same escapes) — except for a few floats: Python writes ``1e-05`` and ``1e-
 falls back to the standard library whenever the result could differ: a type orjson would turn differently
 (subclasses of str/int/dict/list, dataclasses, sets, non-string keys, integers beyond 64 bits — orjson refuses
 them, the standard library decides) or a float written the way the two disagree on (a cheap byte scan first,
-the exact pattern only when that finds something). ``tests/sync/test_hashing.py`` checks the identity.
+the exact pattern only when that finds something). ``tests/core/test_hashing.py`` checks the identity.
 
 Not covered (both out of reach of stored data, which the standard library's encoder must be able to write): a
 plain `Enum` member (orjson writes its value, ``default=str`` its name) and NaN/infinity (not JSON).

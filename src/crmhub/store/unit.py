@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Transaction
 from sqlalchemy.orm import Session
 
-from crmhub.store import Store
+from crmhub.store.db import Store
 
 
 def _sqlite_copy(store: Store) -> tuple[Store, Path]:

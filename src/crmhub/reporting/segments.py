@@ -3,7 +3,7 @@ rating, industry section (GB/T 4754), province and relationship manager — aggr
 
 Why columns, and one statement: each breakdown needs the same five keys. Three of them come from the client's
 JSON (``data``), but parsing every document was most of the cost (1.5-2.6 s at 100,000 clients), so they are
-columns of ``golden_client`` written with the document (`crmhub.sync.golden_keys`); nothing here reads the JSON.
+columns of ``golden_client`` written with the document (`crmhub.store.golden_keys`); nothing here reads the JSON.
 The statement reads every matching client once with its keys and exposure (a ``MATERIALIZED`` CTE), groups the
 book by all five keys at once (one sort), then rolls that small table up by each key (``UNION ALL``): a few
 hundred rows come back whatever the size of the book. `stamp` is a cheap fingerprint of the data a
@@ -36,8 +36,8 @@ from crmhub.i18n import bilingual
 from crmhub.model import Rating, Segment
 from crmhub.model.industry import SECTION_BY_LETTER
 from crmhub.risk.settings import RiskSettings
+from crmhub.store import golden_keys
 from crmhub.store.tables import AuditLog, CreditFacilityRow, GoldenClient, SourceRecord, SyncRun, Xref
-from crmhub.sync import golden_keys
 
 DIMENSIONS = ("segment", "rating", "industry", "region", "manager")
 """The breakdowns, in the order the page shows them (also the filter names)."""
@@ -68,7 +68,7 @@ def keys() -> dict[str, Any]:
     """The SQL expression of each dimension's key on `GoldenClient` (NULL: not known): columns only.
 
     ``region`` is the registered address's province (浙江省 or 浙江, as its full name), else its city (a
-    municipality such as 北京市 is a province) — see `crmhub.sync.golden_keys`; the manager is the RM's name, else
+    municipality such as 北京市 is a province) — see `crmhub.store.golden_keys`; the manager is the RM's name, else
     their user id. The clients page filters on the same columns (`condition`), so a count and the list behind it
     agree. (The USCC's registering division would place more clients, but the clients list could not select them.)
     """

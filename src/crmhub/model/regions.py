@@ -125,7 +125,7 @@ def _parent_code(code: str, by_code: dict[str, Region]) -> str:
 
 @cache
 def _tables() -> _Tables:
-    text = resources.files("crmhub.sync").joinpath("gbt2260.tsv").read_text(encoding="utf-8")
+    text = resources.files("crmhub.model").joinpath("gbt2260.tsv").read_text(encoding="utf-8")
     by_code: dict[str, Region] = {}
     aliases: list[Region] = []  # former names of codes still current (桥东区 → 襄都区, same code)
     successor: dict[str, str] = {}

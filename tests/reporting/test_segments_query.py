@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from crmhub.errors import InputError
+from crmhub.reporting import segments
+from crmhub.reporting.segments import Filters
 from crmhub.risk.settings import RiskSettings
 from crmhub.store import Store
 from crmhub.store.tables import CreditFacilityRow, GoldenClient, SourceRecord, Xref
-from crmhub.sync import audit, audit_query, segments
-from crmhub.sync.segments import Filters
+from crmhub.sync import audit, audit_query
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

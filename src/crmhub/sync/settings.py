@@ -1,0 +1,47 @@
+"""``[sync]`` in crmhub.toml: matching thresholds, survivorship rules and write-back batching.
+
+The sync engine's own settings, next to the engine as ``[risk]``, ``[notify]`` and ``[jobs]`` are next to theirs;
+`crmhub.config.Settings` gathers every package's section into the one configuration. This module imports nothing
+of crmhub, because `crmhub.config` imports it (the import-linter contract "settings modules are leaves" in
+pyproject.toml keeps it so).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SyncStrict(BaseModel):
+    """Sync settings reject unknown keys, like the rest of the configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MatchingSettings(SyncStrict):
+    """``[sync.matching]``: thresholds on the match probability (0-1)."""
+
+    auto_merge: float = Field(default=0.95, ge=0, le=1, description="At or above: same company, merged.")
+    review: float = Field(default=0.6, ge=0, le=1, description="At or above (below auto_merge): review queue.")
+
+
+SurvivorshipRuleName = Literal["source_priority", "prefer_unless_blank", "most_recent", "most_complete"]
+
+
+class FieldRule(SyncStrict):
+    """How one golden field picks its value among the sources."""
+
+    rule: SurvivorshipRuleName = "source_priority"
+    sources: list[str] = Field(default_factory=list, description="Connector names, most trusted first.")
+
+
+class SyncSettings(SyncStrict):
+    """``[sync]``: matching, survivorship and write-back behaviour."""
+
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    source_priority: list[str] = Field(default_factory=list,
+                                       description="Default trust order of connectors (empty: ledger, then CRMs).")
+    fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
+    write_batch: int = Field(default=100, ge=1, le=100)
+    dead_letter_alert_threshold: int = Field(default=50, ge=0)
