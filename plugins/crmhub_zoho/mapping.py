@@ -3,8 +3,9 @@
 The ``fields`` override table (``[connectors.zoho.fields.accounts] uscc = "Tax_ID"``) maps a canonical field to a
 Zoho API name, custom fields included. Reading never guesses: an invalid USCC, a missing mandatory name or a value
 of the wrong type rejects the record with a reason naming the Zoho field; an ambiguous Industry picklist value
-leaves ``industry`` empty and adds a review flag. Datetimes keep their offsets (``dateutil.isoparse``; complaint
-#2). The same functions read API JSON and Bulk Read CSV rows (where every value is text and lookups are ids).
+leaves ``industry`` empty and adds a review flag. Datetimes keep their offsets (``datetime.fromisoformat``,
+which reads every ISO 8601 form since Python 3.11; complaint #2). The same functions read API JSON and Bulk Read
+CSV rows (where every value is text and lookups are ids).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from dateutil.parser import isoparse
 from pydantic import ValidationError
 
 from crmhub import upstream
@@ -67,16 +67,13 @@ class Reject(Exception):
 def parse_time(value: Any) -> datetime | None:
     """A Zoho datetime with its offset kept (``+05:30``, ``+08:00``; ``Z`` tolerated).
 
-    ``datetime.fromisoformat`` handles Zoho's own form fast; anything else goes through ``dateutil.isoparse``
-    (complaint #2: ``Invalid isoformat string`` broke other connectors' incremental syncs).
+    Since Python 3.11 ``datetime.fromisoformat`` reads every ISO 8601 form Zoho and its exports use (``Z``,
+    ``+0800``, basic form, fractions); complaint #2 (``Invalid isoformat string`` on 3.10's narrower parser) broke
+    other connectors' incremental syncs.
     """
     if value is None or value == "":
         return None
-    text = str(value)
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return isoparse(text)
+    return datetime.fromisoformat(str(value))
 
 
 def _text(value: Any, api: str) -> str | None:

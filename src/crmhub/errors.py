@@ -19,12 +19,11 @@
         └── RecordError (ValueError) one record is bad: dead-letter it (.source_id, .field) and go on
 
 Connectors raise these; the engine's reaction is keyed on the type, never on the message (intent in the
-type, as in the Singer SDK). Messages never contain secrets.
+type, as in the Singer SDK). Messages never contain secrets. The CLI prints ``error [code]: message`` and the
+hint; docs/errors.md lists every code with its exit code and what to do (tests/test_errors_doc.py keeps it whole).
 """
 
 from __future__ import annotations
-
-DOCS_URL = "https://github.com/crmhub/crmhub/blob/main/docs/errors.md"
 
 
 class CrmhubError(Exception):
@@ -159,7 +158,3 @@ class RecordError(IntegrationError, ValueError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.source_id = source_id
         self.field = field
-
-
-FatalConnectorError = FatalError
-"""The architecture's name for `FatalError`."""

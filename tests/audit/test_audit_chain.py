@@ -23,6 +23,8 @@ from crmhub.store import Store
 from crmhub.store.tables import AuditLog
 from crmhub.sync import audit
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 KEY = "test-audit-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 

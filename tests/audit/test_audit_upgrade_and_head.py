@@ -22,6 +22,8 @@ from crmhub.sync.audit_verify import check_head, verify
 
 from .test_audit_chain import KEY, _config, _fill, crmhub
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 SCRIPT = Path(sys.executable).parent / ("crmhub.exe" if os.name == "nt" else "crmhub")
 
 MISTAKES = [

@@ -17,6 +17,8 @@ from crmhub.store.tables import AuditLog
 from crmhub.sync import audit
 from crmhub.sync.audit_query import CSV_COLUMNS
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 def _seqs(html: str) -> list[int]:
     table = re.search(r'<table class="audit" id="audit-entries">(.*?)</table>', html, re.S)

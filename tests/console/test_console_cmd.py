@@ -8,7 +8,10 @@ import sys
 import time
 
 import httpx
+import pytest
 from tests.console.conftest import Console, _free_port
+
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
 
 def test_crmhub_console_serves_the_login_page(console: Console) -> None:

@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from crmhub import plugins
 from crmhub.config import load_settings
+
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
 
 def test_demo_store_opens_in_the_console(tmp_path: Path) -> None:

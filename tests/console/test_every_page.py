@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+import pytest
 import tomli_w
 from sqlalchemy import func, select
 from tests.console.conftest import World, build_world, login_as
@@ -19,6 +20,8 @@ from crmhub.console.app import routes
 from crmhub.sandbox.serve import free_port_base, start_sandboxes
 from crmhub.security.roles import ROLES
 from crmhub.store.tables import Alert, Approval, DeadLetter, GoldenClient, ReviewItem, SyncRun
+
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
 ID_SOURCES = {"runs": SyncRun.id, "review": ReviewItem.id, "deadletters": DeadLetter.id, "clients": GoldenClient.id,
               "alerts": Alert.id, "approvals": Approval.id}

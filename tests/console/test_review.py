@@ -26,6 +26,8 @@ from crmhub.security.guard import Actor
 from crmhub.store.tables import Alert, Approval, AuditLog, GoldenClient, ReviewItem, SourceRecord, Xref
 from crmhub.sync.scoring import Contribution, MatchScore
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 @pytest.fixture
 def pairs(console: Console) -> tuple[Pair, Pair]:

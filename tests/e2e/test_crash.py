@@ -27,6 +27,8 @@ from sqlalchemy import select
 from crmhub.store import Store
 from crmhub.store.tables import GoldenClient, Outbox, SyncRun
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 KILLS = 20
 CLIENTS = 60
 SEED = 13

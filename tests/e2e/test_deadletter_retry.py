@@ -23,7 +23,7 @@ from crmhub.sandbox.serve import SandboxSet
 from crmhub.store import Store
 from crmhub.store.tables import SourceRecord, Xref
 
-pytestmark = pytest.mark.parametrize("sandbox", [40], indirect=True)
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("sandbox", [40], indirect=True)]
 
 
 def _config(path: Path, sandbox: SandboxSet, store_url: str, *, zoho_contacts: dict[str, str] | None = None,

@@ -24,6 +24,8 @@ from crmhub.sync.engine import SyncEngine
 
 from .conftest import sandbox_settings
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 def _config(sandbox: SandboxSet, store_url: str, path: Path) -> Path:
     doc = sandbox.config()

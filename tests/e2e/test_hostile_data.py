@@ -27,7 +27,8 @@ from crmhub.store.tables import SourceRecord as SourceRow
 
 from .conftest import sandbox_settings, write_config
 
-pytestmark = pytest.mark.parametrize("sandbox", [14], indirect=True)  # a small world: ~tens of records
+# a small world: ~tens of records
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("sandbox", [14], indirect=True)]
 
 FORBIDDEN = ("\x00", "\x1b", "\x07", "\u202e", "\x9b")
 

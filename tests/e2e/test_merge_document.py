@@ -24,6 +24,8 @@ from crmhub.sync import merge
 
 from .conftest import sandbox_settings
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 def test_a_risk_summary_dumped_with_its_blanks_loses_them_as_in_a_validated_dump() -> None:
     values = {"name": "杭州西湖数字科技有限公司", "external_ids": {"zoho": ["1"]},

@@ -33,6 +33,8 @@ from crmhub.sync.phases import default_priority
 from . import merge_v1
 from .conftest import sandbox_settings
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 TABLES = {"golden_client": "id", "field_lineage": "client_id, field", "audit_log": "seq", "review_item": "id"}
 _NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 

@@ -21,6 +21,8 @@ from crmhub.sync.evaluation import matching_quality
 
 from .conftest import sandbox_settings, write_config
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 # Tests of run-to-run behaviour (reruns, increments, dry runs, the CLI path) hold per record, not per population:
 # a 50-company world (8 companies in all three systems, write-backs in both CRMs) proves them as well as 150
 # and halves their sync time. Matching quality keeps the default 150-company world.

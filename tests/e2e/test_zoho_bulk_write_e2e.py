@@ -14,6 +14,8 @@ from crmhub.sandbox.serve import SandboxSet
 from crmhub.store import Store
 from crmhub.store.tables import Outbox
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 @pytest.mark.parametrize("sandbox", [50], indirect=True, ids=["50-clients"])
 async def test_zoho_write_back_through_bulk_write(sandbox: SandboxSet, registry: plugins.Registry, store: Store,

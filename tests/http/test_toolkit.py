@@ -162,6 +162,22 @@ async def test_retry_after_is_honoured_with_a_floor() -> None:
     assert slept == [0.02, 0.05]
 
 
+async def test_the_sleeps_of_one_call_never_exceed_max_total_wait() -> None:
+    """The last sleep is cut to what is left of the budget (0.8 s + 0.2 s, not 0.8 s + 1.6 s), then the call stops."""
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def call() -> str:
+        raise RetriableError("503")
+
+    policy = RetryPolicy(max_attempts=8, base_delay=0.8, max_delay=30, max_total_wait=1.0, jitter=0.0)
+    with pytest.raises(RetriableError):
+        await retrying(call, policy=policy, sleep=fake_sleep)
+    assert slept == pytest.approx([0.8, 0.2])
+
+
 def test_parse_retry_after() -> None:
     """Seconds and HTTP dates are understood; junk is ignored."""
     assert parse_retry_after("3") == 3.0

@@ -15,6 +15,8 @@ import crmhub.plugins
 from crmhub.cli import main
 from crmhub.plugins import Registry
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 HOLD = """
 import sys, time
 from sqlalchemy import func, select

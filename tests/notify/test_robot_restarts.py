@@ -40,6 +40,8 @@ from sync.memory_connector import SYSTEMS, MemoryCrm
 
 from .helpers import Servers, settings, sync_run
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 LIMIT, WINDOW = 4, 8.0
 ROBOT_ROUTE = {"sync_failed": {"send": [{"channel": "wecom", "to": ["@robot"]}]}}
 

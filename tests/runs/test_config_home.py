@@ -15,6 +15,8 @@ from tests.runs.helpers import crmhub, registry, write_config
 from crmhub.config import anchored_url, parse_settings
 from crmhub.sandbox.serve import free_port_base, start_sandboxes
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 
 def test_sync_then_read_from_another_folder_uses_the_same_store(tmp_path: Path) -> None:
     home, first_cwd, other_cwd = tmp_path / "conf", tmp_path / "a", tmp_path / "b"

@@ -6,10 +6,13 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from tests.runs.helpers import crmhub, dead_sandbox_config, registry, write_config
 
 from crmhub.core.exit_codes import ExitCode, for_counts, for_status
 from crmhub.sandbox.serve import free_port_base, start_sandboxes
+
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
 
 def test_codes_are_stable() -> None:

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from tests.runs.helpers import crmhub, crmhub_argv, registry, write_config
 
@@ -22,6 +23,8 @@ from crmhub.store import Store
 from crmhub.store.locks import holder_id
 from crmhub.store.tables import Outbox, SourceRecord, SyncRun
 from crmhub.sync.recovery import recover_dead_runs
+
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
 
 def _wait_for_committed_pages(store: Store, proc: subprocess.Popen[bytes], timeout: float = 120) -> int:

@@ -22,6 +22,8 @@ from crmhub.masking import mask_text, mask_url
 from crmhub.store import Store
 from crmhub.store.secrets import StoreTokenCache
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 PASSWORD = "S3cr3t-pa55"
 PG_URL = f"postgresql+psycopg://crmhub:{PASSWORD}@127.0.0.1:1/crmhub"
 

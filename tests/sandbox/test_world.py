@@ -33,6 +33,8 @@ from crmhub.sandbox.worldtypes import ALERT_KINDS, Company
 
 from .world_rules import alerts, large_value, pass_through
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 CLIENTS = 3000
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 HEX24 = re.compile(r"^[0-9a-f]{24}$")

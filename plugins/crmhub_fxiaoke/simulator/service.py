@@ -100,7 +100,7 @@ class FxiaokeSimulator:
         self.lock = threading.RLock()
         world = options.world
         if hasattr(world, "crm_view") and hasattr(world, "crm_views") and \
-                len(world) >= self.settings.lazy_world_min:  # type: ignore[arg-type]
+                len(world) >= self.settings.lazy_world_min:
             self._load_lazily(world)
         else:
             self._load(self._views())

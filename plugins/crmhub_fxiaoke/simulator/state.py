@@ -13,7 +13,7 @@ import json
 import time
 from bisect import bisect_left, insort
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,7 +40,7 @@ class ObjectTable(query.Indexed):
     def __init__(self, api_name: str, equality_fields: tuple[str, ...] = ()) -> None:
         self.api_name = api_name
         self.lazy = False
-        self.records: Any = {}
+        self.records: MutableMapping[str, dict[str, Any]] = {}  # a RecordMap once loaded lazily
         self.by_id: Any = []
         self.by_lmt: Any = []
         self.equality: dict[str, Any] = {f: defaultdict(set) for f in equality_fields}
@@ -77,7 +77,7 @@ class ObjectTable(query.Indexed):
 
     def invalid_ids(self) -> list[str]:
         """Ids of invalidated (作废) records; a lazy table's base records are all normal until written."""
-        recs = self.records.overlay if self.lazy else self.records
+        recs = self.records.overlay if isinstance(self.records, RecordMap) else self.records
         return sorted(i for i, r in recs.items() if r.get("life_status") == "invalid")
 
     def _index_eq(self, rec: dict[str, Any], *, add: bool) -> None:

@@ -13,6 +13,7 @@ import base64
 import bisect
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -383,6 +384,7 @@ async def coql(request: Request) -> Response:
     if query.floor_only and query.aggregates == [("COUNT", "id")]:
         return ok({"data": [{"COUNT(id)": len(store.by_modified) - floor}], "info": {"count": 1,
                                                                                     "more_records": False}})
+    candidates: Sequence[Key]  # a slice (list) of the modified index, or the id index itself
     if order in ([("Modified_Time", False)], [("Modified_Time", False), ("id", False)]):
         candidates, presorted = store.by_modified[floor:], True
     elif order == [("id", False)]:

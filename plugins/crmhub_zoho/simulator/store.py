@@ -218,7 +218,7 @@ class ModuleStore:
 
 
 def page_of(entries: Sequence[Key], descending: bool, *, offset: int = 0, after: Key | None = None,
-            count: int = 200) -> tuple[list[Key], bool]:
+            count: int = 200) -> tuple[Sequence[Key], bool]:
     """One page of ``entries`` (ascending list) in the requested direction, by offset or after a keyset key.
 
     Returns the page and whether more entries follow it.

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from dateutil.parser import isoparse
 from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
@@ -213,7 +212,7 @@ def pull(
     since_dt: datetime | None = None
     if since:
         try:
-            since_dt = isoparse(since)
+            since_dt = datetime.fromisoformat(since)
         except ValueError:
             raise InputError(f"--since {since!r} is not an ISO 8601 time (e.g. 2026-11-30T09:00:00+08:00)") \
                 from None

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from dateutil.parser import isoparse
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -256,7 +255,7 @@ def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = isoparse(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InputError(f"--at {value!r} is not an ISO date/time", hint="e.g. 2026-05-01T10:00+08:00") from None
     if parsed.tzinfo is None:

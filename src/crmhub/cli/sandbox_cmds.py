@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,27 @@ from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang, t
 
 sandbox_app = typer.Typer(help="Simulators of every outside system, for trying crmhub offline.", no_args_is_help=True)
+
+# What only the simulators import (their SMTP server, the config writer, the HTTP parser their servers run): the
+# `[sandbox]` extra, which a production install (`pip install crmhub`) leaves out.
+SANDBOX_MODULES = ("aiosmtpd", "tomli_w", "httptools")
+
+
+def require_sandbox_extra(command: str) -> None:
+    """Stop ``command`` with a clear message (not an ImportError deep in a simulator) without the extra."""
+    missing = [name for name in SANDBOX_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError(
+            bilingual(f"`crmhub {command}` 需要 [sandbox] 扩展（缺少 {', '.join(missing)}）",
+                      f"`crmhub {command}` needs the [sandbox] extra ({', '.join(missing)} missing)"),
+            hint=bilingual('安装它：pip install "crmhub[sandbox]"（源码目录中：pip install -e ".[sandbox]"）',
+                           'install it: pip install "crmhub[sandbox]" (in a checkout: pip install -e ".[sandbox]")'))
+
+
+@sandbox_app.callback()
+def _sandbox_needs_extra() -> None:
+    # runs before every `crmhub sandbox …` subcommand (not for --help, which needs nothing)
+    require_sandbox_extra("sandbox")
 
 
 def _faults(text: str | None):  # type: ignore[no-untyped-def]
@@ -117,6 +139,7 @@ def demo(
     change: float = typer.Option(0.02, help="Share of records changed in the simulators before the second sync."),
 ) -> None:
     """Start the simulators, run a full sync, change records, run an incremental sync, print both reports."""
+    require_sandbox_extra("demo")
     from crmhub.sandbox.serve import free_port_base
 
     lang = current_lang()

@@ -90,15 +90,17 @@ def _where(exc: httpx.TransportError) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
 
 
-def _wait(policy: RetryPolicy, metrics: ApiMetrics | None) -> Callable[[tenacity.RetryCallState], float]:
+def _wait(policy: RetryPolicy, spent: Callable[[], float]) -> Callable[[tenacity.RetryCallState], float]:
+    """The next sleep: backoff with jitter (or the service's Retry-After), never past what is left of
+    ``max_total_wait`` after the ``spent()`` seconds this logical call has already slept."""
+
     def compute(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         expo = min(policy.max_delay, policy.base_delay * 2 ** (state.attempt_number - 1))
         delay = expo * (1 - policy.jitter + random.random() * policy.jitter)
         if isinstance(exc, RetriableError) and exc.retry_after is not None:
             delay = max(exc.retry_after, policy.retry_after_floor)
-        spent = metrics.waited_seconds if metrics is not None else 0.0
-        bounded: float = max(0.0, min(delay, policy.max_delay, policy.max_total_wait - spent))
+        bounded: float = max(0.0, min(delay, policy.max_delay, policy.max_total_wait - spent()))
         return bounded
 
     return compute
@@ -146,7 +148,7 @@ async def retrying(
     retryer = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(  # an inner call's spent connect budget is not retried again out here
             lambda e: isinstance(e, RetriableError | httpx.TransportError) and not isinstance(e, UnreachableError)),
-        wait=_wait(policy, None),
+        wait=_wait(policy, lambda: waited),
         stop=stop,
         before_sleep=before_sleep,
         reraise=True,

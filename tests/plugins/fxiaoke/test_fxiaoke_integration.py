@@ -30,6 +30,7 @@ async def read_all(conn: FxiaokeConnector, stream: str, cursor: Any = None, sinc
     return records, rejected, cursor
 
 
+@pytest.mark.slow
 async def test_12000_accounts_exactly_once_through_expiring_tokens_and_throttling(
         serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]) -> None:
     faults = FaultProfile(throttle_rate=0.04, busy_rate=0.02, token_ttl=1.5, malformed_rate=0.01, seed=5)

@@ -28,6 +28,7 @@ def _count(store: Store) -> int:
         return s.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
 
 
+@pytest.mark.slow
 def test_several_mb_import_stays_within_a_memory_bound(tmp_path: Path) -> None:
     """~3 MB in 3 statements of 7,000 lines. The old reader loaded the file and every parsed line at once (85 MB
     traced for 3 MB parsed alone, 783 MB RSS for a 4.7 MB import); streaming stays far below 60 MB."""

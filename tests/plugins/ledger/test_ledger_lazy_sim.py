@@ -19,6 +19,8 @@ from crmhub.contract import SandboxOptions
 from crmhub.sandbox.world import World
 from crmhub_ledger.sandbox import build
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 API = "/fineract-provider/api/v1"
 AUTH = {"Fineract-Platform-TenantId": "default", "Authorization": "Basic bWlmb3M6cGFzc3dvcmQ="}  # mifos:password
 WALL = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)

@@ -25,6 +25,8 @@ from crmhub_ledger.connector import LedgerConnector
 from crmhub_ledger.loan_state import EVERY_RUN, NEVER, LoanState, listed_overdue, recheck_day, setup_digest
 from crmhub_ledger.sandbox import build
 
+pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
+
 BASE = "https://ledger.test/fineract-provider/api/v1"
 SETUP = setup_digest({})
 
