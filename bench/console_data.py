@@ -87,9 +87,15 @@ from crmhub.sync import audit
 SEED = 16
 PASSWORD = "bench-console-2026"
 BENCH_USER = "bench"
-OPERATORS: dict[str, list[str]] = {BENCH_USER: list(ROLES), "root": ["admin"], "alice": ["operator"],
-                                   "olga": ["operator"], "bob": ["approver"], "carol": ["aml_officer"],
-                                   "victor": ["viewer"]}
+OPERATORS: dict[str, list[str]] = {
+    BENCH_USER: list(ROLES),
+    "root": ["admin"],
+    "alice": ["operator"],
+    "olga": ["operator"],
+    "bob": ["approver"],
+    "carol": ["aml_officer"],
+    "victor": ["viewer"],
+}
 AUDIT_CHUNK = 20_000
 _UPDATABLE = ("phone", "relationship_manager", "registered_address", "annual_revenue", "website", "email")
 
@@ -133,19 +139,40 @@ def config_doc(store_url: str) -> dict[str, Any]:
         "lang": "en",
         "store": {"url": store_url},
         "connectors": {
-            "zoho": {"plugin": "zoho_crm", "accounts_url": closed, "client_id": "1000.SANDBOXZOHOCRMCLIENT",
-                     "client_secret": "sandbox-zoho-client-secret",
-                     "refresh_token": "1000.sandbox0refresh0token.zoho0crm0simulator"},
-            "fxiaoke": {"plugin": "fxiaoke", "base_url": closed, "app_id": "FSAID_sandbox",
-                        "app_secret": "sandbox-app-secret", "permanent_code": "sandbox-permanent-code",
-                        "current_open_user_id": "FSUID_SANDBOX"},
-            "ledger": {"plugin": "core_ledger", "base_url": f"{closed}/fineract-provider/api/v1",
-                       "username": "mifos", "password": "password", "tenant_id": "default"},
+            "zoho": {
+                "plugin": "zoho_crm",
+                "accounts_url": closed,
+                "client_id": "1000.SANDBOXZOHOCRMCLIENT",
+                "client_secret": "sandbox-zoho-client-secret",
+                "refresh_token": "1000.sandbox0refresh0token.zoho0crm0simulator",
+            },
+            "fxiaoke": {
+                "plugin": "fxiaoke",
+                "base_url": closed,
+                "app_id": "FSAID_sandbox",
+                "app_secret": "sandbox-app-secret",
+                "permanent_code": "sandbox-permanent-code",
+                "current_open_user_id": "FSUID_SANDBOX",
+            },
+            "ledger": {
+                "plugin": "core_ledger",
+                "base_url": f"{closed}/fineract-provider/api/v1",
+                "username": "mifos",
+                "password": "password",
+                "tenant_id": "default",
+            },
         },
         "notify": {"enabled": False},
-        "jobs": {"nightly_sync": {"cron": "0 2 * * *", "timezone": "Asia/Shanghai", "command": "sync",
-                                  "connectors": ["zoho", "fxiaoke", "ledger"], "timeout": "30m"},
-                 "morning_notifications": {"cron": "30 8 * * 1-5", "command": "notify run", "timeout": "10m"}},
+        "jobs": {
+            "nightly_sync": {
+                "cron": "0 2 * * *",
+                "timezone": "Asia/Shanghai",
+                "command": "sync",
+                "connectors": ["zoho", "fxiaoke", "ledger"],
+                "timeout": "30m",
+            },
+            "morning_notifications": {"cron": "30 8 * * 1-5", "command": "notify run", "timeout": "10m"},
+        },
         "console": {"secure_cookie": False},
     }
 
@@ -209,12 +236,19 @@ class Generator:
         risk_at = self.time.at(risk_run, rng.random())
         inputs = ledger_inputs(company, rng)
         if rng.random() < 0.1:  # re-scored later: the first assessment is kept as history
-            tables["risk_assessment"].append(self.scorer.row(cid, company.uscc, data, ledger_inputs(company, rng),
-                                                             self.time.at(1, 0.99), 1, current=False))
+            tables["risk_assessment"].append(
+                self.scorer.row(
+                    cid, company.uscc, data, ledger_inputs(company, rng), self.time.at(1, 0.99), 1, current=False
+                )
+            )
         risk = self.scorer.row(cid, company.uscc, data, inputs, risk_at, risk_run)
         tables["risk_assessment"].append(risk)
-        data["risk"] = RiskSummary(rating=risk["rating"], segment=risk["segment"], assessed_at=risk_at,
-                                   score=risk["data"]["assessment"]["score"]).model_dump(mode="json")
+        data["risk"] = RiskSummary(
+            rating=risk["rating"],
+            segment=risk["segment"],
+            assessed_at=risk_at,
+            score=risk["data"]["assessment"]["score"],
+        ).model_dump(mode="json")
         runs = sorted({rng.randrange(2, RUNS + 1) for _ in range(2 if rng.random() < 0.05 else 1)})
         for run in runs:
             name = rng.choice([f for f in _UPDATABLE if f in data] or ["name"])
@@ -223,23 +257,58 @@ class Generator:
             out.updates.append((at, cid, run, name, _before(name, after, rng), after))
             out.per_run[run]["updated"] += 1
         rm = data.get("relationship_manager") or {}
-        tables["golden_client"].append({
-            "id": cid, "uscc": data["uscc"], "name": data["name"], "name_key": golden.name_key, "status": "active",
-            "data": data, "version": 1 + len(runs), "rm_user_id": rm.get("user_id"), "segment": risk["segment"],
-            "rating": risk["rating"], "needs_merge": False, "needs_risk": False, "needs_plan": False,
-            "created_at": created, "updated_at": max(self.time.at(runs[-1], 0.5), risk_at), **keys_of(data)})
+        tables["golden_client"].append(
+            {
+                "id": cid,
+                "uscc": data["uscc"],
+                "name": data["name"],
+                "name_key": golden.name_key,
+                "status": "active",
+                "data": data,
+                "version": 1 + len(runs),
+                "rm_user_id": rm.get("user_id"),
+                "segment": risk["segment"],
+                "rating": risk["rating"],
+                "needs_merge": False,
+                "needs_risk": False,
+                "needs_plan": False,
+                "created_at": created,
+                "updated_at": max(self.time.at(runs[-1], 0.5), risk_at),
+                **keys_of(data),
+            }
+        )
         tables["field_lineage"].extend(golden.lineage)
         for i, src in enumerate(sources):
             sid = 3 * key + i + 1  # 1–3 records per client: parallel batches need no shared counter
-            tables["source_record"].append({
-                "id": sid, "connector": src.connector, "stream": src.ref.split("/")[0], "source_id": src.source_id,
-                "kind": "client", "raw": src.raw, "data": src.data, "content_hash": content_hash(src.data),
-                "parent_source_id": None, "modified_at": src.observed_at, "first_seen_at": created,
-                "last_seen_at": self.time.at(RUNS, 0.1), "deleted": False, "dirty": False, "last_run_id": RUNS})
+            tables["source_record"].append(
+                {
+                    "id": sid,
+                    "connector": src.connector,
+                    "stream": src.ref.split("/")[0],
+                    "source_id": src.source_id,
+                    "kind": "client",
+                    "raw": src.raw,
+                    "data": src.data,
+                    "content_hash": content_hash(src.data),
+                    "parent_source_id": None,
+                    "modified_at": src.observed_at,
+                    "first_seen_at": created,
+                    "last_seen_at": self.time.at(RUNS, 0.1),
+                    "deleted": False,
+                    "dirty": False,
+                    "last_run_id": RUNS,
+                }
+            )
             method = "new" if i == 0 else ("uscc" if src.data.get("uscc") == data["uscc"] else "fuzzy")
-            tables["xref"].append({"source_record_id": sid, "client_id": cid, "method": method,
-                                   "score": None if i == 0 else (1.0 if method == "uscc" else rng.uniform(0.93, 1)),
-                                   "linked_at": created})
+            tables["xref"].append(
+                {
+                    "source_record_id": sid,
+                    "client_id": cid,
+                    "method": method,
+                    "score": None if i == 0 else (1.0 if method == "uscc" else rng.uniform(0.93, 1)),
+                    "linked_at": created,
+                }
+            )
             out.per_run[1][f"{src.connector}:read"] += 1
             out.per_run[1][f"{src.connector}:merged"] += int(i > 0)
         out.creates.append((cid, created, golden.create_changes))
@@ -259,12 +328,33 @@ class Generator:
                 out.new_alerts.append(row["id"])
             else:
                 at = self._later(row["created_at"], rng)
-                row["evidence"]["history"] = [{"at": at.isoformat(), "by": "carol", "from": "new",
-                                               "to": row["status"], "note": "reviewed with the RM"}]
+                row["evidence"]["history"] = [
+                    {
+                        "at": at.isoformat(),
+                        "by": "carol",
+                        "from": "new",
+                        "to": row["status"],
+                        "note": "reviewed with the RM",
+                    }
+                ]
                 row["updated_at"] = at
-                out.events.append((at, "carol", f"alert.{row['status']}", "alert", str(row["id"]), None,
-                                   {"from": "new", "to": row["status"], "note": "reviewed with the RM",
-                                    "kind": row["kind"], "uscc": row["uscc"]}))
+                out.events.append(
+                    (
+                        at,
+                        "carol",
+                        f"alert.{row['status']}",
+                        "alert",
+                        str(row["id"]),
+                        None,
+                        {
+                            "from": "new",
+                            "to": row["status"],
+                            "note": "reviewed with the RM",
+                            "kind": row["kind"],
+                            "uscc": row["uscc"],
+                        },
+                    )
+                )
             tables["alert"].append(row)
             out.per_run[run]["alerts"] += 1
         if rng.random() < DEAD_LETTER_RATE:
@@ -273,16 +363,35 @@ class Generator:
             tables["dead_letter"].append(row)
             out.per_run[run][f"{row['connector']}:rejected"] += 1
             if row["status"] == "retried":
-                out.events.append((self._later(row["created_at"], rng), "alice", "deadletter.retry", "dead_letter",
-                                   str(row["id"]), None, {"ok": [row["id"]], "failed": []}))
+                out.events.append(
+                    (
+                        self._later(row["created_at"], rng),
+                        "alice",
+                        "deadletter.retry",
+                        "dead_letter",
+                        str(row["id"]),
+                        None,
+                        {"ok": [row["id"]], "failed": []},
+                    )
+                )
         if rng.random() < REVIEW_RATE:
             run = rng.randrange(1, RUNS + 1)
-            row = review_row(cid, rng.randrange(1, cid) if cid > 1 else None, data, rng,
-                             self.time.at(run, rng.random()))
+            row = review_row(
+                cid, rng.randrange(1, cid) if cid > 1 else None, data, rng, self.time.at(run, rng.random())
+            )
             if row["decided_at"] is not None:
                 row["decided_at"] = min(row["decided_at"], self.now - timedelta(minutes=5))
-                out.events.append((row["decided_at"], row["decided_by"], f"review.{row['status'][:-2]}",
-                                   "review_item", str(row["id"]), None, {"kind": row["kind"], "note": None}))
+                out.events.append(
+                    (
+                        row["decided_at"],
+                        row["decided_by"],
+                        f"review.{row['status'][:-2]}",
+                        "review_item",
+                        str(row["id"]),
+                        None,
+                        {"kind": row["kind"], "note": None},
+                    )
+                )
             else:
                 out.open_reviews.append(row["id"])
             tables["review_item"].append(row)
@@ -312,8 +421,20 @@ def _make_rows(keys: range) -> Batch:
     return _GENERATOR.rows(keys)
 
 
-TABLES = (GoldenClient, SourceRecord, Xref, FieldLineage, RiskAssessmentRow, LedgerAccount, LedgerTransaction,
-          CreditFacilityRow, Alert, DeadLetter, ReviewItem, Outbox)
+TABLES = (
+    GoldenClient,
+    SourceRecord,
+    Xref,
+    FieldLineage,
+    RiskAssessmentRow,
+    LedgerAccount,
+    LedgerTransaction,
+    CreditFacilityRow,
+    Alert,
+    DeadLetter,
+    ReviewItem,
+    Outbox,
+)
 """Insert order (foreign keys first)."""
 
 
@@ -339,8 +460,16 @@ class _Builder:
                     connection.execute(insert(table.__table__), rows)
                     self.rows[table.__tablename__] += len(rows)
             for client_id, at, changes in batch.creates:
-                audit.append(s, actor="sync", action="client.create", entity="client", entity_id=client_id,
-                             run_id=1, at=at, details={"changes": changes})
+                audit.append(
+                    s,
+                    actor="sync",
+                    action="client.create",
+                    entity="client",
+                    entity_id=client_id,
+                    run_id=1,
+                    at=at,
+                    details={"changes": changes},
+                )
         self.updates.extend(batch.updates)
         self.events.extend(batch.events)
         for run, counts in batch.per_run.items():
@@ -357,31 +486,61 @@ class _Builder:
                 who = rng.choice(list(OPERATORS))
                 at = start + timedelta(minutes=30 * n + rng.randrange(30))
                 failed = rng.random() < 0.08
-                self.events.append((at, who, "console.login_failed" if failed else "console.login", "operator",
-                                    who, None, {"client": f"10.20.{rng.randrange(256)}.{rng.randrange(1, 255)}"}))
+                self.events.append(
+                    (
+                        at,
+                        who,
+                        "console.login_failed" if failed else "console.login",
+                        "operator",
+                        who,
+                        None,
+                        {"client": f"10.20.{rng.randrange(256)}.{rng.randrange(1, 255)}"},
+                    )
+                )
         for _ in range(max(20, self.clients // 500)):
             at = self.time.starts[rng.randrange(RUNS)] - timedelta(hours=rng.randrange(1, 9))
             cid = rng.randrange(1, self.clients + 1)
-            self.events.append((at, rng.choice(("alice", "bob", "carol")), audit.REVEAL_ACTION, "client", str(cid),
-                                None, {"command": "clients show", "reason": f"KYC-2026-{rng.randrange(10000):04d}",
-                                       "masking": "revealed"}))
+            self.events.append(
+                (
+                    at,
+                    rng.choice(("alice", "bob", "carol")),
+                    audit.REVEAL_ACTION,
+                    "client",
+                    str(cid),
+                    None,
+                    {
+                        "command": "clients show",
+                        "reason": f"KYC-2026-{rng.randrange(10000):04d}",
+                        "masking": "revealed",
+                    },
+                )
+            )
 
     def trail(self) -> None:
         """Every audit entry after the full sync's creates, in time order, in transactions of `AUDIT_CHUNK`."""
         entries: list[tuple[Any, ...]] = [
             (at, "sync", "client.update", "client", str(cid), run, (name, before, after))
-            for at, cid, run, name, before, after in self.updates]
+            for at, cid, run, name, before, after in self.updates
+        ]
         entries.extend(self.events)
         entries.sort(key=lambda e: e[0])
         self.updates, self.events = [], []
         for i in range(0, len(entries), AUDIT_CHUNK):
             with self.store.begin() as s:
-                for at, actor, action, entity, entity_id, run_id, what in entries[i:i + AUDIT_CHUNK]:
+                for at, actor, action, entity, entity_id, run_id, what in entries[i : i + AUDIT_CHUNK]:
                     if action == "client.update":
                         name, before, after = what
                         what = {"changes": {name: {"before": before, "after": after}}}  # noqa: PLW2901
-                    audit.append(s, actor=actor, action=action, entity=entity, entity_id=entity_id, run_id=run_id,
-                                 at=at, details=what)
+                    audit.append(
+                        s,
+                        actor=actor,
+                        action=action,
+                        entity=entity,
+                        entity_id=entity_id,
+                        run_id=run_id,
+                        at=at,
+                        details=what,
+                    )
 
     def runs(self) -> None:
         """The 60 runs with their reports (numbers from what the build made) and their stream rows."""
@@ -393,49 +552,98 @@ class _Builder:
             if run_id == 37:
                 status, error = "partial", "ledger: HTTP 503 from the core ledger (after 5 retries)"
             stats: dict[str, dict[str, Any]] = {}
-            for conn, names in (("zoho", ("accounts", "contacts", "deleted")),
-                                ("fxiaoke", ("accounts", "contacts", "deleted")),
-                                ("ledger", ("clients", "accounts", "loans", "transactions"))):
+            for conn, names in (
+                ("zoho", ("accounts", "contacts", "deleted")),
+                ("fxiaoke", ("accounts", "contacts", "deleted")),
+                ("ledger", ("clients", "accounts", "loans", "transactions")),
+            ):
                 read = c[f"{conn}:read"] if full else c["updated"] // 3 + c[f"{conn}:rejected"]
                 if error and conn == "ledger":
                     read = 0
                 stats[conn] = {}
                 for i, stream in enumerate(names):
                     if i == 0:
-                        stats[conn][stream] = stream_stats(read, read if full else 0, 0 if full else read,
-                                                           c[f"{conn}:rejected"], c[f"{conn}:merged"])
+                        stats[conn][stream] = stream_stats(
+                            read, read if full else 0, 0 if full else read, c[f"{conn}:rejected"], c[f"{conn}:merged"]
+                        )
                     else:
                         n = read * (2 if stream == "contacts" else 1) if stream != "deleted" else 0
                         stats[conn][stream] = stream_stats(n, n if full else 0, 0 if full else n, 0)
-            totals = {"clients_created": self.clients if full else 0, "clients_updated": c["updated"],
-                      "records_linked": sum(c[f"{k}:merged"] for k in ("zoho", "fxiaoke", "ledger")),
-                      "conflicts": 0, "conflicts_queued": 0, "review_items": c["reviews"],
-                      "dead_letters": sum(c[f"{k}:rejected"] for k in ("zoho", "fxiaoke", "ledger")),
-                      "data_quality": 0, "planned_writes": c["written_back"], "written_back": c["written_back"],
-                      "write_failed": 0, "risk_assessed": self.clients if full else c["updated"],
-                      "rating_changes": 0 if full else c["updated"] // 20, "alerts_raised": c["alerts"],
-                      "interactions_linked": 0, "interactions_removed": 0, "interactions_pending": 0}
+            totals = {
+                "clients_created": self.clients if full else 0,
+                "clients_updated": c["updated"],
+                "records_linked": sum(c[f"{k}:merged"] for k in ("zoho", "fxiaoke", "ledger")),
+                "conflicts": 0,
+                "conflicts_queued": 0,
+                "review_items": c["reviews"],
+                "dead_letters": sum(c[f"{k}:rejected"] for k in ("zoho", "fxiaoke", "ledger")),
+                "data_quality": 0,
+                "planned_writes": c["written_back"],
+                "written_back": c["written_back"],
+                "write_failed": 0,
+                "risk_assessed": self.clients if full else c["updated"],
+                "rating_changes": 0 if full else c["updated"] // 20,
+                "alerts_raised": c["alerts"],
+                "interactions_linked": 0,
+                "interactions_removed": 0,
+                "interactions_pending": 0,
+            }
             started, finished = self.time.starts[run_id - 1], self.time.end(run_id)
             report = run_report(run_id, started, finished, status, stats, totals, error)
-            runs.append({"id": run_id, "kind": "sync", "trigger": report["trigger"], "job": report["job"],
-                         "status": status, "dry_run": False, "connectors": ["zoho", "fxiaoke", "ledger"],
-                         "report": report, "error": error, "started_at": started, "finished_at": finished,
-                         "heartbeat_at": finished, "holder": "bench:1"})
+            runs.append(
+                {
+                    "id": run_id,
+                    "kind": "sync",
+                    "trigger": report["trigger"],
+                    "job": report["job"],
+                    "status": status,
+                    "dry_run": False,
+                    "connectors": ["zoho", "fxiaoke", "ledger"],
+                    "report": report,
+                    "error": error,
+                    "started_at": started,
+                    "finished_at": finished,
+                    "heartbeat_at": finished,
+                    "holder": "bench:1",
+                }
+            )
             for conn, conn_streams in stats.items():
                 for stream, st in conn_streams.items():
-                    streams.append({"run_id": run_id, "connector": conn, "stream": stream,
-                                    "stats": {**st, **report["connectors"][conn]["api"]},
-                                    "error": error if error and conn == "ledger" else None})
+                    streams.append(
+                        {
+                            "run_id": run_id,
+                            "connector": conn,
+                            "stream": stream,
+                            "stats": {**st, **report["connectors"][conn]["api"]},
+                            "error": error if error and conn == "ledger" else None,
+                        }
+                    )
         with self.store.begin() as s:
             s.execute(insert(SyncRun), runs)
             s.execute(insert(SyncRunStream), streams)
-            s.execute(insert(JobState), [
-                {"name": "nightly_sync", "last_tick": self.time.starts[-1], "last_run_id": RUNS,
-                 "last_status": "succeeded", "last_started_at": self.time.starts[-1],
-                 "last_finished_at": self.time.end(RUNS), "details": {}},
-                {"name": "morning_notifications", "last_tick": self.time.starts[-1] + timedelta(hours=6, minutes=30),
-                 "last_run_id": None, "last_status": "succeeded", "last_started_at": None, "last_finished_at": None,
-                 "details": {}}])
+            s.execute(
+                insert(JobState),
+                [
+                    {
+                        "name": "nightly_sync",
+                        "last_tick": self.time.starts[-1],
+                        "last_run_id": RUNS,
+                        "last_status": "succeeded",
+                        "last_started_at": self.time.starts[-1],
+                        "last_finished_at": self.time.end(RUNS),
+                        "details": {},
+                    },
+                    {
+                        "name": "morning_notifications",
+                        "last_tick": self.time.starts[-1] + timedelta(hours=6, minutes=30),
+                        "last_run_id": None,
+                        "last_status": "succeeded",
+                        "last_started_at": None,
+                        "last_finished_at": None,
+                        "details": {},
+                    },
+                ],
+            )
         self.rows["sync_run"], self.rows["sync_run_stream"] = len(runs), len(streams)
 
     def operators_and_proposals(self, rng: random.Random) -> None:
@@ -448,16 +656,31 @@ class _Builder:
         with self.store.begin() as s:
             wanted = max(20, self.clients // 1000)
             for item in self.open_reviews[: wanted // 2]:
-                approvals.propose(s, "review.decide", {"item_id": item, "accept": rng.random() < 0.6,
-                                                       "note": "same company, branch office"}, alice)
+                approvals.propose(
+                    s,
+                    "review.decide",
+                    {"item_id": item, "accept": rng.random() < 0.6, "note": "same company, branch office"},
+                    alice,
+                )
             for alert_id in self.new_alerts[: wanted - wanted // 2]:
-                approvals.propose(s, "alert.close", {"alert_id": alert_id, "disposition": "not_suspicious",
-                                                     "note": "explained by the client's payroll cycle"}, carol)
+                approvals.propose(
+                    s,
+                    "alert.close",
+                    {
+                        "alert_id": alert_id,
+                        "disposition": "not_suspicious",
+                        "note": "explained by the client's payroll cycle",
+                    },
+                    carol,
+                )
             s.flush()
             pending = list(s.scalars(select(Approval.id).order_by(Approval.id)))
             for approval_id in pending[: len(pending) // 4]:
-                s.execute(update(Approval).where(Approval.id == approval_id).values(
-                    status="rejected", decided_by="bob", decided_at=self.now, note="needs the KYC file first"))
+                s.execute(
+                    update(Approval)
+                    .where(Approval.id == approval_id)
+                    .values(status="rejected", decided_by="bob", decided_at=self.now, note="needs the KYC file first")
+                )
             self.rows["approval"] = len(pending)
 
 
@@ -465,12 +688,27 @@ def _fix_sequences(store: Store) -> None:
     """PostgreSQL: move each identity past the explicit ids the build inserted (SQLite needs nothing)."""
     if store.dialect != "postgresql":
         return
-    tables = ("golden_client", "source_record", "alert", "dead_letter", "review_item", "outbox", "sync_run",
-              "ledger_account", "ledger_transaction", "credit_facility", "risk_assessment")
+    tables = (
+        "golden_client",
+        "source_record",
+        "alert",
+        "dead_letter",
+        "review_item",
+        "outbox",
+        "sync_run",
+        "ledger_account",
+        "ledger_transaction",
+        "credit_facility",
+        "risk_assessment",
+    )
     with store.begin() as s:
         for table in tables:
-            s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"))
+            s.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"
+                )
+            )
         s.execute(text("ANALYZE"))  # autovacuum would, a minute after a bulk load; SQLite is left as crmhub runs it
 
 
@@ -492,8 +730,9 @@ def _batches(clients: int, seed: int, now: datetime, batch: int, jobs: int) -> I
             yield pending.popleft().get()
 
 
-def build(store: Store, clients: int, *, seed: int = SEED, batch: int = 500, jobs: int = 1,
-          log: Callable[[str], None] = print) -> Built:
+def build(
+    store: Store, clients: int, *, seed: int = SEED, batch: int = 500, jobs: int = 1, log: Callable[[str], None] = print
+) -> Built:
     """Fill the empty, migrated ``store`` with ``clients`` golden clients and their surroundings; ``jobs``
     worker processes make the rows (the parent inserts them and writes the audit chain)."""
     with store.begin() as s:

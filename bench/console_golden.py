@@ -34,9 +34,22 @@ PRIORITY = ("ledger", "zoho", "fxiaoke")
 """Source priority of the identity fields (the sandbox configuration's order: the ledger is the bank's own book)."""
 MOST_RECENT = frozenset({"phone", "email", "website", "annual_revenue", "relationship_manager", "branch"})
 """Fields whose newest value wins (contact data goes stale; the CRMs are edited more often than the ledger)."""
-FIELDS = ("name", "uscc", "industry", "registered_address", "legal_representative", "registered_capital",
-          "annual_revenue", "established_on", "employees", "phone", "email", "website", "relationship_manager",
-          "branch")
+FIELDS = (
+    "name",
+    "uscc",
+    "industry",
+    "registered_address",
+    "legal_representative",
+    "registered_capital",
+    "annual_revenue",
+    "established_on",
+    "employees",
+    "phone",
+    "email",
+    "website",
+    "relationship_manager",
+    "branch",
+)
 STREAM = {"zoho": "accounts", "fxiaoke": "accounts", "ledger": "clients"}
 _ADMIN = OwnerView("系统管理员", "4970762000000000001", "admin@bank.example")
 
@@ -89,31 +102,69 @@ def _rm(owner: OwnerView) -> dict[str, Any]:
 def crm_data(view: CrmAccountView) -> dict[str, Any]:
     """The canonical record a CRM connector maps this account to (before validation)."""
     rep = view.legal_representative
-    address = _drop_none({"country": "CN", "province": view.province, "city": view.city,
-                          "district": view.district, "street": view.street, "postcode": view.postcode})
-    contacts = [_drop_none({"source_id": f"{view.system}:{c.source_id}", "name": c.name, "title": c.title,
-                            "phone": c.phone, "mobile": c.mobile, "email": c.email,
-                            "wecom_user_id": c.wecom_user_id}) for c in view.contacts]
-    return _drop_none({
-        "name": view.name, "uscc": view.uscc, "phone": view.phone, "email": view.email, "website": view.website,
-        "registered_address": address if len(address) > 1 else None, "industry": _industry(view.industry_code),
-        "legal_representative": _drop_none({"name": rep.name, "id_number": rep.id_number, "phone": rep.mobile})
-        if rep is not None else None,
-        "registered_capital": _money(view.registered_capital, view.currency),
-        "annual_revenue": _money(view.annual_revenue, view.currency), "employees": view.employees,
-        "established_on": view.established_on.isoformat() if view.established_on else None,
-        "relationship_manager": _rm(view.owner), "contacts": contacts,
-    })
+    address = _drop_none(
+        {
+            "country": "CN",
+            "province": view.province,
+            "city": view.city,
+            "district": view.district,
+            "street": view.street,
+            "postcode": view.postcode,
+        }
+    )
+    contacts = [
+        _drop_none(
+            {
+                "source_id": f"{view.system}:{c.source_id}",
+                "name": c.name,
+                "title": c.title,
+                "phone": c.phone,
+                "mobile": c.mobile,
+                "email": c.email,
+                "wecom_user_id": c.wecom_user_id,
+            }
+        )
+        for c in view.contacts
+    ]
+    return _drop_none(
+        {
+            "name": view.name,
+            "uscc": view.uscc,
+            "phone": view.phone,
+            "email": view.email,
+            "website": view.website,
+            "registered_address": address if len(address) > 1 else None,
+            "industry": _industry(view.industry_code),
+            "legal_representative": _drop_none({"name": rep.name, "id_number": rep.id_number, "phone": rep.mobile})
+            if rep is not None
+            else None,
+            "registered_capital": _money(view.registered_capital, view.currency),
+            "annual_revenue": _money(view.annual_revenue, view.currency),
+            "employees": view.employees,
+            "established_on": view.established_on.isoformat() if view.established_on else None,
+            "relationship_manager": _rm(view.owner),
+            "contacts": contacts,
+        }
+    )
 
 
 def ledger_data(view: LedgerClientView) -> dict[str, Any]:
     """The canonical record the ledger connector maps this client to (before validation)."""
-    return _drop_none({
-        "name": view.fullname, "uscc": view.uscc, "phone": view.mobile, "industry": _industry(view.industry_code),
-        "branch": view.office_name,
-        "external_ids": _drop_none({"ledger_account_no": [f"{int(view.source_id):09d}"],
-                                    "ledger_external_id": [view.external_id] if view.external_id else None}),
-    })
+    return _drop_none(
+        {
+            "name": view.fullname,
+            "uscc": view.uscc,
+            "phone": view.mobile,
+            "industry": _industry(view.industry_code),
+            "branch": view.office_name,
+            "external_ids": _drop_none(
+                {
+                    "ledger_account_no": [f"{int(view.source_id):09d}"],
+                    "ledger_external_id": [view.external_id] if view.external_id else None,
+                }
+            ),
+        }
+    )
 
 
 def canonical(data: dict[str, Any]) -> dict[str, Any]:
@@ -134,13 +185,20 @@ def canonical(data: dict[str, Any]) -> dict[str, Any]:
 
 def _ledger_raw(view: LedgerClientView) -> dict[str, Any]:
     day = view.activation_date
-    return {"id": int(view.source_id), "accountNo": f"{int(view.source_id):09d}", "externalId": view.external_id,
-            "status": {"id": 300, "code": "clientStatusType.active", "value": "Active"}, "active": True,
-            "activationDate": [day.year, day.month, day.day], "fullname": view.fullname,
-            "displayName": view.fullname, "mobileNo": view.mobile, "officeName": view.office_name,
-            "legalForm": {"id": 2, "code": "legalFormType.entity", "value": "ENTITY"},
-            "clientNonPersonDetails": {"incorpNumber": view.uscc,
-                                       "mainBusinessLine": {"name": view.industry_code or ""}}}
+    return {
+        "id": int(view.source_id),
+        "accountNo": f"{int(view.source_id):09d}",
+        "externalId": view.external_id,
+        "status": {"id": 300, "code": "clientStatusType.active", "value": "Active"},
+        "active": True,
+        "activationDate": [day.year, day.month, day.day],
+        "fullname": view.fullname,
+        "displayName": view.fullname,
+        "mobileNo": view.mobile,
+        "officeName": view.office_name,
+        "legalForm": {"id": 2, "code": "legalFormType.entity", "value": "ENTITY"},
+        "clientNonPersonDetails": {"incorpNumber": view.uscc, "mainBusinessLine": {"name": view.industry_code or ""}},
+    }
 
 
 def sources_of(company: Company, rng: random.Random, synced_at: datetime) -> list[Source]:
@@ -151,16 +209,37 @@ def sources_of(company: Company, rng: random.Random, synced_at: datetime) -> lis
 
     out: list[Source] = []
     if company.ledger is not None:
-        out.append(Source("ledger", company.ledger.source_id, _ledger_raw(company.ledger),
-                          canonical(ledger_data(company.ledger)), synced_at))
+        out.append(
+            Source(
+                "ledger",
+                company.ledger.source_id,
+                _ledger_raw(company.ledger),
+                canonical(ledger_data(company.ledger)),
+                synced_at,
+            )
+        )
     if company.zoho is not None:
-        out.append(Source("zoho", company.zoho.source_id, zoho_record(company.zoho, _ADMIN),
-                          canonical(crm_data(company.zoho)), company.zoho.modified_at.astimezone(UTC)))
+        out.append(
+            Source(
+                "zoho",
+                company.zoho.source_id,
+                zoho_record(company.zoho, _ADMIN),
+                canonical(crm_data(company.zoho)),
+                company.zoho.modified_at.astimezone(UTC),
+            )
+        )
     if company.fxiaoke is not None:
         directory = Directory(Employee("FSUID_ADMIN", "1000", "系统管理员", "admin@bank.example", "13900000000"))
         raw = fx_record(company.fxiaoke, directory.owner(company.fxiaoke.owner), rng, "uscc__c")
-        out.append(Source("fxiaoke", company.fxiaoke.source_id, raw, canonical(crm_data(company.fxiaoke)),
-                          company.fxiaoke.modified_at.astimezone(UTC)))
+        out.append(
+            Source(
+                "fxiaoke",
+                company.fxiaoke.source_id,
+                raw,
+                canonical(crm_data(company.fxiaoke)),
+                company.fxiaoke.modified_at.astimezone(UTC),
+            )
+        )
     return out
 
 
@@ -186,13 +265,23 @@ def golden_of(company: Company, sources: list[Source], client_id: int, now: date
         src, value, rule = _winner(name, candidates)
         data[name] = value
         others = [(s, v) for s, v in candidates if s is not src]
-        lineage.append({
-            "client_id": client_id, "field": name, "value": value, "source": src.connector,
-            "source_record_id": src.ref, "observed_at": src.observed_at, "rule": rule,
-            "competing": [{"source": s.connector, "record": s.ref, "value": v,
-                           "observed_at": s.observed_at.isoformat()} for s, v in others],
-            "source_hashes": {f"{s.connector}:{s.ref}": content_hash(v) for s, v in candidates},
-            "updated_at": now})
+        lineage.append(
+            {
+                "client_id": client_id,
+                "field": name,
+                "value": value,
+                "source": src.connector,
+                "source_record_id": src.ref,
+                "observed_at": src.observed_at,
+                "rule": rule,
+                "competing": [
+                    {"source": s.connector, "record": s.ref, "value": v, "observed_at": s.observed_at.isoformat()}
+                    for s, v in others
+                ],
+                "source_hashes": {f"{s.connector}:{s.ref}": content_hash(v) for s, v in candidates},
+                "updated_at": now,
+            }
+        )
     contacts: dict[str, dict[str, Any]] = {}
     for s in sources:
         for c in s.data.get("contacts", []):
@@ -204,7 +293,11 @@ def golden_of(company: Company, sources: list[Source], client_id: int, now: date
         data["aliases"] = aliases
     data["external_ids"] = {s.connector: [s.source_id] for s in sources}
     golden = canonical(data)
-    changes = _masked_changes({k: (None, v) for k, v in golden.items()
-                               if k not in ("external_ids", "preferences", "review_flags", "data_quality")
-                               and v not in ([], {})})
+    changes = _masked_changes(
+        {
+            k: (None, v)
+            for k, v in golden.items()
+            if k not in ("external_ids", "preferences", "review_flags", "data_quality") and v not in ([], {})
+        }
+    )
     return Golden(golden, normalize_company_name(golden["name"]).key or golden["name"], sources, lineage, changes)

@@ -60,12 +60,29 @@ ROOT = Path(__file__).resolve().parents[1]
 FRAGMENT = "科技"
 """Name fragment typed into a search box: in about one company name in ten."""
 PREFERRED = ("high", "open", "new", "pending", "failed", "structuring", "client.update", "zoho")
-GUESSED = {"clients": {"q": FRAGMENT, "segment": "high"}, "alerts": {"status": "new"},
-           "deadletters": {"status": "open"}, "review": {"status": "open"}, "approvals": {"status": "pending"},
-           "audit": {"action": "client.update"}, "runs": {"status": "partial"}, "segments": {"segment": "high"}}
+GUESSED = {
+    "clients": {"q": FRAGMENT, "segment": "high"},
+    "alerts": {"status": "new"},
+    "deadletters": {"status": "open"},
+    "review": {"status": "open"},
+    "approvals": {"status": "pending"},
+    "audit": {"action": "client.update"},
+    "runs": {"status": "partial"},
+    "segments": {"segment": "high"},
+}
 """Filters tried on a list page that shows no filter form (each page ignores arguments it does not know)."""
-TEXT_VALUES = {"q": FRAGMENT, "search": FRAGMENT, "name": FRAGMENT, "query": FRAGMENT, "keyword": FRAGMENT,
-               "actor": "alice", "action": "client.update", "uscc": "9111", "connector": "zoho", "kind": "match"}
+TEXT_VALUES = {
+    "q": FRAGMENT,
+    "search": FRAGMENT,
+    "name": FRAGMENT,
+    "query": FRAGMENT,
+    "keyword": FRAGMENT,
+    "actor": "alice",
+    "action": "client.update",
+    "uscc": "9111",
+    "connector": "zoho",
+    "kind": "match",
+}
 
 
 # --- stores ---------------------------------------------------------------------------------------------------
@@ -127,8 +144,10 @@ def prepare(clients: int, args: argparse.Namespace) -> Target:
     print(f"building the {clients:,}-client store, {args.jobs} worker process(es) …")
     built = console_data.build(store, clients, jobs=args.jobs)
     store.dispose()
-    print(f"built {clients:,} clients in {built.seconds:,.1f} s ({clients / built.seconds:,.0f} clients/s) "
-          f"({_where(target)}); " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
+    print(
+        f"built {clients:,} clients in {built.seconds:,.1f} s ({clients / built.seconds:,.0f} clients/s) "
+        f"({_where(target)}); " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items())
+    )
     return target
 
 
@@ -142,9 +161,16 @@ def _where(target: Target) -> str:
 
     engine = create_engine(target.url)
     with engine.connect() as conn:
-        size = conn.execute(text("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
-                                 "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
-                                 "AND c.relkind = 'r'")).scalar() or 0
+        size = (
+            conn.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                    "AND c.relkind = 'r'"
+                )
+            ).scalar()
+            or 0
+        )
     engine.dispose()
     return f"{target.url.split('@')[-1]}, {int(size) / 2**20:,.0f} MiB"
 
@@ -186,13 +212,20 @@ def start_server(target: Target) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMHUB_")}
     env["PYTHONWARNINGS"] = "ignore"
     log = (target.home / "console.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "console", "-c", str(target.config), "--port",
-                             str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=target.home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmhub.cli", "console", "-c", str(target.config), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=target.home,
+    )
     deadline = time.monotonic() + 120
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"crmhub console exited ({proc.returncode}): "
-                             f"{(target.home / 'console.log').read_text(errors='replace')[-2000:]}")
+            raise SystemExit(
+                f"crmhub console exited ({proc.returncode}): "
+                f"{(target.home / 'console.log').read_text(errors='replace')[-2000:]}"
+            )
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return Server(proc, f"http://127.0.0.1:{port}")
@@ -208,8 +241,15 @@ def login(base: str) -> httpx.Client:
     form = client.get("/login")
     nonce = re.search(r'name="_nonce" value="([^"]+)"', form.text)
     assert nonce, form.text[:300]
-    answer = client.post("/login", data={"_nonce": nonce.group(1), "username": console_data.BENCH_USER,
-                                         "password": console_data.PASSWORD, "next": "/"})
+    answer = client.post(
+        "/login",
+        data={
+            "_nonce": nonce.group(1),
+            "username": console_data.BENCH_USER,
+            "password": console_data.PASSWORD,
+            "next": "/",
+        },
+    )
     if answer.status_code != 303:
         raise SystemExit(f"login failed: {answer.status_code} {answer.text[:300]}")
     return client
@@ -237,8 +277,9 @@ class _Page(HTMLParser):
             self._form = {"method": a.get("method", "get").lower(), "fields": []}
             self.forms.append(self._form)
         elif tag == "input" and self._form is not None and a.get("name"):
-            self._form["fields"].append({"kind": a.get("type", "text").lower(), "name": a["name"],
-                                         "value": a.get("value", "")})
+            self._form["fields"].append(
+                {"kind": a.get("type", "text").lower(), "name": a["name"], "value": a.get("value", "")}
+            )
         elif tag == "select" and self._form is not None and a.get("name"):
             self._select = {"kind": "select", "name": a["name"], "options": []}
             self._form["fields"].append(self._select)
@@ -281,15 +322,24 @@ def filters_of(page: _Page) -> list[dict[str, str]]:
         visible = [f for f in form["fields"] if f["kind"] != "hidden"]
         if form["method"] != "get" or not visible:
             continue
-        hidden = {f["name"]: f["value"] for f in form["fields"]
-                  if f["kind"] == "hidden" and f["value"] and f["name"] != "page"}
+        hidden = {
+            f["name"]: f["value"]
+            for f in form["fields"]
+            if f["kind"] == "hidden" and f["value"] and f["name"] != "page"
+        }
         out: list[dict[str, str]] = []
         text = next((f for f in visible if f["kind"] in ("text", "search") and f["name"] in TEXT_VALUES), None)
         if text is not None:
             out.append({**hidden, text["name"]: TEXT_VALUES[text["name"]]})
         selects = [(f["name"], [o for o in f["options"] if o]) for f in visible if f["kind"] == "select"]
-        ranked = sorted(((next((i for i, o in enumerate(PREFERRED) if o in opts), len(PREFERRED)), name, opts)
-                         for name, opts in selects if opts), key=lambda t: t[0])
+        ranked = sorted(
+            (
+                (next((i for i, o in enumerate(PREFERRED) if o in opts), len(PREFERRED)), name, opts)
+                for name, opts in selects
+                if opts
+            ),
+            key=lambda t: t[0],
+        )
         if ranked:
             _, name, opts = ranked[0]
             out.append({**hidden, name: next((o for o in PREFERRED if o in opts), opts[0])})
@@ -350,37 +400,86 @@ def resolve_ids(target: Target) -> dict[str, list[tuple[str, str]]]:
     store = Store.open(target.url, var_dir=target.home / "var", migrate=False)
     out: dict[str, list[tuple[str, str]]] = {}
     with store.begin() as s:
+
         def middle(column: Any) -> str | None:
             total = s.scalar(select(func.count(column))) or 0
             found = s.scalar(select(column).order_by(column).offset(total // 2).limit(1))
             return None if found is None else str(found)
 
-        client = s.scalar(select(Alert.client_id).where(Alert.client_id >= target.clients // 2)
-                          .order_by(Alert.client_id).limit(1)) or middle(GoldenClient.id)
+        client = s.scalar(
+            select(Alert.client_id).where(Alert.client_id >= target.clients // 2).order_by(Alert.client_id).limit(1)
+        ) or middle(GoldenClient.id)
         out["client"] = [("client with an alert", str(client))]
         last_run = s.scalar(select(func.max(SyncRun.id)))
         out["run"] = [("full sync", "1"), ("latest run", str(last_run))]
-        for key, column in (("alert", Alert.id), ("review", ReviewItem.id), ("approval", Approval.id),
-                            ("deadletter", DeadLetter.id), ("audit", AuditLog.id), ("seq", AuditLog.seq),
-                            ("risk", RiskAssessmentRow.id)):
+        for key, column in (
+            ("alert", Alert.id),
+            ("review", ReviewItem.id),
+            ("approval", Approval.id),
+            ("deadletter", DeadLetter.id),
+            ("audit", AuditLog.id),
+            ("seq", AuditLog.seq),
+            ("risk", RiskAssessmentRow.id),
+        ):
             value = middle(column)
             out[key] = [("middle row", value)] if value is not None else []
     store.dispose()
-    out.update({"segment": [("high", "high")], "rating": [("BBB", "BBB")], "connector": [("zoho", "zoho")],
-                "stream": [("accounts", "accounts")], "kind": [("structuring", "structuring")],
-                "status": [("open", "open")], "operator": [("bench", console_data.BENCH_USER)],
-                "format": [("csv", "csv")], "lang": [("en", "en")]})
+    out.update(
+        {
+            "segment": [("high", "high")],
+            "rating": [("BBB", "BBB")],
+            "connector": [("zoho", "zoho")],
+            "stream": [("accounts", "accounts")],
+            "kind": [("structuring", "structuring")],
+            "status": [("open", "open")],
+            "operator": [("bench", console_data.BENCH_USER)],
+            "format": [("csv", "csv")],
+            "lang": [("en", "en")],
+        }
+    )
     return out
 
 
-_PARAM_KIND = {"client_id": "client", "cid": "client", "other_id": "client", "run_id": "run", "alert_id": "alert",
-               "item_id": "review", "review_id": "review", "approval_id": "approval", "dead_id": "deadletter",
-               "deadletter_id": "deadletter", "dl_id": "deadletter", "entry_id": "audit", "audit_id": "audit",
-               "seq": "seq", "assessment_id": "risk", "segment": "segment", "rating": "rating",
-               "connector": "connector", "stream": "stream", "kind": "kind", "status": "status", "name": "operator",
-               "user": "operator", "operator": "operator", "fmt": "format", "format": "format", "lang": "lang"}
-_AREA_KIND = {"clients": "client", "runs": "run", "alerts": "alert", "review": "review", "approvals": "approval",
-              "deadletters": "deadletter", "audit": "audit", "segments": "segment", "risk": "risk"}
+_PARAM_KIND = {
+    "client_id": "client",
+    "cid": "client",
+    "other_id": "client",
+    "run_id": "run",
+    "alert_id": "alert",
+    "item_id": "review",
+    "review_id": "review",
+    "approval_id": "approval",
+    "dead_id": "deadletter",
+    "deadletter_id": "deadletter",
+    "dl_id": "deadletter",
+    "entry_id": "audit",
+    "audit_id": "audit",
+    "seq": "seq",
+    "assessment_id": "risk",
+    "segment": "segment",
+    "rating": "rating",
+    "connector": "connector",
+    "stream": "stream",
+    "kind": "kind",
+    "status": "status",
+    "name": "operator",
+    "user": "operator",
+    "operator": "operator",
+    "fmt": "format",
+    "format": "format",
+    "lang": "lang",
+}
+_AREA_KIND = {
+    "clients": "client",
+    "runs": "run",
+    "alerts": "alert",
+    "review": "review",
+    "approvals": "approval",
+    "deadletters": "deadletter",
+    "audit": "audit",
+    "segments": "segment",
+    "risk": "risk",
+}
 
 
 def fill(path: str, ids: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str]] | None:
@@ -393,8 +492,11 @@ def fill(path: str, ids: dict[str, list[tuple[str, str]]]) -> list[tuple[str, st
         if not values:
             return None
         pattern = re.compile(r"\{" + re.escape(name) + r"(:[^}]*)?\}")
-        variants = [(f"{label}, {vlabel}".strip(", "), pattern.sub(value, p))
-                    for label, p in variants for vlabel, value in values]
+        variants = [
+            (f"{label}, {vlabel}".strip(", "), pattern.sub(value, p))
+            for label, p in variants
+            for vlabel, value in values
+        ]
     return variants
 
 
@@ -422,8 +524,18 @@ def measure(client: httpx.Client, case: Case, repeat: int, export_limit: float) 
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
     rows = parse(response.text).rows if "html" in response.headers.get("content-type", "") else 0
-    return Result(case.route, case.label, case.url, response.status_code, statistics.median(samples), p95, rows,
-                  len(response.content), case.budget, [round(x, 1) for x in samples])
+    return Result(
+        case.route,
+        case.label,
+        case.url,
+        response.status_code,
+        statistics.median(samples),
+        p95,
+        rows,
+        len(response.content),
+        case.budget,
+        [round(x, 1) for x in samples],
+    )
 
 
 def _measure_export(client: httpx.Client, case: Case, limit: float) -> Result:
@@ -445,8 +557,7 @@ class Walker:
     """Turns routes into requests, remembering every link the pages show (a drill-down that needs a query, like
     a run's records, is requested the way the page links to it)."""
 
-    def __init__(self, client: httpx.Client, anonymous: httpx.Client, ids: dict[str, list[tuple[str, str]]]
-                 ) -> None:
+    def __init__(self, client: httpx.Client, anonymous: httpx.Client, ids: dict[str, list[tuple[str, str]]]) -> None:
         self.client, self.anonymous, self.ids = client, anonymous, ids
         self.links: list[str] = []
 
@@ -524,8 +635,20 @@ def run_target(target: Target, repeat: int, export_limit: float) -> tuple[list[R
                 try:
                     results.append(measure(who, case, repeat, export_limit))
                 except httpx.HTTPError as exc:  # a crash or a timeout is a result too, not the end of the run
-                    results.append(Result(case.route, case.label, case.url, -1, 0.0, 0.0, 0, 0, case.budget,
-                                          error=f"{type(exc).__name__}: {exc}"[:200]))
+                    results.append(
+                        Result(
+                            case.route,
+                            case.label,
+                            case.url,
+                            -1,
+                            0.0,
+                            0.0,
+                            0,
+                            0,
+                            case.budget,
+                            error=f"{type(exc).__name__}: {exc}"[:200],
+                        )
+                    )
                 r = results[-1]
                 print(f"  {r.median_ms:8.1f} ms  {r.status}  {r.url}", flush=True)
         peak = server.peak_mib()
@@ -536,8 +659,10 @@ def run_target(target: Target, repeat: int, export_limit: float) -> tuple[list[R
 
 # --- report ---------------------------------------------------------------------------------------------------
 def print_table(main: list[Result], base: dict[str, Result], budget: float, clients: int, baseline: int) -> None:
-    head = (f"{'route':<26} {'query':<28} {'median':>8} {'p95':>8} {'rows':>5} {'bytes':>9} "
-            f"{'base med':>8} {'ratio':>6}  verdict")
+    head = (
+        f"{'route':<26} {'query':<28} {'median':>8} {'p95':>8} {'rows':>5} {'bytes':>9} "
+        f"{'base med':>8} {'ratio':>6}  verdict"
+    )
     print(f"\n{clients:,} clients (times in ms; ratio = median at {clients:,} / median at {baseline:,})")
     print(head)
     print("-" * len(head))
@@ -545,17 +670,24 @@ def print_table(main: list[Result], base: dict[str, Result], budget: float, clie
         b = base.get(_key(r))
         ratio = f"{r.median_ms / b.median_ms:6.1f}" if b and b.median_ms > 0 else "     —"
         if not r.budget:
-            verdict = "export (no budget)" if r.status == 200 else \
-                "export given up (--export-limit)" if r.status == 0 else f"export failed (HTTP {r.status})"
+            verdict = (
+                "export (no budget)"
+                if r.status == 200
+                else "export given up (--export-limit)"
+                if r.status == 0
+                else f"export failed (HTTP {r.status})"
+            )
         elif r.error:
             verdict = f"FAIL ({r.error})"
         elif r.status >= 400:
             verdict = f"FAIL (HTTP {r.status})"
         else:
             verdict = "PASS" if r.p95_ms < budget else "FAIL"
-        query = (r.label[:27] if len(r.label) <= 27 else r.label[:26] + "…")
-        print(f"{r.route:<26} {query:<28} {r.median_ms:8.1f} {r.p95_ms:8.1f} {r.rows:>5} {r.bytes:>9,} "
-              f"{(f'{b.median_ms:8.1f}' if b else '       —')} {ratio}  {verdict}")
+        query = r.label[:27] if len(r.label) <= 27 else r.label[:26] + "…"
+        print(
+            f"{r.route:<26} {query:<28} {r.median_ms:8.1f} {r.p95_ms:8.1f} {r.rows:>5} {r.bytes:>9,} "
+            f"{(f'{b.median_ms:8.1f}' if b else '       —')} {ratio}  {verdict}"
+        )
 
 
 def _key(r: Result) -> str:
@@ -590,20 +722,34 @@ def main() -> None:
     print_table(main_results, base, args.budget_ms, args.clients, args.baseline or 1)
     for n in sizes:
         peak = peaks[n]
-        print(f"console process peak RSS at {n:,} clients: {peak:,.0f} MiB" if peak else
-              f"console process peak RSS at {n:,} clients: unknown (no /proc)")
+        print(
+            f"console process peak RSS at {n:,} clients: {peak:,.0f} MiB"
+            if peak
+            else f"console process peak RSS at {n:,} clients: unknown (no /proc)"
+        )
     print(f"benchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     pages = [r for r in main_results if r.budget]
     failed = [r for r in pages if r.error or r.status >= 400 or r.p95_ms >= args.budget_ms]
     print(f"{len(pages) - len(failed)} of {len(pages)} page requests within {args.budget_ms:,.0f} ms (p95)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"clients": args.clients, "baseline": args.baseline,
-                                               "results": {n: [asdict(r) for r in rs] for n, rs in measured.items()},
-                                               "peak_mib": peaks}, indent=1), encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "clients": args.clients,
+                    "baseline": args.baseline,
+                    "results": {n: [asdict(r) for r in rs] for n, rs in measured.items()},
+                    "peak_mib": peaks,
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     if pages:
         worst = max(pages, key=lambda r: r.p95_ms)
-        print(f"slowest page: {worst.p95_ms:,.0f} ms p95, {worst.median_ms:,.0f} ms median "
-              f"(GET {worst.url}, {args.clients:,} clients)")
+        print(
+            f"slowest page: {worst.p95_ms:,.0f} ms p95, {worst.median_ms:,.0f} ms median "
+            f"(GET {worst.url}, {args.clients:,} clients)"
+        )
     else:
         print("slowest page: none measured")
 

@@ -93,8 +93,12 @@ def _serve(port: int, source: str, size: int, seed: int, info: Any) -> None:
     else:
         settings["generate"] = size
     app = build(SandboxOptions(base_url=f"http://127.0.0.1:{port}", world=world, seed=seed, settings=settings))
-    info.put({"records": app.simulator.stats()["records"],
-              "server_side_records_per_s": round(_server_side_speed(app.simulator))})
+    info.put(
+        {
+            "records": app.simulator.stats()["records"],
+            "server_side_records_per_s": round(_server_side_speed(app.simulator)),
+        }
+    )
     uvicorn.Server(server_config(app, "127.0.0.1", port)).run()
 
 
@@ -103,16 +107,23 @@ def _server_side_speed(sim: Any) -> float:
     n, after, t0 = 0, "", time.perf_counter()
     while True:
         filters = [{"field_name": "_id", "operator": "GT", "field_values": [after]}] if after else []
-        data = {"dataObjectApiName": "AccountObj", "find_explicit_total_num": False,
-                "search_query_info": {"limit": PAGE, "offset": 0, "filters": filters,
-                                      "orders": [{"fieldName": "_id", "isAsc": True}]}}
+        data = {
+            "dataObjectApiName": "AccountObj",
+            "find_explicit_total_num": False,
+            "search_query_info": {
+                "limit": PAGE,
+                "offset": 0,
+                "filters": filters,
+                "orders": [{"fieldName": "_id", "isAsc": True}],
+            },
+        }
         page = sim.query(data, {})
         ids = page.count(b'"_id":"')
         n += ids
         if ids < PAGE:
             return n / (time.perf_counter() - t0)
         start = page.rfind(b'"_id":"') + 7
-        after = page[start:page.index(b'"', start)].decode()
+        after = page[start : page.index(b'"', start)].decode()
 
 
 def start_simulator(source: str, size: int, seed: int) -> tuple[mp.Process, str, dict[str, Any]]:
@@ -138,17 +149,37 @@ async def bare_loop(url: str) -> int:
     """The same scan as the connector, as plain httpx + json: token, then _id keyset pages."""
     creds = default_settings()
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        tok = (await http.post("/cgi/corpAccessToken/get/V2", json={
-            "appId": creds["app_id"], "appSecret": creds["app_secret"],
-            "permanentCode": creds["permanent_code"]})).json()
-        auth = {"corpAccessToken": tok["corpAccessToken"], "corpId": tok["corpId"],
-                "currentOpenUserId": creds["current_open_user_id"]}
+        tok = (
+            await http.post(
+                "/cgi/corpAccessToken/get/V2",
+                json={
+                    "appId": creds["app_id"],
+                    "appSecret": creds["app_secret"],
+                    "permanentCode": creds["permanent_code"],
+                },
+            )
+        ).json()
+        auth = {
+            "corpAccessToken": tok["corpAccessToken"],
+            "corpId": tok["corpId"],
+            "currentOpenUserId": creds["current_open_user_id"],
+        }
         n, after = 0, ""
         while True:
             filters = [{"field_name": "_id", "operator": "GT", "field_values": [after]}] if after else []
-            body = {**auth, "data": {"dataObjectApiName": "AccountObj", "find_explicit_total_num": False,
-                                     "search_query_info": {"limit": PAGE, "offset": 0, "filters": filters,
-                                                           "orders": [{"fieldName": "_id", "isAsc": True}]}}}
+            body = {
+                **auth,
+                "data": {
+                    "dataObjectApiName": "AccountObj",
+                    "find_explicit_total_num": False,
+                    "search_query_info": {
+                        "limit": PAGE,
+                        "offset": 0,
+                        "filters": filters,
+                        "orders": [{"fieldName": "_id", "isAsc": True}],
+                    },
+                },
+            }
             answer = await http.post("/cgi/crm/v2/data/query", json=body)
             rows = json.loads(answer.content.decode())["data"]["dataList"]
             n += len(rows)
@@ -158,8 +189,15 @@ async def bare_loop(url: str) -> int:
 
 
 async def connector_pull(url: str, sink: Sink, window: float, calls: int) -> tuple[int, dict[str, float]]:
-    cfg = FxiaokeConfig.model_validate({"plugin": "fxiaoke", "base_url": url, "window_seconds": window,
-                                        "calls_per_window": calls, **default_settings()})
+    cfg = FxiaokeConfig.model_validate(
+        {
+            "plugin": "fxiaoke",
+            "base_url": url,
+            "window_seconds": window,
+            "calls_per_window": calls,
+            **default_settings(),
+        }
+    )
     async with FxiaokeConnector(cfg, PluginContext(name="fxiaoke")) as conn:
         n = 0
         async for page in conn.pull("accounts", None):
@@ -181,13 +219,22 @@ def rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", choices=("world", "generated"), default="world",
-                        help="world = crmhub.sandbox.world.World (its Fenxiang views); generated = fakeworld views")
-    parser.add_argument("--clients", type=int, default=240_000,
-                        help="World size (about 42 %% of the World's companies have a Fenxiang account)")
+    parser.add_argument(
+        "--source",
+        choices=("world", "generated"),
+        default="world",
+        help="world = crmhub.sandbox.world.World (its Fenxiang views); generated = fakeworld views",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=240_000,
+        help="World size (about 42 %% of the World's companies have a Fenxiang account)",
+    )
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts for --source generated")
-    parser.add_argument("--scale", type=float, default=10.0,
-                        help="divide Fenxiang's 20 s window by this on both sides (1 = real time)")
+    parser.add_argument(
+        "--scale", type=float, default=10.0, help="divide Fenxiang's 20 s window by this on both sides (1 = real time)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sink", default=None, help="module:factory returning a sink (default: count only)")
     args = parser.parse_args(argv)
@@ -209,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = PAGE * CALLS / window
     result = {
         "source": f"{args.source} ({size:,} {'clients' if args.source == 'world' else 'accounts'}), "
-                  f"simulator ready in {setup_s:.0f} s",
+        f"simulator ready in {setup_s:.0f} s",
         "accounts": bare_n,
         "window": f"{CALLS} calls / {window:g} s per path (Fenxiang's {CALLS} / {WINDOW:g} s scaled {args.scale:g}x "
-                  "on both sides)",
+        "on both sides)",
         "simulator_server_side_records_per_s": info["server_side_records_per_s"],
         "simulator_bare_httpx_records_per_s": round(bare_n / bare_s),
         "connector_unpaced_records_per_s": round(free_n / free_s),
@@ -221,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         "ceiling_records_per_s": round(ceiling),
         "connector_paced_vs_ceiling": round((paced_n / paced_s) / ceiling, 3),
         "real_time_equivalent": f"{round(PAGE * CALLS / WINDOW)} records/s ceiling → "
-                                f"{bare_n / (PAGE * CALLS / WINDOW) / 60:.1f} min for {bare_n:,} "
-                                "accounts at the real limit",
+        f"{bare_n / (PAGE * CALLS / WINDOW) / 60:.1f} min for {bare_n:,} "
+        "accounts at the real limit",
         "peak_rss_mib": round(peak, 1),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "rss_growth_mib": round(peak - baseline, 1),

@@ -45,8 +45,10 @@ async def _pull_all(engine: Any) -> list[tuple[str, Any, list[Any]]]:
             cls = engine.registry.connectors[cfg.plugin]
             conn = await stack.enter_async_context(cls(cfg, PluginContext(name=name, token_cache=None)))
             wanted = cfg.streams
-            for spec in sorted((s for s in conn.streams if wanted is None or s.name in wanted),
-                               key=lambda s: STREAM_ORDER.get(s.kind, 9)):
+            for spec in sorted(
+                (s for s in conn.streams if wanted is None or s.name in wanted),
+                key=lambda s: STREAM_ORDER.get(s.kind, 9),
+            ):
                 pages = [page async for page in conn.pull(spec.name, None)]
                 out.append((name, spec, pages))
     return out
@@ -90,8 +92,10 @@ def _store_pass(store: Any, streams: list[tuple[str, Any, list[Any]]], label: st
         read += stats.read
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - wall0
-    print(f"{label:<8} {read:>8} records  {cpu:7.2f} s CPU  {wall:7.2f} s wall  "
-          f"{cpu / max(read, 1) * 1e6:7.1f} µs CPU/record")
+    print(
+        f"{label:<8} {read:>8} records  {cpu:7.2f} s CPU  {wall:7.2f} s wall  "
+        f"{cpu / max(read, 1) * 1e6:7.1f} µs CPU/record"
+    )
     for key, secs in per_stream.items():
         n = sum(len(p.records) for c, sp, pages in streams if f"{c}/{sp.name}" == key for p in pages)
         print(f"           {key:<28} {n:>8} records {secs / max(n, 1) * 1e6:8.1f} µs/record")
@@ -147,8 +151,10 @@ def _sync(sandbox: Any, workdir: Path, ledger: list[str] | None) -> None:
     marks = [*clock.marks, ("end", end)]
     read = records_read(report)
     cpu = {name: marks[i + 1][1] - t for i, (name, t) in enumerate(marks[:-1])}
-    print(f"sync: {read} records read, status {report.status}; CPU per phase: "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items()))
+    print(
+        f"sync: {read} records read, status {report.status}; CPU per phase: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items())
+    )
     print(f"sync: ingest {cpu.get('ingest', 0) / max(read, 1) * 1e6:.1f} µs CPU/record read (pull + map + store)")
 
 
@@ -159,10 +165,17 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=50.0)
     parser.add_argument("--url", default=None, help="scratch store (default: a fresh SQLite file)")
     parser.add_argument("--sync", action="store_true", help="also run a full sync and print ingest CPU/record")
-    parser.add_argument("--with-transactions", action="store_true",
-                        help="also pull the ledger's transactions (~70 per company; else clients, accounts, loans)")
-    parser.add_argument("--pages", type=Path, default=None,
-                        help="pickle of the pulled pages: read if it exists (no simulators started), else written")
+    parser.add_argument(
+        "--with-transactions",
+        action="store_true",
+        help="also pull the ledger's transactions (~70 per company; else clients, accounts, loans)",
+    )
+    parser.add_argument(
+        "--pages",
+        type=Path,
+        default=None,
+        help="pickle of the pulled pages: read if it exists (no simulators started), else written",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the store passes here")
     args = parser.parse_args()
     print(env_note())
@@ -183,8 +196,10 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # the pulled pages live all run: keep the collector from re-scanning them at every store pass
     try:
-        print(f"{sum(len(p.records) for _, _, ps in streams for p in ps)} records in "
-              f"{sum(len(ps) for _, _, ps in streams)} pages")
+        print(
+            f"{sum(len(p.records) for _, _, ps in streams for p in ps)} records in "
+            f"{sum(len(ps) for _, _, ps in streams)} pages"
+        )
         url = args.url or f"sqlite:///{(workdir / 'ingest.db').resolve()}"
         store = _fresh_store(url)
         print(f"store: {store.dialect}")
@@ -203,6 +218,7 @@ def main() -> None:
     finally:
         if sandbox is not None:
             sandbox.stop()
+
 
 if __name__ == "__main__":
     main()

@@ -42,18 +42,29 @@ def main(argv: list[str] | None = None) -> int:
         lines = write_mt940(path, statements=args.statements, lines_per_statement=args.lines)
         size = path.stat().st_size / 2**20
         store = Store.open(args.url or f"sqlite:///{Path(tmp) / 'bench.db'}")
-        print(f"file: {size:.1f} MiB, {args.statements} statements, {lines:,} lines; "
-              f"RSS before import {_peak_mib():.0f} MiB")
+        print(
+            f"file: {size:.1f} MiB, {args.statements} statements, {lines:,} lines; "
+            f"RSS before import {_peak_mib():.0f} MiB"
+        )
         try:
             for name in ("first import", "re-import"):
                 started = time.perf_counter()
                 results = import_file(store, path, read_statements)
                 elapsed = time.perf_counter() - started
                 statuses = sorted({r.status for r in results})
-                print(json.dumps({"pass": name, "records": sum(r.entries for r in results),
-                                  "inserted": sum(r.inserted for r in results), "statuses": statuses,
-                                  "seconds": round(elapsed, 1), "records_per_s": round(lines / elapsed),
-                                  "peak_rss_mib": round(_peak_mib())}))
+                print(
+                    json.dumps(
+                        {
+                            "pass": name,
+                            "records": sum(r.entries for r in results),
+                            "inserted": sum(r.inserted for r in results),
+                            "statuses": statuses,
+                            "seconds": round(elapsed, 1),
+                            "records_per_s": round(lines / elapsed),
+                            "peak_rss_mib": round(_peak_mib()),
+                        }
+                    )
+                )
         finally:
             store.dispose()
     return 0

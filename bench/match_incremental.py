@@ -55,11 +55,21 @@ def _run(engine: Any, label: str) -> dict[str, Any]:
     engine.progress = progress
     report, wall, cpu = run_timed(engine)
     progress.close()
-    row = {"run": label, "status": report.status, "records_read": records_read(report), "wall_s": round(wall, 2),
-           "cpu_s": round(cpu, 2), "peak_mib": round(peak_mib(), 1), "phase_cpu_s": progress.cpu,
-           "phase_wall_s": report.phases, "linked": report.totals.records_linked}
-    print(f"{label:<10} read {row['records_read']:>7}  wall {wall:7.1f} s  CPU {cpu:7.1f} s  "
-          f"peak {row['peak_mib']} MiB\n           phase CPU {progress.cpu}\n           phase wall {report.phases}")
+    row = {
+        "run": label,
+        "status": report.status,
+        "records_read": records_read(report),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "peak_mib": round(peak_mib(), 1),
+        "phase_cpu_s": progress.cpu,
+        "phase_wall_s": report.phases,
+        "linked": report.totals.records_linked,
+    }
+    print(
+        f"{label:<10} read {row['records_read']:>7}  wall {wall:7.1f} s  CPU {cpu:7.1f} s  "
+        f"peak {row['peak_mib']} MiB\n           phase CPU {progress.cpu}\n           phase wall {report.phases}"
+    )
     return row
 
 
@@ -76,8 +86,10 @@ def one_size(clients: int, seed: int, speed: float, share: float, out: Any) -> N
         row["changed_in_simulators"] = changed
         rows.append(row)
         full, incr = rows[0]["phase_cpu_s"], row["phase_cpu_s"]
-        print(f"after {changed} changes: match CPU {incr.get('match', 0):.2f} s incremental vs "
-              f"{full.get('match', 0):.2f} s full; run CPU {row['cpu_s'] / rows[0]['cpu_s']:.1%} of the full run")
+        print(
+            f"after {changed} changes: match CPU {incr.get('match', 0):.2f} s incremental vs "
+            f"{full.get('match', 0):.2f} s full; run CPU {row['cpu_s'] / rows[0]['cpu_s']:.1%} of the full run"
+        )
         out.put(rows)
     finally:
         sandbox.stop()

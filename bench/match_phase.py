@@ -59,27 +59,54 @@ def step(db: str) -> None:
             if not batch:
                 break
             resolver.link_batch(s, batch)
-    print(json.dumps({"cpu_s": round(time.process_time() - cpu, 2), "wall_s": round(time.monotonic() - wall, 2),
-                      "peak_mib": round(_rss_mib(), 1), "added_mib": round(_rss_mib() - before, 1),
-                      "linked": sum(resolver.linked.values()), "created": sum(resolver.created.values())}))
+    print(
+        json.dumps(
+            {
+                "cpu_s": round(time.process_time() - cpu, 2),
+                "wall_s": round(time.monotonic() - wall, 2),
+                "peak_mib": round(_rss_mib(), 1),
+                "added_mib": round(_rss_mib() - before, 1),
+                "linked": sum(resolver.linked.values()),
+                "created": sum(resolver.created.values()),
+            }
+        )
+    )
 
 
 def _data(record: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": record.name.original, "phone": record.phone,
-                            "uscc": record.uscc or record.uscc_invalid}
+    data: dict[str, Any] = {
+        "name": record.name.original,
+        "phone": record.phone,
+        "uscc": record.uscc or record.uscc_invalid,
+    }
     if record.region_code:
         data["registered_address"] = {"division_code": record.region_code}
     if record.legal_rep:
-        data["legal_representative"] = {"name": record.legal_rep,
-                                        "phone": record.other_phones[0] if record.other_phones else None}
+        data["legal_representative"] = {
+            "name": record.legal_rep,
+            "phone": record.other_phones[0] if record.other_phones else None,
+        }
     return data
 
 
 def _rows(records: list[Any], start: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    return [{"connector": r.system, "stream": "accounts", "source_id": f"{r.ref}#{start + i}", "kind": "client",
-             "raw": {}, "data": _data(r), "content_hash": str(start + i), "first_seen_at": now, "last_seen_at": now,
-             "deleted": False, "dirty": True} for i, r in enumerate(records)]
+    return [
+        {
+            "connector": r.system,
+            "stream": "accounts",
+            "source_id": f"{r.ref}#{start + i}",
+            "kind": "client",
+            "raw": {},
+            "data": _data(r),
+            "content_hash": str(start + i),
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "deleted": False,
+            "dirty": True,
+        }
+        for i, r in enumerate(records)
+    ]
 
 
 def prepare(db: Path, size: int, seed: int) -> tuple[list[Any], dict[str, int]]:
@@ -97,7 +124,7 @@ def prepare(db: Path, size: int, seed: int) -> tuple[list[Any], dict[str, int]]:
     store = Store.open(f"sqlite:///{db}")
     with store.begin() as s:
         for i in range(0, len(records), 5000):
-            s.execute(insert(SourceRecord), _rows(records[i:i + 5000], i))
+            s.execute(insert(SourceRecord), _rows(records[i : i + 5000], i))
     store.dispose()
     return records, truth
 
@@ -115,8 +142,10 @@ def change(db: Path, records: list[Any], share: float, seed: int) -> int:
     picked = rng.sample(range(len(records)), n)
     with store.begin() as s:
         table = SourceRecord.__table__
-        s.execute(update(table).where(table.c.id == bindparam("b_id")).values(data=bindparam("b_data"), dirty=True),
-                  [{"b_id": i + 1, "b_data": {**_data(records[i]), "phone": f"0755-{8000000 + i}"}} for i in picked])
+        s.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(data=bindparam("b_data"), dirty=True),
+            [{"b_id": i + 1, "b_data": {**_data(records[i]), "phone": f"0755-{8000000 + i}"}} for i in picked],
+        )
         extra = [records[i] for i in rng.sample(range(len(records)), max(1, n // 5))]
         s.execute(insert(SourceRecord), _rows(extra, 10_000_000))
     store.dispose()
@@ -127,8 +156,9 @@ def _run_step(db: Path, src: str | None) -> dict[str, Any]:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = f"{src}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    out = subprocess.run([sys.executable, __file__, "--step", str(db)], env=env, check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--step", str(db)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
@@ -150,8 +180,9 @@ def _quality(db: Path, truth: dict[str, int]) -> str:
     clusters: dict[int, list[str]] = {}
     refs: dict[str, int] = {}
     with sqlite3.connect(db) as conn:
-        for source_id, client_id in conn.execute("SELECT s.source_id, x.client_id FROM xref x JOIN source_record s "
-                                                 "ON s.id = x.source_record_id"):
+        for source_id, client_id in conn.execute(
+            "SELECT s.source_id, x.client_id FROM xref x JOIN source_record s ON s.id = x.source_record_id"
+        ):
             clusters.setdefault(client_id, []).append(source_id)
             refs[source_id] = truth[source_id.split("#")[0]]
     q = pairwise_quality(clusters.values(), refs)
@@ -175,8 +206,10 @@ def main() -> None:
     work.mkdir(parents=True)
     template = work / "template.db"
     records, truth = prepare(template, args.records, args.seed)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"{len(records)} client records")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+        f"{len(records)} client records"
+    )
     variants = {"stored index (this checkout)": None}
     if args.old_src:
         variants = {"old (--old-src)": args.old_src, **variants}
@@ -189,8 +222,7 @@ def main() -> None:
         incr = _run_step(db, src)
         quality = _quality(db, truth)
         results[label] = {"full": full, "incremental": incr, "changed": changed, "quality": quality, "db": db}
-        print(f"{label:<30} full: {full}\n{'':<30} incremental ({changed} changed or new): {incr}\n"
-              f"{'':<30} {quality}")
+        print(f"{label:<30} full: {full}\n{'':<30} incremental ({changed} changed or new): {incr}\n{'':<30} {quality}")
     if len(results) == 2:
         a, b = (_decisions(r["db"]) for r in results.values())
         print(f"same links: {a[0] == b[0]} ({len(a[0])} records), same review pairs: {a[1] == b[1]} ({len(a[1])})")

@@ -105,28 +105,45 @@ def main() -> None:
         return
     rows: list[dict[str, Any]] = []
     print(f"source: {source}, seed {args.seed}, max_block {args.max_block or BlockingConfig().max_block}")
-    header = (f"{'records':>8} {'build s':>8} {'match s':>8} {'cpu s':>7} {'rec/s':>8} {'peak MiB':>9} "
-              f"{'index MiB':>9} {'pairs':>9} {'pairs/rec':>9} {'oversized':>9} {'precision':>9} {'recall':>7} "
-              f"{'review':>7}")
+    header = (
+        f"{'records':>8} {'build s':>8} {'match s':>8} {'cpu s':>7} {'rec/s':>8} {'peak MiB':>9} "
+        f"{'index MiB':>9} {'pairs':>9} {'pairs/rec':>9} {'oversized':>9} {'precision':>9} {'recall':>7} "
+        f"{'review':>7}"
+    )
     print(header)
     for size in (int(s) for s in args.sizes.split(",")):
         out = subprocess.run(
-            [sys.executable, __file__, "--source", source, "--seed", str(args.seed), "--child", str(size),
-             *(["--max-block", str(args.max_block)] if args.max_block else [])],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--source",
+                source,
+                "--seed",
+                str(args.seed),
+                "--child",
+                str(size),
+                *(["--max-block", str(args.max_block)] if args.max_block else []),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{row['records']:>8} {row['build_s']:>8.1f} {row['match_s']:>8.2f} {row['cpu_s']:>7.2f} "
-              f"{row['records_per_s']:>8.0f} "
-              f"{row['peak_rss_mib']:>9.0f} {row['matcher_mib']:>9.0f} {row['pairs']:>9} "
-              f"{row['pairs'] / row['records']:>9.1f} {row['oversized']:>9} {row['precision']:>9.4f} "
-              f"{row['recall']:>7.4f} {row['review']:>7}")
+        print(
+            f"{row['records']:>8} {row['build_s']:>8.1f} {row['match_s']:>8.2f} {row['cpu_s']:>7.2f} "
+            f"{row['records_per_s']:>8.0f} "
+            f"{row['peak_rss_mib']:>9.0f} {row['matcher_mib']:>9.0f} {row['pairs']:>9} "
+            f"{row['pairs'] / row['records']:>9.1f} {row['oversized']:>9} {row['precision']:>9.4f} "
+            f"{row['recall']:>7.4f} {row['review']:>7}"
+        )
     if len(rows) >= 2:
         small, large = rows[0], rows[-1]
-        print(f"{large['records']}/{small['records']} records ({large['records'] / small['records']:.1f}x): "
-              f"wall time {large['match_s'] / small['match_s']:.1f}x, CPU time {large['cpu_s'] / small['cpu_s']:.1f}x, "
-              f"candidate pairs {large['pairs'] / small['pairs']:.1f}x")
+        print(
+            f"{large['records']}/{small['records']} records ({large['records'] / small['records']:.1f}x): "
+            f"wall time {large['match_s'] / small['match_s']:.1f}x, CPU time {large['cpu_s'] / small['cpu_s']:.1f}x, "
+            f"candidate pairs {large['pairs'] / small['pairs']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def replicate(base: int, factor: int) -> None:
     con = sqlite3.connect(dst)
     g_off = 10 ** len(str(con.execute("SELECT max(id) FROM golden_client").fetchone()[0]))
     s_off = 10 ** len(str(con.execute("SELECT max(id) FROM source_record").fetchone()[0]))
-    tables = {t: ([c[1] for c in con.execute(f"PRAGMA table_info({t})")], con.execute(f"SELECT * FROM {t}").fetchall())
-              for t in ("golden_client", "source_record", "xref")}
+    tables = {
+        t: ([c[1] for c in con.execute(f"PRAGMA table_info({t})")], con.execute(f"SELECT * FROM {t}").fetchall())
+        for t in ("golden_client", "source_record", "xref")
+    }
     for k in range(1, factor):
         mapping: dict[str, str] = {}
 
@@ -115,6 +117,7 @@ def replicate(base: int, factor: int) -> None:
                     body = _PREFIXES[k - 1] + code[2:17]
                     mapping[code] = body + uscc_mod.check_character(body) if uscc_mod.is_valid(code) else code
                 return mapping[code]
+
             return _TOKEN.sub(one, text) if isinstance(text, str) else text
 
         for table, (cols, rows) in tables.items():
@@ -164,8 +167,9 @@ def merge_only(size: int, repeat: int) -> dict[str, Any]:
         shutil.copyfile(snapshot, db)
         store = Store.open(f"sqlite:///{db}", migrate=False)
         with store.begin() as s:
-            goldens = int(s.scalar(select(func.count()).select_from(GoldenClient)
-                                   .where(GoldenClient.needs_merge.is_(True))) or 0)
+            goldens = int(
+                s.scalar(select(func.count()).select_from(GoldenClient).where(GoldenClient.needs_merge.is_(True))) or 0
+            )
         doc = tomllib.loads((ROOT / f"sandbox_{size}.toml").read_text(encoding="utf-8"))
         doc["store"] = {"url": f"sqlite:///{db}"}
         doc.pop("channels", None)
@@ -183,10 +187,16 @@ def merge_only(size: int, repeat: int) -> dict[str, Any]:
         store.dispose()
         best = spent if best is None else min(best, spent)
     assert best is not None
-    row = {"size": size, "goldens": goldens, "merge_cpu_s": round(best, 3),
-           "us_per_golden": round(best / max(goldens, 1) * 1e6, 1)}
-    print(f"merge {size:>7} companies: {goldens} golden clients, {best:.2f} s CPU (best of {repeat}), "
-          f"{row['us_per_golden']} µs per golden client")
+    row = {
+        "size": size,
+        "goldens": goldens,
+        "merge_cpu_s": round(best, 3),
+        "us_per_golden": round(best / max(goldens, 1) * 1e6, 1),
+    }
+    print(
+        f"merge {size:>7} companies: {goldens} golden clients, {best:.2f} s CPU (best of {repeat}), "
+        f"{row['us_per_golden']} µs per golden client"
+    )
     return row
 
 
@@ -197,8 +207,12 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=50.0, help="simulator rate windows shortened (build only)")
     parser.add_argument("--build", action="store_true", help="sync the world up to merge and keep a snapshot")
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--replicate", type=int, metavar="FACTOR",
-                        help="make snapshot_<size×FACTOR> from snapshot_<size> (first --sizes) by copying companies")
+    parser.add_argument(
+        "--replicate",
+        type=int,
+        metavar="FACTOR",
+        help="make snapshot_<size×FACTOR> from snapshot_<size> (first --sizes) by copying companies",
+    )
     args = parser.parse_args()
     print(env_note())
     ROOT.mkdir(parents=True, exist_ok=True)
@@ -212,8 +226,10 @@ def main() -> None:
     rows = [merge_only(size, args.repeat) for size in args.sizes]
     if len(rows) >= 2:
         small, large = rows[0], rows[-1]
-        print(f"merge growth: {large['merge_cpu_s'] / max(small['merge_cpu_s'], 1e-9):.1f}× CPU for "
-              f"{large['goldens'] / max(small['goldens'], 1):.1f}× golden clients")
+        print(
+            f"merge growth: {large['merge_cpu_s'] / max(small['merge_cpu_s'], 1e-9):.1f}× CPU for "
+            f"{large['goldens'] / max(small['goldens'], 1):.1f}× golden clients"
+        )
     print(json.dumps(rows), file=sys.stderr)
 
 

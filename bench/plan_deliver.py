@@ -54,23 +54,62 @@ def build(url: str, n: int) -> Any:
             goldens, records, xrefs = [], [], []
             for i in ids:
                 name = f"北京星河第{i}科技有限公司"
-                data = {"name": name, "uscc": _uscc(i), "phone": f"010-6{i % 10_000_000:07d}",
-                        "industry": {"code": "I65", "name_zh": "软件和信息技术服务业",
-                                     "name_en": "Software and information technology services"},
-                        "registered_address": {"country": "CN", "province": "北京市", "city": "北京市",
-                                               "district": "海淀区", "street": f"中关村大街{i}号"},
-                        "company_type": "有限责任公司", "employees": i % 900}
-                goldens.append({"id": i, "name": name, "data": data, "needs_plan": True, "needs_merge": False,
-                                "needs_risk": False, "status": "active", "version": 1, "created_at": now,
-                                "updated_at": now})
+                data = {
+                    "name": name,
+                    "uscc": _uscc(i),
+                    "phone": f"010-6{i % 10_000_000:07d}",
+                    "industry": {
+                        "code": "I65",
+                        "name_zh": "软件和信息技术服务业",
+                        "name_en": "Software and information technology services",
+                    },
+                    "registered_address": {
+                        "country": "CN",
+                        "province": "北京市",
+                        "city": "北京市",
+                        "district": "海淀区",
+                        "street": f"中关村大街{i}号",
+                    },
+                    "company_type": "有限责任公司",
+                    "employees": i % 900,
+                }
+                goldens.append(
+                    {
+                        "id": i,
+                        "name": name,
+                        "data": data,
+                        "needs_plan": True,
+                        "needs_merge": False,
+                        "needs_risk": False,
+                        "status": "active",
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
                 crm = {k: v for k, v in data.items() if k != "uscc" or i % 2 == 0}  # odd ones lack the USCC
                 if i % 4 == 1:
                     crm["phone"] = "010-00000000"  # and half of those an old phone
-                for rid, connector, stream, snap in ((2 * i - 1, "zoho", "accounts", crm),
-                                                     (2 * i, "ledger", "clients", data)):
-                    records.append({"id": rid, "connector": connector, "stream": stream, "source_id": f"S{rid}",
-                                    "kind": "client", "raw": {}, "data": snap, "content_hash": f"h{rid}",
-                                    "first_seen_at": now, "last_seen_at": now, "deleted": False, "dirty": False})
+                for rid, connector, stream, snap in (
+                    (2 * i - 1, "zoho", "accounts", crm),
+                    (2 * i, "ledger", "clients", data),
+                ):
+                    records.append(
+                        {
+                            "id": rid,
+                            "connector": connector,
+                            "stream": stream,
+                            "source_id": f"S{rid}",
+                            "kind": "client",
+                            "raw": {},
+                            "data": snap,
+                            "content_hash": f"h{rid}",
+                            "first_seen_at": now,
+                            "last_seen_at": now,
+                            "deleted": False,
+                            "dirty": False,
+                        }
+                    )
                     xrefs.append({"source_record_id": rid, "client_id": i, "method": "uscc", "linked_at": now})
             s.execute(insert(GoldenClient), goldens)
             s.execute(insert(SourceRecord), records)
@@ -121,8 +160,17 @@ def plan_phase(store: Any, report: Any, uow: Any, crm: Crm) -> Any:
         ctx = RunContext(report, uow, {"zoho": crm})
         engine = object.__new__(SyncEngine)
         return lambda: engine._plan(ctx)
-    ctx = RunContext(None, None, store, report, uow, {"zoho": crm}, None, None,  # type: ignore[arg-type]
-                     lambda events: None)
+    ctx = RunContext(
+        None,
+        None,
+        store,
+        report,
+        uow,
+        {"zoho": crm},
+        None,
+        None,  # type: ignore[arg-type]
+        lambda events: None,
+    )
     return lambda: PlanPhase().work(ctx).apply(report)
 
 
@@ -158,13 +206,22 @@ def one_size(url: str, n: int) -> dict[str, Any]:
     query_plans = {kind: explain(store, *captured) for kind, captured in seen.items()}
     store.dispose()
     planned = report.totals.planned_writes
-    row = {"clients": n, "planned": planned, "confirmed": stats.confirmed, "plan_cpu_s": round(plan_cpu, 2),
-           "plan_wall_s": round(plan_wall, 2), "deliver_cpu_s": round(deliver_cpu, 2),
-           "deliver_wall_s": round(deliver_wall, 2)}
-    print(f"{store.dialect:<10} {n:>7} clients (built in {built:5.1f} s)  plan {plan_cpu:7.2f} s CPU "
-          f"({plan_wall:7.2f} s wall, {plan_cpu / n * 1e6:6.0f} µs/client, {planned} writes)  "
-          f"deliver {deliver_cpu:7.2f} s CPU ({deliver_wall:7.2f} s wall, "
-          f"{deliver_cpu / max(stats.confirmed, 1) * 1e6:6.0f} µs/write, {stats.confirmed} confirmed)", flush=True)
+    row = {
+        "clients": n,
+        "planned": planned,
+        "confirmed": stats.confirmed,
+        "plan_cpu_s": round(plan_cpu, 2),
+        "plan_wall_s": round(plan_wall, 2),
+        "deliver_cpu_s": round(deliver_cpu, 2),
+        "deliver_wall_s": round(deliver_wall, 2),
+    }
+    print(
+        f"{store.dialect:<10} {n:>7} clients (built in {built:5.1f} s)  plan {plan_cpu:7.2f} s CPU "
+        f"({plan_wall:7.2f} s wall, {plan_cpu / n * 1e6:6.0f} µs/client, {planned} writes)  "
+        f"deliver {deliver_cpu:7.2f} s CPU ({deliver_wall:7.2f} s wall, "
+        f"{deliver_cpu / max(stats.confirmed, 1) * 1e6:6.0f} µs/write, {stats.confirmed} confirmed)",
+        flush=True,
+    )
     for kind, query_plan in query_plans.items():
         print(f"{'':<10} {kind}: {query_plan[:400]}", flush=True)
     return row
@@ -184,14 +241,19 @@ def growth(rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
-    parser.add_argument("--pg", help="also run on this PostgreSQL database (in a scratch schema, dropped after; "
-                                     "the server's CPU is not in the figures)")
+    parser.add_argument(
+        "--pg",
+        help="also run on this PostgreSQL database (in a scratch schema, dropped after; "
+        "the server's CPU is not in the figures)",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="run on PostgreSQL only")
     args = parser.parse_args()
     import crmhub
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-          f"crmhub from {Path(crmhub.__file__).parent}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
+        f"crmhub from {Path(crmhub.__file__).parent}"
+    )
     rows = []
     for n in [] if args.no_sqlite else args.sizes:
         workdir = Path(tempfile.mkdtemp(prefix="crmhub-bench-plan-"))

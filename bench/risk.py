@@ -76,22 +76,37 @@ def generate(db: str, clients: int, transactions: int, seed: int) -> dict[str, A
 
     def flush(force: bool = False) -> None:
         for sql, rows in (
-            ("INSERT INTO golden_client (id, uscc, name, name_key, status, data, version, needs_merge, needs_risk, "
-             "needs_plan, created_at, updated_at) VALUES (?, ?, ?, NULL, 'active', ?, 1, 0, 1, 0, ?, ?)", goldens),
-            ("INSERT INTO source_record (id, connector, stream, source_id, kind, raw, data, content_hash, "
-             "first_seen_at, last_seen_at, deleted, dirty) VALUES (?, 'ledger', 'clients', ?, 'client', '{}', "
-             "'{}', 'h', ?, ?, 0, 0)", sources),
+            (
+                "INSERT INTO golden_client (id, uscc, name, name_key, status, data, version, needs_merge, needs_risk, "
+                "needs_plan, created_at, updated_at) VALUES (?, ?, ?, NULL, 'active', ?, 1, 0, 1, 0, ?, ?)",
+                goldens,
+            ),
+            (
+                "INSERT INTO source_record (id, connector, stream, source_id, kind, raw, data, content_hash, "
+                "first_seen_at, last_seen_at, deleted, dirty) VALUES (?, 'ledger', 'clients', ?, 'client', '{}', "
+                "'{}', 'h', ?, ?, 0, 0)",
+                sources,
+            ),
             ("INSERT INTO xref (source_record_id, client_id, method, linked_at) VALUES (?, ?, 'uscc', ?)", xrefs),
-            ("INSERT INTO ledger_account (connector, source_id, client_source_id, account_no, currency, "
-             "balance_minor, sub_status, allow_overdraft, overdraft_limit_minor, data, content_hash, updated_at) "
-             "VALUES ('ledger', ?, ?, ?, 'CNY', ?, 'none', 0, NULL, ?, 'h', ?)", accounts),
-            ("INSERT INTO credit_facility (connector, source_id, client_source_id, currency, principal_minor, "
-             "outstanding_minor, days_past_due, classification, status, data, content_hash, updated_at) "
-             "VALUES ('ledger', ?, ?, 'CNY', ?, ?, ?, ?, 'active', '{}', 'h', ?)", loans),
-            ("INSERT INTO ledger_transaction (connector, source_id, account_source_id, client_source_id, "
-             "booking_date, value_date, amount_minor, currency, direction, kind, is_cash, cross_border, "
-             "counterparty_account, counterparty_name, reversed, is_manual, content_hash) "
-             "VALUES ('ledger', ?, ?, ?, ?, ?, ?, 'CNY', ?, ?, ?, 0, ?, ?, ?, 0, 'h')", txs),
+            (
+                "INSERT INTO ledger_account (connector, source_id, client_source_id, account_no, currency, "
+                "balance_minor, sub_status, allow_overdraft, overdraft_limit_minor, data, content_hash, updated_at) "
+                "VALUES ('ledger', ?, ?, ?, 'CNY', ?, 'none', 0, NULL, ?, 'h', ?)",
+                accounts,
+            ),
+            (
+                "INSERT INTO credit_facility (connector, source_id, client_source_id, currency, principal_minor, "
+                "outstanding_minor, days_past_due, classification, status, data, content_hash, updated_at) "
+                "VALUES ('ledger', ?, ?, 'CNY', ?, ?, ?, ?, 'active', '{}', 'h', ?)",
+                loans,
+            ),
+            (
+                "INSERT INTO ledger_transaction (connector, source_id, account_source_id, client_source_id, "
+                "booking_date, value_date, amount_minor, currency, direction, kind, is_cash, cross_border, "
+                "counterparty_account, counterparty_name, reversed, is_manual, content_hash) "
+                "VALUES ('ledger', ?, ?, ?, ?, ?, ?, 'CNY', ?, ?, ?, 0, ?, ?, ?, 0, 'h')",
+                txs,
+            ),
         ):
             if rows and (force or len(rows) >= CHUNK):
                 con.executemany(sql, rows)
@@ -101,10 +116,16 @@ def generate(db: str, clients: int, transactions: int, seed: int) -> dict[str, A
     for n in range(1, clients + 1):
         cid = f"C{n:08d}"
         code = uscc_mod.make("91310000", f"{n:08d}")
-        data = {"name": f"基准客户{n}有限公司", "uscc": code, "industry": {"code": rng.choice(sections)},
-                "established_on": (TODAY - timedelta(days=rng.randrange(200, 9000))).isoformat(),
-                "registered_capital": {"amount": str(rng.choice((500_000, 3_000_000, 10_000_000, 50_000_000))),
-                                       "currency": "CNY"}}
+        data = {
+            "name": f"基准客户{n}有限公司",
+            "uscc": code,
+            "industry": {"code": rng.choice(sections)},
+            "established_on": (TODAY - timedelta(days=rng.randrange(200, 9000))).isoformat(),
+            "registered_capital": {
+                "amount": str(rng.choice((500_000, 3_000_000, 10_000_000, 50_000_000))),
+                "currency": "CNY",
+            },
+        }
         goldens.append((n, code, data["name"], json.dumps(data, ensure_ascii=False), STAMP, STAMP))
         sources.append((n, cid, STAMP, STAMP))
         xrefs.append((n, n, STAMP))
@@ -141,18 +162,33 @@ def generate(db: str, clients: int, transactions: int, seed: int) -> dict[str, A
                 day = days[d]
                 if not rev:
                     net += amount if credit else -amount
-                txs.append((f"{tx_id:010d}", aid, cid, day, day, amount, "credit" if credit else "debit",
-                            ("deposit" if credit else "withdrawal") if cash else "transfer", int(cash),
-                            None if cash else f"6222{tx_id % 10**12:012d}", None if cash else cp, int(rev)))
+                txs.append(
+                    (
+                        f"{tx_id:010d}",
+                        aid,
+                        cid,
+                        day,
+                        day,
+                        amount,
+                        "credit" if credit else "debit",
+                        ("deposit" if credit else "withdrawal") if cash else "transfer",
+                        int(cash),
+                        None if cash else f"6222{tx_id % 10**12:012d}",
+                        None if cash else cp,
+                        int(rev),
+                    )
+                )
             counts["transactions"] += len(rows)
             opening = rng.randrange(50_000_00, 2_000_000_00)
-            accounts.append((aid, cid, f"6222{n:08d}{a:04d}", opening + net,
-                             json.dumps({"opened_on": "2015-01-05"}), STAMP))
+            accounts.append(
+                (aid, cid, f"6222{n:08d}{a:04d}", opening + net, json.dumps({"opened_on": "2015-01-05"}), STAMP)
+            )
             counts["accounts"] += 1
         if rng.random() < 0.25:
             dpd = rng.choice((0, 0, 0, 0, 0, 0, 15, 45, 120, 400))
             cls = ("pass", "special_mention", "substandard", "doubtful", "loss")[
-                0 if dpd == 0 else 1 if dpd <= 90 else 2 if dpd <= 270 else 3 if dpd <= 360 else 4]
+                0 if dpd == 0 else 1 if dpd <= 90 else 2 if dpd <= 270 else 3 if dpd <= 360 else 4
+            ]
             principal = rng.randrange(500_000_00, 20_000_000_00)
             loans.append((f"{cid}-L", cid, principal, principal * 3 // 4, dpd, cls, STAMP))
             counts["loans"] += 1
@@ -182,8 +218,12 @@ def baseline(db: str) -> tuple[int, float]:
     """One bare aggregate pass over every transaction (rows, seconds)."""
     con = sqlite3.connect(db)
     t = time.monotonic()
-    rows = sum(n for _, n, _ in con.execute(
-        "SELECT client_source_id, COUNT(*), SUM(amount_minor) FROM ledger_transaction GROUP BY client_source_id"))
+    rows = sum(
+        n
+        for _, n, _ in con.execute(
+            "SELECT client_source_id, COUNT(*), SUM(amount_minor) FROM ledger_transaction GROUP BY client_source_id"
+        )
+    )
     seconds = time.monotonic() - t
     con.close()
     return rows, seconds
@@ -222,10 +262,18 @@ def run_assess(db: str, batch: int, samples: int) -> dict[str, Any]:
     outcome = assess(store, settings, registry, all=True, fire=False, progress=progress)
     seconds = time.monotonic() - started
     store.dispose()
-    return {"clients": clients, "transactions": transactions, "seconds": round(seconds, 1),
-            "clients_per_s": round(clients / seconds), "transactions_per_s": round(transactions / seconds),
-            "rss_before_mib": round(before, 1), "peak_mib": round(_peak_mib(), 1), "rss_trace": trace,
-            "assessed": outcome.assessed, "alerts": outcome.alerts_raised}
+    return {
+        "clients": clients,
+        "transactions": transactions,
+        "seconds": round(seconds, 1),
+        "clients_per_s": round(clients / seconds),
+        "transactions_per_s": round(transactions / seconds),
+        "rss_before_mib": round(before, 1),
+        "peak_mib": round(_peak_mib(), 1),
+        "rss_trace": trace,
+        "assessed": outcome.assessed,
+        "alerts": outcome.alerts_raised,
+    }
 
 
 def _in_child(fn: Any, *args: Any) -> Any:
@@ -240,28 +288,39 @@ def main() -> None:
     ap.add_argument("--db", default="/tmp/crmhub-risk-bench.db")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--skip-generate", action="store_true",
-                    help="Reuse the book already in --db (its assessments and alerts are cleared first).")
+    ap.add_argument(
+        "--skip-generate",
+        action="store_true",
+        help="Reuse the book already in --db (its assessments and alerts are cleared first).",
+    )
     args = ap.parse_args()
     if not args.skip_generate:
-        print(f"generating {args.clients:,} clients / {args.transactions:,} transactions into {args.db} …",
-              file=sys.stderr)
+        print(
+            f"generating {args.clients:,} clients / {args.transactions:,} transactions into {args.db} …",
+            file=sys.stderr,
+        )
         g = _in_child(generate, args.db, args.clients, args.transactions, args.seed)
         rate = g["transactions"] / g["seconds"]
-        print(f"generate: {g['transactions']:,} transactions, {g['accounts']:,} accounts, {g['loans']:,} loans, "
-              f"{g['planted']:,} planted patterns in {g['seconds']} s ({rate:,.0f} rows/s), peak {g['peak_mib']} MiB")
+        print(
+            f"generate: {g['transactions']:,} transactions, {g['accounts']:,} accounts, {g['loans']:,} loans, "
+            f"{g['planted']:,} planted patterns in {g['seconds']} s ({rate:,.0f} rows/s), peak {g['peak_mib']} MiB"
+        )
     else:
         reset(args.db)
     rows, base_s = baseline(args.db)
     print(f"baseline: one GROUP BY pass over {rows:,} transactions in {base_s:.1f} s ({rows / base_s:,.0f}/s)")
     r = _in_child(run_assess, args.db, args.batch, 10)
-    print(f"assess:   {r['clients']:,} clients, {r['transactions']:,} transactions in {r['seconds']} s — "
-          f"{r['clients_per_s']:,} clients/s, {r['transactions_per_s']:,} transactions/s "
-          f"({r['transactions_per_s'] / (rows / base_s):.2f}× the bare pass), {r['assessed']:,} assessments, "
-          f"{r['alerts']:,} alerts")
+    print(
+        f"assess:   {r['clients']:,} clients, {r['transactions']:,} transactions in {r['seconds']} s — "
+        f"{r['clients_per_s']:,} clients/s, {r['transactions_per_s']:,} transactions/s "
+        f"({r['transactions_per_s'] / (rows / base_s):.2f}× the bare pass), {r['assessed']:,} assessments, "
+        f"{r['alerts']:,} alerts"
+    )
     trace = ", ".join(f"{c:,}: {m}" for c, m in r["rss_trace"])
-    print(f"memory:   RSS {r['rss_before_mib']} MiB before the first batch, peak {r['peak_mib']} MiB; "
-          f"along the run (clients: MiB) {trace}")
+    print(
+        f"memory:   RSS {r['rss_before_mib']} MiB before the first batch, peak {r['peak_mib']} MiB; "
+        f"along the run (clients: MiB) {trace}"
+    )
 
 
 if __name__ == "__main__":

@@ -62,11 +62,18 @@ def run_phase(db: str, batch: int, profile: int) -> dict[str, Any]:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(profile)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
     con = sqlite3.connect(db)
-    new, size = con.execute("SELECT count(*), coalesce(avg(length(CAST(data AS BLOB))), 0) FROM risk_assessment "
-                            "WHERE id > ?", (last_id,)).fetchone()
+    new, size = con.execute(
+        "SELECT count(*), coalesce(avg(length(CAST(data AS BLOB))), 0) FROM risk_assessment WHERE id > ?", (last_id,)
+    ).fetchone()
     con.close()
-    return {"clients": clients, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-            "us_per_client": round(cpu / max(clients, 1) * 1e6), "stored": new, "bytes_per_row": round(size)}
+    return {
+        "clients": clients,
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "us_per_client": round(cpu / max(clients, 1) * 1e6),
+        "stored": new,
+        "bytes_per_row": round(size),
+    }
 
 
 def _report() -> Any:
@@ -86,15 +93,19 @@ def main() -> None:
     args = ap.parse_args()
     reset(args.db)
     first = run_phase(args.db, args.batch, args.profile)
-    print(f"risk phase: {first['clients']:,} clients in {first['cpu_s']} s CPU ({first['us_per_client']} µs/client), "
-          f"{first['wall_s']} s wall; {first['stored']:,} assessments stored, {first['bytes_per_row']:,} bytes each")
+    print(
+        f"risk phase: {first['clients']:,} clients in {first['cpu_s']} s CPU ({first['us_per_client']} µs/client), "
+        f"{first['wall_s']} s wall; {first['stored']:,} assessments stored, {first['bytes_per_row']:,} bytes each"
+    )
     if args.rerun:
         con = sqlite3.connect(args.db, isolation_level=None)
         con.execute("UPDATE golden_client SET needs_risk = 1")
         con.close()
         again = run_phase(args.db, args.batch, 0)
-        print(f"rerun:      {again['clients']:,} clients in {again['cpu_s']} s CPU ({again['us_per_client']} "
-              f"µs/client), {again['wall_s']} s wall; {again['stored']:,} assessments stored")
+        print(
+            f"rerun:      {again['clients']:,} clients in {again['cpu_s']} s CPU ({again['us_per_client']} "
+            f"µs/client), {again['wall_s']} s wall; {again['stored']:,} assessments stored"
+        )
 
 
 if __name__ == "__main__":

@@ -32,16 +32,26 @@ def _pull_pages(sandbox: Sandbox, pages: int) -> dict[str, int]:
     if zoho:
         api = str(zoho.get("api_url") or zoho.get("accounts_url")).rstrip("/")
         with httpx.Client(timeout=120) as client:
-            tok = client.post(f"{zoho['accounts_url'].rstrip('/')}/oauth/v2/token",
-                              data={"grant_type": "refresh_token", "client_id": zoho["client_id"],
-                                    "client_secret": zoho["client_secret"],
-                                    "refresh_token": zoho["refresh_token"]}).json()["access_token"]
+            tok = client.post(
+                f"{zoho['accounts_url'].rstrip('/')}/oauth/v2/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": zoho["client_id"],
+                    "client_secret": zoho["client_secret"],
+                    "refresh_token": zoho["refresh_token"],
+                },
+            ).json()["access_token"]
             headers = {"Authorization": f"Zoho-oauthtoken {tok}"}
             n = 0
             token = None
             for _ in range(pages):
-                params = {"fields": "Account_Name,USCC,Phone", "per_page": 200, "sort_by": "Modified_Time",
-                          "sort_order": "asc", **({"page_token": token} if token else {})}
+                params = {
+                    "fields": "Account_Name,USCC,Phone",
+                    "per_page": 200,
+                    "sort_by": "Modified_Time",
+                    "sort_order": "asc",
+                    **({"page_token": token} if token else {}),
+                }
                 body = client.get(f"{api}/crm/v8/Accounts", params=params, headers=headers).json()
                 n += len(body.get("data", []))
                 token = body.get("info", {}).get("next_page_token")
@@ -58,9 +68,13 @@ def one(clients: int, seed: int, ledger_detail: bool, pages: int) -> dict[str, o
     start_s = time.monotonic() - started
     try:
         pid = sandbox.proc.pid
-        row: dict[str, object] = {"clients": clients, "ledger_detail": ledger_detail, "start_s": round(start_s, 1),
-                                  "start_cpu_s": round(proc_cpu_seconds(pid), 1),
-                                  "peak_mib_started": round(proc_peak_mib(pid), 1)}
+        row: dict[str, object] = {
+            "clients": clients,
+            "ledger_detail": ledger_detail,
+            "start_s": round(start_s, 1),
+            "start_cpu_s": round(proc_cpu_seconds(pid), 1),
+            "peak_mib_started": round(proc_peak_mib(pid), 1),
+        }
         if pages:
             t = time.monotonic()
             row["pulled"] = _pull_pages(sandbox, pages)
@@ -70,9 +84,11 @@ def one(clients: int, seed: int, ledger_detail: bool, pages: int) -> dict[str, o
     finally:
         sandbox.stop()
     per = float(row["peak_mib_started"]) * 1024 / max(clients, 1)  # type: ignore[arg-type]
-    print(f"{clients:>9,} companies  start {start_s:7.1f} s wall {row['start_cpu_s']:>7} s CPU  "
-          f"peak RSS {row['peak_mib_started']:>8} MiB ({per:.2f} KiB/company)"
-          + (f"  after {pages} pages: peak {row['peak_mib_after_pull']} MiB" if pages else ""))
+    print(
+        f"{clients:>9,} companies  start {start_s:7.1f} s wall {row['start_cpu_s']:>7} s CPU  "
+        f"peak RSS {row['peak_mib_started']:>8} MiB ({per:.2f} KiB/company)"
+        + (f"  after {pages} pages: peak {row['peak_mib_after_pull']} MiB" if pages else "")
+    )
     return row
 
 

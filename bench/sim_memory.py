@@ -35,17 +35,23 @@ def _status_mib(field: str) -> float:
 def _fxiaoke(world: World, lazy_min: int) -> tuple[Any, Any]:
     from crmhub_fxiaoke.simulator.service import FxiaokeSimulator
 
-    sim = FxiaokeSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, seed=3,
-                                          settings={"lazy_world_min": lazy_min}))
+    sim = FxiaokeSimulator(
+        SandboxOptions(base_url="http://127.0.0.1:1", world=world, seed=3, settings={"lazy_world_min": lazy_min})
+    )
 
     def page(offset: int) -> int:
         table = sim.tables["AccountObj"]
         start = min(offset, max(0, len(table.by_lmt) - 1))
         lmt = table.by_lmt[start][0]
-        sqi = {"limit": 100, "offset": 0, "orders": [{"fieldName": "last_modified_time", "isAsc": True}],
-               "filters": [{"field_name": "last_modified_time", "operator": "GTE", "field_values": [lmt]}]}
-        body = sim.query({"dataObjectApiName": "AccountObj", "search_query_info": sqi,
-                          "find_explicit_total_num": False}, {})
+        sqi = {
+            "limit": 100,
+            "offset": 0,
+            "orders": [{"fieldName": "last_modified_time", "isAsc": True}],
+            "filters": [{"field_name": "last_modified_time", "operator": "GTE", "field_values": [lmt]}],
+        }
+        body = sim.query(
+            {"dataObjectApiName": "AccountObj", "search_query_info": sqi, "find_explicit_total_num": False}, {}
+        )
         return len(json.loads(body)["dataList"])
 
     return sim, page
@@ -55,12 +61,15 @@ def _ledger(world: World, detail: str, lazy_min: int) -> tuple[Any, Any]:
     from crmhub_ledger.sandbox import build, render
 
     setting: bool | str = {"loans": "loans", "clients": False, "full": True}[detail]
-    sim = build(SandboxOptions(base_url="http://127.0.0.1:1", world=world, seed=3,
-                               settings={"detail": setting, "lazy_world_min": lazy_min})).simulator
+    sim = build(
+        SandboxOptions(
+            base_url="http://127.0.0.1:1", world=world, seed=3, settings={"detail": setting, "lazy_world_min": lazy_min}
+        )
+    ).simulator
     order = sim.loan_order if detail != "clients" else sim.client_order
 
     def page(offset: int) -> int:
-        ids = order[offset:offset + 100]
+        ids = order[offset : offset + 100]
         if detail == "clients":
             return len(json.dumps([render.client(sim, sim.clients[i], details=True) for i in ids]))
         return len(json.dumps([render.loan(sim, sim.loans[i], set(), full=False) for i in ids]))
@@ -88,11 +97,16 @@ def main() -> None:
         sim, page = _ledger(world, args.ledger_detail, args.lazy_min)
     cpu_load, wall_load = time.process_time() - cpu0, time.monotonic() - wall0
     gc.collect()
-    row: dict[str, Any] = {"system": args.system, "clients": args.clients, "lazy_min": args.lazy_min,
-                           "records": {k: len(t) for k, t in sim.tables.items()},
-                           "start_cpu_s": round(cpu_load, 1), "start_wall_s": round(wall_load, 1),
-                           "held_mib": round(_status_mib("VmRSS") - rss0, 1),
-                           "peak_mib": round(_status_mib("VmHWM"), 1)}
+    row: dict[str, Any] = {
+        "system": args.system,
+        "clients": args.clients,
+        "lazy_min": args.lazy_min,
+        "records": {k: len(t) for k, t in sim.tables.items()},
+        "start_cpu_s": round(cpu_load, 1),
+        "start_wall_s": round(wall_load, 1),
+        "held_mib": round(_status_mib("VmRSS") - rss0, 1),
+        "peak_mib": round(_status_mib("VmHWM"), 1),
+    }
     n = sim.page_rows if args.system == "ledger" else len(sim.tables["AccountObj"])
     cpu1, rows = time.process_time(), 0
     for i in range(args.pages):
@@ -101,9 +115,12 @@ def main() -> None:
     row["page_cpu_ms"] = round((time.process_time() - cpu1) * 1000 / max(1, args.pages), 1)
     row["peak_mib_after_pages"] = round(_status_mib("VmHWM"), 1)
     label = (f"detail={args.ledger_detail} " if args.system == "ledger" else "") + f"lazy_min={args.lazy_min:,}"
-    print(f"{args.system} {args.clients:,} companies {label}: start {cpu_load:.1f} s CPU, "
-          f"held {row['held_mib']} MiB, peak {row['peak_mib']} MiB; {args.pages} pages of 100: "
-          f"{row['page_cpu_ms']} ms CPU/page", flush=True)
+    print(
+        f"{args.system} {args.clients:,} companies {label}: start {cpu_load:.1f} s CPU, "
+        f"held {row['held_mib']} MiB, peak {row['peak_mib']} MiB; {args.pages} pages of 100: "
+        f"{row['page_cpu_ms']} ms CPU/page",
+        flush=True,
+    )
     print(json.dumps(row))
 
 

@@ -84,8 +84,9 @@ def ledger_streams_for(with_transactions: bool) -> tuple[list[str] | None, bool 
     return ["clients", "loans"], "loans"
 
 
-def start_sandbox(workdir: Path, clients: int, seed: int, speed: float, ledger_detail: bool | str = True,
-                  quiet: bool = False) -> Sandbox:
+def start_sandbox(
+    workdir: Path, clients: int, seed: int, speed: float, ledger_detail: bool | str = True, quiet: bool = False
+) -> Sandbox:
     """Start the simulators over a world of ``clients`` companies and wait until they listen.
 
     ``ledger_detail``: True (accounts, transactions, loans), ``"loans"`` (clients and loans) or False (clients)."""
@@ -94,21 +95,43 @@ def start_sandbox(workdir: Path, clients: int, seed: int, speed: float, ledger_d
     workdir.mkdir(parents=True)
     base = _free_base()
     config = workdir / "sandbox.toml"
-    proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "sandbox", "serve", "--clients", str(clients),
-                             "--seed", str(seed), "--port-base", str(base), "--write-config", str(config),
-                             "--speed", str(speed),
-                             *([] if ledger_detail is True else
-                               ["--set", f"core_ledger.detail={'loans' if ledger_detail == 'loans' else 'false'}"])],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmhub.cli",
+            "sandbox",
+            "serve",
+            "--clients",
+            str(clients),
+            "--seed",
+            str(seed),
+            "--port-base",
+            str(base),
+            "--write-config",
+            str(config),
+            "--speed",
+            str(speed),
+            *(
+                []
+                if ledger_detail is True
+                else ["--set", f"core_ledger.detail={'loans' if ledger_detail == 'loans' else 'false'}"]
+            ),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started = time.monotonic()
     while not config.exists():
         if proc.poll() is not None:
             raise SystemExit("the sandbox failed to start")
         time.sleep(0.5)
     if not quiet:
-        print(f"simulators ready in {time.monotonic() - started:.1f} s (world of {clients} companies, seed {seed}"
-              f"{'' if speed == 1 else f', rate windows sped up {speed:g}×'}); sandbox CPU "
-              f"{proc_cpu_seconds(proc.pid):.1f} s, peak RSS {proc_peak_mib(proc.pid):.0f} MiB")
+        print(
+            f"simulators ready in {time.monotonic() - started:.1f} s (world of {clients} companies, seed {seed}"
+            f"{'' if speed == 1 else f', rate windows sped up {speed:g}×'}); sandbox CPU "
+            f"{proc_cpu_seconds(proc.pid):.1f} s, peak RSS {proc_peak_mib(proc.pid):.0f} MiB"
+        )
     return Sandbox(proc, config, base)
 
 
@@ -152,8 +175,9 @@ def speed_label(speed: float) -> str:
     return "" if speed == 1 else f"sped up {speed:g}×"
 
 
-def engine_for(sandbox: Sandbox, workdir: Path, connectors: list[str] | None,
-               ledger_streams: list[str] | None = None) -> Any:
+def engine_for(
+    sandbox: Sandbox, workdir: Path, connectors: list[str] | None, ledger_streams: list[str] | None = None
+) -> Any:
     """A SyncEngine over a fresh SQLite store for the sandbox's connectors (channels left out)."""
     warnings.simplefilter("ignore")
     from crmhub import plugins
@@ -216,26 +240,36 @@ def describe(label: str, run: Timed, speed: float = 1.0) -> dict[str, Any]:
     sped = speed_label(speed)
     label = f"{label} [{sped}]" if sped else label
     row: dict[str, Any] = {
-        "run": label, "speed": speed, "real_limits": speed == 1, "status": report.status, "records_read": read,
-        "wall_s": round(run.wall, 2), "cpu_s": round(run.cpu, 2),
+        "run": label,
+        "speed": speed,
+        "real_limits": speed == 1,
+        "status": report.status,
+        "records_read": read,
+        "wall_s": round(run.wall, 2),
+        "cpu_s": round(run.cpu, 2),
         "cpu_us_per_record": round(run.cpu / read * 1e6, 1) if read else None,
-        "records_per_s": round(read / run.wall, 1) if run.wall else None, "peak_mib": round(peak_mib(), 1),
+        "records_per_s": round(read / run.wall, 1) if run.wall else None,
+        "peak_mib": round(peak_mib(), 1),
         "phases": report.phases,
         "phase_cpu_s": {k: round(v, 3) for k, v in run.phase_cpu.items()},
         "phase_wall_s": {k: round(v, 3) for k, v in run.phase_wall.items()},
         "phase_cpu_us_per_record": {k: round(v / read * 1e6, 1) for k, v in run.phase_cpu.items()} if read else {},
         "simulators_cpu_s": round(run.sim_cpu, 2),
-        "golden_created": report.totals.clients_created, "golden_updated": report.totals.clients_updated,
+        "golden_created": report.totals.clients_created,
+        "golden_updated": report.totals.clients_updated,
         "written_back": report.totals.written_back,
     }
-    print(f"{label}: {report.status}, {read:,} records read, {run.wall:.1f} s wall, engine {run.cpu:.1f} s CPU "
-          f"({row['cpu_us_per_record']} µs/record), {row['records_per_s']} rec/s, peak {row['peak_mib']} MiB")
+    print(
+        f"{label}: {report.status}, {read:,} records read, {run.wall:.1f} s wall, engine {run.cpu:.1f} s CPU "
+        f"({row['cpu_us_per_record']} µs/record), {row['records_per_s']} rec/s, peak {row['peak_mib']} MiB"
+    )
     print(f"  {'phase':<9} {'wall s':>9} {'CPU s':>9} {'CPU µs/rec':>11}")
     for name, cpu in run.phase_cpu.items():
         per = f"{cpu / read * 1e6:11.1f}" if read else f"{'-':>11}"
         print(f"  {name:<9} {run.phase_wall.get(name, 0.0):9.2f} {cpu:9.2f} {per}")
-    print(f"  {'total':<9} {run.wall:9.2f} {run.cpu:9.2f} "
-          + (f"{run.cpu / read * 1e6:11.1f}" if read else f"{'-':>11}"))
+    print(
+        f"  {'total':<9} {run.wall:9.2f} {run.cpu:9.2f} " + (f"{run.cpu / read * 1e6:11.1f}" if read else f"{'-':>11}")
+    )
     print(f"  simulators (sandbox process, not in the figures above): {run.sim_cpu:.1f} s CPU")
     return row
 
@@ -292,8 +326,12 @@ def bare_zoho_loop(sandbox: Sandbox, db_path: Path) -> dict[str, Any]:
             fields = ",".join(mapper.read_fields(stream))
             page_token = None
             while True:
-                params: dict[str, Any] = {"fields": fields, "per_page": 200, "sort_by": "Modified_Time",
-                                          "sort_order": "asc"}
+                params: dict[str, Any] = {
+                    "fields": fields,
+                    "per_page": 200,
+                    "sort_by": "Modified_Time",
+                    "sort_order": "asc",
+                }
                 if page_token:
                     params["page_token"] = page_token
                 answer = client.get(f"/crm/v8/{module}", params=params)

@@ -38,8 +38,9 @@ from sync_common import (
 )
 
 
-def one_size(clients: int, seed: int, speed: float, with_transactions: bool, connectors: list[str] | None,
-             out: Any) -> None:
+def one_size(
+    clients: int, seed: int, speed: float, with_transactions: bool, connectors: list[str] | None, out: Any
+) -> None:
     """Run in a fresh process so each size's peak memory is its own."""
     workdir = Path(f"var/bench/sync_full_{clients}")
     streams, detail = ledger_streams_for(with_transactions)
@@ -53,16 +54,22 @@ def one_size(clients: int, seed: int, speed: float, with_transactions: bool, con
             read = records_read(run.report)
             sync_rate = read / run.wall if run.wall else 0.0
             bare_rate = bare["records"] / bare["seconds"] if bare["seconds"] else 0.0
-            row["bare_loop"] = {"records": bare["records"], "wall_s": round(bare["seconds"], 2),
-                                "cpu_s": round(bare["cpu_s"], 2), "records_per_s": round(bare_rate, 1)}
+            row["bare_loop"] = {
+                "records": bare["records"],
+                "wall_s": round(bare["seconds"], 2),
+                "cpu_s": round(bare["cpu_s"], 2),
+                "records_per_s": round(bare_rate, 1),
+            }
             row["ratio_to_bare_loop"] = round(sync_rate / bare_rate, 4) if bare_rate else None
             sped = speed_label(speed)
-            print(f"bare httpx → SQLite loop over the same pages: {bare['records']:,} records in "
-                  f"{bare['seconds']:.1f} s ({bare_rate:,.0f} rec/s, {bare['cpu_s']:.1f} s CPU); "
-                  f"the Zoho-only sync reached {sync_rate:,.0f} rec/s = {row['ratio_to_bare_loop']}× the bare loop"
-                  + (f" [{sped}]" if sped else "")
-                  + " (the bare loop runs second: records the sync read are still in the simulator's render cache, "
-                    "up to 20,000 of them, so the ratio is a lower bound)")
+            print(
+                f"bare httpx → SQLite loop over the same pages: {bare['records']:,} records in "
+                f"{bare['seconds']:.1f} s ({bare_rate:,.0f} rec/s, {bare['cpu_s']:.1f} s CPU); "
+                f"the Zoho-only sync reached {sync_rate:,.0f} rec/s = {row['ratio_to_bare_loop']}× the bare loop"
+                + (f" [{sped}]" if sped else "")
+                + " (the bare loop runs second: records the sync read are still in the simulator's render cache, "
+                "up to 20,000 of them, so the ratio is a lower bound)"
+            )
         out.put(row)
     finally:
         sandbox.stop()
@@ -72,20 +79,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="shorten the simulators' rate windows N× (default 1: the real limits)")
-    parser.add_argument("--connectors", nargs="+", default=None,
-                        help="only these connectors (zoho, fxiaoke, ledger); 'zoho' alone adds the bare-loop ratio")
-    parser.add_argument("--with-transactions", action="store_true",
-                        help="also serve and pull the ledger's savings accounts and transactions")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="shorten the simulators' rate windows N× (default 1: the real limits)"
+    )
+    parser.add_argument(
+        "--connectors",
+        nargs="+",
+        default=None,
+        help="only these connectors (zoho, fxiaoke, ledger); 'zoho' alone adds the bare-loop ratio",
+    )
+    parser.add_argument(
+        "--with-transactions",
+        action="store_true",
+        help="also serve and pull the ledger's savings accounts and transactions",
+    )
     args = parser.parse_args()
     print(env_note() + (f"; simulators {speed_label(args.speed)}" if args.speed != 1 else "; real API limits"))
     ctx = mp.get_context("spawn")
     rows = []
     for size in args.sizes:
         queue: Any = ctx.Queue()
-        proc = ctx.Process(target=one_size,
-                           args=(size, args.seed, args.speed, args.with_transactions, args.connectors, queue))
+        proc = ctx.Process(
+            target=one_size, args=(size, args.seed, args.speed, args.with_transactions, args.connectors, queue)
+        )
         proc.start()
         rows.append(queue.get())
         proc.join()

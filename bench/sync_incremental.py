@@ -46,8 +46,10 @@ def one_size(clients: int, seed: int, speed: float, share: float, with_transacti
         second["changed_in_simulators"] = changed
         second["wall_share_of_full"] = round(incr.wall / full.wall, 4)
         second["cpu_share_of_full"] = round(incr.cpu / full.cpu, 4)
-        print(f"incremental after {changed} changes: {second['wall_share_of_full']:.1%} of the full run's wall "
-              f"time, {second['cpu_share_of_full']:.1%} of its CPU")
+        print(
+            f"incremental after {changed} changes: {second['wall_share_of_full']:.1%} of the full run's wall "
+            f"time, {second['cpu_share_of_full']:.1%} of its CPU"
+        )
         out.put([first, second])
     finally:
         sandbox.stop()
@@ -57,19 +59,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="shorten the simulators' rate windows N× (default 1: the real limits)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="shorten the simulators' rate windows N× (default 1: the real limits)"
+    )
     parser.add_argument("--share", type=float, default=0.01, help="share of records changed (default 1%%)")
-    parser.add_argument("--with-transactions", action="store_true",
-                        help="also serve and pull the ledger's savings accounts and transactions")
+    parser.add_argument(
+        "--with-transactions",
+        action="store_true",
+        help="also serve and pull the ledger's savings accounts and transactions",
+    )
     args = parser.parse_args()
     print(env_note() + (f"; simulators {speed_label(args.speed)}" if args.speed != 1 else "; real API limits"))
     ctx = mp.get_context("spawn")
     rows = []
     for size in args.sizes:
         queue: Any = ctx.Queue()
-        proc = ctx.Process(target=one_size,
-                           args=(size, args.seed, args.speed, args.share, args.with_transactions, queue))
+        proc = ctx.Process(
+            target=one_size, args=(size, args.seed, args.speed, args.share, args.with_transactions, queue)
+        )
         proc.start()
         rows.extend(queue.get())
         proc.join()

@@ -48,8 +48,10 @@ class _Clock:
 
 def _line(phase: str, clock: tuple[float, float], companies: int, records: int) -> str:
     wall, cpu = clock
-    return (f"{phase:<9} {wall:8.2f} s wall {cpu:8.2f} s CPU  {companies / cpu:9,.0f} companies/s  "
-            f"{records / cpu:10,.0f} records/s  {records:>11,} records  peak RSS {_rss_mib():6.1f} MiB")
+    return (
+        f"{phase:<9} {wall:8.2f} s wall {cpu:8.2f} s CPU  {companies / cpu:9,.0f} companies/s  "
+        f"{records / cpu:10,.0f} records/s  {records:>11,} records  peak RSS {_rss_mib():6.1f} MiB"
+    )
 
 
 def _baseline(n: int) -> float:
@@ -57,8 +59,21 @@ def _baseline(n: int) -> float:
     day = date(2026, 11, 1)
     t = time.process_time()
     for i in range(n):
-        TransactionView(i, day, day, Decimal(12345).scaleb(-2), "CNY", "CREDIT", 1, False, "6222", "某某有限公司",
-                        "中国工商银行北京朝阳支行", False, False)
+        TransactionView(
+            i,
+            day,
+            day,
+            Decimal(12345).scaleb(-2),
+            "CNY",
+            "CREDIT",
+            1,
+            False,
+            "6222",
+            "某某有限公司",
+            "中国工商银行北京朝阳支行",
+            False,
+            False,
+        )
     return time.process_time() - t
 
 
@@ -104,8 +119,10 @@ def main() -> None:
     full = clock.stop()
     print(_line("full", full, args.clients, sum(counts.values())))
     base = _baseline(counts["transactions"])
-    print(f"baseline  {base:8.2f} s CPU to construct {counts['transactions']:,} TransactionView objects; "
-          f"full = {full[1] / base:.1f}× baseline")
+    print(
+        f"baseline  {base:8.2f} s CPU to construct {counts['transactions']:,} TransactionView objects; "
+        f"full = {full[1] / base:.1f}× baseline"
+    )
     print("records:", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print("systems:", ", ".join(f"{k} {v:,}" for k, v in systems.items()))
     print("profiles:", ", ".join(f"{k} {v:,}" for k, v in profiles.most_common()))

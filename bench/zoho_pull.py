@@ -52,8 +52,13 @@ def _read_fields() -> str:
     from crmhub_zoho.config import ZohoConfig
     from crmhub_zoho.mapping import ZohoMapper
 
-    cfg = ZohoConfig(plugin="zoho_crm", accounts_url="https://accounts.zoho.com.cn", client_id="x",  # type: ignore[arg-type]
-                     client_secret="x", refresh_token="x")  # type: ignore[arg-type]
+    cfg = ZohoConfig(
+        plugin="zoho_crm",
+        accounts_url="https://accounts.zoho.com.cn",
+        client_id="x",  # type: ignore[arg-type]
+        client_secret="x",
+        refresh_token="x",
+    )  # type: ignore[arg-type]
     return ",".join(ZohoMapper(cfg).read_fields("accounts"))
 
 
@@ -61,6 +66,7 @@ FIELDS = _read_fields()
 
 
 # --- the simulator in its own process ------------------------------------------------------------------------
+
 
 def _serve(port: int, accounts: int, latency_ms: float, use_world: bool, ready: Any) -> None:
     import uvicorn
@@ -77,9 +83,14 @@ def _serve(port: int, accounts: int, latency_ms: float, use_world: bool, ready: 
         world: Any = World(seed=1, clients=accounts)
     else:
         world = list(synthetic_companies(accounts, 1, contacts_per_company=0))
-    app = build(SandboxOptions(base_url=f"http://127.0.0.1:{port}", world=world,
-                               faults=FaultProfile(latency_ms=latency_ms),
-                               settings={"concurrency": CONCURRENCY, "daily_credits": None}))
+    app = build(
+        SandboxOptions(
+            base_url=f"http://127.0.0.1:{port}",
+            world=world,
+            faults=FaultProfile(latency_ms=latency_ms),
+            settings={"concurrency": CONCURRENCY, "daily_credits": None},
+        )
+    )
     # Warm-up: render every record once for the benchmark's fields (the simulator caches rendered records), so all
     # measured runs meet the same, warm simulator whatever their order.
     from crmhub_zoho.simulator.records import encoded_page
@@ -87,7 +98,7 @@ def _serve(port: int, accounts: int, latency_ms: float, use_world: bool, ready: 
     store = app.simulator.modules["Accounts"]
     ids = [e[2] for e in store.by_id]
     for i in range(0, len(ids), 1000):
-        encoded_page(store, ids[i:i + 1000], FIELDS.split(","), {})
+        encoded_page(store, ids[i : i + 1000], FIELDS.split(","), {})
     server = uvicorn.Server(server_config(app, "127.0.0.1", port))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     threading.Thread(target=lambda: (time.sleep(0.2), ready.set()), daemon=True).start()
@@ -127,13 +138,20 @@ def settings_of(url: str) -> dict[str, Any]:
 
 def token(url: str) -> str:
     s = settings_of(url)
-    body = httpx.post(url + "/oauth/v2/token", data={"grant_type": "refresh_token", "client_id": s["client_id"],
-                                                     "client_secret": s["client_secret"],
-                                                     "refresh_token": s["refresh_token"]}).json()
+    body = httpx.post(
+        url + "/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": s["client_id"],
+            "client_secret": s["client_secret"],
+            "refresh_token": s["refresh_token"],
+        },
+    ).json()
     return str(body["access_token"])
 
 
 # --- memory -------------------------------------------------------------------------------------------------
+
 
 class PeakRss:
     """Samples this process's resident set every 20 ms; ``peak`` in MiB."""
@@ -167,6 +185,7 @@ class PeakRss:
 
 # --- sinks --------------------------------------------------------------------------------------------------
 
+
 class Sink(Protocol):
     """Where the connector's pages go (the lead's store plugs in here)."""
 
@@ -198,14 +217,18 @@ class SqliteSink:
     def open(self) -> None:
         self.db = sqlite3.connect(self.path, check_same_thread=False)
         self.db.execute("pragma journal_mode=wal")
-        self.db.execute("create table if not exists record (stream text, source_id text, modified_at text, "
-                        "payload text, primary key (stream, source_id))")
+        self.db.execute(
+            "create table if not exists record (stream text, source_id text, modified_at text, "
+            "payload text, primary key (stream, source_id))"
+        )
         self.db.execute("create table if not exists cursor (stream text primary key, cursor text)")
 
     def write(self, stream: str, page: Any) -> None:
         assert self.db is not None
-        rows = [(stream, r.source_id, r.modified_at.isoformat() if r.modified_at else None, r.data.model_dump_json())
-                for r in page.records]
+        rows = [
+            (stream, r.source_id, r.modified_at.isoformat() if r.modified_at else None, r.data.model_dump_json())
+            for r in page.records
+        ]
         with self.db:
             self.db.executemany("insert or replace into record values (?, ?, ?, ?)", rows)
             self.db.execute("insert or replace into cursor values (?, ?)", (stream, json.dumps(page.next_cursor)))
@@ -216,6 +239,7 @@ class SqliteSink:
 
 
 # --- the runs -----------------------------------------------------------------------------------------------
+
 
 async def run_connector(url: str, sink: Sink, *, map_records: bool = True, overlap: bool = True) -> dict[str, Any]:
     """The connector's full pull; ``map_records=False`` swaps the canonical mapping for a no-op, to show how much
@@ -230,7 +254,8 @@ async def run_connector(url: str, sink: Sink, *, map_records: bool = True, overl
     conn = ZohoConnector(cfg, PluginContext(name="zoho"))
     if not map_records:
         conn.mapper.account = lambda rec: SourceRecord.model_construct(  # type: ignore[method-assign]
-            stream="accounts", source_id=rec["id"], raw=rec)
+            stream="accounts", source_id=rec["id"], raw=rec
+        )
     count = 0
     sink.open()
     started = time.perf_counter()
@@ -262,8 +287,12 @@ def run_bare(url: str, db_path: Path) -> dict[str, Any]:
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
         page_token = None
         while True:
-            params: dict[str, Any] = {"fields": FIELDS, "per_page": 200, "sort_by": "Modified_Time",
-                                      "sort_order": "asc"}
+            params: dict[str, Any] = {
+                "fields": FIELDS,
+                "per_page": 200,
+                "sort_by": "Modified_Time",
+                "sort_order": "asc",
+            }
             if page_token:
                 params["page_token"] = page_token
             body = client.get("/crm/v8/Accounts", params=params).json()
@@ -290,8 +319,12 @@ def run_dlt(url: str, workdir: Path) -> dict[str, Any] | str:
         with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
             page_token = None
             while True:
-                params: dict[str, Any] = {"fields": FIELDS, "per_page": 200, "sort_by": "Modified_Time",
-                                          "sort_order": "asc"}
+                params: dict[str, Any] = {
+                    "fields": FIELDS,
+                    "per_page": 200,
+                    "sort_by": "Modified_Time",
+                    "sort_order": "asc",
+                }
                 if page_token:
                     params["page_token"] = page_token
                 body = client.get("/crm/v8/Accounts", params=params).json()
@@ -301,9 +334,12 @@ def run_dlt(url: str, workdir: Path) -> dict[str, Any] | str:
                     break
 
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
-    pipeline = dlt.pipeline(pipeline_name="zoho_bench", pipelines_dir=str(workdir / "dlt"),
-                            destination=dlt.destinations.sqlalchemy(credentials=f"sqlite:///{workdir / 'dlt.db'}"),
-                            dataset_name="zoho")
+    pipeline = dlt.pipeline(
+        pipeline_name="zoho_bench",
+        pipelines_dir=str(workdir / "dlt"),
+        destination=dlt.destinations.sqlalchemy(credentials=f"sqlite:///{workdir / 'dlt.db'}"),
+        dataset_name="zoho",
+    )
     started = time.perf_counter()
     pipeline.run(accounts())
     elapsed = time.perf_counter() - started
@@ -331,8 +367,9 @@ def run_dlt_isolated(url: str, workdir: Path) -> tuple[dict[str, Any] | str, flo
 
 def service_time(url: str, latency_ms: float) -> float:
     """Median seconds the simulator spent on one 200-record page, injected latency excluded (from its log)."""
-    log = httpx.get(url + "/_sandbox/requests", params={"path": "/crm/v8/Accounts", "method": "GET"},
-                    timeout=60).json()["requests"]
+    log = httpx.get(
+        url + "/_sandbox/requests", params={"path": "/crm/v8/Accounts", "method": "GET"}, timeout=60
+    ).json()["requests"]
     ms = [e["ms"] - latency_ms for e in log if e["status"] == 200 and "per_page=200" in e["query"]]
     return max(statistics.median(ms), 0.0) / 1000 if ms else 0.0
 
@@ -349,8 +386,9 @@ def simulator_speed(url: str, seconds: float = 4.0) -> float:
         with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
             n = offset
             while time.perf_counter() < stop:
-                body = client.get("/crm/v8/Accounts", params={"fields": FIELDS, "per_page": 200,
-                                                              "page": n % 10 + 1}).json()
+                body = client.get(
+                    "/crm/v8/Accounts", params={"fields": FIELDS, "per_page": 200, "page": n % 10 + 1}
+                ).json()
                 with lock:
                     served += len(body["data"])
                 n += 1
@@ -384,8 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     # Every runner (connector, bare loop, dlt) allocates many short-lived objects; freezing the import-time heap
     # keeps full GC passes cheap for all of them alike.
     gc.freeze()
-    print(f"zoho_pull: {args.accounts:,} {'world clients' if args.world else 'accounts'}, concurrency "
-          f"{CONCURRENCY}, sink {args.sink}, python {sys.version.split()[0]}")
+    print(
+        f"zoho_pull: {args.accounts:,} {'world clients' if args.world else 'accounts'}, concurrency "
+        f"{CONCURRENCY}, sink {args.sink}, python {sys.version.split()[0]}"
+    )
     for latency in (float(x) for x in args.latencies.split(",")):
         with simulator(args.accounts, latency, args.world) as url, tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -406,36 +446,55 @@ def main(argv: list[str] | None = None) -> int:
         bare_rate = bare["records"] / bare["seconds"]
         ceiling = CONCURRENCY * 200 / (latency / 1000 + t_service) if (latency / 1000 + t_service) else float("inf")
         print(f"\n-- added latency {latency:g} ms --")
-        print(f"connector   {conn['records']:>8,} records {conn['seconds']:7.2f} s {rate:>9,.0f} rec/s "
-              f"peak {conn_mib:6.1f} MiB  mode={conn['mode']} calls={conn['metrics']['api_calls']} "
-              f"429s={conn['metrics']['throttled']} retries={conn['metrics']['retries']}  "
-              f"cpu {conn['cpu']:.2f} s = {conn['cpu'] / max(1, conn['records']) * 1e6:.0f} µs/record")
-        print(f"page by page{serial['records']:>8,} records {serial['seconds']:7.2f} s "
-              f"{serial['records'] / serial['seconds']:>9,.0f} rec/s peak {serial_mib:6.1f} MiB  "
-              f"cpu {serial['cpu']:.2f} s = {serial['cpu'] / max(1, serial['records']) * 1e6:.0f} µs/record  "
-              "(each commit awaited before the next page is mapped)")
-        print(f"reader only {raw['records']:>8,} records {raw['seconds']:7.2f} s "
-              f"{raw['records'] / raw['seconds']:>9,.0f} rec/s  cpu {raw['cpu'] / max(1, raw['records']) * 1e6:.0f} "
-              "µs/record  (no mapping, null sink: transport diagnostic)")
-        print(f"bare loop   {bare['records']:>8,} records {bare['seconds']:7.2f} s {bare_rate:>9,.0f} rec/s "
-              f"peak {bare_mib:6.1f} MiB  cpu {bare['cpu']:.2f} s = "
-              f"{bare['cpu'] / max(1, bare['records']) * 1e6:.0f} µs/record")
+        print(
+            f"connector   {conn['records']:>8,} records {conn['seconds']:7.2f} s {rate:>9,.0f} rec/s "
+            f"peak {conn_mib:6.1f} MiB  mode={conn['mode']} calls={conn['metrics']['api_calls']} "
+            f"429s={conn['metrics']['throttled']} retries={conn['metrics']['retries']}  "
+            f"cpu {conn['cpu']:.2f} s = {conn['cpu'] / max(1, conn['records']) * 1e6:.0f} µs/record"
+        )
+        print(
+            f"page by page{serial['records']:>8,} records {serial['seconds']:7.2f} s "
+            f"{serial['records'] / serial['seconds']:>9,.0f} rec/s peak {serial_mib:6.1f} MiB  "
+            f"cpu {serial['cpu']:.2f} s = {serial['cpu'] / max(1, serial['records']) * 1e6:.0f} µs/record  "
+            "(each commit awaited before the next page is mapped)"
+        )
+        print(
+            f"reader only {raw['records']:>8,} records {raw['seconds']:7.2f} s "
+            f"{raw['records'] / raw['seconds']:>9,.0f} rec/s  cpu {raw['cpu'] / max(1, raw['records']) * 1e6:.0f} "
+            "µs/record  (no mapping, null sink: transport diagnostic)"
+        )
+        print(
+            f"bare loop   {bare['records']:>8,} records {bare['seconds']:7.2f} s {bare_rate:>9,.0f} rec/s "
+            f"peak {bare_mib:6.1f} MiB  cpu {bare['cpu']:.2f} s = "
+            f"{bare['cpu'] / max(1, bare['records']) * 1e6:.0f} µs/record"
+        )
         if isinstance(dlt_result, dict):
             dlt_rate = dlt_result["records"] / dlt_result["seconds"]
-            print(f"dlt         {dlt_result['records']:>8,} records {dlt_result['seconds']:7.2f} s "
-                  f"{dlt_rate:>9,.0f} rec/s peak {dlt_mib:6.1f} MiB")
+            print(
+                f"dlt         {dlt_result['records']:>8,} records {dlt_result['seconds']:7.2f} s "
+                f"{dlt_rate:>9,.0f} rec/s peak {dlt_mib:6.1f} MiB"
+            )
         else:
             dlt_rate = None
             print(f"dlt         {dlt_result}")
-        print(f"ceiling     {ceiling:>27,.0f} rec/s  (= {CONCURRENCY} × 200 / ({latency:g} ms + "
-              f"{t_service * 1000:.1f} ms service))")
-        print(f"simulator   429s sent={stats['rejected_concurrency']} peak in flight={stats['peak_in_flight']}"
-              + (f"  own speed {sim_rate:,.0f} rec/s (4 clients, pages of the {args.accounts:,} world)"
-                 if sim_rate else ""))
+        print(
+            f"ceiling     {ceiling:>27,.0f} rec/s  (= {CONCURRENCY} × 200 / ({latency:g} ms + "
+            f"{t_service * 1000:.1f} ms service))"
+        )
+        print(
+            f"simulator   429s sent={stats['rejected_concurrency']} peak in flight={stats['peak_in_flight']}"
+            + (
+                f"  own speed {sim_rate:,.0f} rec/s (4 clients, pages of the {args.accounts:,} world)"
+                if sim_rate
+                else ""
+            )
+        )
         serial_rate = serial["records"] / serial["seconds"]
-        print(f"ratios      connector/bare {rate / bare_rate:.2f}  connector/ceiling {rate / ceiling:.2f}"
-              f"  page-by-page/bare {serial_rate / bare_rate:.2f}  overlapped/page-by-page {rate / serial_rate:.2f}"
-              + (f"  connector/dlt {rate / dlt_rate:.2f}" if dlt_rate else ""))
+        print(
+            f"ratios      connector/bare {rate / bare_rate:.2f}  connector/ceiling {rate / ceiling:.2f}"
+            f"  page-by-page/bare {serial_rate / bare_rate:.2f}  overlapped/page-by-page {rate / serial_rate:.2f}"
+            + (f"  connector/dlt {rate / dlt_rate:.2f}" if dlt_rate else "")
+        )
     return 0
 
 

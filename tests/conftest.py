@@ -89,8 +89,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_url" in metafunc.fixturenames:
         # tests of PostgreSQL-only features (procrastinate workers) run on PostgreSQL only, never "skipped on SQLite"
         backends = ["postgresql"] if "pg_only" in metafunc.fixturenames else BACKENDS
-        metafunc.parametrize("store_url", backends if PG_URL or "pg_only" not in metafunc.fixturenames else [],
-                             indirect=True)
+        metafunc.parametrize(
+            "store_url", backends if PG_URL or "pg_only" not in metafunc.fixturenames else [], indirect=True
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -58,10 +58,20 @@ def _problems(data: dict[str, Any], registry: Any) -> dict[str, str]:
 
 def test_minimal_config_is_valid(registry: Any) -> None:
     """A file with only the stable keys works; defaults fill the rest."""
-    settings = parse_settings({"store": {"url": "sqlite:///var/x.db"}, "connectors": {"z": {
-        "plugin": "demo", "accounts_url": "https://accounts.zoho.com.cn", "client_id": "a",
-        "client_secret": "zz-very-secret"}}},
-        registry)
+    settings = parse_settings(
+        {
+            "store": {"url": "sqlite:///var/x.db"},
+            "connectors": {
+                "z": {
+                    "plugin": "demo",
+                    "accounts_url": "https://accounts.zoho.com.cn",
+                    "client_id": "a",
+                    "client_secret": "zz-very-secret",
+                }
+            },
+        },
+        registry,
+    )
     cfg = settings.connectors["z"]
     assert isinstance(cfg, DemoConfig) and cfg.client_secret.get_secret_value() == "zz-very-secret"
     assert "zz-very-secret" not in repr(cfg) and "zz-very-secret" not in str(settings)
@@ -69,23 +79,46 @@ def test_minimal_config_is_valid(registry: Any) -> None:
 
 def test_misspelt_key_names_path_and_suggests(registry: Any) -> None:
     """An unknown key is reported with its path and a did-you-mean hint."""
-    problems = _problems({"connectors": {"zoho": {"plugin": "demo", "acounts_url": "https://a.example",
-                                                  "client_id": "a", "client_secret": "s"}}}, registry)
+    problems = _problems(
+        {
+            "connectors": {
+                "zoho": {"plugin": "demo", "acounts_url": "https://a.example", "client_id": "a", "client_secret": "s"}
+            }
+        },
+        registry,
+    )
     assert problems["connectors.zoho.acounts_url"] == "unknown key; did you mean 'accounts_url'?"
     assert problems["connectors.zoho.accounts_url"] == "required key is missing"
 
 
 def test_malformed_url_names_the_key(registry: Any) -> None:
     """A malformed URL names the key and what was expected."""
-    problems = _problems({"connectors": {"zoho": {"plugin": "demo", "accounts_url": "not a url",
-                                                  "client_id": "a", "client_secret": "s"}}}, registry)
+    problems = _problems(
+        {
+            "connectors": {
+                "zoho": {"plugin": "demo", "accounts_url": "not a url", "client_id": "a", "client_secret": "s"}
+            }
+        },
+        registry,
+    )
     assert "expected a URL" in problems["connectors.zoho.accounts_url"]
 
 
 def test_secrets_are_never_echoed(registry: Any) -> None:
     """A bad secret value is not repeated in the message."""
-    problems = _problems({"connectors": {"zoho": {"plugin": "demo", "accounts_url": "https://a.example",
-                                                  "client_id": "a", "client_secret": ["hunter2"]}}}, registry)
+    problems = _problems(
+        {
+            "connectors": {
+                "zoho": {
+                    "plugin": "demo",
+                    "accounts_url": "https://a.example",
+                    "client_id": "a",
+                    "client_secret": ["hunter2"],
+                }
+            }
+        },
+        registry,
+    )
     assert "hunter2" not in problems["connectors.zoho.client_secret"]
 
 
@@ -100,8 +133,19 @@ def test_env_interpolation(registry: Any, monkeypatch: pytest.MonkeyPatch) -> No
     """${VAR} and ${VAR:-default} are interpolated; an unset variable without default is an error."""
     monkeypatch.setenv("DEMO_SECRET", "from-env")
     monkeypatch.delenv("DEMO_MISSING", raising=False)
-    settings = parse_settings({"connectors": {"z": {"plugin": "demo", "accounts_url": "${DEMO_URL:-https://a.cn}",
-                                                    "client_id": "a", "client_secret": "${DEMO_SECRET}"}}}, registry)
+    settings = parse_settings(
+        {
+            "connectors": {
+                "z": {
+                    "plugin": "demo",
+                    "accounts_url": "${DEMO_URL:-https://a.cn}",
+                    "client_id": "a",
+                    "client_secret": "${DEMO_SECRET}",
+                }
+            }
+        },
+        registry,
+    )
     cfg = settings.connectors["z"]
     assert isinstance(cfg, DemoConfig)
     assert cfg.client_secret.get_secret_value() == "from-env" and str(cfg.accounts_url) == "https://a.cn/"

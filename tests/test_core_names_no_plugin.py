@@ -27,27 +27,36 @@ def _imported_names(tree: ast.AST) -> list[tuple[int, str]]:
             out.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.append((node.lineno, node.module))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
-              and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) in (
-                  "import_module", "__import__")
-              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id)
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             out.append((node.lineno, node.args[0].value))
     return out
 
 
 def test_no_core_module_has_an_import_of_a_bundled_plugin() -> None:
-    offenders = [f"{path.relative_to(SRC.parent)}:{line}: {name}"
-                 for path in sorted(SRC.rglob("*.py"))
-                 for line, name in _imported_names(ast.parse(path.read_text(encoding="utf-8")))
-                 if BUNDLED.match(name)]
+    offenders = [
+        f"{path.relative_to(SRC.parent)}:{line}: {name}"
+        for path in sorted(SRC.rglob("*.py"))
+        for line, name in _imported_names(ast.parse(path.read_text(encoding="utf-8")))
+        if BUNDLED.match(name)
+    ]
     assert offenders == [], "the core imports a bundled plugin (use a hook instead):\n" + "\n".join(offenders)
 
 
 def test_the_guard_sees_function_level_and_dynamic_imports() -> None:
     """The scan would catch the forms that dodge a module-level check."""
-    code = ("def f():\n    from crmhub_ledger.statements.booking import import_file\n"
-            "import importlib\nimportlib.import_module('crmhub_zoho.simulator')\nimport crmhub_wechat as w\n"
-            "from crmhub_emailer import x\n")
+    code = (
+        "def f():\n    from crmhub_ledger.statements.booking import import_file\n"
+        "import importlib\nimportlib.import_module('crmhub_zoho.simulator')\nimport crmhub_wechat as w\n"
+        "from crmhub_emailer import x\n"
+    )
     names = sorted(name for _, name in _imported_names(ast.parse(code)) if BUNDLED.match(name))
     assert names == ["crmhub_ledger.statements.booking", "crmhub_wechat", "crmhub_zoho.simulator"]
 
@@ -70,8 +79,7 @@ print(json.dumps({"plugins": plugins, "failed": failed, "count": len(sys.modules
 
 
 def test_importing_every_core_module_loads_no_bundled_plugin() -> None:
-    done = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run([sys.executable, "-c", _IMPORT_ALL], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}

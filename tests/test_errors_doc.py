@@ -22,8 +22,7 @@ def _rows() -> dict[str, tuple[str, str]]:
 
 
 def _error_classes() -> list[type[errors.CrmhubError]]:
-    return [cls for cls in vars(errors).values()
-            if isinstance(cls, type) and issubclass(cls, errors.CrmhubError)]
+    return [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.CrmhubError)]
 
 
 def test_every_error_code_is_documented_with_its_class_and_exit_code() -> None:

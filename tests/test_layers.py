@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def lint_imports(config: Path, *contracts: str, pythonpath: list[Path] | None = None,
-                 cache: Path) -> subprocess.CompletedProcess[str]:
+def lint_imports(
+    config: Path, *contracts: str, pythonpath: list[Path] | None = None, cache: Path
+) -> subprocess.CompletedProcess[str]:
     """Run `lint-imports` on ``config`` (only ``contracts`` when given); ``pythonpath`` first on the import path,
     so a copy of the packages is analysed instead of the installed ones."""
     env = dict(os.environ)
@@ -26,8 +27,7 @@ def lint_imports(config: Path, *contracts: str, pythonpath: list[Path] | None = 
     args = [str(LINT_IMPORTS), "--config", str(config), "--no-logo", "--cache-dir", str(cache)]
     for contract in contracts:
         args += ["--contract", contract]
-    return subprocess.run(args, cwd=config.parent, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return subprocess.run(args, cwd=config.parent, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture
@@ -51,21 +51,28 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
     out = lint_imports(ROOT / "pyproject.toml", pythonpath=[ROOT / "src", ROOT / "plugins"], cache=tmp_path / "cache")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Contracts: 4 kept, 0 broken." in out.stdout, out.stdout
-    for contract in ("layers of docs/architecture.md", "the core imports no bundled plugin",
-                     "plugins import no store or engine", "settings modules are leaves"):
+    for contract in (
+        "layers of docs/architecture.md",
+        "the core imports no bundled plugin",
+        "plugins import no store or engine",
+        "settings modules are leaves",
+    ):
         assert contract in out.stdout, contract
 
 
-@pytest.mark.parametrize("plugin", ["crmhub_zoho", "crmhub_fxiaoke", "crmhub_ledger", "crmhub_email",
-                                    "crmhub_wechat"])
+@pytest.mark.parametrize("plugin", ["crmhub_zoho", "crmhub_fxiaoke", "crmhub_ledger", "crmhub_email", "crmhub_wechat"])
 def test_a_core_module_importing_a_bundled_plugin_breaks_the_contract(tree_copy: Path, plugin: str) -> None:
     """One import of a bundled plugin in the bottom layer (even inside a function) and the contract is broken,
     naming the importing module, the plugin and the line."""
     probe = tree_copy / "src" / "crmhub" / "core" / "probe.py"
-    probe.write_text(f'"""A core module that names a plugin."""\n\n\ndef load() -> object:\n'
-                     f'    import {plugin}\n\n    return {plugin}\n', encoding="utf-8")
-    out = lint_imports(tree_copy / "pyproject.toml", "core-names-no-plugin", pythonpath=paths_of(tree_copy),
-                       cache=tree_copy / "cache")
+    probe.write_text(
+        f'"""A core module that names a plugin."""\n\n\ndef load() -> object:\n'
+        f"    import {plugin}\n\n    return {plugin}\n",
+        encoding="utf-8",
+    )
+    out = lint_imports(
+        tree_copy / "pyproject.toml", "core-names-no-plugin", pythonpath=paths_of(tree_copy), cache=tree_copy / "cache"
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "the core imports no bundled plugin BROKEN" in out.stdout, out.stdout
     assert f"crmhub.core.probe -> {plugin} (l.5)" in out.stdout, out.stdout
@@ -73,8 +80,9 @@ def test_a_core_module_importing_a_bundled_plugin_breaks_the_contract(tree_copy:
 
 def test_the_same_copy_without_the_bad_import_keeps_the_contract(tree_copy: Path) -> None:
     """The copy itself is analysed (not the installed packages): unchanged, it keeps the contract."""
-    out = lint_imports(tree_copy / "pyproject.toml", "core-names-no-plugin", pythonpath=paths_of(tree_copy),
-                       cache=tree_copy / "cache")
+    out = lint_imports(
+        tree_copy / "pyproject.toml", "core-names-no-plugin", pythonpath=paths_of(tree_copy), cache=tree_copy / "cache"
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "the core imports no bundled plugin KEPT" in out.stdout, out.stdout
 
@@ -82,10 +90,14 @@ def test_the_same_copy_without_the_bad_import_keeps_the_contract(tree_copy: Path
 def test_a_lower_layer_importing_a_higher_one_breaks_the_layers(tree_copy: Path) -> None:
     """The store importing the sync engine (the kind of edge the bottom layer's move removed) breaks the layers."""
     locks = tree_copy / "src" / "crmhub" / "store" / "locks.py"
-    locks.write_text(locks.read_text(encoding="utf-8") + "\n\ndef _engine() -> object:\n"
-                     "    from crmhub.sync import engine\n\n    return engine\n", encoding="utf-8")
-    out = lint_imports(tree_copy / "pyproject.toml", "layers", pythonpath=paths_of(tree_copy),
-                       cache=tree_copy / "cache")
+    locks.write_text(
+        locks.read_text(encoding="utf-8") + "\n\ndef _engine() -> object:\n"
+        "    from crmhub.sync import engine\n\n    return engine\n",
+        encoding="utf-8",
+    )
+    out = lint_imports(
+        tree_copy / "pyproject.toml", "layers", pythonpath=paths_of(tree_copy), cache=tree_copy / "cache"
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "crmhub.store is not allowed to import crmhub.sync" in out.stdout, out.stdout
     assert "crmhub.store.locks -> crmhub.sync.engine" in out.stdout, out.stdout
@@ -96,7 +108,8 @@ def test_a_package_outside_the_picture_breaks_the_layers(tree_copy: Path) -> Non
     extra = tree_copy / "src" / "crmhub" / "unplaced"
     extra.mkdir()
     (extra / "__init__.py").write_text('"""Not in any layer yet."""\n', encoding="utf-8")
-    out = lint_imports(tree_copy / "pyproject.toml", "layers", pythonpath=paths_of(tree_copy),
-                       cache=tree_copy / "cache")
+    out = lint_imports(
+        tree_copy / "pyproject.toml", "layers", pythonpath=paths_of(tree_copy), cache=tree_copy / "cache"
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "crmhub.unplaced" in out.stdout, out.stdout

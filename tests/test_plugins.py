@@ -144,14 +144,18 @@ def test_registration_goes_through_pluggy(monkeypatch: pytest.MonkeyPatch) -> No
 
     def monitored() -> Any:
         pm = original()
-        pm.add_hookcall_monitoring(lambda hook, impls, kwargs: calls.append((hook, [i.plugin_name for i in impls])),
-                                   lambda outcome, hook, impls, kwargs: None)
+        pm.add_hookcall_monitoring(
+            lambda hook, impls, kwargs: calls.append((hook, [i.plugin_name for i in impls])),
+            lambda outcome, hook, impls, kwargs: None,
+        )
         return pm
 
     monkeypatch.setattr(plugins_mod, "new_manager", monitored)
     load(extra=[("a", _Offers("csv")), ("b", _Offers("sftp", "dingtalk"))])
     assert [c for c in calls if c[0] == "crmhub_register_connectors"] == [
-        ("crmhub_register_connectors", ["a"]), ("crmhub_register_connectors", ["b"])]
+        ("crmhub_register_connectors", ["a"]),
+        ("crmhub_register_connectors", ["b"]),
+    ]
     assert ("crmhub_register_channels", ["b"]) in calls
 
 
@@ -196,13 +200,27 @@ def test_a_connector_gets_the_config_the_core_validated() -> None:
         warnings.simplefilter("ignore")
         registry = load()
     zoho = registry.connectors["zoho_crm"]
-    settings = parse_settings({"connectors": {"z": {
-        "plugin": "zoho_crm", "accounts_url": "https://accounts.zoho.com.cn", "client_id": "id",
-        "client_secret": "secret", "refresh_token": "token"}}}, registry)
+    settings = parse_settings(
+        {
+            "connectors": {
+                "z": {
+                    "plugin": "zoho_crm",
+                    "accounts_url": "https://accounts.zoho.com.cn",
+                    "client_id": "id",
+                    "client_secret": "secret",
+                    "refresh_token": "token",
+                }
+            }
+        },
+        registry,
+    )
     connector = zoho(settings.connectors["z"], PluginContext(name="z"))
     assert connector.config is settings.connectors["z"]  # used as validated, not validated again
-    with pytest.raises(TypeError, match=r"ZohoConnector needs its config as a validated ZohoConfig, not "
-                                        r"ConnectorConfig: build it with ZohoConfig.model_validate"):
+    with pytest.raises(
+        TypeError,
+        match=r"ZohoConnector needs its config as a validated ZohoConfig, not "
+        r"ConnectorConfig: build it with ZohoConfig.model_validate",
+    ):
         zoho(ConnectorConfig(plugin="zoho_crm"), PluginContext(name="z"))
     email = registry.channels["email"]
     with pytest.raises(TypeError, match=r"EmailChannel needs its config as a validated EmailConfig, not dict"):

@@ -68,24 +68,35 @@ class EmailChannel(Channel[EmailConfig]):
         smtp: smtplib.SMTP
         try:
             if cfg.use_tls:
-                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout,
-                                        context=self._tls_context())
+                smtp = smtplib.SMTP_SSL(
+                    cfg.host,
+                    cfg.port,
+                    local_hostname=cfg.local_hostname,
+                    timeout=cfg.timeout,
+                    context=self._tls_context(),
+                )
             else:
                 smtp = smtplib.SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
             try:
                 smtp.ehlo()
                 if cfg.starttls:
                     if not smtp.has_extn("starttls"):
-                        raise FatalError(f"SMTP server {cfg.host}:{cfg.port} does not offer STARTTLS",
-                                         connector=self.name, hint=f"set channels.{self.name}.starttls = false only "
-                                         "if the connection is protected otherwise, or use use_tls (port 465)")
+                        raise FatalError(
+                            f"SMTP server {cfg.host}:{cfg.port} does not offer STARTTLS",
+                            connector=self.name,
+                            hint=f"set channels.{self.name}.starttls = false only "
+                            "if the connection is protected otherwise, or use use_tls (port 465)",
+                        )
                     smtp.starttls(context=self._tls_context())
                     smtp.ehlo()
                 if cfg.username is not None and cfg.password is not None:
                     if not smtp.has_extn("auth"):
-                        raise FatalError(f"SMTP server {cfg.host}:{cfg.port} offers no AUTH", connector=self.name,
-                                         hint="many servers offer AUTH only after STARTTLS; or remove username and "
-                                              "password for a relay that needs no login")
+                        raise FatalError(
+                            f"SMTP server {cfg.host}:{cfg.port} offers no AUTH",
+                            connector=self.name,
+                            hint="many servers offer AUTH only after STARTTLS; or remove username and "
+                            "password for a relay that needs no login",
+                        )
                     smtp.login(cfg.username, cfg.password.get_secret_value())
             except BaseException:
                 smtp.close()
@@ -123,29 +134,47 @@ class EmailChannel(Channel[EmailConfig]):
         where = f"SMTP server {cfg.host}:{cfg.port}"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             reply = _reply(exc.smtp_code, exc.smtp_error)
-            return AuthError(f"{where} rejected the login of {cfg.username!r} ({reply})", connector=self.name,
-                             service_code=exc.smtp_code, hint=f"check channels.{self.name}.username and password")
+            return AuthError(
+                f"{where} rejected the login of {cfg.username!r} ({reply})",
+                connector=self.name,
+                service_code=exc.smtp_code,
+                hint=f"check channels.{self.name}.username and password",
+            )
         if isinstance(exc, smtplib.SMTPSenderRefused):
             error = FatalError if exc.smtp_code >= 500 else RetriableError
-            return error(f"{where} refused the sender {cfg.from_addr} ({_reply(exc.smtp_code, exc.smtp_error)})",
-                         connector=self.name, service_code=exc.smtp_code,
-                         hint=f"channels.{self.name}.from_addr must be an address the login may send as")
+            return error(
+                f"{where} refused the sender {cfg.from_addr} ({_reply(exc.smtp_code, exc.smtp_error)})",
+                connector=self.name,
+                service_code=exc.smtp_code,
+                hint=f"channels.{self.name}.from_addr must be an address the login may send as",
+            )
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return FatalError(f"{where} presented a certificate that cannot be verified ({exc.verify_message})",
-                              connector=self.name, hint="set ca_file to the bank's CA bundle (verify_tls = false "
-                                                        "only for a sandbox)")
+            return FatalError(
+                f"{where} presented a certificate that cannot be verified ({exc.verify_message})",
+                connector=self.name,
+                hint="set ca_file to the bank's CA bundle (verify_tls = false only for a sandbox)",
+            )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return FatalError(f"{where}: {exc}", connector=self.name, hint=f"check channels.{self.name}")
         if isinstance(exc, smtplib.SMTPResponseException):
             error = RetriableError if 400 <= exc.smtp_code < 500 else FatalError
-            return error(f"{where} answered {_reply(exc.smtp_code, exc.smtp_error)}", connector=self.name,
-                         service_code=exc.smtp_code)
+            return error(
+                f"{where} answered {_reply(exc.smtp_code, exc.smtp_error)}",
+                connector=self.name,
+                service_code=exc.smtp_code,
+            )
         if isinstance(exc, socket.gaierror):
-            return FatalError(f"cannot resolve SMTP host {cfg.host!r} ({exc})", connector=self.name,
-                              hint=f"check channels.{self.name}.host")
+            return FatalError(
+                f"cannot resolve SMTP host {cfg.host!r} ({exc})",
+                connector=self.name,
+                hint=f"check channels.{self.name}.host",
+            )
         if isinstance(exc, smtplib.SMTPException | OSError | ssl.SSLError):
-            return RetriableError(f"{where} unreachable or connection lost: {type(exc).__name__}: {exc}",
-                                  connector=self.name, hint="the message will be retried")
+            return RetriableError(
+                f"{where} unreachable or connection lost: {type(exc).__name__}: {exc}",
+                connector=self.name,
+                hint="the message will be retried",
+            )
         return FatalError(f"{where}: unexpected {type(exc).__name__}: {exc}", connector=self.name)
 
     def _check_sync(self) -> dict[str, Any]:
@@ -154,9 +183,12 @@ class EmailChannel(Channel[EmailConfig]):
             smtp = self._open()
             try:
                 ehlo = (smtp.ehlo_resp or b"").decode("utf-8", errors="replace").splitlines()
-                return {"server": ehlo[0] if ehlo else "", "tls": self.config.use_tls or self.config.starttls,
-                        "authenticated": self.config.username is not None,
-                        "extensions": sorted(smtp.esmtp_features)}
+                return {
+                    "server": ehlo[0] if ehlo else "",
+                    "tls": self.config.use_tls or self.config.starttls,
+                    "authenticated": self.config.username is not None,
+                    "extensions": sorted(smtp.esmtp_features),
+                }
             finally:
                 try:
                     smtp.quit()
@@ -169,7 +201,8 @@ class EmailChannel(Channel[EmailConfig]):
             smtp = self._connection()
             try:
                 refused: dict[str, tuple[int, bytes | str]] = dict(
-                    smtp.send_message(mail, from_addr=self.config.from_addr, to_addrs=recipients))
+                    smtp.send_message(mail, from_addr=self.config.from_addr, to_addrs=recipients)
+                )
             except smtplib.SMTPRecipientsRefused as exc:
                 self._last_used = time.monotonic()
                 return dict(exc.recipients)
@@ -189,23 +222,29 @@ class EmailChannel(Channel[EmailConfig]):
     async def check(self) -> CheckResult:
         """Connect, EHLO, STARTTLS and log in (as configured) without sending anything."""
         cfg = self.config
-        details: dict[str, Any] = {"host": cfg.host, "port": cfg.port, "from_addr": cfg.from_addr,
-                                   "security": "implicit TLS" if cfg.use_tls else "STARTTLS" if cfg.starttls
-                                   else "none"}
+        details: dict[str, Any] = {
+            "host": cfg.host,
+            "port": cfg.port,
+            "from_addr": cfg.from_addr,
+            "security": "implicit TLS" if cfg.use_tls else "STARTTLS" if cfg.starttls else "none",
+        }
         try:
             details.update(await asyncio.to_thread(self._check_sync))
         except IntegrationError as exc:
             return CheckResult(ok=False, message=str(exc), details=details)
         login = f" as {cfg.username}" if cfg.username else " (no login)"
-        return CheckResult(ok=True, details=details, message=(
-            f"SMTP server {cfg.host}:{cfg.port} reachable, {details['security']}, logged in{login}"))
+        return CheckResult(
+            ok=True,
+            details=details,
+            message=(f"SMTP server {cfg.host}:{cfg.port} reachable, {details['security']}, logged in{login}"),
+        )
 
-    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
-                recipients: Sequence[str]) -> OutboundMessage:
+    def compose(
+        self, kind: str, lang: str, context: Mapping[str, Any], *, key: str, recipients: Sequence[str]
+    ) -> OutboundMessage:
         """The notification rendered by this plugin's zh/en mail templates (`render_email`), masked."""
         subject, text, html = render_email(kind, lang, context)
-        return OutboundMessage(key=key, recipients=list(recipients), subject=subject, text=text, html=html,
-                               kind=kind)
+        return OutboundMessage(key=key, recipients=list(recipients), subject=subject, text=text, html=html, kind=kind)
 
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Deliver ``message`` as one multipart/alternative mail to every valid recipient."""
@@ -240,10 +279,8 @@ class EmailChannel(Channel[EmailConfig]):
             while len(self._delivered) > _REMEMBERED_KEYS:
                 self._delivered.popitem(last=False)
         status = "delivered" if ok and len(ok) == len(results) else "partial" if ok else "failed"
-        log.info("channel %s: message %s %s (%d/%d recipients)", self.name, message.key, status, len(ok),
-                 len(results))
-        return DeliveryResult(key=message.key, status=status, recipients=results, answer=answer,
-                              retriable=retriable)
+        log.info("channel %s: message %s %s (%d/%d recipients)", self.name, message.key, status, len(ok), len(results))
+        return DeliveryResult(key=message.key, status=status, recipients=results, answer=answer, retriable=retriable)
 
     async def aclose(self) -> None:
         """Close the kept SMTP connection."""

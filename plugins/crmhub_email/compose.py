@@ -24,8 +24,10 @@ from crmhub.model.text import clean_text
 from crmhub_email.config import EmailConfig
 from crmhub_email.rendering import wrap_html
 
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _URL = re.compile(r"https?://[^\s<>\"'）)】]+")
 
@@ -52,7 +54,7 @@ def text_to_html(text: str) -> str:
         pieces: list[str] = []
         last = 0
         for m in _URL.finditer(para):
-            pieces.append(html.escape(para[last:m.start()]))
+            pieces.append(html.escape(para[last : m.start()]))
             url = html.escape(m.group(0), quote=True)
             pieces.append(f'<a href="{url}">{url}</a>')
             last = m.end()
@@ -61,8 +63,9 @@ def text_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-def build_message(message: OutboundMessage, config: EmailConfig, recipients: list[str], *,
-                  now: datetime) -> EmailMessage:
+def build_message(
+    message: OutboundMessage, config: EmailConfig, recipients: list[str], *, now: datetime
+) -> EmailMessage:
     """The complete mail for ``recipients``: headers, masked text part and masked HTML part."""
     # no control character or escape sequence reaches a header or a reader: CR/LF in a CRM's company name must never
     # start a header of its own (header injection), ESC sequences must not recolour a terminal mail client

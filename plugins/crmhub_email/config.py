@@ -55,8 +55,9 @@ class EmailConfig(ChannelConfig):
     @model_validator(mode="after")
     def _coherent(self) -> EmailConfig:
         if self.use_tls and self.starttls:
-            raise ValueError("use_tls (implicit TLS, port 465) and starttls (port 587) exclude each other; "
-                             "set starttls = false")
+            raise ValueError(
+                "use_tls (implicit TLS, port 465) and starttls (port 587) exclude each other; set starttls = false"
+            )
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together (leave both out for a relay without AUTH)")
         return self

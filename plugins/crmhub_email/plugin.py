@@ -29,16 +29,26 @@ def crmhub_sandbox_apps() -> list[SandboxApp]:
 
         return module
 
-    return [SandboxApp(
-        name="smtp", title="SMTP server (aiosmtpd)", preferred_offset=4, protocol="smtp",
-        build=lambda options: sandbox().sandbox_handler(options.settings),
-        config_section="channels", config_name="email",
-        config=lambda hostport: {
-            "plugin": "email", "host": hostport.rpartition(":")[0] or "127.0.0.1",
-            "port": int(hostport.rpartition(":")[2]), "username": sandbox().SANDBOX_USERNAME,
-            "password": sandbox().SANDBOX_PASSWORD, "from_addr": sandbox().SANDBOX_FROM, "starttls": False,
-        },
-        # AML alerts go only to the AML team by email (docs/notifications.md): an example group, so the sandbox's
-        # alerts land in the SMTP sandbox instead of nowhere.
-        extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}},
-    )]
+    return [
+        SandboxApp(
+            name="smtp",
+            title="SMTP server (aiosmtpd)",
+            preferred_offset=4,
+            protocol="smtp",
+            build=lambda options: sandbox().sandbox_handler(options.settings),
+            config_section="channels",
+            config_name="email",
+            config=lambda hostport: {
+                "plugin": "email",
+                "host": hostport.rpartition(":")[0] or "127.0.0.1",
+                "port": int(hostport.rpartition(":")[2]),
+                "username": sandbox().SANDBOX_USERNAME,
+                "password": sandbox().SANDBOX_PASSWORD,
+                "from_addr": sandbox().SANDBOX_FROM,
+                "starttls": False,
+            },
+            # AML alerts go only to the AML team by email (docs/notifications.md): an example group, so the sandbox's
+            # alerts land in the SMTP sandbox instead of nowhere.
+            extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}},
+        )
+    ]

@@ -35,8 +35,10 @@ from crmhub.templating import KINDS, make_environment, normalise_lang
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-FOOTER = {"zh": "此邮件由 crmhub 自动发送，请勿直接回复。个人信息已按规定脱敏。",
-          "en": "Sent automatically by crmhub; please do not reply. Personal data is masked."}
+FOOTER = {
+    "zh": "此邮件由 crmhub 自动发送，请勿直接回复。个人信息已按规定脱敏。",
+    "en": "Sent automatically by crmhub; please do not reply. Personal data is masked.",
+}
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -57,8 +59,7 @@ def _block(template: jinja2.Template, name: str, context: Mapping[str, Any]) -> 
 def wrap_html(title: str, body_html: str, lang: str = "zh") -> str:
     """Place an HTML fragment (trusted: already escaped) in the crmhub mail layout."""
     code = normalise_lang(lang)
-    return _HTML.get_template("layout.html").render(title=title, body=Markup(body_html), lang=code,
-                                                    footer=FOOTER[code])
+    return _HTML.get_template("layout.html").render(title=title, body=Markup(body_html), lang=code, footer=FOOTER[code])
 
 
 def render_email(kind: str, lang: str, context: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -88,8 +88,9 @@ class SmtpSandbox:
 
     # --- aiosmtpd hooks ------------------------------------------------------------------------------------
 
-    def authenticator(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def authenticator(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         """AUTH LOGIN / PLAIN: only the sandbox credentials pass."""
         if mechanism not in ("LOGIN", "PLAIN") or not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
@@ -99,8 +100,9 @@ class SmtpSandbox:
             self._logins.append((login, ok))
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         """Require AUTH before MAIL (as a submission server does) unless ``require_auth`` is off.
 
         Enforced here rather than with aiosmtpd's ``auth_required``, which warns on every connection when TLS is
@@ -112,8 +114,9 @@ class SmtpSandbox:
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         """Refuse (550) or defer (450) configured recipients; accept the rest."""
         lowered = address.lower()
         if lowered in self.refuse:
@@ -131,12 +134,20 @@ class SmtpSandbox:
         parsed = email.message_from_bytes(raw, policy=default_policy)
         with self._cond:
             seq = len(self._mails) + 1
-            self._mails.append(ReceivedMail(
-                seq=seq, peer=str(session.peer[0]) if session.peer else "?", mail_from=str(envelope.mail_from),
-                rcpt_tos=tuple(envelope.rcpt_tos), raw=raw, message=parsed, received_at=self.clock(),
-                authenticated_as=session.auth_data if session.authenticated else None,
-                tls=session.ssl is not None or (server.transport is not None and
-                server.transport.get_extra_info("ssl_object") is not None)))
+            self._mails.append(
+                ReceivedMail(
+                    seq=seq,
+                    peer=str(session.peer[0]) if session.peer else "?",
+                    mail_from=str(envelope.mail_from),
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    raw=raw,
+                    message=parsed,
+                    received_at=self.clock(),
+                    authenticated_as=session.auth_data if session.authenticated else None,
+                    tls=session.ssl is not None
+                    or (server.transport is not None and server.transport.get_extra_info("ssl_object") is not None),
+                )
+            )
             self._cond.notify_all()
         return f"250 2.0.0 Ok: queued as SBX{seq:06d}"
 
@@ -184,23 +195,36 @@ def sandbox_handler(settings: dict[str, Any] | None = None) -> SmtpSandbox:
     section = raw.get("email")
     if isinstance(section, dict):
         raw = section
-    return SmtpSandbox(username=str(raw.get("username", SANDBOX_USERNAME)),
-                       password=str(raw.get("password", SANDBOX_PASSWORD)),
-                       require_auth=bool(raw.get("require_auth", True)),
-                       refuse=frozenset(str(a).lower() for a in raw.get("refuse", ())),
-                       defer=frozenset(str(a).lower() for a in raw.get("defer", ())))
+    return SmtpSandbox(
+        username=str(raw.get("username", SANDBOX_USERNAME)),
+        password=str(raw.get("password", SANDBOX_PASSWORD)),
+        require_auth=bool(raw.get("require_auth", True)),
+        refuse=frozenset(str(a).lower() for a in raw.get("refuse", ())),
+        defer=frozenset(str(a).lower() for a in raw.get("defer", ())),
+    )
 
 
 class SmtpServer:
     """A running sandbox SMTP server (aiosmtpd `Controller` in a thread); `stop()` shuts it down."""
 
-    def __init__(self, handler: SmtpSandbox, host: str, port: int, *, starttls: ssl.SSLContext | None = None,
-                 implicit_tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        handler: SmtpSandbox,
+        host: str,
+        port: int,
+        *,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
-        kwargs: dict[str, Any] = {**handler.server_kwargs(), "hostname": host, "port": port,
-                                  "server_hostname": "smtp.sandbox.crmhub"}
+        kwargs: dict[str, Any] = {
+            **handler.server_kwargs(),
+            "hostname": host,
+            "port": port,
+            "server_hostname": "smtp.sandbox.crmhub",
+        }
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=False)
         if implicit_tls is not None:
@@ -223,8 +247,14 @@ class SmtpServer:
         self.stop()
 
 
-def serve_smtp(handler: SmtpSandbox, host: str = "127.0.0.1", port: int = 0, *,
-               starttls: ssl.SSLContext | None = None, implicit_tls: ssl.SSLContext | None = None) -> SmtpServer:
+def serve_smtp(
+    handler: SmtpSandbox,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+) -> SmtpServer:
     """Start ``handler`` on ``host:port`` (0 = a free port) and return the running server."""
     if port == 0:
         from crmhub.sandbox.runner import free_port
@@ -256,17 +286,25 @@ def self_signed_tls(hostname: str = "localhost", directory: Path | None = None) 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     folder = directory or Path(tempfile.mkdtemp(prefix="crmhub-smtp-tls-"))
     cert_file, key_file = folder / "sandbox-cert.pem", folder / "sandbox-key.pem"
     cert_file.write_bytes(cert_pem)

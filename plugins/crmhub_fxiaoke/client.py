@@ -69,19 +69,27 @@ def _error_code(response: httpx.Response) -> int | None:
 class FxiaokeClient:
     """One tenant's API: ``await client.call(path, data)`` → the answer body (errorCode 0) or a typed error."""
 
-    def __init__(self, config: FxiaokeConfig, context: PluginContext, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, config: FxiaokeConfig, context: PluginContext, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.config = config
         self.context = context
         self.metrics = context.metrics
         self.policy = config.retry_policy()
-        self.http = build_client(base_url=config.base_url, timeout=config.timeout, metrics=context.metrics,
-                                 auth=FxiaokeAuth(self), max_connections=max(4, config.concurrency * 2),
-                                 transport=transport)
-        self.token = SingleFlightToken(self._fetch_token, margin=config.token_margin_seconds,
-                                       cache=context.token_cache,
-                                       cache_key=cache_key("fxiaoke", config.base_url, config.app_id,
-                                                           config.app_secret, config.permanent_code))
+        self.http = build_client(
+            base_url=config.base_url,
+            timeout=config.timeout,
+            metrics=context.metrics,
+            auth=FxiaokeAuth(self),
+            max_connections=max(4, config.concurrency * 2),
+            transport=transport,
+        )
+        self.token = SingleFlightToken(
+            self._fetch_token,
+            margin=config.token_margin_seconds,
+            cache=context.token_cache,
+            cache_key=cache_key("fxiaoke", config.base_url, config.app_id, config.app_secret, config.permanent_code),
+        )
         self.token_window = SlidingWindow(config.token_calls_per_minute, config.token_window_seconds * 1.02)
         self._windows: dict[str, SlidingWindow] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -109,23 +117,30 @@ class FxiaokeClient:
         """One token call (paced to the token endpoint's 10 a minute, retried when throttled)."""
         cfg = self.config
         path = OAUTH_PATH if cfg.auth_style == "header" else TOKEN_PATH
-        payload: dict[str, Any] = {"appId": cfg.app_id, "appSecret": cfg.app_secret.get_secret_value(),
-                                   "permanentCode": cfg.permanent_code.get_secret_value()}
+        payload: dict[str, Any] = {
+            "appId": cfg.app_id,
+            "appSecret": cfg.app_secret.get_secret_value(),
+            "permanentCode": cfg.permanent_code.get_secret_value(),
+        }
         if cfg.auth_style == "header":
             payload["grantType"] = "app_secret"
 
         async def attempt() -> dict[str, Any]:
             await self.token_window.acquire()
-            response = await self.http.post(path, json=payload, params={"thirdTraceId": uuid.uuid4().hex},
-                                            auth=httpx.Auth())
+            response = await self.http.post(
+                path, json=payload, params={"thirdTraceId": uuid.uuid4().hex}, auth=httpx.Auth()
+            )
             return self._decode(response, path, stream=None, writing=False)
 
         body = await retrying(attempt, policy=self.policy, metrics=self.metrics)
         key = "accessToken" if cfg.auth_style == "header" else "corpAccessToken"
         token, expires = body.get(key), body.get("expiresIn")
         if not isinstance(token, str) or not token or not isinstance(expires, int | float):
-            raise AuthError(f"Fenxiang Xiaoke {path} answered errorCode 0 without {key}/expiresIn",
-                            connector=self.context.name, hint="check base_url: is it the open-API gateway?")
+            raise AuthError(
+                f"Fenxiang Xiaoke {path} answered errorCode 0 without {key}/expiresIn",
+                connector=self.context.name,
+                hint="check base_url: is it the open-API gateway?",
+            )
         self.corp_id = str(body.get("corpId") or self.corp_id or "")
         self.ea = str(body.get("ea") or self.ea or "")
         log.debug("fxiaoke %s: new token, expiresIn=%s", self.context.name, expires)
@@ -143,16 +158,24 @@ class FxiaokeClient:
         cfg = self.config
         headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
         if cfg.auth_style == "header":
-            headers.update({"authorization": f"Bearer {token}", "x-fs-ea": self.ea or "",
-                            "x-fs-userid": cfg.header_user_id or "1000"})
-            return httpx.Request(request.method, request.url, headers=headers, content=request.content,
-                                 extensions=request.extensions)
+            headers.update(
+                {
+                    "authorization": f"Bearer {token}",
+                    "x-fs-ea": self.ea or "",
+                    "x-fs-userid": cfg.header_user_id or "1000",
+                }
+            )
+            return httpx.Request(
+                request.method, request.url, headers=headers, content=request.content, extensions=request.extensions
+            )
         body = json.loads(request.content or b"{}")
-        body.update({"corpAccessToken": token, "corpId": self.corp_id or "",
-                     "currentOpenUserId": cfg.current_open_user_id})
+        body.update(
+            {"corpAccessToken": token, "corpId": self.corp_id or "", "currentOpenUserId": cfg.current_open_user_id}
+        )
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        return httpx.Request(request.method, request.url, headers=headers, content=content,
-                             extensions=request.extensions)
+        return httpx.Request(
+            request.method, request.url, headers=headers, content=content, extensions=request.extensions
+        )
 
     # -- calls -----------------------------------------------------------------------------------------------
 
@@ -169,11 +192,14 @@ class FxiaokeClient:
         if budget is not None and self.calls_made >= budget:
             raise QuotaExhaustedError(
                 f"connector {self.context.name!r} used its own budget of {budget} Fenxiang calls for this run",
-                connector=self.context.name, hint="raise daily_call_budget or let the next run resume from the cursor")
+                connector=self.context.name,
+                hint="raise daily_call_budget or let the next run resume from the cursor",
+            )
         self.calls_made += 1
 
-    async def send_once(self, path: str, body: dict[str, Any], *, stream: str | None = None,
-                        writing: bool = False) -> dict[str, Any]:
+    async def send_once(
+        self, path: str, body: dict[str, Any], *, stream: str | None = None, writing: bool = False
+    ) -> dict[str, Any]:
         """One paced call, no retry: the decoded answer or a typed error."""
         self._spend_budget()
         await self.window(path).acquire()
@@ -181,48 +207,74 @@ class FxiaokeClient:
             response = await self.http.post(path, json=body, params={"thirdTraceId": uuid.uuid4().hex})
         return self._decode(response, path, stream=stream, writing=writing)
 
-    async def call(self, path: str, body: dict[str, Any], *, stream: str | None = None,
-                   writing: bool = False) -> dict[str, Any]:
+    async def call(
+        self, path: str, body: dict[str, Any], *, stream: str | None = None, writing: bool = False
+    ) -> dict[str, Any]:
         """A paced call retried on transient errors (-1, -2, 50009, 30004, 14001, network)."""
-        return await retrying(lambda: self.send_once(path, body, stream=stream, writing=writing),
-                              policy=self.policy, metrics=self.metrics)
+        return await retrying(
+            lambda: self.send_once(path, body, stream=stream, writing=writing), policy=self.policy, metrics=self.metrics
+        )
 
     def _decode(self, response: httpx.Response, path: str, *, stream: str | None, writing: bool) -> dict[str, Any]:
         name = self.context.name
         if response.status_code != 200:
             raise_for_transient(response, connector=name, stream=stream)
             location = response.headers.get("location", "")
-            raise FatalError(f"Fenxiang Xiaoke {path} answered HTTP {response.status_code} {location}".rstrip(),
-                             connector=name, stream=stream,
-                             hint="check base_url: the gateway is open.fxiaoke.com (or your cloud's open-… host), "
-                                  "not www.fxiaoke.com")
+            raise FatalError(
+                f"Fenxiang Xiaoke {path} answered HTTP {response.status_code} {location}".rstrip(),
+                connector=name,
+                stream=stream,
+                hint="check base_url: the gateway is open.fxiaoke.com (or your cloud's open-… host), "
+                "not www.fxiaoke.com",
+            )
         try:  # decoding to str first is ~2x faster than json.loads(bytes) on CJK-heavy pages
             body = json.loads(response.content.decode(response.charset_encoding or "utf-8"))
         except (ValueError, LookupError):
-            raise RetriableError(f"Fenxiang Xiaoke {path} answered HTTP 200 with a body that is not JSON",
-                                 connector=name, stream=stream) from None
+            raise RetriableError(
+                f"Fenxiang Xiaoke {path} answered HTTP 200 with a body that is not JSON", connector=name, stream=stream
+            ) from None
         if not isinstance(body, dict):
-            raise RetriableError(f"Fenxiang Xiaoke {path} answered a JSON {type(body).__name__}, not an object",
-                                 connector=name, stream=stream)
+            raise RetriableError(
+                f"Fenxiang Xiaoke {path} answered a JSON {type(body).__name__}, not an object",
+                connector=name,
+                stream=stream,
+            )
         code, message, trace = codes.envelope_error(body)
-        log.debug("fxiaoke %s %s → errorCode %s traceId %s thirdTraceId %s", name, path, code, trace,
-                  response.request.url.params.get("thirdTraceId"))
+        log.debug(
+            "fxiaoke %s %s → errorCode %s traceId %s thirdTraceId %s",
+            name,
+            path,
+            code,
+            trace,
+            response.request.url.params.get("thirdTraceId"),
+        )
         if code == codes.OK:
             return body
         raise codes.to_error(code, message, trace, path=path, writing=writing, connector=name, stream=stream)
 
     # -- API operations --------------------------------------------------------------------------------------
 
-    async def query(self, api_name: str, filters: list[dict[str, Any]], *, orders: list[dict[str, Any]],
-                    limit: int, offset: int = 0, projection: list[str] | None = None, total: bool = False,
-                    stream: str | None = None) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        api_name: str,
+        filters: list[dict[str, Any]],
+        *,
+        orders: list[dict[str, Any]],
+        limit: int,
+        offset: int = 0,
+        projection: list[str] | None = None,
+        total: bool = False,
+        stream: str | None = None,
+    ) -> list[dict[str, Any]]:
         """``data/query``: the rows of one page (both answer shapes: ``{dataList,…}`` or a single record)."""
         search: dict[str, Any] = {"limit": limit, "offset": offset, "filters": filters, "orders": orders}
         if projection:
             search["fieldProjection"] = projection
-        body = await self.call(DATA + "query", {"data": {"dataObjectApiName": api_name,
-                                                          "find_explicit_total_num": total,
-                                                          "search_query_info": search}}, stream=stream)
+        body = await self.call(
+            DATA + "query",
+            {"data": {"dataObjectApiName": api_name, "find_explicit_total_num": total, "search_query_info": search}},
+            stream=stream,
+        )
         data = body.get("data")
         if isinstance(data, dict) and isinstance(data.get("dataList"), list):
             return [r for r in data["dataList"] if isinstance(r, dict)]
@@ -230,8 +282,11 @@ class FxiaokeClient:
             return [data]
         if data is None or data == {}:
             return []
-        raise RetriableError(f"Fenxiang Xiaoke query of {api_name} answered data of an unknown shape",
-                             connector=self.context.name, stream=stream)
+        raise RetriableError(
+            f"Fenxiang Xiaoke query of {api_name} answered data of an unknown shape",
+            connector=self.context.name,
+            stream=stream,
+        )
 
     async def describe(self, api_name: str) -> dict[str, Any]:
         """``object/describe`` (top-level ``apiName``): the object's ``describe`` with its ``fields``."""
@@ -239,8 +294,9 @@ class FxiaokeClient:
         data = body.get("data") or {}
         describe = data.get("describe", data) if isinstance(data, dict) else {}
         if not isinstance(describe, dict):
-            raise FatalError(f"Fenxiang Xiaoke describe of {api_name} answered no describe",
-                             connector=self.context.name)
+            raise FatalError(
+                f"Fenxiang Xiaoke describe of {api_name} answered no describe", connector=self.context.name
+            )
         return describe
 
     async def aclose(self) -> None:

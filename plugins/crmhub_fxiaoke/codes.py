@@ -112,8 +112,17 @@ def classify(code: int, *, path: str, writing: bool) -> Action:
     return Action.RECORD if writing else Action.FATAL
 
 
-def to_error(code: int, message: str, trace_id: str, *, path: str, writing: bool, connector: str | None,
-             stream: str | None, source_id: str | None = None) -> IntegrationError:
+def to_error(
+    code: int,
+    message: str,
+    trace_id: str,
+    *,
+    path: str,
+    writing: bool,
+    connector: str | None,
+    stream: str | None,
+    source_id: str | None = None,
+) -> IntegrationError:
     """The typed crmhub error for a non-zero ``errorCode`` (never includes request bodies or secrets)."""
     action = classify(code, path=path, writing=writing)
     meaning = CODES.get(code, (action, "unknown code"))[1]
@@ -125,14 +134,23 @@ def to_error(code: int, message: str, trace_id: str, *, path: str, writing: bool
         return RetriableError(text, hint="transient on Fenxiang's side; the call is retried with backoff", **common)
     if action is Action.QUOTA:
         return QuotaExhaustedError(
-            text, hint="the daily quota resets at 00:00 (Asia/Shanghai); the run resumes from its saved cursor",
-            **common)
+            text,
+            hint="the daily quota resets at 00:00 (Asia/Shanghai); the run resumes from its saved cursor",
+            **common,
+        )
     if action in (Action.AUTH, Action.REFRESH):
-        return AuthError(text, hint="check app_id, app_secret, permanent_code and current_open_user_id in "
-                                    f"[connectors.{connector or 'fxiaoke'}]", **common)
+        return AuthError(
+            text,
+            hint="check app_id, app_secret, permanent_code and current_open_user_id in "
+            f"[connectors.{connector or 'fxiaoke'}]",
+            **common,
+        )
     if action is Action.RECORD and writing:
         return RecordError(text, source_id=source_id, **common)
     if code == MISSING_CORP_ACCESS_TOKEN:
-        return FatalError(text, hint="a query asked for offset > 10,000; crmhub's keyset scan never should — "
-                                     "please report this as a bug", **common)
+        return FatalError(
+            text,
+            hint="a query asked for offset > 10,000; crmhub's keyset scan never should — please report this as a bug",
+            **common,
+        )
     return FatalError(text, hint="Fenxiang refused the call; the message names the cause", **common)

@@ -66,8 +66,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         StreamSpec("deleted", StreamKind.DELETION),  # invalidated (作废) AccountObj and ContactObj, as tombstones
     )
 
-    def __init__(self, config: FxiaokeConfig, context: PluginContext, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, config: FxiaokeConfig, context: PluginContext, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         super().__init__(config, context)
         self.client = FxiaokeClient(config, context, transport=transport)
         self._maps: dict[str, mapping.FieldMap] = {}
@@ -87,8 +88,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
             cfg = self.config
             defaults = dict(mapping.ACCOUNT_DEFAULTS if stream == "accounts" else mapping.CONTACT_DEFAULTS)
             if stream == "accounts":
-                defaults.update(uscc=cfg.uscc_field, risk_rating=cfg.risk_rating_field,
-                                risk_segment=cfg.risk_segment_field)
+                defaults.update(
+                    uscc=cfg.uscc_field, risk_rating=cfg.risk_rating_field, risk_segment=cfg.risk_segment_field
+                )
             fm = mapping.resolve(defaults, cfg.fields.get(stream, {}), describe, api)
             for warning in fm.warnings:
                 self.context.logger.warning("fxiaoke %s: %s", self.name, warning)
@@ -99,22 +101,32 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         """The tenant's fields of a stream's object (api_name, label, type) — to find custom field names."""
         describe = await self.client.describe(OBJECTS[stream])
         fields = describe.get("fields") or {}
-        return [{"api_name": k, "label": v.get("label"), "type": v.get("type")}
-                for k, v in fields.items() if isinstance(v, dict)]
+        return [
+            {"api_name": k, "label": v.get("label"), "type": v.get("type")}
+            for k, v in fields.items()
+            if isinstance(v, dict)
+        ]
 
     async def check(self) -> CheckResult:
         """Get a token, describe AccountObj, read one record; report the mapping warnings."""
         try:
             fm = await self.field_map("accounts")
-            rows = await self.client.query(ACCOUNT, [], orders=[{"fieldName": "_id", "isAsc": True}], limit=1,
-                                           projection=["_id", "name"], stream="accounts")
+            rows = await self.client.query(
+                ACCOUNT,
+                [],
+                orders=[{"fieldName": "_id", "isAsc": True}],
+                limit=1,
+                projection=["_id", "name"],
+                stream="accounts",
+            )
         except IntegrationError as exc:
-            return CheckResult(ok=False, message=str(exc), details={"code": exc.code,
-                                                                     "service_code": exc.service_code})
-        return CheckResult(ok=True, message=f"Fenxiang Xiaoke reachable at {self.config.base_url}; corpId "
-                                            f"{self.client.corp_id}; AccountObj readable",
-                           details={"fields": fm.names, "warnings": fm.warnings, "sample_ids": [r.get("_id")
-                                                                                               for r in rows]})
+            return CheckResult(ok=False, message=str(exc), details={"code": exc.code, "service_code": exc.service_code})
+        return CheckResult(
+            ok=True,
+            message=f"Fenxiang Xiaoke reachable at {self.config.base_url}; corpId "
+            f"{self.client.corp_id}; AccountObj readable",
+            details={"fields": fm.names, "warnings": fm.warnings, "sample_ids": [r.get("_id") for r in rows]},
+        )
 
     # -- pull ------------------------------------------------------------------------------------------------
 
@@ -131,20 +143,42 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
                 subs: dict[str, Any] = dict((cursor or {}).get("objects") or {})
                 for target, api in OBJECTS.items():
                     state = ScanState.from_cursor(subs.get(api), connector=self.name, stream=stream)
-                    async for rows, after in scan(self.client, api, state, stream=stream,
-                                                  page_size=self.config.page_size, overlap_ms=self.config.overlap_ms,
-                                                  base_filters=list(self.config.deleted_filters), since_ms=since_ms):
+                    async for rows, after in scan(
+                        self.client,
+                        api,
+                        state,
+                        stream=stream,
+                        page_size=self.config.page_size,
+                        overlap_ms=self.config.overlap_ms,
+                        base_filters=list(self.config.deleted_filters),
+                        since_ms=since_ms,
+                    ):
                         subs[api] = after.to_cursor()
                         last = {"v": 1, "objects": dict(subs)}
-                        yield Page([self._tombstone(target, r, stream) for r in rows if r.get("_id")], last,
-                                   [RejectedRecord(stream=stream, source_id=None, reason="row without _id",
-                                                   field="_id", payload=r) for r in rows if not r.get("_id")])
+                        yield Page(
+                            [self._tombstone(target, r, stream) for r in rows if r.get("_id")],
+                            last,
+                            [
+                                RejectedRecord(
+                                    stream=stream, source_id=None, reason="row without _id", field="_id", payload=r
+                                )
+                                for r in rows
+                                if not r.get("_id")
+                            ],
+                        )
                 return
             fm = await self.field_map(stream)
             state = ScanState.from_cursor(cursor, connector=self.name, stream=stream)
-            async for rows, after in scan(self.client, OBJECTS[stream], state, stream=stream,
-                                          page_size=self.config.page_size, overlap_ms=self.config.overlap_ms,
-                                          base_filters=[], since_ms=since_ms):
+            async for rows, after in scan(
+                self.client,
+                OBJECTS[stream],
+                state,
+                stream=stream,
+                page_size=self.config.page_size,
+                overlap_ms=self.config.overlap_ms,
+                base_filters=[],
+                since_ms=since_ms,
+            ):
                 last = after.to_cursor()
                 yield self._page(stream, rows, fm, last)
         except QuotaExhaustedError as exc:
@@ -156,24 +190,45 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         for row in rows:
             rec_id = row.get("_id")
             if not isinstance(rec_id, str) or not rec_id:
-                rejected.append(RejectedRecord(stream=stream, source_id=None, reason="row without _id", field="_id",
-                                               payload=row))
+                rejected.append(
+                    RejectedRecord(stream=stream, source_id=None, reason="row without _id", field="_id", payload=row)
+                )
                 continue
             try:
                 modified = mapping.millis(row, "last_modified_time")
                 if row.get("life_status") == "invalid" or row.get("is_deleted") is True:
-                    records.append(SourceRecord(stream=stream, source_id=rec_id, deleted=True, modified_at=modified,
-                                                raw=row))
+                    records.append(
+                        SourceRecord(stream=stream, source_id=rec_id, deleted=True, modified_at=modified, raw=row)
+                    )
                     continue
-                data = (mapping.account(row, fm, self.config.industry_map) if stream == "accounts"
-                        else mapping.contact(row, fm))
+                data = (
+                    mapping.account(row, fm, self.config.industry_map)
+                    if stream == "accounts"
+                    else mapping.contact(row, fm)
+                )
             except RecordError as exc:
-                rejected.append(RejectedRecord(stream=stream, source_id=rec_id, field=exc.field, payload=row,
-                                               reason=f"{OBJECTS[stream]} {rec_id}: {exc.message}"))
+                rejected.append(
+                    RejectedRecord(
+                        stream=stream,
+                        source_id=rec_id,
+                        field=exc.field,
+                        payload=row,
+                        reason=f"{OBJECTS[stream]} {rec_id}: {exc.message}",
+                    )
+                )
                 continue
             # data is already a validated canonical record; re-validating the raw row would double the cost
-            records.append(SourceRecord.model_construct(stream=stream, source_id=rec_id, data=data, deleted=False,
-                                                        deletes_stream=None, modified_at=modified, raw=row))
+            records.append(
+                SourceRecord.model_construct(
+                    stream=stream,
+                    source_id=rec_id,
+                    data=data,
+                    deleted=False,
+                    deletes_stream=None,
+                    modified_at=modified,
+                    raw=row,
+                )
+            )
         return Page(records, next_cursor, rejected)
 
     async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
@@ -181,8 +236,11 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         the current configuration and the tenant's field names (``describe``, read once)."""
         self.stream(stream)
         if stream not in OBJECTS:
-            raise RecordError(f"stream {stream!r} has no mapping to apply again (a row without _id cannot be "
-                              "re-read); the next sync reads it again", stream=stream)
+            raise RecordError(
+                f"stream {stream!r} has no mapping to apply again (a row without _id cannot be "
+                "re-read); the next sync reads it again",
+                stream=stream,
+            )
         page = self._page(stream, [payload], await self.field_map(stream), {})
         if page.rejected:
             raise page.rejected[0].as_error()
@@ -194,8 +252,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
             modified: datetime | None = mapping.millis(row, "last_modified_time")
         except RecordError:
             modified = None
-        return SourceRecord(stream=stream, source_id=str(row["_id"]), deleted=True, deletes_stream=target,
-                            modified_at=modified, raw=row)
+        return SourceRecord(
+            stream=stream, source_id=str(row["_id"]), deleted=True, deletes_stream=target, modified_at=modified, raw=row
+        )
 
     def _quota_error(self, exc: QuotaExhaustedError, stream: str, cursor: Cursor | None) -> FxiaokeQuotaExhausted:
         tz = ZoneInfo(self.config.quota_reset_timezone)
@@ -203,10 +262,14 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         resets = datetime.combine(now.date() + timedelta(days=1), time(0), tz).astimezone(UTC)
         return FxiaokeQuotaExhausted(
             f"{exc.message}; stream {stream!r} stopped cleanly — every page before this one is committed",
-            resume_cursor=cursor, resets_at=resets, connector=self.name, stream=stream,
+            resume_cursor=cursor,
+            resets_at=resets,
+            connector=self.name,
+            stream=stream,
             service_code=exc.service_code,
             hint=f"the quota resets at {resets.astimezone(tz):%Y-%m-%d %H:%M} {self.config.quota_reset_timezone}; "
-                 "the next run resumes from the saved cursor")
+            "the next run resumes from the saved cursor",
+        )
 
     # -- push ------------------------------------------------------------------------------------------------
 
@@ -222,8 +285,12 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         if not spec.writable:
             raise FatalError(f"stream {stream!r} is read-only", connector=self.name, stream=stream)
         if not self.config.write_back.enabled:
-            raise FatalError("write-back is disabled for this connector", connector=self.name, stream=stream,
-                             hint=f"set [connectors.{self.name}.write_back] enabled = true")
+            raise FatalError(
+                "write-back is disabled for this connector",
+                connector=self.name,
+                stream=stream,
+                hint=f"set [connectors.{self.name}.write_back] enabled = true",
+            )
         from crmhub_fxiaoke.push import AccountWriter
 
         writer = AccountWriter(self, await self.field_map(stream))

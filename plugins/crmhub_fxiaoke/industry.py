@@ -54,9 +54,16 @@ OPTIONS: tuple[IndustryOption, ...] = (
 """The simulator tenant's options (and the labels crmhub recognises by default)."""
 
 EXTRA_LABELS: dict[str, tuple[str, ...]] = {
-    "钢铁": ("C31",), "黑色金属": ("C31",), "黑色金属冶炼": ("C31",), "黑色金属冶炼和压延加工": ("C31",),
-    "有色金属": ("C32",), "有色金属冶炼": ("C32",), "有色金属冶炼和压延加工": ("C32",),
-    "冶金": ("C31", "C32"), "钢铁/有色金属": ("C31", "C32"), "钢铁/有色": ("C31", "C32"),
+    "钢铁": ("C31",),
+    "黑色金属": ("C31",),
+    "黑色金属冶炼": ("C31",),
+    "黑色金属冶炼和压延加工": ("C31",),
+    "有色金属": ("C32",),
+    "有色金属冶炼": ("C32",),
+    "有色金属冶炼和压延加工": ("C32",),
+    "冶金": ("C31", "C32"),
+    "钢铁/有色金属": ("C31", "C32"),
+    "钢铁/有色": ("C31", "C32"),
 }
 """Other labels tenants use for the metals options (GB/T 4754-2017 C31 黑色金属冶炼和压延加工业, C32 有色金属冶炼和压延
 加工业): a label naming one of them maps to it; 冶金 (metallurgy) names both and is a review doubt."""
@@ -78,8 +85,9 @@ def _codes_from_override(raw: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(str(c).strip() for c in raw if str(c).strip())
 
 
-def map_option(value: object, labels: Mapping[str, str], overrides: Mapping[str, str | Sequence[str]],
-               field: str = "industry") -> IndustryVerdict:
+def map_option(
+    value: object, labels: Mapping[str, str], overrides: Mapping[str, str | Sequence[str]], field: str = "industry"
+) -> IndustryVerdict:
     """Map a picklist value (``labels`` = value → label from ``describe``) to a GB/T code or a review flag."""
     if value is None or value in ("", []):
         return IndustryVerdict(None, None)
@@ -96,19 +104,28 @@ def map_option(value: object, labels: Mapping[str, str], overrides: Mapping[str,
     elif label in DEFAULT_LABEL_MAP:
         codes = DEFAULT_LABEL_MAP[label]
     else:
-        return IndustryVerdict(None, f"{field}: Fenxiang option {label!r} (value {key!r}) has no GB/T 4754 mapping; "
-                                     "add it to industry_map in the connector config")
+        return IndustryVerdict(
+            None,
+            f"{field}: Fenxiang option {label!r} (value {key!r}) has no GB/T 4754 mapping; "
+            "add it to industry_map in the connector config",
+        )
     if len(codes) == 1:
         return IndustryVerdict(codes[0], None)
     if not codes:
-        return IndustryVerdict(None, f"{field}: Fenxiang option {label!r} (value {key!r}) names no GB/T 4754 "
-                                     "industry; set the industry by hand")
-    return IndustryVerdict(None, f"{field}: Fenxiang option {label!r} (value {key!r}) could be GB/T 4754 "
-                                 f"{' or '.join(codes)}; not guessed — decide in review")
+        return IndustryVerdict(
+            None,
+            f"{field}: Fenxiang option {label!r} (value {key!r}) names no GB/T 4754 industry; set the industry by hand",
+        )
+    return IndustryVerdict(
+        None,
+        f"{field}: Fenxiang option {label!r} (value {key!r}) could be GB/T 4754 "
+        f"{' or '.join(codes)}; not guessed — decide in review",
+    )
 
 
-def option_for_code(code: str, labels: Mapping[str, str],
-                    overrides: Mapping[str, str | Sequence[str]] | None = None) -> str | None:
+def option_for_code(
+    code: str, labels: Mapping[str, str], overrides: Mapping[str, str | Sequence[str]] | None = None
+) -> str | None:
     """The option value to write for a GB/T code: the option with the longest matching code prefix.
 
     An option lumping codes of one section (钢铁/冶金 = C31 or C32) still describes a C3110 company correctly and

@@ -33,14 +33,29 @@ from crmhub.model import (
 from crmhub_fxiaoke import industry
 
 ACCOUNT_DEFAULTS: dict[str, str] = {
-    "name": "name", "uscc": "uscc__c", "phone": "tel", "email": "email", "website": "url",
-    "industry": "industry", "province": "province", "city": "city", "district": "district", "street": "address",
-    "legal_representative": "legal_representative__c", "relationship_manager": "owner",
-    "risk_rating": "risk_rating__c", "risk_segment": "risk_segment__c",
+    "name": "name",
+    "uscc": "uscc__c",
+    "phone": "tel",
+    "email": "email",
+    "website": "url",
+    "industry": "industry",
+    "province": "province",
+    "city": "city",
+    "district": "district",
+    "street": "address",
+    "legal_representative": "legal_representative__c",
+    "relationship_manager": "owner",
+    "risk_rating": "risk_rating__c",
+    "risk_segment": "risk_segment__c",
 }
 CONTACT_DEFAULTS: dict[str, str] = {
-    "name": "name", "client_source_id": "account_id", "mobile": "mobile1", "phone": "tel1", "email": "email",
-    "title": "job_title", "department": "department",
+    "name": "name",
+    "client_source_id": "account_id",
+    "mobile": "mobile1",
+    "phone": "tel1",
+    "email": "email",
+    "title": "job_title",
+    "department": "department",
 }
 LABEL_HINTS: dict[str, tuple[str, ...]] = {
     "uscc": ("统一社会信用代码", "社会信用代码", "信用代码", "USCC"),
@@ -64,8 +79,9 @@ class FieldMap:
         return self.names.get(canonical)
 
 
-def resolve(defaults: Mapping[str, str], overrides: Mapping[str, str], describe: Mapping[str, Any] | None,
-            object_label: str) -> FieldMap:
+def resolve(
+    defaults: Mapping[str, str], overrides: Mapping[str, str], describe: Mapping[str, Any] | None, object_label: str
+) -> FieldMap:
     """Apply overrides, then check each name against ``describe`` (a missing custom field is searched by label)."""
     names = {**defaults, **overrides}
     fm = FieldMap(names={})
@@ -76,25 +92,35 @@ def resolve(defaults: Mapping[str, str], overrides: Mapping[str, str], describe:
             continue
         if canonical in overrides:  # the operator named it: keep it, but say describe does not know it
             fm.names[canonical] = api
-            fm.warnings.append(f"{object_label}: fields.{canonical} = {api!r} is not in describe; check the API "
-                               "name (real tenants use generated names like field_a1B2c__c)")
+            fm.warnings.append(
+                f"{object_label}: fields.{canonical} = {api!r} is not in describe; check the API "
+                "name (real tenants use generated names like field_a1B2c__c)"
+            )
             continue
         hints = LABEL_HINTS.get(canonical, ())
-        found = [name for name, spec in fields.items()
-                 if isinstance(spec, dict) and any(h in str(spec.get("label", "")) for h in hints)]
+        found = [
+            name
+            for name, spec in fields.items()
+            if isinstance(spec, dict) and any(h in str(spec.get("label", "")) for h in hints)
+        ]
         if len(found) == 1:
             fm.names[canonical] = found[0]
-            fm.warnings.append(f"{object_label}: field {api!r} for {canonical} does not exist; using {found[0]!r} "
-                               f"(label {fields[found[0]].get('label')!r}) — set fields.{canonical} to confirm")
+            fm.warnings.append(
+                f"{object_label}: field {api!r} for {canonical} does not exist; using {found[0]!r} "
+                f"(label {fields[found[0]].get('label')!r}) — set fields.{canonical} to confirm"
+            )
         else:
-            fm.warnings.append(f"{object_label}: field {api!r} for {canonical} does not exist"
-                               + (f"; candidates by label: {', '.join(found)}" if found else "")
-                               + f" — {canonical} is not mapped until fields.{canonical} names it")
+            fm.warnings.append(
+                f"{object_label}: field {api!r} for {canonical} does not exist"
+                + (f"; candidates by label: {', '.join(found)}" if found else "")
+                + f" — {canonical} is not mapped until fields.{canonical} names it"
+            )
     for canonical, api in fm.names.items():
         spec = fields.get(api)
         if isinstance(spec, dict) and isinstance(spec.get("options"), list):
-            fm.options[canonical] = {str(o.get("value")): str(o.get("label", o.get("value")))
-                                     for o in spec["options"] if isinstance(o, dict)}
+            fm.options[canonical] = {
+                str(o.get("value")): str(o.get("label", o.get("value"))) for o in spec["options"] if isinstance(o, dict)
+            }
     return fm
 
 
@@ -129,8 +155,9 @@ def _owner(row: Mapping[str, Any], api: str) -> RelationshipManager | None:
     try:
         return RelationshipManager(name=name, email=upstream.text(ref.get("email"), f"{where}.email"))
     except ValidationError as exc:
-        raise RecordError(f"{where}: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}",
-                          field=where) from None
+        raise RecordError(
+            f"{where}: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}", field=where
+        ) from None
 
 
 def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str | list[str]]) -> CorporateClient:
@@ -144,8 +171,9 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
         picked = row.get(a("industry") or "")
         for option in picked if isinstance(picked, list) else [picked]:  # select_many tenants send a list
             upstream.require_scalar(option, a("industry") or "industry", "a picklist option")
-        verdict = industry.map_option(picked, fm.options.get("industry", {}), industry_map,
-                                      field=a("industry") or "industry")
+        verdict = industry.map_option(
+            picked, fm.options.get("industry", {}), industry_map, field=a("industry") or "industry"
+        )
         code, flag = verdict.code, verdict.flag
         if flag:
             flags.append(flag)
@@ -154,13 +182,18 @@ def account(row: Mapping[str, Any], fm: FieldMap, industry_map: Mapping[str, str
     legal = _text(row, a("legal_representative"))
     try:
         return CorporateClient(
-            name=name or "", uscc=uscc, registered_address=address,  # a dict: errors name registered_address.<part>
+            name=name or "",
+            uscc=uscc,
+            registered_address=address,  # a dict: errors name registered_address.<part>
             phone=_text(row, a("phone")),
-            email=_text(row, a("email")), website=_text(row, a("website")),
+            email=_text(row, a("email")),
+            website=_text(row, a("website")),
             industry=Industry(code=code) if code else None,
             legal_representative=Person(name=legal) if legal else None,
-            relationship_manager=_owner(row, a("relationship_manager") or "owner"), review_flags=flags,
-            risk=read_risk(row, fm))
+            relationship_manager=_owner(row, a("relationship_manager") or "owner"),
+            review_flags=flags,
+            risk=read_risk(row, fm),
+        )
     except ValidationError as exc:
         raise _record_error(exc, fm) from None
 
@@ -196,10 +229,16 @@ def contact(row: Mapping[str, Any], fm: FieldMap) -> Contact:
     """Map one ContactObj row; ``account_id`` becomes ``client_source_id``."""
     a = fm.names.get  # = fm.api, without a Python frame per field
     try:
-        return Contact(source_id=str(row.get("_id")), name=_text(row, a("name"), required=True) or "",
-                       client_source_id=_text(row, a("client_source_id")), mobile=_text(row, a("mobile")),
-                       phone=_text(row, a("phone")), email=_text(row, a("email")), title=_text(row, a("title")),
-                       department=_text(row, a("department")))
+        return Contact(
+            source_id=str(row.get("_id")),
+            name=_text(row, a("name"), required=True) or "",
+            client_source_id=_text(row, a("client_source_id")),
+            mobile=_text(row, a("mobile")),
+            phone=_text(row, a("phone")),
+            email=_text(row, a("email")),
+            title=_text(row, a("title")),
+            department=_text(row, a("department")),
+        )
     except ValidationError as exc:
         raise _record_error(exc, fm) from None
 
@@ -214,8 +253,9 @@ def _option(options: Mapping[str, str], *wanted: str) -> str | None:
     return None
 
 
-def account_payload(client: CorporateClient, allowed: set[str], fm: FieldMap,
-                    industry_map: Mapping[str, str | list[str]]) -> tuple[dict[str, Any], dict[str, str]]:
+def account_payload(
+    client: CorporateClient, allowed: set[str], fm: FieldMap, industry_map: Mapping[str, str | list[str]]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """``object_data`` fields for a write, and the canonical fields skipped with the reason."""
     a = fm.api
     out: dict[str, Any] = {}
@@ -244,8 +284,12 @@ def account_payload(client: CorporateClient, allowed: set[str], fm: FieldMap,
     if "address" in allowed:
         addr = client.registered_address or client.business_address
         if addr is not None:
-            for canonical, value in (("province", addr.province), ("city", addr.city), ("district", addr.district),
-                                     ("street", addr.street)):
+            for canonical, value in (
+                ("province", addr.province),
+                ("city", addr.city),
+                ("district", addr.district),
+                ("street", addr.street),
+            ):
                 if value:
                     put(canonical, value)
     if "risk" in allowed and client.risk is not None:

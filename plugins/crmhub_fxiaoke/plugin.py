@@ -37,6 +37,16 @@ def _pacing(speed: float) -> dict[str, Any]:
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fenxiang open-API simulator."""
-    return [SandboxApp(name="fxiaoke", title="Fenxiang Xiaoke open API", preferred_offset=1, build=_build,
-                       config_section="connectors", config_name="fxiaoke", config=_config, pacing=_pacing,
-                       world_view="fxiaoke")]
+    return [
+        SandboxApp(
+            name="fxiaoke",
+            title="Fenxiang Xiaoke open API",
+            preferred_offset=1,
+            build=_build,
+            config_section="connectors",
+            config_name="fxiaoke",
+            config=_config,
+            pacing=_pacing,
+            world_view="fxiaoke",
+        )
+    ]

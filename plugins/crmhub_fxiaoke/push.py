@@ -66,17 +66,28 @@ class AccountWriter:
         try:
             if rec.source_id:
                 if not payload:
-                    return PushResult(key=rec.key, status="ok", source_id=rec.source_id, action="unchanged",
-                                      raw=extra)
+                    return PushResult(key=rec.key, status="ok", source_id=rec.source_id, action="unchanged", raw=extra)
                 await self._update(rec.source_id, payload)
                 return PushResult(key=rec.key, status="ok", source_id=rec.source_id, action="update", raw=extra)
             return await self._upsert(rec, payload, extra)
         except RecordError as exc:
-            return PushResult(key=rec.key, status="error", source_id=rec.source_id, reason=exc.message,
-                              field=exc.field, raw={"errorCode": exc.service_code, **extra})
+            return PushResult(
+                key=rec.key,
+                status="error",
+                source_id=rec.source_id,
+                reason=exc.message,
+                field=exc.field,
+                raw={"errorCode": exc.service_code, **extra},
+            )
         except RetriableError as exc:
-            return PushResult(key=rec.key, status="error", source_id=rec.source_id, reason=exc.message,
-                              retriable=True, raw={"errorCode": exc.service_code, **extra})
+            return PushResult(
+                key=rec.key,
+                status="error",
+                source_id=rec.source_id,
+                reason=exc.message,
+                retriable=True,
+                raw={"errorCode": exc.service_code, **extra},
+            )
 
     async def _upsert(self, rec: OutboundRecord, payload: dict[str, Any], extra: dict[str, Any]) -> PushResult:
         assert isinstance(rec.data, CorporateClient)
@@ -86,19 +97,30 @@ class AccountWriter:
             if found is not None:
                 return await self._update_found(rec.key, found, payload, extra)
         if not self.config.write_back.create:
-            return PushResult(key=rec.key, status="error", reason=(
-                f"no Fenxiang account with USCC {uscc} and creating accounts is disabled" if uscc else
-                "the record has no Fenxiang _id and no USCC, and creating accounts is disabled"),
-                field="uscc", raw=extra)
+            return PushResult(
+                key=rec.key,
+                status="error",
+                reason=(
+                    f"no Fenxiang account with USCC {uscc} and creating accounts is disabled"
+                    if uscc
+                    else "the record has no Fenxiang _id and no USCC, and creating accounts is disabled"
+                ),
+                field="uscc",
+                raw=extra,
+            )
         if "name" not in payload and self.fm.api("name"):
             payload[self.fm.api("name") or "name"] = rec.data.name
         return await self._create(rec.key, uscc, payload, extra)
 
     async def _create(self, key: str, uscc: str | None, payload: dict[str, Any], extra: dict[str, Any]) -> PushResult:
-        body = {"data": {"object_data": {"dataObjectApiName": ACCOUNT, **payload},
-                         "optionInfo": {"isDuplicateSearch": True, "skipFuncValidate": False,
-                                        "useValidationRule": True}},
-                "triggerWorkFlow": True, "triggerApprovalFlow": False}
+        body = {
+            "data": {
+                "object_data": {"dataObjectApiName": ACCOUNT, **payload},
+                "optionInfo": {"isDuplicateSearch": True, "skipFuncValidate": False, "useValidationRule": True},
+            },
+            "triggerWorkFlow": True,
+            "triggerApprovalFlow": False,
+        }
         policy = self.client.policy
         last: Exception | None = None
         for attempt in range(1, policy.max_attempts + 1):
@@ -108,43 +130,59 @@ class AccountWriter:
                 found = await self._find(uscc, list(payload)) if uscc else None
                 if found is None:
                     raise
-                return await self._update_found(key, found, payload,
-                                                {**extra, "duplicate_rule": exc.service_code})
+                return await self._update_found(key, found, payload, {**extra, "duplicate_rule": exc.service_code})
             except (RetriableError, httpx.TransportError) as exc:
                 last = exc
                 if not uscc:
                     break
-                await asyncio.sleep(min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-                                    * (0.5 + random.random() / 2))
+                await asyncio.sleep(
+                    min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                )
                 self.client.metrics.retries += 1
                 found = await self._find(uscc, list(payload))
                 if found is not None:  # the lost answer's create did happen
-                    return PushResult(key=key, status="ok", source_id=str(found["_id"]), action="insert",
-                                      raw={**extra, "recovered_after": type(exc).__name__})
+                    return PushResult(
+                        key=key,
+                        status="ok",
+                        source_id=str(found["_id"]),
+                        action="insert",
+                        raw={**extra, "recovered_after": type(exc).__name__},
+                    )
                 continue
             data_id = answer.get("dataId")
             if not isinstance(data_id, str) or not data_id:
-                raise FatalError("Fenxiang create answered errorCode 0 without dataId", connector=self.connector.name,
-                                 stream="accounts")
+                raise FatalError(
+                    "Fenxiang create answered errorCode 0 without dataId",
+                    connector=self.connector.name,
+                    stream="accounts",
+                )
             return PushResult(key=key, status="ok", source_id=data_id, action="insert", raw=extra)
         reason = f"create failed with an unknown outcome ({type(last).__name__}: {last})"
         if not uscc:
-            reason += "; without a USCC crmhub cannot check whether it happened — look for the account by name " \
-                      "in Fenxiang before retrying"
+            reason += (
+                "; without a USCC crmhub cannot check whether it happened — look for the account by name "
+                "in Fenxiang before retrying"
+            )
         return PushResult(key=key, status="error", reason=reason, retriable=True, raw=extra)
 
     async def _find(self, uscc: str | None, fields: list[str]) -> dict[str, Any] | None:
         api = self.fm.api("uscc")
         if not uscc or api is None:
             return None
-        rows = await self.client.query(ACCOUNT, [{"field_name": api, "operator": "EQ", "field_values": [uscc]}],
-                                       orders=[{"fieldName": "_id", "isAsc": True}], limit=10,
-                                       projection=sorted({"_id", "life_status", *fields}), stream="accounts")
+        rows = await self.client.query(
+            ACCOUNT,
+            [{"field_name": api, "operator": "EQ", "field_values": [uscc]}],
+            orders=[{"fieldName": "_id", "isAsc": True}],
+            limit=10,
+            projection=sorted({"_id", "life_status", *fields}),
+            stream="accounts",
+        )
         live = [r for r in rows if r.get("life_status") != "invalid" and isinstance(r.get("_id"), str)]
         return live[0] if live else None
 
-    async def _update_found(self, key: str, found: dict[str, Any], payload: dict[str, Any],
-                            extra: dict[str, Any]) -> PushResult:
+    async def _update_found(
+        self, key: str, found: dict[str, Any], payload: dict[str, Any], extra: dict[str, Any]
+    ) -> PushResult:
         rec_id = str(found["_id"])
         changes = {k: v for k, v in payload.items() if found.get(k) != v}
         if not changes:
@@ -153,9 +191,13 @@ class AccountWriter:
         return PushResult(key=key, status="ok", source_id=rec_id, action="update", raw=extra)
 
     async def _update(self, rec_id: str, changes: dict[str, Any]) -> None:
-        body = {"data": {"object_data": {"_id": rec_id, "dataObjectApiName": ACCOUNT, **changes}},
-                "triggerWorkFlow": True, "triggerApprovalFlow": False}
+        body = {
+            "data": {"object_data": {"_id": rec_id, "dataObjectApiName": ACCOUNT, **changes}},
+            "triggerWorkFlow": True,
+            "triggerApprovalFlow": False,
+        }
         answer = await self.client.call(DATA + "update", body, stream="accounts", writing=True)
         if answer.get("dataId") not in (None, rec_id):
-            self.connector.context.logger.warning("fxiaoke update of %s answered dataId %s", rec_id,
-                                                  answer.get("dataId"))
+            self.connector.context.logger.warning(
+                "fxiaoke update of %s answered dataId %s", rec_id, answer.get("dataId")
+            )

@@ -77,13 +77,25 @@ class ScanState:
             seen = tuple(str(key) for key in cursor.get("seen") or ())
             return cls(int(mark) if mark is not None else None, window, seen)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise FatalError(f"stored cursor {cursor!r} is not a Fenxiang scan cursor ({exc})", connector=connector,
-                             stream=stream, hint="run the stream once with a full read to reset its cursor") from None
+            raise FatalError(
+                f"stored cursor {cursor!r} is not a Fenxiang scan cursor ({exc})",
+                connector=connector,
+                stream=stream,
+                hint="run the stream once with a full read to reset its cursor",
+            ) from None
 
 
-async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream: str, page_size: int,
-               overlap_ms: int, base_filters: list[dict[str, Any]], since_ms: int | None = None,
-               ) -> AsyncIterator[tuple[list[dict[str, Any]], ScanState]]:
+async def scan(
+    client: FxiaokeClient,
+    api_name: str,
+    state: ScanState,
+    *,
+    stream: str,
+    page_size: int,
+    overlap_ms: int,
+    base_filters: list[dict[str, Any]],
+    since_ms: int | None = None,
+) -> AsyncIterator[tuple[list[dict[str, Any]], ScanState]]:
     """Yield (rows, state after these rows) until the window is exhausted; the last state closes the window."""
     window = state.window
     if since_ms is not None:
@@ -93,16 +105,24 @@ async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream
     else:
         lo = max(0, state.mark - overlap_ms) if state.mark is not None else 0
     if window is None:
-        probe = await client.query(api_name, [*base_filters, _f(LMT, "GTE", lo)],
-                                   orders=[{"fieldName": LMT, "isAsc": False}], limit=1,
-                                   projection=["_id", LMT], stream=stream)
+        probe = await client.query(
+            api_name,
+            [*base_filters, _f(LMT, "GTE", lo)],
+            orders=[{"fieldName": LMT, "isAsc": False}],
+            limit=1,
+            projection=["_id", LMT],
+            stream=stream,
+        )
         if not probe:
             return
         try:
             hi = int(str(probe[0][LMT]))
         except (KeyError, ValueError) as exc:
-            raise FatalError(f"{api_name}: the newest record has no usable {LMT} ({exc})",
-                             connector=client.context.name, stream=stream) from None
+            raise FatalError(
+                f"{api_name}: the newest record has no usable {LMT} ({exc})",
+                connector=client.context.name,
+                stream=stream,
+            ) from None
         window = Window(lo, hi)
         state = ScanState(state.mark, window, state.seen)
     mark = max(window.hi, state.mark or 0)
@@ -113,8 +133,13 @@ async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream
         filters = [*base_filters, _f(LMT, "GTE", w.lo), _f(LMT, "LTE", w.hi)]
         if w.after:
             filters.append(_f("_id", "GT", w.after))
-        return client.track(asyncio.ensure_future(client.query(
-            api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}], limit=page_size, stream=stream)))
+        return client.track(
+            asyncio.ensure_future(
+                client.query(
+                    api_name, filters, orders=[{"fieldName": "_id", "isAsc": True}], limit=page_size, stream=stream
+                )
+            )
+        )
 
     # one page is fetched ahead while the caller maps and stores the current one (the next query needs only
     # the current page's last _id); the page is still yielded — and its cursor saved — strictly in order
@@ -129,9 +154,12 @@ async def scan(client: FxiaokeClient, api_name: str, state: ScanState, *, stream
                 yield fresh, ScanState(mark, None, tuple(sorted(recent)) if len(recent) <= SEEN_CAP else ())
                 return
             if not ids or max(ids) <= window.after:
-                raise FatalError(f"{api_name}: a full page did not move the _id cursor past {window.after!r}",
-                                 connector=client.context.name, stream=stream,
-                                 hint="the gateway ignored the _id filter or order; please report this")
+                raise FatalError(
+                    f"{api_name}: a full page did not move the _id cursor past {window.after!r}",
+                    connector=client.context.name,
+                    stream=stream,
+                    hint="the gateway ignored the _id filter or order; please report this",
+                )
             window = Window(window.lo, window.hi, max(ids))
             state = ScanState(state.mark, window, state.seen)
             pending = fetch(window)

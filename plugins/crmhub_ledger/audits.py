@@ -96,8 +96,15 @@ def classify(row: dict[str, Any], changes: Changes) -> None:
             changes.loans.add(ident)
 
 
-async def since(client: LedgerClient, mark: Mark | None, *, stream: str, page_size: int, overlap_seconds: int,
-                after: datetime | None = None) -> Changes:
+async def since(
+    client: LedgerClient,
+    mark: Mark | None,
+    *,
+    stream: str,
+    page_size: int,
+    overlap_seconds: int,
+    after: datetime | None = None,
+) -> Changes:
     """Entities touched by audit rows newer than ``mark`` (or made at/after ``after``, tenant-local)."""
     changes = Changes()
     params: dict[str, Any] = {"paged": True, "sortOrder": "DESC", "limit": page_size}

@@ -52,21 +52,35 @@ def _fineract_message(response: httpx.Response) -> str:
 class LedgerClient:
     """Thin async client over one ledger tenant; ``get`` returns parsed JSON."""
 
-    def __init__(self, config: LedgerConfig, metrics: ApiMetrics, *, connector: str = "core_ledger",
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: LedgerConfig,
+        metrics: ApiMetrics,
+        *,
+        connector: str = "core_ledger",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.config = config
         self.metrics = metrics
         self.connector = connector
         self.budget = RateBudget(concurrency=config.concurrency)
-        self.policy = RetryPolicy(max_attempts=config.retry_attempts, max_total_wait=config.retry_max_wait,
-                                  base_delay=config.retry_base_delay, max_delay=10.0,
-                                  retry_after_floor=min(0.2, config.retry_base_delay),
-                                  connect_attempts=config.connect_attempts)
+        self.policy = RetryPolicy(
+            max_attempts=config.retry_attempts,
+            max_total_wait=config.retry_max_wait,
+            base_delay=config.retry_base_delay,
+            max_delay=10.0,
+            retry_after_floor=min(0.2, config.retry_base_delay),
+            connect_attempts=config.connect_attempts,
+        )
         self.http = build_client(
-            base_url=config.base_url, timeout=config.timeout, metrics=metrics,
+            base_url=config.base_url,
+            timeout=config.timeout,
+            metrics=metrics,
             auth=httpx.BasicAuth(config.username, config.password.get_secret_value()),
-            max_connections=max(4, config.concurrency * 2), transport=transport,
-            headers={TENANT_HEADER: config.tenant_id, "Accept": "application/json"})
+            max_connections=max(4, config.concurrency * 2),
+            transport=transport,
+            headers={TENANT_HEADER: config.tenant_id, "Accept": "application/json"},
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -94,27 +108,46 @@ class LedgerClient:
         status = response.status_code
         where = f"{response.request.method} {response.request.url.path}"
         if status == 401:
-            raise AuthError(f"the ledger rejected the credentials of user {self.config.username!r} ({where}: 401)",
-                            connector=self.connector, stream=stream, service_code=401,
-                            hint="check username and password in the connector config")
+            raise AuthError(
+                f"the ledger rejected the credentials of user {self.config.username!r} ({where}: 401)",
+                connector=self.connector,
+                stream=stream,
+                service_code=401,
+                hint="check username and password in the connector config",
+            )
         if status == 404:
             raise NotFound(response.request.url.path, _fineract_message(response))
         if status == 400 and TENANT_HEADER.lower() in _fineract_message(response).lower():
-            raise FatalError(f"the ledger refused the tenant {self.config.tenant_id!r}: {_fineract_message(response)}",
-                             connector=self.connector, stream=stream, service_code=400,
-                             hint="set tenant_id to the ledger's tenant identifier (often 'default')")
+            raise FatalError(
+                f"the ledger refused the tenant {self.config.tenant_id!r}: {_fineract_message(response)}",
+                connector=self.connector,
+                stream=stream,
+                service_code=400,
+                hint="set tenant_id to the ledger's tenant identifier (often 'default')",
+            )
         if status == 403:
-            raise FatalError(f"{where} is forbidden for user {self.config.username!r}: {_fineract_message(response)}",
-                             connector=self.connector, stream=stream, service_code=403,
-                             hint="grant the API user read permission on clients, savings, loans and audits")
+            raise FatalError(
+                f"{where} is forbidden for user {self.config.username!r}: {_fineract_message(response)}",
+                connector=self.connector,
+                stream=stream,
+                service_code=403,
+                hint="grant the API user read permission on clients, savings, loans and audits",
+            )
         if status >= 400:
-            raise FatalError(f"{where} answered {status}: {_fineract_message(response)}", connector=self.connector,
-                             stream=stream, service_code=status)
+            raise FatalError(
+                f"{where} answered {status}: {_fineract_message(response)}",
+                connector=self.connector,
+                stream=stream,
+                service_code=status,
+            )
         try:
             return response.json()
         except (ValueError, json.JSONDecodeError):
-            raise RetriableError(f"{where} answered {status} with a body that is not JSON (cut off?)",
-                                 connector=self.connector, stream=stream) from None
+            raise RetriableError(
+                f"{where} answered {status} with a body that is not JSON (cut off?)",
+                connector=self.connector,
+                stream=stream,
+            ) from None
 
 
 def _param(value: str | int | bool | None) -> str:

@@ -18,11 +18,17 @@ def _read_only() -> WriteBack:
 
 
 DEFAULT_CLASS_NAMES: dict[str, LoanClass] = {
-    "正常": LoanClass.PASS, "pass": LoanClass.PASS, "normal": LoanClass.PASS,
-    "关注": LoanClass.SPECIAL_MENTION, "special mention": LoanClass.SPECIAL_MENTION,
-    "次级": LoanClass.SUBSTANDARD, "substandard": LoanClass.SUBSTANDARD,
-    "可疑": LoanClass.DOUBTFUL, "doubtful": LoanClass.DOUBTFUL,
-    "损失": LoanClass.LOSS, "loss": LoanClass.LOSS,
+    "正常": LoanClass.PASS,
+    "pass": LoanClass.PASS,
+    "normal": LoanClass.PASS,
+    "关注": LoanClass.SPECIAL_MENTION,
+    "special mention": LoanClass.SPECIAL_MENTION,
+    "次级": LoanClass.SUBSTANDARD,
+    "substandard": LoanClass.SUBSTANDARD,
+    "可疑": LoanClass.DOUBTFUL,
+    "doubtful": LoanClass.DOUBTFUL,
+    "损失": LoanClass.LOSS,
+    "loss": LoanClass.LOSS,
 }
 
 
@@ -42,28 +48,43 @@ class LedgerConfig(ConnectorConfig):
     history_days: int = Field(default=400, ge=1, description="Booking days of transactions read on the first run.")
     office_id: int | None = Field(default=None, description="Only clients of this office (and their accounts).")
     tenant_timezone: str = Field(default="Asia/Shanghai", description="Tenant-local zone of audit timestamps.")
-    audit_overlap_seconds: int = Field(default=300, ge=0, description="Re-scan this much audit trail before the "
-                                       "high-water mark; rows at or below the mark's id are skipped.")
-    loans_refresh: str = Field(default="every_run", pattern="^(every_run|daily)$",
-                               description="DPD moves with the calendar: page the loan list every run (details only "
-                               "of loans that may have changed; overdue ones once a day) or once a day.")
+    audit_overlap_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Re-scan this much audit trail before the "
+        "high-water mark; rows at or below the mark's id are skipped.",
+    )
+    loans_refresh: str = Field(
+        default="every_run",
+        pattern="^(every_run|daily)$",
+        description="DPD moves with the calendar: page the loan list every run (details only "
+        "of loans that may have changed; overdue ones once a day) or once a day.",
+    )
     include_persons: bool = Field(default=False, description="Also read natural-person clients (legalFormId 1).")
-    fetch_identifiers: bool = Field(default=True, description="Read /clients/{id}/identifiers when the USCC is not "
-                                    "in clientNonPersonDetails.")
+    fetch_identifiers: bool = Field(
+        default=True, description="Read /clients/{id}/identifiers when the USCC is not in clientNonPersonDetails."
+    )
     uscc_document_types: list[str] = Field(
         default_factory=lambda: ["21", "USCC", "统一社会信用代码", "统一社会信用代码 (USCC)"],
-        description="Identifier document types (id or name) that carry the USCC (UNCONFIRMED per bank).")
+        description="Identifier document types (id or name) that carry the USCC (UNCONFIRMED per bank).",
+    )
     counterparty_name_field: str | None = Field(
-        default="note", description="Transaction field holding the counterparty name; Fineract's paymentDetailData "
-        "has none (UNCONFIRMED per bank).")
+        default="note",
+        description="Transaction field holding the counterparty name; Fineract's paymentDetailData "
+        "has none (UNCONFIRMED per bank).",
+    )
     cash_payment_types: list[str] = Field(
-        default_factory=list, description="Payment type ids or names counted as cash besides isCashPayment=true.")
+        default_factory=list, description="Payment type ids or names counted as cash besides isCashPayment=true."
+    )
     industry_map: dict[str, str] = Field(
-        default_factory=dict, description="mainBusinessLine code-value id or name → GB/T 4754 code, for names "
-        "that do not start with the code.")
+        default_factory=dict,
+        description="mainBusinessLine code-value id or name → GB/T 4754 code, for names "
+        "that do not start with the code.",
+    )
     classification_names: dict[str, LoanClass] = Field(
         default_factory=lambda: dict(DEFAULT_CLASS_NAMES),
-        description="Words in delinquencyRange.classification that state a five-category class.")
+        description="Words in delinquencyRange.classification that state a five-category class.",
+    )
     retry_attempts: int = Field(default=6, ge=1, le=20)
     retry_max_wait: float = Field(default=120.0, gt=0, description="Seconds of back-off per call, at most.")
     retry_base_delay: float = Field(default=0.5, gt=0, description="First back-off in seconds (doubles per try).")
@@ -73,7 +94,9 @@ class LedgerConfig(ConnectorConfig):
     def _strip_slash(cls, v: str) -> str:
         v = v.strip().rstrip("/")
         if not v.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https:// (e.g. https://ledger:8443/fineract-provider/api/v1)")
+            raise ValueError(
+                "base_url must start with http:// or https:// (e.g. https://ledger:8443/fineract-provider/api/v1)"
+            )
         return v
 
     @field_validator("write_back")

@@ -71,8 +71,10 @@ class LedgerConnector(Connector[LedgerConfig]):
     async def check(self) -> CheckResult:
         """``POST /authentication`` then one page of ``/clients``; failures become ``ok=False`` with the reason."""
         try:
-            auth = await self.client.post("/authentication", {"username": self.config.username,
-                                                               "password": self.config.password.get_secret_value()})
+            auth = await self.client.post(
+                "/authentication",
+                {"username": self.config.username, "password": self.config.password.get_secret_value()},
+            )
             if not isinstance(auth, dict) or not auth.get("authenticated"):
                 return CheckResult(ok=False, message="the ledger did not confirm the login")
             page = await self.client.get("/clients", {"offset": 0, "limit": 1, "orderBy": "id", "sortOrder": "ASC"})
@@ -82,9 +84,15 @@ class LedgerConnector(Connector[LedgerConfig]):
             return CheckResult(ok=False, message=f"{exc.path} not found: is base_url …/fineract-provider/api/v1?")
         except IntegrationError as exc:
             return CheckResult(ok=False, message=str(exc), details={"error": exc.code})
-        return CheckResult(ok=True, message=f"logged in as {self.config.username} on tenant {self.config.tenant_id}",
-                           details={"tenant": self.config.tenant_id, "clients": page.get("totalFilteredRecords"),
-                                    "office": auth.get("officeName")})
+        return CheckResult(
+            ok=True,
+            message=f"logged in as {self.config.username} on tenant {self.config.tenant_id}",
+            details={
+                "tenant": self.config.tenant_id,
+                "clients": page.get("totalFilteredRecords"),
+                "office": auth.get("officeName"),
+            },
+        )
 
     # --- pull -----------------------------------------------------------------------------------------------
 
@@ -115,20 +123,23 @@ class LedgerConnector(Connector[LedgerConfig]):
             return None
         if self._office_clients is None:
             ids: set[int] = set()
-            async for items, _total, _offset in self.list_pages("/clients", {"officeId": self.config.office_id},
-                                                                 stream="clients"):
+            async for items, _total, _offset in self.list_pages(
+                "/clients", {"officeId": self.config.office_id}, stream="clients"
+            ):
                 ids.update(int(i["id"]) for i in items if isinstance(i.get("id"), int))
             self._office_clients = ids
         return self._office_clients
 
-    async def list_pages(self, path: str, params: dict[str, Any], *, stream: str,
-                         offset: int = 0) -> AsyncIterator[tuple[list[dict[str, Any]], int, int]]:
+    async def list_pages(
+        self, path: str, params: dict[str, Any], *, stream: str, offset: int = 0
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], int, int]]:
         """Page a Fineract list by id ascending: yields (items without duplicates, total, offset after page)."""
         size = self.config.page_size
 
         async def fetch(at: int) -> tuple[list[dict[str, Any]], int]:
-            page = await self.client.get(path, {**params, "offset": at, "limit": size, "orderBy": "id",
-                                                "sortOrder": "ASC"}, stream=stream)
+            page = await self.client.get(
+                path, {**params, "offset": at, "limit": size, "orderBy": "id", "sortOrder": "ASC"}, stream=stream
+            )
             raw = page.get("pageItems", []) if isinstance(page, dict) else []
             total = int(page.get("totalFilteredRecords", 0)) if isinstance(page, dict) else 0
             items: list[dict[str, Any]] = []
@@ -163,26 +174,35 @@ class LedgerConnector(Connector[LedgerConfig]):
         if mark is None:
             mark = await audits.head(self.client, stream)
         offset = int(cursor.get("offset", 0)) if cursor.get("phase") == "full" else 0
-        path, params = ("/clients", {"officeId": self.config.office_id}) if stream == "clients" \
-            else ("/savingsaccounts", {})
+        path, params = (
+            ("/clients", {"officeId": self.config.office_id}) if stream == "clients" else ("/savingsaccounts", {})
+        )
         allowed = await self.office_clients() if stream == "accounts" else None
         emitted = False
         async for items, total, after in self.list_pages(path, params, stream=stream, offset=offset):
             rows = items if allowed is None else [i for i in items if i.get("clientId") in allowed]
             records, rejected = await self._map_entities(stream, rows, single=False)
             done = not items or after >= total
-            next_cursor = {"phase": "audit", "mark": mark.to_json()} if done else \
-                {"phase": "full", "offset": after, "mark": mark.to_json()}
+            next_cursor = (
+                {"phase": "audit", "mark": mark.to_json()}
+                if done
+                else {"phase": "full", "offset": after, "mark": mark.to_json()}
+            )
             emitted = True
             yield Page(records, next_cursor, rejected)
         if not emitted:
             yield Page([], {"phase": "audit", "mark": mark.to_json()})
 
-    async def _entities_from_audit(self, stream: str, mark: Mark | None,
-                                   after: datetime | None) -> AsyncIterator[Page]:
+    async def _entities_from_audit(self, stream: str, mark: Mark | None, after: datetime | None) -> AsyncIterator[Page]:
         new_mark = await audits.head(self.client, stream)
-        changes = await audits.since(self.client, mark, stream=stream, page_size=self.config.page_size,
-                                     overlap_seconds=self.config.audit_overlap_seconds, after=after)
+        changes = await audits.since(
+            self.client,
+            mark,
+            stream=stream,
+            page_size=self.config.page_size,
+            overlap_seconds=self.config.audit_overlap_seconds,
+            after=after,
+        )
         if stream == "clients":
             ids = sorted(changes.clients)
             allowed = await self.office_clients()
@@ -222,13 +242,15 @@ class LedgerConnector(Connector[LedgerConfig]):
                 if allowed is not None:
                     items = [i for i in items if i.get("clientId") in allowed]
             records, rejected = await self._map_entities(stream, items, single=True)
-            records += [SourceRecord(stream=stream, source_id=str(f), deleted=True) for f in fetched
-                        if isinstance(f, int)]
+            records += [
+                SourceRecord(stream=stream, source_id=str(f), deleted=True) for f in fetched if isinstance(f, int)
+            ]
             last = done >= len(ids)
             yield Page(records, final if last else keep, rejected)
 
-    async def _map_entities(self, stream: str, items: list[dict[str, Any]], *,
-                            single: bool) -> tuple[list[SourceRecord], list[RejectedRecord]]:
+    async def _map_entities(
+        self, stream: str, items: list[dict[str, Any]], *, single: bool
+    ) -> tuple[list[SourceRecord], list[RejectedRecord]]:
         if stream == "clients":
             return await self._map_clients(items, single=single)
         records: list[SourceRecord] = []
@@ -236,20 +258,23 @@ class LedgerConnector(Connector[LedgerConfig]):
         for item in items:
             try:
                 client_id = item.get("clientId")
-                account = mapping.map_account(item, self.uscc_cache.get(client_id) if isinstance(client_id, int)
-                                              else None)
+                account = mapping.map_account(
+                    item, self.uscc_cache.get(client_id) if isinstance(client_id, int) else None
+                )
             except mapping.MappingProblem as exc:
                 rejected.append(self.reject(stream, item, exc))
                 continue
             records.append(SourceRecord(stream=stream, source_id=account.source_id, data=account, raw=item))
         return records, rejected
 
-    async def _map_clients(self, items: list[dict[str, Any]], *,
-                           single: bool) -> tuple[list[SourceRecord], list[RejectedRecord]]:
+    async def _map_clients(
+        self, items: list[dict[str, Any]], *, single: bool
+    ) -> tuple[list[SourceRecord], list[RejectedRecord]]:
         wanted = [i for i in items if self.config.include_persons or mapping.is_entity(i)]
         needs_ids = [i for i in wanted if isinstance(i.get("id"), int) and not _incorp(i)]
         identifiers: dict[int, list[dict[str, Any]]] = {}
         if needs_ids and self.config.fetch_identifiers:
+
             async def fetch(cid: int) -> list[dict[str, Any]]:
                 try:
                     found = await self.client.get(f"/clients/{cid}/identifiers", stream="clients")
@@ -297,8 +322,13 @@ class LedgerConnector(Connector[LedgerConfig]):
     def reject(self, stream: str, item: dict[str, Any], exc: mapping.MappingProblem) -> RejectedRecord:
         """A `RejectedRecord` naming the ledger row and field."""
         ident = item.get("id")
-        return RejectedRecord(stream=stream, source_id=None if ident is None else str(ident),
-                              reason=f"ledger {stream} row {ident}: {exc.reason}", field=exc.field, payload=item)
+        return RejectedRecord(
+            stream=stream,
+            source_id=None if ident is None else str(ident),
+            reason=f"ledger {stream} row {ident}: {exc.reason}",
+            field=exc.field,
+            payload=item,
+        )
 
     # --- loans ----------------------------------------------------------------------------------------------
 
@@ -306,8 +336,10 @@ class LedgerConnector(Connector[LedgerConfig]):
         """One loan with schedule, summary and delinquency; the id itself when it no longer exists."""
         try:
             loan: dict[str, Any] = await self.client.get(
-                f"/loans/{lid}", {"associations": "repaymentSchedule", "exclude": "guarantors,futureSchedule"},
-                stream="loans")
+                f"/loans/{lid}",
+                {"associations": "repaymentSchedule", "exclude": "guarantors,futureSchedule"},
+                stream="loans",
+            )
             return loan
         except NotFound:
             return lid
@@ -322,8 +354,9 @@ class LedgerConnector(Connector[LedgerConfig]):
                 continue
             try:
                 client_id = item.get("clientId")
-                facility = mapping.map_loan(item, self.uscc_cache.get(client_id) if isinstance(client_id, int)
-                                            else None, self.config)
+                facility = mapping.map_loan(
+                    item, self.uscc_cache.get(client_id) if isinstance(client_id, int) else None, self.config
+                )
             except mapping.MappingProblem as exc:
                 rejected.append(self.reject("loans", item, exc))
                 continue

@@ -67,8 +67,16 @@ TX_TYPES: dict[int, tuple[str, str, str]] = {
 }
 """Savings transaction types. 1 = deposit is confirmed; 2/3/20/21 are believed (UNCONFIRMED in the fact sheet)."""
 
-TX_FLAGS = ("deposit", "withdrawal", "interestPosting", "feeDeduction", "overdraftInterest", "withholdTax",
-            "amountHold", "amountRelease")
+TX_FLAGS = (
+    "deposit",
+    "withdrawal",
+    "interestPosting",
+    "feeDeduction",
+    "overdraftInterest",
+    "withholdTax",
+    "amountHold",
+    "amountRelease",
+)
 
 LOAN_STATUS = {
     100: ("loanStatusType.submitted.and.pending.approval", "Submitted and pending approval"),
@@ -156,11 +164,35 @@ def parse_datetime(value: Any) -> datetime | None:
 AUDIT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 """``makerDateTimeFrom``/``To`` format (tenant-local time)."""
 
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-              "November", "December")
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _TOKEN = re.compile(r"yyyy|yy|MMMM|MMM|MM|M|dd|d|HH|H|mm|ss|'[^']*'|.", re.S)
-_STRF = {"yyyy": "%Y", "yy": "%y", "MMMM": "%B", "MMM": "%b", "MM": "%m", "M": "%m", "dd": "%d", "d": "%d",
-         "HH": "%H", "H": "%H", "mm": "%M", "ss": "%S"}
+_STRF = {
+    "yyyy": "%Y",
+    "yy": "%y",
+    "MMMM": "%B",
+    "MMM": "%b",
+    "MM": "%m",
+    "M": "%m",
+    "dd": "%d",
+    "d": "%d",
+    "HH": "%H",
+    "H": "%H",
+    "mm": "%M",
+    "ss": "%S",
+}
 
 
 def java_pattern_to_strptime(pattern: str) -> str:

@@ -93,8 +93,9 @@ class LoanState:
             return None
         return bytes(self.digests[at * 8 : at * 8 + 8]), self.days[at]
 
-    def needs_detail(self, lid: int, item_digest: bytes, item: dict[str, Any], today: int, *,
-                     new_day: bool = True) -> bool:
+    def needs_detail(
+        self, lid: int, item_digest: bytes, item: dict[str, Any], today: int, *, new_day: bool = True
+    ) -> bool:
         """Whether the detail of ``lid`` must be read: unknown, list item changed, overdue on a new day, or its
         re-read day came (``today`` = the ledger's date as an ordinal; ``new_day``: crmhub's calendar day moved on
         since the last complete scan — DPD counts days, so an overdue loan whose list item did not change reads

@@ -110,12 +110,18 @@ async def pull_loans(conn: LedgerConnector, cursor: Cursor | None, since: dateti
 
 
 def _done(today: str, mark: Mark, state: LoanState, read_day: int) -> Cursor:
-    return {"phase": "done", "refreshed_on": today, "mark": mark.to_json(), "state": state.encode(),
-            "read_day": read_day}
+    return {
+        "phase": "done",
+        "refreshed_on": today,
+        "mark": mark.to_json(),
+        "state": state.encode(),
+        "read_day": read_day,
+    }
 
 
-async def _loans_from_audit(conn: LedgerConnector, mark: Mark | None, today: str, state: Any,
-                            read_day: Any) -> AsyncIterator[Page]:
+async def _loans_from_audit(
+    conn: LedgerConnector, mark: Mark | None, today: str, state: Any, read_day: Any
+) -> AsyncIterator[Page]:
     """``daily`` between two refreshes: the audited loans only; the state rides along unchanged (a loan read here
     no longer matches its fingerprint, so the next refresh reads it once more — never less)."""
     new_mark = await audits.head(conn.client, "loans")

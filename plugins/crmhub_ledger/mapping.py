@@ -35,8 +35,13 @@ from crmhub_ledger.config import LedgerConfig
 from crmhub_ledger.fineract import DateParseError, code_tail, decimal_or_none, parse_date
 
 _SEVERITY = [LoanClass.PASS, LoanClass.SPECIAL_MENTION, LoanClass.SUBSTANDARD, LoanClass.DOUBTFUL, LoanClass.LOSS]
-_SUB_STATUS = {0: AccountSubStatus.NONE, 100: AccountSubStatus.INACTIVE, 200: AccountSubStatus.DORMANT,
-               300: AccountSubStatus.ESCHEAT, 400: AccountSubStatus.BLOCK}
+_SUB_STATUS = {
+    0: AccountSubStatus.NONE,
+    100: AccountSubStatus.INACTIVE,
+    200: AccountSubStatus.DORMANT,
+    300: AccountSubStatus.ESCHEAT,
+    400: AccountSubStatus.BLOCK,
+}
 _GBT_PREFIX = re.compile(r"^\s*([A-Ta-t](?:\d{2,4})?)(?=[\s\-:：_/]|$)")
 
 
@@ -136,8 +141,9 @@ def uscc_from_identifiers(identifiers: list[dict[str, Any]], config: LedgerConfi
     return None
 
 
-def resolve_uscc(item: dict[str, Any], identifiers: list[dict[str, Any]] | None, config: LedgerConfig,
-                 known: str | None = None) -> UsccResolution:
+def resolve_uscc(
+    item: dict[str, Any], identifiers: list[dict[str, Any]] | None, config: LedgerConfig, known: str | None = None
+) -> UsccResolution:
     """Pick the USCC: incorpNumber → USCC identifier → valid externalId → a value known from an earlier read.
 
     A code failing validation does not reject the client: the next source is tried, and the bad code is carried as
@@ -190,8 +196,14 @@ def is_entity(item: dict[str, Any]) -> bool:
     return ident == 2 or (isinstance(legal, dict) and legal.get("value") == "ENTITY")
 
 
-_CLIENT_FIELDS = {"name": "fullname", "phone": "mobileNo", "email": "emailAddress", "branch": "officeName",
-                  "external_ids": "accountNo", "uscc": "clientNonPersonDetails.incorpNumber"}
+_CLIENT_FIELDS = {
+    "name": "fullname",
+    "phone": "mobileNo",
+    "email": "emailAddress",
+    "branch": "officeName",
+    "external_ids": "accountNo",
+    "uscc": "clientNonPersonDetails.incorpNumber",
+}
 
 
 def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerConfig) -> CorporateClient:
@@ -217,8 +229,16 @@ def map_client(item: dict[str, Any], resolution: UsccResolution, config: LedgerC
     phone, email, branch = _text(item, "mobileNo"), _text(item, "emailAddress"), _text(item, "officeName")
     try:
         return CorporateClient(
-            name=name, uscc=resolution.value or resolution.unverified, data_quality=quality, industry=industry,
-            phone=phone, email=email, branch=branch, external_ids=external, review_flags=[review] if review else [])
+            name=name,
+            uscc=resolution.value or resolution.unverified,
+            data_quality=quality,
+            industry=industry,
+            phone=phone,
+            email=email,
+            branch=branch,
+            external_ids=external,
+            review_flags=[review] if review else [],
+        )
     except ValueError as exc:
         raise _invalid(exc, _CLIENT_FIELDS, "client") from None
 
@@ -251,14 +271,19 @@ def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
     overdraft = bool(item.get("allowOverdraft"))
     try:
         return BankAccount(
-            source_id=str(item["id"]), account_no=_text(item, "accountNo") or str(item["id"]),
-            client_source_id=str(client_id), client_uscc=client_uscc, product=_text(item, "savingsProductName"),
+            source_id=str(item["id"]),
+            account_no=_text(item, "accountNo") or str(item["id"]),
+            client_source_id=str(client_id),
+            client_uscc=client_uscc,
+            product=_text(item, "savingsProductName"),
             balance=balance or Money(amount=Decimal(0), currency=currency),
             available_balance=_money(summary.get("availableBalance"), currency, "summary.availableBalance"),
-            status=code_tail(item.get("status")) or "active", sub_status=sub_status(item.get("subStatus")),
+            status=code_tail(item.get("status")) or "active",
+            sub_status=sub_status(item.get("subStatus")),
             allow_overdraft=overdraft,
             overdraft_limit=_money(item.get("overdraftLimit"), currency, "overdraftLimit") if overdraft else None,
-            opened_on=_date(timeline, "activatedOnDate", where="timeline.activatedOnDate"))
+            opened_on=_date(timeline, "activatedOnDate", where="timeline.activatedOnDate"),
+        )
     except MappingProblem:
         raise
     except ValueError as exc:
@@ -267,8 +292,18 @@ def map_account(item: dict[str, Any], client_uscc: str | None) -> BankAccount:
 
 # --- transactions -------------------------------------------------------------------------------------------
 
-_KIND = {1: "deposit", 2: "withdrawal", 3: "interest", 4: "fee", 5: "fee", 7: "fee", 17: "interest",
-         18: "tax", 20: "hold", 21: "release"}
+_KIND = {
+    1: "deposit",
+    2: "withdrawal",
+    3: "interest",
+    4: "fee",
+    5: "fee",
+    7: "fee",
+    17: "interest",
+    18: "tax",
+    20: "hold",
+    21: "release",
+}
 
 
 def transaction_key(account_id: int | str, tx_id: int | str) -> str:
@@ -284,8 +319,7 @@ def _is_cash(payment: dict[str, Any], config: LedgerConfig) -> bool:
     return bool(names & set(config.cash_payment_types))
 
 
-def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None,
-                    config: LedgerConfig) -> Transaction:
+def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None, config: LedgerConfig) -> Transaction:
     """One search item → `Transaction` (booking = ``submittedOnDate``, value = ``date``)."""
     tx_id = _int_id(item)
     booking = _date(item, "submittedOnDate")
@@ -323,15 +357,23 @@ def map_transaction(item: dict[str, Any], account_id: int, client_id: str | None
         description += f" (reversal of {item['originalTransactionId']})"
     try:
         return Transaction(
-            source_id=transaction_key(account_id, tx_id), account_source_id=str(account_id),
-            client_source_id=client_id, booking_date=booking, value_date=value_day, amount=amount,
-            direction=Direction.CREDIT if entry == "CREDIT" else Direction.DEBIT, kind=kind, is_cash=cash,
+            source_id=transaction_key(account_id, tx_id),
+            account_source_id=str(account_id),
+            client_source_id=client_id,
+            booking_date=booking,
+            value_date=value_day,
+            amount=amount,
+            direction=Direction.CREDIT if entry == "CREDIT" else Direction.DEBIT,
+            kind=kind,
+            is_cash=cash,
             counterparty_account=_text(payment, "accountNumber", where="paymentDetailData.accountNumber"),
             counterparty_name=counterparty_name,
             counterparty_bank=_text(payment, "bankNumber", where="paymentDetailData.bankNumber"),
-            reversed=bool(item.get("reversed")) or reversal, is_manual=bool(item.get("isManualTransaction")),
+            reversed=bool(item.get("reversed")) or reversal,
+            is_manual=bool(item.get("isManualTransaction")),
             running_balance=_money(item.get("runningBalance"), currency, "runningBalance"),
-            description=description or None)
+            description=description or None,
+        )
     except MappingProblem:
         raise
     except ValueError as exc:
@@ -373,15 +415,21 @@ def map_loan(item: dict[str, Any], client_uscc: str | None, config: LedgerConfig
         raise MappingProblem("principal", "the loan has no principal")
     try:
         return CreditFacility(
-            source_id=str(item["id"]), client_source_id=str(client_id), client_uscc=client_uscc,
-            product=_text(item, "loanProductName"), principal=principal,
+            source_id=str(item["id"]),
+            client_source_id=str(client_id),
+            client_uscc=client_uscc,
+            product=_text(item, "loanProductName"),
+            principal=principal,
             outstanding=_money(summary.get("principalOutstanding"), currency, "summary.principalOutstanding"),
-            overdue=_money(summary.get("totalOverdue"), currency, "summary.totalOverdue"), days_past_due=dpd_raw,
+            overdue=_money(summary.get("totalOverdue"), currency, "summary.totalOverdue"),
+            days_past_due=dpd_raw,
             overdue_since=_date(summary, "overdueSinceDate", where="summary.overdueSinceDate"),
-            classification=final, status=code_tail(item.get("status")) or "active",
+            classification=final,
+            status=code_tail(item.get("status")) or "active",
             disbursed_on=_date(timeline, "actualDisbursementDate", where="timeline.actualDisbursementDate"),
             maturity_on=_date(timeline, "expectedMaturityDate", where="timeline.expectedMaturityDate"),
-            annual_interest_rate=decimal_or_none(item.get("annualInterestRate")))
+            annual_interest_rate=decimal_or_none(item.get("annualInterestRate")),
+        )
     except MappingProblem:
         raise
     except ValueError as exc:

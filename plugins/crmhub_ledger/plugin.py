@@ -18,8 +18,13 @@ def _build(options: SandboxOptions) -> Any:
 
 
 def _config(base_url: str) -> dict[str, Any]:
-    return {"plugin": "core_ledger", "base_url": base_url + "/fineract-provider/api/v1", "username": "mifos",
-            "password": "password", "tenant_id": "default"}
+    return {
+        "plugin": "core_ledger",
+        "base_url": base_url + "/fineract-provider/api/v1",
+        "username": "mifos",
+        "password": "password",
+        "tenant_id": "default",
+    }
 
 
 @hookimpl
@@ -31,9 +36,18 @@ def crmhub_register_connectors() -> dict[str, type[Connector[Any]]]:
 @hookimpl
 def crmhub_sandbox_apps() -> list[SandboxApp]:
     """The Fineract-shaped ledger simulator."""
-    return [SandboxApp(name="core_ledger", title="Core banking ledger (Fineract)", preferred_offset=2, build=_build,
-                       config_section="connectors", config_name="ledger", config=_config,
-                       world_view="ledger")]
+    return [
+        SandboxApp(
+            name="core_ledger",
+            title="Core banking ledger (Fineract)",
+            preferred_offset=2,
+            build=_build,
+            config_section="connectors",
+            config_name="ledger",
+            config=_config,
+            world_view="ledger",
+        )
+    ]
 
 
 def _accepts(head: bytes) -> bool:
@@ -51,5 +65,6 @@ def crmhub_statement_importers() -> list[StatementImporter]:
     """SWIFT MT940/MT942 and ISO 20022 camt.053/052, recognised by content."""
     from crmhub_ledger.statements import read_statements
 
-    return [StatementImporter(name="core_ledger", formats=("mt940", "camt.053"), accepts=_accepts,
-                              read=read_statements)]
+    return [
+        StatementImporter(name="core_ledger", formats=("mt940", "camt.053"), accepts=_accepts, read=read_statements)
+    ]

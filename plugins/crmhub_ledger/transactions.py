@@ -74,12 +74,17 @@ def _final(mark: Mark, seen: Seen, start: date) -> Cursor:
     """The cursor after a completed run: re-read from the last booked day (or the mark's day), no earlier."""
     last = max(seen.max_day, mark.at.date().toordinal() if mark.at else 0)
     day = date.fromordinal(last) if last else start
-    return {"phase": "audit", "mark": mark.to_json(), "day": day.isoformat(),
-            "seen": seen.to_json(keep_from=day.toordinal())}
+    return {
+        "phase": "audit",
+        "mark": mark.to_json(),
+        "day": day.isoformat(),
+        "seen": seen.to_json(keep_from=day.toordinal()),
+    }
 
 
-async def pull_transactions(conn: LedgerConnector, cursor: Cursor | None,
-                            since: datetime | None) -> AsyncIterator[Page]:
+async def pull_transactions(
+    conn: LedgerConnector, cursor: Cursor | None, since: datetime | None
+) -> AsyncIterator[Page]:
     """Entry point used by `LedgerConnector.pull`."""
     cursor = cursor or {}
     if since is None and cursor.get("phase") == "audit":
@@ -108,16 +113,29 @@ async def pull_transactions(conn: LedgerConnector, cursor: Cursor | None,
 async def _search(conn: LedgerConnector, account: int, start: date, offset: int) -> dict[str, Any]:
     cfg = conn.config
     params: dict[str, str | int] = {
-        "fromSubmittedDate": format_java_date(start, cfg.date_format), "dateFormat": cfg.date_format,
-        "locale": cfg.date_locale, "orderBy": "id", "sortOrder": "ASC", "offset": offset,
-              "limit": cfg.page_size}
-    page: dict[str, Any] = await conn.client.get(f"/savingsaccounts/{account}/transactions/search", params,
-                                                 stream=STREAM)
+        "fromSubmittedDate": format_java_date(start, cfg.date_format),
+        "dateFormat": cfg.date_format,
+        "locale": cfg.date_locale,
+        "orderBy": "id",
+        "sortOrder": "ASC",
+        "offset": offset,
+        "limit": cfg.page_size,
+    }
+    page: dict[str, Any] = await conn.client.get(
+        f"/savingsaccounts/{account}/transactions/search", params, stream=STREAM
+    )
     return page
 
 
-def _map_page(conn: LedgerConnector, account: int, client_id: str | None, page: dict[str, Any], floor: int,
-              emitted: set[int], seen: Seen) -> tuple[list[SourceRecord], list[RejectedRecord], int]:
+def _map_page(
+    conn: LedgerConnector,
+    account: int,
+    client_id: str | None,
+    page: dict[str, Any],
+    floor: int,
+    emitted: set[int],
+    seen: Seen,
+) -> tuple[list[SourceRecord], list[RejectedRecord], int]:
     """Map one search page; returns records, rejects, and how many distinct rows it held (for the offset)."""
     records: list[SourceRecord] = []
     rejected: list[RejectedRecord] = []
@@ -135,8 +153,9 @@ def _map_page(conn: LedgerConnector, account: int, client_id: str | None, page: 
             tx = mapping.map_transaction(item, account, client_id, conn.config)
         except mapping.MappingProblem as exc:
             rejected.append(conn.reject(STREAM, item, exc))
-            rejected[-1] = rejected[-1].model_copy(update={
-                "source_id": mapping.transaction_key(account, tx_id) if tx_id is not None else None})
+            rejected[-1] = rejected[-1].model_copy(
+                update={"source_id": mapping.transaction_key(account, tx_id) if tx_id is not None else None}
+            )
             if isinstance(tx_id, int):
                 emitted.add(tx_id)
                 seen.note(account, tx_id, _safe_day(item))
@@ -154,8 +173,7 @@ def _safe_day(item: dict[str, Any]) -> date | None:
         return None
 
 
-async def _prefetch(conn: LedgerConnector,
-                    jobs: list[tuple[int, date, int]]) -> AsyncGenerator[dict[str, Any], None]:
+async def _prefetch(conn: LedgerConnector, jobs: list[tuple[int, date, int]]) -> AsyncGenerator[dict[str, Any], None]:
     """First search pages of ``jobs`` (account, from, offset) in order, ``concurrency`` of them in flight."""
     window = conn.config.concurrency
     tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}
@@ -171,8 +189,16 @@ async def _prefetch(conn: LedgerConnector,
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
 
-async def _account_pages(conn: LedgerConnector, account: int, client_id: str | None, start: date, offset: int,
-                         first: dict[str, Any], floor: int, seen: Seen) -> AsyncIterator[tuple[Page, int, bool]]:
+async def _account_pages(
+    conn: LedgerConnector,
+    account: int,
+    client_id: str | None,
+    start: date,
+    offset: int,
+    first: dict[str, Any],
+    floor: int,
+    seen: Seen,
+) -> AsyncIterator[tuple[Page, int, bool]]:
     """Pages of one account's search from ``offset``: (page without cursor, next offset, last page?)."""
     emitted: set[int] = set()
     page = first
@@ -195,8 +221,15 @@ async def _full(conn: LedgerConnector, state: dict[str, Any], mark: Mark, seen: 
     allowed = await conn.office_clients()
 
     def cursor(offset: int, acct: int | None, tx: int) -> Cursor:
-        return {"phase": "full", "from": start.isoformat(), "offset": offset, "acct": acct, "tx": tx,
-                "mark": mark.to_json(), "seen": seen.to_json(keep_from=seen.max_day)}
+        return {
+            "phase": "full",
+            "from": start.isoformat(),
+            "offset": offset,
+            "acct": acct,
+            "tx": tx,
+            "mark": mark.to_json(),
+            "seen": seen.to_json(keep_from=seen.max_day),
+        }
 
     index = listing_offset
     async for items, _total, _after in conn.list_pages("/savingsaccounts", {}, stream=STREAM, offset=listing_offset):
@@ -225,8 +258,13 @@ async def _incremental(conn: LedgerConnector, cursor: Cursor) -> AsyncIterator[P
     seen = Seen.from_json(cursor.get("seen"))
     start = _day(cursor.get("day")) or date.today()
     new_mark = await audits.head(conn.client, STREAM)
-    changes = await audits.since(conn.client, mark, stream=STREAM, page_size=conn.config.page_size,
-                                 overlap_seconds=conn.config.audit_overlap_seconds)
+    changes = await audits.since(
+        conn.client,
+        mark,
+        stream=STREAM,
+        page_size=conn.config.page_size,
+        overlap_seconds=conn.config.audit_overlap_seconds,
+    )
     ids = set(changes.savings)
     for cid in sorted(changes.savings_of_clients):
         try:

@@ -42,7 +42,7 @@ OA_DUPLICATE_WINDOW = 600.0
 """Official Account template messages: ``client_msg_id`` is de-duplicated per openid for 10 minutes."""
 _RECORD_REASONS = {
     ec.ALL_RECIPIENTS_INVALID: "no valid recipient: every user/department/tag is invalid or outside the app's "
-                               "visible range (81013)",
+    "visible range (81013)",
     ec.ALL_MEMBERS_INVALID: "every member/department/tag is invalid (82001)",
     ec.NO_PERMISSION: "the app may not message these members/departments/tags (60011)",
     ec.REQUIRE_SUBSCRIBE: "not a follower of the Official Account (43004)",
@@ -58,7 +58,8 @@ class _Outcome:
 
     def __init__(self, targets: Targets) -> None:
         self.recipients: dict[str, str] = dict.fromkeys(
-            [*targets.users, *targets.parties, *targets.tags, *targets.robot, *targets.oa], OK)
+            [*targets.users, *targets.parties, *targets.tags, *targets.robot, *targets.oa], OK
+        )
         self.recipients.update(targets.invalid)
         self.answers: list[str] = []
         self.errors: list[IntegrationError] = []
@@ -79,18 +80,26 @@ class WecomChannel(Channel[WecomConfig]):
 
     config_model = WecomConfig
 
-    def __init__(self, config: WecomConfig, context: PluginContext, *,
-                 transport: httpx.AsyncBaseTransport | None = None, sleep: Sleep | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: WecomConfig,
+        context: PluginContext,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``transport``, ``sleep`` and ``clock`` are for tests; production uses the defaults."""
         super().__init__(config, context)
         self.api = WecomApi(config, context, transport=transport, sleep=sleep, clock=clock)
         window = config.rate_window_seconds
         self.user_pacer = RecipientPacer(
-            [Limit(config.per_user_per_minute, window), Limit(config.per_user_per_hour, window * 60)], clock=clock)
+            [Limit(config.per_user_per_minute, window), Limit(config.per_user_per_hour, window * 60)], clock=clock
+        )
         self.robot_pacer = RecipientPacer([Limit(config.robot_per_minute, window)], clock=clock)
-        self.persisted = PersistentPacing(context.send_log, context.name, clock=clock, timeout=config.timeout,
-                                          horizon=window + config.timeout)
+        self.persisted = PersistentPacing(
+            context.send_log, context.name, clock=clock, timeout=config.timeout, horizon=window + config.timeout
+        )
         self._delivered: OrderedDict[str, set[str]] = OrderedDict()
 
     async def aclose(self) -> None:
@@ -102,40 +111,72 @@ class WecomChannel(Channel[WecomConfig]):
     async def check(self) -> CheckResult:
         """Fetch a token and read the app (``agent/get``): proves corp id, secret, agent id and trusted IP."""
         cfg = self.config
-        details: dict[str, Any] = {"base_url": cfg.base_url, "corp_id": cfg.corp_id, "agent_id": cfg.agent_id,
-                                   "msgtype": cfg.msgtype}
+        details: dict[str, Any] = {
+            "base_url": cfg.base_url,
+            "corp_id": cfg.corp_id,
+            "agent_id": cfg.agent_id,
+            "msgtype": cfg.msgtype,
+        }
         try:
-            answer = await self.api.app_call("GET", "/cgi-bin/agent/get", params={"agentid": cfg.agent_id},
-                                             policy=RetryPolicy(max_attempts=2, base_delay=0.5, max_total_wait=2.0))
+            answer = await self.api.app_call(
+                "GET",
+                "/cgi-bin/agent/get",
+                params={"agentid": cfg.agent_id},
+                policy=RetryPolicy(max_attempts=2, base_delay=0.5, max_total_wait=2.0),
+            )
         except IntegrationError as exc:
             return CheckResult(ok=False, message=str(exc), details=details)
         code = errcode_of(answer)
         if code != 0:
-            return CheckResult(ok=False, details=details, message=(
-                f"WeCom agent/get answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"))
+            return CheckResult(
+                ok=False,
+                details=details,
+                message=(f"WeCom agent/get answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"),
+            )
         users = (answer.get("allow_userinfos") or {}).get("user") or []
-        details.update(app_name=answer.get("name"), visible_users=len(users),
-                       visible_departments=len((answer.get("allow_partys") or {}).get("partyid") or []))
-        details["robot"] = ("configured (not verified: WeCom has no way to test a robot key without posting)"
-                            if cfg.webhook_key is not None else "not configured")
-        details["official_account"] = ("configured (not verified: fetching an OA token retires the one in use)"
-                                       if cfg.oa_enabled else "not configured")
+        details.update(
+            app_name=answer.get("name"),
+            visible_users=len(users),
+            visible_departments=len((answer.get("allow_partys") or {}).get("partyid") or []),
+        )
+        details["robot"] = (
+            "configured (not verified: WeCom has no way to test a robot key without posting)"
+            if cfg.webhook_key is not None
+            else "not configured"
+        )
+        details["official_account"] = (
+            "configured (not verified: fetching an OA token retires the one in use)"
+            if cfg.oa_enabled
+            else "not configured"
+        )
         if answer.get("close") == 1:
             return CheckResult(ok=False, details=details, message=f"WeCom app {cfg.agent_id} is disabled (停用)")
-        return CheckResult(ok=True, details=details, message=(
-            f"WeCom app {cfg.agent_id} ({answer.get('name') or '?'}) reachable: corp id, secret and trusted IP ok"))
+        return CheckResult(
+            ok=True,
+            details=details,
+            message=(
+                f"WeCom app {cfg.agent_id} ({answer.get('name') or '?'}) reachable: corp id, secret and trusted IP ok"
+            ),
+        )
 
     # --- compose -------------------------------------------------------------------------------------------
 
-    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
-                recipients: Sequence[str]) -> OutboundMessage:
+    def compose(
+        self, kind: str, lang: str, context: Mapping[str, Any], *, key: str, recipients: Sequence[str]
+    ) -> OutboundMessage:
         """The notification rendered by this plugin's zh/en markdown templates (`render_wecom_parts`), masked.
 
         Deterministic for the same arguments, so a re-send carries the very body WeCom's duplicate check knows.
         """
         parts = render_wecom_parts(kind, lang, context)
-        return OutboundMessage(key=key, recipients=list(recipients), subject=parts.title, text=parts.text,
-                               markdown=parts.markdown, kind=kind)
+        return OutboundMessage(
+            key=key,
+            recipients=list(recipients),
+            subject=parts.title,
+            text=parts.text,
+            markdown=parts.markdown,
+            kind=kind,
+        )
 
     def duplicate_window(self, recipient: str) -> float:
         """WeCom drops an identical app message within ``duplicate_check_interval`` (when ``duplicate_check`` is on)
@@ -190,10 +231,17 @@ class WecomChannel(Channel[WecomConfig]):
         ordered = {r: outcome.recipients[r] for r in message.recipients if r in outcome.recipients}
         status = "delivered" if len(ok) == len(ordered) and ok else "partial" if ok else "failed"
         retriable = any(isinstance(e, RetriableError) for e in outcome.errors)
-        log.info("channel %s: message %s %s (%d/%d recipients)", self.name, message.key, status, len(ok),
-                 len(outcome.recipients))
-        return DeliveryResult(key=message.key, status=status, recipients=ordered,
-                              answer="; ".join(outcome.answers), retriable=retriable)
+        log.info(
+            "channel %s: message %s %s (%d/%d recipients)",
+            self.name,
+            message.key,
+            status,
+            len(ok),
+            len(outcome.recipients),
+        )
+        return DeliveryResult(
+            key=message.key, status=status, recipients=ordered, answer="; ".join(outcome.answers), retriable=retriable
+        )
 
     async def _send_app(self, message: OutboundMessage, targets: Targets, outcome: _Outcome) -> None:
         cfg = self.config
@@ -204,14 +252,20 @@ class WecomChannel(Channel[WecomConfig]):
         for index, body in enumerate(bodies, start=1):
             if not (users or parties or tags):
                 return
-            request: dict[str, Any] = {"touser": "|".join(dict.fromkeys(users.values())),
-                                       "toparty": "|".join(dict.fromkeys(parties.values())),
-                                       "totag": "|".join(dict.fromkeys(tags.values())),
-                                       "agentid": cfg.agent_id, **body}
+            request: dict[str, Any] = {
+                "touser": "|".join(dict.fromkeys(users.values())),
+                "toparty": "|".join(dict.fromkeys(parties.values())),
+                "totag": "|".join(dict.fromkeys(tags.values())),
+                "agentid": cfg.agent_id,
+                **body,
+            }
             if cfg.duplicate_check:
                 request.update(enable_duplicate_check=1, duplicate_check_interval=cfg.duplicate_check_interval)
-            keys = [u.lower() for u in users.values()] + [f"party:{p}" for p in parties.values()] + \
-                   [f"tag:{t}" for t in tags.values()]
+            keys = (
+                [u.lower() for u in users.values()]
+                + [f"party:{p}" for p in parties.values()]
+                + [f"tag:{t}" for t in tags.values()]
+            )
             self.persisted.seed(self.user_pacer, keys)
             async with self.user_pacer.slot(keys):
                 started = self.persisted.started(keys, message.key)
@@ -222,8 +276,10 @@ class WecomChannel(Channel[WecomConfig]):
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:
-                reason = _RECORD_REASONS.get(code) or \
-                    f"WeCom answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"
+                reason = (
+                    _RECORD_REASONS.get(code)
+                    or f"WeCom answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"
+                )
                 outcome.fail([*users, *parties, *tags], reason + part)
                 outcome.answers.append(f"errcode={code}{part}")
                 return
@@ -231,8 +287,14 @@ class WecomChannel(Channel[WecomConfig]):
             self._apply_invalid(answer, users, parties, tags, outcome, part)
 
     @staticmethod
-    def _apply_invalid(answer: Answer, users: dict[str, str], parties: dict[str, str], tags: dict[str, str],
-                       outcome: _Outcome, part: str) -> None:
+    def _apply_invalid(
+        answer: Answer,
+        users: dict[str, str],
+        parties: dict[str, str],
+        tags: dict[str, str],
+        outcome: _Outcome,
+        part: str,
+    ) -> None:
         """Mark recipients WeCom listed as invalid/unlicensed (ids lower-cased by WeCom) and stop sending to them."""
 
         def listed(field: str) -> set[str]:
@@ -244,8 +306,10 @@ class WecomChannel(Channel[WecomConfig]):
             if uid == AT_ALL:
                 continue
             if uid.lower() in invalid_users:
-                outcome.fail([original], "invalid user: not in the WeCom directory or outside the app's visible "
-                                         "range (invaliduser)" + part)
+                outcome.fail(
+                    [original],
+                    "invalid user: not in the WeCom directory or outside the app's visible range (invaliduser)" + part,
+                )
                 del users[original]
             elif uid.lower() in unlicensed:
                 outcome.fail([original], "user has no WeCom licence (unlicenseduser)" + part)
@@ -272,8 +336,10 @@ class WecomChannel(Channel[WecomConfig]):
             code = errcode_of(answer)
             part = f" (part {index}/{len(bodies)})" if len(bodies) > 1 else ""
             if code != 0:
-                outcome.fail(originals, f"group robot answered errcode {code} "
-                                        f"({ec.short_errmsg(str(answer.get('errmsg', '')))}){part}")
+                outcome.fail(
+                    originals,
+                    f"group robot answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))}){part}",
+                )
                 outcome.answers.append(f"robot errcode={code}{part}")
                 return
             outcome.answers.append(f"robot ok{part}")
@@ -283,8 +349,10 @@ class WecomChannel(Channel[WecomConfig]):
         answer = await self.api.oa_call("/cgi-bin/message/template/send", body)
         code = errcode_of(answer)
         if code != 0:
-            reason = _RECORD_REASONS.get(code) or \
-                f"Official Account answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"
+            reason = (
+                _RECORD_REASONS.get(code)
+                or f"Official Account answered errcode {code} ({ec.short_errmsg(str(answer.get('errmsg', '')))})"
+            )
             outcome.fail([original], reason)
             return
         outcome.answers.append(f"oa msgid={answer.get('msgid', '?')}")

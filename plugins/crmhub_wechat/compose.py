@@ -88,8 +88,7 @@ def parse_recipients(recipients: list[str], *, allow_at_all: bool) -> Targets:
         elif not sep and _USERID.match(value):
             out.users[original] = value
         else:
-            out.invalid[original] = ("not a WeCom recipient: use a UserID, party:<id>, tag:<id>, @robot or "
-                                     "oa:<openid>")
+            out.invalid[original] = "not a WeCom recipient: use a UserID, party:<id>, tag:<id>, @robot or oa:<openid>"
     return out
 
 
@@ -126,11 +125,15 @@ def _pieces(content: str, max_bytes: int, config: WecomConfig) -> list[str]:
 def app_bodies(message: OutboundMessage, config: WecomConfig) -> list[dict[str, Any]]:
     """The ``msgtype`` part(s) of application messages (one per piece of a split message)."""
     if config.msgtype == "markdown":
-        return [{"msgtype": "markdown", "markdown": {"content": piece}}
-                for piece in _pieces(_markdown(message), config.markdown_max_bytes, config)]
+        return [
+            {"msgtype": "markdown", "markdown": {"content": piece}}
+            for piece in _pieces(_markdown(message), config.markdown_max_bytes, config)
+        ]
     if config.msgtype == "text":
-        bodies: list[dict[str, Any]] = [{"msgtype": "text", "text": {"content": piece}}
-                                        for piece in _pieces(_plain(message), config.text_max_bytes, config)]
+        bodies: list[dict[str, Any]] = [
+            {"msgtype": "text", "text": {"content": piece}}
+            for piece in _pieces(_plain(message), config.text_max_bytes, config)
+        ]
         if config.safe:
             for body in bodies:
                 body["safe"] = 1
@@ -146,9 +149,15 @@ def textcard_body(message: OutboundMessage, config: WecomConfig) -> dict[str, An
     if not url:
         raise RecordError("a textcard needs a link: put a URL in the text or set textcard_url")
     description = card_description(_require(text or title), TEXTCARD_DESCRIPTION_BYTES)
-    return {"msgtype": "textcard", "textcard": {
-        "title": truncate_utf8(_require(title), TEXTCARD_TITLE_BYTES), "description": description,
-        "url": url, "btntxt": config.textcard_button}}
+    return {
+        "msgtype": "textcard",
+        "textcard": {
+            "title": truncate_utf8(_require(title), TEXTCARD_TITLE_BYTES),
+            "description": description,
+            "url": url,
+            "btntxt": config.textcard_button,
+        },
+    }
 
 
 def robot_bodies(message: OutboundMessage, config: WecomConfig) -> list[dict[str, Any]]:
@@ -157,8 +166,10 @@ def robot_bodies(message: OutboundMessage, config: WecomConfig) -> list[dict[str
     if config.robot_msgtype == "markdown":
         suffix = ("\n" + " ".join(f"<@{m}>" for m in mentions)) if mentions else ""
         room = config.robot_markdown_max_bytes - len(suffix.encode("utf-8"))
-        return [{"msgtype": "markdown", "markdown": {"content": piece + suffix}}
-                for piece in _pieces(_markdown(message), room, config)]
+        return [
+            {"msgtype": "markdown", "markdown": {"content": piece + suffix}}
+            for piece in _pieces(_markdown(message), room, config)
+        ]
     bodies: list[dict[str, Any]] = []
     for piece in _pieces(_plain(message), config.robot_text_max_bytes, config):
         text: dict[str, Any] = {"content": piece}
@@ -177,14 +188,17 @@ def oa_body(message: OutboundMessage, config: WecomConfig, openid: str, now: dat
     """An Official Account template message; ``client_msg_id`` = the notification key (WeCom de-dups 10 min)."""
     values = {
         "subject": mask_text(clean_text(message.subject.strip())),
-        "text": mask_text(clean_text(message.text.strip() or markdown_to_text(message.markdown or ""),
-                                     multiline=True)),
+        "text": mask_text(clean_text(message.text.strip() or markdown_to_text(message.markdown or ""), multiline=True)),
         "kind": message.kind,
         "time": now.strftime("%Y-%m-%d %H:%M"),
     }
     data = {key: {"value": truncate_utf8(values[part], 600)} for key, part in config.oa_fields.items()}
-    body: dict[str, Any] = {"touser": openid, "template_id": config.oa_template_id, "data": data,
-                            "client_msg_id": client_msg_id(message.key)}
+    body: dict[str, Any] = {
+        "touser": openid,
+        "template_id": config.oa_template_id,
+        "data": data,
+        "client_msg_id": client_msg_id(message.key),
+    }
     if config.oa_url:
         body["url"] = config.oa_url
     return body

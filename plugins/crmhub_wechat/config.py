@@ -26,10 +26,12 @@ class WecomConfig(ChannelConfig):
     corp_secret: SecretStr = Field(description="The app's Secret (应用管理 → the app → Secret).")
     agent_id: int = Field(description="The app's AgentId.")
     webhook_key: SecretStr | None = Field(
-        None, description="Group-robot key (or the whole webhook URL); enables the '@robot' recipient.")
+        None, description="Group-robot key (or the whole webhook URL); enables the '@robot' recipient."
+    )
 
     msgtype: Literal["markdown", "text", "textcard"] = Field(
-        "markdown", description="Application message type. Markdown is not shown in WeChat's 微工作台; use text there.")
+        "markdown", description="Application message type. Markdown is not shown in WeChat's 微工作台; use text there."
+    )
     robot_msgtype: Literal["markdown", "text"] = "markdown"
     robot_mentions: list[str] = Field(default_factory=list, description="User ids the robot @-mentions.")
     textcard_url: str | None = Field(None, description="Link of textcard messages whose text has no URL.")
@@ -52,11 +54,13 @@ class WecomConfig(ChannelConfig):
     robot_per_minute: int = Field(18, ge=1, le=20, description="Pace per robot under WeCom's 20/min.")
     api_calls_per_minute: int = Field(600, ge=1, description="Pace all API calls of this app (45009 above it).")
     rate_window_seconds: float = Field(
-        60.0, gt=0, description="Length of a rate-limit 'minute'. Keep 60; tests shrink it with the simulator's.")
+        60.0, gt=0, description="Length of a rate-limit 'minute'. Keep 60; tests shrink it with the simulator's."
+    )
     concurrency: int = Field(5, ge=1, le=50)
 
     token_refresh_attempts: int = Field(
-        1, ge=0, le=2, description="Fresh tokens to try after 40014/42001 (never unbounded, unlike wechatpy).")
+        1, ge=0, le=2, description="Fresh tokens to try after 40014/42001 (never unbounded, unlike wechatpy)."
+    )
     retry_attempts: int = Field(5, ge=1, le=10, description="Attempts for -1 / 45009 / 45033 / network errors.")
     retry_base_delay: float = Field(1.0, gt=0)
     retry_max_wait: float = Field(120.0, gt=0, description="Most seconds of backoff for one message.")
@@ -67,7 +71,8 @@ class WecomConfig(ChannelConfig):
     oa_template_id: str | None = None
     oa_fields: dict[str, OaPart] = Field(
         default_factory=lambda: dict(_OA_FIELDS),
-        description="Template data key → the part of the notification it shows.")
+        description="Template data key → the part of the notification it shows.",
+    )
     oa_url: str | None = Field(None, description="Link opened from the template message.")
 
     @field_validator("base_url", "oa_base_url")

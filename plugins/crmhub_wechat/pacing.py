@@ -133,8 +133,15 @@ class PersistentPacing:
 
     REFRESH = 1.0
 
-    def __init__(self, log: SendLog | None, channel: str, *, horizon: float, timeout: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: SendLog | None,
+        channel: str,
+        *,
+        horizon: float,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.log = log
         self.channel = channel
         self.horizon = horizon
@@ -153,8 +160,9 @@ class PersistentPacing:
             try:
                 self._cache = self.log.recent(self.channel, self.horizon)
             except Exception as exc:  # the store is unusable: pace from this process's memory, and say so
-                log.warning("channel %s: cannot read recent sends (%s); pacing from this process only",
-                            self.channel, exc)
+                log.warning(
+                    "channel %s: cannot read recent sends (%s); pacing from this process only", self.channel, exc
+                )
                 return
             self._cached_at = now
         wall = time.time()
@@ -162,8 +170,9 @@ class PersistentPacing:
             fresh = [(s, e) for s, e in self._cache.get(key, ()) if (key, s) not in self._known]
             for s, _ in fresh:
                 self._known[(key, s)] = wall
-            pacer.seed(key, [(now - (wall - s), now - (wall - (e if e is not None else s + self.timeout)))
-                             for s, e in fresh])
+            pacer.seed(
+                key, [(now - (wall - s), now - (wall - (e if e is not None else s + self.timeout))) for s, e in fresh]
+            )
         for stale in [k for k, seen in self._known.items() if wall - seen > 2 * self.horizon]:
             del self._known[stale]
 

@@ -22,13 +22,25 @@ def crmhub_sandbox_apps() -> list[SandboxApp]:
     from crmhub_wechat.simulator import build_app
     from crmhub_wechat.simulator import settings as s
 
-    return [SandboxApp(
-        name="wechat_work", title="WeCom (企业微信) API", preferred_offset=3, build=build_app,
-        config_section="channels", config_name="wecom",
-        config=lambda base_url: {
-            "plugin": "wechat_work", "base_url": base_url, "corp_id": s.DEFAULT_CORP_ID,
-            "corp_secret": s.DEFAULT_SECRET, "agent_id": s.DEFAULT_AGENT_ID, "webhook_key": s.DEFAULT_WEBHOOK_KEY,
-            "oa_base_url": base_url, "oa_app_id": s.DEFAULT_OA_APP_ID, "oa_app_secret": s.DEFAULT_OA_SECRET,
-            "oa_template_id": s.DEFAULT_OA_TEMPLATE,
-        },
-    )]
+    return [
+        SandboxApp(
+            name="wechat_work",
+            title="WeCom (企业微信) API",
+            preferred_offset=3,
+            build=build_app,
+            config_section="channels",
+            config_name="wecom",
+            config=lambda base_url: {
+                "plugin": "wechat_work",
+                "base_url": base_url,
+                "corp_id": s.DEFAULT_CORP_ID,
+                "corp_secret": s.DEFAULT_SECRET,
+                "agent_id": s.DEFAULT_AGENT_ID,
+                "webhook_key": s.DEFAULT_WEBHOOK_KEY,
+                "oa_base_url": base_url,
+                "oa_app_id": s.DEFAULT_OA_APP_ID,
+                "oa_app_secret": s.DEFAULT_OA_SECRET,
+                "oa_template_id": s.DEFAULT_OA_TEMPLATE,
+            },
+        )
+    ]

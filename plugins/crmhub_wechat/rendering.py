@@ -75,8 +75,9 @@ def render_wecom_parts(kind: str, lang: str, context: Mapping[str, Any]) -> Weco
     markdown = _block(template, "markdown", ctx)
     while "\n\n\n" in markdown:
         markdown = markdown.replace("\n\n\n", "\n\n")
-    return WecomRendered(title=mask_text(title), markdown=mask_text(markdown),
-                         text=mask_text(markdown_to_text(markdown)))
+    return WecomRendered(
+        title=mask_text(title), markdown=mask_text(markdown), text=mask_text(markdown_to_text(markdown))
+    )
 
 
 def render_wecom(kind: str, lang: str, context: Mapping[str, Any]) -> str:

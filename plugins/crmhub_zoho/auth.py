@@ -39,27 +39,43 @@ _CAUSES: dict[str, tuple[str, str]] = {
         "more than 10 refreshes in 10 minutes on this refresh token — usually several processes refreshing "
         "independently; run one crmhub worker per refresh token, wait 10 minutes and retry",
     ),
-    "invalid_redirect_uri": ("Zoho rejected the redirect URI (invalid_redirect_uri)",
-                             "use the redirect URI registered for this client"),
+    "invalid_redirect_uri": (
+        "Zoho rejected the redirect URI (invalid_redirect_uri)",
+        "use the redirect URI registered for this client",
+    ),
 }
 
 
 def auth_error(body: dict[str, Any], *, connector: str | None) -> AuthError:
     """The `AuthError` for a token answer without ``access_token`` (never quoting anything but the error code)."""
     raw = str(body.get("error") or "no access_token in the answer")[:60]
-    message, hint = _CAUSES.get(raw.lower(), (
-        f"Zoho's token endpoint refused the refresh ({raw})",
-        "check accounts_url (data centre), client_id, client_secret and refresh_token",
-    ))
+    message, hint = _CAUSES.get(
+        raw.lower(),
+        (
+            f"Zoho's token endpoint refused the refresh ({raw})",
+            "check accounts_url (data centre), client_id, client_secret and refresh_token",
+        ),
+    )
     return AuthError(message, hint=hint, connector=connector, service_code=raw)
 
 
 class ZohoTokens:
     """The org's current access token and API domain, refreshed single-flight through the refresh-token grant."""
 
-    def __init__(self, *, token_url: str, client_id: str, refresh_token: Any, client_secret: Any,
-                 http: httpx.AsyncClient, connector: str | None = None, metrics: ApiMetrics | None = None,
-                 policy: RetryPolicy | None = None, margin: float = 60.0, cache: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        refresh_token: Any,
+        client_secret: Any,
+        http: httpx.AsyncClient,
+        connector: str | None = None,
+        metrics: ApiMetrics | None = None,
+        policy: RetryPolicy | None = None,
+        margin: float = 60.0,
+        cache: Any = None,
+    ) -> None:
         self._token_url = token_url
         self._client_id = client_id
         self._refresh_token = refresh_token
@@ -68,8 +84,9 @@ class ZohoTokens:
         self._connector = connector
         self._metrics = metrics
         self._policy = policy or RetryPolicy(max_attempts=4, max_total_wait=30.0)
-        self._single = SingleFlightToken(self._fetch, margin=margin, cache=cache,
-                                         cache_key=cache_key("zoho", token_url, client_id, refresh_token))
+        self._single = SingleFlightToken(
+            self._fetch, margin=margin, cache=cache, cache_key=cache_key("zoho", token_url, client_id, refresh_token)
+        )
 
     def __repr__(self) -> str:
         return f"ZohoTokens(token_url={self._token_url!r}, client_id={self._client_id!r})"
@@ -109,15 +126,20 @@ class ZohoTokens:
         try:
             body = response.json()
         except (ValueError, json.JSONDecodeError):
-            raise RetriableError(f"Zoho's token endpoint answered {response.status_code} without JSON",
-                                 connector=self._connector,
-                                 hint="check accounts_url; a proxy or captive portal may be in the way") from None
+            raise RetriableError(
+                f"Zoho's token endpoint answered {response.status_code} without JSON",
+                connector=self._connector,
+                hint="check accounts_url; a proxy or captive portal may be in the way",
+            ) from None
         if not isinstance(body, dict) or "access_token" not in body:
             raise auth_error(body if isinstance(body, dict) else {}, connector=self._connector)
         domain = body.get("api_domain")
         if not domain:
-            raise AuthError("Zoho's token answer has no api_domain", connector=self._connector,
-                            hint="accounts_url must be a Zoho Accounts server (…/oauth/v2/token is added)")
+            raise AuthError(
+                "Zoho's token answer has no api_domain",
+                connector=self._connector,
+                hint="accounts_url must be a Zoho Accounts server (…/oauth/v2/token is added)",
+            )
         # Legacy answers carry expires_in in milliseconds next to expires_in_sec (SDK 7.0.0 reads it so).
         lifetime = float(body["expires_in_sec"]) if "expires_in_sec" in body else float(body.get("expires_in", 3600))
         return str(body["access_token"]), lifetime, {"api_domain": str(domain)}

@@ -30,8 +30,17 @@ MapFn = Callable[[dict[str, Any]], SourceRecord | RejectedRecord]
 class BulkReader:
     """Runs Bulk Read jobs for one module and yields their rows as pages."""
 
-    def __init__(self, client: ZohoClient, config: ZohoConfig, *, stream: str, module: str,
-                 fields: Sequence[str], map_fn: MapFn, sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: ZohoClient,
+        config: ZohoConfig,
+        *,
+        stream: str,
+        module: str,
+        fields: Sequence[str],
+        map_fn: MapFn,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
         self.client = client
         self.config = config
         self.stream = stream
@@ -55,8 +64,9 @@ class BulkReader:
             started = started or str(job.get("created_time"))
             result = job.get("result") or {}
             resumed_same_job = state.get("job") == job_id
-            archive = await self.client.download(f"/crm/bulk/{self.config.api_version}/read/{job_id}/result",
-                                                 stream=self.stream)
+            archive = await self.client.download(
+                f"/crm/bulk/{self.config.api_version}/read/{job_id}/result", stream=self.stream
+            )
             try:
                 row = 0
                 batch: list[dict[str, Any]] = []
@@ -70,15 +80,35 @@ class BulkReader:
                     batch.append(record)
                     if len(batch) >= self.config.page_size:
                         last_yielded = str(batch[-1].get("id"))
-                        yield self._page(batch, {"v": 1, "mode": "bulk", "job": job_id, "page": page, "row": row,
-                                                 "last_id": last_yielded, "started": started})
+                        yield self._page(
+                            batch,
+                            {
+                                "v": 1,
+                                "mode": "bulk",
+                                "job": job_id,
+                                "page": page,
+                                "row": row,
+                                "last_id": last_yielded,
+                                "started": started,
+                            },
+                        )
                         batch = []
                 more = bool(result.get("more_records"))
                 if batch:
                     last_yielded = str(batch[-1].get("id"))
                 if more:
-                    yield self._page(batch, {"v": 1, "mode": "bulk", "job": None, "page": page + 1, "row": 0,
-                                             "last_id": last_yielded, "started": started})
+                    yield self._page(
+                        batch,
+                        {
+                            "v": 1,
+                            "mode": "bulk",
+                            "job": None,
+                            "page": page + 1,
+                            "row": 0,
+                            "last_id": last_yielded,
+                            "started": started,
+                        },
+                    )
                 else:
                     yield self._page(batch, {"v": 1, "mode": "incremental", "since": started, "seen": []})
                     return
@@ -100,10 +130,12 @@ class BulkReader:
                 return await self._wait(str(details["id"]))
             except _JobFailed as exc:
                 if attempt == 1:
-                    raise FatalError(f"Zoho Bulk Read job {exc} for {self.module} page {page} ended in FAILURE "
-                                     "twice", connector=self.client.connector, stream=self.stream,
-                                     hint="retry later, or set bulk_threshold = 0 to read through list pages") \
-                        from None
+                    raise FatalError(
+                        f"Zoho Bulk Read job {exc} for {self.module} page {page} ended in FAILURE twice",
+                        connector=self.client.connector,
+                        stream=self.stream,
+                        hint="retry later, or set bulk_threshold = 0 to read through list pages",
+                    ) from None
         raise AssertionError("unreachable")
 
     async def _wait(self, job_id: str) -> dict[str, Any]:
@@ -117,9 +149,12 @@ class BulkReader:
             if state == "FAILURE":
                 raise _JobFailed(job_id)
             if waited >= self.config.bulk_timeout:
-                raise RetriableError(f"Zoho Bulk Read job {job_id} still {state} after {waited:.0f} s",
-                                     connector=self.client.connector, stream=self.stream,
-                                     hint="the run can be repeated; it resumes with the same job")
+                raise RetriableError(
+                    f"Zoho Bulk Read job {job_id} still {state} after {waited:.0f} s",
+                    connector=self.client.connector,
+                    stream=self.stream,
+                    hint="the run can be repeated; it resumes with the same job",
+                )
             await self.sleep(delay)
             waited += delay
             delay = min(delay * 1.5, self.config.bulk_poll_max)

@@ -115,44 +115,84 @@ def read_result(archive: Any) -> list[dict[str, str]]:
 class BulkWriter:
     """Runs Bulk Write jobs for one connector and turns their result files into `PushResult` lists."""
 
-    def __init__(self, client: ZohoClient, config: ZohoConfig, *,
-                 canonical_of: Callable[[str, str | None], str | None],
-                 sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: ZohoClient,
+        config: ZohoConfig,
+        *,
+        canonical_of: Callable[[str, str | None], str | None],
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
         self.client = client
         self.config = config
         self.canonical_of = canonical_of
         self.sleep = sleep
         self.jobs_created = 0
 
-    async def run(self, stream: str, module: str, group: Group, records: Sequence[OutboundRecord],
-                  payloads: Sequence[dict[str, Any]], find_by: str) -> list[PushResult]:
+    async def run(
+        self,
+        stream: str,
+        module: str,
+        group: Group,
+        records: Sequence[OutboundRecord],
+        payloads: Sequence[dict[str, Any]],
+        find_by: str,
+    ) -> list[PushResult]:
         """One job for ``group``; one result per index of the group, in the group's order."""
         rows = [payloads[i] for i in group.indexes]
         recs = [records[i] for i in group.indexes]
         try:
             archive, header = build_file(group.columns, rows, module)
             file_id = await self.client.bulk_upload(archive, f"{module}.zip", stream=stream)
-            body = {"operation": group.operation, "ignore_empty": False, "character_encoding": "UTF-8",
-                    "resource": [{"type": "data", "module": {"api_name": module}, "file_id": file_id,
-                                  "field_mappings": field_mappings(group.columns, header),
-                                  "find_by": "id" if group.operation == "update" else find_by}]}
+            body = {
+                "operation": group.operation,
+                "ignore_empty": False,
+                "character_encoding": "UTF-8",
+                "resource": [
+                    {
+                        "type": "data",
+                        "module": {"api_name": module},
+                        "file_id": file_id,
+                        "field_mappings": field_mappings(group.columns, header),
+                        "find_by": "id" if group.operation == "update" else find_by,
+                    }
+                ],
+            }
             job_id = await self.client.bulk_write_create(body, stream=stream)
             self.jobs_created += 1
             job = await self._wait(job_id, stream)
         except (ZohoApiError, IntegrationError) as exc:
             if isinstance(exc, AuthError) or (isinstance(exc, FatalError) and not isinstance(exc, ZohoApiError)):
                 raise
-            return [PushResult(key=r.key, status="error", source_id=r.source_id, reason=str(exc),
-                               retriable=not isinstance(exc, FatalError)) for r in recs]
+            return [
+                PushResult(
+                    key=r.key,
+                    status="error",
+                    source_id=r.source_id,
+                    reason=str(exc),
+                    retriable=not isinstance(exc, FatalError),
+                )
+                for r in recs
+            ]
         if job is None or job.get("status") != "COMPLETED":
             state = "did not finish in time" if job is None else f"ended {job.get('status')}"
             reason = f"Zoho Bulk Write job {job_id} {state}; the records are sent again in a new job"
-            return [PushResult(key=r.key, status="error", source_id=r.source_id, reason=reason, retriable=True)
-                    for r in recs]
+            return [
+                PushResult(key=r.key, status="error", source_id=r.source_id, reason=reason, retriable=True)
+                for r in recs
+            ]
         url = str((job.get("result") or {}).get("download_url") or "")
         if not url:
-            return [PushResult(key=r.key, status="error", source_id=r.source_id, retriable=True,
-                               reason=f"Zoho Bulk Write job {job_id} completed without a result file") for r in recs]
+            return [
+                PushResult(
+                    key=r.key,
+                    status="error",
+                    source_id=r.source_id,
+                    retriable=True,
+                    reason=f"Zoho Bulk Write job {job_id} completed without a result file",
+                )
+                for r in recs
+            ]
         try:
             archive_io = await self.client.download(url, stream=stream)
             try:
@@ -163,9 +203,16 @@ class BulkWriter:
             if isinstance(exc, AuthError) or (isinstance(exc, FatalError) and not isinstance(exc, ZohoApiError)):
                 raise
             # the job ran: sending the records again in a new job is idempotent, so every record is retriable
-            return [PushResult(key=r.key, status="error", source_id=r.source_id, retriable=True,
-                               reason=f"Zoho Bulk Write job {job_id}: its result file could not be read ({exc})")
-                    for r in recs]
+            return [
+                PushResult(
+                    key=r.key,
+                    status="error",
+                    source_id=r.source_id,
+                    retriable=True,
+                    reason=f"Zoho Bulk Write job {job_id}: its result file could not be read ({exc})",
+                )
+                for r in recs
+            ]
         return self._match(stream, group, recs, result_rows, job_id)
 
     async def _wait(self, job_id: str, stream: str) -> dict[str, Any] | None:
@@ -182,8 +229,9 @@ class BulkWriter:
             waited += delay
             delay = min(delay * 1.5, wb.bulk_poll_max)
 
-    def _match(self, stream: str, group: Group, recs: Sequence[OutboundRecord], rows: list[dict[str, str]],
-               job_id: str) -> list[PushResult]:
+    def _match(
+        self, stream: str, group: Group, recs: Sequence[OutboundRecord], rows: list[dict[str, str]], job_id: str
+    ) -> list[PushResult]:
         by_order = len(rows) == len(recs)
         if group.operation == "update" and rows and "id" in rows[0]:
             by_order = by_order and all(rows[i].get("id") == (recs[i].source_id or "") for i in range(len(recs)))
@@ -194,8 +242,15 @@ class BulkWriter:
         for i, rec in enumerate(recs):
             row = rows[i] if by_order else by_id.get(rec.source_id or "")
             if row is None:
-                out.append(PushResult(key=rec.key, status="error", source_id=rec.source_id, retriable=True,
-                                      reason=f"Zoho Bulk Write job {job_id} has no result row for this record"))
+                out.append(
+                    PushResult(
+                        key=rec.key,
+                        status="error",
+                        source_id=rec.source_id,
+                        retriable=True,
+                        reason=f"Zoho Bulk Write job {job_id} has no result row for this record",
+                    )
+                )
             else:
                 out.append(self._row_result(stream, rec, row))
         return out
@@ -204,8 +259,13 @@ class BulkWriter:
         status = (row.get("STATUS") or "").strip().upper()
         record_id = (row.get("RECORD_ID") or "").strip() or rec.source_id
         if status in ("ADDED", "UPDATED"):
-            return PushResult(key=rec.key, status="ok", source_id=record_id,
-                              action="insert" if status == "ADDED" else "update", raw=dict(row))
+            return PushResult(
+                key=rec.key,
+                status="ok",
+                source_id=record_id,
+                action="insert" if status == "ADDED" else "update",
+                raw=dict(row),
+            )
         errors = (row.get("ERRORS") or "").strip()
         first = errors.split(":")[0] if errors else ""
         code, _, columns = first.partition("-")
@@ -217,6 +277,12 @@ class BulkWriter:
             reason += f" (field {field})"
         if errors and ":" in errors:
             reason += f"; all errors: {errors}"
-        return PushResult(key=rec.key, status="error", source_id=rec.source_id, reason=reason,
-                          field=self.canonical_of(stream, field),
-                          retriable=code in RETRIABLE_CODES or status == "UNPROCESSED", raw=dict(row))
+        return PushResult(
+            key=rec.key,
+            status="error",
+            source_id=rec.source_id,
+            reason=reason,
+            field=self.canonical_of(stream, field),
+            retriable=code in RETRIABLE_CODES or status == "UNPROCESSED",
+            raw=dict(row),
+        )

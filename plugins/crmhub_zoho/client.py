@@ -27,10 +27,10 @@ from crmhub_zoho.config import HEAVY_CONCURRENCY, ZohoConfig
 
 _HINTS = {
     "INVALID_MODULE": "the module is not available to this org or user (Developer editions expose about half "
-                      "the modules)",
+    "the modules)",
     "OAUTH_SCOPE_MISMATCH": "the refresh token lacks a scope; re-consent with ZohoCRM.modules.ALL, "
-                            "ZohoCRM.settings.READ, ZohoCRM.users.READ, ZohoCRM.org.READ, ZohoCRM.coql.READ, "
-                            "ZohoCRM.bulk.READ",
+    "ZohoCRM.settings.READ, ZohoCRM.users.READ, ZohoCRM.org.READ, ZohoCRM.coql.READ, "
+    "ZohoCRM.bulk.READ",
     "REQUIRED_PARAM_MISSING": "a mandatory parameter is missing (fields is mandatory from API v3)",
     "INVALID_DATA": "check the field API names in [connectors.<name>.fields] against Zoho's settings/fields",
 }
@@ -39,8 +39,9 @@ _HINTS = {
 class ZohoApiError(FatalError):
     """Zoho answered a 4xx that retrying cannot fix; ``zoho_code`` and ``details`` are Zoho's own."""
 
-    def __init__(self, message: str, *, status: int, zoho_code: str | None, details: dict[str, Any],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, status: int, zoho_code: str | None, details: dict[str, Any], **kwargs: Any
+    ) -> None:
         super().__init__(message, service_code=zoho_code, **kwargs)
         self.status = status
         self.zoho_code = zoho_code
@@ -70,23 +71,46 @@ class ListPage:
 class ZohoClient:
     """One org's API: token source, HTTP client, pacing and retries."""
 
-    def __init__(self, config: ZohoConfig, *, connector: str, metrics: ApiMetrics,
-                 transport: httpx.AsyncBaseTransport | None = None, token_cache: TokenCache | None = None) -> None:
+    def __init__(
+        self,
+        config: ZohoConfig,
+        *,
+        connector: str,
+        metrics: ApiMetrics,
+        transport: httpx.AsyncBaseTransport | None = None,
+        token_cache: TokenCache | None = None,
+    ) -> None:
         self.config = config
         self.connector = connector
         self.metrics = metrics
-        self.policy = RetryPolicy(max_attempts=config.max_attempts, base_delay=config.base_delay,
-                                  max_delay=config.max_delay, max_total_wait=config.max_total_wait,
-                                  connect_attempts=config.connect_attempts)
+        self.policy = RetryPolicy(
+            max_attempts=config.max_attempts,
+            base_delay=config.base_delay,
+            max_delay=config.max_delay,
+            max_total_wait=config.max_total_wait,
+            connect_attempts=config.connect_attempts,
+        )
         self.budget = RateBudget(concurrency=config.effective_concurrency, daily_credits=config.daily_credits)
         self.heavy = asyncio.Semaphore(HEAVY_CONCURRENCY)
         self._token_http = build_client(timeout=config.timeout, metrics=metrics, transport=transport)
-        self.tokens = ZohoTokens(token_url=config.token_url, client_id=config.client_id,
-                                 client_secret=config.client_secret, refresh_token=config.refresh_token,
-                                 http=self._token_http, connector=connector, metrics=metrics, cache=token_cache,
-                                 policy=self.policy)  # the configured backoff, token refreshes included
-        self.http = build_client(timeout=config.timeout, metrics=metrics, auth=ZohoAuth(self.tokens),
-                                 max_connections=config.effective_concurrency + 2, transport=transport)
+        self.tokens = ZohoTokens(
+            token_url=config.token_url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            refresh_token=config.refresh_token,
+            http=self._token_http,
+            connector=connector,
+            metrics=metrics,
+            cache=token_cache,
+            policy=self.policy,
+        )  # the configured backoff, token refreshes included
+        self.http = build_client(
+            timeout=config.timeout,
+            metrics=metrics,
+            auth=ZohoAuth(self.tokens),
+            max_connections=config.effective_concurrency + 2,
+            transport=transport,
+        )
         self._zgid: str | None = None
 
     def __repr__(self) -> str:
@@ -103,10 +127,20 @@ class ZohoClient:
 
     # --- the one request primitive -----------------------------------------------------------------------------
 
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      json_body: Any = None, headers: dict[str, str] | None = None, heavy: bool = False,
-                      credits: int = 1, stream: str | None = None, ok_statuses: Sequence[int] = (),
-                      files: dict[str, Any] | None = None) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        heavy: bool = False,
+        credits: int = 1,
+        stream: str | None = None,
+        ok_statuses: Sequence[int] = (),
+        files: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         """Send one call under the budget, retrying transient failures; 4xx (except ``ok_statuses``) raise.
 
         ``path`` is relative to the token's ``api_domain`` unless it is an absolute URL (the file-upload server,
@@ -117,11 +151,13 @@ class ZohoClient:
             async with self.budget.slot(credits):
                 if heavy:
                     async with self.heavy:
-                        response = await self.http.request(method, url, params=params, json=json_body,
-                                                           headers=headers, files=files)
+                        response = await self.http.request(
+                            method, url, params=params, json=json_body, headers=headers, files=files
+                        )
                 else:
-                    response = await self.http.request(method, url, params=params, json=json_body,
-                                                       headers=headers, files=files)
+                    response = await self.http.request(
+                        method, url, params=params, json=json_body, headers=headers, files=files
+                    )
             self._note_credits(response)
             self._check(response, stream)
             return response
@@ -161,18 +197,21 @@ class ZohoClient:
             self.budget.note_remaining(int(remaining))
 
     def _check(self, response: httpx.Response, stream: str | None) -> None:
-        if response.status_code == 429 and self.budget.credits_remaining is not None \
-                and self.budget.credits_remaining <= 0:
+        if (
+            response.status_code == 429
+            and self.budget.credits_remaining is not None
+            and self.budget.credits_remaining <= 0
+        ):
             raise QuotaExhaustedError(
                 "Zoho's daily API credits are spent (429 with X-API-CREDITS-REMAINING 0)",
-                connector=self.connector, stream=stream,
+                connector=self.connector,
+                stream=stream,
                 hint="the run stops with its cursor saved; it resumes when the rolling 24 h window frees credits",
             )
         try:
             raise_for_transient(response, connector=self.connector, stream=stream)
         except RateLimitedError as exc:
-            exc.message = (f"{exc.message} (Zoho uses TOO_MANY_REQUESTS for both concurrency and credits; "
-                           "backing off)")
+            exc.message = f"{exc.message} (Zoho uses TOO_MANY_REQUESTS for both concurrency and credits; backing off)"
             raise
 
     def _api_error(self, response: httpx.Response, stream: str | None) -> FatalError:
@@ -187,21 +226,44 @@ class ZohoClient:
         message = str(body.get("message") or response.reason_phrase)[:200]
         where = f"{response.request.method} {response.request.url.path}"
         if response.status_code == 401 or code in TOKEN_ERRORS or code == "OAUTH_SCOPE_MISMATCH":
-            return AuthError(f"Zoho refused {where}: {code or response.status_code} ({message})",
-                             connector=self.connector, stream=stream, service_code=code,
-                             hint=_HINTS.get(str(code), "the access token was refused even after a refresh; "
-                                                        "check the refresh token's scopes and the data centre"))
+            return AuthError(
+                f"Zoho refused {where}: {code or response.status_code} ({message})",
+                connector=self.connector,
+                stream=stream,
+                service_code=code,
+                hint=_HINTS.get(
+                    str(code),
+                    "the access token was refused even after a refresh; "
+                    "check the refresh token's scopes and the data centre",
+                ),
+            )
         detail_text = json.dumps(details, ensure_ascii=False)[:300] if details else ""
-        return ZohoApiError(f"Zoho answered {where} with {response.status_code} {code}: {message} {detail_text}"
-                            .rstrip(), status=response.status_code, zoho_code=str(code) if code else None,
-                            details=details, connector=self.connector, stream=stream, hint=_HINTS.get(str(code)))
+        return ZohoApiError(
+            f"Zoho answered {where} with {response.status_code} {code}: {message} {detail_text}".rstrip(),
+            status=response.status_code,
+            zoho_code=str(code) if code else None,
+            details=details,
+            connector=self.connector,
+            stream=stream,
+            hint=_HINTS.get(str(code)),
+        )
 
     # --- typed calls -------------------------------------------------------------------------------------------
 
-    async def list_page(self, module: str, fields: Sequence[str], *, page: int | None = None,
-                        page_token: str | None = None, since: str | None = None, sort_by: str = "Modified_Time",
-                        sort_order: str = "asc", per_page: int = 200, ids: Sequence[str] | None = None,
-                        stream: str | None = None) -> ListPage:
+    async def list_page(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        page: int | None = None,
+        page_token: str | None = None,
+        since: str | None = None,
+        sort_by: str = "Modified_Time",
+        sort_order: str = "asc",
+        per_page: int = 200,
+        ids: Sequence[str] | None = None,
+        stream: str | None = None,
+    ) -> ListPage:
         """``GET /{module}``; 204/304 come back as an empty `ListPage` with that status."""
         params: dict[str, Any] = {"fields": ",".join(fields), "per_page": per_page}
         if ids:
@@ -218,35 +280,56 @@ class ZohoClient:
 
     async def coql(self, query: str, *, stream: str | None = None) -> ListPage:
         """``POST /coql``; heavy."""
-        response = await self.request("POST", self.api_path("coql"), json_body={"select_query": query},
-                                      heavy=True, stream=stream)
+        response = await self.request(
+            "POST", self.api_path("coql"), json_body={"select_query": query}, heavy=True, stream=stream
+        )
         return _list_page(response)
 
-    async def deleted(self, module: str, *, page: int, since: str | None, per_page: int = 200,
-                      stream: str | None = None) -> ListPage:
+    async def deleted(
+        self, module: str, *, page: int, since: str | None, per_page: int = 200, stream: str | None = None
+    ) -> ListPage:
         """``GET /{module}/deleted?type=all``."""
         headers = {"If-Modified-Since": since} if since else None
-        response = await self.request("GET", self.api_path(f"{module}/deleted"), headers=headers, stream=stream,
-                                      params={"type": "all", "page": page, "per_page": per_page})
+        response = await self.request(
+            "GET",
+            self.api_path(f"{module}/deleted"),
+            headers=headers,
+            stream=stream,
+            params={"type": "all", "page": page, "per_page": per_page},
+        )
         return _list_page(response)
 
-    async def upsert(self, module: str, records: list[dict[str, Any]], *, duplicate_check_fields: Sequence[str],
-                     trigger: list[str] | None, stream: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+    async def upsert(
+        self,
+        module: str,
+        records: list[dict[str, Any]],
+        *,
+        duplicate_check_fields: Sequence[str],
+        trigger: list[str] | None,
+        stream: str | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
         """``POST /{module}/upsert``: the HTTP status and the per-record answers (in request order)."""
         body: dict[str, Any] = {"data": records, "duplicate_check_fields": list(duplicate_check_fields)}
         if trigger is not None:
             body["trigger"] = trigger
-        response = await self.request("POST", self.api_path(f"{module}/upsert"), json_body=body,
-                                      heavy=len(records) > 10, credits=max(1, -(-len(records) // 10)),
-                                      stream=stream, ok_statuses=(400,))
+        response = await self.request(
+            "POST",
+            self.api_path(f"{module}/upsert"),
+            json_body=body,
+            heavy=len(records) > 10,
+            credits=max(1, -(-len(records) // 10)),
+            stream=stream,
+            ok_statuses=(400,),
+        )
         payload = response.json() if response.content else {}
         answers = payload.get("data") if isinstance(payload, dict) else None
         if response.status_code == 400 and not (isinstance(answers, list) and len(answers) == len(records)):
             raise self._api_error(response, stream)
         return response.status_code, list(answers or [])
 
-    async def update(self, module: str, records: list[dict[str, Any]], *, trigger: list[str] | None,
-                     stream: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+    async def update(
+        self, module: str, records: list[dict[str, Any]], *, trigger: list[str] | None, stream: str | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         """``PUT /{module}`` for records that carry their ``id``: per-record answers in request order.
 
         Used whenever the record's Zoho id is known, so a record whose duplicate-check field is still empty in
@@ -255,16 +338,24 @@ class ZohoClient:
         body: dict[str, Any] = {"data": records}
         if trigger is not None:
             body["trigger"] = trigger
-        response = await self.request("PUT", self.api_path(module), json_body=body, heavy=len(records) > 10,
-                                      credits=max(1, -(-len(records) // 10)), stream=stream, ok_statuses=(400,))
+        response = await self.request(
+            "PUT",
+            self.api_path(module),
+            json_body=body,
+            heavy=len(records) > 10,
+            credits=max(1, -(-len(records) // 10)),
+            stream=stream,
+            ok_statuses=(400,),
+        )
         payload = response.json() if response.content else {}
         answers = payload.get("data") if isinstance(payload, dict) else None
         if response.status_code == 400 and not (isinstance(answers, list) and len(answers) == len(records)):
             raise self._api_error(response, stream)
         return response.status_code, list(answers or [])
 
-    async def get_json(self, tail: str, *, params: dict[str, Any] | None = None,
-                       stream: str | None = None) -> dict[str, Any]:
+    async def get_json(
+        self, tail: str, *, params: dict[str, Any] | None = None, stream: str | None = None
+    ) -> dict[str, Any]:
         """A metadata GET (``users``, ``org``, ``settings/fields`` …); 204 → ``{}``."""
         response = await self.request("GET", self.api_path(tail), params=params, stream=stream)
         if response.status_code in (204, 304) or not response.content:
@@ -272,14 +363,25 @@ class ZohoClient:
         body = response.json()
         return body if isinstance(body, dict) else {}
 
-    async def bulk_create(self, module: str, fields: Sequence[str], *, page: int = 1,
-                          criteria: dict[str, Any] | None = None, stream: str | None = None) -> dict[str, Any]:
+    async def bulk_create(
+        self,
+        module: str,
+        fields: Sequence[str],
+        *,
+        page: int = 1,
+        criteria: dict[str, Any] | None = None,
+        stream: str | None = None,
+    ) -> dict[str, Any]:
         """``POST /crm/bulk/{v}/read``; the job details (id, state)."""
         query: dict[str, Any] = {"module": {"api_name": module}, "fields": list(fields), "page": page}
         if criteria:
             query["criteria"] = criteria
-        response = await self.request("POST", f"/crm/bulk/{self.config.api_version}/read",
-                                      json_body={"query": query, "file_type": "csv"}, stream=stream)
+        response = await self.request(
+            "POST",
+            f"/crm/bulk/{self.config.api_version}/read",
+            json_body={"query": query, "file_type": "csv"},
+            stream=stream,
+        )
         return dict(response.json()["data"][0]["details"])
 
     async def bulk_status(self, job_id: str, *, stream: str | None = None) -> dict[str, Any]:
@@ -296,8 +398,11 @@ class ZohoClient:
             org = (body.get("org") or [{}])[0]
             zgid = org.get("zgid")
             if not zgid:
-                raise FatalError("Zoho's organization answer has no zgid (needed for Bulk Write uploads)",
-                                 connector=self.connector, hint="set write_back.bulk_threshold = 0")
+                raise FatalError(
+                    "Zoho's organization answer has no zgid (needed for Bulk Write uploads)",
+                    connector=self.connector,
+                    hint="set write_back.bulk_threshold = 0",
+                )
             self._zgid = str(zgid)
         return self._zgid
 
@@ -315,24 +420,36 @@ class ZohoClient:
     async def bulk_upload(self, archive: bytes, filename: str, *, stream: str | None = None) -> str:
         """Upload a zipped CSV (multipart ``file``, ``feature: bulk-write``, ``X-CRM-ORG``); its ``file_id``."""
         headers = {"feature": "bulk-write", "X-CRM-ORG": await self.org_zgid()}
-        response = await self.request("POST", await self.upload_url(), headers=headers, stream=stream,
-                                      files={"file": (filename, archive, "application/zip")})
+        response = await self.request(
+            "POST",
+            await self.upload_url(),
+            headers=headers,
+            stream=stream,
+            files={"file": (filename, archive, "application/zip")},
+        )
         body = response.json()
         details = body.get("details") if isinstance(body, dict) else None
         if not isinstance(details, dict) or not details.get("file_id"):
-            raise FatalError(f"Zoho's upload answer has no file_id: {str(body)[:200]}", connector=self.connector,
-                             stream=stream)
+            raise FatalError(
+                f"Zoho's upload answer has no file_id: {str(body)[:200]}", connector=self.connector, stream=stream
+            )
         return str(details["file_id"])
 
     async def bulk_write_create(self, body: dict[str, Any], *, stream: str | None = None) -> str:
         """``POST /crm/bulk/{v}/write``; the job id. Costs far more credits than a record call (2nd-hand: 500)."""
-        response = await self.request("POST", f"/crm/bulk/{self.config.api_version}/write", json_body=body,
-                                      credits=BULK_WRITE_CREDITS, stream=stream)
+        response = await self.request(
+            "POST",
+            f"/crm/bulk/{self.config.api_version}/write",
+            json_body=body,
+            credits=BULK_WRITE_CREDITS,
+            stream=stream,
+        )
         answer = response.json()
         details = answer.get("details") if isinstance(answer, dict) else None
         if not isinstance(details, dict) or not details.get("id"):
-            raise FatalError(f"Zoho's Bulk Write answer has no job id: {str(answer)[:200]}",
-                             connector=self.connector, stream=stream)
+            raise FatalError(
+                f"Zoho's Bulk Write answer has no job id: {str(answer)[:200]}", connector=self.connector, stream=stream
+            )
         return str(details["id"])
 
     async def bulk_write_status(self, job_id: str, *, stream: str | None = None) -> dict[str, Any]:
@@ -343,10 +460,14 @@ class ZohoClient:
 
 
 UPLOAD_SERVERS = {
-    "accounts.zoho.com": "https://content.zohoapis.com", "accounts.zoho.eu": "https://content.zohoapis.eu",
-    "accounts.zoho.in": "https://content.zohoapis.in", "accounts.zoho.com.cn": "https://content.zohoapis.com.cn",
-    "accounts.zoho.com.au": "https://content.zohoapis.com.au", "accounts.zoho.jp": "https://content.zohoapis.jp",
-    "accounts.zohocloud.ca": "https://upload.zohocloud.ca", "accounts.zoho.sa": "https://files.zoho.sa",
+    "accounts.zoho.com": "https://content.zohoapis.com",
+    "accounts.zoho.eu": "https://content.zohoapis.eu",
+    "accounts.zoho.in": "https://content.zohoapis.in",
+    "accounts.zoho.com.cn": "https://content.zohoapis.com.cn",
+    "accounts.zoho.com.au": "https://content.zohoapis.com.au",
+    "accounts.zoho.jp": "https://content.zohoapis.jp",
+    "accounts.zohocloud.ca": "https://upload.zohocloud.ca",
+    "accounts.zoho.sa": "https://files.zoho.sa",
 }
 """Accounts server → file-upload server of its data centre (fact sheet §1.1, SDK 7.0.0 ``dc/*.py``)."""
 

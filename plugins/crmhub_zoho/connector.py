@@ -54,12 +54,18 @@ class ZohoConnector(Connector[ZohoConfig]):
         StreamSpec("deleted", StreamKind.DELETION),  # deleted Accounts and Contacts (recycle bin and permanent)
     )
 
-    def __init__(self, config: ZohoConfig, context: PluginContext, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, config: ZohoConfig, context: PluginContext, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         super().__init__(config, context)
         self.mapper = ZohoMapper(config)
-        self.client = ZohoClient(config, connector=context.name, metrics=context.metrics, transport=transport,
-                                 token_cache=context.token_cache)
+        self.client = ZohoClient(
+            config,
+            connector=context.name,
+            metrics=context.metrics,
+            transport=transport,
+            token_cache=context.token_cache,
+        )
         self.last_read_mode: str | None = None
         self.bulk_writer = BulkWriter(self.client, config, canonical_of=self.mapper.canonical_of)
 
@@ -110,8 +116,12 @@ class ZohoConnector(Connector[ZohoConfig]):
         details["missing_fields"] = missing
         edition = details.get("edition")
         notes = []
-        if edition and str(edition).lower() in ("free", "standard", "professional", "enterprise", "ultimate") \
-                and str(edition).lower() != self.config.edition and self.config.concurrency is None:
+        if (
+            edition
+            and str(edition).lower() in ("free", "standard", "professional", "enterprise", "ultimate")
+            and str(edition).lower() != self.config.edition
+            and self.config.concurrency is None
+        ):
             notes.append(f"org edition is {edition}, config says {self.config.edition} (sets concurrency)")
         if missing:
             notes.append("fields not found in Zoho: " + ", ".join(missing))
@@ -138,17 +148,24 @@ class ZohoConnector(Connector[ZohoConfig]):
             progress = Progress(overlap, self.config.boundary_ids, previous_since=lower)
         elif cursor.get("mode") == "incremental" and cursor.get("since"):
             lower = shift(str(cursor["since"]), overlap)
-            progress = Progress(overlap, self.config.boundary_ids, previous_since=str(cursor["since"]),
-                                seen_before=set(cursor.get("seen") or ()))
+            progress = Progress(
+                overlap,
+                self.config.boundary_ids,
+                previous_since=str(cursor["since"]),
+                seen_before=set(cursor.get("seen") or ()),
+            )
         elif cursor.get("mode") == "scan":
             lower = cursor.get("from")
-            progress = Progress(overlap, self.config.boundary_ids, previous_since=cursor.get("since"),
-                                seen_before=set(cursor.get("seen") or ()))
+            progress = Progress(
+                overlap,
+                self.config.boundary_ids,
+                previous_since=cursor.get("since"),
+                seen_before=set(cursor.get("seen") or ()),
+            )
         else:
             if cursor.get("mode") == "bulk" or await self._wants_bulk(stream, module):
                 await self._load_users()
-                bulk = BulkReader(self.client, self.config, stream=stream, module=module, fields=fields,
-                                  map_fn=map_fn)
+                bulk = BulkReader(self.client, self.config, stream=stream, module=module, fields=fields, map_fn=map_fn)
                 self.last_read_mode = "bulk"
                 async for page in bulk.read(cursor if cursor.get("mode") == "bulk" else None):
                     yield page
@@ -164,8 +181,9 @@ class ZohoConnector(Connector[ZohoConfig]):
         if self.config.bulk_threshold <= 0:
             return False
         try:
-            page = await self.client.coql(f"select COUNT(id) from {module} where Modified_Time >= '{SCAN_FLOOR}'",
-                                          stream=stream)
+            page = await self.client.coql(
+                f"select COUNT(id) from {module} where Modified_Time >= '{SCAN_FLOOR}'", stream=stream
+            )
         except (ZohoApiError, AuthError):
             return False
         row = page.data[0] if page.data else {}
@@ -176,8 +194,10 @@ class ZohoConnector(Connector[ZohoConfig]):
         body = await self.client.get_json("users", params={"type": "AllUsers"})
         for user in body.get("users", []):
             if user.get("id"):
-                self.mapper.users[str(user["id"])] = (str(user.get("full_name") or user.get("email") or user["id"]),
-                                                      user.get("email"))
+                self.mapper.users[str(user["id"])] = (
+                    str(user.get("full_name") or user.get("email") or user["id"]),
+                    user.get("email"),
+                )
 
     async def _pull_deleted(self, cursor: Cursor | None, since: datetime | None) -> AsyncIterator[Page]:
         """Tombstones of both modules. The API lists newest first, so the cursor for a module advances only after
@@ -197,8 +217,9 @@ class ZohoConnector(Connector[ZohoConfig]):
             newest, newest_epoch = bounds.get(module), epoch_of(bounds.get(module))
             page_no = 1
             while True:
-                answer = await self.client.deleted(module, page=page_no, since=lower, per_page=self.config.page_size,
-                                                   stream="deleted")
+                answer = await self.client.deleted(
+                    module, page=page_no, since=lower, per_page=self.config.page_size, stream="deleted"
+                )
                 records = []
                 for entry in answer.data:
                     key = f"{entry.get('id')}|{entry.get('deleted_time')}"
@@ -233,14 +254,16 @@ class ZohoConnector(Connector[ZohoConfig]):
         """
         self.stream(stream)
         if stream not in MODULES:
-            raise RecordError(f"stream {stream!r} has no mapping to apply again; the next sync reads it again",
-                              stream=stream)
+            raise RecordError(
+                f"stream {stream!r} has no mapping to apply again; the next sync reads it again", stream=stream
+            )
         owner = payload.get(self.mapper.accounts["relationship_manager"]) if stream == "accounts" else None
         ref = owner.get("id") if isinstance(owner, dict) and not owner.get("name") else owner
         if isinstance(ref, str | int) and str(ref) and str(ref) not in self.mapper.users:
             await self._load_users()
-        out: SourceRecord | RejectedRecord = (self.mapper.account(payload) if stream == "accounts"
-                                              else self.mapper.contact(payload))
+        out: SourceRecord | RejectedRecord = (
+            self.mapper.account(payload) if stream == "accounts" else self.mapper.contact(payload)
+        )
         if isinstance(out, RejectedRecord):
             raise out.as_error()
         return out
@@ -262,8 +285,9 @@ class ZohoConnector(Connector[ZohoConfig]):
         if not spec.writable:
             raise FatalError(f"stream {stream!r} is read-only", connector=self.name, stream=stream)
         module = MODULES[stream]
-        dup_fields = (self.config.duplicate_check_fields if stream == "accounts"
-                      else list(self.client_dup_fields_for_contacts()))
+        dup_fields = (
+            self.config.duplicate_check_fields if stream == "accounts" else list(self.client_dup_fields_for_contacts())
+        )
         results: list[PushResult | None] = [None] * len(records)
         by_bulk: set[int] = set()
         threshold = self.config.write_back.bulk_threshold
@@ -271,8 +295,9 @@ class ZohoConnector(Connector[ZohoConfig]):
         payloads: list[dict[str, Any]] = []
         if threshold > 0 and len(records) >= threshold:
             payloads = [self.mapper.outbound(stream, r) for r in records]
-            groups = plan_groups(payloads, [bool(r.source_id) for r in records],
-                                 file_records=self.config.write_back.bulk_file_records)
+            groups = plan_groups(
+                payloads, [bool(r.source_id) for r in records], file_records=self.config.write_back.bulk_file_records
+            )
             bulk_jobs = [g for g in groups if len(g.indexes) >= threshold]
             by_bulk = {i for g in bulk_jobs for i in g.indexes}
         known = [i for i, r in enumerate(records) if r.source_id and i not in by_bulk]
@@ -284,17 +309,22 @@ class ZohoConnector(Connector[ZohoConfig]):
             payload = [self.mapper.outbound(stream, records[i]) for i in indexes]
             try:
                 if by_id:
-                    _, answers = await self.client.update(module, payload, trigger=self.config.trigger,
-                                                          stream=stream)
+                    _, answers = await self.client.update(module, payload, trigger=self.config.trigger, stream=stream)
                 else:
-                    _, answers = await self.client.upsert(module, payload, duplicate_check_fields=dup_fields,
-                                                          trigger=self.config.trigger, stream=stream)
+                    _, answers = await self.client.upsert(
+                        module, payload, duplicate_check_fields=dup_fields, trigger=self.config.trigger, stream=stream
+                    )
             except (ZohoApiError, IntegrationError) as exc:
                 if isinstance(exc, AuthError) or (isinstance(exc, FatalError) and not isinstance(exc, ZohoApiError)):
                     raise
                 for i in indexes:
-                    results[i] = PushResult(key=records[i].key, status="error", source_id=records[i].source_id,
-                                            reason=str(exc), retriable=not isinstance(exc, FatalError))
+                    results[i] = PushResult(
+                        key=records[i].key,
+                        status="error",
+                        source_id=records[i].source_id,
+                        reason=str(exc),
+                        retriable=not isinstance(exc, FatalError),
+                    )
                 return
             for pos, i in enumerate(indexes):
                 answer = answers[pos] if pos < len(answers) else {}
@@ -317,9 +347,14 @@ class ZohoConnector(Connector[ZohoConfig]):
         details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         if answer.get("status") == "success":
             action = answer.get("action")
-            return PushResult(key=record.key, status="ok", source_id=str(details.get("id") or record.source_id),
-                              action=action if action in ("insert", "update") else "update",
-                              modified_at=parse_time(details.get("Modified_Time")), raw=answer)
+            return PushResult(
+                key=record.key,
+                status="ok",
+                source_id=str(details.get("id") or record.source_id),
+                action=action if action in ("insert", "update") else "update",
+                modified_at=parse_time(details.get("Modified_Time")),
+                raw=answer,
+            )
         code = str(answer.get("code") or "UNKNOWN")
         api_name = details.get("api_name")
         reason = f"{code}: {answer.get('message') or 'no message'}"
@@ -335,6 +370,12 @@ class ZohoConnector(Connector[ZohoConfig]):
             reason += f"; Zoho record {duplicate['id']} already has this value"
         if not answer:
             reason = "Zoho returned no answer for this record"
-        return PushResult(key=record.key, status="error", source_id=record.source_id, reason=reason,
-                          field=self.mapper.canonical_of(stream, api_name),
-                          retriable=code in ("LIMIT_EXCEEDED", "RECORD_LOCKED", "TOO_MANY_REQUESTS"), raw=answer)
+        return PushResult(
+            key=record.key,
+            status="error",
+            source_id=record.source_id,
+            reason=reason,
+            field=self.mapper.canonical_of(stream, api_name),
+            retriable=code in ("LIMIT_EXCEEDED", "RECORD_LOCKED", "TOO_MANY_REQUESTS"),
+            raw=answer,
+        )

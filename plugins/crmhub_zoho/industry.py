@@ -22,11 +22,24 @@ class IndustryVerdict:
     enterprise_size: str | None = None
 
 
-_I65 = ("ASP (Application Service Provider)", "ERP (Enterprise Resource Planning)", "ERP", "ManagementISV",
-        "Management ISV", "Non-management ISV", "Systems Integrator", "MSP (Management Service Provider)",
-        "Storage Service Provider")
-_C39 = ("Data/Telecom OEM", "Network Equipment Enterprise", "Network Equipment (Enterprise)", "Optical Networking",
-        "Storage Equipment")
+_I65 = (
+    "ASP (Application Service Provider)",
+    "ERP (Enterprise Resource Planning)",
+    "ERP",
+    "ManagementISV",
+    "Management ISV",
+    "Non-management ISV",
+    "Systems Integrator",
+    "MSP (Management Service Provider)",
+    "Storage Service Provider",
+)
+_C39 = (
+    "Data/Telecom OEM",
+    "Network Equipment Enterprise",
+    "Network Equipment (Enterprise)",
+    "Optical Networking",
+    "Storage Equipment",
+)
 AMBIGUOUS: dict[str, tuple[str, ...]] = {
     "Service Provider": ("I63", "C39"),
     "Wireless Industry": ("I63", "C39"),
@@ -53,11 +66,24 @@ DEFAULT_TABLE: dict[str, str] = {**dict.fromkeys(_I65, "I65"), **dict.fromkeys(_
 MISSING_VALUES = frozenset({"", "-None-", "None"})
 
 PICKLIST: tuple[str, ...] = (
-    "-None-", "ASP (Application Service Provider)", "Data/Telecom OEM", "ERP (Enterprise Resource Planning)",
-    "Government/Military", "Large Enterprise", "ManagementISV", "MSP (Management Service Provider)",
-    "Network Equipment Enterprise", "Non-management ISV", "Optical Networking", "Service Provider",
-    "Small/Medium Enterprise", "Storage Equipment", "Storage Service Provider", "Systems Integrator",
-    "Wireless Industry", *CUSTOM_ADDITIONS,
+    "-None-",
+    "ASP (Application Service Provider)",
+    "Data/Telecom OEM",
+    "ERP (Enterprise Resource Planning)",
+    "Government/Military",
+    "Large Enterprise",
+    "ManagementISV",
+    "MSP (Management Service Provider)",
+    "Network Equipment Enterprise",
+    "Non-management ISV",
+    "Optical Networking",
+    "Service Provider",
+    "Small/Medium Enterprise",
+    "Storage Equipment",
+    "Storage Service Provider",
+    "Systems Integrator",
+    "Wireless Industry",
+    *CUSTOM_ADDITIONS,
 )
 """The picklist a default org (plus the common custom additions) offers, in Zoho's order."""
 
@@ -76,16 +102,25 @@ def classify(value: str | None, overrides: dict[str, str] | None = None) -> Indu
         return IndustryVerdict(DEFAULT_TABLE[text])
     if text in AMBIGUOUS:
         options = " or ".join(AMBIGUOUS[text])
-        return IndustryVerdict(None, f"industry: Zoho value {text!r} is ambiguous ({options}); choose the GB/T 4754 "
-                                     "code by hand or add it to industry_map")
+        return IndustryVerdict(
+            None,
+            f"industry: Zoho value {text!r} is ambiguous ({options}); choose the GB/T 4754 "
+            "code by hand or add it to industry_map",
+        )
     if text in SIZE_VALUES:
-        return IndustryVerdict(None, f"industry: Zoho value {text!r} is a company size, not an industry; set the "
-                                     "GB/T 4754 code by hand", SIZE_VALUES[text])
+        return IndustryVerdict(
+            None,
+            f"industry: Zoho value {text!r} is a company size, not an industry; set the GB/T 4754 code by hand",
+            SIZE_VALUES[text],
+        )
     try:
         return IndustryVerdict(normalize_code(text))
     except IndustryCodeError:
-        return IndustryVerdict(None, f"industry: Zoho value {text!r} is not in the mapping table; add it to "
-                                     "industry_map (value → GB/T 4754 code)")
+        return IndustryVerdict(
+            None,
+            f"industry: Zoho value {text!r} is not in the mapping table; add it to "
+            "industry_map (value → GB/T 4754 code)",
+        )
 
 
 def picklist_value_for(code: str | None, pick: int) -> str:

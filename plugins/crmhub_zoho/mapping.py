@@ -27,29 +27,65 @@ from crmhub_zoho.config import ZohoConfig
 from crmhub_zoho.industry import classify
 
 ACCOUNT_FIELDS: dict[str, str] = {
-    "name": "Account_Name", "uscc": "USCC", "phone": "Phone", "website": "Website", "industry": "Industry",
-    "street": "Billing_Street", "city": "Billing_City", "province": "Billing_State", "postcode": "Billing_Code",
-    "country": "Billing_Country", "annual_revenue": "Annual_Revenue", "currency": "Currency",
-    "employees": "Employees", "relationship_manager": "Owner", "risk_rating": "Risk_Rating",
+    "name": "Account_Name",
+    "uscc": "USCC",
+    "phone": "Phone",
+    "website": "Website",
+    "industry": "Industry",
+    "street": "Billing_Street",
+    "city": "Billing_City",
+    "province": "Billing_State",
+    "postcode": "Billing_Code",
+    "country": "Billing_Country",
+    "annual_revenue": "Annual_Revenue",
+    "currency": "Currency",
+    "employees": "Employees",
+    "relationship_manager": "Owner",
+    "risk_rating": "Risk_Rating",
     "risk_segment": "Risk_Segment",
 }
 """Canonical field → Zoho Accounts API name (defaults)."""
 
 ACCOUNT_OPTIONAL: dict[str, str] = {
-    "email": "", "english_name": "", "company_type": "", "enterprise_size": "", "branch": "",
-    "legal_representative": "", "registered_capital": "", "established_on": "",
+    "email": "",
+    "english_name": "",
+    "company_type": "",
+    "enterprise_size": "",
+    "branch": "",
+    "legal_representative": "",
+    "registered_capital": "",
+    "established_on": "",
 }
 """Canonical fields with no default Zoho field; set them in the override table to read a custom field."""
 
 CONTACT_FIELDS: dict[str, str] = {
-    "first_name": "First_Name", "last_name": "Last_Name", "full_name": "Full_Name", "email": "Email",
-    "phone": "Phone", "mobile": "Mobile", "title": "Title", "department": "Department", "client": "Account_Name",
+    "first_name": "First_Name",
+    "last_name": "Last_Name",
+    "full_name": "Full_Name",
+    "email": "Email",
+    "phone": "Phone",
+    "mobile": "Mobile",
+    "title": "Title",
+    "department": "Department",
+    "client": "Account_Name",
 }
 """Canonical contact field → Zoho Contacts API name (defaults)."""
 
-_COUNTRIES = {"china": "CN", "中国": "CN", "cn": "CN", "prc": "CN", "people's republic of china": "CN",
-              "中华人民共和国": "CN", "hong kong": "HK", "中国香港": "HK", "香港": "HK", "united states": "US",
-              "usa": "US", "singapore": "SG", "新加坡": "SG"}
+_COUNTRIES = {
+    "china": "CN",
+    "中国": "CN",
+    "cn": "CN",
+    "prc": "CN",
+    "people's republic of china": "CN",
+    "中华人民共和国": "CN",
+    "hong kong": "HK",
+    "中国香港": "HK",
+    "香港": "HK",
+    "united states": "US",
+    "usa": "US",
+    "singapore": "SG",
+    "新加坡": "SG",
+}
 _SEGMENT_LABEL = {"low": "低风险", "medium": "中风险", "high": "高风险"}
 _SEGMENT_CODE = {label: code for code, label in _SEGMENT_LABEL.items()}
 _RATINGS = frozenset({"AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D"})
@@ -95,13 +131,25 @@ def _field(rec: Mapping[str, Any], api: str) -> str | None:
 _RECORD_SET = frozenset({"stream", "source_id", "data", "modified_at", "raw"})
 
 
-def _source_record(stream: str, rid: str, data: CorporateClient | Contact, modified: datetime | None,
-                   rec: dict[str, Any]) -> SourceRecord:
+def _source_record(
+    stream: str, rid: str, data: CorporateClient | Contact, modified: datetime | None, rec: dict[str, Any]
+) -> SourceRecord:
     """``SourceRecord(stream=…, source_id=rid, data=data, modified_at=modified, raw=rec)`` without validating again
     what is valid already (``data`` a canonical record validated a moment ago, ``rid`` text, ``modified`` a
     datetime or None): the same values, fields set and shallow copy of ``rec`` that validation makes."""
-    return trusted(SourceRecord, {"stream": stream, "source_id": rid, "data": data, "deleted": False,
-                                  "deletes_stream": None, "modified_at": modified, "raw": dict(rec)}, _RECORD_SET)
+    return trusted(
+        SourceRecord,
+        {
+            "stream": stream,
+            "source_id": rid,
+            "data": data,
+            "deleted": False,
+            "deletes_stream": None,
+            "modified_at": modified,
+            "raw": dict(rec),
+        },
+        _RECORD_SET,
+    )
 
 
 def _scalar(value: Any, api: str, expected: str) -> Any:
@@ -159,16 +207,24 @@ class ZohoMapper:
     def __init__(self, config: ZohoConfig) -> None:
         self.config = config
         self.accounts = dict(ACCOUNT_FIELDS)
-        self.accounts.update({"uscc": config.uscc_field, "risk_rating": config.risk_rating_field,
-                              "risk_segment": config.risk_segment_field})
+        self.accounts.update(
+            {
+                "uscc": config.uscc_field,
+                "risk_rating": config.risk_rating_field,
+                "risk_segment": config.risk_segment_field,
+            }
+        )
         self.contacts = dict(CONTACT_FIELDS)
         problems: list[tuple[str, str]] = []
-        for stream, table, known in (("accounts", self.accounts, {**ACCOUNT_FIELDS, **ACCOUNT_OPTIONAL}),
-                                     ("contacts", self.contacts, CONTACT_FIELDS)):
+        for stream, table, known in (
+            ("accounts", self.accounts, {**ACCOUNT_FIELDS, **ACCOUNT_OPTIONAL}),
+            ("contacts", self.contacts, CONTACT_FIELDS),
+        ):
             for canonical, api in config.fields.get(stream, {}).items():
                 if canonical not in known:
-                    problems.append((f"fields.{stream}.{canonical}",
-                                     f"unknown canonical field; known: {', '.join(sorted(known))}"))
+                    problems.append(
+                        (f"fields.{stream}.{canonical}", f"unknown canonical field; known: {', '.join(sorted(known))}")
+                    )
                 table[canonical] = api
         unknown_streams = set(config.fields) - {"accounts", "contacts"}
         problems += [(f"fields.{s}", "no such stream; use accounts or contacts") for s in sorted(unknown_streams)]
@@ -185,8 +241,10 @@ class ZohoMapper:
         names += ["Created_Time", "Modified_Time"]
         unique = list(dict.fromkeys(names))
         if len(unique) > 50:
-            raise ConfigError(f"{len(unique)} Zoho fields are mapped for {stream}; Zoho reads at most 50 per call",
-                              problems=[(f"fields.{stream}", "map at most 48 fields")])
+            raise ConfigError(
+                f"{len(unique)} Zoho fields are mapped for {stream}; Zoho reads at most 50 per call",
+                problems=[(f"fields.{stream}", "map at most 48 fields")],
+            )
         return unique
 
     # --- reading ---------------------------------------------------------------------------------------------
@@ -200,15 +258,17 @@ class ZohoMapper:
                 raise Reject("id", "id: the record has no id")
             return self._account(rid, rec)
         except Reject as exc:
-            return RejectedRecord(stream="accounts", source_id=rid, reason=exc.reason, field=exc.field,
-                                  payload=dict(rec))
+            return RejectedRecord(
+                stream="accounts", source_id=rid, reason=exc.reason, field=exc.field, payload=dict(rec)
+            )
 
     def _account(self, rid: str, rec: dict[str, Any]) -> SourceRecord:
         f = self.accounts
         name = _field(rec, f["name"])
         if name is None:
-            raise Reject(f["name"], f"{f['name']}: missing; Zoho marks it mandatory, so the record cannot be a "
-                                    "client without it")
+            raise Reject(
+                f["name"], f"{f['name']}: missing; Zoho marks it mandatory, so the record cannot be a client without it"
+            )
         data: dict[str, Any] = {"name": name}
         flags: list[str] = []
         uscc_raw = _field(rec, f["uscc"])
@@ -223,8 +283,10 @@ class ZohoMapper:
         address = {key: _field(rec, f[key]) for key in ("street", "city", "province", "postcode")}
         country = _field(rec, f["country"])
         if any(address.values()) or country:
-            data["registered_address"] = {**{k: v for k, v in address.items() if v},
-                                          "country": _COUNTRIES.get((country or "").casefold(), country or "CN")}
+            data["registered_address"] = {
+                **{k: v for k, v in address.items() if v},
+                "country": _COUNTRIES.get((country or "").casefold(), country or "CN"),
+            }
         verdict = classify(_field(rec, f["industry"]), self.config.industry_map)
         if verdict.code:
             data["industry"] = verdict.code
@@ -339,14 +401,21 @@ class ZohoMapper:
                 raise Reject(*_explain(exc, {**f, "name": f["full_name"], "client_source_id": f["client"]})) from None
             return _source_record("contacts", rid, contact, modified, rec)
         except Reject as exc:
-            return RejectedRecord(stream="contacts", source_id=rid, reason=exc.reason, field=exc.field,
-                                  payload=dict(rec))
+            return RejectedRecord(
+                stream="contacts", source_id=rid, reason=exc.reason, field=exc.field, payload=dict(rec)
+            )
 
     @staticmethod
     def tombstone(entry: Mapping[str, Any], deletes: str) -> SourceRecord:
         """A ``/deleted`` item → a deletion `SourceRecord` for stream ``deletes``."""
-        return SourceRecord(stream="deleted", source_id=str(entry["id"]), deleted=True, deletes_stream=deletes,
-                            modified_at=parse_time(entry.get("deleted_time")), raw=dict(entry))
+        return SourceRecord(
+            stream="deleted",
+            source_id=str(entry["id"]),
+            deleted=True,
+            deletes_stream=deletes,
+            modified_at=parse_time(entry.get("deleted_time")),
+            raw=dict(entry),
+        )
 
     # --- writing ---------------------------------------------------------------------------------------------
 
@@ -381,8 +450,15 @@ class ZohoMapper:
         if "registered_address" in allowed and client.registered_address is not None:
             a = client.registered_address
             street = " ".join(p for p in (a.district, a.street) if p) or None
-            out.update({f["street"]: street, f["city"]: a.city, f["province"]: a.province, f["postcode"]: a.postcode,
-                        f["country"]: "China" if a.country == "CN" else a.country})
+            out.update(
+                {
+                    f["street"]: street,
+                    f["city"]: a.city,
+                    f["province"]: a.province,
+                    f["postcode"]: a.postcode,
+                    f["country"]: "China" if a.country == "CN" else a.country,
+                }
+            )
         return out
 
     def _outbound_contact(self, contact: Contact) -> dict[str, Any]:

@@ -139,8 +139,9 @@ class Progress:
 class ModuleReader:
     """Reads one module (Accounts or Contacts) into pages of mapped records."""
 
-    def __init__(self, client: ZohoClient, config: ZohoConfig, *, stream: str, module: str,
-                 fields: Sequence[str], map_fn: MapFn) -> None:
+    def __init__(
+        self, client: ZohoClient, config: ZohoConfig, *, stream: str, module: str, fields: Sequence[str], map_fn: MapFn
+    ) -> None:
         self.client = client
         self.config = config
         self.stream = stream
@@ -179,8 +180,9 @@ class ModuleReader:
         while True:
             data = current.data
             last_mt = str(data[-1].get("Modified_Time")) if data else lower
-            at_last = [f"{r.get('id')}|{r.get('Modified_Time')}" for r in data
-                       if r.get("Modified_Time") == last_mt][: self.config.boundary_ids]
+            at_last = [f"{r.get('id')}|{r.get('Modified_Time')}" for r in data if r.get("Modified_Time") == last_mt][
+                : self.config.boundary_ids
+            ]
             if not current.more:
                 yield self._page(data, progress, None)
                 return
@@ -193,9 +195,15 @@ class ModuleReader:
                 number += 1
                 current = await self._list(page_token=token, since=lower)
             else:
-                raise ZohoApiError(f"Zoho gave no next_page_token after record {number * self.per_page}",
-                                   status=200, zoho_code=None, details={}, connector=self.client.connector,
-                                   stream=self.stream, hint="use API v8 (api_version) so page tokens are sent")
+                raise ZohoApiError(
+                    f"Zoho gave no next_page_token after record {number * self.per_page}",
+                    status=200,
+                    zoho_code=None,
+                    details={},
+                    connector=self.client.connector,
+                    stream=self.stream,
+                    hint="use API v8 (api_version) so page tokens are sent",
+                )
             if current.status in (204, 304) or not current.data:
                 yield Page([], progress.final_cursor())
                 return
@@ -210,8 +218,7 @@ class ModuleReader:
             window = Window(lower, None, [])
         self.mode_used = "parallel"
         slots = asyncio.Semaphore(self.lookahead)
-        pipeline: asyncio.Queue[tuple[Window, asyncio.Task[WindowPages]] | BaseException | None] = \
-            asyncio.Queue()
+        pipeline: asyncio.Queue[tuple[Window, asyncio.Task[WindowPages]] | BaseException | None] = asyncio.Queue()
 
         async def schedule() -> None:
             nonlocal window
@@ -275,8 +282,10 @@ class ModuleReader:
         try:
             while True:
                 while len(pending) < depth and block_offset + PAGE_WALL <= self.config.coql_offset_limit:
-                    query = (f"select Modified_Time from {self.module} where Modified_Time >= '{block_lower}' "
-                             f"order by Modified_Time asc, id asc limit {block_offset}, {PAGE_WALL}")
+                    query = (
+                        f"select Modified_Time from {self.module} where Modified_Time >= '{block_lower}' "
+                        f"order by Modified_Time asc, id asc limit {block_offset}, {PAGE_WALL}"
+                    )
                     pending.append(asyncio.create_task(self.client.coql(query, stream=self.stream)))
                     block_offset += PAGE_WALL
                 if not pending:  # the block reached the OFFSET ceiling: continue from the last key (keyset)
@@ -346,21 +355,31 @@ class ModuleReader:
                 out.append((False, kept))
         missing = [rid for rid in window.ids if rid not in got]
         for chunk in chunked(missing, 100):
-            extra = await self.client.list_page(self.module, self.fields, ids=chunk,
-                                                per_page=self.per_page, stream=self.stream)
+            extra = await self.client.list_page(
+                self.module, self.fields, ids=chunk, per_page=self.per_page, stream=self.stream
+            )
             if extra.data:
                 out.append((True, extra.data))
         return out or [(False, [])]
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
-    async def _list(self, *, page: int | None = None, page_token: str | None = None,
-                    since: str | None = None) -> ListPage:
-        return await self.client.list_page(self.module, self.fields, page=page, page_token=page_token, since=since,
-                                           per_page=self.per_page, stream=self.stream)
+    async def _list(
+        self, *, page: int | None = None, page_token: str | None = None, since: str | None = None
+    ) -> ListPage:
+        return await self.client.list_page(
+            self.module,
+            self.fields,
+            page=page,
+            page_token=page_token,
+            since=since,
+            per_page=self.per_page,
+            stream=self.stream,
+        )
 
-    def _page(self, raw: list[dict[str, Any]], progress: Progress, cursor: Cursor | None, *,
-              refetch: bool = False) -> Page:
+    def _page(
+        self, raw: list[dict[str, Any]], progress: Progress, cursor: Cursor | None, *, refetch: bool = False
+    ) -> Page:
         """Map raw records into a page; ``cursor=None`` means "the last page": the final cursor is computed after
         these records are noted."""
         records: list[SourceRecord] = []

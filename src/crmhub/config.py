@@ -45,8 +45,10 @@ class Strict(BaseModel):
 class StoreSettings(Strict):
     """``[store]``: where crmhub keeps golden records, cursors, runs and the outbox."""
 
-    url: str = Field(default=DEFAULT_URL, description=(
-        "SQLAlchemy URL; a relative sqlite path is relative to the configuration file's folder."))
+    url: str = Field(
+        default=DEFAULT_URL,
+        description=("SQLAlchemy URL; a relative sqlite path is relative to the configuration file's folder."),
+    )
 
     @field_validator("url")
     @classmethod
@@ -54,8 +56,9 @@ class StoreSettings(Strict):
         try:
             make_url(v)
         except Exception:
-            raise ValueError("expected a database URL like sqlite:///var/crmhub.db or "
-                             "postgresql+psycopg://user@host:5432/db") from None
+            raise ValueError(
+                "expected a database URL like sqlite:///var/crmhub.db or postgresql+psycopg://user@host:5432/db"
+            ) from None
         return v
 
 
@@ -89,8 +92,11 @@ class ConsoleSettings(Strict):
     port: int = Field(default=8780, ge=0, le=65535)
     idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="A session ends after this long idle.")
     session_hours: int = Field(default=10, ge=1, le=72, description="A session ends this long after login.")
-    secure_cookie: bool = Field(default=True, description="Mark the session cookie Secure (browsers still send it "
-                                "to http://127.0.0.1 and localhost; anything else needs HTTPS).")
+    secure_cookie: bool = Field(
+        default=True,
+        description="Mark the session cookie Secure (browsers still send it "
+        "to http://127.0.0.1 and localhost; anything else needs HTTPS).",
+    )
     login_max_failures: int = Field(default=5, ge=1, le=100, description="Failed logins before a lockout.")
     lockout_seconds: int = Field(default=60, ge=1, le=3600, description="First lockout; each next one doubles.")
     page_size: int = Field(default=50, ge=5, le=500, description="Rows per page of every list.")
@@ -112,8 +118,9 @@ class Settings(Strict):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     source: str | None = Field(default=None, exclude=True, description="The file this came from.")
-    home: Path | None = Field(default=None, exclude=True,
-                              description="The config file's folder: relative paths are resolved against it.")
+    home: Path | None = Field(
+        default=None, exclude=True, description="The config file's folder: relative paths are resolved against it."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -147,8 +154,13 @@ def anchored_url(url: str, home: Path) -> str:
     except Exception:
         return url
     database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:") or Path(database).expanduser().is_absolute():
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or Path(database).expanduser().is_absolute()
+    ):
         return url
     return parsed.set(database=str(home / database)).render_as_string(hide_password=False)
 
@@ -163,6 +175,7 @@ def resolve_path(path: str | Path | None) -> Path:
 
 def _interpolate(value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
+
         def repl(m: re.Match[str]) -> str:
             if m.group(0) == "$${":
                 return "${"
@@ -189,10 +202,16 @@ def empty_secrets(model: BaseModel, where: str) -> list[tuple[str, str]]:
         value = getattr(model, name, None)
         key = f"{where}.{name}"
         if isinstance(value, SecretStr) and not value.get_secret_value().strip():
-            found.append((key, bilingual(
-                "密钥为空（若引用了环境变量，请确认该变量已设置且非空；不需要此密钥时请删除该键）",
-                "the secret is empty (if it references an environment variable, check that the variable is set "
-                "and not empty; remove the key if this service needs none)")))
+            found.append(
+                (
+                    key,
+                    bilingual(
+                        "密钥为空（若引用了环境变量，请确认该变量已设置且非空；不需要此密钥时请删除该键）",
+                        "the secret is empty (if it references an environment variable, check that the variable is set "
+                        "and not empty; remove the key if this service needs none)",
+                    ),
+                )
+            )
         elif isinstance(value, BaseModel):
             found.extend(empty_secrets(value, key))
     return found
@@ -234,8 +253,11 @@ def _describe(err: Any, model: type[BaseModel], prefix: str) -> tuple[str, str]:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else (f"; allowed keys: {', '.join(sorted(allowed))}"
-                                                            if allowed else "")
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else (f"; allowed keys: {', '.join(sorted(allowed))}" if allowed else "")
+        )
         return key, f"unknown key{hint}"
     if kind == "missing":
         return key, "required key is missing"
@@ -259,8 +281,10 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
         problems.extend(_describe(e, Settings, "") for e in exc.errors())
     connectors: dict[str, ConnectorConfig] = {}
     channels: dict[str, ChannelConfig] = {}
-    for section, offered, out in (("connectors", registry.connectors, connectors),
-                                  ("channels", registry.channels, channels)):
+    for section, offered, out in (
+        ("connectors", registry.connectors, connectors),
+        ("channels", registry.channels, channels),
+    ):
         tables = data.get(section, {})
         if not isinstance(tables, dict):
             problems.append((section, f"expected tables like [{section}.<name>]"))
@@ -292,9 +316,15 @@ def parse_settings(data: dict[str, Any], registry: Registry, *, source: str = "<
         problems.extend(settings.notify.confidentiality_problems())  # AML alerts: never the RM or a robot
     if problems or settings is None:
         lines = "\n".join(f"  {key}: {msg}" for key, msg in problems)
-        raise ConfigError(f"{source}: {len(problems)} problem(s)\n{lines}", file=source, problems=problems,
-                          hint=bilingual("请修改上面列出的配置项（可参考带注释的示例 config/crmhub.toml）",
-                                         "fix the keys above (see config/crmhub.toml for a commented example)"))
+        raise ConfigError(
+            f"{source}: {len(problems)} problem(s)\n{lines}",
+            file=source,
+            problems=problems,
+            hint=bilingual(
+                "请修改上面列出的配置项（可参考带注释的示例 config/crmhub.toml）",
+                "fix the keys above (see config/crmhub.toml for a commented example)",
+            ),
+        )
     settings.connectors = connectors
     settings.channels = channels
     settings.source = source
@@ -307,14 +337,19 @@ def load_settings(path: str | Path | None, registry: Registry, *, required: bool
     if not file.exists():
         if not required:
             return Settings(source=None)
-        raise ConfigError(f"config file {file} not found", file=str(file),
-                          hint=bilingual("用 `crmhub init` 生成一个，或用 -c FILE 指定",
-                                         "create one with `crmhub init` or pass -c FILE"))
+        raise ConfigError(
+            f"config file {file} not found",
+            file=str(file),
+            hint=bilingual(
+                "用 `crmhub init` 生成一个，或用 -c FILE 指定", "create one with `crmhub init` or pass -c FILE"
+            ),
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}", file=str(file),
-                          hint="check quotes and brackets on that line") from None
+        raise ConfigError(
+            f"{file}: not valid TOML: {exc}", file=str(file), hint="check quotes and brackets on that line"
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not UTF-8 text", file=str(file), hint="save the file as UTF-8") from None
     settings = parse_settings(data, registry, source=str(file))

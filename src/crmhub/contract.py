@@ -179,24 +179,38 @@ class WriteBack(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    fields: list[str] = Field(default_factory=lambda: ["uscc"],
-                              description="Canonical fields written back, e.g. uscc, name, industry, phone; add risk "
-                                          "to write the internal rating and segment (off by default).")
+    fields: list[str] = Field(
+        default_factory=lambda: ["uscc"],
+        description="Canonical fields written back, e.g. uscc, name, industry, phone; add risk "
+        "to write the internal rating and segment (off by default).",
+    )
     create: bool = False
-    inline_seconds: float = Field(default=120.0, ge=0, description=(
-        "Longest a sync's deliver phase spends sending this connector's write-backs; what is left stays queued "
-        "(the run report says how many, with an ETA) for `crmhub deliver` or a `deliver` job. 0 queues them all."))
+    inline_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "Longest a sync's deliver phase spends sending this connector's write-backs; what is left stays queued "
+            "(the run report says how many, with an ETA) for `crmhub deliver` or a `deliver` job. 0 queues them all."
+        ),
+    )
 
 
 class ConnectorConfig(PluginConfig):
     """Config keys every connector has, beside its own."""
 
     write_back: WriteBack = Field(default_factory=WriteBack)
-    streams: list[str] | None = Field(default=None,
-                                      description="Streams a sync pulls from this connector (default: all).")
-    connect_attempts: int = Field(default=3, ge=1, le=50, description=(
-        "Connection attempts (refused or timed out) before the connector is failed for the run as unreachable; "
-        "429 and 5xx answers are retried under the normal retry budget instead."))
+    streams: list[str] | None = Field(
+        default=None, description="Streams a sync pulls from this connector (default: all)."
+    )
+    connect_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=50,
+        description=(
+            "Connection attempts (refused or timed out) before the connector is failed for the run as unreachable; "
+            "429 and 5xx answers are retried under the normal retry budget instead."
+        ),
+    )
     fields: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Mapping overrides per stream: canonical field → source field API name.",
@@ -266,8 +280,9 @@ class SendLog(Protocol):
     def recent(self, channel: str, within: float) -> dict[str, list[tuple[float, float | None]]]:
         """Per target: (started, ended or None when no answer was recorded) of the calls in the last ``within`` s."""
 
-    def record(self, channel: str, targets: Sequence[str], message_key: str, started: float,
-               ended: float | None = None) -> None:
+    def record(
+        self, channel: str, targets: Sequence[str], message_key: str, started: float, ended: float | None = None
+    ) -> None:
         """Note one call to ``targets`` before it is made (``ended`` None) and again when its answer arrived."""
 
 
@@ -292,9 +307,11 @@ def _check_config(cls: type, model: type[PluginConfig], config: object) -> None:
     ``[connectors.<name>]`` / ``[channels.<name>]`` table against the plugin's ``config_model`` and reports every
     problem with its key path), so the plugin never re-validates. Anything else is a programming error."""
     if not isinstance(config, model):
-        raise TypeError(f"{cls.__name__} needs its config as a validated {model.__name__}, not "
-                        f"{type(config).__name__}: build it with {model.__name__}.model_validate(table) or "
-                        "crmhub.config.parse_settings")
+        raise TypeError(
+            f"{cls.__name__} needs its config as a validated {model.__name__}, not "
+            f"{type(config).__name__}: build it with {model.__name__}.model_validate(table) or "
+            "crmhub.config.parse_settings"
+        )
 
 
 class Connector(ABC, Generic[ConfigT]):
@@ -352,8 +369,12 @@ class Connector(ABC, Generic[ConfigT]):
         """
         from crmhub.errors import FatalError
 
-        raise FatalError(f"connector {self.name!r} cannot re-map stored records", connector=self.name, stream=stream,
-                         hint="correct the record at the source; the next sync reads it again and resolves it")
+        raise FatalError(
+            f"connector {self.name!r} cannot re-map stored records",
+            connector=self.name,
+            stream=stream,
+            hint="correct the record at the source; the next sync reads it again and resolves it",
+        )
 
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         """Write records; one `PushResult` per input, in input order. Read-only connectors keep this default."""
@@ -420,8 +441,9 @@ class Channel(ABC, Generic[ConfigT]):
     async def send(self, message: OutboundMessage) -> DeliveryResult:
         """Deliver one message; raise `FatalError` for configuration problems, `RetriableError` for transient."""
 
-    def compose(self, kind: str, lang: str, context: Mapping[str, Any], *, key: str,
-                recipients: Sequence[str]) -> OutboundMessage:
+    def compose(
+        self, kind: str, lang: str, context: Mapping[str, Any], *, key: str, recipients: Sequence[str]
+    ) -> OutboundMessage:
         """Render notification ``kind`` (``rating_downgrade``, ``alert``, … ``test``) in ``lang`` from ``context``.
 
         Must be deterministic — the same arguments give the same message — because a re-send after a crash is only
@@ -475,8 +497,9 @@ def _plain_lines(value: Any, indent: str = "") -> list[str]:
     return [f"{indent}{value}"]
 
 
-def plain_message(kind: str, lang: str, context: Mapping[str, Any], *, key: str,
-                  recipients: Sequence[str]) -> OutboundMessage:
+def plain_message(
+    kind: str, lang: str, context: Mapping[str, Any], *, key: str, recipients: Sequence[str]
+) -> OutboundMessage:
     """The default `Channel.compose`: a title and the context as indented ``key: value`` lines, masked."""
     zh, en = _PLAIN_TITLES.get(kind, (kind, kind))
     subject = zh if lang.lower().startswith("zh") else en

@@ -63,21 +63,24 @@ def label(group: str, value: object, lang: Lang | None = None) -> str:
     return entry[lang or current_lang()] if entry else key
 
 
-_REASONS_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"^write-back rejected: (.*)$", r"回写被拒绝：\1"),
-    (r"^review item (\d+) accepted$", r"复核事项 \1 已接受"),
-    (r"^merged client (\d+) into (\d+)$", r"已将客户 \1 合并到 \2"),
-    (r"^conflict accepted; the field's rule applies on the next sync$", "冲突已接受；下次同步时按该字段的规则取值"),
-    (r"^rejected; the records stay separate$", "已驳回；记录保持分开"),
-    (r"^connector '(.*)' is no longer configured$", r"连接器 \1 已不在配置中"),
-    (r"^row without _id$", "记录缺少 _id"),
-    (r"^(.+): required value is missing$", r"\1：缺少必填值"),
-    (r"^(.+): required value is blank$", r"\1：必填值为空"),
-    (r"^(.+): expected text, got (.*)$", r"\1：应为文本，实际为 \2"),
-    (r"^(.+): expected a millisecond timestamp, got (.*)$", r"\1：应为毫秒时间戳，实际为 \2"),
-    (r"^still failing$", "仍然失败"),
-    (r"^ok$", "成功"),
-))
+_REASONS_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"^write-back rejected: (.*)$", r"回写被拒绝：\1"),
+        (r"^review item (\d+) accepted$", r"复核事项 \1 已接受"),
+        (r"^merged client (\d+) into (\d+)$", r"已将客户 \1 合并到 \2"),
+        (r"^conflict accepted; the field's rule applies on the next sync$", "冲突已接受；下次同步时按该字段的规则取值"),
+        (r"^rejected; the records stay separate$", "已驳回；记录保持分开"),
+        (r"^connector '(.*)' is no longer configured$", r"连接器 \1 已不在配置中"),
+        (r"^row without _id$", "记录缺少 _id"),
+        (r"^(.+): required value is missing$", r"\1：缺少必填值"),
+        (r"^(.+): required value is blank$", r"\1：必填值为空"),
+        (r"^(.+): expected text, got (.*)$", r"\1：应为文本，实际为 \2"),
+        (r"^(.+): expected a millisecond timestamp, got (.*)$", r"\1：应为毫秒时间戳，实际为 \2"),
+        (r"^still failing$", "仍然失败"),
+        (r"^ok$", "成功"),
+    )
+)
 
 
 def reason(text: str | None, lang: Lang | None = None) -> str:

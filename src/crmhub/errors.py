@@ -48,8 +48,14 @@ class ConfigError(CrmhubError, ValueError):
 
     code = "config"
 
-    def __init__(self, message: str, *, file: str | None = None, problems: list[tuple[str, str]] | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        problems: list[tuple[str, str]] | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.file = file
         self.problems = problems or []
@@ -90,8 +96,15 @@ class IntegrationError(CrmhubError):
 
     code = "integration"
 
-    def __init__(self, message: str, *, connector: str | None = None, stream: str | None = None,
-                 hint: str | None = None, service_code: str | int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        stream: str | None = None,
+        hint: str | None = None,
+        service_code: str | int | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.connector = connector
         self.stream = stream
@@ -153,8 +166,9 @@ class RecordError(IntegrationError, ValueError):
 
     code = "record"
 
-    def __init__(self, message: str, *, source_id: str | None = None, field: str | None = None,
-                 **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, source_id: str | None = None, field: str | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.source_id = source_id
         self.field = field

@@ -81,26 +81,44 @@ class RaisedAlert:
         """Read the JSON form (`crmhub.risk.alerts.alert_json`) back into a typed alert."""
         day, amount = data.get("day"), data.get("amount")
         return cls(
-            id=int(data["id"]), client_id=data.get("client_id"), uscc=data.get("uscc"), kind=str(data["kind"]),
-            rule_id=data.get("rule_id"), rule_version=str(data.get("rule_version") or ""),
-            status=str(data.get("status") or "new"), day=date.fromisoformat(day) if day else None,
-            amount=Decimal(str(amount)) if amount is not None else None, currency=data.get("currency"),
+            id=int(data["id"]),
+            client_id=data.get("client_id"),
+            uscc=data.get("uscc"),
+            kind=str(data["kind"]),
+            rule_id=data.get("rule_id"),
+            rule_version=str(data.get("rule_version") or ""),
+            status=str(data.get("status") or "new"),
+            day=date.fromisoformat(day) if day else None,
+            amount=Decimal(str(amount)) if amount is not None else None,
+            currency=data.get("currency"),
             transaction_ids=tuple(str(t) for t in data.get("transaction_ids") or ()),
-            summary_zh=str(data.get("summary_zh") or ""), summary_en=str(data.get("summary_en") or ""),
+            summary_zh=str(data.get("summary_zh") or ""),
+            summary_en=str(data.get("summary_en") or ""),
             evidence=MappingProxyType(dict(data.get("evidence") or {})),
             created_at=datetime.fromisoformat(data["created_at"]),
-            updated_at=datetime.fromisoformat(data["updated_at"]), run_id=data.get("run_id"))
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            run_id=data.get("run_id"),
+        )
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form again (what ``crmhub alerts list --json`` prints for this alert)."""
         return {
-            "id": self.id, "client_id": self.client_id, "uscc": self.uscc, "kind": self.kind, "rule_id": self.rule_id,
-            "rule_version": self.rule_version, "status": self.status,
+            "id": self.id,
+            "client_id": self.client_id,
+            "uscc": self.uscc,
+            "kind": self.kind,
+            "rule_id": self.rule_id,
+            "rule_version": self.rule_version,
+            "status": self.status,
             "day": self.day.isoformat() if self.day else None,
-            "amount": str(self.amount) if self.amount is not None else None, "currency": self.currency,
-            "transaction_ids": list(self.transaction_ids), "summary_zh": self.summary_zh,
-            "summary_en": self.summary_en, "evidence": dict(self.evidence),
-            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "amount": str(self.amount) if self.amount is not None else None,
+            "currency": self.currency,
+            "transaction_ids": list(self.transaction_ids),
+            "summary_zh": self.summary_zh,
+            "summary_en": self.summary_en,
+            "evidence": dict(self.evidence),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
             "run_id": self.run_id,
         }
 

@@ -64,9 +64,9 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     },
     "plugin_name_hint": {
         "en": "use 2–40 lower-case letters, digits and single underscores, starting with a letter and not a Python "
-              "keyword or an installed crmhub_<name> package (e.g. csv_files, dingtalk)",
+        "keyword or an installed crmhub_<name> package (e.g. csv_files, dingtalk)",
         "zh": "请使用 2–40 个小写字母、数字和单个下划线，以字母开头，且不能是 Python 关键字或已安装的 crmhub_<名称> 包"
-              "（例如 csv_files、dingtalk）",
+        "（例如 csv_files、dingtalk）",
     },
     "plugin_name_taken": {
         "en": "plugin name {name!r} is taken: a package {package} is already installed",
@@ -85,16 +85,16 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "zh": "请换一个名称或 --dir 目录，或先删除该目录",
     },
     "plugin_created_connector": {
-        "en": "Created connector package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
-              "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
-        "zh": "已创建连接器包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && "
-              "python -m pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
+        "en": 'Created connector package {path} (plugin = "{name}").\nNext: cd {path} && pip install -e . && '
+        "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
+        "zh": '已创建连接器包 {path}（plugin = "{name}"）。\n下一步：cd {path} && pip install -e . && '
+        "python -m pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
     },
     "plugin_created_channel": {
-        "en": "Created channel package {path} (plugin = \"{name}\").\nNext: cd {path} && pip install -e . && "
-              "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
-        "zh": "已创建通知渠道包 {path}（plugin = \"{name}\"）。\n下一步：cd {path} && pip install -e . && python -m "
-              "pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
+        "en": 'Created channel package {path} (plugin = "{name}").\nNext: cd {path} && pip install -e . && '
+        "python -m pytest — the tests run the conformance kit (docs/plugins.md).",
+        "zh": '已创建通知渠道包 {path}（plugin = "{name}"）。\n下一步：cd {path} && pip install -e . && python -m '
+        "pytest —— 测试会运行一致性测试套件（见 docs/plugins.md）。",
     },
     # db
     "db_upgraded": {"en": "Store {url} is at revision {rev}", "zh": "存储 {url} 已升级到版本 {rev}"},
@@ -142,7 +142,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     # personal data: --reveal / --reason (w7-masking)
     "reveal_needs_reason": {
         "en": "--reveal needs --reason TEXT: say why you need the personal data in clear "
-              "(the reason and your user name are written to the audit log)",
+        "(the reason and your user name are written to the audit log)",
         "zh": "--reveal 必须同时给出 --reason 文本：说明为何需要查看未脱敏的个人信息（原因和您的用户名将写入审计日志）",
     },
     "reason_without_reveal": {
@@ -156,7 +156,7 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     # ledger statement import (crmhub ledger import; crmhub.sync.statement_booking, crmhub.statements)
     "ledger_import_bad_account": {
         "en": "{where}: account id {value!r} is empty or longer than 200 characters — nothing of this statement "
-              "was stored",
+        "was stored",
         "zh": "{where}：账号 {value!r} 为空或超过 200 个字符 — 本对账单未入账任何内容",
     },
     "ledger_import_bad_account_hint": {
@@ -173,36 +173,36 @@ MESSAGES: dict[str, dict[Lang, str]] = {
     },
     "ledger_import_no_tie_out": {
         "en": "statement {statement} of {day} does not tie out: opening balance {opening} + movements {net} = "
-              "{computed} {currency}, but the closing balance is {closing} {currency} (difference {diff}) — "
-              "nothing of this statement was stored",
+        "{computed} {currency}, but the closing balance is {closing} {currency} (difference {diff}) — "
+        "nothing of this statement was stored",
         "zh": "对账单 {statement}（{day}）余额不平：期初余额 {opening} + 发生额 {net} = {computed} {currency}，"
-              "但期末余额为 {closing} {currency}（差额 {diff}）— 本对账单未入账任何内容",
+        "但期末余额为 {closing} {currency}（差额 {diff}）— 本对账单未入账任何内容",
     },
     "ledger_import_no_tie_out_hint": {
         "en": "ask the bank to resend this statement complete (a line may be missing or altered); the other "
-              "statements of the file were imported, so importing the corrected file again adds only this one",
+        "statements of the file were imported, so importing the corrected file again adds only this one",
         "zh": "请银行重新发送完整的这份对账单（可能缺少或改动了交易行）；文件中其他对账单已导入，"
-              "更正后再次导入只会补入这一份",
+        "更正后再次导入只会补入这一份",
     },
     "ledger_import_fix_file_hint": {
         "en": "fix or re-export this part of the file and import it again; statements already imported are kept "
-              "and not booked twice",
+        "and not booked twice",
         "zh": "请修正或重新导出文件的这一部分后再次导入；已导入的对账单会保留，不会重复入账",
     },
     "ledger_import_concurrent": {
         "en": "{file}: another import booked lines of this statement at the same time; nothing of it was stored "
-              "by this run",
+        "by this run",
         "zh": "{file}：另一个导入同时入账了本对账单的交易行；本次未入账其任何内容",
     },
     "ledger_import_concurrent_hint": {
         "en": "run the import again when the other one has finished: lines already booked are recognised, none "
-              "is booked twice",
+        "is booked twice",
         "zh": "待另一个导入结束后再次导入：已入账的交易行会被识别，不会重复入账",
     },
     "ledger_import_rest_of_file": {"en": "rest of the file", "zh": "文件其余部分"},
     "ledger_import_line": {
         "en": "{file} ({format}) {statement}: {entries} entries, {inserted} new, {present} already present; "
-              "account {account}",
+        "account {account}",
         "zh": "{file}（{format}）{statement}：{entries} 笔，新增 {inserted} 笔，已存在 {present} 笔；账户 {account}",
     },
     "ledger_import_already": {
@@ -279,41 +279,57 @@ MESSAGES: dict[str, dict[Lang, str]] = {
 # possible duplicate client is 可能为同一客户, not 疑似… (疑似 is the word of suspicious-transaction reporting).
 VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
     "run_status": {
-        "running": {"en": "running", "zh": "运行中"}, "succeeded": {"en": "succeeded", "zh": "成功"},
-        "partial": {"en": "partially succeeded", "zh": "部分成功"}, "failed": {"en": "failed", "zh": "失败"},
-        "interrupted": {"en": "interrupted", "zh": "已中断"}, "locked": {"en": "locked", "zh": "被占用"},
+        "running": {"en": "running", "zh": "运行中"},
+        "succeeded": {"en": "succeeded", "zh": "成功"},
+        "partial": {"en": "partially succeeded", "zh": "部分成功"},
+        "failed": {"en": "failed", "zh": "失败"},
+        "interrupted": {"en": "interrupted", "zh": "已中断"},
+        "locked": {"en": "locked", "zh": "被占用"},
     },
     "connector_status": {
-        "ok": {"en": "ok", "zh": "正常"}, "failed": {"en": "failed", "zh": "失败"},
-        "stopped": {"en": "stopped (quota)", "zh": "已停止（配额）"}, "skipped": {"en": "skipped", "zh": "已跳过"},
+        "ok": {"en": "ok", "zh": "正常"},
+        "failed": {"en": "failed", "zh": "失败"},
+        "stopped": {"en": "stopped (quota)", "zh": "已停止（配额）"},
+        "skipped": {"en": "skipped", "zh": "已跳过"},
     },
     "outbox_status": {
-        "planned": {"en": "planned", "zh": "待发送"}, "sending": {"en": "sending", "zh": "发送中"},
-        "delivered": {"en": "delivered", "zh": "已送达"}, "failed": {"en": "failed", "zh": "发送失败"},
-        "unconfirmed": {"en": "unconfirmed", "zh": "送达未知"}, "retrying": {"en": "retrying", "zh": "待重试"},
-        "partial": {"en": "partly delivered", "zh": "部分送达"}, "skipped": {"en": "skipped", "zh": "已跳过"},
+        "planned": {"en": "planned", "zh": "待发送"},
+        "sending": {"en": "sending", "zh": "发送中"},
+        "delivered": {"en": "delivered", "zh": "已送达"},
+        "failed": {"en": "failed", "zh": "发送失败"},
+        "unconfirmed": {"en": "unconfirmed", "zh": "送达未知"},
+        "retrying": {"en": "retrying", "zh": "待重试"},
+        "partial": {"en": "partly delivered", "zh": "部分送达"},
+        "skipped": {"en": "skipped", "zh": "已跳过"},
     },
     "alert_status": {
-        "new": {"en": "new", "zh": "待处理"}, "acknowledged": {"en": "acknowledged", "zh": "已受理"},
+        "new": {"en": "new", "zh": "待处理"},
+        "acknowledged": {"en": "acknowledged", "zh": "已受理"},
         "closed": {"en": "closed", "zh": "已关闭"},
     },
     # --- operators, roles and four-eyes (issue 15, w10-users) ---
     "alert_disposition": {
-        "reported": {"en": "reported", "zh": "已上报"}, "not_suspicious": {"en": "not suspicious", "zh": "不可疑"},
-        "escalated": {"en": "escalated", "zh": "已升级"}, "duplicate": {"en": "duplicate", "zh": "重复预警"},
+        "reported": {"en": "reported", "zh": "已上报"},
+        "not_suspicious": {"en": "not suspicious", "zh": "不可疑"},
+        "escalated": {"en": "escalated", "zh": "已升级"},
+        "duplicate": {"en": "duplicate", "zh": "重复预警"},
     },
     "approval_status": {
-        "pending": {"en": "pending", "zh": "待审批"}, "approved": {"en": "approved", "zh": "已批准"},
-        "rejected": {"en": "rejected", "zh": "已拒绝"}, "applied": {"en": "applied", "zh": "已执行"},
+        "pending": {"en": "pending", "zh": "待审批"},
+        "approved": {"en": "approved", "zh": "已批准"},
+        "rejected": {"en": "rejected", "zh": "已拒绝"},
+        "applied": {"en": "applied", "zh": "已执行"},
         "failed": {"en": "failed", "zh": "执行失败"},
     },
     # --- end operators ---
     "client_status": {
-        "active": {"en": "active", "zh": "有效"}, "merged": {"en": "merged", "zh": "已合并"},
+        "active": {"en": "active", "zh": "有效"},
+        "merged": {"en": "merged", "zh": "已合并"},
         "deleted": {"en": "deleted", "zh": "已删除"},
     },
     "review_status": {
-        "open": {"en": "open", "zh": "待复核"}, "accepted": {"en": "accepted", "zh": "已接受"},
+        "open": {"en": "open", "zh": "待复核"},
+        "accepted": {"en": "accepted", "zh": "已接受"},
         "rejected": {"en": "rejected", "zh": "已驳回"},
     },
     "review_kind": {
@@ -322,22 +338,28 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "uscc_conflict": {"en": "conflicting USCCs", "zh": "统一社会信用代码冲突"},
     },
     "dead_letter_status": {
-        "open": {"en": "open", "zh": "待处理"}, "resolved": {"en": "resolved", "zh": "已解决"},
+        "open": {"en": "open", "zh": "待处理"},
+        "resolved": {"en": "resolved", "zh": "已解决"},
         "retried": {"en": "retried", "zh": "已重试"},
     },
     "tx_direction": {"credit": {"en": "credit", "zh": "转入"}, "debit": {"en": "debit", "zh": "转出"}},
     "direction": {"in": {"en": "in", "zh": "入站"}, "out": {"en": "out (write-back)", "zh": "回写"}},
     "notify_event": {
-        "rating_downgrade": {"en": "rating downgrade", "zh": "评级下调"}, "alert": {"en": "alert", "zh": "风险预警"},
+        "rating_downgrade": {"en": "rating downgrade", "zh": "评级下调"},
+        "alert": {"en": "alert", "zh": "风险预警"},
         "sync_failed": {"en": "sync failed", "zh": "同步失败"},
         "dead_letters": {"en": "dead letters", "zh": "死信记录"},
-        "digest": {"en": "digest", "zh": "运行摘要"}, "follow_up": {"en": "follow-up", "zh": "跟进提醒"},
+        "digest": {"en": "digest", "zh": "运行摘要"},
+        "follow_up": {"en": "follow-up", "zh": "跟进提醒"},
         "follow_up_reminder": {"en": "follow-up", "zh": "跟进提醒"},
-        "undelivered": {"en": "undelivered", "zh": "通知未送达"}, "test": {"en": "test", "zh": "测试消息"},
+        "undelivered": {"en": "undelivered", "zh": "通知未送达"},
+        "test": {"en": "test", "zh": "测试消息"},
     },
     "trigger": {
-        "manual": {"en": "manual", "zh": "手动"}, "scheduler": {"en": "scheduler", "zh": "定时调度"},
-        "worker": {"en": "worker", "zh": "队列作业"}, "catch_up": {"en": "catch-up", "zh": "补跑"},
+        "manual": {"en": "manual", "zh": "手动"},
+        "scheduler": {"en": "scheduler", "zh": "定时调度"},
+        "worker": {"en": "worker", "zh": "队列作业"},
+        "catch_up": {"en": "catch-up", "zh": "补跑"},
         "retry": {"en": "retry", "zh": "重试"},
     },
     "survivorship_rule": {
@@ -348,27 +370,34 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "manual": {"en": "manual decision", "zh": "人工决定"},
     },
     "interaction_kind": {
-        "visit": {"en": "visit", "zh": "拜访"}, "call": {"en": "call", "zh": "电话"},
-        "message": {"en": "message", "zh": "消息"}, "email": {"en": "email", "zh": "邮件"},
+        "visit": {"en": "visit", "zh": "拜访"},
+        "call": {"en": "call", "zh": "电话"},
+        "message": {"en": "message", "zh": "消息"},
+        "email": {"en": "email", "zh": "邮件"},
         "meeting": {"en": "meeting", "zh": "会议"},
     },
     "field": {
-        "uscc": {"en": "USCC", "zh": "统一社会信用代码"}, "name": {"en": "name", "zh": "名称"},
+        "uscc": {"en": "USCC", "zh": "统一社会信用代码"},
+        "name": {"en": "name", "zh": "名称"},
         "english_name": {"en": "English name", "zh": "英文名称"},
         "registered_address": {"en": "registered address", "zh": "注册地址"},
         "business_address": {"en": "business address", "zh": "经营地址"},
-        "industry": {"en": "industry", "zh": "行业"}, "company_type": {"en": "company type", "zh": "企业类型"},
+        "industry": {"en": "industry", "zh": "行业"},
+        "company_type": {"en": "company type", "zh": "企业类型"},
         "enterprise_size": {"en": "enterprise size", "zh": "企业规模"},
         "legal_representative": {"en": "legal representative", "zh": "法定代表人"},
         "registered_capital": {"en": "registered capital", "zh": "注册资本"},
         "annual_revenue": {"en": "annual revenue", "zh": "年营业收入"},
         "established_on": {"en": "established on", "zh": "成立日期"},
         "employees": {"en": "employees", "zh": "员工人数"},
-        "phone": {"en": "phone", "zh": "电话"}, "email": {"en": "email", "zh": "电子邮箱"},
-        "website": {"en": "website", "zh": "网站"}, "contacts": {"en": "contacts", "zh": "联系人"},
+        "phone": {"en": "phone", "zh": "电话"},
+        "email": {"en": "email", "zh": "电子邮箱"},
+        "website": {"en": "website", "zh": "网站"},
+        "contacts": {"en": "contacts", "zh": "联系人"},
         "shareholders": {"en": "shareholders", "zh": "股东"},
         "relationship_manager": {"en": "relationship manager", "zh": "客户经理"},
-        "branch": {"en": "branch", "zh": "所属机构"}, "preferences": {"en": "preferences", "zh": "需求偏好"},
+        "branch": {"en": "branch", "zh": "所属机构"},
+        "preferences": {"en": "preferences", "zh": "需求偏好"},
         "risk": {"en": "risk", "zh": "风险评级"},
         "aliases": {"en": "aliases", "zh": "曾用名/别名"},
         "normalized_name": {"en": "normalised name", "zh": "规范化名称"},

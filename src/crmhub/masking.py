@@ -25,8 +25,20 @@ from collections.abc import Callable
 from typing import Any
 
 _FULL_WIDTH = str.maketrans(
-    {**{chr(0xFF10 + i): str(i) for i in range(10)}, "\uff0b": "+", "\uff0d": "-", "\u3000": " ",
-     "\uff08": "(", "\uff09": ")", "\u00a0": " ", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-"})
+    {
+        **{chr(0xFF10 + i): str(i) for i in range(10)},
+        "\uff0b": "+",
+        "\uff0d": "-",
+        "\u3000": " ",
+        "\uff08": "(",
+        "\uff09": ")",
+        "\u00a0": " ",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+    }
+)
 """Full-width digits, plus, hyphen, parentheses and odd spaces → ASCII, one character for one (spans stay put)."""
 
 _B = r"(?<![0-9A-Za-z+])"  # nothing alphanumeric before (no match inside a USCC or a longer number)
@@ -35,31 +47,110 @@ _SEP = r"[ \-]?"
 _CC = rf"(?:(?:\+|00)?86{_SEP}|\(\+?86\){_SEP})?"
 _MOBILE = re.compile(  # 3-4-4, 4-3-4 and 3-8 groupings, or one run of 11 digits
     _B + _CC + rf"(?:1[3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}}|1[3-9]\d\d{_SEP}\d{{3}}{_SEP}\d{{4}}"
-    rf"|1[3-9]\d{_SEP}\d{{8}})" + _E)
+    rf"|1[3-9]\d{_SEP}\d{{8}})" + _E
+)
 _LANDLINE = re.compile(
     _B + rf"(?:(?:\+|00)86{_SEP}0?[1-9]\d{{1,2}}{_SEP}|\(0[1-9]\d{{1,2}}\) ?|0[1-9]\d{{1,2}}[ \-])"
-    rf"[2-9]\d{{2,3}}{_SEP}\d{{4}}" + _E)
+    rf"[2-9]\d{{2,3}}{_SEP}\d{{4}}" + _E
+)
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d)(\d{16})([\dXx])(?![0-9A-Za-z])")
 _ACCOUNT = re.compile(r"(?<![0-9A-Za-z*])(\d{6})(\d{2,15})(\d{4})(?![0-9A-Za-z])")
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*"
-                    r"@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*"
+    r"@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
+)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _HAN = re.compile(r"^[\u3400-\u9fff\u00b7\u30fb]+$")
 
-COMPOUND_SURNAMES = frozenset({
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
-    "司空", "夏侯", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "轩辕", "闻人", "申屠",
-    "太史", "澹台", "公冶", "宗政", "濮阳", "淳于", "单于", "钟离", "赫连", "万俟", "鲜于", "闾丘",
-    "亓官", "仉督", "子车", "颛孙", "巫马", "公西", "漆雕", "乐正", "壤驷", "公良", "拓跋", "夹谷",
-    "宰父", "谷梁", "段干", "东郭", "左丘", "梁丘", "第五",
-})
+COMPOUND_SURNAMES = frozenset(
+    {
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "司空",
+        "夏侯",
+        "令狐",
+        "端木",
+        "独孤",
+        "南宫",
+        "西门",
+        "百里",
+        "呼延",
+        "轩辕",
+        "闻人",
+        "申屠",
+        "太史",
+        "澹台",
+        "公冶",
+        "宗政",
+        "濮阳",
+        "淳于",
+        "单于",
+        "钟离",
+        "赫连",
+        "万俟",
+        "鲜于",
+        "闾丘",
+        "亓官",
+        "仉督",
+        "子车",
+        "颛孙",
+        "巫马",
+        "公西",
+        "漆雕",
+        "乐正",
+        "壤驷",
+        "公良",
+        "拓跋",
+        "夹谷",
+        "宰父",
+        "谷梁",
+        "段干",
+        "东郭",
+        "左丘",
+        "梁丘",
+        "第五",
+    }
+)
 """Two-character surnames: the whole surname is kept, so 欧阳娜娜 → 欧阳** (not 欧****)."""
 
-FREE_MAIL_DOMAINS = frozenset({
-    "qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "139.com", "189.cn", "wo.cn", "sina.com",
-    "sina.cn", "sohu.com", "aliyun.com", "tom.com", "21cn.com", "gmail.com", "outlook.com", "hotmail.com",
-    "live.com", "msn.com", "yahoo.com", "icloud.com", "me.com", "proton.me", "protonmail.com",
-})
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "qq.com",
+        "foxmail.com",
+        "163.com",
+        "126.com",
+        "yeah.net",
+        "139.com",
+        "189.cn",
+        "wo.cn",
+        "sina.com",
+        "sina.cn",
+        "sohu.com",
+        "aliyun.com",
+        "tom.com",
+        "21cn.com",
+        "gmail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "icloud.com",
+        "me.com",
+        "proton.me",
+        "protonmail.com",
+    }
+)
 """Public mailbox providers: a company ``email`` at one of these is somebody's own address (personal data)."""
 
 KINDS = ("phone", "company_phone", "id_number", "account", "email", "company_email", "name")
@@ -84,7 +175,7 @@ def _phone_digits(value: str) -> str:
     digits = re.sub(r"\D", "", value.translate(_FULL_WIDTH))
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) - len(prefix) >= 10:
-            return digits[len(prefix):]
+            return digits[len(prefix) :]
     return digits
 
 
@@ -100,7 +191,7 @@ def _mask_digits(digits: str) -> str:
     shown = max(0, min(7, n - 4))
     last = min(4, shown - shown // 2)
     first = shown - last
-    return digits[:first] + "*" * (n - first - last) + (digits[n - last:] if last else "")
+    return digits[:first] + "*" * (n - first - last) + (digits[n - last :] if last else "")
 
 
 def mask_name(value: str) -> str:
@@ -168,7 +259,7 @@ def _sub_spans(text: str, folded: str, pattern: re.Pattern[str], repl: Callable[
     out: list[str] = []
     last = 0
     for m in pattern.finditer(folded):
-        out.append(text[last:m.start()])
+        out.append(text[last : m.start()])
         out.append(repl(m.group(0)))
         last = m.end()
     if not out:
@@ -209,28 +300,60 @@ def mask_text(text: str) -> str:
     folded = text.translate(_FULL_WIDTH)
     if folded == text and not any(c.isdigit() for c in text):
         return text
-    text = _sub_spans(text, folded, _ID18,
-                      lambda s: s[0] + "*" * 16 + s[17] if is_resident_id(s.translate(_FULL_WIDTH)) else s)
+    text = _sub_spans(
+        text, folded, _ID18, lambda s: s[0] + "*" * 16 + s[17] if is_resident_id(s.translate(_FULL_WIDTH)) else s
+    )
     folded = text.translate(_FULL_WIDTH)
     text = _sub_spans(text, folded, _MOBILE, lambda s: _mask_digits(_phone_digits(s)))
     folded = text.translate(_FULL_WIDTH)
     text = _sub_spans(text, folded, _LANDLINE, lambda s: _mask_digits(_phone_digits(s)))
     folded = text.translate(_FULL_WIDTH)
-    return _sub_spans(text, folded, _ACCOUNT,
-                      lambda s: s if _is_uscc(s.translate(_FULL_WIDTH)) else s[:6] + "*" * (len(s) - 10) + s[-4:])
+    return _sub_spans(
+        text,
+        folded,
+        _ACCOUNT,
+        lambda s: s if _is_uscc(s.translate(_FULL_WIDTH)) else s[:6] + "*" * (len(s) - 10) + s[-4:],
+    )
 
 
 _mask_text_memo = functools.lru_cache(maxsize=4096)(mask_text)
 """`mask_text` for `mask_fields`: records repeat much of their text (review flags, a relationship manager's
 address), and a string with a digit in it costs four regular expressions. Bounded; in memory only."""
 
-_PERSON_FIELDS = frozenset({"legal_representative", "contacts", "contact", "persons", "beneficial_owners",
-                            "controller", "actual_controller"})
-_KEY_KINDS = {"id_number": "id_number", "phone": "phone", "mobile": "phone", "tel": "phone", "telephone": "phone",
-              "email": "email", "counterparty_account": "account", "account_number": "account"}
-_IDENTIFIER_KEYS = frozenset({"id", "source_id", "client_source_id", "external_ids", "uscc", "client_uscc",
-                              "user_id", "wecom_user_id", "rm_user_id", "record", "source_record_id", "run_id",
-                              "client_id", "other_client_id", "transaction_ids", "division_code", "postcode"})
+_PERSON_FIELDS = frozenset(
+    {"legal_representative", "contacts", "contact", "persons", "beneficial_owners", "controller", "actual_controller"}
+)
+_KEY_KINDS = {
+    "id_number": "id_number",
+    "phone": "phone",
+    "mobile": "phone",
+    "tel": "phone",
+    "telephone": "phone",
+    "email": "email",
+    "counterparty_account": "account",
+    "account_number": "account",
+}
+_IDENTIFIER_KEYS = frozenset(
+    {
+        "id",
+        "source_id",
+        "client_source_id",
+        "external_ids",
+        "uscc",
+        "client_uscc",
+        "user_id",
+        "wecom_user_id",
+        "rm_user_id",
+        "record",
+        "source_record_id",
+        "run_id",
+        "client_id",
+        "other_client_id",
+        "transaction_ids",
+        "division_code",
+        "postcode",
+    }
+)
 """Keys whose values are system identifiers (CRM record ids are long digit runs that look like accounts)."""
 _PERSON_KINDS = frozenset({"person", "individual", "natural_person", "自然人"})
 
@@ -266,8 +389,9 @@ def mask_fields(value: Any, field: str | None = None, *, person: bool = False) -
         inner = person or field in _PERSON_FIELDS
         if field == "shareholders":
             inner = _shareholder_is_person(value)
-        return {k: mask_fields(v, str(k), person=inner if k != "relationship_manager" else False)
-                for k, v in value.items()}
+        return {
+            k: mask_fields(v, str(k), person=inner if k != "relationship_manager" else False) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask_fields(v, field, person=person) for v in value]
     return value

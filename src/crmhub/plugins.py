@@ -84,14 +84,17 @@ def _register(pm: pluggy.PluginManager, module: object, name: str) -> None:
     try:
         pm.register(module, name=name)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {name!r} breaks the hook contract: {exc}",
-                          hint="fix the hookimpl signature (see crmhub/hookspecs.py)") from None
+        raise PluginError(
+            f"plugin {name!r} breaks the hook contract: {exc}",
+            hint="fix the hookimpl signature (see crmhub/hookspecs.py)",
+        ) from None
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         pm.unregister(name=name)
-        raise PluginError(f"plugin {name!r} implements unknown hook(s): {exc}",
-                          hint="check the spelling against crmhub/hookspecs.py") from None
+        raise PluginError(
+            f"plugin {name!r} implements unknown hook(s): {exc}", hint="check the spelling against crmhub/hookspecs.py"
+        ) from None
 
 
 @dataclass(slots=True)
@@ -118,11 +121,13 @@ def load(extra: list[tuple[str, object]] | None = None) -> Registry:
         except Exception as exc:
             cause = f"{type(exc).__name__}: {exc}"
             failed[ep.name] = cause
-            warnings.warn(f"crmhub plugin {ep.name!r} ({ep.value}) was not loaded: {cause}",
-                          PluginLoadWarning, stacklevel=2)
+            warnings.warn(
+                f"crmhub plugin {ep.name!r} ({ep.value}) was not loaded: {cause}", PluginLoadWarning, stacklevel=2
+            )
             continue
-        loaded.append(_Loaded(ep.name, module, ep.value, ep.dist.name if ep.dist else "?",
-                              ep.dist.version if ep.dist else "?"))
+        loaded.append(
+            _Loaded(ep.name, module, ep.value, ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?")
+        )
     for name, module in extra or []:
         _register(pm, module, name)
         loaded.append(_Loaded(name, module, getattr(module, "__name__", name), "-", "-"))
@@ -137,8 +142,10 @@ def _collect(pm: pluggy.PluginManager, loaded: list[_Loaded], failed: dict[str, 
     def claim(what: str, key: str, plugin: str) -> None:
         first = owners.setdefault((what, key), plugin)
         if first != plugin:
-            raise PluginError(f"{what} plugin key {key!r} is offered by two plugins: {first!r} and {plugin!r}",
-                              hint=f"disable one of them with CRMHUB_DISABLE_PLUGINS={plugin}")
+            raise PluginError(
+                f"{what} plugin key {key!r} is offered by two plugins: {first!r} and {plugin!r}",
+                hint=f"disable one of them with CRMHUB_DISABLE_PLUGINS={plugin}",
+            )
 
     for item in loaded:
         info = PluginInfo(name=item.name, module=item.value, version=item.version, distribution=item.distribution)
@@ -167,8 +174,7 @@ def _collect(pm: pluggy.PluginManager, loaded: list[_Loaded], failed: dict[str, 
     return registry
 
 
-def _offered(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: type[dict[str, Any]] | type[list[Any]]
-             ) -> Any:
+def _offered(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: type[dict[str, Any]] | type[list[Any]]) -> Any:
     """What plugin ``item`` alone returns from registration hook ``hook`` (an empty ``kind`` when it does not
     implement it), called through pluggy with every other plugin left out so the answer is attributed to ``item``."""
     others = [p for p in pm.get_plugins() if p is not item.module]
@@ -177,8 +183,11 @@ def _offered(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: type[dict
         return kind()
     result = results[0]
     if not isinstance(result, kind):
-        raise PluginError(f"hook {hook} of plugin {item.name!r} ({item.value}) returned {type(result).__name__}, "
-                          f"expected {kind.__name__}", hint="see crmhub/hookspecs.py")
+        raise PluginError(
+            f"hook {hook} of plugin {item.name!r} ({item.value}) returned {type(result).__name__}, "
+            f"expected {kind.__name__}",
+            hint="see crmhub/hookspecs.py",
+        )
     return result
 
 
@@ -187,7 +196,9 @@ def _offered_items(pm: pluggy.PluginManager, item: _Loaded, hook: str, kind: typ
     items: list[Any] = _offered(pm, item, hook, list)
     for element in items:
         if not isinstance(element, kind):
-            raise PluginError(f"hook {hook} of plugin {item.name!r} ({item.value}) returned a "
-                              f"{type(element).__name__} in its list, expected {kind.__name__}",
-                              hint="see crmhub/hookspecs.py")
+            raise PluginError(
+                f"hook {hook} of plugin {item.name!r} ({item.value}) returned a "
+                f"{type(element).__name__} in its list, expected {kind.__name__}",
+                hint="see crmhub/hookspecs.py",
+            )
     return items

@@ -29,10 +29,16 @@ ALERT_LABELS: dict[str, dict[str, str]] = {
     "fan_out": {"zh": "分散转出", "en": "Fan-out"},
     "dormant_reactivation": {"zh": "休眠账户激活", "en": "Dormant account reactivated"},
 }
-SEGMENT_LABELS = {"low": {"zh": "低风险", "en": "low risk"}, "medium": {"zh": "中风险", "en": "medium risk"},
-                  "high": {"zh": "高风险", "en": "high risk"}}
-SEVERITY_LABELS = {"high": {"zh": "高", "en": "high"}, "medium": {"zh": "中", "en": "medium"},
-                   "low": {"zh": "低", "en": "low"}}
+SEGMENT_LABELS = {
+    "low": {"zh": "低风险", "en": "low risk"},
+    "medium": {"zh": "中风险", "en": "medium risk"},
+    "high": {"zh": "高风险", "en": "high risk"},
+}
+SEVERITY_LABELS = {
+    "high": {"zh": "高", "en": "high"},
+    "medium": {"zh": "中", "en": "medium"},
+    "low": {"zh": "低", "en": "low"},
+}
 
 
 def normalise_lang(lang: str) -> str:
@@ -109,11 +115,20 @@ def make_environment(loader: jinja2.BaseLoader, *, autoescape: bool, finalize: A
     """A Jinja environment with the shared filters: ``num``, ``money``, ``when``, ``take``, ``mask``, ``http_url``,
     ``alert_label``, ``segment``, ``severity``. Every interpolated string is cleaned first (`clean_text`: no control
     characters, no escape sequences, no line breaks), then passed to ``finalize``."""
-    env = jinja2.Environment(loader=loader, autoescape=autoescape, undefined=jinja2.ChainableUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
-                             finalize=_cleaning(finalize))
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=autoescape,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        finalize=_cleaning(finalize),
+    )
     env.filters.update(
-        num=num, money=money, when=when, take=take,
+        num=num,
+        money=money,
+        when=when,
+        take=take,
         mask=lambda v, kind: "—" if missing(v) else mask(str(v), kind),
         http_url=lambda v: str(v) if not missing(v) and str(v).lower().startswith(("https://", "http://")) else "",
         alert_label=lambda kind, lang: ALERT_LABELS.get(_value(kind), {}).get(lang, _value(kind)),

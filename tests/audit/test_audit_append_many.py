@@ -29,15 +29,40 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _entries(start: int, n: int) -> list[audit.Entry]:
-    return [audit.Entry("sync", "client.update" if i % 3 else "conflict.resolved", "client", i if i % 5 else None,
-                        {"changes": {"name": {"before": f"甲{i}", "after": f"乙{i}"}}, "n": i, "f": 0.5}, AT,
-                        None if i % 4 == 0 else 9) for i in range(start, start + n)]
+    return [
+        audit.Entry(
+            "sync",
+            "client.update" if i % 3 else "conflict.resolved",
+            "client",
+            i if i % 5 else None,
+            {"changes": {"name": {"before": f"甲{i}", "after": f"乙{i}"}}, "n": i, "f": 0.5},
+            AT,
+            None if i % 4 == 0 else 9,
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def _rows(store: Store) -> list[tuple[Any, ...]]:
     with store.begin() as s:
-        return [(r.id, r.seq, r.chain, r.key_id, r.at, r.actor, r.action, r.entity, r.entity_id, r.run_id, r.details,
-                 r.prev_hash, r.hash) for r in s.scalars(select(AuditLog).order_by(AuditLog.seq))]
+        return [
+            (
+                r.id,
+                r.seq,
+                r.chain,
+                r.key_id,
+                r.at,
+                r.actor,
+                r.action,
+                r.entity,
+                r.entity_id,
+                r.run_id,
+                r.details,
+                r.prev_hash,
+                r.hash,
+            )
+            for r in s.scalars(select(AuditLog).order_by(AuditLog.seq))
+        ]
 
 
 def _write(store: Store, batched: bool) -> None:
@@ -55,8 +80,16 @@ def _add(s: Session, entries: list[audit.Entry], batched: bool) -> None:
         audit.append_many(s, entries)
         return
     for e in entries:
-        audit.append(s, actor=e.actor, action=e.action, entity=e.entity, entity_id=e.entity_id, details=e.details,
-                     run_id=e.run_id, at=e.at)
+        audit.append(
+            s,
+            actor=e.actor,
+            action=e.action,
+            entity=e.entity,
+            entity_id=e.entity_id,
+            details=e.details,
+            run_id=e.run_id,
+            at=e.at,
+        )
 
 
 def test_append_many_writes_what_append_writes(store: Store, store_url: str) -> None:

@@ -35,8 +35,15 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def crmhub(*args: str, cwd: Path, key: str = KEY) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "250", audit.AUDIT_KEY_ENV: key}
-    return subprocess.run([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _config(tmp_path: Path, store_url: str) -> Path:
@@ -51,8 +58,17 @@ def _fill(store: Store, n: int = 10) -> None:
     for start, stop in ((0, half), (half, n)):
         with store.begin() as s:
             for i in range(start, stop):
-                audit.append(s, actor="os:alice", action="client.update", entity="client", entity_id=i,
-                             details={"i": i}, run_id=7, before={"phone": "13812345678"}, after={"phone": None})
+                audit.append(
+                    s,
+                    actor="os:alice",
+                    action="client.update",
+                    entity="client",
+                    entity_id=i,
+                    details={"i": i},
+                    run_id=7,
+                    before={"phone": "13812345678"},
+                    after={"phone": None},
+                )
 
 
 def _rows(store: Store) -> list[AuditLog]:
@@ -119,10 +135,24 @@ def test_inserted_entry_is_named(store: Store, store_url: str, tmp_path: Path) -
     with store.begin() as s:
         for seq in range(10, 4, -1):  # make room for a new entry 5, one number at a time (unique index)
             s.execute(update(AuditLog).where(AuditLog.seq == seq).values(seq=seq + 1))
-        new_id = s.execute(insert(AuditLog).values(
-            seq=5, chain="hmac", key_id=rows[4].key_id, at=rows[4].at, actor="os:mallory", action="client.merge",
-            entity="client", entity_id="1", run_id=None, details={}, prev_hash=rows[3].hash,
-            hash="ab" * 32).returning(AuditLog.id)).scalar_one()
+        new_id = s.execute(
+            insert(AuditLog)
+            .values(
+                seq=5,
+                chain="hmac",
+                key_id=rows[4].key_id,
+                at=rows[4].at,
+                actor="os:mallory",
+                action="client.merge",
+                entity="client",
+                entity_id="1",
+                run_id=None,
+                details={},
+                prev_hash=rows[3].hash,
+                hash="ab" * 32,
+            )
+            .returning(AuditLog.id)
+        ).scalar_one()
     out = _verify(tmp_path, store_url)
     assert out.returncode == 1
     assert f"entry #5 (id {new_id}," in out.stderr and "client.merge" in out.stderr and "inserted" in out.stderr
@@ -189,8 +219,7 @@ def test_bad_checkpoint_file_is_a_clear_error(store: Store, store_url: str, tmp_
     assert out.returncode == 2 and "not an audit checkpoint" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_key_derived_from_the_secret_key_file(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                              ) -> None:
+def test_key_derived_from_the_secret_key_file(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without CRMHUB_AUDIT_KEY the key comes from the configuration's var/secret.key (0600); a verify without
     that file says so and never makes a new key."""
     monkeypatch.delenv(audit.AUDIT_KEY_ENV)

@@ -35,11 +35,29 @@ def _old_rows(n: int) -> list[dict[str, object]]:
     rows, prev = [], audit.GENESIS
     for i in range(n):
         at = datetime(2026, 11, 1, 9, i, tzinfo=UTC)
-        body = {"at": at.isoformat(), "actor": "cli", "action": "client.merge", "entity": "client",
-                "entity_id": str(i), "details": {"i": i}, "prev": prev}
+        body = {
+            "at": at.isoformat(),
+            "actor": "cli",
+            "action": "client.merge",
+            "entity": "client",
+            "entity_id": str(i),
+            "details": {"i": i},
+            "prev": prev,
+        }
         digest = content_hash(body)
-        rows.append({"at": at, "actor": "cli", "action": "client.merge", "entity": "client", "entity_id": str(i),
-                     "run_id": None, "details": {"i": i}, "prev_hash": prev, "hash": digest})
+        rows.append(
+            {
+                "at": at,
+                "actor": "cli",
+                "action": "client.merge",
+                "entity": "client",
+                "entity_id": str(i),
+                "run_id": None,
+                "details": {"i": i},
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     return rows
 
@@ -75,10 +93,20 @@ def _old_table():  # type: ignore[no-untyped-def]
     """audit_log as revision 0003 had it (no seq/chain/key_id)."""
     from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table
 
-    return Table("audit_log", MetaData(), Column("id", Integer, primary_key=True), Column("at", DateTime),
-                 Column("actor", String), Column("action", String), Column("entity", String),
-                 Column("entity_id", String), Column("run_id", Integer), Column("details", JSON),
-                 Column("prev_hash", String), Column("hash", String))
+    return Table(
+        "audit_log",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", DateTime),
+        Column("actor", String),
+        Column("action", String),
+        Column("entity", String),
+        Column("entity_id", String),
+        Column("run_id", Integer),
+        Column("details", JSON),
+        Column("prev_hash", String),
+        Column("hash", String),
+    )
 
 
 def test_head_check_reads_the_newest_entries(store: Store) -> None:
@@ -104,8 +132,7 @@ def test_two_writers_never_fork_the_chain(store: Store) -> None:
             for _ in range(4):
                 with store.begin() as s:
                     for i in range(15):
-                        audit.append(s, actor=name, action="client.update", entity="client", entity_id=i,
-                                     details={})
+                        audit.append(s, actor=name, action="client.update", entity="client", entity_id=i, details={})
         except BaseException as exc:
             errors.append(exc)
 
@@ -124,8 +151,14 @@ def test_two_writers_never_fork_the_chain(store: Store) -> None:
 def test_list_and_export_filter_and_stream(store: Store, store_url: str, tmp_path: Path) -> None:
     _fill(store, 6)
     with store.begin() as s:
-        audit.append(s, actor="=cmd|'/c calc'!A1", action="review.accept", entity="review_item", entity_id=3,
-                     details={"note": "@SUM(1)"})
+        audit.append(
+            s,
+            actor="=cmd|'/c calc'!A1",
+            action="review.accept",
+            entity="review_item",
+            entity_id=3,
+            details={"note": "@SUM(1)"},
+        )
     with store.begin() as s:
         assert [e["seq"] for e in entries(s, Filters(actor="os:alice"), limit=4, newest_first=True)] == [6, 5, 4, 3]
         assert [e["seq"] for e in entries(s, Filters.parse(None, None, "client:2"))] == [3]
@@ -142,8 +175,19 @@ def test_list_and_export_filter_and_stream(store: Store, store_url: str, tmp_pat
     assert "showing the first 2" in out.stderr  # the cut is told on stderr, stdout stays JSON Lines
     out = crmhub("audit", "list", "-c", str(cfg), "--actor", "os:alice", cwd=tmp_path)
     assert out.returncode == 0 and "os:alice" in out.stdout and "[" not in out.stderr
-    out = crmhub("audit", "export", "-c", str(cfg), "--format", "csv", "--since", "2000-01-01",
-                 "-o", str(tmp_path / "a.csv"), cwd=tmp_path)
+    out = crmhub(
+        "audit",
+        "export",
+        "-c",
+        str(cfg),
+        "--format",
+        "csv",
+        "--since",
+        "2000-01-01",
+        "-o",
+        str(tmp_path / "a.csv"),
+        cwd=tmp_path,
+    )
     assert out.returncode == 0 and "exported 7 entries" in out.stdout, out.stderr
     exported = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8")))
     assert len(exported) == 8 and exported[7][3].startswith("'=")

@@ -24,8 +24,14 @@ raise SystemExit(code)
 
 def probe(*args: str, cwd: Path) -> tuple[int, str, list[str]]:
     """Run `crmhub ARGS` in a fresh interpreter and report which heavy modules it imported."""
-    out = subprocess.run([sys.executable, "-c", PROBE, "--lang", "en", *args], cwd=cwd, capture_output=True,
-                         text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "--lang", "en", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     marker = out.stderr.rsplit("LOADED=", 1)
     assert len(marker) == 2, out.stderr
     return out.returncode, out.stdout, json.loads(marker[1])
@@ -57,8 +63,15 @@ def test_chinese_help_lists_every_command_in_chinese(tmp_path: Path) -> None:
     """`crmhub --lang zh --help` shows each command's Chinese help, multi-paragraph docstrings included."""
     from crmhub.cli.help_zh import HELP_ZH
 
-    out = subprocess.run([sys.executable, "-m", "crmhub.cli", "--lang", "zh", "--help"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "300"})
+    out = subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", "--lang", "zh", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     assert out.returncode == 0
     for name, entry in COMMANDS.items():
         assert entry.help not in out.stdout, name

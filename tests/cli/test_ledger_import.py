@@ -30,9 +30,20 @@ def test_import_is_idempotent_and_linked(tmp_path: Path, capsys: pytest.CaptureF
     store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
     now = datetime.now(UTC)
     with store.begin() as s:
-        s.add(LedgerAccount(connector="ledger", source_id="77", client_source_id="12", account_no="50000000054910",
-                            currency="SEK", balance_minor=0, sub_status="none", data={}, content_hash="x",
-                            updated_at=now))
+        s.add(
+            LedgerAccount(
+                connector="ledger",
+                source_id="77",
+                client_source_id="12",
+                account_no="50000000054910",
+                currency="SEK",
+                balance_minor=0,
+                sub_status="none",
+                data={},
+                content_hash="x",
+                updated_at=now,
+            )
+        )
     assert main(["ledger", "import", str(ISO), "--account", "50000000054910", "-c", str(cfg), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert (first["entries"], first["inserted"], first["matched_account"]) == (3, 3, True)
@@ -49,8 +60,9 @@ def test_import_is_idempotent_and_linked(tmp_path: Path, capsys: pytest.CaptureF
 NOT_TYING_OUT = {"jejik-abnamro.sta": 2, "jejik-postfinance.sta": 1, "jejik-rabobank.sta": 2, "jejik-triodos.sta": 1}
 
 
-def test_every_mt940_sample_imports_or_is_refused_for_its_balances(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_mt940_sample_imports_or_is_refused_for_its_balances(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Each shipped MT940 sample books the statements that tie out; the others are refused, naming both figures."""
     cfg = _config(tmp_path)
     files = sorted(p for p in (DATA / "mt940").iterdir() if p.suffix.lower() in (".sta", ".txt", ".mt940"))
@@ -78,8 +90,9 @@ def test_bad_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "nope.xml" in capsys.readouterr().err
 
 
-def test_without_an_importer_plugin_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_an_importer_plugin_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The core names no statement format: with the ledger plugin disabled no importer is offered, and the error
     (zh and en) says which hook and which plugin — a plugin error (exit 1), no traceback."""
     cfg = _config(tmp_path)
@@ -110,21 +123,27 @@ class _CsvStatement:
         out = []
         for n, (day, amount) in enumerate(self.lines, start=2):
             value = Decimal(amount)
-            tx = Transaction(source_id=f"csv-{n}", account_source_id=self.account, booking_date=date.fromisoformat(day),
-                             amount=Money(amount=abs(value), currency="CNY"),
-                             direction=Direction.CREDIT if value > 0 else Direction.DEBIT)
+            tx = Transaction(
+                source_id=f"csv-{n}",
+                account_source_id=self.account,
+                booking_date=date.fromisoformat(day),
+                amount=Money(amount=abs(value), currency="CNY"),
+                direction=Direction.CREDIT if value > 0 else Direction.DEBIT,
+            )
             out.append(StatementLine(tx, reference=f"line {n}", where=f"{self.file}:{n}"))
         yield out
 
     def summary(self) -> Any:
         from crmhub.statements.model import Statement
 
-        return Statement(format="csv", source=str(self.file), statement_id="1", account=self.account, currency="CNY",
-                         transactions=())
+        return Statement(
+            format="csv", source=str(self.file), statement_id="1", account=self.account, currency="CNY", transactions=()
+        )
 
 
-def test_the_importer_is_chosen_by_the_file_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_importer_is_chosen_by_the_file_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With several importers, the one whose ``accepts`` recognises the file reads it and the core books what it
     read (a re-import adds nothing); a file none recognises is an error listing the formats the plugins read."""
     from crmhub import hookimpl, plugins
@@ -139,8 +158,11 @@ def test_the_importer_is_chosen_by_the_file_content(tmp_path: Path, monkeypatch:
     class CsvImporter:
         @hookimpl
         def crmhub_statement_importers(self) -> list[StatementImporter]:
-            return [StatementImporter(name="csv", formats=("csv",), accepts=lambda head: head.startswith(b"date,"),
-                                      read=read_csv)]
+            return [
+                StatementImporter(
+                    name="csv", formats=("csv",), accepts=lambda head: head.startswith(b"date,"), read=read_csv
+                )
+            ]
 
     original = plugins.load
     monkeypatch.setattr(plugins, "load", lambda extra=None: original(extra=[("csv_plugin", CsvImporter())]))

@@ -29,26 +29,32 @@ def _config(tmp_path: Path, url: str) -> Path:
     return cfg
 
 
-def _statement(day: str, opening: str, lines: list[str], closing: str, *, ref: str = "STARTUMS", seq: str = "0",
-               account: str = ACCOUNT) -> str:
+def _statement(
+    day: str,
+    opening: str,
+    lines: list[str],
+    closing: str,
+    *,
+    ref: str = "STARTUMS",
+    seq: str = "0",
+    account: str = ACCOUNT,
+) -> str:
     body = "".join(f"{line}\n" for line in lines)
-    return (f":20:{ref}\n:25:{account}\n:28C:{seq}\n:60F:C{day}EUR{opening}\n{body}:62F:C{day}EUR{closing}\n-\n")
+    return f":20:{ref}\n:25:{account}\n:28C:{seq}\n:60F:C{day}EUR{opening}\n{body}:62F:C{day}EUR{closing}\n-\n"
 
 
 def _line(day: str, mark: str, amount: str, ref: str = "NONREF", details: str = "Zahlung") -> str:
     return f":61:{day}{day[2:]}{mark}{amount}NTRF{ref}\n:86:{details}"
 
 
-DAY1 = _statement("240102", "100,00", [_line("240102", "C", "10,00"), _line("240102", "D", "5,00", "INV-1")],
-                  "105,00")
-DAY2 = _statement("240103", "105,00", [_line("240103", "C", "20,00"), _line("240103", "D", "1,00", "INV-2")],
-                  "124,00")
-DAY4 = _statement("240104", "124,00", [_line("240104", "C", "20,00"), _line("240104", "D", "1,00", "INV-4")],
-                  "143,00")
+DAY1 = _statement("240102", "100,00", [_line("240102", "C", "10,00"), _line("240102", "D", "5,00", "INV-1")], "105,00")
+DAY2 = _statement("240103", "105,00", [_line("240103", "C", "20,00"), _line("240103", "D", "1,00", "INV-2")], "124,00")
+DAY4 = _statement("240104", "124,00", [_line("240104", "C", "20,00"), _line("240104", "D", "1,00", "INV-4")], "143,00")
 
 
-def _import(tmp_path: Path, url: str, text: str, name: str, capsys: pytest.CaptureFixture[str],
-            *extra: str) -> tuple[int, list[dict[str, Any]], str]:
+def _import(
+    tmp_path: Path, url: str, text: str, name: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, list[dict[str, Any]], str]:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     code = main(["ledger", "import", str(path), "-c", str(_config(tmp_path, url)), "--json", *extra])
@@ -60,16 +66,28 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
     store = Store.open(url)
     try:
         with store.begin() as s:
-            return [tuple(r) for r in s.execute(select(
-                LedgerTransaction.source_id, LedgerTransaction.booking_date, LedgerTransaction.amount_minor,
-                LedgerTransaction.direction, LedgerTransaction.reference, LedgerTransaction.line_seq,
-                LedgerTransaction.counterparty_name, LedgerTransaction.content_hash).order_by(LedgerTransaction.id))]
+            return [
+                tuple(r)
+                for r in s.execute(
+                    select(
+                        LedgerTransaction.source_id,
+                        LedgerTransaction.booking_date,
+                        LedgerTransaction.amount_minor,
+                        LedgerTransaction.direction,
+                        LedgerTransaction.reference,
+                        LedgerTransaction.line_seq,
+                        LedgerTransaction.counterparty_name,
+                        LedgerTransaction.content_hash,
+                    ).order_by(LedgerTransaction.id)
+                )
+            ]
     finally:
         store.dispose()
 
 
-def test_reused_statement_ids_never_replace_an_earlier_day(tmp_path: Path, store_url: str,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_reused_statement_ids_never_replace_an_earlier_day(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Day 2 reuses :20:STARTUMS/:28C:0; it used to overwrite day 1's lines. Now both days stay, re-imports add 0."""
     code, first, _ = _import(tmp_path, store_url, DAY1, "day1.sta", capsys)
     assert code == 0 and (first[0]["inserted"], first[0]["status"]) == (2, "imported")
@@ -79,8 +97,11 @@ def test_reused_statement_ids_never_replace_an_earlier_day(tmp_path: Path, store
     rows = _rows(store_url)
     assert rows[:2] == day1_rows, "day 1's lines were altered"
     assert [(r[1].isoformat(), r[2], r[3]) for r in rows] == [
-        ("2024-01-02", 1000, "credit"), ("2024-01-02", 500, "debit"),
-        ("2024-01-03", 2000, "credit"), ("2024-01-03", 100, "debit")]
+        ("2024-01-02", 1000, "credit"),
+        ("2024-01-02", 500, "debit"),
+        ("2024-01-03", 2000, "credit"),
+        ("2024-01-03", 100, "debit"),
+    ]
     assert [r[4] for r in rows] == ["", "INV-1", "", "INV-2"]
     for name, text in (("day1.sta", DAY1), ("day2.sta", DAY2), ("both.sta", DAY1 + DAY2)):
         code, again, _ = _import(tmp_path, store_url, text, name, capsys)
@@ -99,30 +120,38 @@ def test_reimport_says_already_imported(tmp_path: Path, store_url: str, capsys: 
     assert "already imported (2 entries, 0 new)" in capsys.readouterr().out
 
 
-def test_identical_lines_in_one_statement_stay_two(tmp_path: Path, store_url: str,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_identical_lines_in_one_statement_stay_two(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = _statement("240102", "0,00", [_line("240102", "D", "2,50")] * 3, "0,00").replace(
-        ":62F:C240102EUR0,00", ":62F:D240102EUR7,50")
+        ":62F:C240102EUR0,00", ":62F:D240102EUR7,50"
+    )
     code, out, err = _import(tmp_path, store_url, text, "fees.sta", capsys)
     assert code == 0, err
     assert out[0]["inserted"] == 3 and [r[5] for r in _rows(store_url)] == [1, 2, 3]
     assert _import(tmp_path, store_url, text, "fees.sta", capsys)[1][0]["inserted"] == 0
 
 
-def test_overflowing_amount_is_an_error_never_truncated(tmp_path: Path, store_url: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_overflowing_amount_is_an_error_never_truncated(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``C1234567890123456789,55`` used to be stored as 123,456,789,012,345.00."""
     assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
     before = _rows(store_url)
-    bad = _statement("240103", "105,00", [_line("240103", "C", "1,00"), _line("240103", "C", "1234567890123456789,55")],
-                     "1234567890123456895,55")
+    bad = _statement(
+        "240103",
+        "105,00",
+        [_line("240103", "C", "1,00"), _line("240103", "C", "1234567890123456789,55")],
+        "1234567890123456895,55",
+    )
     code, out, err = _import(tmp_path, store_url, bad + DAY4, "bad.sta", capsys)
     assert code == 4  # one statement rejected, the other imported
     rejected, imported = out
     assert rejected["status"] == "rejected" and imported["status"] == "imported" and imported["inserted"] == 2
     assert "bad.sta" in rejected["error"] and "line 7: statement line 2:" in rejected["error"]
-    assert "'1234567890123456789,55'" in rejected["error"] and "nothing of this statement was stored" in \
-        rejected["error"]
+    assert (
+        "'1234567890123456789,55'" in rejected["error"] and "nothing of this statement was stored" in rejected["error"]
+    )
     assert "STARTUMS/0" in rejected["statement"] and ACCOUNT in rejected["statement"]
     assert "1 of 2 statement(s)" in err
     rows = _rows(store_url)
@@ -146,26 +175,38 @@ ENTRY = """<Ntry>{ref}<Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><S
 <NtryDtls><TxDtls><RltdPties><Dbtr><Nm>{name}</Nm></Dbtr></RltdPties></TxDtls></NtryDtls></Ntry>"""
 
 
-def _camt(day: str, amounts: list[str], closing: str, *, stmt_id: str = "STMT-1", name: str = "ACME GmbH",
-          ref: str = "", iban: str = ACCOUNT) -> str:
+def _camt(
+    day: str,
+    amounts: list[str],
+    closing: str,
+    *,
+    stmt_id: str = "STMT-1",
+    name: str = "ACME GmbH",
+    ref: str = "",
+    iban: str = ACCOUNT,
+) -> str:
     entries = "".join(ENTRY.format(amount=a, day=day, name=name, ref=ref) for a in amounts)
     return CAMT.format(stmt_id=stmt_id, iban=iban, day=day, closing=closing, entries=entries)
 
 
-def test_camt_reused_statement_id_keeps_both_days(tmp_path: Path, store_url: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_camt_reused_statement_id_keeps_both_days(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _import(tmp_path, store_url, _camt("2024-01-02", ["10.00"], "10.00"), "d1.xml", capsys)[0] == 0
     before = _rows(store_url)
     code, out, _ = _import(tmp_path, store_url, _camt("2024-01-03", ["10.00"], "10.00"), "d2.xml", capsys)
     assert code == 0 and out[0]["inserted"] == 1
     rows = _rows(store_url)
     assert rows[:1] == before and len(rows) == 2
-    assert _import(tmp_path, store_url, _camt("2024-01-03", ["10.00"], "10.00"), "d2.xml", capsys)[1][0][
-        "status"] == "already_imported"
+    assert (
+        _import(tmp_path, store_url, _camt("2024-01-03", ["10.00"], "10.00"), "d2.xml", capsys)[1][0]["status"]
+        == "already_imported"
+    )
 
 
-def test_amounts_up_to_the_column_limit_are_exact_beyond_it_rejected(tmp_path: Path, store_url: str,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_amounts_up_to_the_column_limit_are_exact_beyond_it_rejected(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """BIGINT (PostgreSQL) and INTEGER (SQLite) hold 2**63 − 1 minor units; one cent more is refused by name."""
     top = "92233720368547758.07"
     code, out, err = _import(tmp_path, store_url, _camt("2024-01-02", [top], top), "top.xml", capsys)
@@ -181,8 +222,9 @@ def test_amounts_up_to_the_column_limit_are_exact_beyond_it_rejected(tmp_path: P
     assert len(_rows(store_url)) == 1
 
 
-def test_statement_that_does_not_tie_out_is_rejected_whole(tmp_path: Path, store_url: str,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_statement_that_does_not_tie_out_is_rejected_whole(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Opening 105 + 19 ≠ closing 200: rejected with both figures; statements before and after still import."""
     broken = DAY2.replace(":62F:C240103EUR124,00", ":62F:C240103EUR200,00").replace(":28C:0", ":28C:7")
     code, out, err = _import(tmp_path, store_url, DAY1 + broken + DAY4, "three.sta", capsys)
@@ -198,8 +240,9 @@ def test_statement_that_does_not_tie_out_is_rejected_whole(tmp_path: Path, store
     assert code == 1 and "every statement" in err
 
 
-def test_rejection_is_printed_in_chinese_by_default(tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rejection_is_printed_in_chinese_by_default(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CRMHUB_LANG")
     broken = DAY1.replace(":62F:C240102EUR105,00", ":62F:C240102EUR999,00")
     path = tmp_path / "zh.sta"
@@ -209,12 +252,15 @@ def test_rejection_is_printed_in_chinese_by_default(tmp_path: Path, store_url: s
     assert "余额不平" in err and "期末余额为 999.00" in err and "处理建议" in err
 
 
-def test_nul_bytes_and_over_long_text_are_cleaned_not_fatal(tmp_path: Path, store_url: str,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_nul_bytes_and_over_long_text_are_cleaned_not_fatal(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """PostgreSQL refuses NUL in text and values longer than the column: cleaned/cut with a note, never a DataError."""
     long_name = "Ü" * 400
-    lines = [_line("240102", "C", "10,00", "REF\x00A", "/NAME/ACME\x00 GmbH\x07/IBAN/NL91ABNA0417164300/"),
-             _line("240102", "C", "5,00", "NONREF", f"/NAME/{long_name}/")]
+    lines = [
+        _line("240102", "C", "10,00", "REF\x00A", "/NAME/ACME\x00 GmbH\x07/IBAN/NL91ABNA0417164300/"),
+        _line("240102", "C", "5,00", "NONREF", f"/NAME/{long_name}/"),
+    ]
     text = _statement("240102", "0,00", lines, "15,00")
     code, out, err = _import(tmp_path, store_url, text, "nul.sta", capsys)
     assert code == 0, err
@@ -234,20 +280,28 @@ def test_nul_bytes_and_over_long_text_are_cleaned_not_fatal(tmp_path: Path, stor
 
 
 def test_account_id_with_nul_or_too_long(tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _import(tmp_path, store_url, _statement("240102", "0,00", [_line("240102", "C", "1,00")], "1,00",
-                                                             account="NL\x0091"), "acct.sta", capsys)
+    code, out, err = _import(
+        tmp_path,
+        store_url,
+        _statement("240102", "0,00", [_line("240102", "C", "1,00")], "1,00", account="NL\x0091"),
+        "acct.sta",
+        capsys,
+    )
     assert code == 0, err
     assert _rows(store_url)[0][0].startswith("stmt:NL91:")
-    code, out, err = _import(tmp_path, store_url, _camt("2024-01-02", ["1.00"], "1.00", iban="X" * 300), "a.xml",
-                             capsys)
+    code, out, err = _import(
+        tmp_path, store_url, _camt("2024-01-02", ["1.00"], "1.00", iban="X" * 300), "a.xml", capsys
+    )
     assert code == 1 and "longer than 200 characters" in out[0]["error"]
 
 
-def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, store_url: str,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_xml_after_a_good_statement_keeps_the_good_one(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = _camt("2024-01-02", ["3.00"], "3.00")
-    broken = good.replace("</Stmt></BkToCstmrStmt></Document>",
-                          "</Stmt><Stmt><Id>S2</Id><Acct><Id><IBAN>X</IBAN></Id></Acct><Ntry><Amt>")
+    broken = good.replace(
+        "</Stmt></BkToCstmrStmt></Document>", "</Stmt><Stmt><Id>S2</Id><Acct><Id><IBAN>X</IBAN></Id></Acct><Ntry><Amt>"
+    )
     code, out, err = _import(tmp_path, store_url, broken, "cut.xml", capsys)
     assert code == 4 and "1 of 2 statement(s) in" in err
     assert [r["status"] for r in out] == ["imported", "rejected"]
@@ -258,7 +312,7 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     # the block where lxml found the break, is refused whole (lxml reports a break for its whole 32 KiB block)
     first = _camt("2024-01-03", ["1.00"] * 400, "400.00", stmt_id="A")
     second = _camt("2024-01-04", ["1.00"] * 400, "400.00", stmt_id="B")
-    second = second[second.index("<Stmt>"):second.index("</Stmt>") + len("</Stmt>")]
+    second = second[second.index("<Stmt>") : second.index("</Stmt>") + len("</Stmt>")]
     text = first.replace("</Stmt></BkToCstmrStmt>", "</Stmt>" + second + "<Oops></BkToCstmrStmt>")
     code, out, _ = _import(tmp_path, store_url, text, "after.xml", capsys)
     assert code == 4 and [r["status"] for r in out] == ["imported", "rejected"]
@@ -266,25 +320,31 @@ def test_broken_xml_after_a_good_statement_keeps_the_good_one(tmp_path: Path, st
     assert len(_rows(store_url)) == 401
 
 
-def test_a_line_before_the_first_entry_does_not_swallow_the_entries(tmp_path: Path, store_url: str,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_line_before_the_first_entry_does_not_swallow_the_entries(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A statement-level :86: between :60F: and the first :61: leaves every later :61: an entry (only a :62:
     closing balance ends the entries; a statement whose movements net to zero would tie out even if they were
     lost, so the count is what proves it)."""
-    text = _statement("240105", "100,00", [":86:Kontoauszug Nr. 5", _line("240105", "C", "7,00"),
-                                           _line("240105", "D", "7,00", "INV-5")], "100,00")
+    text = _statement(
+        "240105",
+        "100,00",
+        [":86:Kontoauszug Nr. 5", _line("240105", "C", "7,00"), _line("240105", "D", "7,00", "INV-5")],
+        "100,00",
+    )
     code, out, err = _import(tmp_path, store_url, text, "pre86.sta", capsys)
     assert code == 0, err
     assert out[0]["inserted"] == 2 and len(_rows(store_url)) == 2
 
 
-def test_an_impossible_date_rejects_its_statement_not_the_import(tmp_path: Path, store_url: str,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_impossible_date_rejects_its_statement_not_the_import(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`<Dt>2024-13-01</Dt>` used to escape as a ValueError traceback and stop the whole file; now that statement
     is refused with the value named and the next one in the file is still booked."""
     bad = _camt("2024-13-01", ["2.00"], "2.00", stmt_id="BAD")
     good = _camt("2024-01-05", ["3.00"], "3.00", stmt_id="GOOD")
-    second = good[good.index("<Stmt>"):good.index("</Stmt>") + len("</Stmt>")]
+    second = good[good.index("<Stmt>") : good.index("</Stmt>") + len("</Stmt>")]
     text = bad.replace("</Stmt></BkToCstmrStmt>", "</Stmt>" + second + "</BkToCstmrStmt>")
     code, out, err = _import(tmp_path, store_url, text, "month13.xml", capsys)
     assert code == 4, err
@@ -293,9 +353,9 @@ def test_an_impossible_date_rejects_its_statement_not_the_import(tmp_path: Path,
     assert len(_rows(store_url)) == 1
 
 
-def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, store_url: str,
-                                                                capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two imports of one file at once: the loser's lookup saw nothing, its insert hits the unique key."""
     from sqlalchemy import false
 
@@ -317,13 +377,18 @@ def test_a_concurrent_import_of_the_same_lines_is_a_clear_error(tmp_path: Path, 
     assert _rows(store_url) == before
 
 
-def test_overlapping_statement_books_only_what_is_new_and_says_so(tmp_path: Path, store_url: str,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_overlapping_statement_books_only_what_is_new_and_says_so(
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A monthly statement over a day already imported: that day's lines are recognised, the rest is booked."""
     assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0
     before = _rows(store_url)
-    lines = [_line("240102", "C", "10,00"), _line("240102", "D", "5,00", "INV-1"),
-             _line("240103", "C", "20,00"), _line("240103", "D", "1,00", "INV-2")]
+    lines = [
+        _line("240102", "C", "10,00"),
+        _line("240102", "D", "5,00", "INV-1"),
+        _line("240103", "C", "20,00"),
+        _line("240103", "D", "1,00", "INV-2"),
+    ]
     monthly = _statement("240131", "100,00", lines, "124,00", ref="MONTH01", seq="1/1")
     path = tmp_path / "month.sta"
     path.write_text(monthly, encoding="utf-8")
@@ -335,7 +400,8 @@ def test_overlapping_statement_books_only_what_is_new_and_says_so(tmp_path: Path
 
 
 def test_a_reused_statement_id_with_the_same_lines_is_reported_as_another_statement(
-        tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Day 2 repeats day 1's :20:/:28C: and carries a line identical to one of day 1 (same booking day, e.g. a
     late-booked fee): it is counted once, and the report says another statement booked it."""
     assert _import(tmp_path, store_url, DAY1, "day1.sta", capsys)[0] == 0

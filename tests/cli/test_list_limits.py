@@ -35,11 +35,25 @@ def config(tmp_path: Path) -> str:
     store = Store.open(f"sqlite:///{db}")
     try:
         with store.begin() as s:
-            s.add_all([GoldenClient(name=f"{MARKUP} Co {i}" if i == 0 else f"Co {i}", created_at=now, updated_at=now)
-                       for i in range(7)])
-            s.add_all([DeadLetter(connector="fxiaoke", stream="accounts", source_id=f"a{i}",
-                                  reason=f"bad field in {MARKUP}" if i == 4 else "bad field", created_at=now,
-                                  updated_at=now) for i in range(5)])
+            s.add_all(
+                [
+                    GoldenClient(name=f"{MARKUP} Co {i}" if i == 0 else f"Co {i}", created_at=now, updated_at=now)
+                    for i in range(7)
+                ]
+            )
+            s.add_all(
+                [
+                    DeadLetter(
+                        connector="fxiaoke",
+                        stream="accounts",
+                        source_id=f"a{i}",
+                        reason=f"bad field in {MARKUP}" if i == 4 else "bad field",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for i in range(5)
+                ]
+            )
             s.add_all([ReviewItem(kind="match", dedup_key=f"k{i}", score=0.5, created_at=now) for i in range(4)])
     finally:
         store.dispose()
@@ -97,8 +111,9 @@ def test_chinese_notice(capsys: pytest.CaptureFixture[str], config: str) -> None
     assert "仅显示 3 条，共 7 条" in capsys.readouterr().err
 
 
-def test_markup_like_text_is_printed_literally(capsys: pytest.CaptureFixture[str], config: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_markup_like_text_is_printed_literally(
+    capsys: pytest.CaptureFixture[str], config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Names and reasons containing ``[connectors.fxiaoke]`` reach the terminal whole (rich used to eat them)."""
     monkeypatch.setenv("COLUMNS", "250")
     from crmhub.cli.common import console

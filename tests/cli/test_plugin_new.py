@@ -61,26 +61,68 @@ def test_generated_packages_pass_their_own_tests_and_the_kit(tmp_path: Path, cli
     assert f'dependencies = ["crmhub>={low},<{high}"]' in (connector / "pyproject.toml").read_text(encoding="utf-8")
     assert 'csv_files = "crmhub_csv_files.plugin"' in (connector / "pyproject.toml").read_text(encoding="utf-8")
 
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(connector), str(channel)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(connector), str(channel)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     site = tmp_path / "site"
     isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-input",
-                              "--disable-pip-version-check", *isolation, "--target", str(site), str(connector),
-                              str(channel)], capture_output=True, text=True, timeout=300, check=False)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-input",
+            "--disable-pip-version-check",
+            *isolation,
+            "--target",
+            str(site),
+            str(connector),
+            str(channel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert install.returncode == 0, install.stderr
-    assert (site / "crmhub_csv_files-0.1.0.dist-info" / "entry_points.txt").read_text(encoding="utf-8").split() == \
-        ["[crmhub.plugins]", "csv_files", "=", "crmhub_csv_files.plugin"]
+    assert (site / "crmhub_csv_files-0.1.0.dist-info" / "entry_points.txt").read_text(encoding="utf-8").split() == [
+        "[crmhub.plugins]",
+        "csv_files",
+        "=",
+        "crmhub_csv_files.plugin",
+    ]
 
     env = {**os.environ, "PYTHONPATH": str(site), "CRMHUB_LANG": "en"}
     env.pop("CRMHUB_DISABLE_PLUGINS", None)
-    runs = {package: subprocess.Popen([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"], cwd=package,
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for package in (connector, channel)}  # both at once: the two cores are shared, the waits are not
-    listed = subprocess.run([sys.executable, "-m", "crmhub.cli", "plugins", "list"], env={**env, "COLUMNS": "300"},
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    runs = {
+        package: subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider"],
+            cwd=package,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for package in (connector, channel)
+    }  # both at once: the two cores are shared, the waits are not
+    listed = subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", "plugins", "list"],
+        env={**env, "COLUMNS": "300"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert listed.returncode == 0, listed.stderr
     for line in ("connectors: csv_files; simulators: csv_files", "channels: dingtalk; simulators: dingtalk"):
         assert line in listed.stdout, listed.stdout  # the core's own registry loads both through the entry point
@@ -91,18 +133,29 @@ def test_generated_packages_pass_their_own_tests_and_the_kit(tmp_path: Path, cli
         assert proc.returncode == 0, f"{package.name}:\n{output}"
         summary = output.strip().splitlines()[-1]
         assert " passed" in summary and "failed" not in summary and "skipped" not in summary, summary
-    for check in ("test_pull_resumes_from_every_cursor", "test_pages_commit_with_their_cursor",
-                  "test_push_answers_each_record_in_order", "test_rejected_credentials_are_fatal"):
+    for check in (
+        "test_pull_resumes_from_every_cursor",
+        "test_pages_commit_with_their_cursor",
+        "test_push_answers_each_record_in_order",
+        "test_rejected_credentials_are_fatal",
+    ):
         assert f"tests/test_conformance.py::TestCsvFilesContract::{check} PASSED" in outputs[connector.name], check
     for check in ("test_send_answers_every_recipient", "test_throttling_is_retriable", "test_secrets_never_in_logs"):
         assert f"tests/test_conformance.py::TestDingtalkContract::{check} PASSED" in outputs[channel.name], check
 
 
-@pytest.mark.parametrize(("name", "words"), [
-    ("CSV", "is not valid"), ("9lives", "is not valid"), ("a", "is not valid"), ("csv__files", "is not valid"),
-    ("class", "is not valid"), ("zoho", "is taken: a package crmhub_zoho is already installed"),
-    ("wechat_work", "is taken: an installed plugin is registered under it"),
-])
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("CSV", "is not valid"),
+        ("9lives", "is not valid"),
+        ("a", "is not valid"),
+        ("csv__files", "is not valid"),
+        ("class", "is not valid"),
+        ("zoho", "is taken: a package crmhub_zoho is already installed"),
+        ("wechat_work", "is taken: an installed plugin is registered under it"),
+    ],
+)
 def test_a_bad_name_is_refused_saying_what_a_name_may_be(tmp_path: Path, cli: Cli, name: str, words: str) -> None:
     code, _, err = cli("--lang", "en", "plugins", "new", "connector", name, "--dir", str(tmp_path))
     assert code == 2, err
@@ -129,9 +182,15 @@ def test_messages_and_help_in_chinese(tmp_path: Path, cli: Cli) -> None:
 
 def test_the_installed_command_creates_a_package(tmp_path: Path) -> None:
     """The console entry point end to end, in Chinese, into the current folder (no --dir)."""
-    out = subprocess.run([sys.executable, "-m", "crmhub.cli", "--lang", "zh", "plugins", "new", "connector",
-                          "csv_files"], cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}, capture_output=True,
-                         text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", "--lang", "zh", "plugins", "new", "connector", "csv_files"],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert "已创建连接器包" in out.stdout and 'plugin = "csv_files"' in out.stdout
     assert (tmp_path / "crmhub-csv-files" / "src" / "crmhub_csv_files" / "plugin.py").is_file()

@@ -55,10 +55,17 @@ def _config(tmp_path: Path, zoho: ThreadedServer | None = None, fxiaoke: Threade
     if zoho is not None:
         connectors["zoho"] = {**zoho_config(zoho.url), "base_delay": 0.02, "max_delay": 0.5}
     if fxiaoke is not None:
-        connectors["fxiaoke"] = {"plugin": "fxiaoke", "base_url": fxiaoke.url, "window_seconds": 0.2,
-                                 "calls_per_window": 40, "token_window_seconds": 6.0, "retry_base_delay": 0.01,
-                                 "retry_max_delay": 0.2, **fxiaoke_settings(),
-                                 "write_back": {"create": True, "fields": ["name", "uscc", "risk"]}}
+        connectors["fxiaoke"] = {
+            "plugin": "fxiaoke",
+            "base_url": fxiaoke.url,
+            "window_seconds": 0.2,
+            "calls_per_window": 40,
+            "token_window_seconds": 6.0,
+            "retry_base_delay": 0.01,
+            "retry_max_delay": 0.2,
+            **fxiaoke_settings(),
+            "write_back": {"create": True, "fields": ["name", "uscc", "risk"]},
+        }
     path = tmp_path / "crmhub.toml"
     doc = {"store": {"url": f"sqlite:///{tmp_path / 'crmhub.db'}"}, "connectors": connectors}
     path.write_text(tomli_w.dumps(doc), encoding="utf-8")
@@ -91,8 +98,9 @@ def _lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
-def test_zoho_pull_prints_every_account_through_expiring_tokens_and_429s(tmp_path: Path,
-                                                                          servers: list[ThreadedServer]) -> None:
+def test_zoho_pull_prints_every_account_through_expiring_tokens_and_429s(
+    tmp_path: Path, servers: list[ThreadedServer]
+) -> None:
     server = _zoho(servers, 4500, FaultProfile(throttle_rate=0.05, token_ttl=60.0, seed=3))
     sim = server.app.simulator
 
@@ -125,8 +133,9 @@ def test_zoho_pull_prints_every_account_through_expiring_tokens_and_429s(tmp_pat
     assert sorted(r["source_id"] for r in _lines(again.stdout)) == sorted(changed)
 
 
-def test_zoho_push_250_makes_three_upserts_and_names_the_rejected_record(tmp_path: Path,
-                                                                          servers: list[ThreadedServer]) -> None:
+def test_zoho_push_250_makes_three_upserts_and_names_the_rejected_record(
+    tmp_path: Path, servers: list[ThreadedServer]
+) -> None:
     server = _zoho(servers, 3)
     sim = server.app.simulator
     records = [{"name": f"推送测试{i}有限公司", "uscc": uscc} for i, uscc in enumerate(_usccs(250))]
@@ -148,16 +157,18 @@ def test_zoho_push_250_makes_three_upserts_and_names_the_rejected_record(tmp_pat
 def test_push_with_a_bad_line_names_it_and_sends_nothing(tmp_path: Path, servers: list[ThreadedServer]) -> None:
     server = _zoho(servers, 1)
     file = tmp_path / "accounts.jsonl"
-    file.write_text('{"name": "好公司有限公司"}\n{"name": "坏公司", "uscc": "91110000600037341M"}\nnot json\n',
-                    encoding="utf-8")
+    file.write_text(
+        '{"name": "好公司有限公司"}\n{"name": "坏公司", "uscc": "91110000600037341M"}\nnot json\n', encoding="utf-8"
+    )
     out = crmhub("push", "-c", str(_config(tmp_path, zoho=server)), "zoho", "accounts", str(file), cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "line 2" in out.stderr and "check character" in out.stderr and "line 3" in out.stderr
     assert not [e for e in server.app.simulator.log if e["path"].endswith("/upsert")]
 
 
-def test_fxiaoke_pull_prints_12000_accounts_through_expiring_tokens_and_30004(tmp_path: Path,
-                                                                              servers: list[ThreadedServer]) -> None:
+def test_fxiaoke_pull_prints_12000_accounts_through_expiring_tokens_and_30004(
+    tmp_path: Path, servers: list[ThreadedServer]
+) -> None:
     server = _fxiaoke(servers, 12_000, FaultProfile(throttle_rate=0.04, seed=5))
     sim = server.app.simulator
 
@@ -176,14 +187,14 @@ def test_fxiaoke_pull_prints_12000_accounts_through_expiring_tokens_and_30004(tm
     mark = max(r["last_modified_time"] for r in sim.tables["AccountObj"].records.values())
     since = _iso_ms(mark + 1)
     changed = _fxiaoke_mutate(server, 7)
-    again = crmhub("pull", "-c", str(tmp_path / "crmhub.toml"), "fxiaoke", "accounts", "--since", since,
-                   cwd=tmp_path)
+    again = crmhub("pull", "-c", str(tmp_path / "crmhub.toml"), "fxiaoke", "accounts", "--since", since, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert {r["source_id"] for r in _lines(again.stdout)} == changed
 
 
 def test_fxiaoke_push_reports_per_record_and_a_retried_push_creates_no_duplicate(
-        tmp_path: Path, servers: list[ThreadedServer]) -> None:
+    tmp_path: Path, servers: list[ThreadedServer]
+) -> None:
     server = _fxiaoke(servers, 5)
     sim = server.app.simulator
     usccs = _usccs(3, seed=9)

@@ -10,12 +10,21 @@ import pytest
 from crmhub.cli import main, sandbox_cmds
 
 
-@pytest.mark.parametrize(("argv", "lang", "expected"), [
-    (["sandbox", "serve"], "en", "`crmhub sandbox` needs the [sandbox] extra (not_installed_here missing)"),
-    (["demo", "--dir"], "zh", "`crmhub demo` 需要 [sandbox] 扩展（缺少 not_installed_here）"),
-])
-def test_a_missing_extra_is_named(argv: list[str], lang: str, expected: str, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("argv", "lang", "expected"),
+    [
+        (["sandbox", "serve"], "en", "`crmhub sandbox` needs the [sandbox] extra (not_installed_here missing)"),
+        (["demo", "--dir"], "zh", "`crmhub demo` 需要 [sandbox] 扩展（缺少 not_installed_here）"),
+    ],
+)
+def test_a_missing_extra_is_named(
+    argv: list[str],
+    lang: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
     """The guard runs before anything else (the demo's --dir is a temporary folder in case it did not)."""
     monkeypatch.setattr(sandbox_cmds, "SANDBOX_MODULES", ("aiosmtpd", "not_installed_here"))
     if argv[-1] == "--dir":

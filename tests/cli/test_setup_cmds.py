@@ -17,8 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def crmhub(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the console script in a subprocess, as a user would."""
     full_env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_version(tmp_path: Path) -> None:
@@ -44,13 +51,18 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     assert "valid" in out.stdout
 
 
-@pytest.mark.parametrize(("edit", "key", "expected"), [
-    (("accounts_url =", "acounts_url ="), "connectors.zoho.acounts_url", "did you mean 'accounts_url'?"),
-    (('"${ZOHO_ACCOUNTS_URL:-http://127.0.0.1:8700}"', '"not a url"'), "connectors.zoho.accounts_url",
-     "expected a URL"),
-])
-def test_bad_config_names_key_without_traceback(tmp_path: Path, edit: tuple[str, str], key: str,
-                                                expected: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "key", "expected"),
+    [
+        (("accounts_url =", "acounts_url ="), "connectors.zoho.acounts_url", "did you mean 'accounts_url'?"),
+        (
+            ('"${ZOHO_ACCOUNTS_URL:-http://127.0.0.1:8700}"', '"not a url"'),
+            "connectors.zoho.accounts_url",
+            "expected a URL",
+        ),
+    ],
+)
+def test_bad_config_names_key_without_traceback(tmp_path: Path, edit: tuple[str, str], key: str, expected: str) -> None:
     """A misspelt key or a malformed URL exits non-zero naming the key path; no traceback."""
     text = (ROOT / "config/crmhub.toml").read_text(encoding="utf-8").replace(*edit, 1)
     cfg = tmp_path / "bad.toml"

@@ -29,8 +29,9 @@ MISTAKES = [
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("CRMHUB_LANG", None)
-    return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def assert_not_internal(out: subprocess.CompletedProcess[str]) -> None:
@@ -45,8 +46,9 @@ def test_the_console_script_is_installed() -> None:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize(("args", "command_path", "message"), MISTAKES)
-def test_mistake_prints_usage_and_exits_2(tmp_path: Path, lang: str, args: list[str], command_path: str,
-                                          message: str) -> None:
+def test_mistake_prints_usage_and_exits_2(
+    tmp_path: Path, lang: str, args: list[str], command_path: str, message: str
+) -> None:
     """Each mistake: exit 2, click's "Usage: … Try '… --help' … Error: …" on stderr, nothing on stdout."""
     out = run_script("--lang", lang, *args, cwd=tmp_path)
     assert out.returncode == 2, out.stdout + out.stderr

@@ -29,8 +29,14 @@ from crmhub import plugins
 from crmhub.config import Settings, parse_settings
 from crmhub.sandbox.serve import SandboxSet, free_port_base, start_sandboxes
 
-OPERATORS = {"root": ["admin"], "alice": ["operator"], "olga": ["operator"], "bob": ["approver"],
-             "carol": ["aml_officer"], "victor": ["viewer"]}
+OPERATORS = {
+    "root": ["admin"],
+    "alice": ["operator"],
+    "olga": ["operator"],
+    "bob": ["approver"],
+    "carol": ["aml_officer"],
+    "victor": ["viewer"],
+}
 ARTIFACTS = Path(os.environ.get("CRMHUB_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "console"
 
 
@@ -63,8 +69,13 @@ def _break_zoho_contact(sandbox: SandboxSet) -> None:
     contacts.put(rec)
 
 
-def build_world(url: str, home: Path, sandbox: SandboxSet, registry: plugins.Registry,
-                extra_operators: dict[str, list[str]] | None = None) -> None:
+def build_world(
+    url: str,
+    home: Path,
+    sandbox: SandboxSet,
+    registry: plugins.Registry,
+    extra_operators: dict[str, list[str]] | None = None,
+) -> None:
     """Sync the sandbox into the store at ``url`` twice (see the module docstring) and register the operators."""
     from crmhub.cli import main
     from crmhub.security import operators
@@ -76,8 +87,10 @@ def build_world(url: str, home: Path, sandbox: SandboxSet, registry: plugins.Reg
     assert main(["sync", "-c", str(good), "--json"]) in (0, 4)
     _break_zoho_contact(sandbox)
     bad = dict(doc)
-    bad["connectors"] = {**doc["connectors"], "fxiaoke": {**doc["connectors"]["fxiaoke"],
-                                                          "fields": {"accounts": {"name": "owner"}}}}
+    bad["connectors"] = {
+        **doc["connectors"],
+        "fxiaoke": {**doc["connectors"]["fxiaoke"], "fields": {"accounts": {"name": "owner"}}},
+    }
     bad_path = home / "world.bad.toml"
     bad_path.write_text(tomli_w.dumps(bad), encoding="utf-8")
     assert main(["sync", "-c", str(bad_path), "--json"]) in (0, 1, 4)
@@ -101,8 +114,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "console-world"
     shared.mkdir(exist_ok=True)
     template = shared / "world.sqlite"
-    with start_sandboxes(registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=5,
-                         clients=150) as sandbox:
+    with start_sandboxes(
+        registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=5, clients=150
+    ) as sandbox:
         with open(shared / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (shared / "done").exists():
@@ -158,8 +172,9 @@ def login_as(client: Any, name: str, pw: str | None = None) -> Any:
     form = client.get("/login")
     nonce = re.search(r'name="_nonce" value="([^"]+)"', form.text)
     assert nonce, form.text[:300]
-    answer = client.post("/login", data={"_nonce": nonce.group(1), "username": name,
-                                         "password": pw or password(name), "next": "/"})
+    answer = client.post(
+        "/login", data={"_nonce": nonce.group(1), "username": name, "password": pw or password(name), "next": "/"}
+    )
     if pw is None:
         assert answer.status_code == 303, (answer.status_code, answer.text[:300])
     return answer
@@ -220,17 +235,28 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Headless Chromium from the system packages (installed by .ci/run), driven by selenium's chromedriver."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver must be installed in CI (apt-get install chromium "
-                        "chromium-driver); .ci/run does it")
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-                    "chromium-driver)")
+            pytest.fail(
+                "chromium and chromium-driver must be installed in CI (apt-get install chromium "
+                "chromium-driver); .ci/run does it"
+            )
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--lang=en-US", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--lang=en-US",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)

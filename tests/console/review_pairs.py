@@ -44,29 +44,47 @@ class Pair:
 
 
 def _sources(s: Any, client_id: int) -> list[tuple[str, str]]:
-    return [(c, i) for c, i in s.execute(
-        select(SourceRecord.connector, SourceRecord.source_id).join(Xref, Xref.source_record_id == SourceRecord.id)
-        .where(Xref.client_id == client_id).order_by(SourceRecord.connector, SourceRecord.source_id))]
+    return [
+        (c, i)
+        for c, i in s.execute(
+            select(SourceRecord.connector, SourceRecord.source_id)
+            .join(Xref, Xref.source_record_id == SourceRecord.id)
+            .where(Xref.client_id == client_id)
+            .order_by(SourceRecord.connector, SourceRecord.source_id)
+        )
+    ]
 
 
 def open_matches(store: Any) -> list[Pair]:
     """The open match items, best score first (asserts every one names two clients with source records)."""
     out = []
     with store.begin() as s:
-        items = s.scalars(select(ReviewItem).where(ReviewItem.kind == "match", ReviewItem.status == "open")
-                          .order_by(ReviewItem.score.desc(), ReviewItem.id))
+        items = s.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.kind == "match", ReviewItem.status == "open")
+            .order_by(ReviewItem.score.desc(), ReviewItem.id)
+        )
         for item in items:
             assert item.client_id and item.other_client_id and item.score is not None, item.id
             candidate, golden = s.get(GoldenClient, item.client_id), s.get(GoldenClient, item.other_client_id)
             assert candidate is not None and golden is not None, item.id
             mine, theirs = _sources(s, candidate.id), _sources(s, golden.id)
             assert mine and theirs, (item.id, mine, theirs)
-            out.append(Pair(item=item.id, score=float(item.score),
-                            explanation=str((item.details or {}).get("explanation") or ""),
-                            candidate=candidate.id, candidate_name=candidate.name, golden=golden.id,
-                            golden_name=golden.name, connector=mine[0][0], source_id=mine[0][1],
-                            candidate_sources=tuple(f"{c}:{i}" for c, i in mine),
-                            golden_sources=tuple(f"{c}:{i}" for c, i in theirs)))
+            out.append(
+                Pair(
+                    item=item.id,
+                    score=float(item.score),
+                    explanation=str((item.details or {}).get("explanation") or ""),
+                    candidate=candidate.id,
+                    candidate_name=candidate.name,
+                    golden=golden.id,
+                    golden_name=golden.name,
+                    connector=mine[0][0],
+                    source_id=mine[0][1],
+                    candidate_sources=tuple(f"{c}:{i}" for c, i in mine),
+                    golden_sources=tuple(f"{c}:{i}" for c, i in theirs),
+                )
+            )
     return out
 
 

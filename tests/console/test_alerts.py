@@ -24,11 +24,20 @@ from crmhub.store.tables import Alert, Approval, AuditLog
 def _rows(html: str) -> list[dict[str, str]]:
     """The queue's rows as {id, kind, status, deadline, class}."""
     found = []
-    for m in re.finditer(r'<tr class="([^"]*)" data-alert="(\d+)" data-kind="(\w+)" data-status="(\w+)">(.*?)</tr>',
-                         html, re.S):
+    for m in re.finditer(
+        r'<tr class="([^"]*)" data-alert="(\d+)" data-kind="(\w+)" data-status="(\w+)">(.*?)</tr>', html, re.S
+    ):
         deadline = re.search(r'data-deadline="([^"]*)"', m.group(5))
-        found.append({"class": m.group(1), "id": m.group(2), "kind": m.group(3), "status": m.group(4),
-                      "deadline": deadline.group(1) if deadline else "", "body": m.group(5)})
+        found.append(
+            {
+                "class": m.group(1),
+                "id": m.group(2),
+                "kind": m.group(3),
+                "status": m.group(4),
+                "deadline": deadline.group(1) if deadline else "",
+                "body": m.group(5),
+            }
+        )
     return found
 
 
@@ -151,8 +160,9 @@ def test_only_aml_officers_reach_the_alert_pages(console: Console) -> None:
         assert client.get(f"/alerts/{alert_id}").status_code == 403, name
         assert client.get("/alerts?format=csv").status_code == 403, name
         ack = client.post(f"/alerts/{alert_id}/ack", data={"_csrf": token})
-        close = client.post(f"/alerts/{alert_id}/close",
-                            data={"_csrf": token, "disposition": "not_suspicious", "note": "x"})
+        close = client.post(
+            f"/alerts/{alert_id}/close", data={"_csrf": token, "disposition": "not_suspicious", "note": "x"}
+        )
         assert ack.status_code == close.status_code == 403, name
         assert 'data-nav="/alerts"' not in client.get("/").text  # no nav link to a page they may not open
     with console.store().begin() as s:
@@ -217,12 +227,14 @@ def test_closing_needs_a_note_and_a_disposition(console: Console) -> None:
 
 
 def _propose(console: Console, client: Any, alert_id: int, disposition: str, note: str) -> int:
-    answer = client.post(f"/alerts/{alert_id}/close",
-                         data={"_csrf": csrf_of(client), "disposition": disposition, "note": note})
+    answer = client.post(
+        f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(client), "disposition": disposition, "note": note}
+    )
     assert answer.status_code == 303, answer.text[:500]
     with console.store().begin() as s:
-        proposal = s.scalars(select(Approval).where(Approval.action == "alert.close")
-                             .order_by(Approval.id.desc())).first()
+        proposal = s.scalars(
+            select(Approval).where(Approval.action == "alert.close").order_by(Approval.id.desc())
+        ).first()
         assert proposal is not None
         return proposal.id
 
@@ -230,14 +242,19 @@ def _propose(console: Console, client: Any, alert_id: int, disposition: str, not
 def test_four_eyes_close_is_a_proposal_until_another_aml_officer_approves(console: Console) -> None:
     alert_id = _alerts(console)[3].id
     carol = console.login("carol", lang="en")
-    answer = carol.post(f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol), "disposition": "not_suspicious",
-                                                           "note": "normal supplier payments"})
+    answer = carol.post(
+        f"/alerts/{alert_id}/close",
+        data={"_csrf": csrf_of(carol), "disposition": "not_suspicious", "note": "normal supplier payments"},
+    )
     assert answer.status_code == 303 and "another+AML+officer+must+approve" in answer.headers["location"]
     with console.store().begin() as s:
         proposal = s.scalars(select(Approval)).one()
         assert proposal.status == "pending" and proposal.proposer == "carol"
-        assert proposal.payload == {"alert_id": alert_id, "disposition": "not_suspicious",
-                                    "note": "normal supplier payments"}
+        assert proposal.payload == {
+            "alert_id": alert_id,
+            "disposition": "not_suspicious",
+            "note": "normal supplier payments",
+        }
         assert s.get(Alert, alert_id).status == "new"  # type: ignore[union-attr]
     page = carol.get(answer.headers["location"])
     assert "another AML officer must approve it" in page.text
@@ -246,8 +263,9 @@ def test_four_eyes_close_is_a_proposal_until_another_aml_officer_approves(consol
     queue = carol.get("/alerts?status=pending")
     assert [int(r["id"]) for r in _rows(queue.text)] == [alert_id]
     assert f'href="/approvals/{proposal.id}"' in queue.text
-    twice = carol.post(f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol), "disposition": "reported",
-                                                          "note": "again"})
+    twice = carol.post(
+        f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol), "disposition": "reported", "note": "again"}
+    )
     assert twice.status_code == 400 and f"approval {proposal.id}" in twice.text and "already waiting" in twice.text
 
     with console.store().begin() as s, pytest.raises(AccessError):
@@ -261,8 +279,11 @@ def test_four_eyes_close_is_a_proposal_until_another_aml_officer_approves(consol
     with console.store().begin() as s:
         alert = s.get(Alert, alert_id)
         assert alert is not None and alert.status == "closed"
-        assert alert.evidence["disposition"] == {"value": "not_suspicious", "note": "normal supplier payments",
-                                                 "by": "carol+dave"}
+        assert alert.evidence["disposition"] == {
+            "value": "not_suspicious",
+            "note": "normal supplier payments",
+            "by": "carol+dave",
+        }
         closed = s.scalars(select(AuditLog).where(AuditLog.action == "alert.closed")).one()
         assert closed.actor == "carol+dave" and closed.details["disposition"] == "not_suspicious"
         approved = s.scalars(select(AuditLog).where(AuditLog.action == "approval.approve")).one()
@@ -270,8 +291,7 @@ def test_four_eyes_close_is_a_proposal_until_another_aml_officer_approves(consol
     page = carol.get(f"/alerts/{alert_id}")
     assert 'data-status="closed"' in page.text and 'data-disposition="not_suspicious"' in page.text
     assert "not suspicious — normal supplier payments (carol+dave)" in page.text
-    for action, actor in (("approval.propose", "carol"), ("alert.closed", "carol+dave"),
-                          ("approval.approve", "dave")):
+    for action, actor in (("approval.propose", "carol"), ("alert.closed", "carol+dave"), ("approval.approve", "dave")):
         assert f'data-action="{action}" data-actor="{actor}"' in page.text, action
     assert 'id="close-form"' not in page.text and 'id="pending-close"' not in page.text
     assert [int(r["id"]) for r in _rows(carol.get("/alerts?status=closed").text)] == [alert_id]
@@ -284,8 +304,10 @@ def test_without_four_eyes_the_close_applies_at_once(console: Console) -> None:
     carol = console.login("carol", lang="en")
     page = carol.get(f"/alerts/{alert_id}")
     assert "The alert closes at once." in page.text and ">Close alert<" in page.text
-    answer = carol.post(f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol), "disposition": "reported",
-                                                           "note": "reported to CAMLMAC"})
+    answer = carol.post(
+        f"/alerts/{alert_id}/close",
+        data={"_csrf": csrf_of(carol), "disposition": "reported", "note": "reported to CAMLMAC"},
+    )
     assert answer.status_code == 303 and "closed+%28reported%29" in answer.headers["location"]
     with console.store().begin() as s:
         alert = s.get(Alert, alert_id)
@@ -294,8 +316,9 @@ def test_without_four_eyes_the_close_applies_at_once(console: Console) -> None:
         assert s.scalar(select(func.count()).select_from(Approval)) == 0
         entry = s.scalars(select(AuditLog).where(AuditLog.action == "alert.closed")).one()
         assert entry.actor == "carol" and entry.details["note"] == "reported to CAMLMAC"
-    closed_again = carol.post(f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol),
-                                                                 "disposition": "reported", "note": "x"})
+    closed_again = carol.post(
+        f"/alerts/{alert_id}/close", data={"_csrf": csrf_of(carol), "disposition": "reported", "note": "x"}
+    )
     assert closed_again.status_code == 400 and "closed" in closed_again.text
 
 

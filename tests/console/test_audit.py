@@ -50,8 +50,9 @@ def _settled(client: Any, path: str = "/audit") -> str:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("name, allowed", [("bob", True), ("root", True), ("carol", True), ("alice", False),
-                                           ("victor", False)])
+@pytest.mark.parametrize(
+    "name, allowed", [("bob", True), ("root", True), ("carol", True), ("alice", False), ("victor", False)]
+)
 def test_who_may_read_the_audit_trail(console: Console, name: str, allowed: bool) -> None:
     client = console.login(name, lang="en")
     page = client.get("/audit")
@@ -70,7 +71,7 @@ def test_newest_first_paged_on_the_server(console: Console) -> None:
     assert _total(page) == len(everything) and len(everything) > size
     assert _seqs(page) == everything[:size]
     second = client.get("/audit?page=2").text
-    assert _seqs(second) == everything[size:2 * size]
+    assert _seqs(second) == everything[size : 2 * size]
 
 
 def test_filters_by_actor_action_run_object_date_and_text(console: Console) -> None:
@@ -94,8 +95,9 @@ def test_filters_by_actor_action_run_object_date_and_text(console: Console) -> N
     carol = client.get("/audit?q=Carol").text  # free text in the details (display_name "Carol")
     assert _seqs(carol) and all(s in _store_seqs(console, AuditLog.entity_id == "carol") for s in _seqs(carol))
     with console.store().begin() as s:  # Chinese text (SQLite keeps it \u-escaped in the JSON)
-        audit.append(s, actor="fixture", action="note.test", entity="client", entity_id="1",
-                     details={"branch": "杭州分行测试"})
+        audit.append(
+            s, actor="fixture", action="note.test", entity="client", entity_id="1", details={"branch": "杭州分行测试"}
+        )
     hangzhou = client.get("/audit", params={"q": "杭州分行测试"}).text
     assert len(_seqs(hangzhou)) == 1
     bad = client.get("/audit?run=abc")
@@ -106,8 +108,14 @@ def test_filters_by_actor_action_run_object_date_and_text(console: Console) -> N
 
 def test_details_are_masked(console: Console) -> None:
     with console.store().begin() as s:  # a writer that passed personal data through unmasked
-        audit.append(s, actor="fixture", action="note.test", entity="client", entity_id="1",
-                     details={"phone": "13812345678", "id_number": "110101199003071234"})
+        audit.append(
+            s,
+            actor="fixture",
+            action="note.test",
+            entity="client",
+            entity_id="1",
+            details={"phone": "13812345678", "id_number": "110101199003071234"},
+        )
     page = console.login("carol").get("/audit?action=note.test").text
     assert "13812345678" not in page and "110101199003071234" not in page
     assert "note.test" in page
@@ -168,8 +176,9 @@ def test_export_is_audited_and_names_the_operator(console: Console) -> None:
     assert last.details["entries"] == last.seq - 1  # every entry before it (numbers have no gaps), not itself
 
 
-def test_a_filtered_count_stops_at_the_cap_and_the_pager_still_pages(console: Console,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_filtered_count_stops_at_the_cap_and_the_pager_still_pages(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from crmhub.console.pages import audit as audit_page
 
     size = console.settings.console.page_size
@@ -183,9 +192,9 @@ def test_a_filtered_count_stops_at_the_cap_and_the_pager_still_pages(console: Co
     assert f"1–{size} of more than {size}</span>" in first and 'rel="next"' in first
     assert _seqs(first) == matching[:size]
     second = client.get("/audit?action=note.cap&page=2").text  # the count reaches past the page asked for
-    assert _seqs(second) == matching[size:2 * size] and 'rel="next"' in second
+    assert _seqs(second) == matching[size : 2 * size] and 'rel="next"' in second
     last = client.get("/audit?action=note.cap&page=3").text
-    assert _seqs(last) == matching[2 * size:] and 'rel="next"' not in last
+    assert _seqs(last) == matching[2 * size :] and 'rel="next"' not in last
     assert _total(last) == len(matching)
     monkeypatch.setattr(audit_page, "COUNT_CAP", 10_000)
     assert _total(client.get("/audit?action=note.cap").text) == len(matching)  # below the cap: exact

@@ -120,8 +120,15 @@ def test_a_forged_next_parameter_stays_on_the_console(console: Console) -> None:
     form = client.get("/login?next=//evil.example/x")
     nonce = re.search(r'name="_nonce" value="([^"]+)"', form.text)
     assert nonce is not None
-    answer = client.post("/login", data={"_nonce": nonce.group(1), "username": "alice",
-                                         "password": "pw-alice-2026", "next": "https://evil.example/"})
+    answer = client.post(
+        "/login",
+        data={
+            "_nonce": nonce.group(1),
+            "username": "alice",
+            "password": "pw-alice-2026",
+            "next": "https://evil.example/",
+        },
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 

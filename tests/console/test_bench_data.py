@@ -61,8 +61,19 @@ def test_every_client_is_a_valid_golden_record(built: tuple[Store, Path, Any]) -
     store, _, result = built
     assert result.counts["golden_client"] == CLIENTS
     with store.begin() as s:
-        rows = list(s.execute(select(GoldenClient.id, GoldenClient.uscc, GoldenClient.name, GoldenClient.name_key,
-                                     GoldenClient.data, GoldenClient.rating, GoldenClient.segment)))
+        rows = list(
+            s.execute(
+                select(
+                    GoldenClient.id,
+                    GoldenClient.uscc,
+                    GoldenClient.name,
+                    GoldenClient.name_key,
+                    GoldenClient.data,
+                    GoldenClient.rating,
+                    GoldenClient.segment,
+                )
+            )
+        )
     assert [r.id for r in rows] == list(range(1, CLIENTS + 1))
     assert len({r.uscc for r in rows}) == CLIENTS
     for r in rows:
@@ -78,18 +89,24 @@ def test_every_client_is_a_valid_golden_record(built: tuple[Store, Path, Any]) -
 def test_lineage_sources_and_risk_per_client(built: tuple[Store, Path, Any]) -> None:
     store, _, _ = built
     with store.begin() as s:
-        lineage = {cid: n for cid, n in s.execute(select(FieldLineage.client_id, func.count())
-                                                   .group_by(FieldLineage.client_id))}
+        lineage = {
+            cid: n
+            for cid, n in s.execute(select(FieldLineage.client_id, func.count()).group_by(FieldLineage.client_id))
+        }
         named = set(s.scalars(select(FieldLineage.client_id).where(FieldLineage.field == "name")))
         links = Counter(s.scalars(select(Xref.client_id)))
         linked = set(s.scalars(select(Xref.source_record_id)))
         records = set(s.scalars(select(SourceRecord.id)))
         current = Counter(s.scalars(select(RiskAssessmentRow.client_id).where(RiskAssessmentRow.current.is_(True))))
-        mismatched = s.scalar(select(func.count()).select_from(RiskAssessmentRow).join(
-            GoldenClient, GoldenClient.id == RiskAssessmentRow.client_id).where(
-            RiskAssessmentRow.current.is_(True), RiskAssessmentRow.segment != GoldenClient.segment))
-        history = s.scalar(select(func.count()).select_from(RiskAssessmentRow).where(
-            RiskAssessmentRow.current.is_(False)))
+        mismatched = s.scalar(
+            select(func.count())
+            .select_from(RiskAssessmentRow)
+            .join(GoldenClient, GoldenClient.id == RiskAssessmentRow.client_id)
+            .where(RiskAssessmentRow.current.is_(True), RiskAssessmentRow.segment != GoldenClient.segment)
+        )
+        history = s.scalar(
+            select(func.count()).select_from(RiskAssessmentRow).where(RiskAssessmentRow.current.is_(False))
+        )
     every = set(range(1, CLIENTS + 1))
     assert set(lineage) == every and named == every
     assert 8 <= sum(lineage.values()) / CLIENTS <= 12  # ≈ 10 lineage rows per client
@@ -104,8 +121,9 @@ def test_work_queues_runs_and_operators(built: tuple[Store, Path, Any]) -> None:
     with store.begin() as s:
         for table in (Alert, DeadLetter, ReviewItem, Approval):
             assert s.scalar(select(func.count()).select_from(table)), table.__tablename__
-        orphans = s.scalar(select(func.count()).select_from(Alert).where(Alert.client_id.not_in(
-            select(GoldenClient.id))))
+        orphans = s.scalar(
+            select(func.count()).select_from(Alert).where(Alert.client_id.not_in(select(GoldenClient.id)))
+        )
         runs = list(s.scalars(select(SyncRun).order_by(SyncRun.id)))
         bench = operators.get(s, console_data.BENCH_USER)
     assert orphans == 0
@@ -139,11 +157,15 @@ def test_page_discovery_reads_forms_pagers_and_paths() -> None:
     page = console_pages.parse(html)
     assert (page.rows, page.pager, page.exports) == (2, True, ["/clients?format=csv"])
     assert page.links == ["/clients?page=2"]
-    assert console_pages.filters_of(page) == [{"sort": "name", "q": console_pages.FRAGMENT},
-                                              {"sort": "name", "segment": "high"}]
+    assert console_pages.filters_of(page) == [
+        {"sort": "name", "q": console_pages.FRAGMENT},
+        {"sort": "name", "segment": "high"},
+    ]
     ids = {"client": [("a client", "42")], "run": [("full sync", "1"), ("latest run", "60")]}
     assert console_pages.fill("/clients/{id:int}", ids) == [("a client", "/clients/42")]
     assert console_pages.fill("/runs/{run_id:int}/clients/{client_id:int}", ids) == [
-        ("full sync, a client", "/runs/1/clients/42"), ("latest run, a client", "/runs/60/clients/42")]
+        ("full sync, a client", "/runs/1/clients/42"),
+        ("latest run, a client", "/runs/60/clients/42"),
+    ]
     assert console_pages.fill("/widgets/{id:int}", ids) is None
     assert {"/", "/login"} <= set(console_pages.discover())

@@ -19,8 +19,9 @@ def _severe(browser: Any) -> list[Any]:
     return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def test_carol_proposes_a_close_and_another_aml_officer_approves(console: Console, live_console: str,
-                                                                  browser: Any, shoot: Any) -> None:
+def test_carol_proposes_a_close_and_another_aml_officer_approves(
+    console: Console, live_console: str, browser: Any, shoot: Any
+) -> None:
     with console.store().begin() as s:
         operators.add(s, "dave", ["aml_officer"], display_name="Dave", actor="test")
         operators.set_password(s, "dave", "pw-dave-2026", actor="test")

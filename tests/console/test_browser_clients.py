@@ -60,6 +60,7 @@ def test_search_open_360_and_reveal(console: Console, live_console: str, browser
     with console.store().begin() as s:
         entries = s.scalars(select(AuditLog).where(AuditLog.action == REVEAL_ACTION)).all()
         assert [(e.actor, e.entity_id, e.details["reason"]) for e in entries] == [
-            ("alice", str(cid), "Confirming the contact for a KYC review")]
+            ("alice", str(cid), "Confirming the contact for a KYC review")
+        ]
     browser.get(f"{live_console}/clients/{cid}")  # a reload is masked again
     assert mobile not in browser.page_source

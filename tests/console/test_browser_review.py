@@ -20,8 +20,7 @@ def _severe(browser: Any) -> list[Any]:
     return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
-def test_alice_proposes_and_bob_approves_a_merge(live_console: str, console: Console, browser: Any,
-                                                 shoot: Any) -> None:
+def test_alice_proposes_and_bob_approves_a_merge(live_console: str, console: Console, browser: Any, shoot: Any) -> None:
     best, other = two_matches(console.store())
     errors: list[Any] = []
     browser_login(browser, live_console, "alice")

@@ -37,8 +37,9 @@ return painted;
 
 def _drawn(browser: Any) -> int:
     """How many charts on the page have been drawn (an ECharts SVG, or a canvas with pixels on it)."""
-    return sum(1 for el in browser.find_elements(By.CSS_SELECTOR, ".chart")
-               if browser.execute_script(_PAINTED, el) > 100)
+    return sum(
+        1 for el in browser.find_elements(By.CSS_SELECTOR, ".chart") if browser.execute_script(_PAINTED, el) > 100
+    )
 
 
 def _download(browser: Any, link: Any, folder: Path, suffix: str, timeout: float = 20) -> Path:

@@ -44,9 +44,18 @@ def _total(html: str) -> int:
 
 def _clients(console: Console) -> list[dict[str, Any]]:
     with console.store().begin() as s:
-        return [{"id": g.id, "uscc": g.uscc, "name": g.name, "segment": g.segment, "rating": g.rating,
-                 "data": dict(g.data or {}), "status": g.status}
-                for g in s.scalars(select(GoldenClient).order_by(GoldenClient.id))]
+        return [
+            {
+                "id": g.id,
+                "uscc": g.uscc,
+                "name": g.name,
+                "segment": g.segment,
+                "rating": g.rating,
+                "data": dict(g.data or {}),
+                "status": g.status,
+            }
+            for g in s.scalars(select(GoldenClient).order_by(GoldenClient.id))
+        ]
 
 
 def _all_pages(client: Any, url: str) -> list[int]:
@@ -61,11 +70,18 @@ def _all_pages(client: Any, url: str) -> list[int]:
 
 def _three_system_client(console: Console) -> int:
     with console.store().begin() as s:
-        return int(s.execute(
-            select(Xref.client_id).join(SourceRecord, SourceRecord.id == Xref.source_record_id)
-            .where(SourceRecord.kind == "client").group_by(Xref.client_id)
-            .having(func.count(func.distinct(SourceRecord.connector)) == 3).order_by(Xref.client_id)).scalars()
-            .first())
+        return int(
+            s.execute(
+                select(Xref.client_id)
+                .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
+                .where(SourceRecord.kind == "client")
+                .group_by(Xref.client_id)
+                .having(func.count(func.distinct(SourceRecord.connector)) == 3)
+                .order_by(Xref.client_id)
+            )
+            .scalars()
+            .first()
+        )
 
 
 def _client_with_mobile(console: Console) -> tuple[int, str]:
@@ -86,6 +102,7 @@ def _reveals(console: Console) -> list[AuditLog]:
 
 # --- the list --------------------------------------------------------------------------------------------------
 
+
 def test_search_by_name_fragment_and_uscc(console: Console) -> None:
     clients = [c for c in _clients(console) if c["status"] == "active"]
     client = console.login("alice", lang="en")
@@ -99,7 +116,8 @@ def test_search_by_name_fragment_and_uscc(console: Console) -> None:
     assert _ids(exact) == [target["id"]]
     prefix = target["uscc"][:6]
     assert _ids(client.get("/clients", params={"q": prefix.lower()}).text) == [
-        c["id"] for c in clients if (c["uscc"] or "").startswith(prefix) or prefix.lower() in c["name"].lower()]
+        c["id"] for c in clients if (c["uscc"] or "").startswith(prefix) or prefix.lower() in c["name"].lower()
+    ]
     nothing = client.get("/clients", params={"q": "%_no such client_%"}).text
     assert _ids(nothing) == [] and "No client matches" in nothing  # LIKE wildcards are literal
 
@@ -114,16 +132,24 @@ def test_segment_rating_industry_region_and_manager_filters(console: Console) ->
     assert _all_pages(client, "/clients?segment=low") == low and len(low) > 0
     section = next(c["data"]["industry"]["code"][0] for c in clients if c["data"].get("industry"))
     assert _all_pages(client, f"/clients?industry={section}") == [
-        c["id"] for c in clients if (c["data"].get("industry") or {}).get("code", "").startswith(section)]
+        c["id"] for c in clients if (c["data"].get("industry") or {}).get("code", "").startswith(section)
+    ]
     region = "广东"
-    in_region = [c["id"] for c in clients if any(region in ((c["data"].get("registered_address") or {}).get(k) or "")
-                                                 for k in ("province", "city"))]
+    in_region = [
+        c["id"]
+        for c in clients
+        if any(region in ((c["data"].get("registered_address") or {}).get(k) or "") for k in ("province", "city"))
+    ]
     assert in_region and _all_pages(client, f"/clients?region={region}") == in_region
     manager = next(c["data"]["relationship_manager"]["name"] for c in clients if c["data"].get("relationship_manager"))
-    by_manager = [c["id"] for c in clients  # the name exactly, as /segments counts a manager
-                  if ((c["data"].get("relationship_manager") or {}).get("name") or "") == manager]
+    by_manager = [
+        c["id"]
+        for c in clients  # the name exactly, as /segments counts a manager
+        if ((c["data"].get("relationship_manager") or {}).get("name") or "") == manager
+    ]
     assert _all_pages(client, f"/clients?rm={manager}&segment=medium") == [
-        i for i in by_manager if next(c for c in clients if c["id"] == i)["segment"] == "medium"]
+        i for i in by_manager if next(c for c in clients if c["id"] == i)["segment"] == "medium"
+    ]
 
 
 def test_bad_filter_values_are_explained_not_a_traceback(console: Console) -> None:
@@ -145,8 +171,11 @@ def test_paging_walks_every_client_once(console: Console) -> None:
     last = client.get("/clients", params={"page": "99"}).text  # past the end: the last page
     assert _ids(last) == active[150:]
     deep = client.get("/clients", params={"region": "市", "page": "2"}).text  # a filter on the document
-    matching = [c["id"] for c in _clients(console) if "市" in "".join(
-        (c["data"].get("registered_address") or {}).get(k) or "" for k in ("province", "city"))]
+    matching = [
+        c["id"]
+        for c in _clients(console)
+        if "市" in "".join((c["data"].get("registered_address") or {}).get(k) or "" for k in ("province", "city"))
+    ]
     assert _total(deep) == len(matching) and _ids(deep) == matching[50:100]
 
 
@@ -157,8 +186,18 @@ def test_export_csv_of_a_filtered_search(console: Console) -> None:
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert 'filename="clients.csv"' in answer.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8").lstrip("\ufeff"))))
-    assert rows[0] == ["id", "USCC", "name", "industry code", "industry", "region", "segment", "rating",
-                       "relationship manager", "updated"]
+    assert rows[0] == [
+        "id",
+        "USCC",
+        "name",
+        "industry code",
+        "industry",
+        "region",
+        "segment",
+        "rating",
+        "relationship manager",
+        "updated",
+    ]
     high = [c for c in clients if c["segment"] == "high"]
     assert [int(r[0]) for r in rows[1:]] == [c["id"] for c in high]
     assert all(r[6] == "high" for r in rows[1:]) and rows[1][2] == high[0]["name"]
@@ -168,16 +207,19 @@ def test_export_csv_of_a_filtered_search(console: Console) -> None:
 
 # --- the 360 ---------------------------------------------------------------------------------------------------
 
+
 def test_client_360_shows_lineage_and_the_source_records_side_by_side(console: Console) -> None:
     cid = _three_system_client(console)
     with console.store().begin() as s:
         fields = set(s.scalars(select(FieldLineage.field).where(FieldLineage.client_id == cid)))
-        records = s.execute(select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id)
-                            .join(Xref, Xref.source_record_id == SourceRecord.id)
-                            .where(Xref.client_id == cid, SourceRecord.kind == "client")).all()
+        records = s.execute(
+            select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id)
+            .join(Xref, Xref.source_record_id == SourceRecord.id)
+            .where(Xref.client_id == cid, SourceRecord.kind == "client")
+        ).all()
     client = console.login("alice", lang="en")
     html = client.get(f"/clients/{cid}").text
-    lineage = html[html.index('id="lineage-table"'):html.index('id="sources"')]
+    lineage = html[html.index('id="lineage-table"') : html.index('id="sources"')]
     assert set(re.findall(r'<tr data-field="([a-z_]+)"', lineage)) == fields and "uscc" in fields
     shown = set(re.findall(r'data-record="([^"]+)"', html))
     assert shown == {f"{c}:{st}/{sid}" for c, st, sid in records} and len({c for c, _, _ in records}) == 3
@@ -192,12 +234,17 @@ def test_client_360_risk_chart_ledger_and_transactions(console: Console) -> None
     assert 'id="risk-chart"' in html and "data-chart=" in html and '"type": "bar"' in html.replace("&#34;", '"')
     assert len(re.findall(r'<tr data-factor="', html)) >= 5
     with console.store().begin() as s:
-        links = s.execute(select(SourceRecord.connector, SourceRecord.source_id)
-                          .join(Xref, Xref.source_record_id == SourceRecord.id)
-                          .where(Xref.client_id == cid, SourceRecord.kind == "client")).all()
+        links = s.execute(
+            select(SourceRecord.connector, SourceRecord.source_id)
+            .join(Xref, Xref.source_record_id == SourceRecord.id)
+            .where(Xref.client_id == cid, SourceRecord.kind == "client")
+        ).all()
         T = LedgerTransaction
-        count = sum(s.scalar(select(func.count()).where(T.connector == c, T.client_source_id == sid,
-                                                        T.reversed.is_(False))) or 0 for c, sid in links)
+        count = sum(
+            s.scalar(select(func.count()).where(T.connector == c, T.client_source_id == sid, T.reversed.is_(False)))
+            or 0
+            for c, sid in links
+        )
     if count:
         assert f"{count:,} transactions (reversals excluded)" in html
     assert 'id="accounts"' in html and 'id="facilities"' in html and 'id="follow-up"' in html
@@ -216,8 +263,9 @@ def test_contact_phone_is_masked_by_default(console: Console) -> None:
 def test_alice_reveals_with_a_reason_and_it_is_audited(console: Console) -> None:
     cid, mobile = _client_with_mobile(console)
     client = console.login("alice", lang="en")
-    answer = client.post(f"/clients/{cid}/reveal", data={"_csrf": csrf_of(client),
-                                                         "reason": "KYC refresh call, ticket 4711"})
+    answer = client.post(
+        f"/clients/{cid}/reveal", data={"_csrf": csrf_of(client), "reason": "KYC refresh call, ticket 4711"}
+    )
     assert answer.status_code == 200 and mobile in answer.text and 'id="revealed"' in answer.text
     entries = _reveals(console)
     assert len(entries) == 1
@@ -251,8 +299,9 @@ def test_a_viewer_sees_no_reveal_form_and_may_not_post_it(console: Console) -> N
 
 def test_a_merged_client_redirects_to_its_survivor_and_unknown_ids_are_404(console: Console) -> None:
     with console.store().begin() as s:  # any two active clients (the world's ids vary from build to build)
-        absorbed, survivor = s.scalars(select(GoldenClient).where(GoldenClient.status == "active")
-                                       .order_by(GoldenClient.id).limit(2)).all()
+        absorbed, survivor = s.scalars(
+            select(GoldenClient).where(GoldenClient.status == "active").order_by(GoldenClient.id).limit(2)
+        ).all()
         absorbed.status, absorbed.merged_into = "merged", survivor.id
         gone, kept = absorbed.id, survivor.id
     client = console.login("alice", lang="en")
@@ -265,10 +314,13 @@ def test_a_merged_client_redirects_to_its_survivor_and_unknown_ids_are_404(conso
 
 def test_alerts_only_for_those_who_may_read_them(console: Console) -> None:
     with console.store().begin() as s:
-        cid, n = s.execute(select(Alert.client_id, func.count()).group_by(Alert.client_id)
-                           .order_by(func.count().desc(), Alert.client_id)).first()  # type: ignore[misc]
+        cid, n = s.execute(
+            select(Alert.client_id, func.count())
+            .group_by(Alert.client_id)
+            .order_by(func.count().desc(), Alert.client_id)
+        ).first()  # type: ignore[misc]
     carol = console.login("carol", lang="en").get(f"/clients/{cid}").text
-    assert 'id="client-alerts"' in carol and f"Alerts <span class=\"muted\">({n})</span>" in carol
+    assert 'id="client-alerts"' in carol and f'Alerts <span class="muted">({n})</span>' in carol
     alice = console.login("alice", lang="en").get(f"/clients/{cid}").text
     assert 'id="client-alerts"' not in alice
 
@@ -278,19 +330,27 @@ def test_interactions_and_follow_up_with_a_masked_summary(console: Console) -> N
     with console.store().begin() as s:
         golden = s.get(GoldenClient, cid)
         assert golden is not None
-        record_interaction(s, golden, "visit", at=datetime.now(UTC) - timedelta(days=3), by="chenjing",
-                           summary="Met the CFO, call back on 13912345678")
+        record_interaction(
+            s,
+            golden,
+            "visit",
+            at=datetime.now(UTC) - timedelta(days=3),
+            by="chenjing",
+            summary="Met the CFO, call back on 13912345678",
+        )
     client = console.login("alice", lang="en")
     html = client.get(f"/clients/{cid}").text
-    listed = html[html.index('id="interaction-list"'):]
+    listed = html[html.index('id="interaction-list"') :]
     assert "visit" in listed and "chenjing" in listed and "139****5678" in listed and "13912345678" not in html
     assert "Next follow-up:" in html
     revealed = client.post(f"/clients/{cid}/reveal", data={"_csrf": csrf_of(client), "reason": "follow-up call"})
     assert "13912345678" in revealed.text
 
 
-WORDS = {"zh": ["源记录对照", "风险评级", "联系记录与跟进", "名称或统一社会信用代码"],
-         "en": ["Source records side by side", "Risk rating", "Interactions and follow-up", "Name or USCC"]}
+WORDS = {
+    "zh": ["源记录对照", "风险评级", "联系记录与跟进", "名称或统一社会信用代码"],
+    "en": ["Source records side by side", "Risk rating", "Interactions and follow-up", "Name or USCC"],
+}
 
 
 @pytest.mark.parametrize(("lang", "words"), sorted(WORDS.items()))
@@ -328,8 +388,13 @@ def test_no_query_per_row(console: Console) -> None:
     on_document = _statements(console, client, "/clients?region=市")
     assert _statements(console, client, "/clients?region=市&page=2") == on_document
     with console.store().begin() as s:
-        single = s.execute(select(Xref.client_id).group_by(Xref.client_id).having(func.count() == 1)
-                           .order_by(Xref.client_id)).scalars().first()
+        single = (
+            s.execute(
+                select(Xref.client_id).group_by(Xref.client_id).having(func.count() == 1).order_by(Xref.client_id)
+            )
+            .scalars()
+            .first()
+        )
     busy = _three_system_client(console)
     assert single is not None
     assert _statements(console, client, f"/clients/{busy}") <= _statements(console, client, f"/clients/{single}") + 1
@@ -363,6 +428,14 @@ def test_a_bare_client_without_sources_ledger_or_assessment(console: Console) ->
         s.flush()
         cid = bare.id
     html = console.login("carol", lang="en").get(f"/clients/{cid}").text
-    for empty in ("Not assessed yet.", "No source record is linked.", "No accounts.", "No transactions.",
-                  "No facilities.", "No alerts.", "No interactions recorded.", "No contacts."):
+    for empty in (
+        "Not assessed yet.",
+        "No source record is linked.",
+        "No accounts.",
+        "No transactions.",
+        "No facilities.",
+        "No alerts.",
+        "No interactions recorded.",
+        "No contacts.",
+    ):
         assert empty in html, empty

@@ -17,9 +17,24 @@ pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it
 def test_crmhub_console_serves_the_login_page(console: Console) -> None:
     port = _free_port()
     env = {**os.environ, "CRMHUB_USER": "alice"}
-    proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "--lang", "en", "console", "-c",
-                             str(console.config_path), "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crmhub.cli",
+            "--lang",
+            "en",
+            "console",
+            "-c",
+            str(console.config_path),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -47,8 +47,9 @@ def _letters(console: Console) -> list[DeadLetter]:
 def _add_letter(console: Console, **values: Any) -> int:
     now = datetime.now(UTC)
     with console.store().begin() as s:
-        row = DeadLetter(**{"direction": "in", "status": "open", "attempts": 1, "created_at": now, "updated_at": now,
-                            **values})
+        row = DeadLetter(
+            **{"direction": "in", "status": "open", "attempts": 1, "created_at": now, "updated_at": now, **values}
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -64,16 +65,30 @@ def test_the_list_shows_the_worlds_dead_letters_with_their_company_names(console
     assert set(rows) == {d.id for d in letters}
     assert all(r["status"] == "open" and r["seen"] == "new" for r in rows.values())
     assert "1–16 of 16" in page.text
-    for col in ("Company name", "Connector", "Stream", "Source id", "Reason", "Field", "First seen", "Last tried",
-                "Attempts", "Status"):
+    for col in (
+        "Company name",
+        "Connector",
+        "Stream",
+        "Source id",
+        "Reason",
+        "Field",
+        "First seen",
+        "Last tried",
+        "Attempts",
+        "Status",
+    ):
         assert f">{col}</th>" in page.text, col
     # the Fenxiang accounts are linked (sync #1 stored them): their golden client's name
     fx = [d for d in letters if d.connector == "fxiaoke"]
     with console.store().begin() as s:
-        golden = dict(s.execute(select(SourceRecord.source_id, GoldenClient.name)
-                                .join(Xref, Xref.source_record_id == SourceRecord.id)
-                                .join(GoldenClient, GoldenClient.id == Xref.client_id)
-                                .where(SourceRecord.connector == "fxiaoke", SourceRecord.stream == "accounts")).all())
+        golden = dict(
+            s.execute(
+                select(SourceRecord.source_id, GoldenClient.name)
+                .join(Xref, Xref.source_record_id == SourceRecord.id)
+                .join(GoldenClient, GoldenClient.id == Xref.client_id)
+                .where(SourceRecord.connector == "fxiaoke", SourceRecord.stream == "accounts")
+            ).all()
+        )
     assert len(fx) == 15
     for d in fx:
         assert rows[d.id]["company"] == golden.get(d.source_id, d.payload["name"]), (d.id, rows[d.id]["company"])
@@ -123,10 +138,22 @@ def test_new_and_repeat_per_run(console: Console) -> None:
     """Run 2 refused the world's 16 for the first time; a record first refused by run 1 and again by run 2 is a
     repeat of run 2 (and new in run 1)."""
     now = datetime.now(UTC).isoformat()
-    history = [{"at": now, "event": "rejected", "reason": "x: missing", "run_id": 1},
-               {"at": now, "event": "rejected", "reason": "x: missing", "run_id": 2}]
-    again = _add_letter(console, run_id=2, connector="zoho", stream="accounts", source_id="42", reason="x: missing",
-                        field="x", payload={"Account_Name": "重复测试有限公司"}, history=history, attempts=2)
+    history = [
+        {"at": now, "event": "rejected", "reason": "x: missing", "run_id": 1},
+        {"at": now, "event": "rejected", "reason": "x: missing", "run_id": 2},
+    ]
+    again = _add_letter(
+        console,
+        run_id=2,
+        connector="zoho",
+        stream="accounts",
+        source_id="42",
+        reason="x: missing",
+        field="x",
+        payload={"Account_Name": "重复测试有限公司"},
+        history=history,
+        attempts=2,
+    )
     client = console.login("alice", lang="en")
     run2 = client.get("/deadletters?run=2")
     rows = _rows(run2.text)
@@ -142,12 +169,30 @@ def test_new_and_repeat_per_run(console: Console) -> None:
 
 def test_the_detail_page_masks_personal_data(console: Console) -> None:
     dead_id = _add_letter(
-        console, run_id=2, connector="fxiaoke", stream="accounts", source_id="abc123", field="tel",
+        console,
+        run_id=2,
+        connector="fxiaoke",
+        stream="accounts",
+        source_id="abc123",
+        field="tel",
         reason="AccountObj abc123: tel: 13812345678 is not a switchboard number",
-        payload={"_id": "abc123", "name": "杭州测试科技有限公司", "tel": "13812345678", "email": "wxm1988@qq.com",
-                 "legal_representative__c": "王小明", "uscc__c": "91330100MA2H0XXX1X"},
-        history=[{"at": datetime.now(UTC).isoformat(), "event": "rejected", "run_id": 2,
-                  "reason": "AccountObj abc123: tel: 13812345678 is not a switchboard number"}])
+        payload={
+            "_id": "abc123",
+            "name": "杭州测试科技有限公司",
+            "tel": "13812345678",
+            "email": "wxm1988@qq.com",
+            "legal_representative__c": "王小明",
+            "uscc__c": "91330100MA2H0XXX1X",
+        },
+        history=[
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "event": "rejected",
+                "run_id": 2,
+                "reason": "AccountObj abc123: tel: 13812345678 is not a switchboard number",
+            }
+        ],
+    )
     client = console.login("victor", lang="en")  # a viewer may read
     page = client.get(f"/deadletters/{dead_id}")
     assert page.status_code == 200, page.text[:400]
@@ -161,8 +206,12 @@ def test_the_detail_page_masks_personal_data(console: Console) -> None:
     # the world's Zoho contact: the person's names and mobile masked, the company readable
     zoho = next(d for d in _letters(console) if d.connector == "zoho")
     shown = console.login("alice", lang="en").get(f"/deadletters/{zoho.id}").text
-    for personal in (zoho.payload["Full_Name"], zoho.payload["First_Name"], zoho.payload["Mobile"],
-                     zoho.payload["Email"]):
+    for personal in (
+        zoho.payload["Full_Name"],
+        zoho.payload["First_Name"],
+        zoho.payload["Mobile"],
+        zoho.payload["Email"],
+    ):
         assert personal not in shown, personal
     assert zoho.payload["Account_Name"]["name"] in shown and 'id="retry"' in shown
 
@@ -170,8 +219,9 @@ def test_the_detail_page_masks_personal_data(console: Console) -> None:
 def test_alice_retries_one_and_it_is_resolved_and_audited(console: Console) -> None:
     fx = next(d for d in _letters(console) if d.connector == "fxiaoke")
     client = console.login("alice", lang="en")
-    answer = client.post("/deadletters/retry", data={"_csrf": csrf_of(client), "ids": str(fx.id),
-                                                     "back": f"/deadletters/{fx.id}"})
+    answer = client.post(
+        "/deadletters/retry", data={"_csrf": csrf_of(client), "ids": str(fx.id), "back": f"/deadletters/{fx.id}"}
+    )
     assert _notice(answer).startswith("1 retried: 1 ok, 0 still failing")
     assert urlparse(answer.headers["location"]).path == f"/deadletters/{fx.id}"
     page = client.get(answer.headers["location"])
@@ -195,8 +245,16 @@ def test_alice_retries_one_and_it_is_resolved_and_audited(console: Console) -> N
 
 def test_retry_all_matching_a_filter(console: Console) -> None:
     client = console.login("alice", lang="zh")
-    answer = client.post("/deadletters/retry", data={"_csrf": csrf_of(client), "all": "1", "connector": "fxiaoke",
-                                                     "status": "open", "back": "/deadletters?connector=fxiaoke"})
+    answer = client.post(
+        "/deadletters/retry",
+        data={
+            "_csrf": csrf_of(client),
+            "all": "1",
+            "connector": "fxiaoke",
+            "status": "open",
+            "back": "/deadletters?connector=fxiaoke",
+        },
+    )
     assert _notice(answer).startswith("已重试 15 条：成功 15 条，仍失败 0 条")
     assert answer.headers["location"].startswith("/deadletters?connector=fxiaoke")
     letters = _letters(console)

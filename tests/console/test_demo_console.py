@@ -22,8 +22,13 @@ def test_demo_store_opens_in_the_console(tmp_path: Path) -> None:
     from crmhub.console import create_app
 
     workdir = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "crmhub.cli", "--lang", "en", "demo", "--clients", "40",
-                           "--dir", str(workdir)], check=False, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", "--lang", "en", "demo", "--clients", "40", "--dir", str(workdir)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"crmhub console -c {workdir / 'crmhub.toml'}" in " ".join(done.stdout.split())
     logins = workdir / "console-logins.txt"
@@ -37,8 +42,9 @@ def test_demo_store_opens_in_the_console(tmp_path: Path) -> None:
         client = TestClient(app, base_url="https://127.0.0.1", follow_redirects=False)
         nonce = re.search(r'name="_nonce" value="([^"]+)"', client.get("/login").text)
         assert nonce is not None
-        answer = client.post("/login", data={"_nonce": nonce.group(1), "username": "demo",
-                                             "password": users["demo"], "next": "/"})
+        answer = client.post(
+            "/login", data={"_nonce": nonce.group(1), "username": "demo", "password": users["demo"], "next": "/"}
+        )
         assert answer.status_code == 303
         assert 'data-user="demo"' in client.get("/").text
     finally:

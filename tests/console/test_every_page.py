@@ -23,8 +23,14 @@ from crmhub.store.tables import Alert, Approval, DeadLetter, GoldenClient, Revie
 
 pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it, the README's fast set does not
 
-ID_SOURCES = {"runs": SyncRun.id, "review": ReviewItem.id, "deadletters": DeadLetter.id, "clients": GoldenClient.id,
-              "alerts": Alert.id, "approvals": Approval.id}
+ID_SOURCES = {
+    "runs": SyncRun.id,
+    "review": ReviewItem.id,
+    "deadletters": DeadLetter.id,
+    "clients": GoldenClient.id,
+    "alerts": Alert.id,
+    "approvals": Approval.id,
+}
 
 
 def test_every_page_renders_in_both_languages(store_url: str, tmp_path: Path) -> None:
@@ -33,8 +39,9 @@ def test_every_page_renders_in_both_languages(store_url: str, tmp_path: Path) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         registry = plugins.load()
-    with start_sandboxes(registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=11,
-                         clients=60) as sandbox:
+    with start_sandboxes(
+        registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=11, clients=60
+    ) as sandbox:
         build_world(store_url, tmp_path, sandbox, registry, extra_operators={"omni": list(ROLES)})
         doc = World(tmp_path / "x", sandbox, registry).config_doc(store_url)
         (tmp_path / "crmhub.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")

@@ -15,8 +15,11 @@ from tests.console.conftest import Console
 from crmhub.console.export import csv_response, safe_cell, xlsx_response
 from crmhub.store.tables import AuditLog
 
-ROWS = [["=HYPERLINK(\"http://evil\",\"x\")", "深圳市前海微众科技有限公司", 12.5], ["+1-2", "@SUM(A1)", -3],
-        ["-cmd", "\tx", None]]
+ROWS = [
+    ['=HYPERLINK("http://evil","x")', "深圳市前海微众科技有限公司", 12.5],
+    ["+1-2", "@SUM(A1)", -3],
+    ["-cmd", "\tx", None],
+]
 
 
 def _body(response: object) -> bytes:
@@ -52,8 +55,15 @@ def test_xlsx_export_has_no_formula(tmp_path: Path) -> None:
     assert "'=HYPERLINK" in (strings + sheet).replace("&quot;", '"')
 
 
-@pytest.mark.parametrize("path, entity", [("/clients?segment=high", "client"), ("/segments", "segment"),
-                                          ("/runs", "sync_run"), ("/deadletters?connector=fxiaoke", "dead_letter")])
+@pytest.mark.parametrize(
+    "path, entity",
+    [
+        ("/clients?segment=high", "client"),
+        ("/segments", "segment"),
+        ("/runs", "sync_run"),
+        ("/deadletters?connector=fxiaoke", "dead_letter"),
+    ],
+)
 def test_every_console_export_leaves_an_audit_entry(console: Console, path: str, entity: str) -> None:
     sep = "&" if "?" in path else "?"
     answer = console.login("alice").get(f"{path}{sep}format=csv")

@@ -66,6 +66,7 @@ def _notice(answer: Any) -> str:
 
 # --- the queue ---------------------------------------------------------------------------------------------------
 
+
 def test_the_queue_lists_open_items_by_score_with_both_names(console: Console, pairs: tuple[Pair, Pair]) -> None:
     best, other = pairs
     first, second = f'data-item="{best.item}"', f'data-item="{other.item}"'
@@ -82,7 +83,7 @@ def test_the_queue_lists_open_items_by_score_with_both_names(console: Console, p
     assert first in high and second not in high
     low = alice.get(f"/review?min={max(other.score - 0.1, 0):.4f}&max={between}").text
     assert second in low and first not in low
-    assert 'data-item=' not in alice.get("/review?kind=conflict").text
+    assert "data-item=" not in alice.get("/review?kind=conflict").text
     assert f'href="/review/{best.item}"' in page.text
 
 
@@ -90,9 +91,18 @@ def test_the_queue_pages_on_the_server(console: Console, pairs: tuple[Pair, Pair
     best, _ = pairs
     with console.store().begin() as s:
         for n in range(12):
-            s.add(ReviewItem(kind="conflict", status="open", dedup_key=f"test:{n}", client_id=best.golden,
-                             field="phone",
-                             score=None, details={"values": []}, created_at=datetime.now(UTC)))
+            s.add(
+                ReviewItem(
+                    kind="conflict",
+                    status="open",
+                    dedup_key=f"test:{n}",
+                    client_id=best.golden,
+                    field="phone",
+                    score=None,
+                    details={"values": []},
+                    created_at=datetime.now(UTC),
+                )
+            )
     console.settings.console.page_size = 5
     alice = console.login("alice", lang="en")
     first = alice.get("/review")
@@ -104,9 +114,15 @@ def test_the_queue_pages_on_the_server(console: Console, pairs: tuple[Pair, Pair
     assert "of 12" in only_conflicts.text
 
 
-@pytest.mark.parametrize("query, word", [("min=abc", "score bound"), ("max=2", "score bound"),
-                                         ("kind=nonsense", "kind must be one of"),
-                                         ("status=nonsense", "status must be one of")])
+@pytest.mark.parametrize(
+    "query, word",
+    [
+        ("min=abc", "score bound"),
+        ("max=2", "score bound"),
+        ("kind=nonsense", "kind must be one of"),
+        ("status=nonsense", "status must be one of"),
+    ],
+)
 def test_bad_filters_get_a_clear_message(console: Console, query: str, word: str) -> None:
     answer = console.login("alice", lang="en").get(f"/review?{query}")
     assert answer.status_code == 400 and word in answer.text and "Traceback" not in answer.text
@@ -114,19 +130,22 @@ def test_bad_filters_get_a_clear_message(console: Console, query: str, word: str
 
 # --- one item side by side ---------------------------------------------------------------------------------------
 
-def test_an_item_compares_golden_and_candidate_field_by_field_masked(console: Console,
-                                                                    pairs: tuple[Pair, Pair]) -> None:
+
+def test_an_item_compares_golden_and_candidate_field_by_field_masked(
+    console: Console, pairs: tuple[Pair, Pair]
+) -> None:
     best, _ = pairs
     with console.store().begin() as s:
         sides = [dict(s.get(GoldenClient, cid).data) for cid in (best.candidate, best.golden)]  # type: ignore[union-attr]
     # personal data from whichever side has it (in one build: the candidate's Fenxiang contact and legal representative)
     mobile = next(c["mobile"] for d in sides for c in d.get("contacts") or [] if c.get("mobile"))
-    legal_rep = next(d["legal_representative"]["name"] for d in sides
-                     if (d.get("legal_representative") or {}).get("name"))
+    legal_rep = next(
+        d["legal_representative"]["name"] for d in sides if (d.get("legal_representative") or {}).get("name")
+    )
     uscc = next(d["uscc"] for d in sides if d.get("uscc"))
     page = console.login("alice", lang="en").get(f"/review/{best.item}")
     assert page.status_code == 200
-    header = page.text[page.text.index('id="compare"'):page.text.index("</thead>", page.text.index('id="compare"'))]
+    header = page.text[page.text.index('id="compare"') : page.text.index("</thead>", page.text.index('id="compare"'))]
     assert header.index(best.golden_name) < header.index(best.candidate_name)  # golden (kept) first, then candidate
     name_row = re.search(r'<tr class="(\w+)" data-field="name">', page.text)
     assert name_row and name_row.group(1) == "differs"
@@ -155,19 +174,31 @@ def test_a_missing_item_is_a_clear_message(console: Console) -> None:
 
 
 def test_the_explanation_the_matcher_stores_reads_back() -> None:
-    score = MatchScore(total=1.72, match_probability=0.7674, rule=None, review_only="group_mismatch",
-                       breakdown=(Contribution("prior", "base rate", -10.0), Contribution("name", "homophone", 8.64),
-                                  Contribution("name", "term frequency (key_pinyin, n=2)", 0.18),
-                                  Contribution("phone", "different", -0.74)))
+    score = MatchScore(
+        total=1.72,
+        match_probability=0.7674,
+        rule=None,
+        review_only="group_mismatch",
+        breakdown=(
+            Contribution("prior", "base rate", -10.0),
+            Contribution("name", "homophone", 8.64),
+            Contribution("name", "term frequency (key_pinyin, n=2)", 0.18),
+            Contribution("phone", "different", -0.74),
+        ),
+    )
     parsed = compare.parse_explanation(score.explain())
     assert parsed.probability == pytest.approx(0.7674) and parsed.total == pytest.approx(1.72)
     assert {(c.comparison, c.level, c.weight) for c in parsed.contributions} == {
-        ("prior", "base rate", -10.0), ("name", "homophone", 8.64),
-        ("name", "term frequency (key_pinyin, n=2)", 0.18), ("phone", "different", -0.74)}
+        ("prior", "base rate", -10.0),
+        ("name", "homophone", 8.64),
+        ("name", "term frequency (key_pinyin, n=2)", 0.18),
+        ("phone", "different", -0.74),
+    }
     assert parsed.notes == ["never merged automatically: group_mismatch"]
 
 
 # --- four eyes: propose, refuse, approve --------------------------------------------------------------------------
+
 
 def test_alice_proposes_bob_approves_and_the_item_is_decided(console: Console, pairs: tuple[Pair, Pair]) -> None:
     best, _ = pairs
@@ -193,8 +224,10 @@ def test_alice_proposes_bob_approves_and_the_item_is_decided(console: Console, p
     assert _approvals(console)[0].status == "pending" and _item(console, item_id).status == "open"
 
     inbox = bob.get("/approvals").text
-    assert (f"accept review item {item_id}: merge {best.candidate_name} (#{best.candidate}) "
-            f"into {best.golden_name} (#{best.golden})") in inbox and ">alice<" in inbox
+    assert (
+        f"accept review item {item_id}: merge {best.candidate_name} (#{best.candidate}) "
+        f"into {best.golden_name} (#{best.golden})"
+    ) in inbox and ">alice<" in inbox
     assert 'id="approve"' in bob.get("/approvals/1").text
     approved = _post(bob, "/approvals/1/approve", note="checked")
     assert approved.status_code == 303 and "approved: applied" in _notice(approved)
@@ -206,8 +239,14 @@ def test_alice_proposes_bob_approves_and_the_item_is_decided(console: Console, p
     merged = _client(console, best.candidate)
     assert (merged.status, merged.merged_into) == ("merged", best.golden)
     with console.store().begin() as s:
-        entries = {(a.action, a.actor): a.details for a in s.scalars(select(AuditLog).where(AuditLog.action.in_(
-            ("approval.propose", "approval.approve", "review.accept", "client.merge"))))}
+        entries = {
+            (a.action, a.actor): a.details
+            for a in s.scalars(
+                select(AuditLog).where(
+                    AuditLog.action.in_(("approval.propose", "approval.approve", "review.accept", "client.merge"))
+                )
+            )
+        }
     assert entries[("approval.propose", "alice")]["payload"]["item_id"] == item_id
     assert {"proposer": "alice", "approver": "bob"}.items() <= entries[("approval.approve", "bob")].items()
     assert entries[("review.accept", "alice+bob")]["note"] == "same licence number on the paper file"
@@ -219,8 +258,7 @@ def test_alice_proposes_bob_approves_and_the_item_is_decided(console: Console, p
     assert again.status_code == 400 and "can no longer be decided" in again.text
 
 
-def test_nobody_approves_their_own_proposal_even_with_both_roles(console: Console,
-                                                                 pairs: tuple[Pair, Pair]) -> None:
+def test_nobody_approves_their_own_proposal_even_with_both_roles(console: Console, pairs: tuple[Pair, Pair]) -> None:
     _, other = pairs
     with console.store().begin() as s:
         operators.add(s, "dora", ["operator", "approver"], display_name="Dora", actor="root")
@@ -294,12 +332,17 @@ def test_a_split_is_proposed_then_applied(console: Console, pairs: tuple[Pair, P
     assert proposal.action == "client.split" and proposal.payload["client"] == best.candidate
     assert proposal.payload["record"] == best.record and proposal.payload["item_id"] == best.item
     assert 'href="/approvals/1"' in alice.get(url).text  # waiting: no second proposal offered
-    assert (f"split record {best.record} off {best.candidate_name} (#{best.candidate}) into a new client"
-            in bob.get("/approvals").text)
+    assert (
+        f"split record {best.record} off {best.candidate_name} (#{best.candidate}) into a new client"
+        in bob.get("/approvals").text
+    )
     assert _post(bob, "/approvals/1/approve").status_code == 303
     with console.store().begin() as s:
-        owner = s.scalar(select(Xref.client_id).join(SourceRecord, SourceRecord.id == Xref.source_record_id).where(
-            SourceRecord.connector == best.connector, SourceRecord.source_id == best.source_id))
+        owner = s.scalar(
+            select(Xref.client_id)
+            .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
+            .where(SourceRecord.connector == best.connector, SourceRecord.source_id == best.source_id)
+        )
         entry = s.scalars(select(AuditLog).where(AuditLog.action == "client.split")).one()
     assert owner not in (None, best.candidate, best.golden) and entry.actor == "alice+bob"
     assert entry.details["note"] == "this source account is another company"
@@ -309,8 +352,12 @@ def test_a_split_is_proposed_then_applied(console: Console, pairs: tuple[Pair, P
 def test_aml_proposals_are_seen_only_by_aml_officers(console: Console) -> None:
     with console.store().begin() as s:
         alert_id = s.scalar(select(func.min(Alert.id)))
-        row = approvals.propose(s, "alert.close", {"alert_id": alert_id, "disposition": "not_suspicious",
-                                                   "note": "checked"}, Actor("carol", frozenset({"aml_officer"})))
+        row = approvals.propose(
+            s,
+            "alert.close",
+            {"alert_id": alert_id, "disposition": "not_suspicious", "note": "checked"},
+            Actor("carol", frozenset({"aml_officer"})),
+        )
         aml_id = row.id
     bob, carol = console.login("bob", lang="en"), console.login("carol", lang="en")
     assert f'data-approval="{aml_id}"' not in bob.get("/approvals?status=all").text
@@ -337,25 +384,45 @@ def test_the_inbox_filters_by_status_and_action(console: Console, pairs: tuple[P
     assert bob.get("/approvals/99").status_code == 404
 
 
-@pytest.mark.parametrize("lang, words", [
-    ("zh", ("复核队列", "逐字段对比", "匹配依据", "审批收件箱", "接受复核事项 {item}：将")),
-    ("en", ("Review queue", "Field by field", "Why they may be the same company", "Approvals inbox",
-            "accept review item {item}: merge")),
-])
-def test_pages_render_in_both_languages(console: Console, pairs: tuple[Pair, Pair], lang: str,
-                                        words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "lang, words",
+    [
+        ("zh", ("复核队列", "逐字段对比", "匹配依据", "审批收件箱", "接受复核事项 {item}：将")),
+        (
+            "en",
+            (
+                "Review queue",
+                "Field by field",
+                "Why they may be the same company",
+                "Approvals inbox",
+                "accept review item {item}: merge",
+            ),
+        ),
+    ],
+)
+def test_pages_render_in_both_languages(
+    console: Console, pairs: tuple[Pair, Pair], lang: str, words: tuple[str, ...]
+) -> None:
     best, other = pairs
     alice = console.login("alice", lang=lang)
     assert _post(alice, f"/review/{best.item}/accept", note="same").status_code == 303
     bob = console.login("bob", lang=lang)
-    text = "".join(c.get(p).text for c, p in ((alice, "/review"), (alice, f"/review/{best.item}"),
-                                              (alice, f"/review/{other.item}"), (bob, "/approvals"),
-                                              (bob, "/approvals/1")))
+    text = "".join(
+        c.get(p).text
+        for c, p in (
+            (alice, "/review"),
+            (alice, f"/review/{best.item}"),
+            (alice, f"/review/{other.item}"),
+            (bob, "/approvals"),
+            (bob, "/approvals/1"),
+        )
+    )
     for word in words:
         assert word.format(item=best.item) in text, word
 
 
 # --- the queries behind the pages, on SQLite and PostgreSQL -------------------------------------------------------
+
 
 def test_the_page_queries_are_portable(store: Any) -> None:
     """Pending proposals per item (JSON accessors), AML filtering in SQL, names and source records in one query."""
@@ -363,18 +430,46 @@ def test_the_page_queries_are_portable(store: Any) -> None:
 
     now = datetime.now(UTC)
     with store.begin() as s:
-        clients = [GoldenClient(name=n, status="active", data={}, version=1, created_at=now, updated_at=now)
-                   for n in ("甲公司", "乙公司", "丙公司")]
+        clients = [
+            GoldenClient(name=n, status="active", data={}, version=1, created_at=now, updated_at=now)
+            for n in ("甲公司", "乙公司", "丙公司")
+        ]
         s.add_all(clients)
         s.flush()
         a, b, c = (x.id for x in clients)
-        items = [ReviewItem(kind="match", status="open", dedup_key=f"match:{a}:{b}", client_id=a, other_client_id=b,
-                            score=0.8, details={}, created_at=now),
-                 ReviewItem(kind="match", status="open", dedup_key=f"match:{b}:{c}", client_id=c, other_client_id=b,
-                            score=0.7, details={}, created_at=now)]
+        items = [
+            ReviewItem(
+                kind="match",
+                status="open",
+                dedup_key=f"match:{a}:{b}",
+                client_id=a,
+                other_client_id=b,
+                score=0.8,
+                details={},
+                created_at=now,
+            ),
+            ReviewItem(
+                kind="match",
+                status="open",
+                dedup_key=f"match:{b}:{c}",
+                client_id=c,
+                other_client_id=b,
+                score=0.7,
+                details={},
+                created_at=now,
+            ),
+        ]
         s.add_all(items)
-        record = SourceRecord(connector="zoho", stream="accounts", source_id="z-1", kind="client", raw={},
-                              content_hash="h", first_seen_at=now, last_seen_at=now)
+        record = SourceRecord(
+            connector="zoho",
+            stream="accounts",
+            source_id="z-1",
+            kind="client",
+            raw={},
+            content_hash="h",
+            first_seen_at=now,
+            last_seen_at=now,
+        )
         s.add(record)
         s.flush()
         s.add(Xref(source_record_id=record.id, client_id=a, method="new", linked_at=now))
@@ -382,8 +477,9 @@ def test_the_page_queries_are_portable(store: Any) -> None:
         alice = Actor("alice", frozenset({"operator"}))
         decide = approvals.propose(s, "review.decide", {"item_id": first, "accept": True, "note": "x"}, alice)
         split = approvals.propose(s, "client.split", {"client": c, "record": "zoho:z-9"}, alice)
-        approvals.propose(s, "alert.close", {"alert_id": 1, "disposition": "duplicate"},
-                          Actor("carol", frozenset({"aml_officer"})))
+        approvals.propose(
+            s, "alert.close", {"alert_id": 1, "disposition": "duplicate"}, Actor("carol", frozenset({"aml_officer"}))
+        )
         done = approvals.propose(s, "review.decide", {"item_id": second, "accept": False}, alice)
         done.status = "rejected"
         s.flush()
@@ -393,8 +489,10 @@ def test_the_page_queries_are_portable(store: Any) -> None:
         assert "alert.close" not in set(s.scalars(approvals.visible_to(shown, {"approver"})))
         assert "alert.close" in set(s.scalars(approvals.visible_to(shown, {"aml_officer"})))
         words = proposals.load_words(s, [decide, split])
-        assert proposals.describe(decide, words, "en") == f"accept review item {first}: merge 甲公司 (#{a}) " \
-                                                           f"into 乙公司 (#{b})"
+        assert (
+            proposals.describe(decide, words, "en") == f"accept review item {first}: merge 甲公司 (#{a}) "
+            f"into 乙公司 (#{b})"
+        )
         assert proposals.describe(split, words, "zh") == f"拆分：将记录 zoho:z-9 从 丙公司 (#{c}) 拆出为新客户"
         linked = compare.sources(s, [a, b])
         assert [r.ref for r in linked[a]] == ["zoho:z-1"] and linked[b] == []

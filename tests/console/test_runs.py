@@ -62,11 +62,24 @@ def _add_runs(console: Console, n: int, status: str = "failed") -> list[int]:
     with console.store().begin() as s:
         for i in range(n):
             started = now - timedelta(days=40, minutes=i)
-            row = SyncRun(kind="sync", trigger="scheduler", job="nightly", status=status, dry_run=False,
-                          connectors=["zoho"], started_at=started, finished_at=started + timedelta(seconds=3),
-                          report={"status": status, "duration_s": 3.0, "started_at": started.isoformat(),
-                                  "totals": {"clients_created": 1, "dead_letters": 2}, "connectors": {},
-                                  "phases": {}})
+            row = SyncRun(
+                kind="sync",
+                trigger="scheduler",
+                job="nightly",
+                status=status,
+                dry_run=False,
+                connectors=["zoho"],
+                started_at=started,
+                finished_at=started + timedelta(seconds=3),
+                report={
+                    "status": status,
+                    "duration_s": 3.0,
+                    "started_at": started.isoformat(),
+                    "totals": {"clients_created": 1, "dead_letters": 2},
+                    "connectors": {},
+                    "phases": {},
+                },
+            )
             s.add(row)
             s.flush()
             ids.append(row.id)
@@ -82,8 +95,13 @@ def test_dashboard_shows_the_runs_open_work_and_trends(console: Console) -> None
         review = s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open"))
         dead = s.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.status == "open"))
         approvals = s.scalar(select(func.count()).select_from(Approval).where(Approval.status == "pending"))
-        read = dict(s.execute(select(SyncRunStream.run_id, func.sum(SyncRunStream.stats["read"].as_integer()))
-                              .group_by(SyncRunStream.run_id)).all())
+        read = dict(
+            s.execute(
+                select(SyncRunStream.run_id, func.sum(SyncRunStream.stats["read"].as_integer())).group_by(
+                    SyncRunStream.run_id
+                )
+            ).all()
+        )
         created = s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "client.create"))
     counts = _counts(text)
     assert (counts["review"], counts["deadletters"], counts["approvals"]) == (review, dead, approvals)
@@ -214,17 +232,37 @@ def test_run_page_shows_the_report_and_links_each_count(console: Console) -> Non
 def test_run_page_masks_errors_and_shows_notifications(console: Console) -> None:
     now = datetime.now(UTC)
     with console.store().begin() as s:
-        row = SyncRun(kind="sync", trigger="manual", status="failed", started_at=now, finished_at=now,
-                      connectors=["zoho"], error="boom: call 13812345678",
-                      report={"status": "failed", "started_at": now.isoformat(), "duration_s": 1.5,
-                              "error": "boom: call 13812345678",
-                              "connectors": {"zoho": {
-                                  "status": "failed", "error": "owner li@qq.com refused",
-                                  "streams": {"accounts": {"read": 3, "error": "bad 13900001111"}}}},
-                              "notifications": {"planned": 2, "delivered": 1, "unconfirmed": 1,
-                                                "uncertain": [{"id": 7, "event": "sync_failed", "channel": "mail",
-                                                               "recipients": ["wang.wei@163.com"]}],
-                                                "unconfirmed_total": 1}})
+        row = SyncRun(
+            kind="sync",
+            trigger="manual",
+            status="failed",
+            started_at=now,
+            finished_at=now,
+            connectors=["zoho"],
+            error="boom: call 13812345678",
+            report={
+                "status": "failed",
+                "started_at": now.isoformat(),
+                "duration_s": 1.5,
+                "error": "boom: call 13812345678",
+                "connectors": {
+                    "zoho": {
+                        "status": "failed",
+                        "error": "owner li@qq.com refused",
+                        "streams": {"accounts": {"read": 3, "error": "bad 13900001111"}},
+                    }
+                },
+                "notifications": {
+                    "planned": 2,
+                    "delivered": 1,
+                    "unconfirmed": 1,
+                    "uncertain": [
+                        {"id": 7, "event": "sync_failed", "channel": "mail", "recipients": ["wang.wei@163.com"]}
+                    ],
+                    "unconfirmed_total": 1,
+                },
+            },
+        )
         s.add(row)
         s.flush()
         run_id = row.id
@@ -238,12 +276,24 @@ def test_run_page_masks_errors_and_shows_notifications(console: Console) -> None
 def test_run_page_says_what_write_back_is_still_queued_and_the_cpu_per_phase(console: Console) -> None:
     now = datetime.now(UTC)
     with console.store().begin() as s:
-        row = SyncRun(kind="sync", trigger="manual", status="succeeded", started_at=now, finished_at=now,
-                      connectors=["fxiaoke"],
-                      report={"status": "succeeded", "started_at": now.isoformat(), "duration_s": 9.0,
-                              "phases": {"ingest": 4.0, "deliver": 2.0}, "phase_cpu": {"ingest": 1.25},
-                              "connectors": {"fxiaoke": {"status": "ok", "written_back": 500, "write_queued": 93000,
-                                                         "write_eta_s": 18600.0}}})
+        row = SyncRun(
+            kind="sync",
+            trigger="manual",
+            status="succeeded",
+            started_at=now,
+            finished_at=now,
+            connectors=["fxiaoke"],
+            report={
+                "status": "succeeded",
+                "started_at": now.isoformat(),
+                "duration_s": 9.0,
+                "phases": {"ingest": 4.0, "deliver": 2.0},
+                "phase_cpu": {"ingest": 1.25},
+                "connectors": {
+                    "fxiaoke": {"status": "ok", "written_back": 500, "write_queued": 93000, "write_eta_s": 18600.0}
+                },
+            },
+        )
         s.add(row)
         s.flush()
         run_id = row.id
@@ -258,16 +308,38 @@ def test_run_page_says_what_write_back_is_still_queued_and_the_cpu_per_phase(con
 
 def test_a_run_without_a_report_and_a_dry_run_plan(console: Console) -> None:
     now = datetime.now(UTC)
-    plan = [{"connector": "zoho", "stream": "accounts", "action": "update", "client_id": 3,
-             "client_name": "测试有限公司", "source_id": f"Z{i}",
-             "fields": {"phone": {"before": "13812345678", "after": "13912345678"}}} for i in range(60)]
+    plan = [
+        {
+            "connector": "zoho",
+            "stream": "accounts",
+            "action": "update",
+            "client_id": 3,
+            "client_name": "测试有限公司",
+            "source_id": f"Z{i}",
+            "fields": {"phone": {"before": "13812345678", "after": "13912345678"}},
+        }
+        for i in range(60)
+    ]
     with console.store().begin() as s:
-        running = SyncRun(kind="sync", trigger="manual", status="running", started_at=now, connectors=["zoho"],
-                          report={})
-        dry = SyncRun(kind="sync", trigger="manual", status="succeeded", dry_run=True, started_at=now,
-                      finished_at=now, connectors=["zoho"],
-                      report={"status": "succeeded", "dry_run": True, "started_at": now.isoformat(),
-                              "totals": {"planned_writes": 60}, "plan": plan})
+        running = SyncRun(
+            kind="sync", trigger="manual", status="running", started_at=now, connectors=["zoho"], report={}
+        )
+        dry = SyncRun(
+            kind="sync",
+            trigger="manual",
+            status="succeeded",
+            dry_run=True,
+            started_at=now,
+            finished_at=now,
+            connectors=["zoho"],
+            report={
+                "status": "succeeded",
+                "dry_run": True,
+                "started_at": now.isoformat(),
+                "totals": {"planned_writes": 60},
+                "plan": plan,
+            },
+        )
         s.add_all([running, dry])
         s.flush()
         s.add(SyncRunStream(run_id=running.id, connector="zoho", stream="accounts", stats={"read": 7}))
@@ -288,20 +360,36 @@ def test_each_drill_down_lists_the_records_behind_its_count(console: Console) ->
     client = console.login("alice", lang="en")
     with console.store().begin() as s:
         dead2 = sorted(str(i) for i in s.scalars(select(DeadLetter.id).where(DeadLetter.run_id == 2)))
-        fx_dead = sorted(str(i) for i in s.scalars(select(DeadLetter.id).where(
-            DeadLetter.run_id == 2, DeadLetter.connector == "fxiaoke", DeadLetter.stream == "accounts")))
-        created1 = sorted(e for e in s.scalars(select(AuditLog.entity_id).where(
-            AuditLog.run_id == 1, AuditLog.action == "client.create")))
-        zoho_out = sorted(str(i) for i in s.scalars(select(Outbox.id).where(
-            Outbox.run_id == 1, Outbox.target == "zoho", Outbox.state == "confirmed")))
+        fx_dead = sorted(
+            str(i)
+            for i in s.scalars(
+                select(DeadLetter.id).where(
+                    DeadLetter.run_id == 2, DeadLetter.connector == "fxiaoke", DeadLetter.stream == "accounts"
+                )
+            )
+        )
+        created1 = sorted(
+            e
+            for e in s.scalars(
+                select(AuditLog.entity_id).where(AuditLog.run_id == 1, AuditLog.action == "client.create")
+            )
+        )
+        zoho_out = sorted(
+            str(i)
+            for i in s.scalars(
+                select(Outbox.id).where(Outbox.run_id == 1, Outbox.target == "zoho", Outbox.state == "confirmed")
+            )
+        )
         reviews = sorted(f"review-{i}" for i in s.scalars(select(ReviewItem.id)))
         alerts1 = sorted(str(i) for i in s.scalars(select(Alert.id).where(Alert.run_id == 1)))
     rows, _ = _all_rows(client, "/runs/2/records?what=rejected")
     assert sorted(rows) == dead2 and len(dead2) == 16
     page = client.get("/runs/2/records?what=rejected").text
     assert f'href="/deadletters/{dead2[0]}"' in page and "fxiaoke" in page
-    assert sorted(_rows(client.get("/runs/2/records?what=rejected&connector=fxiaoke&stream=accounts").text)) \
-        == fx_dead and len(fx_dead) == 15
+    assert (
+        sorted(_rows(client.get("/runs/2/records?what=rejected&connector=fxiaoke&stream=accounts").text)) == fx_dead
+        and len(fx_dead) == 15
+    )
     rows, pages = _all_rows(client, "/runs/1/records?what=created")
     assert sorted(rows) == created1 and len(rows) == 152 and len(set(rows)) == 152
     assert pages == -(-152 // console.settings.console.page_size)
@@ -325,9 +413,13 @@ def test_each_drill_down_lists_the_records_behind_its_count(console: Console) ->
     assert sorted(_all_rows(carol, "/runs/1/records?what=alerts")[0]) == alerts1 and len(alerts1) == 30
 
 
-@pytest.mark.parametrize("lang, words", [("zh", ("概览", "各连接器最近一次运行", "同步运行报告", "本次运行拒收的记录")),
-                                         ("en", ("Dashboard", "Last run per connector", "Sync run report",
-                                                 "Records this run rejected"))])
+@pytest.mark.parametrize(
+    "lang, words",
+    [
+        ("zh", ("概览", "各连接器最近一次运行", "同步运行报告", "本次运行拒收的记录")),
+        ("en", ("Dashboard", "Last run per connector", "Sync run report", "Records this run rejected")),
+    ],
+)
 def test_pages_render_in_both_languages(console: Console, lang: str, words: tuple[str, ...]) -> None:
     client = console.login("root", lang=lang)
     pages = [client.get(u) for u in ("/", "/runs", "/runs/2", "/runs/2/records?what=rejected")]
@@ -339,7 +431,15 @@ def test_pages_render_in_both_languages(console: Console, lang: str, words: tupl
 
 def test_a_viewer_can_read_runs(console: Console) -> None:
     victor = console.login("victor")
-    for url in ("/", "/runs", "/runs/1", "/runs/2", "/runs/1/records?what=created",
-                "/runs/2/records?what=rejected", "/runs/1/records?what=conflicted", "/runs?format=csv"):
+    for url in (
+        "/",
+        "/runs",
+        "/runs/1",
+        "/runs/2",
+        "/runs/1/records?what=created",
+        "/runs/2/records?what=rejected",
+        "/runs/1/records?what=conflicted",
+        "/runs?format=csv",
+    ):
         assert victor.get(url).status_code == 200, url
     assert victor.get("/runs/1/records?what=alerts").status_code == 403

@@ -43,13 +43,20 @@ def _exposure_by(console: Console, column: Any) -> dict[str, Decimal]:
     with console.store().begin() as s:
         rows = s.execute(
             select(column, F.currency, func.sum(func.coalesce(F.outstanding_minor, F.principal_minor)))
-            .join(SourceRecord, (SourceRecord.connector == F.connector)
-                  & (SourceRecord.source_id == F.client_source_id) & (SourceRecord.kind == "client"))
+            .join(
+                SourceRecord,
+                (SourceRecord.connector == F.connector)
+                & (SourceRecord.source_id == F.client_source_id)
+                & (SourceRecord.kind == "client"),
+            )
             .join(Xref, Xref.source_record_id == SourceRecord.id)
             .join(GoldenClient, GoldenClient.id == Xref.client_id)
-            .where(GoldenClient.status == "active", func.lower(F.status).not_in(
-                [s.lower() for s in console.settings.risk.closed_loan_statuses]))
-            .group_by(column, F.currency)).all()
+            .where(
+                GoldenClient.status == "active",
+                func.lower(F.status).not_in([s.lower() for s in console.settings.risk.closed_loan_statuses]),
+            )
+            .group_by(column, F.currency)
+        ).all()
     assert rows and {c for _, c, _ in rows} == {"CNY"}, rows  # the sandbox ledger books in CNY
     return {(k if k is not None else "-"): Decimal(v) / 100 for k, _, v in rows}
 
@@ -95,16 +102,20 @@ def test_a_filter_narrows_every_breakdown_and_counts_link_to_clients(console: Co
     assert target.path == "/clients" and parse_qs(target.query) == {"segment": ["high"], "rating": ["CCC"]}
     # the clients page's own names and forms: rm for the manager, a province by its short name
     managers = client.get("/segments?region=浙江省").text
-    link = re.search(r'<table class="breakdown-table" data-dim="manager">.*?<a href="([^"]+)" class="count">',
-                     managers, re.S)
+    link = re.search(
+        r'<table class="breakdown-table" data-dim="manager">.*?<a href="([^"]+)" class="count">', managers, re.S
+    )
     assert link, "a manager count links to the clients list"
     args = parse_qs(urlparse(link.group(1).replace("&amp;", "&")).query)
     assert args["region"] == ["浙江"] and set(args) == {"region", "rm"}
     # two filters: the intersection
     both = client.get("/segments?segment=high&rating=CCC")
     with console.store().begin() as s:
-        n = s.scalar(select(func.count()).select_from(GoldenClient).where(
-            GoldenClient.segment == "high", GoldenClient.rating == "CCC", GoldenClient.status == "active"))
+        n = s.scalar(
+            select(func.count())
+            .select_from(GoldenClient)
+            .where(GoldenClient.segment == "high", GoldenClient.rating == "CCC", GoldenClient.status == "active")
+        )
     assert _table(both.text, "rating") == {"CCC": (n, _table(page.text, "rating")["CCC"][1])}
 
 
@@ -142,8 +153,11 @@ def test_csv_export_has_the_filtered_breakdown_and_neutralises_formulas(console:
         row = s.scalars(select(GoldenClient).where(GoldenClient.segment == "high").order_by(GoldenClient.id)).first()
         assert row is not None
         row.name = '=HYPERLINK("http://evil.example","x")'
-        row.data = {**row.data, "name": row.name,
-                    "relationship_manager": {"name": '=cmd|"/c calc"!A1', "email": "rm@bank.example"}}
+        row.data = {
+            **row.data,
+            "name": row.name,
+            "relationship_manager": {"name": '=cmd|"/c calc"!A1', "email": "rm@bank.example"},
+        }
     client = console.login("bob", lang="en")
     answer = client.get("/segments?segment=high&format=csv")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
@@ -153,15 +167,20 @@ def test_csv_export_has_the_filtered_breakdown_and_neutralises_formulas(console:
     segments = [r for r in rows[1:] if r[0] == "Risk segment"]
     assert [r[1] for r in segments] == ["high"]  # filtered
     managers = [r for r in rows[1:] if r[0] == "Relationship manager"]
-    assert any(r[1] == "'=cmd|\"/c calc\"!A1" and r[2].startswith("'=") for r in managers), managers
+    assert any(r[1] == '\'=cmd|"/c calc"!A1' and r[2].startswith("'=") for r in managers), managers
     assert not any(cell.startswith("=") for r in rows for cell in r)
     assert sum(int(r[3]) for r in managers) == int(segments[0][3])
     xlsx = client.get("/segments?segment=high&format=xlsx")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
 
 
-@pytest.mark.parametrize("lang, words", [("zh", ("客户分布", "风险分层", "高风险", "制造业")),
-                                         ("en", ("Segments", "Risk segment", "High risk", "Manufacturing"))])
+@pytest.mark.parametrize(
+    "lang, words",
+    [
+        ("zh", ("客户分布", "风险分层", "高风险", "制造业")),
+        ("en", ("Segments", "Risk segment", "High risk", "Manufacturing")),
+    ],
+)
 def test_both_languages(console: Console, lang: str, words: tuple[str, ...]) -> None:
     page = console.login("carol", lang=lang).get("/segments")
     assert page.status_code == 200

@@ -14,8 +14,10 @@ from crmhub.http.paging import offset_pages
 
 
 @settings(deadline=None)  # timing is not the property; a loaded CI machine must not fail it
-@given(st.lists(st.integers(min_value=1, max_value=10_000), unique=True, max_size=80),
-       st.integers(min_value=1, max_value=25))
+@given(
+    st.lists(st.integers(min_value=1, max_value=10_000), unique=True, max_size=80),
+    st.integers(min_value=1, max_value=25),
+)
 def test_keyset_pages_read_every_row_once_in_order(keys: list[int], size: int) -> None:
     """Ascending (``> after``) and descending (``< after``) walks both return every row once, in order, and
     ask for one page more only when the last one was full."""
@@ -48,7 +50,7 @@ async def test_offset_pages_stop_at_the_total() -> None:
 
     async def fetch(offset: int) -> tuple[list[int], int | None]:
         asked.append(offset)
-        return items[offset:offset + 3], len(items)
+        return items[offset : offset + 3], len(items)
 
     pages = [(list(page), after, total) async for page, after, total in offset_pages(fetch)]
     assert pages == [([0, 1, 2], 3, 7), ([3, 4, 5], 6, 7), ([6], 7, 7)]
@@ -60,7 +62,7 @@ async def test_offset_pages_without_a_total_stop_at_an_empty_page() -> None:
     items = list(range(4))
 
     async def fetch(offset: int) -> tuple[list[int], int | None]:
-        return items[offset:offset + 2], None
+        return items[offset : offset + 2], None
 
     pages = [(list(page), after) async for page, after, _ in offset_pages(fetch, offset=1)]
     assert pages == [([1, 2], 3), ([3], 4), ([], 4)]

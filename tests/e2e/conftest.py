@@ -25,13 +25,13 @@ def registry() -> plugins.Registry:
 def sandbox(registry: plugins.Registry, request: pytest.FixtureRequest) -> Iterator[SandboxSet]:
     """The five simulators over a world of ``clients`` companies (override with @pytest.mark.parametrize)."""
     clients = getattr(request, "param", 150)
-    with start_sandboxes(registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=5,
-                         clients=clients) as sandboxes:
+    with start_sandboxes(
+        registry.sandbox_apps, port_base=free_port_base(registry.sandbox_apps), seed=5, clients=clients
+    ) as sandboxes:
         yield sandboxes
 
 
-def sandbox_settings(sandboxes: SandboxSet, registry: plugins.Registry, store_url: str,
-                     **extra: Any) -> Settings:
+def sandbox_settings(sandboxes: SandboxSet, registry: plugins.Registry, store_url: str, **extra: Any) -> Settings:
     """Settings for the running simulators with ``store_url`` as the store."""
     doc = sandboxes.config()
     doc["store"] = {"url": store_url}

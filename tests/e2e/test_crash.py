@@ -59,9 +59,23 @@ class Sandbox:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base = _free_base()
         self.config = self.dir / "crmhub.toml"
-        self.proc = subprocess.Popen(_cli("sandbox", "serve", "--seed", str(SEED), "--clients", str(CLIENTS),
-                                          "--port-base", str(self.base), "--write-config", str(self.config)),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            _cli(
+                "sandbox",
+                "serve",
+                "--seed",
+                str(SEED),
+                "--clients",
+                str(CLIENTS),
+                "--port-base",
+                str(self.base),
+                "--write-config",
+                str(self.config),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while not self.config.exists() or not self._listening():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -69,8 +83,9 @@ class Sandbox:
             time.sleep(0.2)
         text = self.config.read_text(encoding="utf-8")
         self.store_url = f"sqlite:///{self.dir / 'crmhub.db'}"
-        self.config.write_text(text.replace('url = "sqlite:///var/crmhub.db"', f'url = "{self.store_url}"'),
-                               encoding="utf-8")
+        self.config.write_text(
+            text.replace('url = "sqlite:///var/crmhub.db"', f'url = "{self.store_url}"'), encoding="utf-8"
+        )
 
     def _listening(self) -> bool:
         for off in range(3):
@@ -91,8 +106,14 @@ class Sandbox:
 
 
 def _sync(sandbox: Sandbox, timeout: float = 300) -> dict[str, Any]:
-    out = subprocess.run(_cli("sync", "-c", str(sandbox.config), "--json"), capture_output=True, text=True,
-                         timeout=timeout, check=False, env={**os.environ, "CRMHUB_LANG": "en"})
+    out = subprocess.run(
+        _cli("sync", "-c", str(sandbox.config), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "CRMHUB_LANG": "en"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report: dict[str, Any] = json.loads(out.stdout)
     return report
@@ -129,12 +150,16 @@ def _crm_state(sandbox: Sandbox) -> dict[str, set[tuple[Any, ...]]]:
     """What the CRMs hold for the fields crmhub writes, read through the real connectors."""
     state = {}
     for connector in ("zoho", "fxiaoke"):
-        out = subprocess.run(_cli("pull", connector, "accounts", "-c", str(sandbox.config)), capture_output=True,
-                             text=True, timeout=300, check=False)
+        out = subprocess.run(
+            _cli("pull", connector, "accounts", "-c", str(sandbox.config)),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         rows = [json.loads(line) for line in out.stdout.splitlines()]
-        state[connector] = {(r["source_id"], r.get("uscc"), json.dumps(r.get("risk"), sort_keys=True))
-                            for r in rows}
+        state[connector] = {(r["source_id"], r.get("uscc"), json.dumps(r.get("risk"), sort_keys=True)) for r in rows}
     return state
 
 
@@ -183,8 +208,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_nothing(sandboxes: 
         if len(killed_at) == KILLS:
             break
         launched = time.monotonic()
-        proc = subprocess.Popen(_cli("sync", "-c", str(crashed.config)), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cli("sync", "-c", str(crashed.config)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         delay = rng.uniform(0.3, upper)
         time.sleep(delay)
         if proc.poll() is None:

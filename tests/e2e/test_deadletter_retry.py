@@ -26,8 +26,14 @@ from crmhub.store.tables import SourceRecord, Xref
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("sandbox", [40], indirect=True)]
 
 
-def _config(path: Path, sandbox: SandboxSet, store_url: str, *, zoho_contacts: dict[str, str] | None = None,
-            fxiaoke_accounts: dict[str, str] | None = None) -> Path:
+def _config(
+    path: Path,
+    sandbox: SandboxSet,
+    store_url: str,
+    *,
+    zoho_contacts: dict[str, str] | None = None,
+    fxiaoke_accounts: dict[str, str] | None = None,
+) -> Path:
     doc: dict[str, Any] = sandbox.config()
     doc["store"] = {"url": store_url}
     doc["notify"] = {"enabled": False}
@@ -57,8 +63,9 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: SandboxSet, tmp_path: Path, store_url: str,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(
+    sandbox: SandboxSet, tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     contact_id, account_id, full_name = _break_zoho_contact(sandbox)
     # the operator mapped Fenxiang's account name to the owner field (a list of employees): every account is refused
     bad = _config(tmp_path / "bad.toml", sandbox, store_url, fxiaoke_accounts={"name": "owner"})
@@ -69,8 +76,9 @@ def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: Sandbox
     zoho = next(d for d in letters if d["connector"] == "zoho" and d["source_id"] == contact_id)
     assert zoho["stream"] == "contacts" and "Last_Name" in zoho["reason"]
     fx = [d for d in letters if d["connector"] == "fxiaoke" and d["stream"] == "accounts"]
-    assert fx and all(d["reason"].startswith("AccountObj") and "owner" in d["reason"] and d["field"] == "owner"
-                      for d in fx), fx[:2]
+    assert fx and all(
+        d["reason"].startswith("AccountObj") and "owner" in d["reason"] and d["field"] == "owner" for d in fx
+    ), fx[:2]
 
     # retrying before the fix: still failing, the reason kept, the attempt recorded (and no lock trouble)
     assert main(["deadletter", "retry", str(zoho["id"]), "-c", str(bad), "--json"]) == 1
@@ -107,16 +115,24 @@ def test_zoho_and_fxiaoke_dead_letters_retry_after_a_config_fix(sandbox: Sandbox
     store = Store.open(store_url)
     try:
         with store.begin() as s:
-            linked = s.execute(select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id,
-                                      Xref.client_id).join(Xref, Xref.source_record_id == SourceRecord.id)).all()
+            linked = s.execute(
+                select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id, Xref.client_id).join(
+                    Xref, Xref.source_record_id == SourceRecord.id
+                )
+            ).all()
             fx_clients = {sid: cid for con, stream, sid, cid in linked if con == "fxiaoke" and stream == "accounts"}
             assert {d["source_id"] for d in fx} <= set(fx_clients)
             others = {cid for con, _, _, cid in linked if con != "fxiaoke"}
-            assert sum(cid in others for cid in fx_clients.values()) >= len(fx) // 2, \
+            assert sum(cid in others for cid in fx_clients.values()) >= len(fx) // 2, (
                 "the re-mapped Fenxiang accounts did not join the golden clients the other sources hold"
-            contact = s.scalars(select(SourceRecord).where(SourceRecord.connector == "zoho",
-                                                           SourceRecord.stream == "contacts",
-                                                           SourceRecord.source_id == contact_id)).one()
+            )
+            contact = s.scalars(
+                select(SourceRecord).where(
+                    SourceRecord.connector == "zoho",
+                    SourceRecord.stream == "contacts",
+                    SourceRecord.source_id == contact_id,
+                )
+            ).one()
             assert contact.data is not None and contact.data["name"] == full_name
             assert contact.data["client_source_id"] == account_id and not contact.dirty
             assert any(con == "zoho" and stream == "accounts" and sid == account_id for con, stream, sid, _ in linked)

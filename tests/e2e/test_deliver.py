@@ -37,14 +37,26 @@ def _config(sandbox: SandboxSet, store_url: str, path: Path) -> Path:
 
 def _states(store: Store, target: str) -> dict[str, int]:
     with store.begin() as s:
-        return dict(s.execute(select(Outbox.state, func.count()).where(  # type: ignore[arg-type]
-            Outbox.kind == "write_back", Outbox.target == target).group_by(Outbox.state)).all())
+        return dict(
+            s.execute(
+                select(Outbox.state, func.count())
+                .where(  # type: ignore[arg-type]
+                    Outbox.kind == "write_back", Outbox.target == target
+                )
+                .group_by(Outbox.state)
+            ).all()
+        )
 
 
 @pytest.mark.parametrize("sandbox", [60], indirect=True)
-async def test_sync_queues_and_deliver_drains(sandbox: SandboxSet, registry: plugins.Registry, store: Store,
-                                             store_url: str, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+async def test_sync_queues_and_deliver_drains(
+    sandbox: SandboxSet,
+    registry: plugins.Registry,
+    store: Store,
+    store_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     settings = sandbox_settings(sandbox, registry, store_url)
     settings.connectors["fxiaoke"].write_back.inline_seconds = 0
     report = await SyncEngine(settings, registry, store).run()

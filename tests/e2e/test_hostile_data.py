@@ -56,8 +56,13 @@ def _poison_zoho(sandbox: SandboxSet) -> dict[str, tuple[str, Any]]:
     edits.append(("nul_in_name", {"Account_Name": original[:2] + "\x00" + original[2:]}, ("clean", original)))
     edits.append(("long_name", {"Account_Name": "长" * 400}, ("dead", "Account_Name", "400 characters")))
     edits.append(("object_name", {"Account_Name": {"a": {"b": 1}}}, ("dead", "Account_Name", "expected text")))
-    edits.append(("ansi_city", {"Billing_City": "\x1b[31m杭州市\x1b[0m\x1b]0;pwned\x07",
-                                "Phone": "0571-\x9b2J8888\u202e1234"}, ("clean", None)))
+    edits.append(
+        (
+            "ansi_city",
+            {"Billing_City": "\x1b[31m杭州市\x1b[0m\x1b]0;pwned\x07", "Phone": "0571-\x9b2J8888\u202e1234"},
+            ("clean", None),
+        )
+    )
     edits.append(("list_phone", {"Phone": ["0571", "8888"]}, ("dead", "Phone", "expected text")))
     edits.append(("object_employees", {"Employees": {"n": 5}}, ("dead", "Employees", "expected an integer")))
     for rid, (case, changes, outcome) in zip(ids, edits, strict=True):
@@ -71,10 +76,12 @@ def _poison_fxiaoke(sandbox: SandboxSet) -> dict[str, tuple[str, Any]]:
     table = sim.tables["AccountObj"]
     ids = sorted(table.records)[:4]
     first, last = table.records[ids[0]]["name"], table.records[ids[3]]["name"]
-    edits = [("nul_bidi_name", {"name": "\u202e" + first + "\x00"}, ("clean", first)),
-             ("long_street", {"address": "路" * 600}, ("dead", "address", "600 characters")),
-             ("object_tel", {"tel": {"x": 1}}, ("dead", "tel", "expected text")),
-             ("ansi_name", {"name": "\x1b[2J" + last}, ("clean", last))]
+    edits = [
+        ("nul_bidi_name", {"name": "\u202e" + first + "\x00"}, ("clean", first)),
+        ("long_street", {"address": "路" * 600}, ("dead", "address", "600 characters")),
+        ("object_tel", {"tel": {"x": 1}}, ("dead", "tel", "expected text")),
+        ("ansi_name", {"name": "\x1b[2J" + last}, ("clean", last)),
+    ]
     cases = {}
     with sim.lock:
         for rid, (case, changes, outcome) in zip(ids, edits, strict=True):
@@ -90,25 +97,39 @@ def _poison_ledger(sandbox: SandboxSet) -> dict[str, tuple[str, Any]]:
     name = first.fullname
     first.fullname = name[:3] + "\x00\x1b[1m" + name[3:]
     second.external_id = {"a": 1}  # type: ignore[assignment]
-    return {str(first.id): ("nul_in_fullname", ("clean", name)),
-            str(second.id): ("object_external_id", ("dead", "externalId", "expected text"))}
+    return {
+        str(first.id): ("nul_in_fullname", ("clean", name)),
+        str(second.id): ("object_external_id", ("dead", "externalId", "expected text")),
+    }
 
 
 def _check(store: Store, connector: str, stream: str, cases: dict[str, tuple[str, Any]]) -> None:
     with store.begin() as s:
-        letters = {d.source_id: d for d in s.scalars(select(DeadLetter).where(
-            DeadLetter.connector == connector, DeadLetter.stream == stream))}
-        rows = {r.source_id: r for r in s.scalars(select(SourceRow).where(
-            SourceRow.connector == connector, SourceRow.stream == stream))}
-        linked = set(s.scalars(select(SourceRow.source_id).join(Xref, Xref.source_record_id == SourceRow.id).where(
-            SourceRow.connector == connector, SourceRow.stream == stream)))
+        letters = {
+            d.source_id: d
+            for d in s.scalars(select(DeadLetter).where(DeadLetter.connector == connector, DeadLetter.stream == stream))
+        }
+        rows = {
+            r.source_id: r
+            for r in s.scalars(select(SourceRow).where(SourceRow.connector == connector, SourceRow.stream == stream))
+        }
+        linked = set(
+            s.scalars(
+                select(SourceRow.source_id)
+                .join(Xref, Xref.source_record_id == SourceRow.id)
+                .where(SourceRow.connector == connector, SourceRow.stream == stream)
+            )
+        )
         for sid, (case, outcome) in cases.items():
             if outcome[0] == "dead":
                 _, field, words = outcome
                 assert sid in letters and sid not in rows, (connector, case)
                 letter = letters[sid]
                 assert letter.field == field and words in letter.reason and letter.status == "open", (
-                    case, letter.field, letter.reason)
+                    case,
+                    letter.field,
+                    letter.reason,
+                )
                 assert not any(ch in json.dumps(letter.payload, ensure_ascii=False) for ch in FORBIDDEN)
             else:
                 assert sid in rows and sid not in letters, (connector, case)
@@ -123,8 +144,9 @@ def _check(store: Store, connector: str, stream: str, cases: dict[str, tuple[str
         assert linked == set(rows) - {r.source_id for r in rows.values() if r.deleted}, (connector, stream)
 
 
-async def test_hostile_values_are_cleaned_or_dead_lettered(sandbox: SandboxSet, registry: plugins.Registry,
-                                                           store: Store, store_url: str) -> None:
+async def test_hostile_values_are_cleaned_or_dead_lettered(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str
+) -> None:
     """NUL, ANSI escapes, bidi overrides, over-long text, objects and lists where text is expected — on both DBs."""
     cases = {"zoho": _poison_zoho(sandbox), "fxiaoke": _poison_fxiaoke(sandbox), "ledger": _poison_ledger(sandbox)}
     streams = {"zoho": "accounts", "fxiaoke": "accounts", "ledger": "clients"}
@@ -140,7 +162,8 @@ async def test_hostile_values_are_cleaned_or_dead_lettered(sandbox: SandboxSet, 
     for name, per in cases.items():
         _check(store, name, streams[name], per)
         assert report.connectors[name].streams[streams[name]]["rejected"] == sum(
-            1 for _, o in per.values() if o[0] == "dead")
+            1 for _, o in per.values() if o[0] == "dead"
+        )
     with store.begin() as s:
         clients = s.scalar(select(func.count()).select_from(GoldenClient))
         sources = s.scalar(select(func.count()).select_from(SourceRow))
@@ -160,8 +183,9 @@ async def test_hostile_values_are_cleaned_or_dead_lettered(sandbox: SandboxSet, 
         assert s.scalar(select(func.count()).select_from(GoldenClient)) == clients
         assert s.scalar(select(func.count()).select_from(SourceRow)) == sources
         assert s.scalar(select(func.count()).select_from(DeadLetter)) == letters
-        attempts = {d.source_id: d.attempts for d in s.scalars(select(DeadLetter).where(
-            DeadLetter.connector == "zoho"))}
+        attempts = {
+            d.source_id: d.attempts for d in s.scalars(select(DeadLetter).where(DeadLetter.connector == "zoho"))
+        }
     assert attempts and all(n == 2 for n in attempts.values()), attempts
     _check(store, "zoho", "accounts", cases["zoho"])
 
@@ -188,5 +212,9 @@ def test_terminal_output_is_clean(sandbox: SandboxSet, tmp_path: Path, capsys: p
     out = capsys.readouterr().out
     letters = [json.loads(line) for line in out.splitlines()]  # one JSON object per line
     assert {(d["connector"], d["field"]) for d in letters} == {
-        ("zoho", "Account_Name"), ("zoho", "Phone"), ("zoho", "Employees"), ("fxiaoke", "address"),
-        ("fxiaoke", "tel")}, letters
+        ("zoho", "Account_Name"),
+        ("zoho", "Phone"),
+        ("zoho", "Employees"),
+        ("fxiaoke", "address"),
+        ("fxiaoke", "tel"),
+    }, letters

@@ -28,8 +28,11 @@ pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it
 
 
 def test_a_risk_summary_dumped_with_its_blanks_loses_them_as_in_a_validated_dump() -> None:
-    values = {"name": "杭州西湖数字科技有限公司", "external_ids": {"zoho": ["1"]},
-              "risk": {"rating": "BBB", "segment": "medium", "score": None, "assessed_at": None}}
+    values = {
+        "name": "杭州西湖数字科技有限公司",
+        "external_ids": {"zoho": ["1"]},
+        "risk": {"rating": "BBB", "segment": "medium", "score": None, "assessed_at": None},
+    }
     document, client = merge.validated_document(values, 7)
     assert merge.golden_document(values) == document
     assert list(merge.golden_document(values)) == list(document)
@@ -37,9 +40,9 @@ def test_a_risk_summary_dumped_with_its_blanks_loses_them_as_in_a_validated_dump
 
 
 @pytest.mark.parametrize("sandbox", [150], indirect=True, ids=["150-clients"])
-async def test_every_merged_document_is_the_validated_dump(sandbox: SandboxSet, registry: plugins.Registry,
-                                                           store: Store, store_url: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_merged_document_is_the_validated_dump(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     compared: list[int] = []
     trusted = merge.golden_document
 
@@ -72,11 +75,17 @@ async def test_every_merged_document_is_the_validated_dump(sandbox: SandboxSet, 
     with store.begin() as s:
         stored = {g.id: g for g in s.scalars(select(GoldenClient))}
     assert len(compared) >= len(stored) > 100
-    assert len(heard) == first.totals.clients_created + first.totals.clients_updated \
-        + second.totals.clients_created + second.totals.clients_updated
+    assert (
+        len(heard)
+        == first.totals.clients_created
+        + first.totals.clients_updated
+        + second.totals.clients_created
+        + second.totals.clients_updated
+    )
     last: dict[int, CorporateClient] = {client.id: client for client, _ in heard if client.id is not None}
     for gid, client in last.items():  # the event's client is the stored document, validated (risk: set later)
         row = stored[gid]
-        assert client.model_dump(mode="json", exclude_none=True, exclude={"id", "lineage", "risk", "uscc"}) \
-            == {k: v for k, v in row.data.items() if k not in ("risk", "uscc")}
+        assert client.model_dump(mode="json", exclude_none=True, exclude={"id", "lineage", "risk", "uscc"}) == {
+            k: v for k, v in row.data.items() if k not in ("risk", "uscc")
+        }
         assert client.uscc == row.uscc and client.name == row.name

@@ -68,8 +68,9 @@ class _Snapshot:
             dst.close()
 
 
-def _merge_all(db: Path, code: ModuleType, settings: Settings,
-               registry: plugins.Registry) -> tuple[list[Any], list[Any]]:
+def _merge_all(
+    db: Path, code: ModuleType, settings: Settings, registry: plugins.Registry
+) -> tuple[list[Any], list[Any]]:
     """What the merge phase does, with ``code``'s `Merger` and `merge_batch`: counters and events per batch."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(code, "datetime", _FrozenClock)
@@ -105,8 +106,9 @@ def _stir(db: Path) -> None:
     usccs = [r[0] for r in con.execute("SELECT uscc FROM golden_client WHERE uscc IS NOT NULL ORDER BY id")]
     members: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for cid, sid, data in con.execute(
-            "SELECT x.client_id, s.id, s.data FROM xref x JOIN source_record s ON s.id = x.source_record_id "
-            "WHERE s.kind = 'client' AND s.data IS NOT NULL ORDER BY s.id"):
+        "SELECT x.client_id, s.id, s.data FROM xref x JOIN source_record s ON s.id = x.source_record_id "
+        "WHERE s.kind = 'client' AND s.data IS NOT NULL ORDER BY s.id"
+    ):
         members.setdefault(cid, []).append((sid, json.loads(data)))
     for n, (_, rows) in enumerate(sorted(members.items())):
         tweak = n % 7
@@ -124,8 +126,10 @@ def _stir(db: Path) -> None:
             elif tweak == 5:
                 data["website"] = f"www.x{k}-{n}.cn"
             stamp = "2026-01-01 00:00:00.000000" if tweak == 5 else f"2026-02-0{1 + k % 9} 00:00:00.000000"
-            con.execute("UPDATE source_record SET data = ?, modified_at = ? WHERE id = ?",
-                        (json.dumps(data, ensure_ascii=False), stamp, sid))
+            con.execute(
+                "UPDATE source_record SET data = ?, modified_at = ? WHERE id = ?",
+                (json.dumps(data, ensure_ascii=False), stamp, sid),
+            )
     con.execute("UPDATE golden_client SET needs_merge = 1")
     con.commit()
     con.close()
@@ -140,8 +144,9 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.mark.parametrize("sandbox", [150], indirect=True, ids=["150-clients"])
-def test_old_and_new_merge_write_the_same_rows(sandbox: SandboxSet, registry: plugins.Registry, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_old_and_new_merge_write_the_same_rows(
+    sandbox: SandboxSet, registry: plugins.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CRMHUB_AUDIT_KEY", "k" * 40)
     live = tmp_path / "live.db"
     settings = sandbox_settings(sandbox, registry, f"sqlite:///{live}")

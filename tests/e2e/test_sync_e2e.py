@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it
 SMALL_WORLD = pytest.mark.parametrize("sandbox", [50], indirect=True, ids=["50-clients"])
 
 
-async def test_one_golden_record_per_company(sandbox: SandboxSet, registry: plugins.Registry, store: Store,
-                                             store_url: str) -> None:
+async def test_one_golden_record_per_company(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str
+) -> None:
     """Three systems, one golden client per real company, matched against the world's ground truth."""
     settings = sandbox_settings(sandbox, registry, store_url)
     report = await build_engine(Context(registry, settings), store).run()
@@ -38,8 +39,11 @@ async def test_one_golden_record_per_company(sandbox: SandboxSet, registry: plug
     with store.begin() as s:
         quality = matching_quality(s, sandbox.world.truth())
         assert quality.precision >= 0.995 and quality.recall >= 0.98, quality
-        in_all_three = next(c for c in sandbox.world.companies(ledger_detail=False)
-                            if c.zoho and c.fxiaoke and c.ledger and c.parent_key is None)
+        in_all_three = next(
+            c
+            for c in sandbox.world.companies(ledger_detail=False)
+            if c.zoho and c.fxiaoke and c.ledger and c.parent_key is None
+        )
         row = queries.find_client(s, in_all_three.uscc)
         data = queries.client_json(row)
         assert sorted(data["external_ids"]) == ["fxiaoke", "ledger", "zoho"]
@@ -51,8 +55,9 @@ async def test_one_golden_record_per_company(sandbox: SandboxSet, registry: plug
 
 
 @SMALL_WORLD
-async def test_rerun_with_nothing_new_changes_and_writes_nothing(sandbox: SandboxSet, registry: plugins.Registry,
-                                                                 store: Store, store_url: str) -> None:
+async def test_rerun_with_nothing_new_changes_and_writes_nothing(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str
+) -> None:
     """After a full sync (and the echo of its write-backs), a rerun reports zero changes and zero writes."""
     engine = build_engine(Context(registry, sandbox_settings(sandbox, registry, store_url)), store)
     first = await engine.run()
@@ -67,8 +72,9 @@ async def test_rerun_with_nothing_new_changes_and_writes_nothing(sandbox: Sandbo
 
 
 @SMALL_WORLD
-async def test_incremental_sync_reads_only_changes(sandbox: SandboxSet, registry: plugins.Registry, store: Store,
-                                                   store_url: str) -> None:
+async def test_incremental_sync_reads_only_changes(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str
+) -> None:
     """Records changed in the simulators are all that the next run reads from the CRMs."""
     engine = build_engine(Context(registry, sandbox_settings(sandbox, registry, store_url)), store)
     await engine.run()
@@ -87,13 +93,15 @@ async def test_incremental_sync_reads_only_changes(sandbox: SandboxSet, registry
 
 
 @SMALL_WORLD
-async def test_dry_run_writes_nothing(sandbox: SandboxSet, registry: plugins.Registry, store: Store,
-                                      store_url: str) -> None:
+async def test_dry_run_writes_nothing(
+    sandbox: SandboxSet, registry: plugins.Registry, store: Store, store_url: str
+) -> None:
     """A dry run prints a plan and leaves the store and every simulator untouched."""
     zoho = sandbox["zoho_crm"].simulator
     before = len([r for r in zoho.requests if r.method != "GET"]) if hasattr(zoho, "requests") else 0
     report = await build_engine(Context(registry, sandbox_settings(sandbox, registry, store_url)), store).run(
-        dry_run=True)
+        dry_run=True
+    )
     assert report.plan and {p.connector for p in report.plan} <= {"zoho", "fxiaoke"}
     with store.begin() as s:
         assert s.scalar(select(func.count()).select_from(GoldenClient)) == 0
@@ -103,8 +111,7 @@ async def test_dry_run_writes_nothing(sandbox: SandboxSet, registry: plugins.Reg
 
 
 @SMALL_WORLD
-def test_cli_sync_clients_and_explain(sandbox: SandboxSet, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_sync_clients_and_explain(sandbox: SandboxSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The operator's path: `crmhub sync --json`, `clients list --json`, `clients show`, `clients explain`."""
     cfg = write_config(tmp_path / "sb.toml", sandbox, f"sqlite:///{tmp_path / 'cli.db'}")
     assert main(["sync", "-c", str(cfg), "--json"]) == 0
@@ -123,15 +130,19 @@ def test_cli_sync_clients_and_explain(sandbox: SandboxSet, tmp_path: Path,
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "http" not in html.split("<body>")[1][:200]
 
 
-async def test_every_connector_and_channel_checks_out_against_the_simulators(sandbox: SandboxSet,
-                                                                          registry: plugins.Registry,
-                                                                          tmp_path: Path) -> None:
+async def test_every_connector_and_channel_checks_out_against_the_simulators(
+    sandbox: SandboxSet, registry: plugins.Registry, tmp_path: Path
+) -> None:
     """`crmhub sandbox serve --write-config` + `crmhub connectors check`: all five reachable and authenticated."""
     from crmhub.cli.connector_cmds import check_all
 
     settings = sandbox_settings(sandbox, registry, f"sqlite:///{tmp_path / 'check.db'}")
     rows = await check_all(Context(registry, settings), timeout=60)
-    assert {(kind, name) for kind, name, _ in rows} == {("connector", "zoho"), ("connector", "fxiaoke"),
-                                                       ("connector", "ledger"), ("channel", "wecom"),
-                                                       ("channel", "email")}
+    assert {(kind, name) for kind, name, _ in rows} == {
+        ("connector", "zoho"),
+        ("connector", "fxiaoke"),
+        ("connector", "ledger"),
+        ("channel", "wecom"),
+        ("channel", "email"),
+    }
     assert all(result is not None and result.ok for _, _, result in rows), rows

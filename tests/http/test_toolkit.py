@@ -31,8 +31,10 @@ async def test_retries_429_and_5xx_then_succeeds() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(next(answers), json={})
 
-    async with build_client(base_url="https://x.example", metrics=metrics,
-                            transport=httpx.MockTransport(handler)) as client:
+    async with build_client(
+        base_url="https://x.example", metrics=metrics, transport=httpx.MockTransport(handler)
+    ) as client:
+
         async def call() -> int:
             r = await client.get("/a")
             raise_for_transient(r)
@@ -52,6 +54,7 @@ async def test_other_4xx_is_not_retried() -> None:
         return httpx.Response(400, json={})
 
     async with build_client(transport=httpx.MockTransport(handler)) as client:
+
         async def call() -> int:
             r = await client.get("https://x.example/")
             raise_for_transient(r)
@@ -133,6 +136,7 @@ async def test_a_5xx_storm_still_uses_the_full_retry_budget() -> None:
 
     policy = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01, max_total_wait=1.0, connect_attempts=1)
     async with build_client(transport=httpx.MockTransport(handler)) as client:
+
         async def call() -> int:
             r = await client.get("https://x.example/")
             raise_for_transient(r)

@@ -38,12 +38,15 @@ def registry() -> Registry:
         return load(extra=[("tick", TickPlugin())])
 
 
-def make_settings(registry: Registry, store_url: str, jobs: dict[str, Any], **connectors: dict[str, Any]
-                  ) -> Settings:
+def make_settings(registry: Registry, store_url: str, jobs: dict[str, Any], **connectors: dict[str, Any]) -> Settings:
     """Settings with ``tick`` connectors (name → options) and the given ``[jobs]`` tables."""
-    data: dict[str, Any] = {"store": {"url": store_url}, "jobs": jobs,
-                            "connectors": {n: {"plugin": "tick", **o} for n, o in connectors.items()},
-                            "risk": {"enabled": False}, "notify": {"enabled": False}}
+    data: dict[str, Any] = {
+        "store": {"url": store_url},
+        "jobs": jobs,
+        "connectors": {n: {"plugin": "tick", **o} for n, o in connectors.items()},
+        "risk": {"enabled": False},
+        "notify": {"enabled": False},
+    }
     return parse_settings(data, registry)
 
 

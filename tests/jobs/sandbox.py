@@ -39,8 +39,14 @@ def real_registry() -> Registry:
 def sandboxes(registry: Registry, latency_ms: float = 15.0) -> SandboxSet:
     """The three connector simulators over the shared test world (same seed → same data every time)."""
     apps = [a for a in registry.sandbox_apps if a.name in CONNECTORS]
-    return start_sandboxes(apps, port_base=free_port_base(apps), seed=SEED, clients=CLIENTS, today=TODAY,
-                           faults=FaultProfile(latency_ms=latency_ms))
+    return start_sandboxes(
+        apps,
+        port_base=free_port_base(apps),
+        seed=SEED,
+        clients=CLIENTS,
+        today=TODAY,
+        faults=FaultProfile(latency_ms=latency_ms),
+    )
 
 
 def write_config(path: Path, sandbox: SandboxSet, store_url: str, jobs: dict[str, Any]) -> Path:
@@ -57,8 +63,15 @@ def write_config(path: Path, sandbox: SandboxSet, store_url: str, jobs: dict[str
 def crmhub(*args: str, cwd: Path, **popen: Any) -> subprocess.Popen[str]:
     """Start ``crmhub ARGS`` as a user would (its own process, English messages)."""
     env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
-    return subprocess.Popen([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "crmhub.cli", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -79,15 +92,21 @@ def count(store: Store, table: Any, *where: Any) -> int:
 def summary(store: Store) -> dict[str, Any]:
     """What must be identical after an uninterrupted run and after an interrupted one plus a rerun."""
     with store.begin() as s:
-        golden = sorted((g.uscc or "", g.name) for g in s.scalars(select(GoldenClient).where(
-            GoldenClient.status == "active")))
+        golden = sorted(
+            (g.uscc or "", g.name) for g in s.scalars(select(GoldenClient).where(GoldenClient.status == "active"))
+        )
         sources = Counter(f"{c}/{st}" for c, st in s.execute(select(SourceRecord.connector, SourceRecord.stream)))
-        writes = Counter(f"{t}:{st}" for t, st in s.execute(select(Outbox.target, Outbox.state).where(
-            Outbox.kind == "write_back")))
-        return {"golden": golden, "usccs_unique": len({u for u, _ in golden if u}) == sum(1 for u, _ in golden if u),
-                "sources": dict(sources), "xrefs": s.scalar(select(func.count()).select_from(Xref)),
-                "transactions": s.scalar(select(func.count()).select_from(LedgerTransaction)),
-                "writes": dict(writes)}
+        writes = Counter(
+            f"{t}:{st}" for t, st in s.execute(select(Outbox.target, Outbox.state).where(Outbox.kind == "write_back"))
+        )
+        return {
+            "golden": golden,
+            "usccs_unique": len({u for u, _ in golden if u}) == sum(1 for u, _ in golden if u),
+            "sources": dict(sources),
+            "xrefs": s.scalar(select(func.count()).select_from(Xref)),
+            "transactions": s.scalar(select(func.count()).select_from(LedgerTransaction)),
+            "writes": dict(writes),
+        }
 
 
 def settle(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
@@ -102,6 +121,8 @@ def settle(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, 
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-        raise AssertionError(f"process {proc.pid} did not exit within {timeout}s; its stdout ends:\n"
-                             f"{out[-4000:]}\nits stderr ends:\n{err[-12000:]}") from None
+        raise AssertionError(
+            f"process {proc.pid} did not exit within {timeout}s; its stdout ends:\n"
+            f"{out[-4000:]}\nits stderr ends:\n{err[-12000:]}"
+        ) from None
     return proc.returncode, out, err

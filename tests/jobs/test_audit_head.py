@@ -19,16 +19,26 @@ from crmhub_email.sandbox import SmtpSandbox
 OPS = "ops@bank.example"
 
 
-async def test_broken_chain_is_marked_and_told_once(store: Store, store_url: str, registry: Registry,
-                                                    mailbox: tuple[SmtpSandbox, dict[str, Any]],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_broken_chain_is_marked_and_told_once(
+    store: Store,
+    store_url: str,
+    registry: Registry,
+    mailbox: tuple[SmtpSandbox, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CRMHUB_AUDIT_KEY", "job-test-audit-key-0123456789abcdefghijklmnop")
     mail, channel = mailbox
-    settings = parse_settings({
-        "store": {"url": store_url}, "risk": {"enabled": False},
-        "connectors": {"crm": {"plugin": "tick", "records": 4}}, "channels": {"email": channel},
-        "notify": {"enabled": True, "groups": {"operators": [OPS]}},
-        "jobs": {"nightly": {"cron": "0 2 * * *", "connectors": ["crm"]}}}, registry)
+    settings = parse_settings(
+        {
+            "store": {"url": store_url},
+            "risk": {"enabled": False},
+            "connectors": {"crm": {"plugin": "tick", "records": 4}},
+            "channels": {"email": channel},
+            "notify": {"enabled": True, "groups": {"operators": [OPS]}},
+            "jobs": {"nightly": {"cron": "0 2 * * *", "connectors": ["crm"]}},
+        },
+        registry,
+    )
 
     first = await run_job(settings, registry, "nightly", "scheduler", store=store)
     assert first.status == "succeeded" and "audit_chain" not in first.details

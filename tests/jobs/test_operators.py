@@ -18,18 +18,26 @@ OPS = "ops@bank.example"
 
 
 def settings(registry: Registry, store_url: str, channel: dict[str, Any], *, notify: bool = True) -> Settings:
-    return parse_settings({
-        "store": {"url": store_url}, "risk": {"enabled": False},
-        "connectors": {"crm": {"plugin": "tick", "records": 4}, "slow": {"plugin": "tick", "mode": "hang"}},
-        "channels": {"email": channel},
-        "notify": {"enabled": notify, "groups": {"operators": [OPS]}, "digest": {"enabled": True}},
-        "jobs": {"nightly": {"cron": "0 2 * * *", "connectors": ["crm"]},
-                 "stuck": {"cron": "0 3 * * *", "connectors": ["slow"], "timeout": "1s"},
-                 "digest": {"cron": "0 8 * * *", "command": "report digest"}}}, registry)
+    return parse_settings(
+        {
+            "store": {"url": store_url},
+            "risk": {"enabled": False},
+            "connectors": {"crm": {"plugin": "tick", "records": 4}, "slow": {"plugin": "tick", "mode": "hang"}},
+            "channels": {"email": channel},
+            "notify": {"enabled": notify, "groups": {"operators": [OPS]}, "digest": {"enabled": True}},
+            "jobs": {
+                "nightly": {"cron": "0 2 * * *", "connectors": ["crm"]},
+                "stuck": {"cron": "0 3 * * *", "connectors": ["slow"], "timeout": "1s"},
+                "digest": {"cron": "0 8 * * *", "command": "report digest"},
+            },
+        },
+        registry,
+    )
 
 
-async def test_scheduled_runs_reach_operators_once(store: Store, store_url: str, registry: Registry,
-                                                   mailbox: tuple[SmtpSandbox, dict[str, Any]]) -> None:
+async def test_scheduled_runs_reach_operators_once(
+    store: Store, store_url: str, registry: Registry, mailbox: tuple[SmtpSandbox, dict[str, Any]]
+) -> None:
     """A scheduled run made while notifications were off is summarised by `report digest`; the next scheduled run
     sends its own digest; neither is sent again, a manual run sends none, a timed-out run reports a failure."""
     mail, channel = mailbox
@@ -56,15 +64,23 @@ async def test_scheduled_runs_reach_operators_once(store: Store, store_url: str,
     assert list(failure.rcpt_tos) == [OPS] and str(stuck.run_id) in (failure.text or "")
 
 
-async def test_a_failed_non_sync_job_is_told_to_operators_once(store: Store, store_url: str, registry: Registry,
-                                                              mailbox: tuple[SmtpSandbox, dict[str, Any]]) -> None:
+async def test_a_failed_non_sync_job_is_told_to_operators_once(
+    store: Store, store_url: str, registry: Registry, mailbox: tuple[SmtpSandbox, dict[str, Any]]
+) -> None:
     """A scheduled `report digest` job that fails (its route names a channel that is not configured) has no sync
     run to report it: operators get one "Job failed" mail naming the job and its error — not again on the next
     notification pass, and not for a manual run, which the person running it sees."""
     mail, channel = mailbox
     cfg = settings(registry, store_url, channel)
-    broken = cfg.model_copy(update={"notify": cfg.notify.model_copy(update={
-        "digest": cfg.notify.digest.model_copy(update={"send": [Send(channel="wecom", to=["operators"])]})})})
+    broken = cfg.model_copy(
+        update={
+            "notify": cfg.notify.model_copy(
+                update={
+                    "digest": cfg.notify.digest.model_copy(update={"send": [Send(channel="wecom", to=["operators"])]})
+                }
+            )
+        }
+    )
     manual = await run_job(broken, registry, "digest", "manual", store=store)
     assert manual.status == "failed" and mail.mails == []
     failed = await run_job(broken, registry, "digest", "scheduler", store=store)

@@ -34,11 +34,19 @@ lock.release()
 """
 
 
-def test_manual_sync_refuses_or_waits(store_url: str, registry: Registry, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_manual_sync_refuses_or_waits(
+    store_url: str,
+    registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[store]\nurl = "{store_url}"\n[connectors.crm]\nplugin = "tick"\n[risk]\nenabled = false\n'
-                   '[jobs.crm_sync]\ncron = "0 2 * * *"\nconnectors = ["crm"]\n', encoding="utf-8")
+    cfg.write_text(
+        f'[store]\nurl = "{store_url}"\n[connectors.crm]\nplugin = "tick"\n[risk]\nenabled = false\n'
+        '[jobs.crm_sync]\ncron = "0 2 * * *"\nconnectors = ["crm"]\n',
+        encoding="utf-8",
+    )
     monkeypatch.setattr(crmhub.plugins, "load", lambda: registry)
     assert main(["sync", "-c", str(cfg), "--json"]) == 0  # migrate the store before the other process opens it
     capsys.readouterr()

@@ -30,13 +30,19 @@ def runs(store: Store, job: str) -> list[SyncRun]:
         return list(s.scalars(select(SyncRun).where(SyncRun.job == job).order_by(SyncRun.id)))
 
 
-async def test_every_minute_one_run_per_tick_and_listed(store: Store, store_url: str, registry: Registry,
-                                                       tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+async def test_every_minute_one_run_per_tick_and_listed(
+    store: Store,
+    store_url: str,
+    registry: Registry,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Three minutes of a `* * * * *` job: exactly three scheduled runs, each stored with its report and shown by
     `crmhub jobs list`; the first start does not run the tick before it."""
-    settings = make_settings(registry, store_url, {"minutely": {"cron": "* * * * *", "timezone": "UTC"}},
-                             crm={"records": 4})
+    settings = make_settings(
+        registry, store_url, {"minutely": {"cron": "* * * * *", "timezone": "UTC"}}, crm={"records": 4}
+    )
     clock = FakeClock(START)
     sched = EmbeddedScheduler(settings, registry, store, clock=clock)
     assert await sched.run(until=START + timedelta(minutes=3)) == 0
@@ -49,8 +55,9 @@ async def test_every_minute_one_run_per_tick_and_listed(store: Store, store_url:
     assert view.last_tick == START.replace(second=0) + timedelta(minutes=3) and view.running is None
 
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[store]\nurl = "{store_url}"\n[jobs.minutely]\ncron = "* * * * *"\ntimezone = "UTC"\n',
-                   encoding="utf-8")
+    cfg.write_text(
+        f'[store]\nurl = "{store_url}"\n[jobs.minutely]\ncron = "* * * * *"\ntimezone = "UTC"\n', encoding="utf-8"
+    )
     monkeypatch.setattr(crmhub.plugins, "load", lambda: registry)
     assert main(["jobs", "list", "-c", str(cfg), "--json"]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -62,14 +69,17 @@ async def test_every_minute_one_run_per_tick_and_listed(store: Store, store_url:
     assert "minutely" in table and "succeeded" in table and f"{stored[-1].id}" in table
 
 
-@pytest.mark.parametrize(("catch_up", "late_minutes", "ran"), [("once", 30, True), ("skip", 30, False),
-                                                               ("skip", 2, True)])
-async def test_missed_ticks_follow_catch_up(store: Store, store_url: str, registry: Registry, catch_up: str,
-                                            late_minutes: int, ran: bool) -> None:
+@pytest.mark.parametrize(
+    ("catch_up", "late_minutes", "ran"), [("once", 30, True), ("skip", 30, False), ("skip", 2, True)]
+)
+async def test_missed_ticks_follow_catch_up(
+    store: Store, store_url: str, registry: Registry, catch_up: str, late_minutes: int, ran: bool
+) -> None:
     """Hours of downtime: `once` runs the latest missed tick, `skip` records it as skipped — unless it is only
     minutes late (a restart just after the tick still runs it)."""
-    settings = make_settings(registry, store_url, {"hourly": {"cron": "0 * * * *", "catch_up": catch_up,
-                                                              "timezone": "UTC"}}, crm={})
+    settings = make_settings(
+        registry, store_url, {"hourly": {"cron": "0 * * * *", "catch_up": catch_up, "timezone": "UTC"}}, crm={}
+    )
     latest = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     assert state.claim_tick(store, "hourly", latest - timedelta(hours=3))
     boot = latest + timedelta(minutes=late_minutes)
@@ -83,11 +93,18 @@ async def test_missed_ticks_follow_catch_up(store: Store, store_url: str, regist
 async def test_hanging_job_is_stopped_and_others_go_on(store: Store, store_url: str, registry: Registry) -> None:
     """A pull that hangs is stopped at the job's timeout (its committed page kept, the next run resuming after it);
     a connector that cannot open fails its job; the healthy job runs on every tick regardless."""
-    settings = make_settings(registry, store_url, {
-        "hang": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["slow"], "timeout": "1s"},
-        "broken": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["down"]},
-        "fine": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["ok"]},
-    }, slow={"mode": "hang"}, down={"mode": "broken"}, ok={"records": 2})
+    settings = make_settings(
+        registry,
+        store_url,
+        {
+            "hang": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["slow"], "timeout": "1s"},
+            "broken": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["down"]},
+            "fine": {"cron": "* * * * *", "timezone": "UTC", "connectors": ["ok"]},
+        },
+        slow={"mode": "hang"},
+        down={"mode": "broken"},
+        ok={"records": 2},
+    )
     sched = EmbeddedScheduler(settings, registry, store, clock=FakeClock(START))
     await sched.run(until=START + timedelta(minutes=2))
     by_job: dict[str, list[str]] = {}
@@ -131,8 +148,17 @@ async def test_stop_waits_for_the_safe_point_then_forces(store: Store, store_url
         started.set()
         now = datetime.now(UTC)
         with store.begin() as s:
-            s.add(SyncRun(job="stuck", trigger="scheduler", status="running", connectors=[], report={},
-                          started_at=now, heartbeat_at=now))
+            s.add(
+                SyncRun(
+                    job="stuck",
+                    trigger="scheduler",
+                    status="running",
+                    connectors=[],
+                    report={},
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
         await release.wait()  # ignores the stop request, like a long merge
         raise Exited
 
@@ -140,8 +166,9 @@ async def test_stop_waits_for_the_safe_point_then_forces(store: Store, store_url
         forced.append(code)
         release.set()
 
-    sched = EmbeddedScheduler(settings, registry, store, clock=FakeClock(START), grace=0.2, runner=stuck_runner,
-                              on_force=on_force)
+    sched = EmbeddedScheduler(
+        settings, registry, store, clock=FakeClock(START), grace=0.2, runner=stuck_runner, on_force=on_force
+    )
     task = asyncio.create_task(sched.run(until=START + timedelta(minutes=1)))
     await started.wait()
     sched.stop("SIGTERM")

@@ -24,8 +24,9 @@ from .sandbox import JOB, count, crmhub, real_registry, sandboxes, settle, summa
 pytestmark = pytest.mark.slow
 
 
-def test_sigterm_mid_sync_loses_nothing(tmp_path: Path, baseline: dict[str, object],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_sigterm_mid_sync_loses_nothing(
+    tmp_path: Path, baseline: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The scheduler catches up last night's missed tick at start; SIGTERM during its ingest; rerun; compare."""
     registry = real_registry()
     url = f"sqlite:///{tmp_path / 's.db'}"

@@ -40,8 +40,7 @@ def exits() -> Iterator[Exits]:
 
 
 def watch(loop: asyncio.AbstractEventLoop, exits: Exits, stopped: list[str], grace: float) -> StopSignals:
-    return StopSignals(loop, stopped.append, grace=grace, on_force=exits.forced.append, exit_code=1,
-                       exit=exits.exit)
+    return StopSignals(loop, stopped.append, grace=grace, on_force=exits.forced.append, exit_code=1, exit=exits.exit)
 
 
 async def test_first_signal_stops_on_the_loop_and_the_grace_is_kept(exits: Exits) -> None:

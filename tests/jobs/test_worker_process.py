@@ -65,8 +65,12 @@ def test_two_workers_never_share_a_connector(tmp_path: Path, store: Store, pg_on
     one waits (crmhub's run lock, retried with backoff) and their ledger runs never overlap in time."""
     registry = real_registry()
     with sandboxes(registry, latency_ms=10.0) as sb:
-        cfg = write_config(tmp_path / "c.toml", sb, pg_only, {
-            "everything": {"cron": "0 2 * * *"}, "ledger_only": {"cron": "0 3 * * *", "connectors": ["ledger"]}})
+        cfg = write_config(
+            tmp_path / "c.toml",
+            sb,
+            pg_only,
+            {"everything": {"cron": "0 2 * * *"}, "ledger_only": {"cron": "0 3 * * *", "connectors": ["ledger"]}},
+        )
         procs = start_workers(cfg, tmp_path, store)
         try:
             assert main(["jobs", "run", "everything", "--defer", "-c", str(cfg)]) == 0
@@ -85,8 +89,9 @@ def test_two_workers_never_share_a_connector(tmp_path: Path, store: Store, pg_on
     assert len(ran_on) == 2  # both workers worked
 
 
-def test_killed_worker_is_recovered_without_loss(tmp_path: Path, store: Store, pg_only: str,
-                                                 baseline: dict[str, Any]) -> None:
+def test_killed_worker_is_recovered_without_loss(
+    tmp_path: Path, store: Store, pg_only: str, baseline: dict[str, Any]
+) -> None:
     """SIGKILL the worker running a sync mid-ingest: the other worker sees it dead (no heartbeats), releases its
     locks, marks its run interrupted and runs the job again; the end state equals an uninterrupted run."""
     registry = real_registry()
@@ -117,8 +122,7 @@ def test_killed_worker_is_recovered_without_loss(tmp_path: Path, store: Store, p
     assert any(line["event"] == "job_requeued" and line["job"] == "nightly" for line in survivor)
 
 
-def test_sigterm_requeues_the_running_job(tmp_path: Path, store: Store, pg_only: str,
-                                          baseline: dict[str, Any]) -> None:
+def test_sigterm_requeues_the_running_job(tmp_path: Path, store: Store, pg_only: str, baseline: dict[str, Any]) -> None:
     """SIGTERM the worker running a sync: it stops between pages and exits cleanly; the job goes back to the
     queue at once and the other worker finishes it, ending where an uninterrupted run ends."""
     registry = real_registry()

@@ -31,8 +31,14 @@ class Worker:
 
     def __init__(self, config: Path, fault: str, grace: float, cwd: Path) -> None:
         env = {**os.environ, "CRMHUB_LANG": "en", "PYTHONFAULTHANDLER": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(SCRIPT), str(config), fault, str(grace)], cwd=cwd,
-                                     env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SCRIPT), str(config), fault, str(grace)],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         assert self.proc.stdout is not None
@@ -65,8 +71,9 @@ class Worker:
             time.sleep(2)
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"still running {timeout}s after SIGTERM; stdout:\n{self._drain()}\nstderr:\n"
-                                 f"{self.proc.stderr.read()}") from None  # type: ignore[union-attr]
+            raise AssertionError(
+                f"still running {timeout}s after SIGTERM; stdout:\n{self._drain()}\nstderr:\n{self.proc.stderr.read()}"
+            ) from None  # type: ignore[union-attr]
         took = time.monotonic() - sent
         out = self._drain()
         err = self.proc.stderr.read()  # type: ignore[union-attr]
@@ -84,8 +91,10 @@ class Worker:
 def config(tmp_path: Path, store_url: str) -> Path:
     """A worker with no jobs: what matters here is how it stops."""
     path = tmp_path / "c.toml"
-    path.write_text(tomli_w.dumps({"store": {"url": store_url}, "risk": {"enabled": False},
-                                   "notify": {"enabled": False}}), encoding="utf-8")
+    path.write_text(
+        tomli_w.dumps({"store": {"url": store_url}, "risk": {"enabled": False}, "notify": {"enabled": False}}),
+        encoding="utf-8",
+    )
     return path
 
 

@@ -31,8 +31,9 @@ from .people import COMPANY, leaks, seed
 def config(tmp_path: Path, store_url: str) -> str:
     path = tmp_path / "crmhub.toml"
     # bulk reveal's four eyes are tested in tests/security/test_four_eyes.py; here: what a reveal prints and audits
-    path.write_text(f'lang = "en"\n[store]\nurl = "{store_url}"\n[security.four_eyes]\nbulk_reveal = false\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'lang = "en"\n[store]\nurl = "{store_url}"\n[security.four_eyes]\nbulk_reveal = false\n', encoding="utf-8"
+    )
     return str(path)
 
 
@@ -51,14 +52,21 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-COMMANDS = [("clients", "show", "{id}"), ("clients", "show", "{id}", "--json"), ("clients", "list"),
-            ("clients", "list", "--json"), ("clients", "explain", "{id}"), ("clients", "explain", "{id}", "--json")]
+COMMANDS = [
+    ("clients", "show", "{id}"),
+    ("clients", "show", "{id}", "--json"),
+    ("clients", "list"),
+    ("clients", "list", "--json"),
+    ("clients", "explain", "{id}"),
+    ("clients", "explain", "{id}", "--json"),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_client_commands_mask_personal_data(command: tuple[str, ...], lang: str, store: Store, config: str,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_client_commands_mask_personal_data(
+    command: tuple[str, ...], lang: str, store: Store, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cid = seed(store)
     code, out, err = cli(capsys, *(a.format(id=cid) for a in command), "-c", config, "--lang", lang)
     assert code == 0, err
@@ -72,15 +80,20 @@ def test_client_commands_mask_personal_data(command: tuple[str, ...], lang: str,
         assert s.scalars(select(AuditLog).where(AuditLog.action == REVEAL_ACTION)).all() == []
 
 
-@pytest.mark.parametrize("command", [("clients", "show", "{id}"), ("clients", "list"), ("clients", "explain", "{id}"),
-                                     ("pull", "zoho", "accounts")], ids=" ".join)
-def test_reveal_without_reason_is_a_usage_error(command: tuple[str, ...], store: Store, config: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [("clients", "show", "{id}"), ("clients", "list"), ("clients", "explain", "{id}"), ("pull", "zoho", "accounts")],
+    ids=" ".join,
+)
+def test_reveal_without_reason_is_a_usage_error(
+    command: tuple[str, ...], store: Store, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cid = seed(store)
     code, out, err = cli(capsys, *(a.format(id=cid) for a in command), "--reveal", "-c", config, "--lang", "en")
     assert code == 2 and "--reveal needs --reason" in err and leaks(out) == []
-    code, _, err = cli(capsys, *(a.format(id=cid) for a in command), "--reveal", "--reason", " ", "-c", config,
-                       "--lang", "zh")
+    code, _, err = cli(
+        capsys, *(a.format(id=cid) for a in command), "--reveal", "--reason", " ", "-c", config, "--lang", "zh"
+    )
     assert code == 2 and "--reveal 必须同时给出 --reason" in err
     code, _, err = cli(capsys, *(a.format(id=cid) for a in command), "--reason", "x", "-c", config, "--lang", "en")
     assert code == 2 and "--reason is only used with --reveal" in err
@@ -88,15 +101,20 @@ def test_reveal_without_reason_is_a_usage_error(command: tuple[str, ...], store:
         assert s.scalars(select(AuditLog)).all() == []
 
 
-@pytest.mark.parametrize("command", [("clients", "show", "{id}", "--json"), ("clients", "list", "--json"),
-                                     ("clients", "explain", "{id}")], ids=" ".join)
-def test_reveal_prints_in_clear_and_leaves_an_audit_row(command: tuple[str, ...], store: Store, config: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [("clients", "show", "{id}", "--json"), ("clients", "list", "--json"), ("clients", "explain", "{id}")],
+    ids=" ".join,
+)
+def test_reveal_prints_in_clear_and_leaves_an_audit_row(
+    command: tuple[str, ...], store: Store, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     import getpass
 
     cid = seed(store)
-    code, out, err = cli(capsys, *(a.format(id=cid) for a in command), "--reveal", "--reason", "KYC 复核 #42",
-                         "-c", config)
+    code, out, err = cli(
+        capsys, *(a.format(id=cid) for a in command), "--reveal", "--reason", "KYC 复核 #42", "-c", config
+    )
     assert code == 0, err
     assert "欧阳娜娜" in out and "audit log" in err
     with store.begin() as s:
@@ -113,10 +131,17 @@ def test_review_list_json_masks_details(store: Store, config: str, capsys: pytes
 
     cid = seed(store)
     with store.begin() as s:
-        s.add(ReviewItem(kind="conflict", status="open", dedup_key="t1", client_id=cid, field="legal_representative",
-                         details={"values": [{"source": "zoho", "value": {"name": "欧阳娜娜",
-                                                                          "phone": "13812345678"}}]},
-                         created_at=datetime.now(UTC)))
+        s.add(
+            ReviewItem(
+                kind="conflict",
+                status="open",
+                dedup_key="t1",
+                client_id=cid,
+                field="legal_representative",
+                details={"values": [{"source": "zoho", "value": {"name": "欧阳娜娜", "phone": "13812345678"}}]},
+                created_at=datetime.now(UTC),
+            )
+        )
     code, out, err = cli(capsys, "review", "list", "--json", "-c", config)
     assert code == 0 and "欧阳**" in out and leaks(out) == [], out + err
 
@@ -125,16 +150,32 @@ def _report() -> Any:
     from crmhub.core.report import ConnectorReport, PlannedChange, RunReport
 
     return RunReport(
-        run_id=3, status="partial", started_at=datetime(2026, 11, 30, tzinfo=UTC),
-        connectors={"zoho": ConnectorReport(status="failed",
-                                            error="422 for contact mobile ＋８６ １３９１２３４５６７８")},
-        plan=[PlannedChange(connector="zoho", stream="accounts", action="update", client_id=1, client_name=COMPANY,
-                            source_id="4970760000001234567", fields={
-                                "legal_representative": {"before": None, "after": {"name": "欧阳娜娜",
-                                                                                   "id_number": "11010519491231002X"}},
-                                "contacts": {"before": [], "after": [{"name": "张小三", "mobile": "13912345678"}]},
-                                "phone": {"before": "010-65521234", "after": "13700001111"}})],
-        error="stopped at 13812345678")
+        run_id=3,
+        status="partial",
+        started_at=datetime(2026, 11, 30, tzinfo=UTC),
+        connectors={
+            "zoho": ConnectorReport(status="failed", error="422 for contact mobile ＋８６ １３９１２３４５６７８")
+        },
+        plan=[
+            PlannedChange(
+                connector="zoho",
+                stream="accounts",
+                action="update",
+                client_id=1,
+                client_name=COMPANY,
+                source_id="4970760000001234567",
+                fields={
+                    "legal_representative": {
+                        "before": None,
+                        "after": {"name": "欧阳娜娜", "id_number": "11010519491231002X"},
+                    },
+                    "contacts": {"before": [], "after": [{"name": "张小三", "mobile": "13912345678"}]},
+                    "phone": {"before": "010-65521234", "after": "13700001111"},
+                },
+            )
+        ],
+        error="stopped at 13812345678",
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -165,8 +206,15 @@ def test_follow_up_notification_masks_the_contact(lang: Any, store: Store) -> No
     with store.begin() as s:
         client = s.get(GoldenClient, cid)
         assert client is not None
-        ctx = follow_up_context(client, date(2026, 12, 1), datetime(2026, 9, 1, tzinfo=UTC), None, lang,
-                                NotifySettings(), datetime(2026, 11, 30, tzinfo=UTC))
+        ctx = follow_up_context(
+            client,
+            date(2026, 12, 1),
+            datetime(2026, 9, 1, tzinfo=UTC),
+            None,
+            lang,
+            NotifySettings(),
+            datetime(2026, 11, 30, tzinfo=UTC),
+        )
     subject, text, html = render_email("follow_up_reminder", lang, ctx)
     wecom = render_wecom("follow_up_reminder", lang, ctx)
     for part in (json.dumps(ctx, ensure_ascii=False), subject, text, html, str(wecom)):
@@ -174,14 +222,22 @@ def test_follow_up_notification_masks_the_contact(lang: Any, store: Store) -> No
     assert "张** 139****5678" in text
 
 
-def test_structured_and_plain_logs_and_error_log_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_structured_and_plain_logs_and_error_log_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from crmhub.cli.common import report_internal
     from crmhub.jobs.joblog import JsonLineFormatter
     from crmhub.masking import mask_plain_logs
 
-    record = logging.LogRecord("crmhub.sync", logging.WARNING, __file__, 1, "contact %s unreachable at %s",
-                               ("张小三", "+86 139-1234-5678"), None)
+    record = logging.LogRecord(
+        "crmhub.sync",
+        logging.WARNING,
+        __file__,
+        1,
+        "contact %s unreachable at %s",
+        ("张小三", "+86 139-1234-5678"),
+        None,
+    )
     record.fields = {"event": "x", "error": "ID 11010519491231002X", "to": "boss.wang@163.com"}
     line = JsonLineFormatter().format(record)
     assert leaks(line.replace("张小三", "")) == [] and "139****5678" in line and "1****************X" in line
@@ -189,8 +245,9 @@ def test_structured_and_plain_logs_and_error_log_are_masked(tmp_path: Path, monk
     mask_plain_logs()  # the handler a CLI run's warnings reach when no handler is configured
     assert logging.lastResort is not None
     capsys.readouterr()
-    logging.lastResort.handle(logging.LogRecord("crmhub.sync", logging.WARNING, __file__, 1, "call %s",
-                                                ("13812345678",), None))
+    logging.lastResort.handle(
+        logging.LogRecord("crmhub.sync", logging.WARNING, __file__, 1, "call %s", ("13812345678",), None)
+    )
     err = capsys.readouterr().err
     assert "call 138****5678" in err and "13812345678" not in err
 
@@ -215,9 +272,17 @@ def test_pull_masks_contacts_and_reveal_is_audited(tmp_path: Path, capsys: pytes
         path = tmp_path / "crmhub.toml"
         store_url = f"sqlite:///{tmp_path / 'crmhub.db'}"
         # four eyes on bulk reveals is tested in tests/security; here the reveal itself and its audit row
-        path.write_text(tomli_w.dumps({"lang": "en", "store": {"url": store_url},
-                                       "security": {"four_eyes": {"bulk_reveal": False}},
-                                       "connectors": {"zoho": zoho_config(server.url)}}), encoding="utf-8")
+        path.write_text(
+            tomli_w.dumps(
+                {
+                    "lang": "en",
+                    "store": {"url": store_url},
+                    "security": {"four_eyes": {"bulk_reveal": False}},
+                    "connectors": {"zoho": zoho_config(server.url)},
+                }
+            ),
+            encoding="utf-8",
+        )
         code, out, err = cli(capsys, "pull", "zoho", "contacts", "-c", str(path))
         assert code == 0, err
         masked = [json.loads(line) for line in out.splitlines()]
@@ -235,6 +300,7 @@ def test_pull_masks_contacts_and_reveal_is_audited(tmp_path: Path, capsys: pytes
         with store.begin() as s:
             rows = s.scalars(select(AuditLog).where(AuditLog.action == REVEAL_ACTION)).all()
             assert [(r.entity, r.entity_id, r.details["reason"], r.details["command"]) for r in rows] == [
-                ("stream", "zoho/contacts", "数据核对", "pull")]
+                ("stream", "zoho/contacts", "数据核对", "pull")
+            ]
     finally:
         store.dispose()

@@ -25,13 +25,16 @@ def digits_of(text: str) -> str:
 @st.composite
 def written_mobiles(draw: st.DrawFn) -> tuple[str, str]:
     """(national number, one way a person could write it)."""
-    number = "1" + draw(st.sampled_from("3456789")) + "".join(draw(st.lists(st.sampled_from("0123456789"),
-                                                                             min_size=9, max_size=9)))
+    number = (
+        "1"
+        + draw(st.sampled_from("3456789"))
+        + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=9, max_size=9)))
+    )
     groups = draw(st.sampled_from([(3, 4, 4), (4, 3, 4), (3, 8), (11,)]))
     sep = draw(st.sampled_from(["", " ", "-"]))
     parts, i = [], 0
     for g in groups:
-        parts.append(number[i:i + g])
+        parts.append(number[i : i + g])
         i += g
     written = sep.join(parts)
     prefix = draw(st.sampled_from(["", "+86", "+86 ", "+86-", "86", "0086 ", "(+86)", "(+86) "]))
@@ -45,8 +48,9 @@ _TEXT = st.text(alphabet="联系人电话手机请拨打：，。 abcXYZ@", max_
 
 
 @given(written_mobiles(), _TEXT, _TEXT)
-def test_mobile_in_any_written_form_keeps_at_most_first_3_and_last_4(phone: tuple[str, str], before: str,
-                                                                      after: str) -> None:
+def test_mobile_in_any_written_form_keeps_at_most_first_3_and_last_4(
+    phone: tuple[str, str], before: str, after: str
+) -> None:
     number, written = phone
     text = f"{before}{'：' if before else ''}{written}{'。' if after else ''}{after}"
     masked = mask_text(text)
@@ -56,11 +60,16 @@ def test_mobile_in_any_written_form_keeps_at_most_first_3_and_last_4(phone: tupl
     assert is_mobile(written) and mask(written, "company_phone") == number[:3] + "****" + number[-4:]
 
 
-@pytest.mark.parametrize(("written", "shown"), [
-    ("(010) 6552-1234", "010****1234"), ("010-65521234", "010****1234"),
-    ("（０１０）６５５２－１２３４", "010****1234"),
-    ("0755 8888 1234", "075*****1234"), ("+86 10 6552 1234", "106****234"),
-])
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("(010) 6552-1234", "010****1234"),
+        ("010-65521234", "010****1234"),
+        ("（０１０）６５５２－１２３４", "010****1234"),
+        ("0755 8888 1234", "075*****1234"),
+        ("+86 10 6552 1234", "106****234"),
+    ],
+)
 def test_landlines_in_text_and_by_field(written: str, shown: str) -> None:
     assert digits_of(mask_text(f"电话 {written} 转 8")) == digits_of(shown) + "8"
     assert mask(written, "phone") == shown
@@ -85,10 +94,21 @@ def test_company_phone_masked_only_when_it_is_a_mobile() -> None:
     assert mask("+86 139 1234 5678", "company_phone") == "139****5678"
 
 
-@pytest.mark.parametrize(("name", "masked"), [
-    ("张三", "张*"), ("张小三", "张**"), ("欧阳娜娜", "欧阳**"), ("欧阳娜", "欧阳*"), ("司马懿", "司马*"),
-    ("诸葛亮", "诸葛*"), ("王", "*"), ("Zhang San", "Z***"), ("  李四 ", "李*"), ("阿卜杜·热合曼", "阿******"),
-])
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("张三", "张*"),
+        ("张小三", "张**"),
+        ("欧阳娜娜", "欧阳**"),
+        ("欧阳娜", "欧阳*"),
+        ("司马懿", "司马*"),
+        ("诸葛亮", "诸葛*"),
+        ("王", "*"),
+        ("Zhang San", "Z***"),
+        ("  李四 ", "李*"),
+        ("阿卜杜·热合曼", "阿******"),
+    ],
+)
 def test_names_keep_the_surname_only(name: str, masked: str) -> None:
     assert mask_name(name) == masked and mask(name, "name") == masked
     assert mask(masked, "name") == masked
@@ -106,24 +126,34 @@ def test_emails_ids_accounts() -> None:
 
 
 def test_text_without_personal_data_is_left_alone() -> None:
-    for text in ("2026-12-07 13:45:12", "run 1234567 read 13 0 0 1 2", "1,990,000.00 CNY", "v0.8.1",
-                 "USCC 121200004013590816", "第 138 行"):
+    for text in (
+        "2026-12-07 13:45:12",
+        "run 1234567 read 13 0 0 1 2",
+        "1,990,000.00 CNY",
+        "v0.8.1",
+        "USCC 121200004013590816",
+        "第 138 行",
+    ):
         assert mask_text(text) == text
 
 
 def test_record_fields_by_kind() -> None:
     record = {
-        "name": "北京星河科技有限公司", "phone": "010-65521234", "email": "zhang@163.com",
+        "name": "北京星河科技有限公司",
+        "phone": "010-65521234",
+        "email": "zhang@163.com",
         "legal_representative": {"name": "欧阳娜娜", "id_number": "11010519491231002X", "phone": "13812345678"},
         "contacts": [{"name": "张小三", "email": "zxs@xinghe.cn", "mobile": "+86 139-1234-5678", "title": "财务"}],
-        "shareholders": [{"name": "王五", "share_percent": "30"}, {"name": "星河集团有限公司", "kind": "company"},
-                         {"name": "Li Lei", "kind": "person"}],
+        "shareholders": [
+            {"name": "王五", "share_percent": "30"},
+            {"name": "星河集团有限公司", "kind": "company"},
+            {"name": "Li Lei", "kind": "person"},
+        ],
         "relationship_manager": {"name": "赵六", "email": "zhao@bank.example"},
     }
     out = mask_fields(record)
     assert out["name"] == "北京星河科技有限公司" and out["phone"] == "010-65521234" and out["email"] == "z***@163.com"
-    assert out["legal_representative"] == {"name": "欧阳**", "id_number": "1****************X",
-                                           "phone": "138****5678"}
+    assert out["legal_representative"] == {"name": "欧阳**", "id_number": "1****************X", "phone": "138****5678"}
     assert out["contacts"][0] == {"name": "张**", "email": "z***@xinghe.cn", "mobile": "139****5678", "title": "财务"}
     assert [s["name"] for s in out["shareholders"]] == ["王*", "星河集团有限公司", "L***"]
     assert out["relationship_manager"] == record["relationship_manager"]  # bank staff, not client personal data

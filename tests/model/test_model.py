@@ -19,9 +19,16 @@ def test_money_is_decimal_and_iso4217() -> None:
         Money(amount=1, currency="RMBX")
 
 
-@pytest.mark.parametrize(("raw", "code", "section"), [
-    ("C3011", "C3011", "C"), ("3011", "C3011", "C"), ("i65", "I65", "I"), ("K", "K", "K"), ("70", "K70", "K"),
-])
+@pytest.mark.parametrize(
+    ("raw", "code", "section"),
+    [
+        ("C3011", "C3011", "C"),
+        ("3011", "C3011", "C"),
+        ("i65", "I65", "I"),
+        ("K", "K", "K"),
+        ("70", "K70", "K"),
+    ],
+)
 def test_industry_codes_normalise(raw: str, code: str, section: str) -> None:
     """GB/T 4754 codes in the wild become letter + digits, with labels."""
     ind = Industry.model_validate(raw)
@@ -37,8 +44,9 @@ def test_industry_contradiction_is_rejected() -> None:
 
 def test_sensitive_fields_masked_on_request_only() -> None:
     """ID numbers and phones are masked in dumps for reports, kept in clear for the store."""
-    c = CorporateClient(name="某公司", legal_representative={"name": "张三", "id_number": "11010519491231002X",
-                                                          "phone": "13812341234"})
+    c = CorporateClient(
+        name="某公司", legal_representative={"name": "张三", "id_number": "11010519491231002X", "phone": "13812341234"}
+    )
     masked = c.model_dump(mode="json", context={"mask": True})["legal_representative"]
     clear = c.model_dump(mode="json")["legal_representative"]
     assert masked["id_number"] == "1****************X" and masked["phone"] == "138****1234"

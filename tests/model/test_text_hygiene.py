@@ -14,21 +14,24 @@ from crmhub.model import Contact, CorporateClient, Interaction
 from crmhub.model.text import FREE_TEXT_MAX, clean_json, clean_text, is_clean
 
 
-@pytest.mark.parametrize(("raw", "line", "multiline"), [
-    ("杭州\x00市", "杭州市", "杭州市"),
-    ("\x1b[31;1m红\x1b[0m", "红", "红"),  # CSI colour
-    ("a\x1b]0;title\x07b", "ab", "ab"),  # OSC window title ended by BEL
-    ("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b", "alinkb", "alinkb"),  # OSC 8 hyperlink ended by ST
-    ("a\x9b2Jb", "ab", "ab"),  # 8-bit CSI
-    ("a\x1bcb", "ab", "ab"),  # RIS: reset the terminal
-    ("\u202egnp.exe", "gnp.exe", "gnp.exe"),  # bidi override (Trojan Source)
-    ("a\x07\x08\x7f\x85b", "ab", "ab"),  # BEL, BS, DEL, C1 NEL
-    ("第一行\r\n第二行\r第三行", "第一行 第二行 第三行", "第一行\n第二行\n第三行"),
-    ("  a\tb  ", "a b", "  a\tb  "),
-    ("甲\u2028乙\u2029丙", "甲 乙 丙", "甲\n乙\n丙"),  # Unicode line/paragraph separators
-    ("x\ud800y", "x\ufffdy", "x\ufffdy"),  # a lone surrogate: no UTF-8 store can encode it
-    ("普通公司", "普通公司", "普通公司"),
-])
+@pytest.mark.parametrize(
+    ("raw", "line", "multiline"),
+    [
+        ("杭州\x00市", "杭州市", "杭州市"),
+        ("\x1b[31;1m红\x1b[0m", "红", "红"),  # CSI colour
+        ("a\x1b]0;title\x07b", "ab", "ab"),  # OSC window title ended by BEL
+        ("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b", "alinkb", "alinkb"),  # OSC 8 hyperlink ended by ST
+        ("a\x9b2Jb", "ab", "ab"),  # 8-bit CSI
+        ("a\x1bcb", "ab", "ab"),  # RIS: reset the terminal
+        ("\u202egnp.exe", "gnp.exe", "gnp.exe"),  # bidi override (Trojan Source)
+        ("a\x07\x08\x7f\x85b", "ab", "ab"),  # BEL, BS, DEL, C1 NEL
+        ("第一行\r\n第二行\r第三行", "第一行 第二行 第三行", "第一行\n第二行\n第三行"),
+        ("  a\tb  ", "a b", "  a\tb  "),
+        ("甲\u2028乙\u2029丙", "甲 乙 丙", "甲\n乙\n丙"),  # Unicode line/paragraph separators
+        ("x\ud800y", "x\ufffdy", "x\ufffdy"),  # a lone surrogate: no UTF-8 store can encode it
+        ("普通公司", "普通公司", "普通公司"),
+    ],
+)
 def test_clean_text(raw: str, line: str, multiline: str) -> None:
     assert clean_text(raw) == line
     assert clean_text(raw, multiline=True) == multiline
@@ -46,8 +49,11 @@ def test_clean_json_cleans_keys_and_nested_values_and_keeps_clean_payloads_as_th
 
 
 def test_names_are_cleaned_and_over_long_values_name_the_field_and_the_length() -> None:
-    client = CorporateClient(name="\x1b[1m某某\x00有限公司\n", phone="0571\x00-8888", registered_address={
-        "city": "\u202e杭州", "street": "路\r\n1号"})
+    client = CorporateClient(
+        name="\x1b[1m某某\x00有限公司\n",
+        phone="0571\x00-8888",
+        registered_address={"city": "\u202e杭州", "street": "路\r\n1号"},
+    )
     assert client.name == "某某有限公司" and client.phone == "0571-8888"
     assert client.registered_address is not None
     assert (client.registered_address.city, client.registered_address.street) == ("杭州", "路 1号")
@@ -83,8 +89,9 @@ def test_sensitive_values_are_cleaned_and_still_masked() -> None:
 
 
 def test_free_text_keeps_line_breaks_and_is_cut_where_documented() -> None:
-    visit = Interaction(kind="visit", occurred_at="2026-01-05T10:00:00+08:00",
-                        summary="第一段\x00\r\n\x1b[31m第二段\x1b[0m\t结束")
+    visit = Interaction(
+        kind="visit", occurred_at="2026-01-05T10:00:00+08:00", summary="第一段\x00\r\n\x1b[31m第二段\x1b[0m\t结束"
+    )
     assert visit.summary == "第一段\n第二段\t结束"
     long = Interaction(kind="call", occurred_at="2026-01-05T10:00:00+08:00", summary="话" * (FREE_TEXT_MAX + 50))
     assert long.summary is not None and len(long.summary) == FREE_TEXT_MAX and long.summary.endswith("…")

@@ -43,7 +43,7 @@ def test_every_single_substitution_is_rejected(code: str) -> None:
         for ch in uscc.ALPHABET:
             if ch == code[pos]:
                 continue
-            changed = code[:pos] + ch + code[pos + 1:]
+            changed = code[:pos] + ch + code[pos + 1 :]
             assert not uscc.is_valid(changed), changed
 
 
@@ -65,21 +65,27 @@ def test_client_with_a_bad_check_character_is_kept_with_a_finding() -> None:
     assert again.data_quality == client.data_quality and again.uscc_unverified == client.uscc_unverified
 
 
-@pytest.mark.parametrize(("raw", "kind", "evidence"), [
-    ("91110000600037O41L", "uscc_format", "91110000600037O41L"),  # O for 0: still one edit from the real code
-    ("110108000123456", "uscc_length", None),  # a 15-digit 工商注册号 in the USCC field: no use for matching
-])
+@pytest.mark.parametrize(
+    ("raw", "kind", "evidence"),
+    [
+        ("91110000600037O41L", "uscc_format", "91110000600037O41L"),  # O for 0: still one edit from the real code
+        ("110108000123456", "uscc_length", None),  # a 15-digit 工商注册号 in the USCC field: no use for matching
+    ],
+)
 def test_malformed_codes_are_findings_too(raw: str, kind: str, evidence: str | None) -> None:
     client = CorporateClient(name="北京某公司", uscc=raw)
     assert client.uscc is None and client.uscc_unverified == evidence
     assert [f.kind for f in client.data_quality] == [kind]
 
 
-@pytest.mark.parametrize("typed", [
-    "９１１１００００６００ ０３７３４１ｌ",  # full-width digits and letter, ideographic space
-    "9111-0000－6000 3734 1l",  # ASCII and full-width hyphens, spaces, lower case
-    " 91110000600037341l\t",
-])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "９１１１００００６００ ０３７３４１ｌ",  # full-width digits and letter, ideographic space
+        "9111-0000－6000 3734 1l",  # ASCII and full-width hyphens, spaces, lower case
+        " 91110000600037341l\t",
+    ],
+)
 def test_full_width_and_lower_case_are_folded_before_validation(typed: str) -> None:
     """Issue 13 item 9: NFKC + upper case + separators removed, everywhere a USCC enters."""
     assert uscc.compact(typed) == "91110000600037341L"
@@ -87,11 +93,14 @@ def test_full_width_and_lower_case_are_folded_before_validation(typed: str) -> N
     assert CorporateClient(name="某公司", uscc=typed).uscc == "91110000600037341L"
 
 
-@pytest.mark.parametrize(("code", "fragment"), [
-    ("91110000600037O41L", "position 15: character 'O' not allowed (I, O, Z, S, V are never used)"),
-    ("9111000060003734", "has 16 characters, expected 18"),
-    ("91110000600037341l", None),
-])
+@pytest.mark.parametrize(
+    ("code", "fragment"),
+    [
+        ("91110000600037O41L", "position 15: character 'O' not allowed (I, O, Z, S, V are never used)"),
+        ("9111000060003734", "has 16 characters, expected 18"),
+        ("91110000600037341l", None),
+    ],
+)
 def test_messages_name_position_or_length(code: str, fragment: str | None) -> None:
     """Bad characters are named by position; wrong lengths by count; lower case is compacted, not rejected."""
     if fragment is None:

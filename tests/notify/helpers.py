@@ -52,8 +52,10 @@ class Servers:
         """``[channels.email]`` and ``[channels.wecom]`` tables pointing at the servers (the plugins' own)."""
         mail = email_plugin.crmhub_sandbox_apps()[0].config(f"{self.smtp.host}:{self.smtp.port}")
         app = wecom_plugin.crmhub_sandbox_apps()[0].config(self.wecom.url)
-        return {"email": {**mail, "timeout": 5.0},
-                "wecom": {**app, "retry_base_delay": 0.01, "retry_max_wait": 2.0, "retry_attempts": 2, **wecom}}
+        return {
+            "email": {**mail, "timeout": 5.0},
+            "wecom": {**app, "retry_base_delay": 0.01, "retry_max_wait": 2.0, "retry_attempts": 2, **wecom},
+        }
 
     def wecom_texts(self) -> list[str]:
         """Every body WeCom accepted, as JSON-ish text."""
@@ -81,73 +83,154 @@ def servers() -> Iterator[Servers]:
         smtp.stop()
 
 
-def settings(registry: Registry, servers: Servers, *, notify: dict[str, Any] | None = None,
-             wecom: dict[str, Any] | None = None, **extra: Any) -> Settings:
+def settings(
+    registry: Registry,
+    servers: Servers,
+    *,
+    notify: dict[str, Any] | None = None,
+    wecom: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Settings:
     """Validated settings: both channels at the servers, AML team, risk team and operators by email, fast
     retries."""
-    notify_table = {"groups": {"risk_team": ["risk@bank.example"], "operators": ["ops@bank.example"],
-                               "aml_team": ["aml@bank.example"]},
-                    "retry_delay_seconds": 0, "resend_margin_seconds": 60, **(notify or {})}
+    notify_table = {
+        "groups": {
+            "risk_team": ["risk@bank.example"],
+            "operators": ["ops@bank.example"],
+            "aml_team": ["aml@bank.example"],
+        },
+        "retry_delay_seconds": 0,
+        "resend_margin_seconds": 60,
+        **(notify or {}),
+    }
     return parse_settings({"channels": servers.channels(**(wecom or {})), "notify": notify_table, **extra}, registry)
 
 
-def client(store: Store, *, uscc: str = U1, name: str = "北京星河科技有限公司", rm: dict[str, Any] | None = RM,
-           segment: str | None = "high", created: datetime | None = None, **data: Any) -> int:
+def client(
+    store: Store,
+    *,
+    uscc: str = U1,
+    name: str = "北京星河科技有限公司",
+    rm: dict[str, Any] | None = RM,
+    segment: str | None = "high",
+    created: datetime | None = None,
+    **data: Any,
+) -> int:
     """A golden client as the merge writes it."""
     created = created or NOW - timedelta(days=1)
     payload: dict[str, Any] = {"name": name, "uscc": uscc, **data}
     if rm is not None:
         payload["relationship_manager"] = rm
     with store.begin() as s:
-        g = GoldenClient(uscc=uscc, name=name, data=payload, rm_user_id=(rm or {}).get("user_id"), segment=segment,
-                         status="active", needs_merge=False, needs_risk=False, needs_plan=False, created_at=created,
-                         updated_at=created)
+        g = GoldenClient(
+            uscc=uscc,
+            name=name,
+            data=payload,
+            rm_user_id=(rm or {}).get("user_id"),
+            segment=segment,
+            status="active",
+            needs_merge=False,
+            needs_risk=False,
+            needs_plan=False,
+            created_at=created,
+            updated_at=created,
+        )
         s.add(g)
         s.flush()
         return g.id
 
 
-def assess(store: Store, client_id: int, rating: str, score: float, *, at: datetime | None = None,
-           segment: str = "medium", reasons: tuple[str, ...] = ("registered_capital",)) -> int:
+def assess(
+    store: Store,
+    client_id: int,
+    rating: str,
+    score: float,
+    *,
+    at: datetime | None = None,
+    segment: str = "medium",
+    reasons: tuple[str, ...] = ("registered_capital",),
+) -> int:
     """A new current assessment (the previous one stops being current), as the risk phase stores it."""
     at = at or NOW
-    factors = [{"factor": r, "bin": "low", "points": "10", "reason_zh": f"{r} 偏弱", "reason_en": f"weak {r}"}
-               for r in reasons]
+    factors = [
+        {"factor": r, "bin": "low", "points": "10", "reason_zh": f"{r} 偏弱", "reason_en": f"weak {r}"} for r in reasons
+    ]
     with store.begin() as s:
         for old in s.query(RiskAssessmentRow).filter_by(client_id=client_id, current=True):
             old.current = False
-        row = RiskAssessmentRow(client_id=client_id, assessed_at=at, score=score, rating=rating, segment=segment,
-                                scorecard_version="test", inputs_hash=f"h{rating}{score}", current=True,
-                                data={"assessment": {"reason_codes": list(reasons), "factors": factors,
-                                                     "overrides": []}})
+        row = RiskAssessmentRow(
+            client_id=client_id,
+            assessed_at=at,
+            score=score,
+            rating=rating,
+            segment=segment,
+            scorecard_version="test",
+            inputs_hash=f"h{rating}{score}",
+            current=True,
+            data={"assessment": {"reason_codes": list(reasons), "factors": factors, "overrides": []}},
+        )
         s.add(row)
         s.flush()
         return row.id
 
 
-def alert(store: Store, client_id: int | None, *, kind: str = "large_value", created: datetime | None = None,
-          summary: str = "大额交易：当日转入合计 2,500,000.00 元") -> int:
+def alert(
+    store: Store,
+    client_id: int | None,
+    *,
+    kind: str = "large_value",
+    created: datetime | None = None,
+    summary: str = "大额交易：当日转入合计 2,500,000.00 元",
+) -> int:
     """A new alert as the risk phase raises it."""
     created = created or NOW
     with store.begin() as s:
-        row = Alert(client_id=client_id, uscc=U1, kind=kind, rule_version="1.x", status="new",
-                    dedup_key=f"{kind}:{client_id}:{created.isoformat()}", day=created.date(),
-                    amount_minor=250_000_000, currency="CNY", created_at=created, updated_at=created,
-                    evidence={"summary_zh": summary, "summary_en": "Large-value: 2,500,000.00 CNY in"})
+        row = Alert(
+            client_id=client_id,
+            uscc=U1,
+            kind=kind,
+            rule_version="1.x",
+            status="new",
+            dedup_key=f"{kind}:{client_id}:{created.isoformat()}",
+            day=created.date(),
+            amount_minor=250_000_000,
+            currency="CNY",
+            created_at=created,
+            updated_at=created,
+            evidence={"summary_zh": summary, "summary_en": "Large-value: 2,500,000.00 CNY in"},
+        )
         s.add(row)
         s.flush()
         return row.id
 
 
-def sync_run(store: Store, *, status: str = "failed", trigger: str = "manual", error: str | None = "boom",
-             finished: datetime | None = None, report: dict[str, Any] | None = None) -> int:
+def sync_run(
+    store: Store,
+    *,
+    status: str = "failed",
+    trigger: str = "manual",
+    error: str | None = "boom",
+    finished: datetime | None = None,
+    report: dict[str, Any] | None = None,
+) -> int:
     """A finished sync run row."""
     finished = finished or NOW
     with store.begin() as s:
-        row = SyncRun(kind="sync", trigger=trigger, status=status, dry_run=False, connectors=["zoho"],
-                      report=report or {"connectors": {"zoho": {"status": "failed", "error": "401 token revoked",
-                                                                 "streams": {}}}, "totals": {}},
-                      error=error, started_at=finished - timedelta(minutes=2), finished_at=finished)
+        row = SyncRun(
+            kind="sync",
+            trigger=trigger,
+            status=status,
+            dry_run=False,
+            connectors=["zoho"],
+            report=report
+            or {
+                "connectors": {"zoho": {"status": "failed", "error": "401 token revoked", "streams": {}}},
+                "totals": {},
+            },
+            error=error,
+            started_at=finished - timedelta(minutes=2),
+            finished_at=finished,
+        )
         s.add(row)
         s.flush()
         return row.id

@@ -31,8 +31,15 @@ def config_file(tmp_path: Path, store_url: str, servers: Servers) -> Path:
         lines.append(f"[channels.{name}]")
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
         lines.append("")
-    lines += ["[notify]", "retry_delay_seconds = 0", "", "[notify.groups]", 'risk_team = ["risk@bank.example"]',
-              'operators = ["ops@bank.example"]', 'aml_team = ["aml@bank.example"]']
+    lines += [
+        "[notify]",
+        "retry_delay_seconds = 0",
+        "",
+        "[notify.groups]",
+        'risk_team = ["risk@bank.example"]',
+        'operators = ["ops@bank.example"]',
+        'aml_team = ["aml@bank.example"]',
+    ]
     path = tmp_path / "crmhub.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -42,9 +49,9 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_notify_test_both_channels_then_log_shows_them_delivered(tmp_path: Path, store: Store, store_url: str,
-                                                                 servers: Servers,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_test_both_channels_then_log_shows_them_delivered(
+    tmp_path: Path, store: Store, store_url: str, servers: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`notify test email --to …` and `notify test wecom --to zhangsan` each deliver one real message, and
     `notify log --json` lists both as delivered with the channels' answers."""
     cfg = str(config_file(tmp_path, store_url, servers))
@@ -58,7 +65,9 @@ def test_notify_test_both_channels_then_log_shows_them_delivered(tmp_path: Path,
     assert main(["notify", "log", "--json", "-c", cfg]) == 0
     entries = json_lines(capsys.readouterr().out)
     assert {(e["channel"], e["status"], tuple(e["recipients"])) for e in entries} == {
-        ("email", "delivered", ("ops@bank.example",)), ("wecom", "delivered", ("zhangsan",))}
+        ("email", "delivered", ("ops@bank.example",)),
+        ("wecom", "delivered", ("zhangsan",)),
+    }
     by_channel = {e["channel"]: e for e in entries}
     assert by_channel["email"]["answer"].startswith("Message-ID") and by_channel["wecom"]["answer"].startswith("msgid=")
     assert main(["notify", "log", "--json", "--status", "failed", "-c", cfg]) == 0
@@ -69,8 +78,9 @@ def test_notify_test_both_channels_then_log_shows_them_delivered(tmp_path: Path,
     assert main(["notify", "log", "--status", "nonsense", "-c", cfg]) == 2
 
 
-def test_notify_test_reports_a_refused_recipient(tmp_path: Path, store: Store, store_url: str, servers: Servers,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_test_reports_a_refused_recipient(
+    tmp_path: Path, store: Store, store_url: str, servers: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A recipient WeCom does not know fails the test (exit 1) and says why; nothing is delivered."""
     cfg = str(config_file(tmp_path, store_url, servers))
     assert main(["notify", "test", "wecom", "--to", "nobody", "-c", cfg, "--json"]) == 1
@@ -79,8 +89,9 @@ def test_notify_test_reports_a_refused_recipient(tmp_path: Path, store: Store, s
     assert servers.sim.inbox == []
 
 
-def test_notify_run_and_interactions(tmp_path: Path, store: Store, store_url: str, servers: Servers,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_run_and_interactions(
+    tmp_path: Path, store: Store, store_url: str, servers: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`notify run --dry-run` shows the plan and sends nothing; `notify run` sends it; `interactions add/list`
     record a visit and show the next due date; `notify routes` lists the defaults."""
     cfg = str(config_file(tmp_path, store_url, servers))
@@ -88,16 +99,33 @@ def test_notify_run_and_interactions(tmp_path: Path, store: Store, store_url: st
     alert(store, cid)
     assert main(["notify", "run", "--dry-run", "--json", "-c", cfg]) == 0
     plan = json_lines(capsys.readouterr().out)[0]
-    assert {(w["channel"], tuple(w["recipients"])) for w in plan["would_send"]} == {
-        ("email", ("aml@bank.example",))}
+    assert {(w["channel"], tuple(w["recipients"])) for w in plan["would_send"]} == {("email", ("aml@bank.example",))}
     assert servers.sim.inbox == [] and servers.mail.mails == []
     assert main(["notify", "run", "--json", "-c", cfg]) == 0
     outcome = json_lines(capsys.readouterr().out)[0]
     assert outcome["planned"] == {"alert": 1} and outcome["delivered"] == 1
     assert servers.sim.inbox == [] and len(servers.mail.mails) == 1
 
-    assert main(["interactions", "add", U1, "--kind", "visit", "--at", "2026-01-05T10:00+08:00", "--by", "张三",
-                 "--summary", f"回访，联系人手机 {MOBILE}", "-c", cfg]) == 0
+    assert (
+        main(
+            [
+                "interactions",
+                "add",
+                U1,
+                "--kind",
+                "visit",
+                "--at",
+                "2026-01-05T10:00+08:00",
+                "--by",
+                "张三",
+                "--summary",
+                f"回访，联系人手机 {MOBILE}",
+                "-c",
+                cfg,
+            ]
+        )
+        == 0
+    )
     assert main(["interactions", "add", U1, "--kind", "dance", "-c", cfg]) == 2
     assert main(["interactions", "list", U1, "--json", "-c", cfg]) == 0
     items = json_lines(capsys.readouterr().out)
@@ -112,19 +140,28 @@ def test_notify_run_and_interactions(tmp_path: Path, store: Store, store_url: st
     assert all(r["channel_status"] == "ok" for r in routes)
 
 
-def test_config_check_rejects_an_aml_alert_route_to_the_rm(tmp_path: Path, store_url: str, servers: Servers,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_check_rejects_an_aml_alert_route_to_the_rm(
+    tmp_path: Path, store_url: str, servers: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`crmhub config check` exits 2 and names the key of a route sending AML alerts to the RM."""
     cfg = config_file(tmp_path, store_url, servers)
-    cfg.write_text(cfg.read_text(encoding="utf-8") + '\n[notify.alert]\nsend = [{ channel = "wecom", to = ["rm"] }]\n',
-                   encoding="utf-8")
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8") + '\n[notify.alert]\nsend = [{ channel = "wecom", to = ["rm"] }]\n',
+        encoding="utf-8",
+    )
     assert main(["config", "check", "-c", str(cfg)]) == 2
     captured = capsys.readouterr()
     assert "notify.alert.send.0.to" in captured.out + captured.err
 
 
-def test_notify_retry_requeues_only_what_failed(tmp_path: Path, store: Store, store_url: str, servers: Servers,
-                                                registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_retry_requeues_only_what_failed(
+    tmp_path: Path,
+    store: Store,
+    store_url: str,
+    servers: Servers,
+    registry: Registry,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """`notify retry` puts a failed notification back; a delivered one is refused with a clear message."""
     cfg = str(config_file(tmp_path, store_url, servers))
     assert main(["notify", "test", "wecom", "--to", "nobody", "-c", cfg, "--json"]) == 1

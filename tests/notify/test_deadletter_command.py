@@ -28,8 +28,9 @@ def _renders(ctx: dict[str, object], lang: str) -> list[str]:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_dead_letter_messages_name_the_real_retry_command(lang: str) -> None:
-    ctx = dead_letters_context(SyncRun(id=5), [("zoho", "accounts", 2)], [("A1", "USCC invalid")],
-                               NotifySettings(), NOW)
+    ctx = dead_letters_context(
+        SyncRun(id=5), [("zoho", "accounts", 2)], [("A1", "USCC invalid")], NotifySettings(), NOW
+    )
     for part in _renders(ctx, lang):
         assert _commands(part) == {"crmhub deadletter retry --all"}, part
     failed = Outbox(id=42, target="mail", state="failed", stream="alert", payload={"event": "alert"})

@@ -34,25 +34,38 @@ def log(store: Store) -> dict[str, dict[str, Any]]:
         return {f"{r.stream}/{r.target}": notification_json(r) for r in list_notifications(s)}
 
 
-async def test_downgrade_in_a_sync_reaches_rm_and_risk_team_once_masked(store: Store, registry: Registry,
-                                                                        servers: Servers) -> None:
+async def test_downgrade_in_a_sync_reaches_rm_and_risk_team_once_masked(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """Sync → risk phase downgrades the client → after_run: one WeCom message to the RM, one mail to the risk
     team, no unmasked mobile or ID number in either; a rerun sends nothing more."""
     SYSTEMS.clear()
     SYSTEMS["a"] = crm = MemoryCrm()
-    cfg = settings(registry, servers, connectors={"crm": {"plugin": "memory", "system": "a",
-                                                          "write_back": {"enabled": False}}})
+    cfg = settings(
+        registry, servers, connectors={"crm": {"plugin": "memory", "system": "a", "write_back": {"enabled": False}}}
+    )
     name = f"北京星河科技有限公司（法人身份证{ID_NUMBER}，电话{MOBILE}）"
-    crm.put("Z1", name=name, uscc=U1, industry={"code": "I"}, established_on="2001-03-01",
-            registered_capital={"amount": "500000000", "currency": "CNY"}, relationship_manager=RM,
-            legal_representative={"name": "王强", "id_number": ID_NUMBER, "phone": MOBILE})
+    crm.put(
+        "Z1",
+        name=name,
+        uscc=U1,
+        industry={"code": "I"},
+        established_on="2001-03-01",
+        registered_capital={"amount": "500000000", "currency": "CNY"},
+        relationship_manager=RM,
+        legal_representative={"name": "王强", "id_number": ID_NUMBER, "phone": MOBILE},
+    )
     notifier = Notifier(cfg, registry, store)
     engine = SyncEngine(cfg, registry, store, risk_phase=make_risk_phase(cfg, registry), after_run=notifier.after_run)
     first = await engine.run()
     assert first.status == "succeeded" and first.totals.risk_assessed == 1
     assert servers.sim.inbox == [] and servers.mail.mails == []  # a first rating is no downgrade
-    crm.put("Z1", established_on="2025-06-01", registered_capital={"amount": "100000", "currency": "CNY"},
-            industry={"code": "L"})
+    crm.put(
+        "Z1",
+        established_on="2025-06-01",
+        registered_capital={"amount": "100000", "currency": "CNY"},
+        industry={"code": "L"},
+    )
     second = await engine.run()
     assert second.totals.rating_changes == 1
     with store.begin() as s:
@@ -86,8 +99,9 @@ def plan_downgrade(store: Store, cfg: Any) -> dict[str, int]:
         return {r.target: r.id for r in s.scalars(select(Outbox))}
 
 
-async def test_crash_between_send_and_record_sends_nothing_twice(store: Store, registry: Registry, servers: Servers,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_crash_between_send_and_record_sends_nothing_twice(
+    store: Store, registry: Registry, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each channel sent, then its process died before recording the answer. The next run finds the rows still
     ``sent``: the email (no server-side de-duplication) becomes unconfirmed — reported to operators, never sent
     twice — and the WeCom message is re-sent under WeCom's duplicate check, which absorbs it: still one message."""
@@ -130,9 +144,9 @@ async def test_crash_between_send_and_record_sends_nothing_twice(store: Store, r
     assert len(servers.mail.mails) == 2 and len(servers.sim.inbox) == 1
 
 
-async def test_killed_after_marking_sent_wecom_still_arrives_once(store: Store, registry: Registry,
-                                                                  servers: Servers,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_killed_after_marking_sent_wecom_still_arrives_once(
+    store: Store, registry: Registry, servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Killed after the row was marked sent but before the call went out: the rerun sends it (WeCom would have
     dropped a duplicate), so the RM gets exactly one message."""
     cfg = settings(registry, servers, notify={"rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
@@ -157,12 +171,18 @@ async def test_killed_after_marking_sent_wecom_still_arrives_once(store: Store, 
     assert next(iter(log(store).values()))["attempts"] == 2
 
 
-async def test_invalid_user_is_recorded_per_recipient_and_reported(store: Store, registry: Registry,
-                                                                   servers: Servers) -> None:
+async def test_invalid_user_is_recorded_per_recipient_and_reported(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """WeCom's ``invaliduser`` fails that recipient alone (partial); operators get one report of it."""
-    cfg = settings(registry, servers, notify={"groups": {"rms": ["zhangsan", "ghost.user"],
-                                                         "operators": ["ops@bank.example"]},
-                                              "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rms"]}]}})
+    cfg = settings(
+        registry,
+        servers,
+        notify={
+            "groups": {"rms": ["zhangsan", "ghost.user"], "operators": ["ops@bank.example"]},
+            "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rms"]}]},
+        },
+    )
     cid = client(store)
     assess(store, cid, "AA", 85.0)
     assess(store, cid, "BB", 63.0)
@@ -177,7 +197,8 @@ async def test_invalid_user_is_recorded_per_recipient_and_reported(store: Store,
 
 
 async def test_configuration_failure_stops_the_channel_without_spending_attempts(
-        store: Store, registry: Registry, servers: Servers) -> None:
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """A wrong WeCom secret stops WeCom for the pass; its row waits (attempts 0) while email still goes out."""
     cfg = settings(registry, servers, wecom={"corp_secret": "wrong-secret"})
     plan_downgrade(store, cfg)
@@ -189,14 +210,19 @@ async def test_configuration_failure_stops_the_channel_without_spending_attempts
     assert servers.sim.inbox == [] and len(servers.mail.mails) == 1
 
 
-async def test_unreachable_channel_is_paused_after_one_attempt(store: Store, registry: Registry,
-                                                               servers: Servers) -> None:
+async def test_unreachable_channel_is_paused_after_one_attempt(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """WeCom down: the message in flight spends one attempt and is retried later; the rest wait untouched, so a
     pass spends at most ``concurrency`` retry cycles against a dead service, not one per message."""
     from crmhub.sandbox.runner import free_port
 
-    cfg = settings(registry, servers, wecom={"base_url": f"http://127.0.0.1:{free_port()}"},
-                   notify={"concurrency": 1, "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    cfg = settings(
+        registry,
+        servers,
+        wecom={"base_url": f"http://127.0.0.1:{free_port()}"},
+        notify={"concurrency": 1, "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}},
+    )
     for n, code in enumerate((U1, "91310000631696382C")):
         cid = client(store, uscc=code, name=f"客户{n}有限公司")
         assess(store, cid, "AA", 85.0)

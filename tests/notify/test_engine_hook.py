@@ -21,8 +21,9 @@ def engine(store: Store, registry: Registry, hook: object) -> SyncEngine:
     SYSTEMS.clear()
     SYSTEMS["a"] = MemoryCrm()
     SYSTEMS["a"].put("Z1", name="北京星河科技有限公司", uscc=U1)
-    cfg = parse_settings({"connectors": {"crm": {"plugin": "memory", "system": "a",
-                                                 "write_back": {"enabled": False}}}}, registry)
+    cfg = parse_settings(
+        {"connectors": {"crm": {"plugin": "memory", "system": "a", "write_back": {"enabled": False}}}}, registry
+    )
     return SyncEngine(cfg, registry, store, after_run=hook)  # type: ignore[arg-type]
 
 
@@ -45,8 +46,9 @@ async def test_after_run_sees_the_stored_report_and_skips_dry_runs(store: Store,
     assert [r.run_id for r in seen] == [report.run_id] and seen[0].totals.clients_created == 1
 
 
-async def test_a_failing_hook_is_logged_not_raised(store: Store, registry: Registry,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_hook_is_logged_not_raised(
+    store: Store, registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
     """An exception in the hook is logged; the run still succeeds."""
 
     async def hook(report: RunReport) -> None:

@@ -39,20 +39,40 @@ def test_current_due_counts_whole_periods() -> None:
     assert current_due(last, 30, date(2026, 1, 28), lead_days=3) == date(2026, 1, 31)
 
 
-async def test_reminders_per_segment_once_per_period_reset_by_a_visit(store: Store, registry: Registry,
-                                                                      servers: Servers) -> None:
+async def test_reminders_per_segment_once_per_period_reset_by_a_visit(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """High (30 d) and low (182 d) clients past their interval are reminded; medium (91 d) and recently visited
     ones are not; a rerun in the same period sends nothing; a recorded visit moves the next reminder."""
     cfg = settings(registry, servers)
     lisi = {"name": "李四", "user_id": "lisi"}
-    high = client(store, uscc=U1, name="北京星河科技有限公司", segment="high", created=at(BASE - timedelta(days=40)),
-                  contacts=[{"name": "赵敏", "mobile": MOBILE, "is_primary": True}])
-    low = client(store, uscc=U2, name="上海宝钢贸易有限公司", segment="low", created=at(BASE - timedelta(days=190)),
-                 rm=lisi)
-    client(store, uscc=uscc(3), name="广州南方物流有限公司", segment="medium", created=at(BASE - timedelta(days=40)),
-           rm={"name": "赵六", "user_id": "zhaoliu"})
-    visited = client(store, uscc=uscc(4), name="深圳前海科技有限公司", segment="high",
-                     created=at(BASE - timedelta(days=100)), rm={"name": "王五", "user_id": "wangwu"})
+    high = client(
+        store,
+        uscc=U1,
+        name="北京星河科技有限公司",
+        segment="high",
+        created=at(BASE - timedelta(days=40)),
+        contacts=[{"name": "赵敏", "mobile": MOBILE, "is_primary": True}],
+    )
+    low = client(
+        store, uscc=U2, name="上海宝钢贸易有限公司", segment="low", created=at(BASE - timedelta(days=190)), rm=lisi
+    )
+    client(
+        store,
+        uscc=uscc(3),
+        name="广州南方物流有限公司",
+        segment="medium",
+        created=at(BASE - timedelta(days=40)),
+        rm={"name": "赵六", "user_id": "zhaoliu"},
+    )
+    visited = client(
+        store,
+        uscc=uscc(4),
+        name="深圳前海科技有限公司",
+        segment="high",
+        created=at(BASE - timedelta(days=100)),
+        rm={"name": "王五", "user_id": "wangwu"},
+    )
     client(store, uscc=uscc(5), name="杭州未分层有限公司", segment=None, created=at(BASE - timedelta(days=400)))
     with store.begin() as s:
         record_interaction(s, s.get(GoldenClient, visited), "visit", at=at(BASE - timedelta(days=3)), by="王五")
@@ -64,16 +84,16 @@ async def test_reminders_per_segment_once_per_period_reset_by_a_visit(store: Sto
             await notifier.run()
         return sorted(m.recipients[0] for m in servers.sim.inbox[before:])
 
-    assert await run(BASE) == ["lisi", "zhangsan"]               # high after 40 days, low after 190 days
+    assert await run(BASE) == ["lisi", "zhangsan"]  # high after 40 days, low after 190 days
     high_text = next(m.content for m in servers.sim.inbox if m.recipients == ["zhangsan"])
     assert "北京星河科技有限公司" in high_text and (BASE - timedelta(days=10)).isoformat() in high_text
     assert "138＊＊＊＊5678" in high_text  # masked; WeCom markdown shows the stars literally (full-width)
     assert_masked(servers.wecom_texts())
-    assert await run(BASE) == [] and await run(BASE + timedelta(days=5)) == []   # same period: once
+    assert await run(BASE) == [] and await run(BASE + timedelta(days=5)) == []  # same period: once
 
     with store.begin() as s:
         record_interaction(s, s.get(GoldenClient, high), "visit", at=at(BASE + timedelta(days=6)), by="张三")
-    assert await run(BASE + timedelta(days=25)) == []            # 19 days after the visit; others not due yet
+    assert await run(BASE + timedelta(days=25)) == []  # 19 days after the visit; others not due yet
     assert await run(BASE + timedelta(days=36)) == ["wangwu", "zhangsan"]  # 30 days after each one's last visit
     latest = next(m.content for m in reversed(servers.sim.inbox) if m.recipients == ["zhangsan"])
     assert (BASE + timedelta(days=36)).isoformat() in latest and "张三" in latest
@@ -83,8 +103,9 @@ async def test_reminders_per_segment_once_per_period_reset_by_a_visit(store: Sto
     assert low and await run(BASE + timedelta(days=66)) == []
 
 
-async def test_intervals_are_configurable_and_rm_without_wecom_is_logged(store: Store, registry: Registry,
-                                                                         servers: Servers) -> None:
+async def test_intervals_are_configurable_and_rm_without_wecom_is_logged(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """``[notify.follow_up] intervals`` overrides a segment; a client whose RM has no WeCom id gets a skipped
     log row instead of a message; ``max_per_run`` bounds one pass."""
     cfg = settings(registry, servers, notify={"follow_up": {"intervals": {"medium": 10}, "max_per_run": 1}})

@@ -21,10 +21,15 @@ from crmhub.store.tables import Outbox
 
 from .helpers import Servers, assess, client, settings
 
-NAME = ("恶意公司**粗体**[点我](http://evil.example/x)<font color=\"info\">绿</font>`code`\r\n"
-        "Bcc: victim@evil.example\n> 引用注入\n# 标题注入\x1b[31m红色\x1b[0m\x07\u202e反转")
-ROUTE = {"rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm", "@robot"]},
-                                       {"channel": "email", "to": ["risk_team"]}]}}
+NAME = (
+    '恶意公司**粗体**[点我](http://evil.example/x)<font color="info">绿</font>`code`\r\n'
+    "Bcc: victim@evil.example\n> 引用注入\n# 标题注入\x1b[31m红色\x1b[0m\x07\u202e反转"
+)
+ROUTE = {
+    "rating_downgrade": {
+        "send": [{"channel": "wecom", "to": ["rm", "@robot"]}, {"channel": "email", "to": ["risk_team"]}]
+    }
+}
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
 
 
@@ -32,14 +37,15 @@ def _assert_literal_markdown(content: str) -> None:
     """The name's markup is inert: no bold, link, font tag, code span, quote or heading made from it."""
     assert "**粗体**" not in content and "＊＊粗体＊＊" in content
     assert "](http://evil.example" not in content and "［点我］" in content
-    assert "<font color=\"info\">" not in content and "`" not in content
+    assert '<font color="info">' not in content and "`" not in content
     for line in content.splitlines():
         assert not line.lstrip().startswith(("> 引用注入", "# 标题注入", "Bcc:")), line
     assert not CONTROL.search(content) and "[31m" not in content
 
 
-async def test_hostile_company_name_reaches_mail_and_wecom_inert(store: Store, registry: Registry,
-                                                                 servers: Servers) -> None:
+async def test_hostile_company_name_reaches_mail_and_wecom_inert(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     cfg = settings(registry, servers, notify=ROUTE)
     cid = client(store, name=NAME + ("\x00" if store.dialect == "sqlite" else ""))  # PostgreSQL cannot hold a NUL
     assess(store, cid, "AA", 85.0)
@@ -65,7 +71,7 @@ async def test_hostile_company_name_reaches_mail_and_wecom_inert(store: Store, r
     text = body.get_content()
     assert not CONTROL.search(text.replace("\r\n", "").replace("\n", "")) and "[31m" not in text and "红色" in text
     html_part = mail.message.get_body(("html",))
-    assert html_part is not None and "<font color=\"info\">" not in html_part.get_content()
+    assert html_part is not None and '<font color="info">' not in html_part.get_content()
 
     app = [m for m in servers.sim.inbox if m.channel != "robot"]
     robot = [m for m in servers.sim.inbox if m.channel == "robot"]

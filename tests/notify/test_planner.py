@@ -32,8 +32,7 @@ def by_channel(found: list[Outbox]) -> dict[str, list[Outbox]]:
     return out
 
 
-def test_alert_goes_only_to_the_aml_team_by_email_once(store: Store, registry: Registry,
-                                                      servers: Servers) -> None:
+def test_alert_goes_only_to_the_aml_team_by_email_once(store: Store, registry: Registry, servers: Servers) -> None:
     """A new AML alert becomes one email row for the AML team — none for the RM, none on WeCom, none for the risk
     team — carrying only id, kind, day, deadline and the command; re-planning adds nothing."""
     cfg = settings(registry, servers)
@@ -46,9 +45,15 @@ def test_alert_goes_only_to_the_aml_team_by_email_once(store: Store, registry: R
     assert found[0].idempotency_key == f"n:alert:{aid}:email:aml_team"
     context = found[0].payload["context"]
     assert set(context) == {"now", "url", "alert"} and context["url"] is None
-    assert context["alert"] == {"id": aid, "kind": "large_value", "aml": True, "day": NOW.date().isoformat(),
-                                "deadline": context["alert"]["deadline"], "working_days": 5,
-                                "command": f"crmhub alerts show {aid}"}
+    assert context["alert"] == {
+        "id": aid,
+        "kind": "large_value",
+        "aml": True,
+        "day": NOW.date().isoformat(),
+        "deadline": context["alert"]["deadline"],
+        "working_days": 5,
+        "command": f"crmhub alerts show {aid}",
+    }
     assert context["alert"]["deadline"] > NOW.date().isoformat()
     again = Planner(cfg).plan(store)
     assert sum(again.planned.values()) == 0 and len(rows(store)) == 1
@@ -62,20 +67,29 @@ def test_aml_report_deadline_counts_working_days() -> None:
     from crmhub.risk.alerts.deadlines import add_working_days
 
     assert add_working_days(date(2026, 9, 25), 5, NotifySettings()) == date(2026, 10, 2)
-    golden_week = NotifySettings(holidays=[date(2026, 10, d) for d in range(1, 8)],
-                                 make_up_workdays=[date(2026, 9, 26), date(2026, 10, 10)])
+    golden_week = NotifySettings(
+        holidays=[date(2026, 10, d) for d in range(1, 8)], make_up_workdays=[date(2026, 9, 26), date(2026, 10, 10)]
+    )
     assert add_working_days(date(2026, 9, 25), 5, golden_week) == date(2026, 10, 8)  # Sat 26th counts
 
 
-def test_a_route_sending_aml_alerts_to_the_rm_or_a_robot_is_a_config_error(registry: Registry,
-                                                                           servers: Servers) -> None:
+def test_a_route_sending_aml_alerts_to_the_rm_or_a_robot_is_a_config_error(
+    registry: Registry, servers: Servers
+) -> None:
     """`rm`, `@robot`, `@all`, `oa:…` — literally or inside a group — on [notify.alert] name their key path, in
     the user's language."""
     from crmhub.i18n import set_lang
 
-    bad = {"groups": {"ops_chat": ["@robot"], "aml_team": ["aml@bank.example"]},
-           "alert": {"send": [{"channel": "wecom", "to": ["rm"]}, {"channel": "email", "to": ["aml_team"]},
-                              {"channel": "wecom", "to": ["ops_chat", "oa:oCRMhub0000001", "@all"]}]}}
+    bad = {
+        "groups": {"ops_chat": ["@robot"], "aml_team": ["aml@bank.example"]},
+        "alert": {
+            "send": [
+                {"channel": "wecom", "to": ["rm"]},
+                {"channel": "email", "to": ["aml_team"]},
+                {"channel": "wecom", "to": ["ops_chat", "oa:oCRMhub0000001", "@all"]},
+            ]
+        },
+    }
     messages = {}
     for lang in ("zh", "en"):
         set_lang(lang)  # type: ignore[arg-type]
@@ -89,13 +103,20 @@ def test_a_route_sending_aml_alerts_to_the_rm_or_a_robot_is_a_config_error(regis
         assert "'ops_chat'" in problems[1][1] and "'@robot'" in problems[1][1]
         messages[lang] = problems[0][1]
     assert "客户经理" in messages["zh"] and "relationship manager" in messages["en"]
-    ok = settings(registry, servers, notify={"alert": {"send": [{"channel": "wecom", "to": ["aml_team", "lisi"]}]},
-                                             "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    ok = settings(
+        registry,
+        servers,
+        notify={
+            "alert": {"send": [{"channel": "wecom", "to": ["aml_team", "lisi"]}]},
+            "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]},
+        },
+    )
     assert ok.notify.sends("alert")[0].to == ["aml_team", "lisi"]
 
 
-def test_planner_refuses_a_disclosing_recipient_even_without_the_config_check(store: Store, registry: Registry,
-                                                                            servers: Servers) -> None:
+def test_planner_refuses_a_disclosing_recipient_even_without_the_config_check(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """Settings built in code skip the config check; the planner still sends an AML alert to no RM or robot."""
     from crmhub.notify.settings import Send
 
@@ -108,8 +129,9 @@ def test_planner_refuses_a_disclosing_recipient_even_without_the_config_check(st
     assert sum("不接收反洗钱预警" in w for w in outcome.warnings) == 2
 
 
-def test_rating_downgrade_only_when_worse_than_the_previous_assessment(store: Store, registry: Registry,
-                                                                      servers: Servers) -> None:
+def test_rating_downgrade_only_when_worse_than_the_previous_assessment(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """First assessment and upgrades notify nobody; a downgrade notifies, with before/after and reasons."""
     cfg = settings(registry, servers, notify={"groups": {"risk_team": ["risk@bank.example"]}})
     cid = client(store)
@@ -125,11 +147,18 @@ def test_rating_downgrade_only_when_worse_than_the_previous_assessment(store: St
     assert rows(store)[0].source_id == f"downgrade:{down}"
 
 
-def test_rm_resolution_directory_email_local_part_and_skipped(store: Store, registry: Registry,
-                                                             servers: Servers) -> None:
+def test_rm_resolution_directory_email_local_part_and_skipped(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """RM UserID from the directory (by email), else the email's local part; no RM at all → a skipped row."""
-    cfg = settings(registry, servers, notify={"directory": {"Wang.Fang@bank.example": "wangfang01"},
-                                              "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]}})
+    cfg = settings(
+        registry,
+        servers,
+        notify={
+            "directory": {"Wang.Fang@bank.example": "wangfang01"},
+            "rating_downgrade": {"send": [{"channel": "wecom", "to": ["rm"]}]},
+        },
+    )
     a = client(store, rm={"name": "王芳", "email": "wang.fang@bank.example"})
     b = client(store, uscc=U2, name="上海宝钢贸易有限公司", rm={"name": "李四", "email": "lisi@bank.example"})
     c = client(store, uscc=None, name="无客户经理有限公司", rm=None)  # type: ignore[arg-type]
@@ -144,11 +173,15 @@ def test_rm_resolution_directory_email_local_part_and_skipped(store: Store, regi
     assert found[c].state == "skipped" and "no relationship manager" in (found[c].last_error or "")
 
 
-def test_empty_group_and_unknown_channel_are_warnings_not_rows(store: Store, registry: Registry,
-                                                               servers: Servers) -> None:
+def test_empty_group_and_unknown_channel_are_warnings_not_rows(
+    store: Store, registry: Registry, servers: Servers
+) -> None:
     """An empty risk team sends nothing (a warning says so); a route through an unknown channel is reported."""
-    cfg = settings(registry, servers, notify={"groups": {"aml_team": []}, "sync_failed": {"send": [
-        {"channel": "sms", "to": ["operators"]}]}})
+    cfg = settings(
+        registry,
+        servers,
+        notify={"groups": {"aml_team": []}, "sync_failed": {"send": [{"channel": "sms", "to": ["operators"]}]}},
+    )
     alert(store, client(store))
     sync_run(store)
     outcome = Planner(cfg).plan(store)
@@ -176,15 +209,32 @@ def test_run_facts_failed_dead_letters_and_digest(store: Store, registry: Regist
     data: dict[str, Any] = {"sync": {"dead_letter_alert_threshold": 2}}
     cfg = settings(registry, servers, notify={"digest": {"enabled": True}}, **data)
     failed = sync_run(store, status="failed")
-    ok = sync_run(store, status="succeeded", trigger="scheduler", error=None,
-                  report={"connectors": {"zoho": {"status": "ok", "streams": {"accounts": {"read": 5, "created": 2}},
-                                                  "written_back": 1}},
-                          "totals": {"clients_created": 2, "dead_letters": 3}})
+    ok = sync_run(
+        store,
+        status="succeeded",
+        trigger="scheduler",
+        error=None,
+        report={
+            "connectors": {
+                "zoho": {"status": "ok", "streams": {"accounts": {"read": 5, "created": 2}}, "written_back": 1}
+            },
+            "totals": {"clients_created": 2, "dead_letters": 3},
+        },
+    )
     with store.begin() as s:
         for i in range(3):
-            s.add(DeadLetter(run_id=ok, connector="zoho", stream="accounts", source_id=f"Z{i}",
-                             reason=f"uscc invalid, contact {13800000000 + i}", payload={}, created_at=NOW,
-                             updated_at=NOW))
+            s.add(
+                DeadLetter(
+                    run_id=ok,
+                    connector="zoho",
+                    stream="accounts",
+                    source_id=f"Z{i}",
+                    reason=f"uscc invalid, contact {13800000000 + i}",
+                    payload={},
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
     outcome = Planner(cfg).plan(store)
     assert outcome.planned == {"sync_failed": 1, "dead_letters": 1, "digest": 1}
     found = {r.source_id: r for r in rows(store)}
@@ -212,8 +262,15 @@ def test_dry_run_plans_nothing_and_keys_fit_the_column(store: Store, registry: R
 def test_bad_notify_config_names_the_key(registry: Registry) -> None:
     """A misspelt route key or an unknown template kind is a ConfigError naming the key path."""
     with pytest.raises(ConfigError) as info:
-        parse_settings({"notify": {"alert": {"sends": []}, "digest": {"send": [
-            {"channel": "email", "to": ["ops"], "template": "nope"}]}}}, registry)
+        parse_settings(
+            {
+                "notify": {
+                    "alert": {"sends": []},
+                    "digest": {"send": [{"channel": "email", "to": ["ops"], "template": "nope"}]},
+                }
+            },
+            registry,
+        )
     keys = [k for k, _ in info.value.problems]
     assert "notify.alert.sends" in keys and any(k.startswith("notify.digest.send.0.template") for k in keys)
 
@@ -222,8 +279,13 @@ def test_default_compose_for_third_party_channels_is_masked_plain_text() -> None
     """`Channel.compose`'s default (no templates) titles the kind in the language and masks every value."""
     from crmhub.contract import plain_message
 
-    msg = plain_message("follow_up_reminder", "zh", {"client": {"name": "星河科技"}, "note": f"联系人 {MOBILE}",
-                                                      "items": [{"title": "a"}]}, key="k", recipients=["r"])
+    msg = plain_message(
+        "follow_up_reminder",
+        "zh",
+        {"client": {"name": "星河科技"}, "note": f"联系人 {MOBILE}", "items": [{"title": "a"}]},
+        key="k",
+        recipients=["r"],
+    )
     assert msg.subject == "客户跟进提醒" and "138****5678" in msg.text and MOBILE not in msg.text
     assert "name: 星河科技" in msg.text and msg.recipients == ["r"]
     assert plain_message("test", "en", {}, key="k", recipients=[]).subject == "crmhub test message"
@@ -241,11 +303,20 @@ def _scored_assessment(store: Store, client_id: int, inputs: dict[str, Any], at:
     with store.begin() as s:
         for old in s.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.client_id == client_id)):
             old.current = False
-        row = RiskAssessmentRow(client_id=client_id, assessed_at=at, score=float(a.score), rating=a.rating.value,
-                                segment=a.segment.value, scorecard_version=card.version,
-                                inputs_hash=f"h{a.score}", current=True,
-                                data={"assessment": a.model_dump(mode="json"),
-                                      "factors": {n: d.as_json() for n, d in scored.details.items()}})
+        row = RiskAssessmentRow(
+            client_id=client_id,
+            assessed_at=at,
+            score=float(a.score),
+            rating=a.rating.value,
+            segment=a.segment.value,
+            scorecard_version=card.version,
+            inputs_hash=f"h{a.score}",
+            current=True,
+            data={
+                "assessment": a.model_dump(mode="json"),
+                "factors": {n: d.as_json() for n, d in scored.details.items()},
+            },
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -254,12 +325,23 @@ def _scored_assessment(store: Store, client_id: int, inputs: dict[str, Any], at:
 def test_a_downgrade_names_the_factors_that_changed(store: Store, registry: Registry, servers: Servers) -> None:
     """Issue 13: the downgrade message names what changed — the override that newly fired and each factor that
     lost points, with its input before and after — not the client's standing weaknesses."""
-    cfg = settings(registry, servers, notify={"rating_downgrade": {"send": [{"channel": "email",
-                                                                             "to": ["risk_team"]}]}})
+    cfg = settings(
+        registry, servers, notify={"rating_downgrade": {"send": [{"channel": "email", "to": ["risk_team"]}]}}
+    )
     cid = client(store)
-    base = {"avg_daily_balance": 2_260_000.0, "monthly_credit_turnover": 800_000, "turnover_stability": 0.15,
-            "overdraft_days": 0, "returned_items": 0, "max_dpd": 0, "worst_class": "pass", "loan_to_turnover": 0.3,
-            "industry_section": "C", "years_in_business": None, "registered_capital": 20_000_000}
+    base = {
+        "avg_daily_balance": 2_260_000.0,
+        "monthly_credit_turnover": 800_000,
+        "turnover_stability": 0.15,
+        "overdraft_days": 0,
+        "returned_items": 0,
+        "max_dpd": 0,
+        "worst_class": "pass",
+        "loan_to_turnover": 0.3,
+        "industry_section": "C",
+        "years_in_business": None,
+        "registered_capital": 20_000_000,
+    }
     _scored_assessment(store, cid, base, NOW - timedelta(hours=2))
     _scored_assessment(store, cid, {**base, "avg_daily_balance": 120_000.0, "max_dpd": 120}, NOW - timedelta(hours=1))
     assert Planner(cfg).plan(store).planned == {"rating_downgrade": 1}

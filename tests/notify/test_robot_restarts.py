@@ -57,8 +57,13 @@ def _robot_inbox(sim: WecomSimulator) -> list[Any]:
 def _kill_while_robot_in_flight(store: Store, cfg_path: Path, cwd: Path) -> int:
     """Start `crmhub notify run`, SIGKILL it once its robot call is recorded as started; the row's id."""
     env = {**os.environ, "CRMHUB_LANG": "en"}
-    proc = subprocess.Popen([sys.executable, "-m", "crmhub.cli", "notify", "run", "-c", str(cfg_path),
-                             "--no-follow-ups"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmhub.cli", "notify", "run", "-c", str(cfg_path), "--no-follow-ups"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -77,28 +82,50 @@ def _kill_while_robot_in_flight(store: Store, cfg_path: Path, cwd: Path) -> int:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("target", ["@robot", "zhangsan"])
-def test_pacing_continues_across_processes(target: str, store: Store, store_url: str, registry: Registry,
-                                           servers: Servers, tmp_path: Path) -> None:
+def test_pacing_continues_across_processes(
+    target: str, store: Store, store_url: str, registry: Registry, servers: Servers, tmp_path: Path
+) -> None:
     """Two `crmhub notify run` processes, one right after the other, each with a full window of messages to the
     group robot (45009 above the limit) or to one member (the excess dropped silently): the second continues the
     first one's window from the store and waits — the simulator refuses and drops nothing."""
-    wecom = start_simulator(build_app, settings={"robot_per_minute": LIMIT, "per_user_per_minute": LIMIT,
-                                                 "rate_window_seconds": WINDOW})
+    wecom = start_simulator(
+        build_app, settings={"robot_per_minute": LIMIT, "per_user_per_minute": LIMIT, "rate_window_seconds": WINDOW}
+    )
     try:
         sim: WecomSimulator = wecom.app.simulator
         channels = servers.channels()
-        channels["wecom"].update(base_url=wecom.url, robot_per_minute=LIMIT, per_user_per_minute=LIMIT,
-                                 rate_window_seconds=WINDOW, retry_attempts=2, retry_max_wait=1.0)
+        channels["wecom"].update(
+            base_url=wecom.url,
+            robot_per_minute=LIMIT,
+            per_user_per_minute=LIMIT,
+            rate_window_seconds=WINDOW,
+            retry_attempts=2,
+            retry_max_wait=1.0,
+        )
         route = {"sync_failed": {"send": [{"channel": "wecom", "to": [target]}]}}
         cfg = tmp_path / "crmhub.toml"
-        cfg.write_text(tomli_w.dumps({"store": {"url": store_url}, "channels": channels,
-                                      "notify": {"groups": {"operators": ["ops@bank.example"]},
-                                                 "retry_delay_seconds": 0, **route}}), encoding="utf-8")
+        cfg.write_text(
+            tomli_w.dumps(
+                {
+                    "store": {"url": store_url},
+                    "channels": channels,
+                    "notify": {"groups": {"operators": ["ops@bank.example"]}, "retry_delay_seconds": 0, **route},
+                }
+            ),
+            encoding="utf-8",
+        )
         for batch in range(2):
             for _ in range(LIMIT):
                 sync_run(store, error=f"batch {batch}: zoho token revoked")
@@ -123,14 +150,23 @@ def test_pacing_continues_across_processes(target: str, store: Store, store_url:
 
 
 async def test_killed_robot_send_is_unconfirmed_shown_and_resent_only_on_request(
-        store: Store, registry: Registry, servers: Servers, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store: Store,
+    registry: Registry,
+    servers: Servers,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
     """A robot message went out, then the process died before recording WeCom's answer. The next run does not send
     it again (the robot cannot drop a duplicate) but marks it unconfirmed: the sync's run report and `notify log`
     name it as possibly lost or doubled, operators get an undelivered report, and `notify retry` re-sends it."""
     SYSTEMS["b"] = MemoryCrm()
-    cfg = settings(registry, servers, notify=ROBOT_ROUTE,
-                   connectors={"crm": {"plugin": "memory", "system": "b", "write_back": {"enabled": False}}})
+    cfg = settings(
+        registry,
+        servers,
+        notify=ROBOT_ROUTE,
+        connectors={"crm": {"plugin": "memory", "system": "b", "write_back": {"enabled": False}}},
+    )
     sync_run(store, error="zoho token revoked")
 
     def crash(*args: Any, **kwargs: Any) -> str:
@@ -168,10 +204,16 @@ async def test_killed_robot_send_is_unconfirmed_shown_and_resent_only_on_request
     assert any(f"#{row.id}" in (m.text or "") for m in ops), "operators were not told"
 
     toml = tmp_path / "c.toml"
-    toml.write_text(tomli_w.dumps({"store": {"url": str(store.engine.url.render_as_string(hide_password=False))},
-                                   "channels": servers.channels(), "notify": {
-                                       "groups": {"operators": ["ops@bank.example"]}, **ROBOT_ROUTE}}),
-                    encoding="utf-8")
+    toml.write_text(
+        tomli_w.dumps(
+            {
+                "store": {"url": str(store.engine.url.render_as_string(hide_password=False))},
+                "channels": servers.channels(),
+                "notify": {"groups": {"operators": ["ops@bank.example"]}, **ROBOT_ROUTE},
+            }
+        ),
+        encoding="utf-8",
+    )
     assert main(["--lang", "en", "notify", "log", "-c", str(toml)]) == 0
     out = capsys.readouterr().out
     assert "may be lost or doubled" in out and f"#{row.id}" in out
@@ -184,9 +226,14 @@ async def test_killed_robot_send_is_unconfirmed_shown_and_resent_only_on_request
         assert [r.id for r in list_notifications(s, status="unconfirmed") if r.target == "wecom"] == []
 
 
-async def test_sigkilled_robot_send_is_resolved_by_the_next_run(store: Store, store_url: str, registry: Registry,
-                                                                servers: Servers, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+async def test_sigkilled_robot_send_is_resolved_by_the_next_run(
+    store: Store,
+    store_url: str,
+    registry: Registry,
+    servers: Servers,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A real `crmhub notify run` SIGKILLed while its robot request is in flight (the simulator answers slowly):
     the next run marks the row unconfirmed and sends nothing — whether or not WeCom took the first post, the group
     sees it at most once — and the log says so."""
@@ -198,8 +245,16 @@ async def test_sigkilled_robot_send_is_resolved_by_the_next_run(store: Store, st
         channels = servers.channels()
         channels["wecom"]["base_url"] = wecom.url
         cfg_path = tmp_path / "crmhub.toml"
-        cfg_path.write_text(tomli_w.dumps({"store": {"url": store_url}, "channels": channels, "notify": {
-            "groups": {"operators": ["ops@bank.example"]}, **ROBOT_ROUTE}}), encoding="utf-8")
+        cfg_path.write_text(
+            tomli_w.dumps(
+                {
+                    "store": {"url": store_url},
+                    "channels": channels,
+                    "notify": {"groups": {"operators": ["ops@bank.example"]}, **ROBOT_ROUTE},
+                }
+            ),
+            encoding="utf-8",
+        )
         sync_run(store, error="zoho token revoked")
         in_flight = _kill_while_robot_in_flight(store, cfg_path, tmp_path)
         await asyncio.sleep(3.5)  # whatever the simulator does with the orphaned request is done now

@@ -44,20 +44,31 @@ class MemoryLedger:
         self.clients[sid] = CorporateClient(name=name, uscc=uscc, **data)
 
     def account(self, sid: str, client: str, balance: str) -> None:
-        self.accounts[sid] = BankAccount(source_id=sid, account_no=f"62220000{sid}", client_source_id=client,
-                                         balance=Money(amount=Decimal(balance)))
+        self.accounts[sid] = BankAccount(
+            source_id=sid, account_no=f"62220000{sid}", client_source_id=client, balance=Money(amount=Decimal(balance))
+        )
 
     def tx(self, sid: str, account: str, day: date, amount: str, direction: str, **extra: Any) -> None:
         client = self.accounts[account].client_source_id
-        self.transactions[sid] = Transaction(source_id=sid, account_source_id=account, client_source_id=client,
-                                             booking_date=day, value_date=day,
-                                             amount=Money(amount=Decimal(amount)),
-                                             direction=Direction(direction), **extra)
+        self.transactions[sid] = Transaction(
+            source_id=sid,
+            account_source_id=account,
+            client_source_id=client,
+            booking_date=day,
+            value_date=day,
+            amount=Money(amount=Decimal(amount)),
+            direction=Direction(direction),
+            **extra,
+        )
 
     def loan(self, sid: str, client: str, principal: str, dpd: int) -> None:
-        self.loans[sid] = CreditFacility(source_id=sid, client_source_id=client,
-                                         principal=Money(amount=Decimal(principal)), days_past_due=dpd,
-                                         classification=LoanClass.floor_for_dpd(dpd))
+        self.loans[sid] = CreditFacility(
+            source_id=sid,
+            client_source_id=client,
+            principal=Money(amount=Decimal(principal)),
+            days_past_due=dpd,
+            classification=LoanClass.floor_for_dpd(dpd),
+        )
 
 
 LEDGERS: dict[str, MemoryLedger] = {}
@@ -73,19 +84,28 @@ class MemoryLedgerConnector(Connector[MemoryLedgerConfig]):
     """Every stream is read in full each run (the ingest's content hashes make unchanged records no-ops)."""
 
     config_model: ClassVar[type[ConnectorConfig]] = MemoryLedgerConfig
-    streams = (StreamSpec("clients", StreamKind.CLIENT), StreamSpec("accounts", StreamKind.ACCOUNT),
-               StreamSpec("transactions", StreamKind.TRANSACTION), StreamSpec("loans", StreamKind.FACILITY))
+    streams = (
+        StreamSpec("clients", StreamKind.CLIENT),
+        StreamSpec("accounts", StreamKind.ACCOUNT),
+        StreamSpec("transactions", StreamKind.TRANSACTION),
+        StreamSpec("loans", StreamKind.FACILITY),
+    )
 
     async def check(self) -> CheckResult:
         return CheckResult(ok=True, message="memory ledger")
 
-    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
-                   ) -> AsyncIterator[Page]:
+    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         ledger = LEDGERS[self.config.system]
-        items: dict[str, Any] = {"clients": ledger.clients, "accounts": ledger.accounts,
-                                 "transactions": ledger.transactions, "loans": ledger.loans}[stream]
-        yield Page(records=[SourceRecord(stream=stream, source_id=sid, data=rec) for sid, rec in items.items()],
-                   next_cursor=None)
+        items: dict[str, Any] = {
+            "clients": ledger.clients,
+            "accounts": ledger.accounts,
+            "transactions": ledger.transactions,
+            "loans": ledger.loans,
+        }[stream]
+        yield Page(
+            records=[SourceRecord(stream=stream, source_id=sid, data=rec) for sid, rec in items.items()],
+            next_cursor=None,
+        )
 
 
 class MemoryLedgerPlugin:

@@ -91,7 +91,8 @@ def test_large_value_transfers_cash_and_foreign_currency(store: Store, registry:
     assert ev["transactions"][0]["amount"] == "2500000.00" and ev["transactions"][0]["direction"] == "credit"
     # 1.5M in and 1.5M out the same day: no large-value report, but a pass-through (快进快出)
     assert [(a["uscc"], a["kind"]) for a in alerts(store) if a["kind"] != "large_value"] == [
-        (both.uscc, "pass_through")]
+        (both.uscc, "pass_through")
+    ]
     got = {a["uscc"]: a for a in alerts(store, "large_value")}
     assert set(got) >= {cash.uscc, usd.uscc, eur.uscc} and small.uscc not in got
     assert got[cash.uscc]["rule_id"] == "large_value.0501" and got[cash.uscc]["transaction_ids"] == ["C1", "C2"]
@@ -126,11 +127,13 @@ def test_structuring_just_below_the_threshold(store: Store, registry: Any) -> No
     run(store, registry, alerts={"large_value": {"enabled": False}})
     got = {a["uscc"]: a for a in alerts(store, "structuring")}
     assert set(got) == {hit.uscc, cash.uscc}
-    assert got[hit.uscc]["transaction_ids"] == ["S0", "S1", "S2"] and got[hit.uscc]["rule_id"] == \
-        "structuring.transfer"
+    assert got[hit.uscc]["transaction_ids"] == ["S0", "S1", "S2"] and got[hit.uscc]["rule_id"] == "structuring.transfer"
     assert got[hit.uscc]["amount"] == "5700000.00" and got[hit.uscc]["day"] == "2026-11-10"
-    assert got[cash.uscc]["rule_id"] == "structuring.cash" and sorted(got[cash.uscc]["transaction_ids"]) == \
-        ["K0", "K1", "K2"]
+    assert got[cash.uscc]["rule_id"] == "structuring.cash" and sorted(got[cash.uscc]["transaction_ids"]) == [
+        "K0",
+        "K1",
+        "K2",
+    ]
 
 
 def test_pass_through_needs_a_small_balance_and_most_of_the_money_out(store: Store, registry: Any) -> None:
@@ -166,8 +169,15 @@ def test_fan_in_and_fan_out(store: Store, registry: Any) -> None:
         b.tx(nine, 40, 30_000, "credit", counterparty=f"付款人{i}公司")
     fan_out = live(b, 3)
     for i in range(11):
-        b.tx(fan_out, 50 - i % 3, 20_000, "debit", counterparty=f"收款人{i}公司",
-             counterparty_account=f"62220000{i:08d}", sid=f"FO{i}")
+        b.tx(
+            fan_out,
+            50 - i % 3,
+            20_000,
+            "debit",
+            counterparty=f"收款人{i}公司",
+            counterparty_account=f"62220000{i:08d}",
+            sid=f"FO{i}",
+        )
     b.commit()
     run(store, registry)
     got_in = alerts(store, "fan_in")
@@ -217,8 +227,9 @@ def test_dormant_reactivation(store: Store, registry: Any) -> None:
 
 
 @pytest.mark.parametrize("sub_status", ["dormant", "none"])
-def test_dormant_reactivation_measures_the_silence_before_the_burst(store: Store, registry: Any,
-                                                                    sub_status: str) -> None:
+def test_dormant_reactivation_measures_the_silence_before_the_burst(
+    store: Store, registry: Any, sub_status: str
+) -> None:
     """Issue 13, exactly that shape: an account silent 268 days whose burst began two days before the 30-day
     window (its two largest credits on those days). The alert read "1 天无交易后" and lacked both credits — and
     without the dormant flag it was not raised at all. Now: 268 days before the burst, the whole burst, largest
@@ -292,5 +303,7 @@ def test_alert_life_cycle(store: Store, registry: Any) -> None:
     got = alerts(store)[0]
     assert got["status"] == "closed"
     assert [(h["from"], h["to"], h["note"]) for h in got["evidence"]["history"]] == [
-        ("new", "acknowledged", "checking"), ("acknowledged", "closed", "reported to CAMLMAC")]
+        ("new", "acknowledged", "checking"),
+        ("acknowledged", "closed", "reported to CAMLMAC"),
+    ]
     assert run(store, registry).alerts_raised == 0  # a closed alert is never raised again

@@ -28,12 +28,24 @@ def registry() -> Any:
 def tiny(**changes: Any) -> dict[str, Any]:
     card: dict[str, Any] = {
         "version": "t1",
-        "factors": [{"name": "x", "group": "g", "weight": 1, "label_zh": "x", "label_en": "x", "reason_zh": "低",
-                     "reason_en": "low", "bins": [{"upper": 10, "points": 0}, {"lower": 10, "points": 100}]}],
+        "factors": [
+            {
+                "name": "x",
+                "group": "g",
+                "weight": 1,
+                "label_zh": "x",
+                "label_en": "x",
+                "reason_zh": "低",
+                "reason_en": "low",
+                "bins": [{"upper": 10, "points": 0}, {"lower": 10, "points": 100}],
+            }
+        ],
         "grades": [{"rating": "A", "min_score": 50}, {"rating": "C"}],
         "segments": [{"segment": "low", "worst": "A"}, {"segment": "high", "worst": "D"}],
-        "policy": {"low": {"pricing_addon_bp": 0, "collateral_required": False, "review_months": 12},
-                   "high": {"pricing_addon_bp": 300, "collateral_required": True, "review_months": 3}},
+        "policy": {
+            "low": {"pricing_addon_bp": 0, "collateral_required": False, "review_months": 12},
+            "high": {"pricing_addon_bp": 300, "collateral_required": True, "review_months": 3},
+        },
     }
     card.update(changes)
     return card
@@ -63,14 +75,17 @@ def test_grade_cut_offs_are_inclusive_lower_bounds() -> None:
     assert card.grade_for(-5) is Rating.D  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("bins", "message"), [
-    ([{"upper": 10, "points": 0}, {"lower": 12, "points": 1}], "without gap or overlap"),
-    ([{"lower": 0, "upper": 10, "points": 0}, {"lower": 10, "points": 1}], "no lower bound"),
-    ([{"upper": 10, "points": 0}, {"values": ["a"], "points": 1}], "mix of range bins"),
-    ([{"values": ["a"], "points": 0}, {"values": ["b"], "points": 1}], "exactly one bin with other"),
-    ([{"values": ["a"], "points": 0}, {"values": ["a"], "points": 1}, {"other": True, "points": 2}], "in two bins"),
-    ([{"lower": 5, "upper": 5, "points": 0}], "must be below upper"),
-])
+@pytest.mark.parametrize(
+    ("bins", "message"),
+    [
+        ([{"upper": 10, "points": 0}, {"lower": 12, "points": 1}], "without gap or overlap"),
+        ([{"lower": 0, "upper": 10, "points": 0}, {"lower": 10, "points": 1}], "no lower bound"),
+        ([{"upper": 10, "points": 0}, {"values": ["a"], "points": 1}], "mix of range bins"),
+        ([{"values": ["a"], "points": 0}, {"values": ["b"], "points": 1}], "exactly one bin with other"),
+        ([{"values": ["a"], "points": 0}, {"values": ["a"], "points": 1}, {"other": True, "points": 2}], "in two bins"),
+        ([{"lower": 5, "upper": 5, "points": 0}], "must be below upper"),
+    ],
+)
 def test_bins_must_cover_every_value_once(bins: list[dict[str, Any]], message: str) -> None:
     factor = {**tiny()["factors"][0], "bins": bins}
     with pytest.raises(ConfigError) as err:
@@ -79,17 +94,24 @@ def test_bins_must_cover_every_value_once(bins: list[dict[str, Any]], message: s
     assert err.value.problems and err.value.problems[0][0].startswith("factors.0")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"grades": [{"rating": "C", "min_score": 50}, {"rating": "A"}]}, "best first"),
-    ({"grades": [{"rating": "A", "min_score": 50}, {"rating": "B", "min_score": 60}, {"rating": "C"}]},
-     "fall strictly"),
-    ({"grades": [{"rating": "A", "min_score": 50}, {"rating": "C", "min_score": 10}]}, "the last takes"),
-    ({"segments": [{"segment": "low", "worst": "A"}, {"segment": "high", "worst": "C"}]}, "ending at D"),
-    ({"policy": {"low": {"pricing_addon_bp": 0, "collateral_required": False, "review_months": 12}}},
-     "policy is missing"),
-    ({"factors": [tiny()["factors"][0], tiny()["factors"][0]]}, "unique"),
-    ({"colour": "blue"}, "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"grades": [{"rating": "C", "min_score": 50}, {"rating": "A"}]}, "best first"),
+        (
+            {"grades": [{"rating": "A", "min_score": 50}, {"rating": "B", "min_score": 60}, {"rating": "C"}]},
+            "fall strictly",
+        ),
+        ({"grades": [{"rating": "A", "min_score": 50}, {"rating": "C", "min_score": 10}]}, "the last takes"),
+        ({"segments": [{"segment": "low", "worst": "A"}, {"segment": "high", "worst": "C"}]}, "ending at D"),
+        (
+            {"policy": {"low": {"pricing_addon_bp": 0, "collateral_required": False, "review_months": 12}}},
+            "policy is missing",
+        ),
+        ({"factors": [tiny()["factors"][0], tiny()["factors"][0]]}, "unique"),
+        ({"colour": "blue"}, "Extra inputs"),
+    ],
+)
 def test_card_level_mistakes_are_named(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_scorecard(tiny(**change), "t.toml")
@@ -112,8 +134,12 @@ def test_inline_scorecard_in_crmhub_toml() -> None:
 
 def test_scorecard_file_is_read_and_validated_at_config_load(tmp_path: Path) -> None:
     good = tmp_path / "card.toml"
-    good.write_text((ROOT / "config" / "scorecard.toml").read_text(encoding="utf-8").replace(
-        'version = "expert-2026.2"', 'version = "bank-3"'), encoding="utf-8")
+    good.write_text(
+        (ROOT / "config" / "scorecard.toml")
+        .read_text(encoding="utf-8")
+        .replace('version = "expert-2026.2"', 'version = "bank-3"'),
+        encoding="utf-8",
+    )
     settings = parse_settings({"risk": {"scorecard_file": str(good)}}, registry())
     assert settings.risk.card().version == "bank-3"
     bad = tmp_path / "bad.toml"

@@ -25,21 +25,33 @@ def _texts() -> list[Path]:
     roots = [ROOT / d for d in ("src", "plugins", "docs", "config")] + [ROOT / "README.md"]
     files: list[Path] = []
     for root in roots:
-        files += [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file() and p.suffix in (
-            ".py", ".md", ".toml", ".j2", ".html", ".txt", ".json")]
+        files += (
+            [root]
+            if root.is_file()
+            else [
+                p
+                for p in root.rglob("*")
+                if p.is_file() and p.suffix in (".py", ".md", ".toml", ".j2", ".html", ".txt", ".json")
+            ]
+        )
     return files
 
 
 def test_no_file_cites_the_repealed_2006_measures_as_the_rule() -> None:
-    cited = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in _texts()
-             for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-             if OLD.search(line) and not REPLACED.search(line)]
+    cited = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in _texts()
+        for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OLD.search(line) and not REPLACED.search(line)
+    ]
     assert cited == []
 
 
 def test_alert_evidence_cites_the_2016_order_as_amended() -> None:
-    for zh, en in ((rules.REGULATION_LARGE, rules.REGULATION_LARGE_EN),
-                   (rules.REGULATION_SUSPICIOUS, rules.REGULATION_SUSPICIOUS_EN)):
+    for zh, en in (
+        (rules.REGULATION_LARGE, rules.REGULATION_LARGE_EN),
+        (rules.REGULATION_SUSPICIOUS, rules.REGULATION_SUSPICIOUS_EN),
+    ):
         assert "中国人民银行令〔2016〕第3号" in zh and "〔2018〕第2号修改" in zh and not OLD.search(zh)
         assert "PBOC Order [2016] No. 3, as amended" in en and "2006" not in en
     assert "示例" in rules.REGULATION_SUSPICIOUS and "illustrative" in rules.REGULATION_SUSPICIOUS_EN

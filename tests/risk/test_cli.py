@@ -52,8 +52,15 @@ def book(store: Store) -> tuple[Client, Client, Client]:
         steady(b, c)
         clients.append(c)
     big, mover, late = clients
-    b.tx(big, 10, 2_500_000, "credit", sid="TX-BIG", counterparty="某投资有限公司",
-         counterparty_account="6222021234567890123")
+    b.tx(
+        big,
+        10,
+        2_500_000,
+        "credit",
+        sid="TX-BIG",
+        counterparty="某投资有限公司",
+        counterparty_account="6222021234567890123",
+    )
     for i in range(3):
         b.tx(mover, 7, 1_990_000, "debit", sid=f"TX-S{i}", counterparty="某贸易有限公司")
     b.loan(late, 2_000_000, outstanding=1_500_000, dpd=120, classification="substandard")
@@ -105,8 +112,9 @@ def test_alert_workflow_and_reassess(store: Store, config: str, capsys: pytest.C
     assert cli(capsys, "alerts", "ack", str(alert_id), "--note", "checking", "-c", config)[0] == 0
     _, out = cli(capsys, "alerts", "list", "--json", "--status", "acknowledged", "-c", config)
     assert [json.loads(x)["id"] for x in out.splitlines()] == [alert_id]
-    code, out = cli(capsys, "alerts", "close", str(alert_id), "--disposition", "reported", "--note", "filed",
-                    "-c", config)
+    code, out = cli(
+        capsys, "alerts", "close", str(alert_id), "--disposition", "reported", "--note", "filed", "-c", config
+    )
     assert code == 0 and "proposal #1" in out  # four eyes: a second AML officer applies it
     code, out = cli(capsys, "--as", "second-officer", "approvals", "approve", "1", "-c", config)
     assert code == 0 and "applied" in out
@@ -142,7 +150,11 @@ def test_scorecard_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     table = json.loads(out)
     assert code == 0 and table["illustrative"] and table["version"] == "expert-2026.2"
     adb = table["factors"][0]
-    assert adb["name"] == "avg_daily_balance" and adb["bins"][0] == {"zh": "< 50,000", "en": "< 50,000",
-                                                                      "points": "20", "weighted": "2.40"}
+    assert adb["name"] == "avg_daily_balance" and adb["bins"][0] == {
+        "zh": "< 50,000",
+        "en": "< 50,000",
+        "points": "20",
+        "weighted": "2.40",
+    }
     code, out = cli(capsys, "risk", "scorecard", "-c", config)
     assert code == 0 and "illustrative" in out and "AAA(1) ≥ 90" in out

@@ -29,18 +29,33 @@ async def test_simulated_ledger_through_the_sync_engine(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'e2e.db'}")
     try:
         with start_simulator(build, world=world) as srv:
-            settings = parse_settings({
-                "connectors": {"ledger": {"plugin": "core_ledger", "username": "mifos", "password": "password",
-                                          "base_url": srv.url + "/fineract-provider/api/v1", "history_days": 3650}},
-                "risk": {"today": world.today.isoformat()}}, registry)
-            report = await SyncEngine(settings, registry, store,
-                                      risk_phase=make_risk_phase(settings, registry)).run()
+            settings = parse_settings(
+                {
+                    "connectors": {
+                        "ledger": {
+                            "plugin": "core_ledger",
+                            "username": "mifos",
+                            "password": "password",
+                            "base_url": srv.url + "/fineract-provider/api/v1",
+                            "history_days": 3650,
+                        }
+                    },
+                    "risk": {"today": world.today.isoformat()},
+                },
+                registry,
+            )
+            report = await SyncEngine(settings, registry, store, risk_phase=make_risk_phase(settings, registry)).run()
         with store.begin() as s:
             raised: dict[int, set[str]] = {}
             for cid, kind in s.execute(select(Alert.client_id, Alert.kind)):
                 raised.setdefault(cid, set()).add(kind)
-            links = dict(s.execute(select(Xref.client_id, SourceRecord.source_id).join(
-                SourceRecord, SourceRecord.id == Xref.source_record_id)).all())
+            links = dict(
+                s.execute(
+                    select(Xref.client_id, SourceRecord.source_id).join(
+                        SourceRecord, SourceRecord.id == Xref.source_record_id
+                    )
+                ).all()
+            )
             unrated = s.scalars(select(GoldenClient.id).where(GoldenClient.rating.is_(None))).all()
     finally:
         store.dispose()

@@ -52,9 +52,16 @@ def card(*extra: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-LITIGATION = {"name": "open_litigation", "group": "profile", "weight": 0.1, "label_zh": "未结诉讼",
-              "label_en": "Open litigation", "reason_zh": "存在未结诉讼", "reason_en": "Open litigation",
-              "bins": [{"upper": 1, "points": 100}, {"lower": 1, "upper": 3, "points": 40}, {"lower": 3, "points": 0}]}
+LITIGATION = {
+    "name": "open_litigation",
+    "group": "profile",
+    "weight": 0.1,
+    "label_zh": "未结诉讼",
+    "label_en": "Open litigation",
+    "reason_zh": "存在未结诉讼",
+    "reason_en": "Open litigation",
+    "bins": [{"upper": 1, "points": 100}, {"lower": 1, "upper": 3, "points": 40}, {"lower": 3, "points": 0}],
+}
 BROKEN = {**LITIGATION, "name": "broken", "label_en": "Broken", "missing_points": 25}
 
 
@@ -66,8 +73,7 @@ def test_plugin_factor_is_scored_and_a_failing_one_is_missing(store: Store, regi
     clean = b.client(2)
     b.account(clean, 100_000)
     b.commit()
-    settings = parse_settings({"risk": {"today": TODAY.isoformat(), "scorecard": card(LITIGATION, BROKEN)}},
-                              registry)
+    settings = parse_settings({"risk": {"today": TODAY.isoformat(), "scorecard": card(LITIGATION, BROKEN)}}, registry)
     assess(store, settings, registry, all=True)
     with store.begin() as s:
         rows = {r.client_id: r.data["assessment"] for r in s.scalars(select(RiskAssessmentRow))}

@@ -38,16 +38,16 @@ def read(store: Store, client_id: int, **risk: Any) -> dict[str, Any]:
 def test_hand_computed_ledger_inputs(store: Store) -> None:
     b = Book(store)
     c = b.client(1)
-    main = b.account(c, 110_000)            # includes a credit of 10,000 dated after today
+    main = b.account(c, 110_000)  # includes a credit of 10,000 dated after today
     od = b.account(c, 5_000, overdraft_limit=10_000)
-    b.account(c, 1_000, currency="USD")     # 1,000 USD × 7.10 every day
-    b.tx(c, 10, 50_000, "credit", account=main)       # 2026-11-20
-    b.tx(c, 40, 30_000, "debit", account=main)        # 2026-10-21
-    b.tx(c, -2, 10_000, "credit", account=main)       # 2026-12-02, after the window
+    b.account(c, 1_000, currency="USD")  # 1,000 USD × 7.10 every day
+    b.tx(c, 10, 50_000, "credit", account=main)  # 2026-11-20
+    b.tx(c, 40, 30_000, "debit", account=main)  # 2026-10-21
+    b.tx(c, -2, 10_000, "credit", account=main)  # 2026-12-02, after the window
     b.tx(c, 15, 99_999, "debit", account=main, reversed_=True)
-    b.tx(c, 5, 20_000, "debit", account=od)           # 2026-11-25: −15,000 for two days
-    b.tx(c, 3, 20_000, "credit", account=od)          # 2026-11-27
-    b.tx(c, 120, 7_777, "credit", account=main)       # before the 90-day window: no effect on inputs
+    b.tx(c, 5, 20_000, "debit", account=od)  # 2026-11-25: −15,000 for two days
+    b.tx(c, 3, 20_000, "credit", account=od)  # 2026-11-27
+    b.tx(c, 120, 7_777, "credit", account=main)  # before the 90-day window: no effect on inputs
     b.loan(c, 1_000_000, outstanding=800_000, dpd=35, classification="special_mention")
     b.loan(c, 500_000, outstanding=0, dpd=400, classification="loss", status="met")  # closed: no exposure
     b.commit()
@@ -56,7 +56,7 @@ def test_hand_computed_ledger_inputs(store: Store) -> None:
     assert got["avg_daily_balance"] == pytest.approx((6_500_000 + 410_000 + 7_100 * 90) / 90, abs=0.01)
     assert got["credit_turnover"] == 70_000 and got["debit_turnover"] == 50_000
     assert got["monthly_credit_turnover"] == pytest.approx(23_333.33)
-    assert got["turnover_stability"] == pytest.approx(2 ** 0.5, abs=1e-4)  # [0, 0, 70,000]
+    assert got["turnover_stability"] == pytest.approx(2**0.5, abs=1e-4)  # [0, 0, 70,000]
     assert (got["overdraft_days"], got["overdraft_count"], got["overdraft_beyond_limit_days"]) == (2, 1, 2)
     assert got["returned_items"] == 1
     assert (got["max_dpd"], got["worst_class"], got["loan_count"]) == (35, "special_mention", 1)
@@ -79,8 +79,12 @@ def test_currencies_orphan_rows_and_clients_without_loans_or_ledger(store: Store
     got = read(store, chf.id)
     assert got["avg_daily_balance"] == 100 and got["unconverted_currencies"] == ["CHF"]  # no rate: left out, named
     assert read(store, chf.id, fx_to_cny={"CHF": "8"})["avg_daily_balance"] == 40_100
-    assert (got["max_dpd"], got["worst_class"], got["loan_to_turnover"], got["turnover_stability"]) == \
-        (0, "none", 0.0, None)
+    assert (got["max_dpd"], got["worst_class"], got["loan_to_turnover"], got["turnover_stability"]) == (
+        0,
+        "none",
+        0.0,
+        None,
+    )
     got = read(store, orphan.id)  # found through the account's owner
     assert got["credit_turnover"] == 12_345 and got["debit_turnover"] == 12_345
     assert got["avg_daily_balance"] == pytest.approx(12_345 * 10 / 90, abs=0.01)
@@ -90,9 +94,18 @@ def test_currencies_orphan_rows_and_clients_without_loans_or_ledger(store: Store
 
 def test_profile_inputs_from_the_golden_record() -> None:
     settings = RiskSettings()
-    data = {"industry": {"code": "K7010"}, "established_on": "2016-11-30",
-            "registered_capital": {"amount": "1000000", "currency": "USD"}, "employees": 12}
+    data = {
+        "industry": {"code": "K7010"},
+        "established_on": "2016-11-30",
+        "registered_capital": {"amount": "1000000", "currency": "USD"},
+        "employees": 12,
+    }
     got = profile_inputs(data, settings, TODAY)
-    assert got == {"industry_section": "K", "years_in_business": pytest.approx(10.0, abs=0.01),
-                   "registered_capital": 7_100_000.0, "annual_revenue": None, "employees": 12}
+    assert got == {
+        "industry_section": "K",
+        "years_in_business": pytest.approx(10.0, abs=0.01),
+        "registered_capital": 7_100_000.0,
+        "annual_revenue": None,
+        "employees": 12,
+    }
     assert profile_inputs({}, settings, TODAY)["years_in_business"] is None

@@ -31,8 +31,9 @@ U1 = "91110000600037341L"
 def registry() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load(extra=[("memory", MemoryPlugin()), ("memory_ledger", MemoryLedgerPlugin()),
-                           ("recorder", EventRecorder())])
+        return load(
+            extra=[("memory", MemoryPlugin()), ("memory_ledger", MemoryLedgerPlugin()), ("recorder", EventRecorder())]
+        )
 
 
 @pytest.fixture
@@ -58,10 +59,14 @@ def engine(store: Store, registry: Any, write_back: dict[str, Any] | None = None
     """The CRM receives the internal rating only because this config lists ``risk`` (it is off by default)."""
     crm: dict[str, Any] = {"plugin": "memory", "system": "crm"}
     crm["write_back"] = {"fields": ["risk"]} if write_back is None else write_back
-    settings = parse_settings({
-        "connectors": {"core": {"plugin": "memory_ledger", "system": "core"}, "crm": crm},
-        "sync": {"source_priority": ["core", "crm"]},
-        "risk": {"today": TODAY.isoformat()}}, registry)
+    settings = parse_settings(
+        {
+            "connectors": {"core": {"plugin": "memory_ledger", "system": "core"}, "crm": crm},
+            "sync": {"source_priority": ["core", "crm"]},
+            "risk": {"today": TODAY.isoformat()},
+        },
+        registry,
+    )
     return SyncEngine(settings, registry, store, risk_phase=make_risk_phase(settings, registry))
 
 
@@ -70,8 +75,9 @@ def count(store: Store, table: Any) -> int:
         return s.scalar(select(func.count()).select_from(table)) or 0
 
 
-async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, registry: Any,
-                                                                world: tuple[MemoryLedger, MemoryCrm]) -> None:
+async def test_sync_rates_alerts_writes_back_and_fires_events(
+    store: Store, registry: Any, world: tuple[MemoryLedger, MemoryCrm]
+) -> None:
     ledger, crm = world
     dry = await engine(store, registry).run(dry_run=True)  # assessed and planned, nothing kept, nothing fired
     assert dry.totals.risk_assessed == 1 and dry.totals.alerts_raised == 2
@@ -103,7 +109,8 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
     assert all(isinstance(a, RaisedAlert) and a.uscc == U1 and a.kind == "large_value" for a in raised)
     with store.begin() as s:  # the typed alert is exactly what `crmhub alerts list --json` shows
         assert sorted((a.as_json() for a in raised), key=lambda a: a["id"]) == [
-            alert_json(row) for row in s.scalars(select(Alert).order_by(Alert.id))]
+            alert_json(row) for row in s.scalars(select(Alert).order_by(Alert.id))
+        ]
 
     EVENTS.clear()
     again = await engine(store, registry).run()
@@ -131,7 +138,8 @@ async def test_sync_rates_alerts_writes_back_and_fires_events(store: Store, regi
 
 
 async def test_internal_rating_is_not_written_to_a_crm_unless_configured(
-        store: Store, registry: Any, world: tuple[MemoryLedger, MemoryCrm]) -> None:
+    store: Store, registry: Any, world: tuple[MemoryLedger, MemoryCrm]
+) -> None:
     """Issue 13 item 11: the default ``write_back.fields`` lists no rating or segment; planning honours it."""
     _, crm = world
     crm.put("Z1", uscc=None)  # the CRM lacks the USCC: the default write-back still fills that

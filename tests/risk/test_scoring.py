@@ -17,21 +17,28 @@ from crmhub.risk.scoring import score_inputs
 AT = datetime(2026, 11, 30, tzinfo=UTC)
 
 HEALTHY: dict[str, Any] = {
-    "avg_daily_balance": 300_000.0,      # [200k, 1M)  → 65 × 0.12 = 7.80
+    "avg_daily_balance": 300_000.0,  # [200k, 1M)  → 65 × 0.12 = 7.80
     "monthly_credit_turnover": 800_000,  # [500k, 2M)  → 70 × 0.10 = 7.00
-    "turnover_stability": 0.15,          # < 0.2       → 100 × 0.08 = 8.00
-    "overdraft_days": 0,                 # < 1         → 100 × 0.08 = 8.00
-    "returned_items": 1,                 # [1, 3)      → 75 × 0.05 = 3.75
-    "max_dpd": 0,                        # < 1         → 100 × 0.20 = 20.00
-    "worst_class": "none",               # none/pass   → 100 × 0.10 = 10.00
-    "loan_to_turnover": 0.0,             # < 0.5       → 100 × 0.05 = 5.00
-    "industry_section": "C",             # C           → 75 × 0.08 = 6.00
-    "years_in_business": 12.5,           # [10, 20)    → 90 × 0.08 = 7.20
-    "registered_capital": 20_000_000,    # [20M, 100M) → 85 × 0.06 = 5.10
-}                                        # total 87.85 → AA (≥ 84), low risk
+    "turnover_stability": 0.15,  # < 0.2       → 100 × 0.08 = 8.00
+    "overdraft_days": 0,  # < 1         → 100 × 0.08 = 8.00
+    "returned_items": 1,  # [1, 3)      → 75 × 0.05 = 3.75
+    "max_dpd": 0,  # < 1         → 100 × 0.20 = 20.00
+    "worst_class": "none",  # none/pass   → 100 × 0.10 = 10.00
+    "loan_to_turnover": 0.0,  # < 0.5       → 100 × 0.05 = 5.00
+    "industry_section": "C",  # C           → 75 × 0.08 = 6.00
+    "years_in_business": 12.5,  # [10, 20)    → 90 × 0.08 = 7.20
+    "registered_capital": 20_000_000,  # [20M, 100M) → 85 × 0.06 = 5.10
+}  # total 87.85 → AA (≥ 84), low risk
 
-BEST = {**HEALTHY, "avg_daily_balance": 9e6, "monthly_credit_turnover": 2e7, "returned_items": 0,
-        "industry_section": "D", "years_in_business": 30, "registered_capital": 2e8}  # 99.20
+BEST = {
+    **HEALTHY,
+    "avg_daily_balance": 9e6,
+    "monthly_credit_turnover": 2e7,
+    "returned_items": 0,
+    "industry_section": "D",
+    "years_in_business": 30,
+    "registered_capital": 2e8,
+}  # 99.20
 
 
 def score(inputs: dict[str, Any], card: Scorecard | None = None) -> Any:
@@ -105,8 +112,16 @@ def test_more_than_90_days_past_due_is_default_and_named() -> None:
 
 
 def test_a_worse_score_is_still_named_default() -> None:
-    a = score({**HEALTHY, "max_dpd": 95, "worst_class": "special_mention", "avg_daily_balance": 10,
-               "monthly_credit_turnover": 0, "years_in_business": 0.5}).assessment
+    a = score(
+        {
+            **HEALTHY,
+            "max_dpd": 95,
+            "worst_class": "special_mention",
+            "avg_daily_balance": 10,
+            "monthly_credit_turnover": 0,
+            "years_in_business": 0.5,
+        }
+    ).assessment
     assert a.scored_rating.numeric > Rating.B.numeric
     assert a.rating is Rating.D and [o.code for o in a.overrides] == ["default_dpd_over_90"]
 
@@ -116,13 +131,16 @@ def test_dpd_exactly_90_triggers_nothing() -> None:
     assert a.overrides == [] and a.rating is a.scored_rating
 
 
-@pytest.mark.parametrize(("dpd", "cls", "codes"), [
-    (120, "substandard", ["default_dpd_over_90", "default_npl_class"]),  # the 120-day 次级 borrower once rated B
-    (400, "doubtful", ["default_dpd_over_90", "default_npl_class"]),
-    (0, "loss", ["default_npl_class"]),
-    (10, "substandard", ["default_npl_class"]),
-    (30, "special_mention", []),
-])
+@pytest.mark.parametrize(
+    ("dpd", "cls", "codes"),
+    [
+        (120, "substandard", ["default_dpd_over_90", "default_npl_class"]),  # the 120-day 次级 borrower once rated B
+        (400, "doubtful", ["default_dpd_over_90", "default_npl_class"]),
+        (0, "loss", ["default_npl_class"]),
+        (10, "substandard", ["default_npl_class"]),
+        (30, "special_mention", []),
+    ],
+)
 def test_default_override_sets_d(dpd: int, cls: str, codes: list[str]) -> None:
     a = score({**BEST, "max_dpd": dpd, "worst_class": cls}).assessment
     assert [o.code for o in a.overrides] == codes
@@ -154,8 +172,16 @@ def test_a_card_cannot_rate_a_non_performing_borrower_above_d() -> None:
     """A card without the default overrides (or with an old 'cap at B') still rates > 90 DPD and 次级 as D; the
     reserved codes cannot be reused for anything but D."""
     data = default_scorecard().model_dump(mode="json")
-    data["overrides"] = [{"code": "dpd_over_90", "action": "cap", "rating": "B", "reason_zh": "逾期", "reason_en":
-                          "past due", "when": [{"input": "max_dpd", "op": ">", "value": 90}]}]
+    data["overrides"] = [
+        {
+            "code": "dpd_over_90",
+            "action": "cap",
+            "rating": "B",
+            "reason_zh": "逾期",
+            "reason_en": "past due",
+            "when": [{"input": "max_dpd", "op": ">", "value": 90}],
+        }
+    ]
     card = Scorecard.model_validate(data)
     a = score({**BEST, "max_dpd": 120, "worst_class": "substandard"}, card).assessment
     assert a.rating is Rating.D
@@ -171,10 +197,22 @@ def test_a_laxer_card_rule_of_the_same_code_or_a_later_set_cannot_lift_d() -> No
     "> 180 days", then sets a better grade afterwards, still rates a 120-days-past-due borrower D, named."""
     data = default_scorecard().model_dump(mode="json")
     data["overrides"] = [
-        {"code": "default_dpd_over_90", "action": "set", "rating": "D", "reason_zh": "逾期", "reason_en": "past due",
-         "when": [{"input": "max_dpd", "op": ">", "value": 180}]},
-        {"code": "good_history", "action": "set", "rating": "BBB", "reason_zh": "好", "reason_en": "good",
-         "when": [{"input": "max_dpd", "op": ">", "value": 100}]},
+        {
+            "code": "default_dpd_over_90",
+            "action": "set",
+            "rating": "D",
+            "reason_zh": "逾期",
+            "reason_en": "past due",
+            "when": [{"input": "max_dpd", "op": ">", "value": 180}],
+        },
+        {
+            "code": "good_history",
+            "action": "set",
+            "rating": "BBB",
+            "reason_zh": "好",
+            "reason_en": "good",
+            "when": [{"input": "max_dpd", "op": ">", "value": 100}],
+        },
     ]
     card = Scorecard.model_validate(data)
     a = score({**BEST, "max_dpd": 120, "worst_class": "special_mention"}, card).assessment

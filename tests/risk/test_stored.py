@@ -66,13 +66,15 @@ def test_compact_row_explains_like_the_full_assessment(store: Store, registry: A
             assert golden is not None
             data = row.data
             # nothing the row's columns already hold, no empty reasons, no reader defaults
-            assert not {"client_id", "uscc", "rating", "segment", "scorecard_version",
-                        "assessed_at"} & set(data["assessment"])
+            assert not {"client_id", "uscc", "rating", "segment", "scorecard_version", "assessed_at"} & set(
+                data["assessment"]
+            )
             assert all(f.get("reason_zh", "x") != "" for f in data["assessment"]["factors"])
             assert all(d.get("missing", True) is not False for d in data["factors"].values())
             # the explanation equals one built from the full model (the stored form loses nothing)
-            full = score_inputs(card, data["assessment"]["inputs"], assessed_at=row.assessed_at, client_id=cid,
-                                uscc=golden.uscc)
+            full = score_inputs(
+                card, data["assessment"]["inputs"], assessed_at=row.assessed_at, client_id=cid, uscc=golden.uscc
+            )
             got = explanation(s, golden)
             a = full.assessment
             assert (got["rating"], got["segment"], got["score"]) == (a.rating.value, a.segment.value, str(a.score))
@@ -83,16 +85,32 @@ def test_compact_row_explains_like_the_full_assessment(store: Store, registry: A
             for f, want in zip(got["factors"], a.factors, strict=True):
                 d = full.details[want.factor]
                 assert (f["factor"], f["bin_en"], f["points"], f["weight"]) == (
-                    want.factor, want.bin, str(want.points), str(want.weight))
+                    want.factor,
+                    want.bin,
+                    str(want.points),
+                    str(want.weight),
+                )
                 assert (f["reason_zh"], f["reason_en"], f["bin_zh"], f["missing"]) == (
-                    want.reason_zh, want.reason_en, d.bin_zh, d.missing)
+                    want.reason_zh,
+                    want.reason_en,
+                    d.bin_zh,
+                    d.missing,
+                )
                 assert (f["label_en"], f["unit"], f["max_points"]) == (d.label_en, d.unit, str(d.max_points))
             # the model plugins receive (a rating change's "before") rebuilt from the row equals the scored one
-            rebuilt = assessment_of(data, client_id=cid, uscc=golden.uscc, version=row.scorecard_version,
-                                    assessed_at=row.assessed_at, rating=row.rating, segment=row.segment)
+            rebuilt = assessment_of(
+                data,
+                client_id=cid,
+                uscc=golden.uscc,
+                version=row.scorecard_version,
+                assessed_at=row.assessed_at,
+                rating=row.rating,
+                segment=row.segment,
+            )
             assert rebuilt == a
-            assert golden.data["risk"] == RiskSummary(rating=a.rating, segment=a.segment, score=a.score,
-                                                      assessed_at=row.assessed_at).model_dump(mode="json")
+            assert golden.data["risk"] == RiskSummary(
+                rating=a.rating, segment=a.segment, score=a.score, assessed_at=row.assessed_at
+            ).model_dump(mode="json")
     healthy, late = rows(store)
     assert "Small registered capital" in _reasons(healthy, "en")  # reasons come back from the compact row
     assert "A loan is more than 90 days past due" in _reasons(late, "en")[0]
@@ -110,10 +128,14 @@ def test_older_full_rows_read_the_same(store: Store, registry: Any) -> None:
         assert golden is not None
         before = explanation(s, golden)
         row = s.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.client_id == golden.id)).one()
-        full = score_inputs(card, row.data["assessment"]["inputs"], assessed_at=row.assessed_at,
-                            client_id=golden.id, uscc=golden.uscc)
-        row.data = {**row.data, "assessment": full.assessment.model_dump(mode="json"),
-                    "factors": {n: d.as_json() for n, d in full.details.items()}}
+        full = score_inputs(
+            card, row.data["assessment"]["inputs"], assessed_at=row.assessed_at, client_id=golden.id, uscc=golden.uscc
+        )
+        row.data = {
+            **row.data,
+            "assessment": full.assessment.model_dump(mode="json"),
+            "factors": {n: d.as_json() for n, d in full.details.items()},
+        }
     with store.begin() as s:
         golden = s.get(GoldenClient, ids[1])
         assert golden is not None
@@ -128,8 +150,9 @@ def test_bulk_updates_flag_write_back_only_on_a_change(store: Store, registry: A
     with store.begin() as s:
         goldens = {g.id: (g.rating, g.segment, g.needs_plan, g.needs_risk) for g in s.scalars(select(GoldenClient))}
         assert all(needs_plan and not needs_risk for _, _, needs_plan, needs_risk in goldens.values())
-        s.execute(update(GoldenClient).values(needs_plan=False, needs_risk=True,
-                                              updated_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        s.execute(
+            update(GoldenClient).values(needs_plan=False, needs_risk=True, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+        )
     again = assess(store, cfg, registry, today=TODAY)  # same inputs: nothing stored, flags cleared
     assert (again.clients, again.assessed, again.unchanged) == (2, 0, 2) and len(rows(store)) == 2
     with store.begin() as s:

@@ -35,8 +35,10 @@ def test_every_planted_pattern_raises_its_alert(tmp_path: Path) -> None:
     assert set(card.planted) == set(ALERT_KINDS), "the sample must plant every kind; grow CLIENTS if not"
     assert card.missed == []
     assert card.caught == card.planted
-    print(f"\nworld seed {SEED}, {len(truth)} ledger clients: planted {dict(card.planted)}; recall 100 %; "
-          f"false positives {card.healthy_alerted}/{card.healthy} = {card.false_positive_rate:.2%}; "
-          f"extra alerts on planted clients {len(card.extra)}")
+    print(
+        f"\nworld seed {SEED}, {len(truth)} ledger clients: planted {dict(card.planted)}; recall 100 %; "
+        f"false positives {card.healthy_alerted}/{card.healthy} = {card.false_positive_rate:.2%}; "
+        f"extra alerts on planted clients {len(card.extra)}"
+    )
     assert card.false_positive_rate <= 0.01
     assert len(card.extra) <= max(1, len(card.caught) // 20)

@@ -40,49 +40,108 @@ def load_world(store: Store, world: World, connector: str = "ledger") -> dict[in
         if lc is None:
             continue
         ident = world.identity(company.key)
-        data: dict[str, Any] = {"name": company.name, "uscc": company.uscc, "industry": {"code": ident.industry_code},
-                                "established_on": ident.established_on.isoformat()}
+        data: dict[str, Any] = {
+            "name": company.name,
+            "uscc": company.uscc,
+            "industry": {"code": ident.industry_code},
+            "established_on": ident.established_on.isoformat(),
+        }
         if ident.registered_capital:
             data["registered_capital"] = {"amount": str(ident.registered_capital), "currency": "CNY"}
         accounts, transactions, loans = [], [], []
         for sv in lc.savings:
             net = sum((t.amount if t.entry == "CREDIT" else -t.amount) for t in sv.transactions if not t.reversed)
-            accounts.append({"connector": connector, "source_id": str(sv.id), "client_source_id": lc.source_id,
-                             "account_no": sv.account_no, "currency": sv.currency,
-                             "balance_minor": _minor(sv.opening_balance + net),
-                             "sub_status": SUB_STATUS.get(sv.sub_status, "other"),
-                             "allow_overdraft": sv.allow_overdraft,
-                             "overdraft_limit_minor": _minor(sv.overdraft_limit) if sv.overdraft_limit else None,
-                             "data": {"opened_on": sv.activated_on.isoformat()}, "content_hash": "h",
-                             "updated_at": NOW})
+            accounts.append(
+                {
+                    "connector": connector,
+                    "source_id": str(sv.id),
+                    "client_source_id": lc.source_id,
+                    "account_no": sv.account_no,
+                    "currency": sv.currency,
+                    "balance_minor": _minor(sv.opening_balance + net),
+                    "sub_status": SUB_STATUS.get(sv.sub_status, "other"),
+                    "allow_overdraft": sv.allow_overdraft,
+                    "overdraft_limit_minor": _minor(sv.overdraft_limit) if sv.overdraft_limit else None,
+                    "data": {"opened_on": sv.activated_on.isoformat()},
+                    "content_hash": "h",
+                    "updated_at": NOW,
+                }
+            )
             for t in sv.transactions:
-                transactions.append({
-                    "connector": connector, "source_id": f"{sv.id}:{t.id}", "account_source_id": str(sv.id),
-                    "client_source_id": lc.source_id, "booking_date": t.booking_date, "value_date": t.value_date,
-                    "amount_minor": _minor(t.amount), "currency": t.currency,
-                    "direction": "credit" if t.entry == "CREDIT" else "debit",
-                    "kind": "deposit" if t.is_cash and t.entry == "CREDIT" else
-                    "withdrawal" if t.is_cash else "transfer",
-                    "is_cash": t.is_cash, "cross_border": False, "counterparty_account": t.counterparty_account,
-                    "counterparty_name": t.counterparty_name, "reversed": t.reversed, "is_manual": t.is_manual,
-                    "content_hash": "h"})
+                transactions.append(
+                    {
+                        "connector": connector,
+                        "source_id": f"{sv.id}:{t.id}",
+                        "account_source_id": str(sv.id),
+                        "client_source_id": lc.source_id,
+                        "booking_date": t.booking_date,
+                        "value_date": t.value_date,
+                        "amount_minor": _minor(t.amount),
+                        "currency": t.currency,
+                        "direction": "credit" if t.entry == "CREDIT" else "debit",
+                        "kind": "deposit"
+                        if t.is_cash and t.entry == "CREDIT"
+                        else "withdrawal"
+                        if t.is_cash
+                        else "transfer",
+                        "is_cash": t.is_cash,
+                        "cross_border": False,
+                        "counterparty_account": t.counterparty_account,
+                        "counterparty_name": t.counterparty_name,
+                        "reversed": t.reversed,
+                        "is_manual": t.is_manual,
+                        "content_hash": "h",
+                    }
+                )
         for ln in lc.loans:
-            loans.append({"connector": connector, "source_id": str(ln.id), "client_source_id": lc.source_id,
-                          "currency": ln.currency, "principal_minor": _minor(ln.principal),
-                          "outstanding_minor": _minor(ln.principal), "days_past_due": ln.past_due_days,
-                          "classification": LoanClass.floor_for_dpd(ln.past_due_days).value, "status": "active",
-                          "data": {}, "content_hash": "h", "updated_at": NOW})
+            loans.append(
+                {
+                    "connector": connector,
+                    "source_id": str(ln.id),
+                    "client_source_id": lc.source_id,
+                    "currency": ln.currency,
+                    "principal_minor": _minor(ln.principal),
+                    "outstanding_minor": _minor(ln.principal),
+                    "days_past_due": ln.past_due_days,
+                    "classification": LoanClass.floor_for_dpd(ln.past_due_days).value,
+                    "status": "active",
+                    "data": {},
+                    "content_hash": "h",
+                    "updated_at": NOW,
+                }
+            )
         with store.begin() as s:
-            g = GoldenClient(uscc=company.uscc, name=company.name, data=data, needs_merge=False, needs_risk=True,
-                             needs_plan=False, created_at=NOW, updated_at=NOW)
-            src = SourceRecord(connector=connector, stream="clients", source_id=lc.source_id, kind="client", raw={},
-                               data={"name": lc.fullname}, content_hash="h", first_seen_at=NOW, last_seen_at=NOW,
-                               deleted=False, dirty=False)
+            g = GoldenClient(
+                uscc=company.uscc,
+                name=company.name,
+                data=data,
+                needs_merge=False,
+                needs_risk=True,
+                needs_plan=False,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            src = SourceRecord(
+                connector=connector,
+                stream="clients",
+                source_id=lc.source_id,
+                kind="client",
+                raw={},
+                data={"name": lc.fullname},
+                content_hash="h",
+                first_seen_at=NOW,
+                last_seen_at=NOW,
+                deleted=False,
+                dirty=False,
+            )
             s.add_all([g, src])
             s.flush()
             s.add(Xref(source_record_id=src.id, client_id=g.id, method="uscc", linked_at=NOW))
-            for table, rows in ((LedgerAccount, accounts), (LedgerTransaction, transactions),
-                                (CreditFacilityRow, loans)):
+            for table, rows in (
+                (LedgerAccount, accounts),
+                (LedgerTransaction, transactions),
+                (CreditFacilityRow, loans),
+            ):
                 if rows:
                     s.execute(insert(table), rows)
             truth[g.id] = (company.uscc, company.profile, company.expected_alerts)

@@ -23,14 +23,16 @@ def crmhub_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "crmhub.cli", *args]
 
 
-def crmhub(*args: str, cwd: Path, env: dict[str, str] | None = None,
-           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def crmhub(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run ``crmhub args…`` in ``cwd`` and wait for it."""
     full_env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200", **(env or {})}
     full_env.pop("CRMHUB_DATABASE_URL", None)
     full_env.pop("CRMHUB_CONFIG", None)
-    return subprocess.run(crmhub_argv(*args), cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        crmhub_argv(*args), cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def registry() -> plugins.Registry:

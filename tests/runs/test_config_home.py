@@ -61,12 +61,15 @@ def test_internal_error_log_goes_to_the_configs_var(tmp_path: Path) -> None:
     assert not (cwd / "var").exists()
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:///var/crmhub.db", "sqlite:////srv/conf/var/crmhub.db"),
-    ("sqlite:////abs/crmhub.db", "sqlite:////abs/crmhub.db"),
-    ("sqlite:///:memory:", "sqlite:///:memory:"),
-    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///var/crmhub.db", "sqlite:////srv/conf/var/crmhub.db"),
+        ("sqlite:////abs/crmhub.db", "sqlite:////abs/crmhub.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
 def test_anchored_url(url: str, expected: str) -> None:
     assert anchored_url(url, Path("/srv/conf")) == expected
 

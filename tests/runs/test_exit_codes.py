@@ -17,12 +17,24 @@ pytestmark = pytest.mark.slow  # whole syncs / CLI subprocesses: .ci/run runs it
 
 def test_codes_are_stable() -> None:
     """The documented numbers (docs/operations.md) never change."""
-    assert [(c.name, int(c)) for c in ExitCode] == [("OK", 0), ("FAILED", 1), ("USAGE", 2), ("LOCKED", 3),
-                                                     ("PARTIAL", 4), ("INTERNAL", 70), ("INTERRUPTED", 130)]
+    assert [(c.name, int(c)) for c in ExitCode] == [
+        ("OK", 0),
+        ("FAILED", 1),
+        ("USAGE", 2),
+        ("LOCKED", 3),
+        ("PARTIAL", 4),
+        ("INTERNAL", 70),
+        ("INTERRUPTED", 130),
+    ]
     assert [for_status(s) for s in ("succeeded", "partial", "failed", "locked", "interrupted", "bogus")] == [
-        ExitCode.OK, ExitCode.PARTIAL, ExitCode.FAILED, ExitCode.LOCKED, ExitCode.INTERRUPTED, ExitCode.FAILED]
-    assert (for_counts(3, 0), for_counts(3, 1), for_counts(0, 1)) == (ExitCode.OK, ExitCode.PARTIAL,
-                                                                        ExitCode.FAILED)
+        ExitCode.OK,
+        ExitCode.PARTIAL,
+        ExitCode.FAILED,
+        ExitCode.LOCKED,
+        ExitCode.INTERRUPTED,
+        ExitCode.FAILED,
+    ]
+    assert (for_counts(3, 0), for_counts(3, 1), for_counts(0, 1)) == (ExitCode.OK, ExitCode.PARTIAL, ExitCode.FAILED)
 
 
 def test_sync_with_every_source_down_is_failed_quickly(tmp_path: Path) -> None:

@@ -32,8 +32,15 @@ def test_four_processes_open_a_fresh_store_at_once(store_url: str) -> None:
     import time
 
     start = time.time() + 2.0  # all four are imported and waiting before any of them opens the store
-    procs = [subprocess.Popen([sys.executable, "-c", OPENER, store_url, str(start)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, store_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     errors = [(p.returncode, err[-2000:]) for p, (_, err) in zip(procs, results, strict=True) if p.returncode]
     assert not errors, errors

@@ -35,8 +35,9 @@ def _wait_for_committed_pages(store: Store, proc: subprocess.Popen[bytes], timeo
         try:
             with store.begin() as s:
                 run_id = s.scalar(select(SyncRun.id).where(SyncRun.status == "running"))
-                if run_id is not None and s.scalar(select(func.count()).select_from(SourceRecord).where(
-                        SourceRecord.last_run_id == run_id)):
+                if run_id is not None and s.scalar(
+                    select(func.count()).select_from(SourceRecord).where(SourceRecord.last_run_id == run_id)
+                ):
                     return int(run_id)
         except Exception:  # the schema is still being created by the child
             pass
@@ -46,8 +47,13 @@ def _wait_for_committed_pages(store: Store, proc: subprocess.Popen[bytes], timeo
 
 def _notifications(store: Store, run_id: int) -> list[Outbox]:
     with store.begin() as s:
-        return list(s.scalars(select(Outbox).where(Outbox.kind == "notification",
-                                                   Outbox.idempotency_key.like(f"n:run:{run_id}:interrupted:%"))))
+        return list(
+            s.scalars(
+                select(Outbox).where(
+                    Outbox.kind == "notification", Outbox.idempotency_key.like(f"n:run:{run_id}:interrupted:%")
+                )
+            )
+        )
 
 
 def test_sigkilled_sync_is_interrupted_with_a_report_and_one_notification(tmp_path: Path) -> None:
@@ -61,8 +67,12 @@ def test_sigkilled_sync_is_interrupted_with_a_report_and_one_notification(tmp_pa
         Store.open(url).dispose()  # the schema exists before the child starts, so the poll below is simple
         store = Store.open(url)
         try:
-            proc = subprocess.Popen(crmhub_argv("sync", "-c", str(config), "--json"), cwd=tmp_path,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                crmhub_argv("sync", "-c", str(config), "--json"),
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             killed = _wait_for_committed_pages(store, proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
@@ -76,8 +86,9 @@ def test_sigkilled_sync_is_interrupted_with_a_report_and_one_notification(tmp_pa
                 row = s.get(SyncRun, killed)
                 assert row is not None and row.status == "interrupted" and row.finished_at is not None
                 assert "died" in (row.error or "")
-                committed = s.scalar(select(func.count()).select_from(SourceRecord).where(
-                    SourceRecord.last_run_id == killed))
+                committed = s.scalar(
+                    select(func.count()).select_from(SourceRecord).where(SourceRecord.last_run_id == killed)
+                )
                 report = row.report
             assert report["status"] == "interrupted" and report["recovered"]["holder"].endswith(f":{proc.pid}")
             read = sum(st["read"] for c in report["connectors"].values() for st in c["streams"].values())
@@ -103,20 +114,34 @@ def test_dead_holders_are_found_by_the_run_lock_rules(store: Store) -> None:
     dead_pid.wait()
 
     def run(holder: str, age: timedelta) -> SyncRun:
-        return SyncRun(kind="sync", trigger="manual", status="running", connectors=["zoho"], report={},
-                       started_at=now - age, heartbeat_at=now - age, holder=holder)
+        return SyncRun(
+            kind="sync",
+            trigger="manual",
+            status="running",
+            connectors=["zoho"],
+            report={},
+            started_at=now - age,
+            heartbeat_at=now - age,
+            holder=holder,
+        )
 
     with store.begin() as s:
-        rows = {"fresh_remote": run("elsewhere.example:4242", timedelta(0)),
-                "stale_remote": run("elsewhere.example:4343", timedelta(hours=1)),
-                "dead_local": run(f"{socket.gethostname()}:{dead_pid.pid}", timedelta(0)),
-                "me": run(holder_id(), timedelta(hours=1))}
+        rows = {
+            "fresh_remote": run("elsewhere.example:4242", timedelta(0)),
+            "stale_remote": run("elsewhere.example:4343", timedelta(hours=1)),
+            "dead_local": run(f"{socket.gethostname()}:{dead_pid.pid}", timedelta(0)),
+            "me": run(holder_id(), timedelta(hours=1)),
+        }
         s.add_all(rows.values())
     assert sorted(recover_dead_runs(store)) == sorted([rows["stale_remote"].id, rows["dead_local"].id])
     with store.begin() as s:
         status = {k: s.get(SyncRun, r.id).status for k, r in rows.items()}  # type: ignore[union-attr]
         report = s.get(SyncRun, rows["dead_local"].id).report  # type: ignore[union-attr]
-    assert status == {"fresh_remote": "running", "stale_remote": "interrupted", "dead_local": "interrupted",
-                      "me": "running"}
+    assert status == {
+        "fresh_remote": "running",
+        "stale_remote": "interrupted",
+        "dead_local": "interrupted",
+        "me": "running",
+    }
     assert report["status"] == "interrupted" and report["connectors"]["zoho"]["status"] == "stopped"
     assert recover_dead_runs(store) == []  # closed once

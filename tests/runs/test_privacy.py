@@ -94,8 +94,13 @@ def test_dollar_dollar_brace_is_a_literal(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.report.dir == "out/${CRMHUB_T_NAME}/ops"
 
 
-ZOHO = {"plugin": "zoho_crm", "client_id": "1000.ABC", "client_secret": "x", "refresh_token": "y",
-        "accounts_url": "http://127.0.0.1:1"}
+ZOHO = {
+    "plugin": "zoho_crm",
+    "client_id": "1000.ABC",
+    "client_secret": "x",
+    "refresh_token": "y",
+    "accounts_url": "http://127.0.0.1:1",
+}
 
 
 @pytest.mark.parametrize("secret", ["", "   ", "${CRMHUB_T_EMPTY}"])

@@ -32,9 +32,16 @@ class EchoApp:
         async def hello(request: Request) -> JSONResponse:
             self.simulator.requests.append(request.url.path)
             world = options.world
-            return JSONResponse({"base_url": options.base_url, "seed": options.seed, "clients": world.clients,
-                                 "first": world.company(0, ledger_detail=False).name,
-                                 "faults": options.faults is not None, "settings": options.settings})
+            return JSONResponse(
+                {
+                    "base_url": options.base_url,
+                    "seed": options.seed,
+                    "clients": world.clients,
+                    "first": world.company(0, ledger_detail=False).name,
+                    "faults": options.faults is not None,
+                    "settings": options.settings,
+                }
+            )
 
         self.app = Starlette(routes=[Route("/hello", hello)])
 
@@ -55,10 +62,20 @@ class Inbox:
 
 
 def http_app(offset: int = 0, name: str = "echo") -> SandboxApp:
-    return SandboxApp(name=name, title="Echo over HTTP", preferred_offset=offset, build=EchoApp,
-                      config_section="connectors", config_name=name,
-                      config=lambda base_url: {"plugin": "echo", "base_url": base_url, "token": None,
-                                               "scopes": ["read", None, "write"]})
+    return SandboxApp(
+        name=name,
+        title="Echo over HTTP",
+        preferred_offset=offset,
+        build=EchoApp,
+        config_section="connectors",
+        config_name=name,
+        config=lambda base_url: {
+            "plugin": "echo",
+            "base_url": base_url,
+            "token": None,
+            "scopes": ["read", None, "write"],
+        },
+    )
 
 
 def smtp_app(offset: int = 1) -> SandboxApp:
@@ -66,8 +83,16 @@ def smtp_app(offset: int = 1) -> SandboxApp:
         host, _, port = hostport.rpartition(":")
         return {"plugin": "mail", "host": host, "port": int(port), "starttls": False}
 
-    return SandboxApp(name="mail", title="Inbox over SMTP", preferred_offset=offset, build=lambda options: Inbox(),
-                      config_section="channels", config_name="mail", config=config, protocol="smtp")
+    return SandboxApp(
+        name="mail",
+        title="Inbox over SMTP",
+        preferred_offset=offset,
+        build=lambda options: Inbox(),
+        config_section="channels",
+        config_name="mail",
+        config=config,
+        protocol="smtp",
+    )
 
 
 def main(port_base: int, config_path: str) -> None:

@@ -38,16 +38,23 @@ def test_http_and_smtp_apps_reachable_and_config_written(tmp_path: Path) -> None
     apps = [http_app(), smtp_app()]
     base = free_port_base(apps)
     profile = FaultProfile(latency_ms=1.0)
-    with start_sandboxes(apps, port_base=base, seed=7, clients=30, faults=profile,
-                         settings={"echo": {"greeting": "你好"}}) as sandboxes:
+    with start_sandboxes(
+        apps, port_base=base, seed=7, clients=30, faults=profile, settings={"echo": {"greeting": "你好"}}
+    ) as sandboxes:
         echo, mail = sandboxes["echo"], sandboxes["mail"]
         assert (echo.port, mail.port) == (base, base + 1)
         assert echo.url == f"http://127.0.0.1:{base}" and mail.url == f"smtp://127.0.0.1:{base + 1}"
 
         body = httpx.get(f"{echo.url}/hello", timeout=5).json()
         world = World(seed=7, clients=30)
-        assert body == {"base_url": echo.url, "seed": 7, "clients": 30, "first": world.company(0).name,
-                        "faults": True, "settings": {"greeting": "你好"}}
+        assert body == {
+            "base_url": echo.url,
+            "seed": 7,
+            "clients": 30,
+            "first": world.company(0).name,
+            "faults": True,
+            "settings": {"greeting": "你好"},
+        }
         assert isinstance(echo.simulator, Echo) and echo.simulator.requests == ["/hello"]
         assert echo.simulator.options.world is sandboxes.world
 
@@ -57,15 +64,14 @@ def test_http_and_smtp_apps_reachable_and_config_written(tmp_path: Path) -> None
         with smtplib.SMTP(mail.host, mail.port, timeout=5) as smtp:
             smtp.send_message(msg)
         assert isinstance(mail.simulator, Inbox)
-        (sender, rcpts, raw), = mail.simulator.messages
+        ((sender, rcpts, raw),) = mail.simulator.messages
         assert (sender, rcpts) == ("crm@bank.example", ["rm@bank.example"]) and b"Subject:" in raw
 
         path = sandboxes.write_config(tmp_path / "sub" / "crmhub.toml")
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
         assert doc["store"] == {"url": "sqlite:///var/crmhub.db"}
         assert doc["connectors"]["echo"] == {"plugin": "echo", "base_url": echo.url, "scopes": ["read", "write"]}
-        assert doc["channels"]["mail"] == {"plugin": "mail", "host": "127.0.0.1", "port": base + 1,
-                                           "starttls": False}
+        assert doc["channels"]["mail"] == {"plugin": "mail", "host": "127.0.0.1", "port": base + 1, "starttls": False}
         assert [line.split()[0] for line in sandboxes.banner()] == ["echo", "mail"]
     assert port_is_free("127.0.0.1", base) and port_is_free("127.0.0.1", base + 1)
     with pytest.raises(httpx.ConnectError):
@@ -114,8 +120,11 @@ def test_the_core_allocates_ports_whatever_the_apps_prefer() -> None:
 def test_extra_config_and_pacing_come_from_the_app(tmp_path: Path) -> None:
     """What a simulator needs beyond its own table (``extra_config``) and its pacing at ``--speed`` come with its
     `SandboxApp`; the core merges them without knowing the app."""
-    paced = replace(http_app(0), pacing=lambda speed: {"window_seconds": 20.0 / speed},
-                    extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}})
+    paced = replace(
+        http_app(0),
+        pacing=lambda speed: {"window_seconds": 20.0 / speed},
+        extra_config={"notify": {"groups": {"aml_team": ["aml@bank.example"]}}},
+    )
     base = free_port_base([paced])
     with start_sandboxes([paced], port_base=base, clients=5, speed=4) as sandboxes:
         doc = sandboxes.config()
@@ -125,8 +134,10 @@ def test_extra_config_and_pacing_come_from_the_app(tmp_path: Path) -> None:
     with start_sandboxes([paced], port_base=base, clients=5) as sandboxes:  # at speed 1 nothing is shortened
         assert "window_seconds" not in sandboxes.config()["connectors"]["echo"]
     clash = replace(http_app(1, "other"), extra_config={"notify": {"groups": {"aml_team": ["x@bank.example"]}}})
-    with start_sandboxes([paced, clash], port_base=free_port_base([paced, clash]), clients=5) as sandboxes, \
-            pytest.raises(ValueError, match=r"'other' sets notify.groups.aml_team"):
+    with (
+        start_sandboxes([paced, clash], port_base=free_port_base([paced, clash]), clients=5) as sandboxes,
+        pytest.raises(ValueError, match=r"'other' sets notify.groups.aml_team"),
+    ):
         sandboxes.config()
 
 
@@ -142,9 +153,17 @@ def test_run_stops_on_event_and_writes_config(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{base}/hello", timeout=5).status_code == 200
         stop.set()
 
-    thread = threading.Thread(target=run, kwargs={"apps": apps, "port_base": base, "clients": 10,
-                                                  "write_config": tmp_path / "c.toml", "ready": ready,
-                                                  "stop_event": stop})
+    thread = threading.Thread(
+        target=run,
+        kwargs={
+            "apps": apps,
+            "port_base": base,
+            "clients": 10,
+            "write_config": tmp_path / "c.toml",
+            "ready": ready,
+            "stop_event": stop,
+        },
+    )
     thread.start()
     thread.join(20)
     assert not thread.is_alive()
@@ -159,8 +178,13 @@ def test_sigterm_stops_the_foreground_server(tmp_path: Path) -> None:
     base = free_port_base([http_app(), smtp_app()])
     config = tmp_path / "crmhub.toml"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(HERE / "serve_apps.py"), str(base), str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "serve_apps.py"), str(base), str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -203,9 +227,9 @@ def test_simulator_settings_from_the_command_line(monkeypatch: pytest.MonkeyPatc
     from crmhub.errors import InputError
 
     monkeypatch.setenv("CRMHUB_LANG", "en")
-    assert _simulator_settings(["core_ledger.detail=false", "core_ledger.mode=loans", "fx.window_seconds=2.5"],
-                               ["core_ledger", "fx"]) == {"core_ledger": {"detail": False, "mode": "loans"},
-                                                          "fx": {"window_seconds": 2.5}}
+    assert _simulator_settings(
+        ["core_ledger.detail=false", "core_ledger.mode=loans", "fx.window_seconds=2.5"], ["core_ledger", "fx"]
+    ) == {"core_ledger": {"detail": False, "mode": "loans"}, "fx": {"window_seconds": 2.5}}
     with pytest.raises(InputError, match=r"--set detail=false: expected SIMULATOR.KEY=VALUE"):
         _simulator_settings(["detail=false"], ["core_ledger"])
     with pytest.raises(InputError, match=r"no simulator 'ledger'") as info:
@@ -221,8 +245,11 @@ def test_ground_truth_is_read_per_connector_through_the_view_an_app_serves() -> 
     demo's matching score does not depend on a connector being named like a view."""
     from crmhub.sandbox.serve import truth_by_connector
 
-    apps = [replace(http_app(0, "my_crm"), world_view="zoho"), replace(http_app(1, "bank"), world_view="ledger"),
-            smtp_app()]
+    apps = [
+        replace(http_app(0, "my_crm"), world_view="zoho"),
+        replace(http_app(1, "bank"), world_view="ledger"),
+        smtp_app(),
+    ]
     truth = [("zoho", "Z1", 0), ("fxiaoke", "F1", 0), ("ledger", "1", 0), ("ledger", "2", 1)]
     assert list(truth_by_connector(apps, truth)) == [("my_crm", "Z1", 0), ("bank", "1", 0), ("bank", "2", 1)]
     world = World(seed=3, clients=30)

@@ -105,10 +105,15 @@ def _walk_ledger(c: Census, company: Company, today: date) -> None:
         c.ids["savings"].append(s.id)
         for t in s.transactions:
             c.ids["transaction"].append(t.id)
-            ok = (t.amount > 0 and t.amount.as_tuple().exponent == -2 and t.booking_date >= t.value_date
-                  and t.value_date < today and (t.type_id, t.entry) in ((1, "CREDIT"), (2, "DEBIT"))
-                  and t.value_date >= s.activated_on
-                  and (t.value_date >= window_start or company.profile == "dormant_reactivation"))
+            ok = (
+                t.amount > 0
+                and t.amount.as_tuple().exponent == -2
+                and t.booking_date >= t.value_date
+                and t.value_date < today
+                and (t.type_id, t.entry) in ((1, "CREDIT"), (2, "DEBIT"))
+                and t.value_date >= s.activated_on
+                and (t.value_date >= window_start or company.profile == "dormant_reactivation")
+            )
             if not ok:
                 c.bad_transactions.append(f"{company.key}/{s.id}/{t.id}: {t}")
             c.flags["reversed"] += t.reversed
@@ -139,7 +144,8 @@ def _walk_ledger(c: Census, company: Company, today: date) -> None:
     if found != set(company.expected_alerts):
         c.alert_mismatch.append((company.key, company.profile, found))
     if company.profile in ("healthy", "overdraft", "past_due") and (
-            large_value(ledger, two_sided_cash=True) or pass_through(ledger, share=Decimal("0.8"))):
+        large_value(ledger, two_sided_cash=True) or pass_through(ledger, share=Decimal("0.8"))
+    ):
         c.strict_false_positives.append((company.key, company.profile))
 
 
@@ -153,8 +159,12 @@ def _walk(world: World) -> Census:
         c.legal_names[company.name] += 1
         c.systems[tuple(s for s, _ in company.views())] += 1
         c.ids["uscc"].append(company.uscc)
-        if not uscc.is_valid(company.uscc) or uscc.warnings(company.uscc) or \
-                company.uscc[2:8] not in geo.DIVISION_NAMES or not stdnum_uscc.is_valid(company.uscc):
+        if (
+            not uscc.is_valid(company.uscc)
+            or uscc.warnings(company.uscc)
+            or company.uscc[2:8] not in geo.DIVISION_NAMES
+            or not stdnum_uscc.is_valid(company.uscc)
+        ):
             c.bad_usccs.append(company.uscc)
         rep = ident.legal_rep
         if rep.id_number[17] != resident_id_check(rep.id_number[:17]) or not stdnum_ric.is_valid(rep.id_number):
@@ -172,8 +182,9 @@ def _walk(world: World) -> Census:
             c.name_drift[system] += view.name != company.name
             c.uscc_missing[system] += view.uscc is None
             c.uscc_invalid[system] += view.uscc is not None and not uscc.is_valid(view.uscc)
-            c.industry_conflict[system] += view.industry_code is not None and \
-                view.industry_code[0] != ident.industry_code[0]
+            c.industry_conflict[system] += (
+                view.industry_code is not None and view.industry_code[0] != ident.industry_code[0]
+            )
             if view.industry_code is not None:
                 industry.normalize_code(view.industry_code)
             lr = view.legal_representative
@@ -206,6 +217,7 @@ def census() -> Census:
 
 
 # --- determinism and streaming -----------------------------------------------------------------------------------
+
 
 def test_same_seed_same_world_and_random_access_matches_stream() -> None:
     """Two worlds of one seed are equal; company(key) equals the streamed company; a bigger world agrees."""
@@ -274,6 +286,7 @@ def test_defaults() -> None:
 
 # --- identifiers ---------------------------------------------------------------------------------------------------
 
+
 def test_every_uscc_and_resident_id_is_valid(census: Census) -> None:
     """USCCs pass our validator without warnings, python-stdnum, and carry a real division code; IDs pass GB 11643."""
     assert census.bad_usccs == []
@@ -306,8 +319,9 @@ def test_ids_unique_and_native_shaped(census: Census) -> None:
     assert len(seen) > 5000 * 2
     assert all(len(z) == 19 and z.isdigit() and z.startswith("4970762") for z in census.ids["zoho"])
     assert all(HEX24.match(f) for f in census.ids["fxiaoke"])
-    assert all(isinstance(i, int) and i > 0 for k in ("ledger", "savings", "loan", "transaction")
-               for i in census.ids[k])
+    assert all(
+        isinstance(i, int) and i > 0 for k in ("ledger", "savings", "loan", "transaction") for i in census.ids[k]
+    )
     assert census.owners <= set(RM_BY_USER_ID) and len(census.owners) == 20
 
 
@@ -318,6 +332,7 @@ def test_legal_names_are_practically_unique(census: Census) -> None:
 
 
 # --- ground truth --------------------------------------------------------------------------------------------------
+
 
 def test_truth_round_trips_every_record() -> None:
     """truth() lists exactly the views' records and truth_key maps each (contacts too) back to its company."""
@@ -340,8 +355,14 @@ def test_truth_key_rejects_foreign_ids() -> None:
     for system, source_id in outside.views():
         assert big.truth_key(system, source_id) == outside.key
         assert small.truth_key(system, source_id) is None
-    for system, source_id in (("zoho", "4970762000000326001"), ("zoho", "x"), ("fxiaoke", "5f3a3de57c604a00017dc5ee"),
-                              ("fxiaoke", "zz"), ("ledger", "0"), ("ledger", "abc")):
+    for system, source_id in (
+        ("zoho", "4970762000000326001"),
+        ("zoho", "x"),
+        ("fxiaoke", "5f3a3de57c604a00017dc5ee"),
+        ("fxiaoke", "zz"),
+        ("ledger", "0"),
+        ("ledger", "abc"),
+    ):
         assert small.truth_key(system, source_id) is None
     with pytest.raises(ValueError, match="unknown system"):
         small.truth_key("salesforce", "1")
@@ -357,6 +378,7 @@ def test_same_company_pairs_count() -> None:
 
 
 # --- overlap and drift ---------------------------------------------------------------------------------------------
+
 
 def test_overlap_between_systems(census: Census) -> None:
     """Most companies are in the ledger; one, two and three systems all occur at their documented shares."""
@@ -424,6 +446,7 @@ def test_branches_are_separate_companies(census: Census) -> None:
 
 
 # --- ledger behaviour ----------------------------------------------------------------------------------------------
+
 
 def test_every_profile_present_and_raises_exactly_its_alerts(census: Census) -> None:
     """Each profile's transactions satisfy its alert's definition, and no other rule fires on them."""

@@ -62,13 +62,13 @@ def test_the_world_holds_every_case(world: World) -> None:
     wide = [v.uscc for _, system, v in views if system == "fxiaoke" and v.uscc and not v.uscc.isascii()]
     assert wide and all(uscc.is_valid(unicodedata.normalize("NFKC", code)) for code in wide)
     assert any(v.uscc and v.uscc.islower() for _, system, v in views if system == "zoho")
-    typos = [v.uscc for _, _, v in views if v.uscc and len(uscc.compact(v.uscc)) == 18
-             and not uscc.is_valid(v.uscc)]
+    typos = [v.uscc for _, _, v in views if v.uscc and len(uscc.compact(v.uscc)) == 18 and not uscc.is_valid(v.uscc)]
     assert len(typos) >= 5
 
 
-def test_matching_quality_with_the_new_cases(world: World,
-                                             resolved: tuple[list[tuple[MatchRecord, int]], Resolution]) -> None:
+def test_matching_quality_with_the_new_cases(
+    world: World, resolved: tuple[list[tuple[MatchRecord, int]], Resolution]
+) -> None:
     """Pairwise precision ≥ 0.995 and recall ≥ 0.98 on a world that contains every case."""
     pairs, result = resolved
     truth = {record.ref: key for record, key in pairs}
@@ -79,7 +79,8 @@ def test_matching_quality_with_the_new_cases(world: World,
 
 
 def test_group_and_subsidiary_are_never_merged_and_are_reviewed(
-        world: World, resolved: tuple[list[tuple[MatchRecord, int]], Resolution]) -> None:
+    world: World, resolved: tuple[list[tuple[MatchRecord, int]], Resolution]
+) -> None:
     pairs, result = resolved
     truth = {record.ref: key for record, key in pairs}
     cluster_keys = [{truth[ref] for ref in members} for members in result.clusters]
@@ -90,18 +91,21 @@ def test_group_and_subsidiary_are_never_merged_and_are_reviewed(
 
 
 def test_full_width_mistyped_and_new_district_records_join_their_company(
-        world: World, resolved: tuple[list[tuple[MatchRecord, int]], Resolution]) -> None:
+    world: World, resolved: tuple[list[tuple[MatchRecord, int]], Resolution]
+) -> None:
     pairs, result = resolved
     truth = {record.ref: key for record, key in pairs}
     where = result.cluster_index()
     records_of: dict[int, list[str]] = defaultdict(list)
     for record, key in pairs:
         records_of[key].append(record.ref)
-    special = [(record, key) for record, key in pairs
-               if record.uscc_invalid or (record.name.region_code or "") in NEW_DISTRICTS]
+    special = [
+        (record, key)
+        for record, key in pairs
+        if record.uscc_invalid or (record.name.region_code or "") in NEW_DISTRICTS
+    ]
     assert len(special) >= 20
-    joined = sum(1 for record, key in special
-                 if all(where[other] == where[record.ref] for other in records_of[key]))
+    joined = sum(1 for record, key in special if all(where[other] == where[record.ref] for other in records_of[key]))
     assert joined >= 0.95 * len(special)
     assert all(truth[ref] == key for record, key in special for ref in result.clusters[where[record.ref]])
 

@@ -13,7 +13,8 @@ def test_single_views_equal_the_company_views() -> None:
         assert world.crm_view("fxiaoke", key) == company.fxiaoke
         assert world.ledger_view(key, ledger_detail=False) == company.ledger
     assert [v.source_id for v in world.crm_views("zoho", 0, 50)] == [
-        c.zoho.source_id for c in world.companies(0, 50, ledger_detail=False) if c.zoho]
+        c.zoho.source_id for c in world.companies(0, 50, ledger_detail=False) if c.zoho
+    ]
 
 
 def test_loans_only_detail_keeps_the_same_loans_and_no_accounts() -> None:

@@ -35,8 +35,11 @@ def large_value(client: LedgerClientView, *, two_sided_cash: bool = False) -> bo
 def structuring(client: LedgerClientView) -> bool:
     """≥ 3 transactions within 5 days, each in [90 %, 100 %) of a threshold (transfer or cash)."""
     for cash, threshold in ((False, TRANSFER), (True, CASH)):
-        days = sorted(t.value_date for t in _live(client)
-                      if t.is_cash == cash and threshold * Decimal("0.9") <= t.amount < threshold)
+        days = sorted(
+            t.value_date
+            for t in _live(client)
+            if t.is_cash == cash and threshold * Decimal("0.9") <= t.amount < threshold
+        )
         for i in range(len(days) - 2):
             if days[i + 2] - days[i] <= timedelta(days=4):
                 return True

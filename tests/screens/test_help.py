@@ -43,17 +43,29 @@ def test_every_help_text_has_a_chinese_translation() -> None:
     assert len(texts) > 100
     missing = {where: text for text, where in texts.items() if text not in HELP_ZH}
     assert missing == {}, "add these to crmhub/cli/help_zh.py (English text → Chinese):\n" + "\n".join(
-        f"  {where}: {text!r}" for where, text in missing.items())
+        f"  {where}: {text!r}" for where, text in missing.items()
+    )
     assert all(_HAN.search(zh) for zh in HELP_ZH.values())
 
 
-@pytest.mark.parametrize(("lang", "expected", "absent"), [
-    ("zh", ["显示一条客户主记录", "需要查看明文个人信息的原因", "选项", "显示此帮助信息并退出"],
-     ["Show one golden client"]),
-    ("en", ["Show one golden client", "Why the personal data is needed in clear", "Options"], ["显示一条客户主记录"]),
-])
-def test_help_page_follows_lang(lang: str, expected: list[str], absent: list[str],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("lang", "expected", "absent"),
+    [
+        (
+            "zh",
+            ["显示一条客户主记录", "需要查看明文个人信息的原因", "选项", "显示此帮助信息并退出"],
+            ["Show one golden client"],
+        ),
+        (
+            "en",
+            ["Show one golden client", "Why the personal data is needed in clear", "Options"],
+            ["显示一条客户主记录"],
+        ),
+    ],
+)
+def test_help_page_follows_lang(
+    lang: str, expected: list[str], absent: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     try:
         assert main(["--lang", lang, "clients", "show", "--help"]) == 0
         out = capsys.readouterr().out

@@ -59,17 +59,30 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 def people(store: Store) -> Store:
     """admin, maker (operator), checker (approver), both (operator+approver), viewer, two AML officers."""
     with store.begin() as s:
-        for name, roles in (("admin", ["admin"]), ("maker", ["operator"]), ("checker", ["approver"]),
-                            ("both", ["operator", "approver"]), ("viewer", ["viewer"]),
-                            ("aml1", ["aml_officer"]), ("aml2", ["aml_officer"])):
+        for name, roles in (
+            ("admin", ["admin"]),
+            ("maker", ["operator"]),
+            ("checker", ["approver"]),
+            ("both", ["operator", "approver"]),
+            ("viewer", ["viewer"]),
+            ("aml1", ["aml_officer"]),
+            ("aml2", ["aml_officer"]),
+        ):
             operators.add(s, name, roles, display_name=None, actor="test")
     return store
 
 
 def review_item(store: Store, key: str = "t1") -> int:
     with store.begin() as s:
-        item = ReviewItem(kind="conflict", status="open", dedup_key=key, client_id=None, field="phone",
-                          details={}, created_at=datetime.now(UTC))
+        item = ReviewItem(
+            kind="conflict",
+            status="open",
+            dedup_key=key,
+            client_id=None,
+            field="phone",
+            details={},
+            created_at=datetime.now(UTC),
+        )
         s.add(item)
         s.flush()
         return item.id
@@ -78,8 +91,16 @@ def review_item(store: Store, key: str = "t1") -> int:
 def alert(store: Store) -> int:
     now = datetime.now(UTC)
     with store.begin() as s:
-        row = Alert(uscc="91350100M000100Y43", kind="large_value", rule_version="1", status="new", dedup_key="a1",
-                    evidence={"summary_en": "big", "summary_zh": "大额"}, created_at=now, updated_at=now)
+        row = Alert(
+            uscc="91350100M000100Y43",
+            kind="large_value",
+            rule_version="1",
+            status="new",
+            dedup_key="a1",
+            evidence={"summary_en": "big", "summary_zh": "大额"},
+            created_at=now,
+            updated_at=now,
+        )
         s.add(row)
         s.flush()
         return row.id

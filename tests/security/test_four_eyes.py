@@ -17,14 +17,18 @@ from .conftest import Cli, alert, review_item
 def _audit(store: Store) -> list[tuple[str, str, dict[str, object]]]:
     with store.begin() as s:
         assert verify_chain(s) == []
-        return [(r.actor, r.action, r.details) for r in s.scalars(select(AuditLog).order_by(AuditLog.id))
-                if not r.action.startswith("operator.")]
+        return [
+            (r.actor, r.action, r.details)
+            for r in s.scalars(select(AuditLog).order_by(AuditLog.id))
+            if not r.action.startswith("operator.")
+        ]
 
 
 def test_done_when_maker_proposes_checker_applies(people: Store, config: str, cli: Cli) -> None:
     item = review_item(people)
-    code, out, err = cli("--as", "maker", "review", "accept", str(item), "--note", "same USCC, same address",
-                         "-c", config)
+    code, out, err = cli(
+        "--as", "maker", "review", "accept", str(item), "--note", "same USCC, same address", "-c", config
+    )
     assert code == 0 and "proposal #1" in out, err
     with people.begin() as s:
         assert s.get(ReviewItem, item).status == "open"  # type: ignore[union-attr]
@@ -43,8 +47,11 @@ def test_done_when_maker_proposes_checker_applies(people: Store, config: str, cl
         proposal = s.get(Approval, 1)
         assert proposal is not None and proposal.status == "applied" and proposal.decided_by == "checker"
     entries = _audit(people)
-    assert [(a, act) for a, act, _ in entries] == [("maker", "approval.propose"), ("maker+checker", "review.accept"),
-                                                   ("checker", "approval.approve")]
+    assert [(a, act) for a, act, _ in entries] == [
+        ("maker", "approval.propose"),
+        ("maker+checker", "review.accept"),
+        ("checker", "approval.approve"),
+    ]
     assert entries[1][2]["note"] == "same USCC, same address"
     assert entries[2][2]["proposer"] == "maker" and entries[2][2]["note"] == "checked the licence"
 
@@ -102,14 +109,27 @@ def test_proposal_for_a_missing_item_is_refused_up_front(people: Store, config: 
 def test_alert_close_needs_disposition_note_and_a_second_aml_officer(people: Store, config: str, cli: Cli) -> None:
     alert_id = alert(people)
     assert cli("--as", "aml1", "alerts", "close", str(alert_id), "--note", "x", "-c", config)[0] == 2
-    code, _, err = cli("--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "fine", "--note", "x",
-                       "-c", config)
+    code, _, err = cli(
+        "--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "fine", "--note", "x", "-c", config
+    )
     assert code == 2 and "--disposition must be one of: reported, not_suspicious, escalated, duplicate" in err
-    code, _, err = cli("--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "not_suspicious",
-                       "--note", " ", "-c", config)
+    code, _, err = cli(
+        "--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "not_suspicious", "--note", " ", "-c", config
+    )
     assert code == 2 and "needs the reasons in --note" in err
-    code, out, err = cli("--as", "aml1", "alerts", "close", str(alert_id), "--disposition", "not_suspicious",
-                         "--note", "payroll of a known employer", "-c", config)
+    code, out, err = cli(
+        "--as",
+        "aml1",
+        "alerts",
+        "close",
+        str(alert_id),
+        "--disposition",
+        "not_suspicious",
+        "--note",
+        "payroll of a known employer",
+        "-c",
+        config,
+    )
     assert code == 0 and "proposal #1" in out, err
     # the proposal is AML information: listed and shown to AML officers only (no tipping-off through approvals)
     assert '"alert.close"' in cli("--as", "aml2", "approvals", "list", "--json", "-c", config)[1]
@@ -149,28 +169,32 @@ def test_four_eyes_can_be_switched_off_per_action(people: Store, config: str, cl
         assert s.scalars(select(Approval)).all() == []
 
 
-def test_bulk_reveal_needs_an_approved_proposal_used_once_by_its_proposer(people: Store, config: str,
-                                                                          cli: Cli) -> None:
+def test_bulk_reveal_needs_an_approved_proposal_used_once_by_its_proposer(people: Store, config: str, cli: Cli) -> None:
     from tests.masking.people import seed
 
     seed(people)
     code, out, err = cli("--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7", "-c", config)
     assert code == 0 and "proposal #1" in out and "欧阳娜娜" not in out, err
-    code, _, err = cli("--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7",
-                       "--approval", "1", "-c", config)
+    code, _, err = cli(
+        "--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7", "--approval", "1", "-c", config
+    )
     assert code == 2 and "is not an approved reveal" in err
     assert cli("--as", "checker", "approvals", "approve", "1", "-c", config)[0] == 0
-    code, _, err = cli("--as", "both", "clients", "list", "--json", "--reveal", "--reason", "KYC #7",
-                       "--approval", "1", "-c", config)
+    code, _, err = cli(
+        "--as", "both", "clients", "list", "--json", "--reveal", "--reason", "KYC #7", "--approval", "1", "-c", config
+    )
     assert code == 2 and "is not an approved reveal" in err  # only the proposer may use it
-    code, _, err = cli("--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "other",
-                       "--approval", "1", "-c", config)
+    code, _, err = cli(
+        "--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "other", "--approval", "1", "-c", config
+    )
     assert code == 2  # not the request that was approved
-    code, out, err = cli("--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7",
-                         "--approval", "1", "-c", config)
+    code, out, err = cli(
+        "--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7", "--approval", "1", "-c", config
+    )
     assert code == 0 and "欧阳娜娜" in out, err
-    code, out, _ = cli("--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7",
-                       "--approval", "1", "-c", config)
+    code, out, _ = cli(
+        "--as", "maker", "clients", "list", "--json", "--reveal", "--reason", "KYC #7", "--approval", "1", "-c", config
+    )
     assert code == 2 and "欧阳娜娜" not in out  # used once
     reveals = [(a, d) for a, act, d in _audit(people) if act == "personal_data.reveal"]
     assert len(reveals) == 1 and reveals[0][0] == "maker" and reveals[0][1]["approved_by"] == "checker"
@@ -186,16 +210,17 @@ def test_pull_reveal_is_a_bulk_reveal_under_four_eyes(people: Store, config: str
         assert proposal is not None and proposal.action == "reveal.bulk" and proposal.payload["command"] == "pull"
     assert [act for _, act, _ in _audit(people)] == ["approval.propose"]
     assert cli("--as", "checker", "approvals", "approve", "1", "-c", config)[0] == 0
-    code, _, err = cli("--as", "maker", "pull", "zoho", "contacts", "--reveal", "--reason", "KYC #8",
-                       "--approval", "1", "-c", config)
+    code, _, err = cli(
+        "--as", "maker", "pull", "zoho", "contacts", "--reveal", "--reason", "KYC #8", "--approval", "1", "-c", config
+    )
     assert code == 2 and "is not an approved reveal" in err  # approved for accounts, not contacts
     assert "personal_data.reveal" not in [act for _, act, _ in _audit(people)]
 
 
-@pytest.mark.parametrize("command", [("clients", "split", "1", "zoho:NOPE"), ("clients", "unmerge", "1")],
-                         ids=" ".join)
-def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(command: tuple[str, ...], people: Store,
-                                                                           config: str, cli: Cli) -> None:
+@pytest.mark.parametrize("command", [("clients", "split", "1", "zoho:NOPE"), ("clients", "unmerge", "1")], ids=" ".join)
+def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(
+    command: tuple[str, ...], people: Store, config: str, cli: Cli
+) -> None:
     from tests.masking.people import seed
 
     seed(people)
@@ -213,8 +238,9 @@ def test_unmerge_and_split_are_proposed_and_a_stale_proposal_fails_cleanly(comma
     assert [act for _, act, _ in _audit(people)] == ["approval.propose", "approval.failed"]
 
 
-def test_retries_and_recorded_interactions_name_their_operator_in_the_audit_trail(people: Store, config: str,
-                                                                                  cli: Cli) -> None:
+def test_retries_and_recorded_interactions_name_their_operator_in_the_audit_trail(
+    people: Store, config: str, cli: Cli
+) -> None:
     """`deadletter retry` and `interactions add` change data: each leaves an audit entry naming the operator."""
     from datetime import UTC, datetime
 
@@ -226,8 +252,15 @@ def test_retries_and_recorded_interactions_name_their_operator_in_the_audit_trai
     now = datetime.now(UTC)
     with people.begin() as s:
         client_id = s.scalars(select(GoldenClient.id).order_by(GoldenClient.id)).first()
-        letter = DeadLetter(connector="gone", stream="accounts", source_id="X1", reason="bad", payload={},
-                            created_at=now, updated_at=now)
+        letter = DeadLetter(
+            connector="gone",
+            stream="accounts",
+            source_id="X1",
+            reason="bad",
+            payload={},
+            created_at=now,
+            updated_at=now,
+        )
         s.add(letter)
         s.flush()
         letter_id = letter.id

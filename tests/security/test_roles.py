@@ -59,7 +59,7 @@ def test_every_command_has_a_rule_and_every_rule_a_command() -> None:
 def test_docs_show_the_same_table() -> None:
     text = DOCS.read_text(encoding="utf-8")
     start, end = text.index("<!-- roles-table -->"), text.index("<!-- /roles-table -->")
-    assert text[start + len("<!-- roles-table -->"):end].strip() == render_markdown()
+    assert text[start + len("<!-- roles-table -->") : end].strip() == render_markdown()
 
 
 ACT = sorted(c for c, rule in COMMANDS.items() if rule.kind == "act" and c != "users passwd")
@@ -79,8 +79,9 @@ def test_operator_without_the_role_is_refused(command: str, people: Store, confi
         assert s.scalar(select(func.count()).select_from(AuditLog)) == before
 
 
-def test_unknown_user_is_refused_in_both_languages(people: Store, config: str, cli: Cli,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_user_is_refused_in_both_languages(
+    people: Store, config: str, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, _, err = cli("--as", "ghost", "sync", "-c", config)
     assert code == 2 and "operator 'ghost' (from --as) is not registered" in err
     monkeypatch.setenv(ENV_USER, "ghost")
@@ -92,7 +93,8 @@ def test_unknown_user_is_refused_in_both_languages(people: Store, config: str, c
 
 
 def test_os_login_must_be_registered_and_the_test_switch_does_nothing_once_operators_exist(
-        people: Store, config: str, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    people: Store, config: str, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import getpass
 
     monkeypatch.setenv(TEST_SWITCH, "1")
@@ -100,8 +102,9 @@ def test_os_login_must_be_registered_and_the_test_switch_does_nothing_once_opera
     assert code == 2 and f"operator {getpass.getuser()!r} (from os) is not registered" in err
 
 
-def test_bootstrap_first_user_is_admin_then_admin_only(store: Store, config: str, cli: Cli,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bootstrap_first_user_is_admin_then_admin_only(
+    store: Store, config: str, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(TEST_SWITCH)
     code, _, err = cli("sync", "-c", config)
     assert code == 2 and "is not registered" in err  # an empty store is not open for changes
@@ -119,8 +122,9 @@ def test_bootstrap_first_user_is_admin_then_admin_only(store: Store, config: str
     assert roles == {"boss": ["operator", "admin"], "maker": ["operator"]}
 
 
-def test_closed_reads_and_reveal_need_a_registered_operator_with_a_role(people: Store, config: str, cli: Cli,
-                                                                        tmp_path: Path) -> None:
+def test_closed_reads_and_reveal_need_a_registered_operator_with_a_role(
+    people: Store, config: str, cli: Cli, tmp_path: Path
+) -> None:
     assert cli("--as", "nobody", "clients", "list", "-c", config)[0] == 0  # open reads (the default)
     closed = tmp_path / "closed.toml"
     closed.write_text(Path(config).read_text(encoding="utf-8") + "[security]\nopen_reads = false\n", encoding="utf-8")
@@ -133,8 +137,9 @@ def test_closed_reads_and_reveal_need_a_registered_operator_with_a_role(people: 
     assert code == 2 and "not registered" in err
 
 
-def test_passwords_are_hashed_and_only_admins_set_others(people: Store, config: str, cli: Cli,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passwords_are_hashed_and_only_admins_set_others(
+    people: Store, config: str, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))

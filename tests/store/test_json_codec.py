@@ -29,12 +29,16 @@ class Grade(enum.StrEnum):
 
 
 VALUES: list[Any] = [
-    {"name": "杭州西湖数字科技有限公司", "aliases": ["西湖数字"], "note": "引号 \" 反斜杠 \\ 换行 \n 制表 \t \x01 😀"},
+    {"name": "杭州西湖数字科技有限公司", "aliases": ["西湖数字"], "note": '引号 " 反斜杠 \\ 换行 \n 制表 \t \x01 😀'},
     {"nested": {"deep": [1, 2.5, {"x": None, "y": True, "z": False}]}, "": "empty key"},
     {"floats": [0.1, 1e-7, 1.5e-5, 12345.678, 3.0, 61.5], "ints": [0, -1, 2**63 - 1, -(2**63), 2**64 - 1]},
     {"big": 2**70, "negative_big": -(2**70), "digits": "6222021200001234567890"},
     {1: "int key", "grade": Grade.A, "tuple": (1, 2)},
-    [1, "two", None], "plain text", 404, 61.5, True,
+    [1, "two", None],
+    "plain text",
+    404,
+    61.5,
+    True,
 ]
 
 
@@ -46,13 +50,24 @@ def test_json_columns_read_back_what_the_standard_library_would(store: Store, va
         golden = GoldenClient(name="甲", data={"v": value}, created_at=now, updated_at=now)
         s.add(golden)
         s.flush()
-        s.add(FieldLineage(client_id=golden.id, field="f", value=value, source="zoho", source_record_id="1",
-                           observed_at=now, rule="most_recent", competing=[value], source_hashes={}, updated_at=now))
+        s.add(
+            FieldLineage(
+                client_id=golden.id,
+                field="f",
+                value=value,
+                source="zoho",
+                source_record_id="1",
+                observed_at=now,
+                rule="most_recent",
+                competing=[value],
+                source_hashes={},
+                updated_at=now,
+            )
+        )
         gid = golden.id
     with store.begin() as s:
         assert s.scalar(select(GoldenClient.data).where(GoldenClient.id == gid)) == {"v": expected}
-        row = s.execute(select(FieldLineage.value, FieldLineage.competing)
-                        .where(FieldLineage.client_id == gid)).one()
+        row = s.execute(select(FieldLineage.value, FieldLineage.competing).where(FieldLineage.client_id == gid)).one()
         assert row.value == expected and row.competing == [expected]
         assert type(row.value) is type(expected)
 
@@ -67,11 +82,13 @@ def test_json_the_standard_library_refuses_is_still_refused(store: Store) -> Non
 def test_text_is_stored_as_utf8_and_found_by_sql(store: Store) -> None:
     now = datetime.now(UTC)
     with store.begin() as s:
-        s.add(GoldenClient(name="甲", data={"registered_address": {"province": "浙江省"}}, created_at=now,
-                           updated_at=now))
+        s.add(
+            GoldenClient(name="甲", data={"registered_address": {"province": "浙江省"}}, created_at=now, updated_at=now)
+        )
     with store.begin() as s:
-        found = s.scalar(select(GoldenClient.name).where(
-            GoldenClient.data["registered_address"]["province"].as_string() == "浙江省"))
+        found = s.scalar(
+            select(GoldenClient.name).where(GoldenClient.data["registered_address"]["province"].as_string() == "浙江省")
+        )
         assert found == "甲"
         if store.dialect == "sqlite":
             assert "浙江省" in s.scalar(text("SELECT data FROM golden_client"))

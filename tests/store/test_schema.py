@@ -12,11 +12,35 @@ from crmhub.store import Store
 from crmhub.store.tables import Base, GoldenClient
 
 EXPECTED_TABLES = {
-    "alembic_version", "alert", "audit_log", "credit_facility", "dead_letter", "field_lineage", "golden_client",
-    "interaction", "job_state", "ledger_account", "ledger_transaction", "outbox", "review_item", "risk_assessment",
-    "operator", "approval", "console_session",
-    "run_lock", "source_record", "sync_cursor", "sync_run", "sync_run_stream", "token_cache", "xref",
-    "match_key", "match_block", "match_term", "match_key_city", "match_stat",
+    "alembic_version",
+    "alert",
+    "audit_log",
+    "credit_facility",
+    "dead_letter",
+    "field_lineage",
+    "golden_client",
+    "interaction",
+    "job_state",
+    "ledger_account",
+    "ledger_transaction",
+    "outbox",
+    "review_item",
+    "risk_assessment",
+    "operator",
+    "approval",
+    "console_session",
+    "run_lock",
+    "source_record",
+    "sync_cursor",
+    "sync_run",
+    "sync_run_stream",
+    "token_cache",
+    "xref",
+    "match_key",
+    "match_block",
+    "match_term",
+    "match_key_city",
+    "match_stat",
 }
 
 
@@ -83,10 +107,15 @@ def test_dead_letter_history_backfilled_by_migration_0005(store_url: str) -> Non
     try:
         old.upgrade("0004")
         with old.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO dead_letter (run_id, direction, connector, stream, source_id, reason, payload, status, "
-                "attempts, created_at, updated_at) VALUES (7, 'in', 'zoho', 'accounts', 'Z1', 'USCC: invalid', "
-                "'{}', 'open', 1, :at, :at)"), {"at": datetime(2026, 1, 2, tzinfo=UTC)})
+            conn.execute(
+                text(
+                    "INSERT INTO dead_letter (run_id, direction, connector, stream, source_id, reason, payload, "
+                    "status, "
+                    "attempts, created_at, updated_at) VALUES (7, 'in', 'zoho', 'accounts', 'Z1', 'USCC: invalid', "
+                    "'{}', 'open', 1, :at, :at)"
+                ),
+                {"at": datetime(2026, 1, 2, tzinfo=UTC)},
+            )
         old.upgrade()
         with old.begin() as s:
             row = s.scalars(select(DeadLetter)).one()

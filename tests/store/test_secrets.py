@@ -60,8 +60,9 @@ async def test_two_processes_worth_of_holders_mint_one_token(store: Store) -> No
     assert (await SingleFlightToken(fetch, cache=cache, cache_key=key).get()).value.get_secret_value() == "token-2"
 
 
-def test_key_file_is_created_private_and_bad_keys_are_explained(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_file_is_created_private_and_bad_keys_are_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The key file is made with mode 0600; a malformed CRMHUB_SECRET_KEY is a StoreError saying how to fix it."""
     monkeypatch.delenv("CRMHUB_SECRET_KEY", raising=False)
     path = tmp_path / "var" / "secret.key"
@@ -76,8 +77,9 @@ def _key_in_a_process(path: str) -> bytes:
     return load_key(Path(path))
 
 
-def test_processes_creating_the_key_at_once_all_get_the_same_key(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_processes_creating_the_key_at_once_all_get_the_same_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Several processes starting on a fresh folder race to create secret.key: none fails, all read one key (an
     O_EXCL create used to fail the loser with FileExistsError, or let it read a half-written file)."""
     import multiprocessing

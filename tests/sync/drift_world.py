@@ -27,21 +27,58 @@ from crmhub.sync.matching import MatchRecord
 
 CITIES = (
     # short, full, province, code, area code
-    ("北京", "北京市", "北京市", "110000", "010"), ("上海", "上海市", "上海市", "310000", "021"),
-    ("深圳", "深圳市", "广东省", "440300", "0755"), ("广州", "广州市", "广东省", "440100", "020"),
-    ("杭州", "杭州市", "浙江省", "330100", "0571"), ("南京", "南京市", "江苏省", "320100", "025"),
-    ("成都", "成都市", "四川省", "510100", "028"), ("武汉", "武汉市", "湖北省", "420100", "027"),
-    ("苏州", "苏州市", "江苏省", "320500", "0512"), ("天津", "天津市", "天津市", "120000", "022"),
+    ("北京", "北京市", "北京市", "110000", "010"),
+    ("上海", "上海市", "上海市", "310000", "021"),
+    ("深圳", "深圳市", "广东省", "440300", "0755"),
+    ("广州", "广州市", "广东省", "440100", "020"),
+    ("杭州", "杭州市", "浙江省", "330100", "0571"),
+    ("南京", "南京市", "江苏省", "320100", "025"),
+    ("成都", "成都市", "四川省", "510100", "028"),
+    ("武汉", "武汉市", "湖北省", "420100", "027"),
+    ("苏州", "苏州市", "江苏省", "320500", "0512"),
+    ("天津", "天津市", "天津市", "120000", "022"),
 )
 ZIHAO_A = "华星宏恒金瑞鑫博天永盛东新远凯嘉海德信安广万正明晨兴隆泰昌锦汇宇辉腾联润九百同大富顺鸿佳诚银云蓝青"
 ZIHAO_B = "达通源丰远诚泰盛信创航瑞禾纳润宇辉腾拓联峰华星河海林森川山晟昌隆祥安康顺利发兴鑫力成天鼎恒德"
 INDUSTRIES = ("科技", "贸易", "实业", "投资", "网络科技", "信息技术", "建设", "物流", "医药", "电子", "商贸", "咨询")
 FORMS = ("有限公司",) * 7 + ("有限责任公司",) * 2 + ("股份有限公司",)
 HOMOPHONES = {
-    "星": "兴", "河": "和", "华": "化", "宏": "洪", "恒": "衡", "金": "今", "瑞": "锐", "鑫": "新", "天": "田",
-    "东": "冬", "远": "源", "嘉": "佳", "明": "鸣", "晨": "辰", "隆": "龙", "泰": "太", "昌": "长", "汇": "惠",
-    "宇": "雨", "辉": "晖", "腾": "滕", "联": "连", "达": "大", "通": "同", "丰": "峰", "诚": "成", "航": "杭",
-    "林": "琳", "山": "杉", "祥": "翔", "顺": "舜", "利": "力", "康": "抗", "博": "柏", "盛": "胜", "凯": "恺",
+    "星": "兴",
+    "河": "和",
+    "华": "化",
+    "宏": "洪",
+    "恒": "衡",
+    "金": "今",
+    "瑞": "锐",
+    "鑫": "新",
+    "天": "田",
+    "东": "冬",
+    "远": "源",
+    "嘉": "佳",
+    "明": "鸣",
+    "晨": "辰",
+    "隆": "龙",
+    "泰": "太",
+    "昌": "长",
+    "汇": "惠",
+    "宇": "雨",
+    "辉": "晖",
+    "腾": "滕",
+    "联": "连",
+    "达": "大",
+    "通": "同",
+    "丰": "峰",
+    "诚": "成",
+    "航": "杭",
+    "林": "琳",
+    "山": "杉",
+    "祥": "翔",
+    "顺": "舜",
+    "利": "力",
+    "康": "抗",
+    "博": "柏",
+    "盛": "胜",
+    "凯": "恺",
 }
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建文玉兰红志海波宇浩鹏辉婷雪琳晨欣佳俊峰斌凯颖"
@@ -113,8 +150,20 @@ def _companies(n: int, rng: random.Random) -> list[_Company]:
             ident = (zihao + industry, city[0], branch)
         taken.add(ident)
         code = uscc_mod.make("91" + city[3], f"{key:08d}")
-        company = _Company(key, zihao, industry, city, rng.choice(FORMS), code, phone,
-                           f"{city[4]}{rng.randrange(2 * 10**7, 9 * 10**7)}", rep, mobile, branch, parent_region)
+        company = _Company(
+            key,
+            zihao,
+            industry,
+            city,
+            rng.choice(FORMS),
+            code,
+            phone,
+            f"{city[4]}{rng.randrange(2 * 10**7, 9 * 10**7)}",
+            rep,
+            mobile,
+            branch,
+            parent_region,
+        )
         out.append(company)
         if not branch:
             heads.append(company)
@@ -168,8 +217,13 @@ def _uscc(rng: random.Random, code: str, missing: float) -> str | None:
 
 def _records(rng: random.Random, c: _Company) -> Iterator[MatchRecord]:
     ledger_name = c.name() if rng.random() < 0.92 else _drift(rng, c)
-    yield MatchRecord.build(f"ledger:{c.key}", "ledger", ledger_name, uscc=c.uscc if rng.random() > 0.04 else None,
-                            other_phones=(c.rep_mobile if rng.random() < 0.75 else None,))
+    yield MatchRecord.build(
+        f"ledger:{c.key}",
+        "ledger",
+        ledger_name,
+        uscc=c.uscc if rng.random() > 0.04 else None,
+        other_phones=(c.rep_mobile if rng.random() < 0.75 else None,),
+    )
     for system, presence, missing in (("zoho", 0.6, 0.22), ("fxiaoke", 0.45, 0.28)):
         if rng.random() >= presence:
             continue
@@ -177,7 +231,9 @@ def _records(rng: random.Random, c: _Company) -> Iterator[MatchRecord]:
         phone = (c.old_phone if rng.random() < 0.15 else c.phone) if rng.random() < 0.9 else None
         has_rep = rng.random() < 0.65
         yield MatchRecord.build(
-            f"{system}:{c.key}", system, name,
+            f"{system}:{c.key}",
+            system,
+            name,
             uscc=_uscc(rng, c.uscc, missing),
             province=c.city[2] if rng.random() < 0.85 else None,
             city=c.city[1] if rng.random() < 0.9 else None,
@@ -210,15 +266,27 @@ def world_records(companies: Iterable[Any]) -> Iterator[tuple[MatchRecord, int]]
             if view is None:
                 continue
             rep = view.legal_representative
-            yield MatchRecord.build(
-                f"{view.system}:{view.source_id}", view.system, view.name, uscc=view.uscc, province=view.province,
-                city=view.city, district=view.district, phone=view.phone, legal_rep=rep.name if rep else None,
-                other_phones=(rep.mobile,) if rep else (),
-            ), c.key
+            yield (
+                MatchRecord.build(
+                    f"{view.system}:{view.source_id}",
+                    view.system,
+                    view.name,
+                    uscc=view.uscc,
+                    province=view.province,
+                    city=view.city,
+                    district=view.district,
+                    phone=view.phone,
+                    legal_rep=rep.name if rep else None,
+                    other_phones=(rep.mobile,) if rep else (),
+                ),
+                c.key,
+            )
         if c.ledger is not None:
             v = c.ledger
-            yield MatchRecord.build(f"ledger:{v.source_id}", "ledger", v.fullname, uscc=v.uscc,
-                                    other_phones=(v.mobile,)), c.key
+            yield (
+                MatchRecord.build(f"ledger:{v.source_id}", "ledger", v.fullname, uscc=v.uscc, other_phones=(v.mobile,)),
+                c.key,
+            )
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,20 @@ class MemoryConnector(Connector[MemoryConfig]):
             client = CorporateClient.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            return RejectedRecord(stream="accounts", source_id=raw["id"], reason=str(err["msg"]),
-                                  field=str(err["loc"][0]) if err["loc"] else None, payload=raw)
-        return SourceRecord(stream="accounts", source_id=raw["id"], data=client,
-                            modified_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=raw["_mod"]),
-                            raw=raw)
+            return RejectedRecord(
+                stream="accounts",
+                source_id=raw["id"],
+                reason=str(err["msg"]),
+                field=str(err["loc"][0]) if err["loc"] else None,
+                payload=raw,
+            )
+        return SourceRecord(
+            stream="accounts",
+            source_id=raw["id"],
+            data=client,
+            modified_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=raw["_mod"]),
+            raw=raw,
+        )
 
     async def remap(self, stream: str, payload: dict[str, Any]) -> SourceRecord:
         from crmhub.errors import RecordError
@@ -88,26 +97,28 @@ class MemoryConnector(Connector[MemoryConfig]):
             raise RecordError(out.reason, source_id=out.source_id, field=out.field)
         return out
 
-    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
-                   ) -> AsyncIterator[Page]:
+    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         after = int((cursor or {}).get("mod", 0))
         items = sorted((r for r in self.crm.records.values() if r["_mod"] > after), key=lambda r: r["_mod"])
         for pages, i in enumerate(range(0, len(items), self.config.page_size)):
             if self.crm.fail_after_pages is not None and pages >= self.crm.fail_after_pages:
                 raise SimulatedCrash("simulated crash")
-            chunk = items[i:i + self.config.page_size]
+            chunk = items[i : i + self.config.page_size]
             mapped = [self._map(r) for r in chunk]
-            yield Page(records=[m for m in mapped if isinstance(m, SourceRecord)],
-                       rejected=[m for m in mapped if isinstance(m, RejectedRecord)],
-                       next_cursor={"mod": chunk[-1]["_mod"]})
+            yield Page(
+                records=[m for m in mapped if isinstance(m, SourceRecord)],
+                rejected=[m for m in mapped if isinstance(m, RejectedRecord)],
+                next_cursor={"mod": chunk[-1]["_mod"]},
+            )
 
     async def push(self, stream: str, records: Sequence[OutboundRecord]) -> list[PushResult]:
         self.crm.pushes.append([r.model_dump(mode="json") for r in records])
         results = []
         for r in records:
             if r.source_id in self.crm.reject_ids:
-                results.append(PushResult(key=r.key, status="error", source_id=r.source_id, reason="locked",
-                                          field="uscc"))
+                results.append(
+                    PushResult(key=r.key, status="error", source_id=r.source_id, reason="locked", field="uscc")
+                )
                 continue
             values = r.data.model_dump(mode="json", include=set(r.fields or ()))
             if r.source_id is None:

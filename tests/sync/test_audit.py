@@ -16,8 +16,14 @@ def test_chain_is_intact_and_detects_tampering(store: Store) -> None:
     for batch in range(3):
         with store.begin() as s:
             for i in range(50):
-                audit.append(s, actor="test", action="client.update", entity="client", entity_id=i,
-                             details={"batch": batch, "i": i})
+                audit.append(
+                    s,
+                    actor="test",
+                    action="client.update",
+                    entity="client",
+                    entity_id=i,
+                    details={"batch": batch, "i": i},
+                )
     with store.begin() as s:
         assert audit.verify_chain(s) == []
         rows = s.scalars(select(AuditLog).order_by(AuditLog.id)).all()

@@ -14,14 +14,34 @@ from crmhub.store.tables import DeadLetter
 from crmhub.sync import deadletter_query as dq
 
 
-def _letter(s: Any, runs: list[int], *, connector: str = "zoho", stream: str = "accounts", status: str = "open",
-            reason: str = "Account_Name: missing", history: bool = True) -> int:
+def _letter(
+    s: Any,
+    runs: list[int],
+    *,
+    connector: str = "zoho",
+    stream: str = "accounts",
+    status: str = "open",
+    reason: str = "Account_Name: missing",
+    history: bool = True,
+) -> int:
     now = datetime.now(UTC)
-    row = DeadLetter(run_id=runs[-1], direction="in", connector=connector, stream=stream, source_id=f"s{runs}{status}",
-                     reason=reason, field=None, payload={}, status=status, attempts=len(runs), created_at=now,
-                     updated_at=now,
-                     history=[{"at": now.isoformat(), "event": "rejected", "reason": reason, "run_id": r}
-                              for r in runs] if history else None)
+    row = DeadLetter(
+        run_id=runs[-1],
+        direction="in",
+        connector=connector,
+        stream=stream,
+        source_id=f"s{runs}{status}",
+        reason=reason,
+        field=None,
+        payload={},
+        status=status,
+        attempts=len(runs),
+        created_at=now,
+        updated_at=now,
+        history=[{"at": now.isoformat(), "event": "rejected", "reason": reason, "run_id": r} for r in runs]
+        if history
+        else None,
+    )
     s.add(row)
     s.flush()
     return row.id
@@ -66,10 +86,16 @@ def test_bad_filters_say_what_is_allowed(bad: dict[str, str]) -> None:
 
 def test_the_company_a_payload_is_about() -> None:
     assert dq.payload_company({"Account_Name": "深圳测试有限公司"}) == "深圳测试有限公司"
-    assert dq.payload_company({"Full_Name": "韩龙天", "Account_Name": {"name": "青岛测试有限公司", "id": "1"}},
-                              stream_is_contact=True) == "青岛测试有限公司"
-    assert dq.payload_company({"name": "李四", "account_id__r": "北京测试有限公司"}, stream_is_contact=True) \
+    assert (
+        dq.payload_company(
+            {"Full_Name": "韩龙天", "Account_Name": {"name": "青岛测试有限公司", "id": "1"}}, stream_is_contact=True
+        )
+        == "青岛测试有限公司"
+    )
+    assert (
+        dq.payload_company({"name": "李四", "account_id__r": "北京测试有限公司"}, stream_is_contact=True)
         == "北京测试有限公司"
+    )
     assert dq.payload_company({"name": "李四"}, stream_is_contact=True) == "李*"  # only the person: masked
     assert dq.payload_company({"name": "北京测试有限公司", "owner": ["FSUID_1"]}) == "北京测试有限公司"
     assert dq.payload_company({"displayName": "王五", "legalForm": {"id": 1, "value": "Person"}}) == "王*"
@@ -79,11 +105,20 @@ def test_the_company_a_payload_is_about() -> None:
 
 
 def test_the_payload_is_masked() -> None:
-    masked = dq.masked_payload({"name": "测试有限公司", "tel": "13812345678", "Email": "a.person@163.com",
-                                "legal_representative__c": "欧阳娜娜", "First_Name": "龙天", "Last_Name": "韩",
-                                "owner__r": {"name": "张伟", "email": "zhangwei@bank.example"},
-                                "id": "4970762001423233002", "uscc__c": "91330100MA2H0XXX1X",
-                                "notes": ["call 138 1234 5678"]})
+    masked = dq.masked_payload(
+        {
+            "name": "测试有限公司",
+            "tel": "13812345678",
+            "Email": "a.person@163.com",
+            "legal_representative__c": "欧阳娜娜",
+            "First_Name": "龙天",
+            "Last_Name": "韩",
+            "owner__r": {"name": "张伟", "email": "zhangwei@bank.example"},
+            "id": "4970762001423233002",
+            "uscc__c": "91330100MA2H0XXX1X",
+            "notes": ["call 138 1234 5678"],
+        }
+    )
     assert masked["name"] == "测试有限公司" and masked["tel"] == "138****5678"
     assert masked["Email"] == "a***@163.com" and masked["legal_representative__c"] == "欧阳**"
     assert masked["First_Name"] == "**" and masked["Last_Name"] == "*"

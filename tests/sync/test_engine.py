@@ -44,10 +44,13 @@ def crms() -> dict[str, MemoryCrm]:
 
 
 def engine(store: Store, registry: Any, **extra: Any) -> SyncEngine:
-    data = {"connectors": {
-        "ledgerish": {"plugin": "memory", "system": "a", "write_back": {"enabled": False}},
-        "crm": {"plugin": "memory", "system": "b", "write_back": {"fields": ["uscc"]}},
-    }, "sync": {"source_priority": ["ledgerish", "crm"]}}
+    data = {
+        "connectors": {
+            "ledgerish": {"plugin": "memory", "system": "a", "write_back": {"enabled": False}},
+            "crm": {"plugin": "memory", "system": "b", "write_back": {"fields": ["uscc"]}},
+        },
+        "sync": {"source_priority": ["ledgerish", "crm"]},
+    }
     data.update(extra)
     return SyncEngine(parse_settings(data, registry), registry, store)
 
@@ -59,11 +62,21 @@ def count(store: Store, table: Any) -> int:
 
 async def test_one_golden_per_company_with_lineage(store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
     """A company in two systems (USCC in one only) becomes one golden record; each field says its source."""
-    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="010-62345678",
-                  registered_address={"province": "北京市", "city": "北京市", "district": "海淀区"})
+    crms["a"].put(
+        "L1",
+        name="北京星河科技有限公司",
+        uscc=U1,
+        phone="010-62345678",
+        registered_address={"province": "北京市", "city": "北京市", "district": "海淀区"},
+    )
     crms["a"].put("L2", name="上海宝钢贸易有限公司", uscc=U2)
-    crms["b"].put("Z1", name="星河科技（北京）有限公司", phone="010-62345678", website="https://xinghe.example",
-                  registered_address={"province": "北京市", "city": "北京市"})
+    crms["b"].put(
+        "Z1",
+        name="星河科技（北京）有限公司",
+        phone="010-62345678",
+        website="https://xinghe.example",
+        registered_address={"province": "北京市", "city": "北京市"},
+    )
     report = await engine(store, registry).run()
     assert report.status == "succeeded"
     assert count(store, GoldenClient) == 2
@@ -109,8 +122,9 @@ async def test_dry_run_writes_nothing_anywhere(store: Store, registry: Any, crms
     assert crms["b"].pushes == [] and "uscc" not in crms["b"].records["Z1"]
 
 
-async def test_bad_record_is_dead_lettered_and_run_goes_on(store: Store, registry: Any,
-                                                           crms: dict[str, MemoryCrm]) -> None:
+async def test_bad_record_is_dead_lettered_and_run_goes_on(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """A record that cannot be a client (no name) goes to the dead-letter table with its reason; the others are
     stored — a USCC failing its check no longer dead-letters the client (issue 13 item 9)."""
     crms["b"].put("Z1", name="好公司", uscc=U2)
@@ -126,9 +140,14 @@ async def test_bad_record_is_dead_lettered_and_run_goes_on(store: Store, registr
     assert (dl.connector, dl.stream, dl.source_id, dl.field) == ("crm", "accounts", "Z4", "name")
 
 
-async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store, store_url: str, registry: Any,
-                                                                   crms: dict[str, MemoryCrm], tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(
+    store: Store,
+    store_url: str,
+    registry: Any,
+    crms: dict[str, MemoryCrm],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Issue 13 item 9: a client whose USCC fails its check is kept with a data-quality finding, is not the
     golden key, and still matches the record with the right code one character away — which wins later."""
     crms["b"].put("Z1", name="北京星河科技有限公司", uscc="91110000600037342L")  # one character off U1
@@ -170,8 +189,9 @@ async def test_bad_check_uscc_is_kept_flagged_and_matched_as_a_typo(store: Store
         assert total == 1 and rows[0].id == first_id
 
 
-async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(store: Store, registry: Any,
-                                                                       crms: dict[str, MemoryCrm]) -> None:
+async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """Issue 13 item 8: 北京星河科技集团有限公司 and 北京星河科技有限公司 without USCCs are two clients and one review
     item, even with the same phone — never an automatic merge."""
     crms["a"].put("L1", name="北京星河科技集团有限公司", phone="010-62345678")
@@ -183,9 +203,9 @@ async def test_group_parent_and_subsidiary_stay_apart_and_go_to_review(store: St
     assert "group_mismatch" in item.details["explanation"]
 
 
-async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(store: Store, registry: Any,
-                                                                     crms: dict[str, MemoryCrm],
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Retry re-maps the stored payload: still bad → the attempt is recorded, the first reason kept; after a
     mapping fix → stored, resolved, and the next run merges it (on SQLite and PostgreSQL)."""
     from crmhub.sync import deadletters
@@ -217,7 +237,10 @@ async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(store: Sto
         assert row is not None and row.status == "resolved" and row.attempts == 3
         js = deadletters.dead_letter_json(row)
     assert js["first_reason"] == first and [h["event"] for h in js["history"]] == [
-        "rejected", "retry_failed", "retry_ok"]
+        "rejected",
+        "retry_failed",
+        "retry_ok",
+    ]
     assert isinstance(await connector("crm").remap("accounts", dict(crms["b"].records["Z2"])), SourceRecord)
     await cfg.run(["crm"])
     with store.begin() as s:
@@ -225,7 +248,8 @@ async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(store: Sto
 
 
 async def test_record_fixed_at_the_source_resolves_its_dead_letter_with_history(
-        store: Store, registry: Any, crms: dict[str, MemoryCrm]) -> None:
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """A record corrected in the CRM is read again by the next sync: its dead letter is resolved, and the history
     shows the original reason and that resolution."""
     crms["b"].put("Z2", name="  ")
@@ -241,8 +265,9 @@ async def test_record_fixed_at_the_source_resolves_its_dead_letter_with_history(
         assert (dl.history or [])[0]["reason"] == first
 
 
-async def test_crash_mid_pull_resumes_without_loss_or_duplicates(store: Store, registry: Any,
-                                                                 crms: dict[str, MemoryCrm]) -> None:
+async def test_crash_mid_pull_resumes_without_loss_or_duplicates(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """A run killed after two pages resumes from the stored cursor; the end state equals a clean run's."""
     for i in range(9):
         crms["b"].put(f"Z{i}", name=f"测试{i}号科技有限公司", phone=f"0108765432{i}")
@@ -272,8 +297,9 @@ async def test_conflict_decided_by_rule_is_counted(store: Store, registry: Any, 
         assert not verify_chain(s)
 
 
-async def test_undecidable_conflict_keeps_value_and_queues_review(store: Store, registry: Any,
-                                                                  crms: dict[str, MemoryCrm]) -> None:
+async def test_undecidable_conflict_keeps_value_and_queues_review(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """Two sources change a field at the same instant to different values: keep the old value, ask a human."""
     crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
     crms["b"].put("Z1", name="北京星河科技有限公司", uscc=U1, phone="010-11111111")
@@ -286,16 +312,20 @@ async def test_undecidable_conflict_keeps_value_and_queues_review(store: Store, 
         assert queries.client_json(queries.find_client(s, U1))["phone"] == "010-11111111"
         item = s.scalars(select(ReviewItem).where(ReviewItem.kind == "conflict")).one()
         assert item.field == "phone" and {v["value"] for v in item.details["values"]} == {
-            "010-22222222", "010-33333333"}
+            "010-22222222",
+            "010-33333333",
+        }
 
 
-async def test_grey_zone_goes_to_review_and_accept_merges(store: Store, registry: Any,
-                                                          crms: dict[str, MemoryCrm]) -> None:
+async def test_grey_zone_goes_to_review_and_accept_merges(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """Similar names without corroboration are not merged; accepting the review item merges them."""
     from crmhub.sync import review
 
-    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1,
-                  registered_address={"province": "北京市", "city": "北京市"})
+    crms["a"].put(
+        "L1", name="北京星河科技有限公司", uscc=U1, registered_address={"province": "北京市", "city": "北京市"}
+    )
     crms["b"].put("Z1", name="北京星和科技有限公司", registered_address={"province": "北京市", "city": "北京市"})
     await engine(store, registry).run()
     assert count(store, GoldenClient) == 2
@@ -319,7 +349,8 @@ async def test_grey_zone_goes_to_review_and_accept_merges(store: Store, registry
 
 
 async def test_dead_letter_retry_survives_a_connector_that_cannot_open_or_a_remap_that_chokes(
-        store: Store, registry: Any, crms: dict[str, MemoryCrm], monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, registry: Any, crms: dict[str, MemoryCrm], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A connector that fails to open (say authentication) or a plugin whose remap raises on the payload's shape
     used to end `deadletter retry` with a traceback; now each item records why, stays open, and the run goes on."""
     from crmhub.errors import AuthError
@@ -349,11 +380,15 @@ async def test_dead_letter_retry_survives_a_connector_that_cannot_open_or_a_rema
     with store.begin() as s:
         row = s.scalars(select(DeadLetter)).one()
         assert row.status == "open" and [h["event"] for h in row.history or []] == [
-            "rejected", "retry_failed", "retry_failed"]
+            "rejected",
+            "retry_failed",
+            "retry_failed",
+        ]
 
 
-async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, registry: Any,
-                                                                 crms: dict[str, MemoryCrm]) -> None:
+async def test_refused_write_back_is_dead_lettered_and_retryable(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """A write the CRM refuses lands in dead letters (direction out); retry re-queues it."""
     from crmhub.sync import deadletters
 
@@ -376,8 +411,9 @@ async def test_refused_write_back_is_dead_lettered_and_retryable(store: Store, r
     assert again.totals.written_back == 1 and crms["b"].records["Z1"]["uscc"] == U1
 
 
-async def test_crash_between_write_and_record_never_writes_twice(store: Store, registry: Any,
-                                                                 crms: dict[str, MemoryCrm]) -> None:
+async def test_crash_between_write_and_record_never_writes_twice(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """Killed after the CRM applied a write but before crmhub recorded it: the rerun re-reads the CRM, sees the
     write applied and confirms it without sending it again."""
     crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
@@ -400,8 +436,7 @@ async def test_crash_between_write_and_record_never_writes_twice(store: Store, r
 class _Untimed(MemoryConnector):
     """A source that gives no modification time and is re-read whole every run (a full scan)."""
 
-    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
-                   ) -> AsyncIterator[Page]:
+    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         async for page in super().pull(stream, None, since=since):
             yield page
 
@@ -429,17 +464,22 @@ class _UntimedPlugin:
         return {"memory_untimed": _Untimed, "memory_clocked": _Clocked}
 
 
-async def test_most_recent_takes_a_later_crm_edit_over_an_untimed_source(store: Store,
-                                                                         crms: dict[str, MemoryCrm]) -> None:
+async def test_most_recent_takes_a_later_crm_edit_over_an_untimed_source(
+    store: Store, crms: dict[str, MemoryCrm]
+) -> None:
     """A source without modification times counts as observed when its content changed, not at every re-read:
     otherwise "most recent" would hand it every field forever, and an RM's later edit in the CRM would never win."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         registry = load(extra=[("memory_untimed", _UntimedPlugin())])
-    data = {"connectors": {
-        "ledgerish": {"plugin": "memory_untimed", "system": "a", "write_back": {"enabled": False}},
-        "crm": {"plugin": "memory_clocked", "system": "b", "write_back": {"enabled": False}},
-    }, "sync": {"source_priority": ["ledgerish", "crm"]}, "risk": {"enabled": False}}
+    data = {
+        "connectors": {
+            "ledgerish": {"plugin": "memory_untimed", "system": "a", "write_back": {"enabled": False}},
+            "crm": {"plugin": "memory_clocked", "system": "b", "write_back": {"enabled": False}},
+        },
+        "sync": {"source_priority": ["ledgerish", "crm"]},
+        "risk": {"enabled": False},
+    }
     crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13800000000")
     crms["b"].put("Z1", name="北京星河科技有限公司", uscc=U1, phone="010-62345678", _at=_now())
     await SyncEngine(parse_settings(data, registry), registry, store).run()
@@ -452,23 +492,35 @@ async def test_most_recent_takes_a_later_crm_edit_over_an_untimed_source(store: 
     assert lineage["phone"].source == "crm" and lineage["phone"].rule == "most_recent"
 
 
-async def test_merge_keeps_breakdown_columns_with_the_document(store: Store, registry: Any,
-                                                               crms: dict[str, MemoryCrm]) -> None:
+async def test_merge_keeps_breakdown_columns_with_the_document(
+    store: Store, registry: Any, crms: dict[str, MemoryCrm]
+) -> None:
     """The merge writes industry section, province (full name, whatever the spelling) and manager name as columns
     with the golden document, and moves them when the document changes (the segments page reads only these)."""
-    crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, industry="C3911",
-                  registered_address={"province": "浙江", "city": "杭州市"},
-                  relationship_manager={"name": "张伟", "user_id": "zhangwei"})
+    crms["a"].put(
+        "L1",
+        name="北京星河科技有限公司",
+        uscc=U1,
+        industry="C3911",
+        registered_address={"province": "浙江", "city": "杭州市"},
+        relationship_manager={"name": "张伟", "user_id": "zhangwei"},
+    )
     crms["a"].put("L2", name="上海宝钢贸易有限公司", uscc=U2, registered_address={"city": "上海市"})
     await engine(store, registry).run()
 
     def columns() -> dict[str | None, tuple[str | None, ...]]:
         with store.begin() as s:
-            return {r.uscc: (r.industry_section, r.province, r.rm_name, r.rm_user_id)
-                    for r in s.scalars(select(GoldenClient))}
+            return {
+                r.uscc: (r.industry_section, r.province, r.rm_name, r.rm_user_id)
+                for r in s.scalars(select(GoldenClient))
+            }
 
     assert columns() == {U1: ("C", "浙江省", "张伟", "zhangwei"), U2: (None, "上海市", None, None)}
-    crms["a"].put("L1", industry="F51", registered_address={"province": "广东省"},
-                  relationship_manager={"name": "李娜", "user_id": "lina"})
+    crms["a"].put(
+        "L1",
+        industry="F51",
+        registered_address={"province": "广东省"},
+        relationship_manager={"name": "李娜", "user_id": "lina"},
+    )
     await engine(store, registry).run()
     assert columns()[U1] == ("F", "广东省", "李娜", "lina")

@@ -17,26 +17,32 @@ PARENT = "北京星河科技集团有限公司"
 CHILD = "北京星河科技有限公司"
 
 
-@pytest.mark.parametrize(("name", "form", "group"), [
-    ("北京星河科技股份公司", "股份有限公司", False),
-    ("北京星河科技股份有限公司", "股份有限公司", False),
-    ("北京星河科技集团股份公司", "股份有限公司", True),
-    ("星河科技（北京）股份公司", "股份有限公司", False),
-    ("北京星河科技集团有限公司", "有限公司", True),
-    ("北京星河科技（集团）有限公司", "有限公司", True),
-    ("北京星河股份合作公司", "股份合作公司", False),
-])
+@pytest.mark.parametrize(
+    ("name", "form", "group"),
+    [
+        ("北京星河科技股份公司", "股份有限公司", False),
+        ("北京星河科技股份有限公司", "股份有限公司", False),
+        ("北京星河科技集团股份公司", "股份有限公司", True),
+        ("星河科技（北京）股份公司", "股份有限公司", False),
+        ("北京星河科技集团有限公司", "有限公司", True),
+        ("北京星河科技（集团）有限公司", "有限公司", True),
+        ("北京星河股份合作公司", "股份合作公司", False),
+    ],
+)
 def test_legal_form_parsing(name: str, form: str, group: bool) -> None:
     parsed = normalize_company_name(name)
     assert (parsed.form, parsed.group) == (form, group)
     assert parsed.key in ("星河科技", "星河")
 
 
-@pytest.mark.parametrize(("a", "b"), [
-    ("北京星河科技股份公司", "北京星河科技股份有限公司"),
-    ("星河科技（北京）股份公司", "北京星河科技股份有限公司"),
-    ("北京星河科技集团股份公司", "北京星河科技集团股份有限公司"),
-])
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("北京星河科技股份公司", "北京星河科技股份有限公司"),
+        ("星河科技（北京）股份公司", "北京星河科技股份有限公司"),
+        ("北京星河科技集团股份公司", "北京星河科技集团股份有限公司"),
+    ],
+)
 def test_gufen_gongsi_is_gufen_youxian_gongsi(a: str, b: str) -> None:
     ra, rb = MatchRecord.build("a", "x", a), MatchRecord.build("b", "y", b)
     score = score_pair(ra, rb)
@@ -45,11 +51,14 @@ def test_gufen_gongsi_is_gufen_youxian_gongsi(a: str, b: str) -> None:
     assert len(Matcher().resolve([ra, rb]).clusters) == 1
 
 
-@pytest.mark.parametrize("shared", [
-    {},
-    {"phone": "010-62345678"},  # parent and subsidiary often share a switchboard …
-    {"phone": "010-62345678", "legal_rep": "王建国"},  # … and a legal representative
-])
+@pytest.mark.parametrize(
+    "shared",
+    [
+        {},
+        {"phone": "010-62345678"},  # parent and subsidiary often share a switchboard …
+        {"phone": "010-62345678", "legal_rep": "王建国"},  # … and a legal representative
+    ],
+)
 def test_group_and_subsidiary_go_to_review_never_merge(shared: dict[str, str]) -> None:
     parent = MatchRecord.build("zoho:1", "zoho", PARENT, **shared)  # type: ignore[arg-type]
     child = MatchRecord.build("fx:1", "fxiaoke", CHILD, **shared)  # type: ignore[arg-type]

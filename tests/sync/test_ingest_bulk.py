@@ -36,9 +36,11 @@ def _client(sid: str, name: str) -> SourceRecord:
 
 
 def _page(n: int, *, suffix: str = "", rejects: int = 0) -> Page:
-    return Page([_client(f"c{i}", f"测试{i}号{suffix}科技有限公司") for i in range(n)], {"after": n},
-                [RejectedRecord(stream="accounts", source_id=f"r{i}", reason="Account_Name: missing")
-                 for i in range(rejects)])
+    return Page(
+        [_client(f"c{i}", f"测试{i}号{suffix}科技有限公司") for i in range(n)],
+        {"after": n},
+        [RejectedRecord(stream="accounts", source_id=f"r{i}", reason="Account_Name: missing") for i in range(rejects)],
+    )
 
 
 def _store(store: Store, spec: StreamSpec, page: Page, ingestor: Ingestor | None = None) -> StreamStats:
@@ -67,8 +69,11 @@ def _statements(store: Store) -> Iterator[list[str]]:
 def test_a_page_costs_the_same_statements_whatever_its_size(store: Store, size: int) -> None:
     """New, unchanged and changed pages with rejects: the statement count does not grow with the page."""
     counts = []
-    for page in (_page(size, rejects=size // 10), _page(size, rejects=size // 10),
-                 _page(size, suffix="新", rejects=size // 10)):
+    for page in (
+        _page(size, rejects=size // 10),
+        _page(size, rejects=size // 10),
+        _page(size, suffix="新", rejects=size // 10),
+    ):
         with _statements(store) as seen:
             stats = _store(store, ACCOUNTS, page)
         counts.append(len([s for s in seen if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]))
@@ -117,7 +122,9 @@ def test_a_repeated_rejection_folds_into_one_history_entry(store: Store) -> None
     history = row.history or []
     assert row.attempts == 4 and row.run_id == 4 and row.reason == "Phone: not a number"
     assert [(h["event"], h["reason"], h["run_id"], times(h)) for h in history] == [
-        ("rejected", "Account_Name: missing", 1, 3), ("rejected", "Phone: not a number", 4, 1)]
+        ("rejected", "Account_Name: missing", 1, 3),
+        ("rejected", "Phone: not a number", 4, 1),
+    ]
     assert history[0]["last_run_id"] == 3 and history[0]["last_at"] >= history[0]["at"]
     from crmhub.console.pages.deadletters import _event  # the console and the CLI say how often it repeated
 
@@ -146,11 +153,27 @@ def test_duplicate_rejects_in_one_batch_make_one_dead_letter(store: Store) -> No
 
 def test_outbound_dead_letter_is_kept_apart_from_inbound(store: Store) -> None:
     with store.begin() as s:
-        dead_letter(s, connector="crm", stream="accounts", source_id="Z1", reason="write-back rejected: locked",
-                    payload={"outbox_id": 1}, run_id=1, direction="out")
+        dead_letter(
+            s,
+            connector="crm",
+            stream="accounts",
+            source_id="Z1",
+            reason="write-back rejected: locked",
+            payload={"outbox_id": 1},
+            run_id=1,
+            direction="out",
+        )
         dead_letter(s, connector="crm", stream="accounts", source_id="Z1", reason="Account_Name: missing", run_id=1)
-        dead_letter(s, connector="crm", stream="accounts", source_id="Z1", reason="write-back rejected: locked",
-                    payload={"outbox_id": 1}, run_id=2, direction="out")
+        dead_letter(
+            s,
+            connector="crm",
+            stream="accounts",
+            source_id="Z1",
+            reason="write-back rejected: locked",
+            payload={"outbox_id": 1},
+            run_id=2,
+            direction="out",
+        )
     with store.begin() as s:
         rows = {r.direction: r for r in s.scalars(select(DeadLetter))}
     assert rows["out"].attempts == 2 and rows["in"].attempts == 1 and rows["out"].payload == {"outbox_id": 1}
@@ -165,8 +188,9 @@ def test_contacts_flag_only_the_companies_they_changed(store: Store) -> None:
 
     def dirty() -> set[str]:
         with store.begin() as s:
-            return set(s.scalars(select(SourceRow.source_id).where(SourceRow.dirty.is_(True),
-                                                                   SourceRow.kind == "client")))
+            return set(
+                s.scalars(select(SourceRow.source_id).where(SourceRow.dirty.is_(True), SourceRow.kind == "client"))
+            )
 
     def clean() -> None:
         with store.begin() as s:
@@ -183,11 +207,28 @@ def test_contacts_flag_only_the_companies_they_changed(store: Store) -> None:
 def _ledger(store: Store) -> int:
     """A golden client linked to the ledger's client L1 (risk already assessed); returns its id."""
     with store.begin() as s:
-        g = GoldenClient(name="甲公司", data={"name": "甲公司"}, needs_merge=False, needs_risk=False,
-                         needs_plan=False, created_at=NOW, updated_at=NOW)
-        src = SourceRow(connector="ledger", stream="clients", source_id="L1", kind="client", raw={},
-                        data={"name": "甲公司"}, content_hash="h", first_seen_at=NOW, last_seen_at=NOW,
-                        deleted=False, dirty=False)
+        g = GoldenClient(
+            name="甲公司",
+            data={"name": "甲公司"},
+            needs_merge=False,
+            needs_risk=False,
+            needs_plan=False,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        src = SourceRow(
+            connector="ledger",
+            stream="clients",
+            source_id="L1",
+            kind="client",
+            raw={},
+            data={"name": "甲公司"},
+            content_hash="h",
+            first_seen_at=NOW,
+            last_seen_at=NOW,
+            deleted=False,
+            dirty=False,
+        )
         s.add_all([g, src])
         s.flush()
         s.add(Xref(source_record_id=src.id, client_id=g.id, method="uscc", linked_at=NOW))
@@ -209,20 +250,42 @@ def test_ledger_facts_upsert_and_flag_risk_only_on_change(store: Store) -> None:
     ingestor = Ingestor("ledger", 3)
 
     def account(balance: str) -> SourceRecord:
-        return SourceRecord(stream="accounts", source_id="A1", data=BankAccount(
-            source_id="A1", account_no="6222000011", client_source_id="L1", balance=Money(amount=Decimal(balance))))
+        return SourceRecord(
+            stream="accounts",
+            source_id="A1",
+            data=BankAccount(
+                source_id="A1", account_no="6222000011", client_source_id="L1", balance=Money(amount=Decimal(balance))
+            ),
+        )
 
     def loan(dpd: int) -> SourceRecord:
-        return SourceRecord(stream="loans", source_id="F1", data=CreditFacility(
-            source_id="F1", client_source_id="L1", principal=Money(amount=Decimal("100.00")), days_past_due=dpd))
+        return SourceRecord(
+            stream="loans",
+            source_id="F1",
+            data=CreditFacility(
+                source_id="F1", client_source_id="L1", principal=Money(amount=Decimal("100.00")), days_past_due=dpd
+            ),
+        )
 
     def tx(amount: str) -> SourceRecord:
-        return SourceRecord(stream="transactions", source_id="T1", data=Transaction(
-            source_id="T1", account_source_id="A1", client_source_id="L1", booking_date=date(2026, 1, 2),
-            amount=Money(amount=Decimal(amount)), direction=Direction.CREDIT))
+        return SourceRecord(
+            stream="transactions",
+            source_id="T1",
+            data=Transaction(
+                source_id="T1",
+                account_source_id="A1",
+                client_source_id="L1",
+                booking_date=date(2026, 1, 2),
+                amount=Money(amount=Decimal(amount)),
+                direction=Direction.CREDIT,
+            ),
+        )
 
-    for spec, make, first, second in ((LEDGER_ACCOUNTS, account, "10.50", "11.00"), (LOANS, loan, 0, 31),
-                                      (TRANSACTIONS, tx, "5.00", "6.00")):
+    for spec, make, first, second in (
+        (LEDGER_ACCOUNTS, account, "10.50", "11.00"),
+        (LOANS, loan, 0, 31),
+        (TRANSACTIONS, tx, "5.00", "6.00"),
+    ):
         made = _store(store, spec, Page([make(first)], None), ingestor)  # type: ignore[operator]
         assert (made.created, _needs_risk(store, gid)) == (1, True)
         same = _store(store, spec, Page([make(first)], None), ingestor)  # type: ignore[operator]

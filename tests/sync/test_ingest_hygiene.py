@@ -19,8 +19,9 @@ CONTACTS = StreamSpec("contacts", StreamKind.CONTACT)
 
 
 def _client(sid: str, name: str, **raw: object) -> SourceRecord:
-    return SourceRecord(stream="accounts", source_id=sid, data=CorporateClient(name=name),
-                        raw={"id": sid, "Account_Name": name, **raw})
+    return SourceRecord(
+        stream="accounts", source_id=sid, data=CorporateClient(name=name), raw={"id": sid, "Account_Name": name, **raw}
+    )
 
 
 def _store(store: Store, spec: StreamSpec, page: Page) -> StreamStats:
@@ -32,8 +33,13 @@ def _store(store: Store, spec: StreamSpec, page: Page) -> StreamStats:
 
 def test_nul_and_escapes_in_raw_payloads_are_cleaned_before_they_reach_jsonb(store: Store) -> None:
     """The original break: PostgreSQL's jsonb refuses \\u0000, so one NUL in a raw payload stopped the stream."""
-    page = Page([_client("1", "甲公司", Description="备注\x00\x1b[31m红\x1b[0m", **{"Custom\x00": ["a\x00"]}),
-                 _client("2", "乙公司")], {"after": 2})
+    page = Page(
+        [
+            _client("1", "甲公司", Description="备注\x00\x1b[31m红\x1b[0m", **{"Custom\x00": ["a\x00"]}),
+            _client("2", "乙公司"),
+        ],
+        {"after": 2},
+    )
     stats = _store(store, ACCOUNTS, page)
     assert (stats.created, stats.rejected) == (2, 0)
     with store.begin() as s:
@@ -44,8 +50,9 @@ def test_nul_and_escapes_in_raw_payloads_are_cleaned_before_they_reach_jsonb(sto
 
 def test_unusable_ids_are_dead_letters_and_the_rest_is_stored(store: Store) -> None:
     long_id = "9" * 250
-    page = Page([_client(long_id, "长编号公司"), _client("ab\x00c", "控制符公司"), _client("3", "丙公司")],
-                {"after": 3})
+    page = Page(
+        [_client(long_id, "长编号公司"), _client("ab\x00c", "控制符公司"), _client("3", "丙公司")], {"after": 3}
+    )
     stats = _store(store, ACCOUNTS, page)
     assert (stats.created, stats.rejected) == (1, 2)
     with store.begin() as s:
@@ -60,8 +67,13 @@ def test_unusable_ids_are_dead_letters_and_the_rest_is_stored(store: Store) -> N
 
 def test_hostile_rejects_are_storable(store: Store) -> None:
     """A connector's reject may quote upstream text: reason, field, id and payload are cleaned and cut to fit."""
-    rejected = RejectedRecord(stream="accounts", source_id="x" * 300, reason="Account_Name: bad \x00\x1b[2J value",
-                              field="F" * 200 + "\x00", payload={"Account_Name": "a\x00b", "k\x00": {"n": "\ud800"}})
+    rejected = RejectedRecord(
+        stream="accounts",
+        source_id="x" * 300,
+        reason="Account_Name: bad \x00\x1b[2J value",
+        field="F" * 200 + "\x00",
+        payload={"Account_Name": "a\x00b", "k\x00": {"n": "\ud800"}},
+    )
     stats = _store(store, ACCOUNTS, Page([_client("4", "丁公司")], None, [rejected]))
     assert (stats.created, stats.rejected) == (1, 1)
     with store.begin() as s:
@@ -75,11 +87,22 @@ def test_a_record_the_database_refuses_is_a_dead_letter_not_a_stuck_stream(store
     """A value no check foresaw (here a lone surrogate in a plugin's unvalidated record, which no UTF-8 database
     can encode) makes the page fail; the page is stored again record by record and only that one is refused."""
     bad = Contact.model_construct(name="坏", client_source_id="p\ud800", source_id="c2")
-    page = Page([SourceRecord(stream="contacts", source_id="c1", data=Contact(name="好", client_source_id="p1")),
-                 SourceRecord.model_construct(stream="contacts", source_id="c2", data=bad, deleted=False,
-                                              deletes_stream=None, modified_at=None, raw={"id": "c2"}),
-                 SourceRecord(stream="contacts", source_id="c3", data=Contact(name="也好", client_source_id="p1"))],
-                {"after": "c3"})
+    page = Page(
+        [
+            SourceRecord(stream="contacts", source_id="c1", data=Contact(name="好", client_source_id="p1")),
+            SourceRecord.model_construct(
+                stream="contacts",
+                source_id="c2",
+                data=bad,
+                deleted=False,
+                deletes_stream=None,
+                modified_at=None,
+                raw={"id": "c2"},
+            ),
+            SourceRecord(stream="contacts", source_id="c3", data=Contact(name="也好", client_source_id="p1")),
+        ],
+        {"after": "c3"},
+    )
     stats = _store(store, CONTACTS, page)
     assert (stats.read, stats.created, stats.rejected) == (3, 2, 1)
     with store.begin() as s:
@@ -105,13 +128,28 @@ def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) ->
 
     now = datetime.now(UTC)
     with store.begin() as s:
-        row = Outbox(kind="writeback", target="crm", stream="accounts", idempotency_key="k1", payload={"a": 1},
-                     payload_hash="h", state="sent", created_at=now, updated_at=now)
+        row = Outbox(
+            kind="writeback",
+            target="crm",
+            stream="accounts",
+            idempotency_key="k1",
+            payload={"a": 1},
+            payload_hash="h",
+            state="sent",
+            created_at=now,
+            updated_at=now,
+        )
         s.add(row)
         s.flush()
         stats = DeliveryStats()
-        _record(s, "crm", [(row.id, "accounts", {"a": 1}, "Z1", 9)],
-                [PushResult(key="k1", status="error", reason="locked\x00 by \x1b[31mX\x1b[0m", field="uscc")], stats, 1)
+        _record(
+            s,
+            "crm",
+            [(row.id, "accounts", {"a": 1}, "Z1", 9)],
+            [PushResult(key="k1", status="error", reason="locked\x00 by \x1b[31mX\x1b[0m", field="uscc")],
+            stats,
+            1,
+        )
     with store.begin() as s:
         stored = s.scalars(select(Outbox)).one()
         letter = s.scalars(select(DeadLetter)).one()
@@ -126,6 +164,7 @@ def test_answers_and_errors_quoting_outside_systems_are_cleaned(store: Store) ->
 def test_a_failing_database_is_not_a_refused_record(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A database that fails (locked, connection lost, serialization failure) says nothing about the values: the
     error propagates, nothing becomes a dead letter and the cursor stays where it was, so the page is re-read."""
+
     def locked(*args: object, **kwargs: object) -> None:
         raise OperationalError("INSERT …", {}, Exception("database is locked"))
 

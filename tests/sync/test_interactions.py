@@ -33,18 +33,20 @@ VISITS: dict[str, MemoryCrm] = {}
 class CrmWithVisits(MemoryConnector):
     """The memory CRM plus a ``visits`` stream (kind interaction), like a CRM's visit log."""
 
-    streams: ClassVar[tuple[StreamSpec, ...]] = (StreamSpec("accounts", StreamKind.CLIENT, writable=True),
-                                                 StreamSpec("visits", StreamKind.INTERACTION))
+    streams: ClassVar[tuple[StreamSpec, ...]] = (
+        StreamSpec("accounts", StreamKind.CLIENT, writable=True),
+        StreamSpec("visits", StreamKind.INTERACTION),
+    )
 
-    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None
-                   ) -> AsyncIterator[Page]:
+    async def pull(self, stream: str, cursor: Cursor | None, *, since: datetime | None = None) -> AsyncIterator[Page]:
         if stream == "accounts":
             async for page in super().pull(stream, cursor, since=since):
                 yield page
             return
         after = int((cursor or {}).get("mod", 0))
-        items = sorted((v for v in VISITS[self.config.system].records.values() if v["_mod"] > after),
-                       key=lambda v: v["_mod"])
+        items = sorted(
+            (v for v in VISITS[self.config.system].records.values() if v["_mod"] > after), key=lambda v: v["_mod"]
+        )
         if items:
             yield Page(records=[_visit(v) for v in items], next_cursor={"mod": items[-1]["_mod"]})
 
@@ -53,8 +55,14 @@ def _visit(v: dict[str, Any]) -> SourceRecord:
     modified = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=v["_mod"])
     if v.get("deleted"):
         return SourceRecord(stream="visits", source_id=v["id"], deleted=True, modified_at=modified)
-    data = Interaction(client_source_id=v.get("client"), client_uscc=v.get("uscc"), kind=v["kind"],
-                       occurred_at=v["at"], by=v.get("by"), summary=v.get("summary"))
+    data = Interaction(
+        client_source_id=v.get("client"),
+        client_uscc=v.get("uscc"),
+        kind=v["kind"],
+        occurred_at=v["at"],
+        by=v.get("by"),
+        summary=v.get("summary"),
+    )
     return SourceRecord(stream="visits", source_id=v["id"], data=data, modified_at=modified, raw=v)
 
 
@@ -80,15 +88,23 @@ def crm() -> tuple[MemoryCrm, MemoryCrm]:
 
 
 def engine(store: Store, registry: Any) -> SyncEngine:
-    settings = parse_settings({"risk": {"enabled": False}, "notify": {"enabled": False}, "connectors": {
-        "crm": {"plugin": "memory_visits", "system": "c", "write_back": {"enabled": False}}}}, registry)
+    settings = parse_settings(
+        {
+            "risk": {"enabled": False},
+            "notify": {"enabled": False},
+            "connectors": {"crm": {"plugin": "memory_visits", "system": "c", "write_back": {"enabled": False}}},
+        },
+        registry,
+    )
     return SyncEngine(settings, registry, store)
 
 
 def rows(store: Store) -> dict[str, tuple[int, str, str | None]]:
     with store.begin() as s:
-        return {str(r.source_ref): (r.client_id, r.kind, r.summary) for r in s.scalars(
-            select(InteractionRow).where(InteractionRow.source == "crm"))}
+        return {
+            str(r.source_ref): (r.client_id, r.kind, r.summary)
+            for r in s.scalars(select(InteractionRow).where(InteractionRow.source == "crm"))
+        }
 
 
 def client_id(store: Store, ref: str) -> int:
@@ -96,8 +112,9 @@ def client_id(store: Store, ref: str) -> int:
         return queries.find_client(s, ref).id
 
 
-async def test_visits_are_linked_once_updated_and_removed(store: Store, registry: Any,
-                                                          crm: tuple[MemoryCrm, MemoryCrm]) -> None:
+async def test_visits_are_linked_once_updated_and_removed(
+    store: Store, registry: Any, crm: tuple[MemoryCrm, MemoryCrm]
+) -> None:
     accounts, visits = crm
     accounts.put("Z1", name="北京星河科技有限公司", uscc=U1)
     visits.put("V1", client="Z1", kind="visit", at="2026-05-01T10:00:00+08:00", by="张三", summary="季度回访")
@@ -131,7 +148,8 @@ async def test_visits_are_linked_once_updated_and_removed(store: Store, registry
 
 
 async def test_a_merge_carries_interactions_and_its_undo_carries_them_back(
-        store: Store, registry: Any, crm: tuple[MemoryCrm, MemoryCrm]) -> None:
+    store: Store, registry: Any, crm: tuple[MemoryCrm, MemoryCrm]
+) -> None:
     accounts, visits = crm
     accounts.put("Z1", name="北京星河科技有限公司", uscc=U1)
     accounts.put("Z3", name="星河数码（北京）", phone="010-1")  # no USCC: a separate golden client for now

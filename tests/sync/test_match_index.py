@@ -39,8 +39,19 @@ def _population(companies: int, seed: int) -> list[MatchRecord]:
 
 
 def _source(session: Session, n: int, data: dict[str, Any] | None = None, *, dirty: bool = False) -> int:
-    row = SourceRow(connector="zoho", stream="accounts", source_id=f"s{n}", kind="client", raw={}, data=data or {},
-                    content_hash=str(n), first_seen_at=NOW, last_seen_at=NOW, deleted=False, dirty=dirty)
+    row = SourceRow(
+        connector="zoho",
+        stream="accounts",
+        source_id=f"s{n}",
+        kind="client",
+        raw={},
+        data=data or {},
+        content_hash=str(n),
+        first_seen_at=NOW,
+        last_seen_at=NOW,
+        deleted=False,
+        dirty=dirty,
+    )
     session.add(row)
     session.flush()
     return row.id
@@ -64,8 +75,11 @@ def _expected(records: list[MatchRecord]) -> dict[str, Any]:
     tf = TermFrequencies(stable_hash)
     for record in records:
         tf.add(record)
-    stats = {f"{kind}:{f}": getattr(tf, f"_{attr}")[f] for kind, attr in (("total", "total"), ("sumsq", "sum_sq"))
-             for f in tf.FAMILIES}
+    stats = {
+        f"{kind}:{f}": getattr(tf, f"_{attr}")[f]
+        for kind, attr in (("total", "total"), ("sumsq", "sum_sq"))
+        for f in tf.FAMILIES
+    }
     return {
         "keys": {int(r.ref): r for r in records},
         "blocks": {(k, int(r.ref)) for r in records for k in stable_block_keys(r)},
@@ -77,13 +91,17 @@ def _expected(records: list[MatchRecord]) -> dict[str, Any]:
 
 def _stored(session: Session) -> dict[str, Any]:
     return {
-        "keys": {rid: decode(str(rid), p) for rid, p in session.execute(select(MatchKey.source_record_id,
-                                                                               MatchKey.payload))},
+        "keys": {
+            rid: decode(str(rid), p) for rid, p in session.execute(select(MatchKey.source_record_id, MatchKey.payload))
+        },
         "blocks": {(k, rid) for k, rid in session.execute(select(MatchBlock.block_key, MatchBlock.source_record_id))},
-        "terms": {(f, h): n for f, h, n in session.execute(select(MatchTerm.family, MatchTerm.value_hash,
-                                                                  MatchTerm.count))},
-        "cities": {(k, g): n for k, g, n in session.execute(select(MatchKeyCity.key_hash, MatchKeyCity.geo,
-                                                                   MatchKeyCity.count))},
+        "terms": {
+            (f, h): n for f, h, n in session.execute(select(MatchTerm.family, MatchTerm.value_hash, MatchTerm.count))
+        },
+        "cities": {
+            (k, g): n
+            for k, g, n in session.execute(select(MatchKeyCity.key_hash, MatchKeyCity.geo, MatchKeyCity.count))
+        },
         "stats": {name: v for name, v in session.execute(select(MatchStat.name, MatchStat.value))},
     }
 
@@ -101,7 +119,12 @@ def test_stored_record_and_keys_round_trip() -> None:
         back = decode(record.ref, encode(record))
         assert back == record
         assert (back.phones, back.geo4, back.province, back.key_pinyin, back.trade_pinyin) == (
-            record.phones, record.geo4, record.province, record.key_pinyin, record.trade_pinyin)
+            record.phones,
+            record.geo4,
+            record.province,
+            record.key_pinyin,
+            record.trade_pinyin,
+        )
         assert set(stable_block_keys(record)) == {stable_hash(k) for k in block_key_strings(record)}
     assert stable_hash("k|星河科技") == stable_hash("k|星河科技") != stable_hash("k|星和科技")
 
@@ -133,8 +156,9 @@ def test_batch_answers_like_the_in_memory_matcher(store: Store) -> None:
                 for value in values:
                     assert batch.counts.terms.count(family, value) == matcher._tf.count(family, value)
             if query.province:
-                assert batch.counts.terms.cities_with_key(query.name.key, query.province) == \
-                    matcher._tf.cities_with_key(query.name.key, query.province)
+                assert batch.counts.terms.cities_with_key(
+                    query.name.key, query.province
+                ) == matcher._tf.cities_with_key(query.name.key, query.province)
         for family in TermFrequencies.FAMILIES:
             assert batch.counts.terms._total[family] == matcher._tf._total[family]
             assert batch.counts.terms._sum_sq[family] == matcher._tf._sum_sq[family]
@@ -180,13 +204,18 @@ def test_counts_follow_retire_and_re_add(store: Store) -> None:
 
 def _data(record: MatchRecord) -> dict[str, Any]:
     """A stored canonical snapshot that gives a record like ``record``."""
-    data: dict[str, Any] = {"name": record.name.original, "phone": record.phone,
-                            "uscc": record.uscc or record.uscc_invalid}
+    data: dict[str, Any] = {
+        "name": record.name.original,
+        "phone": record.phone,
+        "uscc": record.uscc or record.uscc_invalid,
+    }
     if record.region_code:
         data["registered_address"] = {"division_code": record.region_code}
     if record.legal_rep:
-        data["legal_representative"] = {"name": record.legal_rep,
-                                        "phone": record.other_phones[0] if record.other_phones else None}
+        data["legal_representative"] = {
+            "name": record.legal_rep,
+            "phone": record.other_phones[0] if record.other_phones else None,
+        }
     return data
 
 
@@ -205,9 +234,11 @@ def _match_phase(store: Store) -> Resolver:
 
 def _indexed_now(session: Session) -> list[MatchRecord]:
     """What the old `load_index` loaded: linked, clean, not deleted, named client records, fresh from data."""
-    rows = session.execute(select(SourceRow.id, SourceRow.connector, SourceRow.data)
-                           .join(Xref, Xref.source_record_id == SourceRow.id)
-                           .where(SourceRow.deleted.is_(False), SourceRow.dirty.is_(False)))
+    rows = session.execute(
+        select(SourceRow.id, SourceRow.connector, SourceRow.data)
+        .join(Xref, Xref.source_record_id == SourceRow.id)
+        .where(SourceRow.deleted.is_(False), SourceRow.dirty.is_(False))
+    )
     return [match_record(str(r.id), r.connector, r.data) for r in rows if r.data and r.data.get("name")]
 
 
@@ -222,8 +253,11 @@ def test_match_phase_keeps_the_index_exact_through_changes_deletes_and_an_upgrad
     with store.begin() as s:
         expected = _expected(_indexed_now(s))
         assert _stored(s) == expected and len(expected["keys"]) == len(population)
-        s.execute(update(SourceRow).where(SourceRow.id.in_(ids[:5])).values(
-            data={"name": "上海新名字贸易有限公司", "phone": "021-55556666"}, dirty=True))
+        s.execute(
+            update(SourceRow)
+            .where(SourceRow.id.in_(ids[:5]))
+            .values(data={"name": "上海新名字贸易有限公司", "phone": "021-55556666"}, dirty=True)
+        )
         s.execute(update(SourceRow).where(SourceRow.id.in_(ids[5:8])).values(deleted=True, dirty=True))
     second = _match_phase(store)
     assert second.index.retired == 8 and second.index.built == 0

@@ -95,8 +95,15 @@ def test_missing_uscc_matched_on_name_region_phone_and_legal_rep() -> None:
     crm = rec("zoho:1", "星河科技（北京）有限责任公司", phone="010-88886666", legal_rep="张伟", city="北京市")
     score = Matcher().score(ledger, crm)
     levels = {c.comparison: c.level for c in score.breakdown}
-    assert levels == {"prior": "base rate", "name": "exact", "region": "name_same", "form": "equivalent",
-                      "phone": "equal", "legal_rep": "equal", "uscc": "missing"}
+    assert levels == {
+        "prior": "base rate",
+        "name": "exact",
+        "region": "name_same",
+        "form": "equivalent",
+        "phone": "equal",
+        "legal_rep": "equal",
+        "uscc": "missing",
+    }
     assert score.match_probability > 0.9999
     assert merged(ledger, crm)
 
@@ -172,8 +179,9 @@ def test_transitive_links_never_join_two_usccs() -> None:
 
 def test_branch_sharing_the_parents_uscc_goes_to_review() -> None:
     """A branch-named record carrying the head office's USCC is a data error: reviewed, never merged."""
-    result = Matcher().resolve([rec("ledger:1", "北京星河科技有限公司", uscc=U1),
-                                rec("zoho:1", "北京星河科技有限公司上海分公司", uscc=U1)])
+    result = Matcher().resolve(
+        [rec("ledger:1", "北京星河科技有限公司", uscc=U1), rec("zoho:1", "北京星河科技有限公司上海分公司", uscc=U1)]
+    )
     assert len(result.clusters) == 2
     assert [p.reason for p in result.review] == ["branch_uscc_clash"]
 
@@ -257,11 +265,15 @@ def test_oversized_blocks_are_capped() -> None:
 
 def test_from_client_uses_address_uscc_phone_and_legal_rep() -> None:
     """A canonical CorporateClient becomes a record with region codes, USCC division, phones and legal rep."""
-    client = CorporateClient.model_validate({
-        "name": "星河科技（深圳）有限公司", "uscc": "9144030071526726XG", "phone": "0755-8888 6666",
-        "registered_address": {"province": "广东省", "city": "深圳市", "district": "南山区"},
-        "legal_representative": {"name": "馬化騰", "phone": "+86 138 0013 8000"},
-    })
+    client = CorporateClient.model_validate(
+        {
+            "name": "星河科技（深圳）有限公司",
+            "uscc": "9144030071526726XG",
+            "phone": "0755-8888 6666",
+            "registered_address": {"province": "广东省", "city": "深圳市", "district": "南山区"},
+            "legal_representative": {"name": "馬化騰", "phone": "+86 138 0013 8000"},
+        }
+    )
     r = MatchRecord.from_client("zoho:1", "zoho", client)
     assert (r.ref, r.system, r.uscc, r.division_code) == ("zoho:1", "zoho", "9144030071526726XG", "440300")
     assert (r.region_code, r.city, r.name.region) == ("440305", "南山", "深圳")

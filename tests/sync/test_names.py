@@ -19,17 +19,35 @@ from crmhub.sync.names import (
 @pytest.mark.parametrize(
     ("variants", "key", "region"),
     [
-        pytest.param(("星河科技（北京）有限公司", "星河科技(北京)有限公司", "北京星河科技有限公司"), "星河科技", "北京",
-                     id="bracket-width-and-region-position"),
-        pytest.param(("北京星河科技有限公司", "北京星河科技有限责任公司", "北京市星河科技有限公司"), "星河科技", "北京",
-                     id="legal-form-synonym"),
-        pytest.param(("ＡＢＣ科技（上海）有限公司", "ABC科技(上海)有限公司", "abc科技〔上海〕有限公司"),
-                     "ABC科技", "上海", id="full-and-half-width"),
-        pytest.param(("深圳华星网络科技有限公司", "深圳華星網絡科技有限公司", "深圳市華星網絡科技有限公司"),
-                     "华星网络科技", "深圳", id="traditional-characters"),
+        pytest.param(
+            ("星河科技（北京）有限公司", "星河科技(北京)有限公司", "北京星河科技有限公司"),
+            "星河科技",
+            "北京",
+            id="bracket-width-and-region-position",
+        ),
+        pytest.param(
+            ("北京星河科技有限公司", "北京星河科技有限责任公司", "北京市星河科技有限公司"),
+            "星河科技",
+            "北京",
+            id="legal-form-synonym",
+        ),
+        pytest.param(
+            ("ＡＢＣ科技（上海）有限公司", "ABC科技(上海)有限公司", "abc科技〔上海〕有限公司"),
+            "ABC科技",
+            "上海",
+            id="full-and-half-width",
+        ),
+        pytest.param(
+            ("深圳华星网络科技有限公司", "深圳華星網絡科技有限公司", "深圳市華星網絡科技有限公司"),
+            "华星网络科技",
+            "深圳",
+            id="traditional-characters",
+        ),
         pytest.param(
             ("北京 星河科技 有限公司", "北京·星河科技有限公司", "「北京」星河科技有限公司", "【北京】星河科技有限公司"),
-            "星河科技", "北京", id="blanks-dots-quotes-brackets",
+            "星河科技",
+            "北京",
+            id="blanks-dots-quotes-brackets",
         ),
     ],
 )

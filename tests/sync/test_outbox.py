@@ -35,26 +35,57 @@ class FakeCrm:
         self.calls.append((stream, list(records)))
         if self.fail is not None:
             raise self.fail
-        return [self.answers.get(r.source_id or "", PushResult(key=r.key, status="ok", source_id=r.source_id))
-                for r in records]
+        return [
+            self.answers.get(r.source_id or "", PushResult(key=r.key, status="ok", source_id=r.source_id))
+            for r in records
+        ]
 
 
-def seed(store: Store, n: int, *, state: str = "planned", not_before: datetime | None = None,
-         snapshot: dict[str, Any] | None = None, start: int = 0) -> None:
+def seed(
+    store: Store,
+    n: int,
+    *,
+    state: str = "planned",
+    not_before: datetime | None = None,
+    snapshot: dict[str, Any] | None = None,
+    start: int = 0,
+) -> None:
     """``n`` write-backs of a USCC to records Z<i> of target ``crm``, each record stored without it."""
     now = datetime.now(UTC)
     with store.begin() as s:
         for i in range(start, start + n):
             data = {"name": f"公司{i}", "uscc": uscc(i)}
-            s.add(Outbox(kind="write_back", target="crm", stream="accounts", idempotency_key=f"wb:{i}",
-                         client_id=i + 1, source_id=f"Z{i}", payload={"source_id": f"Z{i}", "fields": ["uscc"],
-                                                                     "data": data, "before": {"uscc": None}},
-                         payload_hash="h", state=state, attempts=0, not_before=not_before, created_at=now,
-                         updated_at=now))
+            s.add(
+                Outbox(
+                    kind="write_back",
+                    target="crm",
+                    stream="accounts",
+                    idempotency_key=f"wb:{i}",
+                    client_id=i + 1,
+                    source_id=f"Z{i}",
+                    payload={"source_id": f"Z{i}", "fields": ["uscc"], "data": data, "before": {"uscc": None}},
+                    payload_hash="h",
+                    state=state,
+                    attempts=0,
+                    not_before=not_before,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             snap = snapshot if snapshot is not None else {"name": f"公司{i}"}
-            s.add(SourceRecord(connector="crm", stream="accounts", source_id=f"Z{i}", kind="client", raw={},
-                               data=snap, content_hash=content_hash({"data": snap, "deleted": False}),
-                               first_seen_at=now, last_seen_at=now))
+            s.add(
+                SourceRecord(
+                    connector="crm",
+                    stream="accounts",
+                    source_id=f"Z{i}",
+                    kind="client",
+                    raw={},
+                    data=snap,
+                    content_hash=content_hash({"data": snap, "deleted": False}),
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
 
 
 def rows(store: Store) -> list[Outbox]:
@@ -98,19 +129,30 @@ async def test_confirmed_writes_patch_the_snapshot_with_the_ingest_hash(store: S
 
 async def test_refused_and_retriable_answers(store: Store) -> None:
     seed(store, 3)
-    crm = FakeCrm({"Z0": PushResult(key="wb:0", status="error", reason="duplicate USCC", field="uscc"),
-                   "Z1": PushResult(key="wb:1", status="error", reason="busy", retriable=True)})
+    crm = FakeCrm(
+        {
+            "Z0": PushResult(key="wb:0", status="error", reason="duplicate USCC", field="uscc"),
+            "Z1": PushResult(key="wb:1", status="error", reason="busy", retriable=True),
+        }
+    )
     stats = await run(store, crm)
     assert (stats.confirmed, stats.failed, stats.retried) == (1, 1, 1)
     failed, retried, ok = rows(store)
-    assert (failed.state, failed.last_error, failed.answer and failed.answer["field"]) == ("failed", "duplicate USCC",
-                                                                                          "uscc")
+    assert (failed.state, failed.last_error, failed.answer and failed.answer["field"]) == (
+        "failed",
+        "duplicate USCC",
+        "uscc",
+    )
     assert retried.state == "planned" and retried.not_before is not None and retried.last_error == "busy"
     assert ok.state == "confirmed" and ok.source_id == "Z2"
     with store.begin() as s:
         letter = s.scalars(select(DeadLetter)).one()
     assert (letter.reason, letter.direction, letter.source_id, letter.run_id) == (
-        "write-back rejected: duplicate USCC", "out", "Z0", 7)
+        "write-back rejected: duplicate USCC",
+        "out",
+        "Z0",
+        7,
+    )
     assert letter.payload is not None and letter.payload["outbox_id"] == failed.id
     with store.begin() as s:
         s.get_one(Outbox, failed.id).state = "planned"  # what `deadletter retry` does … but the record is fixed:

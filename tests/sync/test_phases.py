@@ -46,7 +46,7 @@ def test_every_phase_declares_its_contract(phase: Phase) -> None:
 def test_phases_that_write_golden_records_hold_the_merge_lock_contiguously() -> None:
     held = [p.under_merge_lock for p in phases.CYCLE]
     first, last = held.index(True), len(held) - 1 - held[::-1].index(True)
-    assert all(held[first:last + 1]), "the merge lock is taken once and released once"
+    assert all(held[first : last + 1]), "the merge lock is taken once and released once"
     assert {p.name for p in phases.CYCLE if p.under_merge_lock} >= {"match", "merge", "link", "risk", "plan"}
 
 
@@ -78,24 +78,36 @@ class _Hooks:
             if name == "crmhub_alert_raised":
                 raise RuntimeError("a broken plugin")
             self.calls.append((name, kwargs))
+
         return call
 
 
-_ALERT = RaisedAlert.from_json({"id": 1, "kind": "large_value", "created_at": "2026-01-02T03:04:05+00:00",
-                                 "updated_at": "2026-01-02T03:04:05+00:00", "amount": "2500000.00",
-                                 "day": "2026-01-02"})
+_ALERT = RaisedAlert.from_json(
+    {
+        "id": 1,
+        "kind": "large_value",
+        "created_at": "2026-01-02T03:04:05+00:00",
+        "updated_at": "2026-01-02T03:04:05+00:00",
+        "amount": "2500000.00",
+        "day": "2026-01-02",
+    }
+)
 
 
 def test_emit_fires_each_event_with_the_run_id_and_survives_a_failing_handler() -> None:
     client = CorporateClient(name="甲公司")
     hooks = _Hooks()
-    events = [ClientChanged(client, {"name": (None, "甲公司")}), AlertRaised(_ALERT, client),
-              ClientChanged(client, {"phone": ("1", "2")})]
+    events = [
+        ClientChanged(client, {"name": (None, "甲公司")}),
+        AlertRaised(_ALERT, client),
+        ClientChanged(client, {"phone": ("1", "2")}),
+    ]
     failed = emit(hooks, events, run_id=7)  # type: ignore[arg-type]
     assert failed == 1
     assert [(name, kw["run_id"], kw["changes"]) for name, kw in hooks.calls] == [
         ("crmhub_client_changed", 7, {"name": (None, "甲公司")}),
-        ("crmhub_client_changed", 7, {"phone": ("1", "2")})]
+        ("crmhub_client_changed", 7, {"phone": ("1", "2")}),
+    ]
     assert RiskChanged.hook == "crmhub_risk_changed"
 
 
@@ -124,10 +136,13 @@ class _Listener:
         self.finished.append(report.status)
 
 
-@pytest.mark.parametrize(("exc", "status", "told"), [
-    (None, "succeeded", True), (RuntimeError("boom"), "failed", True), (KeyboardInterrupt(), "interrupted", False)])
+@pytest.mark.parametrize(
+    ("exc", "status", "told"),
+    [(None, "succeeded", True), (RuntimeError("boom"), "failed", True), (KeyboardInterrupt(), "interrupted", False)],
+)
 async def test_finishing_phases_store_every_run_and_tell_plugins_unless_interrupted(
-        store: Store, exc: BaseException | None, status: str, told: bool) -> None:
+    store: Store, exc: BaseException | None, status: str, told: bool
+) -> None:
     listener = _Listener()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -137,8 +152,9 @@ async def test_finishing_phases_store_every_run_and_tell_plugins_unless_interrup
     async def after_run(report: Any) -> None:
         told_after.append(report.run_id)
 
-    engine = SyncEngine(parse_settings({}, registry), registry, store, after_run=after_run,
-                        phases=(_Interrupting(exc),))
+    engine = SyncEngine(
+        parse_settings({}, registry), registry, store, after_run=after_run, phases=(_Interrupting(exc),)
+    )
     if exc is None:
         await engine.run()
     else:

@@ -22,34 +22,52 @@ def uscc(i: int) -> str:
 
 
 def target(name: str = "crm", fields: tuple[str, ...] = ("uscc", "phone"), create: bool = False) -> Target:
-    return Target(name, StreamSpec("accounts", StreamKind.CLIENT, writable=True),
-                  ConnectorConfig(plugin="memory", write_back=WriteBack(fields=list(fields), create=create)))
+    return Target(
+        name,
+        StreamSpec("accounts", StreamKind.CLIENT, writable=True),
+        ConnectorConfig(plugin="memory", write_back=WriteBack(fields=list(fields), create=create)),
+    )
 
 
-def seed(store: Store, n: int, *, connector: str = "crm", crm_data: dict[str, Any] | None = None,
-         extra_record: bool = False) -> list[int]:
+def seed(
+    store: Store, n: int, *, connector: str = "crm", crm_data: dict[str, Any] | None = None, extra_record: bool = False
+) -> list[int]:
     """``n`` golden clients flagged for planning, each with one record in ``connector`` lacking the USCC."""
     now = datetime.now(UTC)
     ids = []
     with store.begin() as s:
         for i in range(n):
-            golden = GoldenClient(name=f"公司{i}", data={"name": f"公司{i}", "uscc": uscc(i), "phone": "010-62345678"},
-                                  needs_plan=True, created_at=now, updated_at=now)
+            golden = GoldenClient(
+                name=f"公司{i}",
+                data={"name": f"公司{i}", "uscc": uscc(i), "phone": "010-62345678"},
+                needs_plan=True,
+                created_at=now,
+                updated_at=now,
+            )
             s.add(golden)
             s.flush()
             ids.append(golden.id)
             for suffix in ("", "-dup") if extra_record else ("",):
-                rec = SourceRecord(connector=connector, stream="accounts", source_id=f"Z{i}{suffix}", kind="client",
-                                   raw={}, data=crm_data if crm_data is not None else {"name": f"公司{i}"},
-                                   content_hash=f"h{i}{suffix}", first_seen_at=now, last_seen_at=now)
+                rec = SourceRecord(
+                    connector=connector,
+                    stream="accounts",
+                    source_id=f"Z{i}{suffix}",
+                    kind="client",
+                    raw={},
+                    data=crm_data if crm_data is not None else {"name": f"公司{i}"},
+                    content_hash=f"h{i}{suffix}",
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
                 s.add(rec)
                 s.flush()
                 s.add(Xref(source_record_id=rec.id, client_id=golden.id, method="uscc", linked_at=now))
     return ids
 
 
-def plan_all(store: Store, targets: list[Target], run_id: int | None = 1, *, dry_run: bool = False,
-             limit: int = 500) -> tuple[int, int, list[Any]]:
+def plan_all(
+    store: Store, targets: list[Target], run_id: int | None = 1, *, dry_run: bool = False, limit: int = 500
+) -> tuple[int, int, list[Any]]:
     """(planned, queued, dry-run plans) of a whole planning pass."""
     planned = queued = 0
     plans: list[Any] = []
@@ -101,8 +119,7 @@ def test_a_changed_golden_supersedes_its_unsent_plan(store: Store) -> None:
     _, queued, _ = plan_all(store, [target()])
     rows = outbox(store)
     assert queued == 1
-    assert [(r.client_id, r.state) for r in rows] == [(ids[0], "superseded"), (ids[1], "planned"),
-                                                      (ids[0], "planned")]
+    assert [(r.client_id, r.state) for r in rows] == [(ids[0], "superseded"), (ids[1], "planned"), (ids[0], "planned")]
     assert rows[-1].payload["data"]["phone"] == "021-55556666"
 
 
@@ -118,8 +135,11 @@ def test_dry_run_returns_the_plan_and_only_the_first_record_of_a_duplicate_is_wr
 def test_nothing_to_write_plans_nothing_and_a_missing_record_is_created_only_when_allowed(store: Store) -> None:
     seed(store, 2, crm_data={"uscc": None})
     with store.begin() as s:
-        s.execute(update(SourceRecord).where(SourceRecord.source_id == "Z0").values(
-            data={"name": "公司0", "uscc": uscc(0), "phone": "010-62345678"}))
+        s.execute(
+            update(SourceRecord)
+            .where(SourceRecord.source_id == "Z0")
+            .values(data={"name": "公司0", "uscc": uscc(0), "phone": "010-62345678"})
+        )
     planned, _, _ = plan_all(store, [target(), target("other", create=False)])
     assert planned == 1  # Z0 already holds the values; "other" has no record and may not create one
     with store.begin() as s:
@@ -151,7 +171,7 @@ def test_target_states_is_driven_by_the_xref_client_id_index(store: Store) -> No
     with captured(store) as seen, store.begin() as s:
         states = target_states(s, ids[:5], [target()])
     assert sorted(states) == [(i, "crm") for i in ids[:5]]
-    (statement, params), = [(q, p) for q, p in seen if "xref" in q]
+    ((statement, params),) = [(q, p) for q, p in seen if "xref" in q]
     with store.engine.connect() as conn:
         if store.dialect == "sqlite":  # without statistics (a fresh store) and with them (after ANALYZE)
             for analyze in (False, True):
@@ -175,12 +195,15 @@ def test_superseding_reads_the_outbox_by_client_id(store: Store) -> None:
     ids = seed(store, 6)
     plan_all(store, [target()])
     with store.begin() as s:
-        s.execute(update(GoldenClient).where(GoldenClient.id.in_(ids[:2])).values(
-            needs_plan=True, data={"name": "公司0", "uscc": uscc(0), "phone": "021-55556666"}))
+        s.execute(
+            update(GoldenClient)
+            .where(GoldenClient.id.in_(ids[:2]))
+            .values(needs_plan=True, data={"name": "公司0", "uscc": uscc(0), "phone": "021-55556666"})
+        )
     with captured(store) as seen:
         _, queued, _ = plan_all(store, [target()])
     assert queued == 2 and [r.state for r in outbox(store)].count("superseded") == 2
-    (statement, params), = [(q, p) for q, p in seen if q.startswith("UPDATE outbox")]
+    ((statement, params),) = [(q, p) for q, p in seen if q.startswith("UPDATE outbox")]
     if store.dialect == "sqlite":
         with store.engine.connect() as conn:
             plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))

@@ -37,16 +37,27 @@ class TestToyConnectorContract(ConnectorContract):
     connector_class: ClassVar[Any] = ToyConnector
 
     def service(self, fault: Fault | None = None) -> contextlib.AbstractContextManager[dict[str, Any]]:
-        return simulator_service(build, connector_table, fault, overrides=self.config_overrides(),
-                                 config_model=self.plugin_class().config_model)
+        return simulator_service(
+            build,
+            connector_table,
+            fault,
+            overrides=self.config_overrides(),
+            config_model=self.plugin_class().config_model,
+        )
 
     def config_overrides(self) -> dict[str, Any]:
         return {"write_back": {"fields": ["name", "phone"]}}
 
     def outbound_records(self, stream: str, pulled: Sequence[SourceRecord]) -> list[OutboundRecord]:
-        return [OutboundRecord(key=f"k{rec.source_id}", source_id=rec.source_id,
-                               data=CorporateClient(name=f"改名{rec.source_id}有限公司", phone="021-5555 0101"),
-                               fields=("name", "phone")) for rec in pulled[:3]]
+        return [
+            OutboundRecord(
+                key=f"k{rec.source_id}",
+                source_id=rec.source_id,
+                data=CorporateClient(name=f"改名{rec.source_id}有限公司", phone="021-5555 0101"),
+                fields=("name", "phone"),
+            )
+            for rec in pulled[:3]
+        ]
 
 
 class TestToyChannelContract(ChannelContract):
@@ -62,6 +73,7 @@ class TestToyChannelContract(ChannelContract):
 
 
 # --- broken connectors: one rule each ---------------------------------------------------------------------------
+
 
 class RepeatsOnResume(ToyConnector):
     """Its cursor points one record back, so a resumed run reads that record again."""
@@ -163,6 +175,7 @@ CONNECTOR_CASES = [
 
 # --- broken channels ----------------------------------------------------------------------------------------------
 
+
 class ForgetsRecipients(ToyChannel):
     """Answers only the recipients that succeeded."""
 
@@ -221,12 +234,14 @@ CHANNEL_CASES = [
     (PlainSecret, "test_secrets_never_in_reprs", "no SecretStr"),
 ]
 
-CASES = [(TestToyConnectorContract, *case) for case in CONNECTOR_CASES] + \
-        [(TestToyChannelContract, *case) for case in CHANNEL_CASES]
+CASES = [(TestToyConnectorContract, *case) for case in CONNECTOR_CASES] + [
+    (TestToyChannelContract, *case) for case in CHANNEL_CASES
+]
 
 
-@pytest.mark.parametrize(("good", "broken", "check", "says"), CASES,
-                         ids=[f"{c.__name__}-{m.removeprefix('test_')}" for _, c, m, _ in CASES])
+@pytest.mark.parametrize(
+    ("good", "broken", "check", "says"), CASES, ids=[f"{c.__name__}-{m.removeprefix('test_')}" for _, c, m, _ in CASES]
+)
 def test_a_broken_plugin_fails_its_check(good: type[Any], broken: type[Any], check: str, says: str) -> None:
     """The contract that passes the good toy, run on the broken one: that check fails, saying why."""
     given = "connector_class" if issubclass(good, ConnectorContract) else "channel_class"

@@ -49,8 +49,10 @@ log = logging.getLogger("crmhub.plugins.toy")
 
 def build(options: SandboxOptions) -> Any:
     """The toy service: ``clients`` records (``options.settings['clients']``, default 20) behind ``TOKEN``."""
-    clients = {i: {"id": i, "name": f"玩具客户{i:03d}有限公司", "phone": None}
-               for i in range(1, int(options.settings.get("clients", 20)) + 1)}
+    clients = {
+        i: {"id": i, "name": f"玩具客户{i:03d}有限公司", "phone": None}
+        for i in range(1, int(options.settings.get("clients", 20)) + 1)
+    }
 
     def authorised(request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {TOKEN}"
@@ -76,8 +78,13 @@ def build(options: SandboxOptions) -> Any:
         body = await request.json()
         return JSONResponse({"results": {u: "ok" if u in USERS else "unknown user" for u in body["to"]}})
 
-    app = Starlette(routes=[Route("/clients", list_clients), Route("/clients", write_clients, methods=["POST"]),
-                            Route("/send", send, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/clients", list_clients),
+            Route("/clients", write_clients, methods=["POST"]),
+            Route("/send", send, methods=["POST"]),
+        ]
+    )
     return FaultMiddleware(app, options.faults or FaultProfile())
 
 
@@ -126,8 +133,11 @@ class ToyConnector(Connector[ToyConfig]):
 
     def __init__(self, config: ToyConfig, context: PluginContext) -> None:
         super().__init__(config, context)
-        self.http = httpx.AsyncClient(base_url=config.base_url, timeout=5.0,
-                                      headers={"authorization": f"Bearer {config.token.get_secret_value()}"})
+        self.http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=5.0,
+            headers={"authorization": f"Bearer {config.token.get_secret_value()}"},
+        )
 
     async def get(self, after: int) -> list[dict[str, Any]]:
         """One page of rows after id ``after``."""
@@ -174,8 +184,14 @@ class ToyConnector(Connector[ToyConfig]):
         for rec in records:
             response = await self.http.post("/clients", json=self.payload(rec))
             raise_for(response, self.name)
-            results.append(PushResult(key=rec.key, status="ok", source_id=str(response.json()["id"]),
-                                      action="update" if rec.source_id else "insert"))
+            results.append(
+                PushResult(
+                    key=rec.key,
+                    status="ok",
+                    source_id=str(response.json()["id"]),
+                    action="update" if rec.source_id else "insert",
+                )
+            )
         return results
 
     async def aclose(self) -> None:
@@ -189,8 +205,11 @@ class ToyChannel(Channel[ToyChatConfig]):
 
     def __init__(self, config: ToyChatConfig, context: PluginContext) -> None:
         super().__init__(config, context)
-        self.http = httpx.AsyncClient(base_url=config.base_url, timeout=5.0,
-                                      headers={"authorization": f"Bearer {config.token.get_secret_value()}"})
+        self.http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=5.0,
+            headers={"authorization": f"Bearer {config.token.get_secret_value()}"},
+        )
 
     async def post(self, message: OutboundMessage) -> dict[str, str]:
         """Send; the service's answer per recipient."""

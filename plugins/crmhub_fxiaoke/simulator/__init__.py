@@ -28,8 +28,7 @@ class SimulatorApp(FaultMiddleware):
 def build(options: SandboxOptions) -> SimulatorApp:
     """Build the simulator for ``options`` (world, faults, seed, clock, settings)."""
     sim = FxiaokeSimulator(options)
-    app = SimulatorApp(build_app(sim), options.faults or FaultProfile(), throttle=throttled_answer,
-                       busy=busy_answer)
+    app = SimulatorApp(build_app(sim), options.faults or FaultProfile(), throttle=throttled_answer, busy=busy_answer)
     app.simulator = sim
     return app
 
@@ -37,5 +36,9 @@ def build(options: SandboxOptions) -> SimulatorApp:
 def default_settings() -> dict[str, Any]:
     """The sandbox tenant's credentials, for configs that point crmhub at a running simulator."""
     s = SimSettings()
-    return {"app_id": s.app_id, "app_secret": s.app_secret, "permanent_code": s.permanent_code,
-            "current_open_user_id": s.admin_open_user_id}
+    return {
+        "app_id": s.app_id,
+        "app_secret": s.app_secret,
+        "permanent_code": s.permanent_code,
+        "current_open_user_id": s.admin_open_user_id,
+    }

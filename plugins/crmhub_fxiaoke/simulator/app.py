@@ -31,11 +31,22 @@ DESCRIBE_PATH = "/cgi/crm/v2/object/describe"
 USER_BY_MOBILE = "/cgi/user/getByMobile"
 
 
-def envelope(code: int, message: str, description: str, trace: str, third: str | None,
-             extra: dict[str, Any] | None = None, data: bytes | None = None) -> bytes:
+def envelope(
+    code: int,
+    message: str,
+    description: str,
+    trace: str,
+    third: str | None,
+    extra: dict[str, Any] | None = None,
+    data: bytes | None = None,
+) -> bytes:
     """The gateway's answer body; ``data`` is embedded pre-encoded."""
-    head: dict[str, Any] = {"errorCode": code, "errorMessage": message, "errorDescription": description,
-                            "traceId": trace}
+    head: dict[str, Any] = {
+        "errorCode": code,
+        "errorMessage": message,
+        "errorDescription": description,
+        "traceId": trace,
+    }
     if third:
         head["thirdTraceId"] = third
     if extra:
@@ -62,8 +73,13 @@ def busy_answer(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
 
 async def _fault_answer(send: Send, code: int, message: str, description: str) -> None:
     body = envelope(code, message, description, _trace(None), None)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -132,8 +148,10 @@ def build_app(sim: FxiaokeSimulator) -> Starlette:
         body = await request.json()
         with sim.lock:
             if "window_seconds" in body or "calls_per_window" in body:
-                sim.windows = Windows(int(body.get("calls_per_window", sim.windows.calls)),
-                                      float(body.get("window_seconds", sim.windows.period)))
+                sim.windows = Windows(
+                    int(body.get("calls_per_window", sim.windows.calls)),
+                    float(body.get("window_seconds", sim.windows.period)),
+                )
             return JSONResponse({"calls_per_window": sim.windows.calls, "window_seconds": sim.windows.period})
 
     routes = [
@@ -155,13 +173,15 @@ def _answer(body: bytes) -> Response:
     return Response(body, status_code=200, media_type=JSON_TYPE)
 
 
-def _dispatch(sim: FxiaokeSimulator, path: str, body: dict[str, Any],
-              headers: dict[str, str]) -> tuple[dict[str, Any] | None, bytes | None]:
+def _dispatch(
+    sim: FxiaokeSimulator, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[dict[str, Any] | None, bytes | None]:
     """Limits, auth, quota, then the operation; raises `ApiError` for any refusal."""
     if path in (TOKEN_PATH, OAUTH_PATH):
         if not sim.token_window.admit(path, monotonic()):
-            raise ApiError(codes.CALL_LIMIT, "token endpoint called too often (at most 10 a minute)",
-                           "接口调用超过限制")
+            raise ApiError(
+                codes.CALL_LIMIT, "token endpoint called too often (at most 10 a minute)", "接口调用超过限制"
+            )
         return (sim.issue_token(body) if path == TOKEN_PATH else sim.issue_oauth_token(body)), None
     if not sim.windows.admit(path, monotonic()):
         raise ApiError(codes.FREQUENCY_LIMIT, "The interface frequency exceeds the limit", "秒频次超限")
@@ -174,8 +194,12 @@ def _dispatch(sim: FxiaokeSimulator, path: str, body: dict[str, Any],
         return None, dumps({"describe": sim.describes[table.api_name]})
     if path == USER_BY_MOBILE:
         emps = [e for e in sim.directory.by_open_id.values() if e.mobile == str(body.get("mobile"))]
-        return {"empList": [{"openUserId": e.open_user_id, "name": e.name, "mobile": e.mobile, "email": e.email,
-                             "status": "NORMAL"} for e in emps]}, None
+        return {
+            "empList": [
+                {"openUserId": e.open_user_id, "name": e.name, "mobile": e.mobile, "email": e.email, "status": "NORMAL"}
+                for e in emps
+            ]
+        }, None
     if not is_data:
         raise ApiError(codes.INVALID_PARAMETER, f"no such interface: {path}", "接口不存在")
     data = body.get("data")
@@ -183,8 +207,9 @@ def _dispatch(sim: FxiaokeSimulator, path: str, body: dict[str, Any],
         raise ApiError(codes.INVALID_PARAMETER, "data is required", "参数错误")
     op = path.rsplit("/", 1)[1]
     if path.startswith(CUSTOM_PREFIX):
-        raise ApiError(codes.INVALID_PARAMETER, "custom paths only apply to objects whose apiName ends with __c",
-                       "参数错误")
+        raise ApiError(
+            codes.INVALID_PARAMETER, "custom paths only apply to objects whose apiName ends with __c", "参数错误"
+        )
     if op == "query":
         return None, sim.query(data, body)
     if op == "get":

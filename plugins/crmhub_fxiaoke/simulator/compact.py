@@ -104,8 +104,7 @@ class LmtColumn(Sequence[tuple[int, str]]):
 
     def __getitem__(self, index: int | slice) -> tuple[int, str] | list[tuple[int, str]]:
         if isinstance(index, slice):
-            return [(t, join(h, lo)) for t, h, lo in zip(self.lmt[index], self.hi[index], self.lo[index],
-                                                         strict=True)]
+            return [(t, join(h, lo)) for t, h, lo in zip(self.lmt[index], self.hi[index], self.lo[index], strict=True)]
         return (self.lmt[index], join(self.hi[index], self.lo[index]))
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
@@ -171,7 +170,8 @@ class IndexRows:
         self.lo: array[int] = array("Q")
         self.lmt: array[int] = array("q")
         self.eq: dict[str, tuple[array[int], array[int], array[int]]] = {
-            f: (array("q"), array("q"), array("Q")) for f in eq_fields}
+            f: (array("q"), array("q"), array("Q")) for f in eq_fields
+        }
 
     def add(self, rec: dict[str, Any]) -> None:
         """Index one record (the record itself is not kept)."""

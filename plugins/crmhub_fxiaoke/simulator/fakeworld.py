@@ -29,19 +29,78 @@ _REGIONS = (
     ("湖北省", "武汉市", "洪山区", "420111", "430070", "027"),
     ("天津市", "天津市", "和平区", "120101", "300041", "022"),
 )
-_TRADE_NAMES = ("星河", "华信", "远航", "恒通", "中泰", "金盛", "宏达", "瑞丰", "博雅", "汇德", "天成", "永安", "鼎新",
-                "安捷", "启明", "新诚", "盛世", "海纳", "博远", "佳禾")
-_INDUSTRIES = (
-    ("科技", "I6510"), ("信息技术", "I6520"), ("软件", "I6511"), ("电子", "C3971"), ("通信设备", "C3921"),
-    ("化工", "C2614"), ("钢铁", "C3110"), ("机械制造", "C3411"), ("贸易", "F5179"), ("商贸", "F5211"),
-    ("建筑工程", "E4710"), ("房地产开发", "K7010"), ("物流", "G5430"), ("餐饮管理", "H6210"),
-    ("投资管理", "L7212"), ("能源", "D4411"), ("环保科技", "N7722"), ("农业发展", "A0111"),
-    ("医疗器械", "C3581"), ("文化传媒", "R8610"), ("教育咨询", "P8391"), ("电信服务", "I6311"),
+_TRADE_NAMES = (
+    "星河",
+    "华信",
+    "远航",
+    "恒通",
+    "中泰",
+    "金盛",
+    "宏达",
+    "瑞丰",
+    "博雅",
+    "汇德",
+    "天成",
+    "永安",
+    "鼎新",
+    "安捷",
+    "启明",
+    "新诚",
+    "盛世",
+    "海纳",
+    "博远",
+    "佳禾",
 )
+_INDUSTRIES = (
+    ("科技", "I6510"),
+    ("信息技术", "I6520"),
+    ("软件", "I6511"),
+    ("电子", "C3971"),
+    ("通信设备", "C3921"),
+    ("化工", "C2614"),
+    ("钢铁", "C3110"),
+    ("机械制造", "C3411"),
+    ("贸易", "F5179"),
+    ("商贸", "F5211"),
+    ("建筑工程", "E4710"),
+    ("房地产开发", "K7010"),
+    ("物流", "G5430"),
+    ("餐饮管理", "H6210"),
+    ("投资管理", "L7212"),
+    ("能源", "D4411"),
+    ("环保科技", "N7722"),
+    ("农业发展", "A0111"),
+    ("医疗器械", "C3581"),
+    ("文化传媒", "R8610"),
+    ("教育咨询", "P8391"),
+    ("电信服务", "I6311"),
+)
+STREETS = ("中关村大街", "科技园路", "人民路", "建设路", "解放路")
 _FORMS = ("有限公司", "有限责任公司", "股份有限公司", "集团有限公司")
 _SURNAMES = tuple("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
-_GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "秀英", "华",
-          "平", "刚", "桂英")
+_GIVEN = (
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "华",
+    "平",
+    "刚",
+    "桂英",
+)
 _TITLES = ("财务总监", "总经理", "财务经理", "出纳", "行政主管", "董事会秘书")
 
 
@@ -57,13 +116,16 @@ def _object_id(created: datetime, rng: random.Random) -> str:
     return f"{int(created.timestamp()):08x}{rng.getrandbits(64):016x}"
 
 
-def generate_views(count: int, seed: int = 0, *, now: datetime | None = None,
-                   contacts_per_account: tuple[int, int] = (0, 3)) -> list[CrmAccountView]:
+def generate_views(
+    count: int, seed: int = 0, *, now: datetime | None = None, contacts_per_account: tuple[int, int] = (0, 3)
+) -> list[CrmAccountView]:
     """``count`` Fenxiang account views with contacts, deterministic for ``seed``."""
     rng = random.Random(seed)
     now = now or datetime(2026, 11, 1, tzinfo=UTC)
-    owners = [OwnerView(name=_person(rng), user_id=f"rm{i:03d}", email=f"rm{i:03d}@bank.example.cn")
-              for i in range(max(1, min(40, count // 50 + 1)))]
+    owners = [
+        OwnerView(name=_person(rng), user_id=f"rm{i:03d}", email=f"rm{i:03d}@bank.example.cn")
+        for i in range(max(1, min(40, count // 50 + 1)))
+    ]
     bulk_import = now - timedelta(days=400, hours=3)
     views: list[CrmAccountView] = []
     for n in range(count):
@@ -80,20 +142,44 @@ def generate_views(count: int, seed: int = 0, *, now: datetime | None = None,
         uscc = make("91" + division, _org_body(rng)) if rng.random() > 0.08 else None
         contacts = []
         for c in range(rng.randint(*contacts_per_account)):
-            contacts.append(ContactView(
-                source_id=_object_id(created + timedelta(seconds=c + 1), rng), name=_person(rng),
-                title=rng.choice(_TITLES), mobile=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
-                phone=None, email=f"contact{n}_{c}@corp{n}.example.cn",
-                created_at=created + timedelta(seconds=c + 1), modified_at=modified + timedelta(seconds=c + 1)))
-        views.append(CrmAccountView(
-            system="fxiaoke", source_id=_object_id(created, rng), company_key=n, name=name, uscc=uscc,
-            phone=f"{area}-{rng.randrange(10**7, 10**8)}", email=f"info@corp{n}.example.cn",
-            website=f"https://www.corp{n}.example.cn" if rng.random() < 0.6 else None,
-            province=province, city=city, district=district,
-            street=f"{rng.choice(('中关村大街', '科技园路', '人民路', '建设路', '解放路'))}{rng.randrange(1, 999)}号",
-            postcode=postcode, industry_code=code if rng.random() > 0.04 else None,
-            legal_representative=PersonView(name=_person(rng)),
-            registered_capital=Decimal(rng.choice((100, 500, 1000, 5000, 10000))) * 10_000,
-            annual_revenue=None, currency="CNY", employees=rng.randrange(5, 5000), established_on=None,
-            owner=rng.choice(owners), created_at=created, modified_at=modified, contacts=contacts))
+            contacts.append(
+                ContactView(
+                    source_id=_object_id(created + timedelta(seconds=c + 1), rng),
+                    name=_person(rng),
+                    title=rng.choice(_TITLES),
+                    mobile=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+                    phone=None,
+                    email=f"contact{n}_{c}@corp{n}.example.cn",
+                    created_at=created + timedelta(seconds=c + 1),
+                    modified_at=modified + timedelta(seconds=c + 1),
+                )
+            )
+        views.append(
+            CrmAccountView(
+                system="fxiaoke",
+                source_id=_object_id(created, rng),
+                company_key=n,
+                name=name,
+                uscc=uscc,
+                phone=f"{area}-{rng.randrange(10**7, 10**8)}",
+                email=f"info@corp{n}.example.cn",
+                website=f"https://www.corp{n}.example.cn" if rng.random() < 0.6 else None,
+                province=province,
+                city=city,
+                district=district,
+                street=f"{rng.choice(STREETS)}{rng.randrange(1, 999)}号",
+                postcode=postcode,
+                industry_code=code if rng.random() > 0.04 else None,
+                legal_representative=PersonView(name=_person(rng)),
+                registered_capital=Decimal(rng.choice((100, 500, 1000, 5000, 10000))) * 10_000,
+                annual_revenue=None,
+                currency="CNY",
+                employees=rng.randrange(5, 5000),
+                established_on=None,
+                owner=rng.choice(owners),
+                created_at=created,
+                modified_at=modified,
+                contacts=contacts,
+            )
+        )
     return views

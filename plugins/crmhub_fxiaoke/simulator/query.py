@@ -15,8 +15,29 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-OPERATORS = frozenset({"EQ", "N", "GT", "GTE", "LT", "LTE", "IN", "NIN", "BETWEEN", "NBETWEEN", "LIKE", "NLIKE",
-                       "STARTWITH", "ENDWITH", "IS", "ISN", "HASANYOF", "NHASANYOF", "CONTAINS"})
+OPERATORS = frozenset(
+    {
+        "EQ",
+        "N",
+        "GT",
+        "GTE",
+        "LT",
+        "LTE",
+        "IN",
+        "NIN",
+        "BETWEEN",
+        "NBETWEEN",
+        "LIKE",
+        "NLIKE",
+        "STARTWITH",
+        "ENDWITH",
+        "IS",
+        "ISN",
+        "HASANYOF",
+        "NHASANYOF",
+        "CONTAINS",
+    }
+)
 LIFECYCLE_FIELDS = frozenset({"is_deleted", "life_status"})
 
 
@@ -218,8 +239,16 @@ def _lmt_slice(table: Indexed, bound: Bound) -> tuple[int, int]:
     return start, max(start, end)
 
 
-def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int, limit: int, *,
-        want_total: bool, include_invalid_by_default: bool) -> tuple[list[dict[str, Any]], int]:
+def run(
+    table: Indexed,
+    filters: list[Filter],
+    orders: list[Order],
+    offset: int,
+    limit: int,
+    *,
+    want_total: bool,
+    include_invalid_by_default: bool,
+) -> tuple[list[dict[str, Any]], int]:
     """Rows ``offset .. offset+limit`` of the filtered, ordered table, and the total (0 unless wanted)."""
     hide_invalid = not include_invalid_by_default and not any(f.field in LIFECYCLE_FIELDS for f in filters)
     order = orders[0] if orders else Order("_id", True)
@@ -247,8 +276,10 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
             candidates.append((len(ids), "_id", _walk(ids, 0, len(ids), lambda k: k), [f]))
 
     def in_order(natural: str) -> bool:
-        return order.field == natural and (len(orders) <= 1 or (
-            natural == "last_modified_time" and orders[1].field == "_id" and orders[1].ascending == order.ascending))
+        return order.field == natural and (
+            len(orders) <= 1
+            or (natural == "last_modified_time" and orders[1].field == "_id" and orders[1].ascending == order.ascending)
+        )
 
     _, natural, source, enforced = min(candidates, key=lambda c: c[0] / 10 if in_order(c[1]) else c[0])
     preds = [f for f in filters if all(f is not g for g in enforced)]
@@ -269,11 +300,12 @@ def run(table: Indexed, filters: list[Filter], orders: list[Order], offset: int,
         if not preds and table.lazy and source in (id_walk, lmt_walk):
             # (count from the index and the overlay: regenerating a million records for a total would take minutes)
             overlay = table.records.overlay
-            total = sum(1 for i in source(True) if not (hide_invalid and i in overlay
-                                                        and overlay[i].get("is_deleted") is True))
+            total = sum(
+                1 for i in source(True) if not (hide_invalid and i in overlay and overlay[i].get("is_deleted") is True)
+            )
             return list(itertools.islice(it, offset, offset + limit)), total
         every = list(it)
-        return every[offset:offset + limit], len(every)
+        return every[offset : offset + limit], len(every)
     every = list(rows(source(True)))
     keys = [(o.field, o.ascending) for o in (orders or [order])]
 

@@ -23,10 +23,23 @@ DEPARTMENT_ID = "1000"
 DEPARTMENT_NAME = "对公业务部"
 
 
-def _field(api: str, label: str, kind: str, define: str = "package", required: bool = False,
-           options: list[dict[str, str]] | None = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"api_name": api, "label": label, "type": kind, "define_type": define,
-                           "is_required": required, "is_active": True}
+def _field(
+    api: str,
+    label: str,
+    kind: str,
+    define: str = "package",
+    required: bool = False,
+    options: list[dict[str, str]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "api_name": api,
+        "label": label,
+        "type": kind,
+        "define_type": define,
+        "is_required": required,
+        "is_active": True,
+    }
     if options is not None:
         out["options"] = options
     out.update(extra)
@@ -41,15 +54,34 @@ def _system_fields() -> list[dict[str, Any]]:
         _field("last_modified_by", "最后修改人", "employee", "system"),
         _field("create_time", "创建时间", "date_time", "system"),
         _field("last_modified_time", "最后修改时间", "date_time", "system"),
-        _field("life_status", "生命状态", "select_one", "package", options=[
-            {"value": "normal", "label": "正常"}, {"value": "invalid", "label": "作废"},
-            {"value": "under_review", "label": "审核中"}, {"value": "ineffective", "label": "未生效"}]),
-        _field("lock_status", "锁定状态", "select_one", "package", options=[
-            {"value": "0", "label": "未锁定"}, {"value": "1", "label": "锁定"}]),
+        _field(
+            "life_status",
+            "生命状态",
+            "select_one",
+            "package",
+            options=[
+                {"value": "normal", "label": "正常"},
+                {"value": "invalid", "label": "作废"},
+                {"value": "under_review", "label": "审核中"},
+                {"value": "ineffective", "label": "未生效"},
+            ],
+        ),
+        _field(
+            "lock_status",
+            "锁定状态",
+            "select_one",
+            "package",
+            options=[{"value": "0", "label": "未锁定"}, {"value": "1", "label": "锁定"}],
+        ),
         _field("is_deleted", "is_deleted", "true_or_false", "system"),
         _field("version", "version", "number", "system"),
-        _field("record_type", "业务类型", "record_type", "package", options=[
-            {"value": "default__c", "label": "预设业务类型"}]),
+        _field(
+            "record_type",
+            "业务类型",
+            "record_type",
+            "package",
+            options=[{"value": "default__c", "label": "预设业务类型"}],
+        ),
         _field("owner_department", "负责人主属部门", "text", "package"),
         _field("data_own_department", "归属部门", "department", "package"),
     ]
@@ -69,21 +101,49 @@ def describe_account(uscc_field: str = "uscc__c") -> dict[str, Any]:
         _field("city", "市", "text", "package"),
         _field("district", "区", "text", "package"),
         _field("address", "详细地址", "text", "package"),
-        _field("industry", "行业", "select_one", "package",
-               options=[{"value": o.value, "label": o.label} for o in industry.OPTIONS]),
-        _field("account_level", "客户级别", "select_one", "package", options=[
-            {"value": "A", "label": "重要客户"}, {"value": "B", "label": "普通客户"},
-            {"value": "C", "label": "一般客户"}]),
+        _field(
+            "industry",
+            "行业",
+            "select_one",
+            "package",
+            options=[{"value": o.value, "label": o.label} for o in industry.OPTIONS],
+        ),
+        _field(
+            "account_level",
+            "客户级别",
+            "select_one",
+            "package",
+            options=[
+                {"value": "A", "label": "重要客户"},
+                {"value": "B", "label": "普通客户"},
+                {"value": "C", "label": "一般客户"},
+            ],
+        ),
         _field("remark", "备注", "long_text", "package"),
         _field(uscc_field, "统一社会信用代码", "text", "custom", max_length=18),
         _field("legal_representative__c", "法定代表人", "text", "custom"),
-        _field("risk_rating__c", "风险评级", "select_one", "custom",
-               options=[{"value": r, "label": r} for r in RATING_OPTIONS]),
-        _field("risk_segment__c", "风险分层", "select_one", "custom",
-               options=[{"value": v, "label": label} for v, label in SEGMENT_OPTIONS]),
+        _field(
+            "risk_rating__c",
+            "风险评级",
+            "select_one",
+            "custom",
+            options=[{"value": r, "label": r} for r in RATING_OPTIONS],
+        ),
+        _field(
+            "risk_segment__c",
+            "风险分层",
+            "select_one",
+            "custom",
+            options=[{"value": v, "label": label} for v, label in SEGMENT_OPTIONS],
+        ),
     ]
-    return {"api_name": "AccountObj", "display_name": "客户", "label": "客户", "define_type": "package",
-            "fields": {f["api_name"]: f for f in fields}}
+    return {
+        "api_name": "AccountObj",
+        "display_name": "客户",
+        "label": "客户",
+        "define_type": "package",
+        "fields": {f["api_name"]: f for f in fields},
+    }
 
 
 def describe_contact() -> dict[str, Any]:
@@ -98,8 +158,13 @@ def describe_contact() -> dict[str, Any]:
         _field("job_title", "职务", "text", "package"),
         _field("department", "部门", "text", "package"),
     ]
-    return {"api_name": "ContactObj", "display_name": "联系人", "label": "联系人", "define_type": "package",
-            "fields": {f["api_name"]: f for f in fields}}
+    return {
+        "api_name": "ContactObj",
+        "display_name": "联系人",
+        "label": "联系人",
+        "define_type": "package",
+        "fields": {f["api_name"]: f for f in fields},
+    }
 
 
 def ms(dt: datetime) -> int:
@@ -129,8 +194,16 @@ class Employee:
 
     def ref(self) -> dict[str, Any]:
         """The ``owner__r`` expansion."""
-        return {"id": self.employee_id, "name": self.name, "nickname": self.name, "email": self.email,
-                "phone": "", "dept": DEPARTMENT_ID, "status": 0, "openUserId": self.open_user_id}
+        return {
+            "id": self.employee_id,
+            "name": self.name,
+            "nickname": self.name,
+            "email": self.email,
+            "phone": "",
+            "dept": DEPARTMENT_ID,
+            "status": 0,
+            "openUserId": self.open_user_id,
+        }
 
 
 class Directory:
@@ -154,15 +227,25 @@ class Directory:
 def system_values(emp: Employee, created: int, modified: int, version: int, api: str) -> dict[str, Any]:
     """The system fields every record carries, owned by ``emp``."""
     return {
-        "owner": [emp.open_user_id], "owner__r": emp.ref(), "owner__l": [emp.ref()],
-        "created_by": [emp.open_user_id], "last_modified_by": [emp.open_user_id],
-        "create_time": created, "last_modified_time": modified,
-        "life_status": "normal", "lock_status": "0", "is_deleted": False, "version": str(version),
-        "record_type": "default__c", "object_describe_api_name": api,
-        "data_own_department": [DEPARTMENT_ID], "owner_department": DEPARTMENT_NAME,
+        "owner": [emp.open_user_id],
+        "owner__r": emp.ref(),
+        "owner__l": [emp.ref()],
+        "created_by": [emp.open_user_id],
+        "last_modified_by": [emp.open_user_id],
+        "create_time": created,
+        "last_modified_time": modified,
+        "life_status": "normal",
+        "lock_status": "0",
+        "is_deleted": False,
+        "version": str(version),
+        "record_type": "default__c",
+        "object_describe_api_name": api,
+        "data_own_department": [DEPARTMENT_ID],
+        "owner_department": DEPARTMENT_NAME,
         "owner_department_id": DEPARTMENT_ID,
-        "relevant_team": [{"teamMemberEmployee": [emp.open_user_id], "teamMemberRole": "1",
-                           "teamMemberPermissionType": "2"}],
+        "relevant_team": [
+            {"teamMemberEmployee": [emp.open_user_id], "teamMemberRole": "1", "teamMemberPermissionType": "2"}
+        ],
     }
 
 
@@ -172,9 +255,16 @@ def account_record(view: CrmAccountView, emp: Employee, rng: random.Random, uscc
     rec: dict[str, Any] = {"_id": view.source_id, "name": view.name}
     rec.update(system_values(emp, created, modified, 1 + rng.randrange(6) if modified > created else 1, "AccountObj"))
     business = {
-        uscc_field: view.uscc, "tel": view.phone, "email": view.email, "url": view.website,
-        "country": "中国", "province": view.province, "city": view.city, "district": view.district,
-        "address": view.street, "industry": industry.simulated_choice(view.industry_code, rng),
+        uscc_field: view.uscc,
+        "tel": view.phone,
+        "email": view.email,
+        "url": view.website,
+        "country": "中国",
+        "province": view.province,
+        "city": view.city,
+        "district": view.district,
+        "address": view.street,
+        "industry": industry.simulated_choice(view.industry_code, rng),
         "account_level": rng.choice(("A", "B", "B", "C")),
         "legal_representative__c": view.legal_representative.name if view.legal_representative else None,
     }
@@ -186,8 +276,12 @@ def contact_record(view: ContactView, account: dict[str, Any], emp: Employee) ->
     """A ContactObj record linked to ``account`` through ``account_id`` / ``account_id__r``."""
     created = ms(view.created_at) if view.created_at else account["create_time"]
     modified = max(ms(view.modified_at) if view.modified_at else created, created)
-    rec: dict[str, Any] = {"_id": view.source_id, "name": view.name,
-                           "account_id": account["_id"], "account_id__r": account.get("name")}
+    rec: dict[str, Any] = {
+        "_id": view.source_id,
+        "name": view.name,
+        "account_id": account["_id"],
+        "account_id__r": account.get("name"),
+    }
     rec.update(system_values(emp, created, modified, 1 if modified == created else 2, "ContactObj"))
     business = {"mobile1": view.mobile, "tel1": view.phone, "email": view.email, "job_title": view.title}
     rec.update({k: v for k, v in business.items() if v is not None})

@@ -92,15 +92,15 @@ class FxiaokeSimulator:
         uscc = self.settings.uscc_field
         self.tables = {ACCOUNT: ObjectTable(ACCOUNT, (uscc, "name")), CONTACT: ObjectTable(CONTACT, ("account_id",))}
         self.describes = {ACCOUNT: records.describe_account(uscc), CONTACT: records.describe_contact()}
-        admin = records.Employee(self.settings.admin_open_user_id, "1000", "crmhub 管理员", "admin@bank.example.cn",
-                                 "13800000000")
+        admin = records.Employee(
+            self.settings.admin_open_user_id, "1000", "crmhub 管理员", "admin@bank.example.cn", "13800000000"
+        )
         self.directory = records.Directory(admin)
         self.rng = random.Random(options.seed)
         self.mutations = 0
         self.lock = threading.RLock()
         world = options.world
-        if hasattr(world, "crm_view") and hasattr(world, "crm_views") and \
-                len(world) >= self.settings.lazy_world_min:
+        if hasattr(world, "crm_view") and hasattr(world, "crm_views") and len(world) >= self.settings.lazy_world_min:
             self._load_lazily(world)
         else:
             self._load(self._views())
@@ -128,8 +128,7 @@ class FxiaokeSimulator:
 
             yield from generate_views(int(self.settings.generate), self.options.seed)
 
-    def _records_of(self, view: CrmAccountView) -> tuple[dict[str, Any], dict[str, Any] | None,
-                                                         list[dict[str, Any]]]:
+    def _records_of(self, view: CrmAccountView) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
         """A view's account (malformed when the fault says so), its fault duplicate or ``None``, its contacts."""
         seed, uscc = self.options.seed, self.settings.uscc_field
         emp = self.directory.owner(view.owner)
@@ -200,8 +199,9 @@ class FxiaokeSimulator:
             if not body.get(key):
                 raise ApiError(code, f"the parameter {key} is missing or illegal", "缺少参数或参数不合法")
         if body["appId"] != s.app_id or body["appSecret"] != s.app_secret or body["permanentCode"] != s.permanent_code:
-            raise ApiError(codes.LIVE_BAD_APP_SECRET, "the parameter appSecret is missing or illegal",
-                           "缺少参数或参数不合法")
+            raise ApiError(
+                codes.LIVE_BAD_APP_SECRET, "the parameter appSecret is missing or illegal", "缺少参数或参数不合法"
+            )
         now = self.clock.now()
         tok = self.tokens.get(now, s.app_secret)
         return {"corpAccessToken": tok.value, "corpId": s.corp_id, "expiresIn": max(0, int(tok.expires - now))}
@@ -211,8 +211,13 @@ class FxiaokeSimulator:
         if body.get("grantType") not in (None, "app_secret"):
             raise ApiError(codes.INVALID_PARAMETER, "grantType must be app_secret")
         answer = self.issue_token(body)
-        return {"accessToken": answer["corpAccessToken"], "expiresIn": answer["expiresIn"], "ea": self.settings.ea,
-                "appId": self.settings.app_id, "openUserId": self.settings.admin_open_user_id}
+        return {
+            "accessToken": answer["corpAccessToken"],
+            "expiresIn": answer["expiresIn"],
+            "ea": self.settings.ea,
+            "appId": self.settings.app_id,
+            "openUserId": self.settings.admin_open_user_id,
+        }
 
     def authenticate(self, body: dict[str, Any], headers: dict[str, str], *, needs_user: bool) -> str:
         """Check a business call's credentials (body or header style); return the acting openUserId."""
@@ -221,18 +226,27 @@ class FxiaokeSimulator:
         if auth:
             value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
             if not self.tokens.alive(value, now) or headers.get("x-fs-ea") != self.settings.ea:
-                raise ApiError(codes.TOKEN_EXPIRED, "the cropId,cropAccessToken or authorization is error",
-                               "corpAccessToken不存在或者已经过期")
+                raise ApiError(
+                    codes.TOKEN_EXPIRED,
+                    "the cropId,cropAccessToken or authorization is error",
+                    "corpAccessToken不存在或者已经过期",
+                )
             if not headers.get("x-fs-userid"):
                 raise ApiError(30027, "x-fs-userid is required", "员工不存在")
             return self.settings.admin_open_user_id
         token = body.get("corpAccessToken")
         if not token:
             raise ApiError(codes.CORP_ID_NOT_FOUND, "corpAccessToken为必填项，不能为空", "corpId未找到")
-        if not isinstance(token, str) or not self.tokens.alive(token, now) or \
-                body.get("corpId") != self.settings.corp_id:
-            raise ApiError(codes.TOKEN_EXPIRED, "the cropId,cropAccessToken or authorization is error",
-                           "corpAccessToken不存在或者已经过期")
+        if (
+            not isinstance(token, str)
+            or not self.tokens.alive(token, now)
+            or body.get("corpId") != self.settings.corp_id
+        ):
+            raise ApiError(
+                codes.TOKEN_EXPIRED,
+                "the cropId,cropAccessToken or authorization is error",
+                "corpAccessToken不存在或者已经过期",
+            )
         user = body.get("currentOpenUserId")
         if needs_user and user not in self.directory.by_open_id:
             raise ApiError(30027, f"currentOpenUserId {user!r} is not an employee of this enterprise", "员工不存在")
@@ -244,8 +258,9 @@ class FxiaokeSimulator:
         """The table ``data[key]`` names, or errorCode 15002."""
         name = data.get(key)
         if name not in self.tables:
-            raise ApiError(codes.INVALID_PARAMETER, f"object {name!r} does not exist or is not open to this app",
-                           "对象不存在")
+            raise ApiError(
+                codes.INVALID_PARAMETER, f"object {name!r} does not exist or is not open to this app", "对象不存在"
+            )
         return self.tables[str(name)]
 
     def query(self, data: dict[str, Any], body: dict[str, Any]) -> bytes:
@@ -261,8 +276,11 @@ class FxiaokeSimulator:
         if not 1 <= limit <= 100:
             raise ApiError(codes.INVALID_PARAMETER, f"limit {limit} is out of range 1-100", "limit 不能超过100")
         if offset < 0 or offset % limit:
-            raise ApiError(codes.INVALID_PARAMETER, f"offset {offset} must be a multiple of limit {limit}",
-                           "offset 必须是 limit 的整数倍")
+            raise ApiError(
+                codes.INVALID_PARAMETER,
+                f"offset {offset} must be a multiple of limit {limit}",
+                "offset 必须是 limit 的整数倍",
+            )
         if offset > 10_000:
             raise ApiError(codes.MISSING_CORP_ACCESS_TOKEN, codes.OFFSET_OUT_OF_RANGE_MESSAGE, "offset 不能超过10000")
         try:
@@ -270,18 +288,37 @@ class FxiaokeSimulator:
             orders = query.parse_orders(sqi.get("orders"))
         except query.QueryError as exc:
             raise ApiError(codes.INVALID_PARAMETER, str(exc), "参数错误") from None
-        want_total = _truthy(data.get("find_explicit_total_num", True)) and _truthy(
-            data.get("need_return_count_num", True)) and body.get("returnTotalNum", 1) not in (2, "2")
-        rows, total = query.run(table, filters, orders, offset, limit, want_total=want_total,
-                                include_invalid_by_default=self.settings.invalid_visible_by_default)
+        want_total = (
+            _truthy(data.get("find_explicit_total_num", True))
+            and _truthy(data.get("need_return_count_num", True))
+            and body.get("returnTotalNum", 1) not in (2, "2")
+        )
+        rows, total = query.run(
+            table,
+            filters,
+            orders,
+            offset,
+            limit,
+            want_total=want_total,
+            include_invalid_by_default=self.settings.invalid_visible_by_default,
+        )
         projection = sqi.get("fieldProjection") or []
         if projection:
             keep = set(projection) | {"_id"}
             items = [dumps({k: v for k, v in r.items() if k in keep}) for r in rows]
         else:
             items = [table.encoded(r) for r in rows]
-        return (b'{"dataList":[' + b",".join(items) + b'],"offset":' + str(offset).encode() + b',"limit":'
-                + str(limit).encode() + b',"total":' + str(total).encode() + b"}")
+        return (
+            b'{"dataList":['
+            + b",".join(items)
+            + b'],"offset":'
+            + str(offset).encode()
+            + b',"limit":'
+            + str(limit).encode()
+            + b',"total":'
+            + str(total).encode()
+            + b"}"
+        )
 
     def get(self, data: dict[str, Any]) -> dict[str, Any]:
         """Answer ``data/get``."""
@@ -300,18 +337,24 @@ class FxiaokeSimulator:
             spec = describe.get(key)
             if spec is None or spec["define_type"] == "system" or key in ("owner", "life_status", "lock_status"):
                 continue
-            if value is not None and spec["type"] == "select_one" and spec.get("options") and \
-                    str(value) not in {o["value"] for o in spec["options"]}:
-                raise ApiError(codes.PARAMETER_ERROR, f"{spec['label']}({key}): option {value!r} does not exist",
-                               "选项值不存在")
+            if (
+                value is not None
+                and spec["type"] == "select_one"
+                and spec.get("options")
+                and str(value) not in {o["value"] for o in spec["options"]}
+            ):
+                raise ApiError(
+                    codes.PARAMETER_ERROR, f"{spec['label']}({key}): option {value!r} does not exist", "选项值不存在"
+                )
             if value is not None and spec["type"] not in ("employee", "department") and isinstance(value, dict | list):
                 raise ApiError(codes.PARAMETER_ERROR, f"{spec['label']}({key}): wrong value type", "字段类型错误")
             out[key] = value
         if table.api_name == CONTACT and out.get("account_id"):
             account = self.tables[ACCOUNT].records.get(str(out["account_id"]))
             if account is None:
-                raise ApiError(codes.PARAMETER_ERROR, f"account_id {out['account_id']!r} does not exist",
-                               "关联数据不存在")
+                raise ApiError(
+                    codes.PARAMETER_ERROR, f"account_id {out['account_id']!r} does not exist", "关联数据不存在"
+                )
             out["account_id__r"] = account.get("name")
         return out
 
@@ -330,9 +373,12 @@ class FxiaokeSimulator:
             for other_id in sorted(table.equality[uscc_field].get(str(fields[uscc_field]), ())):
                 other = table.records[other_id]
                 if other.get("life_status") != "invalid":
-                    raise ApiError(self.settings.duplicate_error_code,
-                                   f"duplicate data: 统一社会信用代码 {fields[uscc_field]} 与已有客户 "
-                                   f"{other.get('name')} ({other_id}) 重复", "数据重复")
+                    raise ApiError(
+                        self.settings.duplicate_error_code,
+                        f"duplicate data: 统一社会信用代码 {fields[uscc_field]} 与已有客户 "
+                        f"{other.get('name')} ({other_id}) 重复",
+                        "数据重复",
+                    )
         emp = self.directory.by_open_id.get(user, self.directory.admin)
         owner = obj.get("owner")
         if isinstance(owner, list) and owner and owner[0] in self.directory.by_open_id:
@@ -349,8 +395,12 @@ class FxiaokeSimulator:
 
     def _bump(self, table: ObjectTable, rec_id: str, changes: dict[str, Any], user: str) -> dict[str, Any]:
         rec = table.records[rec_id]
-        changes = dict(changes, last_modified_time=max(self.clock.now_ms(), rec["last_modified_time"] + 1),
-                       version=str(int(rec.get("version", "1")) + 1), last_modified_by=[user])
+        changes = dict(
+            changes,
+            last_modified_time=max(self.clock.now_ms(), rec["last_modified_time"] + 1),
+            version=str(int(rec.get("version", "1")) + 1),
+            last_modified_by=[user],
+        )
         updated = table.replace(rec_id, changes)
         if table.api_name == ACCOUNT and "name" in changes:
             contacts = self.tables[CONTACT]
@@ -361,8 +411,9 @@ class FxiaokeSimulator:
     def _live(self, table: ObjectTable, rec_id: object) -> dict[str, Any]:
         rec = table.records.get(str(rec_id))
         if rec is None or rec.get("life_status") == "invalid":
-            raise ApiError(codes.PARAMETER_ERROR, f"data {rec_id!r} does not exist or has been invalidated",
-                           "数据不存在或已作废")
+            raise ApiError(
+                codes.PARAMETER_ERROR, f"data {rec_id!r} does not exist or has been invalidated", "数据不存在或已作废"
+            )
         return rec
 
     def update(self, data: dict[str, Any], user: str) -> str:
@@ -406,8 +457,11 @@ class FxiaokeSimulator:
         for rec_id in ids:
             rec = table.records.get(str(rec_id))
             if rec is None or rec.get("life_status") != "invalid":
-                raise ApiError(codes.PARAMETER_ERROR, f"data {rec_id!r} must be invalidated before it can be deleted",
-                               "只能删除已作废的数据")
+                raise ApiError(
+                    codes.PARAMETER_ERROR,
+                    f"data {rec_id!r} must be invalidated before it can be deleted",
+                    "只能删除已作废的数据",
+                )
         for rec_id in ids:
             table.remove(str(rec_id))
         self.mutations += 1
@@ -432,8 +486,11 @@ class FxiaokeSimulator:
                 change = {"address": f"{rng.choice(('人民路', '建设路', '科技路'))}{rng.randrange(1, 999)}号"}
             elif kind == 2 and isinstance(rec.get("name"), str):
                 name = rec["name"]
-                change = {"name": name.replace("有限公司", "有限责任公司") if name.endswith("有限公司")
-                          and not name.endswith("有限责任公司") else name.replace("有限责任公司", "有限公司")}
+                change = {
+                    "name": name.replace("有限公司", "有限责任公司")
+                    if name.endswith("有限公司") and not name.endswith("有限责任公司")
+                    else name.replace("有限责任公司", "有限公司")
+                }
             else:
                 change = {"account_level": rng.choice(("A", "B", "C"))}
             self._bump(table, rec_id, change, self.settings.admin_open_user_id)
@@ -467,4 +524,3 @@ def _truthy(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("false", "0", "no", "")
     return bool(value)
-

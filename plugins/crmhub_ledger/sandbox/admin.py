@@ -42,8 +42,13 @@ def routes(sim: LedgerSimulator) -> list[Route]:
         faults = getattr(request.app.state, "faults", None)
         if faults is not None:
             s = faults.stats
-            data["faults"] = {"throttled": s.throttled, "errors": s.errors, "dropped": s.dropped, "busy": s.busy,
-                              "delayed": s.delayed}
+            data["faults"] = {
+                "throttled": s.throttled,
+                "errors": s.errors,
+                "dropped": s.dropped,
+                "busy": s.busy,
+                "delayed": s.delayed,
+            }
         return JSONResponse(data)
 
     async def mutate(request: Request) -> Response:
@@ -52,11 +57,12 @@ def routes(sim: LedgerSimulator) -> list[Route]:
             count = int(data.get("count", 1))
             seed = data.get("seed")
         except (SimError, TypeError, ValueError):
-            return JSONResponse({"error": "expected {\"count\": N, \"seed\": S}"}, status_code=400)
+            return JSONResponse({"error": 'expected {"count": N, "seed": S}'}, status_code=400)
         with sim.lock:
             changes = sim.mutate(count, None if seed is None else int(seed))
-        return JSONResponse({"requested": count, "applied": len(changes), "changes": changes,
-                             "today": sim.today.isoformat()})
+        return JSONResponse(
+            {"requested": count, "applied": len(changes), "changes": changes, "today": sim.today.isoformat()}
+        )
 
     async def clock(request: Request) -> Response:
         if request.method == "GET":
@@ -64,7 +70,7 @@ def routes(sim: LedgerSimulator) -> list[Route]:
         try:
             days = int((await body(request)).get("advance_days", 0))
         except (SimError, TypeError, ValueError):
-            return JSONResponse({"error": "expected {\"advance_days\": N}"}, status_code=400)
+            return JSONResponse({"error": 'expected {"advance_days": N}'}, status_code=400)
         with sim.lock:
             today = sim.advance(days)
         return JSONResponse({"today": today.isoformat(), "now": sim.now().isoformat(sep=" ")})

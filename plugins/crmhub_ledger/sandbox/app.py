@@ -75,8 +75,14 @@ def _sort_desc(request: Request, default_desc: bool = False) -> bool:
     return raw == "DESC" if raw else default_desc
 
 
-def _page_ids(request: Request, ids: list[int], key: Callable[[int], Any] | None, kind: str,
-              sim: LedgerSimulator, render_one: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+def _page_ids(
+    request: Request,
+    ids: list[int],
+    key: Callable[[int], Any] | None,
+    kind: str,
+    sim: LedgerSimulator,
+    render_one: Callable[[int], dict[str, Any]],
+) -> dict[str, Any]:
     """A Fineract ``Page``: ids already filtered; sort only when ``orderBy`` is not the id order kept."""
     desc = _sort_desc(request)
     order = ids if key is None else sorted(ids, key=key)
@@ -107,8 +113,11 @@ def _query_date(request: Request, name: str) -> Any:
 # --- clients ------------------------------------------------------------------------------------------------
 
 _CLIENT_KEYS: dict[str, Callable[[Any], Any]] = {
-    "displayName": lambda c: c.fullname, "accountNo": lambda c: c.account_no, "officeId": lambda c: c.office_id,
-    "externalId": lambda c: c.external_id or "", "activationDate": lambda c: c.activation_date,
+    "displayName": lambda c: c.fullname,
+    "accountNo": lambda c: c.account_no,
+    "officeId": lambda c: c.office_id,
+    "externalId": lambda c: c.external_id or "",
+    "activationDate": lambda c: c.activation_date,
 }
 
 
@@ -120,11 +129,15 @@ async def clients_list(request: Request, sim: LedgerSimulator) -> Any:
         status = (q.get("status") or "").lower()
         name = (q.get("displayName") or "").lower()
         legal = _int(request, "legalForm")
-        ids = [i for i in ids if (office is None or sim.clients[i].office_id == office)
-               and (not q.get("externalId") or sim.clients[i].external_id == q.get("externalId"))
-               and (not name or name in sim.clients[i].fullname.lower())
-               and (legal is None or sim.clients[i].legal_form == legal)
-               and (not status or CLIENT_STATUS[sim.clients[i].status][1].lower() == status)]
+        ids = [
+            i
+            for i in ids
+            if (office is None or sim.clients[i].office_id == office)
+            and (not q.get("externalId") or sim.clients[i].external_id == q.get("externalId"))
+            and (not name or name in sim.clients[i].fullname.lower())
+            and (legal is None or sim.clients[i].legal_form == legal)
+            and (not status or CLIENT_STATUS[sim.clients[i].status][1].lower() == status)
+        ]
     order_by = q.get("orderBy") or "id"
     if order_by not in ("id", *_CLIENT_KEYS):
         raise validation("orderBy", f"The parameter `orderBy` does not support {order_by!r}.", value=order_by)
@@ -145,8 +158,13 @@ async def client_by_external(request: Request, sim: LedgerSimulator) -> Any:
             if request.method == "PUT":
                 return sim.update_client(c.id, await _body(request), maker=request.state.user)
             return render.client(sim, c, details=bool(sim.settings.get("details_on_single", False)))
-    raise SimError(404, "error.msg.client.external.id.invalid", f"Client with external id {eid} does not exist",
-                   parameter="externalId", value=eid)
+    raise SimError(
+        404,
+        "error.msg.client.external.id.invalid",
+        f"Client with external id {eid} does not exist",
+        parameter="externalId",
+        value=eid,
+    )
 
 
 async def client_accounts(request: Request, sim: LedgerSimulator) -> Any:
@@ -182,8 +200,10 @@ async def client_update(request: Request, sim: LedgerSimulator) -> Any:
 async def savings_list(request: Request, sim: LedgerSimulator) -> Any:
     ids = sim.savings_order
     order_by = request.query_params.get("orderBy") or "id"
-    keys: dict[str, Callable[[int], Any]] = {"accountNo": lambda i: sim.savings[i].account_no,
-                                             "clientId": lambda i: (sim.savings[i].client_id, i)}
+    keys: dict[str, Callable[[int], Any]] = {
+        "accountNo": lambda i: sim.savings[i].account_no,
+        "clientId": lambda i: (sim.savings[i].client_id, i),
+    }
     if order_by != "id" and order_by not in keys:
         raise validation("orderBy", f"The parameter `orderBy` does not support {order_by!r}.", value=order_by)
     return _page_ids(request, ids, keys.get(order_by), "savings", sim, lambda i: render.savings(sim, sim.savings[i]))
@@ -204,14 +224,21 @@ async def savings_transaction_one(request: Request, sim: LedgerSimulator) -> Any
     for t in account.transactions:
         if t.id == tid:
             return render.transaction(sim, account, t)
-    raise SimError(404, "error.msg.saving.account.transaction.id.invalid",
-                   f"Savings account transaction with identifier {tid} does not exist", value=tid)
+    raise SimError(
+        404,
+        "error.msg.saving.account.transaction.id.invalid",
+        f"Savings account transaction with identifier {tid} does not exist",
+        value=tid,
+    )
 
 
 _TX_KEYS: dict[str, Callable[[Any], Any]] = {
-    "id": lambda t: t.id, "createdDate": lambda t: (t.booking_date, t.id),
-    "submittedOnDate": lambda t: (t.booking_date, t.id), "transactionDate": lambda t: (t.value_date, t.id),
-    "dateOf": lambda t: (t.value_date, t.id), "amount": lambda t: (t.amount, t.id),
+    "id": lambda t: t.id,
+    "createdDate": lambda t: (t.booking_date, t.id),
+    "submittedOnDate": lambda t: (t.booking_date, t.id),
+    "transactionDate": lambda t: (t.value_date, t.id),
+    "dateOf": lambda t: (t.value_date, t.id),
+    "amount": lambda t: (t.amount, t.id),
 }
 
 
@@ -233,10 +260,16 @@ async def transactions_search(request: Request, sim: LedgerSimulator) -> Any:
     credit, debit = _bool(request, "credit"), _bool(request, "debit")
     entries = {"CREDIT"} if credit and not debit else {"DEBIT"} if debit and not credit else None
     if from_value or to_value or from_amount is not None or to_amount is not None or types or entries:
-        rows = [t for t in rows if (from_value is None or t.value_date >= from_value)
-                and (to_value is None or t.value_date <= to_value)
-                and (from_amount is None or t.amount >= from_amount) and (to_amount is None or t.amount <= to_amount)
-                and (types is None or t.type_id in types) and (entries is None or t.entry in entries)]
+        rows = [
+            t
+            for t in rows
+            if (from_value is None or t.value_date >= from_value)
+            and (to_value is None or t.value_date <= to_value)
+            and (from_amount is None or t.amount >= from_amount)
+            and (to_amount is None or t.amount <= to_amount)
+            and (types is None or t.type_id in types)
+            and (entries is None or t.entry in entries)
+        ]
     order = [p.strip() for p in (q.get("orderBy") or "createdDate,transactionDate,id").split(",") if p.strip()]
     for part in order:
         if part not in _TX_KEYS:
@@ -263,8 +296,7 @@ _STORED_ORDERS = (["id"], ["createdDate"], ["submittedOnDate"], ["createdDate", 
 
 async def savings_command(request: Request, sim: LedgerSimulator) -> Any:
     command = request.query_params.get("command") or ""
-    return sim.savings_command(int(request.path_params["sid"]), command, await _body(request),
-                               maker=request.state.user)
+    return sim.savings_command(int(request.path_params["sid"]), command, await _body(request), maker=request.state.user)
 
 
 # --- loans and audits ---------------------------------------------------------------------------------------
@@ -274,15 +306,22 @@ async def loans_list(request: Request, sim: LedgerSimulator) -> Any:
     q = request.query_params
     ids = sim.loan_order
     if q.get("externalId") or q.get("accountNo"):
-        ids = [i for i in ids if (not q.get("externalId") or sim.loans[i].external_id == q.get("externalId"))
-               and (not q.get("accountNo") or sim.loans[i].account_no == q.get("accountNo"))]
+        ids = [
+            i
+            for i in ids
+            if (not q.get("externalId") or sim.loans[i].external_id == q.get("externalId"))
+            and (not q.get("accountNo") or sim.loans[i].account_no == q.get("accountNo"))
+        ]
     order_by = q.get("orderBy") or "id"
-    keys: dict[str, Callable[[int], Any]] = {"accountNo": lambda i: sim.loans[i].account_no,
-                                             "clientId": lambda i: (sim.loans[i].client_id, i)}
+    keys: dict[str, Callable[[int], Any]] = {
+        "accountNo": lambda i: sim.loans[i].account_no,
+        "clientId": lambda i: (sim.loans[i].client_id, i),
+    }
     if order_by != "id" and order_by not in keys:
         raise validation("orderBy", f"The parameter `orderBy` does not support {order_by!r}.", value=order_by)
-    return _page_ids(request, ids, keys.get(order_by), "loan", sim,
-                     lambda i: render.loan(sim, sim.loans[i], set(), full=False))
+    return _page_ids(
+        request, ids, keys.get(order_by), "loan", sim, lambda i: render.loan(sim, sim.loans[i], set(), full=False)
+    )
 
 
 async def loan_one(request: Request, sim: LedgerSimulator) -> Any:
@@ -307,8 +346,9 @@ def _audit_time(request: Request, name: str) -> datetime | None:
     try:
         return datetime.strptime(raw.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise validation(name, f"The parameter `{name}` must be yyyy-MM-dd HH:mm:ss (tenant-local).",
-                         value=raw) from None
+        raise validation(
+            name, f"The parameter `{name}` must be yyyy-MM-dd HH:mm:ss (tenant-local).", value=raw
+        ) from None
 
 
 async def audits(request: Request, sim: LedgerSimulator) -> Any:
@@ -317,15 +357,19 @@ async def audits(request: Request, sim: LedgerSimulator) -> Any:
     rows = sim.audits
     start, stop = _audit_time(request, "makerDateTimeFrom"), _audit_time(request, "makerDateTimeTo")
     if start is not None:
-        rows = rows[bisect.bisect_left(rows, start, key=lambda a: a.made_on):]  # (a lazy trail builds log n rows)
+        rows = rows[bisect.bisect_left(rows, start, key=lambda a: a.made_on) :]  # (a lazy trail builds log n rows)
     if stop is not None:
         rows = [a for a in rows if a.made_on <= stop]
     filters = {"entityName": "entity", "actionName": "action"}
     for param, attr in filters.items():
         if q.get(param):
             rows = [a for a in rows if getattr(a, attr) == q[param].upper()]
-    for param, attr in (("resourceId", "resource_id"), ("clientId", "client_id"), ("loanid", "loan_id"),
-                        ("savingsAccountId", "savings_id")):
+    for param, attr in (
+        ("resourceId", "resource_id"),
+        ("clientId", "client_id"),
+        ("loanid", "loan_id"),
+        ("savingsAccountId", "savings_id"),
+    ):
         value = _int(request, param)
         if value is not None:
             rows = [a for a in rows if getattr(a, attr) == value]
@@ -334,8 +378,10 @@ async def audits(request: Request, sim: LedgerSimulator) -> Any:
     with_json = _bool(request, "includeJson") is True
     if _bool(request, "paged"):
         offset, end = _window(request, len(ordered))
-        return {"totalFilteredRecords": len(ordered),
-                "pageItems": [render.audit(a, with_command=with_json) for a in ordered[offset:end]]}
+        return {
+            "totalFilteredRecords": len(ordered),
+            "pageItems": [render.audit(a, with_command=with_json) for a in ordered[offset:end]],
+        }
     return [render.audit(a, with_command=with_json) for a in ordered]
 
 
@@ -347,10 +393,18 @@ async def authentication(request: Request, sim: LedgerSimulator) -> Any:
     if not user or sim.users.get(str(user)) != password:
         raise SimError(401, "error.msg.not.authenticated", "Invalid authentication details were passed in api request.")
     key = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"username": user, "userId": 1, "base64EncodedAuthenticationKey": key, "authenticated": True,
-            "officeId": 1, "officeName": "Head Office", "roles": [{"id": 1, "name": "Super user"}],
-            "permissions": ["ALL_FUNCTIONS"], "shouldRenewPassword": False,
-            "isTwoFactorAuthenticationRequired": False}
+    return {
+        "username": user,
+        "userId": 1,
+        "base64EncodedAuthenticationKey": key,
+        "authenticated": True,
+        "officeId": 1,
+        "officeName": "Head Office",
+        "roles": [{"id": 1, "name": "Super user"}],
+        "permissions": ["ALL_FUNCTIONS"],
+        "shouldRenewPassword": False,
+        "isTwoFactorAuthenticationRequired": False,
+    }
 
 
 ROUTES: list[tuple[str, str, Handler, bool]] = [
@@ -377,12 +431,21 @@ ROUTES: list[tuple[str, str, Handler, bool]] = [
 def _authenticate(request: Request, sim: LedgerSimulator, public: bool) -> None:
     tenant = request.headers.get(TENANT_HEADER) or request.query_params.get("tenantIdentifier")
     if not tenant:
-        raise SimError(400, "error.msg.tenant.identifier.missing",
-                       f"No tenant identifier found: Add request header of '{TENANT_HEADER}' or add the parameter "
-                       "'tenantIdentifier' to query string of request URL.", parameter=TENANT_HEADER)
+        raise SimError(
+            400,
+            "error.msg.tenant.identifier.missing",
+            f"No tenant identifier found: Add request header of '{TENANT_HEADER}' or add the parameter "
+            "'tenantIdentifier' to query string of request URL.",
+            parameter=TENANT_HEADER,
+        )
     if tenant not in sim.tenants:
-        raise SimError(400, "error.msg.tenant.identifier.invalid", f"The tenant identifier: {tenant} is invalid",
-                       parameter=TENANT_HEADER, value=tenant)
+        raise SimError(
+            400,
+            "error.msg.tenant.identifier.invalid",
+            f"The tenant identifier: {tenant} is invalid",
+            parameter=TENANT_HEADER,
+            value=tenant,
+        )
     request.state.tenant = tenant
     request.state.user = "-"
     if public:
@@ -401,8 +464,9 @@ def _authenticate(request: Request, sim: LedgerSimulator, public: bool) -> None:
     request.state.user = user
 
 
-def _endpoint(sim: LedgerSimulator, handler: Handler, method: str,
-              path: str) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    sim: LedgerSimulator, handler: Handler, method: str, path: str
+) -> Callable[[Request], Awaitable[Response]]:
     public = path == "/authentication"
 
     async def endpoint(request: Request) -> Response:
@@ -418,10 +482,17 @@ def _endpoint(sim: LedgerSimulator, handler: Handler, method: str,
             return _json(exc.body(), exc.status, exc.headers)
         finally:
             sim.request_count += 1
-            sim.requests.append({"at": sim.now().isoformat(sep=" "), "method": method, "path": request.url.path,
-                                 "query": request.url.query, "status": status,
-                                 "tenant": getattr(request.state, "tenant", None),
-                                 "user": getattr(request.state, "user", None)})
+            sim.requests.append(
+                {
+                    "at": sim.now().isoformat(sep=" "),
+                    "method": method,
+                    "path": request.url.path,
+                    "query": request.url.query,
+                    "status": status,
+                    "tenant": getattr(request.state, "tenant", None),
+                    "user": getattr(request.state, "user", None),
+                }
+            )
 
     return endpoint
 
@@ -430,8 +501,10 @@ def create_app(sim: LedgerSimulator) -> Starlette:
     """The bare Starlette app (no faults) serving ``sim``."""
     from crmhub_ledger.sandbox import admin
 
-    routes = [Route(API_PREFIX + path, _endpoint(sim, handler, method, path), methods=[method])
-              for method, path, handler, _ in ROUTES]
+    routes = [
+        Route(API_PREFIX + path, _endpoint(sim, handler, method, path), methods=[method])
+        for method, path, handler, _ in ROUTES
+    ]
     routes += admin.routes(sim)
     app = Starlette(routes=routes)
     app.state.simulator = sim
@@ -444,9 +517,15 @@ def build(options: SandboxOptions) -> FaultMiddleware:
     world = options.world
     settings = dict(options.settings)
     sim = LedgerSimulator(
-        seed=options.seed, today=getattr(world, "today", None), now=getattr(world, "now", None),
-        timezone=str(settings.get("timezone", "Asia/Shanghai")), malformed_rate=profile.malformed_rate,
-        duplicate_rate=profile.duplicate_rate, settings=settings, wall=options.clock)
+        seed=options.seed,
+        today=getattr(world, "today", None),
+        now=getattr(world, "now", None),
+        timezone=str(settings.get("timezone", "Asia/Shanghai")),
+        malformed_rate=profile.malformed_rate,
+        duplicate_rate=profile.duplicate_rate,
+        settings=settings,
+        wall=options.clock,
+    )
     if world is not None:
         detail = settings.get("detail", True)
         sim.load_world(world, detail=detail if detail == "loans" else bool(detail))

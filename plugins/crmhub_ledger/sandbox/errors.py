@@ -12,8 +12,16 @@ from typing import Any
 class SimError(Exception):
     """An error the simulator answers with a Fineract-shaped body."""
 
-    def __init__(self, status: int, code: str, message: str, *, parameter: str | None = None,
-                 value: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        parameter: str | None = None,
+        value: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -25,24 +33,42 @@ class SimError(Exception):
     def body(self) -> dict[str, Any]:
         """The JSON body Fineract would send."""
         user = {
-            400: ("The request was invalid. This typically will happen due to validation errors which are provided.",
-                  "Validation errors exist.", "validation.msg.validation.errors.exist"),
-            401: ("Invalid authentication details were passed in api request.", "Unauthenticated. Please login.",
-                  "error.msg.not.authenticated"),
-            403: ("The request caused a data integrity issue to be fired by the database.",
-                  "Errors contain reason for domain rule violation.", "error.msg.platform.domain.rule.violation"),
-            404: ("The requested resource is not available.", "The requested resource is not available.",
-                  "error.msg.resource.not.found"),
+            400: (
+                "The request was invalid. This typically will happen due to validation errors which are provided.",
+                "Validation errors exist.",
+                "validation.msg.validation.errors.exist",
+            ),
+            401: (
+                "Invalid authentication details were passed in api request.",
+                "Unauthenticated. Please login.",
+                "error.msg.not.authenticated",
+            ),
+            403: (
+                "The request caused a data integrity issue to be fired by the database.",
+                "Errors contain reason for domain rule violation.",
+                "error.msg.platform.domain.rule.violation",
+            ),
+            404: (
+                "The requested resource is not available.",
+                "The requested resource is not available.",
+                "error.msg.resource.not.found",
+            ),
         }
         developer, default, global_code = user.get(self.status, (self.message, self.message, self.code))
-        errors = [] if self.status == 401 else [{
-            "developerMessage": self.message,
-            "defaultUserMessage": self.message,
-            "userMessageGlobalisationCode": self.code,
-            "parameterName": self.parameter or "id",
-            "value": self.value,
-            "args": [] if self.value is None else [{"value": self.value}],
-        }]
+        errors = (
+            []
+            if self.status == 401
+            else [
+                {
+                    "developerMessage": self.message,
+                    "defaultUserMessage": self.message,
+                    "userMessageGlobalisationCode": self.code,
+                    "parameterName": self.parameter or "id",
+                    "value": self.value,
+                    "args": [] if self.value is None else [{"value": self.value}],
+                }
+            ]
+        )
         return {
             "developerMessage": developer if self.status != 400 or errors else self.message,
             "developerDocLink": "https://fineract.apache.org/docs/current/",
@@ -60,5 +86,10 @@ def validation(parameter: str, message: str, code: str | None = None, value: Any
 
 def not_found(entity: str, ident: object) -> SimError:
     """A 404 for ``entity`` with identifier ``ident``."""
-    return SimError(404, f"error.msg.{entity.lower()}.id.invalid",
-                    f"{entity} with identifier {ident} does not exist", parameter="id", value=ident)
+    return SimError(
+        404,
+        f"error.msg.{entity.lower()}.id.invalid",
+        f"{entity} with identifier {ident} does not exist",
+        parameter="id",
+        value=ident,
+    )

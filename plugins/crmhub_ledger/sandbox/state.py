@@ -53,10 +53,18 @@ def _share(seed: int, kind: str, ident: int) -> float:
 class LedgerSimulator:
     """In-memory Fineract tenant with the indexes, clock and audit trail the HTTP layer needs."""
 
-    def __init__(self, *, seed: int = 0, today: date | None = None, now: datetime | None = None,
-                 timezone: str = "Asia/Shanghai", malformed_rate: float = 0.0, duplicate_rate: float = 0.0,
-                 settings: dict[str, Any] | None = None,
-                 wall: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        today: date | None = None,
+        now: datetime | None = None,
+        timezone: str = "Asia/Shanghai",
+        malformed_rate: float = 0.0,
+        duplicate_rate: float = 0.0,
+        settings: dict[str, Any] | None = None,
+        wall: Callable[[], datetime] | None = None,
+    ) -> None:
         self.seed = seed
         self.lock = threading.RLock()
         self.wall = wall or (lambda: datetime.now(UTC))
@@ -65,8 +73,9 @@ class LedgerSimulator:
         self.malformed_rate = malformed_rate
         self.duplicate_rate = duplicate_rate
         wall_now = self._wall_utc()
-        local_now = (now.astimezone(self.tz).replace(tzinfo=None) if now and now.tzinfo else now) or \
-            wall_now.astimezone(self.tz).replace(tzinfo=None)
+        local_now = (
+            now.astimezone(self.tz).replace(tzinfo=None) if now and now.tzinfo else now
+        ) or wall_now.astimezone(self.tz).replace(tzinfo=None)
         if today is not None:
             local_now = datetime.combine(today, local_now.time())
         self.clock = Clock(base=local_now, started=wall_now)
@@ -123,8 +132,11 @@ class LedgerSimulator:
         if hasattr(world, "ledger_views"):
             views = world.ledger_views(ledger_detail=detail)
         else:
-            views = (c.ledger for c in (world.companies() if detail is True else world.companies(ledger_detail=detail))
-                     if getattr(c, "ledger", None) is not None)
+            views = (
+                c.ledger
+                for c in (world.companies() if detail is True else world.companies(ledger_detail=detail))
+                if getattr(c, "ledger", None) is not None
+            )
         for view in views:
             self.add_view(view)
             count += 1
@@ -175,16 +187,26 @@ class LedgerSimulator:
             self._next["loan"] = max(self._next["loan"], loan.id + 1)
         return client
 
-    def _build(self, view: LedgerClientView, ident: SimIdentifier | None, today: date
-               ) -> tuple[SimClient, dict[int, SimSavings], dict[int, SimLoan]]:
+    def _build(
+        self, view: LedgerClientView, ident: SimIdentifier | None, today: date
+    ) -> tuple[SimClient, dict[int, SimSavings], dict[int, SimLoan]]:
         """The rows of one ledger view (no table touched): what `add_view` loads and a lazy load regenerates."""
         cid = int(view.source_id)
         client = SimClient(
-            id=cid, fullname=view.fullname, external_id=view.external_id, incorp_number=view.uscc,
-            office_id=self._office_id(view.office_name), office_name=view.office_name, mobile=view.mobile,
-            email=None, industry_code=view.industry_code, activation_date=view.activation_date,
+            id=cid,
+            fullname=view.fullname,
+            external_id=view.external_id,
+            incorp_number=view.uscc,
+            office_id=self._office_id(view.office_name),
+            office_name=view.office_name,
+            mobile=view.mobile,
+            email=None,
+            industry_code=view.industry_code,
+            activation_date=view.activation_date,
             submitted_on=view.created_at.date() if view.created_at else view.activation_date,
-            created_at=view.created_at, modified_at=view.modified_at)
+            created_at=view.created_at,
+            modified_at=view.modified_at,
+        )
         if view.industry_code:
             self.industry_code_value(view.industry_code)
         if ident is not None:
@@ -216,22 +238,47 @@ class LedgerSimulator:
 
     def _savings_of(self, client: SimClient, sv: SavingsView) -> SimSavings:
         account = SimSavings(
-            id=sv.id, account_no=sv.account_no, client_id=client.id, currency=sv.currency,
-            product_id=1 if sv.currency == "CNY" else 2, product_name=sv.product_name,
-            opening_balance=sv.opening_balance, balance=sv.opening_balance, sub_status=sv.sub_status,
-            allow_overdraft=sv.allow_overdraft, overdraft_limit=sv.overdraft_limit, activated_on=sv.activated_on)
+            id=sv.id,
+            account_no=sv.account_no,
+            client_id=client.id,
+            currency=sv.currency,
+            product_id=1 if sv.currency == "CNY" else 2,
+            product_name=sv.product_name,
+            opening_balance=sv.opening_balance,
+            balance=sv.opening_balance,
+            sub_status=sv.sub_status,
+            allow_overdraft=sv.allow_overdraft,
+            overdraft_limit=sv.overdraft_limit,
+            activated_on=sv.activated_on,
+        )
         balance = sv.opening_balance
         for tv in sorted(sv.transactions, key=lambda t: (t.booking_date, t.id)):
             if not tv.reversed:
                 balance += tv.amount if tv.entry == "CREDIT" else -tv.amount
-            payment = None if tv.type_id not in (1, 2) else (1 if tv.is_cash else (4 if tv.counterparty_bank and
-                                                                              "SWIFT" in tv.counterparty_bank else 2))
-            account.append(SimTransaction(
-                id=tv.id, account_id=sv.id, type_id=tv.type_id, entry=tv.entry, amount=tv.amount,
-                currency=tv.currency, value_date=tv.value_date, booking_date=tv.booking_date,
-                running_balance=balance, payment_type_id=payment, counterparty_account=tv.counterparty_account,
-                counterparty_name=tv.counterparty_name, counterparty_bank=tv.counterparty_bank,
-                is_manual=tv.is_manual, reversed=tv.reversed))
+            payment = (
+                None
+                if tv.type_id not in (1, 2)
+                else (1 if tv.is_cash else (4 if tv.counterparty_bank and "SWIFT" in tv.counterparty_bank else 2))
+            )
+            account.append(
+                SimTransaction(
+                    id=tv.id,
+                    account_id=sv.id,
+                    type_id=tv.type_id,
+                    entry=tv.entry,
+                    amount=tv.amount,
+                    currency=tv.currency,
+                    value_date=tv.value_date,
+                    booking_date=tv.booking_date,
+                    running_balance=balance,
+                    payment_type_id=payment,
+                    counterparty_account=tv.counterparty_account,
+                    counterparty_name=tv.counterparty_name,
+                    counterparty_bank=tv.counterparty_bank,
+                    is_manual=tv.is_manual,
+                    reversed=tv.reversed,
+                )
+            )
         account.balance = balance
         client.savings_ids.append(sv.id)
         return account
@@ -242,10 +289,19 @@ class LedgerSimulator:
         if lv.past_due_days > 0:
             overdue_since = today - timedelta(days=lv.past_due_days)
         loan = SimLoan(
-            id=lv.id, account_no=lv.account_no, client_id=client.id, product_id=1, product_name=lv.product_name,
-            principal=lv.principal, currency=lv.currency, annual_rate=lv.annual_interest_rate,
-            disbursed_on=lv.disbursed_on, repayments=lv.number_of_repayments, overdue_since=overdue_since,
-            external_id=lv.external_id)
+            id=lv.id,
+            account_no=lv.account_no,
+            client_id=client.id,
+            product_id=1,
+            product_name=lv.product_name,
+            principal=lv.principal,
+            currency=lv.currency,
+            annual_rate=lv.annual_interest_rate,
+            disbursed_on=lv.disbursed_on,
+            repayments=lv.number_of_repayments,
+            overdue_since=overdue_since,
+            external_id=lv.external_id,
+        )
         client.loan_ids.append(lv.id)
         return loan
 
@@ -263,8 +319,14 @@ class LedgerSimulator:
                 rows.append((modified, "UPDATE", client))
         now = self.now()
         for when, action, client in sorted(rows, key=lambda r: (r[0], r[2].id)):
-            self._audit(action, "CLIENT", client.id, f"/clients/{client.id}" if action == "UPDATE" else "/clients",
-                        client=client, made_on=min(when, now))
+            self._audit(
+                action,
+                "CLIENT",
+                client.id,
+                f"/clients/{client.id}" if action == "UPDATE" else "/clients",
+                client=client,
+                made_on=min(when, now),
+            )
 
     def _local(self, value: datetime | None) -> datetime | None:
         if value is None:
@@ -275,15 +337,34 @@ class LedgerSimulator:
 
     # --- audit ----------------------------------------------------------------------------------------------
 
-    def _audit(self, action: str, entity: str, resource_id: int | None, href: str, *, client: SimClient | None,
-               savings: SimSavings | None = None, loan_id: int | None = None, command: dict[str, Any] | None = None,
-               made_on: datetime | None = None) -> SimAudit:
+    def _audit(
+        self,
+        action: str,
+        entity: str,
+        resource_id: int | None,
+        href: str,
+        *,
+        client: SimClient | None,
+        savings: SimSavings | None = None,
+        loan_id: int | None = None,
+        command: dict[str, Any] | None = None,
+        made_on: datetime | None = None,
+    ) -> SimAudit:
         row = SimAudit(
-            id=len(self.audits) + 1, action=action, entity=entity, resource_id=resource_id,
-            made_on=made_on or self.now(), href=href, client_id=client.id if client else None,
-            client_name=client.fullname if client else None, savings_id=savings.id if savings else None,
-            savings_account_no=savings.account_no if savings else None, loan_id=loan_id,
-            office_name=client.office_name if client else "Head Office", command=command)
+            id=len(self.audits) + 1,
+            action=action,
+            entity=entity,
+            resource_id=resource_id,
+            made_on=made_on or self.now(),
+            href=href,
+            client_id=client.id if client else None,
+            client_name=client.fullname if client else None,
+            savings_id=savings.id if savings else None,
+            savings_account_no=savings.account_no if savings else None,
+            loan_id=loan_id,
+            office_name=client.office_name if client else "Head Office",
+            command=command,
+        )
         self.audits.append(row)
         return row
 
@@ -321,46 +402,105 @@ class LedgerSimulator:
         self.account(sid)
         account = self.writable(self.savings, sid)
         if command not in ("deposit", "withdrawal"):
-            raise validation("command", f"Unrecognized command {command!r}; supported: deposit, withdrawal",
-                             "error.msg.savingsaccount.transaction.unknown.command", command)
+            raise validation(
+                "command",
+                f"Unrecognized command {command!r}; supported: deposit, withdrawal",
+                "error.msg.savingsaccount.transaction.unknown.command",
+                command,
+            )
         if account.status != 300:
-            raise SimError(403, "error.msg.savingsaccount.transaction.account.is.not.active",
-                           f"Savings account {sid} is not active", parameter="id", value=sid)
+            raise SimError(
+                403,
+                "error.msg.savingsaccount.transaction.account.is.not.active",
+                f"Savings account {sid} is not active",
+                parameter="id",
+                value=sid,
+            )
         parsed = parse_savings_transaction(body, self.today)
-        tx = self.book(account, "CREDIT" if command == "deposit" else "DEBIT", parsed["amount"],
-                       value_date=parsed["date"], payment_type_id=parsed["payment_type_id"],
-                       counterparty_account=parsed["account_number"], counterparty_bank=parsed["bank_number"],
-                       counterparty_name=parsed["note"], submitted_by=maker)
+        tx = self.book(
+            account,
+            "CREDIT" if command == "deposit" else "DEBIT",
+            parsed["amount"],
+            value_date=parsed["date"],
+            payment_type_id=parsed["payment_type_id"],
+            counterparty_account=parsed["account_number"],
+            counterparty_bank=parsed["bank_number"],
+            counterparty_name=parsed["note"],
+            submitted_by=maker,
+        )
         client = self.clients.get(account.client_id)
-        self._audit(command.upper(), "SAVINGSACCOUNT", tx.id, f"/savingsaccounts/{sid}/transactions?command={command}",
-                    client=client, savings=account, command=body)
-        return {"officeId": client.office_id if client else 1, "clientId": account.client_id, "savingsId": sid,
-                "resourceId": tx.id, "changes": {}}
+        self._audit(
+            command.upper(),
+            "SAVINGSACCOUNT",
+            tx.id,
+            f"/savingsaccounts/{sid}/transactions?command={command}",
+            client=client,
+            savings=account,
+            command=body,
+        )
+        return {
+            "officeId": client.office_id if client else 1,
+            "clientId": account.client_id,
+            "savingsId": sid,
+            "resourceId": tx.id,
+            "changes": {},
+        }
 
-    def book(self, account: SimSavings, entry: str, amount: Decimal, *, value_date: date | None = None,
-             payment_type_id: int | None = 2, counterparty_account: str | None = None,
-             counterparty_bank: str | None = None, counterparty_name: str | None = None,
-             submitted_by: str = "mifos", type_id: int | None = None) -> SimTransaction:
+    def book(
+        self,
+        account: SimSavings,
+        entry: str,
+        amount: Decimal,
+        *,
+        value_date: date | None = None,
+        payment_type_id: int | None = 2,
+        counterparty_account: str | None = None,
+        counterparty_bank: str | None = None,
+        counterparty_name: str | None = None,
+        submitted_by: str = "mifos",
+        type_id: int | None = None,
+    ) -> SimTransaction:
         """Book a deposit (CREDIT) or withdrawal (DEBIT) today, enforcing the overdraft limit."""
         if amount <= 0:
-            raise validation("transactionAmount", "The parameter `transactionAmount` must be greater than 0.",
-                             "validation.msg.savingsaccount.transaction.transactionAmount.not.greater.than.zero",
-                             str(amount))
+            raise validation(
+                "transactionAmount",
+                "The parameter `transactionAmount` must be greater than 0.",
+                "validation.msg.savingsaccount.transaction.transactionAmount.not.greater.than.zero",
+                str(amount),
+            )
         new_balance = account.balance + (amount if entry == "CREDIT" else -amount)
         floor = -(account.overdraft_limit or Decimal(0)) if account.allow_overdraft else Decimal(0)
         if entry == "DEBIT" and new_balance < floor:
-            raise SimError(403, "error.msg.savingsaccount.transaction.insufficient.account.balance",
-                           f"Insufficient account balance on savings account {account.id}", parameter="amount",
-                           value=str(amount))
+            raise SimError(
+                403,
+                "error.msg.savingsaccount.transaction.insufficient.account.balance",
+                f"Insufficient account balance on savings account {account.id}",
+                parameter="amount",
+                value=str(amount),
+            )
         if payment_type_id is not None and payment_type_id not in PAYMENT_TYPES:
-            raise validation("paymentTypeId", f"Payment type with identifier {payment_type_id} does not exist",
-                             "error.msg.payment.type.id.invalid", payment_type_id)
+            raise validation(
+                "paymentTypeId",
+                f"Payment type with identifier {payment_type_id} does not exist",
+                "error.msg.payment.type.id.invalid",
+                payment_type_id,
+            )
         tx = SimTransaction(
-            id=self._next["tx"], account_id=account.id, type_id=type_id or (1 if entry == "CREDIT" else 2),
-            entry=entry, amount=amount, currency=account.currency, value_date=value_date or self.today,
-            booking_date=self.today, running_balance=new_balance, payment_type_id=payment_type_id,
-            counterparty_account=counterparty_account, counterparty_name=counterparty_name,
-            counterparty_bank=counterparty_bank, submitted_by=submitted_by)
+            id=self._next["tx"],
+            account_id=account.id,
+            type_id=type_id or (1 if entry == "CREDIT" else 2),
+            entry=entry,
+            amount=amount,
+            currency=account.currency,
+            value_date=value_date or self.today,
+            booking_date=self.today,
+            running_balance=new_balance,
+            payment_type_id=payment_type_id,
+            counterparty_account=counterparty_account,
+            counterparty_name=counterparty_name,
+            counterparty_bank=counterparty_bank,
+            submitted_by=submitted_by,
+        )
         self._next["tx"] += 1
         account.append(tx)
         account.balance = new_balance
@@ -433,16 +573,26 @@ class LedgerSimulator:
         if not deposit:
             amount = min(amount, max(account.balance, Decimal("1.00")))
         cash = rng.random() < 0.12
-        body = {"transactionDate": self.today.strftime("%d %B %Y"), "transactionAmount": str(amount),
-                "paymentTypeId": 1 if cash else 2, "locale": "en", "dateFormat": "dd MMMM yyyy"}
+        body = {
+            "transactionDate": self.today.strftime("%d %B %Y"),
+            "transactionAmount": str(amount),
+            "paymentTypeId": 1 if cash else 2,
+            "locale": "en",
+            "dateFormat": "dd MMMM yyyy",
+        }
         if not cash:
             body["accountNumber"] = f"62{rng.randrange(10**15, 10**16)}"
             body["bankNumber"] = rng.choice(["102100099996", "103100000026", "104100000004", "105100000017"])
             body["note"] = rng.choice(["上海远航贸易有限公司", "深圳市华创电子有限公司", "北京恒泰物流有限公司"])
         result = self.savings_command(account.id, "deposit" if deposit else "withdrawal", body)
-        return {"kind": "deposit" if deposit else "withdrawal", "account_id": account.id,
-                "client_id": account.client_id, "transaction_id": result["resourceId"], "amount": str(amount),
-                "reactivated": was in (100, 200)}
+        return {
+            "kind": "deposit" if deposit else "withdrawal",
+            "account_id": account.id,
+            "client_id": account.client_id,
+            "transaction_id": result["resourceId"],
+            "amount": str(amount),
+            "reactivated": was in (100, 200),
+        }
 
     def _slip_loan(self, rng: random.Random) -> dict[str, Any] | None:
         """A loan misses a repayment (performing) or simply ages (already overdue); no command, no audit row."""
@@ -455,8 +605,12 @@ class LedgerSimulator:
             if not past:
                 return None
             loan.overdue_since = past[-1]
-        return {"kind": "loan_past_due", "loan_id": loan.id, "client_id": loan.client_id,
-                "past_due_days": loan.past_due_days(today)}
+        return {
+            "kind": "loan_past_due",
+            "loan_id": loan.id,
+            "client_id": loan.client_id,
+            "past_due_days": loan.past_due_days(today),
+        }
 
     def _edit_client(self, rng: random.Random) -> dict[str, Any]:
         cid = rng.choice(self.client_order)
@@ -467,8 +621,12 @@ class LedgerSimulator:
     def stats(self) -> dict[str, Any]:
         """Counts for ``GET /_sandbox/stats``."""
         return {
-            "today": self.today.isoformat(), "now": self.now().isoformat(sep=" "),
-            "clients": len(self.clients), "savings_accounts": len(self.savings),
+            "today": self.today.isoformat(),
+            "now": self.now().isoformat(sep=" "),
+            "clients": len(self.clients),
+            "savings_accounts": len(self.savings),
             "transactions": sum(len(a.transactions) for a in self.savings.values()),
-            "loans": len(self.loans), "audits": len(self.audits), "requests": self.request_count,
+            "loans": len(self.loans),
+            "audits": len(self.audits),
+            "requests": self.request_count,
         }

@@ -17,8 +17,15 @@ from crmhub.model import Transaction
 from crmhub.statements.identity import Sequencer, clean_line, minor_units, source_id
 from crmhub.statements.model import Balance, Statement, StatementSource, input_error, merge
 
-__all__ = ["Balance", "Statement", "StatementSource", "detect_format", "parse_statement", "parse_statements",
-           "read_statements"]
+__all__ = [
+    "Balance",
+    "Statement",
+    "StatementSource",
+    "detect_format",
+    "parse_statement",
+    "parse_statements",
+    "read_statements",
+]
 
 _SNIFF = 4096
 
@@ -54,9 +61,14 @@ def read_statements(path: str | Path, account: str | None = None) -> Iterator[St
     try:
         kind = detect_format(head)
     except ValueError as exc:
-        raise input_error(file, "line 1", str(exc), "export the statement as MT940 or camt.053",
-                          zh="既不是 SWIFT MT940 也不是 ISO 20022 camt.053 对账单",
-                          zh_hint="请以 MT940 或 camt.053 格式导出对账单") from None
+        raise input_error(
+            file,
+            "line 1",
+            str(exc),
+            "export the statement as MT940 or camt.053",
+            zh="既不是 SWIFT MT940 也不是 ISO 20022 camt.053 对账单",
+            zh_hint="请以 MT940 或 camt.053 格式导出对账单",
+        ) from None
     if kind == "camt":
         from crmhub_ledger.statements import camt
 
@@ -79,10 +91,18 @@ def parse_statements(path: str | Path, account: str | None = None) -> list[State
             for line in batch:
                 tx, ref = clean_line(line.tx, line.reference, line.where, [])
                 cents = minor_units(tx.amount.amount)
-                seq = sequencer.next(tx.account_source_id, tx.booking_date, tx.direction, cents,
-                                     tx.amount.currency, ref)
-                txs.append(tx.model_copy(update={"source_id": source_id(
-                    tx.account_source_id, tx.booking_date, tx.direction, cents, tx.amount.currency, ref, seq)}))
+                seq = sequencer.next(
+                    tx.account_source_id, tx.booking_date, tx.direction, cents, tx.amount.currency, ref
+                )
+                txs.append(
+                    tx.model_copy(
+                        update={
+                            "source_id": source_id(
+                                tx.account_source_id, tx.booking_date, tx.direction, cents, tx.amount.currency, ref, seq
+                            )
+                        }
+                    )
+                )
         out.append(replace(source.summary(), transactions=tuple(txs)))
     return out
 
@@ -96,8 +116,12 @@ def parse_statement(path: str | Path, account: str | None = None) -> Statement:
     statements = parse_statements(path, account)
     accounts = sorted({s.account for s in statements})
     if len(accounts) > 1:
-        raise input_error(path, "file", f"holds statements of {len(accounts)} accounts ({', '.join(accounts)})",
-                          "import them one account at a time (parse_statements) or split the file")
+        raise input_error(
+            path,
+            "file",
+            f"holds statements of {len(accounts)} accounts ({', '.join(accounts)})",
+            "import them one account at a time (parse_statements) or split the file",
+        )
     currencies = {s.currency for s in statements if s.currency}
     if len(currencies) > 1:
         raise input_error(path, "file", f"mixes currencies {sorted(currencies)} for account {accounts[0]}")

@@ -30,8 +30,19 @@ from crmhub.statements.model import BATCH, Balance, Statement, StatementLine, in
 
 _AMOUNT = re.compile(r"^\s*\d{1,18}(\.\d{1,5})?\s*$")
 _CASH_FAMILY = {"CNTR", "CASH"}
-_KIND = {"RCDT": "transfer", "ICDT": "transfer", "RDDT": "direct_debit", "IDDT": "direct_debit", "CCRD": "card",
-         "DCCT": "card", "RCHQ": "cheque", "ICHQ": "cheque", "CNTR": "cash", "FORX": "fx", "ADOP": "fee"}
+_KIND = {
+    "RCDT": "transfer",
+    "ICDT": "transfer",
+    "RDDT": "direct_debit",
+    "IDDT": "direct_debit",
+    "CCRD": "card",
+    "DCCT": "card",
+    "RCHQ": "cheque",
+    "ICHQ": "cheque",
+    "CNTR": "cash",
+    "FORX": "fx",
+    "ADOP": "fee",
+}
 Element = Any
 
 
@@ -88,9 +99,12 @@ class _Reader:
             raise input_error(self.path, where, "the amount element is missing", zh="缺少金额元素")
         text = node.text or ""
         if not _AMOUNT.match(text):
-            raise self.fail(node, where, f"amount {text!r} is not a decimal number (ISO 20022 uses '.' and no "
-                            "thousands separator)",
-                            f"金额 {text!r} 不是十进制数（ISO 20022 以 '.' 为小数点，不用千位分隔符）")
+            raise self.fail(
+                node,
+                where,
+                f"amount {text!r} is not a decimal number (ISO 20022 uses '.' and no thousands separator)",
+                f"金额 {text!r} 不是十进制数（ISO 20022 以 '.' 为小数点，不用千位分隔符）",
+            )
         currency = node.get("Ccy") or ""
         try:
             return Money(amount=Decimal(text.strip()), currency=currency)
@@ -105,8 +119,9 @@ class _Reader:
             raise self.fail(stmt, where, "Acct/Id has neither IBAN nor Othr/Id", "Acct/Id 既没有 IBAN 也没有 Othr/Id")
         return account
 
-    def summary(self, stmt: Element, number: int, kind: str, skipped: list[str],
-                line_currency: str | None) -> Statement:
+    def summary(
+        self, stmt: Element, number: int, kind: str, skipped: list[str], line_currency: str | None
+    ) -> Statement:
         """The statement's metadata from its element (entries already removed: they come after the balances)."""
         ident = _text(stmt, "{*}Id") or f"statement-{number}"
         where = f"Stmt[{number}] {ident!r}"
@@ -133,36 +148,61 @@ class _Reader:
         p_to = _text(period, "{*}ToDtTm") or _text(period, "{*}ToDt")
         created = _text(stmt, "{*}CreDtTm")
         return Statement(
-            format=kind, source=str(self.path), statement_id=ident, account=account, currency=currency,
-            transactions=(), opening=opening, closing=closing, available=balances.get("CLAV"),
-            sequence=_text(stmt, "{*}ElctrncSeqNb") or _text(stmt, "{*}LglSeqNb"), message_id=self.message_id,
+            format=kind,
+            source=str(self.path),
+            statement_id=ident,
+            account=account,
+            currency=currency,
+            transactions=(),
+            opening=opening,
+            closing=closing,
+            available=balances.get("CLAV"),
+            sequence=_text(stmt, "{*}ElctrncSeqNb") or _text(stmt, "{*}LglSeqNb"),
+            message_id=self.message_id,
             created_at=_stamp(created) if created else None,
             period_from=_day(p_from) if p_from else None,
             period_to=_day(p_to) if p_to else None,
-            owner=_text(acct, "{*}Ownr/{*}Nm"), skipped=tuple(skipped))
+            owner=_text(acct, "{*}Ownr/{*}Nm"),
+            skipped=tuple(skipped),
+        )
 
     def entry(self, entry: Element, where: str, account: str) -> list[StatementLine]:
         money = self.amount(entry.find("{*}Amt"), f"{where}/Amt")
         indicator = _text(entry, "{*}CdtDbtInd")
         if indicator not in ("CRDT", "DBIT"):
-            raise self.fail(entry, f"{where}/CdtDbtInd", f"expected CRDT or DBIT, got {indicator!r}",
-                            f"应为 CRDT 或 DBIT，实际为 {indicator!r}")
+            raise self.fail(
+                entry,
+                f"{where}/CdtDbtInd",
+                f"expected CRDT or DBIT, got {indicator!r}",
+                f"应为 CRDT 或 DBIT，实际为 {indicator!r}",
+            )
         direction = Direction.CREDIT if indicator == "CRDT" else Direction.DEBIT
         booking, _ = _when(entry.find("{*}BookgDt"))
         value_day, _ = _when(entry.find("{*}ValDt"))
         if booking is None and value_day is None:
-            raise self.fail(entry, f"{where}/BookgDt", "a booked entry needs a booking or value date",
-                            "已记账的分录需要记账日或起息日")
+            raise self.fail(
+                entry,
+                f"{where}/BookgDt",
+                "a booked entry needs a booking or value date",
+                "已记账的分录需要记账日或起息日",
+            )
         domain = _text(entry, "{*}BkTxCd/{*}Domn/{*}Cd")
         family = _text(entry, "{*}BkTxCd/{*}Domn/{*}Fmly/{*}Cd")
         sub = _text(entry, "{*}BkTxCd/{*}Domn/{*}Fmly/{*}SubFmlyCd")
-        kind = "fee" if sub == "CHRG" else ("interest" if family == "INTR" or domain == "INTR"
-                                            else _KIND.get(family or "", "transfer"))
+        kind = (
+            "fee"
+            if sub == "CHRG"
+            else ("interest" if family == "INTR" or domain == "INTR" else _KIND.get(family or "", "transfer"))
+        )
         base_ref = _text(entry, "{*}AcctSvcrRef") or _text(entry, "{*}NtryRef") or ""
         details = entry.findall("{*}NtryDtls/{*}TxDtls")
         common = {
-            "booking_date": booking or value_day, "value_date": value_day, "direction": direction, "kind": kind,
-            "is_cash": family in _CASH_FAMILY, "reversed": (_text(entry, "{*}RvslInd") or "").lower() == "true",
+            "booking_date": booking or value_day,
+            "value_date": value_day,
+            "direction": direction,
+            "kind": kind,
+            "is_cash": family in _CASH_FAMILY,
+            "reversed": (_text(entry, "{*}RvslInd") or "").lower() == "true",
         }
         info = _text(entry, "{*}AddtlNtryInf")
         parts = self._split(details, money, f"{where}/NtryDtls")
@@ -173,9 +213,17 @@ class _Reader:
         out = []
         for k, (detail, amount) in enumerate(parts, start=1):
             ref = _text(detail, "{*}Refs/{*}AcctSvcrRef") or f"{base_ref}/{k}"
-            out.append(self._tx(account, ref, f"{where}/TxDtls[{k}] (line {detail.sourceline})", amount,
-                                self._party(detail, direction),
-                                self._description(detail, info), common))
+            out.append(
+                self._tx(
+                    account,
+                    ref,
+                    f"{where}/TxDtls[{k}] (line {detail.sourceline})",
+                    amount,
+                    self._party(detail, direction),
+                    self._description(detail, info),
+                    common,
+                )
+            )
         return out
 
     def _split(self, details: list[Element], money: Money, where: str) -> list[tuple[Element, Money]] | None:
@@ -199,12 +247,15 @@ class _Reader:
         side, agent = ("Dbtr", "DbtrAgt") if direction is Direction.CREDIT else ("Cdtr", "CdtrAgt")
         parties = detail.find("{*}RltdPties")
         name = _text(parties, f"{{*}}{side}/{{*}}Nm") or _text(parties, f"{{*}}{side}/{{*}}Pty/{{*}}Nm")
-        account = _text(parties, f"{{*}}{side}Acct/{{*}}Id/{{*}}IBAN") or \
-            _text(parties, f"{{*}}{side}Acct/{{*}}Id/{{*}}Othr/{{*}}Id")
+        account = _text(parties, f"{{*}}{side}Acct/{{*}}Id/{{*}}IBAN") or _text(
+            parties, f"{{*}}{side}Acct/{{*}}Id/{{*}}Othr/{{*}}Id"
+        )
         agents = detail.find("{*}RltdAgts")
-        bank = _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}BICFI") or \
-            _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}BIC") or \
-            _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}Nm")
+        bank = (
+            _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}BICFI")
+            or _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}BIC")
+            or _text(agents, f"{{*}}{agent}/{{*}}FinInstnId/{{*}}Nm")
+        )
         return name, account, bank
 
     @staticmethod
@@ -223,13 +274,26 @@ class _Reader:
         return " | ".join(texts) or None
 
     @staticmethod
-    def _tx(account: str, ref: str, where: str, amount: Money,
-            party: tuple[str | None, str | None, str | None], description: str | None,
-            common: dict[str, Any]) -> StatementLine:
+    def _tx(
+        account: str,
+        ref: str,
+        where: str,
+        amount: Money,
+        party: tuple[str | None, str | None, str | None],
+        description: str | None,
+        common: dict[str, Any],
+    ) -> StatementLine:
         name, cp_account, bank = party
-        tx = Transaction(source_id=f"camt:{account}:{where}", account_source_id=account, amount=amount,
-                         counterparty_name=name, counterparty_account=cp_account, counterparty_bank=bank,
-                         description=description, **common)
+        tx = Transaction(
+            source_id=f"camt:{account}:{where}",
+            account_source_id=account,
+            amount=amount,
+            counterparty_name=name,
+            counterparty_account=cp_account,
+            counterparty_bank=bank,
+            description=description,
+            **common,
+        )
         return StatementLine(tx=tx, reference=ref, where=where)
 
 
@@ -238,8 +302,15 @@ class _Events:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._context = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False,
-                                        no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
+        self._context = etree.iterparse(
+            str(path),
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+        )
 
     def __iter__(self) -> Iterator[tuple[str, Element]]:
         return self
@@ -248,8 +319,9 @@ class _Events:
         try:
             event, elem = next(self._context)
         except etree.XMLSyntaxError as exc:
-            raise input_error(self.path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}",
-                              zh=f"XML 格式错误：{exc.msg}") from None
+            raise input_error(
+                self.path, f"line {exc.lineno}", f"not well-formed XML: {exc.msg}", zh=f"XML 格式错误：{exc.msg}"
+            ) from None
         return event, elem
 
 
@@ -284,14 +356,22 @@ class CamtStatement:
     def opening_hint(self) -> str:
         for bal in self._elem.findall("{*}Bal"):
             if _text(bal, "{*}Tp/{*}CdOrPrtry/{*}Cd") in ("OPBD", "PRCD"):
-                return " ".join(x for x in (_text(bal, "{*}Dt/{*}Dt") or _text(bal, "{*}Dt/{*}DtTm"),
-                                            _text(bal, "{*}CdtDbtInd"), _text(bal, "{*}Amt")) if x)
+                return " ".join(
+                    x
+                    for x in (
+                        _text(bal, "{*}Dt/{*}Dt") or _text(bal, "{*}Dt/{*}DtTm"),
+                        _text(bal, "{*}CdtDbtInd"),
+                        _text(bal, "{*}Amt"),
+                    )
+                    if x
+                )
         return ""
 
     @property
     def label(self) -> str:
         return f"Stmt/Id {self.statement_hint} · Acct {self.account_hint or '?'}" + (
-            f" · line {self._line}" if self._line else "")
+            f" · line {self._line}" if self._line else ""
+        )
 
     def _inside(self) -> Iterator[tuple[str, Element]]:
         """Events up to (not including) this statement's end tag."""
@@ -359,15 +439,26 @@ def read(path: Path, account: str | None) -> Iterator[CamtStatement]:
                 root_seen = True
                 ns = etree.QName(elem).namespace or ""
                 if local != "Document":
-                    raise reader.fail(elem, "root", f"expected an ISO 20022 <Document>, found <{local}>",
-                                      f"应为 ISO 20022 <Document>，实际为 <{local}>")
+                    raise reader.fail(
+                        elem,
+                        "root",
+                        f"expected an ISO 20022 <Document>, found <{local}>",
+                        f"应为 ISO 20022 <Document>，实际为 <{local}>",
+                    )
                 if ns and "camt.05" not in ns:
-                    raise reader.fail(elem, "root", f"namespace {ns!r} is not a camt statement (camt.053/052)",
-                                      f"命名空间 {ns!r} 不是 camt 对账单（camt.053/052）")
+                    raise reader.fail(
+                        elem,
+                        "root",
+                        f"namespace {ns!r} is not a camt statement (camt.053/052)",
+                        f"命名空间 {ns!r} 不是 camt 对账单（camt.053/052）",
+                    )
                 if "camt.052" in ns:
                     kind = "camt.052"
-            elif local in ("Stmt", "Rpt") and elem.getparent() is not None and \
-                    etree.QName(elem.getparent()).localname in ("BkToCstmrStmt", "BkToCstmrAcctRpt"):
+            elif (
+                local in ("Stmt", "Rpt")
+                and elem.getparent() is not None
+                and etree.QName(elem.getparent()).localname in ("BkToCstmrStmt", "BkToCstmrAcctRpt")
+            ):
                 count += 1
                 stmt = CamtStatement(reader, events, elem, count, kind)
                 yield stmt
@@ -376,9 +467,19 @@ def read(path: Path, account: str | None) -> Iterator[CamtStatement]:
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
             continue
-        if local == "MsgId" and reader.message_id is None and elem.getparent() is not None and \
-                etree.QName(elem.getparent()).localname == "GrpHdr":
+        if (
+            local == "MsgId"
+            and reader.message_id is None
+            and elem.getparent() is not None
+            and etree.QName(elem.getparent()).localname == "GrpHdr"
+        ):
             reader.message_id = (elem.text or "").strip() or None
     if not count:
-        raise input_error(path, "BkToCstmrStmt", "no <Stmt> element found", "is this a camt.053 statement?",
-                          zh="找不到 <Stmt> 元素", zh_hint="这是 camt.053 对账单吗？")
+        raise input_error(
+            path,
+            "BkToCstmrStmt",
+            "no <Stmt> element found",
+            "is this a camt.053 statement?",
+            zh="找不到 <Stmt> 元素",
+            zh_hint="这是 camt.053 对账单吗？",
+        )

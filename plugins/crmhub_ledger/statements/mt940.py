@@ -28,8 +28,14 @@ from crmhub.i18n import bilingual
 from crmhub.model import Direction, Money, Transaction
 from crmhub.statements.model import BATCH, Balance, Statement, StatementLine, input_error
 
-OPTIONS = mt.Options(reversal_sign=True, strip_bom=True, merge_keeps_values=True, unbounded_details=True,
-                     case_insensitive_marks=True, applicant_iban=True)
+OPTIONS = mt.Options(
+    reversal_sign=True,
+    strip_bom=True,
+    merge_keeps_values=True,
+    unbounded_details=True,
+    case_insensitive_marks=True,
+    applicant_iban=True,
+)
 """Opt into every ``mt-940`` 5.1 fix crmhub depends on (RC sign, BOM, :86: length, IBAN sub-field)."""
 
 MAX_LINE = 65_536
@@ -47,8 +53,19 @@ class _Quiet(logging.Filter):
 
 logging.getLogger("mt940.tags").addFilter(_Quiet())
 
-_KIND = {"TRF": "transfer", "CHG": "fee", "COM": "fee", "INT": "interest", "CHK": "cheque", "DDT": "direct_debit",
-         "CMI": "transfer", "MSC": "other", "STO": "transfer", "SAL": "salary", "DIV": "dividend"}
+_KIND = {
+    "TRF": "transfer",
+    "CHG": "fee",
+    "COM": "fee",
+    "INT": "interest",
+    "CHK": "cheque",
+    "DDT": "direct_debit",
+    "CMI": "transfer",
+    "MSC": "other",
+    "STO": "transfer",
+    "SAL": "salary",
+    "DIV": "dividend",
+}
 _TAGGED = re.compile(r"/(NAME|IBAN|BIC|CNTP|ACCW|BENM|ORDP)/([^/\n]*)")
 _AMOUNT_61 = re.compile(r"^:61:\d{6}(?:\d{4})?\s*R?[CD](?:[A-Z](?=[\d,]))?([\d,]*)", re.IGNORECASE)
 _SWIFT_AMOUNT = re.compile(r"^\d+,\d{0,2}$")
@@ -102,9 +119,11 @@ def _balance(data: dict[str, Any], names: tuple[str, ...], kind: str) -> Balance
         value = data.get(name)
         if value is not None:
             amount = value.amount
-            return Balance(Money(amount=amount.amount, currency=amount.currency), date(value.date.year,
-                                                                                      value.date.month,
-                                                                                      value.date.day), kind)
+            return Balance(
+                Money(amount=amount.amount, currency=amount.currency),
+                date(value.date.year, value.date.month, value.date.day),
+                kind,
+            )
     return None
 
 
@@ -120,8 +139,7 @@ def _counterparty(details: str, data: dict[str, Any]) -> tuple[str | None, str |
 class Mt940Statement:
     """One ``:20:`` block being read (a `StatementSource`)."""
 
-    def __init__(self, path: Path, lines: _Lines, start: int, first: str, number: int,
-                 account: str | None) -> None:
+    def __init__(self, path: Path, lines: _Lines, start: int, first: str, number: int, account: str | None) -> None:
         self.path = path
         self._lines = lines
         self.start = start
@@ -149,8 +167,7 @@ class Mt940Statement:
         self.account_hint = fields.get("25", "")
         self.opening_hint = fields.get("60F") or fields.get("60M") or ""
         self.statement_hint = "/".join(x for x in (first[4:].strip(), fields.get("28C") or fields.get("28")) if x)
-        self.label = (f":20:/:28C: {self.statement_hint} · :25: {self.account_hint or '?'} · "
-                      f"line {start}")
+        self.label = f":20:/:28C: {self.statement_hint} · :25: {self.account_hint or '?'} · line {start}"
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -171,15 +188,17 @@ class Mt940Statement:
         for _ in self._block_lines():
             pass
 
-    def _fail(self, line: int, problem: str, zh: str, hint: str | None = None,
-              zh_hint: str | None = None) -> Exception:
+    def _fail(self, line: int, problem: str, zh: str, hint: str | None = None, zh_hint: str | None = None) -> Exception:
         return input_error(self.path, f"line {line}", problem, hint, zh=zh, zh_hint=zh_hint)
 
     def _parse(self, items: list[tuple[int, str | None]]) -> Any:
         for n, text in items:
             if text is None:
-                raise self._fail(n, f"the line is longer than {MAX_LINE} bytes — not an MT940 statement line",
-                                 f"该行超过 {MAX_LINE} 字节，不是 MT940 报文行")
+                raise self._fail(
+                    n,
+                    f"the line is longer than {MAX_LINE} bytes — not an MT940 statement line",
+                    f"该行超过 {MAX_LINE} 字节，不是 MT940 报文行",
+                )
         text = "\n".join(t for _, t in items if t is not None) + "\n"
         try:
             blocks = mt.parse_statements(text, options=OPTIONS)
@@ -187,14 +206,21 @@ class Mt940Statement:
             value = str(exc.args[2]) if len(exc.args) > 2 else str(exc)
             first = value.split("\n")[0]
             line = next((n for n, t in items if t is not None and first and first in t), self.start)
-            raise self._fail(line, f"cannot read MT940 field {value[:60]!r}", f"无法解析 MT940 字段 {value[:60]!r}",
-                             "check the :61: statement line (value date, C/D mark, amount with decimal comma)",
-                             "请检查 :61: 行（起息日、借贷标记 C/D、以逗号为小数点的金额）") from None
+            raise self._fail(
+                line,
+                f"cannot read MT940 field {value[:60]!r}",
+                f"无法解析 MT940 字段 {value[:60]!r}",
+                "check the :61: statement line (value date, C/D mark, amount with decimal comma)",
+                "请检查 :61: 行（起息日、借贷标记 C/D、以逗号为小数点的金额）",
+            ) from None
         except (ValueError, TypeError) as exc:
             raise self._fail(items[0][0], f"cannot parse: {exc}", f"无法解析：{exc}") from None
         if len(blocks) != 1:
-            raise self._fail(items[0][0], f"expected one statement block, read {len(blocks)}",
-                             f"应为一个报文块，实际读到 {len(blocks)} 个")
+            raise self._fail(
+                items[0][0],
+                f"expected one statement block, read {len(blocks)}",
+                f"应为一个报文块，实际读到 {len(blocks)} 个",
+            )
         return blocks[0]
 
     def _check_amount(self, n: int, text: str, where: str) -> Decimal:
@@ -203,12 +229,14 @@ class Mt940Statement:
         raw = match.group(1) if match else ""
         if len(raw) > 15 or not _SWIFT_AMOUNT.match(raw):
             raise self._fail(
-                n, f"{where}: amount {raw or text[4:40]!r} is not a SWIFT amount (at most 15 characters, "
-                   "digits with one decimal comma and at most 2 decimals) — nothing of this statement was stored",
+                n,
+                f"{where}: amount {raw or text[4:40]!r} is not a SWIFT amount (at most 15 characters, "
+                "digits with one decimal comma and at most 2 decimals) — nothing of this statement was stored",
                 f"{where}：金额 {raw or text[4:40]!r} 不是合法的 SWIFT 金额（最多 15 个字符，数字加一个小数逗号，"
                 "最多两位小数）— 本对账单未入账任何内容",
                 "ask the bank for a corrected statement; crmhub never shortens an amount",
-                "请向银行索取更正后的对账单；crmhub 从不截断金额")
+                "请向银行索取更正后的对账单；crmhub 从不截断金额",
+            )
         return Decimal(raw.replace(",", "."))
 
     def batches(self) -> Iterator[list[StatementLine]]:
@@ -220,8 +248,9 @@ class Mt940Statement:
         if not ident:
             raise self._fail(self.start, f"statement {ref!r} has no :25: account", f"对账单 {ref!r} 缺少 :25: 账号")
         seq = "/".join(str(data[k]) for k in ("statement_number", "sequence_number") if data.get(k))
-        opening = _balance(data, ("final_opening_balance", "intermediate_opening_balance", "opening_balance"),
-                           "opening")
+        opening = _balance(
+            data, ("final_opening_balance", "intermediate_opening_balance", "opening_balance"), "opening"
+        )
         currency = opening.amount.currency if opening else (head.currency or None)
         target = self._account or ident
         statement_id = f"{ref}/{seq}" if seq else ref
@@ -245,41 +274,71 @@ class Mt940Statement:
             else:
                 tail.append(item)
             if len(tail) > MAX_HEAD_LINES or (entries and len(entries[-1]) > MAX_HEAD_LINES):
-                raise self._fail(item[0], f"more than {MAX_HEAD_LINES} lines without a new :61: or :62F: tag",
-                                 f"超过 {MAX_HEAD_LINES} 行没有新的 :61: 或 :62F: 标签")
+                raise self._fail(
+                    item[0],
+                    f"more than {MAX_HEAD_LINES} lines without a new :61: or :62F: tag",
+                    f"超过 {MAX_HEAD_LINES} 行没有新的 :61: 或 :62F: 标签",
+                )
         if entries:
             yield self._chunk(entries, target, currency, count)
             count += len(entries)
         data = self._parse(self._head + tail).data if tail else data
-        closing = _balance(data, ("final_closing_balance", "intermediate_closing_balance", "closing_balance"),
-                           "closing")
+        closing = _balance(
+            data, ("final_closing_balance", "intermediate_closing_balance", "closing_balance"), "closing"
+        )
         is_942 = opening is None and closing is None
         if is_942 and not count:
-            raise self._fail(self.start, f"statement {ref!r} has neither balances (:60F:/:62F:) nor lines (:61:)",
-                             f"对账单 {ref!r} 既没有余额（:60F:/:62F:）也没有交易行（:61:）")
+            raise self._fail(
+                self.start,
+                f"statement {ref!r} has neither balances (:60F:/:62F:) nor lines (:61:)",
+                f"对账单 {ref!r} 既没有余额（:60F:/:62F:）也没有交易行（:61:）",
+            )
         self._summary = Statement(
-            format="mt942" if is_942 else "mt940", source=str(self.path), statement_id=statement_id,
-            account=ident, currency=currency, transactions=(), opening=opening, closing=closing,
-            available=_balance(data, ("available_balance",), "available"), sequence=seq or None,
-            period_from=opening.on if opening else None, period_to=closing.on if closing else None)
+            format="mt942" if is_942 else "mt940",
+            source=str(self.path),
+            statement_id=statement_id,
+            account=ident,
+            currency=currency,
+            transactions=(),
+            opening=opening,
+            closing=closing,
+            available=_balance(data, ("available_balance",), "available"),
+            sequence=seq or None,
+            period_from=opening.on if opening else None,
+            period_to=closing.on if closing else None,
+        )
 
-    def _chunk(self, entries: list[list[tuple[int, str | None]]], account: str, currency: str | None,
-               before: int) -> list[StatementLine]:
-        amounts = [self._check_amount(entry[0][0], entry[0][1] or "",
-                                      bilingual(f"交易行 {before + k + 1}", f"statement line {before + k + 1}"))
-                   for k, entry in enumerate(entries)]
+    def _chunk(
+        self, entries: list[list[tuple[int, str | None]]], account: str, currency: str | None, before: int
+    ) -> list[StatementLine]:
+        amounts = [
+            self._check_amount(
+                entry[0][0],
+                entry[0][1] or "",
+                bilingual(f"交易行 {before + k + 1}", f"statement line {before + k + 1}"),
+            )
+            for k, entry in enumerate(entries)
+        ]
         block = self._parse(self._head + [item for entry in entries for item in entry])
         if len(block.transactions) != len(entries):
-            raise self._fail(entries[0][0][0], f"read {len(block.transactions)} transactions from {len(entries)} "
-                             ":61: lines", f"{len(entries)} 个 :61: 行只读出 {len(block.transactions)} 笔交易")
+            raise self._fail(
+                entries[0][0][0],
+                f"read {len(block.transactions)} transactions from {len(entries)} :61: lines",
+                f"{len(entries)} 个 :61: 行只读出 {len(block.transactions)} 笔交易",
+            )
         out: list[StatementLine] = []
         for k, (entry, tx, written) in enumerate(zip(entries, block.transactions, amounts, strict=True)):
-            where = bilingual(f"交易行 {before + k + 1}（第 {entry[0][0]} 行）",
-                              f"statement line {before + k + 1} (line {entry[0][0]})")
+            where = bilingual(
+                f"交易行 {before + k + 1}（第 {entry[0][0]} 行）",
+                f"statement line {before + k + 1} (line {entry[0][0]})",
+            )
             line = _transaction(self, tx.data, account, where, currency, entry[0][0])
             if line.tx.amount.amount != written:
-                raise self._fail(entry[0][0], f"amount {written} was read as {line.tx.amount.amount}",
-                                 f"金额 {written} 被读成了 {line.tx.amount.amount}")
+                raise self._fail(
+                    entry[0][0],
+                    f"amount {written} was read as {line.tx.amount.amount}",
+                    f"金额 {written} 被读成了 {line.tx.amount.amount}",
+                )
             out.append(line)
         return out
 
@@ -289,8 +348,9 @@ class Mt940Statement:
         return self._summary
 
 
-def _transaction(stmt: Mt940Statement, data: dict[str, Any], account: str, where: str, currency: str | None,
-                 line: int) -> StatementLine:
+def _transaction(
+    stmt: Mt940Statement, data: dict[str, Any], account: str, where: str, currency: str | None, line: int
+) -> StatementLine:
     amount = data.get("amount")
     if amount is None or data.get("date") is None:
         raise stmt._fail(line, "a :61: line without value date or amount", ":61: 行缺少起息日或金额")
@@ -305,14 +365,23 @@ def _transaction(stmt: Mt940Statement, data: dict[str, Any], account: str, where
     kind = _KIND.get(type_code[1:4], "transfer") if type_code else "transfer"
     reference = str(data.get("customer_reference") or "").strip()
     reference = "" if reference.upper() == "NONREF" else reference
-    description = " ".join(part for part in (details.replace("\n", " ").strip(),
-                                             f"ref {reference}" if reference else "") if part)
+    description = " ".join(
+        part for part in (details.replace("\n", " ").strip(), f"ref {reference}" if reference else "") if part
+    )
     tx = Transaction(
-        source_id=f"mt940:{account}:{where}", account_source_id=account, booking_date=booking, value_date=value_day,
+        source_id=f"mt940:{account}:{where}",
+        account_source_id=account,
+        booking_date=booking,
+        value_date=value_day,
         amount=Money(amount=abs(signed), currency=amount.currency or currency or "XXX"),
-        direction=Direction.DEBIT if signed < 0 else Direction.CREDIT, kind=kind, counterparty_name=name,
-        counterparty_account=cp_account, counterparty_bank=bank, reversed=status.startswith("R"),
-        description=description or None)
+        direction=Direction.DEBIT if signed < 0 else Direction.CREDIT,
+        kind=kind,
+        counterparty_name=name,
+        counterparty_account=cp_account,
+        counterparty_bank=bank,
+        reversed=status.startswith("R"),
+        description=description or None,
+    )
     return StatementLine(tx=tx, reference=reference, where=where)
 
 
@@ -330,5 +399,11 @@ def read(path: Path, account: str | None) -> Iterator[Mt940Statement]:
             yield stmt
             stmt.drain()
     if not number:
-        raise input_error(path, "line 1", "no ':20:' statement block found", "is this an MT940 file?",
-                          zh="找不到 ':20:' 对账单块", zh_hint="这是 MT940 文件吗？")
+        raise input_error(
+            path,
+            "line 1",
+            "no ':20:' statement block found",
+            "is this an MT940 file?",
+            zh="找不到 ':20:' 对账单块",
+            zh_hint="这是 MT940 文件吗？",
+        )

@@ -45,13 +45,15 @@ def build_routes(sim: WecomSimulator) -> list[Route]:
 
     def done(request: Request, answer: dict[str, Any]) -> JSONResponse:
         code = answer.get("errcode")
-        sim.record_request(request.method, request.url.path, dict(request.query_params),
-                           int(code) if code is not None else None)
+        sim.record_request(
+            request.method, request.url.path, dict(request.query_params), int(code) if code is not None else None
+        )
         return _answer(answer)
 
     def bad_json(request: Request) -> JSONResponse:
-        return done(request, {"errcode": ec.DATA_FORMAT_ERROR,
-                              "errmsg": "Warning: wrong json format. data format error"})
+        return done(
+            request, {"errcode": ec.DATA_FORMAT_ERROR, "errmsg": "Warning: wrong json format. data format error"}
+        )
 
     async def gettoken(request: Request) -> JSONResponse:
         q = request.query_params
@@ -87,8 +89,9 @@ def build_routes(sim: WecomSimulator) -> list[Route]:
         snapshot = sim.snapshot()
         wanted = request.query_params.get("recipient")
         if wanted:
-            snapshot["messages"] = [m for m in snapshot["messages"]
-                                    if wanted.lower() in (r.lower() for r in m["recipients"])]
+            snapshot["messages"] = [
+                m for m in snapshot["messages"] if wanted.lower() in (r.lower() for r in m["recipients"])
+            ]
         return _answer(snapshot)
 
     async def requests(request: Request) -> JSONResponse:
@@ -112,8 +115,11 @@ def build_routes(sim: WecomSimulator) -> list[Route]:
             sim.clear_token_fault()
             return _answer({"cleared": True})
         try:
-            count = sim.invalidate_tokens(int(body.get("errcode", ec.TOKEN_EXPIRED)),
-                                          persistent=bool(body.get("persistent", False)), kind=body.get("kind"))
+            count = sim.invalidate_tokens(
+                int(body.get("errcode", ec.TOKEN_EXPIRED)),
+                persistent=bool(body.get("persistent", False)),
+                kind=body.get("kind"),
+            )
         except (TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return _answer({"invalidated": count})
@@ -143,12 +149,20 @@ def _errcode_answer(sim: WecomSimulator, code: int) -> ThrottleAnswer:
     body = json.dumps({"errcode": code, "errmsg": ec.ERRMSG[code]}).encode()
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        query = dict(p.split("=", 1) if "=" in p else (p, "") for p in
-                     scope.get("query_string", b"").decode().split("&") if p)
+        query = dict(
+            p.split("=", 1) if "=" in p else (p, "") for p in scope.get("query_string", b"").decode().split("&") if p
+        )
         sim.record_request(scope.get("method", "GET"), scope["path"], query, code)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json; charset=UTF-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json; charset=UTF-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return answer
@@ -160,9 +174,12 @@ class WecomSandboxApp:
     def __init__(self, simulator: WecomSimulator, faults: FaultProfile | None = None) -> None:
         self.simulator = simulator
         self.inner = Starlette(routes=build_routes(simulator))
-        self.faults = FaultMiddleware(self.inner, faults or FaultProfile(),
-                                      throttle=_errcode_answer(simulator, ec.API_FREQ_OUT_OF_LIMIT),
-                                      busy=_errcode_answer(simulator, ec.BUSY))
+        self.faults = FaultMiddleware(
+            self.inner,
+            faults or FaultProfile(),
+            throttle=_errcode_answer(simulator, ec.API_FREQ_OUT_OF_LIMIT),
+            busy=_errcode_answer(simulator, ec.BUSY),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.faults(scope, receive, send)

@@ -23,7 +23,11 @@ DEFAULT_OA_FOLLOWERS = ("oCRMhubFollower000000000001", "oCRMhubFollower000000000
 DEFAULT_OA_UNSUBSCRIBED = ("oCRMhubFormerFollower000001",)
 
 DEFAULT_USERS: dict[str, str] = {
-    "zhangsan": "张三", "lisi": "李四", "wangwu": "王五", "zhaoliu": "赵六", "sunqi": "孙七",
+    "zhangsan": "张三",
+    "lisi": "李四",
+    "wangwu": "王五",
+    "zhaoliu": "赵六",
+    "sunqi": "孙七",
 }
 """Relationship and risk managers every sandbox corp has (UserID → name)."""
 
@@ -85,7 +89,8 @@ class SimSettings:
     oa_followers: tuple[str, ...] = DEFAULT_OA_FOLLOWERS
     oa_unsubscribed: tuple[str, ...] = DEFAULT_OA_UNSUBSCRIBED
     oa_templates: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {DEFAULT_OA_TEMPLATE: ("keyword1", "keyword2", "keyword3")})
+        default_factory=lambda: {DEFAULT_OA_TEMPLATE: ("keyword1", "keyword2", "keyword3")}
+    )
     oa_old_token_grace: float = 300.0
     oa_dedup_seconds: float = 600.0
     world_scan_limit: int = 5000
@@ -126,9 +131,12 @@ def _users(value: Any) -> dict[str, str]:
 
 
 def _groups(value: Any) -> dict[str, tuple[str, tuple[str, ...]]]:
-    return {str(k): (str(v[0]), tuple(str(m) for m in v[1])) if isinstance(v, list | tuple)
-            else (str(v.get("name", k)), tuple(str(m) for m in v.get("members", ())))
-            for k, v in dict(value).items()}
+    return {
+        str(k): (str(v[0]), tuple(str(m) for m in v[1]))
+        if isinstance(v, list | tuple)
+        else (str(v.get("name", k)), tuple(str(m) for m in v.get("members", ())))
+        for k, v in dict(value).items()
+    }
 
 
 def settings_from(raw: dict[str, Any], *, strict: bool) -> SimSettings:
@@ -139,8 +147,9 @@ def settings_from(raw: dict[str, Any], *, strict: bool) -> SimSettings:
     """
     unknown = set(raw) - _NAMES
     if strict and unknown:
-        raise ValueError(f"unknown WeCom simulator setting(s) {', '.join(sorted(unknown))}; known: "
-                         f"{', '.join(sorted(_NAMES))}")
+        raise ValueError(
+            f"unknown WeCom simulator setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_NAMES))}"
+        )
     base = SimSettings()
     changes: dict[str, Any] = {}
     for key, value in raw.items():
@@ -154,8 +163,9 @@ def settings_from(raw: dict[str, Any], *, strict: bool) -> SimSettings:
             changes[key] = {**getattr(base, key), **_groups(value)}
         elif key == "oa_templates":
             changes[key] = {str(k): tuple(v) for k, v in dict(value).items()}
-        elif key in ("webhook_keys", "unlicensed_users", "oa_followers", "oa_unsubscribed") or \
-                (key == "ip_allowlist" and value is not None):
+        elif key in ("webhook_keys", "unlicensed_users", "oa_followers", "oa_unsubscribed") or (
+            key == "ip_allowlist" and value is not None
+        ):
             changes[key] = tuple(str(v) for v in value)
         else:
             changes[key] = value

@@ -93,13 +93,18 @@ class WecomSimulator:
         head = head or ec.ERRMSG.get(code, "error")
         hint = f"hint: [{int(self._t())}_{self._random(6)}]"
         where = f", from ip: {ip}" if ip else ""
-        text = f"{head}{', ' + detail if detail else ''}, {hint}{where}, " \
-               f"more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
+        text = (
+            f"{head}{', ' + detail if detail else ''}, {hint}{where}, "
+            f"more info at https://open.work.weixin.qq.com/devtool/query?e={code}"
+        )
         return {"errcode": code, "errmsg": text}
 
     def _reject(self, channel: str, path: str, answer: Answer, body: Any, token: str | None) -> Answer:
-        self._rejected.append(Rejected(self._next(), channel, path, int(answer["errcode"]), str(answer["errmsg"]),
-                                       body, self.now(), token))
+        self._rejected.append(
+            Rejected(
+                self._next(), channel, path, int(answer["errcode"]), str(answer["errmsg"]), body, self.now(), token
+            )
+        )
         return answer
 
     # --- shared checks -------------------------------------------------------------------------------------
@@ -166,8 +171,7 @@ class WecomSimulator:
                 self._tokens[current.value] = current
                 self._current[f"app:{app.agent_id}"] = current.value
             remaining = s.token_lifetime if s.token_ttl is not None else current.expires - now
-            return {"errcode": 0, "errmsg": "ok", "access_token": current.value,
-                    "expires_in": max(1, int(remaining))}
+            return {"errcode": 0, "errmsg": "ok", "access_token": current.value, "expires_in": max(1, int(remaining))}
 
     def agent_get(self, token_value: str | None, agentid: str | None, ip: str | None) -> Answer:
         """``GET /cgi-bin/agent/get``: the app's details (used by ``check()`` to prove agent id and IP)."""
@@ -183,12 +187,22 @@ class WecomSimulator:
             if app is None or app.agent_id != token.agent_id:
                 return self._reject("app", "agent/get", self._error(ec.INVALID_AGENTID), None, token_value)
             users = [{"userid": uid} for uid in self.settings.users]
-            return {"errcode": 0, "errmsg": "ok", "agentid": app.agent_id, "name": app.name,
-                    "square_logo_url": "", "description": "crmhub sandbox app",
-                    "allow_userinfos": {"user": users}, "allow_partys": {"partyid": [int(p) for p in
-                                                                                     self.settings.parties]},
-                    "allow_tags": {"tagid": [int(t) for t in self.settings.tags]}, "close": 0,
-                    "redirect_domain": "", "report_location_flag": 0, "isreportenter": 0, "home_url": ""}
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "agentid": app.agent_id,
+                "name": app.name,
+                "square_logo_url": "",
+                "description": "crmhub sandbox app",
+                "allow_userinfos": {"user": users},
+                "allow_partys": {"partyid": [int(p) for p in self.settings.parties]},
+                "allow_tags": {"tagid": [int(t) for t in self.settings.tags]},
+                "close": 0,
+                "redirect_domain": "",
+                "report_location_flag": 0,
+                "isreportenter": 0,
+                "home_url": "",
+            }
 
     def _members(self, kind: str, ident: str) -> list[str] | None:
         if kind == "party":
@@ -215,16 +229,23 @@ class WecomSimulator:
                 if msg.agentid != token.agent_id:
                     raise Invalid(ec.INVALID_AGENTID)
             except Invalid as exc:
-                return self._reject("app", "message/send", self._error(exc.errcode, exc.detail),
-                                    body, token_value)
+                return self._reject("app", "message/send", self._error(exc.errcode, exc.detail), body, token_value)
             now = self._t()
             dup_key = json.dumps(body, sort_keys=True, ensure_ascii=False)
             if msg.duplicate_check:
                 seen = self._duplicates.get(dup_key)
                 if seen is not None and now - seen[0] < msg.duplicate_interval:
                     answer = dict(seen[1])
-                    self._dropped.append(Dropped(self._next(), "app", str(answer.get("msgid", "")), "*",
-                                                 "duplicate (enable_duplicate_check)", self.now()))
+                    self._dropped.append(
+                        Dropped(
+                            self._next(),
+                            "app",
+                            str(answer.get("msgid", "")),
+                            "*",
+                            "duplicate (enable_duplicate_check)",
+                            self.now(),
+                        )
+                    )
                     return answer
             invalid_users = [u.lower() for u in msg.users if u != "@all" and u.lower() not in self._users]
             unlicensed = [u.lower() for u in msg.users if u.lower() in self._unlicensed]
@@ -241,18 +262,35 @@ class WecomSimulator:
                     targets.update(dict.fromkeys(self._members(kind, ident) or []))
             reached = [u for u in targets if u.lower() not in self._unlicensed]
             valid_groups = len(msg.parties) - len(invalid_parties) + len(msg.tags) - len(invalid_tags)
-            lists = {"invaliduser": "|".join(invalid_users), "invalidparty": "|".join(invalid_parties),
-                     "invalidtag": "|".join(invalid_tags), "unlicenseduser": "|".join(unlicensed)}
+            lists = {
+                "invaliduser": "|".join(invalid_users),
+                "invalidparty": "|".join(invalid_parties),
+                "invalidtag": "|".join(invalid_tags),
+                "unlicenseduser": "|".join(unlicensed),
+            }
             if not reached and valid_groups == 0:
                 answer = {**self._error(ec.ALL_RECIPIENTS_INVALID), **lists}
                 return self._reject("app", "message/send", answer, body, token_value)
             msgid = self._random(24)
             seq = self._next()
             delivered, dropped = self._apply_member_limits(reached, msgid, now)
-            self._inbox.append(Delivered(
-                seq, "app", msgid, msg.msgtype, delivered, body, msg.content, self.now(), token_value,
-                agentid=msg.agentid, dropped=dropped, truncated=msg.truncated,
-                invalid={k: v.split("|") for k, v in lists.items() if v}))
+            self._inbox.append(
+                Delivered(
+                    seq,
+                    "app",
+                    msgid,
+                    msg.msgtype,
+                    delivered,
+                    body,
+                    msg.content,
+                    self.now(),
+                    token_value,
+                    agentid=msg.agentid,
+                    dropped=dropped,
+                    truncated=msg.truncated,
+                    invalid={k: v.split("|") for k, v in lists.items() if v},
+                )
+            )
             answer = {"errcode": 0, "errmsg": "ok", **lists, "msgid": msgid}
             if msg.duplicate_check:
                 self._duplicates[dup_key] = (now, answer)
@@ -267,8 +305,11 @@ class WecomSimulator:
             starts = self._window(self._user_sends, user.lower(), now, s.rate_window_seconds * 60)
             last_minute = sum(1 for t in starts if now - t < s.rate_window_seconds)
             if last_minute >= s.per_user_per_minute or len(starts) >= s.per_user_per_hour:
-                reason = (f"over {s.per_user_per_minute} messages/min per member" if last_minute >=
-                          s.per_user_per_minute else f"over {s.per_user_per_hour} messages/h per member")
+                reason = (
+                    f"over {s.per_user_per_minute} messages/min per member"
+                    if last_minute >= s.per_user_per_minute
+                    else f"over {s.per_user_per_hour} messages/h per member"
+                )
                 self._dropped.append(Dropped(self._next(), "app", msgid, user, reason, self.now()))
                 dropped.append(user)
                 continue
@@ -294,12 +335,12 @@ class WecomSimulator:
             try:
                 msg = validate_robot_message(body, s)
             except Invalid as exc:
-                return self._reject("robot", "webhook/send", self._error(exc.errcode, exc.detail),
-                                    body, label)
+                return self._reject("robot", "webhook/send", self._error(exc.errcode, exc.detail), body, label)
             starts.append(now)
             msgid = self._random(18)
-            self._inbox.append(Delivered(self._next(), "robot", msgid, msg.msgtype, [label], body, msg.content,
-                                         self.now(), label))
+            self._inbox.append(
+                Delivered(self._next(), "robot", msgid, msg.msgtype, [label], body, msg.content, self.now(), label)
+            )
             return {"errcode": 0, "errmsg": "ok"}
 
     # --- Official Account ----------------------------------------------------------------------------------
@@ -329,28 +370,43 @@ class WecomSimulator:
         with self._lock:
             token, error = self._token_check(token_value, "oa")
             if error is not None or token is None:
-                return self._reject("oa", "message/template/send", error or self._error(ec.INVALID_TOKEN), body,
-                                    token_value)
+                return self._reject(
+                    "oa", "message/template/send", error or self._error(ec.INVALID_TOKEN), body, token_value
+                )
             if not isinstance(body, dict):
-                return self._reject("oa", "message/template/send", self._error(ec.DATA_FORMAT_ERROR), body,
-                                    token_value)
+                return self._reject("oa", "message/template/send", self._error(ec.DATA_FORMAT_ERROR), body, token_value)
             try:
                 openid, template_id, cmid = validate_template_message(body, self.settings)
             except Invalid as exc:
-                return self._reject("oa", "message/template/send",
-                                    self._error(exc.errcode, exc.detail), body, token_value)
+                return self._reject(
+                    "oa", "message/template/send", self._error(exc.errcode, exc.detail), body, token_value
+                )
             now = self._t()
             dup_key = f"oa:{openid}:{cmid}"
             if cmid:
                 seen = self._duplicates.get(dup_key)
                 if seen is not None and now - seen[0] < self.settings.oa_dedup_seconds:
-                    self._dropped.append(Dropped(self._next(), "oa", str(seen[1]["msgid"]), openid,
-                                                 "duplicate client_msg_id", self.now()))
+                    self._dropped.append(
+                        Dropped(
+                            self._next(), "oa", str(seen[1]["msgid"]), openid, "duplicate client_msg_id", self.now()
+                        )
+                    )
                     return dict(seen[1])
             msgid = self._rng.randrange(10**9, 10**10)
             content = "\n".join(f"{k}: {v.get('value')}" for k, v in body["data"].items() if isinstance(v, dict))
-            self._inbox.append(Delivered(self._next(), "oa", str(msgid), f"template:{template_id}", [openid], body,
-                                         content, self.now(), token_value))
+            self._inbox.append(
+                Delivered(
+                    self._next(),
+                    "oa",
+                    str(msgid),
+                    f"template:{template_id}",
+                    [openid],
+                    body,
+                    content,
+                    self.now(),
+                    token_value,
+                )
+            )
             answer: Answer = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
             if cmid:
                 self._duplicates[dup_key] = (now, answer)
@@ -358,8 +414,9 @@ class WecomSimulator:
 
     # --- operator / test controls --------------------------------------------------------------------------
 
-    def invalidate_tokens(self, errcode: int = ec.TOKEN_EXPIRED, *, persistent: bool = False,
-                          kind: str | None = None) -> int:
+    def invalidate_tokens(
+        self, errcode: int = ec.TOKEN_EXPIRED, *, persistent: bool = False, kind: str | None = None
+    ) -> int:
         """End the current tokens early: they answer ``errcode`` (42001 expired or 40014 invalid) from now on.
 
         ``persistent`` makes *every* token, even fresh ones, answer ``errcode`` until `clear_token_fault`.
@@ -438,10 +495,12 @@ class WecomSimulator:
     def snapshot(self) -> dict[str, Any]:
         """The inbox as JSON: ``messages``, ``rejected``, ``dropped`` and the clock."""
         with self._lock:
-            return {"now": self.now().isoformat(),
-                    "messages": [jsonable(asdict(m)) for m in self._inbox],
-                    "rejected": [jsonable(asdict(r)) for r in self._rejected],
-                    "dropped": [jsonable(asdict(d)) for d in self._dropped]}
+            return {
+                "now": self.now().isoformat(),
+                "messages": [jsonable(asdict(m)) for m in self._inbox],
+                "rejected": [jsonable(asdict(r)) for r in self._rejected],
+                "dropped": [jsonable(asdict(d)) for d in self._dropped],
+            }
 
     def requests_snapshot(self) -> list[dict[str, Any]]:
         """The request log as JSON."""
@@ -451,8 +510,12 @@ class WecomSimulator:
     def directory(self) -> dict[str, Any]:
         """Members, departments and tags, as JSON."""
         s = self.settings
-        return {"corp_id": s.corp_id, "agents": [a.agent_id for a in s.apps],
-                "users": [{"userid": k, "name": v, "licensed": k.lower() not in self._unlicensed}
-                          for k, v in s.users.items()],
-                "parties": [{"id": k, "name": v[0], "members": list(v[1])} for k, v in s.parties.items()],
-                "tags": [{"id": k, "name": v[0], "members": list(v[1])} for k, v in s.tags.items()]}
+        return {
+            "corp_id": s.corp_id,
+            "agents": [a.agent_id for a in s.apps],
+            "users": [
+                {"userid": k, "name": v, "licensed": k.lower() not in self._unlicensed} for k, v in s.users.items()
+            ],
+            "parties": [{"id": k, "name": v[0], "members": list(v[1])} for k, v in s.parties.items()],
+            "tags": [{"id": k, "name": v[0], "members": list(v[1])} for k, v in s.tags.items()],
+        }

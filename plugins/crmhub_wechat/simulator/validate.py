@@ -104,9 +104,17 @@ def validate_app_message(body: dict[str, Any], s: SimSettings) -> AppMessage:
         interval = max(1, min(int(interval), 4 * 3600))
     except (TypeError, ValueError):
         interval = s.duplicate_check_default_interval
-    return AppMessage(agentid=agentid, msgtype=str(msgtype), users=users, parties=parties, tags=tags,
-                      content=content, duplicate_check=str(body.get("enable_duplicate_check", 0)) == "1",
-                      duplicate_interval=interval, truncated=truncated)
+    return AppMessage(
+        agentid=agentid,
+        msgtype=str(msgtype),
+        users=users,
+        parties=parties,
+        tags=tags,
+        content=content,
+        duplicate_check=str(body.get("enable_duplicate_check", 0)) == "1",
+        duplicate_interval=interval,
+        truncated=truncated,
+    )
 
 
 def _textcard(body: dict[str, Any], s: SimSettings, truncated: list[str]) -> str:

@@ -46,8 +46,12 @@ async def stats(request: Request) -> Response:
     out = sim.stats()
     faults = getattr(request.app.state, "fault_stats", None)
     if faults is not None:
-        out["faults"] = {"throttled": faults.throttled, "errors": faults.errors, "dropped": faults.dropped,
-                         "delayed": faults.delayed}
+        out["faults"] = {
+            "throttled": faults.throttled,
+            "errors": faults.errors,
+            "dropped": faults.dropped,
+            "delayed": faults.delayed,
+        }
     return ok(out)
 
 

@@ -26,8 +26,22 @@ if TYPE_CHECKING:
     from crmhub_zoho.simulator.state import ZohoSimulator
 
 STATES = ("ADDED", "QUEUED", "IN PROGRESS", "COMPLETED")
-_COMPARATORS = ("equal", "not_equal", "in", "not_in", "greater_than", "greater_equal", "less_than", "less_equal",
-                "between", "not_between", "contains", "not_contains", "starts_with", "ends_with")
+_COMPARATORS = (
+    "equal",
+    "not_equal",
+    "in",
+    "not_in",
+    "greater_than",
+    "greater_equal",
+    "less_than",
+    "less_equal",
+    "between",
+    "not_between",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+)
 
 
 @dataclass(slots=True)
@@ -107,12 +121,23 @@ class BulkJobs:
 
     def answer(self, job: Job, ver: str) -> dict[str, Any]:
         """The job-details object."""
-        out: dict[str, Any] = {"id": job.id, "operation": "read", "state": job.state, "query": job.query,
-                               "created_by": job.created_by, "created_time": job.created_time, "file_type": "csv"}
+        out: dict[str, Any] = {
+            "id": job.id,
+            "operation": "read",
+            "state": job.state,
+            "query": job.query,
+            "created_by": job.created_by,
+            "created_time": job.created_time,
+            "file_type": "csv",
+        }
         if job.state == "COMPLETED":
-            out["result"] = {"page": job.page, "count": job.count,
-                             "download_url": f"/crm/bulk/{ver}/read/{job.id}/result",
-                             "per_page": self.sim.settings["bulk_rows_per_file"], "more_records": job.more_records}
+            out["result"] = {
+                "page": job.page,
+                "count": job.count,
+                "download_url": f"/crm/bulk/{ver}/read/{job.id}/result",
+                "per_page": self.sim.settings["bulk_rows_per_file"],
+                "more_records": job.more_records,
+            }
         return out
 
 
@@ -172,8 +197,9 @@ def _criteria_predicate(criteria: dict[str, Any] | None) -> Any:
             lo, hi = (norm(x) for x in (value or [None, None]))
             return (lo <= a <= hi) == (comparator == "between")
         b = norm(value)
-        return {"greater_than": a > b, "greater_equal": a >= b, "less_than": a < b,
-                "less_equal": a <= b}[str(comparator)]
+        return {"greater_than": a > b, "greater_equal": a >= b, "less_than": a < b, "less_equal": a <= b}[
+            str(comparator)
+        ]
 
     return cmp
 
@@ -189,8 +215,12 @@ async def create_job(request: Request) -> Response:
         query = body["query"]
         module_ref = query["module"]
     except (ValueError, KeyError, TypeError):
-        return error(400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "module",
-                                                                              "json_path": "$.query.module"})
+        return error(
+            400,
+            "MANDATORY_NOT_FOUND",
+            "required field not found",
+            {"api_name": "module", "json_path": "$.query.module"},
+        )
     module_name = module_ref.get("api_name") if isinstance(module_ref, dict) else module_ref
     module = sim.module_def(str(module_name))
     if module is None:
@@ -201,21 +231,52 @@ async def create_job(request: Request) -> Response:
             return error(400, "INVALID_DATA", "invalid field", {"api_name": name, "json_path": "$.query.fields"})
     criteria = query.get("criteria")
     if criteria and not _valid_criteria(criteria):
-        return error(400, "INVALID_DATA", "invalid criteria", {"api_name": "criteria",
-                                                               "supported_comparators": list(_COMPARATORS)})
+        return error(
+            400,
+            "INVALID_DATA",
+            "invalid criteria",
+            {"api_name": "criteria", "supported_comparators": list(_COMPARATORS)},
+        )
     page = int(query.get("page") or 1)
-    job = Job(id=sim.new_id(), module=module.api_name, fields=list(fields), criteria=criteria, page=page,
-              created_by=sim.user_json(tok.user_id, email=False), created_time=sim.now_text(),
-              query={"module": {"api_name": module.api_name}, "page": page, "fields": list(fields),
-                     **({"criteria": criteria} if criteria else {})})
+    job = Job(
+        id=sim.new_id(),
+        module=module.api_name,
+        fields=list(fields),
+        criteria=criteria,
+        page=page,
+        created_by=sim.user_json(tok.user_id, email=False),
+        created_time=sim.now_text(),
+        query={
+            "module": {"api_name": module.api_name},
+            "page": page,
+            "fields": list(fields),
+            **({"criteria": criteria} if criteria else {}),
+        },
+    )
     if sim.bulk.fail_next > 0:
         sim.bulk.fail_next -= 1
         job.fail = True
     sim.bulk.jobs[job.id] = job
-    return ok({"data": [{"status": "success", "code": "ADDED_SUCCESSFULLY", "message": "Added successfully.",
-                         "details": {"id": job.id, "operation": "read", "state": "ADDED",
-                                     "created_by": job.created_by, "created_time": job.created_time}}],
-               "info": {}}, 201)
+    return ok(
+        {
+            "data": [
+                {
+                    "status": "success",
+                    "code": "ADDED_SUCCESSFULLY",
+                    "message": "Added successfully.",
+                    "details": {
+                        "id": job.id,
+                        "operation": "read",
+                        "state": "ADDED",
+                        "created_by": job.created_by,
+                        "created_time": job.created_time,
+                    },
+                }
+            ],
+            "info": {},
+        },
+        201,
+    )
 
 
 def _valid_criteria(criteria: Any) -> bool:
@@ -257,5 +318,8 @@ async def job_result(request: Request) -> Response:
     if len(window) >= sim.settings["bulk_downloads_per_minute"]:
         return too_many_requests("downloads")
     window.append(now)
-    return Response(job.archive, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{job.id}.zip"'})
+    return Response(
+        job.archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{job.id}.zip"'},
+    )

@@ -141,8 +141,7 @@ class BulkWrites:
             item[api] = _typed(fd.data_type, cell, api, idx)
         return item
 
-    def _write(self, store: ModuleStore, job: WriteJob, item: dict[str, Any], idx: int,
-               user: str) -> dict[str, Any]:
+    def _write(self, store: ModuleStore, job: WriteJob, item: dict[str, Any], idx: int, user: str) -> dict[str, Any]:
         if job.operation == "insert":
             item.pop("id", None)
             return apply_one(self.sim, store, item, idx, "insert", [], user)
@@ -164,13 +163,24 @@ class BulkWrites:
         """The job-details object."""
         file_name = self.files[job.file_id][0] if job.file_id in self.files else None
         file_block: dict[str, Any] = {"status": job.status, "name": file_name}
-        file_block.update(job.counts or {"added_count": 0, "updated_count": 0, "skipped_count": 0,
-                                         "total_count": 0})
+        file_block.update(job.counts or {"added_count": 0, "updated_count": 0, "skipped_count": 0, "total_count": 0})
         out: dict[str, Any] = {
-            "status": job.status, "character_encoding": "UTF-8", "id": job.id, "operation": job.operation,
-            "created_by": job.created_by, "created_time": job.created_time,
-            "resource": [{"status": job.status, "type": "data", "module": {"api_name": job.module},
-                          "field_mappings": job.mappings, "find_by": job.find_by, "file": file_block}],
+            "status": job.status,
+            "character_encoding": "UTF-8",
+            "id": job.id,
+            "operation": job.operation,
+            "created_by": job.created_by,
+            "created_time": job.created_time,
+            "resource": [
+                {
+                    "status": job.status,
+                    "type": "data",
+                    "module": {"api_name": job.module},
+                    "field_mappings": job.mappings,
+                    "find_by": job.find_by,
+                    "file": file_block,
+                }
+            ],
         }
         if job.status == "COMPLETED":
             out["result"] = {"download_url": f"{base_url}/v2/crm/{zgid()}/bulk-write/{job.id}/{job.id}.zip"}
@@ -188,8 +198,11 @@ def _typed(data_type: str, cell: str, api: str, idx: int) -> Any:
                 raise ValueError(cell)
             return cell.lower() == "true"
     except ValueError:
-        raise RecordFailure("INVALID_DATA", "invalid data", {"api_name": api, "expected_data_type": data_type,
-                                                             "json_path": f"$.row[{idx}].{api}"}) from None
+        raise RecordFailure(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": api, "expected_data_type": data_type, "json_path": f"$.row[{idx}].{api}"},
+        ) from None
     if data_type in ("lookup", "ownerlookup"):
         return {"id": cell}
     return cell
@@ -200,8 +213,9 @@ def _read_zip(raw: bytes) -> tuple[str, list[str], list[list[str]]] | Response:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             names = [n for n in zf.namelist() if n.lower().endswith(".csv")]
             if len(names) != 1 or len(zf.namelist()) != 1:
-                return error(400, "INVALID_FILE", "the ZIP must hold exactly one CSV file",
-                             {"files": len(zf.namelist())})
+                return error(
+                    400, "INVALID_FILE", "the ZIP must hold exactly one CSV file", {"files": len(zf.namelist())}
+                )
             text = zf.read(names[0]).decode("utf-8-sig")
     except (zipfile.BadZipFile, UnicodeDecodeError):
         return error(400, "INVALID_FILE", "the file is not a ZIP of a UTF-8 CSV", {})
@@ -209,8 +223,12 @@ def _read_zip(raw: bytes) -> tuple[str, list[str], list[list[str]]] | Response:
     if not rows:
         return error(400, "INVALID_FILE", "the CSV file is empty", {})
     if len(rows) - 1 > MAX_RECORDS:
-        return error(400, "FILE_SIZE_EXCEEDED", "the CSV holds more records than allowed",
-                     {"limit": MAX_RECORDS, "records": len(rows) - 1})
+        return error(
+            400,
+            "FILE_SIZE_EXCEEDED",
+            "the CSV holds more records than allowed",
+            {"limit": MAX_RECORDS, "records": len(rows) - 1},
+        )
     return names[0], rows[0], rows[1:]
 
 
@@ -239,8 +257,14 @@ async def upload(request: Request) -> Response:
         return parsed
     file_id = sim.new_id()
     sim.bulk_writes.files[file_id] = parsed
-    return ok({"status": "success", "code": "FILE_UPLOAD_SUCCESS", "message": "file uploaded.",
-               "details": {"file_id": file_id, "created_time": sim.now_text()}})
+    return ok(
+        {
+            "status": "success",
+            "code": "FILE_UPLOAD_SUCCESS",
+            "message": "file uploaded.",
+            "details": {"file_id": file_id, "created_time": sim.now_text()},
+        }
+    )
 
 
 def _bad(api_name: str, message: str = "invalid data", code: str = "INVALID_DATA") -> Response:
@@ -284,16 +308,30 @@ async def create_job(request: Request) -> Response:
     unique = (*module.system_duplicate_fields, *module.unique_fields)
     if operation != "insert" and find_by != "id" and find_by not in unique:
         return _bad("find_by", "the find_by field must be id or a unique field")
-    job = WriteJob(id=sim.new_id(), operation=operation, module=module.api_name, file_id=file_id,
-                   mappings=[dict(m) for m in mappings], find_by=find_by,
-                   ignore_empty=bool(body.get("ignore_empty", False)),
-                   created_by=sim.user_json(tok.user_id, email=False), created_time=sim.now_text())
+    job = WriteJob(
+        id=sim.new_id(),
+        operation=operation,
+        module=module.api_name,
+        file_id=file_id,
+        mappings=[dict(m) for m in mappings],
+        find_by=find_by,
+        ignore_empty=bool(body.get("ignore_empty", False)),
+        created_by=sim.user_json(tok.user_id, email=False),
+        created_time=sim.now_text(),
+    )
     if sim.bulk_writes.fail_next > 0:
         sim.bulk_writes.fail_next -= 1
         job.fail = True
     sim.bulk_writes.jobs[job.id] = job
-    return ok({"status": "success", "code": "SUCCESS", "message": "success",
-               "details": {"id": job.id, "created_by": job.created_by}}, 201)
+    return ok(
+        {
+            "status": "success",
+            "code": "SUCCESS",
+            "message": "success",
+            "details": {"id": job.id, "created_by": job.created_by},
+        },
+        201,
+    )
 
 
 async def job_status(request: Request) -> Response:
@@ -318,5 +356,8 @@ async def job_result(request: Request) -> Response:
     job = sim.bulk_writes.jobs.get(request.path_params["job_id"])
     if job is None or job.archive is None or request.path_params["zgid"] != zgid():
         return error(404, "RESOURCE_NOT_FOUND", "the requested resource is not found", {})
-    return Response(job.archive, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{job.id}.zip"'})
+    return Response(
+        job.archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{job.id}.zip"'},
+    )

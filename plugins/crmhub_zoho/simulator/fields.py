@@ -13,10 +13,24 @@ from typing import Any
 from crmhub_zoho.industry import PICKLIST
 
 JSON_TYPE = {
-    "text": "string", "textarea": "string", "email": "string", "phone": "string", "website": "string",
-    "picklist": "string", "multiselectpicklist": "jsonarray", "date": "string", "datetime": "string",
-    "integer": "integer", "bigint": "string", "double": "double", "currency": "double", "boolean": "boolean",
-    "lookup": "jsonobject", "ownerlookup": "jsonobject", "autonumber": "string", "profileimage": "string",
+    "text": "string",
+    "textarea": "string",
+    "email": "string",
+    "phone": "string",
+    "website": "string",
+    "picklist": "string",
+    "multiselectpicklist": "jsonarray",
+    "date": "string",
+    "datetime": "string",
+    "integer": "integer",
+    "bigint": "string",
+    "double": "double",
+    "currency": "double",
+    "boolean": "boolean",
+    "lookup": "jsonobject",
+    "ownerlookup": "jsonobject",
+    "autonumber": "string",
+    "profileimage": "string",
 }
 
 
@@ -61,19 +75,33 @@ class FieldDef:
             "sequence_number": index + 1,
             "unique": {"casesensitive": "false"} if self.unique else {},
             "pick_list_values": [
-                {"display_value": v, "actual_value": v, "sequence_number": i + 1, "id": f"{4970762000000090000 + i}",
-                 "type": "used"}
+                {
+                    "display_value": v,
+                    "actual_value": v,
+                    "sequence_number": i + 1,
+                    "id": f"{4970762000000090000 + i}",
+                    "type": "used",
+                }
                 for i, v in enumerate(self.picklist)
             ],
-            "lookup": {"module": {"api_name": self.lookup_module, "id": "4970762000000002175"},
-                       "display_label": self.lookup_module, "api_name": self.api_name} if self.lookup_module else {},
+            "lookup": {
+                "module": {"api_name": self.lookup_module, "id": "4970762000000002175"},
+                "display_label": self.lookup_module,
+                "api_name": self.api_name,
+            }
+            if self.lookup_module
+            else {},
             "crypt": None,
             "formula": {},
             "currency": {"rounding_option": "normal", "precision": 2} if self.data_type == "currency" else {},
             "auto_number": {},
             "multiselectlookup": {},
-            "operation_type": {"web_update": not self.read_only, "api_create": not self.read_only,
-                               "web_create": not self.read_only, "api_update": not self.read_only},
+            "operation_type": {
+                "web_update": not self.read_only,
+                "api_create": not self.read_only,
+                "web_create": not self.read_only,
+                "api_update": not self.read_only,
+            },
         }
         return out
 
@@ -117,7 +145,8 @@ _SYSTEM = (
 )
 
 ACCOUNTS = ModuleDef(
-    "Accounts", "Account",
+    "Accounts",
+    "Account",
     (
         FieldDef("Account_Name", "text", "Account Name", length=200, mandatory=True),
         FieldDef("Account_Number", "text", length=40),
@@ -146,17 +175,24 @@ ACCOUNTS = ModuleDef(
         FieldDef("Shipping_Country", "text", length=100),
         FieldDef("Description", "textarea", length=32000),
         FieldDef("USCC", "text", "USCC", length=18, custom=True, unique=True),
-        FieldDef("Risk_Rating", "picklist", "Risk Rating", custom=True,
-                 picklist=("-None-", "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")),
-        FieldDef("Risk_Segment", "picklist", "Risk Segment", custom=True,
-                 picklist=("-None-", "低风险", "中风险", "高风险")),
+        FieldDef(
+            "Risk_Rating",
+            "picklist",
+            "Risk Rating",
+            custom=True,
+            picklist=("-None-", "AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D"),
+        ),
+        FieldDef(
+            "Risk_Segment", "picklist", "Risk Segment", custom=True, picklist=("-None-", "低风险", "中风险", "高风险")
+        ),
         *_SYSTEM,
     ),
     system_duplicate_fields=("Account_Name",),
 )
 
 CONTACTS = ModuleDef(
-    "Contacts", "Contact",
+    "Contacts",
+    "Contact",
     (
         FieldDef("Salutation", "picklist", picklist=("-None-", "Mr.", "Mrs.", "Ms.", "Dr.", "Prof.")),
         FieldDef("First_Name", "text", length=40),
@@ -174,8 +210,20 @@ CONTACTS = ModuleDef(
         FieldDef("Department", "text", length=100),
         FieldDef("Date_of_Birth", "date"),
         FieldDef("Reporting_To", "lookup", lookup_module="Contacts"),
-        FieldDef("Lead_Source", "picklist", picklist=("-None-", "Advertisement", "Cold Call", "Employee Referral",
-                                                      "External Referral", "Partner", "Trade Show", "Web Download")),
+        FieldDef(
+            "Lead_Source",
+            "picklist",
+            picklist=(
+                "-None-",
+                "Advertisement",
+                "Cold Call",
+                "Employee Referral",
+                "External Referral",
+                "Partner",
+                "Trade Show",
+                "Web Download",
+            ),
+        ),
         FieldDef("Email_Opt_Out", "boolean"),
         FieldDef("Mailing_Street", "text", length=250),
         FieldDef("Mailing_City", "text", length=100),

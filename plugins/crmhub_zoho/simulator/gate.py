@@ -26,8 +26,9 @@ _BULK_WRITE_JOB = re.compile(r"^/crm/bulk/v[\d.]+/write$")
 
 
 async def _answer_429(send: Send, reason: str, remaining: int | None = None) -> None:
-    message = "API call limit exceeded" if reason == "credits" else \
-        "The number of concurrent requests has exceeded the limit"
+    message = (
+        "API call limit exceeded" if reason == "credits" else "The number of concurrent requests has exceeded the limit"
+    )
     body = dumps({"code": "TOO_MANY_REQUESTS", "details": {}, "message": message, "status": "error"})
     headers = [(b"content-type", b"application/json;charset=UTF-8"), (b"content-length", str(len(body)).encode())]
     if remaining is not None:
@@ -62,8 +63,13 @@ class ZohoGate:
         started = time.perf_counter()
         status = {"code": 0}
         method: str = scope["method"]
-        entry: dict[str, Any] = {"t": round(sim.epoch_now(), 3), "method": method, "path": path,
-                                 "query": scope.get("query_string", b"").decode("latin-1"), "status": 0}
+        entry: dict[str, Any] = {
+            "t": round(sim.epoch_now(), 3),
+            "method": method,
+            "path": path,
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "status": 0,
+        }
         if path.startswith("/oauth"):
             await self.app(scope, receive, self._recording(send, status, None))
             self._log(entry, status["code"], scope, started)
@@ -89,8 +95,9 @@ class ZohoGate:
             receive = _replay(body)
         elif method == "POST" and _BULK_WRITE_JOB.match(path):
             cost = int(sim.settings["bulk_write_credits"])  # initialising a job (2nd-hand: 500 credits)
-        if sim.in_flight >= sim.settings["concurrency"] or (heavy and sim.heavy_in_flight >= sim.settings[
-                "heavy_concurrency"]):
+        if sim.in_flight >= sim.settings["concurrency"] or (
+            heavy and sim.heavy_in_flight >= sim.settings["heavy_concurrency"]
+        ):
             sim.rejected_concurrency += 1
             await _answer_429(send, "concurrency")
             self._log(entry, 429, scope, started, note="concurrency limit")

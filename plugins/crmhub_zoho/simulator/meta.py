@@ -17,12 +17,28 @@ _OTHER_MODULES = ("Leads", "Deals", "Tasks", "Events", "Calls", "Notes", "Produc
 
 
 def _module(api_name: str, singular: str, index: int, supported: bool = True) -> dict[str, object]:
-    return {"id": zoho_id(2000 + index), "api_name": api_name, "module_name": api_name, "plural_label": api_name,
-            "singular_label": singular, "api_supported": supported, "generated_type": "default",
-            "creatable": True, "editable": True, "deletable": True, "viewable": True, "visible": True,
-            "sequence_number": index + 1, "modified_time": None, "status": "visible",
-            "presence_sub_menu": True, "quick_create": True, "feeds_required": False, "global_search_supported": True,
-            "profiles": [{"name": "Administrator", "id": zoho_id(3001)}]}
+    return {
+        "id": zoho_id(2000 + index),
+        "api_name": api_name,
+        "module_name": api_name,
+        "plural_label": api_name,
+        "singular_label": singular,
+        "api_supported": supported,
+        "generated_type": "default",
+        "creatable": True,
+        "editable": True,
+        "deletable": True,
+        "viewable": True,
+        "visible": True,
+        "sequence_number": index + 1,
+        "modified_time": None,
+        "status": "visible",
+        "presence_sub_menu": True,
+        "quick_create": True,
+        "feeds_required": False,
+        "global_search_supported": True,
+        "profiles": [{"name": "Administrator", "id": zoho_id(3001)}],
+    }
 
 
 async def modules(request: Request) -> Response:
@@ -32,8 +48,9 @@ async def modules(request: Request) -> Response:
         return tok
     sim = sim_of(request)
     listed = [_module(s.module.api_name, s.module.singular, i) for i, s in enumerate(sim.modules.values())]
-    listed += [_module(name, name.rstrip("s"), len(listed) + i, supported=False)
-               for i, name in enumerate(_OTHER_MODULES)]
+    listed += [
+        _module(name, name.rstrip("s"), len(listed) + i, supported=False) for i, name in enumerate(_OTHER_MODULES)
+    ]
     return ok({"modules": listed})
 
 
@@ -69,12 +86,23 @@ async def fields(request: Request) -> Response:
 
 def _user(sim_user: object, current: bool) -> dict[str, object]:
     name = getattr(sim_user, "name", "")
-    return {"id": getattr(sim_user, "user_id", ""), "full_name": name, "first_name": name[1:] or None,
-            "last_name": name[:1], "email": getattr(sim_user, "email", ""), "status": "active",
-            "role": {"name": "CEO" if current else "Relationship Manager", "id": zoho_id(4001 if current else 4002)},
-            "profile": {"name": "Administrator" if current else "Standard", "id": zoho_id(3001 if current else 3002)},
-            "time_zone": "Asia/Shanghai", "locale": "zh_CN", "language": "zh_CN", "country_locale": "zh_CN",
-            "confirm": True, "zuid": getattr(sim_user, "user_id", "")[-9:], "type": "CurrentUser" if current else None}
+    return {
+        "id": getattr(sim_user, "user_id", ""),
+        "full_name": name,
+        "first_name": name[1:] or None,
+        "last_name": name[:1],
+        "email": getattr(sim_user, "email", ""),
+        "status": "active",
+        "role": {"name": "CEO" if current else "Relationship Manager", "id": zoho_id(4001 if current else 4002)},
+        "profile": {"name": "Administrator" if current else "Standard", "id": zoho_id(3001 if current else 3002)},
+        "time_zone": "Asia/Shanghai",
+        "locale": "zh_CN",
+        "language": "zh_CN",
+        "country_locale": "zh_CN",
+        "confirm": True,
+        "zuid": getattr(sim_user, "user_id", "")[-9:],
+        "type": "CurrentUser" if current else None,
+    }
 
 
 async def users(request: Request) -> Response:
@@ -98,12 +126,33 @@ async def org(request: Request) -> Response:
         return tok
     sim = sim_of(request)
     edition = sim.settings["edition"]
-    return ok({"org": [{
-        "id": zoho_id(1), "company_name": sim.settings["org_name"], "alias": None,
-        "primary_email": sim.admin.email, "time_zone": "Asia/Shanghai", "iso_code": "CNY", "currency_symbol": "¥",
-        "currency_locale": "zh_CN", "country_code": "CN", "country": "China", "mc_status": True,
-        "domain_name": "org" + zoho_id(1)[-9:], "zgid": zoho_id(1)[-9:], "type": "production",
-        "license_details": {"paid_type": edition, "paid": edition != "free", "trial_type": None,
-                            "users_license_purchased": max(1, len(sim.users)), "paid_expiry": None,
-                            "trial_expiry": None},
-    }]})
+    return ok(
+        {
+            "org": [
+                {
+                    "id": zoho_id(1),
+                    "company_name": sim.settings["org_name"],
+                    "alias": None,
+                    "primary_email": sim.admin.email,
+                    "time_zone": "Asia/Shanghai",
+                    "iso_code": "CNY",
+                    "currency_symbol": "¥",
+                    "currency_locale": "zh_CN",
+                    "country_code": "CN",
+                    "country": "China",
+                    "mc_status": True,
+                    "domain_name": "org" + zoho_id(1)[-9:],
+                    "zgid": zoho_id(1)[-9:],
+                    "type": "production",
+                    "license_details": {
+                        "paid_type": edition,
+                        "paid": edition != "free",
+                        "trial_type": None,
+                        "users_license_purchased": max(1, len(sim.users)),
+                        "paid_expiry": None,
+                        "trial_expiry": None,
+                    },
+                }
+            ]
+        }
+    )

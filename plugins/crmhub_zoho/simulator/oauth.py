@@ -92,8 +92,12 @@ class OAuthState:
     def issue_code(self, client_id: str | None = None, redirect_uri: str | None = None) -> str:
         """A grant code for the admin user, valid 3 minutes (the admin endpoint uses this)."""
         code = "1000." + secrets.token_hex(16) + "." + secrets.token_hex(16)
-        self.codes[code] = GrantCode(client_id or self.sim.settings["client_id"], self.sim.admin.user_id,
-                                     self.sim.epoch_now() + 180, redirect_uri)
+        self.codes[code] = GrantCode(
+            client_id or self.sim.settings["client_id"],
+            self.sim.admin.user_id,
+            self.sim.epoch_now() + 180,
+            redirect_uri,
+        )
         return code
 
     def lookup(self, value: str) -> AccessToken | None:
@@ -130,10 +134,17 @@ class OAuthState:
         body: dict[str, Any] = {"access_token": tok.value}
         if refresh_token is not None:
             body["refresh_token"] = refresh_token
-            body["scope"] = "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.READ ZohoCRM.org.READ " \
-                            "ZohoCRM.coql.READ ZohoCRM.bulk.ALL"
-        body.update({"api_domain": self.sim.base_url, "token_type": "Bearer",
-                     "expires_in": int(self.sim.settings["token_lifetime"])})
+            body["scope"] = (
+                "ZohoCRM.modules.ALL ZohoCRM.settings.ALL ZohoCRM.users.READ ZohoCRM.org.READ "
+                "ZohoCRM.coql.READ ZohoCRM.bulk.ALL"
+            )
+        body.update(
+            {
+                "api_domain": self.sim.base_url,
+                "token_type": "Bearer",
+                "expires_in": int(self.sim.settings["token_lifetime"]),
+            }
+        )
         return body
 
 
@@ -165,8 +176,9 @@ async def token_endpoint(request: Request) -> Response:
             return ok({"error": "invalid_code"})
         if code.redirect_uri and params.get("redirect_uri") and params["redirect_uri"] != code.redirect_uri:
             return ok({"error": "invalid_redirect_uri"})
-        grant = oauth.add_refresh_token("1000." + secrets.token_hex(16) + "." + secrets.token_hex(16),
-                                        client_id, code.user_id)
+        grant = oauth.add_refresh_token(
+            "1000." + secrets.token_hex(16) + "." + secrets.token_hex(16), client_id, code.user_id
+        )
         return ok(oauth.token_answer(oauth._mint(grant), refresh_token=grant.token))
     return ok({"error": "unsupported_grant_type"})
 

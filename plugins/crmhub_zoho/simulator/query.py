@@ -38,6 +38,7 @@ class QueryError(ValueError):
 
 # --- value comparison ------------------------------------------------------------------------------------------
 
+
 def _scalar(rec: dict[str, Any], name: str) -> Any:
     base, _, sub = name.partition(".")
     value = rec.get(base)
@@ -54,8 +55,9 @@ def _coerce(fd: FieldDef | None, raw: Any) -> Any:
         try:
             return datetime.fromisoformat(str(raw)).timestamp()
         except ValueError:
-            raise QueryError("INVALID_QUERY", f"value {raw!r} is not a datetime with offset",
-                             {"api_name": fd.api_name}) from None
+            raise QueryError(
+                "INVALID_QUERY", f"value {raw!r} is not a datetime with offset", {"api_name": fd.api_name}
+            ) from None
     if fd is not None and fd.data_type in ("integer", "double", "currency", "bigint"):
         try:
             return float(raw)
@@ -80,7 +82,7 @@ def word_match(haystack: str, needle: str) -> bool:
     if h == n or h.startswith(n):
         return True
     hw, nw = [w for w in _WORD_SPLIT.split(h) if w], [w for w in _WORD_SPLIT.split(n) if w]
-    return any(hw[i:i + len(nw)] == nw for i in range(len(hw) - len(nw) + 1)) if nw else False
+    return any(hw[i : i + len(nw)] == nw for i in range(len(hw) - len(nw) + 1)) if nw else False
 
 
 def _compare(fd: FieldDef | None, name: str, op: str, literal: Any, *, word: bool) -> Predicate:
@@ -112,16 +114,26 @@ def _compare(fd: FieldDef | None, name: str, op: str, literal: Any, *, word: boo
         return lambda r: (v := value_of(r)) is not None and bool(pattern.match(str(v)))
     ordering = {"greater_than": ">", "greater_equal": ">=", "less_than": "<", "less_equal": "<="}.get(op, op)
     if ordering in (">", ">=", "<", "<="):
-        cmp: Callable[[Any, Any], bool] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
-                                           "<=": operator.le}[ordering]
+        cmp: Callable[[Any, Any], bool] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}[
+            ordering
+        ]
         return lambda r: (v := value_of(r)) is not None and cmp(v, literal)
     raise QueryError("INVALID_QUERY", f"operator {op!r} is not supported", {"operator": op})
 
 
 # --- search criteria -------------------------------------------------------------------------------------------
 
-_SEARCH_OPS = ("equals", "not_equal", "starts_with", "in", "greater_than", "greater_equal", "less_than",
-               "less_equal", "between")
+_SEARCH_OPS = (
+    "equals",
+    "not_equal",
+    "starts_with",
+    "in",
+    "greater_than",
+    "greater_equal",
+    "less_than",
+    "less_equal",
+    "between",
+)
 
 
 def parse_criteria(text: str, module: ModuleDef) -> Predicate:
@@ -176,8 +188,11 @@ def parse_criteria(text: str, module: ModuleDef) -> Predicate:
         if not sep1 or not sep2:
             raise fail(f"condition {body!r} is not Field:operator:value")
         if op not in _SEARCH_OPS:
-            raise QueryError("INVALID_QUERY", f"operator {op!r} is not supported in search",
-                             {"operator": op, "supported": list(_SEARCH_OPS)})
+            raise QueryError(
+                "INVALID_QUERY",
+                f"operator {op!r} is not supported in search",
+                {"operator": op, "supported": list(_SEARCH_OPS)},
+            )
         fd = module.by_name.get(name.partition(".")[0])
         if fd is None and name != "id":
             raise QueryError("INVALID_QUERY", f"field {name!r} is not in {module.api_name}", {"api_name": name})
@@ -212,7 +227,7 @@ def _split_unescaped(raw: str) -> list[str]:
     parts, buf, i = [], [], 0
     while i < len(raw):
         if raw[i] == "\\" and i + 1 < len(raw):
-            buf.append(raw[i:i + 2])
+            buf.append(raw[i : i + 2])
             i += 2
             continue
         if raw[i] == ",":
@@ -239,8 +254,11 @@ def _or(a: Predicate, b: Predicate) -> Predicate:
 
 # --- COQL ------------------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>>=|<=|!=|<>|=|>|<)
-                     |(?P<punct>[(),*])|(?P<word>[A-Za-z_$][\w$.]*))""", re.X)
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>>=|<=|!=|<>|=|>|<)
+                     |(?P<punct>[(),*])|(?P<word>[A-Za-z_$][\w$.]*))""",
+    re.X,
+)
 _AGGREGATES = ("count", "max", "min", "sum", "avg")
 
 
@@ -269,8 +287,11 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         if not m or m.end() == pos:
             if text[pos:].strip() == "":
                 break
-            raise QueryError("SYNTAX_ERROR", "error at or near the given position",
-                             {"line": 1, "column": pos + 1, "near": text[pos:pos + 10]})
+            raise QueryError(
+                "SYNTAX_ERROR",
+                "error at or near the given position",
+                {"line": 1, "column": pos + 1, "near": text[pos : pos + 10]},
+            )
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind), m.start(kind)))
         pos = m.end()
@@ -289,8 +310,11 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         if i >= len(tokens) or (word is not None and tokens[i][1].lower() != word):
             near = tokens[i][1] if i < len(tokens) else "end of query"
             column = tokens[i][2] + 1 if i < len(tokens) else len(text)
-            raise QueryError("SYNTAX_ERROR", "error at or near the given position",
-                             {"line": 1, "column": column, "near": near, "expected": word})
+            raise QueryError(
+                "SYNTAX_ERROR",
+                "error at or near the given position",
+                {"line": 1, "column": column, "near": near, "expected": word},
+            )
         i += 1
         return tokens[i - 1][1]
 
@@ -311,16 +335,16 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         take(",")
     take("from")
     module_name = take()
-    module = modules.get(module_name) or next((m for n, m in modules.items() if n.lower() == module_name.lower()),
-                                              None)
+    module = modules.get(module_name) or next((m for n, m in modules.items() if n.lower() == module_name.lower()), None)
     if module is None:
         raise QueryError("INVALID_QUERY", "invalid module given", {"module": module_name})
     if len(items) > 50:
         raise QueryError("LIMIT_EXCEEDED", "at most 50 fields can be selected", {"limit": 50, "by": "select"})
     for name in items + [a[1] for a in aggregates]:
         if name not in {"id", "*"} and name.partition(".")[0] not in module.by_name:
-            raise QueryError("INVALID_QUERY", "column given seems to be invalid",
-                             {"column_name": name, "clause": "select"})
+            raise QueryError(
+                "INVALID_QUERY", "column given seems to be invalid", {"column_name": name, "clause": "select"}
+            )
     query = Coql(module, items, aggregates)
 
     def value() -> Any:
@@ -337,8 +361,9 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         name = take()
         fd = module.by_name.get(name.partition(".")[0])
         if fd is None and name != "id":
-            raise QueryError("INVALID_QUERY", "column given seems to be invalid",
-                             {"column_name": name, "clause": "where"})
+            raise QueryError(
+                "INVALID_QUERY", "column given seems to be invalid", {"column_name": name, "clause": "where"}
+            )
         negate = False
         if peek("not"):
             take("not")
@@ -377,8 +402,11 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         else:
             op = take()
             if op not in ("=", "!=", "<>", ">", ">=", "<", "<="):
-                raise QueryError("SYNTAX_ERROR", "error at or near the given position",
-                                 {"line": 1, "column": tokens[i - 1][2] + 1, "near": op})
+                raise QueryError(
+                    "SYNTAX_ERROR",
+                    "error at or near the given position",
+                    {"line": 1, "column": tokens[i - 1][2] + 1, "near": op},
+                )
             literal = _coerce(fd, value())
             if name == "Modified_Time" and op in (">", ">=", "="):
                 floor = float(literal)
@@ -394,8 +422,11 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
             joins.append(take().lower())
             parts.append(factor())
         if len(parts) > 2:
-            raise QueryError("SYNTAX_ERROR", "more than two conditions must be grouped in pairs with parentheses",
-                             {"clause": "where", "line": 1, "column": tokens[i - 1][2] + 1})
+            raise QueryError(
+                "SYNTAX_ERROR",
+                "more than two conditions must be grouped in pairs with parentheses",
+                {"clause": "where", "line": 1, "column": tokens[i - 1][2] + 1},
+            )
         pred, floor = parts[0]
         for join, (nxt, nxt_floor) in zip(joins, parts[1:], strict=True):
             if join == "and":
@@ -418,16 +449,16 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
         take("where")
         before = i
         query.where, query.modified_floor = condition()
-        query.floor_only = (i - before == 3 and tokens[before][1] == "Modified_Time"
-                            and tokens[before + 1][1] == ">=")
+        query.floor_only = i - before == 3 and tokens[before][1] == "Modified_Time" and tokens[before + 1][1] == ">="
     if peek("order"):
         take("order")
         take("by")
         while True:
             name = take()
             if name != "id" and name not in module.by_name:
-                raise QueryError("INVALID_QUERY", "column given seems to be invalid",
-                                 {"column_name": name, "clause": "order by"})
+                raise QueryError(
+                    "INVALID_QUERY", "column given seems to be invalid", {"column_name": name, "clause": "order by"}
+                )
             descending = False
             if (peek() or "").lower() in ("asc", "desc"):
                 descending = take().lower() == "desc"
@@ -447,8 +478,11 @@ def parse_coql(text: str, modules: dict[str, ModuleDef]) -> Coql:
                 take("offset")
                 query.offset = int(take())
     if i != len(tokens):
-        raise QueryError("SYNTAX_ERROR", "error at or near the given position",
-                         {"line": 1, "column": tokens[i][2] + 1, "near": tokens[i][1]})
+        raise QueryError(
+            "SYNTAX_ERROR",
+            "error at or near the given position",
+            {"line": 1, "column": tokens[i][2] + 1, "near": tokens[i][1]},
+        )
     if query.limit > 2000:
         raise QueryError("LIMIT_EXCEEDED", "limit exceeded", {"by": "limit", "limit": 2000})
     return query

@@ -68,8 +68,7 @@ def parse_fields(raw: str | None, store: ModuleStore, *, required: bool) -> list
     """The ``fields`` parameter: mandatory from v3, at most 50 names; unknown names are ignored (UNCONFIRMED)."""
     if raw is None or not raw.strip():
         if required:
-            return error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                         {"param": "fields"})
+            return error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param": "fields"})
         return None
     names = [n.strip() for n in raw.split(",") if n.strip()]
     if len(names) > 50:
@@ -97,8 +96,12 @@ def since_header(request: Request) -> int | Response | None:
     try:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
-        return error(400, "INVALID_DATA", "invalid If-Modified-Since header",
-                     {"header": "If-Modified-Since", "expected_data_type": "datetime"})
+        return error(
+            400,
+            "INVALID_DATA",
+            "invalid If-Modified-Since header",
+            {"header": "If-Modified-Since", "expected_data_type": "datetime"},
+        )
     if value.tzinfo is None:
         return error(400, "INVALID_DATA", "If-Modified-Since needs an offset", {"header": "If-Modified-Since"})
     return int(value.timestamp())
@@ -113,12 +116,14 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     except ValueError:
         return error(400, "INVALID_DATA", "invalid data", {"param": name, "expected_data_type": "integer"})
     if not lo <= value <= hi:
-        return error(400, "INVALID_DATA", f"{name} must be between {lo} and {hi}",
-                     {"param": name, "minimum": lo, "maximum": hi})
+        return error(
+            400, "INVALID_DATA", f"{name} must be between {lo} and {hi}", {"param": name, "minimum": lo, "maximum": hi}
+        )
     return value
 
 
 # --- page tokens ----------------------------------------------------------------------------------------------
+
 
 def make_token(sim: ZohoSimulator, query: tuple[Any, ...], key: Key, pos: int, user: str) -> tuple[str, str]:
     """An opaque page token and its expiry text."""
@@ -147,6 +152,7 @@ def read_token(sim: ZohoSimulator, token: str, query: tuple[Any, ...], user: str
 
 # --- handlers -------------------------------------------------------------------------------------------------
 
+
 async def list_records(request: Request) -> Response:
     """``GET /crm/{v}/{module}``."""
     tok = authenticate(request)
@@ -170,8 +176,9 @@ async def list_records(request: Request) -> Response:
         found = [project(store.records[i], fields) for i in ids if i in store.records]
         if not found:
             return empty(204)
-        return ok({"data": found, "info": {"per_page": per_page, "count": len(found), "page": 1,
-                                           "more_records": False}})
+        return ok(
+            {"data": found, "info": {"per_page": per_page, "count": len(found), "page": 1, "more_records": False}}
+        )
     if "page" in q and "page_token" in q:
         return error(400, "INVALID_DATA", "page and page_token cannot be used together", {"param": "page_token"})
     sort_by = q.get("sort_by", "id")
@@ -199,29 +206,47 @@ async def list_records(request: Request) -> Response:
             return decoded
         after, pos = decoded
         if pos >= sim.settings["page_token_limit"]:
-            return error(400, "LIMIT_REACHED", "page_token reaches at most the first records of a query",
-                         {"limit": sim.settings["page_token_limit"]})
+            return error(
+                400,
+                "LIMIT_REACHED",
+                "page_token reaches at most the first records of a query",
+                {"limit": sim.settings["page_token_limit"]},
+            )
         page_entries, more = page_of(entries, descending, after=after, count=per_page)
         page_no = pos // per_page + 1
     else:
-        page = _int_param(request, "page", 1, 1, 10 ** 6)
+        page = _int_param(request, "page", 1, 1, 10**6)
         if isinstance(page, Response):
             return page
         pos = (page - 1) * per_page
         wall = sim.settings["page_wall"]
         if pos + per_page > wall:
-            return error(400, "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
-                         f"You can only get the first {wall} records without using page_token param",
-                         {"limit": wall})
+            return error(
+                400,
+                "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                f"You can only get the first {wall} records without using page_token param",
+                {"limit": wall},
+            )
         page_entries, more = page_of(entries, descending, offset=pos, count=per_page)
         page_no = page
     if not page_entries:
         return empty(204)
-    next_token, expiry = (make_token(sim, query, page_entries[-1], pos + len(page_entries), tok.user_id)
-                          if more else (None, None))
-    info = {"per_page": per_page, "next_page_token": next_token, "count": len(page_entries), "sort_by": sort_by,
-            "page": page_no, "previous_page_token": None, "page_token_expiry": expiry, "sort_order": sort_order,
-            "email": False, "more_records": more, "call": False}
+    next_token, expiry = (
+        make_token(sim, query, page_entries[-1], pos + len(page_entries), tok.user_id) if more else (None, None)
+    )
+    info = {
+        "per_page": per_page,
+        "next_page_token": next_token,
+        "count": len(page_entries),
+        "sort_by": sort_by,
+        "page": page_no,
+        "previous_page_token": None,
+        "page_token_expiry": expiry,
+        "sort_order": sort_order,
+        "email": False,
+        "more_records": more,
+        "call": False,
+    }
     return Response(encoded_page(store, [e[2] for e in page_entries], fields, info), media_type=JSON_TYPE)
 
 
@@ -240,7 +265,6 @@ def encoded_page(store: ModuleStore, ids: list[str], fields: list[str] | None, i
         else:
             parts.append(hit[1])
     return ('{"data":[' + ",".join(parts) + '],"info":' + json.dumps(info, separators=(",", ":")) + "}").encode()
-
 
 
 async def get_record(request: Request) -> Response:
@@ -268,10 +292,11 @@ async def deleted_records(request: Request) -> Response:
         return store
     kind = request.query_params.get("type", "all")
     if kind not in ("all", "recycle", "permanent"):
-        return error(400, "INVALID_DATA", "invalid data", {"param": "type",
-                                                           "supported_values": ["all", "recycle", "permanent"]})
+        return error(
+            400, "INVALID_DATA", "invalid data", {"param": "type", "supported_values": ["all", "recycle", "permanent"]}
+        )
     per_page = _int_param(request, "per_page", 200, 1, 200)
-    page = _int_param(request, "page", 1, 1, 10 ** 6)
+    page = _int_param(request, "page", 1, 1, 10**6)
     since = since_header(request)
     for value in (per_page, page, since):
         if isinstance(value, Response):
@@ -285,12 +310,16 @@ async def deleted_records(request: Request) -> Response:
         if not rows:
             return empty(304)
     rows.reverse()
-    chunk = rows[(page - 1) * per_page: page * per_page]
+    chunk = rows[(page - 1) * per_page : page * per_page]
     if not chunk:
         return empty(204)
     more = page * per_page < len(rows)
-    return ok({"data": [t[2] for t in chunk],
-               "info": {"per_page": per_page, "count": len(chunk), "page": page, "more_records": more}})
+    return ok(
+        {
+            "data": [t[2] for t in chunk],
+            "info": {"per_page": per_page, "count": len(chunk), "page": page, "more_records": more},
+        }
+    )
 
 
 async def search_records(request: Request) -> Response:
@@ -304,7 +333,7 @@ async def search_records(request: Request) -> Response:
     sim = sim_of(request)
     q = request.query_params
     per_page = _int_param(request, "per_page", 200, 1, 200)
-    page = _int_param(request, "page", 1, 1, 10 ** 6)
+    page = _int_param(request, "page", 1, 1, 10**6)
     for value in (per_page, page):
         if isinstance(value, Response):
             return value
@@ -330,8 +359,9 @@ async def search_records(request: Request) -> Response:
             texts = [f.api_name for f in store.module.fields if f.data_type in ("text", "email", "phone", "website")]
             pred = lambda r: any(isinstance(r.get(f), str) and word_match(r[f], word) for f in texts)  # noqa: E731
         else:
-            return error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                         {"param": "criteria"})
+            return error(
+                400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", {"param": "criteria"}
+            )
     except QueryError as exc:
         return error(400, exc.code, str(exc), exc.details)
     cap = sim.settings["search_cap"]
@@ -345,12 +375,20 @@ async def search_records(request: Request) -> Response:
             matches.append(records[rid])
             if len(matches) > offset + per_page:
                 break
-    chunk = matches[offset: offset + per_page]
+    chunk = matches[offset : offset + per_page]
     if not chunk:
         return empty(204)
-    return ok({"data": [project(r, fields) for r in chunk],
-               "info": {"per_page": per_page, "count": len(chunk), "page": page,
-                        "more_records": len(matches) > offset + per_page}})
+    return ok(
+        {
+            "data": [project(r, fields) for r in chunk],
+            "info": {
+                "per_page": per_page,
+                "count": len(chunk),
+                "page": page,
+                "more_records": len(matches) > offset + per_page,
+            },
+        }
+    )
 
 
 def _coql_value(rec: dict[str, Any], name: str) -> Any:
@@ -379,11 +417,15 @@ async def coql(request: Request) -> Response:
     store = sim.modules[query.module.api_name]
     records = store.records
     order = query.order or [("id", False)]
-    floor = 0 if query.modified_floor is None else bisect.bisect_left(
-        store.by_modified, (int(query.modified_floor), -1, ""))
+    floor = (
+        0
+        if query.modified_floor is None
+        else bisect.bisect_left(store.by_modified, (int(query.modified_floor), -1, ""))
+    )
     if query.floor_only and query.aggregates == [("COUNT", "id")]:
-        return ok({"data": [{"COUNT(id)": len(store.by_modified) - floor}], "info": {"count": 1,
-                                                                                    "more_records": False}})
+        return ok(
+            {"data": [{"COUNT(id)": len(store.by_modified) - floor}], "info": {"count": 1, "more_records": False}}
+        )
     candidates: Sequence[Key]  # a slice (list) of the modified index, or the id index itself
     if order in ([("Modified_Time", False)], [("Modified_Time", False), ("id", False)]):
         candidates, presorted = store.by_modified[floor:], True
@@ -393,13 +435,16 @@ async def coql(request: Request) -> Response:
         candidates, presorted = (store.by_modified[floor:] if floor else store.by_id), False
     if query.floor_only and presorted and candidates is not store.by_id and not query.aggregates:
         # where is exactly ``Modified_Time >= t``: the index slice is the answer, no predicate to evaluate
-        chunk_keys = candidates[query.offset: query.offset + query.limit]
+        chunk_keys = candidates[query.offset : query.offset + query.limit]
         if not chunk_keys:
             return empty(204)
-        data = [{"id": rid, **{n: _coql_value(records[rid], n) for n in query.fields if n != "id"}}
-                for _, _, rid in chunk_keys]
-        return ok({"data": data, "info": {"count": len(data),
-                                          "more_records": len(candidates) > query.offset + query.limit}})
+        data = [
+            {"id": rid, **{n: _coql_value(records[rid], n) for n in query.fields if n != "id"}}
+            for _, _, rid in chunk_keys
+        ]
+        return ok(
+            {"data": data, "info": {"count": len(data), "more_records": len(candidates) > query.offset + query.limit}}
+        )
     early_stop = presorted and not query.aggregates
     where = query.where
     want = query.offset + query.limit + 1
@@ -415,19 +460,22 @@ async def coql(request: Request) -> Response:
         for fn, name in query.aggregates:
             values = [v for r in matches if (v := _coql_value(r, name)) is not None]
             nums = [float(v) for v in values if isinstance(v, (int, float))]
-            row[f"{fn}({name})"] = {"COUNT": len(values), "MAX": max(nums, default=None),
-                                    "MIN": min(nums, default=None), "SUM": sum(nums),
-                                    "AVG": sum(nums) / len(nums) if nums else None}[fn]
+            row[f"{fn}({name})"] = {
+                "COUNT": len(values),
+                "MAX": max(nums, default=None),
+                "MIN": min(nums, default=None),
+                "SUM": sum(nums),
+                "AVG": sum(nums) / len(nums) if nums else None,
+            }[fn]
         return ok({"data": [row], "info": {"count": 1, "more_records": False}})
     if not presorted:
         for name, descending in reversed(order):
             matches.sort(key=lambda r, n=name: _sort_key(r, n), reverse=descending)  # type: ignore[misc]
-    chunk = matches[query.offset: query.offset + query.limit]
+    chunk = matches[query.offset : query.offset + query.limit]
     if not chunk:
         return empty(204)
     data = [{"id": r["id"], **{n: _coql_value(r, n) for n in query.fields if n != "id"}} for r in chunk]
-    return ok({"data": data, "info": {"count": len(data),
-                                      "more_records": len(matches) > query.offset + query.limit}})
+    return ok({"data": data, "info": {"count": len(data), "more_records": len(matches) > query.offset + query.limit}})
 
 
 def _sort_key(rec: dict[str, Any], name: str) -> tuple[int, Any]:

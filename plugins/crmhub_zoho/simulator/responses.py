@@ -20,8 +20,9 @@ def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> R
     return Response(dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-def error(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-          headers: dict[str, str] | None = None) -> Response:
+def error(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """The API error envelope ``{"code","details","message","status":"error"}``."""
     return ok({"code": code, "details": details or {}, "message": message, "status": "error"}, status, headers)
 
@@ -38,6 +39,7 @@ def invalid_token() -> Response:
 
 def too_many_requests(reason: str = "concurrency") -> Response:
     """429 TOO_MANY_REQUESTS: the same code for credits and concurrency, and no Retry-After (fact sheet §10.3)."""
-    message = ("API call limit exceeded" if reason == "credits"
-               else "The number of concurrent requests has exceeded the limit")
+    message = (
+        "API call limit exceeded" if reason == "credits" else "The number of concurrent requests has exceeded the limit"
+    )
     return error(429, "TOO_MANY_REQUESTS", message, {})

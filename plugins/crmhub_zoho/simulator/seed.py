@@ -85,7 +85,10 @@ def account_record(view: CrmAccountView, admin: OwnerView) -> dict[str, Any]:
         "Billing_State": view.province,
         "Billing_Code": view.postcode,
         "Billing_Country": "China",
-        "Shipping_Street": None, "Shipping_City": None, "Shipping_State": None, "Shipping_Code": None,
+        "Shipping_Street": None,
+        "Shipping_City": None,
+        "Shipping_State": None,
+        "Shipping_Code": None,
         "Shipping_Country": None,
         "Description": None,
         "USCC": view.uscc,
@@ -134,7 +137,9 @@ def contact_record(view: ContactView, account: CrmAccountView, admin: OwnerView)
         "Secondary_Email": None,
         "Phone": view.phone,
         "Mobile": view.mobile,
-        "Home_Phone": None, "Other_Phone": None, "Fax": None,
+        "Home_Phone": None,
+        "Other_Phone": None,
+        "Fax": None,
         "Title": view.title,
         "Department": None,
         "Date_of_Birth": None,
@@ -142,7 +147,9 @@ def contact_record(view: ContactView, account: CrmAccountView, admin: OwnerView)
         "Lead_Source": "-None-",
         "Email_Opt_Out": False,
         "Mailing_Street": " ".join(p for p in (account.district, account.street) if p) or None,
-        "Mailing_City": account.city, "Mailing_State": account.province, "Mailing_Zip": account.postcode,
+        "Mailing_City": account.city,
+        "Mailing_State": account.province,
+        "Mailing_Zip": account.postcode,
         "Mailing_Country": "China",
         "Description": None,
         "Owner": owner_json(account.owner),
@@ -163,17 +170,52 @@ def contact_record(view: ContactView, account: CrmAccountView, admin: OwnerView)
 # --- a deterministic Zoho-only world ------------------------------------------------------------------------
 
 _PLACES = (
-    ("上海市", "上海市", "浦东新区", "310115", "200120"), ("北京市", "北京市", "朝阳区", "110105", "100020"),
-    ("广东省", "深圳市", "南山区", "440305", "518057"), ("浙江省", "杭州市", "西湖区", "330106", "310013"),
-    ("江苏省", "苏州市", "工业园区", "320571", "215021"), ("福建省", "福州市", "鼓楼区", "350102", "350001"),
-    ("四川省", "成都市", "高新区", "510109", "610041"), ("湖北省", "武汉市", "洪山区", "420111", "430070"),
+    ("上海市", "上海市", "浦东新区", "310115", "200120"),
+    ("北京市", "北京市", "朝阳区", "110105", "100020"),
+    ("广东省", "深圳市", "南山区", "440305", "518057"),
+    ("浙江省", "杭州市", "西湖区", "330106", "310013"),
+    ("江苏省", "苏州市", "工业园区", "320571", "215021"),
+    ("福建省", "福州市", "鼓楼区", "350102", "350001"),
+    ("四川省", "成都市", "高新区", "510109", "610041"),
+    ("湖北省", "武汉市", "洪山区", "420111", "430070"),
 )
-_WORDS = ("华信", "宏达", "远航", "瑞丰", "精工", "恒通", "嘉禾", "博源", "天成", "鼎盛", "永安", "中科", "联创",
-          "金桥", "海纳", "明德", "启航", "星辰", "云帆", "汇丰")
+_WORDS = (
+    "华信",
+    "宏达",
+    "远航",
+    "瑞丰",
+    "精工",
+    "恒通",
+    "嘉禾",
+    "博源",
+    "天成",
+    "鼎盛",
+    "永安",
+    "中科",
+    "联创",
+    "金桥",
+    "海纳",
+    "明德",
+    "启航",
+    "星辰",
+    "云帆",
+    "汇丰",
+)
 _TRADES = (
-    ("C39", "电子科技"), ("I65", "软件技术"), ("I63", "通信服务"), ("C26", "化工"), ("F51", "贸易"),
-    ("E47", "建设工程"), ("K70", "置业"), ("J66", "融资租赁"), ("G54", "物流"), ("H62", "餐饮管理"),
-    ("M75", "科技服务"), ("C31", "钢铁"), ("L72", "咨询"), ("S", "公共服务"),
+    ("C39", "电子科技"),
+    ("I65", "软件技术"),
+    ("I63", "通信服务"),
+    ("C26", "化工"),
+    ("F51", "贸易"),
+    ("E47", "建设工程"),
+    ("K70", "置业"),
+    ("J66", "融资租赁"),
+    ("G54", "物流"),
+    ("H62", "餐饮管理"),
+    ("M75", "科技服务"),
+    ("C31", "钢铁"),
+    ("L72", "咨询"),
+    ("S", "公共服务"),
 )
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞", "平", "刚")
@@ -182,8 +224,14 @@ _TITLES = ("财务总监", "总经理", "采购经理", "法务", "董事会秘�
 
 def default_owners(count: int = 12) -> list[OwnerView]:
     """The relationship managers (Zoho users) of the synthetic org."""
-    return [OwnerView(name=f"{_SURNAMES[i % len(_SURNAMES)]}{_GIVEN[i % len(_GIVEN)]}经理",
-                      user_id=zoho_id(100 + i), email=f"rm{i + 1:02d}@bank.example.cn") for i in range(count)]
+    return [
+        OwnerView(
+            name=f"{_SURNAMES[i % len(_SURNAMES)]}{_GIVEN[i % len(_GIVEN)]}经理",
+            user_id=zoho_id(100 + i),
+            email=f"rm{i + 1:02d}@bank.example.cn",
+        )
+        for i in range(count)
+    ]
 
 
 def _uscc(rng: random.Random, division: str) -> str:
@@ -191,8 +239,9 @@ def _uscc(rng: random.Random, division: str) -> str:
     return make("91" + division, body)
 
 
-def synthetic_companies(count: int, seed: int = 0, *, start: datetime | None = None,
-                        contacts_per_company: int = 2) -> Iterator[Company]:
+def synthetic_companies(
+    count: int, seed: int = 0, *, start: datetime | None = None, contacts_per_company: int = 2
+) -> Iterator[Company]:
     """``count`` companies, each with a Zoho view (and contacts); same seed, same companies."""
     rng = random.Random(seed)
     owners = default_owners()
@@ -216,20 +265,43 @@ def synthetic_companies(count: int, seed: int = 0, *, start: datetime | None = N
         for c in range(rng.randrange(contacts_per_company + 1)):
             contact_serial += 1
             cname = _SURNAMES[rng.randrange(len(_SURNAMES))] + _GIVEN[rng.randrange(len(_GIVEN))] * (1 + c % 2)
-            contacts.append(ContactView(
-                source_id=zoho_id(contact_serial), name=cname, title=_TITLES[rng.randrange(len(_TITLES))],
-                mobile=f"13{rng.randrange(10 ** 9):09d}", phone=None, email=f"c{contact_serial}@corp.example.cn",
-                created_at=created, modified_at=modified,
-            ))
+            contacts.append(
+                ContactView(
+                    source_id=zoho_id(contact_serial),
+                    name=cname,
+                    title=_TITLES[rng.randrange(len(_TITLES))],
+                    mobile=f"13{rng.randrange(10**9):09d}",
+                    phone=None,
+                    email=f"c{contact_serial}@corp.example.cn",
+                    created_at=created,
+                    modified_at=modified,
+                )
+            )
         view = CrmAccountView(
-            system="zoho", source_id=zoho_id(1_000_000 + key), company_key=key, name=name, uscc=uscc,
-            phone=f"0{rng.randrange(10, 99)}-{rng.randrange(10 ** 7, 10 ** 8)}", email=None,
-            website=f"https://www.c{key}.example.cn", province=province, city=city, district=district,
-            street=f"{_WORDS[rng.randrange(len(_WORDS))]}路{rng.randrange(1, 999)}号", postcode=postcode,
-            industry_code=industry, legal_representative=None, registered_capital=None,
-            annual_revenue=Decimal(rng.randrange(10 ** 6, 10 ** 10)) / 100, currency="CNY",
-            employees=rng.randrange(5, 5000), established_on=None, owner=owner, created_at=created,
-            modified_at=modified, contacts=contacts,
+            system="zoho",
+            source_id=zoho_id(1_000_000 + key),
+            company_key=key,
+            name=name,
+            uscc=uscc,
+            phone=f"0{rng.randrange(10, 99)}-{rng.randrange(10**7, 10**8)}",
+            email=None,
+            website=f"https://www.c{key}.example.cn",
+            province=province,
+            city=city,
+            district=district,
+            street=f"{_WORDS[rng.randrange(len(_WORDS))]}路{rng.randrange(1, 999)}号",
+            postcode=postcode,
+            industry_code=industry,
+            legal_representative=None,
+            registered_capital=None,
+            annual_revenue=Decimal(rng.randrange(10**6, 10**10)) / 100,
+            currency="CNY",
+            employees=rng.randrange(5, 5000),
+            established_on=None,
+            owner=owner,
+            created_at=created,
+            modified_at=modified,
+            contacts=contacts,
         )
         yield Company(key=key, uscc=uscc, name=name, profile="normal", zoho=view)
 
@@ -250,6 +322,7 @@ def views_of(world: Any) -> Iterable[CrmAccountView]:
 LAZY_WORLD_MIN = 200_000
 """Worlds of at least this many companies are served lazily (setting ``lazy_world_min``): below it the records
 are kept, so benchmarks at 100,000 companies do not pay regeneration in the simulator's CPU."""
+
 
 def _fix_owner(sim: Any, view: CrmAccountView) -> None:
     """Owners with non-numeric ids (another CRM's users) get a stable Zoho user id; every owner is a user."""

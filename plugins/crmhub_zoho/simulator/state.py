@@ -203,10 +203,10 @@ class ZohoSimulator:
             rec = dict(store.records[rid])
             change = rng.randrange(5)
             if module == "Contacts":
-                rec["Mobile"] = f"13{rng.randrange(10 ** 9):09d}"
+                rec["Mobile"] = f"13{rng.randrange(10**9):09d}"
                 rec["Title"] = rng.choice(("财务总监", "总经理", "副总经理", "财务经理"))
             elif change == 0:
-                rec["Phone"] = f"0{rng.randrange(10, 99)}-{rng.randrange(10 ** 7, 10 ** 8)}"
+                rec["Phone"] = f"0{rng.randrange(10, 99)}-{rng.randrange(10**7, 10**8)}"
             elif change == 1:
                 rec["Billing_Street"] = f"{rng.choice(('人民', '中山', '解放', '建设'))}路{rng.randrange(1, 999)}号"
             elif change == 2:

@@ -38,8 +38,11 @@ class RecordFailure(Exception):
 
 
 def _invalid(fd: FieldDef, path: str, **extra: Any) -> RecordFailure:
-    return RecordFailure("INVALID_DATA", "invalid data",
-                         {"expected_data_type": fd.data_type, "api_name": fd.api_name, "json_path": path, **extra})
+    return RecordFailure(
+        "INVALID_DATA",
+        "invalid data",
+        {"expected_data_type": fd.data_type, "api_name": fd.api_name, "json_path": path, **extra},
+    )
 
 
 def check_value(sim: ZohoSimulator, fd: FieldDef, value: Any, path: str) -> Any:
@@ -87,15 +90,20 @@ def check_value(sim: ZohoSimulator, fd: FieldDef, value: Any, path: str) -> Any:
         ref = str(value["id"])
         if t == "ownerlookup":
             if ref not in sim.users:
-                raise RecordFailure("INVALID_DATA", "the id given seems to be invalid",
-                                    {"api_name": fd.api_name, "json_path": path + ".id",
-                                     "expected_data_type": "ownerlookup"})
+                raise RecordFailure(
+                    "INVALID_DATA",
+                    "the id given seems to be invalid",
+                    {"api_name": fd.api_name, "json_path": path + ".id", "expected_data_type": "ownerlookup"},
+                )
             return sim.user_json(ref)
         target = sim.modules.get(fd.lookup_module or "")
         rec = target.records.get(ref) if target is not None else None
         if rec is None:
-            raise RecordFailure("INVALID_DATA", "the related id given seems to be invalid",
-                                {"api_name": fd.api_name, "json_path": path + ".id", "expected_data_type": "lookup"})
+            raise RecordFailure(
+                "INVALID_DATA",
+                "the related id given seems to be invalid",
+                {"api_name": fd.api_name, "json_path": path + ".id", "expected_data_type": "lookup"},
+            )
         label = rec.get("Account_Name") if fd.lookup_module == "Accounts" else rec.get("Full_Name")
         return {"name": label, "id": ref}
     return value
@@ -118,12 +126,19 @@ def _check_unique(store: ModuleStore, values: dict[str, Any], idx: int, self_id:
         others = store.find_duplicates(name, values[name]) - ({self_id} if self_id else set())
         if others:
             other = store.records[min(others)]
-            raise RecordFailure("DUPLICATE_DATA", "duplicate data", {
-                "api_name": name, "json_path": f"$.data[{idx}].{name}",
-                "duplicate_record": {"id": other["id"], "module": {"api_name": store.module.api_name,
-                                                                   "id": "4970762000000002175"},
-                                     "Owner": other.get("Owner")},
-            })
+            raise RecordFailure(
+                "DUPLICATE_DATA",
+                "duplicate data",
+                {
+                    "api_name": name,
+                    "json_path": f"$.data[{idx}].{name}",
+                    "duplicate_record": {
+                        "id": other["id"],
+                        "module": {"api_name": store.module.api_name, "id": "4970762000000002175"},
+                        "Owner": other.get("Owner"),
+                    },
+                },
+            )
 
 
 def _full_name(rec: dict[str, Any]) -> None:
@@ -134,15 +149,19 @@ def _full_name(rec: dict[str, Any]) -> None:
     rec["Full_Name"] = f"{last}{first}" if cjk else " ".join(p for p in (first, last) if p)
 
 
-def _success(sim: ZohoSimulator, rec: dict[str, Any], inserted: bool, upsert: bool,
-             dup_field: str | None) -> dict[str, Any]:
+def _success(
+    sim: ZohoSimulator, rec: dict[str, Any], inserted: bool, upsert: bool, dup_field: str | None
+) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "code": "SUCCESS",
-        "details": {"Modified_Time": rec["Modified_Time"],
-                    "Modified_By": {"name": rec["Modified_By"]["name"], "id": rec["Modified_By"]["id"]},
-                    "Created_Time": rec["Created_Time"], "id": rec["id"],
-                    "Created_By": {"name": rec["Created_By"]["name"], "id": rec["Created_By"]["id"]},
-                    "$approval_state": "approved"},
+        "details": {
+            "Modified_Time": rec["Modified_Time"],
+            "Modified_By": {"name": rec["Modified_By"]["name"], "id": rec["Modified_By"]["id"]},
+            "Created_Time": rec["Created_Time"],
+            "id": rec["id"],
+            "Created_By": {"name": rec["Created_By"]["name"], "id": rec["Created_By"]["id"]},
+            "$approval_state": "approved",
+        },
         "message": "record added" if inserted else "record updated",
         "status": "success",
     }
@@ -152,19 +171,22 @@ def _success(sim: ZohoSimulator, rec: dict[str, Any], inserted: bool, upsert: bo
     return answer
 
 
-def apply_one(sim: ZohoSimulator, store: ModuleStore, item: Any, idx: int, mode: str,
-              dup_fields: list[str], user_id: str) -> dict[str, Any]:
+def apply_one(
+    sim: ZohoSimulator, store: ModuleStore, item: Any, idx: int, mode: str, dup_fields: list[str], user_id: str
+) -> dict[str, Any]:
     """Insert, update or upsert one record; its answer."""
     if not isinstance(item, dict):
-        raise RecordFailure("INVALID_DATA", "invalid data", {"json_path": f"$.data[{idx}]",
-                                                             "expected_data_type": "jsonobject"})
+        raise RecordFailure(
+            "INVALID_DATA", "invalid data", {"json_path": f"$.data[{idx}]", "expected_data_type": "jsonobject"}
+        )
     target: str | None = None
     dup_field: str | None = None
     rid = str(item["id"]) if item.get("id") is not None else None
     if mode == "update" or (mode == "upsert" and rid):
         if rid is None or rid not in store.records:
-            raise RecordFailure("INVALID_DATA", "the id given seems to be invalid",
-                                {"api_name": "id", "json_path": f"$.data[{idx}].id"})
+            raise RecordFailure(
+                "INVALID_DATA", "the id given seems to be invalid", {"api_name": "id", "json_path": f"$.data[{idx}].id"}
+            )
         target = rid
     elif mode == "upsert":
         for name in dup_fields:
@@ -177,13 +199,27 @@ def apply_one(sim: ZohoSimulator, store: ModuleStore, item: Any, idx: int, mode:
     if target is None:
         for name in store.module.mandatory:
             if values.get(name) in (None, ""):
-                raise RecordFailure("MANDATORY_NOT_FOUND", "required field not found",
-                                    {"api_name": name, "json_path": f"$.data[{idx}].{name}"})
+                raise RecordFailure(
+                    "MANDATORY_NOT_FOUND",
+                    "required field not found",
+                    {"api_name": name, "json_path": f"$.data[{idx}].{name}"},
+                )
         _check_unique(store, values, idx, None)
         rec: dict[str, Any] = dict.fromkeys(store.module.by_name)
-        rec.update({"id": sim.new_id(), "Owner": sim.user_json(user_id), "Created_By": sim.user_json(user_id),
-                    "Created_Time": now, "Currency": "CNY", "Exchange_Rate": 1.0, "Tag": [],
-                    "Record_Status__s": "Available", "Locked__s": False, **SYSTEM_KEYS})
+        rec.update(
+            {
+                "id": sim.new_id(),
+                "Owner": sim.user_json(user_id),
+                "Created_By": sim.user_json(user_id),
+                "Created_Time": now,
+                "Currency": "CNY",
+                "Exchange_Rate": 1.0,
+                "Tag": [],
+                "Record_Status__s": "Available",
+                "Locked__s": False,
+                **SYSTEM_KEYS,
+            }
+        )
         rec.update(values)
     else:
         _check_unique(store, values, idx, target)
@@ -213,22 +249,28 @@ async def write_records(request: Request) -> Response:
         return error(400, "INVALID_DATA", "body is not valid JSON", {})
     items = body.get("data") if isinstance(body, dict) else None
     if not isinstance(items, list) or not items:
-        return error(400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "data",
-                                                                              "json_path": "$.data"})
+        return error(
+            400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": "data", "json_path": "$.data"}
+        )
     record_id = request.path_params.get("record_id")
     if record_id is not None:
         items = [{**items[0], "id": record_id}] if isinstance(items[0], dict) else items[:1]
     if len(items) > sim.settings["write_limit"]:
-        return error(400, "LIMIT_EXCEEDED", "the number of records exceeded the limit",
-                     {"limit": sim.settings["write_limit"]})
+        return error(
+            400, "LIMIT_EXCEEDED", "the number of records exceeded the limit", {"limit": sim.settings["write_limit"]}
+        )
     module = store.module
     dup_fields = list(module.system_duplicate_fields + module.unique_fields)
     if mode == "upsert" and body.get("duplicate_check_fields") is not None:
         dup_fields = list(body["duplicate_check_fields"])
         for name in dup_fields:
             if name not in module.system_duplicate_fields and name not in module.unique_fields:
-                return error(400, "INVALID_DATA", "the field given is not a unique or duplicate-check field",
-                             {"api_name": name, "json_path": "$.duplicate_check_fields"})
+                return error(
+                    400,
+                    "INVALID_DATA",
+                    "the field given is not a unique or duplicate-check field",
+                    {"api_name": name, "json_path": "$.duplicate_check_fields"},
+                )
     answers: list[dict[str, Any]] = []
     for idx, item in enumerate(items):
         try:
@@ -266,14 +308,20 @@ async def delete_records(request: Request) -> Response:
     for rid in ids:
         rec = store.records.get(rid)
         if rec is None:
-            answers.append({"code": "INVALID_DATA", "details": {"id": rid}, "message": "record not deleted",
-                            "status": "error"})
+            answers.append(
+                {"code": "INVALID_DATA", "details": {"id": rid}, "message": "record not deleted", "status": "error"}
+            )
             continue
         label = rec.get("Account_Name") if store.module.api_name == "Accounts" else rec.get("Full_Name")
         creator = rec.get("Created_By") or sim.user_json(sim.admin.user_id)
-        tombstone = {"deleted_by": sim.user_json(tok.user_id, email=False), "id": rid, "display_name": label,
-                     "type": "recycle", "created_by": {"name": creator.get("name"), "id": creator.get("id")},
-                     "deleted_time": now_text}
+        tombstone = {
+            "deleted_by": sim.user_json(tok.user_id, email=False),
+            "id": rid,
+            "display_name": label,
+            "type": "recycle",
+            "created_by": {"name": creator.get("name"), "id": creator.get("id")},
+            "deleted_time": now_text,
+        }
         store.remove(rid, tombstone, now_epoch)
         answers.append({"code": "SUCCESS", "details": {"id": rid}, "message": "record deleted", "status": "success"})
     ok_count = sum(1 for a in answers if a["status"] == "success")

@@ -30,22 +30,40 @@ class LazyCommand(NamedTuple):
 
 # Order = the order of `crmhub --help` (commands first, then groups, as typer lists them).
 COMMANDS: dict[str, LazyCommand] = {
-    "init": LazyCommand("setup_cmds", "init",
-                        "Write a starter configuration (points at the built-in sandboxes until you change it)."),
-    "pull": LazyCommand("connector_cmds", "pull", "Print a stream's canonical records as JSON Lines (one per line), "
-                        "straight from the connector."),
-    "push": LazyCommand("connector_cmds", "push",
-                        "Upsert canonical records into a connector and print one JSON result per record."),
-    "sync": LazyCommand("sync_cmds", "sync", "Pull every configured connector, merge into golden records, write back, "
-                        "and report the run."),
-    "deliver": LazyCommand("deliver_cmds", "deliver", "Send the write-backs syncs left queued, at each CRM's rate "
-                           "limit, with progress and an ETA."),
-    "report": LazyCommand("sync_cmds", "report",
-                          "Show a past run's report as a table, JSON or a self-contained HTML page."),
-    "demo": LazyCommand("sandbox_cmds", "demo", "Start the simulators, run a full sync, change records, run an "
-                        "incremental sync, print both reports."),
-    "worker": LazyCommand("jobs_cmds", "worker", "Run jobs from the PostgreSQL queue (and queue the scheduled ticks); "
-                          "start as many as you like, anywhere."),
+    "init": LazyCommand(
+        "setup_cmds", "init", "Write a starter configuration (points at the built-in sandboxes until you change it)."
+    ),
+    "pull": LazyCommand(
+        "connector_cmds",
+        "pull",
+        "Print a stream's canonical records as JSON Lines (one per line), straight from the connector.",
+    ),
+    "push": LazyCommand(
+        "connector_cmds", "push", "Upsert canonical records into a connector and print one JSON result per record."
+    ),
+    "sync": LazyCommand(
+        "sync_cmds",
+        "sync",
+        "Pull every configured connector, merge into golden records, write back, and report the run.",
+    ),
+    "deliver": LazyCommand(
+        "deliver_cmds",
+        "deliver",
+        "Send the write-backs syncs left queued, at each CRM's rate limit, with progress and an ETA.",
+    ),
+    "report": LazyCommand(
+        "sync_cmds", "report", "Show a past run's report as a table, JSON or a self-contained HTML page."
+    ),
+    "demo": LazyCommand(
+        "sandbox_cmds",
+        "demo",
+        "Start the simulators, run a full sync, change records, run an incremental sync, print both reports.",
+    ),
+    "worker": LazyCommand(
+        "jobs_cmds",
+        "worker",
+        "Run jobs from the PostgreSQL queue (and queue the scheduled ticks); start as many as you like, anywhere.",
+    ),
     "config": LazyCommand("setup_cmds", "config_app", "Check the configuration."),
     "plugins": LazyCommand("setup_cmds", "plugins_app", "Inspect installed plugins."),
     "db": LazyCommand("setup_cmds", "db_app", "Manage the store."),
@@ -54,25 +72,35 @@ COMMANDS: dict[str, LazyCommand] = {
     "review": LazyCommand("sync_cmds", "review_app", "The review queue: matches and conflicts a human must decide."),
     "deadletter": LazyCommand("sync_cmds", "deadletter_app", "Records that could not be processed, with the reason."),
     "ledger": LazyCommand("ledger_cmds", "ledger_app", "Core-ledger tools."),
-    "notify": LazyCommand("notify_cmds", "notify_app",
-                          "Notifications: test a channel, send what is due, read the delivery log."),
-    "interactions": LazyCommand("notify_cmds", "interactions_app",
-                                "Visits, calls and messages with clients (they reset follow-up reminders)."),
+    "notify": LazyCommand(
+        "notify_cmds", "notify_app", "Notifications: test a channel, send what is due, read the delivery log."
+    ),
+    "interactions": LazyCommand(
+        "notify_cmds", "interactions_app", "Visits, calls and messages with clients (they reset follow-up reminders)."
+    ),
     "risk": LazyCommand("risk_cmds", "risk_app", "Credit risk: scorecard, rating, segment, policy."),
-    "alerts": LazyCommand("risk_cmds", "alerts_app",
-                          "AML and risk alerts: large-value reports and suspicious patterns."),
-    "sandbox": LazyCommand("sandbox_cmds", "sandbox_app",
-                           "Simulators of every outside system, for trying crmhub offline."),
-    "scheduler": LazyCommand("jobs_cmds", "scheduler_app",
-                             "The embedded scheduler: run the configured jobs on one machine."),
+    "alerts": LazyCommand(
+        "risk_cmds", "alerts_app", "AML and risk alerts: large-value reports and suspicious patterns."
+    ),
+    "sandbox": LazyCommand(
+        "sandbox_cmds", "sandbox_app", "Simulators of every outside system, for trying crmhub offline."
+    ),
+    "scheduler": LazyCommand(
+        "jobs_cmds", "scheduler_app", "The embedded scheduler: run the configured jobs on one machine."
+    ),
     "jobs": LazyCommand("jobs_cmds", "jobs_app", "Scheduled jobs: their schedule and last results; run one now."),
     "users": LazyCommand("users_cmds", "users_app", "Operators: who may use crmhub, with which roles."),
-    "approvals": LazyCommand("users_cmds", "approvals_app",
-                             "Four-eyes approvals: actions proposed by one operator, decided by another."),
-    "console": LazyCommand("console_cmds", "serve_console", "Serve the operator console in the browser: runs, "
-                           "review, dead letters, clients, alerts, audit."),
-    "audit": LazyCommand("audit_cmds", "audit_app",
-                         "The audit trail: verify the keyed chain, keep checkpoints, list and export entries."),
+    "approvals": LazyCommand(
+        "users_cmds", "approvals_app", "Four-eyes approvals: actions proposed by one operator, decided by another."
+    ),
+    "console": LazyCommand(
+        "console_cmds",
+        "serve_console",
+        "Serve the operator console in the browser: runs, review, dead letters, clients, alerts, audit.",
+    ),
+    "audit": LazyCommand(
+        "audit_cmds", "audit_app", "The audit trail: verify the keyed chain, keep checkpoints, list and export entries."
+    ),
 }
 
 
@@ -174,7 +202,8 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     lang: str | None = typer.Option(None, "--lang", help="Language of messages: zh or en (any position)."),
-    as_: str | None = typer.Option(None, "--as", help="Act as this registered operator (any position; default: "
-                                   "$CRMHUB_USER, else the OS login)."),
+    as_: str | None = typer.Option(
+        None, "--as", help="Act as this registered operator (any position; default: $CRMHUB_USER, else the OS login)."
+    ),
 ) -> None:
     """crmhub command line."""

@@ -60,11 +60,15 @@ def note_cut(shown: int, total: int | None, *, offset: int = 0) -> None:
     if total is not None and offset + shown >= total:
         return
     if total is None:
-        text = bilingual(f"仅显示前 {shown:,} 条，还有更多；用 --limit N 或 --all 查看更多",
-                         f"showing the first {shown:,}; there are more; use --limit N or --all")
+        text = bilingual(
+            f"仅显示前 {shown:,} 条，还有更多；用 --limit N 或 --all 查看更多",
+            f"showing the first {shown:,}; there are more; use --limit N or --all",
+        )
     else:
-        text = bilingual(f"仅显示 {shown:,} 条，共 {total:,} 条；用 --limit N 或 --all 查看更多",
-                         f"showing {shown:,} of {total:,}; use --limit N or --all")
+        text = bilingual(
+            f"仅显示 {shown:,} 条，共 {total:,} 条；用 --limit N 或 --all 查看更多",
+            f"showing {shown:,} of {total:,}; use --limit N or --all",
+        )
     err_console.print(text, style="yellow")
 
 
@@ -102,8 +106,7 @@ class Context:
             self._cache = StoreTokenCache(self.open_store())
             return self._cache
         except CrmhubError as exc:
-            err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}",
-                              markup=True)
+            err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}", markup=True)
             return None
 
 
@@ -182,8 +185,9 @@ def report_error(exc: CrmhubError) -> int:
         if exc.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(exc.hint)}[/dim]", markup=True)
     else:
-        err_console.print(f"[red]{t('error')} \\[{escape(str(exc.code))}]:[/red] {escape(mask_text(exc.message))}",
-                          markup=True)
+        err_console.print(
+            f"[red]{t('error')} \\[{escape(str(exc.code))}]:[/red] {escape(mask_text(exc.message))}", markup=True
+        )
         if exc.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(mask_url(exc.hint))}[/dim]", markup=True)
     return exit_code_for(exc)
@@ -226,7 +230,11 @@ def write_json_line(obj: Any) -> None:
 def print_proposed(row: Any) -> None:
     """Tell the proposer of a four-eyes action that nothing changed yet and who must approve it."""
     roles = ", ".join(FOUR_EYES[row.action].approver_roles)
-    console.print(bilingual(f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
-                            f"`crmhub approvals approve {row.id}` 批准",
-                            f"proposal #{row.id} ({row.action}) filed, nothing changed yet; another operator with "
-                            f"role {roles} must run `crmhub approvals approve {row.id}`"))
+    console.print(
+        bilingual(
+            f"已提交审批单 #{row.id}（{row.action}），尚未执行；需另一位具有 {roles} 角色的操作员用 "
+            f"`crmhub approvals approve {row.id}` 批准",
+            f"proposal #{row.id} ({row.action}) filed, nothing changed yet; another operator with "
+            f"role {roles} must run `crmhub approvals approve {row.id}`",
+        )
+    )

@@ -49,8 +49,9 @@ def make_connector(ctx: Context, name: str) -> Connector[Any]:
     """Instantiate the configured connector ``name`` (clear error when it is not configured)."""
     cfg = ctx.settings.connectors.get(name)
     if cfg is None:
-        raise InputError(t("unknown_connector", name=name, file=ctx.settings.source,
-                           names=", ".join(ctx.settings.connectors) or "-"))
+        raise InputError(
+            t("unknown_connector", name=name, file=ctx.settings.source, names=", ".join(ctx.settings.connectors) or "-")
+        )
     cls = ctx.registry.connectors[cfg.plugin]
     return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache()))
 
@@ -59,8 +60,9 @@ def make_channel(ctx: Context, name: str) -> Channel[Any]:
     """Instantiate the configured channel ``name``."""
     cfg = ctx.settings.channels.get(name)
     if cfg is None:
-        raise InputError(f"no channel named {name!r} in {ctx.settings.source}; configured: "
-                         f"{', '.join(ctx.settings.channels) or '-'}")
+        raise InputError(
+            f"no channel named {name!r} in {ctx.settings.source}; configured: {', '.join(ctx.settings.channels) or '-'}"
+        )
     cls = ctx.registry.channels[cfg.plugin]
     return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache()))
 
@@ -103,9 +105,20 @@ def connectors_check(
     rows = run(check_all(ctx, timeout))
     failed = sum(1 for _, _, r in rows if r is not None and not r.ok)
     if json_out:
-        write_json_line({"results": [{"kind": k, "name": n, "ok": None if r is None else r.ok,
-                                      "message": "disabled" if r is None else r.message,
-                                      "details": {} if r is None else r.details} for k, n, r in rows]})
+        write_json_line(
+            {
+                "results": [
+                    {
+                        "kind": k,
+                        "name": n,
+                        "ok": None if r is None else r.ok,
+                        "message": "disabled" if r is None else r.message,
+                        "details": {} if r is None else r.details,
+                    }
+                    for k, n, r in rows
+                ]
+            }
+        )
     else:
         table = Table(title=t("check_title"))
         for col in ("col_name", "col_kind", "col_verdict", "col_detail"):
@@ -144,8 +157,15 @@ def record_json(record: SourceRecord, *, reveal: bool) -> dict[str, Any]:
     return out
 
 
-async def _pull(ctx: Context, connector: str, stream: str, since: datetime | None, limit: int | None,
-                reveal: bool, show_rejected: bool) -> tuple[int, int, int]:
+async def _pull(
+    ctx: Context,
+    connector: str,
+    stream: str,
+    since: datetime | None,
+    limit: int | None,
+    reveal: bool,
+    show_rejected: bool,
+) -> tuple[int, int, int]:
     conn = make_connector(ctx, connector)
     conn.stream(stream)  # validates the stream name with a clear message
     count = rejected = pages = 0
@@ -155,9 +175,14 @@ async def _pull(ctx: Context, connector: str, stream: str, since: datetime | Non
             for rej in page.rejected:
                 rejected += 1
                 if show_rejected:
-                    write_json_line({"source_id": rej.source_id, "rejected": True,
-                                     "reason": rej.reason if reveal else mask_text(rej.reason),
-                                     "field": rej.field})
+                    write_json_line(
+                        {
+                            "source_id": rej.source_id,
+                            "rejected": True,
+                            "reason": rej.reason if reveal else mask_text(rej.reason),
+                            "field": rej.field,
+                        }
+                    )
             for rec in page.records:
                 if since is not None and rec.modified_at is not None and rec.modified_at <= since:
                     continue  # connectors read inclusively (safe for sync); the user asked for what came after
@@ -174,13 +199,15 @@ def pull(
     stream: str = typer.Argument(..., help="Stream (e.g. accounts, contacts, deleted, transactions)."),
     config: Path | None = ConfigOption,
     since: str | None = typer.Option(
-        None, help="Only records modified after this ISO 8601 time (e.g. the newest modified_at a pull printed)."),
+        None, help="Only records modified after this ISO 8601 time (e.g. the newest modified_at a pull printed)."
+    ),
     limit: int | None = typer.Option(None, min=1, help="Stop after N records."),
     reveal: bool = RevealOption,
     reason: str | None = ReasonOption,
     rejected: bool = typer.Option(False, "--rejected", help="Also print rejected records as JSON lines."),
-    approval: int | None = typer.Option(None, "--approval", help="The approved proposal of this bulk --reveal "
-                                        "(four eyes)."),
+    approval: int | None = typer.Option(
+        None, "--approval", help="The approved proposal of this bulk --reveal (four eyes)."
+    ),
 ) -> None:
     """Print a stream's canonical records as JSON Lines (one per line), straight from the connector.
 
@@ -205,8 +232,15 @@ def pull(
                     return
                 granted = approvals.consume_grant(s, approval, current_actor(), request)
                 details |= {"approval": granted.id, "approved_by": granted.decided_by}
-            entry = record_reveal(s, command="pull", reason=why, entity="stream", entity_id=f"{connector}/{stream}",
-                                  details=details, actor=current_actor().name)
+            entry = record_reveal(
+                s,
+                command="pull",
+                reason=why,
+                entity="stream",
+                entity_id=f"{connector}/{stream}",
+                details=details,
+                actor=current_actor().name,
+            )
             s.flush()
             err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
     since_dt: datetime | None = None
@@ -214,8 +248,7 @@ def pull(
         try:
             since_dt = datetime.fromisoformat(since)
         except ValueError:
-            raise InputError(f"--since {since!r} is not an ISO 8601 time (e.g. 2026-11-30T09:00:00+08:00)") \
-                from None
+            raise InputError(f"--since {since!r} is not an ISO 8601 time (e.g. 2026-11-30T09:00:00+08:00)") from None
         if since_dt.tzinfo is None:
             raise InputError(f"--since {since!r} has no time zone offset; add one, e.g. +08:00")
     try:
@@ -268,8 +301,7 @@ def read_outbound(file: Path, stream_kind: str) -> list[tuple[int, OutboundRecor
                 key = f"cli-push:{digest}"
             if not fields:  # a line writes the fields it carries (``"fields": [...]`` narrows them)
                 fields = [name for name, value in obj.items() if value not in (None, "", [], {})]
-            records.append((lineno, OutboundRecord(key=str(key), source_id=source_id, data=data,
-                                                   fields=tuple(fields))))
+            records.append((lineno, OutboundRecord(key=str(key), source_id=source_id, data=data, fields=tuple(fields))))
     if problems:
         raise InputError(f"{len(problems)} bad line(s) in {file}, nothing was pushed:\n  " + "\n  ".join(problems))
     return records
@@ -298,9 +330,14 @@ def push(
     records = read_outbound(file, spec.kind.value)
     if dry_run:
         for lineno, rec in records:
-            write_json_line({"index": lineno, "source_id": rec.source_id, "status": "planned",
-                             "record": mask_record(rec.data.model_dump(mode="json", exclude_none=True,
-                                                                       context={"mask": True}))})
+            write_json_line(
+                {
+                    "index": lineno,
+                    "source_id": rec.source_id,
+                    "status": "planned",
+                    "record": mask_record(rec.data.model_dump(mode="json", exclude_none=True, context={"mask": True})),
+                }
+            )
         err_console.print(t("push_dry_run", count=len(records), connector=connector, stream=stream))
         return
 
@@ -313,8 +350,16 @@ def push(
     for (lineno, rec), res in zip(records, results, strict=True):
         if res.status != "ok":
             errors += 1
-        write_json_line({"index": lineno, "key": rec.key, "source_id": res.source_id or rec.source_id,
-                         "status": res.status, "action": res.action,
-                         "reason": mask_text(res.reason) if res.reason else res.reason, "field": res.field})
+        write_json_line(
+            {
+                "index": lineno,
+                "key": rec.key,
+                "source_id": res.source_id or rec.source_id,
+                "status": res.status,
+                "action": res.action,
+                "reason": mask_text(res.reason) if res.reason else res.reason,
+                "field": res.field,
+            }
+        )
     err_console.print(t("push_done", ok=len(results) - errors, errors=errors, connector=connector, stream=stream))
     raise typer.Exit(exit_codes.for_counts(len(results) - errors, errors))

@@ -32,8 +32,10 @@ TEXT = {
     "left": {"en": "still queued", "zh": "仍在排队"},
     "time": {"en": "time", "zh": "耗时"},
     "note": {"en": "note", "zh": "说明"},
-    "nothing": {"en": "No write-back target is configured (write_back.enabled with fields).",
-                "zh": "没有配置回写目标（需要 write_back.enabled 并列出字段）。"},
+    "nothing": {
+        "en": "No write-back target is configured (write_back.enabled with fields).",
+        "zh": "没有配置回写目标（需要 write_back.enabled 并列出字段）。",
+    },
     "eta": {"en": "ETA {eta}", "zh": "预计还需 {eta}"},
 }
 
@@ -46,8 +48,14 @@ class _Bars:
     """One rich bar per target: sent of queued-at-start, with the time remaining at the measured pace."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description:<16}", markup=False), BarColumn(bar_width=None),
-                            MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.bar = Progress(
+            TextColumn("{task.description:<16}", markup=False),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
         self.tasks: dict[str, TaskID] = {}
 
     def __call__(self, connector: str, stats: DeliveryStats, queued_at_start: int) -> None:
@@ -65,20 +73,34 @@ def _table(results: list[TargetDrain]) -> Table:
     table.add_column(_t("note"))
     for r in results:
         note = r.error or r.skipped or (_t("eta").format(eta=duration_text(r.eta_s)) if r.left else "")
-        table.add_row(r.connector, str(r.stats.confirmed), str(r.stats.failed), str(r.stats.retried), str(r.left),
-                      duration_text(r.seconds), note)
+        table.add_row(
+            r.connector,
+            str(r.stats.confirmed),
+            str(r.stats.failed),
+            str(r.stats.retried),
+            str(r.left),
+            duration_text(r.seconds),
+            note,
+        )
     return table
 
 
 def deliver(
     config: Path | None = ConfigOption,
-    connector: list[str] | None = typer.Option(None, "--connector",
-                                               help="Only this connector's write-backs (repeatable)."),
-    follow: bool = typer.Option(False, "--follow", help="Keep running: send new write-backs as syncs queue them "
-                                                        "(stop with Ctrl-C; nothing is lost)."),
+    connector: list[str] | None = typer.Option(
+        None, "--connector", help="Only this connector's write-backs (repeatable)."
+    ),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        help="Keep running: send new write-backs as syncs queue them (stop with Ctrl-C; nothing is lost).",
+    ),
     poll: float = typer.Option(30.0, "--poll", min=1.0, help="With --follow: seconds between looks at the queue."),
-    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another deliverer of the same connector "
-                                                   "(default: skip that connector)."),
+    wait: float = typer.Option(
+        0.0,
+        "--wait",
+        help="Seconds to wait for another deliverer of the same connector (default: skip that connector).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per connector."),
 ) -> None:
     """Send the write-backs syncs left queued, at each CRM's rate limit, with progress and an ETA."""
@@ -91,8 +113,11 @@ def deliver(
         while True:
             if bars is not None:
                 with bars.bar:
-                    results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, actor=actor,
-                                                progress=bars, lock_wait=wait))
+                    results = run(
+                        run_deliverer(
+                            ctx.settings, ctx.registry, store, connector, actor=actor, progress=bars, lock_wait=wait
+                        )
+                    )
             else:
                 results = run(run_deliverer(ctx.settings, ctx.registry, store, connector, actor=actor, lock_wait=wait))
             failed = any(r.error for r in results)
@@ -116,4 +141,3 @@ def _show(results: list[TargetDrain], json_out: bool) -> None:
         console.print(_t("nothing"))
         return
     console.print(_table(results))
-

@@ -31,12 +31,19 @@ from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
 
-scheduler_app = typer.Typer(help="The embedded scheduler: run the configured jobs on one machine.",
-                            no_args_is_help=True)
+scheduler_app = typer.Typer(
+    help="The embedded scheduler: run the configured jobs on one machine.", no_args_is_help=True
+)
 jobs_app = typer.Typer(help="Scheduled jobs: their schedule and last results; run one now.", no_args_is_help=True)
 
-_COLOUR = {"succeeded": "green", "partial": "yellow", "failed": "red", "interrupted": "yellow", "locked": "magenta",
-           "running": "cyan"}
+_COLOUR = {
+    "succeeded": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "interrupted": "yellow",
+    "locked": "magenta",
+    "running": "cyan",
+}
 
 
 def _status(value: str | None) -> Text:
@@ -56,17 +63,21 @@ def _next(iso: str | None) -> str:
 
 
 def _no_jobs(source: str | None) -> InputError:
-    return InputError(bilingual(f"{source or '配置'} 中没有 [jobs.*] 作业",
-                                f"no [jobs.*] tables in {source or 'the config'}"),
-                      hint=bilingual("添加例如 [jobs.nightly_sync] cron = \"0 2 * * *\"（见 docs/scaling.md）",
-                                     "add e.g. [jobs.nightly_sync] cron = \"0 2 * * *\" (see docs/scaling.md)"))
+    return InputError(
+        bilingual(f"{source or '配置'} 中没有 [jobs.*] 作业", f"no [jobs.*] tables in {source or 'the config'}"),
+        hint=bilingual(
+            '添加例如 [jobs.nightly_sync] cron = "0 2 * * *"（见 docs/scaling.md）',
+            'add e.g. [jobs.nightly_sync] cron = "0 2 * * *" (see docs/scaling.md)',
+        ),
+    )
 
 
 @scheduler_app.command("run")
 def scheduler_run(
     config: Path | None = ConfigOption,
-    grace: float = typer.Option(120.0, "--grace", min=0,
-                                help="Seconds a stopping scheduler waits for the running job's safe point."),
+    grace: float = typer.Option(
+        120.0, "--grace", min=0, help="Seconds a stopping scheduler waits for the running job's safe point."
+    ),
 ) -> None:
     """Run the configured job schedules on this machine until SIGTERM or SIGINT (logs: JSON lines on stdout)."""
     from crmhub.jobs import joblog
@@ -108,16 +119,32 @@ def jobs_list(
         console.print(bilingual("没有配置作业（[jobs.*]）", "no jobs configured ([jobs.*])"))
         return
     table = Table(title=bilingual("计划作业", "Scheduled jobs"))
-    for col in (bilingual("作业", "job"), bilingual("命令", "command"), "cron", bilingual("下次运行", "next run"),
-                bilingual("上次结果", "last result"), bilingual("运行编号", "run id"), bilingual("开始", "started"),
-                bilingual("结束", "finished"), bilingual("次数", "runs")):
+    for col in (
+        bilingual("作业", "job"),
+        bilingual("命令", "command"),
+        "cron",
+        bilingual("下次运行", "next run"),
+        bilingual("上次结果", "last result"),
+        bilingual("运行编号", "run id"),
+        bilingual("开始", "started"),
+        bilingual("结束", "finished"),
+        bilingual("次数", "runs"),
+    ):
         table.add_column(col)
     for r in rows:
         last = r["last"]
         next_run = f"{_next(r['next_run'])} {r['timezone']}" if r["enabled"] else bilingual("已停用", "disabled")
-        table.add_row(r["job"], r["command"], r["cron"], next_run, _status(last["status"]),
-                      str(last["run_id"] or "-"), _when(last["started_at"]), _when(last["finished_at"]),
-                      str(r["runs"]))
+        table.add_row(
+            r["job"],
+            r["command"],
+            r["cron"],
+            next_run,
+            _status(last["status"]),
+            str(last["run_id"] or "-"),
+            _when(last["started_at"]),
+            _when(last["finished_at"]),
+            str(r["runs"]),
+        )
     console.print(table)
     for r in rows:
         if r["last"]["error"] and r["last"]["status"] not in ("succeeded", "running"):
@@ -144,9 +171,11 @@ def jobs_run(
             if json_out:
                 write_json_line({"job": name, "queued": job_id is not None, "procrastinate_job": job_id})
             else:
-                console.print(bilingual(f"作业 {name} 已排队（#{job_id}）", f"job {name} queued (#{job_id})")
-                              if job_id is not None else
-                              bilingual(f"作业 {name} 已有一次运行在排队", f"a run of job {name} is already queued"))
+                console.print(
+                    bilingual(f"作业 {name} 已排队（#{job_id}）", f"job {name} queued (#{job_id})")
+                    if job_id is not None
+                    else bilingual(f"作业 {name} 已有一次运行在排队", f"a run of job {name} is already queued")
+                )
             return
         outcome = run(run_job(ctx.settings, ctx.registry, name, "manual", store=store, lock_wait=wait))
     finally:
@@ -155,13 +184,22 @@ def jobs_run(
         write_json_line(outcome.as_dict())
     else:
         head = bilingual(f"作业 {name}（{outcome.command}）：", f"job {name} ({outcome.command}): ")
-        console.print(Text.assemble(head, _status(outcome.status), f"  run #{outcome.run_id}" if outcome.run_id else "",
-                                    f"  {outcome.duration_s}s"))
+        console.print(
+            Text.assemble(
+                head,
+                _status(outcome.status),
+                f"  run #{outcome.run_id}" if outcome.run_id else "",
+                f"  {outcome.duration_s}s",
+            )
+        )
         if outcome.error and not outcome.ok:
             err_console.print(f"[red]{escape(mask_text(outcome.error))}[/red]", markup=True)
         if outcome.run_id:
-            console.print(bilingual(f"查看报告：crmhub report {outcome.run_id}",
-                                    f"see the report: crmhub report {outcome.run_id}"))
+            console.print(
+                bilingual(
+                    f"查看报告：crmhub report {outcome.run_id}", f"see the report: crmhub report {outcome.run_id}"
+                )
+            )
     code = exit_codes.for_status(outcome.status)
     if code:
         raise SystemExit(code)
@@ -183,10 +221,12 @@ async def _defer(ctx: Any, store: Any, name: str) -> int | None:
 def worker(
     config: Path | None = ConfigOption,
     concurrency: int = typer.Option(1, "--concurrency", min=1, help="Worker processes on this machine."),
-    grace: float = typer.Option(120.0, "--grace", min=0,
-                                help="Seconds a stopping worker waits for the running job's safe point."),
-    stalled_after: float = typer.Option(60.0, "--stalled-after", min=5,
-                                        help="Seconds without heartbeats after which a worker counts as dead."),
+    grace: float = typer.Option(
+        120.0, "--grace", min=0, help="Seconds a stopping worker waits for the running job's safe point."
+    ),
+    stalled_after: float = typer.Option(
+        60.0, "--stalled-after", min=5, help="Seconds without heartbeats after which a worker counts as dead."
+    ),
 ) -> None:
     """Run jobs from the PostgreSQL queue (and queue the scheduled ticks); start as many as you like, anywhere."""
     if concurrency > 1:
@@ -211,11 +251,17 @@ def _exit_within(seconds: float, code: int) -> None:
     """The worker has stopped and logged so; if the interpreter's own shutdown then waits on a straggling thread (a
     database call the stop cut short, joined by the thread pools at exit), leave anyway after ``seconds`` — every
     committed page is kept and a job is re-queued, so nothing is lost by not waiting."""
+
     def leave() -> None:
         import faulthandler
 
-        print(bilingual("工作进程已停止，但仍有线程在运行；以下是其调用栈，随后退出：",
-                        "worker stopped but a thread was still running; its stack, then exiting:"), file=sys.stderr)
+        print(
+            bilingual(
+                "工作进程已停止，但仍有线程在运行；以下是其调用栈，随后退出：",
+                "worker stopped but a thread was still running; its stack, then exiting:",
+            ),
+            file=sys.stderr,
+        )
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # for the bug report: who straggled
         sys.stdout.flush()
         sys.stderr.flush()
@@ -258,8 +304,12 @@ def _supervise(config: Path | None, n: int, grace: float, stalled_after: float) 
                     other.wait()
                 return code
             if code is not None and not stopping:
-                err_console.print(bilingual(f"工作进程 {child.pid} 退出（{code}），5 秒后重启",
-                                            f"worker process {child.pid} exited ({code}); restarting in 5s"))
+                err_console.print(
+                    bilingual(
+                        f"工作进程 {child.pid} 退出（{code}），5 秒后重启",
+                        f"worker process {child.pid} exited ({code}); restarting in 5s",
+                    )
+                )
                 time.sleep(5)
                 children[i] = spawn()
         if stopping and all(c.poll() is not None for c in children):

@@ -34,29 +34,40 @@ def _importer(registry: Registry, file: Path) -> StatementImporter:
     first whose ``accepts`` recognises the file's first bytes."""
     importers = list(registry.statement_importers.values())
     if not importers:
-        raise PluginError(bilingual("没有已安装的插件提供对账单导入（crmhub_statement_importers 钩子）",
-                                    "no installed plugin offers statement import "
-                                    "(the crmhub_statement_importers hook)"),
-                          hint=bilingual("安装提供该功能的插件（随附的 core_ledger 插件可读 MT940 和 camt.053），"
-                                         "或检查 CRMHUB_DISABLE_PLUGINS；`crmhub plugins list` 列出已加载的插件",
-                                         "install a plugin that offers one (the bundled core_ledger plugin reads "
-                                         "MT940 and camt.053) or check CRMHUB_DISABLE_PLUGINS; `crmhub plugins list` "
-                                         "shows what is loaded"))
+        raise PluginError(
+            bilingual(
+                "没有已安装的插件提供对账单导入（crmhub_statement_importers 钩子）",
+                "no installed plugin offers statement import (the crmhub_statement_importers hook)",
+            ),
+            hint=bilingual(
+                "安装提供该功能的插件（随附的 core_ledger 插件可读 MT940 和 camt.053），"
+                "或检查 CRMHUB_DISABLE_PLUGINS；`crmhub plugins list` 列出已加载的插件",
+                "install a plugin that offers one (the bundled core_ledger plugin reads "
+                "MT940 and camt.053) or check CRMHUB_DISABLE_PLUGINS; `crmhub plugins list` "
+                "shows what is loaded",
+            ),
+        )
     if len(importers) == 1:
         return importers[0]
     try:
         with file.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
     except OSError as exc:
-        raise InputError(bilingual(f"{file}：无法读取（{exc.strerror}）", f"{file}: cannot be read ({exc.strerror})"),
-                         hint=bilingual("检查路径和权限", "check the path and its permissions")) from None
+        raise InputError(
+            bilingual(f"{file}：无法读取（{exc.strerror}）", f"{file}: cannot be read ({exc.strerror})"),
+            hint=bilingual("检查路径和权限", "check the path and its permissions"),
+        ) from None
     for importer in importers:
         if importer.accepts(head):
             return importer
     formats = ", ".join(f for importer in importers for f in importer.formats)
-    raise InputError(bilingual(f"{file}：不是已安装插件能读取的对账单格式（{formats}）",
-                               f"{file}: not a statement format an installed plugin reads ({formats})"),
-                     hint=bilingual("请以上述格式之一导出对账单", "export the statement in one of these formats"))
+    raise InputError(
+        bilingual(
+            f"{file}：不是已安装插件能读取的对账单格式（{formats}）",
+            f"{file}: not a statement format an installed plugin reads ({formats})",
+        ),
+        hint=bilingual("请以上述格式之一导出对账单", "export the statement in one of these formats"),
+    )
 
 
 @ledger_app.command("import")
@@ -89,27 +100,54 @@ def ledger_import(
             _print(r)
     if rejected:
         every = len(rejected) == len(results)
-        err_console.print(escape(t("ledger_import_all_failed" if every else "ledger_import_some_failed",
-                                   failed=len(rejected), total=len(results), file=file)), markup=True)
+        err_console.print(
+            escape(
+                t(
+                    "ledger_import_all_failed" if every else "ledger_import_some_failed",
+                    failed=len(rejected),
+                    total=len(results),
+                    file=file,
+                )
+            ),
+            markup=True,
+        )
         raise typer.Exit(EXIT_REJECTED if every else EXIT_PARTIAL)
 
 
 def _print(r: StatementResult) -> None:
     if r.status == "rejected":
         # the error names the file and, for balance problems, the statement already: not twice
-        text = r.error if r.error and r.statement in r.error else t("ledger_import_rejected", statement=r.statement,
-                                                                 error=r.error)
+        text = (
+            r.error
+            if r.error and r.statement in r.error
+            else t("ledger_import_rejected", statement=r.statement, error=r.error)
+        )
         err_console.print(f"[red]{t('error')}:[/red] " + escape(text), markup=True)
         if r.hint:
             err_console.print(f"[dim]{t('hint')}: {escape(r.hint)}[/dim]", markup=True)
         return
-    params = {"file": r.file, "format": r.format, "statement": r.statement, "entries": r.entries,
-              "inserted": r.inserted, "present": r.already_present, "account": r.account}
+    params = {
+        "file": r.file,
+        "format": r.format,
+        "statement": r.statement,
+        "entries": r.entries,
+        "inserted": r.inserted,
+        "present": r.already_present,
+        "account": r.account,
+    }
     text = t("ledger_import_already" if r.status == "already_imported" else "ledger_import_line", **params)
     console.print(escape(text + ("" if r.matched_account else t("ledger_import_unlinked"))), markup=True)
     if r.from_other_statement:
-        console.print(escape(t("ledger_import_other_statement", count=r.from_other_statement,
-                               hint=t("ledger_import_other_statement_hint"))), markup=True)
+        console.print(
+            escape(
+                t(
+                    "ledger_import_other_statement",
+                    count=r.from_other_statement,
+                    hint=t("ledger_import_other_statement_hint"),
+                )
+            ),
+            markup=True,
+        )
     if r.notes:
         console.print(escape(t("ledger_import_notes", count=len(r.notes) + r.more_notes)), markup=True)
         for note in r.notes:

@@ -40,13 +40,22 @@ from crmhub.notify.service import Notifier
 from crmhub.notify.settings import EVENTS
 from crmhub.sync import queries
 
-notify_app = typer.Typer(help="Notifications: test a channel, send what is due, read the delivery log.",
-                         no_args_is_help=True)
-interactions_app = typer.Typer(help="Visits, calls and messages with clients (they reset follow-up reminders).",
-                               no_args_is_help=True)
+notify_app = typer.Typer(
+    help="Notifications: test a channel, send what is due, read the delivery log.", no_args_is_help=True
+)
+interactions_app = typer.Typer(
+    help="Visits, calls and messages with clients (they reset follow-up reminders).", no_args_is_help=True
+)
 
-_COLOUR = {"delivered": "green", "failed": "red", "unconfirmed": "yellow", "partial": "yellow", "retrying": "cyan",
-           "skipped": "dim", "sending": "magenta"}
+_COLOUR = {
+    "delivered": "green",
+    "failed": "red",
+    "unconfirmed": "yellow",
+    "partial": "yellow",
+    "retrying": "cyan",
+    "skipped": "dim",
+    "sending": "magenta",
+}
 
 
 def _exit(code: int) -> None:
@@ -59,6 +68,7 @@ def _exit(code: int) -> None:
 def _with_notifier(ctx: Context, work: Any) -> Any:
     store = ctx.open_store()
     try:
+
         async def go() -> Any:
             async with Notifier(ctx.settings, ctx.registry, store) as notifier:
                 return await work(notifier)
@@ -83,8 +93,9 @@ def notify_test(
     else:
         colour = _COLOUR.get(entry["status"], "white")
         head = bilingual(f"测试消息 #{entry['id']} 经 {channel}：", f"test message #{entry['id']} via {channel}: ")
-        console.print(f"{escape(head)}[{colour}]{escape(label('outbox_status', entry['status']))}[/{colour}]",
-                      markup=True)
+        console.print(
+            f"{escape(head)}[{colour}]{escape(label('outbox_status', entry['status']))}[/{colour}]", markup=True
+        )
         for recipient, result in (entry["results"] or {}).items():
             console.print(f"  {recipient}: {result}")
         if entry.get("answer"):
@@ -114,57 +125,87 @@ def notify_run(
         console.print(f"[yellow]{escape(warning)}[/yellow]", markup=True)
     if dry_run:
         table = Table(title=bilingual("将要发送的通知（演练，未发送）", "Notifications that would be sent (dry run)"))
-        for col in (bilingual("事件", "event"), bilingual("渠道", "channel"), bilingual("收件人", "recipients"),
-                    bilingual("状态", "state")):
+        for col in (
+            bilingual("事件", "event"),
+            bilingual("渠道", "channel"),
+            bilingual("收件人", "recipients"),
+            bilingual("状态", "state"),
+        ):
             table.add_column(col)
         for r in outcome.plan.rows:
             item = _planned_json(r)
-            table.add_row(label("notify_event", item["event"]), item["channel"], ", ".join(item["recipients"]) or "-",
-                          label("outbox_status", item["state"]) + (f" ({item['error']})" if item["error"] else ""))
+            table.add_row(
+                label("notify_event", item["event"]),
+                item["channel"],
+                ", ".join(item["recipients"]) or "-",
+                label("outbox_status", item["state"]) + (f" ({item['error']})" if item["error"] else ""),
+            )
         console.print(table)
         return
     planned, skipped = sum(outcome.plan.planned.values()), sum(outcome.plan.skipped.values())
     d = outcome.delivery
-    console.print(bilingual(
-        f"新计划 {planned} 条（跳过 {skipped} 条）；送达 {d.delivered}，重试中 {d.retrying}，"
-        f"失败 {d.failed}，部分送达 {d.partial}，送达未知 {d.unconfirmed}",
-        f"{planned} planned ({skipped} skipped); {d.delivered} delivered, "
-        f"{d.retrying} retrying, {d.failed} failed, {d.partial} partial, {d.unconfirmed} unconfirmed"))
+    console.print(
+        bilingual(
+            f"新计划 {planned} 条（跳过 {skipped} 条）；送达 {d.delivered}，重试中 {d.retrying}，"
+            f"失败 {d.failed}，部分送达 {d.partial}，送达未知 {d.unconfirmed}",
+            f"{planned} planned ({skipped} skipped); {d.delivered} delivered, "
+            f"{d.retrying} retrying, {d.failed} failed, {d.partial} partial, {d.unconfirmed} unconfirmed",
+        )
+    )
     for name, why in d.stopped.items():
         console.print(f"[red]{escape(name)}: {escape(why)}[/red]", markup=True)
     for name, why in d.paused.items():
-        console.print(bilingual(f"[yellow]{escape(name)} 暂时不可用，剩余通知稍后重试：{escape(why)}[/yellow]",
-                                f"[yellow]{escape(name)} is unavailable; the rest waits for the next run: "
-                                f"{escape(why)}[/yellow]"), markup=True)
+        console.print(
+            bilingual(
+                f"[yellow]{escape(name)} 暂时不可用，剩余通知稍后重试：{escape(why)}[/yellow]",
+                f"[yellow]{escape(name)} is unavailable; the rest waits for the next run: {escape(why)}[/yellow]",
+            ),
+            markup=True,
+        )
     if d.locked:
-        console.print(bilingual(f"另一个进程正在发送通知（{d.locked}），本次未发送",
-                                f"another process is delivering ({d.locked}); nothing was sent by this one"))
+        console.print(
+            bilingual(
+                f"另一个进程正在发送通知（{d.locked}），本次未发送",
+                f"another process is delivering ({d.locked}); nothing was sent by this one",
+            )
+        )
     _exit(ExitCode.FAILED if d.stopped else ExitCode.OK)
 
 
 def _planned_json(row: dict[str, Any]) -> dict[str, Any]:
     payload = row["payload"]
-    return {"event": row["stream"], "fact": payload["fact"], "channel": row["target"],
-            "recipients": payload["recipients"], "template": payload["template"], "lang": payload["lang"],
-            "state": row["state"], "error": row["last_error"]}
+    return {
+        "event": row["stream"],
+        "fact": payload["fact"],
+        "channel": row["target"],
+        "recipients": payload["recipients"],
+        "template": payload["template"],
+        "lang": payload["lang"],
+        "state": row["state"],
+        "error": row["last_error"],
+    }
 
 
 @notify_app.command("log")
 def notify_log(
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
-    status: str | None = typer.Option(None, "--status", help="delivered, failed, unconfirmed, retrying, planned, "
-                                                             "partial, sending or skipped."),
+    status: str | None = typer.Option(
+        None, "--status", help="delivered, failed, unconfirmed, retrying, planned, partial, sending or skipped."
+    ),
     event: str | None = typer.Option(None, "--event", help=f"One of {', '.join(EVENTS)}, test."),
     channel: str | None = typer.Option(None, "--channel", help="Only this channel."),
-    limit: int = LimitOption, all_rows: bool = AllOption,
+    limit: int = LimitOption,
+    all_rows: bool = AllOption,
 ) -> None:
     """The delivery log: every notification with its status, attempts and the channel's answer per recipient."""
     ctx = load_context(config)
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:  # one row more than shown tells whether the log was cut
-        entries = [notification_json(r) for r in list_notifications(s, status=status, event=event,
-                                                                     channel=channel, limit=cap + 1)]
+        entries = [
+            notification_json(r)
+            for r in list_notifications(s, status=status, event=event, channel=channel, limit=cap + 1)
+        ]
     cut, entries = len(entries) > cap, entries[:cap]
     if json_out:
         for entry in entries:
@@ -173,25 +214,43 @@ def notify_log(
             note_cut(len(entries), None)
         return
     table = Table(title=bilingual("通知发送记录", "Notification log"))
-    for col in ("id", bilingual("时间", "time"), bilingual("事件", "event"), bilingual("渠道", "channel"),
-                bilingual("收件人", "recipients"), bilingual("状态", "status"), bilingual("次数", "attempts"),
-                bilingual("应答 / 原因", "answer / reason")):
+    for col in (
+        "id",
+        bilingual("时间", "time"),
+        bilingual("事件", "event"),
+        bilingual("渠道", "channel"),
+        bilingual("收件人", "recipients"),
+        bilingual("状态", "status"),
+        bilingual("次数", "attempts"),
+        bilingual("应答 / 原因", "answer / reason"),
+    ):
         table.add_column(col)
     for e in entries:
         colour = _COLOUR.get(e["status"], "white")
-        table.add_row(str(e["id"]), local_time(e["updated_at"]), label("notify_event", e["event"]), e["channel"],
-                      ", ".join(e["recipients"]) or "-", Text(label("outbox_status", e["status"]), style=colour),
-                      str(e["attempts"]), mask_text(str(e["error"] or e["answer"] or ""))[:120])
+        table.add_row(
+            str(e["id"]),
+            local_time(e["updated_at"]),
+            label("notify_event", e["event"]),
+            e["channel"],
+            ", ".join(e["recipients"]) or "-",
+            Text(label("outbox_status", e["status"]), style=colour),
+            str(e["attempts"]),
+            mask_text(str(e["error"] or e["answer"] or ""))[:120],
+        )
     console.print(table)
     if cut:
         note_cut(len(entries), None)
     unsure = [str(e["id"]) for e in entries if e["status"] == "unconfirmed"]
     if unsure:  # may be lost or doubled: say so where operators look, with what to do
-        console.print(bilingual(
-            f"未确认（可能丢失或重复，不会自动重发）：#{', #'.join(unsure)}。请向收件人核实，未收到的用 "
-            "`crmhub notify retry ID` 重发。",
-            f"Unconfirmed (may be lost or doubled; never re-sent automatically): #{', #'.join(unsure)}. Check with "
-            "the recipients, then `crmhub notify retry ID` for any that did not arrive."), style="yellow")
+        console.print(
+            bilingual(
+                f"未确认（可能丢失或重复，不会自动重发）：#{', #'.join(unsure)}。请向收件人核实，未收到的用 "
+                "`crmhub notify retry ID` 重发。",
+                f"Unconfirmed (may be lost or doubled; never re-sent automatically): #{', #'.join(unsure)}. Check with "
+                "the recipients, then `crmhub notify retry ID` for any that did not arrive.",
+            ),
+            style="yellow",
+        )
 
 
 @notify_app.command("retry")
@@ -210,15 +269,24 @@ def notify_retry(
     with ctx.session() as s:
         for row_id in ids:
             row = requeue(s, row_id)
-            append(s, actor=current_actor().name, action="notification.retry", entity="notification",
-                   entity_id=row.id, details={"target": row.target, "event": (row.payload or {}).get("event")})
-            console.print(bilingual(f"#{row.id} 已重新排队，将在下次 `crmhub notify run` 时发送",
-                                    f"#{row.id} queued again; the next `crmhub notify run` sends it"))
+            append(
+                s,
+                actor=current_actor().name,
+                action="notification.retry",
+                entity="notification",
+                entity_id=row.id,
+                details={"target": row.target, "event": (row.payload or {}).get("event")},
+            )
+            console.print(
+                bilingual(
+                    f"#{row.id} 已重新排队，将在下次 `crmhub notify run` 时发送",
+                    f"#{row.id} queued again; the next `crmhub notify run` sends it",
+                )
+            )
 
 
 @notify_app.command("routes")
-def notify_routes(config: Path | None = ConfigOption,
-                  json_out: bool = typer.Option(False, "--json")) -> None:
+def notify_routes(config: Path | None = ConfigOption, json_out: bool = typer.Option(False, "--json")) -> None:
     """The effective routes: per event, which channel sends to whom, in which language, and whether it can."""
     ctx = load_context(config)
     ns = ctx.settings.notify
@@ -227,24 +295,50 @@ def notify_routes(config: Path | None = ConfigOption,
         route = ns.route(event)
         for send in ns.sends(event, ctx.settings.lang):
             cfg = ctx.settings.channels.get(send.channel)
-            usable = ("ok" if cfg is not None and cfg.enabled else "channel not configured" if cfg is None
-                      else "channel disabled")
+            usable = (
+                "ok"
+                if cfg is not None and cfg.enabled
+                else "channel not configured"
+                if cfg is None
+                else "channel disabled"
+            )
             to = [f"{spec} ({len(ns.groups[spec])})" if spec in ns.groups else spec for spec in send.to]
-            rows.append({"event": event, "enabled": route.enabled and ns.enabled, "channel": send.channel,
-                         "to": to, "template": send.template, "lang": send.lang, "channel_status": usable})
+            rows.append(
+                {
+                    "event": event,
+                    "enabled": route.enabled and ns.enabled,
+                    "channel": send.channel,
+                    "to": to,
+                    "template": send.template,
+                    "lang": send.lang,
+                    "channel_status": usable,
+                }
+            )
     if json_out:
         for r in rows:
             write_json_line(r)
         return
     table = Table(title=bilingual("通知路由", "Notification routes"))
-    for col in (bilingual("事件", "event"), bilingual("启用", "enabled"), bilingual("渠道", "channel"),
-                bilingual("收件人", "to"), bilingual("模板", "template"), bilingual("语言", "lang"),
-                bilingual("渠道状态", "channel status")):
+    for col in (
+        bilingual("事件", "event"),
+        bilingual("启用", "enabled"),
+        bilingual("渠道", "channel"),
+        bilingual("收件人", "to"),
+        bilingual("模板", "template"),
+        bilingual("语言", "lang"),
+        bilingual("渠道状态", "channel status"),
+    ):
         table.add_column(col)
     for r in rows:
-        table.add_row(label("notify_event", r["event"]), "✓" if r["enabled"] else "-", r["channel"],
-                      ", ".join(r["to"]),
-                      str(r["template"]), str(r["lang"]), r["channel_status"])
+        table.add_row(
+            label("notify_event", r["event"]),
+            "✓" if r["enabled"] else "-",
+            r["channel"],
+            ", ".join(r["to"]),
+            str(r["template"]),
+            str(r["lang"]),
+            r["channel_status"],
+        )
     console.print(table)
 
 
@@ -281,15 +375,29 @@ def interactions_add(
         from crmhub.security.guard import current_actor
         from crmhub.sync.audit import append
 
-        append(s, actor=current_actor().name, action="interaction.add", entity="client", entity_id=client.id,
-               details={"interaction": row.id, "kind": row.kind, "by": by})
+        append(
+            s,
+            actor=current_actor().name,
+            action="interaction.add",
+            entity="client",
+            entity_id=client.id,
+            details={"interaction": row.id, "kind": row.kind, "by": by},
+        )
         state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
         name = client.name
-    console.print(bilingual(f"已记录 {name} 的{label('interaction_kind', row.kind, 'zh')}（#{row.id}）",
-                            f"recorded a {row.kind} with {name} (#{row.id})"))
+    console.print(
+        bilingual(
+            f"已记录 {name} 的{label('interaction_kind', row.kind, 'zh')}（#{row.id}）",
+            f"recorded a {row.kind} with {name} (#{row.id})",
+        )
+    )
     if state is not None:
-        console.print(bilingual(f"下次跟进：{state.due_on.isoformat()}（每 {state.interval} 天）",
-                                f"next follow-up due {state.due_on.isoformat()} (every {state.interval} days)"))
+        console.print(
+            bilingual(
+                f"下次跟进：{state.due_on.isoformat()}（每 {state.interval} 天）",
+                f"next follow-up due {state.due_on.isoformat()} (every {state.interval} days)",
+            )
+        )
 
 
 @interactions_app.command("list")
@@ -297,7 +405,8 @@ def interactions_list(
     ref: str = typer.Argument(..., help="Hub id or USCC of the client."),
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
-    limit: int = LimitOption, all_rows: bool = AllOption,
+    limit: int = LimitOption,
+    all_rows: bool = AllOption,
 ) -> None:
     """A client's interactions, newest first, and when the next follow-up is due."""
     ctx = load_context(config)
@@ -308,9 +417,17 @@ def interactions_list(
         cut, rows = len(rows) > cap, rows[:cap]
         state = followup.follow_up_for(s, client, ctx.settings.notify, _today(ctx))
         items: list[dict[str, Any]] = [
-            {"id": r.id, "client_id": r.client_id, "kind": r.kind, "occurred_at": r.occurred_at.isoformat(),
-             "by": r.by, "summary": mask_text(r.summary) if r.summary else None, "source": r.source}
-            for r in rows]
+            {
+                "id": r.id,
+                "client_id": r.client_id,
+                "kind": r.kind,
+                "occurred_at": r.occurred_at.isoformat(),
+                "by": r.by,
+                "summary": mask_text(r.summary) if r.summary else None,
+                "source": r.source,
+            }
+            for r in rows
+        ]
         name, segment = client.name, client.segment
     if json_out:
         for item in items:
@@ -319,22 +436,39 @@ def interactions_list(
             note_cut(len(items), None)
         return
     table = Table(title=f"{name} — " + bilingual(f"{len(items)} 条联系记录", f"{len(items)} interaction(s)"))
-    for col in ("id", bilingual("时间", "when"), bilingual("方式", "kind"), bilingual("人员", "by"),
-                bilingual("摘要", "summary")):
+    for col in (
+        "id",
+        bilingual("时间", "when"),
+        bilingual("方式", "kind"),
+        bilingual("人员", "by"),
+        bilingual("摘要", "summary"),
+    ):
         table.add_column(col)
     for it in items:
-        table.add_row(str(it["id"]), local_time(it["occurred_at"]), label("interaction_kind", it["kind"]),
-                      it["by"] or "-", it["summary"] or "-")
+        table.add_row(
+            str(it["id"]),
+            local_time(it["occurred_at"]),
+            label("interaction_kind", it["kind"]),
+            it["by"] or "-",
+            it["summary"] or "-",
+        )
     console.print(table)
     if cut:
         note_cut(len(items), None)
     if state is None:
-        console.print(bilingual(f"风险分层 {segment or '-'} 未设置跟进周期", f"no follow-up interval for segment "
-                                                                        f"{segment or '-'}"))
+        console.print(
+            bilingual(
+                f"风险分层 {segment or '-'} 未设置跟进周期", f"no follow-up interval for segment {segment or '-'}"
+            )
+        )
     else:
         late = bilingual("（已到期）", " (due now)") if state.overdue else ""
-        console.print(bilingual(f"下次跟进：{state.due_on.isoformat()}{late}，每 {state.interval} 天",
-                                f"next follow-up: {state.due_on.isoformat()}{late}, every {state.interval} days"))
+        console.print(
+            bilingual(
+                f"下次跟进：{state.due_on.isoformat()}{late}，每 {state.interval} 天",
+                f"next follow-up: {state.due_on.isoformat()}{late}, every {state.interval} days",
+            )
+        )
 
 
 def _today(ctx: Context) -> Any:

@@ -29,8 +29,9 @@ from crmhub._version import __version__
 from crmhub.errors import InputError
 from crmhub.i18n import t
 
-new_app = typer.Typer(help="Create a plugin package from crmhub's template; its tests pass the conformance kit.",
-                      no_args_is_help=True)
+new_app = typer.Typer(
+    help="Create a plugin package from crmhub's template; its tests pass the conformance kit.", no_args_is_help=True
+)
 
 Kind = Literal["connector", "channel"]
 TEMPLATE_ROOT = "data/plugin_template"
@@ -61,8 +62,13 @@ class PluginNames:
 
         if name in {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}:  # two plugins, one name: a load error
             raise InputError(t("plugin_name_registered", name=name), hint=t("plugin_name_hint"))
-        return cls(name=name, package=package, dist=f"crmhub-{name.replace('_', '-')}",
-                   prefix="".join(w.capitalize() for w in words), title=" ".join(w.capitalize() for w in words))
+        return cls(
+            name=name,
+            package=package,
+            dist=f"crmhub-{name.replace('_', '-')}",
+            prefix="".join(w.capitalize() for w in words),
+            title=" ".join(w.capitalize() for w in words),
+        )
 
 
 def crmhub_range(version: str = __version__) -> tuple[str, str]:
@@ -97,11 +103,21 @@ def render_package(kind: Kind, names: PluginNames) -> dict[str, str]:
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     low, high = crmhub_range()
-    variables = {"name": names.name, "package": names.package, "dist": names.dist, "prefix": names.prefix,
-                 "title": names.title, "crmhub_min": low, "crmhub_below": high, "crmhub_version": __version__}
+    variables = {
+        "name": names.name,
+        "package": names.package,
+        "dist": names.dist,
+        "prefix": names.prefix,
+        "title": names.title,
+        "crmhub_min": low,
+        "crmhub_below": high,
+        "crmhub_version": __version__,
+    }
     root = resources.files("crmhub").joinpath(f"{TEMPLATE_ROOT}/{kind}")
-    return {path.replace(_PACKAGE_DIR, names.package): env.from_string(item.read_text(encoding="utf-8"))
-            .render(variables) for path, item in _files(root)}
+    return {
+        path.replace(_PACKAGE_DIR, names.package): env.from_string(item.read_text(encoding="utf-8")).render(variables)
+        for path, item in _files(root)
+    }
 
 
 def create(kind: Kind, name: str, parent: Path) -> Path:

@@ -17,9 +17,15 @@ class RichProgress:
     def __init__(self, console: Console, lang: Lang) -> None:
         self.lang = lang
         # the description column is plain text (connector/stream names); counts carry markup, errors escaped in it
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description:<28}", markup=False),
-                            BarColumn(bar_width=None), TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
-                            console=console, transient=False)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<28}", markup=False),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
         self.tasks: dict[tuple[str, str], TaskID] = {}
         self.phase_task: TaskID | None = None
 
@@ -34,8 +40,10 @@ class RichProgress:
         self.bar.__exit__(None, None, None)
 
     def _counts(self, stats: StreamStats) -> str:
-        return (f"{label('read', self.lang)} {stats.read}  {label('created', self.lang)} {stats.created}  "
-                f"{label('updated', self.lang)} {stats.updated}  {label('rejected', self.lang)} {stats.rejected}")
+        return (
+            f"{label('read', self.lang)} {stats.read}  {label('created', self.lang)} {stats.created}  "
+            f"{label('updated', self.lang)} {stats.updated}  {label('rejected', self.lang)} {stats.rejected}"
+        )
 
     def stream_started(self, connector: str, stream: str) -> None:
         self.tasks[(connector, stream)] = self.bar.add_task(f"{connector}/{stream}", total=None, counts="")

@@ -43,8 +43,15 @@ def init(
 def config_check(config: Path | None = ConfigOption) -> None:
     """Validate the config file: every problem is listed with its key path."""
     ctx = load_context(config)
-    console.print(t("config_ok", file=resolve_path(config), connectors=len(ctx.settings.connectors),
-                    channels=len(ctx.settings.channels), store=mask_url(ctx.settings.store.url)))
+    console.print(
+        t(
+            "config_ok",
+            file=resolve_path(config),
+            connectors=len(ctx.settings.connectors),
+            channels=len(ctx.settings.channels),
+            store=mask_url(ctx.settings.store.url),
+        )
+    )
 
 
 @plugins_app.command("list")
@@ -56,9 +63,13 @@ def plugins_list() -> None:
         table.add_column(t(col))
     for info in registry.plugins:
         provides = []
-        for key, items in (("provides_connectors", info.connectors), ("provides_channels", info.channels),
-                           ("provides_sandboxes", info.sandboxes), ("provides_factors", info.risk_factors),
-                           ("provides_importers", info.statement_importers)):
+        for key, items in (
+            ("provides_connectors", info.connectors),
+            ("provides_channels", info.channels),
+            ("provides_sandboxes", info.sandboxes),
+            ("provides_factors", info.risk_factors),
+            ("provides_importers", info.statement_importers),
+        ):
             if items:
                 provides.append(f"{t(key)}: {', '.join(items)}")
         table.add_row(info.name, info.version, "; ".join(provides) or "-", info.module)
@@ -73,7 +84,12 @@ def db_upgrade(config: Path | None = ConfigOption) -> None:
     ctx = load_context(config, required=False)
     store = ctx.open_store()
     try:
-        console.print(t("db_upgraded", url=mask_url(store.engine.url.render_as_string(hide_password=True)),
-                        rev=store.current_revision()))
+        console.print(
+            t(
+                "db_upgraded",
+                url=mask_url(store.engine.url.render_as_string(hide_password=True)),
+                rev=store.current_revision(),
+            )
+        )
     finally:
         store.dispose()

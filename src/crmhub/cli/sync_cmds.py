@@ -49,9 +49,14 @@ def build_engine(ctx: Context, store: Store, progress: Any = None) -> SyncEngine
     from crmhub.risk.runner import make_risk_phase
 
     notify = ctx.settings.notify.enabled and bool(ctx.settings.channels)
-    return SyncEngine(ctx.settings, ctx.registry, store, progress=progress,
-                      risk_phase=make_risk_phase(ctx.settings, ctx.registry),
-                      after_run=Notifier(ctx.settings, ctx.registry, store).after_run if notify else None)
+    return SyncEngine(
+        ctx.settings,
+        ctx.registry,
+        store,
+        progress=progress,
+        risk_phase=make_risk_phase(ctx.settings, ctx.registry),
+        after_run=Notifier(ctx.settings, ctx.registry, store).after_run if notify else None,
+    )
 
 
 def sync(
@@ -72,8 +77,7 @@ def sync(
             from crmhub.cli.progress import RichProgress
 
             with RichProgress(console, lang) as progress:
-                report = run(build_engine(ctx, store, progress).run(connector or None, dry_run=dry_run,
-                                                                     lock_wait=wait))
+                report = run(build_engine(ctx, store, progress).run(connector or None, dry_run=dry_run, lock_wait=wait))
         else:
             report = run(build_engine(ctx, store).run(connector or None, dry_run=dry_run, lock_wait=wait))
     finally:
@@ -94,11 +98,16 @@ def _load_report(store: Store, run_id: int | None) -> RunReport:
     from sqlalchemy import select
 
     with store.begin() as s:
-        row = s.get(SyncRun, run_id) if run_id else s.scalars(
-            select(SyncRun).where(SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc())).first()
+        row = (
+            s.get(SyncRun, run_id)
+            if run_id
+            else s.scalars(select(SyncRun).where(SyncRun.dry_run.is_(False)).order_by(SyncRun.id.desc())).first()
+        )
         if row is None:
-            raise InputError(f"no run {run_id}" if run_id else "no sync has run yet",
-                             hint="run `crmhub sync` first" if not run_id else "see `crmhub report` for the last run")
+            raise InputError(
+                f"no run {run_id}" if run_id else "no sync has run yet",
+                hint="run `crmhub sync` first" if not run_id else "see `crmhub report` for the last run",
+            )
         if not row.report:
             raise InputError(f"run {row.id} has no report (status {row.status})")
         return RunReport.model_validate(row.report)
@@ -141,15 +150,22 @@ def report(
         sys.stdout.write(text + "\n")
 
 
-def _reveal_audit(s: Any, command: str, reason: str, client_ids: list[int],
-                  extra: dict[str, Any] | None = None) -> None:
+def _reveal_audit(
+    s: Any, command: str, reason: str, client_ids: list[int], extra: dict[str, Any] | None = None
+) -> None:
     """Audit a ``--reveal`` in the reading transaction, before anything is printed."""
     from crmhub.security.guard import current_actor
     from crmhub.sync.audit import record_reveal
 
-    entry = record_reveal(s, command=command, reason=reason, entity="client",
-                          entity_id=client_ids[0] if len(client_ids) == 1 else None,
-                          details={"client_ids": client_ids, **(extra or {})}, actor=current_actor().name)
+    entry = record_reveal(
+        s,
+        command=command,
+        reason=reason,
+        entity="client",
+        entity_id=client_ids[0] if len(client_ids) == 1 else None,
+        details={"client_ids": client_ids, **(extra or {})},
+        actor=current_actor().name,
+    )
     s.flush()
     err_console.print(t("revealed_note", entry=entry.id, who=entry.actor), style="yellow")
 
@@ -159,10 +175,14 @@ def clients_list(
     config: Path | None = ConfigOption,
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
     search: str | None = typer.Option(None, "--search", help="Name or USCC fragment."),
-    limit: int = LimitOption, all_rows: bool = AllOption, offset: int = typer.Option(0, min=0),
-    reveal: bool = RevealOption, reason: str | None = ReasonOption,
-    approval: int | None = typer.Option(None, "--approval", help="The approved proposal of this bulk --reveal "
-                                        "(four eyes)."),
+    limit: int = LimitOption,
+    all_rows: bool = AllOption,
+    offset: int = typer.Option(0, min=0),
+    reveal: bool = RevealOption,
+    reason: str | None = ReasonOption,
+    approval: int | None = typer.Option(
+        None, "--approval", help="The approved proposal of this bulk --reveal (four eyes)."
+    ),
 ) -> None:
     """List golden clients (personal data masked unless --reveal; a bulk reveal needs an approved proposal)."""
     from crmhub.security import approvals
@@ -189,15 +209,25 @@ def clients_list(
         note_cut(len(items), total, offset=offset)
         return
     table = Table(title=bilingual(f"客户主记录（共 {total} 个）", f"Golden clients ({total} in all)"))
-    for col in ("id", "USCC", bilingual("名称", "name"), bilingual("行业", "industry"),
-                bilingual("来源", "sources"), bilingual("评级", "rating")):
+    for col in (
+        "id",
+        "USCC",
+        bilingual("名称", "name"),
+        bilingual("行业", "industry"),
+        bilingual("来源", "sources"),
+        bilingual("评级", "rating"),
+    ):
         table.add_column(col)
     for it in items:
         risk = it.get("risk") or {}
-        table.add_row(str(it["id"]), it.get("uscc") or "-", it["name"],
-                      (it.get("industry") or {}).get("code", "-"),
-                      ", ".join(f"{k}×{len(v)}" for k, v in it.get("external_ids", {}).items()),
-                      risk.get("rating", "-"))
+        table.add_row(
+            str(it["id"]),
+            it.get("uscc") or "-",
+            it["name"],
+            (it.get("industry") or {}).get("code", "-"),
+            ", ".join(f"{k}×{len(v)}" for k, v in it.get("external_ids", {}).items()),
+            risk.get("rating", "-"),
+        )
     console.print(table)
     note_cut(len(items), total, offset=offset)
 
@@ -207,7 +237,8 @@ def clients_show(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
-    reveal: bool = RevealOption, reason: str | None = ReasonOption,
+    reveal: bool = RevealOption,
+    reason: str | None = ReasonOption,
 ) -> None:
     """Show one golden client (personal data masked unless --reveal)."""
     why = check_reveal(reveal, reason)
@@ -231,8 +262,10 @@ def _print_client(item: dict[str, Any]) -> None:
     risk = item.get("risk") or {}
     rows: list[tuple[str, str]] = [
         (bilingual("状态", "status"), label("client_status", item.get("status"))),
-        (bilingual("评级", "rating"), f"{risk.get('rating', '-')} {label('segment', risk.get('segment'))}"
-         if risk else "-"),
+        (
+            bilingual("评级", "rating"),
+            f"{risk.get('rating', '-')} {label('segment', risk.get('segment'))}" if risk else "-",
+        ),
     ]
     skip = {"id", "name", "status", "risk", "version", "updated_at", "lineage", "data_quality"}
     for key, value in item.items():
@@ -252,7 +285,8 @@ def clients_explain(
     ref: str = typer.Argument(..., help="Hub id or USCC."),
     config: Path | None = ConfigOption,
     json_out: bool = JsonOption,
-    reveal: bool = RevealOption, reason: str | None = ReasonOption,
+    reveal: bool = RevealOption,
+    reason: str | None = ReasonOption,
 ) -> None:
     """Per field: the chosen value, where it came from, the rule that chose it, and the competing values."""
     why = check_reveal(reveal, reason)
@@ -269,20 +303,47 @@ def clients_explain(
         return value if why is not None else mask_fields(value, field)
 
     if json_out:
-        write_json_line({"id": row.id, "name": shown(name, "legal_name"), "external_ids": ext, "data_quality": findings,
-                         "fields": [
-            {"field": f.field, "value": shown(f.value, f.field), "source": f.source, "record": f.record,
-             "observed_at": f.observed_at, "rule": f.rule,
-             "competing": [{**c, "value": shown(c.get("value"), f.field)} for c in f.competing]} for f in fields]})
+        write_json_line(
+            {
+                "id": row.id,
+                "name": shown(name, "legal_name"),
+                "external_ids": ext,
+                "data_quality": findings,
+                "fields": [
+                    {
+                        "field": f.field,
+                        "value": shown(f.value, f.field),
+                        "source": f.source,
+                        "record": f.record,
+                        "observed_at": f.observed_at,
+                        "rule": f.rule,
+                        "competing": [{**c, "value": shown(c.get("value"), f.field)} for c in f.competing],
+                    }
+                    for f in fields
+                ],
+            }
+        )
         return
     table = Table(title=f"{shown(name, 'legal_name')} (#{row.id})")
-    for col in (bilingual("字段", "field"), bilingual("取值", "value"), bilingual("来源", "source"),
-                bilingual("规则", "rule"), bilingual("观测时间", "observed"), bilingual("其他来源的值", "competing")):
+    for col in (
+        bilingual("字段", "field"),
+        bilingual("取值", "value"),
+        bilingual("来源", "source"),
+        bilingual("规则", "rule"),
+        bilingual("观测时间", "observed"),
+        bilingual("其他来源的值", "competing"),
+    ):
         table.add_column(col)
     for f in fields:
         competing = "; ".join(f"{c['source']}: {_short(shown(c.get('value'), f.field))}" for c in f.competing)
-        table.add_row(label("field", f.field), _short(shown(f.value, f.field)), f"{f.source} {f.record}",
-                      label("survivorship_rule", f.rule), local_time(f.observed_at), competing or "-")
+        table.add_row(
+            label("field", f.field),
+            _short(shown(f.value, f.field)),
+            f"{f.source} {f.record}",
+            label("survivorship_rule", f.rule),
+            local_time(f.observed_at),
+            competing or "-",
+        )
     console.print(table)
     _print_findings(findings)
 
@@ -293,9 +354,11 @@ def _print_findings(findings: list[dict[str, Any]]) -> None:
         return
     console.print(bilingual("数据质量问题（记录已保留）：", "Data-quality findings (records kept):"))
     for f in findings:
-        console.print(f"  - {f.get('source') or '-'} {label('field', f.get('field'))}: "
-                      f"{label('data_quality_kind', f.get('kind'))} {f.get('value')} — {f.get('message')}",
-                      markup=False)
+        console.print(
+            f"  - {f.get('source') or '-'} {label('field', f.get('field'))}: "
+            f"{label('data_quality_kind', f.get('kind'))} {f.get('value')} — {f.get('message')}",
+            markup=False,
+        )
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -318,56 +381,101 @@ def _submit(config: Path | None, action: str, payload: dict[str, Any]) -> dict[s
 
 
 @clients_app.command("unmerge")
-def clients_unmerge(absorbed: int = typer.Argument(..., help="Id of the client that was merged away."),
-                    config: Path | None = ConfigOption) -> None:
+def clients_unmerge(
+    absorbed: int = typer.Argument(..., help="Id of the client that was merged away."),
+    config: Path | None = ConfigOption,
+) -> None:
     """Undo a merge: the absorbed client and its records come back (applied on the next sync's merge)."""
     details = _submit(config, "client.unmerge", {"absorbed": absorbed})
     if details is not None:
-        console.print(bilingual(f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
-                                f"merge undone: client {absorbed} restored from {details['from']}"))
+        console.print(
+            bilingual(
+                f"已撤销合并：客户 {absorbed} 已从 {details['from']} 中恢复",
+                f"merge undone: client {absorbed} restored from {details['from']}",
+            )
+        )
 
 
 @clients_app.command("split")
-def clients_split(client: int = typer.Argument(...), record: str = typer.Argument(..., help="connector:source_id"),
-                  config: Path | None = ConfigOption) -> None:
+def clients_split(
+    client: int = typer.Argument(...),
+    record: str = typer.Argument(..., help="connector:source_id"),
+    config: Path | None = ConfigOption,
+) -> None:
     """Detach one source record from a client into a client of its own."""
     result = _submit(config, "client.split", {"client": client, "record": record})
     if result is not None:
-        console.print(bilingual(f"已拆分：{record} 现属于新客户 {result['new_client']}",
-                                f"split: {record} now belongs to client {result['new_client']}"))
+        console.print(
+            bilingual(
+                f"已拆分：{record} 现属于新客户 {result['new_client']}",
+                f"split: {record} now belongs to client {result['new_client']}",
+            )
+        )
 
 
 @review_app.command("list")
-def review_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
-                status: str = typer.Option("open", help="open, accepted, rejected or all."),
-                limit: int = LimitOption, all_rows: bool = AllOption) -> None:
+def review_list(
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+    status: str = typer.Option("open", help="open, accepted, rejected or all."),
+    limit: int = LimitOption,
+    all_rows: bool = AllOption,
+) -> None:
     """List review items."""
     ctx = load_context(config)
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:
         found = review.list_items(s, None if status == "all" else status)
         notes = _decision_notes(s, [i.id for i in found[:cap] if i.status != "open"])
-        items = [{"id": i.id, "kind": i.kind, "status": i.status, "client_id": i.client_id,
-                  "other_client_id": i.other_client_id, "field": i.field, "score": i.score,
-                  "details": mask_fields(i.details, i.field), "created_at": i.created_at.isoformat(),
-                  "decided_by": i.decided_by, "note": notes.get(i.id)} for i in found[:cap]]
+        items = [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "status": i.status,
+                "client_id": i.client_id,
+                "other_client_id": i.other_client_id,
+                "field": i.field,
+                "score": i.score,
+                "details": mask_fields(i.details, i.field),
+                "created_at": i.created_at.isoformat(),
+                "decided_by": i.decided_by,
+                "note": notes.get(i.id),
+            }
+            for i in found[:cap]
+        ]
     if json_out:
         for it in items:
             write_json_line(it)
         note_cut(len(items), len(found))
         return
     table = Table(title=bilingual("复核队列", "Review queue"))
-    for col in ("id", bilingual("类型", "kind"), bilingual("状态", "status"), bilingual("客户", "client"),
-                bilingual("候选", "candidate"), bilingual("字段", "field"), bilingual("匹配概率", "probability"),
-                bilingual("创建时间", "created"), bilingual("决定人", "decided by"), bilingual("备注", "note")):
+    for col in (
+        "id",
+        bilingual("类型", "kind"),
+        bilingual("状态", "status"),
+        bilingual("客户", "client"),
+        bilingual("候选", "candidate"),
+        bilingual("字段", "field"),
+        bilingual("匹配概率", "probability"),
+        bilingual("创建时间", "created"),
+        bilingual("决定人", "decided by"),
+        bilingual("备注", "note"),
+    ):
         table.add_column(col)
     for it in items:
         score = it["score"]
-        table.add_row(str(it["id"]), label("review_kind", it["kind"]), label("review_status", it["status"]),
-                      str(it["client_id"] or "-"), str(it["other_client_id"] or "-"),
-                      label("field", it["field"]) if it["field"] else "-",
-                      f"{float(score):.3f}" if isinstance(score, int | float) else "-", local_time(it["created_at"]),
-                      str(it["decided_by"] or "-"), mask_text(it["note"] or "-"))
+        table.add_row(
+            str(it["id"]),
+            label("review_kind", it["kind"]),
+            label("review_status", it["status"]),
+            str(it["client_id"] or "-"),
+            str(it["other_client_id"] or "-"),
+            label("field", it["field"]) if it["field"] else "-",
+            f"{float(score):.3f}" if isinstance(score, int | float) else "-",
+            local_time(it["created_at"]),
+            str(it["decided_by"] or "-"),
+            mask_text(it["note"] or "-"),
+        )
     console.print(table)
     note_cut(len(items), len(found))
 
@@ -382,9 +490,14 @@ def _decision_notes(s: Any, item_ids: list[int]) -> dict[int, str | None]:
         return {}
     notes: dict[int, str | None] = {}
     for entity_id, details in s.execute(
-            select(AuditLog.entity_id, AuditLog.details).where(
-                AuditLog.entity == "review_item", AuditLog.action.in_(("review.accept", "review.reject")),
-                AuditLog.entity_id.in_([str(i) for i in item_ids])).order_by(AuditLog.id)):
+        select(AuditLog.entity_id, AuditLog.details)
+        .where(
+            AuditLog.entity == "review_item",
+            AuditLog.action.in_(("review.accept", "review.reject")),
+            AuditLog.entity_id.in_([str(i) for i in item_ids]),
+        )
+        .order_by(AuditLog.id)
+    ):
         notes[int(entity_id)] = (details or {}).get("note")
     return notes
 
@@ -399,29 +512,37 @@ ReviewNoteOption = typer.Option(None, "--note", help="Why you decide so (kept wi
 
 
 @review_app.command("accept")
-def review_accept(item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption,
-                  config: Path | None = ConfigOption) -> None:
+def review_accept(
+    item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption, config: Path | None = ConfigOption
+) -> None:
     """Accept: merge the pair (a match) or let the rule apply (a conflict)."""
     _decide(item_id, config, True, note)
 
 
 @review_app.command("reject")
-def review_reject(item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption,
-                  config: Path | None = ConfigOption) -> None:
+def review_reject(
+    item_id: int = typer.Argument(...), note: str | None = ReviewNoteOption, config: Path | None = ConfigOption
+) -> None:
     """Reject: keep the records apart."""
     _decide(item_id, config, False, note)
 
 
 @deadletter_app.command("list")
-def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOption,
-                    status: str = typer.Option("open", help="open, resolved, retried or all."),
-                    limit: int = LimitOption, all_rows: bool = AllOption) -> None:
+def deadletter_list(
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+    status: str = typer.Option("open", help="open, resolved, retried or all."),
+    limit: int = LimitOption,
+    all_rows: bool = AllOption,
+) -> None:
     """List dead letters with connector, stream, source id, latest and original reason."""
     ctx = load_context(config)
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:  # one row more than shown tells whether the listing was cut
-        rows = [deadletters.dead_letter_json(r) for r in
-                deadletters.list_dead_letters(s, status=None if status == "all" else status, limit=cap + 1)]
+        rows = [
+            deadletters.dead_letter_json(r)
+            for r in deadletters.list_dead_letters(s, status=None if status == "all" else status, limit=cap + 1)
+        ]
     cut, rows = len(rows) > cap, rows[:cap]
     if json_out:
         for r in rows:
@@ -430,28 +551,53 @@ def deadletter_list(config: Path | None = ConfigOption, json_out: bool = JsonOpt
             note_cut(len(rows), None)
         return
     table = Table(title=t("dl_title"))
-    for col in ("id", t("dl_col_dir"), t("dl_col_connector"), t("dl_col_stream"), t("dl_col_source"),
-                t("dl_col_reason"), t("dl_col_first"), t("dl_col_status"), t("dl_col_attempts"), t("dl_col_at")):
+    for col in (
+        "id",
+        t("dl_col_dir"),
+        t("dl_col_connector"),
+        t("dl_col_stream"),
+        t("dl_col_source"),
+        t("dl_col_reason"),
+        t("dl_col_first"),
+        t("dl_col_status"),
+        t("dl_col_attempts"),
+        t("dl_col_at"),
+    ):
         table.add_column(col)
     for r in rows:
         first = r["first_reason"] if r["first_reason"] != r["reason"] else "="
-        table.add_row(str(r["id"]), label("direction", r["direction"]), r["connector"], r["stream"],
-                      r["source_id"] or "-", mask_text(reason(r["reason"])),
-                      mask_text(reason(first)), label("dead_letter_status", r["status"]),
-                      str(r["attempts"]), local_time(r["created_at"]))
+        table.add_row(
+            str(r["id"]),
+            label("direction", r["direction"]),
+            r["connector"],
+            r["stream"],
+            r["source_id"] or "-",
+            mask_text(reason(r["reason"])),
+            mask_text(reason(first)),
+            label("dead_letter_status", r["status"]),
+            str(r["attempts"]),
+            local_time(r["created_at"]),
+        )
     console.print(table)
     if cut:
         note_cut(len(rows), None)
 
 
 def _masked_dead_letter(r: dict[str, Any]) -> dict[str, Any]:
-    return {**r, "reason": mask_text(r["reason"]), "first_reason": mask_text(r["first_reason"]),
-            "history": [{**h, "reason": mask_text(str(h.get("reason") or ""))} for h in r["history"]]}
+    return {
+        **r,
+        "reason": mask_text(r["reason"]),
+        "first_reason": mask_text(r["first_reason"]),
+        "history": [{**h, "reason": mask_text(str(h.get("reason") or ""))} for h in r["history"]],
+    }
 
 
 @deadletter_app.command("show")
-def deadletter_show(dead_id: int = typer.Argument(..., help="Dead letter id."), config: Path | None = ConfigOption,
-                    json_out: bool = JsonOption) -> None:
+def deadletter_show(
+    dead_id: int = typer.Argument(..., help="Dead letter id."),
+    config: Path | None = ConfigOption,
+    json_out: bool = JsonOption,
+) -> None:
     """One dead letter: where it came from, the original and latest reason, and every attempt since."""
     ctx = load_context(config)
     with ctx.session() as s:
@@ -459,9 +605,17 @@ def deadletter_show(dead_id: int = typer.Argument(..., help="Dead letter id."), 
     if json_out:
         write_json_line(_masked_dead_letter(r))
         return
-    console.print(t("dl_show_head", id=r["id"], connector=r["connector"], stream=r["stream"],
-                    source=r["source_id"] or "-", status=label("dead_letter_status", r["status"]),
-                    attempts=r["attempts"]))
+    console.print(
+        t(
+            "dl_show_head",
+            id=r["id"],
+            connector=r["connector"],
+            stream=r["stream"],
+            source=r["source_id"] or "-",
+            status=label("dead_letter_status", r["status"]),
+            attempts=r["attempts"],
+        )
+    )
     console.print(t("dl_show_first", reason=mask_text(reason(r["first_reason"]))))
     if r["reason"] != r["first_reason"]:
         console.print(t("dl_show_latest", reason=mask_text(reason(r["reason"]))))
@@ -473,17 +627,21 @@ def deadletter_show(dead_id: int = typer.Argument(..., help="Dead letter id."), 
         run_id = f" (run {h['run_id']})" if h.get("run_id") is not None else ""
         times = deadletter_history.times(h)
         again = "" if times <= 1 else t("dl_repeated", times=times, last=local_time(h.get("last_at")))
-        table.add_row(local_time(h.get("at")),
-                      (t(f"dl_event_{event}") if f"dl_event_{event}" in MESSAGES else event) + again,
-                      mask_text(reason(str(h.get("reason") or ""))) + run_id)
+        table.add_row(
+            local_time(h.get("at")),
+            (t(f"dl_event_{event}") if f"dl_event_{event}" in MESSAGES else event) + again,
+            mask_text(reason(str(h.get("reason") or ""))) + run_id,
+        )
     console.print(table)
 
 
 @deadletter_app.command("retry")
-def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead letter id."),
-                     all_: bool = typer.Option(False, "--all", help="Retry every open dead letter."),
-                     json_out: bool = JsonOption,
-                     config: Path | None = ConfigOption) -> None:
+def deadletter_retry(
+    dead_id: int | None = typer.Argument(None, help="Dead letter id."),
+    all_: bool = typer.Option(False, "--all", help="Retry every open dead letter."),
+    json_out: bool = JsonOption,
+    config: Path | None = ConfigOption,
+) -> None:
     """Retry dead letters: inbound records re-mapped with the current configuration, refused write-backs requeued."""
     if dead_id is None and not all_:
         raise InputError("give a dead letter id or --all")
@@ -492,8 +650,11 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
     from crmhub.security.guard import current_actor
 
     try:
-        outcomes = run(deadletters.retry_dead_letters(ctx.settings, ctx.registry, store,
-                                                      None if all_ else [dead_id or 0], current_actor().name))
+        outcomes = run(
+            deadletters.retry_dead_letters(
+                ctx.settings, ctx.registry, store, None if all_ else [dead_id or 0], current_actor().name
+            )
+        )
     finally:
         store.dispose()
     ok = sum(o.ok for o in outcomes)
@@ -502,8 +663,10 @@ def deadletter_retry(dead_id: int | None = typer.Argument(None, help="Dead lette
         if json_out:
             write_json_line({**o.as_json(), "message": mask_text(o.message)})
             continue
-        console.print(f"#{o.id} {o.connector}/{o.stream} {o.source_id or '-'}: "
-                      f"{reason('ok' if o.ok else 'still failing')} — {mask_text(reason(o.message))}")
+        console.print(
+            f"#{o.id} {o.connector}/{o.stream} {o.source_id or '-'}: "
+            f"{reason('ok' if o.ok else 'still failing')} — {mask_text(reason(o.message))}"
+        )
     if not json_out:
         console.print(t("dl_retry_summary", ok=ok, failed=failed))
         if ok:

@@ -21,8 +21,23 @@ from crmhub.console.headers import SecurityHeaders
 from crmhub.console.state import HERE, ConsoleState
 from crmhub.store import Store
 
-PAGE_MODULES = ("crmhub.console.auth", *(f"crmhub.console.pages.{name}" for name in (
-    "dashboard", "runs", "review", "approvals", "deadletters", "clients", "alerts", "segments", "audit")))
+PAGE_MODULES = (
+    "crmhub.console.auth",
+    *(
+        f"crmhub.console.pages.{name}"
+        for name in (
+            "dashboard",
+            "runs",
+            "review",
+            "approvals",
+            "deadletters",
+            "clients",
+            "alerts",
+            "segments",
+            "audit",
+        )
+    ),
+)
 """Every module that declares console pages (imported once; each `page` decorator adds its route)."""
 
 
@@ -33,12 +48,16 @@ def routes() -> list[Route]:
     return list(web.ROUTES)
 
 
-def create_app(settings: Settings, store: Store | None = None, registry: plugins.Registry | None = None
-               ) -> Starlette:
+def create_app(settings: Settings, store: Store | None = None, registry: plugins.Registry | None = None) -> Starlette:
     """The console over ``settings``'s store (or ``store``, already open)."""
     store = store or Store.open(settings.store.url, var_dir=settings.var_dir)
-    app = Starlette(routes=[*PUBLIC_ROUTES, *routes(),
-                            Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")],
-                    middleware=[Middleware(SecurityHeaders)])
+    app = Starlette(
+        routes=[
+            *PUBLIC_ROUTES,
+            *routes(),
+            Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+    )
     app.state.console = ConsoleState(settings, store, registry)
     return app

@@ -46,23 +46,42 @@ def _lang(request: Request, state: ConsoleState) -> Lang:
     return "en" if request.cookies.get("crmhub_lang") == "en" else state.default_lang
 
 
-def set_session_cookie(response: Response, state: ConsoleState, name: str, value: str, *, max_age: int | None
-                       ) -> None:
+def set_session_cookie(response: Response, state: ConsoleState, name: str, value: str, *, max_age: int | None) -> None:
     """A cookie with the console's flags: HttpOnly, SameSite=Strict, Secure (``[console] secure_cookie``)."""
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                        secure=state.settings.console.secure_cookie, path="/")
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.console.secure_cookie,
+        path="/",
+    )
 
 
-def _login_page(request: Request, state: ConsoleState, *, error: str | None = None, status: int = 200,
-                username: str = "") -> HTMLResponse:
+def _login_page(
+    request: Request, state: ConsoleState, *, error: str | None = None, status: int = 200, username: str = ""
+) -> HTMLResponse:
     lang = _lang(request, state)
     nonce = secrets.token_urlsafe(24)
-    html = state.render("login.html.j2", lang=lang, nonce=nonce, error=error, username=username,
-                        next=_safe_next(request.query_params.get("next")))
+    html = state.render(
+        "login.html.j2",
+        lang=lang,
+        nonce=nonce,
+        error=error,
+        username=username,
+        next=_safe_next(request.query_params.get("next")),
+    )
     response = HTMLResponse(html, status_code=status)
     set_session_cookie(response, state, LOGIN_COOKIE, nonce, max_age=1800)
-    response.set_cookie("crmhub_lang", lang, max_age=365 * 86400, samesite="strict", path="/",
-                        secure=state.settings.console.secure_cookie)
+    response.set_cookie(
+        "crmhub_lang",
+        lang,
+        max_age=365 * 86400,
+        samesite="strict",
+        path="/",
+        secure=state.settings.console.secure_cookie,
+    )
     return response
 
 
@@ -79,15 +98,21 @@ def _check_password(state: ConsoleState, name: str, password: str, client: str) 
         row = operators.get(s, name)
         ok = row is not None and row.enabled and verify_password(password, row.password_hash)
         if not ok:
-            audit.append(s, actor=name[:64] if row is not None else "anonymous", action="console.login_failed",
-                         entity="operator", entity_id=name[:64] if row is not None else None,
-                         details={"client": client, **({} if row is not None else {"name": name[:64]})})
+            audit.append(
+                s,
+                actor=name[:64] if row is not None else "anonymous",
+                action="console.login_failed",
+                entity="operator",
+                entity_id=name[:64] if row is not None else None,
+                details={"client": client, **({} if row is not None else {"name": name[:64]})},
+            )
             return False, {}
         assert row is not None
         sessions.purge_expired(s, idle=state.idle)
         token = sessions.start(s, row.name, client=client)
-        audit.append(s, actor=row.name, action="console.login", entity="operator", entity_id=row.name,
-                     details={"client": client})
+        audit.append(
+            s, actor=row.name, action="console.login", entity="operator", entity_id=row.name, details={"client": client}
+        )
         return True, {"token": token, "lang": row.lang}
 
 
@@ -104,8 +129,11 @@ async def login_submit(request: Request) -> Response:
     lang = _lang(request, state)
     wait = state.throttle.retry_after(f"user:{name}", f"ip:{client}")
     if wait > 0:
-        msg = (f"尝试次数过多，请 {int(wait) + 1} 秒后再试" if lang == "zh"
-               else f"Too many attempts; try again in {int(wait) + 1} s")
+        msg = (
+            f"尝试次数过多，请 {int(wait) + 1} 秒后再试"
+            if lang == "zh"
+            else f"Too many attempts; try again in {int(wait) + 1} s"
+        )
         locked = _login_page(request, state, status=429, error=msg, username=name)
         locked.headers["Retry-After"] = str(int(wait) + 1)
         return locked
@@ -126,8 +154,9 @@ def logout(req: Req) -> Response:
     """End the session on the server and clear the cookie."""
     with req.db() as s:
         sessions.end(s, req.request.cookies.get(sessions.COOKIE))
-        audit.append(s, actor=req.user.name, action="console.logout", entity="operator", entity_id=req.user.name,
-                     details={})
+        audit.append(
+            s, actor=req.user.name, action="console.logout", entity="operator", entity_id=req.user.name, details={}
+        )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/")
     return response

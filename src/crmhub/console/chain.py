@@ -90,11 +90,19 @@ class ChainWatch:
         with self._walk_lock:
             started, now = time.monotonic(), datetime.now(UTC)
             stderr = ""
-            asked = {"url": url.render_as_string(hide_password=False),
-                     "var_dir": str(self.store.var_dir.resolve()), "lang": self.lang}
+            asked = {
+                "url": url.render_as_string(hide_password=False),
+                "var_dir": str(self.store.var_dir.resolve()),
+                "lang": self.lang,
+            }
             try:
-                done = subprocess.run([sys.executable, "-m", "crmhub.console.chain_walk"], input=json.dumps(asked),
-                                      capture_output=True, text=True, check=False)
+                done = subprocess.run(
+                    [sys.executable, "-m", "crmhub.console.chain_walk"],
+                    input=json.dumps(asked),
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 stderr = done.stderr
                 answer = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
             except (OSError, ValueError, IndexError):
@@ -102,8 +110,13 @@ class ChainWatch:
                 answer = None
             if answer is None:
                 log.error("the audit chain verification process failed: %s", stderr[-2000:])
-                status = ChainStatus(now, 0.0, error=bilingual("验证进程失败（详见服务器日志）",
-                                                               "the verification process failed (see the server log)"))
+                status = ChainStatus(
+                    now,
+                    0.0,
+                    error=bilingual(
+                        "验证进程失败（详见服务器日志）", "the verification process failed (see the server log)"
+                    ),
+                )
             elif answer.get("report") is not None:
                 status = ChainStatus(now, 0.0, report=report_of(answer["report"]))
             else:

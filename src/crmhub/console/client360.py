@@ -57,14 +57,37 @@ class Linked:
 def linked_records(session: Session, client_id: int) -> list[Linked]:
     """The client's source records of kind ``client``, by connector then id."""
     rows = session.execute(
-        select(SourceRecord.id, SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id, Xref.method,
-               Xref.score, SourceRecord.last_seen_at, SourceRecord.modified_at, SourceRecord.deleted,
-               SourceRecord.data)
+        select(
+            SourceRecord.id,
+            SourceRecord.connector,
+            SourceRecord.stream,
+            SourceRecord.source_id,
+            Xref.method,
+            Xref.score,
+            SourceRecord.last_seen_at,
+            SourceRecord.modified_at,
+            SourceRecord.deleted,
+            SourceRecord.data,
+        )
         .join(Xref, Xref.source_record_id == SourceRecord.id)
         .where(Xref.client_id == client_id, SourceRecord.kind == "client")
-        .order_by(SourceRecord.connector, SourceRecord.id))
-    return [Linked(r.id, r.connector, r.stream, r.source_id, r.method, r.score, r.last_seen_at, r.modified_at,
-                   r.deleted, dict(r.data or {})) for r in rows]
+        .order_by(SourceRecord.connector, SourceRecord.id)
+    )
+    return [
+        Linked(
+            r.id,
+            r.connector,
+            r.stream,
+            r.source_id,
+            r.method,
+            r.score,
+            r.last_seen_at,
+            r.modified_at,
+            r.deleted,
+            dict(r.data or {}),
+        )
+        for r in rows
+    ]
 
 
 SIDE_BY_SIDE_SKIP = frozenset({"lineage", "external_ids", "review_flags", "data_quality", "risk"})
@@ -152,11 +175,24 @@ def accounts(session: Session, records: list[Linked], *, masked: bool) -> list[A
     if where is None:
         return []
     A = LedgerAccount
-    rows = session.execute(select(A.connector, A.source_id, A.account_no, A.currency, A.balance_minor,
-                                  A.sub_status, A.data).where(where).order_by(A.connector, A.id))
-    return [AccountLine(r.connector, r.source_id, mask(r.account_no, "account") if masked else r.account_no,
-                        r.currency, money(r.balance_minor) or Decimal(0), r.sub_status,
-                        (r.data or {}).get("product"), (r.data or {}).get("status")) for r in rows]
+    rows = session.execute(
+        select(A.connector, A.source_id, A.account_no, A.currency, A.balance_minor, A.sub_status, A.data)
+        .where(where)
+        .order_by(A.connector, A.id)
+    )
+    return [
+        AccountLine(
+            r.connector,
+            r.source_id,
+            mask(r.account_no, "account") if masked else r.account_no,
+            r.currency,
+            money(r.balance_minor) or Decimal(0),
+            r.sub_status,
+            (r.data or {}).get("product"),
+            (r.data or {}).get("status"),
+        )
+        for r in rows
+    ]
 
 
 @dataclass(slots=True)
@@ -203,15 +239,18 @@ class TxSummary:
 
 def _tx_scope(session: Session, links: dict[str, list[str]]) -> ColumnElement[bool] | None:
     """The client's transactions: by its ledger client ids, and rows without one by the client's accounts."""
-    conds: list[ColumnElement[bool]] = [and_(T.connector == c, T.client_source_id.in_(sids))
-                                        for c, sids in links.items()]
+    conds: list[ColumnElement[bool]] = [
+        and_(T.connector == c, T.client_source_id.in_(sids)) for c, sids in links.items()
+    ]
     where = _owned(LedgerAccount, links)
     if where is not None:
         owned: dict[str, list[str]] = defaultdict(list)
         for connector, sid in session.execute(select(LedgerAccount.connector, LedgerAccount.source_id).where(where)):
             owned[connector].append(sid)
-        conds += [and_(T.connector == c, T.client_source_id.is_(None), T.account_source_id.in_(sids))
-                  for c, sids in owned.items()]
+        conds += [
+            and_(T.connector == c, T.client_source_id.is_(None), T.account_source_id.in_(sids))
+            for c, sids in owned.items()
+        ]
     return or_(*conds) if conds else None
 
 
@@ -225,17 +264,27 @@ def transactions(session: Session, records: list[Linked], today: date) -> TxSumm
     live = and_(scope, T.reversed.is_(False))
     days: list[date] = []
     for currency, direction, count, total, first, last in session.execute(
-            select(T.currency, T.direction, func.count(), func.sum(T.amount_minor), func.min(T.booking_date),
-                   func.max(T.booking_date)).where(live).group_by(T.currency, T.direction)):
+        select(
+            T.currency,
+            T.direction,
+            func.count(),
+            func.sum(T.amount_minor),
+            func.min(T.booking_date),
+            func.max(T.booking_date),
+        )
+        .where(live)
+        .group_by(T.currency, T.direction)
+    ):
         out.totals.setdefault(currency, Flows()).add(direction, int(count), money(int(total or 0)) or Decimal(0))
         days += [d for d in (_day(first), _day(last)) if d is not None]
     out.first_day, out.last_day = (min(days), max(days)) if days else (None, None)
     months: dict[tuple[str, str], Flows] = {}
     assert out.since is not None
     for day, currency, direction, count, total in session.execute(
-            select(T.booking_date, T.currency, T.direction, func.count(), func.sum(T.amount_minor))
-            .where(live, T.booking_date > out.since, T.booking_date <= today)
-            .group_by(T.booking_date, T.currency, T.direction)):
+        select(T.booking_date, T.currency, T.direction, func.count(), func.sum(T.amount_minor))
+        .where(live, T.booking_date > out.since, T.booking_date <= today)
+        .group_by(T.booking_date, T.currency, T.direction)
+    ):
         d = _day(day)
         if d is None:
             continue
@@ -273,19 +322,49 @@ def facilities(session: Session, records: list[Linked]) -> list[FacilityLine]:
     if where is None:
         return []
     L = CreditFacilityRow
-    rows = session.execute(select(L.connector, L.source_id, L.currency, L.principal_minor, L.outstanding_minor,
-                                  L.days_past_due, L.classification, L.status, L.data)
-                           .where(where).order_by(L.days_past_due.desc(), L.id))
-    return [FacilityLine(r.connector, r.source_id, (r.data or {}).get("product"), r.currency,
-                         money(r.principal_minor), money(r.outstanding_minor), r.days_past_due, r.classification,
-                         r.status, (r.data or {}).get("maturity_on")) for r in rows]
+    rows = session.execute(
+        select(
+            L.connector,
+            L.source_id,
+            L.currency,
+            L.principal_minor,
+            L.outstanding_minor,
+            L.days_past_due,
+            L.classification,
+            L.status,
+            L.data,
+        )
+        .where(where)
+        .order_by(L.days_past_due.desc(), L.id)
+    )
+    return [
+        FacilityLine(
+            r.connector,
+            r.source_id,
+            (r.data or {}).get("product"),
+            r.currency,
+            money(r.principal_minor),
+            money(r.outstanding_minor),
+            r.days_past_due,
+            r.classification,
+            r.status,
+            (r.data or {}).get("maturity_on"),
+        )
+        for r in rows
+    ]
 
 
 def client_alerts(session: Session, client_id: int, limit: int = 20) -> tuple[int, list[Alert]]:
     """How many alerts the client has, and the newest ``limit`` of them."""
     total = session.scalar(select(func.count()).select_from(Alert).where(Alert.client_id == client_id)) or 0
-    rows = list(session.scalars(select(Alert).where(Alert.client_id == client_id)
-                                .order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)))
+    rows = list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.client_id == client_id)
+            .order_by(Alert.created_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+    )
     return total, rows
 
 
@@ -300,16 +379,38 @@ def factor_chart(factors: list[dict[str, Any]], lang: str) -> dict[str, Any]:
             return 0.0
 
     points = [round(number(f.get("points")), 2) for f in factors]
-    best = [round(number(f.get("max_points")) * number(f.get("weight") or 1), 2)
-            if f.get("max_points") is not None else None for f in factors]
+    best = [
+        round(number(f.get("max_points")) * number(f.get("weight") or 1), 2)
+        if f.get("max_points") is not None
+        else None
+        for f in factors
+    ]
     series: list[dict[str, Any]] = []
     if all(b is not None for b in best) and any(best):
-        series.append({"type": "bar", "name": "最高分" if lang == "zh" else "maximum", "data": best,
-                       "barGap": "-100%", "itemStyle": {"color": "#e3e8ee"}, "silent": True})
-    series.append({"type": "bar", "name": "得分" if lang == "zh" else "points", "data": points,
-                   "itemStyle": {"color": "#0b5cad"}, "label": {"show": True, "position": "right"}})
-    return {"animation": False, "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
-            "grid": {"left": 8, "right": 40, "top": 10, "bottom": 10, "containLabel": True},
-            "xAxis": {"type": "value"},
-            "yAxis": {"type": "category", "data": labels, "inverse": True},
-            "series": series}
+        series.append(
+            {
+                "type": "bar",
+                "name": "最高分" if lang == "zh" else "maximum",
+                "data": best,
+                "barGap": "-100%",
+                "itemStyle": {"color": "#e3e8ee"},
+                "silent": True,
+            }
+        )
+    series.append(
+        {
+            "type": "bar",
+            "name": "得分" if lang == "zh" else "points",
+            "data": points,
+            "itemStyle": {"color": "#0b5cad"},
+            "label": {"show": True, "position": "right"},
+        }
+    )
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "grid": {"left": 8, "right": 40, "top": 10, "bottom": 10, "containLabel": True},
+        "xAxis": {"type": "value"},
+        "yAxis": {"type": "category", "data": labels, "inverse": True},
+        "series": series,
+    }

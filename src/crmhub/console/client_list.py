@@ -63,23 +63,42 @@ class ClientFilters:
         problems: list[tuple[str, str]] = []
         segment = arg("segment").lower()
         if segment and segment not in SEGMENTS:
-            problems.append((f"风险分层 {segment!r} 无效，可选：{'、'.join(SEGMENTS)}",
-                             f"unknown segment {segment!r}; use one of {', '.join(SEGMENTS)}"))
+            problems.append(
+                (
+                    f"风险分层 {segment!r} 无效，可选：{'、'.join(SEGMENTS)}",
+                    f"unknown segment {segment!r}; use one of {', '.join(SEGMENTS)}",
+                )
+            )
             segment = ""
         rating = arg("rating").upper()
         if rating and rating not in RATINGS:
-            problems.append((f"评级 {rating!r} 无效，可选：{'、'.join(RATINGS)}",
-                             f"unknown rating {rating!r}; use one of {', '.join(RATINGS)}"))
+            problems.append(
+                (
+                    f"评级 {rating!r} 无效，可选：{'、'.join(RATINGS)}",
+                    f"unknown rating {rating!r}; use one of {', '.join(RATINGS)}",
+                )
+            )
             rating = ""
         industry = arg("industry").upper()
         letters = {letter for letter, _, _ in INDUSTRY_SECTIONS}
         if industry and not (industry[:1] in letters and (len(industry) == 1 or industry[1:].isdigit())):
-            problems.append((f"行业代码 {industry!r} 无效：请用 GB/T 4754 门类字母（A–T），可带数字，如 C39",
-                             f"industry {industry!r} is not a GB/T 4754 code: a section letter A-T, optionally "
-                             "with digits, e.g. C39"))
+            problems.append(
+                (
+                    f"行业代码 {industry!r} 无效：请用 GB/T 4754 门类字母（A–T），可带数字，如 C39",
+                    f"industry {industry!r} is not a GB/T 4754 code: a section letter A-T, optionally "
+                    "with digits, e.g. C39",
+                )
+            )
             industry = ""
-        return cls(q=arg("q")[:MAX_TEXT], region=arg("region")[:MAX_TEXT], industry=industry[:5], segment=segment,
-                   rating=rating, rm=arg("rm")[:MAX_TEXT], problems=tuple(problems))
+        return cls(
+            q=arg("q")[:MAX_TEXT],
+            region=arg("region")[:MAX_TEXT],
+            industry=industry[:5],
+            segment=segment,
+            rating=rating,
+            rm=arg("rm")[:MAX_TEXT],
+            problems=tuple(problems),
+        )
 
     @property
     def active(self) -> bool:
@@ -116,14 +135,27 @@ class ClientFilters:
         if self.region_is_province:
             conds.append(segments.condition("region", self.region))
         elif self.region:  # a city or other address text: a fragment of the address's province or city
-            conds.append(or_(_PROVINCE.contains(self.region, autoescape=True),
-                             _CITY.contains(self.region, autoescape=True)))
+            conds.append(
+                or_(_PROVINCE.contains(self.region, autoescape=True), _CITY.contains(self.region, autoescape=True))
+            )
         return conds
 
 
-LIST_COLUMNS = (G.id, G.uscc, G.name, _INDUSTRY.label("industry"), _INDUSTRY_ZH.label("industry_zh"),
-                _INDUSTRY_EN.label("industry_en"), _PROVINCE.label("province"), _CITY.label("city"), G.segment,
-                G.rating, _RM.label("rm"), G.rm_user_id, G.updated_at)
+LIST_COLUMNS = (
+    G.id,
+    G.uscc,
+    G.name,
+    _INDUSTRY.label("industry"),
+    _INDUSTRY_ZH.label("industry_zh"),
+    _INDUSTRY_EN.label("industry_en"),
+    _PROVINCE.label("province"),
+    _CITY.label("city"),
+    G.segment,
+    G.rating,
+    _RM.label("rm"),
+    G.rm_user_id,
+    G.updated_at,
+)
 
 
 def list_query(filters: ClientFilters) -> Select[Any]:
@@ -142,14 +174,17 @@ def list_page(session: Session, filters: ClientFilters, page: int, size: int) ->
     """
     if not filters.on_document:
         ids = paginate(session, select(G.id).where(*filters.where()).order_by(G.id), page, size)
-        rows = session.execute(select(*LIST_COLUMNS).where(G.id.in_(ids.rows)).order_by(G.id)).all() \
-            if ids.rows else []
+        rows = session.execute(select(*LIST_COLUMNS).where(G.id.in_(ids.rows)).order_by(G.id)).all() if ids.rows else []
         return Pager(list(rows), ids.total, ids.page, size)
-    hits = session.execute(select(G.id, func.count().over().label("total")).where(*filters.where())
-                           .order_by(G.id).limit(size).offset((page - 1) * size)).all()
+    hits = session.execute(
+        select(G.id, func.count().over().label("total"))
+        .where(*filters.where())
+        .order_by(G.id)
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
     if not hits:  # nothing matches, or a page past the end (paginate clamps it to the last one)
-        return Pager([], 0, 1, size) if page == 1 else paginate(session, list_query(filters), page, size,
-                                                                   scalars=False)
+        return Pager([], 0, 1, size) if page == 1 else paginate(session, list_query(filters), page, size, scalars=False)
     rows = session.execute(select(*LIST_COLUMNS).where(G.id.in_([h.id for h in hits])).order_by(G.id)).all()
     return Pager(list(rows), int(hits[0].total), page, size)
 
@@ -169,10 +204,21 @@ def export_rows(store: Store, filters: ClientFilters, lang: str) -> Iterator[lis
 
     def read(after: int | None) -> Sequence[Any]:
         with store.begin() as s:
-            return s.execute(select(*LIST_COLUMNS).where(*conds, G.id > (after or 0)).order_by(G.id)
-                             .limit(EXPORT_CHUNK)).all()
+            return s.execute(
+                select(*LIST_COLUMNS).where(*conds, G.id > (after or 0)).order_by(G.id).limit(EXPORT_CHUNK)
+            ).all()
 
     for rows in keyset_pages(read, lambda row: int(row.id), EXPORT_CHUNK):
         for r in rows:
-            yield [r.id, r.uscc, r.name, r.industry, r.industry_zh if lang == "zh" else r.industry_en,
-                   region_of(r.province, r.city), r.segment, r.rating, r.rm or r.rm_user_id, r.updated_at]
+            yield [
+                r.id,
+                r.uscc,
+                r.name,
+                r.industry,
+                r.industry_zh if lang == "zh" else r.industry_en,
+                region_of(r.province, r.city),
+                r.segment,
+                r.rating,
+                r.rm or r.rm_user_id,
+                r.updated_at,
+            ]

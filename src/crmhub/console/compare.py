@@ -22,26 +22,55 @@ from crmhub.masking import mask_fields
 from crmhub.store.tables import GoldenClient, ReviewItem, SourceRecord, Xref
 from crmhub.sync import queries
 
-FIELD_ORDER = ("name", "uscc", "uscc_unverified", "aliases", "english_name", "industry", "company_type",
-               "enterprise_size", "registered_address", "business_address", "legal_representative",
-               "registered_capital", "annual_revenue", "established_on", "employees", "phone", "email", "website",
-               "branch", "relationship_manager", "risk", "contacts", "shareholders", "preferences", "review_flags")
+FIELD_ORDER = (
+    "name",
+    "uscc",
+    "uscc_unverified",
+    "aliases",
+    "english_name",
+    "industry",
+    "company_type",
+    "enterprise_size",
+    "registered_address",
+    "business_address",
+    "legal_representative",
+    "registered_capital",
+    "annual_revenue",
+    "established_on",
+    "employees",
+    "phone",
+    "email",
+    "website",
+    "branch",
+    "relationship_manager",
+    "risk",
+    "contacts",
+    "shareholders",
+    "preferences",
+    "review_flags",
+)
 """Rows of the comparison in reading order (other fields follow alphabetically)."""
 _SKIP = frozenset({"id", "status", "version", "updated_at", "external_ids", "lineage", "data_quality"})
 _ADDRESS_PARTS = ("province", "city", "district", "street")
 _QUIET_KEYS = frozenset({"source_id", "is_primary", "country", "assessed_at", "scorecard_version"})
 """Keys left out of a one-line rendering (identifiers and bookkeeping a reviewer does not compare)."""
 COMPARISONS: dict[str, dict[str, str]] = {
-    "prior": {"zh": "先验（基准概率）", "en": "prior (base rate)"}, "name": {"zh": "名称", "en": "name"},
-    "region": {"zh": "地区", "en": "region"}, "form": {"zh": "企业形式", "en": "legal form"},
-    "phone": {"zh": "电话", "en": "phone"}, "uscc": {"zh": "统一社会信用代码", "en": "USCC"},
-    "group": {"zh": "集团", "en": "group"}, "legal_rep": {"zh": "法定代表人", "en": "legal representative"},
+    "prior": {"zh": "先验（基准概率）", "en": "prior (base rate)"},
+    "name": {"zh": "名称", "en": "name"},
+    "region": {"zh": "地区", "en": "region"},
+    "form": {"zh": "企业形式", "en": "legal form"},
+    "phone": {"zh": "电话", "en": "phone"},
+    "uscc": {"zh": "统一社会信用代码", "en": "USCC"},
+    "group": {"zh": "集团", "en": "group"},
+    "legal_rep": {"zh": "法定代表人", "en": "legal representative"},
     "branch": {"zh": "分支机构", "en": "branch"},
 }
 """The matcher's comparisons (`crmhub.sync.scoring.DEFAULT_LEVELS`) in words; levels stay as the matcher names them."""
 _SUB_LABELS: dict[str, dict[str, str]] = {
-    "mobile": {"zh": "手机", "en": "mobile"}, "title": {"zh": "职务", "en": "title"},
-    "ratio": {"zh": "持股比例", "en": "share"}, "kind": {"zh": "类型", "en": "kind"},
+    "mobile": {"zh": "手机", "en": "mobile"},
+    "title": {"zh": "职务", "en": "title"},
+    "ratio": {"zh": "持股比例", "en": "share"},
+    "kind": {"zh": "类型", "en": "kind"},
 }
 """Keys inside nested values (contacts, shareholders) that the shared field labels do not name."""
 MAX_SOURCES = 200
@@ -181,8 +210,9 @@ def client_column(session: Session, row: GoldenClient, role: str) -> Column:
     risk = queries.current_risk(session, row.id)
     shown = queries.client_json(row, mask=True, risk=risk)
     raw = queries.client_json(row, mask=False, risk=risk)
-    return Column(role=role, client_id=row.id, name=str(shown.get("name") or ""), status=row.status,
-                  shown=shown, raw=raw)
+    return Column(
+        role=role, client_id=row.id, name=str(shown.get("name") or ""), status=row.status, shown=shown, raw=raw
+    )
 
 
 def conflict_columns(item: ReviewItem) -> list[Column]:
@@ -192,9 +222,15 @@ def conflict_columns(item: ReviewItem) -> list[Column]:
     for v in (item.details or {}).get("values") or []:
         if not isinstance(v, dict):
             continue
-        out.append(Column(role="value", source=f"{v.get('source') or '-'}:{v.get('record') or '-'}",
-                          observed_at=str(v.get("observed_at") or ""),
-                          shown={name: mask_fields(v.get("value"), name)}, raw={name: v.get("value")}))
+        out.append(
+            Column(
+                role="value",
+                source=f"{v.get('source') or '-'}:{v.get('record') or '-'}",
+                observed_at=str(v.get("observed_at") or ""),
+                shown={name: mask_fields(v.get("value"), name)},
+                raw={name: v.get("value")},
+            )
+        )
     return out
 
 
@@ -220,12 +256,20 @@ def sources(session: Session, client_ids: list[int]) -> dict[int, list[SourceRef
     out: dict[int, list[SourceRef]] = {cid: [] for cid in client_ids}
     if not client_ids:
         return out
-    q = (select(Xref.client_id, SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id, Xref.method,
-                SourceRecord.last_seen_at)
-         .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
-         .where(Xref.client_id.in_(client_ids))
-         .order_by(Xref.client_id, SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id)
-         .limit(MAX_SOURCES * len(client_ids)))
+    q = (
+        select(
+            Xref.client_id,
+            SourceRecord.connector,
+            SourceRecord.stream,
+            SourceRecord.source_id,
+            Xref.method,
+            SourceRecord.last_seen_at,
+        )
+        .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
+        .where(Xref.client_id.in_(client_ids))
+        .order_by(Xref.client_id, SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id)
+        .limit(MAX_SOURCES * len(client_ids))
+    )
     for cid, connector, stream, source_id, method, seen in session.execute(q):
         out[int(cid)].append(SourceRef(int(cid), connector, stream, source_id, method, local_time(seen)))
     return out

@@ -63,8 +63,9 @@ def csv_response(headers: Sequence[str], rows: Iterable[Sequence[Any]], filename
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=_disposition(filename))
 
 
-def xlsx_response(headers: Sequence[str], rows: Iterable[Sequence[Any]], filename: str,
-                  sheet: str = "export") -> FileResponse:
+def xlsx_response(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], filename: str, sheet: str = "export"
+) -> FileResponse:
     """Write ``rows`` to an .xlsx (constant memory; every text cell as a string, never a formula) and send it."""
     import os
 
@@ -72,8 +73,10 @@ def xlsx_response(headers: Sequence[str], rows: Iterable[Sequence[Any]], filenam
 
     fd, path = tempfile.mkstemp(prefix="crmhub-export-", suffix=".xlsx")
     os.close(fd)
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
-                                             "strings_to_urls": False, "strings_to_numbers": False})
+    book = xlsxwriter.Workbook(
+        path,
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
     bold = book.add_format({"bold": True})
     ws = book.add_worksheet(sheet[:31])
     for col, title in enumerate(headers):
@@ -86,13 +89,18 @@ def xlsx_response(headers: Sequence[str], rows: Iterable[Sequence[Any]], filenam
             else:
                 ws.write_string(r, col, str(cell))
     book.close()
-    return FileResponse(path, filename=None, headers=_disposition(filename),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        background=BackgroundTask(os.unlink, path))
+    return FileResponse(
+        path,
+        filename=None,
+        headers=_disposition(filename),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        background=BackgroundTask(os.unlink, path),
+    )
 
 
-def export_response(fmt: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], basename: str
-                    ) -> StreamingResponse | FileResponse:
+def export_response(
+    fmt: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], basename: str
+) -> StreamingResponse | FileResponse:
     """``fmt`` csv or xlsx (anything else: csv) as ``<basename>.<fmt>``."""
     if fmt == "xlsx":
         return xlsx_response(headers, rows, f"{basename}.xlsx")

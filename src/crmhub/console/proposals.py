@@ -43,13 +43,17 @@ def pending_for_items(session: Session, items: Iterable[ReviewItem]) -> dict[int
     cond = [Approval.payload["item_id"].as_integer().in_(ids)]
     if clients:
         cond.append((Approval.action == "client.split") & Approval.payload["client"].as_integer().in_(clients))
-    q = (select(Approval).where(Approval.status == "pending", Approval.action.in_(ITEM_ACTIONS), or_(*cond))
-         .order_by(Approval.id))
+    q = (
+        select(Approval)
+        .where(Approval.status == "pending", Approval.action.in_(ITEM_ACTIONS), or_(*cond))
+        .order_by(Approval.id)
+    )
     for row in session.scalars(q):
         payload = row.payload or {}
         for it in items:
             if _int(payload.get("item_id")) == it.id or (
-                    row.action == "client.split" and _int(payload.get("client")) in (it.client_id, it.other_client_id)):
+                row.action == "client.split" and _int(payload.get("client")) in (it.client_id, it.other_client_id)
+            ):
                 out[it.id].append(row)
     return out
 
@@ -82,8 +86,9 @@ def load_words(session: Session, rows: Iterable[Approval]) -> Words:
     """The review items and client names ``rows`` refer to (two queries whatever the number of rows)."""
     rows = list(rows)
     item_ids = {i for r in rows if (i := _int((r.payload or {}).get("item_id"))) is not None}
-    items = {it.id: it for it in session.scalars(select(ReviewItem).where(ReviewItem.id.in_(item_ids)))} \
-        if item_ids else {}
+    items = (
+        {it.id: it for it in session.scalars(select(ReviewItem).where(ReviewItem.id.in_(item_ids)))} if item_ids else {}
+    )
     ids: set[int | None] = {c for it in items.values() for c in (it.client_id, it.other_client_id)}
     for r in rows:
         p = r.payload or {}
@@ -102,13 +107,18 @@ def _review(p: dict[str, Any], words: Words, lang: Lang) -> str:
         return head
     a, b = words.client(it.client_id), words.client(it.other_client_id)
     if it.kind == "match":
-        return head + (text(f"：将 {a} 合并到 {b}", f": merge {a} into {b}") if accept
-                       else text(f"：{a} 与 {b} 保持为两个客户", f": keep {a} and {b} apart"))
+        return head + (
+            text(f"：将 {a} 合并到 {b}", f": merge {a} into {b}")
+            if accept
+            else text(f"：{a} 与 {b} 保持为两个客户", f": keep {a} and {b} apart")
+        )
     if it.kind == "conflict":
         name = label("field", it.field, lang)
-        return head + (text(f"：{a} 的「{name}」下次同步时按规则取值",
-                            f": the rule decides {name} of {a} on the next sync") if accept
-                       else text(f"：{a} 的「{name}」保持现值", f": {name} of {a} stays as it is"))
+        return head + (
+            text(f"：{a} 的「{name}」下次同步时按规则取值", f": the rule decides {name} of {a} on the next sync")
+            if accept
+            else text(f"：{a} 的「{name}」保持现值", f": {name} of {a} stays as it is")
+        )
     return head + text(f"（{a} 与 {b} 的统一社会信用代码冲突）", f" (conflicting USCCs of {a} and {b})")
 
 
@@ -124,8 +134,9 @@ def describe(row: Approval, words: Words, lang: Lang) -> str:
         return _review(p, words, lang)
     if row.action == "client.split":
         record, who = str(p.get("record") or "?"), words.client(p.get("client"))
-        return text(f"拆分：将记录 {record} 从 {who} 拆出为新客户",
-                    f"split record {record} off {who} into a new client")
+        return text(
+            f"拆分：将记录 {record} 从 {who} 拆出为新客户", f"split record {record} off {who} into a new client"
+        )
     if row.action == "client.unmerge":
         who = words.client(p.get("absorbed"))
         return text(f"撤销合并：恢复被合并的客户 {who}", f"undo the merge that absorbed {who}")

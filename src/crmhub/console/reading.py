@@ -27,8 +27,9 @@ def read_session(store: Store) -> Iterator[Session]:
     with store.engine.connect() as connection:
         connection.info[_DEFERRED] = True
         try:
-            with Session(bind=connection, expire_on_commit=False, autoflush=False,
-                         info={VAR_DIR_INFO: store.var_dir}) as session:
+            with Session(
+                bind=connection, expire_on_commit=False, autoflush=False, info={VAR_DIR_INFO: store.var_dir}
+            ) as session:
                 session.begin()
                 try:
                     yield session

@@ -11,8 +11,9 @@ from typing import Any
 _GRID = {"left": 48, "right": 16, "top": 36, "bottom": 28, "containLabel": True}
 
 
-def axis_chart(kind: str, categories: list[str], series: dict[str, list[float | int]], *,
-                y_name: str = "") -> dict[str, Any]:
+def axis_chart(
+    kind: str, categories: list[str], series: dict[str, list[float | int]], *, y_name: str = ""
+) -> dict[str, Any]:
     return {
         "animation": False,
         "tooltip": {"trigger": "axis"},
@@ -20,9 +21,12 @@ def axis_chart(kind: str, categories: list[str], series: dict[str, list[float | 
         "grid": _GRID,
         "xAxis": {"type": "category", "data": categories},
         "yAxis": {"type": "value", "name": y_name, "minInterval": 1 if y_name == "" else 0},
-        "series": [{"name": name, "type": kind, "data": values, "smooth": False, "symbolSize": 6}
-                   if kind == "line" else {"name": name, "type": kind, "data": values, "barMaxWidth": 28}
-                   for name, values in series.items()],
+        "series": [
+            {"name": name, "type": kind, "data": values, "smooth": False, "symbolSize": 6}
+            if kind == "line"
+            else {"name": name, "type": kind, "data": values, "barMaxWidth": 28}
+            for name, values in series.items()
+        ],
     }
 
 
@@ -38,18 +42,30 @@ def trend_charts(points: list[dict[str, Any]], text: Any) -> dict[str, dict[str,
 
     return {
         "read": axis_chart("bar", runs, {text("读取记录", "records read"): col("read")}),
-        "clients": axis_chart("line", runs, {text("新建客户", "golden clients created"): col("created"),
-                                              text("更新客户", "golden clients updated"): col("updated"),
-                                              text("变更合计", "changes"): col("changes")}),
-        "problems": axis_chart("bar", runs, {text("死信", "dead letters"): col("dead_letters"),
-                                              text("新增预警", "alerts raised"): col("alerts_raised")}),
-        "duration": axis_chart("line", runs, {text("耗时（秒）", "duration (s)"): col("duration_s")},
-                                y_name=text("秒", "s")),
+        "clients": axis_chart(
+            "line",
+            runs,
+            {
+                text("新建客户", "golden clients created"): col("created"),
+                text("更新客户", "golden clients updated"): col("updated"),
+                text("变更合计", "changes"): col("changes"),
+            },
+        ),
+        "problems": axis_chart(
+            "bar",
+            runs,
+            {
+                text("死信", "dead letters"): col("dead_letters"),
+                text("新增预警", "alerts raised"): col("alerts_raised"),
+            },
+        ),
+        "duration": axis_chart(
+            "line", runs, {text("耗时（秒）", "duration (s)"): col("duration_s")}, y_name=text("秒", "s")
+        ),
     }
 
 
-def bar_chart(items: list[tuple[str, float]], name: str, *, horizontal: bool = True,
-              unit: str = "") -> dict[str, Any]:
+def bar_chart(items: list[tuple[str, float]], name: str, *, horizontal: bool = True, unit: str = "") -> dict[str, Any]:
     """A one-series bar chart of (label, value) pairs (horizontal: labels down the side, like the HTML report)."""
     labels = [k for k, _ in items]
     values = [v for _, v in items]
@@ -61,6 +77,13 @@ def bar_chart(items: list[tuple[str, float]], name: str, *, horizontal: bool = T
         "grid": {**_GRID, "top": 16},
         "xAxis": value if horizontal else category,
         "yAxis": category if horizontal else value,
-        "series": [{"name": name, "type": "bar", "data": values[::-1] if horizontal else values,
-                    "barMaxWidth": 24, "label": {"show": True, "position": "right" if horizontal else "top"}}],
+        "series": [
+            {
+                "name": name,
+                "type": "bar",
+                "data": values[::-1] if horizontal else values,
+                "barMaxWidth": 24,
+                "label": {"show": True, "position": "right" if horizontal else "top"},
+            }
+        ],
     }

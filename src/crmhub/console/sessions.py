@@ -49,8 +49,16 @@ def start(session: Session, operator: str, *, client: str | None) -> str:
     """Open a session for ``operator`` (already authenticated); returns the token to set as the cookie."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    session.add(ConsoleSession(token_hash=_hash(token), operator=operator, csrf=secrets.token_urlsafe(24),
-                               created_at=now, last_seen_at=now, client=(client or "")[:128] or None))
+    session.add(
+        ConsoleSession(
+            token_hash=_hash(token),
+            operator=operator,
+            csrf=secrets.token_urlsafe(24),
+            created_at=now,
+            last_seen_at=now,
+            client=(client or "")[:128] or None,
+        )
+    )
     return token
 
 
@@ -71,8 +79,9 @@ def resume(session: Session, token: str | None, *, idle: timedelta, lifetime: ti
         return None
     if now - row.last_seen_at > timedelta(seconds=30):  # one write per half minute, not one per request
         row.last_seen_at = now
-    return ConsoleUser(Actor(op.name, frozenset(op.roles), registered=True), op.display_name, op.lang, row.csrf,
-                       row.token_hash)
+    return ConsoleUser(
+        Actor(op.name, frozenset(op.roles), registered=True), op.display_name, op.lang, row.csrf, row.token_hash
+    )
 
 
 def end(session: Session, token: str | None) -> str | None:

@@ -23,8 +23,9 @@ class _Record:
 class LoginThrottle:
     """Counts failures per key (``user:NAME`` and ``ip:ADDRESS``); thread-safe."""
 
-    def __init__(self, max_failures: int = 5, window: float = 900.0, lockout: float = 60.0,
-                 clock: object = time.monotonic) -> None:
+    def __init__(
+        self, max_failures: int = 5, window: float = 900.0, lockout: float = 60.0, clock: object = time.monotonic
+    ) -> None:
         self.max_failures, self.window, self.lockout = max_failures, window, lockout
         self._clock = clock
         self._records: dict[str, _Record] = {}

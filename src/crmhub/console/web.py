@@ -118,8 +118,14 @@ class Req:
         file is sent: what leaves the bank's screens is on the record, like the CLI's ``audit export``."""
         filters = {k: v for k, v in self.request.query_params.items() if k not in ("format", "page")}
         with self.db() as s:
-            audit.append(s, actor=self.user.name, action="console.export", entity=what, entity_id=None,
-                         details={"format": self.arg("format"), "filters": filters})
+            audit.append(
+                s,
+                actor=self.user.name,
+                action="console.export",
+                entity=what,
+                entity_id=None,
+                details={"format": self.arg("format"), "filters": filters},
+            )
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         """Render ``template`` with the user, language, CSRF token and flashes available to it."""
@@ -213,23 +219,40 @@ def page(method: str, path: str, *, command: str, roles: tuple[str, ...] = ()) -
                 form = await request.form(max_files=0, max_fields=2000)
                 sent = form.get("_csrf") or request.headers.get("X-CSRF-Token") or ""
                 if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), user.csrf.encode()):
-                    return PlainTextResponse("CSRF token missing or wrong / 表单令牌无效，请刷新页面后重试",
-                                             status_code=403)
+                    return PlainTextResponse(
+                        "CSRF token missing or wrong / 表单令牌无效，请刷新页面后重试", status_code=403
+                    )
                 req.form = form
             rule = rule_for(command)
             if (rule.kind == "act" and not user.roles & set(rule.roles)) or (roles and not user.roles & set(roles)):
                 needed = roles or rule.roles
-                return req.render("error.html.j2", status_code=403, title=req.text("无权操作", "Not allowed"),
-                                  message=req.text(f"此操作需要以下角色之一：{', '.join(needed)}",
-                                                   f"This needs one of the roles: {', '.join(needed)}"))
+                return req.render(
+                    "error.html.j2",
+                    status_code=403,
+                    title=req.text("无权操作", "Not allowed"),
+                    message=req.text(
+                        f"此操作需要以下角色之一：{', '.join(needed)}",
+                        f"This needs one of the roles: {', '.join(needed)}",
+                    ),
+                )
             try:
                 return await run_in_threadpool(fn, req)
             except AccessError as exc:
-                return req.render("error.html.j2", status_code=403, title=req.text("无权操作", "Not allowed"),
-                                  message=exc.message, hint=exc.hint)
+                return req.render(
+                    "error.html.j2",
+                    status_code=403,
+                    title=req.text("无权操作", "Not allowed"),
+                    message=exc.message,
+                    hint=exc.hint,
+                )
             except CrmhubError as exc:
-                return req.render("error.html.j2", status_code=400, title=req.text("无法完成", "Could not do that"),
-                                  message=exc.message, hint=exc.hint)
+                return req.render(
+                    "error.html.j2",
+                    status_code=400,
+                    title=req.text("无法完成", "Could not do that"),
+                    message=exc.message,
+                    hint=exc.hint,
+                )
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__

@@ -25,7 +25,7 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         raise ValueError(f"chunked: size must be at least 1, got {size}")
     if isinstance(items, Sequence):
         for start in range(0, len(items), size):
-            piece = items[start:start + size]
+            piece = items[start : start + size]
             yield piece if isinstance(piece, list) else list(piece)
         return
     iterator = iter(items)

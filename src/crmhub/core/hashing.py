@@ -27,8 +27,12 @@ from typing import Any
 
 import orjson
 
-_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-            | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 _FLOAT_RISK = re.compile(rb"\de-\d(?!\d)|(?:^|[:,\[])-?0\.0000")
 """Floats whose text orjson and Python write differently: a one-digit negative exponent (``1e-7`` vs ``1e-07``)
 and a small number orjson writes in full (``0.00001`` vs ``1e-05``)."""

@@ -89,13 +89,17 @@ class RunReport(BaseModel):
     connectors: dict[str, ConnectorReport] = Field(default_factory=dict)
     totals: RunTotals = Field(default_factory=RunTotals)
     phases: dict[str, float] = Field(default_factory=dict, description="Seconds spent per phase.")
-    phase_cpu: dict[str, float] = Field(default_factory=dict, description="CPU seconds of this process per phase "
-                                                                          "(all threads; phases run one at a time).")
+    phase_cpu: dict[str, float] = Field(
+        default_factory=dict,
+        description="CPU seconds of this process per phase (all threads; phases run one at a time).",
+    )
     plan: list[PlannedChange] = Field(default_factory=list)
     error: FreeText | None = Field(default=None, description="Cleaned when set, like ConnectorReport.error.")
     notifications: dict[str, Any] | None = Field(
-        default=None, description="What the notify step after the run did (delivered, failed, unconfirmed …) and "
-                                  "the notifications that may be lost or doubled (``uncertain``), for operators.")
+        default=None,
+        description="What the notify step after the run did (delivered, failed, unconfirmed …) and "
+        "the notifications that may be lost or doubled (``uncertain``), for operators.",
+    )
 
     def stream_rows(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(connector, stream, counts) for tables and charts."""

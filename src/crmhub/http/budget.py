@@ -18,8 +18,14 @@ from crmhub.errors import QuotaExhaustedError
 class SlidingWindow:
     """At most ``calls`` starts in any ``period`` seconds (e.g. Fenxiang's 100 per 20 s per path)."""
 
-    def __init__(self, calls: int, period: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        calls: int,
+        period: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if calls < 1 or period <= 0:
             raise ValueError("a sliding window needs calls >= 1 and period > 0")
         self.calls = calls
@@ -48,8 +54,9 @@ class SlidingWindow:
 class RateBudget:
     """Concurrency cap + optional sliding windows + optional daily credits, for one outside API."""
 
-    def __init__(self, *, concurrency: int = 5, window: SlidingWindow | None = None,
-                 daily_credits: int | None = None) -> None:
+    def __init__(
+        self, *, concurrency: int = 5, window: SlidingWindow | None = None, daily_credits: int | None = None
+    ) -> None:
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self.concurrency = max(1, concurrency)
         self.window = window

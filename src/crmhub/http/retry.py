@@ -147,13 +147,15 @@ async def retrying(
     kwargs = {"sleep": sleep} if sleep is not None else {}
     retryer = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(  # an inner call's spent connect budget is not retried again out here
-            lambda e: isinstance(e, RetriableError | httpx.TransportError) and not isinstance(e, UnreachableError)),
+            lambda e: isinstance(e, RetriableError | httpx.TransportError) and not isinstance(e, UnreachableError)
+        ),
         wait=_wait(policy, lambda: waited),
         stop=stop,
         before_sleep=before_sleep,
         reraise=True,
         **kwargs,  # type: ignore[arg-type]
     )
+
     async def attempt() -> T:
         return await call()
 

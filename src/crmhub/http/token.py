@@ -43,9 +43,15 @@ class CachedToken:
 class SingleFlightToken:
     """Holds the current token; `get()` refreshes through ``fetch`` at most once at a time."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, float, dict[str, str] | None]]], *,
-                 margin: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 cache: TokenCache | None = None, cache_key: str | None = None) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[tuple[str, float, dict[str, str] | None]]],
+        *,
+        margin: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        cache: TokenCache | None = None,
+        cache_key: str | None = None,
+    ) -> None:
         """``fetch`` returns (token, lifetime seconds, extra fields such as an API domain).
 
         With a ``cache`` (the store's encrypted token cache, from `PluginContext.token_cache`) and a ``cache_key``

@@ -35,13 +35,26 @@ def check(store: Store, job: str, run_id: int | None) -> dict[str, Any] | None:
             if run_id is not None and (run := s.get(SyncRun, run_id)) is not None:
                 run.report = {**(run.report or {}), "audit_chain": found}
     except CrmhubError as exc:  # no audit key on this machine: say so in the outcome, do not fail the job
-        joblog.event("audit_chain_unchecked", bilingual(f"作业 {job} 未能检查审计链：{exc.message}",
-                                                        f"job {job} could not check the audit chain: {exc.message}"),
-                     level=logging.WARNING, job=job)
+        joblog.event(
+            "audit_chain_unchecked",
+            bilingual(
+                f"作业 {job} 未能检查审计链：{exc.message}", f"job {job} could not check the audit chain: {exc.message}"
+            ),
+            level=logging.WARNING,
+            job=job,
+        )
         return {"kind": "unchecked", "detail": exc.message}
-    joblog.event("audit_chain_broken", bilingual(f"审计链已损坏（条目 #{problem.seq}）：{problem.detail}",
-                                                 f"audit chain broken at entry #{problem.seq}: {problem.detail}"),
-                 level=logging.ERROR, job=job, seq=problem.seq, kind=problem.kind)
+    joblog.event(
+        "audit_chain_broken",
+        bilingual(
+            f"审计链已损坏（条目 #{problem.seq}）：{problem.detail}",
+            f"audit chain broken at entry #{problem.seq}: {problem.detail}",
+        ),
+        level=logging.ERROR,
+        job=job,
+        seq=problem.seq,
+        kind=problem.kind,
+    )
     return found
 
 

@@ -89,8 +89,9 @@ def _held(store: Store, names: list[str]) -> str:
 
 def _find_run(store: Store, job: str, since: datetime) -> SyncRun | None:
     with store.begin() as s:
-        return s.scalars(select(SyncRun).where(SyncRun.job == job, SyncRun.started_at >= since)
-                         .order_by(SyncRun.id.desc()).limit(1)).first()
+        return s.scalars(
+            select(SyncRun).where(SyncRun.job == job, SyncRun.started_at >= since).order_by(SyncRun.id.desc()).limit(1)
+        ).first()
 
 
 def _mark_failed(store: Store, run_id: int, reason: str) -> None:
@@ -105,9 +106,14 @@ def _mark_failed(store: Store, run_id: int, reason: str) -> None:
 
 def _report_details(report: RunReport) -> dict[str, Any]:
     t = report.totals
-    return {"connectors": {n: c.status for n, c in report.connectors.items()},
-            "clients_created": t.clients_created, "clients_updated": t.clients_updated,
-            "written_back": t.written_back, "dead_letters": t.dead_letters, "alerts_raised": t.alerts_raised}
+    return {
+        "connectors": {n: c.status for n, c in report.connectors.items()},
+        "clients_created": t.clients_created,
+        "clients_updated": t.clients_updated,
+        "written_back": t.written_back,
+        "dead_letters": t.dead_letters,
+        "alerts_raised": t.alerts_raised,
+    }
 
 
 async def run_sync(ctx: JobContext) -> CommandResult:
@@ -120,11 +126,17 @@ async def run_sync(ctx: JobContext) -> CommandResult:
         if notifier is not None:
             await notifier.after_run(report)
 
-    engine = SyncEngine(settings, ctx.registry, store, progress=guard,
-                        risk_phase=make_risk_phase(settings, ctx.registry),
-                        after_run=after_run if notifier is not None else None)
-    task = asyncio.create_task(engine.run(ctx.job.connectors, trigger=ctx.trigger, job=ctx.name,
-                                          lock_wait=ctx.lock_wait))
+    engine = SyncEngine(
+        settings,
+        ctx.registry,
+        store,
+        progress=guard,
+        risk_phase=make_risk_phase(settings, ctx.registry),
+        after_run=after_run if notifier is not None else None,
+    )
+    task = asyncio.create_task(
+        engine.run(ctx.job.connectors, trigger=ctx.trigger, job=ctx.name, lock_wait=ctx.lock_wait)
+    )
     guard.bind(task)
     try:
         report = await task
@@ -172,6 +184,7 @@ async def _acquire(ctx: JobContext, names: list[str]) -> Any:
 
 async def run_risk(ctx: JobContext) -> CommandResult:
     """Assess the clients whose inputs changed, under the merge lock, stopping between batches."""
+
     def between_batches(_outcome: AssessOutcome) -> None:
         reason = ctx.token.reason
         if reason is not None:
@@ -184,17 +197,25 @@ async def run_risk(ctx: JobContext) -> CommandResult:
     except Exception as exc:
         return _failure(exc)
     try:
-        outcome = await asyncio.to_thread(assess, ctx.store, ctx.settings, ctx.registry, None, False,
-                                          progress=between_batches)
+        outcome = await asyncio.to_thread(
+            assess, ctx.store, ctx.settings, ctx.registry, None, False, progress=between_batches
+        )
     except JobStopped as stop:
         return _stopped(stop.reason, None, "risk assessment (every finished batch is kept)")
     except Exception as exc:
         return _failure(exc)
     finally:
         await asyncio.to_thread(lock.release)
-    return CommandResult("succeeded", details={
-        "today": outcome.today.isoformat(), "clients": outcome.clients, "assessed": outcome.assessed,
-        "rating_changes": outcome.rating_changes, "alerts_raised": outcome.alerts_raised})
+    return CommandResult(
+        "succeeded",
+        details={
+            "today": outcome.today.isoformat(),
+            "clients": outcome.clients,
+            "assessed": outcome.assessed,
+            "rating_changes": outcome.rating_changes,
+            "alerts_raised": outcome.alerts_raised,
+        },
+    )
 
 
 async def _cancellable(ctx: JobContext, work: Callable[[], Awaitable[CommandResult]]) -> CommandResult:
@@ -218,18 +239,23 @@ async def _cancellable(ctx: JobContext, work: Callable[[], Awaitable[CommandResu
 
 async def run_notify(ctx: JobContext) -> CommandResult:
     """Plan and send every notification that is due (follow-up reminders included)."""
+
     async def work() -> CommandResult:
         async with Notifier(ctx.settings, ctx.registry, ctx.store) as notifier:
             outcome = await notifier.run(follow_ups=True)
         stopped = outcome.delivery.stopped
-        return CommandResult("failed" if stopped else "succeeded", details=outcome.as_dict(),
-                             error="; ".join(f"{k}: {v}" for k, v in stopped.items()) or None)
+        return CommandResult(
+            "failed" if stopped else "succeeded",
+            details=outcome.as_dict(),
+            error="; ".join(f"{k}: {v}" for k, v in stopped.items()) or None,
+        )
 
     return await _cancellable(ctx, work)
 
 
 async def run_digest(ctx: JobContext) -> CommandResult:
     """Plan the digest of the scheduled runs not yet summarised, and deliver it."""
+
     async def work() -> CommandResult:
         if not ctx.settings.notify.enabled:
             return CommandResult("skipped", error="notifications are off ([notify] enabled = false)")
@@ -239,8 +265,9 @@ async def run_digest(ctx: JobContext) -> CommandResult:
         details = {"planned": sum(plan.planned.values()), "warnings": plan.warnings, **stats.as_dict()}
         problems = [*plan.warnings, *stats.stopped.values()]
         failed = bool(stats.stopped) or bool(plan.warnings and not plan.planned)
-        return CommandResult("failed" if failed else "succeeded", details=details,
-                             error="; ".join(problems) if failed else None)
+        return CommandResult(
+            "failed" if failed else "succeeded", details=details, error="; ".join(problems) if failed else None
+        )
 
     return await _cancellable(ctx, work)
 
@@ -248,17 +275,25 @@ async def run_digest(ctx: JobContext) -> CommandResult:
 async def run_deliver(ctx: JobContext) -> CommandResult:
     """Send the write-backs syncs left queued (`crmhub.sync.deliverer`); safe to stop anywhere — rows are marked
     ``sent`` before each call and re-sent idempotently by the next deliverer."""
+
     async def work() -> CommandResult:
-        results = await run_deliverer(ctx.settings, ctx.registry, ctx.store, ctx.job.connectors,
-                                      actor=current_actor().name)
+        results = await run_deliverer(
+            ctx.settings, ctx.registry, ctx.store, ctx.job.connectors, actor=current_actor().name
+        )
         errors = [f"{r.connector}: {r.error}" for r in results if r.error]
-        return CommandResult("failed" if errors else "succeeded",
-                             details={"targets": [r.as_dict() for r in results]}, error="; ".join(errors) or None)
+        return CommandResult(
+            "failed" if errors else "succeeded",
+            details={"targets": [r.as_dict() for r in results]},
+            error="; ".join(errors) or None,
+        )
 
     return await _cancellable(ctx, work)
 
 
 COMMANDS: dict[str, Callable[[JobContext], Awaitable[CommandResult]]] = {
-    "sync": run_sync, "deliver": run_deliver, "risk assess": run_risk, "notify run": run_notify,
+    "sync": run_sync,
+    "deliver": run_deliver,
+    "risk assess": run_risk,
+    "notify run": run_notify,
     "report digest": run_digest,
 }

@@ -101,8 +101,14 @@ def holder_alive(store: Store, holder: str, *, stale: timedelta = STALE, now: da
     """True when ``holder`` has any lock refreshed within ``stale`` (a runner always holds its job lock)."""
     cutoff = (now or datetime.now(UTC)) - stale
     with store.begin() as s:
-        fresh = s.scalar(select(func.count()).select_from(RunLock).where(
-            RunLock.holder == holder, RunLock.heartbeat_at >= cutoff)) or 0
+        fresh = (
+            s.scalar(
+                select(func.count())
+                .select_from(RunLock)
+                .where(RunLock.holder == holder, RunLock.heartbeat_at >= cutoff)
+            )
+            or 0
+        )
     return fresh > 0
 
 
@@ -176,8 +182,10 @@ def reap_dead_runners(store: Store, *, stale: timedelta = STALE, only: str | Non
         if not holder or holder == me or holder_alive(store, holder, stale=stale):
             continue
         since = datetime.fromisoformat(running["started_at"]) if running.get("started_at") else None
-        reason = (f"interrupted: the runner {holder} stopped responding (no lock heartbeat for {stale.seconds}s); "
-                  "committed pages are kept and the next run resumes")
+        reason = (
+            f"interrupted: the runner {holder} stopped responding (no lock heartbeat for {stale.seconds}s); "
+            "committed pages are kept and the next run resumes"
+        )
         locks = release_holder(store, holder)
         runs = interrupt_runs(store, name, since, reason)
         if state.clear_running(store, name, holder) or locks or runs:

@@ -73,20 +73,34 @@ class JobOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as stored in the job's history."""
-        return {"job": self.job, "command": self.command, "trigger": self.trigger, "status": self.status,
-                "run_id": self.run_id, "started_at": self.started_at.isoformat(),
-                "finished_at": self.finished_at.isoformat(), "duration_s": self.duration_s, "error": self.error,
-                "retriable": self.retriable, "tick": self.tick.isoformat() if self.tick else None,
-                "executor": self.executor, "details": self.details}
+        return {
+            "job": self.job,
+            "command": self.command,
+            "trigger": self.trigger,
+            "status": self.status,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": self.duration_s,
+            "error": self.error,
+            "retriable": self.retriable,
+            "tick": self.tick.isoformat() if self.tick else None,
+            "executor": self.executor,
+            "details": self.details,
+        }
 
 
 def job_settings(settings: Settings, name: str) -> Any:
     """The ``[jobs.<name>]`` table, or an `InputError` listing the configured jobs."""
     job = settings.jobs.get(name)
     if job is None:
-        raise InputError(bilingual(f"没有名为 {name!r} 的作业；已配置：{', '.join(settings.jobs) or '无'}",
-                                   f"no job named {name!r}; configured: {', '.join(settings.jobs) or 'none'}"),
-                         hint=bilingual("在配置文件中添加 [jobs.<名称>]", "add a [jobs.<name>] table to the config"))
+        raise InputError(
+            bilingual(
+                f"没有名为 {name!r} 的作业；已配置：{', '.join(settings.jobs) or '无'}",
+                f"no job named {name!r}; configured: {', '.join(settings.jobs) or 'none'}",
+            ),
+            hint=bilingual("在配置文件中添加 [jobs.<名称>]", "add a [jobs.<name>] table to the config"),
+        )
     return job
 
 
@@ -135,10 +149,20 @@ def _own_locks(store: Store) -> set[str]:
         return set(s.scalars(select(RunLock.name).where(RunLock.holder == holder_id())))
 
 
-async def run_job(settings: Settings, registry: Registry, job_name: str, trigger: str = "scheduler", *,
-                  store: Store | None = None, token: StopToken | None = None, tick: datetime | None = None,
-                  lock_wait: float | None = None, executor: str = "cli", meta: dict[str, Any] | None = None,
-                  take_tick: bool = False) -> JobOutcome:
+async def run_job(
+    settings: Settings,
+    registry: Registry,
+    job_name: str,
+    trigger: str = "scheduler",
+    *,
+    store: Store | None = None,
+    token: StopToken | None = None,
+    tick: datetime | None = None,
+    lock_wait: float | None = None,
+    executor: str = "cli",
+    meta: dict[str, Any] | None = None,
+    take_tick: bool = False,
+) -> JobOutcome:
     """Run job ``job_name`` once now and record the outcome; never raises for a failed run (only for an unknown
     job or an unreachable store). One job at a time per process: crmhub's run locks belong to a process.
 
@@ -152,8 +176,9 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
     keeper = liveness.Keeper.enter(db)
     started = datetime.now(UTC)
     timeout = job.timeout_seconds
-    ctx = JobContext(job_name, job, settings, registry, db, token, trigger,
-                     timeout if lock_wait is None else lock_wait, started)
+    ctx = JobContext(
+        job_name, job, settings, registry, db, token, trigger, timeout if lock_wait is None else lock_wait, started
+    )
     lock = LockSet(db, [liveness.job_lock(job_name)], stale_after=liveness.STALE)
     result: CommandResult
     try:
@@ -161,21 +186,40 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
         before = await asyncio.to_thread(_own_locks, db)
         blocked = await asyncio.to_thread(lock.try_acquire)
         if blocked is not None:
-            result = CommandResult("locked", error=bilingual(f"作业 {job_name} 已在运行：{blocked}",
-                                                             f"job {job_name} is already running: {blocked}"),
-                                   retriable=True)
+            result = CommandResult(
+                "locked",
+                error=bilingual(
+                    f"作业 {job_name} 已在运行：{blocked}", f"job {job_name} is already running: {blocked}"
+                ),
+                retriable=True,
+            )
         else:
-            running = {"holder": holder_id(), "started_at": started.isoformat(), "trigger": trigger,
-                       "tick": tick.isoformat() if tick else None, "executor": executor, **(meta or {})}
+            running = {
+                "holder": holder_id(),
+                "started_at": started.isoformat(),
+                "trigger": trigger,
+                "tick": tick.isoformat() if tick else None,
+                "executor": executor,
+                **(meta or {}),
+            }
             await asyncio.to_thread(state.record_start, db, job_name, running, tick=tick if take_tick else None)
-            joblog.event("job_started", bilingual(f"作业 {job_name} 开始（{job.command}）",
-                                                  f"job {job_name} started ({job.command})"),
-                         job=job_name, command=job.command, trigger=trigger, executor=executor,
-                         tick=tick.isoformat() if tick else None, timeout_s=timeout)
+            joblog.event(
+                "job_started",
+                bilingual(f"作业 {job_name} 开始（{job.command}）", f"job {job_name} started ({job.command})"),
+                job=job_name,
+                command=job.command,
+                trigger=trigger,
+                executor=executor,
+                tick=tick.isoformat() if tick else None,
+                timeout_s=timeout,
+            )
             deadline = asyncio.get_running_loop().call_later(
-                timeout, token.request, "timeout",
+                timeout,
+                token.request,
+                "timeout",
                 f"timeout: job {job_name} exceeded {format_duration(timeout)}; every committed page is kept and the "
-                "next run resumes")
+                "next run resumes",
+            )
             try:
                 result = await _finish_first(in_own_loop(lambda: COMMANDS[job.command](ctx), job_name), token)
             except Exception as exc:  # a bug in the command wiring: record it like any failure
@@ -188,8 +232,20 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
             chain = await asyncio.to_thread(audit_head.check, db, job_name, result.run_id)
             if chain is not None:
                 result.details["audit_chain"] = chain
-        outcome = JobOutcome(job_name, job.command, trigger, result.status, started, datetime.now(UTC),
-                             result.run_id, result.error, result.retriable, tick, executor, result.details)
+        outcome = JobOutcome(
+            job_name,
+            job.command,
+            trigger,
+            result.status,
+            started,
+            datetime.now(UTC),
+            result.run_id,
+            result.error,
+            result.retriable,
+            tick,
+            executor,
+            result.details,
+        )
         if blocked is None:
             await asyncio.to_thread(state.record_finish, db, job_name, outcome.as_dict(), holder=holder_id())
         _log_end(outcome)
@@ -206,8 +262,11 @@ async def run_job(settings: Settings, registry: Registry, job_name: str, trigger
 
 def _operators_not_told(outcome: JobOutcome) -> bool:
     """A failed scheduled run that no failed sync run reports (the sync engine notifies those itself)."""
-    return outcome.status == "failed" and outcome.trigger == "scheduler" and (
-        outcome.command != "sync" or outcome.run_id is None)
+    return (
+        outcome.status == "failed"
+        and outcome.trigger == "scheduler"
+        and (outcome.command != "sync" or outcome.run_id is None)
+    )
 
 
 async def _tell_operators(settings: Settings, registry: Registry, store: Store, outcome: JobOutcome) -> None:
@@ -220,17 +279,35 @@ async def _tell_operators(settings: Settings, registry: Registry, store: Store, 
         async with Notifier(settings, registry, store) as notifier:
             await notifier.run(follow_ups=False)
     except Exception as exc:  # the failure is recorded and logged already; a notify problem must not hide it
-        joblog.event("job_failure_not_notified",
-                     bilingual(f"作业 {outcome.job} 的失败通知未能发送：{exc}",
-                               f"could not notify operators of job {outcome.job}'s failure: {exc}"),
-                     level=logging.WARNING, job=outcome.job)
+        joblog.event(
+            "job_failure_not_notified",
+            bilingual(
+                f"作业 {outcome.job} 的失败通知未能发送：{exc}",
+                f"could not notify operators of job {outcome.job}'s failure: {exc}",
+            ),
+            level=logging.WARNING,
+            job=outcome.job,
+        )
 
 
 def _log_end(outcome: JobOutcome) -> None:
     level = logging.INFO if outcome.ok else logging.WARNING
-    msg = bilingual(f"作业 {outcome.job} 结束：{outcome.status}（{outcome.duration_s} 秒）",
-                    f"job {outcome.job} finished: {outcome.status} ({outcome.duration_s}s)")
-    joblog.event("job_finished", msg, level=level, job=outcome.job, command=outcome.command,
-                 trigger=outcome.trigger, run_id=outcome.run_id, status=outcome.status,
-                 duration_s=outcome.duration_s, tick=outcome.tick.isoformat() if outcome.tick else None,
-                 executor=outcome.executor, error=outcome.error, retriable=outcome.retriable)
+    msg = bilingual(
+        f"作业 {outcome.job} 结束：{outcome.status}（{outcome.duration_s} 秒）",
+        f"job {outcome.job} finished: {outcome.status} ({outcome.duration_s}s)",
+    )
+    joblog.event(
+        "job_finished",
+        msg,
+        level=level,
+        job=outcome.job,
+        command=outcome.command,
+        trigger=outcome.trigger,
+        run_id=outcome.run_id,
+        status=outcome.status,
+        duration_s=outcome.duration_s,
+        tick=outcome.tick.isoformat() if outcome.tick else None,
+        executor=outcome.executor,
+        error=outcome.error,
+        retriable=outcome.retriable,
+    )

@@ -75,9 +75,17 @@ class _Running:
 class EmbeddedScheduler:
     """Runs the configured jobs on their schedules, one at a time, until stopped."""
 
-    def __init__(self, settings: Settings, registry: Registry, store: Store, *, clock: Clock | None = None,
-                 grace: float = DEFAULT_GRACE, runner: Runner = run_job,
-                 on_force: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        grace: float = DEFAULT_GRACE,
+        runner: Runner = run_job,
+        on_force: Callable[[int], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.store = store
@@ -102,22 +110,35 @@ class EmbeddedScheduler:
             return
         self.stop_reason = reason
         self._wake.set()
-        joblog.event("scheduler_stopping", bilingual(f"调度器正在停止（{reason}）", f"scheduler stopping ({reason})"),
-                     reason=reason, running=self.running.name if self.running else None, grace_s=self.grace)
+        joblog.event(
+            "scheduler_stopping",
+            bilingual(f"调度器正在停止（{reason}）", f"scheduler stopping ({reason})"),
+            reason=reason,
+            running=self.running.name if self.running else None,
+            grace_s=self.grace,
+        )
         if self.running is not None:
-            self.running.token.request("shutdown", f"interrupted: the scheduler is stopping ({reason}); committed "
-                                                   "pages are kept and the next run resumes")
+            self.running.token.request(
+                "shutdown",
+                f"interrupted: the scheduler is stopping ({reason}); committed pages are kept and the next run resumes",
+            )
             loop = asyncio.get_running_loop()
             self._grace_timer = loop.call_later(self.grace, self._force, f"grace of {self.grace:g}s expired")
 
     def _force(self, why: str) -> None:
         running = self.running
-        reason = (f"interrupted: the scheduler exited without waiting ({why}) while the job was in a step that "
-                  "cannot stop safely; committed work is kept, the locks expire and the next run resumes")
+        reason = (
+            f"interrupted: the scheduler exited without waiting ({why}) while the job was in a step that "
+            "cannot stop safely; committed work is kept, the locks expire and the next run resumes"
+        )
         if running is not None:
             liveness.interrupt_runs(self.store, running.name, running.started, reason)
-        joblog.event("scheduler_forced_exit", bilingual(f"调度器强制退出：{why}", f"scheduler exits now: {why}"),
-                     reason=why, job=running.name if running else None)
+        joblog.event(
+            "scheduler_forced_exit",
+            bilingual(f"调度器强制退出：{why}", f"scheduler exits now: {why}"),
+            reason=why,
+            job=running.name if running else None,
+        )
         self.on_force(1)
 
     def install_signal_handlers(self) -> None:
@@ -145,16 +166,29 @@ class EmbeddedScheduler:
             late = boot - latest <= LATE_OK  # a restart just after the tick: run it whatever catch_up says
             if late or job.catch_up == "once":
                 catch_up.append((name, latest))
-                joblog.event("job_catch_up", bilingual(f"作业 {name} 停机期间错过 {missed} 次，补跑一次",
-                                                       f"job {name} missed {missed} tick(s) while stopped; "
-                                                       "running one now"),
-                             job=name, missed=missed, tick=latest.isoformat(),
-                             reason="late" if late else "catch_up=once")
+                joblog.event(
+                    "job_catch_up",
+                    bilingual(
+                        f"作业 {name} 停机期间错过 {missed} 次，补跑一次",
+                        f"job {name} missed {missed} tick(s) while stopped; running one now",
+                    ),
+                    job=name,
+                    missed=missed,
+                    tick=latest.isoformat(),
+                    reason="late" if late else "catch_up=once",
+                )
             elif state.claim_tick(self.store, name, latest):
-                joblog.event("job_skipped", bilingual(f"作业 {name} 停机期间错过 {missed} 次，按 catch_up = skip 跳过",
-                                                      f"job {name} missed {missed} tick(s) while stopped; skipped "
-                                                      "(catch_up = skip)"),
-                             job=name, missed=missed, tick=latest.isoformat(), reason="catch_up=skip")
+                joblog.event(
+                    "job_skipped",
+                    bilingual(
+                        f"作业 {name} 停机期间错过 {missed} 次，按 catch_up = skip 跳过",
+                        f"job {name} missed {missed} tick(s) while stopped; skipped (catch_up = skip)",
+                    ),
+                    job=name,
+                    missed=missed,
+                    tick=latest.isoformat(),
+                    reason="catch_up=skip",
+                )
         return catch_up
 
     def _due(self, now: datetime) -> list[tuple[str, datetime]]:
@@ -166,10 +200,17 @@ class EmbeddedScheduler:
                 continue
             self.cursor[name] = ticks[-1]
             if len(ticks) > 1:
-                joblog.event("job_skipped", bilingual(f"作业 {name} 因前一个作业仍在运行，合并 {len(ticks) - 1} 次触发",
-                                                      f"job {name}: {len(ticks) - 1} tick(s) coalesced while "
-                                                      "another job ran"),
-                             job=name, missed=len(ticks) - 1, tick=ticks[-1].isoformat(), reason="busy")
+                joblog.event(
+                    "job_skipped",
+                    bilingual(
+                        f"作业 {name} 因前一个作业仍在运行，合并 {len(ticks) - 1} 次触发",
+                        f"job {name}: {len(ticks) - 1} tick(s) coalesced while another job ran",
+                    ),
+                    job=name,
+                    missed=len(ticks) - 1,
+                    tick=ticks[-1].isoformat(),
+                    reason="busy",
+                )
             due.append((name, ticks[-1]))
         return sorted(due, key=lambda item: item[1])
 
@@ -184,14 +225,26 @@ class EmbeddedScheduler:
 
     async def _run_tick(self, name: str, tick: datetime) -> None:
         if not await asyncio.to_thread(state.claim_tick, self.store, name, tick):
-            joblog.event("job_skipped", bilingual(f"作业 {name} 的这次触发已被其他进程领取",
-                                                  f"job {name}: this tick was already claimed"),
-                         job=name, tick=tick.isoformat(), reason="claimed")
+            joblog.event(
+                "job_skipped",
+                bilingual(f"作业 {name} 的这次触发已被其他进程领取", f"job {name}: this tick was already claimed"),
+                job=name,
+                tick=tick.isoformat(),
+                reason="claimed",
+            )
             return
         self.running = _Running(name, datetime.now(UTC))
         try:
-            outcome = await self.runner(self.settings, self.registry, name, "scheduler", store=self.store,
-                                        token=self.running.token, tick=tick, executor="scheduler")
+            outcome = await self.runner(
+                self.settings,
+                self.registry,
+                name,
+                "scheduler",
+                store=self.store,
+                token=self.running.token,
+                tick=tick,
+                executor="scheduler",
+            )
         finally:
             self.running = None
             if self._grace_timer is not None:
@@ -214,11 +267,15 @@ class EmbeddedScheduler:
         if workers:
             names = ", ".join(w.holder for w in workers)
             raise LockedError(
-                bilingual(f"此存储上有 procrastinate 工作进程在运行（{names}），它们已经执行 [jobs] 计划",
-                          f"procrastinate workers are running on this store ({names}); they already run the "
-                          "[jobs] schedules"),
-                hint=bilingual("用 `crmhub worker` 或 `crmhub scheduler run` 之一，不要同时使用",
-                               "use either `crmhub worker` or `crmhub scheduler run`, not both"))
+                bilingual(
+                    f"此存储上有 procrastinate 工作进程在运行（{names}），它们已经执行 [jobs] 计划",
+                    f"procrastinate workers are running on this store ({names}); they already run the [jobs] schedules",
+                ),
+                hint=bilingual(
+                    "用 `crmhub worker` 或 `crmhub scheduler run` 之一，不要同时使用",
+                    "use either `crmhub worker` or `crmhub scheduler run`, not both",
+                ),
+            )
 
     async def run(self, *, until: datetime | None = None, signals: bool = False) -> int:
         """Run until stopped (or, for tests, until the clock passes ``until``); returns the exit code."""
@@ -233,9 +290,14 @@ class EmbeddedScheduler:
             await asyncio.to_thread(recover_dead_runs, self.store)
             boot = self.clock.now()
             pending = await asyncio.to_thread(self._startup, boot)
-            joblog.event("scheduler_started", bilingual(f"调度器已启动：{len(self.schedules)} 个作业",
-                                                        f"scheduler started: {len(self.schedules)} job(s)"),
-                         jobs=self._summary(boot), store=self.store.dialect)
+            joblog.event(
+                "scheduler_started",
+                bilingual(
+                    f"调度器已启动：{len(self.schedules)} 个作业", f"scheduler started: {len(self.schedules)} job(s)"
+                ),
+                jobs=self._summary(boot),
+                store=self.store.dialect,
+            )
             while self.stop_reason is None:
                 now = self.clock.now()
                 if until is not None and now > until:
@@ -246,21 +308,36 @@ class EmbeddedScheduler:
                     try:
                         await self._run_tick(name, tick)
                     except Exception as exc:  # the store is unreachable, say: log it, keep scheduling
-                        joblog.event("job_error",
-                                     bilingual(f"作业 {name} 无法运行：{exc}", f"job {name} could not run: {exc}"),
-                                     level=logging.ERROR, job=name, tick=tick.isoformat(),
-                                     error=f"{type(exc).__name__}: {exc}")
+                        joblog.event(
+                            "job_error",
+                            bilingual(f"作业 {name} 无法运行：{exc}", f"job {name} could not run: {exc}"),
+                            level=logging.ERROR,
+                            job=name,
+                            tick=tick.isoformat(),
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
                 pending = []
                 if self.stop_reason is None:
                     await self._sleep(self.next_wake(self.clock.now()))
         finally:
             keeper.exit()
             await asyncio.to_thread(lock.release)
-        joblog.event("scheduler_stopped", bilingual("调度器已停止", "scheduler stopped"),
-                     runs=len(self.outcomes), reason=self.stop_reason)
+        joblog.event(
+            "scheduler_stopped",
+            bilingual("调度器已停止", "scheduler stopped"),
+            runs=len(self.outcomes),
+            reason=self.stop_reason,
+        )
         return 0
 
     def _summary(self, now: datetime) -> list[dict[str, Any]]:
-        return [{"job": n, "cron": s.cron, "timezone": str(s.zone), "command": self.settings.jobs[n].command,
-                 "next": s.local(s.next_after(max(self.cursor.get(n, now), now))).isoformat()}
-                for n, s in self.schedules.items()]
+        return [
+            {
+                "job": n,
+                "cron": s.cron,
+                "timezone": str(s.zone),
+                "command": self.settings.jobs[n].command,
+                "next": s.local(s.next_after(max(self.cursor.get(n, now), now))).isoformat(),
+            }
+            for n, s in self.schedules.items()
+        ]

@@ -76,7 +76,7 @@ def check_cron(expr: str) -> str:
     if len(fields) != 5:
         raise ValueError(f"expected five fields (minute hour day-of-month month day-of-week), got {len(fields)}")
     if not croniter.is_valid(text):
-        raise ValueError("not a valid cron expression (e.g. \"0 2 * * *\" is 02:00 every day)")
+        raise ValueError('not a valid cron expression (e.g. "0 2 * * *" is 02:00 every day)')
     return text
 
 
@@ -88,8 +88,9 @@ class JobSettings(BaseModel):
     cron: str = Field(description="Five-field cron expression, evaluated in `timezone`.")
     timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the cron expression.")
     command: Command = Field(default="sync", description="sync, deliver, risk assess, notify run or report digest.")
-    connectors: list[str] | None = Field(default=None, description="Sync and deliver only: these connectors "
-                                                                   "(default: all).")
+    connectors: list[str] | None = Field(
+        default=None, description="Sync and deliver only: these connectors (default: all)."
+    )
     timeout: str | float = Field(default=DEFAULT_TIMEOUT, description="Longest run, e.g. 30m; then it is stopped.")
     catch_up: CatchUp = Field(default="skip", description="After downtime: skip missed ticks, or run one (once).")
     enabled: bool = Field(default=True, description="A disabled job is listed but never scheduled.")
@@ -176,10 +177,18 @@ def job_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(listed, list):
             unknown = [str(c) for c in listed if c not in connector_names]
             if unknown:
-                problems.append((f"{where}.connectors",
-                                 f"unknown connector(s) {', '.join(repr(c) for c in unknown)}; configured: "
-                                 f"{', '.join(connector_names) or 'none'}"))
+                problems.append(
+                    (
+                        f"{where}.connectors",
+                        f"unknown connector(s) {', '.join(repr(c) for c in unknown)}; configured: "
+                        f"{', '.join(connector_names) or 'none'}",
+                    )
+                )
         if table.get("command") == "report digest" and not digest_enabled:
-            problems.append((f"{where}.command", "'report digest' sends the digest notification: switch it on with "
-                                                 "[notify.digest] enabled = true"))
+            problems.append(
+                (
+                    f"{where}.command",
+                    "'report digest' sends the digest notification: switch it on with [notify.digest] enabled = true",
+                )
+            )
     return problems

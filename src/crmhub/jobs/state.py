@@ -40,9 +40,17 @@ class JobView:
 
 def _view(row: JobState) -> JobView:
     details = dict(row.details or {})
-    return JobView(row.name, row.last_tick, row.last_run_id, row.last_status, row.last_started_at,
-                   row.last_finished_at, details.get("running"), list(details.get("history") or []),
-                   details.get("last_error"))
+    return JobView(
+        row.name,
+        row.last_tick,
+        row.last_run_id,
+        row.last_status,
+        row.last_started_at,
+        row.last_finished_at,
+        details.get("running"),
+        list(details.get("history") or []),
+        details.get("last_error"),
+    )
 
 
 def _insert_missing(store: Store, names: Iterable[str]) -> None:
@@ -79,9 +87,11 @@ def claim_tick(store: Store, name: str, tick: datetime) -> bool:
     """Move ``last_tick`` forward to ``tick``; True when this caller did it (the tick is theirs to run or skip)."""
     _insert_missing(store, [name])
     with store.begin() as s:
-        result = s.execute(update(JobState).where(
-            JobState.name == name, or_(JobState.last_tick.is_(None), JobState.last_tick < tick))
-            .values(last_tick=tick))
+        result = s.execute(
+            update(JobState)
+            .where(JobState.name == name, or_(JobState.last_tick.is_(None), JobState.last_tick < tick))
+            .values(last_tick=tick)
+        )
         return bool(getattr(result, "rowcount", 0))
 
 
@@ -149,14 +159,28 @@ def overview(settings: Any, store: Store, now: datetime | None = None, *, recent
     for name, job in settings.jobs.items():
         schedule = Schedule.of(job)
         view = views.get(name) or JobView(name)
-        out.append({
-            "job": name, "command": job.command, "cron": job.cron, "timezone": job.timezone, "enabled": job.enabled,
-            "connectors": job.connectors, "timeout": str(job.timeout), "catch_up": job.catch_up,
-            "next_run": schedule.local(schedule.next_after(now)).isoformat() if job.enabled else None,
-            "last_tick": schedule.local(view.last_tick).isoformat() if view.last_tick else None,
-            "last": {"status": view.last_status, "run_id": view.last_run_id,
-                     "started_at": schedule.local(view.last_started_at).isoformat() if view.last_started_at else None,
-                     "finished_at": schedule.local(view.last_finished_at).isoformat()
-                     if view.last_finished_at else None, "error": view.last_error},
-            "running": view.running, "runs": len(view.history), "recent": view.history[:recent]})
+        out.append(
+            {
+                "job": name,
+                "command": job.command,
+                "cron": job.cron,
+                "timezone": job.timezone,
+                "enabled": job.enabled,
+                "connectors": job.connectors,
+                "timeout": str(job.timeout),
+                "catch_up": job.catch_up,
+                "next_run": schedule.local(schedule.next_after(now)).isoformat() if job.enabled else None,
+                "last_tick": schedule.local(view.last_tick).isoformat() if view.last_tick else None,
+                "last": {
+                    "status": view.last_status,
+                    "run_id": view.last_run_id,
+                    "started_at": schedule.local(view.last_started_at).isoformat() if view.last_started_at else None,
+                    "finished_at": schedule.local(view.last_finished_at).isoformat() if view.last_finished_at else None,
+                    "error": view.last_error,
+                },
+                "running": view.running,
+                "runs": len(view.history),
+                "recent": view.history[:recent],
+            }
+        )
     return out

@@ -50,9 +50,17 @@ class StopSignals:
     has begun stays timed: the watchdog still ends the process if the rest of the shutdown hangs.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_stop: Callable[[str], object], *, grace: float,
-                 on_force: Callable[[str], object], exit_code: int, clean_code: int = 0,
-                 exit: Callable[[int], object] = os._exit) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_stop: Callable[[str], object],
+        *,
+        grace: float,
+        on_force: Callable[[str], object],
+        exit_code: int,
+        clean_code: int = 0,
+        exit: Callable[[int], object] = os._exit,
+    ) -> None:
         self.loop = loop
         self.on_stop = on_stop
         self.grace = grace

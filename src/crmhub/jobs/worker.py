@@ -83,17 +83,21 @@ def require_postgres(store: Store) -> None:
     """Workers coordinate through PostgreSQL; anything else is a clear error."""
     if store.dialect != "postgresql":
         raise InputError(
-            bilingual(f"`crmhub worker` 需要 PostgreSQL 存储；当前存储是 {store.dialect}",
-                      f"`crmhub worker` needs a PostgreSQL store; [store].url is {store.dialect}"),
-            hint=bilingual("设置 [store] url = \"postgresql+psycopg://用户@主机:5432/库\"；"
-                           "单机请用 `crmhub scheduler run`",
-                           "set [store] url = \"postgresql+psycopg://user@host:5432/db\"; on one machine use "
-                           "`crmhub scheduler run`"))
+            bilingual(
+                f"`crmhub worker` 需要 PostgreSQL 存储；当前存储是 {store.dialect}",
+                f"`crmhub worker` needs a PostgreSQL store; [store].url is {store.dialect}",
+            ),
+            hint=bilingual(
+                '设置 [store] url = "postgresql+psycopg://用户@主机:5432/库"；单机请用 `crmhub scheduler run`',
+                'set [store] url = "postgresql+psycopg://user@host:5432/db"; on one machine use `crmhub scheduler run`',
+            ),
+        )
     try:
         import procrastinate  # noqa: F401
     except ImportError:
-        raise StoreError("procrastinate is not installed",
-                         hint="install the postgres extra: pip install 'crmhub[postgres]'") from None
+        raise StoreError(
+            "procrastinate is not installed", hint="install the postgres extra: pip install 'crmhub[postgres]'"
+        ) from None
 
 
 def _options(url: str) -> str:
@@ -113,10 +117,17 @@ def conninfo(url: str, schema: str) -> str:
 
     u = make_url(normalize_url(url))
     other = re.sub(r"-c\s*search_path\s*=\s*\S+", "", _options(url)).strip()
-    params: dict[str, Any] = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in u.query.items()
-                              if k != "options"}
-    params.update({"host": u.host, "port": u.port, "user": u.username, "password": u.password,
-                   "dbname": u.database, "options": f"{other} -c search_path={schema}".strip()})
+    params: dict[str, Any] = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in u.query.items() if k != "options"}
+    params.update(
+        {
+            "host": u.host,
+            "port": u.port,
+            "user": u.username,
+            "password": u.password,
+            "dbname": u.database,
+            "options": f"{other} -c search_path={schema}".strip(),
+        }
+    )
     return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
@@ -132,17 +143,27 @@ def ensure_schema(url: str, schema: str) -> bool:
         found = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", [schema]).fetchone()
         if not (found and found[0]):  # a schema a DBA created beforehand needs no CREATE right on the database
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        row = conn.execute("SELECT to_regclass(%s)::text, obj_description(to_regnamespace(%s), 'pg_namespace')",
-                           [f"{schema}.procrastinate_jobs", schema]).fetchone()
+        row = conn.execute(
+            "SELECT to_regclass(%s)::text, obj_description(to_regnamespace(%s), 'pg_namespace')",
+            [f"{schema}.procrastinate_jobs", schema],
+        ).fetchone()
         if row is not None and row[0]:
             if row[1] and row[1] != f"procrastinate {version}":
-                log.warning("procrastinate schema %s was created by %s, this is procrastinate %s: apply its "
-                            "migrations (see docs/scaling.md)", schema, row[1], version)
+                log.warning(
+                    "procrastinate schema %s was created by %s, this is procrastinate %s: apply its "
+                    "migrations (see docs/scaling.md)",
+                    schema,
+                    row[1],
+                    version,
+                )
             return False
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         conn.execute(SchemaManager.get_schema())
-        conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(schema),
-                                                                   sql.Literal(f"procrastinate {version}")))
+        conn.execute(
+            sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                sql.Identifier(schema), sql.Literal(f"procrastinate {version}")
+            )
+        )
     return True
 
 
@@ -172,12 +193,11 @@ class Backoff:
 
         if not isinstance(exception, JobRetriable) or job.attempts >= MAX_ATTEMPTS:
             return None
-        delay = 0.0 if exception.immediate else min(RETRY_CAP, RETRY_BASE * 2 ** job.attempts)
+        delay = 0.0 if exception.immediate else min(RETRY_CAP, RETRY_BASE * 2**job.attempts)
         return JobRetry(RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=delay)))
 
 
-def build_app(settings: Settings, registry: Registry, store: Store, *, schema: str | None = None
-              ) -> procrastinate.App:
+def build_app(settings: Settings, registry: Registry, store: Store, *, schema: str | None = None) -> procrastinate.App:
     """A procrastinate app on the store's database with crmhub's one task, ``crmhub.run_job``."""
     import procrastinate
     from procrastinate.retry import BaseRetryStrategy
@@ -186,15 +206,26 @@ def build_app(settings: Settings, registry: Registry, store: Store, *, schema: s
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.store.url, schema)))
     executor = f"worker:{holder_id()}"
 
-    async def crmhub_run_job(context: procrastinate.JobContext, job: str, timestamp: int,
-                             trigger: str = "scheduler") -> dict[str, Any]:
+    async def crmhub_run_job(
+        context: procrastinate.JobContext, job: str, timestamp: int, trigger: str = "scheduler"
+    ) -> dict[str, Any]:
         token = StopToken()
         RUNNING.add(token)
         tick = datetime.fromtimestamp(timestamp, UTC) if trigger == "scheduler" else None
         try:
-            outcome = await run_job(settings, registry, job, trigger, store=store, token=token, tick=tick,
-                                    lock_wait=0, executor=executor, take_tick=tick is not None,
-                                    meta={"procrastinate_job": context.job.id})
+            outcome = await run_job(
+                settings,
+                registry,
+                job,
+                trigger,
+                store=store,
+                token=token,
+                tick=tick,
+                lock_wait=0,
+                executor=executor,
+                take_tick=tick is not None,
+                meta={"procrastinate_job": context.job.id},
+            )
         except InputError:
             raise  # the job is no longer configured: retrying cannot help
         except Exception as exc:  # the store was unreachable, say: try again later
@@ -212,18 +243,28 @@ def build_app(settings: Settings, registry: Registry, store: Store, *, schema: s
     return app
 
 
-async def defer(app: procrastinate.App, settings: Settings, name: str, *, timestamp: int,
-                trigger: str = "scheduler", periodic: bool = True) -> int | None:
+async def defer(
+    app: procrastinate.App,
+    settings: Settings,
+    name: str,
+    *,
+    timestamp: int,
+    trigger: str = "scheduler",
+    periodic: bool = True,
+) -> int | None:
     """Queue one run of job ``name``; None when that tick is already deferred or a run already waits."""
     from procrastinate.exceptions import AlreadyEnqueued
 
-    deferrer = app.configure_task(TASK, lock=procrastinate_lock(settings, name),
-                                  queueing_lock=liveness.job_lock(name), allow_unknown=False,
-                                  task_kwargs={"job": name, "timestamp": timestamp, "trigger": trigger})
+    deferrer = app.configure_task(
+        TASK,
+        lock=procrastinate_lock(settings, name),
+        queueing_lock=liveness.job_lock(name),
+        allow_unknown=False,
+        task_kwargs={"job": name, "timestamp": timestamp, "trigger": trigger},
+    )
     try:
         if periodic:
-            return await app.job_manager.defer_periodic_job(deferrer.job, periodic_id=name,
-                                                            defer_timestamp=timestamp)
+            return await app.job_manager.defer_periodic_job(deferrer.job, periodic_id=name, defer_timestamp=timestamp)
         return await deferrer.defer_async()
     except AlreadyEnqueued:
         return None
@@ -244,8 +285,9 @@ class Deferred:
 class Deferrer:
     """Defers the ticks of every enabled ``[jobs.*]`` entry; many may run, each tick becomes one job."""
 
-    def __init__(self, app: procrastinate.App, settings: Settings, *, clock: Clock | None = None,
-                 late_ok: timedelta = LATE_OK) -> None:
+    def __init__(
+        self, app: procrastinate.App, settings: Settings, *, clock: Clock | None = None, late_ok: timedelta = LATE_OK
+    ) -> None:
         self.app = app
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -256,7 +298,10 @@ class Deferrer:
     async def _last_deferred(self, name: str) -> datetime | None:
         row = await self.app.connector.execute_query_one_async(
             "SELECT max(defer_timestamp) AS ts FROM procrastinate_periodic_defers "
-            "WHERE task_name = %(task)s AND periodic_id = %(job)s", task=TASK, job=name)
+            "WHERE task_name = %(task)s AND periodic_id = %(job)s",
+            task=TASK,
+            job=name,
+        )
         return datetime.fromtimestamp(row["ts"], UTC) if row and row["ts"] is not None else None
 
     async def start(self, boot: datetime) -> list[Deferred]:
@@ -271,10 +316,16 @@ class Deferrer:
                 if self.settings.jobs[name].catch_up == "once" or boot - latest <= self.late_ok:
                     out.append(await self._defer(name, latest))
                 else:
-                    joblog.event("job_skipped", bilingual(f"作业 {name} 停机期间错过的触发按 catch_up = skip 跳过",
-                                                          f"job {name}: ticks missed while no worker ran are "
-                                                          "skipped (catch_up = skip)"),
-                                 job=name, tick=latest.isoformat(), reason="catch_up=skip")
+                    joblog.event(
+                        "job_skipped",
+                        bilingual(
+                            f"作业 {name} 停机期间错过的触发按 catch_up = skip 跳过",
+                            f"job {name}: ticks missed while no worker ran are skipped (catch_up = skip)",
+                        ),
+                        job=name,
+                        tick=latest.isoformat(),
+                        reason="catch_up=skip",
+                    )
         return out
 
     async def tick(self, now: datetime | None = None) -> list[Deferred]:
@@ -290,8 +341,13 @@ class Deferrer:
     async def _defer(self, name: str, tick: datetime) -> Deferred:
         job_id = await defer(self.app, self.settings, name, timestamp=int(tick.timestamp()))
         if job_id is not None:
-            joblog.event("job_deferred", bilingual(f"作业 {name} 已排队", f"job {name} queued"),
-                         job=name, tick=tick.isoformat(), procrastinate_job=job_id)
+            joblog.event(
+                "job_deferred",
+                bilingual(f"作业 {name} 已排队", f"job {name} queued"),
+                job=name,
+                tick=tick.isoformat(),
+                procrastinate_job=job_id,
+            )
         return Deferred(name, tick, job_id)
 
     async def loop(self) -> None:
@@ -334,9 +390,14 @@ async def recover_stalled(app: procrastinate.App, store: Store, *, stalled_after
                 await app.job_manager.finish_job(job, status=pjobs.Status.FAILED, delete_job=False)
             except Exception:
                 continue
-        joblog.event("job_requeued", bilingual(f"作业 {name} 的工作进程已失联，已重新排队",
-                                               f"job {name}: its worker died; queued again"),
-                     level=logging.WARNING, job=name, procrastinate_job=job.id, holder=holder)
+        joblog.event(
+            "job_requeued",
+            bilingual(f"作业 {name} 的工作进程已失联，已重新排队", f"job {name}: its worker died; queued again"),
+            level=logging.WARNING,
+            job=name,
+            procrastinate_job=job.id,
+            holder=holder,
+        )
         recovered.append(int(job.id or 0))
     return recovered
 
@@ -353,20 +414,35 @@ async def _every(seconds: float, work: Any) -> None:
             log.exception("periodic worker task failed")
 
 
-async def run_worker(settings: Settings, registry: Registry, store: Store, *, grace: float = DEFAULT_GRACE,
-                     stalled_after: float = 60.0, signals: bool = True, wait: bool = True,
-                     heartbeat: float = 10.0) -> int:
+async def run_worker(
+    settings: Settings,
+    registry: Registry,
+    store: Store,
+    *,
+    grace: float = DEFAULT_GRACE,
+    stalled_after: float = 60.0,
+    signals: bool = True,
+    wait: bool = True,
+    heartbeat: float = 10.0,
+) -> int:
     """One worker process (one job at a time — run several for concurrency); returns the exit code."""
     require_postgres(store)
     schema = procrastinate_schema(settings.store.url)
     if await asyncio.to_thread(ensure_schema, settings.store.url, schema):
-        joblog.event("schema_created", bilingual(f"已在 {schema} 中创建 procrastinate 表",
-                                                 f"procrastinate tables created in schema {schema}"), schema=schema)
+        joblog.event(
+            "schema_created",
+            bilingual(f"已在 {schema} 中创建 procrastinate 表", f"procrastinate tables created in schema {schema}"),
+            schema=schema,
+        )
     if await asyncio.to_thread(liveness.lock_alive, store, liveness.SCHEDULER_LOCK):
-        raise LockedError(bilingual("此存储上有嵌入式调度器在运行（crmhub scheduler run），它已经执行 [jobs] 计划",
-                                    "an embedded scheduler (crmhub scheduler run) is running on this store; it "
-                                    "already runs the [jobs] schedules"),
-                          hint=bilingual("停止调度器后再启动工作进程", "stop the scheduler before starting workers"))
+        raise LockedError(
+            bilingual(
+                "此存储上有嵌入式调度器在运行（crmhub scheduler run），它已经执行 [jobs] 计划",
+                "an embedded scheduler (crmhub scheduler run) is running on this store; it "
+                "already runs the [jobs] schedules",
+            ),
+            hint=bilingual("停止调度器后再启动工作进程", "stop the scheduler before starting workers"),
+        )
     me = liveness.worker_lock(holder_id())
     lock = LockSet(store, [me], stale_after=liveness.STALE)
     await asyncio.to_thread(lock.acquire, wait=0)
@@ -379,34 +455,66 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
     watch: StopSignals | None = None
     try:
         async with app.open_async():
-            worker = asyncio.create_task(app.run_worker_async(
-                queues=[QUEUE], concurrency=1, name=holder_id(), install_signal_handlers=False, wait=wait,
-                update_heartbeat_interval=beat, fetch_job_polling_interval=min(5.0, beat),
-                stalled_worker_timeout=stalled_after))
-            side = [asyncio.create_task(Deferrer(app, settings).loop()),
-                    asyncio.create_task(_every(min(30.0, stalled_after / 2), lambda: recover_stalled(
-                        app, store, stalled_after=stalled_after)))]
+            worker = asyncio.create_task(
+                app.run_worker_async(
+                    queues=[QUEUE],
+                    concurrency=1,
+                    name=holder_id(),
+                    install_signal_handlers=False,
+                    wait=wait,
+                    update_heartbeat_interval=beat,
+                    fetch_job_polling_interval=min(5.0, beat),
+                    stalled_worker_timeout=stalled_after,
+                )
+            )
+            side = [
+                asyncio.create_task(Deferrer(app, settings).loop()),
+                asyncio.create_task(
+                    _every(
+                        min(30.0, stalled_after / 2), lambda: recover_stalled(app, store, stalled_after=stalled_after)
+                    )
+                ),
+            ]
 
             def stop(reason: str) -> None:
                 """On the loop, at the first signal (the watchdog of `StopSignals` times the grace)."""
                 if stopping:
                     return
                 stopping.append(reason)
-                joblog.event("worker_stopping",
-                             bilingual(f"工作进程正在停止（{reason}）", f"worker stopping ({reason})"),
-                             reason=reason, running=len(RUNNING), grace_s=grace)
+                joblog.event(
+                    "worker_stopping",
+                    bilingual(f"工作进程正在停止（{reason}）", f"worker stopping ({reason})"),
+                    reason=reason,
+                    running=len(RUNNING),
+                    grace_s=grace,
+                )
                 worker.cancel()  # first: whatever a job's token does, procrastinate stops taking jobs
                 for token in list(RUNNING):
-                    token.request("shutdown", f"interrupted: the worker is stopping ({reason}); the job is queued "
-                                              "again and resumes from its committed pages")
+                    token.request(
+                        "shutdown",
+                        f"interrupted: the worker is stopping ({reason}); the job is queued "
+                        "again and resumes from its committed pages",
+                    )
 
             if signals:  # only `crmhub worker` (the CLI) installs them
                 # FAILED: the worker left without finishing its stop (docs/scaling.md, "Stopping a worker")
-                watch = StopSignals(loop, stop, grace=grace, on_force=_log_forced_exit,
-                                    exit_code=ExitCode.FAILED, clean_code=ExitCode.OK).install()
-            joblog.event("worker_started", bilingual(f"工作进程已启动：{len(settings.jobs)} 个作业",
-                                                     f"worker started: {len(settings.jobs)} job(s)"),
-                         schema=schema, queue=QUEUE, jobs=sorted(settings.jobs))
+                watch = StopSignals(
+                    loop,
+                    stop,
+                    grace=grace,
+                    on_force=_log_forced_exit,
+                    exit_code=ExitCode.FAILED,
+                    clean_code=ExitCode.OK,
+                ).install()
+            joblog.event(
+                "worker_started",
+                bilingual(
+                    f"工作进程已启动：{len(settings.jobs)} 个作业", f"worker started: {len(settings.jobs)} job(s)"
+                ),
+                schema=schema,
+                queue=QUEUE,
+                jobs=sorted(settings.jobs),
+            )
             try:
                 await worker
             except asyncio.CancelledError:
@@ -428,5 +536,10 @@ async def run_worker(settings: Settings, registry: Registry, store: Store, *, gr
 
 
 def _log_forced_exit(why: str) -> None:
-    joblog.event("worker_forced_exit", bilingual(f"工作进程强制退出：{why}", f"worker exits now: {why}"),
-                 level=logging.WARNING, reason=why, running=len(RUNNING))
+    joblog.event(
+        "worker_forced_exit",
+        bilingual(f"工作进程强制退出：{why}", f"worker exits now: {why}"),
+        level=logging.WARNING,
+        reason=why,
+        running=len(RUNNING),
+    )

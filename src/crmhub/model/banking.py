@@ -148,6 +148,7 @@ class Interaction(Record):
     client_uscc: Uscc | None = None
     kind: InteractionKind
     occurred_at: datetime
-    by: UserId | None = Field(default=None, description="Relationship manager or employee (interaction.by is "
-                                                         "VARCHAR(128)).")
+    by: UserId | None = Field(
+        default=None, description="Relationship manager or employee (interaction.by is VARCHAR(128))."
+    )
     summary: FreeText | None = Field(default=None, description="Free text, cut at 4000 characters (text hygiene).")

@@ -264,8 +264,7 @@ class CorporateClient(Record):
         if not any(_same_finding(f, finding) for f in found):
             found.append(finding)
         usable = verdict.folded if verdict.kind != "length" else None  # an 18-character code is evidence
-        return {**data, "uscc": None, "uscc_unverified": data.get("uscc_unverified") or usable,
-                "data_quality": found}
+        return {**data, "uscc": None, "uscc_unverified": data.get("uscc_unverified") or usable, "data_quality": found}
 
     @field_validator("name")
     @classmethod
@@ -278,15 +277,23 @@ class CorporateClient(Record):
 
 def uscc_finding(verdict: _uscc.Screened) -> dict[str, str]:
     """The data-quality finding for a USCC that failed validation (`crmhub.model.uscc.screen`)."""
-    return {"field": "uscc", "kind": f"uscc_{verdict.kind}", "value": verdict.folded,
-            "message": f"{verdict.problem}; the client is kept without a verified USCC — correct the code in the "
-                       "source system"}
+    return {
+        "field": "uscc",
+        "kind": f"uscc_{verdict.kind}",
+        "value": verdict.folded,
+        "message": f"{verdict.problem}; the client is kept without a verified USCC — correct the code in the "
+        "source system",
+    }
 
 
 def _same_finding(existing: Any, new: dict[str, str]) -> bool:
     found = existing if isinstance(existing, dict) else getattr(existing, "__dict__", {})
-    return bool(found.get("field") == new["field"] and found.get("kind") == new["kind"]
-                and found.get("value") == new["value"] and not found.get("source"))
+    return bool(
+        found.get("field") == new["field"]
+        and found.get("kind") == new["kind"]
+        and found.get("value") == new["value"]
+        and not found.get("source")
+    )
 
 
 MERGEABLE_FIELDS: tuple[str, ...] = (

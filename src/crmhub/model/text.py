@@ -156,7 +156,7 @@ def line_text(max_length: int) -> WrapValidator:
 
 def _free_text(value: str) -> str:
     text = clean_text(value, multiline=True).strip()
-    return text if len(text) <= FREE_TEXT_MAX else text[:FREE_TEXT_MAX - 1] + "…"
+    return text if len(text) <= FREE_TEXT_MAX else text[: FREE_TEXT_MAX - 1] + "…"
 
 
 FreeText = Annotated[str, text_check(_free_text)]

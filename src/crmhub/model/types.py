@@ -134,24 +134,37 @@ def _mask_on_request(kind: str) -> WrapSerializer:
     return WrapSerializer(serialize, when_used="always")
 
 
-SensitiveIdNumber = Annotated[str, line_text(64), _mask_on_request("id_number"),
-                              Field(json_schema_extra={"sensitive": "id_number"})]
+SensitiveIdNumber = Annotated[
+    str, line_text(64), _mask_on_request("id_number"), Field(json_schema_extra={"sensitive": "id_number"})
+]
 """A personal ID number: stored in clear, masked whenever a model is dumped with ``context={"mask": True}``."""
-SensitivePhone = Annotated[str, line_text(PHONE_MAX), _mask_on_request("phone"),
-                           Field(json_schema_extra={"sensitive": "phone"})]
+SensitivePhone = Annotated[
+    str, line_text(PHONE_MAX), _mask_on_request("phone"), Field(json_schema_extra={"sensitive": "phone"})
+]
 """A personal phone number, masked 3+4 in reports and messages."""
-SensitiveAccount = Annotated[str, line_text(64), _mask_on_request("account"),
-                             Field(json_schema_extra={"sensitive": "account"})]
+SensitiveAccount = Annotated[
+    str, line_text(64), _mask_on_request("account"), Field(json_schema_extra={"sensitive": "account"})
+]
 """A bank account number (ledger_account.account_no is VARCHAR(64)), masked 6+4 in reports and messages."""
-SensitiveName = Annotated[str, line_text(NAME_MAX), _mask_on_request("name"),
-                          Field(json_schema_extra={"sensitive": "name"})]
+SensitiveName = Annotated[
+    str, line_text(NAME_MAX), _mask_on_request("name"), Field(json_schema_extra={"sensitive": "name"})
+]
 """A natural person's name, masked to surname + ``*`` (张三 → 张*, 欧阳娜娜 → 欧阳**)."""
-SensitiveEmail = Annotated[str, line_text(EMAIL_MAX), _mask_on_request("email"),
-                           Field(json_schema_extra={"sensitive": "email"})]
+SensitiveEmail = Annotated[
+    str, line_text(EMAIL_MAX), _mask_on_request("email"), Field(json_schema_extra={"sensitive": "email"})
+]
 """A person's e-mail address, masked to ``z***@example.com``."""
-CompanyPhone = Annotated[str, line_text(PHONE_MAX), _mask_on_request("company_phone"),
-                         Field(json_schema_extra={"sensitive": "company_phone"})]
+CompanyPhone = Annotated[
+    str,
+    line_text(PHONE_MAX),
+    _mask_on_request("company_phone"),
+    Field(json_schema_extra={"sensitive": "company_phone"}),
+]
 """A company's phone: a switchboard number stays readable, a mobile number is somebody's and is masked 3+4."""
-CompanyEmail = Annotated[str, line_text(EMAIL_MAX), _mask_on_request("company_email"),
-                         Field(json_schema_extra={"sensitive": "company_email"})]
+CompanyEmail = Annotated[
+    str,
+    line_text(EMAIL_MAX),
+    _mask_on_request("company_email"),
+    Field(json_schema_extra={"sensitive": "company_email"}),
+]
 """A company's e-mail: ``info@company`` stays readable, an address at a free-mail provider is masked."""

@@ -30,7 +30,12 @@ AUTHORITY_TYPES: dict[str, dict[str, str]] = {
     "1": {"1": "机关", "2": "事业单位", "3": "中央编办直接管理机构编制的群众团体", "9": "其他"},
     "2": {"1": "外国常驻新闻机构", "9": "其他"},
     "3": {
-        "1": "律师执业机构", "2": "公证处", "3": "基层法律服务所", "4": "司法鉴定机构", "5": "仲裁委员会", "9": "其他"
+        "1": "律师执业机构",
+        "2": "公证处",
+        "3": "基层法律服务所",
+        "4": "司法鉴定机构",
+        "5": "仲裁委员会",
+        "9": "其他",
     },
     "4": {"1": "外国在华文化中心", "9": "其他"},
     "5": {"1": "社会团体", "2": "民办非企业单位", "3": "基金会", "9": "其他"},
@@ -117,9 +122,7 @@ def validate(value: str) -> str:
         raise UsccError(f"USCC {value!r} has {len(code)} characters, expected 18")
     for pos, ch in enumerate(code, start=1):
         if ch in _NEVER_USED:
-            raise UsccError(
-                f"USCC {code}: position {pos}: character {ch!r} not allowed (I, O, Z, S, V are never used)"
-            )
+            raise UsccError(f"USCC {code}: position {pos}: character {ch!r} not allowed (I, O, Z, S, V are never used)")
         if ch not in _VALUE:
             raise UsccError(
                 f"USCC {code}: position {pos}: character {ch!r} not allowed "

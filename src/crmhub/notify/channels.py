@@ -20,8 +20,13 @@ if TYPE_CHECKING:
 class ChannelPool:
     """Lazily created channel instances by configured name."""
 
-    def __init__(self, settings: Settings, registry: Registry, token_cache: TokenCache | None = None,
-                 send_log: SendLog | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        token_cache: TokenCache | None = None,
+        send_log: SendLog | None = None,
+    ) -> None:
         """``send_log`` keeps the channels' rate-limit pacing across restarts (`crmhub.notify.sendlog`)."""
         self.settings = settings
         self.registry = registry
@@ -53,8 +58,9 @@ class ChannelPool:
         if self.why_unavailable(name) is not None:
             return None
         cfg = self.settings.channels[name]
-        channel = self.registry.channels[cfg.plugin](cfg, PluginContext(name=name, token_cache=self.token_cache,
-                                                                        send_log=self.send_log))
+        channel = self.registry.channels[cfg.plugin](
+            cfg, PluginContext(name=name, token_cache=self.token_cache, send_log=self.send_log)
+        )
         self._open[name] = channel
         return channel
 

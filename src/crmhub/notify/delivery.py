@@ -64,9 +64,17 @@ class DeliveryStats:
 
     def as_dict(self) -> dict[str, Any]:
         """Counts for JSON output."""
-        return {"delivered": self.delivered, "partial": self.partial, "failed": self.failed,
-                "retrying": self.retrying, "unconfirmed": self.unconfirmed, "resent": self.resent,
-                "stopped_channels": dict(self.stopped), "paused_channels": dict(self.paused), "locked": self.locked}
+        return {
+            "delivered": self.delivered,
+            "partial": self.partial,
+            "failed": self.failed,
+            "retrying": self.retrying,
+            "unconfirmed": self.unconfirmed,
+            "resent": self.resent,
+            "stopped_channels": dict(self.stopped),
+            "paused_channels": dict(self.paused),
+            "locked": self.locked,
+        }
 
 
 class ChannelStopped(Exception):
@@ -95,12 +103,21 @@ def _parse(value: Any) -> datetime | None:
 def compose(channel: Channel[Any], row: Outbox, recipients: Sequence[str]) -> OutboundMessage:
     """The message of ``row`` for ``recipients``, rendered by the channel from the frozen payload."""
     p = row.payload
-    return channel.compose(str(p["template"]), str(p["lang"]), p.get("context") or {}, key=row.idempotency_key,
-                           recipients=list(recipients))
+    return channel.compose(
+        str(p["template"]), str(p["lang"]), p.get("context") or {}, key=row.idempotency_key, recipients=list(recipients)
+    )
 
 
-def record_result(store: Store, row_id: int, result: DeliveryResult, *, attempted: Sequence[str],
-                  unconfirmed: dict[str, str], settings: NotifySettings, now: datetime) -> str:
+def record_result(
+    store: Store,
+    row_id: int,
+    result: DeliveryResult,
+    *,
+    attempted: Sequence[str],
+    unconfirmed: dict[str, str],
+    settings: NotifySettings,
+    now: datetime,
+) -> str:
     """Store the channel's answer per recipient and move the row to its next state; returns that state.
 
     A module-level function so tests can make exactly this step fail (a crash between sending and recording).
@@ -127,8 +144,13 @@ def record_result(store: Store, row_id: int, result: DeliveryResult, *, attempte
             state = "planned"
         else:
             state = "partial" if ok else "failed"
-        answer.update(recipients=per, status=result.status, answer=mask_text(result.answer),
-                      recorded_at=now.isoformat(), retriable=result.retriable)
+        answer.update(
+            recipients=per,
+            status=result.status,
+            answer=mask_text(result.answer),
+            recorded_at=now.isoformat(),
+            retriable=result.retriable,
+        )
         answer.pop("sending_to", None)
         problems = "; ".join(f"{r}: {per[r]}" for r in everyone if per.get(r) != OK and r in per)
         row.answer = answer
@@ -171,8 +193,11 @@ class Deliverer:
 
     async def _recover(self, stats: DeliveryStats) -> None:
         with self.store.begin() as s:
-            ids = list(s.scalars(select(Outbox.id).where(Outbox.kind == NOTIFICATION, Outbox.state == "sent")
-                                 .order_by(Outbox.id)))
+            ids = list(
+                s.scalars(
+                    select(Outbox.id).where(Outbox.kind == NOTIFICATION, Outbox.state == "sent").order_by(Outbox.id)
+                )
+            )
         for row_id in ids:
             with self.store.begin() as s:
                 row = s.get(Outbox, row_id)
@@ -186,10 +211,15 @@ class Deliverer:
             age = (_now() - first).total_seconds()
             margin = self.settings.resend_margin_seconds
             safe = [r for r in attempted if channel is not None and channel.duplicate_window(r) - margin > age]
-            why = (f"{UNCONFIRMED}: the process stopped after sending began ({first:%Y-%m-%d %H:%M:%S}Z) and before "
-                   f"the answer was recorded; "
-                   + (f"channel {row.target!r} is no longer available" if channel is None else
-                      f"{row.target} cannot drop a duplicate now, so it was not sent again"))
+            why = (
+                f"{UNCONFIRMED}: the process stopped after sending began ({first:%Y-%m-%d %H:%M:%S}Z) and before "
+                f"the answer was recorded; "
+                + (
+                    f"channel {row.target!r} is no longer available"
+                    if channel is None
+                    else f"{row.target} cannot drop a duplicate now, so it was not sent again"
+                )
+            )
             unsure = {r: why for r in attempted if r not in safe}
             if channel is None or not safe:
                 self._mark_unconfirmed(row_id, unsure)
@@ -226,10 +256,15 @@ class Deliverer:
         while True:
             now = _now()
             with self.store.begin() as s:
-                rows = list(s.execute(select(Outbox.id, Outbox.target).where(
-                    Outbox.kind == NOTIFICATION, Outbox.state == "planned", Outbox.id > after)
-                    .where((Outbox.not_before.is_(None)) | (Outbox.not_before <= now))
-                    .order_by(Outbox.id).limit(SCAN)).all())
+                rows = list(
+                    s.execute(
+                        select(Outbox.id, Outbox.target)
+                        .where(Outbox.kind == NOTIFICATION, Outbox.state == "planned", Outbox.id > after)
+                        .where((Outbox.not_before.is_(None)) | (Outbox.not_before <= now))
+                        .order_by(Outbox.id)
+                        .limit(SCAN)
+                    ).all()
+                )
             if not rows:
                 return
             after = rows[-1][0]
@@ -269,9 +304,17 @@ class Deliverer:
 
     # --- one attempt ---------------------------------------------------------------------------------------
 
-    async def _attempt(self, row: Outbox, channel: Channel[Any], recipients: list[str], stats: DeliveryStats, *,
-                       expect: str, first_sent: datetime | None = None,
-                       unconfirmed: dict[str, str] | None = None) -> None:
+    async def _attempt(
+        self,
+        row: Outbox,
+        channel: Channel[Any],
+        recipients: list[str],
+        stats: DeliveryStats,
+        *,
+        expect: str,
+        first_sent: datetime | None = None,
+        unconfirmed: dict[str, str] | None = None,
+    ) -> None:
         """Compose, claim, send, record one row. Raises `ChannelStopped` on a `FatalError` and `ChannelPaused`
         (after recording the retry) on a `RetriableError`."""
         now = _now()
@@ -281,12 +324,18 @@ class Deliverer:
             self._finish(row.id, "failed", f"cannot render template {row.payload.get('template')!r}: {exc}", now)
             stats.failed += 1
             return
-        answer = {**(row.answer or {}), "first_sent_at": (first_sent or now).isoformat(),
-                  "last_sent_at": now.isoformat(), "sending_to": list(recipients)}
+        answer = {
+            **(row.answer or {}),
+            "first_sent_at": (first_sent or now).isoformat(),
+            "last_sent_at": now.isoformat(),
+            "sending_to": list(recipients),
+        }
         with self.store.begin() as s:
-            claimed = s.execute(update(Outbox).where(Outbox.id == row.id, Outbox.state == expect,
-                                                     Outbox.attempts == row.attempts)
-                                .values(state="sent", attempts=row.attempts + 1, answer=answer, updated_at=now))
+            claimed = s.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.state == expect, Outbox.attempts == row.attempts)
+                .values(state="sent", attempts=row.attempts + 1, answer=answer, updated_at=now)
+            )
             if not getattr(claimed, "rowcount", 0):
                 return
         paused: RetriableError | None = None
@@ -297,20 +346,42 @@ class Deliverer:
             raise ChannelStopped(str(exc)) from None
         except RetriableError as exc:
             paused = exc
-            result = DeliveryResult(key=row.idempotency_key, status="failed", retriable=True, answer=str(exc),
-                                    recipients=dict.fromkeys(recipients, f"retriable: {exc}"))
+            result = DeliveryResult(
+                key=row.idempotency_key,
+                status="failed",
+                retriable=True,
+                answer=str(exc),
+                recipients=dict.fromkeys(recipients, f"retriable: {exc}"),
+            )
         except RecordError as exc:
-            result = DeliveryResult(key=row.idempotency_key, status="failed", answer=str(exc),
-                                    recipients=dict.fromkeys(recipients, f"rejected: {exc}"))
+            result = DeliveryResult(
+                key=row.idempotency_key,
+                status="failed",
+                answer=str(exc),
+                recipients=dict.fromkeys(recipients, f"rejected: {exc}"),
+            )
         except Exception as exc:  # a plugin bug: the message may have gone out, so never send it again
             log.exception("notify: channel %s failed unexpectedly on #%d", row.target, row.id)
             reason = f"{UNCONFIRMED}: the channel failed unexpectedly ({type(exc).__name__}: {exc}); not sent again"
-            result = DeliveryResult(key=row.idempotency_key, status="failed", answer=reason,
-                                    recipients=dict.fromkeys(recipients, reason))
-        state = record_result(self.store, row.id, result, attempted=recipients, unconfirmed=unconfirmed or {},
-                              settings=self.settings, now=_now())
-        counter = {"confirmed": "delivered", "planned": "retrying", "partial": "partial", "failed": "failed",
-                   UNCONFIRMED: "unconfirmed"}.get(state)
+            result = DeliveryResult(
+                key=row.idempotency_key, status="failed", answer=reason, recipients=dict.fromkeys(recipients, reason)
+            )
+        state = record_result(
+            self.store,
+            row.id,
+            result,
+            attempted=recipients,
+            unconfirmed=unconfirmed or {},
+            settings=self.settings,
+            now=_now(),
+        )
+        counter = {
+            "confirmed": "delivered",
+            "planned": "retrying",
+            "partial": "partial",
+            "failed": "failed",
+            UNCONFIRMED: "unconfirmed",
+        }.get(state)
         if counter:
             setattr(stats, counter, getattr(stats, counter) + 1)
         if paused is not None:
@@ -318,13 +389,24 @@ class Deliverer:
 
     def _finish(self, row_id: int, state: str, error: str, now: datetime) -> None:
         with self.store.begin() as s:
-            s.execute(update(Outbox).where(Outbox.id == row_id).values(state=state, last_error=mask_text(error),
-                                                                       updated_at=now))
+            s.execute(
+                update(Outbox)
+                .where(Outbox.id == row_id)
+                .values(state=state, last_error=mask_text(error), updated_at=now)
+            )
 
     def _release(self, row_id: int, attempts: int, error: str) -> None:
         """Undo a claim after a configuration failure: nothing was sent, no attempt is spent."""
         now = _now()
         with self.store.begin() as s:
-            s.execute(update(Outbox).where(Outbox.id == row_id, Outbox.state == "sent").values(
-                state="planned", attempts=attempts, last_error=mask_text(error),
-                not_before=now + backoff(self.settings, 1), updated_at=now))
+            s.execute(
+                update(Outbox)
+                .where(Outbox.id == row_id, Outbox.state == "sent")
+                .values(
+                    state="planned",
+                    attempts=attempts,
+                    last_error=mask_text(error),
+                    not_before=now + backoff(self.settings, 1),
+                    updated_at=now,
+                )
+            )

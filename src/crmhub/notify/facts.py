@@ -59,8 +59,9 @@ def _worse(after: str, before: str) -> bool:
         return False
 
 
-def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: int | None = None
-                    ) -> list[tuple[RiskAssessmentRow, str, float, int]]:
+def _downgrade_rows(
+    session: Session, *, since: datetime | None = None, run_id: int | None = None
+) -> list[tuple[RiskAssessmentRow, str, float, int]]:
     """Current (or this run's) assessments whose rating is worse than the client's previous assessment, with the
     previous rating, score and id.
 
@@ -70,19 +71,26 @@ def _downgrade_rows(session: Session, *, since: datetime | None = None, run_id: 
     prev = aliased(RiskAssessmentRow)
     inner = aliased(RiskAssessmentRow)
     cur = RiskAssessmentRow
-    previous_id = (select(func.max(inner.id)).where(inner.client_id == cur.client_id, inner.id < cur.id)
-                   .correlate(cur).scalar_subquery())
+    previous_id = (
+        select(func.max(inner.id))
+        .where(inner.client_id == cur.client_id, inner.id < cur.id)
+        .correlate(cur)
+        .scalar_subquery()
+    )
     q = select(cur.id, cur.rating, prev.rating, prev.score, prev.id).join(prev, prev.id == previous_id)
     if since is not None:
         q = q.where(cur.current.is_(True), cur.assessed_at >= since)
     if run_id is not None:
         q = q.where(cur.run_id == run_id)
-    worse = {row_id: (before, score, prev_id) for row_id, after, before, score, prev_id in session.execute(q).all()
-             if _worse(after, before)}
+    worse = {
+        row_id: (before, score, prev_id)
+        for row_id, after, before, score, prev_id in session.execute(q).all()
+        if _worse(after, before)
+    }
     out: list[tuple[RiskAssessmentRow, str, float, int]] = []
     ids = sorted(worse)
     for i in range(0, len(ids), BATCH):
-        for row in session.scalars(select(cur).where(cur.id.in_(ids[i:i + BATCH])).order_by(cur.id)):
+        for row in session.scalars(select(cur).where(cur.id.in_(ids[i : i + BATCH])).order_by(cur.id)):
             out.append((row, *worse[row.id]))
     return out
 
@@ -95,14 +103,21 @@ def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: 
     wanted = sorted({p for *_, p in rows})
     previous: dict[int, RiskAssessmentRow] = {}
     for i in range(0, len(wanted), BATCH):
-        previous.update((r.id, r) for r in session.scalars(select(RiskAssessmentRow).where(
-            RiskAssessmentRow.id.in_(wanted[i:i + BATCH]))))
+        previous.update(
+            (r.id, r)
+            for r in session.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.id.in_(wanted[i : i + BATCH])))
+        )
     for row, before, score, prev_id in rows:
         client = clients.get(row.client_id)
 
-        def build(lang: Lang, row: RiskAssessmentRow = row, before: str = before, score: float = score,
-                  client: GoldenClient | None = client, prev: RiskAssessmentRow | None = previous.get(prev_id)
-                  ) -> dict[str, Any]:
+        def build(
+            lang: Lang,
+            row: RiskAssessmentRow = row,
+            before: str = before,
+            score: float = score,
+            client: GoldenClient | None = client,
+            prev: RiskAssessmentRow | None = previous.get(prev_id),
+        ) -> dict[str, Any]:
             return ctx.downgrade_context(row, before, score, client, lang, ns, now, previous=prev)
 
         yield Fact("rating_downgrade", f"downgrade:{row.id}", client, row.run_id, build)
@@ -113,9 +128,19 @@ def alert_facts(session: Session, ns: NotifySettings, since: datetime, now: date
     oldest = now.astimezone(ZoneInfo(ns.timezone)).date() - timedelta(days=ns.alert_max_age_days)
     after = 0
     while True:
-        alerts = list(session.scalars(select(Alert).where(
-            Alert.status == "new", Alert.created_at >= since, Alert.id > after,
-            or_(Alert.day.is_(None), Alert.day >= oldest)).order_by(Alert.id).limit(BATCH)))
+        alerts = list(
+            session.scalars(
+                select(Alert)
+                .where(
+                    Alert.status == "new",
+                    Alert.created_at >= since,
+                    Alert.id > after,
+                    or_(Alert.day.is_(None), Alert.day >= oldest),
+                )
+                .order_by(Alert.id)
+                .limit(BATCH)
+            )
+        )
         if not alerts:
             return
         after = alerts[-1].id
@@ -129,21 +154,25 @@ def alert_facts(session: Session, ns: NotifySettings, since: datetime, now: date
             yield Fact("alert", f"alert:{alert.id}", client, alert.run_id, build)
 
 
-def run_facts(session: Session, settings: Settings, events: set[str], since: datetime, now: datetime
-              ) -> Iterator[Fact]:
+def run_facts(session: Session, settings: Settings, events: set[str], since: datetime, now: datetime) -> Iterator[Fact]:
     """Failed or partial runs, runs with too many dead letters, and scheduled runs (for the digest)."""
     ns = settings.notify
-    runs = list(session.scalars(select(SyncRun).where(
-        SyncRun.dry_run.is_(False), SyncRun.finished_at.is_not(None), SyncRun.finished_at >= since)
-        .order_by(SyncRun.id)))
+    runs = list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.dry_run.is_(False), SyncRun.finished_at.is_not(None), SyncRun.finished_at >= since)
+            .order_by(SyncRun.id)
+        )
+    )
     if not runs:
         return
     dead: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
     if "dead_letters" in events:
         for run_id, connector, stream, n in session.execute(
-                select(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream, func.count())
-                .where(DeadLetter.run_id.in_([r.id for r in runs]))
-                .group_by(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream)).all():
+            select(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream, func.count())
+            .where(DeadLetter.run_id.in_([r.id for r in runs]))
+            .group_by(DeadLetter.run_id, DeadLetter.connector, DeadLetter.stream)
+        ).all():
             if run_id is not None:
                 dead[run_id].append((connector, stream, int(n)))
     threshold = settings.sync.dead_letter_alert_threshold
@@ -155,10 +184,19 @@ def run_facts(session: Session, settings: Settings, events: set[str], since: dat
             yield Fact("sync_failed", f"run:{run.id}:interrupted", None, run.id, _failed_builder(run, ns, now))
         groups = sorted(dead.get(run.id, []), key=lambda g: -g[2])
         if "dead_letters" in events and sum(n for _, _, n in groups) > threshold:
-            examples = [(d.source_id, d.reason) for d in session.scalars(
-                select(DeadLetter).where(DeadLetter.run_id == run.id).order_by(DeadLetter.id).limit(5))]
-            yield Fact("dead_letters", f"run:{run.id}:dead_letters", None, run.id,
-                       _dead_builder(run, groups, examples, ns, now))
+            examples = [
+                (d.source_id, d.reason)
+                for d in session.scalars(
+                    select(DeadLetter).where(DeadLetter.run_id == run.id).order_by(DeadLetter.id).limit(5)
+                )
+            ]
+            yield Fact(
+                "dead_letters",
+                f"run:{run.id}:dead_letters",
+                None,
+                run.id,
+                _dead_builder(run, groups, examples, ns, now),
+            )
         if "digest" in events and run.trigger == "scheduler":
             downgrades = len(_downgrade_rows(session, run_id=run.id))
             yield Fact("digest", f"run:{run.id}:digest", None, run.id, _digest_builder(run, downgrades, ns, now))
@@ -178,25 +216,41 @@ def job_failure_facts(session: Session, ns: NotifySettings, since: datetime, now
             finished = entry.get("finished_at")
             if not finished or datetime.fromisoformat(str(finished)) < since:
                 continue
-            yield Fact("sync_failed", f"job:{row.name}:{entry.get('started_at')}:failed", None, None,
-                       _job_builder(row.name, dict(entry), ns, now))
+            yield Fact(
+                "sync_failed",
+                f"job:{row.name}:{entry.get('started_at')}:failed",
+                None,
+                None,
+                _job_builder(row.name, dict(entry), ns, now),
+            )
 
 
-def _audit_chain_fact(job: str, entry: dict[str, Any], ns: NotifySettings, since: datetime, now: datetime
-                      ) -> Iterator[Fact]:
+def _audit_chain_fact(
+    job: str, entry: dict[str, Any], ns: NotifySettings, since: datetime, now: datetime
+) -> Iterator[Fact]:
     """A broken audit chain found by a job's head check (`crmhub.jobs.audit_head`): told once per first bad entry
     and kind of break, however many runs find it (the key names the entry, not the run)."""
     found = (entry.get("details") or {}).get("audit_chain")
     finished = entry.get("finished_at")
-    if not isinstance(found, dict) or found.get("kind") in (None, "unchecked") or not finished or \
-            datetime.fromisoformat(str(finished)) < since:
+    if (
+        not isinstance(found, dict)
+        or found.get("kind") in (None, "unchecked")
+        or not finished
+        or datetime.fromisoformat(str(finished)) < since
+    ):
         return
-    yield Fact("sync_failed", f"audit:{found.get('seq')}:{found.get('kind')}", None, None,
-               lambda lang: ctx.audit_chain_context(job, entry, found, lang, ns, now))
+    yield Fact(
+        "sync_failed",
+        f"audit:{found.get('seq')}:{found.get('kind')}",
+        None,
+        None,
+        lambda lang: ctx.audit_chain_context(job, entry, found, lang, ns, now),
+    )
 
 
-def _job_builder(job: str, entry: dict[str, Any], ns: NotifySettings, now: datetime
-                 ) -> Callable[[Lang], dict[str, Any]]:
+def _job_builder(
+    job: str, entry: dict[str, Any], ns: NotifySettings, now: datetime
+) -> Callable[[Lang], dict[str, Any]]:
     return lambda lang: ctx.job_failed_context(job, entry, lang, ns, now)
 
 
@@ -204,13 +258,19 @@ def _failed_builder(run: SyncRun, ns: NotifySettings, now: datetime) -> Callable
     return lambda lang: ctx.sync_failed_context(run, lang, ns, now)
 
 
-def _dead_builder(run: SyncRun, groups: list[tuple[str, str, int]], examples: list[tuple[str | None, str]],
-                  ns: NotifySettings, now: datetime) -> Callable[[Lang], dict[str, Any]]:
+def _dead_builder(
+    run: SyncRun,
+    groups: list[tuple[str, str, int]],
+    examples: list[tuple[str | None, str]],
+    ns: NotifySettings,
+    now: datetime,
+) -> Callable[[Lang], dict[str, Any]]:
     return lambda lang: ctx.dead_letters_context(run, groups, examples, ns, now)
 
 
-def _digest_builder(run: SyncRun, downgrades: int, ns: NotifySettings, now: datetime
-                    ) -> Callable[[Lang], dict[str, Any]]:
+def _digest_builder(
+    run: SyncRun, downgrades: int, ns: NotifySettings, now: datetime
+) -> Callable[[Lang], dict[str, Any]]:
     return lambda lang: ctx.digest_context(run, downgrades, lang, ns, now)
 
 
@@ -229,8 +289,7 @@ def follow_up_facts(session: Session, ns: NotifySettings, today: date, now: date
             def build(lang: Lang, client: GoldenClient = client, due: date = state.due_on) -> dict[str, Any]:
                 last = last_interaction(session, client.id)
                 touch = last.occurred_at if last is not None else client.created_at
-                return ctx.follow_up_context(client, due, touch, last.by if last is not None else None, lang, ns,
-                                             now)
+                return ctx.follow_up_context(client, due, touch, last.by if last is not None else None, lang, ns, now)
 
             facts.append(Fact("follow_up", f"followup:{client.id}:{state.due_on.isoformat()}", client, None, build))
         yield facts
@@ -238,9 +297,16 @@ def follow_up_facts(session: Session, ns: NotifySettings, today: date, now: date
 
 def undelivered_facts(session: Session, ns: NotifySettings, since: datetime, now: datetime) -> Iterator[Fact]:
     """Notifications that failed, partly failed or are unconfirmed — except reports of that very kind."""
-    rows = session.scalars(select(Outbox).where(
-        Outbox.kind == NOTIFICATION, Outbox.state.in_(("failed", "partial", "unconfirmed")),
-        Outbox.updated_at >= since, Outbox.stream != "undelivered").order_by(Outbox.id))
+    rows = session.scalars(
+        select(Outbox)
+        .where(
+            Outbox.kind == NOTIFICATION,
+            Outbox.state.in_(("failed", "partial", "unconfirmed")),
+            Outbox.updated_at >= since,
+            Outbox.stream != "undelivered",
+        )
+        .order_by(Outbox.id)
+    )
     for row in rows:
         yield Fact("undelivered", f"outbox:{row.id}", None, row.run_id, _undelivered_builder(row, ns, now))
 

@@ -50,8 +50,14 @@ def current_due(last_day: date, interval: int, today: date, lead_days: int = 0) 
     return last_day + timedelta(days=periods * interval)
 
 
-def follow_up_of(client_id: int, segment: str | None, created_at: datetime, last: datetime | None,
-                 settings: NotifySettings, today: date) -> FollowUp | None:
+def follow_up_of(
+    client_id: int,
+    segment: str | None,
+    created_at: datetime,
+    last: datetime | None,
+    settings: NotifySettings,
+    today: date,
+) -> FollowUp | None:
     """The follow-up state of one client (None when its segment has no interval)."""
     interval = settings.interval(segment)
     if interval is None:
@@ -65,13 +71,18 @@ def follow_up_of(client_id: int, segment: str | None, created_at: datetime, last
 
 def due_follow_ups(session: Session, settings: NotifySettings, today: date) -> Iterator[FollowUp]:
     """Every active client whose current period has come, in id order, scanned in bounded batches."""
-    last_touch = (select(InteractionRow.client_id, func.max(InteractionRow.occurred_at).label("last"))
-                  .group_by(InteractionRow.client_id).subquery())
+    last_touch = (
+        select(InteractionRow.client_id, func.max(InteractionRow.occurred_at).label("last"))
+        .group_by(InteractionRow.client_id)
+        .subquery()
+    )
     after = 0
     while True:
-        q = (select(GoldenClient.id, GoldenClient.segment, GoldenClient.created_at, last_touch.c.last)
-             .outerjoin(last_touch, last_touch.c.client_id == GoldenClient.id)
-             .where(GoldenClient.status == "active", GoldenClient.id > after))
+        q = (
+            select(GoldenClient.id, GoldenClient.segment, GoldenClient.created_at, last_touch.c.last)
+            .outerjoin(last_touch, last_touch.c.client_id == GoldenClient.id)
+            .where(GoldenClient.status == "active", GoldenClient.id > after)
+        )
         if settings.follow_up.unsegmented_days is None:
             q = q.where(GoldenClient.segment.in_(list(settings.follow_up.intervals)))
         rows = session.execute(q.order_by(GoldenClient.id).limit(SCAN_BATCH)).all()
@@ -93,25 +104,43 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def last_interaction(session: Session, client_id: int) -> InteractionRow | None:
     """The client's most recent interaction."""
-    return session.scalars(select(InteractionRow).where(InteractionRow.client_id == client_id)
-                           .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())).first()
+    return session.scalars(
+        select(InteractionRow)
+        .where(InteractionRow.client_id == client_id)
+        .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
+    ).first()
 
 
-def record_interaction(session: Session, client: GoldenClient, kind: str, *, at: datetime | None = None,
-                       by: str | None = None, summary: str | None = None, source: str = "cli") -> InteractionRow:
+def record_interaction(
+    session: Session,
+    client: GoldenClient,
+    kind: str,
+    *,
+    at: datetime | None = None,
+    by: str | None = None,
+    summary: str | None = None,
+    source: str = "cli",
+) -> InteractionRow:
     """Store a visit, call, message, email or meeting; it resets the client's follow-up clock."""
     try:
         kind_value = InteractionKind(kind.strip().lower()).value
     except ValueError:
-        raise InputError(f"unknown interaction kind {kind!r}",
-                         hint=f"use one of {', '.join(k.value for k in InteractionKind)}") from None
+        raise InputError(
+            f"unknown interaction kind {kind!r}", hint=f"use one of {', '.join(k.value for k in InteractionKind)}"
+        ) from None
     when = at or datetime.now(UTC)
     if when.tzinfo is None:
         raise InputError("the time needs a time zone, e.g. 2026-05-01T10:00+08:00")
     if when > datetime.now(UTC) + timedelta(minutes=5):
         raise InputError(f"{when.isoformat()} is in the future", hint="record interactions after they happened")
-    row = InteractionRow(client_id=client.id, kind=kind_value, occurred_at=when.astimezone(UTC),
-                         by=(by or "").strip() or None, summary=(summary or "").strip() or None, source=source)
+    row = InteractionRow(
+        client_id=client.id,
+        kind=kind_value,
+        occurred_at=when.astimezone(UTC),
+        by=(by or "").strip() or None,
+        summary=(summary or "").strip() or None,
+        source=source,
+    )
     session.add(row)
     session.flush()
     return row
@@ -119,9 +148,14 @@ def record_interaction(session: Session, client: GoldenClient, kind: str, *, at:
 
 def list_interactions(session: Session, client_id: int, limit: int = 100) -> list[InteractionRow]:
     """The client's interactions, newest first."""
-    return list(session.scalars(select(InteractionRow).where(InteractionRow.client_id == client_id)
-                                .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
-                                .limit(limit)))
+    return list(
+        session.scalars(
+            select(InteractionRow)
+            .where(InteractionRow.client_id == client_id)
+            .order_by(InteractionRow.occurred_at.desc(), InteractionRow.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def follow_up_for(session: Session, client: GoldenClient, settings: NotifySettings, today: date) -> FollowUp | None:

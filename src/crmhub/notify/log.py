@@ -17,8 +17,15 @@ from crmhub.errors import InputError
 from crmhub.notify.facts import NOTIFICATION
 from crmhub.store.tables import Outbox
 
-STATUS = {"planned": "planned", "sent": "sending", "confirmed": "delivered", "partial": "partial",
-          "failed": "failed", "unconfirmed": "unconfirmed", "skipped": "skipped"}
+STATUS = {
+    "planned": "planned",
+    "sent": "sending",
+    "confirmed": "delivered",
+    "partial": "partial",
+    "failed": "failed",
+    "unconfirmed": "unconfirmed",
+    "skipped": "skipped",
+}
 STATUSES = ("planned", "retrying", "sending", "delivered", "partial", "failed", "unconfirmed", "skipped")
 RETRYABLE = ("failed", "partial", "unconfirmed", "skipped")
 
@@ -41,8 +48,14 @@ def _condition(status: str) -> ColumnElement[bool]:
     return Outbox.state == state
 
 
-def list_notifications(session: Session, *, status: str | None = None, event: str | None = None,
-                       channel: str | None = None, limit: int = 100) -> list[Outbox]:
+def list_notifications(
+    session: Session,
+    *,
+    status: str | None = None,
+    event: str | None = None,
+    channel: str | None = None,
+    limit: int = 100,
+) -> list[Outbox]:
     """Notification rows, newest first, filtered by status, event kind and channel."""
     q = select(Outbox).where(Outbox.kind == NOTIFICATION)
     if status:
@@ -59,14 +72,26 @@ def notification_json(row: Outbox) -> dict[str, Any]:
     payload = row.payload or {}
     answer = row.answer or {}
     return {
-        "id": row.id, "status": status_of(row), "state": row.state, "event": row.stream,
-        "fact": payload.get("fact", row.source_id), "channel": row.target, "template": payload.get("template"),
-        "lang": payload.get("lang"), "recipients": list(payload.get("recipients") or []),
-        "results": dict(answer.get("recipients") or {}), "answer": answer.get("answer"),
-        "attempts": row.attempts, "error": row.last_error, "client_id": row.client_id, "run_id": row.run_id,
-        "key": row.idempotency_key, "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-        "first_sent_at": answer.get("first_sent_at"), "not_before": row.not_before.isoformat() if row.not_before
-        else None,
+        "id": row.id,
+        "status": status_of(row),
+        "state": row.state,
+        "event": row.stream,
+        "fact": payload.get("fact", row.source_id),
+        "channel": row.target,
+        "template": payload.get("template"),
+        "lang": payload.get("lang"),
+        "recipients": list(payload.get("recipients") or []),
+        "results": dict(answer.get("recipients") or {}),
+        "answer": answer.get("answer"),
+        "attempts": row.attempts,
+        "error": row.last_error,
+        "client_id": row.client_id,
+        "run_id": row.run_id,
+        "key": row.idempotency_key,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "first_sent_at": answer.get("first_sent_at"),
+        "not_before": row.not_before.isoformat() if row.not_before else None,
     }
 
 
@@ -79,15 +104,19 @@ def requeue(session: Session, row_id: int) -> Outbox:
     if row is None or row.kind != NOTIFICATION:
         raise InputError(f"no notification #{row_id}", hint="see `crmhub notify log`")
     if row.state not in RETRYABLE:
-        raise InputError(f"notification #{row_id} is {status_of(row)}; only {', '.join(RETRYABLE)} ones are "
-                         "sent again")
+        raise InputError(f"notification #{row_id} is {status_of(row)}; only {', '.join(RETRYABLE)} ones are sent again")
     if not (row.payload or {}).get("recipients"):
-        raise InputError(f"notification #{row_id} has no recipient ({row.last_error})",
-                         hint="fix the recipient (e.g. [notify.directory]); the next fact is routed correctly")
+        raise InputError(
+            f"notification #{row_id} has no recipient ({row.last_error})",
+            hint="fix the recipient (e.g. [notify.directory]); the next fact is routed correctly",
+        )
     answer = dict(row.answer or {})
     answer["recipients"] = {r: v for r, v in (answer.get("recipients") or {}).items() if v == "ok"}
-    session.execute(update(Outbox).where(Outbox.id == row_id).values(
-        state="planned", attempts=0, answer=answer, not_before=None, updated_at=datetime.now(UTC)))
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id)
+        .values(state="planned", attempts=0, answer=answer, not_before=None, updated_at=datetime.now(UTC))
+    )
     session.refresh(row)
     return row
 
@@ -103,7 +132,17 @@ def uncertain(session: Session, *, since: datetime | None = None, limit: int = 1
     if since is not None:
         q = q.where(Outbox.updated_at >= since)
     rows = session.scalars(q.order_by(Outbox.id.desc()).limit(limit)).all()
-    return {"unconfirmed_total": total, "uncertain": [
-        {"id": r.id, "event": r.stream, "channel": r.target, "recipients": list((r.payload or {}).get("recipients")
-                                                                                or []),
-         "first_sent_at": (r.answer or {}).get("first_sent_at"), "error": r.last_error} for r in rows]}
+    return {
+        "unconfirmed_total": total,
+        "uncertain": [
+            {
+                "id": r.id,
+                "event": r.stream,
+                "channel": r.target,
+                "recipients": list((r.payload or {}).get("recipients") or []),
+                "first_sent_at": (r.answer or {}).get("first_sent_at"),
+                "error": r.last_error,
+            }
+            for r in rows
+        ],
+    }

@@ -73,13 +73,15 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        result = session.execute(pg_insert(Outbox).values(rows).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]))
+        result = session.execute(
+            pg_insert(Outbox).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        result = session.execute(sqlite_insert(Outbox).values(rows).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]))
+        result = session.execute(
+            sqlite_insert(Outbox).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -87,8 +89,9 @@ def _existing(session: Session, keys: Iterable[str]) -> set[str]:
     wanted = list(dict.fromkeys(keys))
     found: set[str] = set()
     for i in range(0, len(wanted), F.BATCH):
-        found.update(session.scalars(select(Outbox.idempotency_key).where(
-            Outbox.idempotency_key.in_(wanted[i:i + F.BATCH]))))
+        found.update(
+            session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(wanted[i : i + F.BATCH])))
+        )
     return found
 
 
@@ -111,8 +114,9 @@ class Planner:
         for send in self.ns.sends(event, self.settings.lang):
             cfg = self.settings.channels.get(send.channel)
             if cfg is None:
-                outcome.warnings.append(f"[notify.{event}] sends through channel {send.channel!r}, which is not "
-                                        f"configured under [channels]")
+                outcome.warnings.append(
+                    f"[notify.{event}] sends through channel {send.channel!r}, which is not configured under [channels]"
+                )
             elif not cfg.enabled:
                 outcome.warnings.append(f"[notify.{event}]: channel {send.channel!r} is disabled")
             else:
@@ -121,8 +125,9 @@ class Planner:
 
     # --- planning ------------------------------------------------------------------------------------------
 
-    def plan(self, store: Store, *, events: Iterable[str] | None = None, follow_ups: bool = True,
-             dry_run: bool = False) -> PlanOutcome:
+    def plan(
+        self, store: Store, *, events: Iterable[str] | None = None, follow_ups: bool = True, dry_run: bool = False
+    ) -> PlanOutcome:
         """Plan every enabled event (``events`` to restrict); each event kind is one transaction."""
         outcome = PlanOutcome()
         if not self.ns.enabled:
@@ -156,8 +161,9 @@ class Planner:
         if event == "follow_up":
             yield from F.follow_up_facts(session, self.ns, self.today, self.now)
             return
-        finder = {"alert": F.alert_facts, "rating_downgrade": F.downgrade_facts,
-                  "undelivered": F.undelivered_facts}[event]
+        finder = {"alert": F.alert_facts, "rating_downgrade": F.downgrade_facts, "undelivered": F.undelivered_facts}[
+            event
+        ]
         batch: list[F.Fact] = []
         for fact in finder(session, self.ns, since, self.now):
             batch.append(fact)
@@ -167,13 +173,24 @@ class Planner:
         if batch:
             yield batch
 
-    def _plan_batch(self, session: Session, facts: list[F.Fact], sends: list[Send], outcome: PlanOutcome,
-                    dry_run: bool, budget: int | None = None) -> int:
+    def _plan_batch(
+        self,
+        session: Session,
+        facts: list[F.Fact],
+        sends: list[Send],
+        outcome: PlanOutcome,
+        dry_run: bool,
+        budget: int | None = None,
+    ) -> int:
         """Plan one batch of facts; returns how many rows it added (at most ``budget`` facts' worth)."""
         if not facts:
             return 0
-        wanted = [(fact, send, spec, notification_key(fact.ref, send.channel, spec))
-                  for fact in facts for send in sends for spec in send.to]
+        wanted = [
+            (fact, send, spec, notification_key(fact.ref, send.channel, spec))
+            for fact in facts
+            for send in sends
+            for spec in send.to
+        ]
         existing = _existing(session, (key for *_, key in wanted))
         rows: list[dict[str, Any]] = []
         contexts: dict[tuple[str, str], dict[str, Any]] = {}
@@ -197,16 +214,24 @@ class Planner:
             log.info("notify: %d of %d rows were planned by a concurrent planner", len(rows) - inserted, len(rows))
         return len(new_facts)
 
-    def _row(self, fact: F.Fact, send: Send, spec: str, key: str, contexts: dict[tuple[str, str], dict[str, Any]],
-             outcome: PlanOutcome) -> dict[str, Any] | None:
+    def _row(
+        self,
+        fact: F.Fact,
+        send: Send,
+        spec: str,
+        key: str,
+        contexts: dict[tuple[str, str], dict[str, Any]],
+        outcome: PlanOutcome,
+    ) -> dict[str, Any] | None:
         rm_address = self.settings.channels[send.channel].rm_address
         manager = Manager.of(fact.client.data, fact.client.rm_user_id) if fact.client is not None else None
         if fact.event == "alert":  # config check refuses these already; refuse again for settings built in code
             refused = [why for why in (aml_refusal(a) for a in (spec, *self.ns.groups.get(spec, ()))) if why]
             if refused:
-                note = bilingual(f"[notify.alert]：{spec!r} 不接收反洗钱预警（{refused[0]}），未发送",
-                                 f"[notify.alert]: {spec!r} never receives AML alerts ({refused[0]}); nothing is "
-                                 "sent to it")
+                note = bilingual(
+                    f"[notify.alert]：{spec!r} 不接收反洗钱预警（{refused[0]}），未发送",
+                    f"[notify.alert]: {spec!r} never receives AML alerts ({refused[0]}); nothing is sent to it",
+                )
                 if note not in outcome.warnings:
                     outcome.warnings.append(note)
                 return None
@@ -220,12 +245,31 @@ class Planner:
         cache_key = (fact.ref, lang)
         if cache_key not in contexts:
             contexts[cache_key] = fact.build(lang)
-        payload = {"event": fact.event, "fact": fact.ref, "template": send.template, "lang": lang, "spec": spec,
-                   "recipients": list(resolved.addresses), "context": contexts[cache_key]}
+        payload = {
+            "event": fact.event,
+            "fact": fact.ref,
+            "template": send.template,
+            "lang": lang,
+            "spec": spec,
+            "recipients": list(resolved.addresses),
+            "context": contexts[cache_key],
+        }
         skipped = not resolved.addresses
-        return {"kind": F.NOTIFICATION, "target": send.channel, "stream": fact.event, "idempotency_key": key,
-                "client_id": fact.client.id if fact.client is not None else None, "source_id": fact.ref,
-                "payload": payload, "payload_hash": content_hash(payload),
-                "state": "skipped" if skipped else "planned", "attempts": 0, "answer": None,
-                "last_error": resolved.problem if skipped else None, "run_id": fact.run_id, "not_before": None,
-                "created_at": self.now, "updated_at": self.now}
+        return {
+            "kind": F.NOTIFICATION,
+            "target": send.channel,
+            "stream": fact.event,
+            "idempotency_key": key,
+            "client_id": fact.client.id if fact.client is not None else None,
+            "source_id": fact.ref,
+            "payload": payload,
+            "payload_hash": content_hash(payload),
+            "state": "skipped" if skipped else "planned",
+            "attempts": 0,
+            "answer": None,
+            "last_error": resolved.problem if skipped else None,
+            "run_id": fact.run_id,
+            "not_before": None,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }

@@ -75,8 +75,11 @@ def resolve(spec: str, rm_address: str, settings: NotifySettings, manager: Manag
         if user:
             return Resolved((user,))
         if manager.name:
-            return Resolved((), f"the client's relationship manager {manager.name} has no WeCom UserID: add it to "
-                                "[notify.directory] or to the CRM's owner record")
+            return Resolved(
+                (),
+                f"the client's relationship manager {manager.name} has no WeCom UserID: add it to "
+                "[notify.directory] or to the CRM's owner record",
+            )
         return Resolved((), "the client has no relationship manager in any source")
     if spec in settings.groups:
         members = tuple(settings.groups[spec])

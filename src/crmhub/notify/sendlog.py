@@ -41,8 +41,11 @@ class OutboxSendLog:
         now = time.time()
         since = datetime.fromtimestamp(now - within, UTC) - timedelta(seconds=1)
         with self.store.begin() as s:
-            answers = s.scalars(select(Outbox.answer).where(
-                Outbox.kind == NOTIFICATION, Outbox.target == channel, Outbox.updated_at >= since)).all()
+            answers = s.scalars(
+                select(Outbox.answer).where(
+                    Outbox.kind == NOTIFICATION, Outbox.target == channel, Outbox.updated_at >= since
+                )
+            ).all()
         out: dict[str, list[tuple[float, float | None]]] = {}
         for answer in answers:
             for target, spans in ((answer or {}).get(CALLS) or {}).items():
@@ -51,13 +54,15 @@ class OutboxSendLog:
                         out.setdefault(str(target), []).append((started, ended))
         return {t: sorted(v) for t, v in out.items()}
 
-    def record(self, channel: str, targets: Sequence[str], message_key: str, started: float,
-               ended: float | None = None) -> None:
+    def record(
+        self, channel: str, targets: Sequence[str], message_key: str, started: float, ended: float | None = None
+    ) -> None:
         """Append the call (or set its end) under each target on the row of ``message_key``; a message without a
         row (none today: every send goes through the outbox) is paced in memory only."""
         with self.store.begin() as s:
-            row = s.scalars(select(Outbox).where(Outbox.idempotency_key == message_key,
-                                                 Outbox.target == channel).with_for_update()).first()
+            row = s.scalars(
+                select(Outbox).where(Outbox.idempotency_key == message_key, Outbox.target == channel).with_for_update()
+            ).first()
             if row is None:
                 return
             answer = dict(row.answer or {})

@@ -46,8 +46,12 @@ class NotifyOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         """For ``--json`` output."""
-        return {"planned": dict(self.plan.planned), "skipped": dict(self.plan.skipped),
-                "warnings": list(self.plan.warnings), **self.delivery.as_dict()}
+        return {
+            "planned": dict(self.plan.planned),
+            "skipped": dict(self.plan.skipped),
+            "warnings": list(self.plan.warnings),
+            **self.delivery.as_dict(),
+        }
 
 
 def _add(total: DeliveryStats, more: DeliveryStats) -> None:
@@ -106,9 +110,15 @@ class Notifier:
         try:
             outcome = await self.run(follow_ups=self.settings.notify.follow_up.with_sync)
             d = outcome.delivery
-            log.info("notify after run %s: planned %d, delivered %d, retrying %d, failed %d, unconfirmed %d",
-                     report.run_id, sum(outcome.plan.planned.values()), d.delivered, d.retrying, d.failed,
-                     d.unconfirmed)
+            log.info(
+                "notify after run %s: planned %d, delivered %d, retrying %d, failed %d, unconfirmed %d",
+                report.run_id,
+                sum(outcome.plan.planned.values()),
+                d.delivered,
+                d.retrying,
+                d.failed,
+                d.unconfirmed,
+            )
             await asyncio.to_thread(self._report_outcome, report, outcome)
         finally:
             if not self._hosted:
@@ -123,9 +133,16 @@ class Notifier:
         d = outcome.delivery
         with self.store.begin() as s:
             summary = uncertain(s, since=report.started_at)
-            report.notifications = {"planned": sum(outcome.plan.planned.values()), "delivered": d.delivered,
-                                    "retrying": d.retrying, "failed": d.failed, "partial": d.partial,
-                                    "unconfirmed": d.unconfirmed, "resent": d.resent, **summary}
+            report.notifications = {
+                "planned": sum(outcome.plan.planned.values()),
+                "delivered": d.delivered,
+                "retrying": d.retrying,
+                "failed": d.failed,
+                "partial": d.partial,
+                "unconfirmed": d.unconfirmed,
+                "resent": d.resent,
+                **summary,
+            }
             row = s.get(SyncRun, report.run_id) if report.run_id is not None else None
             if row is not None:
                 row.report = {**(row.report or {}), "notifications": report.notifications}
@@ -143,17 +160,40 @@ class Notifier:
         for spec in specs:
             resolved = resolve(spec, rm_address, ns, None)
             if resolved.problem and not resolved.addresses:
-                raise InputError(f"no recipient for {spec!r}: {resolved.problem}",
-                                 hint="pass --to ADDRESS (a mailbox, a WeCom UserID, @robot …)")
+                raise InputError(
+                    f"no recipient for {spec!r}: {resolved.problem}",
+                    hint="pass --to ADDRESS (a mailbox, a WeCom UserID, @robot …)",
+                )
             recipients += [r for r in resolved.addresses if r not in recipients]
         now = datetime.now(UTC)
-        payload = {"event": "test", "fact": "test", "template": "test", "lang": ns.language(self.settings.lang),
-                   "spec": ",".join(specs), "recipients": recipients, "context": test_context(channel, ns, now)}
+        payload = {
+            "event": "test",
+            "fact": "test",
+            "template": "test",
+            "lang": ns.language(self.settings.lang),
+            "spec": ",".join(specs),
+            "recipients": recipients,
+            "context": test_context(channel, ns, now),
+        }
         key = f"n:test:{uuid.uuid4().hex}:{channel}"[:128]
-        row = {"kind": NOTIFICATION, "target": channel, "stream": "test", "idempotency_key": key, "client_id": None,
-               "source_id": "test", "payload": payload, "payload_hash": content_hash(payload), "state": "planned",
-               "attempts": 0, "answer": None, "last_error": None, "run_id": None, "not_before": None,
-               "created_at": now, "updated_at": now}
+        row = {
+            "kind": NOTIFICATION,
+            "target": channel,
+            "stream": "test",
+            "idempotency_key": key,
+            "client_id": None,
+            "source_id": "test",
+            "payload": payload,
+            "payload_hash": content_hash(payload),
+            "state": "planned",
+            "attempts": 0,
+            "answer": None,
+            "last_error": None,
+            "run_id": None,
+            "not_before": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         with self.store.begin() as s:
             insert_rows(s, [row])
             row_id = s.scalar(select(Outbox.id).where(Outbox.idempotency_key == key))

@@ -35,15 +35,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from crmhub.i18n import bilingual
 
 Lang = Literal["zh", "en"]
-TemplateKind = Literal["rating_downgrade", "alert", "sync_failed", "dead_letters", "digest", "follow_up_reminder",
-                       "test"]
+TemplateKind = Literal[
+    "rating_downgrade", "alert", "sync_failed", "dead_letters", "digest", "follow_up_reminder", "test"
+]
 EVENTS = ("rating_downgrade", "alert", "sync_failed", "dead_letters", "digest", "follow_up", "undelivered")
 """The event kinds the planner finds in the store (``undelivered``: a notification that failed or is
 unconfirmed, reported to operators)."""
 
 DEFAULT_TEMPLATE: dict[str, TemplateKind] = {
-    "rating_downgrade": "rating_downgrade", "alert": "alert", "sync_failed": "sync_failed",
-    "dead_letters": "dead_letters", "digest": "digest", "follow_up": "follow_up_reminder",
+    "rating_downgrade": "rating_downgrade",
+    "alert": "alert",
+    "sync_failed": "sync_failed",
+    "dead_letters": "dead_letters",
+    "digest": "digest",
+    "follow_up": "follow_up_reminder",
     "undelivered": "dead_letters",
 }
 RM = "rm"
@@ -115,12 +120,17 @@ class FollowUpRoute(Route):
 
     intervals: dict[str, int] = Field(
         default_factory=lambda: {"high": 30, "medium": 91, "low": 182},
-        description="Days between visits per segment: high monthly, medium quarterly, low half-yearly.")
-    unsegmented_days: int | None = Field(default=None, ge=1,
-                                         description="Interval for clients without a segment (unset: none).")
+        description="Days between visits per segment: high monthly, medium quarterly, low half-yearly.",
+    )
+    unsegmented_days: int | None = Field(
+        default=None, ge=1, description="Interval for clients without a segment (unset: none)."
+    )
     lead_days: int = Field(default=0, ge=0, description="Remind this many days before the due date.")
-    with_sync: bool = Field(default=False, description="Also plan reminders after every sync (default: only "
-                                                       "`crmhub notify run`, e.g. scheduled each morning).")
+    with_sync: bool = Field(
+        default=False,
+        description="Also plan reminders after every sync (default: only "
+        "`crmhub notify run`, e.g. scheduled each morning).",
+    )
     max_per_run: int = Field(default=1000, ge=1, description="Most reminders planned by one pass.")
 
     @field_validator("intervals")
@@ -138,11 +148,15 @@ def aml_refusal(recipient: str) -> str | None:
     """Why ``recipient`` may never receive an AML alert (in the current language), or None when it may."""
     value = recipient.strip().lower()
     if value == RM:
-        return bilingual("反洗钱预警不得告知客户经理（禁止泄露）",
-                         "the relationship manager is never told of an AML alert (no tipping-off)")
+        return bilingual(
+            "反洗钱预警不得告知客户经理（禁止泄露）",
+            "the relationship manager is never told of an AML alert (no tipping-off)",
+        )
     if value == "@robot":
-        return bilingual("企业微信群机器人发到群聊，群内任何人都可转发",
-                         "a WeCom group robot posts into a group chat anyone in it can forward")
+        return bilingual(
+            "企业微信群机器人发到群聊，群内任何人都可转发",
+            "a WeCom group robot posts into a group chat anyone in it can forward",
+        )
     if value == "@all":
         return bilingual("'@all' 会发给企业微信全体成员", "'@all' reaches every member of the WeCom corp")
     if value.startswith("oa:"):
@@ -154,25 +168,43 @@ class NotifySettings(NotifyStrict):
     """``[notify]``: routing, recipients, follow-up intervals and delivery behaviour."""
 
     enabled: bool = Field(default=True, description="Plan and send notifications after syncs and on `notify run`.")
-    lang: Lang | None = Field(default=None, description="Default language of notifications (default: the "
-                                                         "top-level lang, else zh).")
+    lang: Lang | None = Field(
+        default=None, description="Default language of notifications (default: the top-level lang, else zh)."
+    )
     timezone: str = Field(default="Asia/Shanghai", description="Dates in messages and follow-up due days.")
-    lookback_hours: int = Field(default=72, ge=1, description="Facts older than this are never notified (so "
-                                                             "switching notify on does not replay history).")
-    alert_max_age_days: int = Field(default=7, ge=0, description="Alerts about activity older than this many "
-                                                                 "days stay in `crmhub alerts` but are not pushed "
-                                                                 "(a first import raises many historical ones).")
-    client_url: str | None = Field(default=None, description="Link to a client, e.g. https://crm/clients/{id} "
-                                                             "({id} and {uscc} are replaced).")
+    lookback_hours: int = Field(
+        default=72,
+        ge=1,
+        description="Facts older than this are never notified (so switching notify on does not replay history).",
+    )
+    alert_max_age_days: int = Field(
+        default=7,
+        ge=0,
+        description="Alerts about activity older than this many "
+        "days stay in `crmhub alerts` but are not pushed "
+        "(a first import raises many historical ones).",
+    )
+    client_url: str | None = Field(
+        default=None, description="Link to a client, e.g. https://crm/clients/{id} ({id} and {uscc} are replaced)."
+    )
     run_url: str | None = Field(default=None, description="Link to a run report, e.g. https://crmhub/runs/{id}.")
-    alert_url: str | None = Field(default=None, description="Link to an alert in the bank's AML console, e.g. "
-                                                             "https://aml.bank.example/alerts/{id} ({id} replaced).")
-    aml_report_working_days: int = Field(default=5, ge=1, description="Large-value reports are due this many "
-                                         "working days after the transaction (PBOC Order 〔2016〕第3号, as amended).")
-    holidays: list[date] = Field(default_factory=list, description="Public holidays (not working days) for AML "
-                                                                   "report deadlines.")
-    make_up_workdays: list[date] = Field(default_factory=list, description="Weekend days that are working days "
-                                                                           "(调休) for AML report deadlines.")
+    alert_url: str | None = Field(
+        default=None,
+        description="Link to an alert in the bank's AML console, e.g. "
+        "https://aml.bank.example/alerts/{id} ({id} replaced).",
+    )
+    aml_report_working_days: int = Field(
+        default=5,
+        ge=1,
+        description="Large-value reports are due this many "
+        "working days after the transaction (PBOC Order 〔2016〕第3号, as amended).",
+    )
+    holidays: list[date] = Field(
+        default_factory=list, description="Public holidays (not working days) for AML report deadlines."
+    )
+    make_up_workdays: list[date] = Field(
+        default_factory=list, description="Weekend days that are working days (调休) for AML report deadlines."
+    )
     groups: dict[str, list[str]] = Field(default_factory=dict, description="Named recipient lists.")
     directory: dict[str, str] = Field(default_factory=dict, description="RM email or name → WeCom UserID.")
     rating_downgrade: Route = Field(default_factory=Route)
@@ -184,11 +216,13 @@ class NotifySettings(NotifyStrict):
     undelivered: Route = Field(default_factory=Route)
     max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts before a notification fails.")
     retry_delay_seconds: float = Field(default=60.0, ge=0, description="First retry delay; doubles each attempt.")
-    resend_margin_seconds: float = Field(default=120.0, ge=0, description="Safety margin inside a channel's "
-                                                                          "de-duplication window.")
+    resend_margin_seconds: float = Field(
+        default=120.0, ge=0, description="Safety margin inside a channel's de-duplication window."
+    )
     concurrency: int = Field(default=4, ge=1, le=32, description="Messages in flight per channel.")
-    lock_stale_seconds: float = Field(default=300.0, ge=10, description="A delivery lock older than this "
-                                                                        "belongs to a dead process.")
+    lock_stale_seconds: float = Field(
+        default=300.0, ge=10, description="A delivery lock older than this belongs to a dead process."
+    )
 
     @field_validator("groups")
     @classmethod
@@ -216,16 +250,30 @@ class NotifySettings(NotifyStrict):
             for spec in send.to:
                 why = aml_refusal(spec)
                 if why:
-                    problems.append((where, bilingual(
-                        f"反洗钱预警不得发送给 {spec!r}：{why}；请发送给 {AML_TEAM} 组",
-                        f"AML alerts may not go to {spec!r}: {why}; send them to the {AML_TEAM} group")))
+                    problems.append(
+                        (
+                            where,
+                            bilingual(
+                                f"反洗钱预警不得发送给 {spec!r}：{why}；请发送给 {AML_TEAM} 组",
+                                f"AML alerts may not go to {spec!r}: {why}; send them to the {AML_TEAM} group",
+                            ),
+                        )
+                    )
                 for member in self.groups.get(spec, []) if spec != RM else []:
                     why = aml_refusal(member)
                     if why:
-                        problems.append((where, bilingual(
-                            f"反洗钱预警不得发送给组 {spec!r}：其成员 {member!r} — {why}；请发送给 {AML_TEAM} 组",
-                            f"AML alerts may not go to group {spec!r}: its member {member!r} — {why}; send them "
-                            f"to the {AML_TEAM} group")))
+                        problems.append(
+                            (
+                                where,
+                                bilingual(
+                                    f"反洗钱预警不得发送给组 {spec!r}：其成员 {member!r} — {why}；"
+                                    f"请发送给 {AML_TEAM} 组",
+                                    f"AML alerts may not go to group {spec!r}: its member {member!r} — {why}; "
+                                    "send them "
+                                    f"to the {AML_TEAM} group",
+                                ),
+                            )
+                        )
         return problems
 
     def route(self, event: str) -> Route:
@@ -242,8 +290,10 @@ class NotifySettings(NotifyStrict):
         route = self.route(event)
         sends = route.send if route.send is not None else _sends(*DEFAULT_SENDS[event])
         lang = route.lang or self.language(fallback)
-        return [s.model_copy(update={"template": s.template or DEFAULT_TEMPLATE[event], "lang": s.lang or lang})
-                for s in sends]
+        return [
+            s.model_copy(update={"template": s.template or DEFAULT_TEMPLATE[event], "lang": s.lang or lang})
+            for s in sends
+        ]
 
     def interval(self, segment: str | None) -> int | None:
         """Days between follow-ups for ``segment`` (None: no reminders)."""

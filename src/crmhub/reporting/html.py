@@ -17,8 +17,9 @@ from crmhub.reporting.terminal import queued_lines
 _env = Environment(loader=PackageLoader("crmhub.reporting", "templates"), autoescape=select_autoescape(["html"]))
 _env.filters["local_time"] = local_time
 _env.filters["trigger_label"] = lambda value, lang: label("trigger", value, lang)
-_env.filters["masked"] = lambda v, field=None: (mask_text(str(v)) if field is None else str(mask_fields(v, field))) \
-    if v is not None else ""
+_env.filters["masked"] = lambda v, field=None: (
+    (mask_text(str(v)) if field is None else str(mask_fields(v, field))) if v is not None else ""
+)
 
 
 def _bars(items: list[tuple[str, float]], width: int = 560, bar: int = 22) -> dict[str, Any]:
@@ -37,6 +38,13 @@ def render_html(report: RunReport, lang: Lang) -> str:
     stream_chart = _bars([(f"{c}/{s}", float(counts.get("read", 0))) for c, s, counts in report.stream_rows()])
     phase_chart = _bars([(labels.get(k, k), v) for k, v in report.phases.items()])
     return _env.get_template("report.html.j2").render(
-        report=report, labels=labels, lang=lang, columns=STREAM_COLUMNS, stream_chart=stream_chart,
-        phase_chart=phase_chart, totals=report.totals.shown(), timezone=current_timezone().key,
-        queued=queued_lines(report, lang))
+        report=report,
+        labels=labels,
+        lang=lang,
+        columns=STREAM_COLUMNS,
+        stream_chart=stream_chart,
+        phase_chart=phase_chart,
+        totals=report.totals.shown(),
+        timezone=current_timezone().key,
+        queued=queued_lines(report, lang),
+    )

@@ -39,8 +39,10 @@ LABELS: dict[str, dict[Lang, str]] = {
     "planned_writes": {"en": "planned write-backs", "zh": "计划回写"},
     "write_failed": {"en": "write-backs failed", "zh": "回写失败"},
     "write_queued": {"en": "write-backs queued", "zh": "排队待回写"},
-    "queued_note": {"en": "[{name}] {count} write-backs queued{eta}; `crmhub deliver` sends them (or a deliver job)",
-                    "zh": "[{name}] {count} 条回写排队中{eta}；由 `crmhub deliver`（或 deliver 作业）发送"},
+    "queued_note": {
+        "en": "[{name}] {count} write-backs queued{eta}; `crmhub deliver` sends them (or a deliver job)",
+        "zh": "[{name}] {count} 条回写排队中{eta}；由 `crmhub deliver`（或 deliver 作业）发送",
+    },
     "queued_eta": {"en": " — about {eta} at this run's pace", "zh": "，按本次速度约需 {eta}"},
     "risk_assessed": {"en": "clients assessed", "zh": "完成风险评估的客户"},
     "rating_changes": {"en": "rating changes", "zh": "评级变动"},
@@ -79,19 +81,23 @@ LABELS: dict[str, dict[Lang, str]] = {
     "notify": {"en": "notify", "zh": "发送通知"},
     # notify step after the run (w5-delivery)
     "notifications": {"en": "Notifications", "zh": "通知"},
-    "notify_counts": {"en": "planned {planned}, delivered {delivered}, retrying {retrying}, failed {failed}, "
-                            "unconfirmed {unconfirmed}",
-                      "zh": "计划 {planned}，已送达 {delivered}，重试中 {retrying}，失败 {failed}，"
-                            "未确认 {unconfirmed}"},
-    "notify_uncertain": {"en": "#{id} {event} via {channel} to {recipients}: may be lost or doubled — the process "
-                               "stopped after sending began; it is not sent again automatically",
-                         "zh": "#{id} {event}（{channel}，发给 {recipients}）：可能丢失或重复 — 发送开始后进程中断；"
-                               "不会自动重发"},
-    "notify_uncertain_hint": {"en": "{total} notification(s) unconfirmed in all: check with the recipients, then "
-                                    "`crmhub notify retry ID` for any that did not arrive "
-                                    "(`crmhub notify log --status unconfirmed`)",
-                              "zh": "共有 {total} 条通知未确认：请向收件人核实，未收到的用 "
-                                    "`crmhub notify retry ID` 重发（`crmhub notify log --status unconfirmed`）"},
+    "notify_counts": {
+        "en": "planned {planned}, delivered {delivered}, retrying {retrying}, failed {failed}, "
+        "unconfirmed {unconfirmed}",
+        "zh": "计划 {planned}，已送达 {delivered}，重试中 {retrying}，失败 {failed}，未确认 {unconfirmed}",
+    },
+    "notify_uncertain": {
+        "en": "#{id} {event} via {channel} to {recipients}: may be lost or doubled — the process "
+        "stopped after sending began; it is not sent again automatically",
+        "zh": "#{id} {event}（{channel}，发给 {recipients}）：可能丢失或重复 — 发送开始后进程中断；不会自动重发",
+    },
+    "notify_uncertain_hint": {
+        "en": "{total} notification(s) unconfirmed in all: check with the recipients, then "
+        "`crmhub notify retry ID` for any that did not arrive "
+        "(`crmhub notify log --status unconfirmed`)",
+        "zh": "共有 {total} 条通知未确认：请向收件人核实，未收到的用 "
+        "`crmhub notify retry ID` 重发（`crmhub notify log --status unconfirmed`）",
+    },
 }
 
 STREAM_COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "rejected", "merged")

@@ -19,15 +19,26 @@ def _text(value: str | None) -> str | None:
 def mask_report(report: RunReport) -> RunReport:
     """A copy of ``report`` with errors, client names and planned field values masked (by field)."""
     connectors = {
-        name: rep.model_copy(update={
-            "error": _text(rep.error),
-            "streams": {s: {k: mask_text(v) if isinstance(v, str) else v for k, v in counts.items()}
-                        for s, counts in rep.streams.items()}})
-        for name, rep in report.connectors.items()}
-    plan = [change.model_copy(update={
-        "client_name": mask_text(change.client_name),
-        "fields": {f: {k: mask_fields(v, f) for k, v in values.items()} for f, values in change.fields.items()}})
-        for change in report.plan]
+        name: rep.model_copy(
+            update={
+                "error": _text(rep.error),
+                "streams": {
+                    s: {k: mask_text(v) if isinstance(v, str) else v for k, v in counts.items()}
+                    for s, counts in rep.streams.items()
+                },
+            }
+        )
+        for name, rep in report.connectors.items()
+    }
+    plan = [
+        change.model_copy(
+            update={
+                "client_name": mask_text(change.client_name),
+                "fields": {f: {k: mask_fields(v, f) for k, v in values.items()} for f, values in change.fields.items()},
+            }
+        )
+        for change in report.plan
+    ]
     return report.model_copy(update={"connectors": connectors, "plan": plan, "error": _text(report.error)})
 
 

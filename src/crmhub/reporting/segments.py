@@ -48,12 +48,40 @@ SEGMENT_ORDER = [s.value for s in Segment]
 RATING_ORDER = [r.value for r in Rating]
 
 PROVINCE_EN = {
-    "11": "Beijing", "12": "Tianjin", "13": "Hebei", "14": "Shanxi", "15": "Inner Mongolia", "21": "Liaoning",
-    "22": "Jilin", "23": "Heilongjiang", "31": "Shanghai", "32": "Jiangsu", "33": "Zhejiang", "34": "Anhui",
-    "35": "Fujian", "36": "Jiangxi", "37": "Shandong", "41": "Henan", "42": "Hubei", "43": "Hunan",
-    "44": "Guangdong", "45": "Guangxi", "46": "Hainan", "50": "Chongqing", "51": "Sichuan", "52": "Guizhou",
-    "53": "Yunnan", "54": "Tibet", "61": "Shaanxi", "62": "Gansu", "63": "Qinghai", "64": "Ningxia",
-    "65": "Xinjiang", "71": "Taiwan", "81": "Hong Kong", "82": "Macao",
+    "11": "Beijing",
+    "12": "Tianjin",
+    "13": "Hebei",
+    "14": "Shanxi",
+    "15": "Inner Mongolia",
+    "21": "Liaoning",
+    "22": "Jilin",
+    "23": "Heilongjiang",
+    "31": "Shanghai",
+    "32": "Jiangsu",
+    "33": "Zhejiang",
+    "34": "Anhui",
+    "35": "Fujian",
+    "36": "Jiangxi",
+    "37": "Shandong",
+    "41": "Henan",
+    "42": "Hubei",
+    "43": "Hunan",
+    "44": "Guangdong",
+    "45": "Guangxi",
+    "46": "Hainan",
+    "50": "Chongqing",
+    "51": "Sichuan",
+    "52": "Guizhou",
+    "53": "Yunnan",
+    "54": "Tibet",
+    "61": "Shaanxi",
+    "62": "Gansu",
+    "63": "Qinghai",
+    "64": "Ningxia",
+    "65": "Xinjiang",
+    "71": "Taiwan",
+    "81": "Hong Kong",
+    "82": "Macao",
 }
 """English names of the province-level divisions, by the first two digits of their GB/T 2260 code."""
 
@@ -123,9 +151,14 @@ class Filters:
             industry = industry.upper()
             digits = industry[1:]
             if industry[0] not in SECTION_BY_LETTER or (digits and not (digits.isdigit() and len(digits) <= 4)):
-                raise _bad("industry", industry, bilingual("门类字母 A–T，可带 2–4 位数字，例如 C 或 C39",
-                                                           "a section letter A-T, optionally with 2-4 digits, "
-                                                           "e.g. C or C39"))
+                raise _bad(
+                    "industry",
+                    industry,
+                    bilingual(
+                        "门类字母 A–T，可带 2–4 位数字，例如 C 或 C39",
+                        "a section letter A-T, optionally with 2-4 digits, e.g. C or C39",
+                    ),
+                )
         for name in ("region", "manager"):
             text = values[name]
             if text is not None and len(text) > 128:
@@ -142,8 +175,10 @@ class Filters:
 
 
 def _bad(name: str, value: str, accepted: str) -> InputError:
-    return InputError(bilingual(f"筛选条件 {name}={value!r} 无效", f"filter {name}={value!r} is not valid"),
-                      hint=bilingual(f"可用的值：{accepted}", f"use {accepted}"))
+    return InputError(
+        bilingual(f"筛选条件 {name}={value!r} 无效", f"filter {name}={value!r} is not valid"),
+        hint=bilingual(f"可用的值：{accepted}", f"use {accepted}"),
+    )
 
 
 @dataclass(slots=True)
@@ -227,48 +262,76 @@ def _exposure(risk: RiskSettings) -> Any:
     F = CreditFacilityRow
     closed = [s.lower() for s in risk.closed_loan_statuses]
     rates = {"CNY": Decimal(1), **{c: Decimal(str(r)) for c, r in risk.fx_to_cny.items() if c != "CNY"}}
-    rate = case(*((F.currency == c, literal(r if r != r.to_integral_value() else int(r)))
-                  for c, r in rates.items()), else_=null())
+    rate = case(
+        *((F.currency == c, literal(r if r != r.to_integral_value() else int(r))) for c, r in rates.items()),
+        else_=null(),
+    )
     # summed per ledger client first: a few thousand rows, each then finds its record by source id and its golden
     # client by the record (not every cross-reference of the store looked up the other way round)
-    per_record = (select(F.connector, F.client_source_id,
-                         func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"))
-                  .where(func.lower(F.status).not_in(closed) if closed else true())
-                  .group_by(F.connector, F.client_source_id)
-                  .subquery("f"))
-    return (select(Xref.client_id.label("client_id"), func.sum(per_record.c.exposure).label("exposure"))
-            .select_from(per_record)
-            .join(SourceRecord, and_(SourceRecord.source_id == per_record.c.client_source_id,
-                                     SourceRecord.connector == per_record.c.connector,
-                                     SourceRecord.kind == "client", SourceRecord.deleted.is_(False)))
-            .join(Xref, Xref.source_record_id == SourceRecord.id)
-            .group_by(Xref.client_id)
-            .subquery("e"))
+    per_record = (
+        select(
+            F.connector,
+            F.client_source_id,
+            func.sum(func.coalesce(F.outstanding_minor, F.principal_minor) * rate).label("exposure"),
+        )
+        .where(func.lower(F.status).not_in(closed) if closed else true())
+        .group_by(F.connector, F.client_source_id)
+        .subquery("f")
+    )
+    return (
+        select(Xref.client_id.label("client_id"), func.sum(per_record.c.exposure).label("exposure"))
+        .select_from(per_record)
+        .join(
+            SourceRecord,
+            and_(
+                SourceRecord.source_id == per_record.c.client_source_id,
+                SourceRecord.connector == per_record.c.connector,
+                SourceRecord.kind == "client",
+                SourceRecord.deleted.is_(False),
+            ),
+        )
+        .join(Xref, Xref.source_record_id == SourceRecord.id)
+        .group_by(Xref.client_id)
+        .subquery("e")
+    )
 
 
 def unconverted_currencies(session: Session, risk: RiskSettings) -> list[str]:
     """Currencies of facilities that `[risk] fx_to_cny` has no rate for (their exposure is left out)."""
     known = {"CNY", *risk.fx_to_cny}
-    return sorted(session.scalars(select(CreditFacilityRow.currency).where(
-        CreditFacilityRow.currency.not_in(known)).distinct()))
+    return sorted(
+        session.scalars(select(CreditFacilityRow.currency).where(CreditFacilityRow.currency.not_in(known)).distinct())
+    )
 
 
 def breakdown(session: Session, filters: Filters, risk: RiskSettings) -> Breakdown:
     """Counts and CNY exposure of the active clients matching ``filters``, by every dimension (one statement)."""
     exposure = _exposure(risk)
-    clients = (select(*(e.label(name) for name, e in keys().items()), exposure.c.exposure)
-               .select_from(GoldenClient)
-               .outerjoin(exposure, exposure.c.client_id == GoldenClient.id)
-               .where(GoldenClient.status == "active", *filters.conditions())
-               .cte("c").prefix_with("MATERIALIZED"))
+    clients = (
+        select(*(e.label(name) for name, e in keys().items()), exposure.c.exposure)
+        .select_from(GoldenClient)
+        .outerjoin(exposure, exposure.c.client_id == GoldenClient.id)
+        .where(GoldenClient.status == "active", *filters.conditions())
+        .cte("c")
+        .prefix_with("MATERIALIZED")
+    )
     cols = [clients.c[dim] for dim in DIMENSIONS]
     live = case((clients.c.exposure > 0, 1), else_=0)
-    combos = (select(*cols, func.count().label("n"), func.sum(clients.c.exposure).label("x"),
-                     func.sum(live).label("live"))
-              .group_by(*cols).cte("g"))
-    parts = [select(literal(dim, String).label("dim"), combos.c[dim].label("key"), func.sum(combos.c.n),
-                    func.sum(combos.c.x), func.sum(combos.c.live))
-             .group_by(combos.c[dim]) for dim in DIMENSIONS]
+    combos = (
+        select(*cols, func.count().label("n"), func.sum(clients.c.exposure).label("x"), func.sum(live).label("live"))
+        .group_by(*cols)
+        .cte("g")
+    )
+    parts = [
+        select(
+            literal(dim, String).label("dim"),
+            combos.c[dim].label("key"),
+            func.sum(combos.c.n),
+            func.sum(combos.c.x),
+            func.sum(combos.c.live),
+        ).group_by(combos.c[dim])
+        for dim in DIMENSIONS
+    ]
     buckets: dict[str, dict[str, Bucket]] = {dim: {} for dim in DIMENSIONS}
     out = Breakdown({}, unconverted=set(unconverted_currencies(session, risk)))
     for dim, raw, count, minor, with_exposure in session.execute(union_all(*parts)):
@@ -290,11 +353,16 @@ def stamp(session: Session) -> tuple[Any, ...]:
     """What a breakdown depends on, cheaply: the newest sync run and its state, the newest audit entry (every
     change an operator makes is one), and the count and newest change of the clients and the facilities. Equal
     stamps: a kept breakdown still holds (a few indexed reads and two narrow scans, no JSON)."""
-    run = session.execute(select(SyncRun.id, SyncRun.status, SyncRun.finished_at, SyncRun.heartbeat_at)
-                          .order_by(SyncRun.id.desc()).limit(1)).first()
-    clients = session.execute(select(func.count(), func.max(GoldenClient.id),
-                                     func.max(GoldenClient.updated_at))).first()
-    facilities = session.execute(select(func.count(), func.max(CreditFacilityRow.id),
-                                        func.max(CreditFacilityRow.updated_at))).first()
+    run = session.execute(
+        select(SyncRun.id, SyncRun.status, SyncRun.finished_at, SyncRun.heartbeat_at)
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    ).first()
+    clients = session.execute(
+        select(func.count(), func.max(GoldenClient.id), func.max(GoldenClient.updated_at))
+    ).first()
+    facilities = session.execute(
+        select(func.count(), func.max(CreditFacilityRow.id), func.max(CreditFacilityRow.updated_at))
+    ).first()
     seq = session.scalar(select(func.max(AuditLog.seq)))
     return (tuple(run) if run else None, seq, tuple(clients or ()), tuple(facilities or ()))

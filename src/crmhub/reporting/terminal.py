@@ -20,13 +20,18 @@ def render_report(report: RunReport, lang: Lang) -> Group:
     report = mask_report(report)
     parts: list[Table | Text] = []
     status = label(report.status, lang)
-    head = Text(f"{label('title', lang)} #{report.run_id or '-'} — {status} — "
-                f"{report.duration_s:.1f} {label('seconds', lang)}",
-                style="bold green" if report.status == "succeeded" else "bold yellow")
+    head = Text(
+        f"{label('title', lang)} #{report.run_id or '-'} — {status} — {report.duration_s:.1f} {label('seconds', lang)}",
+        style="bold green" if report.status == "succeeded" else "bold yellow",
+    )
     parts.append(head)
     job = f" ({report.job})" if report.job else ""
-    parts.append(Text(f"{label('started', lang)} {local_time(report.started_at)} · "
-                      f"{label('trigger', lang)} {value_label('trigger', report.trigger, lang)}{job}"))
+    parts.append(
+        Text(
+            f"{label('started', lang)} {local_time(report.started_at)} · "
+            f"{label('trigger', lang)} {value_label('trigger', report.trigger, lang)}{job}"
+        )
+    )
     if report.dry_run:
         parts.append(Text(label("dry_run", lang), style="bold cyan"))
     table = Table(show_lines=False)
@@ -44,9 +49,16 @@ def render_report(report: RunReport, lang: Lang) -> Group:
         api.add_column(label(col, lang), justify="right")
     api.add_column(label("duration", lang), justify="right")
     for name, rep in report.connectors.items():
-        api.add_row(name, label(rep.status, lang), str(int(rep.api.get("api_calls", 0))),
-                    str(int(rep.api.get("retries", 0))), str(int(rep.api.get("throttled", 0))),
-                    str(rep.written_back), str(rep.write_queued), f"{rep.duration_s:.1f}")
+        api.add_row(
+            name,
+            label(rep.status, lang),
+            str(int(rep.api.get("api_calls", 0))),
+            str(int(rep.api.get("retries", 0))),
+            str(int(rep.api.get("throttled", 0))),
+            str(rep.written_back),
+            str(rep.write_queued),
+            f"{rep.duration_s:.1f}",
+        )
     parts.append(api)
     parts += [Text(line, style="yellow") for line in queued_lines(report, lang)]
     totals = Table(title=label("totals", lang), show_header=False)
@@ -60,8 +72,9 @@ def render_report(report: RunReport, lang: Lang) -> Group:
             parts.append(Text(f"{label('error', lang)} [{name}]: {mask_text(rep.error)}", style="red"))
         for stream, counts in rep.streams.items():
             if counts.get("error"):
-                parts.append(Text(f"{label('error', lang)} [{name}/{stream}]: {mask_text(str(counts['error']))}",
-                                  style="red"))
+                parts.append(
+                    Text(f"{label('error', lang)} [{name}/{stream}]: {mask_text(str(counts['error']))}", style="red")
+                )
     if report.error:
         parts.append(Text(f"{label('error', lang)}: {mask_text(report.error)}", style="red"))
     parts += _notifications(report, lang)
@@ -74,8 +87,11 @@ def queued_lines(report: RunReport, lang: Lang) -> list[str]:
     for name, rep in report.connectors.items():
         if not rep.write_queued:
             continue
-        eta = label("queued_eta", lang).format(eta=duration_text(rep.write_eta_s, lang)) \
-            if rep.write_eta_s is not None else ""
+        eta = (
+            label("queued_eta", lang).format(eta=duration_text(rep.write_eta_s, lang))
+            if rep.write_eta_s is not None
+            else ""
+        )
         out.append(label("queued_note", lang).format(name=name, count=f"{rep.write_queued:,}", eta=eta))
     return out
 
@@ -88,9 +104,17 @@ def _notifications(report: RunReport, lang: Lang) -> list[Text]:
     counts = {k: n.get(k, 0) for k in ("planned", "delivered", "retrying", "failed", "unconfirmed")}
     out = [Text(f"{label('notifications', lang)}: " + label("notify_counts", lang).format(**counts))]
     for u in n.get("uncertain") or []:
-        out.append(Text(label("notify_uncertain", lang).format(
-            id=u.get("id"), event=u.get("event"), channel=u.get("channel"),
-            recipients=mask_text(", ".join(u.get("recipients") or [])) or "-"), style="yellow"))
+        out.append(
+            Text(
+                label("notify_uncertain", lang).format(
+                    id=u.get("id"),
+                    event=u.get("event"),
+                    channel=u.get("channel"),
+                    recipients=mask_text(", ".join(u.get("recipients") or [])) or "-",
+                ),
+                style="yellow",
+            )
+        )
     if n.get("unconfirmed_total"):
         out.append(Text(label("notify_uncertain_hint", lang).format(total=n["unconfirmed_total"]), style="yellow"))
     return out
@@ -108,10 +132,13 @@ def render_plan(report: RunReport, lang: Lang, console: Console) -> None:
     for change in report.plan:
         first = True
         for field_name, values in change.fields.items():
-            table.add_row(change.connector if first else "", label(change.action, lang) if first else "",
-                          f"{mask_text(change.client_name)} (#{change.client_id}, {change.source_id or '-'})"
-                          if first else "",
-                          field_name, str(mask_fields(values.get("before"), field_name)),
-                          str(mask_fields(values.get("after"), field_name)))
+            table.add_row(
+                change.connector if first else "",
+                label(change.action, lang) if first else "",
+                f"{mask_text(change.client_name)} (#{change.client_id}, {change.source_id or '-'})" if first else "",
+                field_name,
+                str(mask_fields(values.get("before"), field_name)),
+                str(mask_fields(values.get("after"), field_name)),
+            )
             first = False
     console.print(table)

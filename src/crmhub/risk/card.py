@@ -116,11 +116,16 @@ class Factor(CardModel):
     unit: str = ""
     reason_zh: str = Field(description="Why it lowered the score (adverse reason text).")
     reason_en: str
-    missing_points: Decimal | None = Field(default=None, description="Points when the input is unknown "
-                                           "(default: the lowest bin's — an unknown is never rewarded).")
-    adverse_below: Decimal | None = Field(default=None, description="A bin (or a missing input) scoring fewer "
-                                          "points than this is named as a reason (default: the midpoint of the "
-                                          "factor's lowest and highest bin points).")
+    missing_points: Decimal | None = Field(
+        default=None,
+        description="Points when the input is unknown (default: the lowest bin's — an unknown is never rewarded).",
+    )
+    adverse_below: Decimal | None = Field(
+        default=None,
+        description="A bin (or a missing input) scoring fewer "
+        "points than this is named as a reason (default: the midpoint of the "
+        "factor's lowest and highest bin points).",
+    )
     bins: list[Bin] = Field(min_length=1)
     _lowers: list[float] = PrivateAttr(default_factory=list)
     _ordered: list[Bin] = PrivateAttr(default_factory=list)
@@ -142,12 +147,16 @@ class Factor(CardModel):
         if ranges:
             ordered = sorted(ranges, key=lambda b: (b.lower is not None, b.lower or 0))
             if ordered[0].lower is not None or ordered[-1].upper is not None:
-                raise ValueError(f"factor {self.name!r}: the first bin must have no lower bound and the last no "
-                                 "upper bound, so every value has a bin")
+                raise ValueError(
+                    f"factor {self.name!r}: the first bin must have no lower bound and the last no "
+                    "upper bound, so every value has a bin"
+                )
             for a, b in itertools.pairwise(ordered):
                 if a.upper != b.lower:
-                    raise ValueError(f"factor {self.name!r}: bins must meet without gap or overlap "
-                                     f"(one ends at {a.upper}, the next starts at {b.lower})")
+                    raise ValueError(
+                        f"factor {self.name!r}: bins must meet without gap or overlap "
+                        f"(one ends at {a.upper}, the next starts at {b.lower})"
+                    )
             return self
         others = [b for b in self.bins if b.other]
         if len(others) != 1:
@@ -242,8 +251,16 @@ class Condition(CardModel):
         left, right = _comparable(actual, self.value)
         if left is None or right is None:
             return False
-        return bool({">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right,
-                     "==": left == right, "!=": left != right}[self.op])
+        return bool(
+            {
+                ">": left > right,
+                ">=": left >= right,
+                "<": left < right,
+                "<=": left <= right,
+                "==": left == right,
+                "!=": left != right,
+            }[self.op]
+        )
 
 
 def _comparable(actual: Any, wanted: Decimal | str) -> tuple[Any, Any]:
@@ -283,8 +300,9 @@ class Policy(CardModel):
     """
 
     new_credit: bool = Field(default=True, description="Whether new credit may be granted at all.")
-    pricing_addon_bp: int | None = Field(default=None, description="Basis points added to the base rate (e.g. "
-                                                                    "LPR); only when new credit is allowed.")
+    pricing_addon_bp: int | None = Field(
+        default=None, description="Basis points added to the base rate (e.g. LPR); only when new credit is allowed."
+    )
     collateral_required: bool = False
     collateral_zh: str = ""
     collateral_en: str = ""
@@ -304,22 +322,35 @@ class Policy(CardModel):
 
 
 NPL_POLICY = Policy(
-    new_credit=False, collateral_required=True, review_months=1,
-    collateral_zh="存量授信停止发放，落实抵质押物与保证责任", collateral_en="No further drawing; enforce "
-    "collateral and guarantees", approval_zh="总行资产保全（不良资产）部门负责", approval_en="Head-office asset "
-    "recovery (NPL) department", action_zh="不得新增授信；按不良资产处置：清收、重组、核销或转让",
-    action_en="No new credit; NPL workout: recovery, restructuring, write-off or transfer")
+    new_credit=False,
+    collateral_required=True,
+    review_months=1,
+    collateral_zh="存量授信停止发放，落实抵质押物与保证责任",
+    collateral_en="No further drawing; enforce collateral and guarantees",
+    approval_zh="总行资产保全（不良资产）部门负责",
+    approval_en="Head-office asset recovery (NPL) department",
+    action_zh="不得新增授信；按不良资产处置：清收、重组、核销或转让",
+    action_en="No new credit; NPL workout: recovery, restructuring, write-off or transfer",
+)
 """The credit policy of grade D when a card names none: a defaulted client gets no new credit."""
 
 NPL_DEFAULTS: tuple[Override, ...] = (
-    Override(code="default_dpd_over_90", when=[Condition(input="max_dpd", op=">", value=Decimal(90))],
-             action="set", rating=Rating.D,
-             reason_zh="贷款逾期超过 90 天（不良，违约）：评级为 D",
-             reason_en="A loan is more than 90 days past due (non-performing, default): rating D"),
-    Override(code="default_npl_class", when=[Condition(input="worst_class", op=">=", value="substandard")],
-             action="set", rating=Rating.D,
-             reason_zh="贷款分类为次级、可疑或损失（不良贷款）：评级为 D",
-             reason_en="A loan is classified substandard, doubtful or loss (non-performing): rating D"),
+    Override(
+        code="default_dpd_over_90",
+        when=[Condition(input="max_dpd", op=">", value=Decimal(90))],
+        action="set",
+        rating=Rating.D,
+        reason_zh="贷款逾期超过 90 天（不良，违约）：评级为 D",
+        reason_en="A loan is more than 90 days past due (non-performing, default): rating D",
+    ),
+    Override(
+        code="default_npl_class",
+        when=[Condition(input="worst_class", op=">=", value="substandard")],
+        action="set",
+        rating=Rating.D,
+        reason_zh="贷款分类为次级、可疑或损失（不良贷款）：评级为 D",
+        reason_en="A loan is classified substandard, doubtful or loss (non-performing): rating D",
+    ),
 )
 """The default definition every card obeys (domain.md §11): more than 90 days past due (《商业银行金融资产风险
 分类办法》, CBIRC/PBOC Order 〔2023〕No. 1: at least 次级; Basel II §452: default) or classified 次级, 可疑 or 损失
@@ -349,8 +380,10 @@ class Scorecard(CardModel):
     segments: list[SegmentBand] = Field(min_length=1)
     overrides: list[Override] = Field(default_factory=list)
     policy: dict[Segment, Policy]
-    rating_policy: dict[Rating, Policy] = Field(default_factory=dict, description="Policies for single grades, "
-                                                "taking precedence over the segment's (D: no new credit).")
+    rating_policy: dict[Rating, Policy] = Field(
+        default_factory=dict,
+        description="Policies for single grades, taking precedence over the segment's (D: no new credit).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:
@@ -369,8 +402,9 @@ class Scorecard(CardModel):
             raise ValueError("grade min_score values must fall strictly from the best grade to the worst")
         worst = [s.worst.numeric for s in self.segments]
         if worst != sorted(set(worst)) or self.segments[-1].worst is not Rating.D:
-            raise ValueError("segments must be listed from low to high risk with increasing 'worst' grades, "
-                             "the last ending at D")
+            raise ValueError(
+                "segments must be listed from low to high risk with increasing 'worst' grades, the last ending at D"
+            )
         missing = [s.segment.value for s in self.segments if s.segment not in self.policy]
         if missing:
             raise ValueError(f"policy is missing for segment(s): {', '.join(missing)}")
@@ -380,12 +414,16 @@ class Scorecard(CardModel):
         reserved = {o.code for o in NPL_DEFAULTS}
         for o in self.overrides:
             if o.code in reserved and (o.action != "set" or o.rating is not Rating.D):
-                raise ValueError(f"override {o.code!r} is the default definition (> 90 days past due or 次级 and "
-                                 "worse → D): it must be action = \"set\", rating = \"D\"")
+                raise ValueError(
+                    f"override {o.code!r} is the default definition (> 90 days past due or 次级 and "
+                    'worse → D): it must be action = "set", rating = "D"'
+                )
         default = self.rating_policy.get(Rating.D)
         if default is not None and default.new_credit:
-            raise ValueError("rating_policy.D must set new_credit = false: a defaulted (non-performing) client gets "
-                             "no new credit, only NPL workout")
+            raise ValueError(
+                "rating_policy.D must set new_credit = false: a defaulted (non-performing) client gets "
+                "no new credit, only NPL workout"
+            )
         return self
 
     def policy_for(self, rating: Rating, segment: Segment) -> Policy:
@@ -397,8 +435,11 @@ class Scorecard(CardModel):
 
     def inputs(self) -> set[str]:
         """Every input the card reads (factors and overrides)."""
-        return ({f.input_name for f in self.factors} | {c.input for o in self.overrides for c in o.when}
-                | {c.input for o in NPL_DEFAULTS for c in o.when})
+        return (
+            {f.input_name for f in self.factors}
+            | {c.input for o in self.overrides for c in o.when}
+            | {c.input for o in NPL_DEFAULTS for c in o.when}
+        )
 
     def fingerprint(self) -> str:
         """SHA-256 of the card's content: an edit without a version bump is still detectable."""
@@ -427,16 +468,26 @@ class Scorecard(CardModel):
 
     def check_inputs(self, available: set[str], source: str) -> None:
         """Raise `ConfigError` naming every factor/override whose input nobody computes."""
-        problems = [(f"factors.{f.name}.input", f"unknown input {f.input_name!r}")
-                    for f in self.factors if f.input_name not in available]
-        problems += [(f"overrides.{o.code}.when", f"unknown input {c.input!r}")
-                     for o in self.overrides for c in o.when if c.input not in available]
+        problems = [
+            (f"factors.{f.name}.input", f"unknown input {f.input_name!r}")
+            for f in self.factors
+            if f.input_name not in available
+        ]
+        problems += [
+            (f"overrides.{o.code}.when", f"unknown input {c.input!r}")
+            for o in self.overrides
+            for c in o.when
+            if c.input not in available
+        ]
         if problems:
             lines = "\n".join(f"  {k}: {m}" for k, m in problems)
-            raise ConfigError(f"{source}: scorecard reads inputs nobody computes\n{lines}", file=source,
-                              problems=problems,
-                              hint=f"known inputs: {', '.join(sorted(available))}; a plugin factor adds its own "
-                                   "name through the crmhub_risk_factors hook")
+            raise ConfigError(
+                f"{source}: scorecard reads inputs nobody computes\n{lines}",
+                file=source,
+                problems=problems,
+                hint=f"known inputs: {', '.join(sorted(available))}; a plugin factor adds its own "
+                "name through the crmhub_risk_factors hook",
+            )
 
 
 def parse_scorecard(data: dict[str, Any], source: str) -> Scorecard:
@@ -444,19 +495,28 @@ def parse_scorecard(data: dict[str, Any], source: str) -> Scorecard:
     try:
         return Scorecard.model_validate(data)
     except ValidationError as exc:
-        problems = [(".".join(str(p) for p in e["loc"]) or "scorecard", str(e["msg"]).removeprefix("Value error, "))
-                    for e in exc.errors()]
+        problems = [
+            (".".join(str(p) for p in e["loc"]) or "scorecard", str(e["msg"]).removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
         lines = "\n".join(f"  {k}: {m}" for k, m in problems)
-        raise ConfigError(f"{source}: {len(problems)} scorecard problem(s)\n{lines}", file=source,
-                          problems=problems, hint="see docs/risk.md for the scorecard format") from None
+        raise ConfigError(
+            f"{source}: {len(problems)} scorecard problem(s)\n{lines}",
+            file=source,
+            problems=problems,
+            hint="see docs/risk.md for the scorecard format",
+        ) from None
 
 
 def load_scorecard_file(path: str | Path) -> Scorecard:
     """Read and validate a scorecard TOML file."""
     file = Path(path)
     if not file.exists():
-        raise ConfigError(f"scorecard file {file} not found", file=str(file),
-                          hint="set risk.scorecard_file to an existing file, or remove it to use the packaged card")
+        raise ConfigError(
+            f"scorecard file {file} not found",
+            file=str(file),
+            hint="set risk.scorecard_file to an existing file, or remove it to use the packaged card",
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

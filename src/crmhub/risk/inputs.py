@@ -26,10 +26,27 @@ from crmhub.risk.settings import RiskSettings
 log = logging.getLogger("crmhub.risk")
 
 BUILTIN_INPUTS: tuple[str, ...] = (
-    "ledger_linked", "accounts", "avg_daily_balance", "credit_turnover", "debit_turnover", "monthly_credit_turnover",
-    "turnover_stability", "overdraft_days", "overdraft_count", "overdraft_beyond_limit_days", "returned_items",
-    "max_dpd", "worst_class", "loan_count", "loan_outstanding", "loan_to_turnover", "industry_section",
-    "years_in_business", "registered_capital", "annual_revenue", "employees",
+    "ledger_linked",
+    "accounts",
+    "avg_daily_balance",
+    "credit_turnover",
+    "debit_turnover",
+    "monthly_credit_turnover",
+    "turnover_stability",
+    "overdraft_days",
+    "overdraft_count",
+    "overdraft_beyond_limit_days",
+    "returned_items",
+    "max_dpd",
+    "worst_class",
+    "loan_count",
+    "loan_outstanding",
+    "loan_to_turnover",
+    "industry_section",
+    "years_in_business",
+    "registered_capital",
+    "annual_revenue",
+    "employees",
 )
 """Inputs the engine computes itself; plugin factors add their own names."""
 
@@ -71,7 +88,9 @@ class LedgerView:
         self.window_first = today.toordinal() - self.window
         self.series: dict[Key, list[int]] = {
             key: end_of_day_balances(a.balance_minor, a.nets, self.first, self.days)
-            for key, a in facts.accounts.items() if a.known}
+            for key, a in facts.accounts.items()
+            if a.known
+        }
         self.total = [0.0] * self.days
         for key, balances in self.series.items():
             rate = self.conv.cny(1, facts.accounts[key].currency)
@@ -113,20 +132,21 @@ class LedgerView:
         balance is known)."""
         if not self.series:
             return None if self.facts.accounts else 0.0
-        return sum(self.total[-self.window:]) / self.window
+        return sum(self.total[-self.window :]) / self.window
 
     def window_sum(self, by_day: dict[int, float]) -> float:
         """Sum of a per-day series over the scorecard window."""
         return sum(v for d, v in by_day.items() if self.window_first <= d <= self.last)
 
 
-def ledger_inputs(facts: ClientFacts | None, settings: RiskSettings, today: date,
-                  view: LedgerView | None = None) -> dict[str, Any]:
+def ledger_inputs(
+    facts: ClientFacts | None, settings: RiskSettings, today: date, view: LedgerView | None = None
+) -> dict[str, Any]:
     """Behaviour and credit inputs from the ledger (all ``None`` for a client the ledger does not know)."""
     if facts is None or not facts.links:
         return {"ledger_linked": False, "accounts": 0, **dict.fromkeys(LEDGER_INPUTS)}
     v = view or LedgerView(facts, settings, today)
-    od = overdraft_stats((b[-v.window:], facts.accounts[k].overdraft_limit_minor) for k, b in v.series.items())
+    od = overdraft_stats((b[-v.window :], facts.accounts[k].overdraft_limit_minor) for k, b in v.series.items())
     credit_total = v.window_sum(v.credits)
     debit_total = v.window_sum(v.debits)
     stability = coefficient_of_variation(bucket_sums(v.credits, v.window_first, v.window, 30))
@@ -200,8 +220,9 @@ def profile_inputs(data: dict[str, Any], settings: RiskSettings, today: date) ->
     }
 
 
-def plugin_inputs(factors: Sequence[RiskFactor], client: CorporateClient, inputs: dict[str, Any]
-                  ) -> tuple[dict[str, Any], dict[str, str]]:
+def plugin_inputs(
+    factors: Sequence[RiskFactor], client: CorporateClient, inputs: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Values of plugin factors; a factor that raises gives ``None`` (missing) and its error is recorded."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}

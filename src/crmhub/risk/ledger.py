@@ -140,8 +140,9 @@ def has_orphan_transactions(session: Session) -> bool:
 class LedgerReader:
     """Reads one batch's ledger facts inside the caller's session."""
 
-    def __init__(self, session: Session, settings: RiskSettings, today: date, connectors: Sequence[str], *,
-                 orphans: bool = False) -> None:
+    def __init__(
+        self, session: Session, settings: RiskSettings, today: date, connectors: Sequence[str], *, orphans: bool = False
+    ) -> None:
         self.session = session
         self.settings = settings
         self.today = today
@@ -177,8 +178,13 @@ class LedgerReader:
             rows = self.conn.execute(
                 select(Xref.client_id, SourceRecord.connector, SourceRecord.source_id)
                 .join(SourceRecord, SourceRecord.id == Xref.source_record_id)
-                .where(Xref.client_id.in_(chunk), SourceRecord.kind == "client",
-                       SourceRecord.connector.in_(self.connectors), SourceRecord.deleted.is_(False)))
+                .where(
+                    Xref.client_id.in_(chunk),
+                    SourceRecord.kind == "client",
+                    SourceRecord.connector.in_(self.connectors),
+                    SourceRecord.deleted.is_(False),
+                )
+            )
             for cid, connector, sid in rows:
                 out[cid].append((connector, sid))
         return out
@@ -207,8 +213,9 @@ class LedgerReader:
                 self._near_threshold(connector, where, resolve, facts)
         return facts
 
-    def _scopes(self, connector: str, sids: list[str], owner: dict[Key, int],
-                account_owner: dict[Key, int]) -> Iterator[tuple[Any, Scope]]:
+    def _scopes(
+        self, connector: str, sids: list[str], owner: dict[Key, int], account_owner: dict[Key, int]
+    ) -> Iterator[tuple[Any, Scope]]:
         """WHERE clauses selecting the batch's transactions, with how each row finds its golden client."""
         by_client = Scope(True, {sid: cid for (c, sid), cid in owner.items() if c == connector})
         for chunk in chunked(sids, CHUNK):
@@ -217,28 +224,48 @@ class LedgerReader:
             by_account = Scope(False, {sid: cid for (c, sid), cid in account_owner.items() if c == connector})
             accounts = list(by_account.ids)
             for chunk in chunked(accounts, CHUNK):
-                yield (and_(T.connector == connector, T.client_source_id.is_(None), T.account_source_id.in_(chunk)),
-                       by_account)
+                yield (
+                    and_(T.connector == connector, T.client_source_id.is_(None), T.account_source_id.in_(chunk)),
+                    by_account,
+                )
 
     def _window(self) -> Any:
         return and_(T.booking_date >= self.first - timedelta(days=SLACK_DAYS), T.kind.not_in(self.skip_kinds))
 
-    def _accounts(self, connector: str, sids: list[str], owner: dict[Key, int], facts: dict[int, ClientFacts],
-                  account_owner: dict[Key, int]) -> None:
+    def _accounts(
+        self,
+        connector: str,
+        sids: list[str],
+        owner: dict[Key, int],
+        facts: dict[int, ClientFacts],
+        account_owner: dict[Key, int],
+    ) -> None:
         A = LedgerAccount
         for chunk in chunked(sids, CHUNK):
             rows = self.conn.execute(
-                select(A.source_id, A.client_source_id, A.currency, A.balance_minor, A.sub_status,
-                       A.allow_overdraft, A.overdraft_limit_minor, A.data)
-                .where(A.connector == connector, A.client_source_id.in_(chunk)))
+                select(
+                    A.source_id,
+                    A.client_source_id,
+                    A.currency,
+                    A.balance_minor,
+                    A.sub_status,
+                    A.allow_overdraft,
+                    A.overdraft_limit_minor,
+                    A.data,
+                ).where(A.connector == connector, A.client_source_id.in_(chunk))
+            )
             for sid, client_sid, currency, balance, sub_status, allow, limit, data in rows:
                 cid = owner[(connector, client_sid)]
                 key = (connector, sid)
                 opened = (data or {}).get("opened_on")
                 facts[cid].accounts[key] = Account(
-                    key, currency, int(balance), str(sub_status or "none").lower(),
+                    key,
+                    currency,
+                    int(balance),
+                    str(sub_status or "none").lower(),
                     int(limit) if allow and limit is not None else None,
-                    date.fromisoformat(opened) if isinstance(opened, str) else None)
+                    date.fromisoformat(opened) if isinstance(opened, str) else None,
+                )
                 account_owner[key] = cid
 
     def _loans(self, connector: str, sids: list[str], owner: dict[Key, int], facts: dict[int, ClientFacts]) -> None:
@@ -246,15 +273,23 @@ class LedgerReader:
         closed = [s.lower() for s in self.settings.closed_loan_statuses]
         for chunk in chunked(sids, CHUNK):
             rows = self.conn.execute(
-                select(L.client_source_id, L.currency, L.principal_minor, L.outstanding_minor, L.days_past_due,
-                       L.classification, L.status)
-                .where(L.connector == connector, L.client_source_id.in_(chunk)))
+                select(
+                    L.client_source_id,
+                    L.currency,
+                    L.principal_minor,
+                    L.outstanding_minor,
+                    L.days_past_due,
+                    L.classification,
+                    L.status,
+                ).where(L.connector == connector, L.client_source_id.in_(chunk))
+            )
             for client_sid, currency, principal, outstanding, dpd, cls, status in rows:
                 if str(status or "").lower() in closed:
                     continue
                 exposure = int(outstanding if outstanding is not None else principal)
                 facts[owner[(connector, client_sid)]].loans.append(
-                    Loan(currency, exposure, int(dpd or 0), str(cls), str(status)))
+                    Loan(currency, exposure, int(dpd or 0), str(cls), str(status))
+                )
 
     def _flows(self, connector: str, where: Any, scope: Scope, facts: dict[int, ClientFacts]) -> None:
         """One GROUP BY pass: per account, day, direction, cash/transfer, currency, reversed and bank-initiated —
@@ -262,11 +297,24 @@ class LedgerReader:
         bank = case((T.kind.in_(self.bank_kinds), 1), else_=0) if self.bank_kinds else false()
         cp = func.coalesce(T.counterparty_account, T.counterparty_name)
         rows = self.conn.execute(
-            select(T.client_source_id, T.account_source_id, self.raw_day, T.direction, T.is_cash, T.currency,
-                   T.reversed, bank, func.sum(T.amount_minor), func.count(), func.count(distinct(cp)))
+            select(
+                T.client_source_id,
+                T.account_source_id,
+                self.raw_day,
+                T.direction,
+                T.is_cash,
+                T.currency,
+                T.reversed,
+                bank,
+                func.sum(T.amount_minor),
+                func.count(),
+                func.count(distinct(cp)),
+            )
             .where(where, self._window())
-            .group_by(T.client_source_id, T.account_source_id, self.day, T.direction, T.is_cash, T.currency,
-                      T.reversed, bank))
+            .group_by(
+                T.client_source_id, T.account_source_id, self.day, T.direction, T.is_cash, T.currency, T.reversed, bank
+            )
+        )
         first = self.first_ord
         ordinal = self.ordinal
         ids, by_client = scope.ids, scope.by_client
@@ -300,8 +348,10 @@ class LedgerReader:
         usd = self.settings.fx("USD")
         conditions = []
         for currency in sorted({"CNY", "USD", *self.settings.fx_to_cny}):
-            for cash, cny_limit, usd_limit in ((True, lv.cash_cny, lv.cash_usd), (False, lv.transfer_cny,
-                                                                                   lv.transfer_usd)):
+            for cash, cny_limit, usd_limit in (
+                (True, lv.cash_cny, lv.cash_usd),
+                (False, lv.transfer_cny, lv.transfer_usd),
+            ):
                 if currency == "CNY":
                     limit = cny_limit
                 else:
@@ -311,8 +361,9 @@ class LedgerReader:
                     limit = usd_limit * usd / rate
                 high = int(limit * 100)
                 low = int(limit * st.band_low * 100)
-                conditions.append(and_(T.currency == currency, T.is_cash.is_(cash), T.amount_minor >= low,
-                                       T.amount_minor < high))
+                conditions.append(
+                    and_(T.currency == currency, T.is_cash.is_(cash), T.amount_minor >= low, T.amount_minor < high)
+                )
         return conditions
 
     def _near_threshold(self, connector: str, where: Any, resolve: Scope, facts: dict[int, ClientFacts]) -> None:
@@ -329,12 +380,24 @@ class LedgerReader:
     # --- evidence -------------------------------------------------------------------------------------------
 
     def _tx_select(self) -> Any:
-        return select(T.id, T.connector, T.source_id, T.client_source_id, T.account_source_id,
-                      self.raw_day.label("day"), T.amount_minor, T.currency, T.direction, T.is_cash,
-                      T.counterparty_name, T.counterparty_account)
+        return select(
+            T.id,
+            T.connector,
+            T.source_id,
+            T.client_source_id,
+            T.account_source_id,
+            self.raw_day.label("day"),
+            T.amount_minor,
+            T.currency,
+            T.direction,
+            T.is_cash,
+            T.counterparty_name,
+            T.counterparty_account,
+        )
 
-    def transactions(self, wanted: dict[int, tuple[date, date]], facts: dict[int, ClientFacts]
-                     ) -> dict[int, list[TxRow]]:
+    def transactions(
+        self, wanted: dict[int, tuple[date, date]], facts: dict[int, ClientFacts]
+    ) -> dict[int, list[TxRow]]:
         """Non-reversed, customer-initiated transactions of each client between two days (alert evidence)."""
         out: dict[int, list[TxRow]] = defaultdict(list)
         if not wanted:
@@ -348,9 +411,13 @@ class LedgerReader:
             by_connector[connector].append(sid)
         for connector, sids in by_connector.items():
             for where, resolve in self._scopes(connector, sids, owner, account_owner):
-                conditions = [where, T.reversed.is_(False), T.kind.not_in(self.skip_kinds),
-                              T.booking_date >= lo - timedelta(days=SLACK_DAYS),
-                              T.booking_date <= hi + timedelta(days=SLACK_DAYS)]
+                conditions = [
+                    where,
+                    T.reversed.is_(False),
+                    T.kind.not_in(self.skip_kinds),
+                    T.booking_date >= lo - timedelta(days=SLACK_DAYS),
+                    T.booking_date <= hi + timedelta(days=SLACK_DAYS),
+                ]
                 if self.bank_kinds:
                     conditions.append(T.kind.not_in(self.bank_kinds))
                 for row in self.conn.execute(self._tx_select().where(*conditions)):
@@ -368,19 +435,35 @@ class LedgerReader:
     def last_activity(self, account: Key, before: date) -> date | None:
         """The last customer-initiated, non-reversed posting day of an account before ``before``."""
         connector, sid = account
-        conditions = [T.connector == connector, T.account_source_id == sid, T.reversed.is_(False),
-                      T.kind.not_in(self.skip_kinds), T.booking_date < before + timedelta(days=SLACK_DAYS)]
+        conditions = [
+            T.connector == connector,
+            T.account_source_id == sid,
+            T.reversed.is_(False),
+            T.kind.not_in(self.skip_kinds),
+            T.booking_date < before + timedelta(days=SLACK_DAYS),
+        ]
         if self.bank_kinds:
             conditions.append(T.kind.not_in(self.bank_kinds))
-        days = self.conn.execute(select(self.raw_day).where(*conditions, self.day < before)
-                                 .order_by(self.day.desc()).limit(1)).scalars()
+        days = self.conn.execute(
+            select(self.raw_day).where(*conditions, self.day < before).order_by(self.day.desc()).limit(1)
+        ).scalars()
         raw = next(iter(days), None)
         return None if raw is None else date.fromordinal(self.ordinal(raw))
 
     def _tx(self, row: Any) -> TxRow:
-        return TxRow(row.id, row.connector, row.source_id, row.account_source_id,
-                     date.fromordinal(self.ordinal(row.day)), int(row.amount_minor), row.currency,
-                     row.direction == "credit", bool(row.is_cash), row.counterparty_name, row.counterparty_account)
+        return TxRow(
+            row.id,
+            row.connector,
+            row.source_id,
+            row.account_source_id,
+            date.fromordinal(self.ordinal(row.day)),
+            int(row.amount_minor),
+            row.currency,
+            row.direction == "credit",
+            bool(row.is_cash),
+            row.counterparty_name,
+            row.counterparty_account,
+        )
 
 
 def flatten(groups: Iterable[list[TxRow]]) -> list[TxRow]:

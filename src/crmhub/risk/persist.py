@@ -52,8 +52,11 @@ def _json_param(name: str, dialect: str) -> Any:
 def _risk_patch(dialect: str) -> Any:
     """``data`` with its ``risk`` key replaced by the bound ``b_risk`` JSON text."""
     if dialect == "postgresql":
-        return func.jsonb_set(func.coalesce(G.c.data, literal_column("'{}'::jsonb")),
-                              literal_column("'{risk}'::text[]"), cast(bindparam("b_risk", type_=Text), JSONB))
+        return func.jsonb_set(
+            func.coalesce(G.c.data, literal_column("'{}'::jsonb")),
+            literal_column("'{risk}'::text[]"),
+            cast(bindparam("b_risk", type_=Text), JSONB),
+        )
     return func.json_set(func.coalesce(G.c.data, "{}"), "$.risk", func.json(bindparam("b_risk", type_=Text)))
 
 
@@ -63,10 +66,17 @@ def insert_assessments(session: Session, rows: Sequence[dict[str, Any]]) -> None
         return
     dialect = session.get_bind().dialect.name
     stmt = insert(R).values(
-        client_id=bindparam("client_id"), assessed_at=bindparam("assessed_at"), score=bindparam("score"),
-        rating=bindparam("rating"), segment=bindparam("segment"), scorecard_version=bindparam("scorecard_version"),
-        inputs_hash=bindparam("inputs_hash"), current=bindparam("current"), run_id=bindparam("run_id"),
-        data=_json_param("data", dialect))
+        client_id=bindparam("client_id"),
+        assessed_at=bindparam("assessed_at"),
+        score=bindparam("score"),
+        rating=bindparam("rating"),
+        segment=bindparam("segment"),
+        scorecard_version=bindparam("scorecard_version"),
+        inputs_hash=bindparam("inputs_hash"),
+        current=bindparam("current"),
+        run_id=bindparam("run_id"),
+        data=_json_param("data", dialect),
+    )
     session.execute(stmt, list(rows))
 
 
@@ -76,8 +86,14 @@ def supersede(session: Session, ids: Sequence[int]) -> None:
         session.execute(update(R).where(R.c.id.in_(chunk)).values(current=False))
 
 
-def update_goldens(session: Session, *, changed: Sequence[dict[str, Any]], rescored: Sequence[dict[str, Any]],
-                   unchanged: Sequence[int], now: datetime) -> None:
+def update_goldens(
+    session: Session,
+    *,
+    changed: Sequence[dict[str, Any]],
+    rescored: Sequence[dict[str, Any]],
+    unchanged: Sequence[int],
+    now: datetime,
+) -> None:
     """The golden side of a batch.
 
     ``changed``: ``{b_id, b_rating, b_segment, b_risk}`` — rating or segment moved: set them, flag write-back
@@ -88,12 +104,22 @@ def update_goldens(session: Session, *, changed: Sequence[dict[str, Any]], resco
     dialect = session.get_bind().dialect.name
     patch = _risk_patch(dialect)
     if changed:
-        session.execute(update(G).where(G.c.id == bindparam("b_id")).values(
-            rating=bindparam("b_rating"), segment=bindparam("b_segment"), data=patch, needs_plan=True,
-            needs_risk=False, updated_at=bindparam("b_at", type_=G.c.updated_at.type)),
-            [{**row, "b_at": now} for row in changed])
+        session.execute(
+            update(G)
+            .where(G.c.id == bindparam("b_id"))
+            .values(
+                rating=bindparam("b_rating"),
+                segment=bindparam("b_segment"),
+                data=patch,
+                needs_plan=True,
+                needs_risk=False,
+                updated_at=bindparam("b_at", type_=G.c.updated_at.type),
+            ),
+            [{**row, "b_at": now} for row in changed],
+        )
     if rescored:
-        session.execute(update(G).where(G.c.id == bindparam("b_id")).values(data=patch, needs_risk=False),
-                        list(rescored))
+        session.execute(
+            update(G).where(G.c.id == bindparam("b_id")).values(data=patch, needs_risk=False), list(rescored)
+        )
     for chunk in chunked(unchanged, CHUNK):
         session.execute(update(G).where(G.c.id.in_(chunk)).values(needs_risk=False))

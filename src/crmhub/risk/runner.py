@@ -76,12 +76,16 @@ class RiskEngine:
         self.risk = settings.risk
         self.card: Scorecard = settings.risk.card()
         self.compiled = compiled(self.card)  # max points, thresholds, labels, policies: once per run
-        self.hooks = {name for name in ("crmhub_risk_changed", "crmhub_alert_raised")
-                      if getattr(registry.hook, name).get_hookimpls()}
+        self.hooks = {
+            name
+            for name in ("crmhub_risk_changed", "crmhub_alert_raised")
+            if getattr(registry.hook, name).get_hookimpls()
+        }
         self.factors = list(registry.risk_factors)
-        self.card.check_inputs(set(BUILTIN_INPUTS) | {f.name for f in self.factors},
-                               self.risk.scorecard_file or ("risk.scorecard" if self.risk.scorecard else
-                                                            "crmhub/data/scorecard.toml"))
+        self.card.check_inputs(
+            set(BUILTIN_INPUTS) | {f.name for f in self.factors},
+            self.risk.scorecard_file or ("risk.scorecard" if self.risk.scorecard else "crmhub/data/scorecard.toml"),
+        )
         self.today = today or self.risk.today or default_today()
         self.fingerprint = self.card.fingerprint()
         self.parameters = {**self.risk.as_parameters(), "today": self.today.isoformat()}
@@ -95,15 +99,26 @@ class RiskEngine:
 
     def flag_stale(self, session: Session) -> int:
         """Re-flag clients assessed under another scorecard version, so a new card reaches every client."""
-        stale = select(RiskAssessmentRow.client_id).where(RiskAssessmentRow.current.is_(True),
-                                                          RiskAssessmentRow.scorecard_version != self.card.version)
-        result = session.execute(update(GoldenClient).where(GoldenClient.id.in_(stale),
-                                                            GoldenClient.needs_risk.is_(False))
-                                 .values(needs_risk=True))
+        stale = select(RiskAssessmentRow.client_id).where(
+            RiskAssessmentRow.current.is_(True), RiskAssessmentRow.scorecard_version != self.card.version
+        )
+        result = session.execute(
+            update(GoldenClient)
+            .where(GoldenClient.id.in_(stale), GoldenClient.needs_risk.is_(False))
+            .values(needs_risk=True)
+        )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def process(self, session: Session, ids: Sequence[int], run_id: int | None, outcome: AssessOutcome, *,
-                events: bool = True, keep_results: bool = False) -> list[Event]:
+    def process(
+        self,
+        session: Session,
+        ids: Sequence[int],
+        run_id: int | None,
+        outcome: AssessOutcome,
+        *,
+        events: bool = True,
+        keep_results: bool = False,
+    ) -> list[Event]:
         """Assess and screen one batch inside ``session``; returns the events to fire after commit.
 
         Golden records are read as plain rows (their data was validated when it was merged: trusted here) and
@@ -111,15 +126,22 @@ class RiskEngine:
         plugin implements: a client model per changed client costs as much as scoring it.
         """
         G = GoldenClient
-        goldens = [_Golden(*r) for r in session.execute(
-            select(G.id, G.uscc, G.name, G.data).where(G.id.in_(list(ids))).order_by(G.id))]
+        goldens = [
+            _Golden(*r)
+            for r in session.execute(select(G.id, G.uscc, G.name, G.data).where(G.id.in_(list(ids))).order_by(G.id))
+        ]
         reader = LedgerReader(session, self.risk, self.today, self.connectors, orphans=self.orphans)
         facts = reader.load([g.id for g in goldens])
         views = {cid: LedgerView(f, self.risk, self.today) for cid, f in facts.items() if f.links}
         R = RiskAssessmentRow
-        current = {r.client_id: r for r in session.execute(select(R.id, R.client_id, R.inputs_hash, R.rating,
-                                                                   R.segment, R.score).where(
-            R.client_id.in_([g.id for g in goldens]), R.current.is_(True)))}
+        current = {
+            r.client_id: r
+            for r in session.execute(
+                select(R.id, R.client_id, R.inputs_hash, R.rating, R.segment, R.score).where(
+                    R.client_id.in_([g.id for g in goldens]), R.current.is_(True)
+                )
+            )
+        }
         fire_changed = events and "crmhub_risk_changed" in self.hooks
         fire_alerts = events and "crmhub_alert_raised" in self.hooks
         superseded: list[int] = []
@@ -134,8 +156,10 @@ class RiskEngine:
         card, version, fingerprint, parameters = self.compiled, self.card.version, self.fingerprint, self.parameters
         for g in goldens:
             outcome.clients += 1
-            inputs = {**ledger_inputs(facts[g.id], self.risk, self.today, views.get(g.id)),
-                      **profile_inputs(g.data or {}, self.risk, self.today)}
+            inputs = {
+                **ledger_inputs(facts[g.id], self.risk, self.today, views.get(g.id)),
+                **profile_inputs(g.data or {}, self.risk, self.today),
+            }
             if self.factors:
                 clients[g.id] = _client(g)
                 values, errors = plugin_inputs(self.factors, clients[g.id], inputs)
@@ -152,14 +176,34 @@ class RiskEngine:
                 continue
             a = card.score(inputs)
             rating, segment, score = a.rating.value, a.segment.value, str(a.score)
-            stored = {"assessment": {"score": score, "scored_rating": a.scored_rating.value,
-                                     "factors": a.factor_json(), "overrides": [o.stored for o in a.overrides],
-                                     "reason_codes": a.reason_codes, "inputs": inputs},
-                      "factors": a.details_json(), "policy": card.policies[a.rating],
-                      "scorecard_fingerprint": fingerprint, "parameters": parameters}
-            rows.append({"client_id": g.id, "assessed_at": now, "score": float(a.score), "rating": rating,
-                         "segment": segment, "scorecard_version": version, "inputs_hash": digest, "current": True,
-                         "run_id": run_id, "data": dumps(stored)})
+            stored = {
+                "assessment": {
+                    "score": score,
+                    "scored_rating": a.scored_rating.value,
+                    "factors": a.factor_json(),
+                    "overrides": [o.stored for o in a.overrides],
+                    "reason_codes": a.reason_codes,
+                    "inputs": inputs,
+                },
+                "factors": a.details_json(),
+                "policy": card.policies[a.rating],
+                "scorecard_fingerprint": fingerprint,
+                "parameters": parameters,
+            }
+            rows.append(
+                {
+                    "client_id": g.id,
+                    "assessed_at": now,
+                    "score": float(a.score),
+                    "rating": rating,
+                    "segment": segment,
+                    "scorecard_version": version,
+                    "inputs_hash": digest,
+                    "current": True,
+                    "run_id": run_id,
+                    "data": dumps(stored),
+                }
+            )
             changed = cur is None or cur.rating != rating or cur.segment != segment
             outcome.assessed += 1
             if cur is None:
@@ -173,9 +217,16 @@ class RiskEngine:
             else:
                 rescored_rows.append({"b_id": g.id, "b_risk": risk})
             if keep_results:
-                outcome.results.append(_result(g, rating, segment, float(a.score),
-                                               "first" if cur is None else ("changed" if changed else "rescored"),
-                                               self.card))
+                outcome.results.append(
+                    _result(
+                        g,
+                        rating,
+                        segment,
+                        float(a.score),
+                        "first" if cur is None else ("changed" if changed else "rescored"),
+                        self.card,
+                    )
+                )
             if fire_changed and changed:
                 to_fire.append((g, cur.id if cur is not None else None, stored, rating, segment))
         persist.supersede(session, superseded)
@@ -187,8 +238,15 @@ class RiskEngine:
             for g, prev, stored, rating, segment in to_fire:
                 client = clients.get(g.id) or _client(g)
                 clients[g.id] = client
-                after = assessment_of(stored, client_id=g.id, uscc=g.uscc, version=version, assessed_at=now,
-                                      rating=rating, segment=segment)
+                after = assessment_of(
+                    stored,
+                    client_id=g.id,
+                    uscc=g.uscc,
+                    version=version,
+                    assessed_at=now,
+                    rating=rating,
+                    segment=segment,
+                )
                 out.append(RiskChanged(client, before.get(prev or -1), after))
         drafts = detect(reader, facts, views, self.risk, self.today)
         subjects = {g.id: (g.uscc, g.id) for g in goldens}
@@ -218,13 +276,31 @@ def _stored(session: Session, ids: Sequence[int]) -> dict[int, RiskAssessment]:
     R = RiskAssessmentRow
     out: dict[int, RiskAssessment] = {}
     for chunk in chunked(ids, persist.CHUNK):
-        for row in session.execute(select(R.id, R.client_id, R.scorecard_version, R.assessed_at, R.rating,
-                                          R.segment, R.score, R.data, GoldenClient.uscc)
-                                   .join(GoldenClient, GoldenClient.id == R.client_id)
-                                   .where(R.id.in_(chunk))):
-            out[row.id] = assessment_of(row.data or {}, client_id=row.client_id, uscc=row.uscc,
-                                        version=row.scorecard_version, assessed_at=row.assessed_at,
-                                        rating=row.rating, segment=row.segment, score=row.score)
+        for row in session.execute(
+            select(
+                R.id,
+                R.client_id,
+                R.scorecard_version,
+                R.assessed_at,
+                R.rating,
+                R.segment,
+                R.score,
+                R.data,
+                GoldenClient.uscc,
+            )
+            .join(GoldenClient, GoldenClient.id == R.client_id)
+            .where(R.id.in_(chunk))
+        ):
+            out[row.id] = assessment_of(
+                row.data or {},
+                client_id=row.client_id,
+                uscc=row.uscc,
+                version=row.scorecard_version,
+                assessed_at=row.assessed_at,
+                rating=row.rating,
+                segment=row.segment,
+                score=row.score,
+            )
     return out
 
 
@@ -236,19 +312,26 @@ def _client(g: _Golden) -> CorporateClient:
         return CorporateClient(id=g.id, name=g.name, uscc=g.uscc)
 
 
-def _result(g: _Golden, rating: str, segment: str, score: float, what: str, card: Scorecard
-            ) -> dict[str, Any]:
+def _result(g: _Golden, rating: str, segment: str, score: float, what: str, card: Scorecard) -> dict[str, Any]:
     try:  # D (and any grade with its own policy) has a policy even when its segment has none
         policy: Any = card.policy_for(Rating(rating), Segment(segment))
     except KeyError:
         policy = None
-    return {"id": g.id, "uscc": g.uscc, "name": g.name, "rating": rating, "segment": segment,
-            "score": round(float(score), 2), "outcome": what,
-            "policy": policy.model_dump(mode="json") if policy is not None else None}
+    return {
+        "id": g.id,
+        "uscc": g.uscc,
+        "name": g.name,
+        "rating": rating,
+        "segment": segment,
+        "score": round(float(score), 2),
+        "outcome": what,
+        "policy": policy.model_dump(mode="json") if policy is not None else None,
+    }
 
 
-def make_risk_phase(settings: Settings, registry: Registry
-                    ) -> Callable[[UnitOfWork, int | None, Callable[[list[Event]], None]], AssessOutcome]:
+def make_risk_phase(
+    settings: Settings, registry: Registry
+) -> Callable[[UnitOfWork, int | None, Callable[[list[Event]], None]], AssessOutcome]:
     """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch.
 
     The events of each batch (risk changed, alert raised) go to ``emit`` right after the batch commits, so memory
@@ -269,16 +352,29 @@ def make_risk_phase(settings: Settings, registry: Registry
         last = 0
         while True:
             with uow.transaction() as s:
-                ids = list(s.scalars(select(GoldenClient.id).where(
-                    GoldenClient.needs_risk.is_(True), GoldenClient.status == "active", GoldenClient.id > last)
-                    .order_by(GoldenClient.id).limit(settings.risk.batch_size)))
+                ids = list(
+                    s.scalars(
+                        select(GoldenClient.id)
+                        .where(
+                            GoldenClient.needs_risk.is_(True), GoldenClient.status == "active", GoldenClient.id > last
+                        )
+                        .order_by(GoldenClient.id)
+                        .limit(settings.risk.batch_size)
+                    )
+                )
                 if not ids:
                     break
                 last = ids[-1]
                 batch = engine.process(s, ids, run_id, outcome)
             emit(batch)
-        log.info("risk: %d clients (%d new assessments, %d unchanged), %d rating changes, %d alerts",
-                 outcome.clients, outcome.assessed, outcome.unchanged, outcome.rating_changes, outcome.alerts_raised)
+        log.info(
+            "risk: %d clients (%d new assessments, %d unchanged), %d rating changes, %d alerts",
+            outcome.clients,
+            outcome.assessed,
+            outcome.unchanged,
+            outcome.rating_changes,
+            outcome.alerts_raised,
+        )
         return outcome
 
     return step
@@ -293,14 +389,22 @@ def _ids_for(session: Session, usccs: Sequence[str]) -> list[int]:
             bad.append(raw)
         wanted[code] = raw
     if bad:
-        raise InputError(f"not a valid USCC: {', '.join(bad)}", hint="give the 18-character code, e.g. "
-                         "91110000600037341L")
-    found: dict[str | None, int] = {u: i for u, i in session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-        GoldenClient.uscc.in_(list(wanted)), GoldenClient.status == "active"))}
+        raise InputError(
+            f"not a valid USCC: {', '.join(bad)}", hint="give the 18-character code, e.g. 91110000600037341L"
+        )
+    found: dict[str | None, int] = {
+        u: i
+        for u, i in session.execute(
+            select(GoldenClient.uscc, GoldenClient.id).where(
+                GoldenClient.uscc.in_(list(wanted)), GoldenClient.status == "active"
+            )
+        )
+    }
     missing = [wanted[c] for c in wanted if c not in found]
     if missing:
-        raise InputError(f"no active client with USCC {', '.join(missing)}",
-                         hint="list clients with `crmhub clients list`")
+        raise InputError(
+            f"no active client with USCC {', '.join(missing)}", hint="list clients with `crmhub clients list`"
+        )
     return sorted(found.values())
 
 
@@ -322,9 +426,18 @@ def _batches(store: Store, size: int, usccs: Sequence[str] | None, everyone: boo
         yield list(page)
 
 
-def assess(store: Store, settings: Settings, registry: Registry, usccs: Sequence[str] | None = None,
-           all: bool = False, *, today: date | None = None, run_id: int | None = None, fire: bool = True,
-           progress: Callable[[AssessOutcome], None] | None = None) -> AssessOutcome:
+def assess(
+    store: Store,
+    settings: Settings,
+    registry: Registry,
+    usccs: Sequence[str] | None = None,
+    all: bool = False,
+    *,
+    today: date | None = None,
+    run_id: int | None = None,
+    fire: bool = True,
+    progress: Callable[[AssessOutcome], None] | None = None,
+) -> AssessOutcome:
     """Assess outside a sync: the given USCCs, every active client (``all``), or those with ``needs_risk``.
 
     Each batch commits on its own and its events are fired right after (bounded memory on any book size).

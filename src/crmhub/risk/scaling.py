@@ -86,8 +86,16 @@ class PdoScale:
         return -(beta * woe + alpha / n_factors) * self.factor + self.offset / n_factors
 
 
-def fitted_factor(template: Factor, beta: float, woe: Sequence[float], alpha: float, n_factors: int,
-                  scale: PdoScale | None = None, *, places: int = 0) -> Factor:
+def fitted_factor(
+    template: Factor,
+    beta: float,
+    woe: Sequence[float],
+    alpha: float,
+    n_factors: int,
+    scale: PdoScale | None = None,
+    *,
+    places: int = 0,
+) -> Factor:
     """``template`` with its bins' points replaced by PDO-scaled points and weight 1 (same bins, same texts)."""
     if len(woe) != len(template.bins):
         raise ValueError(f"factor {template.name!r} has {len(template.bins)} bins but {len(woe)} WoE values")

@@ -34,9 +34,16 @@ class FactorDetail:
 
     def as_json(self) -> dict[str, Any]:
         """JSON form (Decimals as strings, exact) — enough to explain the factor without the card at hand."""
-        return {"bin_points": str(self.bin_points), "max_points": str(self.max_points), "bin_zh": self.bin_zh,
-                "missing": self.missing, "label_zh": self.label_zh, "label_en": self.label_en,
-                "group": self.group, "unit": self.unit}
+        return {
+            "bin_points": str(self.bin_points),
+            "max_points": str(self.max_points),
+            "bin_zh": self.bin_zh,
+            "missing": self.missing,
+            "label_zh": self.label_zh,
+            "label_en": self.label_en,
+            "group": self.group,
+            "unit": self.unit,
+        }
 
 
 @dataclass(slots=True)
@@ -117,20 +124,30 @@ def _compile_factor(f: Factor) -> _Factor:
         for key, default in (("bin_zh", en), ("missing", False), ("unit", "")):
             if detail[key] == default:
                 del detail[key]
-        return _Bin(points, weighted, w * (best - points), en, zh, missing, points < threshold, str(weighted),
-                    detail)
+        return _Bin(points, weighted, w * (best - points), en, zh, missing, points < threshold, str(weighted), detail)
 
     compiled = {id(b): make(b.points, b.label("en"), b.label("zh")) for b in f.bins}
     numeric = f.numeric
     ordered = sorted(f.bins, key=lambda b: (b.lower is not None, b.lower or 0)) if numeric else []
     other = next((b for b in f.bins if b.other), None)
     return _Factor(
-        f, f.name, f.input_name, w, str(w), best, numeric,
-        [-math.inf if b.lower is None else float(b.lower) for b in ordered], [compiled[id(b)] for b in ordered],
+        f,
+        f.name,
+        f.input_name,
+        w,
+        str(w),
+        best,
+        numeric,
+        [-math.inf if b.lower is None else float(b.lower) for b in ordered],
+        [compiled[id(b)] for b in ordered],
         {v: compiled[id(b)] for b in f.bins for v in (b.values or ())},
         compiled[id(other)] if other is not None else None,
-        make(f.floor_points, "missing", "缺失", True), f.reason_zh, f.reason_en,
-        f"{f.label_zh}：数据缺失", f"{f.label_en}: data missing")
+        make(f.floor_points, "missing", "缺失", True),
+        f.reason_zh,
+        f.reason_en,
+        f"{f.label_zh}：数据缺失",
+        f"{f.label_en}: data missing",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +174,7 @@ class Outcome:
         """`FactorScore` JSON of every factor (empty reasons left out: readers default them to "")."""
         out = []
         for cf, b, value in self.factors:
-            item = {"factor": cf.name, "value": value, "bin": b.label_en, "points": b.stored,
-                    "weight": cf.weight_text}
+            item = {"factor": cf.name, "value": value, "bin": b.label_en, "points": b.stored, "weight": cf.weight_text}
             if b.adverse:
                 item["reason_zh"], item["reason_en"] = cf.reasons(b)
             out.append(item)
@@ -176,12 +192,24 @@ class CompiledCard:
     def __init__(self, card: Scorecard) -> None:
         self.card = card
         self.factors = [_compile_factor(f) for f in card.factors]
-        self.overrides = [_Override(o, RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh,
-                                                      reason_en=o.reason_en).model_dump(mode="json"))
-                          for o in card.overrides]
-        self.defaults = [_Override(o, RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh,
-                                                     reason_en=o.reason_en).model_dump(mode="json"))
-                         for o in NPL_DEFAULTS]
+        self.overrides = [
+            _Override(
+                o,
+                RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh, reason_en=o.reason_en).model_dump(
+                    mode="json"
+                ),
+            )
+            for o in card.overrides
+        ]
+        self.defaults = [
+            _Override(
+                o,
+                RatingOverride(code=o.code, rating=o.rating, reason_zh=o.reason_zh, reason_en=o.reason_en).model_dump(
+                    mode="json"
+                ),
+            )
+            for o in NPL_DEFAULTS
+        ]
         self.segments = {r: card.segment_for(r) for r in Rating}
         self.policies: dict[Rating, dict[str, Any] | None] = {}
         for r in Rating:
@@ -219,8 +247,15 @@ class CompiledCard:
                 if all(f.rule.code != o.rule.code for f in fired):
                     fired.append(o)
         gaps.sort(key=lambda g: (-g[0], g[1]))
-        return Outcome(score, rating, scored, self.segments[rating], chosen, fired,
-                       [name for _, _, name in gaps[: self.card.reason_count]])
+        return Outcome(
+            score,
+            rating,
+            scored,
+            self.segments[rating],
+            chosen,
+            fired,
+            [name for _, _, name in gaps[: self.card.reason_count]],
+        )
 
 
 _COMPILED: dict[int, CompiledCard] = {}
@@ -237,8 +272,14 @@ def compiled(card: Scorecard) -> CompiledCard:
     return found
 
 
-def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: datetime, client_id: int | None = None,
-                 uscc: str | None = None) -> Scored:
+def score_inputs(
+    card: Scorecard,
+    inputs: dict[str, Any],
+    *,
+    assessed_at: datetime,
+    client_id: int | None = None,
+    uscc: str | None = None,
+) -> Scored:
     """Score ``inputs`` with ``card``: factor points, grade by cut-offs, then overrides in order, then segment.
 
     Overrides: ``cap`` makes the rating no better than the override's grade, ``set`` makes it exactly that
@@ -253,15 +294,41 @@ def score_inputs(card: Scorecard, inputs: dict[str, Any], *, assessed_at: dateti
     details = {}
     for cf, b, value in out.factors:
         zh, en = cf.reasons(b)
-        factors.append(FactorScore(factor=cf.name, value=value, bin=b.label_en, points=b.weighted, weight=cf.weight,
-                                   reason_zh=zh, reason_en=en))
-        details[cf.name] = FactorDetail(b.points, cf.max_points, b.label_zh, b.missing, cf.spec.label_zh,
-                                        cf.spec.label_en, cf.spec.group, cf.spec.unit)
+        factors.append(
+            FactorScore(
+                factor=cf.name,
+                value=value,
+                bin=b.label_en,
+                points=b.weighted,
+                weight=cf.weight,
+                reason_zh=zh,
+                reason_en=en,
+            )
+        )
+        details[cf.name] = FactorDetail(
+            b.points,
+            cf.max_points,
+            b.label_zh,
+            b.missing,
+            cf.spec.label_zh,
+            cf.spec.label_en,
+            cf.spec.group,
+            cf.spec.unit,
+        )
     assessment = RiskAssessment(
-        client_id=client_id, uscc=uscc, score=out.score, rating=out.rating, segment=out.segment,
-        scored_rating=out.scored_rating, factors=factors,
+        client_id=client_id,
+        uscc=uscc,
+        score=out.score,
+        rating=out.rating,
+        segment=out.segment,
+        scored_rating=out.scored_rating,
+        factors=factors,
         overrides=[RatingOverride.model_validate(o.stored) for o in out.overrides],
-        reason_codes=out.reason_codes, scorecard_version=card.version, inputs=inputs, assessed_at=assessed_at)
+        reason_codes=out.reason_codes,
+        scorecard_version=card.version,
+        inputs=inputs,
+        assessed_at=assessed_at,
+    )
     return Scored(assessment, details)
 
 

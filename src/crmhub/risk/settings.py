@@ -36,8 +36,9 @@ class LargeValueSettings(RuleSettings):
     amended; codes 0501 cash, 0502 corporate transfers)."""
 
     transfer_cny: Decimal = Field(default=Decimal(2_000_000), gt=0, description="0502 corporate transfers, CNY.")
-    transfer_usd: Decimal = Field(default=Decimal(200_000), gt=0,
-                                  description="0502, foreign currencies summed as USD equivalent.")
+    transfer_usd: Decimal = Field(
+        default=Decimal(200_000), gt=0, description="0502, foreign currencies summed as USD equivalent."
+    )
     cash_cny: Decimal = Field(default=Decimal(50_000), gt=0, description="0501 cash, CNY.")
     cash_usd: Decimal = Field(default=Decimal(10_000), gt=0, description="0501 cash, foreign currencies in USD.")
 
@@ -56,17 +57,24 @@ class PassThroughSettings(RuleSettings):
     balance back near where it was (快进快出)."""
 
     min_inflow_cny: Decimal = Field(default=Decimal(500_000), gt=0)
-    min_outflow_share: Decimal = Field(default=Decimal("0.9"), gt=0, le=1,
-                                       description="Outflow ≥ this share of the inflow (domain.md: 80-90 %).")
+    min_outflow_share: Decimal = Field(
+        default=Decimal("0.9"), gt=0, le=1, description="Outflow ≥ this share of the inflow (domain.md: 80-90 %)."
+    )
     window_days: int = Field(default=3, ge=0, description="Days after the inflow day (3 = within 72 h).")
-    balance_tolerance: Decimal = Field(default=Decimal("0.2"), ge=0,
-                                       description="|balance after − balance before| ≤ this share of the inflow.")
+    balance_tolerance: Decimal = Field(
+        default=Decimal("0.2"), ge=0, description="|balance after − balance before| ≤ this share of the inflow."
+    )
     max_prior_balance_share: Decimal | None = Field(
-        default=Decimal(1), ge=0, description="The balance before the inflow is at most this share of the inflow "
-                                              "(a conduit holds little of what passes through); unset = off.")
-    min_turnover_to_adb: Decimal = Field(default=Decimal(0), ge=0,
-                                         description="Also require window turnover / average daily balance ≥ this "
-                                                     "(domain.md suggests 20; 0 = off).")
+        default=Decimal(1),
+        ge=0,
+        description="The balance before the inflow is at most this share of the inflow "
+        "(a conduit holds little of what passes through); unset = off.",
+    )
+    min_turnover_to_adb: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        description="Also require window turnover / average daily balance ≥ this (domain.md suggests 20; 0 = off).",
+    )
 
 
 class FanSettings(RuleSettings):
@@ -75,8 +83,11 @@ class FanSettings(RuleSettings):
     min_counterparties: int = Field(default=10, ge=2)
     window_days: int = Field(default=3, ge=1)
     max_opposite_counterparties: int | None = Field(
-        default=None, ge=0, description="Also require at most this many distinct counterparties on the other "
-                                        "side in the window (\"many in, few out\"); unset = not required.")
+        default=None,
+        ge=0,
+        description="Also require at most this many distinct counterparties on the other "
+        'side in the window ("many in, few out"); unset = not required.',
+    )
 
 
 class DormantSettings(RuleSettings):
@@ -84,11 +95,18 @@ class DormantSettings(RuleSettings):
     ≥ ``min_amount_cny`` or ≥ ``min_count`` transactions within the last ``recent_days``."""
 
     inactive_days: int = Field(default=180, ge=1)
-    recent_days: int = Field(default=30, ge=1, description="The recent window; transactions less than this many "
-                                                        "days apart also form one reactivation burst.")
-    max_burst_days: int = Field(default=60, ge=1, description="A reactivation burst began at most this many days "
-                                                            "ago; a longer run of activity is not a sudden "
-                                                            "reactivation.")
+    recent_days: int = Field(
+        default=30,
+        ge=1,
+        description="The recent window; transactions less than this many days apart also form one reactivation burst.",
+    )
+    max_burst_days: int = Field(
+        default=60,
+        ge=1,
+        description="A reactivation burst began at most this many days "
+        "ago; a longer run of activity is not a sudden "
+        "reactivation.",
+    )
     min_amount_cny: Decimal = Field(default=Decimal(300_000), gt=0)
     min_count: int = Field(default=10, ge=1)
     sub_statuses: list[str] = Field(default_factory=lambda: ["dormant", "inactive"])
@@ -104,15 +122,24 @@ class AlertSettings(RiskStrict):
     fan_in: FanSettings = Field(default_factory=FanSettings)
     fan_out: FanSettings = Field(default_factory=FanSettings)
     dormant_reactivation: DormantSettings = Field(default_factory=DormantSettings)
-    lookback_days: int = Field(default=120, ge=7, le=400,
-                               description="Days of transactions screened on each assessment (reruns never "
-                                           "duplicate, so overlapping lookbacks are safe).")
+    lookback_days: int = Field(
+        default=120,
+        ge=7,
+        le=400,
+        description="Days of transactions screened on each assessment (reruns never "
+        "duplicate, so overlapping lookbacks are safe).",
+    )
     max_evidence: int = Field(default=200, ge=10, description="Transactions listed per alert (the rest counted).")
 
 
 def _default_fx() -> dict[str, Decimal]:
-    return {"USD": Decimal("7.10"), "EUR": Decimal("7.70"), "HKD": Decimal("0.91"), "GBP": Decimal("9.00"),
-            "JPY": Decimal("0.047")}
+    return {
+        "USD": Decimal("7.10"),
+        "EUR": Decimal("7.70"),
+        "HKD": Decimal("0.91"),
+        "GBP": Decimal("9.00"),
+        "JPY": Decimal("0.047"),
+    }
 
 
 class RiskSettings(RiskStrict):
@@ -124,16 +151,20 @@ class RiskSettings(RiskStrict):
     window_days: int = Field(default=90, ge=30, le=400, description="Ledger history read per assessment.")
     scorecard_file: str | None = Field(default=None, description="A scorecard TOML file (relative to the cwd).")
     scorecard: Scorecard | None = Field(default=None, description="Or the scorecard inline ([risk.scorecard]).")
-    fx_to_cny: dict[str, Decimal] = Field(default_factory=_default_fx,
-                                          description="CNY per unit of each currency (illustrative rates).")
+    fx_to_cny: dict[str, Decimal] = Field(
+        default_factory=_default_fx, description="CNY per unit of each currency (illustrative rates)."
+    )
     closed_loan_statuses: list[str] = Field(
         default_factory=lambda: ["met", "closed", "overpaid", "rejected", "withdrawn", "approval", "approved"],
-        description="Loan statuses (last part of the ledger's status code) that are no exposure.")
+        description="Loan statuses (last part of the ledger's status code) that are no exposure.",
+    )
     bank_initiated_kinds: list[str] = Field(
         default_factory=lambda: ["interest", "fee", "tax"],
-        description="Transaction kinds the bank books itself: not customer activity, not reportable.")
-    non_posting_kinds: list[str] = Field(default_factory=lambda: ["hold", "release"],
-                                         description="Kinds that do not move the balance (amount holds).")
+        description="Transaction kinds the bank books itself: not customer activity, not reportable.",
+    )
+    non_posting_kinds: list[str] = Field(
+        default_factory=lambda: ["hold", "release"], description="Kinds that do not move the balance (amount holds)."
+    )
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     _card: Scorecard | None = PrivateAttr(default=None)

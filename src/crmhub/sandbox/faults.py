@@ -41,8 +41,16 @@ class FaultProfile:
     @property
     def active(self) -> bool:
         """True when any transport-level fault is on."""
-        return any((self.latency_ms, self.latency_jitter_ms, self.throttle_rate, self.error_rate,
-                    self.drop_rate, self.busy_rate))
+        return any(
+            (
+                self.latency_ms,
+                self.latency_jitter_ms,
+                self.throttle_rate,
+                self.error_rate,
+                self.drop_rate,
+                self.busy_rate,
+            )
+        )
 
 
 PROFILES: dict[str, FaultProfile] = {
@@ -51,9 +59,17 @@ PROFILES: dict[str, FaultProfile] = {
     "flaky": FaultProfile(throttle_rate=0.05, error_rate=0.03, drop_rate=0.01, busy_rate=0.02),
     "expiring": FaultProfile(token_ttl=5.0),
     "dirty": FaultProfile(malformed_rate=0.02, duplicate_rate=0.02),
-    "hostile": FaultProfile(latency_ms=5.0, latency_jitter_ms=20.0, throttle_rate=0.08, error_rate=0.04,
-                            drop_rate=0.02, busy_rate=0.03, token_ttl=20.0, malformed_rate=0.01,
-                            duplicate_rate=0.01),
+    "hostile": FaultProfile(
+        latency_ms=5.0,
+        latency_jitter_ms=20.0,
+        throttle_rate=0.08,
+        error_rate=0.04,
+        drop_rate=0.02,
+        busy_rate=0.03,
+        token_ttl=20.0,
+        malformed_rate=0.01,
+        duplicate_rate=0.01,
+    ),
 }
 """Named profiles for ``--faults NAME``."""
 
@@ -92,9 +108,16 @@ ThrottleAnswer = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 async def _json_answer(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json;charset=UTF-8"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json;charset=UTF-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -116,8 +139,14 @@ class FaultStats:
 class FaultMiddleware:
     """ASGI middleware applying a `FaultProfile` to every request outside ``exempt_paths``."""
 
-    def __init__(self, app: ASGIApp, profile: FaultProfile, *, throttle: ThrottleAnswer | None = None,
-                 busy: ThrottleAnswer | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        profile: FaultProfile,
+        *,
+        throttle: ThrottleAnswer | None = None,
+        busy: ThrottleAnswer | None = None,
+    ) -> None:
         self.app = app
         self.profile = profile
         self.throttle = throttle
@@ -126,8 +155,11 @@ class FaultMiddleware:
         self.stats = FaultStats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.profile.active or \
-                any(scope["path"].startswith(p) for p in self.profile.exempt_paths):
+        if (
+            scope["type"] != "http"
+            or not self.profile.active
+            or any(scope["path"].startswith(p) for p in self.profile.exempt_paths)
+        ):
             await self.app(scope, receive, send)
             return
         p = self.profile
@@ -171,8 +203,7 @@ class FaultMiddleware:
                 await send(message)
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
-                await send({"type": "http.response.body", "body": body[: max(1, len(body) // 3)],
-                            "more_body": True})
+                await send({"type": "http.response.body", "body": body[: max(1, len(body) // 3)], "more_body": True})
                 raise DroppedConnection("connection dropped mid-response (injected fault)")
 
         try:

@@ -168,8 +168,9 @@ def _rm_for(rng: random.Random, city: City) -> RelationshipManager:
     return rng.choice(local) if local and rng.random() < 0.85 else rng.choice(RM_POOL)
 
 
-def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Identity | None,
-                   today: date, cases: Cases | None = None) -> Identity:
+def build_identity(
+    rng: random.Random, codec: IdCodec, plan: Plan, parent: Identity | None, today: date, cases: Cases | None = None
+) -> Identity:
     """Draw the true attributes of ``plan.key`` (``parent`` is the parent's identity for a branch; ``cases`` the
     matching test cases it is part of)."""
     cases = cases or Cases()
@@ -188,10 +189,21 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
     if kind == "branch" and parent is not None:
         place = city.short
         if dist_name and rng.random() < 0.5:  # 深圳南山分公司: also keeps two branches in one city apart
-            place += dist_name.removesuffix("新区") if dist_name.endswith("新区") else \
-                dist_name[:-1] if len(dist_name) > 2 and dist_name.endswith(("区", "县")) else dist_name
-        parts = NameParts(parent.parts.region, parent.parts.zihao, parent.parts.trade, parent.parts.form,
-                          parent.parts.bracketed, f"{place}分公司")
+            place += (
+                dist_name.removesuffix("新区")
+                if dist_name.endswith("新区")
+                else dist_name[:-1]
+                if len(dist_name) > 2 and dist_name.endswith(("区", "县"))
+                else dist_name
+            )
+        parts = NameParts(
+            parent.parts.region,
+            parent.parts.zihao,
+            parent.parts.trade,
+            parent.parts.form,
+            parent.parts.bracketed,
+            f"{place}分公司",
+        )
         industry = parent.industry_code
         size = "micro" if parent.size in ("micro", "small") else "small"
     elif kind == "91":
@@ -266,12 +278,14 @@ def build_identity(rng: random.Random, codec: IdCodec, plan: Plan, parent: Ident
         p = person(rng, today)
         mail_domain = domain if domain and rng.random() < 0.7 else rng.choice(("163.com", "qq.com", "126.com"))
         mail = f"{p.pinyin}{'' if mail_domain == domain else rng.randrange(10, 99)}@{mail_domain}"
-        contacts.append(ContactPerson(
-            person=p,
-            title=rng.choice(CONTACT_TITLES),
-            email=mail if rng.random() < 0.85 else None,
-            wecom_user_id=_wecom_external_id(codec.seed, plan.key, i) if rng.random() < 0.3 else None,
-        ))
+        contacts.append(
+            ContactPerson(
+                person=p,
+                title=rng.choice(CONTACT_TITLES),
+                email=mail if rng.random() < 0.85 else None,
+                wecom_user_id=_wecom_external_id(codec.seed, plan.key, i) if rng.random() < 0.3 else None,
+            )
+        )
     phone = _phone(rng, city)
     if group is not None and cases.shares_phone:
         phone = group.phone

@@ -37,10 +37,24 @@ HEALTHY_CASH_CAP = 30_000_00
 USD_DAILY_CAP = 100_000_00
 
 BANKS: tuple[tuple[str, int], ...] = (
-    ("中国工商银行", 19), ("中国农业银行", 19), ("中国银行", 12), ("中国建设银行", 20), ("交通银行", 21),
-    ("招商银行", 15), ("上海浦东发展银行", 18), ("中信银行", 19), ("兴业银行", 18), ("中国民生银行", 10),
-    ("平安银行", 14), ("中国光大银行", 16), ("华夏银行", 14), ("广发银行", 19), ("北京银行", 20),
-    ("上海银行", 11), ("宁波银行", 14), ("江苏银行", 17),
+    ("中国工商银行", 19),
+    ("中国农业银行", 19),
+    ("中国银行", 12),
+    ("中国建设银行", 20),
+    ("交通银行", 21),
+    ("招商银行", 15),
+    ("上海浦东发展银行", 18),
+    ("中信银行", 19),
+    ("兴业银行", 18),
+    ("中国民生银行", 10),
+    ("平安银行", 14),
+    ("中国光大银行", 16),
+    ("华夏银行", 14),
+    ("广发银行", 19),
+    ("北京银行", 20),
+    ("上海银行", 11),
+    ("宁波银行", 14),
+    ("江苏银行", 17),
 )
 """Counterparty banks and a plausible corporate account-number length for each (lengths illustrative)."""
 
@@ -139,8 +153,9 @@ class Book:
             self.quiet.add((d, credit))
             d += timedelta(days=1)
 
-    def event(self, day: date, cents: int, credit: bool, cp: Counterparty | None, *, cash: bool = False,
-              slot: int = 0) -> None:
+    def event(
+        self, day: date, cents: int, credit: bool, cp: Counterparty | None, *, cash: bool = False, slot: int = 0
+    ) -> None:
         """A planted pattern's transaction: always booked, never reversed, never manual."""
         self.entries.append(Entry(day, cents, credit, slot, cash, cp, event=True))
         self._count(day, cents, credit, cash, "CNY")
@@ -154,7 +169,7 @@ class Book:
         if sum(map(len, near)) + 1 < FAN_MIN_COUNTERPARTIES:
             return True  # the common case: few names around at all
         for start in range(FAN_WINDOW_DAYS):
-            if len({name}.union(*near[start:start + FAN_WINDOW_DAYS])) >= FAN_MIN_COUNTERPARTIES:
+            if len({name}.union(*near[start : start + FAN_WINDOW_DAYS])) >= FAN_MIN_COUNTERPARTIES:
                 return False
         return True
 
@@ -168,8 +183,18 @@ class Book:
             got = self.sums[(credit, cash, ccy)] = {}
         return got
 
-    def background(self, day: date, cents: int, credit: bool, cp: Counterparty | None, *, cash: bool = False,
-                   slot: int = 0, ccy: str = "CNY", tries: int = 4) -> bool:
+    def background(
+        self,
+        day: date,
+        cents: int,
+        credit: bool,
+        cp: Counterparty | None,
+        *,
+        cash: bool = False,
+        slot: int = 0,
+        ccy: str = "CNY",
+        tries: int = 4,
+    ) -> bool:
         """Book a normal flow on ``day`` or one of the next business days that has budget left."""
         if cents <= 0:
             return False
@@ -189,8 +214,9 @@ class Book:
             if other_cash is not None:
                 used += other_cash.get(d, 0)
             if (d, credit) not in quiet and used + cents < cap:
-                if (transfers is not None and transfers.get(d, 0) + cents >= HEALTHY_DAILY_CAP) or \
-                        (cp is not None and not self._few_counterparties(d, credit, cp.name)):
+                if (transfers is not None and transfers.get(d, 0) + cents >= HEALTHY_DAILY_CAP) or (
+                    cp is not None and not self._few_counterparties(d, credit, cp.name)
+                ):
                     d += _ONE_DAY
                     continue
                 r = self.rng.random()

@@ -58,9 +58,22 @@ from crmhub.sandbox.ledger_patterns import PLANTERS, plant_dormant
 from crmhub.sandbox.worldtypes import LoanView, SavingsView, TransactionView
 
 __all__ = [
-    "DORMANT_DAYS", "FAN_MIN_COUNTERPARTIES", "FAN_WINDOW_DAYS", "HEALTHY_CASH_CAP", "HEALTHY_DAILY_CAP",
-    "HEALTHY_SINGLE_CAP", "LARGE_CASH", "LARGE_TRANSFER", "PASS_THROUGH_MIN_INFLOW", "PASS_THROUGH_SHARE",
-    "PAST_DUE_DAYS", "REACTIVATION_DAYS", "STRUCTURING_LOW", "WINDOW_DAYS", "LedgerDetail", "LedgerInputs",
+    "DORMANT_DAYS",
+    "FAN_MIN_COUNTERPARTIES",
+    "FAN_WINDOW_DAYS",
+    "HEALTHY_CASH_CAP",
+    "HEALTHY_DAILY_CAP",
+    "HEALTHY_SINGLE_CAP",
+    "LARGE_CASH",
+    "LARGE_TRANSFER",
+    "PASS_THROUGH_MIN_INFLOW",
+    "PASS_THROUGH_SHARE",
+    "PAST_DUE_DAYS",
+    "REACTIVATION_DAYS",
+    "STRUCTURING_LOW",
+    "WINDOW_DAYS",
+    "LedgerDetail",
+    "LedgerInputs",
     "build_ledger",
 ]
 
@@ -121,32 +134,47 @@ def _background(book: Book, rng: random.Random, inp: LedgerInputs, monthly: int,
 
         def day_in(lo: int, hi: int, days: list[date] = days) -> date:
             return days[lo - 1 + int(rng.random() * (hi - lo + 1))]
+
         n_in = max(len(customers) * rng.randrange(1, 4) // 2 + 1, min(3 * len(customers), monthly // 250_000_00))
         for _ in range(n_in):
-            book.background(day_in(1, 28), amount(rng, monthly / n_in, cap=HEALTHY_SINGLE_CAP), True,
-                            rng.choice(customers), slot=slot)
+            book.background(
+                day_in(1, 28),
+                amount(rng, monthly / n_in, cap=HEALTHY_SINGLE_CAP),
+                True,
+                rng.choice(customers),
+                slot=slot,
+            )
         payroll = int(min(inp.employees * salary, 0.3 * monthly, 380_000_00))
-        book.background(day_in(10, 10) if rng.random() < 0.5 else day_in(15, 15), payroll, False, payroll_cp,
-                        slot=slot)
+        book.background(day_in(10, 10) if rng.random() < 0.5 else day_in(15, 15), payroll, False, payroll_cp, slot=slot)
         book.background(day_in(16, 20), int(payroll * 0.3), False, social, slot=slot)
         book.background(day_in(16, 20), int(payroll * 0.2), False, housing, slot=slot)
         book.background(day_in(11, 15), amount(rng, 0.04 * monthly, cap=HEALTHY_SINGLE_CAP), False, tax, slot=slot)
         if landlord is not None:
             book.background(day_in(1, 5), int(0.05 * monthly) // 100_00 * 100_00, False, landlord, slot=slot)
-        book.background(day_in(21, 25), amount(rng, 0.01 * monthly, cap=HEALTHY_SINGLE_CAP), False, utility,
-                        slot=slot)
+        book.background(day_in(21, 25), amount(rng, 0.01 * monthly, cap=HEALTHY_SINGLE_CAP), False, utility, slot=slot)
         spent = payroll * 1.5 + 0.1 * monthly
         rest = max(0.0, monthly * rng.uniform(0.9, 1.0) - spent)
         n_out = max(1, min(3 * len(suppliers), int(rest // 250_000_00) + rng.randrange(1, 3)))
         for _ in range(n_out):
-            book.background(day_in(1, 28), amount(rng, rest / n_out, cap=HEALTHY_SINGLE_CAP), False,
-                            rng.choice(suppliers), slot=slot)
+            book.background(
+                day_in(1, 28),
+                amount(rng, rest / n_out, cap=HEALTHY_SINGLE_CAP),
+                False,
+                rng.choice(suppliers),
+                slot=slot,
+            )
         for _ in range(rng.randrange(0, 3)):
             book.background(day_in(1, 28), rng.randrange(20, 300) * 100_00, False, None, cash=True, slot=slot)
         if retail:
             for _ in range(rng.randrange(1, 5)):
-                book.background(day_in(1, 28), rng.randrange(50, 280) * 100_00 + rng.randrange(100) * 100, True,
-                                None, cash=True, slot=slot)
+                book.background(
+                    day_in(1, 28),
+                    rng.randrange(50, 280) * 100_00 + rng.randrange(100) * 100,
+                    True,
+                    None,
+                    cash=True,
+                    slot=slot,
+                )
         fee_day = nxt - timedelta(days=1)
         while fee_day.weekday() >= 5:
             fee_day -= timedelta(days=1)
@@ -159,8 +187,9 @@ PAST_DUE_DAYS = (30, 120, 400)
 """DPD planted on ``past_due`` clients: 关注 (≤ 90) and D under the default definition (> 90, or 次级 and worse)."""
 
 
-def _loan(rng: random.Random, codec: IdCodec, inp: LedgerInputs, slot: int, today: date, dpd: int,
-          monthly: int) -> tuple[LoanView, list[tuple[date, int]]]:
+def _loan(
+    rng: random.Random, codec: IdCodec, inp: LedgerInputs, slot: int, today: date, dpd: int, monthly: int
+) -> tuple[LoanView, list[tuple[date, int]]]:
     """A monthly-amortising loan and its repayment dates/amounts that fall in the window."""
     n = rng.choice((12, 24, 36, 60))
     cap = min(inp.annual_revenue // 2 * 100, n * 250_000_00, max(monthly, 50_000_00) * n // 3)
@@ -206,8 +235,9 @@ def _monthly_turnover(rng: random.Random, inp: LedgerInputs) -> int:
     return int(min(max(inp.annual_revenue / 12 * share, 30_000), 6_000_000)) * 100
 
 
-def build_ledger(rng: random.Random, codec: IdCodec, inp: LedgerInputs, today: date, *,
-                 loans_only: bool = False) -> LedgerDetail:
+def build_ledger(
+    rng: random.Random, codec: IdCodec, inp: LedgerInputs, today: date, *, loans_only: bool = False
+) -> LedgerDetail:
     """Accounts, transactions and loans for one ledger client under its profile.
 
     ``loans_only`` stops once the loans are drawn (they come before any account or transaction is), so the loans
@@ -253,10 +283,20 @@ def build_ledger(rng: random.Random, codec: IdCodec, inp: LedgerInputs, today: d
         general_cps = [counterparty_company(rng) for _ in range(2)]
         for m in range(WINDOW_DAYS // 30):
             base = start + timedelta(days=30 * m)
-            book.background(base + timedelta(days=rng.randrange(0, 28)), rng.randrange(5_000, 80_000) * 100, True,
-                            general_cps[0], slot=1)
-            book.background(base + timedelta(days=rng.randrange(0, 28)), rng.randrange(5_000, 60_000) * 100, False,
-                            general_cps[1], slot=1)
+            book.background(
+                base + timedelta(days=rng.randrange(0, 28)),
+                rng.randrange(5_000, 80_000) * 100,
+                True,
+                general_cps[0],
+                slot=1,
+            )
+            book.background(
+                base + timedelta(days=rng.randrange(0, 28)),
+                rng.randrange(5_000, 60_000) * 100,
+                False,
+                general_cps[1],
+                slot=1,
+            )
     usd = profile == "healthy" and inp.trade_code[:1] in ("C", "F") and rng.random() < 0.1
     if usd:
         slots.append(2)
@@ -264,22 +304,46 @@ def build_ledger(rng: random.Random, codec: IdCodec, inp: LedgerInputs, today: d
         for m in range(WINDOW_DAYS // 30):
             base = start + timedelta(days=30 * m)
             for _ in range(rng.randrange(1, 3)):
-                book.background(base + timedelta(days=rng.randrange(0, 28)), rng.randrange(2_000, 60_000) * 100,
-                                True, rng.choice(buyers), slot=2, ccy="USD")
-            book.background(base + timedelta(days=rng.randrange(0, 28)), rng.randrange(1_000, 40_000) * 100,
-                            False, None, slot=2, ccy="USD")
+                book.background(
+                    base + timedelta(days=rng.randrange(0, 28)),
+                    rng.randrange(2_000, 60_000) * 100,
+                    True,
+                    rng.choice(buyers),
+                    slot=2,
+                    ccy="USD",
+                )
+            book.background(
+                base + timedelta(days=rng.randrange(0, 28)),
+                rng.randrange(1_000, 40_000) * 100,
+                False,
+                None,
+                slot=2,
+                ccy="USD",
+            )
 
     overdraft_limit = round_to(max(100_000_00, monthly // 2), 10_000_00) if profile == "overdraft" else 0
     savings = _views(rng, codec, inp, book.entries + old, slots, today, overdraft_limit, profile, facts)
     return LedgerDetail(savings, loans, facts)
 
 
-_PRODUCTS = {0: ("单位活期存款（基本存款账户）", "CNY"), 1: ("单位活期存款（一般存款账户）", "CNY"),
-             2: ("单位外币活期存款（美元）", "USD")}
+_PRODUCTS = {
+    0: ("单位活期存款（基本存款账户）", "CNY"),
+    1: ("单位活期存款（一般存款账户）", "CNY"),
+    2: ("单位外币活期存款（美元）", "USD"),
+}
 
 
-def _views(rng: random.Random, codec: IdCodec, inp: LedgerInputs, entries: list[Entry], slots: list[int],
-           today: date, overdraft_limit: int, profile: str, facts: dict[str, object]) -> list[SavingsView]:
+def _views(
+    rng: random.Random,
+    codec: IdCodec,
+    inp: LedgerInputs,
+    entries: list[Entry],
+    slots: list[int],
+    today: date,
+    overdraft_limit: int,
+    profile: str,
+    facts: dict[str, object],
+) -> list[SavingsView]:
     """Order the entries, give them ids, solve each account's opening balance and build the views."""
     entries.sort(key=lambda e: (e.day, e.slot, not e.credit))
     per_slot: dict[int, list[TransactionView]] = {s: [] for s in slots}
@@ -296,12 +360,23 @@ def _views(rng: random.Random, codec: IdCodec, inp: LedgerInputs, entries: list[
         booked = e.day
         if e.booked_late:
             booked = next_day.get(e.day) or next_day.setdefault(e.day, e.day + timedelta(days=1))
-        per_slot[slot].append(TransactionView(
-            first_id + seq, booked, e.day, Decimal(e.cents).scaleb(-2), _PRODUCTS[slot][1],
-            "CREDIT" if e.credit else "DEBIT", 1 if e.credit else 2, e.cash,
-            (cp.account or None) if cp else None, cp.name if cp else None, cp.bank if cp else None,
-            e.manual, e.reversed,
-        ))
+        per_slot[slot].append(
+            TransactionView(
+                first_id + seq,
+                booked,
+                e.day,
+                Decimal(e.cents).scaleb(-2),
+                _PRODUCTS[slot][1],
+                "CREDIT" if e.credit else "DEBIT",
+                1 if e.credit else 2,
+                e.cash,
+                (cp.account or None) if cp else None,
+                cp.name if cp else None,
+                cp.bank if cp else None,
+                e.manual,
+                e.reversed,
+            )
+        )
         first_day.setdefault(slot, e.day)
         if not e.reversed:
             running[slot] += e.cents if e.credit else -e.cents
@@ -314,22 +389,28 @@ def _views(rng: random.Random, codec: IdCodec, inp: LedgerInputs, entries: list[
             facts["overdraft_beyond_limit"] = frac > 1
             opening = -lowest[slot] - int(frac * overdraft_limit)
         else:
-            base = {"pass_through": rng.randrange(10_000_00, 60_000_00),
-                    "dormant_reactivation": rng.randrange(3_000_00, 80_000_00)}.get(profile, 0)
+            base = {
+                "pass_through": rng.randrange(10_000_00, 60_000_00),
+                "dormant_reactivation": rng.randrange(3_000_00, 80_000_00),
+            }.get(profile, 0)
             opening = max(base, -lowest[slot] + floor)
         account_id = codec.savings_id(inp.key, slot)
-        activated = min(inp.activation_date + timedelta(days=slot * rng.randrange(0, 400)),
-                        first_day.get(slot, today) - timedelta(days=1))
-        views.append(SavingsView(
-            id=account_id,
-            account_no=f"{account_id:09d}",
-            currency=_PRODUCTS[slot][1],
-            opening_balance=_dec(opening),
-            sub_status=(200 if profile == "dormant_reactivation" and rng.random() < 0.5 else 0) if slot == 0 else 0,
-            allow_overdraft=slot == 0 and profile == "overdraft",
-            overdraft_limit=_dec(overdraft_limit) if slot == 0 and profile == "overdraft" else None,
-            activated_on=max(activated, inp.activation_date),
-            product_name=_PRODUCTS[slot][0],
-            transactions=per_slot[slot],
-        ))
+        activated = min(
+            inp.activation_date + timedelta(days=slot * rng.randrange(0, 400)),
+            first_day.get(slot, today) - timedelta(days=1),
+        )
+        views.append(
+            SavingsView(
+                id=account_id,
+                account_no=f"{account_id:09d}",
+                currency=_PRODUCTS[slot][1],
+                opening_balance=_dec(opening),
+                sub_status=(200 if profile == "dormant_reactivation" and rng.random() < 0.5 else 0) if slot == 0 else 0,
+                allow_overdraft=slot == 0 and profile == "overdraft",
+                overdraft_limit=_dec(overdraft_limit) if slot == 0 and profile == "overdraft" else None,
+                activated_on=max(activated, inp.activation_date),
+                product_name=_PRODUCTS[slot][0],
+                transactions=per_slot[slot],
+            )
+        )
     return views

@@ -36,8 +36,7 @@ def _plant_large_value(book: Book, rng: random.Random, facts: dict[str, object])
     facts["large_value_variant"] = variant
     if variant == "single_credit":
         book.quiet_window(d, d, credit=True)
-        book.event(d, round_to(rng.randrange(2_000_000_00, 12_000_000_00), 10_000_00), True,
-                   counterparty_company(rng))
+        book.event(d, round_to(rng.randrange(2_000_000_00, 12_000_000_00), 10_000_00), True, counterparty_company(rng))
     elif variant == "same_day_credits":
         book.quiet_window(d, d, credit=True)
         amounts: list[int] = []
@@ -47,8 +46,7 @@ def _plant_large_value(book: Book, rng: random.Random, facts: dict[str, object])
             book.event(d, cents, True, counterparty_company(rng))
     else:
         book.quiet_window(d - timedelta(days=3), d, credit=True)
-        book.event(d, round_to(rng.randrange(2_000_000_00, 6_000_000_00), 1_000_00), False,
-                   counterparty_company(rng))
+        book.event(d, round_to(rng.randrange(2_000_000_00, 6_000_000_00), 1_000_00), False, counterparty_company(rng))
     if rng.random() < 0.35:
         c = window_day(rng, book, 5, 110)
         book.quiet_window(c, c, credit=True)
@@ -118,8 +116,9 @@ def _plant_fan_in(book: Book, rng: random.Random, facts: dict[str, object]) -> N
     collector = counterparty_company(rng)
     first = int(total * rng.uniform(0.2, 0.3))
     book.event(d + timedelta(days=2), first, False, collector)
-    book.event(d + timedelta(days=rng.randrange(7, 12)), int((total - first) * rng.uniform(0.7, 0.95)), False,
-               collector)
+    book.event(
+        d + timedelta(days=rng.randrange(7, 12)), int((total - first) * rng.uniform(0.7, 0.95)), False, collector
+    )
     facts["fan_day"] = d
 
 
@@ -140,8 +139,15 @@ def plant_dormant(book: Book, rng: random.Random, today: date, facts: dict[str, 
     old: list[Entry] = []
     last_old = today - timedelta(days=rng.randrange(DORMANT_DAYS + REACTIVATION_DAYS + 5, 500))
     for i in range(rng.randrange(1, 4)):
-        old.append(Entry(business_day(last_old - timedelta(days=40 * i)), rng.randrange(1_000_00, 50_000_00),
-                          rng.random() < 0.5, cp=counterparty_company(rng), event=True))
+        old.append(
+            Entry(
+                business_day(last_old - timedelta(days=40 * i)),
+                rng.randrange(1_000_00, 50_000_00),
+                rng.random() < 0.5,
+                cp=counterparty_company(rng),
+                event=True,
+            )
+        )
     first = business_day(today - timedelta(days=rng.randrange(22, 29)))
     credits = [round_to(rng.randrange(150_000_00, 900_000_00), 1_000_00) for _ in range(rng.randrange(2, 5))]
     for i, cents in enumerate(credits):

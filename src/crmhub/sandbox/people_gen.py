@@ -22,7 +22,8 @@ def _table(spec: str) -> list[list[str]]:
 
 
 SURNAMES: tuple[tuple[str, str, int], ...] = tuple(
-    (s, p, int(w)) for s, p, w in _table(
+    (s, p, int(w))
+    for s, p, w in _table(
         "王:wang:72 李:li:72 张:zhang:68 刘:liu:54 陈:chen:46 杨:yang:32 黄:huang:24 赵:zhao:22 吴:wu:21 "
         "周:zhou:21 徐:xu:15 孙:sun:15 马:ma:14 朱:zhu:13 胡:hu:13 郭:guo:12 何:he:12 高:gao:11 林:lin:11 "
         "罗:luo:10 郑:zheng:10 梁:liang:10 谢:xie:8 宋:song:8 唐:tang:8 许:xu:7 韩:han:7 冯:feng:7 邓:deng:7 "
@@ -40,7 +41,8 @@ SURNAMES: tuple[tuple[str, str, int], ...] = tuple(
 _SURNAME_WEIGHTS = tuple(w for _, _, w in SURNAMES)
 
 GIVEN_CHARS: tuple[tuple[str, str], ...] = tuple(
-    (c, p) for c, p in _table(
+    (c, p)
+    for c, p in _table(
         "伟:wei 芳:fang 娜:na 敏:min 静:jing 丽:li 强:qiang 磊:lei 军:jun 洋:yang 勇:yong 艳:yan 杰:jie "
         "娟:juan 涛:tao 明:ming 超:chao 秀:xiu 霞:xia 平:ping 刚:gang 桂:gui 英:ying 华:hua 建:jian 文:wen "
         "玉:yu 兰:lan 红:hong 志:zhi 海:hai 波:bo 宇:yu 浩:hao 鹏:peng 辉:hui 婷:ting 雪:xue 琳:lin 晨:chen "
@@ -65,9 +67,42 @@ class Person:
 
 
 MOBILE_PREFIXES: tuple[str, ...] = (
-    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155",
-    "156", "157", "158", "159", "166", "173", "176", "177", "178", "180", "181", "182", "183", "185", "186",
-    "187", "188", "189", "191", "198", "199",
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "173",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
 )
 """Prefixes in commercial use by the three carriers (the 1[3-9]x pattern with real allocations)."""
 
@@ -153,13 +188,26 @@ RM_POOL: tuple[RelationshipManager, ...] = tuple(
     _rm(name, uid, office, n)
     for n, (name, uid, office) in enumerate(
         (
-            ("张伟", "zhangwei", "北京分行"), ("王芳", "wangfang", "北京分行"), ("李娜", "lina", "上海分行"),
-            ("刘洋", "liuyang", "上海分行"), ("陈静", "chenjing", "深圳分行"), ("杨磊", "yanglei", "深圳分行"),
-            ("赵敏", "zhaomin", "广州分行"), ("黄强", "huangqiang", "广州分行"), ("周婷", "zhouting", "杭州分行"),
-            ("吴斌", "wubin", "杭州分行"), ("徐丽", "xuli", "南京分行"), ("孙浩", "sunhao", "南京分行"),
-            ("马超", "machao", "成都分行"), ("朱琳", "zhulin", "武汉分行"), ("胡军", "hujun", "天津分行"),
-            ("郭鹏", "guopeng", "重庆分行"), ("何雪", "hexue", "苏州分行"), ("高峰", "gaofeng", "青岛分行"),
-            ("林涛", "lintao", "厦门分行"), ("罗敏", "luomin", "西安分行"),
+            ("张伟", "zhangwei", "北京分行"),
+            ("王芳", "wangfang", "北京分行"),
+            ("李娜", "lina", "上海分行"),
+            ("刘洋", "liuyang", "上海分行"),
+            ("陈静", "chenjing", "深圳分行"),
+            ("杨磊", "yanglei", "深圳分行"),
+            ("赵敏", "zhaomin", "广州分行"),
+            ("黄强", "huangqiang", "广州分行"),
+            ("周婷", "zhouting", "杭州分行"),
+            ("吴斌", "wubin", "杭州分行"),
+            ("徐丽", "xuli", "南京分行"),
+            ("孙浩", "sunhao", "南京分行"),
+            ("马超", "machao", "成都分行"),
+            ("朱琳", "zhulin", "武汉分行"),
+            ("胡军", "hujun", "天津分行"),
+            ("郭鹏", "guopeng", "重庆分行"),
+            ("何雪", "hexue", "苏州分行"),
+            ("高峰", "gaofeng", "青岛分行"),
+            ("林涛", "lintao", "厦门分行"),
+            ("罗敏", "luomin", "西安分行"),
         )
     )
 )
@@ -168,5 +216,14 @@ RM_POOL: tuple[RelationshipManager, ...] = tuple(
 RM_BY_USER_ID: dict[str, RelationshipManager] = {rm.user_id: rm for rm in RM_POOL}
 
 CONTACT_TITLES: tuple[str, ...] = (
-    "财务总监", "财务经理", "出纳", "总经理", "副总经理", "采购经理", "行政主管", "董事会秘书", "会计", "销售总监",
+    "财务总监",
+    "财务经理",
+    "出纳",
+    "总经理",
+    "副总经理",
+    "采购经理",
+    "行政主管",
+    "董事会秘书",
+    "会计",
+    "销售总监",
 )

@@ -129,8 +129,10 @@ class SandboxSet:
         """Write `config` as TOML to ``path`` (parents created) and return the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        header = (f"# crmhub config for the sandbox (seed {self.world.seed}, {self.world.clients} clients), written by "
-                  "`crmhub sandbox serve`.\n# The credentials are the simulators' built-in sandbox credentials.\n\n")
+        header = (
+            f"# crmhub config for the sandbox (seed {self.world.seed}, {self.world.clients} clients), written by "
+            "`crmhub sandbox serve`.\n# The credentials are the simulators' built-in sandbox credentials.\n\n"
+        )
         target.write_text(header + tomli_w.dumps(self.config()), encoding="utf-8")
         return target
 
@@ -193,12 +195,16 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def truth_by_connector(apps: Sequence[SandboxApp], truth: Iterable[tuple[str, str, int]]
-                       ) -> Iterator[tuple[str, str, int]]:
+def truth_by_connector(
+    apps: Sequence[SandboxApp], truth: Iterable[tuple[str, str, int]]
+) -> Iterator[tuple[str, str, int]]:
     """The world's ground truth (view, native id, company key) as (connector name, native id, company key), through
     each app's ``world_view`` → ``config_name`` (records of views no app serves are left out)."""
-    connector = {app.world_view: app.config_name for app in apps
-                 if app.world_view is not None and app.config_section == "connectors"}
+    connector = {
+        app.world_view: app.config_name
+        for app in apps
+        if app.world_view is not None and app.config_section == "connectors"
+    }
     for view, source_id, key in truth:
         if view in connector:
             yield connector[view], source_id, key
@@ -230,8 +236,9 @@ def allocate_ports(apps: Sequence[SandboxApp], port_base: int) -> dict[str, int]
     return {name: port_base + offset for name, offset in allocate_offsets(apps).items()}
 
 
-def free_port_base(apps: Sequence[SandboxApp], host: str = "127.0.0.1", *, tries: int = 200,
-                   low: int = 20_000, high: int = 32_000) -> int:
+def free_port_base(
+    apps: Sequence[SandboxApp], host: str = "127.0.0.1", *, tries: int = 200, low: int = 20_000, high: int = 32_000
+) -> int:
     """A port base where every app's allocated port is free now (for tests and ``--port-base 0``).
 
     Below Linux's ephemeral range (32768–60999): a port found free there can be taken by any client socket of a
@@ -259,8 +266,10 @@ def _check_apps(apps: Sequence[SandboxApp], host: str, ports: Mapping[str, int])
         if not 0 < port < 65536:
             raise SandboxStartError(f"sandbox app {app.name!r}: port {port} is out of range; lower --port-base")
         if not port_is_free(host, port):
-            raise SandboxStartError(f"sandbox app {app.name!r} ({app.title}): port {host}:{port} is in use; stop "
-                                    "what holds it or choose another --port-base")
+            raise SandboxStartError(
+                f"sandbox app {app.name!r} ({app.title}): port {host}:{port} is in use; stop "
+                "what holds it or choose another --port-base"
+            )
 
 
 def _start_smtp(handler: Any, host: str, port: int) -> Callable[[], None]:
@@ -275,10 +284,20 @@ def _start_smtp(handler: Any, host: str, port: int) -> Callable[[], None]:
     return controller.stop
 
 
-def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, clients: int = 2000,
-                    faults: Any = None, host: str = "127.0.0.1", world: World | None = None,
-                    today: date | None = None, settings: Mapping[str, Mapping[str, Any]] | None = None,
-                    store_url: str = DEFAULT_STORE_URL, speed: float = 1.0) -> SandboxSet:
+def start_sandboxes(
+    apps: Sequence[SandboxApp],
+    *,
+    port_base: int = 8700,
+    seed: int = 0,
+    clients: int = 2000,
+    faults: Any = None,
+    host: str = "127.0.0.1",
+    world: World | None = None,
+    today: date | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    store_url: str = DEFAULT_STORE_URL,
+    speed: float = 1.0,
+) -> SandboxSet:
     """Start ``apps`` over one world (``world`` or ``World(seed, clients, today)``) and return them running.
 
     ``faults`` is a `crmhub.sandbox.faults.FaultProfile` (or ``None``); ``settings`` maps an app name to its
@@ -294,8 +313,13 @@ def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: 
         for app in sorted(apps, key=lambda a: ports[a.name]):  # started, listed and stopped in port order
             port = ports[app.name]
             scheme = "smtp" if app.protocol == "smtp" else "http"
-            options = SandboxOptions(base_url=f"{scheme}://{host}:{port}", world=world, faults=faults, seed=seed,
-                                     settings={**pacing_of(app, speed), **(settings or {}).get(app.name, {})})
+            options = SandboxOptions(
+                base_url=f"{scheme}://{host}:{port}",
+                world=world,
+                faults=faults,
+                seed=seed,
+                settings={**pacing_of(app, speed), **(settings or {}).get(app.name, {})},
+            )
             try:
                 built = app.build(options)
                 if app.protocol == "smtp":
@@ -303,8 +327,9 @@ def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: 
                 else:
                     stop = serve_app_in_thread(built, host=host, port=port).stop
             except Exception as exc:
-                raise SandboxStartError(f"sandbox app {app.name!r} ({app.title}) failed to start on "
-                                        f"{host}:{port}: {exc}") from exc
+                raise SandboxStartError(
+                    f"sandbox app {app.name!r} ({app.title}) failed to start on {host}:{port}: {exc}"
+                ) from exc
             running.append(RunningSandbox(app, host, port, built, stop))
             log.info("sandbox %s listening on %s", app.name, running[-1].url)
     except BaseException:
@@ -313,11 +338,21 @@ def start_sandboxes(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: 
     return sandboxes
 
 
-def run(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, clients: int = 2000,
-        faults: Any = None, host: str = "127.0.0.1", write_config: str | Path | None = None,
-        settings: Mapping[str, Mapping[str, Any]] | None = None, today: date | None = None,
-        ready: Callable[[SandboxSet], None] | None = None, stop_event: threading.Event | None = None,
-        speed: float = 1.0) -> None:
+def run(
+    apps: Sequence[SandboxApp],
+    *,
+    port_base: int = 8700,
+    seed: int = 0,
+    clients: int = 2000,
+    faults: Any = None,
+    host: str = "127.0.0.1",
+    write_config: str | Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    today: date | None = None,
+    ready: Callable[[SandboxSet], None] | None = None,
+    stop_event: threading.Event | None = None,
+    speed: float = 1.0,
+) -> None:
     """Serve ``apps`` in the foreground until SIGINT/SIGTERM (or ``stop_event``), then stop them all.
 
     ``write_config`` writes the config file once everything listens; ``ready`` is called with the running set
@@ -334,8 +369,17 @@ def run(apps: Sequence[SandboxApp], *, port_base: int = 8700, seed: int = 0, cli
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        with start_sandboxes(apps, port_base=port_base, seed=seed, clients=clients, faults=faults, host=host,
-                             settings=settings, today=today, speed=speed) as sandboxes:
+        with start_sandboxes(
+            apps,
+            port_base=port_base,
+            seed=seed,
+            clients=clients,
+            faults=faults,
+            host=host,
+            settings=settings,
+            today=today,
+            speed=speed,
+        ) as sandboxes:
             if write_config is not None:
                 sandboxes.write_config(write_config)
             if ready is not None:

@@ -109,8 +109,9 @@ def _owner(rng: random.Random, ident: Identity) -> OwnerView:
     return OwnerView(rm.name, rm.user_id, rm.email)
 
 
-def crm_view(rng: random.Random, system: System, codec: IdCodec, plan: Plan, ident: Identity,
-             now: datetime) -> CrmAccountView:
+def crm_view(
+    rng: random.Random, system: System, codec: IdCodec, plan: Plan, ident: Identity, now: datetime
+) -> CrmAccountView:
     """The company as Zoho or Fenxiang holds it."""
     rate, weights = NAME_DRIFT[system]
     name, _ = drifted_name(rng, ident.parts, ident.city, rate=rate, weights=weights)
@@ -120,8 +121,11 @@ def crm_view(rng: random.Random, system: System, codec: IdCodec, plan: Plan, ide
     rep = None
     if rng.random() < (0.6 if zoho else 0.7):
         lr = ident.legal_rep
-        rep = PersonView(lr.name, lr.id_number if rng.random() < 0.5 else None,
-                         (mobile(rng) if rng.random() < 0.15 else lr.mobile) if rng.random() < 0.8 else None)
+        rep = PersonView(
+            lr.name,
+            lr.id_number if rng.random() < 0.5 else None,
+            (mobile(rng) if rng.random() < 0.15 else lr.mobile) if rng.random() < 0.8 else None,
+        )
     capital = None
     if ident.registered_capital is not None and rng.random() < (0.7 if zoho else 0.6):
         capital = Decimal(ident.registered_capital)
@@ -168,15 +172,23 @@ def crm_view(rng: random.Random, system: System, codec: IdCodec, plan: Plan, ide
     )
 
 
-def _contacts(rng: random.Random, system: System, codec: IdCodec, plan: Plan, ident: Identity,
-              account_created: datetime, now: datetime) -> list[ContactView]:
+def _contacts(
+    rng: random.Random,
+    system: System,
+    codec: IdCodec,
+    plan: Plan,
+    ident: Identity,
+    account_created: datetime,
+    now: datetime,
+) -> list[ContactView]:
     people = list(ident.contacts)
     out: list[ContactView] = []
     if system == "zoho":
         chosen = people[: plan.zoho_contacts]
-        stamps = [account_created + timedelta(seconds=rng.randrange(max(60, int((now - account_created)
-                                                                                   .total_seconds()))))
-                  for _ in chosen]
+        stamps = [
+            account_created + timedelta(seconds=rng.randrange(max(60, int((now - account_created).total_seconds()))))
+            for _ in chosen
+        ]
         ids = [codec.zoho_id(plan.key, 2 + i) for i in range(len(chosen))]
     else:
         chosen = rng.sample(people, len(plan.fxiaoke_contact_created))
@@ -185,22 +197,34 @@ def _contacts(rng: random.Random, system: System, codec: IdCodec, plan: Plan, id
     for cp, stamp, source_id in zip(chosen, stamps, ids, strict=True):
         p = cp.person
         created = _at_second(stamp)
-        out.append(ContactView(
-            source_id=source_id,
-            name=p.name,
-            title=cp.title if rng.random() < 0.9 else None,
-            mobile=(mobile(rng) if rng.random() < 0.1 else p.mobile) if rng.random() < 0.9 else None,
-            phone=f"{ident.phone}-{rng.randrange(800, 8999)}" if rng.random() < 0.4 else None,
-            email=cp.email if rng.random() < 0.8 else None,
-            wecom_user_id=cp.wecom_user_id,
-            created_at=created,
-            modified_at=_modified(rng, created, now),
-        ))
+        out.append(
+            ContactView(
+                source_id=source_id,
+                name=p.name,
+                title=cp.title if rng.random() < 0.9 else None,
+                mobile=(mobile(rng) if rng.random() < 0.1 else p.mobile) if rng.random() < 0.9 else None,
+                phone=f"{ident.phone}-{rng.randrange(800, 8999)}" if rng.random() < 0.4 else None,
+                email=cp.email if rng.random() < 0.8 else None,
+                wecom_user_id=cp.wecom_user_id,
+                created_at=created,
+                modified_at=_modified(rng, created, now),
+            )
+        )
     return out
 
 
-def ledger_view(rng: random.Random, detail_rng: random.Random, codec: IdCodec, plan: Plan, ident: Identity,
-                today: date, now: datetime, *, zoho_id: str | None, detail: bool | str) -> LedgerClientView:
+def ledger_view(
+    rng: random.Random,
+    detail_rng: random.Random,
+    codec: IdCodec,
+    plan: Plan,
+    ident: Identity,
+    today: date,
+    now: datetime,
+    *,
+    zoho_id: str | None,
+    detail: bool | str,
+) -> LedgerClientView:
     """The company as the core ledger holds it; ``detail`` adds accounts, transactions and loans (``"loans"``:
     the loans alone, the same ones)."""
     rate, weights = NAME_DRIFT["ledger"]
@@ -211,8 +235,10 @@ def ledger_view(rng: random.Random, detail_rng: random.Random, codec: IdCodec, p
     activation = earliest + timedelta(days=rng.randrange(span)) if span > 0 else latest
     r = rng.random()
     external_id = zoho_id if zoho_id and r < 0.25 else codec.cif_number(plan.key) if r < 0.75 else None
-    created = _at_second(datetime.combine(activation, datetime.min.time(), tzinfo=now.tzinfo)
-                         + timedelta(seconds=rng.randrange(8 * 3600, 17 * 3600)))
+    created = _at_second(
+        datetime.combine(activation, datetime.min.time(), tzinfo=now.tzinfo)
+        + timedelta(seconds=rng.randrange(8 * 3600, 17 * 3600))
+    )
     view = LedgerClientView(
         source_id=str(codec.ledger_client_id(plan.key)),
         company_key=plan.key,
@@ -228,10 +254,16 @@ def ledger_view(rng: random.Random, detail_rng: random.Random, codec: IdCodec, p
     )
     if detail:
         inputs = LedgerInputs(
-            key=plan.key, profile=plan.profile, city=ident.city,
+            key=plan.key,
+            profile=plan.profile,
+            city=ident.city,
             district=ident.district.name if ident.district.code != ident.city.code else "",
-            trade_code=ident.industry_code, annual_revenue=ident.annual_revenue, employees=ident.employees,
-            established_on=plan.established_on, activation_date=activation, name=ident.name,
+            trade_code=ident.industry_code,
+            annual_revenue=ident.annual_revenue,
+            employees=ident.employees,
+            established_on=plan.established_on,
+            activation_date=activation,
+            name=ident.name,
         )
         built = build_ledger(detail_rng, codec, inputs, today, loans_only=detail == "loans")
         view.savings, view.loans = built.savings, built.loans

@@ -58,8 +58,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_TODAY = date(2026, 11, 30)
 
 PROFILES: tuple[tuple[str, float], ...] = (
-    ("healthy", 79.0), ("overdraft", 4.0), ("past_due", 4.5), ("large_value", 3.0), ("structuring", 2.0),
-    ("pass_through", 2.0), ("fan_in", 1.5), ("fan_out", 1.5), ("dormant_reactivation", 2.5),
+    ("healthy", 79.0),
+    ("overdraft", 4.0),
+    ("past_due", 4.5),
+    ("large_value", 3.0),
+    ("structuring", 2.0),
+    ("pass_through", 2.0),
+    ("fan_in", 1.5),
+    ("fan_out", 1.5),
+    ("dormant_reactivation", 2.5),
 )
 """Ledger behaviour profiles and their shares (percent of ledger clients)."""
 
@@ -191,8 +198,20 @@ class World:
             fx_created + timedelta(seconds=rng.randrange(max(60, int((self.now - fx_created).total_seconds()))))
             for _ in range(fx_n)
         )
-        return Plan(key, kind, parent, established, profile, in_zoho, in_fx, in_ledger, zoho_created, fx_created,
-                    zoho_contacts, fx_contacts)
+        return Plan(
+            key,
+            kind,
+            parent,
+            established,
+            profile,
+            in_zoho,
+            in_fx,
+            in_ledger,
+            zoho_created,
+            fx_created,
+            zoho_contacts,
+            fx_contacts,
+        )
 
     def _check_key(self, key: int) -> None:
         if not 0 <= key < self.clients:
@@ -206,8 +225,7 @@ class World:
             return cached
         plan = self.plan(key)
         parent = self.identity(plan.parent_key) if plan.parent_key is not None else None
-        ident = build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today,
-                               self.cases(key))
+        ident = build_identity(_rng(self.seed, key, "identity"), self.codec, plan, parent, self.today, self.cases(key))
         if len(self._identities) >= _MEMO_SIZE:
             self._identities.clear()
         self._identities[key] = ident
@@ -237,10 +255,14 @@ class World:
         group_of = self.subsidiary_of(key)
         parent_of_next = key + 1 < self.clients and self.subsidiary_of(key + 1) == key
         recent = draws[3] / RECENT_DISTRICT_RATE if draws[3] < RECENT_DISTRICT_RATE else None
-        return Cases(group_parent=parent_of_next, group_share_form=draws[1] < 0.3,
-                     group_of=self.identity(group_of) if group_of is not None else None,
-                     shares_phone=draws[2] < 0.3, recent_district=recent,
-                     district_in_name=draws[4] < DISTRICT_IN_NAME_RATE)
+        return Cases(
+            group_parent=parent_of_next,
+            group_share_form=draws[1] < 0.3,
+            group_of=self.identity(group_of) if group_of is not None else None,
+            shares_phone=draws[2] < 0.3,
+            recent_district=recent,
+            district_in_name=draws[4] < DISTRICT_IN_NAME_RATE,
+        )
 
     def company(self, key: int, *, ledger_detail: bool | str = True) -> Company:
         """Company ``key`` with every view; ``ledger_detail=False`` skips accounts, transactions and loans
@@ -273,12 +295,21 @@ class World:
         plan = self.plan(key)
         if not plan.in_ledger:
             return None
-        return ledger_view(_rng(self.seed, key, "ledger-view"), _rng(self.seed, key, "ledger"), self.codec, plan,
-                           self.identity(key), self.today, self.now,
-                           zoho_id=self.codec.zoho_id(key, 1) if plan.in_zoho else None, detail=ledger_detail)
+        return ledger_view(
+            _rng(self.seed, key, "ledger-view"),
+            _rng(self.seed, key, "ledger"),
+            self.codec,
+            plan,
+            self.identity(key),
+            self.today,
+            self.now,
+            zoho_id=self.codec.zoho_id(key, 1) if plan.in_zoho else None,
+            detail=ledger_detail,
+        )
 
-    def companies(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
-                  ) -> Iterator[Company]:
+    def companies(
+        self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
+    ) -> Iterator[Company]:
         """Stream companies ``start … stop-1`` (default: all), one at a time."""
         stop = self.clients if stop is None else min(stop, self.clients)
         for key in range(start, stop):
@@ -293,8 +324,9 @@ class World:
             if view is not None:
                 yield view
 
-    def ledger_views(self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
-                     ) -> Iterator[LedgerClientView]:
+    def ledger_views(
+        self, start: int = 0, stop: int | None = None, *, ledger_detail: bool | str = True
+    ) -> Iterator[LedgerClientView]:
         """Stream the ledger's views of companies ``start … stop-1`` (ledger clients only)."""
         stop = self.clients if stop is None else min(stop, self.clients)
         for key in range(start, stop):
@@ -314,8 +346,10 @@ class World:
         if plan.in_fxiaoke:
             out.append(("fxiaoke", self.codec.fxiaoke_id(key, 0, plan.fxiaoke_created)))
             if contacts:
-                out.extend(("fxiaoke", self.codec.fxiaoke_id(key, 1 + i, ts))
-                           for i, ts in enumerate(plan.fxiaoke_contact_created))
+                out.extend(
+                    ("fxiaoke", self.codec.fxiaoke_id(key, 1 + i, ts))
+                    for i, ts in enumerate(plan.fxiaoke_contact_created)
+                )
         if plan.in_ledger:
             out.append(("ledger", str(self.codec.ledger_client_id(key))))
         return out
@@ -378,4 +412,3 @@ class World:
     def profile_of(self, key: int) -> str:
         """The behaviour profile of company ``key`` (cheap: no views are built)."""
         return self.plan(key).profile
-

@@ -102,16 +102,24 @@ def authorize(ctx: Any) -> Actor | None:
     actor = _resolve(ctx, inv.command)
     if not actor.roles & set(rule.roles):
         raise AccessError(
-            bilingual(f"操作员 {actor.name}（角色：{_roles(actor)}）无权执行 `{inv.command}`，需要以下角色之一："
-                      f"{', '.join(rule.roles)}",
-                      f"operator {actor.name} (roles: {_roles(actor)}) may not run `{inv.command}`; "
-                      f"it needs one of: {', '.join(rule.roles)}"),
-            hint=bilingual("请让管理员授予角色，或用 --as 以其他操作员身份执行",
-                           "ask an admin for the role, or act as another operator with --as"))
+            bilingual(
+                f"操作员 {actor.name}（角色：{_roles(actor)}）无权执行 `{inv.command}`，需要以下角色之一："
+                f"{', '.join(rule.roles)}",
+                f"operator {actor.name} (roles: {_roles(actor)}) may not run `{inv.command}`; "
+                f"it needs one of: {', '.join(rule.roles)}",
+            ),
+            hint=bilingual(
+                "请让管理员授予角色，或用 --as 以其他操作员身份执行",
+                "ask an admin for the role, or act as another operator with --as",
+            ),
+        )
     if reveal and not actor.roles & set(REVEAL_ROLES):
         raise AccessError(
-            bilingual(f"操作员 {actor.name} 无权使用 --reveal，需要以下角色之一：{', '.join(REVEAL_ROLES)}",
-                      f"operator {actor.name} may not use --reveal; it needs one of: {', '.join(REVEAL_ROLES)}"))
+            bilingual(
+                f"操作员 {actor.name} 无权使用 --reveal，需要以下角色之一：{', '.join(REVEAL_ROLES)}",
+                f"operator {actor.name} may not use --reveal; it needs one of: {', '.join(REVEAL_ROLES)}",
+            )
+        )
     inv.actor = actor
     return actor
 
@@ -149,14 +157,20 @@ def _resolve(ctx: Any, command: str) -> Actor:
         row = operators.get(s, name)
         if row is None:
             raise AccessError(
-                bilingual(f"操作员 {name!r}（来自 {source}）未注册",
-                          f"operator {name!r} (from {source}) is not registered"),
-                hint=bilingual("用 --as 名称 或 CRMHUB_USER 指定已注册的操作员；管理员可用 `crmhub users add` 注册",
-                               "act as a registered operator with --as NAME or CRMHUB_USER; an admin registers "
-                               "operators with `crmhub users add`"))
+                bilingual(
+                    f"操作员 {name!r}（来自 {source}）未注册", f"operator {name!r} (from {source}) is not registered"
+                ),
+                hint=bilingual(
+                    "用 --as 名称 或 CRMHUB_USER 指定已注册的操作员；管理员可用 `crmhub users add` 注册",
+                    "act as a registered operator with --as NAME or CRMHUB_USER; an admin registers "
+                    "operators with `crmhub users add`",
+                ),
+            )
         if not row.enabled:
-            raise AccessError(bilingual(f"操作员 {name!r} 已停用", f"operator {name!r} is disabled"),
-                              hint=bilingual("请联系管理员", "ask an admin"))
+            raise AccessError(
+                bilingual(f"操作员 {name!r} 已停用", f"operator {name!r} is disabled"),
+                hint=bilingual("请联系管理员", "ask an admin"),
+            )
         return Actor(row.name, frozenset(row.roles), registered=True)
 
 

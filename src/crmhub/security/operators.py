@@ -38,25 +38,42 @@ def check_roles(roles: list[str]) -> list[str]:
     """The roles, deduplicated in table order; an input error naming any unknown role."""
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
-        raise InputError(f"unknown role(s): {', '.join(unknown)}" if unknown else "give at least one --role",
-                         hint=f"roles are: {', '.join(ROLES)}")
+        raise InputError(
+            f"unknown role(s): {', '.join(unknown)}" if unknown else "give at least one --role",
+            hint=f"roles are: {', '.join(ROLES)}",
+        )
     return [r for r in ROLES if r in roles]
 
 
 def add(session: Session, name: str, roles: list[str], *, display_name: str | None, actor: str) -> Operator:
     """Register an operator; an input error for a bad or taken name or an unknown role."""
     if not _NAME.match(name) or name.startswith("os:"):
-        raise InputError(f"operator name {name!r} is not allowed",
-                         hint="use letters, digits, '.', '_', '-' or '@' (at most 60, starting with a letter/digit)")
+        raise InputError(
+            f"operator name {name!r} is not allowed",
+            hint="use letters, digits, '.', '_', '-' or '@' (at most 60, starting with a letter/digit)",
+        )
     roles = check_roles(roles)
     if get(session, name) is not None:
         raise InputError(f"operator {name!r} already exists", hint="see `crmhub users list`")
-    row = Operator(name=name, display_name=display_name, roles=roles, enabled=True, password_hash=None,
-                   created_at=datetime.now(UTC), created_by=actor)
+    row = Operator(
+        name=name,
+        display_name=display_name,
+        roles=roles,
+        enabled=True,
+        password_hash=None,
+        created_at=datetime.now(UTC),
+        created_by=actor,
+    )
     session.add(row)
     session.flush()
-    audit.append(session, actor=actor, action="operator.add", entity="operator", entity_id=name,
-                 details={"roles": roles, "display_name": display_name})
+    audit.append(
+        session,
+        actor=actor,
+        action="operator.add",
+        entity="operator",
+        entity_id=name,
+        details={"roles": roles, "display_name": display_name},
+    )
     return row
 
 

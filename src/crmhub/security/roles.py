@@ -124,8 +124,10 @@ def rule_for(command: str) -> Rule:
     """The rule of a command path (``"review accept"``); a command missing from the table may not run at all."""
     rule = COMMANDS.get(command)
     if rule is None:
-        raise AccessError(f"command {command!r} has no entry in the role table",
-                          hint="add it to crmhub/security/roles.py COMMANDS and docs/security.md")
+        raise AccessError(
+            f"command {command!r} has no entry in the role table",
+            hint="add it to crmhub/security/roles.py COMMANDS and docs/security.md",
+        )
     return rule
 
 

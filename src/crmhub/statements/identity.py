@@ -42,13 +42,21 @@ def minor_units(amount: Decimal) -> int:
     """``amount`` in hundredths, exactly; `ValueError` (bilingual) for more decimals or more than the store holds."""
     hundredths = amount * 100
     if hundredths != hundredths.to_integral_value():
-        raise ValueError(bilingual(f"金额 {amount} 超过两位小数（crmhub 以分为单位保存金额）",
-                                   f"amount {amount} has more than 2 decimals (crmhub stores hundredths)"))
+        raise ValueError(
+            bilingual(
+                f"金额 {amount} 超过两位小数（crmhub 以分为单位保存金额）",
+                f"amount {amount} has more than 2 decimals (crmhub stores hundredths)",
+            )
+        )
     value = int(hundredths)
     if abs(value) > MAX_MINOR:
         limit = Decimal(MAX_MINOR) / 100
-        raise ValueError(bilingual(f"金额 {amount} 超出可保存的范围（最大 {limit}）",
-                                   f"amount {amount} is larger than the store can hold (at most {limit})"))
+        raise ValueError(
+            bilingual(
+                f"金额 {amount} 超出可保存的范围（最大 {limit}）",
+                f"amount {amount} is larger than the store can hold (at most {limit})",
+            )
+        )
     return value
 
 
@@ -58,11 +66,19 @@ def clean(value: str | None, limit: int, what: tuple[str, str], notes: list[str]
         return None
     text = _CONTROL.sub("", _SPACE.sub(" ", value)).strip()
     if text != value.strip():
-        notes.append(bilingual(f"{where}：{what[0]}中的控制字符（如 NUL）已删除",
-                               f"{where}: control characters (e.g. NUL) removed from the {what[1]}"))
+        notes.append(
+            bilingual(
+                f"{where}：{what[0]}中的控制字符（如 NUL）已删除",
+                f"{where}: control characters (e.g. NUL) removed from the {what[1]}",
+            )
+        )
     if len(text) > limit:
-        notes.append(bilingual(f"{where}：{what[0]}长 {len(text)} 个字符，已截断为 {limit} 个",
-                               f"{where}: {what[1]} of {len(text)} characters cut to {limit}"))
+        notes.append(
+            bilingual(
+                f"{where}：{what[0]}长 {len(text)} 个字符，已截断为 {limit} 个",
+                f"{where}: {what[1]} of {len(text)} characters cut to {limit}",
+            )
+        )
         text = text[:limit]
     return text or None
 
@@ -77,10 +93,12 @@ def clean_fields(tx: Transaction, reference: str, where: str, notes: list[str]) 
     """`clean_line` as the changed fields (for one `model_copy` with other changes) and the cleaned reference."""
     ref = clean(reference, REFERENCE_LEN, ("参考号", "reference"), notes, where) or ""
     update: dict[str, Any] = {
-        "counterparty_name": clean(tx.counterparty_name, COUNTERPARTY_NAME_LEN, ("对方户名", "counterparty name"),
-                                   notes, where),
-        "counterparty_account": clean(tx.counterparty_account, COUNTERPARTY_ACCOUNT_LEN,
-                                      ("对方账号", "counterparty account"), notes, where),
+        "counterparty_name": clean(
+            tx.counterparty_name, COUNTERPARTY_NAME_LEN, ("对方户名", "counterparty name"), notes, where
+        ),
+        "counterparty_account": clean(
+            tx.counterparty_account, COUNTERPARTY_ACCOUNT_LEN, ("对方账号", "counterparty account"), notes, where
+        ),
         "counterparty_bank": clean(tx.counterparty_bank, TEXT_LEN, ("对方银行", "counterparty bank"), notes, where),
         "description": clean(tx.description, TEXT_LEN, ("摘要", "narrative"), notes, where),
     }
@@ -93,8 +111,9 @@ def clean_account(value: str) -> str | None:
     return text if text and len(text) <= ACCOUNT_LEN else None
 
 
-def source_id(account: str, booking: date, direction: Direction, minor: int, currency: str, reference: str,
-              seq: int) -> str:
+def source_id(
+    account: str, booking: date, direction: Direction, minor: int, currency: str, reference: str, seq: int
+) -> str:
     """The stored ``source_id`` of a statement line: readable, or a digest when that would be too long."""
     mark = "C" if direction is Direction.CREDIT else "D"
     text = f"stmt:{account}:{booking.isoformat()}:{mark}{minor}{currency}:{reference}:{seq}"
@@ -112,10 +131,11 @@ class Sequencer:
 
     seen: dict[bytes, int] = field(default_factory=dict)
 
-    def next(self, account: str, booking: date, direction: Direction, minor: int, currency: str,
-             reference: str) -> int:
-        key = hashlib.blake2b(f"{account}\x1f{booking}\x1f{direction.value}\x1f{minor}\x1f{currency}\x1f"
-                              f"{reference}".encode(), digest_size=8).digest()
+    def next(self, account: str, booking: date, direction: Direction, minor: int, currency: str, reference: str) -> int:
+        key = hashlib.blake2b(
+            f"{account}\x1f{booking}\x1f{direction.value}\x1f{minor}\x1f{currency}\x1f{reference}".encode(),
+            digest_size=8,
+        ).digest()
         seq = self.seen.get(key, 0) + 1
         self.seen[key] = seq
         return seq

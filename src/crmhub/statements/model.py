@@ -113,8 +113,9 @@ class StatementSource(Protocol):
     def summary(self) -> Statement: ...
 
 
-def net_of(transactions: Iterator[Transaction] | tuple[Transaction, ...] | list[Transaction],
-           currency: str | None) -> Decimal:
+def net_of(
+    transactions: Iterator[Transaction] | tuple[Transaction, ...] | list[Transaction], currency: str | None
+) -> Decimal:
     """Credits minus debits of ``transactions`` in ``currency`` (all when ``None``)."""
     total = Decimal(0)
     for tx in transactions:
@@ -136,15 +137,34 @@ def merge(statements: list[Statement]) -> Statement:
     txs = tuple(tx for s in statements for tx in s.transactions)
     ident = first.statement_id if len(statements) == 1 else f"{first.statement_id}..{last.statement_id}"
     return Statement(
-        format=first.format, source=first.source, statement_id=ident, account=first.account,
-        currency=first.currency, transactions=txs, opening=first.opening, closing=last.closing,
-        available=last.available, sequence=first.sequence if len(statements) == 1 else None,
-        message_id=first.message_id, created_at=last.created_at, period_from=first.period_from,
-        period_to=last.period_to, owner=first.owner, skipped=tuple(x for s in statements for x in s.skipped))
+        format=first.format,
+        source=first.source,
+        statement_id=ident,
+        account=first.account,
+        currency=first.currency,
+        transactions=txs,
+        opening=first.opening,
+        closing=last.closing,
+        available=last.available,
+        sequence=first.sequence if len(statements) == 1 else None,
+        message_id=first.message_id,
+        created_at=last.created_at,
+        period_from=first.period_from,
+        period_to=last.period_to,
+        owner=first.owner,
+        skipped=tuple(x for s in statements for x in s.skipped),
+    )
 
 
-def input_error(path: Path | str, where: str, problem: str, hint: str | None = None, *,
-                zh: str | None = None, zh_hint: str | None = None) -> InputError:
+def input_error(
+    path: Path | str,
+    where: str,
+    problem: str,
+    hint: str | None = None,
+    *,
+    zh: str | None = None,
+    zh_hint: str | None = None,
+) -> InputError:
     """An `InputError` naming the file and the line or element (in Chinese when ``zh`` is given and chosen)."""
     message = f"{path}: {where}: {problem}"
     if zh:

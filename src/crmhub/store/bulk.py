@@ -28,8 +28,11 @@ def execute_many(session: Session, stmt: UpdateBase, rows: Sequence[dict[str, An
     compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
     binds = compiled.binds
     keys = {name: b.key for name, b in binds.items()}  # bind name → the row's key (a column's bind is its name)
-    if (any(b.expanding or b.literal_execute for b in binds.values()) or not set(keys.values()) <= rows[0].keys()
-            or dialect.paramstyle not in ("qmark", "format", "pyformat", "named")):
+    if (
+        any(b.expanding or b.literal_execute for b in binds.values())
+        or not set(keys.values()) <= rows[0].keys()
+        or dialect.paramstyle not in ("qmark", "format", "pyformat", "named")
+    ):
         # e.g. a column default SQLAlchemy would fill in per row: leave it to SQLAlchemy
         session.execute(stmt, list(rows))
         return

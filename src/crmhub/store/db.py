@@ -65,8 +65,10 @@ def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"store URL {mask_url(url)!r} is not a database URL ({mask_url(str(exc))})",
-                         hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db") from None
+        raise StoreError(
+            f"store URL {mask_url(url)!r} is not a database URL ({mask_url(str(exc))})",
+            hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db",
+        ) from None
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
@@ -74,20 +76,34 @@ def create_store_engine(url: str) -> Engine:
                 private_file(Path(database).expanduser())  # 0600 in a 0700 folder: it holds personal data
                 for suffix in ("-wal", "-shm", "-journal"):  # SQLite copies the file's mode; older ones may not
                     tighten(Path(database + suffix).expanduser())
-            engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False},
-                                   json_serializer=dumps_json, json_deserializer=loads_json)
+            engine = create_engine(
+                parsed,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                json_serializer=dumps_json,
+                json_deserializer=loads_json,
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         # psycopg takes the JSONB text as bytes: no decode/encode round trip
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                             json_serializer=dumps_json_bytes, json_deserializer=loads_json)
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            json_serializer=dumps_json_bytes,
+            json_deserializer=loads_json,
+        )
     except NoSuchModuleError as exc:
-        raise StoreError(f"no database driver for {parsed.drivername!r}",
-                         hint="install the postgres extra: pip install 'crmhub[postgres]'") from exc
+        raise StoreError(
+            f"no database driver for {parsed.drivername!r}",
+            hint="install the postgres extra: pip install 'crmhub[postgres]'",
+        ) from exc
     except ModuleNotFoundError as exc:
-        raise StoreError(f"the driver for {parsed.drivername!r} is not installed ({exc.name})",
-                         hint="install the postgres extra: pip install 'crmhub[postgres]'") from exc
+        raise StoreError(
+            f"the driver for {parsed.drivername!r} is not installed ({exc.name})",
+            hint="install the postgres extra: pip install 'crmhub[postgres]'",
+        ) from exc
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -111,8 +127,9 @@ class Store:
         self.engine = engine
         self.var_dir = var_dir if var_dir is not None else Path("var")
         # sessions know their var folder: the audit chain derives its key from the secret key kept there
-        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                                      info={VAR_DIR_INFO: self.var_dir})
+        self._sessions = sessionmaker(
+            engine, expire_on_commit=False, autoflush=False, info={VAR_DIR_INFO: self.var_dir}
+        )
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True, var_dir: Path | None = None) -> Store:
@@ -139,14 +156,18 @@ class Store:
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:scope || current_schema()))"),
-                                       {"scope": MIGRATION_LOCK})
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:scope || current_schema()))"),
+                        {"scope": MIGRATION_LOCK},
+                    )
                 cfg = alembic_config(self.engine)
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, revision)
         except OperationalError as exc:
-            raise StoreError(f"cannot open the store at {self.engine.url.render_as_string(hide_password=True)}: "
-                             f"{exc.orig}", hint="check [store].url and that the database is running") from None
+            raise StoreError(
+                f"cannot open the store at {self.engine.url.render_as_string(hide_password=True)}: {exc.orig}",
+                hint="check [store].url and that the database is running",
+            ) from None
 
     def current_revision(self) -> str | None:
         """The revision the database is at (``None`` when never migrated)."""

@@ -67,6 +67,8 @@ def keys_of(data: Mapping[str, Any] | None) -> dict[str, str | None]:
     code = _text(data, "industry", "code")
     address = _text(data, "registered_address", "province") or _text(data, "registered_address", "city")
     name = _text(data, "relationship_manager", "name")
-    return {"industry_section": code[:1].upper() if code else None,
-            "province": region_key(address),
-            "rm_name": name[:RM_NAME_MAX] if name else None}
+    return {
+        "industry_section": code[:1].upper() if code else None,
+        "province": region_key(address),
+        "rm_name": name[:RM_NAME_MAX] if name else None,
+    }

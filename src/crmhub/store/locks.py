@@ -53,8 +53,9 @@ def holder_is_dead(holder: str) -> bool:
 class LockSet:
     """Locks on several names held by one run."""
 
-    def __init__(self, store: Store, names: Iterable[str], *, run_id: int | None = None,
-                 stale_after: timedelta = STALE_AFTER) -> None:
+    def __init__(
+        self, store: Store, names: Iterable[str], *, run_id: int | None = None, stale_after: timedelta = STALE_AFTER
+    ) -> None:
         self.store = store
         self.names = sorted(set(names))
         self.run_id = run_id
@@ -83,8 +84,7 @@ class LockSet:
                         return f"{name} (held by {existing.holder} since {existing.acquired_at:%Y-%m-%d %H:%M:%S}Z)"
                     s.delete(existing)
                     s.flush()
-                s.add(RunLock(name=name, holder=self.holder, run_id=self.run_id, acquired_at=now,
-                              heartbeat_at=now))
+                s.add(RunLock(name=name, holder=self.holder, run_id=self.run_id, acquired_at=now, heartbeat_at=now))
         except IntegrityError:
             return f"{name} (just taken by another process)"
         return None
@@ -98,10 +98,14 @@ class LockSet:
                 return
             if time.monotonic() >= deadline:
                 raise LockedError(
-                    bilingual(f"另一个同步正在运行，连接器已被锁定：{blocked}",
-                              f"another sync is running on this connector: {blocked}"),
-                    hint=bilingual("等待其结束后重试，或加 --wait 秒数排队等待",
-                                   "wait for it to finish, or pass --wait SECONDS to queue behind it"),
+                    bilingual(
+                        f"另一个同步正在运行，连接器已被锁定：{blocked}",
+                        f"another sync is running on this connector: {blocked}",
+                    ),
+                    hint=bilingual(
+                        "等待其结束后重试，或加 --wait 秒数排队等待",
+                        "wait for it to finish, or pass --wait SECONDS to queue behind it",
+                    ),
                 )
             time.sleep(poll)
 
@@ -122,8 +126,11 @@ class LockSet:
             return
         now = datetime.now(UTC)
         with self.store.begin() as s:
-            s.execute(update(RunLock).where(RunLock.name.in_(self.held), RunLock.holder == self.holder)
-                      .values(heartbeat_at=now))
+            s.execute(
+                update(RunLock)
+                .where(RunLock.name.in_(self.held), RunLock.holder == self.holder)
+                .values(heartbeat_at=now)
+            )
             if self.run_id is not None:
                 s.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(heartbeat_at=now))
 

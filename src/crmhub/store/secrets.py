@@ -36,10 +36,11 @@ def load_key(path: Path = DEFAULT_KEY_FILE) -> bytes:
     try:
         Fernet(key)
     except (ValueError, TypeError):
-        raise StoreError("the secret key is not a valid Fernet key",
-                         hint="set CRMHUB_SECRET_KEY to the output of "
-                              "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`"
-                         ) from None
+        raise StoreError(
+            "the secret key is not a valid Fernet key",
+            hint="set CRMHUB_SECRET_KEY to the output of "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())'`",
+        ) from None
     return key
 
 

@@ -42,7 +42,9 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JsonType, list[Any]: JsonType, datetime: UtcDateTime,
+        dict[str, Any]: JsonType,
+        list[Any]: JsonType,
+        datetime: UtcDateTime,
     }
 
 
@@ -75,8 +77,19 @@ class GoldenClient(Base):
 
     # every key of the segments breakdown: its GROUP BY reads this index alone (on SQLite the columns added by 0010
     # sit after the large ``data`` value in each row, so a table scan would read that too)
-    __table_args__ = (Index("ix_golden_client_breakdown", "status", "segment", "rating", "industry_section",
-                            "province", "rm_name", "rm_user_id"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index(
+            "ix_golden_client_breakdown",
+            "status",
+            "segment",
+            "rating",
+            "industry_section",
+            "province",
+            "rm_name",
+            "rm_user_id",
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     @validates("data")
     def _keys_follow_data(self, _key: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -109,8 +122,10 @@ class SourceRecord(Base):
     """A record as last read from a source: native payload, canonical snapshot, content hash."""
 
     __tablename__ = "source_record"
-    __table_args__ = (UniqueConstraint("connector", "stream", "source_id"),
-                      Index("ix_source_record_source_id", "source_id"))  # a facility's client record (segments)
+    __table_args__ = (
+        UniqueConstraint("connector", "stream", "source_id"),
+        Index("ix_source_record_source_id", "source_id"),
+    )  # a facility's client record (segments)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     connector: Mapped[str] = mapped_column(String(64))
@@ -134,9 +149,7 @@ class Xref(Base):
 
     __tablename__ = "xref"
 
-    source_record_id: Mapped[int] = mapped_column(
-        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True
-    )
+    source_record_id: Mapped[int] = mapped_column(ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("golden_client.id"), index=True)
     method: Mapped[str] = mapped_column(String(16))
     score: Mapped[float | None]
@@ -215,9 +228,11 @@ class Outbox(Base):
     """A planned write-back or notification: planned → sent → confirmed | failed, keyed for idempotency."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_target", "state", "target"),
-                      Index("ix_outbox_target_updated", "target", "updated_at"),  # a channel's recent sends (pacing)
-                      Index("ix_outbox_run_state", "run_id", "state", "id"))  # a run's write-backs by outcome
+    __table_args__ = (
+        Index("ix_outbox_state_target", "state", "target"),
+        Index("ix_outbox_target_updated", "target", "updated_at"),  # a channel's recent sends (pacing)
+        Index("ix_outbox_run_state", "run_id", "state", "id"),
+    )  # a run's write-backs by outcome
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -242,8 +257,10 @@ class ReviewItem(Base):
     """Something a human must decide: a grey-zone match, an undecidable conflict, an ambiguous mapping."""
 
     __tablename__ = "review_item"
-    __table_args__ = (UniqueConstraint("dedup_key"),
-                      Index("ix_review_item_status_score", "status", "score"))  # the console's queue by score
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        Index("ix_review_item_status_score", "status", "score"),
+    )  # the console's queue by score
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -282,8 +299,10 @@ class Alert(Base):
     """A risk/AML alert with its evidence; ``dedup_key`` keeps one alert per rule, client and window."""
 
     __tablename__ = "alert"
-    __table_args__ = (UniqueConstraint("dedup_key"),
-                      Index("ix_alert_status_created", "status", "created_at"))  # open alerts by age
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        Index("ix_alert_status_created", "status", "created_at"),
+    )  # open alerts by age
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("golden_client.id"), index=True)
@@ -335,8 +354,17 @@ class LedgerTransaction(Base):
     __tablename__ = "ledger_transaction"
     __table_args__ = (
         UniqueConstraint("connector", "source_id"),
-        UniqueConstraint("connector", "account_source_id", "booking_date", "direction", "amount_minor", "currency",
-                         "reference", "line_seq", name="uq_ledger_transaction_statement_line"),
+        UniqueConstraint(
+            "connector",
+            "account_source_id",
+            "booking_date",
+            "direction",
+            "amount_minor",
+            "currency",
+            "reference",
+            "line_seq",
+            name="uq_ledger_transaction_statement_line",
+        ),
         Index("ix_ledger_transaction_client_day", "client_source_id", "booking_date"),
     )
 
@@ -398,7 +426,8 @@ class InteractionRow(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(64))
     source_ref: Mapped[str | None] = mapped_column(
-        String(200), doc="``stream:source_id`` of a connector's interaction record (NULL for `interactions add`).")
+        String(200), doc="``stream:source_id`` of a connector's interaction record (NULL for `interactions add`)."
+    )
 
 
 class AuditLog(Base):
@@ -410,14 +439,17 @@ class AuditLog(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_run_action", "run_id", "action", "id"),  # a run's changes, in order
-                      Index("ix_audit_log_actor_id", "actor", "id"))  # the audit page's actor filter
+    __table_args__ = (
+        Index("ix_audit_log_run_action", "run_id", "action", "id"),  # a run's changes, in order
+        Index("ix_audit_log_actor_id", "actor", "id"),
+    )  # the audit page's actor filter
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
     chain: Mapped[str] = mapped_column(String(8))
     key_id: Mapped[str | None] = mapped_column(
-        String(16), doc="Fingerprint of the audit key that made ``hash`` (tells a wrong key from tampering).")
+        String(16), doc="Fingerprint of the audit key that made ``hash`` (tells a wrong key from tampering)."
+    )
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64), index=True)
@@ -552,7 +584,8 @@ class MatchKey(Base):
     __tablename__ = "match_key"
 
     source_record_id: Mapped[int] = mapped_column(
-        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     payload: Mapped[str] = mapped_column(Text)
 
 

@@ -62,8 +62,12 @@ class UnitOfWork:
             with self.store.begin() as session:
                 yield session
             return
-        with Session(bind=self._connection, join_transaction_mode="create_savepoint",
-                     expire_on_commit=False, autoflush=False) as session, session.begin():
+        with (
+            Session(
+                bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+            ) as session,
+            session.begin(),
+        ):
             yield session
 
     def close(self) -> None:

@@ -74,24 +74,33 @@ def load_audit_key(var_dir: Path | None = None, *, create: bool = True) -> Audit
     env = os.environ.get(AUDIT_KEY_ENV)
     if env:
         if len(env) < _MIN_ENV_KEY:
-            raise StoreError(bilingual(f"{AUDIT_KEY_ENV} 太短（{len(env)} 个字符；至少 {_MIN_ENV_KEY} 个）",
-                                       f"{AUDIT_KEY_ENV} is too short ({len(env)} characters; "
-                                       f"at least {_MIN_ENV_KEY})"),
-                             hint=bilingual("设为一个较长的随机值并保留副本，例如 ",
-                                            "set it to a long random value and keep a copy, e.g. the output of ")
-                             + "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+            raise StoreError(
+                bilingual(
+                    f"{AUDIT_KEY_ENV} 太短（{len(env)} 个字符；至少 {_MIN_ENV_KEY} 个）",
+                    f"{AUDIT_KEY_ENV} is too short ({len(env)} characters; at least {_MIN_ENV_KEY})",
+                ),
+                hint=bilingual(
+                    "设为一个较长的随机值并保留副本，例如 ",
+                    "set it to a long random value and keep a copy, e.g. the output of ",
+                )
+                + "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
+            )
         return AuditKey.from_secret(env.encode("utf-8"))
 
     key_file = (var_dir if var_dir is not None else Path("var")) / "secret.key"
     if not create and not os.environ.get("CRMHUB_SECRET_KEY") and not key_file.exists():
-        raise StoreError(bilingual(f"没有审计密钥：未设置 {AUDIT_KEY_ENV} 和 CRMHUB_SECRET_KEY，且当前目录"
-                                   f"没有 {key_file.resolve()}",
-                                   f"no audit key: {AUDIT_KEY_ENV} and CRMHUB_SECRET_KEY are not set and "
-                                   f"{key_file.resolve()} does not exist"),
-                         hint=bilingual("使用写入审计日志时的同一配置、从备份将 secret.key 恢复到该配置的 var 目录，"
-                                        f"或设置 {AUDIT_KEY_ENV}",
-                                        "use the configuration that wrote the log, restore secret.key from its backup "
-                                        f"into that configuration's var folder, or set {AUDIT_KEY_ENV}"))
+        raise StoreError(
+            bilingual(
+                f"没有审计密钥：未设置 {AUDIT_KEY_ENV} 和 CRMHUB_SECRET_KEY，且当前目录没有 {key_file.resolve()}",
+                f"no audit key: {AUDIT_KEY_ENV} and CRMHUB_SECRET_KEY are not set and "
+                f"{key_file.resolve()} does not exist",
+            ),
+            hint=bilingual(
+                f"使用写入审计日志时的同一配置、从备份将 secret.key 恢复到该配置的 var 目录，或设置 {AUDIT_KEY_ENV}",
+                "use the configuration that wrote the log, restore secret.key from its backup "
+                f"into that configuration's var folder, or set {AUDIT_KEY_ENV}",
+            ),
+        )
     return AuditKey.from_secret(hmac.new(load_key(key_file), _DERIVE, hashlib.sha256).digest())
 
 
@@ -103,15 +112,32 @@ def session_key(session: Session, *, create: bool = True) -> AuditKey:
 
 def keyed_body(row: Any) -> dict[str, Any]:
     """The fields a keyed MAC covers (canonical JSON of this dict, after the previous MAC)."""
-    return {"seq": row.seq, "at": row.at.isoformat(), "actor": row.actor, "action": row.action,
-            "entity": row.entity, "entity_id": row.entity_id, "run_id": row.run_id, "details": row.details,
-            "key_id": row.key_id}
+    return {
+        "seq": row.seq,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "action": row.action,
+        "entity": row.entity,
+        "entity_id": row.entity_id,
+        "run_id": row.run_id,
+        "details": row.details,
+        "key_id": row.key_id,
+    }
 
 
 def plain_hash(row: Any) -> str:
     """The hash of an entry from before the keyed chain (the original formula; ``seq`` is not covered)."""
-    return content_hash({"at": row.at.isoformat(), "actor": row.actor, "action": row.action, "entity": row.entity,
-                         "entity_id": row.entity_id, "details": row.details, "prev": row.prev_hash})
+    return content_hash(
+        {
+            "at": row.at.isoformat(),
+            "actor": row.actor,
+            "action": row.action,
+            "entity": row.entity,
+            "entity_id": row.entity_id,
+            "details": row.details,
+            "prev": row.prev_hash,
+        }
+    )
 
 
 class _ChainHead:
@@ -137,9 +163,19 @@ def _head(session: Session) -> _ChainHead:
     return head
 
 
-def append(session: Session, *, actor: str, action: str, entity: str, entity_id: str | int | None,
-           details: dict[str, Any], run_id: int | None = None, at: datetime | None = None,
-           before: Any = None, after: Any = None) -> AuditLog:
+def append(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str | int | None,
+    details: dict[str, Any],
+    run_id: int | None = None,
+    at: datetime | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditLog:
     """Append one entry inside the caller's transaction (so it commits or rolls back with the change).
 
     The head is read once per transaction and the rows are flushed in order with the session, so a batch of
@@ -151,9 +187,19 @@ def append(session: Session, *, actor: str, action: str, entity: str, entity_id:
         details = {**details, "before": mask_fields(before)}
     if after is not None:
         details = {**details, "after": mask_fields(after)}
-    row = AuditLog(seq=head.seq + 1, chain=KEYED, key_id=head.key.key_id, at=at or datetime.now(UTC), actor=actor,
-                   action=action, entity=entity, entity_id=None if entity_id is None else str(entity_id),
-                   run_id=run_id, details=details, prev_hash=head.hash)
+    row = AuditLog(
+        seq=head.seq + 1,
+        chain=KEYED,
+        key_id=head.key.key_id,
+        at=at or datetime.now(UTC),
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        run_id=run_id,
+        details=details,
+        prev_hash=head.hash,
+    )
     row.hash = head.key.mac(head.hash, keyed_body(row))
     head.hash, head.seq = row.hash, row.seq
     session.add(row)
@@ -192,12 +238,36 @@ def append_many(session: Session, entries: Sequence[Entry]) -> None:
     for e in entries:
         seq += 1
         entity_id = None if e.entity_id is None else str(e.entity_id)
-        mac = key.mac(prev, {"seq": seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-                             "entity": e.entity, "entity_id": entity_id, "run_id": e.run_id, "details": e.details,
-                             "key_id": key.key_id})
-        rows.append({"seq": seq, "chain": KEYED, "key_id": key.key_id, "at": e.at, "actor": e.actor,
-                     "action": e.action, "entity": e.entity, "entity_id": entity_id, "run_id": e.run_id,
-                     "details": e.details, "prev_hash": prev, "hash": mac})
+        mac = key.mac(
+            prev,
+            {
+                "seq": seq,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "entity": e.entity,
+                "entity_id": entity_id,
+                "run_id": e.run_id,
+                "details": e.details,
+                "key_id": key.key_id,
+            },
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "chain": KEYED,
+                "key_id": key.key_id,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "entity": e.entity,
+                "entity_id": entity_id,
+                "run_id": e.run_id,
+                "details": e.details,
+                "prev_hash": prev,
+                "hash": mac,
+            }
+        )
         prev = mac
     execute_many(session, _INSERT, rows)
     head.hash, head.seq = prev, seq
@@ -234,11 +304,25 @@ def os_user() -> str:
         return f"os:uid-{os.getuid()}" if hasattr(os, "getuid") else "os:unknown"
 
 
-def record_reveal(session: Session, *, command: str, reason: str, entity: str, entity_id: str | int | None,
-                  details: dict[str, Any] | None = None, actor: str | None = None) -> AuditLog:
+def record_reveal(
+    session: Session,
+    *,
+    command: str,
+    reason: str,
+    entity: str,
+    entity_id: str | int | None,
+    details: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> AuditLog:
     """Write who saw which personal data in clear, and why — before the data is shown.
 
     Called in the same transaction that reads the data; if the audit row cannot be written, nothing is revealed.
     """
-    return append(session, actor=actor or os_user(), action=REVEAL_ACTION, entity=entity, entity_id=entity_id,
-                  details={"command": command, "reason": reason, "masking": "revealed", **(details or {})})
+    return append(
+        session,
+        actor=actor or os_user(),
+        action=REVEAL_ACTION,
+        entity=entity,
+        entity_id=entity_id,
+        details={"command": command, "reason": reason, "masking": "revealed", **(details or {})},
+    )

@@ -26,8 +26,7 @@ from crmhub.store.tables import AuditLog
 from crmhub.sync.audit import append
 
 _PAGE = 1000
-CSV_COLUMNS = ("seq", "id", "at", "actor", "action", "object_type", "object_id", "run_id", "details", "chain",
-               "mac")
+CSV_COLUMNS = ("seq", "id", "at", "actor", "action", "object_type", "object_id", "run_id", "details", "chain", "mac")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -48,9 +47,18 @@ class Filters:
     upto_seq: int | None = None
 
     @classmethod
-    def parse(cls, since: str | None, actor: str | None, obj: str | None, *, until: str | None = None,
-              action: str | None = None, run: str | None = None, text: str | None = None,
-              names: dict[str, str] | None = None) -> Filters:
+    def parse(
+        cls,
+        since: str | None,
+        actor: str | None,
+        obj: str | None,
+        *,
+        until: str | None = None,
+        action: str | None = None,
+        run: str | None = None,
+        text: str | None = None,
+        names: dict[str, str] | None = None,
+    ) -> Filters:
         """From the command line or a form; an `InputError` naming the option when a value cannot be read.
 
         ``until`` is inclusive: a date means the whole day. ``names`` says how to call each option in messages
@@ -60,27 +68,38 @@ class Filters:
         run_id: int | None = None
         if run:
             if not run.strip().isdigit() or len(run.strip()) > 12:
-                raise InputError(bilingual(f"{name['run']} {run!r} 不是运行编号",
-                                           f"{name['run']} {run!r} is not a run id"),
-                                 hint=bilingual("运行编号是数字，例如 12", "a run id is a number, e.g. 12"))
+                raise InputError(
+                    bilingual(f"{name['run']} {run!r} 不是运行编号", f"{name['run']} {run!r} is not a run id"),
+                    hint=bilingual("运行编号是数字，例如 12", "a run id is a number, e.g. 12"),
+                )
             run_id = int(run)
         end = _since(until, name["until"]) if until else None
         if end is not None and until is not None and len(until.strip()) == 10:
             end += timedelta(days=1)  # a date: up to the end of that day
-        return cls(_since(since, name["since"]) if since else None, actor or None, object_type.strip() or None,
-                   object_id.strip() or None, until=end, action=(action or "").strip() or None, run_id=run_id,
-                   text=(text or "").strip() or None)
+        return cls(
+            _since(since, name["since"]) if since else None,
+            actor or None,
+            object_type.strip() or None,
+            object_id.strip() or None,
+            until=end,
+            action=(action or "").strip() or None,
+            run_id=run_id,
+            text=(text or "").strip() or None,
+        )
 
 
 def _since(value: str, option: str = "--since") -> datetime:
     """``2026-12-01`` (midnight in the configured time zone) or an ISO 8601 time (without offset: that zone)."""
     value = value.strip()
     try:
-        parsed = datetime.combine(date.fromisoformat(value), time()) if len(value) == 10 else \
-            datetime.fromisoformat(value)
+        parsed = (
+            datetime.combine(date.fromisoformat(value), time()) if len(value) == 10 else datetime.fromisoformat(value)
+        )
     except ValueError:
-        raise InputError(bilingual(f"{option} {value!r} 不是日期或时间", f"{option} {value!r} is not a date or time"),
-                         hint=bilingual("例如 ", "use e.g. ") + "2026-12-01, 2026-12-01T09:00:00+08:00") from None
+        raise InputError(
+            bilingual(f"{option} {value!r} 不是日期或时间", f"{option} {value!r} is not a date or time"),
+            hint=bilingual("例如 ", "use e.g. ") + "2026-12-01, 2026-12-01T09:00:00+08:00",
+        ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=current_timezone())
 
 
@@ -138,12 +157,19 @@ EXPORT_ACTION = "audit.export"
 def record_export(session: Session, *, actor: str, fmt: str, entries: int, filters: dict[str, Any]) -> AuditLog:
     """The audit entry every export of the audit log leaves — the CLI's ``audit export`` and the console's: who
     exported how many entries, in which format, selected how (``filters``: the options as given)."""
-    return append(session, actor=actor, action=EXPORT_ACTION, entity="audit_log", entity_id=None,
-                  details={"format": fmt, "entries": entries, **filters})
+    return append(
+        session,
+        actor=actor,
+        action=EXPORT_ACTION,
+        entity="audit_log",
+        entity_id=None,
+        details={"format": fmt, "entries": entries, **filters},
+    )
 
 
-def entries(session: Session, filters: Filters, *, limit: int | None = None, newest_first: bool = False
-            ) -> Iterator[dict[str, Any]]:
+def entries(
+    session: Session, filters: Filters, *, limit: int | None = None, newest_first: bool = False
+) -> Iterator[dict[str, Any]]:
     """Matching entries as JSON-ready dicts, a page at a time (never the whole table)."""
     table = AuditLog.__table__
     base = query(filters)
@@ -167,15 +193,32 @@ def entries(session: Session, filters: Filters, *, limit: int | None = None, new
 
 def entry_json(row: Any) -> dict[str, Any]:
     """One entry as the export and ``--json`` show it (details masked)."""
-    return {"seq": row.seq, "id": row.id, "at": row.at.isoformat(), "actor": row.actor, "action": row.action,
-            "object_type": row.entity, "object_id": row.entity_id, "run_id": row.run_id,
-            "details": mask_fields(row.details or {}), "chain": row.chain, "mac": row.hash}
+    return {
+        "seq": row.seq,
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "actor": row.actor,
+        "action": row.action,
+        "object_type": row.entity,
+        "object_id": row.entity_id,
+        "run_id": row.run_id,
+        "details": mask_fields(row.details or {}),
+        "chain": row.chain,
+        "mac": row.hash,
+    }
 
 
 def safe_cell(value: Any) -> str:
     """A CSV cell no spreadsheet runs as a formula."""
-    text = "" if value is None else value if isinstance(value, str) else \
-        json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    text = (
+        ""
+        if value is None
+        else value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if isinstance(value, dict | list)
+        else str(value)
+    )
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

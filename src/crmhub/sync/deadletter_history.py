@@ -35,22 +35,21 @@ def history_of(row: DeadLetter) -> list[dict[str, Any]]:
     return stored(row.history, row.reason, created_at=row.created_at, run_id=row.run_id)
 
 
-def stored(history: list[Any] | None, reason: str, *, created_at: datetime,
-           run_id: int | None) -> list[dict[str, Any]]:
+def stored(history: list[Any] | None, reason: str, *, created_at: datetime, run_id: int | None) -> list[dict[str, Any]]:
     """`history_of` from a row's column values (for set-based writers that select columns, not ORM rows)."""
     if history:
         return [dict(h) for h in history]
     return [entry(REJECTED, reason, at=created_at, run_id=run_id)]
 
 
-def append(row: DeadLetter, event: str, reason: str, *, at: datetime | None = None,
-           run_id: int | None = None) -> None:
+def append(row: DeadLetter, event: str, reason: str, *, at: datetime | None = None, run_id: int | None = None) -> None:
     """Add an entry (a new list, so the ORM sees the JSON change)."""
     row.history = [*history_of(row), entry(event, reason, at=at, run_id=run_id)]
 
 
-def fold_rejected(history: list[dict[str, Any]], reason: str, *, at: datetime | None = None,
-                  run_id: int | None = None) -> list[dict[str, Any]]:
+def fold_rejected(
+    history: list[dict[str, Any]], reason: str, *, at: datetime | None = None, run_id: int | None = None
+) -> list[dict[str, Any]]:
     """``history`` with one more rejection for ``reason`` (a new list; ``history`` itself is not changed).
 
     When the latest entry is a rejection for the same reason, it is folded in (``count`` + 1, ``last_at``,

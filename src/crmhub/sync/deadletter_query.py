@@ -43,24 +43,40 @@ class DeadLetterFilter:
     """``new`` (first refused in ``run_id``, or — without a run — refused by one run only) or ``repeat``."""
 
     @classmethod
-    def parse(cls, *, status: str = "", connector: str = "", stream: str = "", run: str = "", reason: str = "",
-              seen: str = "") -> DeadLetterFilter:
+    def parse(
+        cls, *, status: str = "", connector: str = "", stream: str = "", run: str = "", reason: str = "", seen: str = ""
+    ) -> DeadLetterFilter:
         """From form or query-string text; a bad value is an `InputError` that says what is allowed."""
         status = status or "open"
         if status not in STATUSES:
-            raise InputError(bilingual(f"未知状态 {status!r}；可选：{'、'.join(STATUSES)}",
-                                       f"unknown status {status!r}; use one of {', '.join(STATUSES)}"))
+            raise InputError(
+                bilingual(
+                    f"未知状态 {status!r}；可选：{'、'.join(STATUSES)}",
+                    f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
+                )
+            )
         if seen and seen not in SEEN:
-            raise InputError(bilingual(f"未知筛选 {seen!r}；可选：new、repeat",
-                                       f"unknown filter {seen!r}; use new or repeat"))
+            raise InputError(
+                bilingual(f"未知筛选 {seen!r}；可选：new、repeat", f"unknown filter {seen!r}; use new or repeat")
+            )
         run_id: int | None = None
         if run:
             if not run.isdigit() or len(run) > 9:
-                raise InputError(bilingual(f"运行编号应为正整数，而不是 {run!r}",
-                                           f"the run id must be a positive whole number, not {run!r}"))
+                raise InputError(
+                    bilingual(
+                        f"运行编号应为正整数，而不是 {run!r}",
+                        f"the run id must be a positive whole number, not {run!r}",
+                    )
+                )
             run_id = int(run)
-        return cls(status=status, connector=connector or None, stream=stream or None, run_id=run_id,
-                   reason=reason[:200] or None, seen=seen or None)
+        return cls(
+            status=status,
+            connector=connector or None,
+            stream=stream or None,
+            run_id=run_id,
+            reason=reason[:200] or None,
+            seen=seen or None,
+        )
 
     def only_open(self) -> DeadLetterFilter:
         """The same filter narrowed to open dead letters (what "retry all matching" retries; a listing of resolved
@@ -125,13 +141,25 @@ def run_counts(session: Session, run_id: int) -> tuple[int, int]:
 
 # --- who a dead letter is about ----------------------------------------------------------------------------------
 
-_COMPANY_KEYS = ("Account_Name", "account_id__r", "clientName", "company_name", "companyName", "company",
-                 "account_name", "client_name", "customer_name")
+_COMPANY_KEYS = (
+    "Account_Name",
+    "account_id__r",
+    "clientName",
+    "company_name",
+    "companyName",
+    "company",
+    "account_name",
+    "client_name",
+    "customer_name",
+)
 """Payload keys naming the company a record belongs to (Zoho, Fenxiang contacts, ledger accounts and loans)."""
 _OWN_NAME_KEYS = ("name", "fullname", "displayName", "Full_Name", "full_name")
 """Payload keys naming the record itself: the company for a client record, a person for a contact."""
-_PERSON_NAME_KEY = re.compile(r"(^|_)(first|last|middle|full|given|family|sur)_?name$|^(first|last)name$"
-                              r"|legal_?rep|representative|contact_?name|^nickname$", re.IGNORECASE)
+_PERSON_NAME_KEY = re.compile(
+    r"(^|_)(first|last|middle|full|given|family|sur)_?name$|^(first|last)name$"
+    r"|legal_?rep|representative|contact_?name|^nickname$",
+    re.IGNORECASE,
+)
 """Native keys that hold a person's name whatever the record is (a contact's, a legal representative's)."""
 _GIVEN_NAME_KEY = re.compile(r"(^|_)(first|given|middle)_?name$|^firstname$", re.IGNORECASE)
 """A given name alone: masking it as a full name would show its first character, so every character is hidden."""
@@ -175,16 +203,21 @@ def golden_names(session: Session, rows: Iterable[DeadLetter]) -> dict[tuple[str
     keys = {(r.connector, r.stream, r.source_id) for r in rows if r.source_id}
     if not keys:
         return {}
-    q = (select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id, GoldenClient.id,
-                GoldenClient.name)
-         .join(Xref, Xref.source_record_id == SourceRecord.id).join(GoldenClient, GoldenClient.id == Xref.client_id)
-         .where(SourceRecord.connector.in_(sorted({k[0] for k in keys})),  # all three: the unique index answers
-                SourceRecord.stream.in_(sorted({k[1] for k in keys})),
-                SourceRecord.source_id.in_(sorted({k[2] for k in keys}))))
+    q = (
+        select(SourceRecord.connector, SourceRecord.stream, SourceRecord.source_id, GoldenClient.id, GoldenClient.name)
+        .join(Xref, Xref.source_record_id == SourceRecord.id)
+        .join(GoldenClient, GoldenClient.id == Xref.client_id)
+        .where(
+            SourceRecord.connector.in_(sorted({k[0] for k in keys})),  # all three: the unique index answers
+            SourceRecord.stream.in_(sorted({k[1] for k in keys})),
+            SourceRecord.source_id.in_(sorted({k[2] for k in keys})),
+        )
+    )
     return {(c, st, sid): (cid, name) for c, st, sid, cid, name in session.execute(q) if (c, st, sid) in keys}
 
 
 # --- the payload, masked -----------------------------------------------------------------------------------------
+
 
 def masked_payload(payload: dict[str, Any] | None, *, stream_is_contact: bool = False) -> Any:
     """A native payload with personal data masked: `crmhub.masking.mask_fields` (phones, e-mails, ID and account
@@ -198,8 +231,7 @@ def _mask_names(value: Any, *, person: bool, top: bool = False) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name_key = _PERSON_NAME_KEY.search(str(key)) is not None or (
-                top and person and str(key) in _OWN_NAME_KEYS)
+            name_key = _PERSON_NAME_KEY.search(str(key)) is not None or (top and person and str(key) in _OWN_NAME_KEYS)
             if name_key and isinstance(item, str):
                 out[key] = "*" * len(item.strip()) if _GIVEN_NAME_KEY.search(str(key)) else mask(item, "name")
             elif name_key and isinstance(item, dict) and isinstance(item.get("name"), str):

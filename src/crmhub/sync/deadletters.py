@@ -62,11 +62,22 @@ def get_dead_letter(session: Session, dead_id: int) -> DeadLetter:
 def dead_letter_json(row: DeadLetter) -> dict[str, Any]:
     """JSON form for `crmhub deadletter list/show --json`: ``reason`` is the latest, ``first_reason`` the original
     one, ``history`` every rejection, retry and resolution in order."""
-    return {"id": row.id, "run_id": row.run_id, "direction": row.direction, "connector": row.connector,
-            "stream": row.stream, "source_id": row.source_id, "reason": row.reason,
-            "first_reason": dl_history.first_reason(row), "field": row.field, "status": row.status,
-            "attempts": row.attempts, "history": dl_history.history_of(row), "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat()}
+    return {
+        "id": row.id,
+        "run_id": row.run_id,
+        "direction": row.direction,
+        "connector": row.connector,
+        "stream": row.stream,
+        "source_id": row.source_id,
+        "reason": row.reason,
+        "first_reason": dl_history.first_reason(row),
+        "field": row.field,
+        "status": row.status,
+        "attempts": row.attempts,
+        "history": dl_history.history_of(row),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 def select_for_retry(session: Session, ids: list[int] | None) -> list[DeadLetter]:
@@ -78,8 +89,9 @@ def select_for_retry(session: Session, ids: list[int] | None) -> list[DeadLetter
     if ids is not None:
         missing = sorted(set(ids) - {r.id for r in rows})
         if missing:
-            raise InputError(f"no open dead letter with id {', '.join(map(str, missing))}",
-                             hint="see `crmhub deadletter list`")
+            raise InputError(
+                f"no open dead letter with id {', '.join(map(str, missing))}", hint="see `crmhub deadletter list`"
+            )
     return rows
 
 
@@ -109,15 +121,23 @@ class RetryOutcome:
 
     def as_json(self) -> dict[str, Any]:
         """For `crmhub deadletter retry --json`."""
-        return {"id": self.id, "connector": self.connector, "stream": self.stream, "source_id": self.source_id,
-                "ok": self.ok, "message": self.message}
+        return {
+            "id": self.id,
+            "connector": self.connector,
+            "stream": self.stream,
+            "source_id": self.source_id,
+            "ok": self.ok,
+            "message": self.message,
+        }
 
 
 async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFactory) -> list[RetryOutcome]:
     """Retry the open dead letters ``ids`` (all when None); see the module docstring for the transactions."""
     with store.begin() as s:
-        todo = [_Todo(r.id, r.direction, r.connector, r.stream, r.source_id, dict(r.payload or {}), r.run_id)
-                for r in select_for_retry(s, ids)]
+        todo = [
+            _Todo(r.id, r.direction, r.connector, r.stream, r.source_id, dict(r.payload or {}), r.run_id)
+            for r in select_for_retry(s, ids)
+        ]
     outcomes: list[RetryOutcome] = []
     inbound: dict[str, list[_Todo]] = defaultdict(list)
     for item in todo:
@@ -130,12 +150,10 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
         try:
             connector = make_connector(name)
         except (CrmhubError, KeyError) as exc:  # KeyError: its plugin is no longer installed
-            outcomes += [_record(store, item, f"connector {name!r} cannot be set up: {exc}", False)
-                         for item in items]
+            outcomes += [_record(store, item, f"connector {name!r} cannot be set up: {exc}", False) for item in items]
             continue
         if connector is None:
-            outcomes += [_record(store, item, f"connector {name!r} is no longer configured", False)
-                         for item in items]
+            outcomes += [_record(store, item, f"connector {name!r} is no longer configured", False) for item in items]
             continue
         try:
             async with connector:
@@ -143,8 +161,11 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
                     outcomes.append(await _retry_inbound(store, connector, item))
         except CrmhubError as exc:  # the connector could not open (e.g. authentication): its items stay open,
             done = {o.id for o in outcomes}  # with the reason in their history; the other connectors go on
-            outcomes += [_record(store, item, f"connector {name!r} could not be used now: {exc}", False)
-                         for item in items if item.id not in done]
+            outcomes += [
+                _record(store, item, f"connector {name!r} could not be used now: {exc}", False)
+                for item in items
+                if item.id not in done
+            ]
     return sorted(outcomes, key=lambda o: o.id)
 
 
@@ -167,8 +188,9 @@ def connector_factory(settings: Settings, registry: Registry, store: Store) -> C
     return make
 
 
-async def retry_dead_letters(settings: Settings, registry: Registry, store: Store, ids: list[int] | None,
-                             actor: str, *, via: str | None = None) -> list[RetryOutcome]:
+async def retry_dead_letters(
+    settings: Settings, registry: Registry, store: Store, ids: list[int] | None, actor: str, *, via: str | None = None
+) -> list[RetryOutcome]:
     """Retry the open dead letters ``ids`` (all when None) with the configured connectors, and leave one audit
     entry naming the operator ``actor`` (a name: the sync engine knows no `Actor`) with which ids came back and
     which still fail (``via``: e.g. ``console``, noted in it).
@@ -177,14 +199,21 @@ async def retry_dead_letters(settings: Settings, registry: Registry, store: Stor
     """
     outcomes = await retry(store, ids, connector_factory(settings, registry, store))
     if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
-
-        details: dict[str, Any] = {"ok": [o.id for o in outcomes if o.ok],
-                                   "failed": [o.id for o in outcomes if not o.ok]}
+        details: dict[str, Any] = {
+            "ok": [o.id for o in outcomes if o.ok],
+            "failed": [o.id for o in outcomes if not o.ok],
+        }
         if via:
             details["via"] = via
         with store.begin() as s:
-            append(s, actor=actor, action="deadletter.retry", entity="dead_letter",
-                   entity_id=outcomes[0].id if len(outcomes) == 1 else None, details=details)
+            append(
+                s,
+                actor=actor,
+                action="deadletter.retry",
+                entity="dead_letter",
+                entity_id=outcomes[0].id if len(outcomes) == 1 else None,
+                details=details,
+            )
     return outcomes
 
 
@@ -204,8 +233,14 @@ async def _retry_inbound(store: Store, connector: Connector[Any], item: _Todo) -
     with store.begin() as s:
         row = s.scalars(select(DeadLetter).where(DeadLetter.id == item.id).with_for_update()).first()
         if row is None or row.status != "open":
-            return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True,
-                                "already resolved meanwhile (a sync stored the record)")
+            return RetryOutcome(
+                item.id,
+                item.connector,
+                item.stream,
+                item.source_id,
+                True,
+                "already resolved meanwhile (a sync stored the record)",
+            )
         message = "re-mapped and stored" if spec.kind is not StreamKind.DELETION else "re-mapped and applied"
         history, attempts = row.history, row.attempts
         _mark(row, dl_history.RETRY_OK, message, ok=True)
@@ -248,8 +283,11 @@ def _retry_outbound(session: Session, item: _Todo) -> RetryOutcome:
         if row is not None:
             _mark(row, dl_history.RETRY_FAILED, message, ok=False)
         return RetryOutcome(item.id, item.connector, item.stream, item.source_id, False, message)
-    session.execute(update(Outbox).where(Outbox.id == outbox_id).values(
-        state=OutboxState.PLANNED, not_before=None, attempts=0, updated_at=datetime.now(UTC)))
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id)
+        .values(state=OutboxState.PLANNED, not_before=None, attempts=0, updated_at=datetime.now(UTC))
+    )
     _mark(row, dl_history.RETRY_OK, "write-back queued again", ok=False)
     row.status = "retried"
     return RetryOutcome(item.id, item.connector, item.stream, item.source_id, True, "write-back queued again")

@@ -41,8 +41,11 @@ def deliver_lock(connector: str) -> str:
 
 def queued(store_or_uow: Store | UnitOfWork, target: str) -> int:
     """Write-backs still to send to ``target`` (planned, or sent and never confirmed), due or not."""
-    query = select(func.count()).select_from(Outbox).where(
-        Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(OPEN))
+    query = (
+        select(func.count())
+        .select_from(Outbox)
+        .where(Outbox.kind == "write_back", Outbox.target == target, Outbox.state.in_(OPEN))
+    )
     if isinstance(store_or_uow, UnitOfWork):
         with store_or_uow.transaction() as s:
             return int(s.scalar(query) or 0)
@@ -74,18 +77,35 @@ class TargetDrain:
 
     def as_dict(self) -> dict[str, Any]:
         """For ``--json`` and job details."""
-        return {"connector": self.connector, "confirmed": self.stats.confirmed, "failed": self.stats.failed,
-                "retried": self.stats.retried, "left": self.left, "eta_s": self.eta_s,
-                "seconds": round(self.seconds, 1), "skipped": self.skipped, "error": self.error}
+        return {
+            "connector": self.connector,
+            "confirmed": self.stats.confirmed,
+            "failed": self.stats.failed,
+            "retried": self.stats.retried,
+            "left": self.left,
+            "eta_s": self.eta_s,
+            "seconds": round(self.seconds, 1),
+            "skipped": self.skipped,
+            "error": self.error,
+        }
 
 
 Progress = Callable[[str, DeliveryStats, int], None]
 """Called after every batch with (connector, counts so far, writes left when the drain started)."""
 
 
-async def drain_target(uow: UnitOfWork, store: Store, conn: Connector[Any], name: str, *, batch: int,
-                       run_id: int | None, budget_s: float | None = None, progress: Progress | None = None,
-                       lock_wait: float = 0.0) -> TargetDrain:
+async def drain_target(
+    uow: UnitOfWork,
+    store: Store,
+    conn: Connector[Any],
+    name: str,
+    *,
+    batch: int,
+    run_id: int | None,
+    budget_s: float | None = None,
+    progress: Progress | None = None,
+    lock_wait: float = 0.0,
+) -> TargetDrain:
     """Send ``name``'s queue under its deliver lock, for at most ``budget_s`` seconds (None: until empty).
 
     A target another sender holds is skipped (``skipped`` says so): its queue is being drained already.
@@ -110,8 +130,9 @@ async def drain_target(uow: UnitOfWork, store: Store, conn: Connector[Any], name
                 progress(name, stats, start)
 
         try:
-            out.stats = await deliver(uow, conn, name, batch=batch, run_id=run_id, deadline=deadline,
-                                      on_batch=after_batch)
+            out.stats = await deliver(
+                uow, conn, name, batch=batch, run_id=run_id, deadline=deadline, on_batch=after_batch
+            )
         finally:
             out.seconds = time.monotonic() - began
             out.left = await asyncio.to_thread(queued, uow, name)
@@ -122,9 +143,16 @@ async def drain_target(uow: UnitOfWork, store: Store, conn: Connector[Any], name
     return out
 
 
-async def run_deliverer(settings: Settings, registry: Registry, store: Store, only: Sequence[str] | None = None,
-                        *, actor: str, progress: Progress | None = None, lock_wait: float = 0.0
-                        ) -> list[TargetDrain]:
+async def run_deliverer(
+    settings: Settings,
+    registry: Registry,
+    store: Store,
+    only: Sequence[str] | None = None,
+    *,
+    actor: str,
+    progress: Progress | None = None,
+    lock_wait: float = 0.0,
+) -> list[TargetDrain]:
     """Drain every write-back target (or ``only`` these connectors) until its queue is empty or due later.
 
     Opens the connectors itself (with the store's shared token cache), one target after the other; a connector
@@ -136,8 +164,9 @@ async def run_deliverer(settings: Settings, registry: Registry, store: Store, on
     if only:
         unknown = [n for n in only if n not in settings.connectors]
         if unknown:
-            raise InputError(f"unknown connector(s) {', '.join(unknown)}; configured: "
-                             f"{', '.join(settings.connectors) or '-'}")
+            raise InputError(
+                f"unknown connector(s) {', '.join(unknown)}; configured: {', '.join(settings.connectors) or '-'}"
+            )
         names = [n for n in names if n in only]
     cache = StoreTokenCache(store)
     uow = UnitOfWork(store)
@@ -148,14 +177,24 @@ async def run_deliverer(settings: Settings, registry: Registry, store: Store, on
             for name in names:
                 cfg = settings.connectors[name]
                 cls = registry.connectors[cfg.plugin]
-                connectors[name] = await stack.enter_async_context(cls(cfg, PluginContext(name=name,
-                                                                                          token_cache=cache)))
+                connectors[name] = await stack.enter_async_context(
+                    cls(cfg, PluginContext(name=name, token_cache=cache))
+                )
             for target in writable_targets(connectors):
                 name = target.connector
                 try:
-                    results.append(await drain_target(uow, store, connectors[name], name,
-                                                      batch=settings.sync.write_batch, run_id=None,
-                                                      progress=progress, lock_wait=lock_wait))
+                    results.append(
+                        await drain_target(
+                            uow,
+                            store,
+                            connectors[name],
+                            name,
+                            batch=settings.sync.write_batch,
+                            run_id=None,
+                            progress=progress,
+                            lock_wait=lock_wait,
+                        )
+                    )
                 except FatalError as exc:
                     left = await asyncio.to_thread(queued, uow, name)
                     results.append(TargetDrain(name, left=left, error=str(exc)))
@@ -171,5 +210,11 @@ def _audit(store: Store, actor: str, results: list[TargetDrain]) -> None:
         return
 
     with store.begin() as s:
-        append(s, actor=actor, action="writeback.deliver", entity="connector",
-               entity_id=next(iter(sent)) if len(sent) == 1 else None, details={"targets": sent})
+        append(
+            s,
+            actor=actor,
+            action="writeback.deliver",
+            entity="connector",
+            entity_id=next(iter(sent)) if len(sent) == 1 else None,
+            details={"targets": sent},
+        )

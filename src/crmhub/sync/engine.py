@@ -41,11 +41,17 @@ MERGE_LOCK = "engine:merge"
 class SyncEngine:
     """Runs sync cycles for one configuration against one store."""
 
-    def __init__(self, settings: Settings, registry: Registry, store: Store, *,
-                 progress: Progress | None = None,
-                 risk_phase: RiskStep | None = None,
-                 after_run: Callable[[RunReport], Awaitable[None]] | None = None,
-                 phases: tuple[Phase, ...] = CYCLE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        store: Store,
+        *,
+        progress: Progress | None = None,
+        risk_phase: RiskStep | None = None,
+        after_run: Callable[[RunReport], Awaitable[None]] | None = None,
+        phases: tuple[Phase, ...] = CYCLE,
+    ) -> None:
         """``after_run`` is awaited at the end of every non-dry run, once its report is stored (notifications)."""
         self.settings = settings
         self.registry = registry
@@ -64,8 +70,9 @@ class SyncEngine:
             return enabled
         unknown = [n for n in only if n not in self.settings.connectors]
         if unknown:
-            raise InputError(f"unknown connector(s) {', '.join(unknown)}; configured: "
-                             f"{', '.join(self.settings.connectors) or '-'}")
+            raise InputError(
+                f"unknown connector(s) {', '.join(unknown)}; configured: {', '.join(self.settings.connectors) or '-'}"
+            )
         return [n for n in only if n in enabled]
 
     def _check_streams(self, names: list[str]) -> None:
@@ -74,11 +81,20 @@ class SyncEngine:
             offered = [s.name for s in self.registry.connectors[cfg.plugin].streams]
             unknown = sorted(set(cfg.streams or ()) - set(offered))
             if unknown:
-                raise InputError(f"connectors.{name}.streams: unknown stream(s) {', '.join(unknown)}; "
-                                 f"{name} offers {', '.join(offered)}")
+                raise InputError(
+                    f"connectors.{name}.streams: unknown stream(s) {', '.join(unknown)}; "
+                    f"{name} offers {', '.join(offered)}"
+                )
 
-    async def run(self, only: list[str] | None = None, *, dry_run: bool = False, trigger: str = "manual",
-                  job: str | None = None, lock_wait: float = 0.0) -> RunReport:
+    async def run(
+        self,
+        only: list[str] | None = None,
+        *,
+        dry_run: bool = False,
+        trigger: str = "manual",
+        job: str | None = None,
+        lock_wait: float = 0.0,
+    ) -> RunReport:
         """One full sync cycle; returns (and, unless a dry run, stores) its report."""
         names = self.selected(only)
         self._check_streams(names)
@@ -89,13 +105,33 @@ class SyncEngine:
             await asyncio.to_thread(recover_dead_runs, self.store)
             await locks.acquire_async(wait=lock_wait)
         uow = UnitOfWork(self.store, dry_run=dry_run)
-        ctx = RunContext(self.settings, self.registry, self.store, report, uow, {}, locks, self.progress,
-                         emit=self._emitter(report, dry_run), risk_step=self.risk_phase, after_run=self.after_run)
+        ctx = RunContext(
+            self.settings,
+            self.registry,
+            self.store,
+            report,
+            uow,
+            {},
+            locks,
+            self.progress,
+            emit=self._emitter(report, dry_run),
+            risk_step=self.risk_phase,
+            after_run=self.after_run,
+        )
         try:
             with uow.transaction() as s:
-                row = SyncRun(kind="sync", trigger=trigger, job=job, status="running", dry_run=dry_run,
-                              connectors=names, report={}, started_at=started, heartbeat_at=started,
-                              holder=holder_id())
+                row = SyncRun(
+                    kind="sync",
+                    trigger=trigger,
+                    job=job,
+                    status="running",
+                    dry_run=dry_run,
+                    connectors=names,
+                    report={},
+                    started_at=started,
+                    heartbeat_at=started,
+                    holder=holder_id(),
+                )
                 s.add(row)
                 s.flush()
                 report.run_id = row.id
@@ -109,8 +145,7 @@ class SyncEngine:
                     report.connectors[name] = ConnectorReport()
                 await self._cycle(ctx)
         except BaseException as exc:
-            report.status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) \
-                else "failed"
+            report.status = "interrupted" if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else "failed"
             report.error = mask_url(f"{type(exc).__name__}: {exc}")
             conclude(report)
             await self._finishing(ctx, interrupted=not isinstance(exc, Exception))
@@ -162,9 +197,11 @@ class SyncEngine:
 
     def _emitter(self, report: RunReport, dry_run: bool) -> Callable[[Iterable[Event]], None]:
         """The phases' one way to tell plugins about what they committed (nothing in a dry run)."""
+
         def fire(events: Iterable[Event]) -> None:
             if not dry_run:
                 emit(self.registry.hook, events, report.run_id)
+
         return fire
 
 

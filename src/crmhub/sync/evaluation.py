@@ -57,7 +57,8 @@ def matching_quality(session: Session, truth: Iterable[tuple[str, str, int]]) ->
         select(SourceRow.connector, SourceRow.source_id, Xref.client_id)
         .join(Xref, Xref.source_record_id == SourceRow.id)
         .join(GoldenClient, GoldenClient.id == Xref.client_id)
-        .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False)))
+        .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False))
+    )
     for connector, source_id, client_id in rows:
         ref = (connector, source_id)
         if ref in truth_map:

@@ -31,7 +31,7 @@ REASON_MAX = 2000
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def id_problem(source_id: str) -> str | None:
@@ -43,8 +43,9 @@ def id_problem(source_id: str) -> str | None:
     return None
 
 
-def storable_dead_letter(source_id: str | None, reason: str, field: str | None,
-                         payload: dict[str, Any] | None) -> tuple[str | None, str, str | None, dict[str, Any]]:
+def storable_dead_letter(
+    source_id: str | None, reason: str, field: str | None, payload: dict[str, Any] | None
+) -> tuple[str | None, str, str | None, dict[str, Any]]:
     """(source id, reason, field, payload) cleaned and cut to fit the ``dead_letter`` columns."""
     sid = None if source_id is None else _cut(clean_text(source_id), ID_MAX)
     why = _cut(clean_text(reason, multiline=True), REASON_MAX) or "rejected"

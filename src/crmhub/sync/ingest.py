@@ -72,9 +72,15 @@ class StreamStats:
 
     def as_dict(self) -> dict[str, Any]:
         """For the JSON report."""
-        out: dict[str, Any] = {"read": self.read, "created": self.created, "updated": self.updated,
-                               "unchanged": self.unchanged, "deleted": self.deleted, "rejected": self.rejected,
-                               "pages": self.pages}
+        out: dict[str, Any] = {
+            "read": self.read,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+            "rejected": self.rejected,
+            "pages": self.pages,
+        }
         out.update(self.extra)
         if self.error:
             out["error"] = clean_text(self.error, multiline=True)  # often quotes the outside system
@@ -91,22 +97,44 @@ def save_cursor(session: Session, connector: str, stream: str, cursor: Cursor | 
     """Upsert a stream's cursor inside the page's transaction (one statement)."""
     now = datetime.now(UTC)
     stmt = facts.dialect_insert(session, CURSORS)
-    session.execute(stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=[CURSORS.c.connector, CURSORS.c.stream],
-        set_={"cursor": stmt.excluded.cursor, "run_id": stmt.excluded.run_id,  # type: ignore[attr-defined]
-              "updated_at": stmt.excluded.updated_at}),  # type: ignore[attr-defined]
-        {"connector": connector, "stream": stream, "cursor": cursor, "run_id": run_id, "updated_at": now})
+    session.execute(
+        stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=[CURSORS.c.connector, CURSORS.c.stream],
+            set_={
+                "cursor": stmt.excluded.cursor,  # type: ignore[attr-defined]
+                "run_id": stmt.excluded.run_id,  # type: ignore[attr-defined]
+                "updated_at": stmt.excluded.updated_at,  # type: ignore[attr-defined]
+            },
+        ),
+        {"connector": connector, "stream": stream, "cursor": cursor, "run_id": run_id, "updated_at": now},
+    )
 
 
-def dead_letter(session: Session, *, connector: str, stream: str, rejected: RejectedRecord | None = None,
-                source_id: str | None = None, reason: str = "", field_name: str | None = None,
-                payload: dict[str, Any] | None = None, run_id: int | None = None, direction: str = "in") -> None:
+def dead_letter(
+    session: Session,
+    *,
+    connector: str,
+    stream: str,
+    rejected: RejectedRecord | None = None,
+    source_id: str | None = None,
+    reason: str = "",
+    field_name: str | None = None,
+    payload: dict[str, Any] | None = None,
+    run_id: int | None = None,
+    direction: str = "in",
+) -> None:
     """Record one rejected record; an open dead letter for the same record is updated, not duplicated (batches:
     `crmhub.sync.ingest_deadletters.record`)."""
     if rejected is not None:
         source_id, reason, field_name, payload = rejected.source_id, rejected.reason, rejected.field, rejected.payload
-    letters.record(session, connector=connector, stream=stream, run_id=run_id, direction=direction,
-                   letters=[letters.letter(source_id, reason, field_name, payload)])
+    letters.record(
+        session,
+        connector=connector,
+        stream=stream,
+        run_id=run_id,
+        direction=direction,
+        letters=[letters.letter(source_id, reason, field_name, payload)],
+    )
 
 
 def analyze_after_bulk(session: Session, tables: Sequence[str]) -> None:
@@ -153,8 +181,9 @@ def _screen(stream: str, page: Page) -> tuple[list[SourceRecord], list[RejectedR
         if problem is None:
             records[rec.source_id] = rec
         else:
-            rejected.append(RejectedRecord(stream=stream, source_id=rec.source_id, reason=problem, field="id",
-                                           payload=rec.raw))
+            rejected.append(
+                RejectedRecord(stream=stream, source_id=rec.source_id, reason=problem, field="id", payload=rec.raw)
+            )
     return list(records.values()), rejected
 
 
@@ -186,8 +215,7 @@ class Ingestor:
         if may is None:
             may = self._open_letters[stream] = letters.any_open(session, self.connector, stream)
         if may:
-            letters.resolve(session, connector=self.connector, stream=stream, source_ids=source_ids,
-                            run_id=self.run_id)
+            letters.resolve(session, connector=self.connector, stream=stream, source_ids=source_ids, run_id=self.run_id)
 
     def store_page(self, session: Session, spec: StreamSpec, page: Page, stats: StreamStats) -> None:
         """Store one page's records, rejects and next cursor (the caller owns the transaction).
@@ -206,15 +234,21 @@ class Ingestor:
             with session.begin_nested():
                 self._store_records(session, spec, records, stats)
         except _REFUSED as exc:
-            log.warning("%s/%s: the store refused a page (%s); storing its %d records one by one", self.connector,
-                        spec.name, _refusal(_refused(exc)), len(records))
+            log.warning(
+                "%s/%s: the store refused a page (%s); storing its %d records one by one",
+                self.connector,
+                spec.name,
+                _refusal(_refused(exc)),
+                len(records),
+            )
             _restore(stats, before)
             self.written = written
             self._store_one_by_one(session, spec, records, stats)
         save_cursor(session, self.connector, spec.name, page.next_cursor, self.run_id)
 
-    def _store_one_by_one(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
-                          stats: StreamStats) -> None:
+    def _store_one_by_one(
+        self, session: Session, spec: StreamSpec, records: list[SourceRecord], stats: StreamStats
+    ) -> None:
         refused: list[letters.Letter] = []
         for rec in records:
             before = replace(stats, extra=dict(stats.extra))
@@ -243,8 +277,9 @@ class Ingestor:
             return _refusal(_refused(exc))
         return None
 
-    def _store_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
-                       stats: StreamStats) -> None:
+    def _store_records(
+        self, session: Session, spec: StreamSpec, records: list[SourceRecord], stats: StreamStats
+    ) -> None:
         if spec.kind in (StreamKind.CLIENT, StreamKind.CONTACT, StreamKind.INTERACTION):
             self._source_records(session, spec, records, stats)
         elif spec.kind is StreamKind.DELETION:
@@ -268,8 +303,9 @@ class Ingestor:
 
     # --- CRM-style records -------------------------------------------------------------------------------
 
-    def _source_records(self, session: Session, spec: StreamSpec, records: list[SourceRecord],
-                        stats: StreamStats) -> None:
+    def _source_records(
+        self, session: Session, spec: StreamSpec, records: list[SourceRecord], stats: StreamStats
+    ) -> None:
         """Insert new records, update changed ones, touch unchanged ones. A source that gives no modification time
         (the ledger's clients) gets the time crmhub saw the content change — never the time of every re-read, or
         "most recent" survivorship would always pick it over a CRM's later edit."""
@@ -278,9 +314,14 @@ class Ingestor:
         now = datetime.now(UTC)
         c = SOURCE.c
         ids = [r.source_id for r in records]
-        existing = {row.source_id: row for row in session.execute(
-            select(c.id, c.source_id, c.content_hash, c.deleted, c.parent_source_id).where(
-                c.connector == self.connector, c.stream == spec.name, c.source_id.in_(ids)))}
+        existing = {
+            row.source_id: row
+            for row in session.execute(
+                select(c.id, c.source_id, c.content_hash, c.deleted, c.parent_source_id).where(
+                    c.connector == self.connector, c.stream == spec.name, c.source_id.in_(ids)
+                )
+            )
+        }
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         unchanged_ids: list[int] = []
@@ -296,13 +337,29 @@ class Ingestor:
                 unchanged_ids.append(old.id)
                 continue
             parent = getattr(rec.data, "client_source_id", None)
-            values = {"raw": clean_json(rec.raw), "data": data, "content_hash": digest, "parent_source_id": parent,
-                      "modified_at": rec.modified_at or now, "last_seen_at": now, "deleted": rec.deleted,
-                      "dirty": True, "last_run_id": self.run_id}
+            values = {
+                "raw": clean_json(rec.raw),
+                "data": data,
+                "content_hash": digest,
+                "parent_source_id": parent,
+                "modified_at": rec.modified_at or now,
+                "last_seen_at": now,
+                "deleted": rec.deleted,
+                "dirty": True,
+                "last_run_id": self.run_id,
+            }
             parents.update(p for p in (parent, old.parent_source_id if old is not None else None) if p)
             if old is None:
-                inserts.append({"connector": self.connector, "stream": spec.name, "source_id": rec.source_id,
-                                "kind": spec.kind.value, "first_seen_at": now, **values})
+                inserts.append(
+                    {
+                        "connector": self.connector,
+                        "stream": spec.name,
+                        "source_id": rec.source_id,
+                        "kind": spec.kind.value,
+                        "first_seen_at": now,
+                        **values,
+                    }
+                )
                 stats.created += 1
                 stats.deleted += rec.deleted
             else:
@@ -330,9 +387,16 @@ class Ingestor:
         parent record dirty. Unchanged contacts do not, or every re-read would re-merge every company."""
         if parent_ids:
             c = SOURCE.c
-            session.execute(update(SOURCE).where(
-                c.connector == self.connector, c.kind == StreamKind.CLIENT.value, c.source_id.in_(sorted(parent_ids)),
-                c.dirty == false()).values(dirty=True))
+            session.execute(
+                update(SOURCE)
+                .where(
+                    c.connector == self.connector,
+                    c.kind == StreamKind.CLIENT.value,
+                    c.source_id.in_(sorted(parent_ids)),
+                    c.dirty == false(),
+                )
+                .values(dirty=True)
+            )
 
     def _deletions(self, session: Session, records: list[SourceRecord], stats: StreamStats) -> None:
         now = datetime.now(UTC)
@@ -346,8 +410,11 @@ class Ingestor:
                 conditions.append(c.stream == stream)
             rows = session.execute(select(c.id, c.kind, c.parent_source_id).where(*conditions)).all()
             if rows:
-                session.execute(update(SOURCE).where(c.id.in_([r.id for r in rows])).values(
-                    deleted=True, dirty=True, last_seen_at=now, last_run_id=self.run_id, content_hash="deleted"))
+                session.execute(
+                    update(SOURCE)
+                    .where(c.id.in_([r.id for r in rows]))
+                    .values(deleted=True, dirty=True, last_seen_at=now, last_run_id=self.run_id, content_hash="deleted")
+                )
                 self._flag_parents(session, {r.parent_source_id for r in rows if r.parent_source_id})
                 self.written[SOURCE.name] += len(rows)
             stats.deleted += len(rows)
@@ -355,8 +422,9 @@ class Ingestor:
 
     # --- ledger facts ------------------------------------------------------------------------------------
 
-    def _facts(self, session: Session, table: Table, rows: list[tuple[str, str | None, dict[str, Any]]],
-               stats: StreamStats) -> None:
+    def _facts(
+        self, session: Session, table: Table, rows: list[tuple[str, str | None, dict[str, Any]]], stats: StreamStats
+    ) -> None:
         counts = facts.upsert(session, table, self.connector, rows)
         stats.created += counts.created
         stats.updated += counts.updated
@@ -369,5 +437,13 @@ class Ingestor:
         facts.flag_risk(session, self.connector, client_source_ids)
 
 
-__all__ = ["BULK_ROWS", "Ingestor", "StreamStats", "analyze_after_bulk", "dead_letter", "load_cursor", "minor",
-           "save_cursor"]
+__all__ = [
+    "BULK_ROWS",
+    "Ingestor",
+    "StreamStats",
+    "analyze_after_bulk",
+    "dead_letter",
+    "load_cursor",
+    "minor",
+    "save_cursor",
+]

@@ -38,14 +38,16 @@ class Letter:
     payload: dict[str, Any]
 
 
-def letter(source_id: str | None, reason: str, field: str | None = None,
-           payload: dict[str, Any] | None = None) -> Letter:
+def letter(
+    source_id: str | None, reason: str, field: str | None = None, payload: dict[str, Any] | None = None
+) -> Letter:
     """A storable `Letter` (ids, reasons and payloads quoting outside systems are cleaned and cut)."""
     return Letter(*storable_dead_letter(source_id, reason, field, payload))
 
 
-def _open(session: Session, connector: str, stream: str, direction: str,
-          source_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def _open(
+    session: Session, connector: str, stream: str, direction: str, source_ids: Iterable[str]
+) -> dict[str, dict[str, Any]]:
     """The open dead letters of these ids (the oldest one per id), as mutable column dicts keyed by source id."""
     ids = sorted(set(source_ids))
     found: dict[str, dict[str, Any]] = {}
@@ -53,18 +55,34 @@ def _open(session: Session, connector: str, stream: str, direction: str,
         return found
     c = TABLE.c
     for row in session.execute(
-            select(c.id, c.source_id, c.reason, c.history, c.attempts, c.created_at, c.run_id).where(
-                c.connector == connector, c.stream == stream, c.direction == direction, c.status == "open",
-                c.source_id.in_(ids)).order_by(c.id)):
+        select(c.id, c.source_id, c.reason, c.history, c.attempts, c.created_at, c.run_id)
+        .where(
+            c.connector == connector,
+            c.stream == stream,
+            c.direction == direction,
+            c.status == "open",
+            c.source_id.in_(ids),
+        )
+        .order_by(c.id)
+    ):
         if row.source_id not in found:
             found[row.source_id] = {
-                "_id": row.id, "attempts": row.attempts,
-                "history": dl_history.stored(row.history, row.reason, created_at=row.created_at, run_id=row.run_id)}
+                "_id": row.id,
+                "attempts": row.attempts,
+                "history": dl_history.stored(row.history, row.reason, created_at=row.created_at, run_id=row.run_id),
+            }
     return found
 
 
-def record(session: Session, *, connector: str, stream: str, letters: Sequence[Letter], run_id: int | None,
-           direction: str = "in") -> None:
+def record(
+    session: Session,
+    *,
+    connector: str,
+    stream: str,
+    letters: Sequence[Letter],
+    run_id: int | None,
+    direction: str = "in",
+) -> None:
     """Store refused records; an open dead letter for the same record is updated (one more attempt, the latest
     reason, the repeat folded into its history), never duplicated — also within ``letters``."""
     if not letters:
@@ -75,41 +93,69 @@ def record(session: Session, *, connector: str, stream: str, letters: Sequence[L
     pending: dict[str, dict[str, Any]] = {}
     inserts: list[dict[str, Any]] = []
     for item in letters:
-        values = {"reason": item.reason, "field": item.field, "payload": item.payload, "run_id": run_id,
-                  "updated_at": now}
+        values = {
+            "reason": item.reason,
+            "field": item.field,
+            "payload": item.payload,
+            "run_id": run_id,
+            "updated_at": now,
+        }
         row = existing.get(item.source_id) if item.source_id is not None else None
         if row is None and item.source_id is not None:
             row = pending.get(item.source_id)
         if row is not None:
-            row.update(values, attempts=row["attempts"] + 1,
-                       history=dl_history.fold_rejected(row["history"], item.reason, at=now, run_id=run_id))
+            row.update(
+                values,
+                attempts=row["attempts"] + 1,
+                history=dl_history.fold_rejected(row["history"], item.reason, at=now, run_id=run_id),
+            )
             if "_id" in row:
                 changed[row["_id"]] = row
             continue
-        new = {**values, "direction": direction, "connector": connector, "stream": stream,
-               "source_id": item.source_id, "status": "open", "attempts": 1, "created_at": now,
-               "history": [dl_history.entry(dl_history.REJECTED, item.reason, at=now, run_id=run_id)]}
+        new = {
+            **values,
+            "direction": direction,
+            "connector": connector,
+            "stream": stream,
+            "source_id": item.source_id,
+            "status": "open",
+            "attempts": 1,
+            "created_at": now,
+            "history": [dl_history.entry(dl_history.REJECTED, item.reason, at=now, run_id=run_id)],
+        }
         inserts.append(new)
         if item.source_id is not None:
             pending[item.source_id] = new
     if inserts:
         session.execute(insert(TABLE), inserts)
     if changed:
-        session.execute(update(TABLE).where(TABLE.c.id == bindparam("_id")),
-                        [{k: row[k] for k in ("_id", "reason", "field", "payload", "run_id", "updated_at",
-                                              "attempts", "history")} for row in changed.values()])
+        session.execute(
+            update(TABLE).where(TABLE.c.id == bindparam("_id")),
+            [
+                {
+                    k: row[k]
+                    for k in ("_id", "reason", "field", "payload", "run_id", "updated_at", "attempts", "history")
+                }
+                for row in changed.values()
+            ],
+        )
 
 
 def any_open(session: Session, connector: str, stream: str) -> bool:
     """Whether the stream has any open inbound dead letter (if not, a run's pages need not look for ones to
     resolve until it writes one itself: a connector's streams are ingested by one run at a time)."""
     c = TABLE.c
-    return session.execute(select(c.id).where(c.connector == connector, c.stream == stream, c.direction == "in",
-                                              c.status == "open").limit(1)).first() is not None
+    return (
+        session.execute(
+            select(c.id)
+            .where(c.connector == connector, c.stream == stream, c.direction == "in", c.status == "open")
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
-def resolve(session: Session, *, connector: str, stream: str, source_ids: Sequence[str],
-            run_id: int | None) -> None:
+def resolve(session: Session, *, connector: str, stream: str, source_ids: Sequence[str], run_id: int | None) -> None:
     """Records stored now that had an open inbound dead letter: resolved, noted in their history (one SELECT per
     page, almost always answering nothing, and one UPDATE for those it finds)."""
     found = _open(session, connector, stream, "in", source_ids)
@@ -118,10 +164,19 @@ def resolve(session: Session, *, connector: str, stream: str, source_ids: Sequen
     now = datetime.now(UTC)
     session.execute(
         update(TABLE).where(TABLE.c.id == bindparam("_id")),
-        [{"_id": row["_id"], "status": "resolved", "updated_at": now,
-          "history": [*row["history"], dl_history.entry(dl_history.RESOLVED, RESOLVED_REASON, at=now,
-                                                        run_id=run_id)]}
-         for row in found.values()])
+        [
+            {
+                "_id": row["_id"],
+                "status": "resolved",
+                "updated_at": now,
+                "history": [
+                    *row["history"],
+                    dl_history.entry(dl_history.RESOLVED, RESOLVED_REASON, at=now, run_id=run_id),
+                ],
+            }
+            for row in found.values()
+        ],
+    )
 
 
 __all__ = ["Letter", "any_open", "letter", "record", "resolve"]

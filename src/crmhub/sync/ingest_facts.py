@@ -66,22 +66,36 @@ def flag_risk(session: Session, connector: str, client_source_ids: Iterable[str]
     ids = sorted(set(client_source_ids))
     if not ids:
         return
-    linked = (select(Xref.client_id).join(SourceRow, SourceRow.id == Xref.source_record_id).where(
-        SourceRow.connector == connector, SourceRow.kind == StreamKind.CLIENT.value, SourceRow.source_id.in_(ids)))
-    session.execute(update(GOLDEN).where(GOLDEN.c.id.in_(linked), GOLDEN.c.needs_risk.is_not(true()))
-                    .values(needs_risk=True))
+    linked = (
+        select(Xref.client_id)
+        .join(SourceRow, SourceRow.id == Xref.source_record_id)
+        .where(
+            SourceRow.connector == connector, SourceRow.kind == StreamKind.CLIENT.value, SourceRow.source_id.in_(ids)
+        )
+    )
+    session.execute(
+        update(GOLDEN).where(GOLDEN.c.id.in_(linked), GOLDEN.c.needs_risk.is_not(true())).values(needs_risk=True)
+    )
 
 
-def upsert(session: Session, table: Table, connector: str, rows: Sequence[tuple[str, str | None, dict[str, Any]]],
-           ) -> FactCounts:
+def upsert(
+    session: Session,
+    table: Table,
+    connector: str,
+    rows: Sequence[tuple[str, str | None, dict[str, Any]]],
+) -> FactCounts:
     """Insert or update facts by (connector, source id) when their hash changed; ``rows`` are (source id, client
     source id, column values incl. ``content_hash``), every values dict with the same keys."""
     counts = FactCounts()
     if not rows:
         return counts
     c = table.c
-    stored: dict[str, str] = {row.source_id: row.content_hash for row in session.execute(
-        select(c.source_id, c.content_hash).where(c.connector == connector, c.source_id.in_([r[0] for r in rows])))}
+    stored: dict[str, str] = {
+        row.source_id: row.content_hash
+        for row in session.execute(
+            select(c.source_id, c.content_hash).where(c.connector == connector, c.source_id.in_([r[0] for r in rows]))
+        )
+    }
     writes: list[dict[str, Any]] = []
     for source_id, client_source_id, values in rows:
         old = stored.get(source_id)
@@ -98,9 +112,14 @@ def upsert(session: Session, table: Table, connector: str, rows: Sequence[tuple[
     if writes:
         stmt = dialect_insert(session, table)
         columns = [k for k in writes[0] if k not in ("connector", "source_id")]
-        session.execute(stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[c.connector, c.source_id], set_={k: stmt.excluded[k] for k in columns},  # type: ignore[attr-defined]
-            where=c.content_hash != stmt.excluded.content_hash), writes)  # type: ignore[attr-defined]
+        session.execute(
+            stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=[c.connector, c.source_id],
+                set_={k: stmt.excluded[k] for k in columns},  # type: ignore[attr-defined]
+                where=c.content_hash != stmt.excluded.content_hash,  # type: ignore[attr-defined]
+            ),
+            writes,
+        )
     return counts
 
 
@@ -113,12 +132,24 @@ def account_rows(records: Iterable[SourceRecord]) -> list[tuple[str, str | None,
         if not isinstance(acct, BankAccount):
             continue
         data = acct.model_dump(mode="json", exclude_none=True)
-        rows.append((rec.source_id, acct.client_source_id, {
-            "client_source_id": acct.client_source_id, "account_no": acct.account_no,
-            "currency": acct.balance.currency, "balance_minor": minor(acct.balance) or 0,
-            "sub_status": acct.sub_status.value, "allow_overdraft": acct.allow_overdraft,
-            "overdraft_limit_minor": minor(acct.overdraft_limit), "data": data, "content_hash": content_hash(data),
-            "updated_at": now}))
+        rows.append(
+            (
+                rec.source_id,
+                acct.client_source_id,
+                {
+                    "client_source_id": acct.client_source_id,
+                    "account_no": acct.account_no,
+                    "currency": acct.balance.currency,
+                    "balance_minor": minor(acct.balance) or 0,
+                    "sub_status": acct.sub_status.value,
+                    "allow_overdraft": acct.allow_overdraft,
+                    "overdraft_limit_minor": minor(acct.overdraft_limit),
+                    "data": data,
+                    "content_hash": content_hash(data),
+                    "updated_at": now,
+                },
+            )
+        )
     return rows
 
 
@@ -131,32 +162,69 @@ def facility_rows(records: Iterable[SourceRecord]) -> list[tuple[str, str | None
         if not isinstance(loan, CreditFacility):
             continue
         data = loan.model_dump(mode="json", exclude_none=True)
-        rows.append((rec.source_id, loan.client_source_id, {
-            "client_source_id": loan.client_source_id, "currency": loan.principal.currency,
-            "principal_minor": minor(loan.principal) or 0, "outstanding_minor": minor(loan.outstanding),
-            "days_past_due": loan.days_past_due, "classification": loan.classification.value,
-            "status": loan.status, "data": data, "content_hash": content_hash(data), "updated_at": now}))
+        rows.append(
+            (
+                rec.source_id,
+                loan.client_source_id,
+                {
+                    "client_source_id": loan.client_source_id,
+                    "currency": loan.principal.currency,
+                    "principal_minor": minor(loan.principal) or 0,
+                    "outstanding_minor": minor(loan.outstanding),
+                    "days_past_due": loan.days_past_due,
+                    "classification": loan.classification.value,
+                    "status": loan.status,
+                    "data": data,
+                    "content_hash": content_hash(data),
+                    "updated_at": now,
+                },
+            )
+        )
     return rows
 
 
 def transaction_rows(records: Iterable[SourceRecord]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(source id, client source id, columns) of the page's transactions."""
-    return [(rec.source_id, rec.data.client_source_id, transaction_values(rec.data))
-            for rec in records if isinstance(rec.data, Transaction)]
+    return [
+        (rec.source_id, rec.data.client_source_id, transaction_values(rec.data))
+        for rec in records
+        if isinstance(rec.data, Transaction)
+    ]
 
 
 def transaction_values(tx: Transaction) -> dict[str, Any]:
     """A transaction's columns (the statement importer books lines with these too)."""
     data = tx.model_dump(mode="json", exclude_none=True)
     return {
-        "account_source_id": tx.account_source_id, "client_source_id": tx.client_source_id,
-        "booking_date": tx.booking_date, "value_date": tx.value_date,
-        "amount_minor": minor(tx.amount) or 0, "currency": tx.amount.currency, "direction": tx.direction.value,
-        "kind": tx.kind, "is_cash": tx.is_cash, "cross_border": tx.cross_border,
-        "counterparty_account": tx.counterparty_account, "counterparty_name": tx.counterparty_name,
-        "reversed": tx.reversed, "is_manual": tx.is_manual, "content_hash": content_hash(data),
+        "account_source_id": tx.account_source_id,
+        "client_source_id": tx.client_source_id,
+        "booking_date": tx.booking_date,
+        "value_date": tx.value_date,
+        "amount_minor": minor(tx.amount) or 0,
+        "currency": tx.amount.currency,
+        "direction": tx.direction.value,
+        "kind": tx.kind,
+        "is_cash": tx.is_cash,
+        "cross_border": tx.cross_border,
+        "counterparty_account": tx.counterparty_account,
+        "counterparty_name": tx.counterparty_name,
+        "reversed": tx.reversed,
+        "is_manual": tx.is_manual,
+        "content_hash": content_hash(data),
     }
 
 
-__all__ = ["ACCOUNTS", "FACILITIES", "TRANSACTIONS", "FactCounts", "account_rows", "dialect_insert",
-           "facility_rows", "flag_risk", "minor", "transaction_rows", "transaction_values", "upsert"]
+__all__ = [
+    "ACCOUNTS",
+    "FACILITIES",
+    "TRANSACTIONS",
+    "FactCounts",
+    "account_rows",
+    "dialect_insert",
+    "facility_rows",
+    "flag_risk",
+    "minor",
+    "transaction_rows",
+    "transaction_values",
+    "upsert",
+]

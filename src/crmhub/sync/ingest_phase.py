@@ -27,8 +27,15 @@ from crmhub.sync.phase import Counters, Phase, RunContext, RunsIn
 
 log = logging.getLogger("crmhub.sync")
 
-STREAM_ORDER = {StreamKind.CLIENT: 0, StreamKind.CONTACT: 1, StreamKind.INTERACTION: 2, StreamKind.DELETION: 3,
-                StreamKind.ACCOUNT: 4, StreamKind.FACILITY: 5, StreamKind.TRANSACTION: 6}
+STREAM_ORDER = {
+    StreamKind.CLIENT: 0,
+    StreamKind.CONTACT: 1,
+    StreamKind.INTERACTION: 2,
+    StreamKind.DELETION: 3,
+    StreamKind.ACCOUNT: 4,
+    StreamKind.FACILITY: 5,
+    StreamKind.TRANSACTION: 6,
+}
 """Parents before children: a contact's or an account's client is stored before it."""
 
 
@@ -57,20 +64,23 @@ class IngestPhase(Phase):
         counters = IngestCounters()
         writer = PageWriter()
         try:
-            await asyncio.gather(*(self._connector(ctx, name, conn, counters, writer)
-                                   for name, conn in ctx.connectors.items()))
+            await asyncio.gather(
+                *(self._connector(ctx, name, conn, counters, writer) for name, conn in ctx.connectors.items())
+            )
         finally:
             writer.close()
         return counters
 
-    async def _connector(self, ctx: RunContext, name: str, conn: Connector[Any], counters: IngestCounters,
-                         writer: PageWriter) -> None:
+    async def _connector(
+        self, ctx: RunContext, name: str, conn: Connector[Any], counters: IngestCounters, writer: PageWriter
+    ) -> None:
         rep = ctx.report.connectors[name]
         started = time.monotonic()
         ingestor = Ingestor(name, ctx.run_id)
         wanted = conn.config.streams
-        streams = sorted((s for s in conn.streams if wanted is None or s.name in wanted),
-                         key=lambda s: STREAM_ORDER.get(s.kind, 9))
+        streams = sorted(
+            (s for s in conn.streams if wanted is None or s.name in wanted), key=lambda s: STREAM_ORDER.get(s.kind, 9)
+        )
         try:
             for spec in streams:
                 stats = StreamStats()
@@ -97,8 +107,16 @@ class IngestPhase(Phase):
             rep.api = conn.context.metrics.as_dict()
             rep.duration_s = round(time.monotonic() - started, 3)
 
-    async def _stream(self, ctx: RunContext, name: str, conn: Connector[Any], spec: StreamSpec,
-                      ingestor: Ingestor, stats: StreamStats, writer: PageWriter) -> None:
+    async def _stream(
+        self,
+        ctx: RunContext,
+        name: str,
+        conn: Connector[Any],
+        spec: StreamSpec,
+        ingestor: Ingestor,
+        stats: StreamStats,
+        writer: PageWriter,
+    ) -> None:
         cursor = await writer.call(functools.partial(_cursor, ctx, name, spec.name))
         ctx.progress.stream_started(name, spec.name)
         heartbeat = None if ctx.dry_run else ctx.locks.heartbeat
@@ -129,8 +147,14 @@ def _cursor(ctx: RunContext, connector: str, stream: str) -> Cursor | None:
         return load_cursor(s, connector, stream)
 
 
-def _store(ctx: RunContext, ingestor: Ingestor, spec: StreamSpec, page: Page, stats: StreamStats,
-           heartbeat: Callable[[], None] | None) -> None:
+def _store(
+    ctx: RunContext,
+    ingestor: Ingestor,
+    spec: StreamSpec,
+    page: Page,
+    stats: StreamStats,
+    heartbeat: Callable[[], None] | None,
+) -> None:
     """One page and its cursor in one transaction, then the locks' heartbeat (on the writer thread)."""
     with ctx.uow.transaction() as s:
         ingestor.store_page(s, spec, page, stats)

@@ -52,9 +52,14 @@ def _parents(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[tuple[s
         ids = [sid for c, sid in wanted if c == connector]
         for chunk in chunked(ids, BATCH):
             for row in session.execute(
-                    select(SourceRow.source_id, Xref.client_id).join(Xref, Xref.source_record_id == SourceRow.id)
-                    .where(SourceRow.connector == connector, SourceRow.kind == StreamKind.CLIENT.value,
-                           SourceRow.source_id.in_(chunk))):
+                select(SourceRow.source_id, Xref.client_id)
+                .join(Xref, Xref.source_record_id == SourceRow.id)
+                .where(
+                    SourceRow.connector == connector,
+                    SourceRow.kind == StreamKind.CLIENT.value,
+                    SourceRow.source_id.in_(chunk),
+                )
+            ):
                 found[(connector, row.source_id)] = row.client_id
     return found
 
@@ -63,8 +68,11 @@ def _by_uscc(session: Session, codes: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(codes))
     found: dict[str, int] = {}
     for chunk in chunked(wanted, BATCH):
-        for row in session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-                GoldenClient.uscc.in_(chunk), GoldenClient.status == "active")):
+        for row in session.execute(
+            select(GoldenClient.uscc, GoldenClient.id).where(
+                GoldenClient.uscc.in_(chunk), GoldenClient.status == "active"
+            )
+        ):
             found[str(row.uscc)] = row.id
     return found
 
@@ -76,8 +84,11 @@ def _existing(session: Session, refs: Iterable[tuple[str, str]]) -> dict[tuple[s
     for connector in sorted({c for c, _ in wanted}):
         keys = [ref for c, ref in wanted if c == connector]
         for chunk in chunked(keys, BATCH):
-            for row in session.execute(select(InteractionRow.id, InteractionRow.source_ref).where(
-                    InteractionRow.source == connector, InteractionRow.source_ref.in_(chunk))):
+            for row in session.execute(
+                select(InteractionRow.id, InteractionRow.source_ref).where(
+                    InteractionRow.source == connector, InteractionRow.source_ref.in_(chunk)
+                )
+            ):
                 found[(connector, str(row.source_ref))] = row.id
     return found
 
@@ -85,11 +96,22 @@ def _existing(session: Session, refs: Iterable[tuple[str, str]]) -> dict[tuple[s
 def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None]:
     """Link the next batch of changed interaction records (ids above ``after_id``); returns the outcome and the
     last id seen (None when there was nothing left). The caller owns the transaction."""
-    rows = list(session.execute(
-        select(SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.source_id, SourceRow.data,
-               SourceRow.deleted, SourceRow.parent_source_id)
-        .where(SourceRow.kind == StreamKind.INTERACTION.value, SourceRow.dirty.is_(True), SourceRow.id > after_id)
-        .order_by(SourceRow.id).limit(BATCH)))
+    rows = list(
+        session.execute(
+            select(
+                SourceRow.id,
+                SourceRow.connector,
+                SourceRow.stream,
+                SourceRow.source_id,
+                SourceRow.data,
+                SourceRow.deleted,
+                SourceRow.parent_source_id,
+            )
+            .where(SourceRow.kind == StreamKind.INTERACTION.value, SourceRow.dirty.is_(True), SourceRow.id > after_id)
+            .order_by(SourceRow.id)
+            .limit(BATCH)
+        )
+    )
     if not rows:
         return LinkOutcome(), None
     outcome = LinkOutcome()
@@ -110,12 +132,18 @@ def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None
             continue
         item = items[r.id]
         client_id = parents.get((r.connector, r.parent_source_id or "")) or (
-            by_uscc.get(str(item.client_uscc)) if item.client_uscc else None)
+            by_uscc.get(str(item.client_uscc)) if item.client_uscc else None
+        )
         if client_id is None:
             outcome.pending += 1  # its client is not known yet: stays dirty, tried again next run
             continue
-        values = {"client_id": client_id, "kind": item.kind.value, "occurred_at": item.occurred_at.astimezone(UTC),
-                  "by": item.by, "summary": item.summary}
+        values = {
+            "client_id": client_id,
+            "kind": item.kind.value,
+            "occurred_at": item.occurred_at.astimezone(UTC),
+            "by": item.by,
+            "summary": item.summary,
+        }
         if row_id is None:
             inserts.append({"source": r.connector, "source_ref": ref, **values})
         else:
@@ -132,8 +160,9 @@ def link_batch(session: Session, after_id: int) -> tuple[LinkOutcome, int | None
     return outcome, rows[-1].id
 
 
-def move_interactions(session: Session, from_client: int, to_client: int, *, only: list[int] | None = None
-                      ) -> list[int]:
+def move_interactions(
+    session: Session, from_client: int, to_client: int, *, only: list[int] | None = None
+) -> list[int]:
     """Re-point interactions from one golden client to another (a merge, or its undo with ``only`` the ids the
     merge moved); returns the ids moved."""
     query = select(InteractionRow.id).where(InteractionRow.client_id == from_client)
@@ -143,4 +172,3 @@ def move_interactions(session: Session, from_client: int, to_client: int, *, onl
     if ids:
         session.execute(update(InteractionRow).where(InteractionRow.id.in_(ids)).values(client_id=to_client))
     return ids
-

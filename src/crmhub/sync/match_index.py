@@ -84,26 +84,84 @@ def encode(record: MatchRecord) -> str:
     """The record's constructor fields and its name key's pinyin as a compact JSON list (the other derived fields
     are recomputed on decode; the pinyin was most of a decode's cost)."""
     n = record.name
-    return orjson.dumps([record.system, n.original, n.key, n.region, n.form, n.branch, n.tokens, n.region_code,
-                         n.group, n.latin, record.uscc, record.region_code, record.city, record.division_code,
-                         record.phone, record.legal_rep, record.other_phones, record.uscc_invalid,
-                         record.key_pinyin]).decode()
+    return orjson.dumps(
+        [
+            record.system,
+            n.original,
+            n.key,
+            n.region,
+            n.form,
+            n.branch,
+            n.tokens,
+            n.region_code,
+            n.group,
+            n.latin,
+            record.uscc,
+            record.region_code,
+            record.city,
+            record.division_code,
+            record.phone,
+            record.legal_rep,
+            record.other_phones,
+            record.uscc_invalid,
+            record.key_pinyin,
+        ]
+    ).decode()
 
 
 def decode(ref: str, payload: str | bytes) -> MatchRecord:
     """The `MatchRecord` that `encode` stored, under ``ref`` (payloads stored before the pinyin was kept, one
     field shorter, recompute it)."""
     fields = orjson.loads(payload)
-    (system, original, key, region, form, branch, tokens, name_code, group, latin, uscc, region_code, city,
-     division, phone, rep, others, invalid) = fields[:18]
+    (
+        system,
+        original,
+        key,
+        region,
+        form,
+        branch,
+        tokens,
+        name_code,
+        group,
+        latin,
+        uscc,
+        region_code,
+        city,
+        division,
+        phone,
+        rep,
+        others,
+        invalid,
+    ) = fields[:18]
     name = CompanyName(original, key, region, form, branch, tuple(tokens), name_code, group, latin)
     if len(fields) == 18:
-        return MatchRecord(ref, system, name, uscc=uscc, region_code=region_code, city=city,
-                           division_code=division, phone=phone, legal_rep=rep, other_phones=tuple(others),
-                           uscc_invalid=invalid)
-    return MatchRecord.restore(ref, system, name, fields[18], uscc=uscc, region_code=region_code, city=city,
-                               division_code=division, phone=phone, legal_rep=rep, other_phones=tuple(others),
-                               uscc_invalid=invalid)
+        return MatchRecord(
+            ref,
+            system,
+            name,
+            uscc=uscc,
+            region_code=region_code,
+            city=city,
+            division_code=division,
+            phone=phone,
+            legal_rep=rep,
+            other_phones=tuple(others),
+            uscc_invalid=invalid,
+        )
+    return MatchRecord.restore(
+        ref,
+        system,
+        name,
+        fields[18],
+        uscc=uscc,
+        region_code=region_code,
+        city=city,
+        division_code=division,
+        phone=phone,
+        legal_rep=rep,
+        other_phones=tuple(others),
+        uscc_invalid=invalid,
+    )
 
 
 # The bulk reads and writes below go to the driver directly (``exec_driver_sql``): tens of thousands of small rows
@@ -159,11 +217,16 @@ class _Terms(TermFrequencies):
         wanted, keys = self.value_hashes(records)
         for family, hashes in wanted.items():
             counts = self._counts[family]
-            for value_hash, n in _select_in(session, "SELECT value_hash, count FROM match_term "
-                                            "WHERE family = ? AND value_hash IN (IN)", hashes, family):
+            for value_hash, n in _select_in(
+                session,
+                "SELECT value_hash, count FROM match_term WHERE family = ? AND value_hash IN (IN)",
+                hashes,
+                family,
+            ):
                 counts[value_hash] = n
-        for key_hash, geo, n in _select_in(session, "SELECT key_hash, geo, count FROM match_key_city "
-                                           "WHERE key_hash IN (IN)", keys):
+        for key_hash, geo, n in _select_in(
+            session, "SELECT key_hash, geo, count FROM match_key_city WHERE key_hash IN (IN)", keys
+        ):
             self._key_cities.setdefault(key_hash, {})[geo] = n
         stats = {name: value for name, value in session.execute(select(MatchStat.name, MatchStat.value))}
         for family in self.FAMILIES:
@@ -174,8 +237,7 @@ class _Terms(TermFrequencies):
         """Copies of the loaded counts, to write back only what changed."""
         stats = {f"total:{f}": self._total[f] for f in self.FAMILIES}
         stats.update({f"sumsq:{f}": self._sum_sq[f] for f in self.FAMILIES})
-        return ({f: dict(c) for f, c in self._counts.items()}, {k: dict(c) for k, c in self._key_cities.items()},
-                stats)
+        return ({f: dict(c) for f, c in self._counts.items()}, {k: dict(c) for k, c in self._key_cities.items()}, stats)
 
 
 class _Counts:
@@ -208,20 +270,36 @@ class _Counts:
     def write(self, session: Session) -> None:
         terms0, cities0, stats0 = self._before
         counts = self.terms._counts
-        _write_counts(session, "match_term", ("family", "value_hash"), "count",
-                      {(f, h): n for f, c in terms0.items() for h, n in c.items()},
-                      {(f, h): n for f, c in counts.items() for h, n in c.items()})
-        _write_counts(session, "match_key_city", ("key_hash", "geo"), "count",
-                      {(k, g): n for k, c in cities0.items() for g, n in c.items()},
-                      {(k, g): n for k, c in self.terms._key_cities.items() for g, n in c.items()})
+        _write_counts(
+            session,
+            "match_term",
+            ("family", "value_hash"),
+            "count",
+            {(f, h): n for f, c in terms0.items() for h, n in c.items()},
+            {(f, h): n for f, c in counts.items() for h, n in c.items()},
+        )
+        _write_counts(
+            session,
+            "match_key_city",
+            ("key_hash", "geo"),
+            "count",
+            {(k, g): n for k, c in cities0.items() for g, n in c.items()},
+            {(k, g): n for k, c in self.terms._key_cities.items() for g, n in c.items()},
+        )
         stats = self.terms.snapshot()[2]
         changed = [(v, name) for name, v in stats.items() if v != stats0.get(name)]
         if changed:
             _executemany(session, "UPDATE match_stat SET value = ? WHERE name = ?", changed)
 
 
-def _write_counts(session: Session, table: str, key_cols: tuple[str, ...], count_col: str,
-                  before: dict[tuple[Any, ...], int], after: dict[tuple[Any, ...], int]) -> None:
+def _write_counts(
+    session: Session,
+    table: str,
+    key_cols: tuple[str, ...],
+    count_col: str,
+    before: dict[tuple[Any, ...], int],
+    after: dict[tuple[Any, ...], int],
+) -> None:
     """Insert, update or delete (at zero) the rows whose count changed. ``before`` holds every stored row of the
     keys in ``after`` (0 / absent = no row), so no upsert dialect is needed."""
     inserts: list[tuple[Any, ...]] = []
@@ -241,8 +319,11 @@ def _write_counts(session: Session, table: str, key_cols: tuple[str, ...], count
     where = " AND ".join(f"{c} = ?" for c in key_cols)
     _executemany(session, f"DELETE FROM {table} WHERE {where}", deletes)
     _executemany(session, f"UPDATE {table} SET {count_col} = ? WHERE {where}", updates)
-    _executemany(session, f"INSERT INTO {table} ({', '.join(key_cols)}, {count_col}) "
-                          f"VALUES ({', '.join('?' * (len(key_cols) + 1))})", inserts)
+    _executemany(
+        session,
+        f"INSERT INTO {table} ({', '.join(key_cols)}, {count_col}) VALUES ({', '.join('?' * (len(key_cols) + 1))})",
+        inserts,
+    )
 
 
 class BatchIndex:
@@ -253,8 +334,16 @@ class BatchIndex:
     (later records of the batch see them, as they would in an in-memory index) and written back by `write`.
     """
 
-    def __init__(self, session: Session, records: Sequence[MatchRecord], *, review: float, max_block: int,
-                 model: MatchModel, oversized: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        records: Sequence[MatchRecord],
+        *,
+        review: float,
+        max_block: int,
+        model: MatchModel,
+        oversized: set[int] | None = None,
+    ) -> None:
         self.review, self.max_block, self.model = review, max_block, model
         self.counts = _Counts(session, records)
         # One read gives both a block's size and its members (a separate GROUP BY for the sizes read the same
@@ -263,8 +352,11 @@ class BatchIndex:
         big = oversized if oversized is not None else set()
         wanted = {k for keys in self.counts.block_keys.values() for k in keys}
         found: dict[int, list[str]] = {}
-        for key, rid in _select_in(session, "SELECT block_key, source_record_id FROM match_block "
-                                   "WHERE block_key IN (IN)", [k for k in wanted if k not in big]):
+        for key, rid in _select_in(
+            session,
+            "SELECT block_key, source_record_id FROM match_block WHERE block_key IN (IN)",
+            [k for k in wanted if k not in big],
+        ):
             found.setdefault(key, []).append(str(rid))
         sizes = self.counts.sizes
         self.members: dict[int, list[str]] = {}
@@ -279,8 +371,11 @@ class BatchIndex:
         self.golden: dict[str, int] = {}
         wanted = {int(ref) for refs in self.members.values() for ref in refs}
         for rid, payload, client_id in _select_in(  # links point at active clients: see ensure_built
-                session, "SELECT k.source_record_id, PAYLOAD(k.payload), x.client_id FROM match_key k JOIN xref x "
-                "ON x.source_record_id = k.source_record_id WHERE k.source_record_id IN (IN)", sorted(wanted)):
+            session,
+            "SELECT k.source_record_id, PAYLOAD(k.payload), x.client_id FROM match_key k JOIN xref x "
+            "ON x.source_record_id = k.source_record_id WHERE k.source_record_id IN (IN)",
+            sorted(wanted),
+        ):
             ref = str(rid)
             self.records[ref] = decode(ref, payload)
             self.golden[ref] = client_id
@@ -332,17 +427,24 @@ class BatchIndex:
 def _insert_keys(session: Session, records: Sequence[MatchRecord], counts: _Counts) -> None:
     if not records:
         return
-    _executemany(session, "INSERT INTO match_key (source_record_id, payload) VALUES (?, ?)",
-                 [(int(r.ref), encode(r)) for r in records])
-    _executemany(session, "INSERT INTO match_block (block_key, source_record_id) VALUES (?, ?)",
-                 [(k, int(r.ref)) for r in records for k in counts.keys_of(r)])
+    _executemany(
+        session,
+        "INSERT INTO match_key (source_record_id, payload) VALUES (?, ?)",
+        [(int(r.ref), encode(r)) for r in records],
+    )
+    _executemany(
+        session,
+        "INSERT INTO match_block (block_key, source_record_id) VALUES (?, ?)",
+        [(k, int(r.ref)) for r in records for k in counts.keys_of(r)],
+    )
 
 
 class MatchIndex:
     """Entry point for the sync: build the stored index once, retire dirty records, hand out `BatchIndex`es."""
 
-    def __init__(self, review: float, *, model: MatchModel | None = None,
-                 blocking: BlockingConfig | None = None) -> None:
+    def __init__(
+        self, review: float, *, model: MatchModel | None = None, blocking: BlockingConfig | None = None
+    ) -> None:
         self.review = review
         self.model = model or MatchModel()
         self.max_block = (blocking or BlockingConfig()).max_block
@@ -353,8 +455,9 @@ class MatchIndex:
 
     def batch(self, session: Session, records: Sequence[MatchRecord]) -> BatchIndex:
         """The index slice for one batch of records about to be linked (see `BatchIndex`)."""
-        return BatchIndex(session, records, review=self.review, max_block=self.max_block, model=self.model,
-                          oversized=self.oversized)
+        return BatchIndex(
+            session, records, review=self.review, max_block=self.max_block, model=self.model, oversized=self.oversized
+        )
 
     def ensure_built(self, session: Session, match_record: Any) -> None:
         """Build the index for the whole book if it is missing or of another `KEYS_VERSION` (a store upgraded
@@ -372,16 +475,21 @@ class MatchIndex:
         for table in (MatchKey, MatchBlock, MatchTerm, MatchKeyCity, MatchStat):
             session.execute(delete(table))
         names = ["version"] + [f"{kind}:{f}" for kind in ("total", "sumsq") for f in TermFrequencies.FAMILIES]
-        session.execute(insert(_STAT_T), [{"name": n, "value": KEYS_VERSION if n == "version" else 0}
-                                            for n in names])
+        session.execute(insert(_STAT_T), [{"name": n, "value": KEYS_VERSION if n == "version" else 0} for n in names])
 
         def read(after: int | None) -> Sequence[Any]:
             return session.execute(
                 select(SourceRow.id, SourceRow.connector, SourceRow.data)
                 .join(Xref, Xref.source_record_id == SourceRow.id)
-                .where(SourceRow.kind == StreamKind.CLIENT.value, SourceRow.deleted.is_(False),
-                       SourceRow.dirty.is_(False), SourceRow.id > (after or 0))
-                .order_by(SourceRow.id).limit(BUILD_BATCH)).all()
+                .where(
+                    SourceRow.kind == StreamKind.CLIENT.value,
+                    SourceRow.deleted.is_(False),
+                    SourceRow.dirty.is_(False),
+                    SourceRow.id > (after or 0),
+                )
+                .order_by(SourceRow.id)
+                .limit(BUILD_BATCH)
+            ).all()
 
         for rows in keyset_pages(read, lambda row: int(row.id), BUILD_BATCH):
             records = [match_record(str(r.id), r.connector, r.data) for r in rows if r.data and r.data.get("name")]
@@ -395,8 +503,12 @@ class MatchIndex:
     def retire(self, session: Session, ids: Sequence[int]) -> int:
         """Take these records out of the index (they changed or were deleted); returns how many were in it."""
         rows: list[tuple[int, str | bytes]] = []
-        rows.extend((rid, payload) for rid, payload in _select_in(
-            session, "SELECT source_record_id, PAYLOAD(payload) FROM match_key WHERE source_record_id IN (IN)", ids))
+        rows.extend(
+            (rid, payload)
+            for rid, payload in _select_in(
+                session, "SELECT source_record_id, PAYLOAD(payload) FROM match_key WHERE source_record_id IN (IN)", ids
+            )
+        )
         if not rows:
             return 0
         records = [decode(str(rid), payload) for rid, payload in rows]
@@ -404,8 +516,11 @@ class MatchIndex:
         for record in records:
             counts.remove(record)
         counts.write(session)
-        _executemany(session, "DELETE FROM match_block WHERE block_key = ? AND source_record_id = ?",
-                     [(k, int(r.ref)) for r in records for k in counts.keys_of(r)])
+        _executemany(
+            session,
+            "DELETE FROM match_block WHERE block_key = ? AND source_record_id = ?",
+            [(k, int(r.ref)) for r in records for k in counts.keys_of(r)],
+        )
         _executemany(session, "DELETE FROM match_key WHERE source_record_id = ?", [(rid,) for rid, _ in rows])
         self.retired += len(rows)
         self.oversized.clear()  # a block may have shrunk back under the cap
@@ -415,8 +530,13 @@ class MatchIndex:
         """Take every dirty client record out of the index (the old `load_index` never loaded them): each one is
         either re-indexed with its new data when linked, or stays out (deleted, nameless)."""
         while True:
-            ids = list(session.scalars(select(MatchKey.source_record_id)
-                                       .join(SourceRow, SourceRow.id == MatchKey.source_record_id)
-                                       .where(SourceRow.dirty.is_(True)).limit(BUILD_BATCH)))
+            ids = list(
+                session.scalars(
+                    select(MatchKey.source_record_id)
+                    .join(SourceRow, SourceRow.id == MatchKey.source_record_id)
+                    .where(SourceRow.dirty.is_(True))
+                    .limit(BUILD_BATCH)
+                )
+            )
             if not ids or not self.retire(session, ids):
                 return

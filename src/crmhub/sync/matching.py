@@ -240,8 +240,9 @@ class Matcher:
             raise KeyError(f"record {missing!r} is not indexed; add() it before asking for an explanation")
         return self.score(a, b)
 
-    def best_matches(self, record: MatchRecord, *, limit: int = 10,
-                     min_probability: float | None = None) -> list[tuple[str, MatchScore]]:
+    def best_matches(
+        self, record: MatchRecord, *, limit: int = 10, min_probability: float | None = None
+    ) -> list[tuple[str, MatchScore]]:
         """Indexed records that may be `record`, best first, at or above ``min_probability`` (default: review)."""
         floor = self.thresholds.review if min_probability is None else min_probability
         scored: list[tuple[str, MatchScore]] = []

@@ -45,8 +45,13 @@ from crmhub.sync.survivorship import Candidate, Decision, compile_rules, decide,
 GOLDEN_KEYS_FROM_ENGINE = ("id", "external_ids", "risk", "lineage", "normalized_name")
 DOCUMENT_FIELDS = tuple(name for name in CorporateClient.model_fields if name not in ("id", "lineage"))
 """The golden document's keys, in the order a `CorporateClient` dump writes them."""
-_DEFAULTS = {name: orjson.dumps(value) for name, value in CorporateClient(name="-").model_dump(
-    mode="json", exclude_none=True, exclude={"id", "lineage"}).items() if name != "name"}
+_DEFAULTS = {
+    name: orjson.dumps(value)
+    for name, value in CorporateClient(name="-")
+    .model_dump(mode="json", exclude_none=True, exclude={"id", "lineage"})
+    .items()
+    if name != "name"
+}
 """Fields a dump writes even when empty (``aliases: []``, ``preferences: {…}``), as JSON to copy from."""
 
 _MERGEABLE = frozenset(MERGEABLE_FIELDS)
@@ -163,27 +168,33 @@ class _Writes:
 
 def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
     """The next ``limit`` active golden clients flagged ``needs_merge`` with an id above ``after_id``."""
-    rows = session.execute(select(_G.c.id, _G.c.name, _G.c.uscc, _G.c.data, _G.c.version).where(
-        _G.c.needs_merge.is_(True), _G.c.status == "active", _G.c.id > after_id).order_by(_G.c.id).limit(limit))
+    rows = session.execute(
+        select(_G.c.id, _G.c.name, _G.c.uscc, _G.c.data, _G.c.version)
+        .where(_G.c.needs_merge.is_(True), _G.c.status == "active", _G.c.id > after_id)
+        .order_by(_G.c.id)
+        .limit(limit)
+    )
     return [Golden(r.id, r.name, r.uscc, r.data or {}, r.version or 0) for r in rows]
 
 
-def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int, list[Member]],
-                                                                         dict[int, list[dict[str, Any]]]]:
+def load_members(
+    session: Session, client_ids: Sequence[int]
+) -> tuple[dict[int, list[Member]], dict[int, list[dict[str, Any]]]]:
     """Active client-kind members and their contacts for each golden client id."""
     members: dict[int, list[Member]] = {cid: [] for cid in client_ids}
     rows = session.execute(  # table columns, not ORM attributes: plain rows without the ORM's loading
-        select(_X.c.client_id, _S.c.connector, _S.c.stream, _S.c.source_id, _S.c.data, _S.c.modified_at,
-               _S.c.last_seen_at)
+        select(
+            _X.c.client_id, _S.c.connector, _S.c.stream, _S.c.source_id, _S.c.data, _S.c.modified_at, _S.c.last_seen_at
+        )
         .join(_S, _S.c.id == _X.c.source_record_id)
         .where(_X.c.client_id.in_(list(client_ids)), _S.c.deleted.is_(False), _S.c.kind == StreamKind.CLIENT.value)
-        .order_by(_S.c.id)).all()
+        .order_by(_S.c.id)
+    ).all()
     parents: dict[tuple[str, str], int] = {}
     for r in rows:
         if r.data is None:
             continue
-        members[r.client_id].append(Member(r.connector, r.stream, r.source_id, r.data,
-                                           r.modified_at or r.last_seen_at))
+        members[r.client_id].append(Member(r.connector, r.stream, r.source_id, r.data, r.modified_at or r.last_seen_at))
         parents[(r.connector, r.source_id)] = r.client_id
     contacts: dict[int, list[dict[str, Any]]] = {cid: [] for cid in client_ids}
     if parents:
@@ -191,9 +202,9 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
         for chunk in chunked(parent_ids, IN_LIST):
             for c in session.execute(
                 select(_S.c.connector, _S.c.parent_source_id, _S.c.source_id, _S.c.data)
-                .where(_S.c.kind == StreamKind.CONTACT.value, _S.c.deleted.is_(False),
-                       _S.c.parent_source_id.in_(chunk))
-                .order_by(_S.c.id)):
+                .where(_S.c.kind == StreamKind.CONTACT.value, _S.c.deleted.is_(False), _S.c.parent_source_id.in_(chunk))
+                .order_by(_S.c.id)
+            ):
                 owner = parents.get((c.connector, c.parent_source_id or ""))
                 if owner is not None and c.data:
                     contacts[owner].append({**c.data, "source_id": f"{c.connector}:{c.source_id}"})
@@ -203,16 +214,28 @@ def load_members(session: Session, client_ids: Sequence[int]) -> tuple[dict[int,
 def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[str, Lineage]]:
     """The lineage rows of a batch of golden clients, by client id and field."""
     out: dict[int, dict[str, Lineage]] = {cid: {} for cid in client_ids}
-    for r in session.execute(select(_L.c.client_id, _L.c.field, _L.c.value, _L.c.source, _L.c.source_record_id,
-                                    _L.c.observed_at, _L.c.rule, _L.c.competing, _L.c.source_hashes)
-                             .where(_L.c.client_id.in_(list(client_ids)))):
-        out[r.client_id][r.field] = Lineage(r.value, r.source, r.source_record_id, r.observed_at, r.rule,
-                                            r.competing or [], r.source_hashes or {})
+    for r in session.execute(
+        select(
+            _L.c.client_id,
+            _L.c.field,
+            _L.c.value,
+            _L.c.source,
+            _L.c.source_record_id,
+            _L.c.observed_at,
+            _L.c.rule,
+            _L.c.competing,
+            _L.c.source_hashes,
+        ).where(_L.c.client_id.in_(list(client_ids)))
+    ):
+        out[r.client_id][r.field] = Lineage(
+            r.value, r.source, r.source_record_id, r.observed_at, r.rule, r.competing or [], r.source_hashes or {}
+        )
     return out
 
 
-def merge_batch(session: Session, after_id: int, merger: Merger, limit: int = 500, *,
-                want_clients: bool = True) -> MergeBatchOutcome:
+def merge_batch(
+    session: Session, after_id: int, merger: Merger, limit: int = 500, *, want_clients: bool = True
+) -> MergeBatchOutcome:
     """Merge the next ``limit`` golden clients flagged ``needs_merge`` after ``after_id``, in ``session``.
 
     ``want_clients``: build the `CorporateClient` of each change event (the one pydantic validation left in the
@@ -311,16 +334,18 @@ def validated_document(values: dict[str, Any], client_id: int) -> tuple[dict[str
 class Merger:
     """Merges golden clients under the configured survivorship rules."""
 
-    def __init__(self, sync: SyncSettings, default_priority: Sequence[str], run_id: int | None,
-                 actor: str = "sync") -> None:
+    def __init__(
+        self, sync: SyncSettings, default_priority: Sequence[str], run_id: int | None, actor: str = "sync"
+    ) -> None:
         self.sync = sync
         self.priority = list(sync.source_priority) or list(default_priority)
         self.rules = compile_rules(MERGEABLE_FIELDS, sync.fields, self.priority)
         self.run_id = run_id
         self.actor = actor
 
-    def compose(self, golden: Golden, members: list[Member], contacts: list[dict[str, Any]],
-                lineage: dict[str, Lineage]) -> _Composed:
+    def compose(
+        self, golden: Golden, members: list[Member], contacts: list[dict[str, Any]], lineage: dict[str, Lineage]
+    ) -> _Composed:
         """Recompute ``golden`` from ``members`` (reads and writes nothing)."""
         old = golden.data
         new: dict[str, Any] = {}
@@ -342,8 +367,9 @@ class Merger:
             decision = decide(rules[name], candidates)
             prev = lineage.get(name)
             if prev is not None and candidates:
-                changed = [c for c in candidates
-                           if prev.source_hashes.get(f"{c.source}:{c.source_record_id}") != c.value_hash]
+                changed = [
+                    c for c in candidates if prev.source_hashes.get(f"{c.source}:{c.source_record_id}") != c.value_hash
+                ]
                 if len(changed) >= 2 and len({c.value_hash for c in changed}) >= 2:
                     if not decision.decided:  # keep the previous golden value; a human decides
                         queued.append((name, changed))
@@ -377,21 +403,45 @@ class Merger:
             new["risk"] = old["risk"]
         doc = golden_document(new)
         before, after = _golden_view(old), _golden_view(doc)
-        changes = {key: (before.get(key), after.get(key)) for key in sorted(set(before) | set(after))
-                   if before.get(key) != after.get(key)}
+        changes = {
+            key: (before.get(key), after.get(key))
+            for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)
+        }
         return _Composed(golden, not old, doc, decisions, changes, resolved, queued)
 
-    def apply(self, session: Session, c: _Composed, lineage: dict[str, Lineage], holders: dict[str, list[int]],
-              writes: _Writes, *, want_client: bool) -> MergeOutcome:
+    def apply(
+        self,
+        session: Session,
+        c: _Composed,
+        lineage: dict[str, Lineage],
+        holders: dict[str, list[int]],
+        writes: _Writes,
+        *,
+        want_client: bool,
+    ) -> MergeOutcome:
         """Write what `compose` found: conflicts (audit, review), the USCC guard, the golden row, its lineage."""
         now = datetime.now(UTC)
         golden = c.golden
         outcome = MergeOutcome(golden.id, c.created, c.changes)
         for name, decision, changed in c.resolved:
             outcome.conflicts += 1
-            writes.audit.append(audit.Entry(self.actor, "conflict.resolved", "client", golden.id, {
-                "field": name, "rule": decision.rule, "winner": decision.winner.source if decision.winner else None,
-                "sources": [x.source for x in changed]}, now, self.run_id))
+            writes.audit.append(
+                audit.Entry(
+                    self.actor,
+                    "conflict.resolved",
+                    "client",
+                    golden.id,
+                    {
+                        "field": name,
+                        "rule": decision.rule,
+                        "winner": decision.winner.source if decision.winner else None,
+                        "sources": [x.source for x in changed],
+                    },
+                    now,
+                    self.run_id,
+                )
+            )
         for name, changed in c.queued:
             outcome.conflicts += 1
             outcome.conflicts_queued += 1
@@ -400,13 +450,32 @@ class Merger:
         if outcome.changes or c.created:
             doc = c.doc
             manager = doc.get("relationship_manager")
-            writes.goldens.append({"g_id": golden.id, "data": doc, "name": doc["name"], "uscc": uscc,
-                                   "rm_user_id": manager.get("user_id") if manager else None,
-                                   "version": golden.version + (0 if c.created else 1), "updated_at": now,
-                                   "needs_plan": True, "needs_risk": True, "needs_merge": False, **keys_of(doc)})
-            writes.audit.append(audit.Entry(self.actor, "client.create" if c.created else "client.update", "client",
-                                            golden.id, {"changes": _masked_changes(outcome.changes)}, now,
-                                            self.run_id))
+            writes.goldens.append(
+                {
+                    "g_id": golden.id,
+                    "data": doc,
+                    "name": doc["name"],
+                    "uscc": uscc,
+                    "rm_user_id": manager.get("user_id") if manager else None,
+                    "version": golden.version + (0 if c.created else 1),
+                    "updated_at": now,
+                    "needs_plan": True,
+                    "needs_risk": True,
+                    "needs_merge": False,
+                    **keys_of(doc),
+                }
+            )
+            writes.audit.append(
+                audit.Entry(
+                    self.actor,
+                    "client.create" if c.created else "client.update",
+                    "client",
+                    golden.id,
+                    {"changes": _masked_changes(outcome.changes)},
+                    now,
+                    self.run_id,
+                )
+            )
             if want_client and outcome.changes:
                 _, outcome.client = validated_document(doc, golden.id)
                 outcome.client.uscc = uscc
@@ -415,8 +484,9 @@ class Merger:
         self._write_lineage(golden.id, c.decisions, lineage, now, writes)
         return outcome
 
-    def _guard_uscc(self, session: Session, golden: Golden, wanted: str | None, holders: dict[str, list[int]],
-                    outcome: MergeOutcome) -> str | None:
+    def _guard_uscc(
+        self, session: Session, golden: Golden, wanted: str | None, holders: dict[str, list[int]], outcome: MergeOutcome
+    ) -> str | None:
         """Never give a golden record a USCC another active golden record already holds; returns the USCC the
         golden row keeps. (Its document still shows the USCC its sources give, as it always did.)"""
         if wanted is None or wanted == golden.uscc:
@@ -425,28 +495,64 @@ class Merger:
         if holder is None:
             return wanted
         outcome.changes.pop("uscc", None)
-        self._queue(session, "uscc_conflict", f"uscc:{golden.id}:{holder}", golden.id, holder, "uscc", None,
-                    {"uscc": wanted, "reason": "a record of this client carries a USCC another client holds"})
+        self._queue(
+            session,
+            "uscc_conflict",
+            f"uscc:{golden.id}:{holder}",
+            golden.id,
+            holder,
+            "uscc",
+            None,
+            {"uscc": wanted, "reason": "a record of this client carries a USCC another client holds"},
+        )
         return golden.uscc
 
-    def _queue_conflict(self, session: Session, client_id: int, name: str, changed: list[Candidate],
-                        now: datetime) -> None:
-        values = [{"source": c.source, "record": c.source_record_id, "value": c.value,
-                   "observed_at": c.observed_at.isoformat()} for c in changed]
+    def _queue_conflict(
+        self, session: Session, client_id: int, name: str, changed: list[Candidate], now: datetime
+    ) -> None:
+        values = [
+            {
+                "source": c.source,
+                "record": c.source_record_id,
+                "value": c.value,
+                "observed_at": c.observed_at.isoformat(),
+            }
+            for c in changed
+        ]
         key = f"conflict:{client_id}:{name}:{short_hash([c.value_hash for c in changed])}"
         self._queue(session, "conflict", key, client_id, None, name, None, {"values": values})
 
-    def _queue(self, session: Session, kind: str, key: str, client_id: int, other: int | None,
-               field_name: str | None, score: float | None, details: dict[str, Any]) -> None:
+    def _queue(
+        self,
+        session: Session,
+        kind: str,
+        key: str,
+        client_id: int,
+        other: int | None,
+        field_name: str | None,
+        score: float | None,
+        details: dict[str, Any],
+    ) -> None:
         if session.scalar(select(ReviewItem.id).where(ReviewItem.dedup_key == key)) is not None:
             return
-        session.add(ReviewItem(kind=kind, status="open", dedup_key=key, client_id=client_id,
-                               other_client_id=other, field=field_name, score=score, details=details,
-                               created_at=datetime.now(UTC)))
+        session.add(
+            ReviewItem(
+                kind=kind,
+                status="open",
+                dedup_key=key,
+                client_id=client_id,
+                other_client_id=other,
+                field=field_name,
+                score=score,
+                details=details,
+                created_at=datetime.now(UTC),
+            )
+        )
 
     @staticmethod
-    def _write_lineage(client_id: int, decisions: dict[str, Decision], existing: dict[str, Lineage],
-                       now: datetime, writes: _Writes) -> None:
+    def _write_lineage(
+        client_id: int, decisions: dict[str, Decision], existing: dict[str, Lineage], now: datetime, writes: _Writes
+    ) -> None:
         for name, decision in decisions.items():
             row = existing.get(name)
             if decision.winner is None:
@@ -455,19 +561,50 @@ class Merger:
                 continue
             winner = decision.winner
             hashes = {f"{c.source}:{c.source_record_id}": c.value_hash for c in [winner, *decision.competing]}
-            competing = [{"source": c.source, "record": c.source_record_id, "value": c.value,
-                          "observed_at": c.observed_at.isoformat()} for c in decision.competing]
+            competing = [
+                {
+                    "source": c.source,
+                    "record": c.source_record_id,
+                    "value": c.value,
+                    "observed_at": c.observed_at.isoformat(),
+                }
+                for c in decision.competing
+            ]
             if row is None:
-                writes.lineage_inserts.append({
-                    "client_id": client_id, "field": name, "value": winner.value, "source": winner.source,
-                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
-                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
-            elif (row.value != winner.value or row.source != winner.source or row.source_hashes != hashes
-                  or row.competing != competing):
-                writes.lineage_updates.append({
-                    "l_client": client_id, "l_field": name, "value": winner.value, "source": winner.source,
-                    "source_record_id": winner.source_record_id, "observed_at": winner.observed_at,
-                    "rule": decision.rule, "competing": competing, "source_hashes": hashes, "updated_at": now})
+                writes.lineage_inserts.append(
+                    {
+                        "client_id": client_id,
+                        "field": name,
+                        "value": winner.value,
+                        "source": winner.source,
+                        "source_record_id": winner.source_record_id,
+                        "observed_at": winner.observed_at,
+                        "rule": decision.rule,
+                        "competing": competing,
+                        "source_hashes": hashes,
+                        "updated_at": now,
+                    }
+                )
+            elif (
+                row.value != winner.value
+                or row.source != winner.source
+                or row.source_hashes != hashes
+                or row.competing != competing
+            ):
+                writes.lineage_updates.append(
+                    {
+                        "l_client": client_id,
+                        "l_field": name,
+                        "value": winner.value,
+                        "source": winner.source,
+                        "source_record_id": winner.source_record_id,
+                        "observed_at": winner.observed_at,
+                        "rule": decision.rule,
+                        "competing": competing,
+                        "source_hashes": hashes,
+                        "updated_at": now,
+                    }
+                )
 
 
 def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
@@ -478,8 +615,12 @@ def _quality(members: list[Member], uscc: Any) -> dict[str, Any]:
     hold valid codes only).
     """
     out: dict[str, Any] = {}
-    findings = [{**f, "source": f"{m.connector}:{m.ref}"} for m in members
-                for f in m.data.get("data_quality") or [] if isinstance(f, dict)]
+    findings = [
+        {**f, "source": f"{m.connector}:{m.ref}"}
+        for m in members
+        for f in m.data.get("data_quality") or []
+        if isinstance(f, dict)
+    ]
     if findings:
         out["data_quality"] = sorted(findings, key=lambda f: (str(f["source"]), str(f.get("kind"))))
     if not uscc:
@@ -499,9 +640,13 @@ def _masked_changes(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, (before, after) in changes.items():
         if key in _HASHED:
-            out[key] = {"before": content_hash(before)[:12] if before else None,
-                        "after": content_hash(after)[:12] if after else None}
+            out[key] = {
+                "before": content_hash(before)[:12] if before else None,
+                "after": content_hash(after)[:12] if after else None,
+            }
         else:  # mask_fields(None, key) is None
-            out[key] = {"before": None if before is None else mask_fields(before, key),
-                        "after": None if after is None else mask_fields(after, key)}
+            out[key] = {
+                "before": None if before is None else mask_fields(before, key),
+                "after": None if after is None else mask_fields(after, key),
+            }
     return out

@@ -71,12 +71,29 @@ def pending(session: Session, target: str, limit: int, after_id: int = 0) -> lis
     now = datetime.now(UTC)
     found: list[Due] = []
     for state in OPEN:
-        found.extend(Due(*r) for r in session.execute(
-            select(Outbox.id, Outbox.stream, Outbox.state, Outbox.source_id, Outbox.payload, Outbox.attempts,
-                   Outbox.idempotency_key)
-            .where(Outbox.state == state, Outbox.target == target, Outbox.kind == "write_back",
-                   Outbox.id > after_id, or_(Outbox.not_before.is_(None), Outbox.not_before <= now))
-            .order_by(Outbox.id).limit(limit)))
+        found.extend(
+            Due(*r)
+            for r in session.execute(
+                select(
+                    Outbox.id,
+                    Outbox.stream,
+                    Outbox.state,
+                    Outbox.source_id,
+                    Outbox.payload,
+                    Outbox.attempts,
+                    Outbox.idempotency_key,
+                )
+                .where(
+                    Outbox.state == state,
+                    Outbox.target == target,
+                    Outbox.kind == "write_back",
+                    Outbox.id > after_id,
+                    or_(Outbox.not_before.is_(None), Outbox.not_before <= now),
+                )
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+        )
     found.sort(key=lambda d: d.id)
     return found[:limit]
 
@@ -90,19 +107,24 @@ def outbound(row: Due | Outbox) -> OutboundRecord:
     fields that costs tens of µs per write, next to an HTTP call per batch.
     """
     client = CorporateClient.model_validate(dict(row.payload["data"]))
-    return OutboundRecord(key=row.idempotency_key, source_id=row.source_id, data=client,
-                          fields=tuple(row.payload["fields"]))
+    return OutboundRecord(
+        key=row.idempotency_key, source_id=row.source_id, data=client, fields=tuple(row.payload["fields"])
+    )
 
 
-def _snapshots(session: Session, target: str, keys: set[tuple[str, str]]
-               ) -> dict[tuple[str, str], tuple[int, dict[str, Any] | None, bool]]:
+def _snapshots(
+    session: Session, target: str, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, dict[str, Any] | None, bool]]:
     """(stream, source id) → (row id, canonical data, deleted) of the target's stored records, in one SELECT."""
     if not keys:
         return {}
-    rows = session.execute(select(SourceRow.id, SourceRow.stream, SourceRow.source_id, SourceRow.data,
-                                  SourceRow.deleted).where(
-        SourceRow.connector == target, SourceRow.stream.in_(sorted({k[0] for k in keys})),
-        SourceRow.source_id.in_(sorted({k[1] for k in keys}))))
+    rows = session.execute(
+        select(SourceRow.id, SourceRow.stream, SourceRow.source_id, SourceRow.data, SourceRow.deleted).where(
+            SourceRow.connector == target,
+            SourceRow.stream.in_(sorted({k[0] for k in keys})),
+            SourceRow.source_id.in_(sorted({k[1] for k in keys})),
+        )
+    )
     return {(r.stream, r.source_id): (r.id, r.data, r.deleted) for r in rows if (r.stream, r.source_id) in keys}
 
 
@@ -134,19 +156,35 @@ def _confirm_applied(session: Session, target: str, rows: list[Due], stats: Deli
     if not ambiguous:
         return rows
     snaps = _snapshots(session, target, {(r.stream or "", str(r.source_id)) for r in ambiguous})
-    applied = {r.id for r in ambiguous
-               if _already_applied(r.payload, (snaps.get((r.stream or "", str(r.source_id))) or (0, None, False))[1])}
+    applied = {
+        r.id
+        for r in ambiguous
+        if _already_applied(r.payload, (snaps.get((r.stream or "", str(r.source_id))) or (0, None, False))[1])
+    }
     if applied:
-        session.execute(update(Outbox).where(Outbox.id.in_(sorted(applied))).values(
-            state=OutboxState.CONFIRMED, answer={"status": "ok", "confirmed_by": "re-read"},
-            updated_at=datetime.now(UTC)))
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id.in_(sorted(applied)))
+            .values(
+                state=OutboxState.CONFIRMED,
+                answer={"status": "ok", "confirmed_by": "re-read"},
+                updated_at=datetime.now(UTC),
+            )
+        )
         stats.confirmed += len(applied)
     return [r for r in rows if r.id not in applied]
 
 
-async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, batch: int = 100,
-                  run_id: int | None = None, deadline: float | None = None,
-                  on_batch: Callable[[DeliveryStats], None] | None = None) -> DeliveryStats:
+async def deliver(
+    uow: UnitOfWork,
+    connector: Connector[Any],
+    target: str,
+    *,
+    batch: int = 100,
+    run_id: int | None = None,
+    deadline: float | None = None,
+    on_batch: Callable[[DeliveryStats], None] | None = None,
+) -> DeliveryStats:
     """Send everything due for ``target`` in batches; returns counts. Raises `FatalError` to stop.
 
     ``deadline`` (a `time.monotonic` value) stops between batches once passed, leaving the rest planned;
@@ -169,8 +207,11 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             if not rows:
                 continue
             stats.resent += sum(1 for r in rows if r.state == OutboxState.SENT)
-            s.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows])).values(
-                state=OutboxState.SENT, attempts=Outbox.attempts + 1, updated_at=datetime.now(UTC)))
+            s.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([r.id for r in rows]))
+                .values(state=OutboxState.SENT, attempts=Outbox.attempts + 1, updated_at=datetime.now(UTC))
+            )
             snapshot = [(r.id, r.stream or "", r.payload, r.source_id, r.attempts + 1) for r in rows]
             records = [outbound(r) for r in rows]
         stream = snapshot[0][1]
@@ -178,14 +219,24 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             results = await connector.push(stream, records)
         except FatalError:
             with uow.transaction() as s:
-                s.execute(update(Outbox).where(Outbox.id.in_([i for i, *_ in snapshot]))
-                          .values(state=OutboxState.PLANNED, updated_at=datetime.now(UTC)))
+                s.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_([i for i, *_ in snapshot]))
+                    .values(state=OutboxState.PLANNED, updated_at=datetime.now(UTC))
+                )
             raise
         except RetriableError as exc:
             with uow.transaction() as s:
-                s.execute(update(Outbox).where(Outbox.id.in_([i for i, *_ in snapshot])).values(
-                    state=OutboxState.PLANNED, last_error=clean_text(str(exc), multiline=True),
-                    not_before=datetime.now(UTC) + RETRY_DELAY, updated_at=datetime.now(UTC)))
+                s.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_([i for i, *_ in snapshot]))
+                    .values(
+                        state=OutboxState.PLANNED,
+                        last_error=clean_text(str(exc), multiline=True),
+                        not_before=datetime.now(UTC) + RETRY_DELAY,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
             stats.retried += len(snapshot)
             return stats
         with uow.transaction() as s:
@@ -194,21 +245,53 @@ async def deliver(uow: UnitOfWork, connector: Connector[Any], target: str, *, ba
             on_batch(stats)
 
 
-_CONFIRM = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state=OutboxState.CONFIRMED, answer=bindparam("b_answer"), last_error=None, updated_at=bindparam("b_now"),
-    source_id=bindparam("b_source_id"))
-_RETRY = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state=OutboxState.PLANNED, answer=bindparam("b_answer"), last_error=bindparam("b_error"),
-    not_before=bindparam("b_not_before"), updated_at=bindparam("b_now"))
-_FAIL = update(Outbox).where(Outbox.id == bindparam("b_id")).values(
-    state=OutboxState.FAILED, answer=bindparam("b_answer"), last_error=bindparam("b_error"),
-    updated_at=bindparam("b_now"))
-_PATCH = update(SourceRow).where(SourceRow.id == bindparam("b_id")).values(
-    data=bindparam("b_data"), content_hash=bindparam("b_hash"))
+_CONFIRM = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_id"))
+    .values(
+        state=OutboxState.CONFIRMED,
+        answer=bindparam("b_answer"),
+        last_error=None,
+        updated_at=bindparam("b_now"),
+        source_id=bindparam("b_source_id"),
+    )
+)
+_RETRY = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_id"))
+    .values(
+        state=OutboxState.PLANNED,
+        answer=bindparam("b_answer"),
+        last_error=bindparam("b_error"),
+        not_before=bindparam("b_not_before"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_FAIL = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("b_id"))
+    .values(
+        state=OutboxState.FAILED,
+        answer=bindparam("b_answer"),
+        last_error=bindparam("b_error"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_PATCH = (
+    update(SourceRow)
+    .where(SourceRow.id == bindparam("b_id"))
+    .values(data=bindparam("b_data"), content_hash=bindparam("b_hash"))
+)
 
 
-def _record(s: Session, target: str, snapshot: Sequence[tuple[int, str, dict[str, Any], str | None, int]],
-            results: Sequence[PushResult], stats: DeliveryStats, run_id: int | None) -> None:
+def _record(
+    s: Session,
+    target: str,
+    snapshot: Sequence[tuple[int, str, dict[str, Any], str | None, int]],
+    results: Sequence[PushResult],
+    stats: DeliveryStats,
+    run_id: int | None,
+) -> None:
     """Store the target's answers: one executemany UPDATE per outcome, the confirmed writes' snapshots patched
     in one SELECT and one executemany UPDATE, a dead letter (with the target's reason) per refused write."""
     now = datetime.now(UTC)
@@ -218,21 +301,38 @@ def _record(s: Session, target: str, snapshot: Sequence[tuple[int, str, dict[str
     patches: list[tuple[str, str, dict[str, Any]]] = []
     for (row_id, stream, payload, source_id, attempts), res in zip(snapshot, results, strict=True):
         reason = None if res.reason is None else clean_text(res.reason, multiline=True)  # quotes the target
-        answer = clean_json({"status": res.status, "source_id": res.source_id, "action": res.action,
-                             "reason": reason, "field": res.field})
+        answer = clean_json(
+            {
+                "status": res.status,
+                "source_id": res.source_id,
+                "action": res.action,
+                "reason": reason,
+                "field": res.field,
+            }
+        )
         if res.status == "ok":
-            confirmed.append({"b_id": row_id, "b_answer": answer, "b_now": now,
-                              "b_source_id": res.source_id or source_id})
+            confirmed.append(
+                {"b_id": row_id, "b_answer": answer, "b_now": now, "b_source_id": res.source_id or source_id}
+            )
             if res.source_id or source_id:
                 patches.append((stream, str(res.source_id or source_id), payload))
         elif res.retriable and attempts < MAX_ATTEMPTS:
-            retried.append({"b_id": row_id, "b_answer": answer, "b_error": reason, "b_now": now,
-                            "b_not_before": now + RETRY_DELAY})
+            retried.append(
+                {"b_id": row_id, "b_answer": answer, "b_error": reason, "b_now": now, "b_not_before": now + RETRY_DELAY}
+            )
         else:
             failed.append({"b_id": row_id, "b_answer": answer, "b_error": reason, "b_now": now})
-            dead_letter(s, connector=target, stream=stream, source_id=source_id,
-                        reason=f"write-back rejected: {res.reason}", field_name=res.field,
-                        payload={"outbox_id": row_id, **payload}, run_id=run_id, direction="out")
+            dead_letter(
+                s,
+                connector=target,
+                stream=stream,
+                source_id=source_id,
+                reason=f"write-back rejected: {res.reason}",
+                field_name=res.field,
+                payload={"outbox_id": row_id, **payload},
+                run_id=run_id,
+                direction="out",
+            )
     conn = s.connection()  # executemany of a Core statement (the ORM's bulk UPDATE takes no WHERE criteria)
     for statement, params in ((_CONFIRM, confirmed), (_RETRY, retried), (_FAIL, failed)):
         if params:
@@ -258,6 +358,14 @@ def _patch_snapshots(s: Session, target: str, patches: Sequence[tuple[str, str, 
                 value = {"rating": value.get("rating"), "segment": value.get("segment")}
             data[name] = value
     if patched:
-        s.connection().execute(_PATCH, [
-            {"b_id": snaps[key][0], "b_data": data,
-             "b_hash": content_hash({"data": data, "deleted": snaps[key][2]})} for key, data in patched.items()])
+        s.connection().execute(
+            _PATCH,
+            [
+                {
+                    "b_id": snaps[key][0],
+                    "b_data": data,
+                    "b_hash": content_hash({"data": data, "deleted": snaps[key][2]}),
+                }
+                for key, data in patched.items()
+            ],
+        )

@@ -75,9 +75,14 @@ class MatchPhase(Phase):
         resolver = Resolver(ctx.settings.sync.matching, ctx.run_id)
         with ctx.uow.transaction() as s:
             resolver.load_index(s)
-            s.execute(update(SourceRow).where(  # interactions stay dirty for the link phase
-                SourceRow.dirty.is_(True),
-                SourceRow.kind.not_in([StreamKind.CLIENT.value, StreamKind.INTERACTION.value])).values(dirty=False))
+            s.execute(
+                update(SourceRow)
+                .where(  # interactions stay dirty for the link phase
+                    SourceRow.dirty.is_(True),
+                    SourceRow.kind.not_in([StreamKind.CLIENT.value, StreamKind.INTERACTION.value]),
+                )
+                .values(dirty=False)
+            )
         while True:
             with ctx.uow.transaction() as s:
                 batch = resolver.dirty_batch(s)
@@ -276,9 +281,17 @@ class DeliverPhase(Phase):
                 continue
             conn = ctx.connectors[target.connector]
             try:
-                counters.drains.append(await drain_target(
-                    ctx.uow, ctx.store, conn, target.connector, batch=ctx.settings.sync.write_batch,
-                    run_id=ctx.run_id, budget_s=target.config.write_back.inline_seconds))
+                counters.drains.append(
+                    await drain_target(
+                        ctx.uow,
+                        ctx.store,
+                        conn,
+                        target.connector,
+                        batch=ctx.settings.sync.write_batch,
+                        run_id=ctx.run_id,
+                        budget_s=target.config.write_back.inline_seconds,
+                    )
+                )
             except FatalError as exc:
                 rep.status, rep.error = "failed", f"write-back: {exc}"
             finally:
@@ -301,8 +314,9 @@ class ReportPhase(Phase):
         if report.run_id is None:
             return NoCounters()
         with ctx.store.begin() as s:
-            report.totals.dead_letters = s.scalar(select(func.count()).select_from(DeadLetter).where(
-                DeadLetter.run_id == report.run_id)) or 0
+            report.totals.dead_letters = (
+                s.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.run_id == report.run_id)) or 0
+            )
             row = s.get(SyncRun, report.run_id)
             if row is not None:
                 row.status = report.status
@@ -311,8 +325,15 @@ class ReportPhase(Phase):
                 row.report = report.model_dump(mode="json")
                 for cname, crep in report.connectors.items():
                     for sname, counts in crep.streams.items():
-                        s.merge(SyncRunStream(run_id=report.run_id, connector=cname, stream=sname,
-                                              stats={**counts, **crep.api}, error=counts.get("error")))
+                        s.merge(
+                            SyncRunStream(
+                                run_id=report.run_id,
+                                connector=cname,
+                                stream=sname,
+                                stats={**counts, **crep.api},
+                                error=counts.get("error"),
+                            )
+                        )
         return NoCounters()
 
 
@@ -337,13 +358,22 @@ class NotifyPhase(Phase):
         try:
             await ctx.after_run(ctx.report)
         except Exception:
-            log.exception("the after-run hook failed (run %s is stored; notifications are planned again by "
-                          "`crmhub notify run`)", ctx.report.run_id)
+            log.exception(
+                "the after-run hook failed (run %s is stored; notifications are planned again by `crmhub notify run`)",
+                ctx.report.run_id,
+            )
         return NoCounters()
 
 
-CYCLE: tuple[Phase, ...] = (IngestPhase(), MatchPhase(), MergePhase(), LinkPhase(), RiskPhase(), PlanPhase(),
-                            DeliverPhase())
+CYCLE: tuple[Phase, ...] = (
+    IngestPhase(),
+    MatchPhase(),
+    MergePhase(),
+    LinkPhase(),
+    RiskPhase(),
+    PlanPhase(),
+    DeliverPhase(),
+)
 """The phases of a sync run, in order — the one place where the cycle is defined."""
 
 FINISH: tuple[Phase, ...] = (ReportPhase(), NotifyPhase())

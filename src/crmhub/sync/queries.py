@@ -26,8 +26,11 @@ def find_client(session: Session, ref: str) -> GoldenClient:
         row = session.scalars(select(GoldenClient).where(GoldenClient.uscc == code)).first()
         if row is None and len(code) == 18 and not uscc_mod.is_valid(code):
             # a client kept with a USCC that fails its check holds it as ``uscc_unverified`` (never as key)
-            row = session.scalars(select(GoldenClient).where(
-                GoldenClient.data["uscc_unverified"].as_string() == code).order_by(GoldenClient.id)).first()
+            row = session.scalars(
+                select(GoldenClient)
+                .where(GoldenClient.data["uscc_unverified"].as_string() == code)
+                .order_by(GoldenClient.id)
+            ).first()
     seen = set()
     while row is not None and row.status == "merged" and row.merged_into and row.id not in seen:
         seen.add(row.id)
@@ -45,8 +48,9 @@ def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | 
     data = dict(row.data or {})
     data.setdefault("name", row.name)
     client = CorporateClient.model_validate({**data, "id": row.id})
-    out = client.model_dump(mode="json", exclude_none=True, context={"mask": True} if mask else None,
-                            exclude={"lineage"})
+    out = client.model_dump(
+        mode="json", exclude_none=True, context={"mask": True} if mask else None, exclude={"lineage"}
+    )
     out["id"] = row.id
     out.setdefault("uscc", None)
     out.setdefault("industry", None)
@@ -56,23 +60,29 @@ def client_json(row: GoldenClient, *, mask: bool = True, risk: dict[str, Any] | 
     out["version"] = row.version
     out["updated_at"] = row.updated_at.isoformat()
     if mask:  # the typed fields were masked by kind; free text (names, aliases, notes) by pattern
-
         return mask_record(out)
     return out
 
 
 def current_risk(session: Session, client_id: int) -> dict[str, Any] | None:
     """The current risk assessment's headline, if any."""
-    row = session.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.client_id == client_id,
-                                                          RiskAssessmentRow.current.is_(True))).first()
+    row = session.scalars(
+        select(RiskAssessmentRow).where(RiskAssessmentRow.client_id == client_id, RiskAssessmentRow.current.is_(True))
+    ).first()
     if row is None:
         return None
-    return {"rating": row.rating, "score": row.score, "segment": row.segment,
-            "assessed_at": row.assessed_at.isoformat(), "scorecard_version": row.scorecard_version}
+    return {
+        "rating": row.rating,
+        "score": row.score,
+        "segment": row.segment,
+        "assessed_at": row.assessed_at.isoformat(),
+        "scorecard_version": row.scorecard_version,
+    }
 
 
-def list_clients(session: Session, *, search: str | None = None, limit: int = 100, offset: int = 0,
-                 segment: str | None = None) -> tuple[int, list[GoldenClient]]:
+def list_clients(
+    session: Session, *, search: str | None = None, limit: int = 100, offset: int = 0, segment: str | None = None
+) -> tuple[int, list[GoldenClient]]:
     """Active golden clients, optionally filtered by name/USCC fragment or segment."""
     q = select(GoldenClient).where(GoldenClient.status == "active")
     if search:
@@ -106,7 +116,10 @@ def data_quality(row: GoldenClient) -> list[dict[str, Any]]:
 
 def explain(session: Session, client_id: int) -> list[FieldExplanation]:
     """Per field: the chosen value, its source record, when it was seen, the rule, and the competing values."""
-    rows = session.scalars(select(FieldLineage).where(FieldLineage.client_id == client_id)
-                           .order_by(FieldLineage.field))
-    return [FieldExplanation(r.field, r.value, r.source, r.source_record_id, r.observed_at.isoformat(), r.rule,
-                             list(r.competing or [])) for r in rows]
+    rows = session.scalars(select(FieldLineage).where(FieldLineage.client_id == client_id).order_by(FieldLineage.field))
+    return [
+        FieldExplanation(
+            r.field, r.value, r.source, r.source_record_id, r.observed_at.isoformat(), r.rule, list(r.competing or [])
+        )
+        for r in rows
+    ]

@@ -84,16 +84,38 @@ class MatchRecord:
         object.__setattr__(self, "province", self.location[:2] if self.location else None)
 
     @classmethod
-    def restore(cls, ref: str, system: str, name: CompanyName, key_pinyin: str, *, uscc: str | None,
-                region_code: str | None, city: str | None, division_code: str | None, phone: str | None,
-                legal_rep: str | None, other_phones: tuple[str, ...], uscc_invalid: str | None) -> MatchRecord:
+    def restore(
+        cls,
+        ref: str,
+        system: str,
+        name: CompanyName,
+        key_pinyin: str,
+        *,
+        uscc: str | None,
+        region_code: str | None,
+        city: str | None,
+        division_code: str | None,
+        phone: str | None,
+        legal_rep: str | None,
+        other_phones: tuple[str, ...],
+        uscc_invalid: str | None,
+    ) -> MatchRecord:
         """A record from stored, already normalised values and its stored ``key_pinyin`` — what the constructor
         builds, without recomputing the pinyin (the match index decodes every candidate of every batch)."""
         record = object.__new__(cls)
-        for attr, value in (("ref", ref), ("system", system), ("name", name), ("uscc", uscc),
-                            ("region_code", region_code), ("city", city), ("division_code", division_code),
-                            ("phone", phone), ("legal_rep", legal_rep), ("other_phones", other_phones),
-                            ("uscc_invalid", uscc_invalid)):
+        for attr, value in (
+            ("ref", ref),
+            ("system", system),
+            ("name", name),
+            ("uscc", uscc),
+            ("region_code", region_code),
+            ("city", city),
+            ("division_code", division_code),
+            ("phone", phone),
+            ("legal_rep", legal_rep),
+            ("other_phones", other_phones),
+            ("uscc_invalid", uscc_invalid),
+        ):
             object.__setattr__(record, attr, value)
         record._derive(key_pinyin)
         return record

@@ -60,32 +60,52 @@ def run_is_orphaned(session: Session, run: SyncRun, *, now: datetime, stale_afte
 def committed_report(session: Session, run: SyncRun, reason: str, now: datetime) -> dict[str, Any]:
     """The report of an interrupted run, counted from what its committed transactions left in the store."""
     started = _utc(run.started_at) or now
-    report = RunReport(run_id=run.id, status="interrupted", trigger=run.trigger, job=run.job, started_at=started,
-                       finished_at=now, error=reason)
+    report = RunReport(
+        run_id=run.id,
+        status="interrupted",
+        trigger=run.trigger,
+        job=run.job,
+        started_at=started,
+        finished_at=now,
+        error=reason,
+    )
     report.duration_s = round((now - started).total_seconds(), 3)
     for name in run.connectors or []:
         report.connectors[name] = ConnectorReport(status="stopped", error=reason)
     created = func.sum(case((SourceRow.first_seen_at >= run.started_at, 1), else_=0))
     for connector, stream, n, new in session.execute(
-            select(SourceRow.connector, SourceRow.stream, func.count(), created)
-            .where(SourceRow.last_run_id == run.id).group_by(SourceRow.connector, SourceRow.stream)).all():
+        select(SourceRow.connector, SourceRow.stream, func.count(), created)
+        .where(SourceRow.last_run_id == run.id)
+        .group_by(SourceRow.connector, SourceRow.stream)
+    ).all():
         rep = report.connectors.setdefault(connector, ConnectorReport(status="stopped", error=reason))
-        rep.streams[stream] = {"read": int(n), "created": int(new or 0), "updated": int(n) - int(new or 0),
-                               "committed": True}
-    for connector, stream in session.execute(select(SyncCursor.connector, SyncCursor.stream)
-                                             .where(SyncCursor.run_id == run.id)).all():
+        rep.streams[stream] = {
+            "read": int(n),
+            "created": int(new or 0),
+            "updated": int(n) - int(new or 0),
+            "committed": True,
+        }
+    for connector, stream in session.execute(
+        select(SyncCursor.connector, SyncCursor.stream).where(SyncCursor.run_id == run.id)
+    ).all():
         rep = report.connectors.setdefault(connector, ConnectorReport(status="stopped", error=reason))
         rep.streams.setdefault(stream, {"read": 0, "committed": True})
     t = report.totals
-    t.dead_letters = session.scalar(select(func.count()).select_from(DeadLetter)
-                                    .where(DeadLetter.run_id == run.id)) or 0
-    for state, n in session.execute(select(Outbox.state, func.count()).where(
-            Outbox.run_id == run.id, Outbox.kind == "write_back").group_by(Outbox.state)).all():
+    t.dead_letters = (
+        session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.run_id == run.id)) or 0
+    )
+    for state, n in session.execute(
+        select(Outbox.state, func.count())
+        .where(Outbox.run_id == run.id, Outbox.kind == "write_back")
+        .group_by(Outbox.state)
+    ).all():
         t.planned_writes += int(n)
         if state == OutboxState.CONFIRMED:
             t.written_back += int(n)
-    t.risk_assessed = session.scalar(select(func.count()).select_from(RiskAssessmentRow)
-                                     .where(RiskAssessmentRow.run_id == run.id)) or 0
+    t.risk_assessed = (
+        session.scalar(select(func.count()).select_from(RiskAssessmentRow).where(RiskAssessmentRow.run_id == run.id))
+        or 0
+    )
     t.alerts_raised = session.scalar(select(func.count()).select_from(Alert).where(Alert.run_id == run.id)) or 0
     data = report.model_dump(mode="json")
     data["recovered"] = {"at": now.isoformat(), "holder": run.holder, "by": holder_id()}
@@ -106,17 +126,28 @@ def recover_dead_runs(store: Store, *, stale_after: timedelta = STALE_AFTER) -> 
     now = datetime.now(UTC)
     recovered: list[int] = []
     with store.begin() as s:
-        candidates = list(s.scalars(select(SyncRun).where(SyncRun.status == "running", SyncRun.dry_run.is_(False))
-                                    .order_by(SyncRun.id).with_for_update(skip_locked=True)))
+        candidates = list(
+            s.scalars(
+                select(SyncRun)
+                .where(SyncRun.status == "running", SyncRun.dry_run.is_(False))
+                .order_by(SyncRun.id)
+                .with_for_update(skip_locked=True)
+            )
+        )
         for run in candidates:
             if not run_is_orphaned(s, run, now=now, stale_after=stale_after):
                 continue
             who = run.holder or "an unknown process"
-            reason = (f"interrupted: the process running it ({who}) died (killed, out of memory or power loss) "
-                      "before it finished; what it had committed is kept and the next run resumes from there")
+            reason = (
+                f"interrupted: the process running it ({who}) died (killed, out of memory or power loss) "
+                "before it finished; what it had committed is kept and the next run resumes from there"
+            )
             mark_interrupted(s, run, reason, now=now)
             recovered.append(run.id)
     for run_id in recovered:
-        log.warning("run %s was left running by a dead process: marked interrupted", run_id,
-                    extra={"fields": {"event": "run_recovered", "run_id": run_id}})
+        log.warning(
+            "run %s was left running by a dead process: marked interrupted",
+            run_id,
+            extra={"fields": {"event": "run_recovered", "run_id": run_id}},
+        )
     return recovered

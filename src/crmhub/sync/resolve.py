@@ -40,11 +40,19 @@ def match_record(ref: str, system: str, data: dict[str, Any]) -> MatchRecord:
     rebuilding the pydantic model — the index of a large book is built from these."""
     address = data.get("registered_address") or data.get("business_address") or {}
     rep = data.get("legal_representative") or {}
-    return MatchRecord.build(ref, system, str(data.get("name") or ""),
-                             uscc=data.get("uscc") or data.get("uscc_unverified"),
-                             province=address.get("province"), city=address.get("city"),
-                             district=address.get("district"), division_code=address.get("division_code"),
-                             phone=data.get("phone"), legal_rep=rep.get("name"), other_phones=(rep.get("phone"),))
+    return MatchRecord.build(
+        ref,
+        system,
+        str(data.get("name") or ""),
+        uscc=data.get("uscc") or data.get("uscc_unverified"),
+        province=address.get("province"),
+        city=address.get("city"),
+        district=address.get("district"),
+        division_code=address.get("division_code"),
+        phone=data.get("phone"),
+        legal_rep=rep.get("name"),
+        other_phones=(rep.get("phone"),),
+    )
 
 
 def _insert_goldens(session: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -56,8 +64,11 @@ def _insert_goldens(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     the last ``len(rows)`` up to ``max(id)``. PostgreSQL batches the RETURNING form itself.
     """
     if session.connection().dialect.name != "sqlite":
-        return list(session.execute(insert(GoldenClient).returning(GoldenClient.id, sort_by_parameter_order=True),
-                                    rows).scalars())
+        return list(
+            session.execute(
+                insert(GoldenClient).returning(GoldenClient.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
     # Core, not the ORM: one executemany in parameter order (the ORM's bulk insert may regroup rows by their keys).
     session.execute(insert(cast(Table, GoldenClient.__table__)), rows)
     last = int(session.scalar(select(func.max(GoldenClient.id))) or 0)
@@ -68,8 +79,9 @@ class Resolver:
     """Links dirty client records to golden clients, against the match index kept in the store."""
 
     def __init__(self, matching: MatchingSettings, run_id: int | None) -> None:
-        self.thresholds = MatchThresholds(auto_merge=matching.auto_merge,
-                                          review=min(matching.review, matching.auto_merge))
+        self.thresholds = MatchThresholds(
+            auto_merge=matching.auto_merge, review=min(matching.review, matching.auto_merge)
+        )
         self.index = MatchIndex(self.thresholds.review)
         self.run_id = run_id
         self.linked: Counter[tuple[str, str]] = Counter()
@@ -86,10 +98,14 @@ class Resolver:
     def dirty_batch(self, session: Session) -> list[Any]:
         """The next batch of dirty client records (id, connector, stream, data, deleted), those with a USCC first
         (they anchor golden records)."""
-        rows = list(session.execute(
-            select(SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.data, SourceRow.deleted)
-            .where(SourceRow.dirty.is_(True), SourceRow.kind == StreamKind.CLIENT.value)
-            .order_by(SourceRow.id).limit(BATCH)))
+        rows = list(
+            session.execute(
+                select(SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.data, SourceRow.deleted)
+                .where(SourceRow.dirty.is_(True), SourceRow.kind == StreamKind.CLIENT.value)
+                .order_by(SourceRow.id)
+                .limit(BATCH)
+            )
+        )
         rows.sort(key=lambda r: (0 if r.data and r.data.get("uscc") else 1, r.id))
         return rows
 
@@ -98,13 +114,25 @@ class Resolver:
         record: links, USCC holders and touched golden clients are read and written in bulk."""
         ids = [r.id for r in rows]
         self.index.retire(session, ids)  # changed by a concurrent ingest since `load_index`: re-indexed below
-        records = {r.id: match_record(str(r.id), r.connector, r.data) for r in rows
-                   if not r.deleted and r.data and r.data.get("name")}
+        records = {
+            r.id: match_record(str(r.id), r.connector, r.data)
+            for r in rows
+            if not r.deleted and r.data and r.data.get("name")
+        }
         self._index: BatchIndex = self.index.batch(session, list(records.values()))
         links = {x.source_record_id: x for x in session.scalars(select(Xref).where(Xref.source_record_id.in_(ids)))}
         codes = sorted({str(r.data["uscc"]) for r in rows if r.data and r.data.get("uscc")})
-        self._holders = dict(session.execute(select(GoldenClient.uscc, GoldenClient.id).where(
-            GoldenClient.uscc.in_(codes), GoldenClient.status == "active")).all()) if codes else {}
+        self._holders = (
+            dict(
+                session.execute(
+                    select(GoldenClient.uscc, GoldenClient.id).where(
+                        GoldenClient.uscc.in_(codes), GoldenClient.status == "active"
+                    )
+                ).all()
+            )
+            if codes
+            else {}
+        )
         self._touched: set[int] = set()
         self._new_links: list[dict[str, Any]] = []
         self._pending_goldens: list[dict[str, Any]] = []
@@ -164,8 +192,15 @@ class Resolver:
             self.created[(row.connector, row.stream)] += 1
         else:
             self.linked[(row.connector, row.stream)] += 1
-        self._new_links.append({"source_record_id": row.id, "client_id": golden_id, "method": method,
-                                "score": score, "linked_at": datetime.now(UTC)})
+        self._new_links.append(
+            {
+                "source_record_id": row.id,
+                "client_id": golden_id,
+                "method": method,
+                "score": score,
+                "linked_at": datetime.now(UTC),
+            }
+        )
         self._touched.add(golden_id)
         self._index.add(record, golden_id)
 
@@ -174,10 +209,21 @@ class Resolver:
         in one statement and swaps in the real ids. ``name_key`` is the record's, already normalised from the same
         name (normalising it again cost a tenth of a fresh book's match phase)."""
         now = datetime.now(UTC)
-        self._pending_goldens.append({
-            "uscc": uscc, "name": name, "name_key": name_key,
-            "status": "active", "data": {}, "version": 1, "needs_merge": True, "needs_risk": True,
-            "needs_plan": False, "created_at": now, "updated_at": now})
+        self._pending_goldens.append(
+            {
+                "uscc": uscc,
+                "name": name,
+                "name_key": name_key,
+                "status": "active",
+                "data": {},
+                "version": 1,
+                "needs_merge": True,
+                "needs_risk": True,
+                "needs_plan": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
         return -len(self._pending_goldens)
 
     def _create_goldens(self, session: Session) -> None:
@@ -207,20 +253,34 @@ class Resolver:
         xref.method = method
         xref.linked_at = datetime.now(UTC)
         self._touched.add(old)
-        audit.append(session, actor="sync", action="xref.relink", entity="source_record",
-                     entity_id=xref.source_record_id, run_id=self.run_id,
-                     details={"from_client": old, "to_client": new_client, "method": method})
+        audit.append(
+            session,
+            actor="sync",
+            action="xref.relink",
+            entity="source_record",
+            entity_id=xref.source_record_id,
+            run_id=self.run_id,
+            details={"from_client": old, "to_client": new_client, "method": method},
+        )
 
     def _queue_review(self, session: Session, golden_id: int, candidate: tuple[int, float, str]) -> None:
         other, probability, explanation = candidate
         self._pending_reviews.append((golden_id, other, probability, explanation))
 
-    def _add_review(self, session: Session, golden_id: int, other: int, probability: float,
-                    explanation: str) -> None:
+    def _add_review(self, session: Session, golden_id: int, other: int, probability: float, explanation: str) -> None:
         key = f"match:{min(golden_id, other)}:{max(golden_id, other)}"
         if session.scalar(select(ReviewItem.id).where(ReviewItem.dedup_key == key)) is not None:
             return
-        session.add(ReviewItem(kind="match", status="open", dedup_key=key, client_id=golden_id,
-                               other_client_id=other, score=probability,
-                               details={"explanation": explanation}, created_at=datetime.now(UTC)))
+        session.add(
+            ReviewItem(
+                kind="match",
+                status="open",
+                dedup_key=key,
+                client_id=golden_id,
+                other_client_id=other,
+                score=probability,
+                details={"explanation": explanation},
+                created_at=datetime.now(UTC),
+            )
+        )
         self.review_items += 1

@@ -31,8 +31,22 @@ ALERT_OPEN = ("new", "acknowledged")
 """Alert statuses that still need an AML officer (`crmhub alerts list --status open`)."""
 ALERT_AGE_BUCKETS = (("0-1", 0, 1), ("2-5", 2, 5), ("6-10", 6, 10), (">10", 11, None))
 """(name, first day, last day) of the open-alert age buckets; the age is whole days since the alert was raised."""
-_REPORT_KEYS = ("run_id", "status", "dry_run", "trigger", "job", "started_at", "finished_at", "duration_s",
-                "connectors", "totals", "phases", "phase_cpu", "error", "notifications")
+_REPORT_KEYS = (
+    "run_id",
+    "status",
+    "dry_run",
+    "trigger",
+    "job",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "connectors",
+    "totals",
+    "phases",
+    "phase_cpu",
+    "error",
+    "notifications",
+)
 """Every `RunReport` key but ``plan``."""
 
 
@@ -59,12 +73,24 @@ class RunFilters:
     started_to: date | None = None
 
     @classmethod
-    def parse(cls, *, status: str = "", kind: str = "", trigger: str = "", job: str = "", started_from: str = "",
-              started_to: str = "") -> RunFilters:
+    def parse(
+        cls,
+        *,
+        status: str = "",
+        kind: str = "",
+        trigger: str = "",
+        job: str = "",
+        started_from: str = "",
+        started_to: str = "",
+    ) -> RunFilters:
         """Filters from text (a form); a bad status or date is an `InputError` saying what is expected."""
         if status and status not in RUN_STATUSES:
-            raise InputError(bilingual(f"未知的运行状态 {status!r}；可选：{'、'.join(RUN_STATUSES)}",
-                                       f"unknown run status {status!r}; use one of {', '.join(RUN_STATUSES)}"))
+            raise InputError(
+                bilingual(
+                    f"未知的运行状态 {status!r}；可选：{'、'.join(RUN_STATUSES)}",
+                    f"unknown run status {status!r}; use one of {', '.join(RUN_STATUSES)}",
+                )
+            )
         return cls(status, kind, trigger, job, _day(started_from, "from"), _day(started_to, "to"))
 
     def apply(self, query: _Q) -> _Q:
@@ -91,8 +117,12 @@ def _day(text: str, which: str) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         side = "起" if which == "from" else "止"
-        raise InputError(bilingual(f"开始日期（{side}）{text!r} 不是 YYYY-MM-DD 格式的日期",
-                                   f"started {which} {text!r} is not a date (YYYY-MM-DD)")) from None
+        raise InputError(
+            bilingual(
+                f"开始日期（{side}）{text!r} 不是 YYYY-MM-DD 格式的日期",
+                f"started {which} {text!r} is not a date (YYYY-MM-DD)",
+            )
+        ) from None
 
 
 def _local_midnight(day: date) -> datetime:
@@ -103,11 +133,21 @@ def _local_midnight(day: date) -> datetime:
 def run_list_query(filters: RunFilters) -> Select[*tuple[Any, ...]]:
     """Runs newest first with the columns of a run list (tuples: see the select), filtered."""
     query = select(
-        SyncRun.id, SyncRun.kind, SyncRun.trigger, SyncRun.job, SyncRun.status, SyncRun.dry_run,
-        SyncRun.started_at, SyncRun.finished_at, duration().label("duration_s"),
-        total("clients_created").label("created"), total("clients_updated").label("updated"),
-        total("dead_letters").label("dead_letters"), total("written_back").label("written_back"),
-        total("alerts_raised").label("alerts_raised"))
+        SyncRun.id,
+        SyncRun.kind,
+        SyncRun.trigger,
+        SyncRun.job,
+        SyncRun.status,
+        SyncRun.dry_run,
+        SyncRun.started_at,
+        SyncRun.finished_at,
+        duration().label("duration_s"),
+        total("clients_created").label("created"),
+        total("clients_updated").label("updated"),
+        total("dead_letters").label("dead_letters"),
+        total("written_back").label("written_back"),
+        total("alerts_raised").label("alerts_raised"),
+    )
     return filters.apply(query).order_by(SyncRun.id.desc())
 
 
@@ -116,8 +156,11 @@ def records_read(session: Session, run_ids: Iterable[int]) -> dict[int, int]:
     ids = list(run_ids)
     if not ids:
         return {}
-    rows = session.execute(select(SyncRunStream.run_id, func.sum(SyncRunStream.stats["read"].as_integer()))
-                           .where(SyncRunStream.run_id.in_(ids)).group_by(SyncRunStream.run_id))
+    rows = session.execute(
+        select(SyncRunStream.run_id, func.sum(SyncRunStream.stats["read"].as_integer()))
+        .where(SyncRunStream.run_id.in_(ids))
+        .group_by(SyncRunStream.run_id)
+    )
     return {run_id: int(n or 0) for run_id, n in rows}
 
 
@@ -134,15 +177,38 @@ def trend(session: Session, limit: int = 30) -> list[dict[str, Any]]:
     alerts raised and duration of each (the dashboard's charts)."""
     created, updated = total("clients_created"), total("clients_updated")
     changes = created + updated + total("written_back") + total("planned_writes")  # = RunReport.changes
-    rows = session.execute(select(
-        SyncRun.id, SyncRun.started_at, SyncRun.status, created, updated, changes, total("dead_letters"),
-        total("alerts_raised"), duration())
+    rows = session.execute(
+        select(
+            SyncRun.id,
+            SyncRun.started_at,
+            SyncRun.status,
+            created,
+            updated,
+            changes,
+            total("dead_letters"),
+            total("alerts_raised"),
+            duration(),
+        )
         .where(SyncRun.dry_run.is_(False), SyncRun.status != "running")
-        .order_by(SyncRun.id.desc()).limit(limit)).all()
+        .order_by(SyncRun.id.desc())
+        .limit(limit)
+    ).all()
     read = records_read(session, [r[0] for r in rows])
-    return [{"id": r[0], "started_at": r[1], "status": r[2], "read": read.get(r[0], 0), "created": int(r[3]),
-             "updated": int(r[4]), "changes": int(r[5]), "dead_letters": int(r[6]), "alerts_raised": int(r[7]),
-             "duration_s": round(float(r[8] or 0.0), 3)} for r in reversed(rows)]
+    return [
+        {
+            "id": r[0],
+            "started_at": r[1],
+            "status": r[2],
+            "read": read.get(r[0], 0),
+            "created": int(r[3]),
+            "updated": int(r[4]),
+            "changes": int(r[5]),
+            "dead_letters": int(r[6]),
+            "alerts_raised": int(r[7]),
+            "duration_s": round(float(r[8] or 0.0), 3),
+        }
+        for r in reversed(rows)
+    ]
 
 
 def get_run(session: Session, run_id: int) -> SyncRun | None:
@@ -153,8 +219,7 @@ def get_run(session: Session, run_id: int) -> SyncRun | None:
 def load_report(session: Session, run: SyncRun) -> RunReport:
     """``run``'s report without its plan (read key by key); a run without a stored report (still running, or
     killed) gets one made of its row and its ``sync_run_stream`` counts."""
-    values = session.execute(select(*(SyncRun.report[key] for key in _REPORT_KEYS))
-                             .where(SyncRun.id == run.id)).one()
+    values = session.execute(select(*(SyncRun.report[key] for key in _REPORT_KEYS)).where(SyncRun.id == run.id)).one()
     doc = {k: v for k, v in zip(_REPORT_KEYS, values, strict=True) if v is not None}
     doc.update(run_id=run.id, status=run.status, dry_run=run.dry_run, trigger=run.trigger, job=run.job)
     doc.setdefault("started_at", run.started_at)
@@ -191,11 +256,13 @@ class OpenWork:
 
 def open_work(session: Session) -> OpenWork:
     """The three counts in one statement (each an indexed COUNT)."""
+
     def count(column: Any, value: str) -> Any:
         return select(func.count()).where(column == value).scalar_subquery()
 
-    row = session.execute(select(count(ReviewItem.status, "open"), count(DeadLetter.status, "open"),
-                                 count(Approval.status, "pending"))).one()
+    row = session.execute(
+        select(count(ReviewItem.status, "open"), count(DeadLetter.status, "open"), count(Approval.status, "pending"))
+    ).one()
     return OpenWork(int(row[0]), int(row[1]), int(row[2]))
 
 
@@ -213,8 +280,7 @@ def alert_ages(session: Session, now: datetime | None = None) -> dict[str, int]:
     now = now or datetime.now(UTC)
     bucket = alert_age_bucket(now)
     counts = dict.fromkeys((b[0] for b in ALERT_AGE_BUCKETS), 0)
-    for name, n in session.execute(select(bucket, func.count()).where(Alert.status.in_(ALERT_OPEN))
-                                   .group_by(bucket)):
+    for name, n in session.execute(select(bucket, func.count()).where(Alert.status.in_(ALERT_OPEN)).group_by(bucket)):
         counts[str(name)] = int(n)
     return counts
 
@@ -237,23 +303,40 @@ class ConnectorLast:
 def last_run_per_connector(session: Session, configured: Iterable[str]) -> list[ConnectorLast]:
     """Each connector's latest run (configured ones first, then any other that ran): one grouped query for the
     run ids, one for those runs' connector reports, one for their stream counts."""
-    latest = dict(session.execute(
-        select(SyncRunStream.connector, func.max(SyncRunStream.run_id))
-        .join(SyncRun, SyncRun.id == SyncRunStream.run_id).where(SyncRun.dry_run.is_(False))
-        .group_by(SyncRunStream.connector)).all())
+    latest = dict(
+        session.execute(
+            select(SyncRunStream.connector, func.max(SyncRunStream.run_id))
+            .join(SyncRun, SyncRun.id == SyncRunStream.run_id)
+            .where(SyncRun.dry_run.is_(False))
+            .group_by(SyncRunStream.connector)
+        ).all()
+    )
     names = list(dict.fromkeys([*configured, *sorted(latest)]))
     run_ids = sorted(set(latest.values()))
-    runs = {r[0]: r for r in session.execute(
-        select(SyncRun.id, SyncRun.status, SyncRun.started_at, SyncRun.report["connectors"])
-        .where(SyncRun.id.in_(run_ids)))} if run_ids else {}
+    runs = (
+        {
+            r[0]: r
+            for r in session.execute(
+                select(SyncRun.id, SyncRun.status, SyncRun.started_at, SyncRun.report["connectors"]).where(
+                    SyncRun.id.in_(run_ids)
+                )
+            )
+        }
+        if run_ids
+        else {}
+    )
     counts: dict[tuple[int, str], tuple[int, int]] = {}
     if run_ids:
         for run_id, connector, read, rejected in session.execute(
-                select(SyncRunStream.run_id, SyncRunStream.connector,
-                       func.sum(SyncRunStream.stats["read"].as_integer()),
-                       func.sum(SyncRunStream.stats["rejected"].as_integer()))
-                .where(SyncRunStream.run_id.in_(run_ids))
-                .group_by(SyncRunStream.run_id, SyncRunStream.connector)):
+            select(
+                SyncRunStream.run_id,
+                SyncRunStream.connector,
+                func.sum(SyncRunStream.stats["read"].as_integer()),
+                func.sum(SyncRunStream.stats["rejected"].as_integer()),
+            )
+            .where(SyncRunStream.run_id.in_(run_ids))
+            .group_by(SyncRunStream.run_id, SyncRunStream.connector)
+        ):
             counts[(run_id, connector)] = (int(read or 0), int(rejected or 0))
     out = []
     for name in names:

@@ -55,8 +55,11 @@ def query(what: str, run: SyncRun, narrowing: Narrowing = Narrowing()) -> Select
     ``planned`` has no query (its records live in the report: `crmhub.sync.run_query.load_plan`).
     """
     if what in _ACTIONS:
-        return (select(AuditLog.id, AuditLog.at, AuditLog.entity_id, AuditLog.details)
-                .where(AuditLog.run_id == run.id, AuditLog.action == _ACTIONS[what]).order_by(AuditLog.id))
+        return (
+            select(AuditLog.id, AuditLog.at, AuditLog.entity_id, AuditLog.details)
+            .where(AuditLog.run_id == run.id, AuditLog.action == _ACTIONS[what])
+            .order_by(AuditLog.id)
+        )
     if what == "rejected":
         q: Select[Any] = select(DeadLetter).where(DeadLetter.run_id == run.id)
         if narrowing.connector:
@@ -65,8 +68,9 @@ def query(what: str, run: SyncRun, narrowing: Narrowing = Narrowing()) -> Select
             q = q.where(DeadLetter.stream == narrowing.stream)
         return q.order_by(DeadLetter.id)
     if what in _OUTBOX_STATES:
-        out: Select[Any] = select(Outbox).where(Outbox.run_id == run.id, Outbox.kind == "write_back",
-                                 Outbox.state == _OUTBOX_STATES[what])
+        out: Select[Any] = select(Outbox).where(
+            Outbox.run_id == run.id, Outbox.kind == "write_back", Outbox.state == _OUTBOX_STATES[what]
+        )
         if narrowing.connector:
             out = out.where(Outbox.target == narrowing.connector)
         if narrowing.stream:
@@ -82,15 +86,26 @@ def query(what: str, run: SyncRun, narrowing: Narrowing = Narrowing()) -> Select
 def _conflicted(run: SyncRun) -> Select[Any]:
     """Resolved conflicts (audit) and review items queued during the run, in one ordered list (UNION ALL)."""
     until = run.finished_at or datetime.now(UTC)
-    resolved = select(literal("resolved").label("source"), AuditLog.id.label("id"), AuditLog.at.label("at"),
-                      cast(AuditLog.entity_id, String).label("client_id"), literal(None, String).label("other_id"),
-                      AuditLog.details.label("details"), literal("conflict").label("kind"),
-                      literal(None, String).label("status")) \
-        .where(AuditLog.run_id == run.id, AuditLog.action == "conflict.resolved")
-    queued = select(literal("review").label("source"), ReviewItem.id, ReviewItem.created_at,
-                    cast(ReviewItem.client_id, String), cast(ReviewItem.other_client_id, String),
-                    ReviewItem.details, ReviewItem.kind, ReviewItem.status) \
-        .where(ReviewItem.created_at >= run.started_at, ReviewItem.created_at <= until)
+    resolved = select(
+        literal("resolved").label("source"),
+        AuditLog.id.label("id"),
+        AuditLog.at.label("at"),
+        cast(AuditLog.entity_id, String).label("client_id"),
+        literal(None, String).label("other_id"),
+        AuditLog.details.label("details"),
+        literal("conflict").label("kind"),
+        literal(None, String).label("status"),
+    ).where(AuditLog.run_id == run.id, AuditLog.action == "conflict.resolved")
+    queued = select(
+        literal("review").label("source"),
+        ReviewItem.id,
+        ReviewItem.created_at,
+        cast(ReviewItem.client_id, String),
+        cast(ReviewItem.other_client_id, String),
+        ReviewItem.details,
+        ReviewItem.kind,
+        ReviewItem.status,
+    ).where(ReviewItem.created_at >= run.started_at, ReviewItem.created_at <= until)
     both = union_all(resolved, queued).subquery()
     return select(both).order_by(both.c.at, both.c.source, both.c.id)
 
@@ -117,7 +132,7 @@ def short(value: Any, limit: int = 160) -> str:
     if value is None:
         return "—"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _masked(value: Any) -> str:
@@ -130,21 +145,52 @@ def shape(session: Session, what: str, rows: list[Any]) -> list[dict[str, Any]]:
     """The page's rows as dicts for the template (names looked up once, personal data masked)."""
     if what in _ACTIONS:
         names = client_names(session, {i for r in rows if (i := _int(r.entity_id)) is not None})
-        return [{"id": r.id, "at": r.at, "client_id": _int(r.entity_id),
-                 "name": names.get(_int(r.entity_id) or 0, ""),
-                 "changes": [(f, _masked((c or {}).get("before")), _masked((c or {}).get("after")))
-                             for f, c in sorted(((r.details or {}).get("changes") or {}).items())]} for r in rows]
+        return [
+            {
+                "id": r.id,
+                "at": r.at,
+                "client_id": _int(r.entity_id),
+                "name": names.get(_int(r.entity_id) or 0, ""),
+                "changes": [
+                    (f, _masked((c or {}).get("before")), _masked((c or {}).get("after")))
+                    for f, c in sorted(((r.details or {}).get("changes") or {}).items())
+                ],
+            }
+            for r in rows
+        ]
     if what == "rejected":
-        return [{"id": d.id, "at": d.created_at, "direction": d.direction, "connector": d.connector,
-                 "stream": d.stream, "source_id": d.source_id, "field": d.field, "status": d.status,
-                 "attempts": d.attempts, "reason": reason(mask_text(dl_history.first_reason(d) or d.reason or "")),
-                 "latest": reason(mask_text(d.reason or ""))} for d in rows]
+        return [
+            {
+                "id": d.id,
+                "at": d.created_at,
+                "direction": d.direction,
+                "connector": d.connector,
+                "stream": d.stream,
+                "source_id": d.source_id,
+                "field": d.field,
+                "status": d.status,
+                "attempts": d.attempts,
+                "reason": reason(mask_text(dl_history.first_reason(d) or d.reason or "")),
+                "latest": reason(mask_text(d.reason or "")),
+            }
+            for d in rows
+        ]
     if what in _OUTBOX_STATES:
         names = client_names(session, {o.client_id for o in rows if o.client_id is not None})
-        return [{"id": o.id, "target": o.target, "stream": o.stream, "client_id": o.client_id,
-                 "name": names.get(o.client_id or 0, ""), "source_id": o.source_id, "attempts": o.attempts,
-                 "last_error": reason(mask_text(o.last_error)) if o.last_error else "", "at": o.updated_at}
-                for o in rows]
+        return [
+            {
+                "id": o.id,
+                "target": o.target,
+                "stream": o.stream,
+                "client_id": o.client_id,
+                "name": names.get(o.client_id or 0, ""),
+                "source_id": o.source_id,
+                "attempts": o.attempts,
+                "last_error": reason(mask_text(o.last_error)) if o.last_error else "",
+                "at": o.updated_at,
+            }
+            for o in rows
+        ]
     if what == "conflicted":
         ids = {i for r in rows for i in (_int(r.client_id), _int(r.other_id)) if i is not None}
         names = client_names(session, ids)
@@ -152,18 +198,40 @@ def shape(session: Session, what: str, rows: list[Any]) -> list[dict[str, Any]]:
         for r in rows:
             details = r.details or {}
             cid, other = _int(r.client_id), _int(r.other_id)
-            out.append({"source": r.source, "id": r.id, "at": r.at, "kind": r.kind, "status": r.status,
-                        "client_id": cid, "name": names.get(cid or 0, ""), "other_id": other,
-                        "other_name": names.get(other or 0, ""), "field": details.get("field"),
-                        "rule": details.get("rule"), "winner": details.get("winner"),
-                        "sources": ", ".join(str(s) for s in details.get("sources") or [])})
+            out.append(
+                {
+                    "source": r.source,
+                    "id": r.id,
+                    "at": r.at,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "client_id": cid,
+                    "name": names.get(cid or 0, ""),
+                    "other_id": other,
+                    "other_name": names.get(other or 0, ""),
+                    "field": details.get("field"),
+                    "rule": details.get("rule"),
+                    "winner": details.get("winner"),
+                    "sources": ", ".join(str(s) for s in details.get("sources") or []),
+                }
+            )
         return out
     if what == "alerts":
         names = client_names(session, {a.client_id for a in rows if a.client_id is not None})
-        return [{"id": a.id, "kind": a.kind, "client_id": a.client_id, "name": names.get(a.client_id or 0, ""),
-                 "day": a.day, "currency": a.currency,
-                 "amount": None if a.amount_minor is None else Decimal(a.amount_minor).scaleb(-2), "status": a.status,
-                 "at": a.created_at} for a in rows]
+        return [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "client_id": a.client_id,
+                "name": names.get(a.client_id or 0, ""),
+                "day": a.day,
+                "currency": a.currency,
+                "amount": None if a.amount_minor is None else Decimal(a.amount_minor).scaleb(-2),
+                "status": a.status,
+                "at": a.created_at,
+            }
+            for a in rows
+        ]
     raise ValueError(f"no shape for {what!r}")
 
 
@@ -175,11 +243,20 @@ def plan_rows(plan: list[PlannedChange], narrowing: Narrowing) -> list[dict[str,
             continue
         if narrowing.stream and change.stream != narrowing.stream:
             continue
-        out.append({"connector": change.connector, "stream": change.stream, "action": change.action,
-                    "client_id": change.client_id, "name": mask_text(change.client_name),
-                    "source_id": change.source_id,
-                    "fields": [(f, short(mask_fields(v.get("before"), f)), short(mask_fields(v.get("after"), f)))
-                               for f, v in change.fields.items()]})
+        out.append(
+            {
+                "connector": change.connector,
+                "stream": change.stream,
+                "action": change.action,
+                "client_id": change.client_id,
+                "name": mask_text(change.client_name),
+                "source_id": change.source_id,
+                "fields": [
+                    (f, short(mask_fields(v.get("before"), f)), short(mask_fields(v.get("after"), f)))
+                    for f, v in change.fields.items()
+                ],
+            }
+        )
     return out
 
 

@@ -415,8 +415,9 @@ def _rule_of(a: MatchRecord, b: MatchRecord) -> tuple[str, str, bool] | None:
     return None
 
 
-def _weigh(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel,
-           parts: list[Contribution] | None) -> float:
+def _weigh(
+    a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel, parts: list[Contribution] | None
+) -> float:
     """The pair's total weight; each contribution is appended to ``parts`` when given (the same additions in the
     same order either way, so the total is bit-for-bit the same)."""
     weights = model.weights
@@ -438,8 +439,9 @@ def _weigh(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: Ma
         total += w
         family = _TF_LEVELS.get((comparison, level))
         if family is not None and tf is not None:
-            adj, n = tf.adjustment(family, _tf_value(family, a, phone), model.tf_min_adjustment,
-                                   model.tf_max_adjustment)
+            adj, n = tf.adjustment(
+                family, _tf_value(family, a, phone), model.tf_min_adjustment, model.tf_max_adjustment
+            )
             if adj:
                 if parts is not None:
                     parts.append(Contribution(comparison, f"term frequency ({family}, n={n})", adj))
@@ -452,8 +454,9 @@ def _weigh(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: Ma
     return total
 
 
-def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None,
-               model: MatchModel | None = None) -> MatchScore:
+def score_pair(
+    a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None, model: MatchModel | None = None
+) -> MatchScore:
     """Score one pair of records; `tf` (frequencies of the data being matched) enables the adjustments."""
     model = model or _DEFAULT_MODEL
     decided = _rule_of(a, b)
@@ -465,8 +468,9 @@ def score_pair(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None = None
     return MatchScore(total, probability(total), tuple(parts), review_only=review_only)
 
 
-def score_at_least(a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel | None,
-                   threshold: float) -> MatchScore | None:
+def score_at_least(
+    a: MatchRecord, b: MatchRecord, tf: TermFrequencies | None, model: MatchModel | None, threshold: float
+) -> MatchScore | None:
     """`score_pair` when its match probability reaches ``threshold``, else None — without building the
     explanation of the many candidate pairs that fall short (most of them: their breakdown was most of the cost)."""
     model = model or _DEFAULT_MODEL

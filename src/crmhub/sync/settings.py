@@ -40,8 +40,9 @@ class SyncSettings(SyncStrict):
     """``[sync]``: matching, survivorship and write-back behaviour."""
 
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
-    source_priority: list[str] = Field(default_factory=list,
-                                       description="Default trust order of connectors (empty: ledger, then CRMs).")
+    source_priority: list[str] = Field(
+        default_factory=list, description="Default trust order of connectors (empty: ledger, then CRMs)."
+    )
     fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
     write_batch: int = Field(default=100, ge=1, le=100)
     dead_letter_alert_threshold: int = Field(default=50, ge=0)

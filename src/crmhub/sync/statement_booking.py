@@ -46,16 +46,19 @@ class StatementRejected(Exception):
 
 
 def _ledger_account(session: Session, connector: str, key: str) -> LedgerAccount | None:
-    return session.scalars(select(LedgerAccount).where(
-        LedgerAccount.connector == connector,
-        or_(LedgerAccount.source_id == key, LedgerAccount.account_no == key))).first()
+    return session.scalars(
+        select(LedgerAccount).where(
+            LedgerAccount.connector == connector, or_(LedgerAccount.source_id == key, LedgerAccount.account_no == key)
+        )
+    ).first()
 
 
 class _Booking:
     """State of one statement being booked."""
 
-    def __init__(self, session: Session, connector: str, source: StatementSource, account: str | None,
-                 result: StatementResult) -> None:
+    def __init__(
+        self, session: Session, connector: str, source: StatementSource, account: str | None, result: StatementResult
+    ) -> None:
         self.session = session
         self.connector = connector
         self.source = source
@@ -75,15 +78,26 @@ class _Booking:
         self.started = True
         source = self.source
         # banks reuse :20:/:28C: and Stmt/Id, so the opening balance (date, amount) tells two statements apart
-        self.statement_key = clean(f"{source.statement_hint} {source.account_hint} {source.opening_hint}", 200,
-                                   ("", ""), [], "") or "?"
+        self.statement_key = (
+            clean(f"{source.statement_hint} {source.account_hint} {source.opening_hint}", 200, ("", ""), [], "") or "?"
+        )
         key = clean_account(self.account or source.account_hint)
         self.acct = _ledger_account(self.session, self.connector, key) if key else None
         self.result.matched_account = self.acct is not None
         account = self.acct.source_id if self.acct is not None else key
-        self.legacy = account is not None and self.session.execute(select(LedgerTransaction.id).where(
-            LedgerTransaction.connector == self.connector, LedgerTransaction.account_source_id == account,
-            LedgerTransaction.statement_ref.like("legacy mt940:%")).limit(1)).first() is not None
+        self.legacy = (
+            account is not None
+            and self.session.execute(
+                select(LedgerTransaction.id)
+                .where(
+                    LedgerTransaction.connector == self.connector,
+                    LedgerTransaction.account_source_id == account,
+                    LedgerTransaction.statement_ref.like("legacy mt940:%"),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     def note(self, notes: list[str]) -> None:
         for text in notes:
@@ -102,38 +116,56 @@ class _Booking:
         if account is None:
             raise StatementRejected(
                 t("ledger_import_bad_account", where=line.where, value=raw_account[:80]),
-                t("ledger_import_bad_account_hint"))
+                t("ledger_import_bad_account_hint"),
+            )
         try:
             cents = minor_units(tx.amount.amount)
         except ValueError as exc:
-            raise StatementRejected(t("ledger_import_bad_amount", where=line.where, problem=str(exc)),
-                                    t("ledger_import_bad_amount_hint")) from None
+            raise StatementRejected(
+                t("ledger_import_bad_amount", where=line.where, problem=str(exc)), t("ledger_import_bad_amount_hint")
+            ) from None
         currency = tx.amount.currency
         sign = Decimal(1) if tx.direction is Direction.CREDIT else Decimal(-1)
         self.net[currency] = self.net.get(currency, Decimal(0)) + sign * tx.amount.amount
         seq = self.sequencer.next(account, tx.booking_date, tx.direction, cents, currency, reference)
         ident = source_id(account, tx.booking_date, tx.direction, cents, currency, reference, seq)
         client = tx.client_source_id or (self.acct.client_source_id if self.acct is not None else None)
-        tx = tx.model_copy(update={**update, "source_id": ident, "account_source_id": account,
-                                   "client_source_id": client})
+        tx = tx.model_copy(
+            update={**update, "source_id": ident, "account_source_id": account, "client_source_id": client}
+        )
         if client:
             self.touched.add(client)
         legacy = None
         if self.legacy:  # MT940 rows booked before migration 0003 kept no line reference: matched without it
             legacy_seq = self.legacy_sequencer.next(account, tx.booking_date, tx.direction, cents, currency, "")
-            legacy = source_id(account, tx.booking_date, tx.direction, cents, currency, "", legacy_seq) \
-                if reference else None
-        return {"connector": self.connector, "source_id": ident, **_transaction_values(tx), "reference": reference,
-                "line_seq": seq, "statement_ref": self.statement_key, "_legacy": legacy}
+            legacy = (
+                source_id(account, tx.booking_date, tx.direction, cents, currency, "", legacy_seq)
+                if reference
+                else None
+            )
+        return {
+            "connector": self.connector,
+            "source_id": ident,
+            **_transaction_values(tx),
+            "reference": reference,
+            "line_seq": seq,
+            "statement_ref": self.statement_key,
+            "_legacy": legacy,
+        }
 
     def batch(self, lines: list[StatementLine]) -> None:
         if not self.started:
             self.start()
         rows = [self.row(line) for line in lines]
         wanted = [r["source_id"] for r in rows] + [r["_legacy"] for r in rows if r["_legacy"]]
-        found = {sid: ref for sid, ref in self.session.execute(
-            select(LedgerTransaction.source_id, LedgerTransaction.statement_ref).where(
-                LedgerTransaction.connector == self.connector, LedgerTransaction.source_id.in_(wanted)))}
+        found = {
+            sid: ref
+            for sid, ref in self.session.execute(
+                select(LedgerTransaction.source_id, LedgerTransaction.statement_ref).where(
+                    LedgerTransaction.connector == self.connector, LedgerTransaction.source_id.in_(wanted)
+                )
+            )
+        }
         new: list[dict[str, Any]] = []
         for r in rows:
             legacy = r.pop("_legacy")
@@ -158,19 +190,27 @@ class _Booking:
         r.format, r.statement_id, r.currency = summary.format, summary.statement_id, summary.currency
         r.opening_date = summary.opening.on if summary.opening else None
         r.closing_date = summary.closing.on if summary.closing else None
-        net = self.net.get(summary.currency or "", Decimal(0)) if summary.currency else sum(
-            self.net.values(), Decimal(0))
+        net = (
+            self.net.get(summary.currency or "", Decimal(0)) if summary.currency else sum(self.net.values(), Decimal(0))
+        )
         diff = difference(summary.opening, summary.closing, net)
         r.ties_out = None if diff is None else diff == 0
         if diff is not None and diff != 0:
             assert summary.opening is not None and summary.closing is not None
             raise StatementRejected(
-                t("ledger_import_no_tie_out", statement=self.source.label,
-                  day=summary.closing.on or summary.opening.on or "?",
-                  opening=summary.opening.amount.amount, net=net,
-                  computed=summary.opening.amount.amount + net, closing=summary.closing.amount.amount,
-                  diff=diff, currency=summary.currency or ""),
-                t("ledger_import_no_tie_out_hint"))
+                t(
+                    "ledger_import_no_tie_out",
+                    statement=self.source.label,
+                    day=summary.closing.on or summary.opening.on or "?",
+                    opening=summary.opening.amount.amount,
+                    net=net,
+                    computed=summary.opening.amount.amount + net,
+                    closing=summary.closing.amount.amount,
+                    diff=diff,
+                    currency=summary.currency or "",
+                ),
+                t("ledger_import_no_tie_out_hint"),
+            )
         if r.entries == 0:
             r.status = "empty"
         elif r.inserted == 0:
@@ -203,8 +243,9 @@ def _rejected(result: StatementResult, message: str, hint: str | None) -> None:
     result.inserted = result.already_present = result.from_other_statement = 0
 
 
-def import_file(store: Store, file: Path, read: ReadStatements, account: str | None = None,
-                connector: str = "ledger") -> list[StatementResult]:
+def import_file(
+    store: Store, file: Path, read: ReadStatements, account: str | None = None, connector: str = "ledger"
+) -> list[StatementResult]:
     """Book every statement ``read`` finds in ``file``; a broken file part after good statements is reported as
     rejected.
 

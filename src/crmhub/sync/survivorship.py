@@ -52,8 +52,9 @@ class Candidate:
 
     __slots__ = ("observed_at", "source", "source_record_id", "value", "value_hash")
 
-    def __init__(self, value: Any, source: str, source_record_id: str, observed_at: datetime,
-                 value_hash: str = "") -> None:
+    def __init__(
+        self, value: Any, source: str, source_record_id: str, observed_at: datetime, value_hash: str = ""
+    ) -> None:
         self.value = value
         self.source = source
         self.source_record_id = source_record_id
@@ -131,8 +132,9 @@ class CompiledRule:
     """Source → position in ``priority``; a source not listed ranks after every listed one."""
 
 
-def compile_rules(fields: Sequence[str], rules: Mapping[str, FieldRule],
-                  default_priority: Sequence[str]) -> dict[str, CompiledRule]:
+def compile_rules(
+    fields: Sequence[str], rules: Mapping[str, FieldRule], default_priority: Sequence[str]
+) -> dict[str, CompiledRule]:
     """Each field's rule name and source ranks, as `decide` reads them."""
     out: dict[str, CompiledRule] = {}
     for name in fields:
@@ -173,6 +175,8 @@ def decide(rule: CompiledRule, present: Sequence[Candidate]) -> Decision:
         decided = True
     competing = [c for c in present if c is not winner]
     return Decision(rule.field, rule_name, winner, competing, decided)
+
+
 def _most_recent(present: Sequence[Candidate]) -> tuple[Candidate, bool]:
     newest = max(c.observed_at for c in present)
     top = [c for c in present if c.observed_at == newest]

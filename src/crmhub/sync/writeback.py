@@ -59,9 +59,15 @@ class PlannedWrite:
 
     def as_change(self) -> PlannedChange:
         """This write as a line of a dry run's plan."""
-        return PlannedChange(connector=self.target, stream=self.stream, action=self.action,
-                             client_id=self.client_id, client_name=self.client_name, source_id=self.source_id,
-                             fields={k: {"before": b, "after": a} for k, (b, a) in self.changes.items()})
+        return PlannedChange(
+            connector=self.target,
+            stream=self.stream,
+            action=self.action,
+            client_id=self.client_id,
+            client_name=self.client_name,
+            source_id=self.source_id,
+            fields={k: {"before": b, "after": a} for k, (b, a) in self.changes.items()},
+        )
 
 
 def writable_targets(connectors: Mapping[str, Connector[Any]]) -> list[Target]:
@@ -138,8 +144,9 @@ def _unindexed(session: Session, column: InstrumentedAttribute[str]) -> ColumnEl
     return column + "" if session.get_bind().dialect.name == "sqlite" else column
 
 
-def target_states(session: Session, client_ids: Sequence[int], targets: Sequence[Target]
-                  ) -> dict[tuple[int, str], list[TargetState]]:
+def target_states(
+    session: Session, client_ids: Sequence[int], targets: Sequence[Target]
+) -> dict[tuple[int, str], list[TargetState]]:
     """(client id, target connector) → the target's records of that client, for a whole batch in one query.
 
     The query is driven by the ``xref.client_id`` index: a batch costs its own members, whatever the size of the
@@ -153,20 +160,34 @@ def target_states(session: Session, client_ids: Sequence[int], targets: Sequence
     streams = {t.connector: t.stream.name for t in targets}
     connector = _unindexed(session, SourceRow.connector)
     rows = session.execute(
-        select(Xref.client_id, SourceRow.id, SourceRow.connector, SourceRow.stream, SourceRow.source_id,
-               SourceRow.data, SourceRow.content_hash)
-        .select_from(Xref).join(SourceRow, SourceRow.id == Xref.source_record_id)
-        .where(Xref.client_id.in_(list(client_ids)), connector.in_(list(streams)),
-               SourceRow.deleted.is_(False))).all()
+        select(
+            Xref.client_id,
+            SourceRow.id,
+            SourceRow.connector,
+            SourceRow.stream,
+            SourceRow.source_id,
+            SourceRow.data,
+            SourceRow.content_hash,
+        )
+        .select_from(Xref)
+        .join(SourceRow, SourceRow.id == Xref.source_record_id)
+        .where(Xref.client_id.in_(list(client_ids)), connector.in_(list(streams)), SourceRow.deleted.is_(False))
+    ).all()
     for r in sorted(rows, key=lambda r: r.id):
         if streams.get(r.connector) == r.stream:
             out.setdefault((r.client_id, r.connector), []).append(TargetState(r.source_id, r.data, r.content_hash))
     return out
 
 
-def plan_client(session: Session, golden: Golden, target: Target, run_id: int | None,
-                write_outbox: bool = True, members: Sequence[TargetState] | None = None,
-                batch: OutboxBatch | None = None) -> list[PlannedWrite]:
+def plan_client(
+    session: Session,
+    golden: Golden,
+    target: Target,
+    run_id: int | None,
+    write_outbox: bool = True,
+    members: Sequence[TargetState] | None = None,
+    batch: OutboxBatch | None = None,
+) -> list[PlannedWrite]:
     """Plan writes of one golden client to one target (and queue them in the outbox)."""
     if members is None:
         members = target_states(session, [golden.id], [target]).get((golden.id, target.connector), [])
@@ -176,8 +197,9 @@ def plan_client(session: Session, golden: Golden, target: Target, run_id: int | 
         for m in members[:1]:  # duplicates inside one CRM are a review matter, never written twice
             changes = diff(golden.data, m.data, fields)
             if changes:
-                plans.append(PlannedWrite(target.connector, target.stream.name, golden.id, golden.name,
-                                          m.source_id, changes))
+                plans.append(
+                    PlannedWrite(target.connector, target.stream.name, golden.id, golden.name, m.source_id, changes)
+                )
                 if write_outbox:
                     _enqueue(session, plans[-1], golden, m.content_hash, run_id, batch)
     elif target.config.write_back.create:
@@ -202,8 +224,15 @@ class PlanBatchOutcome:
     """The planned writes themselves, kept only in a dry run (its report shows the plan)."""
 
 
-def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_id: int | None, *,
-               dry_run: bool = False, limit: int = 500) -> PlanBatchOutcome:
+def plan_batch(
+    session: Session,
+    after_id: int,
+    targets: Sequence[Target],
+    run_id: int | None,
+    *,
+    dry_run: bool = False,
+    limit: int = 500,
+) -> PlanBatchOutcome:
     """Plan the next ``limit`` golden clients flagged ``needs_plan`` after ``after_id``, in a handful of statements.
 
     One SELECT of plain (id, name, data) rows, one of their targets' records (`target_states`), the outbox's
@@ -211,9 +240,12 @@ def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_i
     did per object; merges that set it are held off by the merge lock). The flag stays set in a dry run without
     targets, as it always did (a dry run's store is thrown away anyway).
     """
-    rows = session.execute(select(GoldenClient.id, GoldenClient.name, GoldenClient.data).where(
-        GoldenClient.needs_plan.is_(True), GoldenClient.id > after_id)
-        .order_by(GoldenClient.id).limit(limit)).all()
+    rows = session.execute(
+        select(GoldenClient.id, GoldenClient.name, GoldenClient.data)
+        .where(GoldenClient.needs_plan.is_(True), GoldenClient.id > after_id)
+        .order_by(GoldenClient.id)
+        .limit(limit)
+    ).all()
     if not rows:
         return PlanBatchOutcome(None)
     goldens = [GoldenRow(r.id, r.name, r.data) for r in rows]
@@ -222,15 +254,20 @@ def plan_batch(session: Session, after_id: int, targets: Sequence[Target], run_i
     batch = OutboxBatch(run_id)
     for golden in goldens:
         for target in targets:
-            plans = plan_client(session, golden, target, run_id, members=states.get((golden.id, target.connector), []),
-                                batch=batch)
+            plans = plan_client(
+                session, golden, target, run_id, members=states.get((golden.id, target.connector), []), batch=batch
+            )
             out.planned += len(plans)
             if dry_run:
                 out.plans.extend(plans)
     out.queued = batch.flush(session)
     if targets or not dry_run:
-        session.execute(update(GoldenClient).where(GoldenClient.id.in_([g.id for g in goldens]))
-                        .values(needs_plan=False).execution_options(synchronize_session=False))
+        session.execute(
+            update(GoldenClient)
+            .where(GoldenClient.id.in_([g.id for g in goldens]))
+            .values(needs_plan=False)
+            .execution_options(synchronize_session=False)
+        )
     return out
 
 
@@ -246,13 +283,28 @@ class OutboxBatch:
         values = {k: after for k, (_, after) in plan.changes.items()}
         key = "wb:" + short_hash([plan.target, plan.stream, golden.id, plan.source_id, values, state_hash], 40)
         data = {k: v for k, v in golden.data.items() if k in (*plan.changes, "name", "uscc")}
-        payload = {"source_id": plan.source_id, "fields": sorted(plan.changes), "data": data,
-                   "before": {k: before for k, (before, _) in plan.changes.items()}}
+        payload = {
+            "source_id": plan.source_id,
+            "fields": sorted(plan.changes),
+            "data": data,
+            "before": {k: before for k, (before, _) in plan.changes.items()},
+        }
         now = datetime.now(UTC)
-        self.rows[key] = {"kind": "write_back", "target": plan.target, "stream": plan.stream,
-                          "idempotency_key": key, "client_id": golden.id, "source_id": plan.source_id,
-                          "payload": payload, "payload_hash": content_hash(payload), "state": OutboxState.PLANNED,
-                          "attempts": 0, "run_id": self.run_id, "created_at": now, "updated_at": now}
+        self.rows[key] = {
+            "kind": "write_back",
+            "target": plan.target,
+            "stream": plan.stream,
+            "idempotency_key": key,
+            "client_id": golden.id,
+            "source_id": plan.source_id,
+            "payload": payload,
+            "payload_hash": content_hash(payload),
+            "state": OutboxState.PLANNED,
+            "attempts": 0,
+            "run_id": self.run_id,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def flush(self, session: Session) -> int:
         """Insert the writes not already in the outbox; older unsent plans of the same clients are superseded.
@@ -264,8 +316,7 @@ class OutboxBatch:
         keys = list(self.rows)
         known: set[str] = set()
         for chunk in chunked(keys, IN_LIST):
-            known.update(session.scalars(select(Outbox.idempotency_key).where(
-                Outbox.idempotency_key.in_(chunk))))
+            known.update(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(chunk))))
         fresh = [row for key, row in self.rows.items() if key not in known]
         by_target: dict[str, list[int]] = {}
         for row in fresh:
@@ -273,19 +324,30 @@ class OutboxBatch:
         now = datetime.now(UTC)
         for target, client_ids in by_target.items():
             for client_chunk in chunked(client_ids, IN_LIST):
-                session.execute(update(Outbox).where(  # by the client id index, not every planned row
-                    Outbox.kind == "write_back", _unindexed(session, Outbox.target) == target,
-                    Outbox.client_id.in_(client_chunk),
-                    _unindexed(session, Outbox.state) == OutboxState.PLANNED)
-                    .values(state=OutboxState.SUPERSEDED, updated_at=now))
+                session.execute(
+                    update(Outbox)
+                    .where(  # by the client id index, not every planned row
+                        Outbox.kind == "write_back",
+                        _unindexed(session, Outbox.target) == target,
+                        Outbox.client_id.in_(client_chunk),
+                        _unindexed(session, Outbox.state) == OutboxState.PLANNED,
+                    )
+                    .values(state=OutboxState.SUPERSEDED, updated_at=now)
+                )
         if fresh:
             session.execute(insert(Outbox), fresh)
         self.rows = {}
         return len(fresh)
 
 
-def _enqueue(session: Session, plan: PlannedWrite, golden: Golden, state_hash: str,
-             run_id: int | None, batch: OutboxBatch | None = None) -> None:
+def _enqueue(
+    session: Session,
+    plan: PlannedWrite,
+    golden: Golden,
+    state_hash: str,
+    run_id: int | None,
+    batch: OutboxBatch | None = None,
+) -> None:
     if batch is not None:
         batch.add(plan, golden, state_hash)
         return

@@ -113,5 +113,14 @@ from crmhub.testing.connector import ConnectorContract
 from crmhub.testing.records import Pull, client_writes, pull_all
 from crmhub.testing.servers import Simulators, simulator_service, start_simulator
 
-__all__ = ["ChannelContract", "ConnectorContract", "Fault", "Pull", "Simulators", "client_writes", "pull_all",
-           "simulator_service", "start_simulator"]
+__all__ = [
+    "ChannelContract",
+    "ConnectorContract",
+    "Fault",
+    "Pull",
+    "Simulators",
+    "client_writes",
+    "pull_all",
+    "simulator_service",
+    "start_simulator",
+]

@@ -80,8 +80,12 @@ def secret_values(model: BaseModel, where: str = "") -> dict[str, str]:
 
 def assert_no_secrets(texts: Iterable[tuple[str, str]], secrets: dict[str, str]) -> None:
     """Fail naming the place and the secret's key path (never its value) when any text contains a secret."""
-    leaks = [f"{key} appears in {place}" for place, text in texts for key, value in secrets.items()
-             if value and value in text]
+    leaks = [
+        f"{key} appears in {place}"
+        for place, text in texts
+        for key, value in secrets.items()
+        if value and value in text
+    ]
     assert not leaks, "secret leaked: " + "; ".join(dict.fromkeys(leaks))
 
 
@@ -194,9 +198,14 @@ class PluginContract:
 
         if self.sandbox_app is None:
             raise NotImplementedError(f"{type(self).__name__}: set `sandbox_app` or implement `service(fault)`")
-        return sandbox_service(self.find_sandbox_app(self.sandbox_app), fault, world=self.world(),
-                               settings=self.sandbox_settings(), overrides=self.config_overrides(),
-                               config_model=self.plugin_class().config_model)
+        return sandbox_service(
+            self.find_sandbox_app(self.sandbox_app),
+            fault,
+            world=self.world(),
+            settings=self.sandbox_settings(),
+            overrides=self.config_overrides(),
+            config_model=self.plugin_class().config_model,
+        )
 
     # --- helpers subclasses may use -------------------------------------------------------------------------
 
@@ -224,7 +233,8 @@ class PluginContract:
         offered = self.registry().connectors if self.section == "connectors" else self.registry().channels
         assert self.plugin in offered, (
             f"no {self.section[:-1]} plugin {self.plugin!r} is registered (installed: {', '.join(sorted(offered))}); "
-            f"register it through the crmhub.plugins entry point, or set the contract's class attribute")
+            f"register it through the crmhub.plugins entry point, or set the contract's class attribute"
+        )
         return offered[self.plugin]
 
     def instance(self, table: dict[str, Any], base: type[PluginConfig]) -> Any:
@@ -291,8 +301,11 @@ class PluginContract:
             config = self.validate(table)
             secrets = secret_values(config)
             assert secrets, "the config holds no SecretStr: credentials must be SecretStr fields"
-            texts = [("repr(config)", repr(config)), ("str(config)", str(config)),
-                     ("config.model_dump_json()", config.model_dump_json())]
+            texts = [
+                ("repr(config)", repr(config)),
+                ("str(config)", str(config)),
+                ("config.model_dump_json()", config.model_dump_json()),
+            ]
             texts += run(self._instance_reprs(config))
         assert_no_secrets(texts, secrets)
 
@@ -300,9 +313,11 @@ class PluginContract:
         instance = self.plugin_class()(config, self.context())
         try:
             texts = [("repr(instance)", repr(instance)), ("str(instance)", str(instance))]
-            texts += [(f"repr(instance.{k})", repr(v)) for k, v in vars(instance).items()] \
-                if hasattr(instance, "__dict__") else []
+            texts += (
+                [(f"repr(instance.{k})", repr(v)) for k, v in vars(instance).items()]
+                if hasattr(instance, "__dict__")
+                else []
+            )
             return texts
         finally:
             await instance.aclose()
-

@@ -15,8 +15,13 @@ from crmhub.contract import Channel, ChannelConfig, DeliveryResult, OutboundMess
 from crmhub.errors import FatalError, RetriableError
 from crmhub.testing.base import Fault, PluginContract, assert_no_secrets, capture_logs, run, secret_values
 
-SAMPLE_CONTEXT: dict[str, Any] = {"lang": "en", "client": "示范科技有限公司", "rating": "BBB", "previous": "A",
-                                  "reason": "conformance check"}
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "lang": "en",
+    "client": "示范科技有限公司",
+    "rating": "BBB",
+    "previous": "A",
+    "reason": "conformance check",
+}
 """The context `ChannelContract.message` composes a ``test`` notification from."""
 
 
@@ -53,8 +58,9 @@ class ChannelContract(PluginContract):
         channel: Channel[Any] = self.instance(table, ChannelConfig)
         return channel
 
-    async def send(self, table: dict[str, Any], key: str, recipients: tuple[str, ...] | list[str]
-                   ) -> tuple[OutboundMessage, DeliveryResult]:
+    async def send(
+        self, table: dict[str, Any], key: str, recipients: tuple[str, ...] | list[str]
+    ) -> tuple[OutboundMessage, DeliveryResult]:
         """Compose and send one message with a fresh channel; (message, result)."""
         async with self.channel(table) as channel:
             message = self.message(key, recipients, channel)
@@ -85,14 +91,16 @@ class ChannelContract(PluginContract):
         with self.service() as table:
             message, result = run(self.send(table, "contract-1", self.recipients))
             assert result.key == message.key, f"the result's key {result.key!r} is not the message's"
-            assert result.recipients == dict.fromkeys(message.recipients, "ok"), \
+            assert result.recipients == dict.fromkeys(message.recipients, "ok"), (
                 f"expected 'ok' for every recipient, got {result.recipients}"
+            )
             assert result.status == "delivered", f"status {result.status!r} with every recipient ok"
             mixed = (*self.recipients, self.refused_recipient)
             message, result = run(self.send(table, "contract-2", mixed))
         assert result.key == message.key
-        assert set(result.recipients) == set(message.recipients), \
+        assert set(result.recipients) == set(message.recipients), (
             f"the result answers {sorted(result.recipients)} for {sorted(message.recipients)}"
+        )
         assert all(result.recipients[r] == "ok" for r in self.recipients), f"good recipients: {result.recipients}"
         reason = result.recipients[self.refused_recipient]
         assert reason != "ok" and reason.strip(), f"the refused recipient got {reason!r}"
@@ -129,8 +137,9 @@ class ChannelContract(PluginContract):
             except FatalError as exc:
                 error: Exception = exc
             except Exception as exc:
-                raise AssertionError(f"send with rejected credentials raised {type(exc).__name__}: {exc}; "
-                                     "expected a FatalError") from exc
+                raise AssertionError(
+                    f"send with rejected credentials raised {type(exc).__name__}: {exc}; expected a FatalError"
+                ) from exc
             else:
                 raise AssertionError("send with rejected credentials did not raise a FatalError")
 
@@ -151,8 +160,7 @@ class ChannelContract(PluginContract):
             async with self.channel(table) as channel:
                 await channel.check()
                 with contextlib.suppress(FatalError, RetriableError):
-                    await channel.send(self.message("contract-5", (*self.recipients, self.refused_recipient),
-                                                    channel))
+                    await channel.send(self.message("contract-5", (*self.recipients, self.refused_recipient), channel))
 
         with capture_logs(self.log_exempt) as logs:
             for fault in (None, *Fault):
@@ -169,7 +177,10 @@ class ChannelContract(PluginContract):
             except RetriableError:
                 return
             except Exception as exc:
-                raise AssertionError(f"{fault.value}: send raised {type(exc).__name__}: {exc}; expected a "
-                                     "RetriableError or a retriable result") from exc
-        assert result.status != "delivered" and result.retriable, \
+                raise AssertionError(
+                    f"{fault.value}: send raised {type(exc).__name__}: {exc}; expected a "
+                    "RetriableError or a retriable result"
+                ) from exc
+        assert result.status != "delivered" and result.retriable, (
             f"{fault.value}: send answered {result.status!r} (retriable={result.retriable}); expected retriable"
+        )

@@ -45,8 +45,10 @@ def _difference(expected: Sequence[str], got: Sequence[str]) -> str:
     want, have = Counter(expected), Counter(got)
     missing = sorted((want - have).elements())
     repeated = sorted((have - want).elements())
-    parts = [f"missing {missing[:5]}{' …' if len(missing) > 5 else ''} ({len(missing)})" if missing else "",
-             f"repeated {repeated[:5]}{' …' if len(repeated) > 5 else ''} ({len(repeated)})" if repeated else ""]
+    parts = [
+        f"missing {missing[:5]}{' …' if len(missing) > 5 else ''} ({len(missing)})" if missing else "",
+        f"repeated {repeated[:5]}{' …' if len(repeated) > 5 else ''} ({len(repeated)})" if repeated else "",
+    ]
     return ", ".join(p for p in parts if p)
 
 
@@ -79,8 +81,10 @@ class ConnectorContract(PluginContract):
     def outbound_records(self, stream: str, pulled: Sequence[SourceRecord]) -> list[OutboundRecord]:
         """Sample writes for writable ``stream``: updates of some ``pulled`` records (the stream as the service
         holds it) and, where the connector creates records, a new one. Each sets ``fields`` to what it writes."""
-        raise NotImplementedError(f"{type(self).__name__}: stream {stream!r} is writable; implement "
-                                  f"outbound_records(stream, pulled) to give records to push")
+        raise NotImplementedError(
+            f"{type(self).__name__}: stream {stream!r} is writable; implement "
+            f"outbound_records(stream, pulled) to give records to push"
+        )
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -142,18 +146,23 @@ class ConnectorContract(PluginContract):
                 full = run(self.pull(table, spec.name))
                 most_pages = max(most_pages, full.pages)
                 everything = _ids(full.page_ids)
-                assert len(everything) == len(set(everything)), \
+                assert len(everything) == len(set(everything)), (
                     f"{spec.name}: one pull gave a record twice: {_difference(sorted(set(everything)), everything)}"
+                )
                 # a stream re-read in full every run resumes mid-stream only; after its last page it starts over
                 ends = range(full.pages - 1) if spec.name in self.reread_streams else range(full.pages)
                 for k in _sample(list(ends), self.resume_samples):
                     rest = run(self.pull(table, spec.name, full.cursors[k]))
-                    got = _ids(full.page_ids[:k + 1]) + _ids(rest.page_ids)
+                    got = _ids(full.page_ids[: k + 1]) + _ids(rest.page_ids)
                     problem = _difference(everything, got)
-                    assert not problem, (f"{spec.name}: resuming from the cursor after page {k + 1} of {full.pages} "
-                                         f"({full.cursors[k]!r}): {problem}")
-            assert most_pages >= 2, ("no checked stream gave more than one page; make pages smaller (page_size in "
-                                     "config_overrides) or the world larger, so resuming is really tested")
+                    assert not problem, (
+                        f"{spec.name}: resuming from the cursor after page {k + 1} of {full.pages} "
+                        f"({full.cursors[k]!r}): {problem}"
+                    )
+            assert most_pages >= 2, (
+                "no checked stream gave more than one page; make pages smaller (page_size in "
+                "config_overrides) or the world larger, so resuming is really tested"
+            )
 
     def test_pages_commit_with_their_cursor(self) -> None:
         """Through crmhub's ingest code into a fresh SQLite store: a run stopped after a page has committed that
@@ -164,8 +173,9 @@ class ConnectorContract(PluginContract):
         from crmhub.store import Store
         from crmhub.sync.ingest import Ingestor, StreamStats, load_cursor
 
-        async def ingest(table: dict[str, Any], store: Store, spec: StreamSpec, stop_after: int | None
-                         ) -> list[list[str]]:
+        async def ingest(
+            table: dict[str, Any], store: Store, spec: StreamSpec, stop_after: int | None
+        ) -> list[list[str]]:
             """Ingest ``spec`` from its stored cursor, stopping after ``stop_after`` pages; the ids of each page."""
             read: list[list[str]] = []
             async with self.connector(table) as conn:
@@ -180,8 +190,9 @@ class ConnectorContract(PluginContract):
                         if len(read) == stop_after:
                             with store.begin() as s:
                                 stored = load_cursor(s, self.name, spec.name)
-                            assert stored == page.next_cursor, \
+                            assert stored == page.next_cursor, (
                                 f"{spec.name}: the committed cursor is not the page's next_cursor"
+                            )
                             break
                 finally:
                     await source.aclose()  # type: ignore[attr-defined]
@@ -201,8 +212,9 @@ class ConnectorContract(PluginContract):
                     before = run(ingest(table, store, spec, k))
                     assert len(before) == k, f"{spec.name}: the stopped run read {len(before)} pages, not {k}"
                     if spec.kind in STORED_KINDS:
-                        assert Counter(_stored_ids(store, self.name, spec.name)) == \
-                            Counter(_ids(before)), f"{spec.name}: the store does not hold pages 1-{k}"
+                        assert Counter(_stored_ids(store, self.name, spec.name)) == Counter(_ids(before)), (
+                            f"{spec.name}: the store does not hold pages 1-{k}"
+                        )
                     after = run(ingest(table, store, spec, None))
                     problem = _difference(_ids(full.page_ids), _ids(before) + _ids(after))
                     assert not problem, f"{spec.name}: the run resumed from the stored cursor: {problem}"
@@ -225,8 +237,9 @@ class ConnectorContract(PluginContract):
         streams = self.writable_streams()
         assert streams or not any(s.writable for s in self.plugin_class().streams), "no stream to push to"
 
-        async def push(table: dict[str, Any], stream: str, records: list[OutboundRecord]
-                       ) -> tuple[list[PushResult], set[str]]:
+        async def push(
+            table: dict[str, Any], stream: str, records: list[OutboundRecord]
+        ) -> tuple[list[PushResult], set[str]]:
             async with self.connector(table) as conn:
                 results = await conn.push(stream, records)
                 writable = conn.writable_fields(stream)
@@ -239,19 +252,23 @@ class ConnectorContract(PluginContract):
                 records = self.outbound_records(stream, before.records)
                 assert len(records) >= 2, f"{stream}: give at least two records to push, to check their order"
                 results, writable = run(push(table, stream, records))
-                assert [r.key for r in results] == [r.key for r in records], \
+                assert [r.key for r in results] == [r.key for r in records], (
                     f"{stream}: push answered keys {[r.key for r in results]} for {[r.key for r in records]}"
+                )
                 failed = [(r.key, r.reason) for r in results if r.status != "ok"]
                 assert not failed, f"{stream}: push failed for {failed}"
                 assert all(r.source_id for r in results), f"{stream}: a successful push result names no source_id"
                 after = {r.source_id: r for r in run(self.pull(table, stream)).records}
                 for sent, result in zip(records, results, strict=True):
                     got = after.get(str(result.source_id))
-                    assert got is not None and got.data is not None, \
+                    assert got is not None and got.data is not None, (
                         f"{stream}: record {result.source_id} ({sent.key}) is not read back after the push"
+                    )
                     fields = [f for f in (sent.fields or type(sent.data).model_fields) if f in writable]
-                    assert fields, (f"{stream}: {sent.key} writes no field the engine would plan; list them in "
-                                    f"write_back.fields (config_overrides) and in the record's fields")
+                    assert fields, (
+                        f"{stream}: {sent.key} writes no field the engine would plan; list them in "
+                        f"write_back.fields (config_overrides) and in the record's fields"
+                    )
                     changed = diff(sent.data.model_dump(mode="json"), got.data.model_dump(mode="json"), fields)
                     assert not changed, f"{stream}: {sent.key} reads back different {sorted(changed)}: {changed}"
 
@@ -304,8 +321,12 @@ class ConnectorContract(PluginContract):
                 return
             for target in self.writable_streams()[:1]:
                 try:
-                    await conn.push(target, self.outbound_records(target, pulled.records if target == stream
-                                                                   else (await pull_all(conn, target)).records))
+                    await conn.push(
+                        target,
+                        self.outbound_records(
+                            target, pulled.records if target == stream else (await pull_all(conn, target)).records
+                        ),
+                    )
                 except (FatalError, RetriableError):
                     return
 
@@ -317,8 +338,9 @@ class ConnectorContract(PluginContract):
             except error as exc:
                 return exc
             except Exception as exc:
-                raise AssertionError(f"{fault.value}: pulling {stream!r} raised {type(exc).__name__}: {exc}; "
-                                     f"expected a {error.__name__}") from exc
+                raise AssertionError(
+                    f"{fault.value}: pulling {stream!r} raised {type(exc).__name__}: {exc}; expected a {error.__name__}"
+                ) from exc
         raise AssertionError(f"{fault.value}: pulling {stream!r} succeeded; expected a {error.__name__}")
 
 
@@ -336,5 +358,6 @@ def _stored_ids(store: Any, connector: str, stream: str) -> list[str]:
     from crmhub.store.tables import SourceRecord as SourceRow
 
     with store.begin() as s:
-        return list(s.scalars(select(SourceRow.source_id).where(SourceRow.connector == connector,
-                                                                 SourceRow.stream == stream)))
+        return list(
+            s.scalars(select(SourceRow.source_id).where(SourceRow.connector == connector, SourceRow.stream == stream))
+        )

@@ -47,14 +47,22 @@ async def pull_all(connector: Connector[Any], stream: str, cursor: Cursor | None
     return out
 
 
-def client_writes(pulled: Sequence[SourceRecord], changes: dict[str, Any], *, count: int = 2,
-                  new: CorporateClient | None = None) -> list[OutboundRecord]:
+def client_writes(
+    pulled: Sequence[SourceRecord], changes: dict[str, Any], *, count: int = 2, new: CorporateClient | None = None
+) -> list[OutboundRecord]:
     """Sample writes for a client stream (`ConnectorContract.outbound_records`): updates of the first ``count``
     pulled clients setting ``changes`` (canonical field → value), then, with ``new``, the create of that client
     (its name, USCC and whichever ``changes`` fields it sets)."""
-    writes = [OutboundRecord(key=f"update-{rec.source_id}", source_id=rec.source_id,
-                             data=CorporateClient(name=rec.data.name, **changes), fields=tuple(changes))
-              for rec in pulled if isinstance(rec.data, CorporateClient)][:count]
+    writes = [
+        OutboundRecord(
+            key=f"update-{rec.source_id}",
+            source_id=rec.source_id,
+            data=CorporateClient(name=rec.data.name, **changes),
+            fields=tuple(changes),
+        )
+        for rec in pulled
+        if isinstance(rec.data, CorporateClient)
+    ][:count]
     if new is not None:
         fields = ("name", "uscc", *(f for f in changes if getattr(new, f, None) is not None))
         writes.append(OutboundRecord(key="create-1", data=new, fields=fields))

@@ -25,9 +25,15 @@ FAULT_PROFILES: dict[Fault, FaultProfile] = {
 """The `FaultProfile` the default service uses for each transport-level `Fault`."""
 
 
-def start_simulator(build: Callable[[SandboxOptions], Any], *, world: Any = None, faults: FaultProfile | None = None,
-                    settings: dict[str, Any] | None = None, seed: int = 0, host: str = "127.0.0.1"
-                    ) -> ThreadedServer:
+def start_simulator(
+    build: Callable[[SandboxOptions], Any],
+    *,
+    world: Any = None,
+    faults: FaultProfile | None = None,
+    settings: dict[str, Any] | None = None,
+    seed: int = 0,
+    host: str = "127.0.0.1",
+) -> ThreadedServer:
     """Build an ASGI simulator and serve it on a free loopback port, in a background thread.
 
     The port is chosen before the simulator is built, so ``SandboxOptions.base_url`` is the URL it really runs at
@@ -35,8 +41,11 @@ def start_simulator(build: Callable[[SandboxOptions], Any], *, world: Any = None
     as a context manager.
     """
     port = free_port(host)
-    app = build(SandboxOptions(base_url=f"http://{host}:{port}", world=world, faults=faults, seed=seed,
-                               settings=dict(settings or {})))
+    app = build(
+        SandboxOptions(
+            base_url=f"http://{host}:{port}", world=world, faults=faults, seed=seed, settings=dict(settings or {})
+        )
+    )
     return serve_app_in_thread(app, host=host, port=port)
 
 
@@ -76,16 +85,23 @@ def wrong_secrets(table: dict[str, Any], config_model: type[PluginConfig]) -> di
 
 
 @contextlib.contextmanager
-def simulator_service(build: Callable[[SandboxOptions], Any], config: Callable[[str], dict[str, Any]],
-                      fault: Fault | None = None, *, world: Any = None, settings: dict[str, Any] | None = None,
-                      overrides: dict[str, Any] | None = None, config_model: type[PluginConfig] | None = None
-                      ) -> Iterator[dict[str, Any]]:
+def simulator_service(
+    build: Callable[[SandboxOptions], Any],
+    config: Callable[[str], dict[str, Any]],
+    fault: Fault | None = None,
+    *,
+    world: Any = None,
+    settings: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_model: type[PluginConfig] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Serve the ASGI simulator ``build`` makes, misbehaving as ``fault`` says (`FAULT_PROFILES`; for
     ``AUTH_REJECTED``, healthy but with every secret of the table changed, which needs ``config_model``); yield
     ``config(url)`` plus ``overrides``. A `PluginContract.service` in one line for a simulator with
     `crmhub.sandbox.faults.FaultMiddleware`."""
-    with start_simulator(build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None,
-                         settings=settings) as server:
+    with start_simulator(
+        build, world=world, faults=FAULT_PROFILES.get(fault) if fault else None, settings=settings
+    ) as server:
         table = {**config(server.url), **(overrides or {})}
         if fault is Fault.AUTH_REJECTED:
             assert config_model is not None, "AUTH_REJECTED needs the config model to find the secrets"
@@ -93,12 +109,18 @@ def simulator_service(build: Callable[[SandboxOptions], Any], config: Callable[[
         yield table
 
 
-def sandbox_service(app: SandboxApp, fault: Fault | None = None, *, world: Any = None,
-                    settings: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
-                    config_model: type[PluginConfig] | None = None) -> contextlib.AbstractContextManager[
-                        dict[str, Any]]:
+def sandbox_service(
+    app: SandboxApp,
+    fault: Fault | None = None,
+    *,
+    world: Any = None,
+    settings: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    config_model: type[PluginConfig] | None = None,
+) -> contextlib.AbstractContextManager[dict[str, Any]]:
     """`simulator_service` for an HTTP `SandboxApp` a plugin offers (the default `PluginContract.service`)."""
     if app.protocol != "http":
         raise NotImplementedError(f"sandbox app {app.name!r} speaks {app.protocol}; override `service` to serve it")
-    return simulator_service(app.build, app.config, fault, world=world, settings=settings, overrides=overrides,
-                             config_model=config_model)
+    return simulator_service(
+        app.build, app.config, fault, world=world, settings=settings, overrides=overrides, config_model=config_model
+    )

@@ -29,8 +29,11 @@ def smtp(certificate: SandboxCertificate) -> Iterator[StartSmtp]:
 
     def start(tls: str | None = None, **handler: Any) -> SmtpServer:
         sandbox = SmtpSandbox(**handler)
-        server = serve_smtp(sandbox, starttls=certificate.context if tls == "starttls" else None,
-                            implicit_tls=certificate.context if tls == "implicit" else None)
+        server = serve_smtp(
+            sandbox,
+            starttls=certificate.context if tls == "starttls" else None,
+            implicit_tls=certificate.context if tls == "implicit" else None,
+        )
         servers.append(server)
         return server
 

@@ -28,8 +28,9 @@ class TestEmailContract(ChannelContract):
         if fault is Fault.UNAVAILABLE:
             yield {**app.config(f"127.0.0.1:{free_port()}"), "timeout": 2.0}
             return
-        handler = SmtpSandbox(refuse=frozenset({REFUSED}),
-                              defer=frozenset(GOOD) if fault is Fault.THROTTLED else frozenset())
+        handler = SmtpSandbox(
+            refuse=frozenset({REFUSED}), defer=frozenset(GOOD) if fault is Fault.THROTTLED else frozenset()
+        )
         server = serve_smtp(handler)  # started already
         try:
             table = {**app.config(f"{server.host}:{server.port}"), "timeout": 5.0}

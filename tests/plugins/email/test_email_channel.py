@@ -20,8 +20,14 @@ PERSONAL = f"法定代表人身份证 {ID_NUMBER}\n手机 {MOBILE}\n账号 {ACCO
 
 
 def message(key: str = "mail-1", *to: str, text: str = PERSONAL, html: str | None = None) -> OutboundMessage:
-    return OutboundMessage(key=key, recipients=list(to) or ["rm@bank.example"], subject=f"评级下调 {MOBILE}",
-                           text=text, html=html, kind="rating_downgrade")
+    return OutboundMessage(
+        key=key,
+        recipients=list(to) or ["rm@bank.example"],
+        subject=f"评级下调 {MOBILE}",
+        text=text,
+        html=html,
+        kind="rating_downgrade",
+    )
 
 
 def assert_masked(content: str) -> None:
@@ -29,11 +35,13 @@ def assert_masked(content: str) -> None:
     assert "138****5678" in content and "622202*********0123" in content
 
 
-async def test_starttls_login_multipart_arrives_with_both_parts_masked(smtp: StartSmtp,
-                                                                        certificate: SandboxCertificate) -> None:
+async def test_starttls_login_multipart_arrives_with_both_parts_masked(
+    smtp: StartSmtp, certificate: SandboxCertificate
+) -> None:
     server = smtp(tls="starttls")
-    async with make_channel(server, starttls=True, ca_file=str(certificate.cert_file),
-                            from_name="crmhub 通知") as channel:
+    async with make_channel(
+        server, starttls=True, ca_file=str(certificate.cert_file), from_name="crmhub 通知"
+    ) as channel:
         result = await channel.send(message())
     assert result.status == "delivered" and result.recipients == {"rm@bank.example": "ok"}
     mail = server.handler.wait_for(1)[0]
@@ -64,8 +72,9 @@ async def test_same_key_gives_the_same_message_id(smtp: StartSmtp) -> None:
 async def test_refused_and_deferred_recipients_are_reported_individually(smtp: StartSmtp) -> None:
     server = smtp(refuse=frozenset({"gone@bank.example"}), defer=frozenset({"busy@bank.example"}))
     async with make_channel(server) as channel:
-        result = await channel.send(message("r-1", "rm@bank.example", "gone@bank.example", "busy@bank.example",
-                                            "not an address"))
+        result = await channel.send(
+            message("r-1", "rm@bank.example", "gone@bank.example", "busy@bank.example", "not an address")
+        )
         again = await channel.send(message("r-1", "rm@bank.example", "gone@bank.example", "busy@bank.example"))
         nobody = await channel.send(message("r-2", "gone@bank.example"))
     assert result.status == "partial" and result.retriable
@@ -79,11 +88,13 @@ async def test_refused_and_deferred_recipients_are_reported_individually(smtp: S
     assert len(mails) == 1 and mails[0].rcpt_tos == ("rm@bank.example",)  # the retry re-sent to nobody new
 
 
-async def test_implicit_tls_with_a_private_ca_and_verification_failure(smtp: StartSmtp,
-                                                                       certificate: SandboxCertificate) -> None:
+async def test_implicit_tls_with_a_private_ca_and_verification_failure(
+    smtp: StartSmtp, certificate: SandboxCertificate
+) -> None:
     server = smtp(tls="implicit")
-    async with make_channel(server, use_tls=True, starttls=False, port=server.port,
-                            ca_file=str(certificate.cert_file)) as channel:
+    async with make_channel(
+        server, use_tls=True, starttls=False, port=server.port, ca_file=str(certificate.cert_file)
+    ) as channel:
         assert (await channel.send(message())).status == "delivered"
     async with make_channel(server, use_tls=True, starttls=False, port=server.port) as channel:
         verdict = await channel.check()
@@ -132,20 +143,42 @@ async def test_unreachable_server_is_retriable() -> None:
 
 
 def email_config_for_port(port: int) -> EmailConfig:
-    return EmailConfig(plugin="email", host="127.0.0.1", port=port, username="crmhub",
-                       password=SANDBOX_PASSWORD, from_addr="crm@bank.example", starttls=False, timeout=2.0)
+    return EmailConfig(
+        plugin="email",
+        host="127.0.0.1",
+        port=port,
+        username="crmhub",
+        password=SANDBOX_PASSWORD,
+        from_addr="crm@bank.example",
+        starttls=False,
+        timeout=2.0,
+    )
 
 
 async def test_rendered_notification_end_to_end(smtp: StartSmtp) -> None:
     server = smtp()
-    subject, text, html = render_email("rating_downgrade", "en", {
-        "client": {"name": "Xinghe <script>x</script>", "uscc": "91110108MA01ABCD1X"},
-        "before": {"rating": "A", "score": 80}, "after": {"rating": "BB", "score": 63, "segment": "medium"},
-        "reasons": [f"returned items on counterparty account {ACCOUNT}"],
-        "url": "https://crm.bank.example/clients/9"})
+    subject, text, html = render_email(
+        "rating_downgrade",
+        "en",
+        {
+            "client": {"name": "Xinghe <script>x</script>", "uscc": "91110108MA01ABCD1X"},
+            "before": {"rating": "A", "score": 80},
+            "after": {"rating": "BB", "score": 63, "segment": "medium"},
+            "reasons": [f"returned items on counterparty account {ACCOUNT}"],
+            "url": "https://crm.bank.example/clients/9",
+        },
+    )
     async with make_channel(server) as channel:
-        await channel.send(OutboundMessage(key="downgrade-9", recipients=["risk@bank.example"], subject=subject,
-                                           text=text, html=html, kind="rating_downgrade"))
+        await channel.send(
+            OutboundMessage(
+                key="downgrade-9",
+                recipients=["risk@bank.example"],
+                subject=subject,
+                text=text,
+                html=html,
+                kind="rating_downgrade",
+            )
+        )
     mail = server.handler.wait_for(1)[0]
     assert mail.subject == "[Rating downgrade] Xinghe <script>x</script>: A → BB"
     assert mail.html is not None and "&lt;script&gt;" in mail.html and "<script>" not in mail.html

@@ -69,8 +69,9 @@ def test_refused_and_deferred_recipients(smtp: StartSmtp) -> None:
     server = smtp(refuse=frozenset({"gone@bank.example"}), defer=frozenset({"busy@bank.example"}))
     with smtplib.SMTP(server.host, server.port, timeout=5) as client:
         client.login(SANDBOX_USERNAME, SANDBOX_PASSWORD)
-        refused = client.sendmail("crm@bank.example", ["rm@bank.example", "gone@bank.example",
-                                                       "busy@bank.example"], _mail().as_bytes())
+        refused = client.sendmail(
+            "crm@bank.example", ["rm@bank.example", "gone@bank.example", "busy@bank.example"], _mail().as_bytes()
+        )
     assert refused["gone@bank.example"][0] == 550 and refused["busy@bank.example"][0] == 450
     assert server.handler.wait_for(1)[0].rcpt_tos == ("rm@bank.example",)
     assert server.handler.mails_to("RM@bank.example")
@@ -102,9 +103,14 @@ def test_relay_mode_without_auth_and_clear(smtp: StartSmtp) -> None:
 def test_plugin_sandbox_app_builds_a_handler_and_a_valid_config() -> None:
     app = email_plugin.crmhub_sandbox_apps()[0]
     assert (app.name, app.preferred_offset, app.protocol, app.config_name) == ("smtp", 4, "smtp", "email")
-    handler = app.build(SandboxOptions(base_url="smtp://127.0.0.1:8029",
-                                       settings={"email": {"refuse": ["X@bank.example"]}}))
+    handler = app.build(
+        SandboxOptions(base_url="smtp://127.0.0.1:8029", settings={"email": {"refuse": ["X@bank.example"]}})
+    )
     assert isinstance(handler, SmtpSandbox) and handler.refuse == frozenset({"x@bank.example"})
     config = EmailConfig.model_validate(app.config("127.0.0.1:8029"))
-    assert (config.host, config.port, config.starttls, config.from_addr) == ("127.0.0.1", 8029, False,
-                                                                             "crm@bank.example")
+    assert (config.host, config.port, config.starttls, config.from_addr) == (
+        "127.0.0.1",
+        8029,
+        False,
+        "crm@bank.example",
+    )

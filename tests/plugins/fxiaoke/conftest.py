@@ -23,8 +23,9 @@ def serve() -> Iterator[Callable[..., ThreadedServer]]:
     """Start simulators on loopback; all are stopped at the end of the test."""
     with Simulators(build) as pool:
 
-        def start(*, faults: FaultProfile | None = None, world: Any = None, seed: int = 7,
-                  **settings: Any) -> ThreadedServer:
+        def start(
+            *, faults: FaultProfile | None = None, world: Any = None, seed: int = 7, **settings: Any
+        ) -> ThreadedServer:
             settings.setdefault("window_seconds", FAST_WINDOW)
             return pool.start(world=world, faults=faults, seed=seed, settings=settings)
 
@@ -33,8 +34,14 @@ def serve() -> Iterator[Callable[..., ThreadedServer]]:
 
 def make_connector(url: str, **overrides: Any) -> FxiaokeConnector:
     """A connector for the sandbox tenant with the test window and quick retries."""
-    raw: dict[str, Any] = {"plugin": "fxiaoke", "base_url": url, "window_seconds": FAST_WINDOW,
-                           "retry_base_delay": 0.01, "retry_max_delay": 0.2, **default_settings()}
+    raw: dict[str, Any] = {
+        "plugin": "fxiaoke",
+        "base_url": url,
+        "window_seconds": FAST_WINDOW,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 0.2,
+        **default_settings(),
+    }
     raw.update(overrides)
     return FxiaokeConnector(FxiaokeConfig.model_validate(raw), PluginContext(name="fxiaoke"))
 

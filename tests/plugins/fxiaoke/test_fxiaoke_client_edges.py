@@ -22,39 +22,66 @@ USCC_OK = "91110000600037341L"
 
 
 def connector(**overrides: Any) -> FxiaokeConnector:
-    raw: dict[str, Any] = {"plugin": "fxiaoke", "base_url": BASE, "app_id": "FSAID_1", "app_secret": SECRET,
-                           "permanent_code": PERMANENT, "current_open_user_id": "FSUID_ADMIN",
-                           "retry_base_delay": 0.001, "retry_max_delay": 0.01, "window_seconds": 0.05}
+    raw: dict[str, Any] = {
+        "plugin": "fxiaoke",
+        "base_url": BASE,
+        "app_id": "FSAID_1",
+        "app_secret": SECRET,
+        "permanent_code": PERMANENT,
+        "current_open_user_id": "FSUID_ADMIN",
+        "retry_base_delay": 0.001,
+        "retry_max_delay": 0.01,
+        "window_seconds": 0.05,
+    }
     raw.update(overrides)
     return FxiaokeConnector(FxiaokeConfig.model_validate(raw), PluginContext(name="fx"))
 
 
 def ok(**extra: Any) -> httpx.Response:
-    return httpx.Response(200, json={"errorCode": 0, "errorMessage": "OK", "errorDescription": "success",
-                                     "traceId": "E-O.test", **extra})
+    return httpx.Response(
+        200, json={"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "traceId": "E-O.test", **extra}
+    )
 
 
 def err(code: int, message: str = "refused") -> httpx.Response:
-    return httpx.Response(200, json={"errorCode": code, "errorMessage": message, "errorDescription": message,
-                                     "traceId": "E-O.test"})
+    return httpx.Response(
+        200, json={"errorCode": code, "errorMessage": message, "errorDescription": message, "traceId": "E-O.test"}
+    )
 
 
 def token_route(mock: respx.MockRouter, *values: str) -> respx.Route:
     tokens = iter(values or [f"TOKEN{i}" for i in range(100)])
     return mock.post("/cgi/corpAccessToken/get/V2").mock(
-        side_effect=lambda request: ok(corpAccessToken=next(tokens), corpId="FSCID_1", expiresIn=7200))
+        side_effect=lambda request: ok(corpAccessToken=next(tokens), corpId="FSCID_1", expiresIn=7200)
+    )
 
 
-DESCRIBE = {"describe": {"api_name": "AccountObj", "fields": {
-    "name": {"label": "客户名称", "type": "text"}, "uscc__c": {"label": "统一社会信用代码", "type": "text"},
-    "industry": {"label": "行业", "type": "select_one", "options": [
-        {"value": "1", "label": "IT/通信/电子/互联网"}, {"value": "2", "label": "金融业"}]},
-}}}
+DESCRIBE = {
+    "describe": {
+        "api_name": "AccountObj",
+        "fields": {
+            "name": {"label": "客户名称", "type": "text"},
+            "uscc__c": {"label": "统一社会信用代码", "type": "text"},
+            "industry": {
+                "label": "行业",
+                "type": "select_one",
+                "options": [{"value": "1", "label": "IT/通信/电子/互联网"}, {"value": "2", "label": "金融业"}],
+            },
+        },
+    }
+}
 
 
 def account(rec_id: str, lmt: int, **fields: Any) -> dict[str, Any]:
-    return {"_id": rec_id, "name": f"测试{rec_id}有限公司", "last_modified_time": lmt, "life_status": "normal",
-            "owner": ["FSUID_1"], "owner__r": {"name": "王伟", "email": "ww@bank.cn"}, **fields}
+    return {
+        "_id": rec_id,
+        "name": f"测试{rec_id}有限公司",
+        "last_modified_time": lmt,
+        "life_status": "normal",
+        "owner": ["FSUID_1"],
+        "owner__r": {"name": "王伟", "email": "ww@bank.cn"},
+        **fields,
+    }
 
 
 def body_of(request: httpx.Request) -> dict[str, Any]:
@@ -111,8 +138,11 @@ async def test_30004_storm_then_success(respx_mock: respx.MockRouter) -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         nxt = next(storm, None)
-        return nxt if nxt is not None else ok(data={"dataList": [account("a" * 24, 1000)], "offset": 0,
-                                                          "limit": 100, "total": 0})
+        return (
+            nxt
+            if nxt is not None
+            else ok(data={"dataList": [account("a" * 24, 1000)], "offset": 0, "limit": 100, "total": 0})
+        )
 
     respx_mock.post("/cgi/crm/v2/data/query").mock(side_effect=answer)
     async with connector() as c:
@@ -159,7 +189,7 @@ class FakeTenant:
             rows = [r for r in rows if ops[op](r[name], value)]
         order = sqi["orders"][0]
         rows = sorted(rows, key=lambda r: r[order["fieldName"]], reverse=not order["isAsc"])
-        page = rows[offset:offset + limit]
+        page = rows[offset : offset + limit]
         return ok(data={"dataList": page, "offset": offset, "limit": limit, "total": 0})
 
 
@@ -201,12 +231,14 @@ async def test_30002_stops_cleanly_with_a_resumable_cursor(respx_mock: respx.Moc
 async def test_malformed_records_are_rejected_not_fatal(respx_mock: respx.MockRouter) -> None:
     token_route(respx_mock)
     respx_mock.post(DESCRIBE_PATH).mock(return_value=ok(data=DESCRIBE))
-    rows = [account("0" * 23 + "1", 5, uscc__c=USCC_OK, industry="2"),
-            account("0" * 23 + "2", 5, uscc__c="91110000600037342L"),
-            {k: v for k, v in account("0" * 23 + "3", 5).items() if k != "name"},
-            account("0" * 23 + "4", 5, name=20240101),
-            account("0" * 23 + "5", 5, industry="1"),
-            {"name": "无编号"}]
+    rows = [
+        account("0" * 23 + "1", 5, uscc__c=USCC_OK, industry="2"),
+        account("0" * 23 + "2", 5, uscc__c="91110000600037342L"),
+        {k: v for k, v in account("0" * 23 + "3", 5).items() if k != "name"},
+        account("0" * 23 + "4", 5, name=20240101),
+        account("0" * 23 + "5", 5, industry="1"),
+        {"name": "无编号"},
+    ]
     calls = iter([ok(data={"dataList": [rows[0]]}), ok(data={"dataList": rows})])
     respx_mock.post("/cgi/crm/v2/data/query").mock(side_effect=lambda r: next(calls))
     async with connector() as c:
@@ -229,7 +261,8 @@ async def test_malformed_records_are_rejected_not_fatal(respx_mock: respx.MockRo
 @respx.mock(base_url=BASE, assert_all_called=False)
 async def test_no_secret_in_any_error_text(respx_mock: respx.MockRouter) -> None:
     respx_mock.post("/cgi/corpAccessToken/get/V2").mock(
-        return_value=err(10006, "the parameter appSecret is missing or illegal"))
+        return_value=err(10006, "the parameter appSecret is missing or illegal")
+    )
     c = connector()
     errors: list[BaseException] = []
     async with c:
@@ -239,8 +272,15 @@ async def test_no_secret_in_any_error_text(respx_mock: respx.MockRouter) -> None
             errors.append(exc)
         result = await c.check()
     assert isinstance(errors[0], AuthError) and errors[0].service_code == 10006 and not result.ok
-    texts = [str(errors[0]), repr(errors[0]), errors[0].hint or "", result.message, json.dumps(result.details),
-             repr(c.config), str(c.config.model_dump())]
+    texts = [
+        str(errors[0]),
+        repr(errors[0]),
+        errors[0].hint or "",
+        result.message,
+        json.dumps(result.details),
+        repr(c.config),
+        str(c.config.model_dump()),
+    ]
     for text in texts:
         assert SECRET not in text and PERMANENT not in text
     assert "app_id, app_secret, permanent_code" in str(errors[0])  # names the keys to fix, not their values
@@ -248,8 +288,9 @@ async def test_no_secret_in_any_error_text(respx_mock: respx.MockRouter) -> None
 
 @respx.mock(base_url=BASE, assert_all_called=False)
 async def test_header_auth_style(respx_mock: respx.MockRouter) -> None:
-    respx_mock.post("/oauth2.0/token").mock(return_value=ok(accessToken="ACCESS1", expiresIn=7200, ea="fktest188",
-                                                            openUserId="FSUID_1"))
+    respx_mock.post("/oauth2.0/token").mock(
+        return_value=ok(accessToken="ACCESS1", expiresIn=7200, ea="fktest188", openUserId="FSUID_1")
+    )
     route = respx_mock.post(DESCRIBE_PATH).mock(return_value=ok(data=DESCRIBE))
     async with connector(auth_style="header", header_user_id="1000") as c:
         await c.client.describe("AccountObj")
@@ -261,7 +302,8 @@ async def test_header_auth_style(respx_mock: respx.MockRouter) -> None:
 @respx.mock(base_url=BASE, assert_all_called=False)
 async def test_wrong_host_is_explained(respx_mock: respx.MockRouter) -> None:
     respx_mock.post("/cgi/corpAccessToken/get/V2").mock(
-        return_value=httpx.Response(302, headers={"location": "https://www.fxiaoke.com/"}))
+        return_value=httpx.Response(302, headers={"location": "https://www.fxiaoke.com/"})
+    )
     async with connector() as c:
         with pytest.raises(FatalError) as info:
             await c.client.describe("AccountObj")

@@ -20,8 +20,12 @@ from crmhub_fxiaoke.simulator import default_settings
 USCC_NEW = "91310000631696382C"
 
 
-async def read_all(conn: FxiaokeConnector, stream: str, cursor: Any = None, since: datetime | None = None,
-                   ) -> tuple[list[Any], list[Any], Any]:
+async def read_all(
+    conn: FxiaokeConnector,
+    stream: str,
+    cursor: Any = None,
+    since: datetime | None = None,
+) -> tuple[list[Any], list[Any], Any]:
     records, rejected = [], []
     async for page in conn.pull(stream, cursor, since=since):
         records += page.records
@@ -32,7 +36,8 @@ async def read_all(conn: FxiaokeConnector, stream: str, cursor: Any = None, sinc
 
 @pytest.mark.slow
 async def test_12000_accounts_exactly_once_through_expiring_tokens_and_throttling(
-        serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]) -> None:
+    serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]
+) -> None:
     faults = FaultProfile(throttle_rate=0.04, busy_rate=0.02, token_ttl=1.5, malformed_rate=0.01, seed=5)
     # both windows scaled 10x on both sides: 40 calls / 0.2 s per path, 10 token calls / 6 s
     server = serve(generate=12_000, faults=faults, calls_per_window=40, token_window_seconds=6.0)
@@ -50,13 +55,15 @@ async def test_12000_accounts_exactly_once_through_expiring_tokens_and_throttlin
     own_throttles = sim.log.codes["/cgi/crm/v2/data/query"].get(30004, 0)
     assert own_throttles == 0  # pacing kept under the simulator's own 40 calls / window
     assert cursor["mark"] == max(r["last_modified_time"] for r in sim.tables["AccountObj"].records.values())
-    offsets = {e["body"]["data"]["search_query_info"]["offset"] for e in sim.log.entries
-               if e["path"].endswith("/data/query")}
+    offsets = {
+        e["body"]["data"]["search_query_info"]["offset"] for e in sim.log.entries if e["path"].endswith("/data/query")
+    }
     assert offsets == {0}
 
 
-async def test_since_and_cursor_return_only_later_changes(serve: Callable[..., ThreadedServer],
-                                                          connect: Callable[..., FxiaokeConnector]) -> None:
+async def test_since_and_cursor_return_only_later_changes(
+    serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]
+) -> None:
     server = serve(generate=800)
     sim = server.app.simulator
     async with connect(server.url) as conn:
@@ -79,8 +86,9 @@ async def test_since_and_cursor_return_only_later_changes(serve: Callable[..., T
         assert {r.source_id for r in again} <= changed  # nothing new, only the overlap
 
 
-async def test_resume_inside_a_window_after_a_crash(serve: Callable[..., ThreadedServer],
-                                                    connect: Callable[..., FxiaokeConnector]) -> None:
+async def test_resume_inside_a_window_after_a_crash(
+    serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]
+) -> None:
     server = serve(generate=750)
     async with connect(server.url) as conn:
         seen: list[str] = []
@@ -100,7 +108,9 @@ async def test_resume_inside_a_window_after_a_crash(serve: Callable[..., Threade
 
 
 async def test_contacts_link_to_accounts_and_deletions_are_tombstones(
-        serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector], creds: dict[str, Any],
+    serve: Callable[..., ThreadedServer],
+    connect: Callable[..., FxiaokeConnector],
+    creds: dict[str, Any],
 ) -> None:
     server = serve(generate=120)
     sim = server.app.simulator
@@ -113,14 +123,16 @@ async def test_contacts_link_to_accounts_and_deletions_are_tombstones(
         _, _, del_cursor = await read_all(conn, "deleted")
         victims = sorted(account_ids)[:3]
         for rec_id in victims:
-            await conn.client.call("/cgi/crm/v2/data/invalid",
-                                   {"data": {"dataObjectApiName": "AccountObj", "object_data_id": rec_id}})
+            await conn.client.call(
+                "/cgi/crm/v2/data/invalid", {"data": {"dataObjectApiName": "AccountObj", "object_data_id": rec_id}}
+            )
         gone, _, _ = await read_all(conn, "deleted", del_cursor)
         assert {(r.source_id, r.deletes_stream, r.deleted) for r in gone} == {(v, "accounts", True) for v in victims}
         live, _, _ = await read_all(conn, "accounts", acc_cursor)
         assert not {r.source_id for r in live if not r.deleted} & set(victims)
-        await conn.client.call("/cgi/crm/v2/data/delete", {"data": {"dataObjectApiName": "AccountObj",
-                                                                    "idList": victims[:1]}})
+        await conn.client.call(
+            "/cgi/crm/v2/data/delete", {"data": {"dataObjectApiName": "AccountObj", "idList": victims[:1]}}
+        )
     assert len(sim.tables["AccountObj"]) == 119
 
 
@@ -148,20 +160,31 @@ def client(name: str, uscc: str | None, **extra: Any) -> CorporateClient:
 
 
 async def test_push_results_in_order_and_retried_create_makes_no_duplicate(
-        serve: Callable[..., ThreadedServer]) -> None:
+    serve: Callable[..., ThreadedServer],
+) -> None:
     server = serve(generate=50)
     sim = server.app.simulator
     existing = next(iter(r for r in sim.tables["AccountObj"].records.values() if r.get("uscc__c")))
-    cfg = FxiaokeConfig.model_validate({"plugin": "fxiaoke", "base_url": server.url, "window_seconds": 0.2,
-                                        "retry_base_delay": 0.01, **default_settings(),
-                                        "write_back": {"create": True,
-                                                       "fields": ["name", "uscc", "industry", "risk"]}})
+    cfg = FxiaokeConfig.model_validate(
+        {
+            "plugin": "fxiaoke",
+            "base_url": server.url,
+            "window_seconds": 0.2,
+            "retry_base_delay": 0.01,
+            **default_settings(),
+            "write_back": {"create": True, "fields": ["name", "uscc", "industry", "risk"]},
+        }
+    )
     transport = LoseFirstCreateAnswer()
     risk = RiskSummary(rating=Rating.BBB, score=612, segment=Segment.MEDIUM, assessed_at=datetime.now(UTC))
     batch = [
         OutboundRecord(key="k1", data=client("上海宝钢测试有限公司", USCC_NEW, industry=Industry(code="C3110"))),
-        OutboundRecord(key="k2", source_id=existing["_id"], data=client(existing["name"], existing["uscc__c"],
-                                                                        risk=risk), fields=("risk",)),
+        OutboundRecord(
+            key="k2",
+            source_id=existing["_id"],
+            data=client(existing["name"], existing["uscc__c"], risk=risk),
+            fields=("risk",),
+        ),
         OutboundRecord(key="k3", data=client("查无此户有限公司", None)),
         OutboundRecord(key="k4", source_id="0" * 24, data=client("不存在有限公司", None)),
     ]
@@ -178,8 +201,9 @@ async def test_push_results_in_order_and_retried_create_makes_no_duplicate(
         updated = sim.tables["AccountObj"].records[existing["_id"]]
         assert updated["risk_rating__c"] == "BBB" and updated["risk_segment__c"] == "medium"
         assert results[2].status == "ok" and results[2].action == "insert"  # no USCC: created once
-        assert results[3].status == "error" and not results[3].retriable and "does not exist" in (
-            results[3].reason or "")
+        assert (
+            results[3].status == "error" and not results[3].retriable and "does not exist" in (results[3].reason or "")
+        )
         again = await conn.push("accounts", batch[:1])  # the engine retries the whole push
         assert again[0].status == "ok" and again[0].source_id == results[0].source_id
         assert again[0].action == "unchanged"
@@ -187,7 +211,8 @@ async def test_push_results_in_order_and_retried_create_makes_no_duplicate(
 
 
 async def test_duplicate_rule_with_an_unknown_code_is_resolved_by_uscc(
-        serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]) -> None:
+    serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector]
+) -> None:
     server = serve(generate=20, duplicate_error_code=320099)
     sim = server.app.simulator
     target = next(r for r in sim.tables["AccountObj"].records.values() if r.get("uscc__c"))
@@ -204,8 +229,11 @@ async def test_duplicate_rule_with_an_unknown_code_is_resolved_by_uscc(
 
         push_module.AccountWriter._find = first_miss  # type: ignore[method-assign]
         try:
-            result = (await writer_find("accounts", [OutboundRecord(
-                key="d1", data=client("重复录入有限公司", target["uscc__c"]))]))[0]
+            result = (
+                await writer_find(
+                    "accounts", [OutboundRecord(key="d1", data=client("重复录入有限公司", target["uscc__c"]))]
+                )
+            )[0]
         finally:
             push_module.AccountWriter._find = original  # type: ignore[method-assign]
     assert result.status == "ok" and result.source_id == target["_id"] and result.raw["duplicate_rule"] == 320099
@@ -213,8 +241,9 @@ async def test_duplicate_rule_with_an_unknown_code_is_resolved_by_uscc(
 
 
 @pytest.mark.parametrize("create", [False])
-async def test_create_disabled_is_a_clear_error(serve: Callable[..., ThreadedServer],
-                                                connect: Callable[..., FxiaokeConnector], create: bool) -> None:
+async def test_create_disabled_is_a_clear_error(
+    serve: Callable[..., ThreadedServer], connect: Callable[..., FxiaokeConnector], create: bool
+) -> None:
     server = serve(generate=5)
     async with connect(server.url, write_back={"create": create}) as conn:
         result = (await conn.push("accounts", [OutboundRecord(key="x", data=client("新客户有限公司", USCC_NEW))]))[0]

@@ -22,8 +22,11 @@ def _sims(faults: FaultProfile | None = None) -> tuple[FxiaokeSimulator, Fxiaoke
         return datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
     def sim(**settings: Any) -> FxiaokeSimulator:
-        return FxiaokeSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults, seed=5,
-                                               clock=clock, settings=settings))
+        return FxiaokeSimulator(
+            SandboxOptions(
+                base_url="http://127.0.0.1:1", world=world, faults=faults, seed=5, clock=clock, settings=settings
+            )
+        )
 
     return sim(lazy_world_min=0), sim()
 
@@ -83,12 +86,14 @@ def test_equality_lookups_match_the_loaded_tables() -> None:
         for fname in (uscc, "name"):
             value = rec.get(fname)
             if isinstance(value, str):
-                assert lazy.tables[ACCOUNT].equality[fname].get(value, set()) == \
-                    eager.tables[ACCOUNT].equality[fname].get(value, set())
+                assert lazy.tables[ACCOUNT].equality[fname].get(value, set()) == eager.tables[ACCOUNT].equality[
+                    fname
+                ].get(value, set())
                 flt = {"filters": [{"field_name": fname, "operator": "EQ", "field_values": [value]}]}
                 assert _query(lazy, **flt) == _query(eager, **flt)
-        assert lazy.tables[CONTACT].equality["account_id"].get(rid, set()) == \
-            eager.tables[CONTACT].equality["account_id"].get(rid, set())
+        assert lazy.tables[CONTACT].equality["account_id"].get(rid, set()) == eager.tables[CONTACT].equality[
+            "account_id"
+        ].get(rid, set())
     assert lazy.tables[ACCOUNT].equality["name"].get("没有这家公司", set()) == set()
 
 
@@ -96,14 +101,31 @@ def _writes(sim: FxiaokeSimulator) -> None:
     accounts = sim.tables[ACCOUNT]
     with_contacts = next(i for i in accounts.by_id if sim.tables[CONTACT].equality["account_id"].get(i))
     first, second, third = [i for i in list(accounts.by_id)[:10] if i != with_contacts][:3]
-    sim.update({"object_data": {"dataObjectApiName": ACCOUNT, "_id": with_contacts, "name": "新名称有限公司",
-                                "tel": "010-12345678"}}, ADMIN)
+    sim.update(
+        {
+            "object_data": {
+                "dataObjectApiName": ACCOUNT,
+                "_id": with_contacts,
+                "name": "新名称有限公司",
+                "tel": "010-12345678",
+            }
+        },
+        ADMIN,
+    )
     sim.update({"object_data": {"dataObjectApiName": ACCOUNT, "_id": first, "remark": "changed"}}, ADMIN)
     sim.invalid({"dataObjectApiName": ACCOUNT, "object_data_id": second}, ADMIN)
     sim.invalid({"dataObjectApiName": ACCOUNT, "object_data_id": third}, ADMIN)
     sim.delete({"dataObjectApiName": ACCOUNT, "idList": [third]})
-    sim.create({"object_data": {"dataObjectApiName": ACCOUNT, "name": "新客户有限公司",
-                                sim.settings.uscc_field: "91110000MA01ABCD2X"}}, ADMIN)
+    sim.create(
+        {
+            "object_data": {
+                "dataObjectApiName": ACCOUNT,
+                "name": "新客户有限公司",
+                sim.settings.uscc_field: "91110000MA01ABCD2X",
+            }
+        },
+        ADMIN,
+    )
     sim.mutate(25, seed=9)
 
 
@@ -131,17 +153,31 @@ def test_lazy_tenant_answers_the_same_pages_over_http(serve: Any, creds: dict[st
         server = serve(world=world, lazy_world_min=lazy_min, window_seconds=60.0, calls_per_window=10_000)
         assert server.app.simulator.tables[ACCOUNT].lazy is (lazy_min == 0)
         with httpx.Client(base_url=server.url) as http:
-            tok = http.post("/cgi/corpAccessToken/get/V2", json={
-                "appId": creds["app_id"], "appSecret": creds["app_secret"],
-                "permanentCode": creds["permanent_code"]}).json()
-            auth = {"corpAccessToken": tok["corpAccessToken"], "corpId": tok["corpId"],
-                    "currentOpenUserId": creds["current_open_user_id"]}
+            tok = http.post(
+                "/cgi/corpAccessToken/get/V2",
+                json={
+                    "appId": creds["app_id"],
+                    "appSecret": creds["app_secret"],
+                    "permanentCode": creds["permanent_code"],
+                },
+            ).json()
+            auth = {
+                "corpAccessToken": tok["corpAccessToken"],
+                "corpId": tok["corpId"],
+                "currentOpenUserId": creds["current_open_user_id"],
+            }
             got = []
             for offset in (0, 100):
-                sqi = {"limit": 100, "offset": offset, "filters": [],
-                       "orders": [{"fieldName": "last_modified_time", "isAsc": True}]}
-                body = http.post("/cgi/crm/v2/data/query", json={
-                    **auth, "data": {"dataObjectApiName": ACCOUNT, "search_query_info": sqi}}).json()
+                sqi = {
+                    "limit": 100,
+                    "offset": offset,
+                    "filters": [],
+                    "orders": [{"fieldName": "last_modified_time", "isAsc": True}],
+                }
+                body = http.post(
+                    "/cgi/crm/v2/data/query",
+                    json={**auth, "data": {"dataObjectApiName": ACCOUNT, "search_query_info": sqi}},
+                ).json()
                 assert body["errorCode"] == 0, body
                 got.append(body["data"])
             pages.append(got)

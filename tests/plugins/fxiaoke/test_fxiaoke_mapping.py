@@ -19,11 +19,22 @@ def fm(overrides: dict[str, str] | None = None, describe: dict[str, Any] | None 
     return mapping.resolve(mapping.ACCOUNT_DEFAULTS, overrides or {}, describe or describe_account(), "AccountObj")
 
 
-@pytest.mark.parametrize(("value", "code", "flagged"), [
-    ("2", "J", False), ("19", "C39", False), ("18", "I65", False), ("5", "L72", False),
-    ("1", None, True), ("6", None, True), ("12", None, True), ("other", None, True), ("99", None, True),
-    (None, None, False), ("", None, False),
-])
+@pytest.mark.parametrize(
+    ("value", "code", "flagged"),
+    [
+        ("2", "J", False),
+        ("19", "C39", False),
+        ("18", "I65", False),
+        ("5", "L72", False),
+        ("1", None, True),
+        ("6", None, True),
+        ("12", None, True),
+        ("other", None, True),
+        ("99", None, True),
+        (None, None, False),
+        ("", None, False),
+    ],
+)
 def test_industry_option_to_gbt(value: Any, code: str | None, flagged: bool) -> None:
     verdict = industry.map_option(value, LABELS, {})
     assert verdict.code == code and bool(verdict.flag) == flagged
@@ -78,40 +89,61 @@ def test_missing_custom_field_is_found_by_label() -> None:
 
 
 def row(**fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"_id": "65c0824dadfd2b25bcf8d37c", "name": "北京星河科技有限公司",
-                            "last_modified_time": 1714000123456, "owner": ["FSUID_1"],
-                            "owner__r": {"name": "王伟", "email": "ww@bank.example.cn"}}
+    base: dict[str, Any] = {
+        "_id": "65c0824dadfd2b25bcf8d37c",
+        "name": "北京星河科技有限公司",
+        "last_modified_time": 1714000123456,
+        "owner": ["FSUID_1"],
+        "owner__r": {"name": "王伟", "email": "ww@bank.example.cn"},
+    }
     base.update(fields)
     return base
 
 
 def test_account_mapping() -> None:
-    client = mapping.account(row(uscc__c="9111 0000 6000 3734 1L", tel="010-12345678", url="https://x.cn",
-                                 province="北京市", city="北京市", district="海淀区", address="中关村大街1号",
-                                 industry="19", legal_representative__c="张三"), fm(), {})
+    client = mapping.account(
+        row(
+            uscc__c="9111 0000 6000 3734 1L",
+            tel="010-12345678",
+            url="https://x.cn",
+            province="北京市",
+            city="北京市",
+            district="海淀区",
+            address="中关村大街1号",
+            industry="19",
+            legal_representative__c="张三",
+        ),
+        fm(),
+        {},
+    )
     assert client.uscc == "91110000600037341L" and client.phone == "010-12345678" and client.website == "https://x.cn"
     assert client.industry is not None and client.industry.code == "C39"
-    assert client.registered_address == Address(province="北京市", city="北京市", district="海淀区",
-                                                street="中关村大街1号")
+    assert client.registered_address == Address(
+        province="北京市", city="北京市", district="海淀区", street="中关村大街1号"
+    )
     assert client.relationship_manager is not None and client.relationship_manager.email == "ww@bank.example.cn"
     assert client.legal_representative is not None and client.legal_representative.name == "张三"
     assert client.review_flags == []
 
 
-@pytest.mark.parametrize(("fields", "field", "words"), [
-    ({"name": None}, "name", "missing"),
-    ({"name": "   "}, "name", "blank"),
-    ({"name": 20240101}, "name", "expected text"),
-    ({"tel": {"x": 1}}, "tel", "expected text"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"name": None}, "name", "missing"),
+        ({"name": "   "}, "name", "blank"),
+        ({"name": 20240101}, "name", "expected text"),
+        ({"tel": {"x": 1}}, "tel", "expected text"),
+    ],
+)
 def test_account_rejections_name_the_field(fields: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(RecordError) as info:
         mapping.account(row(**fields), fm(), {})
     assert info.value.field == field and words in info.value.message
 
 
-@pytest.mark.parametrize(("code", "kind"), [("91110000600037342L", "uscc_check"),
-                                            ("91110000ABCDEFGHIO", "uscc_format")])
+@pytest.mark.parametrize(
+    ("code", "kind"), [("91110000600037342L", "uscc_check"), ("91110000ABCDEFGHIO", "uscc_format")]
+)
 def test_bad_uscc_keeps_the_client_with_a_finding(code: str, kind: str) -> None:
     """Issue 13 item 9: no rejection; the code is kept unverified and flagged."""
     client = mapping.account(row(uscc__c=code), fm(), {})
@@ -126,11 +158,16 @@ def test_field_override_table_applies() -> None:
 
 def test_write_payload() -> None:
     risk = RiskSummary(rating=Rating.BB, score=540, segment=Segment.HIGH, assessed_at=datetime.now(UTC))
-    client = CorporateClient(name="上海宝钢测试有限公司", uscc="91310000631696382C", industry=Industry(code="I"),
-                             risk=risk)
+    client = CorporateClient(
+        name="上海宝钢测试有限公司", uscc="91310000631696382C", industry=Industry(code="I"), risk=risk
+    )
     payload, skipped = mapping.account_payload(client, {"name", "uscc", "industry", "risk"}, fm(), {})
-    assert payload == {"name": "上海宝钢测试有限公司", "uscc__c": "91310000631696382C", "risk_rating__c": "BB",
-                       "risk_segment__c": "high"}
+    assert payload == {
+        "name": "上海宝钢测试有限公司",
+        "uscc__c": "91310000631696382C",
+        "risk_rating__c": "BB",
+        "risk_segment__c": "high",
+    }
     assert "industry" in skipped and "GB/T I" in skipped["industry"]
     only_risk, _ = mapping.account_payload(client, {"risk"}, fm(), {})
     assert set(only_risk) == {"risk_rating__c", "risk_segment__c"}
@@ -138,8 +175,9 @@ def test_write_payload() -> None:
 
 def test_contact_mapping() -> None:
     contact_fm = mapping.resolve(mapping.CONTACT_DEFAULTS, {}, None, "ContactObj")
-    contact = mapping.contact({"_id": "c1", "name": "李娜", "account_id": "a1", "mobile1": "13800001111",
-                               "job_title": "财务总监"}, contact_fm)
+    contact = mapping.contact(
+        {"_id": "c1", "name": "李娜", "account_id": "a1", "mobile1": "13800001111", "job_title": "财务总监"}, contact_fm
+    )
     assert contact.client_source_id == "a1" and contact.mobile == "13800001111" and contact.title == "财务总监"
     with pytest.raises(RecordError):
         mapping.contact({"_id": "c2", "account_id": "a1"}, contact_fm)
@@ -157,17 +195,21 @@ def test_written_risk_is_read_back_for_echo_recognition() -> None:
     assert mapping.account(row(), fm(), {}).risk is None
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"name": {"a": 1}}, "name", "expected text, got an object"),
-    ({"tel": ["1", "2"]}, "tel", "expected text, got a list"),
-    ({"industry": {"value": "2"}}, "industry", "expected a picklist option, got an object"),
-    ({"industry": [{"value": "2"}]}, "industry", "expected a picklist option, got an object"),
-    ({"owner__r": {"name": {"x": 1}}}, "owner__r.name", "expected text, got an object"),
-    ({"owner__r": {"name": "王", "email": ["a@b.cn"]}}, "owner__r.email", "expected text, got a list"),
-    ({"address": "路" * 501}, "address", "501 characters, at most 500 allowed"),
-])
-def test_wrong_shapes_and_over_long_values_name_the_tenant_field(changes: dict[str, Any], field: str,
-                                                                 words: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"name": {"a": 1}}, "name", "expected text, got an object"),
+        ({"tel": ["1", "2"]}, "tel", "expected text, got a list"),
+        ({"industry": {"value": "2"}}, "industry", "expected a picklist option, got an object"),
+        ({"industry": [{"value": "2"}]}, "industry", "expected a picklist option, got an object"),
+        ({"owner__r": {"name": {"x": 1}}}, "owner__r.name", "expected text, got an object"),
+        ({"owner__r": {"name": "王", "email": ["a@b.cn"]}}, "owner__r.email", "expected text, got a list"),
+        ({"address": "路" * 501}, "address", "501 characters, at most 500 allowed"),
+    ],
+)
+def test_wrong_shapes_and_over_long_values_name_the_tenant_field(
+    changes: dict[str, Any], field: str, words: str
+) -> None:
     with pytest.raises(RecordError) as caught:
         mapping.account({"_id": "a1", "name": "甲公司", **changes}, fm(), {})
     assert caught.value.field == field and words in caught.value.message, (caught.value.field, caught.value.message)
@@ -175,8 +217,11 @@ def test_wrong_shapes_and_over_long_values_name_the_tenant_field(changes: dict[s
 
 
 def test_fenxiang_values_are_cleaned() -> None:
-    client = mapping.account({"_id": "a1", "name": "\u202e甲\x00公司\x1b[0m", "city": "杭州\x9b2J",
-                              "owner__r": {"name": "王\x00五"}}, fm(), {})
+    client = mapping.account(
+        {"_id": "a1", "name": "\u202e甲\x00公司\x1b[0m", "city": "杭州\x9b2J", "owner__r": {"name": "王\x00五"}},
+        fm(),
+        {},
+    )
     assert client.name == "甲公司" and client.registered_address is not None
     assert client.registered_address.city == "杭州"
     assert client.relationship_manager is not None and client.relationship_manager.name == "王五"

@@ -25,12 +25,19 @@ class Api:
         self.auth: dict[str, Any] = {}
 
     def token(self, **override: Any) -> dict[str, Any]:
-        body = {"appId": self.creds["app_id"], "appSecret": self.creds["app_secret"],
-                "permanentCode": self.creds["permanent_code"], **override}
+        body = {
+            "appId": self.creds["app_id"],
+            "appSecret": self.creds["app_secret"],
+            "permanentCode": self.creds["permanent_code"],
+            **override,
+        }
         answer = self.post(TOKEN, body)
         if answer["errorCode"] == 0:
-            self.auth = {"corpAccessToken": answer["corpAccessToken"], "corpId": answer["corpId"],
-                         "currentOpenUserId": self.creds["current_open_user_id"]}
+            self.auth = {
+                "corpAccessToken": answer["corpAccessToken"],
+                "corpId": answer["corpId"],
+                "currentOpenUserId": self.creds["current_open_user_id"],
+            }
         return answer
 
     def post(self, path: str, body: dict[str, Any], params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -46,9 +53,17 @@ class Api:
             body["data"] = data
         return self.post(path, body)
 
-    def query(self, api: str = "AccountObj", *, filters: list[dict[str, Any]] | None = None,
-              orders: list[dict[str, Any]] | None = None, limit: int = 100, offset: int = 0,
-              projection: list[str] | None = None, total: bool | None = None) -> dict[str, Any]:
+    def query(
+        self,
+        api: str = "AccountObj",
+        *,
+        filters: list[dict[str, Any]] | None = None,
+        orders: list[dict[str, Any]] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        projection: list[str] | None = None,
+        total: bool | None = None,
+    ) -> dict[str, Any]:
         sqi: dict[str, Any] = {"limit": limit, "offset": offset, "filters": filters or [], "orders": orders or []}
         if projection:
             sqi["fieldProjection"] = projection
@@ -82,8 +97,11 @@ def test_envelope_trace_and_token_reuse(serve: Callable[..., ThreadedServer], cr
     a = Api(server, creds)
     first = a.token()
     assert first["errorCode"] == 0 and first["expiresIn"] == 7200 and first["corpId"].startswith("FSCID_")
-    echoed = a.post(TOKEN, {"appId": creds["app_id"], "appSecret": creds["app_secret"],
-                            "permanentCode": creds["permanent_code"]}, params={"thirdTraceId": "trace-42"})
+    echoed = a.post(
+        TOKEN,
+        {"appId": creds["app_id"], "appSecret": creds["app_secret"], "permanentCode": creds["permanent_code"]},
+        params={"thirdTraceId": "trace-42"},
+    )
     assert echoed["thirdTraceId"] == "trace-42" and "trace-42" in echoed["traceId"]
     httpx.post(server.url + "/_sandbox/clock", json={"advance_seconds": 6000})
     again = a.token()
@@ -96,8 +114,7 @@ def test_envelope_trace_and_token_reuse(serve: Callable[..., ThreadedServer], cr
     assert bad["errorCode"] == 10006 and "appSecret" in bad["errorMessage"]
 
 
-def test_token_endpoint_is_limited_to_ten_a_minute(serve: Callable[..., ThreadedServer],
-                                                   creds: dict[str, Any]) -> None:
+def test_token_endpoint_is_limited_to_ten_a_minute(serve: Callable[..., ThreadedServer], creds: dict[str, Any]) -> None:
     a = Api(serve(), creds)
     answers = [a.token()["errorCode"] for _ in range(11)]
     assert answers[:10] == [0] * 10 and answers[10] == 14001
@@ -122,16 +139,26 @@ def test_auth_errors_and_forced_expiry(serve: Callable[..., ThreadedServer], cre
 def test_header_auth_style(serve: Callable[..., ThreadedServer], creds: dict[str, Any]) -> None:
     server = serve(generate=3)
     http = httpx.Client(base_url=server.url)
-    tok = http.post("/oauth2.0/token", json={"appId": creds["app_id"], "appSecret": creds["app_secret"],
-                                             "permanentCode": creds["permanent_code"],
-                                             "grantType": "app_secret"}).json()
+    tok = http.post(
+        "/oauth2.0/token",
+        json={
+            "appId": creds["app_id"],
+            "appSecret": creds["app_secret"],
+            "permanentCode": creds["permanent_code"],
+            "grantType": "app_secret",
+        },
+    ).json()
     assert tok["errorCode"] == 0 and tok["ea"] and tok["openUserId"].startswith("FSUID_")
     body = {"data": {"dataObjectApiName": "AccountObj", "search_query_info": {"limit": 5, "offset": 0}}}
-    ok = http.post(QUERY, json=body, headers={"authorization": f"Bearer {tok['accessToken']}",
-                                              "x-fs-ea": tok["ea"], "x-fs-userid": "1000"}).json()
+    ok = http.post(
+        QUERY,
+        json=body,
+        headers={"authorization": f"Bearer {tok['accessToken']}", "x-fs-ea": tok["ea"], "x-fs-userid": "1000"},
+    ).json()
     assert ok["errorCode"] == 0 and len(ok["data"]["dataList"]) == 3
-    bad = http.post(QUERY, json=body, headers={"authorization": "Bearer nope", "x-fs-ea": tok["ea"],
-                                               "x-fs-userid": "1000"}).json()
+    bad = http.post(
+        QUERY, json=body, headers={"authorization": "Bearer nope", "x-fs-ea": tok["ea"], "x-fs-userid": "1000"}
+    ).json()
     assert bad["errorCode"] == 20016
 
 
@@ -146,8 +173,9 @@ def test_paging_rules(api: Api) -> None:
     deep = api.query(limit=100, offset=10_100)
     assert deep["errorCode"] == 10013 and deep["errorMessage"] == "offset out of range 10000"
     assert api.query(limit=100, offset=10_000)["errorCode"] == 0
-    everyone = [r["_id"] for o in (0, 100, 200) for r in api.rows(offset=o, orders=[{"fieldName": "_id",
-                                                                                      "isAsc": True}])]
+    everyone = [
+        r["_id"] for o in (0, 100, 200) for r in api.rows(offset=o, orders=[{"fieldName": "_id", "isAsc": True}])
+    ]
     assert everyone == sorted(everyone) and len(set(everyone)) == 300
 
 
@@ -155,12 +183,21 @@ def test_record_shape(api: Api) -> None:
     rec = api.rows(limit=1)[0]
     assert re.fullmatch(r"[0-9a-f]{24}", rec["_id"])
     assert isinstance(rec["owner"], list) and rec["owner"][0].startswith("FSUID_") and rec["owner__r"]["name"]
-    for key, kind in (("create_time", int), ("last_modified_time", int), ("version", str), ("name", str),
-                      ("life_status", str), ("lock_status", str), ("is_deleted", bool), ("record_type", str)):
+    for key, kind in (
+        ("create_time", int),
+        ("last_modified_time", int),
+        ("version", str),
+        ("name", str),
+        ("life_status", str),
+        ("lock_status", str),
+        ("is_deleted", bool),
+        ("record_type", str),
+    ):
         assert isinstance(rec[key], kind), key
     contact = api.rows(api="ContactObj", limit=1)[0]
-    account = api.call("/cgi/crm/v2/data/get", {"dataObjectApiName": "AccountObj",
-                                                  "objectDataId": contact["account_id"]})["data"]
+    account = api.call(
+        "/cgi/crm/v2/data/get", {"dataObjectApiName": "AccountObj", "objectDataId": contact["account_id"]}
+    )["data"]
     assert contact["account_id__r"] == account["name"]
     describe = api.call("/cgi/crm/v2/object/describe", apiName="AccountObj")["data"]["describe"]
     for custom in ("uscc__c", "risk_rating__c", "risk_segment__c"):
@@ -210,40 +247,62 @@ def test_filter_operators(api: Api) -> None:
 
 
 def test_write_lifecycle(api: Api) -> None:
-    created = api.call("/cgi/crm/v2/data/create", {"object_data": {
-        "dataObjectApiName": "AccountObj", "name": "测试新建科技有限公司", "uscc__c": "91110000600037341L",
-        "risk_rating__c": "BBB"}})
+    created = api.call(
+        "/cgi/crm/v2/data/create",
+        {
+            "object_data": {
+                "dataObjectApiName": "AccountObj",
+                "name": "测试新建科技有限公司",
+                "uscc__c": "91110000600037341L",
+                "risk_rating__c": "BBB",
+            }
+        },
+    )
     assert created["errorCode"] == 0 and re.fullmatch(r"[0-9a-f]{24}", created["dataId"])
     rec_id = created["dataId"]
 
     def get() -> dict[str, Any]:
-        out: dict[str, Any] = api.call("/cgi/crm/v2/data/get", {"dataObjectApiName": "AccountObj",
-                                                                  "objectDataId": rec_id})["data"]
+        out: dict[str, Any] = api.call(
+            "/cgi/crm/v2/data/get", {"dataObjectApiName": "AccountObj", "objectDataId": rec_id}
+        )["data"]
         return out
 
     before = get()
     assert before["version"] == "1" and before["life_status"] == "normal"
-    dup = api.call("/cgi/crm/v2/data/create", {"object_data": {
-        "dataObjectApiName": "AccountObj", "name": "另一家", "uscc__c": "91110000600037341L"},
-        "optionInfo": {"isDuplicateSearch": True}})
+    dup = api.call(
+        "/cgi/crm/v2/data/create",
+        {
+            "object_data": {"dataObjectApiName": "AccountObj", "name": "另一家", "uscc__c": "91110000600037341L"},
+            "optionInfo": {"isDuplicateSearch": True},
+        },
+    )
     assert dup["errorCode"] != 0 and rec_id in dup["errorMessage"]
-    bad_option = api.call("/cgi/crm/v2/data/update", {"object_data": {
-        "_id": rec_id, "dataObjectApiName": "AccountObj", "risk_rating__c": "AAAA"}})
+    bad_option = api.call(
+        "/cgi/crm/v2/data/update",
+        {"object_data": {"_id": rec_id, "dataObjectApiName": "AccountObj", "risk_rating__c": "AAAA"}},
+    )
     assert bad_option["errorCode"] == 32000
-    updated = api.call("/cgi/crm/v2/data/update", {"object_data": {
-        "_id": rec_id, "dataObjectApiName": "AccountObj", "tel": "010-12345678"}})
+    updated = api.call(
+        "/cgi/crm/v2/data/update",
+        {"object_data": {"_id": rec_id, "dataObjectApiName": "AccountObj", "tel": "010-12345678"}},
+    )
     assert updated["errorCode"] == 0 and updated["dataId"] == rec_id
     after = get()
     assert int(after["version"]) == 2 and after["last_modified_time"] > before["last_modified_time"]
-    assert api.call("/cgi/crm/v2/data/delete", {"dataObjectApiName": "AccountObj", "idList": [rec_id]})[
-        "errorCode"] == 32000  # only invalidated records
-    assert api.call("/cgi/crm/v2/data/invalid", {"dataObjectApiName": "AccountObj",
-                                                  "object_data_id": rec_id})["errorCode"] == 0
+    assert (
+        api.call("/cgi/crm/v2/data/delete", {"dataObjectApiName": "AccountObj", "idList": [rec_id]})["errorCode"]
+        == 32000
+    )  # only invalidated records
+    assert (
+        api.call("/cgi/crm/v2/data/invalid", {"dataObjectApiName": "AccountObj", "object_data_id": rec_id})["errorCode"]
+        == 0
+    )
     assert not api.rows(filters=[f("_id", "EQ", rec_id)])  # gone from normal views …
     invalid = api.rows(filters=[f("_id", "EQ", rec_id), f("life_status", "EQ", "invalid")])
     assert invalid and invalid[0]["is_deleted"] is True and int(invalid[0]["version"]) == 3  # … but queryable
-    assert api.call("/cgi/crm/v2/data/delete", {"dataObjectApiName": "AccountObj", "idList": [rec_id]})[
-        "errorCode"] == 0
+    assert (
+        api.call("/cgi/crm/v2/data/delete", {"dataObjectApiName": "AccountObj", "idList": [rec_id]})["errorCode"] == 0
+    )
     assert not api.rows(filters=[f("_id", "EQ", rec_id), f("life_status", "EQ", "invalid")])
 
 
@@ -279,8 +338,12 @@ def test_request_log_stats_and_mutate(api: Api) -> None:
 
 
 def test_malformed_and_duplicate_share(serve: Callable[..., ThreadedServer], creds: dict[str, Any]) -> None:
-    server = serve(generate=1000, faults=FaultProfile(malformed_rate=0.05, duplicate_rate=0.03),
-                   window_seconds=60.0, calls_per_window=1000)
+    server = serve(
+        generate=1000,
+        faults=FaultProfile(malformed_rate=0.05, duplicate_rate=0.03),
+        window_seconds=60.0,
+        calls_per_window=1000,
+    )
     sim = server.app.simulator
     rows = list(sim.tables["AccountObj"].records.values())
     no_name = sum(1 for r in rows if "name" not in r)

@@ -35,23 +35,28 @@ class Rebase(requests.adapters.HTTPAdapter):  # type: ignore[misc]
         self.target = target
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        request.url = self.target + request.url[len(REAL_BASE):]
+        request.url = self.target + request.url[len(REAL_BASE) :]
         return super().send(request, **kwargs)
 
 
 @pytest.fixture
 def fx_api(serve: Callable[..., ThreadedServer], creds: dict[str, Any]) -> tuple[Any, ThreadedServer]:
     server = serve(generate=230, window_seconds=60.0, calls_per_window=1000)
-    api = FxiaokeApi.init(app_id=creds["app_id"], app_secret=creds["app_secret"],
-                          permanent_code=creds["permanent_code"], open_user_id=creds["current_open_user_id"])
+    api = FxiaokeApi.init(
+        app_id=creds["app_id"],
+        app_secret=creds["app_secret"],
+        permanent_code=creds["permanent_code"],
+        open_user_id=creds["current_open_user_id"],
+    )
     api._session.requests.mount(REAL_BASE, Rebase(server.url))
     return api, server
 
 
 def test_token_query_paging_and_total(fx_api: tuple[Any, ThreadedServer]) -> None:
     api, server = fx_api
-    cursor = queryObj(api=api).execute(dataObjectApiName="AccountObj", limit=100,
-                                       orders=[{"fieldName": "_id", "isAsc": True}])
+    cursor = queryObj(api=api).execute(
+        dataObjectApiName="AccountObj", limit=100, orders=[{"fieldName": "_id", "isAsc": True}]
+    )
     rows = list(cursor)
     assert cursor.total() == 230 and len(rows) == 230 and len({r["_id"] for r in rows}) == 230
     assert api._session.corpId.startswith("FSCID_") and api._session.corpAccessToken
@@ -62,14 +67,20 @@ def test_token_query_paging_and_total(fx_api: tuple[Any, ThreadedServer]) -> Non
 def test_filters_get_create_describe(fx_api: tuple[Any, ThreadedServer]) -> None:
     api, server = fx_api
     first = queryObj(api=api).execute(dataObjectApiName="AccountObj", limit=10).get_one()
-    newer = list(queryObj(api=api).execute(
-        dataObjectApiName="AccountObj", limit=100,
-        filters=[{"field_name": "last_modified_time", "field_values": [first["last_modified_time"]],
-                  "operator": "GTE"}]))
+    newer = list(
+        queryObj(api=api).execute(
+            dataObjectApiName="AccountObj",
+            limit=100,
+            filters=[
+                {"field_name": "last_modified_time", "field_values": [first["last_modified_time"]], "operator": "GTE"}
+            ],
+        )
+    )
     assert first["_id"] in {r["_id"] for r in newer}
     assert all(r["last_modified_time"] >= first["last_modified_time"] for r in newer)
-    created = createObj(api=api).execute(dataObjectApiName="AccountObj",
-                                         object_data={"name": "见证客户有限公司", "uscc__c": "91110000710926094P"})
+    created = createObj(api=api).execute(
+        dataObjectApiName="AccountObj", object_data={"name": "见证客户有限公司", "uscc__c": "91110000710926094P"}
+    )
     rec_id = created["dataId"]
     got = getObj(api=api).execute(objectDataId=rec_id, dataObjectApiName="AccountObj")
     assert got["name"] == "见证客户有限公司" and got["uscc__c"] == "91110000710926094P"

@@ -28,8 +28,7 @@ class TinyWorld:
 
     def companies(self) -> Iterator[Company]:
         for view in self.views():
-            yield Company(key=view.company_key, uscc=view.uscc or "", name=view.fullname, profile="test",
-                          ledger=view)
+            yield Company(key=view.company_key, uscc=view.uscc or "", name=view.fullname, profile="test", ledger=view)
 
 
 def serve(faults: FaultProfile | None = None, settings: dict[str, Any] | None = None) -> ThreadedServer:
@@ -39,8 +38,7 @@ def serve(faults: FaultProfile | None = None, settings: dict[str, Any] | None = 
 
 def config_for(url: str, **overrides: Any) -> LedgerConfig:
     """A connector config pointing at a running simulator."""
-    return LedgerConfig(base_url=url + "/fineract-provider/api/v1", username="mifos",
-                        password="password", **overrides)  # type: ignore[arg-type]
+    return LedgerConfig(base_url=url + "/fineract-provider/api/v1", username="mifos", password="password", **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture

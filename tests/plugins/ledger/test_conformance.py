@@ -31,5 +31,11 @@ class TestLedgerContract(ConnectorContract):
         return {"users": {"mifos": PASSWORD}}
 
     def config_overrides(self) -> dict[str, Any]:
-        return {"password": PASSWORD, "page_size": 8, "history_days": 8, "retry_attempts": 2, "retry_base_delay": 0.01,
-                "retry_max_wait": 0.5}
+        return {
+            "password": PASSWORD,
+            "page_size": 8,
+            "history_days": 8,
+            "retry_attempts": 2,
+            "retry_base_delay": 0.01,
+            "retry_max_wait": 0.5,
+        }

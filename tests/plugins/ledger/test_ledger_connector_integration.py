@@ -36,8 +36,12 @@ def expected(sim: Any) -> dict[str, set[str]]:
     return {
         "clients": {str(c) for c in sim.client_order},
         "accounts": {str(a) for a in sim.savings_order},
-        "transactions": {f"{a.id}:{t.id}" for a in sim.savings.values() for t in a.transactions
-                         if t.booking_date.toordinal() >= start},
+        "transactions": {
+            f"{a.id}:{t.id}"
+            for a in sim.savings.values()
+            for t in a.transactions
+            if t.booking_date.toordinal() >= start
+        },
         "loans": {str(i) for i in sim.loan_order},
     }
 
@@ -45,8 +49,9 @@ def expected(sim: Any) -> dict[str, set[str]]:
 async def test_full_read_returns_every_row_exactly_once_under_faults() -> None:
     with serve(FLAKY) as srv:
         want = expected(srv.app.simulator)
-        conn = LedgerConnector(config_for(srv.url, page_size=4, retry_base_delay=0.01, retry_attempts=10),
-                               PluginContext(name="ledger"))
+        conn = LedgerConnector(
+            config_for(srv.url, page_size=4, retry_base_delay=0.01, retry_attempts=10), PluginContext(name="ledger")
+        )
         async with conn:
             for stream in ("clients", "accounts", "transactions", "loans"):
                 records, rejected, _ = await drain(conn, stream, None)
@@ -77,15 +82,24 @@ async def test_second_run_returns_only_new_transactions_and_changed_rows() -> No
             cursors = {}
             for stream in ("clients", "accounts", "transactions"):
                 _, _, cursors[stream] = await drain(conn, stream, None)
-            body = {"transactionDate": TODAY.strftime("%d %B %Y"), "transactionAmount": "1980000",
-                    "paymentTypeId": 2, "locale": "en", "dateFormat": "dd MMMM yyyy",
-                    "accountNumber": "6222000000000099", "note": "某某贸易有限公司"}
+            body = {
+                "transactionDate": TODAY.strftime("%d %B %Y"),
+                "transactionAmount": "1980000",
+                "paymentTypeId": 2,
+                "locale": "en",
+                "dateFormat": "dd MMMM yyyy",
+                "accountNumber": "6222000000000099",
+                "note": "某某贸易有限公司",
+            }
             first = sim.savings_command(503, "deposit", body)["resourceId"]
             async with httpx.AsyncClient() as http:
-                http_answer = await http.post(srv.url + "/fineract-provider/api/v1/savingsaccounts/510/transactions",
-                                              params={"command": "withdrawal"}, auth=("mifos", "password"),
-                                              headers={"Fineract-Platform-TenantId": "default"},
-                                              json={**body, "transactionAmount": "1500", "paymentTypeId": 1})
+                http_answer = await http.post(
+                    srv.url + "/fineract-provider/api/v1/savingsaccounts/510/transactions",
+                    params={"command": "withdrawal"},
+                    auth=("mifos", "password"),
+                    headers={"Fineract-Platform-TenantId": "default"},
+                    json={**body, "transactionAmount": "1500", "paymentTypeId": 1},
+                )
             second = http_answer.json()["resourceId"]
             sim.update_client(4, {"emailAddress": "finance@example.cn"})
             txs, _, cursors["transactions"] = await drain(conn, "transactions", cursors["transactions"])
@@ -180,8 +194,12 @@ async def test_reads_a_generated_world() -> None:
         async with LedgerConnector(config_for(srv.url, history_days=3650), PluginContext(name="ledger")) as conn:
             counts = {s: len((await drain(conn, s, None))[0]) for s in ("clients", "accounts", "transactions", "loans")}
     stats = sim.stats()
-    assert counts == {"clients": stats["clients"], "accounts": stats["savings_accounts"],
-                      "transactions": stats["transactions"], "loans": stats["loans"]}
+    assert counts == {
+        "clients": stats["clients"],
+        "accounts": stats["savings_accounts"],
+        "transactions": stats["transactions"],
+        "loans": stats["loans"],
+    }
 
 
 async def test_remap_maps_stored_rows_like_a_pull_and_names_what_is_still_wrong() -> None:
@@ -194,8 +212,10 @@ async def test_remap_maps_stored_rows_like_a_pull_and_names_what_is_still_wrong(
 
     with serve() as srv:
         async with LedgerConnector(config_for(srv.url), PluginContext(name="ledger")) as conn:
-            pulled = {stream: {r.source_id: r for r in (await drain(conn, stream, None))[0]}
-                      for stream in ("clients", "accounts", "loans")}
+            pulled = {
+                stream: {r.source_id: r for r in (await drain(conn, stream, None))[0]}
+                for stream in ("clients", "accounts", "loans")
+            }
         async with LedgerConnector(config_for(srv.url), PluginContext(name="ledger")) as fresh:
             for stream, records in pulled.items():
                 sample = next(iter(records.values()))

@@ -58,7 +58,7 @@ def test_statement_spanning_batches_parses_whole_and_names_late_lines(tmp_path: 
     assert len({t.source_id for t in statement}) == len(statement)
     lines = path.read_text(encoding="utf-8").splitlines()
     target = next(i for i, line in enumerate(lines) if line.startswith(":61:") and "REF0-1005" in line)
-    lines[target] = lines[target][:15] + "12.50" + lines[target][lines[target].index("NTRF"):]
+    lines[target] = lines[target][:15] + "12.50" + lines[target][lines[target].index("NTRF") :]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=rf"line {target + 1}: statement line 1006: amount"):
         parse_statements(path)
@@ -71,7 +71,7 @@ def test_a_late_error_rolls_back_the_whole_statement_only(tmp_path: Path) -> Non
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     target = next(i for i, line in enumerate(lines) if line.startswith(":61:") and "REF0-1100" in line)
-    lines[target] = lines[target][:15] + "1234567890123456789,55" + lines[target][lines[target].index("NTRF"):]
+    lines[target] = lines[target][:15] + "1234567890123456789,55" + lines[target][lines[target].index("NTRF") :]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
     try:
@@ -81,7 +81,8 @@ def test_a_late_error_rolls_back_the_whole_statement_only(tmp_path: Path) -> Non
         assert _count(store) == 2 * BATCH + 200
         with store.begin() as s:
             assert {d.isoformat() for d in s.scalars(select(LedgerTransaction.booking_date).distinct())} == {
-                "2024-01-02"}
+                "2024-01-02"
+            }
     finally:
         store.dispose()
 

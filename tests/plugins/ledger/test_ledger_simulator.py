@@ -22,8 +22,9 @@ API = "/fineract-provider/api/v1"
 
 @pytest.fixture
 def http(server: ThreadedServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url + API, auth=("mifos", "password"),
-                      headers={"fineract-platform-tenantid": "default"}) as client:
+    with httpx.Client(
+        base_url=server.url + API, auth=("mifos", "password"), headers={"fineract-platform-tenantid": "default"}
+    ) as client:
         yield client
 
 
@@ -32,16 +33,23 @@ def sim(server: ThreadedServer) -> Any:
 
 
 def deposit_body(amount: str, **extra: Any) -> dict[str, Any]:
-    return {"transactionDate": TODAY.strftime("%d %B %Y"), "transactionAmount": amount, "paymentTypeId": 2,
-            "locale": "en", "dateFormat": "dd MMMM yyyy", **extra}
+    return {
+        "transactionDate": TODAY.strftime("%d %B %Y"),
+        "transactionAmount": amount,
+        "paymentTypeId": 2,
+        "locale": "en",
+        "dateFormat": "dd MMMM yyyy",
+        **extra,
+    }
 
 
 # --- auth and tenancy ---------------------------------------------------------------------------------------
 
 
 def test_bad_credentials_are_401_with_a_basic_challenge(server: ThreadedServer) -> None:
-    answer = httpx.get(server.url + API + "/clients", auth=("mifos", "wrong"),
-                       headers={"Fineract-Platform-TenantId": "default"})
+    answer = httpx.get(
+        server.url + API + "/clients", auth=("mifos", "wrong"), headers={"Fineract-Platform-TenantId": "default"}
+    )
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Basic")
     assert answer.json()["userMessageGlobalisationCode"] == "error.msg.not.authenticated"
@@ -53,25 +61,33 @@ def test_missing_tenant_is_400_naming_the_header_and_any_case_works(server: Thre
     missing = httpx.get(server.url + API + "/clients", auth=("mifos", "password"))
     assert missing.status_code == 400
     assert "Fineract-Platform-TenantId" in missing.json()["errors"][0]["developerMessage"]
-    unknown = httpx.get(server.url + API + "/clients", auth=("mifos", "password"),
-                        headers={"Fineract-Platform-TenantId": "acme"})
+    unknown = httpx.get(
+        server.url + API + "/clients", auth=("mifos", "password"), headers={"Fineract-Platform-TenantId": "acme"}
+    )
     assert unknown.status_code == 400 and "acme" in unknown.text
     for header in ("fineract-platform-tenantid", "FINERACT-PLATFORM-TENANTID"):
-        assert httpx.get(server.url + API + "/clients", auth=("mifos", "password"),
-                         headers={header: "default"}).status_code == 200
-    legacy = httpx.get(server.url + API + "/clients", auth=("mifos", "password"),
-                       params={"tenantIdentifier": "default"})
+        assert (
+            httpx.get(
+                server.url + API + "/clients", auth=("mifos", "password"), headers={header: "default"}
+            ).status_code
+            == 200
+        )
+    legacy = httpx.get(
+        server.url + API + "/clients", auth=("mifos", "password"), params={"tenantIdentifier": "default"}
+    )
     assert legacy.status_code == 200
 
 
 def test_authentication_returns_the_basic_key(server: ThreadedServer) -> None:
     url = server.url + API + "/authentication"
-    ok = httpx.post(url, json={"username": "mifos", "password": "password"},
-                    headers={"Fineract-Platform-TenantId": "default"})
+    ok = httpx.post(
+        url, json={"username": "mifos", "password": "password"}, headers={"Fineract-Platform-TenantId": "default"}
+    )
     assert ok.status_code == 200 and ok.json()["authenticated"] is True
     assert base64.b64decode(ok.json()["base64EncodedAuthenticationKey"]) == b"mifos:password"
-    bad = httpx.post(url, json={"username": "mifos", "password": "x"},
-                     headers={"Fineract-Platform-TenantId": "default"})
+    bad = httpx.post(
+        url, json={"username": "mifos", "password": "x"}, headers={"Fineract-Platform-TenantId": "default"}
+    )
     assert bad.status_code == 401
 
 
@@ -82,8 +98,13 @@ def test_dates_are_arrays_and_writes_need_date_format_and_locale(http: httpx.Cli
     client = http.get("/clients/1").json()
     assert client["activationDate"] == [2019, 3, 1]
     assert client["timeline"]["submittedOnDate"] == [2019, 3, 1]
-    body = {"officeId": 1, "legalFormId": 2, "fullname": "新建测试有限公司", "active": True,
-            "activationDate": "01 October 2026"}
+    body = {
+        "officeId": 1,
+        "legalFormId": 2,
+        "fullname": "新建测试有限公司",
+        "active": True,
+        "activationDate": "01 October 2026",
+    }
     refused = http.post("/clients", json=body)
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["parameterName"] == "dateFormat"
@@ -124,10 +145,14 @@ def test_clients_are_entities_with_uscc_on_the_list_but_not_on_a_single_read(htt
 
 def test_single_read_details_are_switchable(http: httpx.Client) -> None:
     with serve(settings={"details_on_single": True, "details_on_list": False}) as other:
-        answer = httpx.get(other.url + API + "/clients/1", auth=("mifos", "password"),
-                           headers={"Fineract-Platform-TenantId": "default"}).json()
-        listed = httpx.get(other.url + API + "/clients", auth=("mifos", "password"),
-                           headers={"Fineract-Platform-TenantId": "default"}).json()["pageItems"][0]
+        answer = httpx.get(
+            other.url + API + "/clients/1",
+            auth=("mifos", "password"),
+            headers={"Fineract-Platform-TenantId": "default"},
+        ).json()
+        listed = httpx.get(
+            other.url + API + "/clients", auth=("mifos", "password"), headers={"Fineract-Platform-TenantId": "default"}
+        ).json()["pageItems"][0]
     assert "incorpNumber" in answer["clientNonPersonDetails"]
     assert "clientNonPersonDetails" not in listed
 
@@ -152,8 +177,10 @@ def _account_of(http: httpx.Client, client_id: int) -> dict[str, Any]:
 
 
 def _transactions(http: httpx.Client, sid: int, **params: Any) -> list[dict[str, Any]]:
-    answer = http.get(f"/savingsaccounts/{sid}/transactions/search",
-                      params={"limit": 0, "orderBy": "id", "sortOrder": "ASC", **params}).json()
+    answer = http.get(
+        f"/savingsaccounts/{sid}/transactions/search",
+        params={"limit": 0, "orderBy": "id", "sortOrder": "ASC", **params},
+    ).json()
     assert answer["total"] == len(answer["content"])
     content: list[dict[str, Any]] = answer["content"]
     return content
@@ -174,16 +201,30 @@ def test_transaction_search_filters_and_item_shape(http: httpx.Client) -> None:
     everything = _transactions(http, sid)
     assert len(everything) == 20
     item = everything[-1]
-    for key in ("entryType", "transactionType", "runningBalance", "reversed", "isReversal", "paymentDetailData",
-                "submittedOnDate", "date"):
+    for key in (
+        "entryType",
+        "transactionType",
+        "runningBalance",
+        "reversed",
+        "isReversal",
+        "paymentDetailData",
+        "submittedOnDate",
+        "date",
+    ):
         assert key in item
     start = (TODAY - timedelta(days=21)).isoformat()
     recent = _transactions(http, sid, fromSubmittedDate=start, dateFormat="yyyy-MM-dd", locale="en")
-    assert [t["submittedOnDate"] for t in recent] == [[d.year, d.month, d.day] for d in
-                                                      (TODAY - timedelta(days=21), TODAY - timedelta(days=14),
-                                                       TODAY - timedelta(days=7))]
-    upto = _transactions(http, sid, toSubmittedDate=(TODAY - timedelta(days=14)).strftime("%d %B %Y"),
-                         dateFormat="dd MMMM yyyy", locale="en")
+    assert [t["submittedOnDate"] for t in recent] == [
+        [d.year, d.month, d.day]
+        for d in (TODAY - timedelta(days=21), TODAY - timedelta(days=14), TODAY - timedelta(days=7))
+    ]
+    upto = _transactions(
+        http,
+        sid,
+        toSubmittedDate=(TODAY - timedelta(days=14)).strftime("%d %B %Y"),
+        dateFormat="dd MMMM yyyy",
+        locale="en",
+    )
     assert len(upto) == 19
     value = _transactions(http, sid, fromDate=start, toDate=start, dateFormat="yyyy-MM-dd")
     assert len(value) == 1
@@ -194,8 +235,10 @@ def test_transaction_search_filters_and_item_shape(http: httpx.Client) -> None:
     assert {t["transactionType"]["id"] for t in _transactions(http, sid, types="2")} == {2}
     newest_first = http.get(f"/savingsaccounts/{sid}/transactions/search", params={"limit": 2}).json()["content"]
     assert newest_first[0]["id"] > newest_first[1]["id"]
-    paged = http.get(f"/savingsaccounts/{sid}/transactions/search",
-                     params={"offset": 18, "limit": 5, "orderBy": "id", "sortOrder": "ASC"}).json()
+    paged = http.get(
+        f"/savingsaccounts/{sid}/transactions/search",
+        params={"offset": 18, "limit": 5, "orderBy": "id", "sortOrder": "ASC"},
+    ).json()
     assert paged["total"] == 20 and [t["id"] for t in paged["content"]] == [t["id"] for t in everything[18:]]
 
 
@@ -253,11 +296,16 @@ def test_loan_delinquency_agrees_with_schedule_and_the_clock(server: ThreadedSer
 def test_each_write_command_leaves_one_audit_row_newest_first(server: ThreadedServer, http: httpx.Client) -> None:
     before = http.get("/audits", params={"paged": "true", "limit": 1}).json()["totalFilteredRecords"]
     sid = _account_of(http, 1)["id"]
-    assert http.post(f"/savingsaccounts/{sid}/transactions", params={"command": "deposit"},
-                     json=deposit_body("5000")).status_code == 200
+    assert (
+        http.post(
+            f"/savingsaccounts/{sid}/transactions", params={"command": "deposit"}, json=deposit_body("5000")
+        ).status_code
+        == 200
+    )
     assert http.put("/clients/1", json={"mobileNo": "13900000000"}).status_code == 200
-    refused = http.post(f"/savingsaccounts/{sid}/transactions", params={"command": "withdrawal"},
-                        json=deposit_body("99999999"))
+    refused = http.post(
+        f"/savingsaccounts/{sid}/transactions", params={"command": "withdrawal"}, json=deposit_body("99999999")
+    )
     assert refused.status_code == 403
     rows = http.get("/audits", params={"paged": "true", "limit": 10}).json()
     assert rows["totalFilteredRecords"] == before + 2
@@ -265,7 +313,10 @@ def test_each_write_command_leaves_one_audit_row_newest_first(server: ThreadedSe
     assert newest["id"] > second["id"]
     assert (newest["actionName"], newest["entityName"]) == ("UPDATE", "CLIENT")
     assert (second["actionName"], second["entityName"], second["url"]) == (
-        "DEPOSIT", "SAVINGSACCOUNT", f"/savingsaccounts/{sid}/transactions?command=deposit")
+        "DEPOSIT",
+        "SAVINGSACCOUNT",
+        f"/savingsaccounts/{sid}/transactions?command=deposit",
+    )
     local = sim(server).now()
     assert newest["madeOnDate"][:3] == [local.year, local.month, local.day]
     since = local.strftime("%Y-%m-%d %H:%M:%S")
@@ -298,8 +349,9 @@ def test_request_log_stats_mutate_and_clock(server: ThreadedServer, http: httpx.
 
 def test_fault_profile_breaks_the_api_but_not_the_admin_routes() -> None:
     with serve(FaultProfile(error_rate=1.0)) as broken:
-        answer = httpx.get(broken.url + API + "/clients", auth=("mifos", "password"),
-                           headers={"Fineract-Platform-TenantId": "default"})
+        answer = httpx.get(
+            broken.url + API + "/clients", auth=("mifos", "password"), headers={"Fineract-Platform-TenantId": "default"}
+        )
         assert answer.status_code == 502
         stats = httpx.get(broken.url + "/_sandbox/stats").json()
         assert stats["faults"]["errors"] == 1
@@ -307,11 +359,16 @@ def test_fault_profile_breaks_the_api_but_not_the_admin_routes() -> None:
 
 def test_dirty_profile_serves_malformed_and_duplicated_rows() -> None:
     with serve(FaultProfile(malformed_rate=0.5, duplicate_rate=0.5, seed=1)) as dirty:
-        page = httpx.get(dirty.url + API + "/clients", auth=("mifos", "password"),
-                         headers={"Fineract-Platform-TenantId": "default"}).json()
+        page = httpx.get(
+            dirty.url + API + "/clients", auth=("mifos", "password"), headers={"Fineract-Platform-TenantId": "default"}
+        ).json()
     items = page["pageItems"]
     assert page["totalFilteredRecords"] == 12 and len(items) > 12
-    bad_codes = [c for c in items if "clientNonPersonDetails" in c and
-                 not uscc.is_valid(c["clientNonPersonDetails"].get("incorpNumber") or "91310115MA0000015C")]
+    bad_codes = [
+        c
+        for c in items
+        if "clientNonPersonDetails" in c
+        and not uscc.is_valid(c["clientNonPersonDetails"].get("incorpNumber") or "91310115MA0000015C")
+    ]
     wrong_types = [c for c in items if isinstance(c["id"], str)]
     assert bad_codes or wrong_types

@@ -29,13 +29,21 @@ pytestmark = pytest.mark.slow
 
 def _views() -> list[LedgerClientView]:
     ids = Ids()
-    routine = [_tx(ids, TODAY - timedelta(days=k * 7), str(20_000 + k * 500), "C" if k % 2 else "D", cp=k)
-               for k in range(12, 0, -1)]
-    big = _client(1, "北京大额转账有限公司", [_savings(ids, [*routine, _tx(ids, TODAY - timedelta(days=3), "2500000",
-                                                                       "C", cp=2)])])
+    routine = [
+        _tx(ids, TODAY - timedelta(days=k * 7), str(20_000 + k * 500), "C" if k % 2 else "D", cp=k)
+        for k in range(12, 0, -1)
+    ]
+    big = _client(
+        1,
+        "北京大额转账有限公司",
+        [_savings(ids, [*routine, _tx(ids, TODAY - timedelta(days=3), "2500000", "C", cp=2)])],
+    )
     same_day = TODAY - timedelta(days=2)
-    mover = _client(2, "广州拆分付款有限公司", [_savings(ids, [_tx(ids, same_day, "1990000", "D", cp=4 + k)
-                                                               for k in range(3)], opening="8000000")])
+    mover = _client(
+        2,
+        "广州拆分付款有限公司",
+        [_savings(ids, [_tx(ids, same_day, "1990000", "D", cp=4 + k) for k in range(3)], opening="8000000")],
+    )
     quiet = [_savings(ids, [_tx(ids, TODAY - timedelta(days=30), "10000", "C", cp=1)])]
     late = _client(3, "重庆逾期建材有限公司", quiet, [_loan(ids, "3000000", 120)])
     return [big, mover, late]
@@ -43,19 +51,37 @@ def _views() -> list[LedgerClientView]:
 
 def _crmhub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRMHUB_LANG": "en", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "crmhub.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "crmhub.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_sync_over_the_ledger_raises_the_alerts_and_rates_the_overdue_client_d(tmp_path: Path, store_url: str) -> None:
     with start_simulator(build, world=TinyWorld(views=_views)) as server:
         cfg = tmp_path / "crmhub.toml"
-        cfg.write_text(tomli_w.dumps({
-            "store": {"url": store_url},
-            "risk": {"today": TODAY.isoformat()},
-            "connectors": {"ledger": {"plugin": "core_ledger", "username": "mifos", "password": "password",
-                                      "base_url": server.url + "/fineract-provider/api/v1"}},
-        }), encoding="utf-8")
+        cfg.write_text(
+            tomli_w.dumps(
+                {
+                    "store": {"url": store_url},
+                    "risk": {"today": TODAY.isoformat()},
+                    "connectors": {
+                        "ledger": {
+                            "plugin": "core_ledger",
+                            "username": "mifos",
+                            "password": "password",
+                            "base_url": server.url + "/fineract-provider/api/v1",
+                        }
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
         sync = _crmhub("sync", "-c", str(cfg), "--json", cwd=tmp_path)
         assert sync.returncode == 0, sync.stderr[-3000:]
         assert json.loads(sync.stdout)["totals"]["clients_created"] == 3
@@ -69,7 +95,8 @@ def test_sync_over_the_ledger_raises_the_alerts_and_rates_the_overdue_client_d(t
         assert large[0]["amount"] == "2500000.00"
         structuring = [a for a in got if a["kind"] == "structuring"]
         assert [(a["uscc"], sorted(a["transaction_ids"])) for a in structuring] == [
-            (code(2), sorted(tx_ids["广州拆分付款有限公司"]))]
+            (code(2), sorted(tx_ids["广州拆分付款有限公司"]))
+        ]
         assert not [a for a in got if a["uscc"] == code(3)]
 
         explain = _crmhub("risk", "explain", code(3), "--json", "-c", str(cfg), cwd=tmp_path)

@@ -27,10 +27,17 @@ ACCOUNT = "6222021234567890123"
 PERSONAL = f"法定代表人身份证 {ID_NUMBER}，手机 {MOBILE}，账号 {ACCOUNT}。详情 https://crm.bank.example/clients/42"
 
 
-def message(key: str = "n-1", *recipients: str, text: str = PERSONAL, markdown: str | None = None,
-            subject: str = "客户评级下调") -> OutboundMessage:
-    return OutboundMessage(key=key, recipients=list(recipients) or ["zhangsan"], subject=subject, text=text,
-                           markdown=markdown, kind="rating_downgrade")
+def message(
+    key: str = "n-1", *recipients: str, text: str = PERSONAL, markdown: str | None = None, subject: str = "客户评级下调"
+) -> OutboundMessage:
+    return OutboundMessage(
+        key=key,
+        recipients=list(recipients) or ["zhangsan"],
+        subject=subject,
+        text=text,
+        markdown=markdown,
+        kind="rating_downgrade",
+    )
 
 
 def assert_masked(content: str) -> None:
@@ -261,8 +268,9 @@ async def test_hostile_network_delivers_every_message_exactly_once(wecom: StartS
     assert any(d.reason.startswith("duplicate") for d in sim.dropped)  # a dropped answer was retried safely
 
 
-async def test_secrets_in_query_strings_never_reach_the_logs(wecom: StartServer,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+async def test_secrets_in_query_strings_never_reach_the_logs(
+    wecom: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
     server = wecom()
     caplog.set_level("DEBUG")
     async with make_channel(server) as channel:

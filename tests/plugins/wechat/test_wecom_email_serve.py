@@ -23,8 +23,13 @@ async def test_serve_world_config_and_channels_end_to_end() -> None:
         mail = EmailChannel(EmailConfig.model_validate(channels["email"]), PluginContext(name="email"))
         async with wecom, mail:
             assert (await wecom.check()).ok and (await mail.check()).ok
-            note = OutboundMessage(key="serve-1", recipients=[owner.owner.user_id, "@robot"], subject="测试",
-                                   text="客户经理测试消息", kind="test")
+            note = OutboundMessage(
+                key="serve-1",
+                recipients=[owner.owner.user_id, "@robot"],
+                subject="测试",
+                text="客户经理测试消息",
+                kind="test",
+            )
             assert (await wecom.send(note)).status == "delivered"
             emailed = note.model_copy(update={"recipients": [owner.owner.email]})
             assert (await mail.send(emailed)).status == "delivered"

@@ -43,8 +43,15 @@ def _send(c: httpx.Client, token: str | None, body: dict[str, Any]) -> dict[str,
 
 
 def _text(to: str = "zhangsan", content: str = "您好，客户评级已调整", **extra: Any) -> dict[str, Any]:
-    return {"touser": to, "toparty": "", "totag": "", "msgtype": "text", "agentid": DEFAULT_AGENT_ID,
-            "text": {"content": content}, **extra}
+    return {
+        "touser": to,
+        "toparty": "",
+        "totag": "",
+        "msgtype": "text",
+        "agentid": DEFAULT_AGENT_ID,
+        "text": {"content": content},
+        **extra,
+    }
 
 
 # --- gettoken ----------------------------------------------------------------------------------------------
@@ -71,8 +78,12 @@ def test_token_lifetime_expiry_and_a_new_token_after_it(wecom: StartServer) -> N
     sim = simulator(server)
     with _client(server.url) as c:
         token = _token(c)
-        assert c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID,
-                                                  "corpsecret": DEFAULT_SECRET}).json()["expires_in"] <= 600
+        assert (
+            c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID, "corpsecret": DEFAULT_SECRET}).json()[
+                "expires_in"
+            ]
+            <= 600
+        )
         sim.advance(601)
         assert _send(c, token, _text())["errcode"] == 42001
         fresh = _token(c)
@@ -112,15 +123,18 @@ def test_token_errors_on_send(wecom: StartServer) -> None:
         assert _send(c, "not-a-token", _text())["errcode"] == 40014
 
 
-@pytest.mark.parametrize(("change", "errcode"), [
-    ({"agentid": None}, 41011),
-    ({"agentid": 1000099}, 40056),
-    ({"msgtype": "voice"}, 40008),
-    ({"touser": "", "toparty": "", "totag": ""}, 40035),
-    ({"text": {"content": ""}}, 44004),
-    ({"text": {"content": "好" * 683}}, 45002),
-    ({"touser": "|".join(f"u{i}" for i in range(1001))}, 40032),
-])
+@pytest.mark.parametrize(
+    ("change", "errcode"),
+    [
+        ({"agentid": None}, 41011),
+        ({"agentid": 1000099}, 40056),
+        ({"msgtype": "voice"}, 40008),
+        ({"touser": "", "toparty": "", "totag": ""}, 40035),
+        ({"text": {"content": ""}}, 44004),
+        ({"text": {"content": "好" * 683}}, 45002),
+        ({"touser": "|".join(f"u{i}" for i in range(1001))}, 40032),
+    ],
+)
 def test_send_validation_errcodes(wecom: StartServer, change: dict[str, Any], errcode: int) -> None:
     server = wecom()
     body = {k: v for k, v in {**_text(), **change}.items() if v is not None}
@@ -144,9 +158,17 @@ def test_content_limits_are_utf8_bytes(wecom: StartServer) -> None:
 
 def test_textcard_fields_are_cut_to_their_limits(wecom: StartServer) -> None:
     server = wecom()
-    card = {"touser": "lisi", "msgtype": "textcard", "agentid": DEFAULT_AGENT_ID, "textcard": {
-        "title": "风险预警" * 20, "description": "<div class=\"gray\">2024-05-01</div>", "url": "https://x.example/1",
-        "btntxt": "查看全部详情"}}
+    card = {
+        "touser": "lisi",
+        "msgtype": "textcard",
+        "agentid": DEFAULT_AGENT_ID,
+        "textcard": {
+            "title": "风险预警" * 20,
+            "description": '<div class="gray">2024-05-01</div>',
+            "url": "https://x.example/1",
+            "btntxt": "查看全部详情",
+        },
+    }
     with _client(server.url) as c:
         token = _token(c)
         assert _send(c, token, card)["errcode"] == 0
@@ -180,11 +202,23 @@ def test_all_three_msgtypes_are_stored_verbatim(wecom: StartServer) -> None:
     server = wecom()
     bodies = [
         _text(),
-        {"touser": "zhangsan", "msgtype": "markdown", "agentid": DEFAULT_AGENT_ID,
-         "markdown": {"content": "**评级下调** <font color=\"warning\">B</font>"}},
-        {"touser": "zhangsan", "msgtype": "textcard", "agentid": DEFAULT_AGENT_ID, "textcard": {
-            "title": "风险预警", "description": "<div class=\"highlight\">大额交易</div>",
-            "url": "https://crm.bank.example/alerts/42", "btntxt": "详情"}},
+        {
+            "touser": "zhangsan",
+            "msgtype": "markdown",
+            "agentid": DEFAULT_AGENT_ID,
+            "markdown": {"content": '**评级下调** <font color="warning">B</font>'},
+        },
+        {
+            "touser": "zhangsan",
+            "msgtype": "textcard",
+            "agentid": DEFAULT_AGENT_ID,
+            "textcard": {
+                "title": "风险预警",
+                "description": '<div class="highlight">大额交易</div>',
+                "url": "https://crm.bank.example/alerts/42",
+                "btntxt": "详情",
+            },
+        },
     ]
     with _client(server.url) as c:
         token = _token(c)
@@ -221,8 +255,12 @@ def test_api_rate_answers_45009_past_the_configured_rate(wecom: StartServer) -> 
         token = _token(c)  # call 1
         codes = [_send(c, token, _text(content=f"m{i}"))["errcode"] for i in range(4)]
         assert codes == [0, 0, 0, 45009]
-        assert c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID,
-                                                  "corpsecret": DEFAULT_SECRET}).json()["errcode"] == 45009
+        assert (
+            c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID, "corpsecret": DEFAULT_SECRET}).json()[
+                "errcode"
+            ]
+            == 45009
+        )
         sim.advance(60)
         assert _send(c, token, _text(content="later"))["errcode"] == 0
 
@@ -232,8 +270,9 @@ def test_silent_drop_past_30_a_minute_per_member(wecom: StartServer) -> None:
     sim = simulator(server)
     with _client(server.url) as c:
         token = _token(c)
-        answers = [_send(c, token, _text(to="zhangsan|lisi" if i < 5 else "zhangsan", content=f"#{i}"))
-                   for i in range(35)]
+        answers = [
+            _send(c, token, _text(to="zhangsan|lisi" if i < 5 else "zhangsan", content=f"#{i}")) for i in range(35)
+        ]
         assert all(a["errcode"] == 0 and not a["invaliduser"] for a in answers)  # WeCom says nothing …
         assert len(sim.messages_for("zhangsan")) == 30  # … but only 30 arrive
         assert len(sim.messages_for("lisi")) == 5
@@ -263,16 +302,44 @@ def test_directory_includes_world_owners_and_contacts(wecom: StartServer) -> Non
     def view(system: str, owner: str, contact: str) -> CrmAccountView:
         now = datetime(2024, 1, 1, tzinfo=UTC)
         return CrmAccountView(
-            system=system, source_id="1", company_key=1, name="北京星河科技有限公司", uscc=None, phone=None,  # type: ignore[arg-type]
-            email=None, website=None, province=None, city=None, district=None, street=None, postcode=None,
-            industry_code=None, legal_representative=None, registered_capital=None, annual_revenue=None,
-            currency="CNY", employees=None, established_on=None, owner=OwnerView("张伟", owner, f"{owner}@b.example"),
-            created_at=now, modified_at=now, contacts=[ContactView("c1", "李雷", wecom_user_id=contact)])
+            system=system,
+            source_id="1",
+            company_key=1,
+            name="北京星河科技有限公司",
+            uscc=None,
+            phone=None,  # type: ignore[arg-type]
+            email=None,
+            website=None,
+            province=None,
+            city=None,
+            district=None,
+            street=None,
+            postcode=None,
+            industry_code=None,
+            legal_representative=None,
+            registered_capital=None,
+            annual_revenue=None,
+            currency="CNY",
+            employees=None,
+            established_on=None,
+            owner=OwnerView("张伟", owner, f"{owner}@b.example"),
+            created_at=now,
+            modified_at=now,
+            contacts=[ContactView("c1", "李雷", wecom_user_id=contact)],
+        )
 
     class World:
         def companies(self, *, ledger_detail: bool = True) -> list[Company]:
-            return [Company(key=1, uscc="x", name="n", profile="healthy", zoho=view("zoho", "zhangwei", "wmABC"),
-                            fxiaoke=view("fxiaoke", "wangfang", "wmDEF"))]
+            return [
+                Company(
+                    key=1,
+                    uscc="x",
+                    name="n",
+                    profile="healthy",
+                    zoho=view("zoho", "zhangwei", "wmABC"),
+                    fxiaoke=view("fxiaoke", "wangfang", "wmDEF"),
+                )
+            ]
 
     server = wecom(world=World(), settings={"users": ["extra01"]})
     with _client(server.url) as c:
@@ -296,16 +363,27 @@ def test_robot_key_limits_and_rate(wecom: StartServer) -> None:
         text_long = {"msgtype": "text", "text": {"content": "同" * 683}}
         md_ok = {"msgtype": "markdown", "markdown": {"content": "同" * 1365 + "a"}}
         md_long = {"msgtype": "markdown", "markdown": {"content": "同" * 1366}}
-        answers = [c.post(hook, params={"key": DEFAULT_WEBHOOK_KEY}, json=b).json()["errcode"]
-                   for b in (text_ok, text_long, md_ok, md_long)]
+        answers = [
+            c.post(hook, params={"key": DEFAULT_WEBHOOK_KEY}, json=b).json()["errcode"]
+            for b in (text_ok, text_long, md_ok, md_long)
+        ]
         assert answers == [0, 45002, 0, 45002]
-        codes = [c.post(hook, params={"key": DEFAULT_WEBHOOK_KEY},
-                        json={"msgtype": "markdown", "markdown": {"content": f"# {i}"}}).json()["errcode"]
-                 for i in range(19)]
+        codes = [
+            c.post(
+                hook,
+                params={"key": DEFAULT_WEBHOOK_KEY},
+                json={"msgtype": "markdown", "markdown": {"content": f"# {i}"}},
+            ).json()["errcode"]
+            for i in range(19)
+        ]
         assert codes == [0] * 18 + [45009]  # 2 + 18 = 20 in the rolling minute
         sim.advance(60)
-        assert c.post(hook, params={"key": DEFAULT_WEBHOOK_KEY},
-                      json={"msgtype": "text", "text": {"content": "ok again"}}).json()["errcode"] == 0
+        assert (
+            c.post(
+                hook, params={"key": DEFAULT_WEBHOOK_KEY}, json={"msgtype": "text", "text": {"content": "ok again"}}
+            ).json()["errcode"]
+            == 0
+        )
     robot = sim.messages_for("robot:1")
     assert len(robot) == 21 and robot[0].body == text_ok
 
@@ -323,11 +401,18 @@ def test_official_account_token_and_template_messages(wecom: StartServer) -> Non
         return {"touser": follower, "template_id": DEFAULT_OA_TEMPLATE, "data": data, **change}
 
     with _client(server.url) as c:
-        answer = c.get("/cgi-bin/token", params={"grant_type": "client_credential", "appid": DEFAULT_OA_APP_ID,
-                                                 "secret": DEFAULT_OA_SECRET}).json()
+        answer = c.get(
+            "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": DEFAULT_OA_APP_ID, "secret": DEFAULT_OA_SECRET},
+        ).json()
         assert "errcode" not in answer and answer["expires_in"] == 7200
-        assert c.get("/cgi-bin/token", params={"grant_type": "client_credential", "appid": "wxbad",
-                                               "secret": DEFAULT_OA_SECRET}).json()["errcode"] == 40013
+        assert (
+            c.get(
+                "/cgi-bin/token",
+                params={"grant_type": "client_credential", "appid": "wxbad", "secret": DEFAULT_OA_SECRET},
+            ).json()["errcode"]
+            == 40013
+        )
         token = answer["access_token"]
         send = "/cgi-bin/message/template/send"
 
@@ -343,8 +428,10 @@ def test_official_account_token_and_template_messages(wecom: StartServer) -> Non
         assert post(body(data={"keyword1": {"value": "x"}}))["errcode"] == 47003
         assert post(body(touser="oUnknown"))["errcode"] == 40003
         # a new OA token retires the old one after a grace period
-        newer = c.get("/cgi-bin/token", params={"grant_type": "client_credential", "appid": DEFAULT_OA_APP_ID,
-                                                "secret": DEFAULT_OA_SECRET}).json()["access_token"]
+        newer = c.get(
+            "/cgi-bin/token",
+            params={"grant_type": "client_credential", "appid": DEFAULT_OA_APP_ID, "secret": DEFAULT_OA_SECRET},
+        ).json()["access_token"]
         assert newer != token and post(body(), token)["errcode"] == 0
         sim.advance(301)
         assert post(body(), token)["errcode"] == 42001
@@ -384,13 +471,17 @@ def test_wechatpy_style_body_without_content_type_is_parsed(wecom: StartServer) 
     assert broken["errcode"] == 47001
 
 
-@pytest.mark.parametrize(("faults", "settings", "errcode"), [
-    (FaultProfile(busy_rate=1.0), {}, -1),
-    (FaultProfile(throttle_rate=1.0), {}, 45009),
-    (None, {"concurrency_fault_rate": 1.0}, 45033),
-])
-def test_fault_profiles_answer_in_wecom_shape(wecom: StartServer, faults: FaultProfile | None,
-                                              settings: dict[str, Any], errcode: int) -> None:
+@pytest.mark.parametrize(
+    ("faults", "settings", "errcode"),
+    [
+        (FaultProfile(busy_rate=1.0), {}, -1),
+        (FaultProfile(throttle_rate=1.0), {}, 45009),
+        (None, {"concurrency_fault_rate": 1.0}, 45033),
+    ],
+)
+def test_fault_profiles_answer_in_wecom_shape(
+    wecom: StartServer, faults: FaultProfile | None, settings: dict[str, Any], errcode: int
+) -> None:
     server = wecom(faults=faults, settings=settings)
     with _client(server.url) as c:
         response = c.get("/cgi-bin/gettoken", params={"corpid": DEFAULT_CORP_ID, "corpsecret": DEFAULT_SECRET})

@@ -54,8 +54,22 @@ def test_card_description_is_escaped_and_within_512_bytes(text: str) -> None:
 
 
 def test_recipient_syntax() -> None:
-    t = parse_recipients(["zhangsan", "user:LiSi", "party:2", "dept:3", "tag:1", "@robot", "oa:oCRMhub0000001",
-                          "@all", "bad id", "party:x", "zhangsan"], allow_at_all=False)
+    t = parse_recipients(
+        [
+            "zhangsan",
+            "user:LiSi",
+            "party:2",
+            "dept:3",
+            "tag:1",
+            "@robot",
+            "oa:oCRMhub0000001",
+            "@all",
+            "bad id",
+            "party:x",
+            "zhangsan",
+        ],
+        allow_at_all=False,
+    )
     assert t.users == {"zhangsan": "zhangsan", "user:LiSi": "LiSi"}
     assert t.parties == {"party:2": "2", "dept:3": "3"} and t.tags == {"tag:1": "1"}
     assert t.robot == ["@robot"] and t.oa == {"oa:oCRMhub0000001": "oCRMhub0000001"}
@@ -64,15 +78,34 @@ def test_recipient_syntax() -> None:
 
 CONTEXT = {
     "client": {"name": "北京星河科技有限公司", "uscc": "91110108MA01ABCD1X"},
-    "before": {"rating": "A", "score": 712}, "after": {"rating": "BB", "score": 640, "segment": "high"},
-    "reasons": ["联系人手机 13912345678 停机"], "url": "https://crm.bank.example/c/1",
-    "alert": {"id": 7, "kind": "structuring", "severity": "high", "amount": Decimal("1950000"),
-              "occurred_at": datetime(2024, 5, 1, 9, 30), "summary": "账户 6222021234567890123 5 天内 3 笔"},
-    "connector": "zoho", "run_id": 12, "error": "401", "hint": "重新授权", "started_at": datetime(2024, 5, 1),
-    "stream": "accounts", "count": 3, "examples": [{"source_id": "1", "reason": "USCC invalid"}],
-    "period": "2024-05-01", "counts": {"new_clients": 2, "downgrades": 1, "alerts": 3},
-    "items": [{"title": "t", "detail": "d"}], "due_on": "2024-05-03", "owner": "张三", "note": "回访",
-    "channel": "wecom", "sent_at": datetime(2024, 5, 1, 8),
+    "before": {"rating": "A", "score": 712},
+    "after": {"rating": "BB", "score": 640, "segment": "high"},
+    "reasons": ["联系人手机 13912345678 停机"],
+    "url": "https://crm.bank.example/c/1",
+    "alert": {
+        "id": 7,
+        "kind": "structuring",
+        "severity": "high",
+        "amount": Decimal("1950000"),
+        "occurred_at": datetime(2024, 5, 1, 9, 30),
+        "summary": "账户 6222021234567890123 5 天内 3 笔",
+    },
+    "connector": "zoho",
+    "run_id": 12,
+    "error": "401",
+    "hint": "重新授权",
+    "started_at": datetime(2024, 5, 1),
+    "stream": "accounts",
+    "count": 3,
+    "examples": [{"source_id": "1", "reason": "USCC invalid"}],
+    "period": "2024-05-01",
+    "counts": {"new_clients": 2, "downgrades": 1, "alerts": 3},
+    "items": [{"title": "t", "detail": "d"}],
+    "due_on": "2024-05-03",
+    "owner": "张三",
+    "note": "回访",
+    "channel": "wecom",
+    "sent_at": datetime(2024, 5, 1, 8),
 }
 
 
@@ -89,8 +122,11 @@ def test_every_kind_renders_in_both_languages_masked(kind: str, lang: str) -> No
 
 
 def test_rendering_labels_masks_and_neutralises() -> None:
-    zh = render_wecom("rating_downgrade", "zh", {**CONTEXT, "client": {"name": "星河<@all>`x`"},
-                                                 "reasons": ["账户 6222021234567890123 多次退票"]})
+    zh = render_wecom(
+        "rating_downgrade",
+        "zh",
+        {**CONTEXT, "client": {"name": "星河<@all>`x`"}, "reasons": ["账户 6222021234567890123 多次退票"]},
+    )
     assert "<@all>" not in zh and "＜@all＞" in zh and "`" not in zh.split("\n")[1]
     assert "622202*********0123" in zh
     assert render_wecom("test", "zh", {}).count("—") == 2  # missing values show a dash, never "None"
@@ -103,8 +139,10 @@ def test_rendering_labels_masks_and_neutralises() -> None:
 def test_aml_alert_message_is_a_pointer_without_client_amount_or_evidence() -> None:
     """An AML alert on WeCom names the kind, id, day, deadline and the command — never the client, amounts,
     accounts or the rule's summary, even when a context carries them (no tipping-off)."""
-    ctx = {**CONTEXT, "alert": {**CONTEXT["alert"], "day": "2024-05-01", "deadline": "2024-05-09",
-                                "command": "crmhub alerts show 7"}}
+    ctx = {
+        **CONTEXT,
+        "alert": {**CONTEXT["alert"], "day": "2024-05-01", "deadline": "2024-05-09", "command": "crmhub alerts show 7"},
+    }
     for lang, label in (("zh", "拆分交易"), ("en", "Structuring")):
         parts = render_wecom_parts("alert", lang, ctx)
         body = parts.title + parts.markdown + parts.text
@@ -146,7 +184,13 @@ def test_config_validation() -> None:
     base = {"plugin": "wechat_work", "corp_id": "ww1", "corp_secret": "s", "agent_id": 1}
     assert WecomConfig.model_validate(base).base_url == "https://qyapi.weixin.qq.com"
     assert WecomConfig.model_validate({**base, "base_url": "http://h:1/cgi-bin/"}).base_url == "http://h:1"
-    for bad in ({"textcard_button": "查看全部详情"}, {"oa_app_id": "wx1"}, {"per_user_per_minute": 31},
-                {"token_refresh_attempts": 3}, {"webhook_key": "https://x/send?nokey=1"}, {"unknown": 1}):
+    for bad in (
+        {"textcard_button": "查看全部详情"},
+        {"oa_app_id": "wx1"},
+        {"per_user_per_minute": 31},
+        {"token_refresh_attempts": 3},
+        {"webhook_key": "https://x/send?nokey=1"},
+        {"unknown": 1},
+    ):
         with pytest.raises(ValidationError):
             WecomConfig.model_validate({**base, **bad})

@@ -36,8 +36,9 @@ class SandboxWeCom(WeChatClient):  # type: ignore[misc]
         super().__init__(corp_id, secret, timeout=5)
 
     def fetch_access_token(self) -> Any:
-        return self._fetch_access_token(url=f"{self.API_BASE_URL}gettoken",
-                                        params={"corpid": self.corp_id, "corpsecret": self.secret})
+        return self._fetch_access_token(
+            url=f"{self.API_BASE_URL}gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
+        )
 
 
 class SandboxOfficialAccount(OfficialAccountClient):  # type: ignore[misc]
@@ -48,18 +49,24 @@ class SandboxOfficialAccount(OfficialAccountClient):  # type: ignore[misc]
         super().__init__(DEFAULT_OA_APP_ID, DEFAULT_OA_SECRET, timeout=5)
 
     def fetch_access_token(self) -> Any:
-        return self._fetch_access_token(url=f"{self.API_BASE_URL}token", params={
-            "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+        return self._fetch_access_token(
+            url=f"{self.API_BASE_URL}token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
 
 
 def test_wechatpy_sends_text_markdown_and_textcard(wecom: StartServer) -> None:
     server = wecom()
     client = SandboxWeCom(server.url)
     text = client.message.send_text(DEFAULT_AGENT_ID, ["zhangsan", "lisi"], "您好，客户评级已调整")
-    markdown = client.message.send_markdown(DEFAULT_AGENT_ID, "zhangsan",
-                                            "**评级下调** <font color=\"warning\">B</font>")
-    card = client.message.send_text_card(DEFAULT_AGENT_ID, "zhangsan", "风险预警",
-                                         "<div class=\"highlight\">大额交易</div>", "https://crm.bank.example/a/42")
+    markdown = client.message.send_markdown(DEFAULT_AGENT_ID, "zhangsan", '**评级下调** <font color="warning">B</font>')
+    card = client.message.send_text_card(
+        DEFAULT_AGENT_ID,
+        "zhangsan",
+        "风险预警",
+        '<div class="highlight">大额交易</div>',
+        "https://crm.bank.example/a/42",
+    )
     for answer in (text, markdown, card):
         assert answer["errcode"] == 0 and answer["msgid"]
     inbox = simulator(server).inbox
@@ -104,8 +111,9 @@ def test_wechatpy_official_account_template_message(wecom: StartServer) -> None:
     server = wecom()
     client = SandboxOfficialAccount(server.url)
     data = {k: {"value": v} for k, v in (("keyword1", "评级下调"), ("keyword2", "北京星河科技"), ("keyword3", "今天"))}
-    answer = client.message.send_template(DEFAULT_OA_FOLLOWERS[0], DEFAULT_OA_TEMPLATE, data,
-                                          url="https://crm.bank.example/x")
+    answer = client.message.send_template(
+        DEFAULT_OA_FOLLOWERS[0], DEFAULT_OA_TEMPLATE, data, url="https://crm.bank.example/x"
+    )
     assert answer["errcode"] == 0 and answer["msgid"]
     with pytest.raises(WeChatClientException) as caught:
         client.message.send_template(DEFAULT_OA_FOLLOWERS[0], "unknown-template", data)

@@ -23,8 +23,9 @@ def wecom() -> Iterator[StartServer]:
     """Start WeCom simulators (``settings``, ``faults``, ``world``) on free ports; all stopped after the test."""
     with Simulators(build_app) as pool:
 
-        def start(settings: dict[str, Any] | None = None, faults: FaultProfile | None = None,
-                  world: Any = None) -> ThreadedServer:
+        def start(
+            settings: dict[str, Any] | None = None, faults: FaultProfile | None = None, world: Any = None
+        ) -> ThreadedServer:
             return pool.start(settings=settings, faults=faults, world=world)
 
         yield start

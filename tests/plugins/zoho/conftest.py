@@ -17,8 +17,14 @@ def zoho_server() -> Iterator[ZohoServer]:
     """``zoho_server(accounts=N, faults=FaultProfile(...), settings={...})`` → a running simulator."""
     started: list[ThreadedServer] = []
 
-    def start(accounts: int = 0, *, faults: FaultProfile | None = None, settings: dict[str, Any] | None = None,
-              seed: int = 7, contacts: int = 2) -> ThreadedServer:
+    def start(
+        accounts: int = 0,
+        *,
+        faults: FaultProfile | None = None,
+        settings: dict[str, Any] | None = None,
+        seed: int = 7,
+        contacts: int = 2,
+    ) -> ThreadedServer:
         server = start_server(accounts, faults=faults, settings=settings, seed=seed, contacts=contacts)
         started.append(server)
         return server

@@ -26,8 +26,9 @@ BULK = {"bulk_threshold": 10, "bulk_poll_interval": 0.01, "bulk_poll_max": 0.02,
 
 
 def _risk(rating: Rating = Rating.A) -> RiskSummary:
-    return RiskSummary(rating=rating, score=Decimal(700), segment=Segment.LOW,
-                       assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return RiskSummary(
+        rating=rating, score=Decimal(700), segment=Segment.LOW, assessed_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
 
 
 def _new(i: int, name: str | None = None) -> OutboundRecord:
@@ -172,9 +173,18 @@ def test_simulator_rejects_bad_uploads_and_unknown_jobs(zoho_server: ZohoServer)
         up = http.post("/crm/v8/upload", headers=headers, files={"file": ("a.zip", good)})
         assert up.status_code == 200 and up.json()["code"] == "FILE_UPLOAD_SUCCESS"
         file_id = up.json()["details"]["file_id"]
-        body = {"operation": "update", "resource": [{"type": "data", "module": {"api_name": "Accounts"},
-                                                     "file_id": "123", "find_by": "id",
-                                                     "field_mappings": [{"api_name": "id", "index": 0}]}]}
+        body = {
+            "operation": "update",
+            "resource": [
+                {
+                    "type": "data",
+                    "module": {"api_name": "Accounts"},
+                    "file_id": "123",
+                    "find_by": "id",
+                    "field_mappings": [{"api_name": "id", "index": 0}],
+                }
+            ],
+        }
         bad_file = http.post("/crm/bulk/v8/write", json=body)
         assert bad_file.status_code == 400 and bad_file.json()["details"]["api_name"] == "file_id"
         body["resource"][0]["file_id"] = file_id
@@ -209,23 +219,40 @@ RESULT = "https://download-accl.zoho.com.cn/v2/crm/673573045/bulk-write/77/77.zi
 
 
 def _connector() -> ZohoConnector:
-    cfg = ZohoConfig.model_validate({"plugin": "zoho_crm", "accounts_url": ACCOUNTS, "client_id": "1000.CID",
-                                     "client_secret": "s", "refresh_token": "r", "base_delay": 0.001,
-                                     "max_delay": 0.01, "write_back": BULK})
+    cfg = ZohoConfig.model_validate(
+        {
+            "plugin": "zoho_crm",
+            "accounts_url": ACCOUNTS,
+            "client_id": "1000.CID",
+            "client_secret": "s",
+            "refresh_token": "r",
+            "base_delay": 0.001,
+            "max_delay": 0.01,
+            "write_back": BULK,
+        }
+    )
     return ZohoConnector(cfg, PluginContext(name="zoho"))
 
 
 def _mock_common(status_answers: list[dict[str, Any]]) -> dict[str, Any]:
-    respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=httpx.Response(200, json={
-        "access_token": "1000.t", "expires_in": 3600, "api_domain": API_URL, "token_type": "Bearer"}))
+    respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(
+        return_value=httpx.Response(
+            200, json={"access_token": "1000.t", "expires_in": 3600, "api_domain": API_URL, "token_type": "Bearer"}
+        )
+    )
     respx.get(f"{API_URL}/crm/v8/org").mock(return_value=httpx.Response(200, json={"org": [{"zgid": "673573045"}]}))
     routes = {
-        "upload": respx.post(UPLOAD).mock(return_value=httpx.Response(200, json={
-            "status": "success", "code": "FILE_UPLOAD_SUCCESS", "details": {"file_id": "55"}})),
-        "create": respx.post(f"{API_URL}/crm/bulk/v8/write").mock(return_value=httpx.Response(201, json={
-            "status": "success", "code": "SUCCESS", "details": {"id": "77"}})),
+        "upload": respx.post(UPLOAD).mock(
+            return_value=httpx.Response(
+                200, json={"status": "success", "code": "FILE_UPLOAD_SUCCESS", "details": {"file_id": "55"}}
+            )
+        ),
+        "create": respx.post(f"{API_URL}/crm/bulk/v8/write").mock(
+            return_value=httpx.Response(201, json={"status": "success", "code": "SUCCESS", "details": {"id": "77"}})
+        ),
         "status": respx.get(f"{API_URL}/crm/bulk/v8/write/77").mock(
-            side_effect=[httpx.Response(200, json=a) for a in status_answers]),
+            side_effect=[httpx.Response(200, json=a) for a in status_answers]
+        ),
     }
     return routes
 
@@ -282,8 +309,11 @@ async def test_respx_partial_row_errors_and_rows_out_of_order() -> None:
 @respx.mock
 async def test_respx_rejected_upload_fails_the_group_without_retry() -> None:
     _mock_common([])
-    respx.post(UPLOAD).mock(return_value=httpx.Response(400, json={
-        "code": "INVALID_FILE", "details": {}, "message": "bad file", "status": "error"}))
+    respx.post(UPLOAD).mock(
+        return_value=httpx.Response(
+            400, json={"code": "INVALID_FILE", "details": {}, "message": "bad file", "status": "error"}
+        )
+    )
     async with _connector() as conn:
         results = await conn.push("accounts", _knowns(10))
     assert all(r.status == "error" and not r.retriable and "INVALID_FILE" in (r.reason or "") for r in results)
@@ -292,8 +322,11 @@ async def test_respx_rejected_upload_fails_the_group_without_retry() -> None:
 @respx.mock
 async def test_respx_lost_result_file_leaves_records_retriable() -> None:
     _mock_common([{"status": "IN PROGRESS"}, {"status": "COMPLETED", "result": {"download_url": RESULT}}])
-    respx.get(RESULT).mock(return_value=httpx.Response(404, json={
-        "code": "RESOURCE_NOT_FOUND", "details": {}, "message": "not found", "status": "error"}))
+    respx.get(RESULT).mock(
+        return_value=httpx.Response(
+            404, json={"code": "RESOURCE_NOT_FOUND", "details": {}, "message": "not found", "status": "error"}
+        )
+    )
     async with _connector() as conn:
         results = await conn.push("accounts", _knowns(10))
     assert all(r.status == "error" and r.retriable and "result file" in (r.reason or "") for r in results)

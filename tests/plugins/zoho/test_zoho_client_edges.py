@@ -23,29 +23,51 @@ ACCESS = "1000.access-SECRET-token-xyz"
 
 
 def make(**overrides: Any) -> ZohoConnector:
-    cfg = ZohoConfig.model_validate({"plugin": "zoho_crm", "accounts_url": ACCOUNTS, "client_id": "1000.CID",
-                                     "client_secret": SECRET_CLIENT, "refresh_token": SECRET_REFRESH,
-                                     "base_delay": 0.001, "max_delay": 0.01, "bulk_threshold": 0, **overrides})
+    cfg = ZohoConfig.model_validate(
+        {
+            "plugin": "zoho_crm",
+            "accounts_url": ACCOUNTS,
+            "client_id": "1000.CID",
+            "client_secret": SECRET_CLIENT,
+            "refresh_token": SECRET_REFRESH,
+            "base_delay": 0.001,
+            "max_delay": 0.01,
+            "bulk_threshold": 0,
+            **overrides,
+        }
+    )
     return ZohoConnector(cfg, PluginContext(name="zoho"))
 
 
 def token_ok(value: str = ACCESS) -> httpx.Response:
-    return httpx.Response(200, json={"access_token": value, "expires_in": 3600, "api_domain": API,
-                                     "token_type": "Bearer"})
+    return httpx.Response(
+        200, json={"access_token": value, "expires_in": 3600, "api_domain": API, "token_type": "Bearer"}
+    )
 
 
 def rec(i: int, mt: str = "2024-01-15T15:26:49+08:00", **extra: Any) -> dict[str, Any]:
-    return {"id": f"{4970762000000326000 + i}", "Account_Name": f"公司{i}", "Modified_Time": mt,
-            "Owner": {"name": "王经理", "id": "4970762000000000101", "email": "w@bank.cn"}, **extra}
+    return {
+        "id": f"{4970762000000326000 + i}",
+        "Account_Name": f"公司{i}",
+        "Modified_Time": mt,
+        "Owner": {"name": "王经理", "id": "4970762000000000101", "email": "w@bank.cn"},
+        **extra,
+    }
 
 
 def page(records: list[dict[str, Any]], more: bool = False, token: str | None = None) -> httpx.Response:
-    return httpx.Response(200, json={"data": records, "info": {"per_page": 200, "count": len(records), "page": 1,
-                                                               "more_records": more, "next_page_token": token}})
+    return httpx.Response(
+        200,
+        json={
+            "data": records,
+            "info": {"per_page": 200, "count": len(records), "page": 1, "more_records": more, "next_page_token": token},
+        },
+    )
 
 
-async def collect(conn: ZohoConnector, stream: str = "accounts", cursor: Any = None) -> tuple[list[Any], list[Any],
-                                                                                               Any]:
+async def collect(
+    conn: ZohoConnector, stream: str = "accounts", cursor: Any = None
+) -> tuple[list[Any], list[Any], Any]:
     records: list[Any] = []
     rejected: list[Any] = []
     last = cursor
@@ -74,8 +96,9 @@ async def test_401_invalid_token_refreshes_once_and_retries() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.headers["Authorization"] == "Zoho-oauthtoken 1000.old":
-            return httpx.Response(401, json={"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token",
-                                             "status": "error"})
+            return httpx.Response(
+                401, json={"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"}
+            )
         return httpx.Response(200, json={"users": [{"email": "a@b"}]})
 
     route = respx.get(f"{API}/crm/v8/users").mock(side_effect=answer)
@@ -85,15 +108,19 @@ async def test_401_invalid_token_refreshes_once_and_retries() -> None:
     assert token_route.call_count == 2 and route.call_count == 2
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ({"error": "invalid_client"}, ("invalid_client", "data centre")),
-    ({"error": "invalid_code"}, ("invalid_code", "revoked")),
-    ({"error": "Access Denied", "error_description": "too many"}, ("Access Denied", "10 refreshes")),
-    ({"unexpected": True}, ("refused", "accounts_url")),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"error": "invalid_client"}, ("invalid_client", "data centre")),
+        ({"error": "invalid_code"}, ("invalid_code", "revoked")),
+        ({"error": "Access Denied", "error_description": "too many"}, ("Access Denied", "10 refreshes")),
+        ({"unexpected": True}, ("refused", "accounts_url")),
+    ],
+)
 @respx.mock
-async def test_token_endpoint_errors_become_auth_errors_naming_the_cause(body: dict[str, Any],
-                                                                          words: tuple[str, ...]) -> None:
+async def test_token_endpoint_errors_become_auth_errors_naming_the_cause(
+    body: dict[str, Any], words: tuple[str, ...]
+) -> None:
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=httpx.Response(200, json=body))
     async with make() as conn:
         with pytest.raises(AuthError) as caught:
@@ -107,14 +134,26 @@ async def test_token_endpoint_errors_become_auth_errors_naming_the_cause(body: d
 @respx.mock
 async def test_no_secret_in_any_error_repr_or_config() -> None:
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(side_effect=[token_ok(), token_ok()])
-    respx.get(f"{API}/crm/v8/users").mock(return_value=httpx.Response(
-        401, json={"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "scope", "status": "error"}))
+    respx.get(f"{API}/crm/v8/users").mock(
+        return_value=httpx.Response(
+            401, json={"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "scope", "status": "error"}
+        )
+    )
     conn = make()
     async with conn:
         with pytest.raises(AuthError) as caught:
             await conn.client.get_json("users")
-    surfaces = [str(caught.value), repr(caught.value), repr(conn), repr(conn.client), repr(conn.client.tokens),
-                repr(conn.config), str(conn.config), conn.config.model_dump_json(), repr(conn.client.http.auth)]
+    surfaces = [
+        str(caught.value),
+        repr(caught.value),
+        repr(conn),
+        repr(conn.client),
+        repr(conn.client.tokens),
+        repr(conn.config),
+        str(conn.config),
+        conn.config.model_dump_json(),
+        repr(conn.client.http.auth),
+    ]
     for text in surfaces:
         for secret in (SECRET_REFRESH, SECRET_CLIENT, ACCESS):
             assert secret not in text
@@ -159,8 +198,7 @@ async def test_304_and_204_mean_nothing_new() -> None:
 @respx.mock
 async def test_a_429_storm_then_success() -> None:
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
-    too_many = httpx.Response(429, json={"code": "TOO_MANY_REQUESTS", "details": {}, "message": "x",
-                                         "status": "error"})
+    too_many = httpx.Response(429, json={"code": "TOO_MANY_REQUESTS", "details": {}, "message": "x", "status": "error"})
     respx.get(f"{API}/crm/v8/Accounts").mock(side_effect=[too_many] * 5 + [page([rec(1)])])
     async with make() as conn:
         records, _, _ = await collect(conn)
@@ -172,9 +210,17 @@ async def test_a_429_storm_then_success() -> None:
 @respx.mock
 async def test_other_4xx_are_not_retried() -> None:
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
-    route = respx.get(f"{API}/crm/v8/Accounts").mock(return_value=httpx.Response(
-        400, json={"code": "INVALID_MODULE", "details": {}, "message": "the module name given seems to be invalid",
-                   "status": "error"}))
+    route = respx.get(f"{API}/crm/v8/Accounts").mock(
+        return_value=httpx.Response(
+            400,
+            json={
+                "code": "INVALID_MODULE",
+                "details": {},
+                "message": "the module name given seems to be invalid",
+                "status": "error",
+            },
+        )
+    )
     async with make() as conn:
         with pytest.raises(Exception) as caught:
             await collect(conn)
@@ -185,9 +231,16 @@ async def test_other_4xx_are_not_retried() -> None:
 @respx.mock
 async def test_malformed_records_are_rejected_not_dropped() -> None:
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
-    data = [rec(1, USCC="91110000600037341L"), rec(2, USCC="91110000600037342L"), rec(3, Account_Name=None),
-            rec(4, Employees="约300人"), rec(5, Annual_Revenue="n/a"), {"Account_Name": "no id"},
-            rec(6, Industry="Service Provider"), rec(7, Industry="Large Enterprise", USCC=" 9144030071526726XG ")]
+    data = [
+        rec(1, USCC="91110000600037341L"),
+        rec(2, USCC="91110000600037342L"),
+        rec(3, Account_Name=None),
+        rec(4, Employees="约300人"),
+        rec(5, Annual_Revenue="n/a"),
+        {"Account_Name": "no id"},
+        rec(6, Industry="Service Provider"),
+        rec(7, Industry="Large Enterprise", USCC=" 9144030071526726XG "),
+    ]
     respx.get(f"{API}/crm/v8/Accounts").mock(return_value=page(data))
     async with make() as conn:
         records, rejected, _ = await collect(conn)
@@ -203,7 +256,8 @@ async def test_malformed_records_are_rejected_not_dropped() -> None:
     sp = records[2].data
     assert sp.industry is None and sp.review_flags == [
         "industry: Zoho value 'Service Provider' is ambiguous (I63 or C39); choose the GB/T 4754 code by hand or "
-        "add it to industry_map"]
+        "add it to industry_map"
+    ]
     large = records[3].data
     assert large.uscc == "9144030071526726XG" and large.enterprise_size == "大型" and large.industry is None
 
@@ -217,21 +271,45 @@ async def test_207_is_read_record_by_record_in_input_order() -> None:
     from crmhub.model import CorporateClient, Rating, RiskSummary, Segment
 
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
-    answers = {"data": [
-        {"code": "SUCCESS", "status": "success", "message": "record updated", "action": "update",
-         "duplicate_field": "USCC",
-         "details": {"id": "4970762000000326001", "Modified_Time": "2024-01-15T15:26:49+08:00"}},
-        {"code": "DUPLICATE_DATA", "status": "error", "message": "duplicate data",
-         "details": {"api_name": "USCC", "json_path": "$.data[1].USCC",
-                     "duplicate_record": {"id": "4970762000000326999", "module": {"api_name": "Accounts"}}}},
-        {"code": "MANDATORY_NOT_FOUND", "status": "error", "message": "required field not found",
-         "details": {"api_name": "Account_Name", "json_path": "$.data[2].Account_Name"}},
-    ]}
+    answers = {
+        "data": [
+            {
+                "code": "SUCCESS",
+                "status": "success",
+                "message": "record updated",
+                "action": "update",
+                "duplicate_field": "USCC",
+                "details": {"id": "4970762000000326001", "Modified_Time": "2024-01-15T15:26:49+08:00"},
+            },
+            {
+                "code": "DUPLICATE_DATA",
+                "status": "error",
+                "message": "duplicate data",
+                "details": {
+                    "api_name": "USCC",
+                    "json_path": "$.data[1].USCC",
+                    "duplicate_record": {"id": "4970762000000326999", "module": {"api_name": "Accounts"}},
+                },
+            },
+            {
+                "code": "MANDATORY_NOT_FOUND",
+                "status": "error",
+                "message": "required field not found",
+                "details": {"api_name": "Account_Name", "json_path": "$.data[2].Account_Name"},
+            },
+        ]
+    }
     route = respx.post(f"{API}/crm/v8/Accounts/upsert").mock(return_value=httpx.Response(207, json=answers))
     risk = RiskSummary(rating=Rating.A, score=Decimal(700), segment=Segment.LOW, assessed_at=datetime.now(UTC))
-    records = [OutboundRecord(key=f"k{i}", source_id=None,
-                              data=CorporateClient(name=f"n{i}", uscc="91110000600037341L", risk=risk),
-                              fields=("risk",)) for i in range(3)]
+    records = [
+        OutboundRecord(
+            key=f"k{i}",
+            source_id=None,
+            data=CorporateClient(name=f"n{i}", uscc="91110000600037341L", risk=risk),
+            fields=("risk",),
+        )
+        for i in range(3)
+    ]
     async with make() as conn:
         results = await conn.push("accounts", records)
     sent = route.calls[0].request
@@ -257,21 +335,36 @@ async def test_known_records_are_updated_by_id_never_upserted() -> None:
     from crmhub.model import CorporateClient, Rating, RiskSummary, Segment
 
     respx.post(f"{ACCOUNTS}/oauth/v2/token").mock(return_value=token_ok())
-    ok = {"code": "SUCCESS", "status": "success", "message": "record updated",
-          "details": {"id": "4970762000000326001", "Modified_Time": "2024-01-15T15:26:49+08:00"}}
+    ok = {
+        "code": "SUCCESS",
+        "status": "success",
+        "message": "record updated",
+        "details": {"id": "4970762000000326001", "Modified_Time": "2024-01-15T15:26:49+08:00"},
+    }
     put = respx.put(f"{API}/crm/v8/Accounts").mock(return_value=httpx.Response(200, json={"data": [ok]}))
     upsert = respx.post(f"{API}/crm/v8/Accounts/upsert").mock(
-        return_value=httpx.Response(201, json={"data": [{**ok, "action": "insert"}]}))
+        return_value=httpx.Response(201, json={"data": [{**ok, "action": "insert"}]})
+    )
     risk = RiskSummary(rating=Rating.B, segment=Segment.HIGH)
-    records = [OutboundRecord(key="known", source_id="4970762000000326001",
-                              data=CorporateClient(name="n", uscc="91110000600037341L", risk=risk),
-                              fields=("uscc", "risk")),
-               OutboundRecord(key="new", data=CorporateClient(name="m", uscc="91310000631696382C", risk=risk),
-                              fields=("uscc", "risk"))]
+    records = [
+        OutboundRecord(
+            key="known",
+            source_id="4970762000000326001",
+            data=CorporateClient(name="n", uscc="91110000600037341L", risk=risk),
+            fields=("uscc", "risk"),
+        ),
+        OutboundRecord(
+            key="new", data=CorporateClient(name="m", uscc="91310000631696382C", risk=risk), fields=("uscc", "risk")
+        ),
+    ]
     async with make() as conn:
         results = await conn.push("accounts", records)
     assert [r.key for r in results] == ["known", "new"] and all(r.status == "ok" for r in results)
     sent = json.loads(put.calls[0].request.content)["data"][0]
-    assert sent == {"id": "4970762000000326001", "USCC": "91110000600037341L", "Risk_Rating": "B",
-                    "Risk_Segment": "高风险"}
+    assert sent == {
+        "id": "4970762000000326001",
+        "USCC": "91110000600037341L",
+        "Risk_Rating": "B",
+        "Risk_Segment": "高风险",
+    }
     assert "id" not in json.loads(upsert.calls[0].request.content)["data"][0]

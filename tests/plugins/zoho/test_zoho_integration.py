@@ -158,8 +158,9 @@ async def test_bulk_read_first_load_and_resume(zoho_server: ZohoServer) -> None:
         records, rejected, cursor, _ = await pull_all(conn, "accounts")
         assert conn.last_read_mode == "bulk"
         assert len({r.source_id for r in records}) == 900 and not rejected
-        assert all(r.data.relationship_manager is not None and r.data.relationship_manager.email
-                   for r in records)  # owner ids resolved through users?type=AllUsers
+        assert all(
+            r.data.relationship_manager is not None and r.data.relationship_manager.email for r in records
+        )  # owner ids resolved through users?type=AllUsers
         assert cursor is not None and cursor["mode"] == "incremental"
         partial = None
         async for page in conn.pull("accounts", None):
@@ -185,8 +186,9 @@ async def test_quota_exhaustion_stops_with_a_resumable_cursor(zoho_server: ZohoS
 
 def _client(i: int, name: str | None = None) -> OutboundRecord:
     uscc = make("91310115", f"MA{i:06d}")
-    risk = RiskSummary(rating=Rating.BBB, score=Decimal(610), segment=Segment.MEDIUM,
-                       assessed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    risk = RiskSummary(
+        rating=Rating.BBB, score=Decimal(610), segment=Segment.MEDIUM, assessed_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     data = CorporateClient(name=name or f"测试客户{i}有限公司", uscc=uscc, risk=risk)
     return OutboundRecord(key=f"k{i}", data=data, fields=("name", "uscc", "risk"))
 

@@ -12,8 +12,9 @@ from crmhub_zoho.simulator.state import ZohoSimulator
 
 def _sims(faults: FaultProfile | None = None) -> tuple[ZohoSimulator, ZohoSimulator]:
     world = World(seed=2, clients=400)
-    lazy = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults,
-                                        settings={"lazy_world_min": 0}))
+    lazy = ZohoSimulator(
+        SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults, settings={"lazy_world_min": 0})
+    )
     eager = ZohoSimulator(SandboxOptions(base_url="http://127.0.0.1:1", world=world, faults=faults))
     return lazy, eager
 
@@ -63,6 +64,5 @@ def test_find_duplicates_matches_the_loaded_store() -> None:
     a, b = lazy.modules["Accounts"], eager.modules["Accounts"]
     for rid in list(b.records)[:40]:
         name = b.records[rid]["Account_Name"]
-        assert a.find_duplicates("Account_Name", f"  {str(name).upper()} ") == \
-            b.find_duplicates("Account_Name", name)
+        assert a.find_duplicates("Account_Name", f"  {str(name).upper()} ") == b.find_duplicates("Account_Name", name)
     assert a.find_duplicates("Account_Name", "没有这家公司") == set()

@@ -19,11 +19,17 @@ FIELDS = "Account_Name,USCC,Owner,Modified_Time,Industry,Billing_Code"
 
 def _refresh_form(server, **override):  # type: ignore[no-untyped-def]
     s = sim_of(server).settings
-    return {"grant_type": "refresh_token", "refresh_token": s["refresh_token"], "client_id": s["client_id"],
-            "client_secret": s["client_secret"], **override}
+    return {
+        "grant_type": "refresh_token",
+        "refresh_token": s["refresh_token"],
+        "client_id": s["client_id"],
+        "client_secret": s["client_secret"],
+        **override,
+    }
 
 
 # --- OAuth ---------------------------------------------------------------------------------------------------
+
 
 def test_token_in_query_string_or_form_body(zoho_server: ZohoServer) -> None:
     server = zoho_server()
@@ -49,8 +55,13 @@ def test_authorization_code_grant_issues_a_refresh_token_once(zoho_server: ZohoS
     server = zoho_server()
     s = sim_of(server).settings
     code = httpx.post(server.url + "/_sandbox/grant", json={}).json()["code"]
-    form = {"grant_type": "authorization_code", "code": code, "client_id": s["client_id"],
-            "client_secret": s["client_secret"], "redirect_uri": "https://example.com/cb"}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": s["client_id"],
+        "client_secret": s["client_secret"],
+        "redirect_uri": "https://example.com/cb",
+    }
     first = httpx.post(server.url + "/oauth/v2/token", data=form).json()
     assert first["refresh_token"] and first["access_token"]
     assert httpx.post(server.url + "/oauth/v2/token", data=form).json() == {"error": "invalid_code"}
@@ -60,12 +71,19 @@ def test_authorization_code_grant_issues_a_refresh_token_once(zoho_server: ZohoS
 
 def test_refresh_throttle_and_live_token_cap(zoho_server: ZohoServer) -> None:
     server = zoho_server(settings={"refresh_limit": 20})
-    tokens = [httpx.post(server.url + "/oauth/v2/token", data=_refresh_form(server)).json()["access_token"]
-              for _ in range(16)]
-    oldest = httpx.get(server.url + "/crm/v8/users", params={"type": "CurrentUser"},
-                       headers={"Authorization": f"Zoho-oauthtoken {tokens[0]}"})
-    newest = httpx.get(server.url + "/crm/v8/users", params={"type": "CurrentUser"},
-                       headers={"Authorization": f"Zoho-oauthtoken {tokens[-1]}"})
+    tokens = [
+        httpx.post(server.url + "/oauth/v2/token", data=_refresh_form(server)).json()["access_token"] for _ in range(16)
+    ]
+    oldest = httpx.get(
+        server.url + "/crm/v8/users",
+        params={"type": "CurrentUser"},
+        headers={"Authorization": f"Zoho-oauthtoken {tokens[0]}"},
+    )
+    newest = httpx.get(
+        server.url + "/crm/v8/users",
+        params={"type": "CurrentUser"},
+        headers={"Authorization": f"Zoho-oauthtoken {tokens[-1]}"},
+    )
     assert oldest.status_code == 401 and newest.status_code == 200
 
     throttled = zoho_server()
@@ -80,21 +98,29 @@ def test_refresh_throttle_and_live_token_cap(zoho_server: ZohoServer) -> None:
 def test_header_scheme_and_expiry(zoho_server: ZohoServer) -> None:
     server = zoho_server(5, faults=FaultProfile(token_ttl=30))
     tok = token_for(server)
-    bearer = httpx.get(server.url + "/crm/v8/Accounts", params={"fields": FIELDS},
-                       headers={"Authorization": f"Bearer {tok}"})
+    bearer = httpx.get(
+        server.url + "/crm/v8/Accounts", params={"fields": FIELDS}, headers={"Authorization": f"Bearer {tok}"}
+    )
     assert bearer.status_code == 401
-    assert bearer.json() == {"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token",
-                             "status": "error"}
-    good = httpx.get(server.url + "/crm/v8/Accounts", params={"fields": FIELDS},
-                     headers={"Authorization": f"Zoho-oauthtoken {tok}"})
+    assert bearer.json() == {
+        "code": "INVALID_TOKEN",
+        "details": {},
+        "message": "invalid oauth token",
+        "status": "error",
+    }
+    good = httpx.get(
+        server.url + "/crm/v8/Accounts", params={"fields": FIELDS}, headers={"Authorization": f"Zoho-oauthtoken {tok}"}
+    )
     assert good.status_code == 200
     httpx.post(server.url + "/_sandbox/clock", json={"advance_seconds": 31})
-    expired = httpx.get(server.url + "/crm/v8/Accounts", params={"fields": FIELDS},
-                        headers={"Authorization": f"Zoho-oauthtoken {tok}"})
+    expired = httpx.get(
+        server.url + "/crm/v8/Accounts", params={"fields": FIELDS}, headers={"Authorization": f"Zoho-oauthtoken {tok}"}
+    )
     assert expired.status_code == 401 and expired.json()["code"] == "INVALID_TOKEN"
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
+
 
 def test_list_parameters_and_record_shape(zoho_server: ZohoServer) -> None:
     server = zoho_server(30)
@@ -106,11 +132,23 @@ def test_list_parameters_and_record_shape(zoho_server: ZohoServer) -> None:
     assert c.get("/crm/v8/Accounts", params={"fields": FIELDS, "sort_by": "Account_Name"}).status_code == 400
     v2 = c.get("/crm/v2/Accounts", params={"per_page": 3})
     assert v2.status_code == 200 and "Billing_Street" in v2.json()["data"][0]
-    body = c.get("/crm/v8/Accounts", params={"fields": FIELDS, "per_page": 10, "sort_by": "Modified_Time",
-                                             "sort_order": "asc"}).json()
+    body = c.get(
+        "/crm/v8/Accounts", params={"fields": FIELDS, "per_page": 10, "sort_by": "Modified_Time", "sort_order": "asc"}
+    ).json()
     info = body["info"]
-    assert {"per_page", "count", "page", "more_records", "next_page_token", "previous_page_token",
-            "page_token_expiry", "sort_by", "sort_order", "call", "email"} <= set(info)
+    assert {
+        "per_page",
+        "count",
+        "page",
+        "more_records",
+        "next_page_token",
+        "previous_page_token",
+        "page_token_expiry",
+        "sort_by",
+        "sort_order",
+        "call",
+        "email",
+    } <= set(info)
     assert info["count"] == 10 and info["more_records"] is True and info["sort_by"] == "Modified_Time"
     times = [r["Modified_Time"] for r in body["data"]]
     assert times == sorted(times)
@@ -129,9 +167,12 @@ def test_the_2000_wall_and_page_tokens(zoho_server: ZohoServer) -> None:
     assert p10.status_code == 200 and p10.json()["info"]["more_records"]
     p11 = c.get("/crm/v8/Accounts", params={"fields": FIELDS, "page": 11})
     assert p11.status_code == 400
-    assert p11.json() == {"code": "DISCRETE_PAGINATION_LIMIT_EXCEEDED", "details": {"limit": 2000},
-                          "message": "You can only get the first 2000 records without using page_token param",
-                          "status": "error"}
+    assert p11.json() == {
+        "code": "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+        "details": {"limit": 2000},
+        "message": "You can only get the first 2000 records without using page_token param",
+        "status": "error",
+    }
     seen: list[str] = []
     token = None
     while True:
@@ -156,41 +197,53 @@ def test_if_modified_since_304_and_empty_204(zoho_server: ZohoServer) -> None:
     server = zoho_server(20)
     c = api(server)
     newest = c.get("/crm/v8/Accounts", params={"fields": FIELDS, "sort_by": "Modified_Time"}).json()["data"][0]
-    same = c.get("/crm/v8/Accounts", params={"fields": FIELDS},
-                 headers={"If-Modified-Since": newest["Modified_Time"]})
+    same = c.get("/crm/v8/Accounts", params={"fields": FIELDS}, headers={"If-Modified-Since": newest["Modified_Time"]})
     assert same.status_code == 200 and [r["id"] for r in same.json()["data"]] == [newest["id"]]  # inclusive
-    later = c.get("/crm/v8/Accounts", params={"fields": FIELDS},
-                  headers={"If-Modified-Since": "2099-01-01T00:00:00+08:00"})
+    later = c.get(
+        "/crm/v8/Accounts", params={"fields": FIELDS}, headers={"If-Modified-Since": "2099-01-01T00:00:00+08:00"}
+    )
     assert later.status_code == 304 and later.content == b""
     changed = httpx.post(server.url + "/_sandbox/mutate", json={"count": 3, "seed": 4}).json()
-    since = c.get("/crm/v8/Accounts", params={"fields": FIELDS},
-                  headers={"If-Modified-Since": changed["modified_time"]})
+    since = c.get(
+        "/crm/v8/Accounts", params={"fields": FIELDS}, headers={"If-Modified-Since": changed["modified_time"]}
+    )
     assert sorted(r["id"] for r in since.json()["data"]) == sorted(changed["ids"])
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
+
 
 def test_insert_answers_in_order_201_and_207(zoho_server: ZohoServer) -> None:
     server = zoho_server(3)
     c = api(server)
     existing = c.get("/crm/v8/Accounts", params={"fields": FIELDS}).json()["data"][0]
     owner_id = existing["Owner"]["id"]
-    ok = c.post("/crm/v8/Accounts", json={"data": [{"Account_Name": "甲公司", "Owner": {"id": owner_id}},
-                                                    {"Account_Name": "乙公司"}]})
+    ok = c.post(
+        "/crm/v8/Accounts",
+        json={"data": [{"Account_Name": "甲公司", "Owner": {"id": owner_id}}, {"Account_Name": "乙公司"}]},
+    )
     assert ok.status_code == 201
     assert [a["message"] for a in ok.json()["data"]] == ["record added", "record added"]
-    mixed = c.post("/crm/v8/Accounts", json={"data": [
-        {"Account_Name": "丙公司"},
-        {"USCC": "91110000600037341L"},
-        {"Account_Name": "丁公司", "Employees": "many"},
-        {"Account_Name": "戊公司", "USCC": existing["USCC"]},
-    ]})
+    mixed = c.post(
+        "/crm/v8/Accounts",
+        json={
+            "data": [
+                {"Account_Name": "丙公司"},
+                {"USCC": "91110000600037341L"},
+                {"Account_Name": "丁公司", "Employees": "many"},
+                {"Account_Name": "戊公司", "USCC": existing["USCC"]},
+            ]
+        },
+    )
     assert mixed.status_code == 207
     a = mixed.json()["data"]
     assert a[0]["status"] == "success"
-    assert a[1] == {"code": "MANDATORY_NOT_FOUND", "details": {"api_name": "Account_Name",
-                                                               "json_path": "$.data[1].Account_Name"},
-                    "message": "required field not found", "status": "error"}
+    assert a[1] == {
+        "code": "MANDATORY_NOT_FOUND",
+        "details": {"api_name": "Account_Name", "json_path": "$.data[1].Account_Name"},
+        "message": "required field not found",
+        "status": "error",
+    }
     assert a[2]["code"] == "INVALID_DATA" and a[2]["details"]["api_name"] == "Employees"
     assert a[2]["details"]["expected_data_type"] == "integer" and a[2]["details"]["json_path"] == "$.data[2].Employees"
     assert a[3]["code"] == "DUPLICATE_DATA" and a[3]["details"]["duplicate_record"]["id"] == existing["id"]
@@ -204,9 +257,13 @@ def test_upsert_action_duplicate_field_and_lookups(zoho_server: ZohoServer) -> N
     server = zoho_server(3)
     c = api(server)
     existing = c.get("/crm/v8/Accounts", params={"fields": FIELDS}).json()["data"][0]
-    body = {"data": [{"Account_Name": "改名公司", "USCC": existing["USCC"]},
-                     {"Account_Name": "新公司", "USCC": "91310000631696382C"}],
-            "duplicate_check_fields": ["USCC"]}
+    body = {
+        "data": [
+            {"Account_Name": "改名公司", "USCC": existing["USCC"]},
+            {"Account_Name": "新公司", "USCC": "91310000631696382C"},
+        ],
+        "duplicate_check_fields": ["USCC"],
+    }
     r = c.post("/crm/v8/Accounts/upsert", json=body)
     answers = r.json()["data"]
     assert [(a["action"], a["duplicate_field"]) for a in answers] == [("update", "USCC"), ("insert", None)]
@@ -215,8 +272,10 @@ def test_upsert_action_duplicate_field_and_lookups(zoho_server: ZohoServer) -> N
     assert [a["action"] for a in again] == ["update", "update"]
     bad = c.post("/crm/v8/Accounts/upsert", json={"data": [{"Account_Name": "x"}], "duplicate_check_fields": ["Phone"]})
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_DATA"
-    contact = c.post("/crm/v8/Contacts", json={"data": [{"Last_Name": "王", "First_Name": "芳",
-                                                          "Account_Name": {"id": existing["id"]}}]}).json()
+    contact = c.post(
+        "/crm/v8/Contacts",
+        json={"data": [{"Last_Name": "王", "First_Name": "芳", "Account_Name": {"id": existing["id"]}}]},
+    ).json()
     cid = contact["data"][0]["details"]["id"]
     read = c.get(f"/crm/v8/Contacts/{cid}").json()["data"][0]
     assert read["Account_Name"] == {"name": "改名公司", "id": existing["id"]} and read["Full_Name"] == "王芳"
@@ -234,13 +293,16 @@ def test_delete_and_deleted_listing(zoho_server: ZohoServer) -> None:
     listed = c.get("/crm/v8/Accounts/deleted", params={"type": "recycle"}).json()
     assert sorted(d["id"] for d in listed["data"]) == sorted(ids)
     assert {"deleted_by", "id", "display_name", "type", "created_by", "deleted_time"} <= set(listed["data"][0])
-    assert c.get("/crm/v8/Accounts/deleted", params={"type": "permanent"}).status_code == 304 or \
-        c.get("/crm/v8/Accounts/deleted", params={"type": "permanent"}).status_code == 204
+    assert (
+        c.get("/crm/v8/Accounts/deleted", params={"type": "permanent"}).status_code == 304
+        or c.get("/crm/v8/Accounts/deleted", params={"type": "permanent"}).status_code == 204
+    )
     later = c.get("/crm/v8/Accounts/deleted", headers={"If-Modified-Since": "2099-01-01T00:00:00+08:00"})
     assert later.status_code == 304
 
 
 # --- search, COQL, bulk ------------------------------------------------------------------------------------------
+
 
 def test_search_word_match_and_cap(zoho_server: ZohoServer) -> None:
     server = zoho_server(2100)
@@ -251,23 +313,29 @@ def test_search_word_match_and_cap(zoho_server: ZohoServer) -> None:
     assert any(h["Account_Name"] == name for h in hits)  # equals is a word/prefix match, not exact
     capped = c.get("/crm/v8/Accounts/search", params={"criteria": "(Billing_Country:equals:China)", "page": 11})
     assert capped.status_code == 400
-    escaped = c.get("/crm/v8/Accounts/search",
-                    params={"criteria": "(Modified_Time:greater_equal:2021-01-01T00:00:00+08:00)", "per_page": 5})
+    escaped = c.get(
+        "/crm/v8/Accounts/search",
+        params={"criteria": "(Modified_Time:greater_equal:2021-01-01T00:00:00+08:00)", "per_page": 5},
+    )
     assert escaped.status_code == 200 and escaped.json()["info"]["count"] == 5
 
 
 def test_coql_forms_and_limits(zoho_server: ZohoServer) -> None:
     server = zoho_server(50)
     c = api(server)
-    q = "select Account_Name, Owner from Accounts where Modified_Time >= '2021-01-01T00:00:00+08:00' " \
+    q = (
+        "select Account_Name, Owner from Accounts where Modified_Time >= '2021-01-01T00:00:00+08:00' "
         "order by Modified_Time asc limit 0, 10"
+    )
     body = c.post("/crm/v8/coql", json={"select_query": q}).json()
     assert body["info"] == {"count": 10, "more_records": True}
     assert set(body["data"][0]["Owner"]) == {"id"}  # COQL lookups carry the id only
     count = c.post("/crm/v8/coql", json={"select_query": "select COUNT(id) from Accounts where id is not null"})
     assert count.json()["data"][0]["COUNT(id)"] == 50
-    assert c.post("/crm/v8/coql", json={"select_query": "select Account_Name from Accounts limit 2001"}).json()[
-        "code"] == "LIMIT_EXCEEDED"
+    assert (
+        c.post("/crm/v8/coql", json={"select_query": "select Account_Name from Accounts limit 2001"}).json()["code"]
+        == "LIMIT_EXCEEDED"
+    )
     assert c.post("/crm/v8/coql", json={"select_query": "select Nope from Accounts"}).json()["code"] == "INVALID_QUERY"
     three = "select id from Accounts where Employees > 1 and Employees < 10 and Employees != 5"
     assert c.post("/crm/v8/coql", json={"select_query": three}).json()["code"] == "SYNTAX_ERROR"
@@ -276,8 +344,10 @@ def test_coql_forms_and_limits(zoho_server: ZohoServer) -> None:
 def test_bulk_read_lifecycle_zip_and_download_limit(zoho_server: ZohoServer) -> None:
     server = zoho_server(120)
     c = api(server)
-    created = c.post("/crm/bulk/v8/read", json={"query": {"module": {"api_name": "Accounts"},
-                                                          "fields": ["Account_Name", "USCC"]}, "file_type": "csv"})
+    created = c.post(
+        "/crm/bulk/v8/read",
+        json={"query": {"module": {"api_name": "Accounts"}, "fields": ["Account_Name", "USCC"]}, "file_type": "csv"},
+    )
     assert created.status_code == 201 and created.json()["data"][0]["details"]["state"] == "ADDED"
     job = created.json()["data"][0]["details"]["id"]
     states = [c.get(f"/crm/bulk/v8/read/{job}").json()["data"][0]["state"] for _ in range(3)]
@@ -296,6 +366,7 @@ def test_bulk_read_lifecycle_zip_and_download_limit(zoho_server: ZohoServer) -> 
 
 
 # --- metadata, limits, log ------------------------------------------------------------------------------------
+
 
 def test_metadata_endpoints(zoho_server: ZohoServer) -> None:
     server = zoho_server(2)

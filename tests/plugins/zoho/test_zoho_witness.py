@@ -35,10 +35,14 @@ def _init(server: Any, tmp: Path) -> None:
     s = sim_of(server).settings
     env = DataCenter.Environment(server.url, server.url + "/oauth/v2/token", server.url)
     token = OAuthToken(client_id=s["client_id"], client_secret=s["client_secret"], refresh_token=s["refresh_token"])
-    Initializer.initialize(environment=env, token=token, store=FileStore(str(tmp / "sdk_tokens.txt")),
-                           sdk_config=SDKConfig(auto_refresh_fields=False, pick_list_validation=False),
-                           resource_path=str(tmp), logger=Logger.get_instance(level=Logger.Levels.INFO,
-                                                                               file_path=str(tmp / "sdk.log")))
+    Initializer.initialize(
+        environment=env,
+        token=token,
+        store=FileStore(str(tmp / "sdk_tokens.txt")),
+        sdk_config=SDKConfig(auto_refresh_fields=False, pick_list_validation=False),
+        resource_path=str(tmp),
+        logger=Logger.get_instance(level=Logger.Levels.INFO, file_path=str(tmp / "sdk.log")),
+    )
 
 
 def test_official_sdk_reads_pages_and_upserts(zoho_server: ZohoServer, in_tmp: Path) -> None:

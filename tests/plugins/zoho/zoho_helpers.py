@@ -21,8 +21,14 @@ from crmhub_zoho.simulator.seed import synthetic_companies
 ZohoServer = Callable[..., ThreadedServer]
 
 
-def start_server(accounts: int = 0, *, faults: FaultProfile | None = None, settings: dict[str, Any] | None = None,
-                 seed: int = 7, contacts: int = 2) -> ThreadedServer:
+def start_server(
+    accounts: int = 0,
+    *,
+    faults: FaultProfile | None = None,
+    settings: dict[str, Any] | None = None,
+    seed: int = 7,
+    contacts: int = 2,
+) -> ThreadedServer:
     """A simulator with ``accounts`` synthetic companies, running on a free loopback port."""
     world = list(synthetic_companies(accounts, seed, contacts_per_company=contacts)) if accounts else None
     return start_simulator(build, world=world, faults=faults, settings=settings)
@@ -49,27 +55,43 @@ def log_settled(server: ThreadedServer, predicate: Any, timeout: float = 5.0) ->
 def token_for(server: ThreadedServer) -> str:
     """A fresh access token from the simulator (plain HTTP)."""
     s = sim_of(server).settings
-    body = httpx.post(server.url + "/oauth/v2/token", data={
-        "grant_type": "refresh_token", "refresh_token": s["refresh_token"], "client_id": s["client_id"],
-        "client_secret": s["client_secret"]}).json()
+    body = httpx.post(
+        server.url + "/oauth/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": s["refresh_token"],
+            "client_id": s["client_id"],
+            "client_secret": s["client_secret"],
+        },
+    ).json()
     return str(body["access_token"])
 
 
 def api(server: ThreadedServer) -> httpx.Client:
     """A plain httpx client with a valid ``Zoho-oauthtoken`` header."""
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Zoho-oauthtoken {token_for(server)}"},
-                        timeout=30)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Zoho-oauthtoken {token_for(server)}"}, timeout=30
+    )
 
 
 def connector_for(server: ThreadedServer, **overrides: Any) -> ZohoConnector:
     """A connector pointed at the simulator, with quick backoff for tests."""
-    cfg = ZohoConfig.model_validate({**_config(server.url), "base_delay": 0.02, "max_delay": 0.5,
-                                     "bulk_poll_interval": 0.01, "bulk_poll_max": 0.05, **overrides})
+    cfg = ZohoConfig.model_validate(
+        {
+            **_config(server.url),
+            "base_delay": 0.02,
+            "max_delay": 0.5,
+            "bulk_poll_interval": 0.01,
+            "bulk_poll_max": 0.05,
+            **overrides,
+        }
+    )
     return ZohoConnector(cfg, PluginContext(name="zoho"))
 
 
-async def pull_all(connector: ZohoConnector, stream: str, cursor: dict[str, Any] | None = None,
-                   **kwargs: Any) -> tuple[list[Any], list[Any], dict[str, Any] | None, int]:
+async def pull_all(
+    connector: ZohoConnector, stream: str, cursor: dict[str, Any] | None = None, **kwargs: Any
+) -> tuple[list[Any], list[Any], dict[str, Any] | None, int]:
     """(records, rejected, last cursor, pages) of one pull (`crmhub.testing.pull_all`, as a tuple)."""
     got = await pull_stream(connector, stream, cursor, **kwargs)
     return got.records, got.rejected, got.last_cursor if got.pages else cursor, got.pages

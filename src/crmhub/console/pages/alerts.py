@@ -46,8 +46,13 @@ def _today(req: Req, now: datetime) -> date:
 
 
 def _filters(req: Req) -> queue.QueueFilters:
-    return queue.QueueFilters(status=req.arg("status", "open"), kind=req.arg("kind"), age=req.arg("age"),
-                              client=req.arg("q"), order=req.arg("order", "oldest")).check()
+    return queue.QueueFilters(
+        status=req.arg("status", "open"),
+        kind=req.arg("kind"),
+        age=req.arg("age"),
+        client=req.arg("q"),
+        order=req.arg("order", "oldest"),
+    ).check()
 
 
 def _amount(row: queue.QueueRow) -> Decimal | None:
@@ -66,10 +71,22 @@ def _row(req: Req, row: queue.QueueRow, pending: Approval | None, now: datetime)
             urgency = "overdue"
         elif deadline <= add_working_days(today, DUE_SOON_WORKING_DAYS, ns):
             urgency = "due_soon"
-    return {"id": row.id, "kind": row.kind, "status": row.status, "client_id": row.client_id, "name": row.name,
-            "uscc": row.uscc, "amount": _amount(row), "currency": row.currency, "day": day,
-            "age": queue.age_days(row.created_at, now), "deadline": deadline, "urgency": urgency,
-            "pending": pending, "disposition": row.disposition}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "client_id": row.client_id,
+        "name": row.name,
+        "uscc": row.uscc,
+        "amount": _amount(row),
+        "currency": row.currency,
+        "day": day,
+        "age": queue.age_days(row.created_at, now),
+        "deadline": deadline,
+        "urgency": urgency,
+        "pending": pending,
+        "disposition": row.disposition,
+    }
 
 
 def _chart(req: Req, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
@@ -83,8 +100,15 @@ def _chart(req: Req, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         "grid": {"left": 40, "right": 16, "top": 36, "bottom": 28, "containLabel": True},
         "xAxis": {"type": "category", "data": [label("alert_kind", k, req.lang) for k in kinds]},
         "yAxis": {"type": "value", "minInterval": 1},
-        "series": [{"name": req.text(f"{b} 天", f"{b} days"), "type": "bar", "stack": "age",
-                    "data": [counts.get((k, b), 0) for k in kinds]} for b in queue.AGE_BUCKETS],
+        "series": [
+            {
+                "name": req.text(f"{b} 天", f"{b} days"),
+                "type": "bar",
+                "stack": "age",
+                "data": [counts.get((k, b), 0) for k in kinds],
+            }
+            for b in queue.AGE_BUCKETS
+        ],
     }
 
 
@@ -104,11 +128,20 @@ def alerts_list(req: Req) -> Response:
         counts = queue.open_by_kind_and_age(s, now)
         rows = [_row(req, r, pending.get(r.id), now) for r in loaded]
     pager = replace(ids, rows=rows)
-    return req.render("alerts/list.html.j2", active="/alerts", pager=pager, rows=pager.rows, filters=filters,
-                      chart=_chart(req, counts) if counts else None, open_total=sum(counts.values()),
-                      kinds=queue.ALERT_KINDS, statuses=queue.STATUS_FILTERS, buckets=queue.AGE_BUCKETS,
-                      working_days=req.state.settings.notify.aml_report_working_days,
-                      lab=lambda group, value: label(group, value, req.lang))
+    return req.render(
+        "alerts/list.html.j2",
+        active="/alerts",
+        pager=pager,
+        rows=pager.rows,
+        filters=filters,
+        chart=_chart(req, counts) if counts else None,
+        open_total=sum(counts.values()),
+        kinds=queue.ALERT_KINDS,
+        statuses=queue.STATUS_FILTERS,
+        buckets=queue.AGE_BUCKETS,
+        working_days=req.state.settings.notify.aml_report_working_days,
+        lab=lambda group, value: label(group, value, req.lang),
+    )
 
 
 def _export(req: Req, filters: queue.QueueFilters, now: datetime, fmt: str) -> Response:
@@ -116,13 +149,33 @@ def _export(req: Req, filters: queue.QueueFilters, now: datetime, fmt: str) -> R
     if fmt not in FORMATS:
         raise InputError(req.text(f"导出格式 {fmt!r} 无效，可选：csv、xlsx", f"format {fmt!r} is not csv or xlsx"))
     with req.db() as s:
-        audit.append(s, actor=req.user.name, action="alert.export", entity="alert", entity_id=None,
-                     details={"format": fmt, "filters": filters.as_dict(), "via": "console"})
-    headers = [req.text(zh, en) for zh, en in (
-        ("编号", "id"), ("类型", "kind"), ("状态", "status"), ("客户编号", "client id"), ("客户名称", "client"),
-        ("统一社会信用代码", "USCC"), ("金额", "amount"), ("币种", "currency"), ("交易日", "day"),
-        ("已等待天数", "days waiting"), ("报告截止日", "report deadline"), ("紧急程度", "urgency"),
-        ("待审批关闭", "pending close approval"), ("处置", "disposition"))]
+        audit.append(
+            s,
+            actor=req.user.name,
+            action="alert.export",
+            entity="alert",
+            entity_id=None,
+            details={"format": fmt, "filters": filters.as_dict(), "via": "console"},
+        )
+    headers = [
+        req.text(zh, en)
+        for zh, en in (
+            ("编号", "id"),
+            ("类型", "kind"),
+            ("状态", "status"),
+            ("客户编号", "client id"),
+            ("客户名称", "client"),
+            ("统一社会信用代码", "USCC"),
+            ("金额", "amount"),
+            ("币种", "currency"),
+            ("交易日", "day"),
+            ("已等待天数", "days waiting"),
+            ("报告截止日", "report deadline"),
+            ("紧急程度", "urgency"),
+            ("待审批关闭", "pending close approval"),
+            ("处置", "disposition"),
+        )
+    ]
 
     urgency = {"overdue": req.text("已逾期", "overdue"), "due_soon": req.text("即将到期", "due soon")}
 
@@ -131,10 +184,24 @@ def _export(req: Req, filters: queue.QueueFilters, now: datetime, fmt: str) -> R
         out = []
         for q in chunk:
             r = _row(req, q, pending.get(q.id), now)
-            out.append([r["id"], label("alert_kind", r["kind"], req.lang), label("alert_status", r["status"], req.lang),
-                        r["client_id"], r["name"], r["uscc"], r["amount"], r["currency"], r["day"], r["age"],
-                        r["deadline"], urgency.get(r["urgency"]), r["pending"].id if r["pending"] else None,
-                        label("alert_disposition", r["disposition"], req.lang) if r["disposition"] else None])
+            out.append(
+                [
+                    r["id"],
+                    label("alert_kind", r["kind"], req.lang),
+                    label("alert_status", r["status"], req.lang),
+                    r["client_id"],
+                    r["name"],
+                    r["uscc"],
+                    r["amount"],
+                    r["currency"],
+                    r["day"],
+                    r["age"],
+                    r["deadline"],
+                    urgency.get(r["urgency"]),
+                    r["pending"].id if r["pending"] else None,
+                    label("alert_disposition", r["disposition"], req.lang) if r["disposition"] else None,
+                ]
+            )
         return out
 
     def lines() -> Iterator[list[Any]]:
@@ -157,18 +224,26 @@ def _detail(s: Session, req: Req, alert_id: int) -> dict[str, Any] | None:
     evidence = item.get("evidence") or {}
     details = dict(evidence.get("details") or {})
     regulation = details.pop("regulation", None), details.pop("regulation_en", None)
-    return {"alert": item, "row": _row(req, queue.QueueRow.of(row, client.name if client else None), pending, now),
-            "client": client, "rule": evidence.get("rule") or {}, "details": details,
-            "regulation": req.text(regulation[0] or "", regulation[1] or regulation[0] or ""),
-            "transactions": evidence.get("transactions") or [],
-            "transactions_total": evidence.get("transactions_total", len(evidence.get("transactions") or [])),
-            "disposition": evidence.get("disposition"), "proposals": proposals, "pending": pending,
-            "history": queue.history(s, alert_id, [p.id for p in proposals]),
-            "dispositions": approvals.DISPOSITIONS,
-            "working_days": req.state.settings.notify.aml_report_working_days,
-            "four_eyes": approvals.needs_four_eyes(req.state.settings, "alert.close"),
-            "lab": lambda group, value: label(group, value, req.lang), "show": _show,
-            "local": lambda value: _local(req, value)}
+    return {
+        "alert": item,
+        "row": _row(req, queue.QueueRow.of(row, client.name if client else None), pending, now),
+        "client": client,
+        "rule": evidence.get("rule") or {},
+        "details": details,
+        "regulation": req.text(regulation[0] or "", regulation[1] or regulation[0] or ""),
+        "transactions": evidence.get("transactions") or [],
+        "transactions_total": evidence.get("transactions_total", len(evidence.get("transactions") or [])),
+        "disposition": evidence.get("disposition"),
+        "proposals": proposals,
+        "pending": pending,
+        "history": queue.history(s, alert_id, [p.id for p in proposals]),
+        "dispositions": approvals.DISPOSITIONS,
+        "working_days": req.state.settings.notify.aml_report_working_days,
+        "four_eyes": approvals.needs_four_eyes(req.state.settings, "alert.close"),
+        "lab": lambda group, value: label(group, value, req.lang),
+        "show": _show,
+        "local": lambda value: _local(req, value),
+    }
 
 
 def _show(value: Any) -> str:
@@ -190,9 +265,13 @@ def _local(req: Req, value: datetime | str | None) -> str:
 
 
 def _not_found(req: Req, alert_id: int) -> Response:
-    return req.render("error.html.j2", status_code=404, title=req.text("没有该预警", "No such alert"),
-                      message=req.text(f"预警 {alert_id} 不存在", f"there is no alert {alert_id}"),
-                      hint=req.text("请从预警列表中选择", "pick one from the alert list (/alerts)"))
+    return req.render(
+        "error.html.j2",
+        status_code=404,
+        title=req.text("没有该预警", "No such alert"),
+        message=req.text(f"预警 {alert_id} 不存在", f"there is no alert {alert_id}"),
+        hint=req.text("请从预警列表中选择", "pick one from the alert list (/alerts)"),
+    )
 
 
 @page("GET", "/alerts/{id:int}", command="alerts show")
@@ -209,8 +288,9 @@ def alert_show(req: Req) -> Response:
 def _note(req: Req) -> str:
     note = req.field("note")
     if len(note) > NOTE_MAX:
-        raise InputError(req.text(f"说明不能超过 {NOTE_MAX} 个字符",
-                                  f"the note may have at most {NOTE_MAX} characters"))
+        raise InputError(
+            req.text(f"说明不能超过 {NOTE_MAX} 个字符", f"the note may have at most {NOTE_MAX} characters")
+        )
     return note
 
 
@@ -223,8 +303,9 @@ def alert_ack(req: Req) -> Response:
         if s.get(Alert, alert_id) is None:
             return _not_found(req, alert_id)
         acknowledge(s, alert_id, actor=req.user.name, note=note or None)
-    return req.redirect(f"/alerts/{alert_id}",
-                        notice=req.text(f"预警 {alert_id} 已受理", f"alert {alert_id} acknowledged"))
+    return req.redirect(
+        f"/alerts/{alert_id}", notice=req.text(f"预警 {alert_id} 已受理", f"alert {alert_id} acknowledged")
+    )
 
 
 def _close_problem(req: Req, disposition: str, note: str) -> str | None:
@@ -234,8 +315,9 @@ def _close_problem(req: Req, disposition: str, note: str) -> str | None:
         en = ", ".join(label("alert_disposition", d, "en") for d in approvals.DISPOSITIONS)
         return req.text(f"请选择处置结论（{zh}）", f"choose a disposition: {en}")
     if not note:
-        return req.text("关闭预警必须填写处置理由",
-                        "closing an alert needs a note with the reasons for the disposition")
+        return req.text(
+            "关闭预警必须填写处置理由", "closing an alert needs a note with the reasons for the disposition"
+        )
     return None
 
 
@@ -249,14 +331,22 @@ def alert_close(req: Req) -> Response:
         if problem is None:
             waiting = queue.pending_closes(s, [alert_id]).get(alert_id)
             if waiting is not None:
-                problem = req.text(f"关闭提议（审批单 {waiting.id}）已在等待审批，不能重复提交",
-                                   f"a close proposal (approval {waiting.id}) is already waiting for approval")
+                problem = req.text(
+                    f"关闭提议（审批单 {waiting.id}）已在等待审批，不能重复提交",
+                    f"a close proposal (approval {waiting.id}) is already waiting for approval",
+                )
         if problem is not None:
             ctx = _detail(s, req, alert_id)
             if ctx is None:
                 return _not_found(req, alert_id)
-            return req.render("alerts/detail.html.j2", status_code=400, active="/alerts", error=problem,
-                              form={"disposition": disposition, "note": note}, **ctx)
+            return req.render(
+                "alerts/detail.html.j2",
+                status_code=400,
+                active="/alerts",
+                error=problem,
+                form={"disposition": disposition, "note": note},
+                **ctx,
+            )
         if s.get(Alert, alert_id) is None:
             return _not_found(req, alert_id)
         payload = {"alert_id": alert_id, "disposition": disposition, "note": note}
@@ -264,8 +354,13 @@ def alert_close(req: Req) -> Response:
         proposal_id = proposal.id if proposal is not None else None
     word = label("alert_disposition", disposition, req.lang)
     if proposal_id is not None:
-        return req.redirect(f"/alerts/{alert_id}", notice=req.text(
-            f"已提交关闭提议（审批单 {proposal_id}，处置：{word}）：需另一位反洗钱专员审批后才会关闭",
-            f"close proposed (approval {proposal_id}, disposition: {word}): another AML officer must approve it"))
-    return req.redirect(f"/alerts/{alert_id}", notice=req.text(f"预警 {alert_id} 已关闭（{word}）",
-                                                               f"alert {alert_id} closed ({word})"))
+        return req.redirect(
+            f"/alerts/{alert_id}",
+            notice=req.text(
+                f"已提交关闭提议（审批单 {proposal_id}，处置：{word}）：需另一位反洗钱专员审批后才会关闭",
+                f"close proposed (approval {proposal_id}, disposition: {word}): another AML officer must approve it",
+            ),
+        )
+    return req.redirect(
+        f"/alerts/{alert_id}", notice=req.text(f"预警 {alert_id} 已关闭（{word}）", f"alert {alert_id} closed ({word})")
+    )

@@ -77,9 +77,16 @@ def _given(req: Req) -> dict[str, str]:
 
 def _filters(given: dict[str, str]) -> audit_query.Filters:
     """The filter fields as `audit_query.Filters` (a clear message for a value that cannot be read)."""
-    filters = audit_query.Filters.parse(given.get("from"), given.get("actor"), given.get("entity"),
-                                        until=given.get("to"), action=given.get("action"), run=given.get("run"),
-                                        text=given.get("q", "")[:200] or None, names=_NAMES)
+    filters = audit_query.Filters.parse(
+        given.get("from"),
+        given.get("actor"),
+        given.get("entity"),
+        until=given.get("to"),
+        action=given.get("action"),
+        run=given.get("run"),
+        text=given.get("q", "")[:200] or None,
+        names=_NAMES,
+    )
     upto = given.get("upto", "")
     if upto.isdigit() and len(upto) < 16:
         filters = replace(filters, upto_seq=int(upto))
@@ -108,18 +115,35 @@ def audit_page(req: Req) -> Response:
         # every index of the table ends with it. A page is found as ids alone (read from an index where a filter
         # has one, sorted small when it must be: a run's 100,000 entries), then its rows are read by key.
         pager = _paged(s, filters, req.page_number(), state.settings.console.page_size)
-        rows = s.execute(audit_query.query(audit_query.Filters()).where(table.c.id.in_(pager.rows))
-                         .order_by(table.c.id.desc())).all() if pager.rows else []
+        rows = (
+            s.execute(
+                audit_query.query(audit_query.Filters()).where(table.c.id.in_(pager.rows)).order_by(table.c.id.desc())
+            ).all()
+            if pager.rows
+            else []
+        )
         entries = [_entry(row) for row in rows]
         head = audit_query.head_seq(s)
         actions = list(s.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action).limit(500)))
     problem = status.report.problem if status is not None and status.report is not None else None
-    return req.render("audit/index.html.j2", active="/audit", pager=pager, entries=entries, status=status,
-                      running=running, problem=problem, head=head, actions=actions, kinds=KIND_LABELS,
-                      given=given, checked_at=local_time(status.checked_at) if status else "",
-                      problem_at=local_time(problem.at) if problem is not None and problem.at else "",
-                      head_at=local_time(status.report.head_at) if status and status.report else "",
-                      may_export=req.may("audit export"), text_cap=TEXT_COUNT_CAP)
+    return req.render(
+        "audit/index.html.j2",
+        active="/audit",
+        pager=pager,
+        entries=entries,
+        status=status,
+        running=running,
+        problem=problem,
+        head=head,
+        actions=actions,
+        kinds=KIND_LABELS,
+        given=given,
+        checked_at=local_time(status.checked_at) if status else "",
+        problem_at=local_time(problem.at) if problem is not None and problem.at else "",
+        head_at=local_time(status.report.head_at) if status and status.report else "",
+        may_export=req.may("audit export"),
+        text_cap=TEXT_COUNT_CAP,
+    )
 
 
 @page("POST", "/audit/verify", command="audit verify")
@@ -130,11 +154,15 @@ def verify_now(req: Req) -> Response:
     if status.report is None:
         notice = req.text(f"无法验证审计链：{status.error}", f"Could not verify the audit chain: {status.error}")
     elif status.report.problem is None:
-        notice = req.text(f"审计链完整：已验证至条目 #{status.report.head_seq}",
-                          f"Audit chain intact: verified up to entry #{status.report.head_seq}")
+        notice = req.text(
+            f"审计链完整：已验证至条目 #{status.report.head_seq}",
+            f"Audit chain intact: verified up to entry #{status.report.head_seq}",
+        )
     else:
-        notice = req.text(f"审计链已损坏：条目 #{status.report.problem.seq}",
-                          f"Audit chain broken at entry #{status.report.problem.seq}")
+        notice = req.text(
+            f"审计链已损坏：条目 #{status.report.problem.seq}",
+            f"Audit chain broken at entry #{status.report.problem.seq}",
+        )
     return req.redirect("/audit", notice=notice)
 
 
@@ -143,11 +171,14 @@ def _export_rows(req: Req, filters: audit_query.Filters) -> Iterator[list[Any]]:
     upto = filters.upto_seq
     while upto is None or upto > 0:
         with read_session(req.state.store) as s:
-            page_items = list(audit_query.entries(s, replace(filters, upto_seq=upto), limit=_EXPORT_PAGE,
-                                                  newest_first=True))
+            page_items = list(
+                audit_query.entries(s, replace(filters, upto_seq=upto), limit=_EXPORT_PAGE, newest_first=True)
+            )
         for item in page_items:
-            yield [json.dumps(item[c], ensure_ascii=False, sort_keys=True) if c == "details" else item[c]
-                   for c in audit_query.CSV_COLUMNS]
+            yield [
+                json.dumps(item[c], ensure_ascii=False, sort_keys=True) if c == "details" else item[c]
+                for c in audit_query.CSV_COLUMNS
+            ]
         if len(page_items) < _EXPORT_PAGE:
             return
         upto = page_items[-1]["seq"] - 1
@@ -165,6 +196,5 @@ def audit_export(req: Req) -> Response:
         head = audit_query.head_seq(s)  # the snapshot exported: entries up to now, not the export's own entry
         filters = replace(filters, upto_seq=min(head, filters.upto_seq) if filters.upto_seq else head)
         count = audit_query.count(s, filters)
-        audit_query.record_export(s, actor=req.user.name, fmt=fmt, entries=count,
-                                  filters={**given, "via": "console"})
+        audit_query.record_export(s, actor=req.user.name, fmt=fmt, entries=count, filters={**given, "via": "console"})
     return export_response(fmt, list(audit_query.CSV_COLUMNS), _export_rows(req, filters), "audit")

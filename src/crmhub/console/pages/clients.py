@@ -45,26 +45,47 @@ def _today(req: Req) -> date:
 
 # --- the list -------------------------------------------------------------------------------------------------
 
+
 @page("GET", "/clients", command="clients list")
 def clients_list(req: Req) -> Response:
     """Search golden clients by name, USCC, region, industry, segment, rating or manager; export the result."""
     filters = client_list.ClientFilters.parse(req.arg)
     fmt = req.arg("format")
     if fmt in FORMATS:
-        headers = [req.text(zh, en) for zh, en in (
-            ("编号", "id"), ("统一社会信用代码", "USCC"), ("名称", "name"), ("行业代码", "industry code"),
-            ("行业", "industry"), ("地区", "region"), ("风险分层", "segment"), ("评级", "rating"),
-            ("客户经理", "relationship manager"), ("更新时间", "updated"))]
+        headers = [
+            req.text(zh, en)
+            for zh, en in (
+                ("编号", "id"),
+                ("统一社会信用代码", "USCC"),
+                ("名称", "name"),
+                ("行业代码", "industry code"),
+                ("行业", "industry"),
+                ("地区", "region"),
+                ("风险分层", "segment"),
+                ("评级", "rating"),
+                ("客户经理", "relationship manager"),
+                ("更新时间", "updated"),
+            )
+        ]
         req.audit_export("client")
         return export_response(fmt, headers, client_list.export_rows(req.state.store, filters, req.lang), "clients")
     with req.db() as s:
         pager = client_list.list_page(s, filters, req.page_number(), req.state.settings.console.page_size)
-    return req.render("clients/list.html.j2", active="/clients", pager=pager, f=filters,
-                      segments=client_list.SEGMENTS, ratings=client_list.RATINGS,
-                      sections=client_list.INDUSTRY_SECTIONS, region_of=client_list.region_of, local=_local)
+    return req.render(
+        "clients/list.html.j2",
+        active="/clients",
+        pager=pager,
+        f=filters,
+        segments=client_list.SEGMENTS,
+        ratings=client_list.RATINGS,
+        sections=client_list.INDUSTRY_SECTIONS,
+        region_of=client_list.region_of,
+        local=_local,
+    )
 
 
 # --- the 360 --------------------------------------------------------------------------------------------------
+
 
 def _local(value: Any) -> str:
     return local_time(value, seconds=False)
@@ -76,9 +97,13 @@ def _client_or_404(req: Req, s: Session) -> GoldenClient | Response:
     try:
         return queries.find_client(s, str(cid))
     except InputError:
-        return req.render("error.html.j2", status_code=404, title=req.text("没有这个客户", "No such client"),
-                          message=req.text(f"没有编号为 {cid} 的客户。", f"There is no client with id {cid}."),
-                          hint=req.text("请在客户列表中查找。", "Find it in the client list."))
+        return req.render(
+            "error.html.j2",
+            status_code=404,
+            title=req.text("没有这个客户", "No such client"),
+            message=req.text(f"没有编号为 {cid} 的客户。", f"There is no client with id {cid}."),
+            hint=req.text("请在客户列表中查找。", "Find it in the client list."),
+        )
 
 
 @page("GET", "/clients/{id:int}", command="clients show")
@@ -90,8 +115,10 @@ def client_show(req: Req) -> Response:
         if isinstance(found, Response):
             return found
         if found.id != asked:
-            return req.redirect(f"/clients/{found.id}", notice=req.text(
-                f"客户 {asked} 已合并到 {found.id}", f"client {asked} was merged into {found.id}"))
+            return req.redirect(
+                f"/clients/{found.id}",
+                notice=req.text(f"客户 {asked} 已合并到 {found.id}", f"client {asked} was merged into {found.id}"),
+            )
         context = _context(req, s, found, masked=True)
     return req.render("clients/show.html.j2", **context)
 
@@ -106,16 +133,26 @@ def client_reveal(req: Req) -> Response:
             return found
         if not reason:
             context = _context(req, s, found, masked=True)
-            context["reveal_error"] = req.text("请填写查看原文的理由（将记入审计日志）。",
-                                               "Say why you need the data in clear (the reason is audited).")
+            context["reveal_error"] = req.text(
+                "请填写查看原文的理由（将记入审计日志）。",
+                "Say why you need the data in clear (the reason is audited).",
+            )
             return req.render("clients/show.html.j2", status_code=400, **context)
         if len(reason) > MAX_REASON:
             context = _context(req, s, found, masked=True)
-            context["reveal_error"] = req.text(f"理由过长（最多 {MAX_REASON} 字）。",
-                                               f"The reason is too long (at most {MAX_REASON} characters).")
+            context["reveal_error"] = req.text(
+                f"理由过长（最多 {MAX_REASON} 字）。", f"The reason is too long (at most {MAX_REASON} characters)."
+            )
             return req.render("clients/show.html.j2", status_code=400, **context)
-        entry = record_reveal(s, command="clients show", reason=reason, entity="client", entity_id=found.id,
-                              details={"client_ids": [found.id], "channel": "console"}, actor=req.user.name)
+        entry = record_reveal(
+            s,
+            command="clients show",
+            reason=reason,
+            entity="client",
+            entity_id=found.id,
+            details={"client_ids": [found.id], "channel": "console"},
+            actor=req.user.name,
+        )
         s.flush()
         context = _context(req, s, found, masked=False)
         context["revealed"] = {"entry": entry.id, "reason": reason, "who": entry.actor}
@@ -126,13 +163,21 @@ def _context(req: Req, s: Session, row: GoldenClient, *, masked: bool) -> dict[s
     """Everything the 360 template shows, read in one transaction, personal data masked unless ``masked`` is
     False."""
     item = queries.client_json(row, mask=masked, risk=queries.current_risk(s, row.id))
-    lineage = [{"field": f.field, "value": c360.shown(f.value, f.field, masked=masked), "source": f.source,
-                "record": f.record, "observed_at": f.observed_at, "rule": f.rule,
-                "competing": [{**c, "value": c360.shown(c.get("value"), f.field, masked=masked)}
-                              for c in f.competing]}
-               for f in queries.explain(s, row.id)]
-    lineage.sort(key=lambda f: (FIELD_ORDER.index(f["field"]) if f["field"] in FIELD_ORDER else len(FIELD_ORDER),
-                                f["field"]))
+    lineage = [
+        {
+            "field": f.field,
+            "value": c360.shown(f.value, f.field, masked=masked),
+            "source": f.source,
+            "record": f.record,
+            "observed_at": f.observed_at,
+            "rule": f.rule,
+            "competing": [{**c, "value": c360.shown(c.get("value"), f.field, masked=masked)} for c in f.competing],
+        }
+        for f in queries.explain(s, row.id)
+    ]
+    lineage.sort(
+        key=lambda f: (FIELD_ORDER.index(f["field"]) if f["field"] in FIELD_ORDER else len(FIELD_ORDER), f["field"])
+    )
     records = c360.linked_records(s, row.id)
     try:
         risk: dict[str, Any] | None = explain_mod.explanation(s, row)
@@ -142,21 +187,40 @@ def _context(req: Req, s: Session, row: GoldenClient, *, masked: bool) -> dict[s
     alerts = c360.client_alerts(s, row.id) if req.may("alerts list") else None
     interactions = followup.list_interactions(s, row.id, 20)
     return {
-        "active": "/clients", "client": row, "item": item, "masked": masked, "lineage": lineage,
-        "records": records, "fields": c360.side_by_side(records, FIELD_ORDER, masked=masked),
-        "risk": risk, "risk_chart": c360.factor_chart(risk["factors"], req.lang) if risk else None,
+        "active": "/clients",
+        "client": row,
+        "item": item,
+        "masked": masked,
+        "lineage": lineage,
+        "records": records,
+        "fields": c360.side_by_side(records, FIELD_ORDER, masked=masked),
+        "risk": risk,
+        "risk_chart": c360.factor_chart(risk["factors"], req.lang) if risk else None,
         "risk_history": explain_mod.history(s, row.id, limit=5),
-        "accounts": c360.accounts(s, records, masked=masked), "tx": c360.transactions(s, records, today),
-        "facilities": c360.facilities(s, records), "alerts": alerts,
-        "interactions": [{"kind": i.kind, "occurred_at": i.occurred_at, "by": i.by, "source": i.source,
-                          "summary": (mask_text(i.summary) if masked else i.summary) if i.summary else None}
-                         for i in interactions],
+        "accounts": c360.accounts(s, records, masked=masked),
+        "tx": c360.transactions(s, records, today),
+        "facilities": c360.facilities(s, records),
+        "alerts": alerts,
+        "interactions": [
+            {
+                "kind": i.kind,
+                "occurred_at": i.occurred_at,
+                "by": i.by,
+                "source": i.source,
+                "summary": (mask_text(i.summary) if masked else i.summary) if i.summary else None,
+            }
+            for i in interactions
+        ],
         "follow_up": followup.follow_up_for(s, row, req.state.settings.notify, today),
-        "findings": queries.data_quality(row), "region": client_list.region_of(
-            (item.get("registered_address") or {}).get("province"), (item.get("registered_address") or {}).get(
-                "city")),
-        "may_reveal": req.may_reveal, "blank": c360.blank, "fmt": lambda v: show_value(v, req.lang),
-        "lbl": lambda group, v: label(group, v, req.lang), "local": _local,
+        "findings": queries.data_quality(row),
+        "region": client_list.region_of(
+            (item.get("registered_address") or {}).get("province"), (item.get("registered_address") or {}).get("city")
+        ),
+        "may_reveal": req.may_reveal,
+        "blank": c360.blank,
+        "fmt": lambda v: show_value(v, req.lang),
+        "lbl": lambda group, v: label(group, v, req.lang),
+        "local": _local,
     }
 
 
@@ -176,8 +240,11 @@ def show_value(value: Any, lang: Lang) -> str:
             return f"{value['code']} {value.get('name_zh' if lang == 'zh' else 'name_en') or ''}".strip()
         if set(value) <= set(ADDRESS_KEYS):
             return " ".join(str(value[k]) for k in ADDRESS_KEYS if not c360.blank(value.get(k)))
-        parts = [f"{label('field', k, lang) if k in VALUE_LABELS['field'] else k}: {show_value(v, lang)}"
-                 for k, v in value.items() if not c360.blank(v)]
+        parts = [
+            f"{label('field', k, lang) if k in VALUE_LABELS['field'] else k}: {show_value(v, lang)}"
+            for k, v in value.items()
+            if not c360.blank(v)
+        ]
         return "; ".join(parts) or "—"
     if isinstance(value, list | tuple):
         return " | ".join(show_value(v, lang) for v in value) or "—"

@@ -45,9 +45,23 @@ def dashboard(req: Req) -> Response:
     charts = trend_charts(points, req.text)
     age_chart = None
     if ages is not None:
-        age_chart = axis_chart("bar", [req.text(f"{k} 天", f"{k} d") for k in ages],
-                                {req.text("未关闭预警", "open alerts"): list(ages.values())})
-    return req.render("dashboard/index.html.j2", active="/", connectors=connectors, work=work, ages=ages,
-                      age_chart=age_chart, points=points, charts=charts, jobs=_jobs(req, now),
-                      trend_runs=TREND_RUNS, labels={k: v[req.lang] for k, v in LABELS.items()},
-                      local=local_time, vlabel=lambda group, value: label(group, value, req.lang))
+        age_chart = axis_chart(
+            "bar",
+            [req.text(f"{k} 天", f"{k} d") for k in ages],
+            {req.text("未关闭预警", "open alerts"): list(ages.values())},
+        )
+    return req.render(
+        "dashboard/index.html.j2",
+        active="/",
+        connectors=connectors,
+        work=work,
+        ages=ages,
+        age_chart=age_chart,
+        points=points,
+        charts=charts,
+        jobs=_jobs(req, now),
+        trend_runs=TREND_RUNS,
+        labels={k: v[req.lang] for k, v in LABELS.items()},
+        local=local_time,
+        vlabel=lambda group, value: label(group, value, req.lang),
+    )

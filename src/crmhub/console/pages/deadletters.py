@@ -90,17 +90,34 @@ class Row:
         return self.status == "open"
 
 
-def _row(r: DeadLetter, names: dict[tuple[str, str, str], tuple[int, str]], contacts: set[tuple[str, str]],
-         lang: Lang) -> Row:
+def _row(
+    r: DeadLetter, names: dict[tuple[str, str, str], tuple[int, str]], contacts: set[tuple[str, str]], lang: Lang
+) -> Row:
     golden = names.get((r.connector, r.stream, r.source_id or ""))
     contact = (r.connector, r.stream) in contacts or "contact" in r.stream.lower()
     company = golden[1] if golden else dq.payload_company(r.payload, stream_is_contact=contact)
     first = dl_history.history_of(r)[0].get("run_id")
     first_run = first if isinstance(first, int) else r.run_id
     seen = "" if r.run_id is None else ("new" if first_run == r.run_id else "repeat")
-    return Row(r.id, company, golden[0] if golden else None, r.direction, r.connector, r.stream, r.source_id,
-               mask_text(reason(r.reason, lang)), r.field, local_time(r.created_at), local_time(r.updated_at),
-               r.attempts, r.status, label("dead_letter_status", r.status, lang), r.run_id, first_run, seen)
+    return Row(
+        r.id,
+        company,
+        golden[0] if golden else None,
+        r.direction,
+        r.connector,
+        r.stream,
+        r.source_id,
+        mask_text(reason(r.reason, lang)),
+        r.field,
+        local_time(r.created_at),
+        local_time(r.updated_at),
+        r.attempts,
+        r.status,
+        label("dead_letter_status", r.status, lang),
+        r.run_id,
+        first_run,
+        seen,
+    )
 
 
 @page("GET", "/deadletters", command="deadletter list")
@@ -117,23 +134,42 @@ def deadletters(req: Req) -> Response:
         names = dq.golden_names(s, pager.rows)
         rows = [_row(r, names, contacts, req.lang) for r in pager.rows]
         counts = dq.run_counts(s, f.run_id) if f.run_id is not None else None
-        retryable = dq.count(s, f.only_open()) if req.may("deadletter retry") and f.status in ("open", "all") \
-            else 0
+        retryable = dq.count(s, f.only_open()) if req.may("deadletter retry") and f.status in ("open", "all") else 0
     pager = replace(pager, rows=rows)
-    return req.render("deadletters/list.html.j2", active="/deadletters", pager=pager, f=f, streams=streams,
-                      counts=counts, retryable=retryable, retry_limit=RETRY_LIMIT, back=_here(req),
-                      statuses=dq.STATUSES)
+    return req.render(
+        "deadletters/list.html.j2",
+        active="/deadletters",
+        pager=pager,
+        f=f,
+        streams=streams,
+        counts=counts,
+        retryable=retryable,
+        retry_limit=RETRY_LIMIT,
+        back=_here(req),
+        statuses=dq.STATUSES,
+    )
 
 
 def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]]) -> Response:
     """Every matching dead letter as CSV or Excel, read in short transactions of `EXPORT_BATCH` rows (keyset on
     the id), so a slow download never holds the store's write lock."""
     store, lang = req.state.store, req.lang
-    headers = ["id", req.text("公司", "company"), req.text("方向", "direction"), req.text("连接器", "connector"),
-               req.text("数据流", "stream"), req.text("源记录", "source id"), req.text("原因", "reason"),
-               req.text("字段", "field"), req.text("首次被拒的运行", "first refused in run"),
-               req.text("最近被拒的运行", "last refused in run"), req.text("首次出现", "first seen"),
-               req.text("最近尝试", "last tried"), req.text("次数", "attempts"), req.text("状态", "status")]
+    headers = [
+        "id",
+        req.text("公司", "company"),
+        req.text("方向", "direction"),
+        req.text("连接器", "connector"),
+        req.text("数据流", "stream"),
+        req.text("源记录", "source id"),
+        req.text("原因", "reason"),
+        req.text("字段", "field"),
+        req.text("首次被拒的运行", "first refused in run"),
+        req.text("最近被拒的运行", "last refused in run"),
+        req.text("首次出现", "first seen"),
+        req.text("最近尝试", "last tried"),
+        req.text("次数", "attempts"),
+        req.text("状态", "status"),
+    ]
 
     def rows() -> Iterator[list[Any]]:
         def page(before: int | None) -> list[Any]:  # newest first: the next page is below the last id
@@ -147,8 +183,22 @@ def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]]) ->
 
         for views in keyset_pages(page, lambda v: int(v.id), EXPORT_BATCH):
             for v in views:
-                yield [v.id, v.company, label("direction", v.direction, lang), v.connector, v.stream, v.source_id,
-                       v.reason, v.field, v.first_run, v.run_id, v.created, v.updated, v.attempts, v.status_label]
+                yield [
+                    v.id,
+                    v.company,
+                    label("direction", v.direction, lang),
+                    v.connector,
+                    v.stream,
+                    v.source_id,
+                    v.reason,
+                    v.field,
+                    v.first_run,
+                    v.run_id,
+                    v.created,
+                    v.updated,
+                    v.attempts,
+                    v.status_label,
+                ]
 
     return export_response(req.arg("format"), headers, rows(), "deadletters")
 
@@ -167,27 +217,50 @@ def deadletter(req: Req) -> Response:
     with req.db() as s:
         r = s.get(DeadLetter, dead_id)
         if r is None:
-            return req.render("error.html.j2", status_code=404, title=req.text("找不到死信", "No such dead letter"),
-                              message=req.text(f"没有编号为 {dead_id} 的死信。", f"There is no dead letter {dead_id}."))
+            return req.render(
+                "error.html.j2",
+                status_code=404,
+                title=req.text("找不到死信", "No such dead letter"),
+                message=req.text(f"没有编号为 {dead_id} 的死信。", f"There is no dead letter {dead_id}."),
+            )
         view = _row(r, dq.golden_names(s, [r]), contacts, req.lang)
         contact = (r.connector, r.stream) in contacts or "contact" in r.stream.lower()
-        payload = json.dumps(dq.masked_payload(r.payload, stream_is_contact=contact), ensure_ascii=False, indent=2,
-                             default=str)
+        payload = json.dumps(
+            dq.masked_payload(r.payload, stream_is_contact=contact), ensure_ascii=False, indent=2, default=str
+        )
         first_reason = mask_text(reason(dl_history.first_reason(r), req.lang))
         history = [_event(h, req.lang) for h in dl_history.history_of(r)]
-    return req.render("deadletters/show.html.j2", active="/deadletters", d=view, payload=payload,
-                      first_reason=first_reason, history=history, back=_here(req))
+    return req.render(
+        "deadletters/show.html.j2",
+        active="/deadletters",
+        d=view,
+        payload=payload,
+        first_reason=first_reason,
+        history=history,
+        back=_here(req),
+    )
 
 
 def _event(h: dict[str, Any], lang: Lang) -> dict[str, Any]:
     event = str(h.get("event") or "")
     key = f"dl_event_{event}"
     times = dl_history.times(h)
-    again = "" if times <= 1 else (f" ×{times}，最近一次 {local_time(h.get('last_at'))}" if lang == "zh"
-                                    else f" ×{times}, last {local_time(h.get('last_at'))}")
-    return {"event": event, "label": (MESSAGES[key][lang] if key in MESSAGES else event) + again,
-            "at": local_time(h.get("at")), "run_id": h.get("run_id"),
-            "reason": mask_text(reason(str(h.get("reason") or ""), lang))}
+    again = (
+        ""
+        if times <= 1
+        else (
+            f" ×{times}，最近一次 {local_time(h.get('last_at'))}"
+            if lang == "zh"
+            else f" ×{times}, last {local_time(h.get('last_at'))}"
+        )
+    )
+    return {
+        "event": event,
+        "label": (MESSAGES[key][lang] if key in MESSAGES else event) + again,
+        "at": local_time(h.get("at")),
+        "run_id": h.get("run_id"),
+        "reason": mask_text(reason(str(h.get("reason") or ""), lang)),
+    }
 
 
 @page("POST", "/deadletters/retry", command="deadletter retry")
@@ -201,31 +274,49 @@ def retry(req: Req) -> Response:
             skipped = 0
         else:
             wanted = _ids(req)
-            ids = list(s.scalars(select(DeadLetter.id).where(DeadLetter.id.in_(wanted), DeadLetter.status == "open")
-                                 .order_by(DeadLetter.id)))
+            ids = list(
+                s.scalars(
+                    select(DeadLetter.id)
+                    .where(DeadLetter.id.in_(wanted), DeadLetter.status == "open")
+                    .order_by(DeadLetter.id)
+                )
+            )
             skipped = len(wanted) - len(ids)
     more = len(ids) > RETRY_LIMIT
     ids = ids[:RETRY_LIMIT]
     if not ids:
-        return req.redirect(back, notice=req.text("没有可重试的待处理死信（可能已被解决）。",
-                                                  "Nothing to retry: no open dead letter matches (already resolved?)."))
+        return req.redirect(
+            back,
+            notice=req.text(
+                "没有可重试的待处理死信（可能已被解决）。",
+                "Nothing to retry: no open dead letter matches (already resolved?).",
+            ),
+        )
     try:
-        outcomes = asyncio.run(retry_dead_letters(req.state.settings, _registry(req), req.state.store, ids,
-                                                  req.user.actor.name, via="console"))
+        outcomes = asyncio.run(
+            retry_dead_letters(
+                req.state.settings, _registry(req), req.state.store, ids, req.user.actor.name, via="console"
+            )
+        )
     except InputError as exc:  # another operator (or a sync) resolved one of them a moment ago
         return req.redirect(back, notice=exc.message)
     ok = sum(o.ok for o in outcomes)
     failed = len(outcomes) - ok
-    notice = req.text(f"已重试 {len(outcomes)} 条：成功 {ok} 条，仍失败 {failed} 条。",
-                      f"{len(outcomes)} retried: {ok} ok, {failed} still failing.")
+    notice = req.text(
+        f"已重试 {len(outcomes)} 条：成功 {ok} 条，仍失败 {failed} 条。",
+        f"{len(outcomes)} retried: {ok} ok, {failed} still failing.",
+    )
     if skipped:
         notice += req.text(f" 跳过 {skipped} 条（已不是待处理状态）。", f" {skipped} skipped (no longer open).")
     if more:
-        notice += req.text(f" 每次最多重试 {RETRY_LIMIT} 条，其余的请再点一次。",
-                           f" At most {RETRY_LIMIT} at a time: click again for the rest.")
+        notice += req.text(
+            f" 每次最多重试 {RETRY_LIMIT} 条，其余的请再点一次。",
+            f" At most {RETRY_LIMIT} at a time: click again for the rest.",
+        )
     if ok:
-        notice += req.text(" 重新映射的记录将在下次同步时并入客户主记录。",
-                           " Re-mapped records join golden clients at the next sync.")
+        notice += req.text(
+            " 重新映射的记录将在下次同步时并入客户主记录。", " Re-mapped records join golden clients at the next sync."
+        )
     return req.redirect(back, notice=notice)
 
 

@@ -30,9 +30,13 @@ from crmhub.model.industry import SECTIONS
 from crmhub.reporting import segments
 from crmhub.reporting.segments import DIMENSIONS, UNKNOWN, Breakdown, Bucket, Filters
 
-TITLES = {"segment": ("风险分层", "Risk segment"), "rating": ("评级", "Rating"),
-          "industry": ("行业（GB/T 4754 门类）", "Industry (GB/T 4754 section)"),
-          "region": ("地区（省级）", "Region (province)"), "manager": ("客户经理", "Relationship manager")}
+TITLES = {
+    "segment": ("风险分层", "Risk segment"),
+    "rating": ("评级", "Rating"),
+    "industry": ("行业（GB/T 4754 门类）", "Industry (GB/T 4754 section)"),
+    "region": ("地区（省级）", "Region (province)"),
+    "manager": ("客户经理", "Relationship manager"),
+}
 TABLE_ROWS = 50
 """Rows shown per breakdown (managers can be hundreds; the export has them all)."""
 CHART_BARS = 15
@@ -48,23 +52,53 @@ def chart(req: Req, dim: str, buckets: list[Bucket]) -> dict[str, Any]:
     """The ECharts option of one breakdown: a pie of clients by segment, else bars of clients and exposure."""
     clients, exposure = req.text("客户数", "Clients"), req.text("敞口（万元）", "Exposure (10k CNY)")
     if dim == "segment":
-        return {"animation": False, "tooltip": {"trigger": "item"}, "legend": {"bottom": 0},
-                "series": [{"name": clients, "type": "pie", "radius": ["35%", "65%"],
-                            "data": [{"name": b.label(req.lang), "value": b.clients} for b in buckets]}]}
+        return {
+            "animation": False,
+            "tooltip": {"trigger": "item"},
+            "legend": {"bottom": 0},
+            "series": [
+                {
+                    "name": clients,
+                    "type": "pie",
+                    "radius": ["35%", "65%"],
+                    "data": [{"name": b.label(req.lang), "value": b.clients} for b in buckets],
+                }
+            ],
+        }
     shown = buckets[:CHART_BARS]
     names = [b.key if dim == "industry" and b.known else b.label(req.lang) for b in shown]
     # each axis (and its name) in its series' colour, besides the legend: two scales side by side read at a glance
-    axis = [{"type": "value", "name": name, "nameTextStyle": {"color": colour}, "axisLabel": {"color": colour}}
-            for name, colour in ((clients, CLIENTS_COLOUR), (exposure, EXPOSURE_COLOUR))]
-    return {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
-            "grid": {"left": 50, "right": 60, "top": 48, "bottom": 70},
-            "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30 if dim != "industry" else 0,
-                                                                       "interval": 0}},
-            "yAxis": axis,
-            "series": [{"name": clients, "type": "bar", "itemStyle": {"color": CLIENTS_COLOUR},
-                        "data": [b.clients for b in shown]},
-                       {"name": exposure, "type": "bar", "yAxisIndex": 1, "itemStyle": {"color": EXPOSURE_COLOUR},
-                        "data": [_wan(b.exposure_minor) for b in shown]}]}
+    axis = [
+        {"type": "value", "name": name, "nameTextStyle": {"color": colour}, "axisLabel": {"color": colour}}
+        for name, colour in ((clients, CLIENTS_COLOUR), (exposure, EXPOSURE_COLOUR))
+    ]
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 50, "right": 60, "top": 48, "bottom": 70},
+        "xAxis": {
+            "type": "category",
+            "data": names,
+            "axisLabel": {"rotate": 30 if dim != "industry" else 0, "interval": 0},
+        },
+        "yAxis": axis,
+        "series": [
+            {
+                "name": clients,
+                "type": "bar",
+                "itemStyle": {"color": CLIENTS_COLOUR},
+                "data": [b.clients for b in shown],
+            },
+            {
+                "name": exposure,
+                "type": "bar",
+                "yAxisIndex": 1,
+                "itemStyle": {"color": EXPOSURE_COLOUR},
+                "data": [_wan(b.exposure_minor) for b in shown],
+            },
+        ],
+    }
 
 
 CLIENT_ARGS = {"manager": "rm"}
@@ -155,9 +189,14 @@ def segments_page(req: Req) -> Response:
     fmt = req.arg("format")
     found = breakdown(req, filters)
     if fmt in FORMATS:
-        headers = [req.text("维度", "dimension"), req.text("取值", "value"), req.text("名称", "label"),
-                   req.text("客户数", "clients"), req.text("占比 %", "share %"),
-                   req.text("敞口（人民币元）", "exposure CNY")]
+        headers = [
+            req.text("维度", "dimension"),
+            req.text("取值", "value"),
+            req.text("名称", "label"),
+            req.text("客户数", "clients"),
+            req.text("占比 %", "share %"),
+            req.text("敞口（人民币元）", "exposure CNY"),
+        ]
         req.audit_export("segment")
         return export_response(fmt, headers, _rows(req, found), "segments")
     options = {
@@ -165,12 +204,21 @@ def segments_page(req: Req) -> Response:
         "rating": [(r, (r, r)) for r in segments.RATING_ORDER],
         "industry": [(s.letter, (f"{s.letter} {s.name_zh}", f"{s.letter} {s.name_en}")) for s in SECTIONS],
     }
-    return req.render("segments/index.html.j2", active="/segments", found=found, filters=filters,
-                      dims=DIMENSIONS, titles=TITLES, options=options, unknown=UNKNOWN, rows_max=TABLE_ROWS,
-                      chart=lambda dim: chart(req, dim, found.dims[dim]),
-                      clients_url=lambda dim, key: clients_url(filters, dim, key),
-                      segments_url=lambda dim, key: segments_url(filters, dim, key),
-                      provinces=[(code, name, en) for code, name, en in _provinces()])
+    return req.render(
+        "segments/index.html.j2",
+        active="/segments",
+        found=found,
+        filters=filters,
+        dims=DIMENSIONS,
+        titles=TITLES,
+        options=options,
+        unknown=UNKNOWN,
+        rows_max=TABLE_ROWS,
+        chart=lambda dim: chart(req, dim, found.dims[dim]),
+        clients_url=lambda dim, key: clients_url(filters, dim, key),
+        segments_url=lambda dim, key: segments_url(filters, dim, key),
+        provinces=[(code, name, en) for code, name, en in _provinces()],
+    )
 
 
 def _provinces() -> list[tuple[str, str, str]]:

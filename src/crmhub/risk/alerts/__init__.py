@@ -19,8 +19,13 @@ from crmhub.risk.settings import RiskSettings
 ALERT_KINDS = ("large_value", "structuring", "pass_through", "fan_in", "fan_out", "dormant_reactivation")
 
 
-def detect(reader: LedgerReader, facts: Mapping[int, ClientFacts], views: Mapping[int, LedgerView],
-           settings: RiskSettings, today: date) -> list[Draft]:
+def detect(
+    reader: LedgerReader,
+    facts: Mapping[int, ClientFacts],
+    views: Mapping[int, LedgerView],
+    settings: RiskSettings,
+    today: date,
+) -> list[Draft]:
     """Alert drafts for a batch: rules on the aggregates first, then one evidence read for the clients that
     tripped something, then the candidates confirmed on their transactions."""
     if not settings.alerts.enabled:

@@ -53,26 +53,47 @@ class QueueFilters:
 
     def check(self) -> QueueFilters:
         """Itself, or an input error naming the value that is not one of the choices."""
-        for name, value, choices in (("status", self.status, STATUS_FILTERS), ("kind", self.kind, ALERT_KINDS),
-                                     ("age", self.age, AGE_BUCKETS),
-                                     ("order", self.order, ("oldest", "newest"))):
+        for name, value, choices in (
+            ("status", self.status, STATUS_FILTERS),
+            ("kind", self.kind, ALERT_KINDS),
+            ("age", self.age, AGE_BUCKETS),
+            ("order", self.order, ("oldest", "newest")),
+        ):
             if value and value not in choices:
-                raise InputError(bilingual(f"筛选条件 {name} 的值 {value!r} 无效，可选：{', '.join(choices)}",
-                                           f"{name} {value!r} is not one of: {', '.join(choices)}"))
+                raise InputError(
+                    bilingual(
+                        f"筛选条件 {name} 的值 {value!r} 无效，可选：{', '.join(choices)}",
+                        f"{name} {value!r} is not one of: {', '.join(choices)}",
+                    )
+                )
         if len(self.client) > 200:
             raise InputError(bilingual("客户名称或代码过长", "the client name or USCC is too long"))
         return self
 
     def as_dict(self) -> dict[str, str]:
         """The filters that are set (for the audit entry of an export)."""
-        return {k: v for k, v in (("status", self.status), ("kind", self.kind), ("age", self.age),
-                                  ("client", self.client), ("order", self.order)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("status", self.status),
+                ("kind", self.kind),
+                ("age", self.age),
+                ("client", self.client),
+                ("order", self.order),
+            )
+            if v
+        }
 
 
 def _has_pending_close() -> ColumnElement[bool]:
     """EXISTS a pending close proposal naming the (outer query's) alert."""
-    return exists(select(Approval.id).where(Approval.action == CLOSE_ACTION, Approval.status == "pending",
-                                            Approval.payload["alert_id"].as_integer() == Alert.id))
+    return exists(
+        select(Approval.id).where(
+            Approval.action == CLOSE_ACTION,
+            Approval.status == "pending",
+            Approval.payload["alert_id"].as_integer() == Alert.id,
+        )
+    )
 
 
 def _age_range(key: str, now: datetime) -> ColumnElement[bool]:
@@ -112,8 +133,11 @@ def queue_query(filters: QueueFilters, now: datetime) -> Select[int]:
     if filters.client:
         text = filters.client.strip()
         q = q.outerjoin(GoldenClient, GoldenClient.id == Alert.client_id).where(
-            or_(GoldenClient.name.contains(text, autoescape=True),
-                Alert.uscc.contains(uscc_mod.compact(text), autoescape=True)))
+            or_(
+                GoldenClient.name.contains(text, autoescape=True),
+                Alert.uscc.contains(uscc_mod.compact(text), autoescape=True),
+            )
+        )
     if filters.order == "newest":
         return q.order_by(_sort_day.desc(), Alert.id.desc())
     return q.order_by(_sort_day, Alert.id)
@@ -139,26 +163,55 @@ class QueueRow:
     @classmethod
     def of(cls, alert: Alert, name: str | None) -> QueueRow:
         """The queue row of an alert already loaded (its page shows the same facts as its queue line)."""
-        return cls(alert.id, alert.kind, alert.status, alert.client_id, alert.uscc, alert.day, alert.amount_minor,
-                   alert.currency, alert.created_at, ((alert.evidence or {}).get("disposition") or {}).get("value"),
-                   name)
+        return cls(
+            alert.id,
+            alert.kind,
+            alert.status,
+            alert.client_id,
+            alert.uscc,
+            alert.day,
+            alert.amount_minor,
+            alert.currency,
+            alert.created_at,
+            ((alert.evidence or {}).get("disposition") or {}).get("value"),
+            name,
+        )
 
 
 def load(session: Session, ids: Sequence[int]) -> list[QueueRow]:
     """The queue rows of the alerts ``ids``, in that order: one query."""
     if not ids:
         return []
-    found = {r[0]: QueueRow(*r) for r in session.execute(
-        select(Alert.id, Alert.kind, Alert.status, Alert.client_id, Alert.uscc, Alert.day, Alert.amount_minor,
-               Alert.currency, Alert.created_at, Alert.evidence["disposition"]["value"].as_string(),
-               GoldenClient.name)
-        .outerjoin(GoldenClient, GoldenClient.id == Alert.client_id).where(Alert.id.in_(list(ids))))}
+    found = {
+        r[0]: QueueRow(*r)
+        for r in session.execute(
+            select(
+                Alert.id,
+                Alert.kind,
+                Alert.status,
+                Alert.client_id,
+                Alert.uscc,
+                Alert.day,
+                Alert.amount_minor,
+                Alert.currency,
+                Alert.created_at,
+                Alert.evidence["disposition"]["value"].as_string(),
+                GoldenClient.name,
+            )
+            .outerjoin(GoldenClient, GoldenClient.id == Alert.client_id)
+            .where(Alert.id.in_(list(ids)))
+        )
+    }
     return [found[i] for i in ids if i in found]
 
 
-def chunks(begin: Callable[[], AbstractContextManager[Session]], filters: QueueFilters, now: datetime,
-           convert: Callable[[Session, list[QueueRow]], list[T]], size: int = 1000
-           ) -> Iterator[list[T]]:
+def chunks(
+    begin: Callable[[], AbstractContextManager[Session]],
+    filters: QueueFilters,
+    now: datetime,
+    convert: Callable[[Session, list[QueueRow]], list[T]],
+    size: int = 1000,
+) -> Iterator[list[T]]:
     """Every matching alert, by id, ``size`` at a time: each chunk is read and passed through ``convert`` in its
     own short transaction, so a slow download holds no connection and nothing outlives its session.
 
@@ -182,9 +235,15 @@ def pending_closes(session: Session, alert_ids: Sequence[int]) -> dict[int, Appr
     """The waiting close proposal of each of ``alert_ids`` that has one (the oldest, if there are several)."""
     if not alert_ids:
         return {}
-    rows = session.scalars(select(Approval).where(
-        Approval.action == CLOSE_ACTION, Approval.status == "pending",
-        Approval.payload["alert_id"].as_integer().in_(list(alert_ids))).order_by(Approval.id))
+    rows = session.scalars(
+        select(Approval)
+        .where(
+            Approval.action == CLOSE_ACTION,
+            Approval.status == "pending",
+            Approval.payload["alert_id"].as_integer().in_(list(alert_ids)),
+        )
+        .order_by(Approval.id)
+    )
     found: dict[int, Approval] = {}
     for row in rows:
         found.setdefault(int(row.payload["alert_id"]), row)
@@ -193,16 +252,21 @@ def pending_closes(session: Session, alert_ids: Sequence[int]) -> dict[int, Appr
 
 def close_proposals(session: Session, alert_id: int) -> list[Approval]:
     """Every close proposal ever filed for the alert (pending, applied, rejected, failed), oldest first."""
-    return list(session.scalars(select(Approval).where(
-        Approval.action == CLOSE_ACTION, Approval.payload["alert_id"].as_integer() == alert_id
-    ).order_by(Approval.id)))
+    return list(
+        session.scalars(
+            select(Approval)
+            .where(Approval.action == CLOSE_ACTION, Approval.payload["alert_id"].as_integer() == alert_id)
+            .order_by(Approval.id)
+        )
+    )
 
 
 def open_by_kind_and_age(session: Session, now: datetime) -> dict[tuple[str, str], int]:
     """Open alerts counted by (kind, age bucket name): one GROUP BY over the whole store."""
     bucket = alert_age_bucket(now)
-    rows = session.execute(select(Alert.kind, bucket, func.count()).where(Alert.status.in_(OPEN))
-                           .group_by(Alert.kind, bucket))
+    rows = session.execute(
+        select(Alert.kind, bucket, func.count()).where(Alert.status.in_(OPEN)).group_by(Alert.kind, bucket)
+    )
     return {(str(kind), str(key)): int(n) for kind, key, n in rows}
 
 
@@ -217,9 +281,33 @@ def history(session: Session, alert_id: int, approval_ids: Sequence[int], limit:
     if approval_ids:
         about.append(and_(AuditLog.entity == "approval", AuditLog.entity_id.in_([str(i) for i in approval_ids])))
     rows = session.scalars(select(AuditLog).where(or_(*about)).order_by(AuditLog.seq).limit(limit))
-    return [{"seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "entity": r.entity,
-             "entity_id": r.entity_id, "details": mask_fields(r.details or {})} for r in rows]
+    return [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "actor": r.actor,
+            "action": r.action,
+            "entity": r.entity,
+            "entity_id": r.entity_id,
+            "details": mask_fields(r.details or {}),
+        }
+        for r in rows
+    ]
 
 
-__all__ = ["AGE_BUCKETS", "ALERT_KINDS", "OPEN", "STATUS_FILTERS", "QueueFilters", "QueueRow", "age_days",
-           "chunks", "close_proposals", "history", "load", "open_by_kind_and_age", "pending_closes", "queue_query"]
+__all__ = [
+    "AGE_BUCKETS",
+    "ALERT_KINDS",
+    "OPEN",
+    "STATUS_FILTERS",
+    "QueueFilters",
+    "QueueRow",
+    "age_days",
+    "chunks",
+    "close_proposals",
+    "history",
+    "load",
+    "open_by_kind_and_age",
+    "pending_closes",
+    "queue_query",
+]

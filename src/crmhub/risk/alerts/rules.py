@@ -23,13 +23,17 @@ from crmhub.risk.ledger import ClientFacts, Key, TxRow
 from crmhub.risk.settings import RiskSettings
 
 MEASURES_ZH = "《金融机构大额交易和可疑交易报告管理办法》（中国人民银行令〔2016〕第3号，经〔2018〕第2号修改）"
-MEASURES_EN = ("Measures for the Administration of Financial Institutions' Reporting of Large-value and Suspicious "
-               "Transactions (PBOC Order [2016] No. 3, as amended by [2018] No. 2)")
+MEASURES_EN = (
+    "Measures for the Administration of Financial Institutions' Reporting of Large-value and Suspicious "
+    "Transactions (PBOC Order [2016] No. 3, as amended by [2018] No. 2)"
+)
 REGULATION_LARGE = f"{MEASURES_ZH}：大额交易报告标准"
 REGULATION_LARGE_EN = f"{MEASURES_EN}: large-value reporting thresholds"
 REGULATION_SUSPICIOUS = f"{MEASURES_ZH}：可疑交易报告（合理怀疑原则）；监测规则及参数为本行示例标准，非监管规定"
-REGULATION_SUSPICIOUS_EN = (f"{MEASURES_EN}: suspicious-transaction reporting (reasonable suspicion); the monitoring "
-                            "rule and its parameters are the bank's illustrative standard, not regulatory values")
+REGULATION_SUSPICIOUS_EN = (
+    f"{MEASURES_EN}: suspicious-transaction reporting (reasonable suspicion); the monitoring "
+    "rule and its parameters are the bank's illustrative standard, not regulatory values"
+)
 """Cited in every alert's details (``regulation`` / ``regulation_en``). The 2016 Order replaced the 〔2006〕第2号
 Measures on 2017-07-01 (domain.md §7); that repealed text is never cited. Article numbers are left out while
 they are unconfirmed."""
@@ -94,8 +98,14 @@ def group_factors(settings: RiskSettings) -> dict[str, float]:
 class RuleContext:
     """One client's facts with the conversions every rule needs."""
 
-    def __init__(self, facts: ClientFacts, view: LedgerView, settings: RiskSettings, today: date,
-                 factors: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        facts: ClientFacts,
+        view: LedgerView,
+        settings: RiskSettings,
+        today: date,
+        factors: dict[str, float] | None = None,
+    ) -> None:
         self.facts = facts
         self.view = view
         self.settings = settings
@@ -114,8 +124,12 @@ class RuleContext:
 def large_value(ctx: RuleContext) -> list[Candidate]:
     """Per day, credits and debits summed separately, cash and transfers apart, CNY and foreign (USD eq.) apart."""
     cfg = ctx.settings.alerts.large_value
-    limits = {(True, "CNY"): cfg.cash_cny, (True, "USD"): cfg.cash_usd,
-              (False, "CNY"): cfg.transfer_cny, (False, "USD"): cfg.transfer_usd}
+    limits = {
+        (True, "CNY"): cfg.cash_cny,
+        (True, "USD"): cfg.cash_usd,
+        (False, "CNY"): cfg.transfer_cny,
+        (False, "USD"): cfg.transfer_usd,
+    }
     sums: dict[tuple[int, bool, bool, str], float] = {}
     today = ctx.today.toordinal()
     factors = ctx.group_factors
@@ -130,31 +144,55 @@ def large_value(ctx: RuleContext) -> list[Candidate]:
         limit = float(limits[(cash, group)] * 100)
         if total < limit:
             continue
-        out.append(Candidate(ctx.facts.client_id, _day(day), _day(day),
-                             _large_value_confirm(ctx, _day(day), credit, cash, group, total, limit)))
+        out.append(
+            Candidate(
+                ctx.facts.client_id,
+                _day(day),
+                _day(day),
+                _large_value_confirm(ctx, _day(day), credit, cash, group, total, limit),
+            )
+        )
     return out
 
 
-def _large_value_confirm(ctx: RuleContext, day: date, credit: bool, cash: bool, group: str, total: float,
-                         limit: float) -> Callable[[list[TxRow]], list[Draft]]:
+def _large_value_confirm(
+    ctx: RuleContext, day: date, credit: bool, cash: bool, group: str, total: float, limit: float
+) -> Callable[[list[TxRow]], list[Draft]]:
     def confirm(rows: list[TxRow]) -> list[Draft]:
-        mine = [r for r in rows if r.day == day and r.credit == credit and r.cash == cash
-                and _group(r.currency) == group]
+        mine = [
+            r for r in rows if r.day == day and r.credit == credit and r.cash == cash and _group(r.currency) == group
+        ]
         code = "0501" if cash else "0502"
         side_zh, side_en = ("收入", "credits") if credit else ("支出", "debits")
         what_zh, what_en = ("现金", "cash") if cash else ("转账", "transfers")
-        return [Draft(
-            kind="large_value", rule_id=f"large_value.{code}", client_id=ctx.facts.client_id, day=day,
-            discriminator=f"{day.isoformat()}:{'cr' if credit else 'dr'}:{'cash' if cash else 'transfer'}:{group}",
-            amount_minor=round(total), currency=group, transactions=mine,
-            details={"report_code": code, "direction": "credit" if credit else "debit", "cash": cash,
-                     "currency_group": group, "total": _yuan(total), "threshold": _yuan(limit),
-                     "count": len(mine), "regulation": REGULATION_LARGE,
-                     "regulation_en": REGULATION_LARGE_EN},
-            summary_zh=f"大额交易（{code}）：{day.isoformat()} 当日{what_zh}{side_zh}合计 {_yuan(total)} {group}，"
-                       f"达到 {_yuan(limit)} 的报告标准",
-            summary_en=f"Large-value ({code}): {what_en} {side_en} on {day.isoformat()} total {_yuan(total)} "
-                       f"{group}, at or above the {_yuan(limit)} reporting threshold")]
+        return [
+            Draft(
+                kind="large_value",
+                rule_id=f"large_value.{code}",
+                client_id=ctx.facts.client_id,
+                day=day,
+                discriminator=f"{day.isoformat()}:{'cr' if credit else 'dr'}:{'cash' if cash else 'transfer'}:{group}",
+                amount_minor=round(total),
+                currency=group,
+                transactions=mine,
+                details={
+                    "report_code": code,
+                    "direction": "credit" if credit else "debit",
+                    "cash": cash,
+                    "currency_group": group,
+                    "total": _yuan(total),
+                    "threshold": _yuan(limit),
+                    "count": len(mine),
+                    "regulation": REGULATION_LARGE,
+                    "regulation_en": REGULATION_LARGE_EN,
+                },
+                summary_zh=f"大额交易（{code}）：{day.isoformat()} 当日{what_zh}{side_zh}合计 {_yuan(total)} {group}，"
+                f"达到 {_yuan(limit)} 的报告标准",
+                summary_en=f"Large-value ({code}): {what_en} {side_en} on {day.isoformat()} total {_yuan(total)} "
+                f"{group}, at or above the {_yuan(limit)} reporting threshold",
+            )
+        ]
+
     return confirm
 
 
@@ -175,18 +213,32 @@ def structuring(ctx: RuleContext) -> list[Draft]:
             total = sum(ctx.in_group(r.amount_minor, r.currency) or 0.0 for r in mine)
             first, last = mine[0].day, mine[-1].day
             what_zh, what_en = ("现金", "cash") if cash else ("转账", "transfer")
-            out.append(Draft(
-                kind="structuring", rule_id=f"structuring.{'cash' if cash else 'transfer'}",
-                client_id=ctx.facts.client_id, day=first,
-                discriminator=f"{'cash' if cash else 'transfer'}:{group}:{mine[0].connector}:{mine[0].source_id}",
-                amount_minor=round(total), currency=group, transactions=mine,
-                details={"cash": cash, "currency_group": group, "count": len(mine), "first_day": first.isoformat(),
-                         "last_day": last.isoformat(), "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
-                         "regulation_en": REGULATION_SUSPICIOUS_EN},
-                summary_zh=f"疑似拆分交易：{first.isoformat()} 至 {last.isoformat()} 共 {len(mine)} 笔{what_zh}，"
-                           f"每笔略低于大额报告标准",
-                summary_en=f"Possible structuring: {len(mine)} {what_en}s between {first.isoformat()} and "
-                           f"{last.isoformat()}, each just below the large-value threshold"))
+            out.append(
+                Draft(
+                    kind="structuring",
+                    rule_id=f"structuring.{'cash' if cash else 'transfer'}",
+                    client_id=ctx.facts.client_id,
+                    day=first,
+                    discriminator=f"{'cash' if cash else 'transfer'}:{group}:{mine[0].connector}:{mine[0].source_id}",
+                    amount_minor=round(total),
+                    currency=group,
+                    transactions=mine,
+                    details={
+                        "cash": cash,
+                        "currency_group": group,
+                        "count": len(mine),
+                        "first_day": first.isoformat(),
+                        "last_day": last.isoformat(),
+                        "total": _yuan(total),
+                        "regulation": REGULATION_SUSPICIOUS,
+                        "regulation_en": REGULATION_SUSPICIOUS_EN,
+                    },
+                    summary_zh=f"疑似拆分交易：{first.isoformat()} 至 {last.isoformat()} 共 {len(mine)} 笔{what_zh}，"
+                    f"每笔略低于大额报告标准",
+                    summary_en=f"Possible structuring: {len(mine)} {what_en}s between {first.isoformat()} and "
+                    f"{last.isoformat()}, each just below the large-value threshold",
+                )
+            )
     return out
 
 
@@ -247,13 +299,15 @@ def pass_through(ctx: RuleContext) -> list[Candidate]:
             groups.append([hit])
     for group in groups:
         first, last = group[0][0], min(group[-1][0] + cfg.window_days, v.last)
-        out.append(Candidate(ctx.facts.client_id, _day(first), _day(last),
-                             _pass_confirm(ctx, group, first, last, ratio)))
+        out.append(
+            Candidate(ctx.facts.client_id, _day(first), _day(last), _pass_confirm(ctx, group, first, last, ratio))
+        )
     return out
 
 
-def _pass_confirm(ctx: RuleContext, group: list[tuple[int, float, float, float, float]], first: int, last: int,
-                  ratio: float | None) -> Callable[[list[TxRow]], list[Draft]]:
+def _pass_confirm(
+    ctx: RuleContext, group: list[tuple[int, float, float, float, float]], first: int, last: int, ratio: float | None
+) -> Callable[[list[TxRow]], list[Draft]]:
     inflow_days = {_day(h[0]) for h in group}
 
     def confirm(rows: list[TxRow]) -> list[Draft]:
@@ -262,18 +316,34 @@ def _pass_confirm(ctx: RuleContext, group: list[tuple[int, float, float, float, 
         outflow = sum(ctx.view.customer_debits.get(d, 0.0) for d in range(first, last + 1))
         share = outflow / inflow if inflow else 0.0
         d0, d1 = _day(first).isoformat(), _day(last).isoformat()
-        return [Draft(
-            kind="pass_through", rule_id="pass_through", client_id=ctx.facts.client_id, day=_day(first),
-            discriminator=d0, amount_minor=round(inflow), currency="CNY", transactions=mine,
-            details={"inflow": _yuan(inflow), "outflow": _yuan(outflow), "outflow_share": round(share, 4),
-                     "balance_before": _yuan(group[0][3]), "balance_after": _yuan(group[-1][4]),
-                     "first_day": d0, "last_day": d1,
-                     "turnover_to_adb": None if ratio is None else round(ratio, 2),
-                     "regulation": REGULATION_SUSPICIOUS,
-                     "regulation_en": REGULATION_SUSPICIOUS_EN},
-            summary_zh=f"快进快出：{d0} 转入 {_yuan(inflow)} 元，至 {d1} 转出 {share:.0%}，余额回到原有水平",
-            summary_en=f"Pass-through: {_yuan(inflow)} CNY in on {d0}, {share:.0%} out again by {d1}, balance back "
-                       "near its prior level")]
+        return [
+            Draft(
+                kind="pass_through",
+                rule_id="pass_through",
+                client_id=ctx.facts.client_id,
+                day=_day(first),
+                discriminator=d0,
+                amount_minor=round(inflow),
+                currency="CNY",
+                transactions=mine,
+                details={
+                    "inflow": _yuan(inflow),
+                    "outflow": _yuan(outflow),
+                    "outflow_share": round(share, 4),
+                    "balance_before": _yuan(group[0][3]),
+                    "balance_after": _yuan(group[-1][4]),
+                    "first_day": d0,
+                    "last_day": d1,
+                    "turnover_to_adb": None if ratio is None else round(ratio, 2),
+                    "regulation": REGULATION_SUSPICIOUS,
+                    "regulation_en": REGULATION_SUSPICIOUS_EN,
+                },
+                summary_zh=f"快进快出：{d0} 转入 {_yuan(inflow)} 元，至 {d1} 转出 {share:.0%}，余额回到原有水平",
+                summary_en=f"Pass-through: {_yuan(inflow)} CNY in on {d0}, {share:.0%} out again by {d1}, balance back "
+                "near its prior level",
+            )
+        ]
+
     return confirm
 
 
@@ -303,8 +373,10 @@ def fan(ctx: RuleContext, credit: bool) -> list[Candidate]:
         else:
             ranges.append([s, s])
     extra = cfg.window_days if cfg.max_opposite_counterparties is not None else 0
-    return [Candidate(ctx.facts.client_id, _day(a), _day(b + cfg.window_days - 1 + extra),
-                      _fan_confirm(ctx, credit, a, b)) for a, b in ranges]
+    return [
+        Candidate(ctx.facts.client_id, _day(a), _day(b + cfg.window_days - 1 + extra), _fan_confirm(ctx, credit, a, b))
+        for a, b in ranges
+    ]
 
 
 def _fan_confirm(ctx: RuleContext, credit: bool, a: int, b: int) -> Callable[[list[TxRow]], list[Draft]]:
@@ -333,16 +405,32 @@ def _fan_confirm(ctx: RuleContext, credit: bool, a: int, b: int) -> Callable[[li
             total = float(sum(r.amount_minor for r in mine if r.currency == "CNY"))
             d0, d1 = _day(lo).isoformat(), _day(hi).isoformat()
             zh_side, en_side = ("付款方", "payers") if credit else ("收款方", "payees")
-            drafts.append(Draft(
-                kind=kind, rule_id=kind, client_id=ctx.facts.client_id, day=_day(lo), discriminator=d0,
-                amount_minor=round(total), currency="CNY", transactions=mine,
-                details={"counterparties": len(names), "window_days": window, "first_day": d0, "last_day": d1,
-                         "total": _yuan(total), "regulation": REGULATION_SUSPICIOUS,
-                         "regulation_en": REGULATION_SUSPICIOUS_EN},
-                summary_zh=f"{'分散转入' if credit else '分散转出'}：{d0} 至 {d1} 有 {len(names)} 个不同{zh_side}",
-                summary_en=f"{'Fan-in' if credit else 'Fan-out'}: {len(names)} distinct {en_side} between {d0} "
-                           f"and {d1}"))
+            drafts.append(
+                Draft(
+                    kind=kind,
+                    rule_id=kind,
+                    client_id=ctx.facts.client_id,
+                    day=_day(lo),
+                    discriminator=d0,
+                    amount_minor=round(total),
+                    currency="CNY",
+                    transactions=mine,
+                    details={
+                        "counterparties": len(names),
+                        "window_days": window,
+                        "first_day": d0,
+                        "last_day": d1,
+                        "total": _yuan(total),
+                        "regulation": REGULATION_SUSPICIOUS,
+                        "regulation_en": REGULATION_SUSPICIOUS_EN,
+                    },
+                    summary_zh=f"{'分散转入' if credit else '分散转出'}：{d0} 至 {d1} 有 {len(names)} 个不同{zh_side}",
+                    summary_en=f"{'Fan-in' if credit else 'Fan-out'}: {len(names)} distinct {en_side} between {d0} "
+                    f"and {d1}",
+                )
+            )
         return drafts
+
     return confirm
 
 
@@ -409,9 +497,14 @@ def dormant_reactivation(ctx: RuleContext, reader: ActivityReader) -> list[Candi
             continue
         burst = [days[d] for d in ordered[i:]]
         totals = (sum(a for a, _ in burst), sum(n for _, n in burst), amount, count)
-        out.append(Candidate(ctx.facts.client_id, _day(start), ctx.today,
-                             _dormant_confirm(ctx, key, account.sub_status if account else None, previous, gap,
-                                              totals, _day(start))))
+        out.append(
+            Candidate(
+                ctx.facts.client_id,
+                _day(start),
+                ctx.today,
+                _dormant_confirm(ctx, key, account.sub_status if account else None, previous, gap, totals, _day(start)),
+            )
+        )
     return out
 
 
@@ -420,15 +513,32 @@ LARGEST = 5
 first)."""
 
 
-def _dormant_confirm(ctx: RuleContext, key: Key, status: str | None, previous: date | None, gap: int | None,
-                     totals: tuple[float, int, float, int], first: date) -> Callable[[list[TxRow]], list[Draft]]:
+def _dormant_confirm(
+    ctx: RuleContext,
+    key: Key,
+    status: str | None,
+    previous: date | None,
+    gap: int | None,
+    totals: tuple[float, int, float, int],
+    first: date,
+) -> Callable[[list[TxRow]], list[Draft]]:
     amount, count, recent_amount, recent_count = totals
 
     def confirm(rows: list[TxRow]) -> list[Draft]:
-        mine = sorted((r for r in rows if (r.connector, r.account_source_id) == key),
-                      key=lambda r: (-(ctx.view.conv.cny(r.amount_minor, r.currency) or 0.0), r.day, r.id))
-        largest = [{"id": r.source_id, "day": r.day.isoformat(), "amount": _yuan(r.amount_minor),
-                    "currency": r.currency, "direction": "credit" if r.credit else "debit"} for r in mine[:LARGEST]]
+        mine = sorted(
+            (r for r in rows if (r.connector, r.account_source_id) == key),
+            key=lambda r: (-(ctx.view.conv.cny(r.amount_minor, r.currency) or 0.0), r.day, r.id),
+        )
+        largest = [
+            {
+                "id": r.source_id,
+                "day": r.day.isoformat(),
+                "amount": _yuan(r.amount_minor),
+                "currency": r.currency,
+                "direction": "credit" if r.credit else "debit",
+            }
+            for r in mine[:LARGEST]
+        ]
         if gap is not None and previous is not None:
             silent = f"此前 {gap} 天无交易（上一笔 {previous.isoformat()}）"
             silent_en = f"no activity for {gap} days before (last on {previous.isoformat()})"
@@ -436,19 +546,37 @@ def _dormant_confirm(ctx: RuleContext, key: Key, status: str | None, previous: d
             silent, silent_en = "账户状态为休眠", "the account is flagged dormant"
         top = "、".join(f"{t['amount']} {t['currency']}" for t in largest[:2])
         top_en = ", ".join(f"{t['amount']} {t['currency']}" for t in largest[:2])
-        return [Draft(
-            kind="dormant_reactivation", rule_id="dormant_reactivation", client_id=ctx.facts.client_id, day=first,
-            discriminator=f"{key[0]}:{key[1]}:{first.isoformat()}", amount_minor=round(amount), currency="CNY",
-            transactions=mine,
-            details={"account": key[1], "sub_status": status, "last_activity": previous.isoformat() if previous
-                     else None, "silent_days": gap, "reactivated_on": first.isoformat(),
-                     "burst_amount": _yuan(amount), "burst_count": count, "recent_amount": _yuan(recent_amount),
-                     "recent_count": recent_count, "largest": largest, "regulation": REGULATION_SUSPICIOUS,
-                     "regulation_en": REGULATION_SUSPICIOUS_EN},
-            summary_zh=f"休眠账户激活：{silent}，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元"
-                       + (f"，最大 {top}" if top else ""),
-            summary_en=f"Dormant account reactivated: {silent_en}, {count} transactions totalling "
-                       f"{_yuan(amount)} CNY since {first.isoformat()}" + (f", largest {top_en}" if top_en else ""))]
+        return [
+            Draft(
+                kind="dormant_reactivation",
+                rule_id="dormant_reactivation",
+                client_id=ctx.facts.client_id,
+                day=first,
+                discriminator=f"{key[0]}:{key[1]}:{first.isoformat()}",
+                amount_minor=round(amount),
+                currency="CNY",
+                transactions=mine,
+                details={
+                    "account": key[1],
+                    "sub_status": status,
+                    "last_activity": previous.isoformat() if previous else None,
+                    "silent_days": gap,
+                    "reactivated_on": first.isoformat(),
+                    "burst_amount": _yuan(amount),
+                    "burst_count": count,
+                    "recent_amount": _yuan(recent_amount),
+                    "recent_count": recent_count,
+                    "largest": largest,
+                    "regulation": REGULATION_SUSPICIOUS,
+                    "regulation_en": REGULATION_SUSPICIOUS_EN,
+                },
+                summary_zh=f"休眠账户激活：{silent}，自 {first.isoformat()} 起发生 {count} 笔、合计 {_yuan(amount)} 元"
+                + (f"，最大 {top}" if top else ""),
+                summary_en=f"Dormant account reactivated: {silent_en}, {count} transactions totalling "
+                f"{_yuan(amount)} CNY since {first.isoformat()}" + (f", largest {top_en}" if top_en else ""),
+            )
+        ]
+
     return confirm
 
 

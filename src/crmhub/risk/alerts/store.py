@@ -30,8 +30,14 @@ from crmhub.store.tables import Alert
 from crmhub.sync.audit import append
 
 STATUSES = ("new", "acknowledged", "closed")
-RULE_VERSIONS = {"large_value": "1", "structuring": "1", "pass_through": "1", "fan_in": "1", "fan_out": "1",
-                 "dormant_reactivation": "2"}
+RULE_VERSIONS = {
+    "large_value": "1",
+    "structuring": "1",
+    "pass_through": "1",
+    "fan_in": "1",
+    "fan_out": "1",
+    "dormant_reactivation": "2",
+}
 """Bumped when a rule's logic changes; the parameters' hash is appended, so a threshold change shows too."""
 
 
@@ -57,10 +63,18 @@ def _money(minor: int) -> str:
 
 
 def _tx_json(r: TxRow) -> dict[str, Any]:
-    return {"id": r.source_id, "connector": r.connector, "account": r.account_source_id, "day": r.day.isoformat(),
-            "amount": _money(r.amount_minor), "currency": r.currency, "direction": "credit" if r.credit else "debit",
-            "cash": r.cash, "counterparty": r.counterparty_name,
-            "counterparty_account": mask(r.counterparty_account, "account") if r.counterparty_account else None}
+    return {
+        "id": r.source_id,
+        "connector": r.connector,
+        "account": r.account_source_id,
+        "day": r.day.isoformat(),
+        "amount": _money(r.amount_minor),
+        "currency": r.currency,
+        "direction": "credit" if r.credit else "debit",
+        "cash": r.cash,
+        "counterparty": r.counterparty_name,
+        "counterparty_account": mask(r.counterparty_account, "account") if r.counterparty_account else None,
+    }
 
 
 def _evidence(draft: Draft, settings: RiskSettings) -> dict[str, Any]:
@@ -68,12 +82,19 @@ def _evidence(draft: Draft, settings: RiskSettings) -> dict[str, Any]:
     limit = settings.alerts.max_evidence
     rows = draft.transactions
     return {
-        "rule": {"id": draft.rule_id, "kind": draft.kind, "version": rule_version(draft.kind, params),
-                 "parameters": params},
-        "summary_zh": draft.summary_zh, "summary_en": draft.summary_en, "details": draft.details,
+        "rule": {
+            "id": draft.rule_id,
+            "kind": draft.kind,
+            "version": rule_version(draft.kind, params),
+            "parameters": params,
+        },
+        "summary_zh": draft.summary_zh,
+        "summary_en": draft.summary_en,
+        "details": draft.details,
         "transaction_ids": [r.source_id for r in rows[:limit]],
         "transactions": [_tx_json(r) for r in rows[:limit]],
-        "transactions_total": len(rows), "row_ids": sorted(r.id for r in rows),
+        "transactions_total": len(rows),
+        "row_ids": sorted(r.id for r in rows),
         "history": [],
     }
 
@@ -93,8 +114,13 @@ class SaveResult:
     unchanged: int = 0
 
 
-def save_drafts(session: Session, drafts: Sequence[Draft], subjects: dict[int, tuple[str | None, int]],
-                settings: RiskSettings, run_id: int | None) -> SaveResult:
+def save_drafts(
+    session: Session,
+    drafts: Sequence[Draft],
+    subjects: dict[int, tuple[str | None, int]],
+    settings: RiskSettings,
+    run_id: int | None,
+) -> SaveResult:
     """Insert new alerts, extend still-new ones with new evidence, skip the rest. ``subjects``: client id →
     (USCC, hub id)."""
     result = SaveResult([])
@@ -104,8 +130,10 @@ def save_drafts(session: Session, drafts: Sequence[Draft], subjects: dict[int, t
     for d in drafts:
         uscc, cid = subjects[d.client_id]
         keyed.setdefault(dedup_key(d, uscc or f"c{cid}"), d)
-    found = {a.id: a for a in session.scalars(select(Alert).where(
-        Alert.client_id.in_(sorted({d.client_id for d in drafts}))))}
+    found = {
+        a.id: a
+        for a in session.scalars(select(Alert).where(Alert.client_id.in_(sorted({d.client_id for d in drafts}))))
+    }
     found.update({a.id: a for a in session.scalars(select(Alert).where(Alert.dedup_key.in_(list(keyed))))})
     existing = list(found.values())
     by_key = {a.dedup_key: a for a in existing}
@@ -130,9 +158,21 @@ def save_drafts(session: Session, drafts: Sequence[Draft], subjects: dict[int, t
             continue
         uscc, _ = subjects[d.client_id]
         evidence = _evidence(d, settings)
-        row = Alert(client_id=d.client_id, uscc=uscc, kind=d.kind, rule_version=evidence["rule"]["version"],
-                    status="new", dedup_key=key, day=d.day, amount_minor=d.amount_minor, currency=d.currency,
-                    evidence=evidence, created_at=now, updated_at=now, run_id=run_id)
+        row = Alert(
+            client_id=d.client_id,
+            uscc=uscc,
+            kind=d.kind,
+            rule_version=evidence["rule"]["version"],
+            status="new",
+            dedup_key=key,
+            day=d.day,
+            amount_minor=d.amount_minor,
+            currency=d.currency,
+            evidence=evidence,
+            created_at=now,
+            updated_at=now,
+            run_id=run_id,
+        )
         session.add(row)
         by_kind[(d.client_id, d.kind)].append((row, ids))
         by_key[key] = row
@@ -146,20 +186,36 @@ def alert_json(row: Alert) -> dict[str, Any]:
     ev = dict(row.evidence or {})
     rule = ev.get("rule") or {}
     return {
-        "id": row.id, "client_id": row.client_id, "uscc": row.uscc, "kind": row.kind, "rule_id": rule.get("id"),
-        "rule_version": row.rule_version, "status": row.status,
+        "id": row.id,
+        "client_id": row.client_id,
+        "uscc": row.uscc,
+        "kind": row.kind,
+        "rule_id": rule.get("id"),
+        "rule_version": row.rule_version,
+        "status": row.status,
         "day": row.day.isoformat() if row.day else None,
-        "amount": _money(row.amount_minor) if row.amount_minor is not None else None, "currency": row.currency,
+        "amount": _money(row.amount_minor) if row.amount_minor is not None else None,
+        "currency": row.currency,
         "transaction_ids": ev.get("transaction_ids", []),
-        "summary_zh": ev.get("summary_zh", ""), "summary_en": ev.get("summary_en", ""),
+        "summary_zh": ev.get("summary_zh", ""),
+        "summary_en": ev.get("summary_en", ""),
         "evidence": {k: v for k, v in ev.items() if k not in ("row_ids", "summary_zh", "summary_en")},
-        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(), "run_id": row.run_id,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "run_id": row.run_id,
     }
 
 
-def list_alerts(session: Session, *, statuses: Sequence[str] | None = None, kind: str | None = None,
-                client_id: int | None = None, since: date | None = None, limit: int = 100, offset: int = 0
-                ) -> tuple[int, list[Alert]]:
+def list_alerts(
+    session: Session,
+    *,
+    statuses: Sequence[str] | None = None,
+    kind: str | None = None,
+    client_id: int | None = None,
+    since: date | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[Alert]]:
     """Alerts newest first, filtered; returns (total matching, page)."""
     q = select(Alert)
     if statuses:
@@ -180,8 +236,9 @@ def list_alerts(session: Session, *, statuses: Sequence[str] | None = None, kind
 _NEXT = {"acknowledged": ("new",), "closed": ("new", "acknowledged")}
 
 
-def set_status(session: Session, alert_id: int, status: str, *, actor: str, note: str | None = None
-               ) -> tuple[str, Alert]:
+def set_status(
+    session: Session, alert_id: int, status: str, *, actor: str, note: str | None = None
+) -> tuple[str, Alert]:
     """Move an alert to ``acknowledged`` or ``closed`` (recorded in its history); returns (old status, row)."""
     if status not in _NEXT:
         raise InputError(f"an alert can be set to acknowledged or closed, not {status!r}")
@@ -190,12 +247,16 @@ def set_status(session: Session, alert_id: int, status: str, *, actor: str, note
         raise InputError(f"no alert {alert_id}", hint="list alerts with `crmhub alerts list`")
     before = row.status
     if before not in _NEXT[status]:
-        raise InputError(f"alert {alert_id} is {before}; it cannot become {status}",
-                         hint="closed alerts stay closed; a new occurrence raises a new alert")
+        raise InputError(
+            f"alert {alert_id} is {before}; it cannot become {status}",
+            hint="closed alerts stay closed; a new occurrence raises a new alert",
+        )
     now = datetime.now(UTC)
     evidence = dict(row.evidence or {})
-    evidence["history"] = [*evidence.get("history", []),
-                           {"at": now.isoformat(), "by": actor, "from": before, "to": status, "note": note}]
+    evidence["history"] = [
+        *evidence.get("history", []),
+        {"at": now.isoformat(), "by": actor, "from": before, "to": status, "note": note},
+    ]
     row.evidence = evidence
     row.status = status
     row.updated_at = now
@@ -207,13 +268,21 @@ def masked(item: dict[str, Any]) -> dict[str, Any]:
     """An `alert_json` for people: counterparty names, summaries and the closing note through `mask_text`
     (accounts were masked when stored); ids untouched. The CLI and the console show exactly this."""
     evidence = dict(item.get("evidence") or {})
-    evidence["transactions"] = [{**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
-                                for t in evidence.get("transactions", [])]
+    evidence["transactions"] = [
+        {**t, "counterparty": mask_text(t["counterparty"]) if t.get("counterparty") else None}
+        for t in evidence.get("transactions", [])
+    ]
     if isinstance(evidence.get("disposition"), dict):  # the closing note is free text: it may name people
-        evidence["disposition"] = {**evidence["disposition"],
-                                   "note": mask_text(evidence["disposition"].get("note") or "")}
-    return {**item, "summary_zh": mask_text(item.get("summary_zh", "")),
-            "summary_en": mask_text(item.get("summary_en", "")), "evidence": evidence}
+        evidence["disposition"] = {
+            **evidence["disposition"],
+            "note": mask_text(evidence["disposition"].get("note") or ""),
+        }
+    return {
+        **item,
+        "summary_zh": mask_text(item.get("summary_zh", "")),
+        "summary_en": mask_text(item.get("summary_en", "")),
+        "evidence": evidence,
+    }
 
 
 def acknowledge(session: Session, alert_id: int, *, actor: str, note: str | None = None) -> tuple[str, Alert]:
@@ -222,6 +291,12 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, note: str | None
     ``crmhub alerts ack`` and the console's Acknowledge button both call this (closing goes through
     `crmhub.security.approvals`, four eyes)."""
     before, row = set_status(session, alert_id, "acknowledged", actor=actor, note=note)
-    append(session, actor=actor, action="alert.acknowledged", entity="alert", entity_id=row.id,
-           details={"from": before, "to": "acknowledged", "note": note, "kind": row.kind, "uscc": row.uscc})
+    append(
+        session,
+        actor=actor,
+        action="alert.acknowledged",
+        entity="alert",
+        entity_id=row.id,
+        details={"from": before, "to": "acknowledged", "note": note, "kind": row.kind, "uscc": row.uscc},
+    )
     return before, row

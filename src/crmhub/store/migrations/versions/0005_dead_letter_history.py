@@ -29,15 +29,23 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("history", JSON, nullable=True))
     # Existing rows: their stored reason is the best record of why they were dead-lettered (earlier retries did not
     # keep the first one), dated when the dead letter was created.
-    table = sa.table("dead_letter", sa.column("id", sa.Integer()), sa.column("reason", sa.Text()),
-                     sa.column("run_id", sa.Integer()), sa.column("created_at", sa.String()),
-                     sa.column("history", JSON))
+    table = sa.table(
+        "dead_letter",
+        sa.column("id", sa.Integer()),
+        sa.column("reason", sa.Text()),
+        sa.column("run_id", sa.Integer()),
+        sa.column("created_at", sa.String()),
+        sa.column("history", JSON),
+    )
     bind = op.get_bind()
     rows = bind.execute(sa.select(table.c.id, table.c.reason, table.c.run_id, table.c.created_at)).all()
     for row_id, reason, run_id, created in rows:
         at = created.isoformat() if hasattr(created, "isoformat") else str(created)
-        bind.execute(table.update().where(table.c.id == row_id).values(
-            history=[{"at": at, "event": "rejected", "reason": reason, "run_id": run_id}]))
+        bind.execute(
+            table.update()
+            .where(table.c.id == row_id)
+            .values(history=[{"at": at, "event": "rejected", "reason": reason, "run_id": run_id}])
+        )
 
 
 def downgrade() -> None:

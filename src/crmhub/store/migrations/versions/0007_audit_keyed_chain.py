@@ -28,10 +28,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("chain", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("key_id", sa.String(length=16), nullable=True))
     # one statement, no per-row round trips: number the old entries in id order (SQLite >= 3.33 and PostgreSQL)
-    op.execute(sa.text(
-        "UPDATE audit_log SET seq = numbered.n, chain = 'sha256' "
-        "FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM audit_log) AS numbered "
-        "WHERE audit_log.id = numbered.id"))
+    op.execute(
+        sa.text(
+            "UPDATE audit_log SET seq = numbered.n, chain = 'sha256' "
+            "FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM audit_log) AS numbered "
+            "WHERE audit_log.id = numbered.id"
+        )
+    )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
         batch_op.alter_column("chain", existing_type=sa.String(length=8), nullable=False)

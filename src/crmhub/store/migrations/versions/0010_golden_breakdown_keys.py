@@ -54,24 +54,45 @@ def upgrade() -> None:
 
 def _backfill(bind: sa.Connection) -> None:
     # ``data`` as text, decoded here: the column's JSON type differs by dialect, the text does not
-    table = sa.table("golden_client", sa.column("id", sa.Integer), sa.column("data", sa.Text),
-                     sa.column("industry_section", sa.String), sa.column("province", sa.String),
-                     sa.column("rm_name", sa.String))
-    update = sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(
-        industry_section=sa.bindparam("v_industry"), province=sa.bindparam("v_province"),
-        rm_name=sa.bindparam("v_rm"))
+    table = sa.table(
+        "golden_client",
+        sa.column("id", sa.Integer),
+        sa.column("data", sa.Text),
+        sa.column("industry_section", sa.String),
+        sa.column("province", sa.String),
+        sa.column("rm_name", sa.String),
+    )
+    update = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
+        .values(
+            industry_section=sa.bindparam("v_industry"),
+            province=sa.bindparam("v_province"),
+            rm_name=sa.bindparam("v_rm"),
+        )
+    )
     after = 0
     while True:
-        rows = bind.execute(sa.select(table.c.id, sa.cast(table.c.data, sa.Text)).where(table.c.id > after)
-                            .order_by(table.c.id).limit(golden_keys.BACKFILL_BATCH)).all()
+        rows = bind.execute(
+            sa.select(table.c.id, sa.cast(table.c.data, sa.Text))
+            .where(table.c.id > after)
+            .order_by(table.c.id)
+            .limit(golden_keys.BACKFILL_BATCH)
+        ).all()
         if not rows:
             return
         updates = []
         for row_id, raw in rows:
             keys = golden_keys.keys_of(_decoded(raw))
             if any(keys.values()):
-                updates.append({"row_id": row_id, "v_industry": keys["industry_section"],
-                                "v_province": keys["province"], "v_rm": keys["rm_name"]})
+                updates.append(
+                    {
+                        "row_id": row_id,
+                        "v_industry": keys["industry_section"],
+                        "v_province": keys["province"],
+                        "v_rm": keys["rm_name"],
+                    }
+                )
         if updates:
             bind.execute(update, updates)
         after = rows[-1][0]

@@ -34,8 +34,12 @@ def upgrade() -> None:
         "match_key",
         sa.Column("source_record_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["source_record_id"], ["source_record.id"],
-                                name=op.f("fk_match_key_source_record_id_source_record"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["source_record_id"],
+            ["source_record.id"],
+            name=op.f("fk_match_key_source_record_id_source_record"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("source_record_id", name=op.f("pk_match_key")),
     )
     op.create_table(
