@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from crmhub.core.chunks import chunked
 from crmhub.model.client import Rating
 from crmhub.notify import context as ctx
 from crmhub.notify.followup import due_follow_ups, last_interaction
@@ -88,9 +89,8 @@ def _downgrade_rows(
         if _worse(after, before)
     }
     out: list[tuple[RiskAssessmentRow, str, float, int]] = []
-    ids = sorted(worse)
-    for i in range(0, len(ids), BATCH):
-        for row in session.scalars(select(cur).where(cur.id.in_(ids[i : i + BATCH])).order_by(cur.id)):
+    for ids in chunked(sorted(worse), BATCH):
+        for row in session.scalars(select(cur).where(cur.id.in_(ids)).order_by(cur.id)):
             out.append((row, *worse[row.id]))
     return out
 
@@ -100,12 +100,10 @@ def downgrade_facts(session: Session, ns: NotifySettings, since: datetime, now: 
     factors that changed between the two)."""
     rows = _downgrade_rows(session, since=since)
     clients = _clients(session, {r.client_id for r, _, _, _ in rows})
-    wanted = sorted({p for *_, p in rows})
     previous: dict[int, RiskAssessmentRow] = {}
-    for i in range(0, len(wanted), BATCH):
+    for wanted in chunked(sorted({p for *_, p in rows}), BATCH):
         previous.update(
-            (r.id, r)
-            for r in session.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.id.in_(wanted[i : i + BATCH])))
+            (r.id, r) for r in session.scalars(select(RiskAssessmentRow).where(RiskAssessmentRow.id.in_(wanted)))
         )
     for row, before, score, prev_id in rows:
         client = clients.get(row.client_id)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crmhub.core.chunks import chunked
 from crmhub.core.hashing import content_hash, short_hash
 from crmhub.i18n import bilingual
 from crmhub.notify import facts as F
@@ -86,12 +87,9 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
 
 
 def _existing(session: Session, keys: Iterable[str]) -> set[str]:
-    wanted = list(dict.fromkeys(keys))
     found: set[str] = set()
-    for i in range(0, len(wanted), F.BATCH):
-        found.update(
-            session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(wanted[i : i + F.BATCH])))
-        )
+    for wanted in chunked(dict.fromkeys(keys), F.BATCH):
+        found.update(session.scalars(select(Outbox.idempotency_key).where(Outbox.idempotency_key.in_(wanted))))
     return found
 
 
