@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "sync_cursor",
     "sync_run",
     "sync_run_stream",
+    "sync_task",
     "token_cache",
     "xref",
     "match_key",

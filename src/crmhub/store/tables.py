@@ -186,6 +186,38 @@ class SyncRun(Base):
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
     holder: Mapped[str | None] = mapped_column(String(128), doc="``host:pid`` of the process running it (recovery).")
+    executor: Mapped[str] = mapped_column(
+        String(16), default="process", server_default="process", doc="``process`` (one process) or ``workers``."
+    )
+
+
+class SyncTask(Base):
+    """One task of a sync run split over workers: a phase applied to one partition (a connector's streams, a range
+    of golden-client ids, one target's outbox). Its row is the task's truth — status, tries, who runs it, its
+    counters — so a barrier, a report and an operator can read the run's progress from the store alone."""
+
+    __tablename__ = "sync_task"
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase", "part"),
+        Index("ix_sync_task_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer, doc="The phase's place in the cycle; a barrier waits on lower seqs.")
+    phase: Mapped[str] = mapped_column(String(32))
+    part: Mapped[str] = mapped_column(String(64), doc="The partition's label, e.g. ``zoho`` or ``gc:1-5000``.")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[int | None] = mapped_column(Integer, doc="The procrastinate job running it.")
+    counters: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
 
 
 class SyncRunStream(Base):
