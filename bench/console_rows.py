@@ -21,7 +21,7 @@ from crmhub.risk.card import default_scorecard
 from crmhub.risk.inputs import inputs_hash, profile_inputs
 from crmhub.risk.scoring import score_inputs
 from crmhub.sandbox.worldtypes import ALERT_KINDS, Company
-from crmhub.sync.deadletter_history import entry as history_entry
+from crmhub.store.deadletter_history import entry as history_entry
 
 ALERT_RATE, DEAD_LETTER_RATE, REVIEW_RATE, LEDGER_BOOK_RATE, WRITE_BACK_RATE = 0.02, 0.01, 0.005, 0.08, 0.05
 RUNS = 60

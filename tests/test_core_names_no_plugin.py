@@ -84,3 +84,27 @@ def test_importing_every_core_module_loads_no_bundled_plugin() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == {}
     assert result["plugins"] == [], "importing the core loaded bundled plugins: " + ", ".join(result["plugins"])
+
+
+def test_no_core_module_names_a_bundled_connectors_payload_keys() -> None:
+    """Which native keys name a record's company or the record itself (Zoho's ``Account_Name``, Fenxiang's
+    ``account_id__r``, the ledger's ``clientName``/``fullname``…) is the connectors' knowledge: they declare it in
+    ``Connector.payload_names`` and the core's dead-letter pages read it from there. No core module spells one of
+    those keys as a string (the generic ones, ``name`` or ``company_name``, are the core's own)."""
+    from crmhub.plugins import load
+    from crmhub.store.deadletter_query import GENERIC
+
+    bundled = [
+        cls.payload_names for cls in load().connectors.values() if BUNDLED.match(cls.__module__)
+    ]  # Zoho, Fenxiang and the ledger declare theirs
+    keys = {k for names in bundled for k in (*names.company, *names.own_name)} - {*GENERIC.company, *GENERIC.own_name}
+    assert {"Account_Name", "account_id__r", "clientName", "fullname"} <= keys
+    offenders = [
+        f"{path.relative_to(SRC.parent)}:{node.lineno}: {node.value!r}"
+        for path in sorted(SRC.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in keys
+    ]
+    assert offenders == [], "the core names a plugin's payload keys (declare them on the connector):\n" + "\n".join(
+        offenders
+    )

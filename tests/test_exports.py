@@ -37,6 +37,7 @@ EXPECTED = [
     "OutboundMessage",
     "OutboundRecord",
     "Page",
+    "PayloadNames",
     "Person",
     "PluginConfig",
     "PluginContext",

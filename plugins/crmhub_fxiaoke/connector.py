@@ -30,6 +30,7 @@ from crmhub.contract import (
     Cursor,
     OutboundRecord,
     Page,
+    PayloadNames,
     PluginContext,
     PushResult,
     RejectedRecord,
@@ -64,6 +65,9 @@ class FxiaokeConnector(Connector[FxiaokeConfig]):
         StreamSpec("accounts", StreamKind.CLIENT, writable=True),  # AccountObj (客户)
         StreamSpec("contacts", StreamKind.CONTACT),  # ContactObj (联系人), linked to accounts by account_id
         StreamSpec("deleted", StreamKind.DELETION),  # invalidated (作废) AccountObj and ContactObj, as tombstones
+    )
+    payload_names: ClassVar[PayloadNames] = PayloadNames(
+        company=("account_id__r",),  # a contact's account lookup (an account names itself in ``name``)
     )
 
     def __init__(

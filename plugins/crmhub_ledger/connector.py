@@ -27,6 +27,7 @@ from crmhub.contract import (
     ConnectorConfig,
     Cursor,
     Page,
+    PayloadNames,
     PluginContext,
     RejectedRecord,
     SourceRecord,
@@ -54,6 +55,11 @@ class LedgerConnector(Connector[LedgerConfig]):
 
     config_model: ClassVar[type[ConnectorConfig]] = LedgerConfig
     streams: ClassVar[tuple[StreamSpec, ...]] = STREAMS
+    payload_names: ClassVar[PayloadNames] = PayloadNames(
+        company=("clientName",),  # accounts and loans name their client
+        own_name=("fullname", "displayName"),  # a client's own name
+        is_person=mapping.is_person,
+    )
 
     def __init__(self, config: LedgerConfig, context: PluginContext) -> None:
         super().__init__(config, context)

@@ -9,6 +9,7 @@ code is rejected rather than silently replaced, because the ledger itself must b
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -194,6 +195,15 @@ def is_entity(item: dict[str, Any]) -> bool:
     legal = item.get("legalForm")
     ident = legal.get("id") if isinstance(legal, dict) else item.get("legalFormId")
     return ident == 2 or (isinstance(legal, dict) and legal.get("value") == "ENTITY")
+
+
+def is_person(item: Mapping[str, Any]) -> bool:
+    """A natural person's client (``legalForm`` id 1 / PERSON, or a payload carrying ``firstname`` and ``lastname``):
+    the console masks its name as a person's when it shows the payload of a dead letter."""
+    form = item.get("legalForm")
+    if isinstance(form, dict):
+        return form.get("id") == 1 or str(form.get("value") or "").lower() == "person"
+    return "firstname" in item and "lastname" in item
 
 
 _CLIENT_FIELDS = {

@@ -24,6 +24,7 @@ from crmhub.contract import (
     Cursor,
     OutboundRecord,
     Page,
+    PayloadNames,
     PluginContext,
     PushResult,
     RejectedRecord,
@@ -52,6 +53,10 @@ class ZohoConnector(Connector[ZohoConfig]):
         StreamSpec("accounts", StreamKind.CLIENT, writable=True),  # Accounts; write-back by upsert on USCC
         StreamSpec("contacts", StreamKind.CONTACT, writable=True),  # Contacts (Account_Name lookup → client)
         StreamSpec("deleted", StreamKind.DELETION),  # deleted Accounts and Contacts (recycle bin and permanent)
+    )
+    payload_names: ClassVar[PayloadNames] = PayloadNames(
+        company=("Account_Name",),  # an account's own name, a contact's account lookup
+        own_name=("Full_Name",),  # a contact's name
     )
 
     def __init__(

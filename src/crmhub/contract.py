@@ -70,6 +70,23 @@ class StreamSpec:
     writable: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PayloadNames:
+    """Where, in this connector's native payloads, people find who a record is about — so the console can name the
+    company of a dead letter that never reached a golden client, and mask a person's name in its payload
+    (`crmhub.store.deadletter_query`). The core knows only generic keys (``name``, ``company_name``…).
+
+    ``company``: keys naming the company a record belongs to (a contact's account lookup, a loan's client name, or
+    a client record's own company name); ``own_name``: keys naming the record itself (a company for a client, a
+    person for a contact); ``is_person``: whether a payload of a non-contact stream is about a natural person (its
+    own name is then masked as a person's). A key's value may be text or a lookup object with a ``name``.
+    """
+
+    company: tuple[str, ...] = ()
+    own_name: tuple[str, ...] = ()
+    is_person: Callable[[Mapping[str, Any]], bool] | None = None
+
+
 class SourceRecord(BaseModel):
     """One record as read from a source, mapped to the canonical model, with its native payload kept.
 
@@ -322,6 +339,8 @@ class Connector(ABC, Generic[ConfigT]):
 
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     streams: ClassVar[tuple[StreamSpec, ...]] = ()
+    payload_names: ClassVar[PayloadNames] = PayloadNames()
+    """Which payload keys name a record's company and the record itself (see `PayloadNames`)."""
 
     def __init__(self, config: ConfigT, context: PluginContext) -> None:
         _check_config(type(self), self.config_model, config)

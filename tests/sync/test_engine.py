@@ -208,7 +208,8 @@ async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(
 ) -> None:
     """Retry re-maps the stored payload: still bad → the attempt is recorded, the first reason kept; after a
     mapping fix → stored, resolved, and the next run merges it (on SQLite and PostgreSQL)."""
-    from crmhub.sync import deadletters
+    from crmhub.store.deadletter_query import dead_letter_json
+    from crmhub.sync import deadletter_retry as deadletters
 
     crms["b"].put("Z2", name="  ", legal_name="坏公司")
     cfg = engine(store, registry)
@@ -235,7 +236,7 @@ async def test_dead_letter_retry_remaps_and_keeps_the_original_reason(
     with store.begin() as s:
         row = s.get(DeadLetter, dl.id)
         assert row is not None and row.status == "resolved" and row.attempts == 3
-        js = deadletters.dead_letter_json(row)
+        js = dead_letter_json(row)
     assert js["first_reason"] == first and [h["event"] for h in js["history"]] == [
         "rejected",
         "retry_failed",
@@ -354,7 +355,7 @@ async def test_dead_letter_retry_survives_a_connector_that_cannot_open_or_a_rema
     """A connector that fails to open (say authentication) or a plugin whose remap raises on the payload's shape
     used to end `deadletter retry` with a traceback; now each item records why, stays open, and the run goes on."""
     from crmhub.errors import AuthError
-    from crmhub.sync import deadletters
+    from crmhub.sync import deadletter_retry as deadletters
 
     crms["b"].put("Z2", name="  ", legal_name="坏公司")
     cfg = engine(store, registry)
@@ -390,7 +391,7 @@ async def test_refused_write_back_is_dead_lettered_and_retryable(
     store: Store, registry: Any, crms: dict[str, MemoryCrm]
 ) -> None:
     """A write the CRM refuses lands in dead letters (direction out); retry re-queues it."""
-    from crmhub.sync import deadletters
+    from crmhub.sync import deadletter_retry as deadletters
 
     crms["a"].put("L1", name="北京星河科技有限公司", uscc=U1, phone="13812345678")
     crms["b"].put("Z1", name="北京星河科技有限公司", phone="13812345678")

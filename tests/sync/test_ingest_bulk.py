@@ -18,9 +18,9 @@ from crmhub.model import BankAccount, Contact, CorporateClient, CreditFacility, 
 from crmhub.model.banking import Direction
 from crmhub.model.types import Money
 from crmhub.store import Store
+from crmhub.store.deadletter_history import fold_rejected, times
 from crmhub.store.tables import CreditFacilityRow, DeadLetter, GoldenClient, LedgerAccount, LedgerTransaction, Xref
 from crmhub.store.tables import SourceRecord as SourceRow
-from crmhub.sync.deadletter_history import fold_rejected, times
 from crmhub.sync.ingest import Ingestor, StreamStats, analyze_after_bulk, dead_letter
 
 ACCOUNTS = StreamSpec("accounts", StreamKind.CLIENT)

@@ -32,9 +32,10 @@ from crmhub.errors import InputError
 from crmhub.i18n import MESSAGES, bilingual, current_lang, t
 from crmhub.masking import mask_fields, mask_text
 from crmhub.reporting import render_html, render_plan, render_report, report_json
-from crmhub.store import Store
+from crmhub.store import Store, deadletter_history, deadletter_query
 from crmhub.store.tables import SyncRun
-from crmhub.sync import deadletter_history, deadletters, queries, review
+from crmhub.sync import queries, review
+from crmhub.sync.deadletter_retry import retry_dead_letters
 from crmhub.sync.engine import SyncEngine
 
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
@@ -540,8 +541,8 @@ def deadletter_list(
     cap = row_limit(limit, all_rows)
     with ctx.session() as s:  # one row more than shown tells whether the listing was cut
         rows = [
-            deadletters.dead_letter_json(r)
-            for r in deadletters.list_dead_letters(s, status=None if status == "all" else status, limit=cap + 1)
+            deadletter_query.dead_letter_json(r)
+            for r in deadletter_query.list_dead_letters(s, status=None if status == "all" else status, limit=cap + 1)
         ]
     cut, rows = len(rows) > cap, rows[:cap]
     if json_out:
@@ -601,7 +602,7 @@ def deadletter_show(
     """One dead letter: where it came from, the original and latest reason, and every attempt since."""
     ctx = load_context(config)
     with ctx.session() as s:
-        r = deadletters.dead_letter_json(deadletters.get_dead_letter(s, dead_id))
+        r = deadletter_query.dead_letter_json(deadletter_query.get_dead_letter(s, dead_id))
     if json_out:
         write_json_line(_masked_dead_letter(r))
         return
@@ -651,7 +652,7 @@ def deadletter_retry(
 
     try:
         outcomes = run(
-            deadletters.retry_dead_letters(
+            retry_dead_letters(
                 ctx.settings, ctx.registry, store, None if all_ else [dead_id or 0], current_actor().name
             )
         )

@@ -4,7 +4,7 @@ Ingest used to look each rejected record's open dead letter up on its own (a SEL
 history entry each time a source sent the same bad record again. Here a page's rejects are written together: the
 open dead letters of the page's ids are read once, new ones inserted with one ``executemany``, repeats updated
 with one ``executemany`` — a repeat of the same reason folded into the latest history entry
-(`crmhub.sync.deadletter_history.fold_rejected`), so a record refused at every run keeps a short history.
+(`crmhub.store.deadletter_history.fold_rejected`), so a record refused at every run keeps a short history.
 
 Rows are written through the table (Core), not ORM objects: a page of rejects costs a few statements, and the
 callers' sessions never hold stale dead-letter objects (the retry command flushes its own row first).
@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from crmhub.store import deadletter_history as dl_history
 from crmhub.store.tables import DeadLetter
-from crmhub.sync import deadletter_history as dl_history
 from crmhub.sync.hygiene import storable_dead_letter
 
 TABLE: Table = DeadLetter.__table__  # type: ignore[assignment]

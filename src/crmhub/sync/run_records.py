@@ -30,8 +30,8 @@ from crmhub.core.outbox import OutboxState
 from crmhub.core.report import PlannedChange
 from crmhub.display import reason
 from crmhub.masking import mask_fields, mask_text
+from crmhub.store import deadletter_history as dl_history
 from crmhub.store.tables import Alert, AuditLog, DeadLetter, GoldenClient, Outbox, ReviewItem, SyncRun
-from crmhub.sync import deadletter_history as dl_history
 
 WHATS = ("created", "updated", "rejected", "conflicted", "written_back", "write_failed", "alerts", "planned")
 """Every drill-down a run page links to."""

@@ -1,6 +1,6 @@
 """Console pages: dead letters — the list (filters, new versus repeat per run, export), one dead letter (reason,
 masked payload, history) and Retry, which runs exactly what ``crmhub deadletter retry`` runs
-(`crmhub.sync.deadletters.retry_dead_letters`: same connectors, same history entries, same audit entry)."""
+(`crmhub.sync.deadletter_retry.retry_dead_letters`: same connectors, same history entries, same audit entry)."""
 
 from __future__ import annotations
 
@@ -18,16 +18,16 @@ from starlette.responses import Response
 from crmhub import plugins
 from crmhub.console.export import export_response
 from crmhub.console.web import Req, page, paginate
-from crmhub.contract import StreamKind
+from crmhub.contract import PayloadNames, StreamKind
 from crmhub.core.pages import keyset_pages
 from crmhub.display import label, local_time, reason
 from crmhub.errors import InputError
 from crmhub.i18n import MESSAGES, Lang
 from crmhub.masking import mask_text
+from crmhub.store import deadletter_history as dl_history
+from crmhub.store import deadletter_query as dq
 from crmhub.store.tables import DeadLetter
-from crmhub.sync import deadletter_history as dl_history
-from crmhub.sync import deadletter_query as dq
-from crmhub.sync.deadletters import retry_dead_letters
+from crmhub.sync.deadletter_retry import retry_dead_letters
 
 RETRY_LIMIT = 1000
 """At most this many dead letters per "retry all matching" click (the request waits for them); the notice says
@@ -53,6 +53,13 @@ def _streams(req: Req) -> dict[str, list[tuple[str, bool]]]:
         cls = registry.connectors.get(cfg.plugin) if registry is not None else None
         out[name] = [(s.name, s.kind is StreamKind.CONTACT) for s in cls.streams] if cls is not None else []
     return out
+
+
+def _payload_names(req: Req) -> PayloadNames:
+    """Which payload keys name a record's company and the record itself: every installed connector's own
+    (``Connector.payload_names``) and the generic ones — also for a dead letter of a connector no longer
+    configured."""
+    return dq.payload_names(cls.payload_names for cls in _registry(req).connectors.values())
 
 
 def _contact_streams(streams: dict[str, list[tuple[str, bool]]]) -> set[tuple[str, str]]:
@@ -91,11 +98,15 @@ class Row:
 
 
 def _row(
-    r: DeadLetter, names: dict[tuple[str, str, str], tuple[int, str]], contacts: set[tuple[str, str]], lang: Lang
+    r: DeadLetter,
+    names: dict[tuple[str, str, str], tuple[int, str]],
+    contacts: set[tuple[str, str]],
+    keys: PayloadNames,
+    lang: Lang,
 ) -> Row:
     golden = names.get((r.connector, r.stream, r.source_id or ""))
     contact = (r.connector, r.stream) in contacts or "contact" in r.stream.lower()
-    company = golden[1] if golden else dq.payload_company(r.payload, stream_is_contact=contact)
+    company = golden[1] if golden else dq.payload_company(r.payload, names=keys, stream_is_contact=contact)
     first = dl_history.history_of(r)[0].get("run_id")
     first_run = first if isinstance(first, int) else r.run_id
     seen = "" if r.run_id is None else ("new" if first_run == r.run_id else "repeat")
@@ -126,13 +137,14 @@ def deadletters(req: Req) -> Response:
     f = _filter_from(req.arg)
     streams = _streams(req)
     contacts = _contact_streams(streams)
+    keys = _payload_names(req)
     if req.arg("format"):
         req.audit_export("dead_letter")
-        return _export(req, f, contacts)
+        return _export(req, f, contacts, keys)
     with req.db() as s:
         pager = paginate(s, dq.listing(f), req.page_number(), req.state.settings.console.page_size)
         names = dq.golden_names(s, pager.rows)
-        rows = [_row(r, names, contacts, req.lang) for r in pager.rows]
+        rows = [_row(r, names, contacts, keys, req.lang) for r in pager.rows]
         counts = dq.run_counts(s, f.run_id) if f.run_id is not None else None
         retryable = dq.count(s, f.only_open()) if req.may("deadletter retry") and f.status in ("open", "all") else 0
     pager = replace(pager, rows=rows)
@@ -150,7 +162,7 @@ def deadletters(req: Req) -> Response:
     )
 
 
-def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]]) -> Response:
+def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]], keys: PayloadNames) -> Response:
     """Every matching dead letter as CSV or Excel, read in short transactions of `EXPORT_BATCH` rows (keyset on
     the id), so a slow download never holds the store's write lock."""
     store, lang = req.state.store, req.lang
@@ -179,7 +191,7 @@ def _export(req: Req, f: dq.DeadLetterFilter, contacts: set[tuple[str, str]]) ->
                     q = q.where(DeadLetter.id < before)
                 batch: list[DeadLetter] = list(s.scalars(q))
                 names = dq.golden_names(s, batch)
-                return [_row(r, names, contacts, lang) for r in batch]
+                return [_row(r, names, contacts, keys, lang) for r in batch]
 
         for views in keyset_pages(page, lambda v: int(v.id), EXPORT_BATCH):
             for v in views:
@@ -214,6 +226,7 @@ def deadletter(req: Req) -> Response:
     dead_id = int(req.request.path_params["id"])
     streams = _streams(req)
     contacts = _contact_streams(streams)
+    keys = _payload_names(req)
     with req.db() as s:
         r = s.get(DeadLetter, dead_id)
         if r is None:
@@ -223,10 +236,13 @@ def deadletter(req: Req) -> Response:
                 title=req.text("找不到死信", "No such dead letter"),
                 message=req.text(f"没有编号为 {dead_id} 的死信。", f"There is no dead letter {dead_id}."),
             )
-        view = _row(r, dq.golden_names(s, [r]), contacts, req.lang)
+        view = _row(r, dq.golden_names(s, [r]), contacts, keys, req.lang)
         contact = (r.connector, r.stream) in contacts or "contact" in r.stream.lower()
         payload = json.dumps(
-            dq.masked_payload(r.payload, stream_is_contact=contact), ensure_ascii=False, indent=2, default=str
+            dq.masked_payload(r.payload, names=keys, stream_is_contact=contact),
+            ensure_ascii=False,
+            indent=2,
+            default=str,
         )
         first_reason = mask_text(reason(dl_history.first_reason(r), req.lang))
         history = [_event(h, req.lang) for h in dl_history.history_of(r)]

@@ -1,10 +1,15 @@
 """Finding dead letters for people: filters, "new in run N" versus "repeat", the company each one is about, and
-its payload with personal data masked — what the console's dead-letter pages (and their exports) show.
+its payload with personal data masked — what the console's dead-letter pages (and their exports) and ``crmhub
+deadletter list/show`` show.
 
-Why here and not in the page: the filters are SQL that must behave the same on SQLite and PostgreSQL, and the
-rules for naming a record's company from a native payload (Zoho's ``Account_Name`` lookup, Fenxiang's ``name`` /
-``account_id__r``, the ledger's ``fullname`` / ``clientName``) and for masking native person fields are domain
-knowledge a CLI listing could reuse.
+Why here (below the engine) and not in the page: the filters are SQL that must behave the same on SQLite and
+PostgreSQL, and reading a dead letter needs only the table — the CLI, the console and the notifications read them
+without the sync engine. Retrying one runs ingest, so that stays in `crmhub.sync.deadletter_retry`.
+
+Which native keys name a record's company (Zoho's ``Account_Name`` lookup, Fenxiang's ``account_id__r``, the
+ledger's ``clientName``…) is each connector's own knowledge: it declares them in ``Connector.payload_names``
+(`crmhub.contract.PayloadNames`) and the caller passes them in (`payload_names`); this module knows only generic
+keys.
 
 "New" and "repeat": `DeadLetter.run_id` is the LATEST run that refused the record, the first history entry holds
 the run that refused it FIRST. A dead letter is *new in run N* when run N refused it first, and a *repeat in run
@@ -14,16 +19,18 @@ N* when run N refused it again (it was first refused earlier and is still open o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from crmhub.contract import PayloadNames
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
 from crmhub.masking import mask, mask_fields, mask_text
+from crmhub.store import deadletter_history as dl_history
 from crmhub.store.tables import DeadLetter, GoldenClient, SourceRecord, Xref
 
 STATUSES = ("open", "resolved", "retried", "all")
@@ -139,22 +146,53 @@ def run_counts(session: Session, run_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+# --- one dead letter, for `crmhub deadletter list/show` ---------------------------------------------------------
+
+
+def list_dead_letters(session: Session, *, status: str | None = "open", limit: int = 1000) -> list[DeadLetter]:
+    """Dead letters, newest first."""
+    q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+    if status:
+        q = q.where(DeadLetter.status == status)
+    return list(session.scalars(q))
+
+
+def get_dead_letter(session: Session, dead_id: int) -> DeadLetter:
+    """One dead letter by id; an unknown id is an `InputError`."""
+    row = session.get(DeadLetter, dead_id)
+    if row is None:
+        raise InputError(f"no dead letter with id {dead_id}", hint="see `crmhub deadletter list --status all`")
+    return row
+
+
+def dead_letter_json(row: DeadLetter) -> dict[str, Any]:
+    """JSON form for `crmhub deadletter list/show --json`: ``reason`` is the latest, ``first_reason`` the original
+    one, ``history`` every rejection, retry and resolution in order."""
+    return {
+        "id": row.id,
+        "run_id": row.run_id,
+        "direction": row.direction,
+        "connector": row.connector,
+        "stream": row.stream,
+        "source_id": row.source_id,
+        "reason": row.reason,
+        "first_reason": dl_history.first_reason(row),
+        "field": row.field,
+        "status": row.status,
+        "attempts": row.attempts,
+        "history": dl_history.history_of(row),
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
 # --- who a dead letter is about ----------------------------------------------------------------------------------
 
-_COMPANY_KEYS = (
-    "Account_Name",
-    "account_id__r",
-    "clientName",
-    "company_name",
-    "companyName",
-    "company",
-    "account_name",
-    "client_name",
-    "customer_name",
+GENERIC = PayloadNames(
+    company=("company_name", "companyName", "company", "account_name", "client_name", "customer_name"),
+    own_name=("name", "full_name"),
 )
-"""Payload keys naming the company a record belongs to (Zoho, Fenxiang contacts, ledger accounts and loans)."""
-_OWN_NAME_KEYS = ("name", "fullname", "displayName", "Full_Name", "full_name")
-"""Payload keys naming the record itself: the company for a client record, a person for a contact."""
+"""Keys any payload may use (the connectors' own come first: `payload_names`)."""
 _PERSON_NAME_KEY = re.compile(
     r"(^|_)(first|last|middle|full|given|family|sur)_?name$|^(first|last)name$"
     r"|legal_?rep|representative|contact_?name|^nickname$",
@@ -165,14 +203,32 @@ _GIVEN_NAME_KEY = re.compile(r"(^|_)(first|given|middle)_?name$|^firstname$", re
 """A given name alone: masking it as a full name would show its first character, so every character is hidden."""
 
 
-def is_person_record(payload: dict[str, Any], stream_is_contact: bool) -> bool:
-    """A record about a person: a contact stream, or a ledger client whose legal form is a natural person."""
+def payload_names(contributed: Iterable[PayloadNames]) -> PayloadNames:
+    """One `PayloadNames` for every payload: the connectors' ``company`` keys (in the order given) before the
+    generic ones, the generic ``own_name`` keys before the connectors', and a record about a person when any
+    connector's ``is_person`` says so. Pass ``cls.payload_names for cls in registry.connectors.values()``."""
+    company: list[str] = []
+    own: list[str] = list(GENERIC.own_name)
+    person: list[Callable[[Mapping[str, Any]], bool]] = []
+    for names in contributed:
+        company += [k for k in names.company if k not in company]
+        own += [k for k in names.own_name if k not in own]
+        if names.is_person is not None:
+            person.append(names.is_person)
+    company += [k for k in GENERIC.company if k not in company]
+    return PayloadNames(tuple(company), tuple(own), _any(tuple(person)) if person else None)
+
+
+def _any(tests: tuple[Callable[[Mapping[str, Any]], bool], ...]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda payload: any(test(payload) for test in tests)
+
+
+def is_person_record(payload: dict[str, Any], stream_is_contact: bool, names: PayloadNames) -> bool:
+    """A record about a person: a contact stream, or one its connector's ``is_person`` recognises (e.g. a ledger
+    client whose legal form is a natural person)."""
     if stream_is_contact:
         return True
-    form = payload.get("legalForm")
-    if isinstance(form, dict):
-        return form.get("id") == 1 or str(form.get("value") or "").lower() == "person"
-    return "firstname" in payload and "lastname" in payload
+    return names.is_person is not None and bool(names.is_person(payload))
 
 
 def _text(value: Any) -> str | None:
@@ -181,16 +237,19 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def payload_company(payload: dict[str, Any] | None, *, stream_is_contact: bool = False) -> str | None:
-    """The company a native payload is about, for people to read (masked when it is a person's name)."""
+def payload_company(
+    payload: dict[str, Any] | None, *, names: PayloadNames, stream_is_contact: bool = False
+) -> str | None:
+    """The company a native payload is about, for people to read (masked when it is a person's name); ``names``
+    from `payload_names`."""
     if not isinstance(payload, dict):
         return None
-    for key in _COMPANY_KEYS:
+    for key in names.company:
         found = _text(payload.get(key))
         if found:
             return mask_text(found)
-    person = is_person_record(payload, stream_is_contact)
-    for key in _OWN_NAME_KEYS:
+    person = is_person_record(payload, stream_is_contact, names)
+    for key in names.own_name:
         found = _text(payload.get(key))
         if found:
             return mask(found, "name") if person else mask_text(found)
@@ -219,26 +278,26 @@ def golden_names(session: Session, rows: Iterable[DeadLetter]) -> dict[tuple[str
 # --- the payload, masked -----------------------------------------------------------------------------------------
 
 
-def masked_payload(payload: dict[str, Any] | None, *, stream_is_contact: bool = False) -> Any:
+def masked_payload(payload: dict[str, Any] | None, *, names: PayloadNames, stream_is_contact: bool = False) -> Any:
     """A native payload with personal data masked: `crmhub.masking.mask_fields` (phones, e-mails, ID and account
     numbers by pattern, canonical person fields), then native person-name keys (``Full_Name``, ``First_Name``,
-    ``legal_representative__c``…) and — for a person's record — its own ``name``."""
-    person = is_person_record(payload or {}, stream_is_contact)
-    return _mask_names(mask_fields(payload or {}), person=person, top=True)
+    ``legal_representative__c``…) and — for a person's record — its own name (``names.own_name``)."""
+    person = is_person_record(payload or {}, stream_is_contact, names)
+    return _mask_names(mask_fields(payload or {}), person=person, own=frozenset(names.own_name), top=True)
 
 
-def _mask_names(value: Any, *, person: bool, top: bool = False) -> Any:
+def _mask_names(value: Any, *, person: bool, own: frozenset[str], top: bool = False) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name_key = _PERSON_NAME_KEY.search(str(key)) is not None or (top and person and str(key) in _OWN_NAME_KEYS)
+            name_key = _PERSON_NAME_KEY.search(str(key)) is not None or (top and person and str(key) in own)
             if name_key and isinstance(item, str):
                 out[key] = "*" * len(item.strip()) if _GIVEN_NAME_KEY.search(str(key)) else mask(item, "name")
             elif name_key and isinstance(item, dict) and isinstance(item.get("name"), str):
                 out[key] = {**item, "name": mask(item["name"], "name")}
             else:
-                out[key] = _mask_names(item, person=False)
+                out[key] = _mask_names(item, person=False, own=own)
         return out
     if isinstance(value, list):
-        return [_mask_names(v, person=person, top=top) for v in value]
+        return [_mask_names(v, person=person, own=own, top=top) for v in value]
     return value

@@ -1,5 +1,7 @@
-"""Dead letters: list them, show their history, and retry them — inbound records are re-mapped, refused write-backs
-re-queued.
+"""Retrying dead letters: inbound records are re-mapped and stored through ingest, refused write-backs re-queued.
+
+Listing and reading them is below the engine (`crmhub.store.deadletter_query`, `crmhub.store.deadletter_history`);
+a retry is here because it makes connectors and stores through `crmhub.sync.ingest.Ingestor`.
 
 `retry_dead_letters` is what ``crmhub deadletter retry`` and the console's Retry button both run: it makes the
 configured connectors, retries, and leaves one audit entry naming the operator — so the two behave identically.
@@ -26,9 +28,9 @@ from sqlalchemy.orm import Session
 from crmhub.contract import Connector, PluginContext, StreamKind
 from crmhub.core.outbox import OutboxState
 from crmhub.errors import CrmhubError, InputError, RecordError
+from crmhub.store import deadletter_history as dl_history
 from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import DeadLetter, Outbox
-from crmhub.sync import deadletter_history as dl_history
 from crmhub.sync.audit import append
 from crmhub.sync.ingest import Ingestor
 
@@ -41,43 +43,6 @@ log = logging.getLogger(__name__)
 
 ConnectorFactory = Callable[[str], "Connector[Any] | None"]
 """Makes the configured connector of that name, or None when it is no longer configured."""
-
-
-def list_dead_letters(session: Session, *, status: str | None = "open", limit: int = 1000) -> list[DeadLetter]:
-    """Dead letters, newest first."""
-    q = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
-    if status:
-        q = q.where(DeadLetter.status == status)
-    return list(session.scalars(q))
-
-
-def get_dead_letter(session: Session, dead_id: int) -> DeadLetter:
-    """One dead letter by id; an unknown id is an `InputError`."""
-    row = session.get(DeadLetter, dead_id)
-    if row is None:
-        raise InputError(f"no dead letter with id {dead_id}", hint="see `crmhub deadletter list --status all`")
-    return row
-
-
-def dead_letter_json(row: DeadLetter) -> dict[str, Any]:
-    """JSON form for `crmhub deadletter list/show --json`: ``reason`` is the latest, ``first_reason`` the original
-    one, ``history`` every rejection, retry and resolution in order."""
-    return {
-        "id": row.id,
-        "run_id": row.run_id,
-        "direction": row.direction,
-        "connector": row.connector,
-        "stream": row.stream,
-        "source_id": row.source_id,
-        "reason": row.reason,
-        "first_reason": dl_history.first_reason(row),
-        "field": row.field,
-        "status": row.status,
-        "attempts": row.attempts,
-        "history": dl_history.history_of(row),
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-    }
 
 
 def select_for_retry(session: Session, ids: list[int] | None) -> list[DeadLetter]:
