@@ -213,6 +213,44 @@ def store(store_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
         s.dispose()
 
 
+# The longest test files, longest first (`pytest --durations=0`, summed per file; docs/development.md, "CI time").
+# pytest-xdist hands whole files (--dist loadfile) to its workers in the order of the collection; left to itself
+# it sorts them by their number of tests (`--loadscope-reorder`), which put the slow set's longest file — the crash
+# test, one test of ~2.5 min — last, and the other workers sat idle while it ran alone. pyproject's addopts turn
+# xdist's sort off (`--no-loadscope-reorder`) and `pytest_collection_modifyitems` orders the files instead: these
+# first, the rest by their number of tests as xdist did. Only the order changes, never the tests.
+LONGEST_FIRST = (
+    "tests/e2e/test_crash.py",
+    "tests/audit/test_audit_chain.py",
+    "tests/cli/test_usage_errors.py",
+    "tests/audit/test_audit_upgrade_and_head.py",
+    "tests/e2e/test_sync_e2e.py",
+    "tests/console/test_audit.py",
+    "tests/console/test_review.py",
+    "tests/plugins/ledger/test_ledger_sync_acceptance.py",
+    "tests/jobs/test_worker_process.py",
+    "tests/notify/test_robot_restarts.py",
+    "tests/cli/test_pull_push_cmds.py",
+    "tests/runs/test_config_home.py",
+    "tests/sandbox/test_world.py",
+    "tests/cli/test_plugin_new.py",
+    "tests/e2e/test_merge_document.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the files: `LONGEST_FIRST` in its order, then the others by their number of tests, most first.
+
+    A file's tests stay together and in their order. Every xdist worker collects on its own and must reach the
+    same order, so the key depends only on the collected items."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    order = sorted(files, key=lambda f: (rank.get(f, len(rank)), -len(files[f])))  # stable: ties keep path order
+    items[:] = [item for f in order for item in files[f]]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise every test that uses the store over all available backends."""
     if "store_url" in metafunc.fixturenames:
