@@ -68,12 +68,14 @@ async def test_incremental_returns_only_changed_records(zoho_server: ZohoServer)
         nothing, _, same, _ = await pull_all(conn, "accounts", cursor)
         assert nothing == [] and same is not None and same["since"] == cursor["since"]  # type: ignore[index]
         sim_of(server).advance += 3600
+        # the mutation's time, read before it: read after the pulls below, a loaded machine's clock had ticked past
+        # the changed records' (whole-second) Modified_Time and `since` matched none of them
+        since = datetime.fromisoformat(changed_time(server))
         changed = sim_of(server).mutate(25, 9)
         records, _, after, _ = await pull_all(conn, "accounts", cursor)
         assert sorted(r.source_id for r in records) == sorted(changed)
         again, _, _, _ = await pull_all(conn, "accounts", after)
         assert again == []  # the overlap window re-reads them, the boundary de-dup drops them
-        since = datetime.fromisoformat(changed_time(server))
         by_since, _, _, _ = await pull_all(conn, "accounts", None, since=since)
         assert sorted(r.source_id for r in by_since) == sorted(changed)
 
