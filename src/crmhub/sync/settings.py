@@ -45,4 +45,12 @@ class SyncSettings(SyncStrict):
     )
     fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
     write_batch: int = Field(default=100, ge=1, le=100)
+    shared_budget: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "Pace calls to each outside service (Fenxiang's per-path window, Zoho's concurrency) with budgets kept "
+            "in the store, shared by every crmhub process on it: true, false (each process paces alone) or auto "
+            "(shared when [store] is PostgreSQL)."
+        ),
+    )
     dead_letter_alert_threshold: int = Field(default=50, ge=0)
