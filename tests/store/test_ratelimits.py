@@ -31,7 +31,7 @@ def _in_threads(makers: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
         start.wait()
         try:
             results[i] = asyncio.run(makers[i]())  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(makers))]
