@@ -58,6 +58,6 @@ class SyncSettings(SyncStrict):
     @field_validator("shared_budget", mode="before")
     @classmethod
     def _budget_mode(cls, value: object) -> object:
-        if value not in (True, False, "auto") or isinstance(value, int) and not isinstance(value, bool):
+        if value not in (True, False, "auto") or (isinstance(value, int) and not isinstance(value, bool)):
             raise ValueError('expected true, false or "auto"')
         return value
