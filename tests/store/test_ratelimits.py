@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from crmhub.contract import RateLimits
 from crmhub.errors import StoreError
@@ -228,3 +229,38 @@ def test_an_unusable_store_is_a_clear_error(store_url: str) -> None:
         asyncio.run(limits.window("k", 1, 1.0).acquire())
     limits.close()
     bare.dispose()
+
+
+def test_the_budgets_connection_settings_stay_its_own(store: Store) -> None:
+    """On PostgreSQL the budget's connection commits without waiting for the WAL flush; the store's pooled
+    connections (golden records, outbox) keep the server's default, before and after the budget closes."""
+    limits = StoreRateLimits(store)
+    asyncio.run(limits.window("k", 2, 1.0).acquire())
+    if store.dialect == "postgresql":
+        assert limits._backend._conn is not None
+        assert limits._backend._conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    limits.close()
+    if store.dialect == "postgresql":
+        for _ in range(3):
+            with store.engine.connect() as conn:
+                assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_a_dropped_connection_is_replaced(store: Store) -> None:
+    """The database closing the budget's kept connection (a restart, an idle timeout) costs nothing: the next
+    acquire reconnects once and goes on."""
+    limits = StoreRateLimits(store)
+
+    async def twice() -> None:
+        win = limits.window("k", 5, 1.0)
+        await win.acquire()
+        if store.dialect == "postgresql":
+            conn = limits._backend._conn
+            assert conn is not None
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            with store.engine.begin() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await win.acquire()
+
+    asyncio.run(twice())
+    limits.close()

@@ -177,9 +177,11 @@ class _Backend:
     def _connect(self) -> Connection:
         """The kept PostgreSQL connection: autocommit (one statement, one round trip) without waiting for the WAL
         flush of each commit — a stamp lost to a database crash lets at most one window's calls through again,
-        while a flush per call costs milliseconds on a busy disk."""
+        while a flush per call costs milliseconds on a busy disk. Detached from the store's pool, so that session
+        setting never reaches another user of the pool (closing it closes the connection)."""
         conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text("SET synchronous_commit TO off"))
+        conn.detach()
         return conn
 
     def _drop(self) -> None:
