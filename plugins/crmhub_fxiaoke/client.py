@@ -19,9 +19,16 @@ from typing import Any
 
 import httpx
 
-from crmhub.contract import PluginContext
+from crmhub.contract import CallWindow, PluginContext, RateLimits
 from crmhub.errors import AuthError, FatalError, QuotaExhaustedError, RetriableError
-from crmhub.http import SingleFlightToken, SlidingWindow, build_client, cache_key, raise_for_transient, retrying
+from crmhub.http import (
+    LocalRateLimits,
+    SingleFlightToken,
+    build_client,
+    cache_key,
+    raise_for_transient,
+    retrying,
+)
 from crmhub_fxiaoke import codes
 from crmhub_fxiaoke.config import FxiaokeConfig
 
@@ -66,6 +73,12 @@ def _error_code(response: httpx.Response) -> int | None:
     return body.get("errorCode") if isinstance(body, dict) else None
 
 
+def budget_key(config: FxiaokeConfig) -> str:
+    """The tenant whose calls Fenxiang counts together: the gateway and a hash of the app and its authorisation
+    (never the secret itself). Every connector on the same tenant, in any process, paces against the same key."""
+    return f"fxiaoke|{config.base_url}|{cache_key('t', config.app_id, config.permanent_code)[2:18]}"
+
+
 class FxiaokeClient:
     """One tenant's API: ``await client.call(path, data)`` → the answer body (errorCode 0) or a typed error."""
 
@@ -90,8 +103,12 @@ class FxiaokeClient:
             cache=context.token_cache,
             cache_key=cache_key("fxiaoke", config.base_url, config.app_id, config.app_secret, config.permanent_code),
         )
-        self.token_window = SlidingWindow(config.token_calls_per_minute, config.token_window_seconds * 1.02)
-        self._windows: dict[str, SlidingWindow] = {}
+        # pacing is the tenant's, shared with every connector and process the core lets share it (context)
+        self.limits: RateLimits = context.rate_limits or LocalRateLimits()
+        self.tenant = budget_key(config)
+        self.token_window = self.limits.window(
+            f"{self.tenant}|token", config.token_calls_per_minute, config.token_window_seconds * 1.02
+        )
         self._slots = asyncio.Semaphore(config.concurrency)
         self.corp_id: str | None = None
         self.ea: str | None = None
@@ -179,13 +196,12 @@ class FxiaokeClient:
 
     # -- calls -----------------------------------------------------------------------------------------------
 
-    def window(self, path: str) -> SlidingWindow:
-        """The pacing window of one API path (Fenxiang limits each interface separately)."""
-        win = self._windows.get(path)
-        if win is None:
-            # 5 % headroom: the gateway counts arrivals, we count departures, and latency varies
-            win = self._windows[path] = SlidingWindow(self.config.calls_per_window, self.config.window_seconds * 1.05)
-        return win
+    def window(self, path: str) -> CallWindow:
+        """The pacing window of one API path (Fenxiang limits each interface separately), the tenant's own."""
+        # 5 % headroom: the gateway counts arrivals, we count departures, and latency varies
+        return self.limits.window(
+            f"{self.tenant}|{path}", self.config.calls_per_window, self.config.window_seconds * 1.05
+        )
 
     def _spend_budget(self) -> None:
         budget = self.config.daily_call_budget

@@ -9,7 +9,6 @@ codes such as ``DISCRETE_PAGINATION_LIMIT_EXCEEDED``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from collections.abc import Sequence
@@ -19,9 +18,17 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from crmhub.contract import ApiMetrics, TokenCache
+from crmhub.contract import ApiMetrics, RateLimits, TokenCache
 from crmhub.errors import AuthError, FatalError, QuotaExhaustedError, RateLimitedError
-from crmhub.http import RateBudget, RetryPolicy, build_client, raise_for_transient, retrying
+from crmhub.http import (
+    LocalRateLimits,
+    RateBudget,
+    RetryPolicy,
+    build_client,
+    cache_key,
+    raise_for_transient,
+    retrying,
+)
 from crmhub_zoho.auth import TOKEN_ERRORS, ZohoAuth, ZohoTokens
 from crmhub_zoho.config import HEAVY_CONCURRENCY, ZohoConfig
 
@@ -68,6 +75,12 @@ class ListPage:
         return str(token) if token else None
 
 
+def budget_key(config: ZohoConfig) -> str:
+    """The org and app whose calls Zoho counts together: the data centre and a hash of the client id and refresh
+    token (never the secret itself); every connector on that org, in any process, shares its concurrency."""
+    return f"zoho|{config.accounts_url}|{cache_key('t', config.client_id, config.refresh_token)[2:18]}"
+
+
 class ZohoClient:
     """One org's API: token source, HTTP client, pacing and retries."""
 
@@ -79,6 +92,7 @@ class ZohoClient:
         metrics: ApiMetrics,
         transport: httpx.AsyncBaseTransport | None = None,
         token_cache: TokenCache | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.config = config
         self.connector = connector
@@ -90,8 +104,14 @@ class ZohoClient:
             max_total_wait=config.max_total_wait,
             connect_attempts=config.connect_attempts,
         )
-        self.budget = RateBudget(concurrency=config.effective_concurrency, daily_credits=config.daily_credits)
-        self.heavy = asyncio.Semaphore(HEAVY_CONCURRENCY)
+        # Zoho counts concurrency per org and app, whichever process calls: the caps are the org's (the core
+        # decides how far they are shared, PluginContext.rate_limits)
+        limits: RateLimits = rate_limits or LocalRateLimits()
+        org = budget_key(config)
+        self.budget = RateBudget(
+            daily_credits=config.daily_credits, cap=limits.concurrency(f"{org}|all", config.effective_concurrency)
+        )
+        self.heavy = limits.concurrency(f"{org}|heavy", HEAVY_CONCURRENCY)
         self._token_http = build_client(timeout=config.timeout, metrics=metrics, transport=transport)
         self.tokens = ZohoTokens(
             token_url=config.token_url,
@@ -150,7 +170,7 @@ class ZohoClient:
             url = path if path.startswith(("http://", "https://")) else await self.tokens.api_domain() + path
             async with self.budget.slot(credits):
                 if heavy:
-                    async with self.heavy:
+                    async with self.heavy.slot():
                         response = await self.http.request(
                             method, url, params=params, json=json_body, headers=headers, files=files
                         )

@@ -70,6 +70,7 @@ class ZohoConnector(Connector[ZohoConfig]):
             metrics=context.metrics,
             transport=transport,
             token_cache=context.token_cache,
+            rate_limits=context.rate_limits,
         )
         self.last_read_mode: str | None = None
         self.bulk_writer = BulkWriter(self.client, config, canonical_of=self.mapper.canonical_of)

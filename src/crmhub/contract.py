@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -303,9 +304,49 @@ class SendLog(Protocol):
         """Note one call to ``targets`` before it is made (``ended`` None) and again when its answer arrived."""
 
 
+class CallWindow(Protocol):
+    """At most ``calls`` call starts in any ``period`` seconds under one key (Fenxiang: 100 per 20 s per path)."""
+
+    calls: int
+    period: float
+    waited: float
+    """Seconds spent waiting for room so far (for the run report)."""
+
+    async def acquire(self) -> None:
+        """Wait until one more start fits in the window, then record it (call right before sending)."""
+
+
+class ConcurrencyCap(Protocol):
+    """At most ``limit`` calls in flight at once under one key (Zoho: 5-25 per org per app by edition)."""
+
+    limit: int
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Hold one of the ``limit`` slots for the body of ``async with``."""
+
+
+class RateLimits(Protocol):
+    """Where a plugin gets its pacing: windows and concurrency caps by key, shared as far as the core decides.
+
+    A plugin names its budgets by the outside service's identity — the tenant it talks to (base URL, app and a hash
+    of the credential, never the secret itself) plus what the service limits separately (an API path) — so two
+    tenants never share a budget and two connectors (or processes) on one tenant always do. The core hands an
+    in-process implementation (`crmhub.http.LocalRateLimits`) or one kept in the store (`crmhub.store.ratelimits`)
+    that every crmhub process on the same store shares (``[sync] shared_budget``, docs/scaling.md). Asking twice
+    for one key gives the same budget. Keys are at most 200 characters.
+    """
+
+    def window(self, key: str, calls: int, period: float) -> CallWindow:
+        """The sliding window ``key`` (``calls`` starts per ``period`` seconds)."""
+
+    def concurrency(self, key: str, limit: int) -> ConcurrencyCap:
+        """The concurrency cap ``key`` (``limit`` calls in flight)."""
+
+
 @dataclass(slots=True)
 class PluginContext:
-    """What the core gives a connector or channel instance: its name, metrics, logger, clock, token cache and, for
+    """What the core gives a connector or channel instance: its name, metrics, logger, clock, token cache, the rate
+    limits its calls are paced by (``None``: the plugin paces in-process, `crmhub.http.LocalRateLimits`) and, for
     channels, the send log that keeps rate-limit pacing across restarts."""
 
     name: str
@@ -314,6 +355,7 @@ class PluginContext:
     clock: Callable[[], datetime] = _utcnow
     token_cache: TokenCache | None = None
     send_log: SendLog | None = None
+    rate_limits: RateLimits | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=PluginConfig)

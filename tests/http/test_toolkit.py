@@ -10,6 +10,7 @@ import pytest
 from crmhub import ApiMetrics
 from crmhub.errors import FatalError, RateLimitedError, RetriableError, UnreachableError
 from crmhub.http import (
+    LocalRateLimits,
     RateBudget,
     RetryPolicy,
     SingleFlightToken,
@@ -220,6 +221,29 @@ async def test_budget_caps_concurrency_and_credits() -> None:
     with pytest.raises(QuotaExhaustedError):
         async with budget.slot():
             pass
+
+
+async def test_local_rate_limits_share_by_key_and_a_budget_takes_their_cap() -> None:
+    """One window / cap per key (two clients of one tenant in one process share them); a `RateBudget` given a cap
+    paces by it (the core's shared cap replaces the in-process semaphore)."""
+    limits = LocalRateLimits()
+    assert limits.window("t|/p", 3, 1.0) is limits.window("t|/p", 3, 1.0)
+    assert limits.window("t|/p", 3, 1.0) is not limits.window("t|/q", 3, 1.0)
+    cap = limits.concurrency("t|all", 2)
+    first, second = RateBudget(cap=cap), RateBudget(cap=limits.concurrency("t|all", 2))
+    assert first.concurrency == 2
+    now = peak = 0
+
+    async def one(budget: RateBudget) -> None:
+        nonlocal now, peak
+        async with budget.slot():
+            now += 1
+            peak = max(peak, now)
+            await asyncio.sleep(0.01)
+            now -= 1
+
+    await asyncio.gather(*(one(b) for b in (first, second) * 4))
+    assert peak == 2
 
 
 async def test_single_flight_token_refreshes_once_for_many_waiters() -> None:

@@ -42,6 +42,8 @@ EXPECTED_TABLES = {
     "match_term",
     "match_key_city",
     "match_stat",
+    "rate_window_slot",
+    "rate_lease",
 }
 
 

@@ -79,6 +79,7 @@ class Context:
     registry: plugins.Registry
     settings: Settings
     _cache: Any = None
+    _limits: Any = None
 
     def open_store(self) -> Store:
         """Open (and migrate) the configured store."""
@@ -108,6 +109,18 @@ class Context:
         except CrmhubError as exc:
             err_console.print(f"[yellow]warning:[/yellow] tokens will not be shared: {escape(str(exc))}", markup=True)
             return None
+
+    def rate_limits(self) -> Any:
+        """The store's shared rate budgets when ``[sync] shared_budget`` says so (other crmhub processes may call the
+        same tenant), else None: the connector paces in-process (`crmhub.sync.ratebudget`)."""
+        from crmhub.store.ratelimits import StoreRateLimits
+        from crmhub.sync.ratebudget import shares_budget
+
+        if self._limits is None:
+            cache = self.token_cache()
+            if cache is not None and shares_budget(self.settings, cache.store):
+                self._limits = StoreRateLimits(cache.store)
+        return self._limits
 
 
 def load_registry() -> plugins.Registry:

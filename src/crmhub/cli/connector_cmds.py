@@ -53,7 +53,7 @@ def make_connector(ctx: Context, name: str) -> Connector[Any]:
             t("unknown_connector", name=name, file=ctx.settings.source, names=", ".join(ctx.settings.connectors) or "-")
         )
     cls = ctx.registry.connectors[cfg.plugin]
-    return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache()))
+    return cls(cfg, PluginContext(name=name, token_cache=ctx.token_cache(), rate_limits=ctx.rate_limits()))
 
 
 def make_channel(ctx: Context, name: str) -> Channel[Any]:

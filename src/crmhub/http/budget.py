@@ -1,7 +1,10 @@
 """Proactive pacing: a concurrency cap, a sliding call window and a daily credit budget.
 
 Connectors pace themselves below the documented limits instead of discovering them through 429s:
-``async with budget.slot(): response = await client.get(...)``.
+``async with budget.slot(): response = await client.get(...)``. The windows and caps here live in one process
+(`LocalRateLimits`); when several crmhub processes call one tenant, the core hands plugins a store-backed
+`crmhub.contract.RateLimits` instead (`crmhub.store.ratelimits`), and a plugin written against the protocol paces
+the same way with either.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from crmhub.contract import CallWindow, ConcurrencyCap
 from crmhub.errors import QuotaExhaustedError
 
 
@@ -51,14 +55,66 @@ class SlidingWindow:
                 await self._sleep(delay)
 
 
+class LocalCap:
+    """`crmhub.contract.ConcurrencyCap` in one process: an asyncio semaphore."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a concurrency cap needs limit >= 1")
+        self.limit = limit
+        self._semaphore = asyncio.Semaphore(limit)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the ``limit`` slots."""
+        async with self._semaphore:
+            yield
+
+
+class LocalRateLimits:
+    """`crmhub.contract.RateLimits` in one process: what a plugin uses when its context brings none.
+
+    Budgets are per instance and per key, so the connectors that share one instance share a tenant's budget; a
+    process with its own instance (or none) paces alone — right for one process, too generous for several (then the
+    core passes the store's implementation).
+    """
+
+    def __init__(self) -> None:
+        self._windows: dict[str, SlidingWindow] = {}
+        self._caps: dict[str, LocalCap] = {}
+
+    def window(self, key: str, calls: int, period: float) -> CallWindow:
+        """The window ``key``, created on first use."""
+        win = self._windows.get(key)
+        if win is None:
+            win = self._windows[key] = SlidingWindow(calls, period)
+        return win
+
+    def concurrency(self, key: str, limit: int) -> ConcurrencyCap:
+        """The cap ``key``, created on first use."""
+        cap = self._caps.get(key)
+        if cap is None:
+            cap = self._caps[key] = LocalCap(limit)
+        return cap
+
+
 class RateBudget:
-    """Concurrency cap + optional sliding windows + optional daily credits, for one outside API."""
+    """Concurrency cap + optional sliding windows + optional daily credits, for one outside API.
+
+    ``cap`` replaces the in-process concurrency cap with a shared one (`crmhub.contract.RateLimits.concurrency`);
+    the in-flight counters stay this instance's own.
+    """
 
     def __init__(
-        self, *, concurrency: int = 5, window: SlidingWindow | None = None, daily_credits: int | None = None
+        self,
+        *,
+        concurrency: int = 5,
+        window: SlidingWindow | None = None,
+        daily_credits: int | None = None,
+        cap: ConcurrencyCap | None = None,
     ) -> None:
-        self._semaphore = asyncio.Semaphore(max(1, concurrency))
-        self.concurrency = max(1, concurrency)
+        self.cap: ConcurrencyCap = cap if cap is not None else LocalCap(max(1, concurrency))
+        self.concurrency = self.cap.limit
         self.window = window
         self.daily_credits = daily_credits
         self.credits_remaining: int | None = daily_credits
@@ -85,7 +141,7 @@ class RateBudget:
     async def slot(self, credits: int = 1) -> AsyncIterator[None]:
         """Hold one concurrency slot (and a window start and credits) for one call."""
         self.spend(credits)
-        async with self._semaphore:
+        async with self.cap.slot():
             if self.window is not None:
                 await self.window.acquire()
             self.in_flight += 1

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -661,3 +662,27 @@ class MatchStat(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class RateWindowSlot(Base):
+    """One of the ``calls`` slots of a shared sliding window (`crmhub.store.ratelimits`): the start time (epoch
+    seconds, database clock) of the call that last took it. A slot is free again ``period`` seconds after that start,
+    so however many processes share the key, at most ``calls`` calls start in any ``period``."""
+
+    __tablename__ = "rate_window_slot"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[float] = mapped_column(Double)
+
+
+class RateLease(Base):
+    """One of the ``limit`` slots of a shared concurrency cap: who holds it and until when (epoch seconds, database
+    clock). A holder renews its lease while its call runs; a killed process's lease simply runs out."""
+
+    __tablename__ = "rate_lease"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crmhub.contract import Connector, PluginContext, StreamKind
+from crmhub.contract import Connector, PluginContext, RateLimits, StreamKind
 from crmhub.core.outbox import OutboxState
 from crmhub.errors import CrmhubError, InputError, RecordError
 from crmhub.store import deadletter_history as dl_history
@@ -33,6 +33,7 @@ from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import DeadLetter, Outbox
 from crmhub.sync.audit import append
 from crmhub.sync.ingest import Ingestor
+from crmhub.sync.ratebudget import rate_limits
 
 if TYPE_CHECKING:
     from crmhub.config import Settings
@@ -134,9 +135,12 @@ async def retry(store: Store, ids: list[int] | None, make_connector: ConnectorFa
     return sorted(outcomes, key=lambda o: o.id)
 
 
-def connector_factory(settings: Settings, registry: Registry, store: Store) -> ConnectorFactory:
-    """Makes the configured connectors as a sync does (sharing the store's token cache); None when a dead letter's
-    connector is no longer configured. A plugin that is no longer installed raises KeyError (`retry` records it)."""
+def connector_factory(
+    settings: Settings, registry: Registry, store: Store, limits: RateLimits | None = None
+) -> ConnectorFactory:
+    """Makes the configured connectors as a sync does (sharing the store's token cache and ``limits``, the run's
+    rate limits); None when a dead letter's connector is no longer configured. A plugin that is no longer installed
+    raises KeyError (`retry` records it)."""
     cache: StoreTokenCache | None
     try:
         cache = StoreTokenCache(store)
@@ -148,7 +152,7 @@ def connector_factory(settings: Settings, registry: Registry, store: Store) -> C
         cfg = settings.connectors.get(name)
         if cfg is None:
             return None
-        return registry.connectors[cfg.plugin](cfg, PluginContext(name=name, token_cache=cache))
+        return registry.connectors[cfg.plugin](cfg, PluginContext(name=name, token_cache=cache, rate_limits=limits))
 
     return make
 
@@ -162,7 +166,8 @@ async def retry_dead_letters(
 
     `crmhub deadletter retry` and the console both call this; an unknown or no longer open id is an `InputError`.
     """
-    outcomes = await retry(store, ids, connector_factory(settings, registry, store))
+    with rate_limits(settings, store) as limits:
+        outcomes = await retry(store, ids, connector_factory(settings, registry, store, limits))
     if outcomes:  # who retried which dead letters, with what outcome (the history keeps the details)
         details: dict[str, Any] = {
             "ok": [o.id for o in outcomes if o.ok],

@@ -31,6 +31,7 @@ from crmhub.store.tables import Outbox
 from crmhub.store.unit import UnitOfWork
 from crmhub.sync.audit import append
 from crmhub.sync.outbox import DeliveryStats, deliver
+from crmhub.sync.ratebudget import rate_limits
 from crmhub.sync.writeback import writable_targets
 
 
@@ -173,12 +174,13 @@ async def run_deliverer(
     results: list[TargetDrain] = []
     try:
         async with AsyncExitStack() as stack:
+            limits = stack.enter_context(rate_limits(settings, store))
             connectors: dict[str, Connector[Any]] = {}
             for name in names:
                 cfg = settings.connectors[name]
                 cls = registry.connectors[cfg.plugin]
                 connectors[name] = await stack.enter_async_context(
-                    cls(cfg, PluginContext(name=name, token_cache=cache))
+                    cls(cfg, PluginContext(name=name, token_cache=cache, rate_limits=limits))
                 )
             for target in writable_targets(connectors):
                 name = target.connector

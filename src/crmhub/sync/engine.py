@@ -30,6 +30,7 @@ from crmhub.store.tables import SyncRun
 from crmhub.store.unit import UnitOfWork
 from crmhub.sync.phase import NoProgress, Phase, Progress, RiskStep, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
+from crmhub.sync.ratebudget import rate_limits
 from crmhub.sync.recovery import recover_dead_runs
 
 log = logging.getLogger("crmhub.sync")
@@ -137,10 +138,11 @@ class SyncEngine:
                 report.run_id = row.id
             locks.run_id = report.run_id
             async with AsyncExitStack() as stack:
+                limits = stack.enter_context(rate_limits(self.settings, self.store))
                 for name in names:
                     cfg = self.settings.connectors[name]
                     cls = self.registry.connectors[cfg.plugin]
-                    context = PluginContext(name=name, token_cache=self.token_cache)
+                    context = PluginContext(name=name, token_cache=self.token_cache, rate_limits=limits)
                     ctx.connectors[name] = await stack.enter_async_context(cls(cfg, context))
                     report.connectors[name] = ConnectorReport()
                 await self._cycle(ctx)

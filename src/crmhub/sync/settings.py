@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SyncStrict(BaseModel):
@@ -45,4 +45,19 @@ class SyncSettings(SyncStrict):
     )
     fields: dict[str, FieldRule] = Field(default_factory=dict, description="Per-field survivorship rules.")
     write_batch: int = Field(default=100, ge=1, le=100)
+    shared_budget: Literal[True, False, "auto"] = Field(
+        default="auto",
+        description=(
+            "Pace calls to each outside service (Fenxiang's per-path window, Zoho's concurrency) with budgets kept "
+            "in the store, shared by every crmhub process on it: true, false (each process paces alone) or auto "
+            "(shared when [store] is PostgreSQL)."
+        ),
+    )
     dead_letter_alert_threshold: int = Field(default=50, ge=0)
+
+    @field_validator("shared_budget", mode="before")
+    @classmethod
+    def _budget_mode(cls, value: object) -> object:
+        if value not in (True, False, "auto") or (isinstance(value, int) and not isinstance(value, bool)):
+            raise ValueError('expected true, false or "auto"')
+        return value

@@ -210,10 +210,13 @@ class PluginContract:
     # --- helpers subclasses may use -------------------------------------------------------------------------
 
     def context(self) -> PluginContext:
-        """A fresh `PluginContext` as the core gives an instance, sharing one token cache within a check."""
+        """A fresh `PluginContext` as the core gives an instance, sharing one token cache within a check, with
+        in-process rate limits of its own (the core's, or the store's shared ones, behave alike to the plugin)."""
+        from crmhub.http import LocalRateLimits
+
         if self._token_cache is None:
             self._token_cache = MemoryTokenCache()
-        return PluginContext(name=self.name, token_cache=self._token_cache)
+        return PluginContext(name=self.name, token_cache=self._token_cache, rate_limits=LocalRateLimits())
 
     def registry(self) -> Registry:
         """The loaded plugins (`crmhub.plugins.load`), with the class under test added when it is given directly."""
