@@ -1,0 +1,106 @@
+"""`crmhub sync --on-workers`: one sync run split into procrastinate tasks run by `crmhub worker` processes on
+PostgreSQL (`crmhub.jobs.runs`) ends where a single-process run of the same world ends — golden records,
+lineage, risk assessments and write-back plans equal record by record."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from crmhub.cli import main
+from crmhub.core.exit_codes import ExitCode
+from crmhub.store import Store
+from crmhub.store.tables import RunLock, SyncRun, SyncTask
+
+from .distributed import distributed_config, engine_results
+from .sandbox import real_registry, sandboxes
+from .test_worker_process import start_workers, stop_workers
+
+
+def test_on_workers_needs_postgres(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On SQLite the option is refused with a bilingual message naming what to do, before anything runs."""
+    registry = real_registry()
+    with sandboxes(registry) as sb:
+        cfg = distributed_config(tmp_path / "c.toml", sb, f"sqlite:///{tmp_path / 's.db'}")
+        codes = [main(["--lang", lang, "sync", "--on-workers", "-c", str(cfg)]) for lang in ("en", "zh")]
+    err = capsys.readouterr().err
+    assert codes == [ExitCode.USAGE, ExitCode.USAGE]
+    assert "needs a PostgreSQL store" in err and "需要 PostgreSQL 存储" in err
+    sqlite = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with sqlite.begin() as s:
+            assert list(s.scalars(select(SyncRun))) == []  # nothing ran
+    finally:
+        sqlite.dispose()
+
+
+@pytest.fixture
+def second_schema() -> Iterator[str]:
+    """One more fresh PostgreSQL schema (the single-process run's), dropped afterwards."""
+    from tests.conftest import PG_URL, _pg_schema_url
+
+    if not PG_URL:
+        pytest.skip("needs CRMHUB_TEST_DATABASE_URL")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.slow
+def test_two_workers_equal_one_process(tmp_path: Path, store: Store, pg_only: str, second_schema: str) -> None:
+    """The same world (a fresh copy of the simulators each time) synced by one process into one schema and by
+    two `crmhub worker` processes into another: the engine's results are equal, record by record."""
+    registry = real_registry()
+    with sandboxes(registry, latency_ms=5.0) as sb:
+        cfg = distributed_config(tmp_path / "one.toml", sb, second_schema)
+        assert main(["sync", "-c", str(cfg)]) == 0
+    single = Store.open(second_schema)
+    try:
+        expected = engine_results(single)
+    finally:
+        single.dispose()
+
+    with sandboxes(registry, latency_ms=5.0) as sb:
+        cfg = distributed_config(tmp_path / "two.toml", sb, pg_only)
+        procs = start_workers(cfg, tmp_path, store)
+        try:
+            assert main(["sync", "--on-workers", "-c", str(cfg)]) == 0
+        finally:
+            stop_workers(procs)
+    got = engine_results(store)
+    assert got["golden"] and got["lineage"] and got["risk"] and got["plans"]
+    for part in ("golden", "lineage", "risk", "plans"):
+        assert got[part].keys() == expected[part].keys(), part
+        for key in got[part]:
+            assert got[part][key] == expected[part][key], (part, key, _diff(got[part][key], expected[part][key]))
+    with store.begin() as s:
+        run = s.scalars(select(SyncRun)).one()
+        tasks = list(s.scalars(select(SyncTask).where(SyncTask.run_id == run.id)))
+        assert list(s.scalars(select(RunLock).where(RunLock.holder == f"run:{run.id}"))) == []
+    assert (run.executor, run.status) == ("workers", "succeeded")
+    assert {t.status for t in tasks} == {"done"}
+    assert len({t.worker for t in tasks}) == 2  # both workers took tasks
+    merge_parts = [t.part for t in tasks if t.phase == "merge"]
+    assert len(merge_parts) == 3 and all(p.startswith("gc:") for p in merge_parts)
+    assert [t.part for t in tasks if t.phase == "ingest"] and run.report["tasks"]
+
+
+def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON-like values differ (the assertion message of a failed comparison)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in _diff(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and sorted(map(repr, a)) == sorted(map(repr, b)):
+        return [f"{path}: same items, other order"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
