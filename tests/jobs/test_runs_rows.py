@@ -4,6 +4,7 @@ cancel skips what is queued; and a phase's counters survive their JSON form."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,7 +89,7 @@ def test_barrier_opens_the_next_phase_once(registry: Registry, store: Store, pg_
 
 def test_a_task_failing_max_tries_fails_the_run_naming_it(registry: Registry, store: Store, pg_only: str) -> None:
     run_id, (a, b) = _start(registry, store, pg_only)
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         assert rows.claim(store, a, job_id=1, worker="w", stale=STALE) is not None
         assert rows.failed(store, a, "RuntimeError: boom", max_tries=3) == (False, [])
     assert rows.claim(store, a, job_id=1, worker="w", stale=STALE) is not None
@@ -129,7 +130,7 @@ def test_id_ranges_cover_every_id(store: Store, pg_only: str, flagged: int) -> N
         ranges = id_ranges(s, GoldenClient.needs_merge, 4)
         ids = list(s.scalars(select(GoldenClient.id).where(GoldenClient.needs_merge.is_(True))))
     assert ranges[0][0] == 0 and ranges[-1][1] is None
-    assert all(hi is not None and hi + 1 == nxt for (_, hi), (nxt, _) in zip(ranges, ranges[1:], strict=False))
+    assert all(hi is not None and hi + 1 == nxt for (_, hi), (nxt, _) in itertools.pairwise(ranges))
     assert len(ranges) == (1 if flagged <= 1 else min(4, flagged))
     if len(ranges) > 1:
         per = [sum(1 for i in ids if lo <= i and (hi is None or i <= hi)) for lo, hi in ranges]
