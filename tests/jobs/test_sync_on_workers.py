@@ -18,7 +18,7 @@ from crmhub.store import Store
 from crmhub.store.tables import RunLock, SyncRun, SyncTask
 
 from .distributed import distributed_config, engine_results
-from .sandbox import real_registry, sandboxes
+from .sandbox import real_registry, sandboxes, wait_for
 from .test_worker_process import start_workers, stop_workers
 
 
@@ -104,3 +104,43 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, list) and isinstance(b, list) and sorted(map(repr, a)) == sorted(map(repr, b)):
         return [f"{path}: same items, other order"]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+@pytest.mark.slow
+def test_detach_then_cancel(tmp_path: Path, store: Store, pg_only: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--detach`` prints the run id and returns with the tasks queued; ``--cancel`` skips them and a worker
+    stores the report ``interrupted`` (exit code of `crmhub report` aside: the run's status says it), the run's
+    locks released; cancelling it again is a clear error."""
+    registry = real_registry()
+    with sandboxes(registry, latency_ms=5.0) as sb:
+        cfg = distributed_config(tmp_path / "c.toml", sb, pg_only)
+        assert main(["--lang", "en", "sync", "--on-workers", "--detach", "-c", str(cfg)]) == 0
+        out, err = capsys.readouterr()
+        run_id = int(out.strip())
+        assert f"crmhub report {run_id}" in err
+        with store.begin() as s:
+            queued = {t.phase: t.status for t in s.scalars(select(SyncTask).where(SyncTask.run_id == run_id))}
+            held = {lock.holder for lock in s.scalars(select(RunLock))}
+        assert queued == {"ingest": "queued"} and held == {f"run:{run_id}"}
+        assert main(["--lang", "en", "sync", "--cancel", str(run_id), "-c", str(cfg)]) == 0
+        assert main(["--lang", "en", "sync", "--cancel", str(run_id), "-c", str(cfg)]) == ExitCode.USAGE
+        assert "nothing to cancel" in capsys.readouterr().err
+        procs = start_workers(cfg, tmp_path, store, n=1)
+        try:
+            wait_for(lambda: _status(store, run_id) != "running", 60, "the cancelled run's report")
+        finally:
+            stop_workers(procs)
+    with store.begin() as s:
+        run = s.get(SyncRun, run_id)
+        tasks = {(t.phase, t.part): t.status for t in s.scalars(select(SyncTask).where(SyncTask.run_id == run_id))}
+        assert list(s.scalars(select(RunLock).where(RunLock.holder == f"run:{run_id}"))) == []
+    assert run is not None and run.status == "interrupted" and "cancelled by" in (run.error or "")
+    assert tasks[("finish", "finish")] == "done"
+    assert {v for k, v in tasks.items() if k[0] == "ingest"} == {"cancelled"}
+    assert run.report["status"] == "interrupted"
+
+
+def _status(store: Store, run_id: int) -> str:
+    with store.begin() as s:
+        run = s.get(SyncRun, run_id)
+        return run.status if run is not None else "-"

@@ -4,6 +4,7 @@ a sync split into tasks on `crmhub worker` processes (`crmhub.jobs.runs`)."""
 from __future__ import annotations
 
 from crmhub.cli.common import Context, err_console, run
+from crmhub.core.exit_codes import ExitCode
 from crmhub.core.report import RunReport
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual
@@ -54,4 +55,13 @@ def on_workers(
         err_console.print(follow)
         return None
     err_console.print(follow)
-    return run(launch.wait(store, run_id))
+    try:
+        return run(launch.wait(store, run_id))
+    except KeyboardInterrupt:  # the run is the workers': stop waiting, not the run
+        err_console.print(
+            bilingual(
+                f"已停止等待；运行 {run_id} 仍在工作进程上继续（取消：crmhub sync --cancel {run_id}）",
+                f"stopped waiting; run {run_id} goes on on the workers (cancel it: crmhub sync --cancel {run_id})",
+            )
+        )
+        raise SystemExit(ExitCode.INTERRUPTED) from None
