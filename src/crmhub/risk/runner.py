@@ -97,14 +97,20 @@ class RiskEngine:
         self.connectors = ledger_connectors(session)
         self.orphans = has_orphan_transactions(session)
 
-    def flag_stale(self, session: Session) -> int:
-        """Re-flag clients assessed under another scorecard version, so a new card reaches every client."""
+    def flag_stale(self, session: Session, id_range: tuple[int, int | None] | None = None) -> int:
+        """Re-flag clients assessed under another scorecard version, so a new card reaches every client (those
+        of ``id_range`` only: one partition of a run split over workers touches no other partition's rows)."""
         stale = select(RiskAssessmentRow.client_id).where(
             RiskAssessmentRow.current.is_(True), RiskAssessmentRow.scorecard_version != self.card.version
         )
+        bounds = []
+        if id_range is not None:
+            bounds.append(GoldenClient.id >= id_range[0])
+            if id_range[1] is not None:
+                bounds.append(GoldenClient.id <= id_range[1])
         result = session.execute(
             update(GoldenClient)
-            .where(GoldenClient.id.in_(stale), GoldenClient.needs_risk.is_(False))
+            .where(GoldenClient.id.in_(stale), GoldenClient.needs_risk.is_(False), *bounds)
             .values(needs_risk=True)
         )
         return int(getattr(result, "rowcount", 0) or 0)
@@ -354,7 +360,7 @@ def make_risk_phase(
         outcome = AssessOutcome(engine.today)
         with uow.transaction() as s:
             engine.prepare(s)
-            engine.flag_stale(s)
+            engine.flag_stale(s, id_range)
         last, upto = (0, None) if id_range is None else (id_range[0] - 1, id_range[1])
         bounds = [] if upto is None else [GoldenClient.id <= upto]
         while True:
