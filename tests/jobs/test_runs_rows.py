@@ -4,6 +4,7 @@ cancel skips what is queued; and a phase's counters survive their JSON form."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,11 +21,18 @@ from crmhub.sync.deliverer import TargetDrain
 from crmhub.sync.ingest_phase import IngestCounters
 from crmhub.sync.interactions import LinkOutcome
 from crmhub.sync.outbox import DeliveryStats
-from crmhub.sync.phases import DeliverCounters, LinkCounters, MatchCounters, MergeCounters, PlanCounters
+from crmhub.sync.phases import CYCLE, DeliverCounters, LinkCounters, MatchCounters, MergeCounters, PlanCounters
 
 from .conftest import make_settings
 
 STALE = timedelta(seconds=60)
+
+
+def test_every_phase_of_the_cycle_returns_counters_with_a_json_form() -> None:
+    """A phase added to the cycle with counters of a new class must teach `counters.encode` their JSON form."""
+    for phase in CYCLE:
+        method = type(phase).work if phase.runs_in == "thread" else type(phase).run
+        assert str(inspect.signature(method).return_annotation) in counters.KNOWN, phase.name
 
 
 def test_counters_survive_json_and_replay_like_apply() -> None:

@@ -30,6 +30,12 @@ from crmhub.sync.phases import (
 _FLAT: dict[str, type[Counters]] = {c.__name__: c for c in (IngestCounters, MergeCounters, RiskCounters, NoCounters)}
 
 
+KNOWN = frozenset(
+    {*_FLAT, MatchCounters.__name__, LinkCounters.__name__, PlanCounters.__name__, DeliverCounters.__name__}
+)
+"""The counters classes `encode` knows (a test checks that every phase of the cycle returns one of them)."""
+
+
 class UnknownCounters(Exception):
     """A task row holds counters of a kind this version does not know: run the same crmhub version everywhere."""
 
