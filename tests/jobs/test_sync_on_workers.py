@@ -4,6 +4,7 @@ lineage, risk assessments and write-back plans equal record by record."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +145,36 @@ def _status(store: Store, run_id: int) -> str:
     with store.begin() as s:
         run = s.get(SyncRun, run_id)
         return run.status if run is not None else "-"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_an_ingest_task_at_once_and_another_worker_finishes_it(
+    tmp_path: Path, store: Store, pg_only: str
+) -> None:
+    """SIGTERM to a worker in the middle of an ingest task (cancel-safe): the task goes back to the queue at
+    once, the worker exits 0 well within its grace, and the other worker finishes the run."""
+    registry = real_registry()
+    with sandboxes(registry, latency_ms=60.0) as sb:
+        cfg = distributed_config(tmp_path / "c.toml", sb, pg_only)
+        procs = start_workers(cfg, tmp_path, store)
+        try:
+            assert main(["sync", "--on-workers", "--detach", "-c", str(cfg)]) == 0
+
+            def ingesting() -> SyncTask | None:
+                with store.begin() as s:
+                    return s.scalars(
+                        select(SyncTask).where(SyncTask.phase == "ingest", SyncTask.status == "running")
+                    ).first()
+
+            task = wait_for(ingesting, 60, "an ingest task to run")
+            (victim,) = [p for p in procs if (task.worker or "").endswith(f":{p.pid}")]
+            victim.send_signal(signal.SIGTERM)
+            assert victim.wait(15) == 0
+            wait_for(lambda: _status(store, task.run_id) != "running", 120, "the run to finish", every=0.5)
+        finally:
+            stop_workers(procs)
+    with store.begin() as s:
+        stopped = s.get(SyncTask, task.id)
+        assert stopped is not None and stopped.status == "done" and stopped.tries == 2
+        assert stopped.worker != task.worker
+    assert _status(store, task.run_id) == "succeeded"

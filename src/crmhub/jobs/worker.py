@@ -241,7 +241,9 @@ def build_app(settings: Settings, registry: Registry, store: Store, *, schema: s
 
     strategy: BaseRetryStrategy = Backoff()  # type: ignore[assignment]  # duck-typed: procrastinate is optional
     app.task(name=TASK, queue=QUEUE, pass_context=True, retry=strategy)(crmhub_run_job)
-    sync_tasks.register(app, settings, registry, store, retry=strategy, retriable=JobRetriable, fatal=JobFailed)
+    sync_tasks.register(
+        app, settings, registry, store, retry=strategy, retriable=JobRetriable, fatal=JobFailed, running=RUNNING
+    )
     return app
 
 

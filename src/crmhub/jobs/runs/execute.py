@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +29,7 @@ from sqlalchemy import delete
 from crmhub.contract import PluginContext
 from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.events import emit
+from crmhub.jobs.guard import StopToken
 from crmhub.masking import mask_url
 from crmhub.store import Store
 from crmhub.store.locks import LockSet
@@ -57,7 +59,7 @@ STALE = timedelta(seconds=60)
 class TaskOutcome:
     """What one execution of a task came to; ``next`` are the task ids the caller must defer."""
 
-    status: str  # done | skipped | retry | failed
+    status: str  # done | skipped | retry | failed | stopped
     task_id: int
     label: str = ""
     error: str | None = None
@@ -125,21 +127,46 @@ async def run_task(
     worker: str,
     heartbeat: float = HEARTBEAT,
     stale: timedelta = STALE,
+    token: StopToken | None = None,
 ) -> TaskOutcome:
-    """Run task ``task_id`` once (see the module docstring)."""
+    """Run task ``task_id`` once (see the module docstring). A cancel-safe phase (ingest, deliver) stops at once
+    when ``token`` asks (the worker is stopping: the task is queued again, ``stopped``) or the run was cancelled;
+    the others finish their partition first."""
     claimed = await asyncio.to_thread(rows.claim, store, task_id, job_id=job_id, worker=worker, stale=stale)
     if claimed is None:
         return TaskOutcome("skipped", task_id)
     label = f"{claimed.phase}/{claimed.part}"
     run, report = await asyncio.to_thread(rebuild, store, claimed.run_id, before_seq=rows.PHASES.index(claimed.phase))
     locks = run_locks(store, run.id, list(run.connectors or []))
-    beat = asyncio.create_task(_beat(store, locks, task_id, heartbeat))
+    if claimed.phase == FINISH_TASK:
+        work: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(
+            _finish(settings, registry, store, claimed, report, locks)
+        )
+        stoppable = False
+    else:
+        work = asyncio.ensure_future(_run_phase(settings, registry, store, claimed, report, locks))
+        stoppable = _phase(claimed.phase).cancel_safe
+    why: list[str] = []
+
+    def stop(reason: str) -> None:
+        if stoppable and not why:
+            why.append(reason)
+            work.cancel()
+
+    loop = asyncio.get_running_loop()
+    unsubscribe = (
+        token.subscribe(lambda r: loop.call_soon_threadsafe(stop, r.text)) if token is not None else (lambda: None)
+    )
+    beat = asyncio.create_task(_beat(store, locks, task_id, heartbeat, stop))
     try:
-        if claimed.phase == FINISH_TASK:
-            await _finish(settings, registry, store, claimed, report, locks)
-            record: dict[str, Any] = {}
-        else:
-            record = await _run_phase(settings, registry, store, claimed, report, locks)
+        record = await work
+    except asyncio.CancelledError:
+        if not why:  # the job itself is cancelled: queued again, its procrastinate job too
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(_requeue, store, task_id, "interrupted: the worker stopped")
+            raise
+        await asyncio.to_thread(_requeue, store, task_id, why[0])
+        return TaskOutcome("stopped", task_id, label, why[0])
     except Exception as exc:
         error = mask_url(f"{type(exc).__name__}: {exc}")
         log.warning("sync task %s of run %s failed (try %d): %s", label, claimed.run_id, claimed.tries, error)
@@ -147,11 +174,8 @@ async def run_task(
             rows.failed, store, task_id, error, max_tries=settings.sync.workers.max_tries
         )
         return TaskOutcome("failed" if final else "retry", task_id, label, error, nxt)
-    except BaseException:  # the worker is stopping: the task is queued again (its procrastinate job too)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(rows.failed, store, task_id, "interrupted: the worker stopped", max_tries=1 << 30)
-        raise
     finally:
+        unsubscribe()
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
@@ -159,11 +183,19 @@ async def run_task(
     return TaskOutcome("done", task_id, label, None, nxt)
 
 
-async def _beat(store: Store, locks: LockSet, task_id: int, every: float) -> None:
+def _requeue(store: Store, task_id: int, reason: str) -> None:
+    """Back to ``queued`` whatever its tries (a stop is no failure of the task); a cancelled run's task is then
+    marked cancelled by the next claim."""
+    rows.failed(store, task_id, reason, max_tries=1 << 30)
+
+
+async def _beat(store: Store, locks: LockSet, task_id: int, every: float, stop: Callable[[str], None]) -> None:
+    """Keep the task, the run and its locks alive; stop a cancel-safe phase of a run that was cancelled."""
     while True:
         try:
             await asyncio.to_thread(locks.heartbeat)
-            await asyncio.to_thread(rows.heartbeat, store, task_id)
+            if await asyncio.to_thread(rows.heartbeat, store, task_id):
+                stop("interrupted: the run was cancelled")
         except Exception:
             log.exception("sync task heartbeat failed")
         await asyncio.sleep(every)
@@ -230,7 +262,7 @@ async def _finish(
     claimed: rows.Claimed,
     report: RunReport,
     locks: LockSet,
-) -> None:
+) -> dict[str, Any]:
     """Store the report and notify, exactly as a single-process run ends (`crmhub.sync.engine`)."""
     outcome, reason = claimed.spec.get("outcome"), claimed.spec.get("reason")
     if outcome == "failed":
@@ -253,6 +285,7 @@ async def _finish(
     finally:
         uow.close()
     await asyncio.to_thread(release_run_locks, store, claimed.run_id)
+    return {}
 
 
 def _add_tasks(store: Store, report: RunReport) -> None:

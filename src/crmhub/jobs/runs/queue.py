@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from crmhub.i18n import bilingual
 from crmhub.jobs import joblog
+from crmhub.jobs.guard import StopToken
 from crmhub.store import Store
 from crmhub.store.tables import SyncTask
 
@@ -105,10 +107,12 @@ def register(
     store: Store,
     *,
     retry: Any,
-    retriable: type[Exception],
+    retriable: Callable[..., Exception],
     fatal: type[Exception],
+    running: set[StopToken],
 ) -> None:
-    """Add the ``crmhub.sync_task`` task to a worker's app (`crmhub.jobs.worker.build_app`)."""
+    """Add the ``crmhub.sync_task`` task to a worker's app (`crmhub.jobs.worker.build_app`); ``running`` is the
+    worker's set of stop tokens (SIGTERM asks each to stop)."""
     import procrastinate as pc
 
     from crmhub.store.locks import holder_id
@@ -116,10 +120,18 @@ def register(
     from .execute import run_task
 
     async def crmhub_sync_task(context: pc.JobContext, task_id: int) -> dict[str, Any]:
-        job_id = context.job.id
-        outcome = await run_task(settings, registry, store, task_id, job_id=job_id, worker=holder_id())
+        token = StopToken()
+        running.add(token)
+        try:
+            outcome = await run_task(
+                settings, registry, store, task_id, job_id=context.job.id, worker=holder_id(), token=token
+            )
+        finally:
+            running.discard(token)
         if outcome.next:
             await defer_tasks(app, store, outcome.next)
+        if outcome.status == "stopped":
+            raise retriable(f"sync task {outcome.label}: {outcome.error}", immediate=True)
         if outcome.status == "retry":
             raise retriable(f"sync task {outcome.label}: {outcome.error}")
         if outcome.status == "failed":

@@ -120,10 +120,16 @@ def claim(store: Store, task_id: int, *, job_id: int | None, worker: str, stale:
         return Claimed(task.id, task.run_id, task.phase, task.part, dict(task.spec or {}), task.tries)
 
 
-def heartbeat(store: Store, task_id: int) -> None:
-    """The task is alive (the run's heartbeat is refreshed by its locks, `crmhub.store.locks.LockSet`)."""
+def heartbeat(store: Store, task_id: int) -> bool:
+    """The task is alive (the run's heartbeat is refreshed by its locks, `crmhub.store.locks.LockSet`); True when
+    its run is ending (cancelled, failed, closed) and the task's work is no longer wanted."""
     with store.begin() as s:
         s.execute(update(SyncTask).where(SyncTask.id == task_id).values(heartbeat_at=datetime.now(UTC)))
+        task = s.get(SyncTask, task_id)
+        if task is None or task.phase == FINISH:
+            return False
+        run = s.get(SyncRun, task.run_id)
+        return run is None or run.status != "running" or _ending(s, task.run_id)
 
 
 def complete(store: Store, task_id: int, record: dict[str, Any], *, partitions: int) -> list[int]:
