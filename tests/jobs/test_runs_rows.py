@@ -143,3 +143,17 @@ def test_id_ranges_cover_every_id(store: Store, pg_only: str, flagged: int) -> N
     if len(ranges) > 1:
         per = [sum(1 for i in ids if lo <= i and (hi is None or i <= hi)) for lo, hi in ranges]
         assert max(per) - min(per) <= 1
+
+
+def test_a_connectors_api_calls_add_up_over_its_tasks() -> None:
+    report = RunReport(run_id=1, started_at=datetime.now(UTC), connectors={"a": ConnectorReport()})
+    ingest = report.model_copy(deep=True)
+    ingest.connectors["a"].api = {"api_calls": 3, "retries": 1}
+    ingest.connectors["a"].streams = {"clients": {"read": 3}}
+    counters.replay(report, "ingest", [counters.task_record(IngestCounters(), ingest, ["a"], 0, 0)])
+    deliver = report.model_copy(deep=True)
+    deliver.connectors["a"].api = {"api_calls": 2, "retries": 0}
+    drains = DeliverCounters([TargetDrain("a", DeliveryStats(confirmed=2))])
+    counters.replay(report, "deliver", [counters.task_record(drains, deliver, ["a"], 0, 0)])
+    assert report.connectors["a"].api == {"api_calls": 5, "retries": 1}
+    assert report.connectors["a"].streams == {"clients": {"read": 3}} and report.connectors["a"].written_back == 2

@@ -1,7 +1,8 @@
 """A phase's typed counters as JSON, and the run report rebuilt from the tasks' counters.
 
 Each task stores what its phase returned (`crmhub.sync.phase.Counters`) plus the connector reports it owns (an
-ingest task its connector's streams and status, a deliver task its target's). The closing task replays them in
+ingest task its connector's streams and status, a deliver task its target's), with the API calls of that task
+only — the replay adds them up. The closing task replays them in
 phase order — connector reports first, then ``Counters.apply`` — so the report is built by the same ``apply``
 methods a single-process run uses.
 """
@@ -107,7 +108,11 @@ def replay(report: RunReport, phase: str, records: Iterable[dict[str, Any]]) -> 
     for record in records:
         seen = True
         for name, rep in (record.get("connectors") or {}).items():
-            report.connectors[name] = ConnectorReport.model_validate(rep)
+            before = report.connectors.get(name)
+            after = ConnectorReport.model_validate(rep)
+            if before is not None:  # API calls of the connector's tasks add up, as one process's counters do
+                after.api = {k: round(before.api.get(k, 0) + after.api.get(k, 0), 3) for k in before.api | after.api}
+            report.connectors[name] = after
         decode(record["counters"]).apply(report)
         wall = max(wall, float(record.get("wall_s") or 0.0))
         cpu += float(record.get("cpu_s") or 0.0)

@@ -248,6 +248,9 @@ async def _run_phase(
                     cls(cfg, PluginContext(name=name, token_cache=cache))
                 )
             counters: Counters = await phase.run(ctx) if phase.enabled(ctx) else NoCounters()
+            for name in claimed.spec.get("owns") or []:  # this task's own calls (the replay adds them up)
+                if name in ctx.connectors and name in report.connectors:
+                    report.connectors[name].api = ctx.connectors[name].context.metrics.as_dict()
     finally:
         uow.close()
     return task_record(
