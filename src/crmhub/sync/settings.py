@@ -43,6 +43,12 @@ class WorkersSettings(SyncStrict):
         default=8, ge=1, le=256, description="Golden-client id ranges of the merge, risk and plan phases."
     )
     max_tries: int = Field(default=3, ge=1, le=20, description="Tries of one task before the run fails.")
+    task_timeout: float = Field(
+        default=3600,
+        ge=0,
+        description="Seconds after which a stuck ingest or deliver task is stopped and tried again (0: never); "
+        "other phases cannot be stopped half-way and only log a warning.",
+    )
 
 
 class SyncSettings(SyncStrict):

@@ -53,6 +53,7 @@ log = logging.getLogger("crmhub.jobs")
 HEARTBEAT = 10.0
 STALE = timedelta(seconds=60)
 """A ``running`` task whose heartbeat is older than this belongs to a dead worker and may be taken over."""
+TIMED_OUT = "timed out"
 
 
 @dataclass(slots=True)
@@ -147,26 +148,33 @@ async def run_task(
         work = asyncio.ensure_future(_run_phase(settings, registry, store, claimed, report, locks))
         stoppable = _phase(claimed.phase).cancel_safe
     why: list[str] = []
+    timeout = settings.sync.workers.task_timeout
 
     def stop(reason: str) -> None:
         if stoppable and not why:
             why.append(reason)
             work.cancel()
+        elif not stoppable and reason.startswith(TIMED_OUT) and not why:
+            why.append("")  # warned once: a thread phase cannot be stopped half-way, it runs to its end
+            log.warning("sync task %s runs longer than %.0f s and cannot be stopped half-way", label, timeout)
 
     loop = asyncio.get_running_loop()
     unsubscribe = (
         token.subscribe(lambda r: loop.call_soon_threadsafe(stop, r.text)) if token is not None else (lambda: None)
     )
-    beat = asyncio.create_task(_beat(store, locks, task_id, heartbeat, stop))
+    beat = asyncio.create_task(_beat(store, locks, task_id, heartbeat, stop, timeout))
     try:
-        record = await work
-    except asyncio.CancelledError:
-        if not why:  # the job itself is cancelled: queued again, its procrastinate job too
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(_requeue, store, task_id, "interrupted: the worker stopped")
-            raise
-        await asyncio.to_thread(_requeue, store, task_id, why[0])
-        return TaskOutcome("stopped", task_id, label, why[0])
+        try:
+            record = await work
+        except asyncio.CancelledError:
+            if not why or not why[0]:  # the job itself is cancelled: queued again, its procrastinate job too
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(_requeue, store, task_id, "interrupted: the worker stopped")
+                raise
+            if not why[0].startswith(TIMED_OUT):
+                await asyncio.to_thread(_requeue, store, task_id, why[0])
+                return TaskOutcome("stopped", task_id, label, why[0])
+            raise TaskTimeout(why[0]) from None
     except Exception as exc:
         error = mask_url(f"{type(exc).__name__}: {exc}")
         log.warning("sync task %s of run %s failed (try %d): %s", label, claimed.run_id, claimed.tries, error)
@@ -189,8 +197,12 @@ def _requeue(store: Store, task_id: int, reason: str) -> None:
     rows.failed(store, task_id, reason, max_tries=1 << 30)
 
 
-async def _beat(store: Store, locks: LockSet, task_id: int, every: float, stop: Callable[[str], None]) -> None:
-    """Keep the task, the run and its locks alive; stop a cancel-safe phase of a run that was cancelled."""
+async def _beat(
+    store: Store, locks: LockSet, task_id: int, every: float, stop: Callable[[str], None], timeout: float
+) -> None:
+    """Keep the task, the run and its locks alive; stop a cancel-safe phase of a run that was cancelled, or one
+    that ran past ``timeout`` seconds (0: no limit)."""
+    started = time.monotonic()
     while True:
         try:
             await asyncio.to_thread(locks.heartbeat)
@@ -198,7 +210,13 @@ async def _beat(store: Store, locks: LockSet, task_id: int, every: float, stop: 
                 stop("interrupted: the run was cancelled")
         except Exception:
             log.exception("sync task heartbeat failed")
+        if timeout and time.monotonic() - started > timeout:
+            stop(f"{TIMED_OUT} after {timeout:.0f} s ([sync.workers] task_timeout)")
         await asyncio.sleep(every)
+
+
+class TaskTimeout(Exception):
+    """A cancel-safe task ran past ``[sync.workers] task_timeout``: a failed try, retried with backoff."""
 
 
 def _context(
