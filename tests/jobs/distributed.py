@@ -36,11 +36,23 @@ def timeless(value: Any) -> Any:
     return value
 
 
-def unordered(items: Any) -> Any:
-    """A list compared as a multiset. Golden contacts and a field's competing values follow the members'
-    ``source_record.id`` order — the order pages happened to commit, which differs between any two runs whose
-    connectors ingest side by side (single-process runs too); their content does not."""
-    return sorted(items, key=repr) if isinstance(items, list) else items
+def canonical(value: Any, key: str = "") -> Any:
+    """``value`` as compared between runs. Lists are multisets: golden contacts, aliases, external ids and a
+    field's competing values follow the members' ``source_record.id`` order — the order pages happened to commit,
+    which differs between any two runs whose connectors ingest side by side (single-process runs too). For the
+    same reason a contact present in two systems is compared by who it is (name, then mobile, email or phone —
+    the merge's de-duplication key), not by which system's copy the de-duplication kept first."""
+    if key == "contacts" and isinstance(value, list):
+        return sorted(
+            (str(c.get("name", "")).strip(), str(c.get("mobile") or c.get("email") or c.get("phone") or ""))
+            for c in value
+            if isinstance(c, dict)
+        )
+    if isinstance(value, dict):
+        return {k: canonical(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((canonical(v) for v in value), key=repr)
+    return value
 
 
 def _keys(store: Store) -> dict[int, str]:
@@ -68,7 +80,7 @@ def engine_results(store: Store) -> dict[str, Any]:
                 "name": g.name,
                 "status": g.status,
                 "merged_into": key.get(g.merged_into) if g.merged_into else None,
-                "data": {k: unordered(v) if k == "contacts" else v for k, v in timeless(g.data).items()},
+                "data": canonical(timeless(g.data)),
                 "rating": g.rating,
                 "segment": g.segment,
                 "flags": (g.needs_merge, g.needs_risk, g.needs_plan),
@@ -77,11 +89,11 @@ def engine_results(store: Store) -> dict[str, Any]:
         }
         lineage = {
             f"{key[r.client_id]}|{r.field}": {
-                "value": r.value,
+                "value": canonical(r.value, r.field),
                 "source": r.source,
                 "record": r.source_record_id,
                 "rule": r.rule,
-                "competing": unordered(timeless(r.competing)),
+                "competing": canonical(timeless(r.competing)),
             }
             for r in s.scalars(select(FieldLineage))
         }
@@ -99,8 +111,8 @@ def engine_results(store: Store) -> dict[str, Any]:
         for o in s.scalars(select(Outbox).where(Outbox.kind == "write_back")):
             client = key.get(o.client_id) if o.client_id is not None else None
             plans.setdefault(f"{o.target}|{o.stream}|{client}", []).append(
-                {"payload": timeless(o.payload), "hash": o.payload_hash, "state": o.state}
+                {"payload": canonical(timeless(o.payload)), "state": o.state}
             )
         for rows in plans.values():
-            rows.sort(key=lambda r: str(r["hash"]))
+            rows.sort(key=repr)
     return {"golden": golden, "lineage": lineage, "risk": risk, "plans": plans}

@@ -70,6 +70,8 @@ def test_two_workers_equal_one_process(tmp_path: Path, store: Store, pg_only: st
     single = Store.open(second_schema)
     try:
         expected = engine_results(single)
+        with single.begin() as s:
+            expected_report = s.scalars(select(SyncRun.report)).one()
     finally:
         single.dispose()
 
@@ -93,6 +95,14 @@ def test_two_workers_equal_one_process(tmp_path: Path, store: Store, pg_only: st
     assert (run.executor, run.status) == ("workers", "succeeded")
     assert {t.status for t in tasks} == {"done"}
     assert len({t.worker for t in tasks}) == 2  # both workers took tasks
+    assert run.report["totals"] == expected_report["totals"]  # the same report (its counts)
+    for name, rep in expected_report["connectors"].items():
+        mine = run.report["connectors"][name]
+        assert mine["status"] == rep["status"] and mine["written_back"] == rep["written_back"], name
+        # which system's records were "merged" into a client another created depends on the order the
+        # connectors' pages committed (as between two single-process runs); the rest of each stream's counts not
+        mine_counts, counts = _unmerged(mine["streams"]), _unmerged(rep["streams"])
+        assert mine_counts == counts, (name, _diff(mine_counts, counts))
     merge_parts = [t.part for t in tasks if t.phase == "merge"]
     assert len(merge_parts) == 3 and all(p.startswith("gc:") for p in merge_parts)
     assert [t.part for t in tasks if t.phase == "ingest"] and run.report["tasks"]
@@ -178,3 +188,7 @@ def test_sigterm_stops_an_ingest_task_at_once_and_another_worker_finishes_it(
         assert stopped is not None and stopped.status == "done" and stopped.tries == 2
         assert stopped.worker != task.worker
     assert _status(store, task.run_id) == "succeeded"
+
+
+def _unmerged(streams: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: {k: v for k, v in counts.items() if k != "merged"} for name, counts in streams.items()}
