@@ -25,14 +25,19 @@ from .sandbox import JOB, count, crmhub, real_registry, sandboxes, settle, summa
 pytestmark = pytest.mark.slow
 
 
-def start_workers(cfg: Path, cwd: Path, store: Store, n: int = 2) -> list[subprocess.Popen[str]]:
+def start_workers(
+    cfg: Path, cwd: Path, store: Store, n: int = 2, expect: int | None = None
+) -> list[subprocess.Popen[str]]:
+    """Start ``n`` workers; wait until ``expect`` (default ``n``) workers have a fresh liveness lock."""
     procs = [crmhub("worker", "-c", str(cfg), "--stalled-after", "5", "--grace", "20", cwd=cwd) for _ in range(n)]
+    pids = {p.pid for p in procs}
 
     def registered() -> bool:
         cutoff = datetime.now(UTC) - timedelta(seconds=5)
         with store.begin() as s:
-            rows = s.scalars(select(RunLock).where(RunLock.name.like("worker:%"), RunLock.heartbeat_at >= cutoff))
-            return len(list(rows)) == n
+            rows = list(s.scalars(select(RunLock).where(RunLock.name.like("worker:%"), RunLock.heartbeat_at >= cutoff)))
+            mine = [r for r in rows if int(r.name.rpartition(":")[2]) in pids]
+            return len(mine) == n and (expect is None or len(rows) >= expect)
 
     try:
         wait_for(registered, 60, f"{n} workers to start")

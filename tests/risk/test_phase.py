@@ -147,3 +147,31 @@ async def test_internal_rating_is_not_written_to_a_crm_unless_configured(
     assert report.totals.risk_assessed == 1
     planned = [p.fields for p in report.plan if p.connector == "crm"]
     assert planned and [sorted(fields) for fields in planned] == [["uscc"]]  # no rating, no segment
+
+
+async def test_a_partition_of_the_risk_step_assesses_and_reflags_only_its_ids(
+    store: Store, registry: Any, world: tuple[MemoryLedger, MemoryCrm]
+) -> None:
+    """A run split over workers runs the step per golden-client id range (`crmhub.jobs.runs`): a new scorecard
+    re-flags and assesses only the clients of the range, so partitions side by side never touch each other's
+    rows."""
+    from crmhub.store.unit import UnitOfWork
+
+    eng = engine(store, registry)
+    await eng.run()
+    with store.begin() as s:
+        (client,) = s.scalars(select(GoldenClient.id)).all()
+    eng.settings.risk.scorecard = eng.settings.risk.card().model_copy(update={"version": "bank-2027.1"})
+    step = make_risk_phase(eng.settings, registry)
+    uow = UnitOfWork(store)
+    try:
+        assert step(uow, None, lambda events: None, (client + 1, None)).clients == 0
+        with store.begin() as s:
+            assert s.scalars(select(GoldenClient.needs_risk)).one() is False  # not in the range: not re-flagged
+        assert step(uow, None, lambda events: None, (0, client)).clients == 1
+    finally:
+        uow.close()
+    with store.begin() as s:
+        assert s.scalars(select(RiskAssessmentRow.scorecard_version).where(RiskAssessmentRow.current)).all() == [
+            "bank-2027.1"
+        ]

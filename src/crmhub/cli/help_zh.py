@@ -68,6 +68,12 @@ HELP_ZH: dict[str, str] = {
         '等待同一连接器正在进行的同步的秒数。',
     'Also write the HTML report to this file.':
         '同时将 HTML 报告写入此文件。',
+    'Split the run into tasks for `crmhub worker` (PostgreSQL; [sync] executor).':
+        '把本次运行拆成任务交给 `crmhub worker` 执行（需 PostgreSQL；见 [sync] executor）。',
+    'With --on-workers: print the run id and return at once.':
+        '与 --on-workers 同用：打印运行 id 后立即返回。',
+    'Cancel a sync running on workers.':
+        '取消正在工作进程上执行的同步。',
     "Send the write-backs syncs left queued, at each CRM's rate limit, with progress and an ETA.":
         '按各 CRM 的限流速度发送同步留在队列中的回写，显示进度和预计剩余时间。',
     'Keep running: send new write-backs as syncs queue them (stop with Ctrl-C; nothing is lost).':

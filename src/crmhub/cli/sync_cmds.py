@@ -67,11 +67,29 @@ def sync(
     json_out: bool = typer.Option(False, "--json", help="Print the run report as one JSON object."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for a running sync of the same connector."),
     html: Path | None = typer.Option(None, "--html", help="Also write the HTML report to this file."),
+    on_workers: bool = typer.Option(
+        False, "--on-workers", help="Split the run into tasks for `crmhub worker` (PostgreSQL; [sync] executor)."
+    ),
+    detach: bool = typer.Option(False, "--detach", help="With --on-workers: print the run id and return at once."),
+    cancel: int | None = typer.Option(None, "--cancel", metavar="RUN_ID", help="Cancel a sync running on workers."),
 ) -> None:
     """Pull every configured connector, merge into golden records, write back, and report the run."""
     ctx = load_context(config)
     store = ctx.open_store()
     lang = current_lang()
+    if cancel is not None or on_workers or (ctx.settings.sync.executor == "workers" and not dry_run):
+        try:
+            from crmhub.cli.sync_workers import on_workers as distributed
+
+            report = distributed(
+                ctx, store, connector or None, dry_run=dry_run, wait=wait, detach=detach, cancel=cancel
+            )
+        finally:
+            store.dispose()
+        if report is None:
+            return
+        _print_run(report, lang, json_out=json_out, dry_run=False, html=html)
+        return
     try:
         show_progress = not json_out and sys.stdout.isatty()
         if show_progress:
@@ -83,6 +101,11 @@ def sync(
             report = run(build_engine(ctx, store).run(connector or None, dry_run=dry_run, lock_wait=wait))
     finally:
         store.dispose()
+    _print_run(report, lang, json_out=json_out, dry_run=dry_run, html=html)
+
+
+def _print_run(report: RunReport, lang: Any, *, json_out: bool, dry_run: bool, html: Path | None) -> None:
+    """Print a run's report as `crmhub sync` does and exit with the run's status code."""
     if json_out:
         write_json_line(report_json(report))
     else:

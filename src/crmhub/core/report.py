@@ -95,6 +95,11 @@ class RunReport(BaseModel):
     )
     plan: list[PlannedChange] = Field(default_factory=list)
     error: FreeText | None = Field(default=None, description="Cleaned when set, like ConnectorReport.error.")
+    tasks: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="A run split over workers (`crmhub sync --on-workers`): each task's phase, part, status, tries "
+        "and worker; None for a single-process run.",
+    )
     notifications: dict[str, Any] | None = Field(
         default=None,
         description="What the notify step after the run did (delivered, failed, unconfirmed …) and "

@@ -37,6 +37,7 @@ from crmhub.i18n import bilingual
 from crmhub.jobs import joblog, liveness, state
 from crmhub.jobs.guard import StopToken
 from crmhub.jobs.runner import job_settings, run_job
+from crmhub.jobs.runs import queue as sync_tasks
 from crmhub.jobs.schedule import LATE_OK, Schedule
 from crmhub.jobs.scheduler import Clock, SystemClock
 from crmhub.jobs.stopping import StopSignals
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crmhub.jobs")
 
-QUEUE = "crmhub"
+QUEUE = sync_tasks.QUEUE
 TASK = "crmhub.run_job"
 RETRY_BASE = 2.0
 RETRY_CAP = 900.0
@@ -240,6 +241,9 @@ def build_app(settings: Settings, registry: Registry, store: Store, *, schema: s
 
     strategy: BaseRetryStrategy = Backoff()  # type: ignore[assignment]  # duck-typed: procrastinate is optional
     app.task(name=TASK, queue=QUEUE, pass_context=True, retry=strategy)(crmhub_run_job)
+    sync_tasks.register(
+        app, settings, registry, store, retry=strategy, retriable=JobRetriable, fatal=JobFailed, running=RUNNING
+    )
     return app
 
 
@@ -472,6 +476,11 @@ async def run_worker(
                 asyncio.create_task(
                     _every(
                         min(30.0, stalled_after / 2), lambda: recover_stalled(app, store, stalled_after=stalled_after)
+                    )
+                ),
+                asyncio.create_task(  # a distributed sync's lost tasks (crmhub.jobs.runs.queue)
+                    _every(
+                        min(5.0, stalled_after / 2), lambda: sync_tasks.sweep(app, store, stalled_after=stalled_after)
                     )
                 ),
             ]

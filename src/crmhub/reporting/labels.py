@@ -79,6 +79,11 @@ LABELS: dict[str, dict[Lang, str]] = {
     "deliver": {"en": "deliver", "zh": "投递"},
     "report": {"en": "store the report", "zh": "保存报告"},
     "notify": {"en": "notify", "zh": "发送通知"},
+    "tasks_line": {
+        "en": "Run on workers: {tasks} tasks on {workers} worker(s)",
+        "zh": "由工作进程执行：{tasks} 个任务，{workers} 个工作进程",
+    },
+    "task_tries": {"en": "task {task}: {tries} tries, {status}", "zh": "任务 {task}：尝试 {tries} 次，{status}"},
     # notify step after the run (w5-delivery)
     "notifications": {"en": "Notifications", "zh": "通知"},
     "notify_counts": {

@@ -78,7 +78,27 @@ def render_report(report: RunReport, lang: Lang) -> Group:
     if report.error:
         parts.append(Text(f"{label('error', lang)}: {mask_text(report.error)}", style="red"))
     parts += _notifications(report, lang)
+    parts += _tasks(report, lang)
     return Group(*parts)
+
+
+def _tasks(report: RunReport, lang: Lang) -> list[Text]:
+    """A run split over workers: how many tasks, and each one that took more than one try or did not finish."""
+    if not report.tasks:
+        return []
+    workers = len({t.get("worker") for t in report.tasks if t.get("worker")})
+    out = [Text(label("tasks_line", lang).format(tasks=len(report.tasks), workers=workers))]
+    for t in report.tasks:
+        if int(t.get("tries") or 0) > 1 or t.get("status") not in ("done", None):
+            out.append(
+                Text(
+                    label("task_tries", lang).format(
+                        task=f"{t.get('phase')}/{t.get('part')}", tries=t.get("tries"), status=t.get("status")
+                    ),
+                    style="yellow",
+                )
+            )
+    return out
 
 
 def queued_lines(report: RunReport, lang: Lang) -> list[str]:

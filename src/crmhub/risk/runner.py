@@ -97,14 +97,20 @@ class RiskEngine:
         self.connectors = ledger_connectors(session)
         self.orphans = has_orphan_transactions(session)
 
-    def flag_stale(self, session: Session) -> int:
-        """Re-flag clients assessed under another scorecard version, so a new card reaches every client."""
+    def flag_stale(self, session: Session, id_range: tuple[int, int | None] | None = None) -> int:
+        """Re-flag clients assessed under another scorecard version, so a new card reaches every client (those
+        of ``id_range`` only: one partition of a run split over workers touches no other partition's rows)."""
         stale = select(RiskAssessmentRow.client_id).where(
             RiskAssessmentRow.current.is_(True), RiskAssessmentRow.scorecard_version != self.card.version
         )
+        bounds = []
+        if id_range is not None:
+            bounds.append(GoldenClient.id >= id_range[0])
+            if id_range[1] is not None:
+                bounds.append(GoldenClient.id <= id_range[1])
         result = session.execute(
             update(GoldenClient)
-            .where(GoldenClient.id.in_(stale), GoldenClient.needs_risk.is_(False))
+            .where(GoldenClient.id.in_(stale), GoldenClient.needs_risk.is_(False), *bounds)
             .values(needs_risk=True)
         )
         return int(getattr(result, "rowcount", 0) or 0)
@@ -331,7 +337,7 @@ def _result(g: _Golden, rating: str, segment: str, score: float, what: str, card
 
 def make_risk_phase(
     settings: Settings, registry: Registry
-) -> Callable[[UnitOfWork, int | None, Callable[[list[Event]], None]], AssessOutcome]:
+) -> Callable[[UnitOfWork, int | None, Callable[[list[Event]], None], tuple[int, int | None] | None], AssessOutcome]:
     """The sync engine's risk step: assess every active client with ``needs_risk``, batch by batch.
 
     The events of each batch (risk changed, alert raised) go to ``emit`` right after the batch commits, so memory
@@ -341,22 +347,32 @@ def make_risk_phase(
     if settings.risk.enabled:
         RiskEngine(settings, registry)  # a scorecard reading unknown inputs fails here, before anything is pulled
 
-    def step(uow: UnitOfWork, run_id: int | None, emit: Callable[[list[Event]], None]) -> AssessOutcome:
+    def step(
+        uow: UnitOfWork,
+        run_id: int | None,
+        emit: Callable[[list[Event]], None],
+        id_range: tuple[int, int | None] | None = None,
+    ) -> AssessOutcome:
+        """``id_range`` (first id, last id or None): one partition of a run split over workers."""
         if not settings.risk.enabled:
             return AssessOutcome(date.today())
         engine = RiskEngine(settings, registry)  # per run: "today" moves on in a long-lived scheduler
         outcome = AssessOutcome(engine.today)
         with uow.transaction() as s:
             engine.prepare(s)
-            engine.flag_stale(s)
-        last = 0
+            engine.flag_stale(s, id_range)
+        last, upto = (0, None) if id_range is None else (id_range[0] - 1, id_range[1])
+        bounds = [] if upto is None else [GoldenClient.id <= upto]
         while True:
             with uow.transaction() as s:
                 ids = list(
                     s.scalars(
                         select(GoldenClient.id)
                         .where(
-                            GoldenClient.needs_risk.is_(True), GoldenClient.status == "active", GoldenClient.id > last
+                            GoldenClient.needs_risk.is_(True),
+                            GoldenClient.status == "active",
+                            GoldenClient.id > last,
+                            *bounds,
                         )
                         .order_by(GoldenClient.id)
                         .limit(settings.risk.batch_size)

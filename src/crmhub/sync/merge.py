@@ -166,11 +166,13 @@ class _Writes:
         execute_many(session, _INSERT_LINEAGE, self.lineage_inserts)
 
 
-def load_goldens(session: Session, after_id: int, limit: int) -> list[Golden]:
-    """The next ``limit`` active golden clients flagged ``needs_merge`` with an id above ``after_id``."""
+def load_goldens(session: Session, after_id: int, limit: int, upto: int | None = None) -> list[Golden]:
+    """The next ``limit`` active golden clients flagged ``needs_merge`` with an id above ``after_id`` (and at most
+    ``upto``: one partition of a run split over workers)."""
+    bounds = [_G.c.id > after_id] if upto is None else [_G.c.id > after_id, _G.c.id <= upto]
     rows = session.execute(
         select(_G.c.id, _G.c.name, _G.c.uscc, _G.c.data, _G.c.version)
-        .where(_G.c.needs_merge.is_(True), _G.c.status == "active", _G.c.id > after_id)
+        .where(_G.c.needs_merge.is_(True), _G.c.status == "active", *bounds)
         .order_by(_G.c.id)
         .limit(limit)
     )
@@ -234,14 +236,20 @@ def load_lineage(session: Session, client_ids: Sequence[int]) -> dict[int, dict[
 
 
 def merge_batch(
-    session: Session, after_id: int, merger: Merger, limit: int = 500, *, want_clients: bool = True
+    session: Session,
+    after_id: int,
+    merger: Merger,
+    limit: int = 500,
+    *,
+    want_clients: bool = True,
+    upto: int | None = None,
 ) -> MergeBatchOutcome:
     """Merge the next ``limit`` golden clients flagged ``needs_merge`` after ``after_id``, in ``session``.
 
     ``want_clients``: build the `CorporateClient` of each change event (the one pydantic validation left in the
     merge); False when no plugin listens to ``crmhub_client_changed`` — the events list is then empty.
     """
-    goldens = load_goldens(session, after_id, limit)
+    goldens = load_goldens(session, after_id, limit, upto)
     if not goldens:
         return MergeBatchOutcome(None)
     ids = [g.id for g in goldens]

@@ -57,8 +57,11 @@ class NoProgress:
         return None
 
 
-RiskStep = Callable[["UnitOfWork", "int | None", Callable[[list[Event]], None]], "RiskOutcome"]
-"""The risk engine's step as the sync runs it (`crmhub.risk.runner.make_risk_phase`)."""
+RiskStep = Callable[
+    ["UnitOfWork", "int | None", Callable[[list[Event]], None], "tuple[int, int | None] | None"], "RiskOutcome"
+]
+"""The risk engine's step as the sync runs it (`crmhub.risk.runner.make_risk_phase`); the last argument is the
+golden-client id range of one partition (None: every client)."""
 
 
 class RiskOutcome(Protocol):
@@ -85,6 +88,9 @@ class RunContext:
     risk_step: RiskStep | None = None
     after_run: Callable[[RunReport], Awaitable[None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    id_range: tuple[int, int | None] | None = None
+    """Golden-client ids (first, last or None) this context's phases work on: one partition of a run split over
+    workers (`crmhub.jobs.runs`); None — every client, as a single-process run."""
 
     @property
     def run_id(self) -> int | None:

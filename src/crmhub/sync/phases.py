@@ -46,6 +46,13 @@ def default_priority(ctx: RunContext) -> list[str]:
     return sorted(names, key=lambda n: (0 if ledger_like(n) else 1, names.index(n)))
 
 
+def first_and_last(ctx: RunContext) -> tuple[int, int | None]:
+    """Page start (ids above it) and last id of the golden clients this run context works on."""
+    if ctx.id_range is None:
+        return 0, None
+    return ctx.id_range[0] - 1, ctx.id_range[1]
+
+
 @dataclass(slots=True)
 class MatchCounters(Counters):
     """Client records linked to golden clients, per (connector, stream), and pairs queued for review."""
@@ -122,11 +129,11 @@ class MergePhase(Phase):
     def work(self, ctx: RunContext) -> MergeCounters:
         merger = Merger(ctx.settings.sync, default_priority(ctx), ctx.run_id)
         counters = MergeCounters()
-        last_id = 0
+        last_id, upto = first_and_last(ctx)
         listening = bool(ctx.registry.hook.crmhub_client_changed.get_hookimpls())  # else no client is built
         while True:
             with ctx.uow.transaction() as s:
-                batch = merge_batch(s, last_id, merger, MERGE_BATCH, want_clients=listening)
+                batch = merge_batch(s, last_id, merger, MERGE_BATCH, want_clients=listening, upto=upto)
             if batch.last_id is None:
                 break
             last_id = batch.last_id
@@ -204,7 +211,7 @@ class RiskPhase(Phase):
 
     def work(self, ctx: RunContext) -> RiskCounters:
         assert ctx.risk_step is not None
-        outcome = ctx.risk_step(ctx.uow, ctx.run_id, ctx.emit)
+        outcome = ctx.risk_step(ctx.uow, ctx.run_id, ctx.emit, ctx.id_range)
         return RiskCounters(outcome.clients, outcome.rating_changes, outcome.alerts_raised)
 
 
@@ -234,10 +241,11 @@ class PlanPhase(Phase):
     def work(self, ctx: RunContext) -> PlanCounters:
         targets = writable_targets(ctx.connectors)
         counters = PlanCounters(changes=[] if ctx.dry_run else None)
-        last_id: int | None = 0
+        after, upto = first_and_last(ctx)
+        last_id: int | None = after
         while last_id is not None:
             with ctx.uow.transaction() as s:
-                outcome = plan_batch(s, last_id, targets, ctx.run_id, dry_run=ctx.dry_run, limit=MERGE_BATCH)
+                outcome = plan_batch(s, last_id, targets, ctx.run_id, dry_run=ctx.dry_run, limit=MERGE_BATCH, upto=upto)
             last_id = outcome.last_id
             counters.planned += outcome.planned
             if counters.changes is not None:

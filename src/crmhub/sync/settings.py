@@ -36,9 +36,30 @@ class FieldRule(SyncStrict):
     sources: list[str] = Field(default_factory=list, description="Connector names, most trusted first.")
 
 
+class WorkersSettings(SyncStrict):
+    """``[sync.workers]``: how a sync run is split when it runs on ``crmhub worker`` processes (docs/scaling.md)."""
+
+    partitions: int = Field(
+        default=8, ge=1, le=256, description="Golden-client id ranges of the merge, risk and plan phases."
+    )
+    max_tries: int = Field(default=3, ge=1, le=20, description="Tries of one task before the run fails.")
+    task_timeout: float = Field(
+        default=3600,
+        ge=0,
+        description="Seconds after which a stuck ingest or deliver task is stopped and tried again (0: never); "
+        "other phases cannot be stopped half-way and only log a warning.",
+    )
+
+
 class SyncSettings(SyncStrict):
     """``[sync]``: matching, survivorship and write-back behaviour."""
 
+    executor: Literal["process", "workers"] = Field(
+        default="process",
+        description="``process``: `crmhub sync` runs the cycle itself; ``workers``: split into tasks run by "
+        "`crmhub worker` processes (PostgreSQL store only).",
+    )
+    workers: WorkersSettings = Field(default_factory=WorkersSettings)
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     source_priority: list[str] = Field(
         default_factory=list, description="Default trust order of connectors (empty: ledger, then CRMs)."

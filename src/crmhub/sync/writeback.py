@@ -232,6 +232,7 @@ def plan_batch(
     *,
     dry_run: bool = False,
     limit: int = 500,
+    upto: int | None = None,
 ) -> PlanBatchOutcome:
     """Plan the next ``limit`` golden clients flagged ``needs_plan`` after ``after_id``, in a handful of statements.
 
@@ -240,9 +241,10 @@ def plan_batch(
     did per object; merges that set it are held off by the merge lock). The flag stays set in a dry run without
     targets, as it always did (a dry run's store is thrown away anyway).
     """
+    bounds = [GoldenClient.id > after_id] if upto is None else [GoldenClient.id > after_id, GoldenClient.id <= upto]
     rows = session.execute(
         select(GoldenClient.id, GoldenClient.name, GoldenClient.data)
-        .where(GoldenClient.needs_plan.is_(True), GoldenClient.id > after_id)
+        .where(GoldenClient.needs_plan.is_(True), *bounds)
         .order_by(GoldenClient.id)
         .limit(limit)
     ).all()
