@@ -93,3 +93,20 @@ def test_every_role_reads_the_tasks_and_nobody_else(console: Console, run_id: in
         assert page.status_code == 200 and 'id="tasks"' in page.text, name
     anonymous = console.client().get(f"/runs/{run_id}")
     assert anonymous.status_code in (302, 303) and "/login" in anonymous.headers["location"]
+
+
+def test_the_dashboard_shows_a_running_jobs_progress(console: Console, run_id: int) -> None:
+    from crmhub.jobs import state as job_state
+    from crmhub.jobs.settings import JobSettings
+
+    settings = console.app.state.console.settings
+    settings.jobs["nightly"] = JobSettings(cron="0 2 * * *", command="sync")
+    settings.jobs["weekly"] = JobSettings(cron="0 3 * * 0", command="sync")
+    job_state.record_finish(console.store(), "weekly", {"status": "succeeded", "run_id": 2})
+    page = console.login("alice", lang="en").get("/").text
+    nightly = _section(page, '<tr data-job="nightly">')
+    assert f'href="/runs/{run_id}"' in nightly and 'data-progress="9/14"' in nightly
+    assert '<progress max="14" value="9">' in nightly and "merge 1/4" in nightly
+    weekly = _section(page, '<tr data-job="weekly">')
+    assert 'href="/runs/2"' in weekly and "progress" not in weekly
+    assert "合并 1/4" in console.login("alice", lang="zh").get("/").text

@@ -104,7 +104,7 @@ def jobs_list(
 ) -> None:
     """Each job's schedule, next run (in its time zone) and last result."""
     from crmhub.jobs.state import overview
-    from crmhub.sync.run_tasks import running_runs
+    from crmhub.sync.run_tasks import progress_by_job, running_runs
 
     ctx = load_context(config)
     store = ctx.open_store()
@@ -114,9 +114,9 @@ def jobs_list(
             distributed = running_runs(s)
     finally:
         store.dispose()
-    for row in rows:  # a job's run split over workers: how far it got (the newest, should two be going)
-        going = [r for r in distributed if r.job == row["job"]]
-        row["progress"] = {"run_id": going[-1].run_id, **going[-1].progress.as_json()} if going else None
+    progress = progress_by_job(distributed)
+    for row in rows:  # a job's run split over workers: how far it got
+        row["progress"] = progress.get(row["job"])
     if json_out:
         for row in rows:
             write_json_line(row)

@@ -309,6 +309,12 @@ class RunningRun:
     progress: Progress
 
 
+def progress_by_job(runs: Iterable[RunningRun]) -> dict[str, dict[str, Any]]:
+    """Each job's running distributed run as JSON (``run_id`` and its `Progress`), the newest should two be going:
+    the ``progress`` of a job in `crmhub jobs list --json` and on the console's dashboard."""
+    return {r.job: {"run_id": r.run_id, **r.progress.as_json()} for r in sorted(runs, key=lambda r: r.run_id) if r.job}
+
+
 def running_runs(session: Session) -> list[RunningRun]:
     """Every distributed sync run still ``running``, oldest first, with its progress (`crmhub jobs list`)."""
     runs = session.execute(
