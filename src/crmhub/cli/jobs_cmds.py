@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -30,6 +30,9 @@ from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
+
+if TYPE_CHECKING:
+    from crmhub.sync.run_tasks import RunningRun
 
 scheduler_app = typer.Typer(
     help="The embedded scheduler: run the configured jobs on one machine.", no_args_is_help=True
@@ -159,7 +162,7 @@ def jobs_list(
             console.print(f"[dim]{escape(r['job'])}: {escape(mask_text(str(r['last']['error'])))}[/dim]", markup=True)
 
 
-def _progress_table(runs: list[Any]) -> Table:
+def _progress_table(runs: list[RunningRun]) -> Table:
     """Sync runs split over workers that are still going: the phase each is in and its tasks done."""
     from crmhub.reporting.labels import label as report_label
 
