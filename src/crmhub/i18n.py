@@ -355,6 +355,13 @@ VALUE_LABELS: dict[str, dict[str, dict[Lang, str]]] = {
         "undelivered": {"en": "undelivered", "zh": "通知未送达"},
         "test": {"en": "test", "zh": "测试消息"},
     },
+    "task_status": {  # a task of a run split over workers (sync_task.status)
+        "queued": {"en": "queued", "zh": "排队中"},
+        "running": {"en": "running", "zh": "运行中"},
+        "done": {"en": "done", "zh": "已完成"},
+        "failed": {"en": "failed", "zh": "失败"},
+        "cancelled": {"en": "cancelled", "zh": "已取消"},
+    },
     "trigger": {
         "manual": {"en": "manual", "zh": "手动"},
         "scheduler": {"en": "scheduler", "zh": "定时调度"},

@@ -94,6 +94,8 @@ HELP_ZH: dict[str, str] = {
         'table、json 或 html。',
     'Write to this file instead of stdout.':
         '写入此文件而不是标准输出。',
+    'List every task of a run split over workers.':
+        '列出拆分到工作进程执行的运行的每个任务。',
     'Start the simulators, run a full sync, change records, run an incremental sync, print both reports.':
         '启动模拟器，执行一次全量同步，修改记录，再执行一次增量同步，并打印两份报告。',
     'Companies in the synthetic world.':

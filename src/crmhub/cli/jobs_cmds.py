@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -30,6 +30,9 @@ from crmhub.display import label, local_time
 from crmhub.errors import InputError
 from crmhub.i18n import bilingual, current_lang
 from crmhub.masking import mask_text
+
+if TYPE_CHECKING:
+    from crmhub.sync.run_tasks import RunningRun
 
 scheduler_app = typer.Typer(
     help="The embedded scheduler: run the configured jobs on one machine.", no_args_is_help=True
@@ -104,17 +107,25 @@ def jobs_list(
 ) -> None:
     """Each job's schedule, next run (in its time zone) and last result."""
     from crmhub.jobs.state import overview
+    from crmhub.sync.run_tasks import progress_by_job, running_runs
 
     ctx = load_context(config)
     store = ctx.open_store()
     try:
         rows = overview(ctx.settings, store, recent=recent)
+        with store.begin() as s:
+            distributed = running_runs(s)
     finally:
         store.dispose()
+    progress = progress_by_job(distributed)
+    for row in rows:  # a job's run split over workers: how far it got
+        row["progress"] = progress.get(row["job"])
     if json_out:
         for row in rows:
             write_json_line(row)
         return
+    if distributed:
+        console.print(_progress_table(distributed))
     if not rows:
         console.print(bilingual("没有配置作业（[jobs.*]）", "no jobs configured ([jobs.*])"))
         return
@@ -149,6 +160,38 @@ def jobs_list(
     for r in rows:
         if r["last"]["error"] and r["last"]["status"] not in ("succeeded", "running"):
             console.print(f"[dim]{escape(r['job'])}: {escape(mask_text(str(r['last']['error'])))}[/dim]", markup=True)
+
+
+def _progress_table(runs: list[RunningRun]) -> Table:
+    """Sync runs split over workers that are still going: the phase each is in and its tasks done."""
+    from crmhub.reporting.labels import label as report_label
+
+    lang = current_lang()
+    table = Table(title=bilingual("进行中的分布式同步", "Distributed syncs in progress"))
+    for col in (
+        bilingual("运行编号", "run id"),
+        bilingual("作业", "job"),
+        bilingual("开始", "started"),
+        bilingual("阶段", "phase"),
+        bilingual("阶段完成", "phase done"),
+        bilingual("任务完成", "tasks done"),
+        bilingual("运行中", "running"),
+        bilingual("失败", "failed"),
+    ):
+        table.add_column(col)
+    for r in runs:
+        p = r.progress
+        table.add_row(
+            str(r.run_id),
+            r.job or bilingual("（手动）", "(manual)"),
+            _when(r.started_at.isoformat()),
+            report_label(p.phase, lang) if p.phase else "-",
+            f"{p.phase_done}/{p.phase_total}",
+            f"{p.done}/{p.total}",
+            str(p.running),
+            Text(str(p.failed), style="red" if p.failed else ""),
+        )
+    return table
 
 
 @jobs_app.command("run")

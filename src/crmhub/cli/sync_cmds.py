@@ -37,6 +37,7 @@ from crmhub.store.tables import SyncRun
 from crmhub.sync import queries, review
 from crmhub.sync.deadletter_retry import retry_dead_letters
 from crmhub.sync.engine import SyncEngine
+from crmhub.sync.run_tasks import RunTasks
 
 clients_app = typer.Typer(help="Golden client records.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: matches and conflicts a human must decide.", no_args_is_help=True)
@@ -118,8 +119,11 @@ def _print_run(report: RunReport, lang: Any, *, json_out: bool, dry_run: bool, h
     raise SystemExit(exit_codes.for_status(report.status))
 
 
-def _load_report(store: Store, run_id: int | None) -> RunReport:
+def _load_report(store: Store, run_id: int | None) -> tuple[RunReport, RunTasks | None]:
+    """The run's report and, for a run split over workers, its tasks (such a run is shown while it still runs)."""
     from sqlalchemy import select
+
+    from crmhub.sync import run_query, run_tasks
 
     with store.begin() as s:
         row = (
@@ -132,9 +136,11 @@ def _load_report(store: Store, run_id: int | None) -> RunReport:
                 f"no run {run_id}" if run_id else "no sync has run yet",
                 hint="run `crmhub sync` first" if not run_id else "see `crmhub report` for the last run",
             )
-        if not row.report:
+        distributed = row.executor == "workers"
+        if not row.report and not distributed:
             raise InputError(f"run {row.id} has no report (status {row.status})")
-        return RunReport.model_validate(row.report)
+        rep = RunReport.model_validate(row.report) if row.report else run_query.load_report(s, row)
+        return rep, run_tasks.load_tasks(s, row.id) if distributed else None
 
 
 def report(
@@ -142,29 +148,42 @@ def report(
     config: Path | None = ConfigOption,
     fmt: str = typer.Option("table", "--format", help="table, json or html."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file instead of stdout."),
+    every_task: bool = typer.Option(False, "--tasks", help="List every task of a run split over workers."),
 ) -> None:
     """Show a past run's report as a table, JSON or a self-contained HTML page."""
+    from crmhub.reporting.tasks import render_tasks
+
     if fmt not in ("table", "json", "html"):
         raise InputError(f"--format must be table, json or html (got {fmt!r})")
     ctx = load_context(config)
     store = ctx.open_store()
     try:
-        rep = _load_report(store, run_id)
+        rep, tasks = _load_report(store, run_id)
     finally:
         store.dispose()
     lang = current_lang()
+    if every_task and tasks is None:
+        err_console.print(
+            bilingual(
+                f"运行 {rep.run_id} 未拆分到工作进程执行，没有任务", f"run {rep.run_id} was not split over workers"
+            )
+        )
     if fmt == "json":
-        text = json.dumps(report_json(rep), ensure_ascii=False, indent=2)
+        doc = report_json(rep)
+        if tasks is not None:
+            doc["tasks"] = tasks.as_json(tasks=every_task)
+        text = json.dumps(doc, ensure_ascii=False, indent=2)
     elif fmt == "html":
         text = render_html(rep, lang)
     else:
+        shown = [render_report(rep, lang), *([render_tasks(tasks, lang, every=every_task)] if tasks else [])]
         if output is None:
-            console.print(render_report(rep, lang))
+            console.print(*shown)
             return
         from rich.console import Console
 
         capture = Console(record=True, width=120, markup=False)
-        capture.print(render_report(rep, lang))
+        capture.print(*shown)
         text = capture.export_text()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

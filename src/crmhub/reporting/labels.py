@@ -103,6 +103,26 @@ LABELS: dict[str, dict[Lang, str]] = {
         "zh": "共有 {total} 条通知未确认：请向收件人核实，未收到的用 "
         "`crmhub notify retry ID` 重发（`crmhub notify log --status unconfirmed`）",
     },
+    # a run split over workers: its tasks by phase and worker (issue 20, h-ops)
+    "tasks": {"en": "Tasks", "zh": "任务"},
+    "tasks_progress": {
+        "en": "{done} of {total} tasks done ({percent}%) — phase {phase}: {phase_done}/{phase_total}",
+        "zh": "已完成 {done}/{total} 个任务（{percent}%）— 当前阶段 {phase}：{phase_done}/{phase_total}",
+    },
+    "tasks_none": {"en": "No task created yet.", "zh": "尚未创建任务。"},
+    "tasks_hint": {
+        "en": "Every task: `crmhub report {run_id} --tasks`",
+        "zh": "查看每个任务：`crmhub report {run_id} --tasks`",
+    },
+    "phase": {"en": "Phase", "zh": "阶段"},
+    "done_total": {"en": "done/total", "zh": "完成/总数"},
+    "workers": {"en": "Workers", "zh": "工作进程"},
+    "worker": {"en": "Worker", "zh": "工作进程"},
+    "part": {"en": "Partition", "zh": "分区"},
+    "tries": {"en": "Tries", "zh": "尝试次数"},
+    "task_counters": {"en": "Counters", "zh": "计数"},
+    "busy": {"en": "Busy", "zh": "工作时长"},
+    "union": {"en": "match union", "zh": "匹配汇总"},
 }
 
 STREAM_COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "rejected", "merged")

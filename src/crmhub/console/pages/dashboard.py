@@ -1,5 +1,6 @@
 """The dashboard: the state of the hub at a glance — each connector's last run, the next scheduled jobs, the work
-waiting for people, open AML alerts by age (AML officers only) and trends over the last runs.
+waiting for people, open AML alerts by age (AML officers only) and trends over the last runs. A job whose sync is
+split over workers and still going shows its progress (`crmhub.sync.run_tasks`).
 
 Every number is counted in SQL (`crmhub.sync.run_query`); the job schedule is the one `crmhub jobs list` shows
 (`crmhub.jobs.state.overview`). Each count links to the page that lists its records.
@@ -18,7 +19,7 @@ from crmhub.display import label, local_time
 from crmhub.jobs import state as job_state
 from crmhub.masking import mask_text
 from crmhub.reporting.labels import LABELS
-from crmhub.sync import run_query
+from crmhub.sync import run_query, run_tasks
 
 TREND_RUNS = 30
 """How many runs the trend charts cover."""
@@ -40,6 +41,7 @@ def dashboard(req: Req) -> Response:
         work = run_query.open_work(s)
         ages = run_query.alert_ages(s, now) if may_alerts else None
         points = run_query.trend(s, TREND_RUNS)
+        progress = run_tasks.progress_by_job(run_tasks.running_runs(s))
     for c in connectors:
         c.error = mask_text(c.error) if c.error else None
     charts = trend_charts(points, req.text)
@@ -60,6 +62,7 @@ def dashboard(req: Req) -> Response:
         points=points,
         charts=charts,
         jobs=_jobs(req, now),
+        progress=progress,
         trend_runs=TREND_RUNS,
         labels={k: v[req.lang] for k, v in LABELS.items()},
         local=local_time,

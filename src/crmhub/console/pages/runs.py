@@ -20,9 +20,10 @@ from crmhub.display import current_timezone, label, local_time
 from crmhub.masking import mask_text
 from crmhub.reporting import mask_report
 from crmhub.reporting.labels import LABELS, STREAM_COLUMNS
+from crmhub.reporting.tasks import progress_text
 from crmhub.reporting.terminal import queued_lines
 from crmhub.store.tables import SyncRun
-from crmhub.sync import run_query, run_records
+from crmhub.sync import run_query, run_records, run_tasks
 
 _EXPORT_HEADERS = (
     "id",
@@ -139,7 +140,8 @@ def _not_found(req: Req, run_id: int) -> Response:
 
 @page("GET", "/runs/{id:int}", command="report")
 def run_show(req: Req) -> Response:
-    """One run: everything its report says, each count linking to the records behind it."""
+    """One run: everything its report says, each count linking to the records behind it; for a run split over
+    workers, its tasks by phase and worker (`crmhub.sync.run_tasks`)."""
     context = _common(req)
     run_id = int(req.request.path_params["id"])
     with req.db() as s:
@@ -147,6 +149,7 @@ def run_show(req: Req) -> Response:
         if run is None:
             return _not_found(req, run_id)
         report = mask_report(run_query.load_report(s, run))
+        tasks = run_tasks.load_tasks(s, run_id) if run.executor == "workers" else None
     labels = context["labels"]
     stream_chart = bar_chart(
         [(f"{c}/{st}", float(counts.get("read", 0) or 0)) for c, st, counts in report.stream_rows()], labels["read"]
@@ -166,6 +169,8 @@ def run_show(req: Req) -> Response:
         drill=_DRILL_OF_TOTAL,
         may_alerts=req.may("alerts list"),
         queued=queued_lines(report, req.lang),
+        tasks=tasks,
+        tasks_progress=progress_text(tasks.progress, req.lang) if tasks else "",
         mask_recipients=lambda rs: mask_text(", ".join(rs or [])) or "-",
         **context,
     )
