@@ -103,7 +103,7 @@ def test_report_json_carries_the_tasks(capsys: pytest.CaptureFixture[str], world
         "running": 1,
         "failed": 1,
     }
-    assert [p["phase"] for p in doc["tasks"]["phases"]] == ["ingest", "match", "union", "merge", "deliver"]
+    assert [p["phase"] for p in doc["tasks"]["phases"]] == ["ingest", "match", "link", "merge", "deliver"]
     assert "tasks" not in doc["tasks"]["phases"][0] and [w["worker"] for w in doc["tasks"]["workers"]] == [W1, W2]
     code, out, _ = _run(capsys, "report", str(runs["job"]), "--format", "json", "--tasks", "-c", cfg)
     merge = json.loads(out)["tasks"]["phases"][3]

@@ -33,7 +33,7 @@ def test_a_viewer_follows_a_distributed_run_by_phase_and_worker(
     assert bar.is_displayed() and (bar.get_attribute("value"), bar.get_attribute("max")) == ("9", "14")
     assert browser.find_element(By.ID, "tasks-progress-text").text == "9 of 14 tasks done (64%) — phase merge: 1/4"
     phases = browser.find_elements(By.CSS_SELECTOR, "#task-phases tbody tr")
-    assert [p.get_attribute("data-phase") for p in phases] == ["ingest", "match", "union", "merge", "deliver"]
+    assert [p.get_attribute("data-phase") for p in phases] == ["ingest", "match", "link", "merge", "deliver"]
     merge = browser.find_element(By.CSS_SELECTOR, '#task-phases tr[data-phase="merge"]')
     assert [c.text for c in merge.find_elements(By.TAG_NAME, "td")] == ["merge", "1/4", "1", "1", "2", f"{W1}, {W2}"]
 

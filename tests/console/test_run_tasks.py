@@ -38,7 +38,7 @@ def test_a_distributed_run_shows_its_tasks_by_phase_and_worker(console: Console,
     assert phases == [
         ("1", "ingest", ""),
         ("2", "match", ""),
-        ("3", "union", ""),
+        ("3", "link", ""),
         ("4", "merge", " open"),
         ("5", "deliver", " open"),
     ]  # finished phases folded
@@ -62,7 +62,7 @@ def test_tasks_in_chinese(console: Console, run_id: int) -> None:
         "尝试次数",
         "排队中",
         "运行中",
-        "匹配汇总",
+        "关联客户接触",
     ):
         assert word in text, word
 

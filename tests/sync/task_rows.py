@@ -1,7 +1,7 @@
 """A distributed sync run made of ``sync_task`` rows, as the executor leaves them, for the read-side tests.
 
 The run (`add_distributed_run`): five phases, 14 tasks, two workers. Ingest (3 tasks, fxiaoke's retried once),
-match (4 partitions), union (1), merge (4 golden-client ranges: one done, one running, one failed after three
+match (4 partitions), link (1), merge (4 golden-client ranges: one done, one running, one failed after three
 tries with an error quoting a phone number and an e-mail address, one queued) and deliver (2 queued). So: 9 of 14
 done, the run is in phase merge at 1/4, 1 running, 1 failed, 3 retries (1 in ingest, 2 in merge).
 """
@@ -28,7 +28,7 @@ TASKS: list[tuple[int, str, str, str, int, str | None]] = [
     (2, "match", "p1", "done", 1, W2),
     (2, "match", "p2", "done", 1, W1),
     (2, "match", "p3", "done", 1, W2),
-    (3, "union", "all", "done", 1, W2),
+    (3, "link", "all", "done", 1, W2),
     (4, "merge", "gc:1-5000", "done", 1, W1),
     (4, "merge", "gc:5001-10000", "running", 1, W2),
     (4, "merge", "gc:10001-15000", "failed", 3, W1),

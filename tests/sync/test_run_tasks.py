@@ -20,7 +20,7 @@ def test_tasks_grouped_by_phase_in_seq_order_with_counts(store: Store) -> None:
     assert [(p.seq, p.phase, p.total) for p in view.phases] == [
         (1, "ingest", 3),
         (2, "match", 4),
-        (3, "union", 1),
+        (3, "link", 1),
         (4, "merge", 4),
         (5, "deliver", 2),
     ]

@@ -122,7 +122,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "tries": {"en": "Tries", "zh": "尝试次数"},
     "task_counters": {"en": "Counters", "zh": "计数"},
     "busy": {"en": "Busy", "zh": "工作时长"},
-    "union": {"en": "match union", "zh": "匹配汇总"},
+    "finish": {"en": "finish (report, notify)", "zh": "收尾（保存报告、发送通知）"},
 }
 
 STREAM_COLUMNS = ("read", "created", "updated", "unchanged", "deleted", "rejected", "merged")

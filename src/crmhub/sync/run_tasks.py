@@ -7,7 +7,7 @@ console's run page all use this module, so the three cannot disagree. Errors are
 error (`crmhub.masking.mask_text`): a task's error may quote a record.
 
 Progress counts the tasks created so far: a phase whose partitions are only known once the phase before it ended
-(the merge partitions after the match union) adds its tasks at its barrier, so ``total`` can grow while a run goes.
+(e.g. the merge partitions after match) adds its tasks at its barrier, so ``total`` can grow while a run goes.
 """
 
 from __future__ import annotations

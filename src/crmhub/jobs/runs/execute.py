@@ -39,6 +39,7 @@ from crmhub.store.unit import UnitOfWork
 from crmhub.sync.engine import MERGE_LOCK, conclude
 from crmhub.sync.phase import Counters, NoCounters, NoProgress, Phase, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
+from crmhub.sync.ratebudget import rate_limits
 
 from . import rows
 from .counters import replay, task_record
@@ -259,11 +260,13 @@ async def _run_phase(
     try:
         async with AsyncExitStack() as stack:
             cache = StoreTokenCache(store)
+            # the workers' tasks pace through the store's shared budget: ten tasks together keep one service's limit
+            limits = stack.enter_context(rate_limits(settings, store))
             for name in claimed.spec.get("connectors") or []:
                 cfg = settings.connectors[name]
                 cls = registry.connectors[cfg.plugin]
                 ctx.connectors[name] = await stack.enter_async_context(
-                    cls(cfg, PluginContext(name=name, token_cache=cache))
+                    cls(cfg, PluginContext(name=name, token_cache=cache, rate_limits=limits))
                 )
             counters: Counters = await phase.run(ctx) if phase.enabled(ctx) else NoCounters()
             for name in claimed.spec.get("owns") or []:  # this task's own calls (the replay adds them up)
