@@ -170,8 +170,10 @@ def report(
         )
     if fmt == "json":
         doc = report_json(rep)
-        if tasks is not None:
+        if tasks is not None:  # the store's view of the tasks (by phase, by worker) replaces the report's list
             doc["tasks"] = tasks.as_json(tasks=every_task)
+        elif doc.get("tasks") is None:
+            doc.pop("tasks", None)  # a single-process run has no tasks: no key, as before runs could be split
         text = json.dumps(doc, ensure_ascii=False, indent=2)
     elif fmt == "html":
         text = render_html(rep, lang)
