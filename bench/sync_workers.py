@@ -249,7 +249,8 @@ def one_run(args: argparse.Namespace, n: int, schemas: Schemas) -> dict[str, Any
         url = schema_url(args.database_url, schema)
         cfg = write_config(workdir / "crmhub.toml", sandbox, url, args.partitions, ledger)
         store = Store.open(url)  # migrates the fresh schema
-        if crmhub(["users", "add", OPERATOR, "--role", "admin", "--role", "operator", "-c", str(cfg)], workdir, "users.log").wait():
+        add = ["users", "add", OPERATOR, "--role", "admin", "--role", "operator", "-c", str(cfg)]
+        if crmhub(add, workdir, "users.log").wait():
             raise SystemExit(f"could not register the bench's operator; see {workdir}/users.log")
         procs = start_workers(n, cfg, workdir, store)
         sim0, pg0, cpu0 = proc_cpu_seconds(sandbox.proc.pid), postgres_cpu(), [proc_cpu_seconds(p.pid) for p in procs]
@@ -282,6 +283,7 @@ def one_run(args: argparse.Namespace, n: int, schemas: Schemas) -> dict[str, Any
     engine = [phases[p] for p in ENGINE if p in phases]
     engine_wall = (max(p["end"] for p in engine) - min(p["start"] for p in engine)).total_seconds() if engine else 0
     engine_cpu = sum(p["cpu_s"] for p in engine)
+    serial = sum(phases[p]["wall_s"] for p in ("match", "link") if p in phases)
     tries = {f"{t.phase}:{t.part}": t.tries for t in tasks if t.tries > 1}
     return {
         "workers": n,
@@ -296,6 +298,8 @@ def one_run(args: argparse.Namespace, n: int, schemas: Schemas) -> dict[str, Any
         "engine_cpu_s": round(engine_cpu, 2),
         "engine_records_per_s": round(read / engine_wall, 1) if engine_wall else None,
         "engine_cpu_us_per_record": round(engine_cpu / read * 1e6, 1) if read else None,
+        "engine_serial_s": round(serial, 2),
+        "engine_gaps_s": round(engine_wall - sum(p["wall_s"] for p in engine), 2),
         "phases": {
             name: {
                 "wall_s": round(p["wall_s"], 2),
@@ -330,6 +334,16 @@ def show(row: dict[str, Any], base: dict[str, Any] | None) -> None:
         f"  engine phases (match → plan): {row['engine_wall_s']:.1f} s wall, {row['engine_cpu_s']:.1f} s task CPU "
         f"({row['engine_cpu_us_per_record']} µs/record), {row['engine_records_per_s']:,} records/s"
         + (f", {row['engine_speedup']}× the 1-worker run" if "engine_speedup" in row else "")
+    )
+    share = row["engine_serial_s"] / row["engine_wall_s"] if row["engine_wall_s"] else 0.0
+    row["engine_serial_share"] = round(share, 3)
+    cores = os.cpu_count() or 1
+    first = base["engine_serial_share"] if base is not None else share  # the bound follows the 1-worker run's share
+    bounds = {m: 1 / (first + (1 - first) / min(m, cores)) for m in (2, 4)}
+    print(
+        f"  of which match + link (one task each, serial): {row['engine_serial_s']:.1f} s = {share:.0%}; gaps between "
+        f"phases (barriers, queue pick-up): {row['engine_gaps_s']:.1f} s; Amdahl bound at the 1-worker run's share on "
+        f"{cores} cores: " + ", ".join(f"{m} workers ≤ {b:.2f}×" for m, b in bounds.items())
     )
     print(f"  {'phase':<8} {'wall s':>8} {'CPU s':>8} {'tasks':>6} {'workers':>8} {'slowest s':>10}")
     for name, p in row["phases"].items():
