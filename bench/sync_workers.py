@@ -272,7 +272,9 @@ def one_run(args: argparse.Namespace, n: int, schemas: Schemas) -> dict[str, Any
             if run is None:
                 raise SystemExit(f"no run was stored; see {workdir}/sync.log")
             tasks = list(s.scalars(select(SyncTask).where(SyncTask.run_id == run.id)))
-            status, report = run.status, RunReport.model_validate(run.report or {})
+            if not run.report:
+                raise SystemExit(f"run {run.id} ended {run.status!r} without a report; see {workdir}/sync.log")
+            status, report = run.status, RunReport.model_validate(run.report)
         store.dispose()
     finally:
         stop_workers(procs)
