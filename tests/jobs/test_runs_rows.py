@@ -4,6 +4,7 @@ cancel skips what is queued; and a phase's counters survive their JSON form."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import itertools
 from datetime import UTC, datetime, timedelta
@@ -157,3 +158,47 @@ def test_a_connectors_api_calls_add_up_over_its_tasks() -> None:
     counters.replay(report, "deliver", [counters.task_record(drains, deliver, ["a"], 0, 0)])
     assert report.connectors["a"].api == {"api_calls": 5, "retries": 1}
     assert report.connectors["a"].streams == {"clients": {"read": 3}} and report.connectors["a"].written_back == 2
+
+
+async def test_a_caller_waiting_on_a_run_no_worker_picked_up_is_told_once(
+    registry: Registry, store: Store, pg_only: str
+) -> None:
+    """With no `crmhub worker` running, `crmhub sync --on-workers` would wait in silence: it says why, once."""
+    run_id, (a, _b) = _start(registry, store, pg_only)
+    told: list[int] = []
+
+    def unclaimed() -> None:
+        told.append(run_id)
+        # a worker turns up: it claims a task, and the run ends (its report stored)
+        assert rows.claim(store, a, job_id=1, worker="w", stale=STALE) is not None
+        with store.begin() as s:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+            run.status = "succeeded"
+            run.report = RunReport(run_id=run_id, status="succeeded", started_at=datetime.now(UTC)).model_dump(
+                mode="json"
+            )
+
+    report = await launch.wait(store, run_id, poll=0.01, unclaimed_after=0.05, on_unclaimed=unclaimed)
+    assert told == [run_id] and report.status == "succeeded"
+
+
+async def test_a_run_a_worker_picked_up_is_waited_on_in_silence(registry: Registry, store: Store, pg_only: str) -> None:
+    run_id, (a, _b) = _start(registry, store, pg_only)
+    assert rows.claim(store, a, job_id=1, worker="w", stale=STALE) is not None
+    told: list[int] = []
+
+    async def end_later() -> None:
+        await asyncio.sleep(0.3)
+        with store.begin() as s:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+            run.status = "succeeded"
+            run.report = RunReport(run_id=run_id, status="succeeded", started_at=datetime.now(UTC)).model_dump(
+                mode="json"
+            )
+
+    ender = asyncio.create_task(end_later())
+    report = await launch.wait(store, run_id, poll=0.01, unclaimed_after=0.05, on_unclaimed=lambda: told.append(1))
+    await ender
+    assert told == [] and report.status == "succeeded"

@@ -55,8 +55,20 @@ def on_workers(
         err_console.print(follow)
         return None
     err_console.print(follow)
+
+    def unclaimed() -> None:
+        secs = int(launch.UNCLAIMED_AFTER)
+        err_console.print(
+            bilingual(
+                f"{secs} 秒内没有工作进程领取运行 {run_id} 的任务：请确认有 `crmhub worker` 连接到同一个存储"
+                f"（同一份配置）；运行会一直排队，直到有工作进程启动",
+                f"no worker has picked up a task of run {run_id} in {secs} s: is a `crmhub worker` running "
+                "against this store (same configuration)? The run stays queued until one starts",
+            )
+        )
+
     try:
-        return run(launch.wait(store, run_id))
+        return run(launch.wait(store, run_id, on_unclaimed=unclaimed))
     except KeyboardInterrupt:  # the run is the workers': stop waiting, not the run
         err_console.print(
             bilingual(

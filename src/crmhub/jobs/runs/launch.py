@@ -9,9 +9,11 @@ the caller may go (``--detach``) or be interrupted without stopping it; `crmhub 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from crmhub.config import Settings
 from crmhub.core.report import RunReport
@@ -20,7 +22,7 @@ from crmhub.i18n import bilingual
 from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.locks import LockSet
-from crmhub.store.tables import RunLock, SyncRun
+from crmhub.store.tables import RunLock, SyncRun, SyncTask
 from crmhub.sync.engine import SyncEngine
 from crmhub.sync.recovery import recover_dead_runs
 
@@ -120,13 +122,44 @@ async def launch(
     return run_id
 
 
-async def wait(store: Store, run_id: int, *, poll: float = 0.5) -> RunReport:
-    """Wait until the run's finish task stored its report; returns it."""
+UNCLAIMED_AFTER = 30.0
+"""Seconds after which a caller still waiting on a run no worker has picked up is told why it may be waiting."""
+
+
+async def wait(
+    store: Store,
+    run_id: int,
+    *,
+    poll: float = 0.5,
+    unclaimed_after: float = UNCLAIMED_AFTER,
+    on_unclaimed: Callable[[], None] | None = None,
+) -> RunReport:
+    """Wait until the run's finish task stored its report; returns it. If no task of the run has started after
+    ``unclaimed_after`` seconds, ``on_unclaimed`` is called once (no `crmhub worker` runs on this store?) — the
+    run stays queued for the workers, so the caller keeps waiting."""
+    started = time.monotonic()
+    told = on_unclaimed is None
     while True:
         report = await asyncio.to_thread(_stored_report, store, run_id)
         if report is not None:
             return report
+        if not told and time.monotonic() - started >= unclaimed_after:
+            if not await asyncio.to_thread(_any_task_started, store, run_id):
+                assert on_unclaimed is not None
+                on_unclaimed()
+            told = True
         await asyncio.sleep(poll)
+
+
+def _any_task_started(store: Store, run_id: int) -> bool:
+    with store.begin() as s:
+        return bool(
+            s.scalar(
+                select(func.count())
+                .select_from(SyncTask)
+                .where(SyncTask.run_id == run_id, SyncTask.started_at.is_not(None))
+            )
+        )
 
 
 def _stored_report(store: Store, run_id: int) -> RunReport | None:
