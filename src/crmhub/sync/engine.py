@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from typing import Any
 
 from crmhub.config import Settings
-from crmhub.contract import PluginContext
+from crmhub.contract import Connector, PluginContext, TokenCache
 from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.errors import InputError
 from crmhub.events import Event, emit
@@ -76,7 +77,8 @@ class SyncEngine:
             )
         return [n for n in only if n in enabled]
 
-    def _check_streams(self, names: list[str]) -> None:
+    def check_streams(self, names: list[str]) -> None:
+        """Every stream a connector's config names is one its plugin offers; else an `InputError`."""
         for name in names:
             cfg = self.settings.connectors[name]
             offered = [s.name for s in self.registry.connectors[cfg.plugin].streams]
@@ -98,7 +100,7 @@ class SyncEngine:
     ) -> RunReport:
         """One full sync cycle; returns (and, unless a dry run, stores) its report."""
         names = self.selected(only)
-        self._check_streams(names)
+        self.check_streams(names)
         started = datetime.now(UTC)
         report = RunReport(run_id=None, dry_run=dry_run, trigger=trigger, job=job, started_at=started)
         locks = LockSet(self.store, [f"connector:{n}" for n in names])
@@ -121,29 +123,16 @@ class SyncEngine:
         )
         try:
             with uow.transaction() as s:
-                row = SyncRun(
-                    kind="sync",
-                    trigger=trigger,
-                    job=job,
-                    status="running",
-                    dry_run=dry_run,
-                    connectors=names,
-                    report={},
-                    started_at=started,
-                    heartbeat_at=started,
-                    holder=holder_id(),
-                )
+                row = new_run(names, trigger=trigger, job=job, started=started, dry_run=dry_run, holder=holder_id())
                 s.add(row)
                 s.flush()
                 report.run_id = row.id
             locks.run_id = report.run_id
             async with AsyncExitStack() as stack:
-                limits = stack.enter_context(rate_limits(self.settings, self.store))
+                ctx.connectors.update(
+                    await open_connectors(stack, self.settings, self.registry, self.store, names, self.token_cache)
+                )
                 for name in names:
-                    cfg = self.settings.connectors[name]
-                    cls = self.registry.connectors[cfg.plugin]
-                    context = PluginContext(name=name, token_cache=self.token_cache, rate_limits=limits)
-                    ctx.connectors[name] = await stack.enter_async_context(cls(cfg, context))
                     report.connectors[name] = ConnectorReport()
                 await self._cycle(ctx)
         except BaseException as exc:
@@ -205,6 +194,52 @@ class SyncEngine:
                 emit(self.registry.hook, events, report.run_id)
 
         return fire
+
+
+def new_run(
+    connectors: list[str],
+    *,
+    trigger: str,
+    job: str | None,
+    started: datetime,
+    dry_run: bool = False,
+    holder: str | None = None,
+    executor: str = "process",
+) -> SyncRun:
+    """The ``sync_run`` row a sync starts with (in one process, or split over workers)."""
+    return SyncRun(
+        kind="sync",
+        trigger=trigger,
+        job=job,
+        status="running",
+        dry_run=dry_run,
+        connectors=connectors,
+        report={},
+        started_at=started,
+        heartbeat_at=started,
+        holder=holder,
+        executor=executor,
+    )
+
+
+async def open_connectors(
+    stack: AsyncExitStack,
+    settings: Settings,
+    registry: Registry,
+    store: Store,
+    names: Iterable[str],
+    token_cache: TokenCache,
+) -> dict[str, Connector[Any]]:
+    """Open the named connectors inside ``stack`` (closed with it), pacing through the store's rate limits
+    (shared by every process on the store when `crmhub.sync.ratebudget` says so)."""
+    limits = stack.enter_context(rate_limits(settings, store))
+    opened: dict[str, Connector[Any]] = {}
+    for name in names:
+        cfg = settings.connectors[name]
+        cls = registry.connectors[cfg.plugin]
+        context = PluginContext(name=name, token_cache=token_cache, rate_limits=limits)
+        opened[name] = await stack.enter_async_context(cls(cfg, context))
+    return opened
 
 
 def conclude(report: RunReport) -> None:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 
-from crmhub.contract import PluginContext
 from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.events import emit
 from crmhub.jobs.guard import StopToken
@@ -36,10 +35,9 @@ from crmhub.store.locks import LockSet
 from crmhub.store.secrets import StoreTokenCache
 from crmhub.store.tables import RunLock, SyncRun
 from crmhub.store.unit import UnitOfWork
-from crmhub.sync.engine import MERGE_LOCK, conclude
+from crmhub.sync.engine import MERGE_LOCK, conclude, open_connectors
 from crmhub.sync.phase import Counters, NoCounters, NoProgress, Phase, RunContext
 from crmhub.sync.phases import CYCLE, FINISH
-from crmhub.sync.ratebudget import rate_limits
 
 from . import rows
 from .counters import replay, task_record
@@ -259,15 +257,12 @@ async def _run_phase(
     wall, cpu = time.monotonic(), time.process_time()
     try:
         async with AsyncExitStack() as stack:
-            cache = StoreTokenCache(store)
-            # the workers' tasks pace through the store's shared budget: ten tasks together keep one service's limit
-            limits = stack.enter_context(rate_limits(settings, store))
-            for name in claimed.spec.get("connectors") or []:
-                cfg = settings.connectors[name]
-                cls = registry.connectors[cfg.plugin]
-                ctx.connectors[name] = await stack.enter_async_context(
-                    cls(cfg, PluginContext(name=name, token_cache=cache, rate_limits=limits))
+            # as in one process; the tasks pace through the store's shared budget (ten tasks keep one limit)
+            ctx.connectors.update(
+                await open_connectors(
+                    stack, settings, registry, store, claimed.spec.get("connectors") or [], StoreTokenCache(store)
                 )
+            )
             counters: Counters = await phase.run(ctx) if phase.enabled(ctx) else NoCounters()
             for name in claimed.spec.get("owns") or []:  # this task's own calls (the replay adds them up)
                 if name in ctx.connectors and name in report.connectors:

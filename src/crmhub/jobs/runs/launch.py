@@ -23,7 +23,7 @@ from crmhub.plugins import Registry
 from crmhub.store import Store
 from crmhub.store.locks import LockSet
 from crmhub.store.tables import RunLock, SyncRun, SyncTask
-from crmhub.sync.engine import SyncEngine
+from crmhub.sync.engine import SyncEngine, new_run
 from crmhub.sync.recovery import recover_dead_runs
 
 from . import rows
@@ -61,25 +61,14 @@ def start(
     """Create the run and its first tasks; returns the run id and the task ids to defer."""
     engine = SyncEngine(settings, registry, store)
     names = engine.selected(only)
-    engine._check_streams(names)
+    engine.check_streams(names)
     recover_dead_runs(store)
     locks = LockSet(store, run_lock_names(names))
     locks.acquire(wait=lock_wait)
     try:
         now = datetime.now(UTC)
         with store.begin() as s:
-            run = SyncRun(
-                kind="sync",
-                trigger=trigger,
-                job=job,
-                status="running",
-                dry_run=False,
-                connectors=names,
-                report={},
-                started_at=now,
-                heartbeat_at=now,
-                executor="workers",
-            )
+            run = new_run(names, trigger=trigger, job=job, started=now, executor="workers")
             s.add(run)
             s.flush()
             run.holder = run_holder(run.id)
