@@ -17,7 +17,7 @@ from crmhub.core.report import ConnectorReport, RunReport
 from crmhub.jobs.runs import counters, launch, rows
 from crmhub.plugins import Registry
 from crmhub.store import Store
-from crmhub.store.tables import RunLock, SyncRun, SyncTask
+from crmhub.store.tables import AuditLog, RunLock, SyncRun, SyncTask
 from crmhub.sync.deliverer import TargetDrain
 from crmhub.sync.ingest_phase import IngestCounters
 from crmhub.sync.interactions import LinkOutcome
@@ -123,6 +123,9 @@ def test_cancel_skips_queued_tasks(registry: Registry, store: Store, pg_only: st
         spec = s.get(SyncTask, finish).spec  # type: ignore[union-attr]
     assert statuses[b] == "cancelled" and statuses[finish] == "queued"
     assert spec == {"outcome": "cancelled", "reason": "cancelled by alice"}
+    with store.begin() as s:
+        entries = [(e.actor, e.action, e.entity_id) for e in s.scalars(select(AuditLog))]
+    assert entries == [("alice", "sync.cancel", str(run_id))]  # once: the refused second cancel adds none
 
 
 @pytest.mark.parametrize("flagged", [0, 1, 7, 100])

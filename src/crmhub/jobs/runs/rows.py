@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from crmhub.store import Store
 from crmhub.store.tables import SyncRun, SyncTask
+from crmhub.sync.audit import append
 from crmhub.sync.phases import CYCLE
 
 from .partitions import FINISH, Part, parts
@@ -197,6 +198,8 @@ def cancel(store: Store, run_id: int, who: str) -> list[int] | None:
         if run is None or run.status != "running" or run.executor != "workers" or _ending(s, run_id):
             return None
         _cancel_queued(s, run_id, now)
+        # who stopped a sync is a change operators must be able to explain: one audit entry, in the same transaction
+        append(s, actor=who, action="sync.cancel", entity="sync_run", entity_id=run_id, details={}, run_id=run_id)
         return finish_task(s, run, "cancelled", f"cancelled by {who}")
 
 
