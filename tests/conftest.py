@@ -13,6 +13,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -175,8 +176,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if "store" in request.fixturenames:
         yield _pg_schema_url(request.getfixturevalue("_pg_stores").take())
         return
+    with fresh_pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A new empty PostgreSQL schema on CRMHUB_TEST_DATABASE_URL (its store URL), dropped on exit."""
+    assert PG_URL, "needs CRMHUB_TEST_DATABASE_URL"
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)  # type: ignore[arg-type]
+    admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:

@@ -5,13 +5,12 @@ lineage, risk assessments and write-back plans equal record by record."""
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from crmhub.cli import main
 from crmhub.core.exit_codes import ExitCode
@@ -43,20 +42,12 @@ def test_on_workers_needs_postgres(tmp_path: Path, capsys: pytest.CaptureFixture
 @pytest.fixture
 def second_schema() -> Iterator[str]:
     """One more fresh PostgreSQL schema (the single-process run's), dropped afterwards."""
-    from tests.conftest import PG_URL, _pg_schema_url
+    from tests.conftest import PG_URL, fresh_pg_schema
 
     if not PG_URL:
         pytest.skip("needs CRMHUB_TEST_DATABASE_URL")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.mark.slow
